@@ -1,0 +1,20 @@
+//===- Passes.h - Conversion passes of the MoE compiler ---------*- C++ -*-===//
+//
+// Declares and registers every conversion pass; each folder's header
+// declares its own pass and patterns.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_CONVERSION_PASSES_H
+#define MOE_CONVERSION_PASSES_H
+
+#include "moe/Conversion/MoEToLinalg/MoEToLinalg.h"
+
+namespace mlir::moe {
+
+#define GEN_PASS_REGISTRATION
+#include "moe/Conversion/Passes.h.inc"
+
+} // namespace mlir::moe
+
+#endif // MOE_CONVERSION_PASSES_H

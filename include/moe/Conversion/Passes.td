@@ -1,0 +1,49 @@
+//===- Passes.td - Conversion passes of the MoE compiler ---*- tablegen -*-===//
+//
+// Every conversion pass, one per folder under lib/Conversion.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_CONVERSION_PASSES_TD
+#define MOE_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertMoEToLinalgPass : Pass<"convert-moe-to-linalg"> {
+  let summary = "Lower moe ops to linalg/tensor/arith/math (the reference)";
+  let description = [{
+    Lowers every op of the `moe` dialect in the plainest correct way, so that
+    the result is the oracle the optimized CPU and CUDA paths are checked
+    against:
+
+    * `moe.layer` runs densely: every expert on every token, mixed by the
+      dense gate weights (0 for experts a token did not choose);
+    * routing computes, per token, the rank of every expert's choice score
+      (ONNX TopK order: larger first, lower index on ties, NaN first) and
+      keeps the experts ranked below k;
+    * `moe.permute` is a counting sort written as reductions,
+      `moe.grouped_matmul` finds each row's expert from the offsets and
+      `moe.combine` gathers rows by the inverse permutation.
+
+    Before:
+    ```mlir
+    %y = moe.layer %x : tensor<?x16xf32> router %wr : tensor<16x4xf32>
+           w1 %w1 : tensor<4x16x8xf32> w2 %w2 : tensor<4x8x16xf32>
+           routing <softmax_topk, k = 1> activation <relu>
+           -> tensor<?x16xf32>
+    ```
+    After: only `linalg.generic`, `linalg.fill`, `tensor.empty`,
+    `tensor.dim`, `tensor.extract` and scalar arith/math ops.
+
+    Expert-choice routing and capacity limits are not lowered yet; the pass
+    fails on them with an error at the op.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+#endif // MOE_CONVERSION_PASSES_TD

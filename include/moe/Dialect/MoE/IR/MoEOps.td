@@ -1,0 +1,256 @@
+//===- MoEOps.td - moe dialect operations ------------------*- tablegen -*-===//
+//
+// The whole-layer op and the four decomposed ops it lowers into.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_DIALECT_MOE_IR_MOEOPS_TD
+#define MOE_DIALECT_MOE_IR_MOEOPS_TD
+
+include "moe/Dialect/MoE/IR/MoEAttrs.td"
+include "moe/Dialect/MoE/IR/MoEDialect.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+// Shapes, ranks and element types are checked by the C++ verifiers so that
+// every message names the operand and the dimension that disagree.
+defvar MoE_FloatTensor = RankedTensorOf<[AnyFloat]>;
+defvar MoE_IndexTensor = RankedTensorOf<[AnySignlessInteger]>;
+
+//===----------------------------------------------------------------------===//
+// moe.layer
+//===----------------------------------------------------------------------===//
+
+def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
+  let summary = "a whole Mixture-of-Experts layer";
+  let description = [{
+    Computes, for every token `x[t]` of `input` `[T, d]`:
+
+    ```
+    logits  = x @ router_weight (+ router_bias)             [E]
+    (ids, w) = routing(logits, correction_bias)             k picks
+    out[t]  = sum_j w_j * FFN_{ids_j}(x)                    (gate on output)
+            = sum_j FFN_{ids_j}(w_j * x)                    (gate_on_input)
+            + shared_gate(x) * FFN_shared(x)                 (if present)
+    FFN_e(x) = (act(x @ w1[e] + b1[e], x @ w3[e] + b3[e])) @ w2[e] + b2[e]
+    ```
+
+    `w1` is the gate projection of gated activations and the only input
+    projection otherwise; `w3` (the up projection) is present exactly when
+    the activation is gated. Shapes: `router_weight` `[d, E]`, biases `[E]`,
+    `w1`/`w3` `[E, d, f]`, `w2` `[E, f, d]`, `b1`/`b3` `[E, f]`, `b2`
+    `[E, d]`, `shared_w1`/`shared_w3` `[d, fs]`, `shared_w2` `[fs, d]`,
+    `shared_gate` `[d, 1]` (its sigmoid scales the shared output per
+    token, as in Qwen2-MoE). The shared expert uses the same activation as
+    the routed ones. `correction_bias` is only valid for sigmoid routing;
+    it changes which experts are chosen, not their weights.
+
+    Example (Mixtral-style, 4 experts, top-2, renormalized SwiGLU):
+
+    ```mlir
+    %y = moe.layer %x : tensor<?x16xf32>
+           router %wr : tensor<16x4xf32>
+           w1 %w1 : tensor<4x16x32xf32> w3 %w3 : tensor<4x16x32xf32>
+           w2 %w2 : tensor<4x32x16xf32>
+           routing <softmax_topk, k = 2, renormalize = true>
+           activation <swiglu> -> tensor<?x16xf32>
+    ```
+  }];
+  let arguments = (ins
+    MoE_FloatTensor:$input,
+    MoE_FloatTensor:$router_weight,
+    Optional<MoE_FloatTensor>:$router_bias,
+    Optional<MoE_FloatTensor>:$correction_bias,
+    MoE_FloatTensor:$w1,
+    Optional<MoE_FloatTensor>:$w3,
+    MoE_FloatTensor:$w2,
+    Optional<MoE_FloatTensor>:$b1,
+    Optional<MoE_FloatTensor>:$b3,
+    Optional<MoE_FloatTensor>:$b2,
+    Optional<MoE_FloatTensor>:$shared_w1,
+    Optional<MoE_FloatTensor>:$shared_w3,
+    Optional<MoE_FloatTensor>:$shared_w2,
+    Optional<MoE_FloatTensor>:$shared_gate,
+    MoE_RoutingAttr:$routing,
+    MoE_ActivationAttr:$activation,
+    UnitAttr:$gate_on_input
+  );
+  let results = (outs MoE_FloatTensor:$output);
+  let assemblyFormat = [{
+    $input `:` type($input)
+    `router` $router_weight `:` type($router_weight)
+    (`router_bias` $router_bias^ `:` type($router_bias))?
+    (`correction_bias` $correction_bias^ `:` type($correction_bias))?
+    `w1` $w1 `:` type($w1)
+    (`w3` $w3^ `:` type($w3))?
+    `w2` $w2 `:` type($w2)
+    (`b1` $b1^ `:` type($b1))?
+    (`b3` $b3^ `:` type($b3))?
+    (`b2` $b2^ `:` type($b2))?
+    (`shared_w1` $shared_w1^ `:` type($shared_w1))?
+    (`shared_w3` $shared_w3^ `:` type($shared_w3))?
+    (`shared_w2` $shared_w2^ `:` type($shared_w2))?
+    (`shared_gate` $shared_gate^ `:` type($shared_gate))?
+    `routing` $routing
+    `activation` $activation
+    (`gate_on_input` $gate_on_input^)?
+    attr-dict `->` type($output)
+  }];
+  let hasVerifier = 1;
+  let hasCanonicalizer = 1;
+  let extraClassDeclaration = [{
+    /// Number of routed experts (E), from the router weight.
+    int64_t getNumExperts();
+    /// Whether a shared expert is present.
+    bool hasSharedExpert() { return getSharedW1() != nullptr; }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// moe.route
+//===----------------------------------------------------------------------===//
+
+def MoE_RouteOp : MoE_Op<"route", [Pure]> {
+  let summary = "router logits to expert ids and gate weights";
+  let description = [{
+    Applies the routing rule to `logits` `[T, E]` and returns, per token,
+    the `k` chosen expert ids `[T, k]` in descending order of their choice
+    score (ONNX TopK order and tie-break) and their gate weights `[T, k]`.
+    `correction_bias` `[E]` (sigmoid routing only) is added to the scores
+    for the choice alone. Expert-choice routing and capacity limits do not
+    fit this per-token form; they stay on `moe.layer`.
+
+    ```mlir
+    %ids, %w = moe.route %logits routing <softmax_topk, k = 2, renormalize = true>
+               : tensor<?x8xf32> -> tensor<?x2xi64>, tensor<?x2xf32>
+    ```
+  }];
+  let arguments = (ins
+    MoE_FloatTensor:$logits,
+    Optional<MoE_FloatTensor>:$correction_bias,
+    MoE_RoutingAttr:$routing
+  );
+  let results = (outs MoE_IndexTensor:$expert_ids, MoE_FloatTensor:$weights);
+  let assemblyFormat = [{
+    $logits (`correction_bias` $correction_bias^ `:` type($correction_bias))?
+    `routing` $routing attr-dict
+    `:` type($logits) `->` type($expert_ids) `,` type($weights)
+  }];
+  let hasVerifier = 1;
+  let hasCanonicalizer = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// moe.permute
+//===----------------------------------------------------------------------===//
+
+def MoE_PermuteOp : MoE_Op<"permute", [Pure]> {
+  let summary = "sort token rows by expert";
+  let description = [{
+    Given `input` `[T, d]` and `expert_ids` `[T, k]` (values in `[0, E)`),
+    orders the `N = T * k` assignments by expert, stably (assignment
+    `a = t * k + j` before `a + 1` within an expert), and returns:
+
+    * `rows` `[N, d]`: `rows[s] = input[assignments[s] / k]`;
+    * `assignments` `[N]`: the flat assignment index at sorted position `s`;
+    * `offsets` `[E + 1]`: expert `e` owns sorted rows
+      `[offsets[e], offsets[e + 1])`; `offsets[0] = 0`, `offsets[E] = N`;
+    * `inverse` `[T, k]`: the sorted position of assignment `(t, j)`.
+
+    The number of experts is the static size of `offsets` minus one. All
+    index results share the element type of `expert_ids`.
+
+    ```mlir
+    %rows, %assign, %offsets, %inverse = moe.permute %x, %ids
+        : tensor<?x16xf32>, tensor<?x2xi64>
+        -> tensor<?x16xf32>, tensor<?xi64>, tensor<9xi64>, tensor<?x2xi64>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, MoE_IndexTensor:$expert_ids);
+  let results = (outs
+    MoE_FloatTensor:$rows,
+    MoE_IndexTensor:$assignments,
+    MoE_IndexTensor:$offsets,
+    MoE_IndexTensor:$inverse
+  );
+  let assemblyFormat = [{
+    $input `,` $expert_ids attr-dict `:` type($input) `,` type($expert_ids)
+    `->` type($rows) `,` type($assignments) `,` type($offsets) `,`
+         type($inverse)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    int64_t getNumExperts() {
+      return getOffsets().getType().getDimSize(0) - 1;
+    }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// moe.grouped_matmul
+//===----------------------------------------------------------------------===//
+
+def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [Pure]> {
+  let summary = "one matmul per expert segment of sorted rows";
+  let description = [{
+    For every row `r` of `rows` `[N, K]` in expert segment `e`
+    (`offsets[e] <= r < offsets[e + 1]`), computes
+    `z[r] = rows[r] @ weights[e] + bias[e]` with `weights` `[E, K, M]` and
+    the optional `bias` `[E, M]`, then applies the optional `activation` as
+    an epilogue. A gated activation reads the gate from columns `[0, M/2)`
+    and the up projection from `[M/2, M)` (gate and up fused into one
+    matmul), so the result is `[N, M/2]`; otherwise it is `[N, M]`.
+
+    ```mlir
+    %h = moe.grouped_matmul %rows, %w13, %offsets activation <swiglu>
+         : tensor<?x16xf32>, tensor<8x16x64xf32>, tensor<9xi64>
+         -> tensor<?x32xf32>
+    ```
+  }];
+  let arguments = (ins
+    MoE_FloatTensor:$rows,
+    MoE_FloatTensor:$weights,
+    MoE_IndexTensor:$offsets,
+    Optional<MoE_FloatTensor>:$bias,
+    OptionalAttr<MoE_ActivationAttr>:$activation
+  );
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = [{
+    $rows `,` $weights `,` $offsets
+    (`bias` $bias^ `:` type($bias))?
+    (`activation` $activation^)? attr-dict
+    `:` type($rows) `,` type($weights) `,` type($offsets) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// moe.combine
+//===----------------------------------------------------------------------===//
+
+def MoE_CombineOp : MoE_Op<"combine", [Pure]> {
+  let summary = "gate-weighted sum of expert rows back into token order";
+  let description = [{
+    `output[t] = sum_{j = 0..k-1} weights[t, j] * rows[inverse[t, j]]`,
+    summed in increasing `j` (a fixed order, so results are deterministic).
+    `rows` is `[N, d]` in sorted order, `weights` and `inverse` are
+    `[T, k]`, the output is `[T, d]`.
+
+    ```mlir
+    %y = moe.combine %rows, %w, %inverse
+         : tensor<?x16xf32>, tensor<?x2xf32>, tensor<?x2xi64> -> tensor<?x16xf32>
+    ```
+  }];
+  let arguments = (ins
+    MoE_FloatTensor:$rows,
+    MoE_FloatTensor:$weights,
+    MoE_IndexTensor:$inverse
+  );
+  let results = (outs MoE_FloatTensor:$output);
+  let assemblyFormat = [{
+    $rows `,` $weights `,` $inverse attr-dict `:` type($rows) `,`
+    type($weights) `,` type($inverse) `->` type($output)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // MOE_DIALECT_MOE_IR_MOEOPS_TD

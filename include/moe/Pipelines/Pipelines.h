@@ -1,0 +1,32 @@
+//===- Pipelines.h - Pass pipelines of the MoE compiler ---------*- C++ -*-===//
+//
+// Pipelines are library functions so that moe-opt, moe-compile and the
+// Python bindings run the same passes; registerMoEPipelines() names them
+// for moe-opt's --pass-pipeline.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_PIPELINES_PIPELINES_H
+#define MOE_PIPELINES_PIPELINES_H
+
+namespace mlir {
+class OpPassManager;
+
+namespace moe {
+
+/// Lowers upstream tensor-level IR (linalg, tensor, arith, math on tensors,
+/// func) to the LLVM dialect: bufferization, loops, LLVM conversion. Every
+/// function gets a C interface (`_mlir_ciface_<name>`).
+void buildTensorToLLVMPipeline(OpPassManager &pm);
+
+/// The reference path: convert-moe-to-linalg, then the tensor-to-LLVM
+/// pipeline. Registered as `moe-reference-to-llvm`.
+void buildReferenceToLLVMPipeline(OpPassManager &pm);
+
+/// Registers the pipelines above with the global pass registry.
+void registerMoEPipelines();
+
+} // namespace moe
+} // namespace mlir
+
+#endif // MOE_PIPELINES_PIPELINES_H

@@ -1,0 +1,166 @@
+//===- Routing.cpp - Reference routing as dense [T, E] tensors ------------===//
+//
+// Every routing rule is computed as plain tensor math: scores, a rank per
+// score (the ONNX TopK order) and the weights of the experts ranked below k.
+// Quadratic in E, which is fine for an oracle.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Lowering.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::moe;
+using namespace mlir::moe::lowering;
+
+using utils::IteratorType;
+
+/// Masks the choice scores of experts outside the `topk_group` best groups
+/// with -inf. A group's score is the sum of its best two choice scores
+/// (DeepSeek-V3).
+static Value maskToBestGroups(TensorBuilder &tb, Value choice,
+                              RoutingAttr routing) {
+  ImplicitLocOpBuilder &b = tb.builder();
+  Type elementType = getElementTypeOrSelf(choice.getType());
+  int64_t numExperts = cast<RankedTensorType>(choice.getType()).getDimSize(1);
+  int64_t nGroup = routing.getNGroup();
+  int64_t groupSize = numExperts / nGroup;
+  int64_t bestPerGroup = std::min<int64_t>(2, groupSize);
+
+  Value rankInGroup = tb.rankRows(choice, groupSize);
+  // groupScore[t, g] = sum of choice[t, e] over the best experts of group g.
+  Value groupInit = tb.filled({tb.dim(choice, 0), b.getIndexAttr(nGroup)},
+                              elementType, 0.0);
+  Value groupScore = tb.generic(
+      {choice, rankInGroup}, groupInit, {{0, 2}, {0, 2}, {0, 1}},
+      {IteratorType::parallel, IteratorType::parallel,
+       IteratorType::reduction},
+      [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+        Value group = arith::DivUIOp::create(
+            nb, loopIndex(nb, 2), constI(nb, nb.getIndexType(), groupSize));
+        Value inGroup = arith::CmpIOp::create(nb, arith::CmpIPredicate::eq,
+                                              group, loopIndex(nb, 1));
+        Value best = arith::CmpIOp::create(
+            nb, arith::CmpIPredicate::slt, args[1],
+            constI(nb, nb.getI64Type(), bestPerGroup));
+        Value take = arith::AndIOp::create(nb, inGroup, best);
+        Value term = arith::SelectOp::create(
+            nb, take, args[0], constF(nb, elementType, 0.0));
+        return arith::AddFOp::create(nb, args[2], term);
+      });
+  Value groupRank = tb.rankRows(groupScore);
+
+  Value init = tb.empty({tb.dim(choice, 0), tb.dim(choice, 1)}, elementType);
+  return tb.map(
+      {choice}, {{0, 1}}, init,
+      [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+        Value group = arith::DivUIOp::create(
+            nb, loopIndex(nb, 1), constI(nb, nb.getIndexType(), groupSize));
+        Value rank = tensor::ExtractOp::create(
+            nb, groupRank, ValueRange{loopIndex(nb, 0), group});
+        Value allowed = arith::CmpIOp::create(
+            nb, arith::CmpIPredicate::slt, rank,
+            constI(nb, nb.getI64Type(), routing.getTopkGroup()));
+        return arith::SelectOp::create(
+            nb, allowed, args[0],
+            constF(nb, elementType, -std::numeric_limits<double>::infinity()));
+      });
+}
+
+DenseRouting lowering::buildDenseRouting(TensorBuilder &tb, Value logits,
+                                       Value correctionBias,
+                                       RoutingAttr routing) {
+  Type elementType = getElementTypeOrSelf(logits.getType());
+  Value init = tb.empty({tb.dim(logits, 0), tb.dim(logits, 1)}, elementType);
+  RoutingKind kind = routing.getKind();
+
+  // Scores that become the weights, and scores that decide the choice.
+  Value scores;
+  switch (kind) {
+  case RoutingKind::SoftmaxTopK:
+  case RoutingKind::Dense:
+  case RoutingKind::ExpertChoice:
+    scores = tb.softmaxRows(logits);
+    break;
+  case RoutingKind::TopKSoftmax:
+    scores = logits;
+    break;
+  case RoutingKind::SigmoidTopK:
+    scores = tb.map({logits}, {{0, 1}}, init,
+                    [](ImplicitLocOpBuilder &nb, ValueRange args) {
+                      return sigmoid(nb, args[0]);
+                    });
+    break;
+  }
+  Value choice = scores;
+  if (correctionBias)
+    choice = tb.map({scores, correctionBias}, {{0, 1}, {1}}, init,
+                    [](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                      return arith::AddFOp::create(nb, args[0], args[1]);
+                    });
+  if (routing.getNGroup() > 1)
+    choice = maskToBestGroups(tb, choice, routing);
+
+  Value rank = tb.rankRows(choice);
+  int64_t k = routing.getK();
+  auto selectChosen = [&](Value values) {
+    return tb.map({values, rank}, {{0, 1}, {0, 1}}, init,
+                  [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                    Value chosen = arith::CmpIOp::create(
+                        nb, arith::CmpIPredicate::slt, args[1],
+                        constI(nb, nb.getI64Type(), k));
+                    return arith::SelectOp::create(
+                        nb, chosen, args[0], constF(nb, elementType, 0.0));
+                  });
+  };
+
+  Value weights;
+  bool renormalize = routing.getRenormalize();
+  double epsilon = 0.0;
+  if (kind == RoutingKind::TopKSoftmax) {
+    // softmax over the chosen logits: exp(l - max) of the chosen, then
+    // normalized. The row max is always chosen, so it is the chosen max.
+    Value rowMax = tb.reduceRows(
+        logits, -std::numeric_limits<double>::infinity(),
+        [](ImplicitLocOpBuilder &nb, Value acc, Value v) -> Value {
+          return arith::MaximumFOp::create(nb, acc, v);
+        });
+    Value exps = tb.map({logits, rowMax}, {{0, 1}, {0}}, init,
+                        [](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                          return math::ExpOp::create(
+                              nb, arith::SubFOp::create(nb, args[0], args[1]));
+                        });
+    weights = selectChosen(exps);
+    renormalize = true;
+  } else {
+    weights = selectChosen(scores);
+    if (kind == RoutingKind::SigmoidTopK)
+      epsilon = 1e-20;
+  }
+
+  if (renormalize) {
+    Value sums = tb.reduceRows(
+        weights, epsilon,
+        [](ImplicitLocOpBuilder &nb, Value acc, Value v) -> Value {
+          return arith::AddFOp::create(nb, acc, v);
+        });
+    weights = tb.map({weights, sums}, {{0, 1}, {0}}, init,
+                     [](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                       return arith::DivFOp::create(nb, args[0], args[1]);
+                     });
+  }
+  if (routing.getScaleValue() != 1.0) {
+    double scale = routing.getScaleValue();
+    weights = tb.map({weights}, {{0, 1}}, init,
+                     [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                       return arith::MulFOp::create(
+                           nb, args[0], constF(nb, elementType, scale));
+                     });
+  }
+  return {weights, rank};
+}

@@ -1,0 +1,174 @@
+//===- TensorBuilder.cpp - linalg.generic building blocks -----------------===//
+
+#include "TensorBuilder.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::moe;
+using namespace mlir::moe::lowering;
+
+Value lowering::constF(ImplicitLocOpBuilder &b, Type type, double value) {
+  return arith::ConstantOp::create(b, b.getFloatAttr(type, value));
+}
+
+Value lowering::constI(ImplicitLocOpBuilder &b, Type type, int64_t value) {
+  if (type.isIndex())
+    return arith::ConstantIndexOp::create(b, value);
+  return arith::ConstantOp::create(b, b.getIntegerAttr(type, value));
+}
+
+Value lowering::loopIndex(ImplicitLocOpBuilder &b, unsigned dim) {
+  return linalg::IndexOp::create(b, dim);
+}
+
+Value lowering::sigmoid(ImplicitLocOpBuilder &b, Value x) {
+  Type type = x.getType();
+  Value negExp = math::ExpOp::create(b, arith::NegFOp::create(b, x));
+  Value denom = arith::AddFOp::create(b, constF(b, type, 1.0), negExp);
+  return arith::DivFOp::create(b, constF(b, type, 1.0), denom);
+}
+
+Value lowering::beats(ImplicitLocOpBuilder &b, Value x, Value y) {
+  Value greater = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, x, y);
+  Value xNaN = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, x, x);
+  Value yNumber = arith::CmpFOp::create(b, arith::CmpFPredicate::ORD, y, y);
+  return arith::OrIOp::create(b, greater,
+                              arith::AndIOp::create(b, xNaN, yNumber));
+}
+
+Value lowering::castInt(ImplicitLocOpBuilder &b, Value value, Type type) {
+  if (value.getType() == type)
+    return value;
+  if (value.getType().isIndex() || type.isIndex())
+    return arith::IndexCastOp::create(b, type, value);
+  if (value.getType().getIntOrFloatBitWidth() < type.getIntOrFloatBitWidth())
+    return arith::ExtSIOp::create(b, type, value);
+  return arith::TruncIOp::create(b, type, value);
+}
+
+OpFoldResult TensorBuilder::dim(Value tensor, int64_t d) {
+  return tensor::getMixedSize(b, b.getLoc(), tensor, d);
+}
+
+Value TensorBuilder::empty(ArrayRef<OpFoldResult> sizes, Type elementType) {
+  return tensor::EmptyOp::create(b, sizes, elementType);
+}
+
+Value TensorBuilder::filled(ArrayRef<OpFoldResult> sizes, Type elementType,
+                            double value) {
+  Value scalar = constF(b, elementType, value);
+  return linalg::FillOp::create(b, scalar, empty(sizes, elementType))
+      .getResult(0);
+}
+
+Value TensorBuilder::filledInt(ArrayRef<OpFoldResult> sizes, Type elementType,
+                               int64_t value) {
+  Value scalar = constI(b, elementType, value);
+  return linalg::FillOp::create(b, scalar, empty(sizes, elementType))
+      .getResult(0);
+}
+
+Value TensorBuilder::generic(ValueRange inputs, Value init,
+                             ArrayRef<SmallVector<unsigned>> maps,
+                             ArrayRef<utils::IteratorType> iterators,
+                             ScalarBody body) {
+  unsigned numLoops = iterators.size();
+  SmallVector<AffineMap> affineMaps;
+  for (ArrayRef<unsigned> targets : maps)
+    affineMaps.push_back(AffineMap::getMultiDimMapWithTargets(
+        numLoops, targets, b.getContext()));
+  auto op = linalg::GenericOp::create(
+      b, TypeRange{init.getType()}, inputs, ValueRange{init}, affineMaps,
+      iterators, [&](OpBuilder &nested, Location loc, ValueRange args) {
+        ImplicitLocOpBuilder nb(loc, nested);
+        linalg::YieldOp::create(nb, body(nb, args));
+      });
+  return op.getResult(0);
+}
+
+Value TensorBuilder::map(ValueRange inputs,
+                         ArrayRef<SmallVector<unsigned>> inputMaps,
+                         Value init, ScalarBody body) {
+  unsigned rank = cast<RankedTensorType>(init.getType()).getRank();
+  SmallVector<SmallVector<unsigned>> maps(inputMaps);
+  maps.push_back(llvm::to_vector(llvm::seq<unsigned>(0, rank)));
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  return generic(inputs, init, maps, iterators, body);
+}
+
+Value TensorBuilder::reduceRows(
+    Value x, double init,
+    function_ref<Value(ImplicitLocOpBuilder &, Value, Value)> combine) {
+  Type elementType = getElementTypeOrSelf(x.getType());
+  Value acc = filled({dim(x, 0)}, elementType, init);
+  return generic(x, acc, {{0, 1}, {0}},
+                 {utils::IteratorType::parallel,
+                  utils::IteratorType::reduction},
+                 [&](ImplicitLocOpBuilder &nb, ValueRange args) {
+                   return combine(nb, args[1], args[0]);
+                 });
+}
+
+Value TensorBuilder::softmaxRows(Value x) {
+  Type elementType = getElementTypeOrSelf(x.getType());
+  Value rowMax =
+      reduceRows(x, -std::numeric_limits<double>::infinity(),
+                 [](ImplicitLocOpBuilder &nb, Value acc, Value v) -> Value {
+                   return arith::MaximumFOp::create(nb, acc, v);
+                 });
+  Value init = empty({dim(x, 0), dim(x, 1)}, elementType);
+  Value exps = map({x, rowMax}, {{0, 1}, {0}}, init,
+                   [](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                     return math::ExpOp::create(
+                         nb, arith::SubFOp::create(nb, args[0], args[1]));
+                   });
+  Value sums =
+      reduceRows(exps, 0.0,
+                 [](ImplicitLocOpBuilder &nb, Value acc, Value v) -> Value {
+                   return arith::AddFOp::create(nb, acc, v);
+                 });
+  return map({exps, sums}, {{0, 1}, {0}}, init,
+             [](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+               return arith::DivFOp::create(nb, args[0], args[1]);
+             });
+}
+
+Value TensorBuilder::rankRows(Value scores, int64_t groupSize) {
+  Type i64 = b.getI64Type();
+  Value init = filledInt({dim(scores, 0), dim(scores, 1)}, i64, 0);
+  // Loops (row, col, other): count the `other` columns that rank above
+  // `col`.
+  return generic(
+      {scores, scores}, init, {{0, 2}, {0, 1}, {0, 1}},
+      {utils::IteratorType::parallel, utils::IteratorType::parallel,
+       utils::IteratorType::reduction},
+      [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+        Value other = args[0], self = args[1], count = args[2];
+        Value col = loopIndex(nb, 1), otherCol = loopIndex(nb, 2);
+        Value otherBeats = beats(nb, other, self);
+        Value selfBeats = beats(nb, self, other);
+        Value tie = arith::AndIOp::create(
+            nb, arith::XOrIOp::create(nb, otherBeats, constI(nb, nb.getI1Type(), 1)),
+            arith::XOrIOp::create(nb, selfBeats, constI(nb, nb.getI1Type(), 1)));
+        Value earlier = arith::CmpIOp::create(nb, arith::CmpIPredicate::ult,
+                                              otherCol, col);
+        Value above = arith::OrIOp::create(
+            nb, otherBeats, arith::AndIOp::create(nb, tie, earlier));
+        if (groupSize > 0) {
+          Value size = constI(nb, nb.getIndexType(), groupSize);
+          Value sameGroup = arith::CmpIOp::create(
+              nb, arith::CmpIPredicate::eq,
+              arith::DivUIOp::create(nb, otherCol, size),
+              arith::DivUIOp::create(nb, col, size));
+          above = arith::AndIOp::create(nb, above, sameGroup);
+        }
+        Value one = arith::ExtUIOp::create(nb, nb.getI64Type(), above);
+        return arith::AddIOp::create(nb, count, one);
+      });
+}

@@ -1,0 +1,80 @@
+//===- TensorBuilder.h - linalg.generic building blocks ---------*- C++ -*-===//
+//
+// Small helpers that build the plain linalg.generic ops of the reference
+// lowering: empty/filled tensors, generics with a scalar body, row-wise
+// softmax and the ONNX-TopK-compatible rank of every score in its row.
+// Private to the MoEToLinalg conversion.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_LIB_CONVERSION_MOETOLINALG_TENSORBUILDER_H
+#define MOE_LIB_CONVERSION_MOETOLINALG_TENSORBUILDER_H
+
+#include "moe/Dialect/MoE/IR/MoEOps.h"
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/IR/TypeUtilities.h"
+
+namespace mlir::moe::lowering {
+
+/// The scalar body of a generic: block arguments (inputs then the output
+/// accumulator) in, the value to yield out.
+using ScalarBody =
+    function_ref<Value(ImplicitLocOpBuilder &b, ValueRange args)>;
+
+// Scalar helpers for generic bodies; `b` is the body's builder.
+Value constF(ImplicitLocOpBuilder &b, Type type, double value);
+Value constI(ImplicitLocOpBuilder &b, Type type, int64_t value);
+/// linalg.index of loop `dim`, as an index value.
+Value loopIndex(ImplicitLocOpBuilder &b, unsigned dim);
+Value sigmoid(ImplicitLocOpBuilder &b, Value x);
+/// True when `x` ranks above `y`: larger, or NaN against a number.
+Value beats(ImplicitLocOpBuilder &b, Value x, Value y);
+/// Converts an integer or index value to `type` (integer or index).
+Value castInt(ImplicitLocOpBuilder &b, Value value, Type type);
+
+class TensorBuilder {
+public:
+  TensorBuilder(OpBuilder &builder, Location loc) : b(loc, builder) {}
+
+  ImplicitLocOpBuilder &builder() { return b; }
+
+  /// Size of dim `d` of a ranked tensor (static or a tensor.dim).
+  OpFoldResult dim(Value tensor, int64_t d);
+  /// tensor.empty of the given sizes.
+  Value empty(ArrayRef<OpFoldResult> sizes, Type elementType);
+  /// A tensor of the given sizes filled with `value`.
+  Value filled(ArrayRef<OpFoldResult> sizes, Type elementType, double value);
+  Value filledInt(ArrayRef<OpFoldResult> sizes, Type elementType,
+                  int64_t value);
+
+  /// linalg.generic with one output. `maps` lists the input maps then the
+  /// output map, each selecting loop dims (projected permutations).
+  Value generic(ValueRange inputs, Value init,
+                ArrayRef<SmallVector<unsigned>> maps,
+                ArrayRef<utils::IteratorType> iterators, ScalarBody body);
+  /// Elementwise generic over the loops of `init` (identity output map);
+  /// `inputMaps` place each input in those loops.
+  Value map(ValueRange inputs, ArrayRef<SmallVector<unsigned>> inputMaps,
+            Value init, ScalarBody body);
+
+  /// Row-wise softmax of a 2-D float tensor (last dim).
+  Value softmaxRows(Value x);
+  /// Row-wise reduction of a 2-D tensor to 1-D with `combine(acc, x)`.
+  Value reduceRows(Value x, double init,
+                   function_ref<Value(ImplicitLocOpBuilder &, Value, Value)>
+                       combine);
+  /// For a 2-D score tensor, the i64 rank of every score within its row
+  /// (0 = best), with ONNX TopK's order: larger first, NaN above numbers,
+  /// equal scores by lower index. With `groupSize` > 0, ranks within
+  /// consecutive groups of that many columns.
+  Value rankRows(Value scores, int64_t groupSize = 0);
+
+private:
+  ImplicitLocOpBuilder b;
+};
+
+} // namespace mlir::moe::lowering
+
+#endif // MOE_LIB_CONVERSION_MOETOLINALG_TENSORBUILDER_H

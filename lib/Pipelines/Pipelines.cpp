@@ -1,0 +1,58 @@
+//===- Pipelines.cpp - Pass pipelines of the MoE compiler -----------------===//
+
+#include "moe/Pipelines/Pipelines.h"
+
+#include "moe/Conversion/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void moe::buildTensorToLLVMPipeline(OpPassManager &pm) {
+  pm.addPass(createCanonicalizerPass());
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // Free what the bufferized code allocates; results returned to a caller
+  // stay owned by the caller.
+  bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  // exp and friends become LLVM intrinsics; what LLVM has none for (erf)
+  // becomes a libm call.
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createConvertToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void moe::buildReferenceToLLVMPipeline(OpPassManager &pm) {
+  pm.addPass(moe::createConvertMoEToLinalgPass());
+  buildTensorToLLVMPipeline(pm);
+}
+
+void moe::registerMoEPipelines() {
+  PassPipelineRegistration<>(
+      "moe-tensor-to-llvm",
+      "Lower linalg/tensor/arith/math on tensors to the LLVM dialect",
+      buildTensorToLLVMPipeline);
+  PassPipelineRegistration<>(
+      "moe-reference-to-llvm",
+      "Lower moe ops through the reference lowering to the LLVM dialect",
+      buildReferenceToLLVMPipeline);
+}

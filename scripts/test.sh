@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test suite of the MoE
+# compiler. Exits non-zero on any failure. .ci/run calls exactly this.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD="${MOE_BUILD_DIR:-$ROOT/build}"
+
+"$ROOT/scripts/install-deps.sh"
+"$ROOT/scripts/build.sh" moe-opt mlir-doc
+
+status=0
+passed=0
+failed=0
+
+# 1. The lit suite (check-moe): dialect, passes, integration tests.
+lit_log=$(mktemp)
+if /usr/lib/llvm-22/bin/lit -sv "$BUILD/test" 2>&1 | tee "$lit_log"; then :; else status=1; fi
+passed=$((passed + $(sed -n 's/^ *Passed *: *\([0-9]*\).*/\1/p' "$lit_log" | head -1 | grep . || echo 0)))
+failed=$((failed + $(sed -n 's/^ *Failed *: *\([0-9]*\).*/\1/p' "$lit_log" | head -1 | grep . || echo 0)))
+rm -f "$lit_log"
+
+# 2. The generated dialect and pass reference in docs/ must match the .td
+#    files (scripts/update-docs.sh refreshes it).
+if "$ROOT/scripts/update-docs.sh" --check; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+  status=1
+fi
+
+echo "moe: $passed passed, $failed failed"
+exit $status

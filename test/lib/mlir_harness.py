@@ -1,0 +1,130 @@
+"""Runs MLIR functions on NumPy inputs through moe-opt and mlir-runner.
+
+A test writes a function `@kernel` over tensors (moe ops inside); run()
+wraps it in a `@main` that materializes the inputs as constants (cast to
+the kernel's possibly dynamic argument types), calls the kernel once per
+input set, and prints every result; moe-opt lowers the module with a
+pipeline (the reference lowering by default) and mlir-runner executes it.
+The printed memrefs are parsed back into arrays.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+_DTYPES = {
+    np.dtype(np.float32): ("f32", "printMemrefF32"),
+    np.dtype(np.int64): ("i64", "printMemrefI64"),
+    np.dtype(np.int32): ("i32", "printMemrefI32"),
+}
+
+
+def tensor_type(shape, element):
+    dims = "x".join("?" if d is None else str(d) for d in shape)
+    return f"tensor<{dims}x{element}>" if dims else f"tensor<{element}>"
+
+
+def dense_constant(array):
+    """An exact `dense<"0x...">` literal (little-endian raw data)."""
+    element, _ = _DTYPES[array.dtype]
+    data = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"))
+    return (f'dense<"0x{data.tobytes().hex().upper()}"> : '
+            f"{tensor_type(array.shape, element)}")
+
+
+def _main(arg_types, result_types, input_sets):
+    lines = ["func.func @main() {"]
+    printers = set()
+    for n, inputs in enumerate(input_sets):
+        args = []
+        for i, (array, arg_type) in enumerate(zip(inputs, arg_types)):
+            name = f"%in{n}_{i}"
+            lines.append(f"  {name}_s = arith.constant {dense_constant(array)}")
+            static_type = tensor_type(array.shape, _DTYPES[array.dtype][0])
+            lines.append(f"  {name} = tensor.cast {name}_s : {static_type} to {arg_type}")
+            args.append(name)
+        results = [f"%out{n}_{r}" for r in range(len(result_types))]
+        lhs = ", ".join(results)
+        lines.append(f"  {lhs} = func.call @kernel({', '.join(args)}) : "
+                     f"({', '.join(arg_types)}) -> ({', '.join(result_types)})")
+        for r, result_type in enumerate(result_types):
+            element = re.search(r"(\w+)>$", result_type).group(1).split("x")[-1]
+            printer = {v[0]: v[1] for v in _DTYPES.values()}[element]
+            printers.add((printer, element))
+            memref_type = result_type.replace("tensor<", "memref<")
+            lines.append(f"  %m{n}_{r} = bufferization.to_buffer {results[r]} : "
+                         f"{result_type} to {memref_type}")
+            lines.append(f"  %u{n}_{r} = memref.cast %m{n}_{r} : {memref_type} "
+                         f"to memref<*x{element}>")
+            lines.append(f"  func.call @{printer}(%u{n}_{r}) : (memref<*x{element}>) -> ()")
+    lines.append("  return")
+    lines.append("}")
+    for printer, element in sorted(printers):
+        lines.append(f"func.func private @{printer}(memref<*x{element}>) "
+                     "attributes {llvm.emit_c_interface}")
+    return "\n".join(lines)
+
+
+_NUMBER = re.compile(r"[-+]?(?:nan|inf|\d+(?:\.\d*)?(?:e[-+]?\d+)?)", re.I)
+
+
+def _parse_memrefs(text):
+    arrays = []
+    for chunk in text.split("Unranked Memref")[1:]:
+        sizes = re.search(r"sizes = \[([^\]]*)\]", chunk).group(1)
+        shape = [int(s) for s in sizes.split(",") if s.strip()]
+        data = chunk.split("data =", 1)[1]
+        values = [float(v) for v in _NUMBER.findall(data)]
+        arrays.append(np.array(values, dtype=np.float64).reshape(shape))
+    return arrays
+
+
+def run(kernel, arg_types, result_types, input_sets,
+        pipeline="moe-reference-to-llvm"):
+    """Compiles `kernel` (the text of func.func @kernel) and runs it once for
+    each list of input arrays in `input_sets`. Returns, per input set, the
+    list of result arrays (float64)."""
+    module = kernel + "\n" + _main(arg_types, result_types, input_sets)
+    lib_dir = os.environ.get("MOE_MLIR_LIB_DIR", "/usr/lib/llvm-22/lib")
+    libs = ",".join(os.path.join(lib_dir, f"lib{name}.so")
+                    for name in ("mlir_runner_utils", "mlir_c_runner_utils"))
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "kernel.mlir")
+        with open(source, "w") as f:
+            f.write(module)
+        lowered = subprocess.run(
+            ["moe-opt", f"--{pipeline}", source],
+            capture_output=True, text=True)
+        if lowered.returncode != 0:
+            sys.stderr.write(module + "\n")
+            raise RuntimeError(f"moe-opt failed:\n{lowered.stderr}")
+        ran = subprocess.run(
+            ["mlir-runner", "-e", "main", "-entry-point-result=void",
+             f"-shared-libs={libs}"],
+            input=lowered.stdout, capture_output=True, text=True)
+        if ran.returncode != 0:
+            raise RuntimeError(f"mlir-runner failed:\n{ran.stderr}")
+    arrays = _parse_memrefs(ran.stdout)
+    per_set = len(result_types)
+    if len(arrays) != per_set * len(input_sets):
+        raise RuntimeError(f"expected {per_set * len(input_sets)} printed "
+                           f"results, got {len(arrays)}:\n{ran.stdout}")
+    return [arrays[i * per_set:(i + 1) * per_set]
+            for i in range(len(input_sets))]
+
+
+def check_close(name, actual, expected, rtol=1e-4, atol=1e-5):
+    """Prints `OK: name` when close, raises otherwise."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    if actual.shape != expected.shape:
+        raise AssertionError(f"{name}: shape {actual.shape} != {expected.shape}")
+    if not np.allclose(actual, expected, rtol=rtol, atol=atol):
+        err = np.max(np.abs(actual - expected))
+        raise AssertionError(f"{name}: max abs error {err:g}\n"
+                             f"actual:\n{actual}\nexpected:\n{expected}")
+    print(f"OK: {name}")

@@ -1,0 +1,146 @@
+"""NumPy reference of MoE layer semantics (../shared/MOE_SEMANTICS.md).
+
+Written from the definitions, independently of the compiler: routing by
+sorting (not by ranks), experts token by token in float64. The compiler's
+results are checked against these functions, never against itself.
+"""
+
+import numpy as np
+
+
+def softmax(x, axis=-1):
+    x = x - np.max(x, axis=axis, keepdims=True)
+    e = np.exp(x)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def topk_order(scores):
+    """Column indices of each row in ONNX TopK order: larger first, NaN
+    above every number, equal values by lower index."""
+    rows = []
+    for row in scores:
+        nan = np.isnan(row)
+        key = np.where(nan, 0.0, -row)
+        # lexsort: the last key is the primary one.
+        rows.append(np.lexsort((np.arange(row.size), key, ~nan)))
+    return np.array(rows, dtype=np.int64).reshape(scores.shape)
+
+
+def route(logits, kind, k, renormalize=False, scale=1.0, n_group=1,
+          topk_group=1, correction_bias=None):
+    """Returns (ids [T, k], weights [T, k]) for router logits [T, E]."""
+    logits = np.asarray(logits, dtype=np.float64)
+    num_tokens, num_experts = logits.shape
+    if kind in ("softmax_topk", "dense"):
+        scores = softmax(logits)
+    elif kind == "topk_softmax":
+        scores = logits
+    elif kind == "sigmoid_topk":
+        scores = sigmoid(logits)
+    else:
+        raise ValueError(f"no reference for routing kind {kind}")
+    choice = scores if correction_bias is None else scores + correction_bias
+    if n_group > 1:
+        size = num_experts // n_group
+        grouped = choice.reshape(num_tokens, n_group, size)
+        best_two = -np.sort(-grouped, axis=-1)[..., : min(2, size)]
+        group_scores = best_two.sum(axis=-1)
+        allowed = np.zeros((num_tokens, n_group), dtype=bool)
+        for t, order in enumerate(topk_order(group_scores)):
+            allowed[t, order[:topk_group]] = True
+        choice = np.where(np.repeat(allowed, size, axis=1), choice, -np.inf)
+    ids = topk_order(choice)[:, :k]
+    weights = np.take_along_axis(scores, ids, axis=1)
+    if kind == "topk_softmax":
+        weights = softmax(weights)
+    elif renormalize:
+        eps = 1e-20 if kind == "sigmoid_topk" else 0.0
+        weights = weights / (weights.sum(axis=1, keepdims=True) + eps)
+    return ids, weights * scale
+
+
+def choice_gap(logits, kind, k, correction_bias=None):
+    """Smallest distance, over tokens, between the k-th and (k+1)-th choice
+    score: tests use it to avoid inputs whose routing is a near tie, which
+    float32 and float64 may break differently."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if kind == "sigmoid_topk":
+        scores = sigmoid(logits)
+    elif kind == "topk_softmax":
+        scores = logits
+    else:
+        scores = softmax(logits)
+    if correction_bias is not None:
+        scores = scores + correction_bias
+    if k >= scores.shape[1]:
+        return np.inf
+    ordered = -np.sort(-scores, axis=1)
+    return float(np.min(ordered[:, k - 1] - ordered[:, k]))
+
+
+def activation(kind, gate, up=None, alpha=1.702, beta=1.0, limit=7.0):
+    if kind == "identity":
+        return gate
+    if kind == "relu":
+        return np.maximum(gate, 0.0)
+    if kind == "gelu":
+        from math import erf, sqrt
+
+        return 0.5 * gate * (1.0 + np.vectorize(erf)(gate / sqrt(2.0)))
+    if kind == "silu":
+        return gate * sigmoid(gate)
+    if kind == "swiglu":
+        return gate * sigmoid(gate) * up
+    if kind == "clamped_swiglu":
+        g = np.minimum(gate, limit)
+        u = np.clip(up, -limit, limit)
+        return (u + beta) * g * sigmoid(alpha * g)
+    raise ValueError(kind)
+
+
+def ffn(x, w1, w2, act, w3=None, b1=None, b3=None, b2=None, **act_params):
+    """One expert on one token (or a batch of rows)."""
+    gate = x @ w1 + (0.0 if b1 is None else b1)
+    up = None if w3 is None else x @ w3 + (0.0 if b3 is None else b3)
+    return activation(act, gate, up, **act_params) @ w2 + (
+        0.0 if b2 is None else b2)
+
+
+def moe_layer(x, router_weight, w1, w2, routing, act, w3=None, b1=None,
+              b3=None, b2=None, router_bias=None, correction_bias=None,
+              shared=None, gate_on_input=False, act_params=None):
+    """out [T, d] of an MoE layer. `routing` is a dict of route()'s keyword
+    arguments; `shared` a dict with w1, w2, optional w3 and gate."""
+    f64 = lambda a: None if a is None else np.asarray(a, dtype=np.float64)
+    x = f64(x)
+    act_params = act_params or {}
+    logits = x @ f64(router_weight)
+    if router_bias is not None:
+        logits = logits + f64(router_bias)
+    ids, weights = route(logits, correction_bias=f64(correction_bias),
+                         **routing)
+    out = np.zeros_like(x)
+    for t in range(x.shape[0]):
+        for j in range(ids.shape[1]):
+            e = ids[t, j]
+            expert = lambda v: ffn(
+                v, f64(w1[e]), f64(w2[e]), act,
+                None if w3 is None else f64(w3[e]),
+                None if b1 is None else f64(b1[e]),
+                None if b3 is None else f64(b3[e]),
+                None if b2 is None else f64(b2[e]), **act_params)
+            if gate_on_input:
+                out[t] += expert(weights[t, j] * x[t])
+            else:
+                out[t] += weights[t, j] * expert(x[t])
+    if shared is not None:
+        y = ffn(x, f64(shared["w1"]), f64(shared["w2"]), act,
+                f64(shared.get("w3")), **act_params)
+        if shared.get("gate") is not None:
+            y = y * sigmoid(x @ f64(shared["gate"]))
+        out += y
+    return out

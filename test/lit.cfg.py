@@ -1,0 +1,53 @@
+# -*- Python -*-
+# lit configuration of the MoE compiler's regression suite (check-moe).
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "MOE"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.moe_obj_root, "test")
+# Helper modules imported by the Python tests are not tests themselves.
+config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "lib", "CMakeLists.txt"]
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%shlibext", config.shlib_ext))
+config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(
+    (
+        "%mlir_runner_utils",
+        os.path.join(config.mlir_lib_dir, "libmlir_runner_utils" + config.shlib_ext),
+    )
+)
+config.substitutions.append(
+    (
+        "%mlir_c_runner_utils",
+        os.path.join(
+            config.mlir_lib_dir, "libmlir_c_runner_utils" + config.shlib_ext
+        ),
+    )
+)
+
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+
+# Our tools first, then the upstream ones (FileCheck, not, mlir-runner).
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.moe_tools_dir, append_path=True)
+llvm_config.with_environment(
+    "PYTHONPATH", os.path.join(config.test_source_root, "lib"), append_path=True
+)
+config.environment["MOE_TOOLS_DIR"] = config.moe_tools_dir
+config.environment["MOE_LLVM_TOOLS_DIR"] = config.llvm_tools_dir
+config.environment["MOE_MLIR_LIB_DIR"] = config.mlir_lib_dir
+
+tools = [
+    "moe-opt",
+    ToolSubst("mlir-runner", unresolved="fatal"),
+]
+llvm_config.add_tool_substitutions(tools, [config.moe_tools_dir, config.llvm_tools_dir])
