@@ -81,7 +81,7 @@ def run_layer_case(name, d, f, num_experts, routing, act, *,
             if "router_bias" in operands:
                 logits += operands["router_bias"]
             cb = operands.get("correction_bias")
-            if ref.choice_gap(logits, routing["kind"], routing["k"], cb) > 1e-3:
+            if ref.choice_gap(logits, routing["kind"], routing["k"], cb) > 1e-5:
                 break
         else:
             raise RuntimeError("no input without a near tie in routing")

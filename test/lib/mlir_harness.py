@@ -10,6 +10,7 @@ The printed memrefs are parsed back into arrays.
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -92,7 +93,10 @@ def run(kernel, arg_types, result_types, input_sets,
     lib_dir = os.environ.get("MOE_MLIR_LIB_DIR", "/usr/lib/llvm-22/lib")
     libs = ",".join(os.path.join(lib_dir, f"lib{name}.so")
                     for name in ("mlir_runner_utils", "mlir_c_runner_utils"))
-    with tempfile.TemporaryDirectory() as tmp:
+    # MOE_KEEP_TMP=1 keeps the generated module for debugging.
+    keep = os.environ.get("MOE_KEEP_TMP")
+    tmp = tempfile.mkdtemp(prefix="moe-harness-")
+    try:
         source = os.path.join(tmp, "kernel.mlir")
         with open(source, "w") as f:
             f.write(module)
@@ -100,14 +104,18 @@ def run(kernel, arg_types, result_types, input_sets,
             ["moe-opt", f"--{pipeline}", source],
             capture_output=True, text=True)
         if lowered.returncode != 0:
-            sys.stderr.write(module + "\n")
-            raise RuntimeError(f"moe-opt failed:\n{lowered.stderr}")
+            raise RuntimeError(f"moe-opt failed:\n{lowered.stderr[:4000]}")
         ran = subprocess.run(
             ["mlir-runner", "-e", "main", "-entry-point-result=void",
              f"-shared-libs={libs}"],
             input=lowered.stdout, capture_output=True, text=True)
         if ran.returncode != 0:
-            raise RuntimeError(f"mlir-runner failed:\n{ran.stderr}")
+            raise RuntimeError(f"mlir-runner failed:\n{ran.stderr[:4000]}")
+    finally:
+        if keep:
+            sys.stderr.write(f"kept {source}\n")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     arrays = _parse_memrefs(ran.stdout)
     per_set = len(result_types)
     if len(arrays) != per_set * len(input_sets):

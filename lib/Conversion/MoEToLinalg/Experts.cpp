@@ -11,6 +11,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include <cmath>
 
@@ -133,7 +134,11 @@ static Value buildSharedExpert(TensorBuilder &tb, LayerOp op) {
                        3);
   if (!op.getSharedGate())
     return out;
-  Value gateLogit = project(op.getSharedGate(), tb.builder().getIndexAttr(1));
+  // gate [T] = x @ shared_gate[:, 0]; the output is scaled by its sigmoid.
+  Value gateVector = tensor::CollapseShapeOp::create(
+      tb.builder(), op.getSharedGate(), ArrayRef<ReassociationIndices>{{0, 1}});
+  Value gateLogit = contract(tb, x, {0, 1}, gateVector, {1},
+                             tb.filled({numTokens}, elementType, 0.0), {0}, 2);
   return tb.map({out, gateLogit}, {{0, 1}, {0}},
                 tb.empty({numTokens, d}, elementType),
                 [](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
