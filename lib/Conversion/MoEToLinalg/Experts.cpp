@@ -153,11 +153,23 @@ Value lowering::buildDenseLayer(TensorBuilder &tb, LayerOp op) {
   OpFoldResult numTokens = tb.dim(x, 0), d = tb.dim(x, 1);
   OpFoldResult numExperts = tb.dim(op.getW1(), 0), f = tb.dim(op.getW1(), 2);
 
-  // logits [T, E] = x @ router_weight (+ router_bias).
-  Value logitsInit = initWithBias(tb, {numTokens, numExperts}, elementType,
-                                  op.getRouterBias(), {1});
-  Value logits = contract(tb, x, {0, 2}, op.getRouterWeight(), {2, 1},
-                          logitsInit, {0, 1}, 3);
+  // logits [T, E] = x @ router_weight (+ router_bias), or the given logits
+  // (+ router_bias).
+  Value logits;
+  if (Value routerWeight = op.getRouterWeight()) {
+    Value logitsInit = initWithBias(tb, {numTokens, numExperts}, elementType,
+                                    op.getRouterBias(), {1});
+    logits = contract(tb, x, {0, 2}, routerWeight, {2, 1}, logitsInit,
+                      {0, 1}, 3);
+  } else if (Value bias = op.getRouterBias()) {
+    logits = tb.map({op.getRouterLogits(), bias}, {{0, 1}, {1}},
+                    tb.empty({numTokens, numExperts}, elementType),
+                    [](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                      return arith::AddFOp::create(nb, args[0], args[1]);
+                    });
+  } else {
+    logits = op.getRouterLogits();
+  }
   DenseRouting routing = buildDenseRouting(tb, logits, op.getCorrectionBias(),
                                            op.getRouting());
 

@@ -265,6 +265,30 @@ func.func @f(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %w1: tensor<8x16x32xf3
 
 // -----
 
+func.func @f(%x: tensor<?x16xf32>, %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>) {
+  // expected-error @+1 {{exactly one of 'router_weight' and 'router_logits' must be given}}
+  %y = moe.layer %x : tensor<?x16xf32> w1 %w1 : tensor<8x16x32xf32> w2 %w2 : tensor<8x32x16xf32> routing <softmax_topk, k = 2> activation <relu> -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<5x16xf32>, %l: tensor<4x8xf32>, %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>) {
+  // expected-error @+1 {{'router_logits' must be [T, E] = [5, ?], but is 'tensor<4x8xf32>'}}
+  %y = moe.layer %x : tensor<5x16xf32> logits %l : tensor<4x8xf32> w1 %w1 : tensor<8x16x32xf32> w2 %w2 : tensor<8x32x16xf32> routing <softmax_topk, k = 2> activation <relu> -> tensor<5x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<5x16xf32>, %l: tensor<5x?xf32>, %w1: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>) {
+  // expected-error @+1 {{the number of experts (dim 1 of 'router_logits') must be static}}
+  %y = moe.layer %x : tensor<5x16xf32> logits %l : tensor<5x?xf32> w1 %w1 : tensor<8x16x32xf32> w2 %w2 : tensor<8x32x16xf32> routing <softmax_topk, k = 2> activation <relu> -> tensor<5x16xf32>
+  return
+}
+
+// -----
+
 //===----------------------------------------------------------------------===//
 // moe.route
 //===----------------------------------------------------------------------===//

@@ -76,6 +76,16 @@ func.func @qwen2_llama4_switch(%x: tensor<?x16xf32>, %wr: tensor<16x4xf32>, %w1:
   return %4 : tensor<?x16xf32>
 }
 
+// CHECK-LABEL: func @given_logits
+// CHECK: moe.layer %{{.*}} : tensor<?x16xf32> logits %{{.*}} : tensor<?x4xf32> w1
+func.func @given_logits(%x: tensor<?x16xf32>, %l: tensor<?x4xf32>, %w1: tensor<4x16x8xf32>,
+                        %w2: tensor<4x8x16xf32>) -> tensor<?x16xf32> {
+  %y = moe.layer %x : tensor<?x16xf32> logits %l : tensor<?x4xf32>
+         w1 %w1 : tensor<4x16x8xf32> w2 %w2 : tensor<4x8x16xf32>
+         routing <softmax_topk, k = 2> activation <relu> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
 // CHECK-LABEL: func @bf16_layer
 // CHECK: moe.layer {{.*}} -> tensor<3x16xbf16>
 func.func @bf16_layer(%x: tensor<3x16xbf16>, %wr: tensor<16x4xbf16>, %w1: tensor<4x16x8xbf16>,

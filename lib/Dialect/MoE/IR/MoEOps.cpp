@@ -81,7 +81,9 @@ static int64_t mulDims(int64_t a, int64_t b) {
 // LayerOp
 //===----------------------------------------------------------------------===//
 
-int64_t LayerOp::getNumExperts() { return dimOf(getRouterWeight(), 1); }
+int64_t LayerOp::getNumExperts() {
+  return dimOf(getRouterWeight() ? getRouterWeight() : getRouterLogits(), 1);
+}
 
 LogicalResult LayerOp::verify() {
   Operation *op = getOperation();
@@ -90,13 +92,22 @@ LogicalResult LayerOp::verify() {
   int64_t d = dimOf(getInput(), 1);
   Type elementType = getElementTypeOrSelf(getInput().getType());
 
-  if (failed(verifyShape(op, "router_weight", getRouterWeight(), "[d, E]",
+  if ((getRouterWeight() != nullptr) == (getRouterLogits() != nullptr))
+    return emitOpError("exactly one of 'router_weight' and 'router_logits' "
+                       "must be given");
+  StringRef routerName = getRouterWeight() ? "router_weight" : "router_logits";
+  if (getRouterWeight() &&
+      failed(verifyShape(op, routerName, getRouterWeight(), "[d, E]",
                          {d, kDyn})))
+    return failure();
+  if (getRouterLogits() &&
+      failed(verifyShape(op, routerName, getRouterLogits(), "[T, E]",
+                         {dimOf(getInput(), 0), kDyn})))
     return failure();
   int64_t numExperts = getNumExperts();
   if (ShapedType::isDynamic(numExperts))
-    return emitOpError("the number of experts (dim 1 of 'router_weight') "
-                       "must be static");
+    return emitOpError() << "the number of experts (dim 1 of '" << routerName
+                         << "') must be static";
   if (failed(verifyShape(op, "w1", getW1(), "[E, d, f]",
                          {numExperts, d, kDyn})))
     return failure();
@@ -147,7 +158,9 @@ LogicalResult LayerOp::verify() {
         failed(verifyElementType(op, e.name, e.value, elementType, "input")))
       return failure();
   }
-  if (failed(verifyElementType(op, "router_weight", getRouterWeight(),
+  if (failed(verifyElementType(op, routerName,
+                               getRouterWeight() ? getRouterWeight()
+                                                 : getRouterLogits(),
                                elementType, "input")) ||
       failed(verifyElementType(op, "w1", getW1(), elementType, "input")))
     return failure();

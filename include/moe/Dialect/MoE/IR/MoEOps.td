@@ -27,6 +27,7 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
 
     ```
     logits  = x @ router_weight (+ router_bias)             [E]
+              (or router_logits[t] (+ router_bias), given)
     (ids, w) = routing(logits, correction_bias)             k picks
     out[t]  = sum_j w_j * FFN_{ids_j}(x)                    (gate on output)
             = sum_j FFN_{ids_j}(w_j * x)                    (gate_on_input)
@@ -36,7 +37,10 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
 
     `w1` is the gate projection of gated activations and the only input
     projection otherwise; `w3` (the up projection) is present exactly when
-    the activation is gated. Shapes: `router_weight` `[d, E]`, biases `[E]`,
+    the activation is gated. The router is either `router_weight` `[d, E]`
+    or, when the logits are computed elsewhere (ONNX Runtime's MoE op takes
+    them as an input), `router_logits` `[T, E]`; exactly one is given.
+    Shapes: biases `[E]`,
     `w1`/`w3` `[E, d, f]`, `w2` `[E, f, d]`, `b1`/`b3` `[E, f]`, `b2`
     `[E, d]`, `shared_w1`/`shared_w3` `[d, fs]`, `shared_w2` `[fs, d]`,
     `shared_gate` `[d, 1]` (its sigmoid scales the shared output per
@@ -57,7 +61,8 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
   }];
   let arguments = (ins
     MoE_FloatTensor:$input,
-    MoE_FloatTensor:$router_weight,
+    Optional<MoE_FloatTensor>:$router_weight,
+    Optional<MoE_FloatTensor>:$router_logits,
     Optional<MoE_FloatTensor>:$router_bias,
     Optional<MoE_FloatTensor>:$correction_bias,
     MoE_FloatTensor:$w1,
@@ -77,7 +82,8 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
   let results = (outs MoE_FloatTensor:$output);
   let assemblyFormat = [{
     $input `:` type($input)
-    `router` $router_weight `:` type($router_weight)
+    (`router` $router_weight^ `:` type($router_weight))?
+    (`logits` $router_logits^ `:` type($router_logits))?
     (`router_bias` $router_bias^ `:` type($router_bias))?
     (`correction_bias` $correction_bias^ `:` type($correction_bias))?
     `w1` $w1 `:` type($w1)
@@ -98,7 +104,7 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
   let hasVerifier = 1;
   let hasCanonicalizer = 1;
   let extraClassDeclaration = [{
-    /// Number of routed experts (E), from the router weight.
+    /// Number of routed experts (E), from the router weight or logits.
     int64_t getNumExperts();
     /// Whether a shared expert is present.
     bool hasSharedExpert() { return getSharedW1() != nullptr; }
