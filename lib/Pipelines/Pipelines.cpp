@@ -42,6 +42,7 @@ void moe::buildTensorToLLVMPipeline(OpPassManager &pm) {
 }
 
 void moe::buildReferenceToLLVMPipeline(OpPassManager &pm) {
+  pm.addPass(moe::createConvertONNXToLinalgPass());
   pm.addPass(moe::createConvertMoEToLinalgPass());
   buildTensorToLLVMPipeline(pm);
 }

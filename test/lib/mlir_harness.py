@@ -37,7 +37,7 @@ def dense_constant(array):
             f"{tensor_type(array.shape, element)}")
 
 
-def _main(arg_types, result_types, input_sets):
+def _main(arg_types, result_types, input_sets, callee="kernel"):
     lines = ["func.func @main() {"]
     printers = set()
     for n, inputs in enumerate(input_sets):
@@ -50,7 +50,7 @@ def _main(arg_types, result_types, input_sets):
             args.append(name)
         results = [f"%out{n}_{r}" for r in range(len(result_types))]
         lhs = ", ".join(results)
-        lines.append(f"  {lhs} = func.call @kernel({', '.join(args)}) : "
+        lines.append(f"  {lhs} = func.call @{callee}({', '.join(args)}) : "
                      f"({', '.join(arg_types)}) -> ({', '.join(result_types)})")
         for r, result_type in enumerate(result_types):
             element = re.search(r"(\w+)>$", result_type).group(1).split("x")[-1]
@@ -90,6 +90,23 @@ def run(kernel, arg_types, result_types, input_sets,
     each list of input arrays in `input_sets`. Returns, per input set, the
     list of result arrays (float64)."""
     module = kernel + "\n" + _main(arg_types, result_types, input_sets)
+    return _run_module(module, len(result_types), len(input_sets), pipeline)
+
+
+def run_module(module, callee, arg_types, result_types, input_sets,
+               pipeline="moe-reference-to-llvm"):
+    """Like run(), for a whole module (e.g. moe-translate's output, with its
+    resource blobs) whose function `callee` is called."""
+    body, sep, resources = module.partition("{-#")
+    body = body.rstrip()
+    if not body.startswith("module") or not body.endswith("}"):
+        raise ValueError("expected a printed `module { ... }`")
+    main = _main(arg_types, result_types, input_sets, callee)
+    module = body[:-1] + main + "\n}\n" + sep + resources
+    return _run_module(module, len(result_types), len(input_sets), pipeline)
+
+
+def _run_module(module, num_results, num_sets, pipeline):
     lib_dir = os.environ.get("MOE_MLIR_LIB_DIR", "/usr/lib/llvm-22/lib")
     libs = ",".join(os.path.join(lib_dir, f"lib{name}.so")
                     for name in ("mlir_runner_utils", "mlir_c_runner_utils"))
@@ -117,12 +134,11 @@ def run(kernel, arg_types, result_types, input_sets,
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     arrays = _parse_memrefs(ran.stdout)
-    per_set = len(result_types)
-    if len(arrays) != per_set * len(input_sets):
-        raise RuntimeError(f"expected {per_set * len(input_sets)} printed "
-                           f"results, got {len(arrays)}:\n{ran.stdout}")
-    return [arrays[i * per_set:(i + 1) * per_set]
-            for i in range(len(input_sets))]
+    if len(arrays) != num_results * num_sets:
+        raise RuntimeError(f"expected {num_results * num_sets} printed "
+                           f"results, got {len(arrays)}:\n{ran.stdout[:2000]}")
+    return [arrays[i * num_results:(i + 1) * num_results]
+            for i in range(num_sets)]
 
 
 def check_close(name, actual, expected, rtol=1e-4, atol=1e-5):

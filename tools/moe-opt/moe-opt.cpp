@@ -7,6 +7,7 @@
 
 #include "moe/Conversion/Passes.h"
 #include "moe/Dialect/MoE/IR/MoEDialect.h"
+#include "moe/Dialect/ONNX/IR/ONNXOps.h"
 #include "moe/Pipelines/Pipelines.h"
 
 #include "mlir/Conversion/Passes.h"
@@ -45,7 +46,7 @@ using namespace mlir;
 
 int main(int argc, char **argv) {
   DialectRegistry registry;
-  registry.insert<moe::MoEDialect, affine::AffineDialect, arith::ArithDialect,
+  registry.insert<moe::MoEDialect, moe::onnx::ONNXDialect, affine::AffineDialect, arith::ArithDialect,
                   bufferization::BufferizationDialect, cf::ControlFlowDialect,
                   func::FuncDialect, index::IndexDialect, LLVM::LLVMDialect,
                   linalg::LinalgDialect, math::MathDialect,

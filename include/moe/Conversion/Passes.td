@@ -46,4 +46,32 @@ def ConvertMoEToLinalgPass : Pass<"convert-moe-to-linalg"> {
   ];
 }
 
+def ConvertONNXToLinalgPass : Pass<"convert-onnx-to-linalg"> {
+  let summary = "Lower onnx-dialect ops to linalg/tensor/arith/math";
+  let description = [{
+    Lowers the onnx mirror dialect to upstream tensor-level dialects:
+    elementwise ops become `linalg.generic` with numpy broadcasting in the
+    indexing maps (a size-1 dim reads index 0), MatMul a batched contraction,
+    Softmax max/exp/sum/divide reductions along its axis, Transpose a
+    permuted generic and Reshape `tensor.reshape` with the target dims
+    computed at run time (`0` copies an input dim, `-1` is inferred).
+
+    Before:
+    ```mlir
+    %z = onnx.add %x, %b : (tensor<?x16xf32>, tensor<16xf32>) -> tensor<?x16xf32>
+    ```
+    After:
+    ```mlir
+    %z = linalg.generic {indexing_maps = [(d0, d1) -> (d0, d1), (d0, d1) -> (d1),
+                                          (d0, d1) -> (d0, d1)], ...}
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
 #endif // MOE_CONVERSION_PASSES_TD

@@ -19,8 +19,8 @@ namespace moe {
 /// function gets a C interface (`_mlir_ciface_<name>`).
 void buildTensorToLLVMPipeline(OpPassManager &pm);
 
-/// The reference path: convert-moe-to-linalg, then the tensor-to-LLVM
-/// pipeline. Registered as `moe-reference-to-llvm`.
+/// The reference path: convert-onnx-to-linalg, convert-moe-to-linalg, then
+/// the tensor-to-LLVM pipeline. Registered as `moe-reference-to-llvm`.
 void buildReferenceToLLVMPipeline(OpPassManager &pm);
 
 /// Registers the pipelines above with the global pass registry.

@@ -42,6 +42,19 @@ Value lowering::buildActivation(ImplicitLocOpBuilder &b,
     Value half = arith::MulFOp::create(b, gate, constF(b, type, 0.5));
     return arith::MulFOp::create(b, half, onePlusErf);
   }
+  case ActivationKind::GeluTanh: {
+    // 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))
+    Value cube = arith::MulFOp::create(
+        b, gate, arith::MulFOp::create(b, gate, gate));
+    Value inner = arith::AddFOp::create(
+        b, gate, arith::MulFOp::create(b, cube, constF(b, type, 0.044715)));
+    Value scaled = arith::MulFOp::create(
+        b, inner, constF(b, type, std::sqrt(2.0 / M_PI)));
+    Value onePlusTanh = arith::AddFOp::create(b, constF(b, type, 1.0),
+                                              math::TanhOp::create(b, scaled));
+    Value half = arith::MulFOp::create(b, gate, constF(b, type, 0.5));
+    return arith::MulFOp::create(b, half, onePlusTanh);
+  }
   case ActivationKind::Silu:
     return silu(gate);
   case ActivationKind::SwiGLU:

@@ -8,7 +8,8 @@
 #ifndef MOE_LIB_CONVERSION_MOETOLINALG_LOWERING_H
 #define MOE_LIB_CONVERSION_MOETOLINALG_LOWERING_H
 
-#include "TensorBuilder.h"
+#include "moe/Conversion/Utils/TensorBuilder.h"
+#include "moe/Dialect/MoE/IR/MoEOps.h"
 
 namespace mlir::moe::lowering {
 

@@ -13,6 +13,7 @@
 #include "moe/Dialect/MoE/IR/MoEOps.h"
 #include "moe/Dialect/ONNX/IR/ONNXOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/TypeUtilities.h"
 
@@ -93,7 +94,8 @@ LogicalResult buildMoE(NodeContext &ctx) {
   std::optional<ActivationKind> kind =
       llvm::StringSwitch<std::optional<ActivationKind>>(*activationName)
           .Case("relu", ActivationKind::Relu)
-          .Case("gelu", ActivationKind::Gelu)
+          // onnxruntime's MoE kernels use the tanh approximation.
+          .Case("gelu", ActivationKind::GeluTanh)
           .Case("silu", ActivationKind::Silu)
           .Case("identity", ActivationKind::Identity)
           .Case("swiglu", ActivationKind::SwiGLU)
@@ -212,12 +214,17 @@ LogicalResult buildMoE(NodeContext &ctx) {
       /*gate_on_input=*/false);
   Value output = layer;
   if (inputType.getRank() == 3) {
-    SmallVector<OpFoldResult> sizes = {
-        tensor::getMixedSize(b, b.getLoc(), *input, 0),
-        tensor::getMixedSize(b, b.getLoc(), *input, 1), b.getIndexAttr(d)};
-    output = tensor::ExpandShapeOp::create(
-        b, inputType, output, ArrayRef<ReassociationIndices>{{0, 1}, {2}},
-        sizes);
+    // tensor.reshape rather than tensor.expand_shape: LLVM 22's
+    // expand-strided-metadata crashes on a memref.expand_shape with dynamic
+    // output dims (docs/Notes.md).
+    SmallVector<Value> dims;
+    for (int64_t i = 0; i < 2; ++i)
+      dims.push_back(arith::IndexCastOp::create(
+          b, b.getI64Type(), tensor::DimOp::create(b, *input, i)));
+    dims.push_back(arith::ConstantOp::create(b, b.getI64IntegerAttr(d)));
+    Value shape = tensor::FromElementsOp::create(
+        b, RankedTensorType::get({3}, b.getI64Type()), dims);
+    output = tensor::ReshapeOp::create(b, inputType, output, shape);
   }
   return ctx.setOutput(0, output);
 }

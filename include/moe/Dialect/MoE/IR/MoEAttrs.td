@@ -61,7 +61,11 @@ def MoE_ActivationKind : I32EnumAttr<"ActivationKind",
   I32EnumAttrCase<"SwiGLU", 4, "swiglu">,
   // Gated, gpt-oss: g = min(gate, limit), u = clamp(up, -limit, limit),
   // (u + beta) * g * sigmoid(alpha * g).
-  I32EnumAttrCase<"ClampedSwiGLU", 5, "clamped_swiglu">
+  I32EnumAttrCase<"ClampedSwiGLU", 5, "clamped_swiglu">,
+  // GELU with the tanh approximation:
+  // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))). ONNX Runtime's MoE
+  // "gelu", ONNX Gelu with approximate = "tanh".
+  I32EnumAttrCase<"GeluTanh", 6, "gelu_tanh">
 ]> {
   let cppNamespace = "::mlir::moe";
   let genSpecializedAttr = 0;

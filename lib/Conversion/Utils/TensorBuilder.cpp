@@ -1,6 +1,6 @@
 //===- TensorBuilder.cpp - linalg.generic building blocks -----------------===//
 
-#include "TensorBuilder.h"
+#include "moe/Conversion/Utils/TensorBuilder.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -10,30 +10,29 @@
 
 using namespace mlir;
 using namespace mlir::moe;
-using namespace mlir::moe::lowering;
 
-Value lowering::constF(ImplicitLocOpBuilder &b, Type type, double value) {
+Value moe::constF(ImplicitLocOpBuilder &b, Type type, double value) {
   return arith::ConstantOp::create(b, b.getFloatAttr(type, value));
 }
 
-Value lowering::constI(ImplicitLocOpBuilder &b, Type type, int64_t value) {
+Value moe::constI(ImplicitLocOpBuilder &b, Type type, int64_t value) {
   if (type.isIndex())
     return arith::ConstantIndexOp::create(b, value);
   return arith::ConstantOp::create(b, b.getIntegerAttr(type, value));
 }
 
-Value lowering::loopIndex(ImplicitLocOpBuilder &b, unsigned dim) {
+Value moe::loopIndex(ImplicitLocOpBuilder &b, unsigned dim) {
   return linalg::IndexOp::create(b, dim);
 }
 
-Value lowering::sigmoid(ImplicitLocOpBuilder &b, Value x) {
+Value moe::sigmoid(ImplicitLocOpBuilder &b, Value x) {
   Type type = x.getType();
   Value negExp = math::ExpOp::create(b, arith::NegFOp::create(b, x));
   Value denom = arith::AddFOp::create(b, constF(b, type, 1.0), negExp);
   return arith::DivFOp::create(b, constF(b, type, 1.0), denom);
 }
 
-Value lowering::beats(ImplicitLocOpBuilder &b, Value x, Value y) {
+Value moe::beats(ImplicitLocOpBuilder &b, Value x, Value y) {
   Value greater = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, x, y);
   Value xNaN = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, x, x);
   Value yNumber = arith::CmpFOp::create(b, arith::CmpFPredicate::ORD, y, y);
@@ -41,7 +40,7 @@ Value lowering::beats(ImplicitLocOpBuilder &b, Value x, Value y) {
                               arith::AndIOp::create(b, xNaN, yNumber));
 }
 
-Value lowering::castInt(ImplicitLocOpBuilder &b, Value value, Type type) {
+Value moe::castInt(ImplicitLocOpBuilder &b, Value value, Type type) {
   if (value.getType() == type)
     return value;
   if (value.getType().isIndex() || type.isIndex())
@@ -77,14 +76,21 @@ Value TensorBuilder::generic(ValueRange inputs, Value init,
                              ArrayRef<SmallVector<unsigned>> maps,
                              ArrayRef<utils::IteratorType> iterators,
                              ScalarBody body) {
-  unsigned numLoops = iterators.size();
   SmallVector<AffineMap> affineMaps;
   for (ArrayRef<unsigned> targets : maps)
     affineMaps.push_back(AffineMap::getMultiDimMapWithTargets(
-        numLoops, targets, b.getContext()));
+        iterators.size(), targets, b.getContext()));
+  return generic(inputs, init, ArrayRef<AffineMap>(affineMaps), iterators,
+                 body);
+}
+
+Value TensorBuilder::generic(ValueRange inputs, Value init,
+                             ArrayRef<AffineMap> maps,
+                             ArrayRef<utils::IteratorType> iterators,
+                             ScalarBody body) {
   auto op = linalg::GenericOp::create(
-      b, TypeRange{init.getType()}, inputs, ValueRange{init}, affineMaps,
-      iterators, [&](OpBuilder &nested, Location loc, ValueRange args) {
+      b, TypeRange{init.getType()}, inputs, ValueRange{init}, maps, iterators,
+      [&](OpBuilder &nested, Location loc, ValueRange args) {
         ImplicitLocOpBuilder nb(loc, nested);
         linalg::YieldOp::create(nb, body(nb, args));
       });

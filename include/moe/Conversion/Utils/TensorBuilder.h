@@ -3,20 +3,18 @@
 // Small helpers that build the plain linalg.generic ops of the reference
 // lowering: empty/filled tensors, generics with a scalar body, row-wise
 // softmax and the ONNX-TopK-compatible rank of every score in its row.
-// Private to the MoEToLinalg conversion.
+// Shared by the conversions to linalg (moe and onnx).
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MOE_LIB_CONVERSION_MOETOLINALG_TENSORBUILDER_H
-#define MOE_LIB_CONVERSION_MOETOLINALG_TENSORBUILDER_H
-
-#include "moe/Dialect/MoE/IR/MoEOps.h"
+#ifndef MOE_CONVERSION_UTILS_TENSORBUILDER_H
+#define MOE_CONVERSION_UTILS_TENSORBUILDER_H
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/TypeUtilities.h"
 
-namespace mlir::moe::lowering {
+namespace mlir::moe {
 
 /// The scalar body of a generic: block arguments (inputs then the output
 /// accumulator) in, the value to yield out.
@@ -54,6 +52,10 @@ public:
   Value generic(ValueRange inputs, Value init,
                 ArrayRef<SmallVector<unsigned>> maps,
                 ArrayRef<utils::IteratorType> iterators, ScalarBody body);
+  /// The same with arbitrary affine maps (e.g. constant 0 for a broadcast
+  /// dim).
+  Value generic(ValueRange inputs, Value init, ArrayRef<AffineMap> maps,
+                ArrayRef<utils::IteratorType> iterators, ScalarBody body);
   /// Elementwise generic over the loops of `init` (identity output map);
   /// `inputMaps` place each input in those loops.
   Value map(ValueRange inputs, ArrayRef<SmallVector<unsigned>> inputMaps,
@@ -75,6 +77,6 @@ private:
   ImplicitLocOpBuilder b;
 };
 
-} // namespace mlir::moe::lowering
+} // namespace mlir::moe
 
-#endif // MOE_LIB_CONVERSION_MOETOLINALG_TENSORBUILDER_H
+#endif // MOE_CONVERSION_UTILS_TENSORBUILDER_H

@@ -1,0 +1,29 @@
+//===- Patterns.h - onnx-to-linalg pattern families -------------*- C++ -*-===//
+//
+// Each file of this conversion adds one family of patterns.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_LIB_CONVERSION_ONNXTOLINALG_PATTERNS_H
+#define MOE_LIB_CONVERSION_ONNXTOLINALG_PATTERNS_H
+
+#include "moe/Conversion/Utils/TensorBuilder.h"
+
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::moe::onnx_lowering {
+
+/// Sizes of every dim of `tensor`.
+SmallVector<OpFoldResult> mixedSizes(TensorBuilder &tb, Value tensor);
+
+/// The map reading `operand` inside loops over `resultType`'s dims under
+/// numpy broadcasting: trailing dims aligned, size-1 dims read index 0.
+AffineMap broadcastMap(ShapedType operand, ShapedType resultType);
+
+void populateElementwisePatterns(RewritePatternSet &patterns);
+void populateLinearAlgebraPatterns(RewritePatternSet &patterns);
+void populateShapePatterns(RewritePatternSet &patterns);
+
+} // namespace mlir::moe::onnx_lowering
+
+#endif // MOE_LIB_CONVERSION_ONNXTOLINALG_PATTERNS_H

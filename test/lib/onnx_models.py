@@ -1,0 +1,104 @@
+"""Small ONNX models built with onnx.helper for the importer's tests.
+
+Each function writes one model to `path`; they are also callable from the
+command line: `python -m onnx_models NAME PATH` (see main())."""
+
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def _save(nodes, inputs, outputs, initializers, path, opset=17, extra_opsets=()):
+    graph = helper.make_graph(nodes, "test_graph", inputs, outputs, initializers)
+    opsets = [helper.make_opsetid("", opset)] + [
+        helper.make_opsetid(domain, version) for domain, version in extra_opsets]
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = 8
+    onnx.save(model, path)
+    return model
+
+
+def microsoft_moe(path, num_experts, d, f, *, activation="relu", k=2,
+                  normalize=0, fusion=0, biases=False, alpha=None, beta=None,
+                  limit=None, rank=2, seed=0):
+    """One com.microsoft.MoE node with random weights in ORT's layout:
+    fc1 [E, F1, d] (F1 = 2f when gate/up are fused), fc2 [E, d, f],
+    fc3 [E, f, d] for swiglu with fusion 0."""
+    rng = np.random.default_rng(seed)
+    rand = lambda *s, scale=1.0: (rng.standard_normal(s) * scale).astype(np.float32)
+    gated = activation == "swiglu"
+    fused = 2 * f if gated and fusion else f
+    inits = [numpy_helper.from_array(rand(num_experts, fused, d, scale=d ** -0.5), "fc1")]
+    names = ["x", "logits", "fc1"]
+    if biases:
+        inits.append(numpy_helper.from_array(rand(num_experts, fused, scale=0.1), "fc1_bias"))
+    names.append("fc1_bias" if biases else "")
+    inits.append(numpy_helper.from_array(rand(num_experts, d, f, scale=f ** -0.5), "fc2"))
+    names.append("fc2")
+    if biases:
+        inits.append(numpy_helper.from_array(rand(num_experts, d, scale=0.1), "fc2_bias"))
+    names.append("fc2_bias" if biases else "")
+    if gated and fusion == 0:
+        inits.append(numpy_helper.from_array(rand(num_experts, f, d, scale=d ** -0.5), "fc3"))
+        names.append("fc3")
+    while names and names[-1] == "":
+        names.pop()
+    attrs = dict(k=k, activation_type=activation, normalize_routing_weights=normalize)
+    if gated:
+        attrs["swiglu_fusion"] = fusion
+    if alpha is not None:
+        attrs["activation_alpha"] = alpha
+    if beta is not None:
+        attrs["activation_beta"] = beta
+    if limit is not None:
+        attrs["swiglu_limit"] = limit
+    node = helper.make_node("MoE", names, ["y"], domain="com.microsoft",
+                            name="moe0", **attrs)
+    shape = ["T", d] if rank == 2 else ["B", "S", d]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
+              helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", num_experts])]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)]
+    return _save([node], inputs, outputs, inits, path,
+                 extra_opsets=[("com.microsoft", 1)])
+
+
+def relayout_swiglu(src, dst, fusion):
+    """Rewrites a swiglu MoE model with interleaved gate/up rows
+    (swiglu_fusion = 1, the only layout onnxruntime's CPU kernel runs) into
+    the same weights with separate fc3 (fusion = 0) or concatenated
+    [gate | up] rows (fusion = 2), so onnxruntime on `src` is the reference
+    for `dst`."""
+    model = onnx.load(src)
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    node = graph.node[0]
+    fc1 = numpy_helper.to_array(inits["fc1"])
+    gate, up = fc1[:, 0::2], fc1[:, 1::2]
+    bias = numpy_helper.to_array(inits["fc1_bias"]) if "fc1_bias" in inits else None
+    if fusion == 2:
+        inits["fc1"].CopyFrom(numpy_helper.from_array(
+            np.concatenate([gate, up], axis=1), "fc1"))
+        if bias is not None:
+            inits["fc1_bias"].CopyFrom(numpy_helper.from_array(
+                np.concatenate([bias[:, 0::2], bias[:, 1::2]], axis=1), "fc1_bias"))
+    else:
+        inits["fc1"].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(gate), "fc1"))
+        graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(up), "fc3"))
+        names = list(node.input) + [""] * (8 - len(node.input))
+        names[6] = "fc3"
+        if bias is not None:
+            inits["fc1_bias"].CopyFrom(numpy_helper.from_array(
+                np.ascontiguousarray(bias[:, 0::2]), "fc1_bias"))
+            graph.initializer.append(numpy_helper.from_array(
+                np.ascontiguousarray(bias[:, 1::2]), "fc3_bias"))
+            names[7] = "fc3_bias"
+        while names[-1] == "":
+            names.pop()
+        del node.input[:]
+        node.input.extend(names)
+    for attr in node.attribute:
+        if attr.name == "swiglu_fusion":
+            attr.i = fusion
+    onnx.save(model, dst)
