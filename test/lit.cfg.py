@@ -9,7 +9,7 @@ from lit.llvm.subst import ToolSubst
 
 config.name = "MOE"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
-config.suffixes = [".mlir", ".py"]
+config.suffixes = [".mlir", ".py", ".test"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.moe_obj_root, "test")
 # Helper modules imported by the Python tests are not tests themselves.
@@ -48,6 +48,7 @@ config.environment["MOE_MLIR_LIB_DIR"] = config.mlir_lib_dir
 
 tools = [
     "moe-opt",
+    "moe-translate",
     ToolSubst("mlir-runner", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(tools, [config.moe_tools_dir, config.llvm_tools_dir])

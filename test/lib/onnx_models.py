@@ -102,3 +102,114 @@ def relayout_swiglu(src, dst, fusion):
         if attr.name == "swiglu_fusion":
             attr.i = fusion
     onnx.save(model, dst)
+
+
+# --- Standard-op models (numerics and IR tests) -----------------------------
+
+def _info(name, shape, elem=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def _init(name, array):
+    return numpy_helper.from_array(np.asarray(array), name)
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def elementwise(path):
+    """Broadcasting binary ops and every unary op in one graph."""
+    r = _rng(1)
+    nodes = [
+        helper.make_node("Add", ["x", "bias"], ["a"], name="add"),
+        helper.make_node("Mul", ["a", "scale"], ["m"], name="mul"),
+        helper.make_node("Sub", ["m", "y"], ["s"], name="sub"),
+        helper.make_node("Div", ["s", "two"], ["dv"], name="div"),
+        helper.make_node("Max", ["dv", "y", "lo"], ["mx"], name="max3"),
+        helper.make_node("Min", ["mx", "hi"], ["mn"], name="min"),
+        helper.make_node("Sigmoid", ["mn"], ["sg"], name="sigmoid"),
+        helper.make_node("Relu", ["s"], ["rl"], name="relu"),
+        helper.make_node("Tanh", ["rl"], ["th"], name="tanh"),
+        helper.make_node("Erf", ["th"], ["er"], name="erf"),
+        helper.make_node("Neg", ["er"], ["ng"], name="neg"),
+        helper.make_node("Exp", ["ng"], ["ex"], name="exp"),
+        helper.make_node("Sqrt", ["ex"], ["sq"], name="sqrt"),
+        helper.make_node("Pow", ["sq", "two"], ["pw"], name="pow"),
+        helper.make_node("Identity", ["pw"], ["id"], name="identity"),
+        helper.make_node("Add", ["id", "sg"], ["out"], name="sum"),
+    ]
+    inits = [_init("bias", r.standard_normal(16).astype(np.float32)),
+             _init("scale", r.standard_normal((1, 16)).astype(np.float32)),
+             _init("two", np.array(2.0, np.float32)),
+             _init("lo", np.array([-0.5], np.float32)),
+             _init("hi", r.standard_normal((16,)).astype(np.float32))]
+    return _save(nodes, [_info("x", ["T", 16]), _info("y", ["T", 1])],
+                 [_info("out", ["T", 16])], inits, path)
+
+
+def linear(path):
+    """MatMul with broadcast batch dims, Gemm with transB and C, Cast."""
+    r = _rng(2)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="matmul"),
+        helper.make_node("MatMul", ["b3", "w2"], ["hb"], name="batched"),
+        helper.make_node("Gemm", ["h", "g"], ["gm"], name="gemm", transB=1,
+                         alpha=0.5, beta=2.0),
+        helper.make_node("Gemm", ["gm", "g2", "c"], ["gc"], name="gemm_c",
+                         transA=0, alpha=1.5, beta=0.25),
+        helper.make_node("Cast", ["gc"], ["gi"], name="to_int", to=TensorProto.INT64),
+        helper.make_node("Cast", ["gi"], ["out"], name="to_float", to=TensorProto.FLOAT),
+    ]
+    inits = [_init("w", r.standard_normal((16, 8)).astype(np.float32)),
+             _init("w2", r.standard_normal((1, 8, 3)).astype(np.float32)),
+             _init("g", r.standard_normal((6, 8)).astype(np.float32)),
+             _init("g2", r.standard_normal((6, 5)).astype(np.float32)),
+             _init("c", r.standard_normal((5,)).astype(np.float32))]
+    return _save(nodes, [_info("x", ["T", 16]), _info("b3", [2, "S", 4, 8])],
+                 [_info("out", ["T", 5]), _info("hb", [2, "S", 4, 3])], inits, path)
+
+
+def layout(path, opset=17):
+    """Softmax, Transpose, Reshape (0 and -1), a Constant node."""
+    nodes = [
+        helper.make_node("Constant", [], ["shape"], name="shape_const",
+                         value=numpy_helper.from_array(np.array([0, -1, 2], np.int64))),
+        helper.make_node("Reshape", ["x", "shape"], ["r"], name="reshape"),
+        helper.make_node("Transpose", ["r"], ["t"], name="transpose", perm=[2, 0, 1]),
+        helper.make_node("Softmax", ["t"], ["sm"], name="softmax", axis=-1),
+        helper.make_node("Softmax", ["x"], ["out2"], name="softmax_rows"),
+        helper.make_node("Reshape", ["sm", "flat"], ["out"], name="flatten"),
+    ]
+    inits = [_init("flat", np.array([2, -1], np.int64))]
+    return _save(nodes, [_info("x", ["T", 8])],
+                 [_info("out", [2, None]), _info("out2", ["T", 8])], inits, path,
+                 opset=opset)
+
+
+def router(path):
+    """The routing front of an MoE block: MatMul -> Softmax."""
+    r = _rng(3)
+    nodes = [helper.make_node("MatMul", ["x", "wr"], ["logits"], name="router"),
+             helper.make_node("Softmax", ["logits"], ["probs"], name="scores", axis=1)]
+    return _save(nodes, [_info("x", ["T", 16])], [_info("probs", ["T", 8])],
+                 [_init("wr", r.standard_normal((16, 8)).astype(np.float32))], path)
+
+
+MODELS = {
+    "elementwise": elementwise,
+    "linear": linear,
+    "layout": layout,
+    "layout_opset11": lambda path: layout(path, opset=11),
+    "router": router,
+}
+
+
+def main(argv):
+    if len(argv) != 3 or argv[1] not in MODELS:
+        sys.exit(f"usage: python -m onnx_models {{{','.join(MODELS)}}} PATH")
+    MODELS[argv[1]](argv[2])
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -58,9 +58,7 @@ private:
   Location namedLoc(StringRef name) {
     return NameLoc::get(StringAttr::get(context, name), fileLoc());
   }
-  InFlightDiagnostic emitError() {
-    return mlir::emitError(fileLoc()) << modelPath << ": ";
-  }
+  InFlightDiagnostic emitError() { return mlir::emitError(fileLoc()); }
   LogicalResult readOpsets();
   FailureOr<RankedTensorType> convertValueInfo(const ::onnx::ValueInfoProto &info);
   LogicalResult importInitializers(ImplicitLocOpBuilder &b);
@@ -271,8 +269,8 @@ OwningOpRef<ModuleOp> mlir::moe::importONNXModel(StringRef bytes,
 
   Location loc = FileLineColLoc::get(context, modelPath, 0, 0);
   if (bytes.size() > static_cast<size_t>(INT_MAX)) {
-    emitError(loc) << modelPath << ": the model file is over 2 GB; keep large "
-                                   "weights in external data files";
+    emitError(loc) << "the model file is over 2 GB; keep large weights in "
+                      "external data files";
     return {};
   }
   ::onnx::ModelProto model;
@@ -281,8 +279,7 @@ OwningOpRef<ModuleOp> mlir::moe::importONNXModel(StringRef bytes,
   google::protobuf::io::CodedInputStream coded(&raw);
   coded.SetTotalBytesLimit(INT_MAX);
   if (!model.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) {
-    emitError(loc) << modelPath
-                   << ": not a valid ONNX model (protobuf parsing failed)";
+    emitError(loc) << "not a valid ONNX model (protobuf parsing failed)";
     return {};
   }
 
@@ -301,7 +298,7 @@ OwningOpRef<ModuleOp> mlir::moe::importONNXFile(StringRef path,
                                             /*RequiresNullTerminator=*/false);
   if (!buffer) {
     emitError(FileLineColLoc::get(context, path, 0, 0))
-        << path << ": cannot read the model: " << buffer.getError().message();
+        << "cannot read the model: " << buffer.getError().message();
     return {};
   }
   return importONNXModel((*buffer)->getBuffer(), path, context, options);
