@@ -27,6 +27,9 @@ void moe::buildTensorToLLVMPipeline(OpPassManager &pm) {
   // Free what the bufferized code allocates; results returned to a caller
   // stay owned by the caller.
   bufferization::buildBufferDeallocationPipeline(pm);
+  // Deallocation inserts bufferization.clone where a function returns a
+  // buffer it does not own (e.g. an argument or a constant).
+  pm.addPass(createConvertBufferizationToMemRefPass());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
   pm.addPass(createSCFToControlFlowPass());

@@ -40,7 +40,7 @@ using namespace mlir::moe::onnx_import;
 namespace {
 
 /// Highest opset of the default domain whose semantics the builders know.
-constexpr int64_t kMaxDefaultOpset = 23;
+constexpr int64_t kMaxDefaultOpset = 25;
 
 class GraphImporter {
 public:

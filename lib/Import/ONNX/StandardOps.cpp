@@ -50,6 +50,9 @@ static LogicalResult buildBinary(NodeContext &ctx) {
       return ctx.emitError() << "input element types differ: "
                              << lhsType.getElementType() << " and "
                              << rhsType.getElementType();
+    if (std::is_same_v<OpTy, moe::onnx::PowOp> &&
+        !isa<FloatType>(lhsType.getElementType()))
+      return ctx.emitError() << "integer Pow is not supported";
     FailureOr<SmallVector<int64_t>> shape =
         moe::onnx::broadcastShapes(lhsType.getShape(), rhsType.getShape());
     if (failed(shape))
