@@ -6,7 +6,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD="${MOE_BUILD_DIR:-$ROOT/build}"
 
 "$ROOT/scripts/install-deps.sh"
-"$ROOT/scripts/build.sh" moe-opt mlir-doc
+"$ROOT/scripts/build.sh" moe-opt moe-translate mlir-doc
 
 status=0
 passed=0
