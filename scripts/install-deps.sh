@@ -10,6 +10,7 @@ APT_PACKAGES=(
   clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   libtbb-dev libonnx-dev libprotobuf-dev protobuf-compiler
   pybind11-dev python3-dev python3-venv
+  python3-torch
 )
 
 missing=()

@@ -52,3 +52,11 @@ tools = [
     ToolSubst("mlir-runner", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(tools, [config.moe_tools_dir, config.llvm_tools_dir])
+
+# Tests that export models with PyTorch need Debian's python3-torch, seen
+# through the venv (scripts/install-deps.sh installs both).
+import subprocess
+
+if subprocess.run([config.python_executable, "-c", "import torch"],
+                  capture_output=True).returncode == 0:
+    config.available_features.add("torch")

@@ -78,6 +78,9 @@ def _parse_memrefs(text):
     for chunk in text.split("Unranked Memref")[1:]:
         sizes = re.search(r"sizes = \[([^\]]*)\]", chunk).group(1)
         shape = [int(s) for s in sizes.split(",") if s.strip()]
+        if 0 in shape:
+            arrays.append(np.zeros(shape))
+            continue
         data = chunk.split("data =", 1)[1]
         values = [float(v) for v in _NUMBER.findall(data)]
         arrays.append(np.array(values, dtype=np.float64).reshape(shape))

@@ -213,3 +213,88 @@ def main(argv):
 
 if __name__ == "__main__":
     main(sys.argv)
+
+
+# --- Data-movement models: the ops torch uses for shapes and routing --------
+
+def _single(path, nodes, inputs, outputs, inits=(), opset=17):
+    return _save(nodes, inputs, outputs, list(inits), path, opset=opset)
+
+
+def _i64(name, values):
+    return _init(name, np.array(values, np.int64))
+
+
+DATA_MODELS = {
+    # Shape -> Gather -> Unsqueeze -> Concat -> Reshape: a run-time shape.
+    "shape_chain": lambda p: _single(p, [
+        helper.make_node("Shape", ["x"], ["s"], name="shape"),
+        helper.make_node("Gather", ["s", "zero"], ["t"], name="gather_dim", axis=0),
+        helper.make_node("Unsqueeze", ["t", "axes0"], ["tu"], name="unsqueeze"),
+        helper.make_node("Concat", ["tu", "minus_one", "two"], ["target"], name="concat", axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["y"], name="reshape"),
+    ], [_info("x", ["T", 8])], [_info("y", ["T", None, 2])],
+        [_i64("zero", 0), _i64("axes0", [0]), _i64("minus_one", [-1]), _i64("two", [2])]),
+    "gather_rows": lambda p: _single(p, [
+        helper.make_node("Gather", ["x", "idx"], ["y"], name="gather", axis=0),
+        helper.make_node("Gather", ["x", "cols"], ["z"], name="gather_cols", axis=1),
+    ], [_info("x", ["T", 8]), _info("idx", ["N"], TensorProto.INT64)],
+        [_info("y", ["N", 8]), _info("z", ["T", 2, 2])], [_i64("cols", [[1, -1], [0, 3]])]),
+    "squeeze_flatten_slice": lambda p: _single(p, [
+        helper.make_node("Unsqueeze", ["x", "axes0"], ["u"], name="unsqueeze"),
+        helper.make_node("Squeeze", ["u", "axes0"], ["s"], name="squeeze"),
+        helper.make_node("Flatten", ["x3"], ["f"], name="flatten", axis=2),
+        helper.make_node("Slice", ["s", "st", "en", "ax", "sp"], ["y"], name="slice"),
+    ], [_info("x", ["T", 8]), _info("x3", [2, "S", 3])],
+        [_info("y", [None, 4]), _info("f", [None, 3])],
+        [_i64("axes0", [0]), _i64("st", [1, -7]), _i64("en", [9223372036854775807, 8]),
+         _i64("ax", [0, 1]), _i64("sp", [1, 2])]),
+    "split_expand_fill": lambda p: _single(p, [
+        helper.make_node("Split", ["x", "sizes"], ["a", "b"], name="split", axis=1),
+        helper.make_node("Shape", ["a"], ["sa"], name="shape"),
+        helper.make_node("ConstantOfShape", ["sa"], ["zeros"], name="zeros",
+                         value=numpy_helper.from_array(np.array([1.5], np.float32))),
+        helper.make_node("Add", ["zeros", "b"], ["y"], name="add"),
+        helper.make_node("Expand", ["row", "sa"], ["e"], name="expand"),
+    ], [_info("x", ["T", 8])], [_info("y", ["T", 4]), _info("e", ["T", 4])],
+        [_i64("sizes", [4, 4]), _init("row", np.arange(4, dtype=np.float32).reshape(1, 4))]),
+    "nonzero_where": lambda p: _single(p, [
+        helper.make_node("Cast", ["m"], ["mb"], name="to_bool", to=TensorProto.BOOL),
+        helper.make_node("NonZero", ["mb"], ["nz"], name="nonzero"),
+        helper.make_node("Split", ["nz", "ones"], ["r", "c"], name="split", axis=0),
+        helper.make_node("Squeeze", ["c", "axes0"], ["cols"], name="squeeze"),
+    ], [_info("m", ["T", 4], TensorProto.INT64)], [_info("nz", [2, None], TensorProto.INT64),
+                                                  _info("cols", [None], TensorProto.INT64)],
+        [_i64("ones", [1, 1]), _i64("axes0", [0])]),
+    "scatter_add": lambda p: _single(p, [
+        helper.make_node("ScatterElements", ["x", "idx", "upd"], ["y"], name="scatter",
+                         axis=0, reduction="add"),
+        helper.make_node("ScatterElements", ["x", "idx1", "upd1"], ["z"], name="scatter_none",
+                         axis=1),
+    ], [_info("x", ["T", 4]), _info("idx", ["N", 4], TensorProto.INT64), _info("upd", ["N", 4])],
+        [_info("y", ["T", 4]), _info("z", ["T", 4])],
+        [_i64("idx1", [[3, 0]]), _init("upd1", np.array([[7.0, 8.0]], np.float32))]),
+    "topk_reduce_onehot": lambda p: _single(p, [
+        helper.make_node("TopK", ["x", "k"], ["v", "i"], name="topk", axis=-1),
+        helper.make_node("ReduceSum", ["v", "axes1"], ["s"], name="sum", keepdims=1),
+        helper.make_node("Div", ["v", "s"], ["w"], name="renorm"),
+        helper.make_node("ReduceMax", ["x"], ["mx"], name="max", axes=[0], keepdims=0),
+        helper.make_node("ReduceMean", ["x"], ["mean"], name="mean", axes=[1], keepdims=1),
+        helper.make_node("OneHot", ["i", "depth", "vals"], ["oh"], name="onehot"),
+        helper.make_node("Transpose", ["oh"], ["mask"], name="permute", perm=[2, 1, 0]),
+    ], [_info("x", ["T", 6])],
+        [_info("w", ["T", 2]), _info("i", ["T", 2], TensorProto.INT64), _info("mx", [6]),
+         _info("mean", ["T", 1]), _info("mask", [6, 2, "T"], TensorProto.INT64)],
+        [_i64("k", [2]), _i64("axes1", [1]), _i64("depth", 6), _i64("vals", [0, 1])],
+        opset=13),
+}
+# A dim that is dynamic in the IR but 1 at run time must still broadcast:
+# r is [T, 1] through a Reshape whose shape is computed at run time.
+DATA_MODELS["runtime_broadcast"] = lambda p: _single(p, [
+    helper.make_node("Shape", ["x"], ["s"], name="shape", end=1),
+    helper.make_node("Concat", ["s", "one"], ["target"], name="concat", axis=0),
+    helper.make_node("Reshape", ["w", "target"], ["r"], name="reshape"),
+    helper.make_node("Mul", ["x", "r"], ["y"], name="scale_rows"),
+], [_info("x", ["T", 16]), _info("w", ["T"])], [_info("y", ["T", 16])],
+    [_i64("one", [1])], opset=17)
+MODELS.update(DATA_MODELS)

@@ -31,31 +31,9 @@ struct BinaryLowering : OpRewritePattern<OpTy> {
     if (!fn)
       return rewriter.notifyMatchFailure(op, "unsupported element type");
     TensorBuilder tb(rewriter, op.getLoc());
-    // The result's dynamic dims come from an operand that has them unstretched.
-    SmallVector<OpFoldResult> sizes;
-    for (int64_t d = 0; d < resultType.getRank(); ++d) {
-      if (!resultType.isDynamicDim(d)) {
-        sizes.push_back(rewriter.getIndexAttr(resultType.getDimSize(d)));
-        continue;
-      }
-      for (Value operand : {op.getLhs(), op.getRhs()}) {
-        auto type = cast<RankedTensorType>(operand.getType());
-        int64_t i = d - (resultType.getRank() - type.getRank());
-        if (i >= 0 && type.getDimSize(i) != 1) {
-          sizes.push_back(tb.dim(operand, i));
-          break;
-        }
-      }
-    }
-    SmallVector<AffineMap> maps = {
-        broadcastMap(cast<ShapedType>(op.getLhs().getType()), resultType),
-        broadcastMap(cast<ShapedType>(op.getRhs().getType()), resultType),
-        rewriter.getMultiDimIdentityMap(resultType.getRank())};
-    SmallVector<utils::IteratorType> iterators(resultType.getRank(),
-                                               utils::IteratorType::parallel);
-    Value result = tb.generic(
-        {op.getLhs(), op.getRhs()}, tb.empty(sizes, elementType), maps,
-        iterators, [&](ImplicitLocOpBuilder &nb, ValueRange args) {
+    Value result = broadcastElementwise(
+        tb, {op.getLhs(), op.getRhs()}, resultType,
+        [&](ImplicitLocOpBuilder &nb, ValueRange args) {
           return fn(nb, args[0], args[1]);
         });
     rewriter.replaceOp(op, result);
@@ -123,6 +101,16 @@ struct CastLowering : OpRewritePattern<onnx::CastOp> {
         [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
           Value x = args[0];
           bool fromFloat = isa<FloatType>(from), toFloat = isa<FloatType>(to);
+          // Bool: non-zero is true; true is 1.
+          if (to.isInteger(1))
+            return fromFloat
+                       ? Value(arith::CmpFOp::create(nb, arith::CmpFPredicate::UNE,
+                                                     x, constF(nb, from, 0.0)))
+                       : Value(arith::CmpIOp::create(nb, arith::CmpIPredicate::ne,
+                                                     x, constI(nb, from, 0)));
+          if (from.isInteger(1))
+            return toFloat ? Value(arith::UIToFPOp::create(nb, to, x))
+                           : Value(arith::ExtUIOp::create(nb, to, x));
           if (fromFloat && toFloat)
             return from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth()
                        ? Value(arith::ExtFOp::create(nb, to, x))

@@ -7,6 +7,7 @@
 #include "moe/Dialect/ONNX/IR/ONNXOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -44,6 +45,96 @@ AffineMap onnx_lowering::broadcastMap(ShapedType operand,
   return AffineMap::get(resultType.getRank(), 0, exprs, context);
 }
 
+Value onnx_lowering::broadcastElementwise(TensorBuilder &tb,
+                                          ValueRange operands,
+                                          RankedTensorType resultType,
+                                          ScalarBody body) {
+  ImplicitLocOpBuilder &b = tb.builder();
+  int64_t rank = resultType.getRank();
+  auto index = [&](OpFoldResult size) {
+    return getValueOrCreateConstantIndexOp(b, b.getLoc(), size);
+  };
+  // Result sizes: static, or the max of the operands' aligned dims.
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (!resultType.isDynamicDim(d)) {
+      sizes.push_back(b.getIndexAttr(resultType.getDimSize(d)));
+      continue;
+    }
+    Value size;
+    for (Value operand : operands) {
+      auto type = cast<RankedTensorType>(operand.getType());
+      int64_t i = d - (rank - type.getRank());
+      if (i < 0 || type.getDimSize(i) == 1)
+        continue;
+      Value dim = index(tb.dim(operand, i));
+      size = size ? arith::MaxUIOp::create(b, size, dim).getResult() : dim;
+    }
+    sizes.push_back(size ? OpFoldResult(size) : OpFoldResult(b.getIndexAttr(1)));
+  }
+  // Operands whose dynamic dims might broadcast at run time are read by
+  // tensor.extract; the others through their indexing maps.
+  SmallVector<Value> mapped;
+  SmallVector<AffineMap> maps;
+  SmallVector<std::pair<unsigned, Value>> extracted; // (operand #, operand)
+  for (auto [n, operand] : llvm::enumerate(operands)) {
+    auto type = cast<RankedTensorType>(operand.getType());
+    int64_t offset = rank - type.getRank();
+    bool runtimeBroadcast = false;
+    for (int64_t i = 0; i < type.getRank(); ++i)
+      runtimeBroadcast |= type.isDynamicDim(i) &&
+                          resultType.getDimSize(i + offset) != 1;
+    // A dynamic dim that equals the single operand supplying the result
+    // dim cannot be stretched; only mixed cases need the extract path.
+    if (runtimeBroadcast && operands.size() > 1) {
+      extracted.push_back({static_cast<unsigned>(n), operand});
+      continue;
+    }
+    mapped.push_back(operand);
+    maps.push_back(broadcastMap(type, resultType));
+  }
+  maps.push_back(b.getMultiDimIdentityMap(rank));
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  // The extract path needs each operand's dims inside the body.
+  SmallVector<SmallVector<Value>> extractedDims;
+  for (auto [n, operand] : extracted) {
+    SmallVector<Value> dims;
+    for (int64_t i = 0, e = cast<RankedTensorType>(operand.getType()).getRank();
+         i < e; ++i)
+      dims.push_back(index(tb.dim(operand, i)));
+    extractedDims.push_back(dims);
+  }
+  return tb.generic(
+      mapped, tb.empty(sizes, resultType.getElementType()), maps, iterators,
+      [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+        SmallVector<Value> values(operands.size());
+        unsigned next = 0;
+        for (unsigned n = 0; n < operands.size(); ++n) {
+          auto it = llvm::find_if(extracted,
+                                  [&](auto &entry) { return entry.first == n; });
+          if (it == extracted.end()) {
+            values[n] = args[next++];
+            continue;
+          }
+          Value operand = it->second;
+          ArrayRef<Value> dims = extractedDims[it - extracted.begin()];
+          int64_t offset = rank - dims.size();
+          SmallVector<Value> coords;
+          Value zero = arith::ConstantIndexOp::create(nb, 0);
+          Value one = arith::ConstantIndexOp::create(nb, 1);
+          for (auto [i, dim] : llvm::enumerate(dims)) {
+            Value stretched =
+                arith::CmpIOp::create(nb, arith::CmpIPredicate::eq, dim, one);
+            coords.push_back(arith::SelectOp::create(
+                nb, stretched, zero, loopIndex(nb, i + offset)));
+          }
+          values[n] = tensor::ExtractOp::create(nb, operand, coords);
+        }
+        return body(nb, values);
+      });
+}
+
 namespace {
 struct ConvertONNXToLinalgPass
     : moe::impl::ConvertONNXToLinalgPassBase<ConvertONNXToLinalgPass> {
@@ -64,4 +155,6 @@ void mlir::moe::populateONNXToLinalgPatterns(RewritePatternSet &patterns) {
   populateElementwisePatterns(patterns);
   populateLinearAlgebraPatterns(patterns);
   populateShapePatterns(patterns);
+  populateIndexingPatterns(patterns);
+  populateReductionPatterns(patterns);
 }

@@ -20,9 +20,19 @@ SmallVector<OpFoldResult> mixedSizes(TensorBuilder &tb, Value tensor);
 /// numpy broadcasting: trailing dims aligned, size-1 dims read index 0.
 AffineMap broadcastMap(ShapedType operand, ShapedType resultType);
 
+/// An elementwise linalg.generic over `resultType` applying `body` to the
+/// broadcast `operands` (numpy rules). A statically stretched dim reads
+/// index 0 through the indexing map; a dynamic operand dim may still be 1
+/// at run time, so such operands are read with tensor.extract at
+/// `dim == 1 ? 0 : i`, and dynamic result dims are the max over operands.
+Value broadcastElementwise(TensorBuilder &tb, ValueRange operands,
+                           RankedTensorType resultType, ScalarBody body);
+
 void populateElementwisePatterns(RewritePatternSet &patterns);
 void populateLinearAlgebraPatterns(RewritePatternSet &patterns);
 void populateShapePatterns(RewritePatternSet &patterns);
+void populateIndexingPatterns(RewritePatternSet &patterns);
+void populateReductionPatterns(RewritePatternSet &patterns);
 
 } // namespace mlir::moe::onnx_lowering
 

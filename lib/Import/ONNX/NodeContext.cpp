@@ -145,7 +145,7 @@ NodeBuilder mlir::moe::onnx_import::lookupBuilder(StringRef domain,
     domain = "";
   const OpEntry *best = nullptr;
   for (ArrayRef<OpEntry> family :
-       {getStandardOpEntries(), getMicrosoftOpEntries()})
+       {getStandardOpEntries(), getDataOpEntries(), getMicrosoftOpEntries()})
     for (const OpEntry &entry : family)
       if (entry.domain == domain && entry.opType == opType &&
           entry.sinceVersion <= opsetVersion &&
@@ -184,4 +184,13 @@ StringRef mlir::moe::onnx_import::onnxTypeName(int32_t onnxType) {
     return ::onnx::TensorProto::DataType_Name(
         static_cast<::onnx::TensorProto::DataType>(onnxType));
   return "<invalid>";
+}
+
+std::string mlir::moe::onnx_import::formatShape(ArrayRef<int64_t> shape) {
+  std::string text = "[";
+  for (auto [i, dim] : llvm::enumerate(shape))
+    text += (i ? ", " : "") + (ShapedType::isDynamic(dim)
+                                   ? std::string("?")
+                                   : std::to_string(dim));
+  return text + "]";
 }

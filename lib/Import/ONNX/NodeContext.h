@@ -89,12 +89,16 @@ struct OpEntry {
 
 /// The rows of each op family, defined in their own files.
 ArrayRef<OpEntry> getStandardOpEntries();
+ArrayRef<OpEntry> getDataOpEntries();
 ArrayRef<OpEntry> getMicrosoftOpEntries();
 
 /// The builder for `opType` in `domain` at `opsetVersion`: the row with the
 /// largest sinceVersion not above it. Null when unsupported.
 NodeBuilder lookupBuilder(StringRef domain, StringRef opType,
                           int64_t opsetVersion);
+
+/// "[4, ?, 8]" for messages.
+std::string formatShape(ArrayRef<int64_t> shape);
 
 /// Converts an ONNX element type to MLIR; failure for unsupported ones.
 FailureOr<Type> convertElementType(int32_t onnxType, MLIRContext *context);

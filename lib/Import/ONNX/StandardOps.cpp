@@ -18,14 +18,6 @@ using namespace mlir;
 using namespace mlir::moe;
 using namespace mlir::moe::onnx_import;
 
-static std::string formatShape(ArrayRef<int64_t> shape) {
-  std::string text = "[";
-  for (auto [i, dim] : llvm::enumerate(shape))
-    text += (i ? ", " : "") +
-            (ShapedType::isDynamic(dim) ? std::string("?") : std::to_string(dim));
-  return text + "]";
-}
-
 //===----------------------------------------------------------------------===//
 // Elementwise
 //===----------------------------------------------------------------------===//
@@ -92,14 +84,12 @@ static LogicalResult buildCast(NodeContext &ctx) {
     return failure();
   FailureOr<Type> elementType =
       convertElementType(static_cast<int32_t>(*to), ctx.b.getContext());
-  if (failed(elementType) || elementType->isInteger(1))
+  if (failed(elementType))
     return ctx.emitError() << "unsupported target type 'to' = "
                            << onnxTypeName(static_cast<int32_t>(*to));
   RankedTensorType type = ctx.inputType(0);
   if (type.getElementType() == *elementType)
     return ctx.setOutput(0, *input);
-  if (type.getElementType().isInteger(1))
-    return ctx.emitError() << "casting from bool is not supported yet";
   return ctx.setOutput(
       0, moe::onnx::CastOp::create(ctx.b, type.clone(*elementType), *input));
 }
@@ -263,25 +253,40 @@ static LogicalResult buildTranspose(NodeContext &ctx) {
 }
 
 static LogicalResult buildReshape(NodeContext &ctx) {
-  FailureOr<Value> input = ctx.requiredInput(0);
+  FailureOr<Value> input = ctx.requiredInput(0), shapeInput = ctx.requiredInput(1);
   FailureOr<int64_t> allowZero = ctx.intAttr("allowzero", 0);
-  if (failed(input) || failed(allowZero))
+  if (failed(input) || failed(shapeInput) || failed(allowZero))
     return failure();
   if (*allowZero != 0)
     return ctx.emitError() << "allowzero = 1 is not supported";
-  FailureOr<SmallVector<int64_t>> target = ctx.constantInts(1, "shape");
-  if (failed(target))
-    return failure();
   RankedTensorType type = ctx.inputType(0);
-  std::string error;
-  FailureOr<SmallVector<int64_t>> shape =
-      moe::onnx::reshapeShape(type.getShape(), *target, error);
-  if (failed(shape))
-    return ctx.emitError() << "cannot reshape " << formatShape(type.getShape())
-                           << " to " << formatShape(*target) << ": " << error;
-  return ctx.setOutput(
-      0, moe::onnx::ReshapeOp::create(ctx.b, type.clone(*shape), *input,
-                                 ctx.b.getDenseI64ArrayAttr(*target)));
+  RankedTensorType shapeType = ctx.inputType(1);
+  if (shapeType.getRank() != 1 || shapeType.isDynamicDim(0) ||
+      !shapeType.getElementType().isInteger(64))
+    return ctx.emitError() << "shape (input #1) must be a 1-D i64 tensor of "
+                              "static length, got "
+                           << shapeType;
+  if (std::optional<ElementsAttr> known = ctx.constantInput(1)) {
+    FailureOr<SmallVector<int64_t>> target = ctx.constantInts(1, "shape");
+    if (failed(target))
+      return failure();
+    std::string error;
+    FailureOr<SmallVector<int64_t>> shape =
+        moe::onnx::reshapeShape(type.getShape(), *target, error);
+    if (failed(shape))
+      return ctx.emitError() << "cannot reshape "
+                             << formatShape(type.getShape()) << " to "
+                             << formatShape(*target) << ": " << error;
+    return ctx.setOutput(
+        0, moe::onnx::ReshapeOp::create(ctx.b, type.clone(*shape), *input,
+                                        Value(),
+                                        ctx.b.getDenseI64ArrayAttr(*target)));
+  }
+  // A shape computed at run time: only the rank is known.
+  SmallVector<int64_t> shape(shapeType.getDimSize(0), ShapedType::kDynamic);
+  return ctx.setOutput(0, moe::onnx::ReshapeOp::create(
+                              ctx.b, type.clone(shape), *input, *shapeInput,
+                              DenseI64ArrayAttr()));
 }
 
 //===----------------------------------------------------------------------===//

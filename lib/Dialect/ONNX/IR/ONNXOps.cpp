@@ -8,6 +8,8 @@
 
 #include "moe/Dialect/ONNX/IR/ONNXOps.h"
 
+#include "VerifyUtils.h"
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/TypeUtilities.h"
@@ -123,47 +125,6 @@ mlir::moe::onnx::reshapeShape(ArrayRef<int64_t> input,
   return result;
 }
 
-/// Whether `type`'s static dims agree with `expected` (dynamic matches any).
-static bool isCompatible(ShapedType type, ArrayRef<int64_t> expected) {
-  if (type.getRank() != static_cast<int64_t>(expected.size()))
-    return false;
-  for (auto [actual, want] : llvm::zip(type.getShape(), expected))
-    if (!ShapedType::isDynamic(actual) && !ShapedType::isDynamic(want) &&
-        actual != want)
-      return false;
-  return true;
-}
-
-static std::string formatShape(ArrayRef<int64_t> shape) {
-  std::string text = "[";
-  for (auto [i, dim] : llvm::enumerate(shape)) {
-    if (i)
-      text += ", ";
-    text += ShapedType::isDynamic(dim) ? "?" : std::to_string(dim);
-  }
-  return text + "]";
-}
-
-static LogicalResult verifyResultShape(Operation *op, ArrayRef<int64_t> want) {
-  auto type = cast<ShapedType>(op->getResult(0).getType());
-  if (isCompatible(type, want))
-    return success();
-  return op->emitOpError() << "result type " << type
-                           << " does not match the inferred shape "
-                           << formatShape(want);
-}
-
-static LogicalResult verifySameElementTypes(Operation *op) {
-  Type elementType = getElementTypeOrSelf(op->getOperand(0).getType());
-  for (Value value : llvm::concat<Value>(op->getOperands(), op->getResults()))
-    if (getElementTypeOrSelf(value.getType()) != elementType)
-      return op->emitOpError() << "operands and result must share one "
-                                  "element type, found "
-                               << elementType << " and "
-                               << getElementTypeOrSelf(value.getType());
-  return success();
-}
-
 //===----------------------------------------------------------------------===//
 // Verifiers
 //===----------------------------------------------------------------------===//
@@ -274,18 +235,6 @@ LogicalResult TransposeOp::verify() {
   if (failed(verifySameElementTypes(*this)))
     return failure();
   return verifyResultShape(*this, shape);
-}
-
-LogicalResult ReshapeOp::verify() {
-  auto in = cast<ShapedType>(getInput().getType());
-  std::string error;
-  FailureOr<SmallVector<int64_t>> shape =
-      reshapeShape(in.getShape(), getShape(), error);
-  if (failed(shape))
-    return emitOpError() << "invalid target shape: " << error;
-  if (failed(verifySameElementTypes(*this)))
-    return failure();
-  return verifyResultShape(*this, *shape);
 }
 
 #define GET_OP_CLASSES

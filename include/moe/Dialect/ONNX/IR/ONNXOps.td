@@ -193,20 +193,287 @@ def ONNX_TransposeOp : ONNX_Op<"transpose"> {
 }
 
 def ONNX_ReshapeOp : ONNX_Op<"reshape"> {
-  let summary = "ONNX Reshape with a constant target shape";
+  let summary = "ONNX Reshape";
   let description = [{
-    Reshapes to `shape`, whose entries follow ONNX: `0` copies the input
-    dim at that position (allowzero = 0), `-1` is inferred from the element
-    count. The importer folds the constant shape input into the attribute;
-    a shape computed at run time is not supported yet.
+    Reshapes to the target shape, given either as the `shape` attribute
+    (known at import) or as the 1-D i64 `shape_tensor` computed at run
+    time; exactly one is present. Entries follow ONNX (allowzero = 0): `0`
+    copies the input dim at that position, `-1` is inferred from the
+    element count.
 
     ```mlir
     %y = onnx.reshape %x {shape = array<i64: -1, 16>} : tensor<?x4x16xf32> -> tensor<?x16xf32>
+    %z = onnx.reshape %x, %s : (tensor<?x4x16xf32>, tensor<2xi64>) -> tensor<?x?xf32>
     ```
   }];
-  let arguments = (ins AnyRankedTensor:$input, DenseI64ArrayAttr:$shape);
+  let arguments = (ins AnyRankedTensor:$input,
+                       Optional<RankedTensorOf<[I64]>>:$shape_tensor,
+                       OptionalAttr<DenseI64ArrayAttr>:$shape);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input (`,` $shape_tensor^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def ONNX_UnsqueezeOp : ONNX_Op<"unsqueeze"> {
+  let summary = "ONNX Unsqueeze: insert size-1 dims";
+  let description = [{
+    Inserts a size-1 dim at each of `axes` (sorted, non-negative positions
+    in the result).
+
+    ```mlir
+    %y = onnx.unsqueeze %x {axes = array<i64: 0>} : tensor<?x8xf32> -> tensor<1x?x8xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, DenseI64ArrayAttr:$axes);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def ONNX_SqueezeOp : ONNX_Op<"squeeze"> {
+  let summary = "ONNX Squeeze: drop size-1 dims";
+  let description = [{
+    Drops the dims at `axes` (sorted, non-negative), which must have size
+    1 (a dynamic dim is assumed to be 1 at run time).
+
+    ```mlir
+    %y = onnx.squeeze %x {axes = array<i64: 0>} : tensor<1x?xi64> -> tensor<?xi64>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, DenseI64ArrayAttr:$axes);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def ONNX_FlattenOp : ONNX_Op<"flatten"> {
+  let summary = "ONNX Flatten to 2-D around `axis`";
+  let description = [{
+    `[d0 * ... * d(axis-1), d(axis) * ... * d(n-1)]`.
+
+    ```mlir
+    %y = onnx.flatten %x {axis = 1 : i64} : tensor<?x4x8xf32> -> tensor<?x32xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Shapes as values
+//===----------------------------------------------------------------------===//
+
+def ONNX_ShapeOp : ONNX_Op<"shape"> {
+  let summary = "ONNX Shape: the dims [start, end) of the input as i64";
+  let description = [{
+    ```mlir
+    %s = onnx.shape %x {start = 0 : i64, end = 2 : i64} : tensor<?x8xf32> -> tensor<2xi64>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, I64Attr:$start, I64Attr:$end);
+  let results = (outs RankedTensorOf<[I64]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def ONNX_ConstantOfShapeOp : ONNX_Op<"constant_of_shape"> {
+  let summary = "ONNX ConstantOfShape: a tensor of a run-time shape filled with one value";
+  let description = [{
+    ```mlir
+    %z = onnx.constant_of_shape %s {value = 0.0 : f32} : (tensor<2xi64>) -> tensor<?x?xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[I64]>:$shape, TypedAttrInterface:$value);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$shape attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def ONNX_ExpandOp : ONNX_Op<"expand"> {
+  let summary = "ONNX Expand: broadcast to a run-time shape";
+  let description = [{
+    numpy broadcast of `input` with `shape`; a dim of the input that is
+    statically 1 is stretched.
+
+    ```mlir
+    %y = onnx.expand %x, %s : (tensor<1x8xf32>, tensor<2xi64>) -> tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, RankedTensorOf<[I64]>:$shape);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input `,` $shape attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def ONNX_ConcatOp : ONNX_Op<"concat"> {
+  let summary = "ONNX Concat along `axis`";
+  let description = [{
+    ```mlir
+    %y = onnx.concat %a, %b {axis = 0 : i64} : (tensor<1xi64>, tensor<1xi64>) -> tensor<2xi64>
+    ```
+  }];
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs, I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$inputs attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def ONNX_SliceOp : ONNX_Op<"slice"> {
+  let summary = "ONNX Slice with constant starts, ends and steps";
+  let description = [{
+    For each of `axes`: elements `start, start + step, ...` before `end`,
+    with ONNX's rules: negative starts/ends count from the end and both are
+    clamped to the dim (evaluated at run time for dynamic dims). Steps are
+    positive.
+
+    ```mlir
+    %y = onnx.slice %x {axes = array<i64: 0>, starts = array<i64: 1>, ends = array<i64: 9223372036854775807>, steps = array<i64: 1>} : tensor<?xi64> -> tensor<?xi64>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, DenseI64ArrayAttr:$starts,
+                       DenseI64ArrayAttr:$ends, DenseI64ArrayAttr:$axes,
+                       DenseI64ArrayAttr:$steps);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def ONNX_SplitOp : ONNX_Op<"split"> {
+  let summary = "ONNX Split along `axis` into pieces of static sizes";
+  let description = [{
+    ```mlir
+    %a, %b = onnx.split %x {axis = 0 : i64, sizes = array<i64: 1, 1>} : tensor<2x?xi64> -> (tensor<1x?xi64>, tensor<1x?xi64>)
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, I64Attr:$axis,
+                       DenseI64ArrayAttr:$sizes);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Indexing
+//===----------------------------------------------------------------------===//
+
+def ONNX_GatherOp : ONNX_Op<"gather"> {
+  let summary = "ONNX Gather along `axis`";
+  let description = [{
+    `result[i..., j..., k...] = input[i..., indices[j...], k...]` with the
+    gathered axis replaced by the indices' dims; negative indices count
+    from the end of the axis.
+
+    ```mlir
+    %y = onnx.gather %x, %i {axis = 0 : i64} : (tensor<?x8xf32>, tensor<?xi64>) -> tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input,
+                       RankedTensorOf<[I32, I64]>:$indices, I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input `,` $indices attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def ONNX_NonZeroOp : ONNX_Op<"nonzero"> {
+  let summary = "ONNX NonZero: coordinates of the non-zero elements";
+  let description = [{
+    `[rank, N]` i64, one column per non-zero element in row-major order.
+
+    ```mlir
+    %c = onnx.nonzero %m : tensor<?x2xi64> -> tensor<2x?xi64>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input);
+  let results = (outs RankedTensorOf<[I64]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def ONNX_ScatterElementsOp : ONNX_Op<"scatter_elements"> {
+  let summary = "ONNX ScatterElements with reduction none or add";
+  let description = [{
+    A copy of `input` where, for each element of `updates`, the position
+    that replaces its `axis` coordinate by `indices` is set to (or, with
+    `reduction = "add"`, incremented by) the update. `index_add_` exports
+    as the add form.
+
+    ```mlir
+    %y = onnx.scatter_elements %x, %i, %u {axis = 0 : i64, reduction = "add"} : (tensor<?x8xf32>, tensor<?x8xi64>, tensor<?x8xf32>) -> tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input,
+                       RankedTensorOf<[I32, I64]>:$indices,
+                       AnyRankedTensor:$updates, I64Attr:$axis,
+                       StrAttr:$reduction);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input `,` $indices `,` $updates attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def ONNX_OneHotOp : ONNX_Op<"one_hot"> {
+  let summary = "ONNX OneHot with a constant depth";
+  let description = [{
+    A new dim of size `depth` at `axis`: `on_value` where the index equals
+    the position (negative indices count from depth), `off_value`
+    elsewhere.
+
+    ```mlir
+    %m = onnx.one_hot %i {axis = 2 : i64, depth = 4 : i64, off_value = 0 : i64, on_value = 1 : i64} : tensor<?x2xi64> -> tensor<?x2x4xi64>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[I32, I64]>:$indices, I64Attr:$depth,
+                       I64Attr:$axis, TypedAttrInterface:$off_value,
+                       TypedAttrInterface:$on_value);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$indices attr-dict `:` type($indices) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions and selection
+//===----------------------------------------------------------------------===//
+
+class ONNX_ReduceOp<string mnemonic, string onnxName, string math>
+    : ONNX_Op<mnemonic> {
+  let summary = "ONNX " # onnxName # " over constant axes";
+  let description = [{
+    }] # math # [{ over `axes` (sorted, non-negative); `keepdims` keeps them
+    as size-1 dims.
+
+    ```mlir
+    %s = onnx.}] # mnemonic # [{ %x {axes = array<i64: 1>, keepdims = true} : tensor<?x2xf32> -> tensor<?x1xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[AnyFloat, I32, I64]>:$input,
+                       DenseI64ArrayAttr:$axes, BoolAttr:$keepdims);
+  let results = (outs RankedTensorOf<[AnyFloat, I32, I64]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def ONNX_ReduceSumOp : ONNX_ReduceOp<"reduce_sum", "ReduceSum", "The sum">;
+def ONNX_ReduceMaxOp : ONNX_ReduceOp<"reduce_max", "ReduceMax", "The maximum">;
+def ONNX_ReduceMeanOp : ONNX_ReduceOp<"reduce_mean", "ReduceMean", "The mean">;
+
+def ONNX_TopKOp : ONNX_Op<"topk"> {
+  let summary = "ONNX TopK with a constant k";
+  let description = [{
+    The `k` largest (or smallest) values along `axis` and their indices,
+    sorted, ties broken by the lower index (ONNX TopK's order).
+
+    ```mlir
+    %v, %i = onnx.topk %p {axis = 1 : i64, k = 2 : i64, largest = true} : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi64>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[AnyFloat]>:$input, I64Attr:$k,
+                       I64Attr:$axis, BoolAttr:$largest);
+  let results = (outs RankedTensorOf<[AnyFloat]>:$values,
+                      RankedTensorOf<[I64]>:$indices);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($values) `,` type($indices)";
   let hasVerifier = 1;
 }
 

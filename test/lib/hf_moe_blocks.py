@@ -1,0 +1,67 @@
+"""PyTorch MoE blocks written the way Hugging Face model code writes them,
+for exporting real ONNX graphs with torch.onnx.export (Debian's
+python3-torch 1.13, TorchScript exporter).
+
+Each block keeps the HF forward pass (router Linear, softmax, topk,
+one_hot mask, per-expert loop with torch.where and index_add_), so the
+exported graph is what users get from those models."""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class SwiGLUExpert(nn.Module):
+    """Mixtral's MixtralBlockSparseTop2MLP: w2(silu(w1 x) * w3 x)."""
+
+    def __init__(self, d, f):
+        super().__init__()
+        self.w1 = nn.Linear(d, f, bias=False)
+        self.w2 = nn.Linear(f, d, bias=False)
+        self.w3 = nn.Linear(d, f, bias=False)
+
+    def forward(self, x):
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
+class MixtralSparseMoeBlock(nn.Module):
+    """MixtralSparseMoeBlock.forward from transformers, minus jitter."""
+
+    def __init__(self, d=16, f=32, num_experts=4, top_k=2):
+        super().__init__()
+        self.hidden_dim, self.num_experts, self.top_k = d, num_experts, top_k
+        self.gate = nn.Linear(d, num_experts, bias=False)
+        self.experts = nn.ModuleList(SwiGLUExpert(d, f) for _ in range(num_experts))
+
+    def forward(self, hidden_states):
+        batch_size, sequence_length, hidden_dim = hidden_states.shape
+        hidden_states = hidden_states.view(-1, hidden_dim)
+        router_logits = self.gate(hidden_states)
+        routing_weights = F.softmax(router_logits, dim=1, dtype=torch.float)
+        routing_weights, selected_experts = torch.topk(routing_weights, self.top_k, dim=-1)
+        routing_weights /= routing_weights.sum(dim=-1, keepdim=True)
+        routing_weights = routing_weights.to(hidden_states.dtype)
+        final_hidden_states = torch.zeros(
+            (batch_size * sequence_length, hidden_dim), dtype=hidden_states.dtype)
+        expert_mask = F.one_hot(selected_experts, num_classes=self.num_experts).permute(2, 1, 0)
+        for expert_idx in range(self.num_experts):
+            expert_layer = self.experts[expert_idx]
+            idx, top_x = torch.where(expert_mask[expert_idx])
+            current_state = hidden_states[None, top_x].reshape(-1, hidden_dim)
+            current_hidden_states = expert_layer(current_state) * routing_weights[top_x, idx, None]
+            final_hidden_states.index_add_(0, top_x, current_hidden_states.to(hidden_states.dtype))
+        return final_hidden_states.reshape(batch_size, sequence_length, hidden_dim)
+
+
+def export(module, path, d, opset=17, seed=0):
+    """Exports `module` with dynamic batch and sequence dims."""
+    torch.manual_seed(seed)
+    for p in module.parameters():
+        nn.init.normal_(p, std=0.3)
+    module.eval()
+    example = torch.randn(2, 3, d)
+    with torch.no_grad():
+        torch.onnx.export(module, (example,), path, input_names=["x"],
+                          output_names=["y"], opset_version=opset,
+                          dynamic_axes={"x": {0: "batch", 1: "seq"},
+                                        "y": {0: "batch", 1: "seq"}})
