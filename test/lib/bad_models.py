@@ -108,7 +108,7 @@ def write_all(out):
     save("bad_attribute", _graph([helper.make_node("Softmax", ["x"], ["y"], name="softmax", axis=5)], [x], [y]))
     save("reshape_allowzero", _graph([helper.make_node("Reshape", ["x", "s"], ["y"], name="reshape", allowzero=1)],
                                      [x], [y], [numpy_helper.from_array(np.array([0, 4], np.int64), "s")]))
-    shape_in = helper.make_tensor_value_info("s", TensorProto.INT64, [2])
+    shape_in = helper.make_tensor_value_info("s", TensorProto.INT64, ["R"])
     save("reshape_dynamic_shape", _graph([helper.make_node("Reshape", ["x", "s"], ["y"], name="reshape")],
                                          [x, shape_in], [y]))
     onnx_models.microsoft_moe(os.path.join(out, "moe_k_too_large.onnx"), 4, 8, 6, k=5)

@@ -37,7 +37,29 @@ def dense_constant(array):
             f"{tensor_type(array.shape, element)}")
 
 
-def _main(arg_types, result_types, input_sets, callee="kernel"):
+def function_result_types(module, name):
+    """The result types of func.func @name in printed `module`."""
+    signature = module.split(f"func.func @{name}(", 1)[1].split("{", 1)[0]
+    if "->" not in signature:
+        return []
+    results = signature.split("->", 1)[1].strip()
+    if results.startswith("("):
+        results = results[1:-1]
+    types, depth, current = [], 0, ""
+    for char in results:
+        depth += char == "<"
+        depth -= char == ">"
+        if char == "," and depth == 0:
+            types.append(current.strip())
+            current = ""
+        else:
+            current += char
+    types.append(current.strip())
+    return types
+
+
+def _main(arg_types, result_types, input_sets, callee="kernel",
+          callee_result_types=None):
     lines = ["func.func @main() {"]
     printers = set()
     for n, inputs in enumerate(input_sets):
@@ -48,10 +70,17 @@ def _main(arg_types, result_types, input_sets, callee="kernel"):
             static_type = tensor_type(array.shape, _DTYPES[array.dtype][0])
             lines.append(f"  {name} = tensor.cast {name}_s : {static_type} to {arg_type}")
             args.append(name)
+        called = callee_result_types or result_types
         results = [f"%out{n}_{r}" for r in range(len(result_types))]
-        lhs = ", ".join(results)
-        lines.append(f"  {lhs} = func.call @{callee}({', '.join(args)}) : "
-                     f"({', '.join(arg_types)}) -> ({', '.join(result_types)})")
+        raw = [f"%raw{n}_{r}" for r in range(len(result_types))]
+        lines.append(f"  {', '.join(raw)} = func.call @{callee}({', '.join(args)}) : "
+                     f"({', '.join(arg_types)}) -> ({', '.join(called)})")
+        # Cast to the types the caller wants printed (e.g. static shapes).
+        for r, (have, want) in enumerate(zip(called, result_types)):
+            if have == want:
+                lines.append(f"  {results[r]} = tensor.cast {raw[r]} : {have} to {have}")
+            else:
+                lines.append(f"  {results[r]} = tensor.cast {raw[r]} : {have} to {want}")
         for r, result_type in enumerate(result_types):
             element = re.search(r"(\w+)>$", result_type).group(1).split("x")[-1]
             printer = {v[0]: v[1] for v in _DTYPES.values()}[element]
@@ -104,7 +133,8 @@ def run_module(module, callee, arg_types, result_types, input_sets,
     body = body.rstrip()
     if not body.startswith("module") or not body.endswith("}"):
         raise ValueError("expected a printed `module { ... }`")
-    main = _main(arg_types, result_types, input_sets, callee)
+    main = _main(arg_types, result_types, input_sets, callee,
+                 function_result_types(body, callee))
     module = body[:-1] + main + "\n}\n" + sep + resources
     return _run_module(module, len(result_types), len(input_sets), pipeline)
 

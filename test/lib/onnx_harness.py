@@ -46,12 +46,7 @@ def compare_with_onnxruntime(name, path, input_sets, rtol=1e-4, atol=1e-5,
         array = input_sets[0][info.name]
         arg_types.append(mh.tensor_type(dims, _ELEMENT[array.dtype]))
     module = import_model(path)
-    # Result types as the importer typed them: from the func signature.
-    signature = module.split("func.func @main_graph", 1)[1].split("{", 1)[0]
-    results = signature.split("->", 1)[1].strip()
-    result_types = [t.strip() for t in results.strip("()").split(", tensor")]
-    result_types = [t if t.startswith("tensor") else "tensor" + t
-                    for t in result_types]
+    result_types = mh.function_result_types(module, "main_graph")
     ours = mh.run_module(module, "main_graph", arg_types, result_types,
                          [[s[i.name] for i in graph_inputs] for s in input_sets])
     for n, (feeds, actual) in enumerate(zip(input_sets, ours)):

@@ -80,13 +80,21 @@ Value onnx_lowering::broadcastElementwise(TensorBuilder &tb,
   for (auto [n, operand] : llvm::enumerate(operands)) {
     auto type = cast<RankedTensorType>(operand.getType());
     int64_t offset = rank - type.getRank();
+    // A dynamic dim may be a run-time 1 stretched to another operand's
+    // dim; it cannot be when no other operand has that dim (other than a
+    // static 1), since it then is the result dim.
     bool runtimeBroadcast = false;
-    for (int64_t i = 0; i < type.getRank(); ++i)
-      runtimeBroadcast |= type.isDynamicDim(i) &&
-                          resultType.getDimSize(i + offset) != 1;
-    // A dynamic dim that equals the single operand supplying the result
-    // dim cannot be stretched; only mixed cases need the extract path.
-    if (runtimeBroadcast && operands.size() > 1) {
+    for (int64_t i = 0; i < type.getRank(); ++i) {
+      if (!type.isDynamicDim(i))
+        continue;
+      for (auto [m, other] : llvm::enumerate(operands)) {
+        auto otherType = cast<RankedTensorType>(other.getType());
+        int64_t j = i + offset - (rank - otherType.getRank());
+        if (m != n && j >= 0 && otherType.getDimSize(j) != 1)
+          runtimeBroadcast = true;
+      }
+    }
+    if (runtimeBroadcast) {
       extracted.push_back({static_cast<unsigned>(n), operand});
       continue;
     }

@@ -71,7 +71,7 @@ func.func @transpose(%x: tensor<?x4x8xf32>) -> tensor<8x?x4xf32> {
 // CHECK: %[[SHAPE:.*]] = tensor.from_elements %{{.*}}, %{{.*}}, %{{.*}} : tensor<3xi64>
 // CHECK: tensor.reshape %arg0(%[[SHAPE]]) : (tensor<?x8xf32>, tensor<3xi64>) -> tensor<?x?x2xf32>
 func.func @reshape(%x: tensor<?x8xf32>) -> tensor<?x?x2xf32> {
-  %0 = onnx.reshape %x {shape = array<i64: 0, -1, 2>} : tensor<?x8xf32> -> tensor<?x?x2xf32>
+  %0 = onnx.reshape %x {shape = array<i64: 0, -1, 2>} : (tensor<?x8xf32>) -> tensor<?x?x2xf32>
   return %0 : tensor<?x?x2xf32>
 }
 

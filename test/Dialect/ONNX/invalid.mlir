@@ -98,7 +98,7 @@ func.func @f(%x: tensor<4x16xf32>) {
 
 func.func @f(%x: tensor<4x16xf32>) {
   // expected-error @+1 {{invalid target shape: the input has 64 elements, the target shape 60}}
-  %0 = onnx.reshape %x {shape = array<i64: 6, 10>} : tensor<4x16xf32> -> tensor<6x10xf32>
+  %0 = onnx.reshape %x {shape = array<i64: 6, 10>} : (tensor<4x16xf32>) -> tensor<6x10xf32>
   return
 }
 
@@ -106,7 +106,7 @@ func.func @f(%x: tensor<4x16xf32>) {
 
 func.func @f(%x: tensor<4x16xf32>) {
   // expected-error @+1 {{invalid target shape: more than one -1 in the target shape}}
-  %0 = onnx.reshape %x {shape = array<i64: -1, -1>} : tensor<4x16xf32> -> tensor<?x?xf32>
+  %0 = onnx.reshape %x {shape = array<i64: -1, -1>} : (tensor<4x16xf32>) -> tensor<?x?xf32>
   return
 }
 
@@ -114,7 +114,7 @@ func.func @f(%x: tensor<4x16xf32>) {
 
 func.func @f(%x: tensor<4x16xf32>) {
   // expected-error @+1 {{invalid target shape: shape entry 2 is 0 (copy) but the input has rank 2}}
-  %0 = onnx.reshape %x {shape = array<i64: 4, -1, 0>} : tensor<4x16xf32> -> tensor<4x?x?xf32>
+  %0 = onnx.reshape %x {shape = array<i64: 4, -1, 0>} : (tensor<4x16xf32>) -> tensor<4x?x?xf32>
   return
 }
 
@@ -122,7 +122,7 @@ func.func @f(%x: tensor<4x16xf32>) {
 
 func.func @f(%x: tensor<4x16xf32>) {
   // expected-error @+1 {{invalid target shape: cannot infer the -1 dim: 64 elements do not divide by 5}}
-  %0 = onnx.reshape %x {shape = array<i64: 5, -1>} : tensor<4x16xf32> -> tensor<5x?xf32>
+  %0 = onnx.reshape %x {shape = array<i64: 5, -1>} : (tensor<4x16xf32>) -> tensor<5x?xf32>
   return
 }
 
@@ -130,6 +130,6 @@ func.func @f(%x: tensor<4x16xf32>) {
 
 func.func @f(%x: tensor<4x16xf32>) {
   // expected-error @+1 {{invalid target shape: negative target dim -3}}
-  %0 = onnx.reshape %x {shape = array<i64: -3, 4>} : tensor<4x16xf32> -> tensor<4x4xf32>
+  %0 = onnx.reshape %x {shape = array<i64: -3, 4>} : (tensor<4x16xf32>) -> tensor<4x4xf32>
   return
 }

@@ -39,8 +39,8 @@ func.func @ops(%x: tensor<?x16xf32>, %b: tensor<16xf32>, %w: tensor<16x8xf32>,
   %16 = onnx.softmax %15 {axis = 1 : i64} : tensor<?x6xf32>
   // CHECK: onnx.transpose %{{.*}} {perm = array<i64: 1, 0>} : tensor<?x6xf32> -> tensor<6x?xf32>
   %17 = onnx.transpose %16 {perm = array<i64: 1, 0>} : tensor<?x6xf32> -> tensor<6x?xf32>
-  // CHECK: onnx.reshape %{{.*}} {shape = array<i64: -1>} : tensor<6x?xf32> -> tensor<?xf32>
-  %18 = onnx.reshape %17 {shape = array<i64: -1>} : tensor<6x?xf32> -> tensor<?xf32>
+  // CHECK: onnx.reshape %{{.*}} {shape = array<i64: -1>} : (tensor<6x?xf32>) -> tensor<?xf32>
+  %18 = onnx.reshape %17 {shape = array<i64: -1>} : (tensor<6x?xf32>) -> tensor<?xf32>
   // CHECK: onnx.cast %{{.*}} : tensor<?x16xi64> to tensor<?x16xf32>
   %19 = onnx.cast %i : tensor<?x16xi64> to tensor<?x16xf32>
   return
