@@ -205,14 +205,6 @@ MODELS = {
 }
 
 
-def main(argv):
-    if len(argv) != 3 or argv[1] not in MODELS:
-        sys.exit(f"usage: python -m onnx_models {{{','.join(MODELS)}}} PATH")
-    MODELS[argv[1]](argv[2])
-
-
-if __name__ == "__main__":
-    main(sys.argv)
 
 
 # --- Data-movement models: the ops torch uses for shapes and routing --------
@@ -298,3 +290,13 @@ DATA_MODELS["runtime_broadcast"] = lambda p: _single(p, [
 ], [_info("x", ["T", 16]), _info("w", ["T"])], [_info("y", ["T", 16])],
     [_i64("one", [1])], opset=17)
 MODELS.update(DATA_MODELS)
+
+
+def main(argv):
+    if len(argv) != 3 or argv[1] not in MODELS:
+        sys.exit(f"usage: python -m onnx_models {{{','.join(MODELS)}}} PATH")
+    MODELS[argv[1]](argv[2])
+
+
+if __name__ == "__main__":
+    main(sys.argv)

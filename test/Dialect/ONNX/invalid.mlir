@@ -133,3 +133,379 @@ func.func @f(%x: tensor<4x16xf32>) {
   %0 = onnx.reshape %x {shape = array<i64: -3, 4>} : (tensor<4x16xf32>) -> tensor<4x4xf32>
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>, %s: tensor<2xi64>) {
+  // expected-error @+1 {{exactly one of the 'shape' attribute and a shape operand must be given}}
+  %0 = onnx.reshape %x, %s {shape = array<i64: 4, 16>} : (tensor<4x16xf32>, tensor<2xi64>) -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{exactly one of the 'shape' attribute and a shape operand must be given}}
+  %0 = onnx.reshape %x : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{the result must keep the input's element type}}
+  %0 = onnx.reshape %x {shape = array<i64: 64>} : (tensor<4x16xf32>) -> tensor<64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>, %s: tensor<3xi64>) {
+  // expected-error @+1 {{the shape operand must be 1-D with a static length equal to the result rank (2), but is 'tensor<3xi64>'}}
+  %0 = onnx.reshape %x, %s : (tensor<4x16xf32>, tensor<3xi64>) -> tensor<?x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{axes must be sorted, unique and in [0, 3)}}
+  %0 = onnx.unsqueeze %x {axes = array<i64: 3>} : tensor<4x16xf32> -> tensor<4x16x1xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{result type 'tensor<4x1x16xf32>' does not match the inferred shape [1, 4, 16]}}
+  %0 = onnx.unsqueeze %x {axes = array<i64: 0>} : tensor<4x16xf32> -> tensor<4x1x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{cannot squeeze dim 0 of size 4}}
+  %0 = onnx.squeeze %x {axes = array<i64: 0>} : tensor<4x16xf32> -> tensor<16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{axis 3 is out of range [0, 2]}}
+  %0 = onnx.flatten %x {axis = 3 : i64} : tensor<4x16xf32> -> tensor<64x1xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{need 0 <= start <= end <= rank, got start 1, end 3, rank 2}}
+  %0 = onnx.shape %x {start = 1 : i64, end = 3 : i64} : tensor<4x16xf32> -> tensor<2xi64>
+  return
+}
+
+// -----
+
+func.func @f(%s: tensor<2xi64>) {
+  // expected-error @+1 {{value of type 'i64' does not match the result element type}}
+  %0 = onnx.constant_of_shape %s {value = 0 : i64} : (tensor<2xi64>) -> tensor<?x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>, %s: tensor<2xi64>) {
+  // expected-error @+1 {{the result rank must be at least the input rank}}
+  %0 = onnx.expand %x, %s : (tensor<4x16xf32>, tensor<2xi64>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>, %s: tensor<2xi64>) {
+  // expected-error @+1 {{input dim 1 of size 16 cannot broadcast to 8}}
+  %0 = onnx.expand %x, %s : (tensor<4x16xf32>, tensor<2xi64>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>, %s: tensor<2xi64>) {
+  // expected-error @+1 {{the result must keep the input's element type}}
+  %0 = onnx.expand %x, %s : (tensor<4x16xf32>, tensor<2xi64>) -> tensor<4x16xf16>
+  return
+}
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{needs at least one input}}
+  %0 = onnx.concat {axis = 0 : i64} : () -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{axis 2 is out of range [0, 2)}}
+  %0 = onnx.concat %x {axis = 2 : i64} : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>, %y: tensor<16xf32>) {
+  // expected-error @+1 {{all inputs must have the same rank}}
+  %0 = onnx.concat %x, %y {axis = 0 : i64} : (tensor<4x16xf32>, tensor<16xf32>) -> tensor<5x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>, %y: tensor<4x8xf32>) {
+  // expected-error @+1 {{inputs differ in dim 1 outside the concatenation axis}}
+  %0 = onnx.concat %x, %y {axis = 0 : i64} : (tensor<4x16xf32>, tensor<4x8xf32>) -> tensor<8x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{starts, ends, axes and steps must have one entry per sliced axis}}
+  %0 = onnx.slice %x {axes = array<i64: 0>, starts = array<i64: 0, 1>, ends = array<i64: 2>, steps = array<i64: 1>} : tensor<4x16xf32> -> tensor<2x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{axes must be unique and in [0, 2)}}
+  %0 = onnx.slice %x {axes = array<i64: 2>, starts = array<i64: 0>, ends = array<i64: 2>, steps = array<i64: 1>} : tensor<4x16xf32> -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{steps must be positive, got -1}}
+  %0 = onnx.slice %x {axes = array<i64: 0>, starts = array<i64: 3>, ends = array<i64: 0>, steps = array<i64: -1>} : tensor<4x16xf32> -> tensor<3x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{result type 'tensor<4x7xf32>' does not match the inferred shape [4, 8]}}
+  %0 = onnx.slice %x {axes = array<i64: 1>, starts = array<i64: 1>, ends = array<i64: 100>, steps = array<i64: 2>} : tensor<4x16xf32> -> tensor<4x7xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{axis 2 is out of range [0, 2)}}
+  %0:2 = onnx.split %x {axis = 2 : i64, sizes = array<i64: 2, 2>} : tensor<4x16xf32> -> tensor<2x16xf32>, tensor<2x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{has 2 results but 1 sizes}}
+  %0:2 = onnx.split %x {axis = 0 : i64, sizes = array<i64: 4>} : tensor<4x16xf32> -> tensor<2x16xf32>, tensor<2x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{sizes must be non-negative}}
+  %0:2 = onnx.split %x {axis = 0 : i64, sizes = array<i64: -1, 5>} : tensor<4x16xf32> -> tensor<?x16xf32>, tensor<5x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{result type 'tensor<2x8xf32>' does not match the piece shape [2, 16]}}
+  %0:2 = onnx.split %x {axis = 0 : i64, sizes = array<i64: 2, 2>} : tensor<4x16xf32> -> tensor<2x16xf32>, tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{results must keep the input's element type}}
+  %0:2 = onnx.split %x {axis = 0 : i64, sizes = array<i64: 2, 2>} : tensor<4x16xf32> -> tensor<2x16xf32>, tensor<2x16xf16>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{sizes add up to 5, but the dim is 4}}
+  %0:2 = onnx.split %x {axis = 0 : i64, sizes = array<i64: 2, 3>} : tensor<4x16xf32> -> tensor<2x16xf32>, tensor<3x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>, %i: tensor<3xi64>) {
+  // expected-error @+1 {{axis 2 is out of range [0, 2)}}
+  %0 = onnx.gather %x, %i {axis = 2 : i64} : (tensor<4x16xf32>, tensor<3xi64>) -> tensor<3x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>, %i: tensor<3xi64>) {
+  // expected-error @+1 {{the result must keep the input's element type}}
+  %0 = onnx.gather %x, %i {axis = 0 : i64} : (tensor<4x16xf32>, tensor<3xi64>) -> tensor<3x16xf16>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>, %i: tensor<3xi64>) {
+  // expected-error @+1 {{result type 'tensor<3x16xf32>' does not match the inferred shape [4, 3]}}
+  %0 = onnx.gather %x, %i {axis = 1 : i64} : (tensor<4x16xf32>, tensor<3xi64>) -> tensor<3x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{result type 'tensor<3x?xi64>' does not match the inferred shape [2, ?]}}
+  %0 = onnx.nonzero %x : tensor<4x16xf32> -> tensor<3x?xi64>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>, %i: tensor<4x16xi64>) {
+  // expected-error @+1 {{reduction 'mul' is not supported (none, add)}}
+  %0 = onnx.scatter_elements %x, %i, %x {axis = 0 : i64, reduction = "mul"} : (tensor<4x16xf32>, tensor<4x16xi64>, tensor<4x16xf32>) -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>, %i: tensor<4x16xi64>) {
+  // expected-error @+1 {{axis 3 is out of range [0, 2)}}
+  %0 = onnx.scatter_elements %x, %i, %x {axis = 3 : i64, reduction = "add"} : (tensor<4x16xf32>, tensor<4x16xi64>, tensor<4x16xf32>) -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>, %i: tensor<4xi64>, %u: tensor<4xf32>) {
+  // expected-error @+1 {{indices and updates must have the input's rank and one shape}}
+  %0 = onnx.scatter_elements %x, %i, %u {axis = 0 : i64, reduction = "add"} : (tensor<4x16xf32>, tensor<4xi64>, tensor<4xf32>) -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>, %i: tensor<4x16xi64>, %u: tensor<4x16xf16>) {
+  // expected-error @+1 {{the result and the updates must have the input's type and element type}}
+  %0 = onnx.scatter_elements %x, %i, %u {axis = 0 : i64, reduction = "none"} : (tensor<4x16xf32>, tensor<4x16xi64>, tensor<4x16xf16>) -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%i: tensor<4xi64>) {
+  // expected-error @+1 {{depth must be positive, got 0}}
+  %0 = onnx.one_hot %i {axis = 1 : i64, depth = 0 : i64, off_value = 0 : i64, on_value = 1 : i64} : tensor<4xi64> -> tensor<4x0xi64>
+  return
+}
+
+// -----
+
+func.func @f(%i: tensor<4xi64>) {
+  // expected-error @+1 {{axis 2 is out of range [0, 1]}}
+  %0 = onnx.one_hot %i {axis = 2 : i64, depth = 3 : i64, off_value = 0 : i64, on_value = 1 : i64} : tensor<4xi64> -> tensor<4x3xi64>
+  return
+}
+
+// -----
+
+func.func @f(%i: tensor<4xi64>) {
+  // expected-error @+1 {{on_value and off_value must have the result's element type}}
+  %0 = onnx.one_hot %i {axis = 1 : i64, depth = 3 : i64, off_value = 0 : i64, on_value = 1.0 : f32} : tensor<4xi64> -> tensor<4x3xi64>
+  return
+}
+
+// -----
+
+func.func @f(%i: tensor<4xi64>) {
+  // expected-error @+1 {{result type 'tensor<4x3xi64>' does not match the inferred shape [3, 4]}}
+  %0 = onnx.one_hot %i {axis = 0 : i64, depth = 3 : i64, off_value = 0 : i64, on_value = 1 : i64} : tensor<4xi64> -> tensor<4x3xi64>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{axes must be sorted, unique and in [0, 2)}}
+  %0 = onnx.reduce_sum %x {axes = array<i64: 1, 0>, keepdims = false} : tensor<4x16xf32> -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{result type 'tensor<4xf32>' does not match the inferred shape [4, 1]}}
+  %0 = onnx.reduce_max %x {axes = array<i64: 1>, keepdims = true} : tensor<4x16xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{operands and result must share one element type, found 'f32' and 'f16'}}
+  %0 = onnx.reduce_mean %x {axes = array<i64: 1>, keepdims = false} : tensor<4x16xf32> -> tensor<4xf16>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{axis 2 is out of range [0, 2)}}
+  %0:2 = onnx.topk %x {axis = 2 : i64, k = 2 : i64, largest = true} : tensor<4x16xf32> -> tensor<4x2xf32>, tensor<4x2xi64>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{k must be positive, got 0}}
+  %0:2 = onnx.topk %x {axis = 1 : i64, k = 0 : i64, largest = true} : tensor<4x16xf32> -> tensor<4x0xf32>, tensor<4x0xi64>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{k = 17 exceeds the axis size 16}}
+  %0:2 = onnx.topk %x {axis = 1 : i64, k = 17 : i64, largest = true} : tensor<4x16xf32> -> tensor<4x17xf32>, tensor<4x17xi64>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{results must have shape [4, 2]}}
+  %0:2 = onnx.topk %x {axis = 1 : i64, k = 2 : i64, largest = true} : tensor<4x16xf32> -> tensor<4x3xf32>, tensor<4x2xi64>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{values must keep the input's element type}}
+  %0:2 = onnx.topk %x {axis = 1 : i64, k = 2 : i64, largest = true} : tensor<4x16xf32> -> tensor<4x2xf16>, tensor<4x2xi64>
+  return
+}

@@ -45,3 +45,46 @@ func.func @ops(%x: tensor<?x16xf32>, %b: tensor<16xf32>, %w: tensor<16x8xf32>,
   %19 = onnx.cast %i : tensor<?x16xi64> to tensor<?x16xf32>
   return
 }
+
+// CHECK-LABEL: func @data_ops
+func.func @data_ops(%x: tensor<?x8xf32>, %s: tensor<2xi64>, %i: tensor<?xi64>, %m: tensor<?x4xi64>,
+                    %u: tensor<?x8xf32>, %ix: tensor<?x8xi64>) {
+  // CHECK: onnx.reshape %{{.*}}, %{{.*}} : (tensor<?x8xf32>, tensor<2xi64>) -> tensor<?x?xf32>
+  %0 = onnx.reshape %x, %s : (tensor<?x8xf32>, tensor<2xi64>) -> tensor<?x?xf32>
+  // CHECK: onnx.unsqueeze %{{.*}} {axes = array<i64: 0>} : tensor<?x8xf32> -> tensor<1x?x8xf32>
+  %1 = onnx.unsqueeze %x {axes = array<i64: 0>} : tensor<?x8xf32> -> tensor<1x?x8xf32>
+  // CHECK: onnx.squeeze %{{.*}} {axes = array<i64: 0>} : tensor<1x?x8xf32> -> tensor<?x8xf32>
+  %2 = onnx.squeeze %1 {axes = array<i64: 0>} : tensor<1x?x8xf32> -> tensor<?x8xf32>
+  // CHECK: onnx.flatten %{{.*}} {axis = 1 : i64} : tensor<1x?x8xf32> -> tensor<1x?xf32>
+  %3 = onnx.flatten %1 {axis = 1 : i64} : tensor<1x?x8xf32> -> tensor<1x?xf32>
+  // CHECK: onnx.shape %{{.*}} {end = 2 : i64, start = 0 : i64} : tensor<?x8xf32> -> tensor<2xi64>
+  %4 = onnx.shape %x {start = 0 : i64, end = 2 : i64} : tensor<?x8xf32> -> tensor<2xi64>
+  // CHECK: onnx.constant_of_shape %{{.*}} {value = 0.000000e+00 : f32} : (tensor<2xi64>) -> tensor<?x?xf32>
+  %5 = onnx.constant_of_shape %4 {value = 0.0 : f32} : (tensor<2xi64>) -> tensor<?x?xf32>
+  // CHECK: onnx.expand %{{.*}}, %{{.*}} : (tensor<1x8xf32>, tensor<2xi64>) -> tensor<?x8xf32>
+  %row = arith.constant dense<1.0> : tensor<1x8xf32>
+  %6 = onnx.expand %row, %4 : (tensor<1x8xf32>, tensor<2xi64>) -> tensor<?x8xf32>
+  // CHECK: onnx.concat %{{.*}}, %{{.*}} {axis = 0 : i64} : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32>
+  %7 = onnx.concat %x, %6 {axis = 0 : i64} : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32>
+  // CHECK: onnx.slice %{{.*}} {axes = array<i64: 1>, ends = array<i64: 8>, starts = array<i64: -7>, steps = array<i64: 2>} : tensor<?x8xf32> -> tensor<?x4xf32>
+  %8 = onnx.slice %x {axes = array<i64: 1>, starts = array<i64: -7>, ends = array<i64: 8>, steps = array<i64: 2>} : tensor<?x8xf32> -> tensor<?x4xf32>
+  // CHECK: onnx.split %{{.*}} {axis = 1 : i64, sizes = array<i64: 3, 5>} : tensor<?x8xf32> -> tensor<?x3xf32>, tensor<?x5xf32>
+  %9:2 = onnx.split %x {axis = 1 : i64, sizes = array<i64: 3, 5>} : tensor<?x8xf32> -> tensor<?x3xf32>, tensor<?x5xf32>
+  // CHECK: onnx.gather %{{.*}}, %{{.*}} {axis = 0 : i64} : (tensor<?x8xf32>, tensor<?xi64>) -> tensor<?x8xf32>
+  %10 = onnx.gather %x, %i {axis = 0 : i64} : (tensor<?x8xf32>, tensor<?xi64>) -> tensor<?x8xf32>
+  // CHECK: onnx.nonzero %{{.*}} : tensor<?x4xi64> -> tensor<2x?xi64>
+  %11 = onnx.nonzero %m : tensor<?x4xi64> -> tensor<2x?xi64>
+  // CHECK: onnx.scatter_elements %{{.*}}, %{{.*}}, %{{.*}} {axis = 0 : i64, reduction = "add"}
+  %12 = onnx.scatter_elements %x, %ix, %u {axis = 0 : i64, reduction = "add"} : (tensor<?x8xf32>, tensor<?x8xi64>, tensor<?x8xf32>) -> tensor<?x8xf32>
+  // CHECK: onnx.one_hot %{{.*}} {axis = 2 : i64, depth = 6 : i64, off_value = 0 : i64, on_value = 1 : i64} : tensor<?x4xi64> -> tensor<?x4x6xi64>
+  %13 = onnx.one_hot %m {axis = 2 : i64, depth = 6 : i64, off_value = 0 : i64, on_value = 1 : i64} : tensor<?x4xi64> -> tensor<?x4x6xi64>
+  // CHECK: onnx.reduce_sum %{{.*}} {axes = array<i64: 1>, keepdims = true} : tensor<?x8xf32> -> tensor<?x1xf32>
+  %14 = onnx.reduce_sum %x {axes = array<i64: 1>, keepdims = true} : tensor<?x8xf32> -> tensor<?x1xf32>
+  // CHECK: onnx.reduce_max %{{.*}} {axes = array<i64: 0>, keepdims = false} : tensor<?x8xf32> -> tensor<8xf32>
+  %15 = onnx.reduce_max %x {axes = array<i64: 0>, keepdims = false} : tensor<?x8xf32> -> tensor<8xf32>
+  // CHECK: onnx.reduce_mean
+  %16 = onnx.reduce_mean %x {axes = array<i64: 0, 1>, keepdims = false} : tensor<?x8xf32> -> tensor<f32>
+  // CHECK: onnx.topk %{{.*}} {axis = 1 : i64, k = 2 : i64, largest = true} : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi64>
+  %17:2 = onnx.topk %x {axis = 1 : i64, k = 2 : i64, largest = true} : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi64>
+  return
+}
