@@ -292,6 +292,47 @@ DATA_MODELS["runtime_broadcast"] = lambda p: _single(p, [
 MODELS.update(DATA_MODELS)
 
 
+SELECT_MODELS = {
+    "equal_where_clip": lambda p: _single(p, [
+        helper.make_node("Equal", ["ids", "one"], ["is_one"], name="equal"),
+        helper.make_node("Not", ["is_one"], ["other"], name="not"),
+        helper.make_node("Where", ["other", "x", "zero"], ["masked"], name="where"),
+        helper.make_node("Clip", ["masked", "lo", "hi"], ["y"], name="clip"),
+        helper.make_node("Clip", ["x", "", "hi"], ["z"], name="clip_max_only"),
+    ], [_info("x", ["T", 4]), _info("ids", ["T", 4], TensorProto.INT64)],
+        [_info("y", ["T", 4]), _info("z", ["T", 4])],
+        [_i64("one", 1), _init("zero", np.array(0.0, np.float32)),
+         _init("lo", np.array(-0.5, np.float32)), _init("hi", np.array(0.75, np.float32))]),
+    "clip_opset6": lambda p: _single(p, [
+        helper.make_node("Clip", ["x"], ["y"], name="clip", min=-0.25, max=0.5),
+    ], [_info("x", ["T", 4])], [_info("y", ["T", 4])], opset=6),
+    "argmax_gather_elements": lambda p: _single(p, [
+        helper.make_node("ArgMax", ["x"], ["top"], name="argmax", axis=1, keepdims=1),
+        helper.make_node("GatherElements", ["x", "top"], ["best"], name="gather_elements", axis=1),
+        helper.make_node("ArgMax", ["x"], ["last"], name="argmax_last", axis=1, keepdims=0,
+                         select_last_index=1),
+    ], [_info("x", ["T", 6])],
+        [_info("top", ["T", 1], TensorProto.INT64), _info("best", ["T", 1]),
+         _info("last", ["T"], TensorProto.INT64)]),
+    "gather_scatter_nd": lambda p: _single(p, [
+        helper.make_node("GatherND", ["x", "rows"], ["g"], name="gather_nd"),
+        helper.make_node("ScatterND", ["x", "rows", "upd"], ["s"], name="scatter_nd", reduction="add"),
+        helper.make_node("GatherND", ["x", "cells"], ["c"], name="gather_cells"),
+    ], [_info("x", [4, 6]), _info("upd", [3, 6])],
+        [_info("g", [3, 6]), _info("s", [4, 6]), _info("c", [2])],
+        [_i64("rows", [[3], [0], [-1]]), _i64("cells", [[1, 2], [3, -1]])], opset=18),
+    "einsum_gelu": lambda p: _single(p, [
+        helper.make_node("Einsum", ["x", "w"], ["h"], name="einsum", equation="td,ed->te"),
+        helper.make_node("Einsum", ["b", "v"], ["bv"], name="einsum_batched", equation="bij, bjk -> bik"),
+        helper.make_node("Gelu", ["h"], ["y"], name="gelu"),
+        helper.make_node("Gelu", ["h"], ["yt"], name="gelu_tanh", approximate="tanh"),
+    ], [_info("x", ["T", 8]), _info("b", [2, 3, 4]), _info("v", [2, 4, 5])],
+        [_info("y", ["T", 6]), _info("yt", ["T", 6]), _info("bv", [2, 3, 5])],
+        [_init("w", _rng(9).standard_normal((6, 8)).astype(np.float32))], opset=20),
+}
+MODELS.update(SELECT_MODELS)
+
+
 def main(argv):
     if len(argv) != 3 or argv[1] not in MODELS:
         sys.exit(f"usage: python -m onnx_models {{{','.join(MODELS)}}} PATH")

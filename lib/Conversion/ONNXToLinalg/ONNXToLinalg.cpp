@@ -165,4 +165,5 @@ void mlir::moe::populateONNXToLinalgPatterns(RewritePatternSet &patterns) {
   populateShapePatterns(patterns);
   populateIndexingPatterns(patterns);
   populateReductionPatterns(patterns);
+  populateSelectPatterns(patterns);
 }

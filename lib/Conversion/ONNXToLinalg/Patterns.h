@@ -33,6 +33,7 @@ void populateLinearAlgebraPatterns(RewritePatternSet &patterns);
 void populateShapePatterns(RewritePatternSet &patterns);
 void populateIndexingPatterns(RewritePatternSet &patterns);
 void populateReductionPatterns(RewritePatternSet &patterns);
+void populateSelectPatterns(RewritePatternSet &patterns);
 
 } // namespace mlir::moe::onnx_lowering
 

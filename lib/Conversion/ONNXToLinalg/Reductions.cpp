@@ -105,8 +105,53 @@ struct ReduceLowering : OpRewritePattern<OpTy> {
   }
 };
 
-/// The rank of every element along the axis (ONNX TopK order), then, per
-/// output position j, the element ranked j.
+/// The i64 rank of every element of `input` along `axis` (0 = first):
+/// larger first (smaller with `largest` false), NaN first, ties by the
+/// lower index (the higher with `lastOnTies`).
+Value rankAlongAxis(TensorBuilder &tb, Value input, unsigned axis,
+                    bool largest, bool lastOnTies) {
+  unsigned rank = cast<RankedTensorType>(input.getType()).getRank();
+  MLIRContext *context = tb.builder().getContext();
+  Type i64 = tb.builder().getI64Type();
+  // Loops (d..., other): the input at the other position along the axis.
+  auto withAxisAt = [&](unsigned loop) {
+    SmallVector<AffineExpr> exprs;
+    for (unsigned d = 0; d < rank; ++d)
+      exprs.push_back(getAffineDimExpr(d == axis ? loop : d, context));
+    return AffineMap::get(rank + 1, 0, exprs, context);
+  };
+  SmallVector<IteratorType> iterators(rank, IteratorType::parallel);
+  iterators.push_back(IteratorType::reduction);
+  return tb.generic(
+      {input, input}, tb.filledInt(mixedSizes(tb, input), i64, 0),
+      {withAxisAt(rank), withAxisAt(axis), withAxisAt(axis)}, iterators,
+      [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+        Value other = args[0], self = args[1];
+        Value otherFirst = largest ? beats(nb, other, self) : beats(nb, self, other);
+        Value selfFirst = largest ? beats(nb, self, other) : beats(nb, other, self);
+        Value i1True = constI(nb, nb.getI1Type(), 1);
+        Value tie = arith::AndIOp::create(nb, arith::XOrIOp::create(nb, otherFirst, i1True),
+                                          arith::XOrIOp::create(nb, selfFirst, i1True));
+        Value wins = arith::CmpIOp::create(
+            nb, lastOnTies ? arith::CmpIPredicate::ugt : arith::CmpIPredicate::ult,
+            loopIndex(nb, rank), loopIndex(nb, axis));
+        Value above = arith::OrIOp::create(nb, otherFirst,
+                                           arith::AndIOp::create(nb, tie, wins));
+        return arith::AddIOp::create(nb, args[2], arith::ExtUIOp::create(nb, i64, above));
+      });
+}
+
+/// Map of loops (d..., e) reading a tensor of the input's rank with the
+/// axis at loop `loop`.
+AffineMap axisAt(MLIRContext *context, unsigned rank, unsigned axis,
+                 unsigned loop) {
+  SmallVector<AffineExpr> exprs;
+  for (unsigned d = 0; d < rank; ++d)
+    exprs.push_back(getAffineDimExpr(d == axis ? loop : d, context));
+  return AffineMap::get(rank + 1, 0, exprs, context);
+}
+
+/// Per output position j along the axis, the element ranked j.
 struct TopKLowering : OpRewritePattern<onnx::TopKOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(onnx::TopKOp op,
@@ -115,65 +160,87 @@ struct TopKLowering : OpRewritePattern<onnx::TopKOp> {
     ImplicitLocOpBuilder &b = tb.builder();
     Value input = op.getInput();
     auto inputType = cast<RankedTensorType>(input.getType());
-    Type elementType = inputType.getElementType();
     unsigned rank = inputType.getRank();
     auto axis = static_cast<unsigned>(op.getAxis());
-    bool largest = op.getLargest();
-    MLIRContext *context = b.getContext();
     Type i64 = b.getI64Type();
-
-    // Loops (d..., other): the input at the other position along the axis.
-    auto withAxisAt = [&](unsigned loop) {
-      SmallVector<AffineExpr> exprs;
-      for (unsigned d = 0; d < rank; ++d)
-        exprs.push_back(getAffineDimExpr(d == axis ? loop : d, context));
-      return AffineMap::get(rank + 1, 0, exprs, context);
-    };
+    Value ranks = rankAlongAxis(tb, input, axis, op.getLargest(), false);
     SmallVector<IteratorType> iterators(rank, IteratorType::parallel);
     iterators.push_back(IteratorType::reduction);
-    SmallVector<OpFoldResult> sizes = mixedSizes(tb, input);
-    Value rankOf = tb.generic(
-        {input, input}, tb.filledInt(sizes, i64, 0),
-        {withAxisAt(rank), withAxisAt(axis), withAxisAt(axis)}, iterators,
-        [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
-          Value other = args[0], self = args[1];
-          Value otherFirst = largest ? beats(nb, other, self)
-                                     : beats(nb, self, other);
-          Value selfFirst = largest ? beats(nb, self, other)
-                                    : beats(nb, other, self);
-          Value tie = arith::AndIOp::create(
-              nb, arith::XOrIOp::create(nb, otherFirst, constI(nb, nb.getI1Type(), 1)),
-              arith::XOrIOp::create(nb, selfFirst, constI(nb, nb.getI1Type(), 1)));
-          Value earlier = arith::CmpIOp::create(nb, arith::CmpIPredicate::ult,
-                                                loopIndex(nb, rank),
-                                                loopIndex(nb, axis));
-          Value above = arith::OrIOp::create(
-              nb, otherFirst, arith::AndIOp::create(nb, tie, earlier));
-          return arith::AddIOp::create(nb, args[2],
-                                       arith::ExtUIOp::create(nb, i64, above));
-        });
-    // Loops (d... with the axis loop = j, e): pick the element ranked j.
-    SmallVector<OpFoldResult> outSizes = sizes;
+    SmallVector<OpFoldResult> outSizes = mixedSizes(tb, input);
     outSizes[axis] = b.getIndexAttr(op.getK());
+    // Loops (d... with the axis loop = j, e).
+    MLIRContext *context = b.getContext();
     auto pick = [&](Value init, bool wantIndex) {
       return tb.generic(
-          {rankOf, input}, init, {withAxisAt(rank), withAxisAt(rank), withAxisAt(axis)},
+          {ranks, input}, init,
+          {axisAt(context, rank, axis, rank), axisAt(context, rank, axis, rank),
+           axisAt(context, rank, axis, axis)},
           iterators, [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
-            Value hit = arith::CmpIOp::create(
-                nb, arith::CmpIPredicate::eq, args[0],
-                castInt(nb, loopIndex(nb, axis), i64));
+            Value hit = arith::CmpIOp::create(nb, arith::CmpIPredicate::eq, args[0],
+                                              castInt(nb, loopIndex(nb, axis), i64));
             if (wantIndex)
               return arith::AddIOp::create(
                   nb, args[2],
-                  arith::SelectOp::create(nb, hit,
-                                          castInt(nb, loopIndex(nb, rank), i64),
+                  arith::SelectOp::create(nb, hit, castInt(nb, loopIndex(nb, rank), i64),
                                           constI(nb, i64, 0)));
             return arith::SelectOp::create(nb, hit, args[1], args[2]);
           });
     };
-    Value values = pick(tb.filled(outSizes, elementType, 0.0), false);
+    Value values = pick(tb.filled(outSizes, inputType.getElementType(), 0.0), false);
     Value indices = pick(tb.filledInt(outSizes, i64, 0), true);
     rewriter.replaceOp(op, {values, indices});
+    return success();
+  }
+};
+
+/// The position ranked first along the axis; keepdims reshapes it back.
+struct ArgMaxLowering : OpRewritePattern<onnx::ArgMaxOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::ArgMaxOp op,
+                                PatternRewriter &rewriter) const override {
+    TensorBuilder tb(rewriter, op.getLoc());
+    ImplicitLocOpBuilder &b = tb.builder();
+    Value input = op.getInput();
+    unsigned rank = cast<RankedTensorType>(input.getType()).getRank();
+    auto axis = static_cast<unsigned>(op.getAxis());
+    Type i64 = b.getI64Type();
+    Value ranks = rankAlongAxis(tb, input, axis, /*largest=*/true,
+                                op.getSelectLastIndex());
+    SmallVector<OpFoldResult> sizes = mixedSizes(tb, input), kept;
+    SmallVector<unsigned> keptDims;
+    SmallVector<IteratorType> iterators;
+    for (unsigned d = 0; d < rank; ++d) {
+      iterators.push_back(d == axis ? IteratorType::reduction
+                                    : IteratorType::parallel);
+      if (d != axis) {
+        kept.push_back(sizes[d]);
+        keptDims.push_back(d);
+      }
+    }
+    Value result = tb.generic(
+        {ranks}, tb.filledInt(kept, i64, 0),
+        {llvm::to_vector(llvm::seq(0u, rank)), keptDims}, iterators,
+        [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+          Value first = arith::CmpIOp::create(nb, arith::CmpIPredicate::eq, args[0],
+                                              constI(nb, i64, 0));
+          return arith::AddIOp::create(
+              nb, args[1],
+              arith::SelectOp::create(nb, first, castInt(nb, loopIndex(nb, axis), i64),
+                                      constI(nb, i64, 0)));
+        });
+    if (op.getKeepdims()) {
+      SmallVector<Value> dims;
+      for (unsigned d = 0; d < rank; ++d)
+        dims.push_back(castInt(
+            b,
+            d == axis ? arith::ConstantIndexOp::create(b, 1).getResult()
+                      : getValueOrCreateConstantIndexOp(b, b.getLoc(), sizes[d]),
+            i64));
+      Value shape = tensor::FromElementsOp::create(
+          b, RankedTensorType::get({static_cast<int64_t>(rank)}, i64), dims);
+      result = tensor::ReshapeOp::create(b, op.getType(), result, shape);
+    }
+    rewriter.replaceOp(op, result);
     return success();
   }
 };
@@ -184,5 +251,5 @@ void onnx_lowering::populateReductionPatterns(RewritePatternSet &patterns) {
   patterns.add<ReduceLowering<onnx::ReduceSumOp, ReduceKind::Sum>,
                ReduceLowering<onnx::ReduceMaxOp, ReduceKind::Max>,
                ReduceLowering<onnx::ReduceMeanOp, ReduceKind::Mean>,
-               TopKLowering>(patterns.getContext());
+               TopKLowering, ArgMaxLowering>(patterns.getContext());
 }

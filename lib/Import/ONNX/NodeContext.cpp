@@ -145,7 +145,8 @@ NodeBuilder mlir::moe::onnx_import::lookupBuilder(StringRef domain,
     domain = "";
   const OpEntry *best = nullptr;
   for (ArrayRef<OpEntry> family :
-       {getStandardOpEntries(), getDataOpEntries(), getMicrosoftOpEntries()})
+       {getStandardOpEntries(), getDataOpEntries(), getSelectOpEntries(),
+        getMicrosoftOpEntries()})
     for (const OpEntry &entry : family)
       if (entry.domain == domain && entry.opType == opType &&
           entry.sinceVersion <= opsetVersion &&

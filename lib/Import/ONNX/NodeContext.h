@@ -90,6 +90,7 @@ struct OpEntry {
 /// The rows of each op family, defined in their own files.
 ArrayRef<OpEntry> getStandardOpEntries();
 ArrayRef<OpEntry> getDataOpEntries();
+ArrayRef<OpEntry> getSelectOpEntries();
 ArrayRef<OpEntry> getMicrosoftOpEntries();
 
 /// The builder for `opType` in `domain` at `opsetVersion`: the row with the

@@ -509,3 +509,179 @@ func.func @f(%x: tensor<4x16xf32>) {
   %0:2 = onnx.topk %x {axis = 1 : i64, k = 2 : i64, largest = true} : tensor<4x16xf32> -> tensor<4x2xf16>, tensor<4x2xi64>
   return
 }
+
+// -----
+
+func.func @f(%a: tensor<4xi64>, %b: tensor<4xi32>) {
+  // expected-error @+1 {{operands must share one element type}}
+  %0 = onnx.equal %a, %b : (tensor<4xi64>, tensor<4xi32>) -> tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<4xi64>, %b: tensor<3xi64>) {
+  // expected-error @+1 {{operand shapes [4] and [3] do not broadcast}}
+  %0 = onnx.equal %a, %b : (tensor<4xi64>, tensor<3xi64>) -> tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @f(%c: tensor<4xi1>, %x: tensor<4xf32>, %y: tensor<4xf16>) {
+  // expected-error @+1 {{x, y and the result must share one element type}}
+  %0 = onnx.where %c, %x, %y : (tensor<4xi1>, tensor<4xf32>, tensor<4xf16>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%c: tensor<3xi1>, %x: tensor<4xf32>, %y: tensor<4xf32>) {
+  // expected-error @+1 {{condition, x and y do not broadcast}}
+  %0 = onnx.where %c, %x, %y : (tensor<3xi1>, tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4xf32>, %lo: tensor<1xf32>) {
+  // expected-error @+1 {{bounds must be 0-D tensors of 'f32'}}
+  %0 = onnx.clip %x min %lo : (tensor<4xf32>, tensor<1xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4xf32>, %lo: tensor<f32>) {
+  // expected-error @+1 {{the result type must equal the input type}}
+  %0 = onnx.clip %x min %lo : (tensor<4xf32>, tensor<f32>) -> tensor<?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4xf32>) {
+  // expected-error @+1 {{approximate must be "none" or "tanh", got "fast"}}
+  %0 = onnx.gelu %x {approximate = "fast"} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{axis 2 is out of range [0, 2)}}
+  %0 = onnx.argmax %x {axis = 2 : i64, keepdims = false, select_last_index = false} : tensor<4x8xf32> -> tensor<4xi64>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{result type 'tensor<4xi64>' does not match the inferred shape [4, 1]}}
+  %0 = onnx.argmax %x {axis = 1 : i64, keepdims = true, select_last_index = false} : tensor<4x8xf32> -> tensor<4xi64>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>, %i: tensor<4x2xi64>) {
+  // expected-error @+1 {{axis 2 is out of range [0, 2)}}
+  %0 = onnx.gather_elements %x, %i {axis = 2 : i64} : (tensor<4x8xf32>, tensor<4x2xi64>) -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>, %i: tensor<4xi64>) {
+  // expected-error @+1 {{indices must have the input's rank}}
+  %0 = onnx.gather_elements %x, %i {axis = 1 : i64} : (tensor<4x8xf32>, tensor<4xi64>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>, %i: tensor<4x2xi64>) {
+  // expected-error @+1 {{the result must keep the input's element type}}
+  %0 = onnx.gather_elements %x, %i {axis = 1 : i64} : (tensor<4x8xf32>, tensor<4x2xi64>) -> tensor<4x2xf16>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>, %i: tensor<3x3xi64>) {
+  // expected-error @+1 {{the last dim of indices must be static and in [1, 2]}}
+  %0 = onnx.gather_nd %x, %i : (tensor<4x8xf32>, tensor<3x3xi64>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>, %i: tensor<3x1xi64>) {
+  // expected-error @+1 {{the result must keep the input's element type}}
+  %0 = onnx.gather_nd %x, %i : (tensor<4x8xf32>, tensor<3x1xi64>) -> tensor<3x8xf16>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>, %i: tensor<3x1xi64>, %u: tensor<3x8xf32>) {
+  // expected-error @+1 {{reduction 'max' is not supported (none, add)}}
+  %0 = onnx.scatter_nd %x, %i, %u {reduction = "max"} : (tensor<4x8xf32>, tensor<3x1xi64>, tensor<3x8xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>, %i: tensor<3x1xi64>, %u: tensor<3x4xf32>) {
+  // expected-error @+1 {{updates must have shape [3, 8]}}
+  %0 = onnx.scatter_nd %x, %i, %u {reduction = "add"} : (tensor<4x8xf32>, tensor<3x1xi64>, tensor<3x4xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>, %i: tensor<3x1xi64>, %u: tensor<3x8xf16>) {
+  // expected-error @+1 {{the result and the updates must have the input's type and element type}}
+  %0 = onnx.scatter_nd %x, %i, %u {reduction = "add"} : (tensor<4x8xf32>, tensor<3x1xi64>, tensor<3x8xf16>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{unsupported equation "ii->i" (explicit '->', letters only, each at most once per term)}}
+  %0 = onnx.einsum %x {equation = "ii->i"} : (tensor<4x8xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{the equation has 2 input terms for 1 inputs}}
+  %0 = onnx.einsum %x {equation = "ij,jk->ik"} : (tensor<4x8xf32>) -> tensor<4x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{term "ijk" does not match an input of rank 2}}
+  %0 = onnx.einsum %x {equation = "ijk->i"} : (tensor<4x8xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>, %y: tensor<6x5xf32>) {
+  // expected-error @+1 {{letter 'j' has sizes 8 and 6}}
+  %0 = onnx.einsum %x, %y {equation = "ij,jk->ik"} : (tensor<4x8xf32>, tensor<6x5xf32>) -> tensor<4x5xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{output letter 'z' appears in no input}}
+  %0 = onnx.einsum %x {equation = "ij->iz"} : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  return
+}

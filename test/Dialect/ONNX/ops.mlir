@@ -88,3 +88,31 @@ func.func @data_ops(%x: tensor<?x8xf32>, %s: tensor<2xi64>, %i: tensor<?xi64>, %
   %17:2 = onnx.topk %x {axis = 1 : i64, k = 2 : i64, largest = true} : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi64>
   return
 }
+
+// CHECK-LABEL: func @select_ops
+func.func @select_ops(%x: tensor<?x8xf32>, %ids: tensor<?x8xi64>, %one: tensor<i64>, %lo: tensor<f32>,
+                      %w: tensor<6x8xf32>, %rows: tensor<3x1xi64>, %upd: tensor<3x8xf32>) {
+  // CHECK: onnx.equal %{{.*}}, %{{.*}} : (tensor<?x8xi64>, tensor<i64>) -> tensor<?x8xi1>
+  %0 = onnx.equal %ids, %one : (tensor<?x8xi64>, tensor<i64>) -> tensor<?x8xi1>
+  // CHECK: onnx.not %{{.*}} : tensor<?x8xi1>
+  %1 = onnx.not %0 : tensor<?x8xi1>
+  // CHECK: onnx.where %{{.*}}, %{{.*}}, %{{.*}} : (tensor<?x8xi1>, tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
+  %2 = onnx.where %1, %x, %lo : (tensor<?x8xi1>, tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
+  // CHECK: onnx.clip %{{.*}} min %{{.*}} : (tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
+  %3 = onnx.clip %2 min %lo : (tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
+  // CHECK: onnx.clip %{{.*}} max %{{.*}} : (tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
+  %4 = onnx.clip %3 max %lo : (tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
+  // CHECK: onnx.gelu %{{.*}} {approximate = "tanh"} : tensor<?x8xf32>
+  %5 = onnx.gelu %4 {approximate = "tanh"} : tensor<?x8xf32>
+  // CHECK: onnx.argmax %{{.*}} {axis = 1 : i64, keepdims = false, select_last_index = true} : tensor<?x8xf32> -> tensor<?xi64>
+  %6 = onnx.argmax %5 {axis = 1 : i64, keepdims = false, select_last_index = true} : tensor<?x8xf32> -> tensor<?xi64>
+  // CHECK: onnx.gather_elements %{{.*}}, %{{.*}} {axis = 1 : i64} : (tensor<?x8xf32>, tensor<?x8xi64>) -> tensor<?x8xf32>
+  %7 = onnx.gather_elements %x, %ids {axis = 1 : i64} : (tensor<?x8xf32>, tensor<?x8xi64>) -> tensor<?x8xf32>
+  // CHECK: onnx.gather_nd %{{.*}}, %{{.*}} : (tensor<?x8xf32>, tensor<3x1xi64>) -> tensor<3x8xf32>
+  %8 = onnx.gather_nd %x, %rows : (tensor<?x8xf32>, tensor<3x1xi64>) -> tensor<3x8xf32>
+  // CHECK: onnx.scatter_nd %{{.*}}, %{{.*}}, %{{.*}} {reduction = "add"} : (tensor<?x8xf32>, tensor<3x1xi64>, tensor<3x8xf32>) -> tensor<?x8xf32>
+  %9 = onnx.scatter_nd %x, %rows, %upd {reduction = "add"} : (tensor<?x8xf32>, tensor<3x1xi64>, tensor<3x8xf32>) -> tensor<?x8xf32>
+  // CHECK: onnx.einsum %{{.*}}, %{{.*}} {equation = "td,ed->te"} : (tensor<?x8xf32>, tensor<6x8xf32>) -> tensor<?x6xf32>
+  %10 = onnx.einsum %x, %w {equation = "td,ed->te"} : (tensor<?x8xf32>, tensor<6x8xf32>) -> tensor<?x6xf32>
+  return
+}

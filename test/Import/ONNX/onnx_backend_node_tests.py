@@ -27,14 +27,35 @@ OPS = ["add", "sub", "mul", "div", "pow", "max", "min", "neg", "sigmoid",
        "gemm", "softmax", "transpose", "reshape", "constant", "unsqueeze",
        "squeeze", "flatten", "shape", "constantofshape", "expand", "concat",
        "slice", "split", "gather", "nonzero", "scatter_elements", "onehot",
-       "reduce_sum", "reduce_max", "reduce_mean", "top_k"]
+       "reduce_sum", "reduce_max", "reduce_mean", "top_k", "equal", "where",
+       "not", "clip", "gelu", "argmax", "gather_elements", "gathernd",
+       "scatternd", "einsum"]
 # Prefixes that name other operators than the one they start with.
-OTHER_OPS = ("test_gather_elements", "test_constant_pad",
+OTHER_OPS = ("test_constant_pad",
              "test_split_to_sequence", "test_shape_inference")
 
 # The cases known to pass; the test fails if one of them stops passing.
 EXPECTED_PASS = {
-    "test_add", "test_add_bcast", "test_concat_1d_axis_0",
+    "test_add", "test_add_bcast", "test_argmax_default_axis_example",
+    "test_argmax_default_axis_example_select_last_index",
+    "test_argmax_default_axis_random",
+    "test_argmax_default_axis_random_select_last_index",
+    "test_argmax_keepdims_example",
+    "test_argmax_keepdims_example_select_last_index",
+    "test_argmax_keepdims_random",
+    "test_argmax_keepdims_random_select_last_index",
+    "test_argmax_negative_axis_keepdims_example",
+    "test_argmax_negative_axis_keepdims_example_select_last_index",
+    "test_argmax_negative_axis_keepdims_random",
+    "test_argmax_negative_axis_keepdims_random_select_last_index",
+    "test_argmax_no_keepdims_example",
+    "test_argmax_no_keepdims_example_select_last_index",
+    "test_argmax_no_keepdims_random",
+    "test_argmax_no_keepdims_random_select_last_index", "test_clip",
+    "test_clip_default_inbounds", "test_clip_default_inbounds_expanded",
+    "test_clip_default_max", "test_clip_default_min", "test_clip_example",
+    "test_clip_inbounds", "test_clip_min_greater_than_max",
+    "test_clip_outbounds", "test_clip_splitbounds", "test_concat_1d_axis_0",
     "test_concat_1d_axis_negative_1", "test_concat_2d_axis_0",
     "test_concat_2d_axis_1", "test_concat_2d_axis_negative_1",
     "test_concat_2d_axis_negative_2", "test_concat_3d_axis_0",
@@ -50,8 +71,12 @@ EXPECTED_PASS = {
     "test_flatten_negative_axis1", "test_flatten_negative_axis2",
     "test_flatten_negative_axis3", "test_flatten_negative_axis4",
     "test_gather_0", "test_gather_1", "test_gather_2d_indices",
-    "test_gather_negative_indices", "test_gemm_all_attributes",
-    "test_gemm_alpha", "test_gemm_beta", "test_gemm_default_matrix_bias",
+    "test_gather_elements_0", "test_gather_elements_1",
+    "test_gather_elements_negative_indices", "test_gather_negative_indices",
+    "test_gathernd_example_float32", "test_gathernd_example_int32",
+    "test_gelu_default_1", "test_gelu_default_2", "test_gelu_tanh_1",
+    "test_gelu_tanh_2", "test_gemm_all_attributes", "test_gemm_alpha",
+    "test_gemm_beta", "test_gemm_default_matrix_bias",
     "test_gemm_default_no_bias", "test_gemm_default_scalar_bias",
     "test_gemm_default_single_elem_vector_bias",
     "test_gemm_default_vector_bias", "test_gemm_default_zero_bias",
@@ -72,7 +97,8 @@ EXPECTED_PASS = {
     "test_reshape_zero_dim", "test_scatter_elements_with_axis",
     "test_scatter_elements_with_duplicate_indices",
     "test_scatter_elements_with_negative_indices",
-    "test_scatter_elements_without_axis", "test_shape", "test_shape_clip_end",
+    "test_scatter_elements_without_axis", "test_scatternd",
+    "test_scatternd_add", "test_shape", "test_shape_clip_end",
     "test_shape_clip_start", "test_shape_end_1", "test_shape_end_negative_1",
     "test_shape_example", "test_shape_start_1", "test_shape_start_1_end_2",
     "test_shape_start_1_end_negative_1", "test_shape_start_greater_than_end",
@@ -119,6 +145,9 @@ def selected(case):
 def run_case(case, out_dir):
     """'pass', 'wrong: ...' or 'skip: ...'."""
     inputs, outputs = case.data_sets[0]
+    # NumPy scalars are 0-D tensors.
+    inputs = [np.asarray(a) if isinstance(a, np.generic) else a for a in inputs]
+    outputs = [np.asarray(a) if isinstance(a, np.generic) else a for a in outputs]
     arrays = list(inputs) + list(outputs)
     if not all(isinstance(a, np.ndarray) for a in arrays):
         return "skip: inputs or outputs that are not plain tensors"

@@ -477,4 +477,173 @@ def ONNX_TopKOp : ONNX_Op<"topk"> {
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Comparison and selection
+//===----------------------------------------------------------------------===//
+
+def ONNX_EqualOp : ONNX_Op<"equal"> {
+  let summary = "ONNX Equal with numpy broadcasting (i1 result)";
+  let description = [{
+    ```mlir
+    %m = onnx.equal %a, %b : (tensor<?x2xi64>, tensor<i64>) -> tensor<?x2xi1>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$lhs, AnyRankedTensor:$rhs);
+  let results = (outs RankedTensorOf<[I1]>:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def ONNX_WhereOp : ONNX_Op<"where"> {
+  let summary = "ONNX Where: condition ? x : y, broadcast";
+  let description = [{
+    ```mlir
+    %r = onnx.where %c, %x, %y : (tensor<?x8xi1>, tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[I1]>:$condition, AnyRankedTensor:$x,
+                       AnyRankedTensor:$y);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $condition `,` $x `,` $y attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def ONNX_NotOp : ONNX_Op<"not", [SameOperandsAndResultType]> {
+  let summary = "ONNX Not";
+  let description = [{
+    ```mlir
+    %n = onnx.not %m : tensor<?x8xi1>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[I1]>:$input);
+  let results = (outs RankedTensorOf<[I1]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def ONNX_ClipOp : ONNX_Op<"clip", [AttrSizedOperandSegments]> {
+  let summary = "ONNX Clip to optional scalar bounds";
+  let description = [{
+    `min(max(x, min), max)`; each bound is an optional 0-D tensor.
+
+    ```mlir
+    %y = onnx.clip %x min %lo max %hi : (tensor<?x8xf32>, tensor<f32>, tensor<f32>) -> tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input,
+                       Optional<AnyRankedTensor>:$min,
+                       Optional<AnyRankedTensor>:$max);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input (`min` $min^)? (`max` $max^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def ONNX_GeluOp : ONNX_Op<"gelu", [SameOperandsAndResultType]> {
+  let summary = "ONNX Gelu (opset 20), exact or tanh-approximated";
+  let description = [{
+    ```mlir
+    %y = onnx.gelu %x {approximate = "tanh"} : tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[AnyFloat]>:$input, StrAttr:$approximate);
+  let results = (outs RankedTensorOf<[AnyFloat]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def ONNX_ArgMaxOp : ONNX_Op<"argmax"> {
+  let summary = "ONNX ArgMax along `axis`";
+  let description = [{
+    The index of the largest element (the first one among equals, or the
+    last with `select_last_index`); `keepdims` keeps the axis as size 1.
+
+    ```mlir
+    %i = onnx.argmax %p {axis = 1 : i64, keepdims = false, select_last_index = false} : tensor<?x8xf32> -> tensor<?xi64>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[AnyFloat, I32, I64]>:$input,
+                       I64Attr:$axis, BoolAttr:$keepdims,
+                       BoolAttr:$select_last_index);
+  let results = (outs RankedTensorOf<[I64]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def ONNX_GatherElementsOp : ONNX_Op<"gather_elements"> {
+  let summary = "ONNX GatherElements along `axis`";
+  let description = [{
+    `result[p] = input[p with its axis coordinate replaced by indices[p]]`.
+
+    ```mlir
+    %y = onnx.gather_elements %x, %i {axis = 1 : i64} : (tensor<?x8xf32>, tensor<?x2xi64>) -> tensor<?x2xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input,
+                       RankedTensorOf<[I32, I64]>:$indices, I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input `,` $indices attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def ONNX_GatherNDOp : ONNX_Op<"gather_nd"> {
+  let summary = "ONNX GatherND (batch_dims = 0)";
+  let description = [{
+    Each row `indices[i..., :]` (length m) selects `input[idx..., :]`; the
+    result is `indices.shape[:-1] + input.shape[m:]`.
+
+    ```mlir
+    %y = onnx.gather_nd %x, %i : (tensor<?x8xf32>, tensor<?x2xi64>) -> tensor<?xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, RankedTensorOf<[I64]>:$indices);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input `,` $indices attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def ONNX_ScatterNDOp : ONNX_Op<"scatter_nd"> {
+  let summary = "ONNX ScatterND with reduction none or add";
+  let description = [{
+    A copy of `input` where the slice at each index row of `indices`
+    (`[..., m]`) is replaced by (or incremented by) the matching slice of
+    `updates` (`indices.shape[:-1] + input.shape[m:]`).
+
+    ```mlir
+    %y = onnx.scatter_nd %x, %i, %u {reduction = "add"} : (tensor<?x8xf32>, tensor<?x1xi64>, tensor<?x8xf32>) -> tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, RankedTensorOf<[I64]>:$indices,
+                       AnyRankedTensor:$updates, StrAttr:$reduction);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input `,` $indices `,` $updates attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def ONNX_EinsumOp : ONNX_Op<"einsum"> {
+  let summary = "ONNX Einsum: explicit equations without ellipsis or diagonals";
+  let description = [{
+    A sum of products over the letters missing from the output, e.g.
+    `"bsd,ed->bse"`. Each letter appears at most once per operand; the
+    output letters are given explicitly (`->`).
+
+    ```mlir
+    %y = onnx.einsum %x, %w {equation = "td,ed->te"} : (tensor<?x16xf32>, tensor<8x16xf32>) -> tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<RankedTensorOf<[AnyFloat]>>:$inputs,
+                       StrAttr:$equation);
+  let results = (outs RankedTensorOf<[AnyFloat]>:$result);
+  let assemblyFormat = "$inputs attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The letters of each input and of the output, or failure.
+    ::llvm::FailureOr<::llvm::SmallVector<std::string>> parseEquation();
+  }];
+}
+
 #endif // MOE_DIALECT_ONNX_IR_ONNXOPS_TD
