@@ -119,6 +119,23 @@ def write_all(out):
             attr.i = 2
     save("moe_sparse_mixer", model)
     onnx_models.microsoft_moe(os.path.join(out, "moe_bad_activation.onnx"), 4, 8, 6, activation="relu2")
+    onnx_models.microsoft_qmoe(os.path.join(out, "qmoe_fp4.onnx"), 4, 8, 6)
+    model = onnx.load(os.path.join(out, "qmoe_fp4.onnx"))
+    model.graph.node[0].attribute.append(helper.make_attribute("quant_type", "fp4"))
+    save("qmoe_fp4", model)
+    onnx_models.microsoft_qmoe(os.path.join(out, "qmoe_2bit.onnx"), 4, 8, 6)
+    model = onnx.load(os.path.join(out, "qmoe_2bit.onnx"))
+    for attr in model.graph.node[0].attribute:
+        if attr.name == "expert_weight_bits":
+            attr.i = 2
+    save("qmoe_2bit", model)
+    # Weights fed at run time cannot be dequantized at import.
+    onnx_models.microsoft_qmoe(os.path.join(out, "qmoe_runtime_weights.onnx"), 4, 8, 6)
+    model = onnx.load(os.path.join(out, "qmoe_runtime_weights.onnx"))
+    fc1 = [t for t in model.graph.initializer if t.name == "fc1"][0]
+    model.graph.input.append(helper.make_tensor_value_info("fc1", TensorProto.UINT8, list(fc1.dims)))
+    model.graph.initializer.remove(fc1)
+    save("qmoe_runtime_weights", model)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,69 @@ def microsoft_moe(path, num_experts, d, f, *, activation="relu", k=2,
                  extra_opsets=[("com.microsoft", 1)])
 
 
+def microsoft_qmoe(path, num_experts, d, f, *, bits=4, activation="relu", k=2,
+                   normalize=1, fusion=1, block_size=0, zero_points=False,
+                   biases=False, seed=0):
+    """One com.microsoft.QMoE node with integer weight-only quantization in
+    onnxruntime's layout: uint8 [E, N, K * bits / 8] (4-bit packed low
+    nibble first), float scales [E, N] or [E, N, K / block_size], optional
+    zero points packed like the weights."""
+    rng = np.random.default_rng(seed)
+    gated = activation == "swiglu"
+    fused = 2 * f if gated else f
+    names = ["x", "logits"]
+    inits = []
+
+    def quantized(name, n, kdim):
+        q = rng.integers(0, 1 << bits, (num_experts, n, kdim)).astype(np.uint8)
+        if bits == 4:
+            q = (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
+        blocks = kdim // block_size if block_size else 0
+        scale_shape = (num_experts, n, blocks) if block_size else (num_experts, n)
+        scale = (rng.random(scale_shape) * 0.04 + 0.01).astype(np.float32)
+        inits.append(numpy_helper.from_array(q, name))
+        inits.append(numpy_helper.from_array(scale, name + "_scales"))
+        zp = None
+        if zero_points:
+            count = (num_experts, n, blocks) if block_size else (num_experts, n)
+            z = rng.integers(0, 1 << bits, count).astype(np.uint8)
+            if bits == 4:
+                flat = z.reshape(count[0], -1) if not block_size else z.reshape(-1, blocks)
+                if flat.shape[-1] % 2:
+                    flat = np.concatenate([flat, np.zeros(flat.shape[:-1] + (1,), np.uint8)], -1)
+                z = (flat[..., 0::2] | (flat[..., 1::2] << 4)).astype(np.uint8)
+                z = z.reshape(num_experts, n, -1) if block_size else z.reshape(num_experts, -1)
+            inits.append(numpy_helper.from_array(z, name + "_zp"))
+            zp = name + "_zp"
+        return [name, name + "_scales"], zp
+
+    fc1, zp1 = quantized("fc1", fused, d)
+    names += fc1
+    if biases:
+        inits.append(numpy_helper.from_array((rng.standard_normal((num_experts, fused)) * 0.1).astype(np.float32), "fc1_bias"))
+    names.append("fc1_bias" if biases else "")
+    fc2, zp2 = quantized("fc2", d, f)
+    names += fc2
+    if biases:
+        inits.append(numpy_helper.from_array((rng.standard_normal((num_experts, d)) * 0.1).astype(np.float32), "fc2_bias"))
+    names.append("fc2_bias" if biases else "")
+    names += ["", "", ""]  # fc3 weights, scales, bias
+    names += [zp1 or "", zp2 or ""]
+    while names[-1] == "":
+        names.pop()
+    attrs = dict(k=k, activation_type=activation, normalize_routing_weights=normalize,
+                 expert_weight_bits=bits)
+    if gated:
+        attrs["swiglu_fusion"] = fusion
+    if block_size:
+        attrs["block_size"] = block_size
+    node = helper.make_node("QMoE", names, ["y"], domain="com.microsoft", name="qmoe0", **attrs)
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", d]),
+              helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["T", num_experts])]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["T", d])]
+    return _save([node], inputs, outputs, inits, path, extra_opsets=[("com.microsoft", 1)])
+
+
 def relayout_swiglu(src, dst, fusion):
     """Rewrites a swiglu MoE model with interleaved gate/up rows
     (swiglu_fusion = 1, the only layout onnxruntime's CPU kernel runs) into

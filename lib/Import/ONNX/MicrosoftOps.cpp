@@ -15,7 +15,10 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/TypeUtilities.h"
+#include "llvm/ADT/StringExtras.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -78,13 +81,23 @@ LogicalResult checkShape(NodeContext &ctx, StringRef name, Value value,
   return diag << "], got " << type;
 }
 
-LogicalResult buildMoE(NodeContext &ctx) {
-  FailureOr<Value> input = ctx.requiredInput(0), logits = ctx.requiredInput(1),
-                   fc1 = ctx.requiredInput(2), fc2 = ctx.requiredInput(4);
-  if (failed(input) || failed(logits) || failed(fc1) || failed(fc2))
+/// The float weights and biases of an MoE or (dequantized) QMoE node.
+struct ExpertOperands {
+  Value fc1, fc1Bias, fc2, fc2Bias, fc3, fc3Bias;
+};
+
+/// The layer of com.microsoft.MoE and QMoE: attributes, layout and shape
+/// checks, and the moe.layer with its weights in the dialect's layout.
+LogicalResult buildLayer(NodeContext &ctx, FailureOr<Value> input,
+                         FailureOr<Value> logits, FailureOr<Value> fc1Weights,
+                         FailureOr<Value> fc2Weights,
+                         const ExpertOperands &experts) {
+  if (failed(input) || failed(logits) || failed(fc1Weights) ||
+      failed(fc2Weights))
     return failure();
-  Value fc1Bias = ctx.input(3), fc2Bias = ctx.input(5), fc3 = ctx.input(6),
-        fc3Bias = ctx.input(7);
+  FailureOr<Value> fc1 = fc1Weights, fc2 = fc2Weights;
+  Value fc1Bias = experts.fc1Bias, fc2Bias = experts.fc2Bias,
+        fc3 = experts.fc3, fc3Bias = experts.fc3Bias;
   FailureOr<int64_t> k = ctx.intAttr("k", 1),
                      normalize = ctx.intAttr("normalize_routing_weights", 0),
                      sparseMixer = ctx.intAttr("use_sparse_mixer", 0),
@@ -244,11 +257,167 @@ LogicalResult buildMoE(NodeContext &ctx) {
   return ctx.setOutput(0, output);
 }
 
+LogicalResult buildMoE(NodeContext &ctx) {
+  ExpertOperands experts{Value(),       ctx.input(3), Value(),
+                         ctx.input(5), ctx.input(6), ctx.input(7)};
+  return buildLayer(ctx, ctx.requiredInput(0), ctx.requiredInput(1),
+                    ctx.requiredInput(2), ctx.requiredInput(4), experts);
+}
+
+//===----------------------------------------------------------------------===//
+// QMoE: integer weight-only quantization, dequantized at import
+//===----------------------------------------------------------------------===//
+
+/// The raw little-endian bytes of a constant.
+ArrayRef<char> rawBytes(ElementsAttr attr) {
+  if (auto dense = dyn_cast<DenseElementsAttr>(attr))
+    return dense.getRawData();
+  auto resource = cast<DenseResourceElementsAttr>(attr);
+  AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+  return blob ? blob->getData() : ArrayRef<char>();
+}
+
+/// Dequantizes the constant QMoE weight at input `index` ([E, N, K * bits /
+/// 8] uint8, K packed low nibble first for 4 bits) to f32 [E, N, K]:
+/// (q - zero_point) * scale, with per-row scales [E, N] or per-block scales
+/// [E, N, K / block], and zero points (packed like the weights) defaulting
+/// to 2^(bits - 1), as onnxruntime's kernel computes it.
+FailureOr<Value> dequantize(NodeContext &ctx, unsigned index,
+                            unsigned scaleIndex, unsigned zeroIndex,
+                            int64_t bits, int64_t blockSize, StringRef name) {
+  if (!ctx.input(index))
+    return Value();
+  std::optional<ElementsAttr> weights = ctx.constantInput(index);
+  std::optional<ElementsAttr> scales = ctx.constantInput(scaleIndex);
+  if (!weights || !scales)
+    return ctx.emitError() << name << " weights and scales must be "
+                                      "initializers (constants)";
+  auto weightType = cast<RankedTensorType>(weights->getType());
+  auto scaleType = cast<RankedTensorType>(scales->getType());
+  if (weightType.getRank() != 3 || !weightType.getElementType().isInteger(8))
+    return ctx.emitError() << name << " weights must be 3-D uint8, got "
+                           << weightType;
+  if (!scaleType.getElementType().isF32())
+    return ctx.emitError() << name << " scales must be float32";
+  int64_t numExperts = weightType.getDimSize(0), n = weightType.getDimSize(1);
+  int64_t packed = weightType.getDimSize(2);
+  int64_t kDim = packed * 8 / bits;
+  int64_t blocks = blockSize > 0 ? kDim / blockSize : 1;
+  if (blockSize > 0 && kDim % blockSize != 0)
+    return ctx.emitError() << name << " K = " << kDim
+                           << " is not a multiple of block_size " << blockSize;
+  SmallVector<int64_t> scaleShape = {numExperts, n};
+  if (blockSize > 0)
+    scaleShape.push_back(blocks);
+  if (scaleType.getShape() != ArrayRef<int64_t>(scaleShape))
+    return ctx.emitError() << name << " scales must be "
+                           << formatShape(scaleShape) << ", got " << scaleType;
+  ArrayRef<char> q = rawBytes(*weights), scaleBytes = rawBytes(*scales);
+  if (static_cast<int64_t>(q.size()) != numExperts * n * packed ||
+      static_cast<int64_t>(scaleBytes.size()) !=
+          numExperts * n * blocks * 4)
+    return ctx.emitError() << name << " data does not match its shape";
+  // Zero points, packed like the weights: per expert ceil(N * bits / 8)
+  // bytes for per-row scales, per row ceil(blocks * bits / 8) bytes for
+  // block scales.
+  ArrayRef<char> zeros;
+  int64_t zeroStride = blockSize > 0 ? (blocks * bits + 7) / 8
+                                     : (n * bits + 7) / 8;
+  int64_t zeroGroups = blockSize > 0 ? numExperts * n : numExperts;
+  if (ctx.input(zeroIndex)) {
+    std::optional<ElementsAttr> zeroAttr = ctx.constantInput(zeroIndex);
+    if (!zeroAttr)
+      return ctx.emitError() << name << " zero points must be an initializer";
+    zeros = rawBytes(*zeroAttr);
+    if (static_cast<int64_t>(zeros.size()) != zeroGroups * zeroStride)
+      return ctx.emitError() << name << " zero points have " << zeros.size()
+                             << " bytes, expected " << zeroGroups * zeroStride;
+  }
+  auto unpack = [&](ArrayRef<char> data, int64_t byteOffset,
+                    int64_t i) -> int64_t {
+    if (bits == 8)
+      return static_cast<uint8_t>(data[byteOffset + i]);
+    auto byte = static_cast<uint8_t>(data[byteOffset + i / 2]);
+    return i % 2 == 0 ? (byte & 0xF) : (byte >> 4);
+  };
+  std::vector<float> values(numExperts * n * kDim);
+  const auto *scaleData = reinterpret_cast<const float *>(scaleBytes.data());
+  int64_t defaultZero = int64_t(1) << (bits - 1);
+  for (int64_t e = 0; e < numExperts; ++e)
+    for (int64_t row = 0; row < n; ++row)
+      for (int64_t col = 0; col < kDim; ++col) {
+        int64_t block = blockSize > 0 ? col / blockSize : 0;
+        int64_t zero = defaultZero;
+        if (!zeros.empty())
+          zero = blockSize > 0 ? unpack(zeros, (e * n + row) * zeroStride, block)
+                               : unpack(zeros, e * zeroStride, row);
+        int64_t qv = unpack(q, (e * n + row) * packed, col);
+        values[(e * n + row) * kDim + col] =
+            static_cast<float>(qv - zero) *
+            scaleData[(e * n + row) * blocks + block];
+      }
+  auto type = RankedTensorType::get({numExperts, n, kDim},
+                                    ctx.b.getF32Type());
+  AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(
+      ArrayRef<float>(values));
+  std::string blobName = "qmoe_" + ctx.node.input(index);
+  for (char &c : blobName)
+    if (!llvm::isAlnum(c))
+      c = '_';
+  Value constant = arith::ConstantOp::create(
+      ctx.b, DenseResourceElementsAttr::get(type, blobName, std::move(blob)));
+  return constant;
+}
+
+LogicalResult buildQMoE(NodeContext &ctx) {
+  FailureOr<int64_t> bits = ctx.intAttr("expert_weight_bits", 4),
+                     blockSize = ctx.intAttr("block_size", 0),
+                     prepacked = ctx.intAttr("weights_prepacked", 0);
+  FailureOr<std::string> quantType = ctx.stringAttr("quant_type", "int");
+  if (failed(bits) || failed(blockSize) || failed(prepacked) ||
+      failed(quantType))
+    return failure();
+  if (*quantType != "int")
+    return ctx.emitError() << "quant_type '" << *quantType
+                           << "' is not supported (int)";
+  if (*bits != 4 && *bits != 8)
+    return ctx.emitError() << "expert_weight_bits = " << *bits
+                           << " is not supported (4 or 8)";
+  for (StringRef attr : {"fc1_expert_weight_bits", "fc2_expert_weight_bits",
+                         "fc3_expert_weight_bits"})
+    if (const ::onnx::AttributeProto *override = ctx.attribute(attr))
+      if (override->i() != *bits)
+        return ctx.emitError() << attr << " different from "
+                                          "expert_weight_bits is not supported";
+  if (*prepacked != 0)
+    return ctx.emitError() << "weights_prepacked = " << *prepacked
+                           << " is not supported (raw [E, N, K] weights only)";
+  for (unsigned i = 14; i < ctx.numInputs(); ++i)
+    if (ctx.input(i))
+      return ctx.emitError() << "input #" << i
+                             << " (router weights, global or activation "
+                                "scales) is not supported";
+  if (ctx.inputType(0) && !ctx.inputType(0).getElementType().isF32())
+    return ctx.emitError() << "only float32 activations are supported";
+  FailureOr<Value> fc1 = dequantize(ctx, 2, 3, 11, *bits, *blockSize, "fc1");
+  FailureOr<Value> fc2 = dequantize(ctx, 5, 6, 12, *bits, *blockSize, "fc2");
+  FailureOr<Value> fc3 = dequantize(ctx, 8, 9, 13, *bits, *blockSize, "fc3");
+  if (failed(fc1) || failed(fc2) || failed(fc3))
+    return failure();
+  if (!*fc1 || !*fc2)
+    return ctx.emitError() << "fc1 and fc2 weights are required";
+  ExpertOperands experts{*fc1, ctx.input(4), *fc2, ctx.input(7), *fc3,
+                         ctx.input(10)};
+  return buildLayer(ctx, ctx.requiredInput(0), ctx.requiredInput(1), *fc1,
+                    *fc2, experts);
+}
+
 } // namespace
 
 ArrayRef<OpEntry> mlir::moe::onnx_import::getMicrosoftOpEntries() {
   static const OpEntry entries[] = {
       {"com.microsoft", "MoE", 1, buildMoE},
+      {"com.microsoft", "QMoE", 1, buildQMoE},
   };
   return entries;
 }

@@ -173,6 +173,9 @@ FailureOr<Type> mlir::moe::onnx_import::convertElementType(
     return Type(b.getI32Type());
   case ::onnx::TensorProto::INT8:
     return Type(b.getI8Type());
+  case ::onnx::TensorProto::UINT8:
+    // Quantized weights (QMoE); the onnx ops work on signless types.
+    return Type(b.getIntegerType(8, /*isSigned=*/false));
   case ::onnx::TensorProto::BOOL:
     return Type(b.getI1Type());
   default:
