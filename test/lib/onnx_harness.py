@@ -30,7 +30,7 @@ def run_onnxruntime(path, feeds):
     return session.run(None, feeds)
 
 
-def compare_with_onnxruntime(name, path, input_sets, rtol=1e-4, atol=1e-5,
+def compare_with_onnxruntime(name, path, input_sets, rtol=1e-5, atol=1e-6,
                              reference_path=None):
     """Runs the model at `path` on each dict of inputs in `input_sets` (in
     graph input order) through moe-translate + the reference lowering and
