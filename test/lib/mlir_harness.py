@@ -126,7 +126,7 @@ def run(kernel, arg_types, result_types, input_sets,
 
 
 def run_module(module, callee, arg_types, result_types, input_sets,
-               pipeline="moe-reference-to-llvm"):
+               pipeline="moe-reference-to-llvm", passes=()):
     """Like run(), for a whole module (e.g. moe-translate's output, with its
     resource blobs) whose function `callee` is called."""
     body, sep, resources = module.partition("{-#")
@@ -136,10 +136,11 @@ def run_module(module, callee, arg_types, result_types, input_sets,
     main = _main(arg_types, result_types, input_sets, callee,
                  function_result_types(body, callee))
     module = body[:-1] + main + "\n}\n" + sep + resources
-    return _run_module(module, len(result_types), len(input_sets), pipeline)
+    return _run_module(module, len(result_types), len(input_sets), pipeline,
+                       passes)
 
 
-def _run_module(module, num_results, num_sets, pipeline):
+def _run_module(module, num_results, num_sets, pipeline, passes=()):
     lib_dir = os.environ.get("MOE_MLIR_LIB_DIR", "/usr/lib/llvm-22/lib")
     libs = ",".join(os.path.join(lib_dir, f"lib{name}.so")
                     for name in ("mlir_runner_utils", "mlir_c_runner_utils"))
@@ -151,7 +152,7 @@ def _run_module(module, num_results, num_sets, pipeline):
         with open(source, "w") as f:
             f.write(module)
         lowered = subprocess.run(
-            ["moe-opt", f"--{pipeline}", source],
+            ["moe-opt"] + [f"--{p}" for p in passes] + [f"--{pipeline}", source],
             capture_output=True, text=True)
         if lowered.returncode != 0:
             raise RuntimeError(f"moe-opt failed:\n{lowered.stderr[:4000]}")

@@ -7,6 +7,7 @@
 
 #include "moe/Conversion/Passes.h"
 #include "moe/Dialect/MoE/IR/MoEDialect.h"
+#include "moe/Dialect/MoE/Transforms/Passes.h"
 #include "moe/Dialect/ONNX/IR/ONNXOps.h"
 #include "moe/Pipelines/Pipelines.h"
 
@@ -68,6 +69,7 @@ int main(int argc, char **argv) {
   ub::registerConvertUBToLLVMInterface(registry);
 
   moe::registerMoEConversionPasses();
+  moe::registerMoETransformsPasses();
   moe::registerMoEPipelines();
   registerTransformsPasses();
   registerConversionPasses();

@@ -1,0 +1,56 @@
+//===- Passes.td - Transformations of the moe dialect ------*- tablegen -*-===//
+
+#ifndef MOE_DIALECT_MOE_TRANSFORMS_PASSES_TD
+#define MOE_DIALECT_MOE_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def MoERaisePass : Pass<"moe-raise", "func::FuncOp"> {
+  let summary = "Recognise MoE layers in imported ONNX graphs as moe.layer";
+  let description = [{
+    Finds MoE layers by their dataflow in onnx-dialect IR and replaces each
+    with one `moe.layer`, extracting the stacked expert weights from the
+    per-expert constants. A candidate is raised only when every piece of
+    the math checks out: the router (MatMul with a constant weight), the
+    scoring and selection (Softmax, TopK, optional renormalization), the
+    per-expert token selection (OneHot mask, NonZero), the expert FFNs
+    (constant weights of one shape, one activation), the gate-weighted
+    combine (ScatterElements into zeros, summed in the expert order), and
+    that all of them read the same tokens. Anything else is left alone;
+    with `report-failures` a remark says which check failed.
+
+    Recognised so far: the Hugging Face per-expert loop as torch.onnx.export
+    writes it (Mixtral-style softmax -> top-k -> renormalize, SwiGLU, SiLU,
+    ReLU or GELU experts).
+
+    Before (per expert, unrolled E times):
+    ```mlir
+    %mask = onnx.transpose (onnx.one_hot %ids) ...   // [E, k, T]
+    %nz = onnx.nonzero (onnx.cast (onnx.gather %mask, %e)) ...
+    %rows = onnx.gather %h, %token ...
+    %y = onnx.matmul (onnx.mul (silu (onnx.matmul %rows, %w1)), ...), %w2
+    %acc1 = onnx.add %acc0, (onnx.scatter_elements %zeros, %token, %y * %gate)
+    ```
+    After:
+    ```mlir
+    %out = moe.layer %h : tensor<?x16xf32> router %wr : tensor<16x4xf32>
+             w1 %w1s : tensor<4x16x32xf32> w3 %w3s : ... w2 %w2s : ...
+             routing <softmax_topk, k = 2, renormalize = true>
+             activation <swiglu> -> tensor<?x16xf32>
+    ```
+  }];
+  let options = [
+    Option<"reportFailures", "report-failures", "bool", "false",
+           "Emit a remark at each candidate that is not raised, saying why">,
+  ];
+  let statistics = [
+    Statistic<"numRaised", "num-raised", "Number of MoE layers raised">,
+  ];
+  let dependentDialects = [
+    "::mlir::moe::MoEDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::arith::ArithDialect",
+  ];
+}
+
+#endif // MOE_DIALECT_MOE_TRANSFORMS_PASSES_TD

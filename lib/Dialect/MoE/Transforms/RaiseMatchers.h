@@ -1,0 +1,83 @@
+//===- RaiseMatchers.h - Dataflow matchers of the raising pass --*- C++ -*-===//
+//
+// Each matcher recognises one piece of an MoE layer in onnx-dialect IR and
+// says why when it does not: the combine chain, the tokens one expert
+// takes, the expert FFN, its gate weight, and the routing. RaiseMoE.cpp
+// puts the pieces together and checks that they agree.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_LIB_DIALECT_MOE_TRANSFORMS_RAISEMATCHERS_H
+#define MOE_LIB_DIALECT_MOE_TRANSFORMS_RAISEMATCHERS_H
+
+#include "moe/Dialect/MoE/IR/MoEOps.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Value.h"
+
+#include <string>
+
+namespace mlir::moe::raise {
+
+/// Why the last match failed; matchers set it and return failure.
+struct MatchError {
+  std::string reason;
+  LogicalResult fail(const llvm::Twine &why) {
+    reason = why.str();
+    return failure();
+  }
+};
+
+/// One step of the combine: acc' = acc + scatter(rows of `update` at
+/// `token`).
+struct CombineStep {
+  Value previous;
+  Value token;
+  Value update;
+};
+FailureOr<CombineStep> matchCombineStep(Value acc, MatchError &error);
+/// Whether `value` is all zeros (the start of the combine).
+bool isZeros(Value value);
+
+/// The tokens (and their top-k slots) one expert takes: NonZero of its row
+/// of the one-hot mask of the top-k ids.
+struct ExpertTokens {
+  int64_t expert;
+  Value ids;  // the top-k expert ids [T, k]
+  int64_t numExperts;
+};
+FailureOr<ExpertTokens> matchExpertTokens(Value token, Value slot,
+                                          MatchError &error);
+/// The slot value that pairs with `token` (the other half of its split).
+FailureOr<Value> slotOf(Value token, MatchError &error);
+
+/// The FFN applied to the gathered rows of `hidden`.
+struct ExpertFFN {
+  Value rows;
+  ElementsAttr w1, w3, w2; // w3 null for ungated FFNs
+  ActivationKind activation;
+};
+FailureOr<ExpertFFN> matchExpertFFN(Value out, MatchError &error);
+/// The hidden states the rows were gathered from at `token`.
+FailureOr<Value> matchGatheredRows(Value rows, Value token, MatchError &error);
+
+/// The routing weights [T, k] that `gate` gathers at (token, slot).
+FailureOr<Value> matchGateWeight(Value gate, Value token, Value slot,
+                                 MatchError &error);
+
+/// Router -> scores -> top-k -> weights.
+struct Routing {
+  Value hidden;
+  ElementsAttr routerWeight; // [d, E]
+  ElementsAttr routerBias;   // [E] or null
+  int64_t k;
+  bool renormalize;
+};
+FailureOr<Routing> matchRouting(Value weights, Value ids, MatchError &error);
+
+/// The constant behind `value`, if any.
+std::optional<ElementsAttr> constantOf(Value value);
+
+} // namespace mlir::moe::raise
+
+#endif // MOE_LIB_DIALECT_MOE_TRANSFORMS_RAISEMATCHERS_H

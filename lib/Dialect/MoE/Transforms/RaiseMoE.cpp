@@ -1,0 +1,293 @@
+//===- RaiseMoE.cpp - Raise MoE layers from onnx-dialect IR ---------------===//
+//
+// The moe-raise pass: from each combine (an accumulation of scattered expert
+// rows), walk back through every expert's FFN, token selection and gate
+// weight to the routing, check that the pieces agree (one hidden state, one
+// routing, every expert once, one FFN shape and activation), and replace the
+// accumulation with one moe.layer whose weights stack the experts'
+// constants.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Dialect/MoE/Transforms/Passes.h"
+
+#include "RaiseMatchers.h"
+
+#include "moe/Dialect/MoE/IR/MoEOps.h"
+#include "moe/Dialect/ONNX/IR/ONNXOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_MOERAISEPASS
+#include "moe/Dialect/MoE/Transforms/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+using namespace mlir::moe::raise;
+
+namespace onnx = mlir::moe::onnx;
+
+namespace {
+
+/// The raw little-endian bytes of every element of a constant.
+std::vector<char> elementBytes(ElementsAttr attr) {
+  ArrayRef<char> raw;
+  if (auto dense = dyn_cast<DenseElementsAttr>(attr)) {
+    raw = dense.getRawData();
+    if (dense.isSplat()) {
+      std::vector<char> bytes;
+      for (int64_t i = 0; i < dense.getNumElements(); ++i)
+        bytes.insert(bytes.end(), raw.begin(), raw.end());
+      return bytes;
+    }
+  } else if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr)) {
+    if (AsmResourceBlob *blob = resource.getRawHandle().getBlob())
+      raw = blob->getData();
+  }
+  return std::vector<char>(raw.begin(), raw.end());
+}
+
+/// One constant [E, ...] stacking the experts' constants in expert order.
+Value stack(OpBuilder &builder, Location loc, ArrayRef<ElementsAttr> parts,
+            StringRef name) {
+  auto partType = cast<ShapedType>(parts.front().getType());
+  SmallVector<int64_t> shape = {static_cast<int64_t>(parts.size())};
+  llvm::append_range(shape, partType.getShape());
+  std::vector<char> bytes;
+  for (ElementsAttr part : parts) {
+    std::vector<char> partBytes = elementBytes(part);
+    bytes.insert(bytes.end(), partBytes.begin(), partBytes.end());
+  }
+  auto type = RankedTensorType::get(shape, partType.getElementType());
+  AsmResourceBlob blob =
+      HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, alignof(double));
+  return arith::ConstantOp::create(
+      builder, loc,
+      DenseResourceElementsAttr::get(type, name, std::move(blob)));
+}
+
+struct Expert {
+  ExpertFFN ffn;
+  ExpertTokens tokens;
+  Value hidden;
+  Value gateWeights;
+};
+
+class LayerRaiser {
+public:
+  explicit LayerRaiser(Value terminal) : terminal(terminal) {}
+
+  /// Checks the whole layer behind `terminal`; on failure `error` says why.
+  LogicalResult match();
+  /// Replaces the accumulation with moe.layer.
+  void rewrite(OpBuilder &builder);
+
+  MatchError error;
+
+private:
+  Value terminal;
+  SmallVector<Expert> experts; // indexed by expert id after match()
+  Routing routing;
+};
+
+LogicalResult LayerRaiser::match() {
+  SmallVector<CombineStep> steps;
+  Value acc = terminal;
+  while (!isZeros(acc)) {
+    FailureOr<CombineStep> step = matchCombineStep(acc, error);
+    if (failed(step))
+      return steps.empty() ? failure()
+                           : error.fail("the accumulation of expert outputs "
+                                        "does not start from zeros: " +
+                                        error.reason);
+    steps.push_back(*step);
+    acc = step->previous;
+  }
+
+  for (const CombineStep &step : steps) {
+    auto mul = step.update.getDefiningOp<onnx::MulOp>();
+    if (!mul)
+      return error.fail("an expert's contribution is not its output times "
+                        "a gate weight");
+    Expert expert;
+    Value gate;
+    FailureOr<ExpertFFN> ffn = matchExpertFFN(mul.getLhs(), error);
+    if (succeeded(ffn)) {
+      gate = mul.getRhs();
+    } else {
+      ffn = matchExpertFFN(mul.getRhs(), error);
+      if (failed(ffn))
+        return failure();
+      gate = mul.getLhs();
+    }
+    expert.ffn = *ffn;
+    FailureOr<Value> slot = slotOf(step.token, error);
+    if (failed(slot))
+      return failure();
+    FailureOr<ExpertTokens> tokens =
+        matchExpertTokens(step.token, *slot, error);
+    FailureOr<Value> hidden =
+        failed(tokens) ? FailureOr<Value>(failure())
+                       : matchGatheredRows(expert.ffn.rows, step.token, error);
+    FailureOr<Value> weights =
+        failed(hidden) ? FailureOr<Value>(failure())
+                       : matchGateWeight(gate, step.token, *slot, error);
+    if (failed(weights))
+      return failure();
+    expert.tokens = *tokens;
+    expert.hidden = *hidden;
+    expert.gateWeights = *weights;
+    experts.push_back(expert);
+  }
+
+  // Every expert exactly once, all reading the same tokens and routing.
+  const Expert first = experts.front();
+  int64_t numExperts = first.tokens.numExperts;
+  if (static_cast<int64_t>(experts.size()) != numExperts)
+    return error.fail("the combine sums " + llvm::Twine(experts.size()) +
+                      " expert outputs, but the mask has " +
+                      llvm::Twine(numExperts) + " experts");
+  SmallVector<Expert> byId(numExperts);
+  SmallVector<bool> seen(numExperts, false);
+  auto shapeOf = [](ElementsAttr attr) {
+    return attr ? cast<ShapedType>(attr.getType()) : ShapedType();
+  };
+  for (const Expert &expert : experts) {
+    int64_t id = expert.tokens.expert;
+    if (seen[id])
+      return error.fail("expert " + llvm::Twine(id) + " is summed twice");
+    seen[id] = true;
+    byId[id] = expert;
+    if (expert.hidden != first.hidden || expert.tokens.ids != first.tokens.ids ||
+        expert.gateWeights != first.gateWeights)
+      return error.fail("the experts do not all read the same hidden states "
+                        "and routing");
+    if (expert.ffn.activation != first.ffn.activation ||
+        shapeOf(expert.ffn.w1) != shapeOf(first.ffn.w1) ||
+        shapeOf(expert.ffn.w2) != shapeOf(first.ffn.w2) ||
+        shapeOf(expert.ffn.w3) != shapeOf(first.ffn.w3))
+      return error.fail("the experts differ in activation or weight shapes");
+  }
+  experts = std::move(byId);
+
+  FailureOr<Routing> matched =
+      matchRouting(first.gateWeights, first.tokens.ids, error);
+  if (failed(matched))
+    return failure();
+  routing = *matched;
+  if (routing.hidden != first.hidden)
+    return error.fail("the router reads other hidden states than the experts");
+  auto routerType = cast<ShapedType>(routing.routerWeight.getType());
+  auto w1Type = shapeOf(first.ffn.w1), w2Type = shapeOf(first.ffn.w2);
+  int64_t d = routerType.getDimSize(0), f = w1Type.getDimSize(1);
+  if (routerType.getDimSize(1) != numExperts)
+    return error.fail("the router scores a different number of experts than "
+                      "the mask holds");
+  if (w1Type.getDimSize(0) != d || w2Type.getShape() != ArrayRef<int64_t>{f, d})
+    return error.fail("the expert weights do not fit the hidden size");
+  Type elementType = getElementTypeOrSelf(first.hidden.getType());
+  if (routerType.getElementType() != elementType ||
+      w1Type.getElementType() != elementType)
+    return error.fail("weights and hidden states differ in element type");
+  return success();
+}
+
+void LayerRaiser::rewrite(OpBuilder &builder) {
+  Operation *anchor = terminal.getDefiningOp();
+  Location loc = anchor->getLoc();
+  builder.setInsertionPoint(anchor);
+  auto collect = [&](ElementsAttr ExpertFFN::*member) {
+    SmallVector<ElementsAttr> parts;
+    for (const Expert &expert : experts)
+      parts.push_back(expert.ffn.*member);
+    return parts;
+  };
+  Value w1 = stack(builder, loc, collect(&ExpertFFN::w1), "moe_w1");
+  Value w2 = stack(builder, loc, collect(&ExpertFFN::w2), "moe_w2");
+  Value w3 = experts.front().ffn.w3
+                 ? stack(builder, loc, collect(&ExpertFFN::w3), "moe_w3")
+                 : Value();
+  Value router = arith::ConstantOp::create(
+      builder, loc, cast<TypedAttr>(routing.routerWeight));
+  Value routerBias =
+      routing.routerBias
+          ? arith::ConstantOp::create(builder, loc,
+                                      cast<TypedAttr>(routing.routerBias))
+                .getResult()
+          : Value();
+  MLIRContext *context = builder.getContext();
+  auto routingAttr = RoutingAttr::get(context, RoutingKind::SoftmaxTopK,
+                                      routing.k, routing.renormalize);
+  auto activation =
+      ActivationAttr::get(context, experts.front().ffn.activation,
+                          APFloat(1.702), APFloat(1.0), APFloat(7.0));
+  Value hidden = experts.front().hidden;
+  auto layer = LayerOp::create(
+      builder, loc, hidden.getType(), hidden, router, /*router_logits=*/Value(),
+      routerBias, /*correction_bias=*/Value(), w1, w3, w2, Value(), Value(),
+      Value(), Value(), Value(), Value(), Value(), routingAttr, activation,
+      /*gate_on_input=*/false);
+  Value result = layer;
+  if (result.getType() != terminal.getType())
+    result = tensor::CastOp::create(builder, loc, terminal.getType(), result);
+  terminal.replaceAllUsesWith(result);
+}
+
+/// Values that end a combine: an accumulation step not continued by another.
+SmallVector<Value> findTerminals(func::FuncOp func) {
+  SmallVector<Value> terminals;
+  MatchError ignored;
+  func.walk([&](Operation *op) {
+    if (!isa<onnx::AddOp, onnx::ScatterElementsOp>(op))
+      return;
+    Value value = op->getResult(0);
+    if (failed(matchCombineStep(value, ignored)))
+      return;
+    bool continued = llvm::any_of(value.getUsers(), [&](Operation *user) {
+      if (!isa<onnx::AddOp, onnx::ScatterElementsOp>(user))
+        return false;
+      FailureOr<CombineStep> next = matchCombineStep(user->getResult(0), ignored);
+      return succeeded(next) && next->previous == value;
+    });
+    if (!continued)
+      terminals.push_back(value);
+  });
+  return terminals;
+}
+
+struct MoERaisePass : moe::impl::MoERaisePassBase<MoERaisePass> {
+  using MoERaisePassBase::MoERaisePassBase;
+
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    OpBuilder builder(&getContext());
+    bool changed = false;
+    for (Value terminal : findTerminals(func)) {
+      LayerRaiser raiser(terminal);
+      if (failed(raiser.match())) {
+        if (reportFailures)
+          terminal.getDefiningOp()->emitRemark()
+              << "MoE layer not raised: " << raiser.error.reason;
+        continue;
+      }
+      raiser.rewrite(builder);
+      ++numRaised;
+      changed = true;
+    }
+    if (!changed)
+      return;
+    // The per-expert subgraphs are dead now; erase them (and fold what
+    // folds) without touching anything else.
+    RewritePatternSet none(&getContext());
+    (void)applyPatternsGreedily(func, std::move(none));
+  }
+};
+
+} // namespace
