@@ -53,6 +53,63 @@ class MixtralSparseMoeBlock(nn.Module):
         return final_hidden_states.reshape(batch_size, sequence_length, hidden_dim)
 
 
+class Qwen2MoeSparseMoeBlock(nn.Module):
+    """Qwen2MoeSparseMoeBlock.forward: top-k without renormalization, plus a
+    shared SwiGLU expert scaled per token by sigmoid(shared_expert_gate)."""
+
+    def __init__(self, d=16, f=16, num_experts=6, top_k=2, shared_f=24,
+                 norm_topk_prob=False):
+        super().__init__()
+        self.num_experts, self.top_k, self.norm_topk_prob = num_experts, top_k, norm_topk_prob
+        self.gate = nn.Linear(d, num_experts, bias=False)
+        self.experts = nn.ModuleList(SwiGLUExpert(d, f) for _ in range(num_experts))
+        self.shared_expert = SwiGLUExpert(d, shared_f)
+        self.shared_expert_gate = nn.Linear(d, 1, bias=False)
+
+    def forward(self, hidden_states):
+        batch_size, sequence_length, hidden_dim = hidden_states.shape
+        hidden_states = hidden_states.view(-1, hidden_dim)
+        router_logits = self.gate(hidden_states)
+        routing_weights = F.softmax(router_logits, dim=1, dtype=torch.float)
+        routing_weights, selected_experts = torch.topk(routing_weights, self.top_k, dim=-1)
+        if self.norm_topk_prob:
+            routing_weights /= routing_weights.sum(dim=-1, keepdim=True)
+        routing_weights = routing_weights.to(hidden_states.dtype)
+        final_hidden_states = torch.zeros(
+            (batch_size * sequence_length, hidden_dim), dtype=hidden_states.dtype)
+        expert_mask = F.one_hot(selected_experts, num_classes=self.num_experts).permute(2, 1, 0)
+        for expert_idx in range(self.num_experts):
+            expert_layer = self.experts[expert_idx]
+            idx, top_x = torch.where(expert_mask[expert_idx])
+            current_state = hidden_states[None, top_x].reshape(-1, hidden_dim)
+            current_hidden_states = expert_layer(current_state) * routing_weights[top_x, idx, None]
+            final_hidden_states.index_add_(0, top_x, current_hidden_states.to(hidden_states.dtype))
+        shared_expert_output = self.shared_expert(hidden_states)
+        shared_expert_output = F.sigmoid(self.shared_expert_gate(hidden_states)) * shared_expert_output
+        final_hidden_states = final_hidden_states + shared_expert_output
+        return final_hidden_states.reshape(batch_size, sequence_length, hidden_dim)
+
+
+class ReluExpert(nn.Module):
+    """A plain FFN: fc2(relu(fc1 x))."""
+
+    def __init__(self, d, f):
+        super().__init__()
+        self.fc1 = nn.Linear(d, f, bias=False)
+        self.fc2 = nn.Linear(f, d, bias=False)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+class ReluMoeBlock(MixtralSparseMoeBlock):
+    """The Mixtral loop with plain ReLU experts and top-3 routing."""
+
+    def __init__(self, d=16, f=32, num_experts=5, top_k=3):
+        super().__init__(d, f, num_experts, top_k)
+        self.experts = nn.ModuleList(ReluExpert(d, f) for _ in range(num_experts))
+
+
 def export(module, path, d, opset=17, seed=0):
     """Exports `module` with dynamic batch and sequence dims."""
     torch.manual_seed(seed)

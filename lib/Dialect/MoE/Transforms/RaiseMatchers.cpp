@@ -338,3 +338,42 @@ FailureOr<Routing> raise::matchRouting(Value weights, Value ids,
   routing.hidden = hidden;
   return routing;
 }
+
+FailureOr<SharedExpert> raise::matchSharedExpert(Value routed, Value hidden,
+                                                 MatchError &error) {
+  if (!routed.hasOneUse())
+    return error.fail("the routed sum has other uses");
+  auto add = dyn_cast<onnx::AddOp>(*routed.getUsers().begin());
+  if (!add)
+    return error.fail("nothing is added to the routed sum");
+  Value other = add.getLhs() == routed ? add.getRhs() : add.getLhs();
+  SharedExpert shared;
+  shared.sum = add;
+  // sigmoid(hidden @ gate) * FFN(hidden), either operand order.
+  if (auto mul = other.getDefiningOp<onnx::MulOp>()) {
+    for (auto [s, f] : {std::pair(mul.getLhs(), mul.getRhs()),
+                        std::pair(mul.getRhs(), mul.getLhs())}) {
+      auto sigmoid = s.getDefiningOp<onnx::SigmoidOp>();
+      Value rows;
+      ElementsAttr gate;
+      if (!sigmoid || !matchProjection(sigmoid.getInput(), rows, gate) ||
+          rows != hidden ||
+          cast<ShapedType>(gate.getType()).getDimSize(1) != 1)
+        continue;
+      MatchError ignored;
+      FailureOr<ExpertFFN> ffn = matchExpertFFN(f, ignored);
+      if (succeeded(ffn) && ffn->rows == hidden) {
+        shared.ffn = *ffn;
+        shared.gate = gate;
+        return shared;
+      }
+    }
+  }
+  FailureOr<ExpertFFN> ffn = matchExpertFFN(other, error);
+  if (failed(ffn))
+    return failure();
+  if (ffn->rows != hidden)
+    return error.fail("the added FFN does not read the layer's hidden states");
+  shared.ffn = *ffn;
+  return shared;
+}

@@ -75,6 +75,16 @@ struct Routing {
 };
 FailureOr<Routing> matchRouting(Value weights, Value ids, MatchError &error);
 
+/// A shared expert added to the routed sum: `routed + FFN(hidden)`,
+/// optionally scaled per token by sigmoid(hidden @ gate) (Qwen2-MoE).
+struct SharedExpert {
+  Value sum; // the value that includes the shared expert
+  ExpertFFN ffn;
+  ElementsAttr gate; // [d, 1] or null
+};
+FailureOr<SharedExpert> matchSharedExpert(Value routed, Value hidden,
+                                          MatchError &error);
+
 /// The constant behind `value`, if any.
 std::optional<ElementsAttr> constantOf(Value value);
 

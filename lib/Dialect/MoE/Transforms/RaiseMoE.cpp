@@ -95,6 +95,7 @@ private:
   Value terminal;
   SmallVector<Expert> experts; // indexed by expert id after match()
   Routing routing;
+  std::optional<SharedExpert> shared;
 };
 
 LogicalResult LayerRaiser::match() {
@@ -196,6 +197,17 @@ LogicalResult LayerRaiser::match() {
   if (routerType.getElementType() != elementType ||
       w1Type.getElementType() != elementType)
     return error.fail("weights and hidden states differ in element type");
+
+  // A shared expert with the routed experts' activation joins the layer.
+  MatchError ignored;
+  FailureOr<SharedExpert> sharedMatch =
+      matchSharedExpert(terminal, first.hidden, ignored);
+  if (succeeded(sharedMatch) &&
+      sharedMatch->ffn.activation == first.ffn.activation &&
+      cast<ShapedType>(sharedMatch->ffn.w1.getType()).getDimSize(0) == d) {
+    shared = *sharedMatch;
+    terminal = sharedMatch->sum;
+  }
   return success();
 }
 
@@ -229,11 +241,23 @@ void LayerRaiser::rewrite(OpBuilder &builder) {
       ActivationAttr::get(context, experts.front().ffn.activation,
                           APFloat(1.702), APFloat(1.0), APFloat(7.0));
   Value hidden = experts.front().hidden;
+  auto constant = [&](ElementsAttr attr) -> Value {
+    return attr ? arith::ConstantOp::create(builder, loc, cast<TypedAttr>(attr))
+                      .getResult()
+                : Value();
+  };
+  Value sharedW1, sharedW3, sharedW2, sharedGate;
+  if (shared) {
+    sharedW1 = constant(shared->ffn.w1);
+    sharedW3 = constant(shared->ffn.w3);
+    sharedW2 = constant(shared->ffn.w2);
+    sharedGate = constant(shared->gate);
+  }
   auto layer = LayerOp::create(
       builder, loc, hidden.getType(), hidden, router, /*router_logits=*/Value(),
       routerBias, /*correction_bias=*/Value(), w1, w3, w2, Value(), Value(),
-      Value(), Value(), Value(), Value(), Value(), routingAttr, activation,
-      /*gate_on_input=*/false);
+      Value(), sharedW1, sharedW3, sharedW2, sharedGate, routingAttr,
+      activation, /*gate_on_input=*/false);
   Value result = layer;
   if (result.getType() != terminal.getType())
     result = tensor::CastOp::create(builder, loc, terminal.getType(), result);

@@ -1,0 +1,66 @@
+# moe-raise on real exports of MoE blocks written as in Hugging Face
+# transformers (torch.onnx.export, opset 17, dynamic batch and sequence):
+# each becomes one moe.layer with no per-expert loop left, and the raised
+# IR, lowered by the reference path, still matches onnxruntime on the
+# original file at 1 to 33 tokens.
+#   mixtral: softmax -> top-2 -> renormalize, SwiGLU experts;
+#   qwen2:   top-2 without renormalization, SwiGLU experts, and a shared
+#            expert scaled by sigmoid(shared_expert_gate);
+#   relu:    top-3 renormalized, plain ReLU experts.
+# REQUIRES: torch
+# RUN: rm -rf %t && mkdir -p %t
+# RUN: %python %s %t > %t/out.txt
+# RUN: FileCheck %s --check-prefix=MIXTRAL < %t/mixtral.mlir
+# RUN: FileCheck %s --check-prefix=QWEN2 < %t/qwen2.mlir
+# RUN: FileCheck %s --check-prefix=RELU < %t/relu.mlir
+# RUN: FileCheck %s --check-prefix=NUM < %t/out.txt
+# MIXTRAL: moe.layer %{{.*}} router %{{.*}} : tensor<16x4xf32> w1 %{{.*}} : tensor<4x16x32xf32> w3 %{{.*}} : tensor<4x16x32xf32> w2 %{{.*}} : tensor<4x32x16xf32>
+# MIXTRAL-SAME: routing <softmax_topk, k = 2, renormalize = true> activation <swiglu>
+# MIXTRAL-NOT: onnx.scatter_elements
+# MIXTRAL-NOT: onnx.nonzero
+# MIXTRAL-NOT: onnx.topk
+# QWEN2: moe.layer %{{.*}} w1 %{{.*}} : tensor<6x16x16xf32> w3 %{{.*}} : tensor<6x16x16xf32> w2 %{{.*}} : tensor<6x16x16xf32>
+# QWEN2-SAME: shared_w1 %{{.*}} : tensor<16x24xf32> shared_w3 %{{.*}} : tensor<16x24xf32> shared_w2 %{{.*}} : tensor<24x16xf32> shared_gate %{{.*}} : tensor<16x1xf32>
+# QWEN2-SAME: routing <softmax_topk, k = 2> activation <swiglu>
+# QWEN2-NOT: onnx.matmul
+# QWEN2-NOT: onnx.sigmoid
+# RELU: moe.layer %{{.*}} w1 %{{.*}} : tensor<5x16x32xf32> w2 %{{.*}} : tensor<5x32x16xf32>
+# RELU-SAME: routing <softmax_topk, k = 3, renormalize = true> activation <relu>
+# RELU-NOT: onnx.scatter_elements
+# NUM: OK: mixtral #0 y
+# NUM: OK: mixtral #2 y
+# NUM: OK: qwen2 #0 y
+# NUM: OK: qwen2 #2 y
+# NUM: OK: relu #0 y
+# NUM: OK: relu #2 y
+
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+
+warnings.filterwarnings("ignore")
+
+import hf_moe_blocks as blocks  # noqa: E402
+from onnx_harness import compare_with_onnxruntime, import_model  # noqa: E402
+
+out = sys.argv[1]
+models = {
+    "mixtral": blocks.MixtralSparseMoeBlock(d=16, f=32, num_experts=4, top_k=2),
+    "qwen2": blocks.Qwen2MoeSparseMoeBlock(d=16, f=16, num_experts=6, top_k=2, shared_f=24),
+    "relu": blocks.ReluMoeBlock(d=16, f=32, num_experts=5, top_k=3),
+}
+rng = np.random.default_rng(2)
+for name, module in models.items():
+    path = os.path.join(out, name + ".onnx")
+    blocks.export(module, path, d=16, seed=1)
+    raised = subprocess.run(["moe-opt", "--moe-raise"], input=import_model(path),
+                            capture_output=True, text=True, check=True).stdout
+    with open(os.path.join(out, name + ".mlir"), "w") as f:
+        f.write(raised)
+    compare_with_onnxruntime(
+        name, path,
+        [{"x": rng.standard_normal(s).astype(np.float32)} for s in [(1, 1, 16), (2, 3, 16), (3, 11, 16)]],
+        passes=["moe-raise"])
