@@ -110,6 +110,25 @@ class ReluMoeBlock(MixtralSparseMoeBlock):
         self.experts = nn.ModuleList(ReluExpert(d, f) for _ in range(num_experts))
 
 
+class SoftMoeBlock(nn.Module):
+    """A dense (soft) mixture: every expert on every token, summed with the
+    softmax of the router logits."""
+
+    def __init__(self, d=16, f=24, num_experts=3):
+        super().__init__()
+        self.gate = nn.Linear(d, num_experts, bias=False)
+        self.experts = nn.ModuleList(SwiGLUExpert(d, f) for _ in range(num_experts))
+
+    def forward(self, x):
+        batch_size, sequence_length, d = x.shape
+        h = x.view(-1, d)
+        probs = F.softmax(self.gate(h), dim=-1)
+        out = torch.zeros_like(h)
+        for e, expert in enumerate(self.experts):
+            out = out + probs[:, e:e + 1] * expert(h)
+        return out.view(batch_size, sequence_length, d)
+
+
 def export(module, path, d, opset=17, seed=0):
     """Exports `module` with dynamic batch and sequence dims."""
     torch.manual_seed(seed)

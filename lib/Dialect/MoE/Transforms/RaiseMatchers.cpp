@@ -377,3 +377,50 @@ FailureOr<SharedExpert> raise::matchSharedExpert(Value routed, Value hidden,
   shared.ffn = *ffn;
   return shared;
 }
+
+FailureOr<DenseStep> raise::matchDenseStep(Value acc, MatchError &error) {
+  auto add = acc.getDefiningOp<onnx::AddOp>();
+  if (!add)
+    return error.fail("not a sum of weighted expert outputs");
+  for (auto [prev, term] : {std::pair(add.getLhs(), add.getRhs()),
+                            std::pair(add.getRhs(), add.getLhs())}) {
+    auto mul = term.getDefiningOp<onnx::MulOp>();
+    if (!mul)
+      continue;
+    for (auto [p, y] : {std::pair(mul.getLhs(), mul.getRhs()),
+                        std::pair(mul.getRhs(), mul.getLhs())}) {
+      // probs[:, e:e+1]
+      auto slice = p.getDefiningOp<onnx::SliceOp>();
+      if (!slice || slice.getAxes() != ArrayRef<int64_t>{1} ||
+          slice.getSteps() != ArrayRef<int64_t>{1} ||
+          slice.getEnds()[0] != slice.getStarts()[0] + 1 ||
+          slice.getStarts()[0] < 0 ||
+          !slice.getInput().getDefiningOp<onnx::SoftmaxOp>())
+        continue;
+      return DenseStep{prev, slice.getStarts()[0], slice.getInput(), y};
+    }
+  }
+  return error.fail("not a sum of expert outputs times their probability");
+}
+
+FailureOr<Routing> raise::matchDenseRouting(Value probs, MatchError &error) {
+  auto softmax = probs.getDefiningOp<onnx::SoftmaxOp>();
+  int64_t rank = cast<ShapedType>(probs.getType()).getRank();
+  if (!softmax || rank != 2 || softmax.getAxis() != 1)
+    return error.fail("the mixture weights are not a softmax over experts");
+  Routing routing;
+  Value logits = softmax.getInput();
+  if (auto add = logits.getDefiningOp<onnx::AddOp>()) {
+    if (std::optional<ElementsAttr> bias = constantOf(add.getRhs())) {
+      routing.routerBias = *bias;
+      logits = add.getLhs();
+    }
+  }
+  if (!matchProjection(logits, routing.hidden, routing.routerWeight))
+    return error.fail("the router is not a MatMul with a constant weight");
+  int64_t numExperts = cast<ShapedType>(routing.routerWeight.getType()).getDimSize(1);
+  routing.k = numExperts;
+  routing.renormalize = false;
+  routing.kind = RoutingKind::Dense;
+  return routing;
+}

@@ -28,6 +28,15 @@ struct MatchError {
   }
 };
 
+/// Router -> scores -> top-k -> weights.
+struct Routing {
+  Value hidden;
+  ElementsAttr routerWeight; // [d, E]
+  ElementsAttr routerBias;   // [E] or null
+  int64_t k;
+  bool renormalize;
+  RoutingKind kind = RoutingKind::SoftmaxTopK;
+};
 /// One step of the combine: acc' = acc + scatter(rows of `update` at
 /// `token`).
 struct CombineStep {
@@ -36,6 +45,17 @@ struct CombineStep {
   Value update;
 };
 FailureOr<CombineStep> matchCombineStep(Value acc, MatchError &error);
+/// One step of a dense mixture: acc' = acc + probs[:, e:e+1] * FFN_e.
+struct DenseStep {
+  Value previous;
+  int64_t expert;
+  Value probs; // [T, E]
+  Value expertOut;
+};
+FailureOr<DenseStep> matchDenseStep(Value acc, MatchError &error);
+/// The router behind dense softmax probabilities.
+FailureOr<Routing> matchDenseRouting(Value probs, MatchError &error);
+
 /// Whether `value` is all zeros (the start of the combine).
 bool isZeros(Value value);
 
@@ -65,14 +85,6 @@ FailureOr<Value> matchGatheredRows(Value rows, Value token, MatchError &error);
 FailureOr<Value> matchGateWeight(Value gate, Value token, Value slot,
                                  MatchError &error);
 
-/// Router -> scores -> top-k -> weights.
-struct Routing {
-  Value hidden;
-  ElementsAttr routerWeight; // [d, E]
-  ElementsAttr routerBias;   // [E] or null
-  int64_t k;
-  bool renormalize;
-};
 FailureOr<Routing> matchRouting(Value weights, Value ids, MatchError &error);
 
 /// A shared expert added to the routed sum: `routed + FFN(hidden)`,

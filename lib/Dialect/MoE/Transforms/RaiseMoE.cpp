@@ -86,6 +86,11 @@ public:
 
   /// Checks the whole layer behind `terminal`; on failure `error` says why.
   LogicalResult match();
+  /// The same for a dense mixture (every expert, softmax weights).
+  LogicalResult matchDense();
+  /// Checks shared by every form: one FFN shape and activation, weights
+  /// that fit the router; folds in a shared expert.
+  LogicalResult checkExperts();
   /// Replaces the accumulation with moe.layer.
   void rewrite(OpBuilder &builder);
 
@@ -97,6 +102,48 @@ private:
   Routing routing;
   std::optional<SharedExpert> shared;
 };
+
+LogicalResult LayerRaiser::matchDense() {
+  SmallVector<DenseStep> steps;
+  Value acc = terminal;
+  while (!isZeros(acc)) {
+    FailureOr<DenseStep> step = matchDenseStep(acc, error);
+    if (failed(step))
+      return steps.empty() ? failure()
+                           : error.fail("the weighted sum of expert outputs "
+                                        "does not start from zeros");
+    steps.push_back(*step);
+    acc = step->previous;
+  }
+  FailureOr<Routing> matched = matchDenseRouting(steps.front().probs, error);
+  if (failed(matched))
+    return failure();
+  routing = *matched;
+  int64_t numExperts = routing.k;
+  if (static_cast<int64_t>(steps.size()) != numExperts)
+    return error.fail("the sum has " + llvm::Twine(steps.size()) +
+                      " expert outputs, but the router scores " +
+                      llvm::Twine(numExperts) + " experts");
+  experts.assign(numExperts, Expert());
+  SmallVector<bool> seen(numExperts, false);
+  for (const DenseStep &step : steps) {
+    if (step.probs != steps.front().probs || step.expert >= numExperts ||
+        seen[step.expert])
+      return error.fail("the mixture does not weight each expert once by "
+                        "one softmax");
+    seen[step.expert] = true;
+    FailureOr<ExpertFFN> ffn = matchExpertFFN(step.expertOut, error);
+    if (failed(ffn))
+      return failure();
+    if (ffn->rows != routing.hidden)
+      return error.fail("an expert reads other hidden states than the router");
+    Expert &expert = experts[step.expert];
+    expert.ffn = *ffn;
+    expert.hidden = ffn->rows;
+    expert.tokens.expert = step.expert;
+  }
+  return checkExperts();
+}
 
 LogicalResult LayerRaiser::match() {
   SmallVector<CombineStep> steps;
@@ -157,9 +204,6 @@ LogicalResult LayerRaiser::match() {
                       llvm::Twine(numExperts) + " experts");
   SmallVector<Expert> byId(numExperts);
   SmallVector<bool> seen(numExperts, false);
-  auto shapeOf = [](ElementsAttr attr) {
-    return attr ? cast<ShapedType>(attr.getType()) : ShapedType();
-  };
   for (const Expert &expert : experts) {
     int64_t id = expert.tokens.expert;
     if (seen[id])
@@ -170,11 +214,6 @@ LogicalResult LayerRaiser::match() {
         expert.gateWeights != first.gateWeights)
       return error.fail("the experts do not all read the same hidden states "
                         "and routing");
-    if (expert.ffn.activation != first.ffn.activation ||
-        shapeOf(expert.ffn.w1) != shapeOf(first.ffn.w1) ||
-        shapeOf(expert.ffn.w2) != shapeOf(first.ffn.w2) ||
-        shapeOf(expert.ffn.w3) != shapeOf(first.ffn.w3))
-      return error.fail("the experts differ in activation or weight shapes");
   }
   experts = std::move(byId);
 
@@ -185,6 +224,21 @@ LogicalResult LayerRaiser::match() {
   routing = *matched;
   if (routing.hidden != first.hidden)
     return error.fail("the router reads other hidden states than the experts");
+  return checkExperts();
+}
+
+LogicalResult LayerRaiser::checkExperts() {
+  const Expert first = experts.front();
+  auto shapeOf = [](ElementsAttr attr) {
+    return attr ? cast<ShapedType>(attr.getType()) : ShapedType();
+  };
+  for (const Expert &expert : experts)
+    if (expert.ffn.activation != first.ffn.activation ||
+        shapeOf(expert.ffn.w1) != shapeOf(first.ffn.w1) ||
+        shapeOf(expert.ffn.w2) != shapeOf(first.ffn.w2) ||
+        shapeOf(expert.ffn.w3) != shapeOf(first.ffn.w3))
+      return error.fail("the experts differ in activation or weight shapes");
+  int64_t numExperts = experts.size();
   auto routerType = cast<ShapedType>(routing.routerWeight.getType());
   auto w1Type = shapeOf(first.ffn.w1), w2Type = shapeOf(first.ffn.w2);
   int64_t d = routerType.getDimSize(0), f = w1Type.getDimSize(1);
@@ -235,8 +289,8 @@ void LayerRaiser::rewrite(OpBuilder &builder) {
                 .getResult()
           : Value();
   MLIRContext *context = builder.getContext();
-  auto routingAttr = RoutingAttr::get(context, RoutingKind::SoftmaxTopK,
-                                      routing.k, routing.renormalize);
+  auto routingAttr = RoutingAttr::get(context, routing.kind, routing.k,
+                                      routing.renormalize);
   auto activation =
       ActivationAttr::get(context, experts.front().ffn.activation,
                           APFloat(1.702), APFloat(1.0), APFloat(7.0));
@@ -272,13 +326,21 @@ SmallVector<Value> findTerminals(func::FuncOp func) {
     if (!isa<onnx::AddOp, onnx::ScatterElementsOp>(op))
       return;
     Value value = op->getResult(0);
-    if (failed(matchCombineStep(value, ignored)))
+    // A loop-form combine step or a dense-mixture step.
+    auto previousOf = [&](Value v) -> Value {
+      if (FailureOr<CombineStep> step = matchCombineStep(v, ignored);
+          succeeded(step))
+        return step->previous;
+      if (FailureOr<DenseStep> step = matchDenseStep(v, ignored);
+          succeeded(step))
+        return step->previous;
+      return {};
+    };
+    if (!previousOf(value))
       return;
     bool continued = llvm::any_of(value.getUsers(), [&](Operation *user) {
-      if (!isa<onnx::AddOp, onnx::ScatterElementsOp>(user))
-        return false;
-      FailureOr<CombineStep> next = matchCombineStep(user->getResult(0), ignored);
-      return succeeded(next) && next->previous == value;
+      return isa<onnx::AddOp, onnx::ScatterElementsOp>(user) &&
+             previousOf(user->getResult(0)) == value;
     });
     if (!continued)
       terminals.push_back(value);
@@ -295,7 +357,8 @@ struct MoERaisePass : moe::impl::MoERaisePassBase<MoERaisePass> {
     bool changed = false;
     for (Value terminal : findTerminals(func)) {
       LayerRaiser raiser(terminal);
-      if (failed(raiser.match())) {
+      bool dense = succeeded(matchDenseStep(terminal, raiser.error));
+      if (failed(dense ? raiser.matchDense() : raiser.match())) {
         if (reportFailures)
           terminal.getDefiningOp()->emitRemark()
               << "MoE layer not raised: " << raiser.error.reason;

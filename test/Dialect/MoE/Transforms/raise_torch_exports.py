@@ -1,18 +1,20 @@
 # moe-raise on real exports of MoE blocks written as in Hugging Face
-# transformers (torch.onnx.export, opset 17, dynamic batch and sequence):
+# transformers (and a dense mixture) (torch.onnx.export, opset 17, dynamic batch and sequence):
 # each becomes one moe.layer with no per-expert loop left, and the raised
 # IR, lowered by the reference path, still matches onnxruntime on the
 # original file at 1 to 33 tokens.
 #   mixtral: softmax -> top-2 -> renormalize, SwiGLU experts;
 #   qwen2:   top-2 without renormalization, SwiGLU experts, and a shared
 #            expert scaled by sigmoid(shared_expert_gate);
-#   relu:    top-3 renormalized, plain ReLU experts.
+#   relu:    top-3 renormalized, plain ReLU experts;
+#   soft:    a dense mixture, every expert weighted by the softmax.
 # REQUIRES: torch
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t > %t/out.txt
 # RUN: FileCheck %s --check-prefix=MIXTRAL < %t/mixtral.mlir
 # RUN: FileCheck %s --check-prefix=QWEN2 < %t/qwen2.mlir
 # RUN: FileCheck %s --check-prefix=RELU < %t/relu.mlir
+# RUN: FileCheck %s --check-prefix=SOFT < %t/soft.mlir
 # RUN: FileCheck %s --check-prefix=NUM < %t/out.txt
 # MIXTRAL: moe.layer %{{.*}} router %{{.*}} : tensor<16x4xf32> w1 %{{.*}} : tensor<4x16x32xf32> w3 %{{.*}} : tensor<4x16x32xf32> w2 %{{.*}} : tensor<4x32x16xf32>
 # MIXTRAL-SAME: routing <softmax_topk, k = 2, renormalize = true> activation <swiglu>
@@ -27,12 +29,17 @@
 # RELU: moe.layer %{{.*}} w1 %{{.*}} : tensor<5x16x32xf32> w2 %{{.*}} : tensor<5x32x16xf32>
 # RELU-SAME: routing <softmax_topk, k = 3, renormalize = true> activation <relu>
 # RELU-NOT: onnx.scatter_elements
+# SOFT: moe.layer %{{.*}} w1 %{{.*}} : tensor<3x16x24xf32> w3 %{{.*}} : tensor<3x16x24xf32> w2 %{{.*}} : tensor<3x24x16xf32>
+# SOFT-SAME: routing <dense, k = 3> activation <swiglu>
+# SOFT-NOT: onnx.slice
 # NUM: OK: mixtral #0 y
 # NUM: OK: mixtral #2 y
 # NUM: OK: qwen2 #0 y
 # NUM: OK: qwen2 #2 y
 # NUM: OK: relu #0 y
 # NUM: OK: relu #2 y
+# NUM: OK: soft #0 y
+# NUM: OK: soft #2 y
 
 import os
 import subprocess
@@ -51,6 +58,7 @@ models = {
     "mixtral": blocks.MixtralSparseMoeBlock(d=16, f=32, num_experts=4, top_k=2),
     "qwen2": blocks.Qwen2MoeSparseMoeBlock(d=16, f=16, num_experts=6, top_k=2, shared_f=24),
     "relu": blocks.ReluMoeBlock(d=16, f=32, num_experts=5, top_k=3),
+    "soft": blocks.SoftMoeBlock(d=16, f=24, num_experts=3),
 }
 rng = np.random.default_rng(2)
 for name, module in models.items():
