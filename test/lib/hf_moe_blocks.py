@@ -129,6 +129,48 @@ class SoftMoeBlock(nn.Module):
         return out.view(batch_size, sequence_length, d)
 
 
+def gpt_oss_swiglu(x, alpha=1.702, limit=7.0):
+    """gpt-oss's clamped SwiGLU over interleaved gate/up columns."""
+    x_glu, x_linear = x[..., ::2], x[..., 1::2]
+    x_glu = x_glu.clamp(min=None, max=limit)
+    x_linear = x_linear.clamp(min=-limit, max=limit)
+    out_glu = x_glu * torch.sigmoid(alpha * x_glu)
+    return out_glu * (x_linear + 1)
+
+
+class GptOssMoeBlock(nn.Module):
+    """gpt-oss's MLPBlock (reference implementation), without its norm and
+    residual: a router with bias, top-k of the logits then softmax, expert
+    weights stacked [E, out, in] and gathered by the chosen ids, biases on
+    every projection, the clamped SwiGLU."""
+
+    def __init__(self, d=16, f=16, num_experts=4, top_k=2, limit=7.0):
+        super().__init__()
+        self.top_k, self.limit = top_k, limit
+        self.gate = nn.Linear(d, num_experts)
+        self.mlp1_weight = nn.Parameter(torch.empty(num_experts, 2 * f, d))
+        self.mlp1_bias = nn.Parameter(torch.empty(num_experts, 2 * f))
+        self.mlp2_weight = nn.Parameter(torch.empty(num_experts, d, f))
+        self.mlp2_bias = nn.Parameter(torch.empty(num_experts, d))
+
+    def forward(self, x):
+        batch_size, sequence_length, d = x.shape
+        t = x.view(-1, d)
+        g = self.gate(t)
+        experts = torch.topk(g, k=self.top_k, dim=-1, sorted=True)
+        expert_weights = F.softmax(experts.values, dim=1)
+        expert_indices = experts.indices
+        mlp1_weight = self.mlp1_weight[expert_indices, ...]
+        mlp1_bias = self.mlp1_bias[expert_indices, ...]
+        h = torch.einsum("beck,bk->bec", mlp1_weight, t) + mlp1_bias
+        h = gpt_oss_swiglu(h, limit=self.limit)
+        mlp2_weight = self.mlp2_weight[expert_indices, ...]
+        mlp2_bias = self.mlp2_bias[expert_indices, ...]
+        h = torch.einsum("beck,bek->bec", mlp2_weight, h) + mlp2_bias
+        h = torch.einsum("bec,be->bc", h, expert_weights)
+        return h.view(batch_size, sequence_length, d)
+
+
 def export(module, path, d, opset=17, seed=0):
     """Exports `module` with dynamic batch and sequence dims."""
     torch.manual_seed(seed)

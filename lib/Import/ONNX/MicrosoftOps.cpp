@@ -20,8 +20,6 @@
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/StringExtras.h"
 
-#include <cstdio>
-#include <cstdlib>
 #include <limits>
 
 using namespace mlir;
@@ -55,19 +53,6 @@ Value sliceDim1(ImplicitLocOpBuilder &b, Value value, int64_t start,
   sizes[1] = b.getIndexAttr(count);
   strides[1] = b.getIndexAttr(stride);
   return tensor::ExtractSliceOp::create(b, value, offsets, sizes, strides);
-}
-
-/// ONNX stores float attributes in single precision; the dialect states
-/// them as doubles. Take the shortest decimal that reads back as the same
-/// float (1.702f -> 1.702), so IR shows what the model author wrote.
-double shortestDouble(float value) {
-  char text[32];
-  for (int precision = 1; precision <= 9; ++precision) {
-    std::snprintf(text, sizeof(text), "%.*g", precision, value);
-    if (std::strtof(text, nullptr) == value)
-      return std::strtod(text, nullptr);
-  }
-  return static_cast<double>(value);
 }
 
 LogicalResult checkShape(NodeContext &ctx, StringRef name, Value value,
@@ -223,13 +208,13 @@ LogicalResult buildLayer(NodeContext &ctx, FailureOr<Value> input,
   ActivationAttr activation = ActivationAttr::get(
       context, *kind, APFloat(1.702), APFloat(1.0), APFloat(7.0));
   if (gated && (*alpha != 1.0f || *beta != 0.0f || limit)) {
-    double limitValue = limit ? shortestDouble(*limit)
+    double limitValue = limit ? floatParameter(*limit)
                               : std::numeric_limits<double>::infinity();
     if (!(limitValue > 0.0))
       return ctx.emitError() << "swiglu_limit must be positive";
     activation = ActivationAttr::get(context, ActivationKind::ClampedSwiGLU,
-                                     APFloat(shortestDouble(*alpha)),
-                                     APFloat(shortestDouble(*beta)),
+                                     APFloat(floatParameter(*alpha)),
+                                     APFloat(floatParameter(*beta)),
                                      APFloat(limitValue));
   }
   auto routing = RoutingAttr::get(context, RoutingKind::SoftmaxTopK, *k,

@@ -14,6 +14,8 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -36,6 +38,16 @@ void mlir::moe::printShortFloat(AsmPrinter &printer, const APFloat &value) {
     return;
   }
   printer << text;
+}
+
+double mlir::moe::floatParameter(float value) {
+  char text[32];
+  for (int precision = 1; precision <= 9; ++precision) {
+    std::snprintf(text, sizeof(text), "%.*g", precision, value);
+    if (std::strtof(text, nullptr) == value)
+      return std::strtod(text, nullptr);
+  }
+  return static_cast<double>(value);
 }
 
 void MoEDialect::registerAttributes() {

@@ -12,6 +12,7 @@
 #include "moe/Dialect/MoE/Transforms/Passes.h"
 
 #include "RaiseMatchers.h"
+#include "RaiseStacked.h"
 
 #include "moe/Dialect/MoE/IR/MoEOps.h"
 #include "moe/Dialect/ONNX/IR/ONNXOps.h"
@@ -365,6 +366,23 @@ struct MoERaisePass : moe::impl::MoERaisePassBase<MoERaisePass> {
         continue;
       }
       raiser.rewrite(builder);
+      ++numRaised;
+      changed = true;
+    }
+    // The stacked-weight form ends in one Einsum that mixes the experts.
+    SmallVector<onnx::EinsumOp> einsums;
+    func.walk([&](onnx::EinsumOp op) { einsums.push_back(op); });
+    for (onnx::EinsumOp einsum : einsums) {
+      MatchError error;
+      if (einsum.getInputs().size() != 2)
+        continue;
+      if (failed(raiseStacked(einsum, builder, error))) {
+        // Only the mixing Einsum is a candidate worth a remark.
+        if (reportFailures && einsum.getEquation().contains("->") &&
+            cast<ShapedType>(einsum.getType()).getRank() == 2)
+          einsum.emitRemark() << "MoE layer not raised: " << error.reason;
+        continue;
+      }
       ++numRaised;
       changed = true;
     }

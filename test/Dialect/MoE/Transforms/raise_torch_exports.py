@@ -7,7 +7,11 @@
 #   qwen2:   top-2 without renormalization, SwiGLU experts, and a shared
 #            expert scaled by sigmoid(shared_expert_gate);
 #   relu:    top-3 renormalized, plain ReLU experts;
-#   soft:    a dense mixture, every expert weighted by the softmax.
+#   soft:    a dense mixture, every expert weighted by the softmax;
+#   gptoss:  gpt-oss's MLPBlock: router with bias, top-k of the logits then
+#            softmax, stacked [E, out, in] weights gathered by the chosen ids
+#            and applied with Einsum, biases, clamped SwiGLU over
+#            interleaved gate/up columns.
 # REQUIRES: torch
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t > %t/out.txt
@@ -15,6 +19,7 @@
 # RUN: FileCheck %s --check-prefix=QWEN2 < %t/qwen2.mlir
 # RUN: FileCheck %s --check-prefix=RELU < %t/relu.mlir
 # RUN: FileCheck %s --check-prefix=SOFT < %t/soft.mlir
+# RUN: FileCheck %s --check-prefix=GPTOSS < %t/gptoss.mlir
 # RUN: FileCheck %s --check-prefix=NUM < %t/out.txt
 # MIXTRAL: moe.layer %{{.*}} router %{{.*}} : tensor<16x4xf32> w1 %{{.*}} : tensor<4x16x32xf32> w3 %{{.*}} : tensor<4x16x32xf32> w2 %{{.*}} : tensor<4x32x16xf32>
 # MIXTRAL-SAME: routing <softmax_topk, k = 2, renormalize = true> activation <swiglu>
@@ -32,6 +37,10 @@
 # SOFT: moe.layer %{{.*}} w1 %{{.*}} : tensor<3x16x24xf32> w3 %{{.*}} : tensor<3x16x24xf32> w2 %{{.*}} : tensor<3x24x16xf32>
 # SOFT-SAME: routing <dense, k = 3> activation <swiglu>
 # SOFT-NOT: onnx.slice
+# GPTOSS: moe.layer %{{.*}} router %{{.*}} : tensor<16x4xf32> router_bias %{{.*}} : tensor<4xf32> w1 %{{.*}} : tensor<4x16x16xf32> w3 %{{.*}} : tensor<4x16x16xf32> w2 %{{.*}} : tensor<4x16x16xf32> b1 %{{.*}} : tensor<4x16xf32> b3 %{{.*}} : tensor<4x16xf32> b2 %{{.*}} : tensor<4x16xf32>
+# GPTOSS-SAME: routing <topk_softmax, k = 2> activation <clamped_swiglu, limit = 1.5>
+# GPTOSS-NOT: onnx.einsum
+# GPTOSS-NOT: onnx.topk
 # NUM: OK: mixtral #0 y
 # NUM: OK: mixtral #2 y
 # NUM: OK: qwen2 #0 y
@@ -40,6 +49,8 @@
 # NUM: OK: relu #2 y
 # NUM: OK: soft #0 y
 # NUM: OK: soft #2 y
+# NUM: OK: gptoss #0 y
+# NUM: OK: gptoss #2 y
 
 import os
 import subprocess
@@ -59,6 +70,8 @@ models = {
     "qwen2": blocks.Qwen2MoeSparseMoeBlock(d=16, f=16, num_experts=6, top_k=2, shared_f=24),
     "relu": blocks.ReluMoeBlock(d=16, f=32, num_experts=5, top_k=3),
     "soft": blocks.SoftMoeBlock(d=16, f=24, num_experts=3),
+    # limit 1.5 so that the clamps bind on these inputs.
+    "gptoss": blocks.GptOssMoeBlock(d=16, f=16, num_experts=4, top_k=2, limit=1.5),
 }
 rng = np.random.default_rng(2)
 for name, module in models.items():

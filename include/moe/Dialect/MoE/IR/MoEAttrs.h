@@ -17,6 +17,11 @@ namespace mlir::moe {
 /// Prints a float parameter in its shortest exact decimal form ("2.5",
 /// "7.0"), which parseFloat reads back to the same value.
 void printShortFloat(AsmPrinter &printer, const llvm::APFloat &value);
+
+/// A single-precision model constant as the double the attributes store:
+/// the shortest decimal that reads back as the same float (1.702f ->
+/// 1.702), so IR shows the author's value and defaults compare equal.
+double floatParameter(float value);
 } // namespace mlir::moe
 
 #define GET_ATTRDEF_CLASSES
