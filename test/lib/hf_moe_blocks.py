@@ -171,6 +171,33 @@ class GptOssMoeBlock(nn.Module):
         return h.view(batch_size, sequence_length, d)
 
 
+class StackedMoeBlock(nn.Module):
+    """Expert weights kept stacked [E, d, f] (no per-expert modules),
+    gathered by the chosen ids and applied with batched MatMul, as compact
+    MoE implementations write it: softmax -> top-k -> renormalize, SwiGLU,
+    the k outputs summed with their weights."""
+
+    def __init__(self, d=16, f=24, num_experts=4, top_k=2):
+        super().__init__()
+        self.top_k = top_k
+        self.gate = nn.Linear(d, num_experts, bias=False)
+        self.w1 = nn.Parameter(torch.empty(num_experts, d, f))
+        self.w3 = nn.Parameter(torch.empty(num_experts, d, f))
+        self.w2 = nn.Parameter(torch.empty(num_experts, f, d))
+
+    def forward(self, x):
+        batch_size, sequence_length, d = x.shape
+        t = x.view(-1, d)
+        probs = F.softmax(self.gate(t), dim=-1)
+        weights, ids = torch.topk(probs, self.top_k, dim=-1)
+        weights = weights / weights.sum(dim=-1, keepdim=True)
+        xs = t[:, None, None, :]
+        h = F.silu(torch.matmul(xs, self.w1[ids])) * torch.matmul(xs, self.w3[ids])
+        y = torch.matmul(h, self.w2[ids]).squeeze(2)
+        out = (y * weights.unsqueeze(-1)).sum(dim=1)
+        return out.view(batch_size, sequence_length, d)
+
+
 def export(module, path, d, opset=17, seed=0):
     """Exports `module` with dynamic batch and sequence dims."""
     torch.manual_seed(seed)

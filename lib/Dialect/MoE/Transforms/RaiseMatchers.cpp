@@ -202,8 +202,8 @@ static Value matchSilu(Value value) {
 }
 
 /// The activation applied to a projection: (kind, projection input value).
-static std::optional<std::pair<ActivationKind, Value>>
-matchActivation(Value value) {
+std::optional<std::pair<ActivationKind, Value>>
+raise::matchActivation(Value value) {
   if (Value x = matchSilu(value))
     return std::pair(ActivationKind::Silu, x);
   if (auto relu = value.getDefiningOp<onnx::ReluOp>())

@@ -97,6 +97,10 @@ struct SharedExpert {
 FailureOr<SharedExpert> matchSharedExpert(Value routed, Value hidden,
                                           MatchError &error);
 
+/// The activation applied to a value: silu as x * sigmoid(x), relu, gelu;
+/// returns its kind and input.
+std::optional<std::pair<ActivationKind, Value>> matchActivation(Value value);
+
 /// The constant behind `value`, if any.
 std::optional<ElementsAttr> constantOf(Value value);
 

@@ -386,6 +386,22 @@ struct MoERaisePass : moe::impl::MoERaisePassBase<MoERaisePass> {
       ++numRaised;
       changed = true;
     }
+    // ... or in the ReduceSum of the weighted outputs of batched MatMuls.
+    SmallVector<onnx::ReduceSumOp> sums;
+    func.walk([&](onnx::ReduceSumOp op) { sums.push_back(op); });
+    for (onnx::ReduceSumOp sum : sums) {
+      MatchError error;
+      if (!sum.getInput().getDefiningOp<onnx::MulOp>())
+        continue;
+      if (failed(raiseStackedMatMul(sum, builder, error))) {
+        if (reportFailures && sum.getAxes() == ArrayRef<int64_t>{1} &&
+            !sum.getKeepdims())
+          sum.emitRemark() << "MoE layer not raised: " << error.reason;
+        continue;
+      }
+      ++numRaised;
+      changed = true;
+    }
     if (!changed)
       return;
     // The per-expert subgraphs are dead now; erase them (and fold what

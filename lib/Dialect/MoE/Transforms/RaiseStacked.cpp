@@ -316,3 +316,146 @@ LogicalResult raise::raiseStacked(onnx::EinsumOp combine, OpBuilder &builder,
   combine.getResult().replaceAllUsesWith(result);
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Stacked weights applied with batched MatMul
+//===----------------------------------------------------------------------===//
+//
+//   xs  = t[:, None, None, :]                                  [T, 1, 1, d]
+//   h   = silu(xs @ W1[ids]) * (xs @ W3[ids])                  [T, k, 1, f]
+//   y   = (h @ W2[ids]).squeeze(2)                             [T, k, d]
+//   out = (y * w[..., None]).sum(1)
+//
+
+namespace {
+
+/// lhs @ constant[ids] with a batched MatMul.
+std::optional<std::pair<Value, ElementsAttr>> matchGatheredMatMul(Value value,
+                                                                  Value ids) {
+  auto matmul = value.getDefiningOp<onnx::MatMulOp>();
+  if (!matmul)
+    return std::nullopt;
+  std::optional<ElementsAttr> weight = gatheredConstant(matmul.getRhs(), ids);
+  if (!weight || cast<ShapedType>(weight->getType()).getRank() != 3)
+    return std::nullopt;
+  return std::pair(matmul.getLhs(), *weight);
+}
+
+/// t[:, None, None, :] -> t.
+Value tokensOf(Value xs) {
+  SmallVector<int64_t> axes;
+  while (auto unsqueeze = xs.getDefiningOp<onnx::UnsqueezeOp>()) {
+    llvm::append_range(axes, unsqueeze.getAxes());
+    xs = unsqueeze.getInput();
+  }
+  llvm::sort(axes);
+  return axes == SmallVector<int64_t>{1, 2} ? xs : Value();
+}
+
+} // namespace
+
+LogicalResult raise::raiseStackedMatMul(onnx::ReduceSumOp combine,
+                                        OpBuilder &builder, MatchError &error) {
+  if (combine.getAxes() != ArrayRef<int64_t>{1} || combine.getKeepdims())
+    return error.fail("not a sum over the k chosen experts");
+  auto mul = combine.getInput().getDefiningOp<onnx::MulOp>();
+  if (!mul)
+    return error.fail("the summed expert outputs are not weighted");
+  Value y, weights;
+  for (auto [a, b] : {std::pair(mul.getLhs(), mul.getRhs()),
+                      std::pair(mul.getRhs(), mul.getLhs())}) {
+    auto unsqueeze = b.getDefiningOp<onnx::UnsqueezeOp>();
+    if (unsqueeze && unsqueeze.getAxes() == ArrayRef<int64_t>{2}) {
+      y = a;
+      weights = unsqueeze.getInput();
+    }
+  }
+  auto squeeze = y ? y.getDefiningOp<onnx::SqueezeOp>() : onnx::SqueezeOp();
+  if (!squeeze || squeeze.getAxes() != ArrayRef<int64_t>{2})
+    return error.fail("the weights do not scale [T, k, d] expert outputs");
+  // The routing gives the ids every gather must use.
+  auto div = weights.getDefiningOp<onnx::DivOp>();
+  Value values = div ? div.getLhs() : weights;
+  auto topk = values.getDefiningOp<onnx::TopKOp>();
+  if (!topk)
+    return error.fail("the weights are not top-k routing weights");
+  FailureOr<Routing> routing = matchRouting(weights, topk.getIndices(), error);
+  if (failed(routing))
+    return failure();
+  Value ids = topk.getIndices();
+  auto down = matchGatheredMatMul(squeeze.getInput(), ids);
+  if (!down)
+    return error.fail("the expert outputs are not a batched MatMul by the "
+                      "chosen experts' stacked weights");
+  Value hidden = down->first;
+  ElementsAttr w1, w3;
+  ActivationKind kind;
+  Value rowsGate, rowsUp;
+  if (auto act = matchActivation(hidden)) {
+    auto gate = matchGatheredMatMul(act->second, ids);
+    if (!gate)
+      return error.fail("the activation does not read a stacked projection");
+    kind = act->first;
+    rowsGate = gate->first;
+    w1 = gate->second;
+  } else if (auto product = hidden.getDefiningOp<onnx::MulOp>()) {
+    bool matched = false;
+    for (auto [a, u] : {std::pair(product.getLhs(), product.getRhs()),
+                        std::pair(product.getRhs(), product.getLhs())}) {
+      auto act = matchActivation(a);
+      auto gate = act ? matchGatheredMatMul(act->second, ids) : std::nullopt;
+      auto upProj = matchGatheredMatMul(u, ids);
+      if (!act || act->first != ActivationKind::Silu || !gate || !upProj)
+        continue;
+      kind = ActivationKind::SwiGLU;
+      rowsGate = gate->first;
+      rowsUp = upProj->first;
+      w1 = gate->second;
+      w3 = upProj->second;
+      matched = true;
+      break;
+    }
+    if (!matched)
+      return error.fail("the experts' hidden layer is not silu(x W1) * x W3");
+  } else {
+    return error.fail("the experts' hidden layer is not an activation");
+  }
+  if (rowsUp && rowsUp != rowsGate)
+    return error.fail("the gate and up projections read different inputs");
+  Value tokens = tokensOf(rowsGate);
+  if (!tokens || tokens != routing->hidden)
+    return error.fail("the experts do not read the router's tokens");
+  auto w1Type = cast<ShapedType>(w1.getType());
+  auto w2Type = cast<ShapedType>(down->second.getType());
+  auto rType = cast<ShapedType>(routing->routerWeight.getType());
+  int64_t numExperts = w1Type.getDimSize(0), d = w1Type.getDimSize(1),
+          f = w1Type.getDimSize(2);
+  if (w2Type.getShape() != ArrayRef<int64_t>{numExperts, f, d} ||
+      (w3 && w3.getType() != w1.getType()) ||
+      rType.getShape() != ArrayRef<int64_t>{d, numExperts})
+    return error.fail("the stacked weights and the router disagree in shape");
+
+  Location loc = combine.getLoc();
+  builder.setInsertionPoint(combine);
+  auto constant = [&](ElementsAttr attr) -> Value {
+    return attr ? arith::ConstantOp::create(builder, loc, cast<TypedAttr>(attr))
+                      .getResult()
+                : Value();
+  };
+  MLIRContext *context = builder.getContext();
+  auto routingAttr = RoutingAttr::get(context, RoutingKind::SoftmaxTopK,
+                                      routing->k, routing->renormalize);
+  auto activation = ActivationAttr::get(context, kind, APFloat(1.702),
+                                        APFloat(1.0), APFloat(7.0));
+  auto layer = LayerOp::create(
+      builder, loc, tokens.getType(), tokens, constant(routing->routerWeight),
+      Value(), constant(routing->routerBias), Value(), constant(w1),
+      constant(w3), constant(down->second), Value(), Value(), Value(), Value(),
+      Value(), Value(), Value(), routingAttr, activation,
+      /*gate_on_input=*/false);
+  Value result = layer;
+  if (result.getType() != combine.getType())
+    result = tensor::CastOp::create(builder, loc, combine.getType(), result);
+  combine.getResult().replaceAllUsesWith(result);
+  return success();
+}

@@ -17,6 +17,11 @@ namespace mlir::moe::raise {
 LogicalResult raiseStacked(onnx::EinsumOp combine, OpBuilder &builder,
                            MatchError &error);
 
+/// The same for the batched-MatMul stacked form, anchored on the ReduceSum
+/// that adds the k weighted expert outputs.
+LogicalResult raiseStackedMatMul(onnx::ReduceSumOp combine, OpBuilder &builder,
+                                 MatchError &error);
+
 } // namespace mlir::moe::raise
 
 #endif // MOE_LIB_DIALECT_MOE_TRANSFORMS_RAISESTACKED_H

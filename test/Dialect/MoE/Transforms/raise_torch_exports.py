@@ -11,7 +11,9 @@
 #   gptoss:  gpt-oss's MLPBlock: router with bias, top-k of the logits then
 #            softmax, stacked [E, out, in] weights gathered by the chosen ids
 #            and applied with Einsum, biases, clamped SwiGLU over
-#            interleaved gate/up columns.
+#            interleaved gate/up columns;
+#   stacked: stacked [E, d, f] weights gathered by the chosen ids and
+#            applied with batched MatMul, SwiGLU, renormalized top-2.
 # REQUIRES: torch
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t > %t/out.txt
@@ -20,6 +22,7 @@
 # RUN: FileCheck %s --check-prefix=RELU < %t/relu.mlir
 # RUN: FileCheck %s --check-prefix=SOFT < %t/soft.mlir
 # RUN: FileCheck %s --check-prefix=GPTOSS < %t/gptoss.mlir
+# RUN: FileCheck %s --check-prefix=STACKED < %t/stacked.mlir
 # RUN: FileCheck %s --check-prefix=NUM < %t/out.txt
 # MIXTRAL: moe.layer %{{.*}} router %{{.*}} : tensor<16x4xf32> w1 %{{.*}} : tensor<4x16x32xf32> w3 %{{.*}} : tensor<4x16x32xf32> w2 %{{.*}} : tensor<4x32x16xf32>
 # MIXTRAL-SAME: routing <softmax_topk, k = 2, renormalize = true> activation <swiglu>
@@ -41,6 +44,9 @@
 # GPTOSS-SAME: routing <topk_softmax, k = 2> activation <clamped_swiglu, limit = 1.5>
 # GPTOSS-NOT: onnx.einsum
 # GPTOSS-NOT: onnx.topk
+# STACKED: moe.layer %{{.*}} w1 %{{.*}} : tensor<4x16x24xf32> w3 %{{.*}} : tensor<4x16x24xf32> w2 %{{.*}} : tensor<4x24x16xf32>
+# STACKED-SAME: routing <softmax_topk, k = 2, renormalize = true> activation <swiglu>
+# STACKED-NOT: onnx.matmul
 # NUM: OK: mixtral #0 y
 # NUM: OK: mixtral #2 y
 # NUM: OK: qwen2 #0 y
@@ -51,6 +57,8 @@
 # NUM: OK: soft #2 y
 # NUM: OK: gptoss #0 y
 # NUM: OK: gptoss #2 y
+# NUM: OK: stacked #0 y
+# NUM: OK: stacked #2 y
 
 import os
 import subprocess
@@ -72,6 +80,7 @@ models = {
     "soft": blocks.SoftMoeBlock(d=16, f=24, num_experts=3),
     # limit 1.5 so that the clamps bind on these inputs.
     "gptoss": blocks.GptOssMoeBlock(d=16, f=16, num_experts=4, top_k=2, limit=1.5),
+    "stacked": blocks.StackedMoeBlock(d=16, f=24, num_experts=4, top_k=2),
 }
 rng = np.random.default_rng(2)
 for name, module in models.items():
