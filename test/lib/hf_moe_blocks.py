@@ -11,6 +11,21 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def expert_loop(hidden_states, routing_weights, selected_experts, experts, num_experts):
+    """The per-expert dispatch loop of Mixtral-family forwards in
+    transformers: one-hot mask, torch.where, index_add_."""
+    hidden_dim = hidden_states.shape[-1]
+    final_hidden_states = torch.zeros_like(hidden_states)
+    expert_mask = F.one_hot(selected_experts, num_classes=num_experts).permute(2, 1, 0)
+    for expert_idx in range(num_experts):
+        expert_layer = experts[expert_idx]
+        idx, top_x = torch.where(expert_mask[expert_idx])
+        current_state = hidden_states[None, top_x].reshape(-1, hidden_dim)
+        current_hidden_states = expert_layer(current_state) * routing_weights[top_x, idx, None]
+        final_hidden_states.index_add_(0, top_x, current_hidden_states.to(hidden_states.dtype))
+    return final_hidden_states
+
+
 class SwiGLUExpert(nn.Module):
     """Mixtral's MixtralBlockSparseTop2MLP: w2(silu(w1 x) * w3 x)."""
 
@@ -41,15 +56,8 @@ class MixtralSparseMoeBlock(nn.Module):
         routing_weights, selected_experts = torch.topk(routing_weights, self.top_k, dim=-1)
         routing_weights /= routing_weights.sum(dim=-1, keepdim=True)
         routing_weights = routing_weights.to(hidden_states.dtype)
-        final_hidden_states = torch.zeros(
-            (batch_size * sequence_length, hidden_dim), dtype=hidden_states.dtype)
-        expert_mask = F.one_hot(selected_experts, num_classes=self.num_experts).permute(2, 1, 0)
-        for expert_idx in range(self.num_experts):
-            expert_layer = self.experts[expert_idx]
-            idx, top_x = torch.where(expert_mask[expert_idx])
-            current_state = hidden_states[None, top_x].reshape(-1, hidden_dim)
-            current_hidden_states = expert_layer(current_state) * routing_weights[top_x, idx, None]
-            final_hidden_states.index_add_(0, top_x, current_hidden_states.to(hidden_states.dtype))
+        final_hidden_states = expert_loop(hidden_states, routing_weights, selected_experts,
+                                          self.experts, self.num_experts)
         return final_hidden_states.reshape(batch_size, sequence_length, hidden_dim)
 
 
@@ -75,15 +83,8 @@ class Qwen2MoeSparseMoeBlock(nn.Module):
         if self.norm_topk_prob:
             routing_weights /= routing_weights.sum(dim=-1, keepdim=True)
         routing_weights = routing_weights.to(hidden_states.dtype)
-        final_hidden_states = torch.zeros(
-            (batch_size * sequence_length, hidden_dim), dtype=hidden_states.dtype)
-        expert_mask = F.one_hot(selected_experts, num_classes=self.num_experts).permute(2, 1, 0)
-        for expert_idx in range(self.num_experts):
-            expert_layer = self.experts[expert_idx]
-            idx, top_x = torch.where(expert_mask[expert_idx])
-            current_state = hidden_states[None, top_x].reshape(-1, hidden_dim)
-            current_hidden_states = expert_layer(current_state) * routing_weights[top_x, idx, None]
-            final_hidden_states.index_add_(0, top_x, current_hidden_states.to(hidden_states.dtype))
+        final_hidden_states = expert_loop(hidden_states, routing_weights, selected_experts,
+                                          self.experts, self.num_experts)
         shared_expert_output = self.shared_expert(hidden_states)
         shared_expert_output = F.sigmoid(self.shared_expert_gate(hidden_states)) * shared_expert_output
         final_hidden_states = final_hidden_states + shared_expert_output
@@ -196,6 +197,32 @@ class StackedMoeBlock(nn.Module):
         y = torch.matmul(h, self.w2[ids]).squeeze(2)
         out = (y * weights.unsqueeze(-1)).sum(dim=1)
         return out.view(batch_size, sequence_length, d)
+
+
+class SwitchSparseMLP(nn.Module):
+    """SwitchTransformersSparseMLP with its Top1Router (no capacity limit,
+    no jitter): argmax of the softmax picks one expert per token, each
+    expert overwrites its tokens' rows of a copy of the input
+    (boolean-mask indexing), and the result is scaled by the top
+    probability."""
+
+    def __init__(self, d=16, f=32, num_experts=4):
+        super().__init__()
+        self.num_experts = num_experts
+        self.classifier = nn.Linear(d, num_experts, bias=False)
+        self.experts = nn.ModuleList(ReluExpert(d, f) for _ in range(num_experts))
+
+    def forward(self, hidden_states):
+        router_logits = self.classifier(hidden_states)
+        router_probs = F.softmax(router_logits, dim=-1)
+        expert_index = torch.argmax(router_probs, dim=-1)
+        router_mask = F.one_hot(expert_index, num_classes=self.num_experts)
+        router_probs = torch.max(router_probs, dim=-1).values.unsqueeze(-1)
+        next_states = hidden_states.clone()
+        for idx, expert in enumerate(self.experts):
+            token_indices = router_mask[:, :, idx].bool()
+            next_states[token_indices] = expert(hidden_states[token_indices]).to(next_states.dtype)
+        return router_probs * next_states
 
 
 def export(module, path, d, opset=17, seed=0):

@@ -25,20 +25,6 @@ using utils::IteratorType;
 
 namespace {
 
-Value toIndex(ImplicitLocOpBuilder &b, OpFoldResult size) {
-  return getValueOrCreateConstantIndexOp(b, b.getLoc(), size);
-}
-
-/// An index read from an indices tensor, negative values counting from
-/// `dim`.
-Value normalizedIndex(ImplicitLocOpBuilder &b, Value raw, Value dim) {
-  Value index = castInt(b, raw, b.getIndexType());
-  Value negative = arith::CmpIOp::create(
-      b, arith::CmpIPredicate::slt, index, arith::ConstantIndexOp::create(b, 0));
-  return arith::SelectOp::create(b, negative,
-                                 arith::AddIOp::create(b, index, dim), index);
-}
-
 AffineMap dimsMap(MLIRContext *context, unsigned numLoops,
                   ArrayRef<unsigned> dims) {
   return AffineMap::getMultiDimMapWithTargets(numLoops, dims, context);

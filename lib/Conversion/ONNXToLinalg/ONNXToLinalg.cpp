@@ -22,6 +22,31 @@ using namespace mlir;
 using namespace mlir::moe;
 using namespace mlir::moe::onnx_lowering;
 
+Value onnx_lowering::toIndex(ImplicitLocOpBuilder &b, OpFoldResult size) {
+  return getValueOrCreateConstantIndexOp(b, b.getLoc(), size);
+}
+
+Value onnx_lowering::normalizedIndex(ImplicitLocOpBuilder &b, Value raw,
+                                     Value dim) {
+  Value index = castInt(b, raw, b.getIndexType());
+  Value negative = arith::CmpIOp::create(
+      b, arith::CmpIPredicate::slt, index, arith::ConstantIndexOp::create(b, 0));
+  return arith::SelectOp::create(b, negative,
+                                 arith::AddIOp::create(b, index, dim), index);
+}
+
+Value onnx_lowering::reshapeTo(ImplicitLocOpBuilder &b, Value input,
+                               ArrayRef<Value> dims, Type resultType) {
+  SmallVector<Value> values;
+  for (Value dim : dims)
+    values.push_back(castInt(b, dim, b.getI64Type()));
+  Value shape = tensor::FromElementsOp::create(
+      b, RankedTensorType::get({static_cast<int64_t>(dims.size())},
+                               b.getI64Type()),
+      values);
+  return tensor::ReshapeOp::create(b, resultType, input, shape);
+}
+
 SmallVector<OpFoldResult> onnx_lowering::mixedSizes(TensorBuilder &tb,
                                                     Value tensor) {
   SmallVector<OpFoldResult> sizes;

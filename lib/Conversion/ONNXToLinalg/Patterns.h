@@ -13,6 +13,16 @@
 
 namespace mlir::moe::onnx_lowering {
 
+/// An index value for a size.
+Value toIndex(ImplicitLocOpBuilder &b, OpFoldResult size);
+/// An index read from an indices tensor, negative values counting from
+/// `dim` (ONNX gather/scatter semantics).
+Value normalizedIndex(ImplicitLocOpBuilder &b, Value raw, Value dim);
+/// tensor.reshape of `input` to `dims` (index values), built from an i64
+/// shape tensor: bufferizes to memref.reshape whatever the dims.
+Value reshapeTo(ImplicitLocOpBuilder &b, Value input, ArrayRef<Value> dims,
+                Type resultType);
+
 /// Sizes of every dim of `tensor`.
 SmallVector<OpFoldResult> mixedSizes(TensorBuilder &tb, Value tensor);
 

@@ -92,13 +92,7 @@ struct ReduceLowering : OpRewritePattern<OpTy> {
                            ? arith::ConstantIndexOp::create(b, 1).getResult()
                            : getValueOrCreateConstantIndexOp(b, b.getLoc(),
                                                              inputSizes[d]));
-      SmallVector<Value> values;
-      for (Value dim : dims)
-        values.push_back(castInt(b, dim, b.getI64Type()));
-      Value shape = tensor::FromElementsOp::create(
-          b, RankedTensorType::get({static_cast<int64_t>(rank)}, b.getI64Type()),
-          values);
-      reduced = tensor::ReshapeOp::create(b, op.getType(), reduced, shape);
+      reduced = reshapeTo(b, reduced, dims, op.getType());
     }
     rewriter.replaceOp(op, reduced);
     return success();
@@ -231,14 +225,10 @@ struct ArgMaxLowering : OpRewritePattern<onnx::ArgMaxOp> {
     if (op.getKeepdims()) {
       SmallVector<Value> dims;
       for (unsigned d = 0; d < rank; ++d)
-        dims.push_back(castInt(
-            b,
-            d == axis ? arith::ConstantIndexOp::create(b, 1).getResult()
-                      : getValueOrCreateConstantIndexOp(b, b.getLoc(), sizes[d]),
-            i64));
-      Value shape = tensor::FromElementsOp::create(
-          b, RankedTensorType::get({static_cast<int64_t>(rank)}, i64), dims);
-      result = tensor::ReshapeOp::create(b, op.getType(), result, shape);
+        dims.push_back(d == axis
+                           ? arith::ConstantIndexOp::create(b, 1).getResult()
+                           : toIndex(b, sizes[d]));
+      result = reshapeTo(b, result, dims, op.getType());
     }
     rewriter.replaceOp(op, result);
     return success();

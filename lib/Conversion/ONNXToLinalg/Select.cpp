@@ -21,18 +21,6 @@ using utils::IteratorType;
 
 namespace {
 
-Value toIndex(ImplicitLocOpBuilder &b, OpFoldResult size) {
-  return getValueOrCreateConstantIndexOp(b, b.getLoc(), size);
-}
-
-Value normalizedIndex(ImplicitLocOpBuilder &b, Value raw, Value dim) {
-  Value index = castInt(b, raw, b.getIndexType());
-  Value negative = arith::CmpIOp::create(
-      b, arith::CmpIPredicate::slt, index, arith::ConstantIndexOp::create(b, 0));
-  return arith::SelectOp::create(b, negative,
-                                 arith::AddIOp::create(b, index, dim), index);
-}
-
 struct EqualLowering : OpRewritePattern<onnx::EqualOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(onnx::EqualOp op,

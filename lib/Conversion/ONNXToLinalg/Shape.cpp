@@ -22,23 +22,6 @@ using namespace mlir::moe::onnx_lowering;
 
 namespace {
 
-Value toIndex(ImplicitLocOpBuilder &b, OpFoldResult size) {
-  return getValueOrCreateConstantIndexOp(b, b.getLoc(), size);
-}
-
-/// tensor.reshape of `input` to `dims` (index values).
-Value reshapeTo(ImplicitLocOpBuilder &b, Value input, ArrayRef<Value> dims,
-                Type resultType) {
-  SmallVector<Value> values;
-  for (Value dim : dims)
-    values.push_back(castInt(b, dim, b.getI64Type()));
-  Value shape = tensor::FromElementsOp::create(
-      b, RankedTensorType::get({static_cast<int64_t>(dims.size())},
-                               b.getI64Type()),
-      values);
-  return tensor::ReshapeOp::create(b, resultType, input, shape);
-}
-
 /// Element `i` of a 1-D i64 tensor, as an index.
 Value extractIndex(ImplicitLocOpBuilder &b, Value tensor, int64_t i) {
   Value element = tensor::ExtractOp::create(

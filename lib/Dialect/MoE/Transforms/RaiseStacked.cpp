@@ -35,6 +35,13 @@ namespace onnx = mlir::moe::onnx;
 
 namespace {
 
+/// An arith.constant of `attr`, or null for a null attribute.
+Value constantValue(OpBuilder &builder, Location loc, ElementsAttr attr) {
+  return attr ? arith::ConstantOp::create(builder, loc, cast<TypedAttr>(attr))
+                    .getResult()
+              : Value();
+}
+
 /// The equation of `op` with its letters renamed in order of appearance
 /// ("bec,be->bc" -> "abc,ab->ac"), so forms compare independently of the
 /// letters the exporter chose.
@@ -256,10 +263,8 @@ LogicalResult raise::raiseStacked(onnx::EinsumOp combine, OpBuilder &builder,
   // Build: split interleaved gate/up, transpose to [E, in, out].
   Location loc = combine.getLoc();
   builder.setInsertionPoint(combine);
-  auto constant = [&](ElementsAttr attr) -> Value {
-    return attr ? arith::ConstantOp::create(builder, loc, cast<TypedAttr>(attr))
-                      .getResult()
-                : Value();
+  auto constant = [&](ElementsAttr attr) {
+    return constantValue(builder, loc, attr);
   };
   auto rows = [&](Value value, int64_t start) -> Value {
     auto type = cast<RankedTensorType>(value.getType());
@@ -437,10 +442,8 @@ LogicalResult raise::raiseStackedMatMul(onnx::ReduceSumOp combine,
 
   Location loc = combine.getLoc();
   builder.setInsertionPoint(combine);
-  auto constant = [&](ElementsAttr attr) -> Value {
-    return attr ? arith::ConstantOp::create(builder, loc, cast<TypedAttr>(attr))
-                      .getResult()
-                : Value();
+  auto constant = [&](ElementsAttr attr) {
+    return constantValue(builder, loc, attr);
   };
   MLIRContext *context = builder.getContext();
   auto routingAttr = RoutingAttr::get(context, RoutingKind::SoftmaxTopK,
