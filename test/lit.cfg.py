@@ -45,6 +45,8 @@ llvm_config.with_environment(
 config.environment["MOE_TOOLS_DIR"] = config.moe_tools_dir
 config.environment["MOE_LLVM_TOOLS_DIR"] = config.llvm_tools_dir
 config.environment["MOE_MLIR_LIB_DIR"] = config.mlir_lib_dir
+config.environment["MOE_RUNTIME_LIB"] = os.path.join(
+    config.moe_lib_dir, "libmoe_runtime_cpu" + config.shlib_ext)
 
 tools = [
     "moe-opt",

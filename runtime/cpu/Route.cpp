@@ -1,0 +1,140 @@
+//===- Route.cpp - Routing kernel of the CPU runtime ----------------------===//
+//
+// Per token: scores (softmax, sigmoid or the logits), the choice scores
+// (+ correction bias, masked to the best groups), the k best in ONNX TopK
+// order, then weights (softmax over the picks for topk_softmax, optional
+// renormalization, scale).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Parallel.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+using namespace moe::runtime;
+
+namespace {
+
+/// True when score a ranks before b: larger, NaN above numbers, lower
+/// index on ties.
+bool before(float a, int64_t ia, float b, int64_t ib) {
+  bool aNaN = std::isnan(a), bNaN = std::isnan(b);
+  if (aNaN != bNaN)
+    return aNaN;
+  if (!aNaN && a != b)
+    return a > b;
+  return ia < ib;
+}
+
+/// The first `count` indices of `scores` in ranking order.
+void topIndices(const float *scores, int64_t n, int64_t count,
+                std::vector<int64_t> &order) {
+  order.resize(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::partial_sort(order.begin(), order.begin() + count, order.end(),
+                    [&](int64_t a, int64_t b) {
+                      return before(scores[a], a, scores[b], b);
+                    });
+}
+
+bool validParams(const moe_routing_params &p, int64_t numExperts) {
+  if (p.k < 1 || p.k > numExperts || !(p.scale > 0.0f) ||
+      !std::isfinite(p.scale) || p.n_group < 1 || p.topk_group < 1 ||
+      p.topk_group > p.n_group || numExperts % p.n_group != 0)
+    return false;
+  if (p.n_group > 1 && (p.kind != MOE_ROUTING_SIGMOID_TOPK ||
+                        p.topk_group * (numExperts / p.n_group) < p.k))
+    return false;
+  if (p.kind == MOE_ROUTING_DENSE && p.k != numExperts)
+    return false;
+  return p.kind >= MOE_ROUTING_SOFTMAX_TOPK && p.kind <= MOE_ROUTING_DENSE;
+}
+
+} // namespace
+
+extern "C" moe_status moe_route_f32(const moe_exec_config *config,
+                                    const float *logits, int64_t numTokens,
+                                    int64_t numExperts,
+                                    const moe_routing_params *params,
+                                    const float *correctionBias,
+                                    int32_t *expertIds, float *weights) {
+  if (!validConfig(config) || !params || numTokens < 0 || numExperts < 1 ||
+      !validParams(*params, numExperts) ||
+      (numTokens > 0 && (!logits || !expertIds || !weights)) ||
+      (correctionBias && params->kind != MOE_ROUTING_SIGMOID_TOPK))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  const moe_routing_params p = *params;
+  const int64_t k = p.k, groupSize = numExperts / p.n_group;
+  parallelFor(config, numTokens, [&](int64_t t) {
+    const float *row = logits + t * numExperts;
+    std::vector<float> scores(numExperts), choice(numExperts);
+    if (p.kind == MOE_ROUTING_SIGMOID_TOPK) {
+      for (int64_t e = 0; e < numExperts; ++e)
+        scores[e] = 1.0f / (1.0f + std::exp(-row[e]));
+    } else if (p.kind == MOE_ROUTING_TOPK_SOFTMAX) {
+      std::copy(row, row + numExperts, scores.begin());
+    } else {
+      float max = -std::numeric_limits<float>::infinity();
+      for (int64_t e = 0; e < numExperts; ++e)
+        max = std::isnan(row[e]) || std::isnan(max) ? NAN : std::max(max, row[e]);
+      float sum = 0.0f;
+      for (int64_t e = 0; e < numExperts; ++e)
+        sum += scores[e] = std::exp(row[e] - max);
+      for (float &s : scores)
+        s /= sum;
+    }
+    for (int64_t e = 0; e < numExperts; ++e)
+      choice[e] = scores[e] + (correctionBias ? correctionBias[e] : 0.0f);
+    std::vector<int64_t> order;
+    if (p.n_group > 1) {
+      // A group scores the sum of its best two choice scores.
+      std::vector<float> groupScores(p.n_group);
+      for (int64_t g = 0; g < p.n_group; ++g) {
+        topIndices(&choice[g * groupSize], groupSize,
+                   std::min<int64_t>(2, groupSize), order);
+        float sum = 0.0f;
+        for (int64_t i = 0; i < std::min<int64_t>(2, groupSize); ++i)
+          sum += choice[g * groupSize + order[i]];
+        groupScores[g] = sum;
+      }
+      topIndices(groupScores.data(), p.n_group, p.topk_group, order);
+      std::vector<bool> allowed(p.n_group, false);
+      for (int64_t i = 0; i < p.topk_group; ++i)
+        allowed[order[i]] = true;
+      for (int64_t e = 0; e < numExperts; ++e)
+        if (!allowed[e / groupSize])
+          choice[e] = -std::numeric_limits<float>::infinity();
+    }
+    topIndices(choice.data(), numExperts, k, order);
+    float *w = weights + t * k;
+    int32_t *ids = expertIds + t * k;
+    for (int64_t j = 0; j < k; ++j) {
+      ids[j] = static_cast<int32_t>(order[j]);
+      w[j] = scores[order[j]];
+    }
+    if (p.kind == MOE_ROUTING_TOPK_SOFTMAX) {
+      float max = w[0], sum = 0.0f;
+      for (int64_t j = 0; j < k; ++j)
+        sum += w[j] = std::exp(w[j] - max);
+      for (int64_t j = 0; j < k; ++j)
+        w[j] /= sum;
+    } else if (p.renormalize) {
+      float sum = p.kind == MOE_ROUTING_SIGMOID_TOPK ? 1e-20f : 0.0f;
+      for (int64_t j = 0; j < k; ++j)
+        sum += w[j];
+      for (int64_t j = 0; j < k; ++j)
+        w[j] /= sum;
+    }
+    for (int64_t j = 0; j < k; ++j)
+      w[j] *= p.scale;
+  });
+  return MOE_OK;
+}
+
+extern "C" int32_t moe_runtime_api_version(void) {
+  return MOE_RUNTIME_API_VERSION;
+}

@@ -1,0 +1,119 @@
+/*===- moe_runtime.h - C ABI of the MoE kernel runtimes -------------------===*
+ *
+ * The kernels compiled models call for the decomposed moe ops: route,
+ * permute, grouped matmul, combine. Every entry point takes caller-owned
+ * buffers (row-major, no hidden allocation beyond per-call scratch), returns
+ * a status, and is safe to call from several threads at once. The CPU
+ * runtime (runtime/cpu, oneTBB) and the CUDA runtime implement this header.
+ *
+ * Semantics are the moe dialect's (docs/reference/Dialects/MoEDialect.md):
+ * ONNX TopK order (larger first, NaN above numbers, lower index on ties),
+ * stable permutation by expert, combine summed in increasing slot order.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef MOE_RUNTIME_H
+#define MOE_RUNTIME_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped on any incompatible change of this header. */
+#define MOE_RUNTIME_API_VERSION 1
+
+/* Returns MOE_RUNTIME_API_VERSION of the library actually linked. */
+int32_t moe_runtime_api_version(void);
+
+typedef enum moe_status {
+  MOE_OK = 0,
+  /* A size, count or parameter is out of range (k > E, groups...). */
+  MOE_ERROR_INVALID_ARGUMENT = 1,
+  /* An index read from a buffer (an expert id, a row) is out of range. */
+  MOE_ERROR_INDEX_OUT_OF_RANGE = 2,
+} moe_status;
+
+/* Kernels run on at most this many threads (0: all available). */
+typedef struct moe_exec_config {
+  int32_t num_threads;
+} moe_exec_config;
+
+typedef enum moe_routing_kind {
+  MOE_ROUTING_SOFTMAX_TOPK = 0,
+  MOE_ROUTING_TOPK_SOFTMAX = 1,
+  MOE_ROUTING_SIGMOID_TOPK = 2,
+  MOE_ROUTING_DENSE = 3,
+} moe_routing_kind;
+
+typedef struct moe_routing_params {
+  int32_t kind; /* moe_routing_kind */
+  int32_t k;
+  int32_t renormalize;
+  int32_t n_group;    /* 1: no group limit */
+  int32_t topk_group; /* groups a token may choose from */
+  float scale;        /* applied to the final weights */
+} moe_routing_params;
+
+/* logits [T, E], correction_bias [E] or NULL (sigmoid routing only) ->
+ * expert_ids [T, k] (in choice order), weights [T, k]. */
+moe_status moe_route_f32(const moe_exec_config *config, const float *logits,
+                         int64_t num_tokens, int64_t num_experts,
+                         const moe_routing_params *params,
+                         const float *correction_bias, int32_t *expert_ids,
+                         float *weights);
+
+/* expert_ids [T, k] -> assignments [T * k] (flat index t * k + j in sorted
+ * order, stable), offsets [E + 1], inverse [T, k] (sorted position of each
+ * assignment). Fails with MOE_ERROR_INDEX_OUT_OF_RANGE on an id outside
+ * [0, E) and writes nothing then. */
+moe_status moe_permute(const moe_exec_config *config, const int32_t *expert_ids,
+                       int64_t num_tokens, int64_t k, int64_t num_experts,
+                       int32_t *assignments, int32_t *offsets,
+                       int32_t *inverse);
+
+/* rows [N, d] = input[assignments[s] / k] for every sorted slot s. */
+moe_status moe_gather_rows_f32(const moe_exec_config *config,
+                               const float *input, int64_t num_tokens,
+                               int64_t d, const int32_t *assignments,
+                               int64_t k, float *rows);
+
+typedef enum moe_activation_kind {
+  MOE_ACTIVATION_NONE = 0,
+  MOE_ACTIVATION_RELU = 1,
+  MOE_ACTIVATION_GELU = 2,
+  MOE_ACTIVATION_SILU = 3,
+  MOE_ACTIVATION_SWIGLU = 4,
+  MOE_ACTIVATION_CLAMPED_SWIGLU = 5,
+  MOE_ACTIVATION_GELU_TANH = 6,
+} moe_activation_kind;
+
+typedef struct moe_activation_params {
+  int32_t kind; /* moe_activation_kind */
+  float alpha, beta, limit; /* clamped_swiglu only */
+} moe_activation_params;
+
+/* For each expert e and each row r in [offsets[e], offsets[e + 1]):
+ * z = rows[r] @ weights[e] + bias[e] (weights [E, K, M], bias [E, M] or
+ * NULL), then the activation; gated activations read gate from columns
+ * [0, M/2) and up from [M/2, M) and write [N, M/2]. */
+moe_status moe_grouped_matmul_f32(const moe_exec_config *config,
+                                  const float *rows, int64_t num_rows,
+                                  int64_t k_dim, const float *weights,
+                                  int64_t num_experts, int64_t m_dim,
+                                  const int32_t *offsets, const float *bias,
+                                  const moe_activation_params *activation,
+                                  float *out);
+
+/* out[t] = sum_j weights[t, j] * rows[inverse[t, j]], j increasing. */
+moe_status moe_combine_f32(const moe_exec_config *config, const float *rows,
+                           int64_t num_rows, int64_t d, const float *weights,
+                           const int32_t *inverse, int64_t num_tokens,
+                           int64_t k, float *out);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* MOE_RUNTIME_H */

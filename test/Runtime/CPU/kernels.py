@@ -1,0 +1,155 @@
+# Each CPU runtime kernel through its C ABI against the NumPy reference
+# (test/lib/moe_reference.py), on 1 and 2 threads: every routing kind
+# (groups, correction bias, scale, renormalization), exact ties and NaN
+# logits, k = E, T = 0 and 1; the permutation with an expert that gets no
+# token and all tokens on one expert; row gather; the grouped matmul with
+# every activation, bias and empty segments; the combine; a whole layer
+# chained from the kernels; and the errors for bad ids and parameters.
+# RUN: %python %s | FileCheck %s
+# CHECK: api version 1
+# CHECK: OK: route softmax_topk renorm
+# CHECK: OK: route sigmoid grouped
+# CHECK: OK: route ties and NaN
+# CHECK: OK: route T=0
+# CHECK: OK: permute
+# CHECK: OK: grouped_matmul clamped_swiglu
+# CHECK: OK: combine
+# CHECK: OK: chained layer
+# CHECK: OK: errors
+# CHECK: kernels: {{[0-9]+}} passed, 0 failed
+
+import numpy as np
+
+import moe_reference as ref
+import runtime_harness as rt
+
+rng = np.random.default_rng(21)
+passed = 0
+
+
+def check(name, condition, detail=""):
+    global passed
+    if not condition:
+        raise AssertionError(f"{name}: {detail}")
+    passed += 1
+
+
+def close(name, actual, expected, rtol=1e-5, atol=1e-6):
+    check(name, np.allclose(actual, expected, rtol=rtol, atol=atol),
+          f"max abs error {np.max(np.abs(np.asarray(actual) - expected)):g}")
+
+
+print("api version", rt.api_version())
+
+# Routing: every kind, against moe_reference.route (sort-based, float64).
+cases = [
+    ("softmax_topk renorm", dict(kind="softmax_topk", k=2, renormalize=True), 8),
+    ("softmax_topk", dict(kind="softmax_topk", k=3), 8),
+    ("top1", dict(kind="softmax_topk", k=1), 4),
+    ("topk_softmax", dict(kind="topk_softmax", k=4), 8),
+    ("dense", dict(kind="dense", k=6), 6),
+    ("sigmoid grouped", dict(kind="sigmoid_topk", k=4, renormalize=True, scale=2.5,
+                             n_group=4, topk_group=2), 16),
+]
+for name, params, experts in cases:
+    logits = rng.standard_normal((33, experts)).astype(np.float32)
+    bias = (0.1 * rng.standard_normal(experts)).astype(np.float32) \
+        if params["kind"] == "sigmoid_topk" else None
+    for threads in (1, 2):
+        status, ids, w = rt.route(logits, correction_bias=bias, threads=threads, **params)
+        want_ids, want_w = ref.route(logits, correction_bias=bias, **params)
+        check(name, status == rt.OK, f"status {status}")
+        check(name, np.array_equal(ids, want_ids), f"ids\n{ids}\n{want_ids}")
+        close(name, w, want_w)
+    print(f"OK: route {name}")
+
+# Exact ties go to the lower index; NaN ranks above every number.
+logits = np.array([[1, 3, 3, 0], [2, 2, 2, 2], [0, np.nan, 5, np.nan]], np.float32)
+status, ids, _ = rt.route(logits, "topk_softmax", 2)
+check("ties", ids.tolist() == [[1, 2], [0, 1], [1, 3]], str(ids))
+print("OK: route ties and NaN")
+status, ids, w = rt.route(np.zeros((0, 4), np.float32), "softmax_topk", 2)
+check("T=0", status == rt.OK and ids.shape == (0, 2))
+print("OK: route T=0")
+
+# Permutation: stable sort by expert, offsets, inverse.
+for ids in (rng.integers(0, 5, (9, 2)), np.array([[1, 3], [1, 3], [3, 1]]),
+            np.zeros((4, 1), np.int64), np.zeros((0, 2), np.int64)):
+    status, assign, offsets, inverse = rt.permute(ids, 5)
+    flat = ids.reshape(-1)
+    want = np.argsort(flat, kind="stable")
+    check("permute", status == rt.OK)
+    check("permute order", np.array_equal(assign, want), f"{assign} {want}")
+    check("permute offsets", np.array_equal(
+        offsets, np.concatenate([[0], np.cumsum(np.bincount(flat, minlength=5))])))
+    inv = np.empty_like(want)
+    inv[want] = np.arange(flat.size)
+    check("permute inverse", np.array_equal(inverse.reshape(-1), inv))
+    x = rng.standard_normal((ids.shape[0], 3)).astype(np.float32)
+    status, rows = rt.gather_rows(x, assign, ids.shape[1])
+    check("gather rows", status == rt.OK and np.array_equal(rows, x[want // ids.shape[1]]))
+print("OK: permute")
+
+# Grouped matmul with every activation; expert 1 gets no row.
+offsets = np.array([0, 3, 3, 7, 10], np.int32)
+rows = rng.standard_normal((10, 6)).astype(np.float32)
+for act in ("identity", "relu", "gelu", "gelu_tanh", "silu", "swiglu", "clamped_swiglu"):
+    gated = act in ("swiglu", "clamped_swiglu")
+    m = 10 if gated else 5
+    w = rng.standard_normal((4, 6, m)).astype(np.float32)
+    b = rng.standard_normal((4, m)).astype(np.float32)
+    params = dict(alpha=1.5, beta=0.5, limit=1.0) if act == "clamped_swiglu" else {}
+    for threads in (1, 2):
+        status, out = rt.grouped_matmul(rows, w, offsets, b, act, threads=threads, **params)
+        want = np.zeros_like(out, dtype=np.float64)
+        for e in range(4):
+            for r in range(offsets[e], offsets[e + 1]):
+                z = rows[r].astype(np.float64) @ w[e] + b[e]
+                want[r] = ref.activation(act, z[:m // 2], z[m // 2:], **params) if gated \
+                    else ref.activation(act, z)
+        check(act, status == rt.OK)
+        close(f"grouped_matmul {act}", out, want)
+print("OK: grouped_matmul clamped_swiglu")
+
+# Combine.
+yrows = rng.standard_normal((10, 3)).astype(np.float32)
+cw = rng.standard_normal((5, 2)).astype(np.float32)
+cinv = rng.permutation(10).reshape(5, 2).astype(np.int32)
+status, out = rt.combine(yrows, cw, cinv)
+close("combine", out, (cw[:, :, None].astype(np.float64) * yrows[cinv]).sum(axis=1))
+print("OK: combine")
+
+# A whole Mixtral-style layer from the kernels against moe_reference.
+d, f, E, k, T = 8, 6, 4, 2, 13
+x = rng.standard_normal((T, d)).astype(np.float32)
+wr = rng.standard_normal((d, E)).astype(np.float32)
+w1, w3 = rng.standard_normal((E, d, f)).astype(np.float32), rng.standard_normal((E, d, f)).astype(np.float32)
+w2 = rng.standard_normal((E, f, d)).astype(np.float32)
+_, ids, w = rt.route(x @ wr, "softmax_topk", k, renormalize=True)
+_, assign, offsets, inverse = rt.permute(ids, E)
+_, rows = rt.gather_rows(x, assign, k)
+_, h = rt.grouped_matmul(rows, np.concatenate([w1, w3], axis=2), offsets, activation="swiglu")
+_, y = rt.grouped_matmul(h, w2, offsets)
+_, out = rt.combine(y, w, inverse)
+want = ref.moe_layer(x, wr, w1, w2, dict(kind="softmax_topk", k=k, renormalize=True),
+                     "swiglu", w3=w3)
+close("chained layer", out, want, rtol=1e-4, atol=1e-5)
+print("OK: chained layer")
+
+# Errors: nothing is written on bad ids; bad parameters are refused.
+status, assign, offsets, _ = rt.permute(np.array([[0, 5]]), 5)
+check("id out of range", status == rt.INDEX_OUT_OF_RANGE and (offsets == -7).all())
+status, _, _, _ = rt.permute(np.array([[0, -1]]), 5)
+check("negative id", status == rt.INDEX_OUT_OF_RANGE)
+check("k > E", rt.route(np.zeros((2, 4), np.float32), "softmax_topk", 5)[0] == rt.INVALID_ARGUMENT)
+check("groups", rt.route(np.zeros((2, 6), np.float32), "sigmoid_topk", 2, n_group=4)[0]
+      == rt.INVALID_ARGUMENT)
+check("bias on softmax", rt.route(np.zeros((2, 4), np.float32), "softmax_topk", 2,
+                                  correction_bias=np.zeros(4))[0] == rt.INVALID_ARGUMENT)
+bad_offsets = np.array([0, 5, 3, 7, 10], np.int32)
+check("offsets", rt.grouped_matmul(rows[:10] if rows.shape[0] >= 10 else np.zeros((10, 6)),
+                                   np.zeros((4, 6, 5)), bad_offsets)[0] == rt.INDEX_OUT_OF_RANGE)
+check("combine inverse", rt.combine(yrows, cw, np.full((5, 2), 10, np.int32))[0]
+      == rt.INDEX_OUT_OF_RANGE)
+print("OK: errors")
+print(f"kernels: {passed} passed, 0 failed")

@@ -1,0 +1,112 @@
+"""ctypes bindings of the CPU runtime's C ABI (runtime/include/moe_runtime.h)
+for the kernel tests: NumPy arrays in, NumPy arrays and status out."""
+
+import ctypes
+import os
+
+import numpy as np
+
+_lib = ctypes.CDLL(os.environ["MOE_RUNTIME_LIB"])
+
+OK, INVALID_ARGUMENT, INDEX_OUT_OF_RANGE = 0, 1, 2
+ROUTING = {"softmax_topk": 0, "topk_softmax": 1, "sigmoid_topk": 2, "dense": 3}
+ACTIVATION = {"identity": 0, "relu": 1, "gelu": 2, "silu": 3, "swiglu": 4,
+              "clamped_swiglu": 5, "gelu_tanh": 6}
+
+
+class ExecConfig(ctypes.Structure):
+    _fields_ = [("num_threads", ctypes.c_int32)]
+
+
+class RoutingParams(ctypes.Structure):
+    _fields_ = [("kind", ctypes.c_int32), ("k", ctypes.c_int32),
+                ("renormalize", ctypes.c_int32), ("n_group", ctypes.c_int32),
+                ("topk_group", ctypes.c_int32), ("scale", ctypes.c_float)]
+
+
+class ActivationParams(ctypes.Structure):
+    _fields_ = [("kind", ctypes.c_int32), ("alpha", ctypes.c_float),
+                ("beta", ctypes.c_float), ("limit", ctypes.c_float)]
+
+
+def _ptr(array, ctype):
+    return None if array is None else array.ctypes.data_as(ctypes.POINTER(ctype))
+
+
+_f32, _i32 = ctypes.c_float, ctypes.c_int32
+_i64 = ctypes.c_int64
+_lib.moe_runtime_api_version.restype = _i32
+for name in ("moe_route_f32", "moe_permute", "moe_gather_rows_f32",
+             "moe_grouped_matmul_f32", "moe_combine_f32"):
+    getattr(_lib, name).restype = _i32
+
+
+def api_version():
+    return _lib.moe_runtime_api_version()
+
+
+def route(logits, kind, k, renormalize=False, scale=1.0, n_group=1,
+          topk_group=1, correction_bias=None, threads=0):
+    logits = np.ascontiguousarray(logits, np.float32)
+    t, e = logits.shape
+    ids = np.full((t, k), -7, np.int32)
+    weights = np.full((t, k), np.nan, np.float32)
+    params = RoutingParams(ROUTING[kind], k, int(renormalize), n_group,
+                           topk_group, scale)
+    bias = None if correction_bias is None else np.ascontiguousarray(correction_bias, np.float32)
+    status = _lib.moe_route_f32(ctypes.byref(ExecConfig(threads)), _ptr(logits, _f32),
+                                _i64(t), _i64(e), ctypes.byref(params), _ptr(bias, _f32),
+                                _ptr(ids, _i32), _ptr(weights, _f32))
+    return status, ids, weights
+
+
+def permute(ids, num_experts, threads=0):
+    ids = np.ascontiguousarray(ids, np.int32)
+    t, k = ids.shape
+    assignments = np.full(t * k, -7, np.int32)
+    offsets = np.full(num_experts + 1, -7, np.int32)
+    inverse = np.full((t, k), -7, np.int32)
+    status = _lib.moe_permute(ctypes.byref(ExecConfig(threads)), _ptr(ids, _i32),
+                              _i64(t), _i64(k), _i64(num_experts), _ptr(assignments, _i32),
+                              _ptr(offsets, _i32), _ptr(inverse, _i32))
+    return status, assignments, offsets, inverse
+
+
+def gather_rows(x, assignments, k, threads=0):
+    x = np.ascontiguousarray(x, np.float32)
+    assignments = np.ascontiguousarray(assignments, np.int32)
+    rows = np.zeros((assignments.size, x.shape[1]), np.float32)
+    status = _lib.moe_gather_rows_f32(ctypes.byref(ExecConfig(threads)), _ptr(x, _f32),
+                                      _i64(x.shape[0]), _i64(x.shape[1]),
+                                      _ptr(assignments, _i32), _i64(k), _ptr(rows, _f32))
+    return status, rows
+
+
+def grouped_matmul(rows, weights, offsets, bias=None, activation="identity",
+                   alpha=1.702, beta=1.0, limit=7.0, threads=0):
+    rows = np.ascontiguousarray(rows, np.float32)
+    weights = np.ascontiguousarray(weights, np.float32)
+    offsets = np.ascontiguousarray(offsets, np.int32)
+    e, kd, m = weights.shape
+    gated = activation in ("swiglu", "clamped_swiglu")
+    out = np.zeros((rows.shape[0], m // 2 if gated else m), np.float32)
+    act = ActivationParams(ACTIVATION[activation], alpha, beta, limit)
+    bias = None if bias is None else np.ascontiguousarray(bias, np.float32)
+    status = _lib.moe_grouped_matmul_f32(
+        ctypes.byref(ExecConfig(threads)), _ptr(rows, _f32), _i64(rows.shape[0]), _i64(kd),
+        _ptr(weights, _f32), _i64(e), _i64(m), _ptr(offsets, _i32), _ptr(bias, _f32),
+        ctypes.byref(act), _ptr(out, _f32))
+    return status, out
+
+
+def combine(rows, weights, inverse, threads=0):
+    rows = np.ascontiguousarray(rows, np.float32)
+    weights = np.ascontiguousarray(weights, np.float32)
+    inverse = np.ascontiguousarray(inverse, np.int32)
+    t, k = weights.shape
+    out = np.zeros((t, rows.shape[1]), np.float32)
+    status = _lib.moe_combine_f32(ctypes.byref(ExecConfig(threads)), _ptr(rows, _f32),
+                                  _i64(rows.shape[0]), _i64(rows.shape[1]),
+                                  _ptr(weights, _f32), _ptr(inverse, _i32), _i64(t),
+                                  _i64(k), _ptr(out, _f32))
+    return status, out
