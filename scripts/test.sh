@@ -6,7 +6,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD="${MOE_BUILD_DIR:-$ROOT/build}"
 
 "$ROOT/scripts/install-deps.sh"
-"$ROOT/scripts/build.sh" moe-opt moe-translate mlir-doc
+"$ROOT/scripts/build.sh"
+"$ROOT/scripts/build.sh" mlir-doc
 
 status=0
 passed=0
