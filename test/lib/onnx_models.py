@@ -352,6 +352,16 @@ DATA_MODELS["runtime_broadcast"] = lambda p: _single(p, [
     helper.make_node("Mul", ["x", "r"], ["y"], name="scale_rows"),
 ], [_info("x", ["T", 16]), _info("w", ["T"])], [_info("y", ["T", 16])],
     [_i64("one", [1])], opset=17)
+# Slice bounds computed at run time from the shape (as exporters write
+# `x[:, :n]` with n from a Shape chain).
+DATA_MODELS["runtime_slice"] = lambda p: _single(p, [
+    helper.make_node("Shape", ["x"], ["s"], name="shape", start=0, end=1),
+    helper.make_node("Sub", ["s", "one"], ["end"], name="minus_one"),
+    helper.make_node("Slice", ["x", "zero", "end", "axes0"], ["y"], name="slice_rows"),
+    helper.make_node("Slice", ["x", "neg", "s", "axes1", "two"], ["z"], name="slice_cols"),
+], [_info("x", ["T", 8])], [_info("y", [None, 8]), _info("z", ["T", None])],
+    [_i64("one", [1]), _i64("zero", [0]), _i64("axes0", [0]), _i64("axes1", [1]),
+     _i64("neg", [-7]), _i64("two", [2])])
 MODELS.update(DATA_MODELS)
 
 

@@ -271,13 +271,9 @@ struct ConcatLowering : OpRewritePattern<onnx::ConcatOp> {
 /// ONNX slice bounds of one axis at run time: negative indices count from
 /// the end, both clamp to [0, dim], size = ceil((end - start) / step) >= 0.
 std::pair<Value, Value> sliceBounds(ImplicitLocOpBuilder &b, Value dim,
-                                    int64_t start, int64_t end, int64_t step) {
+                                    Value start, Value end, int64_t step) {
   Value zero = arith::ConstantIndexOp::create(b, 0);
-  auto clampIndex = [&](int64_t index) -> Value {
-    // Saturate huge constants (INT64_MAX means "to the end").
-    int64_t saturated = std::clamp<int64_t>(index, -(int64_t(1) << 40),
-                                            int64_t(1) << 40);
-    Value v = arith::ConstantIndexOp::create(b, saturated);
+  auto clampIndex = [&](Value v) -> Value {
     Value wrapped = arith::SelectOp::create(
         b, arith::CmpIOp::create(b, arith::CmpIPredicate::slt, v, zero),
         arith::AddIOp::create(b, v, dim), v);
@@ -287,13 +283,31 @@ std::pair<Value, Value> sliceBounds(ImplicitLocOpBuilder &b, Value dim,
   Value first = clampIndex(start), last = clampIndex(end);
   Value span = arith::MaxSIOp::create(b, arith::SubIOp::create(b, last, first),
                                       zero);
-  Value stepValue = arith::ConstantIndexOp::create(b, step);
   Value size = arith::DivUIOp::create(
       b,
       arith::AddIOp::create(b, span,
                             arith::ConstantIndexOp::create(b, step - 1)),
-      stepValue);
+      arith::ConstantIndexOp::create(b, step));
   return {first, size};
+}
+
+/// A start or end as an index: from the attribute (saturated, since
+/// INT64_MAX means "to the end") or read from the run-time operand.
+Value boundValue(ImplicitLocOpBuilder &b, std::optional<ArrayRef<int64_t>> attr,
+                 Value tensor, int64_t i) {
+  if (attr)
+    return arith::ConstantIndexOp::create(
+        b, std::clamp<int64_t>((*attr)[i], -(int64_t(1) << 40),
+                               int64_t(1) << 40));
+  Value element = tensor::ExtractOp::create(
+      b, tensor, ValueRange{arith::ConstantIndexOp::create(b, i)});
+  Value saturated = arith::MaxSIOp::create(
+      b,
+      arith::MinSIOp::create(b, element,
+                             arith::ConstantOp::create(
+                                 b, b.getI64IntegerAttr(int64_t(1) << 40))),
+      arith::ConstantOp::create(b, b.getI64IntegerAttr(-(int64_t(1) << 40))));
+  return castInt(b, saturated, b.getIndexType());
 }
 
 struct SliceLowering : OpRewritePattern<onnx::SliceOp> {
@@ -307,9 +321,11 @@ struct SliceLowering : OpRewritePattern<onnx::SliceOp> {
     SmallVector<OpFoldResult> sizes = mixedSizes(tb, op.getInput());
     SmallVector<OpFoldResult> strides(type.getRank(), b.getIndexAttr(1));
     for (auto [i, axis] : llvm::enumerate(op.getAxes())) {
-      auto [first, size] =
-          sliceBounds(b, toIndex(b, sizes[axis]), op.getStarts()[i],
-                      op.getEnds()[i], op.getSteps()[i]);
+      auto [first, size] = sliceBounds(
+          b, toIndex(b, sizes[axis]),
+          boundValue(b, op.getStarts(), op.getStartsTensor(), i),
+          boundValue(b, op.getEnds(), op.getEndsTensor(), i),
+          op.getSteps()[i]);
       offsets[axis] = first;
       sizes[axis] = size;
       strides[axis] = b.getIndexAttr(op.getSteps()[i]);

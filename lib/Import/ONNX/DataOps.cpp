@@ -272,30 +272,65 @@ static LogicalResult buildSlice(NodeContext &ctx) {
   if (failed(input))
     return failure();
   RankedTensorType type = ctx.inputType(0);
-  FailureOr<SmallVector<int64_t>> starts, ends, axes, steps;
+  // Starts and ends: attributes before opset 10, inputs after; an input
+  // that is not a constant stays an operand evaluated at run time.
+  SmallVector<int64_t> starts, ends;
+  Value startsTensor, endsTensor;
+  FailureOr<SmallVector<int64_t>> axes, steps;
+  int64_t count;
   if (ctx.opsetVersion < 10) {
-    starts = ctx.intsAttr("starts");
-    ends = ctx.intsAttr("ends");
+    FailureOr<SmallVector<int64_t>> s = ctx.intsAttr("starts"),
+                                    e = ctx.intsAttr("ends");
+    if (failed(s) || failed(e))
+      return failure();
+    starts = *s;
+    ends = *e;
     axes = ctx.intsAttr("axes");
     steps = SmallVector<int64_t>();
+    count = starts.size();
   } else {
-    starts = ctx.constantInts(1, "starts");
-    ends = ctx.constantInts(2, "ends");
+    auto bounds = [&](unsigned index, StringRef what,
+                      SmallVector<int64_t> &values,
+                      Value &tensor) -> FailureOr<int64_t> {
+      RankedTensorType boundsType = ctx.inputType(index);
+      if (!boundsType || boundsType.getRank() != 1 ||
+          boundsType.isDynamicDim(0) ||
+          !boundsType.getElementType().isInteger(64))
+        return ctx.emitError() << what << " (input #" << index
+                               << ") must be a 1-D int64 tensor of static "
+                                  "length";
+      if (ctx.constantInput(index)) {
+        FailureOr<SmallVector<int64_t>> known = ctx.constantInts(index, what);
+        if (failed(known))
+          return failure();
+        values = *known;
+      } else {
+        tensor = ctx.input(index);
+      }
+      return boundsType.getDimSize(0);
+    };
+    FailureOr<int64_t> numStarts = bounds(1, "starts", starts, startsTensor);
+    FailureOr<int64_t> numEnds = bounds(2, "ends", ends, endsTensor);
+    if (failed(numStarts) || failed(numEnds))
+      return failure();
+    if (*numStarts != *numEnds)
+      return ctx.emitError() << "starts and ends differ in length";
+    count = *numStarts;
     axes = ctx.input(3) ? ctx.constantInts(3, "axes") : SmallVector<int64_t>();
     steps = ctx.input(4) ? ctx.constantInts(4, "steps") : SmallVector<int64_t>();
   }
-  if (failed(starts) || failed(ends) || failed(axes) || failed(steps))
+  if (failed(axes) || failed(steps))
     return failure();
   if (axes->empty())
-    for (size_t i = 0; i < starts->size(); ++i)
+    for (int64_t i = 0; i < count; ++i)
       axes->push_back(i);
   if (steps->empty())
-    steps->assign(starts->size(), 1);
-  if (ends->size() != starts->size() || axes->size() != starts->size() ||
-      steps->size() != starts->size())
+    steps->assign(count, 1);
+  if (static_cast<int64_t>(axes->size()) != count ||
+      static_cast<int64_t>(steps->size()) != count)
     return ctx.emitError() << "starts, ends, axes and steps differ in length";
   SmallVector<int64_t> shape(type.getShape());
-  for (size_t i = 0; i < axes->size(); ++i) {
+  for (int64_t i = 0; i < count; ++i) {
     FailureOr<int64_t> axis = ctx.normalizeAxis((*axes)[i], type.getRank());
     if (failed(axis))
       return failure();
@@ -304,21 +339,24 @@ static LogicalResult buildSlice(NodeContext &ctx) {
       return ctx.emitError() << "only positive steps are supported, got "
                              << (*steps)[i];
     int64_t dim = type.getDimSize(*axis);
-    if (ShapedType::isDynamic(dim))
+    if (ShapedType::isDynamic(dim) || startsTensor || endsTensor) {
+      shape[*axis] = ShapedType::kDynamic;
       continue;
+    }
     auto clampIndex = [&](int64_t index) {
       return std::clamp<int64_t>(index < 0 ? index + dim : index, 0, dim);
     };
-    int64_t first = clampIndex((*starts)[i]), last = clampIndex((*ends)[i]);
+    int64_t first = clampIndex(starts[i]), last = clampIndex(ends[i]);
     shape[*axis] =
         last <= first ? 0 : (last - first + (*steps)[i] - 1) / (*steps)[i];
   }
-  return ctx.setOutput(0, moe::onnx::SliceOp::create(
-                              ctx.b, type.clone(shape), *input,
-                              ctx.b.getDenseI64ArrayAttr(*starts),
-                              ctx.b.getDenseI64ArrayAttr(*ends),
-                              ctx.b.getDenseI64ArrayAttr(*axes),
-                              ctx.b.getDenseI64ArrayAttr(*steps)));
+  Builder &b = ctx.b;
+  return ctx.setOutput(
+      0, moe::onnx::SliceOp::create(
+             ctx.b, type.clone(shape), *input, startsTensor, endsTensor,
+             startsTensor ? DenseI64ArrayAttr() : b.getDenseI64ArrayAttr(starts),
+             endsTensor ? DenseI64ArrayAttr() : b.getDenseI64ArrayAttr(ends),
+             b.getDenseI64ArrayAttr(*axes), b.getDenseI64ArrayAttr(*steps)));
 }
 
 static LogicalResult buildSplit(NodeContext &ctx) {

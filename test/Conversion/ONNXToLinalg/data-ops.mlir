@@ -103,6 +103,6 @@ func.func @reduce_keepdims(%x: tensor<?x8xf32>) -> tensor<?x1xf32> {
 // CHECK: tensor.extract_slice %{{.*}}[0, %{{.*}}] [%{{.*}}, %{{.*}}] [1, 2]
 func.func @concat_slice(%x: tensor<?x8xf32>, %y: tensor<?x8xf32>) -> tensor<?x?xf32> {
   %0 = onnx.concat %x, %y {axis = 0 : i64} : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32>
-  %1 = onnx.slice %0 {axes = array<i64: 1>, starts = array<i64: -7>, ends = array<i64: 100>, steps = array<i64: 2>} : tensor<?x8xf32> -> tensor<?x?xf32>
+  %1 = onnx.slice %0 {axes = array<i64: 1>, starts = array<i64: -7>, ends = array<i64: 100>, steps = array<i64: 2>} : (tensor<?x8xf32>) -> tensor<?x?xf32>
   return %1 : tensor<?x?xf32>
 }

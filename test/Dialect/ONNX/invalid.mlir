@@ -274,7 +274,7 @@ func.func @f(%x: tensor<4x16xf32>, %y: tensor<4x8xf32>) {
 
 func.func @f(%x: tensor<4x16xf32>) {
   // expected-error @+1 {{starts, ends, axes and steps must have one entry per sliced axis}}
-  %0 = onnx.slice %x {axes = array<i64: 0>, starts = array<i64: 0, 1>, ends = array<i64: 2>, steps = array<i64: 1>} : tensor<4x16xf32> -> tensor<2x16xf32>
+  %0 = onnx.slice %x {axes = array<i64: 0>, starts = array<i64: 0, 1>, ends = array<i64: 2>, steps = array<i64: 1>} : (tensor<4x16xf32>) -> tensor<2x16xf32>
   return
 }
 
@@ -282,7 +282,7 @@ func.func @f(%x: tensor<4x16xf32>) {
 
 func.func @f(%x: tensor<4x16xf32>) {
   // expected-error @+1 {{axes must be unique and in [0, 2)}}
-  %0 = onnx.slice %x {axes = array<i64: 2>, starts = array<i64: 0>, ends = array<i64: 2>, steps = array<i64: 1>} : tensor<4x16xf32> -> tensor<4x16xf32>
+  %0 = onnx.slice %x {axes = array<i64: 2>, starts = array<i64: 0>, ends = array<i64: 2>, steps = array<i64: 1>} : (tensor<4x16xf32>) -> tensor<4x16xf32>
   return
 }
 
@@ -290,7 +290,7 @@ func.func @f(%x: tensor<4x16xf32>) {
 
 func.func @f(%x: tensor<4x16xf32>) {
   // expected-error @+1 {{steps must be positive, got -1}}
-  %0 = onnx.slice %x {axes = array<i64: 0>, starts = array<i64: 3>, ends = array<i64: 0>, steps = array<i64: -1>} : tensor<4x16xf32> -> tensor<3x16xf32>
+  %0 = onnx.slice %x {axes = array<i64: 0>, starts = array<i64: 3>, ends = array<i64: 0>, steps = array<i64: -1>} : (tensor<4x16xf32>) -> tensor<3x16xf32>
   return
 }
 
@@ -298,7 +298,7 @@ func.func @f(%x: tensor<4x16xf32>) {
 
 func.func @f(%x: tensor<4x16xf32>) {
   // expected-error @+1 {{result type 'tensor<4x7xf32>' does not match the inferred shape [4, 8]}}
-  %0 = onnx.slice %x {axes = array<i64: 1>, starts = array<i64: 1>, ends = array<i64: 100>, steps = array<i64: 2>} : tensor<4x16xf32> -> tensor<4x7xf32>
+  %0 = onnx.slice %x {axes = array<i64: 1>, starts = array<i64: 1>, ends = array<i64: 100>, steps = array<i64: 2>} : (tensor<4x16xf32>) -> tensor<4x7xf32>
   return
 }
 
@@ -683,5 +683,29 @@ func.func @f(%x: tensor<4x8xf32>, %y: tensor<6x5xf32>) {
 func.func @f(%x: tensor<4x8xf32>) {
   // expected-error @+1 {{output letter 'z' appears in no input}}
   %0 = onnx.einsum %x {equation = "ij->iz"} : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>, %e: tensor<1xi64>) {
+  // expected-error @+1 {{starts and ends must each be given once, as an attribute or as an operand}}
+  %0 = onnx.slice %x ends %e {axes = array<i64: 0>, starts = array<i64: 0>, ends = array<i64: 2>, steps = array<i64: 1>} : (tensor<4x16xf32>, tensor<1xi64>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>, %e: tensor<2xi64>) {
+  // expected-error @+1 {{run-time starts and ends must be 1-D with 1 entries}}
+  %0 = onnx.slice %x ends %e {axes = array<i64: 0>, starts = array<i64: 0>, steps = array<i64: 1>} : (tensor<4x16xf32>, tensor<2xi64>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x16xf32>) {
+  // expected-error @+1 {{the result must keep the input's element type}}
+  %0 = onnx.slice %x {axes = array<i64: 0>, starts = array<i64: 0>, ends = array<i64: 2>, steps = array<i64: 1>} : (tensor<4x16xf32>) -> tensor<2x16xf16>
   return
 }

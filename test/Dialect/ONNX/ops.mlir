@@ -66,8 +66,11 @@ func.func @data_ops(%x: tensor<?x8xf32>, %s: tensor<2xi64>, %i: tensor<?xi64>, %
   %6 = onnx.expand %row, %4 : (tensor<1x8xf32>, tensor<2xi64>) -> tensor<?x8xf32>
   // CHECK: onnx.concat %{{.*}}, %{{.*}} {axis = 0 : i64} : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32>
   %7 = onnx.concat %x, %6 {axis = 0 : i64} : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32>
-  // CHECK: onnx.slice %{{.*}} {axes = array<i64: 1>, ends = array<i64: 8>, starts = array<i64: -7>, steps = array<i64: 2>} : tensor<?x8xf32> -> tensor<?x4xf32>
-  %8 = onnx.slice %x {axes = array<i64: 1>, starts = array<i64: -7>, ends = array<i64: 8>, steps = array<i64: 2>} : tensor<?x8xf32> -> tensor<?x4xf32>
+  // CHECK: onnx.slice %{{.*}} {axes = array<i64: 1>, ends = array<i64: 8>, starts = array<i64: -7>, steps = array<i64: 2>} : (tensor<?x8xf32>) -> tensor<?x4xf32>
+  %8 = onnx.slice %x {axes = array<i64: 1>, starts = array<i64: -7>, ends = array<i64: 8>, steps = array<i64: 2>} : (tensor<?x8xf32>) -> tensor<?x4xf32>
+  // CHECK: onnx.slice %{{.*}} ends %{{.*}} {axes = array<i64: 0>, starts = array<i64: 0>, steps = array<i64: 1>} : (tensor<?x8xf32>, tensor<1xi64>) -> tensor<?x8xf32>
+  %t = onnx.shape %x {start = 0 : i64, end = 1 : i64} : tensor<?x8xf32> -> tensor<1xi64>
+  %s1 = onnx.slice %x ends %t {axes = array<i64: 0>, starts = array<i64: 0>, steps = array<i64: 1>} : (tensor<?x8xf32>, tensor<1xi64>) -> tensor<?x8xf32>
   // CHECK: onnx.split %{{.*}} {axis = 1 : i64, sizes = array<i64: 3, 5>} : tensor<?x8xf32> -> tensor<?x3xf32>, tensor<?x5xf32>
   %9:2 = onnx.split %x {axis = 1 : i64, sizes = array<i64: 3, 5>} : tensor<?x8xf32> -> tensor<?x3xf32>, tensor<?x5xf32>
   // CHECK: onnx.gather %{{.*}}, %{{.*}} {axis = 0 : i64} : (tensor<?x8xf32>, tensor<?xi64>) -> tensor<?x8xf32>

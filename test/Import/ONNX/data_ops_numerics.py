@@ -4,7 +4,7 @@
 # Squeeze/Flatten/Slice (negative and huge bounds, steps), Split,
 # ConstantOfShape, Expand, Cast to bool, NonZero, ScatterElements (add and
 # none), TopK, ReduceSum/Max/Mean, OneHot, and broadcasting of a dim that
-# is only known to be 1 at run time.
+# is only known to be 1 at run time, and Slice bounds computed at run time.
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t | FileCheck %s
 # CHECK: OK: shape_chain #1 y
@@ -15,6 +15,8 @@
 # CHECK: OK: scatter_add #0 z
 # CHECK: OK: topk_reduce_onehot #1 mask
 # CHECK: OK: runtime_broadcast #1 y
+# CHECK: OK: runtime_slice #0 y
+# CHECK: OK: runtime_slice #1 z
 
 import os
 import sys
@@ -39,6 +41,7 @@ cases = {
     "scatter_add": [dict(x=f32(3, 4), idx=i64(3, 5, 4), upd=f32(5, 4))],
     "topk_reduce_onehot": [dict(x=f32(5, 6)), dict(x=np.round(f32(1, 6)))],
     "runtime_broadcast": [dict(x=f32(4, 16), w=f32(4)), dict(x=f32(1, 16), w=f32(1))],
+    "runtime_slice": [dict(x=f32(5, 8)), dict(x=f32(3, 8))],
 }
 for name, input_sets in cases.items():
     path = os.path.join(out_dir, name + ".onnx")

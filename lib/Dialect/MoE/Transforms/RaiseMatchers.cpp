@@ -393,11 +393,12 @@ FailureOr<DenseStep> raise::matchDenseStep(Value acc, MatchError &error) {
       auto slice = p.getDefiningOp<onnx::SliceOp>();
       if (!slice || slice.getAxes() != ArrayRef<int64_t>{1} ||
           slice.getSteps() != ArrayRef<int64_t>{1} ||
-          slice.getEnds()[0] != slice.getStarts()[0] + 1 ||
-          slice.getStarts()[0] < 0 ||
+          !slice.getStarts() || !slice.getEnds() ||
+          (*slice.getEnds())[0] != (*slice.getStarts())[0] + 1 ||
+          (*slice.getStarts())[0] < 0 ||
           !slice.getInput().getDefiningOp<onnx::SoftmaxOp>())
         continue;
-      return DenseStep{prev, slice.getStarts()[0], slice.getInput(), y};
+      return DenseStep{prev, (*slice.getStarts())[0], slice.getInput(), y};
     }
   }
   return error.fail("not a sum of expert outputs times their probability");

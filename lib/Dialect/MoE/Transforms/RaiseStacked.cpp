@@ -120,8 +120,9 @@ Value interleavedHalf(Value value, int64_t start) {
                                         : value.getType())
                      .getRank();
   if (!slice || slice.getAxes() != ArrayRef<int64_t>{rank - 1} ||
-      slice.getStarts()[0] != start || slice.getSteps()[0] != 2 ||
-      slice.getEnds()[0] < std::numeric_limits<int32_t>::max())
+      !slice.getStarts() || !slice.getEnds() ||
+      (*slice.getStarts())[0] != start || slice.getSteps()[0] != 2 ||
+      (*slice.getEnds())[0] < std::numeric_limits<int32_t>::max())
     return {};
   return slice.getInput();
 }

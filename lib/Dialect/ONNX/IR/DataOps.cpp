@@ -221,8 +221,17 @@ static int64_t sliceSize(int64_t dim, int64_t start, int64_t end,
 LogicalResult SliceOp::verify() {
   ArrayRef<int64_t> in = shapeOf(getInput());
   size_t n = getAxes().size();
-  if (getStarts().size() != n || getEnds().size() != n ||
-      getSteps().size() != n)
+  if (getStarts().has_value() == (getStartsTensor() != nullptr) ||
+      getEnds().has_value() == (getEndsTensor() != nullptr))
+    return emitOpError("starts and ends must each be given once, as an "
+                       "attribute or as an operand");
+  for (Value bounds : {getStartsTensor(), getEndsTensor()})
+    if (bounds && cast<ShapedType>(bounds.getType()).getShape() !=
+                      ArrayRef<int64_t>{static_cast<int64_t>(n)})
+      return emitOpError() << "run-time starts and ends must be 1-D with "
+                           << n << " entries";
+  if ((getStarts() && getStarts()->size() != n) ||
+      (getEnds() && getEnds()->size() != n) || getSteps().size() != n)
     return emitOpError("starts, ends, axes and steps must have one entry "
                        "per sliced axis");
   SmallVector<int64_t> shape(in);
@@ -235,14 +244,15 @@ LogicalResult SliceOp::verify() {
     seen[axis] = true;
     if (getSteps()[i] < 1)
       return emitOpError() << "steps must be positive, got " << getSteps()[i];
-    if (!ShapedType::isDynamic(in[axis]))
-      shape[axis] =
-          sliceSize(in[axis], getStarts()[i], getEnds()[i], getSteps()[i]);
+    if (!ShapedType::isDynamic(in[axis]) && getStarts() && getEnds())
+      shape[axis] = sliceSize(in[axis], (*getStarts())[i], (*getEnds())[i],
+                              getSteps()[i]);
     else
       shape[axis] = kDyn;
   }
-  if (failed(verifySameElementTypes(*this)))
-    return failure();
+  if (getElementTypeOrSelf(getType()) !=
+      getElementTypeOrSelf(getInput().getType()))
+    return emitOpError("the result must keep the input's element type");
   return verifyResultShape(*this, shape);
 }
 

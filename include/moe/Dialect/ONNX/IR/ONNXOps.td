@@ -322,23 +322,32 @@ def ONNX_ConcatOp : ONNX_Op<"concat"> {
   let hasVerifier = 1;
 }
 
-def ONNX_SliceOp : ONNX_Op<"slice"> {
-  let summary = "ONNX Slice with constant starts, ends and steps";
+def ONNX_SliceOp : ONNX_Op<"slice", [AttrSizedOperandSegments]> {
+  let summary = "ONNX Slice with constant axes and steps";
   let description = [{
     For each of `axes`: elements `start, start + step, ...` before `end`,
     with ONNX's rules: negative starts/ends count from the end and both are
     clamped to the dim (evaluated at run time for dynamic dims). Steps are
-    positive.
+    positive. Starts and ends are attributes when known at import, or 1-D
+    i64 operands (`starts_tensor`, `ends_tensor`) computed at run time, as
+    exporters do from Shape chains.
 
     ```mlir
-    %y = onnx.slice %x {axes = array<i64: 0>, starts = array<i64: 1>, ends = array<i64: 9223372036854775807>, steps = array<i64: 1>} : tensor<?xi64> -> tensor<?xi64>
+    %y = onnx.slice %x {axes = array<i64: 0>, starts = array<i64: 1>, ends = array<i64: 9223372036854775807>, steps = array<i64: 1>} : (tensor<?xi64>) -> tensor<?xi64>
+    %z = onnx.slice %x ends %e {axes = array<i64: 0>, starts = array<i64: 0>, steps = array<i64: 1>} : (tensor<?x8xf32>, tensor<1xi64>) -> tensor<?x8xf32>
     ```
   }];
-  let arguments = (ins AnyRankedTensor:$input, DenseI64ArrayAttr:$starts,
-                       DenseI64ArrayAttr:$ends, DenseI64ArrayAttr:$axes,
-                       DenseI64ArrayAttr:$steps);
+  let arguments = (ins AnyRankedTensor:$input,
+                       Optional<RankedTensorOf<[I64]>>:$starts_tensor,
+                       Optional<RankedTensorOf<[I64]>>:$ends_tensor,
+                       OptionalAttr<DenseI64ArrayAttr>:$starts,
+                       OptionalAttr<DenseI64ArrayAttr>:$ends,
+                       DenseI64ArrayAttr:$axes, DenseI64ArrayAttr:$steps);
   let results = (outs AnyRankedTensor:$result);
-  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let assemblyFormat = [{
+    $input (`starts` $starts_tensor^)? (`ends` $ends_tensor^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
   let hasVerifier = 1;
 }
 
