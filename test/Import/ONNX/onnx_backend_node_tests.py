@@ -103,12 +103,12 @@ EXPECTED_PASS = {
     "test_shape_example", "test_shape_start_1", "test_shape_start_1_end_2",
     "test_shape_start_1_end_negative_1", "test_shape_start_greater_than_end",
     "test_shape_start_negative_1", "test_sigmoid", "test_sigmoid_example",
-    "test_softmax_axis_0", "test_softmax_axis_0_expanded",
-    "test_softmax_axis_0_expanded_ver18", "test_softmax_axis_1",
-    "test_softmax_axis_1_expanded", "test_softmax_axis_1_expanded_ver18",
-    "test_softmax_axis_2", "test_softmax_axis_2_expanded",
-    "test_softmax_axis_2_expanded_ver18", "test_softmax_default_axis",
-    "test_softmax_default_axis_expanded",
+    "test_slice_default_axes", "test_softmax_axis_0",
+    "test_softmax_axis_0_expanded", "test_softmax_axis_0_expanded_ver18",
+    "test_softmax_axis_1", "test_softmax_axis_1_expanded",
+    "test_softmax_axis_1_expanded_ver18", "test_softmax_axis_2",
+    "test_softmax_axis_2_expanded", "test_softmax_axis_2_expanded_ver18",
+    "test_softmax_default_axis", "test_softmax_default_axis_expanded",
     "test_softmax_default_axis_expanded_ver18", "test_softmax_example",
     "test_softmax_example_expanded", "test_softmax_example_expanded_ver18",
     "test_softmax_large_number", "test_softmax_large_number_expanded",
@@ -126,8 +126,8 @@ EXPECTED_PASS = {
     "test_transpose_all_permutations_3", "test_transpose_all_permutations_4",
     "test_transpose_all_permutations_5", "test_transpose_default",
 }
-# Known gaps (skipped with the importer's reason): axes, split sizes, k or
-# slice bounds fed as graph inputs (they must be constants), 1-D MatMul
+# Known gaps (skipped with the importer's reason): axes, split sizes or k
+# fed as graph inputs (they must be constants), 1-D MatMul
 # operands, mixed-type Pow, data types other than f32/i32/i64 (the harness
 # prints those three), and *_expanded cases that need more operators.
 
