@@ -27,8 +27,9 @@ def _activation_attr(act, params):
 def run_layer_case(name, d, f, num_experts, routing, act, *,
                    token_counts=(1, 7, 33), biases=False, router_bias=False,
                    correction_bias=False, shared_f=0, shared_gate=False,
-                   gate_on_input=False, act_params=None, seed=0):
-    """Checks one moe.layer configuration at several token counts."""
+                   gate_on_input=False, act_params=None, seed=0, passes=()):
+    """Checks one moe.layer configuration at several token counts; `passes`
+    run before the reference lowering (e.g. moe-decompose)."""
     rng = np.random.default_rng(seed)
     gated = act in ("swiglu", "clamped_swiglu")
     rand = lambda *shape, scale=1.0: (
@@ -97,6 +98,6 @@ def run_layer_case(name, d, f, num_experts, routing, act, *,
                 "gate": operands.get("shared_gate")},
             gate_on_input=gate_on_input, act_params=act_params))
 
-    results = mh.run(kernel, arg_types, [x_type], input_sets)
+    results = mh.run(kernel, arg_types, [x_type], input_sets, passes=passes)
     for tokens, (actual,), want in zip(token_counts, results, expected):
         mh.check_close(f"{name} T={tokens}", actual, want)

@@ -117,12 +117,13 @@ def _parse_memrefs(text):
 
 
 def run(kernel, arg_types, result_types, input_sets,
-        pipeline="moe-reference-to-llvm"):
+        pipeline="moe-reference-to-llvm", passes=()):
     """Compiles `kernel` (the text of func.func @kernel) and runs it once for
     each list of input arrays in `input_sets`. Returns, per input set, the
     list of result arrays (float64)."""
     module = kernel + "\n" + _main(arg_types, result_types, input_sets)
-    return _run_module(module, len(result_types), len(input_sets), pipeline)
+    return _run_module(module, len(result_types), len(input_sets), pipeline,
+                       passes)
 
 
 def run_module(module, callee, arg_types, result_types, input_sets,

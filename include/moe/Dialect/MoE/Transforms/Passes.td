@@ -53,4 +53,35 @@ def MoERaisePass : Pass<"moe-raise", "func::FuncOp"> {
   ];
 }
 
+def MoEDecomposePass : Pass<"moe-decompose", "func::FuncOp"> {
+  let summary = "Split moe.layer into route, permute, grouped matmuls and combine";
+  let description = [{
+    Rewrites each `moe.layer` into the steps the kernels implement:
+
+    ```mlir
+    %logits = linalg.matmul ins(%x, %wr) ...          // + router bias
+    %ids, %w = moe.route %logits routing <...>        // [T, k] i32, [T, k]
+    %rows, %assign, %offsets, %inverse = moe.permute %x, %ids
+    %h = moe.grouped_matmul %rows, %w13, %offsets activation <swiglu>
+    %y = moe.grouped_matmul %h, %w2, %offsets
+    %out = moe.combine %y, %w, %inverse
+    ```
+
+    Gate and up weights of gated activations are concatenated into one
+    `[E, d, 2f]` constant (and their biases into `[E, 2f]`), so one grouped
+    matmul computes both with the activation in its epilogue. Layers the
+    decomposed ops cannot state yet stay whole: expert-choice routing,
+    capacity limits, `gate_on_input`, and shared experts.
+  }];
+  let statistics = [
+    Statistic<"numDecomposed", "num-decomposed", "Number of layers decomposed">,
+  ];
+  let dependentDialects = [
+    "::mlir::moe::MoEDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
 #endif // MOE_DIALECT_MOE_TRANSFORMS_PASSES_TD
