@@ -16,12 +16,33 @@ def _routing_attr(routing):
     if routing.get("n_group", 1) != 1:
         parts.append(f"n_group = {routing['n_group']}")
         parts.append(f"topk_group = {routing['topk_group']}")
+    if routing.get("capacity_factor"):
+        parts.append(
+            f"capacity_factor = {float(routing['capacity_factor'])!r}")
+    if routing.get("drop_policy", "zero") != "zero":
+        parts.append(f"drop_policy = {routing['drop_policy']}")
     return "<" + ", ".join(parts) + ">"
 
 
 def _activation_attr(act, params):
     parts = [act] + [f"{k} = {float(v)!r}" for k, v in (params or {}).items()]
     return "<" + ", ".join(parts) + ">"
+
+
+def _choice_gap(logits, routing, correction_bias):
+    """ref.choice_gap, or for expert choice the smallest gap, over experts,
+    between the C-th and (C+1)-th best token."""
+    if routing["kind"] != "expert_choice":
+        return ref.choice_gap(logits, routing["kind"], routing["k"],
+                              correction_bias)
+    probs = ref.softmax(logits)
+    tokens, experts = probs.shape
+    cap = ref.capacity(routing["capacity_factor"], tokens, routing["k"],
+                       experts)
+    if cap >= tokens:
+        return np.inf
+    ordered = -np.sort(-probs, axis=0)
+    return float(np.min(ordered[cap - 1] - ordered[cap]))
 
 
 def run_layer_case(name, d, f, num_experts, routing, act, *,
@@ -82,7 +103,7 @@ def run_layer_case(name, d, f, num_experts, routing, act, *,
             if "router_bias" in operands:
                 logits += operands["router_bias"]
             cb = operands.get("correction_bias")
-            if ref.choice_gap(logits, routing["kind"], routing["k"], cb) > 1e-5:
+            if _choice_gap(logits, routing, cb) > 1e-5:
                 break
         else:
             raise RuntimeError("no input without a near tie in routing")

@@ -113,33 +113,80 @@ def ffn(x, w1, w2, act, w3=None, b1=None, b3=None, b2=None, **act_params):
         0.0 if b2 is None else b2)
 
 
+def capacity(capacity_factor, num_tokens, k, num_experts):
+    """C = ceil(capacity_factor * T * k / E)."""
+    return int(np.ceil(capacity_factor * num_tokens * k / num_experts))
+
+
+def expert_choice(logits, k, capacity_factor, scale=1.0):
+    """Expert-choice routing: p = softmax over experts per token; each
+    expert takes its C best tokens by p (lower token index on ties).
+    Returns [(token, expert, weight)]."""
+    probs = softmax(np.asarray(logits, dtype=np.float64))
+    num_tokens, num_experts = probs.shape
+    cap = min(num_tokens,
+              capacity(capacity_factor, num_tokens, k, num_experts))
+    picks = []
+    for e in range(num_experts):
+        order = sorted(range(num_tokens), key=lambda t: (-probs[t, e], t))
+        picks += [(t, e, probs[t, e] * scale) for t in order[:cap]]
+    return picks
+
+
+def assignments(logits, routing, correction_bias=None):
+    """Every (token, expert, weight) a layer computes, after capacity
+    limits: a token beyond an expert's capacity is dropped, the earliest
+    tokens keeping their places."""
+    routing = dict(routing)
+    capacity_factor = routing.pop("capacity_factor", 0.0)
+    routing.pop("drop_policy", None)
+    if routing["kind"] == "expert_choice":
+        return expert_choice(logits, routing["k"], capacity_factor,
+                             routing.get("scale", 1.0))
+    ids, weights = route(logits, correction_bias=correction_bias, **routing)
+    num_tokens, num_experts = np.shape(logits)
+    cap = (capacity(capacity_factor, num_tokens, routing["k"], num_experts)
+           if capacity_factor else None)
+    taken = [0] * num_experts
+    picks = []
+    for t in range(num_tokens):
+        for j in range(ids.shape[1]):
+            e = int(ids[t, j])
+            if cap is not None and taken[e] >= cap:
+                continue
+            taken[e] += 1
+            picks.append((t, e, weights[t, j]))
+    return picks
+
+
 def moe_layer(x, router_weight, w1, w2, routing, act, w3=None, b1=None,
               b3=None, b2=None, router_bias=None, correction_bias=None,
               shared=None, gate_on_input=False, act_params=None):
     """out [T, d] of an MoE layer. `routing` is a dict of route()'s keyword
-    arguments; `shared` a dict with w1, w2, optional w3 and gate."""
+    arguments (plus capacity_factor and drop_policy, and kind
+    "expert_choice"); `shared` a dict with w1, w2, optional w3 and gate."""
     f64 = lambda a: None if a is None else np.asarray(a, dtype=np.float64)
     x = f64(x)
     act_params = act_params or {}
     logits = x @ f64(router_weight)
     if router_bias is not None:
         logits = logits + f64(router_bias)
-    ids, weights = route(logits, correction_bias=f64(correction_bias),
-                         **routing)
     out = np.zeros_like(x)
-    for t in range(x.shape[0]):
-        for j in range(ids.shape[1]):
-            e = ids[t, j]
-            expert = lambda v: ffn(
-                v, f64(w1[e]), f64(w2[e]), act,
-                None if w3 is None else f64(w3[e]),
-                None if b1 is None else f64(b1[e]),
-                None if b3 is None else f64(b3[e]),
-                None if b2 is None else f64(b2[e]), **act_params)
-            if gate_on_input:
-                out[t] += expert(weights[t, j] * x[t])
-            else:
-                out[t] += weights[t, j] * expert(x[t])
+    kept = np.zeros(x.shape[0], dtype=bool)
+    for t, e, weight in assignments(logits, routing, f64(correction_bias)):
+        kept[t] = True
+        expert = lambda v: ffn(
+            v, f64(w1[e]), f64(w2[e]), act,
+            None if w3 is None else f64(w3[e]),
+            None if b1 is None else f64(b1[e]),
+            None if b3 is None else f64(b3[e]),
+            None if b2 is None else f64(b2[e]), **act_params)
+        if gate_on_input:
+            out[t] += expert(weight * x[t])
+        else:
+            out[t] += weight * expert(x[t])
+    if routing.get("drop_policy") == "passthrough":
+        out[~kept] += x[~kept]
     if shared is not None:
         y = ffn(x, f64(shared["w1"]), f64(shared["w2"]), act,
                 f64(shared.get("w3")), **act_params)

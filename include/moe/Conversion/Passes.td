@@ -35,8 +35,8 @@ def ConvertMoEToLinalgPass : Pass<"convert-moe-to-linalg"> {
     After: only `linalg.generic`, `linalg.fill`, `tensor.empty`,
     `tensor.dim`, `tensor.extract` and scalar arith/math ops.
 
-    Expert-choice routing and capacity limits are not lowered yet; the pass
-    fails on them with an error at the op.
+    Capacity limits count, per expert, the earlier tokens that chose it;
+    expert-choice routing ranks each expert's column of probabilities.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

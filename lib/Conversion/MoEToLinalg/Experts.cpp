@@ -224,17 +224,32 @@ Value lowering::buildDenseLayer(TensorBuilder &tb, LayerOp op) {
   Value outAcc = op.hasSharedExpert()
                      ? buildSharedExpert(tb, op)
                      : tb.filled({numTokens, d}, elementType, 0.0);
-  int64_t k = op.getRouting().getK();
-  return tb.generic(
-      {mix, routing.rank, expertOut}, outAcc, {{0, 2}, {0, 2}, {2, 0, 1}, {0, 1}},
+  Value out = tb.generic(
+      {mix, routing.selected, expertOut}, outAcc,
+      {{0, 2}, {0, 2}, {2, 0, 1}, {0, 1}},
       {IteratorType::parallel, IteratorType::parallel,
        IteratorType::reduction},
       [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
-        Value chosen =
-            arith::CmpIOp::create(nb, arith::CmpIPredicate::slt, args[1],
-                                  constI(nb, nb.getI64Type(), k));
         Value sum = arith::AddFOp::create(
             nb, args[3], arith::MulFOp::create(nb, args[0], args[2]));
-        return arith::SelectOp::create(nb, chosen, sum, args[3]);
+        return arith::SelectOp::create(nb, args[1], sum, args[3]);
       });
+  RoutingAttr routingAttr = op.getRouting();
+  if (routingAttr.getDropPolicy() != DropPolicy::Passthrough)
+    return out;
+  // Tokens whose every assignment was dropped pass their input through.
+  Type i1 = tb.builder().getI1Type();
+  Value anyKept = tb.generic(
+      {routing.selected}, tb.filledInt({numTokens}, i1, 0), {{0, 1}, {0}},
+      {IteratorType::parallel, IteratorType::reduction},
+      [](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+        return arith::OrIOp::create(nb, args[1], args[0]);
+      });
+  return tb.map({out, anyKept, x}, {{0, 1}, {0}, {0, 1}},
+                tb.empty({numTokens, d}, elementType),
+                [](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                  return arith::SelectOp::create(
+                      nb, args[1], args[0],
+                      arith::AddFOp::create(nb, args[0], args[2]));
+                });
 }

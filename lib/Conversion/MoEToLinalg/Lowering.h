@@ -18,12 +18,14 @@ struct DenseRouting {
   /// Gate weight of each (token, expert); 0 where the expert is not chosen.
   Value weights;
   /// i64 rank of each expert's choice score in its row (0 = best); the
-  /// expert is chosen when its rank is below k.
+  /// expert is chosen when its rank is below k (token-choice routing).
   Value rank;
+  /// i1: whether the (token, expert) pair contributes, after capacity
+  /// limits (or the experts' picks, for expert-choice routing).
+  Value selected;
 };
 
 /// Applies `routing` to `logits` [T, E]. `correctionBias` [E] may be null.
-/// Capacity limits and expert-choice routing are not handled here.
 DenseRouting buildDenseRouting(TensorBuilder &tb, Value logits,
                                Value correctionBias, RoutingAttr routing);
 

@@ -285,28 +285,9 @@ struct CombineLowering : OpRewritePattern<CombineOp> {
   }
 };
 
-/// Reports the routing features the reference lowering does not cover yet.
-LogicalResult checkSupported(LayerOp op) {
-  RoutingAttr routing = op.getRouting();
-  if (routing.getKind() == RoutingKind::ExpertChoice)
-    return op.emitOpError(
-        "expert_choice routing is not supported by convert-moe-to-linalg yet");
-  if (routing.getCapacityFactorValue() != 0.0)
-    return op.emitOpError("capacity limits (capacity_factor > 0) are not "
-                          "supported by convert-moe-to-linalg yet");
-  return success();
-}
-
 struct ConvertMoEToLinalgPass
     : moe::impl::ConvertMoEToLinalgPassBase<ConvertMoEToLinalgPass> {
   void runOnOperation() override {
-    WalkResult walk = getOperation()->walk([](LayerOp op) {
-      return failed(checkSupported(op)) ? WalkResult::interrupt()
-                                        : WalkResult::advance();
-    });
-    if (walk.wasInterrupted())
-      return signalPassFailure();
-
     ConversionTarget target(getContext());
     target.addIllegalDialect<MoEDialect>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });

@@ -10,6 +10,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include <limits>
@@ -72,6 +73,107 @@ static Value maskToBestGroups(TensorBuilder &tb, Value choice,
       });
 }
 
+/// C = ceil(capacity_factor * T * k / E) as an index, for T rows.
+static Value capacityOf(TensorBuilder &tb, RoutingAttr routing, Value scores) {
+  ImplicitLocOpBuilder &b = tb.builder();
+  int64_t numExperts = cast<RankedTensorType>(scores.getType()).getDimSize(1);
+  Value tokens = getValueOrCreateConstantIndexOp(b, b.getLoc(),
+                                                 tb.dim(scores, 0));
+  Value tokensF = arith::SIToFPOp::create(
+      b, b.getF64Type(), arith::IndexCastOp::create(b, b.getI64Type(), tokens));
+  // ((cf * T) * k) / E, in the order the definition reads, so that the
+  // rounding matches a reference computing the same formula in doubles.
+  auto constF64 = [&](double v) {
+    return arith::ConstantOp::create(b, b.getF64FloatAttr(v));
+  };
+  Value product = arith::MulFOp::create(
+      b, constF64(routing.getCapacityFactorValue()), tokensF);
+  product = arith::MulFOp::create(
+      b, product, constF64(static_cast<double>(routing.getK())));
+  product = arith::DivFOp::create(
+      b, product, constF64(static_cast<double>(numExperts)));
+  Value capacity = math::CeilOp::create(b, product);
+  return arith::IndexCastOp::create(
+      b, b.getIndexType(),
+      arith::FPToSIOp::create(b, b.getI64Type(), capacity));
+}
+
+/// Token choice with a capacity: an expert keeps the first C tokens (in
+/// token order) that chose it; the others' weights become 0.
+static void applyCapacity(TensorBuilder &tb, RoutingAttr routing,
+                          Value &weights, Value &selected) {
+  ImplicitLocOpBuilder &b = tb.builder();
+  Value capacity = capacityOf(tb, routing, weights);
+  Type i64 = b.getI64Type();
+  // position[t, e] = tokens before t that chose e. Loops (t, e, t2).
+  Value position = tb.generic(
+      {selected}, tb.filledInt({tb.dim(weights, 0), tb.dim(weights, 1)}, i64, 0),
+      {{2, 1}, {0, 1}},
+      {utils::IteratorType::parallel, utils::IteratorType::parallel,
+       utils::IteratorType::reduction},
+      [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+        Value before = arith::CmpIOp::create(nb, arith::CmpIPredicate::ult,
+                                             loopIndex(nb, 2), loopIndex(nb, 0));
+        Value counts = arith::AndIOp::create(nb, before, args[0]);
+        return arith::AddIOp::create(nb, args[1],
+                                     arith::ExtUIOp::create(nb, i64, counts));
+      });
+  Value capacity64 = castInt(b, capacity, i64);
+  Type elementType = getElementTypeOrSelf(weights.getType());
+  selected = tb.map({selected, position}, {{0, 1}, {0, 1}},
+                    tb.empty({tb.dim(weights, 0), tb.dim(weights, 1)},
+                             b.getI1Type()),
+                    [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                      Value fits = arith::CmpIOp::create(
+                          nb, arith::CmpIPredicate::slt, args[1], capacity64);
+                      return arith::AndIOp::create(nb, args[0], fits);
+                    });
+  weights = tb.map({weights, selected}, {{0, 1}, {0, 1}},
+                   tb.empty({tb.dim(weights, 0), tb.dim(weights, 1)},
+                            elementType),
+                   [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                     return arith::SelectOp::create(
+                         nb, args[1], args[0], constF(nb, elementType, 0.0));
+                   });
+}
+
+/// Expert choice: each expert takes the C tokens with the highest
+/// probability for it (lower token index on ties), C = min(T,
+/// ceil(capacity_factor * T * k / E)); the weight is that probability.
+static DenseRouting buildExpertChoice(TensorBuilder &tb, Value probs,
+                                      RoutingAttr routing) {
+  ImplicitLocOpBuilder &b = tb.builder();
+  Value capacity = capacityOf(tb, routing, probs);
+  Value tokens = getValueOrCreateConstantIndexOp(b, b.getLoc(), tb.dim(probs, 0));
+  capacity = arith::MinUIOp::create(b, capacity, tokens);
+  Value capacity64 = castInt(b, capacity, b.getI64Type());
+  Value rank = tb.rankColumns(probs);
+  Type elementType = getElementTypeOrSelf(probs.getType());
+  SmallVector<OpFoldResult> sizes = {tb.dim(probs, 0), tb.dim(probs, 1)};
+  Value selected = tb.map({rank}, {{0, 1}}, tb.empty(sizes, b.getI1Type()),
+                          [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                            return arith::CmpIOp::create(
+                                nb, arith::CmpIPredicate::slt, args[0],
+                                capacity64);
+                          });
+  Value weights = tb.map({probs, selected}, {{0, 1}, {0, 1}},
+                         tb.empty(sizes, elementType),
+                         [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                           return arith::SelectOp::create(
+                               nb, args[1], args[0],
+                               constF(nb, elementType, 0.0));
+                         });
+  if (routing.getScaleValue() != 1.0) {
+    double scale = routing.getScaleValue();
+    weights = tb.map({weights}, {{0, 1}}, tb.empty(sizes, elementType),
+                     [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                       return arith::MulFOp::create(
+                           nb, args[0], constF(nb, elementType, scale));
+                     });
+  }
+  return {weights, rank, selected};
+}
+
 DenseRouting lowering::buildDenseRouting(TensorBuilder &tb, Value logits,
                                        Value correctionBias,
                                        RoutingAttr routing) {
@@ -106,8 +208,10 @@ DenseRouting lowering::buildDenseRouting(TensorBuilder &tb, Value logits,
   if (routing.getNGroup() > 1)
     choice = maskToBestGroups(tb, choice, routing);
 
-  Value rank = tb.rankRows(choice);
   int64_t k = routing.getK();
+  if (kind == RoutingKind::ExpertChoice)
+    return buildExpertChoice(tb, scores, routing);
+  Value rank = tb.rankRows(choice);
   auto selectChosen = [&](Value values) {
     return tb.map({values, rank}, {{0, 1}, {0, 1}}, init,
                   [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
@@ -162,5 +266,15 @@ DenseRouting lowering::buildDenseRouting(TensorBuilder &tb, Value logits,
                            nb, args[0], constF(nb, elementType, scale));
                      });
   }
-  return {weights, rank};
+  Value selected = tb.map({rank}, {{0, 1}},
+                         tb.empty({tb.dim(logits, 0), tb.dim(logits, 1)},
+                                  tb.builder().getI1Type()),
+                         [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                           return arith::CmpIOp::create(
+                               nb, arith::CmpIPredicate::slt, args[0],
+                               constI(nb, nb.getI64Type(), k));
+                         });
+  if (routing.getCapacityFactorValue() != 0.0)
+    applyCapacity(tb, routing, weights, selected);
+  return {weights, rank, selected};
 }

@@ -178,3 +178,28 @@ Value TensorBuilder::rankRows(Value scores, int64_t groupSize) {
         return arith::AddIOp::create(nb, count, one);
       });
 }
+
+Value TensorBuilder::rankColumns(Value scores) {
+  Type i64 = b.getI64Type();
+  Value init = filledInt({dim(scores, 0), dim(scores, 1)}, i64, 0);
+  // Loops (row, col, otherRow): count the rows that rank above `row`.
+  return generic(
+      {scores, scores}, init, {{2, 1}, {0, 1}, {0, 1}},
+      {utils::IteratorType::parallel, utils::IteratorType::parallel,
+       utils::IteratorType::reduction},
+      [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+        Value other = args[0], self = args[1], count = args[2];
+        Value i1True = constI(nb, nb.getI1Type(), 1);
+        Value otherBeats = beats(nb, other, self);
+        Value tie = arith::AndIOp::create(
+            nb, arith::XOrIOp::create(nb, otherBeats, i1True),
+            arith::XOrIOp::create(nb, beats(nb, self, other), i1True));
+        Value earlier = arith::CmpIOp::create(nb, arith::CmpIPredicate::ult,
+                                              loopIndex(nb, 2),
+                                              loopIndex(nb, 0));
+        Value above = arith::OrIOp::create(
+            nb, otherBeats, arith::AndIOp::create(nb, tie, earlier));
+        return arith::AddIOp::create(nb, count,
+                                     arith::ExtUIOp::create(nb, i64, above));
+      });
+}

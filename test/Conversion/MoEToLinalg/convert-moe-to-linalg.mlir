@@ -72,3 +72,51 @@ func.func @permute_matmul_combine(%x: tensor<?x16xf32>, %ids: tensor<?x2xi64>, %
          : tensor<?x32xf32>, tensor<?x2xf32>, tensor<?x2xi64> -> tensor<?x32xf32>
   return %out : tensor<?x32xf32>
 }
+
+// -----
+
+// A capacity limit: C = ceil(cf * T * k / E) from the run-time token count,
+// each (token, expert) pair's position among the earlier tokens that chose
+// the expert, and passthrough of the tokens that lost every expert.
+// CHECK-LABEL: func @capacity_passthrough
+// CHECK: %[[T:.*]] = tensor.dim %{{.*}}, %c0
+// CHECK: math.ceil
+// Position: loops (token, expert, earlier token), a count of i1 choices.
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} ins(%{{.*}} : tensor<?x4xi1>) outs(%{{.*}} : tensor<?x4xi64>)
+// CHECK: arith.cmpi ult
+// CHECK: arith.extui
+// Tokens with any kept assignment; the others add their input.
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<?x4xi1>) outs(%{{.*}} : tensor<?xi1>)
+// CHECK: arith.ori
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x16xf32>, tensor<?xi1>, tensor<?x16xf32>)
+// CHECK: arith.select
+func.func @capacity_passthrough(%x: tensor<?x16xf32>, %wr: tensor<16x4xf32>,
+                                %w1: tensor<4x16x8xf32>,
+                                %w2: tensor<4x8x16xf32>) -> tensor<?x16xf32> {
+  %y = moe.layer %x : tensor<?x16xf32> router %wr : tensor<16x4xf32>
+         w1 %w1 : tensor<4x16x8xf32> w2 %w2 : tensor<4x8x16xf32>
+         routing <softmax_topk, k = 1, capacity_factor = 1.25, drop_policy = passthrough>
+         activation <relu> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
+// Expert choice ranks each expert's column over the tokens and keeps the
+// best min(T, C) of it.
+// CHECK-LABEL: func @expert_choice
+// CHECK: math.ceil
+// CHECK: arith.minui
+// The column rank: loops (token, expert, other token).
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : tensor<?x4xf32>, tensor<?x4xf32>) outs(%{{.*}} : tensor<?x4xi64>)
+// CHECK: arith.cmpi ult
+// CHECK: arith.cmpi slt
+// CHECK-NOT: moe.
+func.func @expert_choice(%x: tensor<?x16xf32>, %wr: tensor<16x4xf32>,
+                         %w1: tensor<4x16x8xf32>,
+                         %w2: tensor<4x8x16xf32>) -> tensor<?x16xf32> {
+  %y = moe.layer %x : tensor<?x16xf32> router %wr : tensor<16x4xf32>
+         w1 %w1 : tensor<4x16x8xf32> w2 %w2 : tensor<4x8x16xf32>
+         routing <expert_choice, k = 1, capacity_factor = 1.0> activation <relu> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}

@@ -72,6 +72,9 @@ public:
   /// equal scores by lower index. With `groupSize` > 0, ranks within
   /// consecutive groups of that many columns.
   Value rankRows(Value scores, int64_t groupSize = 0);
+  /// The same within each column (over rows): for expert-choice routing,
+  /// the rank of each token's score among all tokens for one expert.
+  Value rankColumns(Value scores);
 
 private:
   ImplicitLocOpBuilder b;
