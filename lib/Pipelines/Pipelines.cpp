@@ -3,6 +3,7 @@
 #include "moe/Pipelines/Pipelines.h"
 
 #include "moe/Conversion/Passes.h"
+#include "moe/Dialect/MoE/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
@@ -50,6 +51,19 @@ void moe::buildReferenceToLLVMPipeline(OpPassManager &pm) {
   buildTensorToLLVMPipeline(pm);
 }
 
+void moe::buildRuntimeToLLVMPipeline(OpPassManager &pm,
+                                     const RuntimePipelineOptions &options) {
+  pm.addPass(moe::createConvertONNXToLinalgPass());
+  pm.addNestedPass<func::FuncOp>(moe::createMoEDecomposePass());
+  moe::ConvertMoEToRuntimePassOptions runtime;
+  runtime.numThreads = options.numThreads;
+  pm.addPass(moe::createConvertMoEToRuntimePass(runtime));
+  // What the runtime does not cover (layers with capacity limits or
+  // expert choice, other element types) takes the reference lowering.
+  pm.addPass(moe::createConvertMoEToLinalgPass());
+  buildTensorToLLVMPipeline(pm);
+}
+
 void moe::registerMoEPipelines() {
   PassPipelineRegistration<>(
       "moe-tensor-to-llvm",
@@ -59,4 +73,9 @@ void moe::registerMoEPipelines() {
       "moe-reference-to-llvm",
       "Lower moe ops through the reference lowering to the LLVM dialect",
       buildReferenceToLLVMPipeline);
+  PassPipelineRegistration<RuntimePipelineOptions>(
+      "moe-runtime-to-llvm",
+      "Decompose moe layers and lower them to calls of the CPU kernel "
+      "runtime (link libmoe_runtime_cpu), the rest to the LLVM dialect",
+      buildRuntimeToLLVMPipeline);
 }

@@ -48,9 +48,11 @@ def _choice_gap(logits, routing, correction_bias):
 def run_layer_case(name, d, f, num_experts, routing, act, *,
                    token_counts=(1, 7, 33), biases=False, router_bias=False,
                    correction_bias=False, shared_f=0, shared_gate=False,
-                   gate_on_input=False, act_params=None, seed=0, passes=()):
+                   gate_on_input=False, act_params=None, seed=0, passes=(),
+                   pipeline="moe-reference-to-llvm"):
     """Checks one moe.layer configuration at several token counts; `passes`
-    run before the reference lowering (e.g. moe-decompose)."""
+    run before `pipeline` (e.g. moe-decompose before the reference
+    lowering)."""
     rng = np.random.default_rng(seed)
     gated = act in ("swiglu", "clamped_swiglu")
     rand = lambda *shape, scale=1.0: (
@@ -119,6 +121,7 @@ def run_layer_case(name, d, f, num_experts, routing, act, *,
                 "gate": operands.get("shared_gate")},
             gate_on_input=gate_on_input, act_params=act_params))
 
-    results = mh.run(kernel, arg_types, [x_type], input_sets, passes=passes)
+    results = mh.run(kernel, arg_types, [x_type], input_sets, passes=passes,
+                     pipeline=pipeline)
     for tokens, (actual,), want in zip(token_counts, results, expected):
         mh.check_close(f"{name} T={tokens}", actual, want)

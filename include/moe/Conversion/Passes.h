@@ -9,6 +9,7 @@
 #define MOE_CONVERSION_PASSES_H
 
 #include "moe/Conversion/MoEToLinalg/MoEToLinalg.h"
+#include "moe/Conversion/MoEToRuntime/MoEToRuntime.h"
 #include "moe/Conversion/ONNXToLinalg/ONNXToLinalg.h"
 
 namespace mlir::moe {

@@ -9,6 +9,47 @@
 
 include "mlir/Pass/PassBase.td"
 
+def ConvertMoEToRuntimePass : Pass<"convert-moe-to-runtime", "::mlir::ModuleOp"> {
+  let summary = "Lower decomposed moe ops to calls of the kernel runtime";
+  let description = [{
+    Turns `moe.route`, `moe.permute`, `moe.grouped_matmul` and
+    `moe.combine` with f32 data and i32 indices into calls of the runtime's
+    scalar-only entry points (`moe_cc_*` in runtime/include/moe_runtime.h),
+    still on tensors: each operand becomes a buffer
+    (`bufferization.to_buffer ... read_only`) whose aligned pointer is
+    passed, each result a fresh `memref.alloc` the kernel writes and
+    `bufferization.to_tensor ... restrict` wraps, so one-shot bufferization
+    of the rest of the function is unchanged. The kernel's status is
+    checked with `cf.assert`. Ops of other element types and `moe.layer`
+    are left for `convert-moe-to-linalg`.
+
+    Before:
+    ```mlir
+    %y = moe.combine %rows, %w, %inverse
+         : tensor<?x16xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<?x16xf32>
+    ```
+    After (abridged):
+    ```mlir
+    %out = memref.alloc(%t) : memref<?x16xf32>
+    %status = llvm.call @moe_cc_combine_f32(%threads, %rows_ptr, ...)
+    cf.assert %ok, "moe runtime: moe.combine failed"
+    %y = bufferization.to_tensor %out restrict : memref<?x16xf32> to tensor<?x16xf32>
+    ```
+  }];
+  let options = [
+    Option<"numThreads", "num-threads", "int32_t", /*default=*/"0",
+           "threads each kernel may use (0: all available)">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::cf::ControlFlowDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 def ConvertMoEToLinalgPass : Pass<"convert-moe-to-linalg"> {
   let summary = "Lower moe ops to linalg/tensor/arith/math (the reference)";
   let description = [{

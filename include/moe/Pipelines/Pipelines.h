@@ -9,10 +9,20 @@
 #ifndef MOE_PIPELINES_PIPELINES_H
 #define MOE_PIPELINES_PIPELINES_H
 
+#include "mlir/Pass/PassOptions.h"
+
 namespace mlir {
 class OpPassManager;
 
 namespace moe {
+
+struct RuntimePipelineOptions
+    : public PassPipelineOptions<RuntimePipelineOptions> {
+  PassOptions::Option<int32_t> numThreads{
+      *this, "num-threads",
+      llvm::cl::desc("threads each runtime kernel may use (0: all)"),
+      llvm::cl::init(0)};
+};
 
 /// Lowers upstream tensor-level IR (linalg, tensor, arith, math on tensors,
 /// func) to the LLVM dialect: bufferization, loops, LLVM conversion. Every
@@ -22,6 +32,13 @@ void buildTensorToLLVMPipeline(OpPassManager &pm);
 /// The reference path: convert-onnx-to-linalg, convert-moe-to-linalg, then
 /// the tensor-to-LLVM pipeline. Registered as `moe-reference-to-llvm`.
 void buildReferenceToLLVMPipeline(OpPassManager &pm);
+
+/// The runtime path: convert-onnx-to-linalg, moe-decompose,
+/// convert-moe-to-runtime, convert-moe-to-linalg for what is left, then the
+/// tensor-to-LLVM pipeline. The result calls the moe_cc_* entry points of
+/// the CPU runtime. Registered as `moe-runtime-to-llvm`.
+void buildRuntimeToLLVMPipeline(OpPassManager &pm,
+                                const RuntimePipelineOptions &options = {});
 
 /// Registers the pipelines above with the global pass registry.
 void registerMoEPipelines();

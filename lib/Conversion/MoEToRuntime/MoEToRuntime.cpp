@@ -1,0 +1,316 @@
+//===- MoEToRuntime.cpp - Decomposed moe ops to runtime calls -------------===//
+//
+// Each decomposed op becomes one call of a moe_cc_* entry point, made at the
+// tensor level: operands are passed as the aligned pointers of their
+// buffers, results are fresh allocations wrapped back into tensors. Doing it
+// before bufferization keeps one-shot bufferization (and its deallocation)
+// the only place that decides buffers for the rest of the graph.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Conversion/MoEToRuntime/MoEToRuntime.h"
+
+#include "moe/Dialect/MoE/IR/MoEOps.h"
+
+#include "moe_runtime.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_CONVERTMOETORUNTIMEPASS
+#include "moe/Conversion/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+
+// The runtime's enums mirror the dialect's; calls pass the dialect's values.
+static_assert(static_cast<int>(RoutingKind::SoftmaxTopK) ==
+                  MOE_ROUTING_SOFTMAX_TOPK &&
+              static_cast<int>(RoutingKind::TopKSoftmax) ==
+                  MOE_ROUTING_TOPK_SOFTMAX &&
+              static_cast<int>(RoutingKind::SigmoidTopK) ==
+                  MOE_ROUTING_SIGMOID_TOPK &&
+              static_cast<int>(RoutingKind::Dense) == MOE_ROUTING_DENSE);
+static_assert(
+    static_cast<int>(ActivationKind::Identity) == MOE_ACTIVATION_NONE &&
+    static_cast<int>(ActivationKind::Relu) == MOE_ACTIVATION_RELU &&
+    static_cast<int>(ActivationKind::Gelu) == MOE_ACTIVATION_GELU &&
+    static_cast<int>(ActivationKind::Silu) == MOE_ACTIVATION_SILU &&
+    static_cast<int>(ActivationKind::SwiGLU) == MOE_ACTIVATION_SWIGLU &&
+    static_cast<int>(ActivationKind::ClampedSwiGLU) ==
+        MOE_ACTIVATION_CLAMPED_SWIGLU &&
+    static_cast<int>(ActivationKind::GeluTanh) == MOE_ACTIVATION_GELU_TANH);
+
+namespace {
+
+/// Builds one runtime call: arguments are appended in the C signature's
+/// order, then `emit` declares the function (once per module), calls it and
+/// asserts on its status.
+class RuntimeCall {
+public:
+  RuntimeCall(PatternRewriter &rewriter, Operation *op, int32_t numThreads)
+      : b(op->getLoc(), rewriter), op(op) {
+    addI32(numThreads);
+  }
+
+  ImplicitLocOpBuilder &builder() { return b; }
+
+  void addI32(int64_t value) {
+    add(arith::ConstantOp::create(b, b.getI32IntegerAttr(value)));
+  }
+  void addF32(double value) {
+    add(arith::ConstantOp::create(b, b.getF32FloatAttr(value)));
+  }
+  void addI64(Value index) {
+    add(arith::IndexCastOp::create(b, b.getI64Type(), index));
+  }
+  void addI64(int64_t value) {
+    add(arith::ConstantOp::create(b, b.getI64IntegerAttr(value)));
+  }
+  /// The size of dimension `d` of `tensor` as an index.
+  Value dim(Value tensor, int64_t d) {
+    return tensor::DimOp::create(b, tensor, d);
+  }
+  /// Passes the buffer of `tensor` (read only), or null.
+  void addInput(Value tensor) {
+    if (!tensor) {
+      add(LLVM::ZeroOp::create(b, ptrType()));
+      return;
+    }
+    auto type = cast<RankedTensorType>(tensor.getType());
+    Value buffer = bufferization::ToBufferOp::create(
+        b, MemRefType::get(type.getShape(), type.getElementType()), tensor,
+        /*read_only=*/true);
+    addPointer(buffer);
+  }
+  /// Allocates a result of `type` (dynamic sizes in order) and passes it;
+  /// emit() returns the tensor it becomes after the call.
+  void addOutput(Type type, ValueRange dynamicSizes) {
+    auto tensorType = cast<RankedTensorType>(type);
+    Value buffer = memref::AllocOp::create(
+        b, MemRefType::get(tensorType.getShape(), tensorType.getElementType()),
+        dynamicSizes);
+    addPointer(buffer);
+    outputs.push_back({buffer, tensorType});
+  }
+
+  /// Calls `name` and returns the result tensors in the order they were
+  /// added.
+  SmallVector<Value> emit(StringRef name) {
+    auto module = op->getParentOfType<ModuleOp>();
+    auto function = module.lookupSymbol<LLVM::LLVMFuncOp>(name);
+    SmallVector<Type> argTypes = llvm::to_vector(
+        llvm::map_range(args, [](Value v) { return v.getType(); }));
+    auto functionType = LLVM::LLVMFunctionType::get(b.getI32Type(), argTypes);
+    if (!function) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToEnd(module.getBody());
+      function = LLVM::LLVMFuncOp::create(b, name, functionType);
+    }
+    Value status = LLVM::CallOp::create(b, function, args).getResult();
+    Value ok = arith::CmpIOp::create(
+        b, arith::CmpIPredicate::eq, status,
+        arith::ConstantOp::create(b, b.getI32IntegerAttr(MOE_OK)));
+    cf::AssertOp::create(b, ok,
+                         ("moe runtime: " + op->getName().getStringRef() +
+                          " failed (" + name + ")")
+                             .str());
+    // Not writable: later ops must not update these buffers in place,
+    // since later calls may read them through their pointers.
+    SmallVector<Value> results;
+    for (auto [buffer, type] : outputs)
+      results.push_back(bufferization::ToTensorOp::create(
+          b, type, buffer, /*restrict=*/true));
+    return results;
+  }
+
+private:
+  Type ptrType() { return LLVM::LLVMPointerType::get(b.getContext()); }
+  void add(Value v) { args.push_back(v); }
+  void addPointer(Value buffer) {
+    Value address =
+        memref::ExtractAlignedPointerAsIndexOp::create(b, buffer);
+    Value i64 = arith::IndexCastOp::create(b, b.getI64Type(), address);
+    add(LLVM::IntToPtrOp::create(b, ptrType(), i64));
+  }
+
+  ImplicitLocOpBuilder b;
+  Operation *op;
+  SmallVector<Value> args;
+  SmallVector<std::pair<Value, RankedTensorType>> outputs;
+};
+
+bool isF32(Value v) { return getElementTypeOrSelf(v.getType()).isF32(); }
+bool isI32(Value v) {
+  return getElementTypeOrSelf(v.getType()).isSignlessInteger(32);
+}
+
+struct RouteToRuntime : OpRewritePattern<RouteOp> {
+  RouteToRuntime(MLIRContext *context, int32_t numThreads)
+      : OpRewritePattern(context), numThreads(numThreads) {}
+
+  LogicalResult matchAndRewrite(RouteOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!isF32(op.getLogits()) || !isF32(op.getWeights()) ||
+        !isI32(op.getExpertIds()))
+      return rewriter.notifyMatchFailure(op, "needs f32 data, i32 ids");
+    RoutingAttr routing = op.getRouting();
+    RuntimeCall call(rewriter, op, numThreads);
+    Value logits = op.getLogits();
+    Value tokens = call.dim(logits, 0);
+    call.addInput(logits);
+    call.addI64(tokens);
+    call.addI64(call.dim(logits, 1));
+    call.addI32(static_cast<int32_t>(routing.getKind()));
+    call.addI32(routing.getK());
+    call.addI32(routing.getRenormalize());
+    call.addI32(routing.getNGroup());
+    call.addI32(routing.getTopkGroup());
+    call.addF32(routing.getScaleValue());
+    call.addInput(op.getCorrectionBias());
+    call.addOutput(op.getExpertIds().getType(), tokens);
+    call.addOutput(op.getWeights().getType(), tokens);
+    rewriter.replaceOp(op, call.emit("moe_cc_route_f32"));
+    return success();
+  }
+  int32_t numThreads;
+};
+
+struct PermuteToRuntime : OpRewritePattern<PermuteOp> {
+  PermuteToRuntime(MLIRContext *context, int32_t numThreads)
+      : OpRewritePattern(context), numThreads(numThreads) {}
+
+  LogicalResult matchAndRewrite(PermuteOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!isF32(op.getInput()) || !isI32(op.getExpertIds()))
+      return rewriter.notifyMatchFailure(op, "needs f32 data, i32 ids");
+    RuntimeCall call(rewriter, op, numThreads);
+    ImplicitLocOpBuilder &b = call.builder();
+    Value input = op.getInput(), ids = op.getExpertIds();
+    Value tokens = call.dim(input, 0);
+    auto idsType = cast<RankedTensorType>(ids.getType());
+    int64_t k = idsType.getDimSize(1);
+    Value numRows = arith::MulIOp::create(
+        b, tokens, arith::ConstantIndexOp::create(b, k));
+    call.addInput(input);
+    call.addI64(tokens);
+    call.addI64(call.dim(input, 1));
+    call.addInput(ids);
+    call.addI64(k);
+    call.addI64(op.getNumExperts());
+    auto dynamic = [&](Value result, ArrayRef<Value> sizes) {
+      auto type = cast<RankedTensorType>(result.getType());
+      SmallVector<Value> dynamicSizes;
+      for (auto [i, size] : llvm::enumerate(type.getShape()))
+        if (ShapedType::isDynamic(size))
+          dynamicSizes.push_back(sizes[i]);
+      call.addOutput(type, dynamicSizes);
+    };
+    dynamic(op.getRows(), {numRows, call.dim(input, 1)});
+    dynamic(op.getAssignments(), {numRows});
+    dynamic(op.getOffsets(), {});
+    dynamic(op.getInverse(), {tokens, Value()});
+    rewriter.replaceOp(op, call.emit("moe_cc_permute_f32"));
+    return success();
+  }
+  int32_t numThreads;
+};
+
+struct GroupedMatmulToRuntime : OpRewritePattern<GroupedMatmulOp> {
+  GroupedMatmulToRuntime(MLIRContext *context, int32_t numThreads)
+      : OpRewritePattern(context), numThreads(numThreads) {}
+
+  LogicalResult matchAndRewrite(GroupedMatmulOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!isF32(op.getRows()) || !isF32(op.getWeights()) ||
+        !isI32(op.getOffsets()))
+      return rewriter.notifyMatchFailure(op, "needs f32 data, i32 offsets");
+    auto weightsType = cast<RankedTensorType>(op.getWeights().getType());
+    if (!weightsType.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "needs static weight shapes");
+    RuntimeCall call(rewriter, op, numThreads);
+    Value rows = op.getRows();
+    Value numRows = call.dim(rows, 0);
+    call.addInput(rows);
+    call.addI64(numRows);
+    call.addI64(weightsType.getDimSize(1));
+    call.addInput(op.getWeights());
+    call.addI64(weightsType.getDimSize(0));
+    call.addI64(weightsType.getDimSize(2));
+    call.addInput(op.getOffsets());
+    call.addInput(op.getBias());
+    ActivationAttr activation = op.getActivationAttr();
+    call.addI32(activation ? static_cast<int32_t>(activation.getKind())
+                           : MOE_ACTIVATION_NONE);
+    call.addF32(activation ? activation.getAlphaValue() : 0.0);
+    call.addF32(activation ? activation.getBetaValue() : 0.0);
+    call.addF32(activation ? activation.getLimitValue() : 0.0);
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    SmallVector<Value> dynamicSizes;
+    if (resultType.isDynamicDim(0))
+      dynamicSizes.push_back(numRows);
+    call.addOutput(resultType, dynamicSizes);
+    rewriter.replaceOp(op, call.emit("moe_cc_grouped_matmul_f32"));
+    return success();
+  }
+  int32_t numThreads;
+};
+
+struct CombineToRuntime : OpRewritePattern<CombineOp> {
+  CombineToRuntime(MLIRContext *context, int32_t numThreads)
+      : OpRewritePattern(context), numThreads(numThreads) {}
+
+  LogicalResult matchAndRewrite(CombineOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!isF32(op.getRows()) || !isF32(op.getWeights()) ||
+        !isI32(op.getInverse()))
+      return rewriter.notifyMatchFailure(op, "needs f32 data, i32 indices");
+    RuntimeCall call(rewriter, op, numThreads);
+    Value rows = op.getRows(), weights = op.getWeights();
+    Value tokens = call.dim(weights, 0);
+    call.addInput(rows);
+    call.addI64(call.dim(rows, 0));
+    call.addI64(call.dim(rows, 1));
+    call.addInput(weights);
+    call.addInput(op.getInverse());
+    call.addI64(tokens);
+    call.addI64(cast<RankedTensorType>(weights.getType()).getDimSize(1));
+    auto resultType = cast<RankedTensorType>(op.getOutput().getType());
+    SmallVector<Value> dynamicSizes;
+    if (resultType.isDynamicDim(0))
+      dynamicSizes.push_back(tokens);
+    if (resultType.isDynamicDim(1))
+      dynamicSizes.push_back(call.dim(rows, 1));
+    call.addOutput(resultType, dynamicSizes);
+    rewriter.replaceOp(op, call.emit("moe_cc_combine_f32"));
+    return success();
+  }
+  int32_t numThreads;
+};
+
+struct ConvertMoEToRuntimePass
+    : moe::impl::ConvertMoEToRuntimePassBase<ConvertMoEToRuntimePass> {
+  using Base::Base;
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateMoEToRuntimePatterns(patterns, numThreads);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void mlir::moe::populateMoEToRuntimePatterns(RewritePatternSet &patterns,
+                                             int32_t numThreads) {
+  patterns.add<RouteToRuntime, PermuteToRuntime, GroupedMatmulToRuntime,
+               CombineToRuntime>(patterns.getContext(), numThreads);
+}

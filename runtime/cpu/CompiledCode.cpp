@@ -1,0 +1,62 @@
+//===- CompiledCode.cpp - Scalar-only entry points for compiled code ------===//
+//
+// Thin adapters from the moe_cc_* entry points, which generated code calls
+// with pointers and integers only, to the struct-taking kernels.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe_runtime.h"
+
+extern "C" {
+
+int32_t moe_cc_route_f32(int32_t num_threads, const float *logits,
+                         int64_t num_tokens, int64_t num_experts, int32_t kind,
+                         int32_t k, int32_t renormalize, int32_t n_group,
+                         int32_t topk_group, float scale,
+                         const float *correction_bias, int32_t *expert_ids,
+                         float *weights) {
+  moe_exec_config config{num_threads};
+  moe_routing_params params{kind, k, renormalize, n_group, topk_group, scale};
+  return moe_route_f32(&config, logits, num_tokens, num_experts, &params,
+                       correction_bias, expert_ids, weights);
+}
+
+int32_t moe_cc_permute_f32(int32_t num_threads, const float *input,
+                           int64_t num_tokens, int64_t d,
+                           const int32_t *expert_ids, int64_t k,
+                           int64_t num_experts, float *rows,
+                           int32_t *assignments, int32_t *offsets,
+                           int32_t *inverse) {
+  moe_exec_config config{num_threads};
+  moe_status status = moe_permute(&config, expert_ids, num_tokens, k,
+                                  num_experts, assignments, offsets, inverse);
+  if (status != MOE_OK)
+    return status;
+  return moe_gather_rows_f32(&config, input, num_tokens, d, assignments, k,
+                             rows);
+}
+
+int32_t moe_cc_grouped_matmul_f32(int32_t num_threads, const float *rows,
+                                  int64_t num_rows, int64_t k_dim,
+                                  const float *weights, int64_t num_experts,
+                                  int64_t m_dim, const int32_t *offsets,
+                                  const float *bias, int32_t activation,
+                                  float alpha, float beta, float limit,
+                                  float *out) {
+  moe_exec_config config{num_threads};
+  moe_activation_params params{activation, alpha, beta, limit};
+  return moe_grouped_matmul_f32(&config, rows, num_rows, k_dim, weights,
+                                num_experts, m_dim, offsets, bias, &params,
+                                out);
+}
+
+int32_t moe_cc_combine_f32(int32_t num_threads, const float *rows,
+                           int64_t num_rows, int64_t d, const float *weights,
+                           const int32_t *inverse, int64_t num_tokens,
+                           int64_t k, float *out) {
+  moe_exec_config config{num_threads};
+  return moe_combine_f32(&config, rows, num_rows, d, weights, inverse,
+                         num_tokens, k, out);
+}
+
+} // extern "C"

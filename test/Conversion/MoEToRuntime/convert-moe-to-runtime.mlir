@@ -1,0 +1,97 @@
+// RUN: moe-opt %s -convert-moe-to-runtime -split-input-file | FileCheck %s
+// RUN: moe-opt %s -convert-moe-to-runtime=num-threads=3 -split-input-file | FileCheck %s --check-prefix=THREADS
+
+// Before: decomposed moe ops on tensors. After: one call of a moe_cc_*
+// runtime entry point each, operands passed as buffer pointers, results as
+// fresh allocations wrapped back into tensors; numerics are checked against
+// numpy in test/Integration/CPU/Runtime.
+
+// CHECK-LABEL: func @route
+// CHECK-SAME: (%[[LOGITS:.*]]: tensor<?x8xf32>)
+// CHECK-NOT: moe.route
+// Threads (0: all) and kind (0: softmax_topk) share one constant.
+// CHECK-DAG: %[[ZERO:.*]] = arith.constant 0 : i32
+// CHECK-DAG: %[[K:.*]] = arith.constant 2 : i32
+// CHECK-DAG: %[[NULL:.*]] = llvm.mlir.zero : !llvm.ptr
+// CHECK: %[[T:.*]] = tensor.dim %[[LOGITS]], %c0
+// CHECK: %[[BUF:.*]] = bufferization.to_buffer %[[LOGITS]] read_only : tensor<?x8xf32> to memref<?x8xf32>
+// CHECK: %[[ADDR:.*]] = memref.extract_aligned_pointer_as_index %[[BUF]]
+// CHECK: %[[IDS:.*]] = memref.alloc(%[[T]]) : memref<?x2xi32>
+// CHECK: %[[W:.*]] = memref.alloc(%[[T]]) : memref<?x2xf32>
+// CHECK: %[[STATUS:.*]] = llvm.call @moe_cc_route_f32(%[[ZERO]], %{{.*}}, %{{.*}}, %{{.*}}, %[[ZERO]], %[[K]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[NULL]], %{{.*}}, %{{.*}})
+// CHECK: %[[OK:.*]] = arith.cmpi eq, %[[STATUS]]
+// CHECK: cf.assert %[[OK]], "moe runtime: moe.route failed (moe_cc_route_f32)"
+// CHECK: %[[IDS_T:.*]] = bufferization.to_tensor %[[IDS]] restrict : memref<?x2xi32> to tensor<?x2xi32>
+// CHECK: %[[W_T:.*]] = bufferization.to_tensor %[[W]] restrict : memref<?x2xf32> to tensor<?x2xf32>
+// CHECK: return %[[IDS_T]], %[[W_T]]
+// CHECK: llvm.func @moe_cc_route_f32(i32, !llvm.ptr, i64, i64, i32, i32, i32, i32, i32, f32, !llvm.ptr, !llvm.ptr, !llvm.ptr) -> i32
+// THREADS-LABEL: func @route
+// THREADS: %[[THREADS:.*]] = arith.constant 3 : i32
+// THREADS: llvm.call @moe_cc_route_f32(%[[THREADS]],
+func.func @route(%logits: tensor<?x8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {
+  %ids, %w = moe.route %logits routing <softmax_topk, k = 2, renormalize = true>
+      : tensor<?x8xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return %ids, %w : tensor<?x2xi32>, tensor<?x2xf32>
+}
+
+// -----
+
+// Permute: rows [T*k, d], assignments [T*k], offsets [E+1], inverse [T, k].
+// CHECK-LABEL: func @permute
+// CHECK: %[[N:.*]] = arith.muli %{{.*}}, %c2 : index
+// CHECK: memref.alloc(%[[N]]) : memref<?x16xf32>
+// CHECK: memref.alloc(%[[N]]) : memref<?xi32>
+// CHECK: memref.alloc() : memref<9xi32>
+// CHECK: memref.alloc(%{{.*}}) : memref<?x2xi32>
+// CHECK: llvm.call @moe_cc_permute_f32
+// CHECK-COUNT-4: bufferization.to_tensor
+func.func @permute(%x: tensor<?x16xf32>, %ids: tensor<?x2xi32>)
+    -> (tensor<?x16xf32>, tensor<?xi32>, tensor<9xi32>, tensor<?x2xi32>) {
+  %rows, %assign, %offsets, %inverse = moe.permute %x, %ids
+      : tensor<?x16xf32>, tensor<?x2xi32>
+      -> tensor<?x16xf32>, tensor<?xi32>, tensor<9xi32>, tensor<?x2xi32>
+  return %rows, %assign, %offsets, %inverse
+      : tensor<?x16xf32>, tensor<?xi32>, tensor<9xi32>, tensor<?x2xi32>
+}
+
+// -----
+
+// A fused gate|up grouped matmul: activation kind 4 (swiglu), output
+// [N, M/2].
+// CHECK-LABEL: func @grouped_matmul
+// CHECK-DAG: %[[SWIGLU:.*]] = arith.constant 4 : i32
+// CHECK-DAG: %[[M:.*]] = arith.constant 64 : i64
+// CHECK: memref.alloc(%{{.*}}) : memref<?x32xf32>
+// CHECK: llvm.call @moe_cc_grouped_matmul_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[M]], %{{.*}}, %{{.*}}, %[[SWIGLU]],
+func.func @grouped_matmul(%rows: tensor<?x16xf32>, %w: tensor<8x16x64xf32>,
+                          %offsets: tensor<9xi32>, %b: tensor<8x64xf32>) -> tensor<?x32xf32> {
+  %h = moe.grouped_matmul %rows, %w, %offsets bias %b : tensor<8x64xf32> activation <swiglu>
+       : tensor<?x16xf32>, tensor<8x16x64xf32>, tensor<9xi32> -> tensor<?x32xf32>
+  return %h : tensor<?x32xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func @combine
+// CHECK: llvm.call @moe_cc_combine_f32
+// CHECK: bufferization.to_tensor %{{.*}} restrict : memref<?x16xf32> to tensor<?x16xf32>
+func.func @combine(%rows: tensor<?x16xf32>, %w: tensor<?x2xf32>,
+                   %inverse: tensor<?x2xi32>) -> tensor<?x16xf32> {
+  %y = moe.combine %rows, %w, %inverse
+       : tensor<?x16xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
+// i64 indices have no runtime entry point: the op stays for the reference
+// lowering.
+// CHECK-LABEL: func @combine_i64
+// CHECK: moe.combine
+// CHECK-NOT: llvm.call
+func.func @combine_i64(%rows: tensor<?x16xf32>, %w: tensor<?x2xf32>,
+                       %inverse: tensor<?x2xi64>) -> tensor<?x16xf32> {
+  %y = moe.combine %rows, %w, %inverse
+       : tensor<?x16xf32>, tensor<?x2xf32>, tensor<?x2xi64> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}

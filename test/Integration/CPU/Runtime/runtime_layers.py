@@ -1,0 +1,43 @@
+# The runtime path (moe-runtime-to-llvm): layers decomposed and lowered to
+# calls of the CPU kernel runtime (oneTBB), against numpy, for every
+# per-token routing kind, both FFN kinds, biases, and a layer the runtime
+# does not cover (capacity) that falls back to the reference lowering.
+# RUN: %python %s | FileCheck %s
+# CHECK: OK: mixtral T=1
+# CHECK: OK: mixtral T=7
+# CHECK: OK: mixtral T=33
+# CHECK: OK: gpt_oss T=7
+# CHECK: OK: deepseek_v3 T=33
+# CHECK: OK: switch T=1
+# CHECK: OK: dense_gelu T=7
+# CHECK: OK: capacity_fallback T=33
+# CHECK: OK: single_thread T=33
+
+from layer_cases import run_layer_case
+
+runtime = dict(pipeline="moe-runtime-to-llvm")
+run_layer_case("mixtral", d=16, f=24, num_experts=8,
+               routing=dict(kind="softmax_topk", k=2, renormalize=True),
+               act="swiglu", **runtime)
+run_layer_case("gpt_oss", d=16, f=16, num_experts=8,
+               routing=dict(kind="topk_softmax", k=4), act="clamped_swiglu",
+               act_params=dict(alpha=1.702, limit=1.5), biases=True,
+               router_bias=True, seed=4, token_counts=(7,), **runtime)
+run_layer_case("deepseek_v3", d=16, f=8, num_experts=32,
+               routing=dict(kind="sigmoid_topk", k=8, renormalize=True,
+                            scale=2.5, n_group=8, topk_group=4),
+               act="swiglu", correction_bias=True, seed=3,
+               token_counts=(33,), **runtime)
+run_layer_case("switch", d=16, f=32, num_experts=4,
+               routing=dict(kind="softmax_topk", k=1), act="relu",
+               biases=True, seed=2, token_counts=(1,), **runtime)
+run_layer_case("dense_gelu", d=8, f=16, num_experts=4,
+               routing=dict(kind="dense", k=4), act="gelu", seed=5,
+               token_counts=(7,), **runtime)
+run_layer_case("capacity_fallback", d=16, f=32, num_experts=4,
+               routing=dict(kind="softmax_topk", k=1, capacity_factor=0.5),
+               act="relu", seed=11, token_counts=(33,), **runtime)
+run_layer_case("single_thread", d=16, f=24, num_experts=8,
+               routing=dict(kind="softmax_topk", k=2, renormalize=True),
+               act="swiglu", seed=6, token_counts=(33,),
+               pipeline="moe-runtime-to-llvm=num-threads=1")
