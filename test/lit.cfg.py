@@ -51,6 +51,7 @@ config.environment["MOE_RUNTIME_LIB"] = os.path.join(
 tools = [
     "moe-opt",
     "moe-translate",
+    "moe-compile",
     ToolSubst("mlir-runner", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(tools, [config.moe_tools_dir, config.llvm_tools_dir])

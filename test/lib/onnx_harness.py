@@ -31,12 +31,13 @@ def run_onnxruntime(path, feeds):
 
 
 def compare_with_onnxruntime(name, path, input_sets, rtol=1e-5, atol=1e-6,
-                             reference_path=None, passes=()):
+                             reference_path=None, passes=(),
+                             pipeline="moe-reference-to-llvm"):
     """Runs the model at `path` on each dict of inputs in `input_sets` (in
     graph input order) through moe-translate + the reference lowering and
     through onnxruntime (on `reference_path` when given: an equivalent model
     in a form onnxruntime runs), and checks every output. `passes` run
-    before the reference pipeline (e.g. moe-raise)."""
+    before `pipeline` (e.g. moe-raise)."""
     model = onnx.load(path)
     initializers = {t.name for t in model.graph.initializer}
     graph_inputs = [i for i in model.graph.input if i.name not in initializers]
@@ -50,7 +51,7 @@ def compare_with_onnxruntime(name, path, input_sets, rtol=1e-5, atol=1e-6,
     result_types = mh.function_result_types(module, "main_graph")
     ours = mh.run_module(module, "main_graph", arg_types, result_types,
                          [[s[i.name] for i in graph_inputs] for s in input_sets],
-                         passes=passes)
+                         passes=passes, pipeline=pipeline)
     for n, (feeds, actual) in enumerate(zip(input_sets, ours)):
         expected = run_onnxruntime(reference_path or path, feeds)
         for out, a, e in zip(model.graph.output, actual, expected):

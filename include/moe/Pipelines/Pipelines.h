@@ -12,6 +12,7 @@
 #include "mlir/Pass/PassOptions.h"
 
 namespace mlir {
+class DialectRegistry;
 class OpPassManager;
 
 namespace moe {
@@ -39,6 +40,10 @@ void buildReferenceToLLVMPipeline(OpPassManager &pm);
 /// the CPU runtime. Registered as `moe-runtime-to-llvm`.
 void buildRuntimeToLLVMPipeline(OpPassManager &pm,
                                 const RuntimePipelineOptions &options = {});
+
+/// Registers every dialect the pipelines create or read, and the external
+/// models (bufferization, convert-to-llvm) they rely on.
+void registerCompilerDialects(DialectRegistry &registry);
 
 /// Registers the pipelines above with the global pass registry.
 void registerMoEPipelines();

@@ -1,9 +1,11 @@
-# com.microsoft.MoE imported as moe.layer, lowered by the reference path,
-# against onnxruntime's own kernel on the same file: every activation, the
-# three gate/up layouts (separate fc3, interleaved, concatenated), biases,
-# renormalized and plain top-k, 2-D and 3-D inputs, several token counts.
+# com.microsoft.MoE imported as moe.layer, lowered by the reference path and
+# by the runtime path (decomposed, oneTBB kernels), against onnxruntime's own
+# kernel on the same file: every activation, the three gate/up layouts
+# (separate fc3, interleaved, concatenated), biases, renormalized and plain
+# top-k, 2-D and 3-D inputs, several token counts.
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t | FileCheck %s
+# RUN: %python %s %t moe-runtime-to-llvm | FileCheck %s
 # CHECK: OK: relu_k2_norm #0 y
 # CHECK: OK: relu_k2_norm #2 y
 # CHECK: OK: gelu_k1 #0 y
@@ -25,6 +27,7 @@ from onnx_harness import compare_with_onnxruntime
 from onnx_models import microsoft_moe, relayout_swiglu
 
 out_dir = sys.argv[1]
+pipeline = sys.argv[2] if len(sys.argv) > 2 else "moe-reference-to-llvm"
 rng = np.random.default_rng(5)
 E, d, f = 4, 8, 6
 
@@ -48,7 +51,8 @@ cases = [
 for name, options, shapes in cases:
     path = os.path.join(out_dir, name + ".onnx")
     microsoft_moe(path, E, d, f, seed=len(name), **options)
-    compare_with_onnxruntime(name, path, [inputs(s) for s in shapes])
+    compare_with_onnxruntime(name, path, [inputs(s) for s in shapes],
+                             pipeline=pipeline)
 
 # onnxruntime's CPU kernel runs only interleaved gate/up rows; the other two
 # layouts are checked against it on the same weights, re-laid out.
@@ -60,4 +64,5 @@ for name, fusion, options in [
     microsoft_moe(source, E, d, f, activation="swiglu", k=2, fusion=1, seed=9,
                   **options)
     relayout_swiglu(source, path, fusion)
-    compare_with_onnxruntime(name, path, [inputs((6, d))], reference_path=source)
+    compare_with_onnxruntime(name, path, [inputs((6, d))], reference_path=source,
+                             pipeline=pipeline)
