@@ -73,6 +73,42 @@ static Value maskToBestGroups(TensorBuilder &tb, Value choice,
       });
 }
 
+/// `values` where `selected` holds, 0 elsewhere.
+static Value maskBy(TensorBuilder &tb, Value values, Value selected) {
+  Type elementType = getElementTypeOrSelf(values.getType());
+  return tb.map({values, selected}, {{0, 1}, {0, 1}},
+                tb.empty({tb.dim(values, 0), tb.dim(values, 1)}, elementType),
+                [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                  return arith::SelectOp::create(
+                      nb, args[1], args[0], constF(nb, elementType, 0.0));
+                });
+}
+
+/// i1: whether each i64 rank is below `limit` (an i64 value).
+static Value rankBelow(TensorBuilder &tb, Value rank, Value limit) {
+  return tb.map({rank}, {{0, 1}},
+                tb.empty({tb.dim(rank, 0), tb.dim(rank, 1)},
+                         tb.builder().getI1Type()),
+                [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                  return arith::CmpIOp::create(nb, arith::CmpIPredicate::slt,
+                                               args[0], limit);
+                });
+}
+
+/// `weights` times the routing's scale (unchanged when it is 1).
+static Value scaled(TensorBuilder &tb, Value weights, RoutingAttr routing) {
+  double scale = routing.getScaleValue();
+  if (scale == 1.0)
+    return weights;
+  Type elementType = getElementTypeOrSelf(weights.getType());
+  return tb.map({weights}, {{0, 1}},
+                tb.empty({tb.dim(weights, 0), tb.dim(weights, 1)}, elementType),
+                [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                  return arith::MulFOp::create(
+                      nb, args[0], constF(nb, elementType, scale));
+                });
+}
+
 /// C = ceil(capacity_factor * T * k / E) as an index, for T rows.
 static Value capacityOf(TensorBuilder &tb, RoutingAttr routing, Value scores) {
   ImplicitLocOpBuilder &b = tb.builder();
@@ -119,7 +155,6 @@ static void applyCapacity(TensorBuilder &tb, RoutingAttr routing,
                                      arith::ExtUIOp::create(nb, i64, counts));
       });
   Value capacity64 = castInt(b, capacity, i64);
-  Type elementType = getElementTypeOrSelf(weights.getType());
   selected = tb.map({selected, position}, {{0, 1}, {0, 1}},
                     tb.empty({tb.dim(weights, 0), tb.dim(weights, 1)},
                              b.getI1Type()),
@@ -128,13 +163,7 @@ static void applyCapacity(TensorBuilder &tb, RoutingAttr routing,
                           nb, arith::CmpIPredicate::slt, args[1], capacity64);
                       return arith::AndIOp::create(nb, args[0], fits);
                     });
-  weights = tb.map({weights, selected}, {{0, 1}, {0, 1}},
-                   tb.empty({tb.dim(weights, 0), tb.dim(weights, 1)},
-                            elementType),
-                   [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
-                     return arith::SelectOp::create(
-                         nb, args[1], args[0], constF(nb, elementType, 0.0));
-                   });
+  weights = maskBy(tb, weights, selected);
 }
 
 /// Expert choice: each expert takes the C tokens with the highest
@@ -148,30 +177,8 @@ static DenseRouting buildExpertChoice(TensorBuilder &tb, Value probs,
   capacity = arith::MinUIOp::create(b, capacity, tokens);
   Value capacity64 = castInt(b, capacity, b.getI64Type());
   Value rank = tb.rankColumns(probs);
-  Type elementType = getElementTypeOrSelf(probs.getType());
-  SmallVector<OpFoldResult> sizes = {tb.dim(probs, 0), tb.dim(probs, 1)};
-  Value selected = tb.map({rank}, {{0, 1}}, tb.empty(sizes, b.getI1Type()),
-                          [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
-                            return arith::CmpIOp::create(
-                                nb, arith::CmpIPredicate::slt, args[0],
-                                capacity64);
-                          });
-  Value weights = tb.map({probs, selected}, {{0, 1}, {0, 1}},
-                         tb.empty(sizes, elementType),
-                         [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
-                           return arith::SelectOp::create(
-                               nb, args[1], args[0],
-                               constF(nb, elementType, 0.0));
-                         });
-  if (routing.getScaleValue() != 1.0) {
-    double scale = routing.getScaleValue();
-    weights = tb.map({weights}, {{0, 1}}, tb.empty(sizes, elementType),
-                     [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
-                       return arith::MulFOp::create(
-                           nb, args[0], constF(nb, elementType, scale));
-                     });
-  }
-  return {weights, rank, selected};
+  Value selected = rankBelow(tb, rank, capacity64);
+  return {scaled(tb, maskBy(tb, probs, selected), routing), rank, selected};
 }
 
 DenseRouting lowering::buildDenseRouting(TensorBuilder &tb, Value logits,
@@ -212,16 +219,8 @@ DenseRouting lowering::buildDenseRouting(TensorBuilder &tb, Value logits,
   if (kind == RoutingKind::ExpertChoice)
     return buildExpertChoice(tb, scores, routing);
   Value rank = tb.rankRows(choice);
-  auto selectChosen = [&](Value values) {
-    return tb.map({values, rank}, {{0, 1}, {0, 1}}, init,
-                  [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
-                    Value chosen = arith::CmpIOp::create(
-                        nb, arith::CmpIPredicate::slt, args[1],
-                        constI(nb, nb.getI64Type(), k));
-                    return arith::SelectOp::create(
-                        nb, chosen, args[0], constF(nb, elementType, 0.0));
-                  });
-  };
+  Value selected = rankBelow(
+      tb, rank, constI(tb.builder(), tb.builder().getI64Type(), k));
 
   Value weights;
   bool renormalize = routing.getRenormalize();
@@ -239,10 +238,10 @@ DenseRouting lowering::buildDenseRouting(TensorBuilder &tb, Value logits,
                           return math::ExpOp::create(
                               nb, arith::SubFOp::create(nb, args[0], args[1]));
                         });
-    weights = selectChosen(exps);
+    weights = maskBy(tb, exps, selected);
     renormalize = true;
   } else {
-    weights = selectChosen(scores);
+    weights = maskBy(tb, scores, selected);
     if (kind == RoutingKind::SigmoidTopK)
       epsilon = 1e-20;
   }
@@ -258,22 +257,7 @@ DenseRouting lowering::buildDenseRouting(TensorBuilder &tb, Value logits,
                        return arith::DivFOp::create(nb, args[0], args[1]);
                      });
   }
-  if (routing.getScaleValue() != 1.0) {
-    double scale = routing.getScaleValue();
-    weights = tb.map({weights}, {{0, 1}}, init,
-                     [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
-                       return arith::MulFOp::create(
-                           nb, args[0], constF(nb, elementType, scale));
-                     });
-  }
-  Value selected = tb.map({rank}, {{0, 1}},
-                         tb.empty({tb.dim(logits, 0), tb.dim(logits, 1)},
-                                  tb.builder().getI1Type()),
-                         [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
-                           return arith::CmpIOp::create(
-                               nb, arith::CmpIPredicate::slt, args[0],
-                               constI(nb, nb.getI64Type(), k));
-                         });
+  weights = scaled(tb, weights, routing);
   if (routing.getCapacityFactorValue() != 0.0)
     applyCapacity(tb, routing, weights, selected);
   return {weights, rank, selected};

@@ -91,15 +91,20 @@ public:
         /*read_only=*/true);
     addPointer(buffer);
   }
-  /// Allocates a result of `type` (dynamic sizes in order) and passes it;
-  /// emit() returns the tensor it becomes after the call.
-  void addOutput(Type type, ValueRange dynamicSizes) {
-    auto tensorType = cast<RankedTensorType>(type);
+  /// Allocates a buffer for `result` and passes it; emit() returns the
+  /// tensor it becomes after the call. `sizes` has one entry per dim; only
+  /// those of dynamic dims are read.
+  void addOutput(Value result, ArrayRef<Value> sizes) {
+    auto type = cast<RankedTensorType>(result.getType());
+    SmallVector<Value> dynamicSizes;
+    for (auto [size, value] : llvm::zip_equal(type.getShape(), sizes))
+      if (ShapedType::isDynamic(size))
+        dynamicSizes.push_back(value);
     Value buffer = memref::AllocOp::create(
-        b, MemRefType::get(tensorType.getShape(), tensorType.getElementType()),
+        b, MemRefType::get(type.getShape(), type.getElementType()),
         dynamicSizes);
     addPointer(buffer);
-    outputs.push_back({buffer, tensorType});
+    outputs.push_back({buffer, type});
   }
 
   /// Calls `name` and returns the result tensors in the order they were
@@ -153,9 +158,16 @@ bool isI32(Value v) {
   return getElementTypeOrSelf(v.getType()).isSignlessInteger(32);
 }
 
-struct RouteToRuntime : OpRewritePattern<RouteOp> {
-  RouteToRuntime(MLIRContext *context, int32_t numThreads)
-      : OpRewritePattern(context), numThreads(numThreads) {}
+/// A pattern that knows how many threads its kernel may use.
+template <typename OpTy>
+struct RuntimePattern : OpRewritePattern<OpTy> {
+  RuntimePattern(MLIRContext *context, int32_t numThreads)
+      : OpRewritePattern<OpTy>(context), numThreads(numThreads) {}
+  int32_t numThreads;
+};
+
+struct RouteToRuntime : RuntimePattern<RouteOp> {
+  using RuntimePattern::RuntimePattern;
 
   LogicalResult matchAndRewrite(RouteOp op,
                                 PatternRewriter &rewriter) const override {
@@ -176,17 +188,15 @@ struct RouteToRuntime : OpRewritePattern<RouteOp> {
     call.addI32(routing.getTopkGroup());
     call.addF32(routing.getScaleValue());
     call.addInput(op.getCorrectionBias());
-    call.addOutput(op.getExpertIds().getType(), tokens);
-    call.addOutput(op.getWeights().getType(), tokens);
+    call.addOutput(op.getExpertIds(), {tokens, Value()});
+    call.addOutput(op.getWeights(), {tokens, Value()});
     rewriter.replaceOp(op, call.emit("moe_cc_route_f32"));
     return success();
   }
-  int32_t numThreads;
 };
 
-struct PermuteToRuntime : OpRewritePattern<PermuteOp> {
-  PermuteToRuntime(MLIRContext *context, int32_t numThreads)
-      : OpRewritePattern(context), numThreads(numThreads) {}
+struct PermuteToRuntime : RuntimePattern<PermuteOp> {
+  using RuntimePattern::RuntimePattern;
 
   LogicalResult matchAndRewrite(PermuteOp op,
                                 PatternRewriter &rewriter) const override {
@@ -195,38 +205,28 @@ struct PermuteToRuntime : OpRewritePattern<PermuteOp> {
     RuntimeCall call(rewriter, op, numThreads);
     ImplicitLocOpBuilder &b = call.builder();
     Value input = op.getInput(), ids = op.getExpertIds();
-    Value tokens = call.dim(input, 0);
+    Value tokens = call.dim(input, 0), d = call.dim(input, 1);
     auto idsType = cast<RankedTensorType>(ids.getType());
     int64_t k = idsType.getDimSize(1);
     Value numRows = arith::MulIOp::create(
         b, tokens, arith::ConstantIndexOp::create(b, k));
     call.addInput(input);
     call.addI64(tokens);
-    call.addI64(call.dim(input, 1));
+    call.addI64(d);
     call.addInput(ids);
     call.addI64(k);
     call.addI64(op.getNumExperts());
-    auto dynamic = [&](Value result, ArrayRef<Value> sizes) {
-      auto type = cast<RankedTensorType>(result.getType());
-      SmallVector<Value> dynamicSizes;
-      for (auto [i, size] : llvm::enumerate(type.getShape()))
-        if (ShapedType::isDynamic(size))
-          dynamicSizes.push_back(sizes[i]);
-      call.addOutput(type, dynamicSizes);
-    };
-    dynamic(op.getRows(), {numRows, call.dim(input, 1)});
-    dynamic(op.getAssignments(), {numRows});
-    dynamic(op.getOffsets(), {});
-    dynamic(op.getInverse(), {tokens, Value()});
+    call.addOutput(op.getRows(), {numRows, d});
+    call.addOutput(op.getAssignments(), {numRows});
+    call.addOutput(op.getOffsets(), {Value()});
+    call.addOutput(op.getInverse(), {tokens, Value()});
     rewriter.replaceOp(op, call.emit("moe_cc_permute_f32"));
     return success();
   }
-  int32_t numThreads;
 };
 
-struct GroupedMatmulToRuntime : OpRewritePattern<GroupedMatmulOp> {
-  GroupedMatmulToRuntime(MLIRContext *context, int32_t numThreads)
-      : OpRewritePattern(context), numThreads(numThreads) {}
+struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
+  using RuntimePattern::RuntimePattern;
 
   LogicalResult matchAndRewrite(GroupedMatmulOp op,
                                 PatternRewriter &rewriter) const override {
@@ -253,20 +253,14 @@ struct GroupedMatmulToRuntime : OpRewritePattern<GroupedMatmulOp> {
     call.addF32(activation ? activation.getAlphaValue() : 0.0);
     call.addF32(activation ? activation.getBetaValue() : 0.0);
     call.addF32(activation ? activation.getLimitValue() : 0.0);
-    auto resultType = cast<RankedTensorType>(op.getResult().getType());
-    SmallVector<Value> dynamicSizes;
-    if (resultType.isDynamicDim(0))
-      dynamicSizes.push_back(numRows);
-    call.addOutput(resultType, dynamicSizes);
+    call.addOutput(op.getResult(), {numRows, Value()});
     rewriter.replaceOp(op, call.emit("moe_cc_grouped_matmul_f32"));
     return success();
   }
-  int32_t numThreads;
 };
 
-struct CombineToRuntime : OpRewritePattern<CombineOp> {
-  CombineToRuntime(MLIRContext *context, int32_t numThreads)
-      : OpRewritePattern(context), numThreads(numThreads) {}
+struct CombineToRuntime : RuntimePattern<CombineOp> {
+  using RuntimePattern::RuntimePattern;
 
   LogicalResult matchAndRewrite(CombineOp op,
                                 PatternRewriter &rewriter) const override {
@@ -275,25 +269,18 @@ struct CombineToRuntime : OpRewritePattern<CombineOp> {
       return rewriter.notifyMatchFailure(op, "needs f32 data, i32 indices");
     RuntimeCall call(rewriter, op, numThreads);
     Value rows = op.getRows(), weights = op.getWeights();
-    Value tokens = call.dim(weights, 0);
+    Value tokens = call.dim(weights, 0), d = call.dim(rows, 1);
     call.addInput(rows);
     call.addI64(call.dim(rows, 0));
-    call.addI64(call.dim(rows, 1));
+    call.addI64(d);
     call.addInput(weights);
     call.addInput(op.getInverse());
     call.addI64(tokens);
     call.addI64(cast<RankedTensorType>(weights.getType()).getDimSize(1));
-    auto resultType = cast<RankedTensorType>(op.getOutput().getType());
-    SmallVector<Value> dynamicSizes;
-    if (resultType.isDynamicDim(0))
-      dynamicSizes.push_back(tokens);
-    if (resultType.isDynamicDim(1))
-      dynamicSizes.push_back(call.dim(rows, 1));
-    call.addOutput(resultType, dynamicSizes);
+    call.addOutput(op.getOutput(), {tokens, d});
     rewriter.replaceOp(op, call.emit("moe_cc_combine_f32"));
     return success();
   }
-  int32_t numThreads;
 };
 
 struct ConvertMoEToRuntimePass

@@ -199,15 +199,9 @@ struct ScatterElementsLowering : OpRewritePattern<onnx::ScatterElementsOp> {
                 arith::CmpIOp::create(nb, arith::CmpIPredicate::eq, coord,
                                       loopIndex(nb, d)));
           }
-          Value acc = args[2], update = args[1];
-          Value updated;
-          if (!add)
-            updated = update;
-          else if (isa<FloatType>(update.getType()))
-            updated = arith::AddFOp::create(nb, acc, update);
-          else
-            updated = arith::AddIOp::create(nb, acc, update);
-          return arith::SelectOp::create(nb, match, updated, acc);
+          Value acc = args[2];
+          return arith::SelectOp::create(
+              nb, match, scatterValue(nb, acc, args[1], add), acc);
         });
     rewriter.replaceOp(op, result);
     return success();

@@ -26,6 +26,15 @@ Value onnx_lowering::toIndex(ImplicitLocOpBuilder &b, OpFoldResult size) {
   return getValueOrCreateConstantIndexOp(b, b.getLoc(), size);
 }
 
+Value onnx_lowering::scatterValue(ImplicitLocOpBuilder &b, Value acc,
+                                 Value update, bool add) {
+  if (!add)
+    return update;
+  if (isa<FloatType>(update.getType()))
+    return arith::AddFOp::create(b, acc, update);
+  return arith::AddIOp::create(b, acc, update);
+}
+
 Value onnx_lowering::normalizedIndex(ImplicitLocOpBuilder &b, Value raw,
                                      Value dim) {
   Value index = castInt(b, raw, b.getIndexType());

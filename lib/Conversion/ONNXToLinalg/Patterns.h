@@ -18,6 +18,9 @@ Value toIndex(ImplicitLocOpBuilder &b, OpFoldResult size);
 /// An index read from an indices tensor, negative values counting from
 /// `dim` (ONNX gather/scatter semantics).
 Value normalizedIndex(ImplicitLocOpBuilder &b, Value raw, Value dim);
+/// The value a scatter writes where an update lands: the update, or with
+/// `add` (reduction = "add") the accumulator plus the update.
+Value scatterValue(ImplicitLocOpBuilder &b, Value acc, Value update, bool add);
 /// tensor.reshape of `input` to `dims` (index values), built from an i64
 /// shape tensor: bufferizes to memref.reshape whatever the dims.
 Value reshapeTo(ImplicitLocOpBuilder &b, Value input, ArrayRef<Value> dims,

@@ -247,12 +247,8 @@ struct ScatterNDLowering : OpRewritePattern<onnx::ScatterNDOp> {
             at.push_back(loopIndex(nb, d));
           Value update = tensor::ExtractOp::create(nb, op.getUpdates(), at);
           Value acc = args[1];
-          Value updated = update;
-          if (add)
-            updated = isa<FloatType>(update.getType())
-                          ? Value(arith::AddFOp::create(nb, acc, update))
-                          : Value(arith::AddIOp::create(nb, acc, update));
-          return arith::SelectOp::create(nb, match, updated, acc);
+          return arith::SelectOp::create(
+              nb, match, scatterValue(nb, acc, update, add), acc);
         });
     rewriter.replaceOp(op, result);
     return success();

@@ -145,6 +145,21 @@ Value TensorBuilder::softmaxRows(Value x) {
              });
 }
 
+/// i1: whether score `other` (at index `otherIndex`) ranks above `self` (at
+/// `selfIndex`) in ONNX TopK order: it beats it, or ties at a lower index.
+static Value ranksAbove(ImplicitLocOpBuilder &nb, Value other, Value self,
+                        Value otherIndex, Value selfIndex) {
+  Value i1True = constI(nb, nb.getI1Type(), 1);
+  Value otherBeats = beats(nb, other, self);
+  Value tie = arith::AndIOp::create(
+      nb, arith::XOrIOp::create(nb, otherBeats, i1True),
+      arith::XOrIOp::create(nb, beats(nb, self, other), i1True));
+  Value earlier = arith::CmpIOp::create(nb, arith::CmpIPredicate::ult,
+                                        otherIndex, selfIndex);
+  return arith::OrIOp::create(nb, otherBeats,
+                              arith::AndIOp::create(nb, tie, earlier));
+}
+
 Value TensorBuilder::rankRows(Value scores, int64_t groupSize) {
   Type i64 = b.getI64Type();
   Value init = filledInt({dim(scores, 0), dim(scores, 1)}, i64, 0);
@@ -155,17 +170,8 @@ Value TensorBuilder::rankRows(Value scores, int64_t groupSize) {
       {utils::IteratorType::parallel, utils::IteratorType::parallel,
        utils::IteratorType::reduction},
       [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
-        Value other = args[0], self = args[1], count = args[2];
         Value col = loopIndex(nb, 1), otherCol = loopIndex(nb, 2);
-        Value otherBeats = beats(nb, other, self);
-        Value selfBeats = beats(nb, self, other);
-        Value tie = arith::AndIOp::create(
-            nb, arith::XOrIOp::create(nb, otherBeats, constI(nb, nb.getI1Type(), 1)),
-            arith::XOrIOp::create(nb, selfBeats, constI(nb, nb.getI1Type(), 1)));
-        Value earlier = arith::CmpIOp::create(nb, arith::CmpIPredicate::ult,
-                                              otherCol, col);
-        Value above = arith::OrIOp::create(
-            nb, otherBeats, arith::AndIOp::create(nb, tie, earlier));
+        Value above = ranksAbove(nb, args[0], args[1], otherCol, col);
         if (groupSize > 0) {
           Value size = constI(nb, nb.getIndexType(), groupSize);
           Value sameGroup = arith::CmpIOp::create(
@@ -174,8 +180,8 @@ Value TensorBuilder::rankRows(Value scores, int64_t groupSize) {
               arith::DivUIOp::create(nb, col, size));
           above = arith::AndIOp::create(nb, above, sameGroup);
         }
-        Value one = arith::ExtUIOp::create(nb, nb.getI64Type(), above);
-        return arith::AddIOp::create(nb, count, one);
+        return arith::AddIOp::create(nb, args[2],
+                                     arith::ExtUIOp::create(nb, i64, above));
       });
 }
 
@@ -188,18 +194,9 @@ Value TensorBuilder::rankColumns(Value scores) {
       {utils::IteratorType::parallel, utils::IteratorType::parallel,
        utils::IteratorType::reduction},
       [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
-        Value other = args[0], self = args[1], count = args[2];
-        Value i1True = constI(nb, nb.getI1Type(), 1);
-        Value otherBeats = beats(nb, other, self);
-        Value tie = arith::AndIOp::create(
-            nb, arith::XOrIOp::create(nb, otherBeats, i1True),
-            arith::XOrIOp::create(nb, beats(nb, self, other), i1True));
-        Value earlier = arith::CmpIOp::create(nb, arith::CmpIPredicate::ult,
-                                              loopIndex(nb, 2),
-                                              loopIndex(nb, 0));
-        Value above = arith::OrIOp::create(
-            nb, otherBeats, arith::AndIOp::create(nb, tie, earlier));
-        return arith::AddIOp::create(nb, count,
+        Value above = ranksAbove(nb, args[0], args[1], loopIndex(nb, 2),
+                                 loopIndex(nb, 0));
+        return arith::AddIOp::create(nb, args[2],
                                      arith::ExtUIOp::create(nb, i64, above));
       });
 }

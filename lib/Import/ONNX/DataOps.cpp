@@ -121,20 +121,10 @@ static LogicalResult buildFlatten(NodeContext &ctx) {
     return ctx.emitError() << "axis " << *axis << " is out of range for rank "
                            << rank;
   int64_t a = *axis < 0 ? *axis + rank : *axis;
-  auto product = [](ArrayRef<int64_t> dims) {
-    int64_t result = 1;
-    for (int64_t dim : dims) {
-      if (ShapedType::isDynamic(dim))
-        return kDyn;
-      result *= dim;
-    }
-    return result;
-  };
   return ctx.setOutput(
       0, moe::onnx::FlattenOp::create(
              ctx.b,
-             type.clone({product(type.getShape().take_front(a)),
-                         product(type.getShape().drop_front(a))}),
+             type.clone(moe::onnx::flattenShape(type.getShape(), a)),
              *input, ctx.b.getI64IntegerAttr(a)));
 }
 
@@ -222,15 +212,10 @@ static LogicalResult buildExpand(NodeContext &ctx) {
 }
 
 static LogicalResult buildConcat(NodeContext &ctx) {
-  SmallVector<Value> inputs;
-  for (unsigned i = 0; i < ctx.numInputs(); ++i) {
-    FailureOr<Value> input = ctx.requiredInput(i);
-    if (failed(input))
-      return failure();
-    inputs.push_back(*input);
-  }
-  if (inputs.empty())
-    return ctx.emitError() << "needs at least one input";
+  FailureOr<SmallVector<Value>> variadic = ctx.variadicInputs();
+  if (failed(variadic))
+    return failure();
+  SmallVector<Value> &inputs = *variadic;
   FailureOr<int64_t> axisAttr = ctx.intAttr("axis", 0);
   if (failed(axisAttr))
     return failure();

@@ -33,6 +33,19 @@ FailureOr<Value> NodeContext::requiredInput(unsigned i) {
   return emitError() << "required input #" << i << " is missing";
 }
 
+FailureOr<SmallVector<Value>> NodeContext::variadicInputs() {
+  SmallVector<Value> inputs;
+  for (unsigned i = 0; i < numInputs(); ++i) {
+    FailureOr<Value> value = requiredInput(i);
+    if (failed(value))
+      return failure();
+    inputs.push_back(*value);
+  }
+  if (inputs.empty())
+    return emitError() << "needs at least one input";
+  return inputs;
+}
+
 RankedTensorType NodeContext::inputType(unsigned i) {
   Value value = input(i);
   return value ? cast<RankedTensorType>(value.getType()) : RankedTensorType();

@@ -49,6 +49,9 @@ public:
   Value input(unsigned i);
   /// Input `i`, which must be present; emits an error otherwise.
   FailureOr<Value> requiredInput(unsigned i);
+  /// Every input of a variadic node (Concat, Einsum): all must be present,
+  /// and there must be at least one.
+  FailureOr<SmallVector<Value>> variadicInputs();
   /// Input `i` as a ranked tensor type (null when absent).
   RankedTensorType inputType(unsigned i);
   /// The contents of input `i` when known at import time.

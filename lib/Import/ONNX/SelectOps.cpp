@@ -213,15 +213,10 @@ static LogicalResult buildEinsum(NodeContext &ctx) {
   FailureOr<std::string> equation = ctx.stringAttr("equation", "");
   if (failed(equation))
     return failure();
-  SmallVector<Value> inputs;
-  for (unsigned i = 0; i < ctx.numInputs(); ++i) {
-    FailureOr<Value> input = ctx.requiredInput(i);
-    if (failed(input))
-      return failure();
-    inputs.push_back(*input);
-  }
-  if (inputs.empty())
-    return ctx.emitError() << "needs at least one input";
+  FailureOr<SmallVector<Value>> variadic = ctx.variadicInputs();
+  if (failed(variadic))
+    return failure();
+  SmallVector<Value> &inputs = *variadic;
   // Type the result from the equation: output letters take their sizes
   // from the inputs.
   std::string compact;

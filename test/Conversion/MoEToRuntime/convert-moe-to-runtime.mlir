@@ -95,3 +95,16 @@ func.func @combine_i64(%rows: tensor<?x16xf32>, %w: tensor<?x2xf32>,
        : tensor<?x16xf32>, tensor<?x2xf32>, tensor<?x2xi64> -> tensor<?x16xf32>
   return %y : tensor<?x16xf32>
 }
+
+// -----
+
+// Static token counts allocate static buffers (no dynamic sizes).
+// CHECK-LABEL: func @route_static
+// CHECK: memref.alloc() : memref<4x2xi32>
+// CHECK: memref.alloc() : memref<4x2xf32>
+// CHECK: llvm.call @moe_cc_route_f32
+func.func @route_static(%logits: tensor<4x8xf32>) -> (tensor<4x2xi32>, tensor<4x2xf32>) {
+  %ids, %w = moe.route %logits routing <softmax_topk, k = 2>
+      : tensor<4x8xf32> -> tensor<4x2xi32>, tensor<4x2xf32>
+  return %ids, %w : tensor<4x2xi32>, tensor<4x2xf32>
+}

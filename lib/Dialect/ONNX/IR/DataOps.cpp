@@ -53,16 +53,6 @@ static LogicalResult verifyShapeOperand(Operation *op, Value shape,
   return success();
 }
 
-static int64_t product(ArrayRef<int64_t> dims) {
-  int64_t result = 1;
-  for (int64_t dim : dims) {
-    if (ShapedType::isDynamic(dim))
-      return kDyn;
-    result *= dim;
-  }
-  return result;
-}
-
 //===----------------------------------------------------------------------===//
 // Reshapes
 //===----------------------------------------------------------------------===//
@@ -124,8 +114,7 @@ LogicalResult FlattenOp::verify() {
                          << in.size() << "]";
   if (failed(verifySameElementTypes(*this)))
     return failure();
-  return verifyResultShape(
-      *this, {product(in.take_front(axis)), product(in.drop_front(axis))});
+  return verifyResultShape(*this, flattenShape(in, axis));
 }
 
 //===----------------------------------------------------------------------===//

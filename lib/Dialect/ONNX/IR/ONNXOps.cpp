@@ -69,6 +69,20 @@ mlir::moe::onnx::matmulShape(ArrayRef<int64_t> lhs, ArrayRef<int64_t> rhs) {
   return result;
 }
 
+SmallVector<int64_t> mlir::moe::onnx::flattenShape(ArrayRef<int64_t> input,
+                                                  int64_t axis) {
+  auto product = [](ArrayRef<int64_t> dims) {
+    int64_t result = 1;
+    for (int64_t dim : dims) {
+      if (ShapedType::isDynamic(dim))
+        return ShapedType::kDynamic;
+      result *= dim;
+    }
+    return result;
+  };
+  return {product(input.take_front(axis)), product(input.drop_front(axis))};
+}
+
 FailureOr<SmallVector<int64_t>>
 mlir::moe::onnx::reshapeShape(ArrayRef<int64_t> input,
                               ArrayRef<int64_t> target, std::string &error) {

@@ -38,6 +38,10 @@ FailureOr<SmallVector<int64_t>> reshapeShape(ArrayRef<int64_t> input,
                                              ArrayRef<int64_t> target,
                                              std::string &error);
 
+/// The result shape of ONNX Flatten at `axis` (0 <= axis <= rank): the
+/// products of the dims before and from `axis`, dynamic if any factor is.
+SmallVector<int64_t> flattenShape(ArrayRef<int64_t> input, int64_t axis);
+
 } // namespace mlir::moe::onnx
 
 #endif // MOE_DIALECT_ONNX_IR_ONNXOPS_H
