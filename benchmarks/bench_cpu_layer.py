@@ -61,11 +61,11 @@ def main():
     session = ort.InferenceSession(path, options,
                                    providers=["CPUExecutionProvider"])
     threads = [f"--num-threads={args.threads}"]
-    runtime = compiled_model.compile_model(path, tmp, ["-O3"] + threads)
+    runtime = compiled_model.load(path, tmp, ["-O3"] + threads)
     reference_dir = os.path.join(tmp, "reference")
     os.makedirs(reference_dir)
-    reference = compiled_model.compile_model(path, reference_dir,
-                                             ["-O3", "--reference"])
+    reference = compiled_model.load(path, reference_dir,
+                                  ["-O3", "--reference"])
 
     print(f"com.microsoft.MoE swiglu, E={args.experts} d={args.d} "
           f"f={args.f} k={args.k}, median of {args.repeats}, "
@@ -79,13 +79,13 @@ def main():
         logits = rng.standard_normal((tokens, args.experts)).astype(np.float32)
         feeds = {"x": x, "logits": logits}
         (expected,) = session.run(None, feeds)
-        got = compiled_model.run(runtime, [x, logits])
+        (got,) = runtime.run([x, logits])
         if not np.allclose(got, expected, rtol=1e-4, atol=1e-4):
             sys.exit(f"runtime path result differs from onnxruntime at T={tokens}")
         rows = [
             ("onnxruntime", lambda: session.run(None, feeds)),
-            ("moe-compile (runtime)", lambda: compiled_model.run(runtime, [x, logits])),
-            ("moe-compile --reference", lambda: compiled_model.run(reference, [x, logits])),
+            ("moe-compile (runtime)", lambda: runtime.run([x, logits])),
+            ("moe-compile --reference", lambda: reference.run([x, logits])),
         ]
         base = None
         for name, fn in rows:

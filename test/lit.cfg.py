@@ -18,6 +18,8 @@ config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "lib", "CMakeLists.txt"]
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%shlibext", config.shlib_ext))
 config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(("%moe_runtime_lib", os.path.join(
+    config.moe_lib_dir, "libmoe_runtime_cpu" + config.shlib_ext)))
 config.substitutions.append(
     (
         "%mlir_runner_utils",
@@ -52,6 +54,7 @@ tools = [
     "moe-opt",
     "moe-translate",
     "moe-compile",
+    "moe-run",
     ToolSubst("mlir-runner", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(tools, [config.moe_tools_dir, config.llvm_tools_dir])

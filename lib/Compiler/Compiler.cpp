@@ -2,6 +2,9 @@
 
 #include "moe/Compiler/Compiler.h"
 
+#include "Link.h"
+#include "ModelInterface.h"
+
 #include "moe/Dialect/MoE/Transforms/Passes.h"
 #include "moe/Import/ONNX/ImportONNX.h"
 #include "moe/Pipelines/Pipelines.h"
@@ -11,6 +14,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
@@ -18,14 +22,24 @@
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
 
+#include <chrono>
+
 using namespace mlir;
 using namespace mlir::moe;
+
+/// The function the importer makes of the ONNX graph.
+static constexpr llvm::StringLiteral kEntryName = "main_graph";
 
 /// The host's target machine (PIC, so objects link into shared libraries).
 static std::unique_ptr<llvm::TargetMachine>
@@ -44,6 +58,32 @@ createHostTargetMachine(unsigned optLevel, std::string &error) {
       triple, llvm::sys::getHostCPUName(), features.getString(),
       llvm::TargetOptions(), llvm::Reloc::PIC_, std::nullopt, level));
 }
+
+namespace {
+/// Prints "moe-compile: <stage> ... <seconds>" to stderr in verbose mode.
+class Stage {
+public:
+  Stage(const CompileOptions &options, StringRef name)
+      : verbose(options.verbose), name(name.str()),
+        start(std::chrono::steady_clock::now()) {
+    if (verbose)
+      llvm::errs() << "moe-compile: " << name << "...\n";
+  }
+  ~Stage() {
+    if (!verbose)
+      return;
+    std::chrono::duration<double> took =
+        std::chrono::steady_clock::now() - start;
+    llvm::errs() << "moe-compile: " << name << " took "
+                 << llvm::format("%.2f", took.count()) << " s\n";
+  }
+
+private:
+  bool verbose;
+  std::string name;
+  std::chrono::steady_clock::time_point start;
+};
+} // namespace
 
 static LogicalResult lower(ModuleOp module, const CompileOptions &options) {
   PassManager pm(module.getContext());
@@ -64,56 +104,140 @@ static LogicalResult lower(ModuleOp module, const CompileOptions &options) {
   return pm.run(module);
 }
 
-LogicalResult moe::compileONNXFile(StringRef modelPath,
+/// Translates the lowered `module` to optimized LLVM IR with the model
+/// interface (`signature`) added.
+static std::unique_ptr<llvm::Module>
+translate(ModuleOp module, StringRef signature, unsigned numInputs,
+          llvm::LLVMContext &llvmContext, llvm::TargetMachine &machine,
+          const CompileOptions &options, StringRef modelPath) {
+  Location loc = module.getLoc();
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, llvmContext, modelPath);
+  if (!llvmModule) {
+    emitError(loc) << "failed to translate '" << modelPath << "' to LLVM IR";
+    return nullptr;
+  }
+  if (failed(addModelInterface(*llvmModule, kEntryName, numInputs,
+                               signature))) {
+    emitError(loc) << "the lowered '" << kEntryName
+                   << "' has no C interface to wrap";
+    return nullptr;
+  }
+  llvmModule->setTargetTriple(machine.getTargetTriple());
+  llvmModule->setDataLayout(machine.createDataLayout());
+  auto optimize = makeOptimizingTransformer(options.optLevel,
+                                            /*sizeLevel=*/0, &machine);
+  if (llvm::Error err = optimize(llvmModule.get())) {
+    emitError(loc) << "LLVM optimization failed: "
+                   << llvm::toString(std::move(err));
+    return nullptr;
+  }
+  return llvmModule;
+}
+
+LogicalResult moe::compileONNXFile(StringRef modelPath, StringRef outputPath,
                                    const CompileOptions &options,
-                                   MLIRContext &context,
-                                   llvm::raw_pwrite_stream &out) {
+                                   MLIRContext &context) {
   DialectRegistry registry;
   registerCompilerDialects(registry);
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
   context.appendDialectRegistry(registry);
+  Location fileLoc = FileLineColLoc::get(&context, modelPath, 0, 0);
+  bool linked = options.emit == EmitKind::SharedLibrary ||
+                options.emit == EmitKind::Executable;
+  if (linked && outputPath == "-")
+    return emitError(fileLoc) << "shared libraries and executables cannot be "
+                                 "written to stdout; pass -o <path>";
 
-  OwningOpRef<ModuleOp> module = importONNXFile(modelPath, &context);
+  OwningOpRef<ModuleOp> module;
+  {
+    Stage stage(options, "importing '" + modelPath.str() + "'");
+    module = importONNXFile(modelPath, &context);
+  }
   if (!module)
     return failure();
-  if (failed(lower(*module, options)))
-    return emitError(UnknownLoc::get(&context))
-           << "failed to lower '" << modelPath << "'";
+  auto func = module->lookupSymbol<func::FuncOp>(kEntryName);
+  if (!func)
+    return emitError(fileLoc) << "the imported model has no @" << kEntryName;
+  FailureOr<std::string> signature = describeModelSignature(func);
+  if (failed(signature))
+    return failure();
+  unsigned numInputs = func.getNumArguments();
+  markInputsReadOnly(func);
+  {
+    Stage stage(options, "raising and lowering");
+    if (failed(lower(*module, options)))
+      return emitError(fileLoc) << "failed to lower '" << modelPath << "'";
+  }
+
+  std::string error;
+  auto openOutput = [&](StringRef path) {
+    std::unique_ptr<llvm::ToolOutputFile> file = openOutputFile(path, &error);
+    if (!file)
+      emitError(fileLoc) << error;
+    return file;
+  };
   if (options.emit == EmitKind::MLIR) {
-    module->print(out);
+    auto file = openOutput(outputPath);
+    if (!file)
+      return failure();
+    module->print(file->os());
+    file->keep();
     return success();
   }
 
-  llvm::LLVMContext llvmContext;
-  std::unique_ptr<llvm::Module> llvmModule =
-      translateModuleToLLVMIR(*module, llvmContext, modelPath);
-  if (!llvmModule)
-    return emitError(UnknownLoc::get(&context))
-           << "failed to translate '" << modelPath << "' to LLVM IR";
-  std::string error;
   std::unique_ptr<llvm::TargetMachine> machine =
       createHostTargetMachine(options.optLevel, error);
   if (!machine)
-    return emitError(UnknownLoc::get(&context))
-           << "no code generator for the host: " << error;
-  llvmModule->setTargetTriple(machine->getTargetTriple());
-  llvmModule->setDataLayout(machine->createDataLayout());
-  auto optimize = makeOptimizingTransformer(options.optLevel,
-                                            /*sizeLevel=*/0, machine.get());
-  if (llvm::Error err = optimize(llvmModule.get()))
-    return emitError(UnknownLoc::get(&context))
-           << "LLVM optimization failed: " << llvm::toString(std::move(err));
-
+    return emitError(fileLoc) << "no code generator for the host: " << error;
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule;
+  {
+    Stage stage(options, "translating and optimizing LLVM IR");
+    llvmModule = translate(*module, *signature, numInputs, llvmContext,
+                           *machine, options, modelPath);
+  }
+  if (!llvmModule)
+    return failure();
   if (options.emit == EmitKind::LLVM) {
-    llvmModule->print(out, nullptr);
+    auto file = openOutput(outputPath);
+    if (!file)
+      return failure();
+    llvmModule->print(file->os(), nullptr);
+    file->keep();
     return success();
   }
-  llvm::legacy::PassManager codegen;
-  if (machine->addPassesToEmitFile(codegen, out, nullptr,
-                                   llvm::CodeGenFileType::ObjectFile))
-    return emitError(UnknownLoc::get(&context))
-           << "the host target cannot emit object files";
-  codegen.run(*llvmModule);
+
+  // Objects go to the output, or to a temporary file that is linked.
+  llvm::SmallString<128> objectPath(outputPath);
+  std::optional<llvm::FileRemover> removeObject;
+  if (linked) {
+    int fd;
+    if (llvm::sys::fs::createTemporaryFile("moe-model", "o", fd, objectPath))
+      return emitError(fileLoc) << "cannot create a temporary object file";
+    llvm::sys::Process::SafelyCloseFileDescriptor(fd);
+    removeObject.emplace(objectPath);
+  }
+  {
+    Stage stage(options, "generating code");
+    auto file = openOutput(objectPath);
+    if (!file)
+      return failure();
+    llvm::legacy::PassManager codegen;
+    if (machine->addPassesToEmitFile(codegen, file->os(), nullptr,
+                                     llvm::CodeGenFileType::ObjectFile))
+      return emitError(fileLoc) << "the host target cannot emit object files";
+    codegen.run(*llvmModule);
+    file->os().flush();
+    file->keep();
+  }
+  if (!linked)
+    return success();
+  Stage stage(options, "linking");
+  if (failed(linkModel(objectPath, outputPath, options, fileLoc))) {
+    llvm::sys::fs::remove(outputPath);
+    return failure();
+  }
   return success();
 }

@@ -1,6 +1,8 @@
-"""Compiles an ONNX model with moe-compile --emit=obj, links the object and
-the static CPU runtime into a shared library, and calls the model's
-`_mlir_ciface_main_graph` through ctypes (rank-2 f32 inputs and output)."""
+"""Compiles an ONNX model with `moe-compile --emit=so` and runs it through
+the model C API (runtime/include/moe_model.h) with ctypes.
+
+ctypes releases the GIL during foreign calls, so runs from several Python
+threads really run at once (the concurrency tests rely on that)."""
 
 import ctypes
 import os
@@ -8,53 +10,136 @@ import subprocess
 
 import numpy as np
 
+MAX_RANK = 8
+API_VERSION = 1
+OK, INVALID_ARGUMENT, OUTPUT_TOO_SMALL = 0, 1, 2
 
-def _descriptor(rank):
-    class MemRef(ctypes.Structure):
-        _fields_ = [("allocated", ctypes.c_void_p),
-                    ("aligned", ctypes.c_void_p),
-                    ("offset", ctypes.c_int64),
-                    ("sizes", ctypes.c_int64 * rank),
-                    ("strides", ctypes.c_int64 * rank)]
-    return MemRef
+DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.int64,
+          5: np.int8, 6: np.uint8, 7: np.bool_, 8: np.float16}
+CODES = {np.dtype(v): k for k, v in DTYPES.items()}
 
 
-def _to_memref(array):
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    desc = _descriptor(array.ndim)()
-    desc.allocated = desc.aligned = array.ctypes.data
-    desc.offset = 0
-    for i, (size, stride) in enumerate(zip(array.shape, array.strides)):
-        desc.sizes[i] = size
-        desc.strides[i] = stride // array.itemsize
-    return desc, array
+class Tensor(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("dtype", ctypes.c_int32),
+                ("rank", ctypes.c_int32),
+                ("shape", ctypes.c_int64 * MAX_RANK),
+                ("capacity", ctypes.c_size_t)]
 
 
-def compile_model(model, out_dir, extra_args=()):
-    """Returns the ctypes library of `model` compiled and linked in
-    `out_dir`."""
+class TensorInfo(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int32),
+                ("rank", ctypes.c_int32),
+                ("shape", ctypes.POINTER(ctypes.c_int64))]
+
+
+class Options(ctypes.Structure):
+    _fields_ = [("num_threads", ctypes.c_int32)]
+
+
+class ModelError(RuntimeError):
+    def __init__(self, status, message):
+        super().__init__(f"status {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+def _declare(lib):
+    lib.moe_model_create.argtypes = [ctypes.POINTER(Options),
+                                     ctypes.POINTER(ctypes.c_void_p)]
+    lib.moe_model_destroy.argtypes = [ctypes.c_void_p]
+    lib.moe_model_destroy.restype = None
+    for name in ("moe_model_num_inputs", "moe_model_num_outputs"):
+        getattr(lib, name).argtypes = [ctypes.c_void_p]
+    for name in ("moe_model_input", "moe_model_output"):
+        getattr(lib, name).argtypes = [ctypes.c_void_p, ctypes.c_int32]
+        getattr(lib, name).restype = ctypes.POINTER(TensorInfo)
+    lib.moe_model_run.argtypes = [ctypes.c_void_p, ctypes.POINTER(Tensor),
+                                  ctypes.c_int32, ctypes.POINTER(Tensor),
+                                  ctypes.c_int32]
+    lib.moe_model_last_error.argtypes = [ctypes.c_void_p]
+    lib.moe_model_last_error.restype = ctypes.c_char_p
+    lib.moe_model_free_buffer.argtypes = [ctypes.c_void_p]
+    lib.moe_model_free_buffer.restype = None
+
+
+def _info(pointer):
+    info = pointer.contents
+    return (info.name.decode(), DTYPES[info.dtype],
+            tuple(info.shape[i] for i in range(info.rank)))
+
+
+class Model:
+    """One instance of a compiled model library."""
+
+    def __init__(self, path, num_threads=0):
+        self.lib = ctypes.CDLL(path)
+        _declare(self.lib)
+        assert self.lib.moe_model_api_version() == API_VERSION
+        handle = ctypes.c_void_p()
+        status = self.lib.moe_model_create(ctypes.byref(Options(num_threads)),
+                                           ctypes.byref(handle))
+        if status != OK:
+            raise ModelError(status, self.lib.moe_model_last_error(None))
+        self.handle = handle
+        n_in = self.lib.moe_model_num_inputs(handle)
+        n_out = self.lib.moe_model_num_outputs(handle)
+        self.inputs = [_info(self.lib.moe_model_input(handle, i))
+                       for i in range(n_in)]
+        self.outputs = [_info(self.lib.moe_model_output(handle, i))
+                        for i in range(n_out)]
+
+    def __del__(self):
+        if getattr(self, "handle", None):
+            self.lib.moe_model_destroy(self.handle)
+
+    def run(self, inputs, out_buffers=None):
+        """Runs on `inputs` (arrays in input order); returns the outputs.
+        With `out_buffers` (arrays), the model writes into them."""
+        kept = [np.ascontiguousarray(a) for a in inputs]
+        tensors = (Tensor * max(len(kept), 1))()
+        for t, a in zip(tensors, kept):
+            t.data = a.ctypes.data
+            t.dtype = CODES.get(a.dtype, 0)
+            t.rank = a.ndim
+            for i, size in enumerate(a.shape):
+                t.shape[i] = size
+            t.capacity = a.nbytes
+        outs = (Tensor * max(len(self.outputs), 1))()
+        if out_buffers is not None:
+            for t, a in zip(outs, out_buffers):
+                t.data = a.ctypes.data
+                t.capacity = a.nbytes
+        status = self.lib.moe_model_run(self.handle, tensors, len(kept), outs,
+                                        len(self.outputs))
+        if status != OK:
+            raise ModelError(status,
+                             self.lib.moe_model_last_error(self.handle).decode())
+        results = []
+        for i, t in enumerate(outs[:len(self.outputs)]):
+            shape = tuple(t.shape[d] for d in range(t.rank))
+            if out_buffers is not None:
+                results.append(out_buffers[i].reshape(-1)[:int(np.prod(shape))]
+                               .reshape(shape))
+                continue
+            dtype = np.dtype(DTYPES[t.dtype])
+            count = int(np.prod(shape))
+            buffer = (ctypes.c_char * (count * dtype.itemsize)).from_address(
+                t.data)
+            results.append(np.frombuffer(buffer, dtype=dtype).reshape(shape)
+                           .copy())
+            self.lib.moe_model_free_buffer(t.data)
+        return results
+
+
+def compile_model(model, out_dir, extra_args=(), emit="so"):
+    """Compiles `model` into `out_dir`; returns the output path."""
     name = os.path.splitext(os.path.basename(model))[0]
-    obj = os.path.join(out_dir, name + ".o")
-    lib = os.path.join(out_dir, name + ".so")
-    subprocess.run(["moe-compile", model, "-o", obj, *extra_args], check=True)
-    runtime = os.path.join(os.path.dirname(os.environ["MOE_RUNTIME_LIB"]),
-                           "libmoe_runtime_cpu.a")
-    subprocess.run(["clang++-22", "-shared", "-o", lib, obj, runtime, "-ltbb",
-                    "-lm"], check=True)
-    return ctypes.CDLL(lib)
+    out = os.path.join(out_dir, name + (".so" if emit == "so" else ""))
+    subprocess.run(["moe-compile", model, "-o", out, f"--emit={emit}",
+                    *extra_args], check=True)
+    return out
 
 
-def run(lib, inputs, out_rank=2):
-    """Calls main_graph on the rank-2 f32 `inputs`; returns its output.
-    (The output buffer, allocated by the model, is leaked: tests only.)"""
-    result = _descriptor(out_rank)()
-    kept = [_to_memref(a) for a in inputs]
-    args = [ctypes.byref(result)] + [ctypes.byref(d) for d, _ in kept]
-    lib._mlir_ciface_main_graph(*args)
-    shape = tuple(result.sizes)
-    count = int(np.prod(shape))
-    if count == 0:
-        return np.zeros(shape, dtype=np.float32)
-    buffer = (ctypes.c_float * count).from_address(
-        result.aligned + 4 * result.offset)
-    return np.array(np.ctypeslib.as_array(buffer)).reshape(shape)
+def load(model, out_dir, extra_args=(), num_threads=0):
+    """compile_model + Model."""
+    return Model(compile_model(model, out_dir, extra_args), num_threads)

@@ -40,6 +40,7 @@ def dense_constant(array):
 def function_result_types(module, name):
     """The result types of func.func @name in printed `module`."""
     signature = module.split(f"func.func @{name}(", 1)[1].split("{", 1)[0]
+    signature = signature.split(" attributes", 1)[0]
     if "->" not in signature:
         return []
     results = signature.split("->", 1)[1].strip()

@@ -259,7 +259,24 @@ def router(path):
                  [_init("wr", r.standard_normal((16, 8)).astype(np.float32))], path)
 
 
+def odd_names(path):
+    """A non-MoE graph for the compiled-model C API: names with spaces and
+    slashes, a dim_param shared by two inputs, an int64 input, and two
+    outputs that are one value (Identity)."""
+    nodes = [helper.make_node("Mul", ["hidden states", "scale"], ["m"], name="mul"),
+             helper.make_node("Add", ["m", "bias"], ["out/sum"], name="add"),
+             helper.make_node("Identity", ["out/sum"], ["same"], name="identity"),
+             helper.make_node("Cast", ["ids"], ["ids_f"], name="cast", to=TensorProto.FLOAT),
+             helper.make_node("Mul", ["ids_f", "scale"], ["scaled ids"], name="mul_ids")]
+    return _save(nodes, [_info("hidden states", ["T", 4]), _info("scale", ["T", 1]),
+                         _info("ids", ["T", 1], TensorProto.INT64)],
+                 [_info("out/sum", ["T", 4]), _info("same", ["T", 4]),
+                  _info("scaled ids", ["T", 1])],
+                 [_init("bias", np.arange(4, dtype=np.float32))], path)
+
+
 MODELS = {
+    "odd_names": odd_names,
     "elementwise": elementwise,
     "linear": linear,
     "layout": layout,

@@ -1,6 +1,6 @@
 //===- moe-compile.cpp - Compile an ONNX MoE model --------------------------===//
 //
-// moe-compile model.onnx -o model.o [--emit=mlir|llvm|obj] [-O2]
+// moe-compile model.onnx -o model.so [--emit=mlir|llvm|obj|so|exe] [-O2]
 // A thin main over moe::compileONNXFile (lib/Compiler).
 //
 //===----------------------------------------------------------------------===//
@@ -13,6 +13,7 @@
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
@@ -35,19 +36,22 @@ static cl::opt<std::string> inputPath(cl::Positional, cl::Required,
 static cl::opt<std::string>
     outputPath("o", cl::value_desc("path"),
                cl::desc("Output file ('-' for stdout; default: the model's "
-                        "name with .mlir, .ll or .o)"),
+                        "name with .so, .mlir, .ll, .o or none for exe)"),
                cl::cat(category));
 static cl::opt<Emit> emit(
-    "emit", cl::desc("What to produce"), cl::init(Emit::Object),
+    "emit", cl::desc("What to produce"), cl::init(Emit::SharedLibrary),
     cl::values(
         clEnumValN(Emit::MLIR, "mlir", "the LLVM dialect module"),
         clEnumValN(Emit::LLVM, "llvm", "optimized LLVM IR"),
         clEnumValN(Emit::Object, "obj",
-                   "a host object file (link with libmoe_runtime_cpu)"),
+                   "a host object file (link with libmoe_model.a, "
+                   "libmoe_runtime_cpu.a and -ltbb)"),
         clEnumValN(Emit::SharedLibrary, "so",
-                   "a shared library with the model C API (not yet)"),
+                   "a shared library exporting the model C API "
+                   "(moe_model.h; run it with moe-run) - the default"),
         clEnumValN(Emit::Executable, "exe",
-                   "a standalone executable (not yet)")),
+                   "a standalone executable that runs the model on .npy "
+                   "files (--help on it)")),
     cl::cat(category));
 static cl::opt<Target> target(
     "target", cl::desc("Where the model runs"), cl::init(Target::CPU),
@@ -68,6 +72,19 @@ static cl::opt<bool> reference(
     cl::desc("Lower MoE layers with the reference lowering (no runtime "
              "calls): slow, for checking results"),
     cl::cat(category));
+static cl::opt<std::string> runtimeDir(
+    "runtime-dir", cl::value_desc("dir"),
+    cl::desc("Where libmoe_model.a and libmoe_runtime_cpu.a are (default: "
+             "../lib next to this tool, else the build's or install's)"),
+    cl::cat(category));
+static cl::opt<std::string>
+    linker("linker", cl::value_desc("driver"),
+           cl::desc("C++ compiler driver that links so/exe (default: the "
+                    "one this compiler was built with)"),
+           cl::cat(category));
+static cl::opt<bool> verbose("v", cl::init(false),
+                             cl::desc("Print each stage and its time"),
+                             cl::cat(category));
 static cl::opt<bool> dumpIRAfterAll(
     "dump-ir-after-all", cl::init(false),
     cl::desc("Print the IR after every pass to stderr"), cl::cat(category));
@@ -88,9 +105,6 @@ int main(int argc, char **argv) {
       "--reference, to plain loops) and the rest of the graph through MLIR "
       "to LLVM.\n");
 
-  if (emit == Emit::SharedLibrary || emit == Emit::Executable)
-    return fail("--emit=so and --emit=exe are not implemented yet; use "
-                "--emit=obj and link it with libmoe_runtime_cpu");
   if (target == Target::CUDA)
     return fail("--target=cuda is not implemented yet");
   if (optLevel > 3)
@@ -99,32 +113,61 @@ int main(int argc, char **argv) {
     return fail("--num-threads must be 0 (all) or positive");
 
   moe::CompileOptions options;
-  options.emit = emit == Emit::MLIR   ? moe::EmitKind::MLIR
-                 : emit == Emit::LLVM ? moe::EmitKind::LLVM
-                                      : moe::EmitKind::Object;
+  switch (emit) {
+  case Emit::MLIR:
+    options.emit = moe::EmitKind::MLIR;
+    break;
+  case Emit::LLVM:
+    options.emit = moe::EmitKind::LLVM;
+    break;
+  case Emit::Object:
+    options.emit = moe::EmitKind::Object;
+    break;
+  case Emit::SharedLibrary:
+    options.emit = moe::EmitKind::SharedLibrary;
+    break;
+  case Emit::Executable:
+    options.emit = moe::EmitKind::Executable;
+    break;
+  }
   options.optLevel = optLevel;
   options.numThreads = threads;
   options.reference = reference;
   options.dumpIRAfterAll = dumpIRAfterAll;
+  options.linker = linker;
+  options.runtimeLibraryDir = runtimeDir;
+  if (options.runtimeLibraryDir.empty()) {
+    // bin/moe-compile -> lib/, in the build tree and once installed.
+    SmallString<256> dir(sys::path::parent_path(sys::path::parent_path(
+        sys::fs::getMainExecutable(argv[0], (void *)&fail))));
+    sys::path::append(dir, "lib", "libmoe_model.a");
+    if (sys::fs::exists(dir))
+      options.runtimeLibraryDir = sys::path::parent_path(dir).str();
+  }
+  // Large models take a while: say what is happening.
+  uint64_t modelSize = 0;
+  options.verbose = verbose || (!sys::fs::file_size(inputPath, modelSize) &&
+                                modelSize > (256u << 20));
 
   std::string output = outputPath;
   if (output.empty()) {
     SmallString<128> path(sys::path::filename(inputPath.getValue()));
-    sys::path::replace_extension(
-        path, emit == Emit::MLIR ? "mlir" : emit == Emit::LLVM ? "ll" : "o");
+    const char *extension = emit == Emit::MLIR            ? "mlir"
+                            : emit == Emit::LLVM          ? "ll"
+                            : emit == Emit::Object        ? "o"
+                            : emit == Emit::SharedLibrary ? "so"
+                                                          : "";
+    sys::path::replace_extension(path, extension);
     output = path.str().str();
+    if (output == inputPath.getValue())
+      return fail("pass -o: the default output name is the model's");
   }
 
   MLIRContext context;
-  std::string error;
-  std::unique_ptr<ToolOutputFile> file = openOutputFile(output, &error);
-  if (!file)
-    return fail(error);
   // Diagnostics (import errors name the model file and node) go to stderr.
   SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  if (failed(moe::compileONNXFile(inputPath, options, context, file->os())))
+  if (failed(moe::compileONNXFile(inputPath, output, options, context)))
     return 1;
-  file->keep();
   return 0;
 }

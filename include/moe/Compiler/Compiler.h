@@ -12,10 +12,6 @@
 
 #include <string>
 
-namespace llvm {
-class raw_pwrite_stream;
-} // namespace llvm
-
 namespace mlir {
 class MLIRContext;
 
@@ -26,8 +22,13 @@ enum class EmitKind {
   MLIR,
   /// LLVM IR, optimized at the chosen level.
   LLVM,
-  /// A relocatable object for the host (calls the moe_cc_* runtime).
+  /// A relocatable object for the host (calls the moe_cc_* runtime and
+  /// provides the graph behind the model C API, see moe_model.h).
   Object,
+  /// A shared library exporting the model C API (runtime linked in).
+  SharedLibrary,
+  /// A standalone executable running the model on .npy files.
+  Executable,
 };
 
 struct CompileOptions {
@@ -40,15 +41,22 @@ struct CompileOptions {
   bool reference = false;
   /// Print the IR after every pass to stderr.
   bool dumpIRAfterAll = false;
+  /// Print each stage and its time to stderr.
+  bool verbose = false;
+  /// Where libmoe_model.a and libmoe_runtime_cpu.a are ("": the build
+  /// tree's, else the installed ones).
+  std::string runtimeLibraryDir;
+  /// The compiler driver that links so/exe ("": the one of this build).
+  std::string linker;
 };
 
 /// Compiles the ONNX model at `modelPath` and writes the `options.emit`
-/// form to `out`. Errors are emitted on `context` (naming the model file or
-/// the failing pass); returns failure then.
-LogicalResult compileONNXFile(StringRef modelPath,
+/// form to `outputPath` ("-": stdout, not for so/exe). Errors are emitted
+/// on `context` (naming the model file, node or failing pass); returns
+/// failure then, and no output file is left behind.
+LogicalResult compileONNXFile(StringRef modelPath, StringRef outputPath,
                               const CompileOptions &options,
-                              MLIRContext &context,
-                              llvm::raw_pwrite_stream &out);
+                              MLIRContext &context);
 
 } // namespace moe
 } // namespace mlir

@@ -61,6 +61,8 @@ private:
   InFlightDiagnostic emitError() { return mlir::emitError(fileLoc()); }
   LogicalResult readOpsets();
   FailureOr<RankedTensorType> convertValueInfo(const ::onnx::ValueInfoProto &info);
+  /// {name = "...", dims = ["dim_param" or "" per dimension]}.
+  DictionaryAttr describeGraphValue(const ::onnx::ValueInfoProto &info);
   LogicalResult importInitializers(ImplicitLocOpBuilder &b);
   LogicalResult importNode(const ::onnx::NodeProto &node, unsigned index,
                            OpBuilder &builder);
@@ -116,6 +118,19 @@ GraphImporter::convertValueInfo(const ::onnx::ValueInfoProto &info) {
                                         : ShapedType::kDynamic);
   }
   return RankedTensorType::get(shape, *elementType);
+}
+
+DictionaryAttr
+GraphImporter::describeGraphValue(const ::onnx::ValueInfoProto &info) {
+  Builder b(context);
+  SmallVector<Attribute> dims;
+  if (info.type().has_tensor_type() && info.type().tensor_type().has_shape())
+    for (const auto &dim : info.type().tensor_type().shape().dim())
+      dims.push_back(b.getStringAttr(dim.has_dim_param() ? dim.dim_param()
+                                                         : ""));
+  return b.getDictionaryAttr(
+      {b.getNamedAttr("name", b.getStringAttr(info.name())),
+       b.getNamedAttr("dims", b.getArrayAttr(dims))});
 }
 
 LogicalResult GraphImporter::importInitializers(ImplicitLocOpBuilder &b) {
@@ -253,6 +268,14 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   }
   func::ReturnOp::create(builder, fileLoc(), results);
   func.setType(builder.getFunctionType(argTypes, TypeRange(ValueRange(results))));
+  // The graph's names and dim_params, for the compiled model's C API.
+  SmallVector<Attribute> inputAttrs, outputAttrs;
+  for (const ::onnx::ValueInfoProto *info : inputs)
+    inputAttrs.push_back(describeGraphValue(*info));
+  for (const ::onnx::ValueInfoProto &info : graph.output())
+    outputAttrs.push_back(describeGraphValue(info));
+  func->setAttr("onnx.inputs", builder.getArrayAttr(inputAttrs));
+  func->setAttr("onnx.outputs", builder.getArrayAttr(outputAttrs));
   if (failed(verify(*module)))
     return {};
   return module;

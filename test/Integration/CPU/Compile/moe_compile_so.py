@@ -1,7 +1,7 @@
-# moe-compile end to end: com.microsoft.MoE models compiled to host objects
-# (runtime path at -O0 and -O3, one thread and all, and the reference path),
-# linked with the static CPU runtime, called through the C interface, and
-# compared with onnxruntime on the same file at several token counts.
+# moe-compile end to end: com.microsoft.MoE models compiled to shared
+# libraries (runtime path at -O0 and -O3, one thread and all, and the
+# reference path), run through the model C API (moe_model.h), and compared
+# with onnxruntime on the same file at several token counts.
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t | FileCheck %s
 # CHECK: OK: relu_O2 T=1
@@ -38,11 +38,11 @@ for name, options, flags, token_counts in cases:
     label = name if flags else name + "_O2"
     path = os.path.join(out_dir, name + ".onnx")
     microsoft_moe(path, E, d, f, seed=len(name), **options)
-    lib = compiled_model.compile_model(path, out_dir, flags)
+    model = compiled_model.load(path, out_dir, flags)
     for tokens in token_counts:
         x = rng.standard_normal((tokens, d)).astype(np.float32)
         logits = rng.standard_normal((tokens, E)).astype(np.float32)
         (expected,) = run_onnxruntime(path, {"x": x, "logits": logits})
-        actual = compiled_model.run(lib, [x, logits])
+        (actual,) = model.run([x, logits])
         mh.check_close(f"{label} T={tokens}", actual, expected, rtol=1e-4,
                        atol=1e-5)

@@ -1,0 +1,292 @@
+//===- Model.cpp - The C API of a compiled model --------------------------===//
+//
+// Linked into every `moe-compile --emit=so|exe` binary, next to the
+// compiled graph, which provides two symbols:
+//   __moe_model_signature  the inputs and outputs, as text (Signature.h);
+//   __moe_model_entry      (void *results, void **inputs): calls the graph
+//                          with one memref descriptor per input and writes
+//                          the result descriptors, back to back, at results.
+// This file checks the caller's tensors against the signature, wraps them
+// in descriptors (no copy), runs the graph in the instance's oneTBB arena
+// and copies the results (which the graph allocates with malloc) out.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Signature.h"
+#include "moe_model.h"
+
+#include <tbb/task_arena.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+extern "C" {
+extern const char __moe_model_signature[];
+void __moe_model_entry(void *results, void **inputs);
+}
+
+using namespace moe::model;
+
+struct moe_model {
+  Signature signature;
+  std::vector<moe_tensor_info> inputInfo, outputInfo;
+  /// Null: the kernels use the caller's arena (all cores by default).
+  std::unique_ptr<tbb::task_arena> arena;
+};
+
+namespace {
+thread_local std::string lastError;
+
+moe_model_status fail(moe_model_status status, std::string message) {
+  lastError = std::move(message);
+  return status;
+}
+
+std::vector<moe_tensor_info> infos(const std::vector<TensorSignature> &tensors) {
+  std::vector<moe_tensor_info> result;
+  for (const TensorSignature &tensor : tensors)
+    result.push_back({tensor.name.c_str(), tensor.dtype,
+                      static_cast<int32_t>(tensor.shape.size()),
+                      tensor.shape.data()});
+  return result;
+}
+
+std::string shapeString(const int64_t *shape, int64_t rank) {
+  std::string s = "[";
+  for (int64_t i = 0; i < rank; ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+/// Elements of `shape`, or false when the count overflows.
+bool elementCount(const int64_t *shape, int64_t rank, size_t elementSize,
+                  size_t &bytes) {
+  size_t count = 1;
+  for (int64_t i = 0; i < rank; ++i)
+    if (__builtin_mul_overflow(count, static_cast<size_t>(shape[i]), &count))
+      return false;
+  return !__builtin_mul_overflow(count, elementSize, &bytes);
+}
+
+/// Checks input `index` against its signature; binds its symbols.
+moe_model_status checkInput(const TensorSignature &sig, const moe_tensor &in,
+                            std::map<std::string, int64_t> &symbols) {
+  std::string what = "input '" + sig.name + "': ";
+  if (in.dtype != sig.dtype)
+    return fail(MOE_MODEL_INVALID_ARGUMENT,
+                what + "dtype " + moe_dtype_name(moe_dtype(in.dtype)) +
+                    ", the model wants " + moe_dtype_name(sig.dtype));
+  int64_t rank = static_cast<int64_t>(sig.shape.size());
+  if (in.rank != rank)
+    return fail(MOE_MODEL_INVALID_ARGUMENT,
+                what + "rank " + std::to_string(in.rank) +
+                    ", the model wants " + std::to_string(rank));
+  for (int64_t i = 0; i < rank; ++i) {
+    int64_t size = in.shape[i];
+    std::string dim = what + "shape " + shapeString(in.shape, rank) +
+                      ", dimension " + std::to_string(i);
+    if (size < 0)
+      return fail(MOE_MODEL_INVALID_ARGUMENT, dim + " is negative");
+    if (sig.shape[i] >= 0 && size != sig.shape[i])
+      return fail(MOE_MODEL_INVALID_ARGUMENT,
+                  dim + " must be " + std::to_string(sig.shape[i]));
+    const std::string &symbol = sig.symbols[i];
+    if (symbol.empty())
+      continue;
+    auto [it, inserted] = symbols.emplace(symbol, size);
+    if (!inserted && it->second != size)
+      return fail(MOE_MODEL_INVALID_ARGUMENT,
+                  dim + " is '" + symbol + "' = " + std::to_string(size) +
+                      ", but another input has '" + symbol +
+                      "' = " + std::to_string(it->second));
+  }
+  size_t bytes;
+  if (!elementCount(in.shape, rank, moe_dtype_size(sig.dtype), bytes))
+    return fail(MOE_MODEL_INVALID_ARGUMENT, what + "the shape " +
+                                                shapeString(in.shape, rank) +
+                                                " overflows");
+  if (!in.data && bytes != 0)
+    return fail(MOE_MODEL_INVALID_ARGUMENT, what + "data is NULL");
+  return MOE_MODEL_OK;
+}
+
+/// Copies a strided memref of `rank` dims into the dense `out`.
+void copyStrided(const char *base, const int64_t *sizes,
+                 const int64_t *strides, int64_t rank, size_t elementSize,
+                 char *&out) {
+  if (rank == 0) {
+    std::memcpy(out, base, elementSize);
+    out += elementSize;
+    return;
+  }
+  for (int64_t i = 0; i < sizes[0]; ++i)
+    copyStrided(base + i * strides[0] * static_cast<int64_t>(elementSize),
+                sizes + 1, strides + 1, rank - 1, elementSize, out);
+}
+} // namespace
+
+extern "C" {
+
+int32_t moe_model_api_version(void) { return MOE_MODEL_API_VERSION; }
+
+moe_model_status moe_model_create(const moe_model_options *options,
+                                  moe_model **model) {
+  if (!model)
+    return fail(MOE_MODEL_INVALID_ARGUMENT, "moe_model_create: model is NULL");
+  *model = nullptr;
+  if (options && options->num_threads < 0)
+    return fail(MOE_MODEL_INVALID_ARGUMENT,
+                "moe_model_create: num_threads must be 0 (all) or positive");
+  auto instance = std::make_unique<moe_model>();
+  std::string error;
+  if (!parseSignature(__moe_model_signature, instance->signature, error))
+    return fail(MOE_MODEL_INTERNAL_ERROR, error);
+  instance->inputInfo = infos(instance->signature.inputs);
+  instance->outputInfo = infos(instance->signature.outputs);
+  if (options && options->num_threads > 0)
+    instance->arena = std::make_unique<tbb::task_arena>(options->num_threads);
+  *model = instance.release();
+  return MOE_MODEL_OK;
+}
+
+void moe_model_destroy(moe_model *model) { delete model; }
+
+int32_t moe_model_num_inputs(const moe_model *model) {
+  return model ? static_cast<int32_t>(model->inputInfo.size()) : 0;
+}
+
+int32_t moe_model_num_outputs(const moe_model *model) {
+  return model ? static_cast<int32_t>(model->outputInfo.size()) : 0;
+}
+
+const moe_tensor_info *moe_model_input(const moe_model *model, int32_t index) {
+  if (!model || index < 0 || index >= moe_model_num_inputs(model))
+    return nullptr;
+  return &model->inputInfo[index];
+}
+
+const moe_tensor_info *moe_model_output(const moe_model *model,
+                                        int32_t index) {
+  if (!model || index < 0 || index >= moe_model_num_outputs(model))
+    return nullptr;
+  return &model->outputInfo[index];
+}
+
+const char *moe_model_last_error(const moe_model *) {
+  return lastError.c_str();
+}
+
+void moe_model_free_buffer(void *data) { std::free(data); }
+
+moe_model_status moe_model_run(moe_model *model, const moe_tensor *inputs,
+                               int32_t numInputs, moe_tensor *outputs,
+                               int32_t numOutputs) {
+  if (!model)
+    return fail(MOE_MODEL_INVALID_ARGUMENT, "moe_model_run: model is NULL");
+  const Signature &sig = model->signature;
+  if (numInputs != static_cast<int32_t>(sig.inputs.size()) ||
+      numOutputs != static_cast<int32_t>(sig.outputs.size()))
+    return fail(MOE_MODEL_INVALID_ARGUMENT,
+                "moe_model_run: the model has " +
+                    std::to_string(sig.inputs.size()) + " inputs and " +
+                    std::to_string(sig.outputs.size()) + " outputs, got " +
+                    std::to_string(numInputs) + " and " +
+                    std::to_string(numOutputs));
+  if ((numInputs && !inputs) || (numOutputs && !outputs))
+    return fail(MOE_MODEL_INVALID_ARGUMENT,
+                "moe_model_run: inputs or outputs is NULL");
+
+  // Inputs: checked, then wrapped in descriptors {allocated, aligned,
+  // offset, sizes, strides} pointing at the caller's data.
+  std::map<std::string, int64_t> symbols;
+  std::vector<std::vector<int64_t>> descriptors(sig.inputs.size());
+  std::vector<void *> inputPointers;
+  for (size_t i = 0; i < sig.inputs.size(); ++i) {
+    if (moe_model_status status = checkInput(sig.inputs[i], inputs[i], symbols))
+      return status;
+    int64_t rank = inputs[i].rank;
+    std::vector<int64_t> &words = descriptors[i];
+    words.assign(3 + 2 * rank, 0);
+    words[0] = words[1] = reinterpret_cast<intptr_t>(inputs[i].data);
+    int64_t stride = 1;
+    for (int64_t d = rank - 1; d >= 0; --d) {
+      words[3 + d] = inputs[i].shape[d];
+      words[3 + rank + d] = stride;
+      stride *= inputs[i].shape[d];
+    }
+    inputPointers.push_back(words.data());
+  }
+
+  size_t resultWords = 0;
+  for (const TensorSignature &out : sig.outputs)
+    resultWords += 3 + 2 * out.shape.size();
+  std::vector<int64_t> results(resultWords, 0);
+  auto run = [&] { __moe_model_entry(results.data(), inputPointers.data()); };
+  if (model->arena)
+    model->arena->execute(run);
+  else
+    run();
+
+  // Outputs: copied to the caller's buffers (or fresh ones), then the
+  // graph's buffers are freed (once each: two outputs may share one).
+  moe_model_status status = MOE_MODEL_OK;
+  std::set<void *> owned;
+  std::vector<size_t> allocatedHere;
+  const int64_t *words = results.data();
+  for (size_t i = 0; i < sig.outputs.size(); ++i) {
+    const TensorSignature &out = sig.outputs[i];
+    int64_t rank = static_cast<int64_t>(out.shape.size());
+    void *allocated = reinterpret_cast<void *>(words[0]);
+    const char *aligned = reinterpret_cast<const char *>(words[1]);
+    size_t elementSize = moe_dtype_size(out.dtype);
+    const char *base = aligned + words[2] * static_cast<int64_t>(elementSize);
+    const int64_t *sizes = words + 3, *strides = words + 3 + rank;
+    words += 3 + 2 * rank;
+    owned.insert(allocated);
+    if (status != MOE_MODEL_OK)
+      continue;
+
+    moe_tensor &dest = outputs[i];
+    dest.dtype = out.dtype;
+    dest.rank = static_cast<int32_t>(rank);
+    std::copy(sizes, sizes + rank, dest.shape);
+    size_t bytes;
+    elementCount(sizes, rank, elementSize, bytes);
+    if (!dest.data) {
+      dest.data = std::malloc(bytes ? bytes : 1);
+      dest.capacity = bytes;
+      allocatedHere.push_back(i);
+      if (!dest.data) {
+        status = fail(MOE_MODEL_OUT_OF_MEMORY,
+                      "output '" + out.name + "': out of memory");
+        continue;
+      }
+    } else if (dest.capacity < bytes) {
+      status = fail(MOE_MODEL_OUTPUT_TOO_SMALL,
+                    "output '" + out.name + "' has shape " +
+                        shapeString(sizes, rank) + " (" +
+                        std::to_string(bytes) + " bytes), the buffer holds " +
+                        std::to_string(dest.capacity));
+      continue;
+    }
+    char *cursor = static_cast<char *>(dest.data);
+    if (bytes)
+      copyStrided(base, sizes, strides, rank, elementSize, cursor);
+  }
+  for (void *allocated : owned)
+    std::free(allocated);
+  // A failed run leaves no buffer for the caller to free.
+  if (status != MOE_MODEL_OK)
+    for (size_t i : allocatedHere) {
+      std::free(outputs[i].data);
+      outputs[i].data = nullptr;
+    }
+  return status;
+}
+
+} // extern "C"
