@@ -79,6 +79,9 @@ public:
   Value dim(Value tensor, int64_t d) {
     return tensor::DimOp::create(b, tensor, d);
   }
+  Value index(int64_t value) {
+    return arith::ConstantIndexOp::create(b, value);
+  }
   /// Passes the buffer of `tensor` (read only), or null.
   void addInput(Value tensor) {
     if (!tensor) {
@@ -93,7 +96,8 @@ public:
   }
   /// Allocates a buffer for `result` and passes it; emit() returns the
   /// tensor it becomes after the call. `sizes` has one entry per dim; only
-  /// those of dynamic dims are read.
+  /// those of dynamic dims are read (a result type may be less static than
+  /// the sizes the kernel computes, e.g. after shape-losing reshapes).
   void addOutput(Value result, ArrayRef<Value> sizes) {
     auto type = cast<RankedTensorType>(result.getType());
     SmallVector<Value> dynamicSizes;
@@ -188,8 +192,9 @@ struct RouteToRuntime : RuntimePattern<RouteOp> {
     call.addI32(routing.getTopkGroup());
     call.addF32(routing.getScaleValue());
     call.addInput(op.getCorrectionBias());
-    call.addOutput(op.getExpertIds(), {tokens, Value()});
-    call.addOutput(op.getWeights(), {tokens, Value()});
+    Value k = call.index(routing.getK());
+    call.addOutput(op.getExpertIds(), {tokens, k});
+    call.addOutput(op.getWeights(), {tokens, k});
     rewriter.replaceOp(op, call.emit("moe_cc_route_f32"));
     return success();
   }
@@ -202,14 +207,14 @@ struct PermuteToRuntime : RuntimePattern<PermuteOp> {
                                 PatternRewriter &rewriter) const override {
     if (!isF32(op.getInput()) || !isI32(op.getExpertIds()))
       return rewriter.notifyMatchFailure(op, "needs f32 data, i32 ids");
+    Value input = op.getInput(), ids = op.getExpertIds();
+    int64_t k = cast<RankedTensorType>(ids.getType()).getDimSize(1);
+    if (ShapedType::isDynamic(k))
+      return rewriter.notifyMatchFailure(op, "needs a static k");
     RuntimeCall call(rewriter, op, numThreads);
     ImplicitLocOpBuilder &b = call.builder();
-    Value input = op.getInput(), ids = op.getExpertIds();
     Value tokens = call.dim(input, 0), d = call.dim(input, 1);
-    auto idsType = cast<RankedTensorType>(ids.getType());
-    int64_t k = idsType.getDimSize(1);
-    Value numRows = arith::MulIOp::create(
-        b, tokens, arith::ConstantIndexOp::create(b, k));
+    Value numRows = arith::MulIOp::create(b, tokens, call.index(k));
     call.addInput(input);
     call.addI64(tokens);
     call.addI64(d);
@@ -218,8 +223,8 @@ struct PermuteToRuntime : RuntimePattern<PermuteOp> {
     call.addI64(op.getNumExperts());
     call.addOutput(op.getRows(), {numRows, d});
     call.addOutput(op.getAssignments(), {numRows});
-    call.addOutput(op.getOffsets(), {Value()});
-    call.addOutput(op.getInverse(), {tokens, Value()});
+    call.addOutput(op.getOffsets(), {call.index(op.getNumExperts() + 1)});
+    call.addOutput(op.getInverse(), {tokens, call.index(k)});
     rewriter.replaceOp(op, call.emit("moe_cc_permute_f32"));
     return success();
   }
@@ -253,7 +258,8 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
     call.addF32(activation ? activation.getAlphaValue() : 0.0);
     call.addF32(activation ? activation.getBetaValue() : 0.0);
     call.addF32(activation ? activation.getLimitValue() : 0.0);
-    call.addOutput(op.getResult(), {numRows, Value()});
+    call.addOutput(op.getResult(),
+                   {numRows, call.index(weightsType.getDimSize(2))});
     rewriter.replaceOp(op, call.emit("moe_cc_grouped_matmul_f32"));
     return success();
   }

@@ -108,3 +108,29 @@ func.func @route_static(%logits: tensor<4x8xf32>) -> (tensor<4x2xi32>, tensor<4x
       : tensor<4x8xf32> -> tensor<4x2xi32>, tensor<4x2xf32>
   return %ids, %w : tensor<4x2xi32>, tensor<4x2xf32>
 }
+
+// -----
+
+// Result types less static than the kernels' sizes (torch exports reach
+// here with [?, ?] after shape-losing reshapes): the sizes come from the
+// weights and the routing attribute.
+// CHECK-LABEL: func @dynamic_result_dims
+// CHECK-DAG: %[[C2:.*]] = arith.constant 2 : index
+// CHECK-DAG: %[[C32:.*]] = arith.constant 32 : index
+// CHECK: memref.alloc(%{{.*}}, %[[C2]]) : memref<?x?xi32>
+// CHECK: llvm.call @moe_cc_route_f32
+// CHECK: llvm.call @moe_cc_permute_f32
+// CHECK: memref.alloc(%{{.*}}, %[[C32]]) : memref<?x?xf32>
+// CHECK: llvm.call @moe_cc_grouped_matmul_f32
+func.func @dynamic_result_dims(%x: tensor<?x?xf32>, %logits: tensor<?x4xf32>,
+                               %w: tensor<4x16x32xf32>) -> tensor<?x?xf32> {
+  %ids, %weights = moe.route %logits routing <softmax_topk, k = 2>
+      : tensor<?x4xf32> -> tensor<?x?xi32>, tensor<?x?xf32>
+  %idsk = tensor.cast %ids : tensor<?x?xi32> to tensor<?x2xi32>
+  %rows, %assignments, %offsets, %inverse = moe.permute %x, %idsk
+      : tensor<?x?xf32>, tensor<?x2xi32>
+      -> tensor<?x?xf32>, tensor<?xi32>, tensor<5xi32>, tensor<?x2xi32>
+  %h = moe.grouped_matmul %rows, %w, %offsets
+      : tensor<?x?xf32>, tensor<4x16x32xf32>, tensor<5xi32> -> tensor<?x?xf32>
+  return %h : tensor<?x?xf32>
+}

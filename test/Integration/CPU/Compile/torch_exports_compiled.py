@@ -1,0 +1,74 @@
+# Real torch.onnx.export files of MoE blocks written as in Hugging Face
+# transformers (Mixtral, Qwen2-MoE with a shared expert, ReLU experts, a
+# dense mixture, gpt-oss, stacked weights) compiled by moe-compile into
+# shared libraries (runtime path and --reference) and run through the model
+# C API at 1, 7 and 33 tokens, and once through moe-run, against
+# onnxruntime on the same file.
+# REQUIRES: torch
+# RUN: rm -rf %t && mkdir -p %t
+# RUN: %python %s %t | FileCheck %s
+# CHECK: OK: mixtral runtime T=1
+# CHECK: OK: mixtral runtime T=33
+# CHECK: OK: mixtral reference T=33
+# CHECK: OK: mixtral moe-run
+# CHECK: OK: qwen2 runtime T=33
+# CHECK: OK: relu runtime T=33
+# CHECK: OK: soft runtime T=33
+# CHECK: OK: gptoss runtime T=33
+# CHECK: OK: stacked runtime T=33
+# CHECK: OK: stacked moe-run
+
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+
+warnings.filterwarnings("ignore")
+
+import compiled_model  # noqa: E402
+import hf_moe_blocks as blocks  # noqa: E402
+import mlir_harness as mh  # noqa: E402
+from onnx_harness import run_onnxruntime  # noqa: E402
+
+out = sys.argv[1]
+d = 16
+models = {
+    "mixtral": blocks.MixtralSparseMoeBlock(d=d, f=32, num_experts=4, top_k=2),
+    "qwen2": blocks.Qwen2MoeSparseMoeBlock(d=d, f=16, num_experts=6, top_k=2,
+                                           shared_f=24),
+    "relu": blocks.ReluMoeBlock(d=d, f=32, num_experts=5, top_k=3),
+    "soft": blocks.SoftMoeBlock(d=d, f=24, num_experts=3),
+    "gptoss": blocks.GptOssMoeBlock(d=d, f=16, num_experts=4, top_k=2,
+                                    limit=1.5),
+    "stacked": blocks.StackedMoeBlock(d=d, f=24, num_experts=4, top_k=2),
+}
+rng = np.random.default_rng(4)
+# [batch, seq, d]: 1, 7 and 33 tokens.
+shapes = [(1, 1, d), (1, 7, d), (3, 11, d)]
+for name, module in models.items():
+    path = os.path.join(out, name + ".onnx")
+    blocks.export(module, path, d=d, seed=1)
+    builds = {}
+    for kind, flags in (("runtime", []), ("reference", ["--reference"])):
+        build = os.path.join(out, name + "_" + kind)
+        os.makedirs(build)
+        builds[kind] = compiled_model.compile_model(path, build, flags)
+    for kind, library in builds.items():
+        model = compiled_model.Model(library)
+        for shape in shapes:
+            x = rng.standard_normal(shape).astype(np.float32)
+            (expected,) = run_onnxruntime(path, {"x": x})
+            (actual,) = model.run([x])
+            mh.check_close(f"{name} {kind} T={shape[0] * shape[1]}", actual,
+                           expected, rtol=1e-4, atol=1e-5)
+    x = rng.standard_normal((2, 5, d)).astype(np.float32)
+    np.save(os.path.join(out, name + "_x.npy"), x)
+    result = os.path.join(out, name + "_out")
+    subprocess.run(["moe-run", builds["runtime"], "--input",
+                    "x=" + os.path.join(out, name + "_x.npy"), "--output-dir",
+                    result], check=True, stdout=subprocess.DEVNULL)
+    (expected,) = run_onnxruntime(path, {"x": x})
+    mh.check_close(f"{name} moe-run", np.load(os.path.join(result, "y.npy")),
+                   expected, rtol=1e-4, atol=1e-5)
