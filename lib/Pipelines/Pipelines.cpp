@@ -98,6 +98,7 @@ void moe::buildTensorToLLVMPipeline(OpPassManager &pm) {
 
 void moe::buildReferenceToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(moe::createConvertONNXToLinalgPass());
+  pm.addNestedPass<func::FuncOp>(moe::createMoEFoldWeightsPass());
   pm.addPass(moe::createConvertMoEToLinalgPass());
   buildTensorToLLVMPipeline(pm);
 }
@@ -106,6 +107,9 @@ void moe::buildRuntimeToLLVMPipeline(OpPassManager &pm,
                                      const RuntimePipelineOptions &options) {
   pm.addPass(moe::createConvertONNXToLinalgPass());
   pm.addNestedPass<func::FuncOp>(moe::createMoEDecomposePass());
+  // Weights in the kernels' layout at compile time (transposes of the
+  // importer, gate|up concatenation of moe-decompose).
+  pm.addNestedPass<func::FuncOp>(moe::createMoEFoldWeightsPass());
   moe::ConvertMoEToRuntimePassOptions runtime;
   runtime.numThreads = options.numThreads;
   pm.addPass(moe::createConvertMoEToRuntimePass(runtime));

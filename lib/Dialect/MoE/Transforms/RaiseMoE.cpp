@@ -11,6 +11,7 @@
 
 #include "moe/Dialect/MoE/Transforms/Passes.h"
 
+#include "ConstantData.h"
 #include "RaiseMatchers.h"
 #include "RaiseStacked.h"
 
@@ -37,24 +38,6 @@ namespace onnx = mlir::moe::onnx;
 
 namespace {
 
-/// The raw little-endian bytes of every element of a constant.
-std::vector<char> elementBytes(ElementsAttr attr) {
-  ArrayRef<char> raw;
-  if (auto dense = dyn_cast<DenseElementsAttr>(attr)) {
-    raw = dense.getRawData();
-    if (dense.isSplat()) {
-      std::vector<char> bytes;
-      for (int64_t i = 0; i < dense.getNumElements(); ++i)
-        bytes.insert(bytes.end(), raw.begin(), raw.end());
-      return bytes;
-    }
-  } else if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr)) {
-    if (AsmResourceBlob *blob = resource.getRawHandle().getBlob())
-      raw = blob->getData();
-  }
-  return std::vector<char>(raw.begin(), raw.end());
-}
-
 /// One constant [E, ...] stacking the experts' constants in expert order.
 Value stack(OpBuilder &builder, Location loc, ArrayRef<ElementsAttr> parts,
             StringRef name) {
@@ -63,15 +46,13 @@ Value stack(OpBuilder &builder, Location loc, ArrayRef<ElementsAttr> parts,
   llvm::append_range(shape, partType.getShape());
   std::vector<char> bytes;
   for (ElementsAttr part : parts) {
-    std::vector<char> partBytes = elementBytes(part);
-    bytes.insert(bytes.end(), partBytes.begin(), partBytes.end());
+    std::optional<std::vector<char>> partBytes = elementBytes(part);
+    if (!partBytes)
+      return Value();
+    bytes.insert(bytes.end(), partBytes->begin(), partBytes->end());
   }
   auto type = RankedTensorType::get(shape, partType.getElementType());
-  AsmResourceBlob blob =
-      HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, alignof(double));
-  return arith::ConstantOp::create(
-      builder, loc,
-      DenseResourceElementsAttr::get(type, name, std::move(blob)));
+  return makeConstant(builder, loc, type, bytes, name);
 }
 
 struct Expert {
@@ -252,6 +233,11 @@ LogicalResult LayerRaiser::checkExperts() {
   if (routerType.getElementType() != elementType ||
       w1Type.getElementType() != elementType)
     return error.fail("weights and hidden states differ in element type");
+  for (const Expert &expert : experts)
+    for (ElementsAttr weight : {expert.ffn.w1, expert.ffn.w2, expert.ffn.w3})
+      if (weight && !hasElementBytes(weight))
+        return error.fail("expert weights are not readable constants "
+                          "(elided resource or sub-byte elements)");
 
   // A shared expert with the routed experts' activation joins the layer.
   MatchError ignored;

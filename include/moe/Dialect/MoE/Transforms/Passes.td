@@ -84,4 +84,37 @@ def MoEDecomposePass : Pass<"moe-decompose", "func::FuncOp"> {
   ];
 }
 
+def MoEFoldWeightsPass : Pass<"moe-fold-weights", "func::FuncOp"> {
+  let summary = "Move constant weights into the kernels' layout at compile time";
+  let description = [{
+    Evaluates data movement whose operands are all constants: strided
+    `tensor.extract_slice`, `tensor.insert_slice` into a constant or
+    `tensor.empty`, transposes (`linalg.transpose`, and `linalg.generic`
+    copies through a permutation map), `tensor.collapse_shape` /
+    `tensor.expand_shape` and static `tensor.cast`. Each becomes one
+    constant, so the layout changes that importing and `moe-decompose` put
+    on the weights (ONNX Runtime's `[E, out, in]` transposed to `[E, in,
+    out]`, gate and up interleaved or concatenated into one `[E, d, 2f]`
+    weight) cost nothing at run time: the weights are stored prepacked.
+
+    ```mlir
+    %w = arith.constant dense<...> : tensor<2x3xf32>
+    %e = tensor.empty() : tensor<3x2xf32>
+    %t = linalg.transpose ins(%w : tensor<2x3xf32>) outs(%e : tensor<3x2xf32>)
+           permutation = [1, 0]
+    // becomes
+    %t = arith.constant dense<...> : tensor<3x2xf32>
+    ```
+
+    Results of up to 16 elements stay inline `dense<...>`; larger ones are
+    `dense_resource` blobs. Element types of whole bytes only (not `i1`).
+  }];
+  let statistics = [
+    Statistic<"numFolded", "num-folded", "Number of ops folded into constants">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+  ];
+}
+
 #endif // MOE_DIALECT_MOE_TRANSFORMS_PASSES_TD

@@ -1,0 +1,66 @@
+//===- ConstantData.cpp - Bytes of constant tensors -----------------------===//
+
+#include "ConstantData.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+std::optional<int64_t> moe::elementByteWidth(Type type) {
+  if (!type.isIntOrFloat())
+    return std::nullopt;
+  unsigned bits = type.getIntOrFloatBitWidth();
+  if (bits == 0 || bits % 8 != 0)
+    return std::nullopt;
+  return bits / 8;
+}
+
+/// The stored bytes of `attr` (one element for a splat) and whether it is
+/// a splat; nullopt when unreadable.
+static std::optional<std::pair<ArrayRef<char>, bool>> storage(ElementsAttr attr) {
+  auto type = cast<ShapedType>(attr.getType());
+  std::optional<int64_t> width = elementByteWidth(type.getElementType());
+  if (!width)
+    return std::nullopt;
+  if (auto dense = dyn_cast<DenseElementsAttr>(attr))
+    return std::make_pair(dense.getRawData(), dense.isSplat());
+  auto resource = dyn_cast<DenseResourceElementsAttr>(attr);
+  AsmResourceBlob *blob = resource ? resource.getRawHandle().getBlob() : nullptr;
+  if (!blob ||
+      static_cast<int64_t>(blob->getData().size()) !=
+          type.getNumElements() * *width)
+    return std::nullopt;
+  return std::make_pair(blob->getData(), false);
+}
+
+bool moe::hasElementBytes(ElementsAttr attr) {
+  return storage(attr).has_value();
+}
+
+std::optional<std::vector<char>> moe::elementBytes(ElementsAttr attr) {
+  auto stored = storage(attr);
+  if (!stored)
+    return std::nullopt;
+  auto [raw, splat] = *stored;
+  if (!splat)
+    return std::vector<char>(raw.begin(), raw.end());
+  int64_t count = cast<ShapedType>(attr.getType()).getNumElements();
+  std::vector<char> bytes;
+  bytes.reserve(count * raw.size());
+  for (int64_t i = 0; i < count; ++i)
+    bytes.insert(bytes.end(), raw.begin(), raw.end());
+  return bytes;
+}
+
+Value moe::makeConstant(OpBuilder &builder, Location loc,
+                        RankedTensorType type, ArrayRef<char> bytes,
+                        StringRef name) {
+  AsmResourceBlob blob =
+      HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, alignof(double));
+  return arith::ConstantOp::create(
+      builder, loc, DenseResourceElementsAttr::get(type, name, std::move(blob)));
+}

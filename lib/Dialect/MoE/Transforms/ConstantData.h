@@ -1,0 +1,39 @@
+//===- ConstantData.h - Bytes of constant tensors ----------------*- C++ -*-===//
+//
+// Read and make constant tensors as raw little-endian element bytes: what
+// raising (stacking per-expert weights) and weight folding (transposes,
+// slices, concatenations of weights at compile time) both need.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_LIB_DIALECT_MOE_TRANSFORMS_CONSTANTDATA_H
+#define MOE_LIB_DIALECT_MOE_TRANSFORMS_CONSTANTDATA_H
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributeInterfaces.h"
+
+#include <optional>
+#include <vector>
+
+namespace mlir::moe {
+
+/// The bytes of one element of `type`, when elements are whole bytes
+/// (not i1, whose dense storage is bit-packed).
+std::optional<int64_t> elementByteWidth(Type type);
+
+/// The raw bytes of every element of a dense or dense_resource constant
+/// (splats expanded); nullopt when the data is unavailable (an elided
+/// resource) or the element type is not whole bytes.
+std::optional<std::vector<char>> elementBytes(ElementsAttr attr);
+
+/// Whether elementBytes(attr) has a value (without copying anything).
+bool hasElementBytes(ElementsAttr attr);
+
+/// An arith.constant of `type` holding `bytes`, as a dense_resource blob
+/// named after `name` (uniqued by the context).
+Value makeConstant(OpBuilder &builder, Location loc, RankedTensorType type,
+                   ArrayRef<char> bytes, StringRef name);
+
+} // namespace mlir::moe
+
+#endif // MOE_LIB_DIALECT_MOE_TRANSFORMS_CONSTANTDATA_H
