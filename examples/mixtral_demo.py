@@ -1,76 +1,118 @@
-"""A Mixtral-style MoE layer through the compiler's reference path.
+"""The compiler end to end on a bundled example: a Mixtral-style MoE block.
 
-Writes the layer as MLIR (examples/out/mixtral_layer.mlir), shows the
-`moe.layer` op, lowers it with `moe-opt --moe-reference-to-llvm`, runs it
-with mlir-runner on 5 tokens, and compares the result with NumPy.
+1. Writes the block as PyTorch (test/lib/hf_moe_blocks.py, the code of
+   Hugging Face's MixtralSparseMoeBlock) and exports it with
+   torch.onnx.export (without torch: an ONNX Runtime com.microsoft.MoE
+   node with the same shape) to examples/out/mixtral_block.onnx.
+2. Shows the one `moe.layer` that moe-raise makes of the exported loop.
+3. Compiles it: moe-compile -> examples/out/mixtral_block.so.
+4. Runs it with moe-run on .npy input, checks the output against
+   onnxruntime on the same file, and compares latency.
 scripts/demo.sh runs this after building.
 """
 
 import os
+import statistics
+import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "test", "lib"))
+warnings.filterwarnings("ignore")
 
-import mlir_harness as mh  # noqa: E402
-import moe_reference as ref  # noqa: E402
+D, F, E, K = 64, 128, 8, 2
+BATCH, SEQ = 2, 16
+RUNS = 50
 
-D, F, E, K, TOKENS = 16, 32, 8, 2, 5
+
+def export_model(path):
+    """The Mixtral block as torch exports it, or the ORT fused op."""
+    try:
+        import hf_moe_blocks as blocks
+    except ImportError:
+        from onnx_models import microsoft_moe
+        microsoft_moe(path, E, D, F, activation="swiglu", k=K, fusion=1,
+                      normalize=1, seed=1)
+        return "com.microsoft.MoE node (torch is not installed)"
+    blocks.export(blocks.MixtralSparseMoeBlock(d=D, f=F, num_experts=E,
+                                               top_k=K), path, d=D, seed=1)
+    return "torch.onnx.export of MixtralSparseMoeBlock"
+
+
+def run(command, **kwargs):
+    return subprocess.run(command, check=True, text=True, **kwargs)
 
 
 def main():
-    rng = np.random.default_rng(2024)
-    weights = {
-        "router": rng.standard_normal((D, E)).astype(np.float32),
-        "w1": (rng.standard_normal((E, D, F)) / np.sqrt(D)).astype(np.float32),
-        "w3": (rng.standard_normal((E, D, F)) / np.sqrt(D)).astype(np.float32),
-        "w2": (rng.standard_normal((E, F, D)) / np.sqrt(F)).astype(np.float32),
-    }
-    x = rng.standard_normal((TOKENS, D)).astype(np.float32)
+    import onnx
+    import onnxruntime as ort
 
-    x_type = mh.tensor_type((None, D), "f32")
-    types = {n: mh.tensor_type(w.shape, "f32") for n, w in weights.items()}
-    params = ", ".join([f"%x: {x_type}"] + [f"%{n}: {t}" for n, t in types.items()])
-    layer = (f"%y = moe.layer %x : {x_type} router %router : {types['router']}\n"
-             f"         w1 %w1 : {types['w1']} w3 %w3 : {types['w3']} w2 %w2 : {types['w2']}\n"
-             f"         routing <softmax_topk, k = {K}, renormalize = true>\n"
-             f"         activation <swiglu> -> {x_type}")
-    kernel = (f"func.func @kernel({params}) -> {x_type} {{\n  {layer}\n"
-              f"  return %y : {x_type}\n}}\n")
+    out = os.path.join(ROOT, "examples", "out")
+    os.makedirs(out, exist_ok=True)
+    model = os.path.join(out, "mixtral_block.onnx")
+    source = export_model(model)
+    graph = onnx.load(model).graph
+    print(f"1. Mixtral-style block: d={D}, f={F}, {E} experts, top-{K}, SwiGLU")
+    print(f"   {source}: {len(graph.node)} ONNX nodes -> "
+          f"{os.path.relpath(model, ROOT)}\n")
 
-    out_dir = os.path.join(ROOT, "examples", "out")
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "mixtral_layer.mlir"), "w") as f:
-        f.write(kernel)
-    print(f"Mixtral-style layer: d={D}, f={F}, E={E} experts, top-{K}, "
-          f"renormalized, SwiGLU; {TOKENS} tokens (dynamic T)\n")
-    print("  " + layer + "\n")
+    imported = run(["moe-translate", "--import-onnx", model],
+                   capture_output=True).stdout
+    raised = run(["moe-opt", "--moe-raise"], input=imported,
+                 capture_output=True).stdout
+    layer = next(line.strip() for line in raised.splitlines()
+                 if "moe.layer" in line)
+    print("2. moe-raise replaces the exported expert loop with one op:")
+    print("   " + layer[:160] + (" ..." if len(layer) > 160 else "") + "\n")
 
+    library = os.path.join(out, "mixtral_block.so")
     start = time.perf_counter()
-    [(y,)] = mh.run(kernel, [x_type] + list(types.values()), [x_type],
-                    [[x] + list(weights.values())])
-    elapsed = time.perf_counter() - start
-    want = ref.moe_layer(x, weights["router"], weights["w1"], weights["w2"],
-                         dict(kind="softmax_topk", k=K, renormalize=True),
-                         "swiglu", w3=weights["w3"])
-    ids, gates = ref.route(x.astype(np.float64) @ weights["router"],
-                           "softmax_topk", K, renormalize=True)
+    run(["moe-compile", model, "-o", library])
+    print(f"3. moe-compile -> {os.path.relpath(library, ROOT)} "
+          f"({os.path.getsize(library) // 1024} KiB, "
+          f"{time.perf_counter() - start:.2f} s)\n")
 
-    np.set_printoptions(precision=4, suppress=True, linewidth=100)
-    print("routing (numpy reference):")
-    for t in range(TOKENS):
-        picks = ", ".join(f"expert {e} ({g:.3f})" for e, g in zip(ids[t], gates[t]))
-        print(f"token {t} routes to {picks}")
-    print("\noutput (first 6 of 16 columns), compiled reference path:")
-    print(y[:, :6])
-    err = float(np.max(np.abs(y - want)))
-    ok = np.allclose(y, want, rtol=1e-4, atol=1e-5)
-    print(f"\nmax |compiled - numpy| = {err:.2e}: {'MATCH' if ok else 'MISMATCH'}")
-    print(f"lower + JIT + run: {elapsed:.2f} s (moe-opt --moe-reference-to-llvm | mlir-runner)")
-    print(f"the MLIR is in {os.path.relpath(out_dir, ROOT)}/mixtral_layer.mlir")
+    input_name = next(i.name for i in graph.input
+                      if i.name not in {t.name for t in graph.initializer})
+    rng = np.random.default_rng(2024)
+    if input_name == "x" and len(graph.input[0].type.tensor_type.shape.dim) == 3:
+        feeds = {"x": rng.standard_normal((BATCH, SEQ, D)).astype(np.float32)}
+    else:
+        tokens = BATCH * SEQ
+        feeds = {"x": rng.standard_normal((tokens, D)).astype(np.float32),
+                 "logits": rng.standard_normal((tokens, E)).astype(np.float32)}
+    args = []
+    for name, array in feeds.items():
+        np.save(os.path.join(out, name + ".npy"), array)
+        args += ["--input", f"{name}={os.path.join(out, name + '.npy')}"]
+    result_dir = os.path.join(out, "result")
+    printed = run(["moe-run", library, *args, "--output-dir", result_dir,
+                   "--bench", str(RUNS)], capture_output=True).stdout
+    print(f"4. moe-run on {BATCH * SEQ} tokens:")
+    for line in printed.strip().splitlines():
+        print("   " + line.replace(ROOT + "/", ""))
+
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    output_name = session.get_outputs()[0].name
+    expected = session.run(None, feeds)[0]
+    ours = np.load(os.path.join(result_dir, output_name + ".npy"))
+    err = float(np.max(np.abs(ours - expected)))
+    ok = np.allclose(ours, expected, rtol=1e-4, atol=1e-5)
+    times = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        session.run(None, feeds)
+        times.append((time.perf_counter() - start) * 1e3)
+    ours_ms = float(printed.split("median ")[1].split()[0])
+    ort_ms = statistics.median(times)
+    print(f"\n   max |moe-compile - onnxruntime| = {err:.2e}: "
+          f"{'MATCH' if ok else 'MISMATCH'}")
+    print(f"   median latency: moe-compile {ours_ms:.3f} ms, onnxruntime "
+          f"{ort_ms:.3f} ms ({ort_ms / ours_ms:.2f}x)")
     return 0 if ok else 1
 
 
