@@ -14,6 +14,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -28,13 +29,13 @@ using namespace mlir::moe;
 
 namespace {
 
-/// [a | b] along the last dim (static shapes: weights and biases).
-Value concatLast(PatternRewriter &rewriter, Location loc, Value a, Value b) {
+/// [a | b] along `axis` (static shapes: weights and biases).
+Value concatAlong(PatternRewriter &rewriter, Location loc, Value a, Value b,
+                  int64_t axis) {
   auto aType = cast<RankedTensorType>(a.getType());
   auto bType = cast<RankedTensorType>(b.getType());
   SmallVector<int64_t> shape(aType.getShape());
-  int64_t last = aType.getRank() - 1;
-  shape[last] += bType.getDimSize(last);
+  shape[axis] += bType.getDimSize(axis);
   Value result = tensor::EmptyOp::create(rewriter, loc, shape,
                                          aType.getElementType());
   SmallVector<OpFoldResult> offsets(aType.getRank(), rewriter.getIndexAttr(0));
@@ -47,9 +48,39 @@ Value concatLast(PatternRewriter &rewriter, Location loc, Value a, Value b) {
   };
   result = tensor::InsertSliceOp::create(rewriter, loc, a, result, offsets,
                                          sizes(aType), strides);
-  offsets[last] = rewriter.getIndexAttr(aType.getDimSize(last));
+  offsets[axis] = rewriter.getIndexAttr(aType.getDimSize(axis));
   return tensor::InsertSliceOp::create(rewriter, loc, b, result, offsets,
                                        sizes(bType), strides);
+}
+
+Value concatLast(PatternRewriter &rewriter, Location loc, Value a, Value b) {
+  return concatAlong(rewriter, loc, a, b,
+                     cast<RankedTensorType>(a.getType()).getRank() - 1);
+}
+
+/// Zeros of a static shape.
+Value zeros(PatternRewriter &rewriter, Location loc, ArrayRef<int64_t> shape,
+            Type elementType) {
+  auto type = RankedTensorType::get(shape, elementType);
+  return arith::ConstantOp::create(
+      rewriter, loc,
+      DenseElementsAttr::get(type, rewriter.getZeroAttr(elementType)));
+}
+
+/// `value` grown to `shape` with zeros after its elements.
+Value padWithZeros(PatternRewriter &rewriter, Location loc, Value value,
+                   ArrayRef<int64_t> shape) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (type.getShape() == shape)
+    return value;
+  Value result = zeros(rewriter, loc, shape, type.getElementType());
+  SmallVector<OpFoldResult> offsets(type.getRank(), rewriter.getIndexAttr(0));
+  SmallVector<OpFoldResult> strides(type.getRank(), rewriter.getIndexAttr(1));
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t dim : type.getShape())
+    sizes.push_back(rewriter.getIndexAttr(dim));
+  return tensor::InsertSliceOp::create(rewriter, loc, value, result, offsets,
+                                       sizes, strides);
 }
 
 Value zerosLike(PatternRewriter &rewriter, Location loc, Value like) {
@@ -58,6 +89,84 @@ Value zerosLike(PatternRewriter &rewriter, Location loc, Value like) {
       rewriter, loc,
       DenseElementsAttr::get(type, rewriter.getFloatAttr(type.getElementType(),
                                                           0.0)));
+}
+
+/// A shared expert of width fs, stated as m = ceil(fs / f) more experts of
+/// the routed width f that every token selects. SwiGLU and the other
+/// activations act elementwise over f, so the shared FFN is the sum of its
+/// column chunks' FFNs; zero columns pad the last chunk and, meeting zero
+/// rows of the down projection, add nothing.
+struct SharedChunks {
+  int64_t count = 0;
+  Value w1, w3, w2; // [m, d, f], [m, d, f], [m, f, d]
+};
+
+SharedChunks chunkSharedExpert(PatternRewriter &rewriter, Location loc,
+                               LayerOp op, int64_t f) {
+  SharedChunks chunks;
+  auto w1Type = cast<RankedTensorType>(op.getSharedW1().getType());
+  int64_t d = w1Type.getDimSize(0), fs = w1Type.getDimSize(1);
+  int64_t m = (fs + f - 1) / f;
+  chunks.count = m;
+  Type elementType = w1Type.getElementType();
+  auto inChunks = [&](Value w) -> Value {
+    if (!w)
+      return Value();
+    Value padded = padWithZeros(rewriter, loc, w, {d, m * f});
+    Value split = tensor::ExpandShapeOp::create(
+        rewriter, loc, RankedTensorType::get({d, m, f}, elementType), padded,
+        ArrayRef<ReassociationIndices>{{0}, {1, 2}});
+    Value init = tensor::EmptyOp::create(rewriter, loc,
+                                         ArrayRef<int64_t>{m, d, f},
+                                         elementType);
+    return linalg::TransposeOp::create(rewriter, loc, split, init,
+                                       ArrayRef<int64_t>{1, 0, 2})
+        .getResult()[0];
+  };
+  chunks.w1 = inChunks(op.getSharedW1());
+  chunks.w3 = inChunks(op.getSharedW3());
+  Value w2 = padWithZeros(rewriter, loc, op.getSharedW2(), {m * f, d});
+  chunks.w2 = tensor::ExpandShapeOp::create(
+      rewriter, loc, RankedTensorType::get({m, f, d}, elementType), w2,
+      ArrayRef<ReassociationIndices>{{0, 1}, {2}});
+  return chunks;
+}
+
+/// [T, k] ++ [T, m] along dim 1, where column k + j of the right part is
+/// `right(b, t, j)`.
+Value appendColumns(PatternRewriter &rewriter, Location loc, Value left,
+                    Value tokens, int64_t m,
+                    function_ref<Value(OpBuilder &, Location, Value, Value)>
+                        right) {
+  auto type = cast<RankedTensorType>(left.getType());
+  int64_t k = type.getDimSize(1);
+  Type elementType = type.getElementType();
+  auto wideType = RankedTensorType::get({ShapedType::kDynamic, k + m},
+                                        elementType);
+  auto partType = RankedTensorType::get({ShapedType::kDynamic, m}, elementType);
+  MLIRContext *context = rewriter.getContext();
+  Value partInit = tensor::EmptyOp::create(rewriter, loc, partType, tokens);
+  Value part =
+      linalg::GenericOp::create(
+          rewriter, loc, TypeRange{partType}, ValueRange{},
+          ValueRange{partInit},
+          ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(2, context)},
+          ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                        utils::IteratorType::parallel},
+          [&](OpBuilder &b, Location l, ValueRange) {
+            Value t = linalg::IndexOp::create(b, l, 0);
+            Value j = linalg::IndexOp::create(b, l, 1);
+            linalg::YieldOp::create(b, l, right(b, l, t, j));
+          })
+          .getResult(0);
+  Value wide = tensor::EmptyOp::create(rewriter, loc, wideType, tokens);
+  OpFoldResult zero = rewriter.getIndexAttr(0), one = rewriter.getIndexAttr(1);
+  wide = tensor::InsertSliceOp::create(
+      rewriter, loc, left, wide, {zero, zero}, {tokens, rewriter.getIndexAttr(k)},
+      {one, one});
+  return tensor::InsertSliceOp::create(
+      rewriter, loc, part, wide, {zero, rewriter.getIndexAttr(k)},
+      {tokens, rewriter.getIndexAttr(m)}, {one, one});
 }
 
 struct DecomposeLayer : OpRewritePattern<LayerOp> {
@@ -71,8 +180,6 @@ struct DecomposeLayer : OpRewritePattern<LayerOp> {
       return rewriter.notifyMatchFailure(op, "routing couples tokens");
     if (op.getGateOnInput())
       return rewriter.notifyMatchFailure(op, "gate applied to the input");
-    if (op.hasSharedExpert())
-      return rewriter.notifyMatchFailure(op, "shared expert");
     Location loc = op.getLoc();
     Value x = op.getInput();
     auto xType = cast<RankedTensorType>(x.getType());
@@ -120,25 +227,89 @@ struct DecomposeLayer : OpRewritePattern<LayerOp> {
     };
     auto route = RouteOp::create(rewriter, loc, tk(i32), tk(elementType),
                                  logits, op.getCorrectionBias(), routing);
+    Value ids = route.getExpertIds(), weights = route.getWeights();
+
+    // Gate and up weights side by side: one grouped matmul computes both,
+    // the activation in its epilogue.
+    ActivationAttr activation = op.getActivation();
+    Value w1 = op.getW1(), w3 = op.getW3(), w2 = op.getW2();
+    Value b1 = op.getB1(), b3 = op.getB3(), b2 = op.getB2();
     int64_t d = xType.getDimSize(1);
+    int64_t f = cast<RankedTensorType>(w2.getType()).getDimSize(1);
+
+    // A shared expert joins as always-selected experts E, E + 1, ...
+    if (op.hasSharedExpert()) {
+      SharedChunks shared = chunkSharedExpert(rewriter, loc, op, f);
+      int64_t m = shared.count;
+      auto withZeros = [&](Value bias, int64_t width) -> Value {
+        return bias ? concatAlong(rewriter, loc, bias,
+                                  zeros(rewriter, loc, {m, width}, elementType),
+                                  0)
+                    : Value();
+      };
+      w1 = concatAlong(rewriter, loc, w1, shared.w1, 0);
+      if (w3)
+        w3 = concatAlong(rewriter, loc, w3, shared.w3, 0);
+      w2 = concatAlong(rewriter, loc, w2, shared.w2, 0);
+      b1 = withZeros(b1, f);
+      b3 = withZeros(b3, f);
+      b2 = withZeros(b2, d);
+      int64_t firstShared = numExperts;
+      ids = appendColumns(rewriter, loc, ids, tokens, m,
+                          [&](OpBuilder &b, Location l, Value, Value j) {
+                            Value id = arith::AddIOp::create(
+                                b, l, j,
+                                arith::ConstantIndexOp::create(b, l,
+                                                               firstShared));
+                            return arith::IndexCastOp::create(b, l, i32, id)
+                                .getResult();
+                          });
+      // Each chunk's weight: sigmoid(x . shared_gate), or 1.
+      Value gateLogits;
+      if (Value gate = op.getSharedGate()) {
+        auto type = RankedTensorType::get({ShapedType::kDynamic, 1},
+                                          elementType);
+        Value init = tensor::EmptyOp::create(rewriter, loc, type, tokens);
+        Value zero = arith::ConstantOp::create(
+            rewriter, loc, rewriter.getFloatAttr(elementType, 0.0));
+        init = linalg::FillOp::create(rewriter, loc, zero, init).getResult(0);
+        gateLogits = linalg::MatmulOp::create(rewriter, loc, TypeRange{type},
+                                              ValueRange{x, gate},
+                                              ValueRange{init})
+                         .getResult(0);
+      }
+      weights = appendColumns(
+          rewriter, loc, weights, tokens, m,
+          [&](OpBuilder &b, Location l, Value t, Value) -> Value {
+            Value one = arith::ConstantOp::create(
+                b, l, b.getFloatAttr(elementType, 1.0));
+            if (!gateLogits)
+              return one;
+            Value c0 = arith::ConstantIndexOp::create(b, l, 0);
+            Value logit =
+                tensor::ExtractOp::create(b, l, gateLogits, ValueRange{t, c0});
+            Value e = math::ExpOp::create(b, l,
+                                          arith::NegFOp::create(b, l, logit));
+            return arith::DivFOp::create(b, l, one,
+                                         arith::AddFOp::create(b, l, one, e));
+          });
+      numExperts += m;
+      k += m;
+    }
+
     auto dyn = ShapedType::kDynamic;
     auto permute = PermuteOp::create(
         rewriter, loc, RankedTensorType::get({dyn, d}, elementType),
         RankedTensorType::get({dyn}, i32),
-        RankedTensorType::get({numExperts + 1}, i32), tk(i32), x,
-        route.getExpertIds());
+        RankedTensorType::get({numExperts + 1}, i32),
+        RankedTensorType::get({dyn, k}, i32), x, ids);
 
-    // Gate (and up) projection with the activation as epilogue.
-    ActivationAttr activation = op.getActivation();
-    Value w1 = op.getW1(), b1 = op.getB1();
     if (activation.isGated()) {
-      Value w3 = op.getW3(), b3 = op.getB3();
       w1 = concatLast(rewriter, loc, w1, w3);
       if (b1 || b3)
         b1 = concatLast(rewriter, loc, b1 ? b1 : zerosLike(rewriter, loc, b3),
                         b3 ? b3 : zerosLike(rewriter, loc, b1));
     }
-    int64_t f = cast<RankedTensorType>(op.getW2().getType()).getDimSize(1);
     auto hidden = GroupedMatmulOp::create(
         rewriter, loc, RankedTensorType::get({dyn, f}, elementType),
         permute.getRows(), w1, permute.getOffsets(), b1,
@@ -146,10 +317,10 @@ struct DecomposeLayer : OpRewritePattern<LayerOp> {
                                                          : activation);
     auto down = GroupedMatmulOp::create(
         rewriter, loc, RankedTensorType::get({dyn, d}, elementType), hidden,
-        op.getW2(), permute.getOffsets(), op.getB2(), ActivationAttr());
+        w2, permute.getOffsets(), b2, ActivationAttr());
     Value out = CombineOp::create(rewriter, loc,
                                   RankedTensorType::get({dyn, d}, elementType),
-                                  down, route.getWeights(), permute.getInverse());
+                                  down, weights, permute.getInverse());
     if (out.getType() != op.getType())
       out = tensor::CastOp::create(rewriter, loc, op.getType(), out);
     rewriter.replaceOp(op, out);

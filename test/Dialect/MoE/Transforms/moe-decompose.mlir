@@ -46,16 +46,53 @@ func.func @logits_plain(%x: tensor<?x16xf32>, %l: tensor<?x4xf32>, %br: tensor<4
 
 // -----
 
+// A shared expert of width 12 over routed width 8 runs as 2 more experts
+// (ids 4 and 5, columns padded to 16): weights chunked and appended, each
+// token gets 2 more slots weighted by sigmoid(x . shared_gate).
+// CHECK-LABEL: func @shared
+// CHECK-SAME: (%[[X:.*]]: tensor<?x16xf32>, %{{.*}}: tensor<16x4xf32>, %[[W1:.*]]: tensor<4x16x8xf32>, %[[W3:.*]]: tensor<4x16x8xf32>, %[[W2:.*]]: tensor<4x8x16xf32>, %[[S1:.*]]: tensor<16x12xf32>, %[[S3:.*]]: tensor<16x12xf32>, %[[S2:.*]]: tensor<12x16xf32>, %[[SG:.*]]: tensor<16x1xf32>)
+// CHECK: %[[C4:.*]] = arith.constant 4 : index
+// CHECK: %[[IDS:.*]], %[[W:.*]] = moe.route
+// CHECK: %[[P1:.*]] = tensor.insert_slice %[[S1]] into %{{.*}}[0, 0] [16, 12] [1, 1] : tensor<16x12xf32> into tensor<16x16xf32>
+// CHECK: %[[E1:.*]] = tensor.expand_shape %[[P1]] {{\[}}[0], [1, 2]] output_shape [16, 2, 8]
+// CHECK: %[[C1:.*]] = linalg.transpose ins(%[[E1]] : tensor<16x2x8xf32>) outs(%{{.*}} : tensor<2x16x8xf32>) permutation = [1, 0, 2]
+// CHECK: %[[P2:.*]] = tensor.insert_slice %[[S2]] into %{{.*}}[0, 0] [12, 16] [1, 1] : tensor<12x16xf32> into tensor<16x16xf32>
+// CHECK: %[[C2:.*]] = tensor.expand_shape %[[P2]] {{\[}}[0, 1], [2]] output_shape [2, 8, 16]
+// CHECK: %[[A1:.*]] = tensor.insert_slice %[[W1]] into %{{.*}}[0, 0, 0] [4, 16, 8] [1, 1, 1] : tensor<4x16x8xf32> into tensor<6x16x8xf32>
+// CHECK: tensor.insert_slice %[[C1]] into %[[A1]][4, 0, 0] [2, 16, 8] [1, 1, 1]
+// CHECK: %[[A2:.*]] = tensor.insert_slice %[[W2]] into %{{.*}}[0, 0, 0] [4, 8, 16] [1, 1, 1] : tensor<4x8x16xf32> into tensor<6x8x16xf32>
+// CHECK: %[[W2S:.*]] = tensor.insert_slice %[[C2]] into %[[A2]][4, 0, 0] [2, 8, 16] [1, 1, 1]
+// CHECK: %[[J:.*]] = linalg.index 1
+// CHECK: arith.addi %[[J]], %[[C4]]
+// CHECK: %[[IDS4:.*]] = tensor.insert_slice %{{.*}} into %{{.*}}[0, 2] [%{{.*}}, 2] [1, 1] : tensor<?x2xi32> into tensor<?x4xi32>
+// CHECK: %[[GL:.*]] = linalg.matmul ins(%[[X]], %[[SG]] : tensor<?x16xf32>, tensor<16x1xf32>)
+// CHECK: math.exp
+// CHECK: %[[W4:.*]] = tensor.insert_slice %{{.*}} into %{{.*}}[0, 2] [%{{.*}}, 2] [1, 1] : tensor<?x2xf32> into tensor<?x4xf32>
+// CHECK: %[[ROWS:.*]], %{{.*}}, %[[OFF:.*]], %[[INV:.*]] = moe.permute %[[X]], %[[IDS4]] : tensor<?x16xf32>, tensor<?x4xi32> -> tensor<?x16xf32>, tensor<?xi32>, tensor<7xi32>, tensor<?x4xi32>
+// CHECK: moe.grouped_matmul %[[ROWS]], %{{.*}}, %[[OFF]] activation <swiglu> : tensor<?x16xf32>, tensor<6x16x16xf32>, tensor<7xi32> -> tensor<?x8xf32>
+// CHECK: %[[Y:.*]] = moe.grouped_matmul %{{.*}}, %[[W2S]], %[[OFF]] : tensor<?x8xf32>, tensor<6x8x16xf32>, tensor<7xi32> -> tensor<?x16xf32>
+// CHECK: moe.combine %[[Y]], %[[W4]], %[[INV]] : tensor<?x16xf32>, tensor<?x4xf32>, tensor<?x4xi32> -> tensor<?x16xf32>
+// CHECK-NOT: moe.layer
+func.func @shared(%x: tensor<?x16xf32>, %wr: tensor<16x4xf32>, %w1: tensor<4x16x8xf32>, %w3: tensor<4x16x8xf32>,
+                  %w2: tensor<4x8x16xf32>, %s1: tensor<16x12xf32>, %s3: tensor<16x12xf32>, %s2: tensor<12x16xf32>,
+                  %sg: tensor<16x1xf32>) -> tensor<?x16xf32> {
+  %y = moe.layer %x : tensor<?x16xf32> router %wr : tensor<16x4xf32>
+         w1 %w1 : tensor<4x16x8xf32> w3 %w3 : tensor<4x16x8xf32> w2 %w2 : tensor<4x8x16xf32>
+         shared_w1 %s1 : tensor<16x12xf32> shared_w3 %s3 : tensor<16x12xf32> shared_w2 %s2 : tensor<12x16xf32>
+         shared_gate %sg : tensor<16x1xf32>
+         routing <softmax_topk, k = 2> activation <swiglu> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
 // Layers the decomposed ops cannot state stay whole.
 // CHECK-LABEL: func @kept
-// CHECK-COUNT-3: moe.layer
+// CHECK-COUNT-2: moe.layer
 // CHECK-NOT: moe.route
 func.func @kept(%x: tensor<?x16xf32>, %wr: tensor<16x4xf32>, %w1: tensor<4x16x8xf32>,
-                %w2: tensor<4x8x16xf32>, %s1: tensor<16x8xf32>, %s2: tensor<8x16xf32>) -> tensor<?x16xf32> {
-  %0 = moe.layer %x : tensor<?x16xf32> router %wr : tensor<16x4xf32> w1 %w1 : tensor<4x16x8xf32> w2 %w2 : tensor<4x8x16xf32>
-         shared_w1 %s1 : tensor<16x8xf32> shared_w2 %s2 : tensor<8x16xf32>
-         routing <softmax_topk, k = 2> activation <relu> -> tensor<?x16xf32>
-  %1 = moe.layer %0 : tensor<?x16xf32> router %wr : tensor<16x4xf32> w1 %w1 : tensor<4x16x8xf32> w2 %w2 : tensor<4x8x16xf32>
+                %w2: tensor<4x8x16xf32>) -> tensor<?x16xf32> {
+  %1 = moe.layer %x : tensor<?x16xf32> router %wr : tensor<16x4xf32> w1 %w1 : tensor<4x16x8xf32> w2 %w2 : tensor<4x8x16xf32>
          routing <sigmoid_topk, k = 1> activation <relu> gate_on_input -> tensor<?x16xf32>
   %2 = moe.layer %1 : tensor<?x16xf32> router %wr : tensor<16x4xf32> w1 %w1 : tensor<4x16x8xf32> w2 %w2 : tensor<4x8x16xf32>
          routing <softmax_topk, k = 1, capacity_factor = 1.0> activation <relu> -> tensor<?x16xf32>

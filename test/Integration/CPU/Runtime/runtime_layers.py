@@ -1,7 +1,10 @@
 # The runtime path (moe-runtime-to-llvm): layers decomposed and lowered to
 # calls of the CPU kernel runtime (oneTBB), against numpy, for every
-# per-token routing kind, both FFN kinds, biases, and a layer the runtime
-# does not cover (capacity) that falls back to the reference lowering.
+# per-token routing kind, both FFN kinds, biases, shared experts (run as
+# always-selected experts: widths that are, and are not, a multiple of the
+# routed width; with and without the sigmoid gate), and a layer the
+# runtime does not cover (capacity) that falls back to the reference
+# lowering.
 # RUN: %python %s | FileCheck %s
 # CHECK: OK: mixtral T=1
 # CHECK: OK: mixtral T=7
@@ -10,6 +13,11 @@
 # CHECK: OK: deepseek_v3 T=33
 # CHECK: OK: switch T=1
 # CHECK: OK: dense_gelu T=7
+# CHECK: OK: qwen2_shared T=1
+# CHECK: OK: qwen2_shared T=7
+# CHECK: OK: qwen2_shared T=33
+# CHECK: OK: shared_relu_no_gate T=7
+# CHECK: OK: deepseek_shared T=33
 # CHECK: OK: capacity_fallback T=33
 # CHECK: OK: single_thread T=33
 
@@ -34,6 +42,19 @@ run_layer_case("switch", d=16, f=32, num_experts=4,
 run_layer_case("dense_gelu", d=8, f=16, num_experts=4,
                routing=dict(kind="dense", k=4), act="gelu", seed=5,
                token_counts=(7,), **runtime)
+# fs = 20 over f = 12: two chunks, the second padded with 4 zero columns.
+run_layer_case("qwen2_shared", d=16, f=12, num_experts=8,
+               routing=dict(kind="softmax_topk", k=4), act="swiglu",
+               shared_f=20, shared_gate=True, seed=1, **runtime)
+run_layer_case("shared_relu_no_gate", d=16, f=8, num_experts=4,
+               routing=dict(kind="softmax_topk", k=2, renormalize=True),
+               act="relu", biases=True, shared_f=24, seed=8,
+               token_counts=(7,), **runtime)
+run_layer_case("deepseek_shared", d=16, f=8, num_experts=16,
+               routing=dict(kind="sigmoid_topk", k=4, renormalize=True,
+                            scale=2.5, n_group=4, topk_group=2),
+               act="swiglu", correction_bias=True, shared_f=8, seed=9,
+               token_counts=(33,), **runtime)
 run_layer_case("capacity_fallback", d=16, f=32, num_experts=4,
                routing=dict(kind="softmax_topk", k=1, capacity_factor=0.5),
                act="relu", seed=11, token_counts=(33,), **runtime)

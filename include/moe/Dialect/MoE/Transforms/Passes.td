@@ -69,9 +69,18 @@ def MoEDecomposePass : Pass<"moe-decompose", "func::FuncOp"> {
 
     Gate and up weights of gated activations are concatenated into one
     `[E, d, 2f]` constant (and their biases into `[E, 2f]`), so one grouped
-    matmul computes both with the activation in its epilogue. Layers the
-    decomposed ops cannot state yet stay whole: expert-choice routing,
-    capacity limits, `gate_on_input`, and shared experts.
+    matmul computes both with the activation in its epilogue.
+
+    A shared expert of width `fs` runs inside the same grouped matmuls as
+    `m = ceil(fs / f)` extra experts of the routed width `f` that every
+    token selects: its weights are split into `f`-column chunks (the last
+    padded with zeros) appended after the routed experts, and each token
+    gets `m` more routing slots with ids `E .. E+m-1` and weight
+    `sigmoid(x . shared_gate)` (or 1). The activations act elementwise over
+    `f`, so the chunks sum to the shared FFN exactly.
+
+    Layers the decomposed ops cannot state yet stay whole: expert-choice
+    routing, capacity limits and `gate_on_input`.
   }];
   let statistics = [
     Statistic<"numDecomposed", "num-decomposed", "Number of layers decomposed">,
@@ -80,6 +89,7 @@ def MoEDecomposePass : Pass<"moe-decompose", "func::FuncOp"> {
     "::mlir::moe::MoEDialect",
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
     "::mlir::tensor::TensorDialect",
   ];
 }
