@@ -1,16 +1,23 @@
 //===- GroupedMatmul.cpp - Grouped matmul kernel of the CPU runtime -------===//
 //
-// The plain version: each row finds its expert segment and runs a dot
-// product per output column, then the activation epilogue. The register-
-// blocked, prepacked kernels of issue 6 replace the inner loops; the
-// semantics and the tests stay.
+// Work is cut into tasks of (expert segment, chunk of its rows, tile of
+// output columns) so that experts with few rows still spread over threads;
+// a task walks its column tile NR columns at a time and, for each, its rows
+// MR at a time through a register-blocked micro-kernel (MicroKernels.h),
+// keeping the K x NR weight panel hot in L2 across the rows. Gated
+// activations compute the gate and up tiles, then the epilogue writes
+// act(gate, up). The instruction set (AVX-512, AVX2, baseline) is chosen at
+// run time; MOE_RUNTIME_ISA=generic|avx2|avx512 caps it (tests force each).
 //
 //===----------------------------------------------------------------------===//
 
+#include "MicroKernels.h"
 #include "Parallel.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 using namespace moe::runtime;
@@ -47,7 +54,108 @@ bool isGated(int32_t kind) {
   return kind == MOE_ACTIVATION_SWIGLU || kind == MOE_ACTIVATION_CLAMPED_SWIGLU;
 }
 
+enum class Isa { Generic, Avx2, Avx512 };
+
+Isa detectIsa() {
+  __builtin_cpu_init();
+  Isa best = Isa::Generic;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    best = Isa::Avx2;
+  if (best == Isa::Avx2 && __builtin_cpu_supports("avx512f"))
+    best = Isa::Avx512;
+  if (const char *forced = std::getenv("MOE_RUNTIME_ISA")) {
+    Isa cap = std::strcmp(forced, "generic") == 0 ? Isa::Generic
+              : std::strcmp(forced, "avx2") == 0  ? Isa::Avx2
+                                                  : Isa::Avx512;
+    best = std::min(best, cap);
+  }
+  return best;
+}
+
+Isa selectedIsa() {
+  static const Isa isa = detectIsa();
+  return isa;
+}
+
+/// Column width of one tile per instruction set (two or more vectors).
+int tileWidth(Isa isa) {
+  return isa == Isa::Avx512 ? 32 : isa == Isa::Avx2 ? 16 : 8;
+}
+constexpr int kMaxTileWidth = 32;
+constexpr int kMaxTileRows = 6;
+
+/// z[rows x width] for a full-width tile, per instruction set.
+__attribute__((target("avx512f,avx512vl,fma"))) void
+tileAvx512(int rows, const float *x, int64_t ldx, const float *w, int64_t ldw,
+           int64_t kDim, const float *bias, float *z) {
+  matmulRows<6, 32>(rows, x, ldx, w, ldw, kDim, bias, z);
+}
+
+__attribute__((target("avx2,fma"))) void
+tileAvx2(int rows, const float *x, int64_t ldx, const float *w, int64_t ldw,
+         int64_t kDim, const float *bias, float *z) {
+  matmulRows<4, 16>(rows, x, ldx, w, ldw, kDim, bias, z);
+}
+
+void tileGeneric(int rows, const float *x, int64_t ldx, const float *w,
+                 int64_t ldw, int64_t kDim, const float *bias, float *z) {
+  matmulRows<4, 8>(rows, x, ldx, w, ldw, kDim, bias, z);
+}
+
+/// Rows per micro-kernel call.
+int tileRows(Isa isa) { return isa == Isa::Avx512 ? 6 : 4; }
+
+/// A partial-width tile (the last columns): plain loops, z row stride
+/// kMaxTileWidth.
+void tileTail(int rows, int cols, const float *x, int64_t ldx, const float *w,
+              int64_t ldw, int64_t kDim, const float *bias, float *z) {
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) {
+      float sum = bias ? bias[j] : 0.0f;
+      for (int64_t k = 0; k < kDim; ++k)
+        sum += x[i * ldx + k] * w[k * ldw + j];
+      z[i * kMaxTileWidth + j] = sum;
+    }
+}
+
+/// dst[j] = act(gate[j], up[j]) for one row of a tile; the switch stays
+/// outside the loops so that the simple activations vectorize.
+void epilogue(const moe_activation_params &act, const float *gate,
+              const float *up, float *dst, int cols) {
+  switch (act.kind) {
+  case MOE_ACTIVATION_NONE:
+    std::memcpy(dst, gate, sizeof(float) * cols);
+    return;
+  case MOE_ACTIVATION_RELU:
+    for (int j = 0; j < cols; ++j)
+      dst[j] = std::max(gate[j], 0.0f);
+    return;
+  case MOE_ACTIVATION_SWIGLU:
+    for (int j = 0; j < cols; ++j)
+      dst[j] = gate[j] / (1.0f + std::exp(-gate[j])) * up[j];
+    return;
+  default:
+    for (int j = 0; j < cols; ++j)
+      dst[j] = activate(act, gate[j], up ? up[j] : 0.0f);
+  }
+}
+
+struct Task {
+  int64_t expert, rowBegin, rowEnd, colBegin, colEnd;
+};
+
 } // namespace
+
+extern "C" const char *moe_runtime_cpu_isa(void) {
+  switch (selectedIsa()) {
+  case Isa::Avx512:
+    return "avx512";
+  case Isa::Avx2:
+    return "avx2";
+  default:
+    return "generic";
+  }
+}
 
 extern "C" moe_status
 moe_grouped_matmul_f32(const moe_exec_config *config, const float *rows,
@@ -69,24 +177,50 @@ moe_grouped_matmul_f32(const moe_exec_config *config, const float *rows,
     if (offsets[e + 1] < offsets[e])
       return MOE_ERROR_INDEX_OUT_OF_RANGE;
   int64_t outCols = gated ? mDim / 2 : mDim;
-  parallelFor(config, numRows, [&](int64_t r) {
-    int64_t e = std::upper_bound(offsets + 1, offsets + numExperts + 1,
-                                 static_cast<int32_t>(r)) -
-                (offsets + 1);
-    const float *w = weights + e * kDim * mDim;
-    const float *x = rows + r * kDim;
-    std::vector<float> z(mDim);
-    for (int64_t m = 0; m < mDim; ++m)
-      z[m] = bias ? bias[e * mDim + m] : 0.0f;
-    for (int64_t kk = 0; kk < kDim; ++kk) {
-      float xv = x[kk];
-      const float *wRow = w + kk * mDim;
-      for (int64_t m = 0; m < mDim; ++m)
-        z[m] += xv * wRow[m];
+  const float *rowsData = rows;
+  Isa isa = selectedIsa();
+  const int width = tileWidth(isa), rowsPerTile = tileRows(isa);
+  auto tile = isa == Isa::Avx512 ? tileAvx512
+              : isa == Isa::Avx2 ? tileAvx2
+                                 : tileGeneric;
+
+  // Tasks: up to 8 tiles of rows by 4 tiles of columns each.
+  const int64_t rowChunk = 8 * rowsPerTile, colChunk = 4 * width;
+  std::vector<Task> tasks;
+  for (int64_t e = 0; e < numExperts; ++e)
+    for (int64_t r = offsets[e]; r < offsets[e + 1]; r += rowChunk)
+      for (int64_t c = 0; c < outCols; c += colChunk)
+        tasks.push_back({e, r, std::min<int64_t>(r + rowChunk, offsets[e + 1]),
+                         c, std::min(c + colChunk, outCols)});
+
+  parallelFor(config, static_cast<int64_t>(tasks.size()), [&](int64_t t) {
+    const Task &task = tasks[t];
+    const float *w = weights + task.expert * kDim * mDim;
+    const float *b = bias ? bias + task.expert * mDim : nullptr;
+    float gate[kMaxTileRows * kMaxTileWidth], up[kMaxTileRows * kMaxTileWidth];
+    for (int64_t c = task.colBegin; c < task.colEnd; c += width) {
+      int cols = static_cast<int>(std::min<int64_t>(width, task.colEnd - c));
+      for (int64_t r = task.rowBegin; r < task.rowEnd; r += rowsPerTile) {
+        int rows =
+            static_cast<int>(std::min<int64_t>(rowsPerTile, task.rowEnd - r));
+        const float *x = rowsData + r * kDim;
+        // z rows are `width` apart for full tiles, kMaxTileWidth for tails.
+        int stride = cols == width ? width : kMaxTileWidth;
+        auto compute = [&](int64_t col, float *z) {
+          const float *bc = b ? b + col : nullptr;
+          if (cols == width)
+            tile(rows, x, kDim, w + col, mDim, kDim, bc, z);
+          else
+            tileTail(rows, cols, x, kDim, w + col, mDim, kDim, bc, z);
+        };
+        compute(c, gate);
+        if (gated)
+          compute(outCols + c, up);
+        for (int i = 0; i < rows; ++i)
+          epilogue(act, gate + i * stride, gated ? up + i * stride : nullptr,
+                   out + (r + i) * outCols + c, cols);
+      }
     }
-    float *dst = out + r * outCols;
-    for (int64_t c = 0; c < outCols; ++c)
-      dst[c] = activate(act, z[c], gated ? z[c + outCols] : 0.0f);
   });
   return MOE_OK;
 }

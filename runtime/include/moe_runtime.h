@@ -27,6 +27,11 @@ extern "C" {
 /* Returns MOE_RUNTIME_API_VERSION of the library actually linked. */
 int32_t moe_runtime_api_version(void);
 
+/* The CPU runtime's instruction set for its matmul micro-kernels:
+ * "avx512", "avx2" or "generic", the best the CPU has, capped by the
+ * environment variable MOE_RUNTIME_ISA=generic|avx2|avx512 when set. */
+const char *moe_runtime_cpu_isa(void);
+
 typedef enum moe_status {
   MOE_OK = 0,
   /* A size, count or parameter is out of range (k > E, groups...). */

@@ -41,6 +41,13 @@ for name in ("moe_route_f32", "moe_permute", "moe_gather_rows_f32",
     getattr(_lib, name).restype = _i32
 
 
+_lib.moe_runtime_cpu_isa.restype = ctypes.c_char_p
+
+
+def cpu_isa():
+    return _lib.moe_runtime_cpu_isa().decode()
+
+
 def api_version():
     return _lib.moe_runtime_api_version()
 

@@ -5,14 +5,21 @@
 # token and all tokens on one expert; row gather; the grouped matmul with
 # every activation, bias and empty segments; the combine; a whole layer
 # chained from the kernels; and the errors for bad ids and parameters.
+# The grouped matmul's micro-kernels are checked on random shapes (tiles
+# with partial rows and columns, experts of 0 to 50 rows) for each
+# instruction set the CPU has: MOE_RUNTIME_ISA caps the choice.
 # RUN: %python %s | FileCheck %s
+# RUN: env MOE_RUNTIME_ISA=avx2 %python %s | FileCheck %s
+# RUN: env MOE_RUNTIME_ISA=generic %python %s | FileCheck %s --check-prefixes=CHECK,GENERIC
 # CHECK: api version 1
+# GENERIC: isa generic
 # CHECK: OK: route softmax_topk renorm
 # CHECK: OK: route sigmoid grouped
 # CHECK: OK: route ties and NaN
 # CHECK: OK: route T=0
 # CHECK: OK: permute
 # CHECK: OK: grouped_matmul clamped_swiglu
+# CHECK: OK: grouped_matmul random shapes
 # CHECK: OK: combine
 # CHECK: OK: chained layer
 # CHECK: OK: errors
@@ -35,11 +42,13 @@ def check(name, condition, detail=""):
 
 
 def close(name, actual, expected, rtol=1e-5, atol=1e-6):
-    check(name, np.allclose(actual, expected, rtol=rtol, atol=atol),
+    ok = np.allclose(actual, expected, rtol=rtol, atol=atol)
+    check(name, ok, "" if ok else
           f"max abs error {np.max(np.abs(np.asarray(actual) - expected)):g}")
 
 
 print("api version", rt.api_version())
+print("isa", rt.cpu_isa())
 
 # Routing: every kind, against moe_reference.route (sort-based, float64).
 cases = [
@@ -110,6 +119,33 @@ for act in ("identity", "relu", "gelu", "gelu_tanh", "silu", "swiglu", "clamped_
         check(act, status == rt.OK)
         close(f"grouped_matmul {act}", out, want)
 print("OK: grouped_matmul clamped_swiglu")
+
+# Random shapes: K and M around the tile sizes (6 x 32, 4 x 16, 4 x 8),
+# uneven experts (some empty), 1 and 2 threads.
+for trial in range(12):
+    num_experts = int(rng.integers(1, 6))
+    counts = rng.integers(0, 51, num_experts)
+    counts[rng.integers(num_experts)] = 0
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    kdim = int(rng.choice([1, 5, 16, 37, 64]))
+    gated = trial % 3 == 0
+    act = "swiglu" if gated else ("relu" if trial % 3 == 1 else "identity")
+    mdim = int(rng.choice([1, 7, 16, 33, 70, 96])) * (2 if gated else 1)
+    rows = rng.standard_normal((int(offsets[-1]), kdim)).astype(np.float32)
+    w = rng.standard_normal((num_experts, kdim, mdim)).astype(np.float32)
+    b = rng.standard_normal((num_experts, mdim)).astype(np.float32) if trial % 2 else None
+    want = np.zeros((rows.shape[0], mdim // 2 if gated else mdim))
+    for e in range(num_experts):
+        seg = slice(offsets[e], offsets[e + 1])
+        z = rows[seg].astype(np.float64) @ w[e] + (0 if b is None else b[e])
+        want[seg] = ref.activation(act, z[:, :mdim // 2], z[:, mdim // 2:]) if gated \
+            else ref.activation(act, z)
+    for threads in (1, 2):
+        status, out = rt.grouped_matmul(rows, w, offsets, b, act, threads=threads)
+        check(f"random {trial}", status == rt.OK)
+        close(f"grouped_matmul random {trial} ({num_experts}x{kdim}x{mdim}, {act})",
+              out, want, rtol=1e-4, atol=1e-4)
+print("OK: grouped_matmul random shapes")
 
 # Combine.
 yrows = rng.standard_normal((10, 3)).astype(np.float32)
