@@ -20,7 +20,22 @@ passed=$((passed + $(sed -n 's/^ *Passed *: *\([0-9]*\).*/\1/p' "$lit_log" | hea
 failed=$((failed + $(sed -n 's/^ *Failed *: *\([0-9]*\).*/\1/p' "$lit_log" | head -1 | grep . || echo 0)))
 rm -f "$lit_log"
 
-# 2. The generated dialect and pass reference in docs/ must match the .td
+# 2. The Python package (python_bindings/tests, pytest), when it was built.
+if [ -f "$BUILD/python_packages/moe_compiler/__init__.py" ]; then
+  py_log=$(mktemp)
+  if PYTHONPATH="$BUILD/python_packages:$ROOT/test/lib" \
+     PATH="$BUILD/bin:$PATH" \
+     MOE_RUNTIME_LIB="$BUILD/lib/libmoe_runtime_cpu.so" \
+     "$ROOT/.venv/bin/python" -m pytest -q -p no:cacheprovider \
+       "$ROOT/python_bindings/tests" 2>&1 | tee "$py_log"; then :; else status=1; fi
+  passed=$((passed + $(grep -o '[0-9]* passed' "$py_log" | tail -1 | grep -o '[0-9]*' || echo 0)))
+  failed=$((failed + $(grep -o '[0-9]* failed' "$py_log" | tail -1 | grep -o '[0-9]*' || echo 0)))
+  rm -f "$py_log"
+else
+  echo "python bindings not built (pybind11 missing?): skipping their tests"
+fi
+
+# 3. The generated dialect and pass reference in docs/ must match the .td
 #    files (scripts/update-docs.sh refreshes it).
 if "$ROOT/scripts/update-docs.sh" --check; then
   passed=$((passed + 1))

@@ -85,15 +85,36 @@ private:
 };
 } // namespace
 
+/// Hands the printed `op` to the IR callback, if any.
+template <typename Printable>
+static void report(const CompileOptions &options, StringRef stage,
+                   Printable printable) {
+  if (!options.irCallback)
+    return;
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  printable.print(os);
+  options.irCallback(stage, text);
+}
+
 static LogicalResult lower(ModuleOp module, const CompileOptions &options) {
+  auto configure = [&](PassManager &pm) {
+    if (options.dumpIRAfterAll) {
+      module.getContext()->disableMultithreading();
+      pm.enableIRPrinting(/*shouldPrintBeforePass=*/nullptr,
+                          /*shouldPrintAfterPass=*/
+                          [](Pass *, Operation *) { return true; });
+    }
+  };
+  PassManager raise(module.getContext());
+  configure(raise);
+  raise.addNestedPass<func::FuncOp>(createMoERaisePass());
+  if (failed(raise.run(module)))
+    return failure();
+  report(options, "moe", module);
+
   PassManager pm(module.getContext());
-  if (options.dumpIRAfterAll) {
-    module.getContext()->disableMultithreading();
-    pm.enableIRPrinting(/*shouldPrintBeforePass=*/nullptr,
-                        /*shouldPrintAfterPass=*/
-                        [](Pass *, Operation *) { return true; });
-  }
-  pm.addNestedPass<func::FuncOp>(createMoERaisePass());
+  configure(pm);
   if (options.reference) {
     buildReferenceToLLVMPipeline(pm);
   } else {
@@ -101,7 +122,10 @@ static LogicalResult lower(ModuleOp module, const CompileOptions &options) {
     runtime.numThreads = options.numThreads;
     buildRuntimeToLLVMPipeline(pm, runtime);
   }
-  return pm.run(module);
+  if (failed(pm.run(module)))
+    return failure();
+  report(options, "llvm-dialect", module);
+  return success();
 }
 
 /// Translates the lowered `module` to optimized LLVM IR with the model
@@ -157,6 +181,7 @@ LogicalResult moe::compileONNXFile(StringRef modelPath, StringRef outputPath,
   }
   if (!module)
     return failure();
+  report(options, "onnx", *module);
   auto func = module->lookupSymbol<func::FuncOp>(kEntryName);
   if (!func)
     return emitError(fileLoc) << "the imported model has no @" << kEntryName;
@@ -200,6 +225,12 @@ LogicalResult moe::compileONNXFile(StringRef modelPath, StringRef outputPath,
   }
   if (!llvmModule)
     return failure();
+  if (options.irCallback) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    llvmModule->print(os, nullptr);
+    options.irCallback("llvm-ir", text);
+  }
   if (options.emit == EmitKind::LLVM) {
     auto file = openOutput(outputPath);
     if (!file)

@@ -10,6 +10,7 @@
 
 #include "mlir/Support/LLVM.h"
 
+#include <functional>
 #include <string>
 
 namespace mlir {
@@ -48,6 +49,10 @@ struct CompileOptions {
   std::string runtimeLibraryDir;
   /// The compiler driver that links so/exe ("": the one of this build).
   std::string linker;
+  /// When set, called with the IR after each stage: "onnx" (imported),
+  /// "moe" (raised), "llvm-dialect" (lowered), "llvm-ir" (optimized; not
+  /// for --emit=mlir).
+  std::function<void(StringRef stage, StringRef ir)> irCallback;
 };
 
 /// Compiles the ONNX model at `modelPath` and writes the `options.emit`

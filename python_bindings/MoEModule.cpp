@@ -1,0 +1,245 @@
+//===- MoEModule.cpp - The _moe extension of the moe_compiler package -----===//
+//
+// Two halves: `_compile` calls the compiler through CompileDriver.h (plain
+// C++ types only: this file is built with RTTI and exceptions for pybind11,
+// MLIR without), and `_Model` loads a compiled .so and drives its C API
+// (moe_model.h). The GIL is released while compiling and running.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Compiler/CompileDriver.h"
+#include "moe_model.h"
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace py = pybind11;
+
+namespace {
+
+struct CompileError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct ModelError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// numpy dtype names per moe_dtype.
+const char *numpyName(int32_t dtype) {
+  switch (dtype) {
+  case MOE_DTYPE_F32:
+    return "float32";
+  case MOE_DTYPE_F64:
+    return "float64";
+  case MOE_DTYPE_F16:
+    return "float16";
+  case MOE_DTYPE_I32:
+    return "int32";
+  case MOE_DTYPE_I64:
+    return "int64";
+  case MOE_DTYPE_I8:
+    return "int8";
+  case MOE_DTYPE_U8:
+    return "uint8";
+  case MOE_DTYPE_BOOL:
+    return "bool";
+  default:
+    return "?";
+  }
+}
+
+py::list compile(const std::string &model, const std::string &output,
+                 const std::string &emit, unsigned optLevel, int numThreads,
+                 bool reference, bool collectIR, const std::string &runtimeDir,
+                 const std::string &linker) {
+  mlir::moe::DriverOptions options;
+  options.emit = emit;
+  options.optLevel = optLevel;
+  options.numThreads = numThreads;
+  options.reference = reference;
+  options.collectIR = collectIR;
+  options.runtimeLibraryDir = runtimeDir;
+  options.linker = linker;
+  mlir::moe::DriverResult result;
+  {
+    py::gil_scoped_release release;
+    result = mlir::moe::compileModel(model, output, options);
+  }
+  if (!result.ok)
+    throw CompileError(result.diagnostics.empty()
+                           ? "compilation failed"
+                           : result.diagnostics);
+  py::list stages;
+  for (const auto &[stage, ir] : result.stages)
+    stages.append(py::make_tuple(stage, ir));
+  return stages;
+}
+
+/// A dlopen()ed model library and its C API.
+struct Library {
+  explicit Library(const std::string &path) {
+    handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!handle)
+      throw ModelError("cannot load '" + path + "': " + dlerror());
+    auto bind = [&](auto &field, const char *symbol) {
+      field = reinterpret_cast<std::remove_reference_t<decltype(field)>>(
+          dlsym(handle, symbol));
+      if (!field)
+        throw ModelError("'" + path + "' is not a compiled MoE model (it has "
+                         "no " + symbol + ")");
+    };
+    bind(apiVersion, "moe_model_api_version");
+    bind(create, "moe_model_create");
+    bind(destroy, "moe_model_destroy");
+    bind(numInputs, "moe_model_num_inputs");
+    bind(numOutputs, "moe_model_num_outputs");
+    bind(input, "moe_model_input");
+    bind(output, "moe_model_output");
+    bind(run, "moe_model_run");
+    bind(lastError, "moe_model_last_error");
+    if (apiVersion() != MOE_MODEL_API_VERSION)
+      throw ModelError("'" + path + "' has model C API version " +
+                       std::to_string(apiVersion()) + ", this package " +
+                       std::to_string(MOE_MODEL_API_VERSION) +
+                       "; recompile it");
+  }
+  // Not dlclose()d: arrays returned by a run may outlive the model.
+
+  void *handle = nullptr;
+  decltype(&moe_model_api_version) apiVersion;
+  decltype(&moe_model_create) create;
+  decltype(&moe_model_destroy) destroy;
+  decltype(&moe_model_num_inputs) numInputs;
+  decltype(&moe_model_num_outputs) numOutputs;
+  decltype(&moe_model_input) input;
+  decltype(&moe_model_output) output;
+  decltype(&moe_model_run) run;
+  decltype(&moe_model_last_error) lastError;
+};
+
+py::tuple describe(const moe_tensor_info &info) {
+  py::list shape;
+  for (int32_t i = 0; i < info.rank; ++i)
+    shape.append(info.shape[i] < 0 ? py::object(py::none())
+                                   : py::object(py::int_(info.shape[i])));
+  return py::make_tuple(info.name, numpyName(info.dtype), py::tuple(shape));
+}
+
+class Model {
+public:
+  Model(const std::string &path, int numThreads)
+      : library(std::make_shared<Library>(path)) {
+    moe_model_options options{numThreads};
+    if (library->create(&options, &model) != MOE_MODEL_OK)
+      throw ModelError(library->lastError(nullptr));
+  }
+  ~Model() {
+    if (model)
+      library->destroy(model);
+  }
+  Model(const Model &) = delete;
+  Model &operator=(const Model &) = delete;
+
+  py::list inputs() const {
+    py::list result;
+    for (int32_t i = 0; i < library->numInputs(model); ++i)
+      result.append(describe(*library->input(model, i)));
+    return result;
+  }
+  py::list outputs() const {
+    py::list result;
+    for (int32_t i = 0; i < library->numOutputs(model); ++i)
+      result.append(describe(*library->output(model, i)));
+    return result;
+  }
+
+  /// Runs on arrays in input order. C-contiguous arrays of the model's
+  /// dtype are read in place; other layouts are copied first; other dtypes
+  /// are an error (no silent casts). Outputs are the model's buffers,
+  /// owned by the returned arrays.
+  py::list run(const std::vector<py::array> &arrays) {
+    int32_t numInputs = library->numInputs(model);
+    if (static_cast<int32_t>(arrays.size()) != numInputs)
+      throw ModelError("the model has " + std::to_string(numInputs) +
+                       " inputs, got " + std::to_string(arrays.size()));
+    std::vector<py::array> kept;
+    std::vector<moe_tensor> tensors(arrays.size());
+    for (int32_t i = 0; i < numInputs; ++i) {
+      const moe_tensor_info &info = *library->input(model, i);
+      py::dtype want(numpyName(info.dtype));
+      if (!arrays[i].dtype().is(want) && !arrays[i].dtype().equal(want))
+        throw ModelError("input '" + std::string(info.name) + "': dtype " +
+                         std::string(py::str(arrays[i].dtype())) +
+                         ", the model wants " + numpyName(info.dtype));
+      if (arrays[i].ndim() > MOE_MODEL_MAX_RANK)
+        throw ModelError("input '" + std::string(info.name) + "': rank " +
+                         std::to_string(arrays[i].ndim()) + " is over " +
+                         std::to_string(MOE_MODEL_MAX_RANK));
+      py::array array = py::array::ensure(
+          arrays[i], py::array::c_style | py::array::forcecast);
+      kept.push_back(array);
+      moe_tensor &t = tensors[i];
+      t.data = const_cast<void *>(array.data());
+      t.dtype = info.dtype;
+      t.rank = static_cast<int32_t>(array.ndim());
+      for (int32_t d = 0; d < t.rank; ++d)
+        t.shape[d] = array.shape(d);
+      t.capacity = array.nbytes();
+    }
+    int32_t numOutputs = library->numOutputs(model);
+    std::vector<moe_tensor> outputs(numOutputs, moe_tensor{});
+    moe_model_status status;
+    std::string error;
+    {
+      py::gil_scoped_release release;
+      status = library->run(model, tensors.data(), numInputs, outputs.data(),
+                            numOutputs);
+      if (status != MOE_MODEL_OK)
+        error = library->lastError(model);
+    }
+    if (status != MOE_MODEL_OK)
+      throw ModelError(error);
+    py::list result;
+    for (moe_tensor &t : outputs) {
+      std::vector<py::ssize_t> shape(t.shape, t.shape + t.rank);
+      // moe_model_free_buffer is free(): the capsule frees with it.
+      py::capsule owner(t.data, [](void *p) { std::free(p); });
+      result.append(py::array(py::dtype(numpyName(t.dtype)), shape, t.data,
+                              owner));
+    }
+    return result;
+  }
+
+private:
+  std::shared_ptr<Library> library;
+  moe_model *model = nullptr;
+};
+
+} // namespace
+
+PYBIND11_MODULE(_moe, m) {
+  m.doc() = "Bindings of the MoE compiler and of compiled models' C API";
+  py::register_exception<CompileError>(m, "CompileError",
+                                       PyExc_RuntimeError);
+  py::register_exception<ModelError>(m, "ModelError", PyExc_ValueError);
+  m.attr("MODEL_API_VERSION") = MOE_MODEL_API_VERSION;
+  m.def("_compile", &compile, py::arg("model"), py::arg("output"),
+        py::arg("emit"), py::arg("opt_level"), py::arg("num_threads"),
+        py::arg("reference"), py::arg("collect_ir"), py::arg("runtime_dir"),
+        py::arg("linker"));
+  py::class_<Model>(m, "_Model")
+      .def(py::init<const std::string &, int>(), py::arg("path"),
+           py::arg("num_threads"))
+      .def("inputs", &Model::inputs)
+      .def("outputs", &Model::outputs)
+      .def("run", &Model::run);
+}

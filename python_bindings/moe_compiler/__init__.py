@@ -1,0 +1,128 @@
+"""Compile ONNX models with Mixture-of-Experts layers and run them.
+
+    import numpy as np
+    import moe_compiler
+
+    model = moe_compiler.compile("mixtral_block.onnx")       # -> Model
+    print(model.inputs)       # [TensorInfo(name='x', dtype='float32', shape=(None, None, 64))]
+    y = model.run({"x": np.random.rand(2, 16, 64).astype(np.float32)})["y"]
+
+`compile` writes a shared library (to a temporary directory unless
+`output=` names one) and loads it; `load` loads one compiled before (with
+`moe-compile model.onnx -o model.so`). Runs release the GIL, so one model
+may be run from several threads at once.
+"""
+
+import os
+import tempfile
+from collections import namedtuple
+
+import numpy as np
+
+from ._moe import MODEL_API_VERSION, CompileError, ModelError, _compile, _Model
+
+__all__ = ["compile", "load", "Model", "TensorInfo", "CompileError",
+           "ModelError", "MODEL_API_VERSION"]
+
+TensorInfo = namedtuple("TensorInfo", ["name", "dtype", "shape"])
+TensorInfo.__doc__ = ("An input or output: its ONNX name, numpy dtype name "
+                      "and shape (None for dimensions chosen at run time).")
+
+
+def _runtime_dir():
+    """The runtime archives shipped next to this package (an installed
+    package), or "" to let the compiler use its build's."""
+    bundled = os.path.join(os.path.dirname(__file__), "lib")
+    return bundled if os.path.exists(os.path.join(bundled, "libmoe_model.a")) else ""
+
+
+class Model:
+    """A loaded compiled model (one instance of its C API)."""
+
+    def __init__(self, path, num_threads=0):
+        if num_threads < 0:
+            raise ValueError("num_threads must be 0 (all cores) or positive")
+        self.path = os.fspath(path)
+        self._model = _Model(self.path, num_threads)
+        self.inputs = [TensorInfo(*t) for t in self._model.inputs()]
+        self.outputs = [TensorInfo(*t) for t in self._model.outputs()]
+        self.ir = {}
+        self._keep = None
+
+    def run(self, inputs):
+        """Runs the model. `inputs`: {name: array} (or a list in input
+        order); arrays may be numpy arrays or anything with __dlpack__.
+        Returns {output name: numpy array}."""
+        if isinstance(inputs, dict):
+            names = [i.name for i in self.inputs]
+            unknown = sorted(set(inputs) - set(names))
+            if unknown:
+                raise ModelError(f"the model has no input {unknown[0]!r} "
+                                 f"(its inputs: {', '.join(map(repr, names))})")
+            missing = [n for n in names if n not in inputs]
+            if missing:
+                raise ModelError(f"missing input {missing[0]!r}")
+            ordered = [inputs[n] for n in names]
+        else:
+            ordered = list(inputs)
+        arrays = [_as_array(a) for a in ordered]
+        results = self._model.run(arrays)
+        return {o.name: r for o, r in zip(self.outputs, results)}
+
+    __call__ = run
+
+    def __repr__(self):
+        def fmt(infos):
+            return ", ".join(f"{i.name}: {i.dtype}{list(i.shape)}" for i in infos)
+        return f"<moe_compiler.Model {self.path} ({fmt(self.inputs)}) -> ({fmt(self.outputs)})>"
+
+
+def _as_array(value):
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "__dlpack__"):
+        return np.from_dlpack(value)
+    return np.asarray(value)
+
+
+def load(path, num_threads=0):
+    """Loads a model compiled with `moe-compile --emit=so`."""
+    return Model(path, num_threads)
+
+
+def compile(model, output=None, *, target="cpu", opt_level=2, num_threads=0,
+            reference=False, dump_ir=False, linker=""):
+    """Compiles an ONNX model (a path, or the model's bytes) into a shared
+    library and loads it.
+
+    output:      where the .so goes (default: a temporary directory that
+                 lives as long as the returned Model)
+    target:      "cpu" (the only target so far)
+    opt_level:   LLVM optimization level, 0-3
+    num_threads: threads the model's kernels may use (0: all cores)
+    reference:   lower MoE layers with the slow reference lowering
+    dump_ir:     keep the IR after each stage in Model.ir ("onnx", "moe",
+                 "llvm-dialect", "llvm-ir")
+    Raises CompileError with the compiler's diagnostics on failure."""
+    if target != "cpu":
+        raise ValueError(f"target {target!r} is not available (only 'cpu')")
+    keep = None
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        keep = tempfile.TemporaryDirectory(prefix="moe-compile-")
+        path = os.path.join(keep.name, "model.onnx")
+        with open(path, "wb") as f:
+            f.write(bytes(model))
+        model = path
+    model = os.fspath(model)
+    if output is None:
+        keep = keep or tempfile.TemporaryDirectory(prefix="moe-compile-")
+        stem = os.path.splitext(os.path.basename(model))[0]
+        output = os.path.join(keep.name, stem + ".so")
+    output = os.fspath(output)
+    # Threads are the instance's choice (its oneTBB arena), not baked in.
+    stages = _compile(model, output, "so", opt_level, 0, reference, dump_ir,
+                      _runtime_dir(), linker)
+    loaded = Model(output, num_threads)
+    loaded.ir = dict(stages)
+    loaded._keep = keep
+    return loaded

@@ -1,0 +1,180 @@
+"""The moe_compiler package against onnxruntime on the same ONNX files.
+
+Run by scripts/test.sh with PYTHONPATH holding build/python_packages (the
+package) and test/lib (the test-model builders)."""
+
+import importlib.util
+import os
+import threading
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+import moe_compiler
+from onnx_models import microsoft_moe, odd_names
+
+E, D, F = 8, 16, 12
+
+# torch's exporter warns about constructs the test blocks use on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def ort_run(path, feeds):
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(None, feeds)))
+
+
+@pytest.fixture(scope="module")
+def moe_model(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("moe") / "moe.onnx")
+    microsoft_moe(path, E, D, F, activation="swiglu", k=2, fusion=1,
+                  biases=True, seed=3)
+    return path
+
+
+def feeds_for(tokens, seed=0):
+    rng = np.random.default_rng(seed)
+    return {"x": rng.standard_normal((tokens, D)).astype(np.float32),
+            "logits": rng.standard_normal((tokens, E)).astype(np.float32)}
+
+
+@pytest.mark.parametrize("reference", [False, True])
+@pytest.mark.parametrize("tokens", [1, 7, 33])
+def test_matches_onnxruntime(moe_model, tokens, reference):
+    model = moe_compiler.compile(moe_model, reference=reference)
+    feeds = feeds_for(tokens, seed=tokens)
+    got = model.run(feeds)
+    want = ort_run(moe_model, feeds)
+    assert list(got) == ["y"]
+    np.testing.assert_allclose(got["y"], want["y"], rtol=1e-4, atol=1e-5)
+
+
+def test_signature_and_list_inputs(moe_model):
+    model = moe_compiler.compile(moe_model)
+    assert model.inputs == [("x", "float32", (None, D)),
+                            ("logits", "float32", (None, E))]
+    assert model.outputs == [("y", "float32", (None, D))]
+    feeds = feeds_for(5)
+    by_list = model([feeds["x"], feeds["logits"]])["y"]
+    np.testing.assert_array_equal(by_list, model.run(feeds)["y"])
+
+
+def test_compile_bytes_output_path_and_load(moe_model, tmp_path):
+    with open(moe_model, "rb") as f:
+        data = f.read()
+    output = tmp_path / "from_bytes.so"
+    compiled = moe_compiler.compile(data, output=output)
+    assert output.exists()
+    loaded = moe_compiler.load(output, num_threads=1)
+    feeds = feeds_for(9)
+    np.testing.assert_array_equal(compiled.run(feeds)["y"],
+                                  loaded.run(feeds)["y"])
+
+
+def test_dump_ir(moe_model):
+    model = moe_compiler.compile(moe_model, dump_ir=True)
+    assert list(model.ir) == ["onnx", "moe", "llvm-dialect", "llvm-ir"]
+    assert "moe.layer" in model.ir["moe"]
+    assert "llvm.call @moe_cc_grouped_matmul_f32" in model.ir["llvm-dialect"]
+    assert "define" in model.ir["llvm-ir"]
+    assert moe_compiler.compile(moe_model).ir == {}
+
+
+def test_odd_names_layouts_and_dlpack(tmp_path):
+    path = str(tmp_path / "odd.onnx")
+    odd_names(path)
+    model = moe_compiler.compile(path)
+    rng = np.random.default_rng(1)
+    hidden = np.asfortranarray(rng.standard_normal((6, 4)).astype(np.float32))
+    scale = rng.standard_normal((6, 1)).astype(np.float32)
+    ids = rng.integers(-5, 5, (6, 1)).astype(np.int64)
+    before = hidden.copy()
+
+    class DLPackOnly:
+        """Exposes an array through DLPack only."""
+        def __init__(self, array):
+            self._array = array
+
+        def __dlpack__(self, stream=None):
+            return self._array.__dlpack__()
+
+        def __dlpack_device__(self):
+            return self._array.__dlpack_device__()
+
+    got = model.run({"hidden states": hidden, "scale": DLPackOnly(scale),
+                     "ids": ids})
+    want = ort_run(path, {"hidden states": np.ascontiguousarray(hidden),
+                          "scale": scale, "ids": ids})
+    assert set(got) == {"out/sum", "same", "scaled ids"}
+    for name in got:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(hidden, before)
+
+
+def test_run_errors(moe_model):
+    model = moe_compiler.compile(moe_model)
+    feeds = feeds_for(4)
+    with pytest.raises(moe_compiler.ModelError, match="dtype float64, the model wants float32"):
+        model.run({"x": feeds["x"].astype(np.float64), "logits": feeds["logits"]})
+    with pytest.raises(moe_compiler.ModelError, match="missing input 'logits'"):
+        model.run({"x": feeds["x"]})
+    with pytest.raises(moe_compiler.ModelError, match="no input 'h'"):
+        model.run({"h": feeds["x"], **feeds})
+    with pytest.raises(moe_compiler.ModelError, match="dimension 1 must be 16"):
+        model.run({"x": np.zeros((4, 3), np.float32), "logits": feeds["logits"]})
+    with pytest.raises(moe_compiler.ModelError, match="has 2 inputs, got 1"):
+        model.run([feeds["x"]])
+
+
+def test_compile_errors(tmp_path):
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not a model")
+    with pytest.raises(moe_compiler.CompileError, match="garbage.onnx.*not a valid ONNX model"):
+        moe_compiler.compile(garbage)
+    with pytest.raises(moe_compiler.CompileError, match="cannot read the model"):
+        moe_compiler.compile(tmp_path / "missing.onnx")
+    with pytest.raises(ValueError, match="only 'cpu'"):
+        moe_compiler.compile(garbage, target="cuda")
+    runtime = os.environ.get("MOE_RUNTIME_LIB")
+    if runtime:
+        with pytest.raises(moe_compiler.ModelError, match="not a compiled MoE model"):
+            moe_compiler.load(runtime)
+
+
+def test_concurrent_runs(moe_model):
+    model = moe_compiler.compile(moe_model)
+    inputs = [feeds_for(t, seed=t) for t in (1, 3, 8, 16, 33, 2, 64, 5)]
+    serial = [model.run(f)["y"] for f in inputs]
+    results, errors = {}, []
+
+    def worker(i):
+        try:
+            results[i] = [model.run(inputs[i])["y"] for _ in range(5)]
+        except Exception as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i, runs in results.items():
+        for r in runs:
+            np.testing.assert_array_equal(r, serial[i])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                    reason="needs torch to export the model")
+def test_torch_export_mixtral(tmp_path):
+    import hf_moe_blocks as blocks
+    path = str(tmp_path / "mixtral.onnx")
+    blocks.export(blocks.MixtralSparseMoeBlock(d=16, f=32, num_experts=4,
+                                               top_k=2), path, d=16, seed=1)
+    model = moe_compiler.compile(path)
+    x = np.random.default_rng(2).standard_normal((2, 7, 16)).astype(np.float32)
+    np.testing.assert_allclose(model.run({"x": x})["y"],
+                               ort_run(path, {"x": x})["y"],
+                               rtol=1e-4, atol=1e-5)
