@@ -106,6 +106,10 @@ struct Library {
     bind(output, "moe_model_output");
     bind(run, "moe_model_run");
     bind(lastError, "moe_model_last_error");
+    bind(freeBuffer, "moe_model_free_buffer");
+    bind(statsEnable, "moe_model_stats_enable");
+    bind(statsReset, "moe_model_stats_reset");
+    bind(statsJson, "moe_model_stats_json");
     if (apiVersion() != MOE_MODEL_API_VERSION)
       throw ModelError("'" + path + "' has model C API version " +
                        std::to_string(apiVersion()) + ", this package " +
@@ -124,6 +128,10 @@ struct Library {
   decltype(&moe_model_output) output;
   decltype(&moe_model_run) run;
   decltype(&moe_model_last_error) lastError;
+  decltype(&moe_model_free_buffer) freeBuffer;
+  decltype(&moe_model_stats_enable) statsEnable;
+  decltype(&moe_model_stats_reset) statsReset;
+  decltype(&moe_model_stats_json) statsJson;
 };
 
 py::tuple describe(const moe_tensor_info &info) {
@@ -219,6 +227,17 @@ public:
     return result;
   }
 
+  void recordStats(bool on) { library->statsEnable(model, on ? 1 : 0); }
+  void resetStats() { library->statsReset(model); }
+  std::string statsJson() const {
+    char *json = library->statsJson(model);
+    if (!json)
+      throw ModelError("out of memory reading the routing statistics");
+    std::string text(json);
+    library->freeBuffer(json);
+    return text;
+  }
+
 private:
   std::shared_ptr<Library> library;
   moe_model *model = nullptr;
@@ -241,5 +260,8 @@ PYBIND11_MODULE(_moe, m) {
            py::arg("num_threads"))
       .def("inputs", &Model::inputs)
       .def("outputs", &Model::outputs)
-      .def("run", &Model::run);
+      .def("run", &Model::run)
+      .def("record_stats", &Model::recordStats)
+      .def("reset_stats", &Model::resetStats)
+      .def("stats_json", &Model::statsJson);
 }

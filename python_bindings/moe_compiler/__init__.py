@@ -13,6 +13,7 @@
 may be run from several threads at once.
 """
 
+import json
 import os
 import tempfile
 from collections import namedtuple
@@ -70,6 +71,22 @@ class Model:
         return {o.name: r for o, r in zip(self.outputs, results)}
 
     __call__ = run
+
+    def record_stats(self, on=True):
+        """Starts (or stops) recording routing statistics in later runs.
+        They are kept per model library: all instances of it together."""
+        self._model.record_stats(bool(on))
+
+    def reset_stats(self):
+        self._model.reset_stats()
+
+    def stats(self):
+        """The routing statistics recorded so far: {"layers": [{"name",
+        "experts", "top_k", "calls", "tokens", "tokens_per_expert",
+        "mean_gate_weight", "mean_probability", "max_over_mean_load",
+        "load_cv", "idle_experts", "switch_aux_loss"}, ...]}
+        (docs/Statistics.md)."""
+        return json.loads(self._model.stats_json())
 
     def __repr__(self):
         def fmt(infos):

@@ -143,6 +143,24 @@ def test_compile_errors(tmp_path):
             moe_compiler.load(runtime)
 
 
+def test_stats(moe_model):
+    model = moe_compiler.compile(moe_model)
+    feeds = feeds_for(10)
+    model.reset_stats()
+    model.run(feeds)
+    assert model.stats()["layers"] == []
+    model.record_stats()
+    model.run(feeds)
+    model.run(feeds)
+    model.record_stats(False)
+    model.run(feeds)
+    (layer,) = model.stats()["layers"]
+    assert layer["calls"] == 2 and layer["tokens"] == 20
+    assert sum(layer["tokens_per_expert"]) == 2 * 10 * 2
+    model.reset_stats()
+    assert model.stats()["layers"] == []
+
+
 def test_concurrent_runs(moe_model):
     model = moe_compiler.compile(moe_model)
     inputs = [feeds_for(t, seed=t) for t in (1, 3, 8, 16, 33, 2, 64, 5)]

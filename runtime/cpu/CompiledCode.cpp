@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Stats.h"
 #include "moe_runtime.h"
 
 extern "C" {
@@ -14,11 +15,17 @@ int32_t moe_cc_route_f32(int32_t num_threads, const float *logits,
                          int32_t k, int32_t renormalize, int32_t n_group,
                          int32_t topk_group, float scale,
                          const float *correction_bias, int32_t *expert_ids,
-                         float *weights) {
+                         float *weights, int32_t layer,
+                         const char *layer_name) {
   moe_exec_config config{num_threads};
   moe_routing_params params{kind, k, renormalize, n_group, topk_group, scale};
-  return moe_route_f32(&config, logits, num_tokens, num_experts, &params,
-                       correction_bias, expert_ids, weights);
+  moe_status status =
+      moe_route_f32(&config, logits, num_tokens, num_experts, &params,
+                    correction_bias, expert_ids, weights);
+  if (status == MOE_OK && moe::runtime::statsEnabled())
+    moe::runtime::recordRouting(layer, layer_name, kind, logits, num_tokens,
+                                num_experts, k, expert_ids, weights);
+  return status;
 }
 
 int32_t moe_cc_permute_f32(int32_t num_threads, const float *input,

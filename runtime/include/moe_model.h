@@ -117,6 +117,16 @@ const char *moe_model_last_error(const moe_model *model);
 /* Frees an output buffer the model allocated. */
 void moe_model_free_buffer(void *data);
 
+/* Routing statistics (docs/Statistics.md): off by default and free when
+ * off. While on, every run adds, per MoE layer and expert, the tokens
+ * routed, their mean gate weight and the router's mean probability. They
+ * are kept per model library (all instances of it together). */
+void moe_model_stats_enable(moe_model *model, int32_t on);
+void moe_model_stats_reset(moe_model *model);
+/* The statistics as JSON; free it with moe_model_free_buffer. NULL when
+ * out of memory. */
+char *moe_model_stats_json(const moe_model *model);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

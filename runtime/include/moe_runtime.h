@@ -22,10 +22,20 @@ extern "C" {
 #endif
 
 /* Bumped on any incompatible change of this header. */
-#define MOE_RUNTIME_API_VERSION 1
+#define MOE_RUNTIME_API_VERSION 2
 
 /* Returns MOE_RUNTIME_API_VERSION of the library actually linked. */
 int32_t moe_runtime_api_version(void);
+
+/* Routing statistics (off by default; see docs/Statistics.md): while
+ * enabled, every moe_cc_route_f32 call adds, for its layer, the tokens
+ * routed to each expert, their gate weights and the router's mean
+ * probabilities. Kept per runtime copy (per compiled model library). */
+void moe_stats_enable(int32_t on);
+int32_t moe_stats_enabled(void);
+void moe_stats_reset(void);
+/* The statistics as JSON, malloc'd (free() it); NULL when out of memory. */
+char *moe_stats_json(void);
 
 /* The CPU runtime's instruction set for its matmul micro-kernels:
  * "avx512", "avx2" or "generic", the best the CPU has, capped by the
@@ -130,7 +140,8 @@ int32_t moe_cc_route_f32(int32_t num_threads, const float *logits,
                          int32_t k, int32_t renormalize, int32_t n_group,
                          int32_t topk_group, float scale,
                          const float *correction_bias, int32_t *expert_ids,
-                         float *weights);
+                         float *weights, int32_t layer,
+                         const char *layer_name);
 
 /* moe_permute, then moe_gather_rows_f32 of input [T, d] into rows. */
 int32_t moe_cc_permute_f32(int32_t num_threads, const float *input,

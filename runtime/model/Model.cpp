@@ -14,6 +14,7 @@
 
 #include "Signature.h"
 #include "moe_model.h"
+#include "moe_runtime.h"
 
 #include <tbb/task_arena.h>
 
@@ -182,6 +183,12 @@ const char *moe_model_last_error(const moe_model *) {
 }
 
 void moe_model_free_buffer(void *data) { std::free(data); }
+
+void moe_model_stats_enable(moe_model *, int32_t on) { moe_stats_enable(on); }
+
+void moe_model_stats_reset(moe_model *) { moe_stats_reset(); }
+
+char *moe_model_stats_json(const moe_model *) { return moe_stats_json(); }
 
 moe_model_status moe_model_run(moe_model *model, const moe_tensor *inputs,
                                int32_t numInputs, moe_tensor *outputs,

@@ -68,6 +68,7 @@ public:
 private:
   int loadInputs(const std::vector<std::string> &specs);
   int writeOutputs(const std::string &dir);
+  int writeProfile(const std::string &path);
   void freeOutputs() {
     for (moe_tensor &t : outputs)
       if (t.data)
@@ -175,6 +176,8 @@ int Session::run(const RunRequest &request) {
   }
   if (int rc = loadInputs(request.inputs))
     return rc;
+  if (!request.profilePath.empty())
+    api.statsEnable(model, 1);
 
   int32_t numOutputs = api.numOutputs(model);
   auto runOnce = [&] {
@@ -188,7 +191,7 @@ int Session::run(const RunRequest &request) {
   if (int rc = writeOutputs(request.outputDir))
     return rc;
   if (request.benchRuns == 0)
-    return 0;
+    return writeProfile(request.profilePath);
   std::vector<double> millis;
   for (int32_t i = 0; i < request.benchRuns; ++i) {
     auto start = std::chrono::steady_clock::now();
@@ -199,6 +202,23 @@ int Session::run(const RunRequest &request) {
                          .count());
   }
   printLatency(millis);
+  return writeProfile(request.profilePath);
+}
+
+int Session::writeProfile(const std::string &path) {
+  if (path.empty())
+    return 0;
+  char *json = api.statsJson(model);
+  if (!json)
+    return fail("out of memory writing the routing statistics");
+  FILE *file = std::fopen(path.c_str(), "w");
+  bool ok = file && std::fputs(json, file) >= 0;
+  if (file)
+    ok = std::fclose(file) == 0 && ok;
+  api.freeBuffer(json);
+  if (!ok)
+    return fail("cannot write the profile '" + path + "'");
+  std::printf("routing statistics -> %s\n", path.c_str());
   return 0;
 }
 } // namespace
@@ -210,6 +230,8 @@ static const char kFlags[] =
     "                         print the output shapes only)\n"
     "  --threads N            threads the kernels may use (default 0: all)\n"
     "  --bench N              then time N more runs and print latency stats\n"
+    "  --profile FILE.json    record routing statistics of all runs there\n"
+    "                         (render them with moe-report)\n"
     "  --describe             print the model's inputs and outputs and stop\n"
     "  --help                 this text\n";
 
@@ -235,7 +257,8 @@ int moe::model::parseRunArguments(int argc, char **argv, const char *tool,
       hasValue = true;
     }
     bool takesValue = flag == "--input" || flag == "--output-dir" ||
-                      flag == "--threads" || flag == "--bench";
+                      flag == "--threads" || flag == "--bench" ||
+                      flag == "--profile";
     if (takesValue && !hasValue) {
       if (i + 1 >= argc) {
         std::fprintf(stderr, "%s: error: %s needs a value\n", tool,
@@ -254,6 +277,8 @@ int moe::model::parseRunArguments(int argc, char **argv, const char *tool,
       request.inputs.push_back(value);
     } else if (flag == "--output-dir") {
       request.outputDir = value;
+    } else if (flag == "--profile") {
+      request.profilePath = value;
     } else if (flag == "--threads" || flag == "--bench") {
       if (!parseCount(value, flag == "--threads" ? request.threads
                                                  : request.benchRuns)) {

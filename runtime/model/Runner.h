@@ -30,6 +30,8 @@ struct ModelFunctions {
   decltype(&moe_model_run) run;
   decltype(&moe_model_last_error) lastError;
   decltype(&moe_model_free_buffer) freeBuffer;
+  decltype(&moe_model_stats_enable) statsEnable;
+  decltype(&moe_model_stats_json) statsJson;
 };
 
 struct RunRequest {
@@ -42,6 +44,8 @@ struct RunRequest {
   int32_t benchRuns = 0;
   /// Print the inputs and outputs of the model, then stop.
   bool describe = false;
+  /// Where to write the routing statistics of all runs as JSON ("": off).
+  std::string profilePath;
 };
 
 /// Parses the flags moe-run and model executables share (--input,

@@ -1,7 +1,7 @@
 //===- moe-run.cpp - Run a compiled model library on .npy files -----------===//
 //
 // moe-run model.so --input NAME=file.npy... [--output-dir DIR] [--threads N]
-//                  [--bench N] [--describe]
+//                  [--bench N] [--profile FILE.json] [--describe]
 //
 // Loads a `moe-compile --emit=so` library, takes its C API (moe_model.h)
 // with dlsym and hands it to the runner that --emit=exe binaries use too,
@@ -42,6 +42,8 @@ const char *bind(void *library, ModelFunctions &api) {
   MOE_BIND(run, "moe_model_run")
   MOE_BIND(lastError, "moe_model_last_error")
   MOE_BIND(freeBuffer, "moe_model_free_buffer")
+  MOE_BIND(statsEnable, "moe_model_stats_enable")
+  MOE_BIND(statsJson, "moe_model_stats_json")
 #undef MOE_BIND
   return nullptr;
 }
@@ -53,7 +55,7 @@ int main(int argc, char **argv) {
   int rc = parseRunArguments(
       argc, argv, "moe-run",
       "model.so --input NAME=file.npy... [--output-dir DIR] [--threads N] "
-      "[--bench N] [--describe]\n\n"
+      "[--bench N] [--profile FILE.json] [--describe]\n\n"
       "Runs a model compiled with `moe-compile --emit=so` on .npy inputs "
       "(one per model input) and writes one <output name>.npy per output "
       "into DIR.\n",

@@ -141,6 +141,23 @@ public:
     return results;
   }
 
+  /// Passes the address of a NUL-terminated constant string, a module
+  /// global named `symbol` (made on first use).
+  void addString(StringRef symbol, StringRef text) {
+    auto module = op->getParentOfType<ModuleOp>();
+    if (!module.lookupSymbol(symbol)) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToEnd(module.getBody());
+      std::string bytes = text.str();
+      bytes.push_back('\0');
+      LLVM::GlobalOp::create(
+          b, LLVM::LLVMArrayType::get(b.getI8Type(), bytes.size()),
+          /*isConstant=*/true, LLVM::Linkage::Internal, symbol,
+          b.getStringAttr(bytes));
+    }
+    add(LLVM::AddressOfOp::create(b, ptrType(), symbol));
+  }
+
 private:
   Type ptrType() { return LLVM::LLVMPointerType::get(b.getContext()); }
   void add(Value v) { args.push_back(v); }
@@ -156,6 +173,20 @@ private:
   SmallVector<Value> args;
   SmallVector<std::pair<Value, RankedTensorType>> outputs;
 };
+
+/// Globals holding layer names for the statistics: __moe_layer_<n>.
+constexpr llvm::StringLiteral kLayerPrefix = "__moe_layer_";
+
+/// The ONNX node name in `loc` (the importer's NameLoc), or "".
+std::string layerName(Location loc) {
+  if (auto name = dyn_cast<NameLoc>(loc))
+    return name.getName().str();
+  if (auto fused = dyn_cast<FusedLoc>(loc))
+    for (Location inner : fused.getLocations())
+      if (std::string name = layerName(inner); !name.empty())
+        return name;
+  return "";
+}
 
 bool isF32(Value v) { return getElementTypeOrSelf(v.getType()).isF32(); }
 bool isI32(Value v) {
@@ -195,6 +226,14 @@ struct RouteToRuntime : RuntimePattern<RouteOp> {
     Value k = call.index(routing.getK());
     call.addOutput(op.getExpertIds(), {tokens, k});
     call.addOutput(op.getWeights(), {tokens, k});
+    // The layer's number (routing calls in module order) and name, for the
+    // runtime's routing statistics.
+    auto module = op->getParentOfType<ModuleOp>();
+    int32_t layer = 0;
+    for (auto global : module.getOps<LLVM::GlobalOp>())
+      layer += global.getSymName().starts_with(kLayerPrefix);
+    call.addI32(layer);
+    call.addString((kLayerPrefix + Twine(layer)).str(), layerName(op.getLoc()));
     rewriter.replaceOp(op, call.emit("moe_cc_route_f32"));
     return success();
   }

@@ -13,24 +13,28 @@
 // CHECK-DAG: %[[ZERO:.*]] = arith.constant 0 : i32
 // CHECK-DAG: %[[K:.*]] = arith.constant 2 : i32
 // CHECK-DAG: %[[NULL:.*]] = llvm.mlir.zero : !llvm.ptr
+// The layer number (0: the module's first routing) and its name (from the
+// location) close the call, for the routing statistics.
+// CHECK-DAG: %[[NAME:.*]] = llvm.mlir.addressof @__moe_layer_0 : !llvm.ptr
 // CHECK: %[[T:.*]] = tensor.dim %[[LOGITS]], %c0
 // CHECK: %[[BUF:.*]] = bufferization.to_buffer %[[LOGITS]] read_only : tensor<?x8xf32> to memref<?x8xf32>
 // CHECK: %[[ADDR:.*]] = memref.extract_aligned_pointer_as_index %[[BUF]]
 // CHECK: %[[IDS:.*]] = memref.alloc(%[[T]]) : memref<?x2xi32>
 // CHECK: %[[W:.*]] = memref.alloc(%[[T]]) : memref<?x2xf32>
-// CHECK: %[[STATUS:.*]] = llvm.call @moe_cc_route_f32(%[[ZERO]], %{{.*}}, %{{.*}}, %{{.*}}, %[[ZERO]], %[[K]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[NULL]], %{{.*}}, %{{.*}})
+// CHECK: %[[STATUS:.*]] = llvm.call @moe_cc_route_f32(%[[ZERO]], %{{.*}}, %{{.*}}, %{{.*}}, %[[ZERO]], %[[K]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[NULL]], %{{.*}}, %{{.*}}, %[[ZERO]], %[[NAME]])
 // CHECK: %[[OK:.*]] = arith.cmpi eq, %[[STATUS]]
 // CHECK: cf.assert %[[OK]], "moe runtime: moe.route failed (moe_cc_route_f32)"
 // CHECK: %[[IDS_T:.*]] = bufferization.to_tensor %[[IDS]] restrict : memref<?x2xi32> to tensor<?x2xi32>
 // CHECK: %[[W_T:.*]] = bufferization.to_tensor %[[W]] restrict : memref<?x2xf32> to tensor<?x2xf32>
 // CHECK: return %[[IDS_T]], %[[W_T]]
-// CHECK: llvm.func @moe_cc_route_f32(i32, !llvm.ptr, i64, i64, i32, i32, i32, i32, i32, f32, !llvm.ptr, !llvm.ptr, !llvm.ptr) -> i32
+// CHECK: llvm.mlir.global internal constant @__moe_layer_0("router\00")
+// CHECK: llvm.func @moe_cc_route_f32(i32, !llvm.ptr, i64, i64, i32, i32, i32, i32, i32, f32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, !llvm.ptr) -> i32
 // THREADS-LABEL: func @route
 // THREADS: %[[THREADS:.*]] = arith.constant 3 : i32
 // THREADS: llvm.call @moe_cc_route_f32(%[[THREADS]],
 func.func @route(%logits: tensor<?x8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {
   %ids, %w = moe.route %logits routing <softmax_topk, k = 2, renormalize = true>
-      : tensor<?x8xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+      : tensor<?x8xf32> -> tensor<?x2xi32>, tensor<?x2xf32> loc("router")
   return %ids, %w : tensor<?x2xi32>, tensor<?x2xf32>
 }
 

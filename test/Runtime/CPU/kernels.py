@@ -11,7 +11,7 @@
 # RUN: %python %s | FileCheck %s
 # RUN: env MOE_RUNTIME_ISA=avx2 %python %s | FileCheck %s
 # RUN: env MOE_RUNTIME_ISA=generic %python %s | FileCheck %s --check-prefixes=CHECK,GENERIC
-# CHECK: api version 1
+# CHECK: api version 2
 # GENERIC: isa generic
 # CHECK: OK: route softmax_topk renorm
 # CHECK: OK: route sigmoid grouped
