@@ -60,7 +60,7 @@ const char *numpyName(int32_t dtype) {
 py::list compile(const std::string &model, const std::string &output,
                  const std::string &emit, unsigned optLevel, int numThreads,
                  bool reference, bool collectIR, const std::string &runtimeDir,
-                 const std::string &linker) {
+                 const std::string &linker, unsigned long long maxWeightBytes) {
   mlir::moe::DriverOptions options;
   options.emit = emit;
   options.optLevel = optLevel;
@@ -69,6 +69,7 @@ py::list compile(const std::string &model, const std::string &output,
   options.collectIR = collectIR;
   options.runtimeLibraryDir = runtimeDir;
   options.linker = linker;
+  options.maxWeightBytes = maxWeightBytes;
   mlir::moe::DriverResult result;
   {
     py::gil_scoped_release release;
@@ -254,7 +255,7 @@ PYBIND11_MODULE(_moe, m) {
   m.def("_compile", &compile, py::arg("model"), py::arg("output"),
         py::arg("emit"), py::arg("opt_level"), py::arg("num_threads"),
         py::arg("reference"), py::arg("collect_ir"), py::arg("runtime_dir"),
-        py::arg("linker"));
+        py::arg("linker"), py::arg("max_weight_bytes"));
   py::class_<Model>(m, "_Model")
       .def(py::init<const std::string &, int>(), py::arg("path"),
            py::arg("num_threads"))

@@ -35,7 +35,16 @@ else
   echo "python bindings not built (pybind11 missing?): skipping their tests"
 fi
 
-# 3. The generated dialect and pass reference in docs/ must match the .td
+# 3. A short fuzzing run of the importer (ASan + UBSan + libFuzzer, its own
+#    build in build-fuzz/); scripts/fuzz.sh SECONDS runs longer.
+if "$ROOT/scripts/fuzz.sh" "${MOE_FUZZ_SECONDS:-60}"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+  status=1
+fi
+
+# 4. The generated dialect and pass reference in docs/ must match the .td
 #    files (scripts/update-docs.sh refreshes it).
 if "$ROOT/scripts/update-docs.sh" --check; then
   passed=$((passed + 1))

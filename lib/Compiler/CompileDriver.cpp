@@ -61,6 +61,7 @@ DriverResult mlir::moe::compileModel(const std::string &modelPath,
   compile.reference = options.reference;
   compile.runtimeLibraryDir = options.runtimeLibraryDir;
   compile.linker = options.linker;
+  compile.maxWeightBytes = options.maxWeightBytes;
   if (options.collectIR)
     compile.irCallback = [&](StringRef stage, StringRef ir) {
       result.stages.emplace_back(stage.str(), ir.str());

@@ -177,7 +177,9 @@ LogicalResult moe::compileONNXFile(StringRef modelPath, StringRef outputPath,
   OwningOpRef<ModuleOp> module;
   {
     Stage stage(options, "importing '" + modelPath.str() + "'");
-    module = importONNXFile(modelPath, &context);
+    ONNXImportOptions importOptions;
+    importOptions.maxWeightBytes = options.maxWeightBytes;
+    module = importONNXFile(modelPath, &context, importOptions);
   }
   if (!module)
     return failure();

@@ -108,7 +108,7 @@ def load(path, num_threads=0):
 
 
 def compile(model, output=None, *, target="cpu", opt_level=2, num_threads=0,
-            reference=False, dump_ir=False, linker=""):
+            reference=False, dump_ir=False, linker="", max_weight_bytes=0):
     """Compiles an ONNX model (a path, or the model's bytes) into a shared
     library and loads it.
 
@@ -120,6 +120,8 @@ def compile(model, output=None, *, target="cpu", opt_level=2, num_threads=0,
     reference:   lower MoE layers with the slow reference lowering
     dump_ir:     keep the IR after each stage in Model.ir ("onnx", "moe",
                  "llvm-dialect", "llvm-ir")
+    max_weight_bytes: refuse models whose weights declare more bytes
+                 (checked before reading them; 0: no limit)
     Raises CompileError with the compiler's diagnostics on failure."""
     if target != "cpu":
         raise ValueError(f"target {target!r} is not available (only 'cpu')")
@@ -138,7 +140,7 @@ def compile(model, output=None, *, target="cpu", opt_level=2, num_threads=0,
     output = os.fspath(output)
     # Threads are the instance's choice (its oneTBB arena), not baked in.
     stages = _compile(model, output, "so", opt_level, 0, reference, dump_ir,
-                      _runtime_dir(), linker)
+                      _runtime_dir(), linker, max_weight_bytes)
     loaded = Model(output, num_threads)
     loaded.ir = dict(stages)
     loaded._keep = keep

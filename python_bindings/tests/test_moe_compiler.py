@@ -135,6 +135,10 @@ def test_compile_errors(tmp_path):
         moe_compiler.compile(garbage)
     with pytest.raises(moe_compiler.CompileError, match="cannot read the model"):
         moe_compiler.compile(tmp_path / "missing.onnx")
+    with pytest.raises(moe_compiler.CompileError, match="configured memory budget"):
+        path = str(tmp_path / "odd.onnx")
+        odd_names(path)
+        moe_compiler.compile(path, max_weight_bytes=8)
     with pytest.raises(ValueError, match="only 'cpu'"):
         moe_compiler.compile(garbage, target="cuda")
     runtime = os.environ.get("MOE_RUNTIME_LIB")

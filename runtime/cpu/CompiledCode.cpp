@@ -8,7 +8,31 @@
 #include "Stats.h"
 #include "moe_runtime.h"
 
+#include <string>
+
+namespace {
+thread_local std::string pendingError, takenError;
+thread_local bool hasError = false;
+} // namespace
+
 extern "C" {
+
+void moe_cc_index_error(const char *node, int64_t index, int64_t dim) {
+  if (hasError)
+    return;
+  hasError = true;
+  pendingError = std::string("node '") + (node ? node : "?") + "': index " +
+                 std::to_string(index) + " is out of range for a dimension "
+                 "of size " + std::to_string(dim);
+}
+
+const char *moe_cc_take_error(void) {
+  if (!hasError)
+    return nullptr;
+  hasError = false;
+  takenError = std::move(pendingError);
+  return takenError.c_str();
+}
 
 int32_t moe_cc_route_f32(int32_t num_threads, const float *logits,
                          int64_t num_tokens, int64_t num_experts, int32_t kind,

@@ -47,6 +47,9 @@ typedef enum moe_model_status {
   MOE_MODEL_OUT_OF_MEMORY = 3,
   /* The compiled code's signature table is unreadable (a broken build). */
   MOE_MODEL_INTERNAL_ERROR = 4,
+  /* The inputs were well-formed but the graph cannot run on them, e.g. a
+   * Gather index read from an input is out of range. */
+  MOE_MODEL_RUNTIME_ERROR = 5,
 } moe_model_status;
 
 typedef enum moe_dtype {

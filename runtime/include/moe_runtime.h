@@ -143,6 +143,16 @@ int32_t moe_cc_route_f32(int32_t num_threads, const float *logits,
                          float *weights, int32_t layer,
                          const char *layer_name);
 
+/* Run-time errors of compiled code that must not abort the process: an
+ * index read from data (Gather, Scatter) outside [-dim, dim). The first
+ * error of the calling thread is kept until moe_cc_take_error returns it
+ * (the model C API turns it into a failed run); the code goes on reading
+ * nothing out of bounds. */
+void moe_cc_index_error(const char *node, int64_t index, int64_t dim);
+/* The calling thread's first error since the last call, or NULL; clears
+ * it. The text stays valid until the thread's next error. */
+const char *moe_cc_take_error(void);
+
 /* moe_permute, then moe_gather_rows_f32 of input [T, d] into rows. */
 int32_t moe_cc_permute_f32(int32_t num_threads, const float *input,
                            int64_t num_tokens, int64_t d,

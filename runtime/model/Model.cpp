@@ -233,11 +233,24 @@ moe_model_status moe_model_run(moe_model *model, const moe_tensor *inputs,
   for (const TensorSignature &out : sig.outputs)
     resultWords += 3 + 2 * out.shape.size();
   std::vector<int64_t> results(resultWords, 0);
-  auto run = [&] { __moe_model_entry(results.data(), inputPointers.data()); };
+  // Errors the compiled code reports (moe_cc_index_error) are kept per
+  // thread: read them on the thread that ran the graph (an arena may run
+  // the functor elsewhere), after dropping any stale one.
+  std::string runtimeErrorText;
+  bool runtimeFailed = false;
+  auto run = [&] {
+    (void)moe_cc_take_error();
+    __moe_model_entry(results.data(), inputPointers.data());
+    if (const char *error = moe_cc_take_error()) {
+      runtimeFailed = true;
+      runtimeErrorText = error;
+    }
+  };
   if (model->arena)
     model->arena->execute(run);
   else
     run();
+  const char *runtimeError = runtimeFailed ? runtimeErrorText.c_str() : nullptr;
 
   // Outputs: copied to the caller's buffers (or fresh ones), then the
   // graph's buffers are freed (once each: two outputs may share one).
@@ -255,6 +268,8 @@ moe_model_status moe_model_run(moe_model *model, const moe_tensor *inputs,
     const int64_t *sizes = words + 3, *strides = words + 3 + rank;
     words += 3 + 2 * rank;
     owned.insert(allocated);
+    if (runtimeError && status == MOE_MODEL_OK)
+      status = fail(MOE_MODEL_RUNTIME_ERROR, runtimeError);
     if (status != MOE_MODEL_OK)
       continue;
 

@@ -82,6 +82,15 @@ def write_all(out):
         os.remove(link)
     os.symlink(outside, link)
     save("external_symlink", _relu_model(_external("escape.bin")))
+    hard = os.path.join(out, "hardlink.bin")
+    if os.path.lexists(hard):
+        os.remove(hard)
+    os.link(outside, hard)
+    save("external_hardlink", _relu_model(_external("hardlink.bin")))
+    save("external_negative_offset", _relu_model(_external("weights.bin", offset=-8)))
+    long_raw = numpy_helper.from_array(np.ones(4, np.float32), "w")
+    long_raw.raw_data = long_raw.raw_data + b"\0" * 8
+    save("raw_data_long", _relu_model(long_raw))
 
     # Graph structure.
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 4])
@@ -97,6 +106,15 @@ def write_all(out):
     save("unsupported_opset", _graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], [x], [y], opset=99))
     save("unknown_domain", _graph([helper.make_node("Relu", ["x"], ["y"], name="relu", domain="org.example")],
                                   [x], [y]))
+    no_graph = onnx.ModelProto(ir_version=8)
+    no_graph.opset_import.add(domain="", version=17)
+    save("no_graph", no_graph)
+    model = _graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], [x], [y])
+    del model.opset_import[:]
+    model.opset_import.add(domain="com.microsoft", version=1)
+    save("no_default_opset", model)
+    save("duplicate_input", _graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], [x, x], [y]))
+    save("no_node_input", _graph([helper.make_node("Concat", [], ["y"], name="concat", axis=0)], [x], [y]))
     save("no_input_shape", _graph([helper.make_node("Relu", ["x"], ["y"], name="relu")],
                                   [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)], [y]))
 
@@ -108,6 +126,15 @@ def write_all(out):
     save("bad_attribute", _graph([helper.make_node("Softmax", ["x"], ["y"], name="softmax", axis=5)], [x], [y]))
     save("reshape_allowzero", _graph([helper.make_node("Reshape", ["x", "s"], ["y"], name="reshape", allowzero=1)],
                                      [x], [y], [numpy_helper.from_array(np.array([0, 4], np.int64), "s")]))
+    big = helper.make_tensor_value_info("big", TensorProto.FLOAT, [1 << 32, 1 << 32])
+    save("flatten_overflow", _graph([helper.make_node("Flatten", ["big"], ["y"], name="flatten", axis=0)],
+                                    [big], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None])]))
+    save("topk_k_too_large", _graph([helper.make_node("TopK", ["x", "k"], ["y", "idx"], name="topk", axis=1)],
+                                    [x], [y, helper.make_tensor_value_info("idx", TensorProto.INT64, ["T", 9])],
+                                    [numpy_helper.from_array(np.array([9], np.int64), "k")]))
+    save("gather_constant_out_of_range",
+         _graph([helper.make_node("Gather", ["x", "idx"], ["y"], name="gather", axis=1)], [x], [y],
+                [numpy_helper.from_array(np.array([0, 1, 2, 7], np.int64), "idx")]))
     shape_in = helper.make_tensor_value_info("s", TensorProto.INT64, ["R"])
     save("reshape_dynamic_shape", _graph([helper.make_node("Reshape", ["x", "s"], ["y"], name="reshape")],
                                          [x, shape_in], [y]))

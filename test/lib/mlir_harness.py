@@ -146,9 +146,9 @@ def _run_module(module, num_results, num_sets, pipeline, passes=()):
     lib_dir = os.environ.get("MOE_MLIR_LIB_DIR", "/usr/lib/llvm-22/lib")
     libs = [os.path.join(lib_dir, f"lib{name}.so")
             for name in ("mlir_runner_utils", "mlir_c_runner_utils")]
-    # Code from the runtime pipeline calls the CPU kernel runtime.
-    if pipeline.startswith("moe-runtime-to-llvm"):
-        libs.append(os.environ["MOE_RUNTIME_LIB"])
+    # Compiled code calls the CPU runtime: kernels (runtime pipeline) and
+    # error reports (index checks of every pipeline).
+    libs.append(os.environ["MOE_RUNTIME_LIB"])
     libs = ",".join(libs)
     # MOE_KEEP_TMP=1 keeps the generated module for debugging.
     keep = os.environ.get("MOE_KEEP_TMP")

@@ -82,6 +82,11 @@ static cl::opt<std::string>
            cl::desc("C++ compiler driver that links so/exe (default: the "
                     "one this compiler was built with)"),
            cl::cat(category));
+static cl::opt<std::string> maxWeightSize(
+    "max-weight-size", cl::value_desc("bytes[K|M|G]"),
+    cl::desc("Refuse models whose weights declare more than this (e.g. 8G), "
+             "checked before anything is read (default: no limit)"),
+    cl::cat(category));
 static cl::opt<bool> verbose("v", cl::init(false),
                              cl::desc("Print each stage and its time"),
                              cl::cat(category));
@@ -112,7 +117,27 @@ int main(int argc, char **argv) {
   if (threads < 0)
     return fail("--num-threads must be 0 (all) or positive");
 
+  uint64_t maxWeightBytes = 0;
+  if (!maxWeightSize.empty()) {
+    StringRef text = maxWeightSize;
+    uint64_t scale = 1;
+    if (text.ends_with_insensitive("k"))
+      scale = 1ull << 10;
+    else if (text.ends_with_insensitive("m"))
+      scale = 1ull << 20;
+    else if (text.ends_with_insensitive("g"))
+      scale = 1ull << 30;
+    if (scale != 1)
+      text = text.drop_back();
+    if (text.getAsInteger(10, maxWeightBytes) || maxWeightBytes == 0 ||
+        maxWeightBytes > UINT64_MAX / scale)
+      return fail("--max-weight-size=" + maxWeightSize +
+                  ": expected a positive size such as 512M or 8G");
+    maxWeightBytes *= scale;
+  }
+
   moe::CompileOptions options;
+  options.maxWeightBytes = maxWeightBytes;
   switch (emit) {
   case Emit::MLIR:
     options.emit = moe::EmitKind::MLIR;

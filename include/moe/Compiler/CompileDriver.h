@@ -25,6 +25,8 @@ struct DriverOptions {
   bool collectIR = false;
   std::string runtimeLibraryDir;
   std::string linker;
+  /// Refuse models declaring more weight bytes (0: no limit).
+  unsigned long long maxWeightBytes = 0;
 };
 
 struct DriverResult {

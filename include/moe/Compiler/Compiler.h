@@ -44,6 +44,9 @@ struct CompileOptions {
   bool dumpIRAfterAll = false;
   /// Print each stage and its time to stderr.
   bool verbose = false;
+  /// Refuse models whose weights (initializers) declare more bytes than
+  /// this, before reading them (0: no limit).
+  uint64_t maxWeightBytes = 0;
   /// Where libmoe_model.a and libmoe_runtime_cpu.a are ("": the build
   /// tree's, else the installed ones).
   std::string runtimeLibraryDir;

@@ -58,10 +58,11 @@ struct GatherLowering : OpRewritePattern<onnx::GatherOp> {
           SmallVector<Value> coords;
           for (unsigned d = 0; d < axis; ++d)
             coords.push_back(loopIndex(nb, d));
-          coords.push_back(normalizedIndex(nb, args[0], axisDim));
+          CheckedIndex index = checkedIndex(nb, op, args[0], axisDim);
+          coords.push_back(index.index);
           for (unsigned d = axis + indexRank; d < rank; ++d)
             coords.push_back(loopIndex(nb, d));
-          return tensor::ExtractOp::create(nb, input, coords);
+          return extractIfValid(nb, input, coords, index.inRange);
         });
     rewriter.replaceOp(op, result);
     return success();
@@ -190,8 +191,10 @@ struct ScatterElementsLowering : OpRewritePattern<onnx::ScatterElementsOp> {
     Value result = tb.generic(
         {op.getIndices(), op.getUpdates()}, op.getInput(), maps, iterators,
         [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
-          Value target = normalizedIndex(nb, args[0], axisDim);
-          Value match = arith::ConstantIntOp::create(nb, 1, 1);
+          // An out-of-range target is reported and matches nothing.
+          CheckedIndex checked = checkedIndex(nb, op, args[0], axisDim);
+          Value target = checked.index;
+          Value match = checked.inRange;
           for (unsigned d = 0; d < rank; ++d) {
             Value coord = d == axis ? target : loopIndex(nb, rank + d);
             match = arith::AndIOp::create(

@@ -8,8 +8,10 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Transforms/DialectConversion.h"
 
@@ -42,6 +44,86 @@ Value onnx_lowering::normalizedIndex(ImplicitLocOpBuilder &b, Value raw,
       b, arith::CmpIPredicate::slt, index, arith::ConstantIndexOp::create(b, 0));
   return arith::SelectOp::create(b, negative,
                                  arith::AddIOp::create(b, index, dim), index);
+}
+
+/// The node name of `op` for error messages (the importer's NameLoc).
+static std::string nodeName(Operation *op) {
+  Location loc = op->getLoc();
+  if (auto fused = dyn_cast<FusedLoc>(loc))
+    loc = fused.getLocations().front();
+  if (auto name = dyn_cast<NameLoc>(loc))
+    return name.getName().str();
+  return op->getName().getStringRef().str();
+}
+
+CheckedIndex onnx_lowering::checkedIndex(ImplicitLocOpBuilder &b,
+                                         Operation *op, Value raw, Value dim) {
+  Value index = normalizedIndex(b, raw, dim);
+  Value zero = arith::ConstantIndexOp::create(b, 0);
+  Value inRange = arith::AndIOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::sge, index, zero),
+      arith::CmpIOp::create(b, arith::CmpIPredicate::slt, index, dim));
+
+  // llvm.func @moe_cc_index_error(!llvm.ptr, i64, i64) (an llvm.func, so
+  // that no C-interface wrapper is requested for it), and the node's name
+  // as a global string, once per module.
+  auto module = op->getParentOfType<ModuleOp>();
+  MLIRContext *context = b.getContext();
+  Type ptr = LLVM::LLVMPointerType::get(context);
+  Type i64 = b.getI64Type();
+  constexpr llvm::StringLiteral callee = "moe_cc_index_error";
+  std::string name = nodeName(op);
+  std::string symbol = "__moe_node_" + std::to_string(llvm::hash_value(name));
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToEnd(module.getBody());
+    if (!module.lookupSymbol(callee))
+      LLVM::LLVMFuncOp::create(
+          b, callee,
+          LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(context),
+                                      {ptr, i64, i64}));
+    if (!module.lookupSymbol(symbol)) {
+      std::string bytes = name + '\0';
+      LLVM::GlobalOp::create(b, LLVM::LLVMArrayType::get(b.getI8Type(),
+                                                         bytes.size()),
+                             /*isConstant=*/true, LLVM::Linkage::Internal,
+                             symbol, b.getStringAttr(bytes));
+    }
+  }
+  Value outside = arith::XOrIOp::create(
+      b, inRange, arith::ConstantIntOp::create(b, 1, 1));
+  scf::IfOp::create(b, outside, [&](OpBuilder &nb, Location loc) {
+    Value node = LLVM::AddressOfOp::create(nb, loc, ptr, symbol);
+    Value value = raw.getType().isIndex()
+                      ? arith::IndexCastOp::create(nb, loc, i64, raw).getResult()
+                      : raw.getType().getIntOrFloatBitWidth() < 64
+                            ? arith::ExtSIOp::create(nb, loc, i64, raw).getResult()
+                            : raw;
+    Value size = arith::IndexCastOp::create(nb, loc, i64, dim);
+    LLVM::CallOp::create(nb, loc, TypeRange{}, callee,
+                         ValueRange{node, value, size});
+    scf::YieldOp::create(nb, loc);
+  });
+  return {arith::SelectOp::create(b, inRange, index, zero), inRange};
+}
+
+Value onnx_lowering::extractIfValid(ImplicitLocOpBuilder &b, Value tensor,
+                                    ArrayRef<Value> coords, Value valid) {
+  Type elementType = cast<RankedTensorType>(tensor.getType()).getElementType();
+  auto ifOp = scf::IfOp::create(
+      b, valid,
+      [&](OpBuilder &nb, Location loc) {
+        scf::YieldOp::create(
+            nb, loc,
+            tensor::ExtractOp::create(nb, loc, tensor, coords).getResult());
+      },
+      [&](OpBuilder &nb, Location loc) {
+        scf::YieldOp::create(
+            nb, loc,
+            arith::ConstantOp::create(nb, loc, nb.getZeroAttr(elementType))
+                .getResult());
+      });
+  return ifOp.getResult(0);
 }
 
 Value onnx_lowering::reshapeTo(ImplicitLocOpBuilder &b, Value input,

@@ -18,6 +18,21 @@ Value toIndex(ImplicitLocOpBuilder &b, OpFoldResult size);
 /// An index read from an indices tensor, negative values counting from
 /// `dim` (ONNX gather/scatter semantics).
 Value normalizedIndex(ImplicitLocOpBuilder &b, Value raw, Value dim);
+
+/// normalizedIndex, range-checked at run time: an index outside
+/// [-dim, dim) is reported to the runtime (moe_cc_index_error, naming the
+/// node of `op`; the compiled model's run then fails with that message)
+/// and replaced by 0. `inRange` (i1) says whether it was valid.
+struct CheckedIndex {
+  Value index;
+  Value inRange;
+};
+CheckedIndex checkedIndex(ImplicitLocOpBuilder &b, Operation *op, Value raw,
+                          Value dim);
+/// tensor.extract of `coords` when `valid`, else a zero: reads never leave
+/// the tensor, even for an empty dimension.
+Value extractIfValid(ImplicitLocOpBuilder &b, Value tensor,
+                     ArrayRef<Value> coords, Value valid);
 /// The value a scatter writes where an update lands: the update, or with
 /// `add` (reduction = "add") the accumulator plus the update.
 Value scatterValue(ImplicitLocOpBuilder &b, Value acc, Value update, bool add);

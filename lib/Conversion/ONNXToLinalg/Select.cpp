@@ -137,10 +137,10 @@ struct GatherElementsLowering : OpRewritePattern<onnx::GatherElementsOp> {
         tb.empty(mixedSizes(tb, op.getIndices()), type.getElementType()),
         [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
           SmallVector<Value> coords;
+          CheckedIndex index = checkedIndex(nb, op, args[0], axisDim);
           for (unsigned d = 0; d < rank; ++d)
-            coords.push_back(d == axis ? normalizedIndex(nb, args[0], axisDim)
-                                       : loopIndex(nb, d));
-          return tensor::ExtractOp::create(nb, op.getInput(), coords);
+            coords.push_back(d == axis ? index.index : loopIndex(nb, d));
+          return extractIfValid(nb, op.getInput(), coords, index.inRange);
         });
     rewriter.replaceOp(op, result);
     return success();
@@ -148,16 +148,21 @@ struct GatherElementsLowering : OpRewritePattern<onnx::GatherElementsOp> {
 };
 
 /// Coordinates of an index row of GatherND/ScatterND: indices[r..., j] for
-/// j < m, normalized against the data dims.
-SmallVector<Value> indexRow(ImplicitLocOpBuilder &b, Value indices,
-                            ArrayRef<Value> rowLoops, ArrayRef<Value> dataDims,
-                            int64_t m) {
+/// j < m, normalized against the data dims and range-checked (`valid`: all
+/// in range).
+SmallVector<Value> indexRow(ImplicitLocOpBuilder &b, Operation *op,
+                            Value indices, ArrayRef<Value> rowLoops,
+                            ArrayRef<Value> dataDims, int64_t m,
+                            Value &valid) {
   SmallVector<Value> coords;
+  valid = arith::ConstantIntOp::create(b, 1, 1);
   for (int64_t j = 0; j < m; ++j) {
     SmallVector<Value> at(rowLoops);
     at.push_back(arith::ConstantIndexOp::create(b, j));
-    coords.push_back(normalizedIndex(
-        b, tensor::ExtractOp::create(b, indices, at), dataDims[j]));
+    CheckedIndex index = checkedIndex(
+        b, op, tensor::ExtractOp::create(b, indices, at), dataDims[j]);
+    coords.push_back(index.index);
+    valid = arith::AndIOp::create(b, valid, index.inRange);
   }
   return coords;
 }
@@ -188,11 +193,12 @@ struct GatherNDLowering : OpRewritePattern<onnx::GatherNDOp> {
           SmallVector<Value> rowLoops;
           for (unsigned d = 0; d < rows; ++d)
             rowLoops.push_back(loopIndex(nb, d));
+          Value valid;
           SmallVector<Value> coords =
-              indexRow(nb, op.getIndices(), rowLoops, dataDims, m);
+              indexRow(nb, op, op.getIndices(), rowLoops, dataDims, m, valid);
           for (unsigned d = rows; d < type.getRank(); ++d)
             coords.push_back(loopIndex(nb, d));
-          return tensor::ExtractOp::create(nb, op.getInput(), coords);
+          return extractIfValid(nb, op.getInput(), coords, valid);
         });
     rewriter.replaceOp(op, result);
     return success();
@@ -234,9 +240,10 @@ struct ScatterNDLowering : OpRewritePattern<onnx::ScatterNDOp> {
           SmallVector<Value> rowLoops;
           for (unsigned d = 0; d < rows; ++d)
             rowLoops.push_back(loopIndex(nb, rank + d));
+          // An out-of-range row is reported and matches nothing.
+          Value match;
           SmallVector<Value> target =
-              indexRow(nb, op.getIndices(), rowLoops, dataDims, m);
-          Value match = arith::ConstantIntOp::create(nb, 1, 1);
+              indexRow(nb, op, op.getIndices(), rowLoops, dataDims, m, match);
           for (int64_t j = 0; j < m; ++j)
             match = arith::AndIOp::create(
                 nb, match,

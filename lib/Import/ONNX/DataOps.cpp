@@ -121,11 +121,13 @@ static LogicalResult buildFlatten(NodeContext &ctx) {
     return ctx.emitError() << "axis " << *axis << " is out of range for rank "
                            << rank;
   int64_t a = *axis < 0 ? *axis + rank : *axis;
-  return ctx.setOutput(
-      0, moe::onnx::FlattenOp::create(
-             ctx.b,
-             type.clone(moe::onnx::flattenShape(type.getShape(), a)),
-             *input, ctx.b.getI64IntegerAttr(a)));
+  FailureOr<SmallVector<int64_t>> shape =
+      moe::onnx::flattenShape(type.getShape(), a);
+  if (failed(shape))
+    return ctx.emitError() << "the flattened sizes overflow int64";
+  return ctx.setOutput(0, moe::onnx::FlattenOp::create(
+                              ctx.b, type.clone(*shape), *input,
+                              ctx.b.getI64IntegerAttr(a)));
 }
 
 //===----------------------------------------------------------------------===//

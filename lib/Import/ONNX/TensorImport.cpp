@@ -117,6 +117,13 @@ static LogicalResult readExternalData(const ::onnx::TensorProto &tensor,
       status.type() != llvm::sys::fs::file_type::regular_file)
     return emitError(loc) << what << ": external data '" << location
                           << "' is not a regular file";
+  // A hard link inside the directory may name any file of the filesystem
+  // (ONNX's CVE-2025-51480 class); regular data files have one name.
+  if (status.getLinkCount() > 1)
+    return emitError(loc) << what << ": external data '" << location
+                          << "' is a hard link (" << status.getLinkCount()
+                          << " names); copy the data into the model's "
+                             "directory";
   uint64_t fileSize = status.getSize();
   if (static_cast<uint64_t>(offset) > fileSize)
     return emitError(loc) << what << ": external data offset " << offset

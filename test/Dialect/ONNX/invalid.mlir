@@ -709,3 +709,11 @@ func.func @f(%x: tensor<4x16xf32>) {
   %0 = onnx.slice %x {axes = array<i64: 0>, starts = array<i64: 0>, ends = array<i64: 2>, steps = array<i64: 1>} : (tensor<4x16xf32>) -> tensor<2x16xf16>
   return
 }
+
+// -----
+
+func.func @flatten_overflow(%x: tensor<4294967296x4294967296xf32>) {
+  // expected-error @+1 {{the flattened sizes overflow int64}}
+  %0 = onnx.flatten %x {axis = 0 : i64} : tensor<4294967296x4294967296xf32> -> tensor<1x?xf32>
+  return
+}

@@ -114,7 +114,10 @@ LogicalResult FlattenOp::verify() {
                          << in.size() << "]";
   if (failed(verifySameElementTypes(*this)))
     return failure();
-  return verifyResultShape(*this, flattenShape(in, axis));
+  FailureOr<SmallVector<int64_t>> shape = flattenShape(in, axis);
+  if (failed(shape))
+    return emitOpError() << "the flattened sizes overflow int64";
+  return verifyResultShape(*this, *shape);
 }
 
 //===----------------------------------------------------------------------===//

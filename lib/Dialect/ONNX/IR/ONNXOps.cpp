@@ -8,12 +8,15 @@
 
 #include "moe/Dialect/ONNX/IR/ONNXOps.h"
 
+#include "llvm/Support/MathExtras.h"
+
 #include "VerifyUtils.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/CheckedArithmetic.h"
 
 using namespace mlir;
 using namespace mlir::moe::onnx;
@@ -69,18 +72,30 @@ mlir::moe::onnx::matmulShape(ArrayRef<int64_t> lhs, ArrayRef<int64_t> rhs) {
   return result;
 }
 
-SmallVector<int64_t> mlir::moe::onnx::flattenShape(ArrayRef<int64_t> input,
-                                                  int64_t axis) {
-  auto product = [](ArrayRef<int64_t> dims) {
-    int64_t result = 1;
-    for (int64_t dim : dims) {
-      if (ShapedType::isDynamic(dim))
-        return ShapedType::kDynamic;
-      result *= dim;
+/// The product of `dims` (dynamic if any is), nullopt on overflow.
+static std::optional<int64_t> product(ArrayRef<int64_t> dims) {
+  int64_t result = 1;
+  bool dynamic = false;
+  for (int64_t dim : dims) {
+    if (ShapedType::isDynamic(dim)) {
+      dynamic = true;
+      continue;
     }
-    return result;
-  };
-  return {product(input.take_front(axis)), product(input.drop_front(axis))};
+    std::optional<int64_t> next = llvm::checkedMul(result, dim);
+    if (!next)
+      return std::nullopt;
+    result = *next;
+  }
+  return dynamic ? ShapedType::kDynamic : result;
+}
+
+FailureOr<SmallVector<int64_t>>
+mlir::moe::onnx::flattenShape(ArrayRef<int64_t> input, int64_t axis) {
+  std::optional<int64_t> outer = product(input.take_front(axis));
+  std::optional<int64_t> inner = product(input.drop_front(axis));
+  if (!outer || !inner)
+    return failure();
+  return SmallVector<int64_t>{*outer, *inner};
 }
 
 FailureOr<SmallVector<int64_t>>
@@ -114,15 +129,22 @@ mlir::moe::onnx::reshapeShape(ArrayRef<int64_t> input,
       return failure();
     }
     result.push_back(dim);
-    if (ShapedType::isDynamic(dim))
+    if (ShapedType::isDynamic(dim)) {
       knownStatic = false;
-    else
-      known *= dim;
+    } else if (std::optional<int64_t> next = llvm::checkedMul(known, dim)) {
+      known = *next;
+    } else {
+      error = "the target shape's element count overflows";
+      return failure();
+    }
   }
   if (inputStatic) {
-    int64_t count = 1;
-    for (int64_t dim : input)
-      count *= dim;
+    std::optional<int64_t> total = product(input);
+    if (!total) {
+      error = "the input's element count overflows";
+      return failure();
+    }
+    int64_t count = *total;
     if (inferred >= 0 && knownStatic) {
       if (known == 0 || count % known != 0) {
         error = "cannot infer the -1 dim: " + std::to_string(count) +

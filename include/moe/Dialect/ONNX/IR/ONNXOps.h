@@ -39,8 +39,10 @@ FailureOr<SmallVector<int64_t>> reshapeShape(ArrayRef<int64_t> input,
                                              std::string &error);
 
 /// The result shape of ONNX Flatten at `axis` (0 <= axis <= rank): the
-/// products of the dims before and from `axis`, dynamic if any factor is.
-SmallVector<int64_t> flattenShape(ArrayRef<int64_t> input, int64_t axis);
+/// products of the dims before and from `axis`, dynamic if any factor is;
+/// failure when a product overflows int64.
+FailureOr<SmallVector<int64_t>> flattenShape(ArrayRef<int64_t> input,
+                                             int64_t axis);
 
 } // namespace mlir::moe::onnx
 
