@@ -89,6 +89,10 @@ LogicalResult moe::linkModel(StringRef object, StringRef output,
   args.append({"-Wl,--whole-archive", archive("moe_model"),
                "-Wl,--no-whole-archive", archive("moe_model_signature"),
                archive("moe_runtime_cpu"), "-ltbb", "-lm"});
+  SmallVector<StringRef> extraFlags;
+  StringRef(MOE_LINKER_FLAGS).split(extraFlags, ' ', -1, /*KeepEmpty=*/false);
+  for (StringRef flag : extraFlags)
+    args.push_back(flag.str());
   SmallVector<StringRef> argRefs(args.begin(), args.end());
   if (options.verbose)
     llvm::errs() << "moe-compile: linking: " << llvm::join(args, " ") << "\n";
