@@ -60,7 +60,7 @@ PY
 fi
 
 echo "fuzz: running the importer fuzzer for ${DURATION}s on $(ls "$corpus" | wc -l) inputs"
-ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:allow_user_poisoning=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   "$BUILD/bin/moe-import-fuzzer" "$corpus" -max_total_time="$DURATION" \
   -max_len=262144 -rss_limit_mb=3072 -timeout=20 -print_final_stats=1 \

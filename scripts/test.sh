@@ -44,7 +44,21 @@ else
   status=1
 fi
 
-# 4. The generated dialect and pass reference in docs/ must match the .td
+# 4. The lit suite again on an ASan + UBSan build (build-asan/; ccache
+#    keeps it to a few minutes once warm). MOE_SKIP_SANITIZE=1 skips it.
+if [ "${MOE_SKIP_SANITIZE:-0}" != 1 ]; then
+  if "$ROOT/scripts/sanitize.sh" >/tmp/moe-sanitize.log 2>&1; then
+    echo "sanitizers: lit suite clean under ASan + UBSan"
+    passed=$((passed + 1))
+  else
+    tail -50 /tmp/moe-sanitize.log
+    echo "sanitizers: the lit suite failed under ASan + UBSan (log above)"
+    failed=$((failed + 1))
+    status=1
+  fi
+fi
+
+# 5. The generated dialect and pass reference in docs/ must match the .td
 #    files (scripts/update-docs.sh refreshes it).
 if "$ROOT/scripts/update-docs.sh" --check; then
   passed=$((passed + 1))

@@ -13,6 +13,7 @@
 
 #include "MicroKernels.h"
 #include "Parallel.h"
+#include "Validation.h"
 
 #include <algorithm>
 #include <cmath>
@@ -48,10 +49,6 @@ float activate(const moe_activation_params &a, float gate, float up) {
   default:
     return gate;
   }
-}
-
-bool isGated(int32_t kind) {
-  return kind == MOE_ACTIVATION_SWIGLU || kind == MOE_ACTIVATION_CLAMPED_SWIGLU;
 }
 
 enum class Isa { Generic, Avx2, Avx512 };
@@ -165,11 +162,10 @@ moe_grouped_matmul_f32(const moe_exec_config *config, const float *rows,
                        const moe_activation_params *activation, float *out) {
   moe_activation_params act = activation ? *activation
                                          : moe_activation_params{0, 0, 0, 0};
-  bool gated = isGated(act.kind);
-  if (!validConfig(config) || numRows < 0 || kDim < 0 || mDim < 0 ||
-      numExperts < 1 || !offsets || !weights ||
-      (numRows > 0 && (!rows || !out)) || act.kind < 0 ||
-      act.kind > MOE_ACTIVATION_GELU_TANH || (gated && mDim % 2 != 0))
+  bool gated = isGatedActivation(act.kind);
+  if (!validConfig(config) ||
+      !validGroupedMatmul(numRows, kDim, weights, numExperts, mDim, offsets,
+                          rows, out, act))
     return MOE_ERROR_INVALID_ARGUMENT;
   if (offsets[0] != 0 || offsets[numExperts] != numRows)
     return MOE_ERROR_INDEX_OUT_OF_RANGE;

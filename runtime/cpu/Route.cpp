@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Parallel.h"
+#include "Validation.h"
 
 #include <algorithm>
 #include <cmath>
@@ -41,18 +42,6 @@ void topIndices(const float *scores, int64_t n, int64_t count,
                     });
 }
 
-bool validParams(const moe_routing_params &p, int64_t numExperts) {
-  if (p.k < 1 || p.k > numExperts || !(p.scale > 0.0f) ||
-      !std::isfinite(p.scale) || p.n_group < 1 || p.topk_group < 1 ||
-      p.topk_group > p.n_group || numExperts % p.n_group != 0)
-    return false;
-  if (p.n_group > 1 && (p.kind != MOE_ROUTING_SIGMOID_TOPK ||
-                        p.topk_group * (numExperts / p.n_group) < p.k))
-    return false;
-  if (p.kind == MOE_ROUTING_DENSE && p.k != numExperts)
-    return false;
-  return p.kind >= MOE_ROUTING_SOFTMAX_TOPK && p.kind <= MOE_ROUTING_DENSE;
-}
 
 } // namespace
 
@@ -63,7 +52,7 @@ extern "C" moe_status moe_route_f32(const moe_exec_config *config,
                                     const float *correctionBias,
                                     int32_t *expertIds, float *weights) {
   if (!validConfig(config) || !params || numTokens < 0 || numExperts < 1 ||
-      !validParams(*params, numExperts) ||
+      !validRoutingParams(*params, numExperts) ||
       (numTokens > 0 && (!logits || !expertIds || !weights)) ||
       (correctionBias && params->kind != MOE_ROUTING_SIGMOID_TOPK))
     return MOE_ERROR_INVALID_ARGUMENT;

@@ -48,6 +48,8 @@ typedef enum moe_status {
   MOE_ERROR_INVALID_ARGUMENT = 1,
   /* An index read from a buffer (an expert id, a row) is out of range. */
   MOE_ERROR_INDEX_OUT_OF_RANGE = 2,
+  /* A device runtime call failed (no GPU, launch error). */
+  MOE_ERROR_DEVICE = 3,
 } moe_status;
 
 /* Kernels run on at most this many threads (0: all available). */

@@ -1,0 +1,53 @@
+//===- Validation.h - Argument checks shared by the kernel runtimes -*- C++ -*-=//
+//
+// The CPU and CUDA runtimes accept exactly the same arguments; these host
+// checks are the one definition of "valid" for both (no device code).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_RUNTIME_COMMON_VALIDATION_H
+#define MOE_RUNTIME_COMMON_VALIDATION_H
+
+#include "moe_runtime.h"
+
+#include <cmath>
+#include <cstdint>
+
+namespace moe::runtime {
+
+/// Routing parameters a kernel can run with for `numExperts` experts.
+inline bool validRoutingParams(const moe_routing_params &p,
+                               int64_t numExperts) {
+  if (p.k < 1 || p.k > numExperts || !(p.scale > 0.0f) ||
+      !std::isfinite(p.scale) || p.n_group < 1 || p.topk_group < 1 ||
+      p.topk_group > p.n_group || numExperts % p.n_group != 0)
+    return false;
+  if (p.n_group > 1 && (p.kind != MOE_ROUTING_SIGMOID_TOPK ||
+                        p.topk_group * (numExperts / p.n_group) < p.k))
+    return false;
+  if (p.kind == MOE_ROUTING_DENSE && p.k != numExperts)
+    return false;
+  return p.kind >= MOE_ROUTING_SOFTMAX_TOPK && p.kind <= MOE_ROUTING_DENSE;
+}
+
+inline bool isGatedActivation(int32_t kind) {
+  return kind == MOE_ACTIVATION_SWIGLU ||
+         kind == MOE_ACTIVATION_CLAMPED_SWIGLU;
+}
+
+/// Sizes and pointers of a grouped matmul (offsets are checked by the
+/// kernels that can read them: on the host for the CPU runtime).
+inline bool validGroupedMatmul(int64_t numRows, int64_t kDim,
+                               const void *weights, int64_t numExperts,
+                               int64_t mDim, const int32_t *offsets,
+                               const void *rows, const void *out,
+                               const moe_activation_params &act) {
+  return numRows >= 0 && kDim >= 0 && mDim >= 0 && numExperts >= 1 &&
+         offsets && weights && (numRows == 0 || (rows && out)) &&
+         act.kind >= 0 && act.kind <= MOE_ACTIVATION_GELU_TANH &&
+         (!isGatedActivation(act.kind) || mDim % 2 == 0);
+}
+
+} // namespace moe::runtime
+
+#endif // MOE_RUNTIME_COMMON_VALIDATION_H

@@ -1,0 +1,55 @@
+//===- CudaSupport.h - Launch checks and scratch memory ---------*- C++ -*-===//
+
+#ifndef MOE_RUNTIME_CUDA_CUDASUPPORT_H
+#define MOE_RUNTIME_CUDA_CUDASUPPORT_H
+
+#include "Validation.h"
+#include "moe_runtime_cuda.h"
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace moe::runtime::cuda {
+
+inline cudaStream_t asStream(void *stream) {
+  return static_cast<cudaStream_t>(stream);
+}
+
+/// Records `error` as the thread's last device error; MOE_ERROR_DEVICE.
+moe_status deviceError(cudaError_t error);
+
+/// The status after kernel launches (launch errors only: execution is
+/// asynchronous).
+inline moe_status launched() {
+  cudaError_t error = cudaGetLastError();
+  return error == cudaSuccess ? MOE_OK : deviceError(error);
+}
+
+/// Stream-ordered scratch memory, freed on the stream when it goes away.
+template <typename T>
+class DeviceBuffer {
+public:
+  DeviceBuffer() = default;
+  DeviceBuffer(const DeviceBuffer &) = delete;
+  DeviceBuffer &operator=(const DeviceBuffer &) = delete;
+  ~DeviceBuffer() {
+    if (data)
+      cudaFreeAsync(data, stream);
+  }
+  moe_status allocate(int64_t count, cudaStream_t s) {
+    stream = s;
+    cudaError_t error = cudaMallocAsync(reinterpret_cast<void **>(&data),
+                                        sizeof(T) * (count > 0 ? count : 1), s);
+    return error == cudaSuccess ? MOE_OK : deviceError(error);
+  }
+  T *get() const { return data; }
+
+private:
+  T *data = nullptr;
+  cudaStream_t stream = nullptr;
+};
+
+} // namespace moe::runtime::cuda
+
+#endif // MOE_RUNTIME_CUDA_CUDASUPPORT_H

@@ -1,0 +1,317 @@
+//===- GroupedMatmul.cu - Grouped matmul with fused epilogues on CUDA -----===//
+//
+// One launch for all experts: blockIdx.x picks a tile of output columns,
+// blockIdx.y a tile of rows inside one expert's segment (found by walking
+// the per-expert tile counts from `offsets`, so segments are padded to
+// whole tiles by index, never by copying rows). The grid's y extent is the
+// host-side bound moe_cuda_max_row_tiles; blocks past the last tile exit.
+// Gated activations load the gate and up columns of the same output tile
+// and apply act(gate, up) in the epilogue, with the bias.
+//
+// fp32: SIMT, 64 x 64 tiles, 4 x 4 outputs per thread. bf16: WMMA
+// 16 x 16 x 16 fragments (tensor cores, sm_80+), fp32 accumulation, a
+// 64 x 64 tile per 4 warps.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CudaSupport.h"
+
+#include <cuda_bf16.h>
+#include <mma.h>
+
+using namespace moe::runtime;
+using namespace moe::runtime::cuda;
+
+namespace {
+
+constexpr int kTileRows = 64, kTileCols = 64, kTileK = 16;
+
+__device__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/// The CPU runtime's activations (GroupedMatmul.cpp), on the device.
+__device__ float activate(const moe_activation_params &a, float gate,
+                          float up) {
+  switch (a.kind) {
+  case MOE_ACTIVATION_RELU:
+    return fmaxf(gate, 0.0f);
+  case MOE_ACTIVATION_GELU:
+    return 0.5f * gate * (1.0f + erff(gate * 0.70710678118654752f));
+  case MOE_ACTIVATION_GELU_TANH: {
+    float inner = 0.7978845608028654f * (gate + 0.044715f * gate * gate * gate);
+    return 0.5f * gate * (1.0f + tanhf(inner));
+  }
+  case MOE_ACTIVATION_SILU:
+    return gate * sigmoid(gate);
+  case MOE_ACTIVATION_SWIGLU:
+    return gate * sigmoid(gate) * up;
+  case MOE_ACTIVATION_CLAMPED_SWIGLU: {
+    float g = fminf(gate, a.limit);
+    float u = fminf(fmaxf(up, -a.limit), a.limit);
+    return (u + a.beta) * g * sigmoid(a.alpha * g);
+  }
+  default:
+    return gate;
+  }
+}
+
+/// The (expert, first row, end row) of row tile `tile`; false past the
+/// last tile.
+__device__ bool locateTile(const int32_t *offsets, int numExperts,
+                           int64_t tile, int &expert, int64_t &rowBegin,
+                           int64_t &rowEnd) {
+  int64_t seen = 0;
+  for (int e = 0; e < numExperts; ++e) {
+    int64_t rows = offsets[e + 1] - offsets[e];
+    int64_t tiles = (rows + kTileRows - 1) / kTileRows;
+    if (tile < seen + tiles) {
+      expert = e;
+      rowBegin = offsets[e] + (tile - seen) * kTileRows;
+      rowEnd = min(rowBegin + kTileRows, int64_t(offsets[e + 1]));
+      return true;
+    }
+    seen += tiles;
+  }
+  return false;
+}
+
+/// Writes act(z + bias) of one output element if it is inside the tile.
+__device__ void storeOutput(float *out, int64_t outCols, int64_t row,
+                            int64_t col, float gate, float up,
+                            const float *bias, int64_t biasUp,
+                            const moe_activation_params &act, bool gated) {
+  if (bias) {
+    gate += bias[col];
+    if (gated)
+      up += bias[biasUp + col];
+  }
+  out[row * outCols + col] = activate(act, gate, up);
+}
+
+template <bool Gated>
+__global__ void groupedMatmulF32(const float *rows, int64_t kDim,
+                                 const float *weights, int numExperts,
+                                 int64_t mDim, int64_t outCols,
+                                 const int32_t *offsets, const float *bias,
+                                 moe_activation_params act, float *out) {
+  int expert;
+  int64_t rowBegin, rowEnd;
+  if (!locateTile(offsets, numExperts, blockIdx.y, expert, rowBegin, rowEnd))
+    return;
+  int64_t col0 = int64_t(blockIdx.x) * kTileCols;
+  const float *w = weights + expert * kDim * mDim;
+  __shared__ float a[kTileK][kTileRows];
+  __shared__ float bGate[kTileK][kTileCols];
+  __shared__ float bUp[Gated ? kTileK : 1][Gated ? kTileCols : 1];
+  int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  float gate[4][4] = {}, up[4][4] = {};
+  for (int64_t k0 = 0; k0 < kDim; k0 += kTileK) {
+    for (int i = threadIdx.x; i < kTileRows * kTileK; i += blockDim.x) {
+      int r = i / kTileK, kk = i % kTileK;
+      int64_t row = rowBegin + r;
+      a[kk][r] = row < rowEnd && k0 + kk < kDim ? rows[row * kDim + k0 + kk]
+                                                : 0.0f;
+    }
+    for (int i = threadIdx.x; i < kTileK * kTileCols; i += blockDim.x) {
+      int kk = i / kTileCols, c = i % kTileCols;
+      bool inside = k0 + kk < kDim && col0 + c < outCols;
+      const float *wk = w + (k0 + kk) * mDim;
+      bGate[kk][c] = inside ? wk[col0 + c] : 0.0f;
+      if constexpr (Gated)
+        bUp[kk][c] = inside ? wk[outCols + col0 + c] : 0.0f;
+    }
+    __syncthreads();
+    for (int kk = 0; kk < kTileK; ++kk) {
+      float av[4], bg[4], bu[4];
+      for (int i = 0; i < 4; ++i) {
+        av[i] = a[kk][ty * 4 + i];
+        bg[i] = bGate[kk][tx * 4 + i];
+        if constexpr (Gated)
+          bu[i] = bUp[kk][tx * 4 + i];
+      }
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) {
+          gate[i][j] += av[i] * bg[j];
+          if constexpr (Gated)
+            up[i][j] += av[i] * bu[j];
+        }
+    }
+    __syncthreads();
+  }
+  const float *b = bias ? bias + expert * mDim : nullptr;
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) {
+      int64_t row = rowBegin + ty * 4 + i, col = col0 + tx * 4 + j;
+      if (row < rowEnd && col < outCols)
+        storeOutput(out, outCols, row, col, gate[i][j], up[i][j], b, outCols,
+                    act, Gated);
+    }
+}
+
+namespace wmma = nvcuda::wmma;
+
+template <bool Gated>
+__global__ void groupedMatmulBF16(const __nv_bfloat16 *rows, int64_t kDim,
+                                  const __nv_bfloat16 *weights, int numExperts,
+                                  int64_t mDim, int64_t outCols,
+                                  const int32_t *offsets, const float *bias,
+                                  moe_activation_params act, float *out) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  int expert;
+  int64_t rowBegin, rowEnd;
+  if (!locateTile(offsets, numExperts, blockIdx.y, expert, rowBegin, rowEnd))
+    return;
+  int64_t col0 = int64_t(blockIdx.x) * kTileCols;
+  const __nv_bfloat16 *w = weights + expert * kDim * mDim;
+  // WMMA loads and stores want 32-byte aligned tiles.
+  __shared__ __align__(32) __nv_bfloat16 a[kTileRows][kTileK];
+  __shared__ __align__(32) __nv_bfloat16 bGate[kTileK][kTileCols];
+  __shared__ __align__(32) __nv_bfloat16 bUp[Gated ? kTileK : 1]
+                                           [Gated ? kTileCols : 1];
+  __shared__ __align__(32) float zGate[kTileRows][kTileCols];
+  __shared__ __align__(32) float zUp[Gated ? kTileRows : 1]
+                                    [Gated ? kTileCols : 1];
+  // 4 warps in 2 x 2; each owns 32 x 32 outputs = 2 x 2 fragments.
+  int warp = threadIdx.x / 32, warpRow = warp / 2, warpCol = warp % 2;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> accGate[2][2],
+      accUp[2][2];
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) {
+      wmma::fill_fragment(accGate[i][j], 0.0f);
+      wmma::fill_fragment(accUp[i][j], 0.0f);
+    }
+  const __nv_bfloat16 zero = __float2bfloat16(0.0f);
+  for (int64_t k0 = 0; k0 < kDim; k0 += kTileK) {
+    for (int i = threadIdx.x; i < kTileRows * kTileK; i += blockDim.x) {
+      int r = i / kTileK, kk = i % kTileK;
+      int64_t row = rowBegin + r;
+      a[r][kk] = row < rowEnd && k0 + kk < kDim ? rows[row * kDim + k0 + kk]
+                                                : zero;
+    }
+    for (int i = threadIdx.x; i < kTileK * kTileCols; i += blockDim.x) {
+      int kk = i / kTileCols, c = i % kTileCols;
+      bool inside = k0 + kk < kDim && col0 + c < outCols;
+      const __nv_bfloat16 *wk = w + (k0 + kk) * mDim;
+      bGate[kk][c] = inside ? wk[col0 + c] : zero;
+      if constexpr (Gated)
+        bUp[kk][c] = inside ? wk[outCols + col0 + c] : zero;
+    }
+    __syncthreads();
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major>
+        fa[2];
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major>
+        fb;
+    for (int i = 0; i < 2; ++i)
+      wmma::load_matrix_sync(fa[i], &a[warpRow * 32 + i * 16][0], kTileK);
+    for (int j = 0; j < 2; ++j) {
+      wmma::load_matrix_sync(fb, &bGate[0][warpCol * 32 + j * 16], kTileCols);
+      for (int i = 0; i < 2; ++i)
+        wmma::mma_sync(accGate[i][j], fa[i], fb, accGate[i][j]);
+      if constexpr (Gated) {
+        wmma::load_matrix_sync(fb, &bUp[0][warpCol * 32 + j * 16], kTileCols);
+        for (int i = 0; i < 2; ++i)
+          wmma::mma_sync(accUp[i][j], fa[i], fb, accUp[i][j]);
+      }
+    }
+    __syncthreads();
+  }
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) {
+      int r = warpRow * 32 + i * 16, c = warpCol * 32 + j * 16;
+      wmma::store_matrix_sync(&zGate[r][c], accGate[i][j], kTileCols,
+                              wmma::mem_row_major);
+      if constexpr (Gated)
+        wmma::store_matrix_sync(&zUp[r][c], accUp[i][j], kTileCols,
+                                wmma::mem_row_major);
+    }
+  __syncthreads();
+  const float *b = bias ? bias + expert * mDim : nullptr;
+  for (int i = threadIdx.x; i < kTileRows * kTileCols; i += blockDim.x) {
+    int r = i / kTileCols, c = i % kTileCols;
+    int64_t row = rowBegin + r, col = col0 + c;
+    if (row < rowEnd && col < outCols)
+      storeOutput(out, outCols, row, col, zGate[r][c],
+                  Gated ? zUp[r][c] : 0.0f, b, outCols, act, Gated);
+  }
+#endif
+}
+
+/// Checks, sizes the grid and launches one of the kernels.
+template <typename Element, typename Launch>
+moe_status launchGrouped(void *stream, const Element *rows, int64_t numRows,
+                         int64_t kDim, const Element *weights,
+                         int64_t numExperts, int64_t mDim,
+                         const int32_t *offsets, const float *bias,
+                         const moe_activation_params *activation, float *out,
+                         Launch launch) {
+  moe_activation_params act = activation ? *activation
+                                         : moe_activation_params{0, 0, 0, 0};
+  if (!validGroupedMatmul(numRows, kDim, weights, numExperts, mDim, offsets,
+                          rows, out, act) ||
+      numExperts > INT32_MAX)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  bool gated = isGatedActivation(act.kind);
+  int64_t outCols = gated ? mDim / 2 : mDim;
+  int64_t rowTiles = moe_cuda_max_row_tiles(numRows, numExperts, kTileRows);
+  if (numRows == 0 || outCols == 0)
+    return MOE_OK;
+  dim3 grid(unsigned((outCols + kTileCols - 1) / kTileCols),
+            unsigned(rowTiles));
+  launch(grid, asStream(stream), act, gated, outCols);
+  return launched();
+}
+
+} // namespace
+
+extern "C" int64_t moe_cuda_max_row_tiles(int64_t numRows, int64_t numExperts,
+                                          int64_t tileRows) {
+  if (numRows < 0 || numExperts < 1 || tileRows < 1)
+    return -1;
+  // sum_e ceil(n_e / t) <= sum_e (n_e / t + 1), and never more tiles than
+  // rows.
+  int64_t bound = (numRows + tileRows - 1) / tileRows + numExperts;
+  return bound < numRows ? bound : numRows;
+}
+
+extern "C" moe_status moe_cuda_grouped_matmul_f32(
+    void *stream, const float *rows, int64_t numRows, int64_t kDim,
+    const float *weights, int64_t numExperts, int64_t mDim,
+    const int32_t *offsets, const float *bias,
+    const moe_activation_params *activation, float *out) {
+  return launchGrouped(
+      stream, rows, numRows, kDim, weights, numExperts, mDim, offsets, bias,
+      activation, out,
+      [&](dim3 grid, cudaStream_t s, const moe_activation_params &act,
+          bool gated, int64_t outCols) {
+        if (gated)
+          groupedMatmulF32<true><<<grid, 256, 0, s>>>(
+              rows, kDim, weights, int(numExperts), mDim, outCols, offsets,
+              bias, act, out);
+        else
+          groupedMatmulF32<false><<<grid, 256, 0, s>>>(
+              rows, kDim, weights, int(numExperts), mDim, outCols, offsets,
+              bias, act, out);
+      });
+}
+
+extern "C" moe_status moe_cuda_grouped_matmul_bf16(
+    void *stream, const uint16_t *rows, int64_t numRows, int64_t kDim,
+    const uint16_t *weights, int64_t numExperts, int64_t mDim,
+    const int32_t *offsets, const float *bias,
+    const moe_activation_params *activation, float *out) {
+  auto *r = reinterpret_cast<const __nv_bfloat16 *>(rows);
+  auto *w = reinterpret_cast<const __nv_bfloat16 *>(weights);
+  return launchGrouped(
+      stream, rows, numRows, kDim, weights, numExperts, mDim, offsets, bias,
+      activation, out,
+      [&](dim3 grid, cudaStream_t s, const moe_activation_params &act,
+          bool gated, int64_t outCols) {
+        if (gated)
+          groupedMatmulBF16<true><<<grid, 128, 0, s>>>(
+              r, kDim, w, int(numExperts), mDim, outCols, offsets, bias, act,
+              out);
+        else
+          groupedMatmulBF16<false><<<grid, 128, 0, s>>>(
+              r, kDim, w, int(numExperts), mDim, outCols, offsets, bias, act,
+              out);
+      });
+}

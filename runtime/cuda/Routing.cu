@@ -1,0 +1,335 @@
+//===- Routing.cu - Routing, permutation, gather and combine on CUDA ------===//
+//
+// Routing: one warp per token; scores in shared memory, top-k by k rounds
+// of a warp-wide arg-max in ONNX TopK order (larger first, NaN above
+// numbers, lower index on ties), group limit by the same arg-max over
+// group scores. Permutation: one block per expert walks the T*k slots in
+// order and ranks its matches with a block-wide prefix count (stable, no
+// atomics), a one-block scan turns counts into offsets. Gather and combine
+// are row-parallel.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CudaSupport.h"
+
+#include <cmath>
+
+using namespace moe::runtime;
+using namespace moe::runtime::cuda;
+
+namespace {
+
+constexpr int kWarp = 32;
+constexpr int kWarpsPerBlock = 4;
+constexpr int kMaxExperts = 512;
+constexpr int kMaxGroups = 64;
+
+/// True when (a, ia) ranks before (b, ib).
+__device__ bool before(float a, int ia, float b, int ib) {
+  bool aNaN = isnan(a), bNaN = isnan(b);
+  if (aNaN != bNaN)
+    return aNaN;
+  if (!aNaN && a != b)
+    return a > b;
+  return ia < ib;
+}
+
+/// The best (value, index) over the warp's lanes' candidates.
+__device__ void warpArgMax(float &value, int &index) {
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
+    float v = __shfl_down_sync(0xffffffffu, value, offset);
+    int i = __shfl_down_sync(0xffffffffu, index, offset);
+    if (i >= 0 && (index < 0 || before(v, i, value, index))) {
+      value = v;
+      index = i;
+    }
+  }
+  value = __shfl_sync(0xffffffffu, value, 0);
+  index = __shfl_sync(0xffffffffu, index, 0);
+}
+
+/// Index of the best unmasked entry of s[0, n); masked entries are skipped.
+__device__ int argMax(const float *s, const bool *masked, int n, int lane) {
+  float best = 0.0f;
+  int bestIndex = -1;
+  for (int e = lane; e < n; e += kWarp)
+    if (!masked[e] && (bestIndex < 0 || before(s[e], e, best, bestIndex))) {
+      best = s[e];
+      bestIndex = e;
+    }
+  warpArgMax(best, bestIndex);
+  return bestIndex;
+}
+
+__global__ void routeKernel(const float *logits, int64_t numTokens, int numExperts,
+                            moe_routing_params p, const float *bias,
+                            int32_t *ids, float *weights) {
+  __shared__ float scoresAll[kWarpsPerBlock][kMaxExperts];
+  __shared__ float choiceAll[kWarpsPerBlock][kMaxExperts];
+  __shared__ bool maskedAll[kWarpsPerBlock][kMaxExperts];
+  int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+  int64_t t = int64_t(blockIdx.x) * kWarpsPerBlock + warp;
+  if (t >= numTokens)
+    return;
+  float *scores = scoresAll[warp], *choice = choiceAll[warp];
+  bool *masked = maskedAll[warp];
+  const float *row = logits + t * numExperts;
+
+  // Scores: softmax, sigmoid, or the logits (top-k, then softmax).
+  if (p.kind == MOE_ROUTING_SIGMOID_TOPK) {
+    for (int e = lane; e < numExperts; e += kWarp)
+      scores[e] = 1.0f / (1.0f + expf(-row[e]));
+  } else if (p.kind == MOE_ROUTING_TOPK_SOFTMAX) {
+    for (int e = lane; e < numExperts; e += kWarp)
+      scores[e] = row[e];
+  } else {
+    float max = -INFINITY;
+    bool nan = false;
+    for (int e = lane; e < numExperts; e += kWarp) {
+      nan |= isnan(row[e]);
+      max = fmaxf(max, row[e]);
+    }
+    for (int o = kWarp / 2; o > 0; o /= 2) {
+      max = fmaxf(max, __shfl_xor_sync(0xffffffffu, max, o));
+      nan |= __shfl_xor_sync(0xffffffffu, nan, o);
+    }
+    if (nan)
+      max = NAN;
+    float sum = 0.0f;
+    for (int e = lane; e < numExperts; e += kWarp)
+      sum += scores[e] = expf(row[e] - max);
+    for (int o = kWarp / 2; o > 0; o /= 2)
+      sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    for (int e = lane; e < numExperts; e += kWarp)
+      scores[e] /= sum;
+  }
+  for (int e = lane; e < numExperts; e += kWarp) {
+    choice[e] = scores[e] + (bias ? bias[e] : 0.0f);
+    masked[e] = false;
+  }
+  __syncwarp();
+
+  // Group limit: keep the topk_group groups whose best two choices sum
+  // highest.
+  if (p.n_group > 1) {
+    int groupSize = numExperts / p.n_group;
+    __shared__ float groupScoreAll[kWarpsPerBlock][kMaxGroups];
+    __shared__ bool groupMaskAll[kWarpsPerBlock][kMaxGroups];
+    float *groupScore = groupScoreAll[warp];
+    bool *groupMask = groupMaskAll[warp];
+    for (int g = lane; g < p.n_group; g += kWarp) {
+      float first = -INFINITY, second = -INFINITY;
+      int firstIndex = -1;
+      for (int j = 0; j < groupSize; ++j) {
+        float v = choice[g * groupSize + j];
+        if (firstIndex < 0 || before(v, j, first, firstIndex)) {
+          second = first;
+          first = v;
+          firstIndex = j;
+        } else if (groupSize > 1 && (second == -INFINITY || v > second)) {
+          second = v;
+        }
+      }
+      groupScore[g] = groupSize > 1 ? first + second : first;
+      groupMask[g] = false;
+    }
+    __syncwarp();
+    for (int round = 0; round < p.topk_group; ++round) {
+      int g = argMax(groupScore, groupMask, p.n_group, lane);
+      if (lane == 0)
+        groupMask[g] = true; // chosen
+      __syncwarp();
+    }
+    for (int e = lane; e < numExperts; e += kWarp)
+      masked[e] = !groupMask[e / groupSize];
+    __syncwarp();
+  }
+
+  // Top-k in ranking order.
+  float picked[kWarp];
+  for (int j = 0; j < p.k; ++j) {
+    int e = argMax(choice, masked, numExperts, lane);
+    if (lane == 0) {
+      masked[e] = true;
+      ids[t * p.k + j] = e;
+    }
+    if (j < kWarp)
+      picked[j] = scores[e];
+    __syncwarp();
+  }
+  if (lane != 0)
+    return;
+  // Weights (k <= 32 here is enough for every model of MOE_SEMANTICS;
+  // larger k re-read scores from ids).
+  float w[kWarp];
+  float sum = 0.0f, max = -INFINITY;
+  for (int j = 0; j < p.k; ++j) {
+    w[j] = j < kWarp ? picked[j] : scores[ids[t * p.k + j]];
+    max = fmaxf(max, w[j]);
+  }
+  if (p.kind == MOE_ROUTING_TOPK_SOFTMAX) {
+    for (int j = 0; j < p.k; ++j)
+      sum += w[j] = expf(w[j] - max);
+    for (int j = 0; j < p.k; ++j)
+      w[j] /= sum;
+  } else if (p.renormalize) {
+    for (int j = 0; j < p.k; ++j)
+      sum += w[j];
+    float eps = p.kind == MOE_ROUTING_SIGMOID_TOPK ? 1e-20f : 0.0f;
+    for (int j = 0; j < p.k; ++j)
+      w[j] /= sum + eps;
+  }
+  for (int j = 0; j < p.k; ++j)
+    weights[t * p.k + j] = w[j] * p.scale;
+}
+
+constexpr int kScanThreads = 256;
+
+/// Exclusive prefix count of `match` over the block; returns the total.
+__device__ int blockRank(bool match, int &rank) {
+  __shared__ int warpTotals[kScanThreads / kWarp];
+  int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  unsigned ballot = __ballot_sync(0xffffffffu, match);
+  rank = __popc(ballot & ((1u << lane) - 1u));
+  if (lane == 0)
+    warpTotals[warp] = __popc(ballot);
+  __syncthreads();
+  int total = 0;
+  for (int w = 0; w < kScanThreads / kWarp; ++w) {
+    if (w < warp)
+      rank += warpTotals[w];
+    total += warpTotals[w];
+  }
+  __syncthreads();
+  return total;
+}
+
+/// Per expert block: count (phase 0) or place (phase 1) its slots.
+__global__ void permuteKernel(const int32_t *ids, int64_t slots, int phase,
+                              int32_t *counts, const int32_t *offsets,
+                              int32_t *assignments, int32_t *inverse) {
+  int expert = blockIdx.x;
+  int64_t seen = 0;
+  for (int64_t base = 0; base < slots; base += kScanThreads) {
+    int64_t j = base + threadIdx.x;
+    bool match = j < slots && ids[j] == expert;
+    int rank;
+    int total = blockRank(match, rank);
+    if (phase == 1 && match) {
+      int64_t position = offsets[expert] + seen + rank;
+      assignments[position] = static_cast<int32_t>(j);
+      inverse[j] = static_cast<int32_t>(position);
+    }
+    seen += total;
+  }
+  if (phase == 0 && threadIdx.x == 0)
+    counts[expert] = static_cast<int32_t>(seen);
+}
+
+/// offsets[0] = 0, offsets[e + 1] = offsets[e] + counts[e] (one thread:
+/// E is small).
+__global__ void scanKernel(const int32_t *counts, int numExperts,
+                           int32_t *offsets) {
+  if (threadIdx.x != 0 || blockIdx.x != 0)
+    return;
+  int32_t sum = 0;
+  offsets[0] = 0;
+  for (int e = 0; e < numExperts; ++e)
+    offsets[e + 1] = sum += counts[e];
+}
+
+__global__ void gatherKernel(const float *input, int64_t d,
+                             const int32_t *assignments, int64_t k,
+                             float *rows) {
+  int64_t r = blockIdx.x;
+  const float *src = input + (assignments[r] / k) * d;
+  for (int64_t c = threadIdx.x; c < d; c += blockDim.x)
+    rows[r * d + c] = src[c];
+}
+
+__global__ void combineKernel(const float *rows, int64_t d,
+                              const float *weights, const int32_t *inverse,
+                              int64_t k, float *out) {
+  int64_t t = blockIdx.x;
+  for (int64_t c = threadIdx.x; c < d; c += blockDim.x) {
+    float sum = 0.0f;
+    for (int64_t j = 0; j < k; ++j)
+      sum += weights[t * k + j] * rows[int64_t(inverse[t * k + j]) * d + c];
+    out[t * d + c] = sum;
+  }
+}
+
+} // namespace
+
+extern "C" moe_status moe_cuda_route_f32(void *stream, const float *logits,
+                                         int64_t numTokens, int64_t numExperts,
+                                         const moe_routing_params *params,
+                                         const float *bias, int32_t *ids,
+                                         float *weights) {
+  if (!params || numTokens < 0 || numExperts < 1 ||
+      numExperts > kMaxExperts || !validRoutingParams(*params, numExperts) ||
+      params->n_group > kMaxGroups ||
+      (numTokens > 0 && (!logits || !ids || !weights)) ||
+      (bias && params->kind != MOE_ROUTING_SIGMOID_TOPK))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (numTokens == 0)
+    return MOE_OK;
+  unsigned blocks = unsigned((numTokens + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  routeKernel<<<blocks, kWarpsPerBlock * kWarp, 0, asStream(stream)>>>(
+      logits, numTokens, int(numExperts), *params, bias, ids, weights);
+  return launched();
+}
+
+extern "C" moe_status moe_cuda_permute(void *stream, const int32_t *ids,
+                                       int64_t numTokens, int64_t k,
+                                       int64_t numExperts,
+                                       int32_t *assignments, int32_t *offsets,
+                                       int32_t *inverse) {
+  if (numTokens < 0 || k < 1 || numExperts < 1 || !offsets ||
+      numTokens * k > INT32_MAX ||
+      (numTokens > 0 && (!ids || !assignments || !inverse)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  cudaStream_t s = asStream(stream);
+  DeviceBuffer<int32_t> counts;
+  if (moe_status status = counts.allocate(numExperts, s))
+    return status;
+  int64_t slots = numTokens * k;
+  permuteKernel<<<unsigned(numExperts), kScanThreads, 0, s>>>(
+      ids, slots, 0, counts.get(), nullptr, nullptr, nullptr);
+  scanKernel<<<1, 1, 0, s>>>(counts.get(), int(numExperts), offsets);
+  if (slots > 0)
+    permuteKernel<<<unsigned(numExperts), kScanThreads, 0, s>>>(
+        ids, slots, 1, nullptr, offsets, assignments, inverse);
+  return launched();
+}
+
+extern "C" moe_status moe_cuda_gather_rows_f32(void *stream, const float *input,
+                                               int64_t numTokens, int64_t d,
+                                               const int32_t *assignments,
+                                               int64_t k, float *rows) {
+  if (numTokens < 0 || d < 0 || k < 1 ||
+      (numTokens > 0 && d > 0 && (!input || !assignments || !rows)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (numTokens == 0 || d == 0)
+    return MOE_OK;
+  gatherKernel<<<unsigned(numTokens * k), 128, 0, asStream(stream)>>>(
+      input, d, assignments, k, rows);
+  return launched();
+}
+
+extern "C" moe_status moe_cuda_combine_f32(void *stream, const float *rows,
+                                           int64_t numRows, int64_t d,
+                                           const float *weights,
+                                           const int32_t *inverse,
+                                           int64_t numTokens, int64_t k,
+                                           float *out) {
+  if (numRows < 0 || d < 0 || numTokens < 0 || k < 1 ||
+      numRows != numTokens * k ||
+      (numTokens > 0 && d > 0 && (!rows || !weights || !inverse || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (numTokens == 0 || d == 0)
+    return MOE_OK;
+  combineKernel<<<unsigned(numTokens), 128, 0, asStream(stream)>>>(
+      rows, d, weights, inverse, k, out);
+  return launched();
+}
