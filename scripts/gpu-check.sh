@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# GPU checks of the CUDA runtime, for a machine with an NVIDIA GPU (the
+# device machine, or any CUDA box): builds runtime/cuda with nvcc alone (no
+# LLVM/MLIR needed), runs the host-side and kernel tests against NumPy,
+# then the GPU benchmark. Python needs numpy (tests) and torch (benchmark).
+#
+#   scripts/gpu-check.sh [--quick]     (--quick: benchmark small cases only)
+#
+# GPU_ARCH (default 90a, the H200) picks the one architecture to build, to
+# keep the build short; CI builds 80 and 90a through CMake.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT="${MOE_GPU_BUILD_DIR:-$ROOT/build-gpu}"
+PYTHON="${PYTHON:-python3}"
+NVCC="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
+ARCH="${GPU_ARCH:-90a}"
+
+nvidia-smi -L
+mkdir -p "$OUT"
+echo "gpu-check: building the CUDA runtime for sm_$ARCH"
+"$NVCC" -O3 -std=c++17 -shared -Xcompiler -fPIC -lineinfo --expt-relaxed-constexpr \
+  -gencode "arch=compute_$ARCH,code=sm_$ARCH" \
+  -I "$ROOT/runtime/include" -I "$ROOT/runtime/common" \
+  "$ROOT"/runtime/cuda/*.cu -o "$OUT/libmoe_runtime_cuda.so"
+
+export MOE_CUDA_RUNTIME_LIB="$OUT/libmoe_runtime_cuda.so"
+export PYTHONPATH="$ROOT/test/lib${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1
+echo "gpu-check: host-side tests"
+"$PYTHON" "$ROOT/test/Runtime/CUDA/host_logic.py"
+echo "gpu-check: kernel tests against NumPy"
+"$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
+echo "gpu-check: benchmark"
+"$PYTHON" "$ROOT/benchmarks/bench_cuda_grouped.py" "$@"

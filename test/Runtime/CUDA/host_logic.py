@@ -1,0 +1,84 @@
+# The CUDA runtime's host side, without a GPU: the API version, the row-tile
+# bound of the grouped matmul against brute force over random expert
+# loads, every argument check (returned before anything is launched), and,
+# when no GPU is present, a device error (not a crash) with CUDA's text.
+# REQUIRES: cuda-runtime
+# RUN: %python %s | FileCheck %s
+# CHECK: cuda api version 1
+# CHECK: OK: row tile bound
+# CHECK: OK: argument checks
+# CHECK: OK: device errors
+
+import ctypes
+
+import numpy as np
+
+import cuda_harness as ch
+
+lib = ch.lib
+i64 = ctypes.c_int64
+print("cuda api version", lib.moe_cuda_runtime_api_version())
+
+# moe_cuda_max_row_tiles bounds sum_e ceil(n_e / t) and never exceeds rows.
+rng = np.random.default_rng(7)
+for _ in range(2000):
+    experts = int(rng.integers(1, 300))
+    tile = int(rng.choice([1, 16, 64, 128]))
+    counts = rng.multinomial(int(rng.integers(0, 5000)), rng.dirichlet(np.ones(experts) * rng.choice([0.05, 1, 20])))
+    rows = int(counts.sum())
+    needed = int(sum((c + tile - 1) // tile for c in counts))
+    bound = lib.moe_cuda_max_row_tiles(rows, experts, tile)
+    assert needed <= bound <= max(rows, 0), (rows, experts, tile, needed, bound)
+assert lib.moe_cuda_max_row_tiles(-1, 4, 64) == -1
+assert lib.moe_cuda_max_row_tiles(10, 0, 64) == -1
+assert lib.moe_cuda_max_row_tiles(10, 4, 0) == -1
+assert lib.moe_cuda_max_row_tiles(0, 4, 64) == 0
+print("OK: row tile bound")
+
+
+def route_status(t, e, kind="softmax_topk", k=2, n_group=1, topk_group=1,
+                 bias=False, scale=1.0):
+    params = ch.RoutingParams(ch.ROUTING[kind], k, 0, n_group, topk_group, scale)
+    fake = ctypes.c_void_p(16)  # never dereferenced: checks come first
+    return lib.moe_cuda_route_f32(None, fake, i64(t), i64(e), ctypes.byref(params),
+                                  fake if bias else None, fake, fake)
+
+
+bad_routes = [
+    dict(t=4, e=8, k=9),                    # k > E
+    dict(t=4, e=8, k=0),                    # k < 1
+    dict(t=-1, e=8),                        # negative T
+    dict(t=4, e=1024),                      # more experts than one warp's shared memory holds
+    dict(t=4, e=8, bias=True),              # correction bias outside sigmoid routing
+    dict(t=4, e=8, kind="dense", k=4),      # dense needs k = E
+    dict(t=4, e=128, kind="sigmoid_topk", n_group=128, topk_group=2, k=2),  # > 64 groups
+    dict(t=4, e=8, kind="sigmoid_topk", n_group=3, topk_group=1),           # E % groups
+    dict(t=4, e=8, scale=0.0),
+]
+for case in bad_routes:
+    assert route_status(**case) == ch.INVALID_ARGUMENT, case
+assert lib.moe_cuda_route_f32(None, None, i64(0), i64(8), None, None, None, None) == ch.INVALID_ARGUMENT
+assert route_status(t=0, e=8) == ch.OK  # nothing to launch
+
+fake = ctypes.c_void_p(16)
+act = ch.ActivationParams(ch.ACTIVATION["swiglu"], 1.0, 1.0, 7.0)
+gm = lib.moe_cuda_grouped_matmul_f32
+assert gm(None, fake, i64(4), i64(8), fake, i64(2), i64(7), fake, None, ctypes.byref(act), fake) == ch.INVALID_ARGUMENT  # odd gated M
+assert gm(None, fake, i64(4), i64(8), fake, i64(2), i64(8), None, None, ctypes.byref(act), fake) == ch.INVALID_ARGUMENT  # no offsets
+assert gm(None, fake, i64(4), i64(8), fake, i64(0), i64(8), fake, None, ctypes.byref(act), fake) == ch.INVALID_ARGUMENT  # no experts
+bad_act = ch.ActivationParams(42, 1.0, 1.0, 7.0)
+assert lib.moe_cuda_grouped_matmul_bf16(None, fake, i64(4), i64(8), fake, i64(2), i64(8), fake, None, ctypes.byref(bad_act), fake) == ch.INVALID_ARGUMENT
+assert gm(None, None, i64(0), i64(8), fake, i64(2), i64(8), fake, None, None, None) == ch.OK  # no rows
+assert lib.moe_cuda_permute(None, fake, i64(4), i64(0), i64(8), fake, fake, fake) == ch.INVALID_ARGUMENT
+assert lib.moe_cuda_permute(None, fake, i64(1 << 31), i64(2), i64(8), fake, fake, fake) == ch.INVALID_ARGUMENT
+assert lib.moe_cuda_combine_f32(None, fake, i64(7), i64(4), fake, fake, i64(4), i64(2), fake) == ch.INVALID_ARGUMENT
+assert lib.moe_cuda_gather_rows_f32(None, None, i64(4), i64(8), fake, i64(2), fake) == ch.INVALID_ARGUMENT
+print("OK: argument checks")
+
+# Without a GPU a valid launch fails cleanly with CUDA's reason.
+if ch.device_count() == 0:
+    status = route_status(t=4, e=8)
+    assert status == ch.DEVICE_ERROR, status
+    message = lib.moe_cuda_last_error().decode()
+    assert message.startswith("cuda"), message
+print("OK: device errors")

@@ -1,0 +1,107 @@
+"""ctypes access to the CUDA runtime (runtime/include/moe_runtime_cuda.h)
+and to cudart for device memory, for the host-side and GPU tests."""
+
+import ctypes
+import os
+
+import numpy as np
+
+OK, INVALID_ARGUMENT, INDEX_OUT_OF_RANGE, DEVICE_ERROR = 0, 1, 2, 3
+
+lib = ctypes.CDLL(os.environ["MOE_CUDA_RUNTIME_LIB"])
+try:
+    cudart = ctypes.CDLL("libcudart.so")
+except OSError:
+    cudart = ctypes.CDLL("/usr/local/cuda/lib64/libcudart.so")
+
+_i32, _i64, _f32, _p = ctypes.c_int32, ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
+lib.moe_cuda_last_error.restype = ctypes.c_char_p
+lib.moe_cuda_max_row_tiles.restype = _i64
+lib.moe_cuda_max_row_tiles.argtypes = [_i64, _i64, _i64]
+
+
+class RoutingParams(ctypes.Structure):
+    _fields_ = [("kind", _i32), ("k", _i32), ("renormalize", _i32),
+                ("n_group", _i32), ("topk_group", _i32), ("scale", _f32)]
+
+
+class ActivationParams(ctypes.Structure):
+    _fields_ = [("kind", _i32), ("alpha", _f32), ("beta", _f32), ("limit", _f32)]
+
+
+ROUTING = {"softmax_topk": 0, "topk_softmax": 1, "sigmoid_topk": 2, "dense": 3}
+ACTIVATION = {"identity": 0, "relu": 1, "gelu": 2, "silu": 3, "swiglu": 4,
+              "clamped_swiglu": 5, "gelu_tanh": 6}
+
+
+def device_count():
+    n = ctypes.c_int(0)
+    return n.value if cudart.cudaGetDeviceCount(ctypes.byref(n)) == 0 else 0
+
+
+class Device:
+    """A device copy of a numpy array (or an empty buffer)."""
+
+    def __init__(self, array=None, shape=None, dtype=None):
+        self.shape = array.shape if array is not None else shape
+        self.dtype = np.dtype(array.dtype if array is not None else dtype)
+        self.nbytes = int(np.prod(self.shape)) * self.dtype.itemsize
+        self.ptr = ctypes.c_void_p()
+        assert cudart.cudaMalloc(ctypes.byref(self.ptr), max(self.nbytes, 1)) == 0
+        if array is not None:
+            host = np.ascontiguousarray(array)
+            assert cudart.cudaMemcpy(self.ptr, host.ctypes.data, self.nbytes, 1) == 0
+
+    def get(self):
+        cudart.cudaDeviceSynchronize()
+        host = np.empty(self.shape, self.dtype)
+        assert cudart.cudaMemcpy(host.ctypes.data, self.ptr, self.nbytes, 2) == 0
+        return host
+
+    def __del__(self):
+        if self.ptr:
+            cudart.cudaFree(self.ptr)
+
+
+def ptr(buffer):
+    return None if buffer is None else buffer.ptr
+
+
+def route(logits, kind, k, renormalize=False, scale=1.0, n_group=1,
+          topk_group=1, bias=None, shape=None):
+    """logits: a Device [T, E] (or `shape` with a null pointer)."""
+    t, e = logits.shape if logits is not None else shape
+    params = RoutingParams(ROUTING[kind], k, int(renormalize), n_group,
+                           topk_group, scale)
+    ids = Device(shape=(t, k), dtype=np.int32) if logits is not None else None
+    weights = Device(shape=(t, k), dtype=np.float32) if logits is not None else None
+    status = lib.moe_cuda_route_f32(None, ptr(logits), _i64(t), _i64(e),
+                                    ctypes.byref(params), ptr(bias), ptr(ids),
+                                    ptr(weights))
+    return status, ids, weights
+
+
+def grouped_matmul(rows, weights, offsets, bias=None, activation="identity",
+                   alpha=1.702, beta=1.0, limit=7.0, bf16=False, num_rows=None,
+                   out=None):
+    n = rows.shape[0] if rows is not None else num_rows
+    e, kdim, m = weights.shape
+    act = ActivationParams(ACTIVATION[activation], alpha, beta, limit)
+    gated = activation in ("swiglu", "clamped_swiglu")
+    if out is None and rows is not None:
+        out = Device(shape=(n, m // 2 if gated else m), dtype=np.float32)
+    fn = lib.moe_cuda_grouped_matmul_bf16 if bf16 else lib.moe_cuda_grouped_matmul_f32
+    status = fn(None, ptr(rows), _i64(n), _i64(kdim), ptr(weights), _i64(e),
+                _i64(m), ptr(offsets), ptr(bias), ctypes.byref(act), ptr(out))
+    return status, out
+
+
+def to_bf16(array):
+    """float32 -> bf16 bit patterns (round to nearest even), and back."""
+    bits = np.ascontiguousarray(array, np.float32).view(np.uint32)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    return rounded.astype(np.uint16)
+
+
+def from_bf16(bits):
+    return (bits.astype(np.uint32) << 16).view(np.float32)
