@@ -32,7 +32,7 @@ if [ ! -f "$BUILD/build.ninja" ]; then
     -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
     -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
     -DLLVM_USE_LINKER=lld -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
-    -DMOE_ENABLE_FUZZER=ON -DMOE_ENABLE_PYTHON=OFF \
+    -DMOE_ENABLE_FUZZER=ON -DMOE_ENABLE_PYTHON=OFF -DMOE_ENABLE_CUDA=OFF \
     -DMOE_TEST_PYTHON="$ROOT/.venv/bin/python" "${launcher[@]}" >/dev/null
 fi
 ninja -C "$BUILD" moe-import-fuzzer >/dev/null

@@ -29,7 +29,7 @@ if [ ! -f "$BUILD/build.ninja" ]; then
     -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined -shared-libasan" \
     -DMOE_LINKER_FLAGS="-fsanitize=address,undefined -shared-libasan" \
     -DLLVM_USE_LINKER=lld -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
-    -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
+    -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit -DMOE_ENABLE_CUDA=OFF \
     -DMOE_TEST_PYTHON="$ROOT/.venv/bin/python" "${launcher[@]}" >/dev/null
 fi
 ninja -C "$BUILD"

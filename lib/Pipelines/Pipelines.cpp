@@ -107,6 +107,7 @@ void moe::buildRuntimeToLLVMPipeline(OpPassManager &pm,
                                      const RuntimePipelineOptions &options) {
   pm.addPass(moe::createConvertONNXToLinalgPass());
   pm.addNestedPass<func::FuncOp>(moe::createMoEDecomposePass());
+  pm.addNestedPass<func::FuncOp>(moe::createMoEFuseGatingPass());
   // Weights in the kernels' layout at compile time (transposes of the
   // importer, gate|up concatenation of moe-decompose).
   pm.addNestedPass<func::FuncOp>(moe::createMoEFoldWeightsPass());

@@ -9,6 +9,7 @@
 #include "moe_runtime.h"
 
 #include <string>
+#include <vector>
 
 namespace {
 thread_local std::string pendingError, takenError;
@@ -49,6 +50,37 @@ int32_t moe_cc_route_f32(int32_t num_threads, const float *logits,
   if (status == MOE_OK && moe::runtime::statsEnabled())
     moe::runtime::recordRouting(layer, layer_name, kind, logits, num_tokens,
                                 num_experts, k, expert_ids, weights);
+  return status;
+}
+
+int32_t moe_cc_route_fused_f32(int32_t num_threads, const float *input,
+                               int64_t num_tokens, int64_t d,
+                               const float *router, const float *router_bias,
+                               int64_t num_experts, int32_t kind, int32_t k,
+                               int32_t renormalize, int32_t n_group,
+                               int32_t topk_group, float scale,
+                               const float *correction_bias,
+                               int32_t *expert_ids, float *weights,
+                               int32_t layer, const char *layer_name) {
+  moe_exec_config config{num_threads};
+  moe_routing_params params{kind, k, renormalize, n_group, topk_group, scale};
+  moe_status status = moe_route_fused_f32(
+      &config, input, num_tokens, d, router, router_bias, num_experts, &params,
+      correction_bias, expert_ids, weights);
+  if (status == MOE_OK && moe::runtime::statsEnabled()) {
+    // The statistics want the logits: recomputed, only while recording.
+    std::vector<float> logits(num_tokens * num_experts);
+    for (int64_t t = 0; t < num_tokens; ++t)
+      for (int64_t e = 0; e < num_experts; ++e) {
+        float sum = router_bias ? router_bias[e] : 0.0f;
+        for (int64_t i = 0; i < d; ++i)
+          sum += input[t * d + i] * router[i * num_experts + e];
+        logits[t * num_experts + e] = sum;
+      }
+    moe::runtime::recordRouting(layer, layer_name, kind, logits.data(),
+                                num_tokens, num_experts, k, expert_ids,
+                                weights);
+  }
   return status;
 }
 

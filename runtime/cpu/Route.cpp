@@ -43,6 +43,83 @@ void topIndices(const float *scores, int64_t n, int64_t count,
 }
 
 
+
+/// Routes one token from its logits `row` [E] into ids[k] / w[k].
+void routeToken(const float *row, int64_t numExperts,
+                const moe_routing_params &p, const float *correctionBias,
+                int32_t *ids, float *w) {
+  const int64_t k = p.k, groupSize = numExperts / p.n_group;
+  std::vector<float> scores(numExperts), choice(numExperts);
+  if (p.kind == MOE_ROUTING_SIGMOID_TOPK) {
+    for (int64_t e = 0; e < numExperts; ++e)
+      scores[e] = 1.0f / (1.0f + std::exp(-row[e]));
+  } else if (p.kind == MOE_ROUTING_TOPK_SOFTMAX) {
+    std::copy(row, row + numExperts, scores.begin());
+  } else {
+    float max = -std::numeric_limits<float>::infinity();
+    for (int64_t e = 0; e < numExperts; ++e)
+      max = std::isnan(row[e]) || std::isnan(max) ? NAN : std::max(max, row[e]);
+    float sum = 0.0f;
+    for (int64_t e = 0; e < numExperts; ++e)
+      sum += scores[e] = std::exp(row[e] - max);
+    for (float &s : scores)
+      s /= sum;
+  }
+  for (int64_t e = 0; e < numExperts; ++e)
+    choice[e] = scores[e] + (correctionBias ? correctionBias[e] : 0.0f);
+  std::vector<int64_t> order;
+  if (p.n_group > 1) {
+    // A group scores the sum of its best two choice scores.
+    std::vector<float> groupScores(p.n_group);
+    for (int64_t g = 0; g < p.n_group; ++g) {
+      topIndices(&choice[g * groupSize], groupSize,
+                 std::min<int64_t>(2, groupSize), order);
+      float sum = 0.0f;
+      for (int64_t i = 0; i < std::min<int64_t>(2, groupSize); ++i)
+        sum += choice[g * groupSize + order[i]];
+      groupScores[g] = sum;
+    }
+    topIndices(groupScores.data(), p.n_group, p.topk_group, order);
+    std::vector<bool> allowed(p.n_group, false);
+    for (int64_t i = 0; i < p.topk_group; ++i)
+      allowed[order[i]] = true;
+    for (int64_t e = 0; e < numExperts; ++e)
+      if (!allowed[e / groupSize])
+        choice[e] = -std::numeric_limits<float>::infinity();
+  }
+  topIndices(choice.data(), numExperts, k, order);
+  for (int64_t j = 0; j < k; ++j) {
+    ids[j] = static_cast<int32_t>(order[j]);
+    w[j] = scores[order[j]];
+  }
+  if (p.kind == MOE_ROUTING_TOPK_SOFTMAX) {
+    float max = w[0], sum = 0.0f;
+    for (int64_t j = 0; j < k; ++j)
+      sum += w[j] = std::exp(w[j] - max);
+    for (int64_t j = 0; j < k; ++j)
+      w[j] /= sum;
+  } else if (p.renormalize) {
+    float sum = p.kind == MOE_ROUTING_SIGMOID_TOPK ? 1e-20f : 0.0f;
+    for (int64_t j = 0; j < k; ++j)
+      sum += w[j];
+    for (int64_t j = 0; j < k; ++j)
+      w[j] /= sum;
+  }
+  for (int64_t j = 0; j < k; ++j)
+    w[j] *= p.scale;
+}
+
+bool validRouteCall(const moe_exec_config *config,
+                    const moe_routing_params *params, int64_t numTokens,
+                    int64_t numExperts, const void *input,
+                    const float *correctionBias, const int32_t *expertIds,
+                    const float *weights) {
+  return validConfig(config) && params && numTokens >= 0 && numExperts >= 1 &&
+         validRoutingParams(*params, numExperts) &&
+         (numTokens == 0 || (input && expertIds && weights)) &&
+         (!correctionBias || params->kind == MOE_ROUTING_SIGMOID_TOPK);
+}
+
 } // namespace
 
 extern "C" moe_status moe_route_f32(const moe_exec_config *config,
@@ -51,75 +128,41 @@ extern "C" moe_status moe_route_f32(const moe_exec_config *config,
                                     const moe_routing_params *params,
                                     const float *correctionBias,
                                     int32_t *expertIds, float *weights) {
-  if (!validConfig(config) || !params || numTokens < 0 || numExperts < 1 ||
-      !validRoutingParams(*params, numExperts) ||
-      (numTokens > 0 && (!logits || !expertIds || !weights)) ||
-      (correctionBias && params->kind != MOE_ROUTING_SIGMOID_TOPK))
+  if (!validRouteCall(config, params, numTokens, numExperts, logits,
+                      correctionBias, expertIds, weights))
     return MOE_ERROR_INVALID_ARGUMENT;
   const moe_routing_params p = *params;
-  const int64_t k = p.k, groupSize = numExperts / p.n_group;
   parallelFor(config, numTokens, [&](int64_t t) {
-    const float *row = logits + t * numExperts;
-    std::vector<float> scores(numExperts), choice(numExperts);
-    if (p.kind == MOE_ROUTING_SIGMOID_TOPK) {
-      for (int64_t e = 0; e < numExperts; ++e)
-        scores[e] = 1.0f / (1.0f + std::exp(-row[e]));
-    } else if (p.kind == MOE_ROUTING_TOPK_SOFTMAX) {
-      std::copy(row, row + numExperts, scores.begin());
-    } else {
-      float max = -std::numeric_limits<float>::infinity();
-      for (int64_t e = 0; e < numExperts; ++e)
-        max = std::isnan(row[e]) || std::isnan(max) ? NAN : std::max(max, row[e]);
-      float sum = 0.0f;
-      for (int64_t e = 0; e < numExperts; ++e)
-        sum += scores[e] = std::exp(row[e] - max);
-      for (float &s : scores)
-        s /= sum;
-    }
+    routeToken(logits + t * numExperts, numExperts, p, correctionBias,
+               expertIds + t * p.k, weights + t * p.k);
+  });
+  return MOE_OK;
+}
+
+extern "C" moe_status moe_route_fused_f32(
+    const moe_exec_config *config, const float *input, int64_t numTokens,
+    int64_t d, const float *router, const float *routerBias,
+    int64_t numExperts, const moe_routing_params *params,
+    const float *correctionBias, int32_t *expertIds, float *weights) {
+  if (!validRouteCall(config, params, numTokens, numExperts, input,
+                      correctionBias, expertIds, weights) ||
+      d < 0 || !router)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  const moe_routing_params p = *params;
+  parallelFor(config, numTokens, [&](int64_t t) {
+    // The token's logits: x[t] . router (+ bias), accumulated row by row
+    // of the router so the inner loop runs over contiguous experts.
+    std::vector<float> logits(numExperts);
     for (int64_t e = 0; e < numExperts; ++e)
-      choice[e] = scores[e] + (correctionBias ? correctionBias[e] : 0.0f);
-    std::vector<int64_t> order;
-    if (p.n_group > 1) {
-      // A group scores the sum of its best two choice scores.
-      std::vector<float> groupScores(p.n_group);
-      for (int64_t g = 0; g < p.n_group; ++g) {
-        topIndices(&choice[g * groupSize], groupSize,
-                   std::min<int64_t>(2, groupSize), order);
-        float sum = 0.0f;
-        for (int64_t i = 0; i < std::min<int64_t>(2, groupSize); ++i)
-          sum += choice[g * groupSize + order[i]];
-        groupScores[g] = sum;
-      }
-      topIndices(groupScores.data(), p.n_group, p.topk_group, order);
-      std::vector<bool> allowed(p.n_group, false);
-      for (int64_t i = 0; i < p.topk_group; ++i)
-        allowed[order[i]] = true;
+      logits[e] = routerBias ? routerBias[e] : 0.0f;
+    const float *x = input + t * d;
+    for (int64_t i = 0; i < d; ++i) {
+      const float *r = router + i * numExperts;
       for (int64_t e = 0; e < numExperts; ++e)
-        if (!allowed[e / groupSize])
-          choice[e] = -std::numeric_limits<float>::infinity();
+        logits[e] += x[i] * r[e];
     }
-    topIndices(choice.data(), numExperts, k, order);
-    float *w = weights + t * k;
-    int32_t *ids = expertIds + t * k;
-    for (int64_t j = 0; j < k; ++j) {
-      ids[j] = static_cast<int32_t>(order[j]);
-      w[j] = scores[order[j]];
-    }
-    if (p.kind == MOE_ROUTING_TOPK_SOFTMAX) {
-      float max = w[0], sum = 0.0f;
-      for (int64_t j = 0; j < k; ++j)
-        sum += w[j] = std::exp(w[j] - max);
-      for (int64_t j = 0; j < k; ++j)
-        w[j] /= sum;
-    } else if (p.renormalize) {
-      float sum = p.kind == MOE_ROUTING_SIGMOID_TOPK ? 1e-20f : 0.0f;
-      for (int64_t j = 0; j < k; ++j)
-        sum += w[j];
-      for (int64_t j = 0; j < k; ++j)
-        w[j] /= sum;
-    }
-    for (int64_t j = 0; j < k; ++j)
-      w[j] *= p.scale;
+    routeToken(logits.data(), numExperts, p, correctionBias,
+               expertIds + t * p.k, weights + t * p.k);
   });
   return MOE_OK;
 }

@@ -81,6 +81,16 @@ moe_status moe_route_f32(const moe_exec_config *config, const float *logits,
                          const float *correction_bias, int32_t *expert_ids,
                          float *weights);
 
+/* The whole gating in one kernel: logits = input [T, d] . router [d, E]
+ * (+ router_bias [E]), then moe_route_f32's rule. */
+moe_status moe_route_fused_f32(const moe_exec_config *config,
+                               const float *input, int64_t num_tokens,
+                               int64_t d, const float *router,
+                               const float *router_bias, int64_t num_experts,
+                               const moe_routing_params *params,
+                               const float *correction_bias,
+                               int32_t *expert_ids, float *weights);
+
 /* expert_ids [T, k] -> assignments [T * k] (flat index t * k + j in sorted
  * order, stable), offsets [E + 1], inverse [T, k] (sorted position of each
  * assignment). Fails with MOE_ERROR_INDEX_OUT_OF_RANGE on an id outside
@@ -154,6 +164,18 @@ void moe_cc_index_error(const char *node, int64_t index, int64_t dim);
 /* The calling thread's first error since the last call, or NULL; clears
  * it. The text stays valid until the thread's next error. */
 const char *moe_cc_take_error(void);
+
+/* moe_route_fused_f32 for generated code; the logits are x . router
+ * (+ router_bias). */
+int32_t moe_cc_route_fused_f32(int32_t num_threads, const float *input,
+                               int64_t num_tokens, int64_t d,
+                               const float *router, const float *router_bias,
+                               int64_t num_experts, int32_t kind, int32_t k,
+                               int32_t renormalize, int32_t n_group,
+                               int32_t topk_group, float scale,
+                               const float *correction_bias,
+                               int32_t *expert_ids, float *weights,
+                               int32_t layer, const char *layer_name);
 
 /* moe_permute, then moe_gather_rows_f32 of input [T, d] into rows. */
 int32_t moe_cc_permute_f32(int32_t num_threads, const float *input,

@@ -37,7 +37,7 @@ _f32, _i32 = ctypes.c_float, ctypes.c_int32
 _i64 = ctypes.c_int64
 _lib.moe_runtime_api_version.restype = _i32
 for name in ("moe_route_f32", "moe_permute", "moe_gather_rows_f32",
-             "moe_grouped_matmul_f32", "moe_combine_f32"):
+             "moe_grouped_matmul_f32", "moe_combine_f32", "moe_route_fused_f32"):
     getattr(_lib, name).restype = _i32
 
 
@@ -64,6 +64,27 @@ def route(logits, kind, k, renormalize=False, scale=1.0, n_group=1,
     status = _lib.moe_route_f32(ctypes.byref(ExecConfig(threads)), _ptr(logits, _f32),
                                 _i64(t), _i64(e), ctypes.byref(params), _ptr(bias, _f32),
                                 _ptr(ids, _i32), _ptr(weights, _f32))
+    return status, ids, weights
+
+
+def route_fused(x, router, router_bias, kind, k, renormalize=False,
+                scale=1.0, n_group=1, topk_group=1, correction_bias=None,
+                threads=0):
+    """moe_route_fused_f32: logits = x . router (+ router_bias)."""
+    x = np.ascontiguousarray(x, np.float32)
+    router = np.ascontiguousarray(router, np.float32)
+    t, d = x.shape
+    e = router.shape[1]
+    params = RoutingParams(ROUTING[kind], k, int(renormalize), n_group,
+                           topk_group, scale)
+    ids = np.zeros((t, k), np.int32)
+    weights = np.zeros((t, k), np.float32)
+    bias = None if router_bias is None else np.ascontiguousarray(router_bias, np.float32)
+    cb = None if correction_bias is None else np.ascontiguousarray(correction_bias, np.float32)
+    status = _lib.moe_route_fused_f32(
+        ctypes.byref(ExecConfig(threads)), _ptr(x, _f32), _i64(t), _i64(d),
+        _ptr(router, _f32), _ptr(bias, _f32), _i64(e), ctypes.byref(params),
+        _ptr(cb, _f32), _ptr(ids, _i32), _ptr(weights, _f32))
     return status, ids, weights
 
 

@@ -160,6 +160,14 @@ static Value buildSharedExpert(TensorBuilder &tb, LayerOp op) {
                 });
 }
 
+Value lowering::buildRouterLogits(TensorBuilder &tb, Value x,
+                                  Value routerWeight, Value routerBias) {
+  Type elementType = getElementTypeOrSelf(x.getType());
+  Value init = initWithBias(tb, {tb.dim(x, 0), tb.dim(routerWeight, 1)},
+                            elementType, routerBias, {1});
+  return contract(tb, x, {0, 2}, routerWeight, {2, 1}, init, {0, 1}, 3);
+}
+
 Value lowering::buildDenseLayer(TensorBuilder &tb, LayerOp op) {
   Value x = op.getInput();
   Type elementType = getElementTypeOrSelf(x.getType());
@@ -170,10 +178,7 @@ Value lowering::buildDenseLayer(TensorBuilder &tb, LayerOp op) {
   // (+ router_bias).
   Value logits;
   if (Value routerWeight = op.getRouterWeight()) {
-    Value logitsInit = initWithBias(tb, {numTokens, numExperts}, elementType,
-                                    op.getRouterBias(), {1});
-    logits = contract(tb, x, {0, 2}, routerWeight, {2, 1}, logitsInit,
-                      {0, 1}, 3);
+    logits = buildRouterLogits(tb, x, routerWeight, op.getRouterBias());
   } else if (Value bias = op.getRouterBias()) {
     logits = tb.map({op.getRouterLogits(), bias}, {{0, 1}, {1}},
                     tb.empty({numTokens, numExperts}, elementType),

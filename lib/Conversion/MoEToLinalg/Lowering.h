@@ -26,6 +26,10 @@ struct DenseRouting {
 };
 
 /// Applies `routing` to `logits` [T, E]. `correctionBias` [E] may be null.
+/// logits [T, E] = x [T, d] . routerWeight [d, E] (+ routerBias [E]).
+Value buildRouterLogits(TensorBuilder &tb, Value x, Value routerWeight,
+                        Value routerBias);
+
 DenseRouting buildDenseRouting(TensorBuilder &tb, Value logits,
                                Value correctionBias, RoutingAttr routing);
 

@@ -61,10 +61,14 @@ struct RouteLowering : OpRewritePattern<RouteOp> {
   LogicalResult matchAndRewrite(RouteOp op,
                                 PatternRewriter &rewriter) const override {
     TensorBuilder tb(rewriter, op.getLoc());
-    DenseRouting routing = buildDenseRouting(
-        tb, op.getLogits(), op.getCorrectionBias(), op.getRouting());
+    Value logits = op.getRouter() ? buildRouterLogits(tb, op.getInput(),
+                                                      op.getRouter(),
+                                                      op.getRouterBias())
+                                  : op.getInput();
+    DenseRouting routing = buildDenseRouting(tb, logits, op.getCorrectionBias(),
+                                             op.getRouting());
     ImplicitLocOpBuilder &b = tb.builder();
-    SmallVector<OpFoldResult> sizes = {tb.dim(op.getLogits(), 0),
+    SmallVector<OpFoldResult> sizes = {tb.dim(op.getInput(), 0),
                                        b.getIndexAttr(op.getRouting().getK())};
     Type idType = getElementTypeOrSelf(op.getExpertIds().getType());
     Type weightType = getElementTypeOrSelf(op.getWeights().getType());

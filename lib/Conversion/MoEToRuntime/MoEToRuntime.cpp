@@ -201,21 +201,29 @@ struct RuntimePattern : OpRewritePattern<OpTy> {
   int32_t numThreads;
 };
 
+/// moe_cc_route_f32 (given logits) or moe_cc_route_fused_f32 (hidden
+/// states and router: the whole gating in one kernel).
 struct RouteToRuntime : RuntimePattern<RouteOp> {
   using RuntimePattern::RuntimePattern;
 
   LogicalResult matchAndRewrite(RouteOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!isF32(op.getLogits()) || !isF32(op.getWeights()) ||
+    Value router = op.getRouter(), routerBias = op.getRouterBias();
+    if (!isF32(op.getInput()) || !isF32(op.getWeights()) ||
         !isI32(op.getExpertIds()))
       return rewriter.notifyMatchFailure(op, "needs f32 data, i32 ids");
     RoutingAttr routing = op.getRouting();
     RuntimeCall call(rewriter, op, numThreads);
-    Value logits = op.getLogits();
-    Value tokens = call.dim(logits, 0);
-    call.addInput(logits);
+    Value input = op.getInput();
+    Value tokens = call.dim(input, 0);
+    call.addInput(input);
     call.addI64(tokens);
-    call.addI64(call.dim(logits, 1));
+    if (router) {
+      call.addI64(call.dim(input, 1));
+      call.addInput(router);
+      call.addInput(routerBias);
+    }
+    call.addI64(op.getNumExperts());
     call.addI32(static_cast<int32_t>(routing.getKind()));
     call.addI32(routing.getK());
     call.addI32(routing.getRenormalize());
@@ -234,7 +242,8 @@ struct RouteToRuntime : RuntimePattern<RouteOp> {
       layer += global.getSymName().starts_with(kLayerPrefix);
     call.addI32(layer);
     call.addString((kLayerPrefix + Twine(layer)).str(), layerName(op.getLoc()));
-    rewriter.replaceOp(op, call.emit("moe_cc_route_f32"));
+    rewriter.replaceOp(op, call.emit(router ? "moe_cc_route_fused_f32"
+                                            : "moe_cc_route_f32"));
     return success();
   }
 };

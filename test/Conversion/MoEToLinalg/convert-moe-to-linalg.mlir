@@ -120,3 +120,17 @@ func.func @expert_choice(%x: tensor<?x16xf32>, %wr: tensor<16x4xf32>,
          routing <expert_choice, k = 1, capacity_factor = 1.0> activation <relu> -> tensor<?x16xf32>
   return %y : tensor<?x16xf32>
 }
+
+// -----
+
+// Fused gating: the reference lowering computes the logits first.
+// CHECK-LABEL: func @route_fused
+// CHECK: linalg.generic
+// CHECK-SAME: ins(%arg0, %arg1 : tensor<?x16xf32>, tensor<16x4xf32>)
+// CHECK: arith.mulf
+// CHECK-NOT: moe.route
+func.func @route_fused(%x: tensor<?x16xf32>, %wr: tensor<16x4xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {
+  %ids, %w = moe.route %x router %wr : tensor<16x4xf32> routing <softmax_topk, k = 2>
+      : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return %ids, %w : tensor<?x2xi32>, tensor<?x2xf32>
+}

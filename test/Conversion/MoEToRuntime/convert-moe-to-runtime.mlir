@@ -138,3 +138,17 @@ func.func @dynamic_result_dims(%x: tensor<?x?xf32>, %logits: tensor<?x4xf32>,
       : tensor<?x?xf32>, tensor<4x16x32xf32>, tensor<5xi32> -> tensor<?x?xf32>
   return %h : tensor<?x?xf32>
 }
+
+// -----
+
+// Fused gating: hidden states, router and router bias go to one kernel.
+// CHECK-LABEL: func @route_fused
+// CHECK: llvm.call @moe_cc_route_fused_f32
+// CHECK-SAME: : (i32, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i32, i32, i32, i32, i32, f32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, !llvm.ptr) -> i32
+// CHECK: cf.assert %{{.*}}, "moe runtime: moe.route failed (moe_cc_route_fused_f32)"
+// CHECK-NOT: moe.route %
+func.func @route_fused(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %b: tensor<8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {
+  %ids, %w = moe.route %x router %wr : tensor<16x8xf32> router_bias %b : tensor<8xf32>
+      routing <softmax_topk, k = 2> : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return %ids, %w : tensor<?x2xi32>, tensor<?x2xf32>
+}

@@ -294,7 +294,7 @@ func.func @f(%x: tensor<5x16xf32>, %l: tensor<5x?xf32>, %w1: tensor<8x16x32xf32>
 //===----------------------------------------------------------------------===//
 
 func.func @f(%l: tensor<8xf32>) {
-  // expected-error @+1 {{'logits' must be [T, E] = [?, ?], but is 'tensor<8xf32>'}}
+  // expected-error @+1 {{'input' must be [T, E] = [?, ?], but is 'tensor<8xf32>'}}
   %ids, %w = moe.route %l routing <softmax_topk, k = 2> : tensor<8xf32> -> tensor<?x2xi64>, tensor<?x2xf32>
   return
 }
@@ -302,7 +302,7 @@ func.func @f(%l: tensor<8xf32>) {
 // -----
 
 func.func @f(%l: tensor<?x?xf32>) {
-  // expected-error @+1 {{the number of experts (dim 1 of 'logits') must be static}}
+  // expected-error @+1 {{the number of experts (dim 1 of the logits) must be static}}
   %ids, %w = moe.route %l routing <softmax_topk, k = 2> : tensor<?x?xf32> -> tensor<?x2xi64>, tensor<?x2xf32>
   return
 }
@@ -350,7 +350,7 @@ func.func @f(%l: tensor<?x8xf32>, %b: tensor<4xf32>) {
 // -----
 
 func.func @f(%l: tensor<?x8xf32>, %b: tensor<8xf16>) {
-  // expected-error @+1 {{'correction_bias' has element type 'f16', but 'logits' has 'f32'}}
+  // expected-error @+1 {{'correction_bias' has element type 'f16', but 'input' has 'f32'}}
   %ids, %w = moe.route %l correction_bias %b : tensor<8xf16> routing <sigmoid_topk, k = 2> : tensor<?x8xf32> -> tensor<?x2xi64>, tensor<?x2xf32>
   return
 }
@@ -374,7 +374,7 @@ func.func @f(%l: tensor<5x8xf32>) {
 // -----
 
 func.func @f(%l: tensor<5x8xf32>) {
-  // expected-error @+1 {{'weights' has element type 'f16', but 'logits' has 'f32'}}
+  // expected-error @+1 {{'weights' has element type 'f16', but 'input' has 'f32'}}
   %ids, %w = moe.route %l routing <softmax_topk, k = 2> : tensor<5x8xf32> -> tensor<5x2xi64>, tensor<5x2xf16>
   return
 }
@@ -588,5 +588,60 @@ func.func @f(%y: tensor<10x16xf32>, %w: tensor<5x2xf16>, %i: tensor<5x2xi64>) {
 func.func @f(%y: tensor<10x16xf32>, %w: tensor<5x2xf32>, %i: tensor<5x2xi64>) {
   // expected-error @+1 {{'output' has element type 'bf16', but 'rows' has 'f32'}}
   %o = moe.combine %y, %w, %i : tensor<10x16xf32>, tensor<5x2xf32>, tensor<5x2xi64> -> tensor<5x16xbf16>
+  return
+}
+
+// -----
+
+// Fused gating: hidden states [T, d] . router [d, E].
+func.func @route_router_dims(%x: tensor<?x16xf32>, %wr: tensor<8x4xf32>) {
+  // expected-error @+1 {{'router' must be [d, E] = [16, ?], but is 'tensor<8x4xf32>'}}
+  %ids, %w = moe.route %x router %wr : tensor<8x4xf32> routing <softmax_topk, k = 2>
+      : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @route_router_dynamic_experts(%x: tensor<?x16xf32>, %wr: tensor<16x?xf32>) {
+  // expected-error @+1 {{the number of experts (dim 1 of 'router') must be static}}
+  %ids, %w = moe.route %x router %wr : tensor<16x?xf32> routing <softmax_topk, k = 2>
+      : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @route_router_bias_alone(%l: tensor<?x4xf32>, %b: tensor<4xf32>) {
+  // expected-error @+1 {{'router_bias' needs 'router' (add a bias to given logits before routing)}}
+  %ids, %w = moe.route %l router_bias %b : tensor<4xf32> routing <softmax_topk, k = 2>
+      : tensor<?x4xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @route_router_bias_shape(%x: tensor<?x16xf32>, %wr: tensor<16x4xf32>, %b: tensor<5xf32>) {
+  // expected-error @+1 {{'router_bias' must be [E] = [4], but is 'tensor<5xf32>'}}
+  %ids, %w = moe.route %x router %wr : tensor<16x4xf32> router_bias %b : tensor<5xf32>
+      routing <softmax_topk, k = 2> : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @route_router_type(%x: tensor<?x16xf32>, %wr: tensor<16x4xf16>) {
+  // expected-error @+1 {{'router' has element type 'f16', but 'input' has 'f32'}}
+  %ids, %w = moe.route %x router %wr : tensor<16x4xf16> routing <softmax_topk, k = 2>
+      : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @route_router_input(%x: tensor<16xf32>, %wr: tensor<16x4xf32>) {
+  // expected-error @+1 {{'input' must be [T, d] = [?, ?], but is 'tensor<16xf32>'}}
+  %ids, %w = moe.route %x router %wr : tensor<16x4xf32> routing <softmax_topk, k = 2>
+      : tensor<16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
   return
 }

@@ -136,3 +136,14 @@ func.func @attributes() attributes {
     c = #moe.routing<softmax_topk, capacity_factor = 1.0, k = 2>} {
   return
 }
+
+// Fused gating: the router matmul (and its bias) inside moe.route.
+// CHECK-LABEL: func @route_fused
+// CHECK: moe.route %arg0 router %arg1 : tensor<16x8xf32> router_bias %arg2 : tensor<8xf32> routing <softmax_topk, k = 2, renormalize = true> : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+func.func @route_fused(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %b: tensor<8xf32>)
+    -> (tensor<?x2xi32>, tensor<?x2xf32>) {
+  %ids, %w = moe.route %x router %wr : tensor<16x8xf32> router_bias %b : tensor<8xf32>
+      routing <softmax_topk, k = 2, renormalize = true>
+      : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return %ids, %w : tensor<?x2xi32>, tensor<?x2xf32>
+}

@@ -17,6 +17,7 @@
 # CHECK: OK: route sigmoid grouped
 # CHECK: OK: route ties and NaN
 # CHECK: OK: route T=0
+# CHECK: OK: route fused
 # CHECK: OK: permute
 # CHECK: OK: grouped_matmul clamped_swiglu
 # CHECK: OK: grouped_matmul random shapes
@@ -80,6 +81,22 @@ print("OK: route ties and NaN")
 status, ids, w = rt.route(np.zeros((0, 4), np.float32), "softmax_topk", 2)
 check("T=0", status == rt.OK and ids.shape == (0, 2))
 print("OK: route T=0")
+
+# Fused gating: logits = x . router + bias inside the routing kernel.
+for params, experts in [(dict(kind="softmax_topk", k=2, renormalize=True), 8),
+                        (dict(kind="sigmoid_topk", k=4, renormalize=True, scale=2.5,
+                              n_group=4, topk_group=2), 16)]:
+    x = rng.standard_normal((29, 12)).astype(np.float32)
+    router = rng.standard_normal((12, experts)).astype(np.float32)
+    rbias = rng.standard_normal(experts).astype(np.float32)
+    for threads in (1, 2):
+        status, ids, w = rt.route_fused(x, router, rbias, threads=threads, **params)
+        logits = x.astype(np.float64) @ router + rbias
+        want_ids, want_w = ref.route(logits, **params)
+        check("route fused status", status == rt.OK)
+        check("route fused ids", np.array_equal(ids, want_ids), f"{ids} vs {want_ids}")
+        close("route fused weights", w, want_w)
+print("OK: route fused")
 
 # Permutation: stable sort by expert, offsets, inverse.
 for ids in (rng.integers(0, 5, (9, 2)), np.array([[1, 3], [1, 3], [3, 1]]),

@@ -207,9 +207,7 @@ struct CanonicalizeDenseRouting : OpRewritePattern<OpTy> {
   }
 
   static int64_t getNumExperts(LayerOp op) { return op.getNumExperts(); }
-  static int64_t getNumExperts(RouteOp op) {
-    return dimOf(op.getLogits(), 1);
-  }
+  static int64_t getNumExperts(RouteOp op) { return op.getNumExperts(); }
 };
 } // namespace
 
@@ -222,15 +220,39 @@ void LayerOp::getCanonicalizationPatterns(RewritePatternSet &results,
 // RouteOp
 //===----------------------------------------------------------------------===//
 
+int64_t RouteOp::getNumExperts() {
+  return dimOf(getRouter() ? getRouter() : getInput(), 1);
+}
+
 LogicalResult RouteOp::verify() {
   Operation *op = getOperation();
-  if (failed(verifyShape(op, "logits", getLogits(), "[T, E]", {kDyn, kDyn})))
-    return failure();
-  int64_t numTokens = dimOf(getLogits(), 0);
-  int64_t numExperts = dimOf(getLogits(), 1);
-  if (ShapedType::isDynamic(numExperts))
-    return emitOpError("the number of experts (dim 1 of 'logits') must be "
-                       "static");
+  int64_t numTokens, numExperts;
+  if (Value router = getRouter()) {
+    // Fused gating: input [T, d] . router [d, E] (+ router_bias [E]).
+    if (failed(verifyShape(op, "input", getInput(), "[T, d]", {kDyn, kDyn})) ||
+        failed(verifyShape(op, "router", router, "[d, E]",
+                           {dimOf(getInput(), 1), kDyn})))
+      return failure();
+    numExperts = dimOf(router, 1);
+    if (ShapedType::isDynamic(numExperts))
+      return emitOpError("the number of experts (dim 1 of 'router') must be "
+                         "static");
+    if (getRouterBias() &&
+        failed(verifyShape(op, "router_bias", getRouterBias(), "[E]",
+                           {numExperts})))
+      return failure();
+  } else {
+    if (getRouterBias())
+      return emitOpError("'router_bias' needs 'router' (add a bias to given "
+                         "logits before routing)");
+    if (failed(verifyShape(op, "input", getInput(), "[T, E]", {kDyn, kDyn})))
+      return failure();
+    numExperts = dimOf(getInput(), 1);
+    if (ShapedType::isDynamic(numExperts))
+      return emitOpError("the number of experts (dim 1 of the logits) must "
+                         "be static");
+  }
+  numTokens = dimOf(getInput(), 0);
   RoutingAttr routing = getRouting();
   if (routing.getKind() == RoutingKind::ExpertChoice)
     return emitOpError("expert_choice routing picks tokens per expert, not "
@@ -255,14 +277,17 @@ LogicalResult RouteOp::verify() {
       failed(verifyShape(op, "weights", getWeights(), "[T, k]",
                          {numTokens, k})))
     return failure();
-  Type elementType = getElementTypeOrSelf(getLogits().getType());
+  Type elementType = getElementTypeOrSelf(getInput().getType());
   if (failed(verifyElementType(op, "weights", getWeights(), elementType,
-                               "logits")))
+                               "input")))
     return failure();
-  if (getCorrectionBias() &&
-      failed(verifyElementType(op, "correction_bias", getCorrectionBias(),
-                               elementType, "logits")))
-    return failure();
+  for (auto [name, value] :
+       {std::pair<StringRef, Value>{"correction_bias", getCorrectionBias()},
+        {"router", getRouter()},
+        {"router_bias", getRouterBias()}})
+    if (value &&
+        failed(verifyElementType(op, name, value, elementType, "input")))
+      return failure();
   return success();
 }
 

@@ -226,7 +226,9 @@ struct DecomposeLayer : OpRewritePattern<LayerOp> {
       return RankedTensorType::get({ShapedType::kDynamic, k}, t);
     };
     auto route = RouteOp::create(rewriter, loc, tk(i32), tk(elementType),
-                                 logits, op.getCorrectionBias(), routing);
+                                 logits, /*router=*/Value(),
+                                 /*router_bias=*/Value(),
+                                 op.getCorrectionBias(), routing);
     Value ids = route.getExpertIds(), weights = route.getWeights();
 
     // Gate and up weights side by side: one grouped matmul computes both,

@@ -115,31 +115,48 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
 // moe.route
 //===----------------------------------------------------------------------===//
 
-def MoE_RouteOp : MoE_Op<"route", [Pure]> {
+def MoE_RouteOp : MoE_Op<"route", [Pure, AttrSizedOperandSegments]> {
   let summary = "router logits to expert ids and gate weights";
   let description = [{
-    Applies the routing rule to `logits` `[T, E]` and returns, per token,
-    the `k` chosen expert ids `[T, k]` in descending order of their choice
-    score (ONNX TopK order and tie-break) and their gate weights `[T, k]`.
-    `correction_bias` `[E]` (sigmoid routing only) is added to the scores
-    for the choice alone. Expert-choice routing and capacity limits do not
-    fit this per-token form; they stay on `moe.layer`.
+    Applies the routing rule to the router logits `[T, E]` and returns, per
+    token, the `k` chosen expert ids `[T, k]` in descending order of their
+    choice score (ONNX TopK order and tie-break) and their gate weights
+    `[T, k]`. `correction_bias` `[E]` (sigmoid routing only) is added to the
+    scores for the choice alone. Expert-choice routing and capacity limits
+    do not fit this per-token form; they stay on `moe.layer`.
+
+    Without `router`, `input` is the logits. With `router` `[d, E]` (and
+    optionally `router_bias` `[E]`), `input` is the hidden states `[T, d]`
+    and the logits are `input . router + router_bias`: the whole gating
+    (router matmul, scoring, selection, normalization, scaling) is one op
+    and one kernel at run time. `moe-fuse-gating` makes this form.
 
     ```mlir
     %ids, %w = moe.route %logits routing <softmax_topk, k = 2, renormalize = true>
                : tensor<?x8xf32> -> tensor<?x2xi64>, tensor<?x2xf32>
+    %ids, %w = moe.route %x router %wr : tensor<16x8xf32>
+               routing <softmax_topk, k = 2, renormalize = true>
+               : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
     ```
   }];
   let arguments = (ins
-    MoE_FloatTensor:$logits,
+    MoE_FloatTensor:$input,
+    Optional<MoE_FloatTensor>:$router,
+    Optional<MoE_FloatTensor>:$router_bias,
     Optional<MoE_FloatTensor>:$correction_bias,
     MoE_RoutingAttr:$routing
   );
   let results = (outs MoE_IndexTensor:$expert_ids, MoE_FloatTensor:$weights);
   let assemblyFormat = [{
-    $logits (`correction_bias` $correction_bias^ `:` type($correction_bias))?
+    $input (`router` $router^ `:` type($router))?
+    (`router_bias` $router_bias^ `:` type($router_bias))?
+    (`correction_bias` $correction_bias^ `:` type($correction_bias))?
     `routing` $routing attr-dict
-    `:` type($logits) `->` type($expert_ids) `,` type($weights)
+    `:` type($input) `->` type($expert_ids) `,` type($weights)
+  }];
+  let extraClassDeclaration = [{
+    /// The number of experts: dim 1 of `router`, or of the logits.
+    int64_t getNumExperts();
   }];
   let hasVerifier = 1;
   let hasCanonicalizer = 1;

@@ -94,6 +94,33 @@ def MoEDecomposePass : Pass<"moe-decompose", "func::FuncOp"> {
   ];
 }
 
+def MoEFuseGatingPass : Pass<"moe-fuse-gating", "func::FuncOp"> {
+  let summary = "Fuse the router matmul into moe.route (one gating kernel)";
+  let description = [{
+    `moe.route` of logits computed by a router matmul from zeros (plus an
+    optional per-expert bias, the form `moe-decompose` emits) becomes
+    `moe.route` of the hidden states with `router` / `router_bias`: router
+    matmul, scoring, selection, normalization and scaling run as one
+    kernel, and the `[T, E]` logits are never stored.
+
+    ```mlir
+    %l = linalg.matmul ins(%x, %wr : tensor<?x16xf32>, tensor<16x8xf32>)
+                       outs(%zeros : tensor<?x8xf32>) -> tensor<?x8xf32>
+    %ids, %w = moe.route %l routing <softmax_topk, k = 2> : ...
+    // becomes
+    %ids, %w = moe.route %x router %wr : tensor<16x8xf32>
+               routing <softmax_topk, k = 2> : ...
+    ```
+
+    Logits that come from elsewhere (given to the model, a matmul with
+    transposed maps or a non-zero start) are left alone.
+  }];
+  let statistics = [
+    Statistic<"numFused", "num-fused", "Number of routing ops fused">,
+  ];
+  let dependentDialects = ["::mlir::moe::MoEDialect"];
+}
+
 def MoEFoldWeightsPass : Pass<"moe-fold-weights", "func::FuncOp"> {
   let summary = "Move constant weights into the kernels' layout at compile time";
   let description = [{
