@@ -88,6 +88,16 @@ tileAvx512(int rows, const float *x, int64_t ldx, const float *w, int64_t ldw,
   matmulRows<6, 32>(rows, x, ldx, w, ldw, kDim, bias, z);
 }
 
+/// Decode (an expert segment of 1-2 rows): 128 columns at once, so that
+/// 16 independent accumulator chains hide the FMA latency that a 32-wide
+/// single-row tile (2 chains) is bound by.
+constexpr int kWideTile = 128;
+__attribute__((target("avx512f,avx512vl,fma"))) void
+tileAvx512Wide(int rows, const float *x, int64_t ldx, const float *w,
+               int64_t ldw, int64_t kDim, const float *bias, float *z) {
+  matmulRows<2, kWideTile>(rows, x, ldx, w, ldw, kDim, bias, z);
+}
+
 __attribute__((target("avx2,fma"))) void
 tileAvx2(int rows, const float *x, int64_t ldx, const float *w, int64_t ldw,
          int64_t kDim, const float *bias, float *z) {
@@ -193,7 +203,28 @@ moe_grouped_matmul_f32(const moe_exec_config *config, const float *rows,
     const Task &task = tasks[t];
     const float *w = weights + task.expert * kDim * mDim;
     const float *b = bias ? bias + task.expert * mDim : nullptr;
-    float gate[kMaxTileRows * kMaxTileWidth], up[kMaxTileRows * kMaxTileWidth];
+    constexpr int kBuffer = std::max(kMaxTileRows * kMaxTileWidth,
+                                     2 * kWideTile);
+    float gate[kBuffer], up[kBuffer];
+    // Decode: one wide tile over the task's columns.
+    if (isa == Isa::Avx512 && task.rowEnd - task.rowBegin <= 2 &&
+        task.colEnd - task.colBegin == kWideTile) {
+      int rows = static_cast<int>(task.rowEnd - task.rowBegin);
+      const float *x = rowsData + task.rowBegin * kDim;
+      auto compute = [&](int64_t col, float *z) {
+        tileAvx512Wide(rows, x, kDim, w + col, mDim, kDim,
+                       b ? b + col : nullptr, z);
+      };
+      compute(task.colBegin, gate);
+      if (gated)
+        compute(outCols + task.colBegin, up);
+      for (int i = 0; i < rows; ++i)
+        epilogue(act, gate + i * kWideTile,
+                 gated ? up + i * kWideTile : nullptr,
+                 out + (task.rowBegin + i) * outCols + task.colBegin,
+                 kWideTile);
+      return;
+    }
     for (int64_t c = task.colBegin; c < task.colEnd; c += width) {
       int cols = static_cast<int>(std::min<int64_t>(width, task.colEnd - c));
       for (int64_t r = task.rowBegin; r < task.rowEnd; r += rowsPerTile) {

@@ -139,15 +139,17 @@ print("OK: grouped_matmul clamped_swiglu")
 
 # Random shapes: K and M around the tile sizes (6 x 32, 4 x 16, 4 x 8),
 # uneven experts (some empty), 1 and 2 threads.
-for trial in range(12):
+for trial in range(16):
     num_experts = int(rng.integers(1, 6))
     counts = rng.integers(0, 51, num_experts)
     counts[rng.integers(num_experts)] = 0
+    if trial % 4 == 0:  # decode-sized segments: the wide single-row tiles
+        counts = rng.integers(1, 3, num_experts)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
     kdim = int(rng.choice([1, 5, 16, 37, 64]))
     gated = trial % 3 == 0
     act = "swiglu" if gated else ("relu" if trial % 3 == 1 else "identity")
-    mdim = int(rng.choice([1, 7, 16, 33, 70, 96])) * (2 if gated else 1)
+    mdim = int(rng.choice([1, 7, 16, 33, 70, 96, 160, 300])) * (2 if gated else 1)
     rows = rng.standard_normal((int(offsets[-1]), kdim)).astype(np.float32)
     w = rng.standard_normal((num_experts, kdim, mdim)).astype(np.float32)
     b = rng.standard_normal((num_experts, mdim)).astype(np.float32) if trial % 2 else None
