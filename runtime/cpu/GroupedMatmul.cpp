@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "MicroKernels.h"
+#include "moe_packing.h"
 #include "Parallel.h"
 #include "Validation.h"
 
@@ -22,6 +23,7 @@
 #include <vector>
 
 using namespace moe::runtime;
+namespace packing = moe::packing;
 
 namespace {
 
@@ -82,10 +84,11 @@ constexpr int kMaxTileWidth = 32;
 constexpr int kMaxTileRows = 6;
 
 /// z[rows x width] for a full-width tile, per instruction set.
+/// (`panelStride` only matters for the wide tile, which spans 4 blocks.)
 __attribute__((target("avx512f,avx512vl,fma"))) void
 tileAvx512(int rows, const float *x, int64_t ldx, const float *w, int64_t ldw,
-           int64_t kDim, const float *bias, float *z) {
-  matmulRows<6, 32>(rows, x, ldx, w, ldw, kDim, bias, z);
+           int64_t panelStride, int64_t kDim, const float *bias, float *z) {
+  matmulRows<6, 32>(rows, x, ldx, w, ldw, panelStride, kDim, bias, z);
 }
 
 /// Decode (an expert segment of 1-2 rows): 128 columns at once, so that
@@ -94,19 +97,22 @@ tileAvx512(int rows, const float *x, int64_t ldx, const float *w, int64_t ldw,
 constexpr int kWideTile = 128;
 __attribute__((target("avx512f,avx512vl,fma"))) void
 tileAvx512Wide(int rows, const float *x, int64_t ldx, const float *w,
-               int64_t ldw, int64_t kDim, const float *bias, float *z) {
-  matmulRows<2, kWideTile>(rows, x, ldx, w, ldw, kDim, bias, z);
+               int64_t ldw, int64_t panelStride, int64_t kDim,
+               const float *bias, float *z) {
+  matmulRows<2, 32, kWideTile / 32>(rows, x, ldx, w, ldw, panelStride, kDim,
+                                    bias, z);
 }
 
 __attribute__((target("avx2,fma"))) void
 tileAvx2(int rows, const float *x, int64_t ldx, const float *w, int64_t ldw,
-         int64_t kDim, const float *bias, float *z) {
-  matmulRows<4, 16>(rows, x, ldx, w, ldw, kDim, bias, z);
+         int64_t panelStride, int64_t kDim, const float *bias, float *z) {
+  matmulRows<4, 16>(rows, x, ldx, w, ldw, panelStride, kDim, bias, z);
 }
 
 void tileGeneric(int rows, const float *x, int64_t ldx, const float *w,
-                 int64_t ldw, int64_t kDim, const float *bias, float *z) {
-  matmulRows<4, 8>(rows, x, ldx, w, ldw, kDim, bias, z);
+                 int64_t ldw, int64_t panelStride, int64_t kDim,
+                 const float *bias, float *z) {
+  matmulRows<4, 8>(rows, x, ldx, w, ldw, panelStride, kDim, bias, z);
 }
 
 /// Rows per micro-kernel call.
@@ -151,6 +157,31 @@ struct Task {
   int64_t expert, rowBegin, rowEnd, colBegin, colEnd;
 };
 
+/// Where the weights of (expert, column) are: row-major [E, K, M], or the
+/// panels of moe_packing.h.
+struct WeightLayout {
+  const float *weights;
+  int64_t kDim, mDim;
+  bool gated, packed;
+
+  /// The address of weights[e][0][column] and the distance between k rows.
+  const float *at(int64_t e, int64_t column, int64_t &ldw) const {
+    if (!packed) {
+      ldw = mDim;
+      return weights + e * kDim * mDim + column;
+    }
+    ldw = packing::kPanel;
+    int64_t panel, inPanel;
+    packing::locateColumn(column, mDim, gated, panel, inPanel);
+    return weights + e * packing::packedExpertElements(kDim, mDim, gated) +
+           panel * kDim * packing::kPanel + inPanel;
+  }
+  /// From one 32-column block to the next (the wide tile's blocks).
+  int64_t blockStride() const {
+    return packed ? kDim * packing::kPanel : packing::kPanel;
+  }
+};
+
 } // namespace
 
 extern "C" const char *moe_runtime_cpu_isa(void) {
@@ -164,19 +195,14 @@ extern "C" const char *moe_runtime_cpu_isa(void) {
   }
 }
 
-extern "C" moe_status
-moe_grouped_matmul_f32(const moe_exec_config *config, const float *rows,
-                       int64_t numRows, int64_t kDim, const float *weights,
-                       int64_t numExperts, int64_t mDim,
-                       const int32_t *offsets, const float *bias,
-                       const moe_activation_params *activation, float *out) {
-  moe_activation_params act = activation ? *activation
-                                         : moe_activation_params{0, 0, 0, 0};
-  bool gated = isGatedActivation(act.kind);
-  if (!validConfig(config) ||
-      !validGroupedMatmul(numRows, kDim, weights, numExperts, mDim, offsets,
-                          rows, out, act))
-    return MOE_ERROR_INVALID_ARGUMENT;
+namespace {
+moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
+                         int64_t numRows, int64_t kDim,
+                         const WeightLayout &layout, int64_t numExperts,
+                         int64_t mDim, const int32_t *offsets,
+                         const float *bias, const moe_activation_params &act,
+                         float *out) {
+  bool gated = layout.gated;
   if (offsets[0] != 0 || offsets[numExperts] != numRows)
     return MOE_ERROR_INDEX_OUT_OF_RANGE;
   for (int64_t e = 0; e < numExperts; ++e)
@@ -201,7 +227,6 @@ moe_grouped_matmul_f32(const moe_exec_config *config, const float *rows,
 
   parallelFor(config, static_cast<int64_t>(tasks.size()), [&](int64_t t) {
     const Task &task = tasks[t];
-    const float *w = weights + task.expert * kDim * mDim;
     const float *b = bias ? bias + task.expert * mDim : nullptr;
     constexpr int kBuffer = std::max(kMaxTileRows * kMaxTileWidth,
                                      2 * kWideTile);
@@ -212,7 +237,9 @@ moe_grouped_matmul_f32(const moe_exec_config *config, const float *rows,
       int rows = static_cast<int>(task.rowEnd - task.rowBegin);
       const float *x = rowsData + task.rowBegin * kDim;
       auto compute = [&](int64_t col, float *z) {
-        tileAvx512Wide(rows, x, kDim, w + col, mDim, kDim,
+        int64_t ldw;
+        const float *w = layout.at(task.expert, col, ldw);
+        tileAvx512Wide(rows, x, kDim, w, ldw, layout.blockStride(), kDim,
                        b ? b + col : nullptr, z);
       };
       compute(task.colBegin, gate);
@@ -235,10 +262,12 @@ moe_grouped_matmul_f32(const moe_exec_config *config, const float *rows,
         int stride = cols == width ? width : kMaxTileWidth;
         auto compute = [&](int64_t col, float *z) {
           const float *bc = b ? b + col : nullptr;
+          int64_t ldw;
+          const float *w = layout.at(task.expert, col, ldw);
           if (cols == width)
-            tile(rows, x, kDim, w + col, mDim, kDim, bc, z);
+            tile(rows, x, kDim, w, ldw, layout.blockStride(), kDim, bc, z);
           else
-            tileTail(rows, cols, x, kDim, w + col, mDim, kDim, bc, z);
+            tileTail(rows, cols, x, kDim, w, ldw, kDim, bc, z);
         };
         compute(c, gate);
         if (gated)
@@ -250,4 +279,58 @@ moe_grouped_matmul_f32(const moe_exec_config *config, const float *rows,
     }
   });
   return MOE_OK;
+}
+} // namespace
+
+extern "C" moe_status
+moe_grouped_matmul_f32(const moe_exec_config *config, const float *rows,
+                       int64_t numRows, int64_t kDim, const float *weights,
+                       int64_t numExperts, int64_t mDim,
+                       const int32_t *offsets, const float *bias,
+                       const moe_activation_params *activation, float *out) {
+  moe_activation_params act = activation ? *activation
+                                         : moe_activation_params{0, 0, 0, 0};
+  if (!validConfig(config) ||
+      !validGroupedMatmul(numRows, kDim, weights, numExperts, mDim, offsets,
+                          rows, out, act))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  WeightLayout layout{weights, kDim, mDim, isGatedActivation(act.kind),
+                      /*packed=*/false};
+  return groupedMatmul(config, rows, numRows, kDim, layout, numExperts, mDim,
+                       offsets, bias, act, out);
+}
+
+extern "C" moe_status moe_grouped_matmul_packed_f32(
+    const moe_exec_config *config, const float *rows, int64_t numRows,
+    int64_t kDim, const float *packedWeights, int64_t numExperts,
+    int64_t mDim, const int32_t *offsets, const float *bias,
+    const moe_activation_params *activation, float *out) {
+  moe_activation_params act = activation ? *activation
+                                         : moe_activation_params{0, 0, 0, 0};
+  if (!validConfig(config) ||
+      !validGroupedMatmul(numRows, kDim, packedWeights, numExperts, mDim,
+                          offsets, rows, out, act))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  WeightLayout layout{packedWeights, kDim, mDim, isGatedActivation(act.kind),
+                      /*packed=*/true};
+  return groupedMatmul(config, rows, numRows, kDim, layout, numExperts, mDim,
+                       offsets, bias, act, out);
+}
+
+extern "C" moe_status moe_pack_weights_f32(const float *weights,
+                                           int64_t numExperts, int64_t kDim,
+                                           int64_t mDim, int32_t gated,
+                                           float *packed) {
+  if (!weights || !packed || numExperts < 1 || kDim < 0 || mDim < 0 ||
+      (gated && mDim % 2 != 0))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  packing::packWeights(weights, numExperts, kDim, mDim, gated != 0,
+                       sizeof(float), packed);
+  return MOE_OK;
+}
+
+extern "C" int64_t moe_packed_weights_elements(int64_t numExperts,
+                                               int64_t kDim, int64_t mDim,
+                                               int32_t gated) {
+  return numExperts * packing::packedExpertElements(kDim, mDim, gated != 0);
 }

@@ -17,38 +17,46 @@
 
 namespace moe::runtime {
 
-/// One MR x NR tile over the full K.
-template <int MR, int NR>
+/// One MR x (NP * NR) tile over the full K: NP column blocks of NR, block
+/// p starting at w + p * panelStride (consecutive columns when unpacked,
+/// separate panels when packed), each row of a block ldw elements after
+/// the previous one. z is row-major with NP * NR columns.
+template <int MR, int NR, int NP = 1>
 __attribute__((always_inline)) inline void
 matmulTile(const float *x, int64_t ldx, const float *w, int64_t ldw,
-           int64_t kDim, const float *bias, float *z) {
-  float acc[MR][NR];
+           int64_t panelStride, int64_t kDim, const float *bias, float *z) {
+  constexpr int width = NR * NP;
+  float acc[MR][width];
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j)
+    for (int j = 0; j < width; ++j)
       acc[i][j] = bias ? bias[j] : 0.0f;
   for (int64_t k = 0; k < kDim; ++k) {
-    const float *wk = w + k * ldw;
     for (int i = 0; i < MR; ++i) {
       float xv = x[i * ldx + k];
-      for (int j = 0; j < NR; ++j)
-        acc[i][j] += xv * wk[j];
+      for (int p = 0; p < NP; ++p) {
+        const float *wk = w + p * panelStride + k * ldw;
+        for (int j = 0; j < NR; ++j)
+          acc[i][p * NR + j] += xv * wk[j];
+      }
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j)
-      z[i * NR + j] = acc[i][j];
+    for (int j = 0; j < width; ++j)
+      z[i * width + j] = acc[i][j];
 }
 
 /// A tile of 1..MR rows: the row count picks a compile-time instantiation.
-template <int MR, int NR>
+template <int MR, int NR, int NP = 1>
 __attribute__((always_inline)) inline void
 matmulRows(int rows, const float *x, int64_t ldx, const float *w,
-           int64_t ldw, int64_t kDim, const float *bias, float *z) {
+           int64_t ldw, int64_t panelStride, int64_t kDim, const float *bias,
+           float *z) {
   if constexpr (MR > 1) {
     if (rows < MR)
-      return matmulRows<MR - 1, NR>(rows, x, ldx, w, ldw, kDim, bias, z);
+      return matmulRows<MR - 1, NR, NP>(rows, x, ldx, w, ldw, panelStride,
+                                        kDim, bias, z);
   }
-  matmulTile<MR, NR>(x, ldx, w, ldw, kDim, bias, z);
+  matmulTile<MR, NR, NP>(x, ldx, w, ldw, panelStride, kDim, bias, z);
 }
 
 } // namespace moe::runtime

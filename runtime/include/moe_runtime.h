@@ -134,6 +134,21 @@ moe_status moe_grouped_matmul_f32(const moe_exec_config *config,
                                   float *out);
 
 /* out[t] = sum_j weights[t, j] * rows[inverse[t, j]], j increasing. */
+/* moe_grouped_matmul_f32 on weights prepacked into panels
+ * (moe_packing.h: what moe-compile stores for constant weights). */
+moe_status moe_grouped_matmul_packed_f32(
+    const moe_exec_config *config, const float *rows, int64_t num_rows,
+    int64_t k_dim, const float *packed_weights, int64_t num_experts,
+    int64_t m_dim, const int32_t *offsets, const float *bias,
+    const moe_activation_params *activation, float *out);
+/* Packs weights [E, K, M] for it (gated: gate and up halves apart) into
+ * moe_packed_weights_elements(...) floats. */
+moe_status moe_pack_weights_f32(const float *weights, int64_t num_experts,
+                                int64_t k_dim, int64_t m_dim, int32_t gated,
+                                float *packed);
+int64_t moe_packed_weights_elements(int64_t num_experts, int64_t k_dim,
+                                    int64_t m_dim, int32_t gated);
+
 moe_status moe_combine_f32(const moe_exec_config *config, const float *rows,
                            int64_t num_rows, int64_t d, const float *weights,
                            const int32_t *inverse, int64_t num_tokens,
@@ -176,6 +191,13 @@ int32_t moe_cc_route_fused_f32(int32_t num_threads, const float *input,
                                const float *correction_bias,
                                int32_t *expert_ids, float *weights,
                                int32_t layer, const char *layer_name);
+
+/* moe_grouped_matmul_packed_f32 for generated code. */
+int32_t moe_cc_grouped_matmul_packed_f32(
+    int32_t num_threads, const float *rows, int64_t num_rows, int64_t k_dim,
+    const float *packed_weights, int64_t num_experts, int64_t m_dim,
+    const int32_t *offsets, const float *bias, int32_t activation, float alpha,
+    float beta, float limit, float *out);
 
 /* moe_permute, then moe_gather_rows_f32 of input [T, d] into rows. */
 int32_t moe_cc_permute_f32(int32_t num_threads, const float *input,

@@ -37,7 +37,8 @@ _f32, _i32 = ctypes.c_float, ctypes.c_int32
 _i64 = ctypes.c_int64
 _lib.moe_runtime_api_version.restype = _i32
 for name in ("moe_route_f32", "moe_permute", "moe_gather_rows_f32",
-             "moe_grouped_matmul_f32", "moe_combine_f32", "moe_route_fused_f32"):
+             "moe_grouped_matmul_f32", "moe_combine_f32", "moe_route_fused_f32",
+             "moe_grouped_matmul_packed_f32", "moe_pack_weights_f32"):
     getattr(_lib, name).restype = _i32
 
 
@@ -110,8 +111,24 @@ def gather_rows(x, assignments, k, threads=0):
     return status, rows
 
 
+_lib.moe_packed_weights_elements.restype = _i64
+
+
+def pack_weights(weights, gated):
+    """weights [E, K, M] in the runtime's panel layout (moe_packing.h)."""
+    weights = np.ascontiguousarray(weights, np.float32)
+    e, kd, m = weights.shape
+    packed = np.full(_lib.moe_packed_weights_elements(_i64(e), _i64(kd), _i64(m), _i32(gated)),
+                     np.nan, np.float32)
+    assert _lib.moe_pack_weights_f32(_ptr(weights, _f32), _i64(e), _i64(kd), _i64(m),
+                                     _i32(gated), _ptr(packed, _f32)) == OK
+    return packed
+
+
 def grouped_matmul(rows, weights, offsets, bias=None, activation="identity",
-                   alpha=1.702, beta=1.0, limit=7.0, threads=0):
+                   alpha=1.702, beta=1.0, limit=7.0, threads=0, packed=False):
+    """With packed=True the weights go through moe_pack_weights_f32 and
+    moe_grouped_matmul_packed_f32."""
     rows = np.ascontiguousarray(rows, np.float32)
     weights = np.ascontiguousarray(weights, np.float32)
     offsets = np.ascontiguousarray(offsets, np.int32)
@@ -120,7 +137,11 @@ def grouped_matmul(rows, weights, offsets, bias=None, activation="identity",
     out = np.zeros((rows.shape[0], m // 2 if gated else m), np.float32)
     act = ActivationParams(ACTIVATION[activation], alpha, beta, limit)
     bias = None if bias is None else np.ascontiguousarray(bias, np.float32)
-    status = _lib.moe_grouped_matmul_f32(
+    fn = _lib.moe_grouped_matmul_f32
+    if packed:
+        weights = pack_weights(weights, gated)
+        fn = _lib.moe_grouped_matmul_packed_f32
+    status = fn(
         ctypes.byref(ExecConfig(threads)), _ptr(rows, _f32), _i64(rows.shape[0]), _i64(kd),
         _ptr(weights, _f32), _i64(e), _i64(m), _ptr(offsets, _i32), _ptr(bias, _f32),
         ctypes.byref(act), _ptr(out, _f32))

@@ -12,6 +12,9 @@
 
 #include "moe/Dialect/MoE/IR/MoEOps.h"
 
+#include "moe/Dialect/MoE/Transforms/ConstantData.h"
+
+#include "moe_packing.h"
 #include "moe_runtime.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -21,6 +24,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::moe {
@@ -278,8 +282,33 @@ struct PermuteToRuntime : RuntimePattern<PermuteOp> {
   }
 };
 
+/// Constant weights are packed into the runtime's panels (moe_packing.h)
+/// here, at compile time, and go to the packed kernel; others are passed
+/// row-major.
 struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
   using RuntimePattern::RuntimePattern;
+
+  /// The packed constant for constant `weights`, or null.
+  static Value packedWeights(PatternRewriter &rewriter, Location loc,
+                             Value weights, bool gated) {
+    ElementsAttr attr;
+    if (!matchPattern(weights, m_Constant(&attr)))
+      return Value();
+    std::optional<std::vector<char>> bytes = elementBytes(attr);
+    if (!bytes)
+      return Value();
+    auto type = cast<RankedTensorType>(weights.getType());
+    int64_t e = type.getDimSize(0), k = type.getDimSize(1),
+            m = type.getDimSize(2);
+    int64_t perExpert = ::moe::packing::packedExpertElements(k, m, gated);
+    std::vector<char> packed(static_cast<size_t>(e * perExpert) *
+                             sizeof(float));
+    ::moe::packing::packWeights(bytes->data(), e, k, m, gated, sizeof(float),
+                              packed.data());
+    auto packedType =
+        RankedTensorType::get({e, perExpert}, type.getElementType());
+    return makeConstant(rewriter, loc, packedType, packed, "moe_panels");
+  }
 
   LogicalResult matchAndRewrite(GroupedMatmulOp op,
                                 PatternRewriter &rewriter) const override {
@@ -289,26 +318,30 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
     auto weightsType = cast<RankedTensorType>(op.getWeights().getType());
     if (!weightsType.hasStaticShape())
       return rewriter.notifyMatchFailure(op, "needs static weight shapes");
+    ActivationAttr activation = op.getActivationAttr();
+    bool gated = activation && activation.isGated();
+    Value packed = packedWeights(rewriter, op.getLoc(), op.getWeights(), gated);
     RuntimeCall call(rewriter, op, numThreads);
     Value rows = op.getRows();
     Value numRows = call.dim(rows, 0);
     call.addInput(rows);
     call.addI64(numRows);
     call.addI64(weightsType.getDimSize(1));
-    call.addInput(op.getWeights());
+    call.addInput(packed ? packed : op.getWeights());
     call.addI64(weightsType.getDimSize(0));
     call.addI64(weightsType.getDimSize(2));
     call.addInput(op.getOffsets());
     call.addInput(op.getBias());
-    ActivationAttr activation = op.getActivationAttr();
     call.addI32(activation ? static_cast<int32_t>(activation.getKind())
                            : MOE_ACTIVATION_NONE);
     call.addF32(activation ? activation.getAlphaValue() : 0.0);
     call.addF32(activation ? activation.getBetaValue() : 0.0);
     call.addF32(activation ? activation.getLimitValue() : 0.0);
     call.addOutput(op.getResult(),
-                   {numRows, call.index(weightsType.getDimSize(2))});
-    rewriter.replaceOp(op, call.emit("moe_cc_grouped_matmul_f32"));
+                   {numRows, call.index(weightsType.getDimSize(2) /
+                                        (gated ? 2 : 1))});
+    rewriter.replaceOp(op, call.emit(packed ? "moe_cc_grouped_matmul_packed_f32"
+                                            : "moe_cc_grouped_matmul_f32"));
     return success();
   }
 };
@@ -338,7 +371,7 @@ struct CombineToRuntime : RuntimePattern<CombineOp> {
 };
 
 struct ConvertMoEToRuntimePass
-    : moe::impl::ConvertMoEToRuntimePassBase<ConvertMoEToRuntimePass> {
+    : mlir::moe::impl::ConvertMoEToRuntimePassBase<ConvertMoEToRuntimePass> {
   using Base::Base;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());

@@ -152,3 +152,20 @@ func.func @route_fused(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %b: tensor<8
       routing <softmax_topk, k = 2> : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
   return %ids, %w : tensor<?x2xi32>, tensor<?x2xf32>
 }
+
+// -----
+
+// Constant weights are packed into the runtime's panels at compile time
+// (moe_packing.h: gate and up halves each padded to 32 columns, [K][32]
+// per panel): [2, 3, 8] gated -> 2 experts x 2 panels x 3 x 32 floats.
+// CHECK-LABEL: func @packed_constant
+// CHECK: %[[PANELS:.*]] = arith.constant dense_resource<moe_panels{{.*}}> : tensor<2x192xf32>
+// CHECK: bufferization.to_buffer %[[PANELS]] read_only
+// CHECK: memref.alloc(%{{.*}}) : memref<?x4xf32>
+// CHECK: llvm.call @moe_cc_grouped_matmul_packed_f32
+func.func @packed_constant(%rows: tensor<?x3xf32>, %offsets: tensor<3xi32>) -> tensor<?x4xf32> {
+  %w = arith.constant dense<0.5> : tensor<2x3x8xf32>
+  %h = moe.grouped_matmul %rows, %w, %offsets activation <swiglu>
+      : tensor<?x3xf32>, tensor<2x3x8xf32>, tensor<3xi32> -> tensor<?x4xf32>
+  return %h : tensor<?x4xf32>
+}

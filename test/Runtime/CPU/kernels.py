@@ -138,7 +138,8 @@ for act in ("identity", "relu", "gelu", "gelu_tanh", "silu", "swiglu", "clamped_
 print("OK: grouped_matmul clamped_swiglu")
 
 # Random shapes: K and M around the tile sizes (6 x 32, 4 x 16, 4 x 8),
-# uneven experts (some empty), 1 and 2 threads.
+# uneven experts (some empty), 1 and 2 threads, row-major and prepacked
+# (panel) weights.
 for trial in range(16):
     num_experts = int(rng.integers(1, 6))
     counts = rng.integers(0, 51, num_experts)
@@ -159,11 +160,12 @@ for trial in range(16):
         z = rows[seg].astype(np.float64) @ w[e] + (0 if b is None else b[e])
         want[seg] = ref.activation(act, z[:, :mdim // 2], z[:, mdim // 2:]) if gated \
             else ref.activation(act, z)
-    for threads in (1, 2):
-        status, out = rt.grouped_matmul(rows, w, offsets, b, act, threads=threads)
+    for threads, packed in ((1, False), (2, False), (1, True), (2, True)):
+        status, out = rt.grouped_matmul(rows, w, offsets, b, act, threads=threads,
+                                        packed=packed)
         check(f"random {trial}", status == rt.OK)
-        close(f"grouped_matmul random {trial} ({num_experts}x{kdim}x{mdim}, {act})",
-              out, want, rtol=1e-4, atol=1e-4)
+        close(f"grouped_matmul random {trial} ({num_experts}x{kdim}x{mdim}, {act}, "
+              f"packed={packed})", out, want, rtol=1e-4, atol=1e-4)
 print("OK: grouped_matmul random shapes")
 
 # Combine.

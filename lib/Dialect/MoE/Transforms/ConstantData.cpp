@@ -1,6 +1,6 @@
 //===- ConstantData.cpp - Bytes of constant tensors -----------------------===//
 
-#include "ConstantData.h"
+#include "moe/Dialect/MoE/Transforms/ConstantData.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/BuiltinAttributes.h"

@@ -10,7 +10,7 @@
 
 #include "moe/Dialect/MoE/Transforms/Passes.h"
 
-#include "ConstantData.h"
+#include "moe/Dialect/MoE/Transforms/ConstantData.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

@@ -11,7 +11,7 @@
 
 #include "moe/Dialect/MoE/Transforms/Passes.h"
 
-#include "ConstantData.h"
+#include "moe/Dialect/MoE/Transforms/ConstantData.h"
 #include "RaiseMatchers.h"
 #include "RaiseStacked.h"
 

@@ -6,8 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MOE_LIB_DIALECT_MOE_TRANSFORMS_CONSTANTDATA_H
-#define MOE_LIB_DIALECT_MOE_TRANSFORMS_CONSTANTDATA_H
+#ifndef MOE_DIALECT_MOE_TRANSFORMS_CONSTANTDATA_H
+#define MOE_DIALECT_MOE_TRANSFORMS_CONSTANTDATA_H
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributeInterfaces.h"
@@ -36,4 +36,4 @@ Value makeConstant(OpBuilder &builder, Location loc, RankedTensorType type,
 
 } // namespace mlir::moe
 
-#endif // MOE_LIB_DIALECT_MOE_TRANSFORMS_CONSTANTDATA_H
+#endif // MOE_DIALECT_MOE_TRANSFORMS_CONSTANTDATA_H

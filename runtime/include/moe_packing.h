@@ -1,0 +1,74 @@
+/*===- moe_packing.h - Panel layout of prepacked expert weights -*- C++ -*-===*
+ *
+ * The one definition of the packed weight layout that moe-compile writes
+ * (convert-moe-to-runtime packs constant weights at compile time) and the
+ * CPU runtime's moe_grouped_matmul_packed_f32 reads. Header-only C++ with
+ * no dependencies, so both sides include the same code.
+ *
+ * Weights [E, K, M] row-major become, per expert, panels of kPanel
+ * columns stored [K][kPanel] contiguously: the micro-kernel then walks one
+ * panel front to back instead of striding M elements per k step. The
+ * columns are split into segments first (gated activations: gate columns
+ * [0, M/2), then up columns [M/2, M); otherwise one segment), each padded
+ * with zero columns to a multiple of kPanel, so that a tile never straddles
+ * the gate/up boundary.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef MOE_PACKING_H
+#define MOE_PACKING_H
+
+#include <cstdint>
+#include <cstring>
+
+namespace moe::packing {
+
+/// Columns per panel.
+constexpr int64_t kPanel = 32;
+
+inline int64_t panelsOf(int64_t columns) {
+  return (columns + kPanel - 1) / kPanel;
+}
+
+/// Panels per expert: of the whole M, or of each half when gated.
+inline int64_t panelsPerExpert(int64_t m, bool gated) {
+  return gated ? 2 * panelsOf(m / 2) : panelsOf(m);
+}
+
+/// Elements per expert in the packed layout.
+inline int64_t packedExpertElements(int64_t k, int64_t m, bool gated) {
+  return panelsPerExpert(m, gated) * k * kPanel;
+}
+
+/// The panel holding column `column` of [0, M), and the column inside it.
+inline void locateColumn(int64_t column, int64_t m, bool gated,
+                         int64_t &panel, int64_t &inPanel) {
+  int64_t segment = gated && column >= m / 2 ? 1 : 0;
+  int64_t local = segment ? column - m / 2 : column;
+  panel = (segment ? panelsOf(m / 2) : 0) + local / kPanel;
+  inPanel = local % kPanel;
+}
+
+/// Packs `weights` [E, K, M] (elements of `elementSize` bytes) into `out`
+/// (E * packedExpertElements elements, zero padding included).
+inline void packWeights(const void *weights, int64_t e, int64_t k, int64_t m,
+                        bool gated, int64_t elementSize, void *out) {
+  const char *src = static_cast<const char *>(weights);
+  char *dst = static_cast<char *>(out);
+  int64_t perExpert = packedExpertElements(k, m, gated);
+  std::memset(dst, 0, static_cast<size_t>(e * perExpert * elementSize));
+  for (int64_t x = 0; x < e; ++x)
+    for (int64_t row = 0; row < k; ++row)
+      for (int64_t column = 0; column < m; ++column) {
+        int64_t panel, inPanel;
+        locateColumn(column, m, gated, panel, inPanel);
+        int64_t to = x * perExpert + (panel * k + row) * kPanel + inPanel;
+        int64_t from = (x * k + row) * m + column;
+        std::memcpy(dst + to * elementSize, src + from * elementSize,
+                    static_cast<size_t>(elementSize));
+      }
+}
+
+} // namespace moe::packing
+
+#endif /* MOE_PACKING_H */
