@@ -77,7 +77,7 @@ def test_dump_ir(moe_model):
     model = moe_compiler.compile(moe_model, dump_ir=True)
     assert list(model.ir) == ["onnx", "moe", "llvm-dialect", "llvm-ir"]
     assert "moe.layer" in model.ir["moe"]
-    assert "llvm.call @moe_cc_grouped_matmul_f32" in model.ir["llvm-dialect"]
+    assert "llvm.call @moe_cc_grouped_matmul_packed_f32" in model.ir["llvm-dialect"]
     assert "define" in model.ir["llvm-ir"]
     assert moe_compiler.compile(moe_model).ir == {}
 
