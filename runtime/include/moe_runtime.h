@@ -176,6 +176,9 @@ int32_t moe_cc_route_f32(int32_t num_threads, const float *logits,
  * (the model C API turns it into a failed run); the code goes on reading
  * nothing out of bounds. */
 void moe_cc_index_error(const char *node, int64_t index, int64_t dim);
+/* Compiled code calls this with every kernel's status: a failure is
+ * kept like an index error (the model's run fails with its text). */
+void moe_cc_check_status(int32_t status, const char *what);
 /* The calling thread's first error since the last call, or NULL; clears
  * it. The text stays valid until the thread's next error. */
 const char *moe_cc_take_error(void);

@@ -19,7 +19,6 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
-#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -129,13 +128,33 @@ public:
       function = LLVM::LLVMFuncOp::create(b, name, functionType);
     }
     Value status = LLVM::CallOp::create(b, function, args).getResult();
-    Value ok = arith::CmpIOp::create(
-        b, arith::CmpIPredicate::eq, status,
-        arith::ConstantOp::create(b, b.getI32IntegerAttr(MOE_OK)));
-    cf::AssertOp::create(b, ok,
-                         ("moe runtime: " + op->getName().getStringRef() +
-                          " failed (" + name + ")")
-                             .str());
+    // A failed kernel must not abort the process that runs the model: the
+    // status goes to the runtime's error channel (moe_cc_check_status),
+    // which fails the model run with this message (moe_model_run).
+    constexpr llvm::StringLiteral checker = "moe_cc_check_status";
+    Type ptr = ptrType();
+    if (!module.lookupSymbol(checker)) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToEnd(module.getBody());
+      LLVM::LLVMFuncOp::create(
+          b, checker,
+          LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(b.getContext()),
+                                      {b.getI32Type(), ptr}));
+    }
+    std::string what = (op->getName().getStringRef() + " (" + name + ")").str();
+    std::string symbol = "__moe_kernel_" + name.str();
+    if (!module.lookupSymbol(symbol)) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToEnd(module.getBody());
+      std::string bytes = what + '\0';
+      LLVM::GlobalOp::create(
+          b, LLVM::LLVMArrayType::get(b.getI8Type(), bytes.size()),
+          /*isConstant=*/true, LLVM::Linkage::Internal, symbol,
+          b.getStringAttr(bytes));
+    }
+    LLVM::CallOp::create(b, TypeRange{}, checker,
+                         ValueRange{status, LLVM::AddressOfOp::create(
+                                                b, ptr, symbol)});
     // Not writable: later ops must not update these buffers in place,
     // since later calls may read them through their pointers.
     SmallVector<Value> results;

@@ -16,19 +16,22 @@
 // The layer number (0: the module's first routing) and its name (from the
 // location) close the call, for the routing statistics.
 // CHECK-DAG: %[[NAME:.*]] = llvm.mlir.addressof @__moe_layer_0 : !llvm.ptr
+// CHECK-DAG: %[[WHAT:.*]] = llvm.mlir.addressof @__moe_kernel_moe_cc_route_f32 : !llvm.ptr
 // CHECK: %[[T:.*]] = tensor.dim %[[LOGITS]], %c0
 // CHECK: %[[BUF:.*]] = bufferization.to_buffer %[[LOGITS]] read_only : tensor<?x8xf32> to memref<?x8xf32>
 // CHECK: %[[ADDR:.*]] = memref.extract_aligned_pointer_as_index %[[BUF]]
 // CHECK: %[[IDS:.*]] = memref.alloc(%[[T]]) : memref<?x2xi32>
 // CHECK: %[[W:.*]] = memref.alloc(%[[T]]) : memref<?x2xf32>
 // CHECK: %[[STATUS:.*]] = llvm.call @moe_cc_route_f32(%[[ZERO]], %{{.*}}, %{{.*}}, %{{.*}}, %[[ZERO]], %[[K]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[NULL]], %{{.*}}, %{{.*}}, %[[ZERO]], %[[NAME]])
-// CHECK: %[[OK:.*]] = arith.cmpi eq, %[[STATUS]]
-// CHECK: cf.assert %[[OK]], "moe runtime: moe.route failed (moe_cc_route_f32)"
+// A failing kernel reports to the runtime instead of aborting.
+// CHECK: llvm.call @moe_cc_check_status(%[[STATUS]], %[[WHAT]]) : (i32, !llvm.ptr) -> ()
 // CHECK: %[[IDS_T:.*]] = bufferization.to_tensor %[[IDS]] restrict : memref<?x2xi32> to tensor<?x2xi32>
 // CHECK: %[[W_T:.*]] = bufferization.to_tensor %[[W]] restrict : memref<?x2xf32> to tensor<?x2xf32>
 // CHECK: return %[[IDS_T]], %[[W_T]]
 // CHECK: llvm.mlir.global internal constant @__moe_layer_0("router\00")
 // CHECK: llvm.func @moe_cc_route_f32(i32, !llvm.ptr, i64, i64, i32, i32, i32, i32, i32, f32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, !llvm.ptr) -> i32
+// CHECK: llvm.func @moe_cc_check_status(i32, !llvm.ptr)
+// CHECK: llvm.mlir.global internal constant @__moe_kernel_moe_cc_route_f32("moe.route (moe_cc_route_f32)\00")
 // THREADS-LABEL: func @route
 // THREADS: %[[THREADS:.*]] = arith.constant 3 : i32
 // THREADS: llvm.call @moe_cc_route_f32(%[[THREADS]],
@@ -145,7 +148,7 @@ func.func @dynamic_result_dims(%x: tensor<?x?xf32>, %logits: tensor<?x4xf32>,
 // CHECK-LABEL: func @route_fused
 // CHECK: llvm.call @moe_cc_route_fused_f32
 // CHECK-SAME: : (i32, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i32, i32, i32, i32, i32, f32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, !llvm.ptr) -> i32
-// CHECK: cf.assert %{{.*}}, "moe runtime: moe.route failed (moe_cc_route_fused_f32)"
+// CHECK: llvm.call @moe_cc_check_status
 // CHECK-NOT: moe.route %
 func.func @route_fused(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %b: tensor<8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {
   %ids, %w = moe.route %x router %wr : tensor<16x8xf32> router_bias %b : tensor<8xf32>
