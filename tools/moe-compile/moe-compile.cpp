@@ -20,6 +20,9 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
+#include <string>
+#include <vector>
+
 using namespace llvm;
 using namespace mlir;
 
@@ -62,10 +65,12 @@ static cl::opt<unsigned> optLevel("O", cl::Prefix, cl::init(2),
                                   cl::value_desc("level"),
                                   cl::desc("LLVM optimization level (0-3)"),
                                   cl::cat(category));
-// Not `--threads`: libLLVM already registers an option of that name.
+// Registered as `--num-threads`: libLLVM already owns a hidden `threads`
+// option, so main() rewrites `--threads` to this name before parsing.
 static cl::opt<int> threads(
     "num-threads", cl::init(0),
-    cl::desc("Threads each MoE kernel may use (0: all available)"),
+    cl::desc("Threads each MoE kernel may use (0: all available; also "
+             "spelled --threads)"),
     cl::cat(category));
 static cl::opt<bool> reference(
     "reference", cl::init(false),
@@ -101,6 +106,22 @@ static int fail(const Twine &message) {
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
+  // --threads[=N] means --num-threads[=N] (see above).
+  std::vector<std::string> rewritten;
+  rewritten.reserve(argc); // the pointers below must stay valid
+  std::vector<char *> args(argv, argv + argc);
+  for (char *&arg : args) {
+    StringRef text(arg);
+    if (text == "--threads" || text == "-threads" ||
+        text.starts_with("--threads=") || text.starts_with("-threads=")) {
+      rewritten.push_back("--num-threads" + text.substr(text.find("threads") +
+                                                        7)
+                                                .str());
+      arg = rewritten.back().data();
+    }
+  }
+  argc = static_cast<int>(args.size());
+  argv = args.data();
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
