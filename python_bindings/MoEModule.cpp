@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Compiler/CompileDriver.h"
+#include "Runner.h"
 #include "moe_model.h"
 
 #include <pybind11/numpy.h>
@@ -85,32 +86,15 @@ py::list compile(const std::string &model, const std::string &output,
   return stages;
 }
 
-/// A dlopen()ed model library and its C API.
-struct Library {
+/// A dlopen()ed model library and its C API (runtime/model/Runner.h).
+struct Library : moe::model::ModelFunctions {
   explicit Library(const std::string &path) {
-    handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle)
       throw ModelError("cannot load '" + path + "': " + dlerror());
-    auto bind = [&](auto &field, const char *symbol) {
-      field = reinterpret_cast<std::remove_reference_t<decltype(field)>>(
-          dlsym(handle, symbol));
-      if (!field)
-        throw ModelError("'" + path + "' is not a compiled MoE model (it has "
-                         "no " + symbol + ")");
-    };
-    bind(apiVersion, "moe_model_api_version");
-    bind(create, "moe_model_create");
-    bind(destroy, "moe_model_destroy");
-    bind(numInputs, "moe_model_num_inputs");
-    bind(numOutputs, "moe_model_num_outputs");
-    bind(input, "moe_model_input");
-    bind(output, "moe_model_output");
-    bind(run, "moe_model_run");
-    bind(lastError, "moe_model_last_error");
-    bind(freeBuffer, "moe_model_free_buffer");
-    bind(statsEnable, "moe_model_stats_enable");
-    bind(statsReset, "moe_model_stats_reset");
-    bind(statsJson, "moe_model_stats_json");
+    if (const char *missing = moe::model::bindModelFunctions(handle, *this))
+      throw ModelError("'" + path + "' is not a compiled MoE model (it has "
+                       "no " + std::string(missing) + ")");
     if (apiVersion() != MOE_MODEL_API_VERSION)
       throw ModelError("'" + path + "' has model C API version " +
                        std::to_string(apiVersion()) + ", this package " +
@@ -118,21 +102,6 @@ struct Library {
                        "; recompile it");
   }
   // Not dlclose()d: arrays returned by a run may outlive the model.
-
-  void *handle = nullptr;
-  decltype(&moe_model_api_version) apiVersion;
-  decltype(&moe_model_create) create;
-  decltype(&moe_model_destroy) destroy;
-  decltype(&moe_model_num_inputs) numInputs;
-  decltype(&moe_model_num_outputs) numOutputs;
-  decltype(&moe_model_input) input;
-  decltype(&moe_model_output) output;
-  decltype(&moe_model_run) run;
-  decltype(&moe_model_last_error) lastError;
-  decltype(&moe_model_free_buffer) freeBuffer;
-  decltype(&moe_model_stats_enable) statsEnable;
-  decltype(&moe_model_stats_reset) statsReset;
-  decltype(&moe_model_stats_json) statsJson;
 };
 
 py::tuple describe(const moe_tensor_info &info) {

@@ -21,20 +21,11 @@ fi
 
 export CCACHE_BASEDIR="$ROOT"
 export CCACHE_NOHASHDIR=1
-if [ ! -f "$BUILD/build.ninja" ]; then
-  launcher=()
-  if command -v ccache >/dev/null; then
-    launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  fi
-  flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -gline-tables-only"
-  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
-    -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
-    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
-    -DLLVM_USE_LINKER=lld -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
-    -DMOE_ENABLE_FUZZER=ON -DMOE_ENABLE_PYTHON=OFF -DMOE_ENABLE_CUDA=OFF \
-    -DMOE_TEST_PYTHON="$ROOT/.venv/bin/python" "${launcher[@]}" >/dev/null
-fi
+flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -gline-tables-only"
+"$ROOT/scripts/configure.sh" "$BUILD" \
+  -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
+  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
+  -DMOE_ENABLE_FUZZER=ON -DMOE_ENABLE_PYTHON=OFF -DMOE_ENABLE_CUDA=OFF >/dev/null
 ninja -C "$BUILD" moe-import-fuzzer >/dev/null
 
 # Seeds: every model the tests build, valid or not.

@@ -16,22 +16,12 @@ ASAN_LIB=$(clang-22 -print-file-name=libclang_rt.asan-x86_64.so)
 
 export CCACHE_BASEDIR="$ROOT"
 export CCACHE_NOHASHDIR=1
-if [ ! -f "$BUILD/build.ninja" ]; then
-  launcher=()
-  if command -v ccache >/dev/null; then
-    launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  fi
-  flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -shared-libasan -fno-omit-frame-pointer -gline-tables-only"
-  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
-    -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
-    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined -shared-libasan" \
-    -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined -shared-libasan" \
-    -DMOE_LINKER_FLAGS="-fsanitize=address,undefined -shared-libasan" \
-    -DLLVM_USE_LINKER=lld -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
-    -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit -DMOE_ENABLE_CUDA=OFF \
-    -DMOE_TEST_PYTHON="$ROOT/.venv/bin/python" "${launcher[@]}" >/dev/null
-fi
+flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -shared-libasan -fno-omit-frame-pointer -gline-tables-only"
+link="-fsanitize=address,undefined -shared-libasan"
+"$ROOT/scripts/configure.sh" "$BUILD" \
+  -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
+  -DCMAKE_EXE_LINKER_FLAGS="$link" -DCMAKE_SHARED_LINKER_FLAGS="$link" \
+  -DMOE_LINKER_FLAGS="$link" -DMOE_ENABLE_CUDA=OFF >/dev/null
 ninja -C "$BUILD"
 
 export LD_PRELOAD="$ASAN_LIB"

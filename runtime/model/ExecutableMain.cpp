@@ -8,6 +8,14 @@
 
 using namespace moe::model;
 
+ModelFunctions moe::model::linkedModelFunctions() {
+  return {moe_model_api_version, moe_model_create,      moe_model_destroy,
+          moe_model_num_inputs,  moe_model_num_outputs, moe_model_input,
+          moe_model_output,      moe_model_run,         moe_model_last_error,
+          moe_model_free_buffer, moe_model_stats_enable, moe_model_stats_reset,
+          moe_model_stats_json};
+}
+
 int main(int argc, char **argv) {
   RunRequest request;
   int rc = parseRunArguments(
@@ -19,11 +27,5 @@ int main(int argc, char **argv) {
       request, nullptr);
   if (rc >= 0)
     return rc;
-  ModelFunctions api{moe_model_api_version, moe_model_create,
-                     moe_model_destroy,     moe_model_num_inputs,
-                     moe_model_num_outputs, moe_model_input,
-                     moe_model_output,      moe_model_run,
-                     moe_model_last_error,  moe_model_free_buffer,
-                     moe_model_stats_enable, moe_model_stats_json};
-  return runModel(api, request, argv[0]);
+  return runModel(linkedModelFunctions(), request, argv[0]);
 }

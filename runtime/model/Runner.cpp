@@ -4,6 +4,7 @@
 
 #include "Npy.h"
 
+#include <dlfcn.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -299,6 +300,28 @@ int moe::model::parseRunArguments(int argc, char **argv, const char *tool,
     }
   }
   return -1;
+}
+
+const char *moe::model::bindModelFunctions(void *library, ModelFunctions &api) {
+#define MOE_BIND(field, symbol)                                              \
+  api.field = reinterpret_cast<decltype(api.field)>(dlsym(library, symbol)); \
+  if (!api.field)                                                            \
+    return symbol;
+  MOE_BIND(apiVersion, "moe_model_api_version")
+  MOE_BIND(create, "moe_model_create")
+  MOE_BIND(destroy, "moe_model_destroy")
+  MOE_BIND(numInputs, "moe_model_num_inputs")
+  MOE_BIND(numOutputs, "moe_model_num_outputs")
+  MOE_BIND(input, "moe_model_input")
+  MOE_BIND(output, "moe_model_output")
+  MOE_BIND(run, "moe_model_run")
+  MOE_BIND(lastError, "moe_model_last_error")
+  MOE_BIND(freeBuffer, "moe_model_free_buffer")
+  MOE_BIND(statsEnable, "moe_model_stats_enable")
+  MOE_BIND(statsReset, "moe_model_stats_reset")
+  MOE_BIND(statsJson, "moe_model_stats_json")
+#undef MOE_BIND
+  return nullptr;
 }
 
 std::string moe::model::outputFileName(const std::string &outputName) {

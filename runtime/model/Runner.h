@@ -31,8 +31,16 @@ struct ModelFunctions {
   decltype(&moe_model_last_error) lastError;
   decltype(&moe_model_free_buffer) freeBuffer;
   decltype(&moe_model_stats_enable) statsEnable;
+  decltype(&moe_model_stats_reset) statsReset;
   decltype(&moe_model_stats_json) statsJson;
 };
+
+/// Takes every C API function from a dlopen()ed model library; returns the
+/// name of the first one missing (not a compiled model), else null.
+const char *bindModelFunctions(void *library, ModelFunctions &api);
+
+/// The C API of the program itself (model executables link it).
+ModelFunctions linkedModelFunctions();
 
 struct RunRequest {
   /// NAME=path.npy pairs, as given.

@@ -26,27 +26,6 @@ int fail(const std::string &message) {
   return 1;
 }
 
-/// Looks up every C API function; the name of a missing one otherwise.
-const char *bind(void *library, ModelFunctions &api) {
-#define MOE_BIND(field, symbol)                                              \
-  api.field = reinterpret_cast<decltype(api.field)>(dlsym(library, symbol)); \
-  if (!api.field)                                                            \
-    return symbol;
-  MOE_BIND(apiVersion, "moe_model_api_version")
-  MOE_BIND(create, "moe_model_create")
-  MOE_BIND(destroy, "moe_model_destroy")
-  MOE_BIND(numInputs, "moe_model_num_inputs")
-  MOE_BIND(numOutputs, "moe_model_num_outputs")
-  MOE_BIND(input, "moe_model_input")
-  MOE_BIND(output, "moe_model_output")
-  MOE_BIND(run, "moe_model_run")
-  MOE_BIND(lastError, "moe_model_last_error")
-  MOE_BIND(freeBuffer, "moe_model_free_buffer")
-  MOE_BIND(statsEnable, "moe_model_stats_enable")
-  MOE_BIND(statsJson, "moe_model_stats_json")
-#undef MOE_BIND
-  return nullptr;
-}
 } // namespace
 
 int main(int argc, char **argv) {
@@ -74,7 +53,7 @@ int main(int argc, char **argv) {
   if (!library)
     return fail("cannot load '" + path + "': " + dlerror());
   ModelFunctions api;
-  if (const char *missing = bind(library, api))
+  if (const char *missing = bindModelFunctions(library, api))
     return fail("'" + path + "' is not a compiled MoE model (it has no " +
                 missing + ")");
   return runModel(api, request, "moe-run");
