@@ -3,6 +3,7 @@
 #include "moe/Compiler/Compiler.h"
 
 #include "Link.h"
+#include "Profile.h"
 #include "ModelInterface.h"
 
 #include "moe/Dialect/MoE/Transforms/Passes.h"
@@ -109,7 +110,8 @@ static LogicalResult lower(ModuleOp module, const CompileOptions &options) {
   PassManager raise(module.getContext());
   configure(raise);
   raise.addNestedPass<func::FuncOp>(createMoERaisePass());
-  if (failed(raise.run(module)))
+  if (failed(raise.run(module)) ||
+      failed(annotateLayers(module, options.profilePath)))
     return failure();
   report(options, "moe", module);
 

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "GroupedMatmul.h"
 #include "Stats.h"
 #include "moe_runtime.h"
 
@@ -118,24 +119,24 @@ int32_t moe_cc_grouped_matmul_f32(int32_t num_threads, const float *rows,
                                   int64_t m_dim, const int32_t *offsets,
                                   const float *bias, int32_t activation,
                                   float alpha, float beta, float limit,
-                                  float *out) {
+                                  float *out, const int32_t *expert_order) {
   moe_exec_config config{num_threads};
   moe_activation_params params{activation, alpha, beta, limit};
-  return moe_grouped_matmul_f32(&config, rows, num_rows, k_dim, weights,
-                                num_experts, m_dim, offsets, bias, &params,
-                                out);
+  return moe::runtime::groupedMatmulOrdered(
+      &config, rows, num_rows, k_dim, weights, /*packed=*/false, num_experts,
+      m_dim, offsets, bias, &params, out, expert_order);
 }
 
 int32_t moe_cc_grouped_matmul_packed_f32(
     int32_t num_threads, const float *rows, int64_t num_rows, int64_t k_dim,
     const float *packed_weights, int64_t num_experts, int64_t m_dim,
     const int32_t *offsets, const float *bias, int32_t activation, float alpha,
-    float beta, float limit, float *out) {
+    float beta, float limit, float *out, const int32_t *expert_order) {
   moe_exec_config config{num_threads};
   moe_activation_params params{activation, alpha, beta, limit};
-  return moe_grouped_matmul_packed_f32(&config, rows, num_rows, k_dim,
-                                       packed_weights, num_experts, m_dim,
-                                       offsets, bias, &params, out);
+  return moe::runtime::groupedMatmulOrdered(
+      &config, rows, num_rows, k_dim, packed_weights, /*packed=*/true,
+      num_experts, m_dim, offsets, bias, &params, out, expert_order);
 }
 
 int32_t moe_cc_combine_f32(int32_t num_threads, const float *rows,

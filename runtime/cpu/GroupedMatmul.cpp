@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "GroupedMatmul.h"
 #include "MicroKernels.h"
 #include "moe_packing.h"
 #include "Parallel.h"
@@ -201,13 +202,22 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
                          const WeightLayout &layout, int64_t numExperts,
                          int64_t mDim, const int32_t *offsets,
                          const float *bias, const moe_activation_params &act,
-                         float *out) {
+                         float *out, const int32_t *expertOrder) {
   bool gated = layout.gated;
   if (offsets[0] != 0 || offsets[numExperts] != numRows)
     return MOE_ERROR_INDEX_OUT_OF_RANGE;
   for (int64_t e = 0; e < numExperts; ++e)
     if (offsets[e + 1] < offsets[e])
       return MOE_ERROR_INDEX_OUT_OF_RANGE;
+  if (expertOrder) {
+    std::vector<bool> seen(numExperts, false);
+    for (int64_t i = 0; i < numExperts; ++i) {
+      int32_t e = expertOrder[i];
+      if (e < 0 || e >= numExperts || seen[e])
+        return MOE_ERROR_INVALID_ARGUMENT;
+      seen[e] = true;
+    }
+  }
   int64_t outCols = gated ? mDim / 2 : mDim;
   const float *rowsData = rows;
   Isa isa = selectedIsa();
@@ -219,8 +229,9 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
   // Tasks: up to 8 tiles of rows by 4 tiles of columns each.
   const int64_t rowChunk = 8 * rowsPerTile, colChunk = 4 * width;
   std::vector<Task> tasks;
-  for (int64_t e = 0; e < numExperts; ++e)
-    for (int64_t r = offsets[e]; r < offsets[e + 1]; r += rowChunk)
+  for (int64_t i = 0; i < numExperts; ++i)
+    for (int64_t e = expertOrder ? expertOrder[i] : i, r = offsets[e];
+         r < offsets[e + 1]; r += rowChunk)
       for (int64_t c = 0; c < outCols; c += colChunk)
         tasks.push_back({e, r, std::min<int64_t>(r + rowChunk, offsets[e + 1]),
                          c, std::min(c + colChunk, outCols)});
@@ -282,12 +293,12 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
 }
 } // namespace
 
-extern "C" moe_status
-moe_grouped_matmul_f32(const moe_exec_config *config, const float *rows,
-                       int64_t numRows, int64_t kDim, const float *weights,
-                       int64_t numExperts, int64_t mDim,
-                       const int32_t *offsets, const float *bias,
-                       const moe_activation_params *activation, float *out) {
+moe_status moe::runtime::groupedMatmulOrdered(
+    const moe_exec_config *config, const float *rows, int64_t numRows,
+    int64_t kDim, const float *weights, bool packed, int64_t numExperts,
+    int64_t mDim, const int32_t *offsets, const float *bias,
+    const moe_activation_params *activation, float *out,
+    const int32_t *expertOrder) {
   moe_activation_params act = activation ? *activation
                                          : moe_activation_params{0, 0, 0, 0};
   if (!validConfig(config) ||
@@ -295,9 +306,20 @@ moe_grouped_matmul_f32(const moe_exec_config *config, const float *rows,
                           rows, out, act))
     return MOE_ERROR_INVALID_ARGUMENT;
   WeightLayout layout{weights, kDim, mDim, isGatedActivation(act.kind),
-                      /*packed=*/false};
+                      packed};
   return groupedMatmul(config, rows, numRows, kDim, layout, numExperts, mDim,
-                       offsets, bias, act, out);
+                       offsets, bias, act, out, expertOrder);
+}
+
+extern "C" moe_status
+moe_grouped_matmul_f32(const moe_exec_config *config, const float *rows,
+                       int64_t numRows, int64_t kDim, const float *weights,
+                       int64_t numExperts, int64_t mDim,
+                       const int32_t *offsets, const float *bias,
+                       const moe_activation_params *activation, float *out) {
+  return groupedMatmulOrdered(config, rows, numRows, kDim, weights,
+                              /*packed=*/false, numExperts, mDim, offsets,
+                              bias, activation, out, nullptr);
 }
 
 extern "C" moe_status moe_grouped_matmul_packed_f32(
@@ -305,16 +327,9 @@ extern "C" moe_status moe_grouped_matmul_packed_f32(
     int64_t kDim, const float *packedWeights, int64_t numExperts,
     int64_t mDim, const int32_t *offsets, const float *bias,
     const moe_activation_params *activation, float *out) {
-  moe_activation_params act = activation ? *activation
-                                         : moe_activation_params{0, 0, 0, 0};
-  if (!validConfig(config) ||
-      !validGroupedMatmul(numRows, kDim, packedWeights, numExperts, mDim,
-                          offsets, rows, out, act))
-    return MOE_ERROR_INVALID_ARGUMENT;
-  WeightLayout layout{packedWeights, kDim, mDim, isGatedActivation(act.kind),
-                      /*packed=*/true};
-  return groupedMatmul(config, rows, numRows, kDim, layout, numExperts, mDim,
-                       offsets, bias, act, out);
+  return groupedMatmulOrdered(config, rows, numRows, kDim, packedWeights,
+                              /*packed=*/true, numExperts, mDim, offsets,
+                              bias, activation, out, nullptr);
 }
 
 extern "C" moe_status moe_pack_weights_f32(const float *weights,

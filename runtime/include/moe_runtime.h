@@ -195,12 +195,15 @@ int32_t moe_cc_route_fused_f32(int32_t num_threads, const float *input,
                                int32_t *expert_ids, float *weights,
                                int32_t layer, const char *layer_name);
 
-/* moe_grouped_matmul_packed_f32 for generated code. */
+/* moe_grouped_matmul_packed_f32 for generated code. The grouped matmul
+ * entries take `expert_order` (a permutation of [0, E), or NULL): the order
+ * in which the experts' work is scheduled, busiest first when moe-compile
+ * had a routing profile. Results do not depend on it. */
 int32_t moe_cc_grouped_matmul_packed_f32(
     int32_t num_threads, const float *rows, int64_t num_rows, int64_t k_dim,
     const float *packed_weights, int64_t num_experts, int64_t m_dim,
     const int32_t *offsets, const float *bias, int32_t activation, float alpha,
-    float beta, float limit, float *out);
+    float beta, float limit, float *out, const int32_t *expert_order);
 
 /* moe_permute, then moe_gather_rows_f32 of input [T, d] into rows. */
 int32_t moe_cc_permute_f32(int32_t num_threads, const float *input,
@@ -216,7 +219,7 @@ int32_t moe_cc_grouped_matmul_f32(int32_t num_threads, const float *rows,
                                   int64_t m_dim, const int32_t *offsets,
                                   const float *bias, int32_t activation,
                                   float alpha, float beta, float limit,
-                                  float *out);
+                                  float *out, const int32_t *expert_order);
 
 int32_t moe_cc_combine_f32(int32_t num_threads, const float *rows,
                            int64_t num_rows, int64_t d, const float *weights,

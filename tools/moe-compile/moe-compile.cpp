@@ -92,6 +92,11 @@ static cl::opt<std::string> maxWeightSize(
     cl::desc("Refuse models whose weights declare more than this (e.g. 8G), "
              "checked before anything is read (default: no limit)"),
     cl::cat(category));
+static cl::opt<std::string> profile(
+    "profile", cl::value_desc("profile.json"),
+    cl::desc("Routing statistics from `moe-run --profile`: each layer's "
+             "grouped matmuls schedule their busiest experts first"),
+    cl::cat(category));
 static cl::opt<bool> verbose("v", cl::init(false),
                              cl::desc("Print each stage and its time"),
                              cl::cat(category));
@@ -159,6 +164,7 @@ int main(int argc, char **argv) {
 
   moe::CompileOptions options;
   options.maxWeightBytes = maxWeightBytes;
+  options.profilePath = profile;
   switch (emit) {
   case Emit::MLIR:
     options.emit = moe::EmitKind::MLIR;

@@ -44,6 +44,9 @@ struct CompileOptions {
   bool dumpIRAfterAll = false;
   /// Print each stage and its time to stderr.
   bool verbose = false;
+  /// A routing profile from `moe-run --profile` ("": none): the recorded
+  /// expert loads order each layer's grouped-matmul work, busiest first.
+  std::string profilePath;
   /// Refuse models whose weights (initializers) declare more bytes than
   /// this, before reading them (0: no limit).
   uint64_t maxWeightBytes = 0;

@@ -26,6 +26,8 @@
 #include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include <numeric>
+
 namespace mlir::moe {
 #define GEN_PASS_DEF_CONVERTMOETORUNTIMEPASS
 #include "moe/Conversion/Passes.h.inc"
@@ -261,8 +263,11 @@ struct RouteToRuntime : RuntimePattern<RouteOp> {
     // runtime's routing statistics.
     auto module = op->getParentOfType<ModuleOp>();
     int32_t layer = 0;
-    for (auto global : module.getOps<LLVM::GlobalOp>())
-      layer += global.getSymName().starts_with(kLayerPrefix);
+    if (auto index = op->getAttrOfType<IntegerAttr>("moe.layer_index"))
+      layer = static_cast<int32_t>(index.getInt());
+    else
+      for (auto global : module.getOps<LLVM::GlobalOp>())
+        layer += global.getSymName().starts_with(kLayerPrefix);
     call.addI32(layer);
     call.addString((kLayerPrefix + Twine(layer)).str(), layerName(op.getLoc()));
     rewriter.replaceOp(op, call.emit(router ? "moe_cc_route_fused_f32"
@@ -359,6 +364,27 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
     call.addOutput(op.getResult(),
                    {numRows, call.index(weightsType.getDimSize(2) /
                                         (gated ? 2 : 1))});
+    // Profiled loads (moe-compile --profile): the busiest experts' work is
+    // scheduled first, so no thread is left with a big segment at the end.
+    Value order;
+    if (auto loads = op->getAttrOfType<DenseI64ArrayAttr>("moe.expert_loads");
+        loads && static_cast<int64_t>(loads.size()) ==
+                     weightsType.getDimSize(0)) {
+      SmallVector<int32_t> experts(loads.size());
+      std::iota(experts.begin(), experts.end(), 0);
+      ArrayRef<int64_t> counts = loads.asArrayRef();
+      std::stable_sort(experts.begin(), experts.end(),
+                       [&](int32_t a, int32_t b) {
+                         return counts[a] > counts[b];
+                       });
+      order = arith::ConstantOp::create(
+          rewriter, op.getLoc(),
+          DenseElementsAttr::get(
+              RankedTensorType::get({static_cast<int64_t>(experts.size())},
+                                    rewriter.getI32Type()),
+              ArrayRef<int32_t>(experts)));
+    }
+    call.addInput(order);
     rewriter.replaceOp(op, call.emit(packed ? "moe_cc_grouped_matmul_packed_f32"
                                             : "moe_cc_grouped_matmul_f32"));
     return success();

@@ -172,3 +172,17 @@ func.func @packed_constant(%rows: tensor<?x3xf32>, %offsets: tensor<3xi32>) -> t
       : tensor<?x3xf32>, tensor<2x3x8xf32>, tensor<3xi32> -> tensor<?x4xf32>
   return %h : tensor<?x4xf32>
 }
+
+// -----
+
+// Profiled loads (moe-compile --profile) become the order in which the
+// kernel schedules the experts' work: busiest first, ties in expert order.
+// CHECK-LABEL: func @profiled_order
+// CHECK: %[[ORDER:.*]] = arith.constant dense<[1, 0, 3, 2]> : tensor<4xi32>
+// CHECK: bufferization.to_buffer %[[ORDER]] read_only
+// CHECK: llvm.call @moe_cc_grouped_matmul_f32
+func.func @profiled_order(%rows: tensor<?x8xf32>, %w: tensor<4x8x16xf32>, %offsets: tensor<5xi32>) -> tensor<?x16xf32> {
+  %h = moe.grouped_matmul %rows, %w, %offsets {moe.expert_loads = array<i64: 5, 9, 0, 5>}
+      : tensor<?x8xf32>, tensor<4x8x16xf32>, tensor<5xi32> -> tensor<?x16xf32>
+  return %h : tensor<?x16xf32>
+}

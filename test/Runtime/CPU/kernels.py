@@ -21,6 +21,7 @@
 # CHECK: OK: permute
 # CHECK: OK: grouped_matmul clamped_swiglu
 # CHECK: OK: grouped_matmul random shapes
+# CHECK: OK: grouped_matmul expert order
 # CHECK: OK: combine
 # CHECK: OK: chained layer
 # CHECK: OK: errors
@@ -167,6 +168,29 @@ for trial in range(16):
         close(f"grouped_matmul random {trial} ({num_experts}x{kdim}x{mdim}, {act}, "
               f"packed={packed})", out, want, rtol=1e-4, atol=1e-4)
 print("OK: grouped_matmul random shapes")
+
+# The scheduling order of experts (moe-compile --profile) changes nothing
+# in the results; a non-permutation is refused.
+import ctypes  # noqa: E402
+f32p, i32p = ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_int32)
+cc = rt._lib.moe_cc_grouped_matmul_f32
+cc.restype = ctypes.c_int32
+offsets = np.array([0, 5, 5, 40, 41], np.int32)
+rows = rng.standard_normal((41, 24)).astype(np.float32)
+w = rng.standard_normal((4, 24, 70)).astype(np.float32)
+_, want = rt.grouped_matmul(rows, w, offsets, activation="relu")
+for order, ok in (([2, 0, 3, 1], True), ([3, 2, 1, 0], True), ([0, 0, 1, 2], False), ([0, 1, 2, 4], False)):
+    out = np.zeros((41, 70), np.float32)
+    order_arr = np.array(order, np.int32)
+    status = cc(ctypes.c_int32(2), rows.ctypes.data_as(f32p), ctypes.c_int64(41), ctypes.c_int64(24),
+                w.ctypes.data_as(f32p), ctypes.c_int64(4), ctypes.c_int64(70),
+                offsets.ctypes.data_as(i32p), None, ctypes.c_int32(1), ctypes.c_float(0),
+                ctypes.c_float(0), ctypes.c_float(0), out.ctypes.data_as(f32p),
+                order_arr.ctypes.data_as(i32p))
+    check(f"order {order}", (status == rt.OK) == ok, f"status {status}")
+    if ok:
+        check(f"order {order} results", np.array_equal(out, want))
+print("OK: grouped_matmul expert order")
 
 # Combine.
 yrows = rng.standard_normal((10, 3)).astype(np.float32)

@@ -19,6 +19,8 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include <limits>
+
 namespace mlir::moe {
 #define GEN_PASS_DEF_MOEDECOMPOSEPASS
 #include "moe/Dialect/MoE/Transforms/Passes.h.inc"
@@ -230,6 +232,11 @@ struct DecomposeLayer : OpRewritePattern<LayerOp> {
                                  /*router_bias=*/Value(),
                                  op.getCorrectionBias(), routing);
     Value ids = route.getExpertIds(), weights = route.getWeights();
+    // The compiler driver's layer number and profiled loads (Profile.cpp)
+    // follow the layer onto its kernels.
+    if (Attribute index = op->getAttr("moe.layer_index"))
+      route->setAttr("moe.layer_index", index);
+    auto loads = op->getAttrOfType<DenseI64ArrayAttr>("moe.expert_loads");
 
     // Gate and up weights side by side: one grouped matmul computes both,
     // the activation in its epilogue.
@@ -297,6 +304,12 @@ struct DecomposeLayer : OpRewritePattern<LayerOp> {
           });
       numExperts += m;
       k += m;
+      // Shared chunks take every token: the busiest experts of all.
+      if (loads) {
+        SmallVector<int64_t> extended(loads.asArrayRef());
+        extended.append(m, std::numeric_limits<int64_t>::max());
+        loads = rewriter.getDenseI64ArrayAttr(extended);
+      }
     }
 
     auto dyn = ShapedType::kDynamic;
@@ -320,6 +333,10 @@ struct DecomposeLayer : OpRewritePattern<LayerOp> {
     auto down = GroupedMatmulOp::create(
         rewriter, loc, RankedTensorType::get({dyn, d}, elementType), hidden,
         w2, permute.getOffsets(), b2, ActivationAttr());
+    if (loads) {
+      hidden->setAttr("moe.expert_loads", loads);
+      down->setAttr("moe.expert_loads", loads);
+    }
     Value out = CombineOp::create(rewriter, loc,
                                   RankedTensorType::get({dyn, d}, elementType),
                                   down, weights, permute.getInverse());

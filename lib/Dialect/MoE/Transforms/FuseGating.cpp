@@ -79,6 +79,9 @@ struct FuseRouterMatmul : OpRewritePattern<RouteOp> {
         rewriter, op.getLoc(), op.getExpertIds().getType(),
         op.getWeights().getType(), x, router, bias, op.getCorrectionBias(),
         op.getRouting());
+    // Keep the driver's annotations (the layer number of the statistics).
+    for (NamedAttribute attr : op->getDiscardableAttrs())
+      fusedOp->setAttr(attr.getName(), attr.getValue());
     rewriter.replaceOp(op, fusedOp.getResults());
     ++fused;
     return success();

@@ -86,6 +86,24 @@ func.func @shared(%x: tensor<?x16xf32>, %wr: tensor<16x4xf32>, %w1: tensor<4x16x
 
 // -----
 
+// The compiler driver's layer number goes to the routing op, profiled loads
+// to both grouped matmuls (with the shared chunks busiest of all).
+// CHECK-LABEL: func @annotated
+// CHECK: moe.route {{.*}} {moe.layer_index = 3 : i64}
+// CHECK: moe.grouped_matmul {{.*}} {moe.expert_loads = array<i64: 7, 1, 0, 4, 9223372036854775807>}
+// CHECK: moe.grouped_matmul {{.*}} {moe.expert_loads = array<i64: 7, 1, 0, 4, 9223372036854775807>}
+func.func @annotated(%x: tensor<?x16xf32>, %wr: tensor<16x4xf32>, %w1: tensor<4x16x8xf32>,
+                     %w2: tensor<4x8x16xf32>, %s1: tensor<16x8xf32>, %s2: tensor<8x16xf32>) -> tensor<?x16xf32> {
+  %y = moe.layer %x : tensor<?x16xf32> router %wr : tensor<16x4xf32>
+         w1 %w1 : tensor<4x16x8xf32> w2 %w2 : tensor<4x8x16xf32>
+         shared_w1 %s1 : tensor<16x8xf32> shared_w2 %s2 : tensor<8x16xf32>
+         routing <softmax_topk, k = 2> activation <relu>
+         {moe.layer_index = 3 : i64, moe.expert_loads = array<i64: 7, 1, 0, 4>} -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
 // Layers the decomposed ops cannot state stay whole.
 // CHECK-LABEL: func @kept
 // CHECK-COUNT-2: moe.layer

@@ -7,7 +7,7 @@
 // CHECK-LABEL: func @with_bias
 // CHECK-SAME: (%[[X:.*]]: tensor<?x16xf32>, %[[WR:.*]]: tensor<16x4xf32>, %[[B:.*]]: tensor<4xf32>)
 // CHECK-NOT: linalg
-// CHECK: %[[IDS:.*]], %[[W:.*]] = moe.route %[[X]] router %[[WR]] : tensor<16x4xf32> router_bias %[[B]] : tensor<4xf32> routing <topk_softmax, k = 2> : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+// CHECK: %[[IDS:.*]], %[[W:.*]] = moe.route %[[X]] router %[[WR]] : tensor<16x4xf32> router_bias %[[B]] : tensor<4xf32> routing <topk_softmax, k = 2> {moe.layer_index = 1 : i64} : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
 // CHECK: return %[[IDS]], %[[W]]
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #row = affine_map<(d0, d1) -> (d1)>
@@ -25,7 +25,7 @@ func.func @with_bias(%x: tensor<?x16xf32>, %wr: tensor<16x4xf32>, %b: tensor<4xf
     %s = arith.addf %a, %c : f32
     linalg.yield %s : f32
   } -> tensor<?x4xf32>
-  %ids, %w = moe.route %lb routing <topk_softmax, k = 2> : tensor<?x4xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  %ids, %w = moe.route %lb routing <topk_softmax, k = 2> {moe.layer_index = 1 : i64} : tensor<?x4xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
   return %ids, %w : tensor<?x2xi32>, tensor<?x2xf32>
 }
 

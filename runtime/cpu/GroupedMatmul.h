@@ -1,0 +1,22 @@
+//===- GroupedMatmul.h - The grouped matmul's full entry ---------*- C++ -*-===//
+
+#ifndef MOE_RUNTIME_CPU_GROUPEDMATMUL_H
+#define MOE_RUNTIME_CPU_GROUPEDMATMUL_H
+
+#include "moe_runtime.h"
+
+namespace moe::runtime {
+
+/// moe_grouped_matmul_f32 / _packed_f32 with the order in which experts'
+/// work is scheduled (a permutation of [0, E), or null for 0, 1, ...).
+moe_status groupedMatmulOrdered(const moe_exec_config *config,
+                                const float *rows, int64_t numRows,
+                                int64_t kDim, const float *weights,
+                                bool packed, int64_t numExperts, int64_t mDim,
+                                const int32_t *offsets, const float *bias,
+                                const moe_activation_params *activation,
+                                float *out, const int32_t *expertOrder);
+
+} // namespace moe::runtime
+
+#endif // MOE_RUNTIME_CPU_GROUPEDMATMUL_H
