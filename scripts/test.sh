@@ -37,7 +37,7 @@ fi
 
 # 3. A short fuzzing run of the importer (ASan + UBSan + libFuzzer, its own
 #    build in build-fuzz/); scripts/fuzz.sh SECONDS runs longer.
-if "$ROOT/scripts/fuzz.sh" "${MOE_FUZZ_SECONDS:-60}"; then
+if MOE_FUZZ_SEED="${MOE_FUZZ_SEED:-1}" "$ROOT/scripts/fuzz.sh" "${MOE_FUZZ_SECONDS:-60}"; then
   passed=$((passed + 1))
 else
   failed=$((failed + 1))

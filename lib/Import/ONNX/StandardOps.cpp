@@ -135,9 +135,11 @@ static LogicalResult buildConstant(NodeContext &ctx) {
                            << "'";
   }
   Value constant = arith::ConstantOp::create(ctx.b, cast<TypedAttr>(value));
+  if (failed(ctx.setOutput(0, constant)))
+    return failure();
   if (!ctx.node.output(0).empty())
     ctx.state.constants[ctx.node.output(0)] = value;
-  return ctx.setOutput(0, constant);
+  return success();
 }
 
 //===----------------------------------------------------------------------===//
