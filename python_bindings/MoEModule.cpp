@@ -61,7 +61,8 @@ const char *numpyName(int32_t dtype) {
 py::list compile(const std::string &model, const std::string &output,
                  const std::string &emit, unsigned optLevel, int numThreads,
                  bool reference, bool collectIR, const std::string &runtimeDir,
-                 const std::string &linker, unsigned long long maxWeightBytes) {
+                 const std::string &linker, unsigned long long maxWeightBytes,
+                 const std::string &weights) {
   mlir::moe::DriverOptions options;
   options.emit = emit;
   options.optLevel = optLevel;
@@ -71,6 +72,7 @@ py::list compile(const std::string &model, const std::string &output,
   options.runtimeLibraryDir = runtimeDir;
   options.linker = linker;
   options.maxWeightBytes = maxWeightBytes;
+  options.weightType = weights;
   mlir::moe::DriverResult result;
   {
     py::gil_scoped_release release;
@@ -224,7 +226,7 @@ PYBIND11_MODULE(_moe, m) {
   m.def("_compile", &compile, py::arg("model"), py::arg("output"),
         py::arg("emit"), py::arg("opt_level"), py::arg("num_threads"),
         py::arg("reference"), py::arg("collect_ir"), py::arg("runtime_dir"),
-        py::arg("linker"), py::arg("max_weight_bytes"));
+        py::arg("linker"), py::arg("max_weight_bytes"), py::arg("weights"));
   py::class_<Model>(m, "_Model")
       .def(py::init<const std::string &, int>(), py::arg("path"),
            py::arg("num_threads"))

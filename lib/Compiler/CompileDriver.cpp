@@ -62,6 +62,12 @@ DriverResult mlir::moe::compileModel(const std::string &modelPath,
   compile.runtimeLibraryDir = options.runtimeLibraryDir;
   compile.linker = options.linker;
   compile.maxWeightBytes = options.maxWeightBytes;
+  if (options.weightType != "f32" && options.weightType != "bf16") {
+    result.diagnostics = "error: weights must be 'f32' or 'bf16', not '" +
+                         options.weightType + "'\n";
+    return result;
+  }
+  compile.weightType = options.weightType;
   if (options.collectIR)
     compile.irCallback = [&](StringRef stage, StringRef ir) {
       result.stages.emplace_back(stage.str(), ir.str());

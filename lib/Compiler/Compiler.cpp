@@ -122,6 +122,7 @@ static LogicalResult lower(ModuleOp module, const CompileOptions &options) {
   } else {
     RuntimePipelineOptions runtime;
     runtime.numThreads = options.numThreads;
+    runtime.weightType = options.weightType;
     buildRuntimeToLLVMPipeline(pm, runtime);
   }
   if (failed(pm.run(module)))

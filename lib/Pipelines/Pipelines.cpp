@@ -113,6 +113,7 @@ void moe::buildRuntimeToLLVMPipeline(OpPassManager &pm,
   pm.addNestedPass<func::FuncOp>(moe::createMoEFoldWeightsPass());
   moe::ConvertMoEToRuntimePassOptions runtime;
   runtime.numThreads = options.numThreads;
+  runtime.weightType = options.weightType;
   pm.addPass(moe::createConvertMoEToRuntimePass(runtime));
   // What the runtime does not cover (layers with capacity limits or
   // expert choice, other element types) takes the reference lowering.

@@ -108,7 +108,8 @@ def load(path, num_threads=0):
 
 
 def compile(model, output=None, *, target="cpu", opt_level=2, num_threads=0,
-            reference=False, dump_ir=False, linker="", max_weight_bytes=0):
+            reference=False, dump_ir=False, linker="", max_weight_bytes=0,
+            weights="f32"):
     """Compiles an ONNX model (a path, or the model's bytes) into a shared
     library and loads it.
 
@@ -122,6 +123,8 @@ def compile(model, output=None, *, target="cpu", opt_level=2, num_threads=0,
                  "llvm-dialect", "llvm-ir")
     max_weight_bytes: refuse models whose weights declare more bytes
                  (checked before reading them; 0: no limit)
+    weights:     "f32", or "bf16" to store constant expert weights as
+                 bfloat16 (half the bytes, fp32 accumulation)
     Raises CompileError with the compiler's diagnostics on failure."""
     if target != "cpu":
         raise ValueError(f"target {target!r} is not available (only 'cpu')")
@@ -140,7 +143,7 @@ def compile(model, output=None, *, target="cpu", opt_level=2, num_threads=0,
     output = os.fspath(output)
     # Threads are the instance's choice (its oneTBB arena), not baked in.
     stages = _compile(model, output, "so", opt_level, 0, reference, dump_ir,
-                      _runtime_dir(), linker, max_weight_bytes)
+                      _runtime_dir(), linker, max_weight_bytes, weights)
     loaded = Model(output, num_threads)
     loaded.ir = dict(stages)
     loaded._keep = keep

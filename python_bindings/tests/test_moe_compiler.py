@@ -73,6 +73,16 @@ def test_compile_bytes_output_path_and_load(moe_model, tmp_path):
                                   loaded.run(feeds)["y"])
 
 
+def test_bf16_weights(moe_model):
+    model = moe_compiler.compile(moe_model, weights="bf16", dump_ir=True)
+    assert "moe_cc_grouped_matmul_packed_bf16w" in model.ir["llvm-dialect"]
+    feeds = feeds_for(17)
+    got, want = model.run(feeds)["y"], ort_run(moe_model, feeds)["y"]
+    assert np.abs(got - want).max() <= 2e-2 * np.abs(want).max()
+    with pytest.raises(moe_compiler.CompileError, match="weights must be 'f32' or 'bf16'"):
+        moe_compiler.compile(moe_model, weights="int4")
+
+
 def test_dump_ir(moe_model):
     model = moe_compiler.compile(moe_model, dump_ir=True)
     assert list(model.ir) == ["onnx", "moe", "llvm-dialect", "llvm-ir"]

@@ -61,7 +61,8 @@ Isa detectIsa() {
   Isa best = Isa::Generic;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     best = Isa::Avx2;
-  if (best == Isa::Avx2 && __builtin_cpu_supports("avx512f"))
+  if (best == Isa::Avx2 && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512bw"))
     best = Isa::Avx512;
   if (const char *forced = std::getenv("MOE_RUNTIME_ISA")) {
     Isa cap = std::strcmp(forced, "generic") == 0 ? Isa::Generic
@@ -86,34 +87,38 @@ constexpr int kMaxTileRows = 6;
 
 /// z[rows x width] for a full-width tile, per instruction set.
 /// (`panelStride` only matters for the wide tile, which spans 4 blocks.)
-__attribute__((target("avx512f,avx512vl,fma"))) void
-tileAvx512(int rows, const float *x, int64_t ldx, const float *w, int64_t ldw,
+template <typename W>
+__attribute__((target("avx512f,avx512vl,avx512bw,fma"))) void
+tileAvx512(int rows, const float *x, int64_t ldx, const W *w, int64_t ldw,
            int64_t panelStride, int64_t kDim, const float *bias, float *z) {
-  matmulRows<6, 32>(rows, x, ldx, w, ldw, panelStride, kDim, bias, z);
+  matmulRows<6, 32, 1, W>(rows, x, ldx, w, ldw, panelStride, kDim, bias, z);
 }
 
 /// Decode (an expert segment of 1-2 rows): 128 columns at once, so that
 /// 16 independent accumulator chains hide the FMA latency that a 32-wide
 /// single-row tile (2 chains) is bound by.
 constexpr int kWideTile = 128;
-__attribute__((target("avx512f,avx512vl,fma"))) void
-tileAvx512Wide(int rows, const float *x, int64_t ldx, const float *w,
-               int64_t ldw, int64_t panelStride, int64_t kDim,
-               const float *bias, float *z) {
-  matmulRows<2, 32, kWideTile / 32>(rows, x, ldx, w, ldw, panelStride, kDim,
-                                    bias, z);
+template <typename W>
+__attribute__((target("avx512f,avx512vl,avx512bw,fma"))) void
+tileAvx512Wide(int rows, const float *x, int64_t ldx, const W *w, int64_t ldw,
+               int64_t panelStride, int64_t kDim, const float *bias,
+               float *z) {
+  matmulRows<2, 32, kWideTile / 32, W>(rows, x, ldx, w, ldw, panelStride,
+                                       kDim, bias, z);
 }
 
+template <typename W>
 __attribute__((target("avx2,fma"))) void
-tileAvx2(int rows, const float *x, int64_t ldx, const float *w, int64_t ldw,
+tileAvx2(int rows, const float *x, int64_t ldx, const W *w, int64_t ldw,
          int64_t panelStride, int64_t kDim, const float *bias, float *z) {
-  matmulRows<4, 16>(rows, x, ldx, w, ldw, panelStride, kDim, bias, z);
+  matmulRows<4, 16, 1, W>(rows, x, ldx, w, ldw, panelStride, kDim, bias, z);
 }
 
-void tileGeneric(int rows, const float *x, int64_t ldx, const float *w,
+template <typename W>
+void tileGeneric(int rows, const float *x, int64_t ldx, const W *w,
                  int64_t ldw, int64_t panelStride, int64_t kDim,
                  const float *bias, float *z) {
-  matmulRows<4, 8>(rows, x, ldx, w, ldw, panelStride, kDim, bias, z);
+  matmulRows<4, 8, 1, W>(rows, x, ldx, w, ldw, panelStride, kDim, bias, z);
 }
 
 /// Rows per micro-kernel call.
@@ -121,13 +126,14 @@ int tileRows(Isa isa) { return isa == Isa::Avx512 ? 6 : 4; }
 
 /// A partial-width tile (the last columns): plain loops, z row stride
 /// kMaxTileWidth.
-void tileTail(int rows, int cols, const float *x, int64_t ldx, const float *w,
+template <typename W>
+void tileTail(int rows, int cols, const float *x, int64_t ldx, const W *w,
               int64_t ldw, int64_t kDim, const float *bias, float *z) {
   for (int i = 0; i < rows; ++i)
     for (int j = 0; j < cols; ++j) {
       float sum = bias ? bias[j] : 0.0f;
       for (int64_t k = 0; k < kDim; ++k)
-        sum += x[i * ldx + k] * w[k * ldw + j];
+        sum += x[i * ldx + k] * weightValue(w[k * ldw + j]);
       z[i * kMaxTileWidth + j] = sum;
     }
 }
@@ -160,13 +166,14 @@ struct Task {
 
 /// Where the weights of (expert, column) are: row-major [E, K, M], or the
 /// panels of moe_packing.h.
+template <typename W>
 struct WeightLayout {
-  const float *weights;
+  const W *weights;
   int64_t kDim, mDim;
   bool gated, packed;
 
   /// The address of weights[e][0][column] and the distance between k rows.
-  const float *at(int64_t e, int64_t column, int64_t &ldw) const {
+  const W *at(int64_t e, int64_t column, int64_t &ldw) const {
     if (!packed) {
       ldw = mDim;
       return weights + e * kDim * mDim + column;
@@ -197,9 +204,10 @@ extern "C" const char *moe_runtime_cpu_isa(void) {
 }
 
 namespace {
+template <typename W>
 moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
                          int64_t numRows, int64_t kDim,
-                         const WeightLayout &layout, int64_t numExperts,
+                         const WeightLayout<W> &layout, int64_t numExperts,
                          int64_t mDim, const int32_t *offsets,
                          const float *bias, const moe_activation_params &act,
                          float *out, const int32_t *expertOrder) {
@@ -222,9 +230,9 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
   const float *rowsData = rows;
   Isa isa = selectedIsa();
   const int width = tileWidth(isa), rowsPerTile = tileRows(isa);
-  auto tile = isa == Isa::Avx512 ? tileAvx512
-              : isa == Isa::Avx2 ? tileAvx2
-                                 : tileGeneric;
+  auto tile = isa == Isa::Avx512 ? tileAvx512<W>
+              : isa == Isa::Avx2 ? tileAvx2<W>
+                                 : tileGeneric<W>;
 
   // Tasks: up to 8 tiles of rows by 4 tiles of columns each.
   const int64_t rowChunk = 8 * rowsPerTile, colChunk = 4 * width;
@@ -249,8 +257,8 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
       const float *x = rowsData + task.rowBegin * kDim;
       auto compute = [&](int64_t col, float *z) {
         int64_t ldw;
-        const float *w = layout.at(task.expert, col, ldw);
-        tileAvx512Wide(rows, x, kDim, w, ldw, layout.blockStride(), kDim,
+        const W *w = layout.at(task.expert, col, ldw);
+        tileAvx512Wide<W>(rows, x, kDim, w, ldw, layout.blockStride(), kDim,
                        b ? b + col : nullptr, z);
       };
       compute(task.colBegin, gate);
@@ -274,11 +282,11 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
         auto compute = [&](int64_t col, float *z) {
           const float *bc = b ? b + col : nullptr;
           int64_t ldw;
-          const float *w = layout.at(task.expert, col, ldw);
+          const W *w = layout.at(task.expert, col, ldw);
           if (cols == width)
             tile(rows, x, kDim, w, ldw, layout.blockStride(), kDim, bc, z);
           else
-            tileTail(rows, cols, x, kDim, w, ldw, kDim, bc, z);
+            tileTail<W>(rows, cols, x, kDim, w, ldw, kDim, bc, z);
         };
         compute(c, gate);
         if (gated)
@@ -305,8 +313,8 @@ moe_status moe::runtime::groupedMatmulOrdered(
       !validGroupedMatmul(numRows, kDim, weights, numExperts, mDim, offsets,
                           rows, out, act))
     return MOE_ERROR_INVALID_ARGUMENT;
-  WeightLayout layout{weights, kDim, mDim, isGatedActivation(act.kind),
-                      packed};
+  WeightLayout<float> layout{weights, kDim, mDim,
+                             isGatedActivation(act.kind), packed};
   return groupedMatmul(config, rows, numRows, kDim, layout, numExperts, mDim,
                        offsets, bias, act, out, expertOrder);
 }
@@ -330,6 +338,46 @@ extern "C" moe_status moe_grouped_matmul_packed_f32(
   return groupedMatmulOrdered(config, rows, numRows, kDim, packedWeights,
                               /*packed=*/true, numExperts, mDim, offsets,
                               bias, activation, out, nullptr);
+}
+
+moe_status moe::runtime::groupedMatmulBF16(
+    const moe_exec_config *config, const float *rows, int64_t numRows,
+    int64_t kDim, const uint16_t *packedWeights, int64_t numExperts,
+    int64_t mDim, const int32_t *offsets, const float *bias,
+    const moe_activation_params *activation, float *out,
+    const int32_t *expertOrder) {
+  moe_activation_params act = activation ? *activation
+                                         : moe_activation_params{0, 0, 0, 0};
+  if (!validConfig(config) ||
+      !validGroupedMatmul(numRows, kDim, packedWeights, numExperts, mDim,
+                          offsets, rows, out, act))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  WeightLayout<uint16_t> layout{packedWeights, kDim, mDim,
+                                isGatedActivation(act.kind), /*packed=*/true};
+  return groupedMatmul(config, rows, numRows, kDim, layout, numExperts, mDim,
+                       offsets, bias, act, out, expertOrder);
+}
+
+extern "C" moe_status moe_grouped_matmul_packed_bf16w(
+    const moe_exec_config *config, const float *rows, int64_t numRows,
+    int64_t kDim, const uint16_t *packedWeights, int64_t numExperts,
+    int64_t mDim, const int32_t *offsets, const float *bias,
+    const moe_activation_params *activation, float *out) {
+  return groupedMatmulBF16(config, rows, numRows, kDim, packedWeights,
+                           numExperts, mDim, offsets, bias, activation, out,
+                           nullptr);
+}
+
+extern "C" moe_status moe_pack_weights_bf16(const float *weights,
+                                            int64_t numExperts, int64_t kDim,
+                                            int64_t mDim, int32_t gated,
+                                            uint16_t *packed) {
+  if (!weights || !packed || numExperts < 1 || kDim < 0 || mDim < 0 ||
+      (gated && mDim % 2 != 0))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  packing::packWeightsBF16(weights, numExperts, kDim, mDim, gated != 0,
+                           packed);
+  return MOE_OK;
 }
 
 extern "C" moe_status moe_pack_weights_f32(const float *weights,

@@ -17,6 +17,16 @@ moe_status groupedMatmulOrdered(const moe_exec_config *config,
                                 const moe_activation_params *activation,
                                 float *out, const int32_t *expertOrder);
 
+/// The same over bfloat16 weights packed by packing::packWeightsBF16
+/// (fp32 rows, accumulation and output).
+moe_status groupedMatmulBF16(const moe_exec_config *config, const float *rows,
+                             int64_t numRows, int64_t kDim,
+                             const uint16_t *packedWeights, int64_t numExperts,
+                             int64_t mDim, const int32_t *offsets,
+                             const float *bias,
+                             const moe_activation_params *activation,
+                             float *out, const int32_t *expertOrder);
+
 } // namespace moe::runtime
 
 #endif // MOE_RUNTIME_CPU_GROUPEDMATMUL_H

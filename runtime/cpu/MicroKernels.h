@@ -17,13 +17,23 @@
 
 namespace moe::runtime {
 
+/// A weight element as float: floats as they are, bfloat16 bits shifted
+/// into the high half (exact).
+__attribute__((always_inline)) inline float weightValue(float w) { return w; }
+__attribute__((always_inline)) inline float weightValue(uint16_t bits) {
+  uint32_t wide = static_cast<uint32_t>(bits) << 16;
+  float value;
+  __builtin_memcpy(&value, &wide, sizeof(value));
+  return value;
+}
+
 /// One MR x (NP * NR) tile over the full K: NP column blocks of NR, block
 /// p starting at w + p * panelStride (consecutive columns when unpacked,
 /// separate panels when packed), each row of a block ldw elements after
 /// the previous one. z is row-major with NP * NR columns.
-template <int MR, int NR, int NP = 1>
+template <int MR, int NR, int NP = 1, typename W = float>
 __attribute__((always_inline)) inline void
-matmulTile(const float *x, int64_t ldx, const float *w, int64_t ldw,
+matmulTile(const float *x, int64_t ldx, const W *w, int64_t ldw,
            int64_t panelStride, int64_t kDim, const float *bias, float *z) {
   constexpr int width = NR * NP;
   float acc[MR][width];
@@ -34,9 +44,9 @@ matmulTile(const float *x, int64_t ldx, const float *w, int64_t ldw,
     for (int i = 0; i < MR; ++i) {
       float xv = x[i * ldx + k];
       for (int p = 0; p < NP; ++p) {
-        const float *wk = w + p * panelStride + k * ldw;
+        const W *wk = w + p * panelStride + k * ldw;
         for (int j = 0; j < NR; ++j)
-          acc[i][p * NR + j] += xv * wk[j];
+          acc[i][p * NR + j] += xv * weightValue(wk[j]);
       }
     }
   }
@@ -46,17 +56,16 @@ matmulTile(const float *x, int64_t ldx, const float *w, int64_t ldw,
 }
 
 /// A tile of 1..MR rows: the row count picks a compile-time instantiation.
-template <int MR, int NR, int NP = 1>
+template <int MR, int NR, int NP = 1, typename W = float>
 __attribute__((always_inline)) inline void
-matmulRows(int rows, const float *x, int64_t ldx, const float *w,
-           int64_t ldw, int64_t panelStride, int64_t kDim, const float *bias,
-           float *z) {
+matmulRows(int rows, const float *x, int64_t ldx, const W *w, int64_t ldw,
+           int64_t panelStride, int64_t kDim, const float *bias, float *z) {
   if constexpr (MR > 1) {
     if (rows < MR)
-      return matmulRows<MR - 1, NR, NP>(rows, x, ldx, w, ldw, panelStride,
-                                        kDim, bias, z);
+      return matmulRows<MR - 1, NR, NP, W>(rows, x, ldx, w, ldw, panelStride,
+                                           kDim, bias, z);
   }
-  matmulTile<MR, NR, NP>(x, ldx, w, ldw, panelStride, kDim, bias, z);
+  matmulTile<MR, NR, NP, W>(x, ldx, w, ldw, panelStride, kDim, bias, z);
 }
 
 } // namespace moe::runtime

@@ -69,6 +69,32 @@ inline void packWeights(const void *weights, int64_t e, int64_t k, int64_t m,
       }
 }
 
+/// float -> bfloat16 bits, rounding to nearest even (NaN stays NaN).
+inline uint16_t floatToBF16(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  if ((bits & 0x7fffffffu) > 0x7f800000u)
+    return static_cast<uint16_t>((bits >> 16) | 0x40u);
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+/// Packs float `weights` [E, K, M] as bfloat16 into the same panel layout
+/// (bf16 weights: half the bytes, fp32 accumulation in the kernel).
+inline void packWeightsBF16(const float *weights, int64_t e, int64_t k,
+                            int64_t m, bool gated, uint16_t *out) {
+  int64_t perExpert = packedExpertElements(k, m, gated);
+  std::memset(out, 0, static_cast<size_t>(e * perExpert) * sizeof(uint16_t));
+  for (int64_t x = 0; x < e; ++x)
+    for (int64_t row = 0; row < k; ++row)
+      for (int64_t column = 0; column < m; ++column) {
+        int64_t panel, inPanel;
+        locateColumn(column, m, gated, panel, inPanel);
+        out[x * perExpert + (panel * k + row) * kPanel + inPanel] =
+            floatToBF16(weights[(x * k + row) * m + column]);
+      }
+}
+
 } // namespace moe::packing
 
 #endif /* MOE_PACKING_H */

@@ -148,6 +148,17 @@ moe_status moe_pack_weights_f32(const float *weights, int64_t num_experts,
                                 float *packed);
 int64_t moe_packed_weights_elements(int64_t num_experts, int64_t k_dim,
                                     int64_t m_dim, int32_t gated);
+/* The same with bfloat16 weights (bit patterns, packed by
+ * moe_pack_weights_bf16: round to nearest even): half the weight bytes,
+ * fp32 rows, accumulation and output. */
+moe_status moe_grouped_matmul_packed_bf16w(
+    const moe_exec_config *config, const float *rows, int64_t num_rows,
+    int64_t k_dim, const uint16_t *packed_weights, int64_t num_experts,
+    int64_t m_dim, const int32_t *offsets, const float *bias,
+    const moe_activation_params *activation, float *out);
+moe_status moe_pack_weights_bf16(const float *weights, int64_t num_experts,
+                                 int64_t k_dim, int64_t m_dim, int32_t gated,
+                                 uint16_t *packed);
 
 moe_status moe_combine_f32(const moe_exec_config *config, const float *rows,
                            int64_t num_rows, int64_t d, const float *weights,
@@ -202,6 +213,13 @@ int32_t moe_cc_route_fused_f32(int32_t num_threads, const float *input,
 int32_t moe_cc_grouped_matmul_packed_f32(
     int32_t num_threads, const float *rows, int64_t num_rows, int64_t k_dim,
     const float *packed_weights, int64_t num_experts, int64_t m_dim,
+    const int32_t *offsets, const float *bias, int32_t activation, float alpha,
+    float beta, float limit, float *out, const int32_t *expert_order);
+
+/* moe_grouped_matmul_packed_bf16w for generated code. */
+int32_t moe_cc_grouped_matmul_packed_bf16w(
+    int32_t num_threads, const float *rows, int64_t num_rows, int64_t k_dim,
+    const uint16_t *packed_weights, int64_t num_experts, int64_t m_dim,
     const int32_t *offsets, const float *bias, int32_t activation, float alpha,
     float beta, float limit, float *out, const int32_t *expert_order);
 

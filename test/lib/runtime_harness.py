@@ -38,7 +38,8 @@ _i64 = ctypes.c_int64
 _lib.moe_runtime_api_version.restype = _i32
 for name in ("moe_route_f32", "moe_permute", "moe_gather_rows_f32",
              "moe_grouped_matmul_f32", "moe_combine_f32", "moe_route_fused_f32",
-             "moe_grouped_matmul_packed_f32", "moe_pack_weights_f32"):
+             "moe_grouped_matmul_packed_f32", "moe_pack_weights_f32",
+             "moe_grouped_matmul_packed_bf16w", "moe_pack_weights_bf16"):
     getattr(_lib, name).restype = _i32
 
 
@@ -114,6 +115,13 @@ def gather_rows(x, assignments, k, threads=0):
 _lib.moe_packed_weights_elements.restype = _i64
 
 
+def bf16_round(array):
+    """float32 rounded to bfloat16 and back (round to nearest even)."""
+    bits = np.ascontiguousarray(array, np.float32).view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16
+    return bits.astype(np.uint32).view(np.float32)
+
+
 def pack_weights(weights, gated):
     """weights [E, K, M] in the runtime's panel layout (moe_packing.h)."""
     weights = np.ascontiguousarray(weights, np.float32)
@@ -125,8 +133,21 @@ def pack_weights(weights, gated):
     return packed
 
 
+def pack_weights_bf16(weights, gated):
+    """weights [E, K, M] as bfloat16 bits in the panel layout."""
+    weights = np.ascontiguousarray(weights, np.float32)
+    e, kd, m = weights.shape
+    packed = np.zeros(_lib.moe_packed_weights_elements(_i64(e), _i64(kd), _i64(m), _i32(gated)),
+                      np.uint16)
+    assert _lib.moe_pack_weights_bf16(_ptr(weights, _f32), _i64(e), _i64(kd), _i64(m),
+                                      _i32(gated), packed.ctypes.data_as(
+                                          ctypes.POINTER(ctypes.c_uint16))) == OK
+    return packed
+
+
 def grouped_matmul(rows, weights, offsets, bias=None, activation="identity",
-                   alpha=1.702, beta=1.0, limit=7.0, threads=0, packed=False):
+                   alpha=1.702, beta=1.0, limit=7.0, threads=0, packed=False,
+                   bf16=False):
     """With packed=True the weights go through moe_pack_weights_f32 and
     moe_grouped_matmul_packed_f32."""
     rows = np.ascontiguousarray(rows, np.float32)
@@ -138,12 +159,18 @@ def grouped_matmul(rows, weights, offsets, bias=None, activation="identity",
     act = ActivationParams(ACTIVATION[activation], alpha, beta, limit)
     bias = None if bias is None else np.ascontiguousarray(bias, np.float32)
     fn = _lib.moe_grouped_matmul_f32
-    if packed:
+    wptr = _ptr(weights, _f32)
+    if bf16:
+        weights = pack_weights_bf16(weights, gated)
+        wptr = ctypes.cast(weights.ctypes.data, ctypes.POINTER(_f32))
+        fn = _lib.moe_grouped_matmul_packed_bf16w
+    elif packed:
         weights = pack_weights(weights, gated)
+        wptr = _ptr(weights, _f32)
         fn = _lib.moe_grouped_matmul_packed_f32
     status = fn(
         ctypes.byref(ExecConfig(threads)), _ptr(rows, _f32), _i64(rows.shape[0]), _i64(kd),
-        _ptr(weights, _f32), _i64(e), _i64(m), _ptr(offsets, _i32), _ptr(bias, _f32),
+        wptr, _i64(e), _i64(m), _ptr(offsets, _i32), _ptr(bias, _f32),
         ctypes.byref(act), _ptr(out, _f32))
     return status, out
 

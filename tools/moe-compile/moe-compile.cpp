@@ -72,6 +72,17 @@ static cl::opt<int> threads(
     cl::desc("Threads each MoE kernel may use (0: all available; also "
              "spelled --threads)"),
     cl::cat(category));
+namespace {
+enum class WeightType { F32, BF16 };
+} // namespace
+static cl::opt<WeightType> weights(
+    "weights", cl::desc("How constant expert weights are stored"),
+    cl::init(WeightType::F32),
+    cl::values(clEnumValN(WeightType::F32, "f32", "as in the model"),
+               clEnumValN(WeightType::BF16, "bf16",
+                          "bfloat16: half the bytes (faster decode), fp32 "
+                          "accumulation, ~3 significant digits")),
+    cl::cat(category));
 static cl::opt<bool> reference(
     "reference", cl::init(false),
     cl::desc("Lower MoE layers with the reference lowering (no runtime "
@@ -165,6 +176,7 @@ int main(int argc, char **argv) {
   moe::CompileOptions options;
   options.maxWeightBytes = maxWeightBytes;
   options.profilePath = profile;
+  options.weightType = weights == WeightType::BF16 ? "bf16" : "f32";
   switch (emit) {
   case Emit::MLIR:
     options.emit = moe::EmitKind::MLIR;

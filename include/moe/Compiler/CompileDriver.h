@@ -25,6 +25,8 @@ struct DriverOptions {
   bool collectIR = false;
   std::string runtimeLibraryDir;
   std::string linker;
+  /// "f32" or "bf16" storage of constant expert weights.
+  std::string weightType = "f32";
   /// Refuse models declaring more weight bytes (0: no limit).
   unsigned long long maxWeightBytes = 0;
 };

@@ -38,7 +38,10 @@ def ConvertMoEToRuntimePass : Pass<"convert-moe-to-runtime", "::mlir::ModuleOp">
   }];
   let options = [
     Option<"numThreads", "num-threads", "int32_t", /*default=*/"0",
-           "threads each kernel may use (0: all available)">
+           "threads each kernel may use (0: all available)">,
+    Option<"weightType", "weight-type", "std::string", /*default=*/"\"f32\"",
+           "Element type constant grouped-matmul weights are stored in: f32, "
+           "or bf16 (half the bytes, fp32 accumulation)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

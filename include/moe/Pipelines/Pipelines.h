@@ -23,6 +23,10 @@ struct RuntimePipelineOptions
       *this, "num-threads",
       llvm::cl::desc("threads each runtime kernel may use (0: all)"),
       llvm::cl::init(0)};
+  PassOptions::Option<std::string> weightType{
+      *this, "weight-type",
+      llvm::cl::desc("constant expert weights stored as f32 or bf16"),
+      llvm::cl::init("f32")};
 };
 
 /// Lowers upstream tensor-level IR (linalg, tensor, arith, math on tensors,

@@ -310,11 +310,13 @@ struct PermuteToRuntime : RuntimePattern<PermuteOp> {
 /// here, at compile time, and go to the packed kernel; others are passed
 /// row-major.
 struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
-  using RuntimePattern::RuntimePattern;
+  GroupedMatmulToRuntime(MLIRContext *context, int32_t numThreads,
+                         bool bf16Weights)
+      : RuntimePattern(context, numThreads), bf16Weights(bf16Weights) {}
 
-  /// The packed constant for constant `weights`, or null.
-  static Value packedWeights(PatternRewriter &rewriter, Location loc,
-                             Value weights, bool gated) {
+  /// The packed constant for constant `weights` (bf16 when asked), or null.
+  Value packedWeights(PatternRewriter &rewriter, Location loc, Value weights,
+                      bool gated) const {
     ElementsAttr attr;
     if (!matchPattern(weights, m_Constant(&attr)))
       return Value();
@@ -325,6 +327,18 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
     int64_t e = type.getDimSize(0), k = type.getDimSize(1),
             m = type.getDimSize(2);
     int64_t perExpert = ::moe::packing::packedExpertElements(k, m, gated);
+    if (bf16Weights) {
+      std::vector<uint16_t> packed(static_cast<size_t>(e * perExpert));
+      ::moe::packing::packWeightsBF16(
+          reinterpret_cast<const float *>(bytes->data()), e, k, m, gated,
+          packed.data());
+      ArrayRef<char> raw(reinterpret_cast<const char *>(packed.data()),
+                         packed.size() * sizeof(uint16_t));
+      return makeConstant(rewriter, loc,
+                          RankedTensorType::get({e, perExpert},
+                                                rewriter.getBF16Type()),
+                          raw, "moe_panels_bf16");
+    }
     std::vector<char> packed(static_cast<size_t>(e * perExpert) *
                              sizeof(float));
     ::moe::packing::packWeights(bytes->data(), e, k, m, gated, sizeof(float),
@@ -333,6 +347,8 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
         RankedTensorType::get({e, perExpert}, type.getElementType());
     return makeConstant(rewriter, loc, packedType, packed, "moe_panels");
   }
+
+  bool bf16Weights;
 
   LogicalResult matchAndRewrite(GroupedMatmulOp op,
                                 PatternRewriter &rewriter) const override {
@@ -385,8 +401,10 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
               ArrayRef<int32_t>(experts)));
     }
     call.addInput(order);
-    rewriter.replaceOp(op, call.emit(packed ? "moe_cc_grouped_matmul_packed_f32"
-                                            : "moe_cc_grouped_matmul_f32"));
+    rewriter.replaceOp(op, call.emit(!packed ? "moe_cc_grouped_matmul_f32"
+                                     : bf16Weights
+                                         ? "moe_cc_grouped_matmul_packed_bf16w"
+                                         : "moe_cc_grouped_matmul_packed_f32"));
     return success();
   }
 };
@@ -419,8 +437,13 @@ struct ConvertMoEToRuntimePass
     : mlir::moe::impl::ConvertMoEToRuntimePassBase<ConvertMoEToRuntimePass> {
   using Base::Base;
   void runOnOperation() override {
+    if (weightType != "f32" && weightType != "bf16") {
+      getOperation()->emitError()
+          << "weight-type must be f32 or bf16, not '" << weightType << "'";
+      return signalPassFailure();
+    }
     RewritePatternSet patterns(&getContext());
-    populateMoEToRuntimePatterns(patterns, numThreads);
+    populateMoEToRuntimePatterns(patterns, numThreads, weightType == "bf16");
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
@@ -429,7 +452,10 @@ struct ConvertMoEToRuntimePass
 } // namespace
 
 void mlir::moe::populateMoEToRuntimePatterns(RewritePatternSet &patterns,
-                                             int32_t numThreads) {
-  patterns.add<RouteToRuntime, PermuteToRuntime, GroupedMatmulToRuntime,
-               CombineToRuntime>(patterns.getContext(), numThreads);
+                                             int32_t numThreads,
+                                             bool bf16Weights) {
+  MLIRContext *context = patterns.getContext();
+  patterns.add<RouteToRuntime, PermuteToRuntime, CombineToRuntime>(context,
+                                                                   numThreads);
+  patterns.add<GroupedMatmulToRuntime>(context, numThreads, bf16Weights);
 }

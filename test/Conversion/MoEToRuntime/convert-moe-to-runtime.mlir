@@ -1,5 +1,8 @@
 // RUN: moe-opt %s -convert-moe-to-runtime -split-input-file | FileCheck %s
 // RUN: moe-opt %s -convert-moe-to-runtime=num-threads=3 -split-input-file | FileCheck %s --check-prefix=THREADS
+// RUN: moe-opt %s -convert-moe-to-runtime=weight-type=bf16 -split-input-file | FileCheck %s --check-prefix=BF16
+// RUN: not moe-opt %s -convert-moe-to-runtime=weight-type=fp8 -split-input-file 2>&1 | FileCheck %s --check-prefix=BADTYPE
+// BADTYPE: error: weight-type must be f32 or bf16, not 'fp8'
 
 // Before: decomposed moe ops on tensors. After: one call of a moe_cc_*
 // runtime entry point each, operands passed as buffer pointers, results as
@@ -161,6 +164,10 @@ func.func @route_fused(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %b: tensor<8
 // Constant weights are packed into the runtime's panels at compile time
 // (moe_packing.h: gate and up halves each padded to 32 columns, [K][32]
 // per panel): [2, 3, 8] gated -> 2 experts x 2 panels x 3 x 32 floats.
+// With weight-type=bf16 the panels hold bfloat16: half the bytes.
+// BF16-LABEL: func @packed_constant
+// BF16: arith.constant dense_resource<moe_panels_bf16{{.*}}> : tensor<2x192xbf16>
+// BF16: llvm.call @moe_cc_grouped_matmul_packed_bf16w
 // CHECK-LABEL: func @packed_constant
 // CHECK: %[[PANELS:.*]] = arith.constant dense_resource<moe_panels{{.*}}> : tensor<2x192xf32>
 // CHECK: bufferization.to_buffer %[[PANELS]] read_only

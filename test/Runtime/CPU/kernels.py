@@ -167,6 +167,20 @@ for trial in range(16):
         check(f"random {trial}", status == rt.OK)
         close(f"grouped_matmul random {trial} ({num_experts}x{kdim}x{mdim}, {act}, "
               f"packed={packed})", out, want, rtol=1e-4, atol=1e-4)
+    # bf16 weights: exact against the reference on bf16-rounded weights
+    # (fp32 accumulation), and within bf16's 8-bit mantissa of fp32.
+    wb = rt.bf16_round(w)
+    want_bf16 = np.zeros_like(want)
+    for e in range(num_experts):
+        seg = slice(offsets[e], offsets[e + 1])
+        z = rows[seg].astype(np.float64) @ wb[e] + (0 if b is None else b[e])
+        want_bf16[seg] = ref.activation(act, z[:, :mdim // 2], z[:, mdim // 2:]) if gated \
+            else ref.activation(act, z)
+    status, out = rt.grouped_matmul(rows, w, offsets, b, act, threads=2, bf16=True)
+    check(f"random {trial} bf16", status == rt.OK)
+    close(f"grouped_matmul random {trial} bf16 weights", out, want_bf16, rtol=1e-4, atol=1e-4)
+    close(f"grouped_matmul random {trial} bf16 vs fp32", out, want, rtol=3e-2,
+          atol=3e-2 * max(1.0, float(np.abs(want).max(initial=0.0))))
 print("OK: grouped_matmul random shapes")
 
 # The scheduling order of experts (moe-compile --profile) changes nothing

@@ -21,8 +21,9 @@ namespace moe {
 /// Adds the patterns that turn moe.route, moe.permute, moe.grouped_matmul
 /// and moe.combine (f32 data, i32 indices) into runtime calls that run on
 /// at most `numThreads` threads (0: all).
+/// `bf16Weights`: constant grouped-matmul weights are packed as bfloat16.
 void populateMoEToRuntimePatterns(RewritePatternSet &patterns,
-                                  int32_t numThreads);
+                                  int32_t numThreads, bool bf16Weights = false);
 
 } // namespace moe
 } // namespace mlir

@@ -20,6 +20,7 @@
 # CHECK: OK: caller buffer
 # CHECK: OK: 8 threads x 4 runs identical
 # CHECK: OK: one-thread instance
+# CHECK: OK: bf16 weights T=33 within bf16 accuracy
 
 import os
 import subprocess
@@ -142,3 +143,20 @@ print("OK: 8 threads x 4 runs identical")
 single = compiled_model.Model(paths["runtime"][0], num_threads=1)
 (got,) = single.run([x, logits])
 mh.check_close("one-thread instance", got, expected)
+
+# bf16 expert weights (moe-compile --weights=bf16): within bfloat16's
+# accuracy of onnxruntime's fp32 result (8-bit mantissa weights, fp32
+# accumulation): 2% of the output's magnitude, cosine above 0.9999.
+bf16_dir = os.path.join(out, "bf16")
+os.makedirs(bf16_dir)
+bf16 = compiled_model.Model(compiled_model.compile_model(model, bf16_dir, ["--weights=bf16"]))
+x = rng.standard_normal((33, d)).astype(np.float32)
+logits = rng.standard_normal((33, E)).astype(np.float32)
+(want,) = run_onnxruntime(model, {"x": x, "logits": logits})
+(got,) = bf16.run([x, logits])
+scale = np.abs(want).max()
+assert np.abs(got - want).max() <= 2e-2 * scale, np.abs(got - want).max() / scale
+cosine = float(np.sum(got * want) / (np.linalg.norm(got) * np.linalg.norm(want)))
+assert cosine > 0.9999, cosine
+assert not np.array_equal(got, moe.run([x, logits])[0])  # really bf16
+print("OK: bf16 weights T=33 within bf16 accuracy")
