@@ -7,6 +7,7 @@ in one run on the same threads (medians over repeats):
 
   ours        the export compiled by moe-compile (raised, runtime kernels),
               run through the model C API
+  ours-bf16   the same with --weights=bf16 (bfloat16 expert weights)
   ort-unfused onnxruntime on the same export (node by node)
   ort-moe     onnxruntime's com.microsoft.MoE CPU kernel on the same
               weights (logits given; n/a with a shared expert)
@@ -120,6 +121,10 @@ def main():
         # (moe-compile reports its stages on stderr for models this large.)
         library = compiled_model.compile_model(path, tmp, ["-O3"])
         ours = compiled_model.Model(library, num_threads=args.threads)
+        bf16_dir = os.path.join(tmp, name + "-bf16")
+        os.makedirs(bf16_dir, exist_ok=True)
+        ours_bf16 = compiled_model.Model(compiled_model.compile_model(
+            path, bf16_dir, ["-O3", "--weights=bf16"]), num_threads=args.threads)
         unfused = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         fused = None
         if not shared_f:
@@ -140,6 +145,7 @@ def main():
             touched = len(np.unique(ids)) * per_expert_bytes + 3 * d * shared_f * 4
             rows = []
             rows.append(("ours", median_ms(lambda: ours.run([x]), args.repeats)))
+            rows.append(("ours-bf16", median_ms(lambda: ours_bf16.run([x]), args.repeats)))
             rows.append(("ort-unfused", median_ms(lambda: unfused.run(None, {"x": x}), args.repeats)))
             if fused is not None:
                 feeds = {"x": x[0], "logits": logits.astype(np.float32)}
@@ -156,7 +162,10 @@ def main():
                 ratio = "" if engine == "ours" else f"{ms / ours_ms:8.2f}x"
                 print(f"{name:<15}{tokens:>5} {engine:<12}{ms:>10.3f}{flops / ms / 1e6:>9.1f}"
                       f"{touched / ms / 1e6:>7.1f}{ratio:>9}")
-            print(f"{'':<21}(max |ours - onnxruntime| / max |onnxruntime| = {err:.1e})")
+            (got16,) = ours_bf16.run([x])
+            err16 = float(np.max(np.abs(got16 - want)) / max(np.max(np.abs(want)), 1e-30))
+            print(f"{'':<21}(max |ours - onnxruntime| / max |onnxruntime| = {err:.1e}; "
+                  f"bf16: {err16:.1e})")
 
 
 if __name__ == "__main__":
