@@ -23,16 +23,12 @@ weights touched, and ours' ratio against each column (> 1: ours faster).
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 import warnings
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "test", "lib"))
-os.environ["PATH"] = os.path.join(ROOT, "build", "bin") + os.pathsep + os.environ["PATH"]
-os.environ.setdefault("MOE_RUNTIME_LIB", os.path.join(ROOT, "build", "lib", "libmoe_runtime_cpu.so"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_util import median_ms  # noqa: E402  (also sets up paths)
 warnings.filterwarnings("ignore")
 
 import numpy as np  # noqa: E402
@@ -51,15 +47,6 @@ CASES = [
     ("qwen3-shared", 1024, 384, 64, 8, 1536, (16, 256)),
 ]
 
-
-def median_ms(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def copy_bandwidth():

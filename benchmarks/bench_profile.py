@@ -15,31 +15,17 @@ helped).
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "test", "lib"))
-os.environ["PATH"] = os.path.join(ROOT, "build", "bin") + os.pathsep + os.environ["PATH"]
-os.environ.setdefault("MOE_RUNTIME_LIB", os.path.join(ROOT, "build", "lib", "libmoe_runtime_cpu.so"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_util import median_ms  # noqa: E402  (also sets up paths)
 
 import numpy as np  # noqa: E402
 
 import compiled_model  # noqa: E402
 from onnx_models import microsoft_moe  # noqa: E402
 
-
-def median_ms(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def main():

@@ -301,22 +301,38 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
 }
 } // namespace
 
-moe_status moe::runtime::groupedMatmulOrdered(
-    const moe_exec_config *config, const float *rows, int64_t numRows,
-    int64_t kDim, const float *weights, bool packed, int64_t numExperts,
-    int64_t mDim, const int32_t *offsets, const float *bias,
-    const moe_activation_params *activation, float *out,
-    const int32_t *expertOrder) {
+namespace {
+/// Checks the arguments, then runs groupedMatmul over `W` weights.
+template <typename W>
+moe_status checkedGroupedMatmul(const moe_exec_config *config,
+                                const float *rows, int64_t numRows,
+                                int64_t kDim, const W *weights, bool packed,
+                                int64_t numExperts, int64_t mDim,
+                                const int32_t *offsets, const float *bias,
+                                const moe_activation_params *activation,
+                                float *out, const int32_t *expertOrder) {
   moe_activation_params act = activation ? *activation
                                          : moe_activation_params{0, 0, 0, 0};
   if (!validConfig(config) ||
       !validGroupedMatmul(numRows, kDim, weights, numExperts, mDim, offsets,
                           rows, out, act))
     return MOE_ERROR_INVALID_ARGUMENT;
-  WeightLayout<float> layout{weights, kDim, mDim,
-                             isGatedActivation(act.kind), packed};
+  WeightLayout<W> layout{weights, kDim, mDim, isGatedActivation(act.kind),
+                         packed};
   return groupedMatmul(config, rows, numRows, kDim, layout, numExperts, mDim,
                        offsets, bias, act, out, expertOrder);
+}
+} // namespace
+
+moe_status moe::runtime::groupedMatmulOrdered(
+    const moe_exec_config *config, const float *rows, int64_t numRows,
+    int64_t kDim, const float *weights, bool packed, int64_t numExperts,
+    int64_t mDim, const int32_t *offsets, const float *bias,
+    const moe_activation_params *activation, float *out,
+    const int32_t *expertOrder) {
+  return checkedGroupedMatmul(config, rows, numRows, kDim, weights, packed,
+                              numExperts, mDim, offsets, bias, activation,
+                              out, expertOrder);
 }
 
 extern "C" moe_status
@@ -346,16 +362,9 @@ moe_status moe::runtime::groupedMatmulBF16(
     int64_t mDim, const int32_t *offsets, const float *bias,
     const moe_activation_params *activation, float *out,
     const int32_t *expertOrder) {
-  moe_activation_params act = activation ? *activation
-                                         : moe_activation_params{0, 0, 0, 0};
-  if (!validConfig(config) ||
-      !validGroupedMatmul(numRows, kDim, packedWeights, numExperts, mDim,
-                          offsets, rows, out, act))
-    return MOE_ERROR_INVALID_ARGUMENT;
-  WeightLayout<uint16_t> layout{packedWeights, kDim, mDim,
-                                isGatedActivation(act.kind), /*packed=*/true};
-  return groupedMatmul(config, rows, numRows, kDim, layout, numExperts, mDim,
-                       offsets, bias, act, out, expertOrder);
+  return checkedGroupedMatmul(config, rows, numRows, kDim, packedWeights,
+                              /*packed=*/true, numExperts, mDim, offsets, bias,
+                              activation, out, expertOrder);
 }
 
 extern "C" moe_status moe_grouped_matmul_packed_bf16w(
@@ -368,12 +377,18 @@ extern "C" moe_status moe_grouped_matmul_packed_bf16w(
                            nullptr);
 }
 
+static bool validPackArgs(const float *weights, const void *packed,
+                          int64_t numExperts, int64_t kDim, int64_t mDim,
+                          int32_t gated) {
+  return weights && packed && numExperts >= 1 && kDim >= 0 && mDim >= 0 &&
+         (!gated || mDim % 2 == 0);
+}
+
 extern "C" moe_status moe_pack_weights_bf16(const float *weights,
                                             int64_t numExperts, int64_t kDim,
                                             int64_t mDim, int32_t gated,
                                             uint16_t *packed) {
-  if (!weights || !packed || numExperts < 1 || kDim < 0 || mDim < 0 ||
-      (gated && mDim % 2 != 0))
+  if (!validPackArgs(weights, packed, numExperts, kDim, mDim, gated))
     return MOE_ERROR_INVALID_ARGUMENT;
   packing::packWeightsBF16(weights, numExperts, kDim, mDim, gated != 0,
                            packed);
@@ -384,8 +399,7 @@ extern "C" moe_status moe_pack_weights_f32(const float *weights,
                                            int64_t numExperts, int64_t kDim,
                                            int64_t mDim, int32_t gated,
                                            float *packed) {
-  if (!weights || !packed || numExperts < 1 || kDim < 0 || mDim < 0 ||
-      (gated && mDim % 2 != 0))
+  if (!validPackArgs(weights, packed, numExperts, kDim, mDim, gated))
     return MOE_ERROR_INVALID_ARGUMENT;
   packing::packWeights(weights, numExperts, kDim, mDim, gated != 0,
                        sizeof(float), packed);
