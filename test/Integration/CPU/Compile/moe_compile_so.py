@@ -1,9 +1,14 @@
 # moe-compile end to end: com.microsoft.MoE models compiled to shared
 # libraries (runtime path at -O0 and -O3, one thread and all, and the
 # reference path), run through the model C API (moe_model.h), and compared
-# with onnxruntime on the same file at several token counts.
+# with onnxruntime on the same file at several token counts, under each
+# micro-kernel variant of the CPU runtime (MOE_RUNTIME_ISA caps it).
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t | FileCheck %s
+# RUN: rm -rf %t && mkdir -p %t
+# RUN: env MOE_RUNTIME_ISA=avx2 %python %s %t | FileCheck %s
+# RUN: rm -rf %t && mkdir -p %t
+# RUN: env MOE_RUNTIME_ISA=generic %python %s %t | FileCheck %s
 # CHECK: OK: relu_O2 T=1
 # CHECK: OK: relu_O2 T=7
 # CHECK: OK: relu_O2 T=64
