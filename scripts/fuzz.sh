@@ -9,8 +9,9 @@
 # status 1 and leaves the input in build-fuzz/artifacts/; add it to
 # test/Import/ONNX/fuzz-regressions/ once fixed. Longer runs keep growing
 # build-fuzz/corpus (e.g. `scripts/fuzz.sh 3600`). MOE_FUZZ_SEED fixes
-# libFuzzer's seed (0, the default: random); scripts/test.sh fixes it so
-# that CI explores the same inputs each time.
+# libFuzzer's seed (0, the default: random) and MOE_FUZZ_RUNS caps the
+# number of inputs tried; scripts/test.sh sets both so that CI tries the
+# same inputs each time (a run is deterministic, not a lottery).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD="${MOE_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}"
@@ -56,10 +57,10 @@ echo "fuzz: running the importer fuzzer for ${DURATION}s on $(ls "$corpus" | wc 
 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:allow_user_poisoning=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   "$BUILD/bin/moe-import-fuzzer" "$corpus" -max_total_time="$DURATION" \
-  -seed="${MOE_FUZZ_SEED:-0}" \
+  -seed="${MOE_FUZZ_SEED:-0}" ${MOE_FUZZ_RUNS:+-runs="$MOE_FUZZ_RUNS"} \
   -max_len=262144 -rss_limit_mb=3072 -timeout=20 -print_final_stats=1 \
   -artifact_prefix="$BUILD/artifacts/" 2>&1 | grep -v "^#[0-9]*.*\(NEW\|REDUCE\|pulse\)" || {
   echo "fuzz: the importer crashed; the input is in $BUILD/artifacts/"
   exit 1
 }
-echo "fuzz: no crash in ${DURATION}s"
+echo "fuzz: no crash (${MOE_FUZZ_RUNS:-${DURATION}s of} inputs)"

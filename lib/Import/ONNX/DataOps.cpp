@@ -9,6 +9,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "NodeContext.h"
+
+#include "llvm/Support/CheckedArithmetic.h"
 #include "TensorImport.h"
 
 #include "moe/Dialect/ONNX/IR/ONNXOps.h"
@@ -362,6 +364,8 @@ static LogicalResult buildSplit(NodeContext &ctx) {
   if (failed(sizes))
     return failure();
   int64_t numOutputs = ctx.node.output_size();
+  if (numOutputs < 1)
+    return ctx.emitError() << "has no outputs";
   int64_t dim = type.getDimSize(*axis);
   if (sizes->empty()) {
     if (ShapedType::isDynamic(dim))
@@ -376,10 +380,15 @@ static LogicalResult buildSplit(NodeContext &ctx) {
   SmallVector<Type> types;
   int64_t total = 0;
   for (int64_t size : *sizes) {
+    if (size < 0)
+      return ctx.emitError() << "split size " << size << " is negative";
     SmallVector<int64_t> shape(type.getShape());
     shape[*axis] = size;
     types.push_back(type.clone(shape));
-    total += size;
+    std::optional<int64_t> sum = llvm::checkedAdd(total, size);
+    if (!sum)
+      return ctx.emitError() << "split sizes overflow int64";
+    total = *sum;
   }
   if (!ShapedType::isDynamic(dim) && total != dim)
     return ctx.emitError() << "split sizes add up to " << total
