@@ -12,6 +12,7 @@
 
 #include "moe/Dialect/MoE/IR/MoEOps.h"
 
+#include "moe/Conversion/Utils/RuntimeCalls.h"
 #include "moe/Dialect/MoE/Transforms/ConstantData.h"
 
 #include "moe_packing.h"
@@ -19,6 +20,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/LLVMIR/FunctionCallUtils.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -120,43 +122,24 @@ public:
   /// added.
   SmallVector<Value> emit(StringRef name) {
     auto module = op->getParentOfType<ModuleOp>();
-    auto function = module.lookupSymbol<LLVM::LLVMFuncOp>(name);
     SmallVector<Type> argTypes = llvm::to_vector(
         llvm::map_range(args, [](Value v) { return v.getType(); }));
-    auto functionType = LLVM::LLVMFunctionType::get(b.getI32Type(), argTypes);
-    if (!function) {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToEnd(module.getBody());
-      function = LLVM::LLVMFuncOp::create(b, name, functionType);
-    }
-    Value status = LLVM::CallOp::create(b, function, args).getResult();
+    FailureOr<LLVM::LLVMFuncOp> function =
+        LLVM::lookupOrCreateFn(b, module, name, argTypes, b.getI32Type());
+    assert(succeeded(function) && "a moe_cc_* entry point declared twice "
+                                  "with different types");
+    Value status = LLVM::CallOp::create(b, *function, args).getResult();
     // A failed kernel must not abort the process that runs the model: the
     // status goes to the runtime's error channel (moe_cc_check_status),
     // which fails the model run with this message (moe_model_run).
-    constexpr llvm::StringLiteral checker = "moe_cc_check_status";
-    Type ptr = ptrType();
-    if (!module.lookupSymbol(checker)) {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToEnd(module.getBody());
-      LLVM::LLVMFuncOp::create(
-          b, checker,
-          LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(b.getContext()),
-                                      {b.getI32Type(), ptr}));
-    }
-    std::string what = (op->getName().getStringRef() + " (" + name + ")").str();
-    std::string symbol = "__moe_kernel_" + name.str();
-    if (!module.lookupSymbol(symbol)) {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToEnd(module.getBody());
-      std::string bytes = what + '\0';
-      LLVM::GlobalOp::create(
-          b, LLVM::LLVMArrayType::get(b.getI8Type(), bytes.size()),
-          /*isConstant=*/true, LLVM::Linkage::Internal, symbol,
-          b.getStringAttr(bytes));
-    }
-    LLVM::CallOp::create(b, TypeRange{}, checker,
-                         ValueRange{status, LLVM::AddressOfOp::create(
-                                                b, ptr, symbol)});
+    FailureOr<LLVM::LLVMFuncOp> checker = LLVM::lookupOrCreateFn(
+        b, module, "moe_cc_check_status", {b.getI32Type(), ptrType()},
+        LLVM::LLVMVoidType::get(b.getContext()));
+    assert(succeeded(checker) && "moe_cc_check_status has another type");
+    Value what = stringAddress(
+        b, b.getLoc(), module, ("__moe_kernel_" + name).str(),
+        (op->getName().getStringRef() + " (" + name + ")").str());
+    LLVM::CallOp::create(b, *checker, ValueRange{status, what});
     // Not writable: later ops must not update these buffers in place,
     // since later calls may read them through their pointers.
     SmallVector<Value> results;
@@ -169,18 +152,8 @@ public:
   /// Passes the address of a NUL-terminated constant string, a module
   /// global named `symbol` (made on first use).
   void addString(StringRef symbol, StringRef text) {
-    auto module = op->getParentOfType<ModuleOp>();
-    if (!module.lookupSymbol(symbol)) {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToEnd(module.getBody());
-      std::string bytes = text.str();
-      bytes.push_back('\0');
-      LLVM::GlobalOp::create(
-          b, LLVM::LLVMArrayType::get(b.getI8Type(), bytes.size()),
-          /*isConstant=*/true, LLVM::Linkage::Internal, symbol,
-          b.getStringAttr(bytes));
-    }
-    add(LLVM::AddressOfOp::create(b, ptrType(), symbol));
+    add(stringAddress(b, b.getLoc(), op->getParentOfType<ModuleOp>(), symbol,
+                      text));
   }
 
 private:

@@ -4,10 +4,13 @@
 
 #include "Patterns.h"
 
+#include "moe/Conversion/Utils/RuntimeCalls.h"
+
 #include "moe/Dialect/ONNX/IR/ONNXOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/LLVMIR/FunctionCallUtils.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -64,44 +67,26 @@ CheckedIndex onnx_lowering::checkedIndex(ImplicitLocOpBuilder &b,
       b, arith::CmpIOp::create(b, arith::CmpIPredicate::sge, index, zero),
       arith::CmpIOp::create(b, arith::CmpIPredicate::slt, index, dim));
 
-  // llvm.func @moe_cc_index_error(!llvm.ptr, i64, i64) (an llvm.func, so
-  // that no C-interface wrapper is requested for it), and the node's name
-  // as a global string, once per module.
+  // An llvm.func, so that no C-interface wrapper is requested for it.
   auto module = op->getParentOfType<ModuleOp>();
-  MLIRContext *context = b.getContext();
-  Type ptr = LLVM::LLVMPointerType::get(context);
+  Type ptr = LLVM::LLVMPointerType::get(b.getContext());
   Type i64 = b.getI64Type();
-  constexpr llvm::StringLiteral callee = "moe_cc_index_error";
+  FailureOr<LLVM::LLVMFuncOp> callee = LLVM::lookupOrCreateFn(
+      b, module, "moe_cc_index_error", {ptr, i64, i64},
+      LLVM::LLVMVoidType::get(b.getContext()));
+  assert(succeeded(callee) && "moe_cc_index_error has another type");
   std::string name = nodeName(op);
-  std::string symbol = "__moe_node_" + std::to_string(llvm::hash_value(name));
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToEnd(module.getBody());
-    if (!module.lookupSymbol(callee))
-      LLVM::LLVMFuncOp::create(
-          b, callee,
-          LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(context),
-                                      {ptr, i64, i64}));
-    if (!module.lookupSymbol(symbol)) {
-      std::string bytes = name + '\0';
-      LLVM::GlobalOp::create(b, LLVM::LLVMArrayType::get(b.getI8Type(),
-                                                         bytes.size()),
-                             /*isConstant=*/true, LLVM::Linkage::Internal,
-                             symbol, b.getStringAttr(bytes));
-    }
-  }
   Value outside = arith::XOrIOp::create(
       b, inRange, arith::ConstantIntOp::create(b, 1, 1));
   scf::IfOp::create(b, outside, [&](OpBuilder &nb, Location loc) {
-    Value node = LLVM::AddressOfOp::create(nb, loc, ptr, symbol);
+    Value node = stringAddress(nb, loc, module, "__moe_node_" + name, name);
     Value value = raw.getType().isIndex()
                       ? arith::IndexCastOp::create(nb, loc, i64, raw).getResult()
                       : raw.getType().getIntOrFloatBitWidth() < 64
                             ? arith::ExtSIOp::create(nb, loc, i64, raw).getResult()
                             : raw;
     Value size = arith::IndexCastOp::create(nb, loc, i64, dim);
-    LLVM::CallOp::create(nb, loc, TypeRange{}, callee,
-                         ValueRange{node, value, size});
+    LLVM::CallOp::create(nb, loc, *callee, ValueRange{node, value, size});
     scf::YieldOp::create(nb, loc);
   });
   return {arith::SelectOp::create(b, inRange, index, zero), inRange};
