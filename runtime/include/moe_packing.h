@@ -49,24 +49,35 @@ inline void locateColumn(int64_t column, int64_t m, bool gated,
   inPanel = local % kPanel;
 }
 
+/// Calls copy(to, from) for every element of `weights` [E, K, M]: `from`
+/// its row-major index, `to` its index in the packed layout.
+template <typename Copy>
+inline void forEachPackedElement(int64_t e, int64_t k, int64_t m, bool gated,
+                                 Copy copy) {
+  int64_t perExpert = packedExpertElements(k, m, gated);
+  for (int64_t x = 0; x < e; ++x)
+    for (int64_t row = 0; row < k; ++row)
+      for (int64_t column = 0; column < m; ++column) {
+        int64_t panel, inPanel;
+        locateColumn(column, m, gated, panel, inPanel);
+        copy(x * perExpert + (panel * k + row) * kPanel + inPanel,
+             (x * k + row) * m + column);
+      }
+}
+
 /// Packs `weights` [E, K, M] (elements of `elementSize` bytes) into `out`
 /// (E * packedExpertElements elements, zero padding included).
 inline void packWeights(const void *weights, int64_t e, int64_t k, int64_t m,
                         bool gated, int64_t elementSize, void *out) {
   const char *src = static_cast<const char *>(weights);
   char *dst = static_cast<char *>(out);
-  int64_t perExpert = packedExpertElements(k, m, gated);
-  std::memset(dst, 0, static_cast<size_t>(e * perExpert * elementSize));
-  for (int64_t x = 0; x < e; ++x)
-    for (int64_t row = 0; row < k; ++row)
-      for (int64_t column = 0; column < m; ++column) {
-        int64_t panel, inPanel;
-        locateColumn(column, m, gated, panel, inPanel);
-        int64_t to = x * perExpert + (panel * k + row) * kPanel + inPanel;
-        int64_t from = (x * k + row) * m + column;
-        std::memcpy(dst + to * elementSize, src + from * elementSize,
-                    static_cast<size_t>(elementSize));
-      }
+  std::memset(dst, 0,
+              static_cast<size_t>(e * packedExpertElements(k, m, gated) *
+                                  elementSize));
+  forEachPackedElement(e, k, m, gated, [&](int64_t to, int64_t from) {
+    std::memcpy(dst + to * elementSize, src + from * elementSize,
+                static_cast<size_t>(elementSize));
+  });
 }
 
 /// float -> bfloat16 bits, rounding to nearest even (NaN stays NaN).
@@ -83,16 +94,12 @@ inline uint16_t floatToBF16(float value) {
 /// (bf16 weights: half the bytes, fp32 accumulation in the kernel).
 inline void packWeightsBF16(const float *weights, int64_t e, int64_t k,
                             int64_t m, bool gated, uint16_t *out) {
-  int64_t perExpert = packedExpertElements(k, m, gated);
-  std::memset(out, 0, static_cast<size_t>(e * perExpert) * sizeof(uint16_t));
-  for (int64_t x = 0; x < e; ++x)
-    for (int64_t row = 0; row < k; ++row)
-      for (int64_t column = 0; column < m; ++column) {
-        int64_t panel, inPanel;
-        locateColumn(column, m, gated, panel, inPanel);
-        out[x * perExpert + (panel * k + row) * kPanel + inPanel] =
-            floatToBF16(weights[(x * k + row) * m + column]);
-      }
+  std::memset(out, 0,
+              static_cast<size_t>(e * packedExpertElements(k, m, gated)) *
+                  sizeof(uint16_t));
+  forEachPackedElement(e, k, m, gated, [&](int64_t to, int64_t from) {
+    out[to] = floatToBF16(weights[from]);
+  });
 }
 
 } // namespace moe::packing

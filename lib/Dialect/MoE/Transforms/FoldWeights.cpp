@@ -85,6 +85,27 @@ void forEachInBox(ArrayRef<int64_t> sizes, ArrayRef<int64_t> srcOffsets,
   }
 }
 
+/// Copies the box (see forEachInBox) of `width`-byte elements from
+/// `source` into `out`.
+void copyBox(ArrayRef<int64_t> sizes, ArrayRef<int64_t> srcOffsets,
+             ArrayRef<int64_t> srcSteps, ArrayRef<int64_t> srcStrides,
+             ArrayRef<int64_t> dstOffsets, ArrayRef<int64_t> dstSteps,
+             ArrayRef<int64_t> dstStrides, int64_t width,
+             const std::vector<char> &source, std::vector<char> &out) {
+  forEachInBox(sizes, srcOffsets, srcSteps, srcStrides, dstOffsets, dstSteps,
+               dstStrides, [&](int64_t src, int64_t dst) {
+                 std::memcpy(&out[dst * width], &source[src * width], width);
+               });
+}
+
+/// Whether a slice's offsets, sizes and strides are all static.
+template <typename SliceOp>
+bool hasStaticSlice(SliceOp op) {
+  return !ShapedType::isDynamicShape(op.getStaticOffsets()) &&
+         !ShapedType::isDynamicShape(op.getStaticSizes()) &&
+         !ShapedType::isDynamicShape(op.getStaticStrides());
+}
+
 /// Whether `type` is a static tensor of whole-byte elements; its width.
 std::optional<int64_t> foldableWidth(Type type) {
   auto tensor = dyn_cast<RankedTensorType>(type);
@@ -130,10 +151,7 @@ struct FoldExtractSlice : FoldPattern<tensor::ExtractSliceOp> {
                                 PatternRewriter &rewriter) const override {
     std::optional<int64_t> width = foldableWidth(op.getType());
     auto sourceType = op.getSourceType();
-    if (!width || !sourceType.hasStaticShape() ||
-        ShapedType::isDynamicShape(op.getStaticOffsets()) ||
-        ShapedType::isDynamicShape(op.getStaticSizes()) ||
-        ShapedType::isDynamicShape(op.getStaticStrides()))
+    if (!width || !sourceType.hasStaticShape() || !hasStaticSlice(op))
       return failure();
     std::optional<std::vector<char>> source = constantBytes(op.getSource());
     if (!source)
@@ -142,12 +160,9 @@ struct FoldExtractSlice : FoldPattern<tensor::ExtractSliceOp> {
     ArrayRef<int64_t> sizes = op.getStaticSizes();
     SmallVector<int64_t> zeros(sizes.size(), 0), ones(sizes.size(), 1);
     std::vector<char> out(op.getType().getNumElements() * *width);
-    forEachInBox(sizes, op.getStaticOffsets(), op.getStaticStrides(),
-                 stridesOf(sourceType.getShape()), zeros, ones,
-                 stridesOf(sizes), [&](int64_t src, int64_t dst) {
-                   std::memcpy(&out[dst * *width], &(*source)[src * *width],
-                               *width);
-                 });
+    copyBox(sizes, op.getStaticOffsets(), op.getStaticStrides(),
+            stridesOf(sourceType.getShape()), zeros, ones, stridesOf(sizes),
+            *width, *source, out);
     replace(rewriter, op, out);
     return success();
   }
@@ -158,10 +173,7 @@ struct FoldInsertSlice : FoldPattern<tensor::InsertSliceOp> {
   LogicalResult matchAndRewrite(tensor::InsertSliceOp op,
                                 PatternRewriter &rewriter) const override {
     std::optional<int64_t> width = foldableWidth(op.getType());
-    if (!width || !op.getSourceType().hasStaticShape() ||
-        ShapedType::isDynamicShape(op.getStaticOffsets()) ||
-        ShapedType::isDynamicShape(op.getStaticSizes()) ||
-        ShapedType::isDynamicShape(op.getStaticStrides()))
+    if (!width || !op.getSourceType().hasStaticShape() || !hasStaticSlice(op))
       return failure();
     std::optional<std::vector<char>> source = constantBytes(op.getSource());
     if (!source)
@@ -179,12 +191,9 @@ struct FoldInsertSlice : FoldPattern<tensor::InsertSliceOp> {
     }
     ArrayRef<int64_t> sizes = op.getStaticSizes();
     SmallVector<int64_t> zeros(sizes.size(), 0), ones(sizes.size(), 1);
-    forEachInBox(sizes, zeros, ones, stridesOf(sizes), op.getStaticOffsets(),
-                 op.getStaticStrides(), stridesOf(op.getType().getShape()),
-                 [&](int64_t src, int64_t dst) {
-                   std::memcpy(&out[dst * *width], &(*source)[src * *width],
-                               *width);
-                 });
+    copyBox(sizes, zeros, ones, stridesOf(sizes), op.getStaticOffsets(),
+            op.getStaticStrides(), stridesOf(op.getType().getShape()), *width,
+            *source, out);
     replace(rewriter, op, out);
     return success();
   }
@@ -210,11 +219,8 @@ FoldPattern<OpTy>::foldPermutation(PatternRewriter &rewriter, Operation *op,
     srcStrides[dim] = inStrides[j];
   SmallVector<int64_t> zeros(outType.getRank(), 0), ones(outType.getRank(), 1);
   std::vector<char> out(outType.getNumElements() * *width);
-  forEachInBox(outType.getShape(), zeros, ones, srcStrides, zeros, ones,
-               stridesOf(outType.getShape()), [&](int64_t src, int64_t dst) {
-                 std::memcpy(&out[dst * *width], &(*source)[src * *width],
-                             *width);
-               });
+  copyBox(outType.getShape(), zeros, ones, srcStrides, zeros, ones,
+          stridesOf(outType.getShape()), *width, *source, out);
   replace(rewriter, op, out);
   return success();
 }
