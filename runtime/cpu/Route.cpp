@@ -44,12 +44,27 @@ void topIndices(const float *scores, int64_t n, int64_t count,
 
 
 
+/// Per-thread buffers of routeToken: no allocation per token.
+struct RouteScratch {
+  std::vector<float> logits, scores, choice, groupScores;
+  std::vector<int64_t> order;
+  std::vector<bool> allowed;
+};
+
+RouteScratch &routeScratch() {
+  thread_local RouteScratch scratch;
+  return scratch;
+}
+
 /// Routes one token from its logits `row` [E] into ids[k] / w[k].
 void routeToken(const float *row, int64_t numExperts,
                 const moe_routing_params &p, const float *correctionBias,
                 int32_t *ids, float *w) {
   const int64_t k = p.k, groupSize = numExperts / p.n_group;
-  std::vector<float> scores(numExperts), choice(numExperts);
+  RouteScratch &scratch = routeScratch();
+  std::vector<float> &scores = scratch.scores, &choice = scratch.choice;
+  scores.resize(numExperts);
+  choice.resize(numExperts);
   if (p.kind == MOE_ROUTING_SIGMOID_TOPK) {
     for (int64_t e = 0; e < numExperts; ++e)
       scores[e] = 1.0f / (1.0f + std::exp(-row[e]));
@@ -67,10 +82,11 @@ void routeToken(const float *row, int64_t numExperts,
   }
   for (int64_t e = 0; e < numExperts; ++e)
     choice[e] = scores[e] + (correctionBias ? correctionBias[e] : 0.0f);
-  std::vector<int64_t> order;
+  std::vector<int64_t> &order = scratch.order;
   if (p.n_group > 1) {
     // A group scores the sum of its best two choice scores.
-    std::vector<float> groupScores(p.n_group);
+    std::vector<float> &groupScores = scratch.groupScores;
+    groupScores.resize(p.n_group);
     for (int64_t g = 0; g < p.n_group; ++g) {
       topIndices(&choice[g * groupSize], groupSize,
                  std::min<int64_t>(2, groupSize), order);
@@ -80,7 +96,8 @@ void routeToken(const float *row, int64_t numExperts,
       groupScores[g] = sum;
     }
     topIndices(groupScores.data(), p.n_group, p.topk_group, order);
-    std::vector<bool> allowed(p.n_group, false);
+    std::vector<bool> &allowed = scratch.allowed;
+    allowed.assign(p.n_group, false);
     for (int64_t i = 0; i < p.topk_group; ++i)
       allowed[order[i]] = true;
     for (int64_t e = 0; e < numExperts; ++e)
@@ -152,7 +169,8 @@ extern "C" moe_status moe_route_fused_f32(
   parallelFor(config, numTokens, [&](int64_t t) {
     // The token's logits: x[t] . router (+ bias), accumulated row by row
     // of the router so the inner loop runs over contiguous experts.
-    std::vector<float> logits(numExperts);
+    std::vector<float> &logits = routeScratch().logits;
+    logits.resize(numExperts);
     for (int64_t e = 0; e < numExperts; ++e)
       logits[e] = routerBias ? routerBias[e] : 0.0f;
     const float *x = input + t * d;
