@@ -25,6 +25,9 @@ inline bool validRoutingParams(const moe_routing_params &p,
   if (p.n_group > 1 && (p.kind != MOE_ROUTING_SIGMOID_TOPK ||
                         p.topk_group * (numExperts / p.n_group) < p.k))
     return false;
+  if (p.group_mask != MOE_GROUP_MASK_NEG_INF &&
+      (p.group_mask != MOE_GROUP_MASK_ZERO || p.n_group == 1))
+    return false;
   if (p.kind == MOE_ROUTING_DENSE && p.k != numExperts)
     return false;
   return p.kind >= MOE_ROUTING_SOFTMAX_TOPK && p.kind <= MOE_ROUTING_DENSE;

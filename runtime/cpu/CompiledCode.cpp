@@ -52,12 +52,13 @@ const char *moe_cc_take_error(void) {
 int32_t moe_cc_route_f32(int32_t num_threads, const float *logits,
                          int64_t num_tokens, int64_t num_experts, int32_t kind,
                          int32_t k, int32_t renormalize, int32_t n_group,
-                         int32_t topk_group, float scale,
+                         int32_t topk_group, int32_t group_mask, float scale,
                          const float *correction_bias, int32_t *expert_ids,
                          float *weights, int32_t layer,
                          const char *layer_name) {
   moe_exec_config config{num_threads};
-  moe_routing_params params{kind, k, renormalize, n_group, topk_group, scale};
+  moe_routing_params params{kind,       k,     renormalize, n_group,
+                            topk_group, scale, group_mask};
   moe_status status =
       moe_route_f32(&config, logits, num_tokens, num_experts, &params,
                     correction_bias, expert_ids, weights);
@@ -72,12 +73,14 @@ int32_t moe_cc_route_fused_f32(int32_t num_threads, const float *input,
                                const float *router, const float *router_bias,
                                int64_t num_experts, int32_t kind, int32_t k,
                                int32_t renormalize, int32_t n_group,
-                               int32_t topk_group, float scale,
+                               int32_t topk_group, int32_t group_mask,
+                               float scale,
                                const float *correction_bias,
                                int32_t *expert_ids, float *weights,
                                int32_t layer, const char *layer_name) {
   moe_exec_config config{num_threads};
-  moe_routing_params params{kind, k, renormalize, n_group, topk_group, scale};
+  moe_routing_params params{kind,       k,     renormalize, n_group,
+                            topk_group, scale, group_mask};
   moe_status status = moe_route_fused_f32(
       &config, input, num_tokens, d, router, router_bias, num_experts, &params,
       correction_bias, expert_ids, weights);

@@ -100,9 +100,12 @@ void routeToken(const float *row, int64_t numExperts,
     allowed.assign(p.n_group, false);
     for (int64_t i = 0; i < p.topk_group; ++i)
       allowed[order[i]] = true;
+    const float masked = p.group_mask == MOE_GROUP_MASK_ZERO
+                             ? 0.0f
+                             : -std::numeric_limits<float>::infinity();
     for (int64_t e = 0; e < numExperts; ++e)
       if (!allowed[e / groupSize])
-        choice[e] = -std::numeric_limits<float>::infinity();
+        choice[e] = masked;
   }
   topIndices(choice.data(), numExperts, k, order);
   for (int64_t j = 0; j < k; ++j) {

@@ -140,8 +140,16 @@ __global__ void routeKernel(const float *logits, int64_t numTokens, int numExper
         groupMask[g] = true; // chosen
       __syncwarp();
     }
-    for (int e = lane; e < numExperts; e += kWarp)
-      masked[e] = !groupMask[e / groupSize];
+    // Experts of the other groups are out (-inf) or score 0 (Hugging
+    // Face's DeepseekV3).
+    for (int e = lane; e < numExperts; e += kWarp) {
+      if (groupMask[e / groupSize])
+        continue;
+      if (p.group_mask == MOE_GROUP_MASK_ZERO)
+        choice[e] = 0.0f;
+      else
+        masked[e] = true;
+    }
     __syncwarp();
   }
 

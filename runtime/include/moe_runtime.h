@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /* Bumped on any incompatible change of this header. */
-#define MOE_RUNTIME_API_VERSION 2
+#define MOE_RUNTIME_API_VERSION 3
 
 /* Returns MOE_RUNTIME_API_VERSION of the library actually linked. */
 int32_t moe_runtime_api_version(void);
@@ -64,6 +64,11 @@ typedef enum moe_routing_kind {
   MOE_ROUTING_DENSE = 3,
 } moe_routing_kind;
 
+typedef enum moe_group_mask {
+  MOE_GROUP_MASK_NEG_INF = 0,
+  MOE_GROUP_MASK_ZERO = 1,
+} moe_group_mask;
+
 typedef struct moe_routing_params {
   int32_t kind; /* moe_routing_kind */
   int32_t k;
@@ -71,6 +76,10 @@ typedef struct moe_routing_params {
   int32_t n_group;    /* 1: no group limit */
   int32_t topk_group; /* groups a token may choose from */
   float scale;        /* applied to the final weights */
+  /* moe_group_mask: the choice score of experts outside the chosen
+   * groups. 0 (the zero-initialized default): -inf, never picked;
+   * 1: 0.0, as Hugging Face's DeepseekV3 masks. */
+  int32_t group_mask;
 } moe_routing_params;
 
 /* logits [T, E], correction_bias [E] or NULL (sigmoid routing only) ->
@@ -176,7 +185,7 @@ moe_status moe_combine_f32(const moe_exec_config *config, const float *rows,
 int32_t moe_cc_route_f32(int32_t num_threads, const float *logits,
                          int64_t num_tokens, int64_t num_experts, int32_t kind,
                          int32_t k, int32_t renormalize, int32_t n_group,
-                         int32_t topk_group, float scale,
+                         int32_t topk_group, int32_t group_mask, float scale,
                          const float *correction_bias, int32_t *expert_ids,
                          float *weights, int32_t layer,
                          const char *layer_name);
@@ -201,7 +210,8 @@ int32_t moe_cc_route_fused_f32(int32_t num_threads, const float *input,
                                const float *router, const float *router_bias,
                                int64_t num_experts, int32_t kind, int32_t k,
                                int32_t renormalize, int32_t n_group,
-                               int32_t topk_group, float scale,
+                               int32_t topk_group, int32_t group_mask,
+                               float scale,
                                const float *correction_bias,
                                int32_t *expert_ids, float *weights,
                                int32_t layer, const char *layer_name);

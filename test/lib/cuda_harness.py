@@ -22,13 +22,15 @@ lib.moe_cuda_max_row_tiles.argtypes = [_i64, _i64, _i64]
 
 class RoutingParams(ctypes.Structure):
     _fields_ = [("kind", _i32), ("k", _i32), ("renormalize", _i32),
-                ("n_group", _i32), ("topk_group", _i32), ("scale", _f32)]
+                ("n_group", _i32), ("topk_group", _i32), ("scale", _f32),
+                ("group_mask", _i32)]
 
 
 class ActivationParams(ctypes.Structure):
     _fields_ = [("kind", _i32), ("alpha", _f32), ("beta", _f32), ("limit", _f32)]
 
 
+GROUP_MASK = {"neg_inf": 0, "zero": 1}
 ROUTING = {"softmax_topk": 0, "topk_softmax": 1, "sigmoid_topk": 2, "dense": 3}
 ACTIVATION = {"identity": 0, "relu": 1, "gelu": 2, "silu": 3, "swiglu": 4,
               "clamped_swiglu": 5, "gelu_tanh": 6}
@@ -68,11 +70,11 @@ def ptr(buffer):
 
 
 def route(logits, kind, k, renormalize=False, scale=1.0, n_group=1,
-          topk_group=1, bias=None, shape=None):
+          topk_group=1, bias=None, shape=None, group_mask="neg_inf"):
     """logits: a Device [T, E] (or `shape` with a null pointer)."""
     t, e = logits.shape if logits is not None else shape
     params = RoutingParams(ROUTING[kind], k, int(renormalize), n_group,
-                           topk_group, scale)
+                           topk_group, scale, GROUP_MASK[group_mask])
     ids = Device(shape=(t, k), dtype=np.int32) if logits is not None else None
     weights = Device(shape=(t, k), dtype=np.float32) if logits is not None else None
     status = lib.moe_cuda_route_f32(None, ptr(logits), _i64(t), _i64(e),

@@ -16,6 +16,8 @@ def _routing_attr(routing):
     if routing.get("n_group", 1) != 1:
         parts.append(f"n_group = {routing['n_group']}")
         parts.append(f"topk_group = {routing['topk_group']}")
+    if routing.get("group_mask", "neg_inf") != "neg_inf":
+        parts.append(f"group_mask = {routing['group_mask']}")
     if routing.get("capacity_factor"):
         parts.append(
             f"capacity_factor = {float(routing['capacity_factor'])!r}")
@@ -63,6 +65,10 @@ def run_layer_case(name, d, f, num_experts, routing, act, *,
         operands["router_bias"] = rand(num_experts, scale=0.5)
     if correction_bias:
         operands["correction_bias"] = rand(num_experts, scale=0.1)
+        if routing.get("group_mask") == "zero":
+            # Negative choice scores, so that the 0 given to the other
+            # groups' experts changes which experts win.
+            operands["correction_bias"] -= np.float32(0.7)
     operands["w1"] = rand(num_experts, d, f, scale=d ** -0.5)
     if gated:
         operands["w3"] = rand(num_experts, d, f, scale=d ** -0.5)

@@ -31,8 +31,10 @@ def topk_order(scores):
 
 
 def route(logits, kind, k, renormalize=False, scale=1.0, n_group=1,
-          topk_group=1, correction_bias=None):
-    """Returns (ids [T, k], weights [T, k]) for router logits [T, E]."""
+          topk_group=1, correction_bias=None, group_mask="neg_inf"):
+    """Returns (ids [T, k], weights [T, k]) for router logits [T, E].
+    group_mask: what experts outside the chosen groups score, "neg_inf"
+    or "zero" (Hugging Face's DeepseekV3)."""
     logits = np.asarray(logits, dtype=np.float64)
     num_tokens, num_experts = logits.shape
     if kind in ("softmax_topk", "dense"):
@@ -52,7 +54,8 @@ def route(logits, kind, k, renormalize=False, scale=1.0, n_group=1,
         allowed = np.zeros((num_tokens, n_group), dtype=bool)
         for t, order in enumerate(topk_order(group_scores)):
             allowed[t, order[:topk_group]] = True
-        choice = np.where(np.repeat(allowed, size, axis=1), choice, -np.inf)
+        masked = 0.0 if group_mask == "zero" else -np.inf
+        choice = np.where(np.repeat(allowed, size, axis=1), choice, masked)
     ids = topk_order(choice)[:, :k]
     weights = np.take_along_axis(scores, ids, axis=1)
     if kind == "topk_softmax":

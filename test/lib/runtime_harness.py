@@ -9,6 +9,7 @@ import numpy as np
 _lib = ctypes.CDLL(os.environ["MOE_RUNTIME_LIB"])
 
 OK, INVALID_ARGUMENT, INDEX_OUT_OF_RANGE = 0, 1, 2
+GROUP_MASK = {"neg_inf": 0, "zero": 1}
 ROUTING = {"softmax_topk": 0, "topk_softmax": 1, "sigmoid_topk": 2, "dense": 3}
 ACTIVATION = {"identity": 0, "relu": 1, "gelu": 2, "silu": 3, "swiglu": 4,
               "clamped_swiglu": 5, "gelu_tanh": 6}
@@ -21,7 +22,8 @@ class ExecConfig(ctypes.Structure):
 class RoutingParams(ctypes.Structure):
     _fields_ = [("kind", ctypes.c_int32), ("k", ctypes.c_int32),
                 ("renormalize", ctypes.c_int32), ("n_group", ctypes.c_int32),
-                ("topk_group", ctypes.c_int32), ("scale", ctypes.c_float)]
+                ("topk_group", ctypes.c_int32), ("scale", ctypes.c_float),
+                ("group_mask", ctypes.c_int32)]
 
 
 class ActivationParams(ctypes.Structure):
@@ -55,13 +57,13 @@ def api_version():
 
 
 def route(logits, kind, k, renormalize=False, scale=1.0, n_group=1,
-          topk_group=1, correction_bias=None, threads=0):
+          topk_group=1, correction_bias=None, threads=0, group_mask="neg_inf"):
     logits = np.ascontiguousarray(logits, np.float32)
     t, e = logits.shape
     ids = np.full((t, k), -7, np.int32)
     weights = np.full((t, k), np.nan, np.float32)
     params = RoutingParams(ROUTING[kind], k, int(renormalize), n_group,
-                           topk_group, scale)
+                           topk_group, scale, GROUP_MASK[group_mask])
     bias = None if correction_bias is None else np.ascontiguousarray(correction_bias, np.float32)
     status = _lib.moe_route_f32(ctypes.byref(ExecConfig(threads)), _ptr(logits, _f32),
                                 _i64(t), _i64(e), ctypes.byref(params), _ptr(bias, _f32),
@@ -71,14 +73,14 @@ def route(logits, kind, k, renormalize=False, scale=1.0, n_group=1,
 
 def route_fused(x, router, router_bias, kind, k, renormalize=False,
                 scale=1.0, n_group=1, topk_group=1, correction_bias=None,
-                threads=0):
+                threads=0, group_mask="neg_inf"):
     """moe_route_fused_f32: logits = x . router (+ router_bias)."""
     x = np.ascontiguousarray(x, np.float32)
     router = np.ascontiguousarray(router, np.float32)
     t, d = x.shape
     e = router.shape[1]
     params = RoutingParams(ROUTING[kind], k, int(renormalize), n_group,
-                           topk_group, scale)
+                           topk_group, scale, GROUP_MASK[group_mask])
     ids = np.zeros((t, k), np.int32)
     weights = np.zeros((t, k), np.float32)
     bias = None if router_bias is None else np.ascontiguousarray(router_bias, np.float32)

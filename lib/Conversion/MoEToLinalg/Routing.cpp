@@ -22,7 +22,7 @@ using namespace mlir::moe::lowering;
 using utils::IteratorType;
 
 /// Masks the choice scores of experts outside the `topk_group` best groups
-/// with -inf. A group's score is the sum of its best two choice scores
+/// with -inf (or 0, `group_mask = zero`). A group's score is the sum of its best two choice scores
 /// (DeepSeek-V3).
 static Value maskToBestGroups(TensorBuilder &tb, Value choice,
                               RoutingAttr routing) {
@@ -67,9 +67,11 @@ static Value maskToBestGroups(TensorBuilder &tb, Value choice,
         Value allowed = arith::CmpIOp::create(
             nb, arith::CmpIPredicate::slt, rank,
             constI(nb, nb.getI64Type(), routing.getTopkGroup()));
-        return arith::SelectOp::create(
-            nb, allowed, args[0],
-            constF(nb, elementType, -std::numeric_limits<double>::infinity()));
+        double masked = routing.getGroupMask() == GroupMask::Zero
+                            ? 0.0
+                            : -std::numeric_limits<double>::infinity();
+        return arith::SelectOp::create(nb, allowed, args[0],
+                                       constF(nb, elementType, masked));
       });
 }
 

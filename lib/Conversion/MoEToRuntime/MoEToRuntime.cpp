@@ -227,6 +227,7 @@ struct RouteToRuntime : RuntimePattern<RouteOp> {
     call.addI32(routing.getRenormalize());
     call.addI32(routing.getNGroup());
     call.addI32(routing.getTopkGroup());
+    call.addI32(static_cast<int32_t>(routing.getGroupMask()));
     call.addF32(routing.getScaleValue());
     call.addInput(op.getCorrectionBias());
     Value k = call.index(routing.getK());

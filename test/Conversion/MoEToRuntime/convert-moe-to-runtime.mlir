@@ -10,7 +10,7 @@
 // numpy in test/Integration/CPU/Runtime.
 
 // CHECK-DAG: llvm.func @moe_cc_check_status(i32, !llvm.ptr)
-// CHECK-DAG: llvm.func @moe_cc_route_f32(i32, !llvm.ptr, i64, i64, i32, i32, i32, i32, i32, f32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, !llvm.ptr) -> i32
+// CHECK-DAG: llvm.func @moe_cc_route_f32(i32, !llvm.ptr, i64, i64, i32, i32, i32, i32, i32, i32, f32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, !llvm.ptr) -> i32
 // CHECK-LABEL: func @route
 // CHECK-SAME: (%[[LOGITS:.*]]: tensor<?x8xf32>)
 // CHECK-NOT: moe.route
@@ -27,7 +27,7 @@
 // CHECK: %[[ADDR:.*]] = memref.extract_aligned_pointer_as_index %[[BUF]]
 // CHECK: %[[IDS:.*]] = memref.alloc(%[[T]]) : memref<?x2xi32>
 // CHECK: %[[W:.*]] = memref.alloc(%[[T]]) : memref<?x2xf32>
-// CHECK: %[[STATUS:.*]] = llvm.call @moe_cc_route_f32(%[[ZERO]], %{{.*}}, %{{.*}}, %{{.*}}, %[[ZERO]], %[[K]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[NULL]], %{{.*}}, %{{.*}}, %[[ZERO]], %[[NAME]])
+// CHECK: %[[STATUS:.*]] = llvm.call @moe_cc_route_f32(%[[ZERO]], %{{.*}}, %{{.*}}, %{{.*}}, %[[ZERO]], %[[K]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[NULL]], %{{.*}}, %{{.*}}, %[[ZERO]], %[[NAME]])
 // A failing kernel reports to the runtime instead of aborting.
 // CHECK: llvm.call @moe_cc_check_status(%[[STATUS]], %[[WHAT]]) : (i32, !llvm.ptr) -> ()
 // CHECK: %[[IDS_T:.*]] = bufferization.to_tensor %[[IDS]] restrict : memref<?x2xi32> to tensor<?x2xi32>
@@ -150,7 +150,7 @@ func.func @dynamic_result_dims(%x: tensor<?x?xf32>, %logits: tensor<?x4xf32>,
 // Fused gating: hidden states, router and router bias go to one kernel.
 // CHECK-LABEL: func @route_fused
 // CHECK: llvm.call @moe_cc_route_fused_f32
-// CHECK-SAME: : (i32, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i32, i32, i32, i32, i32, f32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, !llvm.ptr) -> i32
+// CHECK-SAME: : (i32, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i32, i32, i32, i32, i32, i32, f32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, !llvm.ptr) -> i32
 // CHECK: llvm.call @moe_cc_check_status
 // CHECK-NOT: moe.route %
 func.func @route_fused(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %b: tensor<8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {

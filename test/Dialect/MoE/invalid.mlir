@@ -31,6 +31,11 @@ func.func @f() attributes {r = #moe.routing<softmax_topk, k = 1, n_group = 2>} {
 
 // -----
 
+// expected-error @+1 {{group_mask only applies to group-limited selection (n_group > 1)}}
+func.func @f() attributes {r = #moe.routing<sigmoid_topk, k = 1, group_mask = zero>} { return }
+
+// -----
+
 // expected-error @+1 {{routing capacity_factor must be non-negative and finite}}
 func.func @f() attributes {r = #moe.routing<softmax_topk, k = 1, capacity_factor = -1.0>} { return }
 

@@ -32,6 +32,18 @@ func.func @deepseek_v3(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %cb: tensor<
   return %y : tensor<?x16xf32>
 }
 
+// Hugging Face's DeepseekV3 masks the other groups with 0.0, not -inf.
+// CHECK-LABEL: func @deepseek_v3_hf
+// CHECK: routing <sigmoid_topk, k = 4, renormalize = true, scale = 2.5, n_group = 4, topk_group = 2, group_mask = zero>
+func.func @deepseek_v3_hf(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %cb: tensor<8xf32>,
+                          %w1: tensor<8x16x32xf32>, %w3: tensor<8x16x32xf32>, %w2: tensor<8x32x16xf32>) -> tensor<?x16xf32> {
+  %y = moe.layer %x : tensor<?x16xf32> router %wr : tensor<16x8xf32> correction_bias %cb : tensor<8xf32>
+         w1 %w1 : tensor<8x16x32xf32> w3 %w3 : tensor<8x16x32xf32> w2 %w2 : tensor<8x32x16xf32>
+         routing <sigmoid_topk, k = 4, renormalize = true, scale = 2.5, n_group = 4, topk_group = 2, group_mask = zero>
+         activation <swiglu> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
 // CHECK-LABEL: func @gpt_oss
 // CHECK: moe.layer
 // CHECK-SAME: router_bias %{{.*}} : tensor<4xf32>

@@ -11,10 +11,11 @@
 # RUN: %python %s | FileCheck %s
 # RUN: env MOE_RUNTIME_ISA=avx2 %python %s | FileCheck %s
 # RUN: env MOE_RUNTIME_ISA=generic %python %s | FileCheck %s --check-prefixes=CHECK,GENERIC
-# CHECK: api version 2
+# CHECK: api version 3
 # GENERIC: isa generic
 # CHECK: OK: route softmax_topk renorm
 # CHECK: OK: route sigmoid grouped
+# CHECK: OK: route sigmoid grouped, zero mask
 # CHECK: OK: route ties and NaN
 # CHECK: OK: route T=0
 # CHECK: OK: route fused
@@ -73,6 +74,26 @@ for name, params, experts in cases:
         check(name, np.array_equal(ids, want_ids), f"ids\n{ids}\n{want_ids}")
         close(name, w, want_w)
     print(f"OK: route {name}")
+
+# Hugging Face's DeepseekV3 masks the other groups with 0, not -inf: with
+# negative correction biases, masked experts then beat chosen-group ones.
+params = dict(kind="sigmoid_topk", k=4, renormalize=True, scale=2.5, n_group=4,
+              topk_group=2)
+logits = rng.standard_normal((64, 16)).astype(np.float32)
+bias = (-0.7 + 0.1 * rng.standard_normal(16)).astype(np.float32)
+for threads in (1, 2):
+    status, ids, w = rt.route(logits, correction_bias=bias, threads=threads,
+                              group_mask="zero", **params)
+    want_ids, want_w = ref.route(logits, correction_bias=bias, group_mask="zero", **params)
+    check("zero mask", status == rt.OK, f"status {status}")
+    check("zero mask", np.array_equal(ids, want_ids), f"ids\n{ids}\n{want_ids}")
+    close("zero mask", w, want_w)
+# The case must tell the masks apart.
+check("zero mask differs", not np.array_equal(
+    want_ids, ref.route(logits, correction_bias=bias, **params)[0]))
+status, _, _ = rt.route(logits, "softmax_topk", 2, group_mask="zero")
+check("zero mask without groups", status == rt.INVALID_ARGUMENT, f"status {status}")
+print("OK: route sigmoid grouped, zero mask")
 
 # Exact ties go to the lower index; NaN ranks above every number.
 logits = np.array([[1, 3, 3, 0], [2, 2, 2, 2], [0, np.nan, 5, np.nan]], np.float32)

@@ -64,16 +64,18 @@ void MoEDialect::registerAttributes() {
 RoutingAttr RoutingAttr::get(MLIRContext *context, RoutingKind kind,
                              int64_t k, bool renormalize, double scale,
                              int64_t nGroup, int64_t topkGroup,
-                             double capacityFactor, DropPolicy dropPolicy) {
+                             double capacityFactor, DropPolicy dropPolicy,
+                             GroupMask groupMask) {
   return get(context, kind, k, renormalize, APFloat(scale), nGroup, topkGroup,
-             APFloat(capacityFactor), dropPolicy);
+             groupMask, APFloat(capacityFactor), dropPolicy);
 }
 
 LogicalResult
 RoutingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                     RoutingKind kind, int64_t k, bool renormalize,
                     APFloat scaleValue, int64_t nGroup, int64_t topkGroup,
-                    APFloat capacityValue, DropPolicy dropPolicy) {
+                    GroupMask groupMask, APFloat capacityValue,
+                    DropPolicy dropPolicy) {
   double scale = scaleValue.convertToDouble();
   double capacityFactor = capacityValue.convertToDouble();
   if (k < 1)
@@ -89,6 +91,9 @@ RoutingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (nGroup > 1 && kind != RoutingKind::SigmoidTopK)
     return emitError() << "group-limited selection (n_group > 1) is only "
                           "defined for sigmoid_topk routing";
+  if (groupMask != GroupMask::NegInf && nGroup == 1)
+    return emitError() << "group_mask only applies to group-limited "
+                          "selection (n_group > 1)";
   if (!std::isfinite(capacityFactor) || capacityFactor < 0.0)
     return emitError()
            << "routing capacity_factor must be non-negative and finite";

@@ -18,6 +18,7 @@
 # CHECK: OK: qwen2_shared T=33
 # CHECK: OK: shared_relu_no_gate T=7
 # CHECK: OK: deepseek_shared T=33
+# CHECK: OK: deepseek_hf_zero_mask T=33
 # CHECK: OK: capacity_fallback T=33
 # CHECK: OK: single_thread T=33
 
@@ -54,6 +55,12 @@ run_layer_case("deepseek_shared", d=16, f=8, num_experts=16,
                routing=dict(kind="sigmoid_topk", k=4, renormalize=True,
                             scale=2.5, n_group=4, topk_group=2),
                act="swiglu", correction_bias=True, shared_f=8, seed=9,
+               token_counts=(33,), **runtime)
+run_layer_case("deepseek_hf_zero_mask", d=16, f=8, num_experts=16,
+               routing=dict(kind="sigmoid_topk", k=4, renormalize=True,
+                            scale=2.5, n_group=4, topk_group=2,
+                            group_mask="zero"),
+               act="swiglu", correction_bias=True, seed=9,
                token_counts=(33,), **runtime)
 run_layer_case("capacity_fallback", d=16, f=32, num_experts=4,
                routing=dict(kind="softmax_topk", k=1, capacity_factor=0.5),

@@ -50,6 +50,19 @@ def MoE_DropPolicy : I32EnumAttr<"DropPolicy",
   let genSpecializedAttr = 0;
 }
 
+def MoE_GroupMask : I32EnumAttr<"GroupMask",
+    "the choice score of experts outside a token's chosen groups", [
+  // -inf: such an expert is never picked (DeepSeek-V3's reference code).
+  I32EnumAttrCase<"NegInf", 0, "neg_inf">,
+  // 0.0: such an expert still wins over chosen-group experts whose choice
+  // score (sigmoid + correction bias) is negative (Hugging Face's
+  // DeepseekV3, `masked_fill(..., 0.0)`).
+  I32EnumAttrCase<"Zero", 1, "zero">
+]> {
+  let cppNamespace = "::mlir::moe";
+  let genSpecializedAttr = 0;
+}
+
 def MoE_ActivationKind : I32EnumAttr<"ActivationKind",
     "the nonlinearity of an expert FFN", [
   I32EnumAttrCase<"Identity", 0, "identity">,
@@ -165,6 +178,8 @@ def MoE_RoutingAttr : MoE_Attr<"Routing", "routing"> {
     MoE_FloatParam<"1.0", "factor applied to the final weights">:$scale,
     MoE_I64Param<"1", "number of expert groups">:$n_group,
     MoE_I64Param<"1", "groups a token may choose from">:$topk_group,
+    MoE_DefaultedEnumParam<MoE_GroupMask, "::mlir::moe::GroupMask::NegInf">:
+      $group_mask,
     MoE_FloatParam<"0.0", "expert capacity factor (0: dropless)">:
       $capacity_factor,
     MoE_DefaultedEnumParam<MoE_DropPolicy, "::mlir::moe::DropPolicy::Zero">:
@@ -172,7 +187,7 @@ def MoE_RoutingAttr : MoE_Attr<"Routing", "routing"> {
   );
   let assemblyFormat = [{
     `<` $kind `,` struct($k, $renormalize, $scale, $n_group, $topk_group,
-                         $capacity_factor, $drop_policy) `>`
+                         $group_mask, $capacity_factor, $drop_policy) `>`
   }];
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
@@ -192,7 +207,8 @@ def MoE_RoutingAttr : MoE_Attr<"Routing", "routing"> {
                            int64_t k, bool renormalize, double scale = 1.0,
                            int64_t nGroup = 1, int64_t topkGroup = 1,
                            double capacityFactor = 0.0,
-                           DropPolicy dropPolicy = DropPolicy::Zero);
+                           DropPolicy dropPolicy = DropPolicy::Zero,
+                           GroupMask groupMask = GroupMask::NegInf);
   }];
 }
 
