@@ -199,6 +199,81 @@ class StackedMoeBlock(nn.Module):
         return out.view(batch_size, sequence_length, d)
 
 
+class DeepseekV3MoE(nn.Module):
+    """DeepseekV3MoE.forward from transformers: sigmoid scores, a correction
+    bias that only steers the choice, top-k within the topk_group best of
+    n_group groups (the other groups' experts masked with 0.0), the chosen
+    sigmoid scores renormalized (+ 1e-20) and scaled by
+    routed_scaling_factor, the experts' loop over a [T, k] mask, and the
+    shared experts added on the unflattened input. The loop leaves out
+    `if token_indices.numel() > 0`: tracing would freeze that branch at the
+    example input's routing. The correction bias is a buffer (trained by
+    load balancing, not by gradients); it is set negative here so that the
+    0.0 masking matters."""
+
+    def __init__(self, d=16, f=8, num_experts=8, top_k=2, n_group=4,
+                 topk_group=2, n_shared_experts=2, routed_scaling_factor=2.5):
+        super().__init__()
+        self.n_routed_experts, self.top_k = num_experts, top_k
+        self.n_group, self.topk_group = n_group, topk_group
+        self.routed_scaling_factor = routed_scaling_factor
+        self.norm_topk_prob = True
+        self.gate_weight = nn.Parameter(torch.empty(num_experts, d))
+        self.register_buffer("e_score_correction_bias",
+                             torch.linspace(-0.7, -0.3, num_experts))
+        self.experts = nn.ModuleList(SwiGLUExpert(d, f) for _ in range(num_experts))
+        self.shared_experts = SwiGLUExpert(d, f * n_shared_experts)
+
+    def get_topk_indices(self, scores):
+        scores_for_choice = (scores.view(-1, self.n_routed_experts)
+                             + self.e_score_correction_bias.unsqueeze(0))
+        group_scores = (scores_for_choice.view(-1, self.n_group,
+                                               self.n_routed_experts // self.n_group)
+                        .topk(2, dim=-1)[0].sum(dim=-1))
+        group_idx = torch.topk(group_scores, k=self.topk_group, dim=-1, sorted=False)[1]
+        group_mask = torch.zeros_like(group_scores)
+        group_mask.scatter_(1, group_idx, 1)
+        score_mask = (group_mask.unsqueeze(-1)
+                      .expand(-1, self.n_group, self.n_routed_experts // self.n_group)
+                      .reshape(-1, self.n_routed_experts))
+        scores_for_choice = scores_for_choice.masked_fill(~score_mask.bool(), 0.0)
+        return torch.topk(scores_for_choice, k=self.top_k, dim=-1, sorted=False)[1]
+
+    def route_tokens_to_experts(self, router_logits):
+        router_logits = router_logits.sigmoid()
+        topk_indices = self.get_topk_indices(router_logits)
+        topk_weights = router_logits.gather(1, topk_indices)
+        if self.norm_topk_prob:
+            denominator = topk_weights.sum(dim=-1, keepdim=True) + 1e-20
+            topk_weights /= denominator
+        topk_weights = topk_weights * self.routed_scaling_factor
+        return topk_indices, topk_weights
+
+    def moe(self, hidden_states, topk_indices, topk_weights):
+        final_hidden_states = torch.zeros_like(hidden_states, dtype=topk_weights.dtype)
+        expert_mask = F.one_hot(topk_indices, num_classes=len(self.experts))
+        expert_mask = expert_mask.permute(2, 0, 1)
+        for expert_idx in range(len(self.experts)):
+            expert = self.experts[expert_idx]
+            token_indices, weight_indices = torch.where(expert_mask[expert_idx])
+            expert_weights = topk_weights[token_indices, weight_indices]
+            expert_output = expert(hidden_states[token_indices])
+            weighted_output = expert_output * expert_weights.unsqueeze(-1)
+            final_hidden_states.index_add_(0, token_indices, weighted_output)
+        return final_hidden_states.type(hidden_states.dtype)
+
+    def forward(self, hidden_states):
+        residuals = hidden_states
+        orig_shape = hidden_states.shape
+        # DeepseekV3TopkRouter: F.linear in float32 over the flattened rows.
+        router_logits = F.linear(hidden_states.view(-1, orig_shape[-1]).type(torch.float32),
+                                 self.gate_weight.type(torch.float32))
+        topk_indices, topk_weights = self.route_tokens_to_experts(router_logits)
+        hidden_states = hidden_states.view(-1, hidden_states.shape[-1])
+        hidden_states = self.moe(hidden_states, topk_indices, topk_weights).view(*orig_shape)
+        return hidden_states + self.shared_experts(residuals)
+
+
 class SwitchSparseMLP(nn.Module):
     """SwitchTransformersSparseMLP with its Top1Router (no capacity limit,
     no jitter): argmax of the softmax picks one expert per token, each

@@ -28,7 +28,7 @@ std::optional<ElementsAttr> raise::constantOf(Value value) {
   return std::nullopt;
 }
 
-static std::optional<int64_t> constantInt(Value value) {
+std::optional<int64_t> raise::constantInt(Value value) {
   std::optional<ElementsAttr> attr = constantOf(value);
   if (!attr || attr->getNumElements() != 1 ||
       !attr->getElementType().isInteger())
@@ -36,9 +36,7 @@ static std::optional<int64_t> constantInt(Value value) {
   return (*attr->value_begin<APInt>()).getSExtValue();
 }
 
-/// Looks through reshapes of any kind: only for values whose element order
-/// is what matters (a row of weights, a flat index list).
-static Value skipReshapes(Value value) {
+Value raise::skipReshapes(Value value) {
   while (Operation *op = value.getDefiningOp()) {
     if (isa<onnx::ReshapeOp, onnx::UnsqueezeOp, onnx::SqueezeOp,
             onnx::FlattenOp>(op))
@@ -47,6 +45,121 @@ static Value skipReshapes(Value value) {
       break;
   }
   return value;
+}
+
+std::optional<double> raise::scalarOf(Value value) {
+  std::optional<ElementsAttr> attr = constantOf(value);
+  if (!attr || attr->getNumElements() != 1 ||
+      !isa<FloatType>(attr->getElementType()))
+    return std::nullopt;
+  APFloat scalar = *attr->value_begin<APFloat>();
+  if (attr->getElementType().isF32())
+    return floatParameter(scalar.convertToFloat());
+  return scalar.convertToDouble();
+}
+
+/// Element-wise `fn` over two vectors with numpy broadcasting of length 1.
+static std::optional<SmallVector<int64_t>>
+broadcastInts(std::optional<SmallVector<int64_t>> a,
+              std::optional<SmallVector<int64_t>> b,
+              function_ref<int64_t(int64_t, int64_t)> fn) {
+  if (!a || !b || (a->size() != b->size() && a->size() != 1 && b->size() != 1))
+    return std::nullopt;
+  size_t n = std::max(a->size(), b->size());
+  SmallVector<int64_t> result;
+  for (size_t i = 0; i < n; ++i)
+    result.push_back(fn((*a)[a->size() == 1 ? 0 : i], (*b)[b->size() == 1 ? 0 : i]));
+  return result;
+}
+
+std::optional<SmallVector<int64_t>> raise::constantInts(Value value) {
+  // Shape vectors are short; anything longer is not shape arithmetic.
+  constexpr int64_t kMaxLength = 16;
+  Operation *op = value.getDefiningOp();
+  if (!op || !getElementTypeOrSelf(value.getType()).isInteger())
+    return std::nullopt;
+  if (std::optional<ElementsAttr> attr = constantOf(value)) {
+    if (attr->getNumElements() > kMaxLength)
+      return std::nullopt;
+    SmallVector<int64_t> result;
+    for (APInt v : attr->getValues<APInt>())
+      result.push_back(v.getBitWidth() == 1 ? v.getZExtValue()
+                                            : v.getSExtValue());
+    return result;
+  }
+  if (auto fill = dyn_cast<onnx::ConstantOfShapeOp>(op)) {
+    std::optional<SmallVector<int64_t>> shape = constantInts(fill.getShape());
+    auto v = dyn_cast<IntegerAttr>(fill.getValue());
+    if (!shape || shape->size() != 1 || !v || (*shape)[0] < 0 ||
+        (*shape)[0] > kMaxLength)
+      return std::nullopt;
+    return SmallVector<int64_t>((*shape)[0], v.getInt());
+  }
+  if (auto mul = dyn_cast<onnx::MulOp>(op))
+    return broadcastInts(constantInts(mul.getLhs()), constantInts(mul.getRhs()),
+                         [](int64_t a, int64_t b) { return a * b; });
+  if (auto eq = dyn_cast<onnx::EqualOp>(op))
+    return broadcastInts(constantInts(eq.getLhs()), constantInts(eq.getRhs()),
+                         [](int64_t a, int64_t b) -> int64_t { return a == b; });
+  if (auto where = dyn_cast<onnx::WhereOp>(op)) {
+    std::optional<SmallVector<int64_t>> c = constantInts(where.getCondition());
+    std::optional<SmallVector<int64_t>> x = constantInts(where.getX());
+    std::optional<SmallVector<int64_t>> y = constantInts(where.getY());
+    if (!c || !x || !y)
+      return std::nullopt;
+    std::optional<SmallVector<int64_t>> picked = broadcastInts(
+        c, x, [](int64_t c, int64_t x) { return c ? x : INT64_MIN; });
+    return broadcastInts(picked, y, [](int64_t p, int64_t y) {
+      return p == INT64_MIN ? y : p;
+    });
+  }
+  if (auto concat = dyn_cast<onnx::ConcatOp>(op)) {
+    SmallVector<int64_t> result;
+    for (Value input : concat.getInputs()) {
+      std::optional<SmallVector<int64_t>> part = constantInts(input);
+      if (!part)
+        return std::nullopt;
+      result.append(*part);
+    }
+    return result;
+  }
+  if (isa<onnx::UnsqueezeOp, onnx::SqueezeOp, onnx::ReshapeOp>(op))
+    return constantInts(op->getOperand(0));
+  return std::nullopt;
+}
+
+/// The dim of `x` that `value` ([] or [1] i64) reads: gather(shape(x), i).
+static std::optional<int64_t> dimIndexOf(Value value, Value x) {
+  if (auto unsqueeze = value.getDefiningOp<onnx::UnsqueezeOp>())
+    value = unsqueeze.getInput();
+  auto gather = value.getDefiningOp<onnx::GatherOp>();
+  auto shape = gather ? gather.getInput().getDefiningOp<onnx::ShapeOp>()
+                      : onnx::ShapeOp();
+  std::optional<int64_t> index =
+      gather ? constantInt(gather.getIndices()) : std::nullopt;
+  if (!shape || shape.getInput() != x || !index || *index < 0)
+    return std::nullopt;
+  return static_cast<int64_t>(shape.getStart()) + *index;
+}
+
+bool raise::isShapeOf(Value shape, Value x) {
+  auto type = cast<ShapedType>(x.getType());
+  int64_t rank = type.getRank();
+  if (auto whole = shape.getDefiningOp<onnx::ShapeOp>())
+    return whole.getInput() == x && whole.getStart() == 0 &&
+           static_cast<int64_t>(whole.getEnd()) == rank;
+  auto concat = shape.getDefiningOp<onnx::ConcatOp>();
+  if (!concat || static_cast<int64_t>(concat.getInputs().size()) != rank)
+    return false;
+  for (auto [i, part] : llvm::enumerate(concat.getInputs())) {
+    std::optional<int64_t> dim = dimIndexOf(part, x);
+    std::optional<SmallVector<int64_t>> value = constantInts(part);
+    bool staticDim = value && value->size() == 1 && !type.isDynamicDim(i) &&
+                     (*value)[0] == type.getDimSize(i);
+    if (dim != static_cast<int64_t>(i) && !staticDim)
+      return false;
+  }
+  return true;
 }
 
 bool raise::isZeros(Value value) {
@@ -108,23 +221,24 @@ FailureOr<CombineStep> raise::matchCombineStep(Value acc, MatchError &error) {
 // Tokens of one expert
 //===----------------------------------------------------------------------===//
 
-/// token = squeeze(split(transpose(nonzero(mask[e])))#1).
-static FailureOr<onnx::SplitOp> splitOfNonZero(Value value, unsigned result,
-                                               MatchError &error) {
+/// A column of NonZero's coordinates: squeeze(split(transpose(nonzero))#r);
+/// the split and r.
+static FailureOr<std::pair<onnx::SplitOp, unsigned>>
+splitOfNonZero(Value value, MatchError &error) {
   auto squeeze = value.getDefiningOp<onnx::SqueezeOp>();
   Value split = squeeze ? squeeze.getInput() : value;
   auto op = split.getDefiningOp<onnx::SplitOp>();
-  if (!op || op.getAxis() != 1 || op.getSizes() != ArrayRef<int64_t>{1, 1} ||
-      cast<OpResult>(split).getResultNumber() != result)
+  if (!op || op.getAxis() != 1 || op.getSizes() != ArrayRef<int64_t>{1, 1})
     return error.fail("token ids are not a column of NonZero's coordinates");
-  return op;
+  return std::pair(op, cast<OpResult>(split).getResultNumber());
 }
 
 FailureOr<Value> raise::slotOf(Value token, MatchError &error) {
-  FailureOr<onnx::SplitOp> split = splitOfNonZero(token, 1, error);
+  FailureOr<std::pair<onnx::SplitOp, unsigned>> split =
+      splitOfNonZero(token, error);
   if (failed(split))
     return failure();
-  for (Operation *user : split->getResult(0).getUsers())
+  for (Operation *user : split->first.getResult(1 - split->second).getUsers())
     if (isa<onnx::SqueezeOp>(user))
       return user->getResult(0);
   return error.fail("the top-k slot of each token is not used");
@@ -132,13 +246,17 @@ FailureOr<Value> raise::slotOf(Value token, MatchError &error) {
 
 FailureOr<ExpertTokens> raise::matchExpertTokens(Value token, Value slot,
                                                  MatchError &error) {
-  FailureOr<onnx::SplitOp> split = splitOfNonZero(token, 1, error);
-  if (failed(split))
+  FailureOr<std::pair<onnx::SplitOp, unsigned>> tokenSplit =
+      splitOfNonZero(token, error);
+  if (failed(tokenSplit))
     return failure();
-  FailureOr<onnx::SplitOp> slotSplit = splitOfNonZero(slot, 0, error);
-  if (failed(slotSplit) || *slotSplit != *split)
+  FailureOr<std::pair<onnx::SplitOp, unsigned>> slotSplit =
+      splitOfNonZero(slot, error);
+  if (failed(slotSplit) || slotSplit->first != tokenSplit->first ||
+      slotSplit->second == tokenSplit->second)
     return error.fail("token ids and slots come from different NonZero ops");
-  auto transpose = split->getInput().getDefiningOp<onnx::TransposeOp>();
+  onnx::SplitOp split = tokenSplit->first;
+  auto transpose = split.getInput().getDefiningOp<onnx::TransposeOp>();
   if (!transpose || transpose.getPerm() != ArrayRef<int64_t>{1, 0})
     return error.fail("NonZero's coordinates are not read as rows");
   auto nonzero = transpose.getInput().getDefiningOp<onnx::NonZeroOp>();
@@ -152,14 +270,19 @@ FailureOr<ExpertTokens> raise::matchExpertTokens(Value token, Value slot,
       gather ? constantInt(gather.getIndices()) : std::nullopt;
   if (!gather || gather.getAxis() != 0 || !expert)
     return error.fail("NonZero does not read one expert's row of the mask");
-  // mask = transpose(one_hot(ids, E), [2, 1, 0]): [E, k, T].
+  // mask = transpose(one_hot(ids, E), [2, 1, 0]): [E, k, T], whose
+  // coordinates are (slot, token); or [2, 0, 1]: [E, T, k], (token, slot).
   auto maskT = gather.getInput().getDefiningOp<onnx::TransposeOp>();
   auto oneHot = maskT ? maskT.getInput().getDefiningOp<onnx::OneHotOp>()
                       : onnx::OneHotOp();
-  if (!maskT || maskT.getPerm() != ArrayRef<int64_t>{2, 1, 0} || !oneHot ||
-      oneHot.getAxis() != 2)
+  if (!maskT || !oneHot || oneHot.getAxis() != 2 ||
+      (maskT.getPerm() != ArrayRef<int64_t>{2, 1, 0} &&
+       maskT.getPerm() != ArrayRef<int64_t>{2, 0, 1}))
     return error.fail("the expert mask is not the one-hot of the top-k ids "
-                      "permuted to [E, k, T]");
+                      "permuted to [E, k, T] or [E, T, k]");
+  unsigned tokenColumn = maskT.getPerm()[1] == 1 ? 1 : 0;
+  if (tokenSplit->second != tokenColumn)
+    return error.fail("the token ids are the mask's slot coordinates");
   auto off = dyn_cast<IntegerAttr>(oneHot.getOffValue());
   auto on = dyn_cast<IntegerAttr>(oneHot.getOnValue());
   if (!off || !on || off.getInt() != 0 || on.getInt() == 0)
@@ -174,8 +297,7 @@ FailureOr<ExpertTokens> raise::matchExpertTokens(Value token, Value slot,
 // Expert FFN
 //===----------------------------------------------------------------------===//
 
-/// matmul(rows, constant [in, out]).
-static bool matchProjection(Value value, Value &rows, ElementsAttr &weight) {
+bool raise::matchProjection(Value value, Value &rows, ElementsAttr &weight) {
   auto matmul = value.getDefiningOp<onnx::MatMulOp>();
   if (!matmul)
     return false;
@@ -277,6 +399,30 @@ FailureOr<Value> raise::matchGatheredRows(Value rows, Value token,
 // Gate weight and routing
 //===----------------------------------------------------------------------===//
 
+/// Whether `value` is k, the row length of the routing weights [T, k]:
+/// a constant, or dim 1 read from their shape (possibly with unit dims
+/// appended).
+static bool isRowLength(Value value, Value weights) {
+  auto type = cast<ShapedType>(weights.getType());
+  if (type.getRank() != 2)
+    return false;
+  if (std::optional<int64_t> k = constantInt(value))
+    return !type.isDynamicDim(1) && *k == type.getDimSize(1);
+  if (auto unsqueeze = value.getDefiningOp<onnx::UnsqueezeOp>())
+    value = unsqueeze.getInput();
+  auto gather = value.getDefiningOp<onnx::GatherOp>();
+  auto shape = gather ? gather.getInput().getDefiningOp<onnx::ShapeOp>()
+                      : onnx::ShapeOp();
+  if (!shape || constantInt(gather.getIndices()) !=
+                    1 - static_cast<int64_t>(shape.getStart()))
+    return false;
+  Value source = shape.getInput();
+  if (auto unsqueeze = source.getDefiningOp<onnx::UnsqueezeOp>())
+    if (llvm::all_of(unsqueeze.getAxes(), [](int64_t a) { return a >= 2; }))
+      source = unsqueeze.getInput();
+  return source == weights;
+}
+
 FailureOr<Value> raise::matchGateWeight(Value gate, Value token, Value slot,
                                         MatchError &error) {
   // routing_weights[token, slot, None]: a flat gather at token * k + slot.
@@ -284,70 +430,56 @@ FailureOr<Value> raise::matchGateWeight(Value gate, Value token, Value slot,
   if (!gather || gather.getAxis() != 0)
     return error.fail("the gate weight is not gathered from the routing "
                       "weights");
+  Value weights = skipReshapes(gather.getInput());
   auto add = gather.getIndices().getDefiningOp<onnx::AddOp>();
   bool indexed = false;
   if (add) {
     for (auto [s, m] : {std::pair(add.getLhs(), add.getRhs()),
                         std::pair(add.getRhs(), add.getLhs())}) {
       auto mul = m.getDefiningOp<onnx::MulOp>();
-      if (s == slot && mul &&
-          (mul.getLhs() == token || mul.getRhs() == token))
-        indexed = true;
+      if (s != slot || !mul)
+        continue;
+      for (auto [t, k] : {std::pair(mul.getLhs(), mul.getRhs()),
+                          std::pair(mul.getRhs(), mul.getLhs())})
+        indexed |= t == token && isRowLength(k, weights);
     }
   }
   if (!indexed)
     return error.fail("the gate weight is not read at (token, slot)");
-  return skipReshapes(gather.getInput());
-}
-
-FailureOr<Routing> raise::matchRouting(Value weights, Value ids,
-                                       MatchError &error) {
-  auto topk = ids.getDefiningOp<onnx::TopKOp>();
-  if (!topk || cast<OpResult>(ids).getResultNumber() != 1)
-    return error.fail("the expert ids are not TopK indices");
-  int64_t rank = cast<ShapedType>(topk.getInput().getType()).getRank();
-  if (rank != 2 || topk.getAxis() != 1 || !topk.getLargest())
-    return error.fail("TopK does not pick the largest scores per token");
-  Routing routing;
-  routing.k = topk.getK();
-  routing.renormalize = false;
-  if (weights != topk.getValues()) {
-    auto div = weights.getDefiningOp<onnx::DivOp>();
-    auto sum = div ? div.getRhs().getDefiningOp<onnx::ReduceSumOp>()
-                   : onnx::ReduceSumOp();
-    if (!div || div.getLhs() != topk.getValues() || !sum ||
-        sum.getInput() != topk.getValues() ||
-        sum.getAxes() != ArrayRef<int64_t>{1} || !sum.getKeepdims())
-      return error.fail("the routing weights are neither the top-k scores "
-                        "nor their renormalization");
-    routing.renormalize = true;
-  }
-  auto softmax = topk.getInput().getDefiningOp<onnx::SoftmaxOp>();
-  if (!softmax || softmax.getAxis() != 1)
-    return error.fail("the scores are not a softmax over the experts");
-  Value logits = softmax.getInput();
-  if (auto add = logits.getDefiningOp<onnx::AddOp>()) {
-    if (std::optional<ElementsAttr> bias = constantOf(add.getRhs())) {
-      routing.routerBias = *bias;
-      logits = add.getLhs();
-    }
-  }
-  Value hidden;
-  if (!matchProjection(logits, hidden, routing.routerWeight))
-    return error.fail("the router is not a MatMul with a constant weight");
-  routing.hidden = hidden;
-  return routing;
+  return weights;
 }
 
 FailureOr<SharedExpert> raise::matchSharedExpert(Value routed, Value hidden,
                                                  MatchError &error) {
   if (!routed.hasOneUse())
     return error.fail("the routed sum has other uses");
-  auto add = dyn_cast<onnx::AddOp>(*routed.getUsers().begin());
+  SharedExpert shared;
+  Operation *user = *routed.getUsers().begin();
+  if (auto unflatten = dyn_cast<onnx::ReshapeOp>(user)) {
+    // hidden = x's rows ([.., d] -> [T, d]); the routed sum goes back to
+    // x's shape and the shared expert reads x. Row-wise FFNs commute with
+    // the reshapes, so the shared expert joins the layer on `hidden`.
+    auto flatten = hidden.getDefiningOp<onnx::ReshapeOp>();
+    if (!flatten || !unflatten.getShapeTensor() ||
+        !isShapeOf(unflatten.getShapeTensor(), flatten.getInput()) ||
+        !unflatten->hasOneUse())
+      return error.fail("the routed sum is reshaped to something other than "
+                        "the layer input's shape");
+    auto inputType = cast<ShapedType>(flatten.getInput().getType());
+    auto hiddenType = cast<ShapedType>(hidden.getType());
+    if (hiddenType.getRank() != 2 || inputType.getRank() < 2 ||
+        inputType.isDynamicDim(inputType.getRank() - 1))
+      return error.fail("the layer input's rows are not flattened to "
+                        "[T, d]");
+    shared.unflatten = unflatten;
+    routed = unflatten;
+    hidden = flatten.getInput();
+    user = *unflatten->getUsers().begin();
+  }
+  auto add = dyn_cast<onnx::AddOp>(user);
   if (!add)
     return error.fail("nothing is added to the routed sum");
   Value other = add.getLhs() == routed ? add.getRhs() : add.getLhs();
-  SharedExpert shared;
   shared.sum = add;
   // sigmoid(hidden @ gate) * FFN(hidden), either operand order.
   if (auto mul = other.getDefiningOp<onnx::MulOp>()) {
@@ -402,26 +534,4 @@ FailureOr<DenseStep> raise::matchDenseStep(Value acc, MatchError &error) {
     }
   }
   return error.fail("not a sum of expert outputs times their probability");
-}
-
-FailureOr<Routing> raise::matchDenseRouting(Value probs, MatchError &error) {
-  auto softmax = probs.getDefiningOp<onnx::SoftmaxOp>();
-  int64_t rank = cast<ShapedType>(probs.getType()).getRank();
-  if (!softmax || rank != 2 || softmax.getAxis() != 1)
-    return error.fail("the mixture weights are not a softmax over experts");
-  Routing routing;
-  Value logits = softmax.getInput();
-  if (auto add = logits.getDefiningOp<onnx::AddOp>()) {
-    if (std::optional<ElementsAttr> bias = constantOf(add.getRhs())) {
-      routing.routerBias = *bias;
-      logits = add.getLhs();
-    }
-  }
-  if (!matchProjection(logits, routing.hidden, routing.routerWeight))
-    return error.fail("the router is not a MatMul with a constant weight");
-  int64_t numExperts = cast<ShapedType>(routing.routerWeight.getType()).getDimSize(1);
-  routing.k = numExperts;
-  routing.renormalize = false;
-  routing.kind = RoutingKind::Dense;
-  return routing;
 }

@@ -11,8 +11,10 @@
 #define MOE_LIB_DIALECT_MOE_TRANSFORMS_RAISEMATCHERS_H
 
 #include "moe/Dialect/MoE/IR/MoEOps.h"
+#include "moe/Dialect/ONNX/IR/ONNXOps.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "mlir/IR/Value.h"
 
 #include <string>
@@ -31,11 +33,15 @@ struct MatchError {
 /// Router -> scores -> top-k -> weights.
 struct Routing {
   Value hidden;
-  ElementsAttr routerWeight; // [d, E]
-  ElementsAttr routerBias;   // [E] or null
+  ElementsAttr routerWeight;   // [d, E]
+  ElementsAttr routerBias;     // E elements ([E] or [1, E]) or null
+  ElementsAttr correctionBias; // E elements, sigmoid routing only, or null
   int64_t k;
   bool renormalize;
   RoutingKind kind = RoutingKind::SoftmaxTopK;
+  double scale = 1.0;
+  int64_t nGroup = 1, topkGroup = 1;
+  GroupMask groupMask = GroupMask::NegInf;
 };
 /// One step of the combine: acc' = acc + scatter(rows of `update` at
 /// `token`).
@@ -60,7 +66,8 @@ FailureOr<Routing> matchDenseRouting(Value probs, MatchError &error);
 bool isZeros(Value value);
 
 /// The tokens (and their top-k slots) one expert takes: NonZero of its row
-/// of the one-hot mask of the top-k ids.
+/// of the one-hot mask of the top-k ids, permuted to [E, k, T] (Mixtral:
+/// NonZero gives (slot, token)) or [E, T, k] (DeepSeek-V3: (token, slot)).
 struct ExpertTokens {
   int64_t expert;
   Value ids;  // the top-k expert ids [T, k]
@@ -88,11 +95,14 @@ FailureOr<Value> matchGateWeight(Value gate, Value token, Value slot,
 FailureOr<Routing> matchRouting(Value weights, Value ids, MatchError &error);
 
 /// A shared expert added to the routed sum: `routed + FFN(hidden)`,
-/// optionally scaled per token by sigmoid(hidden @ gate) (Qwen2-MoE).
+/// optionally scaled per token by sigmoid(hidden @ gate) (Qwen2-MoE), or
+/// `reshape(routed, shape(x)) + FFN(x)` where hidden = x's rows flattened
+/// (DeepSeek-V3 adds the shared experts of the unflattened input).
 struct SharedExpert {
   Value sum; // the value that includes the shared expert
   ExpertFFN ffn;
-  ElementsAttr gate; // [d, 1] or null
+  ElementsAttr gate;         // [d, 1] or null
+  onnx::ReshapeOp unflatten; // reshape(routed, shape(x)), or null
 };
 FailureOr<SharedExpert> matchSharedExpert(Value routed, Value hidden,
                                           MatchError &error);
@@ -103,6 +113,21 @@ std::optional<std::pair<ActivationKind, Value>> matchActivation(Value value);
 
 /// The constant behind `value`, if any.
 std::optional<ElementsAttr> constantOf(Value value);
+/// The single integer / floating-point element of a constant.
+std::optional<int64_t> constantInt(Value value);
+std::optional<double> scalarOf(Value value);
+/// The values of a small i64 vector computed from constants only (shape
+/// arithmetic the exporter leaves in the graph: ConstantOfShape, Mul,
+/// Equal, Where, Concat of constants).
+std::optional<SmallVector<int64_t>> constantInts(Value value);
+/// Whether `shape` is the run-time shape of `x`: Shape(x), or a Concat of
+/// its dims read one by one.
+bool isShapeOf(Value shape, Value x);
+/// Looks through reshapes of any kind: only for values whose element order
+/// is what matters (a row of weights, a flat index list).
+Value skipReshapes(Value value);
+/// matmul(rows, constant [in, out]).
+bool matchProjection(Value value, Value &rows, ElementsAttr &weight);
 
 } // namespace mlir::moe::raise
 

@@ -55,6 +55,20 @@ Value stack(OpBuilder &builder, Location loc, ArrayRef<ElementsAttr> parts,
   return makeConstant(builder, loc, type, bytes, name);
 }
 
+/// A rank-1 constant holding the elements of `attr` ([E] or [1, E]); null
+/// for a null attribute.
+Value vectorConstant(OpBuilder &builder, Location loc, ElementsAttr attr) {
+  if (!attr)
+    return Value();
+  auto type = RankedTensorType::get({attr.getNumElements()},
+                                    attr.getElementType());
+  if (auto dense = dyn_cast<DenseElementsAttr>(attr))
+    return arith::ConstantOp::create(builder, loc, dense.reshape(type));
+  std::optional<std::vector<char>> bytes = elementBytes(attr);
+  return bytes ? makeConstant(builder, loc, type, *bytes, "moe_bias")
+               : Value();
+}
+
 struct Expert {
   ExpertFFN ffn;
   ExpertTokens tokens;
@@ -233,6 +247,9 @@ LogicalResult LayerRaiser::checkExperts() {
   if (routerType.getElementType() != elementType ||
       w1Type.getElementType() != elementType)
     return error.fail("weights and hidden states differ in element type");
+  for (ElementsAttr bias : {routing.routerBias, routing.correctionBias})
+    if (bias && !isa<DenseElementsAttr>(bias) && !hasElementBytes(bias))
+      return error.fail("a routing bias is not a readable constant");
   for (const Expert &expert : experts)
     for (ElementsAttr weight : {expert.ffn.w1, expert.ffn.w2, expert.ffn.w3})
       if (weight && !hasElementBytes(weight))
@@ -247,7 +264,10 @@ LogicalResult LayerRaiser::checkExperts() {
       sharedMatch->ffn.activation == first.ffn.activation &&
       cast<ShapedType>(sharedMatch->ffn.w1.getType()).getDimSize(0) == d) {
     shared = *sharedMatch;
-    terminal = sharedMatch->sum;
+    // With an unflatten in between, the layer replaces the routed sum and
+    // the unflattened layer the shared sum (see rewrite).
+    if (!shared->unflatten)
+      terminal = sharedMatch->sum;
   }
   return success();
 }
@@ -269,15 +289,13 @@ void LayerRaiser::rewrite(OpBuilder &builder) {
                  : Value();
   Value router = arith::ConstantOp::create(
       builder, loc, cast<TypedAttr>(routing.routerWeight));
-  Value routerBias =
-      routing.routerBias
-          ? arith::ConstantOp::create(builder, loc,
-                                      cast<TypedAttr>(routing.routerBias))
-                .getResult()
-          : Value();
+  Value routerBias = vectorConstant(builder, loc, routing.routerBias);
+  Value correctionBias = vectorConstant(builder, loc, routing.correctionBias);
   MLIRContext *context = builder.getContext();
-  auto routingAttr = RoutingAttr::get(context, routing.kind, routing.k,
-                                      routing.renormalize);
+  auto routingAttr = RoutingAttr::get(
+      context, routing.kind, routing.k, routing.renormalize, routing.scale,
+      routing.nGroup, routing.topkGroup, /*capacityFactor=*/0.0,
+      DropPolicy::Zero, routing.groupMask);
   auto activation =
       ActivationAttr::get(context, experts.front().ffn.activation,
                           APFloat(1.702), APFloat(1.0), APFloat(7.0));
@@ -296,13 +314,21 @@ void LayerRaiser::rewrite(OpBuilder &builder) {
   }
   auto layer = LayerOp::create(
       builder, loc, hidden.getType(), hidden, router, /*router_logits=*/Value(),
-      routerBias, /*correction_bias=*/Value(), w1, w3, w2, Value(), Value(),
+      routerBias, correctionBias, w1, w3, w2, Value(), Value(),
       Value(), sharedW1, sharedW3, sharedW2, sharedGate, routingAttr,
       activation, /*gate_on_input=*/false);
   Value result = layer;
   if (result.getType() != terminal.getType())
     result = tensor::CastOp::create(builder, loc, terminal.getType(), result);
   terminal.replaceAllUsesWith(result);
+  if (shared && shared->unflatten) {
+    // reshape(routed, shape(x)) + shared(x) == reshape(layer, shape(x)).
+    Value back = shared->unflatten.getResult();
+    builder.setInsertionPointAfter(shared->unflatten);
+    if (back.getType() != shared->sum.getType())
+      back = tensor::CastOp::create(builder, loc, shared->sum.getType(), back);
+    shared->sum.replaceAllUsesWith(back);
+  }
 }
 
 /// Values that end a combine: an accumulation step not continued by another.

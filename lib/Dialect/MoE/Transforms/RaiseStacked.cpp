@@ -62,17 +62,6 @@ std::string canonicalEquation(onnx::EinsumOp op) {
   return result;
 }
 
-std::optional<double> scalarOf(Value value) {
-  std::optional<ElementsAttr> attr = constantOf(value);
-  if (!attr || attr->getNumElements() != 1 ||
-      !isa<FloatType>(attr->getElementType()))
-    return std::nullopt;
-  APFloat scalar = *attr->value_begin<APFloat>();
-  if (attr->getElementType().isF32())
-    return floatParameter(scalar.convertToFloat());
-  return scalar.convertToDouble();
-}
-
 /// constant[ids] along axis 0: the stacked constant.
 std::optional<ElementsAttr> gatheredConstant(Value value, Value ids) {
   auto gather = value.getDefiningOp<onnx::GatherOp>();

@@ -13,7 +13,11 @@
 #            and applied with Einsum, biases, clamped SwiGLU over
 #            interleaved gate/up columns;
 #   stacked: stacked [E, d, f] weights gathered by the chosen ids and
-#            applied with batched MatMul, SwiGLU, renormalized top-2.
+#            applied with batched MatMul, SwiGLU, renormalized top-2;
+#   deepseek: DeepSeek-V3: sigmoid scores + correction bias, top-2 within
+#            the 2 best of 4 groups (others masked with 0.0), renormalized
+#            with 1e-20, scaled by 2.5, and two shared experts added on the
+#            unflattened input.
 # REQUIRES: torch
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t > %t/out.txt
@@ -23,6 +27,7 @@
 # RUN: FileCheck %s --check-prefix=SOFT < %t/soft.mlir
 # RUN: FileCheck %s --check-prefix=GPTOSS < %t/gptoss.mlir
 # RUN: FileCheck %s --check-prefix=STACKED < %t/stacked.mlir
+# RUN: FileCheck %s --check-prefix=DEEPSEEK < %t/deepseek.mlir
 # RUN: FileCheck %s --check-prefix=NUM < %t/out.txt
 # MIXTRAL: moe.layer %{{.*}} router %{{.*}} : tensor<16x4xf32> w1 %{{.*}} : tensor<4x16x32xf32> w3 %{{.*}} : tensor<4x16x32xf32> w2 %{{.*}} : tensor<4x32x16xf32>
 # MIXTRAL-SAME: routing <softmax_topk, k = 2, renormalize = true> activation <swiglu>
@@ -47,6 +52,12 @@
 # STACKED: moe.layer %{{.*}} w1 %{{.*}} : tensor<4x16x24xf32> w3 %{{.*}} : tensor<4x16x24xf32> w2 %{{.*}} : tensor<4x24x16xf32>
 # STACKED-SAME: routing <softmax_topk, k = 2, renormalize = true> activation <swiglu>
 # STACKED-NOT: onnx.matmul
+# DEEPSEEK: moe.layer %{{.*}} router %{{.*}} : tensor<16x8xf32> correction_bias %{{.*}} : tensor<8xf32> w1 %{{.*}} : tensor<8x16x8xf32> w3 %{{.*}} : tensor<8x16x8xf32> w2 %{{.*}} : tensor<8x8x16xf32>
+# DEEPSEEK-SAME: shared_w1 %{{.*}} : tensor<16x16xf32> shared_w3 %{{.*}} : tensor<16x16xf32> shared_w2 %{{.*}} : tensor<16x16xf32>
+# DEEPSEEK-SAME: routing <sigmoid_topk, k = 2, renormalize = true, scale = 2.5, n_group = 4, topk_group = 2, group_mask = zero> activation <swiglu>
+# DEEPSEEK-NOT: onnx.topk
+# DEEPSEEK-NOT: onnx.matmul
+# DEEPSEEK-NOT: onnx.add
 # NUM: OK: mixtral #0 y
 # NUM: OK: mixtral #2 y
 # NUM: OK: qwen2 #0 y
@@ -59,6 +70,8 @@
 # NUM: OK: gptoss #2 y
 # NUM: OK: stacked #0 y
 # NUM: OK: stacked #2 y
+# NUM: OK: deepseek #0 y
+# NUM: OK: deepseek #2 y
 
 import os
 import subprocess
@@ -81,6 +94,8 @@ models = {
     # limit 1.5 so that the clamps bind on these inputs.
     "gptoss": blocks.GptOssMoeBlock(d=16, f=16, num_experts=4, top_k=2, limit=1.5),
     "stacked": blocks.StackedMoeBlock(d=16, f=24, num_experts=4, top_k=2),
+    "deepseek": blocks.DeepseekV3MoE(d=16, f=8, num_experts=8, top_k=2, n_group=4,
+                                     topk_group=2, n_shared_experts=2),
 }
 rng = np.random.default_rng(2)
 for name, module in models.items():
