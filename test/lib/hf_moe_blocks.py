@@ -277,9 +277,13 @@ class DeepseekV3MoE(nn.Module):
 class SwitchSparseMLP(nn.Module):
     """SwitchTransformersSparseMLP with its Top1Router (no capacity limit,
     no jitter): argmax of the softmax picks one expert per token, each
-    expert overwrites its tokens' rows of a copy of the input
-    (boolean-mask indexing), and the result is scaled by the top
-    probability."""
+    expert overwrites its tokens' rows of a copy of the input, and the
+    result is scaled by the top probability. Written over the flattened
+    rows and with index_copy where transformers assigns through a boolean
+    mask (`next_states[mask] = ...`): torch.onnx.export turns that
+    assignment into a Reshape frozen at the example's token counts (the
+    export fails in onnxruntime at any other), index_copy exports the same
+    math as a ScatterElements that works at every token count."""
 
     def __init__(self, d=16, f=32, num_experts=4):
         super().__init__()
@@ -288,16 +292,18 @@ class SwitchSparseMLP(nn.Module):
         self.experts = nn.ModuleList(ReluExpert(d, f) for _ in range(num_experts))
 
     def forward(self, hidden_states):
-        router_logits = self.classifier(hidden_states)
-        router_probs = F.softmax(router_logits, dim=-1)
+        batch_size, sequence_length, d = hidden_states.shape
+        hidden_states = hidden_states.view(-1, d)
+        router_probs = F.softmax(self.classifier(hidden_states), dim=-1)
         expert_index = torch.argmax(router_probs, dim=-1)
         router_mask = F.one_hot(expert_index, num_classes=self.num_experts)
         router_probs = torch.max(router_probs, dim=-1).values.unsqueeze(-1)
         next_states = hidden_states.clone()
         for idx, expert in enumerate(self.experts):
-            token_indices = router_mask[:, :, idx].bool()
-            next_states[token_indices] = expert(hidden_states[token_indices]).to(next_states.dtype)
-        return router_probs * next_states
+            token_indices = torch.where(router_mask[:, idx])[0]
+            next_states = next_states.index_copy(
+                0, token_indices, expert(hidden_states[token_indices]))
+        return (router_probs * next_states).view(batch_size, sequence_length, d)
 
 
 def export(module, path, d, opset=17, seed=0):

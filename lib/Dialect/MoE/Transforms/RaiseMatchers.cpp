@@ -179,6 +179,26 @@ bool raise::isZeros(Value value) {
 // Combine
 //===----------------------------------------------------------------------===//
 
+/// The token ids and rows a scatter writes: whole rows (axis 0) at the ids
+/// broadcast along each row. (ScatterElements needs indices and updates of
+/// one shape, so the broadcast covers the update's rows.)
+static FailureOr<std::pair<Value, Value>>
+scatteredRows(onnx::ScatterElementsOp scatter, MatchError &error) {
+  if (scatter.getAxis() != 0)
+    return error.fail("the scatter does not write whole token rows (axis 0)");
+  Value indices = scatter.getIndices();
+  if (auto expand = indices.getDefiningOp<onnx::ExpandOp>())
+    indices = expand.getInput();
+  auto unsqueeze = indices.getDefiningOp<onnx::UnsqueezeOp>();
+  if (!unsqueeze || unsqueeze.getAxes() != ArrayRef<int64_t>{1})
+    return error.fail("the scatter indices are not token ids broadcast along "
+                      "each row");
+  Value update = scatter.getUpdates();
+  if (auto expand = update.getDefiningOp<onnx::ExpandOp>())
+    update = expand.getInput();
+  return std::pair<Value, Value>(unsqueeze.getInput(), update);
+}
+
 FailureOr<CombineStep> raise::matchCombineStep(Value acc, MatchError &error) {
   Value previous;
   onnx::ScatterElementsOp scatter;
@@ -201,20 +221,21 @@ FailureOr<CombineStep> raise::matchCombineStep(Value acc, MatchError &error) {
   }
   if (!scatter)
     return error.fail("not an accumulation of scattered expert rows");
-  if (scatter.getAxis() != 0)
-    return error.fail("the scatter does not write whole token rows (axis 0)");
-  // Indices: the token ids repeated across the row.
-  Value indices = scatter.getIndices();
-  if (auto expand = indices.getDefiningOp<onnx::ExpandOp>())
-    indices = expand.getInput();
-  auto unsqueeze = indices.getDefiningOp<onnx::UnsqueezeOp>();
-  if (!unsqueeze || unsqueeze.getAxes() != ArrayRef<int64_t>{1})
-    return error.fail("the scatter indices are not token ids broadcast along "
-                      "each row");
-  Value update = scatter.getUpdates();
-  if (auto expand = update.getDefiningOp<onnx::ExpandOp>())
-    update = expand.getInput();
-  return CombineStep{previous, unsqueeze.getInput(), update};
+  FailureOr<std::pair<Value, Value>> rows = scatteredRows(scatter, error);
+  if (failed(rows))
+    return failure();
+  return CombineStep{previous, rows->first, rows->second};
+}
+
+FailureOr<CombineStep> raise::matchOverwriteStep(Value acc,
+                                                 MatchError &error) {
+  auto scatter = acc.getDefiningOp<onnx::ScatterElementsOp>();
+  if (!scatter || scatter.getReduction() != "none")
+    return error.fail("not an overwrite of token rows");
+  FailureOr<std::pair<Value, Value>> rows = scatteredRows(scatter, error);
+  if (failed(rows))
+    return failure();
+  return CombineStep{scatter.getInput(), rows->first, rows->second};
 }
 
 //===----------------------------------------------------------------------===//
@@ -283,6 +304,43 @@ FailureOr<ExpertTokens> raise::matchExpertTokens(Value token, Value slot,
   unsigned tokenColumn = maskT.getPerm()[1] == 1 ? 1 : 0;
   if (tokenSplit->second != tokenColumn)
     return error.fail("the token ids are the mask's slot coordinates");
+  auto off = dyn_cast<IntegerAttr>(oneHot.getOffValue());
+  auto on = dyn_cast<IntegerAttr>(oneHot.getOnValue());
+  if (!off || !on || off.getInt() != 0 || on.getInt() == 0)
+    return error.fail("the one-hot mask does not mark choices with non-zero");
+  int64_t numExperts = oneHot.getDepth();
+  if (*expert < 0 || *expert >= numExperts)
+    return error.fail("the expert index is outside the one-hot depth");
+  return ExpertTokens{*expert, oneHot.getIndices(), numExperts};
+}
+
+FailureOr<ExpertTokens> raise::matchArgmaxTokens(Value token,
+                                                 MatchError &error) {
+  // token = squeeze(transpose(nonzero(bool(one_hot(argmax)[:, e]))))
+  Value value = token;
+  if (auto squeeze = value.getDefiningOp<onnx::SqueezeOp>())
+    value = squeeze.getInput();
+  if (auto split = value.getDefiningOp<onnx::SplitOp>())
+    if (split.getNumResults() == 1)
+      value = split.getInput();
+  auto transpose = value.getDefiningOp<onnx::TransposeOp>();
+  auto nonzero = transpose ? transpose.getInput().getDefiningOp<onnx::NonZeroOp>()
+                           : onnx::NonZeroOp();
+  if (!nonzero || cast<ShapedType>(nonzero.getInput().getType()).getRank() != 1)
+    return error.fail("token ids are not NonZero of one expert's column of "
+                      "the mask");
+  Value column = nonzero.getInput();
+  if (auto cast = column.getDefiningOp<onnx::CastOp>())
+    column = cast.getInput();
+  auto gather = column.getDefiningOp<onnx::GatherOp>();
+  std::optional<int64_t> expert =
+      gather ? constantInt(gather.getIndices()) : std::nullopt;
+  auto oneHot = gather ? gather.getInput().getDefiningOp<onnx::OneHotOp>()
+                       : onnx::OneHotOp();
+  if (!gather || gather.getAxis() != 1 || !expert || !oneHot ||
+      oneHot.getAxis() != 1)
+    return error.fail("NonZero does not read one expert's column of the "
+                      "one-hot mask");
   auto off = dyn_cast<IntegerAttr>(oneHot.getOffValue());
   auto on = dyn_cast<IntegerAttr>(oneHot.getOnValue());
   if (!off || !on || off.getInt() != 0 || on.getInt() == 0)

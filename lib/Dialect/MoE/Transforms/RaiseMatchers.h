@@ -51,6 +51,10 @@ struct CombineStep {
   Value update;
 };
 FailureOr<CombineStep> matchCombineStep(Value acc, MatchError &error);
+/// One step of an overwrite (Switch): acc' = scatter(acc, rows of `update`
+/// at `token`), each expert writing its tokens' rows of a copy of the
+/// hidden states.
+FailureOr<CombineStep> matchOverwriteStep(Value acc, MatchError &error);
 /// One step of a dense mixture: acc' = acc + probs[:, e:e+1] * FFN_e.
 struct DenseStep {
   Value previous;
@@ -75,6 +79,9 @@ struct ExpertTokens {
 };
 FailureOr<ExpertTokens> matchExpertTokens(Value token, Value slot,
                                           MatchError &error);
+/// The tokens of one expert under top-1 argmax routing: NonZero of its
+/// column of one_hot(argmax(probs)); `ids` is the argmax [T].
+FailureOr<ExpertTokens> matchArgmaxTokens(Value token, MatchError &error);
 /// The slot value that pairs with `token` (the other half of its split).
 FailureOr<Value> slotOf(Value token, MatchError &error);
 
@@ -93,6 +100,10 @@ FailureOr<Value> matchGateWeight(Value gate, Value token, Value slot,
                                  MatchError &error);
 
 FailureOr<Routing> matchRouting(Value weights, Value ids, MatchError &error);
+/// Top-1 routing by argmax (Switch): `ids` = argmax(softmax(logits)), the
+/// gate `weights` = its max [T, 1].
+FailureOr<Routing> matchArgmaxRouting(Value weights, Value ids,
+                                      MatchError &error);
 
 /// A shared expert added to the routed sum: `routed + FFN(hidden)`,
 /// optionally scaled per token by sigmoid(hidden @ gate) (Qwen2-MoE), or

@@ -84,6 +84,9 @@ public:
   LogicalResult match();
   /// The same for a dense mixture (every expert, softmax weights).
   LogicalResult matchDense();
+  /// The same for Switch's top-1 overwrite: p_max * (each expert's rows
+  /// written over a copy of the hidden states).
+  LogicalResult matchOverwrite();
   /// Checks shared by every form: one FFN shape and activation, weights
   /// that fit the router; folds in a shared expert.
   LogicalResult checkExperts();
@@ -215,6 +218,80 @@ LogicalResult LayerRaiser::match() {
 
   FailureOr<Routing> matched =
       matchRouting(first.gateWeights, first.tokens.ids, error);
+  if (failed(matched))
+    return failure();
+  routing = *matched;
+  if (routing.hidden != first.hidden)
+    return error.fail("the router reads other hidden states than the experts");
+  return checkExperts();
+}
+
+LogicalResult LayerRaiser::matchOverwrite() {
+  auto mul = terminal.getDefiningOp<onnx::MulOp>();
+  if (!mul)
+    return error.fail("not a scaled overwrite of token rows");
+  SmallVector<CombineStep> steps;
+  Value gate, start;
+  for (auto [g, rows] : {std::pair(mul.getLhs(), mul.getRhs()),
+                         std::pair(mul.getRhs(), mul.getLhs())}) {
+    Value acc = rows;
+    MatchError ignored;
+    for (FailureOr<CombineStep> step = matchOverwriteStep(acc, ignored);
+         succeeded(step); step = matchOverwriteStep(acc, ignored)) {
+      steps.push_back(*step);
+      acc = step->previous;
+    }
+    if (!steps.empty()) {
+      gate = g;
+      start = acc;
+      break;
+    }
+  }
+  if (steps.empty())
+    return error.fail("not a scaled overwrite of token rows");
+
+  SmallVector<bool> seen;
+  for (const CombineStep &step : steps) {
+    FailureOr<ExpertFFN> ffn = matchExpertFFN(step.update, error);
+    if (failed(ffn))
+      return failure();
+    FailureOr<ExpertTokens> tokens = matchArgmaxTokens(step.token, error);
+    if (failed(tokens))
+      return failure();
+    FailureOr<Value> hidden = matchGatheredRows(ffn->rows, step.token, error);
+    if (failed(hidden))
+      return failure();
+    Expert expert;
+    expert.ffn = *ffn;
+    expert.tokens = *tokens;
+    expert.hidden = *hidden;
+    experts.push_back(expert);
+  }
+  // Every token's row is overwritten exactly once only if every expert
+  // writes its tokens once over a copy of the same hidden states.
+  const Expert first = experts.front();
+  int64_t numExperts = first.tokens.numExperts;
+  if (static_cast<int64_t>(experts.size()) != numExperts)
+    return error.fail("the overwrite has " + llvm::Twine(experts.size()) +
+                      " experts, but the mask has " + llvm::Twine(numExperts));
+  SmallVector<Expert> byId(numExperts);
+  seen.assign(numExperts, false);
+  for (const Expert &expert : experts) {
+    int64_t id = expert.tokens.expert;
+    if (seen[id])
+      return error.fail("expert " + llvm::Twine(id) + " writes twice");
+    seen[id] = true;
+    byId[id] = expert;
+    if (expert.hidden != first.hidden || expert.tokens.ids != first.tokens.ids)
+      return error.fail("the experts do not all read the same hidden states "
+                        "and routing");
+  }
+  experts = std::move(byId);
+  if (start != first.hidden)
+    return error.fail("the experts do not overwrite a copy of the hidden "
+                      "states they read");
+  FailureOr<Routing> matched =
+      matchArgmaxRouting(gate, first.tokens.ids, error);
   if (failed(matched))
     return failure();
   routing = *matched;
@@ -372,6 +449,27 @@ struct MoERaisePass : moe::impl::MoERaisePassBase<MoERaisePass> {
       LayerRaiser raiser(terminal);
       bool dense = succeeded(matchDenseStep(terminal, raiser.error));
       if (failed(dense ? raiser.matchDense() : raiser.match())) {
+        if (reportFailures)
+          terminal.getDefiningOp()->emitRemark()
+              << "MoE layer not raised: " << raiser.error.reason;
+        continue;
+      }
+      raiser.rewrite(builder);
+      ++numRaised;
+      changed = true;
+    }
+    // Switch's overwrite form ends in the scaling by the top probability.
+    SmallVector<Value> overwrites;
+    func.walk([&](onnx::MulOp mul) {
+      MatchError ignored;
+      if (llvm::any_of(mul->getOperands(), [&](Value v) {
+            return succeeded(matchOverwriteStep(v, ignored));
+          }))
+        overwrites.push_back(mul);
+    });
+    for (Value terminal : overwrites) {
+      LayerRaiser raiser(terminal);
+      if (failed(raiser.matchOverwrite())) {
         if (reportFailures)
           terminal.getDefiningOp()->emitRemark()
               << "MoE layer not raised: " << raiser.error.reason;

@@ -271,6 +271,37 @@ FailureOr<Routing> raise::matchRouting(Value weights, Value ids,
   return routing;
 }
 
+FailureOr<Routing> raise::matchArgmaxRouting(Value weights, Value ids,
+                                             MatchError &error) {
+  auto argmax = ids.getDefiningOp<onnx::ArgMaxOp>();
+  if (!argmax || argmax.getAxis() != 1 || argmax.getKeepdims() ||
+      argmax.getSelectLastIndex())
+    return error.fail("the expert ids are not the first argmax per token");
+  // weights = max(probs) [T, 1]: reduce_max keeping the dim, or unsqueezed.
+  bool unsqueezed = false;
+  if (auto unsqueeze = weights.getDefiningOp<onnx::UnsqueezeOp>()) {
+    if (unsqueeze.getAxes() != ArrayRef<int64_t>{1})
+      return error.fail("the gate weight is not one value per token");
+    weights = unsqueeze.getInput();
+    unsqueezed = true;
+  }
+  auto max = weights.getDefiningOp<onnx::ReduceMaxOp>();
+  if (!max || max.getAxes() != ArrayRef<int64_t>{1} ||
+      max.getInput() != argmax.getInput() || max.getKeepdims() == unsqueezed)
+    return error.fail("the gate weight is not the largest score of the "
+                      "argmax");
+  auto softmax = argmax.getInput().getDefiningOp<onnx::SoftmaxOp>();
+  if (!softmax || softmax.getAxis() != 1 ||
+      cast<ShapedType>(softmax.getType()).getRank() != 2)
+    return error.fail("the scores are not a softmax over the experts");
+  Routing routing;
+  routing.k = 1;
+  routing.renormalize = false;
+  if (failed(matchRouter(softmax.getInput(), routing, error)))
+    return failure();
+  return routing;
+}
+
 FailureOr<Routing> raise::matchDenseRouting(Value probs, MatchError &error) {
   auto softmax = probs.getDefiningOp<onnx::SoftmaxOp>();
   int64_t rank = cast<ShapedType>(probs.getType()).getRank();

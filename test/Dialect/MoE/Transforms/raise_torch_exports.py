@@ -14,6 +14,9 @@
 #            interleaved gate/up columns;
 #   stacked: stacked [E, d, f] weights gathered by the chosen ids and
 #            applied with batched MatMul, SwiGLU, renormalized top-2;
+#   switch:  Switch Transformers' top-1: argmax of the softmax, ReLU
+#            experts overwriting their tokens' rows of a copy of the input,
+#            scaled by the top probability;
 #   deepseek: DeepSeek-V3: sigmoid scores + correction bias, top-2 within
 #            the 2 best of 4 groups (others masked with 0.0), renormalized
 #            with 1e-20, scaled by 2.5, and two shared experts added on the
@@ -27,6 +30,7 @@
 # RUN: FileCheck %s --check-prefix=SOFT < %t/soft.mlir
 # RUN: FileCheck %s --check-prefix=GPTOSS < %t/gptoss.mlir
 # RUN: FileCheck %s --check-prefix=STACKED < %t/stacked.mlir
+# RUN: FileCheck %s --check-prefix=SWITCH < %t/switch.mlir
 # RUN: FileCheck %s --check-prefix=DEEPSEEK < %t/deepseek.mlir
 # RUN: FileCheck %s --check-prefix=NUM < %t/out.txt
 # MIXTRAL: moe.layer %{{.*}} router %{{.*}} : tensor<16x4xf32> w1 %{{.*}} : tensor<4x16x32xf32> w3 %{{.*}} : tensor<4x16x32xf32> w2 %{{.*}} : tensor<4x32x16xf32>
@@ -52,6 +56,11 @@
 # STACKED: moe.layer %{{.*}} w1 %{{.*}} : tensor<4x16x24xf32> w3 %{{.*}} : tensor<4x16x24xf32> w2 %{{.*}} : tensor<4x24x16xf32>
 # STACKED-SAME: routing <softmax_topk, k = 2, renormalize = true> activation <swiglu>
 # STACKED-NOT: onnx.matmul
+# SWITCH: moe.layer %{{.*}} router %{{.*}} : tensor<16x4xf32> w1 %{{.*}} : tensor<4x16x32xf32> w2 %{{.*}} : tensor<4x32x16xf32>
+# SWITCH-SAME: routing <softmax_topk, k = 1> activation <relu>
+# SWITCH-NOT: onnx.argmax
+# SWITCH-NOT: onnx.scatter_elements
+# SWITCH-NOT: onnx.matmul
 # DEEPSEEK: moe.layer %{{.*}} router %{{.*}} : tensor<16x8xf32> correction_bias %{{.*}} : tensor<8xf32> w1 %{{.*}} : tensor<8x16x8xf32> w3 %{{.*}} : tensor<8x16x8xf32> w2 %{{.*}} : tensor<8x8x16xf32>
 # DEEPSEEK-SAME: shared_w1 %{{.*}} : tensor<16x16xf32> shared_w3 %{{.*}} : tensor<16x16xf32> shared_w2 %{{.*}} : tensor<16x16xf32>
 # DEEPSEEK-SAME: routing <sigmoid_topk, k = 2, renormalize = true, scale = 2.5, n_group = 4, topk_group = 2, group_mask = zero> activation <swiglu>
@@ -70,6 +79,8 @@
 # NUM: OK: gptoss #2 y
 # NUM: OK: stacked #0 y
 # NUM: OK: stacked #2 y
+# NUM: OK: switch #0 y
+# NUM: OK: switch #2 y
 # NUM: OK: deepseek #0 y
 # NUM: OK: deepseek #2 y
 
@@ -94,6 +105,7 @@ models = {
     # limit 1.5 so that the clamps bind on these inputs.
     "gptoss": blocks.GptOssMoeBlock(d=16, f=16, num_experts=4, top_k=2, limit=1.5),
     "stacked": blocks.StackedMoeBlock(d=16, f=24, num_experts=4, top_k=2),
+    "switch": blocks.SwitchSparseMLP(d=16, f=32, num_experts=4),
     "deepseek": blocks.DeepseekV3MoE(d=16, f=8, num_experts=8, top_k=2, n_group=4,
                                      topk_group=2, n_shared_experts=2),
 }

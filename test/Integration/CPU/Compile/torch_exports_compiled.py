@@ -1,6 +1,6 @@
 # Real torch.onnx.export files of MoE blocks written as in Hugging Face
 # transformers (Mixtral, Qwen2-MoE with a shared expert, ReLU experts, a
-# dense mixture, gpt-oss, stacked weights) compiled by moe-compile into
+# dense mixture, gpt-oss, stacked weights, Switch, DeepSeek-V3) compiled by moe-compile into
 # shared libraries (runtime path and --reference) and run through the model
 # C API at 1, 7 and 33 tokens, and once through moe-run, against
 # onnxruntime on the same file.
@@ -17,6 +17,13 @@
 # CHECK: OK: gptoss runtime T=33
 # CHECK: OK: stacked runtime T=33
 # CHECK: OK: stacked moe-run
+# CHECK: OK: switch runtime T=1
+# CHECK: OK: switch runtime T=33
+# CHECK: OK: switch reference T=33
+# CHECK: OK: deepseek runtime T=1
+# CHECK: OK: deepseek runtime T=33
+# CHECK: OK: deepseek reference T=33
+# CHECK: OK: deepseek moe-run
 
 import os
 import subprocess
@@ -43,6 +50,9 @@ models = {
     "gptoss": blocks.GptOssMoeBlock(d=d, f=16, num_experts=4, top_k=2,
                                     limit=1.5),
     "stacked": blocks.StackedMoeBlock(d=d, f=24, num_experts=4, top_k=2),
+    "switch": blocks.SwitchSparseMLP(d=d, f=32, num_experts=4),
+    "deepseek": blocks.DeepseekV3MoE(d=d, f=8, num_experts=8, top_k=2,
+                                     n_group=4, topk_group=2),
 }
 rng = np.random.default_rng(4)
 # [batch, seq, d]: 1, 7 and 33 tokens.
