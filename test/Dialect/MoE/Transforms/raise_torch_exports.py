@@ -1,5 +1,7 @@
 # moe-raise on real exports of MoE blocks written as in Hugging Face
-# transformers (and a dense mixture) (torch.onnx.export, opset 17, dynamic batch and sequence):
+# transformers (and a dense mixture) (torch.onnx.export, opset 17, dynamic
+# batch and sequence, and the same files converted to opset 18 by
+# onnx.version_converter: Debian's torch 1.13 exports up to opset 17):
 # each becomes one moe.layer with no per-expert loop left, and the raised
 # IR, lowered by the reference path, still matches onnxruntime on the
 # original file at 1 to 33 tokens.
@@ -32,6 +34,14 @@
 # RUN: FileCheck %s --check-prefix=STACKED < %t/stacked.mlir
 # RUN: FileCheck %s --check-prefix=SWITCH < %t/switch.mlir
 # RUN: FileCheck %s --check-prefix=DEEPSEEK < %t/deepseek.mlir
+# RUN: FileCheck %s --check-prefix=MIXTRAL < %t/mixtral_18.mlir
+# RUN: FileCheck %s --check-prefix=QWEN2 < %t/qwen2_18.mlir
+# RUN: FileCheck %s --check-prefix=RELU < %t/relu_18.mlir
+# RUN: FileCheck %s --check-prefix=SOFT < %t/soft_18.mlir
+# RUN: FileCheck %s --check-prefix=GPTOSS < %t/gptoss_18.mlir
+# RUN: FileCheck %s --check-prefix=STACKED < %t/stacked_18.mlir
+# RUN: FileCheck %s --check-prefix=SWITCH < %t/switch_18.mlir
+# RUN: FileCheck %s --check-prefix=DEEPSEEK < %t/deepseek_18.mlir
 # RUN: FileCheck %s --check-prefix=NUM < %t/out.txt
 # MIXTRAL: moe.layer %{{.*}} router %{{.*}} : tensor<16x4xf32> w1 %{{.*}} : tensor<4x16x32xf32> w3 %{{.*}} : tensor<4x16x32xf32> w2 %{{.*}} : tensor<4x32x16xf32>
 # MIXTRAL-SAME: routing <softmax_topk, k = 2, renormalize = true> activation <swiglu>
@@ -69,20 +79,36 @@
 # DEEPSEEK-NOT: onnx.add
 # NUM: OK: mixtral #0 y
 # NUM: OK: mixtral #2 y
+# NUM: OK: mixtral_18 #0 y
+# NUM: OK: mixtral_18 #2 y
 # NUM: OK: qwen2 #0 y
 # NUM: OK: qwen2 #2 y
+# NUM: OK: qwen2_18 #0 y
+# NUM: OK: qwen2_18 #2 y
 # NUM: OK: relu #0 y
 # NUM: OK: relu #2 y
+# NUM: OK: relu_18 #0 y
+# NUM: OK: relu_18 #2 y
 # NUM: OK: soft #0 y
 # NUM: OK: soft #2 y
+# NUM: OK: soft_18 #0 y
+# NUM: OK: soft_18 #2 y
 # NUM: OK: gptoss #0 y
 # NUM: OK: gptoss #2 y
+# NUM: OK: gptoss_18 #0 y
+# NUM: OK: gptoss_18 #2 y
 # NUM: OK: stacked #0 y
 # NUM: OK: stacked #2 y
+# NUM: OK: stacked_18 #0 y
+# NUM: OK: stacked_18 #2 y
 # NUM: OK: switch #0 y
 # NUM: OK: switch #2 y
+# NUM: OK: switch_18 #0 y
+# NUM: OK: switch_18 #2 y
 # NUM: OK: deepseek #0 y
 # NUM: OK: deepseek #2 y
+# NUM: OK: deepseek_18 #0 y
+# NUM: OK: deepseek_18 #2 y
 
 import os
 import subprocess
@@ -90,6 +116,8 @@ import sys
 import warnings
 
 import numpy as np
+import onnx
+from onnx import version_converter
 
 warnings.filterwarnings("ignore")
 
@@ -113,11 +141,18 @@ rng = np.random.default_rng(2)
 for name, module in models.items():
     path = os.path.join(out, name + ".onnx")
     blocks.export(module, path, d=16, seed=1)
-    raised = subprocess.run(["moe-opt", "--moe-raise"], input=import_model(path),
-                            capture_output=True, text=True, check=True).stdout
-    with open(os.path.join(out, name + ".mlir"), "w") as f:
-        f.write(raised)
-    compare_with_onnxruntime(
-        name, path,
-        [{"x": rng.standard_normal(s).astype(np.float32)} for s in [(1, 1, 16), (2, 3, 16), (3, 11, 16)]],
-        passes=["moe-raise"], rtol=1e-4, atol=1e-5)
+    # The opset-18 form of the same export: Reduce* axes as inputs, Split
+    # with num_outputs.
+    path18 = os.path.join(out, name + "_18.onnx")
+    onnx.save(version_converter.convert_version(onnx.load(path), 18), path18)
+    for tag, model_path in ((name, path), (name + "_18", path18)):
+        raised = subprocess.run(["moe-opt", "--moe-raise"],
+                                input=import_model(model_path),
+                                capture_output=True, text=True, check=True).stdout
+        with open(os.path.join(out, tag + ".mlir"), "w") as f:
+            f.write(raised)
+        compare_with_onnxruntime(
+            tag, model_path,
+            [{"x": rng.standard_normal(s).astype(np.float32)}
+             for s in [(1, 1, 16), (2, 3, 16), (3, 11, 16)]],
+            passes=["moe-raise"], rtol=1e-4, atol=1e-5)
