@@ -111,6 +111,29 @@ class ReluMoeBlock(MixtralSparseMoeBlock):
         self.experts = nn.ModuleList(ReluExpert(d, f) for _ in range(num_experts))
 
 
+class GateBeforeDownMoeBlock(MixtralSparseMoeBlock):
+    """The Mixtral block with each token's routing weight applied to the
+    expert's hidden layer before the down projection, as fused MoE kernels
+    order it: w2((silu(w1 x) * w3 x) * g)."""
+
+    def forward(self, hidden_states):
+        batch_size, sequence_length, hidden_dim = hidden_states.shape
+        hidden_states = hidden_states.view(-1, hidden_dim)
+        routing_weights = F.softmax(self.gate(hidden_states), dim=1, dtype=torch.float)
+        routing_weights, selected_experts = torch.topk(routing_weights, self.top_k, dim=-1)
+        routing_weights /= routing_weights.sum(dim=-1, keepdim=True)
+        final_hidden_states = torch.zeros_like(hidden_states)
+        expert_mask = F.one_hot(selected_experts, num_classes=self.num_experts).permute(2, 1, 0)
+        for expert_idx in range(self.num_experts):
+            expert = self.experts[expert_idx]
+            idx, top_x = torch.where(expert_mask[expert_idx])
+            x = hidden_states[top_x]
+            gate = routing_weights[top_x, idx, None]
+            y = expert.w2(F.silu(expert.w1(x)) * expert.w3(x) * gate)
+            final_hidden_states.index_add_(0, top_x, y)
+        return final_hidden_states.reshape(batch_size, sequence_length, hidden_dim)
+
+
 class SoftMoeBlock(nn.Module):
     """A dense (soft) mixture: every expert on every token, summed with the
     softmax of the router logits."""

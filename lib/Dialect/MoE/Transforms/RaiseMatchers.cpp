@@ -396,11 +396,18 @@ raise::matchActivation(Value value) {
 }
 
 FailureOr<ExpertFFN> raise::matchExpertFFN(Value out, MatchError &error) {
-  ExpertFFN ffn;
   Value hidden;
-  if (!matchProjection(out, hidden, ffn.w2))
+  ElementsAttr w2;
+  if (!matchProjection(out, hidden, w2))
     return error.fail("the expert output is not a MatMul with a constant "
                       "weight");
+  return matchExpertHidden(hidden, w2, error);
+}
+
+FailureOr<ExpertFFN> raise::matchExpertHidden(Value hidden, ElementsAttr w2,
+                                              MatchError &error) {
+  ExpertFFN ffn;
+  ffn.w2 = w2;
   // Plain FFN: act(rows @ w1).
   if (auto act = matchActivation(hidden)) {
     if (matchProjection(act->second, ffn.rows, ffn.w1)) {

@@ -92,6 +92,10 @@ struct ExpertFFN {
   ActivationKind activation;
 };
 FailureOr<ExpertFFN> matchExpertFFN(Value out, MatchError &error);
+/// The FFN whose hidden layer (before the down projection `w2`) is
+/// `hidden`.
+FailureOr<ExpertFFN> matchExpertHidden(Value hidden, ElementsAttr w2,
+                                       MatchError &error);
 /// The hidden states the rows were gathered from at `token`.
 FailureOr<Value> matchGatheredRows(Value rows, Value token, MatchError &error);
 

@@ -55,6 +55,75 @@ Value stack(OpBuilder &builder, Location loc, ArrayRef<ElementsAttr> parts,
   return makeConstant(builder, loc, type, bytes, name);
 }
 
+/// Whether `value` is [N, 1]: by its type, or as a reshape whose target's
+/// second dim is provably 1 (the exporter reads it from a unit dim of
+/// another tensor's shape).
+bool isColumn(Value value) {
+  auto type = cast<ShapedType>(value.getType());
+  if (type.getRank() != 2)
+    return false;
+  if (type.getDimSize(1) == 1)
+    return true;
+  auto reshape = value.getDefiningOp<onnx::ReshapeOp>();
+  if (!reshape)
+    return false;
+  if (reshape.getShape())
+    return reshape.getShape()->back() == 1;
+  auto concat = reshape.getShapeTensor().getDefiningOp<onnx::ConcatOp>();
+  if (!concat || concat.getInputs().size() != 2)
+    return false;
+  Value last = concat.getInputs()[1];
+  if (std::optional<SmallVector<int64_t>> v = constantInts(last))
+    return *v == SmallVector<int64_t>{1};
+  auto gather = last.getDefiningOp<onnx::GatherOp>();
+  auto shape = gather ? gather.getInput().getDefiningOp<onnx::ShapeOp>()
+                      : onnx::ShapeOp();
+  std::optional<int64_t> index =
+      gather ? constantInt(gather.getIndices()) : std::nullopt;
+  if (!shape || !index || *index < 0)
+    return false;
+  auto sourceType = cast<ShapedType>(shape.getInput().getType());
+  int64_t dim = static_cast<int64_t>(shape.getStart()) + *index;
+  return dim < sourceType.getRank() && sourceType.getDimSize(dim) == 1;
+}
+
+/// An expert's contribution: FFN(rows) * gate, or the gate applied to the
+/// hidden layer before the down projection, (h * gate) @ w2, which is the
+/// same for a per-row gate [N, 1].
+FailureOr<ExpertFFN> matchScaledFFN(Value update, Value &gate,
+                                    MatchError &error) {
+  auto isRowScale = [](Value v) { return isColumn(v); };
+  MatchError ignored;
+  if (auto mul = update.getDefiningOp<onnx::MulOp>()) {
+    for (auto [y, g] : {std::pair(mul.getLhs(), mul.getRhs()),
+                        std::pair(mul.getRhs(), mul.getLhs())}) {
+      FailureOr<ExpertFFN> ffn = matchExpertFFN(y, ignored);
+      if (failed(ffn))
+        continue;
+      if (!isRowScale(g))
+        return error.fail("the gate weight is not one value per row");
+      gate = g;
+      return ffn;
+    }
+    // Neither side is an FFN: say why the second is not.
+    return matchExpertFFN(mul.getRhs(), error);
+  }
+  Value scaled;
+  ElementsAttr w2;
+  if (matchProjection(update, scaled, w2))
+    if (auto mul = scaled.getDefiningOp<onnx::MulOp>())
+      for (auto [h, g] : {std::pair(mul.getLhs(), mul.getRhs()),
+                          std::pair(mul.getRhs(), mul.getLhs())}) {
+        FailureOr<ExpertFFN> ffn = matchExpertHidden(h, w2, ignored);
+        if (succeeded(ffn) && isRowScale(g)) {
+          gate = g;
+          return ffn;
+        }
+      }
+  return error.fail("an expert's contribution is not its output times "
+                    "a gate weight");
+}
+
 /// A rank-1 constant holding the elements of `attr` ([E] or [1, E]); null
 /// for a null attribute.
 Value vectorConstant(OpBuilder &builder, Location loc, ElementsAttr attr) {
@@ -159,21 +228,11 @@ LogicalResult LayerRaiser::match() {
   }
 
   for (const CombineStep &step : steps) {
-    auto mul = step.update.getDefiningOp<onnx::MulOp>();
-    if (!mul)
-      return error.fail("an expert's contribution is not its output times "
-                        "a gate weight");
     Expert expert;
     Value gate;
-    FailureOr<ExpertFFN> ffn = matchExpertFFN(mul.getLhs(), error);
-    if (succeeded(ffn)) {
-      gate = mul.getRhs();
-    } else {
-      ffn = matchExpertFFN(mul.getRhs(), error);
-      if (failed(ffn))
-        return failure();
-      gate = mul.getLhs();
-    }
+    FailureOr<ExpertFFN> ffn = matchScaledFFN(step.update, gate, error);
+    if (failed(ffn))
+      return failure();
     expert.ffn = *ffn;
     FailureOr<Value> slot = slotOf(step.token, error);
     if (failed(slot))

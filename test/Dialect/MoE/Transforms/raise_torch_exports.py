@@ -9,6 +9,8 @@
 #   qwen2:   top-2 without renormalization, SwiGLU experts, and a shared
 #            expert scaled by sigmoid(shared_expert_gate);
 #   relu:    top-3 renormalized, plain ReLU experts;
+#   predown: the Mixtral block with the routing weight applied before the
+#            down projection, w2((silu(w1 x) * w3 x) * g);
 #   soft:    a dense mixture, every expert weighted by the softmax;
 #   gptoss:  gpt-oss's MLPBlock: router with bias, top-k of the logits then
 #            softmax, stacked [E, out, in] weights gathered by the chosen ids
@@ -29,6 +31,7 @@
 # RUN: FileCheck %s --check-prefix=MIXTRAL < %t/mixtral.mlir
 # RUN: FileCheck %s --check-prefix=QWEN2 < %t/qwen2.mlir
 # RUN: FileCheck %s --check-prefix=RELU < %t/relu.mlir
+# RUN: FileCheck %s --check-prefix=PREDOWN < %t/predown.mlir
 # RUN: FileCheck %s --check-prefix=SOFT < %t/soft.mlir
 # RUN: FileCheck %s --check-prefix=GPTOSS < %t/gptoss.mlir
 # RUN: FileCheck %s --check-prefix=STACKED < %t/stacked.mlir
@@ -37,6 +40,7 @@
 # RUN: FileCheck %s --check-prefix=MIXTRAL < %t/mixtral_18.mlir
 # RUN: FileCheck %s --check-prefix=QWEN2 < %t/qwen2_18.mlir
 # RUN: FileCheck %s --check-prefix=RELU < %t/relu_18.mlir
+# RUN: FileCheck %s --check-prefix=PREDOWN < %t/predown_18.mlir
 # RUN: FileCheck %s --check-prefix=SOFT < %t/soft_18.mlir
 # RUN: FileCheck %s --check-prefix=GPTOSS < %t/gptoss_18.mlir
 # RUN: FileCheck %s --check-prefix=STACKED < %t/stacked_18.mlir
@@ -56,6 +60,9 @@
 # RELU: moe.layer %{{.*}} w1 %{{.*}} : tensor<5x16x32xf32> w2 %{{.*}} : tensor<5x32x16xf32>
 # RELU-SAME: routing <softmax_topk, k = 3, renormalize = true> activation <relu>
 # RELU-NOT: onnx.scatter_elements
+# PREDOWN: moe.layer %{{.*}} w1 %{{.*}} : tensor<4x16x32xf32> w3 %{{.*}} : tensor<4x16x32xf32> w2 %{{.*}} : tensor<4x32x16xf32>
+# PREDOWN-SAME: routing <softmax_topk, k = 2, renormalize = true> activation <swiglu>
+# PREDOWN-NOT: onnx.scatter_elements
 # SOFT: moe.layer %{{.*}} w1 %{{.*}} : tensor<3x16x24xf32> w3 %{{.*}} : tensor<3x16x24xf32> w2 %{{.*}} : tensor<3x24x16xf32>
 # SOFT-SAME: routing <dense, k = 3> activation <swiglu>
 # SOFT-NOT: onnx.slice
@@ -89,6 +96,10 @@
 # NUM: OK: relu #2 y
 # NUM: OK: relu_18 #0 y
 # NUM: OK: relu_18 #2 y
+# NUM: OK: predown #0 y
+# NUM: OK: predown #2 y
+# NUM: OK: predown_18 #0 y
+# NUM: OK: predown_18 #2 y
 # NUM: OK: soft #0 y
 # NUM: OK: soft #2 y
 # NUM: OK: soft_18 #0 y
@@ -129,6 +140,7 @@ models = {
     "mixtral": blocks.MixtralSparseMoeBlock(d=16, f=32, num_experts=4, top_k=2),
     "qwen2": blocks.Qwen2MoeSparseMoeBlock(d=16, f=16, num_experts=6, top_k=2, shared_f=24),
     "relu": blocks.ReluMoeBlock(d=16, f=32, num_experts=5, top_k=3),
+    "predown": blocks.GateBeforeDownMoeBlock(d=16, f=32, num_experts=4, top_k=2),
     "soft": blocks.SoftMoeBlock(d=16, f=24, num_experts=3),
     # limit 1.5 so that the clamps bind on these inputs.
     "gptoss": blocks.GptOssMoeBlock(d=16, f=16, num_experts=4, top_k=2, limit=1.5),
