@@ -419,6 +419,10 @@ SELECT_MODELS = {
     ], [_info("x", ["T", 8]), _info("b", [2, 3, 4]), _info("v", [2, 4, 5])],
         [_info("y", ["T", 6]), _info("yt", ["T", 6]), _info("bv", [2, 3, 5])],
         [_init("w", _rng(9).standard_normal((6, 8)).astype(np.float32))], opset=20),
+    "swish": lambda p: _single(p, [
+        helper.make_node("Swish", ["x"], ["y"], name="swish"),
+        helper.make_node("Swish", ["x"], ["y2"], name="swish_alpha", alpha=1.702),
+    ], [_info("x", ["T", 6])], [_info("y", ["T", 6]), _info("y2", ["T", 6])], opset=24),
 }
 MODELS.update(SELECT_MODELS)
 

@@ -78,6 +78,7 @@ struct MapLowering : OpRewritePattern<OpTy> {
 
   static void prepare(TensorBuilder &, onnx::NotOp, Value &, Value &) {}
   static void prepare(TensorBuilder &, onnx::GeluOp, Value &, Value &) {}
+  static void prepare(TensorBuilder &, onnx::SwishOp, Value &, Value &) {}
   static void prepare(TensorBuilder &tb, onnx::ClipOp op, Value &lo,
                       Value &hi) {
     if (op.getMin())
@@ -100,6 +101,13 @@ struct MapLowering : OpRewritePattern<OpTy> {
       x = isFloat ? Value(arith::MinimumFOp::create(b, x, hi))
                   : Value(arith::MinSIOp::create(b, x, hi));
     return x;
+  }
+  static Value scalar(ImplicitLocOpBuilder &b, onnx::SwishOp op, Value x,
+                      Value, Value) {
+    Type type = x.getType();
+    Value ax = arith::MulFOp::create(
+        b, x, constF(b, type, op.getAlpha().convertToDouble()));
+    return arith::MulFOp::create(b, x, sigmoid(b, ax));
   }
   static Value scalar(ImplicitLocOpBuilder &b, onnx::GeluOp op, Value x, Value,
                       Value) {
@@ -317,6 +325,7 @@ struct EinsumLowering : OpRewritePattern<onnx::EinsumOp> {
 void onnx_lowering::populateSelectPatterns(RewritePatternSet &patterns) {
   patterns.add<EqualLowering, WhereLowering, MapLowering<onnx::NotOp>,
                MapLowering<onnx::ClipOp>, MapLowering<onnx::GeluOp>,
+               MapLowering<onnx::SwishOp>,
                GatherElementsLowering, GatherNDLowering, ScatterNDLowering,
                EinsumLowering>(patterns.getContext());
 }

@@ -114,6 +114,15 @@ static LogicalResult buildGelu(NodeContext &ctx) {
                               ctx.b, *input, ctx.b.getStringAttr(*approximate)));
 }
 
+static LogicalResult buildSwish(NodeContext &ctx) {
+  FailureOr<Value> input = ctx.requiredInput(0);
+  FailureOr<float> alpha = ctx.floatAttr("alpha", 1.0f);
+  if (failed(input) || failed(alpha))
+    return failure();
+  return ctx.setOutput(0, moe::onnx::SwishOp::create(
+                              ctx.b, *input, ctx.b.getF32FloatAttr(*alpha)));
+}
+
 static LogicalResult buildArgMax(NodeContext &ctx) {
   FailureOr<Value> input = ctx.requiredInput(0);
   FailureOr<int64_t> axisAttr = ctx.intAttr("axis", 0),
@@ -258,6 +267,7 @@ ArrayRef<OpEntry> mlir::moe::onnx_import::getSelectOpEntries() {
       {"", "Not", 1, buildNot},
       {"", "Clip", 6, buildClip},
       {"", "Gelu", 20, buildGelu},
+      {"", "Swish", 24, buildSwish},
       {"", "ArgMax", 1, buildArgMax},
       {"", "GatherElements", 11, buildGatherElements},
       {"", "GatherND", 11, buildGatherND},

@@ -2,8 +2,8 @@
 # Equal, Not, Where and Clip (opset 6 attributes and opset 11+ inputs, one
 # bound omitted), ArgMax (first and last index on ties) with
 # GatherElements, GatherND and ScatterND (add, negative indices), Einsum
-# (matmul-like equations, spaces allowed) and Gelu (opset 20, exact and
-# tanh).
+# (matmul-like equations, spaces allowed), Gelu (opset 20, exact and
+# tanh) and Swish (opset 24).
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t | FileCheck %s
 # CHECK: OK: equal_where_clip #0 y
@@ -14,6 +14,8 @@
 # CHECK: OK: gather_scatter_nd #0 c
 # CHECK: OK: einsum_gelu #0 yt
 # CHECK: OK: einsum_gelu #0 bv
+# CHECK: OK: swish #0 y
+# CHECK: OK: swish #0 y2
 
 import os
 import sys
@@ -35,6 +37,7 @@ cases = {
                                dict(x=np.array([[1, 3, 3, 0, 3, 2], [5, 5, 1, 1, 0, 5]], np.float32))],
     "gather_scatter_nd": [dict(x=f32(4, 6), upd=f32(3, 6))],
     "einsum_gelu": [dict(x=f32(7, 8), b=f32(2, 3, 4), v=f32(2, 4, 5))],
+    "swish": [dict(x=f32(5, 6) * 4)],
 }
 for name, input_sets in cases.items():
     path = os.path.join(out_dir, name + ".onnx")

@@ -382,10 +382,14 @@ static Value matchSilu(Value value) {
 }
 
 /// The activation applied to a projection: (kind, projection input value).
+/// SiLU is x * sigmoid(x) or one Swish op with alpha 1 (opset 24).
 std::optional<std::pair<ActivationKind, Value>>
 raise::matchActivation(Value value) {
   if (Value x = matchSilu(value))
     return std::pair(ActivationKind::Silu, x);
+  if (auto swish = value.getDefiningOp<onnx::SwishOp>();
+      swish && swish.getAlpha().convertToDouble() == 1.0)
+    return std::pair(ActivationKind::Silu, swish.getInput());
   if (auto relu = value.getDefiningOp<onnx::ReluOp>())
     return std::pair(ActivationKind::Relu, relu.getInput());
   if (auto gelu = value.getDefiningOp<onnx::GeluOp>())

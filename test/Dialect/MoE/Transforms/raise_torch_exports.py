@@ -21,6 +21,8 @@
 #   switch:  Switch Transformers' top-1: argmax of the softmax, ReLU
 #            experts overwriting their tokens' rows of a copy of the input,
 #            scaled by the top probability;
+#   mixtral_swish: the Mixtral export at opset 24 with each x * sigmoid(x)
+#            replaced by one Swish op (what an exporter may write for SiLU);
 #   deepseek: DeepSeek-V3: sigmoid scores + correction bias, top-2 within
 #            the 2 best of 4 groups (others masked with 0.0), renormalized
 #            with 1e-20, scaled by 2.5, and two shared experts added on the
@@ -46,6 +48,7 @@
 # RUN: FileCheck %s --check-prefix=STACKED < %t/stacked_18.mlir
 # RUN: FileCheck %s --check-prefix=SWITCH < %t/switch_18.mlir
 # RUN: FileCheck %s --check-prefix=DEEPSEEK < %t/deepseek_18.mlir
+# RUN: FileCheck %s --check-prefix=MIXTRAL < %t/mixtral_swish.mlir
 # RUN: FileCheck %s --check-prefix=NUM < %t/out.txt
 # MIXTRAL: moe.layer %{{.*}} router %{{.*}} : tensor<16x4xf32> w1 %{{.*}} : tensor<4x16x32xf32> w3 %{{.*}} : tensor<4x16x32xf32> w2 %{{.*}} : tensor<4x32x16xf32>
 # MIXTRAL-SAME: routing <softmax_topk, k = 2, renormalize = true> activation <swiglu>
@@ -88,6 +91,8 @@
 # NUM: OK: mixtral #2 y
 # NUM: OK: mixtral_18 #0 y
 # NUM: OK: mixtral_18 #2 y
+# NUM: OK: mixtral_swish #0 y
+# NUM: OK: mixtral_swish #2 y
 # NUM: OK: qwen2 #0 y
 # NUM: OK: qwen2 #2 y
 # NUM: OK: qwen2_18 #0 y
@@ -149,6 +154,32 @@ models = {
     "deepseek": blocks.DeepseekV3MoE(d=16, f=8, num_experts=8, top_k=2, n_group=4,
                                      topk_group=2, n_shared_experts=2),
 }
+
+
+def silu_as_swish(model):
+    """The model at opset 24 with every Mul(x, Sigmoid(x)) as Swish(x)."""
+    model = version_converter.convert_version(model, 24)
+    nodes = list(model.graph.node)
+    sigmoid_of = {n.output[0]: n for n in nodes if n.op_type == "Sigmoid"}
+    dead = set()
+    for node in nodes:
+        if node.op_type != "Mul":
+            continue
+        for x, s in ((node.input[0], node.input[1]), (node.input[1], node.input[0])):
+            if s in sigmoid_of and sigmoid_of[s].input[0] == x:
+                swish = onnx.helper.make_node("Swish", [x], list(node.output),
+                                              name=node.name + "_swish")
+                node.CopyFrom(swish)
+                dead.add(s)
+                break
+    users = {i for n in nodes for i in n.input}
+    kept = [n for n in nodes if not (n.op_type == "Sigmoid" and n.output[0] in dead
+                                     and n.output[0] not in users)]
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    return model
+
+
 rng = np.random.default_rng(2)
 for name, module in models.items():
     path = os.path.join(out, name + ".onnx")
@@ -157,7 +188,12 @@ for name, module in models.items():
     # with num_outputs.
     path18 = os.path.join(out, name + "_18.onnx")
     onnx.save(version_converter.convert_version(onnx.load(path), 18), path18)
-    for tag, model_path in ((name, path), (name + "_18", path18)):
+    variants = [(name, path), (name + "_18", path18)]
+    if name == "mixtral":
+        swish = os.path.join(out, "mixtral_swish.onnx")
+        onnx.save(silu_as_swish(onnx.load(path)), swish)
+        variants.append(("mixtral_swish", swish))
+    for tag, model_path in variants:
         raised = subprocess.run(["moe-opt", "--moe-raise"],
                                 input=import_model(model_path),
                                 capture_output=True, text=True, check=True).stdout
@@ -166,5 +202,5 @@ for name, module in models.items():
         compare_with_onnxruntime(
             tag, model_path,
             [{"x": rng.standard_normal(s).astype(np.float32)}
-             for s in [(1, 1, 16), (2, 3, 16), (3, 11, 16)]],
+             for s in [(1, 1, 16), (1, 7, 16), (3, 11, 16)]],
             passes=["moe-raise"], rtol=1e-4, atol=1e-5)

@@ -565,6 +565,20 @@ def ONNX_GeluOp : ONNX_Op<"gelu", [SameOperandsAndResultType]> {
   let hasVerifier = 1;
 }
 
+def ONNX_SwishOp : ONNX_Op<"swish", [SameOperandsAndResultType]> {
+  let summary = "ONNX Swish (opset 24): x * sigmoid(alpha * x)";
+  let description = [{
+    SiLU when `alpha` is 1.
+
+    ```mlir
+    %y = onnx.swish %x {alpha = 1.0 : f32} : tensor<?x8xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[AnyFloat]>:$input, F32Attr:$alpha);
+  let results = (outs RankedTensorOf<[AnyFloat]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
 def ONNX_ArgMaxOp : ONNX_Op<"argmax"> {
   let summary = "ONNX ArgMax along `axis`";
   let description = [{
