@@ -154,6 +154,19 @@ int32_t moe_cc_grouped_matmul_packed_bf16w(
       offsets, bias, &params, out, expert_order);
 }
 
+int32_t moe_cc_grouped_matmul_packed_i8w(
+    int32_t num_threads, const float *rows, int64_t num_rows, int64_t k_dim,
+    const int8_t *packed_weights, const float *scales, int64_t num_experts,
+    int64_t m_dim, const int32_t *offsets, const float *bias,
+    int32_t activation, float alpha, float beta, float limit, float *out,
+    const int32_t *expert_order) {
+  moe_exec_config config{num_threads};
+  moe_activation_params params{activation, alpha, beta, limit};
+  return moe::runtime::groupedMatmulInt8(
+      &config, rows, num_rows, k_dim, packed_weights, scales, num_experts,
+      m_dim, offsets, bias, &params, out, expert_order);
+}
+
 int32_t moe_cc_combine_f32(int32_t num_threads, const float *rows,
                            int64_t num_rows, int64_t d, const float *weights,
                            const int32_t *inverse, int64_t num_tokens,

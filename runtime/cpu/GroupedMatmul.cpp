@@ -90,8 +90,10 @@ constexpr int kMaxTileRows = 6;
 template <typename W>
 __attribute__((target("avx512f,avx512vl,avx512bw,fma"))) void
 tileAvx512(int rows, const float *x, int64_t ldx, const W *w, int64_t ldw,
-           int64_t panelStride, int64_t kDim, const float *bias, float *z) {
-  matmulRows<6, 32, 1, W>(rows, x, ldx, w, ldw, panelStride, kDim, bias, z);
+           int64_t panelStride, int64_t kDim, const float *bias,
+           const float *scale, float *z) {
+  matmulRows<6, 32, 1, W>(rows, x, ldx, w, ldw, panelStride, kDim, bias, scale,
+                          z);
 }
 
 /// Decode (an expert segment of 1-2 rows): 128 columns at once, so that
@@ -102,23 +104,26 @@ template <typename W>
 __attribute__((target("avx512f,avx512vl,avx512bw,fma"))) void
 tileAvx512Wide(int rows, const float *x, int64_t ldx, const W *w, int64_t ldw,
                int64_t panelStride, int64_t kDim, const float *bias,
-               float *z) {
+               const float *scale, float *z) {
   matmulRows<2, 32, kWideTile / 32, W>(rows, x, ldx, w, ldw, panelStride,
-                                       kDim, bias, z);
+                                       kDim, bias, scale, z);
 }
 
 template <typename W>
 __attribute__((target("avx2,fma"))) void
 tileAvx2(int rows, const float *x, int64_t ldx, const W *w, int64_t ldw,
-         int64_t panelStride, int64_t kDim, const float *bias, float *z) {
-  matmulRows<4, 16, 1, W>(rows, x, ldx, w, ldw, panelStride, kDim, bias, z);
+         int64_t panelStride, int64_t kDim, const float *bias,
+         const float *scale, float *z) {
+  matmulRows<4, 16, 1, W>(rows, x, ldx, w, ldw, panelStride, kDim, bias, scale,
+                          z);
 }
 
 template <typename W>
 void tileGeneric(int rows, const float *x, int64_t ldx, const W *w,
                  int64_t ldw, int64_t panelStride, int64_t kDim,
-                 const float *bias, float *z) {
-  matmulRows<4, 8, 1, W>(rows, x, ldx, w, ldw, panelStride, kDim, bias, z);
+                 const float *bias, const float *scale, float *z) {
+  matmulRows<4, 8, 1, W>(rows, x, ldx, w, ldw, panelStride, kDim, bias, scale,
+                         z);
 }
 
 /// Rows per micro-kernel call.
@@ -128,12 +133,15 @@ int tileRows(Isa isa) { return isa == Isa::Avx512 ? 6 : 4; }
 /// kMaxTileWidth.
 template <typename W>
 void tileTail(int rows, int cols, const float *x, int64_t ldx, const W *w,
-              int64_t ldw, int64_t kDim, const float *bias, float *z) {
+              int64_t ldw, int64_t kDim, const float *bias, const float *scale,
+              float *z) {
   for (int i = 0; i < rows; ++i)
     for (int j = 0; j < cols; ++j) {
-      float sum = bias ? bias[j] : 0.0f;
+      float sum = bias && !kScaledWeights<W> ? bias[j] : 0.0f;
       for (int64_t k = 0; k < kDim; ++k)
         sum += x[i * ldx + k] * weightValue(w[k * ldw + j]);
+      if constexpr (kScaledWeights<W>)
+        sum = (bias ? bias[j] : 0.0f) + scale[j] * sum;
       z[i * kMaxTileWidth + j] = sum;
     }
 }
@@ -171,6 +179,18 @@ struct WeightLayout {
   const W *weights;
   int64_t kDim, mDim;
   bool gated, packed;
+  const float *scales = nullptr; // int8: per packed column, per expert
+
+  /// The scale of (expert, column) and those of the columns after it in
+  /// the same tile (int8 only; null otherwise).
+  const float *scaleAt(int64_t e, int64_t column) const {
+    if (!scales)
+      return nullptr;
+    int64_t panel, inPanel;
+    packing::locateColumn(column, mDim, gated, panel, inPanel);
+    return scales + e * packing::packedExpertColumns(mDim, gated) +
+           panel * packing::kPanel + inPanel;
+  }
 
   /// The address of weights[e][0][column] and the distance between k rows.
   const W *at(int64_t e, int64_t column, int64_t &ldw) const {
@@ -259,7 +279,8 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
         int64_t ldw;
         const W *w = layout.at(task.expert, col, ldw);
         tileAvx512Wide<W>(rows, x, kDim, w, ldw, layout.blockStride(), kDim,
-                       b ? b + col : nullptr, z);
+                          b ? b + col : nullptr,
+                          layout.scaleAt(task.expert, col), z);
       };
       compute(task.colBegin, gate);
       if (gated)
@@ -283,10 +304,11 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
           const float *bc = b ? b + col : nullptr;
           int64_t ldw;
           const W *w = layout.at(task.expert, col, ldw);
+          const float *sc = layout.scaleAt(task.expert, col);
           if (cols == width)
-            tile(rows, x, kDim, w, ldw, layout.blockStride(), kDim, bc, z);
+            tile(rows, x, kDim, w, ldw, layout.blockStride(), kDim, bc, sc, z);
           else
-            tileTail<W>(rows, cols, x, kDim, w, ldw, kDim, bc, z);
+            tileTail<W>(rows, cols, x, kDim, w, ldw, kDim, bc, sc, z);
         };
         compute(c, gate);
         if (gated)
@@ -310,15 +332,18 @@ moe_status checkedGroupedMatmul(const moe_exec_config *config,
                                 int64_t numExperts, int64_t mDim,
                                 const int32_t *offsets, const float *bias,
                                 const moe_activation_params *activation,
-                                float *out, const int32_t *expertOrder) {
+                                float *out, const int32_t *expertOrder,
+                                const float *scales = nullptr) {
   moe_activation_params act = activation ? *activation
                                          : moe_activation_params{0, 0, 0, 0};
   if (!validConfig(config) ||
       !validGroupedMatmul(numRows, kDim, weights, numExperts, mDim, offsets,
                           rows, out, act))
     return MOE_ERROR_INVALID_ARGUMENT;
+  if (kScaledWeights<W> && !scales && numExperts * kDim * mDim > 0)
+    return MOE_ERROR_INVALID_ARGUMENT;
   WeightLayout<W> layout{weights, kDim, mDim, isGatedActivation(act.kind),
-                         packed};
+                         packed, scales};
   return groupedMatmul(config, rows, numRows, kDim, layout, numExperts, mDim,
                        offsets, bias, act, out, expertOrder);
 }
@@ -367,6 +392,27 @@ moe_status moe::runtime::groupedMatmulBF16(
                               activation, out, expertOrder);
 }
 
+moe_status moe::runtime::groupedMatmulInt8(
+    const moe_exec_config *config, const float *rows, int64_t numRows,
+    int64_t kDim, const int8_t *packedWeights, const float *scales,
+    int64_t numExperts, int64_t mDim, const int32_t *offsets,
+    const float *bias, const moe_activation_params *activation, float *out,
+    const int32_t *expertOrder) {
+  return checkedGroupedMatmul(config, rows, numRows, kDim, packedWeights,
+                              /*packed=*/true, numExperts, mDim, offsets, bias,
+                              activation, out, expertOrder, scales);
+}
+
+extern "C" moe_status moe_grouped_matmul_packed_i8w(
+    const moe_exec_config *config, const float *rows, int64_t numRows,
+    int64_t kDim, const int8_t *packedWeights, const float *scales,
+    int64_t numExperts, int64_t mDim, const int32_t *offsets,
+    const float *bias, const moe_activation_params *activation, float *out) {
+  return groupedMatmulInt8(config, rows, numRows, kDim, packedWeights, scales,
+                           numExperts, mDim, offsets, bias, activation, out,
+                           nullptr);
+}
+
 extern "C" moe_status moe_grouped_matmul_packed_bf16w(
     const moe_exec_config *config, const float *rows, int64_t numRows,
     int64_t kDim, const uint16_t *packedWeights, int64_t numExperts,
@@ -393,6 +439,23 @@ extern "C" moe_status moe_pack_weights_bf16(const float *weights,
   packing::packWeightsBF16(weights, numExperts, kDim, mDim, gated != 0,
                            packed);
   return MOE_OK;
+}
+
+extern "C" moe_status moe_pack_weights_int8(const float *weights,
+                                            int64_t numExperts, int64_t kDim,
+                                            int64_t mDim, int32_t gated,
+                                            int8_t *packed, float *scales) {
+  if (!validPackArgs(weights, packed, numExperts, kDim, mDim, gated) ||
+      !scales)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  packing::packWeightsInt8(weights, numExperts, kDim, mDim, gated != 0, packed,
+                           scales);
+  return MOE_OK;
+}
+
+extern "C" int64_t moe_packed_weights_columns(int64_t numExperts, int64_t mDim,
+                                              int32_t gated) {
+  return numExperts * packing::packedExpertColumns(mDim, gated != 0);
 }
 
 extern "C" moe_status moe_pack_weights_f32(const float *weights,

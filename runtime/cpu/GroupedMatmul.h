@@ -27,6 +27,16 @@ moe_status groupedMatmulBF16(const moe_exec_config *config, const float *rows,
                              const moe_activation_params *activation,
                              float *out, const int32_t *expertOrder);
 
+/// The same over int8 weights packed by packing::packWeightsInt8, with
+/// their per-column scales.
+moe_status groupedMatmulInt8(const moe_exec_config *config, const float *rows,
+                             int64_t numRows, int64_t kDim,
+                             const int8_t *packedWeights, const float *scales,
+                             int64_t numExperts, int64_t mDim,
+                             const int32_t *offsets, const float *bias,
+                             const moe_activation_params *activation,
+                             float *out, const int32_t *expertOrder);
+
 } // namespace moe::runtime
 
 #endif // MOE_RUNTIME_CPU_GROUPEDMATMUL_H

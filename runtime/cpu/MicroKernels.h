@@ -18,7 +18,8 @@
 namespace moe::runtime {
 
 /// A weight element as float: floats as they are, bfloat16 bits shifted
-/// into the high half (exact).
+/// into the high half (exact), int8 values converted (the column's scale
+/// is applied after the K loop).
 __attribute__((always_inline)) inline float weightValue(float w) { return w; }
 __attribute__((always_inline)) inline float weightValue(uint16_t bits) {
   uint32_t wide = static_cast<uint32_t>(bits) << 16;
@@ -27,19 +28,29 @@ __attribute__((always_inline)) inline float weightValue(uint16_t bits) {
   return value;
 }
 
+__attribute__((always_inline)) inline float weightValue(int8_t q) {
+  return static_cast<float>(q);
+}
+
+/// Whether weights of type W carry a scale per column (int8).
+template <typename W> constexpr bool kScaledWeights = false;
+template <> constexpr bool kScaledWeights<int8_t> = true;
+
 /// One MR x (NP * NR) tile over the full K: NP column blocks of NR, block
 /// p starting at w + p * panelStride (consecutive columns when unpacked,
 /// separate panels when packed), each row of a block ldw elements after
-/// the previous one. z is row-major with NP * NR columns.
+/// the previous one. z is row-major with NP * NR columns. Scaled (int8)
+/// weights: z = bias + scale * (x . q), `scale` per column of the tile.
 template <int MR, int NR, int NP = 1, typename W = float>
 __attribute__((always_inline)) inline void
 matmulTile(const float *x, int64_t ldx, const W *w, int64_t ldw,
-           int64_t panelStride, int64_t kDim, const float *bias, float *z) {
+           int64_t panelStride, int64_t kDim, const float *bias,
+           const float *scale, float *z) {
   constexpr int width = NR * NP;
   float acc[MR][width];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < width; ++j)
-      acc[i][j] = bias ? bias[j] : 0.0f;
+      acc[i][j] = bias && !kScaledWeights<W> ? bias[j] : 0.0f;
   for (int64_t k = 0; k < kDim; ++k) {
     for (int i = 0; i < MR; ++i) {
       float xv = x[i * ldx + k];
@@ -51,21 +62,27 @@ matmulTile(const float *x, int64_t ldx, const W *w, int64_t ldw,
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < width; ++j)
-      z[i * width + j] = acc[i][j];
+    for (int j = 0; j < width; ++j) {
+      if constexpr (kScaledWeights<W>)
+        z[i * width + j] = (bias ? bias[j] : 0.0f) + scale[j] * acc[i][j];
+      else
+        z[i * width + j] = acc[i][j];
+    }
 }
 
 /// A tile of 1..MR rows: the row count picks a compile-time instantiation.
 template <int MR, int NR, int NP = 1, typename W = float>
 __attribute__((always_inline)) inline void
 matmulRows(int rows, const float *x, int64_t ldx, const W *w, int64_t ldw,
-           int64_t panelStride, int64_t kDim, const float *bias, float *z) {
+           int64_t panelStride, int64_t kDim, const float *bias,
+           const float *scale, float *z) {
   if constexpr (MR > 1) {
     if (rows < MR)
       return matmulRows<MR - 1, NR, NP, W>(rows, x, ldx, w, ldw, panelStride,
-                                           kDim, bias, z);
+                                           kDim, bias, scale, z);
   }
-  matmulTile<MR, NR, NP, W>(x, ldx, w, ldw, panelStride, kDim, bias, z);
+  matmulTile<MR, NR, NP, W>(x, ldx, w, ldw, panelStride, kDim, bias, scale,
+                            z);
 }
 
 } // namespace moe::runtime

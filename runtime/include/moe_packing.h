@@ -102,6 +102,48 @@ inline void packWeightsBF16(const float *weights, int64_t e, int64_t k,
   });
 }
 
+/// Scales per expert of the int8 layout: one per packed column (padding
+/// columns included, with scale 0).
+inline int64_t packedExpertColumns(int64_t m, bool gated) {
+  return panelsPerExpert(m, gated) * kPanel;
+}
+
+/// Packs float `weights` [E, K, M] as int8 with one scale per output
+/// column and expert (symmetric: scale = max |w| over K / 127, q =
+/// round(w / scale)), into the same panel layout; `scales` holds
+/// E * packedExpertColumns floats, in packed column order. The kernel
+/// computes (x . q) * scale in fp32: a quarter of the weight bytes.
+inline void packWeightsInt8(const float *weights, int64_t e, int64_t k,
+                            int64_t m, bool gated, int8_t *out,
+                            float *scales) {
+  int64_t columns = packedExpertColumns(m, gated);
+  std::memset(out, 0, static_cast<size_t>(e * packedExpertElements(k, m, gated)));
+  for (int64_t i = 0; i < e * columns; ++i)
+    scales[i] = 0.0f;
+  // Pass 1: each column's largest magnitude; pass 2: quantize.
+  for (int64_t x = 0; x < e; ++x)
+    for (int64_t column = 0; column < m; ++column) {
+      int64_t panel, inPanel;
+      locateColumn(column, m, gated, panel, inPanel);
+      float largest = 0.0f;
+      for (int64_t row = 0; row < k; ++row) {
+        float v = weights[(x * k + row) * m + column];
+        largest = v < 0 ? (-v > largest ? -v : largest)
+                        : (v > largest ? v : largest);
+      }
+      scales[x * columns + panel * kPanel + inPanel] = largest / 127.0f;
+    }
+  int64_t perExpert = packedExpertElements(k, m, gated);
+  forEachPackedElement(e, k, m, gated, [&](int64_t to, int64_t from) {
+    int64_t x = to / perExpert;
+    int64_t column = (to % perExpert) / (k * kPanel) * kPanel + to % kPanel;
+    float scale = scales[x * columns + column];
+    float q = scale > 0.0f ? weights[from] / scale : 0.0f;
+    q = q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q;
+    out[to] = static_cast<int8_t>(q < 0 ? q - 0.5f : q + 0.5f);
+  });
+}
+
 } // namespace moe::packing
 
 #endif /* MOE_PACKING_H */

@@ -168,6 +168,21 @@ moe_status moe_grouped_matmul_packed_bf16w(
 moe_status moe_pack_weights_bf16(const float *weights, int64_t num_experts,
                                  int64_t k_dim, int64_t m_dim, int32_t gated,
                                  uint16_t *packed);
+/* The same with int8 weights and one fp32 scale per output column and
+ * expert (symmetric, scale = max |w| / 127; moe_pack_weights_int8 fills
+ * moe_packed_weights_elements int8 values and moe_packed_weights_columns
+ * scales): a quarter of the weight bytes, out = bias + scale * (x . q) in
+ * fp32. */
+moe_status moe_grouped_matmul_packed_i8w(
+    const moe_exec_config *config, const float *rows, int64_t num_rows,
+    int64_t k_dim, const int8_t *packed_weights, const float *scales,
+    int64_t num_experts, int64_t m_dim, const int32_t *offsets,
+    const float *bias, const moe_activation_params *activation, float *out);
+moe_status moe_pack_weights_int8(const float *weights, int64_t num_experts,
+                                 int64_t k_dim, int64_t m_dim, int32_t gated,
+                                 int8_t *packed, float *scales);
+int64_t moe_packed_weights_columns(int64_t num_experts, int64_t m_dim,
+                                   int32_t gated);
 
 moe_status moe_combine_f32(const moe_exec_config *config, const float *rows,
                            int64_t num_rows, int64_t d, const float *weights,
@@ -232,6 +247,14 @@ int32_t moe_cc_grouped_matmul_packed_bf16w(
     const uint16_t *packed_weights, int64_t num_experts, int64_t m_dim,
     const int32_t *offsets, const float *bias, int32_t activation, float alpha,
     float beta, float limit, float *out, const int32_t *expert_order);
+
+/* moe_grouped_matmul_packed_i8w for generated code. */
+int32_t moe_cc_grouped_matmul_packed_i8w(
+    int32_t num_threads, const float *rows, int64_t num_rows, int64_t k_dim,
+    const int8_t *packed_weights, const float *scales, int64_t num_experts,
+    int64_t m_dim, const int32_t *offsets, const float *bias,
+    int32_t activation, float alpha, float beta, float limit, float *out,
+    const int32_t *expert_order);
 
 /* moe_permute, then moe_gather_rows_f32 of input [T, d] into rows. */
 int32_t moe_cc_permute_f32(int32_t num_threads, const float *input,

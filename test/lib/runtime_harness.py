@@ -41,7 +41,8 @@ _lib.moe_runtime_api_version.restype = _i32
 for name in ("moe_route_f32", "moe_permute", "moe_gather_rows_f32",
              "moe_grouped_matmul_f32", "moe_combine_f32", "moe_route_fused_f32",
              "moe_grouped_matmul_packed_f32", "moe_pack_weights_f32",
-             "moe_grouped_matmul_packed_bf16w", "moe_pack_weights_bf16"):
+             "moe_grouped_matmul_packed_bf16w", "moe_pack_weights_bf16",
+             "moe_grouped_matmul_packed_i8w", "moe_pack_weights_int8"):
     getattr(_lib, name).restype = _i32
 
 
@@ -115,6 +116,7 @@ def gather_rows(x, assignments, k, threads=0):
 
 
 _lib.moe_packed_weights_elements.restype = _i64
+_lib.moe_packed_weights_columns.restype = _i64
 
 
 def bf16_round(array):
@@ -147,9 +149,36 @@ def pack_weights_bf16(weights, gated):
     return packed
 
 
+def int8_dequantized(weights):
+    """weights [E, K, M] after symmetric int8 quantization per (expert,
+    output column): scale = max |w| over K / 127, q = w / scale rounded half
+    away from zero; returns q * scale (numpy, float32 as the packer)."""
+    weights = np.asarray(weights, np.float32)
+    scale = (np.abs(weights).max(axis=1, keepdims=True) / np.float32(127)).astype(np.float32)
+    safe = np.where(scale > 0, scale, np.float32(1))
+    q = np.clip(weights / safe, -127, 127)
+    q = np.trunc(q + np.copysign(np.float32(0.5), q))
+    return np.where(scale > 0, q * scale, 0).astype(np.float32)
+
+
+def pack_weights_int8(weights, gated):
+    """weights [E, K, M] as int8 panels and their per-column scales."""
+    weights = np.ascontiguousarray(weights, np.float32)
+    e, kd, m = weights.shape
+    packed = np.zeros(_lib.moe_packed_weights_elements(_i64(e), _i64(kd), _i64(m), _i32(gated)),
+                      np.int8)
+    scales = np.full(_lib.moe_packed_weights_columns(_i64(e), _i64(m), _i32(gated)),
+                     np.nan, np.float32)
+    assert _lib.moe_pack_weights_int8(_ptr(weights, _f32), _i64(e), _i64(kd), _i64(m),
+                                      _i32(gated), packed.ctypes.data_as(
+                                          ctypes.POINTER(ctypes.c_int8)),
+                                      _ptr(scales, _f32)) == OK
+    return packed, scales
+
+
 def grouped_matmul(rows, weights, offsets, bias=None, activation="identity",
                    alpha=1.702, beta=1.0, limit=7.0, threads=0, packed=False,
-                   bf16=False):
+                   bf16=False, int8=False):
     """With packed=True the weights go through moe_pack_weights_f32 and
     moe_grouped_matmul_packed_f32."""
     rows = np.ascontiguousarray(rows, np.float32)
@@ -162,6 +191,14 @@ def grouped_matmul(rows, weights, offsets, bias=None, activation="identity",
     bias = None if bias is None else np.ascontiguousarray(bias, np.float32)
     fn = _lib.moe_grouped_matmul_f32
     wptr = _ptr(weights, _f32)
+    if int8:
+        weights, scales = pack_weights_int8(weights, gated)
+        status = _lib.moe_grouped_matmul_packed_i8w(
+            ctypes.byref(ExecConfig(threads)), _ptr(rows, _f32), _i64(rows.shape[0]),
+            _i64(kd), weights.ctypes.data_as(ctypes.POINTER(ctypes.c_int8)),
+            _ptr(scales, _f32), _i64(e), _i64(m), _ptr(offsets, _i32), _ptr(bias, _f32),
+            ctypes.byref(act), _ptr(out, _f32))
+        return status, out
     if bf16:
         weights = pack_weights_bf16(weights, gated)
         wptr = ctypes.cast(weights.ctypes.data, ctypes.POINTER(_f32))

@@ -202,6 +202,23 @@ for trial in range(16):
     close(f"grouped_matmul random {trial} bf16 weights", out, want_bf16, rtol=1e-4, atol=1e-4)
     close(f"grouped_matmul random {trial} bf16 vs fp32", out, want, rtol=3e-2,
           atol=3e-2 * max(1.0, float(np.abs(want).max(initial=0.0))))
+    # int8 weights with per-column scales: exact (to fp32 accumulation)
+    # against numpy on the dequantized weights, and within the quantization
+    # error of fp32.
+    wq = rt.int8_dequantized(w)
+    want_int8 = np.zeros_like(want)
+    for e in range(num_experts):
+        seg = slice(offsets[e], offsets[e + 1])
+        z = rows[seg].astype(np.float64) @ wq[e] + (0 if b is None else b[e])
+        want_int8[seg] = ref.activation(act, z[:, :mdim // 2], z[:, mdim // 2:]) if gated \
+            else ref.activation(act, z)
+    for threads in (1, 2):
+        status, out = rt.grouped_matmul(rows, w, offsets, b, act, threads=threads, int8=True)
+        check(f"random {trial} int8", status == rt.OK)
+        close(f"grouped_matmul random {trial} int8 weights", out, want_int8, rtol=1e-4,
+              atol=1e-4)
+    close(f"grouped_matmul random {trial} int8 vs fp32", out, want, rtol=5e-2,
+          atol=5e-2 * max(1.0, float(np.abs(want).max(initial=0.0))))
 print("OK: grouped_matmul random shapes")
 
 # The scheduling order of experts (moe-compile --profile) changes nothing
@@ -267,5 +284,13 @@ check("offsets", rt.grouped_matmul(rows[:10] if rows.shape[0] >= 10 else np.zero
                                    np.zeros((4, 6, 5)), bad_offsets)[0] == rt.INDEX_OUT_OF_RANGE)
 check("combine inverse", rt.combine(yrows, cw, np.full((5, 2), 10, np.int32))[0]
       == rt.INDEX_OUT_OF_RANGE)
+i8 = ctypes.POINTER(ctypes.c_int8)
+no_scales = rt._lib.moe_grouped_matmul_packed_i8w(
+    ctypes.byref(rt.ExecConfig(1)), rows.ctypes.data_as(f32p), ctypes.c_int64(rows.shape[0]),
+    ctypes.c_int64(rows.shape[1]), np.zeros(4096, np.int8).ctypes.data_as(i8), None,
+    ctypes.c_int64(1), ctypes.c_int64(8),
+    np.array([0, rows.shape[0]], np.int32).ctypes.data_as(i32p), None, None,
+    np.zeros((rows.shape[0], 8), np.float32).ctypes.data_as(f32p))
+check("int8 without scales", no_scales == rt.INVALID_ARGUMENT, f"status {no_scales}")
 print("OK: errors")
 print(f"kernels: {passed} passed, 0 failed")
