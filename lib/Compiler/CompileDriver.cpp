@@ -62,8 +62,10 @@ DriverResult mlir::moe::compileModel(const std::string &modelPath,
   compile.runtimeLibraryDir = options.runtimeLibraryDir;
   compile.linker = options.linker;
   compile.maxWeightBytes = options.maxWeightBytes;
-  if (options.weightType != "f32" && options.weightType != "bf16") {
-    result.diagnostics = "error: weights must be 'f32' or 'bf16', not '" +
+  if (options.weightType != "f32" && options.weightType != "bf16" &&
+      options.weightType != "int8") {
+    result.diagnostics =
+        "error: weights must be 'f32', 'bf16' or 'int8', not '" +
                          options.weightType + "'\n";
     return result;
   }

@@ -123,8 +123,10 @@ def compile(model, output=None, *, target="cpu", opt_level=2, num_threads=0,
                  "llvm-dialect", "llvm-ir")
     max_weight_bytes: refuse models whose weights declare more bytes
                  (checked before reading them; 0: no limit)
-    weights:     "f32", or "bf16" to store constant expert weights as
-                 bfloat16 (half the bytes, fp32 accumulation)
+    weights:     "f32", "bf16" to store constant expert weights as
+                 bfloat16 (half the bytes, fp32 accumulation), or "int8"
+                 (a quarter of the bytes, one scale per expert and output
+                 column, fp32 accumulation)
     Raises CompileError with the compiler's diagnostics on failure."""
     if target != "cpu":
         raise ValueError(f"target {target!r} is not available (only 'cpu')")

@@ -79,8 +79,17 @@ def test_bf16_weights(moe_model):
     feeds = feeds_for(17)
     got, want = model.run(feeds)["y"], ort_run(moe_model, feeds)["y"]
     assert np.abs(got - want).max() <= 2e-2 * np.abs(want).max()
-    with pytest.raises(moe_compiler.CompileError, match="weights must be 'f32' or 'bf16'"):
+    with pytest.raises(moe_compiler.CompileError,
+                       match="weights must be 'f32', 'bf16' or 'int8'"):
         moe_compiler.compile(moe_model, weights="int4")
+
+
+def test_int8_weights(moe_model):
+    model = moe_compiler.compile(moe_model, weights="int8", dump_ir=True)
+    assert "moe_cc_grouped_matmul_packed_i8w" in model.ir["llvm-dialect"]
+    feeds = feeds_for(17)
+    got, want = model.run(feeds)["y"], ort_run(moe_model, feeds)["y"]
+    assert np.abs(got - want).max() <= 3e-2 * np.abs(want).max()
 
 
 def test_dump_ir(moe_model):

@@ -73,7 +73,7 @@ static cl::opt<int> threads(
              "spelled --threads)"),
     cl::cat(category));
 namespace {
-enum class WeightType { F32, BF16 };
+enum class WeightType { F32, BF16, Int8 };
 } // namespace
 static cl::opt<WeightType> weights(
     "weights", cl::desc("How constant expert weights are stored"),
@@ -81,7 +81,11 @@ static cl::opt<WeightType> weights(
     cl::values(clEnumValN(WeightType::F32, "f32", "as in the model"),
                clEnumValN(WeightType::BF16, "bf16",
                           "bfloat16: half the bytes (faster decode), fp32 "
-                          "accumulation, ~3 significant digits")),
+                          "accumulation, ~3 significant digits"),
+               clEnumValN(WeightType::Int8, "int8",
+                          "int8 with one scale per expert and output column: "
+                          "a quarter of the bytes, fp32 accumulation, ~2 "
+                          "significant digits")),
     cl::cat(category));
 static cl::opt<bool> reference(
     "reference", cl::init(false),
@@ -176,7 +180,9 @@ int main(int argc, char **argv) {
   moe::CompileOptions options;
   options.maxWeightBytes = maxWeightBytes;
   options.profilePath = profile;
-  options.weightType = weights == WeightType::BF16 ? "bf16" : "f32";
+  options.weightType = weights == WeightType::BF16   ? "bf16"
+                       : weights == WeightType::Int8 ? "int8"
+                                                     : "f32";
   switch (emit) {
   case Emit::MLIR:
     options.emit = moe::EmitKind::MLIR;

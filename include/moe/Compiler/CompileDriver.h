@@ -25,7 +25,7 @@ struct DriverOptions {
   bool collectIR = false;
   std::string runtimeLibraryDir;
   std::string linker;
-  /// "f32" or "bf16" storage of constant expert weights.
+  /// "f32", "bf16" or "int8" storage of constant expert weights.
   std::string weightType = "f32";
   /// Refuse models declaring more weight bytes (0: no limit).
   unsigned long long maxWeightBytes = 0;

@@ -38,8 +38,8 @@ struct CompileOptions {
   unsigned optLevel = 2;
   /// Threads each runtime kernel may use (0: all).
   int32_t numThreads = 0;
-  /// Storage of constant expert weights: "f32", or "bf16" (half the bytes,
-  /// fp32 accumulation; docs/Benchmarks.md gives its accuracy).
+  /// Storage of constant expert weights: "f32", "bf16" (half the bytes,
+  /// fp32 accumulation) or "int8" (a quarter, per-column scales).
   std::string weightType = "f32";
   /// Lower moe ops with the reference lowering instead of runtime calls.
   bool reference = false;

@@ -41,7 +41,8 @@ def ConvertMoEToRuntimePass : Pass<"convert-moe-to-runtime", "::mlir::ModuleOp">
            "threads each kernel may use (0: all available)">,
     Option<"weightType", "weight-type", "std::string", /*default=*/"\"f32\"",
            "Element type constant grouped-matmul weights are stored in: f32, "
-           "or bf16 (half the bytes, fp32 accumulation)">
+           "bf16 (half the bytes, fp32 accumulation) or int8 (a quarter, "
+           "one scale per expert and output column, fp32 accumulation)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -25,7 +25,7 @@ struct RuntimePipelineOptions
       llvm::cl::init(0)};
   PassOptions::Option<std::string> weightType{
       *this, "weight-type",
-      llvm::cl::desc("constant expert weights stored as f32 or bf16"),
+      llvm::cl::desc("constant expert weights stored as f32, bf16 or int8"),
       llvm::cl::init("f32")};
 };
 

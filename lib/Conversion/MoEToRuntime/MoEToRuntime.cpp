@@ -285,33 +285,56 @@ struct PermuteToRuntime : RuntimePattern<PermuteOp> {
 /// row-major.
 struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
   GroupedMatmulToRuntime(MLIRContext *context, int32_t numThreads,
-                         bool bf16Weights)
-      : RuntimePattern(context, numThreads), bf16Weights(bf16Weights) {}
+                         WeightStorage storage)
+      : RuntimePattern(context, numThreads), storage(storage) {}
 
-  /// The packed constant for constant `weights` (bf16 when asked), or null.
-  Value packedWeights(PatternRewriter &rewriter, Location loc, Value weights,
-                      bool gated) const {
+  /// Constant `weights` packed at compile time in `storage`'s element type
+  /// (and, for int8, their scales); null when the weights are not constant.
+  std::pair<Value, Value> packedWeights(PatternRewriter &rewriter,
+                                        Location loc, Value weights,
+                                        bool gated) const {
     ElementsAttr attr;
     if (!matchPattern(weights, m_Constant(&attr)))
-      return Value();
+      return {};
     std::optional<std::vector<char>> bytes = elementBytes(attr);
     if (!bytes)
-      return Value();
+      return {};
     auto type = cast<RankedTensorType>(weights.getType());
     int64_t e = type.getDimSize(0), k = type.getDimSize(1),
             m = type.getDimSize(2);
     int64_t perExpert = ::moe::packing::packedExpertElements(k, m, gated);
-    if (bf16Weights) {
+    const auto *data = reinterpret_cast<const float *>(bytes->data());
+    auto raw = [](const auto &vector) {
+      return ArrayRef<char>(reinterpret_cast<const char *>(vector.data()),
+                            vector.size() * sizeof(vector[0]));
+    };
+    switch (storage) {
+    case WeightStorage::BF16: {
       std::vector<uint16_t> packed(static_cast<size_t>(e * perExpert));
-      ::moe::packing::packWeightsBF16(
-          reinterpret_cast<const float *>(bytes->data()), e, k, m, gated,
-          packed.data());
-      ArrayRef<char> raw(reinterpret_cast<const char *>(packed.data()),
-                         packed.size() * sizeof(uint16_t));
-      return makeConstant(rewriter, loc,
-                          RankedTensorType::get({e, perExpert},
-                                                rewriter.getBF16Type()),
-                          raw, "moe_panels_bf16");
+      ::moe::packing::packWeightsBF16(data, e, k, m, gated, packed.data());
+      return {makeConstant(rewriter, loc,
+                           RankedTensorType::get({e, perExpert},
+                                                 rewriter.getBF16Type()),
+                           raw(packed), "moe_panels_bf16"),
+              Value()};
+    }
+    case WeightStorage::Int8: {
+      int64_t columns = ::moe::packing::packedExpertColumns(m, gated);
+      std::vector<int8_t> packed(static_cast<size_t>(e * perExpert));
+      std::vector<float> scales(static_cast<size_t>(e * columns));
+      ::moe::packing::packWeightsInt8(data, e, k, m, gated, packed.data(),
+                                      scales.data());
+      return {makeConstant(rewriter, loc,
+                           RankedTensorType::get({e, perExpert},
+                                                 rewriter.getI8Type()),
+                           raw(packed), "moe_panels_i8"),
+              makeConstant(rewriter, loc,
+                           RankedTensorType::get({e, columns},
+                                                 rewriter.getF32Type()),
+                           raw(scales), "moe_panel_scales")};
+    }
+    case WeightStorage::F32:
+      break;
     }
     std::vector<char> packed(static_cast<size_t>(e * perExpert) *
                              sizeof(float));
@@ -319,10 +342,11 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
                               packed.data());
     auto packedType =
         RankedTensorType::get({e, perExpert}, type.getElementType());
-    return makeConstant(rewriter, loc, packedType, packed, "moe_panels");
+    return {makeConstant(rewriter, loc, packedType, packed, "moe_panels"),
+            Value()};
   }
 
-  bool bf16Weights;
+  WeightStorage storage;
 
   LogicalResult matchAndRewrite(GroupedMatmulOp op,
                                 PatternRewriter &rewriter) const override {
@@ -334,7 +358,8 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
       return rewriter.notifyMatchFailure(op, "needs static weight shapes");
     ActivationAttr activation = op.getActivationAttr();
     bool gated = activation && activation.isGated();
-    Value packed = packedWeights(rewriter, op.getLoc(), op.getWeights(), gated);
+    auto [packed, scales] =
+        packedWeights(rewriter, op.getLoc(), op.getWeights(), gated);
     RuntimeCall call(rewriter, op, numThreads);
     Value rows = op.getRows();
     Value numRows = call.dim(rows, 0);
@@ -342,6 +367,8 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
     call.addI64(numRows);
     call.addI64(weightsType.getDimSize(1));
     call.addInput(packed ? packed : op.getWeights());
+    if (scales)
+      call.addInput(scales);
     call.addI64(weightsType.getDimSize(0));
     call.addI64(weightsType.getDimSize(2));
     call.addInput(op.getOffsets());
@@ -375,10 +402,14 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
               ArrayRef<int32_t>(experts)));
     }
     call.addInput(order);
-    rewriter.replaceOp(op, call.emit(!packed ? "moe_cc_grouped_matmul_f32"
-                                     : bf16Weights
-                                         ? "moe_cc_grouped_matmul_packed_bf16w"
-                                         : "moe_cc_grouped_matmul_packed_f32"));
+    StringRef callee = "moe_cc_grouped_matmul_f32";
+    if (packed)
+      callee = storage == WeightStorage::BF16
+                   ? "moe_cc_grouped_matmul_packed_bf16w"
+               : storage == WeightStorage::Int8
+                   ? "moe_cc_grouped_matmul_packed_i8w"
+                   : "moe_cc_grouped_matmul_packed_f32";
+    rewriter.replaceOp(op, call.emit(callee));
     return success();
   }
 };
@@ -411,13 +442,16 @@ struct ConvertMoEToRuntimePass
     : mlir::moe::impl::ConvertMoEToRuntimePassBase<ConvertMoEToRuntimePass> {
   using Base::Base;
   void runOnOperation() override {
-    if (weightType != "f32" && weightType != "bf16") {
-      getOperation()->emitError()
-          << "weight-type must be f32 or bf16, not '" << weightType << "'";
+    if (weightType != "f32" && weightType != "bf16" && weightType != "int8") {
+      getOperation()->emitError() << "weight-type must be f32, bf16 or int8, "
+                                  << "not '" << weightType << "'";
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
-    populateMoEToRuntimePatterns(patterns, numThreads, weightType == "bf16");
+    populateMoEToRuntimePatterns(patterns, numThreads,
+                                 weightType == "bf16"   ? WeightStorage::BF16
+                                 : weightType == "int8" ? WeightStorage::Int8
+                                                        : WeightStorage::F32);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
@@ -427,9 +461,9 @@ struct ConvertMoEToRuntimePass
 
 void mlir::moe::populateMoEToRuntimePatterns(RewritePatternSet &patterns,
                                              int32_t numThreads,
-                                             bool bf16Weights) {
+                                             WeightStorage storage) {
   MLIRContext *context = patterns.getContext();
   patterns.add<RouteToRuntime, PermuteToRuntime, CombineToRuntime>(context,
                                                                    numThreads);
-  patterns.add<GroupedMatmulToRuntime>(context, numThreads, bf16Weights);
+  patterns.add<GroupedMatmulToRuntime>(context, numThreads, storage);
 }

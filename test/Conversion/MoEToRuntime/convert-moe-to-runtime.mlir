@@ -1,8 +1,9 @@
 // RUN: moe-opt %s -convert-moe-to-runtime -split-input-file | FileCheck %s
 // RUN: moe-opt %s -convert-moe-to-runtime=num-threads=3 -split-input-file | FileCheck %s --check-prefix=THREADS
 // RUN: moe-opt %s -convert-moe-to-runtime=weight-type=bf16 -split-input-file | FileCheck %s --check-prefix=BF16
+// RUN: moe-opt %s -convert-moe-to-runtime=weight-type=int8 -split-input-file | FileCheck %s --check-prefix=INT8
 // RUN: not moe-opt %s -convert-moe-to-runtime=weight-type=fp8 -split-input-file 2>&1 | FileCheck %s --check-prefix=BADTYPE
-// BADTYPE: error: weight-type must be f32 or bf16, not 'fp8'
+// BADTYPE: error: weight-type must be f32, bf16 or int8, not 'fp8'
 
 // Before: decomposed moe ops on tensors. After: one call of a moe_cc_*
 // runtime entry point each, operands passed as buffer pointers, results as
@@ -168,6 +169,16 @@ func.func @route_fused(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %b: tensor<8
 // BF16-LABEL: func @packed_constant
 // BF16: arith.constant dense_resource<moe_panels_bf16{{.*}}> : tensor<2x192xbf16>
 // BF16: llvm.call @moe_cc_grouped_matmul_packed_bf16w
+// With weight-type=int8 they hold int8 (a quarter of the bytes) and a
+// second constant the scales, one per packed column: 0.5 quantizes to 127
+// with scale 0.5 / 127 (0x3B810204), padding columns to 0 with scale 0.
+// INT8-LABEL: func @packed_constant
+// INT8-DAG: %[[Q:.*]] = arith.constant dense_resource<moe_panels_i8{{.*}}> : tensor<2x192xi8>
+// INT8-DAG: %[[S:.*]] = arith.constant dense_resource<moe_panel_scales{{.*}}> : tensor<2x64xf32>
+// INT8: llvm.call @moe_cc_grouped_matmul_packed_i8w
+// INT8-SAME: : (i32, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i32, f32, f32, f32, !llvm.ptr, !llvm.ptr) -> i32
+// INT8: moe_panels_i8{{.*}}: "0x{{[0-9A-F]+}}7F7F7F7F00000000000000000000000000000000000000000000000000000000
+// INT8: moe_panel_scales{{.*}}: "0x{{[0-9A-F]+}}0402813B0402813B0402813B0402813B00000000
 // CHECK-LABEL: func @packed_constant
 // CHECK: %[[PANELS:.*]] = arith.constant dense_resource<moe_panels{{.*}}> : tensor<2x192xf32>
 // CHECK: bufferization.to_buffer %[[PANELS]] read_only

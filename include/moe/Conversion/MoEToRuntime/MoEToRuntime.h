@@ -21,9 +21,12 @@ namespace moe {
 /// Adds the patterns that turn moe.route, moe.permute, moe.grouped_matmul
 /// and moe.combine (f32 data, i32 indices) into runtime calls that run on
 /// at most `numThreads` threads (0: all).
-/// `bf16Weights`: constant grouped-matmul weights are packed as bfloat16.
+/// How constant grouped-matmul weights are packed: as they are (f32),
+/// bfloat16, or int8 with one scale per expert and output column.
+enum class WeightStorage { F32, BF16, Int8 };
 void populateMoEToRuntimePatterns(RewritePatternSet &patterns,
-                                  int32_t numThreads, bool bf16Weights = false);
+                                  int32_t numThreads,
+                                  WeightStorage storage = WeightStorage::F32);
 
 } // namespace moe
 } // namespace mlir
