@@ -8,6 +8,8 @@ in one run on the same threads (medians over repeats):
   ours        the export compiled by moe-compile (raised, runtime kernels),
               run through the model C API
   ours-bf16   the same with --weights=bf16 (bfloat16 expert weights)
+  ours-int8   the same with --weights=int8 (int8 expert weights, one scale
+              per expert and output column)
   ort-unfused onnxruntime on the same export (node by node)
   ort-moe     onnxruntime's com.microsoft.MoE CPU kernel on the same
               weights (logits given; n/a with a shared expert)
@@ -19,6 +21,7 @@ and prints ms, GFLOP/s (useful FLOPs: 6*T*k*d*f (+ shared)), GB/s of
 weights touched, and ours' ratio against each column (> 1: ours faster).
 
     .venv/bin/python benchmarks/bench_cpu_moe.py [--quick] [--repeats 5]
+        [--case mixtral-scaled] [--tokens 1,8]
 """
 
 import argparse
@@ -84,6 +87,10 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="0: all cores")
     parser.add_argument("--quick", action="store_true", help="fewer token counts")
+    parser.add_argument("--case", action="append",
+                        help="only these cases (repeatable): " +
+                        ", ".join(c[0] for c in CASES))
+    parser.add_argument("--tokens", help="only these token counts, e.g. 1,8")
     args = parser.parse_args()
     threads = args.threads or os.cpu_count()
     torch.set_num_threads(threads)
@@ -98,6 +105,10 @@ def main():
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     for name, d, f, experts, k, shared_f, tokens_list in CASES:
+        if args.case and name not in args.case:
+            continue
+        if args.tokens:
+            tokens_list = tuple(int(t) for t in args.tokens.split(","))
         if shared_f:
             block = blocks.Qwen2MoeSparseMoeBlock(d=d, f=f, num_experts=experts, top_k=k,
                                                   shared_f=shared_f)
@@ -112,6 +123,10 @@ def main():
         os.makedirs(bf16_dir, exist_ok=True)
         ours_bf16 = compiled_model.Model(compiled_model.compile_model(
             path, bf16_dir, ["-O3", "--weights=bf16"]), num_threads=args.threads)
+        int8_dir = os.path.join(tmp, name + "-int8")
+        os.makedirs(int8_dir, exist_ok=True)
+        ours_int8 = compiled_model.Model(compiled_model.compile_model(
+            path, int8_dir, ["-O3", "--weights=int8"]), num_threads=args.threads)
         unfused = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         fused = None
         if not shared_f:
@@ -133,6 +148,7 @@ def main():
             rows = []
             rows.append(("ours", median_ms(lambda: ours.run([x]), args.repeats)))
             rows.append(("ours-bf16", median_ms(lambda: ours_bf16.run([x]), args.repeats)))
+            rows.append(("ours-int8", median_ms(lambda: ours_int8.run([x]), args.repeats)))
             rows.append(("ort-unfused", median_ms(lambda: unfused.run(None, {"x": x}), args.repeats)))
             if fused is not None:
                 feeds = {"x": x[0], "logits": logits.astype(np.float32)}
@@ -149,10 +165,13 @@ def main():
                 ratio = "" if engine == "ours" else f"{ms / ours_ms:8.2f}x"
                 print(f"{name:<15}{tokens:>5} {engine:<12}{ms:>10.3f}{flops / ms / 1e6:>9.1f}"
                       f"{touched / ms / 1e6:>7.1f}{ratio:>9}")
+            scale = max(np.max(np.abs(want)), 1e-30)
             (got16,) = ours_bf16.run([x])
-            err16 = float(np.max(np.abs(got16 - want)) / max(np.max(np.abs(want)), 1e-30))
+            (got8,) = ours_int8.run([x])
+            err16 = float(np.max(np.abs(got16 - want)) / scale)
+            err8 = float(np.max(np.abs(got8 - want)) / scale)
             print(f"{'':<21}(max |ours - onnxruntime| / max |onnxruntime| = {err:.1e}; "
-                  f"bf16: {err16:.1e})")
+                  f"bf16: {err16:.1e}; int8: {err8:.1e})")
 
 
 if __name__ == "__main__":
