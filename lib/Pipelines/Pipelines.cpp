@@ -87,7 +87,11 @@ void moe::buildTensorToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  // Heap buffers through _mlir_memref_to_llvm_alloc/_free: the runtime
+  // (runtime/cpu/BufferCache.cpp) reuses large ones across runs.
+  FinalizeMemRefToLLVMConversionPassOptions memrefOptions;
+  memrefOptions.useGenericFunctions = true;
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefOptions));
   // exp and friends become LLVM intrinsics; what LLVM has none for (erf)
   // becomes a libm call.
   pm.addPass(createConvertMathToLLVMPass());

@@ -29,6 +29,8 @@
 extern "C" {
 extern const char __moe_model_signature[];
 void __moe_model_entry(void *results, void **inputs);
+/// Frees a buffer of compiled code (runtime/cpu/BufferCache.cpp).
+void _mlir_memref_to_llvm_free(void *ptr);
 }
 
 using namespace moe::model;
@@ -300,8 +302,9 @@ moe_model_status moe_model_run(moe_model *model, const moe_tensor *inputs,
     if (bytes)
       copyStrided(base, sizes, strides, rank, elementSize, cursor);
   }
+  // The graph's buffers come from the runtime's buffer cache.
   for (void *allocated : owned)
-    std::free(allocated);
+    _mlir_memref_to_llvm_free(allocated);
   // A failed run leaves no buffer for the caller to free.
   if (status != MOE_MODEL_OK)
     for (size_t i : allocatedHere) {

@@ -25,6 +25,7 @@
 # CHECK: OK: grouped_matmul expert order
 # CHECK: OK: combine
 # CHECK: OK: chained layer
+# CHECK: OK: buffer cache
 # CHECK: OK: errors
 # CHECK: kernels: {{[0-9]+}} passed, 0 failed
 
@@ -268,6 +269,29 @@ want = ref.moe_layer(x, wr, w1, w2, dict(kind="softmax_topk", k=k, renormalize=T
                      "swiglu", w3=w3)
 close("chained layer", out, want, rtol=1e-4, atol=1e-5)
 print("OK: chained layer")
+
+# The buffer cache of compiled code (BufferCache.cpp): a freed large block
+# serves the next allocation of its size class; payloads are aligned.
+import ctypes  # noqa: E402
+alloc = rt._lib._mlir_memref_to_llvm_alloc
+alloc.restype, alloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+aligned = rt._lib._mlir_memref_to_llvm_aligned_alloc
+aligned.restype, aligned.argtypes = ctypes.c_void_p, [ctypes.c_size_t, ctypes.c_size_t]
+release = rt._lib._mlir_memref_to_llvm_free
+release.argtypes = [ctypes.c_void_p]
+big = alloc(1 << 20)
+ctypes.memset(big, 7, 1 << 20)
+release(big)
+again = alloc((1 << 20) - 100)
+check("cache reuses a freed block", again == big, f"{again:#x} vs {big:#x}")
+check("64-byte aligned", again % 64 == 0 and alloc(100) % 64 == 0)
+page = aligned(4096, 300 << 10)
+check("aligned alloc", page % 4096 == 0, f"{page:#x}")
+ctypes.memset(page, 1, 300 << 10)
+for ptr in (again, page):
+    release(ptr)
+release(None)
+print("OK: buffer cache")
 
 # Errors: nothing is written on bad ids; bad parameters are refused.
 status, assign, offsets, _ = rt.permute(np.array([[0, 5]]), 5)
