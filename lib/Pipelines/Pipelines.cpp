@@ -112,6 +112,7 @@ void moe::buildRuntimeToLLVMPipeline(OpPassManager &pm,
   pm.addPass(moe::createConvertONNXToLinalgPass());
   pm.addNestedPass<func::FuncOp>(moe::createMoEDecomposePass());
   pm.addNestedPass<func::FuncOp>(moe::createMoEFuseGatingPass());
+  pm.addNestedPass<func::FuncOp>(moe::createMoEFuseCombinePass());
   // Weights in the kernels' layout at compile time (transposes of the
   // importer, gate|up concatenation of moe-decompose).
   pm.addNestedPass<func::FuncOp>(moe::createMoEFoldWeightsPass());

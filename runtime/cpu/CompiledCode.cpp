@@ -122,36 +122,51 @@ int32_t moe_cc_grouped_matmul_f32(int32_t num_threads, const float *rows,
                                   int64_t m_dim, const int32_t *offsets,
                                   const float *bias, int32_t activation,
                                   float alpha, float beta, float limit,
-                                  float *out, const int32_t *expert_order) {
+                                  float *out, const int32_t *expert_order,
+    const float *combine_weights, const int32_t *combine_inverse,
+    int64_t num_tokens, int64_t k) {
   moe_exec_config config{num_threads};
   moe_activation_params params{activation, alpha, beta, limit};
+  moe::runtime::FusedCombine combine{combine_weights, combine_inverse,
+                                     num_tokens, k};
   return moe::runtime::groupedMatmulOrdered(
       &config, rows, num_rows, k_dim, weights, /*packed=*/false, num_experts,
-      m_dim, offsets, bias, &params, out, expert_order);
+      m_dim, offsets, bias, &params, out, expert_order,
+      combine_weights ? &combine : nullptr);
 }
 
 int32_t moe_cc_grouped_matmul_packed_f32(
     int32_t num_threads, const float *rows, int64_t num_rows, int64_t k_dim,
     const float *packed_weights, int64_t num_experts, int64_t m_dim,
     const int32_t *offsets, const float *bias, int32_t activation, float alpha,
-    float beta, float limit, float *out, const int32_t *expert_order) {
+    float beta, float limit, float *out, const int32_t *expert_order,
+    const float *combine_weights, const int32_t *combine_inverse,
+    int64_t num_tokens, int64_t k) {
   moe_exec_config config{num_threads};
   moe_activation_params params{activation, alpha, beta, limit};
+  moe::runtime::FusedCombine combine{combine_weights, combine_inverse,
+                                     num_tokens, k};
   return moe::runtime::groupedMatmulOrdered(
       &config, rows, num_rows, k_dim, packed_weights, /*packed=*/true,
-      num_experts, m_dim, offsets, bias, &params, out, expert_order);
+      num_experts, m_dim, offsets, bias, &params, out, expert_order,
+      combine_weights ? &combine : nullptr);
 }
 
 int32_t moe_cc_grouped_matmul_packed_bf16w(
     int32_t num_threads, const float *rows, int64_t num_rows, int64_t k_dim,
     const uint16_t *packed_weights, int64_t num_experts, int64_t m_dim,
     const int32_t *offsets, const float *bias, int32_t activation, float alpha,
-    float beta, float limit, float *out, const int32_t *expert_order) {
+    float beta, float limit, float *out, const int32_t *expert_order,
+    const float *combine_weights, const int32_t *combine_inverse,
+    int64_t num_tokens, int64_t k) {
   moe_exec_config config{num_threads};
   moe_activation_params params{activation, alpha, beta, limit};
+  moe::runtime::FusedCombine combine{combine_weights, combine_inverse,
+                                     num_tokens, k};
   return moe::runtime::groupedMatmulBF16(
       &config, rows, num_rows, k_dim, packed_weights, num_experts, m_dim,
-      offsets, bias, &params, out, expert_order);
+      offsets, bias, &params, out, expert_order,
+      combine_weights ? &combine : nullptr);
 }
 
 int32_t moe_cc_grouped_matmul_packed_i8w(
@@ -159,12 +174,16 @@ int32_t moe_cc_grouped_matmul_packed_i8w(
     const int8_t *packed_weights, const float *scales, int64_t num_experts,
     int64_t m_dim, const int32_t *offsets, const float *bias,
     int32_t activation, float alpha, float beta, float limit, float *out,
-    const int32_t *expert_order) {
+    const int32_t *expert_order, const float *combine_weights,
+    const int32_t *combine_inverse, int64_t num_tokens, int64_t k) {
   moe_exec_config config{num_threads};
   moe_activation_params params{activation, alpha, beta, limit};
+  moe::runtime::FusedCombine combine{combine_weights, combine_inverse,
+                                     num_tokens, k};
   return moe::runtime::groupedMatmulInt8(
       &config, rows, num_rows, k_dim, packed_weights, scales, num_experts,
-      m_dim, offsets, bias, &params, out, expert_order);
+      m_dim, offsets, bias, &params, out, expert_order,
+      combine_weights ? &combine : nullptr);
 }
 
 int32_t moe_cc_combine_f32(int32_t num_threads, const float *rows,

@@ -89,10 +89,10 @@ constexpr int kMaxTileRows = 6;
 /// (`panelStride` only matters for the wide tile, which spans 4 blocks.)
 template <typename W>
 __attribute__((target("avx512f,avx512vl,avx512bw,fma"))) void
-tileAvx512(int rows, const float *x, int64_t ldx, const W *w, int64_t ldw,
+tileAvx512(int rows, const float *const *xr, const W *w, int64_t ldw,
            int64_t panelStride, int64_t kDim, const float *bias,
            const float *scale, float *z) {
-  matmulRows<6, 32, 1, W>(rows, x, ldx, w, ldw, panelStride, kDim, bias, scale,
+  matmulRows<6, 32, 1, W>(rows, xr, w, ldw, panelStride, kDim, bias, scale,
                           z);
 }
 
@@ -102,27 +102,27 @@ tileAvx512(int rows, const float *x, int64_t ldx, const W *w, int64_t ldw,
 constexpr int kWideTile = 128;
 template <typename W>
 __attribute__((target("avx512f,avx512vl,avx512bw,fma"))) void
-tileAvx512Wide(int rows, const float *x, int64_t ldx, const W *w, int64_t ldw,
+tileAvx512Wide(int rows, const float *const *xr, const W *w, int64_t ldw,
                int64_t panelStride, int64_t kDim, const float *bias,
                const float *scale, float *z) {
-  matmulRows<2, 32, kWideTile / 32, W>(rows, x, ldx, w, ldw, panelStride,
-                                       kDim, bias, scale, z);
+  matmulRows<2, 32, kWideTile / 32, W>(rows, xr, w, ldw, panelStride, kDim,
+                                       bias, scale, z);
 }
 
 template <typename W>
 __attribute__((target("avx2,fma"))) void
-tileAvx2(int rows, const float *x, int64_t ldx, const W *w, int64_t ldw,
+tileAvx2(int rows, const float *const *xr, const W *w, int64_t ldw,
          int64_t panelStride, int64_t kDim, const float *bias,
          const float *scale, float *z) {
-  matmulRows<4, 16, 1, W>(rows, x, ldx, w, ldw, panelStride, kDim, bias, scale,
+  matmulRows<4, 16, 1, W>(rows, xr, w, ldw, panelStride, kDim, bias, scale,
                           z);
 }
 
 template <typename W>
-void tileGeneric(int rows, const float *x, int64_t ldx, const W *w,
+void tileGeneric(int rows, const float *const *xr, const W *w,
                  int64_t ldw, int64_t panelStride, int64_t kDim,
                  const float *bias, const float *scale, float *z) {
-  matmulRows<4, 8, 1, W>(rows, x, ldx, w, ldw, panelStride, kDim, bias, scale,
+  matmulRows<4, 8, 1, W>(rows, xr, w, ldw, panelStride, kDim, bias, scale,
                          z);
 }
 
@@ -132,14 +132,14 @@ int tileRows(Isa isa) { return isa == Isa::Avx512 ? 6 : 4; }
 /// A partial-width tile (the last columns): plain loops, z row stride
 /// kMaxTileWidth.
 template <typename W>
-void tileTail(int rows, int cols, const float *x, int64_t ldx, const W *w,
+void tileTail(int rows, int cols, const float *const *xr, const W *w,
               int64_t ldw, int64_t kDim, const float *bias, const float *scale,
               float *z) {
   for (int i = 0; i < rows; ++i)
     for (int j = 0; j < cols; ++j) {
       float sum = bias && !kScaledWeights<W> ? bias[j] : 0.0f;
       for (int64_t k = 0; k < kDim; ++k)
-        sum += x[i * ldx + k] * weightValue(w[k * ldw + j]);
+        sum += xr[i][k] * weightValue(w[k * ldw + j]);
       if constexpr (kScaledWeights<W>)
         sum = (bias ? bias[j] : 0.0f) + scale[j] * sum;
       z[i * kMaxTileWidth + j] = sum;
@@ -224,13 +224,23 @@ extern "C" const char *moe_runtime_cpu_isa(void) {
 }
 
 namespace {
+/// The rows one pass computes, grouped by expert: `rows[i]` is a row of
+/// the sorted input, written to output row `dest[i]` scaled by
+/// `scale[i]` (the plain matmul: every row once, to itself, unscaled).
+struct Pass {
+  std::vector<int32_t> rows, dest;
+  std::vector<float> scale;
+  std::vector<int64_t> begin; // [E + 1] into rows, per expert
+};
+
 template <typename W>
 moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
                          int64_t numRows, int64_t kDim,
                          const WeightLayout<W> &layout, int64_t numExperts,
                          int64_t mDim, const int32_t *offsets,
                          const float *bias, const moe_activation_params &act,
-                         float *out, const int32_t *expertOrder) {
+                         float *out, const int32_t *expertOrder,
+                         const FusedCombine *combine) {
   bool gated = layout.gated;
   if (offsets[0] != 0 || offsets[numExperts] != numRows)
     return MOE_ERROR_INDEX_OUT_OF_RANGE;
@@ -247,78 +257,143 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
     }
   }
   int64_t outCols = gated ? mDim / 2 : mDim;
-  const float *rowsData = rows;
+
+  // Passes: one over every row, or with a fused combine one per top-k slot
+  // j (in increasing j, so each output row sums its k contributions in a
+  // fixed order; within a pass every token has one row, so tasks never
+  // write the same output row).
+  std::vector<Pass> passes;
+  if (!combine) {
+    Pass all;
+    all.begin.assign(offsets, offsets + numExperts + 1);
+    passes.push_back(std::move(all));
+  } else {
+    int64_t n = combine->numTokens * combine->k;
+    for (int64_t a = 0; a < n; ++a)
+      if (combine->inverse[a] < 0 || combine->inverse[a] >= numRows)
+        return MOE_ERROR_INDEX_OUT_OF_RANGE;
+    std::vector<int32_t> expertOf(numRows);
+    for (int64_t e = 0; e < numExperts; ++e)
+      std::fill(expertOf.begin() + offsets[e], expertOf.begin() + offsets[e + 1],
+                static_cast<int32_t>(e));
+    for (int64_t j = 0; j < combine->k; ++j) {
+      Pass pass;
+      pass.begin.assign(numExperts + 1, 0);
+      for (int64_t t = 0; t < combine->numTokens; ++t)
+        ++pass.begin[expertOf[combine->inverse[t * combine->k + j]] + 1];
+      for (int64_t e = 0; e < numExperts; ++e)
+        pass.begin[e + 1] += pass.begin[e];
+      std::vector<int64_t> next(pass.begin.begin(), pass.begin.end() - 1);
+      pass.rows.resize(combine->numTokens);
+      pass.dest.resize(combine->numTokens);
+      pass.scale.resize(combine->numTokens);
+      for (int64_t t = 0; t < combine->numTokens; ++t) {
+        int32_t r = combine->inverse[t * combine->k + j];
+        int64_t at = next[expertOf[r]]++;
+        pass.rows[at] = r;
+        pass.dest[at] = static_cast<int32_t>(t);
+        pass.scale[at] = combine->weights[t * combine->k + j];
+      }
+      passes.push_back(std::move(pass));
+    }
+    parallelFor(config, combine->numTokens, [&](int64_t t) {
+      std::fill(out + t * outCols, out + (t + 1) * outCols, 0.0f);
+    });
+  }
+
   Isa isa = selectedIsa();
   const int width = tileWidth(isa), rowsPerTile = tileRows(isa);
   auto tile = isa == Isa::Avx512 ? tileAvx512<W>
               : isa == Isa::Avx2 ? tileAvx2<W>
                                  : tileGeneric<W>;
-
   // Tasks: up to 8 tiles of rows by 4 tiles of columns each.
   const int64_t rowChunk = 8 * rowsPerTile, colChunk = 4 * width;
-  std::vector<Task> tasks;
-  for (int64_t i = 0; i < numExperts; ++i)
-    for (int64_t e = expertOrder ? expertOrder[i] : i, r = offsets[e];
-         r < offsets[e + 1]; r += rowChunk)
-      for (int64_t c = 0; c < outCols; c += colChunk)
-        tasks.push_back({e, r, std::min<int64_t>(r + rowChunk, offsets[e + 1]),
-                         c, std::min(c + colChunk, outCols)});
+  for (const Pass &pass : passes) {
+    // Positions [rowBegin, rowEnd) index pass.rows (or are rows).
+    auto rowAt = [&](int64_t i) -> int64_t {
+      return combine ? pass.rows[i] : i;
+    };
+    std::vector<Task> tasks;
+    for (int64_t i = 0; i < numExperts; ++i)
+      for (int64_t e = expertOrder ? expertOrder[i] : i, r = pass.begin[e];
+           r < pass.begin[e + 1]; r += rowChunk)
+        for (int64_t c = 0; c < outCols; c += colChunk)
+          tasks.push_back(
+              {e, r, std::min<int64_t>(r + rowChunk, pass.begin[e + 1]), c,
+               std::min(c + colChunk, outCols)});
 
-  parallelFor(config, static_cast<int64_t>(tasks.size()), [&](int64_t t) {
-    const Task &task = tasks[t];
-    const float *b = bias ? bias + task.expert * mDim : nullptr;
-    constexpr int kBuffer = std::max(kMaxTileRows * kMaxTileWidth,
-                                     2 * kWideTile);
-    float gate[kBuffer], up[kBuffer];
-    // Decode: one wide tile over the task's columns.
-    if (isa == Isa::Avx512 && task.rowEnd - task.rowBegin <= 2 &&
-        task.colEnd - task.colBegin == kWideTile) {
-      int rows = static_cast<int>(task.rowEnd - task.rowBegin);
-      const float *x = rowsData + task.rowBegin * kDim;
-      auto compute = [&](int64_t col, float *z) {
-        int64_t ldw;
-        const W *w = layout.at(task.expert, col, ldw);
-        tileAvx512Wide<W>(rows, x, kDim, w, ldw, layout.blockStride(), kDim,
-                          b ? b + col : nullptr,
-                          layout.scaleAt(task.expert, col), z);
+    parallelFor(config, static_cast<int64_t>(tasks.size()), [&](int64_t t) {
+      const Task &task = tasks[t];
+      const float *b = bias ? bias + task.expert * mDim : nullptr;
+      constexpr int kBuffer =
+          std::max(kMaxTileRows * kMaxTileWidth, 2 * kWideTile);
+      float gate[kBuffer], up[kBuffer], act1[kWideTile];
+      const float *xr[kMaxTileRows];
+      // Row i of a tile: its epilogue output goes to dst (plain) or is
+      // added, scaled, to the token's output row (combine).
+      auto store = [&](int64_t position, const float *g, const float *u,
+                       int64_t col, int cols) {
+        if (!combine) {
+          epilogue(act, g, u, out + position * outCols + col, cols);
+          return;
+        }
+        epilogue(act, g, u, act1, cols);
+        float w = pass.scale[position];
+        float *dst = out + static_cast<int64_t>(pass.dest[position]) * outCols + col;
+        for (int c = 0; c < cols; ++c)
+          dst[c] += w * act1[c];
       };
-      compute(task.colBegin, gate);
-      if (gated)
-        compute(outCols + task.colBegin, up);
-      for (int i = 0; i < rows; ++i)
-        epilogue(act, gate + i * kWideTile,
-                 gated ? up + i * kWideTile : nullptr,
-                 out + (task.rowBegin + i) * outCols + task.colBegin,
-                 kWideTile);
-      return;
-    }
-    for (int64_t c = task.colBegin; c < task.colEnd; c += width) {
-      int cols = static_cast<int>(std::min<int64_t>(width, task.colEnd - c));
-      for (int64_t r = task.rowBegin; r < task.rowEnd; r += rowsPerTile) {
-        int rows =
-            static_cast<int>(std::min<int64_t>(rowsPerTile, task.rowEnd - r));
-        const float *x = rowsData + r * kDim;
-        // z rows are `width` apart for full tiles, kMaxTileWidth for tails.
-        int stride = cols == width ? width : kMaxTileWidth;
+      // Decode: one wide tile over the task's columns.
+      if (isa == Isa::Avx512 && task.rowEnd - task.rowBegin <= 2 &&
+          task.colEnd - task.colBegin == kWideTile) {
+        int nRows = static_cast<int>(task.rowEnd - task.rowBegin);
+        for (int i = 0; i < nRows; ++i)
+          xr[i] = rows + rowAt(task.rowBegin + i) * kDim;
         auto compute = [&](int64_t col, float *z) {
-          const float *bc = b ? b + col : nullptr;
           int64_t ldw;
           const W *w = layout.at(task.expert, col, ldw);
-          const float *sc = layout.scaleAt(task.expert, col);
-          if (cols == width)
-            tile(rows, x, kDim, w, ldw, layout.blockStride(), kDim, bc, sc, z);
-          else
-            tileTail<W>(rows, cols, x, kDim, w, ldw, kDim, bc, sc, z);
+          tileAvx512Wide<W>(nRows, xr, w, ldw, layout.blockStride(), kDim,
+                            b ? b + col : nullptr,
+                            layout.scaleAt(task.expert, col), z);
         };
-        compute(c, gate);
+        compute(task.colBegin, gate);
         if (gated)
-          compute(outCols + c, up);
-        for (int i = 0; i < rows; ++i)
-          epilogue(act, gate + i * stride, gated ? up + i * stride : nullptr,
-                   out + (r + i) * outCols + c, cols);
+          compute(outCols + task.colBegin, up);
+        for (int i = 0; i < nRows; ++i)
+          store(task.rowBegin + i, gate + i * kWideTile,
+                gated ? up + i * kWideTile : nullptr, task.colBegin,
+                kWideTile);
+        return;
       }
-    }
-  });
+      for (int64_t c = task.colBegin; c < task.colEnd; c += width) {
+        int cols = static_cast<int>(std::min<int64_t>(width, task.colEnd - c));
+        for (int64_t r = task.rowBegin; r < task.rowEnd; r += rowsPerTile) {
+          int nRows =
+              static_cast<int>(std::min<int64_t>(rowsPerTile, task.rowEnd - r));
+          for (int i = 0; i < nRows; ++i)
+            xr[i] = rows + rowAt(r + i) * kDim;
+          // z rows are `width` apart for full tiles, kMaxTileWidth for tails.
+          int stride = cols == width ? width : kMaxTileWidth;
+          auto compute = [&](int64_t col, float *z) {
+            const float *bc = b ? b + col : nullptr;
+            int64_t ldw;
+            const W *w = layout.at(task.expert, col, ldw);
+            const float *sc = layout.scaleAt(task.expert, col);
+            if (cols == width)
+              tile(nRows, xr, w, ldw, layout.blockStride(), kDim, bc, sc, z);
+            else
+              tileTail<W>(nRows, cols, xr, w, ldw, kDim, bc, sc, z);
+          };
+          compute(c, gate);
+          if (gated)
+            compute(outCols + c, up);
+          for (int i = 0; i < nRows; ++i)
+            store(r + i, gate + i * stride, gated ? up + i * stride : nullptr,
+                  c, cols);
+        }
+      }
+    });
+  }
   return MOE_OK;
 }
 } // namespace
@@ -333,7 +408,8 @@ moe_status checkedGroupedMatmul(const moe_exec_config *config,
                                 const int32_t *offsets, const float *bias,
                                 const moe_activation_params *activation,
                                 float *out, const int32_t *expertOrder,
-                                const float *scales = nullptr) {
+                                const float *scales = nullptr,
+                                const FusedCombine *combine = nullptr) {
   moe_activation_params act = activation ? *activation
                                          : moe_activation_params{0, 0, 0, 0};
   if (!validConfig(config) ||
@@ -344,8 +420,12 @@ moe_status checkedGroupedMatmul(const moe_exec_config *config,
     return MOE_ERROR_INVALID_ARGUMENT;
   WeightLayout<W> layout{weights, kDim, mDim, isGatedActivation(act.kind),
                          packed, scales};
+  if (combine && (combine->numTokens < 0 || combine->k < 1 ||
+                  (combine->numTokens > 0 &&
+                   (!combine->weights || !combine->inverse))))
+    return MOE_ERROR_INVALID_ARGUMENT;
   return groupedMatmul(config, rows, numRows, kDim, layout, numExperts, mDim,
-                       offsets, bias, act, out, expertOrder);
+                       offsets, bias, act, out, expertOrder, combine);
 }
 } // namespace
 
@@ -354,10 +434,10 @@ moe_status moe::runtime::groupedMatmulOrdered(
     int64_t kDim, const float *weights, bool packed, int64_t numExperts,
     int64_t mDim, const int32_t *offsets, const float *bias,
     const moe_activation_params *activation, float *out,
-    const int32_t *expertOrder) {
+    const int32_t *expertOrder, const FusedCombine *combine) {
   return checkedGroupedMatmul(config, rows, numRows, kDim, weights, packed,
                               numExperts, mDim, offsets, bias, activation,
-                              out, expertOrder);
+                              out, expertOrder, nullptr, combine);
 }
 
 extern "C" moe_status
@@ -386,10 +466,10 @@ moe_status moe::runtime::groupedMatmulBF16(
     int64_t kDim, const uint16_t *packedWeights, int64_t numExperts,
     int64_t mDim, const int32_t *offsets, const float *bias,
     const moe_activation_params *activation, float *out,
-    const int32_t *expertOrder) {
+    const int32_t *expertOrder, const FusedCombine *combine) {
   return checkedGroupedMatmul(config, rows, numRows, kDim, packedWeights,
                               /*packed=*/true, numExperts, mDim, offsets, bias,
-                              activation, out, expertOrder);
+                              activation, out, expertOrder, nullptr, combine);
 }
 
 moe_status moe::runtime::groupedMatmulInt8(
@@ -397,10 +477,10 @@ moe_status moe::runtime::groupedMatmulInt8(
     int64_t kDim, const int8_t *packedWeights, const float *scales,
     int64_t numExperts, int64_t mDim, const int32_t *offsets,
     const float *bias, const moe_activation_params *activation, float *out,
-    const int32_t *expertOrder) {
+    const int32_t *expertOrder, const FusedCombine *combine) {
   return checkedGroupedMatmul(config, rows, numRows, kDim, packedWeights,
                               /*packed=*/true, numExperts, mDim, offsets, bias,
-                              activation, out, expertOrder, scales);
+                              activation, out, expertOrder, scales, combine);
 }
 
 extern "C" moe_status moe_grouped_matmul_packed_i8w(

@@ -36,14 +36,16 @@ __attribute__((always_inline)) inline float weightValue(int8_t q) {
 template <typename W> constexpr bool kScaledWeights = false;
 template <> constexpr bool kScaledWeights<int8_t> = true;
 
-/// One MR x (NP * NR) tile over the full K: NP column blocks of NR, block
+/// One MR x (NP * NR) tile over the full K, row i of x at xr[i] (rows need
+/// not be adjacent: the fused combine takes one top-k slot's rows of a
+/// segment at a time): NP column blocks of NR, block
 /// p starting at w + p * panelStride (consecutive columns when unpacked,
 /// separate panels when packed), each row of a block ldw elements after
 /// the previous one. z is row-major with NP * NR columns. Scaled (int8)
 /// weights: z = bias + scale * (x . q), `scale` per column of the tile.
 template <int MR, int NR, int NP = 1, typename W = float>
 __attribute__((always_inline)) inline void
-matmulTile(const float *x, int64_t ldx, const W *w, int64_t ldw,
+matmulTile(const float *const *xr, const W *w, int64_t ldw,
            int64_t panelStride, int64_t kDim, const float *bias,
            const float *scale, float *z) {
   constexpr int width = NR * NP;
@@ -53,7 +55,7 @@ matmulTile(const float *x, int64_t ldx, const W *w, int64_t ldw,
       acc[i][j] = bias && !kScaledWeights<W> ? bias[j] : 0.0f;
   for (int64_t k = 0; k < kDim; ++k) {
     for (int i = 0; i < MR; ++i) {
-      float xv = x[i * ldx + k];
+      float xv = xr[i][k];
       for (int p = 0; p < NP; ++p) {
         const W *wk = w + p * panelStride + k * ldw;
         for (int j = 0; j < NR; ++j)
@@ -73,16 +75,15 @@ matmulTile(const float *x, int64_t ldx, const W *w, int64_t ldw,
 /// A tile of 1..MR rows: the row count picks a compile-time instantiation.
 template <int MR, int NR, int NP = 1, typename W = float>
 __attribute__((always_inline)) inline void
-matmulRows(int rows, const float *x, int64_t ldx, const W *w, int64_t ldw,
+matmulRows(int rows, const float *const *xr, const W *w, int64_t ldw,
            int64_t panelStride, int64_t kDim, const float *bias,
            const float *scale, float *z) {
   if constexpr (MR > 1) {
     if (rows < MR)
-      return matmulRows<MR - 1, NR, NP, W>(rows, x, ldx, w, ldw, panelStride,
-                                           kDim, bias, scale, z);
+      return matmulRows<MR - 1, NR, NP, W>(rows, xr, w, ldw, panelStride, kDim,
+                                           bias, scale, z);
   }
-  matmulTile<MR, NR, NP, W>(x, ldx, w, ldw, panelStride, kDim, bias, scale,
-                            z);
+  matmulTile<MR, NR, NP, W>(xr, w, ldw, panelStride, kDim, bias, scale, z);
 }
 
 } // namespace moe::runtime

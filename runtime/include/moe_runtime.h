@@ -234,19 +234,28 @@ int32_t moe_cc_route_fused_f32(int32_t num_threads, const float *input,
 /* moe_grouped_matmul_packed_f32 for generated code. The grouped matmul
  * entries take `expert_order` (a permutation of [0, E), or NULL): the order
  * in which the experts' work is scheduled, busiest first when moe-compile
- * had a routing profile. Results do not depend on it. */
+ * had a routing profile. Results do not depend on it. With
+ * `combine_weights` [T, k] and `combine_inverse` [T, k] (moe.grouped_matmul
+ * with a combine clause; NULL otherwise) the combine is fused into the
+ * epilogue: `out` is [T, M] with out[t] = sum_j combine_weights[t, j] *
+ * z[combine_inverse[t, j]], summed in increasing j (as moe_combine_f32),
+ * and the [N, M] rows are never stored. */
 int32_t moe_cc_grouped_matmul_packed_f32(
     int32_t num_threads, const float *rows, int64_t num_rows, int64_t k_dim,
     const float *packed_weights, int64_t num_experts, int64_t m_dim,
     const int32_t *offsets, const float *bias, int32_t activation, float alpha,
-    float beta, float limit, float *out, const int32_t *expert_order);
+    float beta, float limit, float *out, const int32_t *expert_order,
+    const float *combine_weights, const int32_t *combine_inverse,
+    int64_t num_tokens, int64_t k);
 
 /* moe_grouped_matmul_packed_bf16w for generated code. */
 int32_t moe_cc_grouped_matmul_packed_bf16w(
     int32_t num_threads, const float *rows, int64_t num_rows, int64_t k_dim,
     const uint16_t *packed_weights, int64_t num_experts, int64_t m_dim,
     const int32_t *offsets, const float *bias, int32_t activation, float alpha,
-    float beta, float limit, float *out, const int32_t *expert_order);
+    float beta, float limit, float *out, const int32_t *expert_order,
+    const float *combine_weights, const int32_t *combine_inverse,
+    int64_t num_tokens, int64_t k);
 
 /* moe_grouped_matmul_packed_i8w for generated code. */
 int32_t moe_cc_grouped_matmul_packed_i8w(
@@ -254,7 +263,8 @@ int32_t moe_cc_grouped_matmul_packed_i8w(
     const int8_t *packed_weights, const float *scales, int64_t num_experts,
     int64_t m_dim, const int32_t *offsets, const float *bias,
     int32_t activation, float alpha, float beta, float limit, float *out,
-    const int32_t *expert_order);
+    const int32_t *expert_order, const float *combine_weights,
+    const int32_t *combine_inverse, int64_t num_tokens, int64_t k);
 
 /* moe_permute, then moe_gather_rows_f32 of input [T, d] into rows. */
 int32_t moe_cc_permute_f32(int32_t num_threads, const float *input,
@@ -270,7 +280,9 @@ int32_t moe_cc_grouped_matmul_f32(int32_t num_threads, const float *rows,
                                   int64_t m_dim, const int32_t *offsets,
                                   const float *bias, int32_t activation,
                                   float alpha, float beta, float limit,
-                                  float *out, const int32_t *expert_order);
+                                  float *out, const int32_t *expert_order,
+    const float *combine_weights, const int32_t *combine_inverse,
+    int64_t num_tokens, int64_t k);
 
 int32_t moe_cc_combine_f32(int32_t num_threads, const float *rows,
                            int64_t num_rows, int64_t d, const float *weights,

@@ -178,7 +178,7 @@ def pack_weights_int8(weights, gated):
 
 def grouped_matmul(rows, weights, offsets, bias=None, activation="identity",
                    alpha=1.702, beta=1.0, limit=7.0, threads=0, packed=False,
-                   bf16=False, int8=False):
+                   bf16=False, int8=False, combine=None):
     """With packed=True the weights go through moe_pack_weights_f32 and
     moe_grouped_matmul_packed_f32."""
     rows = np.ascontiguousarray(rows, np.float32)
@@ -189,6 +189,9 @@ def grouped_matmul(rows, weights, offsets, bias=None, activation="identity",
     out = np.zeros((rows.shape[0], m // 2 if gated else m), np.float32)
     act = ActivationParams(ACTIVATION[activation], alpha, beta, limit)
     bias = None if bias is None else np.ascontiguousarray(bias, np.float32)
+    if combine is not None:
+        return _grouped_matmul_combined(rows, weights, offsets, bias, act, gated, threads,
+                                        packed, bf16, int8, combine, out.shape[1])
     fn = _lib.moe_grouped_matmul_f32
     wptr = _ptr(weights, _f32)
     if int8:
@@ -211,6 +214,38 @@ def grouped_matmul(rows, weights, offsets, bias=None, activation="identity",
         ctypes.byref(ExecConfig(threads)), _ptr(rows, _f32), _i64(rows.shape[0]), _i64(kd),
         wptr, _i64(e), _i64(m), _ptr(offsets, _i32), _ptr(bias, _f32),
         ctypes.byref(act), _ptr(out, _f32))
+    return status, out
+
+
+def _grouped_matmul_combined(rows, weights, offsets, bias, act, gated, threads, packed,
+                             bf16, int8, combine, cols):
+    """The grouped matmul with the combine fused into its epilogue, through
+    the moe_cc_* adapters (what compiled code calls): out [T, cols]."""
+    e, kd, m = weights.shape
+    cw = np.ascontiguousarray(combine[0], np.float32)
+    inverse = np.ascontiguousarray(combine[1], np.int32)
+    out = np.zeros((cw.shape[0], cols), np.float32)
+    if int8:
+        packed_w, scales = pack_weights_int8(weights, gated)
+        fn = _lib.moe_cc_grouped_matmul_packed_i8w
+        wargs = [packed_w.ctypes.data_as(ctypes.POINTER(ctypes.c_int8)), _ptr(scales, _f32)]
+    elif bf16:
+        packed_w = pack_weights_bf16(weights, gated)
+        fn = _lib.moe_cc_grouped_matmul_packed_bf16w
+        wargs = [packed_w.ctypes.data_as(ctypes.POINTER(ctypes.c_uint16))]
+    elif packed:
+        packed_w = pack_weights(weights, gated)
+        fn = _lib.moe_cc_grouped_matmul_packed_f32
+        wargs = [_ptr(packed_w, _f32)]
+    else:
+        fn = _lib.moe_cc_grouped_matmul_f32
+        wargs = [_ptr(weights, _f32)]
+    fn.restype = _i32
+    status = fn(_i32(threads), _ptr(rows, _f32), _i64(rows.shape[0]), _i64(kd), *wargs,
+                _i64(e), _i64(m), _ptr(offsets, _i32), _ptr(bias, _f32),
+                _i32(act.kind), _f32(act.alpha), _f32(act.beta), _f32(act.limit),
+                _ptr(out, _f32), None, _ptr(cw, _f32), _ptr(inverse, _i32),
+                _i64(cw.shape[0]), _i64(cw.shape[1]))
     return status, out
 
 

@@ -194,8 +194,26 @@ struct PermuteLowering : OpRewritePattern<PermuteOp> {
 /// z[r] = rows[r] @ weights[e(r)] + bias[e(r)], e(r) found from the offsets.
 struct GroupedMatmulLowering : OpRewritePattern<GroupedMatmulOp> {
   using OpRewritePattern::OpRewritePattern;
+  // A fused combine is rewritten into a plain grouped matmul (no combine),
+  // which this pattern then lowers: recursion of depth one.
+  void initialize() { setHasBoundedRewriteRecursion(); }
   LogicalResult matchAndRewrite(GroupedMatmulOp op,
                                 PatternRewriter &rewriter) const override {
+    if (op.getCombineWeights()) {
+      // A fused combine is, by definition, the combine of the plain
+      // grouped matmul's rows: lowered as those two ops.
+      auto rowsType = cast<RankedTensorType>(op.getResult().getType());
+      auto plain = GroupedMatmulOp::create(
+          rewriter, op.getLoc(),
+          RankedTensorType::get({ShapedType::kDynamic, rowsType.getDimSize(1)},
+                                rowsType.getElementType()),
+          op.getRows(), op.getWeights(), op.getOffsets(), op.getBias(),
+          op.getActivationAttr());
+      rewriter.replaceOpWithNewOp<CombineOp>(op, rowsType, plain,
+                                             op.getCombineWeights(),
+                                             op.getCombineInverse());
+      return success();
+    }
     TensorBuilder tb(rewriter, op.getLoc());
     ImplicitLocOpBuilder &b = tb.builder();
     Value rows = op.getRows(), weights = op.getWeights();

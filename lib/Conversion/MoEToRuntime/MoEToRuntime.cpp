@@ -351,7 +351,8 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
   LogicalResult matchAndRewrite(GroupedMatmulOp op,
                                 PatternRewriter &rewriter) const override {
     if (!isF32(op.getRows()) || !isF32(op.getWeights()) ||
-        !isI32(op.getOffsets()))
+        !isI32(op.getOffsets()) ||
+        (op.getCombineInverse() && !isI32(op.getCombineInverse())))
       return rewriter.notifyMatchFailure(op, "needs f32 data, i32 offsets");
     auto weightsType = cast<RankedTensorType>(op.getWeights().getType());
     if (!weightsType.hasStaticShape())
@@ -378,9 +379,13 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
     call.addF32(activation ? activation.getAlphaValue() : 0.0);
     call.addF32(activation ? activation.getBetaValue() : 0.0);
     call.addF32(activation ? activation.getLimitValue() : 0.0);
+    // With a fused combine the result has the combine's token rows.
+    Value combineWeights = op.getCombineWeights();
+    Value resultRows =
+        combineWeights ? call.dim(combineWeights, 0) : numRows;
     call.addOutput(op.getResult(),
-                   {numRows, call.index(weightsType.getDimSize(2) /
-                                        (gated ? 2 : 1))});
+                   {resultRows, call.index(weightsType.getDimSize(2) /
+                                           (gated ? 2 : 1))});
     // Profiled loads (moe-compile --profile): the busiest experts' work is
     // scheduled first, so no thread is left with a big segment at the end.
     Value order;
@@ -402,6 +407,15 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
               ArrayRef<int32_t>(experts)));
     }
     call.addInput(order);
+    call.addInput(combineWeights);
+    call.addInput(op.getCombineInverse());
+    if (combineWeights) {
+      call.addI64(resultRows);
+      call.addI64(call.dim(combineWeights, 1));
+    } else {
+      call.addI64(int64_t{0});
+      call.addI64(int64_t{0});
+    }
     StringRef callee = "moe_cc_grouped_matmul_f32";
     if (packed)
       callee = storage == WeightStorage::BF16

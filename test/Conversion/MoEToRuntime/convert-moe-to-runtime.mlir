@@ -176,7 +176,7 @@ func.func @route_fused(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %b: tensor<8
 // INT8-DAG: %[[Q:.*]] = arith.constant dense_resource<moe_panels_i8{{.*}}> : tensor<2x192xi8>
 // INT8-DAG: %[[S:.*]] = arith.constant dense_resource<moe_panel_scales{{.*}}> : tensor<2x64xf32>
 // INT8: llvm.call @moe_cc_grouped_matmul_packed_i8w
-// INT8-SAME: : (i32, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i32, f32, f32, f32, !llvm.ptr, !llvm.ptr) -> i32
+// INT8-SAME: : (i32, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i32, f32, f32, f32, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64) -> i32
 // INT8: moe_panels_i8{{.*}}: "0x{{[0-9A-F]+}}7F7F7F7F00000000000000000000000000000000000000000000000000000000
 // INT8: moe_panel_scales{{.*}}: "0x{{[0-9A-F]+}}0402813B0402813B0402813B0402813B00000000
 // CHECK-LABEL: func @packed_constant
@@ -204,3 +204,22 @@ func.func @profiled_order(%rows: tensor<?x8xf32>, %w: tensor<4x8x16xf32>, %offse
       : tensor<?x8xf32>, tensor<4x8x16xf32>, tensor<5xi32> -> tensor<?x16xf32>
   return %h : tensor<?x16xf32>
 }
+
+// -----
+
+// A fused combine (moe-fuse-combine): the kernel gets the combine's
+// weights and inverse, the token count and k, and its output has the
+// tokens' rows [T, 16] (the [T * k, 16] expert rows are never allocated).
+// CHECK-LABEL: func @fused_combine
+// CHECK-SAME: (%[[H:.*]]: tensor<?x32xf32>, %{{.*}}: tensor<8x32x16xf32>, %{{.*}}: tensor<9xi32>, %[[W:.*]]: tensor<?x2xf32>, %{{.*}}: tensor<?x2xi32>)
+// CHECK: %[[T:.*]] = tensor.dim %[[W]], %c0
+// CHECK: memref.alloc(%[[T]]) : memref<?x16xf32>
+// CHECK: %[[T64:.*]] = arith.index_cast %[[T]] : index to i64
+// CHECK: llvm.call @moe_cc_grouped_matmul_f32({{.*}}, %[[T64]], %c2_i64)
+// CHECK-NOT: moe_cc_combine_f32
+func.func @fused_combine(%h: tensor<?x32xf32>, %w2: tensor<8x32x16xf32>, %offsets: tensor<9xi32>, %w: tensor<?x2xf32>, %inverse: tensor<?x2xi32>) -> tensor<?x16xf32> {
+  %y = moe.grouped_matmul %h, %w2, %offsets combine %w, %inverse : tensor<?x2xf32>, tensor<?x2xi32>
+      : tensor<?x32xf32>, tensor<8x32x16xf32>, tensor<9xi32> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+

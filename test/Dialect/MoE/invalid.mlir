@@ -490,6 +490,47 @@ func.func @f(%r: tensor<?x16xf32>, %w: tensor<8x12x32xf32>, %o: tensor<9xi64>) {
 
 // -----
 
+func.func @f(%r: tensor<6x16xf32>, %w: tensor<8x16x32xf32>, %o: tensor<9xi64>, %cw: tensor<3x2xf32>) {
+  // expected-error @+1 {{a combine needs both its weights and its inverse}}
+  %y = "moe.grouped_matmul"(%r, %w, %o, %cw) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 1, 0>}> : (tensor<6x16xf32>, tensor<8x16x32xf32>, tensor<9xi64>, tensor<3x2xf32>) -> tensor<3x32xf32>
+  return
+}
+
+// -----
+
+// A fused combine: inverse shaped like the weights, result [T, M].
+func.func @f(%r: tensor<?x16xf32>, %w: tensor<8x16x32xf32>, %o: tensor<9xi64>, %cw: tensor<?x2xf32>, %ci: tensor<?x3xi64>) {
+  // expected-error @+1 {{'combine inverse' must be [T, k] = [?, 2], but is 'tensor<?x3xi64>'}}
+  %y = moe.grouped_matmul %r, %w, %o combine %cw, %ci : tensor<?x2xf32>, tensor<?x3xi64> : tensor<?x16xf32>, tensor<8x16x32xf32>, tensor<9xi64> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%r: tensor<6x16xf32>, %w: tensor<8x16x32xf32>, %o: tensor<9xi64>, %cw: tensor<3x2xf32>, %ci: tensor<3x2xi64>) {
+  // expected-error @+1 {{'result' must be [T, M] = [3, 32], but is 'tensor<6x32xf32>'}}
+  %y = moe.grouped_matmul %r, %w, %o combine %cw, %ci : tensor<3x2xf32>, tensor<3x2xi64> : tensor<6x16xf32>, tensor<8x16x32xf32>, tensor<9xi64> -> tensor<6x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%r: tensor<5x16xf32>, %w: tensor<8x16x32xf32>, %o: tensor<9xi64>, %cw: tensor<3x2xf32>, %ci: tensor<3x2xi64>) {
+  // expected-error @+1 {{'rows' must be [T * k, K] = [6, 16], but is 'tensor<5x16xf32>'}}
+  %y = moe.grouped_matmul %r, %w, %o combine %cw, %ci : tensor<3x2xf32>, tensor<3x2xi64> : tensor<5x16xf32>, tensor<8x16x32xf32>, tensor<9xi64> -> tensor<3x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%r: tensor<6x16xf32>, %w: tensor<8x16x32xf32>, %o: tensor<9xi64>, %cw: tensor<3x2xf16>, %ci: tensor<3x2xi64>) {
+  // expected-error @+1 {{'combine weights' has element type 'f16', but 'rows' has 'f32'}}
+  %y = moe.grouped_matmul %r, %w, %o combine %cw, %ci : tensor<3x2xf16>, tensor<3x2xi64> : tensor<6x16xf32>, tensor<8x16x32xf32>, tensor<9xi64> -> tensor<3x32xf32>
+  return
+}
+
+// -----
+
 func.func @f(%r: tensor<?x16xf32>, %w: tensor<?x16x32xf32>, %o: tensor<9xi64>) {
   // expected-error @+1 {{the number of experts (dim 0 of 'weights') must be static}}
   %y = moe.grouped_matmul %r, %w, %o : tensor<?x16xf32>, tensor<?x16x32xf32>, tensor<9xi64> -> tensor<?x32xf32>

@@ -159,3 +159,13 @@ func.func @route_fused(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %b: tensor<8
       : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
   return %ids, %w : tensor<?x2xi32>, tensor<?x2xf32>
 }
+
+// The combine fused into the down projection (moe-fuse-combine).
+// CHECK-LABEL: func @grouped_matmul_combine
+// CHECK: moe.grouped_matmul %{{.*}}, %{{.*}}, %{{.*}} combine %{{.*}}, %{{.*}} : tensor<?x2xf32>, tensor<?x2xi64> : tensor<?x32xf32>, tensor<8x32x16xf32>, tensor<9xi64> -> tensor<?x16xf32>
+func.func @grouped_matmul_combine(%h: tensor<?x32xf32>, %w2: tensor<8x32x16xf32>, %o: tensor<9xi64>, %w: tensor<?x2xf32>, %inv: tensor<?x2xi64>) -> tensor<?x16xf32> {
+  %y = moe.grouped_matmul %h, %w2, %o combine %w, %inv : tensor<?x2xf32>, tensor<?x2xi64>
+      : tensor<?x32xf32>, tensor<8x32x16xf32>, tensor<9xi64> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+

@@ -26,6 +26,7 @@
 # CHECK: OK: combine
 # CHECK: OK: chained layer
 # CHECK: OK: buffer cache
+# CHECK: OK: fused combine
 # CHECK: OK: errors
 # CHECK: kernels: {{[0-9]+}} passed, 0 failed
 
@@ -239,7 +240,8 @@ for order, ok in (([2, 0, 3, 1], True), ([3, 2, 1, 0], True), ([0, 0, 1, 2], Fal
                 w.ctypes.data_as(f32p), ctypes.c_int64(4), ctypes.c_int64(70),
                 offsets.ctypes.data_as(i32p), None, ctypes.c_int32(1), ctypes.c_float(0),
                 ctypes.c_float(0), ctypes.c_float(0), out.ctypes.data_as(f32p),
-                order_arr.ctypes.data_as(i32p))
+                order_arr.ctypes.data_as(i32p), None, None, ctypes.c_int64(0),
+                ctypes.c_int64(0))
     check(f"order {order}", (status == rt.OK) == ok, f"status {status}")
     if ok:
         check(f"order {order} results", np.array_equal(out, want))
@@ -292,6 +294,40 @@ for ptr in (again, page):
     release(ptr)
 release(None)
 print("OK: buffer cache")
+
+# The combine fused into the grouped matmul's epilogue (moe_cc_* with
+# combine weights and inverse): bitwise what the separate combine of the
+# separate grouped matmul gives (same per-element sums, same j order), for
+# every weight storage, and against numpy; a bad inverse is refused.
+i8p = ctypes.POINTER(ctypes.c_int8)
+for tokens, k, experts, kdim, mdim, bias_on in ((1, 2, 4, 40, 128, False), (37, 2, 5, 24, 70, True),
+                                                (64, 4, 8, 33, 160, False)):
+    ids = np.stack([rng.permutation(experts)[:k] for _ in range(tokens)]).astype(np.int32)
+    _, assign, offsets, inverse = rt.permute(ids, experts)
+    rows = rng.standard_normal((tokens * k, kdim)).astype(np.float32)
+    w = rng.standard_normal((experts, kdim, mdim)).astype(np.float32)
+    b = rng.standard_normal((experts, mdim)).astype(np.float32) if bias_on else None
+    cw = rng.random((tokens, k)).astype(np.float32)
+    for storage in ("f32", "packed", "bf16", "int8"):
+        flags = dict(packed=storage == "packed", bf16=storage == "bf16", int8=storage == "int8")
+        _, z = rt.grouped_matmul(rows, w, offsets, b, threads=2, **flags)
+        _, separate = rt.combine(z, cw, inverse, threads=2)
+        status, fused = rt.grouped_matmul(rows, w, offsets, b, threads=2,
+                                          combine=(cw, inverse), **flags)
+        check(f"fused combine {storage} status", status == rt.OK, f"status {status}")
+        check(f"fused combine {storage} T={tokens}", np.array_equal(fused, separate),
+              f"max diff {np.abs(fused - separate).max()}")
+    want = np.zeros((tokens, mdim))
+    for t in range(tokens):
+        for j in range(k):
+            e = ids[t, j]
+            want[t] += cw[t, j] * (rows[inverse[t, j]].astype(np.float64) @ w[e]
+                                   + (0 if b is None else b[e]))
+    _, fused = rt.grouped_matmul(rows, w, offsets, b, threads=1, combine=(cw, inverse))
+    close(f"fused combine T={tokens} vs numpy", fused, want, rtol=1e-4, atol=1e-4)
+status, _ = rt.grouped_matmul(rows, w, offsets, b, combine=(cw, np.full_like(inverse, 10**6)))
+check("fused combine bad inverse", status == rt.INDEX_OUT_OF_RANGE, f"status {status}")
+print("OK: fused combine")
 
 # Errors: nothing is written on bad ids; bad parameters are refused.
 status, assign, offsets, _ = rt.permute(np.array([[0, 5]]), 5)

@@ -363,6 +363,24 @@ LogicalResult GroupedMatmulOp::verify() {
       failed(verifyShape(op, "bias", getBias(), "[E, M]", {numExperts, m})))
     return failure();
 
+  // A fused combine: result rows are the [T, k] combine's tokens.
+  int64_t resultRows = n;
+  if (bool(getCombineWeights()) != bool(getCombineInverse()))
+    return emitOpError("a combine needs both its weights and its inverse");
+  if (getCombineWeights()) {
+    if (failed(verifyShape(op, "combine weights", getCombineWeights(),
+                           "[T, k]", {kDyn, kDyn})))
+      return failure();
+    int64_t numTokens = dimOf(getCombineWeights(), 0);
+    int64_t k = dimOf(getCombineWeights(), 1);
+    if (failed(verifyShape(op, "combine inverse", getCombineInverse(),
+                           "[T, k]", {numTokens, k})) ||
+        failed(verifyShape(op, "rows", getRows(), "[T * k, K]",
+                           {mulDims(numTokens, k), kDim})))
+      return failure();
+    resultRows = numTokens;
+  }
+
   int64_t resultCols = m;
   ActivationAttr activation = getActivationAttr();
   if (activation && activation.isGated()) {
@@ -372,10 +390,12 @@ LogicalResult GroupedMatmulOp::verify() {
                            << formatDims({m});
     resultCols = m / 2;
   }
-  if (failed(verifyShape(op, "result", getResult(),
-                         activation && activation.isGated() ? "[N, M / 2]"
-                                                            : "[N, M]",
-                         {n, resultCols})))
+  bool gated = activation && activation.isGated();
+  const char *resultShape = getCombineWeights()
+                                ? (gated ? "[T, M / 2]" : "[T, M]")
+                                : (gated ? "[N, M / 2]" : "[N, M]");
+  if (failed(verifyShape(op, "result", getResult(), resultShape,
+                         {resultRows, resultCols})))
     return failure();
   Type elementType = getElementTypeOrSelf(getRows().getType());
   if (failed(verifyElementType(op, "weights", getWeights(), elementType,
@@ -383,7 +403,10 @@ LogicalResult GroupedMatmulOp::verify() {
       (getBias() && failed(verifyElementType(op, "bias", getBias(),
                                              elementType, "rows"))) ||
       failed(verifyElementType(op, "result", getResult(), elementType,
-                               "rows")))
+                               "rows")) ||
+      (getCombineWeights() &&
+       failed(verifyElementType(op, "combine weights", getCombineWeights(),
+                                elementType, "rows"))))
     return failure();
   return success();
 }

@@ -10,6 +10,10 @@
 # CHECK: OK: switch T=7
 # CHECK: OK: dense_gelu T=33
 # CHECK: OK: up_bias_only T=7
+# moe-fuse-combine: the combine in the down projection's clause, lowered.
+# CHECK: OK: fused_combine T=1
+# CHECK: OK: fused_combine T=33
+# CHECK: OK: fused_combine_bias T=7
 
 from layer_cases import run_layer_case
 
@@ -53,3 +57,12 @@ x = rng.standard_normal((7, d)).astype(np.float32)
                   [[x, wr, w1, w3, w2, b1]], passes=["moe-decompose"])
 want = ref.moe_layer(x, wr, w1, w2, dict(kind="softmax_topk", k=2), "swiglu", w3=w3, b1=b1)
 mh.check_close("up_bias_only T=7", out, want)
+
+fused = dict(passes=["moe-decompose", "moe-fuse-combine"])
+run_layer_case("fused_combine", d=16, f=24, num_experts=8,
+               routing=dict(kind="softmax_topk", k=2, renormalize=True),
+               act="swiglu", token_counts=(1, 33), **fused)
+run_layer_case("fused_combine_bias", d=16, f=32, num_experts=4,
+               routing=dict(kind="softmax_topk", k=2), act="relu",
+               biases=True, seed=12, token_counts=(7,), **fused)
+

@@ -212,7 +212,8 @@ def MoE_PermuteOp : MoE_Op<"permute", [Pure]> {
 // moe.grouped_matmul
 //===----------------------------------------------------------------------===//
 
-def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [Pure]> {
+def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul",
+                                  [Pure, AttrSizedOperandSegments]> {
   let summary = "one matmul per expert segment of sorted rows";
   let description = [{
     For every row `r` of `rows` `[N, K]` in expert segment `e`
@@ -223,10 +224,20 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [Pure]> {
     and the up projection from `[M/2, M)` (gate and up fused into one
     matmul), so the result is `[N, M/2]`; otherwise it is `[N, M]`.
 
+    With `combine %w, %inverse` (`[T, k]` each; what `moe-fuse-combine`
+    makes of a `moe.combine` of the result) the combine is part of the
+    epilogue: the result is `[T, M']` with
+    `result[t] = sum_{j = 0..k-1} w[t, j] * z[inverse[t, j]]`, summed in
+    increasing `j` exactly as `moe.combine` does, and `z` is never stored.
+
     ```mlir
     %h = moe.grouped_matmul %rows, %w13, %offsets activation <swiglu>
          : tensor<?x16xf32>, tensor<8x16x64xf32>, tensor<9xi64>
          -> tensor<?x32xf32>
+    %y = moe.grouped_matmul %h, %w2, %offsets
+         combine %w, %inverse : tensor<?x2xf32>, tensor<?x2xi64>
+         : tensor<?x32xf32>, tensor<8x32x16xf32>, tensor<9xi64>
+         -> tensor<?x16xf32>
     ```
   }];
   let arguments = (ins
@@ -234,16 +245,30 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [Pure]> {
     MoE_FloatTensor:$weights,
     MoE_IndexTensor:$offsets,
     Optional<MoE_FloatTensor>:$bias,
+    Optional<MoE_FloatTensor>:$combine_weights,
+    Optional<MoE_IndexTensor>:$combine_inverse,
     OptionalAttr<MoE_ActivationAttr>:$activation
   );
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = [{
     $rows `,` $weights `,` $offsets
     (`bias` $bias^ `:` type($bias))?
-    (`activation` $activation^)? attr-dict
+    (`activation` $activation^)?
+    (`combine` $combine_weights^ `,` $combine_inverse `:`
+     type($combine_weights) `,` type($combine_inverse))? attr-dict
     `:` type($rows) `,` type($weights) `,` type($offsets) `->` type($result)
   }];
   let hasVerifier = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$rows,
+                   "::mlir::Value":$weights, "::mlir::Value":$offsets,
+                   "::mlir::Value":$bias,
+                   "::mlir::moe::ActivationAttr":$activation), [{
+      build($_builder, $_state, result, rows, weights, offsets, bias,
+            /*combine_weights=*/::mlir::Value(),
+            /*combine_inverse=*/::mlir::Value(), activation);
+    }]>
+  ];
 }
 
 //===----------------------------------------------------------------------===//

@@ -121,6 +121,31 @@ def MoEFuseGatingPass : Pass<"moe-fuse-gating", "func::FuncOp"> {
   let dependentDialects = ["::mlir::moe::MoEDialect"];
 }
 
+def MoEFuseCombinePass : Pass<"moe-fuse-combine", "func::FuncOp"> {
+  let summary = "Fuse moe.combine into the grouped matmul that feeds it";
+  let description = [{
+    `moe.combine` of a `moe.grouped_matmul` result that nothing else reads
+    becomes the grouped matmul with a `combine` clause: the down
+    projection's epilogue scales each row by its gate weight and adds it to
+    its token's output row, one top-k slot after another (so the k
+    contributions are summed in the same fixed order as `moe.combine`), and
+    the `[T * k, d]` expert rows are never stored.
+
+    ```mlir
+    %z = moe.grouped_matmul %h, %w2, %offsets : ... -> tensor<?x16xf32>
+    %y = moe.combine %z, %w, %inverse : ... -> tensor<?x16xf32>
+    // becomes
+    %y = moe.grouped_matmul %h, %w2, %offsets
+         combine %w, %inverse : tensor<?x2xf32>, tensor<?x2xi32>
+         : ... -> tensor<?x16xf32>
+    ```
+  }];
+  let statistics = [
+    Statistic<"numFused", "num-fused", "Number of combines fused">,
+  ];
+  let dependentDialects = ["::mlir::moe::MoEDialect"];
+}
+
 def MoEFoldWeightsPass : Pass<"moe-fold-weights", "func::FuncOp"> {
   let summary = "Move constant weights into the kernels' layout at compile time";
   let description = [{
