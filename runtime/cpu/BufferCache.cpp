@@ -17,6 +17,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe_runtime.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -96,6 +98,8 @@ public:
     return reinterpret_cast<void *>(start);
   }
 
+  size_t cacheLimit() const { return limit; }
+
   void release(void *payload) {
     if (!payload)
       return;
@@ -140,5 +144,9 @@ void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment, size_t size) {
 }
 
 void _mlir_memref_to_llvm_free(void *ptr) { cache().release(ptr); }
+
+int64_t moe_runtime_buffer_cache_limit(void) {
+  return static_cast<int64_t>(cache().cacheLimit());
+}
 
 } // extern "C"

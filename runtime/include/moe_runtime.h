@@ -24,6 +24,11 @@ extern "C" {
 /* Bumped on any incompatible change of this header. */
 #define MOE_RUNTIME_API_VERSION 3
 
+/* Bytes of freed compiled-code buffers the runtime keeps for reuse
+ * (MOE_RUNTIME_BUFFER_CACHE, default 1 GiB; 0: off, as in sanitizer
+ * builds). */
+int64_t moe_runtime_buffer_cache_limit(void);
+
 /* Returns MOE_RUNTIME_API_VERSION of the library actually linked. */
 int32_t moe_runtime_api_version(void);
 
