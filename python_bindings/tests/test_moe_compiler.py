@@ -73,23 +73,22 @@ def test_compile_bytes_output_path_and_load(moe_model, tmp_path):
                                   loaded.run(feeds)["y"])
 
 
-def test_bf16_weights(moe_model):
-    model = moe_compiler.compile(moe_model, weights="bf16", dump_ir=True)
-    assert "moe_cc_grouped_matmul_packed_bf16w" in model.ir["llvm-dialect"]
+@pytest.mark.parametrize("weights,kernel,bound", [
+    ("bf16", "moe_cc_grouped_matmul_packed_bf16w", 2e-2),
+    ("int8", "moe_cc_grouped_matmul_packed_i8w", 3e-2),
+])
+def test_compressed_weights(moe_model, weights, kernel, bound):
+    model = moe_compiler.compile(moe_model, weights=weights, dump_ir=True)
+    assert kernel in model.ir["llvm-dialect"]
     feeds = feeds_for(17)
     got, want = model.run(feeds)["y"], ort_run(moe_model, feeds)["y"]
-    assert np.abs(got - want).max() <= 2e-2 * np.abs(want).max()
+    assert np.abs(got - want).max() <= bound * np.abs(want).max()
+
+
+def test_unknown_weight_type(moe_model):
     with pytest.raises(moe_compiler.CompileError,
                        match="weights must be 'f32', 'bf16' or 'int8'"):
         moe_compiler.compile(moe_model, weights="int4")
-
-
-def test_int8_weights(moe_model):
-    model = moe_compiler.compile(moe_model, weights="int8", dump_ir=True)
-    assert "moe_cc_grouped_matmul_packed_i8w" in model.ir["llvm-dialect"]
-    feeds = feeds_for(17)
-    got, want = model.run(feeds)["y"], ort_run(moe_model, feeds)["y"]
-    assert np.abs(got - want).max() <= 3e-2 * np.abs(want).max()
 
 
 def test_dump_ir(moe_model):

@@ -190,37 +190,25 @@ for trial in range(16):
         check(f"random {trial}", status == rt.OK)
         close(f"grouped_matmul random {trial} ({num_experts}x{kdim}x{mdim}, {act}, "
               f"packed={packed})", out, want, rtol=1e-4, atol=1e-4)
-    # bf16 weights: exact against the reference on bf16-rounded weights
-    # (fp32 accumulation), and within bf16's 8-bit mantissa of fp32.
-    wb = rt.bf16_round(w)
-    want_bf16 = np.zeros_like(want)
-    for e in range(num_experts):
-        seg = slice(offsets[e], offsets[e + 1])
-        z = rows[seg].astype(np.float64) @ wb[e] + (0 if b is None else b[e])
-        want_bf16[seg] = ref.activation(act, z[:, :mdim // 2], z[:, mdim // 2:]) if gated \
-            else ref.activation(act, z)
-    status, out = rt.grouped_matmul(rows, w, offsets, b, act, threads=2, bf16=True)
-    check(f"random {trial} bf16", status == rt.OK)
-    close(f"grouped_matmul random {trial} bf16 weights", out, want_bf16, rtol=1e-4, atol=1e-4)
-    close(f"grouped_matmul random {trial} bf16 vs fp32", out, want, rtol=3e-2,
-          atol=3e-2 * max(1.0, float(np.abs(want).max(initial=0.0))))
-    # int8 weights with per-column scales: exact (to fp32 accumulation)
-    # against numpy on the dequantized weights, and within the quantization
-    # error of fp32.
-    wq = rt.int8_dequantized(w)
-    want_int8 = np.zeros_like(want)
-    for e in range(num_experts):
-        seg = slice(offsets[e], offsets[e + 1])
-        z = rows[seg].astype(np.float64) @ wq[e] + (0 if b is None else b[e])
-        want_int8[seg] = ref.activation(act, z[:, :mdim // 2], z[:, mdim // 2:]) if gated \
-            else ref.activation(act, z)
-    for threads in (1, 2):
-        status, out = rt.grouped_matmul(rows, w, offsets, b, act, threads=threads, int8=True)
-        check(f"random {trial} int8", status == rt.OK)
-        close(f"grouped_matmul random {trial} int8 weights", out, want_int8, rtol=1e-4,
-              atol=1e-4)
-    close(f"grouped_matmul random {trial} int8 vs fp32", out, want, rtol=5e-2,
-          atol=5e-2 * max(1.0, float(np.abs(want).max(initial=0.0))))
+    # bf16 weights, and int8 weights with per-column scales: exact (to
+    # fp32 accumulation) against numpy on the rounded / dequantized weights,
+    # and within their rounding error of fp32.
+    for storage, stored, vs_fp32 in (("bf16", rt.bf16_round(w), 3e-2),
+                                     ("int8", rt.int8_dequantized(w), 5e-2)):
+        want_stored = np.zeros_like(want)
+        for e in range(num_experts):
+            seg = slice(offsets[e], offsets[e + 1])
+            z = rows[seg].astype(np.float64) @ stored[e] + (0 if b is None else b[e])
+            want_stored[seg] = ref.activation(act, z[:, :mdim // 2], z[:, mdim // 2:]) \
+                if gated else ref.activation(act, z)
+        for threads in (1, 2):
+            status, out = rt.grouped_matmul(rows, w, offsets, b, act, threads=threads,
+                                            **{storage: True})
+            check(f"random {trial} {storage}", status == rt.OK)
+            close(f"grouped_matmul random {trial} {storage} weights", out, want_stored,
+                  rtol=1e-4, atol=1e-4)
+        close(f"grouped_matmul random {trial} {storage} vs fp32", out, want, rtol=vs_fp32,
+              atol=vs_fp32 * max(1.0, float(np.abs(want).max(initial=0.0))))
 print("OK: grouped_matmul random shapes")
 
 # The scheduling order of experts (moe-compile --profile) changes nothing

@@ -242,6 +242,20 @@ FailureOr<CombineStep> raise::matchOverwriteStep(Value acc,
 // Tokens of one expert
 //===----------------------------------------------------------------------===//
 
+/// Expert `expert`'s part of the one-hot mask of the chosen ids.
+static FailureOr<ExpertTokens> tokensOfExpert(onnx::OneHotOp oneHot,
+                                              int64_t expert,
+                                              MatchError &error) {
+  auto off = dyn_cast<IntegerAttr>(oneHot.getOffValue());
+  auto on = dyn_cast<IntegerAttr>(oneHot.getOnValue());
+  if (!off || !on || off.getInt() != 0 || on.getInt() == 0)
+    return error.fail("the one-hot mask does not mark choices with non-zero");
+  int64_t numExperts = oneHot.getDepth();
+  if (expert < 0 || expert >= numExperts)
+    return error.fail("the expert index is outside the one-hot depth");
+  return ExpertTokens{expert, oneHot.getIndices(), numExperts};
+}
+
 /// A column of NonZero's coordinates: squeeze(split(transpose(nonzero))#r);
 /// the split and r.
 static FailureOr<std::pair<onnx::SplitOp, unsigned>>
@@ -304,14 +318,7 @@ FailureOr<ExpertTokens> raise::matchExpertTokens(Value token, Value slot,
   unsigned tokenColumn = maskT.getPerm()[1] == 1 ? 1 : 0;
   if (tokenSplit->second != tokenColumn)
     return error.fail("the token ids are the mask's slot coordinates");
-  auto off = dyn_cast<IntegerAttr>(oneHot.getOffValue());
-  auto on = dyn_cast<IntegerAttr>(oneHot.getOnValue());
-  if (!off || !on || off.getInt() != 0 || on.getInt() == 0)
-    return error.fail("the one-hot mask does not mark choices with non-zero");
-  int64_t numExperts = oneHot.getDepth();
-  if (*expert < 0 || *expert >= numExperts)
-    return error.fail("the expert index is outside the one-hot depth");
-  return ExpertTokens{*expert, oneHot.getIndices(), numExperts};
+  return tokensOfExpert(oneHot, *expert, error);
 }
 
 FailureOr<ExpertTokens> raise::matchArgmaxTokens(Value token,
@@ -341,14 +348,7 @@ FailureOr<ExpertTokens> raise::matchArgmaxTokens(Value token,
       oneHot.getAxis() != 1)
     return error.fail("NonZero does not read one expert's column of the "
                       "one-hot mask");
-  auto off = dyn_cast<IntegerAttr>(oneHot.getOffValue());
-  auto on = dyn_cast<IntegerAttr>(oneHot.getOnValue());
-  if (!off || !on || off.getInt() != 0 || on.getInt() == 0)
-    return error.fail("the one-hot mask does not mark choices with non-zero");
-  int64_t numExperts = oneHot.getDepth();
-  if (*expert < 0 || *expert >= numExperts)
-    return error.fail("the expert index is outside the one-hot depth");
-  return ExpertTokens{*expert, oneHot.getIndices(), numExperts};
+  return tokensOfExpert(oneHot, *expert, error);
 }
 
 //===----------------------------------------------------------------------===//

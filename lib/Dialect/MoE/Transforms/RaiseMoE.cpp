@@ -159,6 +159,10 @@ public:
   /// Checks shared by every form: one FFN shape and activation, weights
   /// that fit the router; folds in a shared expert.
   LogicalResult checkExperts();
+  /// Orders `experts` by id after checking that each expert of the mask
+  /// appears once and that all read the same hidden states and routing;
+  /// `form` names the combine in messages ("the combine sums").
+  LogicalResult orderExperts(StringRef form);
   /// Replaces the accumulation with moe.layer.
   void rewrite(OpBuilder &builder);
 
@@ -253,28 +257,9 @@ LogicalResult LayerRaiser::match() {
     experts.push_back(expert);
   }
 
-  // Every expert exactly once, all reading the same tokens and routing.
+  if (failed(orderExperts("the combine sums")))
+    return failure();
   const Expert first = experts.front();
-  int64_t numExperts = first.tokens.numExperts;
-  if (static_cast<int64_t>(experts.size()) != numExperts)
-    return error.fail("the combine sums " + llvm::Twine(experts.size()) +
-                      " expert outputs, but the mask has " +
-                      llvm::Twine(numExperts) + " experts");
-  SmallVector<Expert> byId(numExperts);
-  SmallVector<bool> seen(numExperts, false);
-  for (const Expert &expert : experts) {
-    int64_t id = expert.tokens.expert;
-    if (seen[id])
-      return error.fail("expert " + llvm::Twine(id) + " is summed twice");
-    seen[id] = true;
-    byId[id] = expert;
-    if (expert.hidden != first.hidden || expert.tokens.ids != first.tokens.ids ||
-        expert.gateWeights != first.gateWeights)
-      return error.fail("the experts do not all read the same hidden states "
-                        "and routing");
-  }
-  experts = std::move(byId);
-
   FailureOr<Routing> matched =
       matchRouting(first.gateWeights, first.tokens.ids, error);
   if (failed(matched))
@@ -309,7 +294,6 @@ LogicalResult LayerRaiser::matchOverwrite() {
   if (steps.empty())
     return error.fail("not a scaled overwrite of token rows");
 
-  SmallVector<bool> seen;
   for (const CombineStep &step : steps) {
     FailureOr<ExpertFFN> ffn = matchExpertFFN(step.update, error);
     if (failed(ffn))
@@ -328,24 +312,9 @@ LogicalResult LayerRaiser::matchOverwrite() {
   }
   // Every token's row is overwritten exactly once only if every expert
   // writes its tokens once over a copy of the same hidden states.
+  if (failed(orderExperts("the overwrite writes")))
+    return failure();
   const Expert first = experts.front();
-  int64_t numExperts = first.tokens.numExperts;
-  if (static_cast<int64_t>(experts.size()) != numExperts)
-    return error.fail("the overwrite has " + llvm::Twine(experts.size()) +
-                      " experts, but the mask has " + llvm::Twine(numExperts));
-  SmallVector<Expert> byId(numExperts);
-  seen.assign(numExperts, false);
-  for (const Expert &expert : experts) {
-    int64_t id = expert.tokens.expert;
-    if (seen[id])
-      return error.fail("expert " + llvm::Twine(id) + " writes twice");
-    seen[id] = true;
-    byId[id] = expert;
-    if (expert.hidden != first.hidden || expert.tokens.ids != first.tokens.ids)
-      return error.fail("the experts do not all read the same hidden states "
-                        "and routing");
-  }
-  experts = std::move(byId);
   if (start != first.hidden)
     return error.fail("the experts do not overwrite a copy of the hidden "
                       "states they read");
@@ -357,6 +326,30 @@ LogicalResult LayerRaiser::matchOverwrite() {
   if (routing.hidden != first.hidden)
     return error.fail("the router reads other hidden states than the experts");
   return checkExperts();
+}
+
+LogicalResult LayerRaiser::orderExperts(StringRef form) {
+  const Expert first = experts.front();
+  int64_t numExperts = first.tokens.numExperts;
+  if (static_cast<int64_t>(experts.size()) != numExperts)
+    return error.fail(form + " " + llvm::Twine(experts.size()) +
+                      " expert outputs, but the mask has " +
+                      llvm::Twine(numExperts) + " experts");
+  SmallVector<Expert> byId(numExperts);
+  SmallVector<bool> seen(numExperts, false);
+  for (const Expert &expert : experts) {
+    int64_t id = expert.tokens.expert;
+    if (seen[id])
+      return error.fail("expert " + llvm::Twine(id) + " appears twice");
+    seen[id] = true;
+    byId[id] = expert;
+    if (expert.hidden != first.hidden || expert.tokens.ids != first.tokens.ids ||
+        expert.gateWeights != first.gateWeights)
+      return error.fail("the experts do not all read the same hidden states "
+                        "and routing");
+  }
+  experts = std::move(byId);
+  return success();
 }
 
 LogicalResult LayerRaiser::checkExperts() {

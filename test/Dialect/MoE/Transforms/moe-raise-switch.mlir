@@ -84,7 +84,7 @@ func.func @one_expert_missing(%h: tensor<?x4xf32>, %rowshape: tensor<2xi64>) -> 
   %ti0 = onnx.unsqueeze %tok0 {axes = array<i64: 1>} : tensor<?xi64> -> tensor<?x1xi64>
   %te0 = onnx.expand %ti0, %rowshape : (tensor<?x1xi64>, tensor<2xi64>) -> tensor<?x4xi64>
   %next0 = onnx.scatter_elements %h, %te0, %y0 {axis = 0 : i64, reduction = "none"} : (tensor<?x4xf32>, tensor<?x4xi64>, tensor<?x4xf32>) -> tensor<?x4xf32>
-  // expected-remark @+1 {{MoE layer not raised: the overwrite has 1 experts, but the mask has 2}}
+  // expected-remark @+1 {{MoE layer not raised: the overwrite writes 1 expert outputs, but the mask has 2 experts}}
   %out = onnx.mul %pmax, %next0 : (tensor<?x1xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
   return %out : tensor<?x4xf32>
 }
