@@ -84,16 +84,24 @@ int tileWidth(Isa isa) {
 }
 constexpr int kMaxTileWidth = 32;
 constexpr int kMaxTileRows = 6;
+/// Row tiles per task.
+constexpr int64_t kRowChunkTiles = 8;
+/// K per block: 1024 x 32 floats of a weight panel (128 KB) stay in L2
+/// while every row tile of a task uses them. Up projections (K = d <=
+/// 1024 here) are one block; the down projection's K = f is split.
+/// Measured on Mixtral-scaled (docs/Benchmarks.md): 256 was slower than
+/// no blocking, 1024 a few percent faster.
+constexpr int64_t kBlock = 1024;
 
 /// z[rows x width] for a full-width tile, per instruction set.
 /// (`panelStride` only matters for the wide tile, which spans 4 blocks.)
 template <typename W>
 __attribute__((target("avx512f,avx512vl,avx512bw,fma"))) void
 tileAvx512(int rows, const float *const *xr, const W *w, int64_t ldw,
-           int64_t panelStride, int64_t kDim, const float *bias,
-           const float *scale, float *z) {
-  matmulRows<6, 32, 1, W>(rows, xr, w, ldw, panelStride, kDim, bias, scale,
-                          z);
+           int64_t panelStride, int64_t kBegin, int64_t kEnd, int64_t kDim,
+           const float *bias, const float *scale, float *z) {
+  matmulRows<6, 32, 1, W>(rows, xr, w, ldw, panelStride, kBegin, kEnd, kDim,
+                          bias, scale, z);
 }
 
 /// Decode (an expert segment of 1-2 rows): 128 columns at once, so that
@@ -105,25 +113,26 @@ __attribute__((target("avx512f,avx512vl,avx512bw,fma"))) void
 tileAvx512Wide(int rows, const float *const *xr, const W *w, int64_t ldw,
                int64_t panelStride, int64_t kDim, const float *bias,
                const float *scale, float *z) {
-  matmulRows<2, 32, kWideTile / 32, W>(rows, xr, w, ldw, panelStride, kDim,
-                                       bias, scale, z);
+  matmulRows<2, 32, kWideTile / 32, W>(rows, xr, w, ldw, panelStride, 0, kDim,
+                                       kDim, bias, scale, z);
 }
 
 template <typename W>
 __attribute__((target("avx2,fma"))) void
 tileAvx2(int rows, const float *const *xr, const W *w, int64_t ldw,
-         int64_t panelStride, int64_t kDim, const float *bias,
-         const float *scale, float *z) {
-  matmulRows<4, 16, 1, W>(rows, xr, w, ldw, panelStride, kDim, bias, scale,
-                          z);
+         int64_t panelStride, int64_t kBegin, int64_t kEnd, int64_t kDim,
+         const float *bias, const float *scale, float *z) {
+  matmulRows<4, 16, 1, W>(rows, xr, w, ldw, panelStride, kBegin, kEnd, kDim,
+                          bias, scale, z);
 }
 
 template <typename W>
 void tileGeneric(int rows, const float *const *xr, const W *w,
-                 int64_t ldw, int64_t panelStride, int64_t kDim,
-                 const float *bias, const float *scale, float *z) {
-  matmulRows<4, 8, 1, W>(rows, xr, w, ldw, panelStride, kDim, bias, scale,
-                         z);
+                 int64_t ldw, int64_t panelStride, int64_t kBegin,
+                 int64_t kEnd, int64_t kDim, const float *bias,
+                 const float *scale, float *z) {
+  matmulRows<4, 8, 1, W>(rows, xr, w, ldw, panelStride, kBegin, kEnd, kDim,
+                         bias, scale, z);
 }
 
 /// Rows per micro-kernel call.
@@ -133,15 +142,18 @@ int tileRows(Isa isa) { return isa == Isa::Avx512 ? 6 : 4; }
 /// kMaxTileWidth.
 template <typename W>
 void tileTail(int rows, int cols, const float *const *xr, const W *w,
-              int64_t ldw, int64_t kDim, const float *bias, const float *scale,
-              float *z) {
+              int64_t ldw, int64_t kBegin, int64_t kEnd, int64_t kDim,
+              const float *bias, const float *scale, float *z) {
   for (int i = 0; i < rows; ++i)
     for (int j = 0; j < cols; ++j) {
-      float sum = bias && !kScaledWeights<W> ? bias[j] : 0.0f;
-      for (int64_t k = 0; k < kDim; ++k)
+      float sum = kBegin > 0                       ? z[i * kMaxTileWidth + j]
+                  : bias && !kScaledWeights<W> ? bias[j]
+                                               : 0.0f;
+      for (int64_t k = kBegin; k < kEnd; ++k)
         sum += xr[i][k] * weightValue(w[k * ldw + j]);
       if constexpr (kScaledWeights<W>)
-        sum = (bias ? bias[j] : 0.0f) + scale[j] * sum;
+        if (kEnd == kDim)
+          sum = (bias ? bias[j] : 0.0f) + scale[j] * sum;
       z[i * kMaxTileWidth + j] = sum;
     }
 }
@@ -307,7 +319,7 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
               : isa == Isa::Avx2 ? tileAvx2<W>
                                  : tileGeneric<W>;
   // Tasks: up to 8 tiles of rows by 4 tiles of columns each.
-  const int64_t rowChunk = 8 * rowsPerTile, colChunk = 4 * width;
+  const int64_t rowChunk = kRowChunkTiles * rowsPerTile, colChunk = 4 * width;
   for (const Pass &pass : passes) {
     // Positions [rowBegin, rowEnd) index pass.rows (or are rows).
     auto rowAt = [&](int64_t i) -> int64_t {
@@ -328,6 +340,10 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
       constexpr int kBuffer =
           std::max(kMaxTileRows * kMaxTileWidth, 2 * kWideTile);
       float gate[kBuffer], up[kBuffer], act1[kWideTile];
+      // Partial sums of every row tile of the task (K blocking).
+      constexpr int64_t kTaskTiles = kRowChunkTiles;
+      float zGate[kTaskTiles * kMaxTileRows * kMaxTileWidth],
+          zUp[kTaskTiles * kMaxTileRows * kMaxTileWidth];
       const float *xr[kMaxTileRows];
       // Row i of a tile: its epilogue output goes to dst (plain) or is
       // added, scaled, to the token's output row (combine).
@@ -365,31 +381,51 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
                 kWideTile);
         return;
       }
+      // K blocks: a kBlock x width slice of the weight panel stays in cache
+      // while every row tile of the task uses it (gate slices first, then
+      // up), and the tiles' partial sums wait in zGate / zUp.
+      const int64_t rowTiles =
+          (task.rowEnd - task.rowBegin + rowsPerTile - 1) / rowsPerTile;
       for (int64_t c = task.colBegin; c < task.colEnd; c += width) {
         int cols = static_cast<int>(std::min<int64_t>(width, task.colEnd - c));
-        for (int64_t r = task.rowBegin; r < task.rowEnd; r += rowsPerTile) {
+        // z rows are `width` apart for full tiles, kMaxTileWidth for tails.
+        int stride = cols == width ? width : kMaxTileWidth;
+        int64_t zTile = static_cast<int64_t>(kMaxTileRows) * kMaxTileWidth;
+        auto compute = [&](int64_t col, int64_t r, int nRows, int64_t kBegin,
+                           int64_t kEnd, float *z) {
+          for (int i = 0; i < nRows; ++i)
+            xr[i] = rows + rowAt(r + i) * kDim;
+          const float *bc = b ? b + col : nullptr;
+          int64_t ldw;
+          const W *w = layout.at(task.expert, col, ldw);
+          const float *sc = layout.scaleAt(task.expert, col);
+          if (cols == width)
+            tile(nRows, xr, w, ldw, layout.blockStride(), kBegin, kEnd, kDim,
+                 bc, sc, z);
+          else
+            tileTail<W>(nRows, cols, xr, w, ldw, kBegin, kEnd, kDim, bc, sc,
+                        z);
+        };
+        for (int64_t kb = 0; kb < kDim || kb == 0; kb += kBlock) {
+          int64_t kEnd = std::min(kDim, kb + kBlock);
+          for (int half = 0; half < (gated ? 2 : 1); ++half)
+            for (int64_t ti = 0; ti < rowTiles; ++ti) {
+              int64_t r = task.rowBegin + ti * rowsPerTile;
+              int nRows = static_cast<int>(
+                  std::min<int64_t>(rowsPerTile, task.rowEnd - r));
+              compute(half ? outCols + c : c, r, nRows, kb, kEnd,
+                      (half ? zUp : zGate) + ti * zTile);
+            }
+          if (kEnd == kDim)
+            break;
+        }
+        for (int64_t ti = 0; ti < rowTiles; ++ti) {
+          int64_t r = task.rowBegin + ti * rowsPerTile;
           int nRows =
               static_cast<int>(std::min<int64_t>(rowsPerTile, task.rowEnd - r));
           for (int i = 0; i < nRows; ++i)
-            xr[i] = rows + rowAt(r + i) * kDim;
-          // z rows are `width` apart for full tiles, kMaxTileWidth for tails.
-          int stride = cols == width ? width : kMaxTileWidth;
-          auto compute = [&](int64_t col, float *z) {
-            const float *bc = b ? b + col : nullptr;
-            int64_t ldw;
-            const W *w = layout.at(task.expert, col, ldw);
-            const float *sc = layout.scaleAt(task.expert, col);
-            if (cols == width)
-              tile(nRows, xr, w, ldw, layout.blockStride(), kDim, bc, sc, z);
-            else
-              tileTail<W>(nRows, cols, xr, w, ldw, kDim, bc, sc, z);
-          };
-          compute(c, gate);
-          if (gated)
-            compute(outCols + c, up);
-          for (int i = 0; i < nRows; ++i)
-            store(r + i, gate + i * stride, gated ? up + i * stride : nullptr,
-                  c, cols);
+            store(r + i, zGate + ti * zTile + i * stride,
+                  gated ? zUp + ti * zTile + i * stride : nullptr, c, cols);
         }
       }
     });

@@ -43,17 +43,22 @@ template <> constexpr bool kScaledWeights<int8_t> = true;
 /// separate panels when packed), each row of a block ldw elements after
 /// the previous one. z is row-major with NP * NR columns. Scaled (int8)
 /// weights: z = bias + scale * (x . q), `scale` per column of the tile.
+/// K blocking: the tile sums k in [kBegin, kEnd) of [0, kDim); a block
+/// after the first continues the partial sums in z (the same sequence of
+/// additions as one pass), the last applies the scale.
 template <int MR, int NR, int NP = 1, typename W = float>
 __attribute__((always_inline)) inline void
 matmulTile(const float *const *xr, const W *w, int64_t ldw,
-           int64_t panelStride, int64_t kDim, const float *bias,
-           const float *scale, float *z) {
+           int64_t panelStride, int64_t kBegin, int64_t kEnd, int64_t kDim,
+           const float *bias, const float *scale, float *z) {
   constexpr int width = NR * NP;
   float acc[MR][width];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < width; ++j)
-      acc[i][j] = bias && !kScaledWeights<W> ? bias[j] : 0.0f;
-  for (int64_t k = 0; k < kDim; ++k) {
+      acc[i][j] = kBegin > 0                       ? z[i * width + j]
+                  : bias && !kScaledWeights<W> ? bias[j]
+                                               : 0.0f;
+  for (int64_t k = kBegin; k < kEnd; ++k) {
     for (int i = 0; i < MR; ++i) {
       float xv = xr[i][k];
       for (int p = 0; p < NP; ++p) {
@@ -66,7 +71,9 @@ matmulTile(const float *const *xr, const W *w, int64_t ldw,
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < width; ++j) {
       if constexpr (kScaledWeights<W>)
-        z[i * width + j] = (bias ? bias[j] : 0.0f) + scale[j] * acc[i][j];
+        z[i * width + j] = kEnd == kDim ? (bias ? bias[j] : 0.0f) +
+                                              scale[j] * acc[i][j]
+                                        : acc[i][j];
       else
         z[i * width + j] = acc[i][j];
     }
@@ -76,14 +83,15 @@ matmulTile(const float *const *xr, const W *w, int64_t ldw,
 template <int MR, int NR, int NP = 1, typename W = float>
 __attribute__((always_inline)) inline void
 matmulRows(int rows, const float *const *xr, const W *w, int64_t ldw,
-           int64_t panelStride, int64_t kDim, const float *bias,
-           const float *scale, float *z) {
+           int64_t panelStride, int64_t kBegin, int64_t kEnd, int64_t kDim,
+           const float *bias, const float *scale, float *z) {
   if constexpr (MR > 1) {
     if (rows < MR)
-      return matmulRows<MR - 1, NR, NP, W>(rows, xr, w, ldw, panelStride, kDim,
-                                           bias, scale, z);
+      return matmulRows<MR - 1, NR, NP, W>(rows, xr, w, ldw, panelStride,
+                                           kBegin, kEnd, kDim, bias, scale, z);
   }
-  matmulTile<MR, NR, NP, W>(xr, w, ldw, panelStride, kDim, bias, scale, z);
+  matmulTile<MR, NR, NP, W>(xr, w, ldw, panelStride, kBegin, kEnd, kDim, bias,
+                            scale, z);
 }
 
 } // namespace moe::runtime

@@ -161,7 +161,8 @@ for act in ("identity", "relu", "gelu", "gelu_tanh", "silu", "swiglu", "clamped_
         close(f"grouped_matmul {act}", out, want)
 print("OK: grouped_matmul clamped_swiglu")
 
-# Random shapes: K and M around the tile sizes (6 x 32, 4 x 16, 4 x 8),
+# Random shapes: K and M around the tile sizes (6 x 32, 4 x 16, 4 x 8)
+# and the K block (1024),
 # uneven experts (some empty), 1 and 2 threads, row-major and prepacked
 # (panel) weights.
 for trial in range(16):
@@ -171,7 +172,7 @@ for trial in range(16):
     if trial % 4 == 0:  # decode-sized segments: the wide single-row tiles
         counts = rng.integers(1, 3, num_experts)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    kdim = int(rng.choice([1, 5, 16, 37, 64]))
+    kdim = int(rng.choice([1, 5, 16, 37, 64, 1100]))  # 1100: K blocks of 1024 + 76
     gated = trial % 3 == 0
     act = "swiglu" if gated else ("relu" if trial % 3 == 1 else "identity")
     mdim = int(rng.choice([1, 7, 16, 33, 70, 96, 160, 300])) * (2 if gated else 1)
