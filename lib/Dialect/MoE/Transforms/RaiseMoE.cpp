@@ -163,6 +163,9 @@ public:
   /// appears once and that all read the same hidden states and routing;
   /// `form` names the combine in messages ("the combine sums").
   LogicalResult orderExperts(StringRef form);
+  /// Takes the matched routing if it reads the experts' hidden states, then
+  /// runs checkExperts.
+  LogicalResult useRouting(FailureOr<Routing> matched);
   /// Replaces the accumulation with moe.layer.
   void rewrite(OpBuilder &builder);
 
@@ -260,14 +263,7 @@ LogicalResult LayerRaiser::match() {
   if (failed(orderExperts("the combine sums")))
     return failure();
   const Expert first = experts.front();
-  FailureOr<Routing> matched =
-      matchRouting(first.gateWeights, first.tokens.ids, error);
-  if (failed(matched))
-    return failure();
-  routing = *matched;
-  if (routing.hidden != first.hidden)
-    return error.fail("the router reads other hidden states than the experts");
-  return checkExperts();
+  return useRouting(matchRouting(first.gateWeights, first.tokens.ids, error));
 }
 
 LogicalResult LayerRaiser::matchOverwrite() {
@@ -318,14 +314,7 @@ LogicalResult LayerRaiser::matchOverwrite() {
   if (start != first.hidden)
     return error.fail("the experts do not overwrite a copy of the hidden "
                       "states they read");
-  FailureOr<Routing> matched =
-      matchArgmaxRouting(gate, first.tokens.ids, error);
-  if (failed(matched))
-    return failure();
-  routing = *matched;
-  if (routing.hidden != first.hidden)
-    return error.fail("the router reads other hidden states than the experts");
-  return checkExperts();
+  return useRouting(matchArgmaxRouting(gate, first.tokens.ids, error));
 }
 
 LogicalResult LayerRaiser::orderExperts(StringRef form) {
@@ -350,6 +339,15 @@ LogicalResult LayerRaiser::orderExperts(StringRef form) {
   }
   experts = std::move(byId);
   return success();
+}
+
+LogicalResult LayerRaiser::useRouting(FailureOr<Routing> matched) {
+  if (failed(matched))
+    return failure();
+  routing = *matched;
+  if (routing.hidden != experts.front().hidden)
+    return error.fail("the router reads other hidden states than the experts");
+  return checkExperts();
 }
 
 LogicalResult LayerRaiser::checkExperts() {
