@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 using namespace moe::runtime;
@@ -146,14 +147,13 @@ void tileTail(int rows, int cols, const float *const *xr, const W *w,
               const float *bias, const float *scale, float *z) {
   for (int i = 0; i < rows; ++i)
     for (int j = 0; j < cols; ++j) {
-      float sum = kBegin > 0                       ? z[i * kMaxTileWidth + j]
-                  : bias && !kScaledWeights<W> ? bias[j]
-                                               : 0.0f;
-      for (int64_t k = kBegin; k < kEnd; ++k)
-        sum += xr[i][k] * weightValue(w[k * ldw + j]);
-      if constexpr (kScaledWeights<W>)
-        if (kEnd == kDim)
-          sum = (bias ? bias[j] : 0.0f) + scale[j] * sum;
+      float sum = kBegin > 0 ? z[i * kMaxTileWidth + j] : bias ? bias[j] : 0.0f;
+      for (int64_t k = kBegin; k < kEnd; ++k) {
+        if constexpr (kScaledWeights<W>)
+          sum += xr[i][k] * (weightValue(w[k * ldw + j]) * scale[j]);
+        else
+          sum += xr[i][k] * weightValue(w[k * ldw + j]);
+      }
       z[i * kMaxTileWidth + j] = sum;
     }
 }
@@ -318,6 +318,9 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
   auto tile = isa == Isa::Avx512 ? tileAvx512<W>
               : isa == Isa::Avx2 ? tileAvx2<W>
                                  : tileGeneric<W>;
+  auto tileF = isa == Isa::Avx512 ? tileAvx512<float>
+               : isa == Isa::Avx2 ? tileAvx2<float>
+                                  : tileGeneric<float>;
   // Tasks: up to 8 tiles of rows by 4 tiles of columns each.
   const int64_t rowChunk = kRowChunkTiles * rowsPerTile, colChunk = 4 * width;
   for (const Pass &pass : passes) {
@@ -391,11 +394,26 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
         // z rows are `width` apart for full tiles, kMaxTileWidth for tails.
         int stride = cols == width ? width : kMaxTileWidth;
         int64_t zTile = static_cast<int64_t>(kMaxTileRows) * kMaxTileWidth;
+        // bf16 / int8 weights with several row tiles: the slice is widened
+        // to fp32 once (int8: q * scale, the products the direct kernel
+        // forms) and the fp32 kernel runs on it, instead of every row tile
+        // widening it again.
+        const bool widenOnce =
+            !std::is_same_v<W, float> && rowTiles >= 2;
         auto compute = [&](int64_t col, int64_t r, int nRows, int64_t kBegin,
-                           int64_t kEnd, float *z) {
+                           int64_t kEnd, const float *widened, float *z) {
           for (int i = 0; i < nRows; ++i)
             xr[i] = rows + rowAt(r + i) * kDim;
           const float *bc = b ? b + col : nullptr;
+          if (widened) {
+            if (cols == width)
+              tileF(nRows, xr, widened, kMaxTileWidth, 0, kBegin, kEnd, kDim,
+                    bc, nullptr, z);
+            else
+              tileTail<float>(nRows, cols, xr, widened, kMaxTileWidth, kBegin,
+                              kEnd, kDim, bc, nullptr, z);
+            return;
+          }
           int64_t ldw;
           const W *w = layout.at(task.expert, col, ldw);
           const float *sc = layout.scaleAt(task.expert, col);
@@ -408,14 +426,34 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
         };
         for (int64_t kb = 0; kb < kDim || kb == 0; kb += kBlock) {
           int64_t kEnd = std::min(kDim, kb + kBlock);
-          for (int half = 0; half < (gated ? 2 : 1); ++half)
+          for (int half = 0; half < (gated ? 2 : 1); ++half) {
+            int64_t col = half ? outCols + c : c;
+            const float *widened = nullptr;
+            if (widenOnce) {
+              // Rows [kb, kEnd) of a [K][32] fp32 copy of the panel slice.
+              thread_local std::vector<float> slice;
+              if (slice.size() < static_cast<size_t>(kDim * kMaxTileWidth))
+                slice.resize(static_cast<size_t>(kDim * kMaxTileWidth));
+              int64_t ldw;
+              const W *w = layout.at(task.expert, col, ldw);
+              const float *sc = layout.scaleAt(task.expert, col);
+              for (int64_t k = kb; k < kEnd; ++k)
+                for (int j = 0; j < cols; ++j) {
+                  float v = weightValue(w[k * ldw + j]);
+                  if constexpr (kScaledWeights<W>)
+                    v = v * sc[j];
+                  slice[k * kMaxTileWidth + j] = v;
+                }
+              widened = slice.data();
+            }
             for (int64_t ti = 0; ti < rowTiles; ++ti) {
               int64_t r = task.rowBegin + ti * rowsPerTile;
               int nRows = static_cast<int>(
                   std::min<int64_t>(rowsPerTile, task.rowEnd - r));
-              compute(half ? outCols + c : c, r, nRows, kb, kEnd,
+              compute(col, r, nRows, kb, kEnd, widened,
                       (half ? zUp : zGate) + ti * zTile);
             }
+          }
           if (kEnd == kDim)
             break;
         }

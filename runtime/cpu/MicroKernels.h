@@ -42,10 +42,11 @@ template <> constexpr bool kScaledWeights<int8_t> = true;
 /// p starting at w + p * panelStride (consecutive columns when unpacked,
 /// separate panels when packed), each row of a block ldw elements after
 /// the previous one. z is row-major with NP * NR columns. Scaled (int8)
-/// weights: z = bias + scale * (x . q), `scale` per column of the tile.
+/// weights: each weight is q * scale (per column of the tile) in fp32,
+/// the same products as a dequantized fp32 copy of the panel would give.
 /// K blocking: the tile sums k in [kBegin, kEnd) of [0, kDim); a block
 /// after the first continues the partial sums in z (the same sequence of
-/// additions as one pass), the last applies the scale.
+/// additions as one pass).
 template <int MR, int NR, int NP = 1, typename W = float>
 __attribute__((always_inline)) inline void
 matmulTile(const float *const *xr, const W *w, int64_t ldw,
@@ -55,28 +56,24 @@ matmulTile(const float *const *xr, const W *w, int64_t ldw,
   float acc[MR][width];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < width; ++j)
-      acc[i][j] = kBegin > 0                       ? z[i * width + j]
-                  : bias && !kScaledWeights<W> ? bias[j]
-                                               : 0.0f;
+      acc[i][j] = kBegin > 0 ? z[i * width + j] : bias ? bias[j] : 0.0f;
   for (int64_t k = kBegin; k < kEnd; ++k) {
     for (int i = 0; i < MR; ++i) {
       float xv = xr[i][k];
       for (int p = 0; p < NP; ++p) {
         const W *wk = w + p * panelStride + k * ldw;
-        for (int j = 0; j < NR; ++j)
-          acc[i][p * NR + j] += xv * weightValue(wk[j]);
+        for (int j = 0; j < NR; ++j) {
+          if constexpr (kScaledWeights<W>)
+            acc[i][p * NR + j] += xv * (weightValue(wk[j]) * scale[p * NR + j]);
+          else
+            acc[i][p * NR + j] += xv * weightValue(wk[j]);
+        }
       }
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < width; ++j) {
-      if constexpr (kScaledWeights<W>)
-        z[i * width + j] = kEnd == kDim ? (bias ? bias[j] : 0.0f) +
-                                              scale[j] * acc[i][j]
-                                        : acc[i][j];
-      else
-        z[i * width + j] = acc[i][j];
-    }
+    for (int j = 0; j < width; ++j)
+      z[i * width + j] = acc[i][j];
 }
 
 /// A tile of 1..MR rows: the row count picks a compile-time instantiation.

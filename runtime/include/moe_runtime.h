@@ -176,8 +176,8 @@ moe_status moe_pack_weights_bf16(const float *weights, int64_t num_experts,
 /* The same with int8 weights and one fp32 scale per output column and
  * expert (symmetric, scale = max |w| / 127; moe_pack_weights_int8 fills
  * moe_packed_weights_elements int8 values and moe_packed_weights_columns
- * scales): a quarter of the weight bytes, out = bias + scale * (x . q) in
- * fp32. */
+ * scales): a quarter of the weight bytes, out = bias + x . (q * scale)
+ * in fp32. */
 moe_status moe_grouped_matmul_packed_i8w(
     const moe_exec_config *config, const float *rows, int64_t num_rows,
     int64_t k_dim, const int8_t *packed_weights, const float *scales,
