@@ -15,6 +15,28 @@
 namespace {
 thread_local std::string pendingError, takenError;
 thread_local bool hasError = false;
+
+/// The moe_cc_* grouped matmul adapters: scalar arguments into the
+/// runtime's structs.
+template <typename W>
+int32_t ccGroupedMatmul(int32_t numThreads, const float *rows, int64_t numRows,
+                        int64_t kDim, const W *weights, bool packed,
+                        const float *scales, int64_t numExperts, int64_t mDim,
+                        const int32_t *offsets, const float *bias,
+                        int32_t activation, float alpha, float beta,
+                        float limit, float *out, const int32_t *expertOrder,
+                        const float *combineWeights,
+                        const int32_t *combineInverse, int64_t numTokens,
+                        int64_t k) {
+  moe_exec_config config{numThreads};
+  moe_activation_params params{activation, alpha, beta, limit};
+  moe::runtime::FusedCombine combine{combineWeights, combineInverse,
+                                     numTokens, k};
+  return moe::runtime::runGroupedMatmul(
+      &config, rows, numRows, kDim, weights, packed, scales, numExperts, mDim,
+      offsets, bias, &params, out, expertOrder,
+      combineWeights ? &combine : nullptr);
+}
 } // namespace
 
 extern "C" {
@@ -123,16 +145,13 @@ int32_t moe_cc_grouped_matmul_f32(int32_t num_threads, const float *rows,
                                   const float *bias, int32_t activation,
                                   float alpha, float beta, float limit,
                                   float *out, const int32_t *expert_order,
-    const float *combine_weights, const int32_t *combine_inverse,
-    int64_t num_tokens, int64_t k) {
-  moe_exec_config config{num_threads};
-  moe_activation_params params{activation, alpha, beta, limit};
-  moe::runtime::FusedCombine combine{combine_weights, combine_inverse,
-                                     num_tokens, k};
-  return moe::runtime::groupedMatmulOrdered(
-      &config, rows, num_rows, k_dim, weights, /*packed=*/false, num_experts,
-      m_dim, offsets, bias, &params, out, expert_order,
-      combine_weights ? &combine : nullptr);
+                                  const float *combine_weights,
+                                  const int32_t *combine_inverse,
+                                  int64_t num_tokens, int64_t k) {
+  return ccGroupedMatmul(num_threads, rows, num_rows, k_dim, weights, false,
+                         nullptr, num_experts, m_dim, offsets, bias,
+                         activation, alpha, beta, limit, out, expert_order,
+                         combine_weights, combine_inverse, num_tokens, k);
 }
 
 int32_t moe_cc_grouped_matmul_packed_f32(
@@ -142,14 +161,10 @@ int32_t moe_cc_grouped_matmul_packed_f32(
     float beta, float limit, float *out, const int32_t *expert_order,
     const float *combine_weights, const int32_t *combine_inverse,
     int64_t num_tokens, int64_t k) {
-  moe_exec_config config{num_threads};
-  moe_activation_params params{activation, alpha, beta, limit};
-  moe::runtime::FusedCombine combine{combine_weights, combine_inverse,
-                                     num_tokens, k};
-  return moe::runtime::groupedMatmulOrdered(
-      &config, rows, num_rows, k_dim, packed_weights, /*packed=*/true,
-      num_experts, m_dim, offsets, bias, &params, out, expert_order,
-      combine_weights ? &combine : nullptr);
+  return ccGroupedMatmul(num_threads, rows, num_rows, k_dim, packed_weights,
+                         true, nullptr, num_experts, m_dim, offsets, bias,
+                         activation, alpha, beta, limit, out, expert_order,
+                         combine_weights, combine_inverse, num_tokens, k);
 }
 
 int32_t moe_cc_grouped_matmul_packed_bf16w(
@@ -159,14 +174,10 @@ int32_t moe_cc_grouped_matmul_packed_bf16w(
     float beta, float limit, float *out, const int32_t *expert_order,
     const float *combine_weights, const int32_t *combine_inverse,
     int64_t num_tokens, int64_t k) {
-  moe_exec_config config{num_threads};
-  moe_activation_params params{activation, alpha, beta, limit};
-  moe::runtime::FusedCombine combine{combine_weights, combine_inverse,
-                                     num_tokens, k};
-  return moe::runtime::groupedMatmulBF16(
-      &config, rows, num_rows, k_dim, packed_weights, num_experts, m_dim,
-      offsets, bias, &params, out, expert_order,
-      combine_weights ? &combine : nullptr);
+  return ccGroupedMatmul(num_threads, rows, num_rows, k_dim, packed_weights,
+                         true, nullptr, num_experts, m_dim, offsets, bias,
+                         activation, alpha, beta, limit, out, expert_order,
+                         combine_weights, combine_inverse, num_tokens, k);
 }
 
 int32_t moe_cc_grouped_matmul_packed_i8w(
@@ -176,14 +187,10 @@ int32_t moe_cc_grouped_matmul_packed_i8w(
     int32_t activation, float alpha, float beta, float limit, float *out,
     const int32_t *expert_order, const float *combine_weights,
     const int32_t *combine_inverse, int64_t num_tokens, int64_t k) {
-  moe_exec_config config{num_threads};
-  moe_activation_params params{activation, alpha, beta, limit};
-  moe::runtime::FusedCombine combine{combine_weights, combine_inverse,
-                                     num_tokens, k};
-  return moe::runtime::groupedMatmulInt8(
-      &config, rows, num_rows, k_dim, packed_weights, scales, num_experts,
-      m_dim, offsets, bias, &params, out, expert_order,
-      combine_weights ? &combine : nullptr);
+  return ccGroupedMatmul(num_threads, rows, num_rows, k_dim, packed_weights,
+                         true, scales, num_experts, m_dim, offsets, bias,
+                         activation, alpha, beta, limit, out, expert_order,
+                         combine_weights, combine_inverse, num_tokens, k);
 }
 
 int32_t moe_cc_combine_f32(int32_t num_threads, const float *rows,

@@ -472,18 +472,13 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
 }
 } // namespace
 
-namespace {
-/// Checks the arguments, then runs groupedMatmul over `W` weights.
 template <typename W>
-moe_status checkedGroupedMatmul(const moe_exec_config *config,
-                                const float *rows, int64_t numRows,
-                                int64_t kDim, const W *weights, bool packed,
-                                int64_t numExperts, int64_t mDim,
-                                const int32_t *offsets, const float *bias,
-                                const moe_activation_params *activation,
-                                float *out, const int32_t *expertOrder,
-                                const float *scales = nullptr,
-                                const FusedCombine *combine = nullptr) {
+moe_status moe::runtime::runGroupedMatmul(
+    const moe_exec_config *config, const float *rows, int64_t numRows,
+    int64_t kDim, const W *weights, bool packed, const float *scales,
+    int64_t numExperts, int64_t mDim, const int32_t *offsets,
+    const float *bias, const moe_activation_params *activation, float *out,
+    const int32_t *expertOrder, const FusedCombine *combine) {
   moe_activation_params act = activation ? *activation
                                          : moe_activation_params{0, 0, 0, 0};
   if (!validConfig(config) ||
@@ -501,18 +496,17 @@ moe_status checkedGroupedMatmul(const moe_exec_config *config,
   return groupedMatmul(config, rows, numRows, kDim, layout, numExperts, mDim,
                        offsets, bias, act, out, expertOrder, combine);
 }
-} // namespace
 
-moe_status moe::runtime::groupedMatmulOrdered(
-    const moe_exec_config *config, const float *rows, int64_t numRows,
-    int64_t kDim, const float *weights, bool packed, int64_t numExperts,
-    int64_t mDim, const int32_t *offsets, const float *bias,
-    const moe_activation_params *activation, float *out,
-    const int32_t *expertOrder, const FusedCombine *combine) {
-  return checkedGroupedMatmul(config, rows, numRows, kDim, weights, packed,
-                              numExperts, mDim, offsets, bias, activation,
-                              out, expertOrder, nullptr, combine);
-}
+#define MOE_INSTANTIATE_GROUPED_MATMUL(W)                                     \
+  template moe_status moe::runtime::runGroupedMatmul<W>(                      \
+      const moe_exec_config *, const float *, int64_t, int64_t, const W *,    \
+      bool, const float *, int64_t, int64_t, const int32_t *, const float *,  \
+      const moe_activation_params *, float *, const int32_t *,                \
+      const FusedCombine *);
+MOE_INSTANTIATE_GROUPED_MATMUL(float)
+MOE_INSTANTIATE_GROUPED_MATMUL(uint16_t)
+MOE_INSTANTIATE_GROUPED_MATMUL(int8_t)
+#undef MOE_INSTANTIATE_GROUPED_MATMUL
 
 extern "C" moe_status
 moe_grouped_matmul_f32(const moe_exec_config *config, const float *rows,
@@ -520,9 +514,9 @@ moe_grouped_matmul_f32(const moe_exec_config *config, const float *rows,
                        int64_t numExperts, int64_t mDim,
                        const int32_t *offsets, const float *bias,
                        const moe_activation_params *activation, float *out) {
-  return groupedMatmulOrdered(config, rows, numRows, kDim, weights,
-                              /*packed=*/false, numExperts, mDim, offsets,
-                              bias, activation, out, nullptr);
+  return runGroupedMatmul(config, rows, numRows, kDim, weights,
+                          /*packed=*/false, nullptr, numExperts, mDim, offsets,
+                          bias, activation, out);
 }
 
 extern "C" moe_status moe_grouped_matmul_packed_f32(
@@ -530,31 +524,9 @@ extern "C" moe_status moe_grouped_matmul_packed_f32(
     int64_t kDim, const float *packedWeights, int64_t numExperts,
     int64_t mDim, const int32_t *offsets, const float *bias,
     const moe_activation_params *activation, float *out) {
-  return groupedMatmulOrdered(config, rows, numRows, kDim, packedWeights,
-                              /*packed=*/true, numExperts, mDim, offsets,
-                              bias, activation, out, nullptr);
-}
-
-moe_status moe::runtime::groupedMatmulBF16(
-    const moe_exec_config *config, const float *rows, int64_t numRows,
-    int64_t kDim, const uint16_t *packedWeights, int64_t numExperts,
-    int64_t mDim, const int32_t *offsets, const float *bias,
-    const moe_activation_params *activation, float *out,
-    const int32_t *expertOrder, const FusedCombine *combine) {
-  return checkedGroupedMatmul(config, rows, numRows, kDim, packedWeights,
-                              /*packed=*/true, numExperts, mDim, offsets, bias,
-                              activation, out, expertOrder, nullptr, combine);
-}
-
-moe_status moe::runtime::groupedMatmulInt8(
-    const moe_exec_config *config, const float *rows, int64_t numRows,
-    int64_t kDim, const int8_t *packedWeights, const float *scales,
-    int64_t numExperts, int64_t mDim, const int32_t *offsets,
-    const float *bias, const moe_activation_params *activation, float *out,
-    const int32_t *expertOrder, const FusedCombine *combine) {
-  return checkedGroupedMatmul(config, rows, numRows, kDim, packedWeights,
-                              /*packed=*/true, numExperts, mDim, offsets, bias,
-                              activation, out, expertOrder, scales, combine);
+  return runGroupedMatmul(config, rows, numRows, kDim, packedWeights,
+                          /*packed=*/true, nullptr, numExperts, mDim, offsets,
+                          bias, activation, out);
 }
 
 extern "C" moe_status moe_grouped_matmul_packed_i8w(
@@ -562,9 +534,9 @@ extern "C" moe_status moe_grouped_matmul_packed_i8w(
     int64_t kDim, const int8_t *packedWeights, const float *scales,
     int64_t numExperts, int64_t mDim, const int32_t *offsets,
     const float *bias, const moe_activation_params *activation, float *out) {
-  return groupedMatmulInt8(config, rows, numRows, kDim, packedWeights, scales,
-                           numExperts, mDim, offsets, bias, activation, out,
-                           nullptr);
+  return runGroupedMatmul(config, rows, numRows, kDim, packedWeights,
+                          /*packed=*/true, scales, numExperts, mDim, offsets,
+                          bias, activation, out);
 }
 
 extern "C" moe_status moe_grouped_matmul_packed_bf16w(
@@ -572,9 +544,9 @@ extern "C" moe_status moe_grouped_matmul_packed_bf16w(
     int64_t kDim, const uint16_t *packedWeights, int64_t numExperts,
     int64_t mDim, const int32_t *offsets, const float *bias,
     const moe_activation_params *activation, float *out) {
-  return groupedMatmulBF16(config, rows, numRows, kDim, packedWeights,
-                           numExperts, mDim, offsets, bias, activation, out,
-                           nullptr);
+  return runGroupedMatmul(config, rows, numRows, kDim, packedWeights,
+                          /*packed=*/true, nullptr, numExperts, mDim, offsets,
+                          bias, activation, out);
 }
 
 static bool validPackArgs(const float *weights, const void *packed,

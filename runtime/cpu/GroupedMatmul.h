@@ -17,38 +17,21 @@ struct FusedCombine {
   int64_t numTokens = 0, k = 0;
 };
 
-/// moe_grouped_matmul_f32 / _packed_f32 with the order in which experts'
-/// work is scheduled (a permutation of [0, E), or null for 0, 1, ...).
-moe_status groupedMatmulOrdered(const moe_exec_config *config,
-                                const float *rows, int64_t numRows,
-                                int64_t kDim, const float *weights,
-                                bool packed, int64_t numExperts, int64_t mDim,
-                                const int32_t *offsets, const float *bias,
-                                const moe_activation_params *activation,
-                                float *out, const int32_t *expertOrder,
-                                const FusedCombine *combine = nullptr);
-
-/// The same over bfloat16 weights packed by packing::packWeightsBF16
-/// (fp32 rows, accumulation and output).
-moe_status groupedMatmulBF16(const moe_exec_config *config, const float *rows,
-                             int64_t numRows, int64_t kDim,
-                             const uint16_t *packedWeights, int64_t numExperts,
-                             int64_t mDim, const int32_t *offsets,
-                             const float *bias,
-                             const moe_activation_params *activation,
-                             float *out, const int32_t *expertOrder,
-                             const FusedCombine *combine = nullptr);
-
-/// The same over int8 weights packed by packing::packWeightsInt8, with
-/// their per-column scales.
-moe_status groupedMatmulInt8(const moe_exec_config *config, const float *rows,
-                             int64_t numRows, int64_t kDim,
-                             const int8_t *packedWeights, const float *scales,
-                             int64_t numExperts, int64_t mDim,
-                             const int32_t *offsets, const float *bias,
-                             const moe_activation_params *activation,
-                             float *out, const int32_t *expertOrder,
-                             const FusedCombine *combine = nullptr);
+/// Every grouped matmul entry: `weights` are float (row-major, or packed
+/// when `packed`), bfloat16 bits or int8 with per-column `scales` (both
+/// packed by moe_packing.h); `expertOrder` is the order in which experts'
+/// work is scheduled (a permutation of [0, E), or null for 0, 1, ...);
+/// `combine` fuses the combine into the epilogue. Arguments are checked.
+/// Instantiated for float, uint16_t and int8_t.
+template <typename W>
+moe_status runGroupedMatmul(const moe_exec_config *config, const float *rows,
+                            int64_t numRows, int64_t kDim, const W *weights,
+                            bool packed, const float *scales,
+                            int64_t numExperts, int64_t mDim,
+                            const int32_t *offsets, const float *bias,
+                            const moe_activation_params *activation,
+                            float *out, const int32_t *expertOrder = nullptr,
+                            const FusedCombine *combine = nullptr);
 
 } // namespace moe::runtime
 
