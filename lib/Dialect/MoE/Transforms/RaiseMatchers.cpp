@@ -47,6 +47,13 @@ Value raise::skipReshapes(Value value) {
   return value;
 }
 
+Value raise::constantValue(OpBuilder &builder, Location loc,
+                           ElementsAttr attr) {
+  return attr ? arith::ConstantOp::create(builder, loc, cast<TypedAttr>(attr))
+                    .getResult()
+              : Value();
+}
+
 std::optional<double> raise::scalarOf(Value value) {
   std::optional<ElementsAttr> attr = constantOf(value);
   if (!attr || attr->getNumElements() != 1 ||
@@ -128,8 +135,7 @@ std::optional<SmallVector<int64_t>> raise::constantInts(Value value) {
   return std::nullopt;
 }
 
-/// The dim of `x` that `value` ([] or [1] i64) reads: gather(shape(x), i).
-static std::optional<int64_t> dimIndexOf(Value value, Value x) {
+std::optional<std::pair<Value, int64_t>> raise::shapeDimRead(Value value) {
   if (auto unsqueeze = value.getDefiningOp<onnx::UnsqueezeOp>())
     value = unsqueeze.getInput();
   auto gather = value.getDefiningOp<onnx::GatherOp>();
@@ -137,9 +143,12 @@ static std::optional<int64_t> dimIndexOf(Value value, Value x) {
                       : onnx::ShapeOp();
   std::optional<int64_t> index =
       gather ? constantInt(gather.getIndices()) : std::nullopt;
-  if (!shape || shape.getInput() != x || !index || *index < 0)
+  if (!shape || !index || *index < 0)
     return std::nullopt;
-  return static_cast<int64_t>(shape.getStart()) + *index;
+  int64_t dim = static_cast<int64_t>(shape.getStart()) + *index;
+  if (dim >= cast<ShapedType>(shape.getInput().getType()).getRank())
+    return std::nullopt;
+  return std::pair(shape.getInput(), dim);
 }
 
 bool raise::isShapeOf(Value shape, Value x) {
@@ -152,11 +161,11 @@ bool raise::isShapeOf(Value shape, Value x) {
   if (!concat || static_cast<int64_t>(concat.getInputs().size()) != rank)
     return false;
   for (auto [i, part] : llvm::enumerate(concat.getInputs())) {
-    std::optional<int64_t> dim = dimIndexOf(part, x);
+    std::optional<std::pair<Value, int64_t>> read = shapeDimRead(part);
     std::optional<SmallVector<int64_t>> value = constantInts(part);
     bool staticDim = value && value->size() == 1 && !type.isDynamicDim(i) &&
                      (*value)[0] == type.getDimSize(i);
-    if (dim != static_cast<int64_t>(i) && !staticDim)
+    if (read != std::pair(x, static_cast<int64_t>(i)) && !staticDim)
       return false;
   }
   return true;
@@ -477,15 +486,10 @@ static bool isRowLength(Value value, Value weights) {
     return false;
   if (std::optional<int64_t> k = constantInt(value))
     return !type.isDynamicDim(1) && *k == type.getDimSize(1);
-  if (auto unsqueeze = value.getDefiningOp<onnx::UnsqueezeOp>())
-    value = unsqueeze.getInput();
-  auto gather = value.getDefiningOp<onnx::GatherOp>();
-  auto shape = gather ? gather.getInput().getDefiningOp<onnx::ShapeOp>()
-                      : onnx::ShapeOp();
-  if (!shape || constantInt(gather.getIndices()) !=
-                    1 - static_cast<int64_t>(shape.getStart()))
+  std::optional<std::pair<Value, int64_t>> read = shapeDimRead(value);
+  if (!read || read->second != 1)
     return false;
-  Value source = shape.getInput();
+  Value source = read->first;
   if (auto unsqueeze = source.getDefiningOp<onnx::UnsqueezeOp>())
     if (llvm::all_of(unsqueeze.getAxes(), [](int64_t a) { return a >= 2; }))
       source = unsqueeze.getInput();

@@ -13,6 +13,7 @@
 #include "moe/Dialect/MoE/IR/MoEOps.h"
 #include "moe/Dialect/ONNX/IR/ONNXOps.h"
 
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "mlir/IR/Value.h"
@@ -128,6 +129,8 @@ std::optional<std::pair<ActivationKind, Value>> matchActivation(Value value);
 
 /// The constant behind `value`, if any.
 std::optional<ElementsAttr> constantOf(Value value);
+/// An arith.constant of `attr`, or null for a null attribute.
+Value constantValue(OpBuilder &builder, Location loc, ElementsAttr attr);
 /// The single integer / floating-point element of a constant.
 std::optional<int64_t> constantInt(Value value);
 std::optional<double> scalarOf(Value value);
@@ -135,6 +138,9 @@ std::optional<double> scalarOf(Value value);
 /// arithmetic the exporter leaves in the graph: ConstantOfShape, Mul,
 /// Equal, Where, Concat of constants).
 std::optional<SmallVector<int64_t>> constantInts(Value value);
+/// (x, i) when `value` ([] or [1] i64) is dim i of x read from its shape:
+/// gather(shape(x), i), optionally unsqueezed.
+std::optional<std::pair<Value, int64_t>> shapeDimRead(Value value);
 /// Whether `shape` is the run-time shape of `x`: Shape(x), or a Concat of
 /// its dims read one by one.
 bool isShapeOf(Value shape, Value x);

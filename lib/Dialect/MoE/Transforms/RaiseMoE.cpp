@@ -75,16 +75,9 @@ bool isColumn(Value value) {
   Value last = concat.getInputs()[1];
   if (std::optional<SmallVector<int64_t>> v = constantInts(last))
     return *v == SmallVector<int64_t>{1};
-  auto gather = last.getDefiningOp<onnx::GatherOp>();
-  auto shape = gather ? gather.getInput().getDefiningOp<onnx::ShapeOp>()
-                      : onnx::ShapeOp();
-  std::optional<int64_t> index =
-      gather ? constantInt(gather.getIndices()) : std::nullopt;
-  if (!shape || !index || *index < 0)
-    return false;
-  auto sourceType = cast<ShapedType>(shape.getInput().getType());
-  int64_t dim = static_cast<int64_t>(shape.getStart()) + *index;
-  return dim < sourceType.getRank() && sourceType.getDimSize(dim) == 1;
+  std::optional<std::pair<Value, int64_t>> read = shapeDimRead(last);
+  return read &&
+         cast<ShapedType>(read->first.getType()).getDimSize(read->second) == 1;
 }
 
 /// An expert's contribution: FFN(rows) * gate, or the gate applied to the
@@ -427,10 +420,8 @@ void LayerRaiser::rewrite(OpBuilder &builder) {
       ActivationAttr::get(context, experts.front().ffn.activation,
                           APFloat(1.702), APFloat(1.0), APFloat(7.0));
   Value hidden = experts.front().hidden;
-  auto constant = [&](ElementsAttr attr) -> Value {
-    return attr ? arith::ConstantOp::create(builder, loc, cast<TypedAttr>(attr))
-                      .getResult()
-                : Value();
+  auto constant = [&](ElementsAttr attr) {
+    return constantValue(builder, loc, attr);
   };
   Value sharedW1, sharedW3, sharedW2, sharedGate;
   if (shared) {

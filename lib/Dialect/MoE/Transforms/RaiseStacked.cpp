@@ -35,13 +35,6 @@ namespace onnx = mlir::moe::onnx;
 
 namespace {
 
-/// An arith.constant of `attr`, or null for a null attribute.
-Value constantValue(OpBuilder &builder, Location loc, ElementsAttr attr) {
-  return attr ? arith::ConstantOp::create(builder, loc, cast<TypedAttr>(attr))
-                    .getResult()
-              : Value();
-}
-
 /// The equation of `op` with its letters renamed in order of appearance
 /// ("bec,be->bc" -> "abc,ab->ac"), so forms compare independently of the
 /// letters the exporter chose.
