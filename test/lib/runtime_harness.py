@@ -189,64 +189,49 @@ def grouped_matmul(rows, weights, offsets, bias=None, activation="identity",
     out = np.zeros((rows.shape[0], m // 2 if gated else m), np.float32)
     act = ActivationParams(ACTIVATION[activation], alpha, beta, limit)
     bias = None if bias is None else np.ascontiguousarray(bias, np.float32)
+    storage = "int8" if int8 else "bf16" if bf16 else "packed" if packed else "f32"
+    wargs = _weight_args(weights, gated, storage)
     if combine is not None:
-        return _grouped_matmul_combined(rows, weights, offsets, bias, act, gated, threads,
-                                        packed, bf16, int8, combine, out.shape[1])
-    fn = _lib.moe_grouped_matmul_f32
-    wptr = _ptr(weights, _f32)
-    if int8:
-        weights, scales = pack_weights_int8(weights, gated)
-        status = _lib.moe_grouped_matmul_packed_i8w(
-            ctypes.byref(ExecConfig(threads)), _ptr(rows, _f32), _i64(rows.shape[0]),
-            _i64(kd), weights.ctypes.data_as(ctypes.POINTER(ctypes.c_int8)),
-            _ptr(scales, _f32), _i64(e), _i64(m), _ptr(offsets, _i32), _ptr(bias, _f32),
-            ctypes.byref(act), _ptr(out, _f32))
+        # Through the moe_cc_* adapter (what compiled code calls), which
+        # takes the fused combine: out [T, cols].
+        cw = np.ascontiguousarray(combine[0], np.float32)
+        inverse = np.ascontiguousarray(combine[1], np.int32)
+        out = np.zeros((cw.shape[0], out.shape[1]), np.float32)
+        fn = getattr(_lib, _CC_GROUPED[storage])
+        fn.restype = _i32
+        status = fn(_i32(threads), _ptr(rows, _f32), _i64(rows.shape[0]), _i64(kd), *wargs,
+                    _i64(e), _i64(m), _ptr(offsets, _i32), _ptr(bias, _f32),
+                    _i32(act.kind), _f32(act.alpha), _f32(act.beta), _f32(act.limit),
+                    _ptr(out, _f32), None, _ptr(cw, _f32), _ptr(inverse, _i32),
+                    _i64(cw.shape[0]), _i64(cw.shape[1]))
         return status, out
-    if bf16:
-        weights = pack_weights_bf16(weights, gated)
-        wptr = ctypes.cast(weights.ctypes.data, ctypes.POINTER(_f32))
-        fn = _lib.moe_grouped_matmul_packed_bf16w
-    elif packed:
-        weights = pack_weights(weights, gated)
-        wptr = _ptr(weights, _f32)
-        fn = _lib.moe_grouped_matmul_packed_f32
-    status = fn(
+    status = getattr(_lib, _GROUPED[storage])(
         ctypes.byref(ExecConfig(threads)), _ptr(rows, _f32), _i64(rows.shape[0]), _i64(kd),
-        wptr, _i64(e), _i64(m), _ptr(offsets, _i32), _ptr(bias, _f32),
+        *wargs, _i64(e), _i64(m), _ptr(offsets, _i32), _ptr(bias, _f32),
         ctypes.byref(act), _ptr(out, _f32))
     return status, out
 
 
-def _grouped_matmul_combined(rows, weights, offsets, bias, act, gated, threads, packed,
-                             bf16, int8, combine, cols):
-    """The grouped matmul with the combine fused into its epilogue, through
-    the moe_cc_* adapters (what compiled code calls): out [T, cols]."""
-    e, kd, m = weights.shape
-    cw = np.ascontiguousarray(combine[0], np.float32)
-    inverse = np.ascontiguousarray(combine[1], np.int32)
-    out = np.zeros((cw.shape[0], cols), np.float32)
-    if int8:
-        packed_w, scales = pack_weights_int8(weights, gated)
-        fn = _lib.moe_cc_grouped_matmul_packed_i8w
-        wargs = [packed_w.ctypes.data_as(ctypes.POINTER(ctypes.c_int8)), _ptr(scales, _f32)]
-    elif bf16:
-        packed_w = pack_weights_bf16(weights, gated)
-        fn = _lib.moe_cc_grouped_matmul_packed_bf16w
-        wargs = [packed_w.ctypes.data_as(ctypes.POINTER(ctypes.c_uint16))]
-    elif packed:
-        packed_w = pack_weights(weights, gated)
-        fn = _lib.moe_cc_grouped_matmul_packed_f32
-        wargs = [_ptr(packed_w, _f32)]
-    else:
-        fn = _lib.moe_cc_grouped_matmul_f32
-        wargs = [_ptr(weights, _f32)]
-    fn.restype = _i32
-    status = fn(_i32(threads), _ptr(rows, _f32), _i64(rows.shape[0]), _i64(kd), *wargs,
-                _i64(e), _i64(m), _ptr(offsets, _i32), _ptr(bias, _f32),
-                _i32(act.kind), _f32(act.alpha), _f32(act.beta), _f32(act.limit),
-                _ptr(out, _f32), None, _ptr(cw, _f32), _ptr(inverse, _i32),
-                _i64(cw.shape[0]), _i64(cw.shape[1]))
-    return status, out
+# The public entry and the moe_cc_* adapter of each weight storage.
+_GROUPED = {"f32": "moe_grouped_matmul_f32", "packed": "moe_grouped_matmul_packed_f32",
+            "bf16": "moe_grouped_matmul_packed_bf16w", "int8": "moe_grouped_matmul_packed_i8w"}
+_CC_GROUPED = {"f32": "moe_cc_grouped_matmul_f32", "packed": "moe_cc_grouped_matmul_packed_f32",
+               "bf16": "moe_cc_grouped_matmul_packed_bf16w",
+               "int8": "moe_cc_grouped_matmul_packed_i8w"}
+
+
+def _weight_args(weights, gated, storage):
+    """The weight arguments of the grouped matmul for `storage` (packed by
+    the runtime's packers); numpy's data_as pointers keep their arrays
+    alive."""
+    if storage == "int8":
+        packed, scales = pack_weights_int8(weights, gated)
+        return [packed.ctypes.data_as(ctypes.POINTER(ctypes.c_int8)), _ptr(scales, _f32)]
+    if storage == "bf16":
+        return [pack_weights_bf16(weights, gated).ctypes.data_as(ctypes.POINTER(ctypes.c_uint16))]
+    if storage == "packed":
+        return [_ptr(pack_weights(weights, gated), _f32)]
+    return [_ptr(weights, _f32)]
 
 
 def combine(rows, weights, inverse, threads=0):
