@@ -18,6 +18,7 @@
 
 #include <cuda_bf16.h>
 #include <mma.h>
+#include <type_traits>
 
 using namespace moe::runtime;
 using namespace moe::runtime::cuda;
@@ -235,7 +236,9 @@ __global__ void groupedMatmulBF16(const __nv_bfloat16 *rows, int64_t kDim,
 #endif
 }
 
-/// Checks, sizes the grid and launches one of the kernels.
+/// Checks, sizes the grid and launches one of the kernels: `launch` gets
+/// std::true_type or std::false_type for a gated activation, the kernels'
+/// template argument.
 template <typename Element, typename Launch>
 moe_status launchGrouped(void *stream, const Element *rows, int64_t numRows,
                          int64_t kDim, const Element *weights,
@@ -256,7 +259,10 @@ moe_status launchGrouped(void *stream, const Element *rows, int64_t numRows,
     return MOE_OK;
   dim3 grid(unsigned((outCols + kTileCols - 1) / kTileCols),
             unsigned(rowTiles));
-  launch(grid, asStream(stream), act, gated, outCols);
+  if (gated)
+    launch(grid, asStream(stream), act, std::true_type{}, outCols);
+  else
+    launch(grid, asStream(stream), act, std::false_type{}, outCols);
   return launched();
 }
 
@@ -281,15 +287,10 @@ extern "C" moe_status moe_cuda_grouped_matmul_f32(
       stream, rows, numRows, kDim, weights, numExperts, mDim, offsets, bias,
       activation, out,
       [&](dim3 grid, cudaStream_t s, const moe_activation_params &act,
-          bool gated, int64_t outCols) {
-        if (gated)
-          groupedMatmulF32<true><<<grid, 256, 0, s>>>(
-              rows, kDim, weights, int(numExperts), mDim, outCols, offsets,
-              bias, act, out);
-        else
-          groupedMatmulF32<false><<<grid, 256, 0, s>>>(
-              rows, kDim, weights, int(numExperts), mDim, outCols, offsets,
-              bias, act, out);
+          auto gated, int64_t outCols) {
+        groupedMatmulF32<decltype(gated)::value><<<grid, 256, 0, s>>>(
+            rows, kDim, weights, int(numExperts), mDim, outCols, offsets, bias,
+            act, out);
       });
 }
 
@@ -304,14 +305,9 @@ extern "C" moe_status moe_cuda_grouped_matmul_bf16(
       stream, rows, numRows, kDim, weights, numExperts, mDim, offsets, bias,
       activation, out,
       [&](dim3 grid, cudaStream_t s, const moe_activation_params &act,
-          bool gated, int64_t outCols) {
-        if (gated)
-          groupedMatmulBF16<true><<<grid, 128, 0, s>>>(
-              r, kDim, w, int(numExperts), mDim, outCols, offsets, bias, act,
-              out);
-        else
-          groupedMatmulBF16<false><<<grid, 128, 0, s>>>(
-              r, kDim, w, int(numExperts), mDim, outCols, offsets, bias, act,
-              out);
+          auto gated, int64_t outCols) {
+        groupedMatmulBF16<decltype(gated)::value><<<grid, 128, 0, s>>>(
+            r, kDim, w, int(numExperts), mDim, outCols, offsets, bias, act,
+            out);
       });
 }
