@@ -99,13 +99,13 @@ static FailureOr<Value> matchGroupLimit(onnx::WhereOp where, Routing &routing,
 
   // chosen[t, g] != 0 exactly for the topk_group best groups.
   auto chosen = unsqueeze.getInput().getDefiningOp<onnx::ScatterElementsOp>();
-  std::optional<ElementsAttr> ones =
-      chosen ? constantOf(chosen.getUpdates().getDefiningOp<onnx::ExpandOp>()
-                              ? chosen.getUpdates()
-                                    .getDefiningOp<onnx::ExpandOp>()
-                                    .getInput()
-                              : chosen.getUpdates())
-             : std::nullopt;
+  std::optional<ElementsAttr> ones;
+  if (chosen) {
+    Value updates = chosen.getUpdates();
+    if (auto expand = updates.getDefiningOp<onnx::ExpandOp>())
+      updates = expand.getInput();
+    ones = constantOf(updates);
+  }
   if (!chosen || chosen.getAxis() != 1 || chosen.getReduction() != "none" ||
       !isZeros(chosen.getInput()) || !ones || ones->getNumElements() != 1 ||
       !isa<FloatType>(ones->getElementType()) ||
@@ -172,16 +172,14 @@ static FailureOr<Routing> matchSigmoidRouting(Value weights, onnx::TopKOp topk,
   // Renormalization: v / (sum(v) + 1e-20), DeepSeek-V3's epsilon.
   if (auto div = weights.getDefiningOp<onnx::DivOp>()) {
     Value v = div.getLhs();
-    auto add = div.getRhs().getDefiningOp<onnx::AddOp>();
     onnx::ReduceSumOp sum;
-    for (auto [a, b] : add ? SmallVector<std::pair<Value, Value>>{
-                                 {add.getLhs(), add.getRhs()},
-                                 {add.getRhs(), add.getLhs()}}
-                           : SmallVector<std::pair<Value, Value>>{}) {
-      std::optional<double> eps = scalarOf(b);
-      if (eps && static_cast<float>(*eps) == 1e-20f)
-        sum = a.getDefiningOp<onnx::ReduceSumOp>();
-    }
+    if (auto add = div.getRhs().getDefiningOp<onnx::AddOp>())
+      for (auto [a, b] : {std::pair(add.getLhs(), add.getRhs()),
+                          std::pair(add.getRhs(), add.getLhs())}) {
+        std::optional<double> eps = scalarOf(b);
+        if (eps && static_cast<float>(*eps) == 1e-20f)
+          sum = a.getDefiningOp<onnx::ReduceSumOp>();
+      }
     if (!sum || sum.getInput() != v || sum.getAxes() != ArrayRef<int64_t>{1} ||
         !sum.getKeepdims())
       return error.fail("the sigmoid weights are not renormalized as "
