@@ -228,12 +228,10 @@ LogicalResult LayerRaiser::match() {
   }
 
   for (const CombineStep &step : steps) {
-    Expert expert;
     Value gate;
     FailureOr<ExpertFFN> ffn = matchScaledFFN(step.update, gate, error);
     if (failed(ffn))
       return failure();
-    expert.ffn = *ffn;
     FailureOr<Value> slot = slotOf(step.token, error);
     if (failed(slot))
       return failure();
@@ -241,16 +239,13 @@ LogicalResult LayerRaiser::match() {
         matchExpertTokens(step.token, *slot, error);
     FailureOr<Value> hidden =
         failed(tokens) ? FailureOr<Value>(failure())
-                       : matchGatheredRows(expert.ffn.rows, step.token, error);
+                       : matchGatheredRows(ffn->rows, step.token, error);
     FailureOr<Value> weights =
         failed(hidden) ? FailureOr<Value>(failure())
                        : matchGateWeight(gate, step.token, *slot, error);
     if (failed(weights))
       return failure();
-    expert.tokens = *tokens;
-    expert.hidden = *hidden;
-    expert.gateWeights = *weights;
-    experts.push_back(expert);
+    experts.push_back(Expert{*ffn, *tokens, *hidden, *weights});
   }
 
   if (failed(orderExperts("the combine sums")))
@@ -293,11 +288,7 @@ LogicalResult LayerRaiser::matchOverwrite() {
     FailureOr<Value> hidden = matchGatheredRows(ffn->rows, step.token, error);
     if (failed(hidden))
       return failure();
-    Expert expert;
-    expert.ffn = *ffn;
-    expert.tokens = *tokens;
-    expert.hidden = *hidden;
-    experts.push_back(expert);
+    experts.push_back(Expert{*ffn, *tokens, *hidden, /*gateWeights=*/{}});
   }
   // Every token's row is overwritten exactly once only if every expert
   // writes its tokens once over a copy of the same hidden states.
