@@ -6,13 +6,17 @@
 // MR at a time through a register-blocked micro-kernel (MicroKernels.h),
 // keeping the K x NR weight panel hot in L2 across the rows. Gated
 // activations compute the gate and up tiles, then the epilogue writes
-// act(gate, up). The instruction set (AVX-512, AVX2, baseline) is chosen at
-// run time; MOE_RUNTIME_ISA=generic|avx2|avx512 caps it (tests force each).
+// act(gate, up). The instruction set (AVX-512 with or without AVX512_BF16,
+// AVX2, baseline) is chosen at run time; MOE_RUNTIME_ISA=generic|avx2|
+// avx512|avx512bf16 caps it (tests force each). bfloat16 weights use the
+// VDPBF16PS tiles of MicroKernelsBF16.h where the CPU has them, with the
+// activation rows rounded to bfloat16 once per call.
 //
 //===----------------------------------------------------------------------===//
 
 #include "GroupedMatmul.h"
 #include "MicroKernels.h"
+#include "MicroKernelsBF16.h"
 #include "moe_packing.h"
 #include "Parallel.h"
 #include "Validation.h"
@@ -55,7 +59,7 @@ float activate(const moe_activation_params &a, float gate, float up) {
   }
 }
 
-enum class Isa { Generic, Avx2, Avx512 };
+enum class Isa { Generic, Avx2, Avx512, Avx512Bf16 };
 
 Isa detectIsa() {
   __builtin_cpu_init();
@@ -65,10 +69,13 @@ Isa detectIsa() {
   if (best == Isa::Avx2 && __builtin_cpu_supports("avx512f") &&
       __builtin_cpu_supports("avx512bw"))
     best = Isa::Avx512;
+  if (best == Isa::Avx512 && __builtin_cpu_supports("avx512bf16"))
+    best = Isa::Avx512Bf16;
   if (const char *forced = std::getenv("MOE_RUNTIME_ISA")) {
-    Isa cap = std::strcmp(forced, "generic") == 0 ? Isa::Generic
-              : std::strcmp(forced, "avx2") == 0  ? Isa::Avx2
-                                                  : Isa::Avx512;
+    Isa cap = std::strcmp(forced, "generic") == 0  ? Isa::Generic
+              : std::strcmp(forced, "avx2") == 0   ? Isa::Avx2
+              : std::strcmp(forced, "avx512") == 0 ? Isa::Avx512
+                                                   : Isa::Avx512Bf16;
     best = std::min(best, cap);
   }
   return best;
@@ -136,6 +143,22 @@ void tileGeneric(int rows, const float *const *xr, const W *w,
                          bias, scale, z);
 }
 
+/// bfloat16 weights on AVX512_BF16 (MicroKernelsBF16.h): a 6 x 32 tile
+/// over k pairs [pairBegin, pairEnd), and the decode tile of 1-2 rows x 128
+/// columns (4 panels).
+MOE_BF16_TARGET void tileBF16(int rows, const uint16_t *const *xr,
+                              const uint16_t *w, int64_t pairBegin,
+                              int64_t pairEnd, const float *bias, int cols,
+                              float *z) {
+  dotRowsBF16<6, 1>(rows, xr, w, 0, pairBegin, pairEnd, bias, cols, z);
+}
+MOE_BF16_TARGET void tileBF16Wide(int rows, const uint16_t *const *xr,
+                                  const uint16_t *w, int64_t panelStride,
+                                  int64_t pairs, const float *bias, float *z) {
+  dotRowsBF16<2, kWideTile / 32>(rows, xr, w, panelStride, 0, pairs, bias,
+                                 kWideTile, z);
+}
+
 /// Rows per micro-kernel call.
 int tileRows(Isa isa) { return isa == Isa::Avx512 ? 6 : 4; }
 
@@ -150,9 +173,9 @@ void tileTail(int rows, int cols, const float *const *xr, const W *w,
       float sum = kBegin > 0 ? z[i * kMaxTileWidth + j] : bias ? bias[j] : 0.0f;
       for (int64_t k = kBegin; k < kEnd; ++k) {
         if constexpr (kScaledWeights<W>)
-          sum += xr[i][k] * (weightValue(w[k * ldw + j]) * scale[j]);
+          sum += xr[i][k] * (weightAt(w, k, j, ldw) * scale[j]);
         else
-          sum += xr[i][k] * weightValue(w[k * ldw + j]);
+          sum += xr[i][k] * weightAt(w, k, j, ldw);
       }
       z[i * kMaxTileWidth + j] = sum;
     }
@@ -185,7 +208,7 @@ struct Task {
 };
 
 /// Where the weights of (expert, column) are: row-major [E, K, M], or the
-/// panels of moe_packing.h.
+/// panels of moe_packing.h (bfloat16: always packed, in row pairs).
 template <typename W>
 struct WeightLayout {
   const W *weights;
@@ -204,21 +227,29 @@ struct WeightLayout {
            panel * packing::kPanel + inPanel;
   }
 
-  /// The address of weights[e][0][column] and the distance between k rows.
+  static constexpr bool kPaired = std::is_same_v<W, uint16_t>;
+  /// K rows of a packed panel (bfloat16: padded to an even count).
+  int64_t panelRows() const {
+    return kPaired ? packing::pairedRows(kDim) : kDim;
+  }
+
+  /// The address of weights[e][0][column] and the distance between k rows
+  /// (bfloat16: between row pairs; see weightAt).
   const W *at(int64_t e, int64_t column, int64_t &ldw) const {
     if (!packed) {
       ldw = mDim;
       return weights + e * kDim * mDim + column;
     }
-    ldw = packing::kPanel;
+    ldw = kPaired ? 2 * packing::kPanel : packing::kPanel;
     int64_t panel, inPanel;
     packing::locateColumn(column, mDim, gated, panel, inPanel);
-    return weights + e * packing::packedExpertElements(kDim, mDim, gated) +
-           panel * kDim * packing::kPanel + inPanel;
+    return weights +
+           e * packing::packedExpertElements(panelRows(), mDim, gated) +
+           panel * panelRows() * packing::kPanel + inPanel * (kPaired ? 2 : 1);
   }
   /// From one 32-column block to the next (the wide tile's blocks).
   int64_t blockStride() const {
-    return packed ? kDim * packing::kPanel : packing::kPanel;
+    return packed ? panelRows() * packing::kPanel : packing::kPanel;
   }
 };
 
@@ -226,6 +257,8 @@ struct WeightLayout {
 
 extern "C" const char *moe_runtime_cpu_isa(void) {
   switch (selectedIsa()) {
+  case Isa::Avx512Bf16:
+    return "avx512bf16";
   case Isa::Avx512:
     return "avx512";
   case Isa::Avx2:
@@ -314,6 +347,28 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
   }
 
   Isa isa = selectedIsa();
+  // bfloat16 weights on AVX512_BF16: dot-product tiles over the rows
+  // rounded to bfloat16 here, once ([numRows][K + K % 2], zero-padded);
+  // everything else about the tiling is AVX-512's.
+  constexpr bool kBF16 = std::is_same_v<W, uint16_t>;
+  const bool dot = kBF16 && isa == Isa::Avx512Bf16;
+  if (isa == Isa::Avx512Bf16)
+    isa = Isa::Avx512;
+  const int64_t kPairs = packing::pairedRows(kDim) / 2;
+  std::vector<uint16_t> rowsBF16;
+  if (dot) {
+    rowsBF16.resize(static_cast<size_t>(numRows * 2 * kPairs));
+    parallelFor(config, numRows, [&](int64_t r) {
+      uint16_t *dst = rowsBF16.data() + r * 2 * kPairs;
+      for (int64_t k = 0; k < kDim; ++k)
+        dst[k] = packing::floatToBF16(rows[r * kDim + k]);
+      if (kDim & 1)
+        dst[kDim] = 0;
+    });
+  }
+  auto rowBF16 = [&](int64_t row) {
+    return rowsBF16.data() + row * 2 * kPairs;
+  };
   const int width = tileWidth(isa), rowsPerTile = tileRows(isa);
   auto tile = isa == Isa::Avx512 ? tileAvx512<W>
               : isa == Isa::Avx2 ? tileAvx2<W>
@@ -371,6 +426,16 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
         auto compute = [&](int64_t col, float *z) {
           int64_t ldw;
           const W *w = layout.at(task.expert, col, ldw);
+          if constexpr (kBF16) {
+            if (dot) {
+              const uint16_t *xb[2];
+              for (int i = 0; i < nRows; ++i)
+                xb[i] = rowBF16(rowAt(task.rowBegin + i));
+              tileBF16Wide(nRows, xb, w, layout.blockStride(), kPairs,
+                           b ? b + col : nullptr, z);
+              return;
+            }
+          }
           tileAvx512Wide<W>(nRows, xr, w, ldw, layout.blockStride(), kDim,
                             b ? b + col : nullptr,
                             layout.scaleAt(task.expert, col), z);
@@ -399,12 +464,24 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
         // forms) and the fp32 kernel runs on it, instead of every row tile
         // widening it again.
         const bool widenOnce =
-            !std::is_same_v<W, float> && rowTiles >= 2;
+            !std::is_same_v<W, float> && rowTiles >= 2 && !dot;
         auto compute = [&](int64_t col, int64_t r, int nRows, int64_t kBegin,
                            int64_t kEnd, const float *widened, float *z) {
+          const float *bc = b ? b + col : nullptr;
+          if constexpr (kBF16) {
+            if (dot) {
+              // Partial tiles too: panels are zero-padded to 32 columns.
+              const uint16_t *xb[kMaxTileRows];
+              for (int i = 0; i < nRows; ++i)
+                xb[i] = rowBF16(rowAt(r + i));
+              int64_t ldw;
+              tileBF16(nRows, xb, layout.at(task.expert, col, ldw), kBegin / 2,
+                       (kEnd + 1) / 2, bc, cols, z);
+              return;
+            }
+          }
           for (int i = 0; i < nRows; ++i)
             xr[i] = rows + rowAt(r + i) * kDim;
-          const float *bc = b ? b + col : nullptr;
           if (widened) {
             if (cols == width)
               tileF(nRows, xr, widened, kMaxTileWidth, 0, kBegin, kEnd, kDim,
@@ -439,7 +516,7 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
               const float *sc = layout.scaleAt(task.expert, col);
               for (int64_t k = kb; k < kEnd; ++k)
                 for (int j = 0; j < cols; ++j) {
-                  float v = weightValue(w[k * ldw + j]);
+                  float v = weightAt(w, k, j, ldw);
                   if constexpr (kScaledWeights<W>)
                     v = v * sc[j];
                   slice[k * kMaxTileWidth + j] = v;
@@ -486,6 +563,8 @@ moe_status moe::runtime::runGroupedMatmul(
                           rows, out, act))
     return MOE_ERROR_INVALID_ARGUMENT;
   if (kScaledWeights<W> && !scales && numExperts * kDim * mDim > 0)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (std::is_same_v<W, uint16_t> && !packed) // bfloat16 is packed only
     return MOE_ERROR_INVALID_ARGUMENT;
   WeightLayout<W> layout{weights, kDim, mDim, isGatedActivation(act.kind),
                          packed, scales};
@@ -593,6 +672,13 @@ extern "C" moe_status moe_pack_weights_f32(const float *weights,
   packing::packWeights(weights, numExperts, kDim, mDim, gated != 0,
                        sizeof(float), packed);
   return MOE_OK;
+}
+
+extern "C" int64_t moe_packed_weights_elements_bf16(int64_t numExperts,
+                                                    int64_t kDim, int64_t mDim,
+                                                    int32_t gated) {
+  return numExperts *
+         packing::packedExpertElementsBF16(kDim, mDim, gated != 0);
 }
 
 extern "C" int64_t moe_packed_weights_elements(int64_t numExperts,

@@ -32,6 +32,19 @@ __attribute__((always_inline)) inline float weightValue(int8_t q) {
   return static_cast<float>(q);
 }
 
+/// Weight (k, j) of a block whose k rows are ldw elements apart; bfloat16
+/// blocks hold row pairs (moe_packing.h: [K / 2][kPanel][2], ldw is the
+/// distance between pairs).
+template <typename W>
+__attribute__((always_inline)) inline float weightAt(const W *w, int64_t k,
+                                                     int64_t j, int64_t ldw) {
+  return weightValue(w[k * ldw + j]);
+}
+__attribute__((always_inline)) inline float
+weightAt(const uint16_t *w, int64_t k, int64_t j, int64_t ldw) {
+  return weightValue(w[(k >> 1) * ldw + 2 * j + (k & 1)]);
+}
+
 /// Whether weights of type W carry a scale per column (int8).
 template <typename W> constexpr bool kScaledWeights = false;
 template <> constexpr bool kScaledWeights<int8_t> = true;
@@ -57,16 +70,48 @@ matmulTile(const float *const *xr, const W *w, int64_t ldw,
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < width; ++j)
       acc[i][j] = kBegin > 0 ? z[i * width + j] : bias ? bias[j] : 0.0f;
-  for (int64_t k = kBegin; k < kEnd; ++k) {
-    for (int i = 0; i < MR; ++i) {
-      float xv = xr[i][k];
-      for (int p = 0; p < NP; ++p) {
-        const W *wk = w + p * panelStride + k * ldw;
-        for (int j = 0; j < NR; ++j) {
-          if constexpr (kScaledWeights<W>)
-            acc[i][p * NR + j] += xv * (weightValue(wk[j]) * scale[p * NR + j]);
-          else
-            acc[i][p * NR + j] += xv * weightValue(wk[j]);
+  if constexpr (sizeof(W) == 2) {
+    // bfloat16 row pairs (kBegin is even): one 32-bit load per column gives
+    // rows k (low half) and k + 1 (high half), each widened exactly; the
+    // accumulators see the same additions, in the same order, as one row
+    // at a time.
+    typedef uint32_t __attribute__((may_alias)) Word;
+    int64_t k = kBegin;
+    for (; k + 1 < kEnd; k += 2)
+      for (int i = 0; i < MR; ++i) {
+        float x0 = xr[i][k], x1 = xr[i][k + 1];
+        for (int p = 0; p < NP; ++p) {
+          const Word *wk =
+              reinterpret_cast<const Word *>(w + p * panelStride + (k >> 1) * ldw);
+          for (int j = 0; j < NR; ++j) {
+            uint32_t word = wk[j];
+            float lo, hi;
+            uint32_t loBits = word << 16, hiBits = word & 0xffff0000u;
+            __builtin_memcpy(&lo, &loBits, sizeof(lo));
+            __builtin_memcpy(&hi, &hiBits, sizeof(hi));
+            acc[i][p * NR + j] += x0 * lo;
+            acc[i][p * NR + j] += x1 * hi;
+          }
+        }
+      }
+    if (k < kEnd) // odd K: the last row, low halves only
+      for (int i = 0; i < MR; ++i)
+        for (int p = 0; p < NP; ++p)
+          for (int j = 0; j < NR; ++j)
+            acc[i][p * NR + j] +=
+                xr[i][k] * weightAt(w + p * panelStride, k, j, ldw);
+  } else {
+    for (int64_t k = kBegin; k < kEnd; ++k) {
+      for (int i = 0; i < MR; ++i) {
+        float xv = xr[i][k];
+        for (int p = 0; p < NP; ++p) {
+          const W *wk = w + p * panelStride + k * ldw;
+          for (int j = 0; j < NR; ++j) {
+            if constexpr (kScaledWeights<W>)
+              acc[i][p * NR + j] += xv * (weightValue(wk[j]) * scale[p * NR + j]);
+            else
+              acc[i][p * NR + j] += xv * weightValue(wk[j]);
+          }
         }
       }
     }

@@ -90,16 +90,34 @@ inline uint16_t floatToBF16(float value) {
   return static_cast<uint16_t>(bits >> 16);
 }
 
-/// Packs float `weights` [E, K, M] as bfloat16 into the same panel layout
+/// bfloat16 panels hold K rows in pairs: [K / 2][kPanel][2], the rows k
+/// and k + 1 of a column side by side in one 32-bit word, K padded with a
+/// zero row to an even count. That is the operand order of AVX512_BF16's
+/// VDPBF16PS (one instruction: 16 columns x 2 rows), and a widening kernel
+/// gets both rows' values from one load (low half: k, high half: k + 1).
+inline int64_t pairedRows(int64_t k) { return k + (k & 1); }
+
+/// Elements per expert in the bfloat16 layout.
+inline int64_t packedExpertElementsBF16(int64_t k, int64_t m, bool gated) {
+  return packedExpertElements(pairedRows(k), m, gated);
+}
+
+/// Packs float `weights` [E, K, M] as bfloat16 into the paired panel layout
 /// (bf16 weights: half the bytes, fp32 accumulation in the kernel).
 inline void packWeightsBF16(const float *weights, int64_t e, int64_t k,
                             int64_t m, bool gated, uint16_t *out) {
-  std::memset(out, 0,
-              static_cast<size_t>(e * packedExpertElements(k, m, gated)) *
-                  sizeof(uint16_t));
-  forEachPackedElement(e, k, m, gated, [&](int64_t to, int64_t from) {
-    out[to] = floatToBF16(weights[from]);
-  });
+  int64_t perExpert = packedExpertElementsBF16(k, m, gated);
+  std::memset(out, 0, static_cast<size_t>(e * perExpert) * sizeof(uint16_t));
+  int64_t rows = pairedRows(k);
+  for (int64_t x = 0; x < e; ++x)
+    for (int64_t row = 0; row < k; ++row)
+      for (int64_t column = 0; column < m; ++column) {
+        int64_t panel, inPanel;
+        locateColumn(column, m, gated, panel, inPanel);
+        out[x * perExpert + panel * rows * kPanel + (row / 2) * 2 * kPanel +
+            inPanel * 2 + row % 2] =
+            floatToBF16(weights[(x * k + row) * m + column]);
+      }
 }
 
 /// Scales per expert of the int8 layout: one per packed column (padding

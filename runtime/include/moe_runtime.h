@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /* Bumped on any incompatible change of this header. */
-#define MOE_RUNTIME_API_VERSION 3
+#define MOE_RUNTIME_API_VERSION 4
 
 /* Bytes of freed compiled-code buffers the runtime keeps for reuse
  * (MOE_RUNTIME_BUFFER_CACHE, default 1 GiB; 0: off, as in sanitizer
@@ -43,8 +43,10 @@ void moe_stats_reset(void);
 char *moe_stats_json(void);
 
 /* The CPU runtime's instruction set for its matmul micro-kernels:
- * "avx512", "avx2" or "generic", the best the CPU has, capped by the
- * environment variable MOE_RUNTIME_ISA=generic|avx2|avx512 when set. */
+ * "avx512bf16" (AVX-512 with AVX512_BF16 dot products for bfloat16
+ * weights), "avx512", "avx2" or "generic", the best the CPU has, capped
+ * by the environment variable MOE_RUNTIME_ISA=generic|avx2|avx512|
+ * avx512bf16 when set. */
 const char *moe_runtime_cpu_isa(void);
 
 typedef enum moe_status {
@@ -163,8 +165,10 @@ moe_status moe_pack_weights_f32(const float *weights, int64_t num_experts,
 int64_t moe_packed_weights_elements(int64_t num_experts, int64_t k_dim,
                                     int64_t m_dim, int32_t gated);
 /* The same with bfloat16 weights (bit patterns, packed by
- * moe_pack_weights_bf16: round to nearest even): half the weight bytes,
- * fp32 rows, accumulation and output. */
+ * moe_pack_weights_bf16 into moe_packed_weights_elements_bf16 values,
+ * rounded to nearest even, K rows in pairs): half the weight bytes, fp32
+ * accumulation and output. The rows stay fp32 except on "avx512bf16",
+ * where they are rounded to bfloat16 for the VDPBF16PS dot products. */
 moe_status moe_grouped_matmul_packed_bf16w(
     const moe_exec_config *config, const float *rows, int64_t num_rows,
     int64_t k_dim, const uint16_t *packed_weights, int64_t num_experts,
@@ -173,6 +177,8 @@ moe_status moe_grouped_matmul_packed_bf16w(
 moe_status moe_pack_weights_bf16(const float *weights, int64_t num_experts,
                                  int64_t k_dim, int64_t m_dim, int32_t gated,
                                  uint16_t *packed);
+int64_t moe_packed_weights_elements_bf16(int64_t num_experts, int64_t k_dim,
+                                         int64_t m_dim, int32_t gated);
 /* The same with int8 weights and one fp32 scale per output column and
  * expert (symmetric, scale = max |w| / 127; moe_pack_weights_int8 fills
  * moe_packed_weights_elements int8 values and moe_packed_weights_columns

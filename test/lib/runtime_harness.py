@@ -117,6 +117,7 @@ def gather_rows(x, assignments, k, threads=0):
 
 _lib.moe_packed_weights_elements.restype = _i64
 _lib.moe_packed_weights_columns.restype = _i64
+_lib.moe_packed_weights_elements_bf16.restype = _i64
 
 
 def bf16_round(array):
@@ -141,8 +142,8 @@ def pack_weights_bf16(weights, gated):
     """weights [E, K, M] as bfloat16 bits in the panel layout."""
     weights = np.ascontiguousarray(weights, np.float32)
     e, kd, m = weights.shape
-    packed = np.zeros(_lib.moe_packed_weights_elements(_i64(e), _i64(kd), _i64(m), _i32(gated)),
-                      np.uint16)
+    packed = np.zeros(_lib.moe_packed_weights_elements_bf16(_i64(e), _i64(kd), _i64(m),
+                                                            _i32(gated)), np.uint16)
     assert _lib.moe_pack_weights_bf16(_ptr(weights, _f32), _i64(e), _i64(kd), _i64(m),
                                       _i32(gated), packed.ctypes.data_as(
                                           ctypes.POINTER(ctypes.c_uint16))) == OK

@@ -310,6 +310,7 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
     };
     switch (storage) {
     case WeightStorage::BF16: {
+      perExpert = ::moe::packing::packedExpertElementsBF16(k, m, gated);
       std::vector<uint16_t> packed(static_cast<size_t>(e * perExpert));
       ::moe::packing::packWeightsBF16(data, e, k, m, gated, packed.data());
       return {makeConstant(rewriter, loc,

@@ -165,10 +165,14 @@ func.func @route_fused(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %b: tensor<8
 // Constant weights are packed into the runtime's panels at compile time
 // (moe_packing.h: gate and up halves each padded to 32 columns, [K][32]
 // per panel): [2, 3, 8] gated -> 2 experts x 2 panels x 3 x 32 floats.
-// With weight-type=bf16 the panels hold bfloat16: half the bytes.
+// With weight-type=bf16 the panels hold bfloat16 (half the bytes) in row
+// pairs, [K / 2][32][2], K = 3 padded to 4: 2 x 2 panels x 4 x 32; the
+// first pair holds rows 0 and 1 of columns 0-3 side by side (0.5 =
+// 0x3F00), the second row 2 and a zero.
 // BF16-LABEL: func @packed_constant
-// BF16: arith.constant dense_resource<moe_panels_bf16{{.*}}> : tensor<2x192xbf16>
+// BF16: arith.constant dense_resource<moe_panels_bf16{{.*}}> : tensor<2x256xbf16>
 // BF16: llvm.call @moe_cc_grouped_matmul_packed_bf16w
+// BF16: moe_panels_bf16{{.*}}: "0x08000000003F003F003F003F003F003F003F003F00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000003F0000003F0000003F0000003F000000000000
 // With weight-type=int8 they hold int8 (a quarter of the bytes) and a
 // second constant the scales, one per packed column: 0.5 quantizes to 127
 // with scale 0.5 / 127 (0x3B810204), padding columns to 0 with scale 0.
