@@ -62,7 +62,7 @@ py::list compile(const std::string &model, const std::string &output,
                  const std::string &emit, unsigned optLevel, int numThreads,
                  bool reference, bool collectIR, const std::string &runtimeDir,
                  const std::string &linker, unsigned long long maxWeightBytes,
-                 const std::string &weights) {
+                 const std::string &weights, const std::string &target) {
   mlir::moe::DriverOptions options;
   options.emit = emit;
   options.optLevel = optLevel;
@@ -73,6 +73,7 @@ py::list compile(const std::string &model, const std::string &output,
   options.linker = linker;
   options.maxWeightBytes = maxWeightBytes;
   options.weightType = weights;
+  options.target = target;
   mlir::moe::DriverResult result;
   {
     py::gil_scoped_release release;
@@ -226,7 +227,8 @@ PYBIND11_MODULE(_moe, m) {
   m.def("_compile", &compile, py::arg("model"), py::arg("output"),
         py::arg("emit"), py::arg("opt_level"), py::arg("num_threads"),
         py::arg("reference"), py::arg("collect_ir"), py::arg("runtime_dir"),
-        py::arg("linker"), py::arg("max_weight_bytes"), py::arg("weights"));
+        py::arg("linker"), py::arg("max_weight_bytes"), py::arg("weights"),
+        py::arg("target"));
   py::class_<Model>(m, "_Model")
       .def(py::init<const std::string &, int>(), py::arg("path"),
            py::arg("num_threads"))

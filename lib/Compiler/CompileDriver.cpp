@@ -70,6 +70,18 @@ DriverResult mlir::moe::compileModel(const std::string &modelPath,
     return result;
   }
   compile.weightType = options.weightType;
+  if (options.target != "cpu" && options.target != "cuda") {
+    result.diagnostics =
+        "error: target must be 'cpu' or 'cuda', not '" + options.target + "'\n";
+    return result;
+  }
+  if (options.target == "cuda" &&
+      (options.reference || options.weightType == "int8")) {
+    result.diagnostics = "error: target 'cuda' takes f32 or bf16 weights "
+                         "and no reference lowering\n";
+    return result;
+  }
+  compile.target = options.target;
   if (options.collectIR)
     compile.irCallback = [&](StringRef stage, StringRef ir) {
       result.stages.emplace_back(stage.str(), ir.str());

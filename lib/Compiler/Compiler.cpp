@@ -123,6 +123,7 @@ static LogicalResult lower(ModuleOp module, const CompileOptions &options) {
     RuntimePipelineOptions runtime;
     runtime.numThreads = options.numThreads;
     runtime.weightType = options.weightType;
+    runtime.target = options.target;
     buildRuntimeToLLVMPipeline(pm, runtime);
   }
   if (failed(pm.run(module)))

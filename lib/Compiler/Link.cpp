@@ -87,8 +87,23 @@ LogicalResult moe::linkModel(StringRef object, StringRef output,
     args.append({archive("moe_model_main"), archive("moe_model_runner")});
   // Nothing in the graph's object refers to the C API: keep all of it.
   args.append({"-Wl,--whole-archive", archive("moe_model"),
-               "-Wl,--no-whole-archive", archive("moe_model_signature"),
-               archive("moe_runtime_cpu"), "-ltbb", "-lm"});
+               "-Wl,--no-whole-archive", archive("moe_model_signature")});
+  if (options.target == "cuda") {
+    // The CUDA runtime statically (its cache of device weights is then
+    // this model's), cudart shared, found through the rpath or the
+    // loader's path.
+    std::string cudaRuntime = archive("moe_runtime_cuda");
+    if (!llvm::sys::fs::exists(cudaRuntime) ||
+        StringRef(MOE_CUDA_LIBRARY_DIR).empty())
+      return emitError(loc)
+             << "--target=cuda: this build has no CUDA runtime ('"
+             << cudaRuntime
+             << "' is missing; configure with nvcc available and "
+                "-DMOE_ENABLE_CUDA=ON)";
+    args.append({cudaRuntime, "-L" MOE_CUDA_LIBRARY_DIR,
+                 "-Wl,-rpath," MOE_CUDA_LIBRARY_DIR, "-lcudart"});
+  }
+  args.append({archive("moe_runtime_cpu"), "-ltbb", "-lm"});
   SmallVector<StringRef> extraFlags;
   StringRef(MOE_LINKER_FLAGS).split(extraFlags, ' ', -1, /*KeepEmpty=*/false);
   for (StringRef flag : extraFlags)

@@ -119,6 +119,7 @@ void moe::buildRuntimeToLLVMPipeline(OpPassManager &pm,
   moe::ConvertMoEToRuntimePassOptions runtime;
   runtime.numThreads = options.numThreads;
   runtime.weightType = options.weightType;
+  runtime.target = options.target;
   pm.addPass(moe::createConvertMoEToRuntimePass(runtime));
   // What the runtime does not cover (layers with capacity limits or
   // expert choice, other element types) takes the reference lowering.

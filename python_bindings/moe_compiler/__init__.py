@@ -115,7 +115,8 @@ def compile(model, output=None, *, target="cpu", opt_level=2, num_threads=0,
 
     output:      where the .so goes (default: a temporary directory that
                  lives as long as the returned Model)
-    target:      "cpu" (the only target so far)
+    target:      "cpu", or "cuda" (MoE kernels on an NVIDIA GPU, f32 or
+                 bf16 weights; the model then needs libcudart and a GPU)
     opt_level:   LLVM optimization level, 0-3
     num_threads: threads the model's kernels may use (0: all cores)
     reference:   lower MoE layers with the slow reference lowering
@@ -128,8 +129,8 @@ def compile(model, output=None, *, target="cpu", opt_level=2, num_threads=0,
                  (a quarter of the bytes, one scale per expert and output
                  column, fp32 accumulation)
     Raises CompileError with the compiler's diagnostics on failure."""
-    if target != "cpu":
-        raise ValueError(f"target {target!r} is not available (only 'cpu')")
+    if target not in ("cpu", "cuda"):
+        raise ValueError(f"target {target!r} is not available ('cpu' or 'cuda')")
     keep = None
     if isinstance(model, (bytes, bytearray, memoryview)):
         keep = tempfile.TemporaryDirectory(prefix="moe-compile-")
@@ -145,7 +146,7 @@ def compile(model, output=None, *, target="cpu", opt_level=2, num_threads=0,
     output = os.fspath(output)
     # Threads are the instance's choice (its oneTBB arena), not baked in.
     stages = _compile(model, output, "so", opt_level, 0, reference, dump_ir,
-                      _runtime_dir(), linker, max_weight_bytes, weights)
+                      _runtime_dir(), linker, max_weight_bytes, weights, target)
     loaded = Model(output, num_threads)
     loaded.ir = dict(stages)
     loaded._keep = keep

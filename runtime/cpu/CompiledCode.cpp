@@ -50,17 +50,25 @@ void moe_cc_index_error(const char *node, int64_t index, int64_t dim) {
                  "of size " + std::to_string(dim);
 }
 
-void moe_cc_check_status(int32_t status, const char *what) {
+void moe_cc_check_status_detail(int32_t status, const char *what,
+                                const char *detail) {
   if (status == MOE_OK || hasError)
     return;
   hasError = true;
   const char *reason = status == MOE_ERROR_INVALID_ARGUMENT ? "invalid argument"
                        : status == MOE_ERROR_INDEX_OUT_OF_RANGE
                            ? "an index read from data is out of range"
-                           : "error";
+                       : status == MOE_ERROR_DEVICE ? "device error"
+                                                    : "error";
   pendingError = std::string("moe runtime: ") + (what ? what : "?") +
                  " failed: " + reason + " (status " + std::to_string(status) +
                  ")";
+  if (status == MOE_ERROR_DEVICE && detail && *detail)
+    pendingError += std::string(": ") + detail;
+}
+
+void moe_cc_check_status(int32_t status, const char *what) {
+  moe_cc_check_status_detail(status, what, nullptr);
 }
 
 const char *moe_cc_take_error(void) {

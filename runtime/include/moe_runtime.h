@@ -225,6 +225,10 @@ void moe_cc_index_error(const char *node, int64_t index, int64_t dim);
 /* Compiled code calls this with every kernel's status: a failure is
  * kept like an index error (the model's run fails with its text). */
 void moe_cc_check_status(int32_t status, const char *what);
+/* The same with the device runtime's text of a MOE_ERROR_DEVICE (code
+ * compiled for CUDA passes moe_cuda_last_error()). */
+void moe_cc_check_status_detail(int32_t status, const char *what,
+                                const char *detail);
 /* The calling thread's first error since the last call, or NULL; clears
  * it. The text stays valid until the thread's next error. */
 const char *moe_cc_take_error(void);

@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define MOE_RUNTIME_CUDA_API_VERSION 1
+#define MOE_RUNTIME_CUDA_API_VERSION 2
 
 int32_t moe_cuda_runtime_api_version(void);
 /* The CUDA error text of the calling thread's last MOE_ERROR_DEVICE. */
@@ -70,6 +70,59 @@ moe_status moe_cuda_grouped_matmul_bf16(
 
 /* out[t] = sum_j weights[t, j] * rows[inverse[t, j]], j in slot order. */
 moe_status moe_cuda_combine_f32(void *stream, const float *rows,
+                                int64_t num_rows, int64_t d,
+                                const float *weights, const int32_t *inverse,
+                                int64_t num_tokens, int64_t k, float *out);
+
+/*===- Entry points for code compiled with --target=cuda -----------------===*
+ *
+ * moe_runtime.h's moe_cc_* entry points on the GPU, with the same
+ * scalar-only signatures and host buffers: each call copies its inputs to
+ * the device on the calling thread's stream (cudaStreamPerThread), runs the
+ * kernels above and copies its outputs back before it returns. Indices that
+ * come from the host (expert ids, offsets, combine inverses) are checked
+ * first, as on the CPU. The grouped matmuls take row-major weights [E, K, M]
+ * (f32, or bf16 bit patterns: the rows are rounded to bf16 on the device
+ * for the tensor cores) and `weights_constant`: nonzero when the weights are
+ * constants of the compiled model, which are then uploaded once and kept
+ * on the device, keyed by their host address; `expert_order` is accepted
+ * and not needed (the GPU schedules tiles itself). */
+int32_t moe_cuda_cc_route_f32(int32_t num_threads, const float *logits,
+                              int64_t num_tokens, int64_t num_experts,
+                              int32_t kind, int32_t k, int32_t renormalize,
+                              int32_t n_group, int32_t topk_group,
+                              int32_t group_mask, float scale,
+                              const float *correction_bias,
+                              int32_t *expert_ids, float *weights,
+                              int32_t layer, const char *layer_name);
+int32_t moe_cuda_cc_route_fused_f32(
+    int32_t num_threads, const float *input, int64_t num_tokens, int64_t d,
+    const float *router, const float *router_bias, int64_t num_experts,
+    int32_t kind, int32_t k, int32_t renormalize, int32_t n_group,
+    int32_t topk_group, int32_t group_mask, float scale,
+    const float *correction_bias, int32_t *expert_ids, float *weights,
+    int32_t layer, const char *layer_name);
+int32_t moe_cuda_cc_permute_f32(int32_t num_threads, const float *input,
+                                int64_t num_tokens, int64_t d,
+                                const int32_t *expert_ids, int64_t k,
+                                int64_t num_experts, float *rows,
+                                int32_t *assignments, int32_t *offsets,
+                                int32_t *inverse);
+int32_t moe_cuda_cc_grouped_matmul_f32(
+    int32_t num_threads, const float *rows, int64_t num_rows, int64_t k_dim,
+    const float *weights, int64_t num_experts, int64_t m_dim,
+    const int32_t *offsets, const float *bias, int32_t activation, float alpha,
+    float beta, float limit, float *out, const int32_t *expert_order,
+    const float *combine_weights, const int32_t *combine_inverse,
+    int64_t num_tokens, int64_t k, int32_t weights_constant);
+int32_t moe_cuda_cc_grouped_matmul_bf16w(
+    int32_t num_threads, const float *rows, int64_t num_rows, int64_t k_dim,
+    const uint16_t *weights, int64_t num_experts, int64_t m_dim,
+    const int32_t *offsets, const float *bias, int32_t activation, float alpha,
+    float beta, float limit, float *out, const int32_t *expert_order,
+    const float *combine_weights, const int32_t *combine_inverse,
+    int64_t num_tokens, int64_t k, int32_t weights_constant);
+int32_t moe_cuda_cc_combine_f32(int32_t num_threads, const float *rows,
                                 int64_t num_rows, int64_t d,
                                 const float *weights, const int32_t *inverse,
                                 int64_t num_tokens, int64_t k, float *out);

@@ -59,7 +59,11 @@ static cl::opt<Emit> emit(
 static cl::opt<Target> target(
     "target", cl::desc("Where the model runs"), cl::init(Target::CPU),
     cl::values(clEnumValN(Target::CPU, "cpu", "the host CPU (oneTBB runtime)"),
-               clEnumValN(Target::CUDA, "cuda", "NVIDIA GPUs (not yet)")),
+               clEnumValN(Target::CUDA, "cuda",
+                          "NVIDIA GPUs: MoE kernels of the CUDA runtime "
+                          "(sm_80, sm_90a) on host buffers, constant expert "
+                          "weights uploaded once, the rest of the graph on "
+                          "the host; f32 or bf16 weights")),
     cl::cat(category));
 static cl::opt<unsigned> optLevel("O", cl::Prefix, cl::init(2),
                                   cl::value_desc("level"),
@@ -145,14 +149,19 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
-      "moe-compile: compile an ONNX model with MoE layers for the CPU\n\n"
+      "moe-compile: compile an ONNX model with MoE layers for the CPU or "
+      "an NVIDIA GPU\n\n"
       "Imports the model, raises its MoE subgraphs into the moe dialect, "
-      "lowers MoE layers to calls of the oneTBB kernel runtime (or, with "
-      "--reference, to plain loops) and the rest of the graph through MLIR "
-      "to LLVM.\n");
+      "lowers MoE layers to calls of the oneTBB kernel runtime (or the CUDA "
+      "runtime with --target=cuda, or with --reference to plain loops) and "
+      "the rest of the graph through MLIR to LLVM.\n");
 
-  if (target == Target::CUDA)
-    return fail("--target=cuda is not implemented yet");
+  if (target == Target::CUDA && reference)
+    return fail("--reference runs on the host: it does not combine with "
+                "--target=cuda");
+  if (target == Target::CUDA && weights == WeightType::Int8)
+    return fail("--weights=int8 is not supported with --target=cuda (use "
+                "f32 or bf16)");
   if (optLevel > 3)
     return fail("-O" + Twine(optLevel.getValue()) + ": the level must be 0-3");
   if (threads < 0)
@@ -203,6 +212,7 @@ int main(int argc, char **argv) {
   options.optLevel = optLevel;
   options.numThreads = threads;
   options.reference = reference;
+  options.target = target == Target::CUDA ? "cuda" : "cpu";
   options.dumpIRAfterAll = dumpIRAfterAll;
   options.linker = linker;
   options.runtimeLibraryDir = runtimeDir;

@@ -27,6 +27,8 @@ struct DriverOptions {
   std::string linker;
   /// "f32", "bf16" or "int8" storage of constant expert weights.
   std::string weightType = "f32";
+  /// "cpu" or "cuda": the runtime of the MoE kernels.
+  std::string target = "cpu";
   /// Refuse models declaring more weight bytes (0: no limit).
   unsigned long long maxWeightBytes = 0;
 };

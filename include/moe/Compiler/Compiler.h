@@ -43,6 +43,9 @@ struct CompileOptions {
   std::string weightType = "f32";
   /// Lower moe ops with the reference lowering instead of runtime calls.
   bool reference = false;
+  /// Runtime of the MoE kernels: "cpu" or "cuda" (the CUDA runtime on host
+  /// buffers; the model links libmoe_runtime_cuda.a and libcudart).
+  std::string target = "cpu";
   /// Print the IR after every pass to stderr.
   bool dumpIRAfterAll = false;
   /// Print each stage and its time to stderr.

@@ -42,7 +42,11 @@ def ConvertMoEToRuntimePass : Pass<"convert-moe-to-runtime", "::mlir::ModuleOp">
     Option<"weightType", "weight-type", "std::string", /*default=*/"\"f32\"",
            "Element type constant grouped-matmul weights are stored in: f32, "
            "bf16 (half the bytes, fp32 accumulation) or int8 (a quarter, "
-           "one scale per expert and output column, fp32 accumulation)">
+           "one scale per expert and output column, fp32 accumulation)">,
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+           "Runtime the calls go to: cpu (moe_cc_*, weights packed into the "
+           "micro-kernels' panels) or cuda (moe_cuda_cc_* on host buffers, "
+           "row-major f32 or bf16 weights uploaded to the GPU once)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -27,6 +27,10 @@ struct RuntimePipelineOptions
       *this, "weight-type",
       llvm::cl::desc("constant expert weights stored as f32, bf16 or int8"),
       llvm::cl::init("f32")};
+  PassOptions::Option<std::string> target{
+      *this, "target",
+      llvm::cl::desc("runtime of the MoE kernels: cpu or cuda"),
+      llvm::cl::init("cpu")};
 };
 
 /// Lowers upstream tensor-level IR (linalg, tensor, arith, math on tensors,

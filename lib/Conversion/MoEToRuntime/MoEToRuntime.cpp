@@ -1,7 +1,7 @@
 //===- MoEToRuntime.cpp - Decomposed moe ops to runtime calls -------------===//
 //
-// Each decomposed op becomes one call of a moe_cc_* entry point, made at the
-// tensor level: operands are passed as the aligned pointers of their
+// Each decomposed op becomes one call of a moe_cc_* entry point (CPU) or
+// its moe_cuda_cc_* twin (CUDA, same arguments), made at the tensor level: operands are passed as the aligned pointers of their
 // buffers, results are fresh allocations wrapped back into tensors. Doing it
 // before bufferization keeps one-shot bufferization (and its deallocation)
 // the only place that decides buffers for the rest of the graph.
@@ -63,8 +63,9 @@ namespace {
 /// asserts on its status.
 class RuntimeCall {
 public:
-  RuntimeCall(PatternRewriter &rewriter, Operation *op, int32_t numThreads)
-      : b(op->getLoc(), rewriter), op(op) {
+  RuntimeCall(PatternRewriter &rewriter, Operation *op, int32_t numThreads,
+              RuntimeTarget target)
+      : b(op->getLoc(), rewriter), op(op), target(target) {
     addI32(numThreads);
   }
 
@@ -118,9 +119,12 @@ public:
     outputs.push_back({buffer, type});
   }
 
-  /// Calls `name` and returns the result tensors in the order they were
-  /// added.
-  SmallVector<Value> emit(StringRef name) {
+  /// Calls `cpuName` (moe_cc_*), or its moe_cuda_cc_* twin for CUDA, and
+  /// returns the result tensors in the order they were added.
+  SmallVector<Value> emit(StringRef cpuName) {
+    std::string name = cpuName.str();
+    if (target == RuntimeTarget::CUDA)
+      name = "moe_cuda_cc_" + cpuName.drop_front(strlen("moe_cc_")).str();
     auto module = op->getParentOfType<ModuleOp>();
     SmallVector<Type> argTypes = llvm::to_vector(
         llvm::map_range(args, [](Value v) { return v.getType(); }));
@@ -131,15 +135,29 @@ public:
     Value status = LLVM::CallOp::create(b, *function, args).getResult();
     // A failed kernel must not abort the process that runs the model: the
     // status goes to the runtime's error channel (moe_cc_check_status),
-    // which fails the model run with this message (moe_model_run).
-    FailureOr<LLVM::LLVMFuncOp> checker = LLVM::lookupOrCreateFn(
-        b, module, "moe_cc_check_status", {b.getI32Type(), ptrType()},
-        LLVM::LLVMVoidType::get(b.getContext()));
-    assert(succeeded(checker) && "moe_cc_check_status has another type");
+    // which fails the model run with this message (moe_model_run). CUDA
+    // calls add the CUDA runtime's text of a device error.
     Value what = stringAddress(
-        b, b.getLoc(), module, ("__moe_kernel_" + name).str(),
+        b, b.getLoc(), module, "__moe_kernel_" + name,
         (op->getName().getStringRef() + " (" + name + ")").str());
-    LLVM::CallOp::create(b, *checker, ValueRange{status, what});
+    SmallVector<Value> checkArgs = {status, what};
+    if (target == RuntimeTarget::CUDA) {
+      FailureOr<LLVM::LLVMFuncOp> lastError = LLVM::lookupOrCreateFn(
+          b, module, "moe_cuda_last_error", {}, ptrType());
+      assert(succeeded(lastError) && "moe_cuda_last_error has another type");
+      checkArgs.push_back(
+          LLVM::CallOp::create(b, *lastError, ValueRange{}).getResult());
+    }
+    StringRef checkName = target == RuntimeTarget::CUDA
+                              ? "moe_cc_check_status_detail"
+                              : "moe_cc_check_status";
+    FailureOr<LLVM::LLVMFuncOp> checker = LLVM::lookupOrCreateFn(
+        b, module, checkName,
+        llvm::to_vector(llvm::map_range(
+            checkArgs, [](Value v) { return v.getType(); })),
+        LLVM::LLVMVoidType::get(b.getContext()));
+    assert(succeeded(checker) && "a status check has another type");
+    LLVM::CallOp::create(b, *checker, checkArgs);
     // Not writable: later ops must not update these buffers in place,
     // since later calls may read them through their pointers.
     SmallVector<Value> results;
@@ -168,6 +186,7 @@ private:
 
   ImplicitLocOpBuilder b;
   Operation *op;
+  RuntimeTarget target;
   SmallVector<Value> args;
   SmallVector<std::pair<Value, RankedTensorType>> outputs;
 };
@@ -191,12 +210,16 @@ bool isI32(Value v) {
   return getElementTypeOrSelf(v.getType()).isSignlessInteger(32);
 }
 
-/// A pattern that knows how many threads its kernel may use.
+/// A pattern that knows its runtime and how many threads its kernel may
+/// use.
 template <typename OpTy>
 struct RuntimePattern : OpRewritePattern<OpTy> {
-  RuntimePattern(MLIRContext *context, int32_t numThreads)
-      : OpRewritePattern<OpTy>(context), numThreads(numThreads) {}
+  RuntimePattern(MLIRContext *context, int32_t numThreads,
+                 RuntimeTarget target)
+      : OpRewritePattern<OpTy>(context), numThreads(numThreads),
+        target(target) {}
   int32_t numThreads;
+  RuntimeTarget target;
 };
 
 /// moe_cc_route_f32 (given logits) or moe_cc_route_fused_f32 (hidden
@@ -211,7 +234,7 @@ struct RouteToRuntime : RuntimePattern<RouteOp> {
         !isI32(op.getExpertIds()))
       return rewriter.notifyMatchFailure(op, "needs f32 data, i32 ids");
     RoutingAttr routing = op.getRouting();
-    RuntimeCall call(rewriter, op, numThreads);
+    RuntimeCall call(rewriter, op, numThreads, target);
     Value input = op.getInput();
     Value tokens = call.dim(input, 0);
     call.addInput(input);
@@ -261,7 +284,7 @@ struct PermuteToRuntime : RuntimePattern<PermuteOp> {
     int64_t k = cast<RankedTensorType>(ids.getType()).getDimSize(1);
     if (ShapedType::isDynamic(k))
       return rewriter.notifyMatchFailure(op, "needs a static k");
-    RuntimeCall call(rewriter, op, numThreads);
+    RuntimeCall call(rewriter, op, numThreads, target);
     ImplicitLocOpBuilder &b = call.builder();
     Value tokens = call.dim(input, 0), d = call.dim(input, 1);
     Value numRows = arith::MulIOp::create(b, tokens, call.index(k));
@@ -285,8 +308,30 @@ struct PermuteToRuntime : RuntimePattern<PermuteOp> {
 /// row-major.
 struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
   GroupedMatmulToRuntime(MLIRContext *context, int32_t numThreads,
-                         WeightStorage storage)
-      : RuntimePattern(context, numThreads), storage(storage) {}
+                         WeightStorage storage, RuntimeTarget target)
+      : RuntimePattern(context, numThreads, target), storage(storage) {}
+
+  /// CUDA: constant `weights` as row-major bfloat16 (the tensor cores'
+  /// operand), converted at compile time; null when not constant.
+  Value rowMajorBF16(PatternRewriter &rewriter, Location loc,
+                     Value weights) const {
+    ElementsAttr attr;
+    if (!matchPattern(weights, m_Constant(&attr)))
+      return {};
+    std::optional<std::vector<char>> bytes = elementBytes(attr);
+    if (!bytes)
+      return {};
+    auto type = cast<RankedTensorType>(weights.getType());
+    const auto *data = reinterpret_cast<const float *>(bytes->data());
+    std::vector<uint16_t> converted(static_cast<size_t>(type.getNumElements()));
+    for (size_t i = 0; i < converted.size(); ++i)
+      converted[i] = ::moe::packing::floatToBF16(data[i]);
+    return makeConstant(
+        rewriter, loc, type.clone(rewriter.getBF16Type()),
+        ArrayRef<char>(reinterpret_cast<const char *>(converted.data()),
+                       converted.size() * sizeof(uint16_t)),
+        "moe_weights_bf16");
+  }
 
   /// Constant `weights` packed at compile time in `storage`'s element type
   /// (and, for int8, their scales); null when the weights are not constant.
@@ -360,9 +405,17 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
       return rewriter.notifyMatchFailure(op, "needs static weight shapes");
     ActivationAttr activation = op.getActivationAttr();
     bool gated = activation && activation.isGated();
-    auto [packed, scales] =
-        packedWeights(rewriter, op.getLoc(), op.getWeights(), gated);
-    RuntimeCall call(rewriter, op, numThreads);
+    bool cuda = target == RuntimeTarget::CUDA;
+    // CPU: constants packed into panels. CUDA: row-major, f32 as they are
+    // or converted to bf16.
+    Value packed, scales;
+    if (!cuda)
+      std::tie(packed, scales) =
+          packedWeights(rewriter, op.getLoc(), op.getWeights(), gated);
+    else if (storage == WeightStorage::BF16)
+      packed = rowMajorBF16(rewriter, op.getLoc(), op.getWeights());
+    bool weightsConstant = matchPattern(op.getWeights(), m_Constant());
+    RuntimeCall call(rewriter, op, numThreads, target);
     Value rows = op.getRows();
     Value numRows = call.dim(rows, 0);
     call.addInput(rows);
@@ -418,12 +471,18 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
       call.addI64(int64_t{0});
     }
     StringRef callee = "moe_cc_grouped_matmul_f32";
-    if (packed)
+    if (cuda) {
+      // Constants are uploaded once and kept on the device.
+      call.addI32(weightsConstant);
+      if (packed)
+        callee = "moe_cc_grouped_matmul_bf16w";
+    } else if (packed) {
       callee = storage == WeightStorage::BF16
                    ? "moe_cc_grouped_matmul_packed_bf16w"
                : storage == WeightStorage::Int8
                    ? "moe_cc_grouped_matmul_packed_i8w"
                    : "moe_cc_grouped_matmul_packed_f32";
+    }
     rewriter.replaceOp(op, call.emit(callee));
     return success();
   }
@@ -437,7 +496,7 @@ struct CombineToRuntime : RuntimePattern<CombineOp> {
     if (!isF32(op.getRows()) || !isF32(op.getWeights()) ||
         !isI32(op.getInverse()))
       return rewriter.notifyMatchFailure(op, "needs f32 data, i32 indices");
-    RuntimeCall call(rewriter, op, numThreads);
+    RuntimeCall call(rewriter, op, numThreads, target);
     Value rows = op.getRows(), weights = op.getWeights();
     Value tokens = call.dim(weights, 0), d = call.dim(rows, 1);
     call.addInput(rows);
@@ -462,11 +521,24 @@ struct ConvertMoEToRuntimePass
                                   << "not '" << weightType << "'";
       return signalPassFailure();
     }
+    if (target != "cpu" && target != "cuda") {
+      getOperation()->emitError()
+          << "target must be cpu or cuda, not '" << target << "'";
+      return signalPassFailure();
+    }
+    if (target == "cuda" && weightType == "int8") {
+      getOperation()->emitError()
+          << "weight-type=int8 is not supported with target=cuda (the CUDA "
+             "runtime has f32 and bf16 grouped matmuls)";
+      return signalPassFailure();
+    }
     RewritePatternSet patterns(&getContext());
-    populateMoEToRuntimePatterns(patterns, numThreads,
-                                 weightType == "bf16"   ? WeightStorage::BF16
-                                 : weightType == "int8" ? WeightStorage::Int8
-                                                        : WeightStorage::F32);
+    populateMoEToRuntimePatterns(
+        patterns, numThreads,
+        weightType == "bf16"   ? WeightStorage::BF16
+        : weightType == "int8" ? WeightStorage::Int8
+                               : WeightStorage::F32,
+        target == "cuda" ? RuntimeTarget::CUDA : RuntimeTarget::CPU);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
@@ -476,9 +548,10 @@ struct ConvertMoEToRuntimePass
 
 void mlir::moe::populateMoEToRuntimePatterns(RewritePatternSet &patterns,
                                              int32_t numThreads,
-                                             WeightStorage storage) {
+                                             WeightStorage storage,
+                                             RuntimeTarget target) {
   MLIRContext *context = patterns.getContext();
-  patterns.add<RouteToRuntime, PermuteToRuntime, CombineToRuntime>(context,
-                                                                   numThreads);
-  patterns.add<GroupedMatmulToRuntime>(context, numThreads, storage);
+  patterns.add<RouteToRuntime, PermuteToRuntime, CombineToRuntime>(
+      context, numThreads, target);
+  patterns.add<GroupedMatmulToRuntime>(context, numThreads, storage, target);
 }

@@ -18,15 +18,23 @@ namespace moe {
 #define GEN_PASS_DECL_CONVERTMOETORUNTIMEPASS
 #include "moe/Conversion/Passes.h.inc"
 
-/// Adds the patterns that turn moe.route, moe.permute, moe.grouped_matmul
-/// and moe.combine (f32 data, i32 indices) into runtime calls that run on
-/// at most `numThreads` threads (0: all).
 /// How constant grouped-matmul weights are packed: as they are (f32),
 /// bfloat16, or int8 with one scale per expert and output column.
 enum class WeightStorage { F32, BF16, Int8 };
+
+/// Which runtime the calls go to: the CPU runtime's moe_cc_* entry points
+/// (moe_runtime.h; constant weights packed into its panels), or the CUDA
+/// runtime's moe_cuda_cc_* ones (moe_runtime_cuda.h; row-major weights,
+/// f32 or bf16, uploaded to the device once).
+enum class RuntimeTarget { CPU, CUDA };
+
+/// Adds the patterns that turn moe.route, moe.permute, moe.grouped_matmul
+/// and moe.combine (f32 data, i32 indices) into runtime calls that run on
+/// at most `numThreads` threads (0: all). CUDA takes F32 and BF16 storage.
 void populateMoEToRuntimePatterns(RewritePatternSet &patterns,
                                   int32_t numThreads,
-                                  WeightStorage storage = WeightStorage::F32);
+                                  WeightStorage storage = WeightStorage::F32,
+                                  RuntimeTarget target = RuntimeTarget::CPU);
 
 } // namespace moe
 } // namespace mlir

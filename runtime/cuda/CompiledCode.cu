@@ -1,0 +1,367 @@
+//===- CompiledCode.cu - Entry points for code compiled for CUDA ----------===//
+//
+// What `moe-compile --target=cuda` calls: the moe_cc_* entry points of the
+// CPU runtime with the same scalar-only signatures, on host buffers (the
+// rest of the compiled graph runs on the host). Each call stages its
+// inputs to the device on the calling thread's stream, runs the kernels of
+// moe_runtime_cuda.h and copies its outputs back before returning. Expert
+// weights that are constants of the compiled model are uploaded once, on
+// first use, and stay on the device while the model is loaded (this
+// library is linked statically into each model, so the cache is the
+// model's own and goes away with it).
+//
+//===----------------------------------------------------------------------===//
+
+#include "CudaSupport.h"
+
+#include <cuda_bf16.h>
+
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+
+using namespace moe::runtime;
+using namespace moe::runtime::cuda;
+
+#define MOE_TRY(expr)                                                          \
+  do {                                                                         \
+    moe_status status_ = (expr);                                               \
+    if (status_ != MOE_OK)                                                     \
+      return status_;                                                          \
+  } while (false)
+
+namespace {
+
+cudaStream_t callStream() { return cudaStreamPerThread; }
+
+moe_status check(cudaError_t error) {
+  return error == cudaSuccess ? MOE_OK : deviceError(error);
+}
+
+/// A device copy of `count` host values (nothing for a null pointer).
+template <typename T>
+moe_status upload(DeviceBuffer<T> &buffer, const T *host, int64_t count) {
+  if (!host)
+    return MOE_OK;
+  MOE_TRY(buffer.allocate(count, callStream()));
+  if (count == 0)
+    return MOE_OK;
+  return check(cudaMemcpyAsync(buffer.get(), host, sizeof(T) * count,
+                               cudaMemcpyHostToDevice, callStream()));
+}
+
+template <typename T>
+moe_status download(T *host, const DeviceBuffer<T> &buffer, int64_t count) {
+  if (count == 0)
+    return MOE_OK;
+  return check(cudaMemcpyAsync(host, buffer.get(), sizeof(T) * count,
+                               cudaMemcpyDeviceToHost, callStream()));
+}
+
+moe_status finish() { return check(cudaStreamSynchronize(callStream())); }
+
+/// Device copies of the model's constant weights, by host address. The
+/// addresses are the model's read-only data, which neither moves nor
+/// changes while the model is loaded.
+class ConstantCache {
+public:
+  ~ConstantCache() {
+    for (auto &entry : copies)
+      cudaFree(entry.second.second); // may fail after CUDA's own teardown
+  }
+  moe_status get(const void *host, size_t bytes, const void **device) {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto found = copies.find(host);
+    if (found != copies.end() && found->second.first == bytes) {
+      *device = found->second.second;
+      return MOE_OK;
+    }
+    void *copy = nullptr;
+    MOE_TRY(check(cudaMalloc(&copy, bytes > 0 ? bytes : 1)));
+    if (moe_status status = check(
+            cudaMemcpy(copy, host, bytes, cudaMemcpyHostToDevice));
+        status != MOE_OK) {
+      cudaFree(copy);
+      return status;
+    }
+    if (found != copies.end())
+      cudaFree(found->second.second);
+    copies[host] = {bytes, copy};
+    *device = copy;
+    return MOE_OK;
+  }
+
+private:
+  std::mutex mutex;
+  std::unordered_map<const void *, std::pair<size_t, void *>> copies;
+};
+
+ConstantCache &constants() {
+  static ConstantCache cache;
+  return cache;
+}
+
+/// Expert weights on the device: the cached copy of a constant, or a copy
+/// for this call.
+template <typename T>
+moe_status weightsOnDevice(const T *host, int64_t count, bool constant,
+                           DeviceBuffer<T> &perCall, const T **device) {
+  if (constant) {
+    const void *copy = nullptr;
+    MOE_TRY(constants().get(host, sizeof(T) * count, &copy));
+    *device = static_cast<const T *>(copy);
+    return MOE_OK;
+  }
+  MOE_TRY(upload(perCall, host, count));
+  *device = perCall.get();
+  return MOE_OK;
+}
+
+__global__ void toBF16Kernel(const float *in, int64_t n, __nv_bfloat16 *out) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    out[i] = __float2bfloat16_rn(in[i]);
+}
+
+/// Whether every index in host `values` is in [0, bound): the device
+/// kernels trust the indices they read, so indices that come from the
+/// host are checked here, as the CPU runtime checks them.
+bool indicesBelow(const int32_t *values, int64_t count, int64_t bound) {
+  for (int64_t i = 0; i < count; ++i)
+    if (values[i] < 0 || values[i] >= bound)
+      return false;
+  return true;
+}
+
+/// Segment offsets [E + 1]: from 0 to numRows, never decreasing.
+bool validOffsets(const int32_t *offsets, int64_t numExperts,
+                  int64_t numRows) {
+  if (offsets[0] != 0 || offsets[numExperts] != numRows)
+    return false;
+  for (int64_t e = 0; e < numExperts; ++e)
+    if (offsets[e + 1] < offsets[e])
+      return false;
+  return true;
+}
+
+/// The grouped matmul on host buffers, then (with combine weights) the
+/// combine of its rows into out [num_tokens, M'].
+template <typename W>
+moe_status groupedMatmul(const float *rows, int64_t numRows, int64_t kDim,
+                         const W *weights, bool weightsConstant,
+                         int64_t numExperts, int64_t mDim,
+                         const int32_t *offsets, const float *bias,
+                         int32_t activation, float alpha, float beta,
+                         float limit, float *out,
+                         const float *combineWeights,
+                         const int32_t *combineInverse, int64_t numTokens,
+                         int64_t k) {
+  moe_activation_params act{activation, alpha, beta, limit};
+  if (!validGroupedMatmul(numRows, kDim, weights, numExperts, mDim, offsets,
+                          rows, out, act) ||
+      (combineWeights && (!combineInverse || numTokens < 0 || k < 1)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (!validOffsets(offsets, numExperts, numRows) ||
+      (combineWeights &&
+       !indicesBelow(combineInverse, numTokens * k, numRows)))
+    return MOE_ERROR_INDEX_OUT_OF_RANGE;
+  int64_t outCols = isGatedActivation(activation) ? mDim / 2 : mDim;
+  cudaStream_t s = callStream();
+  DeviceBuffer<float> dRows, dBias, dZ, dCombineWeights, dOut;
+  DeviceBuffer<W> dWeightsPerCall;
+  DeviceBuffer<int32_t> dOffsets, dInverse;
+  const W *dWeights = nullptr;
+  MOE_TRY(upload(dRows, rows, numRows * kDim));
+  MOE_TRY(weightsOnDevice(weights, numExperts * kDim * mDim, weightsConstant,
+                          dWeightsPerCall, &dWeights));
+  MOE_TRY(upload(dOffsets, offsets, numExperts + 1));
+  MOE_TRY(upload(dBias, bias, numExperts * mDim));
+  MOE_TRY(dZ.allocate(numRows * outCols, s));
+  if constexpr (std::is_same_v<W, float>) {
+    MOE_TRY(moe_cuda_grouped_matmul_f32(s, dRows.get(), numRows, kDim,
+                                        dWeights, numExperts, mDim,
+                                        dOffsets.get(), dBias.get(), &act,
+                                        dZ.get()));
+  } else {
+    DeviceBuffer<uint16_t> dRowsBF16;
+    MOE_TRY(dRowsBF16.allocate(numRows * kDim, s));
+    if (numRows * kDim > 0)
+      toBF16Kernel<<<unsigned((numRows * kDim + 255) / 256 < 4096
+                                  ? (numRows * kDim + 255) / 256
+                                  : 4096),
+                     256, 0, s>>>(
+          dRows.get(), numRows * kDim,
+          reinterpret_cast<__nv_bfloat16 *>(dRowsBF16.get()));
+    MOE_TRY(launched());
+    MOE_TRY(moe_cuda_grouped_matmul_bf16(s, dRowsBF16.get(), numRows, kDim,
+                                         dWeights, numExperts, mDim,
+                                         dOffsets.get(), dBias.get(), &act,
+                                         dZ.get()));
+  }
+  if (!combineWeights) {
+    MOE_TRY(download(out, dZ, numRows * outCols));
+    return finish();
+  }
+  MOE_TRY(upload(dCombineWeights, combineWeights, numTokens * k));
+  MOE_TRY(upload(dInverse, combineInverse, numTokens * k));
+  MOE_TRY(dOut.allocate(numTokens * outCols, s));
+  MOE_TRY(moe_cuda_combine_f32(s, dZ.get(), numRows, outCols,
+                               dCombineWeights.get(), dInverse.get(),
+                               numTokens, k, dOut.get()));
+  MOE_TRY(download(out, dOut, numTokens * outCols));
+  return finish();
+}
+
+moe_status route(const float *dLogits, int64_t numTokens, int64_t numExperts,
+                 int32_t kind, int32_t k, int32_t renormalize, int32_t nGroup,
+                 int32_t topkGroup, int32_t groupMask, float scale,
+                 const float *correctionBias, int32_t *expertIds,
+                 float *weights) {
+  moe_routing_params params{kind,      k,     renormalize, nGroup,
+                            topkGroup, scale, groupMask};
+  cudaStream_t s = callStream();
+  DeviceBuffer<float> dBias, dWeights;
+  DeviceBuffer<int32_t> dIds;
+  MOE_TRY(upload(dBias, correctionBias, numExperts));
+  MOE_TRY(dIds.allocate(numTokens * k, s));
+  MOE_TRY(dWeights.allocate(numTokens * k, s));
+  MOE_TRY(moe_cuda_route_f32(s, dLogits, numTokens, numExperts, &params,
+                             dBias.get(), dIds.get(), dWeights.get()));
+  MOE_TRY(download(expertIds, dIds, numTokens * k));
+  MOE_TRY(download(weights, dWeights, numTokens * k));
+  return finish();
+}
+
+} // namespace
+
+extern "C" {
+
+int32_t moe_cuda_cc_route_f32(int32_t, const float *logits, int64_t num_tokens,
+                              int64_t num_experts, int32_t kind, int32_t k,
+                              int32_t renormalize, int32_t n_group,
+                              int32_t topk_group, int32_t group_mask,
+                              float scale, const float *correction_bias,
+                              int32_t *expert_ids, float *weights, int32_t,
+                              const char *) {
+  if (!logits || num_tokens < 0 || num_experts < 1 || k < 1)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  DeviceBuffer<float> dLogits;
+  MOE_TRY(upload(dLogits, logits, num_tokens * num_experts));
+  return route(dLogits.get(), num_tokens, num_experts, kind, k, renormalize,
+               n_group, topk_group, group_mask, scale, correction_bias,
+               expert_ids, weights);
+}
+
+int32_t moe_cuda_cc_route_fused_f32(
+    int32_t, const float *input, int64_t num_tokens, int64_t d,
+    const float *router, const float *router_bias, int64_t num_experts,
+    int32_t kind, int32_t k, int32_t renormalize, int32_t n_group,
+    int32_t topk_group, int32_t group_mask, float scale,
+    const float *correction_bias, int32_t *expert_ids, float *weights,
+    int32_t, const char *) {
+  if (!input || !router || num_tokens < 0 || d < 0 || num_experts < 1 ||
+      k < 1 || num_tokens > INT32_MAX)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  // The logits on the device: the router is a grouped matmul of one
+  // expert, [d, E], over all tokens.
+  cudaStream_t s = callStream();
+  DeviceBuffer<float> dInput, dRouter, dRouterBias, dLogits;
+  DeviceBuffer<int32_t> dOffsets;
+  int32_t offsets[2] = {0, static_cast<int32_t>(num_tokens)};
+  MOE_TRY(upload(dInput, input, num_tokens * d));
+  MOE_TRY(upload(dRouter, router, d * num_experts));
+  MOE_TRY(upload(dRouterBias, router_bias, num_experts));
+  MOE_TRY(upload(dOffsets, offsets, 2));
+  MOE_TRY(dLogits.allocate(num_tokens * num_experts, s));
+  moe_activation_params identity{MOE_ACTIVATION_NONE, 0, 0, 0};
+  MOE_TRY(moe_cuda_grouped_matmul_f32(s, dInput.get(), num_tokens, d,
+                                      dRouter.get(), 1, num_experts,
+                                      dOffsets.get(), dRouterBias.get(),
+                                      &identity, dLogits.get()));
+  return route(dLogits.get(), num_tokens, num_experts, kind, k, renormalize,
+               n_group, topk_group, group_mask, scale, correction_bias,
+               expert_ids, weights);
+}
+
+int32_t moe_cuda_cc_permute_f32(int32_t, const float *input,
+                                int64_t num_tokens, int64_t d,
+                                const int32_t *expert_ids, int64_t k,
+                                int64_t num_experts, float *rows,
+                                int32_t *assignments, int32_t *offsets,
+                                int32_t *inverse) {
+  if (!input || !expert_ids || num_tokens < 0 || d < 0 || k < 1 ||
+      num_experts < 1)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (!indicesBelow(expert_ids, num_tokens * k, num_experts))
+    return MOE_ERROR_INDEX_OUT_OF_RANGE;
+  cudaStream_t s = callStream();
+  int64_t slots = num_tokens * k;
+  DeviceBuffer<float> dInput, dRows;
+  DeviceBuffer<int32_t> dIds, dAssignments, dOffsets, dInverse;
+  MOE_TRY(upload(dInput, input, num_tokens * d));
+  MOE_TRY(upload(dIds, expert_ids, slots));
+  MOE_TRY(dAssignments.allocate(slots, s));
+  MOE_TRY(dOffsets.allocate(num_experts + 1, s));
+  MOE_TRY(dInverse.allocate(slots, s));
+  MOE_TRY(dRows.allocate(slots * d, s));
+  MOE_TRY(moe_cuda_permute(s, dIds.get(), num_tokens, k, num_experts,
+                           dAssignments.get(), dOffsets.get(),
+                           dInverse.get()));
+  MOE_TRY(moe_cuda_gather_rows_f32(s, dInput.get(), num_tokens, d,
+                                   dAssignments.get(), k, dRows.get()));
+  MOE_TRY(download(rows, dRows, slots * d));
+  MOE_TRY(download(assignments, dAssignments, slots));
+  MOE_TRY(download(offsets, dOffsets, num_experts + 1));
+  MOE_TRY(download(inverse, dInverse, slots));
+  return finish();
+}
+
+int32_t moe_cuda_cc_grouped_matmul_f32(
+    int32_t, const float *rows, int64_t num_rows, int64_t k_dim,
+    const float *weights, int64_t num_experts, int64_t m_dim,
+    const int32_t *offsets, const float *bias, int32_t activation, float alpha,
+    float beta, float limit, float *out, const int32_t *,
+    const float *combine_weights, const int32_t *combine_inverse,
+    int64_t num_tokens, int64_t k, int32_t weights_constant) {
+  return groupedMatmul(rows, num_rows, k_dim, weights, weights_constant != 0,
+                       num_experts, m_dim, offsets, bias, activation, alpha,
+                       beta, limit, out, combine_weights, combine_inverse,
+                       num_tokens, k);
+}
+
+int32_t moe_cuda_cc_grouped_matmul_bf16w(
+    int32_t, const float *rows, int64_t num_rows, int64_t k_dim,
+    const uint16_t *weights, int64_t num_experts, int64_t m_dim,
+    const int32_t *offsets, const float *bias, int32_t activation, float alpha,
+    float beta, float limit, float *out, const int32_t *,
+    const float *combine_weights, const int32_t *combine_inverse,
+    int64_t num_tokens, int64_t k, int32_t weights_constant) {
+  return groupedMatmul(rows, num_rows, k_dim, weights, weights_constant != 0,
+                       num_experts, m_dim, offsets, bias, activation, alpha,
+                       beta, limit, out, combine_weights, combine_inverse,
+                       num_tokens, k);
+}
+
+int32_t moe_cuda_cc_combine_f32(int32_t, const float *rows, int64_t num_rows,
+                                int64_t d, const float *weights,
+                                const int32_t *inverse, int64_t num_tokens,
+                                int64_t k, float *out) {
+  if (!rows || !weights || !inverse || !out || num_rows < 0 || d < 0 ||
+      num_tokens < 0 || k < 1)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (!indicesBelow(inverse, num_tokens * k, num_rows))
+    return MOE_ERROR_INDEX_OUT_OF_RANGE;
+  cudaStream_t s = callStream();
+  DeviceBuffer<float> dRows, dWeights, dOut;
+  DeviceBuffer<int32_t> dInverse;
+  MOE_TRY(upload(dRows, rows, num_rows * d));
+  MOE_TRY(upload(dWeights, weights, num_tokens * k));
+  MOE_TRY(upload(dInverse, inverse, num_tokens * k));
+  MOE_TRY(dOut.allocate(num_tokens * d, s));
+  MOE_TRY(moe_cuda_combine_f32(s, dRows.get(), num_rows, d, dWeights.get(),
+                               dInverse.get(), num_tokens, k, dOut.get()));
+  MOE_TRY(download(out, dOut, num_tokens * d));
+  return finish();
+}
+
+} // extern "C"
