@@ -18,6 +18,7 @@ config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "lib", "CMakeLists.txt"]
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%shlibext", config.shlib_ext))
 config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(("%moe_lib_dir", config.moe_lib_dir))
 config.substitutions.append(("%moe_runtime_lib", os.path.join(
     config.moe_lib_dir, "libmoe_runtime_cpu" + config.shlib_ext)))
 config.substitutions.append(

@@ -1,12 +1,16 @@
 # The CUDA runtime's host side, without a GPU: the API version, the row-tile
 # bound of the grouped matmul against brute force over random expert
-# loads, every argument check (returned before anything is launched), and,
-# when no GPU is present, a device error (not a crash) with CUDA's text.
+# loads, every argument check (returned before anything is launched), the
+# host-side index checks of the moe_cuda_cc_* entry points of compiled
+# code (ids, offsets and inverses from the host are checked as on the CPU,
+# before any copy), and, when no GPU is present, a device error (not a
+# crash) with CUDA's text.
 # REQUIRES: cuda-runtime
 # RUN: %python %s | FileCheck %s
-# CHECK: cuda api version 1
+# CHECK: cuda api version 2
 # CHECK: OK: row tile bound
 # CHECK: OK: argument checks
+# CHECK: OK: compiled-code entry points
 # CHECK: OK: device errors
 
 import ctypes
@@ -74,6 +78,45 @@ assert lib.moe_cuda_permute(None, fake, i64(1 << 31), i64(2), i64(8), fake, fake
 assert lib.moe_cuda_combine_f32(None, fake, i64(7), i64(4), fake, fake, i64(4), i64(2), fake) == ch.INVALID_ARGUMENT
 assert lib.moe_cuda_gather_rows_f32(None, None, i64(4), i64(8), fake, i64(2), fake) == ch.INVALID_ARGUMENT
 print("OK: argument checks")
+
+# The entry points of --target=cuda code take host buffers.
+f32p, i32p = ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_int32)
+i32 = ctypes.c_int32
+x = np.zeros((3, 4), np.float32)
+ids = np.array([[0, 1], [2, 9], [1, 0]], np.int32)  # 9: out of range for E = 4
+rows = np.zeros((6, 4), np.float32)
+small = [np.zeros(6, np.int32), np.zeros(5, np.int32), np.zeros((3, 2), np.int32)]
+permute = lib.moe_cuda_cc_permute_f32
+assert permute(i32(0), x.ctypes.data_as(f32p), i64(3), i64(4), ids.ctypes.data_as(i32p), i64(2),
+               i64(4), rows.ctypes.data_as(f32p), *[a.ctypes.data_as(i32p) for a in small]) \
+    == ch.INDEX_OUT_OF_RANGE
+assert permute(i32(0), None, i64(3), i64(4), ids.ctypes.data_as(i32p), i64(2), i64(4),
+               rows.ctypes.data_as(f32p), *[a.ctypes.data_as(i32p) for a in small]) \
+    == ch.INVALID_ARGUMENT
+w = np.zeros((4, 4, 8), np.float32)
+out = np.zeros((6, 8), np.float32)
+gmm = lib.moe_cuda_cc_grouped_matmul_f32
+f32 = ctypes.c_float
+for offsets in ([0, 2, 1, 4, 6], [1, 2, 3, 4, 6], [0, 1, 2, 3, 5]):  # decreasing, not from 0, not to 6
+    o = np.array(offsets, np.int32)
+    assert gmm(i32(0), rows.ctypes.data_as(f32p), i64(6), i64(4), w.ctypes.data_as(f32p), i64(4),
+               i64(8), o.ctypes.data_as(i32p), None, i32(0), f32(0), f32(0), f32(0),
+               out.ctypes.data_as(f32p), None, None, None, i64(0), i64(0), i32(1)) \
+        == ch.INDEX_OUT_OF_RANGE, offsets
+cw, inverse = np.ones((3, 2), np.float32), np.array([[0, 1], [2, 6], [4, 5]], np.int32)
+good = np.array([0, 2, 2, 4, 6], np.int32)
+assert gmm(i32(0), rows.ctypes.data_as(f32p), i64(6), i64(4), w.ctypes.data_as(f32p), i64(4),
+           i64(8), good.ctypes.data_as(i32p), None, i32(0), f32(0), f32(0), f32(0),
+           out.ctypes.data_as(f32p), None, cw.ctypes.data_as(f32p), inverse.ctypes.data_as(i32p),
+           i64(3), i64(2), i32(1)) == ch.INDEX_OUT_OF_RANGE  # inverse 6 of 6 rows
+combined = np.zeros((3, 4), np.float32)
+assert lib.moe_cuda_cc_combine_f32(i32(0), rows.ctypes.data_as(f32p), i64(6), i64(4),
+                                   cw.ctypes.data_as(f32p), inverse.ctypes.data_as(i32p), i64(3),
+                                   i64(2), combined.ctypes.data_as(f32p)) == ch.INDEX_OUT_OF_RANGE
+assert lib.moe_cuda_cc_route_f32(i32(0), None, i64(3), i64(4), i32(0), i32(2), i32(1), i32(1),
+                                 i32(1), i32(0), f32(1), None, None, None, i32(0), None) \
+    == ch.INVALID_ARGUMENT
+print("OK: compiled-code entry points")
 
 # Without a GPU a valid launch fails cleanly with CUDA's reason.
 if ch.device_count() == 0:

@@ -1,0 +1,73 @@
+// RUN: moe-opt %s -convert-moe-to-runtime=target=cuda -split-input-file | FileCheck %s
+// RUN: moe-opt %s -convert-moe-to-runtime="target=cuda weight-type=bf16" -split-input-file | FileCheck %s --check-prefix=BF16
+// RUN: not moe-opt %s -convert-moe-to-runtime="target=cuda weight-type=int8" -split-input-file 2>&1 | FileCheck %s --check-prefix=INT8
+// RUN: not moe-opt %s -convert-moe-to-runtime=target=tpu -split-input-file 2>&1 | FileCheck %s --check-prefix=TARGET
+
+// With target=cuda the decomposed ops call the CUDA runtime's twins of the
+// moe_cc_* entry points (same arguments, host buffers), and each status
+// check carries the CUDA runtime's text of a device error.
+// INT8: error: weight-type=int8 is not supported with target=cuda
+// TARGET: error: target must be cpu or cuda, not 'tpu'
+
+// Weights that are not constants are passed row-major and flagged as not
+// constant (copied to the device on every call).
+// CHECK-LABEL: func @runtime_weights
+// CHECK: %[[NOT_CONST:.*]] = arith.constant 0 : i32
+// CHECK: %[[W:.*]] = bufferization.to_buffer %arg1 read_only : tensor<8x16x64xf32> to memref<8x16x64xf32>
+// CHECK: %[[STATUS:.*]] = llvm.call @moe_cuda_cc_grouped_matmul_f32(
+// CHECK-SAME: %[[NOT_CONST]]) : (i32, !llvm.ptr, i64, i64, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i32, f32, f32, f32, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i32) -> i32
+// CHECK: %[[TEXT:.*]] = llvm.call @moe_cuda_last_error() : () -> !llvm.ptr
+// CHECK: llvm.call @moe_cc_check_status_detail(%[[STATUS]], %{{.*}}, %[[TEXT]])
+// BF16-LABEL: func @runtime_weights
+// BF16: llvm.call @moe_cuda_cc_grouped_matmul_f32(
+func.func @runtime_weights(%rows: tensor<?x16xf32>, %w: tensor<8x16x64xf32>, %offsets: tensor<9xi32>) -> tensor<?x32xf32> {
+  %h = moe.grouped_matmul %rows, %w, %offsets activation <swiglu>
+      : tensor<?x16xf32>, tensor<8x16x64xf32>, tensor<9xi32> -> tensor<?x32xf32>
+  return %h : tensor<?x32xf32>
+}
+
+// -----
+
+// Constant weights stay row-major [E, K, M] (no CPU panels) and are flagged
+// constant: uploaded once. With weight-type=bf16 they become a row-major
+// bfloat16 constant (0.5 = 0x3F00) for the tensor-core kernel.
+// CHECK-LABEL: func @constant_weights
+// CHECK-DAG: %[[CONST:.*]] = arith.constant 1 : i32
+// CHECK-DAG: %[[W:.*]] = arith.constant dense<5.000000e-01> : tensor<2x3x8xf32>
+// CHECK: bufferization.to_buffer %[[W]] read_only
+// CHECK: llvm.call @moe_cuda_cc_grouped_matmul_f32(
+// CHECK-SAME: %[[CONST]]) :
+// CHECK-NOT: moe_panels
+// BF16-LABEL: func @constant_weights
+// BF16: %[[W:.*]] = arith.constant dense_resource<moe_weights_bf16{{.*}}> : tensor<2x3x8xbf16>
+// BF16: bufferization.to_buffer %[[W]] read_only
+// BF16: llvm.call @moe_cuda_cc_grouped_matmul_bf16w(
+// BF16: moe_weights_bf16{{.*}}: "0x08000000003F003F003F003F003F003F
+func.func @constant_weights(%rows: tensor<?x3xf32>, %offsets: tensor<3xi32>) -> tensor<?x4xf32> {
+  %w = arith.constant dense<0.5> : tensor<2x3x8xf32>
+  %h = moe.grouped_matmul %rows, %w, %offsets activation <swiglu>
+      : tensor<?x3xf32>, tensor<2x3x8xf32>, tensor<3xi32> -> tensor<?x4xf32>
+  return %h : tensor<?x4xf32>
+}
+
+// -----
+
+// The fused gating, permutation, a grouped matmul with the combine in its
+// epilogue, and the combine: each one call of the CUDA runtime.
+// CHECK-LABEL: func @layer
+// CHECK: llvm.call @moe_cuda_cc_route_fused_f32(
+// CHECK: llvm.call @moe_cuda_cc_permute_f32(
+// CHECK: llvm.call @moe_cuda_cc_grouped_matmul_f32(
+// CHECK: llvm.call @moe_cuda_cc_combine_f32(
+// CHECK-NOT: llvm.call @moe_cc_{{route|permute|grouped|combine}}
+func.func @layer(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %w: tensor<8x16x16xf32>) -> (tensor<?x16xf32>, tensor<?x16xf32>) {
+  %ids, %g = moe.route %x router %wr : tensor<16x8xf32>
+      routing <softmax_topk, k = 2> : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  %rows, %assign, %offsets, %inverse = moe.permute %x, %ids {num_experts = 8 : i64}
+      : tensor<?x16xf32>, tensor<?x2xi32> -> tensor<?x16xf32>, tensor<?xi32>, tensor<9xi32>, tensor<?x2xi32>
+  %fused = moe.grouped_matmul %rows, %w, %offsets combine %g, %inverse : tensor<?x2xf32>, tensor<?x2xi32>
+      : tensor<?x16xf32>, tensor<8x16x16xf32>, tensor<9xi32> -> tensor<?x16xf32>
+  %y = moe.combine %rows, %g, %inverse
+      : tensor<?x16xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<?x16xf32>
+  return %fused, %y : tensor<?x16xf32>, tensor<?x16xf32>
+}

@@ -1,0 +1,121 @@
+# Models compiled with `moe-compile --target=cuda` (f32 and bf16 weights):
+# ONNX Runtime's com.microsoft.MoE op (routing from given logits, biases,
+# SwiGLU) and real torch.onnx.export files (Mixtral: gating fused into the
+# routing call; Qwen2-MoE: a shared expert; DeepSeek-V3: sigmoid routing
+# with groups). Every MoE kernel call must go to the CUDA runtime
+# (moe_cuda_cc_*, none to the CPU's moe_cc_* kernels), the libraries link
+# libcudart, and they run through the model C API at 1, 7 and 33 tokens:
+# with a GPU, against onnxruntime on the same file (f32: rtol 1e-3; bf16:
+# rtol 2e-2 of the output's magnitude and a cosine above 0.999); without
+# one, the run must fail with the CUDA runtime's reason naming the kernel
+# call, never crash or return numbers.
+# REQUIRES: cuda-runtime, torch
+# RUN: rm -rf %t && mkdir -p %t
+# RUN: %python %s %t | FileCheck %s
+# CHECK: OK: microsoft calls the CUDA runtime
+# CHECK: OK: microsoft f32 T=33
+# CHECK: OK: microsoft bf16 T=33
+# CHECK: OK: mixtral calls the CUDA runtime
+# CHECK: OK: mixtral f32 T=33
+# CHECK: OK: mixtral bf16 T=33
+# CHECK: OK: qwen2 f32 T=33
+# CHECK: OK: deepseek f32 T=33
+
+import ctypes
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+
+warnings.filterwarnings("ignore")
+
+import compiled_model  # noqa: E402
+import hf_moe_blocks as blocks  # noqa: E402
+from onnx_harness import run_onnxruntime  # noqa: E402
+from onnx_models import microsoft_moe  # noqa: E402
+
+
+def gpu_count():
+    try:
+        cudart = ctypes.CDLL("libcudart.so.13")
+    except OSError:
+        return 0
+    n = ctypes.c_int(0)
+    return n.value if cudart.cudaGetDeviceCount(ctypes.byref(n)) == 0 else 0
+
+
+out = sys.argv[1]
+has_gpu = gpu_count() > 0
+d = 16
+rng = np.random.default_rng(9)
+
+models = {}
+path = os.path.join(out, "microsoft.onnx")
+microsoft_moe(path, 8, d, 12, activation="swiglu", k=2, fusion=1, biases=True,
+              seed=5)
+models["microsoft"] = (path, lambda t: {
+    "x": rng.standard_normal((t, d)).astype(np.float32),
+    "logits": rng.standard_normal((t, 8)).astype(np.float32)})
+for name, module in (
+        ("mixtral", blocks.MixtralSparseMoeBlock(d=d, f=32, num_experts=4, top_k=2)),
+        ("qwen2", blocks.Qwen2MoeSparseMoeBlock(d=d, f=16, num_experts=6, top_k=2,
+                                                shared_f=24)),
+        ("deepseek", blocks.DeepseekV3MoE(d=d, f=8, num_experts=8, top_k=2,
+                                          n_group=4, topk_group=2))):
+    path = os.path.join(out, name + ".onnx")
+    blocks.export(module, path, d=d, seed=1)
+    models[name] = (path, lambda t: {
+        "x": rng.standard_normal((1, t, d)).astype(np.float32)})
+
+
+def check_lowering(name, path):
+    """The LLVM dialect module calls only the CUDA runtime's kernels."""
+    text = subprocess.run(["moe-compile", path, "--target=cuda", "--emit=mlir",
+                           "-o", "-"], check=True, capture_output=True,
+                          text=True).stdout
+    calls = {line.split("@")[1].split("(")[0] for line in text.splitlines()
+             if "llvm.call @moe_" in line}
+    kernels = {c for c in calls if c.startswith(("moe_cc_", "moe_cuda_cc_"))
+               and "check_status" not in c and not c.endswith("_error")}
+    assert kernels and all(c.startswith("moe_cuda_cc_") for c in kernels), calls
+    if name == "mixtral":
+        assert "moe_cuda_cc_route_fused_f32" in kernels, kernels
+    print(f"OK: {name} calls the CUDA runtime")
+
+
+for name, (path, feeds_for) in models.items():
+    if name in ("microsoft", "mixtral"):
+        check_lowering(name, path)
+    for weights in ("f32", "bf16"):
+        build = os.path.join(out, f"{name}_{weights}")
+        os.makedirs(build)
+        library = compiled_model.compile_model(
+            path, build, ["--target=cuda", f"--weights={weights}"])
+        needed = subprocess.run(["readelf", "-d", library], check=True,
+                                capture_output=True, text=True).stdout
+        assert "libcudart.so" in needed, needed
+        model = compiled_model.Model(library)
+        for tokens in (1, 7, 33):
+            feeds = feeds_for(tokens)
+            label = f"{name} {weights} T={tokens}"
+            if not has_gpu:
+                try:
+                    model.run(list(feeds.values()))
+                except compiled_model.ModelError as error:
+                    message = str(error)
+                    assert "moe_cuda_cc_" in message and "device error" in message \
+                        and "cuda" in message.lower(), message
+                    print(f"OK: {label} (no GPU: {message.split(': ', 1)[1][:60]}...)")
+                    continue
+                raise AssertionError(f"{label}: ran without a GPU")
+            (expected,) = run_onnxruntime(path, feeds)
+            (actual,) = model.run(list(feeds.values()))
+            scale = max(1.0, float(np.abs(expected).max()))
+            tolerance = 1e-3 if weights == "f32" else 2e-2
+            error = float(np.abs(actual - expected).max()) / scale
+            cosine = float(np.dot(actual.ravel(), expected.ravel()) /
+                           (np.linalg.norm(actual) * np.linalg.norm(expected) + 1e-30))
+            assert error <= tolerance and cosine > 0.999, (label, error, cosine)
+            print(f"OK: {label} (error {error:.1e}, cosine {cosine:.6f})")
