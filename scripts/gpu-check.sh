@@ -3,6 +3,9 @@
 # device machine, or any CUDA box): builds runtime/cuda with nvcc alone (no
 # LLVM/MLIR needed), runs the host-side and kernel tests against NumPy,
 # then the GPU benchmark. Python needs numpy (tests) and torch (benchmark).
+# When build-gpu-models/ is there (made by scripts/gpu-models.sh on the
+# build machine and carried along), the models compiled with
+# --target=cuda run too, against onnxruntime's saved outputs.
 #
 #   scripts/gpu-check.sh [--quick]     (--quick: benchmark small cases only)
 #
@@ -30,5 +33,13 @@ echo "gpu-check: host-side tests"
 "$PYTHON" "$ROOT/test/Runtime/CUDA/host_logic.py"
 echo "gpu-check: kernel tests against NumPy"
 "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
+# Models compiled with --target=cuda (scripts/gpu-models.sh, on the build
+# machine) against onnxruntime's outputs, when they were carried along.
+if [ -d "$ROOT/build-gpu-models" ]; then
+  echo "gpu-check: models compiled with --target=cuda"
+  CUDA_LIB=$(dirname "$(dirname "$NVCC")")/lib64
+  LD_LIBRARY_PATH="$ROOT/build-gpu-models:$CUDA_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    "$PYTHON" "$ROOT/test/lib/run_compiled_models.py" "$ROOT/build-gpu-models"
+fi
 echo "gpu-check: benchmark"
 "$PYTHON" "$ROOT/benchmarks/bench_cuda_grouped.py" "$@"

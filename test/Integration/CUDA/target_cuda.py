@@ -8,7 +8,10 @@
 # with a GPU, against onnxruntime on the same file (f32: rtol 1e-3; bf16:
 # rtol 2e-2 of the output's magnitude and a cosine above 0.999); without
 # one, the run must fail with the CUDA runtime's reason naming the kernel
-# call, never crash or return numbers.
+# call, never crash or return numbers. With MOE_GPU_MODELS_DIR set, the
+# libraries, their inputs and onnxruntime's outputs are also saved there
+# for a GPU machine without LLVM (scripts/gpu-models.sh,
+# test/lib/run_compiled_models.py).
 # REQUIRES: cuda-runtime, torch
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t | FileCheck %s
@@ -23,6 +26,7 @@
 
 import ctypes
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -48,6 +52,7 @@ def gpu_count():
 
 out = sys.argv[1]
 has_gpu = gpu_count() > 0
+saved = os.environ.get("MOE_GPU_MODELS_DIR")
 d = 16
 rng = np.random.default_rng(9)
 
@@ -100,6 +105,13 @@ for name, (path, feeds_for) in models.items():
         for tokens in (1, 7, 33):
             feeds = feeds_for(tokens)
             label = f"{name} {weights} T={tokens}"
+            if saved:
+                os.makedirs(saved, exist_ok=True)
+                stem = os.path.join(saved, f"{name}_{weights}")
+                shutil.copyfile(library, stem + ".so")
+                (expected,) = run_onnxruntime(path, feeds)
+                np.savez(f"{stem}_T{tokens}.npz", expected=expected,
+                         **{"in_" + k: v for k, v in feeds.items()})
             if not has_gpu:
                 try:
                     model.run(list(feeds.values()))

@@ -1,0 +1,39 @@
+# Models compiled here with `moe-compile --target=cuda`, run on a GPU
+# machine that has no LLVM (scripts/gpu-check.sh runs this when the
+# directory scripts/gpu-models.sh fills was carried along): each
+# <name>_<weights>.so runs on the inputs of its <name>_<weights>_T<n>.npz
+# and must match onnxruntime's output saved next to them (f32: 1e-3 of the
+# output's magnitude; bf16: 2e-2, and a cosine above 0.999).
+#
+#   python test/lib/run_compiled_models.py DIR
+import glob
+import os
+import sys
+
+import numpy as np
+
+import compiled_model
+
+directory = sys.argv[1]
+cases = sorted(glob.glob(os.path.join(directory, "*_T*.npz")))
+if not cases:
+    sys.exit(f"run_compiled_models: no *_T*.npz cases in {directory}")
+models = {}
+for case in cases:
+    stem, tokens = os.path.basename(case)[:-4].rsplit("_T", 1)
+    library = os.path.join(directory, stem + ".so")
+    model = models.setdefault(stem, compiled_model.Model(library))
+    data = np.load(case)
+    inputs = [data[k] for k in data.files if k.startswith("in_")]
+    expected = data["expected"]
+    (actual,) = model.run(inputs)
+    scale = max(1.0, float(np.abs(expected).max()))
+    error = float(np.abs(actual - expected).max()) / scale
+    cosine = float(np.dot(actual.ravel(), expected.ravel()) /
+                   (np.linalg.norm(actual) * np.linalg.norm(expected) + 1e-30))
+    tolerance = 2e-2 if stem.endswith("_bf16") else 1e-3
+    status = "OK" if error <= tolerance and cosine > 0.999 else "FAIL"
+    print(f"{status}: {stem} T={tokens} error {error:.2e} cosine {cosine:.6f}")
+    if status == "FAIL":
+        sys.exit(1)
+print(f"run_compiled_models: {len(cases)} cases passed")
