@@ -9,6 +9,8 @@ events (median of repeats):
                         FLOPs: [T*k, d] x [d, 2f], the dense bound
   per-expert bf16       one cuBLAS GEMM per expert segment (what engines
                         without grouped GEMM do)
+  cublas grouped bf16   moe_cuda_grouped_matmul_cublas_bf16: one
+                        cublasGemmGroupedBatchedEx call + our epilogue
 and prints TFLOP/s, GB/s of touched expert weights, and ratios.
 """
 
@@ -96,6 +98,8 @@ def main():
             results = [
                 ("dense bf16", timed(lambda: torch.matmul(x16, dense_w), args.repeats), 2),
                 ("per-expert bf16", timed(per_expert, args.repeats), 2),
+                ("cublas grouped", timed(ours(x16, w16, lib.moe_cuda_grouped_matmul_cublas_bf16),
+                                         args.repeats), 2),
                 ("ours bf16", timed(ours(x16, w16, lib.moe_cuda_grouped_matmul_bf16), args.repeats), 2),
                 ("ours f32", timed(ours(x32, w32, lib.moe_cuda_grouped_matmul_f32), args.repeats), 4),
             ]

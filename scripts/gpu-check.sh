@@ -24,7 +24,7 @@ echo "gpu-check: building the CUDA runtime for sm_$ARCH"
 "$NVCC" -O3 -std=c++17 -shared -Xcompiler -fPIC -lineinfo --expt-relaxed-constexpr \
   -gencode "arch=compute_$ARCH,code=sm_$ARCH" \
   -I "$ROOT/runtime/include" -I "$ROOT/runtime/common" \
-  "$ROOT"/runtime/cuda/*.cu -o "$OUT/libmoe_runtime_cuda.so"
+  "$ROOT"/runtime/cuda/*.cu -lcublas -o "$OUT/libmoe_runtime_cuda.so"
 
 export MOE_CUDA_RUNTIME_LIB="$OUT/libmoe_runtime_cuda.so"
 export PYTHONPATH="$ROOT/test/lib${PYTHONPATH:+:$PYTHONPATH}"

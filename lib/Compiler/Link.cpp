@@ -101,7 +101,7 @@ LogicalResult moe::linkModel(StringRef object, StringRef output,
              << "' is missing; configure with nvcc available and "
                 "-DMOE_ENABLE_CUDA=ON)";
     args.append({cudaRuntime, "-L" MOE_CUDA_LIBRARY_DIR,
-                 "-Wl,-rpath," MOE_CUDA_LIBRARY_DIR, "-lcudart"});
+                 "-Wl,-rpath," MOE_CUDA_LIBRARY_DIR, "-lcublas", "-lcudart"});
   }
   args.append({archive("moe_runtime_cpu"), "-ltbb", "-lm"});
   SmallVector<StringRef> extraFlags;

@@ -16,7 +16,9 @@
 
 #include <cuda_bf16.h>
 
+#include <cstdlib>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <utility>
 
@@ -117,6 +119,17 @@ moe_status weightsOnDevice(const T *host, int64_t count, bool constant,
   return MOE_OK;
 }
 
+/// MOE_CUDA_GROUPED_MATMUL=cublas: bf16 grouped matmuls through cuBLAS's
+/// grouped GEMM instead of our tensor-core kernel (a fallback to compare
+/// against or to fall back on).
+bool useCublas() {
+  static const bool cublas = [] {
+    const char *choice = std::getenv("MOE_CUDA_GROUPED_MATMUL");
+    return choice && std::string(choice) == "cublas";
+  }();
+  return cublas;
+}
+
 __global__ void toBF16Kernel(const float *in, int64_t n, __nv_bfloat16 *out) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
@@ -193,10 +206,10 @@ moe_status groupedMatmul(const float *rows, int64_t numRows, int64_t kDim,
           dRows.get(), numRows * kDim,
           reinterpret_cast<__nv_bfloat16 *>(dRowsBF16.get()));
     MOE_TRY(launched());
-    MOE_TRY(moe_cuda_grouped_matmul_bf16(s, dRowsBF16.get(), numRows, kDim,
-                                         dWeights, numExperts, mDim,
-                                         dOffsets.get(), dBias.get(), &act,
-                                         dZ.get()));
+    auto grouped = useCublas() ? moe_cuda_grouped_matmul_cublas_bf16
+                               : moe_cuda_grouped_matmul_bf16;
+    MOE_TRY(grouped(s, dRowsBF16.get(), numRows, kDim, dWeights, numExperts,
+                    mDim, dOffsets.get(), dBias.get(), &act, dZ.get()));
   }
   if (!combineWeights) {
     MOE_TRY(download(out, dZ, numRows * outCols));

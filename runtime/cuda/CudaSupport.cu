@@ -14,6 +14,11 @@ moe_status moe::runtime::cuda::deviceError(cudaError_t error) {
   return MOE_ERROR_DEVICE;
 }
 
+moe_status moe::runtime::cuda::deviceError(const std::string &text) {
+  lastError = text;
+  return MOE_ERROR_DEVICE;
+}
+
 extern "C" int32_t moe_cuda_runtime_api_version(void) {
   return MOE_RUNTIME_CUDA_API_VERSION;
 }

@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <string>
 
 namespace moe::runtime::cuda {
 
@@ -18,6 +19,8 @@ inline cudaStream_t asStream(void *stream) {
 
 /// Records `error` as the thread's last device error; MOE_ERROR_DEVICE.
 moe_status deviceError(cudaError_t error);
+/// The same with a text of its own (a cuBLAS status).
+moe_status deviceError(const std::string &text);
 
 /// The status after kernel launches (launch errors only: execution is
 /// asynchronous).

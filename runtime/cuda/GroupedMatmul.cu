@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Activation.cuh"
 #include "CudaSupport.h"
 
 #include <cuda_bf16.h>
@@ -26,34 +27,6 @@ using namespace moe::runtime::cuda;
 namespace {
 
 constexpr int kTileRows = 64, kTileCols = 64, kTileK = 16;
-
-__device__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-/// The CPU runtime's activations (GroupedMatmul.cpp), on the device.
-__device__ float activate(const moe_activation_params &a, float gate,
-                          float up) {
-  switch (a.kind) {
-  case MOE_ACTIVATION_RELU:
-    return fmaxf(gate, 0.0f);
-  case MOE_ACTIVATION_GELU:
-    return 0.5f * gate * (1.0f + erff(gate * 0.70710678118654752f));
-  case MOE_ACTIVATION_GELU_TANH: {
-    float inner = 0.7978845608028654f * (gate + 0.044715f * gate * gate * gate);
-    return 0.5f * gate * (1.0f + tanhf(inner));
-  }
-  case MOE_ACTIVATION_SILU:
-    return gate * sigmoid(gate);
-  case MOE_ACTIVATION_SWIGLU:
-    return gate * sigmoid(gate) * up;
-  case MOE_ACTIVATION_CLAMPED_SWIGLU: {
-    float g = fminf(gate, a.limit);
-    float u = fminf(fmaxf(up, -a.limit), a.limit);
-    return (u + a.beta) * g * sigmoid(a.alpha * g);
-  }
-  default:
-    return gate;
-  }
-}
 
 /// The (expert, first row, end row) of row tile `tile`; false past the
 /// last tile.

@@ -68,6 +68,17 @@ moe_status moe_cuda_grouped_matmul_bf16(
     const int32_t *offsets, const float *bias,
     const moe_activation_params *activation, float *out);
 
+/* moe_cuda_grouped_matmul_bf16 through cuBLAS (cublasGemmGroupedBatchedEx,
+ * one group per non-empty expert, into fp32 scratch, then a bias +
+ * activation epilogue): the baseline our kernels are measured against,
+ * and the fallback of compiled code with MOE_CUDA_GROUPED_MATMUL=cublas.
+ * Synchronizes `stream` (cuBLAS takes the group sizes on the host). */
+moe_status moe_cuda_grouped_matmul_cublas_bf16(
+    void *stream, const uint16_t *rows, int64_t num_rows, int64_t k_dim,
+    const uint16_t *weights, int64_t num_experts, int64_t m_dim,
+    const int32_t *offsets, const float *bias,
+    const moe_activation_params *activation, float *out);
+
 /* out[t] = sum_j weights[t, j] * rows[inverse[t, j]], j in slot order. */
 moe_status moe_cuda_combine_f32(void *stream, const float *rows,
                                 int64_t num_rows, int64_t d,

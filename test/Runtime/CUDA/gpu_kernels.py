@@ -112,17 +112,20 @@ for bf16 in (False, True):
         else:
             rows_in, w_in, rows_ref, w_ref = rows, w, rows, w
         want = grouped_reference(rows_ref, w_ref, offsets, b, act, params)
-        status, out = ch.grouped_matmul(D(rows_in), D(w_in), D(offsets), D(b) if b is not None else None,
-                                        act, bf16=bf16, **{k: v for k, v in params.items()})
-        assert status == ch.OK, ch.lib.moe_cuda_last_error()
-        got = out.get()
-        if bf16:
-            close(f"bf16 {act}", got, want, rtol=2e-2, atol=2e-2)
-            if got.size:
-                cos = np.sum(got * want) / (np.linalg.norm(got) * np.linalg.norm(want) + 1e-30)
-                assert cos > 0.999 or np.linalg.norm(want) == 0, cos
-        else:
-            close(f"f32 {act}", got, want, rtol=1e-4, atol=1e-4)
+        # bf16 twice: our tensor-core kernel and the cuBLAS grouped GEMM.
+        for cublas in ((False, True) if bf16 else (False,)):
+            status, out = ch.grouped_matmul(D(rows_in), D(w_in), D(offsets),
+                                            D(b) if b is not None else None, act, bf16=bf16,
+                                            cublas=cublas, **{k: v for k, v in params.items()})
+            assert status == ch.OK, ch.lib.moe_cuda_last_error()
+            got = out.get()
+            if bf16:
+                close(f"bf16 {act} cublas={cublas}", got, want, rtol=2e-2, atol=2e-2)
+                if got.size:
+                    cos = np.sum(got * want) / (np.linalg.norm(got) * np.linalg.norm(want) + 1e-30)
+                    assert cos > 0.999 or np.linalg.norm(want) == 0, cos
+            else:
+                close(f"f32 {act}", got, want, rtol=1e-4, atol=1e-4)
     print("OK: grouped_matmul", "bf16" if bf16 else "f32")
 
 y = rng.standard_normal((10, 3)).astype(np.float32)

@@ -73,6 +73,10 @@ assert gm(None, fake, i64(4), i64(8), fake, i64(0), i64(8), fake, None, ctypes.b
 bad_act = ch.ActivationParams(42, 1.0, 1.0, 7.0)
 assert lib.moe_cuda_grouped_matmul_bf16(None, fake, i64(4), i64(8), fake, i64(2), i64(8), fake, None, ctypes.byref(bad_act), fake) == ch.INVALID_ARGUMENT
 assert gm(None, None, i64(0), i64(8), fake, i64(2), i64(8), fake, None, None, None) == ch.OK  # no rows
+cublas = lib.moe_cuda_grouped_matmul_cublas_bf16
+assert cublas(None, fake, i64(4), i64(8), fake, i64(2), i64(7), fake, None, ctypes.byref(act), fake) == ch.INVALID_ARGUMENT  # odd gated M
+assert cublas(None, fake, i64(4), i64(1 << 31), fake, i64(2), i64(8), fake, None, ctypes.byref(act), fake) == ch.INVALID_ARGUMENT  # K > INT_MAX
+assert cublas(None, None, i64(0), i64(8), fake, i64(2), i64(8), fake, None, None, None) == ch.OK  # no rows
 assert lib.moe_cuda_permute(None, fake, i64(4), i64(0), i64(8), fake, fake, fake) == ch.INVALID_ARGUMENT
 assert lib.moe_cuda_permute(None, fake, i64(1 << 31), i64(2), i64(8), fake, fake, fake) == ch.INVALID_ARGUMENT
 assert lib.moe_cuda_combine_f32(None, fake, i64(7), i64(4), fake, fake, i64(4), i64(2), fake) == ch.INVALID_ARGUMENT

@@ -1,0 +1,44 @@
+//===- Activation.cuh - Expert activations on the device --------*- C++ -*-===//
+//
+// The CPU runtime's activations (runtime/cpu/GroupedMatmul.cpp), for the
+// epilogues of the CUDA grouped matmuls (ours and the cuBLAS one).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_RUNTIME_CUDA_ACTIVATION_CUH
+#define MOE_RUNTIME_CUDA_ACTIVATION_CUH
+
+#include "moe_runtime.h"
+
+namespace moe::runtime::cuda {
+
+__device__ inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+__device__ inline float activate(const moe_activation_params &a, float gate,
+                                 float up) {
+  switch (a.kind) {
+  case MOE_ACTIVATION_RELU:
+    return fmaxf(gate, 0.0f);
+  case MOE_ACTIVATION_GELU:
+    return 0.5f * gate * (1.0f + erff(gate * 0.70710678118654752f));
+  case MOE_ACTIVATION_GELU_TANH: {
+    float inner = 0.7978845608028654f * (gate + 0.044715f * gate * gate * gate);
+    return 0.5f * gate * (1.0f + tanhf(inner));
+  }
+  case MOE_ACTIVATION_SILU:
+    return gate * sigmoid(gate);
+  case MOE_ACTIVATION_SWIGLU:
+    return gate * sigmoid(gate) * up;
+  case MOE_ACTIVATION_CLAMPED_SWIGLU: {
+    float g = fminf(gate, a.limit);
+    float u = fminf(fmaxf(up, -a.limit), a.limit);
+    return (u + a.beta) * g * sigmoid(a.alpha * g);
+  }
+  default:
+    return gate;
+  }
+}
+
+} // namespace moe::runtime::cuda
+
+#endif // MOE_RUNTIME_CUDA_ACTIVATION_CUH

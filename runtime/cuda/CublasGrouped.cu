@@ -1,0 +1,159 @@
+//===- CublasGrouped.cu - The grouped matmul through cuBLAS ---------------===//
+//
+// moe_cuda_grouped_matmul_cublas_bf16: the baseline our kernels are
+// measured against and the fallback compiled code can be switched to
+// (MOE_CUDA_GROUPED_MATMUL=cublas). One cublasGemmGroupedBatchedEx call
+// with a group per non-empty expert (cuBLAS takes the groups' sizes on the
+// host, so the offsets are copied back and the stream synchronized first),
+// into an fp32 scratch [N, M]; then one epilogue kernel adds the bias and
+// applies the activation, as the fused kernels do.
+//
+// Row-major [n, K] x [K, M] is the column-major product
+// Z^T (M x n) = W^T (M x K) . X^T (K x n): no transposes, ld = M, K, M.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Activation.cuh"
+#include "CudaSupport.h"
+
+#include <cublas_v2.h>
+
+#include <climits>
+#include <string>
+#include <vector>
+
+using namespace moe::runtime;
+using namespace moe::runtime::cuda;
+
+namespace {
+
+/// The calling thread's cuBLAS handle, made on first use.
+struct Handle {
+  cublasHandle_t handle = nullptr;
+  cublasStatus_t status = cublasCreate(&handle);
+  ~Handle() {
+    if (handle)
+      cublasDestroy(handle);
+  }
+};
+
+moe_status cublasError(cublasStatus_t status) {
+  // cuBLAS's text goes where moe_cuda_last_error finds it.
+  return deviceError(std::string("cuBLAS: ") + cublasGetStatusString(status));
+}
+
+/// out[r] = act(z[r] + bias[expert of r]); one block per row.
+__global__ void epilogueKernel(const float *z, int64_t mDim, int64_t outCols,
+                               const int32_t *offsets, int numExperts,
+                               const float *bias, moe_activation_params act,
+                               bool gated, float *out) {
+  int64_t row = blockIdx.x;
+  int lo = 0, hi = numExperts - 1; // the last e with offsets[e] <= row
+  while (lo < hi) {
+    int mid = (lo + hi + 1) / 2;
+    if (offsets[mid] <= row)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  const float *b = bias ? bias + int64_t(lo) * mDim : nullptr;
+  for (int64_t c = threadIdx.x; c < outCols; c += blockDim.x) {
+    float gate = z[row * mDim + c] + (b ? b[c] : 0.0f);
+    float up = gated ? z[row * mDim + outCols + c] + (b ? b[outCols + c] : 0.0f)
+                     : 0.0f;
+    out[row * outCols + c] = activate(act, gate, up);
+  }
+}
+
+} // namespace
+
+extern "C" moe_status moe_cuda_grouped_matmul_cublas_bf16(
+    void *stream, const uint16_t *rows, int64_t numRows, int64_t kDim,
+    const uint16_t *weights, int64_t numExperts, int64_t mDim,
+    const int32_t *offsets, const float *bias,
+    const moe_activation_params *activation, float *out) {
+  moe_activation_params act = activation ? *activation
+                                         : moe_activation_params{0, 0, 0, 0};
+  if (!validGroupedMatmul(numRows, kDim, weights, numExperts, mDim, offsets,
+                          rows, out, act) ||
+      numRows > INT_MAX || kDim > INT_MAX || mDim > INT_MAX ||
+      numExperts > INT_MAX)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  bool gated = isGatedActivation(act.kind);
+  int64_t outCols = gated ? mDim / 2 : mDim;
+  if (numRows == 0 || outCols == 0)
+    return MOE_OK;
+  cudaStream_t s = asStream(stream);
+  std::vector<int32_t> hostOffsets(numExperts + 1);
+  cudaError_t copied = cudaMemcpyAsync(hostOffsets.data(), offsets,
+                                       sizeof(int32_t) * (numExperts + 1),
+                                       cudaMemcpyDeviceToHost, s);
+  if (copied == cudaSuccess)
+    copied = cudaStreamSynchronize(s);
+  if (copied != cudaSuccess)
+    return deviceError(copied);
+  if (hostOffsets[0] != 0 || hostOffsets[numExperts] != numRows)
+    return MOE_ERROR_INDEX_OUT_OF_RANGE;
+
+  // One group (of one GEMM) per expert with rows.
+  std::vector<cublasOperation_t> ops;
+  std::vector<int> m, n, k, lda, ldb, ldc, groupSize;
+  std::vector<float> alpha, beta;
+  std::vector<const void *> a, b, c;
+  DeviceBuffer<float> z;
+  if (moe_status status = z.allocate(numRows * mDim, s); status != MOE_OK)
+    return status;
+  for (int64_t e = 0; e < numExperts; ++e) {
+    int32_t count = hostOffsets[e + 1] - hostOffsets[e];
+    if (count < 0)
+      return MOE_ERROR_INDEX_OUT_OF_RANGE;
+    if (count == 0)
+      continue;
+    ops.push_back(CUBLAS_OP_N);
+    m.push_back(int(mDim));
+    n.push_back(count);
+    k.push_back(int(kDim));
+    lda.push_back(int(mDim));
+    ldb.push_back(int(kDim));
+    ldc.push_back(int(mDim));
+    groupSize.push_back(1);
+    alpha.push_back(1.0f);
+    beta.push_back(0.0f);
+    a.push_back(weights + e * kDim * mDim);
+    b.push_back(rows + int64_t(hostOffsets[e]) * kDim);
+    c.push_back(z.get() + int64_t(hostOffsets[e]) * mDim);
+  }
+  int groups = static_cast<int>(ops.size());
+  // The matrix pointers go to the device; the rest stays on the host.
+  DeviceBuffer<const void *> dA, dB, dC;
+  for (auto [device, host] : {std::pair{&dA, &a}, std::pair{&dB, &b},
+                              std::pair{&dC, &c}}) {
+    if (moe_status status = device->allocate(groups, s); status != MOE_OK)
+      return status;
+    if (cudaError_t error =
+            cudaMemcpyAsync(device->get(), host->data(),
+                            sizeof(void *) * groups, cudaMemcpyHostToDevice, s);
+        error != cudaSuccess)
+      return deviceError(error);
+  }
+  static thread_local Handle handle;
+  if (handle.status != CUBLAS_STATUS_SUCCESS)
+    return cublasError(handle.status);
+  cublasStatus_t status = cublasSetStream(handle.handle, s);
+  if (status == CUBLAS_STATUS_SUCCESS)
+    status = cublasGemmGroupedBatchedEx(
+        handle.handle, ops.data(), ops.data(), m.data(), n.data(), k.data(),
+        alpha.data(), dA.get(), CUDA_R_16BF, lda.data(), dB.get(), CUDA_R_16BF,
+        ldb.data(), beta.data(), static_cast<void *const *>(static_cast<void *>(dC.get())),
+        CUDA_R_32F, ldc.data(), groups, groupSize.data(), CUBLAS_COMPUTE_32F);
+  if (status != CUBLAS_STATUS_SUCCESS)
+    return cublasError(status);
+  int threads = outCols >= 256 ? 256 : outCols >= 64 ? 128 : 32;
+  epilogueKernel<<<unsigned(numRows), threads, 0, s>>>(
+      z.get(), mDim, outCols, offsets, int(numExperts), bias, act, gated, out);
+  if (moe_status launch = launched(); launch != MOE_OK)
+    return launch;
+  // The host arrays above must outlive the asynchronous call.
+  cudaError_t done = cudaStreamSynchronize(s);
+  return done == cudaSuccess ? MOE_OK : deviceError(done);
+}
