@@ -21,6 +21,7 @@
 # CHECK: OK: 8 threads x 4 runs identical
 # CHECK: OK: one-thread instance
 # CHECK: OK: bf16 weights T=33 within bf16 accuracy
+# CHECK: OK: bf16 weights T=33 within bf16 accuracy under every instruction set
 # CHECK: OK: int8 weights T=33 within int8 accuracy
 
 import os
@@ -40,8 +41,9 @@ E, d, f = 8, 16, 12
 rng = np.random.default_rng(11)
 
 
-def run_tool(command, inputs, out_dir):
-    """Runs moe-run or an executable on `inputs` (name -> array)."""
+def run_tool(command, inputs, out_dir, env=None):
+    """Runs moe-run or an executable on `inputs` (name -> array), with
+    `env` added to the environment."""
     os.makedirs(out_dir, exist_ok=True)
     args = []
     for name, array in inputs.items():
@@ -49,7 +51,7 @@ def run_tool(command, inputs, out_dir):
         np.save(path, array)
         args += ["--input", f"{name}={path}"]
     subprocess.run(command + args + ["--output-dir", out_dir], check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, env={**os.environ, **(env or {})})
     return out_dir
 
 
@@ -150,7 +152,8 @@ mh.check_close("one-thread instance", got, expected)
 # accumulation): 2% of the output's magnitude, cosine above 0.9999.
 bf16_dir = os.path.join(out, "bf16")
 os.makedirs(bf16_dir)
-bf16 = compiled_model.Model(compiled_model.compile_model(model, bf16_dir, ["--weights=bf16"]))
+bf16_lib = compiled_model.compile_model(model, bf16_dir, ["--weights=bf16"])
+bf16 = compiled_model.Model(bf16_lib)
 x = rng.standard_normal((33, d)).astype(np.float32)
 logits = rng.standard_normal((33, E)).astype(np.float32)
 (want,) = run_onnxruntime(model, {"x": x, "logits": logits})
@@ -161,6 +164,15 @@ cosine = float(np.sum(got * want) / (np.linalg.norm(got) * np.linalg.norm(want))
 assert cosine > 0.9999, cosine
 assert not np.array_equal(got, moe.run([x, logits])[0])  # really bf16
 print("OK: bf16 weights T=33 within bf16 accuracy")
+# The same library under each micro-kernel variant, one process each (the
+# variant is chosen once per process): AVX512_BF16 dot products (rows
+# rounded to bf16 too) where the CPU has them, widened weights otherwise.
+for isa in ("avx512", "avx2", "generic"):
+    result = run_tool(["moe-run", bf16_lib], {"x": x, "logits": logits},
+                      os.path.join(out, "bf16_" + isa), env={"MOE_RUNTIME_ISA": isa})
+    got_isa = np.load(os.path.join(result, "y.npy"))
+    assert np.abs(got_isa - want).max() <= 2e-2 * scale, (isa, np.abs(got_isa - want).max() / scale)
+print("OK: bf16 weights T=33 within bf16 accuracy under every instruction set")
 
 # int8 expert weights (moe-compile --weights=int8, one scale per expert and
 # output column): within int8's accuracy of onnxruntime's fp32 result
