@@ -31,7 +31,7 @@ import tempfile
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import median_ms  # noqa: E402  (also sets up paths)
+from bench_util import median_ms, runtime_isa  # noqa: E402  (also sets up paths)
 warnings.filterwarnings("ignore")
 
 import numpy as np  # noqa: E402
@@ -96,7 +96,8 @@ def main():
     torch.set_num_threads(threads)
     bandwidth = copy_bandwidth()
     print(f"threads={threads}, copy bandwidth {bandwidth / 1e9:.1f} GB/s, "
-          f"median of {args.repeats}; ratio = other / ours (> 1: ours faster)")
+          f"kernels {runtime_isa()}, median of {args.repeats}; "
+          f"ratio = other / ours (> 1: ours faster)")
     header = (f"{'case':<15}{'T':>5} {'engine':<12}{'ms':>10}{'GFLOP/s':>9}"
               f"{'GB/s':>7}{'ours vs':>9}")
     print(header)

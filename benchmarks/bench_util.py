@@ -12,6 +12,15 @@ os.environ["PATH"] = os.path.join(ROOT, "build", "bin") + os.pathsep + os.enviro
 os.environ.setdefault("MOE_RUNTIME_LIB", os.path.join(ROOT, "build", "lib", "libmoe_runtime_cpu.so"))
 
 
+def runtime_isa():
+    """The CPU runtime's micro-kernel variant in this environment (what
+    compiled models pick too: MOE_RUNTIME_ISA caps both)."""
+    import ctypes
+    lib = ctypes.CDLL(os.environ["MOE_RUNTIME_LIB"])
+    lib.moe_runtime_cpu_isa.restype = ctypes.c_char_p
+    return lib.moe_runtime_cpu_isa().decode()
+
+
 def median_ms(fn, repeats):
     """Median wall time of `repeats` calls of fn() after one warm-up, in ms."""
     fn()
