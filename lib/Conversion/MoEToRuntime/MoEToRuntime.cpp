@@ -303,6 +303,20 @@ struct PermuteToRuntime : RuntimePattern<PermuteOp> {
   }
 };
 
+/// The bytes of `weights` when it is a constant (f32 values), else none.
+std::optional<std::vector<char>> constantBytes(Value weights) {
+  ElementsAttr attr;
+  if (!matchPattern(weights, m_Constant(&attr)))
+    return std::nullopt;
+  return elementBytes(attr);
+}
+
+/// A vector's elements as bytes, for makeConstant.
+template <typename T> ArrayRef<char> asBytes(const std::vector<T> &vector) {
+  return ArrayRef<char>(reinterpret_cast<const char *>(vector.data()),
+                        vector.size() * sizeof(T));
+}
+
 /// Constant weights are packed into the runtime's panels (moe_packing.h)
 /// here, at compile time, and go to the packed kernel; others are passed
 /// row-major.
@@ -315,10 +329,7 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
   /// operand), converted at compile time; null when not constant.
   Value rowMajorBF16(PatternRewriter &rewriter, Location loc,
                      Value weights) const {
-    ElementsAttr attr;
-    if (!matchPattern(weights, m_Constant(&attr)))
-      return {};
-    std::optional<std::vector<char>> bytes = elementBytes(attr);
+    std::optional<std::vector<char>> bytes = constantBytes(weights);
     if (!bytes)
       return {};
     auto type = cast<RankedTensorType>(weights.getType());
@@ -326,11 +337,8 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
     std::vector<uint16_t> converted(static_cast<size_t>(type.getNumElements()));
     for (size_t i = 0; i < converted.size(); ++i)
       converted[i] = ::moe::packing::floatToBF16(data[i]);
-    return makeConstant(
-        rewriter, loc, type.clone(rewriter.getBF16Type()),
-        ArrayRef<char>(reinterpret_cast<const char *>(converted.data()),
-                       converted.size() * sizeof(uint16_t)),
-        "moe_weights_bf16");
+    return makeConstant(rewriter, loc, type.clone(rewriter.getBF16Type()),
+                        asBytes(converted), "moe_weights_bf16");
   }
 
   /// Constant `weights` packed at compile time in `storage`'s element type
@@ -338,10 +346,7 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
   std::pair<Value, Value> packedWeights(PatternRewriter &rewriter,
                                         Location loc, Value weights,
                                         bool gated) const {
-    ElementsAttr attr;
-    if (!matchPattern(weights, m_Constant(&attr)))
-      return {};
-    std::optional<std::vector<char>> bytes = elementBytes(attr);
+    std::optional<std::vector<char>> bytes = constantBytes(weights);
     if (!bytes)
       return {};
     auto type = cast<RankedTensorType>(weights.getType());
@@ -349,10 +354,6 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
             m = type.getDimSize(2);
     int64_t perExpert = ::moe::packing::packedExpertElements(k, m, gated);
     const auto *data = reinterpret_cast<const float *>(bytes->data());
-    auto raw = [](const auto &vector) {
-      return ArrayRef<char>(reinterpret_cast<const char *>(vector.data()),
-                            vector.size() * sizeof(vector[0]));
-    };
     switch (storage) {
     case WeightStorage::BF16: {
       perExpert = ::moe::packing::packedExpertElementsBF16(k, m, gated);
@@ -361,7 +362,7 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
       return {makeConstant(rewriter, loc,
                            RankedTensorType::get({e, perExpert},
                                                  rewriter.getBF16Type()),
-                           raw(packed), "moe_panels_bf16"),
+                           asBytes(packed), "moe_panels_bf16"),
               Value()};
     }
     case WeightStorage::Int8: {
@@ -373,11 +374,11 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
       return {makeConstant(rewriter, loc,
                            RankedTensorType::get({e, perExpert},
                                                  rewriter.getI8Type()),
-                           raw(packed), "moe_panels_i8"),
+                           asBytes(packed), "moe_panels_i8"),
               makeConstant(rewriter, loc,
                            RankedTensorType::get({e, columns},
                                                  rewriter.getF32Type()),
-                           raw(scales), "moe_panel_scales")};
+                           asBytes(scales), "moe_panel_scales")};
     }
     case WeightStorage::F32:
       break;
