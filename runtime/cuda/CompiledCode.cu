@@ -16,6 +16,7 @@
 
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -157,6 +158,36 @@ bool validOffsets(const int32_t *offsets, int64_t numExperts,
   return true;
 }
 
+/// The grouped matmul on device buffers: f32 weights with fp32 rows, or
+/// bf16 weights with the rows rounded to bf16 here (tensor cores, or
+/// cuBLAS with MOE_CUDA_GROUPED_MATMUL=cublas).
+template <typename W>
+moe_status deviceGroupedMatmul(cudaStream_t s, const float *dRows,
+                               int64_t numRows, int64_t kDim,
+                               const W *dWeights, int64_t numExperts,
+                               int64_t mDim, const int32_t *dOffsets,
+                               const float *dBias,
+                               const moe_activation_params &act, float *dOut) {
+  if constexpr (std::is_same_v<W, float>) {
+    return moe_cuda_grouped_matmul_f32(s, dRows, numRows, kDim, dWeights,
+                                       numExperts, mDim, dOffsets, dBias, &act,
+                                       dOut);
+  } else {
+    DeviceBuffer<uint16_t> dRowsBF16; // freed in stream order
+    int64_t n = numRows * kDim;
+    MOE_TRY(dRowsBF16.allocate(n, s));
+    if (n > 0)
+      toBF16Kernel<<<unsigned(std::min<int64_t>((n + 255) / 256, 4096)), 256,
+                     0, s>>>(dRows, n,
+                             reinterpret_cast<__nv_bfloat16 *>(dRowsBF16.get()));
+    MOE_TRY(launched());
+    auto grouped = useCublas() ? moe_cuda_grouped_matmul_cublas_bf16
+                               : moe_cuda_grouped_matmul_bf16;
+    return grouped(s, dRowsBF16.get(), numRows, kDim, dWeights, numExperts,
+                   mDim, dOffsets, dBias, &act, dOut);
+  }
+}
+
 /// The grouped matmul on host buffers, then (with combine weights) the
 /// combine of its rows into out [num_tokens, M'].
 template <typename W>
@@ -190,27 +221,9 @@ moe_status groupedMatmul(const float *rows, int64_t numRows, int64_t kDim,
   MOE_TRY(upload(dOffsets, offsets, numExperts + 1));
   MOE_TRY(upload(dBias, bias, numExperts * mDim));
   MOE_TRY(dZ.allocate(numRows * outCols, s));
-  if constexpr (std::is_same_v<W, float>) {
-    MOE_TRY(moe_cuda_grouped_matmul_f32(s, dRows.get(), numRows, kDim,
-                                        dWeights, numExperts, mDim,
-                                        dOffsets.get(), dBias.get(), &act,
-                                        dZ.get()));
-  } else {
-    DeviceBuffer<uint16_t> dRowsBF16;
-    MOE_TRY(dRowsBF16.allocate(numRows * kDim, s));
-    if (numRows * kDim > 0)
-      toBF16Kernel<<<unsigned((numRows * kDim + 255) / 256 < 4096
-                                  ? (numRows * kDim + 255) / 256
-                                  : 4096),
-                     256, 0, s>>>(
-          dRows.get(), numRows * kDim,
-          reinterpret_cast<__nv_bfloat16 *>(dRowsBF16.get()));
-    MOE_TRY(launched());
-    auto grouped = useCublas() ? moe_cuda_grouped_matmul_cublas_bf16
-                               : moe_cuda_grouped_matmul_bf16;
-    MOE_TRY(grouped(s, dRowsBF16.get(), numRows, kDim, dWeights, numExperts,
-                    mDim, dOffsets.get(), dBias.get(), &act, dZ.get()));
-  }
+  MOE_TRY(deviceGroupedMatmul(s, dRows.get(), numRows, kDim, dWeights,
+                              numExperts, mDim, dOffsets.get(), dBias.get(),
+                              act, dZ.get()));
   if (!combineWeights) {
     MOE_TRY(download(out, dZ, numRows * outCols));
     return finish();
@@ -221,6 +234,68 @@ moe_status groupedMatmul(const float *rows, int64_t numRows, int64_t kDim,
   MOE_TRY(moe_cuda_combine_f32(s, dZ.get(), numRows, outCols,
                                dCombineWeights.get(), dInverse.get(),
                                numTokens, k, dOut.get()));
+  MOE_TRY(download(out, dOut, numTokens * outCols));
+  return finish();
+}
+
+/// A layer's experts on the device: the permutation of `input` by
+/// `expertIds`, the first grouped matmul (gate|up), the second (down) and
+/// the combine with `combineWeights`. Only the input, ids and gate weights
+/// go up and the output comes down; the permuted rows and the hidden
+/// activations never leave the device.
+template <typename W>
+moe_status experts(const float *input, int64_t numTokens, int64_t d,
+                   const int32_t *expertIds, const float *combineWeights,
+                   int64_t k, int64_t numExperts, const W *w1, int64_t m1,
+                   const float *b1, const moe_activation_params &act1,
+                   bool w1Constant, const W *w2, int64_t m2, const float *b2,
+                   const moe_activation_params &act2, bool w2Constant,
+                   float *out) {
+  int64_t slots = numTokens * k;
+  int64_t hidden = isGatedActivation(act1.kind) ? m1 / 2 : m1;
+  int64_t outCols = isGatedActivation(act2.kind) ? m2 / 2 : m2;
+  if (numTokens < 0 || k < 1 || !expertIds || !combineWeights ||
+      !validGroupedMatmul(slots, d, w1, numExperts, m1, expertIds, input,
+                          out, act1) ||
+      !validGroupedMatmul(slots, hidden, w2, numExperts, m2, expertIds,
+                          input, out, act2))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (!indicesBelow(expertIds, slots, numExperts))
+    return MOE_ERROR_INDEX_OUT_OF_RANGE;
+  cudaStream_t s = callStream();
+  DeviceBuffer<float> dInput, dWeights, dB1, dB2, dRows, dHidden, dZ, dOut;
+  DeviceBuffer<int32_t> dIds, dAssignments, dOffsets, dInverse;
+  DeviceBuffer<W> dW1PerCall, dW2PerCall;
+  const W *dW1 = nullptr, *dW2 = nullptr;
+  MOE_TRY(upload(dInput, input, numTokens * d));
+  MOE_TRY(upload(dIds, expertIds, slots));
+  MOE_TRY(upload(dWeights, combineWeights, slots));
+  MOE_TRY(weightsOnDevice(w1, numExperts * d * m1, w1Constant, dW1PerCall,
+                          &dW1));
+  MOE_TRY(weightsOnDevice(w2, numExperts * hidden * m2, w2Constant,
+                          dW2PerCall, &dW2));
+  MOE_TRY(upload(dB1, b1, numExperts * m1));
+  MOE_TRY(upload(dB2, b2, numExperts * m2));
+  MOE_TRY(dAssignments.allocate(slots, s));
+  MOE_TRY(dOffsets.allocate(numExperts + 1, s));
+  MOE_TRY(dInverse.allocate(slots, s));
+  MOE_TRY(dRows.allocate(slots * d, s));
+  MOE_TRY(dHidden.allocate(slots * hidden, s));
+  MOE_TRY(dZ.allocate(slots * outCols, s));
+  MOE_TRY(dOut.allocate(numTokens * outCols, s));
+  MOE_TRY(moe_cuda_permute(s, dIds.get(), numTokens, k, numExperts,
+                           dAssignments.get(), dOffsets.get(),
+                           dInverse.get()));
+  MOE_TRY(moe_cuda_gather_rows_f32(s, dInput.get(), numTokens, d,
+                                   dAssignments.get(), k, dRows.get()));
+  MOE_TRY(deviceGroupedMatmul(s, dRows.get(), slots, d, dW1, numExperts, m1,
+                              dOffsets.get(), dB1.get(), act1,
+                              dHidden.get()));
+  MOE_TRY(deviceGroupedMatmul(s, dHidden.get(), slots, hidden, dW2,
+                              numExperts, m2, dOffsets.get(), dB2.get(), act2,
+                              dZ.get()));
+  MOE_TRY(moe_cuda_combine_f32(s, dZ.get(), slots, outCols, dWeights.get(),
+                               dInverse.get(), numTokens, k, dOut.get()));
   MOE_TRY(download(out, dOut, numTokens * outCols));
   return finish();
 }
@@ -353,6 +428,34 @@ int32_t moe_cuda_cc_grouped_matmul_bf16w(
                        num_experts, m_dim, offsets, bias, activation, alpha,
                        beta, limit, out, combine_weights, combine_inverse,
                        num_tokens, k);
+}
+
+int32_t moe_cuda_cc_experts_f32(
+    int32_t, const float *input, int64_t num_tokens, int64_t d,
+    const int32_t *expert_ids, const float *combine_weights, int64_t k,
+    int64_t num_experts, const float *w1, int64_t m1, const float *b1,
+    int32_t act1, float alpha1, float beta1, float limit1,
+    int32_t w1_constant, const float *w2, int64_t m2, const float *b2,
+    int32_t act2, float alpha2, float beta2, float limit2,
+    int32_t w2_constant, float *out) {
+  return experts(input, num_tokens, d, expert_ids, combine_weights, k,
+                 num_experts, w1, m1, b1, {act1, alpha1, beta1, limit1},
+                 w1_constant != 0, w2, m2, b2, {act2, alpha2, beta2, limit2},
+                 w2_constant != 0, out);
+}
+
+int32_t moe_cuda_cc_experts_bf16w(
+    int32_t, const float *input, int64_t num_tokens, int64_t d,
+    const int32_t *expert_ids, const float *combine_weights, int64_t k,
+    int64_t num_experts, const uint16_t *w1, int64_t m1, const float *b1,
+    int32_t act1, float alpha1, float beta1, float limit1,
+    int32_t w1_constant, const uint16_t *w2, int64_t m2, const float *b2,
+    int32_t act2, float alpha2, float beta2, float limit2,
+    int32_t w2_constant, float *out) {
+  return experts(input, num_tokens, d, expert_ids, combine_weights, k,
+                 num_experts, w1, m1, b1, {act1, alpha1, beta1, limit1},
+                 w1_constant != 0, w2, m2, b2, {act2, alpha2, beta2, limit2},
+                 w2_constant != 0, out);
 }
 
 int32_t moe_cuda_cc_combine_f32(int32_t, const float *rows, int64_t num_rows,

@@ -133,6 +133,28 @@ int32_t moe_cuda_cc_grouped_matmul_bf16w(
     float beta, float limit, float *out, const int32_t *expert_order,
     const float *combine_weights, const int32_t *combine_inverse,
     int64_t num_tokens, int64_t k, int32_t weights_constant);
+/* A layer's experts in one call, the intermediates kept on the device:
+ * moe.permute of input [T, d] by expert_ids [T, k], the grouped matmul
+ * with w1 [E, d, m1] (+ b1, act1), the grouped matmul with w2
+ * [E, h, m2] (h = m1, or m1 / 2 when act1 is gated; + b2, act2) and the
+ * combine with combine_weights [T, k] into out [T, m2'] (what the
+ * decomposed ops compute, with the same kernels). */
+int32_t moe_cuda_cc_experts_f32(
+    int32_t num_threads, const float *input, int64_t num_tokens, int64_t d,
+    const int32_t *expert_ids, const float *combine_weights, int64_t k,
+    int64_t num_experts, const float *w1, int64_t m1, const float *b1,
+    int32_t act1, float alpha1, float beta1, float limit1,
+    int32_t w1_constant, const float *w2, int64_t m2, const float *b2,
+    int32_t act2, float alpha2, float beta2, float limit2,
+    int32_t w2_constant, float *out);
+int32_t moe_cuda_cc_experts_bf16w(
+    int32_t num_threads, const float *input, int64_t num_tokens, int64_t d,
+    const int32_t *expert_ids, const float *combine_weights, int64_t k,
+    int64_t num_experts, const uint16_t *w1, int64_t m1, const float *b1,
+    int32_t act1, float alpha1, float beta1, float limit1,
+    int32_t w1_constant, const uint16_t *w2, int64_t m2, const float *b2,
+    int32_t act2, float alpha2, float beta2, float limit2,
+    int32_t w2_constant, float *out);
 int32_t moe_cuda_cc_combine_f32(int32_t num_threads, const float *rows,
                                 int64_t num_rows, int64_t d,
                                 const float *weights, const int32_t *inverse,

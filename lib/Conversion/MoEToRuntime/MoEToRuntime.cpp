@@ -83,6 +83,14 @@ public:
   void addI64(int64_t value) {
     add(arith::ConstantOp::create(b, b.getI64IntegerAttr(value)));
   }
+  /// An activation as the kernels take it: kind, alpha, beta, limit.
+  void addActivation(ActivationAttr activation) {
+    addI32(activation ? static_cast<int32_t>(activation.getKind())
+                      : MOE_ACTIVATION_NONE);
+    addF32(activation ? activation.getAlphaValue() : 0.0);
+    addF32(activation ? activation.getBetaValue() : 0.0);
+    addF32(activation ? activation.getLimitValue() : 0.0);
+  }
   /// The size of dimension `d` of `tensor` as an index.
   Value dim(Value tensor, int64_t d) {
     return tensor::DimOp::create(b, tensor, d);
@@ -317,6 +325,21 @@ template <typename T> ArrayRef<char> asBytes(const std::vector<T> &vector) {
                         vector.size() * sizeof(T));
 }
 
+/// CUDA: constant `weights` as row-major bfloat16 (the tensor cores'
+/// operand), converted at compile time; null when not constant.
+Value rowMajorBF16(PatternRewriter &rewriter, Location loc, Value weights) {
+  std::optional<std::vector<char>> bytes = constantBytes(weights);
+  if (!bytes)
+    return {};
+  auto type = cast<RankedTensorType>(weights.getType());
+  const auto *data = reinterpret_cast<const float *>(bytes->data());
+  std::vector<uint16_t> converted(static_cast<size_t>(type.getNumElements()));
+  for (size_t i = 0; i < converted.size(); ++i)
+    converted[i] = ::moe::packing::floatToBF16(data[i]);
+  return makeConstant(rewriter, loc, type.clone(rewriter.getBF16Type()),
+                      asBytes(converted), "moe_weights_bf16");
+}
+
 /// Constant weights are packed into the runtime's panels (moe_packing.h)
 /// here, at compile time, and go to the packed kernel; others are passed
 /// row-major.
@@ -324,22 +347,6 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
   GroupedMatmulToRuntime(MLIRContext *context, int32_t numThreads,
                          WeightStorage storage, RuntimeTarget target)
       : RuntimePattern(context, numThreads, target), storage(storage) {}
-
-  /// CUDA: constant `weights` as row-major bfloat16 (the tensor cores'
-  /// operand), converted at compile time; null when not constant.
-  Value rowMajorBF16(PatternRewriter &rewriter, Location loc,
-                     Value weights) const {
-    std::optional<std::vector<char>> bytes = constantBytes(weights);
-    if (!bytes)
-      return {};
-    auto type = cast<RankedTensorType>(weights.getType());
-    const auto *data = reinterpret_cast<const float *>(bytes->data());
-    std::vector<uint16_t> converted(static_cast<size_t>(type.getNumElements()));
-    for (size_t i = 0; i < converted.size(); ++i)
-      converted[i] = ::moe::packing::floatToBF16(data[i]);
-    return makeConstant(rewriter, loc, type.clone(rewriter.getBF16Type()),
-                        asBytes(converted), "moe_weights_bf16");
-  }
 
   /// Constant `weights` packed at compile time in `storage`'s element type
   /// (and, for int8, their scales); null when the weights are not constant.
@@ -429,11 +436,7 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
     call.addI64(weightsType.getDimSize(2));
     call.addInput(op.getOffsets());
     call.addInput(op.getBias());
-    call.addI32(activation ? static_cast<int32_t>(activation.getKind())
-                           : MOE_ACTIVATION_NONE);
-    call.addF32(activation ? activation.getAlphaValue() : 0.0);
-    call.addF32(activation ? activation.getBetaValue() : 0.0);
-    call.addF32(activation ? activation.getLimitValue() : 0.0);
+    call.addActivation(activation);
     // With a fused combine the result has the combine's token rows.
     Value combineWeights = op.getCombineWeights();
     Value resultRows =
@@ -489,6 +492,85 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
   }
 };
 
+/// CUDA: a layer's experts in one call (moe_cuda_cc_experts_*) when the
+/// chain permute -> grouped_matmul -> grouped_matmul with the combine fused
+/// is self-contained (its intermediates have no other users), so that the
+/// permuted rows and hidden activations stay on the device. Matched at the
+/// down projection; applied before the per-op patterns.
+struct ExpertsToCuda : RuntimePattern<GroupedMatmulOp> {
+  ExpertsToCuda(MLIRContext *context, int32_t numThreads,
+                WeightStorage storage)
+      : RuntimePattern(context, numThreads, RuntimeTarget::CUDA),
+        storage(storage) {}
+  WeightStorage storage;
+
+  LogicalResult matchAndRewrite(GroupedMatmulOp down,
+                                PatternRewriter &rewriter) const override {
+    auto up = down.getRows().getDefiningOp<GroupedMatmulOp>();
+    Value combineWeights = down.getCombineWeights();
+    if (!combineWeights || !up || up.getCombineWeights() ||
+        !down.getRows().hasOneUse())
+      return rewriter.notifyMatchFailure(down, "not up -> down + combine");
+    auto permute = up.getRows().getDefiningOp<PermuteOp>();
+    if (!permute || up.getRows() != permute.getRows() ||
+        up.getOffsets() != permute.getOffsets() ||
+        down.getOffsets() != permute.getOffsets() ||
+        down.getCombineInverse() != permute.getInverse() ||
+        !permute.getRows().hasOneUse() || !permute.getInverse().hasOneUse() ||
+        !permute.getAssignments().use_empty() ||
+        llvm::any_of(permute.getOffsets().getUsers(), [&](Operation *user) {
+          return user != up && user != down;
+        }))
+      return rewriter.notifyMatchFailure(down, "not one permutation's chain");
+    auto w1Type = cast<RankedTensorType>(up.getWeights().getType());
+    auto w2Type = cast<RankedTensorType>(down.getWeights().getType());
+    auto idsType = cast<RankedTensorType>(permute.getExpertIds().getType());
+    if (!isF32(permute.getInput()) || !isI32(permute.getExpertIds()) ||
+        !isF32(up.getWeights()) || !isF32(down.getWeights()) ||
+        !isF32(combineWeights) || !w1Type.hasStaticShape() ||
+        !w2Type.hasStaticShape() || ShapedType::isDynamic(idsType.getDimSize(1)))
+      return rewriter.notifyMatchFailure(down, "needs f32 data, static shapes");
+    // bf16 when both weights are constants converted at compile time.
+    Value w1 = up.getWeights(), w2 = down.getWeights();
+    bool w1Constant = matchPattern(w1, m_Constant()),
+         w2Constant = matchPattern(w2, m_Constant());
+    bool bf16 = storage == WeightStorage::BF16 && w1Constant && w2Constant;
+    if (bf16) {
+      w1 = rowMajorBF16(rewriter, up.getLoc(), w1);
+      w2 = rowMajorBF16(rewriter, down.getLoc(), w2);
+      if (!w1 || !w2)
+        return rewriter.notifyMatchFailure(down, "unreadable constants");
+    }
+    RuntimeCall call(rewriter, down, numThreads, target);
+    Value input = permute.getInput();
+    Value tokens = call.dim(input, 0);
+    call.addInput(input);
+    call.addI64(tokens);
+    call.addI64(call.dim(input, 1));
+    call.addInput(permute.getExpertIds());
+    call.addInput(combineWeights);
+    call.addI64(idsType.getDimSize(1));
+    call.addI64(w1Type.getDimSize(0));
+    call.addInput(w1);
+    call.addI64(w1Type.getDimSize(2));
+    call.addInput(up.getBias());
+    call.addActivation(up.getActivationAttr());
+    call.addI32(w1Constant);
+    call.addInput(w2);
+    call.addI64(w2Type.getDimSize(2));
+    call.addInput(down.getBias());
+    call.addActivation(down.getActivationAttr());
+    call.addI32(w2Constant);
+    ActivationAttr act2 = down.getActivationAttr();
+    call.addOutput(down.getResult(),
+                   {tokens, call.index(w2Type.getDimSize(2) /
+                                       (act2 && act2.isGated() ? 2 : 1))});
+    rewriter.replaceOp(down, call.emit(bf16 ? "moe_cc_experts_bf16w"
+                                            : "moe_cc_experts_f32"));
+    return success();
+  }
+};
+
 struct CombineToRuntime : RuntimePattern<CombineOp> {
   using RuntimePattern::RuntimePattern;
 
@@ -533,12 +615,19 @@ struct ConvertMoEToRuntimePass
              "runtime has f32 and bf16 grouped matmuls)";
       return signalPassFailure();
     }
+    WeightStorage storage = weightType == "bf16"   ? WeightStorage::BF16
+                            : weightType == "int8" ? WeightStorage::Int8
+                                                   : WeightStorage::F32;
+    if (target == "cuda") {
+      // Whole expert chains first, before their ops become separate calls.
+      RewritePatternSet chains(&getContext());
+      chains.add<ExpertsToCuda>(&getContext(), numThreads, storage);
+      if (failed(applyPatternsGreedily(getOperation(), std::move(chains))))
+        return signalPassFailure();
+    }
     RewritePatternSet patterns(&getContext());
     populateMoEToRuntimePatterns(
-        patterns, numThreads,
-        weightType == "bf16"   ? WeightStorage::BF16
-        : weightType == "int8" ? WeightStorage::Int8
-                               : WeightStorage::F32,
+        patterns, numThreads, storage,
         target == "cuda" ? RuntimeTarget::CUDA : RuntimeTarget::CPU);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();

@@ -71,3 +71,52 @@ func.func @layer(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %w: tensor<8x16x16
       : tensor<?x16xf32>, tensor<?x2xf32>, tensor<?x2xi32> -> tensor<?x16xf32>
   return %fused, %y : tensor<?x16xf32>, tensor<?x16xf32>
 }
+
+// -----
+
+// A self-contained chain permute -> grouped_matmul -> grouped_matmul with
+// the combine becomes one call that keeps the permuted rows and hidden
+// activations on the device: input, ids, gate weights, k = 2, E = 4, then
+// each projection's weights, width, bias, activation and constant flag.
+// CHECK-LABEL: func @experts_chain
+// CHECK: llvm.call @moe_cuda_cc_route_f32(
+// CHECK: %[[STATUS:.*]] = llvm.call @moe_cuda_cc_experts_f32(
+// CHECK-SAME: %c2_i64, %c4_i64, %{{.*}}, %c64_i64, %{{.*}}, %c4_i32, {{.*}}, %c1_i32, %{{.*}}, %c16_i64, %{{.*}}, %c0_i32, {{.*}}, %c1_i32, %{{.*}}) : (i32, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i64, !llvm.ptr, i64, !llvm.ptr, i32, f32, f32, f32, i32, !llvm.ptr, i64, !llvm.ptr, i32, f32, f32, f32, i32, !llvm.ptr) -> i32
+// CHECK: llvm.call @moe_cc_check_status_detail(%[[STATUS]]
+// CHECK-NOT: llvm.call @moe_cuda_cc_permute_f32
+// CHECK-NOT: llvm.call @moe_cuda_cc_grouped_matmul_f32
+// BF16-LABEL: func @experts_chain
+// BF16: llvm.call @moe_cuda_cc_experts_bf16w(
+func.func @experts_chain(%x: tensor<?x16xf32>, %logits: tensor<?x4xf32>) -> tensor<?x16xf32> {
+  %w1 = arith.constant dense<0.25> : tensor<4x16x64xf32>
+  %w2 = arith.constant dense<0.5> : tensor<4x32x16xf32>
+  %ids, %g = moe.route %logits routing <softmax_topk, k = 2> : tensor<?x4xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  %rows, %assign, %offsets, %inverse = moe.permute %x, %ids {num_experts = 4 : i64}
+      : tensor<?x16xf32>, tensor<?x2xi32> -> tensor<?x16xf32>, tensor<?xi32>, tensor<5xi32>, tensor<?x2xi32>
+  %h = moe.grouped_matmul %rows, %w1, %offsets activation <swiglu>
+      : tensor<?x16xf32>, tensor<4x16x64xf32>, tensor<5xi32> -> tensor<?x32xf32>
+  %y = moe.grouped_matmul %h, %w2, %offsets combine %g, %inverse : tensor<?x2xf32>, tensor<?x2xi32>
+      : tensor<?x32xf32>, tensor<4x32x16xf32>, tensor<5xi32> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
+// Not self-contained (the hidden activations are also returned): one call
+// per op, as the chain's values are needed on the host.
+// CHECK-LABEL: func @experts_chain_escapes
+// CHECK: llvm.call @moe_cuda_cc_permute_f32(
+// CHECK: llvm.call @moe_cuda_cc_grouped_matmul_f32(
+// CHECK: llvm.call @moe_cuda_cc_grouped_matmul_f32(
+// CHECK-NOT: llvm.call @moe_cuda_cc_experts
+func.func @experts_chain_escapes(%x: tensor<?x16xf32>, %ids: tensor<?x2xi32>, %g: tensor<?x2xf32>) -> (tensor<?x16xf32>, tensor<?x32xf32>) {
+  %w1 = arith.constant dense<0.25> : tensor<4x16x64xf32>
+  %w2 = arith.constant dense<0.5> : tensor<4x32x16xf32>
+  %rows, %assign, %offsets, %inverse = moe.permute %x, %ids {num_experts = 4 : i64}
+      : tensor<?x16xf32>, tensor<?x2xi32> -> tensor<?x16xf32>, tensor<?xi32>, tensor<5xi32>, tensor<?x2xi32>
+  %h = moe.grouped_matmul %rows, %w1, %offsets activation <swiglu>
+      : tensor<?x16xf32>, tensor<4x16x64xf32>, tensor<5xi32> -> tensor<?x32xf32>
+  %y = moe.grouped_matmul %h, %w2, %offsets combine %g, %inverse : tensor<?x2xf32>, tensor<?x2xi32>
+      : tensor<?x32xf32>, tensor<4x32x16xf32>, tensor<5xi32> -> tensor<?x16xf32>
+  return %y, %h : tensor<?x16xf32>, tensor<?x32xf32>
+}

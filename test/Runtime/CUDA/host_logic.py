@@ -120,6 +120,23 @@ assert lib.moe_cuda_cc_combine_f32(i32(0), rows.ctypes.data_as(f32p), i64(6), i6
 assert lib.moe_cuda_cc_route_f32(i32(0), None, i64(3), i64(4), i32(0), i32(2), i32(1), i32(1),
                                  i32(1), i32(0), f32(1), None, None, None, i32(0), None) \
     == ch.INVALID_ARGUMENT
+experts = lib.moe_cuda_cc_experts_f32
+w1, w2 = np.zeros((4, 4, 8), np.float32), np.zeros((4, 4, 4), np.float32)
+y = np.zeros((3, 4), np.float32)
+
+
+def experts_status(ids_array, act1=4, m1=8):
+    return experts(i32(0), x.ctypes.data_as(f32p), i64(3), i64(4),
+                   None if ids_array is None else ids_array.ctypes.data_as(i32p),
+                   cw.ctypes.data_as(f32p), i64(2), i64(4), w1.ctypes.data_as(f32p), i64(m1), None,
+                   i32(act1), f32(1), f32(1), f32(7), i32(1), w2.ctypes.data_as(f32p), i64(4), None,
+                   i32(0), f32(0), f32(0), f32(0), i32(1), y.ctypes.data_as(f32p))
+
+
+assert experts_status(ids) == ch.INDEX_OUT_OF_RANGE  # id 9 of 4 experts
+assert experts_status(None) == ch.INVALID_ARGUMENT
+assert experts_status(np.zeros((3, 2), np.int32), m1=7) == ch.INVALID_ARGUMENT  # odd gated width
+assert experts_status(np.zeros((3, 2), np.int32), act1=42) == ch.INVALID_ARGUMENT
 print("OK: compiled-code entry points")
 
 # Without a GPU a valid launch fails cleanly with CUDA's reason.
