@@ -21,6 +21,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 #include <utility>
 
 using namespace moe::runtime;
@@ -71,12 +72,14 @@ public:
   ~ConstantCache() {
     for (auto &entry : copies)
       cudaFree(entry.second.second); // may fail after CUDA's own teardown
+    for (void *copy : retired)
+      cudaFree(copy);
   }
   moe_status get(const void *host, size_t bytes, const void **device) {
     std::lock_guard<std::mutex> lock(mutex);
     auto found = copies.find(host);
-    if (found != copies.end() && found->second.first == bytes) {
-      *device = found->second.second;
+    if (found != copies.end() && found->second.first >= bytes) {
+      *device = found->second.second; // the same constant, or a prefix
       return MOE_OK;
     }
     void *copy = nullptr;
@@ -87,8 +90,10 @@ public:
       cudaFree(copy);
       return status;
     }
+    // A shorter copy may still be in use by another thread's call: it is
+    // kept until the model goes away.
     if (found != copies.end())
-      cudaFree(found->second.second);
+      retired.push_back(found->second.second);
     copies[host] = {bytes, copy};
     *device = copy;
     return MOE_OK;
@@ -97,6 +102,7 @@ public:
 private:
   std::mutex mutex;
   std::unordered_map<const void *, std::pair<size_t, void *>> copies;
+  std::vector<void *> retired;
 };
 
 ConstantCache &constants() {
