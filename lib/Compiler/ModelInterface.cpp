@@ -121,5 +121,15 @@ LogicalResult mlir::moe::addModelInterface(llvm::Module &module, StringRef funcN
         ptr, b.CreateConstGEP1_64(ptr, entry->getArg(1), i)));
   b.CreateCall(callee, args);
   b.CreateRetVoid();
+
+  // void __moe_model_prepare(): the CUDA weight upload when the lowering
+  // made one (__moe_cuda_preload), else nothing.
+  auto *prepare = llvm::Function::Create(
+      llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), /*isVarArg=*/false),
+      llvm::GlobalValue::ExternalLinkage, "__moe_model_prepare", module);
+  llvm::IRBuilder<> pb(llvm::BasicBlock::Create(ctx, "entry", prepare));
+  if (llvm::Function *preload = module.getFunction("__moe_cuda_preload"))
+    pb.CreateCall(preload, {});
+  pb.CreateRetVoid();
   return success();
 }

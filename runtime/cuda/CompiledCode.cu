@@ -464,6 +464,13 @@ int32_t moe_cuda_cc_experts_bf16w(
                  w2_constant != 0, out);
 }
 
+int32_t moe_cuda_cc_preload(int32_t, const void *weights, int64_t bytes) {
+  if (!weights || bytes < 0)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  const void *device = nullptr;
+  return constants().get(weights, static_cast<size_t>(bytes), &device);
+}
+
 int32_t moe_cuda_cc_combine_f32(int32_t, const float *rows, int64_t num_rows,
                                 int64_t d, const float *weights,
                                 const int32_t *inverse, int64_t num_tokens,

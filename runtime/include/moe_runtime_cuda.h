@@ -155,6 +155,11 @@ int32_t moe_cuda_cc_experts_bf16w(
     int32_t w1_constant, const uint16_t *w2, int64_t m2, const float *b2,
     int32_t act2, float alpha2, float beta2, float limit2,
     int32_t w2_constant, float *out);
+/* Uploads a constant of the compiled model (`bytes` at `weights`) into
+ * the device cache the grouped matmuls use with weights_constant: what
+ * compiled code runs at model creation (__moe_cuda_preload). */
+int32_t moe_cuda_cc_preload(int32_t num_threads, const void *weights,
+                            int64_t bytes);
 int32_t moe_cuda_cc_combine_f32(int32_t num_threads, const float *rows,
                                 int64_t num_rows, int64_t d,
                                 const float *weights, const int32_t *inverse,

@@ -1,11 +1,13 @@
 //===- Model.cpp - The C API of a compiled model --------------------------===//
 //
 // Linked into every `moe-compile --emit=so|exe` binary, next to the
-// compiled graph, which provides two symbols:
+// compiled graph, which provides three symbols:
 //   __moe_model_signature  the inputs and outputs, as text (Signature.h);
 //   __moe_model_entry      (void *results, void **inputs): calls the graph
 //                          with one memref descriptor per input and writes
-//                          the result descriptors, back to back, at results.
+//                          the result descriptors, back to back, at results;
+//   __moe_model_prepare    (void): what a new instance needs done once
+//                          (--target=cuda: upload the expert weights).
 // This file checks the caller's tensors against the signature, wraps them
 // in descriptors (no copy), runs the graph in the instance's oneTBB arena
 // and copies the results (which the graph allocates with malloc) out.
@@ -29,6 +31,7 @@
 extern "C" {
 extern const char __moe_model_signature[];
 void __moe_model_entry(void *results, void **inputs);
+void __moe_model_prepare(void);
 /// Frees a buffer of compiled code (runtime/cpu/BufferCache.cpp).
 void _mlir_memref_to_llvm_free(void *ptr);
 }
@@ -153,6 +156,13 @@ moe_model_status moe_model_create(const moe_model_options *options,
   instance->outputInfo = infos(instance->signature.outputs);
   if (options && options->num_threads > 0)
     instance->arena = std::make_unique<tbb::task_arena>(options->num_threads);
+  // Failures (no GPU for a --target=cuda model) come through the compiled
+  // code's error channel, as in a run.
+  (void)moe_cc_take_error();
+  __moe_model_prepare();
+  if (const char *error = moe_cc_take_error())
+    return fail(MOE_MODEL_RUNTIME_ERROR,
+                std::string("moe_model_create: ") + error);
   *model = instance.release();
   return MOE_MODEL_OK;
 }

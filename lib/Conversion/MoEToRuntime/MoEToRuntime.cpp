@@ -20,6 +20,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/FunctionCallUtils.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -63,9 +64,9 @@ namespace {
 /// asserts on its status.
 class RuntimeCall {
 public:
-  RuntimeCall(PatternRewriter &rewriter, Operation *op, int32_t numThreads,
+  RuntimeCall(OpBuilder &builder, Operation *op, int32_t numThreads,
               RuntimeTarget target)
-      : b(op->getLoc(), rewriter), op(op), target(target) {
+      : b(op->getLoc(), builder), op(op), target(target) {
     addI32(numThreads);
   }
 
@@ -595,6 +596,73 @@ struct CombineToRuntime : RuntimePattern<CombineOp> {
   }
 };
 
+/// The arith.constant whose buffer a runtime call's pointer argument is
+/// (the chain RuntimeCall::addInput builds), or null.
+arith::ConstantOp constantBehind(Value pointer) {
+  auto toPointer = pointer.getDefiningOp<LLVM::IntToPtrOp>();
+  auto cast = toPointer ? toPointer.getArg().getDefiningOp<arith::IndexCastOp>()
+                        : nullptr;
+  auto extract =
+      cast ? cast.getIn().getDefiningOp<memref::ExtractAlignedPointerAsIndexOp>()
+           : nullptr;
+  auto toBuffer = extract ? extract.getSource()
+                                .getDefiningOp<bufferization::ToBufferOp>()
+                          : nullptr;
+  return toBuffer ? toBuffer.getTensor().getDefiningOp<arith::ConstantOp>()
+                  : nullptr;
+}
+
+/// CUDA: `func.func @__moe_cuda_preload()` uploads every constant expert
+/// weight the runtime calls flag as constant, so that a model instance
+/// does it once at creation (moe_model_create calls it) instead of in its
+/// first run. Its constants bufferize to the same globals as the calls'
+/// (one global per constant value), so the cache keys match.
+void buildPreload(ModuleOp module, int32_t numThreads) {
+  // (weights argument, constant-flag argument) of each entry point.
+  auto weightSlots = [](StringRef callee)
+      -> SmallVector<std::pair<unsigned, unsigned>> {
+    if (callee.starts_with("moe_cuda_cc_grouped_matmul_"))
+      return {{4, 19}};
+    if (callee.starts_with("moe_cuda_cc_experts_"))
+      return {{8, 15}, {16, 23}};
+    return {};
+  };
+  llvm::SetVector<Attribute> values;
+  SmallVector<arith::ConstantOp> constants;
+  module.walk([&](LLVM::CallOp call) {
+    std::optional<StringRef> callee = call.getCallee();
+    if (!callee)
+      return;
+    for (auto [weights, flag] : weightSlots(*callee)) {
+      APInt isConstant;
+      if (!matchPattern(call.getOperand(flag), m_ConstantInt(&isConstant)) ||
+          isConstant.isZero())
+        continue;
+      if (arith::ConstantOp constant =
+              constantBehind(call.getOperand(weights));
+          constant && values.insert(constant.getValue()))
+        constants.push_back(constant);
+    }
+  });
+  if (constants.empty())
+    return;
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  auto preload = func::FuncOp::create(b, module.getLoc(), "__moe_cuda_preload",
+                                      b.getFunctionType({}, {}));
+  b.setInsertionPointToStart(preload.addEntryBlock());
+  auto done = func::ReturnOp::create(b, module.getLoc());
+  for (arith::ConstantOp constant : constants) {
+    b.setInsertionPoint(done);
+    auto copy = cast<arith::ConstantOp>(b.clone(*constant));
+    auto type = cast<RankedTensorType>(copy.getType());
+    RuntimeCall call(b, copy, numThreads, RuntimeTarget::CUDA);
+    call.addInput(copy.getResult());
+    call.addI64(type.getNumElements() *
+                static_cast<int64_t>(type.getElementTypeBitWidth() / 8));
+    call.emit("moe_cc_preload");
+  }
+}
+
 struct ConvertMoEToRuntimePass
     : mlir::moe::impl::ConvertMoEToRuntimePassBase<ConvertMoEToRuntimePass> {
   using Base::Base;
@@ -630,7 +698,9 @@ struct ConvertMoEToRuntimePass
         patterns, numThreads, storage,
         target == "cuda" ? RuntimeTarget::CUDA : RuntimeTarget::CPU);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
-      signalPassFailure();
+      return signalPassFailure();
+    if (target == "cuda")
+      buildPreload(getOperation(), numThreads);
   }
 };
 

@@ -18,6 +18,8 @@
 // CHECK-SAME: %[[NOT_CONST]]) : (i32, !llvm.ptr, i64, i64, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i32, f32, f32, f32, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i32) -> i32
 // CHECK: %[[TEXT:.*]] = llvm.call @moe_cuda_last_error() : () -> !llvm.ptr
 // CHECK: llvm.call @moe_cc_check_status_detail(%[[STATUS]], %{{.*}}, %[[TEXT]])
+// Nothing to upload at model creation then.
+// CHECK-NOT: func.func @__moe_cuda_preload
 // BF16-LABEL: func @runtime_weights
 // BF16: llvm.call @moe_cuda_cc_grouped_matmul_f32(
 func.func @runtime_weights(%rows: tensor<?x16xf32>, %w: tensor<8x16x64xf32>, %offsets: tensor<9xi32>) -> tensor<?x32xf32> {
@@ -38,10 +40,19 @@ func.func @runtime_weights(%rows: tensor<?x16xf32>, %w: tensor<8x16x64xf32>, %of
 // CHECK: llvm.call @moe_cuda_cc_grouped_matmul_f32(
 // CHECK-SAME: %[[CONST]]) :
 // CHECK-NOT: moe_panels
+// The model uploads them when it is created: @__moe_cuda_preload (called
+// by moe_model_create) hands each constant (2 x 3 x 8 floats: 192 bytes;
+// bf16: 96) to the device cache.
+// CHECK: func.func @__moe_cuda_preload() {
+// CHECK: %[[COPY:.*]] = arith.constant dense<5.000000e-01> : tensor<2x3x8xf32>
+// CHECK: bufferization.to_buffer %[[COPY]] read_only
+// CHECK: %[[STATUS:.*]] = llvm.call @moe_cuda_cc_preload(%{{.*}}, %{{.*}}, %c192_i64) : (i32, !llvm.ptr, i64) -> i32
+// CHECK: llvm.call @moe_cc_check_status_detail(%[[STATUS]]
 // BF16-LABEL: func @constant_weights
 // BF16: %[[W:.*]] = arith.constant dense_resource<moe_weights_bf16{{.*}}> : tensor<2x3x8xbf16>
 // BF16: bufferization.to_buffer %[[W]] read_only
 // BF16: llvm.call @moe_cuda_cc_grouped_matmul_bf16w(
+// BF16: llvm.call @moe_cuda_cc_preload(%{{.*}}, %{{.*}}, %c96_i64)
 // BF16: moe_weights_bf16{{.*}}: "0x08000000003F003F003F003F003F003F
 func.func @constant_weights(%rows: tensor<?x3xf32>, %offsets: tensor<3xi32>) -> tensor<?x4xf32> {
   %w = arith.constant dense<0.5> : tensor<2x3x8xf32>
