@@ -48,7 +48,8 @@ static cl::opt<Emit> emit(
         clEnumValN(Emit::LLVM, "llvm", "optimized LLVM IR"),
         clEnumValN(Emit::Object, "obj",
                    "a host object file (link with libmoe_model.a, "
-                   "libmoe_runtime_cpu.a and -ltbb)"),
+                   "libmoe_runtime_cpu.a and -ltbb; --target=cuda adds "
+                   "libmoe_runtime_cuda.a, -lcublas and -lcudart)"),
         clEnumValN(Emit::SharedLibrary, "so",
                    "a shared library exporting the model C API "
                    "(moe_model.h; run it with moe-run) - the default"),
