@@ -85,6 +85,37 @@ def test_compressed_weights(moe_model, weights, kernel, bound):
     assert np.abs(got - want).max() <= bound * np.abs(want).max()
 
 
+def _gpu_count():
+    import ctypes
+    try:
+        cudart = ctypes.CDLL("libcudart.so.13")
+    except OSError:
+        return 0
+    n = ctypes.c_int(0)
+    return n.value if cudart.cudaGetDeviceCount(ctypes.byref(n)) == 0 else 0
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(
+    os.path.dirname(moe_compiler.__file__), "lib", "libmoe_runtime_cuda.a")),
+    reason="built without the CUDA runtime")
+def test_target_cuda(moe_model, tmp_path):
+    """--target=cuda from Python: with a GPU it matches onnxruntime; without
+    one, loading (which uploads the expert weights) fails with CUDA's
+    reason."""
+    output = str(tmp_path / "cuda.so")
+    if _gpu_count() == 0:
+        with pytest.raises(moe_compiler.ModelError,
+                           match="moe_cuda_cc_preload.*device error"):
+            moe_compiler.compile(moe_model, output, target="cuda")
+        assert os.path.exists(output)
+        return
+    model = moe_compiler.compile(moe_model, output, target="cuda", dump_ir=True)
+    assert "moe_cuda_cc_" in model.ir["llvm-dialect"]
+    feeds = feeds_for(17)
+    got, want = model.run(feeds)["y"], ort_run(moe_model, feeds)["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+
+
 def test_unknown_weight_type(moe_model):
     with pytest.raises(moe_compiler.CompileError,
                        match="weights must be 'f32', 'bf16' or 'int8'"):
