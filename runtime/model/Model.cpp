@@ -31,7 +31,8 @@
 extern "C" {
 extern const char __moe_model_signature[];
 void __moe_model_entry(void *results, void **inputs);
-void __moe_model_prepare(void);
+/// Weak: objects compiled before it existed have none (nothing to do).
+__attribute__((weak)) void __moe_model_prepare(void);
 /// Frees a buffer of compiled code (runtime/cpu/BufferCache.cpp).
 void _mlir_memref_to_llvm_free(void *ptr);
 }
@@ -159,7 +160,8 @@ moe_model_status moe_model_create(const moe_model_options *options,
   // Failures (no GPU for a --target=cuda model) come through the compiled
   // code's error channel, as in a run.
   (void)moe_cc_take_error();
-  __moe_model_prepare();
+  if (__moe_model_prepare)
+    __moe_model_prepare();
   if (const char *error = moe_cc_take_error())
     return fail(MOE_MODEL_RUNTIME_ERROR,
                 std::string("moe_model_create: ") + error);
