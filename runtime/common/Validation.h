@@ -51,6 +51,28 @@ inline bool validGroupedMatmul(int64_t numRows, int64_t kDim,
          (!isGatedActivation(act.kind) || mDim % 2 == 0);
 }
 
+/// Whether every index in `values` (host memory) is in [0, bound): ids,
+/// assignments and inverses read from data before any kernel trusts them.
+inline bool indicesBelow(const int32_t *values, int64_t count,
+                         int64_t bound) {
+  for (int64_t i = 0; i < count; ++i)
+    if (values[i] < 0 || values[i] >= bound)
+      return false;
+  return true;
+}
+
+/// Segment offsets [E + 1] (host memory) of `numRows` rows: from 0 to
+/// numRows, never decreasing.
+inline bool validOffsets(const int32_t *offsets, int64_t numExperts,
+                         int64_t numRows) {
+  if (offsets[0] != 0 || offsets[numExperts] != numRows)
+    return false;
+  for (int64_t e = 0; e < numExperts; ++e)
+    if (offsets[e + 1] < offsets[e])
+      return false;
+  return true;
+}
+
 } // namespace moe::runtime
 
 #endif // MOE_RUNTIME_COMMON_VALIDATION_H

@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -287,11 +288,8 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
                          float *out, const int32_t *expertOrder,
                          const FusedCombine *combine) {
   bool gated = layout.gated;
-  if (offsets[0] != 0 || offsets[numExperts] != numRows)
+  if (!validOffsets(offsets, numExperts, numRows))
     return MOE_ERROR_INDEX_OUT_OF_RANGE;
-  for (int64_t e = 0; e < numExperts; ++e)
-    if (offsets[e + 1] < offsets[e])
-      return MOE_ERROR_INDEX_OUT_OF_RANGE;
   if (expertOrder) {
     std::vector<bool> seen(numExperts, false);
     for (int64_t i = 0; i < numExperts; ++i) {
@@ -313,10 +311,9 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
     all.begin.assign(offsets, offsets + numExperts + 1);
     passes.push_back(std::move(all));
   } else {
-    int64_t n = combine->numTokens * combine->k;
-    for (int64_t a = 0; a < n; ++a)
-      if (combine->inverse[a] < 0 || combine->inverse[a] >= numRows)
-        return MOE_ERROR_INDEX_OUT_OF_RANGE;
+    if (!indicesBelow(combine->inverse, combine->numTokens * combine->k,
+                      numRows))
+      return MOE_ERROR_INDEX_OUT_OF_RANGE;
     std::vector<int32_t> expertOf(numRows);
     for (int64_t e = 0; e < numExperts; ++e)
       std::fill(expertOf.begin() + offsets[e], expertOf.begin() + offsets[e + 1],
@@ -350,16 +347,17 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
   // bfloat16 weights on AVX512_BF16: dot-product tiles over the rows
   // rounded to bfloat16 here, once ([numRows][K + K % 2], zero-padded);
   // everything else about the tiling is AVX-512's.
-  constexpr bool kBF16 = std::is_same_v<W, uint16_t>;
+  constexpr bool kBF16 = WeightLayout<W>::kPaired;
   const bool dot = kBF16 && isa == Isa::Avx512Bf16;
   if (isa == Isa::Avx512Bf16)
     isa = Isa::Avx512;
-  const int64_t kPairs = packing::pairedRows(kDim) / 2;
-  std::vector<uint16_t> rowsBF16;
+  const int64_t kPairs = layout.panelRows() / 2;
+  // Every element is written below: no zero fill first.
+  std::unique_ptr<uint16_t[]> rowsBF16;
   if (dot) {
-    rowsBF16.resize(static_cast<size_t>(numRows * 2 * kPairs));
+    rowsBF16.reset(new uint16_t[static_cast<size_t>(numRows * 2 * kPairs)]);
     parallelFor(config, numRows, [&](int64_t r) {
-      uint16_t *dst = rowsBF16.data() + r * 2 * kPairs;
+      uint16_t *dst = rowsBF16.get() + r * 2 * kPairs;
       for (int64_t k = 0; k < kDim; ++k)
         dst[k] = packing::floatToBF16(rows[r * kDim + k]);
       if (kDim & 1)
@@ -367,7 +365,7 @@ moe_status groupedMatmul(const moe_exec_config *config, const float *rows,
     });
   }
   auto rowBF16 = [&](int64_t row) {
-    return rowsBF16.data() + row * 2 * kPairs;
+    return rowsBF16.get() + row * 2 * kPairs;
   };
   const int width = tileWidth(isa), rowsPerTile = tileRows(isa);
   auto tile = isa == Isa::Avx512 ? tileAvx512<W>

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Parallel.h"
+#include "Validation.h"
 
 #include <algorithm>
 #include <vector>
@@ -23,9 +24,8 @@ extern "C" moe_status moe_permute(const moe_exec_config *config,
       !offsets || (n > 0 && (!expertIds || !assignments || !inverse)) ||
       n > INT32_MAX)
     return MOE_ERROR_INVALID_ARGUMENT;
-  for (int64_t a = 0; a < n; ++a)
-    if (expertIds[a] < 0 || expertIds[a] >= numExperts)
-      return MOE_ERROR_INDEX_OUT_OF_RANGE;
+  if (!indicesBelow(expertIds, n, numExperts))
+    return MOE_ERROR_INDEX_OUT_OF_RANGE;
   std::vector<int64_t> next(numExperts + 1, 0);
   for (int64_t a = 0; a < n; ++a)
     ++next[expertIds[a] + 1];
@@ -50,9 +50,8 @@ extern "C" moe_status moe_gather_rows_f32(const moe_exec_config *config,
   if (!validConfig(config) || numTokens < 0 || d < 0 || k < 1 ||
       (n > 0 && (!input || !assignments || !rows)))
     return MOE_ERROR_INVALID_ARGUMENT;
-  for (int64_t s = 0; s < n; ++s)
-    if (assignments[s] < 0 || assignments[s] >= n)
-      return MOE_ERROR_INDEX_OUT_OF_RANGE;
+  if (!indicesBelow(assignments, n, n))
+    return MOE_ERROR_INDEX_OUT_OF_RANGE;
   parallelFor(config, n, [&](int64_t s) {
     const float *src = input + (assignments[s] / k) * d;
     std::copy(src, src + d, rows + s * d);
@@ -70,9 +69,8 @@ extern "C" moe_status moe_combine_f32(const moe_exec_config *config,
       k < 1 || (numTokens > 0 && (!weights || !inverse || !out)) ||
       (numRows > 0 && !rows))
     return MOE_ERROR_INVALID_ARGUMENT;
-  for (int64_t a = 0; a < numTokens * k; ++a)
-    if (inverse[a] < 0 || inverse[a] >= numRows)
-      return MOE_ERROR_INDEX_OUT_OF_RANGE;
+  if (!indicesBelow(inverse, numTokens * k, numRows))
+    return MOE_ERROR_INDEX_OUT_OF_RANGE;
   parallelFor(config, numTokens, [&](int64_t t) {
     float *dst = out + t * d;
     std::fill(dst, dst + d, 0.0f);

@@ -5,10 +5,10 @@
 // rest of the compiled graph runs on the host). Each call stages its
 // inputs to the device on the calling thread's stream, runs the kernels of
 // moe_runtime_cuda.h and copies its outputs back before returning. Expert
-// weights that are constants of the compiled model are uploaded once, on
-// first use, and stay on the device while the model is loaded (this
-// library is linked statically into each model, so the cache is the
-// model's own and goes away with it).
+// weights that are constants of the compiled model are uploaded once (when
+// the model is created, moe_cuda_cc_preload, or on first use) and stay on
+// the device while the model is loaded (this library is linked statically
+// into each model, so the cache is the model's own and goes away with it).
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,12 +27,6 @@
 using namespace moe::runtime;
 using namespace moe::runtime::cuda;
 
-#define MOE_TRY(expr)                                                          \
-  do {                                                                         \
-    moe_status status_ = (expr);                                               \
-    if (status_ != MOE_OK)                                                     \
-      return status_;                                                          \
-  } while (false)
 
 namespace {
 
@@ -141,27 +135,6 @@ __global__ void toBF16Kernel(const float *in, int64_t n, __nv_bfloat16 *out) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
     out[i] = __float2bfloat16_rn(in[i]);
-}
-
-/// Whether every index in host `values` is in [0, bound): the device
-/// kernels trust the indices they read, so indices that come from the
-/// host are checked here, as the CPU runtime checks them.
-bool indicesBelow(const int32_t *values, int64_t count, int64_t bound) {
-  for (int64_t i = 0; i < count; ++i)
-    if (values[i] < 0 || values[i] >= bound)
-      return false;
-  return true;
-}
-
-/// Segment offsets [E + 1]: from 0 to numRows, never decreasing.
-bool validOffsets(const int32_t *offsets, int64_t numExperts,
-                  int64_t numRows) {
-  if (offsets[0] != 0 || offsets[numExperts] != numRows)
-    return false;
-  for (int64_t e = 0; e < numExperts; ++e)
-    if (offsets[e + 1] < offsets[e])
-      return false;
-  return true;
 }
 
 /// The grouped matmul on device buffers: f32 weights with fp32 rows, or

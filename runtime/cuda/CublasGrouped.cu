@@ -92,7 +92,7 @@ extern "C" moe_status moe_cuda_grouped_matmul_cublas_bf16(
     copied = cudaStreamSynchronize(s);
   if (copied != cudaSuccess)
     return deviceError(copied);
-  if (hostOffsets[0] != 0 || hostOffsets[numExperts] != numRows)
+  if (!validOffsets(hostOffsets.data(), numExperts, numRows))
     return MOE_ERROR_INDEX_OUT_OF_RANGE;
 
   // One group (of one GEMM) per expert with rows.
@@ -101,12 +101,9 @@ extern "C" moe_status moe_cuda_grouped_matmul_cublas_bf16(
   std::vector<float> alpha, beta;
   std::vector<const void *> a, b, c;
   DeviceBuffer<float> z;
-  if (moe_status status = z.allocate(numRows * mDim, s); status != MOE_OK)
-    return status;
+  MOE_TRY(z.allocate(numRows * mDim, s));
   for (int64_t e = 0; e < numExperts; ++e) {
     int32_t count = hostOffsets[e + 1] - hostOffsets[e];
-    if (count < 0)
-      return MOE_ERROR_INDEX_OUT_OF_RANGE;
     if (count == 0)
       continue;
     ops.push_back(CUBLAS_OP_N);
@@ -128,8 +125,7 @@ extern "C" moe_status moe_cuda_grouped_matmul_cublas_bf16(
   DeviceBuffer<const void *> dA, dB, dC;
   for (auto [device, host] : {std::pair{&dA, &a}, std::pair{&dB, &b},
                               std::pair{&dC, &c}}) {
-    if (moe_status status = device->allocate(groups, s); status != MOE_OK)
-      return status;
+    MOE_TRY(device->allocate(groups, s));
     if (cudaError_t error =
             cudaMemcpyAsync(device->get(), host->data(),
                             sizeof(void *) * groups, cudaMemcpyHostToDevice, s);
@@ -151,8 +147,7 @@ extern "C" moe_status moe_cuda_grouped_matmul_cublas_bf16(
   int threads = outCols >= 256 ? 256 : outCols >= 64 ? 128 : 32;
   epilogueKernel<<<unsigned(numRows), threads, 0, s>>>(
       z.get(), mDim, outCols, offsets, int(numExperts), bias, act, gated, out);
-  if (moe_status launch = launched(); launch != MOE_OK)
-    return launch;
+  MOE_TRY(launched());
   // The host arrays above must outlive the asynchronous call.
   cudaError_t done = cudaStreamSynchronize(s);
   return done == cudaSuccess ? MOE_OK : deviceError(done);

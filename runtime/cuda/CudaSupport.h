@@ -13,6 +13,15 @@
 
 namespace moe::runtime::cuda {
 
+/// Returns the status of `expr` from the calling function unless it is
+/// MOE_OK.
+#define MOE_TRY(expr)                                                          \
+  do {                                                                         \
+    moe_status status_ = (expr);                                               \
+    if (status_ != MOE_OK)                                                     \
+      return status_;                                                          \
+  } while (false)
+
 inline cudaStream_t asStream(void *stream) {
   return static_cast<cudaStream_t>(stream);
 }
