@@ -1,8 +1,9 @@
 //===- MoEToRuntime.cpp - Decomposed moe ops to runtime calls -------------===//
 //
 // Each decomposed op becomes one call of a moe_cc_* entry point (CPU) or
-// its moe_cuda_cc_* twin (CUDA, same arguments), made at the tensor level: operands are passed as the aligned pointers of their
-// buffers, results are fresh allocations wrapped back into tensors. Doing it
+// its moe_cuda_cc_* twin (CUDA, same arguments), made at the tensor level:
+// operands are passed as the aligned pointers of their buffers, results
+// are fresh allocations wrapped back into tensors. Doing it
 // before bufferization keeps one-shot bufferization (and its deallocation)
 // the only place that decides buffers for the rest of the graph.
 //
@@ -341,6 +342,45 @@ Value rowMajorBF16(PatternRewriter &rewriter, Location loc, Value weights) {
                       asBytes(converted), "moe_weights_bf16");
 }
 
+/// CUDA: whether `weights` is a constant, which the calls pass as their
+/// weights_constant flag (the runtime keeps one device copy). An
+/// arith.constant is also uploaded when the model is created: one
+/// moe_cuda_cc_preload call per constant value in @__moe_cuda_preload, which
+/// the model's __moe_model_prepare runs from moe_model_create (the copy in
+/// that function bufferizes to the same global as the call's, so the cache
+/// keys match). Other constants are uploaded on first use.
+bool preloadIfConstant(PatternRewriter &rewriter, Operation *user,
+                       Value weights, int32_t numThreads) {
+  auto constant = weights.getDefiningOp<arith::ConstantOp>();
+  if (!constant)
+    return matchPattern(weights, m_Constant());
+  constexpr llvm::StringLiteral kPreload = "__moe_cuda_preload";
+  auto module = user->getParentOfType<ModuleOp>();
+  OpBuilder::InsertionGuard guard(rewriter);
+  auto preload = module.lookupSymbol<func::FuncOp>(kPreload);
+  if (!preload) {
+    rewriter.setInsertionPointToEnd(module.getBody());
+    preload = func::FuncOp::create(rewriter, module.getLoc(), kPreload,
+                                   rewriter.getFunctionType({}, {}));
+    rewriter.setInsertionPointToStart(preload.addEntryBlock());
+    func::ReturnOp::create(rewriter, module.getLoc());
+  } else if (llvm::any_of(preload.getOps<arith::ConstantOp>(),
+                          [&](arith::ConstantOp uploaded) {
+                            return uploaded.getValue() == constant.getValue();
+                          })) {
+    return true;
+  }
+  rewriter.setInsertionPoint(preload.getBody().front().getTerminator());
+  auto copy = cast<arith::ConstantOp>(rewriter.clone(*constant));
+  auto type = cast<RankedTensorType>(copy.getType());
+  RuntimeCall call(rewriter, copy, numThreads, RuntimeTarget::CUDA);
+  call.addInput(copy.getResult());
+  call.addI64(type.getNumElements() *
+              static_cast<int64_t>(type.getElementTypeBitWidth() / 8));
+  call.emit("moe_cc_preload");
+  return true;
+}
+
 /// Constant weights are packed into the runtime's panels (moe_packing.h)
 /// here, at compile time, and go to the packed kernel; others are passed
 /// row-major.
@@ -423,7 +463,9 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
           packedWeights(rewriter, op.getLoc(), op.getWeights(), gated);
     else if (storage == WeightStorage::BF16)
       packed = rowMajorBF16(rewriter, op.getLoc(), op.getWeights());
-    bool weightsConstant = matchPattern(op.getWeights(), m_Constant());
+    bool weightsConstant =
+        cuda && preloadIfConstant(rewriter, op,
+                                  packed ? packed : op.getWeights(), numThreads);
     RuntimeCall call(rewriter, op, numThreads, target);
     Value rows = op.getRows();
     Value numRows = call.dim(rows, 0);
@@ -542,6 +584,8 @@ struct ExpertsToCuda : RuntimePattern<GroupedMatmulOp> {
       if (!w1 || !w2)
         return rewriter.notifyMatchFailure(down, "unreadable constants");
     }
+    w1Constant = preloadIfConstant(rewriter, down, w1, numThreads);
+    w2Constant = preloadIfConstant(rewriter, down, w2, numThreads);
     RuntimeCall call(rewriter, down, numThreads, target);
     Value input = permute.getInput();
     Value tokens = call.dim(input, 0);
@@ -596,73 +640,6 @@ struct CombineToRuntime : RuntimePattern<CombineOp> {
   }
 };
 
-/// The arith.constant whose buffer a runtime call's pointer argument is
-/// (the chain RuntimeCall::addInput builds), or null.
-arith::ConstantOp constantBehind(Value pointer) {
-  auto toPointer = pointer.getDefiningOp<LLVM::IntToPtrOp>();
-  auto cast = toPointer ? toPointer.getArg().getDefiningOp<arith::IndexCastOp>()
-                        : nullptr;
-  auto extract =
-      cast ? cast.getIn().getDefiningOp<memref::ExtractAlignedPointerAsIndexOp>()
-           : nullptr;
-  auto toBuffer = extract ? extract.getSource()
-                                .getDefiningOp<bufferization::ToBufferOp>()
-                          : nullptr;
-  return toBuffer ? toBuffer.getTensor().getDefiningOp<arith::ConstantOp>()
-                  : nullptr;
-}
-
-/// CUDA: `func.func @__moe_cuda_preload()` uploads every constant expert
-/// weight the runtime calls flag as constant, so that a model instance
-/// does it once at creation (moe_model_create calls it) instead of in its
-/// first run. Its constants bufferize to the same globals as the calls'
-/// (one global per constant value), so the cache keys match.
-void buildPreload(ModuleOp module, int32_t numThreads) {
-  // (weights argument, constant-flag argument) of each entry point.
-  auto weightSlots = [](StringRef callee)
-      -> SmallVector<std::pair<unsigned, unsigned>> {
-    if (callee.starts_with("moe_cuda_cc_grouped_matmul_"))
-      return {{4, 19}};
-    if (callee.starts_with("moe_cuda_cc_experts_"))
-      return {{8, 15}, {16, 23}};
-    return {};
-  };
-  llvm::SetVector<Attribute> values;
-  SmallVector<arith::ConstantOp> constants;
-  module.walk([&](LLVM::CallOp call) {
-    std::optional<StringRef> callee = call.getCallee();
-    if (!callee)
-      return;
-    for (auto [weights, flag] : weightSlots(*callee)) {
-      APInt isConstant;
-      if (!matchPattern(call.getOperand(flag), m_ConstantInt(&isConstant)) ||
-          isConstant.isZero())
-        continue;
-      if (arith::ConstantOp constant =
-              constantBehind(call.getOperand(weights));
-          constant && values.insert(constant.getValue()))
-        constants.push_back(constant);
-    }
-  });
-  if (constants.empty())
-    return;
-  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
-  auto preload = func::FuncOp::create(b, module.getLoc(), "__moe_cuda_preload",
-                                      b.getFunctionType({}, {}));
-  b.setInsertionPointToStart(preload.addEntryBlock());
-  auto done = func::ReturnOp::create(b, module.getLoc());
-  for (arith::ConstantOp constant : constants) {
-    b.setInsertionPoint(done);
-    auto copy = cast<arith::ConstantOp>(b.clone(*constant));
-    auto type = cast<RankedTensorType>(copy.getType());
-    RuntimeCall call(b, copy, numThreads, RuntimeTarget::CUDA);
-    call.addInput(copy.getResult());
-    call.addI64(type.getNumElements() *
-                static_cast<int64_t>(type.getElementTypeBitWidth() / 8));
-    call.emit("moe_cc_preload");
-  }
-}
-
 struct ConvertMoEToRuntimePass
     : mlir::moe::impl::ConvertMoEToRuntimePassBase<ConvertMoEToRuntimePass> {
   using Base::Base;
@@ -699,8 +676,6 @@ struct ConvertMoEToRuntimePass
         target == "cuda" ? RuntimeTarget::CUDA : RuntimeTarget::CPU);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
-    if (target == "cuda")
-      buildPreload(getOperation(), numThreads);
   }
 };
 
