@@ -477,18 +477,24 @@ struct MoERaisePass : moe::impl::MoERaisePassBase<MoERaisePass> {
     func::FuncOp func = getOperation();
     OpBuilder builder(&getContext());
     bool changed = false;
+    // Counts a raised layer, or remarks why a candidate (`remark`: one
+    // worth a remark) was not raised.
+    auto settle = [&](LogicalResult raised, Operation *candidate,
+                      const MatchError &error, bool remark) {
+      if (succeeded(raised)) {
+        ++numRaised;
+        changed = true;
+      } else if (reportFailures && remark) {
+        candidate->emitRemark() << "MoE layer not raised: " << error.reason;
+      }
+    };
     for (Value terminal : findTerminals(func)) {
       LayerRaiser raiser(terminal);
       bool dense = succeeded(matchDenseStep(terminal, raiser.error));
-      if (failed(dense ? raiser.matchDense() : raiser.match())) {
-        if (reportFailures)
-          terminal.getDefiningOp()->emitRemark()
-              << "MoE layer not raised: " << raiser.error.reason;
-        continue;
-      }
-      raiser.rewrite(builder);
-      ++numRaised;
-      changed = true;
+      LogicalResult raised = dense ? raiser.matchDense() : raiser.match();
+      if (succeeded(raised))
+        raiser.rewrite(builder);
+      settle(raised, terminal.getDefiningOp(), raiser.error, true);
     }
     // Switch's overwrite form ends in the scaling by the top probability.
     SmallVector<Value> overwrites;
@@ -501,15 +507,10 @@ struct MoERaisePass : moe::impl::MoERaisePassBase<MoERaisePass> {
     });
     for (Value terminal : overwrites) {
       LayerRaiser raiser(terminal);
-      if (failed(raiser.matchOverwrite())) {
-        if (reportFailures)
-          terminal.getDefiningOp()->emitRemark()
-              << "MoE layer not raised: " << raiser.error.reason;
-        continue;
-      }
-      raiser.rewrite(builder);
-      ++numRaised;
-      changed = true;
+      LogicalResult raised = raiser.matchOverwrite();
+      if (succeeded(raised))
+        raiser.rewrite(builder);
+      settle(raised, terminal.getDefiningOp(), raiser.error, true);
     }
     // The stacked-weight form ends in one Einsum that mixes the experts.
     SmallVector<onnx::EinsumOp> einsums;
@@ -518,15 +519,11 @@ struct MoERaisePass : moe::impl::MoERaisePassBase<MoERaisePass> {
       MatchError error;
       if (einsum.getInputs().size() != 2)
         continue;
-      if (failed(raiseStacked(einsum, builder, error))) {
-        // Only the mixing Einsum is a candidate worth a remark.
-        if (reportFailures && einsum.getEquation().contains("->") &&
-            cast<ShapedType>(einsum.getType()).getRank() == 2)
-          einsum.emitRemark() << "MoE layer not raised: " << error.reason;
-        continue;
-      }
-      ++numRaised;
-      changed = true;
+      // Only the mixing Einsum is a candidate worth a remark (read before
+      // the raise replaces it).
+      bool candidate = einsum.getEquation().contains("->") &&
+                       cast<ShapedType>(einsum.getType()).getRank() == 2;
+      settle(raiseStacked(einsum, builder, error), einsum, error, candidate);
     }
     // ... or in the ReduceSum of the weighted outputs of batched MatMuls.
     SmallVector<onnx::ReduceSumOp> sums;
@@ -535,14 +532,9 @@ struct MoERaisePass : moe::impl::MoERaisePassBase<MoERaisePass> {
       MatchError error;
       if (!sum.getInput().getDefiningOp<onnx::MulOp>())
         continue;
-      if (failed(raiseStackedMatMul(sum, builder, error))) {
-        if (reportFailures && sum.getAxes() == ArrayRef<int64_t>{1} &&
-            !sum.getKeepdims())
-          sum.emitRemark() << "MoE layer not raised: " << error.reason;
-        continue;
-      }
-      ++numRaised;
-      changed = true;
+      bool candidate =
+          sum.getAxes() == ArrayRef<int64_t>{1} && !sum.getKeepdims();
+      settle(raiseStackedMatMul(sum, builder, error), sum, error, candidate);
     }
     if (!changed)
       return;
