@@ -74,13 +74,10 @@ cuda_lib = os.path.join(config.moe_lib_dir, "libmoe_runtime_cuda" + config.shlib
 if os.path.exists(cuda_lib):
     config.available_features.add("cuda-runtime")
     config.environment["MOE_CUDA_RUNTIME_LIB"] = cuda_lib
-    probe = ("import ctypes, sys\n"
-             "try:\n"
-             "    lib = ctypes.CDLL('libcudart.so')\n"
-             "except OSError:\n"
-             "    lib = ctypes.CDLL('/usr/local/cuda/lib64/libcudart.so')\n"
-             "n = ctypes.c_int(0)\n"
-             "sys.exit(0 if lib.cudaGetDeviceCount(ctypes.byref(n)) == 0 and n.value > 0 else 1)\n")
+    probe = ("import sys\n"
+             f"sys.path.insert(0, {os.path.join(config.test_source_root, 'lib')!r})\n"
+             "import cuda_devices\n"
+             "sys.exit(0 if cuda_devices.device_count() > 0 else 1)\n")
     if subprocess.run([config.python_executable, "-c", probe],
                       capture_output=True).returncode == 0:
         config.available_features.add("gpu")

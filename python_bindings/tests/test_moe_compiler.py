@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+import cuda_devices
 import moe_compiler
 from onnx_models import microsoft_moe, odd_names
 
@@ -85,16 +86,6 @@ def test_compressed_weights(moe_model, weights, kernel, bound):
     assert np.abs(got - want).max() <= bound * np.abs(want).max()
 
 
-def _gpu_count():
-    import ctypes
-    try:
-        cudart = ctypes.CDLL("libcudart.so.13")
-    except OSError:
-        return 0
-    n = ctypes.c_int(0)
-    return n.value if cudart.cudaGetDeviceCount(ctypes.byref(n)) == 0 else 0
-
-
 @pytest.mark.skipif(not os.path.exists(os.path.join(
     os.path.dirname(moe_compiler.__file__), "lib", "libmoe_runtime_cuda.a")),
     reason="built without the CUDA runtime")
@@ -103,7 +94,7 @@ def test_target_cuda(moe_model, tmp_path):
     one, loading (which uploads the expert weights) fails with CUDA's
     reason."""
     output = str(tmp_path / "cuda.so")
-    if _gpu_count() == 0:
+    if cuda_devices.device_count() == 0:
         with pytest.raises(moe_compiler.ModelError,
                            match="moe_cuda_cc_preload.*device error"):
             moe_compiler.compile(moe_model, output, target="cuda")

@@ -8,11 +8,10 @@ import numpy as np
 
 OK, INVALID_ARGUMENT, INDEX_OUT_OF_RANGE, DEVICE_ERROR = 0, 1, 2, 3
 
+import cuda_devices
+
 lib = ctypes.CDLL(os.environ["MOE_CUDA_RUNTIME_LIB"])
-try:
-    cudart = ctypes.CDLL("libcudart.so")
-except OSError:
-    cudart = ctypes.CDLL("/usr/local/cuda/lib64/libcudart.so")
+cudart = cuda_devices.load_cudart()
 
 _i32, _i64, _f32, _p = ctypes.c_int32, ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
 lib.moe_cuda_last_error.restype = ctypes.c_char_p
@@ -37,8 +36,7 @@ ACTIVATION = {"identity": 0, "relu": 1, "gelu": 2, "silu": 3, "swiglu": 4,
 
 
 def device_count():
-    n = ctypes.c_int(0)
-    return n.value if cudart.cudaGetDeviceCount(ctypes.byref(n)) == 0 else 0
+    return cuda_devices.device_count(cudart)
 
 
 class Device:

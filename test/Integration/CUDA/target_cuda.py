@@ -25,7 +25,6 @@
 # CHECK: OK: qwen2 f32
 # CHECK: OK: deepseek f32
 
-import ctypes
 import os
 import shutil
 import subprocess
@@ -37,22 +36,14 @@ import numpy as np
 warnings.filterwarnings("ignore")
 
 import compiled_model  # noqa: E402
+import cuda_devices  # noqa: E402
 import hf_moe_blocks as blocks  # noqa: E402
 from onnx_harness import run_onnxruntime  # noqa: E402
 from onnx_models import microsoft_moe  # noqa: E402
 
 
-def gpu_count():
-    try:
-        cudart = ctypes.CDLL("libcudart.so.13")
-    except OSError:
-        return 0
-    n = ctypes.c_int(0)
-    return n.value if cudart.cudaGetDeviceCount(ctypes.byref(n)) == 0 else 0
-
-
 out = sys.argv[1]
-has_gpu = gpu_count() > 0
+has_gpu = cuda_devices.device_count() > 0
 saved = os.environ.get("MOE_GPU_MODELS_DIR")
 d = 16
 rng = np.random.default_rng(9)
