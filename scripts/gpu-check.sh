@@ -29,17 +29,35 @@ echo "gpu-check: building the CUDA runtime for sm_$ARCH"
 export MOE_CUDA_RUNTIME_LIB="$OUT/libmoe_runtime_cuda.so"
 export PYTHONPATH="$ROOT/test/lib${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
-echo "gpu-check: host-side tests"
-"$PYTHON" "$ROOT/test/Runtime/CUDA/host_logic.py"
-echo "gpu-check: kernel tests against NumPy"
-"$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
+# Every step runs even when one before it failed (a GPU session is short:
+# one run should tell all it can); the exit status counts the failures.
+failed=()
+step() {
+  local name=$1
+  shift
+  echo "gpu-check: $name"
+  if ! "$@"; then
+    echo "gpu-check: FAILED: $name"
+    failed+=("$name")
+  fi
+}
+step "host-side tests" "$PYTHON" "$ROOT/test/Runtime/CUDA/host_logic.py"
+step "kernel tests against NumPy" "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
+step "kernel tests against NumPy, bf16 on the WMMA kernel" \
+  env MOE_CUDA_GROUPED_MATMUL=wmma "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
 # Models compiled with --target=cuda (scripts/gpu-models.sh, on the build
 # machine) against onnxruntime's outputs, when they were carried along.
 if [ -d "$ROOT/build-gpu-models" ]; then
-  echo "gpu-check: models compiled with --target=cuda"
   CUDA_LIB=$(dirname "$(dirname "$NVCC")")/lib64
-  LD_LIBRARY_PATH="$ROOT/build-gpu-models:$CUDA_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+  step "models compiled with --target=cuda" \
+    env LD_LIBRARY_PATH="$ROOT/build-gpu-models:$CUDA_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
     "$PYTHON" "$ROOT/test/lib/run_compiled_models.py" "$ROOT/build-gpu-models"
 fi
-echo "gpu-check: benchmark"
-"$PYTHON" "$ROOT/benchmarks/bench_cuda_grouped.py" "$@"
+step "benchmark" "$PYTHON" "$ROOT/benchmarks/bench_cuda_grouped.py" "$@"
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'gpu-check: %d step(s) failed:' "${#failed[@]}"
+  printf ' [%s]' "${failed[@]}"
+  echo
+  exit 1
+fi
+echo "gpu-check: all steps passed"

@@ -39,6 +39,21 @@ __device__ inline float activate(const moe_activation_params &a, float gate,
   }
 }
 
+/// Writes act(z + bias) of one output element (bias: the expert's [M]
+/// row; a gated activation's up bias sits `biasUp` after the gate's).
+__device__ inline void storeOutput(float *out, int64_t outCols, int64_t row,
+                                   int64_t col, float gate, float up,
+                                   const float *bias, int64_t biasUp,
+                                   const moe_activation_params &act,
+                                   bool gated) {
+  if (bias) {
+    gate += bias[col];
+    if (gated)
+      up += bias[biasUp + col];
+  }
+  out[row * outCols + col] = activate(act, gate, up);
+}
+
 } // namespace moe::runtime::cuda
 
 #endif // MOE_RUNTIME_CUDA_ACTIVATION_CUH

@@ -8,17 +8,23 @@
 // Gated activations load the gate and up columns of the same output tile
 // and apply act(gate, up) in the epilogue, with the bias.
 //
-// fp32: SIMT, 64 x 64 tiles, 4 x 4 outputs per thread. bf16: WMMA
-// 16 x 16 x 16 fragments (tensor cores, sm_80+), fp32 accumulation, a
-// 64 x 64 tile per 4 warps.
+// fp32: SIMT, 64 x 64 tiles, 4 x 4 outputs per thread. bf16: the
+// pipelined mma.sync kernel (GroupedMatmulMma.cu) where sizes are
+// multiples of 8, else WMMA 16 x 16 x 16 fragments (tensor cores, sm_80+),
+// fp32 accumulation, a 64 x 64 tile per 4 warps, unpipelined.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Activation.cuh"
 #include "CudaSupport.h"
+#include "GroupedMatmul.h"
+#include "GroupedMatmulTiles.h"
 
 #include <cuda_bf16.h>
 #include <mma.h>
+
+#include <cstdlib>
+#include <string>
 #include <type_traits>
 
 using namespace moe::runtime;
@@ -28,39 +34,6 @@ namespace {
 
 constexpr int kTileRows = 64, kTileCols = 64, kTileK = 16;
 
-/// The (expert, first row, end row) of row tile `tile`; false past the
-/// last tile.
-__device__ bool locateTile(const int32_t *offsets, int numExperts,
-                           int64_t tile, int &expert, int64_t &rowBegin,
-                           int64_t &rowEnd) {
-  int64_t seen = 0;
-  for (int e = 0; e < numExperts; ++e) {
-    int64_t rows = offsets[e + 1] - offsets[e];
-    int64_t tiles = (rows + kTileRows - 1) / kTileRows;
-    if (tile < seen + tiles) {
-      expert = e;
-      rowBegin = offsets[e] + (tile - seen) * kTileRows;
-      rowEnd = min(rowBegin + kTileRows, int64_t(offsets[e + 1]));
-      return true;
-    }
-    seen += tiles;
-  }
-  return false;
-}
-
-/// Writes act(z + bias) of one output element if it is inside the tile.
-__device__ void storeOutput(float *out, int64_t outCols, int64_t row,
-                            int64_t col, float gate, float up,
-                            const float *bias, int64_t biasUp,
-                            const moe_activation_params &act, bool gated) {
-  if (bias) {
-    gate += bias[col];
-    if (gated)
-      up += bias[biasUp + col];
-  }
-  out[row * outCols + col] = activate(act, gate, up);
-}
-
 template <bool Gated>
 __global__ void groupedMatmulF32(const float *rows, int64_t kDim,
                                  const float *weights, int numExperts,
@@ -69,7 +42,8 @@ __global__ void groupedMatmulF32(const float *rows, int64_t kDim,
                                  moe_activation_params act, float *out) {
   int expert;
   int64_t rowBegin, rowEnd;
-  if (!locateTile(offsets, numExperts, blockIdx.y, expert, rowBegin, rowEnd))
+  if (!tiles::locateTile(offsets, numExperts, kTileRows, blockIdx.y, expert,
+                         rowBegin, rowEnd))
     return;
   int64_t col0 = int64_t(blockIdx.x) * kTileCols;
   const float *w = weights + expert * kDim * mDim;
@@ -132,7 +106,8 @@ __global__ void groupedMatmulBF16(const __nv_bfloat16 *rows, int64_t kDim,
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   int expert;
   int64_t rowBegin, rowEnd;
-  if (!locateTile(offsets, numExperts, blockIdx.y, expert, rowBegin, rowEnd))
+  if (!tiles::locateTile(offsets, numExperts, kTileRows, blockIdx.y, expert,
+                         rowBegin, rowEnd))
     return;
   int64_t col0 = int64_t(blockIdx.x) * kTileCols;
   const __nv_bfloat16 *w = weights + expert * kDim * mDim;
@@ -209,9 +184,9 @@ __global__ void groupedMatmulBF16(const __nv_bfloat16 *rows, int64_t kDim,
 #endif
 }
 
-/// Checks, sizes the grid and launches one of the kernels: `launch` gets
-/// std::true_type or std::false_type for a gated activation, the kernels'
-/// template argument.
+/// Checks and launches one of the kernels: `launch` gets the grid of the
+/// 64 x 64 kernels and std::true_type or std::false_type for a gated
+/// activation (the kernels' template argument), and returns a status.
 template <typename Element, typename Launch>
 moe_status launchGrouped(void *stream, const Element *rows, int64_t numRows,
                          int64_t kDim, const Element *weights,
@@ -230,25 +205,30 @@ moe_status launchGrouped(void *stream, const Element *rows, int64_t numRows,
   int64_t rowTiles = moe_cuda_max_row_tiles(numRows, numExperts, kTileRows);
   if (numRows == 0 || outCols == 0)
     return MOE_OK;
+  if (rowTiles > 65535) // the grid's y extent
+    return MOE_ERROR_INVALID_ARGUMENT;
   dim3 grid(unsigned((outCols + kTileCols - 1) / kTileCols),
             unsigned(rowTiles));
-  if (gated)
-    launch(grid, asStream(stream), act, std::true_type{}, outCols);
-  else
-    launch(grid, asStream(stream), act, std::false_type{}, outCols);
-  return launched();
+  cudaStream_t s = asStream(stream);
+  return gated ? launch(grid, s, act, std::true_type{}, outCols)
+               : launch(grid, s, act, std::false_type{}, outCols);
+}
+
+/// MOE_CUDA_GROUPED_MATMUL=wmma: the WMMA kernel for every bf16 size (to
+/// compare with, or to step around the mma.sync kernel).
+bool forceWmma() {
+  static const bool wmma = [] {
+    const char *choice = std::getenv("MOE_CUDA_GROUPED_MATMUL");
+    return choice && std::string(choice) == "wmma";
+  }();
+  return wmma;
 }
 
 } // namespace
 
 extern "C" int64_t moe_cuda_max_row_tiles(int64_t numRows, int64_t numExperts,
                                           int64_t tileRows) {
-  if (numRows < 0 || numExperts < 1 || tileRows < 1)
-    return -1;
-  // sum_e ceil(n_e / t) <= sum_e (n_e / t + 1), and never more tiles than
-  // rows.
-  int64_t bound = (numRows + tileRows - 1) / tileRows + numExperts;
-  return bound < numRows ? bound : numRows;
+  return tiles::maxRowTiles(numRows, numExperts, tileRows);
 }
 
 extern "C" moe_status moe_cuda_grouped_matmul_f32(
@@ -264,6 +244,7 @@ extern "C" moe_status moe_cuda_grouped_matmul_f32(
         groupedMatmulF32<decltype(gated)::value><<<grid, 256, 0, s>>>(
             rows, kDim, weights, int(numExperts), mDim, outCols, offsets, bias,
             act, out);
+        return launched();
       });
 }
 
@@ -279,8 +260,14 @@ extern "C" moe_status moe_cuda_grouped_matmul_bf16(
       activation, out,
       [&](dim3 grid, cudaStream_t s, const moe_activation_params &act,
           auto gated, int64_t outCols) {
+        if (!forceWmma() &&
+            mmaGroupedMatmulApplies(r, kDim, w, mDim, outCols))
+          return launchMmaGroupedMatmul(s, r, numRows, kDim, w,
+                                        int(numExperts), mDim, outCols,
+                                        offsets, bias, act, gated, out);
         groupedMatmulBF16<decltype(gated)::value><<<grid, 128, 0, s>>>(
             r, kDim, w, int(numExperts), mDim, outCols, offsets, bias, act,
             out);
+        return launched();
       });
 }

@@ -5,9 +5,13 @@
 # fp32 and bf16 (tensor cores) with every activation over random shapes
 # and uneven experts, combine, and a whole layer chained. bf16 results are
 # compared at rtol 2e-2 on unit-variance inputs plus a global cosine check.
+# The bf16 shapes cover both tensor-core kernels: the mma.sync one (K and
+# columns multiples of 8; 16-, 64- and 128-row blocks by rows per expert)
+# and the WMMA one (the other sizes; all of them in the second run).
 # Runs where a GPU is present (scripts/gpu-check.sh).
 # REQUIRES: gpu
 # RUN: %python %s | FileCheck %s
+# RUN: env MOE_CUDA_GROUPED_MATMUL=wmma %python %s | FileCheck %s
 # CHECK: OK: route
 # CHECK: OK: permute
 # CHECK: OK: grouped_matmul f32
@@ -94,14 +98,14 @@ def grouped_reference(rows, w, offsets, b, act, params):
 
 
 for bf16 in (False, True):
-    for trial in range(14):
+    for trial in range(21 if bf16 else 14):
         act = ["identity", "relu", "gelu", "gelu_tanh", "silu", "swiglu", "clamped_swiglu"][trial % 7]
         gated = act in ("swiglu", "clamped_swiglu")
         experts = int(rng.integers(1, 9))
-        counts = rng.integers(0, 150, experts)
+        counts = rng.integers(0, [20, 150, 400][trial % 3], experts)
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-        kdim = int(rng.choice([1, 16, 37, 256]))
-        m = int(rng.choice([8, 64, 70, 200])) * (2 if gated else 1)
+        kdim = int(rng.choice([1, 16, 37, 40, 256, 520]))
+        m = int(rng.choice([8, 64, 70, 200, 264])) * (2 if gated else 1)
         rows = rng.standard_normal((int(offsets[-1]), kdim)).astype(np.float32)
         w = (rng.standard_normal((experts, kdim, m)) / np.sqrt(kdim)).astype(np.float32)
         b = rng.standard_normal((experts, m)).astype(np.float32) if trial % 2 else None

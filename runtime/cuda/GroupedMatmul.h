@@ -1,0 +1,41 @@
+//===- GroupedMatmul.h - The bf16 grouped matmul kernels --------*- C++ -*-===//
+//
+// Internal to runtime/cuda: moe_cuda_grouped_matmul_bf16 (GroupedMatmul.cu)
+// sends the sizes the mma.sync kernel takes to it (GroupedMatmulMma.cu)
+// and the others to the WMMA kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_RUNTIME_CUDA_GROUPEDMATMUL_H
+#define MOE_RUNTIME_CUDA_GROUPEDMATMUL_H
+
+#include "moe_runtime.h"
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace moe::runtime::cuda {
+
+/// Whether the mma.sync kernel takes these operands: its 16-byte copies
+/// need K, the weights' row length and (gated) the up half's offset to be
+/// multiples of 8 elements and both base pointers 16-byte aligned.
+bool mmaGroupedMatmulApplies(const void *rows, int64_t kDim,
+                             const void *weights, int64_t mDim,
+                             int64_t outCols);
+
+/// Launches the mma.sync grouped matmul (arguments already checked; at
+/// least one row and one output column).
+moe_status launchMmaGroupedMatmul(cudaStream_t stream,
+                                  const __nv_bfloat16 *rows, int64_t numRows,
+                                  int64_t kDim, const __nv_bfloat16 *weights,
+                                  int numExperts, int64_t mDim,
+                                  int64_t outCols, const int32_t *offsets,
+                                  const float *bias,
+                                  const moe_activation_params &act,
+                                  bool gated, float *out);
+
+} // namespace moe::runtime::cuda
+
+#endif // MOE_RUNTIME_CUDA_GROUPEDMATMUL_H

@@ -1,0 +1,159 @@
+//===- GroupedMatmulTiles.h - Tile and fragment index math ------*- C++ -*-===//
+//
+// The index math of the CUDA grouped matmuls, apart from the kernels so
+// that the host-side test (test/Runtime/CUDA/tile_layout.cpp) can check it
+// without a GPU: which rows a row tile covers, where a 16-byte chunk of an
+// operand tile lives in shared memory (XOR-swizzled so that ldmatrix reads
+// eight rows without bank conflicts), which shared-memory row each lane
+// hands to ldmatrix, and which weight columns a warp's n8 tiles cover.
+//
+// The bf16 mma.sync kernel (GroupedMatmulMma.cu) works on
+//   A: a kBlockM x 32 tile of rows (bf16, row-major, 4 chunks per row),
+//   B: a 32 x 128 tile of weights (bf16, row-major, 16 chunks per row);
+// for a gated activation the first 64 columns of B are gate columns and
+// the last 64 the matching up columns, and every warp owns as many up n8
+// tiles as gate ones, at the same positions, so that act(gate, up) meets
+// both accumulators in one thread.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_RUNTIME_CUDA_GROUPEDMATMULTILES_H
+#define MOE_RUNTIME_CUDA_GROUPEDMATMULTILES_H
+
+#include <cstdint>
+
+#ifdef __CUDACC__
+#define MOE_HOST_DEVICE __host__ __device__
+#else
+#define MOE_HOST_DEVICE
+#endif
+
+namespace moe::runtime::cuda::tiles {
+
+/// The (expert, first row, end row) of row tile `tile` when every
+/// expert's segment [offsets[e], offsets[e+1]) is cut into tiles of
+/// `tileRows` rows (the last one short: padded by index, not by copying);
+/// false past the last tile.
+MOE_HOST_DEVICE inline bool locateTile(const int32_t *offsets, int numExperts,
+                                       int64_t tileRows, int64_t tile,
+                                       int &expert, int64_t &rowBegin,
+                                       int64_t &rowEnd) {
+  int64_t seen = 0;
+  for (int e = 0; e < numExperts; ++e) {
+    int64_t rows = offsets[e + 1] - offsets[e];
+    int64_t tiles = (rows + tileRows - 1) / tileRows;
+    if (tile < seen + tiles) {
+      expert = e;
+      rowBegin = offsets[e] + (tile - seen) * tileRows;
+      rowEnd = rowBegin + tileRows < offsets[e + 1] ? rowBegin + tileRows
+                                                    : offsets[e + 1];
+      return true;
+    }
+    seen += tiles;
+  }
+  return false;
+}
+
+/// An upper bound of the row tiles of `numRows` rows in `numExperts`
+/// segments, whatever their split (the grid's row extent; -1 for bad
+/// arguments): sum_e ceil(n_e / t) <= sum_e (n_e / t + 1), and never more
+/// tiles than rows.
+MOE_HOST_DEVICE constexpr int64_t maxRowTiles(int64_t numRows,
+                                              int64_t numExperts,
+                                              int64_t tileRows) {
+  if (numRows < 0 || numExperts < 1 || tileRows < 1)
+    return -1;
+  int64_t bound = (numRows + tileRows - 1) / tileRows + numExperts;
+  return bound < numRows ? bound : numRows;
+}
+
+constexpr int kMmaTileK = 32;      // k per pipeline stage
+constexpr int kMmaTileN = 128;     // weight columns per block
+constexpr int kMmaThreads = 256;   // 8 warps
+constexpr int kChunk = 8;          // bf16 elements per 16-byte chunk
+constexpr int kAChunksPerRow = kMmaTileK / kChunk;  // 4
+constexpr int kBChunksPerRow = kMmaTileN / kChunk;  // 16
+
+/// A block of 8 warps as WarpsM x (8 / WarpsM), each warp owning
+/// MTiles m16 tiles of rows and 128 / (8 / WarpsM) weight columns.
+template <int WarpsM, int MTiles> struct MmaShape {
+  static constexpr int kWarpsM = WarpsM;
+  static constexpr int kWarpsN = 8 / WarpsM;
+  static constexpr int kMTiles = MTiles;
+  static constexpr int kBlockM = WarpsM * MTiles * 16;
+  static constexpr int kWarpCols = kMmaTileN / kWarpsN;
+  static constexpr int kNTiles = kWarpCols / 8;
+  static_assert(kNTiles % 2 == 0, "n8 tiles are loaded in pairs");
+  static constexpr int kAElements = kBlockM * kMmaTileK;
+  static constexpr int kBElements = kMmaTileK * kMmaTileN;
+};
+
+/// Element offset of chunk `chunk` of A tile row `row`: chunks are
+/// permuted within the row by bits 1-2 of the row, so that the 8 rows one
+/// ldmatrix phase reads (64 bytes apart) hit 8 different bank groups.
+MOE_HOST_DEVICE constexpr int aOffset(int row, int chunk) {
+  return row * kMmaTileK + ((chunk ^ ((row >> 1) & 3)) * kChunk);
+}
+
+/// Element offset of chunk `chunk` of B tile row `k` (rows 256 bytes
+/// apart: permuted by the low 3 bits of k).
+MOE_HOST_DEVICE constexpr int bOffset(int k, int chunk) {
+  return k * kMmaTileN + ((chunk ^ (k & 7)) * kChunk);
+}
+
+/// First B tile column of n8 tile `j` of warp column `warpCol`. Gated: the
+/// warp's first half of n8 tiles are gate columns in [0, 64), the second
+/// half the up columns 64 further.
+template <typename Shape>
+MOE_HOST_DEVICE constexpr int nTileColumn(int warpCol, int j, bool gated) {
+  if (!gated)
+    return warpCol * Shape::kWarpCols + 8 * j;
+  constexpr int half = Shape::kNTiles / 2;
+  int gateCol = warpCol * (Shape::kWarpCols / 2) + 8 * (j % half);
+  return j < half ? gateCol : kMmaTileN / 2 + gateCol;
+}
+
+/// The A tile element offset lane `lane` passes to
+/// ldmatrix.x4 for m16 tile `mi` at k step `kStep` (16 k each): matrices
+/// 0-3 are (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15),
+/// (rows 8-15, k 8-15), so the four registers are mma's a0..a3.
+template <typename Shape>
+MOE_HOST_DEVICE constexpr int aLdmatrixOffset(int lane, int warpRow, int mi,
+                                              int kStep) {
+  int matrix = lane / 8;
+  int row = warpRow * Shape::kMTiles * 16 + mi * 16 + (matrix & 1) * 8 +
+            lane % 8;
+  return aOffset(row, kStep * 2 + (matrix >> 1));
+}
+
+/// The B tile element offset lane `lane` passes to ldmatrix.x4.trans for
+/// the pair of n8 tiles (2 * pair, 2 * pair + 1) at k step `kStep`:
+/// matrices 0-3 are (k 0-7, tile 2p), (k 8-15, tile 2p), (k 0-7, tile
+/// 2p+1), (k 8-15, tile 2p+1), so the registers are b0, b1 of each tile.
+template <typename Shape>
+MOE_HOST_DEVICE constexpr int bLdmatrixOffset(int lane, int warpCol, int pair,
+                                              int kStep, bool gated) {
+  int matrix = lane / 8;
+  int k = kStep * 16 + (matrix & 1) * 8 + lane % 8;
+  int col = nTileColumn<Shape>(warpCol, 2 * pair + (matrix >> 1), gated);
+  return bOffset(k, col / kChunk);
+}
+
+/// The weight column (within one expert's [K, M] matrix) of B tile column
+/// `col` of the block whose first output column is `col0`; the gate and up
+/// halves of a gated activation sit `outCols` apart.
+MOE_HOST_DEVICE constexpr int64_t weightColumn(int64_t col0, int col,
+                                               bool gated, int64_t outCols) {
+  if (!gated)
+    return col0 + col;
+  return col < kMmaTileN / 2 ? col0 + col : outCols + col0 + col - kMmaTileN / 2;
+}
+
+/// Output columns one block covers.
+MOE_HOST_DEVICE constexpr int blockOutputCols(bool gated) {
+  return gated ? kMmaTileN / 2 : kMmaTileN;
+}
+
+} // namespace moe::runtime::cuda::tiles
+
+#endif // MOE_RUNTIME_CUDA_GROUPEDMATMULTILES_H

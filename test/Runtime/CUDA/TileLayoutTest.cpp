@@ -1,0 +1,236 @@
+//===- TileLayoutTest.cpp - Host check of the mma.sync kernel's index math ===//
+//
+// Runs the index math of runtime/cuda/GroupedMatmulTiles.h on the host, for
+// every block shape, warp, lane and k step, against the PTX ISA's
+// definitions of what ldmatrix hands each lane and what mma.m16n8k16
+// expects in it (written out independently below):
+//   - every 16-byte chunk of an A or B tile has its own place in shared
+//     memory, inside the tile;
+//   - the registers ldmatrix(.trans) gives each lane, from the addresses
+//     the lanes pass, are exactly the A and B fragment elements;
+//   - each 8-lane ldmatrix phase touches 8 different bank groups;
+//   - the warps' n8 tiles cover the 128 weight columns once, gate and up
+//     tiles 64 apart, and the epilogue writes each output of a block once;
+//   - row tiles cover every row of every segment once, within
+//     maxRowTiles.
+// Prints one OK line per check; exits 1 with the first mismatch.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GroupedMatmulTiles.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <array>
+#include <random>
+#include <set>
+#include <vector>
+
+using namespace moe::runtime::cuda::tiles;
+
+namespace {
+
+#define EXPECT(cond, ...)                                                      \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      std::printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);              \
+      std::printf(__VA_ARGS__);                                                \
+      std::printf("\n");                                                       \
+      std::exit(1);                                                            \
+    }                                                                          \
+  } while (false)
+
+/// A tile in "shared memory": each element holds the id of the logical
+/// element stored there (-1: nothing).
+struct Shared {
+  std::vector<int> cells;
+  explicit Shared(int size) : cells(size, -1) {}
+};
+
+/// Stores logical element ids row * cols + c of a rows x cols tile through
+/// `offset(row, chunk)`, checking that chunks land inside and apart.
+template <typename Offset>
+Shared store(int rows, int cols, Offset offset) {
+  Shared s(rows * cols);
+  for (int r = 0; r < rows; ++r)
+    for (int chunk = 0; chunk < cols / kChunk; ++chunk) {
+      int at = offset(r, chunk);
+      EXPECT(at % kChunk == 0 && at >= 0 && at + kChunk <= rows * cols,
+             "row %d chunk %d at %d", r, chunk, at);
+      for (int i = 0; i < kChunk; ++i) {
+        EXPECT(s.cells[at + i] == -1, "row %d chunk %d overlaps", r, chunk);
+        s.cells[at + i] = r * cols + chunk * kChunk + i;
+      }
+    }
+  return s;
+}
+
+/// ldmatrix.x4 as the PTX ISA defines it: lanes 8q..8q+7 give the row
+/// addresses of matrix q; without .trans lane i receives, in register q,
+/// elements 2(i%4) and 2(i%4)+1 of row i/4; with .trans, element i/4 of
+/// rows 2(i%4) and 2(i%4)+1. Returns the ids [lane][register][half].
+std::vector<std::array<std::array<int, 2>, 4>>
+ldmatrix(const Shared &s, const std::array<int, 32> &address, bool trans) {
+  std::vector<std::array<std::array<int, 2>, 4>> regs(32);
+  for (int lane = 0; lane < 32; ++lane)
+    for (int q = 0; q < 4; ++q)
+      for (int h = 0; h < 2; ++h) {
+        int row = trans ? 2 * (lane % 4) + h : lane / 4;
+        int col = trans ? lane / 4 : 2 * (lane % 4) + h;
+        regs[lane][q][h] = s.cells[address[8 * q + row] + col];
+      }
+  return regs;
+}
+
+/// Bank groups (16 bytes each, 8 per 128 bytes) of one phase of 8 rows.
+void expectConflictFree(const std::array<int, 32> &address, const char *what) {
+  for (int q = 0; q < 4; ++q) {
+    std::set<int> groups;
+    for (int r = 0; r < 8; ++r)
+      groups.insert(address[8 * q + r] * 2 / 16 % 8);
+    EXPECT(groups.size() == 8, "%s: matrix %d hits %zu bank groups", what, q,
+           groups.size());
+  }
+}
+
+template <typename Shape> void checkShape(const char *name) {
+  for (bool gated : {false, true}) {
+    Shared a = store(Shape::kBlockM, kMmaTileK, aOffset);
+    Shared b = store(kMmaTileK, kMmaTileN, bOffset);
+    std::set<std::pair<int, int>> outputs;
+    std::vector<int> columnUses(kMmaTileN, 0);
+    for (int warp = 0; warp < 8; ++warp) {
+      int warpRow = warp / Shape::kWarpsN, warpCol = warp % Shape::kWarpsN;
+      for (int j = 0; j < Shape::kNTiles; ++j) {
+        int col = nTileColumn<Shape>(warpCol, j, gated);
+        EXPECT(col % 8 == 0 && col >= 0 && col + 8 <= kMmaTileN, "col %d",
+               col);
+        for (int c = 0; c < 8; ++c)
+          ++columnUses[col + c];
+        if (gated && j < Shape::kNTiles / 2)
+          EXPECT(nTileColumn<Shape>(warpCol, j + Shape::kNTiles / 2, gated) ==
+                     col + kMmaTileN / 2,
+                 "up tile of %d", j);
+      }
+      for (int kStep = 0; kStep < kMmaTileK / 16; ++kStep) {
+        for (int mi = 0; mi < Shape::kMTiles; ++mi) {
+          std::array<int, 32> address;
+          for (int lane = 0; lane < 32; ++lane)
+            address[lane] = aLdmatrixOffset<Shape>(lane, warpRow, mi, kStep);
+          expectConflictFree(address, "A");
+          auto regs = ldmatrix(a, address, false);
+          int row0 = warpRow * Shape::kMTiles * 16 + mi * 16;
+          for (int lane = 0; lane < 32; ++lane) {
+            int g = lane / 4, t = lane % 4;
+            // mma.m16n8k16 A (row): a0 (g, 2t), a1 (g+8, 2t), a2 (g, 2t+8),
+            // a3 (g+8, 2t+8), each with the next k.
+            for (int q = 0; q < 4; ++q)
+              for (int h = 0; h < 2; ++h) {
+                int row = row0 + g + 8 * (q & 1);
+                int k = kStep * 16 + 2 * t + 8 * (q >> 1) + h;
+                EXPECT(regs[lane][q][h] == row * kMmaTileK + k,
+                       "%s A warp %d lane %d a%d.%d", name, warp, lane, q, h);
+              }
+          }
+        }
+        for (int pair = 0; pair < Shape::kNTiles / 2; ++pair) {
+          std::array<int, 32> address;
+          for (int lane = 0; lane < 32; ++lane)
+            address[lane] =
+                bLdmatrixOffset<Shape>(lane, warpCol, pair, kStep, gated);
+          expectConflictFree(address, "B");
+          auto regs = ldmatrix(b, address, true);
+          for (int lane = 0; lane < 32; ++lane) {
+            int g = lane / 4, t = lane % 4;
+            // mma.m16n8k16 B (col): b0 (k 2t, n g), b1 (k 2t+8, n g), each
+            // with the next k; registers 0-1 tile 2p, 2-3 tile 2p+1.
+            for (int q = 0; q < 4; ++q)
+              for (int h = 0; h < 2; ++h) {
+                int n = nTileColumn<Shape>(warpCol, 2 * pair + q / 2, gated) + g;
+                int k = kStep * 16 + 2 * t + 8 * (q & 1) + h;
+                EXPECT(regs[lane][q][h] == k * kMmaTileN + n,
+                       "%s B warp %d lane %d reg %d.%d gated %d", name, warp,
+                       lane, q, h, gated);
+              }
+          }
+        }
+      }
+      // The epilogue's (row, column) of accumulator element e.
+      int outTiles = gated ? Shape::kNTiles / 2 : Shape::kNTiles;
+      for (int lane = 0; lane < 32; ++lane)
+        for (int mi = 0; mi < Shape::kMTiles; ++mi)
+          for (int nj = 0; nj < outTiles; ++nj)
+            for (int e = 0; e < 4; ++e) {
+              int row = warpRow * Shape::kMTiles * 16 + mi * 16 + lane / 4 +
+                        8 * (e / 2);
+              int col = nTileColumn<Shape>(warpCol, nj, gated) +
+                        2 * (lane % 4) + e % 2;
+              EXPECT(outputs.insert({row, col}).second,
+                     "output (%d, %d) written twice", row, col);
+            }
+    }
+    for (int c = 0; c < kMmaTileN; ++c)
+      EXPECT(columnUses[c] == Shape::kWarpsM, "column %d used %d times", c,
+             columnUses[c]);
+    EXPECT(int(outputs.size()) == Shape::kBlockM * blockOutputCols(gated),
+           "%zu outputs", outputs.size());
+    for (auto [row, col] : outputs)
+      EXPECT(row < Shape::kBlockM && col < blockOutputCols(gated),
+             "output (%d, %d) outside the block", row, col);
+  }
+  // The weight columns a gated block reads: gate [col0, col0 + 64), up the
+  // same `outCols` further.
+  EXPECT(weightColumn(64, 3, true, 1000) == 67 &&
+             weightColumn(64, 64 + 3, true, 1000) == 1067 &&
+             weightColumn(128, 70, false, 1000) == 198,
+         "weightColumn");
+  std::printf("OK: %s (block %d rows, %d x %d warps)\n", name, Shape::kBlockM,
+              Shape::kWarpsM, Shape::kWarpsN);
+}
+
+void checkRowTiles() {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 500; ++trial) {
+    int experts = 1 + int(rng() % 16);
+    int tileRows = std::vector<int>{16, 64, 128}[rng() % 3];
+    std::vector<int32_t> offsets(experts + 1, 0);
+    for (int e = 0; e < experts; ++e)
+      offsets[e + 1] = offsets[e] + int(rng() % 3 == 0 ? 0 : rng() % 300);
+    int64_t rows = offsets[experts];
+    int64_t bound = maxRowTiles(rows, experts, tileRows);
+    std::vector<int> covered(rows, 0);
+    for (int64_t tile = 0; tile < bound + 2; ++tile) {
+      int expert;
+      int64_t begin, end;
+      if (!locateTile(offsets.data(), experts, tileRows, tile, expert, begin,
+                      end))
+        continue;
+      EXPECT(tile < bound, "tile %lld past the bound %lld", (long long)tile,
+             (long long)bound);
+      EXPECT(begin >= offsets[expert] && end <= offsets[expert + 1] &&
+                 begin < end && end - begin <= tileRows,
+             "tile %lld: [%lld, %lld) of expert %d", (long long)tile,
+             (long long)begin, (long long)end, expert);
+      for (int64_t r = begin; r < end; ++r)
+        ++covered[r];
+    }
+    for (int64_t r = 0; r < rows; ++r)
+      EXPECT(covered[r] == 1, "row %lld covered %d times", (long long)r,
+             covered[r]);
+  }
+  EXPECT(maxRowTiles(-1, 1, 16) == -1 && maxRowTiles(5, 0, 16) == -1 &&
+             maxRowTiles(5, 1, 0) == -1 && maxRowTiles(0, 4, 16) == 0 &&
+             maxRowTiles(3, 8, 16) == 3,
+         "maxRowTiles edges");
+  std::printf("OK: row tiles\n");
+}
+
+} // namespace
+
+int main() {
+  checkShape<MmaShape<1, 1>>("16-row blocks");
+  checkShape<MmaShape<2, 2>>("64-row blocks");
+  checkShape<MmaShape<2, 4>>("128-row blocks");
+  checkRowTiles();
+  return 0;
+}
