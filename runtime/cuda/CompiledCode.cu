@@ -93,6 +93,17 @@ public:
     return MOE_OK;
   }
 
+  /// The device copy of `bytes` at `host` if one was made (preloaded at
+  /// model creation), else null: for arguments whose calls carry no
+  /// constant flag (the router).
+  const void *find(const void *host, size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto found = copies.find(host);
+    return found != copies.end() && found->second.first >= bytes
+               ? found->second.second
+               : nullptr;
+  }
+
 private:
   std::mutex mutex;
   std::unordered_map<const void *, std::pair<size_t, void *>> copies;
@@ -217,85 +228,187 @@ moe_status groupedMatmul(const float *rows, int64_t numRows, int64_t kDim,
   return finish();
 }
 
-/// A layer's experts on the device: the permutation of `input` by
-/// `expertIds`, the first grouped matmul (gate|up), the second (down) and
-/// the combine with `combineWeights`. Only the input, ids and gate weights
-/// go up and the output comes down; the permuted rows and the hidden
-/// activations never leave the device.
+/// The expert weights of a layer: gate|up (w1) and down (w2), each with
+/// its bias, activation and whether it is a constant of the model.
+template <typename W> struct ExpertWeights {
+  const W *w1;
+  int64_t m1;
+  const float *b1;
+  moe_activation_params act1;
+  bool w1Constant;
+  const W *w2;
+  int64_t m2;
+  const float *b2;
+  moe_activation_params act2;
+  bool w2Constant;
+
+  int64_t hidden() const { return isGatedActivation(act1.kind) ? m1 / 2 : m1; }
+  int64_t outCols() const {
+    return isGatedActivation(act2.kind) ? m2 / 2 : m2;
+  }
+  /// The grouped matmuls' argument checks for `slots` rows (`nonNull`
+  /// stands in for the offsets, which the chain makes itself).
+  bool valid(int64_t slots, int64_t d, int64_t numExperts, const void *input,
+             const void *out, const void *nonNull) const {
+    return validGroupedMatmul(slots, d, w1, numExperts, m1,
+                              static_cast<const int32_t *>(nonNull), input,
+                              out, act1) &&
+           validGroupedMatmul(slots, hidden(), w2, numExperts, m2,
+                              static_cast<const int32_t *>(nonNull), input,
+                              out, act2);
+  }
+};
+
+/// A layer's experts on device buffers: the permutation of dInput by dIds
+/// [T, k], the first grouped matmul (gate|up), the second (down) and the
+/// combine with dWeights into dOut [T, outCols]. The permuted rows and the
+/// hidden activations never leave the device.
 template <typename W>
-moe_status experts(const float *input, int64_t numTokens, int64_t d,
-                   const int32_t *expertIds, const float *combineWeights,
-                   int64_t k, int64_t numExperts, const W *w1, int64_t m1,
-                   const float *b1, const moe_activation_params &act1,
-                   bool w1Constant, const W *w2, int64_t m2, const float *b2,
-                   const moe_activation_params &act2, bool w2Constant,
-                   float *out) {
-  int64_t slots = numTokens * k;
-  int64_t hidden = isGatedActivation(act1.kind) ? m1 / 2 : m1;
-  int64_t outCols = isGatedActivation(act2.kind) ? m2 / 2 : m2;
-  if (numTokens < 0 || k < 1 || !expertIds || !combineWeights ||
-      !validGroupedMatmul(slots, d, w1, numExperts, m1, expertIds, input,
-                          out, act1) ||
-      !validGroupedMatmul(slots, hidden, w2, numExperts, m2, expertIds,
-                          input, out, act2))
-    return MOE_ERROR_INVALID_ARGUMENT;
-  if (!indicesBelow(expertIds, slots, numExperts))
-    return MOE_ERROR_INDEX_OUT_OF_RANGE;
-  cudaStream_t s = callStream();
-  DeviceBuffer<float> dInput, dWeights, dB1, dB2, dRows, dHidden, dZ, dOut;
-  DeviceBuffer<int32_t> dIds, dAssignments, dOffsets, dInverse;
+moe_status expertChain(cudaStream_t s, const float *dInput, int64_t numTokens,
+                       int64_t d, const int32_t *dIds, const float *dWeights,
+                       int64_t k, int64_t numExperts,
+                       const ExpertWeights<W> &e, float *dOut) {
+  int64_t slots = numTokens * k, hidden = e.hidden(), outCols = e.outCols();
+  DeviceBuffer<float> dB1, dB2, dRows, dHidden, dZ;
+  DeviceBuffer<int32_t> dAssignments, dOffsets, dInverse;
   DeviceBuffer<W> dW1PerCall, dW2PerCall;
   const W *dW1 = nullptr, *dW2 = nullptr;
-  MOE_TRY(upload(dInput, input, numTokens * d));
-  MOE_TRY(upload(dIds, expertIds, slots));
-  MOE_TRY(upload(dWeights, combineWeights, slots));
-  MOE_TRY(weightsOnDevice(w1, numExperts * d * m1, w1Constant, dW1PerCall,
-                          &dW1));
-  MOE_TRY(weightsOnDevice(w2, numExperts * hidden * m2, w2Constant,
+  MOE_TRY(weightsOnDevice(e.w1, numExperts * d * e.m1, e.w1Constant,
+                          dW1PerCall, &dW1));
+  MOE_TRY(weightsOnDevice(e.w2, numExperts * hidden * e.m2, e.w2Constant,
                           dW2PerCall, &dW2));
-  MOE_TRY(upload(dB1, b1, numExperts * m1));
-  MOE_TRY(upload(dB2, b2, numExperts * m2));
+  MOE_TRY(upload(dB1, e.b1, numExperts * e.m1));
+  MOE_TRY(upload(dB2, e.b2, numExperts * e.m2));
   MOE_TRY(dAssignments.allocate(slots, s));
   MOE_TRY(dOffsets.allocate(numExperts + 1, s));
   MOE_TRY(dInverse.allocate(slots, s));
   MOE_TRY(dRows.allocate(slots * d, s));
   MOE_TRY(dHidden.allocate(slots * hidden, s));
   MOE_TRY(dZ.allocate(slots * outCols, s));
-  MOE_TRY(dOut.allocate(numTokens * outCols, s));
-  MOE_TRY(moe_cuda_permute(s, dIds.get(), numTokens, k, numExperts,
+  MOE_TRY(moe_cuda_permute(s, dIds, numTokens, k, numExperts,
                            dAssignments.get(), dOffsets.get(),
                            dInverse.get()));
-  MOE_TRY(moe_cuda_gather_rows_f32(s, dInput.get(), numTokens, d,
+  MOE_TRY(moe_cuda_gather_rows_f32(s, dInput, numTokens, d,
                                    dAssignments.get(), k, dRows.get()));
-  MOE_TRY(deviceGroupedMatmul(s, dRows.get(), slots, d, dW1, numExperts, m1,
-                              dOffsets.get(), dB1.get(), act1,
+  MOE_TRY(deviceGroupedMatmul(s, dRows.get(), slots, d, dW1, numExperts,
+                              e.m1, dOffsets.get(), dB1.get(), e.act1,
                               dHidden.get()));
   MOE_TRY(deviceGroupedMatmul(s, dHidden.get(), slots, hidden, dW2,
-                              numExperts, m2, dOffsets.get(), dB2.get(), act2,
-                              dZ.get()));
-  MOE_TRY(moe_cuda_combine_f32(s, dZ.get(), slots, outCols, dWeights.get(),
-                               dInverse.get(), numTokens, k, dOut.get()));
-  MOE_TRY(download(out, dOut, numTokens * outCols));
+                              numExperts, e.m2, dOffsets.get(), dB2.get(),
+                              e.act2, dZ.get()));
+  return moe_cuda_combine_f32(s, dZ.get(), slots, outCols, dWeights,
+                              dInverse.get(), numTokens, k, dOut);
+}
+
+/// A layer's experts on host buffers, given its routing (ids and combine
+/// weights [T, k]): only the input, ids and weights go up and the output
+/// comes down.
+template <typename W>
+moe_status experts(const float *input, int64_t numTokens, int64_t d,
+                   const int32_t *expertIds, const float *combineWeights,
+                   int64_t k, int64_t numExperts, const ExpertWeights<W> &e,
+                   float *out) {
+  int64_t slots = numTokens * k;
+  if (numTokens < 0 || k < 1 || !expertIds || !combineWeights ||
+      !e.valid(slots, d, numExperts, input, out, expertIds))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (!indicesBelow(expertIds, slots, numExperts))
+    return MOE_ERROR_INDEX_OUT_OF_RANGE;
+  cudaStream_t s = callStream();
+  DeviceBuffer<float> dInput, dWeights, dOut;
+  DeviceBuffer<int32_t> dIds;
+  MOE_TRY(upload(dInput, input, numTokens * d));
+  MOE_TRY(upload(dIds, expertIds, slots));
+  MOE_TRY(upload(dWeights, combineWeights, slots));
+  MOE_TRY(dOut.allocate(numTokens * e.outCols(), s));
+  MOE_TRY(expertChain(s, dInput.get(), numTokens, d, dIds.get(),
+                      dWeights.get(), k, numExperts, e, dOut.get()));
+  MOE_TRY(download(out, dOut, numTokens * e.outCols()));
   return finish();
 }
 
-moe_status route(const float *dLogits, int64_t numTokens, int64_t numExperts,
-                 int32_t kind, int32_t k, int32_t renormalize, int32_t nGroup,
-                 int32_t topkGroup, int32_t groupMask, float scale,
-                 const float *correctionBias, int32_t *expertIds,
-                 float *weights) {
-  moe_routing_params params{kind,      k,     renormalize, nGroup,
-                            topkGroup, scale, groupMask};
+/// The gating of a layer whose router matmul was fused into its routing:
+/// router [d, E] (+ bias [E]), the routing parameters and DeepSeek-V3's
+/// correction bias.
+struct FusedRouting {
+  const float *router, *routerBias;
+  moe_routing_params params;
+  const float *correctionBias;
+};
+
+/// Routes dInput [T, d] on the device into dIds / dWeights [T, k]: the
+/// logits are a grouped matmul of one expert (the router, from the
+/// constant cache when it was preloaded at model creation), then the
+/// routing kernel.
+moe_status routeOnDevice(cudaStream_t s, const float *dInput,
+                         int64_t numTokens, int64_t d, int64_t numExperts,
+                         const FusedRouting &routing, int32_t *dIds,
+                         float *dWeights) {
+  if (numTokens > INT32_MAX)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  DeviceBuffer<float> dRouter, dRouterBias, dLogits, dCorrection;
+  DeviceBuffer<int32_t> dOffsets;
+  auto *router = static_cast<const float *>(
+      constants().find(routing.router, sizeof(float) * d * numExperts));
+  if (!router) {
+    MOE_TRY(upload(dRouter, routing.router, d * numExperts));
+    router = dRouter.get();
+  }
+  int32_t offsets[2] = {0, static_cast<int32_t>(numTokens)};
+  MOE_TRY(upload(dRouterBias, routing.routerBias, numExperts));
+  MOE_TRY(upload(dOffsets, offsets, 2));
+  MOE_TRY(upload(dCorrection, routing.correctionBias, numExperts));
+  MOE_TRY(dLogits.allocate(numTokens * numExperts, s));
+  moe_activation_params identity{MOE_ACTIVATION_NONE, 0, 0, 0};
+  MOE_TRY(moe_cuda_grouped_matmul_f32(s, dInput, numTokens, d, router, 1,
+                                      numExperts, dOffsets.get(),
+                                      dRouterBias.get(), &identity,
+                                      dLogits.get()));
+  return moe_cuda_route_f32(s, dLogits.get(), numTokens, numExperts,
+                            &routing.params, dCorrection.get(), dIds,
+                            dWeights);
+}
+
+/// A whole layer with fused gating on host buffers: the hidden states go
+/// up once and the output comes down; the routing never leaves the device.
+template <typename W>
+moe_status layer(const float *input, int64_t numTokens, int64_t d,
+                 int64_t numExperts, const FusedRouting &routing,
+                 const ExpertWeights<W> &e, float *out) {
+  int64_t k = routing.params.k, slots = numTokens * k;
+  if (numTokens < 0 || k < 1 || !routing.router ||
+      !e.valid(slots, d, numExperts, input, out, routing.router))
+    return MOE_ERROR_INVALID_ARGUMENT;
   cudaStream_t s = callStream();
+  DeviceBuffer<float> dInput, dWeights, dOut;
+  DeviceBuffer<int32_t> dIds;
+  MOE_TRY(upload(dInput, input, numTokens * d));
+  MOE_TRY(dIds.allocate(slots, s));
+  MOE_TRY(dWeights.allocate(slots, s));
+  MOE_TRY(dOut.allocate(numTokens * e.outCols(), s));
+  MOE_TRY(routeOnDevice(s, dInput.get(), numTokens, d, numExperts, routing,
+                        dIds.get(), dWeights.get()));
+  MOE_TRY(expertChain(s, dInput.get(), numTokens, d, dIds.get(),
+                      dWeights.get(), k, numExperts, e, dOut.get()));
+  MOE_TRY(download(out, dOut, numTokens * e.outCols()));
+  return finish();
+}
+
+/// The routing kernel on device logits, its results downloaded.
+moe_status route(const float *dLogits, int64_t numTokens, int64_t numExperts,
+                 const moe_routing_params &params, const float *correctionBias,
+                 int32_t *expertIds, float *weights) {
+  cudaStream_t s = callStream();
+  int64_t slots = numTokens * params.k;
   DeviceBuffer<float> dBias, dWeights;
   DeviceBuffer<int32_t> dIds;
   MOE_TRY(upload(dBias, correctionBias, numExperts));
-  MOE_TRY(dIds.allocate(numTokens * k, s));
-  MOE_TRY(dWeights.allocate(numTokens * k, s));
+  MOE_TRY(dIds.allocate(slots, s));
+  MOE_TRY(dWeights.allocate(slots, s));
   MOE_TRY(moe_cuda_route_f32(s, dLogits, numTokens, numExperts, &params,
                              dBias.get(), dIds.get(), dWeights.get()));
-  MOE_TRY(download(expertIds, dIds, numTokens * k));
-  MOE_TRY(download(weights, dWeights, numTokens * k));
+  MOE_TRY(download(expertIds, dIds, slots));
+  MOE_TRY(download(weights, dWeights, slots));
   return finish();
 }
 
@@ -314,9 +427,9 @@ int32_t moe_cuda_cc_route_f32(int32_t, const float *logits, int64_t num_tokens,
     return MOE_ERROR_INVALID_ARGUMENT;
   DeviceBuffer<float> dLogits;
   MOE_TRY(upload(dLogits, logits, num_tokens * num_experts));
-  return route(dLogits.get(), num_tokens, num_experts, kind, k, renormalize,
-               n_group, topk_group, group_mask, scale, correction_bias,
-               expert_ids, weights);
+  return route(dLogits.get(), num_tokens, num_experts,
+               {kind, k, renormalize, n_group, topk_group, scale, group_mask},
+               correction_bias, expert_ids, weights);
 }
 
 int32_t moe_cuda_cc_route_fused_f32(
@@ -326,28 +439,26 @@ int32_t moe_cuda_cc_route_fused_f32(
     int32_t topk_group, int32_t group_mask, float scale,
     const float *correction_bias, int32_t *expert_ids, float *weights,
     int32_t, const char *) {
-  if (!input || !router || num_tokens < 0 || d < 0 || num_experts < 1 ||
-      k < 1 || num_tokens > INT32_MAX)
+  if (!input || !router || !expert_ids || !weights || num_tokens < 0 ||
+      d < 0 || num_experts < 1 || k < 1)
     return MOE_ERROR_INVALID_ARGUMENT;
-  // The logits on the device: the router is a grouped matmul of one
-  // expert, [d, E], over all tokens.
   cudaStream_t s = callStream();
-  DeviceBuffer<float> dInput, dRouter, dRouterBias, dLogits;
-  DeviceBuffer<int32_t> dOffsets;
-  int32_t offsets[2] = {0, static_cast<int32_t>(num_tokens)};
+  int64_t slots = num_tokens * k;
+  DeviceBuffer<float> dInput, dWeights;
+  DeviceBuffer<int32_t> dIds;
   MOE_TRY(upload(dInput, input, num_tokens * d));
-  MOE_TRY(upload(dRouter, router, d * num_experts));
-  MOE_TRY(upload(dRouterBias, router_bias, num_experts));
-  MOE_TRY(upload(dOffsets, offsets, 2));
-  MOE_TRY(dLogits.allocate(num_tokens * num_experts, s));
-  moe_activation_params identity{MOE_ACTIVATION_NONE, 0, 0, 0};
-  MOE_TRY(moe_cuda_grouped_matmul_f32(s, dInput.get(), num_tokens, d,
-                                      dRouter.get(), 1, num_experts,
-                                      dOffsets.get(), dRouterBias.get(),
-                                      &identity, dLogits.get()));
-  return route(dLogits.get(), num_tokens, num_experts, kind, k, renormalize,
-               n_group, topk_group, group_mask, scale, correction_bias,
-               expert_ids, weights);
+  MOE_TRY(dIds.allocate(slots, s));
+  MOE_TRY(dWeights.allocate(slots, s));
+  MOE_TRY(routeOnDevice(
+      s, dInput.get(), num_tokens, d, num_experts,
+      {router,
+       router_bias,
+       {kind, k, renormalize, n_group, topk_group, scale, group_mask},
+       correction_bias},
+      dIds.get(), dWeights.get()));
+  MOE_TRY(download(expert_ids, dIds, slots));
+  MOE_TRY(download(weights, dWeights, slots));
+  return finish();
 }
 
 int32_t moe_cuda_cc_permute_f32(int32_t, const float *input,
@@ -409,33 +520,66 @@ int32_t moe_cuda_cc_grouped_matmul_bf16w(
                        num_tokens, k);
 }
 
-int32_t moe_cuda_cc_experts_f32(
-    int32_t, const float *input, int64_t num_tokens, int64_t d,
-    const int32_t *expert_ids, const float *combine_weights, int64_t k,
-    int64_t num_experts, const float *w1, int64_t m1, const float *b1,
-    int32_t act1, float alpha1, float beta1, float limit1,
-    int32_t w1_constant, const float *w2, int64_t m2, const float *b2,
-    int32_t act2, float alpha2, float beta2, float limit2,
-    int32_t w2_constant, float *out) {
-  return experts(input, num_tokens, d, expert_ids, combine_weights, k,
-                 num_experts, w1, m1, b1, {act1, alpha1, beta1, limit1},
-                 w1_constant != 0, w2, m2, b2, {act2, alpha2, beta2, limit2},
-                 w2_constant != 0, out);
+// The expert-chain and layer entry points per weight type; the argument
+// lists are the ones convert-moe-to-runtime emits.
+#define MOE_EXPERT_ARGS(W)                                                     \
+  const W *w1, int64_t m1, const float *b1, int32_t act1, float alpha1,        \
+      float beta1, float limit1, int32_t w1_constant, const W *w2, int64_t m2, \
+      const float *b2, int32_t act2, float alpha2, float beta2, float limit2,  \
+      int32_t w2_constant
+#define MOE_EXPERT_WEIGHTS                                                     \
+  {w1, m1, b1, {act1, alpha1, beta1, limit1}, w1_constant != 0,                \
+   w2, m2, b2, {act2, alpha2, beta2, limit2}, w2_constant != 0}
+#define MOE_ROUTING_ARGS                                                       \
+  const float *router, const float *router_bias, int64_t num_experts,         \
+      int32_t kind, int32_t k, int32_t renormalize, int32_t n_group,           \
+      int32_t topk_group, int32_t group_mask, float scale,                     \
+      const float *correction_bias
+#define MOE_FUSED_ROUTING                                                      \
+  {router,                                                                     \
+   router_bias,                                                                \
+   {kind, k, renormalize, n_group, topk_group, scale, group_mask},             \
+   correction_bias}
+
+int32_t moe_cuda_cc_experts_f32(int32_t, const float *input,
+                                int64_t num_tokens, int64_t d,
+                                const int32_t *expert_ids,
+                                const float *combine_weights, int64_t k,
+                                int64_t num_experts,
+                                MOE_EXPERT_ARGS(float), float *out) {
+  return experts<float>(input, num_tokens, d, expert_ids, combine_weights, k,
+                        num_experts, MOE_EXPERT_WEIGHTS, out);
 }
 
-int32_t moe_cuda_cc_experts_bf16w(
-    int32_t, const float *input, int64_t num_tokens, int64_t d,
-    const int32_t *expert_ids, const float *combine_weights, int64_t k,
-    int64_t num_experts, const uint16_t *w1, int64_t m1, const float *b1,
-    int32_t act1, float alpha1, float beta1, float limit1,
-    int32_t w1_constant, const uint16_t *w2, int64_t m2, const float *b2,
-    int32_t act2, float alpha2, float beta2, float limit2,
-    int32_t w2_constant, float *out) {
-  return experts(input, num_tokens, d, expert_ids, combine_weights, k,
-                 num_experts, w1, m1, b1, {act1, alpha1, beta1, limit1},
-                 w1_constant != 0, w2, m2, b2, {act2, alpha2, beta2, limit2},
-                 w2_constant != 0, out);
+int32_t moe_cuda_cc_experts_bf16w(int32_t, const float *input,
+                                  int64_t num_tokens, int64_t d,
+                                  const int32_t *expert_ids,
+                                  const float *combine_weights, int64_t k,
+                                  int64_t num_experts,
+                                  MOE_EXPERT_ARGS(uint16_t), float *out) {
+  return experts<uint16_t>(input, num_tokens, d, expert_ids, combine_weights,
+                           k, num_experts, MOE_EXPERT_WEIGHTS, out);
 }
+
+int32_t moe_cuda_cc_layer_f32(int32_t, const float *input, int64_t num_tokens,
+                              int64_t d, MOE_ROUTING_ARGS,
+                              MOE_EXPERT_ARGS(float), float *out) {
+  return layer<float>(input, num_tokens, d, num_experts, MOE_FUSED_ROUTING,
+                      MOE_EXPERT_WEIGHTS, out);
+}
+
+int32_t moe_cuda_cc_layer_bf16w(int32_t, const float *input,
+                                int64_t num_tokens, int64_t d,
+                                MOE_ROUTING_ARGS, MOE_EXPERT_ARGS(uint16_t),
+                                float *out) {
+  return layer<uint16_t>(input, num_tokens, d, num_experts, MOE_FUSED_ROUTING,
+                         MOE_EXPERT_WEIGHTS, out);
+}
+
+#undef MOE_EXPERT_ARGS
+#undef MOE_EXPERT_WEIGHTS
+#undef MOE_ROUTING_ARGS
+#undef MOE_FUSED_ROUTING
 
 int32_t moe_cuda_cc_preload(int32_t, const void *weights, int64_t bytes) {
   if (!weights || bytes < 0)

@@ -232,6 +232,60 @@ struct RuntimePattern : OpRewritePattern<OpTy> {
   RuntimeTarget target;
 };
 
+/// CUDA: whether `weights` is a constant, which the calls pass as their
+/// weights_constant flag (the runtime keeps one device copy). An
+/// arith.constant is also uploaded when the model is created: one
+/// moe_cuda_cc_preload call per constant value in @__moe_cuda_preload, which
+/// the model's __moe_model_prepare runs from moe_model_create (the copy in
+/// that function bufferizes to the same global as the call's, so the cache
+/// keys match). Other constants are uploaded on first use.
+bool preloadIfConstant(PatternRewriter &rewriter, Operation *user,
+                       Value weights, int32_t numThreads) {
+  auto constant = weights.getDefiningOp<arith::ConstantOp>();
+  if (!constant)
+    return matchPattern(weights, m_Constant());
+  constexpr llvm::StringLiteral kPreload = "__moe_cuda_preload";
+  auto module = user->getParentOfType<ModuleOp>();
+  OpBuilder::InsertionGuard guard(rewriter);
+  auto preload = module.lookupSymbol<func::FuncOp>(kPreload);
+  if (!preload) {
+    rewriter.setInsertionPointToEnd(module.getBody());
+    preload = func::FuncOp::create(rewriter, module.getLoc(), kPreload,
+                                   rewriter.getFunctionType({}, {}));
+    rewriter.setInsertionPointToStart(preload.addEntryBlock());
+    func::ReturnOp::create(rewriter, module.getLoc());
+  } else if (llvm::any_of(preload.getOps<arith::ConstantOp>(),
+                          [&](arith::ConstantOp uploaded) {
+                            return uploaded.getValue() == constant.getValue();
+                          })) {
+    return true;
+  }
+  rewriter.setInsertionPoint(preload.getBody().front().getTerminator());
+  auto copy = cast<arith::ConstantOp>(rewriter.clone(*constant));
+  auto type = cast<RankedTensorType>(copy.getType());
+  RuntimeCall call(rewriter, copy, numThreads, RuntimeTarget::CUDA);
+  call.addInput(copy.getResult());
+  call.addI64(type.getNumElements() *
+              static_cast<int64_t>(type.getElementTypeBitWidth() / 8));
+  call.emit("moe_cc_preload");
+  return true;
+}
+
+/// The routing arguments every routing entry point takes after its
+/// logits or router: E, the routing parameters, the correction bias.
+void addRoutingArgs(RuntimeCall &call, RouteOp op) {
+  RoutingAttr routing = op.getRouting();
+  call.addI64(op.getNumExperts());
+  call.addI32(static_cast<int32_t>(routing.getKind()));
+  call.addI32(routing.getK());
+  call.addI32(routing.getRenormalize());
+  call.addI32(routing.getNGroup());
+  call.addI32(routing.getTopkGroup());
+  call.addI32(static_cast<int32_t>(routing.getGroupMask()));
+  call.addF32(routing.getScaleValue());
+  call.addInput(op.getCorrectionBias());
+}
+
 /// moe_cc_route_f32 (given logits) or moe_cc_route_fused_f32 (hidden
 /// states and router: the whole gating in one kernel).
 struct RouteToRuntime : RuntimePattern<RouteOp> {
@@ -250,19 +304,15 @@ struct RouteToRuntime : RuntimePattern<RouteOp> {
     call.addInput(input);
     call.addI64(tokens);
     if (router) {
+      // CUDA: a constant router is uploaded at model creation, and the
+      // call finds it in the device cache.
+      if (target == RuntimeTarget::CUDA)
+        preloadIfConstant(rewriter, op, router, numThreads);
       call.addI64(call.dim(input, 1));
       call.addInput(router);
       call.addInput(routerBias);
     }
-    call.addI64(op.getNumExperts());
-    call.addI32(static_cast<int32_t>(routing.getKind()));
-    call.addI32(routing.getK());
-    call.addI32(routing.getRenormalize());
-    call.addI32(routing.getNGroup());
-    call.addI32(routing.getTopkGroup());
-    call.addI32(static_cast<int32_t>(routing.getGroupMask()));
-    call.addF32(routing.getScaleValue());
-    call.addInput(op.getCorrectionBias());
+    addRoutingArgs(call, op);
     Value k = call.index(routing.getK());
     call.addOutput(op.getExpertIds(), {tokens, k});
     call.addOutput(op.getWeights(), {tokens, k});
@@ -340,45 +390,6 @@ Value rowMajorBF16(PatternRewriter &rewriter, Location loc, Value weights) {
     converted[i] = ::moe::packing::floatToBF16(data[i]);
   return makeConstant(rewriter, loc, type.clone(rewriter.getBF16Type()),
                       asBytes(converted), "moe_weights_bf16");
-}
-
-/// CUDA: whether `weights` is a constant, which the calls pass as their
-/// weights_constant flag (the runtime keeps one device copy). An
-/// arith.constant is also uploaded when the model is created: one
-/// moe_cuda_cc_preload call per constant value in @__moe_cuda_preload, which
-/// the model's __moe_model_prepare runs from moe_model_create (the copy in
-/// that function bufferizes to the same global as the call's, so the cache
-/// keys match). Other constants are uploaded on first use.
-bool preloadIfConstant(PatternRewriter &rewriter, Operation *user,
-                       Value weights, int32_t numThreads) {
-  auto constant = weights.getDefiningOp<arith::ConstantOp>();
-  if (!constant)
-    return matchPattern(weights, m_Constant());
-  constexpr llvm::StringLiteral kPreload = "__moe_cuda_preload";
-  auto module = user->getParentOfType<ModuleOp>();
-  OpBuilder::InsertionGuard guard(rewriter);
-  auto preload = module.lookupSymbol<func::FuncOp>(kPreload);
-  if (!preload) {
-    rewriter.setInsertionPointToEnd(module.getBody());
-    preload = func::FuncOp::create(rewriter, module.getLoc(), kPreload,
-                                   rewriter.getFunctionType({}, {}));
-    rewriter.setInsertionPointToStart(preload.addEntryBlock());
-    func::ReturnOp::create(rewriter, module.getLoc());
-  } else if (llvm::any_of(preload.getOps<arith::ConstantOp>(),
-                          [&](arith::ConstantOp uploaded) {
-                            return uploaded.getValue() == constant.getValue();
-                          })) {
-    return true;
-  }
-  rewriter.setInsertionPoint(preload.getBody().front().getTerminator());
-  auto copy = cast<arith::ConstantOp>(rewriter.clone(*constant));
-  auto type = cast<RankedTensorType>(copy.getType());
-  RuntimeCall call(rewriter, copy, numThreads, RuntimeTarget::CUDA);
-  call.addInput(copy.getResult());
-  call.addI64(type.getNumElements() *
-              static_cast<int64_t>(type.getElementTypeBitWidth() / 8));
-  call.emit("moe_cc_preload");
-  return true;
 }
 
 /// Constant weights are packed into the runtime's panels (moe_packing.h)
@@ -538,8 +549,11 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
 /// CUDA: a layer's experts in one call (moe_cuda_cc_experts_*) when the
 /// chain permute -> grouped_matmul -> grouped_matmul with the combine fused
 /// is self-contained (its intermediates have no other users), so that the
-/// permuted rows and hidden activations stay on the device. Matched at the
-/// down projection; applied before the per-op patterns.
+/// permuted rows and hidden activations stay on the device. When the ids
+/// and weights come from a fused-gating moe.route of the same input that
+/// nothing else reads, the routing joins the call (moe_cuda_cc_layer_*):
+/// the layer's hidden states go up once. Matched at the down projection;
+/// applied before the per-op patterns.
 struct ExpertsToCuda : RuntimePattern<GroupedMatmulOp> {
   ExpertsToCuda(MLIRContext *context, int32_t numThreads,
                 WeightStorage storage)
@@ -586,16 +600,25 @@ struct ExpertsToCuda : RuntimePattern<GroupedMatmulOp> {
     }
     w1Constant = preloadIfConstant(rewriter, down, w1, numThreads);
     w2Constant = preloadIfConstant(rewriter, down, w2, numThreads);
-    RuntimeCall call(rewriter, down, numThreads, target);
     Value input = permute.getInput();
+    RouteOp route = fusedRouting(permute, combineWeights);
+    if (route)
+      preloadIfConstant(rewriter, down, route.getRouter(), numThreads);
+    RuntimeCall call(rewriter, down, numThreads, target);
     Value tokens = call.dim(input, 0);
     call.addInput(input);
     call.addI64(tokens);
     call.addI64(call.dim(input, 1));
-    call.addInput(permute.getExpertIds());
-    call.addInput(combineWeights);
-    call.addI64(idsType.getDimSize(1));
-    call.addI64(w1Type.getDimSize(0));
+    if (route) {
+      call.addInput(route.getRouter());
+      call.addInput(route.getRouterBias());
+      addRoutingArgs(call, route);
+    } else {
+      call.addInput(permute.getExpertIds());
+      call.addInput(combineWeights);
+      call.addI64(idsType.getDimSize(1));
+      call.addI64(w1Type.getDimSize(0));
+    }
     call.addInput(w1);
     call.addI64(w1Type.getDimSize(2));
     call.addInput(up.getBias());
@@ -610,9 +633,23 @@ struct ExpertsToCuda : RuntimePattern<GroupedMatmulOp> {
     call.addOutput(down.getResult(),
                    {tokens, call.index(w2Type.getDimSize(2) /
                                        (act2 && act2.isGated() ? 2 : 1))});
-    rewriter.replaceOp(down, call.emit(bf16 ? "moe_cc_experts_bf16w"
-                                            : "moe_cc_experts_f32"));
+    StringRef name = route ? (bf16 ? "moe_cc_layer_bf16w" : "moe_cc_layer_f32")
+                           : (bf16 ? "moe_cc_experts_bf16w"
+                                   : "moe_cc_experts_f32");
+    rewriter.replaceOp(down, call.emit(name));
     return success();
+  }
+
+  /// The moe.route with fused gating (a router) of the chain's input whose
+  /// ids and weights only this chain reads; null otherwise.
+  static RouteOp fusedRouting(PermuteOp permute, Value combineWeights) {
+    auto route = permute.getExpertIds().getDefiningOp<RouteOp>();
+    if (!route || !route.getRouter() || !isF32(route.getRouter()) ||
+        route.getInput() != permute.getInput() ||
+        route.getWeights() != combineWeights ||
+        !route.getExpertIds().hasOneUse() || !route.getWeights().hasOneUse())
+      return nullptr;
+    return route;
   }
 };
 

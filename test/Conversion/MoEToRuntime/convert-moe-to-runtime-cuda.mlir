@@ -131,3 +131,62 @@ func.func @experts_chain_escapes(%x: tensor<?x16xf32>, %ids: tensor<?x2xi32>, %g
       : tensor<?x32xf32>, tensor<4x32x16xf32>, tensor<5xi32> -> tensor<?x16xf32>
   return %y, %h : tensor<?x16xf32>, tensor<?x32xf32>
 }
+
+// -----
+
+// With fused gating whose ids and weights only the chain reads, the routing
+// joins the call: one moe_cuda_cc_layer_* per layer (input, T, d, router,
+// router bias, E = 4, softmax, k = 2, no renormalization, groups 1/1,
+// mask, scale,
+// correction bias, then the experts' arguments as in the chain). The
+// constant router is uploaded at model creation with the expert weights
+// (16 x 4 floats: 256 bytes).
+// CHECK-LABEL: func @layer_chain
+// CHECK-NOT: llvm.call @moe_cuda_cc_route_fused_f32
+// CHECK: %[[STATUS:.*]] = llvm.call @moe_cuda_cc_layer_f32(
+// CHECK-SAME: %c4_i64, %c0_i32, %c2_i32, %c0_i32, %c1_i32, %c1_i32, %c0_i32, %{{.*}}, %{{.*}}, %{{.*}}, %c64_i64, %{{.*}}, %c4_i32, {{.*}}, %c1_i32, %{{.*}}, %c16_i64, %{{.*}}, %c0_i32, {{.*}}, %c1_i32, %{{.*}}) : (i32, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i32, i32, i32, i32, i32, i32, f32, !llvm.ptr, !llvm.ptr, i64, !llvm.ptr, i32, f32, f32, f32, i32, !llvm.ptr, i64, !llvm.ptr, i32, f32, f32, f32, i32, !llvm.ptr) -> i32
+// CHECK: llvm.call @moe_cc_check_status_detail(%[[STATUS]]
+// CHECK-NOT: llvm.call @moe_cuda_cc_permute_f32
+// CHECK-NOT: llvm.call @moe_cuda_cc_experts_f32
+// CHECK: func.func @__moe_cuda_preload() {
+// CHECK-DAG: llvm.call @moe_cuda_cc_preload(%{{.*}}, %{{.*}}, %c256_i64)
+// CHECK-DAG: llvm.call @moe_cuda_cc_preload(%{{.*}}, %{{.*}}, %c16384_i64)
+// CHECK-DAG: llvm.call @moe_cuda_cc_preload(%{{.*}}, %{{.*}}, %c8192_i64)
+// BF16-LABEL: func @layer_chain
+// BF16: llvm.call @moe_cuda_cc_layer_bf16w(
+func.func @layer_chain(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
+  %wr = arith.constant dense<0.125> : tensor<16x4xf32>
+  %w1 = arith.constant dense<0.25> : tensor<4x16x64xf32>
+  %w2 = arith.constant dense<0.5> : tensor<4x32x16xf32>
+  %ids, %g = moe.route %x router %wr : tensor<16x4xf32>
+      routing <softmax_topk, k = 2> : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  %rows, %assign, %offsets, %inverse = moe.permute %x, %ids {num_experts = 4 : i64}
+      : tensor<?x16xf32>, tensor<?x2xi32> -> tensor<?x16xf32>, tensor<?xi32>, tensor<5xi32>, tensor<?x2xi32>
+  %h = moe.grouped_matmul %rows, %w1, %offsets activation <swiglu>
+      : tensor<?x16xf32>, tensor<4x16x64xf32>, tensor<5xi32> -> tensor<?x32xf32>
+  %y = moe.grouped_matmul %h, %w2, %offsets combine %g, %inverse : tensor<?x2xf32>, tensor<?x2xi32>
+      : tensor<?x32xf32>, tensor<4x32x16xf32>, tensor<5xi32> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
+// Near miss: the routing weights are also returned, so the gating stays its
+// own call (its results are needed on the host) and the experts one call.
+// CHECK-LABEL: func @layer_chain_weights_escape
+// CHECK: llvm.call @moe_cuda_cc_route_fused_f32(
+// CHECK: llvm.call @moe_cuda_cc_experts_f32(
+// CHECK-NOT: llvm.call @moe_cuda_cc_layer_f32
+func.func @layer_chain_weights_escape(%x: tensor<?x16xf32>, %wr: tensor<16x4xf32>) -> (tensor<?x16xf32>, tensor<?x2xf32>) {
+  %w1 = arith.constant dense<0.25> : tensor<4x16x64xf32>
+  %w2 = arith.constant dense<0.5> : tensor<4x32x16xf32>
+  %ids, %g = moe.route %x router %wr : tensor<16x4xf32>
+      routing <softmax_topk, k = 2> : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  %rows, %assign, %offsets, %inverse = moe.permute %x, %ids {num_experts = 4 : i64}
+      : tensor<?x16xf32>, tensor<?x2xi32> -> tensor<?x16xf32>, tensor<?xi32>, tensor<5xi32>, tensor<?x2xi32>
+  %h = moe.grouped_matmul %rows, %w1, %offsets activation <swiglu>
+      : tensor<?x16xf32>, tensor<4x16x64xf32>, tensor<5xi32> -> tensor<?x32xf32>
+  %y = moe.grouped_matmul %h, %w2, %offsets combine %g, %inverse : tensor<?x2xf32>, tensor<?x2xi32>
+      : tensor<?x32xf32>, tensor<4x32x16xf32>, tensor<5xi32> -> tensor<?x16xf32>
+  return %y, %g : tensor<?x16xf32>, tensor<?x2xf32>
+}

@@ -1,18 +1,18 @@
 # Models compiled with `moe-compile --target=cuda` (f32 and bf16 weights):
 # ONNX Runtime's com.microsoft.MoE op (routing from given logits, biases,
 # SwiGLU) and real torch.onnx.export files (Mixtral: gating fused into the
-# routing call; Qwen2-MoE: a shared expert; DeepSeek-V3: sigmoid routing
-# with groups). Every MoE kernel call must go to the CUDA runtime
-# (moe_cuda_cc_*, none to the CPU's moe_cc_* kernels; Mixtral's experts in
-# one call that keeps the intermediates on the device), the libraries link
-# libcudart, and they run through the model C API at 1, 7 and 33 tokens:
-# with a GPU, against onnxruntime on the same file (f32: rtol 1e-3; bf16:
-# rtol 2e-2 of the output's magnitude and a cosine above 0.999); without
-# one, creating the model (which uploads its expert weights) must fail with
-# the CUDA runtime's reason naming the upload call, never crash. With MOE_GPU_MODELS_DIR set, the
-# libraries, their inputs and onnxruntime's outputs are also saved there
-# for a GPU machine without LLVM (scripts/gpu-models.sh,
-# test/lib/run_compiled_models.py).
+# routing; Qwen2-MoE: a shared expert; DeepSeek-V3: sigmoid routing with
+# groups). Every MoE kernel call must go to the CUDA runtime (moe_cuda_cc_*,
+# none to the CPU's moe_cc_* kernels; Mixtral's whole layer in one call
+# that keeps the routing and intermediates on the device), the libraries
+# link libcudart, and they run through the model C API at 1, 7 and 33
+# tokens: with a GPU, against onnxruntime on the same file (f32: rtol 1e-3;
+# bf16: rtol 2e-2 of the output's magnitude and a cosine above 0.999);
+# without one, creating the model (which uploads its expert weights) must
+# fail with the CUDA runtime's reason naming the upload call, never crash.
+# With MOE_GPU_MODELS_DIR set, the libraries, their inputs and
+# onnxruntime's outputs are also saved there for a GPU machine without
+# LLVM (scripts/gpu-models.sh, test/lib/run_compiled_models.py).
 # REQUIRES: cuda-runtime, torch
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t | FileCheck %s
@@ -77,9 +77,8 @@ def check_lowering(name, path):
     kernels = {c for c in calls if c.startswith(("moe_cc_", "moe_cuda_cc_"))
                and "check_status" not in c and not c.endswith("_error")}
     assert kernels and all(c.startswith("moe_cuda_cc_") for c in kernels), calls
-    if name == "mixtral":  # gating, then the experts in one device-side call
-        assert kernels == {"moe_cuda_cc_route_fused_f32", "moe_cuda_cc_experts_f32",
-                           "moe_cuda_cc_preload"}, kernels
+    if name == "mixtral":  # the whole layer in one device-side call
+        assert kernels == {"moe_cuda_cc_layer_f32", "moe_cuda_cc_preload"}, kernels
     print(f"OK: {name} calls the CUDA runtime")
 
 

@@ -7,7 +7,7 @@
 # crash) with CUDA's text.
 # REQUIRES: cuda-runtime
 # RUN: %python %s | FileCheck %s
-# CHECK: cuda api version 2
+# CHECK: cuda api version 3
 # CHECK: OK: row tile bound
 # CHECK: OK: argument checks
 # CHECK: OK: compiled-code entry points
@@ -137,6 +137,26 @@ assert experts_status(ids) == ch.INDEX_OUT_OF_RANGE  # id 9 of 4 experts
 assert experts_status(None) == ch.INVALID_ARGUMENT
 assert experts_status(np.zeros((3, 2), np.int32), m1=7) == ch.INVALID_ARGUMENT  # odd gated width
 assert experts_status(np.zeros((3, 2), np.int32), act1=42) == ch.INVALID_ARGUMENT
+# The whole layer (fused gating + experts): its routing makes the ids on the
+# device, so only arguments are checked on the host.
+router = np.zeros((4, 4), np.float32)
+
+
+def layer_status(router_array=router, k=2, act1=4, m1=8, out=y):
+    return lib.moe_cuda_cc_layer_f32(
+        i32(0), x.ctypes.data_as(f32p), i64(3), i64(4),
+        None if router_array is None else router_array.ctypes.data_as(f32p), None, i64(4),
+        i32(0), i32(k), i32(1), i32(1), i32(1), i32(0), f32(1), None,
+        w1.ctypes.data_as(f32p), i64(m1), None, i32(act1), f32(1), f32(1), f32(7), i32(1),
+        w2.ctypes.data_as(f32p), i64(4), None, i32(0), f32(0), f32(0), f32(0), i32(1),
+        None if out is None else out.ctypes.data_as(f32p))
+
+
+assert layer_status(router_array=None) == ch.INVALID_ARGUMENT
+assert layer_status(k=0) == ch.INVALID_ARGUMENT
+assert layer_status(m1=7) == ch.INVALID_ARGUMENT  # odd gated width
+assert layer_status(act1=42) == ch.INVALID_ARGUMENT
+assert layer_status(out=None) == ch.INVALID_ARGUMENT
 print("OK: compiled-code entry points")
 
 # Without a GPU a valid launch fails cleanly with CUDA's reason.
@@ -145,4 +165,5 @@ if ch.device_count() == 0:
     assert status == ch.DEVICE_ERROR, status
     message = lib.moe_cuda_last_error().decode()
     assert message.startswith("cuda"), message
+    assert layer_status() == ch.DEVICE_ERROR
 print("OK: device errors")
