@@ -581,6 +581,18 @@ int32_t moe_cuda_cc_layer_bf16w(int32_t, const float *input,
 #undef MOE_ROUTING_ARGS
 #undef MOE_FUSED_ROUTING
 
+int32_t moe_cuda_cc_copy(void *dst, const void *src, int64_t bytes,
+                         void *stream) {
+  if (bytes < 0 || (bytes > 0 && (!dst || !src)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (bytes == 0)
+    return MOE_OK;
+  cudaStream_t s = asStream(stream);
+  MOE_TRY(check(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes),
+                                cudaMemcpyDefault, s)));
+  return check(cudaStreamSynchronize(s));
+}
+
 int32_t moe_cuda_cc_preload(int32_t, const void *weights, int64_t bytes) {
   if (!weights || bytes < 0)
     return MOE_ERROR_INVALID_ARGUMENT;

@@ -113,6 +113,23 @@ moe_model_status moe_model_run(moe_model *model, const moe_tensor *inputs,
                                int32_t num_inputs, moe_tensor *outputs,
                                int32_t num_outputs);
 
+/* moe_model_run on CUDA buffers, for models compiled with --target=cuda
+ * (others fail with MOE_MODEL_INVALID_ARGUMENT): every input's and
+ * output's `data` is memory the CUDA runtime can copy (device memory of
+ * the calling thread's current device, or managed or host memory). The
+ * outputs are caller buffers: a NULL `data` is an invalid argument, a
+ * `capacity` too small gives MOE_MODEL_OUTPUT_TOO_SMALL with the shape
+ * filled in. The copies are ordered on `stream` (a cudaStream_t; NULL:
+ * the default stream) after the work the caller queued there, and the
+ * call returns when the outputs are written. Inputs are checked as by
+ * moe_model_run. The graph still runs its host parts on the host: inputs
+ * are staged through host memory (a graph resident on the device is to
+ * come; the expert weights already are). */
+moe_model_status moe_model_run_device(moe_model *model,
+                                      const moe_tensor *inputs,
+                                      int32_t num_inputs, moe_tensor *outputs,
+                                      int32_t num_outputs, void *stream);
+
 /* The message of the calling thread's last failed call on `model`
  * ("" when none). */
 const char *moe_model_last_error(const moe_model *model);

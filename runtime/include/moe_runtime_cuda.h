@@ -181,6 +181,12 @@ int32_t moe_cuda_cc_layer_bf16w(
     int32_t w1_constant, const uint16_t *w2, int64_t m2, const float *b2,
     int32_t act2, float alpha2, float beta2, float limit2,
     int32_t w2_constant, float *out);
+/* Copies `bytes` from src to dst (any memory the CUDA runtime can copy:
+ * device, managed or host) on `stream` (a cudaStream_t, NULL: the default
+ * stream) and waits for it: how moe_model_run_device stages device
+ * buffers. */
+int32_t moe_cuda_cc_copy(void *dst, const void *src, int64_t bytes,
+                         void *stream);
 /* Uploads a constant of the compiled model (`bytes` at `weights`) into
  * the device cache the grouped matmuls use with weights_constant: what
  * compiled code runs at model creation (__moe_cuda_preload). */

@@ -11,6 +11,9 @@
 // This file checks the caller's tensors against the signature, wraps them
 // in descriptors (no copy), runs the graph in the instance's oneTBB arena
 // and copies the results (which the graph allocates with malloc) out.
+// moe_model_run_device stages CUDA buffers through host memory around
+// that, with the CUDA runtime's copy (present in --target=cuda models
+// only: a weak reference).
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,10 +23,12 @@
 
 #include <tbb/task_arena.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <new>
 #include <set>
 #include <string>
 #include <vector>
@@ -35,6 +40,11 @@ void __moe_model_entry(void *results, void **inputs);
 __attribute__((weak)) void __moe_model_prepare(void);
 /// Frees a buffer of compiled code (runtime/cpu/BufferCache.cpp).
 void _mlir_memref_to_llvm_free(void *ptr);
+/// The CUDA runtime's copy and error text (moe_runtime_cuda.h), linked
+/// into models compiled with --target=cuda only: null in CPU models.
+__attribute__((weak)) int32_t moe_cuda_cc_copy(void *dst, const void *src,
+                                               int64_t bytes, void *stream);
+__attribute__((weak)) const char *moe_cuda_last_error(void);
 }
 
 using namespace moe::model;
@@ -323,6 +333,86 @@ moe_model_status moe_model_run(moe_model *model, const moe_tensor *inputs,
       std::free(outputs[i].data);
       outputs[i].data = nullptr;
     }
+  return status;
+}
+
+moe_model_status moe_model_run_device(moe_model *model,
+                                      const moe_tensor *inputs,
+                                      int32_t numInputs, moe_tensor *outputs,
+                                      int32_t numOutputs, void *stream) {
+  const std::string what = "moe_model_run_device: ";
+  if (!model)
+    return fail(MOE_MODEL_INVALID_ARGUMENT, what + "model is NULL");
+  if (!moe_cuda_cc_copy || !moe_cuda_last_error)
+    return fail(MOE_MODEL_INVALID_ARGUMENT,
+                what + "this model was compiled for the CPU; device buffers "
+                       "need a model compiled with --target=cuda");
+  const Signature &sig = model->signature;
+  if ((numInputs && !inputs) || (numOutputs && !outputs) ||
+      numInputs != static_cast<int32_t>(sig.inputs.size()) ||
+      numOutputs != static_cast<int32_t>(sig.outputs.size()))
+    return moe_model_run(model, inputs, numInputs, outputs, numOutputs);
+  for (int32_t i = 0; i < numOutputs; ++i)
+    if (!outputs[i].data)
+      return fail(MOE_MODEL_INVALID_ARGUMENT,
+                  what + "output '" + sig.outputs[i].name +
+                      "': data is NULL (device outputs are caller buffers; "
+                      "a capacity too small returns the shape)");
+
+  // Inputs: checked, then staged through host memory.
+  std::map<std::string, int64_t> symbols;
+  std::vector<moe_tensor> hostInputs(inputs, inputs + numInputs);
+  std::vector<std::unique_ptr<char[]>> staging;
+  for (int32_t i = 0; i < numInputs; ++i) {
+    if (moe_model_status status = checkInput(sig.inputs[i], inputs[i], symbols))
+      return status;
+    size_t bytes;
+    elementCount(inputs[i].shape, inputs[i].rank,
+                 moe_dtype_size(moe_dtype(inputs[i].dtype)), bytes);
+    staging.emplace_back(new (std::nothrow) char[bytes ? bytes : 1]);
+    if (!staging.back())
+      return fail(MOE_MODEL_OUT_OF_MEMORY,
+                  "input '" + sig.inputs[i].name + "': out of memory");
+    if (moe_cuda_cc_copy(staging.back().get(), inputs[i].data,
+                         static_cast<int64_t>(bytes), stream) != 0)
+      return fail(MOE_MODEL_RUNTIME_ERROR,
+                  "input '" + sig.inputs[i].name +
+                      "': copying from the device failed: " +
+                      moe_cuda_last_error());
+    hostInputs[i].data = staging.back().get();
+  }
+
+  std::vector<moe_tensor> hostOutputs(numOutputs, moe_tensor{});
+  if (moe_model_status status = moe_model_run(
+          model, hostInputs.data(), numInputs, hostOutputs.data(), numOutputs))
+    return status;
+  // Every output's shape is filled in, so that a caller whose buffers are
+  // too small can size them all at once; nothing is copied then.
+  moe_model_status status = MOE_MODEL_OK;
+  for (int32_t i = 0; i < numOutputs; ++i) {
+    const moe_tensor &host = hostOutputs[i];
+    moe_tensor &dest = outputs[i];
+    dest.dtype = host.dtype;
+    dest.rank = host.rank;
+    std::copy(host.shape, host.shape + host.rank, dest.shape);
+    if (dest.capacity < host.capacity && status == MOE_MODEL_OK)
+      status = fail(MOE_MODEL_OUTPUT_TOO_SMALL,
+                    "output '" + sig.outputs[i].name + "' has shape " +
+                        shapeString(host.shape, host.rank) + " (" +
+                        std::to_string(host.capacity) +
+                        " bytes), the buffer holds " +
+                        std::to_string(dest.capacity));
+  }
+  for (int32_t i = 0; i < numOutputs && status == MOE_MODEL_OK; ++i)
+    if (moe_cuda_cc_copy(outputs[i].data, hostOutputs[i].data,
+                         static_cast<int64_t>(hostOutputs[i].capacity),
+                         stream) != 0)
+      status = fail(MOE_MODEL_RUNTIME_ERROR,
+                    "output '" + sig.outputs[i].name +
+                        "': copying to the device failed: " +
+                        moe_cuda_last_error());
+  for (moe_tensor &host : hostOutputs)
+    std::free(host.data);
   return status;
 }
 

@@ -56,6 +56,9 @@ def _declare(lib):
     lib.moe_model_run.argtypes = [ctypes.c_void_p, ctypes.POINTER(Tensor),
                                   ctypes.c_int32, ctypes.POINTER(Tensor),
                                   ctypes.c_int32]
+    lib.moe_model_run_device.argtypes = [
+        ctypes.c_void_p, ctypes.POINTER(Tensor), ctypes.c_int32,
+        ctypes.POINTER(Tensor), ctypes.c_int32, ctypes.c_void_p]
     lib.moe_model_last_error.argtypes = [ctypes.c_void_p]
     lib.moe_model_last_error.restype = ctypes.c_char_p
     lib.moe_model_free_buffer.argtypes = [ctypes.c_void_p]
@@ -129,6 +132,82 @@ class Model:
                            .copy())
             self.lib.moe_model_free_buffer(t.data)
         return results
+
+
+    def _tensors(self, arrays, pointers):
+        tensors = (Tensor * max(len(arrays), 1))()
+        for t, a, p in zip(tensors, arrays, pointers):
+            t.data, t.dtype, t.rank, t.capacity = p, CODES.get(a.dtype, 0), a.ndim, a.nbytes
+            for i, size in enumerate(a.shape):
+                t.shape[i] = size
+        return tensors
+
+    def run_device(self, inputs):
+        """Runs through moe_model_run_device on CUDA buffers (a model
+        compiled with --target=cuda, on a GPU machine): the inputs are
+        copied to device memory, the outputs sized by a first call with
+        1-byte buffers (which must answer OUTPUT_TOO_SMALL with every
+        shape), then run into device buffers and copied back."""
+        cuda = _Cuda(self.lib)
+        kept = [np.ascontiguousarray(a) for a in inputs]
+        device_inputs = [cuda.upload(a) for a in kept]
+        probes = [cuda.malloc(1) for _ in self.outputs]
+        outs = (Tensor * max(len(self.outputs), 1))()
+        for t, p in zip(outs, probes):
+            t.data, t.capacity = p, 1
+        try:
+            status = self.lib.moe_model_run_device(
+                self.handle, self._tensors(kept, device_inputs), len(kept), outs,
+                len(self.outputs), None)
+            if status != OUTPUT_TOO_SMALL:
+                raise ModelError(status, self.lib.moe_model_last_error(self.handle).decode())
+            shapes = [tuple(t.shape[d] for d in range(t.rank)) for t in outs[:len(self.outputs)]]
+            results = [np.empty(shape, DTYPES[t.dtype]) for shape, t in zip(shapes, outs)]
+            device_outputs = [cuda.malloc(max(r.nbytes, 1)) for r in results]
+            try:
+                status = self.lib.moe_model_run_device(
+                    self.handle, self._tensors(kept, device_inputs), len(kept),
+                    self._tensors(results, device_outputs), len(self.outputs), None)
+                if status != OK:
+                    raise ModelError(status,
+                                     self.lib.moe_model_last_error(self.handle).decode())
+                for r, p in zip(results, device_outputs):
+                    cuda.download(r, p)
+                return results
+            finally:
+                for p in device_outputs:
+                    cuda.free(p)
+        finally:
+            for p in device_inputs + probes:
+                cuda.free(p)
+
+
+class _Cuda:
+    """The few CUDA runtime calls run_device needs, found through the
+    model library (which links libcudart)."""
+
+    def __init__(self, lib):
+        self.lib = lib
+        lib.cudaMalloc.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t]
+        lib.cudaMemcpy.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                                   ctypes.c_int]
+        lib.cudaFree.argtypes = [ctypes.c_void_p]
+
+    def malloc(self, size):
+        pointer = ctypes.c_void_p()
+        assert self.lib.cudaMalloc(ctypes.byref(pointer), size) == 0, "cudaMalloc failed"
+        return pointer.value
+
+    def upload(self, array):
+        pointer = self.malloc(max(array.nbytes, 1))
+        assert self.lib.cudaMemcpy(pointer, array.ctypes.data, array.nbytes, 1) == 0
+        return pointer
+
+    def download(self, array, pointer):
+        assert self.lib.cudaMemcpy(array.ctypes.data, pointer, array.nbytes, 2) == 0
+
+    def free(self, pointer):
+        self.lib.cudaFree(pointer)
 
 
 def compile_model(model, out_dir, extra_args=(), emit="so"):

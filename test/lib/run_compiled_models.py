@@ -3,7 +3,8 @@
 # directory scripts/gpu-models.sh fills was carried along): each
 # <name>_<weights>.so runs on the inputs of its <name>_<weights>_T<n>.npz
 # and must match onnxruntime's output saved next to them (f32: 1e-3 of the
-# output's magnitude; bf16: 2e-2, and a cosine above 0.999).
+# output's magnitude; bf16: 2e-2, and a cosine above 0.999), once on host
+# buffers (moe_model_run) and once on device buffers (moe_model_run_device).
 #
 #   python test/lib/run_compiled_models.py DIR
 import glob
@@ -19,6 +20,7 @@ cases = sorted(glob.glob(os.path.join(directory, "*_T*.npz")))
 if not cases:
     sys.exit(f"run_compiled_models: no *_T*.npz cases in {directory}")
 models = {}
+failures = 0
 for case in cases:
     stem, tokens = os.path.basename(case)[:-4].rsplit("_T", 1)
     library = os.path.join(directory, stem + ".so")
@@ -26,14 +28,22 @@ for case in cases:
     data = np.load(case)
     inputs = [data[k] for k in data.files if k.startswith("in_")]
     expected = data["expected"]
-    (actual,) = model.run(inputs)
-    scale = max(1.0, float(np.abs(expected).max()))
-    error = float(np.abs(actual - expected).max()) / scale
-    cosine = float(np.dot(actual.ravel(), expected.ravel()) /
-                   (np.linalg.norm(actual) * np.linalg.norm(expected) + 1e-30))
-    tolerance = 2e-2 if stem.endswith("_bf16") else 1e-3
-    status = "OK" if error <= tolerance and cosine > 0.999 else "FAIL"
-    print(f"{status}: {stem} T={tokens} error {error:.2e} cosine {cosine:.6f}")
-    if status == "FAIL":
-        sys.exit(1)
-print(f"run_compiled_models: {len(cases)} cases passed")
+    for api in ("host", "device"):
+        try:
+            (actual,) = model.run(inputs) if api == "host" else model.run_device(inputs)
+        except compiled_model.ModelError as error:
+            print(f"FAIL: {stem} T={tokens} {api} buffers: {error}")
+            failures += 1
+            continue
+        scale = max(1.0, float(np.abs(expected).max()))
+        error = float(np.abs(actual - expected).max()) / scale
+        cosine = float(np.dot(actual.ravel(), expected.ravel()) /
+                       (np.linalg.norm(actual) * np.linalg.norm(expected) + 1e-30))
+        tolerance = 2e-2 if stem.endswith("_bf16") else 1e-3
+        status = "OK" if error <= tolerance and cosine > 0.999 else "FAIL"
+        print(f"{status}: {stem} T={tokens} {api} buffers: error {error:.2e} cosine {cosine:.6f}")
+        if status == "FAIL":
+            failures += 1
+if failures:
+    sys.exit(f"run_compiled_models: {failures} of {2 * len(cases)} runs failed")
+print(f"run_compiled_models: {len(cases)} cases passed on host and device buffers")

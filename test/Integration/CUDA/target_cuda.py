@@ -118,11 +118,14 @@ for name, (path, feeds_for) in models.items():
             if not has_gpu:
                 continue
             (expected,) = run_onnxruntime(path, feeds)
-            (actual,) = model.run(list(feeds.values()))
-            scale = max(1.0, float(np.abs(expected).max()))
-            tolerance = 1e-3 if weights == "f32" else 2e-2
-            error = float(np.abs(actual - expected).max()) / scale
-            cosine = float(np.dot(actual.ravel(), expected.ravel()) /
-                           (np.linalg.norm(actual) * np.linalg.norm(expected) + 1e-30))
-            assert error <= tolerance and cosine > 0.999, (label, error, cosine)
-            print(f"OK: {label} (error {error:.1e}, cosine {cosine:.6f})")
+            # Host buffers (moe_model_run), then device buffers
+            # (moe_model_run_device).
+            for api, run in (("host", model.run), ("device", model.run_device)):
+                (actual,) = run(list(feeds.values()))
+                scale = max(1.0, float(np.abs(expected).max()))
+                tolerance = 1e-3 if weights == "f32" else 2e-2
+                error = float(np.abs(actual - expected).max()) / scale
+                cosine = float(np.dot(actual.ravel(), expected.ravel()) /
+                               (np.linalg.norm(actual) * np.linalg.norm(expected) + 1e-30))
+                assert error <= tolerance and cosine > 0.999, (label, api, error, cosine)
+                print(f"OK: {label} {api} buffers (error {error:.1e}, cosine {cosine:.6f})")

@@ -18,6 +18,7 @@
 # CHECK: OK: inputs unchanged
 # CHECK: OK: output too small: output 'y' has shape [7, 16] (448 bytes), the buffer holds 4
 # CHECK: OK: caller buffer
+# CHECK: OK: device buffers refused: moe_model_run_device: this model was compiled for the CPU; device buffers need a model compiled with --target=cuda
 # CHECK: OK: 8 threads x 4 runs identical
 # CHECK: OK: one-thread instance
 # CHECK: OK: bf16 weights T=33 within bf16 accuracy
@@ -111,6 +112,11 @@ except compiled_model.ModelError as error:
 buffer = np.full(7 * d, np.nan, np.float32)
 (got,) = moe.run([x, logits], out_buffers=[buffer])
 mh.check_close("caller buffer", buffer.reshape(7, d), expected)
+# A CPU model refuses CUDA buffers with the reason, before reading them.
+status = moe.lib.moe_model_run_device(moe.handle, moe._tensors([x, logits], [0, 0]), 2,
+                                      moe._tensors([buffer], [0]), 1, None)
+assert status == compiled_model.INVALID_ARGUMENT, status
+print("OK: device buffers refused:", moe.lib.moe_model_last_error(moe.handle).decode())
 
 # One instance, 8 threads at once, different token counts per thread.
 token_counts = [1, 3, 7, 16, 33, 2, 64, 5]
