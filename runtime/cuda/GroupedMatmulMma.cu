@@ -14,6 +14,11 @@
 // gate and up side by side). Three block shapes, picked by the mean rows
 // per expert: 16 rows for decode (1-2 rows per expert would leave a
 // 128-row tile's tensor-core work mostly on zero rows), 64 and 128.
+// A launch of fewer tiles than two per multiprocessor (decode: the down
+// projection has a handful of column tiles, each a whole [K, 128] slice of
+// weights to stream) splits K over blockIdx.z (tiles::splitK); the splits
+// write raw partial sums and finishSplits adds them with bias and
+// activation, so that every SM streams weights.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,6 +28,8 @@
 #include "GroupedMatmulTiles.h"
 
 #include <cuda_bf16.h>
+
+#include <algorithm>
 
 using namespace moe::runtime;
 using namespace moe::runtime::cuda;
@@ -82,21 +89,37 @@ constexpr int kSharedBytes =
     kStages * (Shape::kAElements + Shape::kBElements) *
     int(sizeof(__nv_bfloat16));
 
+/// One launch's operands. With kSplit > 1 (split-K), block z of a tile
+/// sums k tiles [z * kTilesPerSplit, (z + 1) * kTilesPerSplit) into
+/// partials [kSplit, numRows, mDim] (raw, every weight column) and
+/// finishSplits adds them up with the bias and activation.
+struct MmaArgs {
+  const __nv_bfloat16 *rows;
+  int64_t numRows, kDim;
+  const __nv_bfloat16 *weights;
+  int numExperts;
+  int64_t mDim, outCols;
+  const int32_t *offsets;
+  const float *bias;
+  moe_activation_params act;
+  float *out;
+  int kSplit;
+  int64_t kTilesPerSplit;
+  float *partials;
+};
+
 template <typename Shape, bool Gated>
 __global__ void __launch_bounds__(kMmaThreads)
-    groupedMatmulMma(const __nv_bfloat16 *rows, int64_t kDim,
-                     const __nv_bfloat16 *weights, int numExperts,
-                     int64_t mDim, int64_t outCols, const int32_t *offsets,
-                     const float *bias, moe_activation_params act,
-                     float *out) {
+    groupedMatmulMma(MmaArgs p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   int expert;
   int64_t rowBegin, rowEnd;
-  if (!locateTile(offsets, numExperts, Shape::kBlockM, blockIdx.x, expert,
-                  rowBegin, rowEnd))
+  if (!locateTile(p.offsets, p.numExperts, Shape::kBlockM, blockIdx.x,
+                  expert, rowBegin, rowEnd))
     return;
   int64_t col0 = int64_t(blockIdx.y) * blockOutputCols(Gated);
-  const __nv_bfloat16 *w = weights + int64_t(expert) * kDim * mDim;
+  const int64_t kDim = p.kDim, mDim = p.mDim, outCols = p.outCols;
+  const __nv_bfloat16 *w = p.weights + int64_t(expert) * kDim * mDim;
   extern __shared__ __align__(128) unsigned char shared[];
   auto *aTiles = reinterpret_cast<__nv_bfloat16 *>(shared);
   auto *bTiles = aTiles + kStages * Shape::kAElements;
@@ -110,7 +133,7 @@ __global__ void __launch_bounds__(kMmaThreads)
       int row = i / kAChunksPerRow, chunk = i % kAChunksPerRow;
       int64_t r = rowBegin + row, k = k0 + chunk * kChunk;
       bool valid = r < rowEnd && k < kDim;
-      copy16(a + aOffset(row, chunk), valid ? rows + r * kDim + k : rows,
+      copy16(a + aOffset(row, chunk), valid ? p.rows + r * kDim + k : p.rows,
              valid);
     }
     __nv_bfloat16 *b = bTiles + stage * Shape::kBElements;
@@ -122,7 +145,7 @@ __global__ void __launch_bounds__(kMmaThreads)
       bool valid = k < kDim && outCol < outCols;
       copy16(b + bOffset(kk, col / kChunk),
              valid ? w + k * mDim + weightColumn(col0, col, Gated, outCols)
-                   : weights,
+                   : p.weights,
              valid);
     }
   };
@@ -130,17 +153,19 @@ __global__ void __launch_bounds__(kMmaThreads)
   int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   int warpRow = warp / Shape::kWarpsN, warpCol = warp % Shape::kWarpsN;
   float acc[Shape::kMTiles][Shape::kNTiles][4] = {};
-  int64_t kTiles = (kDim + kMmaTileK - 1) / kMmaTileK;
+  int64_t allTiles = (kDim + kMmaTileK - 1) / kMmaTileK;
+  int64_t firstTile = int64_t(blockIdx.z) * p.kTilesPerSplit;
+  int64_t kTiles = min(allTiles - firstTile, p.kTilesPerSplit);
   for (int s = 0; s < kStages - 1; ++s) {
     if (s < kTiles)
-      load(s, s);
+      load(s, firstTile + s);
     commitCopies(); // empty groups keep the count the wait below assumes
   }
   for (int64_t kt = 0; kt < kTiles; ++kt) {
     waitCopies<kStages - 2>(); // tile kt has landed (for this thread)
     __syncthreads();           // ... for all; and kt - 1 is consumed
     if (kt + kStages - 1 < kTiles)
-      load(int((kt + kStages - 1) % kStages), kt + kStages - 1);
+      load(int((kt + kStages - 1) % kStages), firstTile + kt + kStages - 1);
     commitCopies();
     const __nv_bfloat16 *a = aTiles + (kt % kStages) * Shape::kAElements;
     const __nv_bfloat16 *b = bTiles + (kt % kStages) * Shape::kBElements;
@@ -173,34 +198,86 @@ __global__ void __launch_bounds__(kMmaThreads)
   // Accumulator element (2h + c) of lane (g, t) is row g + 8h, column
   // 2t + c of the 16 x 8 tile; a gated activation's up value sits in the
   // same element of tile nj + kNTiles / 2.
-  constexpr int outTiles = Gated ? Shape::kNTiles / 2 : Shape::kNTiles;
-  const float *b = bias ? bias + int64_t(expert) * mDim : nullptr;
   int g = lane / 4, t = lane % 4;
+  int rowBase = warpRow * Shape::kMTiles * 16;
+  if (p.kSplit > 1) {
+    // Raw sums for finishSplits, every weight column (gate and up) at its
+    // place in [numRows, mDim]; all splits write, even an empty one.
+    float *partial = p.partials + int64_t(blockIdx.z) * p.numRows * mDim;
+#pragma unroll
+    for (int mi = 0; mi < Shape::kMTiles; ++mi)
+#pragma unroll
+      for (int nj = 0; nj < Shape::kNTiles; ++nj)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          int64_t row = rowBegin + rowBase + mi * 16 + g + 8 * (e / 2);
+          int col = nTileColumn<Shape>(warpCol, nj, Gated) + 2 * t + e % 2;
+          int64_t outCol = col0 + (Gated ? col % (kMmaTileN / 2) : col);
+          if (row < rowEnd && outCol < outCols)
+            partial[row * mDim + weightColumn(col0, col, Gated, outCols)] =
+                acc[mi][nj][e];
+        }
+    return;
+  }
+  constexpr int outTiles = Gated ? Shape::kNTiles / 2 : Shape::kNTiles;
+  const float *b = p.bias ? p.bias + int64_t(expert) * mDim : nullptr;
 #pragma unroll
   for (int mi = 0; mi < Shape::kMTiles; ++mi)
 #pragma unroll
     for (int nj = 0; nj < outTiles; ++nj)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        int64_t row =
-            rowBegin + warpRow * Shape::kMTiles * 16 + mi * 16 + g + 8 * (e / 2);
+        int64_t row = rowBegin + rowBase + mi * 16 + g + 8 * (e / 2);
         int64_t col =
             col0 + nTileColumn<Shape>(warpCol, nj, Gated) + 2 * t + e % 2;
         if (row < rowEnd && col < outCols)
-          storeOutput(out, outCols, row, col, acc[mi][nj][e],
+          storeOutput(p.out, outCols, row, col, acc[mi][nj][e],
                       Gated ? acc[mi][nj + outTiles][e] : 0.0f, b, outCols,
-                      act, Gated);
+                      p.act, Gated);
       }
 #endif
 }
 
+/// Split-K's second step: out = act(sum of the partials + bias), one
+/// thread per output (the expert of a row, for its bias, by binary search
+/// over the offsets).
+template <bool Gated> __global__ void finishSplits(MmaArgs p) {
+  int64_t count = p.numRows * p.outCols;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t row = i / p.outCols, col = i % p.outCols;
+    float gate = 0.0f, up = 0.0f;
+    for (int z = 0; z < p.kSplit; ++z) {
+      const float *partial = p.partials + (z * p.numRows + row) * p.mDim;
+      gate += partial[col];
+      if (Gated)
+        up += partial[p.outCols + col];
+    }
+    const float *b = nullptr;
+    if (p.bias) {
+      int lo = 0, hi = p.numExperts; // offsets[lo] <= row < offsets[hi]
+      while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        (p.offsets[mid] <= row ? lo : hi) = mid;
+      }
+      b = p.bias + int64_t(lo) * p.mDim;
+    }
+    storeOutput(p.out, p.outCols, row, col, gate, up, b, p.outCols, p.act,
+                Gated);
+  }
+}
+
+int multiprocessors() {
+  int device = 0, count = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount,
+                             device) != cudaSuccess)
+    return 1;
+  return count;
+}
+
 template <typename Shape, bool Gated>
-moe_status launchShape(cudaStream_t stream, const __nv_bfloat16 *rows,
-                       int64_t numRows, int64_t kDim,
-                       const __nv_bfloat16 *weights, int numExperts,
-                       int64_t mDim, int64_t outCols, const int32_t *offsets,
-                       const float *bias, const moe_activation_params &act,
-                       float *out) {
+moe_status launchShape(cudaStream_t stream, MmaArgs args) {
   auto kernel = groupedMatmulMma<Shape, Gated>;
   constexpr int bytes = kSharedBytes<Shape>;
   // Over 48 KiB of dynamic shared memory must be asked for.
@@ -208,40 +285,38 @@ moe_status launchShape(cudaStream_t stream, const __nv_bfloat16 *rows,
       kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
   if (error != cudaSuccess)
     return deviceError(error);
-  int64_t rowTiles = moe_cuda_max_row_tiles(numRows, numExperts,
+  int64_t rowTiles = moe_cuda_max_row_tiles(args.numRows, args.numExperts,
                                             Shape::kBlockM);
-  int64_t colTiles = (outCols + blockOutputCols(Gated) - 1) /
+  int64_t colTiles = (args.outCols + blockOutputCols(Gated) - 1) /
                      blockOutputCols(Gated);
   if (rowTiles > INT32_MAX || colTiles > 65535)
     return MOE_ERROR_INVALID_ARGUMENT;
-  dim3 grid{unsigned(rowTiles), unsigned(colTiles)};
-  kernel<<<grid, kMmaThreads, bytes, stream>>>(rows, kDim, weights,
-                                               numExperts, mDim, outCols,
-                                               offsets, bias, act, out);
+  int64_t kTiles = (args.kDim + kMmaTileK - 1) / kMmaTileK;
+  args.kSplit = splitK(rowTiles * colTiles, multiprocessors(), kTiles);
+  args.kTilesPerSplit = (kTiles + args.kSplit - 1) / args.kSplit;
+  DeviceBuffer<float> partials; // freed in stream order after the finish
+  if (args.kSplit > 1) {
+    MOE_TRY(partials.allocate(args.kSplit * args.numRows * args.mDim, stream));
+    args.partials = partials.get();
+  }
+  dim3 grid{unsigned(rowTiles), unsigned(colTiles), unsigned(args.kSplit)};
+  kernel<<<grid, kMmaThreads, bytes, stream>>>(args);
+  if (args.kSplit > 1) {
+    int64_t outputs = args.numRows * args.outCols;
+    unsigned blocks = unsigned(std::min<int64_t>((outputs + 255) / 256, 4096));
+    finishSplits<Gated><<<blocks, 256, 0, stream>>>(args);
+  }
   return launched();
 }
 
 template <bool Gated>
-moe_status launchGated(cudaStream_t stream, const __nv_bfloat16 *rows,
-                       int64_t numRows, int64_t kDim,
-                       const __nv_bfloat16 *weights, int numExperts,
-                       int64_t mDim, int64_t outCols, const int32_t *offsets,
-                       const float *bias, const moe_activation_params &act,
-                       float *out) {
-  int64_t rowsPerExpert = numRows / numExperts;
+moe_status launchGated(cudaStream_t stream, const MmaArgs &args) {
+  int64_t rowsPerExpert = args.numRows / args.numExperts;
   if (rowsPerExpert <= 24)
-    return launchShape<MmaShape<1, 1>, Gated>(stream, rows, numRows, kDim,
-                                              weights, numExperts, mDim,
-                                              outCols, offsets, bias, act,
-                                              out);
+    return launchShape<MmaShape<1, 1>, Gated>(stream, args);
   if (rowsPerExpert <= 96)
-    return launchShape<MmaShape<2, 2>, Gated>(stream, rows, numRows, kDim,
-                                              weights, numExperts, mDim,
-                                              outCols, offsets, bias, act,
-                                              out);
-  return launchShape<MmaShape<2, 4>, Gated>(stream, rows, numRows, kDim,
-                                            weights, numExperts, mDim,
-                                            outCols, offsets, bias, act, out);
+    return launchShape<MmaShape<2, 2>, Gated>(stream, args);
+  return launchShape<MmaShape<2, 4>, Gated>(stream, args);
 }
 
 bool aligned16(const void *p) {
@@ -264,10 +339,8 @@ moe_status moe::runtime::cuda::launchMmaGroupedMatmul(
     int64_t kDim, const __nv_bfloat16 *weights, int numExperts, int64_t mDim,
     int64_t outCols, const int32_t *offsets, const float *bias,
     const moe_activation_params &act, bool gated, float *out) {
-  return gated ? launchGated<true>(stream, rows, numRows, kDim, weights,
-                                   numExperts, mDim, outCols, offsets, bias,
-                                   act, out)
-               : launchGated<false>(stream, rows, numRows, kDim, weights,
-                                    numExperts, mDim, outCols, offsets, bias,
-                                    act, out);
+  MmaArgs args{rows,   numRows, kDim, weights, numExperts, mDim, outCols,
+               offsets, bias,   act,  out,     1,          0,    nullptr};
+  return gated ? launchGated<true>(stream, args)
+               : launchGated<false>(stream, args);
 }

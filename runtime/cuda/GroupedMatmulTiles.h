@@ -154,6 +154,20 @@ MOE_HOST_DEVICE constexpr int blockOutputCols(bool gated) {
   return gated ? kMmaTileN / 2 : kMmaTileN;
 }
 
+/// How many blocks share each tile's K (split-K) so that a launch of
+/// `blocks` tiles still fills `sms` multiprocessors twice over: decode's
+/// few rows leave the down projection with a handful of column tiles, each
+/// streaming a whole [K, 128] slice of weights on one SM. Each split keeps
+/// at least 4 of the `kTiles` k tiles; at most 16 splits.
+MOE_HOST_DEVICE constexpr int splitK(int64_t blocks, int64_t sms,
+                                     int64_t kTiles) {
+  if (blocks <= 0 || blocks >= 2 * sms || kTiles < 8)
+    return 1;
+  int64_t wanted = (2 * sms + blocks - 1) / blocks;
+  int64_t most = kTiles / 4 < 16 ? kTiles / 4 : 16;
+  return int(wanted < most ? wanted : most);
+}
+
 } // namespace moe::runtime::cuda::tiles
 
 #endif // MOE_RUNTIME_CUDA_GROUPEDMATMULTILES_H

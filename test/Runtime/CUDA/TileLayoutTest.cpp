@@ -12,7 +12,7 @@
 //   - the warps' n8 tiles cover the 128 weight columns once, gate and up
 //     tiles 64 apart, and the epilogue writes each output of a block once;
 //   - row tiles cover every row of every segment once, within
-//     maxRowTiles.
+//     maxRowTiles; split-K's k ranges cover every k tile once.
 // Prints one OK line per check; exits 1 with the first mismatch.
 //
 //===----------------------------------------------------------------------===//
@@ -21,6 +21,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <array>
 #include <random>
 #include <set>
@@ -225,6 +226,40 @@ void checkRowTiles() {
   std::printf("OK: row tiles\n");
 }
 
+/// Split-K: only launches under two waves split, each split keeps 4 k
+/// tiles or more, and the splits' k ranges (kTilesPerSplit each, the last
+/// ones possibly empty) cover every k tile once.
+void checkSplitK() {
+  EXPECT(splitK(300, 132, 448) == 1, "a full launch is not split");
+  EXPECT(splitK(64, 132, 448) == 5, "decode's down projection: %d",
+         splitK(64, 132, 448));
+  EXPECT(splitK(2, 132, 128) == 16, "at most 16 splits");
+  EXPECT(splitK(2, 132, 7) == 1, "short K is not split");
+  EXPECT(splitK(0, 132, 448) == 1, "no blocks");
+  for (int64_t blocks = 1; blocks < 300; blocks += 7)
+    for (int64_t kTiles = 0; kTiles < 600; kTiles += 13) {
+      int splits = splitK(blocks, 132, kTiles);
+      EXPECT(splits >= 1 && splits <= 16, "%d splits", splits);
+      if (splits == 1)
+        continue;
+      EXPECT(blocks < 264 && kTiles / splits >= 4,
+             "%lld blocks, %lld k tiles: %d splits", (long long)blocks,
+             (long long)kTiles, splits);
+      int64_t perSplit = (kTiles + splits - 1) / splits;
+      std::vector<int> covered(kTiles, 0);
+      for (int z = 0; z < splits; ++z) {
+        int64_t first = z * perSplit;
+        int64_t count = std::min(kTiles - first, perSplit);
+        for (int64_t t = first; t < first + count; ++t)
+          ++covered[t];
+      }
+      for (int64_t t = 0; t < kTiles; ++t)
+        EXPECT(covered[t] == 1, "k tile %lld covered %d times", (long long)t,
+               covered[t]);
+    }
+  std::printf("OK: split-K\n");
+}
+
 } // namespace
 
 int main() {
@@ -232,5 +267,6 @@ int main() {
   checkShape<MmaShape<2, 2>>("64-row blocks");
   checkShape<MmaShape<2, 4>>("128-row blocks");
   checkRowTiles();
+  checkSplitK();
   return 0;
 }

@@ -6,8 +6,9 @@
 # and uneven experts, combine, and a whole layer chained. bf16 results are
 # compared at rtol 2e-2 on unit-variance inputs plus a global cosine check.
 # The bf16 shapes cover both tensor-core kernels: the mma.sync one (K and
-# columns multiples of 8; 16-, 64- and 128-row blocks by rows per expert)
-# and the WMMA one (the other sizes; all of them in the second run).
+# columns multiples of 8; 16-, 64- and 128-row blocks by rows per expert;
+# split-K for decode's few rows and long K) and the WMMA one (the other
+# sizes; all of them in the second run).
 # Runs where a GPU is present (scripts/gpu-check.sh).
 # REQUIRES: gpu
 # RUN: %python %s | FileCheck %s
@@ -130,6 +131,22 @@ for bf16 in (False, True):
                     assert cos > 0.999 or np.linalg.norm(want) == 0, cos
             else:
                 close(f"f32 {act}", got, want, rtol=1e-4, atol=1e-4)
+    if bf16:
+        # Decode: a few rows, long K, few column tiles: the mma.sync kernel
+        # splits K over blocks (partials, then bias + activation).
+        for act, counts, kdim, m in (("swiglu", [1, 0, 0, 1, 0, 0, 0, 0], 2048, 512),
+                                     ("identity", [2, 1, 0, 3], 4096, 256),
+                                     ("gelu", [1], 1032, 64)):
+            experts = len(counts)
+            offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+            rows = ch.to_bf16(rng.standard_normal((int(offsets[-1]), kdim)).astype(np.float32))
+            w = ch.to_bf16((rng.standard_normal((experts, kdim, m)) / np.sqrt(kdim))
+                           .astype(np.float32))
+            b = rng.standard_normal((experts, m)).astype(np.float32)
+            want = grouped_reference(ch.from_bf16(rows), ch.from_bf16(w), offsets, b, act, {})
+            status, out = ch.grouped_matmul(D(rows), D(w), D(offsets), D(b), act, bf16=True)
+            assert status == ch.OK, ch.lib.moe_cuda_last_error()
+            close(f"bf16 decode {act} K={kdim}", out.get(), want, rtol=2e-2, atol=2e-2)
     print("OK: grouped_matmul", "bf16" if bf16 else "f32")
 
 y = rng.standard_normal((10, 3)).astype(np.float32)
