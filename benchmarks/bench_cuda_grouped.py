@@ -1,17 +1,21 @@
 """GPU benchmark of the CUDA runtime's grouped matmul (run by
 scripts/gpu-check.sh on a machine with an NVIDIA GPU and PyTorch).
 
-For MoE-shaped cases (the gate|up projection: T tokens routed top-k over E
-experts, d -> 2f with the SwiGLU epilogue) it times, in one run with CUDA
-events (median of repeats):
-  ours f32 / ours bf16  moe_cuda_grouped_matmul_{f32,bf16}
+For MoE-shaped cases (T tokens routed top-k over E experts) and both
+projections of the experts (up: d -> 2f with the SwiGLU epilogue; down:
+f -> d) it times, in one run with CUDA events (median of repeats):
+  ours bf16 / ours f32  moe_cuda_grouped_matmul_{bf16,f32} (bf16: the
+                        mma.sync kernel, split-K for decode)
   dense bf16            one cuBLAS GEMM (torch.matmul) of the same useful
-                        FLOPs: [T*k, d] x [d, 2f], the dense bound
+                        FLOPs: [T*k, K] x [K, M], the dense bound
   per-expert bf16       one cuBLAS GEMM per expert segment (what engines
                         without grouped GEMM do)
-  cublas grouped bf16   moe_cuda_grouped_matmul_cublas_bf16: one
+  cublas grouped        moe_cuda_grouped_matmul_cublas_bf16: one
                         cublasGemmGroupedBatchedEx call + our epilogue
-and prints TFLOP/s, GB/s of touched expert weights, and ratios.
+and prints TFLOP/s, GB/s of the touched expert weights, that as a share
+of the device-to-device copy bandwidth measured in the same run (the
+decode target: 75% of HBM bandwidth), and each engine's speed relative to
+dense bf16 and to cuBLAS grouped (above 1: faster).
 """
 
 import argparse
@@ -49,16 +53,28 @@ def timed(fn, repeats):
     return statistics.median(times)
 
 
+def copy_bandwidth():
+    """GB/s of a 1 GiB device-to-device copy (read + write): the HBM
+    bandwidth this run can reach, the decode baseline."""
+    x = torch.empty(1 << 28, device="cuda")
+    y = torch.empty_like(x)
+    ms = timed(lambda: y.copy_(x), 10)
+    return 2 * x.numel() * 4 / ms / 1e6
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="small cases only")
     args = parser.parse_args()
     lib = ch.lib
-    act = ch.ActivationParams(ch.ACTIVATION["swiglu"], 1.702, 1.0, 7.0)
+    swiglu = ch.ActivationParams(ch.ACTIVATION["swiglu"], 1.702, 1.0, 7.0)
+    identity = ch.ActivationParams(ch.ACTIVATION["identity"], 0, 0, 0)
     print(f"GPU: {torch.cuda.get_device_name()}")
-    header = (f"{'case':<16}{'T':>6} {'engine':<16}{'ms':>9}{'TFLOP/s':>9}"
-              f"{'GB/s':>8}{'vs dense':>9}")
+    bandwidth = copy_bandwidth()
+    print(f"device-to-device copy: {bandwidth:.0f} GB/s")
+    header = (f"{'case':<16}{'T':>6} {'proj':<5}{'engine':<16}{'ms':>9}{'TFLOP/s':>9}"
+              f"{'GB/s':>8}{'%copy':>7}{'vs dense':>9}{'vs grouped':>11}")
     print(header)
     print("-" * len(header))
     rng = np.random.default_rng(0)
@@ -66,47 +82,51 @@ def main():
     for name, d, f, experts, k, tokens_list in CASES:
         if args.quick and d > 2048:
             continue
-        w32 = torch.randn(experts, d, 2 * f, device="cuda") / d ** 0.5
-        w16 = w32.to(torch.bfloat16)
+        projections = []
+        for proj, kdim, m, act in (("up", d, 2 * f, swiglu), ("down", f, d, identity)):
+            w32 = torch.randn(experts, kdim, m, device="cuda") / kdim ** 0.5
+            projections.append((proj, kdim, m, act, w32, w32.to(torch.bfloat16)))
         for tokens in tokens_list:
             rows_n = tokens * k
             ids = rng.integers(0, experts, rows_n)
             counts = np.bincount(ids, minlength=experts)
-            offsets = torch.tensor(np.concatenate([[0], np.cumsum(counts)]), dtype=torch.int32, device="cuda")
-            x32 = torch.randn(rows_n, d, device="cuda")
-            x16 = x32.to(torch.bfloat16)
-            out = torch.empty(rows_n, f, device="cuda")
-            flops = 2.0 * rows_n * d * 2 * f
-            touched = int((counts > 0).sum()) * d * 2 * f
+            bounds = np.concatenate([[0], np.cumsum(counts)])
+            offsets = torch.tensor(bounds, dtype=torch.int32, device="cuda")
+            segments = [(int(s), int(e)) for s, e in zip(bounds[:-1], bounds[1:])]
+            for proj, kdim, m, act, w32, w16 in projections:
+                x32 = torch.randn(rows_n, kdim, device="cuda")
+                x16 = x32.to(torch.bfloat16)
+                out = torch.empty(rows_n, m // 2 if act is swiglu else m, device="cuda")
+                flops = 2.0 * rows_n * kdim * m
+                touched = int((counts > 0).sum()) * kdim * m
 
-            def ours(x, w, fn):
-                return lambda: fn(stream, ctypes.c_void_p(x.data_ptr()), ctypes.c_int64(rows_n),
-                                  ctypes.c_int64(d), ctypes.c_void_p(w.data_ptr()),
-                                  ctypes.c_int64(experts), ctypes.c_int64(2 * f),
-                                  ctypes.c_void_p(offsets.data_ptr()), None,
-                                  ctypes.byref(act), ctypes.c_void_p(out.data_ptr()))
+                def ours(x, w, fn, act=act, kdim=kdim, m=m, out=out):
+                    return lambda: fn(stream, ctypes.c_void_p(x.data_ptr()), ctypes.c_int64(rows_n),
+                                      ctypes.c_int64(kdim), ctypes.c_void_p(w.data_ptr()),
+                                      ctypes.c_int64(experts), ctypes.c_int64(m),
+                                      ctypes.c_void_p(offsets.data_ptr()), None,
+                                      ctypes.byref(act), ctypes.c_void_p(out.data_ptr()))
 
-            dense_w = w16[0]
-            segments = [(int(s), int(e)) for s, e in zip(np.concatenate([[0], np.cumsum(counts)])[:-1],
-                                                         np.cumsum(counts))]
+                def per_expert(x16=x16, w16=w16):
+                    for e, (s, t) in enumerate(segments):
+                        if t > s:
+                            torch.matmul(x16[s:t], w16[e])
 
-            def per_expert():
-                for e, (s, t) in enumerate(segments):
-                    if t > s:
-                        torch.matmul(x16[s:t], w16[e])
-
-            results = [
-                ("dense bf16", timed(lambda: torch.matmul(x16, dense_w), args.repeats), 2),
-                ("per-expert bf16", timed(per_expert, args.repeats), 2),
-                ("cublas grouped", timed(ours(x16, w16, lib.moe_cuda_grouped_matmul_cublas_bf16),
-                                         args.repeats), 2),
-                ("ours bf16", timed(ours(x16, w16, lib.moe_cuda_grouped_matmul_bf16), args.repeats), 2),
-                ("ours f32", timed(ours(x32, w32, lib.moe_cuda_grouped_matmul_f32), args.repeats), 4),
-            ]
-            dense_ms = results[0][1]
-            for engine, ms, width in results:
-                print(f"{name:<16}{tokens:>6} {engine:<16}{ms:>9.4f}{flops / ms / 1e9:>9.2f}"
-                      f"{touched * width / ms / 1e6:>8.0f}{dense_ms / ms:>8.2f}x")
+                dense_w = w16[0]
+                results = [
+                    ("dense bf16", timed(lambda: torch.matmul(x16, dense_w), args.repeats), 2),
+                    ("per-expert bf16", timed(per_expert, args.repeats), 2),
+                    ("cublas grouped",
+                     timed(ours(x16, w16, lib.moe_cuda_grouped_matmul_cublas_bf16), args.repeats), 2),
+                    ("ours bf16", timed(ours(x16, w16, lib.moe_cuda_grouped_matmul_bf16), args.repeats), 2),
+                    ("ours f32", timed(ours(x32, w32, lib.moe_cuda_grouped_matmul_f32), args.repeats), 4),
+                ]
+                dense_ms, grouped_ms = results[0][1], results[2][1]
+                for engine, ms, width in results:
+                    gbs = touched * width / ms / 1e6
+                    print(f"{name:<16}{tokens:>6} {proj:<5}{engine:<16}{ms:>9.4f}"
+                          f"{flops / ms / 1e9:>9.2f}{gbs:>8.0f}{100 * gbs / bandwidth:>6.0f}%"
+                          f"{dense_ms / ms:>8.2f}x{grouped_ms / ms:>10.2f}x")
 
 
 if __name__ == "__main__":
