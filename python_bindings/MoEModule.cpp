@@ -17,10 +17,12 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace py = pybind11;
@@ -200,6 +202,57 @@ public:
     return result;
   }
 
+  /// moe_model_run_device: `inputs` as (CUDA pointer, shape) in input
+  /// order (dtypes checked by the caller), `outputs` as (CUDA pointer,
+  /// capacity in bytes), `stream` a cudaStream_t (0: the default stream).
+  /// Returns (whether the outputs were written, their shapes): false when
+  /// a buffer was too small; other failures raise.
+  py::tuple runDevice(const std::vector<std::pair<uintptr_t, std::vector<int64_t>>> &inputs,
+                      const std::vector<std::pair<uintptr_t, size_t>> &outputs,
+                      uintptr_t stream) {
+    if (!library->runDevice)
+      throw ModelError("this model library has no moe_model_run_device; "
+                       "recompile it");
+    int32_t numInputs = static_cast<int32_t>(inputs.size());
+    std::vector<moe_tensor> tensors(inputs.size(), moe_tensor{});
+    for (int32_t i = 0; i < numInputs && i < library->numInputs(model); ++i) {
+      const auto &[pointer, shape] = inputs[i];
+      if (shape.size() > MOE_MODEL_MAX_RANK)
+        throw ModelError("input '" +
+                         std::string(library->input(model, i)->name) +
+                         "': rank " + std::to_string(shape.size()) +
+                         " is over " + std::to_string(MOE_MODEL_MAX_RANK));
+      moe_tensor &t = tensors[i];
+      t.data = reinterpret_cast<void *>(pointer);
+      t.dtype = library->input(model, i)->dtype;
+      t.rank = static_cast<int32_t>(shape.size());
+      std::copy(shape.begin(), shape.end(), t.shape);
+    }
+    std::vector<moe_tensor> results(outputs.size(), moe_tensor{});
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      results[i].data = reinterpret_cast<void *>(outputs[i].first);
+      results[i].capacity = outputs[i].second;
+    }
+    moe_model_status status;
+    std::string error;
+    {
+      py::gil_scoped_release release;
+      status = library->runDevice(model, tensors.data(), numInputs,
+                                  results.data(),
+                                  static_cast<int32_t>(results.size()),
+                                  reinterpret_cast<void *>(stream));
+      if (status != MOE_MODEL_OK)
+        error = library->lastError(model);
+    }
+    if (status != MOE_MODEL_OK && status != MOE_MODEL_OUTPUT_TOO_SMALL)
+      throw ModelError(error);
+    py::list shapes;
+    for (const moe_tensor &t : results)
+      shapes.append(py::tuple(py::cast(
+          std::vector<int64_t>(t.shape, t.shape + t.rank))));
+    return py::make_tuple(status == MOE_MODEL_OK, shapes);
+  }
+
   void recordStats(bool on) { library->statsEnable(model, on ? 1 : 0); }
   void resetStats() { library->statsReset(model); }
   std::string statsJson() const {
@@ -235,6 +288,7 @@ PYBIND11_MODULE(_moe, m) {
       .def("inputs", &Model::inputs)
       .def("outputs", &Model::outputs)
       .def("run", &Model::run)
+      .def("run_device", &Model::runDevice)
       .def("record_stats", &Model::recordStats)
       .def("reset_stats", &Model::resetStats)
       .def("stats_json", &Model::statsJson);

@@ -54,23 +54,65 @@ class Model:
         """Runs the model. `inputs`: {name: array} (or a list in input
         order); arrays may be numpy arrays or anything with __dlpack__.
         Returns {output name: numpy array}."""
-        if isinstance(inputs, dict):
-            names = [i.name for i in self.inputs]
-            unknown = sorted(set(inputs) - set(names))
-            if unknown:
-                raise ModelError(f"the model has no input {unknown[0]!r} "
-                                 f"(its inputs: {', '.join(map(repr, names))})")
-            missing = [n for n in names if n not in inputs]
-            if missing:
-                raise ModelError(f"missing input {missing[0]!r}")
-            ordered = [inputs[n] for n in names]
-        else:
-            ordered = list(inputs)
-        arrays = [_as_array(a) for a in ordered]
+        arrays = [_as_array(a) for a in self._ordered(inputs, self.inputs, "input")]
         results = self._model.run(arrays)
         return {o.name: r for o, r in zip(self.outputs, results)}
 
     __call__ = run
+
+    def run_device(self, inputs, outputs=None, stream=0):
+        """Runs a model compiled with target="cuda" on CUDA buffers
+        (moe_model_run_device). `inputs`: {name: tensor} or a list in input
+        order, C-contiguous objects with __cuda_array_interface__ (PyTorch
+        CUDA tensors, CuPy arrays) of the model's dtypes. `outputs`: {name:
+        tensor} (or a list) to write into, or None to allocate them with
+        PyTorch (after a sizing run: the model runs twice; pass buffers to
+        avoid it). `stream`: a cudaStream_t as an int (0: the default
+        stream), e.g. torch.cuda.current_stream().cuda_stream. Returns
+        {output name: tensor}, each the output's shape (a view of the
+        given buffer)."""
+        ordered = self._ordered(inputs, self.inputs, "input")
+        described = []
+        for info, tensor in zip(self.inputs, ordered):
+            pointer, shape, dtype = _cuda_buffer(tensor, f"input {info.name!r}")
+            if dtype != np.dtype(info.dtype):
+                raise ModelError(f"input {info.name!r}: dtype {dtype}, "
+                                 f"the model wants {info.dtype}")
+            described.append((pointer, shape))
+        if outputs is None:
+            import torch  # only to allocate outputs
+            probe = torch.empty(1, dtype=torch.uint8, device="cuda")
+            written, shapes = self._model.run_device(
+                described, [(probe.data_ptr(), 0)] * len(self.outputs), stream)
+            outputs = [torch.empty(shape, dtype=_torch_dtype(torch, info.dtype), device="cuda")
+                       for info, shape in zip(self.outputs, shapes)]
+        buffers = self._ordered(outputs, self.outputs, "output")
+        described_outputs = []
+        for info, tensor in zip(self.outputs, buffers):
+            pointer, shape, dtype = _cuda_buffer(tensor, f"output {info.name!r}")
+            described_outputs.append((pointer, int(np.prod(shape)) * dtype.itemsize))
+        written, shapes = self._model.run_device(described, described_outputs, stream)
+        if not written:
+            raise ModelError("an output buffer is too small: the outputs have shapes "
+                             + ", ".join(f"{o.name} {list(s)}" for o, s in zip(self.outputs, shapes)))
+        return {o.name: b.reshape(-1)[:int(np.prod(s))].reshape(s)
+                for o, b, s in zip(self.outputs, buffers, shapes)}
+
+    @staticmethod
+    def _ordered(values, infos, what):
+        """`values` as a list in the order of `infos` ({name: value} or a
+        list)."""
+        if not isinstance(values, dict):
+            return list(values)
+        names = [i.name for i in infos]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ModelError(f"the model has no {what} {unknown[0]!r} "
+                             f"(its {what}s: {', '.join(map(repr, names))})")
+        missing = [n for n in names if n not in values]
+        if missing:
+            raise ModelError(f"missing {what} {missing[0]!r}")
+        return [values[n] for n in names]
 
     def record_stats(self, on=True):
         """Starts (or stops) recording routing statistics in later runs.
@@ -100,6 +142,32 @@ def _as_array(value):
     if hasattr(value, "__dlpack__"):
         return np.from_dlpack(value)
     return np.asarray(value)
+
+
+def _cuda_buffer(value, what):
+    """(device pointer, shape, numpy dtype) of a C-contiguous object with
+    __cuda_array_interface__."""
+    interface = getattr(value, "__cuda_array_interface__", None)
+    if interface is None:
+        raise ModelError(f"{what}: {type(value).__name__} is not a CUDA buffer "
+                         "(no __cuda_array_interface__); use run() for host arrays")
+    shape = tuple(int(d) for d in interface["shape"])
+    dtype = np.dtype(interface["typestr"])
+    strides = interface.get("strides")
+    if strides is not None:
+        expected, step = [], dtype.itemsize
+        for size in reversed(shape):
+            expected.insert(0, step)
+            step *= size
+        if tuple(strides) != tuple(expected) and int(np.prod(shape)) > 1:
+            raise ModelError(f"{what}: not C-contiguous")
+    return int(interface["data"][0]), shape, dtype
+
+
+def _torch_dtype(torch, numpy_name):
+    return {"float32": torch.float32, "float64": torch.float64, "int32": torch.int32,
+            "int64": torch.int64, "int8": torch.int8, "uint8": torch.uint8,
+            "bool": torch.bool, "float16": torch.float16}[numpy_name]
 
 
 def load(path, num_threads=0):

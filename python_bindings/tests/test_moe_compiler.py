@@ -105,6 +105,40 @@ def test_target_cuda(moe_model, tmp_path):
     feeds = feeds_for(17)
     got, want = model.run(feeds)["y"], ort_run(moe_model, feeds)["y"]
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+    if importlib.util.find_spec("torch"):  # the same on CUDA buffers
+        import torch
+        on_device = model.run_device({k: torch.from_numpy(v).cuda() for k, v in feeds.items()})
+        np.testing.assert_allclose(on_device["y"].cpu().numpy(), want, rtol=1e-3, atol=1e-4)
+
+
+class FakeCudaBuffer:
+    """Host memory dressed as a CUDA buffer (__cuda_array_interface__):
+    enough for the checks that refuse before any byte is read."""
+
+    def __init__(self, array):
+        self.array = array
+        self.__cuda_array_interface__ = {
+            "shape": array.shape, "typestr": array.dtype.str, "strides": None,
+            "data": (array.ctypes.data, False), "version": 3}
+
+
+def test_run_device_errors(moe_model):
+    """run_device wants CUDA buffers of the model's dtypes, and a model
+    compiled for the CPU refuses them with the reason."""
+    model = moe_compiler.compile(moe_model)
+    feeds = feeds_for(4)
+    fake = {k: FakeCudaBuffer(v) for k, v in feeds.items()}
+    out = [FakeCudaBuffer(np.zeros((4, D), np.float32))]
+    with pytest.raises(moe_compiler.ModelError, match="input 'x': ndarray is not a CUDA buffer"):
+        model.run_device(feeds, out)
+    with pytest.raises(moe_compiler.ModelError, match="dtype float64, the model wants float32"):
+        model.run_device({**fake, "x": FakeCudaBuffer(feeds["x"].astype(np.float64))}, out)
+    with pytest.raises(moe_compiler.ModelError, match="missing output 'y'"):
+        model.run_device(fake, {})
+    with pytest.raises(moe_compiler.ModelError,
+                       match="compiled for the CPU; device buffers need a model "
+                             "compiled with --target=cuda"):
+        model.run_device(fake, out)
 
 
 def test_unknown_weight_type(moe_model):

@@ -321,6 +321,8 @@ const char *moe::model::bindModelFunctions(void *library, ModelFunctions &api) {
   MOE_BIND(statsReset, "moe_model_stats_reset")
   MOE_BIND(statsJson, "moe_model_stats_json")
 #undef MOE_BIND
+  api.runDevice = reinterpret_cast<decltype(api.runDevice)>(
+      dlsym(library, "moe_model_run_device"));
   return nullptr;
 }
 

@@ -33,6 +33,8 @@ struct ModelFunctions {
   decltype(&moe_model_stats_enable) statsEnable;
   decltype(&moe_model_stats_reset) statsReset;
   decltype(&moe_model_stats_json) statsJson;
+  /// Null in libraries built before it existed.
+  decltype(&moe_model_run_device) runDevice;
 };
 
 /// Takes every C API function from a dlopen()ed model library; returns the
