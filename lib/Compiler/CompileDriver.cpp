@@ -63,10 +63,10 @@ DriverResult mlir::moe::compileModel(const std::string &modelPath,
   compile.linker = options.linker;
   compile.maxWeightBytes = options.maxWeightBytes;
   if (options.weightType != "f32" && options.weightType != "bf16" &&
-      options.weightType != "int8") {
+      options.weightType != "f16" && options.weightType != "int8") {
     result.diagnostics =
-        "error: weights must be 'f32', 'bf16' or 'int8', not '" +
-                         options.weightType + "'\n";
+        "error: weights must be 'f32', 'bf16', 'f16' or 'int8', not '" +
+        options.weightType + "'\n";
     return result;
   }
   compile.weightType = options.weightType;
@@ -77,8 +77,13 @@ DriverResult mlir::moe::compileModel(const std::string &modelPath,
   }
   if (options.target == "cuda" &&
       (options.reference || options.weightType == "int8")) {
-    result.diagnostics = "error: target 'cuda' takes f32 or bf16 weights "
-                         "and no reference lowering\n";
+    result.diagnostics = "error: target 'cuda' takes f32, bf16 or f16 "
+                         "weights and no reference lowering\n";
+    return result;
+  }
+  if (options.target == "cpu" && options.weightType == "f16") {
+    result.diagnostics = "error: f16 weights need target 'cuda' (the CPU "
+                         "kernels take f32, bf16 or int8)\n";
     return result;
   }
   compile.target = options.target;

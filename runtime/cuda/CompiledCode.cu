@@ -15,6 +15,7 @@
 #include "CudaSupport.h"
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -142,15 +143,18 @@ bool useCublas() {
   return cublas;
 }
 
-__global__ void toBF16Kernel(const float *in, int64_t n, __nv_bfloat16 *out) {
+/// Rounds fp32 rows to the 16-bit type of the weights (to nearest even).
+template <typename Element>
+__global__ void roundRows(const float *in, int64_t n, Element *out) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = __float2bfloat16_rn(in[i]);
+    out[i] = Element(in[i]);
 }
 
 /// The grouped matmul on device buffers: f32 weights with fp32 rows, or
-/// bf16 weights with the rows rounded to bf16 here (tensor cores, or
-/// cuBLAS with MOE_CUDA_GROUPED_MATMUL=cublas).
+/// bf16 / fp16 weights (W = __nv_bfloat16 / __half) with the rows rounded
+/// to that type here (tensor cores; bf16 through cuBLAS with
+/// MOE_CUDA_GROUPED_MATMUL=cublas).
 template <typename W>
 moe_status deviceGroupedMatmul(cudaStream_t s, const float *dRows,
                                int64_t numRows, int64_t kDim,
@@ -163,18 +167,19 @@ moe_status deviceGroupedMatmul(cudaStream_t s, const float *dRows,
                                        numExperts, mDim, dOffsets, dBias, &act,
                                        dOut);
   } else {
-    DeviceBuffer<uint16_t> dRowsBF16; // freed in stream order
+    DeviceBuffer<W> dRows16; // freed in stream order
     int64_t n = numRows * kDim;
-    MOE_TRY(dRowsBF16.allocate(n, s));
+    MOE_TRY(dRows16.allocate(n, s));
     if (n > 0)
-      toBF16Kernel<<<unsigned(std::min<int64_t>((n + 255) / 256, 4096)), 256,
-                     0, s>>>(dRows, n,
-                             reinterpret_cast<__nv_bfloat16 *>(dRowsBF16.get()));
+      roundRows<<<unsigned(std::min<int64_t>((n + 255) / 256, 4096)), 256, 0,
+                  s>>>(dRows, n, dRows16.get());
     MOE_TRY(launched());
-    auto grouped = useCublas() ? moe_cuda_grouped_matmul_cublas_bf16
-                               : moe_cuda_grouped_matmul_bf16;
-    return grouped(s, dRowsBF16.get(), numRows, kDim, dWeights, numExperts,
-                   mDim, dOffsets, dBias, &act, dOut);
+    auto grouped = std::is_same_v<W, __half> ? moe_cuda_grouped_matmul_f16
+                   : useCublas()            ? moe_cuda_grouped_matmul_cublas_bf16
+                                            : moe_cuda_grouped_matmul_bf16;
+    return grouped(s, reinterpret_cast<const uint16_t *>(dRows16.get()),
+                   numRows, kDim, reinterpret_cast<const uint16_t *>(dWeights),
+                   numExperts, mDim, dOffsets, dBias, &act, dOut);
   }
 }
 
@@ -494,42 +499,18 @@ int32_t moe_cuda_cc_permute_f32(int32_t, const float *input,
   return finish();
 }
 
-int32_t moe_cuda_cc_grouped_matmul_f32(
-    int32_t, const float *rows, int64_t num_rows, int64_t k_dim,
-    const float *weights, int64_t num_experts, int64_t m_dim,
-    const int32_t *offsets, const float *bias, int32_t activation, float alpha,
-    float beta, float limit, float *out, const int32_t *,
-    const float *combine_weights, const int32_t *combine_inverse,
-    int64_t num_tokens, int64_t k, int32_t weights_constant) {
-  return groupedMatmul(rows, num_rows, k_dim, weights, weights_constant != 0,
-                       num_experts, m_dim, offsets, bias, activation, alpha,
-                       beta, limit, out, combine_weights, combine_inverse,
-                       num_tokens, k);
-}
-
-int32_t moe_cuda_cc_grouped_matmul_bf16w(
-    int32_t, const float *rows, int64_t num_rows, int64_t k_dim,
-    const uint16_t *weights, int64_t num_experts, int64_t m_dim,
-    const int32_t *offsets, const float *bias, int32_t activation, float alpha,
-    float beta, float limit, float *out, const int32_t *,
-    const float *combine_weights, const int32_t *combine_inverse,
-    int64_t num_tokens, int64_t k, int32_t weights_constant) {
-  return groupedMatmul(rows, num_rows, k_dim, weights, weights_constant != 0,
-                       num_experts, m_dim, offsets, bias, activation, alpha,
-                       beta, limit, out, combine_weights, combine_inverse,
-                       num_tokens, k);
-}
-
-// The expert-chain and layer entry points per weight type; the argument
-// lists are the ones convert-moe-to-runtime emits.
-#define MOE_EXPERT_ARGS(W)                                                     \
-  const W *w1, int64_t m1, const float *b1, int32_t act1, float alpha1,        \
-      float beta1, float limit1, int32_t w1_constant, const W *w2, int64_t m2, \
-      const float *b2, int32_t act2, float alpha2, float beta2, float limit2,  \
-      int32_t w2_constant
-#define MOE_EXPERT_WEIGHTS                                                     \
-  {w1, m1, b1, {act1, alpha1, beta1, limit1}, w1_constant != 0,                \
-   w2, m2, b2, {act2, alpha2, beta2, limit2}, w2_constant != 0}
+// The grouped matmul, expert-chain and layer entry points per weight type
+// (the argument lists convert-moe-to-runtime emits): ARG is the C type of
+// the weights, W the one the kernels read.
+#define MOE_EXPERT_ARGS(ARG)                                                   \
+  const ARG *w1, int64_t m1, const float *b1, int32_t act1, float alpha1,      \
+      float beta1, float limit1, int32_t w1_constant, const ARG *w2,           \
+      int64_t m2, const float *b2, int32_t act2, float alpha2, float beta2,    \
+      float limit2, int32_t w2_constant
+#define MOE_EXPERT_WEIGHTS(W)                                                  \
+  {reinterpret_cast<const W *>(w1), m1, b1, {act1, alpha1, beta1, limit1},     \
+   w1_constant != 0, reinterpret_cast<const W *>(w2), m2, b2,                  \
+   {act2, alpha2, beta2, limit2}, w2_constant != 0}
 #define MOE_ROUTING_ARGS                                                       \
   const float *router, const float *router_bias, int64_t num_experts,         \
       int32_t kind, int32_t k, int32_t renormalize, int32_t n_group,           \
@@ -540,42 +521,39 @@ int32_t moe_cuda_cc_grouped_matmul_bf16w(
    router_bias,                                                                \
    {kind, k, renormalize, n_group, topk_group, scale, group_mask},             \
    correction_bias}
+#define MOE_WEIGHT_TYPE_ENTRY_POINTS(SUFFIX, ARG, W)                           \
+  int32_t moe_cuda_cc_grouped_matmul_##SUFFIX(                                 \
+      int32_t, const float *rows, int64_t num_rows, int64_t k_dim,             \
+      const ARG *weights, int64_t num_experts, int64_t m_dim,                  \
+      const int32_t *offsets, const float *bias, int32_t activation,           \
+      float alpha, float beta, float limit, float *out, const int32_t *,       \
+      const float *combine_weights, const int32_t *combine_inverse,            \
+      int64_t num_tokens, int64_t k, int32_t weights_constant) {               \
+    return groupedMatmul(rows, num_rows, k_dim,                                \
+                         reinterpret_cast<const W *>(weights),                 \
+                         weights_constant != 0, num_experts, m_dim, offsets,   \
+                         bias, activation, alpha, beta, limit, out,            \
+                         combine_weights, combine_inverse, num_tokens, k);     \
+  }                                                                            \
+  int32_t moe_cuda_cc_experts_##SUFFIX(                                        \
+      int32_t, const float *input, int64_t num_tokens, int64_t d,              \
+      const int32_t *expert_ids, const float *combine_weights, int64_t k,      \
+      int64_t num_experts, MOE_EXPERT_ARGS(ARG), float *out) {                 \
+    return experts<W>(input, num_tokens, d, expert_ids, combine_weights, k,    \
+                      num_experts, MOE_EXPERT_WEIGHTS(W), out);                \
+  }                                                                            \
+  int32_t moe_cuda_cc_layer_##SUFFIX(                                          \
+      int32_t, const float *input, int64_t num_tokens, int64_t d,              \
+      MOE_ROUTING_ARGS, MOE_EXPERT_ARGS(ARG), float *out) {                    \
+    return layer<W>(input, num_tokens, d, num_experts, MOE_FUSED_ROUTING,      \
+                    MOE_EXPERT_WEIGHTS(W), out);                               \
+  }
 
-int32_t moe_cuda_cc_experts_f32(int32_t, const float *input,
-                                int64_t num_tokens, int64_t d,
-                                const int32_t *expert_ids,
-                                const float *combine_weights, int64_t k,
-                                int64_t num_experts,
-                                MOE_EXPERT_ARGS(float), float *out) {
-  return experts<float>(input, num_tokens, d, expert_ids, combine_weights, k,
-                        num_experts, MOE_EXPERT_WEIGHTS, out);
-}
+MOE_WEIGHT_TYPE_ENTRY_POINTS(f32, float, float)
+MOE_WEIGHT_TYPE_ENTRY_POINTS(bf16w, uint16_t, __nv_bfloat16)
+MOE_WEIGHT_TYPE_ENTRY_POINTS(f16w, uint16_t, __half)
 
-int32_t moe_cuda_cc_experts_bf16w(int32_t, const float *input,
-                                  int64_t num_tokens, int64_t d,
-                                  const int32_t *expert_ids,
-                                  const float *combine_weights, int64_t k,
-                                  int64_t num_experts,
-                                  MOE_EXPERT_ARGS(uint16_t), float *out) {
-  return experts<uint16_t>(input, num_tokens, d, expert_ids, combine_weights,
-                           k, num_experts, MOE_EXPERT_WEIGHTS, out);
-}
-
-int32_t moe_cuda_cc_layer_f32(int32_t, const float *input, int64_t num_tokens,
-                              int64_t d, MOE_ROUTING_ARGS,
-                              MOE_EXPERT_ARGS(float), float *out) {
-  return layer<float>(input, num_tokens, d, num_experts, MOE_FUSED_ROUTING,
-                      MOE_EXPERT_WEIGHTS, out);
-}
-
-int32_t moe_cuda_cc_layer_bf16w(int32_t, const float *input,
-                                int64_t num_tokens, int64_t d,
-                                MOE_ROUTING_ARGS, MOE_EXPERT_ARGS(uint16_t),
-                                float *out) {
-  return layer<uint16_t>(input, num_tokens, d, num_experts, MOE_FUSED_ROUTING,
-                         MOE_EXPERT_WEIGHTS, out);
-}
-
+#undef MOE_WEIGHT_TYPE_ENTRY_POINTS
 #undef MOE_EXPERT_ARGS
 #undef MOE_EXPERT_WEIGHTS
 #undef MOE_ROUTING_ARGS

@@ -8,7 +8,7 @@
 // Gated activations load the gate and up columns of the same output tile
 // and apply act(gate, up) in the epilogue, with the bias.
 //
-// fp32: SIMT, 64 x 64 tiles, 4 x 4 outputs per thread. bf16: the
+// fp32: SIMT, 64 x 64 tiles, 4 x 4 outputs per thread. bf16 and fp16: the
 // pipelined mma.sync kernel (GroupedMatmulMma.cu) where sizes are
 // multiples of 8, else WMMA 16 x 16 x 16 fragments (tensor cores, sm_80+),
 // fp32 accumulation, a 64 x 64 tile per 4 warps, unpipelined.
@@ -21,6 +21,7 @@
 #include "GroupedMatmulTiles.h"
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <mma.h>
 
 #include <cstdlib>
@@ -97,9 +98,9 @@ __global__ void groupedMatmulF32(const float *rows, int64_t kDim,
 
 namespace wmma = nvcuda::wmma;
 
-template <bool Gated>
-__global__ void groupedMatmulBF16(const __nv_bfloat16 *rows, int64_t kDim,
-                                  const __nv_bfloat16 *weights, int numExperts,
+template <typename Element, bool Gated>
+__global__ void groupedMatmulWmma(const Element *rows, int64_t kDim,
+                                  const Element *weights, int numExperts,
                                   int64_t mDim, int64_t outCols,
                                   const int32_t *offsets, const float *bias,
                                   moe_activation_params act, float *out) {
@@ -110,11 +111,11 @@ __global__ void groupedMatmulBF16(const __nv_bfloat16 *rows, int64_t kDim,
                          rowBegin, rowEnd))
     return;
   int64_t col0 = int64_t(blockIdx.x) * kTileCols;
-  const __nv_bfloat16 *w = weights + expert * kDim * mDim;
+  const Element *w = weights + expert * kDim * mDim;
   // WMMA loads and stores want 32-byte aligned tiles.
-  __shared__ __align__(32) __nv_bfloat16 a[kTileRows][kTileK];
-  __shared__ __align__(32) __nv_bfloat16 bGate[kTileK][kTileCols];
-  __shared__ __align__(32) __nv_bfloat16 bUp[Gated ? kTileK : 1]
+  __shared__ __align__(32) Element a[kTileRows][kTileK];
+  __shared__ __align__(32) Element bGate[kTileK][kTileCols];
+  __shared__ __align__(32) Element bUp[Gated ? kTileK : 1]
                                            [Gated ? kTileCols : 1];
   __shared__ __align__(32) float zGate[kTileRows][kTileCols];
   __shared__ __align__(32) float zUp[Gated ? kTileRows : 1]
@@ -128,7 +129,7 @@ __global__ void groupedMatmulBF16(const __nv_bfloat16 *rows, int64_t kDim,
       wmma::fill_fragment(accGate[i][j], 0.0f);
       wmma::fill_fragment(accUp[i][j], 0.0f);
     }
-  const __nv_bfloat16 zero = __float2bfloat16(0.0f);
+  const Element zero = Element(0.0f);
   for (int64_t k0 = 0; k0 < kDim; k0 += kTileK) {
     for (int i = threadIdx.x; i < kTileRows * kTileK; i += blockDim.x) {
       int r = i / kTileK, kk = i % kTileK;
@@ -139,15 +140,15 @@ __global__ void groupedMatmulBF16(const __nv_bfloat16 *rows, int64_t kDim,
     for (int i = threadIdx.x; i < kTileK * kTileCols; i += blockDim.x) {
       int kk = i / kTileCols, c = i % kTileCols;
       bool inside = k0 + kk < kDim && col0 + c < outCols;
-      const __nv_bfloat16 *wk = w + (k0 + kk) * mDim;
+      const Element *wk = w + (k0 + kk) * mDim;
       bGate[kk][c] = inside ? wk[col0 + c] : zero;
       if constexpr (Gated)
         bUp[kk][c] = inside ? wk[outCols + col0 + c] : zero;
     }
     __syncthreads();
-    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major>
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, Element, wmma::row_major>
         fa[2];
-    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major>
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, Element, wmma::row_major>
         fb;
     for (int i = 0; i < 2; ++i)
       wmma::load_matrix_sync(fa[i], &a[warpRow * 32 + i * 16][0], kTileK);
@@ -248,13 +249,16 @@ extern "C" moe_status moe_cuda_grouped_matmul_f32(
       });
 }
 
-extern "C" moe_status moe_cuda_grouped_matmul_bf16(
-    void *stream, const uint16_t *rows, int64_t numRows, int64_t kDim,
-    const uint16_t *weights, int64_t numExperts, int64_t mDim,
-    const int32_t *offsets, const float *bias,
-    const moe_activation_params *activation, float *out) {
-  auto *r = reinterpret_cast<const __nv_bfloat16 *>(rows);
-  auto *w = reinterpret_cast<const __nv_bfloat16 *>(weights);
+namespace {
+
+/// The 16-bit grouped matmuls: mma.sync where it applies, else WMMA.
+template <typename Element>
+moe_status grouped16(void *stream, const uint16_t *rows, int64_t numRows,
+                     int64_t kDim, const uint16_t *weights, int64_t numExperts,
+                     int64_t mDim, const int32_t *offsets, const float *bias,
+                     const moe_activation_params *activation, float *out) {
+  auto *r = reinterpret_cast<const Element *>(rows);
+  auto *w = reinterpret_cast<const Element *>(weights);
   return launchGrouped(
       stream, rows, numRows, kDim, weights, numExperts, mDim, offsets, bias,
       activation, out,
@@ -265,9 +269,30 @@ extern "C" moe_status moe_cuda_grouped_matmul_bf16(
           return launchMmaGroupedMatmul(s, r, numRows, kDim, w,
                                         int(numExperts), mDim, outCols,
                                         offsets, bias, act, gated, out);
-        groupedMatmulBF16<decltype(gated)::value><<<grid, 128, 0, s>>>(
-            r, kDim, w, int(numExperts), mDim, outCols, offsets, bias, act,
-            out);
+        groupedMatmulWmma<Element, decltype(gated)::value>
+            <<<grid, 128, 0, s>>>(r, kDim, w, int(numExperts), mDim, outCols,
+                                  offsets, bias, act, out);
         return launched();
       });
+}
+
+} // namespace
+
+extern "C" moe_status moe_cuda_grouped_matmul_bf16(
+    void *stream, const uint16_t *rows, int64_t numRows, int64_t kDim,
+    const uint16_t *weights, int64_t numExperts, int64_t mDim,
+    const int32_t *offsets, const float *bias,
+    const moe_activation_params *activation, float *out) {
+  return grouped16<__nv_bfloat16>(stream, rows, numRows, kDim, weights,
+                                  numExperts, mDim, offsets, bias, activation,
+                                  out);
+}
+
+extern "C" moe_status moe_cuda_grouped_matmul_f16(
+    void *stream, const uint16_t *rows, int64_t numRows, int64_t kDim,
+    const uint16_t *weights, int64_t numExperts, int64_t mDim,
+    const int32_t *offsets, const float *bias,
+    const moe_activation_params *activation, float *out) {
+  return grouped16<__half>(stream, rows, numRows, kDim, weights, numExperts,
+                           mDim, offsets, bias, activation, out);
 }

@@ -1,8 +1,8 @@
-//===- GroupedMatmul.h - The bf16 grouped matmul kernels --------*- C++ -*-===//
+//===- GroupedMatmul.h - The 16-bit grouped matmul kernels ------*- C++ -*-===//
 //
-// Internal to runtime/cuda: moe_cuda_grouped_matmul_bf16 (GroupedMatmul.cu)
-// sends the sizes the mma.sync kernel takes to it (GroupedMatmulMma.cu)
-// and the others to the WMMA kernel.
+// Internal to runtime/cuda: moe_cuda_grouped_matmul_bf16/_f16
+// (GroupedMatmul.cu) send the sizes the mma.sync kernel takes to it
+// (GroupedMatmulMma.cu) and the others to the WMMA kernel.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,6 +12,7 @@
 #include "moe_runtime.h"
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -26,13 +27,14 @@ bool mmaGroupedMatmulApplies(const void *rows, int64_t kDim,
                              int64_t outCols);
 
 /// Launches the mma.sync grouped matmul (arguments already checked; at
-/// least one row and one output column).
-moe_status launchMmaGroupedMatmul(cudaStream_t stream,
-                                  const __nv_bfloat16 *rows, int64_t numRows,
-                                  int64_t kDim, const __nv_bfloat16 *weights,
-                                  int numExperts, int64_t mDim,
-                                  int64_t outCols, const int32_t *offsets,
-                                  const float *bias,
+/// least one row and one output column); `Element`: __nv_bfloat16 or
+/// __half.
+template <typename Element>
+moe_status launchMmaGroupedMatmul(cudaStream_t stream, const Element *rows,
+                                  int64_t numRows, int64_t kDim,
+                                  const Element *weights, int numExperts,
+                                  int64_t mDim, int64_t outCols,
+                                  const int32_t *offsets, const float *bias,
                                   const moe_activation_params &act,
                                   bool gated, float *out);
 

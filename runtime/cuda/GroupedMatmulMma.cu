@@ -1,12 +1,12 @@
-//===- GroupedMatmulMma.cu - bf16 grouped matmul on mma.sync ------------===//
+//===- GroupedMatmulMma.cu - bf16/fp16 grouped matmul on mma.sync -------===//
 //
-// The bf16 grouped matmul for sizes in multiples of 8 (every real model):
-// mma.sync m16n8k16 (bf16 in, fp32 accumulation; sm_80 and later, also
-// the Hopper path until a wgmma kernel exists), operands staged by
-// cp.async through a 4-stage shared-memory pipeline (k 32 per stage) and
-// read with ldmatrix from XOR-swizzled tiles; rows past a segment's end and
-// k or columns past the matrix are zero-filled by the copy, so segments
-// are padded by index, never by copying rows. The index math is in
+// The bf16 and fp16 grouped matmuls for sizes in multiples of 8 (every
+// real model): mma.sync m16n8k16 (16-bit in, fp32 accumulation; sm_80
+// and later, also the Hopper path until a wgmma kernel exists), operands
+// staged by cp.async through a 4-stage shared-memory pipeline (k 32 per
+// stage) and read with ldmatrix from XOR-swizzled tiles; rows past a
+// segment's end and k or columns past the matrix are zero-filled by the
+// copy, so segments are padded by index, never by copying rows. The index math is in
 // GroupedMatmulTiles.h (tested on the host).
 //
 // blockIdx.x walks row tiles (expert segments cut into kBlockM rows),
@@ -28,8 +28,10 @@
 #include "GroupedMatmulTiles.h"
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include <algorithm>
+#include <type_traits>
 
 using namespace moe::runtime;
 using namespace moe::runtime::cuda;
@@ -73,30 +75,39 @@ __device__ inline void ldmatrixX4Trans(uint32_t (&r)[4], const void *p) {
                : "r"(sharedAddress(p)));
 }
 
-/// acc += a (16 x 16, row-major fragment) * b (16 x 8, column-major).
+/// acc += a (16 x 16, row-major fragment) * b (16 x 8, column-major), in
+/// bf16 or fp16 (`Element`).
+template <typename Element>
 __device__ inline void mma16816(float (&acc)[4], const uint32_t (&a)[4],
                                 uint32_t b0, uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-               "{%0, %1, %2, %3};\n"
-               : "+f"(acc[0]), "+f"(acc[1]), "+f"(acc[2]), "+f"(acc[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0),
-                 "r"(b1));
+  if constexpr (std::is_same_v<Element, __half>)
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(acc[0]), "+f"(acc[1]), "+f"(acc[2]), "+f"(acc[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0),
+                   "r"(b1));
+  else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(acc[0]), "+f"(acc[1]), "+f"(acc[2]), "+f"(acc[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0),
+                   "r"(b1));
 }
 
 template <typename Shape>
 constexpr int kSharedBytes =
-    kStages * (Shape::kAElements + Shape::kBElements) *
-    int(sizeof(__nv_bfloat16));
+    kStages * (Shape::kAElements + Shape::kBElements) * 2; // 16-bit elements
 
 /// One launch's operands. With kSplit > 1 (split-K), block z of a tile
 /// sums k tiles [z * kTilesPerSplit, (z + 1) * kTilesPerSplit) into
 /// partials [kSplit, numRows, mDim] (raw, every weight column) and
 /// finishSplits adds them up with the bias and activation.
-struct MmaArgs {
-  const __nv_bfloat16 *rows;
+template <typename Element> struct MmaArgs {
+  const Element *rows;
   int64_t numRows, kDim;
-  const __nv_bfloat16 *weights;
+  const Element *weights;
   int numExperts;
   int64_t mDim, outCols;
   const int32_t *offsets;
@@ -108,9 +119,9 @@ struct MmaArgs {
   float *partials;
 };
 
-template <typename Shape, bool Gated>
+template <typename Element, typename Shape, bool Gated>
 __global__ void __launch_bounds__(kMmaThreads)
-    groupedMatmulMma(MmaArgs p) {
+    groupedMatmulMma(MmaArgs<Element> p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   int expert;
   int64_t rowBegin, rowEnd;
@@ -119,15 +130,15 @@ __global__ void __launch_bounds__(kMmaThreads)
     return;
   int64_t col0 = int64_t(blockIdx.y) * blockOutputCols(Gated);
   const int64_t kDim = p.kDim, mDim = p.mDim, outCols = p.outCols;
-  const __nv_bfloat16 *w = p.weights + int64_t(expert) * kDim * mDim;
+  const Element *w = p.weights + int64_t(expert) * kDim * mDim;
   extern __shared__ __align__(128) unsigned char shared[];
-  auto *aTiles = reinterpret_cast<__nv_bfloat16 *>(shared);
+  auto *aTiles = reinterpret_cast<Element *>(shared);
   auto *bTiles = aTiles + kStages * Shape::kAElements;
 
   // Stage `stage` <- k tile `kt` of the rows and the weights.
   auto load = [&](int stage, int64_t kt) {
     int64_t k0 = kt * kMmaTileK;
-    __nv_bfloat16 *a = aTiles + stage * Shape::kAElements;
+    Element *a = aTiles + stage * Shape::kAElements;
     for (int i = threadIdx.x; i < Shape::kBlockM * kAChunksPerRow;
          i += kMmaThreads) {
       int row = i / kAChunksPerRow, chunk = i % kAChunksPerRow;
@@ -136,7 +147,7 @@ __global__ void __launch_bounds__(kMmaThreads)
       copy16(a + aOffset(row, chunk), valid ? p.rows + r * kDim + k : p.rows,
              valid);
     }
-    __nv_bfloat16 *b = bTiles + stage * Shape::kBElements;
+    Element *b = bTiles + stage * Shape::kBElements;
     for (int i = threadIdx.x; i < kMmaTileK * kBChunksPerRow;
          i += kMmaThreads) {
       int kk = i / kBChunksPerRow, col = (i % kBChunksPerRow) * kChunk;
@@ -167,8 +178,8 @@ __global__ void __launch_bounds__(kMmaThreads)
     if (kt + kStages - 1 < kTiles)
       load(int((kt + kStages - 1) % kStages), firstTile + kt + kStages - 1);
     commitCopies();
-    const __nv_bfloat16 *a = aTiles + (kt % kStages) * Shape::kAElements;
-    const __nv_bfloat16 *b = bTiles + (kt % kStages) * Shape::kBElements;
+    const Element *a = aTiles + (kt % kStages) * Shape::kAElements;
+    const Element *b = bTiles + (kt % kStages) * Shape::kBElements;
 #pragma unroll
     for (int kStep = 0; kStep < kMmaTileK / 16; ++kStep) {
       uint32_t af[Shape::kMTiles][4], bf[Shape::kNTiles][2];
@@ -190,7 +201,7 @@ __global__ void __launch_bounds__(kMmaThreads)
       for (int mi = 0; mi < Shape::kMTiles; ++mi)
 #pragma unroll
         for (int nj = 0; nj < Shape::kNTiles; ++nj)
-          mma16816(acc[mi][nj], af[mi], bf[nj][0], bf[nj][1]);
+          mma16816<Element>(acc[mi][nj], af[mi], bf[nj][0], bf[nj][1]);
     }
   }
   waitCopies<0>();
@@ -241,7 +252,8 @@ __global__ void __launch_bounds__(kMmaThreads)
 /// Split-K's second step: out = act(sum of the partials + bias), one
 /// thread per output (the expert of a row, for its bias, by binary search
 /// over the offsets).
-template <bool Gated> __global__ void finishSplits(MmaArgs p) {
+template <typename Element, bool Gated>
+__global__ void finishSplits(MmaArgs<Element> p) {
   int64_t count = p.numRows * p.outCols;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
        i += int64_t(gridDim.x) * blockDim.x) {
@@ -276,9 +288,9 @@ int multiprocessors() {
   return count;
 }
 
-template <typename Shape, bool Gated>
-moe_status launchShape(cudaStream_t stream, MmaArgs args) {
-  auto kernel = groupedMatmulMma<Shape, Gated>;
+template <typename Element, typename Shape, bool Gated>
+moe_status launchShape(cudaStream_t stream, MmaArgs<Element> args) {
+  auto kernel = groupedMatmulMma<Element, Shape, Gated>;
   constexpr int bytes = kSharedBytes<Shape>;
   // Over 48 KiB of dynamic shared memory must be asked for.
   cudaError_t error = cudaFuncSetAttribute(
@@ -304,19 +316,19 @@ moe_status launchShape(cudaStream_t stream, MmaArgs args) {
   if (args.kSplit > 1) {
     int64_t outputs = args.numRows * args.outCols;
     unsigned blocks = unsigned(std::min<int64_t>((outputs + 255) / 256, 4096));
-    finishSplits<Gated><<<blocks, 256, 0, stream>>>(args);
+    finishSplits<Element, Gated><<<blocks, 256, 0, stream>>>(args);
   }
   return launched();
 }
 
-template <bool Gated>
-moe_status launchGated(cudaStream_t stream, const MmaArgs &args) {
+template <typename Element, bool Gated>
+moe_status launchGated(cudaStream_t stream, const MmaArgs<Element> &args) {
   int64_t rowsPerExpert = args.numRows / args.numExperts;
   if (rowsPerExpert <= 24)
-    return launchShape<MmaShape<1, 1>, Gated>(stream, args);
+    return launchShape<Element, MmaShape<1, 1>, Gated>(stream, args);
   if (rowsPerExpert <= 96)
-    return launchShape<MmaShape<2, 2>, Gated>(stream, args);
-  return launchShape<MmaShape<2, 4>, Gated>(stream, args);
+    return launchShape<Element, MmaShape<2, 2>, Gated>(stream, args);
+  return launchShape<Element, MmaShape<2, 4>, Gated>(stream, args);
 }
 
 bool aligned16(const void *p) {
@@ -334,13 +346,24 @@ bool moe::runtime::cuda::mmaGroupedMatmulApplies(const void *rows,
          aligned16(rows) && aligned16(weights);
 }
 
+template <typename Element>
 moe_status moe::runtime::cuda::launchMmaGroupedMatmul(
-    cudaStream_t stream, const __nv_bfloat16 *rows, int64_t numRows,
-    int64_t kDim, const __nv_bfloat16 *weights, int numExperts, int64_t mDim,
-    int64_t outCols, const int32_t *offsets, const float *bias,
+    cudaStream_t stream, const Element *rows, int64_t numRows, int64_t kDim,
+    const Element *weights, int numExperts, int64_t mDim, int64_t outCols,
+    const int32_t *offsets, const float *bias,
     const moe_activation_params &act, bool gated, float *out) {
-  MmaArgs args{rows,   numRows, kDim, weights, numExperts, mDim, outCols,
-               offsets, bias,   act,  out,     1,          0,    nullptr};
-  return gated ? launchGated<true>(stream, args)
-               : launchGated<false>(stream, args);
+  MmaArgs<Element> args{rows,    numRows, kDim, weights, numExperts,
+                        mDim,    outCols, offsets, bias, act,
+                        out,     1,       0,    nullptr};
+  return gated ? launchGated<Element, true>(stream, args)
+               : launchGated<Element, false>(stream, args);
 }
+
+template moe_status moe::runtime::cuda::launchMmaGroupedMatmul<__nv_bfloat16>(
+    cudaStream_t, const __nv_bfloat16 *, int64_t, int64_t,
+    const __nv_bfloat16 *, int, int64_t, int64_t, const int32_t *,
+    const float *, const moe_activation_params &, bool, float *);
+template moe_status moe::runtime::cuda::launchMmaGroupedMatmul<__half>(
+    cudaStream_t, const __half *, int64_t, int64_t, const __half *, int,
+    int64_t, int64_t, const int32_t *, const float *,
+    const moe_activation_params &, bool, float *);

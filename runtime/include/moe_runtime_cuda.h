@@ -61,8 +61,16 @@ moe_status moe_cuda_grouped_matmul_f32(
     const moe_activation_params *activation, float *out);
 
 /* The same with bf16 rows and weights (uint16_t bit patterns) on tensor
- * cores (WMMA, sm_80+), fp32 accumulation, fp32 bias and output. */
+ * cores (sm_80+: mma.sync when K, M and M' are multiples of 8, else WMMA;
+ * split-K when the launch is too small to fill the GPU), fp32
+ * accumulation, fp32 bias and output. */
 moe_status moe_cuda_grouped_matmul_bf16(
+    void *stream, const uint16_t *rows, int64_t num_rows, int64_t k_dim,
+    const uint16_t *weights, int64_t num_experts, int64_t m_dim,
+    const int32_t *offsets, const float *bias,
+    const moe_activation_params *activation, float *out);
+/* The same with IEEE fp16 rows and weights (uint16_t bit patterns). */
+moe_status moe_cuda_grouped_matmul_f16(
     void *stream, const uint16_t *rows, int64_t num_rows, int64_t k_dim,
     const uint16_t *weights, int64_t num_experts, int64_t m_dim,
     const int32_t *offsets, const float *bias,
@@ -93,8 +101,9 @@ moe_status moe_cuda_combine_f32(void *stream, const float *rows,
  * kernels above and copies its outputs back before it returns. Indices that
  * come from the host (expert ids, offsets, combine inverses) are checked
  * first, as on the CPU. The grouped matmuls take row-major weights [E, K, M]
- * (f32, or bf16 bit patterns: the rows are rounded to bf16 on the device
- * for the tensor cores) and `weights_constant`: nonzero when the weights are
+ * (f32; bf16 bit patterns for the _bf16w entry points, IEEE fp16 for the
+ * _f16w ones: the rows are rounded to that type on the device for the
+ * tensor cores) and `weights_constant`: nonzero when the weights are
  * constants of the compiled model, which are then uploaded once and kept
  * on the device, keyed by their host address; `expert_order` is accepted
  * and not needed (the GPU schedules tiles itself). */
@@ -133,6 +142,13 @@ int32_t moe_cuda_cc_grouped_matmul_bf16w(
     float beta, float limit, float *out, const int32_t *expert_order,
     const float *combine_weights, const int32_t *combine_inverse,
     int64_t num_tokens, int64_t k, int32_t weights_constant);
+int32_t moe_cuda_cc_grouped_matmul_f16w(
+    int32_t num_threads, const float *rows, int64_t num_rows, int64_t k_dim,
+    const uint16_t *weights, int64_t num_experts, int64_t m_dim,
+    const int32_t *offsets, const float *bias, int32_t activation, float alpha,
+    float beta, float limit, float *out, const int32_t *expert_order,
+    const float *combine_weights, const int32_t *combine_inverse,
+    int64_t num_tokens, int64_t k, int32_t weights_constant);
 /* A layer's experts in one call, the intermediates kept on the device:
  * moe.permute of input [T, d] by expert_ids [T, k], the grouped matmul
  * with w1 [E, d, m1] (+ b1, act1), the grouped matmul with w2
@@ -148,6 +164,14 @@ int32_t moe_cuda_cc_experts_f32(
     int32_t act2, float alpha2, float beta2, float limit2,
     int32_t w2_constant, float *out);
 int32_t moe_cuda_cc_experts_bf16w(
+    int32_t num_threads, const float *input, int64_t num_tokens, int64_t d,
+    const int32_t *expert_ids, const float *combine_weights, int64_t k,
+    int64_t num_experts, const uint16_t *w1, int64_t m1, const float *b1,
+    int32_t act1, float alpha1, float beta1, float limit1,
+    int32_t w1_constant, const uint16_t *w2, int64_t m2, const float *b2,
+    int32_t act2, float alpha2, float beta2, float limit2,
+    int32_t w2_constant, float *out);
+int32_t moe_cuda_cc_experts_f16w(
     int32_t num_threads, const float *input, int64_t num_tokens, int64_t d,
     const int32_t *expert_ids, const float *combine_weights, int64_t k,
     int64_t num_experts, const uint16_t *w1, int64_t m1, const float *b1,
@@ -172,6 +196,16 @@ int32_t moe_cuda_cc_layer_f32(
     int32_t act2, float alpha2, float beta2, float limit2,
     int32_t w2_constant, float *out);
 int32_t moe_cuda_cc_layer_bf16w(
+    int32_t num_threads, const float *input, int64_t num_tokens, int64_t d,
+    const float *router, const float *router_bias, int64_t num_experts,
+    int32_t kind, int32_t k, int32_t renormalize, int32_t n_group,
+    int32_t topk_group, int32_t group_mask, float scale,
+    const float *correction_bias, const uint16_t *w1, int64_t m1,
+    const float *b1, int32_t act1, float alpha1, float beta1, float limit1,
+    int32_t w1_constant, const uint16_t *w2, int64_t m2, const float *b2,
+    int32_t act2, float alpha2, float beta2, float limit2,
+    int32_t w2_constant, float *out);
+int32_t moe_cuda_cc_layer_f16w(
     int32_t num_threads, const float *input, int64_t num_tokens, int64_t d,
     const float *router, const float *router_bias, int64_t num_experts,
     int32_t kind, int32_t k, int32_t renormalize, int32_t n_group,

@@ -82,10 +82,13 @@ def route(logits, kind, k, renormalize=False, scale=1.0, n_group=1,
 
 
 def grouped_matmul(rows, weights, offsets, bias=None, activation="identity",
-                   alpha=1.702, beta=1.0, limit=7.0, bf16=False, num_rows=None,
-                   out=None, cublas=False):
-    """bf16: the tensor-core kernel, or with cublas=True the cuBLAS grouped
-    GEMM baseline (moe_cuda_grouped_matmul_cublas_bf16)."""
+                   alpha=1.702, beta=1.0, limit=7.0, dtype="f32", num_rows=None,
+                   out=None, cublas=False, bf16=False):
+    """dtype "bf16" / "f16" (or bf16=True): the tensor-core kernels on bit
+    patterns; bf16 with cublas=True: the cuBLAS grouped GEMM baseline
+    (moe_cuda_grouped_matmul_cublas_bf16)."""
+    if bf16:
+        dtype = "bf16"
     n = rows.shape[0] if rows is not None else num_rows
     e, kdim, m = weights.shape
     act = ActivationParams(ACTIVATION[activation], alpha, beta, limit)
@@ -93,7 +96,7 @@ def grouped_matmul(rows, weights, offsets, bias=None, activation="identity",
     if out is None and rows is not None:
         out = Device(shape=(n, m // 2 if gated else m), dtype=np.float32)
     fn = (lib.moe_cuda_grouped_matmul_cublas_bf16 if cublas else
-          lib.moe_cuda_grouped_matmul_bf16 if bf16 else lib.moe_cuda_grouped_matmul_f32)
+          getattr(lib, "moe_cuda_grouped_matmul_" + dtype))
     status = fn(None, ptr(rows), _i64(n), _i64(kdim), ptr(weights), _i64(e),
                 _i64(m), ptr(offsets), ptr(bias), ctypes.byref(act), ptr(out))
     return status, out

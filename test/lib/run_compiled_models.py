@@ -3,8 +3,9 @@
 # directory scripts/gpu-models.sh fills was carried along): each
 # <name>_<weights>.so runs on the inputs of its <name>_<weights>_T<n>.npz
 # and must match onnxruntime's output saved next to them (f32: 1e-3 of the
-# output's magnitude; bf16: 2e-2, and a cosine above 0.999), once on host
-# buffers (moe_model_run) and once on device buffers (moe_model_run_device).
+# output's magnitude; bf16 and f16: 2e-2, and a cosine above 0.999), once
+# on host buffers (moe_model_run) and once on device buffers
+# (moe_model_run_device).
 #
 #   python test/lib/run_compiled_models.py DIR
 import glob
@@ -39,7 +40,7 @@ for case in cases:
         error = float(np.abs(actual - expected).max()) / scale
         cosine = float(np.dot(actual.ravel(), expected.ravel()) /
                        (np.linalg.norm(actual) * np.linalg.norm(expected) + 1e-30))
-        tolerance = 2e-2 if stem.endswith("_bf16") else 1e-3
+        tolerance = 2e-2 if stem.endswith(("_bf16", "_f16")) else 1e-3
         status = "OK" if error <= tolerance and cosine > 0.999 else "FAIL"
         print(f"{status}: {stem} T={tokens} {api} buffers: error {error:.2e} cosine {cosine:.6f}")
         if status == "FAIL":

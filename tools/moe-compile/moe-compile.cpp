@@ -64,7 +64,7 @@ static cl::opt<Target> target(
                           "NVIDIA GPUs: MoE kernels of the CUDA runtime "
                           "(sm_80, sm_90a) on host buffers, constant expert "
                           "weights uploaded once, the rest of the graph on "
-                          "the host; f32 or bf16 weights")),
+                          "the host; f32, bf16 or f16 weights")),
     cl::cat(category));
 static cl::opt<unsigned> optLevel("O", cl::Prefix, cl::init(2),
                                   cl::value_desc("level"),
@@ -78,7 +78,7 @@ static cl::opt<int> threads(
              "spelled --threads)"),
     cl::cat(category));
 namespace {
-enum class WeightType { F32, BF16, Int8 };
+enum class WeightType { F32, BF16, F16, Int8 };
 } // namespace
 static cl::opt<WeightType> weights(
     "weights", cl::desc("How constant expert weights are stored"),
@@ -87,6 +87,10 @@ static cl::opt<WeightType> weights(
                clEnumValN(WeightType::BF16, "bf16",
                           "bfloat16: half the bytes (faster decode), fp32 "
                           "accumulation, ~3 significant digits"),
+               clEnumValN(WeightType::F16, "f16",
+                          "IEEE half (--target=cuda): half the bytes, fp32 "
+                          "accumulation, ~3 significant digits, range "
+                          "+-65504"),
                clEnumValN(WeightType::Int8, "int8",
                           "int8 with one scale per expert and output column: "
                           "a quarter of the bytes, fp32 accumulation, ~2 "
@@ -162,7 +166,10 @@ int main(int argc, char **argv) {
                 "--target=cuda");
   if (target == Target::CUDA && weights == WeightType::Int8)
     return fail("--weights=int8 is not supported with --target=cuda (use "
-                "f32 or bf16)");
+                "f32, bf16 or f16)");
+  if (target == Target::CPU && weights == WeightType::F16)
+    return fail("--weights=f16 needs --target=cuda (the CPU kernels take "
+                "f32, bf16 or int8)");
   if (optLevel > 3)
     return fail("-O" + Twine(optLevel.getValue()) + ": the level must be 0-3");
   if (threads < 0)
@@ -191,6 +198,7 @@ int main(int argc, char **argv) {
   options.maxWeightBytes = maxWeightBytes;
   options.profilePath = profile;
   options.weightType = weights == WeightType::BF16   ? "bf16"
+                       : weights == WeightType::F16  ? "f16"
                        : weights == WeightType::Int8 ? "int8"
                                                      : "f32";
   switch (emit) {

@@ -25,7 +25,8 @@ struct DriverOptions {
   bool collectIR = false;
   std::string runtimeLibraryDir;
   std::string linker;
-  /// "f32", "bf16" or "int8" storage of constant expert weights.
+  /// "f32", "bf16", "f16" (target "cuda") or "int8" (target "cpu") storage
+  /// of constant expert weights.
   std::string weightType = "f32";
   /// "cpu" or "cuda": the runtime of the MoE kernels.
   std::string target = "cpu";

@@ -39,7 +39,8 @@ struct CompileOptions {
   /// Threads each runtime kernel may use (0: all).
   int32_t numThreads = 0;
   /// Storage of constant expert weights: "f32", "bf16" (half the bytes,
-  /// fp32 accumulation) or "int8" (a quarter, per-column scales).
+  /// fp32 accumulation), "f16" (IEEE half; CUDA only) or "int8" (a
+  /// quarter, per-column scales; CPU only).
   std::string weightType = "f32";
   /// Lower moe ops with the reference lowering instead of runtime calls.
   bool reference = false;

@@ -41,8 +41,9 @@ def ConvertMoEToRuntimePass : Pass<"convert-moe-to-runtime", "::mlir::ModuleOp">
            "threads each kernel may use (0: all available)">,
     Option<"weightType", "weight-type", "std::string", /*default=*/"\"f32\"",
            "Element type constant grouped-matmul weights are stored in: f32, "
-           "bf16 (half the bytes, fp32 accumulation) or int8 (a quarter, "
-           "one scale per expert and output column, fp32 accumulation)">,
+           "bf16 (half the bytes, fp32 accumulation), f16 (IEEE half, "
+           "target=cuda only) or int8 (a quarter, one scale per expert and "
+           "output column, fp32 accumulation; target=cpu only)">,
     Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
            "Runtime the calls go to: cpu (moe_cc_*, weights packed into the "
            "micro-kernels' panels) or cuda (moe_cuda_cc_* on host buffers, "

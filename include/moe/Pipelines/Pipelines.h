@@ -25,7 +25,8 @@ struct RuntimePipelineOptions
       llvm::cl::init(0)};
   PassOptions::Option<std::string> weightType{
       *this, "weight-type",
-      llvm::cl::desc("constant expert weights stored as f32, bf16 or int8"),
+      llvm::cl::desc("constant expert weights stored as f32, bf16, f16 "
+                     "(cuda) or int8 (cpu)"),
       llvm::cl::init("f32")};
   PassOptions::Option<std::string> target{
       *this, "target",

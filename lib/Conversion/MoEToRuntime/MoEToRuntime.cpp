@@ -30,6 +30,9 @@
 #include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <numeric>
 
 namespace mlir::moe {
@@ -377,19 +380,46 @@ template <typename T> ArrayRef<char> asBytes(const std::vector<T> &vector) {
                         vector.size() * sizeof(T));
 }
 
-/// CUDA: constant `weights` as row-major bfloat16 (the tensor cores'
-/// operand), converted at compile time; null when not constant.
-Value rowMajorBF16(PatternRewriter &rewriter, Location loc, Value weights) {
+/// IEEE half of `value`, rounded to nearest even.
+uint16_t floatToF16(float value) {
+  APFloat half(value);
+  bool lost;
+  half.convert(APFloat::IEEEhalf(), APFloat::rmNearestTiesToEven, &lost);
+  return static_cast<uint16_t>(half.bitcastToAPInt().getZExtValue());
+}
+
+/// The largest magnitude fp16 holds: constants beyond it would turn into
+/// infinities, which the pass refuses.
+constexpr float kMaxF16 = 65504.0f;
+
+/// CUDA: constant `weights` as row-major bfloat16 or fp16 (`storage`: the
+/// tensor cores' operand), converted at compile time; null when not
+/// constant.
+Value rowMajor16(PatternRewriter &rewriter, Location loc, Value weights,
+                 WeightStorage storage) {
   std::optional<std::vector<char>> bytes = constantBytes(weights);
   if (!bytes)
     return {};
   auto type = cast<RankedTensorType>(weights.getType());
   const auto *data = reinterpret_cast<const float *>(bytes->data());
+  bool half = storage == WeightStorage::F16;
   std::vector<uint16_t> converted(static_cast<size_t>(type.getNumElements()));
   for (size_t i = 0; i < converted.size(); ++i)
-    converted[i] = ::moe::packing::floatToBF16(data[i]);
-  return makeConstant(rewriter, loc, type.clone(rewriter.getBF16Type()),
-                      asBytes(converted), "moe_weights_bf16");
+    converted[i] =
+        half ? floatToF16(data[i]) : ::moe::packing::floatToBF16(data[i]);
+  Type element = half ? Type(rewriter.getF16Type())
+                      : Type(rewriter.getBF16Type());
+  return makeConstant(rewriter, loc, type.clone(element), asBytes(converted),
+                      half ? "moe_weights_f16" : "moe_weights_bf16");
+}
+
+/// The suffix of the CUDA entry points for 16-bit constant weights.
+StringRef cudaWeightSuffix(WeightStorage storage) {
+  return storage == WeightStorage::F16 ? "f16w" : "bf16w";
+}
+
+bool is16Bit(WeightStorage storage) {
+  return storage == WeightStorage::BF16 || storage == WeightStorage::F16;
 }
 
 /// Constant weights are packed into the runtime's panels (moe_packing.h)
@@ -472,8 +502,8 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
     if (!cuda)
       std::tie(packed, scales) =
           packedWeights(rewriter, op.getLoc(), op.getWeights(), gated);
-    else if (storage == WeightStorage::BF16)
-      packed = rowMajorBF16(rewriter, op.getLoc(), op.getWeights());
+    else if (is16Bit(storage))
+      packed = rowMajor16(rewriter, op.getLoc(), op.getWeights(), storage);
     bool weightsConstant =
         cuda && preloadIfConstant(rewriter, op,
                                   packed ? packed : op.getWeights(), numThreads);
@@ -528,12 +558,12 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
       call.addI64(int64_t{0});
       call.addI64(int64_t{0});
     }
-    StringRef callee = "moe_cc_grouped_matmul_f32";
+    std::string callee = "moe_cc_grouped_matmul_f32";
     if (cuda) {
       // Constants are uploaded once and kept on the device.
       call.addI32(weightsConstant);
       if (packed)
-        callee = "moe_cc_grouped_matmul_bf16w";
+        callee = ("moe_cc_grouped_matmul_" + cudaWeightSuffix(storage)).str();
     } else if (packed) {
       callee = storage == WeightStorage::BF16
                    ? "moe_cc_grouped_matmul_packed_bf16w"
@@ -587,14 +617,15 @@ struct ExpertsToCuda : RuntimePattern<GroupedMatmulOp> {
         !isF32(combineWeights) || !w1Type.hasStaticShape() ||
         !w2Type.hasStaticShape() || ShapedType::isDynamic(idsType.getDimSize(1)))
       return rewriter.notifyMatchFailure(down, "needs f32 data, static shapes");
-    // bf16 when both weights are constants converted at compile time.
+    // bf16 / fp16 when both weights are constants converted at compile
+    // time.
     Value w1 = up.getWeights(), w2 = down.getWeights();
     bool w1Constant = matchPattern(w1, m_Constant()),
          w2Constant = matchPattern(w2, m_Constant());
-    bool bf16 = storage == WeightStorage::BF16 && w1Constant && w2Constant;
-    if (bf16) {
-      w1 = rowMajorBF16(rewriter, up.getLoc(), w1);
-      w2 = rowMajorBF16(rewriter, down.getLoc(), w2);
+    bool half = is16Bit(storage) && w1Constant && w2Constant;
+    if (half) {
+      w1 = rowMajor16(rewriter, up.getLoc(), w1, storage);
+      w2 = rowMajor16(rewriter, down.getLoc(), w2, storage);
       if (!w1 || !w2)
         return rewriter.notifyMatchFailure(down, "unreadable constants");
     }
@@ -633,10 +664,10 @@ struct ExpertsToCuda : RuntimePattern<GroupedMatmulOp> {
     call.addOutput(down.getResult(),
                    {tokens, call.index(w2Type.getDimSize(2) /
                                        (act2 && act2.isGated() ? 2 : 1))});
-    StringRef name = route ? (bf16 ? "moe_cc_layer_bf16w" : "moe_cc_layer_f32")
-                           : (bf16 ? "moe_cc_experts_bf16w"
-                                   : "moe_cc_experts_f32");
-    rewriter.replaceOp(down, call.emit(name));
+    StringRef suffix = half ? cudaWeightSuffix(storage) : "f32";
+    rewriter.replaceOp(
+        down, call.emit(((route ? "moe_cc_layer_" : "moe_cc_experts_") + suffix)
+                            .str()));
     return success();
   }
 
@@ -680,10 +711,36 @@ struct CombineToRuntime : RuntimePattern<CombineOp> {
 struct ConvertMoEToRuntimePass
     : mlir::moe::impl::ConvertMoEToRuntimePassBase<ConvertMoEToRuntimePass> {
   using Base::Base;
+
+  /// fp16 holds magnitudes up to 65504: a constant weight beyond that
+  /// would become an infinity, so it is an error naming the op (bf16 has
+  /// fp32's range).
+  LogicalResult checkF16Range() {
+    WalkResult result = getOperation()->walk([&](GroupedMatmulOp op) {
+      std::optional<std::vector<char>> bytes = constantBytes(op.getWeights());
+      if (!bytes || !isF32(op.getWeights()))
+        return WalkResult::advance();
+      const auto *data = reinterpret_cast<const float *>(bytes->data());
+      float largest = 0.0f;
+      for (size_t i = 0; i < bytes->size() / sizeof(float); ++i)
+        largest = std::max(largest, std::fabs(data[i]));
+      if (largest <= kMaxF16)
+        return WalkResult::advance();
+      char text[32];
+      std::snprintf(text, sizeof(text), "%g", largest);
+      op.emitError() << "weight-type=f16: the weights hold " << text
+                     << ", beyond fp16's largest value 65504 (use bf16)";
+      return WalkResult::interrupt();
+    });
+    return failure(result.wasInterrupted());
+  }
+
   void runOnOperation() override {
-    if (weightType != "f32" && weightType != "bf16" && weightType != "int8") {
-      getOperation()->emitError() << "weight-type must be f32, bf16 or int8, "
-                                  << "not '" << weightType << "'";
+    if (weightType != "f32" && weightType != "bf16" && weightType != "f16" &&
+        weightType != "int8") {
+      getOperation()->emitError()
+          << "weight-type must be f32, bf16, f16 or int8, not '" << weightType
+          << "'";
       return signalPassFailure();
     }
     if (target != "cpu" && target != "cuda") {
@@ -694,12 +751,21 @@ struct ConvertMoEToRuntimePass
     if (target == "cuda" && weightType == "int8") {
       getOperation()->emitError()
           << "weight-type=int8 is not supported with target=cuda (the CUDA "
-             "runtime has f32 and bf16 grouped matmuls)";
+             "runtime has f32, bf16 and f16 grouped matmuls)";
+      return signalPassFailure();
+    }
+    if (target == "cpu" && weightType == "f16") {
+      getOperation()->emitError()
+          << "weight-type=f16 needs target=cuda (the CPU runtime has f32, "
+             "bf16 and int8 grouped matmuls)";
       return signalPassFailure();
     }
     WeightStorage storage = weightType == "bf16"   ? WeightStorage::BF16
+                            : weightType == "f16"  ? WeightStorage::F16
                             : weightType == "int8" ? WeightStorage::Int8
                                                    : WeightStorage::F32;
+    if (storage == WeightStorage::F16 && failed(checkF16Range()))
+      return signalPassFailure();
     if (target == "cuda") {
       // Whole expert chains first, before their ops become separate calls.
       RewritePatternSet chains(&getContext());

@@ -1,5 +1,6 @@
 // RUN: moe-opt %s -convert-moe-to-runtime=target=cuda -split-input-file | FileCheck %s
 // RUN: moe-opt %s -convert-moe-to-runtime="target=cuda weight-type=bf16" -split-input-file | FileCheck %s --check-prefix=BF16
+// RUN: moe-opt %s -convert-moe-to-runtime="target=cuda weight-type=f16" -split-input-file | FileCheck %s --check-prefix=F16
 // RUN: not moe-opt %s -convert-moe-to-runtime="target=cuda weight-type=int8" -split-input-file 2>&1 | FileCheck %s --check-prefix=INT8
 // RUN: not moe-opt %s -convert-moe-to-runtime=target=tpu -split-input-file 2>&1 | FileCheck %s --check-prefix=TARGET
 
@@ -54,6 +55,12 @@ func.func @runtime_weights(%rows: tensor<?x16xf32>, %w: tensor<8x16x64xf32>, %of
 // BF16: llvm.call @moe_cuda_cc_grouped_matmul_bf16w(
 // BF16: llvm.call @moe_cuda_cc_preload(%{{.*}}, %{{.*}}, %c96_i64)
 // BF16: moe_weights_bf16{{.*}}: "0x08000000003F003F003F003F003F003F
+// With weight-type=f16, IEEE half (0.5 = 0x3800) for the fp16 kernels.
+// F16-LABEL: func @constant_weights
+// F16: %[[W:.*]] = arith.constant dense_resource<moe_weights_f16{{.*}}> : tensor<2x3x8xf16>
+// F16: llvm.call @moe_cuda_cc_grouped_matmul_f16w(
+// F16: llvm.call @moe_cuda_cc_preload(%{{.*}}, %{{.*}}, %c96_i64)
+// F16: moe_weights_f16{{.*}}: "0x080000000038003800380038003800380038
 func.func @constant_weights(%rows: tensor<?x3xf32>, %offsets: tensor<3xi32>) -> tensor<?x4xf32> {
   %w = arith.constant dense<0.5> : tensor<2x3x8xf32>
   %h = moe.grouped_matmul %rows, %w, %offsets activation <swiglu>
@@ -97,6 +104,8 @@ func.func @layer(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %w: tensor<8x16x16
 // CHECK-NOT: llvm.call @moe_cuda_cc_permute_f32
 // CHECK-NOT: llvm.call @moe_cuda_cc_grouped_matmul_f32
 // BF16-LABEL: func @experts_chain
+// F16-LABEL: func @experts_chain
+// F16: llvm.call @moe_cuda_cc_experts_f16w(
 // BF16: llvm.call @moe_cuda_cc_experts_bf16w(
 func.func @experts_chain(%x: tensor<?x16xf32>, %logits: tensor<?x4xf32>) -> tensor<?x16xf32> {
   %w1 = arith.constant dense<0.25> : tensor<4x16x64xf32>
@@ -154,6 +163,8 @@ func.func @experts_chain_escapes(%x: tensor<?x16xf32>, %ids: tensor<?x2xi32>, %g
 // CHECK-DAG: llvm.call @moe_cuda_cc_preload(%{{.*}}, %{{.*}}, %c8192_i64)
 // BF16-LABEL: func @layer_chain
 // BF16: llvm.call @moe_cuda_cc_layer_bf16w(
+// F16-LABEL: func @layer_chain
+// F16: llvm.call @moe_cuda_cc_layer_f16w(
 func.func @layer_chain(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
   %wr = arith.constant dense<0.125> : tensor<16x4xf32>
   %w1 = arith.constant dense<0.25> : tensor<4x16x64xf32>

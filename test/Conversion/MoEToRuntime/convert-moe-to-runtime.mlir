@@ -3,7 +3,9 @@
 // RUN: moe-opt %s -convert-moe-to-runtime=weight-type=bf16 -split-input-file | FileCheck %s --check-prefix=BF16
 // RUN: moe-opt %s -convert-moe-to-runtime=weight-type=int8 -split-input-file | FileCheck %s --check-prefix=INT8
 // RUN: not moe-opt %s -convert-moe-to-runtime=weight-type=fp8 -split-input-file 2>&1 | FileCheck %s --check-prefix=BADTYPE
-// BADTYPE: error: weight-type must be f32, bf16 or int8, not 'fp8'
+// BADTYPE: error: weight-type must be f32, bf16, f16 or int8, not 'fp8'
+// RUN: not moe-opt %s -convert-moe-to-runtime=weight-type=f16 -split-input-file 2>&1 | FileCheck %s --check-prefix=CPU-F16
+// CPU-F16: error: weight-type=f16 needs target=cuda (the CPU runtime has f32, bf16 and int8 grouped matmuls)
 
 // Before: decomposed moe ops on tensors. After: one call of a moe_cc_*
 // runtime entry point each, operands passed as buffer pointers, results as

@@ -1,4 +1,5 @@
-# Models compiled with `moe-compile --target=cuda` (f32 and bf16 weights):
+# Models compiled with `moe-compile --target=cuda` (f32, bf16 and f16
+# weights):
 # ONNX Runtime's com.microsoft.MoE op (routing from given logits, biases,
 # SwiGLU) and real torch.onnx.export files (Mixtral: gating fused into the
 # routing; Qwen2-MoE: a shared expert; DeepSeek-V3: sigmoid routing with
@@ -7,7 +8,7 @@
 # that keeps the routing and intermediates on the device), the libraries
 # link libcudart, and they run through the model C API at 1, 7 and 33
 # tokens: with a GPU, against onnxruntime on the same file (f32: rtol 1e-3;
-# bf16: rtol 2e-2 of the output's magnitude and a cosine above 0.999);
+# bf16, f16: rtol 2e-2 of the output's magnitude and a cosine above 0.999);
 # without one, creating the model (which uploads its expert weights) must
 # fail with the CUDA runtime's reason naming the upload call, never crash.
 # With MOE_GPU_MODELS_DIR set, the libraries, their inputs and
@@ -22,6 +23,7 @@
 # CHECK: OK: mixtral calls the CUDA runtime
 # CHECK: OK: mixtral f32
 # CHECK: OK: mixtral bf16
+# CHECK: OK: mixtral f16
 # CHECK: OK: qwen2 f32
 # CHECK: OK: deepseek f32
 
@@ -85,7 +87,7 @@ def check_lowering(name, path):
 for name, (path, feeds_for) in models.items():
     if name in ("microsoft", "mixtral"):
         check_lowering(name, path)
-    for weights in ("f32", "bf16"):
+    for weights in ("f32", "bf16", "f16"):
         build = os.path.join(out, f"{name}_{weights}")
         os.makedirs(build)
         library = compiled_model.compile_model(

@@ -2,7 +2,7 @@
 # moe_reference.py), the same cases as the CPU kernel tests: every routing
 # kind (groups, bias, scale, renormalization, ties, NaN), the stable
 # permutation with empty and full experts, gather, the grouped matmul in
-# fp32 and bf16 (tensor cores) with every activation over random shapes
+# fp32, bf16 and fp16 (tensor cores) with every activation over random shapes
 # and uneven experts, combine, and a whole layer chained. bf16 results are
 # compared at rtol 2e-2 on unit-variance inputs plus a global cosine check.
 # The bf16 shapes cover both tensor-core kernels: the mma.sync one (K and
@@ -17,6 +17,7 @@
 # CHECK: OK: permute
 # CHECK: OK: grouped_matmul f32
 # CHECK: OK: grouped_matmul bf16
+# CHECK: OK: grouped_matmul f16
 # CHECK: OK: combine
 # CHECK: OK: chained layer
 
@@ -98,8 +99,14 @@ def grouped_reference(rows, w, offsets, b, act, params):
     return want
 
 
-for bf16 in (False, True):
-    for trial in range(21 if bf16 else 14):
+# 16-bit element types: (to bit patterns, back to float32).
+HALF = {"bf16": (ch.to_bf16, ch.from_bf16),
+        "f16": (lambda a: a.astype(np.float16).view(np.uint16),
+                lambda bits: bits.view(np.float16).astype(np.float32))}
+
+for dtype in ("f32", "bf16", "f16"):
+    half = dtype in HALF
+    for trial in range(21 if half else 14):
         act = ["identity", "relu", "gelu", "gelu_tanh", "silu", "swiglu", "clamped_swiglu"][trial % 7]
         gated = act in ("swiglu", "clamped_swiglu")
         experts = int(rng.integers(1, 9))
@@ -111,43 +118,45 @@ for bf16 in (False, True):
         w = (rng.standard_normal((experts, kdim, m)) / np.sqrt(kdim)).astype(np.float32)
         b = rng.standard_normal((experts, m)).astype(np.float32) if trial % 2 else None
         params = dict(alpha=1.5, beta=0.5, limit=1.0) if act == "clamped_swiglu" else {}
-        if bf16:
-            rows_in, w_in = ch.to_bf16(rows), ch.to_bf16(w)
-            rows_ref, w_ref = ch.from_bf16(rows_in), ch.from_bf16(w_in)
+        if half:
+            to_bits, from_bits = HALF[dtype]
+            rows_in, w_in = to_bits(rows), to_bits(w)
+            rows_ref, w_ref = from_bits(rows_in), from_bits(w_in)
         else:
             rows_in, w_in, rows_ref, w_ref = rows, w, rows, w
         want = grouped_reference(rows_ref, w_ref, offsets, b, act, params)
         # bf16 twice: our tensor-core kernel and the cuBLAS grouped GEMM.
-        for cublas in ((False, True) if bf16 else (False,)):
+        for cublas in ((False, True) if dtype == "bf16" else (False,)):
             status, out = ch.grouped_matmul(D(rows_in), D(w_in), D(offsets),
-                                            D(b) if b is not None else None, act, bf16=bf16,
-                                            cublas=cublas, **{k: v for k, v in params.items()})
+                                            D(b) if b is not None else None, act,
+                                            dtype=dtype, cublas=cublas, **params)
             assert status == ch.OK, ch.lib.moe_cuda_last_error()
             got = out.get()
-            if bf16:
-                close(f"bf16 {act} cublas={cublas}", got, want, rtol=2e-2, atol=2e-2)
+            if half:
+                close(f"{dtype} {act} cublas={cublas}", got, want, rtol=2e-2, atol=2e-2)
                 if got.size:
                     cos = np.sum(got * want) / (np.linalg.norm(got) * np.linalg.norm(want) + 1e-30)
                     assert cos > 0.999 or np.linalg.norm(want) == 0, cos
             else:
                 close(f"f32 {act}", got, want, rtol=1e-4, atol=1e-4)
-    if bf16:
+    if half:
         # Decode: a few rows, long K, few column tiles: the mma.sync kernel
         # splits K over blocks (partials, then bias + activation).
+        to_bits, from_bits = HALF[dtype]
         for act, counts, kdim, m in (("swiglu", [1, 0, 0, 1, 0, 0, 0, 0], 2048, 512),
                                      ("identity", [2, 1, 0, 3], 4096, 256),
                                      ("gelu", [1], 1032, 64)):
             experts = len(counts)
             offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-            rows = ch.to_bf16(rng.standard_normal((int(offsets[-1]), kdim)).astype(np.float32))
-            w = ch.to_bf16((rng.standard_normal((experts, kdim, m)) / np.sqrt(kdim))
-                           .astype(np.float32))
+            rows = to_bits(rng.standard_normal((int(offsets[-1]), kdim)).astype(np.float32))
+            w = to_bits((rng.standard_normal((experts, kdim, m)) / np.sqrt(kdim))
+                        .astype(np.float32))
             b = rng.standard_normal((experts, m)).astype(np.float32)
-            want = grouped_reference(ch.from_bf16(rows), ch.from_bf16(w), offsets, b, act, {})
-            status, out = ch.grouped_matmul(D(rows), D(w), D(offsets), D(b), act, bf16=True)
+            want = grouped_reference(from_bits(rows), from_bits(w), offsets, b, act, {})
+            status, out = ch.grouped_matmul(D(rows), D(w), D(offsets), D(b), act, dtype=dtype)
             assert status == ch.OK, ch.lib.moe_cuda_last_error()
-            close(f"bf16 decode {act} K={kdim}", out.get(), want, rtol=2e-2, atol=2e-2)
-    print("OK: grouped_matmul", "bf16" if bf16 else "f32")
+            close(f"{dtype} decode {act} K={kdim}", out.get(), want, rtol=2e-2, atol=2e-2)
+    print("OK: grouped_matmul", dtype)
 
 y = rng.standard_normal((10, 3)).astype(np.float32)
 cw = rng.standard_normal((5, 2)).astype(np.float32)

@@ -71,7 +71,10 @@ assert gm(None, fake, i64(4), i64(8), fake, i64(2), i64(7), fake, None, ctypes.b
 assert gm(None, fake, i64(4), i64(8), fake, i64(2), i64(8), None, None, ctypes.byref(act), fake) == ch.INVALID_ARGUMENT  # no offsets
 assert gm(None, fake, i64(4), i64(8), fake, i64(0), i64(8), fake, None, ctypes.byref(act), fake) == ch.INVALID_ARGUMENT  # no experts
 bad_act = ch.ActivationParams(42, 1.0, 1.0, 7.0)
-assert lib.moe_cuda_grouped_matmul_bf16(None, fake, i64(4), i64(8), fake, i64(2), i64(8), fake, None, ctypes.byref(bad_act), fake) == ch.INVALID_ARGUMENT
+for gm16 in (lib.moe_cuda_grouped_matmul_bf16, lib.moe_cuda_grouped_matmul_f16):
+    assert gm16(None, fake, i64(4), i64(8), fake, i64(2), i64(8), fake, None, ctypes.byref(bad_act), fake) == ch.INVALID_ARGUMENT
+    assert gm16(None, fake, i64(4), i64(8), fake, i64(2), i64(7), fake, None, ctypes.byref(act), fake) == ch.INVALID_ARGUMENT  # odd gated M
+    assert gm16(None, None, i64(0), i64(8), fake, i64(2), i64(8), fake, None, None, None) == ch.OK  # no rows
 assert gm(None, None, i64(0), i64(8), fake, i64(2), i64(8), fake, None, None, None) == ch.OK  # no rows
 cublas = lib.moe_cuda_grouped_matmul_cublas_bf16
 assert cublas(None, fake, i64(4), i64(8), fake, i64(2), i64(7), fake, None, ctypes.byref(act), fake) == ch.INVALID_ARGUMENT  # odd gated M
@@ -120,43 +123,45 @@ assert lib.moe_cuda_cc_combine_f32(i32(0), rows.ctypes.data_as(f32p), i64(6), i6
 assert lib.moe_cuda_cc_route_f32(i32(0), None, i64(3), i64(4), i32(0), i32(2), i32(1), i32(1),
                                  i32(1), i32(0), f32(1), None, None, None, i32(0), None) \
     == ch.INVALID_ARGUMENT
-experts = lib.moe_cuda_cc_experts_f32
-w1, w2 = np.zeros((4, 4, 8), np.float32), np.zeros((4, 4, 4), np.float32)
+# The expert chain and the whole layer (fused gating + experts), for each
+# weight type (f32, bf16 and fp16 bit patterns): the layer's routing makes
+# the ids on the device, so only its arguments are checked on the host.
 y = np.zeros((3, 4), np.float32)
-
-
-def experts_status(ids_array, act1=4, m1=8):
-    return experts(i32(0), x.ctypes.data_as(f32p), i64(3), i64(4),
-                   None if ids_array is None else ids_array.ctypes.data_as(i32p),
-                   cw.ctypes.data_as(f32p), i64(2), i64(4), w1.ctypes.data_as(f32p), i64(m1), None,
-                   i32(act1), f32(1), f32(1), f32(7), i32(1), w2.ctypes.data_as(f32p), i64(4), None,
-                   i32(0), f32(0), f32(0), f32(0), i32(1), y.ctypes.data_as(f32p))
-
-
-assert experts_status(ids) == ch.INDEX_OUT_OF_RANGE  # id 9 of 4 experts
-assert experts_status(None) == ch.INVALID_ARGUMENT
-assert experts_status(np.zeros((3, 2), np.int32), m1=7) == ch.INVALID_ARGUMENT  # odd gated width
-assert experts_status(np.zeros((3, 2), np.int32), act1=42) == ch.INVALID_ARGUMENT
-# The whole layer (fused gating + experts): its routing makes the ids on the
-# device, so only arguments are checked on the host.
+x_ptr, y_ptr, cw_ptr = (a.ctypes.data_as(f32p) for a in (x, y, cw))
 router = np.zeros((4, 4), np.float32)
+for suffix, dtype in (("f32", np.float32), ("bf16w", np.uint16), ("f16w", np.uint16)):
+    w1, w2 = np.zeros((4, 4, 8), dtype), np.zeros((4, 4, 4), dtype)
+    experts = getattr(lib, "moe_cuda_cc_experts_" + suffix)
+    layer = getattr(lib, "moe_cuda_cc_layer_" + suffix)
 
+    def weights_args(act1, m1):
+        return (ctypes.c_void_p(w1.ctypes.data), i64(m1), None, i32(act1), f32(1), f32(1),
+                f32(7), i32(1), ctypes.c_void_p(w2.ctypes.data), i64(4), None, i32(0), f32(0),
+                f32(0), f32(0), i32(1))
 
-def layer_status(router_array=router, k=2, act1=4, m1=8, out=y):
-    return lib.moe_cuda_cc_layer_f32(
-        i32(0), x.ctypes.data_as(f32p), i64(3), i64(4),
-        None if router_array is None else router_array.ctypes.data_as(f32p), None, i64(4),
-        i32(0), i32(k), i32(1), i32(1), i32(1), i32(0), f32(1), None,
-        w1.ctypes.data_as(f32p), i64(m1), None, i32(act1), f32(1), f32(1), f32(7), i32(1),
-        w2.ctypes.data_as(f32p), i64(4), None, i32(0), f32(0), f32(0), f32(0), i32(1),
-        None if out is None else out.ctypes.data_as(f32p))
+    def experts_status(ids_array, act1=4, m1=8):
+        return experts(i32(0), x_ptr, i64(3), i64(4),
+                       None if ids_array is None else ids_array.ctypes.data_as(i32p),
+                       cw_ptr, i64(2), i64(4), *weights_args(act1, m1), y_ptr)
 
+    def layer_status(router_array=router, k=2, act1=4, m1=8, out=y_ptr):
+        return layer(i32(0), x_ptr, i64(3), i64(4),
+                     None if router_array is None else router_array.ctypes.data_as(f32p), None,
+                     i64(4), i32(0), i32(k), i32(1), i32(1), i32(1), i32(0), f32(1), None,
+                     *weights_args(act1, m1), out)
 
-assert layer_status(router_array=None) == ch.INVALID_ARGUMENT
-assert layer_status(k=0) == ch.INVALID_ARGUMENT
-assert layer_status(m1=7) == ch.INVALID_ARGUMENT  # odd gated width
-assert layer_status(act1=42) == ch.INVALID_ARGUMENT
-assert layer_status(out=None) == ch.INVALID_ARGUMENT
+    assert experts_status(ids) == ch.INDEX_OUT_OF_RANGE, suffix  # id 9 of 4 experts
+    assert experts_status(None) == ch.INVALID_ARGUMENT, suffix
+    assert experts_status(np.zeros((3, 2), np.int32), m1=7) == ch.INVALID_ARGUMENT  # odd gated width
+    assert experts_status(np.zeros((3, 2), np.int32), act1=42) == ch.INVALID_ARGUMENT
+    assert layer_status(router_array=None) == ch.INVALID_ARGUMENT, suffix
+    assert layer_status(k=0) == ch.INVALID_ARGUMENT
+    assert layer_status(m1=7) == ch.INVALID_ARGUMENT  # odd gated width
+    assert layer_status(act1=42) == ch.INVALID_ARGUMENT
+    assert layer_status(out=None) == ch.INVALID_ARGUMENT
+    # Without a GPU a valid call fails cleanly with CUDA's reason.
+    if ch.device_count() == 0:
+        assert layer_status() == ch.DEVICE_ERROR, suffix
 print("OK: compiled-code entry points")
 
 # Without a GPU a valid launch fails cleanly with CUDA's reason.
@@ -165,5 +170,4 @@ if ch.device_count() == 0:
     assert status == ch.DEVICE_ERROR, status
     message = lib.moe_cuda_last_error().decode()
     assert message.startswith("cuda"), message
-    assert layer_status() == ch.DEVICE_ERROR
 print("OK: device errors")

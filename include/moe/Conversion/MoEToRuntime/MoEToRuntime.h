@@ -20,7 +20,7 @@ namespace moe {
 
 /// How constant grouped-matmul weights are packed: as they are (f32),
 /// bfloat16, or int8 with one scale per expert and output column.
-enum class WeightStorage { F32, BF16, Int8 };
+enum class WeightStorage { F32, BF16, F16, Int8 };
 
 /// Which runtime the calls go to: the CPU runtime's moe_cc_* entry points
 /// (moe_runtime.h; constant weights packed into its panels), or the CUDA
