@@ -132,6 +132,16 @@ void moe::runtime::recordRouting(int32_t layer, const char *name,
   }
 }
 
+extern "C" void moe_stats_record_routing(int32_t layer, const char *name,
+                                         int32_t kind, const float *logits,
+                                         int64_t num_tokens,
+                                         int64_t num_experts, int64_t k,
+                                         const int32_t *expert_ids,
+                                         const float *weights) {
+  moe::runtime::recordRouting(layer, name, kind, logits, num_tokens,
+                              num_experts, k, expert_ids, weights);
+}
+
 extern "C" void moe_stats_enable(int32_t on) {
   enabled.store(on != 0, std::memory_order_relaxed);
 }

@@ -28,6 +28,15 @@
 using namespace moe::runtime;
 using namespace moe::runtime::cuda;
 
+// The CPU runtime's routing statistics (moe_runtime.h), weak: compiled
+// models link that runtime too, this library alone does not.
+extern "C" __attribute__((weak)) int32_t moe_stats_enabled(void);
+extern "C" __attribute__((weak)) void
+moe_stats_record_routing(int32_t layer, const char *name, int32_t kind,
+                         const float *logits, int64_t num_tokens,
+                         int64_t num_experts, int64_t k,
+                         const int32_t *expert_ids, const float *weights);
+
 
 namespace {
 
@@ -339,7 +348,42 @@ struct FusedRouting {
   const float *router, *routerBias;
   moe_routing_params params;
   const float *correctionBias;
+  /// The layer's number and name for the routing statistics.
+  int32_t layer;
+  const char *layerName;
 };
+
+/// Whether the CPU runtime's routing statistics (linked into compiled
+/// models, weak here: absent from this library alone) are recording.
+bool recordingStats() {
+  return moe_stats_enabled && moe_stats_record_routing &&
+         moe_stats_enabled() != 0;
+}
+
+/// Adds a routing call done on the device to the statistics: its logits
+/// [T, E], ids and weights [T, k] come down first (only while recording).
+moe_status recordStats(const FusedRouting &routing, const float *dLogits,
+                       int64_t numTokens, int64_t numExperts,
+                       const int32_t *dIds, const float *dWeights) {
+  int64_t slots = numTokens * routing.params.k;
+  std::vector<float> logits(numTokens * numExperts), weights(slots);
+  std::vector<int32_t> ids(slots);
+  cudaStream_t s = callStream();
+  MOE_TRY(check(cudaMemcpyAsync(logits.data(), dLogits,
+                                sizeof(float) * logits.size(),
+                                cudaMemcpyDeviceToHost, s)));
+  MOE_TRY(check(cudaMemcpyAsync(ids.data(), dIds, sizeof(int32_t) * slots,
+                                cudaMemcpyDeviceToHost, s)));
+  MOE_TRY(check(cudaMemcpyAsync(weights.data(), dWeights,
+                                sizeof(float) * slots, cudaMemcpyDeviceToHost,
+                                s)));
+  MOE_TRY(finish());
+  moe_stats_record_routing(routing.layer, routing.layerName,
+                           routing.params.kind, logits.data(), numTokens,
+                           numExperts, routing.params.k, ids.data(),
+                           weights.data());
+  return MOE_OK;
+}
 
 /// Routes dInput [T, d] on the device into dIds / dWeights [T, k]: the
 /// logits are a grouped matmul of one expert (the router, from the
@@ -369,15 +413,19 @@ moe_status routeOnDevice(cudaStream_t s, const float *dInput,
                                       numExperts, dOffsets.get(),
                                       dRouterBias.get(), &identity,
                                       dLogits.get()));
-  return moe_cuda_route_f32(s, dLogits.get(), numTokens, numExperts,
-                            &routing.params, dCorrection.get(), dIds,
-                            dWeights);
+  MOE_TRY(moe_cuda_route_f32(s, dLogits.get(), numTokens, numExperts,
+                             &routing.params, dCorrection.get(), dIds,
+                             dWeights));
+  if (recordingStats())
+    return recordStats(routing, dLogits.get(), numTokens, numExperts, dIds,
+                       dWeights);
+  return MOE_OK;
 }
 
 /// A whole layer with fused gating on host buffers: the hidden states go
 /// up once and the output comes down; the routing never leaves the device.
 template <typename W>
-moe_status layer(const float *input, int64_t numTokens, int64_t d,
+moe_status runLayer(const float *input, int64_t numTokens, int64_t d,
                  int64_t numExperts, const FusedRouting &routing,
                  const ExpertWeights<W> &e, float *out) {
   int64_t k = routing.params.k, slots = numTokens * k;
@@ -426,15 +474,19 @@ int32_t moe_cuda_cc_route_f32(int32_t, const float *logits, int64_t num_tokens,
                               int32_t renormalize, int32_t n_group,
                               int32_t topk_group, int32_t group_mask,
                               float scale, const float *correction_bias,
-                              int32_t *expert_ids, float *weights, int32_t,
-                              const char *) {
+                              int32_t *expert_ids, float *weights,
+                              int32_t layer, const char *layer_name) {
   if (!logits || num_tokens < 0 || num_experts < 1 || k < 1)
     return MOE_ERROR_INVALID_ARGUMENT;
   DeviceBuffer<float> dLogits;
   MOE_TRY(upload(dLogits, logits, num_tokens * num_experts));
-  return route(dLogits.get(), num_tokens, num_experts,
-               {kind, k, renormalize, n_group, topk_group, scale, group_mask},
-               correction_bias, expert_ids, weights);
+  MOE_TRY(route(dLogits.get(), num_tokens, num_experts,
+                {kind, k, renormalize, n_group, topk_group, scale, group_mask},
+                correction_bias, expert_ids, weights));
+  if (recordingStats())
+    moe_stats_record_routing(layer, layer_name, kind, logits, num_tokens,
+                             num_experts, k, expert_ids, weights);
+  return MOE_OK;
 }
 
 int32_t moe_cuda_cc_route_fused_f32(
@@ -443,7 +495,7 @@ int32_t moe_cuda_cc_route_fused_f32(
     int32_t kind, int32_t k, int32_t renormalize, int32_t n_group,
     int32_t topk_group, int32_t group_mask, float scale,
     const float *correction_bias, int32_t *expert_ids, float *weights,
-    int32_t, const char *) {
+    int32_t layer, const char *layer_name) {
   if (!input || !router || !expert_ids || !weights || num_tokens < 0 ||
       d < 0 || num_experts < 1 || k < 1)
     return MOE_ERROR_INVALID_ARGUMENT;
@@ -459,7 +511,9 @@ int32_t moe_cuda_cc_route_fused_f32(
       {router,
        router_bias,
        {kind, k, renormalize, n_group, topk_group, scale, group_mask},
-       correction_bias},
+       correction_bias,
+       layer,
+       layer_name},
       dIds.get(), dWeights.get()));
   MOE_TRY(download(expert_ids, dIds, slots));
   MOE_TRY(download(weights, dWeights, slots));
@@ -515,12 +569,14 @@ int32_t moe_cuda_cc_permute_f32(int32_t, const float *input,
   const float *router, const float *router_bias, int64_t num_experts,         \
       int32_t kind, int32_t k, int32_t renormalize, int32_t n_group,           \
       int32_t topk_group, int32_t group_mask, float scale,                     \
-      const float *correction_bias
+      const float *correction_bias, int32_t layer, const char *layer_name
 #define MOE_FUSED_ROUTING                                                      \
   {router,                                                                     \
    router_bias,                                                                \
    {kind, k, renormalize, n_group, topk_group, scale, group_mask},             \
-   correction_bias}
+   correction_bias,                                                            \
+   layer,                                                                      \
+   layer_name}
 #define MOE_WEIGHT_TYPE_ENTRY_POINTS(SUFFIX, ARG, W)                           \
   int32_t moe_cuda_cc_grouped_matmul_##SUFFIX(                                 \
       int32_t, const float *rows, int64_t num_rows, int64_t k_dim,             \
@@ -545,7 +601,7 @@ int32_t moe_cuda_cc_permute_f32(int32_t, const float *input,
   int32_t moe_cuda_cc_layer_##SUFFIX(                                          \
       int32_t, const float *input, int64_t num_tokens, int64_t d,              \
       MOE_ROUTING_ARGS, MOE_EXPERT_ARGS(ARG), float *out) {                    \
-    return layer<W>(input, num_tokens, d, num_experts, MOE_FUSED_ROUTING,      \
+    return runLayer<W>(input, num_tokens, d, num_experts, MOE_FUSED_ROUTING,   \
                     MOE_EXPERT_WEIGHTS(W), out);                               \
   }
 

@@ -41,6 +41,14 @@ int32_t moe_stats_enabled(void);
 void moe_stats_reset(void);
 /* The statistics as JSON, malloc'd (free() it); NULL when out of memory. */
 char *moe_stats_json(void);
+/* Adds one routing call of layer `layer` (named `name`): logits [T, E]
+ * (host memory) of routing `kind`, and the chosen expert_ids and weights
+ * [T, k]. What moe_cc_route_* do while enabled; the CUDA runtime's calls
+ * use it with their results copied back. */
+void moe_stats_record_routing(int32_t layer, const char *name, int32_t kind,
+                              const float *logits, int64_t num_tokens,
+                              int64_t num_experts, int64_t k,
+                              const int32_t *expert_ids, const float *weights);
 
 /* The CPU runtime's instruction set for its matmul micro-kernels:
  * "avx512bf16" (AVX-512 with AVX512_BF16 dot products for bfloat16

@@ -184,37 +184,38 @@ int32_t moe_cuda_cc_experts_f16w(
  * then moe_cuda_cc_experts_* with its ids and weights, which never leave
  * the device: the input goes up once and out [T, m2'] comes down. A
  * router preloaded at model creation is used from the device (as in
- * moe_cuda_cc_route_fused_f32). */
+ * moe_cuda_cc_route_fused_f32); `layer` and `layer_name` are the routing
+ * statistics' (which copy the routing back only while recording). */
 int32_t moe_cuda_cc_layer_f32(
     int32_t num_threads, const float *input, int64_t num_tokens, int64_t d,
     const float *router, const float *router_bias, int64_t num_experts,
     int32_t kind, int32_t k, int32_t renormalize, int32_t n_group,
     int32_t topk_group, int32_t group_mask, float scale,
-    const float *correction_bias, const float *w1, int64_t m1,
-    const float *b1, int32_t act1, float alpha1, float beta1, float limit1,
-    int32_t w1_constant, const float *w2, int64_t m2, const float *b2,
-    int32_t act2, float alpha2, float beta2, float limit2,
-    int32_t w2_constant, float *out);
+    const float *correction_bias, int32_t layer, const char *layer_name,
+    const float *w1, int64_t m1, const float *b1, int32_t act1,
+    float alpha1, float beta1, float limit1, int32_t w1_constant,
+    const float *w2, int64_t m2, const float *b2, int32_t act2, float alpha2,
+    float beta2, float limit2, int32_t w2_constant, float *out);
 int32_t moe_cuda_cc_layer_bf16w(
     int32_t num_threads, const float *input, int64_t num_tokens, int64_t d,
     const float *router, const float *router_bias, int64_t num_experts,
     int32_t kind, int32_t k, int32_t renormalize, int32_t n_group,
     int32_t topk_group, int32_t group_mask, float scale,
-    const float *correction_bias, const uint16_t *w1, int64_t m1,
-    const float *b1, int32_t act1, float alpha1, float beta1, float limit1,
-    int32_t w1_constant, const uint16_t *w2, int64_t m2, const float *b2,
-    int32_t act2, float alpha2, float beta2, float limit2,
-    int32_t w2_constant, float *out);
+    const float *correction_bias, int32_t layer, const char *layer_name,
+    const uint16_t *w1, int64_t m1, const float *b1, int32_t act1,
+    float alpha1, float beta1, float limit1, int32_t w1_constant,
+    const uint16_t *w2, int64_t m2, const float *b2, int32_t act2, float alpha2,
+    float beta2, float limit2, int32_t w2_constant, float *out);
 int32_t moe_cuda_cc_layer_f16w(
     int32_t num_threads, const float *input, int64_t num_tokens, int64_t d,
     const float *router, const float *router_bias, int64_t num_experts,
     int32_t kind, int32_t k, int32_t renormalize, int32_t n_group,
     int32_t topk_group, int32_t group_mask, float scale,
-    const float *correction_bias, const uint16_t *w1, int64_t m1,
-    const float *b1, int32_t act1, float alpha1, float beta1, float limit1,
-    int32_t w1_constant, const uint16_t *w2, int64_t m2, const float *b2,
-    int32_t act2, float alpha2, float beta2, float limit2,
-    int32_t w2_constant, float *out);
+    const float *correction_bias, int32_t layer, const char *layer_name,
+    const uint16_t *w1, int64_t m1, const float *b1, int32_t act1,
+    float alpha1, float beta1, float limit1, int32_t w1_constant,
+    const uint16_t *w2, int64_t m2, const float *b2, int32_t act2, float alpha2,
+    float beta2, float limit2, int32_t w2_constant, float *out);
 /* Copies `bytes` from src to dst (any memory the CUDA runtime can copy:
  * device, managed or host) on `stream` (a cudaStream_t, NULL: the default
  * stream) and waits for it: how moe_model_run_device stages device

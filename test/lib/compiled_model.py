@@ -5,6 +5,7 @@ ctypes releases the GIL during foreign calls, so runs from several Python
 threads really run at once (the concurrency tests rely on that)."""
 
 import ctypes
+import json
 import os
 import subprocess
 
@@ -59,6 +60,10 @@ def _declare(lib):
     lib.moe_model_run_device.argtypes = [
         ctypes.c_void_p, ctypes.POINTER(Tensor), ctypes.c_int32,
         ctypes.POINTER(Tensor), ctypes.c_int32, ctypes.c_void_p]
+    lib.moe_model_stats_enable.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+    lib.moe_model_stats_enable.restype = None
+    lib.moe_model_stats_json.argtypes = [ctypes.c_void_p]
+    lib.moe_model_stats_json.restype = ctypes.c_void_p
     lib.moe_model_last_error.argtypes = [ctypes.c_void_p]
     lib.moe_model_last_error.restype = ctypes.c_char_p
     lib.moe_model_free_buffer.argtypes = [ctypes.c_void_p]
@@ -133,6 +138,17 @@ class Model:
             self.lib.moe_model_free_buffer(t.data)
         return results
 
+
+    def record_stats(self, on=True):
+        self.lib.moe_model_stats_enable(self.handle, 1 if on else 0)
+
+    def stats(self):
+        """The routing statistics (moe_model_stats_json) as a dict."""
+        pointer = self.lib.moe_model_stats_json(self.handle)
+        assert pointer, "moe_model_stats_json: out of memory"
+        text = ctypes.string_at(pointer).decode()
+        self.lib.moe_model_free_buffer(pointer)
+        return json.loads(text)
 
     def _tensors(self, arrays, pointers):
         tensors = (Tensor * max(len(arrays), 1))()

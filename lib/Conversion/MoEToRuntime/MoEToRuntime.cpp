@@ -289,6 +289,20 @@ void addRoutingArgs(RuntimeCall &call, RouteOp op) {
   call.addInput(op.getCorrectionBias());
 }
 
+/// The layer's number (routing calls in module order) and name, for the
+/// runtime's routing statistics.
+void addLayerArgs(RuntimeCall &call, RouteOp op) {
+  auto module = op->getParentOfType<ModuleOp>();
+  int32_t layer = 0;
+  if (auto index = op->getAttrOfType<IntegerAttr>("moe.layer_index"))
+    layer = static_cast<int32_t>(index.getInt());
+  else
+    for (auto global : module.getOps<LLVM::GlobalOp>())
+      layer += global.getSymName().starts_with(kLayerPrefix);
+  call.addI32(layer);
+  call.addString((kLayerPrefix + Twine(layer)).str(), layerName(op.getLoc()));
+}
+
 /// moe_cc_route_f32 (given logits) or moe_cc_route_fused_f32 (hidden
 /// states and router: the whole gating in one kernel).
 struct RouteToRuntime : RuntimePattern<RouteOp> {
@@ -319,17 +333,7 @@ struct RouteToRuntime : RuntimePattern<RouteOp> {
     Value k = call.index(routing.getK());
     call.addOutput(op.getExpertIds(), {tokens, k});
     call.addOutput(op.getWeights(), {tokens, k});
-    // The layer's number (routing calls in module order) and name, for the
-    // runtime's routing statistics.
-    auto module = op->getParentOfType<ModuleOp>();
-    int32_t layer = 0;
-    if (auto index = op->getAttrOfType<IntegerAttr>("moe.layer_index"))
-      layer = static_cast<int32_t>(index.getInt());
-    else
-      for (auto global : module.getOps<LLVM::GlobalOp>())
-        layer += global.getSymName().starts_with(kLayerPrefix);
-    call.addI32(layer);
-    call.addString((kLayerPrefix + Twine(layer)).str(), layerName(op.getLoc()));
+    addLayerArgs(call, op);
     rewriter.replaceOp(op, call.emit(router ? "moe_cc_route_fused_f32"
                                             : "moe_cc_route_f32"));
     return success();
@@ -644,6 +648,7 @@ struct ExpertsToCuda : RuntimePattern<GroupedMatmulOp> {
       call.addInput(route.getRouter());
       call.addInput(route.getRouterBias());
       addRoutingArgs(call, route);
+      addLayerArgs(call, route);
     } else {
       call.addInput(permute.getExpertIds());
       call.addInput(combineWeights);

@@ -146,14 +146,14 @@ func.func @experts_chain_escapes(%x: tensor<?x16xf32>, %ids: tensor<?x2xi32>, %g
 // With fused gating whose ids and weights only the chain reads, the routing
 // joins the call: one moe_cuda_cc_layer_* per layer (input, T, d, router,
 // router bias, E = 4, softmax, k = 2, no renormalization, groups 1/1,
-// mask, scale,
-// correction bias, then the experts' arguments as in the chain). The
+// mask, scale, correction bias, the layer's number and name for the
+// routing statistics, then the experts' arguments as in the chain). The
 // constant router is uploaded at model creation with the expert weights
 // (16 x 4 floats: 256 bytes).
 // CHECK-LABEL: func @layer_chain
 // CHECK-NOT: llvm.call @moe_cuda_cc_route_fused_f32
 // CHECK: %[[STATUS:.*]] = llvm.call @moe_cuda_cc_layer_f32(
-// CHECK-SAME: %c4_i64, %c0_i32, %c2_i32, %c0_i32, %c1_i32, %c1_i32, %c0_i32, %{{.*}}, %{{.*}}, %{{.*}}, %c64_i64, %{{.*}}, %c4_i32, {{.*}}, %c1_i32, %{{.*}}, %c16_i64, %{{.*}}, %c0_i32, {{.*}}, %c1_i32, %{{.*}}) : (i32, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i32, i32, i32, i32, i32, i32, f32, !llvm.ptr, !llvm.ptr, i64, !llvm.ptr, i32, f32, f32, f32, i32, !llvm.ptr, i64, !llvm.ptr, i32, f32, f32, f32, i32, !llvm.ptr) -> i32
+// CHECK-SAME: %c4_i64, %c0_i32, %c2_i32, %c0_i32, %c1_i32, %c1_i32, %c0_i32, %{{.*}}, %{{.*}}, %c0_i32, %[[NAME:.*]], %{{.*}}, %c64_i64, %{{.*}}, %c4_i32, {{.*}}, %c1_i32, %{{.*}}, %c16_i64, %{{.*}}, %c0_i32, {{.*}}, %c1_i32, %{{.*}}) : (i32, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i32, i32, i32, i32, i32, i32, f32, !llvm.ptr, i32, !llvm.ptr, !llvm.ptr, i64, !llvm.ptr, i32, f32, f32, f32, i32, !llvm.ptr, i64, !llvm.ptr, i32, f32, f32, f32, i32, !llvm.ptr) -> i32
 // CHECK: llvm.call @moe_cc_check_status_detail(%[[STATUS]]
 // CHECK-NOT: llvm.call @moe_cuda_cc_permute_f32
 // CHECK-NOT: llvm.call @moe_cuda_cc_experts_f32

@@ -131,3 +131,17 @@ for name, (path, feeds_for) in models.items():
                                (np.linalg.norm(actual) * np.linalg.norm(expected) + 1e-30))
                 assert error <= tolerance and cosine > 0.999, (label, api, error, cosine)
                 print(f"OK: {label} {api} buffers (error {error:.1e}, cosine {cosine:.6f})")
+        if has_gpu and name == "mixtral" and weights == "f32":
+            # Routing statistics recorded on the GPU (the routing copied
+            # back while recording) count what the CPU build counts.
+            cpu_build = os.path.join(out, "mixtral_cpu")
+            os.makedirs(cpu_build)
+            cpu = compiled_model.Model(compiled_model.compile_model(path, cpu_build))
+            feeds = list(feeds_for(33).values())
+            for instance in (model, cpu):
+                instance.record_stats()
+                instance.run(feeds)
+            gpu_layers, cpu_layers = model.stats()["layers"], cpu.stats()["layers"]
+            assert [l["tokens_per_expert"] for l in gpu_layers] == \
+                [l["tokens_per_expert"] for l in cpu_layers], (gpu_layers, cpu_layers)
+            print(f"OK: mixtral routing statistics on the GPU: {gpu_layers[0]['tokens_per_expert']}")

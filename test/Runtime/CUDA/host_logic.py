@@ -148,7 +148,7 @@ for suffix, dtype in (("f32", np.float32), ("bf16w", np.uint16), ("f16w", np.uin
         return layer(i32(0), x_ptr, i64(3), i64(4),
                      None if router_array is None else router_array.ctypes.data_as(f32p), None,
                      i64(4), i32(0), i32(k), i32(1), i32(1), i32(1), i32(0), f32(1), None,
-                     *weights_args(act1, m1), out)
+                     i32(0), b"layer", *weights_args(act1, m1), out)
 
     assert experts_status(ids) == ch.INDEX_OUT_OF_RANGE, suffix  # id 9 of 4 experts
     assert experts_status(None) == ch.INVALID_ARGUMENT, suffix
