@@ -14,3 +14,9 @@ MOE_GPU_MODELS_DIR="$OUT" "$ROOT/.venv/bin/python" \
 cp -L "$(ldconfig -p | awk '/libtbb.so.12 /{print $NF; exit}')" "$OUT/"
 rm -rf "$OUT.work"
 ls "$OUT" | wc -l | xargs echo "gpu-models: files in $OUT:"
+# The device machine takes at most 64 MiB of carried files in all.
+size=$(du -sm "$OUT" | cut -f1)
+echo "gpu-models: ${size} MB"
+if [ "$size" -gt 60 ]; then
+  echo "gpu-models: warning: over 60 MB, too much to carry to the device machine" >&2
+fi
