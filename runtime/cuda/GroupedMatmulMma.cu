@@ -77,24 +77,21 @@ __device__ inline void ldmatrixX4Trans(uint32_t (&r)[4], const void *p) {
 
 /// acc += a (16 x 16, row-major fragment) * b (16 x 8, column-major), in
 /// bf16 or fp16 (`Element`).
+#define MOE_MMA_16816(TYPE)                                                    \
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." TYPE "." TYPE          \
+               ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "          \
+               "{%0, %1, %2, %3};\n"                                          \
+               : "+f"(acc[0]), "+f"(acc[1]), "+f"(acc[2]), "+f"(acc[3])        \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1))
 template <typename Element>
 __device__ inline void mma16816(float (&acc)[4], const uint32_t (&a)[4],
                                 uint32_t b0, uint32_t b1) {
   if constexpr (std::is_same_v<Element, __half>)
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-                 "{%0, %1, %2, %3};\n"
-                 : "+f"(acc[0]), "+f"(acc[1]), "+f"(acc[2]), "+f"(acc[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0),
-                   "r"(b1));
+    MOE_MMA_16816("f16");
   else
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-                 "{%0, %1, %2, %3};\n"
-                 : "+f"(acc[0]), "+f"(acc[1]), "+f"(acc[2]), "+f"(acc[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0),
-                   "r"(b1));
+    MOE_MMA_16816("bf16");
 }
+#undef MOE_MMA_16816
 
 template <typename Shape>
 constexpr int kSharedBytes =

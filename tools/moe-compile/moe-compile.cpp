@@ -89,8 +89,9 @@ static cl::opt<WeightType> weights(
                           "accumulation, ~3 significant digits"),
                clEnumValN(WeightType::F16, "f16",
                           "IEEE half (--target=cuda): half the bytes, fp32 "
-                          "accumulation, ~3 significant digits, range "
-                          "+-65504"),
+                          "accumulation, ~3 significant digits; weights and "
+                          "the activations fed to them must stay within "
+                          "+-65504 (else use bf16)"),
                clEnumValN(WeightType::Int8, "int8",
                           "int8 with one scale per expert and output column: "
                           "a quarter of the bytes, fp32 accumulation, ~2 "
