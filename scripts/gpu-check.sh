@@ -45,6 +45,17 @@ step "host-side tests" "$PYTHON" "$ROOT/test/Runtime/CUDA/host_logic.py"
 step "kernel tests against NumPy" "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
 step "kernel tests against NumPy, bf16 on the WMMA kernel" \
   env MOE_CUDA_GROUPED_MATMUL=wmma "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
+# Out-of-bounds and misaligned accesses, uninitialized reads of device
+# memory: the kernel tests (fewer trials) under compute-sanitizer, when the
+# toolkit has it.
+SANITIZER=$(dirname "$NVCC")/compute-sanitizer
+if [ -x "$SANITIZER" ]; then
+  step "kernel tests under compute-sanitizer memcheck" \
+    env MOE_GPU_KERNELS_QUICK=1 "$SANITIZER" --tool memcheck --error-exitcode 1 \
+    "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
+else
+  echo "gpu-check: no compute-sanitizer next to nvcc: memcheck skipped"
+fi
 # Models compiled with --target=cuda (scripts/gpu-models.sh, on the build
 # machine) against onnxruntime's outputs, when they were carried along.
 if [ -d "$ROOT/build-gpu-models" ]; then
