@@ -133,8 +133,9 @@ public:
   }
 
   /// Calls `cpuName` (moe_cc_*), or its moe_cuda_cc_* twin for CUDA, and
-  /// returns the result tensors in the order they were added.
-  SmallVector<Value> emit(StringRef cpuName) {
+  /// returns the result tensors in the order they were added. A failure's
+  /// message names `what` (default: the op being replaced).
+  SmallVector<Value> emit(StringRef cpuName, StringRef what = {}) {
     std::string name = cpuName.str();
     if (target == RuntimeTarget::CUDA)
       name = "moe_cuda_cc_" + cpuName.drop_front(strlen("moe_cc_")).str();
@@ -150,10 +151,12 @@ public:
     // status goes to the runtime's error channel (moe_cc_check_status),
     // which fails the model run with this message (moe_model_run). CUDA
     // calls add the CUDA runtime's text of a device error.
-    Value what = stringAddress(
+    Value description = stringAddress(
         b, b.getLoc(), module, "__moe_kernel_" + name,
-        (op->getName().getStringRef() + " (" + name + ")").str());
-    SmallVector<Value> checkArgs = {status, what};
+        ((what.empty() ? op->getName().getStringRef() : what) + " (" + name +
+         ")")
+            .str());
+    SmallVector<Value> checkArgs = {status, description};
     if (target == RuntimeTarget::CUDA) {
       FailureOr<LLVM::LLVMFuncOp> lastError = LLVM::lookupOrCreateFn(
           b, module, "moe_cuda_last_error", {}, ptrType());
@@ -270,7 +273,7 @@ bool preloadIfConstant(PatternRewriter &rewriter, Operation *user,
   call.addInput(copy.getResult());
   call.addI64(type.getNumElements() *
               static_cast<int64_t>(type.getElementTypeBitWidth() / 8));
-  call.emit("moe_cc_preload");
+  call.emit("moe_cc_preload", "uploading the expert weights");
   return true;
 }
 
