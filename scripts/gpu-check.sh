@@ -45,6 +45,8 @@ step "host-side tests" "$PYTHON" "$ROOT/test/Runtime/CUDA/host_logic.py"
 step "kernel tests against NumPy" "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
 step "kernel tests against NumPy, bf16 on the WMMA kernel" \
   env MOE_CUDA_GROUPED_MATMUL=wmma "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
+step "kernel tests against NumPy, 16-bit on the experimental wgmma kernel" \
+  env MOE_CUDA_GROUPED_MATMUL=wgmma "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
 # Out-of-bounds and misaligned accesses, uninitialized reads of device
 # memory: the kernel tests (fewer trials) under compute-sanitizer, when the
 # toolkit has it.
@@ -65,6 +67,8 @@ if [ -d "$ROOT/build-gpu-models" ]; then
     "$PYTHON" "$ROOT/test/lib/run_compiled_models.py" "$ROOT/build-gpu-models"
 fi
 step "benchmark" "$PYTHON" "$ROOT/benchmarks/bench_cuda_grouped.py" "$@"
+step "benchmark, 'ours bf16' on the experimental wgmma kernel" \
+  env MOE_CUDA_GROUPED_MATMUL=wgmma "$PYTHON" "$ROOT/benchmarks/bench_cuda_grouped.py" "$@"
 if [ ${#failed[@]} -gt 0 ]; then
   printf 'gpu-check: %d step(s) failed:' "${#failed[@]}"
   printf ' [%s]' "${failed[@]}"

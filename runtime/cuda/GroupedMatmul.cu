@@ -215,14 +215,19 @@ moe_status launchGrouped(void *stream, const Element *rows, int64_t numRows,
                : launch(grid, s, act, std::false_type{}, outCols);
 }
 
-/// MOE_CUDA_GROUPED_MATMUL=wmma: the WMMA kernel for every bf16 size (to
-/// compare with, or to step around the mma.sync kernel).
-bool forceWmma() {
-  static const bool wmma = [] {
-    const char *choice = std::getenv("MOE_CUDA_GROUPED_MATMUL");
-    return choice && std::string(choice) == "wmma";
+/// MOE_CUDA_GROUPED_MATMUL: wmma forces the WMMA kernel for every 16-bit
+/// size (to compare with, or to step around the mma.sync kernel); wgmma
+/// opts in to the experimental Hopper kernel where it applies.
+enum class Kernel16 { Default, Wmma, Wgmma };
+Kernel16 kernelChoice() {
+  static const Kernel16 choice = [] {
+    const char *value = std::getenv("MOE_CUDA_GROUPED_MATMUL");
+    std::string text = value ? value : "";
+    return text == "wmma"    ? Kernel16::Wmma
+           : text == "wgmma" ? Kernel16::Wgmma
+                             : Kernel16::Default;
   }();
-  return wmma;
+  return choice;
 }
 
 } // namespace
@@ -264,11 +269,17 @@ moe_status grouped16(void *stream, const uint16_t *rows, int64_t numRows,
       activation, out,
       [&](dim3 grid, cudaStream_t s, const moe_activation_params &act,
           auto gated, int64_t outCols) {
-        if (!forceWmma() &&
-            mmaGroupedMatmulApplies(r, kDim, w, mDim, outCols))
+        Kernel16 choice = kernelChoice();
+        if (choice != Kernel16::Wmma &&
+            mmaGroupedMatmulApplies(r, kDim, w, mDim, outCols)) {
+          if (choice == Kernel16::Wgmma && wgmmaAvailable())
+            return launchWgmmaGroupedMatmul(s, r, numRows, kDim, w,
+                                            int(numExperts), mDim, outCols,
+                                            offsets, bias, act, gated, out);
           return launchMmaGroupedMatmul(s, r, numRows, kDim, w,
                                         int(numExperts), mDim, outCols,
                                         offsets, bias, act, gated, out);
+        }
         groupedMatmulWmma<Element, decltype(gated)::value>
             <<<grid, 128, 0, s>>>(r, kDim, w, int(numExperts), mDim, outCols,
                                   offsets, bias, act, out);

@@ -38,6 +38,21 @@ moe_status launchMmaGroupedMatmul(cudaStream_t stream, const Element *rows,
                                   const moe_activation_params &act,
                                   bool gated, float *out);
 
+/// Whether the current device runs the wgmma kernel (compute capability
+/// 9.x: Hopper, sm_90a code).
+bool wgmmaAvailable();
+
+/// Launches the experimental wgmma grouped matmul (same operands and
+/// conditions as launchMmaGroupedMatmul; sm_90a only).
+template <typename Element>
+moe_status launchWgmmaGroupedMatmul(cudaStream_t stream, const Element *rows,
+                                    int64_t numRows, int64_t kDim,
+                                    const Element *weights, int numExperts,
+                                    int64_t mDim, int64_t outCols,
+                                    const int32_t *offsets, const float *bias,
+                                    const moe_activation_params &act,
+                                    bool gated, float *out);
+
 } // namespace moe::runtime::cuda
 
 #endif // MOE_RUNTIME_CUDA_GROUPEDMATMUL_H

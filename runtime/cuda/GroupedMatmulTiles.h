@@ -168,6 +168,69 @@ MOE_HOST_DEVICE constexpr int splitK(int64_t blocks, int64_t sms,
   return int(wanted < most ? wanted : most);
 }
 
+// The wgmma kernel (GroupedMatmulWgmma.cu, sm_90a): 128 rows (two
+// warpgroups of m64) x 128 weight columns x 64 k per stage, operands in
+// shared memory in wgmma's 128-byte-swizzled canonical layouts:
+//   A (rows, K-major): row r of 64 k at r * 128 bytes, its 16-byte chunk c
+//     at chunk c ^ (r % 8); 8-row groups 1024 bytes apart.
+//   B (weights, MN-major: [K, M] rows as they are, read transposed): two
+//     atoms of 64 columns (gate and up for a gated activation), 8192 bytes
+//     apart, each k row of 64 columns at k * 128 bytes, chunk c at
+//     c ^ (k % 8).
+constexpr int kWgmmaTileM = 128, kWgmmaTileN = 128, kWgmmaTileK = 64;
+constexpr int kWgmmaThreads = 256;
+constexpr int kWgmmaAtomBytes = 1024; // 8 rows of 128 bytes
+
+/// Byte offset of element (row, k) of the A tile.
+MOE_HOST_DEVICE constexpr int wgmmaAOffset(int row, int k) {
+  return row * 128 + (((k / 8) ^ (row % 8)) * 16) + (k % 8) * 2;
+}
+
+/// Byte offset of element (k, col) of the B tile (col in [0, 128)).
+MOE_HOST_DEVICE constexpr int wgmmaBOffset(int k, int col) {
+  return (col / 64) * (kWgmmaTileK * 128) + k * 128 +
+         ((((col % 64) / 8) ^ (k % 8)) * 16) + (col % 8) * 2;
+}
+
+/// A wgmma shared-memory matrix descriptor with 128-byte swizzling: start
+/// address, leading and stride byte offsets (all in 16-byte units, 14
+/// bits each at bits 0, 16 and 32), swizzle mode 1 at bits 62-63.
+MOE_HOST_DEVICE constexpr uint64_t wgmmaDescriptor(uint32_t sharedAddress,
+                                                   uint32_t leadingBytes,
+                                                   uint32_t strideBytes) {
+  return uint64_t((sharedAddress & 0x3FFFF) >> 4) |
+         (uint64_t((leadingBytes >> 4) & 0x3FFF) << 16) |
+         (uint64_t((strideBytes >> 4) & 0x3FFF) << 32) | (uint64_t(1) << 62);
+}
+
+/// A operand of k step s (16 k): K-major, 8-row groups 1024 bytes apart,
+/// the leading offset unused with this swizzle (1 by convention); a k step
+/// moves the start 32 bytes along the row.
+MOE_HOST_DEVICE constexpr uint64_t wgmmaADescriptor(uint32_t tileAddress,
+                                                    int warpgroup, int kStep) {
+  return wgmmaDescriptor(tileAddress + warpgroup * 64 * 128 + kStep * 32, 16,
+                         kWgmmaAtomBytes);
+}
+
+/// B operand of k step s: MN-major, the two 64-column atoms 8192 bytes
+/// apart (leading), 8-k-row groups 1024 bytes apart (stride); a k step
+/// moves the start 16 rows down.
+MOE_HOST_DEVICE constexpr uint64_t wgmmaBDescriptor(uint32_t tileAddress,
+                                                    int kStep) {
+  return wgmmaDescriptor(tileAddress + kStep * 16 * 128, kWgmmaTileK * 128,
+                         kWgmmaAtomBytes);
+}
+
+/// Row and column (in the warpgroup's 64 x 128 tile) of accumulator
+/// register i of lane `lane` in warp `warp` (of 4) for m64n128 f32: the
+/// mma.m16n8 C layout per warp, repeated over 16 column chunks of 8.
+MOE_HOST_DEVICE constexpr int wgmmaAccRow(int warp, int lane, int i) {
+  return warp * 16 + lane / 4 + 8 * ((i / 2) % 2);
+}
+MOE_HOST_DEVICE constexpr int wgmmaAccCol(int lane, int i) {
+  return 8 * (i / 4) + 2 * (lane % 4) + i % 2;
+}
+
 } // namespace moe::runtime::cuda::tiles
 
 #endif // MOE_RUNTIME_CUDA_GROUPEDMATMULTILES_H

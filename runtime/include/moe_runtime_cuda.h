@@ -63,7 +63,9 @@ moe_status moe_cuda_grouped_matmul_f32(
 /* The same with bf16 rows and weights (uint16_t bit patterns) on tensor
  * cores (sm_80+: mma.sync when K, M and M' are multiples of 8, else WMMA;
  * split-K when the launch is too small to fill the GPU), fp32
- * accumulation, fp32 bias and output. */
+ * accumulation, fp32 bias and output. The environment variable
+ * MOE_CUDA_GROUPED_MATMUL=wmma forces the WMMA kernel, =wgmma opts in to
+ * the experimental Hopper wgmma kernel (not yet checked on a GPU). */
 moe_status moe_cuda_grouped_matmul_bf16(
     void *stream, const uint16_t *rows, int64_t num_rows, int64_t k_dim,
     const uint16_t *weights, int64_t num_experts, int64_t m_dim,

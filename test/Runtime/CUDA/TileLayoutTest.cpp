@@ -12,7 +12,9 @@
 //   - the warps' n8 tiles cover the 128 weight columns once, gate and up
 //     tiles 64 apart, and the epilogue writes each output of a block once;
 //   - row tiles cover every row of every segment once, within
-//     maxRowTiles; split-K's k ranges cover every k tile once.
+//     maxRowTiles; split-K's k ranges cover every k tile once;
+//   - the wgmma kernel's tiles are the canonical 128-byte-swizzled layouts
+//     its descriptors describe.
 // Prints one OK line per check; exits 1 with the first mismatch.
 //
 //===----------------------------------------------------------------------===//
@@ -260,6 +262,78 @@ void checkSplitK() {
   std::printf("OK: split-K\n");
 }
 
+/// The 128-byte swizzle wgmma applies to a shared-memory address (its
+/// Swizzle<3,4,3>): the 16-byte chunk bits 4-6 XOR the 128-byte row bits
+/// 7-9.
+uint32_t swizzle128(uint32_t address) {
+  return address ^ (((address >> 7) & 7) << 4);
+}
+
+/// wgmma (sm_90a): the tiles the copies write are the canonical layouts the
+/// descriptors describe. Element addresses are computed from each
+/// descriptor's fields as the PTX ISA / CUTLASS canonical layouts define
+/// them (K-major: rows 128 bytes apart within an 8-row group, groups SBO
+/// apart; MN-major: 64 columns contiguous per atom, atoms LBO apart, k rows
+/// 128 bytes apart, 8-row groups SBO apart), then swizzled, and must land
+/// where the copies put that element; the accumulators cover the tile once.
+void checkWgmma() {
+  auto field = [](uint64_t descriptor, int shift) {
+    return uint32_t((descriptor >> shift) & 0x3FFF) << 4;
+  };
+  EXPECT(wgmmaDescriptor(0x1000, 16, 1024) ==
+             (0x100ull | (1ull << 16) | (64ull << 32) | (1ull << 62)),
+         "descriptor bits");
+  for (int row = 0; row < kWgmmaTileM; ++row)
+    for (int k = 0; k < kWgmmaTileK; ++k)
+      EXPECT(uint32_t(wgmmaAOffset(row, k)) == swizzle128(row * 128 + k * 2),
+             "A (%d, %d)", row, k);
+  for (int k = 0; k < kWgmmaTileK; ++k)
+    for (int col = 0; col < kWgmmaTileN; ++col)
+      EXPECT(uint32_t(wgmmaBOffset(k, col)) ==
+                 swizzle128((col / 64) * kWgmmaTileK * 128 + k * 128 +
+                            (col % 64) * 2),
+             "B (%d, %d)", k, col);
+  for (int warpgroup = 0; warpgroup < 2; ++warpgroup)
+    for (int step = 0; step < kWgmmaTileK / 16; ++step) {
+      uint64_t a = wgmmaADescriptor(0, warpgroup, step);
+      uint32_t start = field(a, 0), sbo = field(a, 32);
+      for (int m = 0; m < 64; ++m)
+        for (int k = 0; k < 16; ++k) {
+          uint32_t address =
+              swizzle128(start + (m % 8) * 128 + (m / 8) * sbo + k * 2);
+          EXPECT(address == uint32_t(wgmmaAOffset(warpgroup * 64 + m,
+                                                  step * 16 + k)),
+                 "A descriptor: warpgroup %d step %d (%d, %d)", warpgroup,
+                 step, m, k);
+        }
+    }
+  for (int step = 0; step < kWgmmaTileK / 16; ++step) {
+    uint64_t b = wgmmaBDescriptor(0, step);
+    uint32_t start = field(b, 0), lbo = field(b, 16), sbo = field(b, 32);
+    for (int k = 0; k < 16; ++k)
+      for (int n = 0; n < kWgmmaTileN; ++n) {
+        uint32_t address = swizzle128(start + (n % 64) * 2 + (n / 64) * lbo +
+                                      (k % 8) * 128 + (k / 8) * sbo);
+        EXPECT(address == uint32_t(wgmmaBOffset(step * 16 + k, n)),
+               "B descriptor: step %d (%d, %d)", step, k, n);
+      }
+  }
+  std::set<std::pair<int, int>> covered;
+  for (int warp = 0; warp < 4; ++warp)
+    for (int lane = 0; lane < 32; ++lane)
+      for (int i = 0; i < 64; ++i) {
+        int row = wgmmaAccRow(warp, lane, i), col = wgmmaAccCol(lane, i);
+        EXPECT(row < 64 && col < kWgmmaTileN, "accumulator (%d, %d)", row,
+               col);
+        EXPECT(covered.insert({row, col}).second, "(%d, %d) twice", row, col);
+        if (i < 32)
+          EXPECT(wgmmaAccRow(warp, lane, i + 32) == row &&
+                     wgmmaAccCol(lane, i + 32) == col + 64,
+                 "up of %d", i);
+      }
+  std::printf("OK: wgmma layouts\n");
+}
+
 } // namespace
 
 int main() {
@@ -268,5 +342,6 @@ int main() {
   checkShape<MmaShape<2, 4>>("128-row blocks");
   checkRowTiles();
   checkSplitK();
+  checkWgmma();
   return 0;
 }

@@ -8,11 +8,15 @@
 # The bf16 shapes cover both tensor-core kernels: the mma.sync one (K and
 # columns multiples of 8; 16-, 64- and 128-row blocks by rows per expert;
 # split-K for decode's few rows and long K) and the WMMA one (the other
-# sizes; all of them in the second run).
+# sizes; all of them in the second run); the third run opts in to the
+# experimental wgmma kernel.
 # Runs where a GPU is present (scripts/gpu-check.sh).
 # REQUIRES: gpu
 # RUN: %python %s | FileCheck %s
 # RUN: env MOE_CUDA_GROUPED_MATMUL=wmma %python %s | FileCheck %s
+# The experimental wgmma kernel (Hopper; elsewhere this is the mma.sync run
+# again):
+# RUN: env MOE_CUDA_GROUPED_MATMUL=wgmma %python %s | FileCheck %s
 # CHECK: OK: route
 # CHECK: OK: permute
 # CHECK: OK: grouped_matmul f32
