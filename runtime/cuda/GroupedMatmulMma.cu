@@ -149,8 +149,7 @@ __global__ void __launch_bounds__(kMmaThreads)
          i += kMmaThreads) {
       int kk = i / kBChunksPerRow, col = (i % kBChunksPerRow) * kChunk;
       int64_t k = k0 + kk;
-      int64_t outCol = col0 + (Gated ? col % (kMmaTileN / 2) : col);
-      bool valid = k < kDim && outCol < outCols;
+      bool valid = k < kDim && outputColumn(col0, col, Gated) < outCols;
       copy16(b + bOffset(kk, col / kChunk),
              valid ? w + k * mDim + weightColumn(col0, col, Gated, outCols)
                    : p.weights,
@@ -203,11 +202,8 @@ __global__ void __launch_bounds__(kMmaThreads)
   }
   waitCopies<0>();
 
-  // Accumulator element (2h + c) of lane (g, t) is row g + 8h, column
-  // 2t + c of the 16 x 8 tile; a gated activation's up value sits in the
-  // same element of tile nj + kNTiles / 2.
-  int g = lane / 4, t = lane % 4;
-  int rowBase = warpRow * Shape::kMTiles * 16;
+  // A gated activation's up value sits in the same accumulator element of
+  // n8 tile nj + kNTiles / 2 as its gate value in tile nj.
   if (p.kSplit > 1) {
     // Raw sums for finishSplits, every weight column (gate and up) at its
     // place in [numRows, mDim]; all splits write, even an empty one.
@@ -218,10 +214,10 @@ __global__ void __launch_bounds__(kMmaThreads)
       for (int nj = 0; nj < Shape::kNTiles; ++nj)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          int64_t row = rowBegin + rowBase + mi * 16 + g + 8 * (e / 2);
-          int col = nTileColumn<Shape>(warpCol, nj, Gated) + 2 * t + e % 2;
-          int64_t outCol = col0 + (Gated ? col % (kMmaTileN / 2) : col);
-          if (row < rowEnd && outCol < outCols)
+          int64_t row =
+              rowBegin + accumulatorRow<Shape>(warpRow, lane, mi, e);
+          int col = accumulatorColumn<Shape>(warpCol, lane, nj, e, Gated);
+          if (row < rowEnd && outputColumn(col0, col, Gated) < outCols)
             partial[row * mDim + weightColumn(col0, col, Gated, outCols)] =
                 acc[mi][nj][e];
         }
@@ -235,9 +231,9 @@ __global__ void __launch_bounds__(kMmaThreads)
     for (int nj = 0; nj < outTiles; ++nj)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        int64_t row = rowBegin + rowBase + mi * 16 + g + 8 * (e / 2);
-        int64_t col =
-            col0 + nTileColumn<Shape>(warpCol, nj, Gated) + 2 * t + e % 2;
+        int64_t row = rowBegin + accumulatorRow<Shape>(warpRow, lane, mi, e);
+        int64_t col = outputColumn(
+            col0, accumulatorColumn<Shape>(warpCol, lane, nj, e, Gated), Gated);
         if (row < rowEnd && col < outCols)
           storeOutput(p.out, outCols, row, col, acc[mi][nj][e],
                       Gated ? acc[mi][nj + outTiles][e] : 0.0f, b, outCols,

@@ -149,6 +149,28 @@ MOE_HOST_DEVICE constexpr int64_t weightColumn(int64_t col0, int col,
   return col < kMmaTileN / 2 ? col0 + col : outCols + col0 + col - kMmaTileN / 2;
 }
 
+/// The output column (from the block's first, `col0`) that B tile column
+/// `col` feeds: itself, or for a gated activation the gate column it or
+/// its up twin (64 further) belongs to.
+MOE_HOST_DEVICE constexpr int64_t outputColumn(int64_t col0, int col,
+                                               bool gated) {
+  return col0 + (gated ? col % (kMmaTileN / 2) : col);
+}
+
+/// Row (in the block) and B tile column of accumulator element `e` (of 4)
+/// of m16 tile `mi` and n8 tile `nj` in lane `lane`: the mma.m16n8 C
+/// layout, element 2h + c at row g + 8h, column 2t + c.
+template <typename Shape>
+MOE_HOST_DEVICE constexpr int accumulatorRow(int warpRow, int lane, int mi,
+                                             int e) {
+  return warpRow * Shape::kMTiles * 16 + mi * 16 + lane / 4 + 8 * (e / 2);
+}
+template <typename Shape>
+MOE_HOST_DEVICE constexpr int accumulatorColumn(int warpCol, int lane, int nj,
+                                                int e, bool gated) {
+  return nTileColumn<Shape>(warpCol, nj, gated) + 2 * (lane % 4) + e % 2;
+}
+
 /// Output columns one block covers.
 MOE_HOST_DEVICE constexpr int blockOutputCols(bool gated) {
   return gated ? kMmaTileN / 2 : kMmaTileN;

@@ -123,8 +123,7 @@ __global__ void __launch_bounds__(kWgmmaThreads)
     for (int i = threadIdx.x; i < kWgmmaTileK * (kWgmmaTileN / 8);
          i += kWgmmaThreads) {
       int k = i / (kWgmmaTileN / 8), col = (i % (kWgmmaTileN / 8)) * 8;
-      int64_t outCol = col0 + (Gated ? col % (kWgmmaTileN / 2) : col);
-      bool valid = k0 + k < kDim && outCol < outCols;
+      bool valid = k0 + k < kDim && outputColumn(col0, col, Gated) < outCols;
       copy16(b + wgmmaBOffset(k, col),
              valid ? w + (k0 + k) * mDim +
                          weightColumn(col0, col, Gated, outCols)

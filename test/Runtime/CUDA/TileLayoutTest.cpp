@@ -100,7 +100,7 @@ template <typename Shape> void checkShape(const char *name) {
   for (bool gated : {false, true}) {
     Shared a = store(Shape::kBlockM, kMmaTileK, aOffset);
     Shared b = store(kMmaTileK, kMmaTileN, bOffset);
-    std::set<std::pair<int, int>> outputs;
+    std::set<std::pair<int, int>> outputs, partials;
     std::vector<int> columnUses(kMmaTileN, 0);
     for (int warp = 0; warp < 8; ++warp) {
       int warpRow = warp / Shape::kWarpsN, warpCol = warp % Shape::kWarpsN;
@@ -158,18 +158,40 @@ template <typename Shape> void checkShape(const char *name) {
           }
         }
       }
-      // The epilogue's (row, column) of accumulator element e.
+      // The epilogue's (row, column) of accumulator element e: the mma
+      // C layout (row g + 8h, column 2t + c of element 2h + c) ...
       int outTiles = gated ? Shape::kNTiles / 2 : Shape::kNTiles;
       for (int lane = 0; lane < 32; ++lane)
         for (int mi = 0; mi < Shape::kMTiles; ++mi)
-          for (int nj = 0; nj < outTiles; ++nj)
+          for (int nj = 0; nj < Shape::kNTiles; ++nj)
             for (int e = 0; e < 4; ++e) {
-              int row = warpRow * Shape::kMTiles * 16 + mi * 16 + lane / 4 +
-                        8 * (e / 2);
-              int col = nTileColumn<Shape>(warpCol, nj, gated) +
-                        2 * (lane % 4) + e % 2;
-              EXPECT(outputs.insert({row, col}).second,
-                     "output (%d, %d) written twice", row, col);
+              int row = accumulatorRow<Shape>(warpRow, lane, mi, e);
+              int col = accumulatorColumn<Shape>(warpCol, lane, nj, e, gated);
+              int g = lane / 4, t = lane % 4;
+              EXPECT(row == warpRow * Shape::kMTiles * 16 + mi * 16 + g +
+                                8 * (e / 2) &&
+                         col == nTileColumn<Shape>(warpCol, nj, gated) +
+                                    2 * t + e % 2,
+                     "accumulator layout");
+              // ... every B column once per row (split-K's partials) ...
+              EXPECT(partials.insert({row, col}).second,
+                     "partial (%d, %d) written twice", row, col);
+              if (nj >= outTiles)
+                continue;
+              // ... and each output once, a gate value's up twin in the
+              // same element of tile nj + kNTiles / 2, 64 columns on.
+              int64_t out = outputColumn(0, col, gated);
+              EXPECT(outputs.insert({row, int(out)}).second,
+                     "output (%d, %lld) written twice", row, (long long)out);
+              if (gated) {
+                int up = accumulatorColumn<Shape>(warpCol, lane,
+                                                  nj + outTiles, e, gated);
+                EXPECT(up == col + kMmaTileN / 2 &&
+                           outputColumn(0, up, gated) == out &&
+                           weightColumn(0, up, gated, 1000) ==
+                               weightColumn(0, col, gated, 1000) + 1000,
+                       "up twin of column %d", col);
+              }
             }
     }
     for (int c = 0; c < kMmaTileN; ++c)
@@ -177,6 +199,8 @@ template <typename Shape> void checkShape(const char *name) {
              columnUses[c]);
     EXPECT(int(outputs.size()) == Shape::kBlockM * blockOutputCols(gated),
            "%zu outputs", outputs.size());
+    EXPECT(int(partials.size()) == Shape::kBlockM * kMmaTileN, "%zu partials",
+           partials.size());
     for (auto [row, col] : outputs)
       EXPECT(row < Shape::kBlockM && col < blockOutputCols(gated),
              "output (%d, %d) outside the block", row, col);
