@@ -272,13 +272,12 @@ moe_status grouped16(void *stream, const uint16_t *rows, int64_t numRows,
         Kernel16 choice = kernelChoice();
         if (choice != Kernel16::Wmma &&
             mmaGroupedMatmulApplies(r, kDim, w, mDim, outCols)) {
-          if (choice == Kernel16::Wgmma && wgmmaAvailable())
-            return launchWgmmaGroupedMatmul(s, r, numRows, kDim, w,
-                                            int(numExperts), mDim, outCols,
-                                            offsets, bias, act, gated, out);
-          return launchMmaGroupedMatmul(s, r, numRows, kDim, w,
-                                        int(numExperts), mDim, outCols,
-                                        offsets, bias, act, gated, out);
+          Grouped16<Element> operands{r,      numRows, kDim, w,
+                                      int(numExperts), mDim, outCols,
+                                      offsets, bias, act, gated, out};
+          return choice == Kernel16::Wgmma && wgmmaAvailable()
+                     ? launchWgmmaGroupedMatmul(s, operands)
+                     : launchMmaGroupedMatmul(s, operands);
         }
         groupedMatmulWmma<Element, decltype(gated)::value>
             <<<grid, 128, 0, s>>>(r, kDim, w, int(numExperts), mDim, outCols,

@@ -26,32 +26,35 @@ bool mmaGroupedMatmulApplies(const void *rows, int64_t kDim,
                              const void *weights, int64_t mDim,
                              int64_t outCols);
 
-/// Launches the mma.sync grouped matmul (arguments already checked; at
-/// least one row and one output column); `Element`: __nv_bfloat16 or
-/// __half.
+/// The operands of one 16-bit grouped matmul (already checked: at least
+/// one row and one output column); `Element`: __nv_bfloat16 or __half.
+template <typename Element> struct Grouped16 {
+  const Element *rows;
+  int64_t numRows, kDim;
+  const Element *weights;
+  int numExperts;
+  int64_t mDim, outCols;
+  const int32_t *offsets;
+  const float *bias;
+  moe_activation_params act;
+  bool gated;
+  float *out;
+};
+
+/// Launches the mma.sync grouped matmul.
 template <typename Element>
-moe_status launchMmaGroupedMatmul(cudaStream_t stream, const Element *rows,
-                                  int64_t numRows, int64_t kDim,
-                                  const Element *weights, int numExperts,
-                                  int64_t mDim, int64_t outCols,
-                                  const int32_t *offsets, const float *bias,
-                                  const moe_activation_params &act,
-                                  bool gated, float *out);
+moe_status launchMmaGroupedMatmul(cudaStream_t stream,
+                                  const Grouped16<Element> &operands);
 
 /// Whether the current device runs the wgmma kernel (compute capability
 /// 9.x: Hopper, sm_90a code).
 bool wgmmaAvailable();
 
-/// Launches the experimental wgmma grouped matmul (same operands and
-/// conditions as launchMmaGroupedMatmul; sm_90a only).
+/// Launches the experimental wgmma grouped matmul (the same conditions as
+/// the mma.sync one; sm_90a only).
 template <typename Element>
-moe_status launchWgmmaGroupedMatmul(cudaStream_t stream, const Element *rows,
-                                    int64_t numRows, int64_t kDim,
-                                    const Element *weights, int numExperts,
-                                    int64_t mDim, int64_t outCols,
-                                    const int32_t *offsets, const float *bias,
-                                    const moe_activation_params &act,
-                                    bool gated, float *out);
+moe_status launchWgmmaGroupedMatmul(cudaStream_t stream,
+                                    const Grouped16<Element> &operands);
 
 } // namespace moe::runtime::cuda
 

@@ -101,16 +101,7 @@ constexpr int kSharedBytes =
 /// sums k tiles [z * kTilesPerSplit, (z + 1) * kTilesPerSplit) into
 /// partials [kSplit, numRows, mDim] (raw, every weight column) and
 /// finishSplits adds them up with the bias and activation.
-template <typename Element> struct MmaArgs {
-  const Element *rows;
-  int64_t numRows, kDim;
-  const Element *weights;
-  int numExperts;
-  int64_t mDim, outCols;
-  const int32_t *offsets;
-  const float *bias;
-  moe_activation_params act;
-  float *out;
+template <typename Element> struct MmaArgs : Grouped16<Element> {
   int kSplit;
   int64_t kTilesPerSplit;
   float *partials;
@@ -341,22 +332,13 @@ bool moe::runtime::cuda::mmaGroupedMatmulApplies(const void *rows,
 
 template <typename Element>
 moe_status moe::runtime::cuda::launchMmaGroupedMatmul(
-    cudaStream_t stream, const Element *rows, int64_t numRows, int64_t kDim,
-    const Element *weights, int numExperts, int64_t mDim, int64_t outCols,
-    const int32_t *offsets, const float *bias,
-    const moe_activation_params &act, bool gated, float *out) {
-  MmaArgs<Element> args{rows,    numRows, kDim, weights, numExperts,
-                        mDim,    outCols, offsets, bias, act,
-                        out,     1,       0,    nullptr};
-  return gated ? launchGated<Element, true>(stream, args)
-               : launchGated<Element, false>(stream, args);
+    cudaStream_t stream, const Grouped16<Element> &operands) {
+  MmaArgs<Element> args{operands, 1, 0, nullptr};
+  return operands.gated ? launchGated<Element, true>(stream, args)
+                        : launchGated<Element, false>(stream, args);
 }
 
-template moe_status moe::runtime::cuda::launchMmaGroupedMatmul<__nv_bfloat16>(
-    cudaStream_t, const __nv_bfloat16 *, int64_t, int64_t,
-    const __nv_bfloat16 *, int, int64_t, int64_t, const int32_t *,
-    const float *, const moe_activation_params &, bool, float *);
-template moe_status moe::runtime::cuda::launchMmaGroupedMatmul<__half>(
-    cudaStream_t, const __half *, int64_t, int64_t, const __half *, int,
-    int64_t, int64_t, const int32_t *, const float *,
-    const moe_activation_params &, bool, float *);
+template moe_status moe::runtime::cuda::launchMmaGroupedMatmul(
+    cudaStream_t, const Grouped16<__nv_bfloat16> &);
+template moe_status moe::runtime::cuda::launchMmaGroupedMatmul(
+    cudaStream_t, const Grouped16<__half> &);

@@ -91,15 +91,13 @@ __device__ inline void wgmma64x128(float (&d)[64], uint64_t a, uint64_t b) {
 
 template <typename Element, bool Gated>
 __global__ void __launch_bounds__(kWgmmaThreads)
-    groupedMatmulWgmma(const Element *rows, int64_t kDim,
-                       const Element *weights, int numExperts, int64_t mDim,
-                       int64_t outCols, const int32_t *offsets,
-                       const float *bias, moe_activation_params act,
-                       float *out) {
+    groupedMatmulWgmma(Grouped16<Element> p) {
 #ifdef MOE_WGMMA_AVAILABLE
+  const Element *rows = p.rows, *weights = p.weights;
+  const int64_t kDim = p.kDim, mDim = p.mDim, outCols = p.outCols;
   int expert;
   int64_t rowBegin, rowEnd;
-  if (!locateTile(offsets, numExperts, kWgmmaTileM, blockIdx.x, expert,
+  if (!locateTile(p.offsets, p.numExperts, kWgmmaTileM, blockIdx.x, expert,
                   rowBegin, rowEnd))
     return;
   int64_t col0 = int64_t(blockIdx.y) * blockOutputCols(Gated);
@@ -162,38 +160,33 @@ __global__ void __launch_bounds__(kWgmmaThreads)
   }
   asm volatile("cp.async.wait_group 0;\n" ::);
 
-  const float *b = bias ? bias + int64_t(expert) * mDim : nullptr;
+  const float *b = p.bias ? p.bias + int64_t(expert) * mDim : nullptr;
   constexpr int outRegs = Gated ? 32 : 64; // gate i pairs with up i + 32
 #pragma unroll
   for (int i = 0; i < outRegs; ++i) {
     int64_t row = rowBegin + warpgroup * 64 + wgmmaAccRow(warp, lane, i);
     int64_t col = col0 + wgmmaAccCol(lane, i);
     if (row < rowEnd && col < outCols)
-      storeOutput(out, outCols, row, col, d[i], Gated ? d[i + 32] : 0.0f, b,
-                  outCols, act, Gated);
+      storeOutput(p.out, outCols, row, col, d[i], Gated ? d[i + 32] : 0.0f, b,
+                  outCols, p.act, Gated);
   }
 #endif
 }
 
 template <typename Element, bool Gated>
-moe_status launch(cudaStream_t stream, const Element *rows, int64_t numRows,
-                  int64_t kDim, const Element *weights, int numExperts,
-                  int64_t mDim, int64_t outCols, const int32_t *offsets,
-                  const float *bias, const moe_activation_params &act,
-                  float *out) {
+moe_status launch(cudaStream_t stream, const Grouped16<Element> &p) {
   auto kernel = groupedMatmulWgmma<Element, Gated>;
   cudaError_t error = cudaFuncSetAttribute(
       kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
   if (error != cudaSuccess)
     return deviceError(error);
-  int64_t rowTiles = maxRowTiles(numRows, numExperts, kWgmmaTileM);
+  int64_t rowTiles = maxRowTiles(p.numRows, p.numExperts, kWgmmaTileM);
   int64_t colTiles =
-      (outCols + blockOutputCols(Gated) - 1) / blockOutputCols(Gated);
+      (p.outCols + blockOutputCols(Gated) - 1) / blockOutputCols(Gated);
   if (rowTiles > INT32_MAX || colTiles > 65535)
     return MOE_ERROR_INVALID_ARGUMENT;
   dim3 grid{unsigned(rowTiles), unsigned(colTiles)};
-  kernel<<<grid, kWgmmaThreads, kSharedBytes, stream>>>(
-      rows, kDim, weights, numExperts, mDim, outCols, offsets, bias, act, out);
+  kernel<<<grid, kWgmmaThreads, kSharedBytes, stream>>>(p);
   return launched();
 }
 
@@ -209,23 +202,12 @@ bool moe::runtime::cuda::wgmmaAvailable() {
 
 template <typename Element>
 moe_status moe::runtime::cuda::launchWgmmaGroupedMatmul(
-    cudaStream_t stream, const Element *rows, int64_t numRows, int64_t kDim,
-    const Element *weights, int numExperts, int64_t mDim, int64_t outCols,
-    const int32_t *offsets, const float *bias,
-    const moe_activation_params &act, bool gated, float *out) {
-  return gated ? launch<Element, true>(stream, rows, numRows, kDim, weights,
-                                       numExperts, mDim, outCols, offsets,
-                                       bias, act, out)
-               : launch<Element, false>(stream, rows, numRows, kDim, weights,
-                                        numExperts, mDim, outCols, offsets,
-                                        bias, act, out);
+    cudaStream_t stream, const Grouped16<Element> &operands) {
+  return operands.gated ? launch<Element, true>(stream, operands)
+                        : launch<Element, false>(stream, operands);
 }
 
-template moe_status moe::runtime::cuda::launchWgmmaGroupedMatmul<__nv_bfloat16>(
-    cudaStream_t, const __nv_bfloat16 *, int64_t, int64_t,
-    const __nv_bfloat16 *, int, int64_t, int64_t, const int32_t *,
-    const float *, const moe_activation_params &, bool, float *);
-template moe_status moe::runtime::cuda::launchWgmmaGroupedMatmul<__half>(
-    cudaStream_t, const __half *, int64_t, int64_t, const __half *, int,
-    int64_t, int64_t, const int32_t *, const float *,
-    const moe_activation_params &, bool, float *);
+template moe_status moe::runtime::cuda::launchWgmmaGroupedMatmul(
+    cudaStream_t, const Grouped16<__nv_bfloat16> &);
+template moe_status moe::runtime::cuda::launchWgmmaGroupedMatmul(
+    cudaStream_t, const Grouped16<__half> &);
