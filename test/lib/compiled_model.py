@@ -158,13 +158,15 @@ class Model:
                 t.shape[i] = size
         return tensors
 
-    def run_device(self, inputs):
+    def run_device(self, inputs, cuda_lib=None):
         """Runs through moe_model_run_device on CUDA buffers (a model
         compiled with --target=cuda, on a GPU machine): the inputs are
         copied to device memory, the outputs sized by a first call with
         1-byte buffers (which must answer OUTPUT_TOO_SMALL with every
-        shape), then run into device buffers and copied back."""
-        cuda = _Cuda(self.lib)
+        shape), then run into device buffers and copied back. cudaMalloc
+        and friends come from the model library (which links libcudart),
+        or from `cuda_lib`."""
+        cuda = _Cuda(cuda_lib or self.lib)
         kept = [np.ascontiguousarray(a) for a in inputs]
         device_inputs = [cuda.upload(a) for a in kept]
         probes = [cuda.malloc(1) for _ in self.outputs]
