@@ -69,8 +69,8 @@ class Model:
         PyTorch (after a sizing run: the model runs twice; pass buffers to
         avoid it). `stream`: a cudaStream_t as an int (0: the default
         stream), e.g. torch.cuda.current_stream().cuda_stream. Returns
-        {output name: tensor}, each the output's shape (a view of the
-        given buffer)."""
+        {output name: tensor}: the given buffer, or a view of it in the
+        output's shape."""
         ordered = self._ordered(inputs, self.inputs, "input")
         described = []
         for info, tensor in zip(self.inputs, ordered):
@@ -95,7 +95,10 @@ class Model:
         if not written:
             raise ModelError("an output buffer is too small: the outputs have shapes "
                              + ", ".join(f"{o.name} {list(s)}" for o, s in zip(self.outputs, shapes)))
-        return {o.name: b.reshape(-1)[:int(np.prod(s))].reshape(s)
+        # A buffer of the output's shape is returned as it is, others as a
+        # view of their first elements in that shape.
+        return {o.name: b if tuple(b.__cuda_array_interface__["shape"]) == tuple(s)
+                else b.reshape(-1)[:int(np.prod(s))].reshape(s)
                 for o, b, s in zip(self.outputs, buffers, shapes)}
 
     @staticmethod

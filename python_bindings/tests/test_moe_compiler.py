@@ -5,6 +5,9 @@ package) and test/lib (the test-model builders)."""
 
 import importlib.util
 import os
+import shutil
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -139,6 +142,48 @@ def test_run_device_errors(moe_model):
                        match="compiled for the CPU; device buffers need a model "
                              "compiled with --target=cuda"):
         model.run_device(fake, out)
+
+
+STAGED_RUN = """
+import sys
+import numpy as np
+import moe_compiler
+sys.path.insert(0, sys.argv[3])
+from test_moe_compiler import FakeCudaBuffer, feeds_for
+model = moe_compiler.load(sys.argv[1])
+feeds = feeds_for(9)
+want = model.run(feeds)["y"]
+out = np.full((9, int(sys.argv[2])), np.nan, np.float32)
+got = model.run_device({k: FakeCudaBuffer(v) for k, v in feeds.items()},
+                       {"y": FakeCudaBuffer(out)})["y"]
+assert got.array is out
+assert np.array_equal(out, want), np.abs(out - want).max()
+try:
+    model.run_device({k: FakeCudaBuffer(v) for k, v in feeds.items()},
+                     [FakeCudaBuffer(np.zeros(3, np.float32))])
+except moe_compiler.ModelError as error:
+    print("too small:", error)
+"""
+
+
+def test_run_device_staged(moe_model, tmp_path):
+    """run_device end to end without a GPU: a CPU model with the fake CUDA
+    copy of test/lib/fake_cuda_copy.c preloaded (host memory standing in
+    for device memory) writes exactly run()'s output into the given
+    buffer; a too-small buffer is an error listing the output shapes."""
+    library = str(tmp_path / "moe.so")
+    moe_compiler.compile(moe_model, library)
+    fake = str(tmp_path / "libfake.so")
+    source = os.path.join(os.path.dirname(cuda_devices.__file__), "fake_cuda_copy.c")
+    compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang-22")
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", fake, source], check=True)
+    preload = " ".join(filter(None, [os.environ.get("LD_PRELOAD"), fake]))
+    result = subprocess.run(
+        [sys.executable, "-c", STAGED_RUN, library, str(D), os.path.dirname(__file__)],
+        env=dict(os.environ, LD_PRELOAD=preload), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "too small: an output buffer is too small: the outputs have shapes y [9, 16]" \
+        in result.stdout, result.stdout
 
 
 def test_unknown_weight_type(moe_model):
