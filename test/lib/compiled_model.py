@@ -87,7 +87,7 @@ class Model:
         status = self.lib.moe_model_create(ctypes.byref(Options(num_threads)),
                                            ctypes.byref(handle))
         if status != OK:
-            raise ModelError(status, self.lib.moe_model_last_error(None))
+            raise ModelError(status, self.lib.moe_model_last_error(None).decode())
         self.handle = handle
         n_in = self.lib.moe_model_num_inputs(handle)
         n_out = self.lib.moe_model_num_outputs(handle)
