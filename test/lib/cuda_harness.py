@@ -39,6 +39,17 @@ def device_count():
     return cuda_devices.device_count(cudart)
 
 
+cudart.cudaGetErrorString.restype = ctypes.c_char_p
+
+
+def check(code, what):
+    """Raises with CUDA's text when a cudart call failed (a kernel fault
+    shows up at the next synchronizing call)."""
+    if code != 0:
+        text = cudart.cudaGetErrorString(code).decode()
+        raise RuntimeError(f"{what}: CUDA error {code}: {text}")
+
+
 class Device:
     """A device copy of a numpy array (or an empty buffer)."""
 
@@ -47,15 +58,15 @@ class Device:
         self.dtype = np.dtype(array.dtype if array is not None else dtype)
         self.nbytes = int(np.prod(self.shape)) * self.dtype.itemsize
         self.ptr = ctypes.c_void_p()
-        assert cudart.cudaMalloc(ctypes.byref(self.ptr), max(self.nbytes, 1)) == 0
+        check(cudart.cudaMalloc(ctypes.byref(self.ptr), max(self.nbytes, 1)), "cudaMalloc")
         if array is not None:
             host = np.ascontiguousarray(array)
-            assert cudart.cudaMemcpy(self.ptr, host.ctypes.data, self.nbytes, 1) == 0
+            check(cudart.cudaMemcpy(self.ptr, host.ctypes.data, self.nbytes, 1), "upload")
 
     def get(self):
-        cudart.cudaDeviceSynchronize()
+        check(cudart.cudaDeviceSynchronize(), "kernels before this read")
         host = np.empty(self.shape, self.dtype)
-        assert cudart.cudaMemcpy(host.ctypes.data, self.ptr, self.nbytes, 2) == 0
+        check(cudart.cudaMemcpy(host.ctypes.data, self.ptr, self.nbytes, 2), "download")
         return host
 
     def __del__(self):
