@@ -26,6 +26,8 @@
 # CHECK: OK: chained layer
 
 import os
+import sys
+import traceback
 
 import numpy as np
 
@@ -44,25 +46,25 @@ def close(name, got, want, rtol=1e-5, atol=1e-5):
         raise AssertionError(f"{name}: max abs error {np.max(np.abs(got - want)):g}")
 
 
-# Routing.
-cases = [
-    (dict(kind="softmax_topk", k=2, renormalize=True), 8, False),
-    (dict(kind="softmax_topk", k=3), 64, False),
-    (dict(kind="topk_softmax", k=4), 8, False),
-    (dict(kind="dense", k=6), 6, False),
-    (dict(kind="sigmoid_topk", k=8, renormalize=True, scale=2.5, n_group=8, topk_group=4), 256, True),
-]
-for params, experts, with_bias in cases:
-    for tokens in (1, 33, 257):
-        logits = rng.standard_normal((tokens, experts)).astype(np.float32)
-        logits[0, :2] = logits[0, 2]  # ties
-        bias = (0.1 * rng.standard_normal(experts)).astype(np.float32) if with_bias else None
-        status, ids, w = ch.route(D(logits), bias=D(bias) if with_bias else None, **params)
-        assert status == ch.OK, (status, ch.lib.moe_cuda_last_error())
-        want_ids, want_w = ref.route(logits, correction_bias=bias, **params)
-        assert np.array_equal(ids.get(), want_ids), params
-        close(f"route {params}", w.get(), want_w)
-print("OK: route")
+def test_route():
+    cases = [
+        (dict(kind="softmax_topk", k=2, renormalize=True), 8, False),
+        (dict(kind="softmax_topk", k=3), 64, False),
+        (dict(kind="topk_softmax", k=4), 8, False),
+        (dict(kind="dense", k=6), 6, False),
+        (dict(kind="sigmoid_topk", k=8, renormalize=True, scale=2.5, n_group=8, topk_group=4), 256, True),
+    ]
+    for params, experts, with_bias in cases:
+        for tokens in (1, 33, 257):
+            logits = rng.standard_normal((tokens, experts)).astype(np.float32)
+            logits[0, :2] = logits[0, 2]  # ties
+            bias = (0.1 * rng.standard_normal(experts)).astype(np.float32) if with_bias else None
+            status, ids, w = ch.route(D(logits), bias=D(bias) if with_bias else None, **params)
+            assert status == ch.OK, (status, ch.lib.moe_cuda_last_error())
+            want_ids, want_w = ref.route(logits, correction_bias=bias, **params)
+            assert np.array_equal(ids.get(), want_ids), params
+            close(f"route {params}", w.get(), want_w)
+    print("OK: route")
 
 
 def permute(ids, experts):
@@ -77,23 +79,24 @@ def permute(ids, experts):
     return assign, offsets, inverse
 
 
-for ids in (rng.integers(0, 6, (40, 2)).astype(np.int32),
-            np.full((17, 1), 3, np.int32),            # all tokens on one expert
-            np.array([[0, 5], [5, 0]], np.int32)):     # experts 1-4 empty
-    assign, offsets, inverse = permute(ids, 6)
-    flat = ids.reshape(-1)
-    want = np.argsort(flat, kind="stable")
-    assert np.array_equal(assign.get(), want)
-    assert np.array_equal(offsets.get(), np.concatenate([[0], np.cumsum(np.bincount(flat, minlength=6))]))
-    inv = np.empty_like(want)
-    inv[want] = np.arange(flat.size)
-    assert np.array_equal(inverse.get().reshape(-1), inv)
-    x = rng.standard_normal((ids.shape[0], 5)).astype(np.float32)
-    rows = D(shape=(flat.size, 5), dtype=np.float32)
-    assert ch.lib.moe_cuda_gather_rows_f32(None, D(x).ptr, ch._i64(ids.shape[0]), ch._i64(5),
-                                           assign.ptr, ch._i64(ids.shape[1]), rows.ptr) == ch.OK
-    assert np.array_equal(rows.get(), x[want // ids.shape[1]])
-print("OK: permute")
+def test_permute():
+    for ids in (rng.integers(0, 6, (40, 2)).astype(np.int32),
+                np.full((17, 1), 3, np.int32),            # all tokens on one expert
+                np.array([[0, 5], [5, 0]], np.int32)):     # experts 1-4 empty
+        assign, offsets, inverse = permute(ids, 6)
+        flat = ids.reshape(-1)
+        want = np.argsort(flat, kind="stable")
+        assert np.array_equal(assign.get(), want)
+        assert np.array_equal(offsets.get(), np.concatenate([[0], np.cumsum(np.bincount(flat, minlength=6))]))
+        inv = np.empty_like(want)
+        inv[want] = np.arange(flat.size)
+        assert np.array_equal(inverse.get().reshape(-1), inv)
+        x = rng.standard_normal((ids.shape[0], 5)).astype(np.float32)
+        rows = D(shape=(flat.size, 5), dtype=np.float32)
+        assert ch.lib.moe_cuda_gather_rows_f32(None, D(x).ptr, ch._i64(ids.shape[0]), ch._i64(5),
+                                               assign.ptr, ch._i64(ids.shape[1]), rows.ptr) == ch.OK
+        assert np.array_equal(rows.get(), x[want // ids.shape[1]])
+    print("OK: permute")
 
 
 def grouped_reference(rows, w, offsets, b, act, params):
@@ -113,7 +116,8 @@ HALF = {"bf16": (ch.to_bf16, ch.from_bf16),
         "f16": (lambda a: a.astype(np.float16).view(np.uint16),
                 lambda bits: bits.view(np.float16).astype(np.float32))}
 
-for dtype in ("f32", "bf16", "f16"):
+
+def test_grouped_matmul(dtype):
     half = dtype in HALF
     for trial in range(7 if QUICK else 21 if half else 14):
         act = ["identity", "relu", "gelu", "gelu_tanh", "silu", "swiglu", "clamped_swiglu"][trial % 7]
@@ -167,32 +171,55 @@ for dtype in ("f32", "bf16", "f16"):
             close(f"{dtype} decode {act} K={kdim}", out.get(), want, rtol=2e-2, atol=2e-2)
     print("OK: grouped_matmul", dtype)
 
-y = rng.standard_normal((10, 3)).astype(np.float32)
-cw = rng.standard_normal((5, 2)).astype(np.float32)
-cinv = rng.permutation(10).reshape(5, 2).astype(np.int32)
-out = D(shape=(5, 3), dtype=np.float32)
-assert ch.lib.moe_cuda_combine_f32(None, D(y).ptr, ch._i64(10), ch._i64(3), D(cw).ptr, D(cinv).ptr,
-                                   ch._i64(5), ch._i64(2), out.ptr) == ch.OK
-close("combine", out.get(), (cw[:, :, None].astype(np.float64) * y[cinv]).sum(axis=1))
-print("OK: combine")
+def test_combine():
+    y = rng.standard_normal((10, 3)).astype(np.float32)
+    cw = rng.standard_normal((5, 2)).astype(np.float32)
+    cinv = rng.permutation(10).reshape(5, 2).astype(np.int32)
+    out = D(shape=(5, 3), dtype=np.float32)
+    assert ch.lib.moe_cuda_combine_f32(None, D(y).ptr, ch._i64(10), ch._i64(3), D(cw).ptr, D(cinv).ptr,
+                                       ch._i64(5), ch._i64(2), out.ptr) == ch.OK
+    close("combine", out.get(), (cw[:, :, None].astype(np.float64) * y[cinv]).sum(axis=1))
+    print("OK: combine")
 
-# A Mixtral-style layer from the kernels against moe_reference.moe_layer.
-d, f, E, k, T = 64, 96, 8, 2, 333
-x = rng.standard_normal((T, d)).astype(np.float32)
-wr = rng.standard_normal((d, E)).astype(np.float32)
-w1 = (rng.standard_normal((E, d, f)) / np.sqrt(d)).astype(np.float32)
-w3 = (rng.standard_normal((E, d, f)) / np.sqrt(d)).astype(np.float32)
-w2 = (rng.standard_normal((E, f, d)) / np.sqrt(f)).astype(np.float32)
-_, ids, w = ch.route(D(x @ wr), "softmax_topk", k, renormalize=True)
-t_ids = ids.get()
-assign, offsets, inverse = permute(t_ids, E)
-rows = D(shape=(T * k, d), dtype=np.float32)
-assert ch.lib.moe_cuda_gather_rows_f32(None, D(x).ptr, ch._i64(T), ch._i64(d), assign.ptr, ch._i64(k), rows.ptr) == ch.OK
-_, h = ch.grouped_matmul(rows, D(np.concatenate([w1, w3], axis=2)), offsets, activation="swiglu")
-_, yrows = ch.grouped_matmul(h, D(w2), offsets)
-layer = D(shape=(T, d), dtype=np.float32)
-assert ch.lib.moe_cuda_combine_f32(None, yrows.ptr, ch._i64(T * k), ch._i64(d), w.ptr, inverse.ptr,
-                                   ch._i64(T), ch._i64(k), layer.ptr) == ch.OK
-want = ref.moe_layer(x, wr, w1, w2, dict(kind="softmax_topk", k=k, renormalize=True), "swiglu", w3=w3)
-close("layer", layer.get(), want, rtol=1e-4, atol=1e-4)
-print("OK: chained layer")
+
+
+def test_chained_layer():
+    """A Mixtral-style layer from the kernels against moe_reference.moe_layer."""
+    d, f, E, k, T = 64, 96, 8, 2, 333
+    x = rng.standard_normal((T, d)).astype(np.float32)
+    wr = rng.standard_normal((d, E)).astype(np.float32)
+    w1 = (rng.standard_normal((E, d, f)) / np.sqrt(d)).astype(np.float32)
+    w3 = (rng.standard_normal((E, d, f)) / np.sqrt(d)).astype(np.float32)
+    w2 = (rng.standard_normal((E, f, d)) / np.sqrt(f)).astype(np.float32)
+    _, ids, w = ch.route(D(x @ wr), "softmax_topk", k, renormalize=True)
+    t_ids = ids.get()
+    assign, offsets, inverse = permute(t_ids, E)
+    rows = D(shape=(T * k, d), dtype=np.float32)
+    assert ch.lib.moe_cuda_gather_rows_f32(None, D(x).ptr, ch._i64(T), ch._i64(d), assign.ptr, ch._i64(k), rows.ptr) == ch.OK
+    _, h = ch.grouped_matmul(rows, D(np.concatenate([w1, w3], axis=2)), offsets, activation="swiglu")
+    _, yrows = ch.grouped_matmul(h, D(w2), offsets)
+    layer = D(shape=(T, d), dtype=np.float32)
+    assert ch.lib.moe_cuda_combine_f32(None, yrows.ptr, ch._i64(T * k), ch._i64(d), w.ptr, inverse.ptr,
+                                       ch._i64(T), ch._i64(k), layer.ptr) == ch.OK
+    want = ref.moe_layer(x, wr, w1, w2, dict(kind="softmax_topk", k=k, renormalize=True), "swiglu", w3=w3)
+    close("layer", layer.get(), want, rtol=1e-4, atol=1e-4)
+    print("OK: chained layer")
+
+
+# Every section runs even when one before it failed (a GPU session is
+# short; a sticky device fault fails the rest too, and says so).
+failures = []
+for name, section in (("route", test_route), ("permute", test_permute),
+                      ("grouped_matmul f32", lambda: test_grouped_matmul("f32")),
+                      ("grouped_matmul bf16", lambda: test_grouped_matmul("bf16")),
+                      ("grouped_matmul f16", lambda: test_grouped_matmul("f16")),
+                      ("combine", test_combine), ("chained layer", test_chained_layer)):
+    try:
+        section()
+    except Exception:  # report and go on
+        failures.append(name)
+        print(f"FAIL: {name}")
+        traceback.print_exc()
+if failures:
+    sys.exit(f"gpu_kernels: failed: {', '.join(failures)}")
+
