@@ -154,41 +154,39 @@ __global__ void routeKernel(const float *logits, int64_t numTokens, int numExper
   }
 
   // Top-k in ranking order.
-  float picked[kWarp];
+  int32_t *chosen = ids + t * p.k;
   for (int j = 0; j < p.k; ++j) {
     int e = argMax(choice, masked, numExperts, lane);
     if (lane == 0) {
       masked[e] = true;
-      ids[t * p.k + j] = e;
+      chosen[j] = e;
     }
-    if (j < kWarp)
-      picked[j] = scores[e];
     __syncwarp();
   }
   if (lane != 0)
     return;
-  // Weights (k <= 32 here is enough for every model of MOE_SEMANTICS;
-  // larger k re-read scores from ids).
-  float w[kWarp];
+  // Weights from the chosen experts' scores (read back: k may exceed any
+  // fixed local array, e.g. dense routing over 64 experts).
+  float *w = weights + t * p.k;
   float sum = 0.0f, max = -INFINITY;
-  for (int j = 0; j < p.k; ++j) {
-    w[j] = j < kWarp ? picked[j] : scores[ids[t * p.k + j]];
-    max = fmaxf(max, w[j]);
-  }
+  for (int j = 0; j < p.k; ++j)
+    max = fmaxf(max, scores[chosen[j]]);
   if (p.kind == MOE_ROUTING_TOPK_SOFTMAX) {
     for (int j = 0; j < p.k; ++j)
-      sum += w[j] = expf(w[j] - max);
+      sum += expf(scores[chosen[j]] - max);
     for (int j = 0; j < p.k; ++j)
-      w[j] /= sum;
-  } else if (p.renormalize) {
+      w[j] = expf(scores[chosen[j]] - max) / sum * p.scale;
+    return;
+  }
+  float divisor = 1.0f;
+  if (p.renormalize) {
     for (int j = 0; j < p.k; ++j)
-      sum += w[j];
-    float eps = p.kind == MOE_ROUTING_SIGMOID_TOPK ? 1e-20f : 0.0f;
-    for (int j = 0; j < p.k; ++j)
-      w[j] /= sum + eps;
+      sum += scores[chosen[j]];
+    divisor = sum + (p.kind == MOE_ROUTING_SIGMOID_TOPK ? 1e-20f : 0.0f);
   }
   for (int j = 0; j < p.k; ++j)
-    weights[t * p.k + j] = w[j] * p.scale;
+    w[j] = (p.renormalize ? scores[chosen[j]] / divisor : scores[chosen[j]]) *
+           p.scale;
 }
 
 constexpr int kScanThreads = 256;

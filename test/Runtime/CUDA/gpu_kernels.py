@@ -52,6 +52,8 @@ def test_route():
         (dict(kind="softmax_topk", k=3), 64, False),
         (dict(kind="topk_softmax", k=4), 8, False),
         (dict(kind="dense", k=6), 6, False),
+        (dict(kind="dense", k=64), 64, False),        # k over a warp's 32 lanes
+        (dict(kind="softmax_topk", k=40, renormalize=True), 128, False),
         (dict(kind="sigmoid_topk", k=8, renormalize=True, scale=2.5, n_group=8, topk_group=4), 256, True),
     ]
     for params, experts, with_bias in cases:
