@@ -100,9 +100,12 @@ moe_model_status moe_model_create(const moe_model_options *options,
                                   moe_model **model);
 void moe_model_destroy(moe_model *model);
 
+/* A NULL `model` asks the library itself, without an instance (nothing is
+ * uploaded: a model compiled for CUDA can be described without a GPU). */
 int32_t moe_model_num_inputs(const moe_model *model);
 int32_t moe_model_num_outputs(const moe_model *model);
-/* NULL when `index` is out of range. Valid while the model lives. */
+/* NULL when `index` is out of range. Valid while the model lives (for a
+ * NULL model: while the library is loaded). */
 const moe_tensor_info *moe_model_input(const moe_model *model, int32_t index);
 const moe_tensor_info *moe_model_output(const moe_model *model, int32_t index);
 

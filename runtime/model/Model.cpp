@@ -145,6 +145,22 @@ void copyStrided(const char *base, const int64_t *sizes,
     copyStrided(base + i * strides[0] * static_cast<int64_t>(elementSize),
                 sizes + 1, strides + 1, rank - 1, elementSize, out);
 }
+
+/// The inputs and outputs of this library without an instance (nothing
+/// uploaded, no GPU needed): what the query functions answer for a NULL
+/// model. Null when the signature is unreadable.
+const moe_model *librarySignature() {
+  static const std::unique_ptr<moe_model> signature = [] {
+    auto model = std::make_unique<moe_model>();
+    std::string error;
+    if (!parseSignature(__moe_model_signature, model->signature, error))
+      return std::unique_ptr<moe_model>();
+    model->inputInfo = infos(model->signature.inputs);
+    model->outputInfo = infos(model->signature.outputs);
+    return model;
+  }();
+  return signature.get();
+}
 } // namespace
 
 extern "C" {
@@ -182,14 +198,17 @@ moe_model_status moe_model_create(const moe_model_options *options,
 void moe_model_destroy(moe_model *model) { delete model; }
 
 int32_t moe_model_num_inputs(const moe_model *model) {
+  model = model ? model : librarySignature();
   return model ? static_cast<int32_t>(model->inputInfo.size()) : 0;
 }
 
 int32_t moe_model_num_outputs(const moe_model *model) {
+  model = model ? model : librarySignature();
   return model ? static_cast<int32_t>(model->outputInfo.size()) : 0;
 }
 
 const moe_tensor_info *moe_model_input(const moe_model *model, int32_t index) {
+  model = model ? model : librarySignature();
   if (!model || index < 0 || index >= moe_model_num_inputs(model))
     return nullptr;
   return &model->inputInfo[index];
@@ -197,6 +216,7 @@ const moe_tensor_info *moe_model_input(const moe_model *model, int32_t index) {
 
 const moe_tensor_info *moe_model_output(const moe_model *model,
                                         int32_t index) {
+  model = model ? model : librarySignature();
   if (!model || index < 0 || index >= moe_model_num_outputs(model))
     return nullptr;
   return &model->outputInfo[index];

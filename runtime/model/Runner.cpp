@@ -162,8 +162,11 @@ int Session::run(const RunRequest &request) {
     return fail("--threads must be 0 (all cores) or positive");
   if (request.benchRuns < 0)
     return fail("--bench must be 0 or positive");
-  moe_model_options options{request.threads};
-  if (api.create(&options, &model) != MOE_MODEL_OK)
+  // Describing needs no instance (a model compiled for CUDA is described
+  // without a GPU); libraries older than that answer 0 outputs for NULL,
+  // and get one.
+  if (request.describe && api.numOutputs(nullptr) == 0 &&
+      api.create(nullptr, &model) != MOE_MODEL_OK)
     return fail(std::string("cannot create the model: ") +
                 api.lastError(nullptr));
   if (request.describe) {
@@ -175,6 +178,10 @@ int Session::run(const RunRequest &request) {
                   describe(*api.output(model, i)).c_str());
     return 0;
   }
+  moe_model_options options{request.threads};
+  if (api.create(&options, &model) != MOE_MODEL_OK)
+    return fail(std::string("cannot create the model: ") +
+                api.lastError(nullptr));
   if (int rc = loadInputs(request.inputs))
     return rc;
   if (!request.profilePath.empty())

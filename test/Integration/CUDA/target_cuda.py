@@ -97,6 +97,10 @@ for name, (path, feeds_for) in models.items():
         needed = subprocess.run(["readelf", "-d", library], check=True,
                                 capture_output=True, text=True).stdout
         assert "libcudart.so" in needed, needed
+        # Described without an instance: no GPU needed.
+        described = subprocess.run(["moe-run", library, "--describe"], check=True,
+                                   capture_output=True, text=True).stdout
+        assert described.startswith("input 'x': f32 ["), described
         if not has_gpu:
             try:
                 compiled_model.Model(library)
