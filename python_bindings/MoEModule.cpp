@@ -117,6 +117,21 @@ py::tuple describe(const moe_tensor_info &info) {
   return py::make_tuple(info.name, numpyName(info.dtype), py::tuple(shape));
 }
 
+/// The inputs and outputs of a model library, without an instance (no
+/// weights uploaded: a CUDA model is described without a GPU).
+py::tuple describeLibrary(const std::string &path) {
+  Library library(path);
+  if (library.numOutputs(nullptr) == 0)
+    throw ModelError("'" + path + "' cannot be described without an "
+                     "instance (compiled before that existed); load it");
+  py::list inputs, outputs;
+  for (int32_t i = 0; i < library.numInputs(nullptr); ++i)
+    inputs.append(describe(*library.input(nullptr, i)));
+  for (int32_t i = 0; i < library.numOutputs(nullptr); ++i)
+    outputs.append(describe(*library.output(nullptr, i)));
+  return py::make_tuple(inputs, outputs);
+}
+
 class Model {
 public:
   Model(const std::string &path, int numThreads)
@@ -277,6 +292,7 @@ PYBIND11_MODULE(_moe, m) {
                                        PyExc_RuntimeError);
   py::register_exception<ModelError>(m, "ModelError", PyExc_ValueError);
   m.attr("MODEL_API_VERSION") = MOE_MODEL_API_VERSION;
+  m.def("_describe", &describeLibrary, py::arg("path"));
   m.def("_compile", &compile, py::arg("model"), py::arg("output"),
         py::arg("emit"), py::arg("opt_level"), py::arg("num_threads"),
         py::arg("reference"), py::arg("collect_ir"), py::arg("runtime_dir"),

@@ -20,7 +20,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._moe import MODEL_API_VERSION, CompileError, ModelError, _compile, _Model
+from ._moe import MODEL_API_VERSION, CompileError, ModelError, _compile, _describe, _Model
 
 __all__ = ["compile", "load", "Model", "TensorInfo", "CompileError",
            "ModelError", "MODEL_API_VERSION"]
@@ -171,6 +171,14 @@ def _torch_dtype(torch, numpy_name):
     return {"float32": torch.float32, "float64": torch.float64, "int32": torch.int32,
             "int64": torch.int64, "int8": torch.int8, "uint8": torch.uint8,
             "bool": torch.bool, "float16": torch.float16}[numpy_name]
+
+
+def describe(path):
+    """(inputs, outputs) of a compiled model library as TensorInfo lists,
+    without creating an instance: nothing is uploaded, so a model compiled
+    with target="cuda" can be described on a machine without a GPU."""
+    inputs, outputs = _describe(os.fspath(path))
+    return [TensorInfo(*t) for t in inputs], [TensorInfo(*t) for t in outputs]
 
 
 def load(path, num_threads=0):

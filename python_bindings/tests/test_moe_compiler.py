@@ -60,6 +60,7 @@ def test_signature_and_list_inputs(moe_model):
     assert model.inputs == [("x", "float32", (None, D)),
                             ("logits", "float32", (None, E))]
     assert model.outputs == [("y", "float32", (None, D))]
+    assert moe_compiler.describe(model.path) == (model.inputs, model.outputs)
     feeds = feeds_for(5)
     by_list = model([feeds["x"], feeds["logits"]])["y"]
     np.testing.assert_array_equal(by_list, model.run(feeds)["y"])
@@ -102,6 +103,10 @@ def test_target_cuda(moe_model, tmp_path):
                            match="moe_cuda_cc_preload.*device error"):
             moe_compiler.compile(moe_model, output, target="cuda")
         assert os.path.exists(output)
+        # Described without an instance, so without a GPU.
+        inputs, outputs = moe_compiler.describe(output)
+        assert inputs == [("x", "float32", (None, D)), ("logits", "float32", (None, E))]
+        assert outputs == [("y", "float32", (None, D))]
         return
     model = moe_compiler.compile(moe_model, output, target="cuda", dump_ir=True)
     assert "moe_cuda_cc_" in model.ir["llvm-dialect"]
