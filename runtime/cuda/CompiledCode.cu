@@ -19,9 +19,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 #include <utility>
 
@@ -68,9 +68,11 @@ moe_status download(T *host, const DeviceBuffer<T> &buffer, int64_t count) {
 
 moe_status finish() { return check(cudaStreamSynchronize(callStream())); }
 
-/// Device copies of the model's constant weights, by host address. The
-/// addresses are the model's read-only data, which neither moves nor
-/// changes while the model is loaded.
+/// Device copies of the model's constant weights, by device and host
+/// address. The addresses are the model's read-only data, which neither
+/// moves nor changes while the model is loaded; a thread whose current
+/// device is another one than at model creation gets its own copies there
+/// on first use.
 class ConstantCache {
 public:
   ~ConstantCache() {
@@ -80,8 +82,9 @@ public:
       cudaFree(copy);
   }
   moe_status get(const void *host, size_t bytes, const void **device) {
+    Key key{currentDevice(), host};
     std::lock_guard<std::mutex> lock(mutex);
-    auto found = copies.find(host);
+    auto found = copies.find(key);
     if (found != copies.end() && found->second.first >= bytes) {
       *device = found->second.second; // the same constant, or a prefix
       return MOE_OK;
@@ -98,7 +101,7 @@ public:
     // kept until the model goes away.
     if (found != copies.end())
       retired.push_back(found->second.second);
-    copies[host] = {bytes, copy};
+    copies[key] = {bytes, copy};
     *device = copy;
     return MOE_OK;
   }
@@ -107,16 +110,23 @@ public:
   /// model creation), else null: for arguments whose calls carry no
   /// constant flag (the router).
   const void *find(const void *host, size_t bytes) {
+    Key key{currentDevice(), host};
     std::lock_guard<std::mutex> lock(mutex);
-    auto found = copies.find(host);
+    auto found = copies.find(key);
     return found != copies.end() && found->second.first >= bytes
                ? found->second.second
                : nullptr;
   }
 
 private:
+  using Key = std::pair<int, const void *>; // (device, host address)
+  static int currentDevice() {
+    int device = 0;
+    cudaGetDevice(&device); // 0 when it fails; the copy reports the error
+    return device;
+  }
   std::mutex mutex;
-  std::unordered_map<const void *, std::pair<size_t, void *>> copies;
+  std::map<Key, std::pair<size_t, void *>> copies;
   std::vector<void *> retired;
 };
 
