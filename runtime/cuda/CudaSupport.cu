@@ -2,11 +2,31 @@
 
 #include "CudaSupport.h"
 
+#include <cstdint>
+#include <mutex>
+#include <set>
 #include <string>
 
 namespace {
 thread_local std::string lastError;
 } // namespace
+
+void moe::runtime::cuda::keepPoolMemory() {
+  thread_local int seen = -1; // the last device this thread set up
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device == seen)
+    return;
+  seen = device;
+  static std::mutex mutex;
+  static std::set<int> devices;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!devices.insert(device).second)
+    return;
+  cudaMemPool_t pool;
+  uint64_t keep = UINT64_MAX;
+  if (cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess)
+    cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
+}
 
 moe_status moe::runtime::cuda::deviceError(cudaError_t error) {
   lastError = std::string(cudaGetErrorName(error)) + ": " +

@@ -38,6 +38,12 @@ inline moe_status launched() {
   return error == cudaSuccess ? MOE_OK : deviceError(error);
 }
 
+/// Makes the current device's default memory pool keep freed memory (its
+/// release threshold is 0 by default: every synchronization would hand
+/// the scratch of the call before back to the OS, and the next call map
+/// it again). Once per device and process.
+void keepPoolMemory();
+
 /// Stream-ordered scratch memory, freed on the stream when it goes away.
 template <typename T>
 class DeviceBuffer {
@@ -50,6 +56,7 @@ public:
       cudaFreeAsync(data, stream);
   }
   moe_status allocate(int64_t count, cudaStream_t s) {
+    keepPoolMemory();
     stream = s;
     cudaError_t error = cudaMallocAsync(reinterpret_cast<void **>(&data),
                                         sizeof(T) * (count > 0 ? count : 1), s);
