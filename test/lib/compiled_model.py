@@ -104,14 +104,7 @@ class Model:
         """Runs on `inputs` (arrays in input order); returns the outputs.
         With `out_buffers` (arrays), the model writes into them."""
         kept = [np.ascontiguousarray(a) for a in inputs]
-        tensors = (Tensor * max(len(kept), 1))()
-        for t, a in zip(tensors, kept):
-            t.data = a.ctypes.data
-            t.dtype = CODES.get(a.dtype, 0)
-            t.rank = a.ndim
-            for i, size in enumerate(a.shape):
-                t.shape[i] = size
-            t.capacity = a.nbytes
+        tensors = self._tensors(kept, [a.ctypes.data for a in kept])
         outs = (Tensor * max(len(self.outputs), 1))()
         if out_buffers is not None:
             for t, a in zip(outs, out_buffers):
