@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 import compiled_model
+import cuda_test_models
 
 directory = sys.argv[1]
 cases = sorted(glob.glob(os.path.join(directory, "*_T*.npz")))
@@ -45,11 +46,8 @@ for case in cases:
             print(f"FAIL: {stem} T={tokens} {api} buffers: {error}")
             failures += 1
             continue
-        scale = max(1.0, float(np.abs(expected).max()))
-        error = float(np.abs(actual - expected).max()) / scale
-        cosine = float(np.dot(actual.ravel(), expected.ravel()) /
-                       (np.linalg.norm(actual) * np.linalg.norm(expected) + 1e-30))
-        tolerance = 2e-2 if stem.endswith(("_bf16", "_f16")) else 1e-3
+        error, cosine = cuda_test_models.error_and_cosine(actual, expected)
+        tolerance = cuda_test_models.tolerance(stem.rsplit("_", 1)[1])
         status = "OK" if error <= tolerance and cosine > 0.999 else "FAIL"
         print(f"{status}: {stem} T={tokens} {api} buffers: error {error:.2e} cosine {cosine:.6f}")
         if status == "FAIL":

@@ -39,34 +39,15 @@ warnings.filterwarnings("ignore")
 
 import compiled_model  # noqa: E402
 import cuda_devices  # noqa: E402
-import hf_moe_blocks as blocks  # noqa: E402
+import cuda_test_models  # noqa: E402
 from onnx_harness import run_onnxruntime  # noqa: E402
-from onnx_models import microsoft_moe  # noqa: E402
 
 
 out = sys.argv[1]
 has_gpu = cuda_devices.device_count() > 0
 saved = os.environ.get("MOE_GPU_MODELS_DIR")
-d = 16
 rng = np.random.default_rng(9)
-
-models = {}
-path = os.path.join(out, "microsoft.onnx")
-microsoft_moe(path, 8, d, 12, activation="swiglu", k=2, fusion=1, biases=True,
-              seed=5)
-models["microsoft"] = (path, lambda t: {
-    "x": rng.standard_normal((t, d)).astype(np.float32),
-    "logits": rng.standard_normal((t, 8)).astype(np.float32)})
-for name, module in (
-        ("mixtral", blocks.MixtralSparseMoeBlock(d=d, f=32, num_experts=4, top_k=2)),
-        ("qwen2", blocks.Qwen2MoeSparseMoeBlock(d=d, f=16, num_experts=6, top_k=2,
-                                                shared_f=24)),
-        ("deepseek", blocks.DeepseekV3MoE(d=d, f=8, num_experts=8, top_k=2,
-                                          n_group=4, topk_group=2))):
-    path = os.path.join(out, name + ".onnx")
-    blocks.export(module, path, d=d, seed=1)
-    models[name] = (path, lambda t: {
-        "x": rng.standard_normal((1, t, d)).astype(np.float32)})
+models = cuda_test_models.build(out, rng)
 
 
 def check_lowering(name, path):
@@ -87,9 +68,7 @@ def check_lowering(name, path):
 for name, (path, feeds_for) in models.items():
     if name in ("microsoft", "mixtral"):
         check_lowering(name, path)
-    # f16 on the two call shapes (the experts call after a given routing,
-    # the whole-layer call), to keep the GPU machine's copy small.
-    for weights in ("f32", "bf16") + (("f16",) if name in ("microsoft", "mixtral") else ()):
+    for weights in cuda_test_models.weight_types(name):
         build = os.path.join(out, f"{name}_{weights}")
         os.makedirs(build)
         library = compiled_model.compile_model(
@@ -131,12 +110,9 @@ for name, (path, feeds_for) in models.items():
             # (moe_model_run_device).
             for api, run in (("host", model.run), ("device", model.run_device)):
                 (actual,) = run(list(feeds.values()))
-                scale = max(1.0, float(np.abs(expected).max()))
-                tolerance = 1e-3 if weights == "f32" else 2e-2
-                error = float(np.abs(actual - expected).max()) / scale
-                cosine = float(np.dot(actual.ravel(), expected.ravel()) /
-                               (np.linalg.norm(actual) * np.linalg.norm(expected) + 1e-30))
-                assert error <= tolerance and cosine > 0.999, (label, api, error, cosine)
+                error, cosine = cuda_test_models.error_and_cosine(actual, expected)
+                assert error <= cuda_test_models.tolerance(weights) and cosine > 0.999, \
+                    (label, api, error, cosine)
                 print(f"OK: {label} {api} buffers (error {error:.1e}, cosine {cosine:.6f})")
         if has_gpu and name == "mixtral" and weights == "f32":
             # Routing statistics recorded on the GPU (the routing copied

@@ -1,0 +1,80 @@
+# Models compiled with `moe-compile --target=cuda`, run WITHOUT a GPU: a
+# --runtime-dir whose libmoe_runtime_cuda.a is test/lib/CudaEmulation.cpp
+# (the CUDA runtime's compiled-code entry points on the host, with the CPU
+# kernels and the GPU path's 16-bit roundings). Everything the compiler
+# decides for CUDA runs for real - which entry point each layer becomes
+# (Mixtral's whole layer in one call), every argument in its position, the
+# weights converted at compile time (row-major f32, bf16, fp16), the
+# preload at creation - and must match onnxruntime at 1, 7 and 33 tokens
+# (f32: 1e-3 of the output's magnitude; bf16, f16: 2e-2; cosine > 0.999),
+# on host buffers and through moe_model_run_device (host memory standing
+# in for device memory). Only the CUDA kernels themselves are left to
+# scripts/gpu-check.sh.
+# REQUIRES: cuda-runtime, torch
+# RUN: rm -rf %t && mkdir -p %t
+# RUN: %python %s %t %moe_lib_dir | FileCheck %s
+# CHECK: OK: microsoft f32
+# CHECK: OK: microsoft bf16
+# CHECK: OK: microsoft f16
+# CHECK: OK: mixtral f32
+# CHECK: OK: mixtral bf16
+# CHECK: OK: mixtral f16
+# CHECK: OK: qwen2 f32
+# CHECK: OK: qwen2 bf16
+# CHECK: OK: deepseek f32
+# CHECK: OK: deepseek bf16
+
+import ctypes
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+
+warnings.filterwarnings("ignore")
+
+import compiled_model  # noqa: E402
+import cuda_test_models  # noqa: E402
+from onnx_harness import run_onnxruntime  # noqa: E402
+
+out, lib_dir = sys.argv[1], os.path.abspath(sys.argv[2])
+# The runtime archives, with the emulation as the CUDA runtime.
+runtime = os.path.join(out, "runtime")
+os.makedirs(runtime)
+for archive in glob.glob(os.path.join(lib_dir, "*.a")):
+    os.symlink(archive, os.path.join(runtime, os.path.basename(archive)))
+os.remove(os.path.join(runtime, "libmoe_runtime_cuda.a"))
+os.symlink(os.path.join(lib_dir, "libmoe_cuda_emulation.a"),
+           os.path.join(runtime, "libmoe_runtime_cuda.a"))
+# Host memory as "device" memory for run_device.
+fake = os.path.join(out, "libfake_cuda_copy.so")
+compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang-22")
+subprocess.run([compiler, "-shared", "-fPIC", "-o", fake,
+                os.path.join(os.path.dirname(compiled_model.__file__), "fake_cuda_copy.c")],
+               check=True)
+host_memory = ctypes.CDLL(fake)
+
+rng = np.random.default_rng(11)
+for name, (path, feeds_for) in cuda_test_models.build(out, rng).items():
+    for weights in cuda_test_models.weight_types(name):
+        build = os.path.join(out, f"{name}_{weights}")
+        os.makedirs(build)
+        model = compiled_model.Model(compiled_model.compile_model(
+            path, build, ["--target=cuda", f"--weights={weights}",
+                          f"--runtime-dir={runtime}"]))
+        worst = 0.0
+        for tokens in (1, 7, 33):
+            feeds = feeds_for(tokens)
+            (expected,) = run_onnxruntime(path, feeds)
+            for api in ("host", "device"):
+                inputs = list(feeds.values())
+                (actual,) = (model.run(inputs) if api == "host"
+                             else model.run_device(inputs, cuda_lib=host_memory))
+                error, cosine = cuda_test_models.error_and_cosine(actual, expected)
+                assert error <= cuda_test_models.tolerance(weights) and cosine > 0.999, \
+                    (name, weights, tokens, api, error, cosine)
+                worst = max(worst, error)
+        print(f"OK: {name} {weights} (worst error {worst:.1e})")

@@ -1,0 +1,314 @@
+//===- CudaEmulation.cpp - moe_cuda_cc_* on the host, for tests -----------===//
+//
+// The compiled-code entry points of the CUDA runtime (moe_runtime_cuda.h)
+// implemented on the host with the CPU runtime's kernels, so that models
+// compiled with --target=cuda can be run and checked on a machine without
+// a GPU: linked in place of libmoe_runtime_cuda.a (a --runtime-dir whose
+// libmoe_runtime_cuda.a is this archive), it tests everything the compiler
+// decides for CUDA - which entry point each layer becomes, every argument
+// in its position, the weights converted at compile time (row-major f32,
+// bf16 or fp16), the preload at model creation - against onnxruntime
+// (test/Integration/CUDA/target_cuda_emulated.py). It follows the GPU
+// path's numerics where they differ from the CPU's: 16-bit weights widen to
+// fp32 and the rows fed to them are rounded to the same type first.
+//
+// Only the CUDA kernels themselves are not tested this way.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe_runtime.h"
+#include "moe_runtime_cuda.h"
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+enum class Half { BF16, F16 };
+
+float bf16ToFloat(uint16_t bits) {
+  uint32_t word = uint32_t(bits) << 16;
+  float value;
+  std::memcpy(&value, &word, sizeof(value));
+  return value;
+}
+
+uint16_t floatToBF16(float value) {
+  uint32_t word;
+  std::memcpy(&word, &value, sizeof(word));
+  if (std::isnan(value))
+    return uint16_t((word >> 16) | 0x40);
+  return uint16_t((word + 0x7FFF + ((word >> 16) & 1)) >> 16);
+}
+
+float f16ToFloat(uint16_t bits) {
+  int exponent = (bits >> 10) & 0x1F, mantissa = bits & 0x3FF;
+  float sign = bits & 0x8000 ? -1.0f : 1.0f;
+  if (exponent == 0)
+    return sign * std::ldexp(float(mantissa), -24);
+  if (exponent == 31)
+    return mantissa ? NAN : sign * INFINITY;
+  return sign * std::ldexp(float(mantissa | 0x400), exponent - 25);
+}
+
+/// fp16 rounding (to nearest even) of an fp32 value, back in fp32: what
+/// the GPU path does to the rows it feeds fp16 weights.
+float roundToF16(float value) {
+  if (!std::isfinite(value) || value == 0.0f)
+    return value;
+  int exponent;
+  std::frexp(value, &exponent); // value = m * 2^exponent, 0.5 <= |m| < 1
+  // 11 significant bits in the normal range, fewer below 2^-14.
+  int bits = exponent - 1 >= -14 ? 11 : 11 - (-14 - (exponent - 1));
+  if (bits <= 0)
+    return std::copysign(0.0f, value);
+  float scale = std::ldexp(1.0f, bits - exponent);
+  float rounded = std::nearbyint(value * scale) / scale;
+  return std::fabs(rounded) > 65504.0f ? std::copysign(INFINITY, value)
+                                       : rounded;
+}
+
+float widen(uint16_t bits, Half type) {
+  return type == Half::BF16 ? bf16ToFloat(bits) : f16ToFloat(bits);
+}
+
+float roundTo(float value, Half type) {
+  return type == Half::BF16 ? bf16ToFloat(floatToBF16(value))
+                            : roundToF16(value);
+}
+
+/// The operands of one of the emulated grouped matmuls in fp32: 16-bit
+/// weights widened, and the rows rounded to their type.
+struct Widened {
+  std::vector<float> rows, weights;
+};
+
+Widened widenOperands(const float *rows, int64_t rowCount,
+                      const uint16_t *weights, int64_t weightCount,
+                      Half type) {
+  Widened w;
+  w.rows.resize(size_t(rowCount));
+  for (int64_t i = 0; i < rowCount; ++i)
+    w.rows[i] = roundTo(rows[i], type);
+  w.weights.resize(size_t(weightCount));
+  for (int64_t i = 0; i < weightCount; ++i)
+    w.weights[i] = widen(weights[i], type);
+  return w;
+}
+
+int32_t groupedF32(const float *rows, int64_t numRows, int64_t kDim,
+                   const float *weights, int64_t numExperts, int64_t mDim,
+                   const int32_t *offsets, const float *bias,
+                   moe_activation_params act, float *out,
+                   const float *combineWeights, const int32_t *inverse,
+                   int64_t numTokens, int64_t k) {
+  return moe_cc_grouped_matmul_f32(0, rows, numRows, kDim, weights, numExperts,
+                                   mDim, offsets, bias, act.kind, act.alpha,
+                                   act.beta, act.limit, out, nullptr,
+                                   combineWeights, inverse, numTokens, k);
+}
+
+int32_t grouped16(const float *rows, int64_t numRows, int64_t kDim,
+                  const uint16_t *weights, int64_t numExperts, int64_t mDim,
+                  const int32_t *offsets, const float *bias,
+                  moe_activation_params act, float *out,
+                  const float *combineWeights, const int32_t *inverse,
+                  int64_t numTokens, int64_t k, Half type) {
+  if (!rows || !weights)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  Widened w = widenOperands(rows, numRows * kDim, weights,
+                            numExperts * kDim * mDim, type);
+  return groupedF32(w.rows.data(), numRows, kDim, w.weights.data(),
+                    numExperts, mDim, offsets, bias, act, out, combineWeights,
+                    inverse, numTokens, k);
+}
+
+int64_t widthOf(int64_t m, int32_t activation) {
+  return activation == MOE_ACTIVATION_SWIGLU ||
+                 activation == MOE_ACTIVATION_CLAMPED_SWIGLU
+             ? m / 2
+             : m;
+}
+
+/// permute -> grouped (w1) -> grouped (w2) -> combine on the host, given
+/// the routing; `matmul(rows, n, kDim, which, m, bias, act, out)` runs the
+/// projection `which` (1 or 2).
+template <typename Matmul>
+int32_t expertChain(const float *input, int64_t numTokens, int64_t d,
+                    const int32_t *ids, const float *combineWeights, int64_t k,
+                    int64_t numExperts, int64_t m1, int32_t act1, int64_t m2,
+                    int32_t act2, float *out, Matmul matmul) {
+  int64_t slots = numTokens * k, hidden = widthOf(m1, act1);
+  std::vector<float> rows(size_t(slots * d)), h(size_t(slots * hidden)),
+      z(size_t(slots * widthOf(m2, act2)));
+  std::vector<int32_t> assignments(static_cast<size_t>(slots)),
+      offsets(static_cast<size_t>(numExperts + 1)),
+      inverse(static_cast<size_t>(slots));
+  if (int32_t status = moe_cc_permute_f32(0, input, numTokens, d, ids, k,
+                                          numExperts, rows.data(),
+                                          assignments.data(), offsets.data(),
+                                          inverse.data()))
+    return status;
+  if (int32_t status = matmul(rows.data(), slots, d, 1, offsets.data(),
+                              h.data()))
+    return status;
+  if (int32_t status = matmul(h.data(), slots, hidden, 2, offsets.data(),
+                              z.data()))
+    return status;
+  return moe_cc_combine_f32(0, z.data(), slots, widthOf(m2, act2),
+                            combineWeights, inverse.data(), numTokens, k, out);
+}
+
+int32_t matmulF32(const float *rows, int64_t n, int64_t kDim,
+                  const float *w, int64_t e, int64_t m, const int32_t *offsets,
+                  const float *bias, moe_activation_params act, float *out) {
+  return groupedF32(rows, n, kDim, w, e, m, offsets, bias, act, out, nullptr,
+                    nullptr, 0, 0);
+}
+int32_t matmulBF16(const float *rows, int64_t n, int64_t kDim,
+                   const uint16_t *w, int64_t e, int64_t m,
+                   const int32_t *offsets, const float *bias,
+                   moe_activation_params act, float *out) {
+  return grouped16(rows, n, kDim, w, e, m, offsets, bias, act, out, nullptr,
+                   nullptr, 0, 0, Half::BF16);
+}
+int32_t matmulF16(const float *rows, int64_t n, int64_t kDim,
+                  const uint16_t *w, int64_t e, int64_t m,
+                  const int32_t *offsets, const float *bias,
+                  moe_activation_params act, float *out) {
+  return grouped16(rows, n, kDim, w, e, m, offsets, bias, act, out, nullptr,
+                   nullptr, 0, 0, Half::F16);
+}
+} // namespace
+
+extern "C" {
+
+int32_t moe_cuda_runtime_api_version(void) {
+  return MOE_RUNTIME_CUDA_API_VERSION;
+}
+
+const char *moe_cuda_last_error(void) { return "emulated CUDA runtime"; }
+
+int32_t moe_cuda_cc_route_f32(int32_t n, const float *logits, int64_t t,
+                              int64_t e, int32_t kind, int32_t k,
+                              int32_t renormalize, int32_t nGroup,
+                              int32_t topkGroup, int32_t groupMask, float scale,
+                              const float *correction, int32_t *ids,
+                              float *weights, int32_t layer,
+                              const char *name) {
+  return moe_cc_route_f32(n, logits, t, e, kind, k, renormalize, nGroup,
+                          topkGroup, groupMask, scale, correction, ids, weights,
+                          layer, name);
+}
+
+int32_t moe_cuda_cc_route_fused_f32(
+    int32_t n, const float *input, int64_t t, int64_t d, const float *router,
+    const float *routerBias, int64_t e, int32_t kind, int32_t k,
+    int32_t renormalize, int32_t nGroup, int32_t topkGroup, int32_t groupMask,
+    float scale, const float *correction, int32_t *ids, float *weights,
+    int32_t layer, const char *name) {
+  return moe_cc_route_fused_f32(n, input, t, d, router, routerBias, e, kind, k,
+                                renormalize, nGroup, topkGroup, groupMask,
+                                scale, correction, ids, weights, layer, name);
+}
+
+int32_t moe_cuda_cc_permute_f32(int32_t n, const float *input, int64_t t,
+                                int64_t d, const int32_t *ids, int64_t k,
+                                int64_t e, float *rows, int32_t *assignments,
+                                int32_t *offsets, int32_t *inverse) {
+  return moe_cc_permute_f32(n, input, t, d, ids, k, e, rows, assignments,
+                            offsets, inverse);
+}
+
+int32_t moe_cuda_cc_combine_f32(int32_t n, const float *rows, int64_t numRows,
+                                int64_t d, const float *weights,
+                                const int32_t *inverse, int64_t t, int64_t k,
+                                float *out) {
+  return moe_cc_combine_f32(n, rows, numRows, d, weights, inverse, t, k, out);
+}
+
+int32_t moe_cuda_cc_preload(int32_t, const void *weights, int64_t bytes) {
+  return weights && bytes >= 0 ? MOE_OK : MOE_ERROR_INVALID_ARGUMENT;
+}
+
+int32_t moe_cuda_cc_copy(void *dst, const void *src, int64_t bytes, void *) {
+  if (bytes < 0 || (bytes > 0 && (!dst || !src)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (bytes > 0)
+    std::memcpy(dst, src, size_t(bytes));
+  return MOE_OK;
+}
+
+int32_t moe_cuda_cc_grouped_matmul_f32(
+    int32_t, const float *rows, int64_t numRows, int64_t kDim,
+    const float *weights, int64_t e, int64_t m, const int32_t *offsets,
+    const float *bias, int32_t act, float alpha, float beta, float limit,
+    float *out, const int32_t *, const float *combine, const int32_t *inverse,
+    int64_t t, int64_t k, int32_t) {
+  return groupedF32(rows, numRows, kDim, weights, e, m, offsets, bias,
+                    {act, alpha, beta, limit}, out, combine, inverse, t, k);
+}
+
+#define MOE_EMULATED_16BIT_GROUPED(SUFFIX, TYPE)                               \
+  int32_t moe_cuda_cc_grouped_matmul_##SUFFIX(                                 \
+      int32_t, const float *rows, int64_t numRows, int64_t kDim,              \
+      const uint16_t *weights, int64_t e, int64_t m, const int32_t *offsets,  \
+      const float *bias, int32_t act, float alpha, float beta, float limit,    \
+      float *out, const int32_t *, const float *combine,                       \
+      const int32_t *inverse, int64_t t, int64_t k, int32_t) {                 \
+    return grouped16(rows, numRows, kDim, weights, e, m, offsets, bias,        \
+                     {act, alpha, beta, limit}, out, combine, inverse, t, k,   \
+                     TYPE);                                                    \
+  }
+MOE_EMULATED_16BIT_GROUPED(bf16w, Half::BF16)
+MOE_EMULATED_16BIT_GROUPED(f16w, Half::F16)
+#undef MOE_EMULATED_16BIT_GROUPED
+
+// The expert chain and the whole layer, per weight type: W the C type of
+// the weights, MATMUL the per-projection call.
+#define MOE_EMULATED_CHAIN(SUFFIX, W, MATMUL)                                  \
+  int32_t moe_cuda_cc_experts_##SUFFIX(                                        \
+      int32_t, const float *input, int64_t t, int64_t d, const int32_t *ids,   \
+      const float *combine, int64_t k, int64_t e, const W *w1, int64_t m1,     \
+      const float *b1, int32_t act1, float alpha1, float beta1, float limit1,  \
+      int32_t, const W *w2, int64_t m2, const float *b2, int32_t act2,         \
+      float alpha2, float beta2, float limit2, int32_t, float *out) {          \
+    auto matmul = [&](const float *rows, int64_t n, int64_t kDim, int which,   \
+                      const int32_t *offsets, float *result) {                 \
+      return which == 1 ? MATMUL(rows, n, kDim, w1, e, m1, offsets, b1,        \
+                                 {act1, alpha1, beta1, limit1}, result)        \
+                        : MATMUL(rows, n, kDim, w2, e, m2, offsets, b2,        \
+                                 {act2, alpha2, beta2, limit2}, result);       \
+    };                                                                         \
+    return expertChain(input, t, d, ids, combine, k, e, m1, act1, m2, act2,    \
+                       out, matmul);                                           \
+  }                                                                            \
+  int32_t moe_cuda_cc_layer_##SUFFIX(                                          \
+      int32_t, const float *input, int64_t t, int64_t d, const float *router, \
+      const float *routerBias, int64_t e, int32_t kind, int32_t k,             \
+      int32_t renormalize, int32_t nGroup, int32_t topkGroup,                  \
+      int32_t groupMask, float scale, const float *correction, int32_t layer, \
+      const char *name, const W *w1, int64_t m1, const float *b1,              \
+      int32_t act1, float alpha1, float beta1, float limit1, int32_t c1,       \
+      const W *w2, int64_t m2, const float *b2, int32_t act2, float alpha2,    \
+      float beta2, float limit2, int32_t c2, float *out) {                     \
+    std::vector<int32_t> ids(size_t(t * k));                                   \
+    std::vector<float> weights(size_t(t * k));                                 \
+    if (int32_t status = moe_cc_route_fused_f32(                               \
+            0, input, t, d, router, routerBias, e, kind, k, renormalize,       \
+            nGroup, topkGroup, groupMask, scale, correction, ids.data(),       \
+            weights.data(), layer, name))                                      \
+      return status;                                                           \
+    return moe_cuda_cc_experts_##SUFFIX(                                       \
+        0, input, t, d, ids.data(), weights.data(), k, e, w1, m1, b1, act1,    \
+        alpha1, beta1, limit1, c1, w2, m2, b2, act2, alpha2, beta2, limit2,    \
+        c2, out);                                                              \
+  }
+
+MOE_EMULATED_CHAIN(f32, float, matmulF32)
+MOE_EMULATED_CHAIN(bf16w, uint16_t, matmulBF16)
+MOE_EMULATED_CHAIN(f16w, uint16_t, matmulF16)
+#undef MOE_EMULATED_CHAIN
+
+} // extern "C"

@@ -1,0 +1,60 @@
+"""The models the --target=cuda tests compile (test/Integration/CUDA):
+ONNX Runtime's com.microsoft.MoE op (routing from given logits, biases,
+SwiGLU) and real torch.onnx.export files (Mixtral: gating fused into the
+routing; Qwen2-MoE: a shared expert; DeepSeek-V3: sigmoid routing with
+groups), each with a function giving its inputs for T tokens."""
+
+import os
+
+import numpy as np
+
+D = 16
+
+
+def build(out, rng):
+    """{name: (onnx path, feeds_for(tokens))} written under `out`."""
+    # Imported here: the GPU machine uses the helpers below without torch's
+    # exporter or onnx.
+    import hf_moe_blocks as blocks
+    from onnx_models import microsoft_moe
+
+    models = {}
+    path = os.path.join(out, "microsoft.onnx")
+    microsoft_moe(path, 8, D, 12, activation="swiglu", k=2, fusion=1, biases=True,
+                  seed=5)
+    models["microsoft"] = (path, lambda t: {
+        "x": rng.standard_normal((t, D)).astype(np.float32),
+        "logits": rng.standard_normal((t, 8)).astype(np.float32)})
+    for name, module in (
+            ("mixtral", blocks.MixtralSparseMoeBlock(d=D, f=32, num_experts=4, top_k=2)),
+            ("qwen2", blocks.Qwen2MoeSparseMoeBlock(d=D, f=16, num_experts=6, top_k=2,
+                                                    shared_f=24)),
+            ("deepseek", blocks.DeepseekV3MoE(d=D, f=8, num_experts=8, top_k=2,
+                                              n_group=4, topk_group=2))):
+        path = os.path.join(out, name + ".onnx")
+        blocks.export(module, path, d=D, seed=1)
+        models[name] = (path, lambda t: {
+            "x": rng.standard_normal((1, t, D)).astype(np.float32)})
+    return models
+
+
+def weight_types(name):
+    """f32 and bf16 everywhere; f16 on the two call shapes (the experts call
+    after a given routing, the whole-layer call), to keep the GPU machine's
+    copy of the compiled models small."""
+    return ("f32", "bf16") + (("f16",) if name in ("microsoft", "mixtral") else ())
+
+
+def error_and_cosine(actual, expected):
+    """Max error relative to the output's magnitude, and the cosine."""
+    scale = max(1.0, float(np.abs(expected).max()))
+    error = float(np.abs(actual - expected).max()) / scale
+    cosine = float(np.dot(actual.ravel(), expected.ravel()) /
+                   (np.linalg.norm(actual) * np.linalg.norm(expected) + 1e-30))
+    return error, cosine
+
+
+def tolerance(weights):
+    """f32: 1e-3 of the output's magnitude; bf16 and f16: 2e-2 (and a cosine
+    above 0.999 for all)."""
+    return 1e-3 if weights == "f32" else 2e-2
