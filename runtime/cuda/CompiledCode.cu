@@ -46,11 +46,17 @@ moe_status check(cudaError_t error) {
   return error == cudaSuccess ? MOE_OK : deviceError(error);
 }
 
-/// A device copy of `count` host values (nothing for a null pointer).
+/// A device copy of `count` host values (nothing for a null pointer);
+/// values already on the device (a device-resident run) are used where
+/// they are.
 template <typename T>
 moe_status upload(DeviceBuffer<T> &buffer, const T *host, int64_t count) {
   if (!host)
     return MOE_OK;
+  if (isDevicePointer(host)) {
+    buffer.alias(host);
+    return MOE_OK;
+  }
   MOE_TRY(buffer.allocate(count, callStream()));
   if (count == 0)
     return MOE_OK;
@@ -58,12 +64,21 @@ moe_status upload(DeviceBuffer<T> &buffer, const T *host, int64_t count) {
                                cudaMemcpyHostToDevice, callStream()));
 }
 
+/// Results to `host` - or to device memory in a device-resident run.
 template <typename T>
 moe_status download(T *host, const DeviceBuffer<T> &buffer, int64_t count) {
   if (count == 0)
     return MOE_OK;
   return check(cudaMemcpyAsync(host, buffer.get(), sizeof(T) * count,
-                               cudaMemcpyDeviceToHost, callStream()));
+                               cudaMemcpyDefault, callStream()));
+}
+
+/// The host-side index check of `values`, for host memory. Device-resident
+/// runs pass indices the routing and permutation kernels made on the
+/// device (graphs with integer inputs never run that way), which are in
+/// range by construction.
+bool indicesOk(const int32_t *values, int64_t count, int64_t bound) {
+  return isDevicePointer(values) || indicesBelow(values, count, bound);
 }
 
 moe_status finish() { return check(cudaStreamSynchronize(callStream())); }
@@ -219,9 +234,9 @@ moe_status groupedMatmul(const float *rows, int64_t numRows, int64_t kDim,
                           rows, out, act) ||
       (combineWeights && (!combineInverse || numTokens < 0 || k < 1)))
     return MOE_ERROR_INVALID_ARGUMENT;
-  if (!validOffsets(offsets, numExperts, numRows) ||
-      (combineWeights &&
-       !indicesBelow(combineInverse, numTokens * k, numRows)))
+  if ((!isDevicePointer(offsets) &&
+       !validOffsets(offsets, numExperts, numRows)) ||
+      (combineWeights && !indicesOk(combineInverse, numTokens * k, numRows)))
     return MOE_ERROR_INDEX_OUT_OF_RANGE;
   int64_t outCols = isGatedActivation(activation) ? mDim / 2 : mDim;
   cudaStream_t s = callStream();
@@ -336,7 +351,7 @@ moe_status experts(const float *input, int64_t numTokens, int64_t d,
   if (numTokens < 0 || k < 1 || !expertIds || !combineWeights ||
       !e.valid(slots, d, numExperts, input, out, expertIds))
     return MOE_ERROR_INVALID_ARGUMENT;
-  if (!indicesBelow(expertIds, slots, numExperts))
+  if (!indicesOk(expertIds, slots, numExperts))
     return MOE_ERROR_INDEX_OUT_OF_RANGE;
   cudaStream_t s = callStream();
   DeviceBuffer<float> dInput, dWeights, dOut;
@@ -539,7 +554,7 @@ int32_t moe_cuda_cc_permute_f32(int32_t, const float *input,
   if (!input || !expert_ids || num_tokens < 0 || d < 0 || k < 1 ||
       num_experts < 1)
     return MOE_ERROR_INVALID_ARGUMENT;
-  if (!indicesBelow(expert_ids, num_tokens * k, num_experts))
+  if (!indicesOk(expert_ids, num_tokens * k, num_experts))
     return MOE_ERROR_INDEX_OUT_OF_RANGE;
   cudaStream_t s = callStream();
   int64_t slots = num_tokens * k;
@@ -651,7 +666,7 @@ int32_t moe_cuda_cc_combine_f32(int32_t, const float *rows, int64_t num_rows,
   if (!rows || !weights || !inverse || !out || num_rows < 0 || d < 0 ||
       num_tokens < 0 || k < 1)
     return MOE_ERROR_INVALID_ARGUMENT;
-  if (!indicesBelow(inverse, num_tokens * k, num_rows))
+  if (!indicesOk(inverse, num_tokens * k, num_rows))
     return MOE_ERROR_INDEX_OUT_OF_RANGE;
   cudaStream_t s = callStream();
   DeviceBuffer<float> dRows, dWeights, dOut;

@@ -11,6 +11,18 @@ namespace {
 thread_local std::string lastError;
 } // namespace
 
+bool moe::runtime::cuda::isDevicePointer(const void *pointer) {
+  if (!pointer)
+    return false;
+  cudaPointerAttributes attributes;
+  if (cudaPointerGetAttributes(&attributes, pointer) != cudaSuccess) {
+    (void)cudaGetLastError(); // not an error to keep: plain host memory
+    return false;
+  }
+  return attributes.type == cudaMemoryTypeDevice ||
+         attributes.type == cudaMemoryTypeManaged;
+}
+
 void moe::runtime::cuda::keepPoolMemory() {
   thread_local int seen = -1; // the last device this thread set up
   int device = 0;

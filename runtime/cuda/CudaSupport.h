@@ -52,8 +52,13 @@ public:
   DeviceBuffer(const DeviceBuffer &) = delete;
   DeviceBuffer &operator=(const DeviceBuffer &) = delete;
   ~DeviceBuffer() {
-    if (data)
+    if (data && owned)
       cudaFreeAsync(data, stream);
+  }
+  /// Uses `device` memory the caller owns instead of allocating.
+  void alias(const T *device) {
+    data = const_cast<T *>(device);
+    owned = false;
   }
   moe_status allocate(int64_t count, cudaStream_t s) {
     keepPoolMemory();
@@ -67,7 +72,13 @@ public:
 private:
   T *data = nullptr;
   cudaStream_t stream = nullptr;
+  bool owned = true;
 };
+
+/// Whether `pointer` is device (or managed) memory rather than host
+/// memory: what compiled code hands the CUDA entry points in a
+/// device-resident run (moe_model_run_device).
+bool isDevicePointer(const void *pointer);
 
 } // namespace moe::runtime::cuda
 
