@@ -133,17 +133,39 @@ BufferCache &cache() {
 
 } // namespace
 
+/// The calling thread's allocator for compiled code's buffers while one is
+/// installed (moe_runtime_set_thread_allocator), else the cache above.
+struct ThreadAllocator {
+  moe_alloc_fn allocate = nullptr;
+  moe_free_fn release = nullptr;
+};
+thread_local ThreadAllocator threadAllocator;
+
 extern "C" {
 
 void *_mlir_memref_to_llvm_alloc(size_t size) {
+  if (threadAllocator.allocate)
+    return threadAllocator.allocate(size);
   return cache().allocate(size, alignof(std::max_align_t));
 }
 
 void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment, size_t size) {
+  // The thread allocator (device memory) aligns to 256 bytes.
+  if (threadAllocator.allocate && alignment <= 256)
+    return threadAllocator.allocate(size);
   return cache().allocate(size, alignment);
 }
 
-void _mlir_memref_to_llvm_free(void *ptr) { cache().release(ptr); }
+void _mlir_memref_to_llvm_free(void *ptr) {
+  if (threadAllocator.release)
+    return threadAllocator.release(ptr);
+  cache().release(ptr);
+}
+
+void moe_runtime_set_thread_allocator(moe_alloc_fn allocate,
+                                      moe_free_fn release) {
+  threadAllocator = {allocate, release};
+}
 
 int64_t moe_runtime_buffer_cache_limit(void) {
   return static_cast<int64_t>(cache().cacheLimit());

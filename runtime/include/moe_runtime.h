@@ -15,6 +15,7 @@
 #ifndef MOE_RUNTIME_H
 #define MOE_RUNTIME_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -28,6 +29,15 @@ extern "C" {
  * (MOE_RUNTIME_BUFFER_CACHE, default 1 GiB; 0: off, as in sanitizer
  * builds). */
 int64_t moe_runtime_buffer_cache_limit(void);
+
+/* Installs, for the calling thread, the allocator compiled code's buffers
+ * come from (both NULL: back to the heap and its cache). What
+ * moe_model_run_device uses to put a device-resident graph's buffers in
+ * device memory for one run. */
+typedef void *(*moe_alloc_fn)(size_t bytes);
+typedef void (*moe_free_fn)(void *pointer);
+void moe_runtime_set_thread_allocator(moe_alloc_fn allocate,
+                                      moe_free_fn release);
 
 /* Returns MOE_RUNTIME_API_VERSION of the library actually linked. */
 int32_t moe_runtime_api_version(void);
