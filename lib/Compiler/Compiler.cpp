@@ -145,8 +145,8 @@ translate(ModuleOp module, StringRef signature, unsigned numInputs,
     emitError(loc) << "failed to translate '" << modelPath << "' to LLVM IR";
     return nullptr;
   }
-  if (failed(addModelInterface(*llvmModule, kEntryName, numInputs,
-                               signature))) {
+  if (failed(addModelInterface(*llvmModule, kEntryName, numInputs, signature,
+                               module->hasAttr("moe.device_io")))) {
     emitError(loc) << "the lowered '" << kEntryName
                    << "' has no C interface to wrap";
     return nullptr;

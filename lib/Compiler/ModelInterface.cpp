@@ -90,7 +90,8 @@ void mlir::moe::markInputsReadOnly(func::FuncOp func) {
 }
 
 LogicalResult mlir::moe::addModelInterface(llvm::Module &module, StringRef funcName,
-                                     unsigned numInputs, StringRef signature) {
+                                     unsigned numInputs, StringRef signature,
+                                     bool deviceIO) {
   llvm::LLVMContext &ctx = module.getContext();
   llvm::Function *callee =
       module.getFunction(("_mlir_ciface_" + funcName).str());
@@ -131,5 +132,15 @@ LogicalResult mlir::moe::addModelInterface(llvm::Module &module, StringRef funcN
   if (llvm::Function *preload = module.getFunction("__moe_cuda_preload"))
     pb.CreateCall(preload, {});
   pb.CreateRetVoid();
+
+  // int __moe_model_device_io = 1: the graph runs on device buffers as
+  // they are (moe_model_run_device skips the host staging).
+  if (deviceIO) {
+    auto *i32 = llvm::Type::getInt32Ty(ctx);
+    new llvm::GlobalVariable(module, i32, /*isConstant=*/true,
+                             llvm::GlobalValue::ExternalLinkage,
+                             llvm::ConstantInt::get(i32, 1),
+                             "__moe_model_device_io");
+  }
   return success();
 }

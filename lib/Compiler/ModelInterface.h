@@ -30,9 +30,11 @@ FailureOr<std::string> describeModelSignature(func::FuncOp func);
 void markInputsReadOnly(func::FuncOp func);
 
 /// Adds `__moe_model_signature` and `__moe_model_entry` (over
-/// `_mlir_ciface_<name>`) to `module`.
+/// `_mlir_ciface_<name>`) to `module`, `__moe_model_prepare`, and with
+/// `deviceIO` (moe-mark-device-io marked the graph) `__moe_model_device_io`.
 LogicalResult addModelInterface(llvm::Module &module, StringRef funcName,
-                                unsigned numInputs, StringRef signature);
+                                unsigned numInputs, StringRef signature,
+                                bool deviceIO = false);
 
 } // namespace mlir::moe
 

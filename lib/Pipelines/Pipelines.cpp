@@ -69,7 +69,7 @@ void moe::registerCompilerDialects(DialectRegistry &registry) {
   ub::registerConvertUBToLLVMInterface(registry);
 }
 
-void moe::buildTensorToLLVMPipeline(OpPassManager &pm) {
+void moe::buildTensorToLLVMPipeline(OpPassManager &pm, bool markDeviceIO) {
   pm.addPass(createCanonicalizerPass());
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
@@ -82,6 +82,9 @@ void moe::buildTensorToLLVMPipeline(OpPassManager &pm) {
   // Deallocation inserts bufferization.clone where a function returns a
   // buffer it does not own (e.g. an argument or a constant).
   pm.addPass(createConvertBufferizationToMemRefPass());
+  // CUDA: whether the graph can run on device buffers as they are.
+  if (markDeviceIO)
+    pm.addPass(moe::createMoEMarkDeviceIOPass());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
   pm.addPass(createSCFToControlFlowPass());
@@ -124,14 +127,14 @@ void moe::buildRuntimeToLLVMPipeline(OpPassManager &pm,
   // What the runtime does not cover (layers with capacity limits or
   // expert choice, other element types) takes the reference lowering.
   pm.addPass(moe::createConvertMoEToLinalgPass());
-  buildTensorToLLVMPipeline(pm);
+  buildTensorToLLVMPipeline(pm, options.target == "cuda");
 }
 
 void moe::registerMoEPipelines() {
   PassPipelineRegistration<>(
       "moe-tensor-to-llvm",
       "Lower linalg/tensor/arith/math on tensors to the LLVM dialect",
-      buildTensorToLLVMPipeline);
+      [](OpPassManager &pm) { buildTensorToLLVMPipeline(pm); });
   PassPipelineRegistration<>(
       "moe-reference-to-llvm",
       "Lower moe ops through the reference lowering to the LLVM dialect",

@@ -47,7 +47,7 @@ def ConvertMoEToRuntimePass : Pass<"convert-moe-to-runtime", "::mlir::ModuleOp">
     Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
            "Runtime the calls go to: cpu (moe_cc_*, weights packed into the "
            "micro-kernels' panels) or cuda (moe_cuda_cc_* on host buffers, "
-           "row-major f32 or bf16 weights uploaded to the GPU once)">
+           "row-major f32, bf16 or f16 weights uploaded to the GPU once)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -123,6 +123,39 @@ def ConvertONNXToLinalgPass : Pass<"convert-onnx-to-linalg"> {
     "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
+  ];
+}
+
+def MoEMarkDeviceIOPass : Pass<"moe-mark-device-io", "ModuleOp"> {
+  let summary = "Mark a CUDA graph whose data only CUDA runtime calls touch";
+  let description = [{
+    Runs on bufferized code (after bufferization-to-memref, before the
+    loops and LLVM). When the function `main_graph` (optionally another,
+    `function`) only allocates buffers, takes views of them and hands their
+    pointers to the CUDA runtime's `moe_cuda_cc_*` entry points - no load,
+    store, copy or loop touches any data on the host - and takes no
+    integer inputs (indices from the caller would reach the kernels
+    unchecked), the module gets the unit attribute `moe.device_io`.
+    moe-compile then exports `__moe_model_device_io`, and
+    moe_model_run_device runs the graph on the caller's device buffers,
+    with its buffers in device memory, instead of staging through the
+    host.
+
+    Before (abridged):
+    ```mlir
+    func.func @main_graph(%x: memref<?x16xf32>) -> memref<?x16xf32> {
+      %out = memref.alloc(%t) : memref<?x16xf32>
+      %status = llvm.call @moe_cuda_cc_layer_f32(...)
+      return %out : memref<?x16xf32>
+    }
+    ```
+    After: the same, and `module attributes {moe.device_io}`. A
+    `memref.copy` or `memref.load` anywhere in the function leaves the
+    module unmarked.
+  }];
+  let options = [
+    Option<"function", "function", "std::string",
+           /*default=*/"\"main_graph\"", "the graph's function">
   ];
 }
 

@@ -36,8 +36,9 @@ struct RuntimePipelineOptions
 
 /// Lowers upstream tensor-level IR (linalg, tensor, arith, math on tensors,
 /// func) to the LLVM dialect: bufferization, loops, LLVM conversion. Every
-/// function gets a C interface (`_mlir_ciface_<name>`).
-void buildTensorToLLVMPipeline(OpPassManager &pm);
+/// function gets a C interface (`_mlir_ciface_<name>`). `markDeviceIO`
+/// (target cuda) adds moe-mark-device-io after bufferization.
+void buildTensorToLLVMPipeline(OpPassManager &pm, bool markDeviceIO = false);
 
 /// The reference path: convert-onnx-to-linalg, convert-moe-to-linalg, then
 /// the tensor-to-LLVM pipeline. Registered as `moe-reference-to-llvm`.

@@ -16,6 +16,7 @@ class RewritePatternSet;
 namespace moe {
 
 #define GEN_PASS_DECL_CONVERTMOETORUNTIMEPASS
+#define GEN_PASS_DECL_MOEMARKDEVICEIOPASS
 #include "moe/Conversion/Passes.h.inc"
 
 /// How constant grouped-matmul weights are packed: as they are (f32),
@@ -25,12 +26,13 @@ enum class WeightStorage { F32, BF16, F16, Int8 };
 /// Which runtime the calls go to: the CPU runtime's moe_cc_* entry points
 /// (moe_runtime.h; constant weights packed into its panels), or the CUDA
 /// runtime's moe_cuda_cc_* ones (moe_runtime_cuda.h; row-major weights,
-/// f32 or bf16, uploaded to the device once).
+/// f32, bf16 or f16, uploaded to the device once).
 enum class RuntimeTarget { CPU, CUDA };
 
 /// Adds the patterns that turn moe.route, moe.permute, moe.grouped_matmul
 /// and moe.combine (f32 data, i32 indices) into runtime calls that run on
-/// at most `numThreads` threads (0: all). CUDA takes F32 and BF16 storage.
+/// at most `numThreads` threads (0: all). CUDA takes F32, BF16 and F16
+/// storage, the CPU F32, BF16 and Int8.
 void populateMoEToRuntimePatterns(RewritePatternSet &patterns,
                                   int32_t numThreads,
                                   WeightStorage storage = WeightStorage::F32,
