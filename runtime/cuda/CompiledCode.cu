@@ -644,12 +644,27 @@ int32_t moe_cuda_cc_copy(void *dst, const void *src, int64_t bytes,
                          void *stream) {
   if (bytes < 0 || (bytes > 0 && (!dst || !src)))
     return MOE_ERROR_INVALID_ARGUMENT;
-  if (bytes == 0)
-    return MOE_OK;
   cudaStream_t s = asStream(stream);
-  MOE_TRY(check(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes),
-                                cudaMemcpyDefault, s)));
+  if (bytes > 0)
+    MOE_TRY(check(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes),
+                                  cudaMemcpyDefault, s)));
   return check(cudaStreamSynchronize(s));
+}
+
+void *moe_cuda_cc_device_alloc(size_t bytes) {
+  keepPoolMemory();
+  void *pointer = nullptr;
+  if (cudaMallocAsync(&pointer, bytes > 0 ? bytes : 1, callStream()) !=
+      cudaSuccess) {
+    (void)cudaGetLastError();
+    return nullptr;
+  }
+  return pointer;
+}
+
+void moe_cuda_cc_device_free(void *pointer) {
+  if (pointer)
+    cudaFreeAsync(pointer, callStream());
 }
 
 int32_t moe_cuda_cc_preload(int32_t, const void *weights, int64_t bytes) {

@@ -125,9 +125,11 @@ moe_model_status moe_model_run(moe_model *model, const moe_tensor *inputs,
  * filled in. The copies are ordered on `stream` (a cudaStream_t; NULL:
  * the default stream) after the work the caller queued there, and the
  * call returns when the outputs are written. Inputs are checked as by
- * moe_model_run. The graph still runs its host parts on the host: inputs
- * are staged through host memory (a graph resident on the device is to
- * come; the expert weights already are). */
+ * moe_model_run. A graph whose data only the CUDA kernels touch (e.g. the
+ * ONNX Runtime MoE op; moe-compile finds out) runs device-resident: the
+ * inputs are read where they are, intermediates live in device memory,
+ * and each output is copied once on the device. Other graphs (host-side
+ * shape arithmetic, non-MoE ops) are staged through host memory. */
 moe_model_status moe_model_run_device(moe_model *model,
                                       const moe_tensor *inputs,
                                       int32_t num_inputs, moe_tensor *outputs,

@@ -220,10 +220,15 @@ int32_t moe_cuda_cc_layer_f16w(
     float beta2, float limit2, int32_t w2_constant, float *out);
 /* Copies `bytes` from src to dst (any memory the CUDA runtime can copy:
  * device, managed or host) on `stream` (a cudaStream_t, NULL: the default
- * stream) and waits for it: how moe_model_run_device stages device
- * buffers. */
+ * stream) and waits for it (0 bytes: only waits): how moe_model_run_device
+ * stages device buffers or copies out a device-resident run's results. */
 int32_t moe_cuda_cc_copy(void *dst, const void *src, int64_t bytes,
                          void *stream);
+/* Device memory (stream-ordered on the calling thread's stream) for the
+ * buffers of a device-resident run (moe_runtime_set_thread_allocator);
+ * NULL when out of memory. */
+void *moe_cuda_cc_device_alloc(size_t bytes);
+void moe_cuda_cc_device_free(void *pointer);
 /* Uploads a constant of the compiled model (`bytes` at `weights`) into
  * the device cache the grouped matmuls use with weights_constant: what
  * compiled code runs at model creation (__moe_cuda_preload). */

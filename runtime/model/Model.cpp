@@ -45,6 +45,12 @@ void _mlir_memref_to_llvm_free(void *ptr);
 __attribute__((weak)) int32_t moe_cuda_cc_copy(void *dst, const void *src,
                                                int64_t bytes, void *stream);
 __attribute__((weak)) const char *moe_cuda_last_error(void);
+/// Device memory for a device-resident run's buffers (moe_runtime_cuda.h).
+__attribute__((weak)) void *moe_cuda_cc_device_alloc(size_t bytes);
+__attribute__((weak)) void moe_cuda_cc_device_free(void *pointer);
+/// Defined (1) when moe-mark-device-io found that only CUDA calls touch
+/// the graph's data: its buffers may then live in device memory.
+__attribute__((weak)) extern const int32_t __moe_model_device_io;
 }
 
 using namespace moe::model;
@@ -144,6 +150,107 @@ void copyStrided(const char *base, const int64_t *sizes,
   for (int64_t i = 0; i < sizes[0]; ++i)
     copyStrided(base + i * strides[0] * static_cast<int64_t>(elementSize),
                 sizes + 1, strides + 1, rank - 1, elementSize, out);
+}
+
+/// The memref descriptor {allocated, aligned, offset, sizes, strides} of a
+/// dense input in `words` (no copy); returns its address.
+void *describeInput(const moe_tensor &in, std::vector<int64_t> &words) {
+  int64_t rank = in.rank;
+  words.assign(3 + 2 * rank, 0);
+  words[0] = words[1] = reinterpret_cast<intptr_t>(in.data);
+  int64_t stride = 1;
+  for (int64_t d = rank - 1; d >= 0; --d) {
+    words[3 + d] = in.shape[d];
+    words[3 + rank + d] = stride;
+    stride *= in.shape[d];
+  }
+  return words.data();
+}
+
+/// moe_model_run_device for a device-resident graph (__moe_model_device_io):
+/// the caller's device pointers go straight into the descriptors, the
+/// graph's buffers come from device memory for this run (the runtime's
+/// thread allocator), and each result is copied device to device into the
+/// caller's buffer. Everything happens on the thread that runs the graph.
+moe_model_status runResident(moe_model *model, const moe_tensor *inputs,
+                             moe_tensor *outputs, void *stream) {
+  const Signature &sig = model->signature;
+  std::map<std::string, int64_t> symbols;
+  std::vector<std::vector<int64_t>> descriptors(sig.inputs.size());
+  std::vector<void *> inputPointers;
+  for (size_t i = 0; i < sig.inputs.size(); ++i) {
+    if (moe_model_status status = checkInput(sig.inputs[i], inputs[i], symbols))
+      return status;
+    inputPointers.push_back(describeInput(inputs[i], descriptors[i]));
+  }
+  // The caller's work on `stream` (its inputs) is done before the graph's
+  // CUDA calls, on their own stream, read them.
+  if (moe_cuda_cc_copy(nullptr, nullptr, 0, stream) != 0)
+    return fail(MOE_MODEL_RUNTIME_ERROR,
+                std::string("waiting for the inputs failed: ") +
+                    moe_cuda_last_error());
+  size_t resultWords = 0;
+  for (const TensorSignature &out : sig.outputs)
+    resultWords += 3 + 2 * out.shape.size();
+  std::vector<int64_t> results(resultWords, 0);
+  moe_model_status status = MOE_MODEL_OK;
+  auto run = [&] {
+    moe_runtime_set_thread_allocator(moe_cuda_cc_device_alloc,
+                                     moe_cuda_cc_device_free);
+    (void)moe_cc_take_error();
+    __moe_model_entry(results.data(), inputPointers.data());
+    if (const char *error = moe_cc_take_error())
+      status = fail(MOE_MODEL_RUNTIME_ERROR, error);
+    // Shapes first (all of them, as the staged path), then the copies.
+    std::set<void *> owned;
+    std::vector<std::pair<const char *, size_t>> sources;
+    const int64_t *words = results.data();
+    for (size_t i = 0; i < sig.outputs.size(); ++i) {
+      const TensorSignature &out = sig.outputs[i];
+      int64_t rank = static_cast<int64_t>(out.shape.size());
+      size_t elementSize = moe_dtype_size(out.dtype);
+      const int64_t *sizes = words + 3, *strides = words + 3 + rank;
+      owned.insert(reinterpret_cast<void *>(words[0]));
+      const char *base = reinterpret_cast<const char *>(words[1]) +
+                         words[2] * static_cast<int64_t>(elementSize);
+      words += 3 + 2 * rank;
+      moe_tensor &dest = outputs[i];
+      dest.dtype = out.dtype;
+      dest.rank = static_cast<int32_t>(rank);
+      std::copy(sizes, sizes + rank, dest.shape);
+      size_t bytes = 0;
+      elementCount(sizes, rank, elementSize, bytes);
+      int64_t expected = 1;
+      for (int64_t d = rank - 1; d >= 0; --d) {
+        if (sizes[d] > 1 && strides[d] != expected && status == MOE_MODEL_OK)
+          status = fail(MOE_MODEL_INTERNAL_ERROR,
+                        "output '" + out.name + "' is not contiguous");
+        expected *= sizes[d];
+      }
+      if (dest.capacity < bytes && status == MOE_MODEL_OK)
+        status = fail(MOE_MODEL_OUTPUT_TOO_SMALL,
+                      "output '" + out.name + "' has shape " +
+                          shapeString(sizes, rank) + " (" +
+                          std::to_string(bytes) + " bytes), the buffer holds " +
+                          std::to_string(dest.capacity));
+      sources.push_back({base, bytes});
+    }
+    for (size_t i = 0; i < sources.size() && status == MOE_MODEL_OK; ++i)
+      if (moe_cuda_cc_copy(outputs[i].data, sources[i].first,
+                           static_cast<int64_t>(sources[i].second),
+                           stream) != 0)
+        status = fail(MOE_MODEL_RUNTIME_ERROR,
+                      "output '" + sig.outputs[i].name +
+                          "': copying it failed: " + moe_cuda_last_error());
+    for (void *allocated : owned)
+      _mlir_memref_to_llvm_free(allocated);
+    moe_runtime_set_thread_allocator(nullptr, nullptr);
+  };
+  if (model->arena)
+    model->arena->execute(run);
+  else
+    run();
+  return status;
 }
 
 /// The inputs and outputs of this library without an instance (nothing
@@ -260,17 +367,7 @@ moe_model_status moe_model_run(moe_model *model, const moe_tensor *inputs,
   for (size_t i = 0; i < sig.inputs.size(); ++i) {
     if (moe_model_status status = checkInput(sig.inputs[i], inputs[i], symbols))
       return status;
-    int64_t rank = inputs[i].rank;
-    std::vector<int64_t> &words = descriptors[i];
-    words.assign(3 + 2 * rank, 0);
-    words[0] = words[1] = reinterpret_cast<intptr_t>(inputs[i].data);
-    int64_t stride = 1;
-    for (int64_t d = rank - 1; d >= 0; --d) {
-      words[3 + d] = inputs[i].shape[d];
-      words[3 + rank + d] = stride;
-      stride *= inputs[i].shape[d];
-    }
-    inputPointers.push_back(words.data());
+    inputPointers.push_back(describeInput(inputs[i], descriptors[i]));
   }
 
   size_t resultWords = 0;
@@ -378,6 +475,10 @@ moe_model_status moe_model_run_device(moe_model *model,
                   what + "output '" + sig.outputs[i].name +
                       "': data is NULL (device outputs are caller buffers; "
                       "a capacity too small returns the shape)");
+
+  if (&__moe_model_device_io && moe_cuda_cc_device_alloc &&
+      moe_cuda_cc_device_free)
+    return runResident(model, inputs, outputs, stream);
 
   // Inputs: checked, then staged through host memory.
   std::map<std::string, int64_t> symbols;

@@ -20,6 +20,7 @@
 #include "moe_runtime_cuda.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -232,13 +233,29 @@ int32_t moe_cuda_cc_preload(int32_t, const void *weights, int64_t bytes) {
   return weights && bytes >= 0 ? MOE_OK : MOE_ERROR_INVALID_ARGUMENT;
 }
 
+// "Device" memory is host memory here; the copies are counted, so that a
+// test can tell a device-resident run (outputs only) from a staged one.
+static int64_t copies;
+
+// Named moe_model_* so that the model's export list (moe_model_*) lets a
+// test read it.
+int64_t moe_model_test_emulated_copies(void) { return copies; }
+
 int32_t moe_cuda_cc_copy(void *dst, const void *src, int64_t bytes, void *) {
   if (bytes < 0 || (bytes > 0 && (!dst || !src)))
     return MOE_ERROR_INVALID_ARGUMENT;
-  if (bytes > 0)
+  if (bytes > 0) {
     std::memcpy(dst, src, size_t(bytes));
+    ++copies;
+  }
   return MOE_OK;
 }
+
+void *moe_cuda_cc_device_alloc(size_t bytes) {
+  return std::malloc(bytes > 0 ? bytes : 1);
+}
+
+void moe_cuda_cc_device_free(void *pointer) { std::free(pointer); }
 
 int32_t moe_cuda_cc_grouped_matmul_f32(
     int32_t, const float *rows, int64_t numRows, int64_t kDim,

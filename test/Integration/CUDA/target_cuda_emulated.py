@@ -8,15 +8,19 @@
 # preload at creation - and must match onnxruntime at 1, 7 and 33 tokens
 # (f32: 1e-3 of the output's magnitude; bf16, f16: 2e-2; cosine > 0.999),
 # on host buffers and through moe_model_run_device (host memory standing
-# in for device memory). Only the CUDA kernels themselves are left to
-# scripts/gpu-check.sh.
+# in for device memory). A graph that only CUDA calls touch (the ORT MoE
+# op: moe-mark-device-io) runs device-resident - inputs used where they
+# are, its buffers from the device allocator, one copy per output - while
+# the torch exports (shape arithmetic on the host) are staged: counted
+# through the emulation's copies. Only the CUDA kernels themselves are
+# left to scripts/gpu-check.sh.
 # REQUIRES: cuda-runtime, torch
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t %moe_lib_dir | FileCheck %s
-# CHECK: OK: microsoft f32
+# CHECK: OK: microsoft f32 (device-resident: 1 copy per run_device
 # CHECK: OK: microsoft bf16
 # CHECK: OK: microsoft f16
-# CHECK: OK: mixtral f32
+# CHECK: OK: mixtral f32 (staged: 3 copies per run_device
 # CHECK: OK: mixtral bf16
 # CHECK: OK: mixtral f16
 # CHECK: OK: qwen2 f32
@@ -66,15 +70,28 @@ for name, (path, feeds_for) in cuda_test_models.build(out, rng).items():
             path, build, ["--target=cuda", f"--weights={weights}",
                           f"--runtime-dir={runtime}"]))
         worst = 0.0
+        model.lib.moe_model_test_emulated_copies.restype = ctypes.c_int64
+        copies = []
         for tokens in (1, 7, 33):
             feeds = feeds_for(tokens)
             (expected,) = run_onnxruntime(path, feeds)
             for api in ("host", "device"):
                 inputs = list(feeds.values())
+                before = model.lib.moe_model_test_emulated_copies()
                 (actual,) = (model.run(inputs) if api == "host"
                              else model.run_device(inputs, cuda_lib=host_memory))
+                if api == "device":
+                    copies.append(model.lib.moe_model_test_emulated_copies() - before)
                 error, cosine = cuda_test_models.error_and_cosine(actual, expected)
                 assert error <= cuda_test_models.tolerance(weights) and cosine > 0.999, \
                     (name, weights, tokens, api, error, cosine)
                 worst = max(worst, error)
-        print(f"OK: {name} {weights} (worst error {worst:.1e})")
+        # run_device sizes the outputs first: a run answering too small,
+        # which copies nothing out; then the run. Device-resident: only
+        # the output is copied; staged: the inputs, then the output.
+        assert len(set(copies)) == 1, copies
+        resident = copies[0] == 1
+        assert resident == (name == "microsoft"), (name, copies)
+        how = (f"device-resident: {copies[0]} copy" if resident
+               else f"staged: {copies[0]} copies")
+        print(f"OK: {name} {weights} ({how} per run_device, worst error {worst:.1e})")
