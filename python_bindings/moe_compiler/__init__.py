@@ -62,7 +62,8 @@ class Model:
 
     def run_device(self, inputs, outputs=None, stream=0):
         """Runs a model compiled with target="cuda" on CUDA buffers
-        (moe_model_run_device). `inputs`: {name: tensor} or a list in input
+        (moe_model_run_device: device-resident when only the CUDA kernels
+        touch the graph's data, else staged through host memory). `inputs`: {name: tensor} or a list in input
         order, C-contiguous objects with __cuda_array_interface__ (PyTorch
         CUDA tensors, CuPy arrays) of the model's dtypes. `outputs`: {name:
         tensor} (or a list) to write into, or None to allocate them with
