@@ -94,6 +94,10 @@ void moe::buildTensorToLLVMPipeline(OpPassManager &pm, bool markDeviceIO) {
   // (runtime/cpu/BufferCache.cpp) reuses large ones across runs.
   FinalizeMemRefToLLVMConversionPassOptions memrefOptions;
   memrefOptions.useGenericFunctions = true;
+  // CUDA: allocations keep their alignment in the call
+  // (_mlir_memref_to_llvm_aligned_alloc), which is how the runtime tells
+  // the buffers moe-mark-device-io placed on the device (alignment 256).
+  memrefOptions.useAlignedAlloc = markDeviceIO;
   pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefOptions));
   // exp and friends become LLVM intrinsics; what LLVM has none for (erf)
   // becomes a libm call.

@@ -25,6 +25,7 @@
 #include <map>
 #include <mutex>
 #include <new>
+#include <unordered_set>
 #include <vector>
 
 #if defined(__has_feature)
@@ -133,38 +134,47 @@ BufferCache &cache() {
 
 } // namespace
 
-/// The calling thread's allocator for compiled code's buffers while one is
-/// installed (moe_runtime_set_thread_allocator), else the cache above.
+/// The calling thread's allocator for the buffers moe-mark-device-io
+/// tagged for device memory (allocated with alignment kDeviceAlignment)
+/// while one is installed (moe_runtime_set_thread_allocator), with the
+/// blocks it gave out, which free sends back to it.
+constexpr size_t kDeviceAlignment = 256;
 struct ThreadAllocator {
   moe_alloc_fn allocate = nullptr;
   moe_free_fn release = nullptr;
+  std::unordered_set<void *> blocks;
 };
 thread_local ThreadAllocator threadAllocator;
 
 extern "C" {
 
 void *_mlir_memref_to_llvm_alloc(size_t size) {
-  if (threadAllocator.allocate)
-    return threadAllocator.allocate(size);
   return cache().allocate(size, alignof(std::max_align_t));
 }
 
 void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment, size_t size) {
-  // The thread allocator (device memory) aligns to 256 bytes.
-  if (threadAllocator.allocate && alignment <= 256)
-    return threadAllocator.allocate(size);
+  if (alignment == kDeviceAlignment && threadAllocator.allocate) {
+    void *block = threadAllocator.allocate(size);
+    if (block)
+      threadAllocator.blocks.insert(block);
+    return block;
+  }
   return cache().allocate(size, alignment);
 }
 
 void _mlir_memref_to_llvm_free(void *ptr) {
-  if (threadAllocator.release)
-    return threadAllocator.release(ptr);
+  if (!threadAllocator.blocks.empty() && threadAllocator.blocks.erase(ptr)) {
+    if (threadAllocator.release)
+      threadAllocator.release(ptr);
+    return;
+  }
   cache().release(ptr);
 }
 
 void moe_runtime_set_thread_allocator(moe_alloc_fn allocate,
                                       moe_free_fn release) {
-  threadAllocator = {allocate, release};
+  threadAllocator.allocate = allocate;
+  threadAllocator.release = release;
 }
 
 int64_t moe_runtime_buffer_cache_limit(void) {

@@ -125,11 +125,12 @@ moe_model_status moe_model_run(moe_model *model, const moe_tensor *inputs,
  * filled in. The copies are ordered on `stream` (a cudaStream_t; NULL:
  * the default stream) after the work the caller queued there, and the
  * call returns when the outputs are written. Inputs are checked as by
- * moe_model_run. A graph whose data only the CUDA kernels touch (e.g. the
- * ONNX Runtime MoE op; moe-compile finds out) runs device-resident: the
- * inputs are read where they are, intermediates live in device memory,
- * and each output is copied once on the device. Other graphs (host-side
- * shape arithmetic, non-MoE ops) are staged through host memory. */
+ * moe_model_run. A graph whose inputs only the CUDA kernels touch (the
+ * ONNX Runtime MoE op, Mixtral-style exports; moe-compile finds out) runs
+ * device-resident: the inputs are read where they are, the buffers only
+ * the kernels touch live in device memory, and each output is copied
+ * once. Other graphs (host computation on an input) are staged through
+ * host memory. */
 moe_model_status moe_model_run_device(moe_model *model,
                                       const moe_tensor *inputs,
                                       int32_t num_inputs, moe_tensor *outputs,

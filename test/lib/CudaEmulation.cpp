@@ -19,9 +19,15 @@
 #include "moe_runtime.h"
 #include "moe_runtime_cuda.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <vector>
 
 namespace {
@@ -181,6 +187,65 @@ int32_t matmulF16(const float *rows, int64_t n, int64_t kDim,
   return grouped16(rows, n, kDim, w, e, m, offsets, bias, act, out, nullptr,
                    nullptr, 0, 0, Half::F16);
 }
+/// "Device" memory: pages the host cannot touch (PROT_NONE) except while
+/// an emulated entry point runs, so that compiled code reading or writing
+/// a buffer placed on the device crashes the test as it would on a GPU.
+struct DeviceMemory {
+  std::mutex mutex;
+  std::map<void *, size_t> blocks; // start -> mapped bytes
+  int depth = 0;                   // entry points running (nested calls)
+
+  void protect(int access) {
+    for (auto &[start, bytes] : blocks)
+      mprotect(start, bytes, access);
+  }
+};
+
+DeviceMemory &deviceMemory() {
+  static DeviceMemory memory;
+  return memory;
+}
+
+/// Opens device memory to the host for the duration of an emulated call.
+struct DeviceAccess {
+  DeviceAccess() {
+    DeviceMemory &m = deviceMemory();
+    std::lock_guard<std::mutex> lock(m.mutex);
+    if (m.depth++ == 0)
+      m.protect(PROT_READ | PROT_WRITE);
+  }
+  ~DeviceAccess() {
+    DeviceMemory &m = deviceMemory();
+    std::lock_guard<std::mutex> lock(m.mutex);
+    if (--m.depth == 0)
+      m.protect(PROT_NONE);
+  }
+};
+
+void *deviceAllocate(size_t bytes) {
+  size_t page = size_t(sysconf(_SC_PAGESIZE));
+  size_t mapped = (std::max<size_t>(bytes, 1) + page - 1) / page * page;
+  DeviceMemory &m = deviceMemory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  void *start = mmap(nullptr, mapped, m.depth ? PROT_READ | PROT_WRITE
+                                              : PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (start == MAP_FAILED)
+    return nullptr;
+  m.blocks[start] = mapped;
+  return start;
+}
+
+void deviceFree(void *start) {
+  DeviceMemory &m = deviceMemory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  auto found = m.blocks.find(start);
+  if (found == m.blocks.end())
+    return;
+  munmap(start, found->second);
+  m.blocks.erase(found);
+}
+
 } // namespace
 
 extern "C" {
@@ -198,6 +263,7 @@ int32_t moe_cuda_cc_route_f32(int32_t n, const float *logits, int64_t t,
                               const float *correction, int32_t *ids,
                               float *weights, int32_t layer,
                               const char *name) {
+  DeviceAccess access;
   return moe_cc_route_f32(n, logits, t, e, kind, k, renormalize, nGroup,
                           topkGroup, groupMask, scale, correction, ids, weights,
                           layer, name);
@@ -209,6 +275,7 @@ int32_t moe_cuda_cc_route_fused_f32(
     int32_t renormalize, int32_t nGroup, int32_t topkGroup, int32_t groupMask,
     float scale, const float *correction, int32_t *ids, float *weights,
     int32_t layer, const char *name) {
+  DeviceAccess access;
   return moe_cc_route_fused_f32(n, input, t, d, router, routerBias, e, kind, k,
                                 renormalize, nGroup, topkGroup, groupMask,
                                 scale, correction, ids, weights, layer, name);
@@ -218,6 +285,7 @@ int32_t moe_cuda_cc_permute_f32(int32_t n, const float *input, int64_t t,
                                 int64_t d, const int32_t *ids, int64_t k,
                                 int64_t e, float *rows, int32_t *assignments,
                                 int32_t *offsets, int32_t *inverse) {
+  DeviceAccess access;
   return moe_cc_permute_f32(n, input, t, d, ids, k, e, rows, assignments,
                             offsets, inverse);
 }
@@ -226,6 +294,7 @@ int32_t moe_cuda_cc_combine_f32(int32_t n, const float *rows, int64_t numRows,
                                 int64_t d, const float *weights,
                                 const int32_t *inverse, int64_t t, int64_t k,
                                 float *out) {
+  DeviceAccess access;
   return moe_cc_combine_f32(n, rows, numRows, d, weights, inverse, t, k, out);
 }
 
@@ -242,6 +311,7 @@ static int64_t copies;
 int64_t moe_model_test_emulated_copies(void) { return copies; }
 
 int32_t moe_cuda_cc_copy(void *dst, const void *src, int64_t bytes, void *) {
+  DeviceAccess access;
   if (bytes < 0 || (bytes > 0 && (!dst || !src)))
     return MOE_ERROR_INVALID_ARGUMENT;
   if (bytes > 0) {
@@ -251,11 +321,29 @@ int32_t moe_cuda_cc_copy(void *dst, const void *src, int64_t bytes, void *) {
   return MOE_OK;
 }
 
-void *moe_cuda_cc_device_alloc(size_t bytes) {
-  return std::malloc(bytes > 0 ? bytes : 1);
+void *moe_cuda_cc_device_alloc(size_t bytes) { return deviceAllocate(bytes); }
+
+void moe_cuda_cc_device_free(void *pointer) { deviceFree(pointer); }
+
+// cudaMalloc / cudaMemcpy / cudaFree over the same protected memory, for
+// the test harness's "device" inputs and outputs (moe_model_* names: the
+// model exports only those).
+int moe_model_test_cuda_malloc(void **pointer, size_t bytes) {
+  *pointer = deviceAllocate(bytes);
+  return *pointer ? 0 : 2;
 }
 
-void moe_cuda_cc_device_free(void *pointer) { std::free(pointer); }
+int moe_model_test_cuda_memcpy(void *dst, const void *src, size_t bytes,
+                               int) {
+  DeviceAccess access;
+  std::memcpy(dst, src, bytes);
+  return 0;
+}
+
+int moe_model_test_cuda_free(void *pointer) {
+  deviceFree(pointer);
+  return 0;
+}
 
 int32_t moe_cuda_cc_grouped_matmul_f32(
     int32_t, const float *rows, int64_t numRows, int64_t kDim,
@@ -263,6 +351,7 @@ int32_t moe_cuda_cc_grouped_matmul_f32(
     const float *bias, int32_t act, float alpha, float beta, float limit,
     float *out, const int32_t *, const float *combine, const int32_t *inverse,
     int64_t t, int64_t k, int32_t) {
+  DeviceAccess access;
   return groupedF32(rows, numRows, kDim, weights, e, m, offsets, bias,
                     {act, alpha, beta, limit}, out, combine, inverse, t, k);
 }
@@ -274,6 +363,7 @@ int32_t moe_cuda_cc_grouped_matmul_f32(
       const float *bias, int32_t act, float alpha, float beta, float limit,    \
       float *out, const int32_t *, const float *combine,                       \
       const int32_t *inverse, int64_t t, int64_t k, int32_t) {                 \
+    DeviceAccess access;                                                       \
     return grouped16(rows, numRows, kDim, weights, e, m, offsets, bias,        \
                      {act, alpha, beta, limit}, out, combine, inverse, t, k,   \
                      TYPE);                                                    \
@@ -291,6 +381,7 @@ MOE_EMULATED_16BIT_GROUPED(f16w, Half::F16)
       const float *b1, int32_t act1, float alpha1, float beta1, float limit1,  \
       int32_t, const W *w2, int64_t m2, const float *b2, int32_t act2,         \
       float alpha2, float beta2, float limit2, int32_t, float *out) {          \
+    DeviceAccess access;                                                       \
     auto matmul = [&](const float *rows, int64_t n, int64_t kDim, int which,   \
                       const int32_t *offsets, float *result) {                 \
       return which == 1 ? MATMUL(rows, n, kDim, w1, e, m1, offsets, b1,        \
@@ -310,6 +401,7 @@ MOE_EMULATED_16BIT_GROUPED(f16w, Half::F16)
       int32_t act1, float alpha1, float beta1, float limit1, int32_t c1,       \
       const W *w2, int64_t m2, const float *b2, int32_t act2, float alpha2,    \
       float beta2, float limit2, int32_t c2, float *out) {                     \
+    DeviceAccess access;                                                       \
     std::vector<int32_t> ids(size_t(t * k));                                   \
     std::vector<float> weights(size_t(t * k));                                 \
     if (int32_t status = moe_cc_route_fused_f32(                               \

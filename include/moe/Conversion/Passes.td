@@ -127,31 +127,35 @@ def ConvertONNXToLinalgPass : Pass<"convert-onnx-to-linalg"> {
 }
 
 def MoEMarkDeviceIOPass : Pass<"moe-mark-device-io", "ModuleOp"> {
-  let summary = "Mark a CUDA graph whose data only CUDA runtime calls touch";
+  let summary = "Place on the device the buffers only CUDA runtime calls touch";
   let description = [{
     Runs on bufferized code (after bufferization-to-memref, before the
-    loops and LLVM). When the function `main_graph` (optionally another,
-    `function`) only allocates buffers, takes views of them and hands their
-    pointers to the CUDA runtime's `moe_cuda_cc_*` entry points - no load,
-    store, copy or loop touches any data on the host - and takes no
-    integer inputs (indices from the caller would reach the kernels
-    unchecked), the module gets the unit attribute `moe.device_io`.
-    moe-compile then exports `__moe_model_device_io`, and
-    moe_model_run_device runs the graph on the caller's device buffers,
-    with its buffers in device memory, instead of staging through the
-    host.
+    loops and LLVM; target cuda). A buffer (a graph input or a
+    `memref.alloc`, with its views) is host-touched when anything but a
+    view, a metadata query, a deallocation or a return uses it, or when its
+    pointer reaches anything but a `moe_cuda_cc_*` call (or a pointer
+    comparison). When `main_graph` (option `function`) has no integer
+    inputs (indices from the caller would reach the kernels unchecked) and
+    no host-touched input, the module gets `moe.device_io` and every
+    allocation that is not host-touched gets `alignment = 256`: in a
+    device-resident run (moe_model_run_device on a model with
+    `__moe_model_device_io`) the runtime's allocator hook puts exactly
+    those in device memory, and host work on other buffers (shape
+    arithmetic) stays on the host.
 
     Before (abridged):
     ```mlir
     func.func @main_graph(%x: memref<?x16xf32>) -> memref<?x16xf32> {
-      %out = memref.alloc(%t) : memref<?x16xf32>
-      %status = llvm.call @moe_cuda_cc_layer_f32(...)
-      return %out : memref<?x16xf32>
+      %shape = memref.alloc() {alignment = 64 : i64} : memref<2xi64>
+      memref.store %t, %shape[%c0] : memref<2xi64>
+      %out = memref.alloc(%t) {alignment = 64 : i64} : memref<?x16xf32>
+      %status = llvm.call @moe_cuda_cc_layer_f32(..., %x_ptr, ..., %out_ptr)
+      ...
     }
     ```
-    After: the same, and `module attributes {moe.device_io}`. A
-    `memref.copy` or `memref.load` anywhere in the function leaves the
-    module unmarked.
+    After: `module attributes {moe.device_io}`, `%out` allocated with
+    `alignment = 256`, `%shape` unchanged. A `memref.copy` or load of an
+    input leaves the module unmarked and nothing tagged.
   }];
   let options = [
     Option<"function", "function", "std::string",

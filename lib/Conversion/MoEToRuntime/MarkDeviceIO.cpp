@@ -1,13 +1,23 @@
-//===- MarkDeviceIO.cpp - Graphs whose data only CUDA calls touch ---------===//
+//===- MarkDeviceIO.cpp - Buffers only CUDA calls touch ---------------------===//
 //
-// moe-mark-device-io: on bufferized code, decides whether the graph can run
-// on device buffers as they are (moe_model_run_device without staging):
-// every op in the function must be one that leaves buffer contents alone -
-// allocation, deallocation, views and metadata, scalar arithmetic, the
-// runtime calls' pointer plumbing, and the calls to the CUDA runtime
-// themselves. Anything that reads or writes data on the host (loads,
-// stores, copies, loops, linalg) keeps the graph on the staged path. A
-// whitelist, so that an op nobody thought of counts as touching data.
+// moe-mark-device-io: on bufferized code, finds the buffers of the graph
+// whose contents nothing on the host reads or writes - only the CUDA
+// runtime's entry points get their pointers - so that a device-resident run
+// (moe_model_run_device) can keep them in device memory:
+//   - every buffer is a root (a graph input or a memref.alloc) with its
+//     views (reshape, expand/collapse, cast, subview, reinterpret_cast);
+//   - a root is host-touched when any op other than a view, a metadata
+//     query (dim, strided metadata), a deallocation or a return uses it or
+//     a view, or when its pointer (extract_aligned_pointer_as_index, then
+//     casts) reaches anything but a call of a moe_cuda_cc_* entry point or
+//     a pointer comparison (the deallocation's);
+//   - a graph qualifies when it has no integer inputs (indices from the
+//     caller would reach the kernels unchecked) and no input is
+//     host-touched: the module gets `moe.device_io`, and every allocation
+//     that is not host-touched gets `alignment = 256`, the tag the
+//     runtime's allocator hook recognizes (runtime/cpu/BufferCache.cpp).
+// Ops nobody listed count as touching data: the analysis errs on the side
+// of the host.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,8 +27,9 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/BuiltinOps.h"
+
+#include "llvm/ADT/DenseSet.h"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_MOEMARKDEVICEIOPASS
@@ -29,28 +40,58 @@ using namespace mlir;
 
 namespace {
 
-/// Runtime calls a device-resident graph may make: the CUDA entry points
-/// (which take device pointers) and the status plumbing.
-bool isDeviceCall(LLVM::CallOp call) {
-  std::optional<StringRef> callee = call.getCallee();
-  return callee && (callee->starts_with("moe_cuda_cc_") ||
-                    *callee == "moe_cuda_last_error" ||
-                    *callee == "moe_cc_check_status_detail");
+/// The alignment that marks an allocation for device memory in a
+/// device-resident run (runtime/cpu/BufferCache.cpp: kDeviceAlignment).
+constexpr int64_t kDeviceAlignment = 256;
+
+bool isViewOf(Operation *op) {
+  return isa<memref::ReshapeOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
+             memref::CastOp, memref::SubViewOp, memref::ReinterpretCastOp>(op);
 }
 
-/// Ops that never touch the contents of a buffer.
-bool leavesDataAlone(Operation *op) {
-  if (auto call = dyn_cast<LLVM::CallOp>(op))
-    return isDeviceCall(call);
-  if (isa<arith::ArithDialect>(op->getDialect()))
+/// Whether a pointer value (an aligned pointer as index, or what casts make
+/// of it) only reaches CUDA entry points and pointer comparisons.
+bool pointerStaysOnDevice(Value pointer) {
+  for (Operation *user : pointer.getUsers()) {
+    if (auto call = dyn_cast<LLVM::CallOp>(user)) {
+      std::optional<StringRef> callee = call.getCallee();
+      if (!callee || !callee->starts_with("moe_cuda_cc_"))
+        return false;
+      continue;
+    }
+    if (isa<arith::CmpIOp>(user))
+      continue;
+    if (isa<arith::IndexCastOp, arith::IndexCastUIOp, LLVM::IntToPtrOp>(user)) {
+      if (!pointerStaysOnDevice(user->getResult(0)))
+        return false;
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+/// Whether any use of `buffer` or its views reads or writes its data on
+/// the host.
+bool hostTouches(Value buffer) {
+  for (OpOperand &use : buffer.getUses()) {
+    Operation *user = use.getOwner();
+    if (isViewOf(user) && use.getOperandNumber() == 0) {
+      if (hostTouches(user->getResult(0)))
+        return true;
+      continue;
+    }
+    if (isa<memref::DimOp, memref::ExtractStridedMetadataOp,
+            memref::DeallocOp, func::ReturnOp>(user))
+      continue;
+    if (auto pointer = dyn_cast<memref::ExtractAlignedPointerAsIndexOp>(user)) {
+      if (!pointerStaysOnDevice(pointer.getResult()))
+        return true;
+      continue;
+    }
     return true;
-  return isa<func::ReturnOp, memref::AllocOp, memref::DeallocOp,
-             memref::ExpandShapeOp, memref::CollapseShapeOp,
-             memref::ReinterpretCastOp, memref::CastOp, memref::DimOp,
-             memref::ExtractAlignedPointerAsIndexOp,
-             memref::ExtractStridedMetadataOp, memref::GetGlobalOp,
-             scf::IfOp, scf::YieldOp, LLVM::IntToPtrOp, LLVM::AddressOfOp,
-             LLVM::ZeroOp, LLVM::ConstantOp>(op);
+  }
+  return false;
 }
 
 struct MoEMarkDeviceIOPass
@@ -62,19 +103,23 @@ struct MoEMarkDeviceIOPass
     auto func = module.lookupSymbol<func::FuncOp>(function);
     if (!func || func.isExternal())
       return;
-    // Integer inputs could be indices that reach the kernels unchecked.
-    for (Type type : func.getArgumentTypes())
-      if (auto memref = dyn_cast<MemRefType>(type);
-          !memref || !isa<FloatType>(memref.getElementType()))
+    for (BlockArgument input : func.getArguments()) {
+      auto type = dyn_cast<MemRefType>(input.getType());
+      // Integer inputs could be indices that reach the kernels unchecked.
+      if (!type || !isa<FloatType>(type.getElementType()) ||
+          hostTouches(input))
         return;
-    bool touched = func.walk([&](Operation *op) {
-                         return op == func || leavesDataAlone(op)
-                                    ? WalkResult::advance()
-                                    : WalkResult::interrupt();
-                       })
-                       .wasInterrupted();
-    if (!touched)
-      module->setAttr("moe.device_io", UnitAttr::get(&getContext()));
+    }
+    Builder b(&getContext());
+    func.walk([&](memref::AllocOp alloc) {
+      std::optional<uint64_t> alignment = alloc.getAlignment();
+      if (!hostTouches(alloc.getResult()))
+        alloc.setAlignmentAttr(b.getI64IntegerAttr(kDeviceAlignment));
+      else if (alignment && *alignment == kDeviceAlignment)
+        // Host buffers must not carry the device tag.
+        alloc.setAlignmentAttr(b.getI64IntegerAttr(kDeviceAlignment / 2));
+    });
+    module->setAttr("moe.device_io", b.getUnitAttr());
   }
 };
 

@@ -1,13 +1,16 @@
 // RUN: moe-opt %s -moe-mark-device-io -split-input-file | FileCheck %s
-// RUN: moe-opt %s -moe-mark-device-io -split-input-file | grep -c moe.device_io | FileCheck %s --check-prefix=ONCE
-// ONCE: 1
+// RUN: moe-opt %s -moe-mark-device-io -split-input-file | grep -c "module attributes {moe.device_io}" | FileCheck %s --check-prefix=TWICE
+// TWICE: 2
 
-// Before: bufferized code. After: `moe.device_io` on the module when the
-// graph's data is touched by CUDA runtime calls only.
+// Before: bufferized code. After: `moe.device_io` on the module when no
+// input's data is touched on the host, and `alignment = 256` (the device
+// tag) on every allocation only CUDA runtime calls touch.
 
-// Allocation, pointer plumbing, the CUDA call and the status check: marked.
+// Inputs and the output reach only the CUDA call: marked, the output on
+// the device.
 // CHECK: module attributes {moe.device_io} {
 // CHECK-NEXT: llvm.func @moe_cuda_cc_combine_f32
+// CHECK: memref.alloc() {alignment = 256 : i64} : memref<4x4xf32>
 module {
   llvm.func @moe_cuda_cc_combine_f32(i32, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i64, !llvm.ptr) -> i32
   func.func @main_graph(%rows: memref<8x4xf32>, %w: memref<4x2xf32>) -> memref<4x4xf32> {
@@ -15,7 +18,7 @@ module {
     %c8 = arith.constant 8 : i64
     %c4 = arith.constant 4 : i64
     %c2 = arith.constant 2 : i64
-    %out = memref.alloc() : memref<4x4xf32>
+    %out = memref.alloc() {alignment = 64 : i64} : memref<4x4xf32>
     %r = memref.extract_aligned_pointer_as_index %rows : memref<8x4xf32> -> index
     %o = memref.extract_aligned_pointer_as_index %out : memref<4x4xf32> -> index
     %ri = arith.index_cast %r : index to i64
@@ -30,9 +33,41 @@ module {
 
 // -----
 
-// A copy touches data on the host: not marked.
+// Host work on a buffer of its own (a shape) does not keep the graph off
+// the device: marked, the shape stays on the host, the CUDA output and its
+// reshaped view go to the device.
+// CHECK: module attributes {moe.device_io} {
+// CHECK: %[[SHAPE:.*]] = memref.alloc() {alignment = 64 : i64} : memref<1xi64>
+// CHECK: memref.store %{{.*}}, %[[SHAPE]]
+// CHECK: memref.alloc() {alignment = 256 : i64} : memref<4xf32>
+module {
+  llvm.func @moe_cuda_cc_copy(!llvm.ptr, !llvm.ptr, i64, !llvm.ptr) -> i32
+  func.func @main_graph(%x: memref<4xf32>) -> memref<4xf32> {
+    %c0 = arith.constant 0 : index
+    %c4 = arith.constant 4 : i64
+    %shape = memref.alloc() {alignment = 64 : i64} : memref<1xi64>
+    memref.store %c4, %shape[%c0] : memref<1xi64>
+    %out = memref.alloc() {alignment = 64 : i64} : memref<4xf32>
+    %x1 = memref.extract_aligned_pointer_as_index %x : memref<4xf32> -> index
+    %o1 = memref.extract_aligned_pointer_as_index %out : memref<4xf32> -> index
+    %xi = arith.index_cast %x1 : index to i64
+    %oi = arith.index_cast %o1 : index to i64
+    %xp = llvm.inttoptr %xi : i64 to !llvm.ptr
+    %op = llvm.inttoptr %oi : i64 to !llvm.ptr
+    %null = llvm.mlir.zero : !llvm.ptr
+    %s = llvm.call @moe_cuda_cc_copy(%op, %xp, %c4, %null) : (!llvm.ptr, !llvm.ptr, i64, !llvm.ptr) -> i32
+    %view = memref.reshape %out(%shape) : (memref<4xf32>, memref<1xi64>) -> memref<4xf32>
+    memref.dealloc %shape : memref<1xi64>
+    return %view : memref<4xf32>
+  }
+}
+
+// -----
+
+// A copy reads the input on the host: not marked, nothing tagged.
 // CHECK: module {
 // CHECK-NEXT: func.func @main_graph(%arg0: memref<4x4xf32>)
+// CHECK-NOT: alignment = 256
 module {
   func.func @main_graph(%x: memref<4x4xf32>) -> memref<4x4xf32> {
     %out = memref.alloc() : memref<4x4xf32>
@@ -55,14 +90,17 @@ module {
 
 // -----
 
-// A call to anything but the CUDA runtime: not marked.
+// The input's pointer reaches a call that is not a CUDA entry point: not
+// marked.
 // CHECK: module {
 // CHECK-NEXT: llvm.func @moe_cc_combine_f32
 module {
-  llvm.func @moe_cc_combine_f32(i32) -> i32
+  llvm.func @moe_cc_combine_f32(!llvm.ptr) -> i32
   func.func @main_graph(%x: memref<4xf32>) -> memref<4xf32> {
-    %c0 = arith.constant 0 : i32
-    %s = llvm.call @moe_cc_combine_f32(%c0) : (i32) -> i32
+    %x1 = memref.extract_aligned_pointer_as_index %x : memref<4xf32> -> index
+    %xi = arith.index_cast %x1 : index to i64
+    %xp = llvm.inttoptr %xi : i64 to !llvm.ptr
+    %s = llvm.call @moe_cc_combine_f32(%xp) : (!llvm.ptr) -> i32
     return %x : memref<4xf32>
   }
 }
