@@ -167,6 +167,21 @@ void *describeInput(const moe_tensor &in, std::vector<int64_t> &words) {
   return words.data();
 }
 
+/// Checks the inputs against the signature (binding its symbols) and wraps
+/// them in descriptors; `pointers` gets one descriptor address per input.
+moe_model_status describeInputs(const Signature &sig, const moe_tensor *inputs,
+                                std::vector<std::vector<int64_t>> &descriptors,
+                                std::vector<void *> &pointers) {
+  std::map<std::string, int64_t> symbols;
+  descriptors.assign(sig.inputs.size(), {});
+  for (size_t i = 0; i < sig.inputs.size(); ++i) {
+    if (moe_model_status status = checkInput(sig.inputs[i], inputs[i], symbols))
+      return status;
+    pointers.push_back(describeInput(inputs[i], descriptors[i]));
+  }
+  return MOE_MODEL_OK;
+}
+
 /// moe_model_run_device for a device-resident graph (__moe_model_device_io):
 /// the caller's device pointers go straight into the descriptors, the
 /// graph's buffers come from device memory for this run (the runtime's
@@ -175,14 +190,11 @@ void *describeInput(const moe_tensor &in, std::vector<int64_t> &words) {
 moe_model_status runResident(moe_model *model, const moe_tensor *inputs,
                              moe_tensor *outputs, void *stream) {
   const Signature &sig = model->signature;
-  std::map<std::string, int64_t> symbols;
-  std::vector<std::vector<int64_t>> descriptors(sig.inputs.size());
+  std::vector<std::vector<int64_t>> descriptors;
   std::vector<void *> inputPointers;
-  for (size_t i = 0; i < sig.inputs.size(); ++i) {
-    if (moe_model_status status = checkInput(sig.inputs[i], inputs[i], symbols))
-      return status;
-    inputPointers.push_back(describeInput(inputs[i], descriptors[i]));
-  }
+  if (moe_model_status status =
+          describeInputs(sig, inputs, descriptors, inputPointers))
+    return status;
   // The caller's work on `stream` (its inputs) is done before the graph's
   // CUDA calls, on their own stream, read them.
   if (moe_cuda_cc_copy(nullptr, nullptr, 0, stream) != 0)
@@ -361,14 +373,11 @@ moe_model_status moe_model_run(moe_model *model, const moe_tensor *inputs,
 
   // Inputs: checked, then wrapped in descriptors {allocated, aligned,
   // offset, sizes, strides} pointing at the caller's data.
-  std::map<std::string, int64_t> symbols;
-  std::vector<std::vector<int64_t>> descriptors(sig.inputs.size());
+  std::vector<std::vector<int64_t>> descriptors;
   std::vector<void *> inputPointers;
-  for (size_t i = 0; i < sig.inputs.size(); ++i) {
-    if (moe_model_status status = checkInput(sig.inputs[i], inputs[i], symbols))
-      return status;
-    inputPointers.push_back(describeInput(inputs[i], descriptors[i]));
-  }
+  if (moe_model_status status =
+          describeInputs(sig, inputs, descriptors, inputPointers))
+    return status;
 
   size_t resultWords = 0;
   for (const TensorSignature &out : sig.outputs)

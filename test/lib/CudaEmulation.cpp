@@ -173,19 +173,13 @@ int32_t matmulF32(const float *rows, int64_t n, int64_t kDim,
   return groupedF32(rows, n, kDim, w, e, m, offsets, bias, act, out, nullptr,
                     nullptr, 0, 0);
 }
-int32_t matmulBF16(const float *rows, int64_t n, int64_t kDim,
+template <Half Type>
+int32_t matmulHalf(const float *rows, int64_t n, int64_t kDim,
                    const uint16_t *w, int64_t e, int64_t m,
                    const int32_t *offsets, const float *bias,
                    moe_activation_params act, float *out) {
   return grouped16(rows, n, kDim, w, e, m, offsets, bias, act, out, nullptr,
-                   nullptr, 0, 0, Half::BF16);
-}
-int32_t matmulF16(const float *rows, int64_t n, int64_t kDim,
-                  const uint16_t *w, int64_t e, int64_t m,
-                  const int32_t *offsets, const float *bias,
-                  moe_activation_params act, float *out) {
-  return grouped16(rows, n, kDim, w, e, m, offsets, bias, act, out, nullptr,
-                   nullptr, 0, 0, Half::F16);
+                   nullptr, 0, 0, Type);
 }
 /// "Device" memory: pages the host cannot touch (PROT_NONE) except while
 /// an emulated entry point runs, so that compiled code reading or writing
@@ -416,8 +410,8 @@ MOE_EMULATED_16BIT_GROUPED(f16w, Half::F16)
   }
 
 MOE_EMULATED_CHAIN(f32, float, matmulF32)
-MOE_EMULATED_CHAIN(bf16w, uint16_t, matmulBF16)
-MOE_EMULATED_CHAIN(f16w, uint16_t, matmulF16)
+MOE_EMULATED_CHAIN(bf16w, uint16_t, matmulHalf<Half::BF16>)
+MOE_EMULATED_CHAIN(f16w, uint16_t, matmulHalf<Half::F16>)
 #undef MOE_EMULATED_CHAIN
 
 } // extern "C"
