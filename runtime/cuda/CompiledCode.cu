@@ -18,10 +18,8 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <map>
 #include <mutex>
-#include <string>
 #include <vector>
 #include <utility>
 
@@ -166,17 +164,6 @@ moe_status weightsOnDevice(const T *host, int64_t count, bool constant,
   return MOE_OK;
 }
 
-/// MOE_CUDA_GROUPED_MATMUL=cublas: bf16 grouped matmuls through cuBLAS's
-/// grouped GEMM instead of our tensor-core kernel (a fallback to compare
-/// against or to fall back on).
-bool useCublas() {
-  static const bool cublas = [] {
-    const char *choice = std::getenv("MOE_CUDA_GROUPED_MATMUL");
-    return choice && std::string(choice) == "cublas";
-  }();
-  return cublas;
-}
-
 /// Rounds fp32 rows to the 16-bit type of the weights (to nearest even).
 template <typename Element>
 __global__ void roundRows(const float *in, int64_t n, Element *out) {
@@ -209,8 +196,9 @@ moe_status deviceGroupedMatmul(cudaStream_t s, const float *dRows,
                   s>>>(dRows, n, dRows16.get());
     MOE_TRY(launched());
     auto grouped = std::is_same_v<W, __half> ? moe_cuda_grouped_matmul_f16
-                   : useCublas()            ? moe_cuda_grouped_matmul_cublas_bf16
-                                            : moe_cuda_grouped_matmul_bf16;
+                   : groupedMatmulKernel() == GroupedMatmulKernel::Cublas
+                       ? moe_cuda_grouped_matmul_cublas_bf16
+                       : moe_cuda_grouped_matmul_bf16;
     return grouped(s, reinterpret_cast<const uint16_t *>(dRows16.get()),
                    numRows, kDim, reinterpret_cast<const uint16_t *>(dWeights),
                    numExperts, mDim, dOffsets, dBias, &act, dOut);

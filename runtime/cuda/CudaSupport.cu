@@ -3,9 +3,11 @@
 #include "CudaSupport.h"
 
 #include <cstdint>
+#include <cstdlib>
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 
 namespace {
 thread_local std::string lastError;
@@ -21,6 +23,37 @@ bool moe::runtime::cuda::isDevicePointer(const void *pointer) {
   }
   return attributes.type == cudaMemoryTypeDevice ||
          attributes.type == cudaMemoryTypeManaged;
+}
+
+moe::runtime::cuda::GroupedMatmulKernel
+moe::runtime::cuda::groupedMatmulKernel() {
+  static const GroupedMatmulKernel choice = [] {
+    const char *value = std::getenv("MOE_CUDA_GROUPED_MATMUL");
+    std::string text = value ? value : "";
+    return text == "wmma"     ? GroupedMatmulKernel::Wmma
+           : text == "wgmma"  ? GroupedMatmulKernel::Wgmma
+           : text == "cublas" ? GroupedMatmulKernel::Cublas
+                              : GroupedMatmulKernel::Default;
+  }();
+  return choice;
+}
+
+moe_status moe::runtime::cuda::allowDynamicSharedMemory(const void *kernel,
+                                                        int bytes) {
+  int device = 0;
+  if (cudaError_t error = cudaGetDevice(&device); error != cudaSuccess)
+    return deviceError(error);
+  static std::mutex mutex;
+  static std::set<std::pair<const void *, int>> done;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (done.count({kernel, device}))
+    return MOE_OK;
+  if (cudaError_t error = cudaFuncSetAttribute(
+          kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+      error != cudaSuccess)
+    return deviceError(error);
+  done.insert({kernel, device});
+  return MOE_OK;
 }
 
 void moe::runtime::cuda::keepPoolMemory() {

@@ -38,6 +38,18 @@ inline moe_status launched() {
   return error == cudaSuccess ? MOE_OK : deviceError(error);
 }
 
+/// The grouped matmul kernel MOE_CUDA_GROUPED_MATMUL asks for (read once):
+/// wmma forces the WMMA kernel for every 16-bit size, wgmma opts in to the
+/// experimental Hopper kernel, cublas sends compiled code's bf16 grouped
+/// matmuls to cuBLAS's grouped GEMM; unset, the defaults.
+enum class GroupedMatmulKernel { Default, Wmma, Wgmma, Cublas };
+GroupedMatmulKernel groupedMatmulKernel();
+
+/// Lets `kernel` use `bytes` of dynamic shared memory on the current device
+/// (over 48 KiB must be asked for): once per kernel and device, not on
+/// every launch.
+moe_status allowDynamicSharedMemory(const void *kernel, int bytes);
+
 /// Makes the current device's default memory pool keep freed memory (its
 /// release threshold is 0 by default: every synchronization would hand
 /// the scratch of the call before back to the OS, and the next call map

@@ -24,8 +24,6 @@
 #include <cuda_fp16.h>
 #include <mma.h>
 
-#include <cstdlib>
-#include <string>
 #include <type_traits>
 
 using namespace moe::runtime;
@@ -215,20 +213,6 @@ moe_status launchGrouped(void *stream, const Element *rows, int64_t numRows,
                : launch(grid, s, act, std::false_type{}, outCols);
 }
 
-/// MOE_CUDA_GROUPED_MATMUL: wmma forces the WMMA kernel for every 16-bit
-/// size (to compare with, or to step around the mma.sync kernel); wgmma
-/// opts in to the experimental Hopper kernel where it applies.
-enum class Kernel16 { Default, Wmma, Wgmma };
-Kernel16 kernelChoice() {
-  static const Kernel16 choice = [] {
-    const char *value = std::getenv("MOE_CUDA_GROUPED_MATMUL");
-    std::string text = value ? value : "";
-    return text == "wmma"    ? Kernel16::Wmma
-           : text == "wgmma" ? Kernel16::Wgmma
-                             : Kernel16::Default;
-  }();
-  return choice;
-}
 
 } // namespace
 
@@ -269,13 +253,13 @@ moe_status grouped16(void *stream, const uint16_t *rows, int64_t numRows,
       activation, out,
       [&](dim3 grid, cudaStream_t s, const moe_activation_params &act,
           auto gated, int64_t outCols) {
-        Kernel16 choice = kernelChoice();
-        if (choice != Kernel16::Wmma &&
+        GroupedMatmulKernel choice = groupedMatmulKernel();
+        if (choice != GroupedMatmulKernel::Wmma &&
             mmaGroupedMatmulApplies(r, kDim, w, mDim, outCols)) {
           Grouped16<Element> operands{r,      numRows, kDim, w,
                                       int(numExperts), mDim, outCols,
                                       offsets, bias, act, gated, out};
-          return choice == Kernel16::Wgmma && wgmmaAvailable()
+          return choice == GroupedMatmulKernel::Wgmma && wgmmaAvailable()
                      ? launchWgmmaGroupedMatmul(s, operands)
                      : launchMmaGroupedMatmul(s, operands);
         }

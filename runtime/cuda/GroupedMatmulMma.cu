@@ -276,11 +276,8 @@ template <typename Element, typename Shape, bool Gated>
 moe_status launchShape(cudaStream_t stream, MmaArgs<Element> args) {
   auto kernel = groupedMatmulMma<Element, Shape, Gated>;
   constexpr int bytes = kSharedBytes<Shape>;
-  // Over 48 KiB of dynamic shared memory must be asked for.
-  cudaError_t error = cudaFuncSetAttribute(
-      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-  if (error != cudaSuccess)
-    return deviceError(error);
+  MOE_TRY(allowDynamicSharedMemory(reinterpret_cast<const void *>(kernel),
+                                   bytes));
   int64_t rowTiles = moe_cuda_max_row_tiles(args.numRows, args.numExperts,
                                             Shape::kBlockM);
   int64_t colTiles = (args.outCols + blockOutputCols(Gated) - 1) /

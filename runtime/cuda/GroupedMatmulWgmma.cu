@@ -176,10 +176,8 @@ __global__ void __launch_bounds__(kWgmmaThreads)
 template <typename Element, bool Gated>
 moe_status launch(cudaStream_t stream, const Grouped16<Element> &p) {
   auto kernel = groupedMatmulWgmma<Element, Gated>;
-  cudaError_t error = cudaFuncSetAttribute(
-      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
-  if (error != cudaSuccess)
-    return deviceError(error);
+  MOE_TRY(allowDynamicSharedMemory(reinterpret_cast<const void *>(kernel),
+                                   kSharedBytes));
   int64_t rowTiles = maxRowTiles(p.numRows, p.numExperts, kWgmmaTileM);
   int64_t colTiles =
       (p.outCols + blockOutputCols(Gated) - 1) / blockOutputCols(Gated);
