@@ -182,6 +182,61 @@ moe_model_status describeInputs(const Signature &sig, const moe_tensor *inputs,
   return MOE_MODEL_OK;
 }
 
+/// Words of the result descriptors the entry writes: {allocated, aligned,
+/// offset, sizes, strides} per output.
+size_t resultWords(const Signature &sig) {
+  size_t words = 0;
+  for (const TensorSignature &out : sig.outputs)
+    words += 3 + 2 * out.shape.size();
+  return words;
+}
+
+std::string tooSmall(const std::string &name, const int64_t *shape,
+                     int64_t rank, size_t bytes, size_t capacity) {
+  return "output '" + name + "' has shape " + shapeString(shape, rank) +
+         " (" + std::to_string(bytes) + " bytes), the buffer holds " +
+         std::to_string(capacity);
+}
+
+/// A result of a run: where it is (host or device memory), its shape and
+/// size.
+struct Finished {
+  const void *data;
+  int32_t dtype;
+  int32_t rank;
+  const int64_t *shape;
+  size_t bytes;
+};
+
+/// moe_model_run_device's last step: every output's shape filled in (a
+/// caller whose buffers are too small sizes them all at once; nothing is
+/// copied then), then each result copied into the caller's buffer on
+/// `stream`.
+moe_model_status deliverToDevice(const Signature &sig,
+                                 const std::vector<Finished> &results,
+                                 moe_tensor *outputs, void *stream) {
+  moe_model_status status = MOE_MODEL_OK;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const Finished &result = results[i];
+    moe_tensor &dest = outputs[i];
+    dest.dtype = result.dtype;
+    dest.rank = result.rank;
+    std::copy(result.shape, result.shape + result.rank, dest.shape);
+    if (dest.capacity < result.bytes && status == MOE_MODEL_OK)
+      status = fail(MOE_MODEL_OUTPUT_TOO_SMALL,
+                    tooSmall(sig.outputs[i].name, result.shape, result.rank,
+                             result.bytes, dest.capacity));
+  }
+  for (size_t i = 0; i < results.size() && status == MOE_MODEL_OK; ++i)
+    if (moe_cuda_cc_copy(outputs[i].data, results[i].data,
+                         static_cast<int64_t>(results[i].bytes), stream) != 0)
+      status = fail(MOE_MODEL_RUNTIME_ERROR,
+                    "output '" + sig.outputs[i].name +
+                        "': copying it to the device failed: " +
+                        moe_cuda_last_error());
+  return status;
+}
+
 /// moe_model_run_device for a device-resident graph (__moe_model_device_io):
 /// the caller's device pointers go straight into the descriptors, the
 /// graph's buffers come from device memory for this run (the runtime's
@@ -201,10 +256,7 @@ moe_model_status runResident(moe_model *model, const moe_tensor *inputs,
     return fail(MOE_MODEL_RUNTIME_ERROR,
                 std::string("waiting for the inputs failed: ") +
                     moe_cuda_last_error());
-  size_t resultWords = 0;
-  for (const TensorSignature &out : sig.outputs)
-    resultWords += 3 + 2 * out.shape.size();
-  std::vector<int64_t> results(resultWords, 0);
+  std::vector<int64_t> results(resultWords(sig), 0);
   moe_model_status status = MOE_MODEL_OK;
   auto run = [&] {
     moe_runtime_set_thread_allocator(moe_cuda_cc_device_alloc,
@@ -213,9 +265,8 @@ moe_model_status runResident(moe_model *model, const moe_tensor *inputs,
     __moe_model_entry(results.data(), inputPointers.data());
     if (const char *error = moe_cc_take_error())
       status = fail(MOE_MODEL_RUNTIME_ERROR, error);
-    // Shapes first (all of them, as the staged path), then the copies.
     std::set<void *> owned;
-    std::vector<std::pair<const char *, size_t>> sources;
+    std::vector<Finished> finished;
     const int64_t *words = results.data();
     for (size_t i = 0; i < sig.outputs.size(); ++i) {
       const TensorSignature &out = sig.outputs[i];
@@ -226,10 +277,6 @@ moe_model_status runResident(moe_model *model, const moe_tensor *inputs,
       const char *base = reinterpret_cast<const char *>(words[1]) +
                          words[2] * static_cast<int64_t>(elementSize);
       words += 3 + 2 * rank;
-      moe_tensor &dest = outputs[i];
-      dest.dtype = out.dtype;
-      dest.rank = static_cast<int32_t>(rank);
-      std::copy(sizes, sizes + rank, dest.shape);
       size_t bytes = 0;
       elementCount(sizes, rank, elementSize, bytes);
       int64_t expected = 1;
@@ -239,21 +286,10 @@ moe_model_status runResident(moe_model *model, const moe_tensor *inputs,
                         "output '" + out.name + "' is not contiguous");
         expected *= sizes[d];
       }
-      if (dest.capacity < bytes && status == MOE_MODEL_OK)
-        status = fail(MOE_MODEL_OUTPUT_TOO_SMALL,
-                      "output '" + out.name + "' has shape " +
-                          shapeString(sizes, rank) + " (" +
-                          std::to_string(bytes) + " bytes), the buffer holds " +
-                          std::to_string(dest.capacity));
-      sources.push_back({base, bytes});
+      finished.push_back({base, out.dtype, int32_t(rank), sizes, bytes});
     }
-    for (size_t i = 0; i < sources.size() && status == MOE_MODEL_OK; ++i)
-      if (moe_cuda_cc_copy(outputs[i].data, sources[i].first,
-                           static_cast<int64_t>(sources[i].second),
-                           stream) != 0)
-        status = fail(MOE_MODEL_RUNTIME_ERROR,
-                      "output '" + sig.outputs[i].name +
-                          "': copying it failed: " + moe_cuda_last_error());
+    if (status == MOE_MODEL_OK)
+      status = deliverToDevice(sig, finished, outputs, stream);
     for (void *allocated : owned)
       _mlir_memref_to_llvm_free(allocated);
     moe_runtime_set_thread_allocator(nullptr, nullptr);
@@ -379,10 +415,7 @@ moe_model_status moe_model_run(moe_model *model, const moe_tensor *inputs,
           describeInputs(sig, inputs, descriptors, inputPointers))
     return status;
 
-  size_t resultWords = 0;
-  for (const TensorSignature &out : sig.outputs)
-    resultWords += 3 + 2 * out.shape.size();
-  std::vector<int64_t> results(resultWords, 0);
+  std::vector<int64_t> results(resultWords(sig), 0);
   // Errors the compiled code reports (moe_cc_index_error) are kept per
   // thread: read them on the thread that ran the graph (an arena may run
   // the functor elsewhere), after dropping any stale one.
@@ -440,10 +473,7 @@ moe_model_status moe_model_run(moe_model *model, const moe_tensor *inputs,
       }
     } else if (dest.capacity < bytes) {
       status = fail(MOE_MODEL_OUTPUT_TOO_SMALL,
-                    "output '" + out.name + "' has shape " +
-                        shapeString(sizes, rank) + " (" +
-                        std::to_string(bytes) + " bytes), the buffer holds " +
-                        std::to_string(dest.capacity));
+                    tooSmall(out.name, sizes, rank, bytes, dest.capacity));
       continue;
     }
     char *cursor = static_cast<char *>(dest.data);
@@ -516,31 +546,11 @@ moe_model_status moe_model_run_device(moe_model *model,
   if (moe_model_status status = moe_model_run(
           model, hostInputs.data(), numInputs, hostOutputs.data(), numOutputs))
     return status;
-  // Every output's shape is filled in, so that a caller whose buffers are
-  // too small can size them all at once; nothing is copied then.
-  moe_model_status status = MOE_MODEL_OK;
-  for (int32_t i = 0; i < numOutputs; ++i) {
-    const moe_tensor &host = hostOutputs[i];
-    moe_tensor &dest = outputs[i];
-    dest.dtype = host.dtype;
-    dest.rank = host.rank;
-    std::copy(host.shape, host.shape + host.rank, dest.shape);
-    if (dest.capacity < host.capacity && status == MOE_MODEL_OK)
-      status = fail(MOE_MODEL_OUTPUT_TOO_SMALL,
-                    "output '" + sig.outputs[i].name + "' has shape " +
-                        shapeString(host.shape, host.rank) + " (" +
-                        std::to_string(host.capacity) +
-                        " bytes), the buffer holds " +
-                        std::to_string(dest.capacity));
-  }
-  for (int32_t i = 0; i < numOutputs && status == MOE_MODEL_OK; ++i)
-    if (moe_cuda_cc_copy(outputs[i].data, hostOutputs[i].data,
-                         static_cast<int64_t>(hostOutputs[i].capacity),
-                         stream) != 0)
-      status = fail(MOE_MODEL_RUNTIME_ERROR,
-                    "output '" + sig.outputs[i].name +
-                        "': copying to the device failed: " +
-                        moe_cuda_last_error());
+  std::vector<Finished> finished;
+  for (const moe_tensor &host : hostOutputs)
+    finished.push_back(
+        {host.data, host.dtype, host.rank, host.shape, host.capacity});
+  moe_model_status status = deliverToDevice(sig, finished, outputs, stream);
   for (moe_tensor &host : hostOutputs)
     std::free(host.data);
   return status;
