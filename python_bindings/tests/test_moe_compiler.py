@@ -163,6 +163,7 @@ got = model.run_device({k: FakeCudaBuffer(v) for k, v in feeds.items()},
                        {"y": FakeCudaBuffer(out)})["y"]
 assert got.array is out
 assert np.array_equal(out, want), np.abs(out - want).max()
+np.save(sys.argv[4], out)
 try:
     model.run_device({k: FakeCudaBuffer(v) for k, v in feeds.items()},
                      [FakeCudaBuffer(np.zeros(3, np.float32))])
@@ -175,7 +176,8 @@ def test_run_device_staged(moe_model, tmp_path):
     """run_device end to end without a GPU: a CPU model with the fake CUDA
     copy of test/lib/fake_cuda_copy.c preloaded (host memory standing in
     for device memory) writes exactly run()'s output into the given
-    buffer; a too-small buffer is an error listing the output shapes."""
+    buffer, which matches onnxruntime; a too-small buffer is an error
+    listing the output shapes."""
     library = str(tmp_path / "moe.so")
     moe_compiler.compile(moe_model, library)
     fake = str(tmp_path / "libfake.so")
@@ -184,11 +186,14 @@ def test_run_device_staged(moe_model, tmp_path):
     subprocess.run([compiler, "-shared", "-fPIC", "-o", fake, source], check=True)
     preload = " ".join(filter(None, [os.environ.get("LD_PRELOAD"), fake]))
     result = subprocess.run(
-        [sys.executable, "-c", STAGED_RUN, library, str(D), os.path.dirname(__file__)],
+        [sys.executable, "-c", STAGED_RUN, library, str(D), os.path.dirname(__file__),
+         os.path.join(str(tmp_path), "y.npy")],
         env=dict(os.environ, LD_PRELOAD=preload), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "too small: an output buffer is too small: the outputs have shapes y [9, 16]" \
         in result.stdout, result.stdout
+    got = np.load(os.path.join(str(tmp_path), "y.npy"))
+    np.testing.assert_allclose(got, ort_run(moe_model, feeds_for(9))["y"], rtol=1e-4, atol=1e-5)
 
 
 def test_unknown_weight_type(moe_model):

@@ -1,7 +1,8 @@
 # moe_model_run_device's staging on a machine without a GPU: a CPU model
 # run with test/lib/fake_cuda_copy.c preloaded (host memory standing in for
 # device memory, the copy the C API finds through its weak reference)
-# must give exactly moe_model_run's outputs, through the harness's
+# must give exactly moe_model_run's outputs (and onnxruntime's, within
+# 1e-4), through the harness's
 # run_device (a sizing call with 1-byte outputs answering
 # OUTPUT_TOO_SMALL with every shape, then the run), with one copy per
 # input per call and one per output; inputs are still checked (a wrong
@@ -38,6 +39,7 @@ if "MOE_FAKE_CUDA_CHILD" not in os.environ:
 import numpy as np  # noqa: E402
 
 import compiled_model  # noqa: E402
+from onnx_harness import run_onnxruntime  # noqa: E402
 from onnx_models import microsoft_moe  # noqa: E402
 
 E, D = 8, 16
@@ -54,6 +56,9 @@ for tokens in (1, 33):
     before = lib.fake_cuda_copies()
     (got,) = model.run_device(feeds, cuda_lib=lib)
     assert np.array_equal(got, want), np.abs(got - want).max()
+    # ... and both are onnxruntime's result.
+    (expected,) = run_onnxruntime(path, {"x": feeds[0], "logits": feeds[1]})
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
     copies = lib.fake_cuda_copies() - before
     print(f"OK: staged run identical at T={tokens}")
 print(f"OK: copies {copies} per run_device (inputs twice, the output once)")
