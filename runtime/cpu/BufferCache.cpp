@@ -135,10 +135,10 @@ BufferCache &cache() {
 } // namespace
 
 /// The calling thread's allocator for the buffers moe-mark-device-io
-/// tagged for device memory (allocated with alignment kDeviceAlignment)
-/// while one is installed (moe_runtime_set_thread_allocator), with the
-/// blocks it gave out, which free sends back to it.
-constexpr size_t kDeviceAlignment = 256;
+/// tagged for device memory (allocated with alignment
+/// MOE_DEVICE_BUFFER_ALIGNMENT) while one is installed
+/// (moe_runtime_set_thread_allocator), with the blocks it gave out, which
+/// free sends back to it.
 struct ThreadAllocator {
   moe_alloc_fn allocate = nullptr;
   moe_free_fn release = nullptr;
@@ -153,7 +153,7 @@ void *_mlir_memref_to_llvm_alloc(size_t size) {
 }
 
 void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment, size_t size) {
-  if (alignment == kDeviceAlignment && threadAllocator.allocate) {
+  if (alignment == MOE_DEVICE_BUFFER_ALIGNMENT && threadAllocator.allocate) {
     void *block = threadAllocator.allocate(size);
     if (block)
       threadAllocator.blocks.insert(block);

@@ -32,9 +32,11 @@ int64_t moe_runtime_buffer_cache_limit(void);
 
 /* Installs, for the calling thread, the allocator of the compiled code's
  * buffers that moe-mark-device-io tagged for device memory (allocated with
- * alignment 256; both NULL: those come from the heap too). What
+ * alignment MOE_DEVICE_BUFFER_ALIGNMENT; both NULL: those come from the
+ * heap too). What
  * moe_model_run_device uses to put a device-resident graph's buffers in
  * device memory for one run; buffers the host touches stay on the heap. */
+#define MOE_DEVICE_BUFFER_ALIGNMENT 256 /* the tag moe-mark-device-io sets */
 typedef void *(*moe_alloc_fn)(size_t bytes);
 typedef void (*moe_free_fn)(void *pointer);
 void moe_runtime_set_thread_allocator(moe_alloc_fn allocate,

@@ -23,13 +23,13 @@
 
 #include "moe/Conversion/MoEToRuntime/MoEToRuntime.h"
 
+#include "moe_runtime.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinOps.h"
-
-#include "llvm/ADT/DenseSet.h"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_MOEMARKDEVICEIOPASS
@@ -41,8 +41,8 @@ using namespace mlir;
 namespace {
 
 /// The alignment that marks an allocation for device memory in a
-/// device-resident run (runtime/cpu/BufferCache.cpp: kDeviceAlignment).
-constexpr int64_t kDeviceAlignment = 256;
+/// device-resident run (the runtime's allocator hook looks for it).
+constexpr int64_t kDeviceAlignment = MOE_DEVICE_BUFFER_ALIGNMENT;
 
 bool isViewOf(Operation *op) {
   return isa<memref::ReshapeOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
