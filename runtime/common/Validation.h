@@ -30,7 +30,24 @@ inline bool validRoutingParams(const moe_routing_params &p,
     return false;
   if (p.kind == MOE_ROUTING_DENSE && p.k != numExperts)
     return false;
+  if (p.num_shared < 0 || p.shared_gate < 0 || p.shared_gate > 1 ||
+      (p.shared_gate == 1 && p.num_shared == 0) ||
+      p.num_shared > INT32_MAX - p.k)
+    return false;
   return p.kind >= MOE_ROUTING_SOFTMAX_TOPK && p.kind <= MOE_ROUTING_DENSE;
+}
+
+/// Logit columns per token: the routed experts, plus the shared experts'
+/// gate when there is one. (constexpr: device code calls these too.)
+constexpr int64_t logitColumns(const moe_routing_params &p,
+                               int64_t numExperts) {
+  return numExperts + p.shared_gate;
+}
+
+/// Slots per token in expert_ids and weights: the k routed experts, then
+/// the shared ones.
+constexpr int64_t slotsPerToken(const moe_routing_params &p) {
+  return int64_t(p.k) + p.num_shared;
 }
 
 inline bool isGatedActivation(int32_t kind) {

@@ -82,19 +82,23 @@ const char *moe_cc_take_error(void) {
 int32_t moe_cc_route_f32(int32_t num_threads, const float *logits,
                          int64_t num_tokens, int64_t num_experts, int32_t kind,
                          int32_t k, int32_t renormalize, int32_t n_group,
-                         int32_t topk_group, int32_t group_mask, float scale,
+                         int32_t topk_group, int32_t group_mask,
+                         int32_t num_shared, int32_t shared_gate, float scale,
                          const float *correction_bias, int32_t *expert_ids,
                          float *weights, int32_t layer,
                          const char *layer_name) {
   moe_exec_config config{num_threads};
-  moe_routing_params params{kind,       k,     renormalize, n_group,
-                            topk_group, scale, group_mask};
+  moe_routing_params params{kind,       k,           renormalize,
+                            n_group,    topk_group,  scale,
+                            group_mask, num_shared,  shared_gate};
   moe_status status =
       moe_route_f32(&config, logits, num_tokens, num_experts, &params,
                     correction_bias, expert_ids, weights);
   if (status == MOE_OK && moe::runtime::statsEnabled())
-    moe::runtime::recordRouting(layer, layer_name, kind, logits, num_tokens,
-                                num_experts, k, expert_ids, weights);
+    moe::runtime::recordRouting(layer, layer_name, kind, logits,
+                                num_experts + shared_gate, num_tokens,
+                                num_experts, k, expert_ids, weights,
+                                k + num_shared);
   return status;
 }
 
@@ -104,29 +108,32 @@ int32_t moe_cc_route_fused_f32(int32_t num_threads, const float *input,
                                int64_t num_experts, int32_t kind, int32_t k,
                                int32_t renormalize, int32_t n_group,
                                int32_t topk_group, int32_t group_mask,
-                               float scale,
-                               const float *correction_bias,
+                               int32_t num_shared, int32_t shared_gate,
+                               float scale, const float *correction_bias,
                                int32_t *expert_ids, float *weights,
                                int32_t layer, const char *layer_name) {
   moe_exec_config config{num_threads};
-  moe_routing_params params{kind,       k,     renormalize, n_group,
-                            topk_group, scale, group_mask};
+  moe_routing_params params{kind,       k,           renormalize,
+                            n_group,    topk_group,  scale,
+                            group_mask, num_shared,  shared_gate};
   moe_status status = moe_route_fused_f32(
       &config, input, num_tokens, d, router, router_bias, num_experts, &params,
       correction_bias, expert_ids, weights);
   if (status == MOE_OK && moe::runtime::statsEnabled()) {
-    // The statistics want the logits: recomputed, only while recording.
+    // The statistics want the routed experts' logits: recomputed, only
+    // while recording (the router's rows hold E + shared_gate columns).
+    const int64_t columns = num_experts + shared_gate;
     std::vector<float> logits(num_tokens * num_experts);
     for (int64_t t = 0; t < num_tokens; ++t)
       for (int64_t e = 0; e < num_experts; ++e) {
         float sum = router_bias ? router_bias[e] : 0.0f;
         for (int64_t i = 0; i < d; ++i)
-          sum += input[t * d + i] * router[i * num_experts + e];
+          sum += input[t * d + i] * router[i * columns + e];
         logits[t * num_experts + e] = sum;
       }
     moe::runtime::recordRouting(layer, layer_name, kind, logits.data(),
-                                num_tokens, num_experts, k, expert_ids,
-                                weights);
+                                num_experts, num_tokens, num_experts, k,
+                                expert_ids, weights, k + num_shared);
   }
   return status;
 }

@@ -3,7 +3,8 @@
 // Per token: scores (softmax, sigmoid or the logits), the choice scores
 // (+ correction bias, masked to the best groups), the k best in ONNX TopK
 // order, then weights (softmax over the picks for topk_softmax, optional
-// renormalization, scale).
+// renormalization, scale), then the shared experts' slots (weight 1 or
+// the sigmoid of the gate's logit).
 //
 //===----------------------------------------------------------------------===//
 
@@ -56,7 +57,8 @@ RouteScratch &routeScratch() {
   return scratch;
 }
 
-/// Routes one token from its logits `row` [E] into ids[k] / w[k].
+/// Routes one token from its logits `row` [E] (+ the shared gate's) into
+/// ids / w [k + num_shared].
 void routeToken(const float *row, int64_t numExperts,
                 const moe_routing_params &p, const float *correctionBias,
                 int32_t *ids, float *w) {
@@ -127,6 +129,13 @@ void routeToken(const float *row, int64_t numExperts,
   }
   for (int64_t j = 0; j < k; ++j)
     w[j] *= p.scale;
+  // The shared experts: every token, after the routed ones.
+  const float shared =
+      p.shared_gate ? 1.0f / (1.0f + std::exp(-row[numExperts])) : 1.0f;
+  for (int64_t j = 0; j < p.num_shared; ++j) {
+    ids[k + j] = static_cast<int32_t>(numExperts + j);
+    w[k + j] = shared;
+  }
 }
 
 bool validRouteCall(const moe_exec_config *config,
@@ -152,9 +161,11 @@ extern "C" moe_status moe_route_f32(const moe_exec_config *config,
                       correctionBias, expertIds, weights))
     return MOE_ERROR_INVALID_ARGUMENT;
   const moe_routing_params p = *params;
+  const int64_t columns = logitColumns(p, numExperts),
+                slots = slotsPerToken(p);
   parallelFor(config, numTokens, [&](int64_t t) {
-    routeToken(logits + t * numExperts, numExperts, p, correctionBias,
-               expertIds + t * p.k, weights + t * p.k);
+    routeToken(logits + t * columns, numExperts, p, correctionBias,
+               expertIds + t * slots, weights + t * slots);
   });
   return MOE_OK;
 }
@@ -169,21 +180,23 @@ extern "C" moe_status moe_route_fused_f32(
       d < 0 || !router)
     return MOE_ERROR_INVALID_ARGUMENT;
   const moe_routing_params p = *params;
+  const int64_t columns = logitColumns(p, numExperts),
+                slots = slotsPerToken(p);
   parallelFor(config, numTokens, [&](int64_t t) {
     // The token's logits: x[t] . router (+ bias), accumulated row by row
-    // of the router so the inner loop runs over contiguous experts.
+    // of the router so the inner loop runs over contiguous columns.
     std::vector<float> &logits = routeScratch().logits;
-    logits.resize(numExperts);
-    for (int64_t e = 0; e < numExperts; ++e)
+    logits.resize(columns);
+    for (int64_t e = 0; e < columns; ++e)
       logits[e] = routerBias ? routerBias[e] : 0.0f;
     const float *x = input + t * d;
     for (int64_t i = 0; i < d; ++i) {
-      const float *r = router + i * numExperts;
-      for (int64_t e = 0; e < numExperts; ++e)
+      const float *r = router + i * columns;
+      for (int64_t e = 0; e < columns; ++e)
         logits[e] += x[i] * r[e];
     }
     routeToken(logits.data(), numExperts, p, correctionBias,
-               expertIds + t * p.k, weights + t * p.k);
+               expertIds + t * slots, weights + t * slots);
   });
   return MOE_OK;
 }

@@ -92,22 +92,23 @@ bool moe::runtime::statsEnabled() {
 
 void moe::runtime::recordRouting(int32_t layer, const char *name,
                                  int32_t kind, const float *logits,
-                                 int64_t numTokens, int64_t numExperts,
-                                 int64_t k, const int32_t *expertIds,
-                                 const float *weights) {
+                                 int64_t logitsStride, int64_t numTokens,
+                                 int64_t numExperts, int64_t k,
+                                 const int32_t *expertIds,
+                                 const float *weights, int64_t slotStride) {
   // Per-call sums first, outside the lock.
   std::vector<int64_t> routed(numExperts, 0);
   std::vector<double> weightSum(numExperts, 0.0), probabilitySum(numExperts, 0.0),
       p;
   for (int64_t t = 0; t < numTokens; ++t) {
     for (int64_t j = 0; j < k; ++j) {
-      int32_t e = expertIds[t * k + j];
+      int32_t e = expertIds[t * slotStride + j];
       if (e < 0 || e >= numExperts)
         continue;
       ++routed[e];
-      weightSum[e] += weights[t * k + j];
+      weightSum[e] += weights[t * slotStride + j];
     }
-    probabilities(kind, logits + t * numExperts, numExperts, p);
+    probabilities(kind, logits + t * logitsStride, numExperts, p);
     for (int64_t e = 0; e < numExperts; ++e)
       probabilitySum[e] += p[e];
   }
@@ -132,14 +133,13 @@ void moe::runtime::recordRouting(int32_t layer, const char *name,
   }
 }
 
-extern "C" void moe_stats_record_routing(int32_t layer, const char *name,
-                                         int32_t kind, const float *logits,
-                                         int64_t num_tokens,
-                                         int64_t num_experts, int64_t k,
-                                         const int32_t *expert_ids,
-                                         const float *weights) {
-  moe::runtime::recordRouting(layer, name, kind, logits, num_tokens,
-                              num_experts, k, expert_ids, weights);
+extern "C" void moe_stats_record_routing(
+    int32_t layer, const char *name, int32_t kind, const float *logits,
+    int64_t logits_stride, int64_t num_tokens, int64_t num_experts, int64_t k,
+    const int32_t *expert_ids, const float *weights, int64_t slot_stride) {
+  moe::runtime::recordRouting(layer, name, kind, logits, logits_stride,
+                              num_tokens, num_experts, k, expert_ids, weights,
+                              slot_stride);
 }
 
 extern "C" void moe_stats_enable(int32_t on) {

@@ -31,9 +31,10 @@ using namespace moe::runtime::cuda;
 extern "C" __attribute__((weak)) int32_t moe_stats_enabled(void);
 extern "C" __attribute__((weak)) void
 moe_stats_record_routing(int32_t layer, const char *name, int32_t kind,
-                         const float *logits, int64_t num_tokens,
-                         int64_t num_experts, int64_t k,
-                         const int32_t *expert_ids, const float *weights);
+                         const float *logits, int64_t logits_stride,
+                         int64_t num_tokens, int64_t num_experts, int64_t k,
+                         const int32_t *expert_ids, const float *weights,
+                         int64_t slot_stride);
 
 
 namespace {
@@ -355,8 +356,8 @@ moe_status experts(const float *input, int64_t numTokens, int64_t d,
 }
 
 /// The gating of a layer whose router matmul was fused into its routing:
-/// router [d, E] (+ bias [E]), the routing parameters and DeepSeek-V3's
-/// correction bias.
+/// router [d, E] (+ bias [E]; E + 1 columns with a shared gate), the
+/// routing parameters and DeepSeek-V3's correction bias.
 struct FusedRouting {
   const float *router, *routerBias;
   moe_routing_params params;
@@ -374,12 +375,14 @@ bool recordingStats() {
 }
 
 /// Adds a routing call done on the device to the statistics: its logits
-/// [T, E], ids and weights [T, k] come down first (only while recording).
+/// and its ids and weights come down first (only while recording).
 moe_status recordStats(const FusedRouting &routing, const float *dLogits,
                        int64_t numTokens, int64_t numExperts,
                        const int32_t *dIds, const float *dWeights) {
-  int64_t slots = numTokens * routing.params.k;
-  std::vector<float> logits(numTokens * numExperts), weights(slots);
+  const moe_routing_params &p = routing.params;
+  int64_t columns = logitColumns(p, numExperts);
+  int64_t slots = numTokens * slotsPerToken(p);
+  std::vector<float> logits(numTokens * columns), weights(slots);
   std::vector<int32_t> ids(slots);
   cudaStream_t s = callStream();
   MOE_TRY(check(cudaMemcpyAsync(logits.data(), dLogits,
@@ -391,15 +394,14 @@ moe_status recordStats(const FusedRouting &routing, const float *dLogits,
                                 sizeof(float) * slots, cudaMemcpyDeviceToHost,
                                 s)));
   MOE_TRY(finish());
-  moe_stats_record_routing(routing.layer, routing.layerName,
-                           routing.params.kind, logits.data(), numTokens,
-                           numExperts, routing.params.k, ids.data(),
-                           weights.data());
+  moe_stats_record_routing(routing.layer, routing.layerName, p.kind,
+                           logits.data(), columns, numTokens, numExperts, p.k,
+                           ids.data(), weights.data(), slotsPerToken(p));
   return MOE_OK;
 }
 
-/// Routes dInput [T, d] on the device into dIds / dWeights [T, k]: the
-/// logits are a grouped matmul of one expert (the router, from the
+/// Routes dInput [T, d] on the device into dIds / dWeights [T, k (+ shared
+/// experts)]: the logits are a grouped matmul of one expert (the router, from the
 /// constant cache when it was preloaded at model creation), then the
 /// routing kernel.
 moe_status routeOnDevice(cudaStream_t s, const float *dInput,
@@ -410,20 +412,21 @@ moe_status routeOnDevice(cudaStream_t s, const float *dInput,
     return MOE_ERROR_INVALID_ARGUMENT;
   DeviceBuffer<float> dRouter, dRouterBias, dLogits, dCorrection;
   DeviceBuffer<int32_t> dOffsets;
+  int64_t columns = logitColumns(routing.params, numExperts);
   auto *router = static_cast<const float *>(
-      constants().find(routing.router, sizeof(float) * d * numExperts));
+      constants().find(routing.router, sizeof(float) * d * columns));
   if (!router) {
-    MOE_TRY(upload(dRouter, routing.router, d * numExperts));
+    MOE_TRY(upload(dRouter, routing.router, d * columns));
     router = dRouter.get();
   }
   int32_t offsets[2] = {0, static_cast<int32_t>(numTokens)};
-  MOE_TRY(upload(dRouterBias, routing.routerBias, numExperts));
+  MOE_TRY(upload(dRouterBias, routing.routerBias, columns));
   MOE_TRY(upload(dOffsets, offsets, 2));
   MOE_TRY(upload(dCorrection, routing.correctionBias, numExperts));
-  MOE_TRY(dLogits.allocate(numTokens * numExperts, s));
+  MOE_TRY(dLogits.allocate(numTokens * columns, s));
   moe_activation_params identity{MOE_ACTIVATION_NONE, 0, 0, 0};
   MOE_TRY(moe_cuda_grouped_matmul_f32(s, dInput, numTokens, d, router, 1,
-                                      numExperts, dOffsets.get(),
+                                      columns, dOffsets.get(),
                                       dRouterBias.get(), &identity,
                                       dLogits.get()));
   MOE_TRY(moe_cuda_route_f32(s, dLogits.get(), numTokens, numExperts,
@@ -437,13 +440,17 @@ moe_status routeOnDevice(cudaStream_t s, const float *dInput,
 
 /// A whole layer with fused gating on host buffers: the hidden states go
 /// up once and the output comes down; the routing never leaves the device.
+/// `numExperts` counts the routed experts; the shared ones follow them in
+/// the weights.
 template <typename W>
 moe_status runLayer(const float *input, int64_t numTokens, int64_t d,
                  int64_t numExperts, const FusedRouting &routing,
                  const ExpertWeights<W> &e, float *out) {
-  int64_t k = routing.params.k, slots = numTokens * k;
-  if (numTokens < 0 || k < 1 || !routing.router ||
-      !e.valid(slots, d, numExperts, input, out, routing.router))
+  int64_t k = slotsPerToken(routing.params), slots = numTokens * k;
+  int64_t allExperts = numExperts + routing.params.num_shared;
+  if (numTokens < 0 || !validRoutingParams(routing.params, numExperts) ||
+      !routing.router ||
+      !e.valid(slots, d, allExperts, input, out, routing.router))
     return MOE_ERROR_INVALID_ARGUMENT;
   cudaStream_t s = callStream();
   DeviceBuffer<float> dInput, dWeights, dOut;
@@ -455,7 +462,7 @@ moe_status runLayer(const float *input, int64_t numTokens, int64_t d,
   MOE_TRY(routeOnDevice(s, dInput.get(), numTokens, d, numExperts, routing,
                         dIds.get(), dWeights.get()));
   MOE_TRY(expertChain(s, dInput.get(), numTokens, d, dIds.get(),
-                      dWeights.get(), k, numExperts, e, dOut.get()));
+                      dWeights.get(), k, allExperts, e, dOut.get()));
   MOE_TRY(download(out, dOut, numTokens * e.outCols()));
   return finish();
 }
@@ -465,7 +472,7 @@ moe_status route(const float *dLogits, int64_t numTokens, int64_t numExperts,
                  const moe_routing_params &params, const float *correctionBias,
                  int32_t *expertIds, float *weights) {
   cudaStream_t s = callStream();
-  int64_t slots = numTokens * params.k;
+  int64_t slots = numTokens * slotsPerToken(params);
   DeviceBuffer<float> dBias, dWeights;
   DeviceBuffer<int32_t> dIds;
   MOE_TRY(upload(dBias, correctionBias, numExperts));
@@ -486,19 +493,24 @@ int32_t moe_cuda_cc_route_f32(int32_t, const float *logits, int64_t num_tokens,
                               int64_t num_experts, int32_t kind, int32_t k,
                               int32_t renormalize, int32_t n_group,
                               int32_t topk_group, int32_t group_mask,
+                              int32_t num_shared, int32_t shared_gate,
                               float scale, const float *correction_bias,
                               int32_t *expert_ids, float *weights,
                               int32_t layer, const char *layer_name) {
-  if (!logits || num_tokens < 0 || num_experts < 1 || k < 1)
+  moe_routing_params params{kind,       k,          renormalize,
+                            n_group,    topk_group, scale,
+                            group_mask, num_shared, shared_gate};
+  if (!logits || num_tokens < 0 || !validRoutingParams(params, num_experts))
     return MOE_ERROR_INVALID_ARGUMENT;
   DeviceBuffer<float> dLogits;
-  MOE_TRY(upload(dLogits, logits, num_tokens * num_experts));
-  MOE_TRY(route(dLogits.get(), num_tokens, num_experts,
-                {kind, k, renormalize, n_group, topk_group, scale, group_mask},
+  int64_t columns = logitColumns(params, num_experts);
+  MOE_TRY(upload(dLogits, logits, num_tokens * columns));
+  MOE_TRY(route(dLogits.get(), num_tokens, num_experts, params,
                 correction_bias, expert_ids, weights));
   if (recordingStats())
-    moe_stats_record_routing(layer, layer_name, kind, logits, num_tokens,
-                             num_experts, k, expert_ids, weights);
+    moe_stats_record_routing(layer, layer_name, kind, logits, columns,
+                             num_tokens, num_experts, k, expert_ids, weights,
+                             slotsPerToken(params));
   return MOE_OK;
 }
 
@@ -506,14 +518,18 @@ int32_t moe_cuda_cc_route_fused_f32(
     int32_t, const float *input, int64_t num_tokens, int64_t d,
     const float *router, const float *router_bias, int64_t num_experts,
     int32_t kind, int32_t k, int32_t renormalize, int32_t n_group,
-    int32_t topk_group, int32_t group_mask, float scale,
-    const float *correction_bias, int32_t *expert_ids, float *weights,
-    int32_t layer, const char *layer_name) {
+    int32_t topk_group, int32_t group_mask, int32_t num_shared,
+    int32_t shared_gate, float scale, const float *correction_bias,
+    int32_t *expert_ids, float *weights, int32_t layer,
+    const char *layer_name) {
+  moe_routing_params params{kind,       k,          renormalize,
+                            n_group,    topk_group, scale,
+                            group_mask, num_shared, shared_gate};
   if (!input || !router || !expert_ids || !weights || num_tokens < 0 ||
-      d < 0 || num_experts < 1 || k < 1)
+      d < 0 || !validRoutingParams(params, num_experts))
     return MOE_ERROR_INVALID_ARGUMENT;
   cudaStream_t s = callStream();
-  int64_t slots = num_tokens * k;
+  int64_t slots = num_tokens * slotsPerToken(params);
   DeviceBuffer<float> dInput, dWeights;
   DeviceBuffer<int32_t> dIds;
   MOE_TRY(upload(dInput, input, num_tokens * d));
@@ -521,12 +537,7 @@ int32_t moe_cuda_cc_route_fused_f32(
   MOE_TRY(dWeights.allocate(slots, s));
   MOE_TRY(routeOnDevice(
       s, dInput.get(), num_tokens, d, num_experts,
-      {router,
-       router_bias,
-       {kind, k, renormalize, n_group, topk_group, scale, group_mask},
-       correction_bias,
-       layer,
-       layer_name},
+      {router, router_bias, params, correction_bias, layer, layer_name},
       dIds.get(), dWeights.get()));
   MOE_TRY(download(expert_ids, dIds, slots));
   MOE_TRY(download(weights, dWeights, slots));
@@ -581,12 +592,14 @@ int32_t moe_cuda_cc_permute_f32(int32_t, const float *input,
 #define MOE_ROUTING_ARGS                                                       \
   const float *router, const float *router_bias, int64_t num_experts,         \
       int32_t kind, int32_t k, int32_t renormalize, int32_t n_group,           \
-      int32_t topk_group, int32_t group_mask, float scale,                     \
-      const float *correction_bias, int32_t layer, const char *layer_name
+      int32_t topk_group, int32_t group_mask, int32_t num_shared,              \
+      int32_t shared_gate, float scale, const float *correction_bias,          \
+      int32_t layer, const char *layer_name
 #define MOE_FUSED_ROUTING                                                      \
   {router,                                                                     \
    router_bias,                                                                \
-   {kind, k, renormalize, n_group, topk_group, scale, group_mask},             \
+   {kind, k, renormalize, n_group, topk_group, scale, group_mask, num_shared,  \
+    shared_gate},                                                              \
    correction_bias,                                                            \
    layer,                                                                      \
    layer_name}

@@ -3,7 +3,7 @@
 // Routing: one warp per token; scores in shared memory, top-k by k rounds
 // of a warp-wide arg-max in ONNX TopK order (larger first, NaN above
 // numbers, lower index on ties), group limit by the same arg-max over
-// group scores. Permutation: one block per expert walks the T*k slots in
+// group scores; shared experts' slots appended. Permutation: one block per expert walks the T*k slots in
 // order and ranks its matches with a block-wide prefix count (stable, no
 // atomics), a one-block scan turns counts into offsets. Gather and combine
 // are row-parallel.
@@ -73,7 +73,7 @@ __global__ void routeKernel(const float *logits, int64_t numTokens, int numExper
     return;
   float *scores = scoresAll[warp], *choice = choiceAll[warp];
   bool *masked = maskedAll[warp];
-  const float *row = logits + t * numExperts;
+  const float *row = logits + t * logitColumns(p, numExperts);
 
   // Scores: softmax, sigmoid, or the logits (top-k, then softmax).
   if (p.kind == MOE_ROUTING_SIGMOID_TOPK) {
@@ -154,7 +154,7 @@ __global__ void routeKernel(const float *logits, int64_t numTokens, int numExper
   }
 
   // Top-k in ranking order.
-  int32_t *chosen = ids + t * p.k;
+  int32_t *chosen = ids + t * slotsPerToken(p);
   for (int j = 0; j < p.k; ++j) {
     int e = argMax(choice, masked, numExperts, lane);
     if (lane == 0) {
@@ -163,11 +163,18 @@ __global__ void routeKernel(const float *logits, int64_t numTokens, int numExper
     }
     __syncwarp();
   }
+  // The shared experts: every token, after the routed ones, weighted 1 or
+  // by the sigmoid of the gate's logit (column E).
+  float *w = weights + t * slotsPerToken(p);
+  float shared = p.shared_gate ? 1.0f / (1.0f + expf(-row[numExperts])) : 1.0f;
+  for (int j = lane; j < p.num_shared; j += kWarp) {
+    chosen[p.k + j] = numExperts + j;
+    w[p.k + j] = shared;
+  }
   if (lane != 0)
     return;
   // Weights from the chosen experts' scores (read back: k may exceed any
   // fixed local array, e.g. dense routing over 64 experts).
-  float *w = weights + t * p.k;
   float sum = 0.0f, max = -INFINITY;
   for (int j = 0; j < p.k; ++j)
     max = fmaxf(max, scores[chosen[j]]);

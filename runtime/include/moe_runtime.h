@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 /* Bumped on any incompatible change of this header. */
-#define MOE_RUNTIME_API_VERSION 4
+#define MOE_RUNTIME_API_VERSION 5
 
 /* Bytes of freed compiled-code buffers the runtime keeps for reuse
  * (MOE_RUNTIME_BUFFER_CACHE, default 1 GiB; 0: off, as in sanitizer
@@ -55,13 +55,16 @@ void moe_stats_reset(void);
 /* The statistics as JSON, malloc'd (free() it); NULL when out of memory. */
 char *moe_stats_json(void);
 /* Adds one routing call of layer `layer` (named `name`): logits [T, E]
- * (host memory) of routing `kind`, and the chosen expert_ids and weights
- * [T, k]. What moe_cc_route_* do while enabled; the CUDA runtime's calls
- * use it with their results copied back. */
+ * (host memory, rows `logits_stride` floats apart) of routing `kind`, and
+ * the chosen expert_ids and weights [T, k] (rows `slot_stride` apart: the
+ * routed slots only, not appended shared experts). What moe_cc_route_* do
+ * while enabled; the CUDA runtime's calls use it with their results
+ * copied back. */
 void moe_stats_record_routing(int32_t layer, const char *name, int32_t kind,
-                              const float *logits, int64_t num_tokens,
-                              int64_t num_experts, int64_t k,
-                              const int32_t *expert_ids, const float *weights);
+                              const float *logits, int64_t logits_stride,
+                              int64_t num_tokens, int64_t num_experts,
+                              int64_t k, const int32_t *expert_ids,
+                              const float *weights, int64_t slot_stride);
 
 /* The CPU runtime's instruction set for its matmul micro-kernels:
  * "avx512bf16" (AVX-512 with AVX512_BF16 dot products for bfloat16
@@ -108,10 +111,19 @@ typedef struct moe_routing_params {
    * groups. 0 (the zero-initialized default): -inf, never picked;
    * 1: 0.0, as Hugging Face's DeepseekV3 masks. */
   int32_t group_mask;
+  /* Always-selected (shared) experts after the k routed ones: each token's
+   * slots k .. k + num_shared - 1 hold experts E .. E + num_shared - 1, so
+   * expert_ids and weights are [T, k + num_shared]. Their weight is 1, or
+   * with shared_gate = 1 the sigmoid of one more logit per token, column E
+   * of logits [T, E + 1] (Qwen2-MoE's shared_expert_gate). 0 and 0 (the
+   * zero-initialized default): no shared experts, logits [T, E]. */
+  int32_t num_shared;
+  int32_t shared_gate;
 } moe_routing_params;
 
-/* logits [T, E], correction_bias [E] or NULL (sigmoid routing only) ->
- * expert_ids [T, k] (in choice order), weights [T, k]. */
+/* logits [T, E] (+ the shared gate's column), correction_bias [E] or NULL
+ * (sigmoid routing only) -> expert_ids [T, k] (in choice order), weights
+ * [T, k] (+ the shared experts' slots; see moe_routing_params). */
 moe_status moe_route_f32(const moe_exec_config *config, const float *logits,
                          int64_t num_tokens, int64_t num_experts,
                          const moe_routing_params *params,
@@ -119,7 +131,8 @@ moe_status moe_route_f32(const moe_exec_config *config, const float *logits,
                          float *weights);
 
 /* The whole gating in one kernel: logits = input [T, d] . router [d, E]
- * (+ router_bias [E]), then moe_route_f32's rule. */
+ * (+ router_bias [E]; E + 1 columns for both with a shared gate), then
+ * moe_route_f32's rule. */
 moe_status moe_route_fused_f32(const moe_exec_config *config,
                                const float *input, int64_t num_tokens,
                                int64_t d, const float *router,
@@ -229,10 +242,13 @@ moe_status moe_combine_f32(const moe_exec_config *config, const float *rows,
  * moe_status as int32_t.
  */
 
+/* The routing parameters of moe_routing_params, in its order (scale last);
+ * `layer` and `layer_name` name the call in the routing statistics. */
 int32_t moe_cc_route_f32(int32_t num_threads, const float *logits,
                          int64_t num_tokens, int64_t num_experts, int32_t kind,
                          int32_t k, int32_t renormalize, int32_t n_group,
-                         int32_t topk_group, int32_t group_mask, float scale,
+                         int32_t topk_group, int32_t group_mask,
+                         int32_t num_shared, int32_t shared_gate, float scale,
                          const float *correction_bias, int32_t *expert_ids,
                          float *weights, int32_t layer,
                          const char *layer_name);
@@ -262,8 +278,8 @@ int32_t moe_cc_route_fused_f32(int32_t num_threads, const float *input,
                                int64_t num_experts, int32_t kind, int32_t k,
                                int32_t renormalize, int32_t n_group,
                                int32_t topk_group, int32_t group_mask,
-                               float scale,
-                               const float *correction_bias,
+                               int32_t num_shared, int32_t shared_gate,
+                               float scale, const float *correction_bias,
                                int32_t *expert_ids, float *weights,
                                int32_t layer, const char *layer_name);
 

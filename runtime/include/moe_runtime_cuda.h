@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define MOE_RUNTIME_CUDA_API_VERSION 3
+#define MOE_RUNTIME_CUDA_API_VERSION 4
 
 int32_t moe_cuda_runtime_api_version(void);
 /* The CUDA error text of the calling thread's last MOE_ERROR_DEVICE. */
@@ -113,7 +113,8 @@ int32_t moe_cuda_cc_route_f32(int32_t num_threads, const float *logits,
                               int64_t num_tokens, int64_t num_experts,
                               int32_t kind, int32_t k, int32_t renormalize,
                               int32_t n_group, int32_t topk_group,
-                              int32_t group_mask, float scale,
+                              int32_t group_mask, int32_t num_shared,
+                              int32_t shared_gate, float scale,
                               const float *correction_bias,
                               int32_t *expert_ids, float *weights,
                               int32_t layer, const char *layer_name);
@@ -121,7 +122,8 @@ int32_t moe_cuda_cc_route_fused_f32(
     int32_t num_threads, const float *input, int64_t num_tokens, int64_t d,
     const float *router, const float *router_bias, int64_t num_experts,
     int32_t kind, int32_t k, int32_t renormalize, int32_t n_group,
-    int32_t topk_group, int32_t group_mask, float scale,
+    int32_t topk_group, int32_t group_mask, int32_t num_shared,
+    int32_t shared_gate, float scale,
     const float *correction_bias, int32_t *expert_ids, float *weights,
     int32_t layer, const char *layer_name);
 int32_t moe_cuda_cc_permute_f32(int32_t num_threads, const float *input,
@@ -183,7 +185,8 @@ int32_t moe_cuda_cc_experts_f16w(
     int32_t w2_constant, float *out);
 /* A whole layer with fused gating in one call: moe_cuda_cc_route_fused_f32
  * of input [T, d] (router [d, E] + router_bias, the routing parameters),
- * then moe_cuda_cc_experts_* with its ids and weights, which never leave
+ * then moe_cuda_cc_experts_* with its ids and weights (over the E routed
+ * experts and the num_shared shared ones after them), which never leave
  * the device: the input goes up once and out [T, m2'] comes down. A
  * router preloaded at model creation is used from the device (as in
  * moe_cuda_cc_route_fused_f32); `layer` and `layer_name` are the routing
@@ -192,7 +195,8 @@ int32_t moe_cuda_cc_layer_f32(
     int32_t num_threads, const float *input, int64_t num_tokens, int64_t d,
     const float *router, const float *router_bias, int64_t num_experts,
     int32_t kind, int32_t k, int32_t renormalize, int32_t n_group,
-    int32_t topk_group, int32_t group_mask, float scale,
+    int32_t topk_group, int32_t group_mask, int32_t num_shared,
+    int32_t shared_gate, float scale,
     const float *correction_bias, int32_t layer, const char *layer_name,
     const float *w1, int64_t m1, const float *b1, int32_t act1,
     float alpha1, float beta1, float limit1, int32_t w1_constant,
@@ -202,7 +206,8 @@ int32_t moe_cuda_cc_layer_bf16w(
     int32_t num_threads, const float *input, int64_t num_tokens, int64_t d,
     const float *router, const float *router_bias, int64_t num_experts,
     int32_t kind, int32_t k, int32_t renormalize, int32_t n_group,
-    int32_t topk_group, int32_t group_mask, float scale,
+    int32_t topk_group, int32_t group_mask, int32_t num_shared,
+    int32_t shared_gate, float scale,
     const float *correction_bias, int32_t layer, const char *layer_name,
     const uint16_t *w1, int64_t m1, const float *b1, int32_t act1,
     float alpha1, float beta1, float limit1, int32_t w1_constant,
@@ -212,7 +217,8 @@ int32_t moe_cuda_cc_layer_f16w(
     int32_t num_threads, const float *input, int64_t num_tokens, int64_t d,
     const float *router, const float *router_bias, int64_t num_experts,
     int32_t kind, int32_t k, int32_t renormalize, int32_t n_group,
-    int32_t topk_group, int32_t group_mask, float scale,
+    int32_t topk_group, int32_t group_mask, int32_t num_shared,
+    int32_t shared_gate, float scale,
     const float *correction_bias, int32_t layer, const char *layer_name,
     const uint16_t *w1, int64_t m1, const float *b1, int32_t act1,
     float alpha1, float beta1, float limit1, int32_t w1_constant,

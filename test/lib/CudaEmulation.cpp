@@ -253,26 +253,28 @@ const char *moe_cuda_last_error(void) { return "emulated CUDA runtime"; }
 int32_t moe_cuda_cc_route_f32(int32_t n, const float *logits, int64_t t,
                               int64_t e, int32_t kind, int32_t k,
                               int32_t renormalize, int32_t nGroup,
-                              int32_t topkGroup, int32_t groupMask, float scale,
+                              int32_t topkGroup, int32_t groupMask,
+                              int32_t shared, int32_t sharedGate, float scale,
                               const float *correction, int32_t *ids,
                               float *weights, int32_t layer,
                               const char *name) {
   DeviceAccess access;
   return moe_cc_route_f32(n, logits, t, e, kind, k, renormalize, nGroup,
-                          topkGroup, groupMask, scale, correction, ids, weights,
-                          layer, name);
+                          topkGroup, groupMask, shared, sharedGate, scale,
+                          correction, ids, weights, layer, name);
 }
 
 int32_t moe_cuda_cc_route_fused_f32(
     int32_t n, const float *input, int64_t t, int64_t d, const float *router,
     const float *routerBias, int64_t e, int32_t kind, int32_t k,
     int32_t renormalize, int32_t nGroup, int32_t topkGroup, int32_t groupMask,
-    float scale, const float *correction, int32_t *ids, float *weights,
-    int32_t layer, const char *name) {
+    int32_t shared, int32_t sharedGate, float scale, const float *correction,
+    int32_t *ids, float *weights, int32_t layer, const char *name) {
   DeviceAccess access;
   return moe_cc_route_fused_f32(n, input, t, d, router, routerBias, e, kind, k,
                                 renormalize, nGroup, topkGroup, groupMask,
-                                scale, correction, ids, weights, layer, name);
+                                shared, sharedGate, scale, correction, ids,
+                                weights, layer, name);
 }
 
 int32_t moe_cuda_cc_permute_f32(int32_t n, const float *input, int64_t t,
@@ -390,21 +392,24 @@ MOE_EMULATED_16BIT_GROUPED(f16w, Half::F16)
       int32_t, const float *input, int64_t t, int64_t d, const float *router, \
       const float *routerBias, int64_t e, int32_t kind, int32_t k,             \
       int32_t renormalize, int32_t nGroup, int32_t topkGroup,                  \
-      int32_t groupMask, float scale, const float *correction, int32_t layer, \
-      const char *name, const W *w1, int64_t m1, const float *b1,              \
+      int32_t groupMask, int32_t shared, int32_t sharedGate, float scale,      \
+      const float *correction, int32_t layer, const char *name, const W *w1,   \
+      int64_t m1, const float *b1,                                             \
       int32_t act1, float alpha1, float beta1, float limit1, int32_t c1,       \
       const W *w2, int64_t m2, const float *b2, int32_t act2, float alpha2,    \
       float beta2, float limit2, int32_t c2, float *out) {                     \
     DeviceAccess access;                                                       \
-    std::vector<int32_t> ids(size_t(t * k));                                   \
-    std::vector<float> weights(size_t(t * k));                                 \
+    int64_t slots = int64_t(k) + (shared > 0 ? shared : 0);                    \
+    std::vector<int32_t> ids(size_t(t * slots));                               \
+    std::vector<float> weights(size_t(t * slots));                             \
     if (int32_t status = moe_cc_route_fused_f32(                               \
             0, input, t, d, router, routerBias, e, kind, k, renormalize,       \
-            nGroup, topkGroup, groupMask, scale, correction, ids.data(),       \
-            weights.data(), layer, name))                                      \
+            nGroup, topkGroup, groupMask, shared, sharedGate, scale,           \
+            correction, ids.data(), weights.data(), layer, name))              \
       return status;                                                           \
     return moe_cuda_cc_experts_##SUFFIX(                                       \
-        0, input, t, d, ids.data(), weights.data(), k, e, w1, m1, b1, act1,    \
+        0, input, t, d, ids.data(), weights.data(), slots, e + shared, w1, m1, \
+        b1, act1,                                                              \
         alpha1, beta1, limit1, c1, w2, m2, b2, act2, alpha2, beta2, limit2,    \
         c2, out);                                                              \
   }

@@ -22,7 +22,7 @@ lib.moe_cuda_max_row_tiles.argtypes = [_i64, _i64, _i64]
 class RoutingParams(ctypes.Structure):
     _fields_ = [("kind", _i32), ("k", _i32), ("renormalize", _i32),
                 ("n_group", _i32), ("topk_group", _i32), ("scale", _f32),
-                ("group_mask", _i32)]
+                ("group_mask", _i32), ("num_shared", _i32), ("shared_gate", _i32)]
 
 
 class ActivationParams(ctypes.Structure):
@@ -79,13 +79,18 @@ def ptr(buffer):
 
 
 def route(logits, kind, k, renormalize=False, scale=1.0, n_group=1,
-          topk_group=1, bias=None, shape=None, group_mask="neg_inf"):
-    """logits: a Device [T, E] (or `shape` with a null pointer)."""
+          topk_group=1, bias=None, shape=None, group_mask="neg_inf", shared=0,
+          shared_gate=False):
+    """logits: a Device [T, E] (or `shape` with a null pointer); with
+    shared_gate its last column is the shared experts' gate."""
     t, e = logits.shape if logits is not None else shape
+    e -= int(shared_gate)
     params = RoutingParams(ROUTING[kind], k, int(renormalize), n_group,
-                           topk_group, scale, GROUP_MASK[group_mask])
-    ids = Device(shape=(t, k), dtype=np.int32) if logits is not None else None
-    weights = Device(shape=(t, k), dtype=np.float32) if logits is not None else None
+                           topk_group, scale, GROUP_MASK[group_mask], shared,
+                           int(shared_gate))
+    slots = k + shared
+    ids = Device(shape=(t, slots), dtype=np.int32) if logits is not None else None
+    weights = Device(shape=(t, slots), dtype=np.float32) if logits is not None else None
     status = lib.moe_cuda_route_f32(None, ptr(logits), _i64(t), _i64(e),
                                     ctypes.byref(params), ptr(bias), ptr(ids),
                                     ptr(weights))

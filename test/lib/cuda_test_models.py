@@ -1,8 +1,10 @@
 """The models the --target=cuda tests compile (test/Integration/CUDA):
 ONNX Runtime's com.microsoft.MoE op (routing from given logits, biases,
 SwiGLU) and real torch.onnx.export files (Mixtral: gating fused into the
-routing; Qwen2-MoE: a shared expert; DeepSeek-V3: sigmoid routing with
-groups), each with a function giving its inputs for T tokens."""
+routing; Qwen2-MoE: a shared expert and its gate; DeepSeek-V3: sigmoid
+routing with groups; Mixtral inside a residual connection, whose add on
+the host keeps the model from running device-resident), each with a
+function giving its inputs for T tokens."""
 
 import os
 
@@ -30,7 +32,9 @@ def build(out, rng):
             ("qwen2", blocks.Qwen2MoeSparseMoeBlock(d=D, f=16, num_experts=6, top_k=2,
                                                     shared_f=24)),
             ("deepseek", blocks.DeepseekV3MoE(d=D, f=8, num_experts=8, top_k=2,
-                                              n_group=4, topk_group=2))):
+                                              n_group=4, topk_group=2)),
+            ("residual", blocks.Residual(
+                blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2)))):
         path = os.path.join(out, name + ".onnx")
         blocks.export(module, path, d=D, seed=1)
         models[name] = (path, lambda t: {
@@ -39,10 +43,20 @@ def build(out, rng):
 
 
 def weight_types(name):
-    """f32 and bf16 everywhere; f16 on the two call shapes (the experts call
-    after a given routing, the whole-layer call), to keep the GPU machine's
-    copy of the compiled models small."""
+    """f32 and bf16 everywhere (f32 only for the residual model: it checks
+    the staging); f16 on the two call shapes (the experts call after a
+    given routing, the whole-layer call), to keep the GPU machine's copy of
+    the compiled models small."""
+    if name == "residual":
+        return ("f32",)
     return ("f32", "bf16") + (("f16",) if name in ("microsoft", "mixtral") else ())
+
+
+def device_resident(name):
+    """Whether moe_model_run_device runs the model on the caller's device
+    buffers (moe-mark-device-io): all but the residual model, whose input
+    an add on the host reads."""
+    return name != "residual"
 
 
 def error_and_cosine(actual, expected):

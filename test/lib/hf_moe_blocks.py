@@ -329,6 +329,18 @@ class SwitchSparseMLP(nn.Module):
         return (router_probs * next_states).view(batch_size, sequence_length, d)
 
 
+class Residual(nn.Module):
+    """x + block(x): a decoder layer's residual connection around an MoE
+    block, so that the graph computes on its input outside the block."""
+
+    def __init__(self, block):
+        super().__init__()
+        self.block = block
+
+    def forward(self, hidden_states):
+        return hidden_states + self.block(hidden_states)
+
+
 def export(module, path, d, opset=17, seed=0):
     """Exports `module` with dynamic batch and sequence dims."""
     torch.manual_seed(seed)

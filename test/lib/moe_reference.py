@@ -31,11 +31,24 @@ def topk_order(scores):
 
 
 def route(logits, kind, k, renormalize=False, scale=1.0, n_group=1,
-          topk_group=1, correction_bias=None, group_mask="neg_inf"):
+          topk_group=1, correction_bias=None, group_mask="neg_inf", shared=0,
+          shared_gate=False):
     """Returns (ids [T, k], weights [T, k]) for router logits [T, E].
     group_mask: what experts outside the chosen groups score, "neg_inf"
-    or "zero" (Hugging Face's DeepseekV3)."""
+    or "zero" (Hugging Face's DeepseekV3). `shared` always-selected experts
+    E, E + 1, ... follow as more columns, weighted 1 or, with shared_gate,
+    by the sigmoid of the logits' last column (then [T, E + 1])."""
     logits = np.asarray(logits, dtype=np.float64)
+    if shared:
+        gate = sigmoid(logits[:, -1]) if shared_gate else np.ones(len(logits))
+        routed = logits[:, :-1] if shared_gate else logits
+        ids, weights = route(routed, kind, k, renormalize, scale, n_group,
+                             topk_group, correction_bias, group_mask)
+        e = routed.shape[1]
+        shared_ids = np.broadcast_to(np.arange(e, e + shared), (len(logits), shared))
+        shared_weights = np.repeat(gate[:, None], shared, axis=1)
+        return (np.concatenate([ids, shared_ids], axis=1),
+                np.concatenate([weights, shared_weights], axis=1))
     num_tokens, num_experts = logits.shape
     if kind in ("softmax_topk", "dense"):
         scores = softmax(logits)

@@ -23,7 +23,8 @@ class RoutingParams(ctypes.Structure):
     _fields_ = [("kind", ctypes.c_int32), ("k", ctypes.c_int32),
                 ("renormalize", ctypes.c_int32), ("n_group", ctypes.c_int32),
                 ("topk_group", ctypes.c_int32), ("scale", ctypes.c_float),
-                ("group_mask", ctypes.c_int32)]
+                ("group_mask", ctypes.c_int32), ("num_shared", ctypes.c_int32),
+                ("shared_gate", ctypes.c_int32)]
 
 
 class ActivationParams(ctypes.Structure):
@@ -58,13 +59,17 @@ def api_version():
 
 
 def route(logits, kind, k, renormalize=False, scale=1.0, n_group=1,
-          topk_group=1, correction_bias=None, threads=0, group_mask="neg_inf"):
+          topk_group=1, correction_bias=None, threads=0, group_mask="neg_inf",
+          shared=0, shared_gate=False):
+    """moe_route_f32; with shared_gate the last logits column is the shared
+    experts' gate."""
     logits = np.ascontiguousarray(logits, np.float32)
-    t, e = logits.shape
-    ids = np.full((t, k), -7, np.int32)
-    weights = np.full((t, k), np.nan, np.float32)
+    t, e = logits.shape[0], logits.shape[1] - int(shared_gate)
+    ids = np.full((t, k + shared), -7, np.int32)
+    weights = np.full((t, k + shared), np.nan, np.float32)
     params = RoutingParams(ROUTING[kind], k, int(renormalize), n_group,
-                           topk_group, scale, GROUP_MASK[group_mask])
+                           topk_group, scale, GROUP_MASK[group_mask], shared,
+                           int(shared_gate))
     bias = None if correction_bias is None else np.ascontiguousarray(correction_bias, np.float32)
     status = _lib.moe_route_f32(ctypes.byref(ExecConfig(threads)), _ptr(logits, _f32),
                                 _i64(t), _i64(e), ctypes.byref(params), _ptr(bias, _f32),
@@ -74,16 +79,17 @@ def route(logits, kind, k, renormalize=False, scale=1.0, n_group=1,
 
 def route_fused(x, router, router_bias, kind, k, renormalize=False,
                 scale=1.0, n_group=1, topk_group=1, correction_bias=None,
-                threads=0, group_mask="neg_inf"):
+                threads=0, group_mask="neg_inf", shared=0, shared_gate=False):
     """moe_route_fused_f32: logits = x . router (+ router_bias)."""
     x = np.ascontiguousarray(x, np.float32)
     router = np.ascontiguousarray(router, np.float32)
     t, d = x.shape
-    e = router.shape[1]
+    e = router.shape[1] - int(shared_gate)
     params = RoutingParams(ROUTING[kind], k, int(renormalize), n_group,
-                           topk_group, scale, GROUP_MASK[group_mask])
-    ids = np.zeros((t, k), np.int32)
-    weights = np.zeros((t, k), np.float32)
+                           topk_group, scale, GROUP_MASK[group_mask], shared,
+                           int(shared_gate))
+    ids = np.zeros((t, k + shared), np.int32)
+    weights = np.zeros((t, k + shared), np.float32)
     bias = None if router_bias is None else np.ascontiguousarray(router_bias, np.float32)
     cb = None if correction_bias is None else np.ascontiguousarray(correction_bias, np.float32)
     status = _lib.moe_route_fused_f32(

@@ -55,21 +55,35 @@ struct LayerLowering : OpRewritePattern<LayerOp> {
   }
 };
 
-/// ids[t, j] / weights[t, j] = the expert ranked j-th for token t.
+/// ids[t, j] / weights[t, j] = the expert ranked j-th for token t; then
+/// the shared experts' slots.
 struct RouteLowering : OpRewritePattern<RouteOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(RouteOp op,
                                 PatternRewriter &rewriter) const override {
     TensorBuilder tb(rewriter, op.getLoc());
+    ImplicitLocOpBuilder &b = tb.builder();
     Value logits = op.getRouter() ? buildRouterLogits(tb, op.getInput(),
                                                       op.getRouter(),
                                                       op.getRouterBias())
                                   : op.getInput();
-    DenseRouting routing = buildDenseRouting(tb, logits, op.getCorrectionBias(),
-                                             op.getRouting());
-    ImplicitLocOpBuilder &b = tb.builder();
-    SmallVector<OpFoldResult> sizes = {tb.dim(op.getInput(), 0),
-                                       b.getIndexAttr(op.getRouting().getK())};
+    int64_t numExperts = op.getNumExperts(), k = op.getRouting().getK();
+    OpFoldResult tokens = tb.dim(op.getInput(), 0);
+    // The routed experts' logits: all but the shared gate's column.
+    Value routedLogits = logits;
+    if (op.getSharedGate()) {
+      auto type = cast<RankedTensorType>(logits.getType());
+      routedLogits = tensor::ExtractSliceOp::create(
+          b,
+          RankedTensorType::get({type.getDimSize(0), numExperts},
+                                type.getElementType()),
+          logits, ArrayRef<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0)},
+          ArrayRef<OpFoldResult>{tokens, b.getIndexAttr(numExperts)},
+          ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+    }
+    DenseRouting routing = buildDenseRouting(
+        tb, routedLogits, op.getCorrectionBias(), op.getRouting());
+    SmallVector<OpFoldResult> sizes = {tokens, b.getIndexAttr(k)};
     Type idType = getElementTypeOrSelf(op.getExpertIds().getType());
     Type weightType = getElementTypeOrSelf(op.getWeights().getType());
     SmallVector<IteratorType> iterators = {
@@ -97,6 +111,49 @@ struct RouteLowering : OpRewritePattern<RouteOp> {
                                       constF(nb, weightType, 0.0));
           return arith::AddFOp::create(nb, args[2], term);
         });
+    if (int64_t shared = op.getSharedExperts()) {
+      // Slot k + i of every token: expert E + i, weighted 1 or by the
+      // sigmoid of the gate's logit (column E).
+      auto widen = [&](Value routed, Type type,
+                       function_ref<Value(ImplicitLocOpBuilder &, Value, Value)>
+                           sharedValue) {
+        SmallVector<OpFoldResult> wide = {tokens, b.getIndexAttr(k + shared)};
+        return tb.generic(
+            {}, tb.empty(wide, type), ArrayRef<SmallVector<unsigned>>{{0, 1}},
+            {IteratorType::parallel, IteratorType::parallel},
+            [&](ImplicitLocOpBuilder &nb, ValueRange) -> Value {
+              Value t = loopIndex(nb, 0), j = loopIndex(nb, 1);
+              Value kIndex = arith::ConstantIndexOp::create(nb, k);
+              Value isRouted =
+                  arith::CmpIOp::create(nb, arith::CmpIPredicate::ult, j, kIndex);
+              // Both sides are evaluated: the routed read stays in bounds.
+              Value column = arith::MinUIOp::create(
+                  nb, j, arith::ConstantIndexOp::create(nb, k - 1));
+              Value fromRouted =
+                  tensor::ExtractOp::create(nb, routed, ValueRange{t, column});
+              Value i = arith::SubIOp::create(nb, j, kIndex);
+              return arith::SelectOp::create(nb, isRouted, fromRouted,
+                                             sharedValue(nb, t, i));
+            });
+      };
+      ids = widen(ids, idType,
+                  [&](ImplicitLocOpBuilder &nb, Value, Value i) -> Value {
+                    Value id = arith::AddIOp::create(
+                        nb, i, arith::ConstantIndexOp::create(nb, numExperts));
+                    return castInt(nb, id, idType);
+                  });
+      bool gated = op.getSharedGate();
+      weights = widen(
+          weights, weightType,
+          [&](ImplicitLocOpBuilder &nb, Value t, Value) -> Value {
+            if (!gated)
+              return constF(nb, weightType, 1.0);
+            Value gate = tensor::ExtractOp::create(
+                nb, logits,
+                ValueRange{t, arith::ConstantIndexOp::create(nb, numExperts)});
+            return sigmoid(nb, gate);
+          });
+    }
     rewriter.replaceOp(op, {ids, weights});
     return success();
   }

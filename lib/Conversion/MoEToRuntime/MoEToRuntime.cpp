@@ -278,7 +278,8 @@ bool preloadIfConstant(PatternRewriter &rewriter, Operation *user,
 }
 
 /// The routing arguments every routing entry point takes after its
-/// logits or router: E, the routing parameters, the correction bias.
+/// logits or router: E (routed experts), the routing parameters in
+/// moe_routing_params' order (scale last), the correction bias.
 void addRoutingArgs(RuntimeCall &call, RouteOp op) {
   RoutingAttr routing = op.getRouting();
   call.addI64(op.getNumExperts());
@@ -288,6 +289,8 @@ void addRoutingArgs(RuntimeCall &call, RouteOp op) {
   call.addI32(routing.getNGroup());
   call.addI32(routing.getTopkGroup());
   call.addI32(static_cast<int32_t>(routing.getGroupMask()));
+  call.addI32(op.getSharedExperts());
+  call.addI32(op.getSharedGate());
   call.addF32(routing.getScaleValue());
   call.addInput(op.getCorrectionBias());
 }
@@ -317,7 +320,6 @@ struct RouteToRuntime : RuntimePattern<RouteOp> {
     if (!isF32(op.getInput()) || !isF32(op.getWeights()) ||
         !isI32(op.getExpertIds()))
       return rewriter.notifyMatchFailure(op, "needs f32 data, i32 ids");
-    RoutingAttr routing = op.getRouting();
     RuntimeCall call(rewriter, op, numThreads, target);
     Value input = op.getInput();
     Value tokens = call.dim(input, 0);
@@ -333,9 +335,9 @@ struct RouteToRuntime : RuntimePattern<RouteOp> {
       call.addInput(routerBias);
     }
     addRoutingArgs(call, op);
-    Value k = call.index(routing.getK());
-    call.addOutput(op.getExpertIds(), {tokens, k});
-    call.addOutput(op.getWeights(), {tokens, k});
+    Value slots = call.index(op.getNumSlots());
+    call.addOutput(op.getExpertIds(), {tokens, slots});
+    call.addOutput(op.getWeights(), {tokens, slots});
     addLayerArgs(call, op);
     rewriter.replaceOp(op, call.emit(router ? "moe_cc_route_fused_f32"
                                             : "moe_cc_route_f32"));

@@ -146,14 +146,15 @@ func.func @experts_chain_escapes(%x: tensor<?x16xf32>, %ids: tensor<?x2xi32>, %g
 // With fused gating whose ids and weights only the chain reads, the routing
 // joins the call: one moe_cuda_cc_layer_* per layer (input, T, d, router,
 // router bias, E = 4, softmax, k = 2, no renormalization, groups 1/1,
-// mask, scale, correction bias, the layer's number and name for the
+// mask, no shared experts nor gate, scale, correction bias, the layer's
+// number and name for the
 // routing statistics, then the experts' arguments as in the chain). The
 // constant router is uploaded at model creation with the expert weights
 // (16 x 4 floats: 256 bytes).
 // CHECK-LABEL: func @layer_chain
 // CHECK-NOT: llvm.call @moe_cuda_cc_route_fused_f32
 // CHECK: %[[STATUS:.*]] = llvm.call @moe_cuda_cc_layer_f32(
-// CHECK-SAME: %c4_i64, %c0_i32, %c2_i32, %c0_i32, %c1_i32, %c1_i32, %c0_i32, %{{.*}}, %{{.*}}, %c0_i32, %[[NAME:.*]], %{{.*}}, %c64_i64, %{{.*}}, %c4_i32, {{.*}}, %c1_i32, %{{.*}}, %c16_i64, %{{.*}}, %c0_i32, {{.*}}, %c1_i32, %{{.*}}) : (i32, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i32, i32, i32, i32, i32, i32, f32, !llvm.ptr, i32, !llvm.ptr, !llvm.ptr, i64, !llvm.ptr, i32, f32, f32, f32, i32, !llvm.ptr, i64, !llvm.ptr, i32, f32, f32, f32, i32, !llvm.ptr) -> i32
+// CHECK-SAME: %c4_i64, %c0_i32, %c2_i32, %c0_i32, %c1_i32, %c1_i32, %c0_i32, %c0_i32, %c0_i32, %{{.*}}, %{{.*}}, %c0_i32, %[[NAME:.*]], %{{.*}}, %c64_i64, %{{.*}}, %c4_i32, {{.*}}, %c1_i32, %{{.*}}, %c16_i64, %{{.*}}, %c0_i32, {{.*}}, %c1_i32, %{{.*}}) : (i32, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i32, i32, i32, i32, i32, i32, i32, i32, f32, !llvm.ptr, i32, !llvm.ptr, !llvm.ptr, i64, !llvm.ptr, i32, f32, f32, f32, i32, !llvm.ptr, i64, !llvm.ptr, i32, f32, f32, f32, i32, !llvm.ptr) -> i32
 // CHECK: llvm.call @moe_cc_check_status_detail(%[[STATUS]]
 // CHECK-NOT: llvm.call @moe_cuda_cc_permute_f32
 // CHECK-NOT: llvm.call @moe_cuda_cc_experts_f32
@@ -177,6 +178,33 @@ func.func @layer_chain(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
       : tensor<?x16xf32>, tensor<4x16x64xf32>, tensor<5xi32> -> tensor<?x32xf32>
   %y = moe.grouped_matmul %h, %w2, %offsets combine %g, %inverse : tensor<?x2xf32>, tensor<?x2xi32>
       : tensor<?x32xf32>, tensor<4x32x16xf32>, tensor<5xi32> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
+// Qwen2-MoE's shape: E = 4 routed experts, one shared expert (expert 4,
+// every token's third slot) gated by the router's fifth column. The
+// whole layer is still one call: E = 4, k = 2, 1 shared, gated; the
+// weights hold 5 experts.
+// CHECK-LABEL: func @layer_shared
+// CHECK: llvm.call @moe_cuda_cc_layer_f32(
+// CHECK-SAME: %c4_i64, %c0_i32, %c2_i32, %c0_i32, %c1_i32, %c1_i32, %c0_i32, %c1_i32, %c1_i32,
+// CHECK-NOT: llvm.call @moe_cuda_cc_permute_f32
+// CHECK: func.func @__moe_cuda_preload() {
+// CHECK-DAG: llvm.call @moe_cuda_cc_preload(%{{.*}}, %{{.*}}, %c320_i64)
+func.func @layer_shared(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
+  %wr = arith.constant dense<0.125> : tensor<16x5xf32>
+  %w1 = arith.constant dense<0.25> : tensor<5x16x64xf32>
+  %w2 = arith.constant dense<0.5> : tensor<5x32x16xf32>
+  %ids, %g = moe.route %x router %wr : tensor<16x5xf32>
+      routing <softmax_topk, k = 2> shared(1) gated : tensor<?x16xf32> -> tensor<?x3xi32>, tensor<?x3xf32>
+  %rows, %assign, %offsets, %inverse = moe.permute %x, %ids
+      : tensor<?x16xf32>, tensor<?x3xi32> -> tensor<?x16xf32>, tensor<?xi32>, tensor<6xi32>, tensor<?x3xi32>
+  %h = moe.grouped_matmul %rows, %w1, %offsets activation <swiglu>
+      : tensor<?x16xf32>, tensor<5x16x64xf32>, tensor<6xi32> -> tensor<?x32xf32>
+  %y = moe.grouped_matmul %h, %w2, %offsets combine %g, %inverse : tensor<?x3xf32>, tensor<?x3xi32>
+      : tensor<?x32xf32>, tensor<5x32x16xf32>, tensor<6xi32> -> tensor<?x16xf32>
   return %y : tensor<?x16xf32>
 }
 

@@ -13,7 +13,7 @@
 // numpy in test/Integration/CPU/Runtime.
 
 // CHECK-DAG: llvm.func @moe_cc_check_status(i32, !llvm.ptr)
-// CHECK-DAG: llvm.func @moe_cc_route_f32(i32, !llvm.ptr, i64, i64, i32, i32, i32, i32, i32, i32, f32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, !llvm.ptr) -> i32
+// CHECK-DAG: llvm.func @moe_cc_route_f32(i32, !llvm.ptr, i64, i64, i32, i32, i32, i32, i32, i32, i32, i32, f32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, !llvm.ptr) -> i32
 // CHECK-LABEL: func @route
 // CHECK-SAME: (%[[LOGITS:.*]]: tensor<?x8xf32>)
 // CHECK-NOT: moe.route
@@ -111,6 +111,20 @@ func.func @combine_i64(%rows: tensor<?x16xf32>, %w: tensor<?x2xf32>,
 
 // -----
 
+// Shared experts' slots: 2 more per token ([T, 4] results), gated by the
+// logits' last column (E = 8 of 9 columns).
+// CHECK-LABEL: func @route_shared
+// CHECK: memref.alloc(%{{.*}}) : memref<?x4xi32>
+// CHECK: memref.alloc(%{{.*}}) : memref<?x4xf32>
+// CHECK: llvm.call @moe_cc_route_f32(%{{.*}}, %{{.*}}, %{{.*}}, %c8_i64, %{{.*}}, %c2_i32, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %c2_i32, %c1_i32,
+func.func @route_shared(%logits: tensor<?x9xf32>) -> (tensor<?x4xi32>, tensor<?x4xf32>) {
+  %ids, %w = moe.route %logits routing <softmax_topk, k = 2> shared(2) gated
+             : tensor<?x9xf32> -> tensor<?x4xi32>, tensor<?x4xf32>
+  return %ids, %w : tensor<?x4xi32>, tensor<?x4xf32>
+}
+
+// -----
+
 // Static token counts allocate static buffers (no dynamic sizes).
 // CHECK-LABEL: func @route_static
 // CHECK: memref.alloc() : memref<4x2xi32>
@@ -153,7 +167,7 @@ func.func @dynamic_result_dims(%x: tensor<?x?xf32>, %logits: tensor<?x4xf32>,
 // Fused gating: hidden states, router and router bias go to one kernel.
 // CHECK-LABEL: func @route_fused
 // CHECK: llvm.call @moe_cc_route_fused_f32
-// CHECK-SAME: : (i32, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i32, i32, i32, i32, i32, i32, f32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, !llvm.ptr) -> i32
+// CHECK-SAME: : (i32, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i32, i32, i32, i32, i32, i32, i32, i32, f32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, !llvm.ptr) -> i32
 // CHECK: llvm.call @moe_cc_check_status
 // CHECK-NOT: moe.route %
 func.func @route_fused(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %b: tensor<8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {

@@ -691,3 +691,79 @@ func.func @route_router_input(%x: tensor<16xf32>, %wr: tensor<16x4xf32>) {
       : tensor<16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
   return
 }
+
+// -----
+
+// Shared experts' slots.
+func.func @route_shared_negative(%l: tensor<?x8xf32>) {
+  // expected-error @+1 {{'shared_experts' must be non-negative, but is -1}}
+  %ids, %w = moe.route %l routing <softmax_topk, k = 2> shared(-1)
+      : tensor<?x8xf32> -> tensor<?x1xi32>, tensor<?x1xf32>
+  return
+}
+
+// -----
+
+func.func @route_gated_alone(%l: tensor<?x8xf32>) {
+  // expected-error @+1 {{'gated' needs shared experts (shared(m), m >= 1)}}
+  %ids, %w = moe.route %l routing <softmax_topk, k = 2> gated
+      : tensor<?x8xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @route_gated_one_column(%l: tensor<?x1xf32>) {
+  // expected-error @+1 {{with a shared gate the logits need E + 1 >= 2 columns, but have 1}}
+  %ids, %w = moe.route %l routing <softmax_topk, k = 1> shared(1) gated
+      : tensor<?x1xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @route_shared_slots(%l: tensor<?x8xf32>) {
+  // expected-error @+1 {{'expert_ids' must be [T, k + m] = [?, 4], but is 'tensor<?x2xi32>'}}
+  %ids, %w = moe.route %l routing <softmax_topk, k = 2> shared(2)
+      : tensor<?x8xf32> -> tensor<?x2xi32>, tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @route_gated_router_bias(%x: tensor<?x16xf32>, %wr: tensor<16x5xf32>, %b: tensor<4xf32>) {
+  // expected-error @+1 {{'router_bias' must be [E + 1] = [5], but is 'tensor<4xf32>'}}
+  %ids, %w = moe.route %x router %wr : tensor<16x5xf32> router_bias %b : tensor<4xf32>
+      routing <softmax_topk, k = 2> shared(1) gated
+      : tensor<?x16xf32> -> tensor<?x3xi32>, tensor<?x3xf32>
+  return
+}
+
+// -----
+
+func.func @route_gated_router(%x: tensor<?x16xf32>, %wr: tensor<8x5xf32>) {
+  // expected-error @+1 {{'router' must be [d, E + 1] = [16, ?], but is 'tensor<8x5xf32>'}}
+  %ids, %w = moe.route %x router %wr : tensor<8x5xf32> routing <softmax_topk, k = 2>
+      shared(1) gated : tensor<?x16xf32> -> tensor<?x3xi32>, tensor<?x3xf32>
+  return
+}
+
+// -----
+
+func.func @route_gated_logits(%l: tensor<8xf32>) {
+  // expected-error @+1 {{'input' must be [T, E + 1] = [?, ?], but is 'tensor<8xf32>'}}
+  %ids, %w = moe.route %l routing <softmax_topk, k = 2> shared(1) gated
+      : tensor<8xf32> -> tensor<?x3xi32>, tensor<?x3xf32>
+  return
+}
+
+// -----
+
+// The routing's k counts the routed experts only: E + 1 columns with a gate
+// leave E = 4 to choose from.
+func.func @route_gated_k(%l: tensor<?x5xf32>) {
+  // expected-error @+1 {{k = 5 exceeds the number of experts (4)}}
+  %ids, %w = moe.route %l routing <softmax_topk, k = 5> shared(1) gated
+      : tensor<?x5xf32> -> tensor<?x6xi32>, tensor<?x6xf32>
+  return
+}

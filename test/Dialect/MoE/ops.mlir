@@ -160,6 +160,20 @@ func.func @route_fused(%x: tensor<?x16xf32>, %wr: tensor<16x8xf32>, %b: tensor<8
   return %ids, %w : tensor<?x2xi32>, tensor<?x2xf32>
 }
 
+// Shared experts' slots after the routed ones: ungated on given logits;
+// gated (the gate the router's last column) with fused gating.
+// CHECK-LABEL: func @route_shared
+// CHECK: moe.route %arg0 routing <softmax_topk, k = 2> shared(2) : tensor<?x8xf32> -> tensor<?x4xi32>, tensor<?x4xf32>
+// CHECK: moe.route %arg1 router %arg2 : tensor<16x9xf32> routing <softmax_topk, k = 2> shared(1) gated : tensor<?x16xf32> -> tensor<?x3xi32>, tensor<?x3xf32>
+func.func @route_shared(%l: tensor<?x8xf32>, %x: tensor<?x16xf32>, %wr: tensor<16x9xf32>)
+    -> (tensor<?x4xi32>, tensor<?x3xf32>) {
+  %ids, %w = moe.route %l routing <softmax_topk, k = 2> shared(2)
+      : tensor<?x8xf32> -> tensor<?x4xi32>, tensor<?x4xf32>
+  %ids2, %w2 = moe.route %x router %wr : tensor<16x9xf32> routing <softmax_topk, k = 2>
+      shared(1) gated : tensor<?x16xf32> -> tensor<?x3xi32>, tensor<?x3xf32>
+  return %ids, %w2 : tensor<?x4xi32>, tensor<?x3xf32>
+}
+
 // The combine fused into the down projection (moe-fuse-combine).
 // CHECK-LABEL: func @grouped_matmul_combine
 // CHECK: moe.grouped_matmul %{{.*}}, %{{.*}}, %{{.*}} combine %{{.*}}, %{{.*}} : tensor<?x2xf32>, tensor<?x2xi64> : tensor<?x32xf32>, tensor<8x32x16xf32>, tensor<9xi64> -> tensor<?x16xf32>

@@ -13,8 +13,9 @@
 # the device crashes the test as it would on a GPU. Graphs whose inputs
 # only CUDA calls touch (moe-mark-device-io) run device-resident - inputs
 # used where they are, the buffers only CUDA calls touch on the device,
-# one copy per output - and Qwen2 (its shared-expert gate computes on x on
-# the host) is staged: told apart by the emulation's copy count. Only the
+# one copy per output; Qwen2's shared expert and its gate ride in the
+# layer's one call - and the residual model (its add reads x on the host)
+# is staged: told apart by the emulation's copy count. Only the
 # CUDA kernels themselves are left to scripts/gpu-check.sh.
 # REQUIRES: cuda-runtime, torch
 # RUN: rm -rf %t && mkdir -p %t
@@ -25,10 +26,11 @@
 # CHECK: OK: mixtral f32 (device-resident: 1 copy per run_device
 # CHECK: OK: mixtral bf16
 # CHECK: OK: mixtral f16
-# CHECK: OK: qwen2 f32 (staged: 3 copies per run_device
+# CHECK: OK: qwen2 f32 (device-resident: 1 copy per run_device
 # CHECK: OK: qwen2 bf16
 # CHECK: OK: deepseek f32 (device-resident: 1 copy per run_device
 # CHECK: OK: deepseek bf16
+# CHECK: OK: residual f32 (staged: 3 copies per run_device
 
 import ctypes
 import glob
@@ -94,7 +96,7 @@ for name, (path, feeds_for) in cuda_test_models.build(out, rng).items():
         # the output is copied; staged: the inputs, then the output.
         assert len(set(copies)) == 1, copies
         resident = copies[0] == 1
-        assert resident == (name != "qwen2"), (name, copies)
+        assert resident == cuda_test_models.device_resident(name), (name, copies)
         how = (f"device-resident: {copies[0]} copy" if resident
                else f"staged: {copies[0]} copies")
         print(f"OK: {name} {weights} ({how} per run_device, worst error {worst:.1e})")

@@ -14,7 +14,7 @@
 # RUN: env MOE_RUNTIME_ISA=avx512 %python %s | FileCheck %s --check-prefixes=CHECK,AVX512
 # RUN: env MOE_RUNTIME_ISA=avx2 %python %s | FileCheck %s
 # RUN: env MOE_RUNTIME_ISA=generic %python %s | FileCheck %s --check-prefixes=CHECK,GENERIC
-# CHECK: api version 4
+# CHECK: api version 5
 # GENERIC: isa generic
 # AVX512: isa {{avx512$|avx2$|generic$}}
 # CHECK: OK: route softmax_topk renorm
@@ -23,6 +23,7 @@
 # CHECK: OK: route ties and NaN
 # CHECK: OK: route T=0
 # CHECK: OK: route fused
+# CHECK: OK: route shared experts
 # CHECK: OK: permute
 # CHECK: OK: grouped_matmul clamped_swiglu
 # CHECK: OK: grouped_matmul random shapes
@@ -125,6 +126,43 @@ for params, experts in [(dict(kind="softmax_topk", k=2, renormalize=True), 8),
         check("route fused ids", np.array_equal(ids, want_ids), f"{ids} vs {want_ids}")
         close("route fused weights", w, want_w)
 print("OK: route fused")
+
+# Shared experts: always-selected slots after the routed ones, weighted 1
+# or by the sigmoid of a gate logit in the last column (Qwen2-MoE), on
+# given logits and with fused gating (the gate a column of the router).
+for params, experts, shared, gated in [
+        (dict(kind="softmax_topk", k=2), 6, 1, True),
+        (dict(kind="sigmoid_topk", k=2, renormalize=True, scale=2.5, n_group=4,
+              topk_group=2), 8, 2, False),
+        (dict(kind="topk_softmax", k=3), 5, 3, True)]:
+    columns = experts + int(gated)
+    logits = rng.standard_normal((17, columns)).astype(np.float32)
+    x = rng.standard_normal((17, 12)).astype(np.float32)
+    router = rng.standard_normal((12, columns)).astype(np.float32)
+    rbias = rng.standard_normal(columns).astype(np.float32)
+    for threads in (1, 2):
+        status, ids, w = rt.route(logits, threads=threads, shared=shared,
+                                  shared_gate=gated, **params)
+        want_ids, want_w = ref.route(logits, shared=shared, shared_gate=gated, **params)
+        check("route shared status", status == rt.OK, f"status {status}")
+        check("route shared ids", np.array_equal(ids, want_ids), f"{ids} vs {want_ids}")
+        close("route shared weights", w, want_w)
+        status, ids, w = rt.route_fused(x, router, rbias, threads=threads,
+                                        shared=shared, shared_gate=gated, **params)
+        want_ids, want_w = ref.route(x.astype(np.float64) @ router + rbias,
+                                     shared=shared, shared_gate=gated, **params)
+        check("route fused shared status", status == rt.OK, f"status {status}")
+        check("route fused shared ids", np.array_equal(ids, want_ids))
+        close("route fused shared weights", w, want_w)
+    # The gate is not a routed expert: a huge gate logit changes no choice.
+    if gated:
+        boosted = logits.copy()
+        boosted[:, -1] = 50.0
+        _, ids, w = rt.route(boosted, shared=shared, shared_gate=gated, **params)
+        check("shared gate not routed", np.array_equal(
+            ids[:, :params["k"]], ref.route(logits[:, :-1], **params)[0]))
+        close("shared gate saturates", w[:, params["k"]:], 1.0)
+print("OK: route shared experts")
 
 # Permutation: stable sort by expert, offsets, inverse.
 for ids in (rng.integers(0, 5, (9, 2)), np.array([[1, 3], [1, 3], [3, 1]]),
@@ -331,6 +369,12 @@ status, assign, offsets, _ = rt.permute(np.array([[0, 5]]), 5)
 check("id out of range", status == rt.INDEX_OUT_OF_RANGE and (offsets == -7).all())
 status, _, _, _ = rt.permute(np.array([[0, -1]]), 5)
 check("negative id", status == rt.INDEX_OUT_OF_RANGE)
+check("shared gate without shared experts",
+      rt.route(np.zeros((2, 5), np.float32), "softmax_topk", 2,
+               shared_gate=True)[0] == rt.INVALID_ARGUMENT)
+check("negative shared experts",
+      rt.route(np.zeros((2, 4), np.float32), "softmax_topk", 2,
+               shared=-1)[0] == rt.INVALID_ARGUMENT)
 check("k > E", rt.route(np.zeros((2, 4), np.float32), "softmax_topk", 5)[0] == rt.INVALID_ARGUMENT)
 check("groups", rt.route(np.zeros((2, 6), np.float32), "sigmoid_topk", 2, n_group=4)[0]
       == rt.INVALID_ARGUMENT)

@@ -55,10 +55,16 @@ def test_route():
         (dict(kind="dense", k=64), 64, False),        # k over a warp's 32 lanes
         (dict(kind="softmax_topk", k=40, renormalize=True), 128, False),
         (dict(kind="sigmoid_topk", k=8, renormalize=True, scale=2.5, n_group=8, topk_group=4), 256, True),
+        # Shared experts' slots after the routed ones: gated by one more
+        # logits column (Qwen2-MoE; 33 slots: more than a warp's lanes), or
+        # weight 1.
+        (dict(kind="softmax_topk", k=2, shared=33, shared_gate=True), 60, False),
+        (dict(kind="sigmoid_topk", k=4, renormalize=True, n_group=4, topk_group=2, shared=1), 16, True),
     ]
     for params, experts, with_bias in cases:
         for tokens in (1, 33, 257):
-            logits = rng.standard_normal((tokens, experts)).astype(np.float32)
+            columns = experts + int(params.get("shared_gate", False))
+            logits = rng.standard_normal((tokens, columns)).astype(np.float32)
             logits[0, :2] = logits[0, 2]  # ties
             bias = (0.1 * rng.standard_normal(experts)).astype(np.float32) if with_bias else None
             status, ids, w = ch.route(D(logits), bias=D(bias) if with_bias else None, **params)

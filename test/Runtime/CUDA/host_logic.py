@@ -7,7 +7,7 @@
 # crash) with CUDA's text.
 # REQUIRES: cuda-runtime
 # RUN: %python %s | FileCheck %s
-# CHECK: cuda api version 3
+# CHECK: cuda api version 4
 # CHECK: OK: row tile bound
 # CHECK: OK: argument checks
 # CHECK: OK: compiled-code entry points
@@ -41,8 +41,9 @@ print("OK: row tile bound")
 
 
 def route_status(t, e, kind="softmax_topk", k=2, n_group=1, topk_group=1,
-                 bias=False, scale=1.0):
-    params = ch.RoutingParams(ch.ROUTING[kind], k, 0, n_group, topk_group, scale)
+                 bias=False, scale=1.0, shared=0, shared_gate=0):
+    params = ch.RoutingParams(ch.ROUTING[kind], k, 0, n_group, topk_group, scale,
+                              0, shared, shared_gate)
     fake = ctypes.c_void_p(16)  # never dereferenced: checks come first
     return lib.moe_cuda_route_f32(None, fake, i64(t), i64(e), ctypes.byref(params),
                                   fake if bias else None, fake, fake)
@@ -58,11 +59,15 @@ bad_routes = [
     dict(t=4, e=128, kind="sigmoid_topk", n_group=128, topk_group=2, k=2),  # > 64 groups
     dict(t=4, e=8, kind="sigmoid_topk", n_group=3, topk_group=1),           # E % groups
     dict(t=4, e=8, scale=0.0),
+    dict(t=4, e=8, shared=-1),              # negative shared experts
+    dict(t=4, e=8, shared_gate=1),          # a shared gate without shared experts
+    dict(t=4, e=8, shared=1, shared_gate=2),
 ]
 for case in bad_routes:
     assert route_status(**case) == ch.INVALID_ARGUMENT, case
 assert lib.moe_cuda_route_f32(None, None, i64(0), i64(8), None, None, None, None) == ch.INVALID_ARGUMENT
 assert route_status(t=0, e=8) == ch.OK  # nothing to launch
+assert route_status(t=0, e=8, shared=2, shared_gate=1) == ch.OK
 
 fake = ctypes.c_void_p(16)
 act = ch.ActivationParams(ch.ACTIVATION["swiglu"], 1.0, 1.0, 7.0)
@@ -121,8 +126,8 @@ assert lib.moe_cuda_cc_combine_f32(i32(0), rows.ctypes.data_as(f32p), i64(6), i6
                                    cw.ctypes.data_as(f32p), inverse.ctypes.data_as(i32p), i64(3),
                                    i64(2), combined.ctypes.data_as(f32p)) == ch.INDEX_OUT_OF_RANGE
 assert lib.moe_cuda_cc_route_f32(i32(0), None, i64(3), i64(4), i32(0), i32(2), i32(1), i32(1),
-                                 i32(1), i32(0), f32(1), None, None, None, i32(0), None) \
-    == ch.INVALID_ARGUMENT
+                                 i32(1), i32(0), i32(0), i32(0), f32(1), None, None, None,
+                                 i32(0), None) == ch.INVALID_ARGUMENT
 # The expert chain and the whole layer (fused gating + experts), for each
 # weight type (f32, bf16 and fp16 bit patterns): the layer's routing makes
 # the ids on the device, so only its arguments are checked on the host.
@@ -144,11 +149,13 @@ for suffix, dtype in (("f32", np.float32), ("bf16w", np.uint16), ("f16w", np.uin
                        None if ids_array is None else ids_array.ctypes.data_as(i32p),
                        cw_ptr, i64(2), i64(4), *weights_args(act1, m1), y_ptr)
 
-    def layer_status(router_array=router, k=2, act1=4, m1=8, out=y_ptr):
+    def layer_status(router_array=router, k=2, act1=4, m1=8, out=y_ptr, shared=0,
+                     shared_gate=0):
         return layer(i32(0), x_ptr, i64(3), i64(4),
                      None if router_array is None else router_array.ctypes.data_as(f32p), None,
-                     i64(4), i32(0), i32(k), i32(1), i32(1), i32(1), i32(0), f32(1), None,
-                     i32(0), b"layer", *weights_args(act1, m1), out)
+                     i64(4), i32(0), i32(k), i32(1), i32(1), i32(1), i32(0), i32(shared),
+                     i32(shared_gate), f32(1), None, i32(0), b"layer", *weights_args(act1, m1),
+                     out)
 
     assert experts_status(ids) == ch.INDEX_OUT_OF_RANGE, suffix  # id 9 of 4 experts
     assert experts_status(None) == ch.INVALID_ARGUMENT, suffix
@@ -159,6 +166,8 @@ for suffix, dtype in (("f32", np.float32), ("bf16w", np.uint16), ("f16w", np.uin
     assert layer_status(m1=7) == ch.INVALID_ARGUMENT  # odd gated width
     assert layer_status(act1=42) == ch.INVALID_ARGUMENT
     assert layer_status(out=None) == ch.INVALID_ARGUMENT
+    assert layer_status(shared=-1) == ch.INVALID_ARGUMENT
+    assert layer_status(shared_gate=1) == ch.INVALID_ARGUMENT  # a gate, no shared expert
     # Without a GPU a valid call fails cleanly with CUDA's reason.
     if ch.device_count() == 0:
         assert layer_status() == ch.DEVICE_ERROR, suffix

@@ -221,38 +221,56 @@ void LayerOp::getCanonicalizationPatterns(RewritePatternSet &results,
 //===----------------------------------------------------------------------===//
 
 int64_t RouteOp::getNumExperts() {
-  return dimOf(getRouter() ? getRouter() : getInput(), 1);
+  int64_t columns = dimOf(getRouter() ? getRouter() : getInput(), 1);
+  return ShapedType::isDynamic(columns) ? columns
+                                        : columns - (getSharedGate() ? 1 : 0);
 }
 
 LogicalResult RouteOp::verify() {
   Operation *op = getOperation();
-  int64_t numTokens, numExperts;
+  int64_t shared = getSharedExperts();
+  bool gated = getSharedGate();
+  if (shared < 0)
+    return emitOpError() << "'shared_experts' must be non-negative, but is "
+                         << shared;
+  if (gated && shared == 0)
+    return emitOpError("'gated' needs shared experts (shared(m), m >= 1)");
+  // Logit columns: E, or E + 1 with the shared experts' gate last.
+  StringRef columnsLabel = gated ? "E + 1" : "E";
+  int64_t columns;
   if (Value router = getRouter()) {
     // Fused gating: input [T, d] . router [d, E] (+ router_bias [E]).
     if (failed(verifyShape(op, "input", getInput(), "[T, d]", {kDyn, kDyn})) ||
-        failed(verifyShape(op, "router", router, "[d, E]",
+        failed(verifyShape(op, "router", router,
+                           ("[d, " + columnsLabel + "]").str(),
                            {dimOf(getInput(), 1), kDyn})))
       return failure();
-    numExperts = dimOf(router, 1);
-    if (ShapedType::isDynamic(numExperts))
+    columns = dimOf(router, 1);
+    if (ShapedType::isDynamic(columns))
       return emitOpError("the number of experts (dim 1 of 'router') must be "
                          "static");
     if (getRouterBias() &&
-        failed(verifyShape(op, "router_bias", getRouterBias(), "[E]",
-                           {numExperts})))
+        failed(verifyShape(op, "router_bias", getRouterBias(),
+                           ("[" + columnsLabel + "]").str(), {columns})))
       return failure();
   } else {
     if (getRouterBias())
       return emitOpError("'router_bias' needs 'router' (add a bias to given "
                          "logits before routing)");
-    if (failed(verifyShape(op, "input", getInput(), "[T, E]", {kDyn, kDyn})))
+    if (failed(verifyShape(op, "input", getInput(),
+                           ("[T, " + columnsLabel + "]").str(), {kDyn, kDyn})))
       return failure();
-    numExperts = dimOf(getInput(), 1);
-    if (ShapedType::isDynamic(numExperts))
+    columns = dimOf(getInput(), 1);
+    if (ShapedType::isDynamic(columns))
       return emitOpError("the number of experts (dim 1 of the logits) must "
                          "be static");
   }
-  numTokens = dimOf(getInput(), 0);
+  if (gated && columns < 2)
+    return emitOpError() << "with a shared gate the logits need E + 1 >= 2 "
+                            "columns, but have "
+                         << columns;
+  int64_t numExperts = getNumExperts();
+  int64_t numTokens = dimOf(getInput(), 0);
   RoutingAttr routing = getRouting();
   if (routing.getKind() == RoutingKind::ExpertChoice)
     return emitOpError("expert_choice routing picks tokens per expert, not "
@@ -271,11 +289,11 @@ LogicalResult RouteOp::verify() {
                            {numExperts})))
       return failure();
   }
-  int64_t k = routing.getK();
-  if (failed(verifyShape(op, "expert_ids", getExpertIds(), "[T, k]",
-                         {numTokens, k})) ||
-      failed(verifyShape(op, "weights", getWeights(), "[T, k]",
-                         {numTokens, k})))
+  StringRef slotsLabel = shared ? "[T, k + m]" : "[T, k]";
+  if (failed(verifyShape(op, "expert_ids", getExpertIds(), slotsLabel,
+                         {numTokens, getNumSlots()})) ||
+      failed(verifyShape(op, "weights", getWeights(), slotsLabel,
+                         {numTokens, getNumSlots()})))
     return failure();
   Type elementType = getElementTypeOrSelf(getInput().getType());
   if (failed(verifyElementType(op, "weights", getWeights(), elementType,

@@ -3,7 +3,10 @@
 // The moe-decompose pass: each layer the decomposed ops can state becomes
 // the kernels' sequence. The router matmul stays an upstream linalg.matmul
 // (moe-fuse-gating will fold it into the route); gate and up weights are
-// concatenated at compile time so one grouped matmul computes both.
+// concatenated at compile time so one grouped matmul computes both. A
+// shared expert becomes always-selected experts that moe.route appends to
+// each token's choice (its gate one more router column), so the gating
+// stays one op and one kernel.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,7 +17,6 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -189,20 +191,71 @@ struct DecomposeLayer : OpRewritePattern<LayerOp> {
     int64_t numExperts = op.getNumExperts(), k = routing.getK();
     Value tokens = tensor::DimOp::create(rewriter, loc, x, 0);
 
-    // Router logits [T, E].
-    Value logits = op.getRouterLogits();
-    if (Value wr = op.getRouterWeight()) {
-      auto logitsType =
-          RankedTensorType::get({ShapedType::kDynamic, numExperts}, elementType);
-      Value init = tensor::EmptyOp::create(rewriter, loc, logitsType, tokens);
+    // Activation weights; a shared expert joins as always-selected experts
+    // E, E + 1, ... of the routed width, which moe.route appends to every
+    // token's choice.
+    ActivationAttr activation = op.getActivation();
+    Value w1 = op.getW1(), w3 = op.getW3(), w2 = op.getW2();
+    Value b1 = op.getB1(), b3 = op.getB3(), b2 = op.getB2();
+    int64_t d = xType.getDimSize(1);
+    int64_t f = cast<RankedTensorType>(w2.getType()).getDimSize(1);
+    int64_t numShared = 0;
+    if (op.hasSharedExpert()) {
+      SharedChunks shared = chunkSharedExpert(rewriter, loc, op, f);
+      numShared = shared.count;
+      auto withZeros = [&](Value bias, int64_t width) -> Value {
+        return bias ? concatAlong(rewriter, loc, bias,
+                                  zeros(rewriter, loc, {numShared, width},
+                                        elementType),
+                                  0)
+                    : Value();
+      };
+      w1 = concatAlong(rewriter, loc, w1, shared.w1, 0);
+      if (w3)
+        w3 = concatAlong(rewriter, loc, w3, shared.w3, 0);
+      w2 = concatAlong(rewriter, loc, w2, shared.w2, 0);
+      b1 = withZeros(b1, f);
+      b3 = withZeros(b3, f);
+      b2 = withZeros(b2, d);
+    }
+    // Qwen2-MoE's shared-expert gate [d, 1] is one more router column: its
+    // logit sits last, and moe.route turns it into the shared weight.
+    Value sharedGate = numShared ? op.getSharedGate() : Value();
+    int64_t columns = numExperts + (sharedGate ? 1 : 0);
+
+    // Router logits [T, E] (+ the shared gate's column).
+    auto logitsType =
+        RankedTensorType::get({ShapedType::kDynamic, columns}, elementType);
+    auto matmulFromZero = [&](Value lhs, Value rhs,
+                              RankedTensorType type) -> Value {
+      Value init = tensor::EmptyOp::create(rewriter, loc, type, tokens);
       Value zero = arith::ConstantOp::create(
           rewriter, loc, rewriter.getFloatAttr(elementType, 0.0));
       init = linalg::FillOp::create(rewriter, loc, zero, init).getResult(0);
-      logits = linalg::MatmulOp::create(rewriter, loc, TypeRange{logitsType},
-                                        ValueRange{x, wr}, ValueRange{init})
-                   .getResult(0);
+      return linalg::MatmulOp::create(rewriter, loc, TypeRange{type},
+                                      ValueRange{lhs, rhs}, ValueRange{init})
+          .getResult(0);
+    };
+    Value logits = op.getRouterLogits();
+    if (Value wr = op.getRouterWeight()) {
+      if (sharedGate)
+        wr = concatLast(rewriter, loc, wr, sharedGate);
+      logits = matmulFromZero(x, wr, logitsType);
+    } else if (sharedGate) {
+      // Given logits: the gate's logit x . gate appended to them.
+      Value gateLogits = matmulFromZero(
+          x, sharedGate,
+          RankedTensorType::get({ShapedType::kDynamic, 1}, elementType));
+      logits = appendColumns(
+          rewriter, loc, logits, tokens, 1,
+          [&](OpBuilder &b, Location l, Value t, Value j) -> Value {
+            return tensor::ExtractOp::create(b, l, gateLogits, ValueRange{t, j});
+          });
     }
     if (Value bias = op.getRouterBias()) {
+      if (sharedGate)
+        bias = concatAlong(rewriter, loc, bias,
+                           zeros(rewriter, loc, {1}, elementType), 0);
       auto type = cast<RankedTensorType>(logits.getType());
       Value init = tensor::EmptyOp::create(
           rewriter, loc, type,
@@ -224,93 +277,28 @@ struct DecomposeLayer : OpRewritePattern<LayerOp> {
     }
 
     Type i32 = rewriter.getI32Type();
-    auto tk = [&](Type t) {
-      return RankedTensorType::get({ShapedType::kDynamic, k}, t);
+    int64_t slots = k + numShared;
+    auto slotsType = [&](Type t) {
+      return RankedTensorType::get({ShapedType::kDynamic, slots}, t);
     };
-    auto route = RouteOp::create(rewriter, loc, tk(i32), tk(elementType),
-                                 logits, /*router=*/Value(),
-                                 /*router_bias=*/Value(),
-                                 op.getCorrectionBias(), routing);
+    auto route = RouteOp::create(
+        rewriter, loc, slotsType(i32), slotsType(elementType), logits,
+        /*router=*/Value(), /*router_bias=*/Value(), op.getCorrectionBias(),
+        routing, numShared, /*shared_gate=*/sharedGate != nullptr);
     Value ids = route.getExpertIds(), weights = route.getWeights();
     // The compiler driver's layer number and profiled loads (Profile.cpp)
     // follow the layer onto its kernels.
     if (Attribute index = op->getAttr("moe.layer_index"))
       route->setAttr("moe.layer_index", index);
     auto loads = op->getAttrOfType<DenseI64ArrayAttr>("moe.expert_loads");
-
-    // Gate and up weights side by side: one grouped matmul computes both,
-    // the activation in its epilogue.
-    ActivationAttr activation = op.getActivation();
-    Value w1 = op.getW1(), w3 = op.getW3(), w2 = op.getW2();
-    Value b1 = op.getB1(), b3 = op.getB3(), b2 = op.getB2();
-    int64_t d = xType.getDimSize(1);
-    int64_t f = cast<RankedTensorType>(w2.getType()).getDimSize(1);
-
-    // A shared expert joins as always-selected experts E, E + 1, ...
-    if (op.hasSharedExpert()) {
-      SharedChunks shared = chunkSharedExpert(rewriter, loc, op, f);
-      int64_t m = shared.count;
-      auto withZeros = [&](Value bias, int64_t width) -> Value {
-        return bias ? concatAlong(rewriter, loc, bias,
-                                  zeros(rewriter, loc, {m, width}, elementType),
-                                  0)
-                    : Value();
-      };
-      w1 = concatAlong(rewriter, loc, w1, shared.w1, 0);
-      if (w3)
-        w3 = concatAlong(rewriter, loc, w3, shared.w3, 0);
-      w2 = concatAlong(rewriter, loc, w2, shared.w2, 0);
-      b1 = withZeros(b1, f);
-      b3 = withZeros(b3, f);
-      b2 = withZeros(b2, d);
-      int64_t firstShared = numExperts;
-      ids = appendColumns(rewriter, loc, ids, tokens, m,
-                          [&](OpBuilder &b, Location l, Value, Value j) {
-                            Value id = arith::AddIOp::create(
-                                b, l, j,
-                                arith::ConstantIndexOp::create(b, l,
-                                                               firstShared));
-                            return arith::IndexCastOp::create(b, l, i32, id)
-                                .getResult();
-                          });
-      // Each chunk's weight: sigmoid(x . shared_gate), or 1.
-      Value gateLogits;
-      if (Value gate = op.getSharedGate()) {
-        auto type = RankedTensorType::get({ShapedType::kDynamic, 1},
-                                          elementType);
-        Value init = tensor::EmptyOp::create(rewriter, loc, type, tokens);
-        Value zero = arith::ConstantOp::create(
-            rewriter, loc, rewriter.getFloatAttr(elementType, 0.0));
-        init = linalg::FillOp::create(rewriter, loc, zero, init).getResult(0);
-        gateLogits = linalg::MatmulOp::create(rewriter, loc, TypeRange{type},
-                                              ValueRange{x, gate},
-                                              ValueRange{init})
-                         .getResult(0);
-      }
-      weights = appendColumns(
-          rewriter, loc, weights, tokens, m,
-          [&](OpBuilder &b, Location l, Value t, Value) -> Value {
-            Value one = arith::ConstantOp::create(
-                b, l, b.getFloatAttr(elementType, 1.0));
-            if (!gateLogits)
-              return one;
-            Value c0 = arith::ConstantIndexOp::create(b, l, 0);
-            Value logit =
-                tensor::ExtractOp::create(b, l, gateLogits, ValueRange{t, c0});
-            Value e = math::ExpOp::create(b, l,
-                                          arith::NegFOp::create(b, l, logit));
-            return arith::DivFOp::create(b, l, one,
-                                         arith::AddFOp::create(b, l, one, e));
-          });
-      numExperts += m;
-      k += m;
-      // Shared chunks take every token: the busiest experts of all.
-      if (loads) {
-        SmallVector<int64_t> extended(loads.asArrayRef());
-        extended.append(m, std::numeric_limits<int64_t>::max());
-        loads = rewriter.getDenseI64ArrayAttr(extended);
-      }
+    // Shared chunks take every token: the busiest experts of all.
+    if (loads && numShared) {
+      SmallVector<int64_t> extended(loads.asArrayRef());
+      extended.append(numShared, std::numeric_limits<int64_t>::max());
+      loads = rewriter.getDenseI64ArrayAttr(extended);
     }
+    numExperts += numShared;
+    k = slots;
 
     auto dyn = ShapedType::kDynamic;
     auto permute = PermuteOp::create(

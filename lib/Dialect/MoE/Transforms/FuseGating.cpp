@@ -78,7 +78,7 @@ struct FuseRouterMatmul : OpRewritePattern<RouteOp> {
     auto fusedOp = RouteOp::create(
         rewriter, op.getLoc(), op.getExpertIds().getType(),
         op.getWeights().getType(), x, router, bias, op.getCorrectionBias(),
-        op.getRouting());
+        op.getRouting(), op.getSharedExperts(), op.getSharedGate());
     // Keep the driver's annotations (the layer number of the statistics).
     for (NamedAttribute attr : op->getDiscardableAttrs())
       fusedOp->setAttr(attr.getName(), attr.getValue());

@@ -61,3 +61,20 @@ func.func @not_fused(%l: tensor<?x4xf32>, %x: tensor<?x16xf32>, %wr: tensor<16x4
   %ids2, %w2 = moe.route %m routing <softmax_topk, k = 2> : tensor<?x4xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
   return %ids, %ids2 : tensor<?x2xi32>, tensor<?x2xi32>
 }
+
+// -----
+
+// A route with shared experts keeps its slots and gate when fused (the
+// gate rides in the router's last column).
+// CHECK-LABEL: func @shared_gate
+// CHECK: moe.route %{{.*}} router %{{.*}} : tensor<16x5xf32> routing <softmax_topk, k = 2> shared(1) gated : tensor<?x16xf32> -> tensor<?x3xi32>, tensor<?x3xf32>
+func.func @shared_gate(%x: tensor<?x16xf32>, %wr: tensor<16x5xf32>) -> (tensor<?x3xi32>, tensor<?x3xf32>) {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %t = tensor.dim %x, %c0 : tensor<?x16xf32>
+  %e = tensor.empty(%t) : tensor<?x5xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%e : tensor<?x5xf32>) -> tensor<?x5xf32>
+  %l = linalg.matmul ins(%x, %wr : tensor<?x16xf32>, tensor<16x5xf32>) outs(%init : tensor<?x5xf32>) -> tensor<?x5xf32>
+  %ids, %w = moe.route %l routing <softmax_topk, k = 2> shared(1) gated : tensor<?x5xf32> -> tensor<?x3xi32>, tensor<?x3xf32>
+  return %ids, %w : tensor<?x3xi32>, tensor<?x3xf32>
+}

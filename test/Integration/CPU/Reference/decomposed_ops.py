@@ -1,5 +1,6 @@
 # The decomposed ops, one at a time and chained into a whole layer, against
-# numpy: moe.route (with exact ties, which must go to the lower expert),
+# numpy: moe.route (with exact ties, which must go to the lower expert;
+# with shared experts' slots, weighted 1 or by a gate logit's sigmoid),
 # moe.permute (with an expert that gets no token), moe.grouped_matmul (with
 # a fused SwiGLU epilogue and bias) and moe.combine.
 # RUN: %python %s | FileCheck %s
@@ -7,6 +8,10 @@
 # CHECK: OK: route ties weights
 # CHECK: OK: route deepseek ids
 # CHECK: OK: route deepseek weights
+# CHECK: OK: route shared gated ids
+# CHECK: OK: route shared gated weights
+# CHECK: OK: route shared ids
+# CHECK: OK: route shared weights
 # CHECK: OK: permute rows
 # CHECK: OK: permute assignments
 # CHECK: OK: permute offsets
@@ -26,7 +31,8 @@ f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)
 T = None  # dynamic token count in the kernels
 
 
-def route_case(name, logits, routing_text, k, bias=None, **routing):
+def route_case(name, logits, routing_text, k, bias=None, shared=0,
+               shared_gate=False, **routing):
     E = logits.shape[1]
     args = [mh.tensor_type((T, E), "f32")]
     params = f"%l: {args[0]}"
@@ -35,14 +41,17 @@ def route_case(name, logits, routing_text, k, bias=None, **routing):
         args.append(mh.tensor_type((E,), "f32"))
         params += f", %b: {args[1]}"
         clause = f"correction_bias %b : {args[1]} "
-    ids_t, w_t = mh.tensor_type((T, k), "i64"), mh.tensor_type((T, k), "f32")
+    slots = k + shared
+    ids_t, w_t = mh.tensor_type((T, slots), "i64"), mh.tensor_type((T, slots), "f32")
+    extra = (f" shared({shared})" if shared else "") + (" gated" if shared_gate else "")
     kernel = f"""func.func @kernel({params}) -> ({ids_t}, {w_t}) {{
-  %ids, %w = moe.route %l {clause}routing {routing_text} : {args[0]} -> {ids_t}, {w_t}
+  %ids, %w = moe.route %l {clause}routing {routing_text}{extra} : {args[0]} -> {ids_t}, {w_t}
   return %ids, %w : {ids_t}, {w_t}
 }}"""
     inputs = [logits] + ([] if bias is None else [bias])
     [(ids, w)] = mh.run(kernel, args, [ids_t, w_t], [inputs])
-    want_ids, want_w = ref.route(logits, k=k, correction_bias=bias, **routing)
+    want_ids, want_w = ref.route(logits, k=k, correction_bias=bias, shared=shared,
+                                 shared_gate=shared_gate, **routing)
     mh.check_close(f"route {name} ids", ids, want_ids, rtol=0, atol=0)
     mh.check_close(f"route {name} weights", w, want_w)
 
@@ -55,6 +64,15 @@ route_case("deepseek", f32(5, 16),
            "<sigmoid_topk, k = 4, renormalize = true, scale = 2.5, n_group = 4, topk_group = 2>",
            4, bias=(0.1 * f32(16)), kind="sigmoid_topk", renormalize=True,
            scale=2.5, n_group=4, topk_group=2)
+# Qwen2-MoE: 6 routed experts, the shared expert's gate the 7th column, its
+# 2 chunks (experts 6 and 7) in every token's last slots; and ungated
+# shared slots after group-limited sigmoid routing.
+route_case("shared gated", f32(7, 7), "<softmax_topk, k = 2>", 2, shared=2,
+           shared_gate=True, kind="softmax_topk")
+route_case("shared", f32(5, 8),
+           "<sigmoid_topk, k = 2, renormalize = true, n_group = 4, topk_group = 2>", 2,
+           bias=(0.1 * f32(8)), shared=1, kind="sigmoid_topk", renormalize=True,
+           n_group=4, topk_group=2)
 
 # moe.permute: 5 tokens, k = 2, 4 experts; expert 2 gets nothing.
 x = f32(5, 6)

@@ -131,12 +131,25 @@ def MoE_RouteOp : MoE_Op<"route", [Pure, AttrSizedOperandSegments]> {
     (router matmul, scoring, selection, normalization, scaling) is one op
     and one kernel at run time. `moe-fuse-gating` makes this form.
 
+    `shared(m)` appends `m` always-selected (shared) experts: every token's
+    slots `k .. k + m - 1` hold experts `E .. E + m - 1`, so both results
+    are `[T, k + m]`, weighted 1. With `gated`, their weight is the sigmoid
+    of one more logit, the last of `E + 1` logit columns (router and
+    router bias `E + 1` columns wide): Qwen2-MoE's `shared_expert_gate`,
+    which then rides along in the router matmul. `moe-decompose` makes
+    this form for layers with a shared expert, so the whole gating of such
+    a layer stays one kernel and the shared weights never leave it.
+
     ```mlir
     %ids, %w = moe.route %logits routing <softmax_topk, k = 2, renormalize = true>
                : tensor<?x8xf32> -> tensor<?x2xi64>, tensor<?x2xf32>
     %ids, %w = moe.route %x router %wr : tensor<16x8xf32>
                routing <softmax_topk, k = 2, renormalize = true>
                : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+    // 8 routed experts + 1 shared (expert 8) weighted by sigmoid(logit 8).
+    %ids, %w = moe.route %x router %wr : tensor<16x9xf32>
+               routing <softmax_topk, k = 2> shared(1) gated
+               : tensor<?x16xf32> -> tensor<?x3xi32>, tensor<?x3xf32>
     ```
   }];
   let arguments = (ins
@@ -144,19 +157,27 @@ def MoE_RouteOp : MoE_Op<"route", [Pure, AttrSizedOperandSegments]> {
     Optional<MoE_FloatTensor>:$router,
     Optional<MoE_FloatTensor>:$router_bias,
     Optional<MoE_FloatTensor>:$correction_bias,
-    MoE_RoutingAttr:$routing
+    MoE_RoutingAttr:$routing,
+    DefaultValuedAttr<I64Attr, "0">:$shared_experts,
+    UnitAttr:$shared_gate
   );
   let results = (outs MoE_IndexTensor:$expert_ids, MoE_FloatTensor:$weights);
   let assemblyFormat = [{
     $input (`router` $router^ `:` type($router))?
     (`router_bias` $router_bias^ `:` type($router_bias))?
     (`correction_bias` $correction_bias^ `:` type($correction_bias))?
-    `routing` $routing attr-dict
+    `routing` $routing
+    (`shared` `(` $shared_experts^ `)`)? (`gated` $shared_gate^)? attr-dict
     `:` type($input) `->` type($expert_ids) `,` type($weights)
   }];
   let extraClassDeclaration = [{
-    /// The number of experts: dim 1 of `router`, or of the logits.
+    /// The number of routed experts: dim 1 of `router`, or of the logits,
+    /// less the shared gate's column.
     int64_t getNumExperts();
+    /// Slots per token in the results: k routed, then the shared experts.
+    int64_t getNumSlots() {
+      return getRouting().getK() + getSharedExperts();
+    }
   }];
   let hasVerifier = 1;
   let hasCanonicalizer = 1;

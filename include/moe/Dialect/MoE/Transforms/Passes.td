@@ -74,10 +74,13 @@ def MoEDecomposePass : Pass<"moe-decompose", "func::FuncOp"> {
     A shared expert of width `fs` runs inside the same grouped matmuls as
     `m = ceil(fs / f)` extra experts of the routed width `f` that every
     token selects: its weights are split into `f`-column chunks (the last
-    padded with zeros) appended after the routed experts, and each token
-    gets `m` more routing slots with ids `E .. E+m-1` and weight
-    `sigmoid(x . shared_gate)` (or 1). The activations act elementwise over
-    `f`, so the chunks sum to the shared FFN exactly.
+    padded with zeros) appended after the routed experts, and `moe.route`
+    gives each token `m` more routing slots (`shared(m)`) with ids
+    `E .. E+m-1` and weight 1, or `sigmoid(x . shared_gate)` with the gate
+    as one more router column (`gated`): the whole gating stays one op,
+    which `moe-fuse-gating` then fuses with the router matmul. The
+    activations act elementwise over `f`, so the chunks sum to the shared
+    FFN exactly.
 
     Layers the decomposed ops cannot state yet stay whole: expert-choice
     routing, capacity limits and `gate_on_input`.
@@ -89,7 +92,6 @@ def MoEDecomposePass : Pass<"moe-decompose", "func::FuncOp"> {
     "::mlir::moe::MoEDialect",
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
-    "::mlir::math::MathDialect",
     "::mlir::tensor::TensorDialect",
   ];
 }
