@@ -16,6 +16,10 @@ and prints TFLOP/s, GB/s of the touched expert weights, that as a share
 of the device-to-device copy bandwidth measured in the same run (the
 decode target: 75% of HBM bandwidth), and each engine's speed relative to
 dense bf16 and to cuBLAS grouped (above 1: faster).
+
+Then the router's fp32 logits at decode sizes (moe_cuda_router_logits_f32:
+the split GEMV up to 8 tokens, the grouped matmul beyond) against one
+cuBLAS fp32 GEMM (torch.matmul), with GB/s of the router's bytes.
 """
 
 import argparse
@@ -35,6 +39,12 @@ CASES = [
     ("mixtral-scaled", 1024, 3584, 8, 2, (1, 8, 64, 512, 2048)),
     ("qwen3-scaled", 1024, 384, 64, 8, (1, 16, 256)),
     ("mixtral-8x7b", 4096, 14336, 8, 2, (1, 64, 4096)),
+]
+ROUTERS = [
+    # name, d, router columns (E, + 1 for Qwen2's shared-expert gate)
+    ("mixtral-8x7b", 4096, 8),
+    ("qwen2-57b", 3584, 65),
+    ("deepseek-v3", 7168, 256),
 ]
 
 
@@ -127,6 +137,27 @@ def main():
                     print(f"{name:<16}{tokens:>6} {proj:<5}{engine:<16}{ms:>9.4f}"
                           f"{flops / ms / 1e9:>9.2f}{gbs:>8.0f}{100 * gbs / bandwidth:>6.0f}%"
                           f"{dense_ms / ms:>8.2f}x{grouped_ms / ms:>10.2f}x")
+
+    print()
+    header = f"{'router':<14}{'T':>6} {'engine':<18}{'ms':>9}{'GB/s':>8}{'%copy':>7}{'vs cublas':>10}"
+    print(header)
+    print("-" * len(header))
+    for name, d, columns in ROUTERS:
+        router = torch.randn(d, columns, device="cuda") / d ** 0.5
+        logits = torch.empty(64, columns, device="cuda")
+        for tokens in (1, 4, 8, 64):
+            x = torch.randn(tokens, d, device="cuda")
+            ours = lambda x=x, tokens=tokens: lib.moe_cuda_router_logits_f32(  # noqa: E731
+                stream, ctypes.c_void_p(x.data_ptr()), ctypes.c_int64(tokens),
+                ctypes.c_int64(d), ctypes.c_void_p(router.data_ptr()),
+                ctypes.c_int64(columns), None, ctypes.c_void_p(logits.data_ptr()))
+            assert ours() == ch.OK, lib.moe_cuda_last_error()
+            results = [("cublas f32", timed(lambda x=x: torch.matmul(x, router), args.repeats)),
+                       ("ours f32", timed(ours, args.repeats))]
+            for engine, ms in results:
+                gbs = d * columns * 4 / ms / 1e6
+                print(f"{name:<14}{tokens:>6} {engine:<18}{ms:>9.4f}{gbs:>8.0f}"
+                      f"{100 * gbs / bandwidth:>6.0f}%{results[0][1] / ms:>9.2f}x")
 
 
 if __name__ == "__main__":

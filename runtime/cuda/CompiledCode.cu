@@ -401,9 +401,8 @@ moe_status recordStats(const FusedRouting &routing, const float *dLogits,
 }
 
 /// Routes dInput [T, d] on the device into dIds / dWeights [T, k (+ shared
-/// experts)]: the logits are a grouped matmul of one expert (the router, from the
-/// constant cache when it was preloaded at model creation), then the
-/// routing kernel.
+/// experts)]: the logits of the router (from the constant cache when it
+/// was preloaded at model creation), then the routing kernel.
 moe_status routeOnDevice(cudaStream_t s, const float *dInput,
                          int64_t numTokens, int64_t d, int64_t numExperts,
                          const FusedRouting &routing, int32_t *dIds,
@@ -411,7 +410,6 @@ moe_status routeOnDevice(cudaStream_t s, const float *dInput,
   if (numTokens > INT32_MAX)
     return MOE_ERROR_INVALID_ARGUMENT;
   DeviceBuffer<float> dRouter, dRouterBias, dLogits, dCorrection;
-  DeviceBuffer<int32_t> dOffsets;
   int64_t columns = logitColumns(routing.params, numExperts);
   auto *router = static_cast<const float *>(
       constants().find(routing.router, sizeof(float) * d * columns));
@@ -419,16 +417,11 @@ moe_status routeOnDevice(cudaStream_t s, const float *dInput,
     MOE_TRY(upload(dRouter, routing.router, d * columns));
     router = dRouter.get();
   }
-  int32_t offsets[2] = {0, static_cast<int32_t>(numTokens)};
   MOE_TRY(upload(dRouterBias, routing.routerBias, columns));
-  MOE_TRY(upload(dOffsets, offsets, 2));
   MOE_TRY(upload(dCorrection, routing.correctionBias, numExperts));
   MOE_TRY(dLogits.allocate(numTokens * columns, s));
-  moe_activation_params identity{MOE_ACTIVATION_NONE, 0, 0, 0};
-  MOE_TRY(moe_cuda_grouped_matmul_f32(s, dInput, numTokens, d, router, 1,
-                                      columns, dOffsets.get(),
-                                      dRouterBias.get(), &identity,
-                                      dLogits.get()));
+  MOE_TRY(moe_cuda_router_logits_f32(s, dInput, numTokens, d, router, columns,
+                                     dRouterBias.get(), dLogits.get()));
   MOE_TRY(moe_cuda_route_f32(s, dLogits.get(), numTokens, numExperts,
                              &routing.params, dCorrection.get(), dIds,
                              dWeights));

@@ -56,6 +56,15 @@ moe_status moe::runtime::cuda::allowDynamicSharedMemory(const void *kernel,
   return MOE_OK;
 }
 
+int moe::runtime::cuda::multiprocessors() {
+  int device = 0, count = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount,
+                             device) != cudaSuccess)
+    return 1;
+  return count;
+}
+
 void moe::runtime::cuda::keepPoolMemory() {
   thread_local int seen = -1; // the last device this thread set up
   int device = 0;

@@ -50,6 +50,10 @@ GroupedMatmulKernel groupedMatmulKernel();
 /// every launch.
 moe_status allowDynamicSharedMemory(const void *kernel, int bytes);
 
+/// The current device's number of multiprocessors (1 when it cannot be
+/// read): how many blocks a launch needs to fill the GPU.
+int multiprocessors();
+
 /// Makes the current device's default memory pool keep freed memory (its
 /// release threshold is 0 by default: every synchronization would hand
 /// the scratch of the call before back to the OS, and the next call map

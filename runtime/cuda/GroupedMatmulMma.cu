@@ -263,15 +263,6 @@ __global__ void finishSplits(MmaArgs<Element> p) {
   }
 }
 
-int multiprocessors() {
-  int device = 0, count = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount,
-                             device) != cudaSuccess)
-    return 1;
-  return count;
-}
-
 template <typename Element, typename Shape, bool Gated>
 moe_status launchShape(cudaStream_t stream, MmaArgs<Element> args) {
   auto kernel = groupedMatmulMma<Element, Shape, Gated>;

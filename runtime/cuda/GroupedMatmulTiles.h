@@ -253,6 +253,31 @@ MOE_HOST_DEVICE constexpr int wgmmaAccCol(int lane, int i) {
   return 8 * (i / 4) + 2 * (lane % 4) + i % 2;
 }
 
+// The router's logits for a few tokens (Routing.cu, decode): a GEMV over
+// the router [d, C], each block a slab of 32 columns (a warp's lanes, one
+// coalesced 128-byte row segment per load) and a contiguous range of d,
+// the ranges' partial sums added in a second pass when d is split.
+constexpr int kRouterGemvMaxTokens = 8;
+constexpr int kRouterGemvColumns = 32;
+
+/// Rows of d per block so that `columnBlocks` slabs times the splits fill
+/// `sms` multiprocessors about twice (decode's router is one GEMV whose
+/// slabs alone would leave most of the GPU idle), with at least 256 rows
+/// per split (a split's partial sums cost a pass) and at most 32 splits.
+/// The splits are then ceil(d / rows), none empty.
+MOE_HOST_DEVICE constexpr int64_t routerRowsPerSplit(int64_t columnBlocks,
+                                                     int64_t sms, int64_t d) {
+  if (d <= 0)
+    return 1;
+  int64_t wanted = columnBlocks >= 2 * sms
+                       ? 1
+                       : (2 * sms + columnBlocks - 1) / columnBlocks;
+  int64_t most = d / 256 > 1 ? d / 256 : 1;
+  int64_t splits = wanted < most ? wanted : most;
+  splits = splits < 32 ? splits : 32;
+  return (d + splits - 1) / splits;
+}
+
 } // namespace moe::runtime::cuda::tiles
 
 #endif // MOE_RUNTIME_CUDA_GROUPEDMATMULTILES_H

@@ -1,5 +1,8 @@
 //===- Routing.cu - Routing, permutation, gather and combine on CUDA ------===//
 //
+// Router logits for a few tokens (decode): a split GEMV, 32 columns per
+// block (coalesced rows of the router), d in ranges over blockIdx.y whose
+// partial sums a second pass adds; more tokens go to the grouped matmul.
 // Routing: one warp per token; scores in shared memory, top-k by k rounds
 // of a warp-wide arg-max in ONNX TopK order (larger first, NaN above
 // numbers, lower index on ties), group limit by the same arg-max over
@@ -11,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CudaSupport.h"
+#include "GroupedMatmulTiles.h"
 
 #include <cmath>
 
@@ -196,6 +200,89 @@ __global__ void routeKernel(const float *logits, int64_t numTokens, int numExper
            p.scale;
 }
 
+constexpr int kGemvWarps = 8;
+
+/// Partial logits of T tokens: block (x, y) sums rows [y * rowsPerSplit,
+/// ...) of d for columns [32 x, 32 x + 32), one column per lane, the rows
+/// dealt round-robin to the warps, then the warps' sums added in a fixed
+/// order (deterministic: no atomics). One split: the logits themselves,
+/// bias added; else partials [splits, T, C] for routerFinishKernel.
+template <int T>
+__global__ void routerGemvKernel(const float *x, int64_t d,
+                                 const float *router, int64_t columns,
+                                 int64_t rowsPerSplit, const float *bias,
+                                 float *out) {
+  __shared__ float sums[kGemvWarps][T][kWarp];
+  int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+  int64_t c = int64_t(blockIdx.x) * kWarp + lane;
+  int64_t begin = int64_t(blockIdx.y) * rowsPerSplit;
+  int64_t end = min(d, begin + rowsPerSplit);
+  float acc[T];
+#pragma unroll
+  for (int t = 0; t < T; ++t)
+    acc[t] = 0.0f;
+  if (c < columns) {
+#pragma unroll 4
+    for (int64_t i = begin + warp; i < end; i += kGemvWarps) {
+      float r = router[i * columns + c];
+#pragma unroll
+      for (int t = 0; t < T; ++t)
+        acc[t] += x[t * d + i] * r;
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < T; ++t)
+    sums[warp][t][lane] = acc[t];
+  __syncthreads();
+  if (warp != 0 || c >= columns)
+    return;
+  bool whole = gridDim.y == 1;
+  for (int t = 0; t < T; ++t) {
+    float s = whole && bias ? bias[c] : 0.0f;
+    for (int w = 0; w < kGemvWarps; ++w)
+      s += sums[w][t][lane];
+    out[(int64_t(blockIdx.y) * T + t) * columns + c] = s;
+  }
+}
+
+/// logits[t, c] = bias[c] + the splits' partial sums, in split order.
+__global__ void routerFinishKernel(const float *partials, int splits,
+                                   int64_t count, int64_t columns,
+                                   const float *bias, float *logits) {
+  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= count)
+    return;
+  float s = bias ? bias[i % columns] : 0.0f;
+  for (int z = 0; z < splits; ++z)
+    s += partials[z * count + i];
+  logits[i] = s;
+}
+
+template <int T>
+moe_status launchRouterGemv(cudaStream_t s, const float *x, int64_t d,
+                            const float *router, int64_t columns,
+                            const float *bias, float *logits) {
+  int64_t columnBlocks = (columns + kWarp - 1) / kWarp;
+  int64_t rows = tiles::routerRowsPerSplit(columnBlocks, multiprocessors(), d);
+  int64_t splits = d > 0 ? (d + rows - 1) / rows : 1;
+  if (columnBlocks > INT32_MAX || splits > 65535)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  dim3 grid{unsigned(columnBlocks), unsigned(splits)};
+  if (splits == 1) {
+    routerGemvKernel<T><<<grid, kGemvWarps * kWarp, 0, s>>>(
+        x, d, router, columns, rows, bias, logits);
+    return launched();
+  }
+  DeviceBuffer<float> partials; // freed in stream order after the finish
+  MOE_TRY(partials.allocate(splits * T * columns, s));
+  routerGemvKernel<T><<<grid, kGemvWarps * kWarp, 0, s>>>(
+      x, d, router, columns, rows, nullptr, partials.get());
+  int64_t count = T * columns;
+  routerFinishKernel<<<unsigned((count + 255) / 256), 256, 0, s>>>(
+      partials.get(), int(splits), count, columns, bias, logits);
+  return launched();
+}
+
 constexpr int kScanThreads = 256;
 
 /// Exclusive prefix count of `match` over the block; returns the total.
@@ -291,6 +378,54 @@ extern "C" moe_status moe_cuda_route_f32(void *stream, const float *logits,
   routeKernel<<<blocks, kWarpsPerBlock * kWarp, 0, asStream(stream)>>>(
       logits, numTokens, int(numExperts), *params, bias, ids, weights);
   return launched();
+}
+
+extern "C" moe_status moe_cuda_router_logits_f32(
+    void *stream, const float *input, int64_t numTokens, int64_t d,
+    const float *router, int64_t columns, const float *bias, float *logits) {
+  if (numTokens < 0 || d < 0 || columns < 1 || !router ||
+      (numTokens > 0 && (!input || !logits)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (numTokens == 0)
+    return MOE_OK;
+  cudaStream_t s = asStream(stream);
+  switch (numTokens) {
+  case 1:
+    return launchRouterGemv<1>(s, input, d, router, columns, bias, logits);
+  case 2:
+    return launchRouterGemv<2>(s, input, d, router, columns, bias, logits);
+  case 3:
+    return launchRouterGemv<3>(s, input, d, router, columns, bias, logits);
+  case 4:
+    return launchRouterGemv<4>(s, input, d, router, columns, bias, logits);
+  case 5:
+    return launchRouterGemv<5>(s, input, d, router, columns, bias, logits);
+  case 6:
+    return launchRouterGemv<6>(s, input, d, router, columns, bias, logits);
+  case 7:
+    return launchRouterGemv<7>(s, input, d, router, columns, bias, logits);
+  case 8:
+    return launchRouterGemv<8>(s, input, d, router, columns, bias, logits);
+  default:
+    break;
+  }
+  static_assert(tiles::kRouterGemvMaxTokens == 8, "the cases above");
+  static_assert(tiles::kRouterGemvColumns == kWarp, "a lane per column");
+  // More tokens: the router as the one expert of the fp32 grouped matmul.
+  if (numTokens > INT32_MAX)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  int32_t offsets[2] = {0, static_cast<int32_t>(numTokens)};
+  DeviceBuffer<int32_t> dOffsets;
+  MOE_TRY(dOffsets.allocate(2, s));
+  if (cudaError_t error = cudaMemcpyAsync(dOffsets.get(), offsets,
+                                          sizeof(offsets),
+                                          cudaMemcpyHostToDevice, s);
+      error != cudaSuccess)
+    return deviceError(error);
+  moe_activation_params identity{MOE_ACTIVATION_NONE, 0, 0, 0};
+  return moe_cuda_grouped_matmul_f32(s, input, numTokens, d, router, 1,
+                                     columns, dOffsets.get(), bias, &identity,
+                                     logits);
 }
 
 extern "C" moe_status moe_cuda_permute(void *stream, const int32_t *ids,

@@ -30,12 +30,22 @@ int32_t moe_cuda_runtime_api_version(void);
 const char *moe_cuda_last_error(void);
 
 /* logits [T, E] -> expert_ids [T, k], weights [T, k]; E <= 512,
- * n_group <= 64. */
+ * n_group <= 64. With shared experts (moe_routing_params.num_shared,
+ * shared_gate): logits [T, E + shared_gate] -> [T, k + num_shared]. */
 moe_status moe_cuda_route_f32(void *stream, const float *logits,
                               int64_t num_tokens, int64_t num_experts,
                               const moe_routing_params *params,
                               const float *correction_bias,
                               int32_t *expert_ids, float *weights);
+
+/* The router's logits: logits [T, C] = input [T, d] . router [d, C]
+ * (+ bias [C] or NULL), fp32. Up to 8 tokens (decode) a GEMV whose blocks
+ * split C in 32 columns and d in ranges to fill the GPU; more tokens the
+ * fp32 grouped matmul with one expert. */
+moe_status moe_cuda_router_logits_f32(void *stream, const float *input,
+                                      int64_t num_tokens, int64_t d,
+                                      const float *router, int64_t columns,
+                                      const float *bias, float *logits);
 
 /* expert_ids [T, k] -> assignments [T*k] (flat slots sorted by expert,
  * stable), offsets [E+1], inverse [T, k]. */

@@ -97,6 +97,17 @@ def route(logits, kind, k, renormalize=False, scale=1.0, n_group=1,
     return status, ids, weights
 
 
+def router_logits(x, router, bias=None, shape=None):
+    """moe_cuda_router_logits_f32: x [T, d] and router [d, C] Devices (or
+    `shape` (T, d, C) with null pointers); returns (status, logits)."""
+    t, d, c = (x.shape + router.shape[1:]) if x is not None else shape
+    logits = Device(shape=(t, c), dtype=np.float32) if x is not None else None
+    status = lib.moe_cuda_router_logits_f32(None, ptr(x), _i64(t), _i64(d),
+                                            ptr(router) if router is not None else None,
+                                            _i64(c), ptr(bias), ptr(logits))
+    return status, logits
+
+
 def grouped_matmul(rows, weights, offsets, bias=None, activation="identity",
                    alpha=1.702, beta=1.0, limit=7.0, dtype="f32", num_rows=None,
                    out=None, cublas=False, bf16=False):

@@ -286,6 +286,34 @@ void checkSplitK() {
   std::printf("OK: split-K\n");
 }
 
+/// The router GEMV's split of d: every row in exactly one non-empty split,
+/// at most 32 splits of at least 256 rows (or one), and enough blocks to
+/// fill 132 multiprocessors twice when d allows it.
+void checkRouterSplits() {
+  EXPECT(routerRowsPerSplit(2, 132, 7168) == 256,
+         "d 7168 over 2 slabs: 28 splits of 256 rows, not %lld rows",
+         (long long)routerRowsPerSplit(2, 132, 7168));
+  EXPECT(routerRowsPerSplit(300, 132, 7168) == 7168, "a full launch: %lld",
+         (long long)routerRowsPerSplit(300, 132, 7168));
+  EXPECT(routerRowsPerSplit(1, 132, 100) == 100, "short d is not split");
+  for (int64_t slabs = 1; slabs < 300; slabs += 11)
+    for (int64_t d = 1; d < 20000; d = d * 3 + 1) {
+      int64_t rows = routerRowsPerSplit(slabs, 132, d);
+      int64_t splits = (d + rows - 1) / rows;
+      EXPECT(rows >= 1 && splits >= 1 && splits <= 32,
+             "%lld slabs, d %lld: %lld rows, %lld splits", (long long)slabs,
+             (long long)d, (long long)rows, (long long)splits);
+      EXPECT(splits == 1 || rows >= 256, "d %lld: %lld rows per split",
+             (long long)d, (long long)rows);
+      EXPECT((splits - 1) * rows < d, "d %lld: an empty split", (long long)d);
+      if (slabs * 32 <= 264 && d >= 256 * 32)
+        EXPECT(slabs * splits >= 264 || splits == 32,
+               "%lld slabs, d %lld: %lld blocks", (long long)slabs,
+               (long long)d, (long long)(slabs * splits));
+    }
+  std::printf("OK: router GEMV splits\n");
+}
+
 /// The 128-byte swizzle wgmma applies to a shared-memory address (its
 /// Swizzle<3,4,3>): the 16-byte chunk bits 4-6 XOR the 128-byte row bits
 /// 7-9.
@@ -366,6 +394,7 @@ int main() {
   checkShape<MmaShape<2, 4>>("128-row blocks");
   checkRowTiles();
   checkSplitK();
+  checkRouterSplits();
   checkWgmma();
   return 0;
 }

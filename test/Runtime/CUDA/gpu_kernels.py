@@ -18,6 +18,7 @@
 # again):
 # RUN: env MOE_CUDA_GROUPED_MATMUL=wgmma %python %s | FileCheck %s
 # CHECK: OK: route
+# CHECK: OK: router logits
 # CHECK: OK: permute
 # CHECK: OK: grouped_matmul f32
 # CHECK: OK: grouped_matmul bf16
@@ -73,6 +74,25 @@ def test_route():
             assert np.array_equal(ids.get(), want_ids), params
             close(f"route {params}", w.get(), want_w)
     print("OK: route")
+
+
+def test_router_logits():
+    # Decode's GEMV (T <= 8: one split, or d cut into ranges whose partial
+    # sums a second pass adds; columns not a multiple of 32) and the
+    # grouped matmul beyond, with and without a bias.
+    for tokens in (1, 2, 5, 8, 9, 33):
+        for d, columns in ((16, 8), (300, 65), (7168, 257), (2048, 9)):
+            x = rng.standard_normal((tokens, d)).astype(np.float32)
+            router = (rng.standard_normal((d, columns)) / np.sqrt(d)).astype(np.float32)
+            bias = rng.standard_normal(columns).astype(np.float32)
+            for with_bias in (False, True):
+                status, logits = ch.router_logits(D(x), D(router),
+                                                  D(bias) if with_bias else None)
+                assert status == ch.OK, (status, ch.lib.moe_cuda_last_error())
+                want = x.astype(np.float64) @ router + (bias if with_bias else 0.0)
+                close(f"router logits T={tokens} d={d} C={columns}", logits.get(), want,
+                      rtol=1e-4, atol=1e-4)
+    print("OK: router logits")
 
 
 def permute(ids, experts):
@@ -217,7 +237,8 @@ def test_chained_layer():
 # Every section runs even when one before it failed (a GPU session is
 # short; a sticky device fault fails the rest too, and says so).
 failures = []
-for name, section in (("route", test_route), ("permute", test_permute),
+for name, section in (("route", test_route), ("router logits", test_router_logits),
+                      ("permute", test_permute),
                       ("grouped_matmul f32", lambda: test_grouped_matmul("f32")),
                       ("grouped_matmul bf16", lambda: test_grouped_matmul("bf16")),
                       ("grouped_matmul f16", lambda: test_grouped_matmul("f16")),

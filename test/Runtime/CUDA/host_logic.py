@@ -89,6 +89,12 @@ assert lib.moe_cuda_permute(None, fake, i64(4), i64(0), i64(8), fake, fake, fake
 assert lib.moe_cuda_permute(None, fake, i64(1 << 31), i64(2), i64(8), fake, fake, fake) == ch.INVALID_ARGUMENT
 assert lib.moe_cuda_combine_f32(None, fake, i64(7), i64(4), fake, fake, i64(4), i64(2), fake) == ch.INVALID_ARGUMENT
 assert lib.moe_cuda_gather_rows_f32(None, None, i64(4), i64(8), fake, i64(2), fake) == ch.INVALID_ARGUMENT
+logits = lib.moe_cuda_router_logits_f32
+assert logits(None, fake, i64(4), i64(8), None, i64(8), None, fake) == ch.INVALID_ARGUMENT  # no router
+assert logits(None, fake, i64(4), i64(8), fake, i64(0), None, fake) == ch.INVALID_ARGUMENT  # no columns
+assert logits(None, fake, i64(-1), i64(8), fake, i64(8), None, fake) == ch.INVALID_ARGUMENT
+assert logits(None, None, i64(4), i64(8), fake, i64(8), None, fake) == ch.INVALID_ARGUMENT  # no input
+assert logits(None, None, i64(0), i64(8), fake, i64(8), None, None) == ch.OK  # no tokens
 print("OK: argument checks")
 
 # The entry points of --target=cuda code take host buffers.
@@ -179,4 +185,11 @@ if ch.device_count() == 0:
     assert status == ch.DEVICE_ERROR, status
     message = lib.moe_cuda_last_error().decode()
     assert message.startswith("cuda"), message
+    # The router GEMV (one split, then split d with its partial sums) and
+    # the grouped-matmul path of more tokens.
+    for t, d in ((1, 64), (4, 8192), (9, 64)):
+        assert ch.router_logits(None, None, shape=(t, d, 8))[0] == ch.INVALID_ARGUMENT
+        status = lib.moe_cuda_router_logits_f32(None, fake, i64(t), i64(d), fake, i64(8),
+                                                None, fake)
+        assert status == ch.DEVICE_ERROR, (t, d, status)
 print("OK: device errors")
