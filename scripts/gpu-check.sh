@@ -3,9 +3,10 @@
 # device machine, or any CUDA box): builds runtime/cuda with nvcc alone (no
 # LLVM/MLIR needed), runs the host-side and kernel tests against NumPy,
 # then the GPU benchmark. Python needs numpy (tests) and torch (benchmark).
-# When build-gpu-models/ is there (made by scripts/gpu-models.sh on the
-# build machine and carried along), the models compiled with
-# --target=cuda run too, against onnxruntime's saved outputs.
+# When build-gpu-models/models.tar.xz is there (made by
+# scripts/gpu-models.sh on the build machine and carried along), the
+# models compiled with --target=cuda run too, against onnxruntime's saved
+# outputs.
 #
 #   scripts/gpu-check.sh [--quick]     (--quick: benchmark small cases only)
 #
@@ -60,11 +61,19 @@ else
 fi
 # Models compiled with --target=cuda (scripts/gpu-models.sh, on the build
 # machine) against onnxruntime's outputs, when they were carried along.
-if [ -d "$ROOT/build-gpu-models" ]; then
+PACKED="$ROOT/build-gpu-models/models.tar.xz"
+if [ -f "$PACKED" ]; then
+  MODELS="$OUT/models"
+  rm -rf "$MODELS"
+  # Python's tarfile (lzma), so that no xz binary is needed there.
+  "$PYTHON" -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='data')" \
+    "$PACKED" "$OUT"
   CUDA_LIB=$(dirname "$(dirname "$NVCC")")/lib64
   step "models compiled with --target=cuda" \
-    env LD_LIBRARY_PATH="$ROOT/build-gpu-models:$CUDA_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-    "$PYTHON" "$ROOT/test/lib/run_compiled_models.py" "$ROOT/build-gpu-models"
+    env LD_LIBRARY_PATH="$MODELS:$CUDA_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    "$PYTHON" "$ROOT/test/lib/run_compiled_models.py" "$MODELS"
+else
+  echo "gpu-check: no $PACKED (scripts/gpu-models.sh): compiled models skipped"
 fi
 step "benchmark" "$PYTHON" "$ROOT/benchmarks/bench_cuda_grouped.py" "$@"
 step "benchmark, 'ours bf16' on the experimental wgmma kernel" \

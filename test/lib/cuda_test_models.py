@@ -3,7 +3,10 @@ ONNX Runtime's com.microsoft.MoE op (routing from given logits, biases,
 SwiGLU) and real torch.onnx.export files (Mixtral: gating fused into the
 routing; Qwen2-MoE: a shared expert and its gate; DeepSeek-V3: sigmoid
 routing with groups; Mixtral inside a residual connection, whose add on
-the host keeps the model from running device-resident), each with a
+the host keeps the model from running device-resident; and the other
+exported forms moe-raise knows: ReLU experts, gate weights applied before
+the down projection, a dense (soft) mixture, gpt-oss's clamped SwiGLU
+with biases, stacked expert weights, Switch's top-1), each with a
 function giving its inputs for T tokens."""
 
 import os
@@ -34,7 +37,13 @@ def build(out, rng):
             ("deepseek", blocks.DeepseekV3MoE(d=D, f=8, num_experts=8, top_k=2,
                                               n_group=4, topk_group=2)),
             ("residual", blocks.Residual(
-                blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2)))):
+                blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2))),
+            ("relu", blocks.ReluMoeBlock(d=D, f=32, num_experts=5, top_k=3)),
+            ("gatebefore", blocks.GateBeforeDownMoeBlock(d=D, f=16, num_experts=4, top_k=2)),
+            ("soft", blocks.SoftMoeBlock(d=D, f=24, num_experts=3)),
+            ("gptoss", blocks.GptOssMoeBlock(d=D, f=16, num_experts=4, top_k=2, limit=1.5)),
+            ("stacked", blocks.StackedMoeBlock(d=D, f=24, num_experts=4, top_k=2)),
+            ("switch", blocks.SwitchSparseMLP(d=D, f=32, num_experts=4))):
         path = os.path.join(out, name + ".onnx")
         blocks.export(module, path, d=D, seed=1)
         models[name] = (path, lambda t: {
@@ -43,12 +52,15 @@ def build(out, rng):
 
 
 def weight_types(name):
-    """f32 and bf16 everywhere (f32 only for the residual model: it checks
-    the staging); f16 on the two call shapes (the experts call after a
-    given routing, the whole-layer call), to keep the GPU machine's copy of
-    the compiled models small."""
-    if name == "residual":
+    """f32 and bf16 for the main models, f16 on the two call shapes (the
+    experts call after a given routing, the whole-layer call); the other
+    forms f32 (their layer call is Mixtral's; gpt-oss's clamped SwiGLU
+    with biases in bf16 too), the residual model f32 (it checks the
+    staging): to keep the compile time of the tests down."""
+    if name in ("residual", "relu", "gatebefore", "soft", "stacked", "switch"):
         return ("f32",)
+    if name == "gptoss":
+        return ("f32", "bf16")
     return ("f32", "bf16") + (("f16",) if name in ("microsoft", "mixtral") else ())
 
 

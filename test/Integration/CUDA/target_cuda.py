@@ -32,6 +32,12 @@
 # CHECK: OK: deepseek f32
 # CHECK: OK: residual calls the CUDA runtime
 # CHECK: OK: residual f32
+# CHECK: OK: relu calls the CUDA runtime
+# CHECK: OK: gatebefore calls the CUDA runtime
+# CHECK: OK: soft calls the CUDA runtime
+# CHECK: OK: gptoss calls the CUDA runtime
+# CHECK: OK: stacked calls the CUDA runtime
+# CHECK: OK: switch calls the CUDA runtime
 
 import os
 import shutil

@@ -31,6 +31,13 @@
 # CHECK: OK: deepseek f32 (device-resident: 1 copy per run_device
 # CHECK: OK: deepseek bf16
 # CHECK: OK: residual f32 (staged: 3 copies per run_device
+# CHECK: OK: relu f32 (device-resident
+# CHECK: OK: gatebefore f32 (device-resident
+# CHECK: OK: soft f32 (device-resident
+# CHECK: OK: gptoss f32 (device-resident
+# CHECK: OK: gptoss bf16 (device-resident
+# CHECK: OK: stacked f32 (device-resident
+# CHECK: OK: switch f32 (device-resident
 
 import ctypes
 import glob
