@@ -66,7 +66,8 @@ if [ -f "$PACKED" ]; then
   MODELS="$OUT/models"
   rm -rf "$MODELS"
   # Python's tarfile (lzma), so that no xz binary is needed there.
-  "$PYTHON" -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='data')" \
+  "$PYTHON" -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2],
+    **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))" \
     "$PACKED" "$OUT"
   CUDA_LIB=$(dirname "$(dirname "$NVCC")")/lib64
   step "models compiled with --target=cuda" \
