@@ -25,8 +25,8 @@ namespace {
 
 constexpr int kWarp = 32;
 constexpr int kWarpsPerBlock = 4;
-constexpr int kMaxExperts = 512;
-constexpr int kMaxGroups = 64;
+constexpr int kMaxExperts = MOE_CUDA_MAX_ROUTED_EXPERTS;
+constexpr int kMaxGroups = MOE_CUDA_MAX_EXPERT_GROUPS;
 
 /// True when (a, ia) ranks before (b, ib).
 __device__ bool before(float a, int ia, float b, int ib) {

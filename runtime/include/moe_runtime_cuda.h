@@ -29,8 +29,14 @@ int32_t moe_cuda_runtime_api_version(void);
 /* The CUDA error text of the calling thread's last MOE_ERROR_DEVICE. */
 const char *moe_cuda_last_error(void);
 
-/* logits [T, E] -> expert_ids [T, k], weights [T, k]; E <= 512,
- * n_group <= 64. With shared experts (moe_routing_params.num_shared,
+/* The routing kernel's limits (one warp per token, its scores in shared
+ * memory): routed experts and expert groups. The compiler routes layers
+ * beyond them on the host (the CPU runtime's kernel), experts on the GPU. */
+#define MOE_CUDA_MAX_ROUTED_EXPERTS 512
+#define MOE_CUDA_MAX_EXPERT_GROUPS 64
+
+/* logits [T, E] -> expert_ids [T, k], weights [T, k]; E <=
+ * MOE_CUDA_MAX_ROUTED_EXPERTS, n_group <= MOE_CUDA_MAX_EXPERT_GROUPS. With shared experts (moe_routing_params.num_shared,
  * shared_gate): logits [T, E + shared_gate] -> [T, k + num_shared]. */
 moe_status moe_cuda_route_f32(void *stream, const float *logits,
                               int64_t num_tokens, int64_t num_experts,

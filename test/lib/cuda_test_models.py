@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 D = 16
+MANY_EXPERTS = 520  # > MOE_CUDA_MAX_ROUTED_EXPERTS
 
 
 def build(out, rng):
@@ -30,6 +31,12 @@ def build(out, rng):
     models["microsoft"] = (path, lambda t: {
         "x": rng.standard_normal((t, D)).astype(np.float32),
         "logits": rng.standard_normal((t, 8)).astype(np.float32)})
+    # More experts than the CUDA routing kernel takes: routed on the host.
+    path = os.path.join(out, "many.onnx")
+    microsoft_moe(path, MANY_EXPERTS, D, 4, activation="relu", k=3, normalize=1, seed=6)
+    models["many"] = (path, lambda t: {
+        "x": rng.standard_normal((t, D)).astype(np.float32),
+        "logits": rng.standard_normal((t, MANY_EXPERTS)).astype(np.float32)})
     for name, module in (
             ("mixtral", blocks.MixtralSparseMoeBlock(d=D, f=32, num_experts=4, top_k=2)),
             ("qwen2", blocks.Qwen2MoeSparseMoeBlock(d=D, f=16, num_experts=6, top_k=2,
@@ -57,7 +64,7 @@ def weight_types(name):
     forms f32 (their layer call is Mixtral's; gpt-oss's clamped SwiGLU
     with biases in bf16 too), the residual model f32 (it checks the
     staging): to keep the compile time of the tests down."""
-    if name in ("residual", "relu", "gatebefore", "soft", "stacked", "switch"):
+    if name in ("residual", "many", "relu", "gatebefore", "soft", "stacked", "switch"):
         return ("f32",)
     if name == "gptoss":
         return ("f32", "bf16")
@@ -67,8 +74,9 @@ def weight_types(name):
 def device_resident(name):
     """Whether moe_model_run_device runs the model on the caller's device
     buffers (moe-mark-device-io): all but the residual model, whose input
-    an add on the host reads."""
-    return name != "residual"
+    an add on the host reads, and the many-experts one, routed on the
+    host."""
+    return name not in ("residual", "many")
 
 
 def error_and_cosine(actual, expected):

@@ -18,6 +18,7 @@
 
 #include "moe_packing.h"
 #include "moe_runtime.h"
+#include "moe_runtime_cuda.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -295,6 +296,14 @@ void addRoutingArgs(RuntimeCall &call, RouteOp op) {
   call.addInput(op.getCorrectionBias());
 }
 
+/// Whether the CUDA routing kernel takes this routing (its scores live in
+/// shared memory: at most MOE_CUDA_MAX_ROUTED_EXPERTS experts and
+/// MOE_CUDA_MAX_EXPERT_GROUPS groups). Others route on the host.
+bool fitsCudaRouting(RouteOp op) {
+  return op.getNumExperts() <= MOE_CUDA_MAX_ROUTED_EXPERTS &&
+         op.getRouting().getNGroup() <= MOE_CUDA_MAX_EXPERT_GROUPS;
+}
+
 /// The layer's number (routing calls in module order) and name, for the
 /// runtime's routing statistics.
 void addLayerArgs(RuntimeCall &call, RouteOp op) {
@@ -310,7 +319,8 @@ void addLayerArgs(RuntimeCall &call, RouteOp op) {
 }
 
 /// moe_cc_route_f32 (given logits) or moe_cc_route_fused_f32 (hidden
-/// states and router: the whole gating in one kernel).
+/// states and router: the whole gating in one kernel). For CUDA, routings
+/// beyond the device kernel's limits call the CPU runtime's kernel.
 struct RouteToRuntime : RuntimePattern<RouteOp> {
   using RuntimePattern::RuntimePattern;
 
@@ -320,7 +330,12 @@ struct RouteToRuntime : RuntimePattern<RouteOp> {
     if (!isF32(op.getInput()) || !isF32(op.getWeights()) ||
         !isI32(op.getExpertIds()))
       return rewriter.notifyMatchFailure(op, "needs f32 data, i32 ids");
-    RuntimeCall call(rewriter, op, numThreads, target);
+    // Beyond the CUDA kernel's limits: routed on the host.
+    RuntimeTarget callTarget =
+        target == RuntimeTarget::CUDA && !fitsCudaRouting(op)
+            ? RuntimeTarget::CPU
+            : target;
+    RuntimeCall call(rewriter, op, numThreads, callTarget);
     Value input = op.getInput();
     Value tokens = call.dim(input, 0);
     call.addInput(input);
@@ -328,7 +343,7 @@ struct RouteToRuntime : RuntimePattern<RouteOp> {
     if (router) {
       // CUDA: a constant router is uploaded at model creation, and the
       // call finds it in the device cache.
-      if (target == RuntimeTarget::CUDA)
+      if (callTarget == RuntimeTarget::CUDA)
         preloadIfConstant(rewriter, op, router, numThreads);
       call.addI64(call.dim(input, 1));
       call.addInput(router);
@@ -686,6 +701,7 @@ struct ExpertsToCuda : RuntimePattern<GroupedMatmulOp> {
   static RouteOp fusedRouting(PermuteOp permute, Value combineWeights) {
     auto route = permute.getExpertIds().getDefiningOp<RouteOp>();
     if (!route || !route.getRouter() || !isF32(route.getRouter()) ||
+        !fitsCudaRouting(route) ||
         route.getInput() != permute.getInput() ||
         route.getWeights() != combineWeights ||
         !route.getExpertIds().hasOneUse() || !route.getWeights().hasOneUse())

@@ -210,6 +210,31 @@ func.func @layer_shared(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
 
 // -----
 
+// Beyond the CUDA routing kernel's limits (600 > 512 routed experts): the
+// routing runs on the host (the CPU runtime's fused kernel), the experts
+// on the GPU with the ids it made.
+// CHECK-LABEL: func @layer_many_experts
+// CHECK: llvm.call @moe_cc_route_fused_f32(
+// CHECK: llvm.call @moe_cc_check_status(
+// CHECK: llvm.call @moe_cuda_cc_experts_f32(
+// CHECK-NOT: llvm.call @moe_cuda_cc_layer_f32
+// CHECK-NOT: llvm.call @moe_cuda_cc_route
+func.func @layer_many_experts(%x: tensor<?x16xf32>, %wr: tensor<16x600xf32>) -> tensor<?x16xf32> {
+  %w1 = arith.constant dense<0.25> : tensor<600x16x8xf32>
+  %w2 = arith.constant dense<0.5> : tensor<600x4x16xf32>
+  %ids, %g = moe.route %x router %wr : tensor<16x600xf32>
+      routing <softmax_topk, k = 2> : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  %rows, %assign, %offsets, %inverse = moe.permute %x, %ids
+      : tensor<?x16xf32>, tensor<?x2xi32> -> tensor<?x16xf32>, tensor<?xi32>, tensor<601xi32>, tensor<?x2xi32>
+  %h = moe.grouped_matmul %rows, %w1, %offsets activation <swiglu>
+      : tensor<?x16xf32>, tensor<600x16x8xf32>, tensor<601xi32> -> tensor<?x4xf32>
+  %y = moe.grouped_matmul %h, %w2, %offsets combine %g, %inverse : tensor<?x2xf32>, tensor<?x2xi32>
+      : tensor<?x4xf32>, tensor<600x4x16xf32>, tensor<601xi32> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
 // Near miss: the routing weights are also returned, so the gating stays its
 // own call (its results are needed on the host) and the experts one call.
 // CHECK-LABEL: func @layer_chain_weights_escape

@@ -23,6 +23,7 @@
 # CHECK: OK: microsoft f32 (device-resident: 1 copy per run_device
 # CHECK: OK: microsoft bf16
 # CHECK: OK: microsoft f16
+# CHECK: OK: many f32 (staged: 5 copies per run_device
 # CHECK: OK: mixtral f32 (device-resident: 1 copy per run_device
 # CHECK: OK: mixtral bf16
 # CHECK: OK: mixtral f16
