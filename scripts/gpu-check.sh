@@ -21,11 +21,17 @@ ARCH="${GPU_ARCH:-90a}"
 
 nvidia-smi -L
 mkdir -p "$OUT"
-echo "gpu-check: building the CUDA runtime for sm_$ARCH"
-"$NVCC" -O3 -std=c++17 -shared -Xcompiler -fPIC -lineinfo --expt-relaxed-constexpr \
-  -gencode "arch=compute_$ARCH,code=sm_$ARCH" \
+echo "gpu-check: building the CUDA runtime for sm_$ARCH (ptxas report: $OUT/nvcc.log)"
+if ! "$NVCC" -O3 -std=c++17 -shared -Xcompiler -fPIC -lineinfo --expt-relaxed-constexpr \
+  -Xptxas -v -gencode "arch=compute_$ARCH,code=sm_$ARCH" \
   -I "$ROOT/runtime/include" -I "$ROOT/runtime/common" \
-  "$ROOT"/runtime/cuda/*.cu -lcublas -o "$OUT/libmoe_runtime_cuda.so"
+  "$ROOT"/runtime/cuda/*.cu -lcublas -o "$OUT/libmoe_runtime_cuda.so" > "$OUT/nvcc.log" 2>&1; then
+  cat "$OUT/nvcc.log"
+  echo "gpu-check: FAILED: the nvcc build"
+  exit 1
+fi
+# Warnings and spills (register pressure) are worth seeing in the log.
+grep -E "warning|[1-9][0-9]* bytes spill" "$OUT/nvcc.log" || true
 
 export MOE_CUDA_RUNTIME_LIB="$OUT/libmoe_runtime_cuda.so"
 export PYTHONPATH="$ROOT/test/lib${PYTHONPATH:+:$PYTHONPATH}"
