@@ -17,6 +17,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BufferCache.h"
 #include "moe_runtime.h"
 
 #include <cstddef>
@@ -145,6 +146,15 @@ struct ThreadAllocator {
   std::unordered_set<void *> blocks;
 };
 thread_local ThreadAllocator threadAllocator;
+
+void *moe::runtime::cachedAlloc(size_t bytes) {
+  return cache().allocate(bytes, alignof(std::max_align_t));
+}
+
+void moe::runtime::cachedFree(void *block) {
+  if (block)
+    cache().release(block);
+}
 
 extern "C" {
 

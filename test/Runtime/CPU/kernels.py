@@ -333,10 +333,11 @@ print("OK: buffer cache")
 # The combine fused into the grouped matmul's epilogue (moe_cc_* with
 # combine weights and inverse): bitwise what the separate combine of the
 # separate grouped matmul gives (same per-element sums, same j order), for
-# every weight storage, and against numpy; a bad inverse is refused.
+# every weight storage, and against numpy; a bad inverse is refused. k = 1
+# runs the epilogue itself (one pass), k > 1 scratch rows and the combine.
 i8p = ctypes.POINTER(ctypes.c_int8)
 for tokens, k, experts, kdim, mdim, bias_on in ((1, 2, 4, 40, 128, False), (37, 2, 5, 24, 70, True),
-                                                (64, 4, 8, 33, 160, False)):
+                                                (64, 4, 8, 33, 160, False), (29, 1, 6, 24, 48, True)):
     ids = np.stack([rng.permutation(experts)[:k] for _ in range(tokens)]).astype(np.int32)
     _, assign, offsets, inverse = rt.permute(ids, experts)
     rows = rng.standard_normal((tokens * k, kdim)).astype(np.float32)
