@@ -16,7 +16,9 @@
 #include "CudaSupport.h"
 #include "GroupedMatmulTiles.h"
 
+#include <array>
 #include <cmath>
+#include <utility>
 
 using namespace moe::runtime;
 using namespace moe::runtime::cuda;
@@ -283,6 +285,16 @@ moe_status launchRouterGemv(cudaStream_t s, const float *x, int64_t d,
   return launched();
 }
 
+/// launchRouterGemv<1> .. <N>, by token count.
+using GemvLauncher = moe_status (*)(cudaStream_t, const float *, int64_t,
+                                    const float *, int64_t, const float *,
+                                    float *);
+template <int... T>
+constexpr std::array<GemvLauncher, sizeof...(T)>
+gemvLaunchers(std::integer_sequence<int, T...>) {
+  return {launchRouterGemv<T + 1>...};
+}
+
 constexpr int kScanThreads = 256;
 
 /// Exclusive prefix count of `match` over the block; returns the total.
@@ -389,27 +401,11 @@ extern "C" moe_status moe_cuda_router_logits_f32(
   if (numTokens == 0)
     return MOE_OK;
   cudaStream_t s = asStream(stream);
-  switch (numTokens) {
-  case 1:
-    return launchRouterGemv<1>(s, input, d, router, columns, bias, logits);
-  case 2:
-    return launchRouterGemv<2>(s, input, d, router, columns, bias, logits);
-  case 3:
-    return launchRouterGemv<3>(s, input, d, router, columns, bias, logits);
-  case 4:
-    return launchRouterGemv<4>(s, input, d, router, columns, bias, logits);
-  case 5:
-    return launchRouterGemv<5>(s, input, d, router, columns, bias, logits);
-  case 6:
-    return launchRouterGemv<6>(s, input, d, router, columns, bias, logits);
-  case 7:
-    return launchRouterGemv<7>(s, input, d, router, columns, bias, logits);
-  case 8:
-    return launchRouterGemv<8>(s, input, d, router, columns, bias, logits);
-  default:
-    break;
+  if (numTokens <= tiles::kRouterGemvMaxTokens) {
+    static constexpr auto launchers = gemvLaunchers(
+        std::make_integer_sequence<int, tiles::kRouterGemvMaxTokens>{});
+    return launchers[numTokens - 1](s, input, d, router, columns, bias, logits);
   }
-  static_assert(tiles::kRouterGemvMaxTokens == 8, "the cases above");
   static_assert(tiles::kRouterGemvColumns == kWarp, "a lane per column");
   // More tokens: the router as the one expert of the fp32 grouped matmul.
   if (numTokens > INT32_MAX)
