@@ -51,10 +51,11 @@ def run_layer_case(name, d, f, num_experts, routing, act, *,
                    token_counts=(1, 7, 33), biases=False, router_bias=False,
                    correction_bias=False, shared_f=0, shared_gate=False,
                    gate_on_input=False, act_params=None, seed=0, passes=(),
-                   pipeline="moe-reference-to-llvm"):
+                   pipeline="moe-reference-to-llvm", given_logits=False):
     """Checks one moe.layer configuration at several token counts; `passes`
     run before `pipeline` (e.g. moe-decompose before the reference
-    lowering)."""
+    lowering). With `given_logits` the layer takes the router logits
+    (x . router, computed here) instead of the router."""
     rng = np.random.default_rng(seed)
     gated = act in ("swiglu", "clamped_swiglu")
     rand = lambda *shape, scale=1.0: (
@@ -87,12 +88,16 @@ def run_layer_case(name, d, f, num_experts, routing, act, *,
             operands["shared_gate"] = rand(d, 1, scale=d ** -0.5)
 
     x_type = mh.tensor_type((None, d), "f32")
-    arg_types = [x_type] + [mh.tensor_type(v.shape, "f32")
-                            for v in operands.values()]
+    # The kernel's operands: the router, or in its place the logits.
+    kernel_operands = {("logits" if n == "router" and given_logits else n):
+                       (None, num_experts) if n == "router" and given_logits else v.shape
+                       for n, v in operands.items()}
+    arg_types = [x_type] + [mh.tensor_type(shape, "f32")
+                            for shape in kernel_operands.values()]
     params = ["%x: " + x_type] + [f"%{n}: {t}" for n, t in
-                                  zip(operands, arg_types[1:])]
+                                  zip(kernel_operands, arg_types[1:])]
     clauses = [f"%x : {x_type}"]
-    for n, t in zip(operands, arg_types[1:]):
+    for n, t in zip(kernel_operands, arg_types[1:]):
         clauses.append(f"{n} %{n} : {t}")
     clauses.append("routing " + _routing_attr(routing))
     clauses.append("activation " + _activation_attr(act, act_params))
@@ -115,7 +120,10 @@ def run_layer_case(name, d, f, num_experts, routing, act, *,
                 break
         else:
             raise RuntimeError("no input without a near tie in routing")
-        input_sets.append([x] + list(operands.values()))
+        values = list(operands.values())
+        if given_logits:  # the router's place: x . router
+            values[0] = (x.astype(np.float64) @ operands["router"]).astype(np.float32)
+        input_sets.append([x] + values)
         expected.append(ref.moe_layer(
             x, operands["router"], operands["w1"], operands["w2"], routing,
             act, w3=operands.get("w3"), b1=operands.get("b1"),

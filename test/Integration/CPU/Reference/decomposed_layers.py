@@ -9,6 +9,12 @@
 # CHECK: OK: deepseek_v3 T=33
 # CHECK: OK: switch T=7
 # CHECK: OK: dense_gelu T=33
+# Shared experts: slots moe.route appends, gated by one more router column
+# (with a router bias: a zero for that column), or by one more logits
+# column (x . gate) when the layer is given its logits.
+# CHECK: OK: shared_gated T=33
+# CHECK: OK: shared_given_logits T=33
+# CHECK: OK: shared_ungated T=7
 # CHECK: OK: up_bias_only T=7
 # moe-fuse-combine: the combine in the down projection's clause, lowered.
 # CHECK: OK: fused_combine T=1
@@ -34,6 +40,17 @@ run_layer_case("switch", d=16, f=32, num_experts=4,
                biases=True, seed=2, **decompose)
 run_layer_case("dense_gelu", d=8, f=16, num_experts=4,
                routing=dict(kind="dense", k=4), act="gelu", seed=5, **decompose)
+run_layer_case("shared_gated", d=16, f=8, num_experts=6,
+               routing=dict(kind="softmax_topk", k=2), act="swiglu", shared_f=20,
+               shared_gate=True, router_bias=True, seed=6, **decompose)
+run_layer_case("shared_given_logits", d=16, f=8, num_experts=6,
+               routing=dict(kind="topk_softmax", k=2), act="swiglu", shared_f=12,
+               shared_gate=True, router_bias=True, given_logits=True, seed=7,
+               **decompose)
+run_layer_case("shared_ungated", d=16, f=8, num_experts=8,
+               routing=dict(kind="sigmoid_topk", k=2, renormalize=True, n_group=4,
+                            topk_group=2),
+               act="relu", shared_f=8, correction_bias=True, seed=8, **decompose)
 
 # Only the gate bias given: the fused bias is [b1 | 0].
 import numpy as np  # noqa: E402

@@ -17,6 +17,8 @@
 # CHECK: OK: qwen2_shared T=7
 # CHECK: OK: qwen2_shared T=33
 # CHECK: OK: shared_relu_no_gate T=7
+# CHECK: OK: shared_gate_given_logits T=7
+# CHECK: OK: shared_gate_router_bias T=33
 # CHECK: OK: deepseek_shared T=33
 # CHECK: OK: deepseek_hf_zero_mask T=33
 # CHECK: OK: capacity_fallback T=33
@@ -51,6 +53,17 @@ run_layer_case("shared_relu_no_gate", d=16, f=8, num_experts=4,
                routing=dict(kind="softmax_topk", k=2, renormalize=True),
                act="relu", biases=True, shared_f=24, seed=8,
                token_counts=(7,), **runtime)
+# The shared gate as one more logits column: given logits (the routing
+# kernel reads it), and a router with a bias (fused gating, a zero bias for
+# the gate's column).
+run_layer_case("shared_gate_given_logits", d=16, f=12, num_experts=8,
+               routing=dict(kind="softmax_topk", k=2), act="swiglu",
+               shared_f=12, shared_gate=True, given_logits=True, seed=2,
+               token_counts=(7,), **runtime)
+run_layer_case("shared_gate_router_bias", d=16, f=12, num_experts=8,
+               routing=dict(kind="softmax_topk", k=2, renormalize=True), act="swiglu",
+               shared_f=20, shared_gate=True, router_bias=True, seed=3,
+               token_counts=(33,), **runtime)
 run_layer_case("deepseek_shared", d=16, f=8, num_experts=16,
                routing=dict(kind="sigmoid_topk", k=4, renormalize=True,
                             scale=2.5, n_group=4, topk_group=2),
