@@ -39,32 +39,37 @@ export PYTHONUNBUFFERED=1
 # Every step runs even when one before it failed (a GPU session is short:
 # one run should tell all it can); the exit status counts the failures.
 failed=()
+# The whole check stops at GPU_CHECK_DEADLINE seconds (default 500: a lent
+# GPU machine's command may run 600), skipping what no longer fits.
+DEADLINE=${GPU_CHECK_DEADLINE:-500}
+# step NAME SECONDS COMMAND...: runs COMMAND for at most SECONDS (a hung or
+# slow step must not eat the session's device time), noting a failure.
 step() {
-  local name=$1
-  shift
+  local name=$1 limit=$2
+  shift 2
+  local left=$((DEADLINE - SECONDS))
+  if [ "$left" -lt 15 ]; then
+    echo "gpu-check: SKIPPED: $name (the ${DEADLINE} s deadline)"
+    failed+=("$name: skipped")
+    return
+  fi
+  [ "$limit" -le "$left" ] || limit=$left
   echo "gpu-check: $name"
-  if ! "$@"; then
+  local status=0
+  timeout "$limit" "$@" || status=$?
+  if [ "$status" -eq 124 ]; then
+    echo "gpu-check: FAILED: $name (stopped after ${limit} s)"
+    failed+=("$name: timed out")
+  elif [ "$status" -ne 0 ]; then
     echo "gpu-check: FAILED: $name"
     failed+=("$name")
   fi
 }
-step "host-side tests" "$PYTHON" "$ROOT/test/Runtime/CUDA/host_logic.py"
-step "kernel tests against NumPy" "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
-step "kernel tests against NumPy, bf16 on the WMMA kernel" \
-  env MOE_CUDA_GROUPED_MATMUL=wmma "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
-step "kernel tests against NumPy, 16-bit on the experimental wgmma kernel" \
-  env MOE_CUDA_GROUPED_MATMUL=wgmma "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
-# Out-of-bounds and misaligned accesses, uninitialized reads of device
-# memory: the kernel tests (fewer trials) under compute-sanitizer, when the
-# toolkit has it.
-SANITIZER=$(dirname "$NVCC")/compute-sanitizer
-if [ -x "$SANITIZER" ]; then
-  step "kernel tests under compute-sanitizer memcheck" \
-    env MOE_GPU_KERNELS_QUICK=1 "$SANITIZER" --tool memcheck --error-exitcode 1 \
-    "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
-else
-  echo "gpu-check: no compute-sanitizer next to nvcc: memcheck skipped"
-fi
+# The most telling steps first: the default kernels, the compiled models,
+# the benchmark; then the forced and opt-in kernels, then the sanitizer
+# (slowest).
+step "host-side tests" 60 "$PYTHON" "$ROOT/test/Runtime/CUDA/host_logic.py"
+step "kernel tests against NumPy" 120 "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
 # Models compiled with --target=cuda (scripts/gpu-models.sh, on the build
 # machine) against onnxruntime's outputs, when they were carried along.
 PACKED="$ROOT/build-gpu-models/models.tar.xz"
@@ -76,15 +81,30 @@ if [ -f "$PACKED" ]; then
     **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))" \
     "$PACKED" "$OUT"
   CUDA_LIB=$(dirname "$(dirname "$NVCC")")/lib64
-  step "models compiled with --target=cuda" \
+  step "models compiled with --target=cuda" 120 \
     env LD_LIBRARY_PATH="$MODELS:$CUDA_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
     "$PYTHON" "$ROOT/test/lib/run_compiled_models.py" "$MODELS"
 else
   echo "gpu-check: no $PACKED (scripts/gpu-models.sh): compiled models skipped"
 fi
-step "benchmark" "$PYTHON" "$ROOT/benchmarks/bench_cuda_grouped.py" "$@"
-step "benchmark, 'ours bf16' on the experimental wgmma kernel" \
+step "benchmark" 180 "$PYTHON" "$ROOT/benchmarks/bench_cuda_grouped.py" "$@"
+step "kernel tests against NumPy, bf16 on the WMMA kernel" 120 \
+  env MOE_CUDA_GROUPED_MATMUL=wmma "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
+step "kernel tests against NumPy, 16-bit on the experimental wgmma kernel" 120 \
+  env MOE_CUDA_GROUPED_MATMUL=wgmma "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
+step "benchmark, 'ours bf16' on the experimental wgmma kernel" 180 \
   env MOE_CUDA_GROUPED_MATMUL=wgmma "$PYTHON" "$ROOT/benchmarks/bench_cuda_grouped.py" "$@"
+# Out-of-bounds and misaligned accesses, uninitialized reads of device
+# memory: the kernel tests (fewer trials) under compute-sanitizer, when the
+# toolkit has it.
+SANITIZER=$(dirname "$NVCC")/compute-sanitizer
+if [ -x "$SANITIZER" ]; then
+  step "kernel tests under compute-sanitizer memcheck" 240 \
+    env MOE_GPU_KERNELS_QUICK=1 "$SANITIZER" --tool memcheck --error-exitcode 1 \
+    "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
+else
+  echo "gpu-check: no compute-sanitizer next to nvcc: memcheck skipped"
+fi
 if [ ${#failed[@]} -gt 0 ]; then
   printf 'gpu-check: %d step(s) failed:' "${#failed[@]}"
   printf ' [%s]' "${failed[@]}"
