@@ -45,15 +45,24 @@ moe_status check(cudaError_t error) {
   return error == cudaSuccess ? MOE_OK : deviceError(error);
 }
 
+/// The device copy of a constant preloaded at model creation, or null
+/// (the cache below).
+const void *findConstant(const void *host, size_t bytes);
+
 /// A device copy of `count` host values (nothing for a null pointer);
 /// values already on the device (a device-resident run) are used where
-/// they are.
+/// they are, and so are the model's constants preloaded at its creation
+/// (biases: their calls carry no constant flag).
 template <typename T>
 moe_status upload(DeviceBuffer<T> &buffer, const T *host, int64_t count) {
   if (!host)
     return MOE_OK;
   if (isDevicePointer(host)) {
     buffer.alias(host);
+    return MOE_OK;
+  }
+  if (const void *cached = findConstant(host, sizeof(T) * count)) {
+    buffer.alias(static_cast<const T *>(cached));
     return MOE_OK;
   }
   MOE_TRY(buffer.allocate(count, callStream()));
@@ -122,7 +131,7 @@ public:
 
   /// The device copy of `bytes` at `host` if one was made (preloaded at
   /// model creation), else null: for arguments whose calls carry no
-  /// constant flag (the router).
+  /// constant flag (the router, biases; see upload).
   const void *find(const void *host, size_t bytes) {
     Key key{currentDevice(), host};
     std::lock_guard<std::mutex> lock(mutex);
@@ -147,6 +156,10 @@ private:
 ConstantCache &constants() {
   static ConstantCache cache;
   return cache;
+}
+
+const void *findConstant(const void *host, size_t bytes) {
+  return constants().find(host, bytes);
 }
 
 /// Expert weights on the device: the cached copy of a constant, or a copy
@@ -411,17 +424,13 @@ moe_status routeOnDevice(cudaStream_t s, const float *dInput,
     return MOE_ERROR_INVALID_ARGUMENT;
   DeviceBuffer<float> dRouter, dRouterBias, dLogits, dCorrection;
   int64_t columns = logitColumns(routing.params, numExperts);
-  auto *router = static_cast<const float *>(
-      constants().find(routing.router, sizeof(float) * d * columns));
-  if (!router) {
-    MOE_TRY(upload(dRouter, routing.router, d * columns));
-    router = dRouter.get();
-  }
+  MOE_TRY(upload(dRouter, routing.router, d * columns)); // preloaded: cached
   MOE_TRY(upload(dRouterBias, routing.routerBias, columns));
   MOE_TRY(upload(dCorrection, routing.correctionBias, numExperts));
   MOE_TRY(dLogits.allocate(numTokens * columns, s));
-  MOE_TRY(moe_cuda_router_logits_f32(s, dInput, numTokens, d, router, columns,
-                                     dRouterBias.get(), dLogits.get()));
+  MOE_TRY(moe_cuda_router_logits_f32(s, dInput, numTokens, d, dRouter.get(),
+                                     columns, dRouterBias.get(),
+                                     dLogits.get()));
   MOE_TRY(moe_cuda_route_f32(s, dLogits.get(), numTokens, numExperts,
                              &routing.params, dCorrection.get(), dIds,
                              dWeights));

@@ -248,6 +248,8 @@ struct RuntimePattern : OpRewritePattern<OpTy> {
 /// keys match). Other constants are uploaded on first use.
 bool preloadIfConstant(PatternRewriter &rewriter, Operation *user,
                        Value weights, int32_t numThreads) {
+  if (!weights)
+    return false;
   auto constant = weights.getDefiningOp<arith::ConstantOp>();
   if (!constant)
     return matchPattern(weights, m_Constant());
@@ -304,6 +306,15 @@ bool fitsCudaRouting(RouteOp op) {
          op.getRouting().getNGroup() <= MOE_CUDA_MAX_EXPERT_GROUPS;
 }
 
+/// CUDA: the constant small operands of a call (biases, the correction
+/// bias) uploaded with the weights at model creation too; the runtime then
+/// takes them from its device cache instead of copying them every call.
+void preloadConstants(PatternRewriter &rewriter, Operation *user,
+                      ValueRange operands, int32_t numThreads) {
+  for (Value operand : operands)
+    preloadIfConstant(rewriter, user, operand, numThreads);
+}
+
 /// The layer's number (routing calls in module order) and name, for the
 /// runtime's routing statistics.
 void addLayerArgs(RuntimeCall &call, RouteOp op) {
@@ -340,11 +351,13 @@ struct RouteToRuntime : RuntimePattern<RouteOp> {
     Value tokens = call.dim(input, 0);
     call.addInput(input);
     call.addI64(tokens);
+    // CUDA: a constant router (bias, correction bias) is uploaded at model
+    // creation, and the call finds it in the device cache.
+    if (callTarget == RuntimeTarget::CUDA)
+      preloadConstants(rewriter, op,
+                       {router, routerBias, op.getCorrectionBias()},
+                       numThreads);
     if (router) {
-      // CUDA: a constant router is uploaded at model creation, and the
-      // call finds it in the device cache.
-      if (callTarget == RuntimeTarget::CUDA)
-        preloadIfConstant(rewriter, op, router, numThreads);
       call.addI64(call.dim(input, 1));
       call.addInput(router);
       call.addInput(routerBias);
@@ -531,6 +544,8 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
     bool weightsConstant =
         cuda && preloadIfConstant(rewriter, op,
                                   packed ? packed : op.getWeights(), numThreads);
+    if (cuda)
+      preloadConstants(rewriter, op, {op.getBias()}, numThreads);
     RuntimeCall call(rewriter, op, numThreads, target);
     Value rows = op.getRows();
     Value numRows = call.dim(rows, 0);
@@ -657,8 +672,13 @@ struct ExpertsToCuda : RuntimePattern<GroupedMatmulOp> {
     w2Constant = preloadIfConstant(rewriter, down, w2, numThreads);
     Value input = permute.getInput();
     RouteOp route = fusedRouting(permute, combineWeights);
+    preloadConstants(rewriter, down, {up.getBias(), down.getBias()},
+                     numThreads);
     if (route)
-      preloadIfConstant(rewriter, down, route.getRouter(), numThreads);
+      preloadConstants(rewriter, down,
+                       {route.getRouter(), route.getRouterBias(),
+                        route.getCorrectionBias()},
+                       numThreads);
     RuntimeCall call(rewriter, down, numThreads, target);
     Value tokens = call.dim(input, 0);
     call.addInput(input);

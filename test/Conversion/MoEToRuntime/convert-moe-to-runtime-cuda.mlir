@@ -183,6 +183,41 @@ func.func @layer_chain(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
 
 // -----
 
+// Constant biases (router bias 16 bytes, gate|up bias 1024, down bias 256,
+// next to the router's 256 and the weights') are uploaded at model creation with the weights: the calls carry no
+// constant flag for them, and the runtime finds them in its device cache
+// instead of copying them every call.
+// CHECK-LABEL: func @layer_biases
+// CHECK: llvm.call @moe_cuda_cc_layer_f32(
+// CHECK: func.func @__moe_cuda_preload() {
+// CHECK-DAG: llvm.call @moe_cuda_cc_preload(%{{.*}}, %{{.*}}, %c16_i64)
+// CHECK-DAG: llvm.call @moe_cuda_cc_preload(%{{.*}}, %{{.*}}, %c1024_i64)
+// CHECK-DAG: llvm.call @moe_cuda_cc_preload(%{{.*}}, %{{.*}}, %c16384_i64)
+// CHECK-DAG: llvm.call @moe_cuda_cc_preload(%{{.*}}, %{{.*}}, %c8192_i64)
+// CHECK-DAG: llvm.call @moe_cuda_cc_preload(%{{.*}}, %{{.*}}, %c256_i64)
+// CHECK-DAG: llvm.call @moe_cuda_cc_preload(%{{.*}}, %{{.*}}, %c256_i64)
+// CHECK-NOT: llvm.call @moe_cuda_cc_preload(
+// CHECK: return
+func.func @layer_biases(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
+  %wr = arith.constant dense<0.125> : tensor<16x4xf32>
+  %br = arith.constant dense<[0.5, 0.25, 0.0, -0.25]> : tensor<4xf32>
+  %w1 = arith.constant dense<0.25> : tensor<4x16x64xf32>
+  %b1 = arith.constant dense<0.75> : tensor<4x64xf32>
+  %w2 = arith.constant dense<0.5> : tensor<4x32x16xf32>
+  %b2 = arith.constant dense<-0.5> : tensor<4x16xf32>
+  %ids, %g = moe.route %x router %wr : tensor<16x4xf32> router_bias %br : tensor<4xf32>
+      routing <softmax_topk, k = 2> : tensor<?x16xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  %rows, %assign, %offsets, %inverse = moe.permute %x, %ids
+      : tensor<?x16xf32>, tensor<?x2xi32> -> tensor<?x16xf32>, tensor<?xi32>, tensor<5xi32>, tensor<?x2xi32>
+  %h = moe.grouped_matmul %rows, %w1, %offsets bias %b1 : tensor<4x64xf32> activation <swiglu>
+      : tensor<?x16xf32>, tensor<4x16x64xf32>, tensor<5xi32> -> tensor<?x32xf32>
+  %y = moe.grouped_matmul %h, %w2, %offsets bias %b2 : tensor<4x16xf32> combine %g, %inverse : tensor<?x2xf32>, tensor<?x2xi32>
+      : tensor<?x32xf32>, tensor<4x32x16xf32>, tensor<5xi32> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
 // Qwen2-MoE's shape: E = 4 routed experts, one shared expert (expert 4,
 // every token's third slot) gated by the router's fifth column. The
 // whole layer is still one call: E = 4, k = 2, 1 shared, gated; the
