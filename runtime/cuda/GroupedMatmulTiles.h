@@ -259,6 +259,7 @@ MOE_HOST_DEVICE constexpr int wgmmaAccCol(int lane, int i) {
 // the ranges' partial sums added in a second pass when d is split.
 constexpr int kRouterGemvMaxTokens = 8;
 constexpr int kRouterGemvColumns = 32;
+constexpr int kRouterGemvWarps = 8;
 
 /// Rows of d per block so that `columnBlocks` slabs times the splits fill
 /// `sms` multiprocessors about twice (decode's router is one GEMV whose
@@ -276,6 +277,49 @@ MOE_HOST_DEVICE constexpr int64_t routerRowsPerSplit(int64_t columnBlocks,
   int64_t splits = wanted < most ? wanted : most;
   splits = splits < 32 ? splits : 32;
   return (d + splits - 1) / splits;
+}
+
+/// The router GEMV's launch: column slabs (blockIdx.x) by splits of d
+/// (blockIdx.y) of `rows` rows each.
+struct RouterGemvGrid {
+  int64_t columnBlocks, rows, splits;
+};
+MOE_HOST_DEVICE constexpr RouterGemvGrid routerGemvGrid(int64_t columns,
+                                                        int64_t sms,
+                                                        int64_t d) {
+  int64_t columnBlocks = (columns + kRouterGemvColumns - 1) / kRouterGemvColumns;
+  int64_t rows = routerRowsPerSplit(columnBlocks, sms, d);
+  return {columnBlocks, rows, d > 0 ? (d + rows - 1) / rows : 1};
+}
+
+/// One thread's sums for the T tokens: column `c`, the rows of its block's
+/// split [begin, end) dealt round-robin to the warps, `warp`'s share.
+template <int T>
+MOE_HOST_DEVICE inline void routerGemvSums(const float *x, int64_t d,
+                                           const float *router,
+                                           int64_t columns, int64_t c,
+                                           int64_t begin, int64_t end,
+                                           int warp, float (&acc)[T]) {
+  for (int t = 0; t < T; ++t)
+    acc[t] = 0.0f;
+  if (c >= columns)
+    return;
+#ifdef __CUDA_ARCH__
+#pragma unroll 4
+#endif
+  for (int64_t i = begin + warp; i < end; i += kRouterGemvWarps) {
+    float r = router[i * columns + c];
+    for (int t = 0; t < T; ++t)
+      acc[t] += x[t * d + i] * r;
+  }
+}
+
+/// Where block row `split` puts token t's sum for column c: partials
+/// [splits, T, C] (the logits [T, C] themselves for one split).
+MOE_HOST_DEVICE constexpr int64_t routerPartialIndex(int64_t split, int tokens,
+                                                     int t, int64_t columns,
+                                                     int64_t c) {
+  return (split * tokens + t) * columns + c;
 }
 
 } // namespace moe::runtime::cuda::tiles

@@ -202,7 +202,7 @@ __global__ void routeKernel(const float *logits, int64_t numTokens, int numExper
            p.scale;
 }
 
-constexpr int kGemvWarps = 8;
+constexpr int kGemvWarps = tiles::kRouterGemvWarps;
 
 /// Partial logits of T tokens: block (x, y) sums rows [y * rowsPerSplit,
 /// ...) of d for columns [32 x, 32 x + 32), one column per lane, the rows
@@ -220,18 +220,7 @@ __global__ void routerGemvKernel(const float *x, int64_t d,
   int64_t begin = int64_t(blockIdx.y) * rowsPerSplit;
   int64_t end = min(d, begin + rowsPerSplit);
   float acc[T];
-#pragma unroll
-  for (int t = 0; t < T; ++t)
-    acc[t] = 0.0f;
-  if (c < columns) {
-#pragma unroll 4
-    for (int64_t i = begin + warp; i < end; i += kGemvWarps) {
-      float r = router[i * columns + c];
-#pragma unroll
-      for (int t = 0; t < T; ++t)
-        acc[t] += x[t * d + i] * r;
-    }
-  }
+  tiles::routerGemvSums<T>(x, d, router, columns, c, begin, end, warp, acc);
 #pragma unroll
   for (int t = 0; t < T; ++t)
     sums[warp][t][lane] = acc[t];
@@ -243,7 +232,7 @@ __global__ void routerGemvKernel(const float *x, int64_t d,
     float s = whole && bias ? bias[c] : 0.0f;
     for (int w = 0; w < kGemvWarps; ++w)
       s += sums[w][t][lane];
-    out[(int64_t(blockIdx.y) * T + t) * columns + c] = s;
+    out[tiles::routerPartialIndex(blockIdx.y, T, t, columns, c)] = s;
   }
 }
 
@@ -264,9 +253,8 @@ template <int T>
 moe_status launchRouterGemv(cudaStream_t s, const float *x, int64_t d,
                             const float *router, int64_t columns,
                             const float *bias, float *logits) {
-  int64_t columnBlocks = (columns + kWarp - 1) / kWarp;
-  int64_t rows = tiles::routerRowsPerSplit(columnBlocks, multiprocessors(), d);
-  int64_t splits = d > 0 ? (d + rows - 1) / rows : 1;
+  auto [columnBlocks, rows, splits] =
+      tiles::routerGemvGrid(columns, multiprocessors(), d);
   if (columnBlocks > INT32_MAX || splits > 65535)
     return MOE_ERROR_INVALID_ARGUMENT;
   dim3 grid{unsigned(columnBlocks), unsigned(splits)};

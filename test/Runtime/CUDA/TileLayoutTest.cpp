@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <random>
 #include <set>
 #include <vector>
@@ -314,6 +315,91 @@ void checkRouterSplits() {
   std::printf("OK: router GEMV splits\n");
 }
 
+/// The router GEMV run on the host as the GPU runs it: every block of the
+/// grid (column slab x split of d), every thread's sums (routerGemvSums),
+/// the warps' sums added in order, written where routerPartialIndex says,
+/// then the finishing pass over the splits with the bias - against a
+/// double-precision x . router + bias. Catches rows summed twice or never,
+/// partials read from the wrong place, the bias added per split.
+template <int T>
+void checkRouterGemvRun(int64_t d, int64_t columns, int64_t sms,
+                        std::mt19937 &rng) {
+  std::normal_distribution<float> normal;
+  std::vector<float> x(T * d), router(d * columns), bias(columns);
+  for (float &v : x)
+    v = normal(rng);
+  for (float &v : router)
+    v = normal(rng);
+  for (float &v : bias)
+    v = normal(rng);
+  RouterGemvGrid grid = routerGemvGrid(columns, sms, d);
+  EXPECT(grid.columnBlocks * kRouterGemvColumns >= columns &&
+             (grid.columnBlocks - 1) * kRouterGemvColumns < columns,
+         "%lld column blocks for %lld columns", (long long)grid.columnBlocks,
+         (long long)columns);
+  bool whole = grid.splits == 1;
+  std::vector<float> out(grid.splits * T * columns, NAN), logits(T * columns);
+  for (int64_t bx = 0; bx < grid.columnBlocks; ++bx)
+    for (int64_t by = 0; by < grid.splits; ++by) {
+      int64_t begin = by * grid.rows, end = std::min(d, begin + grid.rows);
+      float sums[kRouterGemvWarps][T][kRouterGemvColumns];
+      for (int warp = 0; warp < kRouterGemvWarps; ++warp)
+        for (int lane = 0; lane < kRouterGemvColumns; ++lane) {
+          float acc[T];
+          routerGemvSums<T>(x.data(), d, router.data(), columns,
+                            bx * kRouterGemvColumns + lane, begin, end, warp,
+                            acc);
+          for (int t = 0; t < T; ++t)
+            sums[warp][t][lane] = acc[t];
+        }
+      for (int lane = 0; lane < kRouterGemvColumns; ++lane) {
+        int64_t c = bx * kRouterGemvColumns + lane;
+        if (c >= columns)
+          continue;
+        for (int t = 0; t < T; ++t) {
+          float s = whole ? bias[c] : 0.0f;
+          for (int w = 0; w < kRouterGemvWarps; ++w)
+            s += sums[w][t][lane];
+          out[routerPartialIndex(by, T, t, columns, c)] = s;
+        }
+      }
+    }
+  if (whole) {
+    logits.assign(out.begin(), out.end());
+  } else {
+    for (int64_t i = 0; i < T * columns; ++i) {
+      float s = bias[i % columns];
+      for (int64_t z = 0; z < grid.splits; ++z)
+        s += out[z * T * columns + i];
+      logits[i] = s;
+    }
+  }
+  for (int t = 0; t < T; ++t)
+    for (int64_t c = 0; c < columns; ++c) {
+      double want = bias[c], scale = std::fabs(bias[c]);
+      for (int64_t i = 0; i < d; ++i) {
+        want += double(x[t * d + i]) * router[i * columns + c];
+        scale += std::fabs(double(x[t * d + i]) * router[i * columns + c]);
+      }
+      float got = logits[t * columns + c];
+      EXPECT(std::fabs(got - want) <= 1e-5 * scale + 1e-6,
+             "T %d d %lld C %lld (%lld splits): logit (%d, %lld) %g, want %g",
+             T, (long long)d, (long long)columns, (long long)grid.splits, t,
+             (long long)c, got, want);
+    }
+}
+
+void checkRouterGemvRuns() {
+  std::mt19937 rng(3);
+  for (int64_t d : {1, 100, 700, 3000})
+    for (int64_t columns : {1, 33, 64, 257}) {
+      checkRouterGemvRun<1>(d, columns, 132, rng);
+      checkRouterGemvRun<3>(d, columns, 132, rng);
+      checkRouterGemvRun<8>(d, columns, 16, rng);
+    }
+  std::printf("OK: router GEMV runs\n");
+}
+
 /// The 128-byte swizzle wgmma applies to a shared-memory address (its
 /// Swizzle<3,4,3>): the 16-byte chunk bits 4-6 XOR the 128-byte row bits
 /// 7-9.
@@ -395,6 +481,7 @@ int main() {
   checkRowTiles();
   checkSplitK();
   checkRouterSplits();
+  checkRouterGemvRuns();
   checkWgmma();
   return 0;
 }
