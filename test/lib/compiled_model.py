@@ -8,6 +8,7 @@ import ctypes
 import json
 import os
 import subprocess
+import time
 
 import numpy as np
 
@@ -159,38 +160,77 @@ class Model:
         shape), then run into device buffers and copied back. cudaMalloc
         and friends come from the model library (which links libcudart),
         or from `cuda_lib`."""
-        cuda = _Cuda(cuda_lib or self.lib)
-        kept = [np.ascontiguousarray(a) for a in inputs]
-        device_inputs = [cuda.upload(a) for a in kept]
-        probes = [cuda.malloc(1) for _ in self.outputs]
-        outs = (Tensor * max(len(self.outputs), 1))()
-        for t, p in zip(outs, probes):
-            t.data, t.capacity = p, 1
+        with _DeviceRun(self, inputs, cuda_lib) as run:
+            run()
+            return run.results()
+
+    def time_device_runs(self, inputs, repeats, cuda_lib=None):
+        """Seconds of each of `repeats` moe_model_run_device calls on device
+        buffers set up once (after one untimed call): the model's own
+        latency, no copies of the caller's."""
+        with _DeviceRun(self, inputs, cuda_lib) as run:
+            run()
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                run()
+                times.append(time.perf_counter() - start)
+            return times
+
+
+class _DeviceRun:
+    """Device copies of a run's inputs and device outputs sized by a probe
+    call (which must answer OUTPUT_TOO_SMALL with every shape); calling it
+    runs moe_model_run_device on them."""
+
+    def __init__(self, model, inputs, cuda_lib):
+        self.model = model
+        self.cuda = _Cuda(cuda_lib or model.lib)
+        self.kept = [np.ascontiguousarray(a) for a in inputs]
+        self.pointers = []
+
+    def __enter__(self):
+        model, cuda = self.model, self.cuda
         try:
-            status = self.lib.moe_model_run_device(
-                self.handle, self._tensors(kept, device_inputs), len(kept), outs,
-                len(self.outputs), None)
+            self.device_inputs = [cuda.upload(a) for a in self.kept]
+            self.pointers += self.device_inputs
+            probes = [cuda.malloc(1) for _ in model.outputs]
+            self.pointers += probes
+            outs = (Tensor * max(len(model.outputs), 1))()
+            for t, p in zip(outs, probes):
+                t.data, t.capacity = p, 1
+            status = model.lib.moe_model_run_device(
+                model.handle, model._tensors(self.kept, self.device_inputs),
+                len(self.kept), outs, len(model.outputs), None)
             if status != OUTPUT_TOO_SMALL:
-                raise ModelError(status, self.lib.moe_model_last_error(self.handle).decode())
-            shapes = [tuple(t.shape[d] for d in range(t.rank)) for t in outs[:len(self.outputs)]]
-            results = [np.empty(shape, DTYPES[t.dtype]) for shape, t in zip(shapes, outs)]
-            device_outputs = [cuda.malloc(max(r.nbytes, 1)) for r in results]
-            try:
-                status = self.lib.moe_model_run_device(
-                    self.handle, self._tensors(kept, device_inputs), len(kept),
-                    self._tensors(results, device_outputs), len(self.outputs), None)
-                if status != OK:
-                    raise ModelError(status,
-                                     self.lib.moe_model_last_error(self.handle).decode())
-                for r, p in zip(results, device_outputs):
-                    cuda.download(r, p)
-                return results
-            finally:
-                for p in device_outputs:
-                    cuda.free(p)
-        finally:
-            for p in device_inputs + probes:
-                cuda.free(p)
+                raise ModelError(status, model.lib.moe_model_last_error(model.handle).decode())
+            shapes = [tuple(t.shape[d] for d in range(t.rank))
+                      for t in outs[:len(model.outputs)]]
+            self.arrays = [np.empty(shape, DTYPES[t.dtype]) for shape, t in zip(shapes, outs)]
+            self.device_outputs = [cuda.malloc(max(r.nbytes, 1)) for r in self.arrays]
+            self.pointers += self.device_outputs
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __call__(self):
+        model = self.model
+        status = model.lib.moe_model_run_device(
+            model.handle, model._tensors(self.kept, self.device_inputs), len(self.kept),
+            model._tensors(self.arrays, self.device_outputs), len(model.outputs), None)
+        if status != OK:
+            raise ModelError(status, model.lib.moe_model_last_error(model.handle).decode())
+
+    def results(self):
+        for r, p in zip(self.arrays, self.device_outputs):
+            self.cuda.download(r, p)
+        return self.arrays
+
+    def __exit__(self, *exc):
+        for p in self.pointers:
+            self.cuda.free(p)
+        self.pointers = []
 
 
 class _Cuda:

@@ -5,12 +5,13 @@
 # and must match onnxruntime's output saved next to them (f32: 1e-3 of the
 # output's magnitude; bf16 and f16: 2e-2, and a cosine above 0.999), once
 # on host buffers (moe_model_run) and once on device buffers
-# (moe_model_run_device).
+# (moe_model_run_device); then each model's latency at 1 and 33 tokens.
 #
 #   python test/lib/run_compiled_models.py DIR
 import glob
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -52,6 +53,34 @@ for case in cases:
         print(f"{status}: {stem} T={tokens} {api} buffers: error {error:.2e} cosine {cosine:.6f}")
         if status == "FAIL":
             failures += 1
+# Latency of one layer call at T = 1 and 33 (decode, a short prefill): the
+# test models are tiny (d = 16), so this is the fixed cost of a model run
+# - launches, synchronizations, copies - not the kernels' work. Medians of
+# 50 runs after one, on host buffers and on device buffers set up once.
+for stem, model in sorted(models.items()):
+    if model is None:
+        continue
+    line = []
+    for tokens in ("1", "33"):
+        case = os.path.join(directory, f"{stem}_T{tokens}.npz")
+        if not os.path.exists(case):
+            continue
+        data = np.load(case)
+        inputs = [data[k] for k in data.files if k.startswith("in_")]
+        try:
+            model.run(inputs)
+            host = []
+            for _ in range(50):
+                start = time.perf_counter()
+                model.run(inputs)
+                host.append(time.perf_counter() - start)
+            device = model.time_device_runs(inputs, 50)
+        except compiled_model.ModelError as error:
+            line.append(f"T={tokens}: {error}")
+            continue
+        line.append(f"T={tokens} host {1e6 * np.median(host):.0f} us, "
+                    f"device {1e6 * np.median(device):.0f} us")
+    print(f"latency: {stem}: " + "; ".join(line))
 if failures:
     sys.exit(f"run_compiled_models: {failures} of {2 * len(cases)} runs failed")
 print(f"run_compiled_models: {len(cases)} cases passed on host and device buffers")
