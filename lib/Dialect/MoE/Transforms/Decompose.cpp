@@ -191,9 +191,9 @@ struct DecomposeLayer : OpRewritePattern<LayerOp> {
     int64_t numExperts = op.getNumExperts(), k = routing.getK();
     Value tokens = tensor::DimOp::create(rewriter, loc, x, 0);
 
-    // Activation weights; a shared expert joins as always-selected experts
-    // E, E + 1, ... of the routed width, which moe.route appends to every
-    // token's choice.
+    // The experts' weights; a shared expert joins as always-selected
+    // experts E, E + 1, ... of the routed width, which moe.route appends to
+    // every token's choice.
     ActivationAttr activation = op.getActivation();
     Value w1 = op.getW1(), w3 = op.getW3(), w2 = op.getW2();
     Value b1 = op.getB1(), b3 = op.getB3(), b2 = op.getB2();
@@ -307,6 +307,8 @@ struct DecomposeLayer : OpRewritePattern<LayerOp> {
         RankedTensorType::get({numExperts + 1}, i32),
         RankedTensorType::get({dyn, k}, i32), x, ids);
 
+    // Gate and up weights side by side: one grouped matmul computes both,
+    // the activation in its epilogue.
     if (activation.isGated()) {
       w1 = concatLast(rewriter, loc, w1, w3);
       if (b1 || b3)
