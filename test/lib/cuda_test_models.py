@@ -3,7 +3,8 @@ ONNX Runtime's com.microsoft.MoE op (routing from given logits, biases,
 SwiGLU) and real torch.onnx.export files (Mixtral: gating fused into the
 routing; Qwen2-MoE: a shared expert and its gate; DeepSeek-V3: sigmoid
 routing with groups; Mixtral inside a residual connection, whose add on
-the host keeps the model from running device-resident; and the other
+the host keeps the model from running device-resident; two layers in a
+row (Mixtral, then Qwen2), whose intermediate stays on the device; and the other
 exported forms moe-raise knows: ReLU experts, gate weights applied before
 the down projection, a dense (soft) mixture, gpt-oss's clamped SwiGLU
 with biases, stacked expert weights, Switch's top-1), each with a
@@ -45,6 +46,10 @@ def build(out, rng):
                                               n_group=4, topk_group=2)),
             ("residual", blocks.Residual(
                 blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2))),
+            ("two_layers", blocks.Stack(
+                blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2),
+                blocks.Qwen2MoeSparseMoeBlock(d=D, f=8, num_experts=6, top_k=2,
+                                              shared_f=12))),
             ("relu", blocks.ReluMoeBlock(d=D, f=32, num_experts=5, top_k=3)),
             ("gatebefore", blocks.GateBeforeDownMoeBlock(d=D, f=16, num_experts=4, top_k=2)),
             ("soft", blocks.SoftMoeBlock(d=D, f=24, num_experts=3)),
@@ -64,7 +69,8 @@ def weight_types(name):
     forms f32 (their layer call is Mixtral's; gpt-oss's clamped SwiGLU
     with biases in bf16 too), the residual model f32 (it checks the
     staging): to keep the compile time of the tests down."""
-    if name in ("residual", "many", "relu", "gatebefore", "soft", "stacked", "switch"):
+    if name in ("residual", "many", "two_layers", "relu", "gatebefore", "soft", "stacked",
+                "switch"):
         return ("f32",)
     if name == "gptoss":
         return ("f32", "bf16")

@@ -329,6 +329,20 @@ class SwitchSparseMLP(nn.Module):
         return (router_probs * next_states).view(batch_size, sequence_length, d)
 
 
+class Stack(nn.Module):
+    """Blocks applied one after the other (a model's consecutive MoE
+    layers, without what lies between them)."""
+
+    def __init__(self, *blocks):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, hidden_states):
+        for block in self.blocks:
+            hidden_states = block(hidden_states)
+        return hidden_states
+
+
 class Residual(nn.Module):
     """x + block(x): a decoder layer's residual connection around an MoE
     block, so that the graph computes on its input outside the block."""

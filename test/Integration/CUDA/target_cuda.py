@@ -33,6 +33,8 @@
 # CHECK: OK: deepseek f32
 # CHECK: OK: residual calls the CUDA runtime
 # CHECK: OK: residual f32
+# CHECK: OK: two_layers calls the CUDA runtime
+# CHECK: OK: two_layers f32
 # CHECK: OK: relu calls the CUDA runtime
 # CHECK: OK: gatebefore calls the CUDA runtime
 # CHECK: OK: soft calls the CUDA runtime

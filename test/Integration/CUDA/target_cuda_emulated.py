@@ -32,6 +32,7 @@
 # CHECK: OK: deepseek f32 (device-resident: 1 copy per run_device
 # CHECK: OK: deepseek bf16
 # CHECK: OK: residual f32 (staged: 3 copies per run_device
+# CHECK: OK: two_layers f32 (device-resident: 1 copy per run_device
 # CHECK: OK: relu f32 (device-resident
 # CHECK: OK: gatebefore f32 (device-resident
 # CHECK: OK: soft f32 (device-resident
