@@ -47,9 +47,39 @@ void printLatency(std::vector<double> millis) {
               at(0.9), millis.back());
 }
 
+/// Device buffers through the CUDA functions found at run time; freed on
+/// destruction.
+class DeviceBuffers {
+public:
+  explicit DeviceBuffers(const CudaFunctions &cuda) : cuda(cuda) {}
+  DeviceBuffers(const DeviceBuffers &) = delete;
+  DeviceBuffers &operator=(const DeviceBuffers &) = delete;
+  ~DeviceBuffers() {
+    for (void *pointer : pointers)
+      cuda.free(pointer);
+  }
+  /// `bytes` of device memory (at least 1), or null.
+  void *allocate(size_t bytes) {
+    void *pointer = nullptr;
+    if (cuda.malloc(&pointer, bytes > 0 ? bytes : 1) != 0)
+      return nullptr;
+    pointers.push_back(pointer);
+    return pointer;
+  }
+
+private:
+  const CudaFunctions &cuda;
+  std::vector<void *> pointers;
+};
+
+// cudaMemcpyKind values (cuda_runtime_api.h).
+constexpr int kHostToDevice = 1, kDeviceToHost = 2;
+
 class Session {
 public:
-  Session(const ModelFunctions &api, const char *tool) : api(api), tool(tool) {}
+  Session(const ModelFunctions &api, const char *tool,
+          const CudaFunctions &cuda)
+      : api(api), tool(tool), cuda(cuda) {}
   ~Session() {
     freeOutputs();
     if (model)
@@ -68,6 +98,7 @@ public:
 
 private:
   int loadInputs(const std::vector<std::string> &specs);
+  int runOnDevice(const RunRequest &request);
   int writeOutputs(const std::string &dir);
   int writeProfile(const std::string &path);
   void freeOutputs() {
@@ -79,6 +110,7 @@ private:
 
   const ModelFunctions &api;
   const char *tool;
+  const CudaFunctions &cuda;
   moe_model *model = nullptr;
   std::vector<NpyArray> arrays;
   std::vector<moe_tensor> inputs, outputs;
@@ -186,6 +218,8 @@ int Session::run(const RunRequest &request) {
     return rc;
   if (!request.profilePath.empty())
     api.statsEnable(model, 1);
+  if (request.device)
+    return runOnDevice(request);
 
   int32_t numOutputs = api.numOutputs(model);
   auto runOnce = [&] {
@@ -210,6 +244,94 @@ int Session::run(const RunRequest &request) {
                          .count());
   }
   printLatency(millis);
+  return writeProfile(request.profilePath);
+}
+
+/// --device: the inputs copied to CUDA memory once, the outputs sized by a
+/// first call with 1-byte buffers (which answers every shape), then runs of
+/// moe_model_run_device on those buffers (the timed ones too), the outputs
+/// copied back to be written.
+int Session::runOnDevice(const RunRequest &request) {
+  if (!api.runDevice)
+    return fail("--device: this model library has no moe_model_run_device "
+                "(recompile it)");
+  if (!cuda.malloc || !cuda.memcpy || !cuda.free)
+    return fail("--device: no CUDA runtime (cudaMalloc) in this process or "
+                "the model's libraries: run a model compiled with "
+                "--target=cuda on a machine with CUDA");
+  DeviceBuffers buffers(cuda);
+  std::vector<moe_tensor> deviceInputs = inputs;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    size_t bytes = arrays[i].data.size();
+    deviceInputs[i].data = buffers.allocate(bytes);
+    if (!deviceInputs[i].data ||
+        cuda.memcpy(deviceInputs[i].data, inputs[i].data, bytes,
+                    kHostToDevice) != 0)
+      return fail("--device: cannot copy input '" +
+                  std::string(api.input(model, int32_t(i))->name) +
+                  "' to the GPU");
+  }
+  int32_t numOutputs = api.numOutputs(model);
+  std::vector<moe_tensor> deviceOutputs(numOutputs);
+  for (moe_tensor &t : deviceOutputs) {
+    t.data = buffers.allocate(1);
+    t.capacity = 1;
+    if (!t.data)
+      return fail("--device: cannot allocate GPU memory");
+  }
+  auto runOnce = [&] {
+    return api.runDevice(model, deviceInputs.data(),
+                         static_cast<int32_t>(deviceInputs.size()),
+                         deviceOutputs.data(), numOutputs, nullptr);
+  };
+  moe_model_status status = runOnce();
+  if (status == MOE_MODEL_OUTPUT_TOO_SMALL) {
+    // Sized now: buffers that fit every output.
+    for (moe_tensor &t : deviceOutputs) {
+      int64_t elements = 1;
+      for (int32_t d = 0; d < t.rank; ++d)
+        elements *= t.shape[d];
+      t.capacity = elements * moe_dtype_size(moe_dtype(t.dtype));
+      t.data = buffers.allocate(static_cast<size_t>(t.capacity));
+      if (!t.data)
+        return fail("--device: cannot allocate GPU memory for the outputs");
+    }
+    status = runOnce();
+  }
+  if (status != MOE_MODEL_OK)
+    return failModel("the run on device buffers failed");
+  // The outputs back on the host, for writing and printing (host copies
+  // owned here, not the model's buffers: cleared before freeOutputs).
+  freeOutputs();
+  struct ForgetCopies { // on every way out: not the model's to free
+    std::vector<moe_tensor> &outputs;
+    ~ForgetCopies() { outputs.clear(); }
+  } forget{outputs};
+  std::vector<std::vector<char>> copies;
+  for (const moe_tensor &t : deviceOutputs) {
+    copies.emplace_back(static_cast<size_t>(t.capacity));
+    if (cuda.memcpy(copies.back().data(), t.data, copies.back().size(),
+                    kDeviceToHost) != 0)
+      return fail("--device: cannot copy the outputs back");
+    moe_tensor host = t;
+    host.data = copies.back().data();
+    outputs.push_back(host);
+  }
+  if (int rc = writeOutputs(request.outputDir))
+    return rc;
+  if (request.benchRuns > 0) {
+    std::vector<double> millis;
+    for (int32_t i = 0; i < request.benchRuns; ++i) {
+      auto start = std::chrono::steady_clock::now();
+      if (runOnce() != MOE_MODEL_OK)
+        return failModel("run " + std::to_string(i + 1) + " failed");
+      millis.push_back(std::chrono::duration<double, std::milli>(
+                           std::chrono::steady_clock::now() - start)
+                           .count());
+    }
+    std::printf("on device buffers (no copies of inputs or outputs):\n");
+    printLatency(millis);
+  }
   return writeProfile(request.profilePath);
 }
 
@@ -240,6 +362,9 @@ static const char kFlags[] =
     "  --bench N              then time N more runs and print latency stats\n"
     "  --profile FILE.json    record routing statistics of all runs there\n"
     "                         (render them with moe-report)\n"
+    "  --device               run on CUDA buffers (a model compiled with\n"
+    "                         --target=cuda): the inputs copied to the GPU\n"
+    "                         once, --bench times moe_model_run_device on them\n"
     "  --describe             print the model's inputs and outputs and stop\n"
     "  --help                 this text\n";
 
@@ -281,6 +406,8 @@ int moe::model::parseRunArguments(int argc, char **argv, const char *tool,
     }
     if (flag == "--describe") {
       request.describe = true;
+    } else if (flag == "--device") {
+      request.device = true;
     } else if (flag == "--input") {
       request.inputs.push_back(value);
     } else if (flag == "--output-dir") {
@@ -343,7 +470,20 @@ std::string moe::model::outputFileName(const std::string &outputName) {
 }
 
 int moe::model::runModel(const ModelFunctions &api, const RunRequest &request,
-                         const char *tool) {
-  Session session(api, tool);
+                         const char *tool, const CudaFunctions &cuda) {
+  Session session(api, tool, cuda);
   return session.run(request);
+}
+
+CudaFunctions moe::model::findCudaFunctions(void *library) {
+  auto find = [&](const char *name) -> void * {
+    if (void *symbol = dlsym(RTLD_DEFAULT, name))
+      return symbol;
+    return library ? dlsym(library, name) : nullptr;
+  };
+  CudaFunctions cuda;
+  cuda.malloc = reinterpret_cast<decltype(cuda.malloc)>(find("cudaMalloc"));
+  cuda.memcpy = reinterpret_cast<decltype(cuda.memcpy)>(find("cudaMemcpy"));
+  cuda.free = reinterpret_cast<decltype(cuda.free)>(find("cudaFree"));
+  return cuda;
 }

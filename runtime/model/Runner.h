@@ -37,6 +37,17 @@ struct ModelFunctions {
   decltype(&moe_model_run_device) runDevice;
 };
 
+/// The CUDA runtime calls `--device` needs, looked up at run time (this
+/// code links no CUDA): in the process's global scope first, then in the
+/// model library and what it loaded (a CUDA model links libcudart). Null
+/// where absent (a CPU model on a machine without CUDA).
+struct CudaFunctions {
+  int (*malloc)(void **pointer, size_t bytes) = nullptr;
+  int (*memcpy)(void *dst, const void *src, size_t bytes, int kind) = nullptr;
+  int (*free)(void *pointer) = nullptr;
+};
+CudaFunctions findCudaFunctions(void *library);
+
 /// Takes every C API function from a dlopen()ed model library; returns the
 /// name of the first one missing (not a compiled model), else null.
 const char *bindModelFunctions(void *library, ModelFunctions &api);
@@ -56,6 +67,8 @@ struct RunRequest {
   bool describe = false;
   /// Where to write the routing statistics of all runs as JSON ("": off).
   std::string profilePath;
+  /// Run on CUDA buffers (moe_model_run_device).
+  bool device = false;
 };
 
 /// Parses the flags moe-run and model executables share (--input,
@@ -71,7 +84,7 @@ int parseRunArguments(int argc, char **argv, const char *tool,
 /// Runs the request; prints errors as "<tool>: error: ..." on stderr and
 /// results on stdout. Returns the process exit code.
 int runModel(const ModelFunctions &api, const RunRequest &request,
-             const char *tool);
+             const char *tool, const CudaFunctions &cuda = {});
 
 /// The file name an output is written to: its name with every character
 /// outside [A-Za-z0-9._-] replaced by '_' (no path escapes), plus ".npy".

@@ -1,7 +1,7 @@
 //===- moe-run.cpp - Run a compiled model library on .npy files -----------===//
 //
 // moe-run model.so --input NAME=file.npy... [--output-dir DIR] [--threads N]
-//                  [--bench N] [--profile FILE.json] [--describe]
+//                  [--bench N] [--profile FILE.json] [--device] [--describe]
 //
 // Loads a `moe-compile --emit=so` library, takes its C API (moe_model.h)
 // with dlsym and hands it to the runner that --emit=exe binaries use too,
@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
   int rc = parseRunArguments(
       argc, argv, "moe-run",
       "model.so --input NAME=file.npy... [--output-dir DIR] [--threads N] "
-      "[--bench N] [--profile FILE.json] [--describe]\n\n"
+      "[--bench N] [--profile FILE.json] [--device] [--describe]\n\n"
       "Runs a model compiled with `moe-compile --emit=so` on .npy inputs "
       "(one per model input) and writes one <output name>.npy per output "
       "into DIR.\n",
@@ -56,5 +56,5 @@ int main(int argc, char **argv) {
   if (const char *missing = bindModelFunctions(library, api))
     return fail("'" + path + "' is not a compiled MoE model (it has no " +
                 missing + ")");
-  return runModel(api, request, "moe-run");
+  return runModel(api, request, "moe-run", findCudaFunctions(library));
 }

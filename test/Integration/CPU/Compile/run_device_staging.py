@@ -7,7 +7,9 @@
 # OUTPUT_TOO_SMALL with every shape, then the run), with one copy per
 # input per call and one per output; inputs are still checked (a wrong
 # shape names the input) and a too-small output buffer reports every
-# output's shape.
+# output's shape. `moe-run --device` runs the same way (its outputs are
+# onnxruntime's; --bench times runs on the device buffers), and without a
+# CUDA runtime in reach it says so.
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t | FileCheck %s
 # CHECK: OK: staged run identical at T=1
@@ -15,6 +17,8 @@
 # CHECK: OK: copies 5 per run_device (inputs twice, the output once)
 # CHECK: OK: bad input: input 'x': shape [3, 15], dimension 1 must be 16
 # CHECK: OK: too small: output 'y' has shape [5, 16] (320 bytes), the buffer holds 8
+# CHECK: OK: moe-run --device matches onnxruntime
+# CHECK: OK: moe-run --device without CUDA: moe-run: error: --device: no CUDA runtime (cudaMalloc)
 
 import ctypes
 import os
@@ -80,3 +84,27 @@ status = model.lib.moe_model_run_device(model.handle, model._tensors([x, logits]
 assert status == compiled_model.OUTPUT_TOO_SMALL, status
 assert tuple(outputs[0].shape[:outputs[0].rank]) == (5, D)
 print("OK: too small:", model.lib.moe_model_last_error(model.handle).decode())
+
+# moe-run --device: the same staging (the fake is preloaded here too).
+library = os.path.join(out, "moe.so")
+np.save(os.path.join(out, "x.npy"), x)
+np.save(os.path.join(out, "logits.npy"), logits)
+inputs = ["--input", "x=" + os.path.join(out, "x.npy"),
+          "--input", "logits=" + os.path.join(out, "logits.npy")]
+result = subprocess.run(["moe-run", library, *inputs, "--device", "--bench", "2",
+                         "--output-dir", os.path.join(out, "device")],
+                        capture_output=True, text=True)
+assert result.returncode == 0, result.stderr
+assert "on device buffers" in result.stdout and "latency over 2 runs" in result.stdout, \
+    result.stdout
+(expected,) = run_onnxruntime(path, {"x": x, "logits": logits})
+np.testing.assert_allclose(np.load(os.path.join(out, "device", "y.npy")), expected,
+                           rtol=1e-4, atol=1e-5)
+print("OK: moe-run --device matches onnxruntime")
+# Without the fake (nor a CUDA runtime): a clear error, no crash.
+env = dict(os.environ)
+env["LD_PRELOAD"] = " ".join(p for p in env.get("LD_PRELOAD", "").split() if p != fake)
+result = subprocess.run(["moe-run", library, *inputs, "--device"], capture_output=True,
+                        text=True, env=env)
+assert result.returncode == 1, (result.returncode, result.stderr)
+print("OK: moe-run --device without CUDA:", result.stderr.strip().splitlines()[-1])
