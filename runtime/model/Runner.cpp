@@ -99,6 +99,26 @@ public:
 private:
   int loadInputs(const std::vector<std::string> &specs);
   int runOnDevice(const RunRequest &request);
+  /// Times `runs` more calls of `runOnce` and prints their latency (after
+  /// `heading`, when given).
+  template <typename Run>
+  int bench(int32_t runs, Run &runOnce, const char *heading) {
+    if (runs == 0)
+      return 0;
+    std::vector<double> millis;
+    for (int32_t i = 0; i < runs; ++i) {
+      auto start = std::chrono::steady_clock::now();
+      if (runOnce() != MOE_MODEL_OK)
+        return failModel("run " + std::to_string(i + 1) + " failed");
+      millis.push_back(std::chrono::duration<double, std::milli>(
+                           std::chrono::steady_clock::now() - start)
+                           .count());
+    }
+    if (heading)
+      std::printf("%s\n", heading);
+    printLatency(millis);
+    return 0;
+  }
   int writeOutputs(const std::string &dir);
   int writeProfile(const std::string &path);
   void freeOutputs() {
@@ -232,18 +252,8 @@ int Session::run(const RunRequest &request) {
     return failModel("the run failed");
   if (int rc = writeOutputs(request.outputDir))
     return rc;
-  if (request.benchRuns == 0)
-    return writeProfile(request.profilePath);
-  std::vector<double> millis;
-  for (int32_t i = 0; i < request.benchRuns; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    if (runOnce() != MOE_MODEL_OK)
-      return failModel("run " + std::to_string(i + 1) + " failed");
-    millis.push_back(std::chrono::duration<double, std::milli>(
-                         std::chrono::steady_clock::now() - start)
-                         .count());
-  }
-  printLatency(millis);
+  if (int rc = bench(request.benchRuns, runOnce, nullptr))
+    return rc;
   return writeProfile(request.profilePath);
 }
 
@@ -319,19 +329,9 @@ int Session::runOnDevice(const RunRequest &request) {
   }
   if (int rc = writeOutputs(request.outputDir))
     return rc;
-  if (request.benchRuns > 0) {
-    std::vector<double> millis;
-    for (int32_t i = 0; i < request.benchRuns; ++i) {
-      auto start = std::chrono::steady_clock::now();
-      if (runOnce() != MOE_MODEL_OK)
-        return failModel("run " + std::to_string(i + 1) + " failed");
-      millis.push_back(std::chrono::duration<double, std::milli>(
-                           std::chrono::steady_clock::now() - start)
-                           .count());
-    }
-    std::printf("on device buffers (no copies of inputs or outputs):\n");
-    printLatency(millis);
-  }
+  if (int rc = bench(request.benchRuns, runOnce,
+                     "on device buffers (no copies of inputs or outputs):"))
+    return rc;
   return writeProfile(request.profilePath);
 }
 
