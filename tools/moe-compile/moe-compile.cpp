@@ -61,10 +61,13 @@ static cl::opt<Target> target(
     "target", cl::desc("Where the model runs"), cl::init(Target::CPU),
     cl::values(clEnumValN(Target::CPU, "cpu", "the host CPU (oneTBB runtime)"),
                clEnumValN(Target::CUDA, "cuda",
-                          "NVIDIA GPUs: MoE kernels of the CUDA runtime "
-                          "(sm_80, sm_90a) on host buffers, constant expert "
+                          "NVIDIA GPUs: MoE layers on the CUDA runtime "
+                          "(sm_80, sm_90a; a fused-gating layer is one "
+                          "call), constant expert "
                           "weights uploaded once, the rest of the graph on "
-                          "the host; f32, bf16 or f16 weights")),
+                          "the host; host or CUDA buffers "
+                          "(moe_model_run_device, moe-run --device); f32, "
+                          "bf16 or f16 weights")),
     cl::cat(category));
 static cl::opt<unsigned> optLevel("O", cl::Prefix, cl::init(2),
                                   cl::value_desc("level"),
