@@ -127,11 +127,13 @@ def MoEFuseCombinePass : Pass<"moe-fuse-combine", "func::FuncOp"> {
   let summary = "Fuse moe.combine into the grouped matmul that feeds it";
   let description = [{
     `moe.combine` of a `moe.grouped_matmul` result that nothing else reads
-    becomes the grouped matmul with a `combine` clause: the down
-    projection's epilogue scales each row by its gate weight and adds it to
-    its token's output row, one top-k slot after another (so the k
-    contributions are summed in the same fixed order as `moe.combine`), and
-    the `[T * k, d]` expert rows are never stored.
+    becomes the grouped matmul with a `combine` clause: one kernel call
+    that scales each row by its gate weight and adds it to its token's
+    output row, the k contributions summed in the same fixed order as
+    `moe.combine`. How is the runtime's choice: the CPU kernel does it in
+    the epilogue for k = 1 (the `[T, d]` expert rows never stored) and
+    combines scratch rows after the matmul for k > 1 (faster than a pass
+    per top-k slot, the same bits); the CUDA chain combines on the device.
 
     ```mlir
     %z = moe.grouped_matmul %h, %w2, %offsets : ... -> tensor<?x16xf32>
