@@ -40,10 +40,12 @@
 # CHECK: OK: gptoss bf16 (device-resident
 # CHECK: OK: stacked f32 (device-resident
 # CHECK: OK: switch f32 (device-resident
+# CHECK: OK: moe-run --device on the device-resident qwen2 f32 model matches onnxruntime
 
 import ctypes
 import glob
 import os
+import subprocess
 import sys
 import types
 import warnings
@@ -54,6 +56,7 @@ warnings.filterwarnings("ignore")
 
 import compiled_model  # noqa: E402
 import cuda_test_models  # noqa: E402
+import fake_cuda  # noqa: E402
 from onnx_harness import run_onnxruntime  # noqa: E402
 
 out, lib_dir = sys.argv[1], os.path.abspath(sys.argv[2])
@@ -76,7 +79,8 @@ def device_memory(lib):
 
 
 rng = np.random.default_rng(11)
-for name, (path, feeds_for) in cuda_test_models.build(out, rng).items():
+models = cuda_test_models.build(out, rng)
+for name, (path, feeds_for) in models.items():
     for weights in cuda_test_models.weight_types(name):
         build = os.path.join(out, f"{name}_{weights}")
         os.makedirs(build)
@@ -109,3 +113,22 @@ for name, (path, feeds_for) in cuda_test_models.build(out, rng).items():
         how = (f"device-resident: {copies[0]} copy" if resident
                else f"staged: {copies[0]} copies")
         print(f"OK: {name} {weights} ({how} per run_device, worst error {worst:.1e})")
+
+# moe-run --device on a device-resident model: the tool's CUDA buffers from
+# test/lib/fake_cuda_copy.c (heap memory: the emulated calls run on the
+# host), preloaded so that the tool finds cudaMalloc in the global scope.
+fake, preload = fake_cuda.build(out)
+path, feeds_for = models["qwen2"]
+feeds = feeds_for(5)
+np.save(os.path.join(out, "x.npy"), feeds["x"])
+result = subprocess.run(
+    ["moe-run", os.path.join(out, "qwen2_f32", "qwen2.so"), "--input",
+     "x=" + os.path.join(out, "x.npy"), "--device", "--bench", "2", "--output-dir",
+     os.path.join(out, "device")],
+    capture_output=True, text=True, env=dict(os.environ, LD_PRELOAD=preload))
+assert result.returncode == 0, result.stderr
+(expected,) = run_onnxruntime(path, feeds)
+error, cosine = cuda_test_models.error_and_cosine(
+    np.load(os.path.join(out, "device", "y.npy")), expected)
+assert error <= 1e-3 and cosine > 0.999, (error, cosine)
+print("OK: moe-run --device on the device-resident qwen2 f32 model matches onnxruntime")

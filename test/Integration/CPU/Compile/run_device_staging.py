@@ -22,21 +22,16 @@
 
 import ctypes
 import os
-import shutil
 import subprocess
 import sys
+
+import fake_cuda
 
 out = sys.argv[1]
 fake = os.path.join(out, "libfake_cuda_copy.so")
 if "MOE_FAKE_CUDA_CHILD" not in os.environ:
     # Build the fake, then run this script again with it preloaded.
-    compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang-22")
-    source = os.path.join(os.path.dirname(__file__), "..", "..", "..", "lib",
-                          "fake_cuda_copy.c")
-    subprocess.run([compiler, "-shared", "-fPIC", "-O1", "-o", fake, source], check=True)
-    # After whatever is preloaded already (the sanitizer runtime must stay
-    # first under scripts/sanitize.sh).
-    preload = " ".join(filter(None, [os.environ.get("LD_PRELOAD"), fake]))
+    fake, preload = fake_cuda.build(out)
     env = dict(os.environ, LD_PRELOAD=preload, MOE_FAKE_CUDA_CHILD="1")
     sys.exit(subprocess.run([sys.executable, __file__, out], env=env).returncode)
 
