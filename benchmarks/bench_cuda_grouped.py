@@ -72,6 +72,17 @@ def copy_bandwidth():
     return 2 * x.numel() * 4 / ms / 1e6
 
 
+def preamble(header):
+    """Prints the GPU, the copy bandwidth measured now and a table's
+    header; returns the bandwidth (GB/s)."""
+    print(f"GPU: {torch.cuda.get_device_name()}")
+    bandwidth = copy_bandwidth()
+    print(f"device-to-device copy: {bandwidth:.0f} GB/s")
+    print(header)
+    print("-" * len(header))
+    return bandwidth
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
@@ -80,13 +91,9 @@ def main():
     lib = ch.lib
     swiglu = ch.ActivationParams(ch.ACTIVATION["swiglu"], 1.702, 1.0, 7.0)
     identity = ch.ActivationParams(ch.ACTIVATION["identity"], 0, 0, 0)
-    print(f"GPU: {torch.cuda.get_device_name()}")
-    bandwidth = copy_bandwidth()
-    print(f"device-to-device copy: {bandwidth:.0f} GB/s")
-    header = (f"{'case':<16}{'T':>6} {'proj':<5}{'engine':<16}{'ms':>9}{'TFLOP/s':>9}"
-              f"{'GB/s':>8}{'%copy':>7}{'vs dense':>9}{'vs grouped':>11}")
-    print(header)
-    print("-" * len(header))
+    bandwidth = preamble(f"{'case':<16}{'T':>6} {'proj':<5}{'engine':<16}{'ms':>9}"
+                         f"{'TFLOP/s':>9}{'GB/s':>8}{'%copy':>7}{'vs dense':>9}"
+                         f"{'vs grouped':>11}")
     rng = np.random.default_rng(0)
     stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
     for name, d, f, experts, k, tokens_list in CASES:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "lib"))
 import cuda_harness as ch  # noqa: E402
-from bench_cuda_grouped import copy_bandwidth, timed  # noqa: E402
+from bench_cuda_grouped import preamble, timed  # noqa: E402
 
 CASES = [
     # name, d, f, E, k, token counts
@@ -67,13 +67,8 @@ def main():
     args = parser.parse_args()
     layer = ch.lib.moe_cuda_cc_layer_bf16w
     layer.argtypes, layer.restype = LAYER_ARGS, _i32
-    print(f"GPU: {torch.cuda.get_device_name()}")
-    bandwidth = copy_bandwidth()
-    print(f"device-to-device copy: {bandwidth:.0f} GB/s")
-    header = (f"{'case':<18}{'T':>5} {'engine':<10}{'ms':>9}{'GB/s':>8}{'%copy':>7}"
-              f"{'vs torch':>9}{'error':>9}")
-    print(header)
-    print("-" * len(header))
+    bandwidth = preamble(f"{'case':<18}{'T':>5} {'engine':<10}{'ms':>9}{'GB/s':>8}"
+                         f"{'%copy':>7}{'vs torch':>9}{'error':>9}")
     for name, d, f, experts, k, tokens_list in CASES:
         if args.quick and name != "qwen3-30b-a3b":
             continue

@@ -81,6 +81,33 @@ moe_status download(T *host, const DeviceBuffer<T> &buffer, int64_t count) {
                                cudaMemcpyDefault, callStream()));
 }
 
+/// Where a call computes its result of `count` floats: `out` itself when it
+/// is device memory (a device-resident run: no copy), else scratch that
+/// deliver() copies to `out`.
+class Result {
+public:
+  moe_status prepare(float *out, int64_t count) {
+    host = out;
+    this->count = count;
+    if (isDevicePointer(out)) {
+      device = out;
+      return MOE_OK;
+    }
+    MOE_TRY(scratch.allocate(count, callStream()));
+    device = scratch.get();
+    return MOE_OK;
+  }
+  float *get() const { return device; }
+  moe_status deliver() {
+    return device == host ? MOE_OK : download(host, scratch, count);
+  }
+
+private:
+  DeviceBuffer<float> scratch;
+  float *host = nullptr, *device = nullptr;
+  int64_t count = 0;
+};
+
 /// The host-side index check of `values`, for host memory. Device-resident
 /// runs pass indices the routing and permutation kernels made on the
 /// device (graphs with integer inputs never run that way), which are in
@@ -242,7 +269,7 @@ moe_status groupedMatmul(const float *rows, int64_t numRows, int64_t kDim,
     return MOE_ERROR_INDEX_OUT_OF_RANGE;
   int64_t outCols = isGatedActivation(activation) ? mDim / 2 : mDim;
   cudaStream_t s = callStream();
-  DeviceBuffer<float> dRows, dBias, dZ, dCombineWeights, dOut;
+  DeviceBuffer<float> dRows, dBias, dZ, dCombineWeights;
   DeviceBuffer<W> dWeightsPerCall;
   DeviceBuffer<int32_t> dOffsets, dInverse;
   const W *dWeights = nullptr;
@@ -251,21 +278,27 @@ moe_status groupedMatmul(const float *rows, int64_t numRows, int64_t kDim,
                           dWeightsPerCall, &dWeights));
   MOE_TRY(upload(dOffsets, offsets, numExperts + 1));
   MOE_TRY(upload(dBias, bias, numExperts * mDim));
+  if (!combineWeights) {
+    Result result;
+    MOE_TRY(result.prepare(out, numRows * outCols));
+    MOE_TRY(deviceGroupedMatmul(s, dRows.get(), numRows, kDim, dWeights,
+                                numExperts, mDim, dOffsets.get(), dBias.get(),
+                                act, result.get()));
+    MOE_TRY(result.deliver());
+    return finish();
+  }
   MOE_TRY(dZ.allocate(numRows * outCols, s));
   MOE_TRY(deviceGroupedMatmul(s, dRows.get(), numRows, kDim, dWeights,
                               numExperts, mDim, dOffsets.get(), dBias.get(),
                               act, dZ.get()));
-  if (!combineWeights) {
-    MOE_TRY(download(out, dZ, numRows * outCols));
-    return finish();
-  }
   MOE_TRY(upload(dCombineWeights, combineWeights, numTokens * k));
   MOE_TRY(upload(dInverse, combineInverse, numTokens * k));
-  MOE_TRY(dOut.allocate(numTokens * outCols, s));
+  Result result;
+  MOE_TRY(result.prepare(out, numTokens * outCols));
   MOE_TRY(moe_cuda_combine_f32(s, dZ.get(), numRows, outCols,
                                dCombineWeights.get(), dInverse.get(),
-                               numTokens, k, dOut.get()));
-  MOE_TRY(download(out, dOut, numTokens * outCols));
+                               numTokens, k, result.get()));
+  MOE_TRY(result.deliver());
   return finish();
 }
 
@@ -356,15 +389,16 @@ moe_status experts(const float *input, int64_t numTokens, int64_t d,
   if (!indicesOk(expertIds, slots, numExperts))
     return MOE_ERROR_INDEX_OUT_OF_RANGE;
   cudaStream_t s = callStream();
-  DeviceBuffer<float> dInput, dWeights, dOut;
+  DeviceBuffer<float> dInput, dWeights;
   DeviceBuffer<int32_t> dIds;
+  Result result;
   MOE_TRY(upload(dInput, input, numTokens * d));
   MOE_TRY(upload(dIds, expertIds, slots));
   MOE_TRY(upload(dWeights, combineWeights, slots));
-  MOE_TRY(dOut.allocate(numTokens * e.outCols(), s));
+  MOE_TRY(result.prepare(out, numTokens * e.outCols()));
   MOE_TRY(expertChain(s, dInput.get(), numTokens, d, dIds.get(),
-                      dWeights.get(), k, numExperts, e, dOut.get()));
-  MOE_TRY(download(out, dOut, numTokens * e.outCols()));
+                      dWeights.get(), k, numExperts, e, result.get()));
+  MOE_TRY(result.deliver());
   return finish();
 }
 
@@ -455,17 +489,18 @@ moe_status runLayer(const float *input, int64_t numTokens, int64_t d,
       !e.valid(slots, d, allExperts, input, out, routing.router))
     return MOE_ERROR_INVALID_ARGUMENT;
   cudaStream_t s = callStream();
-  DeviceBuffer<float> dInput, dWeights, dOut;
+  DeviceBuffer<float> dInput, dWeights;
   DeviceBuffer<int32_t> dIds;
+  Result result;
   MOE_TRY(upload(dInput, input, numTokens * d));
   MOE_TRY(dIds.allocate(slots, s));
   MOE_TRY(dWeights.allocate(slots, s));
-  MOE_TRY(dOut.allocate(numTokens * e.outCols(), s));
+  MOE_TRY(result.prepare(out, numTokens * e.outCols()));
   MOE_TRY(routeOnDevice(s, dInput.get(), numTokens, d, numExperts, routing,
                         dIds.get(), dWeights.get()));
   MOE_TRY(expertChain(s, dInput.get(), numTokens, d, dIds.get(),
-                      dWeights.get(), k, allExperts, e, dOut.get()));
-  MOE_TRY(download(out, dOut, numTokens * e.outCols()));
+                      dWeights.get(), k, allExperts, e, result.get()));
+  MOE_TRY(result.deliver());
   return finish();
 }
 
@@ -687,15 +722,16 @@ int32_t moe_cuda_cc_combine_f32(int32_t, const float *rows, int64_t num_rows,
   if (!indicesOk(inverse, num_tokens * k, num_rows))
     return MOE_ERROR_INDEX_OUT_OF_RANGE;
   cudaStream_t s = callStream();
-  DeviceBuffer<float> dRows, dWeights, dOut;
+  DeviceBuffer<float> dRows, dWeights;
   DeviceBuffer<int32_t> dInverse;
+  Result result;
   MOE_TRY(upload(dRows, rows, num_rows * d));
   MOE_TRY(upload(dWeights, weights, num_tokens * k));
   MOE_TRY(upload(dInverse, inverse, num_tokens * k));
-  MOE_TRY(dOut.allocate(num_tokens * d, s));
+  MOE_TRY(result.prepare(out, num_tokens * d));
   MOE_TRY(moe_cuda_combine_f32(s, dRows.get(), num_rows, d, dWeights.get(),
-                               dInverse.get(), num_tokens, k, dOut.get()));
-  MOE_TRY(download(out, dOut, num_tokens * d));
+                               dInverse.get(), num_tokens, k, result.get()));
+  MOE_TRY(result.deliver());
   return finish();
 }
 
