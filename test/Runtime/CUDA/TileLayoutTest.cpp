@@ -14,7 +14,10 @@
 //   - row tiles cover every row of every segment once, within
 //     maxRowTiles; split-K's k ranges cover every k tile once;
 //   - the wgmma kernel's tiles are the canonical 128-byte-swizzled layouts
-//     its descriptors describe.
+//     its descriptors describe;
+//   - the router GEMV's splits of d cover every row once, and the kernel
+//     run block by block (its per-thread sums and partial layout) equals a
+//     double-precision matmul.
 // Prints one OK line per check; exits 1 with the first mismatch.
 //
 //===----------------------------------------------------------------------===//
