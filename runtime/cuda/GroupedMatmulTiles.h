@@ -253,6 +253,49 @@ MOE_HOST_DEVICE constexpr int wgmmaAccCol(int lane, int i) {
   return 8 * (i / 4) + 2 * (lane % 4) + i % 2;
 }
 
+// The permutation (Routing.cu): expert e's block walks the T * k slots in
+// chunks of kPermuteThreads, one slot per thread; each warp's matches
+// (slots of expert e) are one ballot mask, and a matching thread's place
+// among the chunk's matches counts the matches of the threads before it.
+constexpr int kPermuteThreads = 256;
+constexpr int kPermuteWarps = kPermuteThreads / 32;
+
+MOE_HOST_DEVICE inline int popCount(uint32_t bits) {
+#ifdef __CUDA_ARCH__
+  return __popc(bits);
+#else
+  return __builtin_popcount(bits);
+#endif
+}
+
+/// The rank of thread (warp, lane) among its chunk's matches, from every
+/// warp's ballot: the matches of the lanes below it and of the warps before.
+MOE_HOST_DEVICE inline int chunkRank(const uint32_t *ballots, int warp,
+                                     int lane) {
+  int rank = popCount(ballots[warp] & ((1u << lane) - 1u));
+  for (int w = 0; w < warp; ++w)
+    rank += popCount(ballots[w]);
+  return rank;
+}
+
+/// The chunk's matches.
+MOE_HOST_DEVICE inline int chunkMatches(const uint32_t *ballots) {
+  int total = 0;
+  for (int w = 0; w < kPermuteWarps; ++w)
+    total += popCount(ballots[w]);
+  return total;
+}
+
+/// offsets[0] = 0, offsets[e + 1] = offsets[e] + counts[e].
+MOE_HOST_DEVICE inline void exclusiveOffsets(const int32_t *counts,
+                                             int numExperts,
+                                             int32_t *offsets) {
+  int32_t sum = 0;
+  offsets[0] = 0;
+  for (int e = 0; e < numExperts; ++e)
+    offsets[e + 1] = sum += counts[e];
+}
+
 // The router's logits for a few tokens (Routing.cu, decode): a GEMV over
 // the router [d, C], each block a slab of 32 columns (a warp's lanes, one
 // coalesced 128-byte row segment per load) and a contiguous range of d,

@@ -283,23 +283,19 @@ gemvLaunchers(std::integer_sequence<int, T...>) {
   return {launchRouterGemv<T + 1>...};
 }
 
-constexpr int kScanThreads = 256;
+constexpr int kScanThreads = tiles::kPermuteThreads;
 
-/// Exclusive prefix count of `match` over the block; returns the total.
+/// Exclusive prefix count of `match` over the block (the warps' ballots
+/// in shared memory, tiles::chunkRank); returns the total.
 __device__ int blockRank(bool match, int &rank) {
-  __shared__ int warpTotals[kScanThreads / kWarp];
+  __shared__ uint32_t ballots[tiles::kPermuteWarps];
   int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  unsigned ballot = __ballot_sync(0xffffffffu, match);
-  rank = __popc(ballot & ((1u << lane) - 1u));
+  uint32_t ballot = __ballot_sync(0xffffffffu, match);
   if (lane == 0)
-    warpTotals[warp] = __popc(ballot);
+    ballots[warp] = ballot;
   __syncthreads();
-  int total = 0;
-  for (int w = 0; w < kScanThreads / kWarp; ++w) {
-    if (w < warp)
-      rank += warpTotals[w];
-    total += warpTotals[w];
-  }
+  rank = tiles::chunkRank(ballots, warp, lane);
+  int total = tiles::chunkMatches(ballots);
   __syncthreads();
   return total;
 }
@@ -332,10 +328,7 @@ __global__ void scanKernel(const int32_t *counts, int numExperts,
                            int32_t *offsets) {
   if (threadIdx.x != 0 || blockIdx.x != 0)
     return;
-  int32_t sum = 0;
-  offsets[0] = 0;
-  for (int e = 0; e < numExperts; ++e)
-    offsets[e + 1] = sum += counts[e];
+  tiles::exclusiveOffsets(counts, numExperts, offsets);
 }
 
 __global__ void gatherKernel(const float *input, int64_t d,

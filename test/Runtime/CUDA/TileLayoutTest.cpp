@@ -13,6 +13,8 @@
 //     tiles 64 apart, and the epilogue writes each output of a block once;
 //   - row tiles cover every row of every segment once, within
 //     maxRowTiles; split-K's k ranges cover every k tile once;
+//   - the permutation's ballot ranks, chunk totals and offsets place the
+//     slots in a stable sort by expert;
 //   - the wgmma kernel's tiles are the canonical 128-byte-swizzled layouts
 //     its descriptors describe;
 //   - the router GEMV's splits of d cover every row once, and the kernel
@@ -318,6 +320,71 @@ void checkRouterSplits() {
   std::printf("OK: router GEMV splits\n");
 }
 
+/// The permutation kernels' bookkeeping run on the host as the GPU runs it
+/// (Routing.cu's permuteKernel, scanKernel): per expert block, the slots in
+/// chunks of kPermuteThreads, each warp's matches a ballot, every matching
+/// thread placed at offsets[e] + matches of earlier chunks + chunkRank -
+/// against a stable sort by expert: offsets, assignments (slot order within
+/// an expert), inverse, every slot placed once.
+void checkPermutation() {
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 60; ++trial) {
+    int experts = 1 + int(rng() % 40);
+    int64_t slots = trial % 10 == 0 ? 0 : int64_t(rng() % 2000);
+    std::vector<int32_t> ids(slots);
+    bool oneExpert = trial % 7 == 3;
+    for (int32_t &id : ids)
+      id = oneExpert ? experts - 1 : int32_t(rng() % experts);
+    // Phase 0: counts; the scan.
+    std::vector<int32_t> counts(experts), offsets(experts + 1);
+    std::vector<int32_t> assignments(slots, -1), inverse(slots, -1);
+    for (int phase = 0; phase < 2; ++phase) {
+      for (int expert = 0; expert < experts; ++expert) {
+        int64_t seen = 0;
+        for (int64_t base = 0; base < slots; base += kPermuteThreads) {
+          uint32_t ballots[kPermuteWarps] = {};
+          for (int t = 0; t < kPermuteThreads; ++t)
+            if (base + t < slots && ids[base + t] == expert)
+              ballots[t / 32] |= 1u << (t % 32);
+          for (int t = 0; t < kPermuteThreads; ++t) {
+            int64_t j = base + t;
+            if (phase == 1 && j < slots && ids[j] == expert) {
+              int64_t position = offsets[expert] + seen +
+                                 chunkRank(ballots, t / 32, t % 32);
+              EXPECT(position >= 0 && position < slots &&
+                         assignments[position] == -1,
+                     "slot %lld placed at %lld twice or outside",
+                     (long long)j, (long long)position);
+              assignments[position] = int32_t(j);
+              inverse[j] = int32_t(position);
+            }
+          }
+          seen += chunkMatches(ballots);
+        }
+        if (phase == 0)
+          counts[expert] = int32_t(seen);
+      }
+      if (phase == 0)
+        exclusiveOffsets(counts.data(), experts, offsets.data());
+    }
+    std::vector<int32_t> order(slots);
+    for (int64_t j = 0; j < slots; ++j)
+      order[j] = int32_t(j);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int32_t a, int32_t b) { return ids[a] < ids[b]; });
+    EXPECT(assignments == order, "trial %d: not the stable sort by expert",
+           trial);
+    for (int e = 0; e <= experts; ++e)
+      EXPECT(offsets[e] == std::count_if(ids.begin(), ids.end(),
+                                         [&](int32_t id) { return id < e; }),
+             "trial %d: offsets[%d]", trial, e);
+    for (int64_t j = 0; j < slots; ++j)
+      EXPECT(assignments[inverse[j]] == j, "trial %d: inverse of slot %lld",
+             trial, (long long)j);
+  }
+  std::printf("OK: permutation bookkeeping\n");
+}
+
 /// The router GEMV run on the host as the GPU runs it: every block of the
 /// grid (column slab x split of d), every thread's sums (routerGemvSums),
 /// the warps' sums added in order, written where routerPartialIndex says,
@@ -482,6 +549,7 @@ int main() {
   checkShape<MmaShape<2, 2>>("64-row blocks");
   checkShape<MmaShape<2, 4>>("128-row blocks");
   checkRowTiles();
+  checkPermutation();
   checkSplitK();
   checkRouterSplits();
   checkRouterGemvRuns();
