@@ -18,7 +18,7 @@
 #include "Activation.cuh"
 #include "CudaSupport.h"
 #include "GroupedMatmul.h"
-#include "GroupedMatmulTiles.h"
+#include "IndexMath.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

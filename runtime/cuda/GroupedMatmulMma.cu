@@ -7,7 +7,7 @@
 // stage) and read with ldmatrix from XOR-swizzled tiles; rows past a
 // segment's end and k or columns past the matrix are zero-filled by the
 // copy, so segments are padded by index, never by copying rows. The index math is in
-// GroupedMatmulTiles.h (tested on the host).
+// IndexMath.h (tested on the host).
 //
 // blockIdx.x walks row tiles (expert segments cut into kBlockM rows),
 // blockIdx.y 128 weight columns (64 output columns of a gated activation:
@@ -25,7 +25,7 @@
 #include "Activation.cuh"
 #include "CudaSupport.h"
 #include "GroupedMatmul.h"
-#include "GroupedMatmulTiles.h"
+#include "IndexMath.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

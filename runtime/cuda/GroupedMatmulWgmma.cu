@@ -8,7 +8,7 @@
 // 128 rows x 128 weight columns per block: two consumer warpgroups, each
 // issuing wgmma.m64n128k16 on its 64 rows; operands staged by cp.async
 // (4 stages of 64 k) straight into wgmma's 128-byte-swizzled canonical
-// layouts (GroupedMatmulTiles.h): the rows K-major, the weights [K, M] as
+// layouts (IndexMath.h): the rows K-major, the weights [K, M] as
 // they are, read MN-major (transposed by the instruction). A gated
 // activation's 64 gate and 64 up columns are the weights tile's two
 // 64-column atoms, so accumulator i (gate) and i + 32 (up) meet in one
@@ -20,7 +20,7 @@
 #include "Activation.cuh"
 #include "CudaSupport.h"
 #include "GroupedMatmul.h"
-#include "GroupedMatmulTiles.h"
+#include "IndexMath.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

@@ -14,7 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CudaSupport.h"
-#include "GroupedMatmulTiles.h"
+#include "IndexMath.h"
 
 #include <array>
 #include <cmath>

@@ -1,6 +1,6 @@
 //===- TileLayoutTest.cpp - Host check of the mma.sync kernel's index math ===//
 //
-// Runs the index math of runtime/cuda/GroupedMatmulTiles.h on the host, for
+// Runs the index math of runtime/cuda/IndexMath.h on the host, for
 // every block shape, warp, lane and k step, against the PTX ISA's
 // definitions of what ldmatrix hands each lane and what mma.m16n8k16
 // expects in it (written out independently below):
@@ -24,7 +24,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "GroupedMatmulTiles.h"
+#include "IndexMath.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -1,8 +1,10 @@
-//===- GroupedMatmulTiles.h - Tile and fragment index math ------*- C++ -*-===//
+//===- IndexMath.h - Index math of the CUDA kernels -------------*- C++ -*-===//
 //
-// The index math of the CUDA grouped matmuls, apart from the kernels so
-// that the host-side test (test/Runtime/CUDA/tile_layout.cpp) can check it
-// without a GPU: which rows a row tile covers, where a 16-byte chunk of an
+// The index math of the CUDA kernels, apart from them so that the
+// host-side test (test/Runtime/CUDA/TileLayoutTest.cpp) can check it
+// without a GPU: the grouped matmuls' tiles, the permutation's ranks and
+// offsets, the router GEMV's grid and partial sums. For the matmuls: which
+// rows a row tile covers, where a 16-byte chunk of an
 // operand tile lives in shared memory (XOR-swizzled so that ldmatrix reads
 // eight rows without bank conflicts), which shared-memory row each lane
 // hands to ldmatrix, and which weight columns a warp's n8 tiles cover.
@@ -17,8 +19,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MOE_RUNTIME_CUDA_GROUPEDMATMULTILES_H
-#define MOE_RUNTIME_CUDA_GROUPEDMATMULTILES_H
+#ifndef MOE_RUNTIME_CUDA_INDEXMATH_H
+#define MOE_RUNTIME_CUDA_INDEXMATH_H
 
 #include <cstdint>
 
@@ -367,4 +369,4 @@ MOE_HOST_DEVICE constexpr int64_t routerPartialIndex(int64_t split, int tokens,
 
 } // namespace moe::runtime::cuda::tiles
 
-#endif // MOE_RUNTIME_CUDA_GROUPEDMATMULTILES_H
+#endif // MOE_RUNTIME_CUDA_INDEXMATH_H
