@@ -152,6 +152,23 @@ void copyStrided(const char *base, const int64_t *sizes,
                 sizes + 1, strides + 1, rank - 1, elementSize, out);
 }
 
+/// One result of the graph read from its memref descriptor {allocated,
+/// aligned, offset, sizes, strides} at `words`, which moves past it.
+struct GraphResult {
+  void *allocated;
+  const char *base; // aligned + offset
+  const int64_t *sizes, *strides;
+};
+GraphResult nextResult(const int64_t *&words, int64_t rank,
+                       size_t elementSize) {
+  GraphResult r{reinterpret_cast<void *>(words[0]),
+                reinterpret_cast<const char *>(words[1]) +
+                    words[2] * static_cast<int64_t>(elementSize),
+                words + 3, words + 3 + rank};
+  words += 3 + 2 * rank;
+  return r;
+}
+
 /// The memref descriptor {allocated, aligned, offset, sizes, strides} of a
 /// dense input in `words` (no copy); returns its address.
 void *describeInput(const moe_tensor &in, std::vector<int64_t> &words) {
@@ -272,11 +289,9 @@ moe_model_status runResident(moe_model *model, const moe_tensor *inputs,
       const TensorSignature &out = sig.outputs[i];
       int64_t rank = static_cast<int64_t>(out.shape.size());
       size_t elementSize = moe_dtype_size(out.dtype);
-      const int64_t *sizes = words + 3, *strides = words + 3 + rank;
-      owned.insert(reinterpret_cast<void *>(words[0]));
-      const char *base = reinterpret_cast<const char *>(words[1]) +
-                         words[2] * static_cast<int64_t>(elementSize);
-      words += 3 + 2 * rank;
+      GraphResult result = nextResult(words, rank, elementSize);
+      const int64_t *sizes = result.sizes, *strides = result.strides;
+      owned.insert(result.allocated);
       size_t bytes = 0;
       elementCount(sizes, rank, elementSize, bytes);
       int64_t expected = 1;
@@ -286,7 +301,7 @@ moe_model_status runResident(moe_model *model, const moe_tensor *inputs,
                         "output '" + out.name + "' is not contiguous");
         expected *= sizes[d];
       }
-      finished.push_back({base, out.dtype, int32_t(rank), sizes, bytes});
+      finished.push_back({result.base, out.dtype, int32_t(rank), sizes, bytes});
     }
     if (status == MOE_MODEL_OK)
       status = deliverToDevice(sig, finished, outputs, stream);
@@ -444,13 +459,10 @@ moe_model_status moe_model_run(moe_model *model, const moe_tensor *inputs,
   for (size_t i = 0; i < sig.outputs.size(); ++i) {
     const TensorSignature &out = sig.outputs[i];
     int64_t rank = static_cast<int64_t>(out.shape.size());
-    void *allocated = reinterpret_cast<void *>(words[0]);
-    const char *aligned = reinterpret_cast<const char *>(words[1]);
     size_t elementSize = moe_dtype_size(out.dtype);
-    const char *base = aligned + words[2] * static_cast<int64_t>(elementSize);
-    const int64_t *sizes = words + 3, *strides = words + 3 + rank;
-    words += 3 + 2 * rank;
-    owned.insert(allocated);
+    GraphResult result = nextResult(words, rank, elementSize);
+    const int64_t *sizes = result.sizes, *strides = result.strides;
+    owned.insert(result.allocated);
     if (runtimeError && status == MOE_MODEL_OK)
       status = fail(MOE_MODEL_RUNTIME_ERROR, runtimeError);
     if (status != MOE_MODEL_OK)
@@ -478,7 +490,7 @@ moe_model_status moe_model_run(moe_model *model, const moe_tensor *inputs,
     }
     char *cursor = static_cast<char *>(dest.data);
     if (bytes)
-      copyStrided(base, sizes, strides, rank, elementSize, cursor);
+      copyStrided(result.base, sizes, strides, rank, elementSize, cursor);
   }
   // The graph's buffers come from the runtime's buffer cache.
   for (void *allocated : owned)
