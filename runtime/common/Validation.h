@@ -37,6 +37,27 @@ inline bool validRoutingParams(const moe_routing_params &p,
   return p.kind >= MOE_ROUTING_SOFTMAX_TOPK && p.kind <= MOE_ROUTING_DENSE;
 }
 
+/// The routing parameters from the compiled-code entry points' scalar
+/// arguments, which come in moe_routing_params' order but with the scale
+/// last: one place that maps them by name.
+inline moe_routing_params routingParams(int32_t kind, int32_t k,
+                                        int32_t renormalize, int32_t nGroup,
+                                        int32_t topkGroup, int32_t groupMask,
+                                        int32_t numShared, int32_t sharedGate,
+                                        float scale) {
+  moe_routing_params p{};
+  p.kind = kind;
+  p.k = k;
+  p.renormalize = renormalize;
+  p.n_group = nGroup;
+  p.topk_group = topkGroup;
+  p.scale = scale;
+  p.group_mask = groupMask;
+  p.num_shared = numShared;
+  p.shared_gate = sharedGate;
+  return p;
+}
+
 /// Logit columns per token: the routed experts, plus the shared experts'
 /// gate when there is one. (constexpr: device code calls these too.)
 constexpr int64_t logitColumns(const moe_routing_params &p,

@@ -7,6 +7,7 @@
 
 #include "GroupedMatmul.h"
 #include "Stats.h"
+#include "Validation.h"
 #include "moe_runtime.h"
 
 #include <string>
@@ -88,9 +89,9 @@ int32_t moe_cc_route_f32(int32_t num_threads, const float *logits,
                          float *weights, int32_t layer,
                          const char *layer_name) {
   moe_exec_config config{num_threads};
-  moe_routing_params params{kind,       k,           renormalize,
-                            n_group,    topk_group,  scale,
-                            group_mask, num_shared,  shared_gate};
+  moe_routing_params params = moe::runtime::routingParams(
+      kind, k, renormalize, n_group, topk_group, group_mask, num_shared,
+      shared_gate, scale);
   moe_status status =
       moe_route_f32(&config, logits, num_tokens, num_experts, &params,
                     correction_bias, expert_ids, weights);
@@ -113,9 +114,9 @@ int32_t moe_cc_route_fused_f32(int32_t num_threads, const float *input,
                                int32_t *expert_ids, float *weights,
                                int32_t layer, const char *layer_name) {
   moe_exec_config config{num_threads};
-  moe_routing_params params{kind,       k,           renormalize,
-                            n_group,    topk_group,  scale,
-                            group_mask, num_shared,  shared_gate};
+  moe_routing_params params = moe::runtime::routingParams(
+      kind, k, renormalize, n_group, topk_group, group_mask, num_shared,
+      shared_gate, scale);
   moe_status status = moe_route_fused_f32(
       &config, input, num_tokens, d, router, router_bias, num_experts, &params,
       correction_bias, expert_ids, weights);

@@ -534,9 +534,9 @@ int32_t moe_cuda_cc_route_f32(int32_t, const float *logits, int64_t num_tokens,
                               float scale, const float *correction_bias,
                               int32_t *expert_ids, float *weights,
                               int32_t layer, const char *layer_name) {
-  moe_routing_params params{kind,       k,          renormalize,
-                            n_group,    topk_group, scale,
-                            group_mask, num_shared, shared_gate};
+  moe_routing_params params = routingParams(
+      kind, k, renormalize, n_group, topk_group, group_mask, num_shared,
+      shared_gate, scale);
   if (!logits || num_tokens < 0 || !validRoutingParams(params, num_experts))
     return MOE_ERROR_INVALID_ARGUMENT;
   DeviceBuffer<float> dLogits;
@@ -559,9 +559,9 @@ int32_t moe_cuda_cc_route_fused_f32(
     int32_t shared_gate, float scale, const float *correction_bias,
     int32_t *expert_ids, float *weights, int32_t layer,
     const char *layer_name) {
-  moe_routing_params params{kind,       k,          renormalize,
-                            n_group,    topk_group, scale,
-                            group_mask, num_shared, shared_gate};
+  moe_routing_params params = routingParams(
+      kind, k, renormalize, n_group, topk_group, group_mask, num_shared,
+      shared_gate, scale);
   if (!input || !router || !expert_ids || !weights || num_tokens < 0 ||
       d < 0 || !validRoutingParams(params, num_experts))
     return MOE_ERROR_INVALID_ARGUMENT;
@@ -635,8 +635,8 @@ int32_t moe_cuda_cc_permute_f32(int32_t, const float *input,
 #define MOE_FUSED_ROUTING                                                      \
   {router,                                                                     \
    router_bias,                                                                \
-   {kind, k, renormalize, n_group, topk_group, scale, group_mask, num_shared,  \
-    shared_gate},                                                              \
+   routingParams(kind, k, renormalize, n_group, topk_group, group_mask,       \
+                 num_shared, shared_gate, scale),                              \
    correction_bias,                                                            \
    layer,                                                                      \
    layer_name}
