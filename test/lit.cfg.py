@@ -81,3 +81,11 @@ if os.path.exists(cuda_lib):
     if subprocess.run([config.python_executable, "-c", probe],
                       capture_output=True).returncode == 0:
         config.available_features.add("gpu")
+
+# The CUDA runtime's sources built for the host and run by the SIMT
+# emulator (runtime/cuda/emulation): its kernel tests need no GPU.
+emulated_cuda_lib = os.path.join(config.moe_lib_dir,
+                                 "libmoe_runtime_cuda_emulated" + config.shlib_ext)
+if os.path.exists(emulated_cuda_lib):
+    config.available_features.add("cuda-emulation")
+    config.substitutions.append(("%cuda_emulation", emulated_cuda_lib))

@@ -235,8 +235,9 @@ moe_status deviceGroupedMatmul(cudaStream_t s, const float *dRows,
     int64_t n = numRows * kDim;
     MOE_TRY(dRows16.allocate(n, s));
     if (n > 0)
-      roundRows<<<unsigned(std::min<int64_t>((n + 255) / 256, 4096)), 256, 0,
-                  s>>>(dRows, n, dRows16.get());
+      MOE_LAUNCH(unsigned(std::min<int64_t>((n + 255) / 256, 4096)), 256, 0, s,
+                 roundRows<W>)
+      (dRows, n, dRows16.get());
     MOE_TRY(launched());
     auto grouped = std::is_same_v<W, __half> ? moe_cuda_grouped_matmul_f16
                    : groupedMatmulKernel() == GroupedMatmulKernel::Cublas

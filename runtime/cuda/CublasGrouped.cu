@@ -145,8 +145,8 @@ extern "C" moe_status moe_cuda_grouped_matmul_cublas_bf16(
   if (status != CUBLAS_STATUS_SUCCESS)
     return cublasError(status);
   int threads = outCols >= 256 ? 256 : outCols >= 64 ? 128 : 32;
-  epilogueKernel<<<unsigned(numRows), threads, 0, s>>>(
-      z.get(), mDim, outCols, offsets, int(numExperts), bias, act, gated, out);
+  MOE_LAUNCH(unsigned(numRows), threads, 0, s, epilogueKernel)
+  (z.get(), mDim, outCols, offsets, int(numExperts), bias, act, gated, out);
   MOE_TRY(launched());
   // The host arrays above must outlive the asynchronous call.
   cudaError_t done = cudaStreamSynchronize(s);

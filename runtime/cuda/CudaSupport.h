@@ -22,6 +22,40 @@ namespace moe::runtime::cuda {
       return status_;                                                          \
   } while (false)
 
+/// Launches a kernel (the trailing argument: its name, template arguments
+/// and all) with `shared` bytes of dynamic shared memory; the arguments
+/// follow in parentheses. The triple-chevron launch, or on the host the
+/// SIMT emulator's (runtime/cuda/emulation, what CI runs the kernels on).
+#ifdef MOE_CUDA_EMULATION
+#define MOE_LAUNCH(grid, block, shared, stream, ...)                           \
+  ::moe::cuda_emulation::Launcher{#__VA_ARGS__, grid, block,                   \
+                                  shared}(__VA_ARGS__)
+#else
+#define MOE_LAUNCH(grid, block, shared, stream, ...)                           \
+  __VA_ARGS__<<<grid, block, shared, stream>>>
+#endif
+
+/// A kernel's dynamic shared memory, `name` (unsigned char[]).
+#ifdef MOE_CUDA_EMULATION
+#define MOE_DYNAMIC_SHARED(name, alignment)                                    \
+  unsigned char *name = ::moe::cuda_emulation::dynamicShared()
+#else
+#define MOE_DYNAMIC_SHARED(name, alignment)                                    \
+  extern __shared__ __align__(alignment)                                       \
+  unsigned char name[]
+#endif
+
+/// Whether device code for compute capability `cc` (800: sm_80) or later
+/// is being compiled: kernel bodies that need it are empty in the host
+/// pass and for older GPUs. The emulated device runs sm_80 code.
+#if defined(MOE_CUDA_EMULATION)
+#define MOE_CUDA_ARCH_AT_LEAST(cc) ((cc) <= 800)
+#elif defined(__CUDA_ARCH__)
+#define MOE_CUDA_ARCH_AT_LEAST(cc) (__CUDA_ARCH__ >= (cc))
+#else
+#define MOE_CUDA_ARCH_AT_LEAST(cc) 0
+#endif
+
 inline cudaStream_t asStream(void *stream) {
   return static_cast<cudaStream_t>(stream);
 }

@@ -102,7 +102,7 @@ __global__ void groupedMatmulWmma(const Element *rows, int64_t kDim,
                                   int64_t mDim, int64_t outCols,
                                   const int32_t *offsets, const float *bias,
                                   moe_activation_params act, float *out) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if MOE_CUDA_ARCH_AT_LEAST(800)
   int expert;
   int64_t rowBegin, rowEnd;
   if (!tiles::locateTile(offsets, numExperts, kTileRows, blockIdx.y, expert,
@@ -231,9 +231,9 @@ extern "C" moe_status moe_cuda_grouped_matmul_f32(
       activation, out,
       [&](dim3 grid, cudaStream_t s, const moe_activation_params &act,
           auto gated, int64_t outCols) {
-        groupedMatmulF32<decltype(gated)::value><<<grid, 256, 0, s>>>(
-            rows, kDim, weights, int(numExperts), mDim, outCols, offsets, bias,
-            act, out);
+        MOE_LAUNCH(grid, 256, 0, s, groupedMatmulF32<decltype(gated)::value>)
+        (rows, kDim, weights, int(numExperts), mDim, outCols, offsets, bias,
+         act, out);
         return launched();
       });
 }
@@ -263,9 +263,9 @@ moe_status grouped16(void *stream, const uint16_t *rows, int64_t numRows,
                      ? launchWgmmaGroupedMatmul(s, operands)
                      : launchMmaGroupedMatmul(s, operands);
         }
-        groupedMatmulWmma<Element, decltype(gated)::value>
-            <<<grid, 128, 0, s>>>(r, kDim, w, int(numExperts), mDim, outCols,
-                                  offsets, bias, act, out);
+        MOE_LAUNCH(grid, 128, 0, s,
+                   groupedMatmulWmma<Element, decltype(gated)::value>)
+        (r, kDim, w, int(numExperts), mDim, outCols, offsets, bias, act, out);
         return launched();
       });
 }

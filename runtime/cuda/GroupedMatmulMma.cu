@@ -41,6 +41,28 @@ namespace {
 
 constexpr int kStages = 4;
 
+#ifdef MOE_CUDA_EMULATION
+// The SIMT emulator's versions of the instructions below (Simt.h).
+namespace emulation = moe::cuda_emulation;
+__device__ inline void copy16(void *dst, const void *src, bool valid) {
+  emulation::copyAsync(dst, src, valid ? 16 : 0, 16);
+}
+__device__ inline void commitCopies() { emulation::commitCopies(); }
+template <int Pending> __device__ inline void waitCopies() {
+  emulation::waitCopies(Pending);
+}
+__device__ inline void ldmatrixX4(uint32_t (&r)[4], const void *p) {
+  emulation::ldmatrixX4(r, p, /*transposed=*/false);
+}
+__device__ inline void ldmatrixX4Trans(uint32_t (&r)[4], const void *p) {
+  emulation::ldmatrixX4(r, p, /*transposed=*/true);
+}
+template <typename Element>
+__device__ inline void mma16816(float (&acc)[4], const uint32_t (&a)[4],
+                                uint32_t b0, uint32_t b1) {
+  emulation::mma16816(acc, a, b0, b1, std::is_same_v<Element, __half>);
+}
+#else
 __device__ inline uint32_t sharedAddress(const void *p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
@@ -92,6 +114,7 @@ __device__ inline void mma16816(float (&acc)[4], const uint32_t (&a)[4],
     MOE_MMA_16816("bf16");
 }
 #undef MOE_MMA_16816
+#endif // MOE_CUDA_EMULATION
 
 template <typename Shape>
 constexpr int kSharedBytes =
@@ -110,7 +133,7 @@ template <typename Element> struct MmaArgs : Grouped16<Element> {
 template <typename Element, typename Shape, bool Gated>
 __global__ void __launch_bounds__(kMmaThreads)
     groupedMatmulMma(MmaArgs<Element> p) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if MOE_CUDA_ARCH_AT_LEAST(800)
   int expert;
   int64_t rowBegin, rowEnd;
   if (!locateTile(p.offsets, p.numExperts, Shape::kBlockM, blockIdx.x,
@@ -119,7 +142,7 @@ __global__ void __launch_bounds__(kMmaThreads)
   int64_t col0 = int64_t(blockIdx.y) * blockOutputCols(Gated);
   const int64_t kDim = p.kDim, mDim = p.mDim, outCols = p.outCols;
   const Element *w = p.weights + int64_t(expert) * kDim * mDim;
-  extern __shared__ __align__(128) unsigned char shared[];
+  MOE_DYNAMIC_SHARED(shared, 128);
   auto *aTiles = reinterpret_cast<Element *>(shared);
   auto *bTiles = aTiles + kStages * Shape::kAElements;
 
@@ -284,11 +307,11 @@ moe_status launchShape(cudaStream_t stream, MmaArgs<Element> args) {
     args.partials = partials.get();
   }
   dim3 grid{unsigned(rowTiles), unsigned(colTiles), unsigned(args.kSplit)};
-  kernel<<<grid, kMmaThreads, bytes, stream>>>(args);
+  MOE_LAUNCH(grid, kMmaThreads, bytes, stream, kernel)(args);
   if (args.kSplit > 1) {
     int64_t outputs = args.numRows * args.outCols;
     unsigned blocks = unsigned(std::min<int64_t>((outputs + 255) / 256, 4096));
-    finishSplits<Element, Gated><<<blocks, 256, 0, stream>>>(args);
+    MOE_LAUNCH(blocks, 256, 0, stream, finishSplits<Element, Gated>)(args);
   }
   return launched();
 }

@@ -184,7 +184,7 @@ moe_status launch(cudaStream_t stream, const Grouped16<Element> &p) {
   if (rowTiles > INT32_MAX || colTiles > 65535)
     return MOE_ERROR_INVALID_ARGUMENT;
   dim3 grid{unsigned(rowTiles), unsigned(colTiles)};
-  kernel<<<grid, kWgmmaThreads, kSharedBytes, stream>>>(p);
+  MOE_LAUNCH(grid, kWgmmaThreads, kSharedBytes, stream, kernel)(p);
   return launched();
 }
 

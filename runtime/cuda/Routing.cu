@@ -259,17 +259,17 @@ moe_status launchRouterGemv(cudaStream_t s, const float *x, int64_t d,
     return MOE_ERROR_INVALID_ARGUMENT;
   dim3 grid{unsigned(columnBlocks), unsigned(splits)};
   if (splits == 1) {
-    routerGemvKernel<T><<<grid, kGemvWarps * kWarp, 0, s>>>(
-        x, d, router, columns, rows, bias, logits);
+    MOE_LAUNCH(grid, kGemvWarps * kWarp, 0, s, routerGemvKernel<T>)
+    (x, d, router, columns, rows, bias, logits);
     return launched();
   }
   DeviceBuffer<float> partials; // freed in stream order after the finish
   MOE_TRY(partials.allocate(splits * T * columns, s));
-  routerGemvKernel<T><<<grid, kGemvWarps * kWarp, 0, s>>>(
-      x, d, router, columns, rows, nullptr, partials.get());
+  MOE_LAUNCH(grid, kGemvWarps * kWarp, 0, s, routerGemvKernel<T>)
+  (x, d, router, columns, rows, nullptr, partials.get());
   int64_t count = T * columns;
-  routerFinishKernel<<<unsigned((count + 255) / 256), 256, 0, s>>>(
-      partials.get(), int(splits), count, columns, bias, logits);
+  MOE_LAUNCH(unsigned((count + 255) / 256), 256, 0, s, routerFinishKernel)
+  (partials.get(), int(splits), count, columns, bias, logits);
   return launched();
 }
 
@@ -368,8 +368,8 @@ extern "C" moe_status moe_cuda_route_f32(void *stream, const float *logits,
   if (numTokens == 0)
     return MOE_OK;
   unsigned blocks = unsigned((numTokens + kWarpsPerBlock - 1) / kWarpsPerBlock);
-  routeKernel<<<blocks, kWarpsPerBlock * kWarp, 0, asStream(stream)>>>(
-      logits, numTokens, int(numExperts), *params, bias, ids, weights);
+  MOE_LAUNCH(blocks, kWarpsPerBlock * kWarp, 0, asStream(stream), routeKernel)
+  (logits, numTokens, int(numExperts), *params, bias, ids, weights);
   return launched();
 }
 
@@ -419,12 +419,12 @@ extern "C" moe_status moe_cuda_permute(void *stream, const int32_t *ids,
   if (moe_status status = counts.allocate(numExperts, s))
     return status;
   int64_t slots = numTokens * k;
-  permuteKernel<<<unsigned(numExperts), kScanThreads, 0, s>>>(
-      ids, slots, 0, counts.get(), nullptr, nullptr, nullptr);
-  scanKernel<<<1, 1, 0, s>>>(counts.get(), int(numExperts), offsets);
+  MOE_LAUNCH(unsigned(numExperts), kScanThreads, 0, s, permuteKernel)
+  (ids, slots, 0, counts.get(), nullptr, nullptr, nullptr);
+  MOE_LAUNCH(1, 1, 0, s, scanKernel)(counts.get(), int(numExperts), offsets);
   if (slots > 0)
-    permuteKernel<<<unsigned(numExperts), kScanThreads, 0, s>>>(
-        ids, slots, 1, nullptr, offsets, assignments, inverse);
+    MOE_LAUNCH(unsigned(numExperts), kScanThreads, 0, s, permuteKernel)
+    (ids, slots, 1, nullptr, offsets, assignments, inverse);
   return launched();
 }
 
@@ -437,8 +437,8 @@ extern "C" moe_status moe_cuda_gather_rows_f32(void *stream, const float *input,
     return MOE_ERROR_INVALID_ARGUMENT;
   if (numTokens == 0 || d == 0)
     return MOE_OK;
-  gatherKernel<<<unsigned(numTokens * k), 128, 0, asStream(stream)>>>(
-      input, d, assignments, k, rows);
+  MOE_LAUNCH(unsigned(numTokens * k), 128, 0, asStream(stream), gatherKernel)
+  (input, d, assignments, k, rows);
   return launched();
 }
 
@@ -454,7 +454,7 @@ extern "C" moe_status moe_cuda_combine_f32(void *stream, const float *rows,
     return MOE_ERROR_INVALID_ARGUMENT;
   if (numTokens == 0 || d == 0)
     return MOE_OK;
-  combineKernel<<<unsigned(numTokens), 128, 0, asStream(stream)>>>(
-      rows, d, weights, inverse, k, out);
+  MOE_LAUNCH(unsigned(numTokens), 128, 0, asStream(stream), combineKernel)
+  (rows, d, weights, inverse, k, out);
   return launched();
 }

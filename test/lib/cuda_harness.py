@@ -15,6 +15,9 @@ cudart = cuda_devices.load_cudart()
 
 _i32, _i64, _f32, _p = ctypes.c_int32, ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
 lib.moe_cuda_last_error.restype = ctypes.c_char_p
+# The CUDA emulation (runtime/cuda/emulation: the kernels run on the CPU;
+# no cuBLAS) rather than a GPU.
+EMULATED = hasattr(lib, "moe_cuda_emulation_launches")
 lib.moe_cuda_max_row_tiles.restype = _i64
 lib.moe_cuda_max_row_tiles.argtypes = [_i64, _i64, _i64]
 
@@ -40,6 +43,11 @@ def device_count():
 
 
 cudart.cudaGetErrorString.restype = ctypes.c_char_p
+# Pointers and sizes are 64-bit: without argtypes ctypes passes Python
+# ints as C ints (a host address cut to 32 bits).
+cudart.cudaMalloc.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t]
+cudart.cudaMemcpy.argtypes = [_p, _p, ctypes.c_size_t, ctypes.c_int]
+cudart.cudaFree.argtypes = [_p]
 
 
 def check(code, what):
@@ -65,13 +73,25 @@ class Device:
 
     def get(self):
         check(cudart.cudaDeviceSynchronize(), "kernels before this read")
+        _release()
         host = np.empty(self.shape, self.dtype)
         check(cudart.cudaMemcpy(host.ctypes.data, self.ptr, self.nbytes, 2), "download")
         return host
 
     def __del__(self):
+        # Freed at the next synchronization, not now: a temporary's pointer
+        # (`D(x).ptr` among a call's arguments) must outlive the kernels
+        # that call launches.
         if self.ptr:
-            cudart.cudaFree(self.ptr)
+            _unreleased.append(self.ptr)
+
+
+_unreleased = []
+
+
+def _release():
+    while _unreleased:
+        cudart.cudaFree(_unreleased.pop())
 
 
 def ptr(buffer):

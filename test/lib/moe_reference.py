@@ -79,10 +79,9 @@ def route(logits, kind, k, renormalize=False, scale=1.0, n_group=1,
     return ids, weights * scale
 
 
-def choice_gap(logits, kind, k, correction_bias=None):
-    """Smallest distance, over tokens, between the k-th and (k+1)-th choice
-    score: tests use it to avoid inputs whose routing is a near tie, which
-    float32 and float64 may break differently."""
+def choice_scores(logits, kind, correction_bias=None):
+    """What top-k ranks, in float64: the routing kind's scores plus the
+    correction bias."""
     logits = np.asarray(logits, dtype=np.float64)
     if kind == "sigmoid_topk":
         scores = sigmoid(logits)
@@ -90,8 +89,14 @@ def choice_gap(logits, kind, k, correction_bias=None):
         scores = logits
     else:
         scores = softmax(logits)
-    if correction_bias is not None:
-        scores = scores + correction_bias
+    return scores if correction_bias is None else scores + correction_bias
+
+
+def choice_gap(logits, kind, k, correction_bias=None):
+    """Smallest distance, over tokens, between the k-th and (k+1)-th choice
+    score: tests use it to avoid inputs whose routing is a near tie, which
+    float32 and float64 may break differently."""
+    scores = choice_scores(logits, kind, correction_bias)
     if k >= scores.shape[1]:
         return np.inf
     ordered = -np.sort(-scores, axis=1)

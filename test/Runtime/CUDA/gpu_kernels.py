@@ -76,13 +76,25 @@ def test_route():
                 continue
             want_ids, want_w = ref.route(logits, correction_bias=bias, **params)
             got_ids, got_w = ids.get(), w.get()
-            wrong = np.nonzero((got_ids != want_ids).any(axis=1))[0]
+            differ = (got_ids != want_ids).any(axis=1)
+            # Choices float32 cannot tell apart may come in another order.
+            k = params["k"]
+            routed = logits[:, :-1] if params.get("shared_gate") else logits
+            scores = ref.choice_scores(routed, params["kind"], bias)
+            ties = np.array([
+                np.array_equal(got_ids[t, k:], want_ids[t, k:])
+                and (got_ids[t, :k] < experts).all()
+                and np.allclose(scores[t, got_ids[t, :k]], scores[t, want_ids[t, :k]],
+                                rtol=1e-6, atol=1e-7)
+                for t in range(tokens)])
+            wrong = np.nonzero(differ & ~ties)[0]
+            same = ~differ
             if wrong.size:
                 t = int(wrong[0])
                 failures.append(f"{case}: ids of {wrong.size} token(s) differ, token {t}: "
                                 f"{got_ids[t].tolist()} vs {want_ids[t].tolist()}")
-            elif not np.allclose(got_w, want_w, rtol=1e-5, atol=1e-5):
-                t = int(np.argmax(np.abs(got_w - want_w).max(axis=1)))
+            elif not np.allclose(got_w[same], want_w[same], rtol=1e-5, atol=1e-5):
+                t = int(np.argmax(np.where(same, np.abs(got_w - want_w).max(axis=1), 0)))
                 failures.append(f"{case}: weights of token {t}: {got_w[t].tolist()} vs "
                                 f"{want_w[t].tolist()}")
     for failure in failures:
@@ -201,7 +213,7 @@ def test_grouped_matmul(dtype):
             rows_in, w_in, rows_ref, w_ref = rows, w, rows, w
         want = grouped_reference(rows_ref, w_ref, offsets, b, act, params)
         # bf16 twice: our tensor-core kernel and the cuBLAS grouped GEMM.
-        for cublas in ((False, True) if dtype == "bf16" else (False,)):
+        for cublas in ((False, True) if dtype == "bf16" and not ch.EMULATED else (False,)):
             status, out = ch.grouped_matmul(D(rows_in), D(w_in), D(offsets),
                                             D(b) if b is not None else None, act,
                                             dtype=dtype, cublas=cublas, **params)

@@ -1,0 +1,266 @@
+//===- Cudart.cpp - The CUDA runtime calls of the emulated device ---------===//
+//
+// The cudart functions the CUDA runtime library, its tests (through
+// ctypes) and moe-run --device call, on host memory: "device" buffers are
+// 256-byte aligned host allocations, remembered so that
+// cudaPointerGetAttributes tells them from plain host memory; streams are
+// in order by construction (every call completes before it returns).
+//
+//===----------------------------------------------------------------------===//
+
+#include "EmulatedDevice.h"
+
+#include "CudaSupport.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+namespace device = moe::cuda_emulation::device;
+
+namespace {
+
+std::mutex mutex;
+std::map<const char *, size_t> allocations; // base -> bytes
+std::map<const void *, int> sharedLimits;   // kernel -> opt-in bytes
+cudaError_t lastError = cudaSuccess;        // cudaGetLastError's
+cudaError_t pendingFault = cudaSuccess;     // the next synchronization's
+
+cudaError_t record(cudaError_t error) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (lastError == cudaSuccess)
+    lastError = error;
+  return error;
+}
+
+/// The pending fault of a kernel (reported once), else success.
+cudaError_t synchronized() {
+  std::lock_guard<std::mutex> lock(mutex);
+  cudaError_t fault = pendingFault;
+  pendingFault = cudaSuccess;
+  return fault;
+}
+
+bool isAllocation(const void *p) {
+  std::lock_guard<std::mutex> lock(mutex);
+  auto *c = static_cast<const char *>(p);
+  auto it = allocations.upper_bound(c);
+  return it != allocations.begin() &&
+         c < std::prev(it)->first + std::max<size_t>(std::prev(it)->second, 1);
+}
+
+} // namespace
+
+std::string device::checkLaunch(const void *kernel, dim3 grid, dim3 block,
+                                size_t dynamicSharedBytes) {
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || block.x == 0 ||
+      block.y == 0 || block.z == 0)
+    return "an empty grid or block";
+  if (grid.y > 65535 || grid.z > 65535 || grid.x > 2147483647u)
+    return "a grid over the device's extents";
+  if (block.x > 1024 || block.y > 1024 || block.z > 64 ||
+      block.x * block.y * block.z > unsigned(kMaxThreadsPerBlock))
+    return "a block over the device's thread limits";
+  size_t allowed = kDefaultDynamicShared;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (auto it = sharedLimits.find(kernel); it != sharedLimits.end())
+      allowed = size_t(it->second);
+  }
+  if (dynamicSharedBytes > allowed)
+    return std::to_string(dynamicSharedBytes) +
+           " bytes of dynamic shared memory, over the kernel's limit of " +
+           std::to_string(allowed) +
+           " (cudaFuncAttributeMaxDynamicSharedMemorySize)";
+  return "";
+}
+
+void device::launchFailed(const char *kernel, const std::string &what,
+                          bool configuration) {
+  std::fprintf(stderr, "CUDA emulation: launch of %s failed: %s\n", kernel,
+               what.c_str());
+  cudaError_t error =
+      configuration ? cudaErrorInvalidConfiguration : cudaErrorLaunchFailure;
+  record(error);
+  if (!configuration) {
+    std::lock_guard<std::mutex> lock(mutex);
+    pendingFault = error;
+  }
+}
+
+extern "C" {
+
+cudaError_t cudaGetDeviceCount(int *count) {
+  *count = 1;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDevice(int *device) {
+  *device = 0;
+  return cudaSuccess;
+}
+
+cudaError_t cudaSetDevice(int device) {
+  return device == 0 ? cudaSuccess : record(cudaErrorInvalidDevice);
+}
+
+cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attribute,
+                                   int device) {
+  if (device != 0)
+    return record(cudaErrorInvalidDevice);
+  switch (attribute) {
+  case cudaDevAttrMultiProcessorCount:
+    *value = device::kMultiprocessors;
+    return cudaSuccess;
+  case cudaDevAttrComputeCapabilityMajor:
+    *value = device::kComputeMajor;
+    return cudaSuccess;
+  case cudaDevAttrComputeCapabilityMinor:
+    *value = device::kComputeMinor;
+    return cudaSuccess;
+  default:
+    return record(cudaErrorInvalidValue);
+  }
+}
+
+cudaError_t cudaFuncSetAttribute(const void *kernel, cudaFuncAttribute attr,
+                                 int value) {
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 ||
+      size_t(value) > device::kMaxDynamicShared)
+    return record(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(mutex);
+  sharedLimits[kernel] = value;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMalloc(void **pointer, size_t bytes) {
+  size_t rounded = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
+  void *p = std::aligned_alloc(256, rounded);
+  if (!p)
+    return record(cudaErrorMemoryAllocation);
+  std::lock_guard<std::mutex> lock(mutex);
+  allocations[static_cast<const char *>(p)] = bytes;
+  *pointer = p;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMallocAsync(void **pointer, size_t bytes, cudaStream_t) {
+  return cudaMalloc(pointer, bytes);
+}
+
+cudaError_t cudaFree(void *pointer) {
+  if (!pointer)
+    return cudaSuccess;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!allocations.erase(static_cast<const char *>(pointer)))
+      return lastError = cudaErrorInvalidValue;
+  }
+  std::free(pointer);
+  return cudaSuccess;
+}
+
+cudaError_t cudaFreeAsync(void *pointer, cudaStream_t) {
+  return cudaFree(pointer);
+}
+
+cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t *pool, int device) {
+  if (device != 0)
+    return record(cudaErrorInvalidDevice);
+  static int token;
+  *pool = reinterpret_cast<cudaMemPool_t>(&token);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t, cudaMemPoolAttr, void *) {
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes,
+                       cudaMemcpyKind) {
+  if (cudaError_t fault = synchronized(); fault != cudaSuccess)
+    return fault;
+  if (bytes && (!dst || !src))
+    return record(cudaErrorInvalidValue);
+  if (bytes)
+    std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes,
+                            cudaMemcpyKind kind, cudaStream_t) {
+  return cudaMemcpy(dst, src, bytes, kind);
+}
+
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return synchronized(); }
+
+cudaError_t cudaDeviceSynchronize(void) { return synchronized(); }
+
+cudaError_t cudaGetLastError(void) {
+  std::lock_guard<std::mutex> lock(mutex);
+  cudaError_t error = lastError;
+  lastError = cudaSuccess;
+  return error;
+}
+
+cudaError_t cudaPeekAtLastError(void) {
+  std::lock_guard<std::mutex> lock(mutex);
+  return lastError;
+}
+
+const char *cudaGetErrorName(cudaError_t error) {
+  switch (error) {
+  case cudaSuccess:
+    return "cudaSuccess";
+  case cudaErrorInvalidValue:
+    return "cudaErrorInvalidValue";
+  case cudaErrorMemoryAllocation:
+    return "cudaErrorMemoryAllocation";
+  case cudaErrorInvalidConfiguration:
+    return "cudaErrorInvalidConfiguration";
+  case cudaErrorInvalidDevice:
+    return "cudaErrorInvalidDevice";
+  case cudaErrorLaunchFailure:
+    return "cudaErrorLaunchFailure";
+  default:
+    return "cudaErrorUnknown";
+  }
+}
+
+const char *cudaGetErrorString(cudaError_t error) {
+  switch (error) {
+  case cudaSuccess:
+    return "no error";
+  case cudaErrorLaunchFailure:
+    return "unspecified launch failure (CUDA emulation: see stderr)";
+  case cudaErrorInvalidConfiguration:
+    return "invalid configuration argument (CUDA emulation: see stderr)";
+  default:
+    return cudaGetErrorName(error);
+  }
+}
+
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes *attributes,
+                                     const void *pointer) {
+  std::memset(attributes, 0, sizeof(*attributes));
+  bool device = isAllocation(pointer);
+  attributes->type = device ? cudaMemoryTypeDevice : cudaMemoryTypeUnregistered;
+  attributes->device = 0;
+  attributes->devicePointer = device ? const_cast<void *>(pointer) : nullptr;
+  attributes->hostPointer = device ? nullptr : const_cast<void *>(pointer);
+  return cudaSuccess;
+}
+
+// cuBLAS is not emulated: the baseline fails with a reason.
+moe_status
+moe_cuda_grouped_matmul_cublas_bf16(void *, const uint16_t *, int64_t, int64_t,
+                                    const uint16_t *, int64_t, int64_t,
+                                    const int32_t *, const float *,
+                                    const moe_activation_params *, float *) {
+  return moe::runtime::cuda::deviceError(
+      "cuBLAS is not part of the CUDA emulation");
+}
+
+} // extern "C"

@@ -1,0 +1,346 @@
+//===- Simt.cpp - Blocks of fibers: the SIMT emulator's scheduler ---------===//
+//
+// A launch runs its blocks one after another; a block's threads are
+// ucontext fibers on the launching thread, resumed from a ready queue
+// until they end or wait at a barrier (the last to arrive releases the
+// others). Launches are serialized process-wide: `__shared__` variables
+// are statics.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Simt.h"
+
+#include "EmulatedDevice.h"
+
+#include <sys/mman.h>
+#include <ucontext.h>
+
+#include <array>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+uint3 threadIdx, blockIdx;
+dim3 blockDim, gridDim;
+
+namespace moe::cuda_emulation {
+namespace {
+
+constexpr size_t kStackBytes = 256 * 1024;
+constexpr size_t kGuardBytes = 4096;
+
+/// A stack with a guard page below it (an overflow faults, not corrupts).
+struct Stack {
+  void *base = nullptr;
+  Stack() {
+    base = mmap(nullptr, kStackBytes + kGuardBytes, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+      base = nullptr;
+    else
+      mprotect(base, kGuardBytes, PROT_NONE);
+  }
+  ~Stack() {
+    if (base)
+      munmap(base, kStackBytes + kGuardBytes);
+  }
+  Stack(const Stack &) = delete;
+  Stack &operator=(const Stack &) = delete;
+  void *top() const { return static_cast<char *>(base) + kGuardBytes; }
+};
+
+struct Copy {
+  void *dst;
+  const void *src;
+  int srcBytes, bytes;
+};
+
+struct Fiber {
+  ucontext_t context;
+  uint3 index;
+  int warp = 0, lane = 0;
+  bool done = false;
+  std::vector<Copy> pending;            // issued, not committed
+  std::deque<std::vector<Copy>> groups; // committed, not landed
+};
+
+/// Thrown across no frame: a failing fiber jumps back to the scheduler.
+struct BlockRun {
+  const std::function<void()> *body = nullptr;
+  std::vector<Fiber> fibers;
+  ucontext_t scheduler;
+  int current = -1;
+  int alive = 0;
+  std::deque<int> ready;
+  std::vector<int> blockWaiters;
+  std::vector<std::vector<int>> warpWaiters;
+  std::vector<uint32_t> warpLive;
+  std::vector<std::array<unsigned char, kWarpSize * kSlotBytes>> slots;
+  std::string error;
+};
+
+std::mutex launchMutex;
+int64_t launches = 0;
+BlockRun *run = nullptr;
+std::vector<std::unique_ptr<Stack>> stacks;
+std::vector<unsigned char> sharedBytes;
+unsigned char *sharedBase = nullptr;
+
+Fiber &self() { return run->fibers[run->current]; }
+
+void yield() { swapcontext(&self().context, &run->scheduler); }
+
+void land(std::vector<Copy> &copies) {
+  for (const Copy &c : copies) {
+    std::memcpy(c.dst, c.src, c.srcBytes);
+    std::memset(static_cast<char *>(c.dst) + c.srcBytes, 0,
+                c.bytes - c.srcBytes);
+  }
+  copies.clear();
+}
+
+void fiberMain() {
+  (*run->body)();
+  Fiber &f = self();
+  f.done = true;
+  --run->alive;
+  run->warpLive[f.warp] &= ~(1u << f.lane);
+  // Threads still waiting for one that has ended would wait forever.
+  if (!run->blockWaiters.empty() && int(run->blockWaiters.size()) == run->alive)
+    fail("a thread ended while others wait at __syncthreads");
+  if (!run->warpWaiters[f.warp].empty())
+    fail("a lane ended while others wait at a warp collective naming it");
+  // uc_link returns to the scheduler.
+}
+
+/// Runs one block to its end; false (run->error set) on a failure.
+bool runBlock(const dim3 &block) {
+  int threads = int(block.x * block.y * block.z);
+  int warps = (threads + kWarpSize - 1) / kWarpSize;
+  while (int(stacks.size()) < threads) {
+    stacks.push_back(std::make_unique<Stack>());
+    if (!stacks.back()->base) {
+      run->error = "no memory for the fibers' stacks";
+      return false;
+    }
+  }
+  run->fibers.assign(threads, Fiber{});
+  run->alive = threads;
+  run->ready.clear();
+  run->blockWaiters.clear();
+  run->warpWaiters.assign(warps, {});
+  run->warpLive.assign(warps, 0);
+  run->slots.resize(warps);
+  for (int t = 0; t < threads; ++t) {
+    Fiber &f = run->fibers[t];
+    f.index = uint3{unsigned(t % block.x), unsigned(t / block.x % block.y),
+                    unsigned(t / (block.x * block.y))};
+    f.warp = t / kWarpSize;
+    f.lane = t % kWarpSize;
+    run->warpLive[f.warp] |= 1u << f.lane;
+    getcontext(&f.context);
+    f.context.uc_stack.ss_sp = stacks[t]->top();
+    f.context.uc_stack.ss_size = kStackBytes;
+    f.context.uc_link = &run->scheduler;
+    makecontext(&f.context, fiberMain, 0);
+    run->ready.push_back(t);
+  }
+  while (!run->ready.empty() && run->error.empty()) {
+    run->current = run->ready.front();
+    run->ready.pop_front();
+    threadIdx = run->fibers[run->current].index;
+    swapcontext(&run->scheduler, &run->fibers[run->current].context);
+  }
+  if (run->error.empty() && run->alive > 0)
+    run->error = "deadlock: threads wait at a barrier (__syncthreads or a "
+                 "warp collective) that others of the block never reach";
+  return run->error.empty();
+}
+
+} // namespace
+
+void launch(const char *kernel, const void *address, dim3 grid, dim3 block,
+            size_t dynamicSharedBytes, const std::function<void()> &body) {
+  std::lock_guard<std::mutex> lock(launchMutex);
+  ++launches;
+  std::string problem =
+      device::checkLaunch(address, grid, block, dynamicSharedBytes);
+  if (!problem.empty()) {
+    device::launchFailed(kernel, problem, /*configuration=*/true);
+    return;
+  }
+  BlockRun state;
+  state.body = &body;
+  run = &state;
+  sharedBytes.assign(dynamicSharedBytes + 128, 0);
+  sharedBase = reinterpret_cast<unsigned char *>(
+      (reinterpret_cast<uintptr_t>(sharedBytes.data()) + 127) &
+      ~uintptr_t(127));
+  gridDim = grid;
+  blockDim = block;
+  for (unsigned z = 0; z < grid.z; ++z)
+    for (unsigned y = 0; y < grid.y; ++y)
+      for (unsigned x = 0; x < grid.x; ++x) {
+        blockIdx = uint3{x, y, z};
+        if (!runBlock(block)) {
+          device::launchFailed(
+              kernel,
+              "block (" + std::to_string(x) + ", " + std::to_string(y) + ", " +
+                  std::to_string(z) + "), thread " +
+                  std::to_string(state.current) + ": " + state.error,
+              /*configuration=*/false);
+          run = nullptr;
+          return;
+        }
+      }
+  run = nullptr;
+}
+
+unsigned char *dynamicShared() { return sharedBase; }
+
+void fail(const char *what) {
+  run->error = what;
+  // Back to the scheduler for good: this fiber is not resumed.
+  setcontext(&run->scheduler);
+  __builtin_unreachable();
+}
+
+void blockBarrier() {
+  run->blockWaiters.push_back(run->current);
+  if (int(run->blockWaiters.size()) < run->alive)
+    return yield();
+  for (int t : run->blockWaiters)
+    if (t != run->current)
+      run->ready.push_back(t);
+  run->blockWaiters.clear();
+}
+
+void warpBarrier(unsigned mask) {
+  Fiber &f = self();
+  uint32_t live = run->warpLive[f.warp];
+  if (!(mask >> f.lane & 1u))
+    fail("a warp collective's mask leaves out the calling lane");
+  if ((mask & ~live) != 0)
+    fail("a warp collective's mask names a lane that has ended or does not "
+         "exist");
+  std::vector<int> &waiters = run->warpWaiters[f.warp];
+  waiters.push_back(run->current);
+  if (int(waiters.size()) < __builtin_popcount(mask))
+    return yield();
+  for (int t : waiters)
+    if (t != run->current)
+      run->ready.push_back(t);
+  waiters.clear();
+}
+
+int laneId() { return self().lane; }
+
+unsigned char *warpSlots() { return run->slots[self().warp].data(); }
+
+void copyAsync(void *dst, const void *src, int srcBytes, int bytes) {
+  if (reinterpret_cast<uintptr_t>(dst) % bytes != 0 ||
+      reinterpret_cast<uintptr_t>(src) % bytes != 0)
+    fail("cp.async address not aligned to its size");
+  self().pending.push_back({dst, src, srcBytes, bytes});
+}
+
+void commitCopies() {
+  Fiber &f = self();
+  f.groups.push_back(std::move(f.pending));
+  f.pending.clear();
+}
+
+void waitCopies(int pending) {
+  Fiber &f = self();
+  while (int(f.groups.size()) > pending) {
+    land(f.groups.front());
+    f.groups.pop_front();
+  }
+}
+
+void ldmatrixX4(uint32_t (&r)[4], const void *row, bool transposed) {
+  if (reinterpret_cast<uintptr_t>(row) % 16 != 0)
+    fail("ldmatrix row address not 16-byte aligned");
+  // Lanes 8i .. 8i + 7 give the rows of matrix i (8 x 8 b16 each).
+  auto rows = exchange(0xffffffffu, row, [&](auto lanes, int lane) {
+    std::array<const uint16_t *, kWarpSize> all;
+    for (int l = 0; l < kWarpSize; ++l)
+      all[l] = static_cast<const uint16_t *>(lanes(l));
+    (void)lane;
+    return all;
+  });
+  int lane = laneId(), g = lane / 4, c = lane % 4;
+  for (int i = 0; i < 4; ++i) {
+    uint16_t lo, hi;
+    if (transposed) { // elements (2c, g) and (2c + 1, g)
+      lo = rows[8 * i + 2 * c][g];
+      hi = rows[8 * i + 2 * c + 1][g];
+    } else { // elements (g, 2c) and (g, 2c + 1)
+      lo = rows[8 * i + g][2 * c];
+      hi = rows[8 * i + g][2 * c + 1];
+    }
+    r[i] = uint32_t(lo) | uint32_t(hi) << 16;
+  }
+}
+
+namespace {
+float widen(uint16_t bits, bool half) {
+  if (half) {
+    __half_raw raw;
+    raw.x = bits;
+    return __half2float(__half(raw));
+  }
+  uint32_t word = uint32_t(bits) << 16;
+  float value;
+  std::memcpy(&value, &word, sizeof(value));
+  return value;
+}
+uint16_t element(uint32_t reg, int which) {
+  return uint16_t(which ? reg >> 16 : reg & 0xffffu);
+}
+} // namespace
+
+void mma16816(float (&acc)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1,
+              bool half) {
+  struct Operands {
+    uint32_t a[4], b[2];
+  };
+  // Lane l = 4g + c holds A (16 x 16): a0 (g, 2c..), a1 (g + 8, 2c..),
+  // a2 (g, 2c + 8..), a3 (g + 8, 2c + 8..); B (16 x 8): b0 (2c.., g),
+  // b1 (2c + 8.., g); C: (g, 2c), (g, 2c + 1), (g + 8, 2c), (g + 8, 2c + 1).
+  auto all = exchange(0xffffffffu, Operands{{a[0], a[1], a[2], a[3]}, {b0, b1}},
+                      [](auto lanes, int) {
+                        std::array<Operands, kWarpSize> ops;
+                        for (int l = 0; l < kWarpSize; ++l)
+                          ops[l] = lanes(l);
+                        return ops;
+                      });
+  auto aAt = [&](int row, int k) {
+    int g = row % 8, c = (k % 8) / 2;
+    int reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
+    return widen(element(all[4 * g + c].a[reg], k % 2), half);
+  };
+  auto bAt = [&](int k, int n) {
+    int c = (k % 8) / 2;
+    return widen(element(all[4 * n + c].b[k >= 8 ? 1 : 0], k % 2), half);
+  };
+  int lane = laneId(), g = lane / 4, c = lane % 4;
+  for (int e = 0; e < 4; ++e) {
+    int row = g + (e >= 2 ? 8 : 0), col = 2 * c + e % 2;
+    float sum = acc[e];
+    for (int k = 0; k < 16; ++k)
+      sum += aAt(row, k) * bAt(k, col);
+    acc[e] = sum;
+  }
+}
+
+} // namespace moe::cuda_emulation
+
+/// Kernel launches so far (tests count a call's launches with it; its
+/// presence tells them they run on the emulation).
+extern "C" int64_t moe_cuda_emulation_launches(void) {
+  std::lock_guard<std::mutex> lock(moe::cuda_emulation::launchMutex);
+  return moe::cuda_emulation::launches;
+}
