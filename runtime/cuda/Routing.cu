@@ -236,6 +236,12 @@ __global__ void routerGemvKernel(const float *x, int64_t d,
   }
 }
 
+/// offsets = {0, rows}: the router as the one expert of a grouped matmul.
+__global__ void oneSegment(int32_t rows, int32_t *offsets) {
+  offsets[0] = 0;
+  offsets[1] = rows;
+}
+
 /// logits[t, c] = bias[c] + the splits' partial sums, in split order.
 __global__ void routerFinishKernel(const float *partials, int splits,
                                    int64_t count, int64_t columns,
@@ -391,14 +397,11 @@ extern "C" moe_status moe_cuda_router_logits_f32(
   // More tokens: the router as the one expert of the fp32 grouped matmul.
   if (numTokens > INT32_MAX)
     return MOE_ERROR_INVALID_ARGUMENT;
-  int32_t offsets[2] = {0, static_cast<int32_t>(numTokens)};
   DeviceBuffer<int32_t> dOffsets;
   MOE_TRY(dOffsets.allocate(2, s));
-  if (cudaError_t error = cudaMemcpyAsync(dOffsets.get(), offsets,
-                                          sizeof(offsets),
-                                          cudaMemcpyHostToDevice, s);
-      error != cudaSuccess)
-    return deviceError(error);
+  // Written by a kernel: a copy from pageable host memory would make the
+  // host wait for the stream.
+  MOE_LAUNCH(1, 1, 0, s, oneSegment)(int32_t(numTokens), dOffsets.get());
   moe_activation_params identity{MOE_ACTIVATION_NONE, 0, 0, 0};
   return moe_cuda_grouped_matmul_f32(s, input, numTokens, d, router, 1,
                                      columns, dOffsets.get(), bias, &identity,

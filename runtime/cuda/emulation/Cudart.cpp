@@ -2,8 +2,10 @@
 //
 // The cudart functions the CUDA runtime library, its tests (through
 // ctypes) and moe-run --device call, on host memory: "device" buffers are
-// 256-byte aligned host allocations, remembered so that
-// cudaPointerGetAttributes tells them from plain host memory; streams are
+// pages of their own that the host cannot touch (PROT_NONE) except while a
+// kernel or a copy runs, so host code reading or writing device memory
+// crashes as it would with a GPU; they are remembered so that
+// cudaPointerGetAttributes tells them from plain host memory. Streams are
 // in order by construction (every call completes before it returns).
 //
 //===----------------------------------------------------------------------===//
@@ -11,6 +13,9 @@
 #include "EmulatedDevice.h"
 
 #include "CudaSupport.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -23,8 +28,13 @@ namespace device = moe::cuda_emulation::device;
 namespace {
 
 std::mutex mutex;
-std::map<const char *, size_t> allocations; // base -> bytes
+struct Allocation {
+  size_t bytes, mapped;
+};
+std::map<const char *, Allocation> allocations; // by base address
+int openings = 0; // DeviceAccess scopes alive: device memory readable
 std::map<const void *, int> sharedLimits;   // kernel -> opt-in bytes
+int64_t transfers = 0;                      // copies to or from the host
 cudaError_t lastError = cudaSuccess;        // cudaGetLastError's
 cudaError_t pendingFault = cudaSuccess;     // the next synchronization's
 
@@ -48,10 +58,28 @@ bool isAllocation(const void *p) {
   auto *c = static_cast<const char *>(p);
   auto it = allocations.upper_bound(c);
   return it != allocations.begin() &&
-         c < std::prev(it)->first + std::max<size_t>(std::prev(it)->second, 1);
+         c < std::prev(it)->first +
+                 std::max<size_t>(std::prev(it)->second.bytes, 1);
+}
+
+void protectAll(int access) {
+  for (auto &[base, allocation] : allocations)
+    mprotect(const_cast<char *>(base), allocation.mapped, access);
 }
 
 } // namespace
+
+device::DeviceAccess::DeviceAccess() {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (openings++ == 0)
+    protectAll(PROT_READ | PROT_WRITE);
+}
+
+device::DeviceAccess::~DeviceAccess() {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (--openings == 0)
+    protectAll(PROT_NONE);
+}
 
 std::string device::checkLaunch(const void *kernel, dim3 grid, dim3 block,
                                 size_t dynamicSharedBytes) {
@@ -136,12 +164,17 @@ cudaError_t cudaFuncSetAttribute(const void *kernel, cudaFuncAttribute attr,
 }
 
 cudaError_t cudaMalloc(void **pointer, size_t bytes) {
-  size_t rounded = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
-  void *p = std::aligned_alloc(256, rounded);
-  if (!p)
-    return record(cudaErrorMemoryAllocation);
+  size_t page = size_t(sysconf(_SC_PAGESIZE));
+  size_t mapped = (std::max<size_t>(bytes, 1) + page - 1) / page * page;
   std::lock_guard<std::mutex> lock(mutex);
-  allocations[static_cast<const char *>(p)] = bytes;
+  void *p = mmap(nullptr, mapped, openings ? PROT_READ | PROT_WRITE : PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    if (lastError == cudaSuccess)
+      lastError = cudaErrorMemoryAllocation;
+    return cudaErrorMemoryAllocation;
+  }
+  allocations[static_cast<const char *>(p)] = {bytes, mapped};
   *pointer = p;
   return cudaSuccess;
 }
@@ -153,12 +186,15 @@ cudaError_t cudaMallocAsync(void **pointer, size_t bytes, cudaStream_t) {
 cudaError_t cudaFree(void *pointer) {
   if (!pointer)
     return cudaSuccess;
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (!allocations.erase(static_cast<const char *>(pointer)))
-      return lastError = cudaErrorInvalidValue;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = allocations.find(static_cast<const char *>(pointer));
+  if (found == allocations.end()) {
+    if (lastError == cudaSuccess)
+      lastError = cudaErrorInvalidValue;
+    return cudaErrorInvalidValue;
   }
-  std::free(pointer);
+  munmap(pointer, found->second.mapped);
+  allocations.erase(found);
   return cudaSuccess;
 }
 
@@ -184,8 +220,14 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes,
     return fault;
   if (bytes && (!dst || !src))
     return record(cudaErrorInvalidValue);
-  if (bytes)
+  if (bytes) {
+    device::DeviceAccess access;
     std::memmove(dst, src, bytes);
+    if (!isAllocation(dst) || !isAllocation(src)) {
+      std::lock_guard<std::mutex> lock(mutex);
+      ++transfers;
+    }
+  }
   return cudaSuccess;
 }
 
@@ -251,6 +293,23 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes *attributes,
   attributes->devicePointer = device ? const_cast<void *>(pointer) : nullptr;
   attributes->hostPointer = device ? nullptr : const_cast<void *>(pointer);
   return cudaSuccess;
+}
+
+// For the tests of compiled models, which export only moe_model_*: device
+// memory for their inputs and outputs, and the copies between host and
+// device so far (a device-resident run makes one per output).
+int moe_model_test_cuda_malloc(void **pointer, size_t bytes) {
+  return cudaMalloc(pointer, bytes);
+}
+int moe_model_test_cuda_memcpy(void *dst, const void *src, size_t bytes, int) {
+  device::DeviceAccess access;
+  std::memmove(dst, src, bytes); // the test's own copies are not counted
+  return cudaSuccess;
+}
+int moe_model_test_cuda_free(void *pointer) { return cudaFree(pointer); }
+int64_t moe_model_test_emulated_copies(void) {
+  std::lock_guard<std::mutex> lock(mutex);
+  return transfers;
 }
 
 // cuBLAS is not emulated: the baseline fails with a reason.

@@ -22,6 +22,15 @@ constexpr int kMaxThreadsPerBlock = 1024;
 constexpr size_t kDefaultDynamicShared = 48 * 1024;
 constexpr size_t kMaxDynamicShared = 163 * 1024; // opt-in, per block
 
+/// Opens device memory to the host while it lives (kernels and copies run
+/// on the host); closed, device pages cannot be touched.
+struct DeviceAccess {
+  DeviceAccess();
+  ~DeviceAccess();
+  DeviceAccess(const DeviceAccess &) = delete;
+  DeviceAccess &operator=(const DeviceAccess &) = delete;
+};
+
 /// Why the device would refuse this launch of `kernel`, or "".
 std::string checkLaunch(const void *kernel, dim3 grid, dim3 block,
                         size_t dynamicSharedBytes);

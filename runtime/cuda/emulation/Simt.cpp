@@ -171,6 +171,7 @@ void launch(const char *kernel, const void *address, dim3 grid, dim3 block,
     device::launchFailed(kernel, problem, /*configuration=*/true);
     return;
   }
+  device::DeviceAccess access;
   BlockRun state;
   state.body = &body;
   run = &state;
