@@ -28,10 +28,15 @@ namespace device = moe::cuda_emulation::device;
 namespace {
 
 std::mutex mutex;
+/// A buffer at the end of its pages (256-byte aligned, as cudaMalloc's),
+/// an unmapped guard page after them: a kernel reading or writing past
+/// the buffer's 256-byte rounded end faults.
 struct Allocation {
-  size_t bytes, mapped;
+  size_t bytes;   // asked for
+  char *mapping;  // the pages, guard included
+  size_t mapped;  // the pages without the guard
 };
-std::map<const char *, Allocation> allocations; // by base address
+std::map<const char *, Allocation> allocations; // by the buffer's address
 int openings = 0; // DeviceAccess scopes alive: device memory readable
 std::map<const void *, int> sharedLimits;   // kernel -> opt-in bytes
 int64_t transfers = 0;                      // copies to or from the host
@@ -63,8 +68,8 @@ bool isAllocation(const void *p) {
 }
 
 void protectAll(int access) {
-  for (auto &[base, allocation] : allocations)
-    mprotect(const_cast<char *>(base), allocation.mapped, access);
+  for (auto &[buffer, allocation] : allocations)
+    mprotect(allocation.mapping, allocation.mapped, access);
 }
 
 } // namespace
@@ -165,17 +170,22 @@ cudaError_t cudaFuncSetAttribute(const void *kernel, cudaFuncAttribute attr,
 
 cudaError_t cudaMalloc(void **pointer, size_t bytes) {
   size_t page = size_t(sysconf(_SC_PAGESIZE));
-  size_t mapped = (std::max<size_t>(bytes, 1) + page - 1) / page * page;
+  size_t rounded = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
+  size_t mapped = (rounded + page - 1) / page * page;
   std::lock_guard<std::mutex> lock(mutex);
-  void *p = mmap(nullptr, mapped, openings ? PROT_READ | PROT_WRITE : PROT_NONE,
+  void *p = mmap(nullptr, mapped + page, PROT_NONE,
                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
     if (lastError == cudaSuccess)
       lastError = cudaErrorMemoryAllocation;
     return cudaErrorMemoryAllocation;
   }
-  allocations[static_cast<const char *>(p)] = {bytes, mapped};
-  *pointer = p;
+  auto *mapping = static_cast<char *>(p);
+  if (openings)
+    mprotect(mapping, mapped, PROT_READ | PROT_WRITE);
+  char *buffer = mapping + mapped - rounded;
+  allocations[buffer] = {bytes, mapping, mapped};
+  *pointer = buffer;
   return cudaSuccess;
 }
 
@@ -193,7 +203,7 @@ cudaError_t cudaFree(void *pointer) {
       lastError = cudaErrorInvalidValue;
     return cudaErrorInvalidValue;
   }
-  munmap(pointer, found->second.mapped);
+  munmap(found->second.mapping, found->second.mapped + sysconf(_SC_PAGESIZE));
   allocations.erase(found);
   return cudaSuccess;
 }

@@ -14,6 +14,10 @@
 
 #include <sys/mman.h>
 #include <ucontext.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
 
 #include <array>
 #include <deque>
@@ -89,6 +93,43 @@ std::vector<unsigned char> sharedBytes;
 unsigned char *sharedBase = nullptr;
 
 Fiber &self() { return run->fibers[run->current]; }
+
+const char *runningKernel = nullptr;
+
+/// A kernel touching memory it must not (past a device buffer, into
+/// host memory): says where, as compute-sanitizer would, then dies.
+void memoryFault(int signal, siginfo_t *info, void *) {
+  char text[512];
+  int n = std::snprintf(
+      text, sizeof(text),
+      "CUDA emulation: invalid access to %p by kernel %s, block (%u, %u, %u), "
+      "thread (%u, %u, %u)\n",
+      info->si_addr, runningKernel ? runningKernel : "?", blockIdx.x,
+      blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z);
+  if (n > 0)
+    (void)!write(STDERR_FILENO, text, size_t(std::min(n, int(sizeof(text)))));
+  std::signal(signal, SIG_DFL);
+  std::raise(signal);
+}
+
+/// The fault report above while a launch runs (the process's own
+/// handlers are back after it).
+struct FaultReport {
+  struct sigaction previousSegv, previousBus;
+  explicit FaultReport(const char *kernel) {
+    runningKernel = kernel;
+    struct sigaction action = {};
+    action.sa_sigaction = memoryFault;
+    action.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &action, &previousSegv);
+    sigaction(SIGBUS, &action, &previousBus);
+  }
+  ~FaultReport() {
+    sigaction(SIGSEGV, &previousSegv, nullptr);
+    sigaction(SIGBUS, &previousBus, nullptr);
+    runningKernel = nullptr;
+  }
+};
 
 void yield() { swapcontext(&self().context, &run->scheduler); }
 
@@ -172,6 +213,7 @@ void launch(const char *kernel, const void *address, dim3 grid, dim3 block,
     return;
   }
   device::DeviceAccess access;
+  FaultReport report(kernel);
   BlockRun state;
   state.body = &body;
   run = &state;
