@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CudaSupport.h"
+#include "Routing.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -215,16 +216,31 @@ __global__ void roundRows(const float *in, int64_t n, Element *out) {
     out[i] = Element(in[i]);
 }
 
-/// The grouped matmul on device buffers: f32 weights with fp32 rows, or
-/// bf16 / fp16 weights (W = __nv_bfloat16 / __half) with the rows rounded
-/// to that type here (tensor cores; bf16 through cuBLAS with
+/// The grouped matmul of rows already in the 16-bit type of the weights
+/// (W = __nv_bfloat16 / __half: tensor cores; bf16 through cuBLAS with
 /// MOE_CUDA_GROUPED_MATMUL=cublas).
 template <typename W>
+moe_status
+deviceGroupedMatmul16(cudaStream_t s, const W *dRows, int64_t numRows,
+                      int64_t kDim, const W *dWeights, int64_t numExperts,
+                      int64_t mDim, const int32_t *dOffsets, const float *dBias,
+                      const moe_activation_params &act, float *dOut) {
+  auto grouped = std::is_same_v<W, __half> ? moe_cuda_grouped_matmul_f16
+                 : groupedMatmulKernel() == GroupedMatmulKernel::Cublas
+                     ? moe_cuda_grouped_matmul_cublas_bf16
+                     : moe_cuda_grouped_matmul_bf16;
+  return grouped(s, reinterpret_cast<const uint16_t *>(dRows), numRows, kDim,
+                 reinterpret_cast<const uint16_t *>(dWeights), numExperts, mDim,
+                 dOffsets, dBias, &act, dOut);
+}
+
+/// The grouped matmul on device buffers: f32 weights with fp32 rows, or
+/// bf16 / fp16 weights with the rows rounded to that type here.
+template <typename W>
 moe_status deviceGroupedMatmul(cudaStream_t s, const float *dRows,
-                               int64_t numRows, int64_t kDim,
-                               const W *dWeights, int64_t numExperts,
-                               int64_t mDim, const int32_t *dOffsets,
-                               const float *dBias,
+                               int64_t numRows, int64_t kDim, const W *dWeights,
+                               int64_t numExperts, int64_t mDim,
+                               const int32_t *dOffsets, const float *dBias,
                                const moe_activation_params &act, float *dOut) {
   if constexpr (std::is_same_v<W, float>) {
     return moe_cuda_grouped_matmul_f32(s, dRows, numRows, kDim, dWeights,
@@ -239,13 +255,8 @@ moe_status deviceGroupedMatmul(cudaStream_t s, const float *dRows,
                  roundRows<W>)
       (dRows, n, dRows16.get());
     MOE_TRY(launched());
-    auto grouped = std::is_same_v<W, __half> ? moe_cuda_grouped_matmul_f16
-                   : groupedMatmulKernel() == GroupedMatmulKernel::Cublas
-                       ? moe_cuda_grouped_matmul_cublas_bf16
-                       : moe_cuda_grouped_matmul_bf16;
-    return grouped(s, reinterpret_cast<const uint16_t *>(dRows16.get()),
-                   numRows, kDim, reinterpret_cast<const uint16_t *>(dWeights),
-                   numExperts, mDim, dOffsets, dBias, &act, dOut);
+    return deviceGroupedMatmul16(s, dRows16.get(), numRows, kDim, dWeights,
+                                 numExperts, mDim, dOffsets, dBias, act, dOut);
   }
 }
 
@@ -346,9 +357,9 @@ moe_status expertChain(cudaStream_t s, const float *dInput, int64_t numTokens,
                        int64_t k, int64_t numExperts,
                        const ExpertWeights<W> &e, float *dOut) {
   int64_t slots = numTokens * k, hidden = e.hidden(), outCols = e.outCols();
-  DeviceBuffer<float> dB1, dB2, dRows, dHidden, dZ;
+  DeviceBuffer<float> dB1, dB2, dHidden, dZ;
   DeviceBuffer<int32_t> dAssignments, dOffsets, dInverse;
-  DeviceBuffer<W> dW1PerCall, dW2PerCall;
+  DeviceBuffer<W> dW1PerCall, dW2PerCall, dRows; // rows in the weights' type
   const W *dW1 = nullptr, *dW2 = nullptr;
   MOE_TRY(weightsOnDevice(e.w1, numExperts * d * e.m1, e.w1Constant,
                           dW1PerCall, &dW1));
@@ -365,11 +376,17 @@ moe_status expertChain(cudaStream_t s, const float *dInput, int64_t numTokens,
   MOE_TRY(moe_cuda_permute(s, dIds, numTokens, k, numExperts,
                            dAssignments.get(), dOffsets.get(),
                            dInverse.get()));
-  MOE_TRY(moe_cuda_gather_rows_f32(s, dInput, numTokens, d,
-                                   dAssignments.get(), k, dRows.get()));
-  MOE_TRY(deviceGroupedMatmul(s, dRows.get(), slots, d, dW1, numExperts,
-                              e.m1, dOffsets.get(), dB1.get(), e.act1,
-                              dHidden.get()));
+  // The gather rounds the rows to a 16-bit weight type on the way.
+  MOE_TRY(
+      gatherRows(s, dInput, numTokens, d, dAssignments.get(), k, dRows.get()));
+  if constexpr (std::is_same_v<W, float>)
+    MOE_TRY(moe_cuda_grouped_matmul_f32(s, dRows.get(), slots, d, dW1,
+                                        numExperts, e.m1, dOffsets.get(),
+                                        dB1.get(), &e.act1, dHidden.get()));
+  else
+    MOE_TRY(deviceGroupedMatmul16(s, dRows.get(), slots, d, dW1, numExperts,
+                                  e.m1, dOffsets.get(), dB1.get(), e.act1,
+                                  dHidden.get()));
   MOE_TRY(deviceGroupedMatmul(s, dHidden.get(), slots, hidden, dW2,
                               numExperts, e.m2, dOffsets.get(), dB2.get(),
                               e.act2, dZ.get()));

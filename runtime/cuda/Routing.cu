@@ -13,8 +13,13 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Routing.h"
+
 #include "CudaSupport.h"
 #include "IndexMath.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include <array>
 #include <cmath>
@@ -328,6 +333,34 @@ __global__ void permuteKernel(const int32_t *ids, int64_t slots, int phase,
     counts[expert] = static_cast<int32_t>(seen);
 }
 
+/// The permutation of at most kPermuteThreads slots (decode) in one launch
+/// instead of three: the ids in shared memory, slot j placed after the
+/// slots of lower experts and the earlier slots of its own (the same
+/// stable order as the per-expert blocks), offsets[e] the slots of experts
+/// below e - counted, so no scan and no atomics.
+__global__ void permuteSmallKernel(const int32_t *ids, int slots,
+                                   int numExperts, int32_t *assignments,
+                                   int32_t *offsets, int32_t *inverse) {
+  __shared__ int32_t shared[kScanThreads];
+  int j = threadIdx.x;
+  if (j < slots)
+    shared[j] = ids[j];
+  __syncthreads();
+  for (int e = j; e <= numExperts; e += kScanThreads) {
+    int below = 0;
+    for (int i = 0; i < slots; ++i)
+      below += shared[i] < e;
+    offsets[e] = below;
+  }
+  if (j >= slots)
+    return;
+  int id = shared[j], position = 0;
+  for (int i = 0; i < slots; ++i)
+    position += shared[i] < id || (shared[i] == id && i < j);
+  assignments[position] = j;
+  inverse[j] = position;
+}
+
 /// offsets[0] = 0, offsets[e + 1] = offsets[e] + counts[e] (one thread:
 /// E is small).
 __global__ void scanKernel(const int32_t *counts, int numExperts,
@@ -337,13 +370,16 @@ __global__ void scanKernel(const int32_t *counts, int numExperts,
   tiles::exclusiveOffsets(counts, numExperts, offsets);
 }
 
+/// rows[r] = input[assignments[r] / k], converted to Element (fp32 or a
+/// 16-bit type, to nearest even: what the tensor cores take).
+template <typename Element>
 __global__ void gatherKernel(const float *input, int64_t d,
                              const int32_t *assignments, int64_t k,
-                             float *rows) {
+                             Element *rows) {
   int64_t r = blockIdx.x;
   const float *src = input + (assignments[r] / k) * d;
   for (int64_t c = threadIdx.x; c < d; c += blockDim.x)
-    rows[r * d + c] = src[c];
+    rows[r * d + c] = Element(src[c]);
 }
 
 __global__ void combineKernel(const float *rows, int64_t d,
@@ -418,10 +454,15 @@ extern "C" moe_status moe_cuda_permute(void *stream, const int32_t *ids,
       (numTokens > 0 && (!ids || !assignments || !inverse)))
     return MOE_ERROR_INVALID_ARGUMENT;
   cudaStream_t s = asStream(stream);
+  int64_t slots = numTokens * k;
+  if (slots <= kScanThreads && numExperts < INT32_MAX) {
+    MOE_LAUNCH(1, kScanThreads, 0, s, permuteSmallKernel)
+    (ids, int(slots), int(numExperts), assignments, offsets, inverse);
+    return launched();
+  }
   DeviceBuffer<int32_t> counts;
   if (moe_status status = counts.allocate(numExperts, s))
     return status;
-  int64_t slots = numTokens * k;
   MOE_LAUNCH(unsigned(numExperts), kScanThreads, 0, s, permuteKernel)
   (ids, slots, 0, counts.get(), nullptr, nullptr, nullptr);
   MOE_LAUNCH(1, 1, 0, s, scanKernel)(counts.get(), int(numExperts), offsets);
@@ -431,18 +472,40 @@ extern "C" moe_status moe_cuda_permute(void *stream, const int32_t *ids,
   return launched();
 }
 
-extern "C" moe_status moe_cuda_gather_rows_f32(void *stream, const float *input,
-                                               int64_t numTokens, int64_t d,
-                                               const int32_t *assignments,
-                                               int64_t k, float *rows) {
+template <typename Element>
+moe_status moe::runtime::cuda::gatherRows(cudaStream_t stream,
+                                          const float *input, int64_t numTokens,
+                                          int64_t d, const int32_t *assignments,
+                                          int64_t k, Element *rows) {
   if (numTokens < 0 || d < 0 || k < 1 ||
       (numTokens > 0 && d > 0 && (!input || !assignments || !rows)))
     return MOE_ERROR_INVALID_ARGUMENT;
   if (numTokens == 0 || d == 0)
     return MOE_OK;
-  MOE_LAUNCH(unsigned(numTokens * k), 128, 0, asStream(stream), gatherKernel)
+  MOE_LAUNCH(unsigned(numTokens * k), 128, 0, stream, gatherKernel<Element>)
   (input, d, assignments, k, rows);
   return launched();
+}
+
+template moe_status moe::runtime::cuda::gatherRows(cudaStream_t, const float *,
+                                                   int64_t, int64_t,
+                                                   const int32_t *, int64_t,
+                                                   float *);
+template moe_status moe::runtime::cuda::gatherRows(cudaStream_t, const float *,
+                                                   int64_t, int64_t,
+                                                   const int32_t *, int64_t,
+                                                   __nv_bfloat16 *);
+template moe_status moe::runtime::cuda::gatherRows(cudaStream_t, const float *,
+                                                   int64_t, int64_t,
+                                                   const int32_t *, int64_t,
+                                                   __half *);
+
+extern "C" moe_status moe_cuda_gather_rows_f32(void *stream, const float *input,
+                                               int64_t numTokens, int64_t d,
+                                               const int32_t *assignments,
+                                               int64_t k, float *rows) {
+  return gatherRows(asStream(stream), input, numTokens, d, assignments, k,
+                    rows);
 }
 
 extern "C" moe_status moe_cuda_combine_f32(void *stream, const float *rows,

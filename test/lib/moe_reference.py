@@ -111,7 +111,7 @@ def activation(kind, gate, up=None, alpha=1.702, beta=1.0, limit=7.0):
     if kind == "gelu":
         from math import erf, sqrt
 
-        return 0.5 * gate * (1.0 + np.vectorize(erf)(gate / sqrt(2.0)))
+        return 0.5 * gate * (1.0 + np.vectorize(erf, otypes=[np.float64])(gate / sqrt(2.0)))
     if kind == "gelu_tanh":
         inner = np.sqrt(2.0 / np.pi) * (gate + 0.044715 * gate ** 3)
         return 0.5 * gate * (1.0 + np.tanh(inner))

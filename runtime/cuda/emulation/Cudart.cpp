@@ -25,6 +25,8 @@
 
 namespace device = moe::cuda_emulation::device;
 
+extern "C" int64_t moe_cuda_emulation_launches(void); // Simt.cpp
+
 namespace {
 
 std::mutex mutex;
@@ -320,6 +322,10 @@ int moe_model_test_cuda_free(void *pointer) { return cudaFree(pointer); }
 int64_t moe_model_test_emulated_copies(void) {
   std::lock_guard<std::mutex> lock(mutex);
   return transfers;
+}
+
+int64_t moe_model_test_kernel_launches(void) {
+  return moe_cuda_emulation_launches();
 }
 
 // cuBLAS is not emulated: the baseline fails with a reason.

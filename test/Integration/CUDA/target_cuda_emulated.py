@@ -26,7 +26,10 @@
 # CHECK: OK: microsoft f16
 # CHECK: OK: many f32 (staged:
 # CHECK: OK: mixtral f32 (device-resident
-# CHECK: OK: mixtral bf16
+# Decode's launches per layer call: router GEMV, routing, permutation,
+# gather (rounding to bf16 on the way), up projection, the hidden rows'
+# rounding to bf16, down projection, combine.
+# CHECK: OK: mixtral bf16 (device-resident: no copy through the host per run_device, 8 kernel launches at T=1
 # CHECK: OK: mixtral f16
 # CHECK: OK: qwen2 f32 (device-resident
 # CHECK: OK: qwen2 bf16
@@ -91,15 +94,19 @@ for name, (path, feeds_for) in models.items():
                           f"--runtime-dir={runtime}"]))
         worst = 0.0
         model.lib.moe_model_test_emulated_copies.restype = ctypes.c_int64
-        copies = []
+        model.lib.moe_model_test_kernel_launches.restype = ctypes.c_int64
+        copies, launches = [], None
         for tokens in (1, 7, 33):
             feeds = feeds_for(tokens)
             (expected,) = run_onnxruntime(path, feeds)
             for api in ("host", "device"):
                 inputs = list(feeds.values())
                 before = model.lib.moe_model_test_emulated_copies()
+                launched = model.lib.moe_model_test_kernel_launches()
                 (actual,) = (model.run(inputs) if api == "host"
                              else model.run_device(inputs, cuda_lib=device_memory(model.lib)))
+                if tokens == 1 and api == "host":
+                    launches = model.lib.moe_model_test_kernel_launches() - launched
                 if api == "device":
                     copies.append(model.lib.moe_model_test_emulated_copies() - before)
                 error, cosine = cuda_test_models.error_and_cosine(actual, expected)
@@ -113,7 +120,8 @@ for name, (path, feeds_for) in models.items():
         assert resident == cuda_test_models.device_resident(name), (name, copies)
         how = ("device-resident: no copy through the host" if resident
                else f"staged: {copies[0]} copies through the host")
-        print(f"OK: {name} {weights} ({how} per run_device, worst error {worst:.1e})")
+        print(f"OK: {name} {weights} ({how} per run_device, {launches} kernel launches "
+              f"at T=1, worst error {worst:.1e})")
 
 # moe-run --device on a device-resident model: the tool's CUDA buffers from
 # test/lib/fake_cuda_copy.c (heap memory, which the model's emulated

@@ -135,9 +135,14 @@ def permute(ids, experts):
 
 
 def test_permute():
+    # Up to 256 slots: one block, one launch (decode); more: a block per
+    # expert.
     for ids in (rng.integers(0, 6, (40, 2)).astype(np.int32),
                 np.full((17, 1), 3, np.int32),            # all tokens on one expert
-                np.array([[0, 5], [5, 0]], np.int32)):     # experts 1-4 empty
+                np.array([[0, 5], [5, 0]], np.int32),      # experts 1-4 empty
+                np.full((128, 2), 5, np.int32),           # 256 slots, one expert
+                rng.integers(0, 6, (300, 2)).astype(np.int32),
+                np.concatenate([np.full((200, 2), 4), rng.integers(0, 6, (90, 2))]).astype(np.int32)):
         assign, offsets, inverse = permute(ids, 6)
         flat = ids.reshape(-1)
         want = np.argsort(flat, kind="stable")
