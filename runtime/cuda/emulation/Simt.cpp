@@ -26,6 +26,15 @@
 #include <string>
 #include <vector>
 
+// AddressSanitizer must be told of every switch between stacks (else it
+// takes a fiber's frames for the scheduler's and reports nonsense).
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MOE_SIMT_ASAN 1
+#include <sanitizer/common_interface_defs.h>
+#endif
+#endif
+
 uint3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
 
@@ -52,7 +61,8 @@ struct Stack {
   }
   Stack(const Stack &) = delete;
   Stack &operator=(const Stack &) = delete;
-  void *top() const { return static_cast<char *>(base) + kGuardBytes; }
+  /// The lowest address of the usable stack.
+  void *start() const { return static_cast<char *>(base) + kGuardBytes; }
 };
 
 struct Copy {
@@ -63,6 +73,7 @@ struct Copy {
 
 struct Fiber {
   ucontext_t context;
+  void *fakeStack = nullptr; // ASan's, while switched away
   uint3 index;
   int warp = 0, lane = 0;
   bool done = false;
@@ -88,6 +99,46 @@ struct BlockRun {
 std::mutex launchMutex;
 int64_t launches = 0;
 BlockRun *run = nullptr;
+
+/// The stack switches, announced to ASan where it runs: the scheduler's
+/// stack (where fibers return to) and the fibers' own.
+#ifdef MOE_SIMT_ASAN
+const void *schedulerBottom = nullptr;
+size_t schedulerSize = 0;
+#endif
+
+void toFiber(Fiber &f, void *stackBottom) {
+#ifdef MOE_SIMT_ASAN
+  void *fake = nullptr;
+  __sanitizer_start_switch_fiber(&fake, stackBottom, kStackBytes);
+  swapcontext(&run->scheduler, &f.context);
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#else
+  (void)stackBottom;
+  swapcontext(&run->scheduler, &f.context);
+#endif
+}
+
+/// Called first thing on a fiber's stack after every switch to it.
+void arrived(Fiber &f) {
+#ifdef MOE_SIMT_ASAN
+  __sanitizer_finish_switch_fiber(f.fakeStack, &schedulerBottom,
+                                  &schedulerSize);
+#else
+  (void)f;
+#endif
+}
+
+/// From a fiber to the scheduler: `ending`, for good.
+void announceLeaving(Fiber &f, bool ending) {
+#ifdef MOE_SIMT_ASAN
+  __sanitizer_start_switch_fiber(ending ? nullptr : &f.fakeStack,
+                                 schedulerBottom, schedulerSize);
+#else
+  (void)f;
+  (void)ending;
+#endif
+}
 std::vector<std::unique_ptr<Stack>> stacks;
 std::vector<unsigned char> sharedBytes;
 unsigned char *sharedBase = nullptr;
@@ -131,7 +182,12 @@ struct FaultReport {
   }
 };
 
-void yield() { swapcontext(&self().context, &run->scheduler); }
+void yield() {
+  Fiber &f = self();
+  announceLeaving(f, /*ending=*/false);
+  swapcontext(&f.context, &run->scheduler);
+  arrived(self());
+}
 
 void land(std::vector<Copy> &copies) {
   for (const Copy &c : copies) {
@@ -143,6 +199,7 @@ void land(std::vector<Copy> &copies) {
 }
 
 void fiberMain() {
+  arrived(self());
   (*run->body)();
   Fiber &f = self();
   f.done = true;
@@ -153,7 +210,7 @@ void fiberMain() {
     fail("a thread ended while others wait at __syncthreads");
   if (!run->warpWaiters[f.warp].empty())
     fail("a lane ended while others wait at a warp collective naming it");
-  // uc_link returns to the scheduler.
+  announceLeaving(f, /*ending=*/true); // uc_link returns to the scheduler
 }
 
 /// Runs one block to its end; false (run->error set) on a failure.
@@ -182,7 +239,7 @@ bool runBlock(const dim3 &block) {
     f.lane = t % kWarpSize;
     run->warpLive[f.warp] |= 1u << f.lane;
     getcontext(&f.context);
-    f.context.uc_stack.ss_sp = stacks[t]->top();
+    f.context.uc_stack.ss_sp = stacks[t]->start();
     f.context.uc_stack.ss_size = kStackBytes;
     f.context.uc_link = &run->scheduler;
     makecontext(&f.context, fiberMain, 0);
@@ -192,7 +249,7 @@ bool runBlock(const dim3 &block) {
     run->current = run->ready.front();
     run->ready.pop_front();
     threadIdx = run->fibers[run->current].index;
-    swapcontext(&run->scheduler, &run->fibers[run->current].context);
+    toFiber(run->fibers[run->current], stacks[run->current]->start());
   }
   if (run->error.empty() && run->alive > 0)
     run->error = "deadlock: threads wait at a barrier (__syncthreads or a "
@@ -246,6 +303,7 @@ unsigned char *dynamicShared() { return sharedBase; }
 void fail(const char *what) {
   run->error = what;
   // Back to the scheduler for good: this fiber is not resumed.
+  announceLeaving(self(), /*ending=*/true);
   setcontext(&run->scheduler);
   __builtin_unreachable();
 }

@@ -18,7 +18,7 @@
 # one call - and the residual model (its add reads x on the host) and the
 # one with more experts than the routing kernel takes are staged: told
 # apart by the emulation's count of copies to or from the host.
-# REQUIRES: cuda-emulation, torch
+# REQUIRES: cuda-runtime, cuda-emulation, torch
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t %moe_lib_dir | FileCheck %s
 # CHECK: OK: microsoft f32 (device-resident
