@@ -30,4 +30,5 @@ export LD_PRELOAD="$ASAN_LIB"
 # reuses (false use-after-poison reports).
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1:allow_user_poisoning=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-/usr/lib/llvm-22/bin/lit -sv "$BUILD/test"
+# The emulated CUDA kernels' test with its quick set of random trials.
+/usr/lib/llvm-22/bin/lit -sv --param cuda_emulation_quick=1 "$BUILD/test"

@@ -89,3 +89,7 @@ emulated_cuda_lib = os.path.join(config.moe_lib_dir,
 if os.path.exists(emulated_cuda_lib):
     config.available_features.add("cuda-emulation")
     config.substitutions.append(("%cuda_emulation", emulated_cuda_lib))
+    # --param cuda_emulation_quick=1 (scripts/sanitize.sh: instrumented,
+    # the emulation is several times slower): fewer random kernel trials.
+    if lit_config.params.get("cuda_emulation_quick"):
+        config.environment["MOE_GPU_KERNELS_QUICK"] = "1"

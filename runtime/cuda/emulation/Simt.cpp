@@ -1,10 +1,12 @@
 //===- Simt.cpp - Blocks of fibers: the SIMT emulator's scheduler ---------===//
 //
 // A launch runs its blocks one after another; a block's threads are
-// ucontext fibers on the launching thread, resumed from a ready queue
-// until they end or wait at a barrier (the last to arrive releases the
-// others). Launches are serialized process-wide: `__shared__` variables
-// are statics.
+// fibers on the launching thread, resumed from a ready queue until they
+// end or wait at a barrier (the last to arrive releases the others).
+// Launches are serialized process-wide: `__shared__` variables are
+// statics. A fiber starts through ucontext (its own stack) and switches
+// with _setjmp/_longjmp after that: swapcontext saves the signal mask, a
+// system call per switch, most of the emulation's time.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,6 +14,7 @@
 
 #include "EmulatedDevice.h"
 
+#include <setjmp.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -72,7 +75,9 @@ struct Copy {
 };
 
 struct Fiber {
-  ucontext_t context;
+  ucontext_t context; // to start it
+  jmp_buf jump;       // where it waits, once started
+  bool started = false;
   void *fakeStack = nullptr; // ASan's, while switched away
   uint3 index;
   int warp = 0, lane = 0;
@@ -85,14 +90,18 @@ struct Fiber {
 struct BlockRun {
   const std::function<void()> *body = nullptr;
   std::vector<Fiber> fibers;
-  ucontext_t scheduler;
+  jmp_buf scheduler;
   int current = -1;
   int alive = 0;
   std::deque<int> ready;
   std::vector<int> blockWaiters;
   std::vector<std::vector<int>> warpWaiters;
   std::vector<uint32_t> warpLive;
-  std::vector<std::array<unsigned char, kWarpSize * kSlotBytes>> slots;
+  std::vector<uint32_t> warpGeneration; // warp barriers released so far
+  // Two sets of slots per warp, by the generation's parity: a lane cannot
+  // write a set again before every lane has read it (that takes the next
+  // barrier), so a collective needs one barrier, not two.
+  std::vector<std::array<unsigned char, 2 * kWarpSize * kSlotBytes>> slots;
   std::string error;
 };
 
@@ -111,11 +120,17 @@ void toFiber(Fiber &f, void *stackBottom) {
 #ifdef MOE_SIMT_ASAN
   void *fake = nullptr;
   __sanitizer_start_switch_fiber(&fake, stackBottom, kStackBytes);
-  swapcontext(&run->scheduler, &f.context);
-  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #else
   (void)stackBottom;
-  swapcontext(&run->scheduler, &f.context);
+#endif
+  if (_setjmp(run->scheduler) == 0) {
+    if (f.started)
+      _longjmp(f.jump, 1);
+    f.started = true;
+    setcontext(&f.context);
+  }
+#ifdef MOE_SIMT_ASAN
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
 }
 
@@ -185,7 +200,8 @@ struct FaultReport {
 void yield() {
   Fiber &f = self();
   announceLeaving(f, /*ending=*/false);
-  swapcontext(&f.context, &run->scheduler);
+  if (_setjmp(f.jump) == 0)
+    _longjmp(run->scheduler, 1);
   arrived(self());
 }
 
@@ -210,7 +226,8 @@ void fiberMain() {
     fail("a thread ended while others wait at __syncthreads");
   if (!run->warpWaiters[f.warp].empty())
     fail("a lane ended while others wait at a warp collective naming it");
-  announceLeaving(f, /*ending=*/true); // uc_link returns to the scheduler
+  announceLeaving(f, /*ending=*/true);
+  _longjmp(run->scheduler, 1); // never returns: its context has no link
 }
 
 /// Runs one block to its end; false (run->error set) on a failure.
@@ -231,6 +248,7 @@ bool runBlock(const dim3 &block) {
   run->warpWaiters.assign(warps, {});
   run->warpLive.assign(warps, 0);
   run->slots.resize(warps);
+  run->warpGeneration.assign(warps, 0);
   for (int t = 0; t < threads; ++t) {
     Fiber &f = run->fibers[t];
     f.index = uint3{unsigned(t % block.x), unsigned(t / block.x % block.y),
@@ -241,7 +259,7 @@ bool runBlock(const dim3 &block) {
     getcontext(&f.context);
     f.context.uc_stack.ss_sp = stacks[t]->start();
     f.context.uc_stack.ss_size = kStackBytes;
-    f.context.uc_link = &run->scheduler;
+    f.context.uc_link = nullptr;
     makecontext(&f.context, fiberMain, 0);
     run->ready.push_back(t);
   }
@@ -304,7 +322,7 @@ void fail(const char *what) {
   run->error = what;
   // Back to the scheduler for good: this fiber is not resumed.
   announceLeaving(self(), /*ending=*/true);
-  setcontext(&run->scheduler);
+  _longjmp(run->scheduler, 1);
   __builtin_unreachable();
 }
 
@@ -334,11 +352,16 @@ void warpBarrier(unsigned mask) {
     if (t != run->current)
       run->ready.push_back(t);
   waiters.clear();
+  ++run->warpGeneration[f.warp];
 }
 
 int laneId() { return self().lane; }
 
-unsigned char *warpSlots() { return run->slots[self().warp].data(); }
+unsigned char *warpSlots() {
+  int warp = self().warp;
+  return run->slots[warp].data() +
+         (run->warpGeneration[warp] & 1) * kWarpSize * kSlotBytes;
+}
 
 void copyAsync(void *dst, const void *src, int srcBytes, int bytes) {
   if (reinterpret_cast<uintptr_t>(dst) % bytes != 0 ||

@@ -65,12 +65,13 @@ unsigned char *dynamicShared();
 void blockBarrier();
 /// Waits until every live lane of the warp is here; `mask` must name them.
 void warpBarrier(unsigned mask);
-/// The running thread's lane and the warp's slots ([32][kSlotBytes]).
+/// The running thread's lane and the warp's slots ([32][kSlotBytes]) for
+/// its next collective.
 int laneId();
 unsigned char *warpSlots();
 
 /// A warp collective: publishes `mine`, waits for the warp, returns
-/// pick(all lanes' values, lane), waits again (the slots are reused).
+/// pick(all lanes' values, lane).
 template <typename T, typename Pick>
 auto exchange(unsigned mask, const T &mine, Pick &&pick) {
   static_assert(sizeof(T) <= kSlotBytes && std::is_trivially_copyable_v<T>);
@@ -83,9 +84,7 @@ auto exchange(unsigned mask, const T &mine, Pick &&pick) {
     std::memcpy(&value, slots + l * kSlotBytes, sizeof(T));
     return value;
   };
-  auto result = pick(lanes, lane);
-  warpBarrier(mask);
-  return result;
+  return pick(lanes, lane);
 }
 
 /// cp.async: `bytes` from global `src` (the first `srcBytes` of them; the
