@@ -15,9 +15,7 @@ cudart = cuda_devices.load_cudart()
 
 _i32, _i64, _f32, _p = ctypes.c_int32, ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
 lib.moe_cuda_last_error.restype = ctypes.c_char_p
-# The CUDA emulation (runtime/cuda/emulation: the kernels run on the CPU;
-# no cuBLAS) rather than a GPU.
-EMULATED = hasattr(lib, "moe_cuda_emulation_launches")
+
 lib.moe_cuda_max_row_tiles.restype = _i64
 lib.moe_cuda_max_row_tiles.argtypes = [_i64, _i64, _i64]
 

@@ -328,14 +328,4 @@ int64_t moe_model_test_kernel_launches(void) {
   return moe_cuda_emulation_launches();
 }
 
-// cuBLAS is not emulated: the baseline fails with a reason.
-moe_status
-moe_cuda_grouped_matmul_cublas_bf16(void *, const uint16_t *, int64_t, int64_t,
-                                    const uint16_t *, int64_t, int64_t,
-                                    const int32_t *, const float *,
-                                    const moe_activation_params *, float *) {
-  return moe::runtime::cuda::deviceError(
-      "cuBLAS is not part of the CUDA emulation");
-}
-
 } // extern "C"
