@@ -21,6 +21,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 
 #include <array>
 #include <deque>
@@ -160,6 +161,31 @@ unsigned char *sharedBase = nullptr;
 
 Fiber &self() { return run->fibers[run->current]; }
 
+/// MOE_CUDA_EMULATION_ORDER=reverse runs a block's threads from the last
+/// to the first, and releases a barrier's waiters last-come first: a read
+/// of shared memory that no barrier orders after its write sees the old
+/// value in one of the two orders (kernels_emulated.test runs both).
+bool reversedOrder() {
+  static const bool reversed = [] {
+    const char *order = std::getenv("MOE_CUDA_EMULATION_ORDER");
+    return order && std::string(order) == "reverse";
+  }();
+  return reversed;
+}
+
+/// Queues threads released together, in the order asked for.
+void release(const std::vector<int> &threads, int except) {
+  if (reversedOrder()) {
+    for (auto t = threads.rbegin(); t != threads.rend(); ++t)
+      if (*t != except)
+        run->ready.push_back(*t);
+    return;
+  }
+  for (int t : threads)
+    if (t != except)
+      run->ready.push_back(t);
+}
+
 const char *runningKernel = nullptr;
 
 /// A kernel touching memory it must not (past a device buffer, into
@@ -261,8 +287,11 @@ bool runBlock(const dim3 &block) {
     f.context.uc_stack.ss_size = kStackBytes;
     f.context.uc_link = nullptr;
     makecontext(&f.context, fiberMain, 0);
-    run->ready.push_back(t);
   }
+  std::vector<int> all(threads);
+  for (int t = 0; t < threads; ++t)
+    all[t] = t;
+  release(all, /*except=*/-1);
   while (!run->ready.empty() && run->error.empty()) {
     run->current = run->ready.front();
     run->ready.pop_front();
@@ -330,9 +359,7 @@ void blockBarrier() {
   run->blockWaiters.push_back(run->current);
   if (int(run->blockWaiters.size()) < run->alive)
     return yield();
-  for (int t : run->blockWaiters)
-    if (t != run->current)
-      run->ready.push_back(t);
+  release(run->blockWaiters, run->current);
   run->blockWaiters.clear();
 }
 
@@ -348,9 +375,7 @@ void warpBarrier(unsigned mask) {
   waiters.push_back(run->current);
   if (int(waiters.size()) < __builtin_popcount(mask))
     return yield();
-  for (int t : waiters)
-    if (t != run->current)
-      run->ready.push_back(t);
+  release(waiters, run->current);
   waiters.clear();
   ++run->warpGeneration[f.warp];
 }
