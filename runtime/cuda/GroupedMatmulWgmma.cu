@@ -1,9 +1,10 @@
 //===- GroupedMatmulWgmma.cu - bf16/fp16 grouped matmul on wgmma (sm_90a) -===//
 //
 // EXPERIMENTAL, opt-in (MOE_CUDA_GROUPED_MATMUL=wgmma on a Hopper GPU):
-// written without a GPU to run it on, so it is not the default until
-// scripts/gpu-check.sh has checked it (its kernel tests run it in a pass of
-// their own). Docs: Notes.md, "The 16-bit CUDA grouped matmul".
+// checked on the SIMT emulator (kernels_emulated.test, an emulated sm_90
+// part) but not yet on a GPU, so it is not the default until
+// scripts/gpu-check.sh has run and timed it (its kernel tests run it in a
+// pass of their own). Docs: Notes.md, "The 16-bit CUDA grouped matmul".
 //
 // 128 rows x 128 weight columns per block: two consumer warpgroups, each
 // issuing wgmma.m64n128k16 on its 64 rows; operands staged by cp.async
@@ -39,11 +40,33 @@ constexpr int kTileBytes = kWgmmaTileM * kWgmmaTileK * 2; // A or B, 16 KiB
 // swizzle pattern follows address bits 7-9).
 constexpr int kSharedBytes = 2 * kStages * kTileBytes + kWgmmaAtomBytes;
 
-#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#if (defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)) ||          \
+    defined(MOE_CUDA_EMULATION)
 #define MOE_WGMMA_AVAILABLE 1
 #endif
 
-#ifdef MOE_WGMMA_AVAILABLE
+#ifdef MOE_CUDA_EMULATION
+// The SIMT emulator's versions of the instructions below (Simt.h).
+namespace emulation = moe::cuda_emulation;
+__device__ inline uint32_t sharedAddress(const void *p) {
+  return emulation::sharedAddress(p);
+}
+__device__ inline void copy16(uint32_t dst, const void *src, bool valid) {
+  emulation::copyAsync(emulation::sharedPointer(dst), src, valid ? 16 : 0, 16);
+}
+__device__ inline void commitCopies() { emulation::commitCopies(); }
+template <int Pending> __device__ inline void waitCopies() {
+  emulation::waitCopies(Pending);
+}
+__device__ inline void fenceProxyAsync() {}
+__device__ inline void wgmmaFence() {}
+__device__ inline void wgmmaCommit() {}
+__device__ inline void wgmmaWait() {}
+template <typename Element>
+__device__ inline void wgmma64x128(float (&d)[64], uint64_t a, uint64_t b) {
+  emulation::wgmma64x128(d, a, b, std::is_same_v<Element, __half>);
+}
+#elif defined(MOE_WGMMA_AVAILABLE)
 __device__ inline uint32_t sharedAddress(const void *p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
@@ -51,6 +74,31 @@ __device__ inline uint32_t sharedAddress(const void *p) {
 __device__ inline void copy16(uint32_t dst, const void *src, bool valid) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst),
                "l"(src), "r"(valid ? 16 : 0));
+}
+
+__device__ inline void commitCopies() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
+
+template <int Pending> __device__ inline void waitCopies() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending));
+}
+
+/// This thread's copies become visible to wgmma (the async proxy).
+__device__ inline void fenceProxyAsync() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+__device__ inline void wgmmaFence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+
+__device__ inline void wgmmaCommit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+
+__device__ inline void wgmmaWait() {
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
 }
 
 /// acc (64 f32 per thread: the warpgroup's 64 x 128 tile) += A * B, A and
@@ -87,7 +135,7 @@ __device__ inline void wgmma64x128(float (&d)[64], uint64_t a, uint64_t b) {
     MOE_WGMMA_64x128("bf16");
 }
 #undef MOE_WGMMA_64x128
-#endif
+#endif // MOE_CUDA_EMULATION
 
 template <typename Element, bool Gated>
 __global__ void __launch_bounds__(kWgmmaThreads)
@@ -102,7 +150,7 @@ __global__ void __launch_bounds__(kWgmmaThreads)
     return;
   int64_t col0 = int64_t(blockIdx.y) * blockOutputCols(Gated);
   const Element *w = weights + int64_t(expert) * kDim * mDim;
-  extern __shared__ unsigned char shared[];
+  MOE_DYNAMIC_SHARED(shared, 16);
   uint32_t base = sharedAddress(shared);
   uint32_t tiles = (base + kWgmmaAtomBytes - 1) & ~uint32_t(kWgmmaAtomBytes - 1);
   uint32_t aTiles = tiles, bTiles = tiles + kStages * kTileBytes;
@@ -137,28 +185,28 @@ __global__ void __launch_bounds__(kWgmmaThreads)
   for (int s = 0; s < kStages - 1; ++s) {
     if (s < kTiles)
       load(s, s);
-    asm volatile("cp.async.commit_group;\n" ::);
+    commitCopies();
   }
   for (int64_t kt = 0; kt < kTiles; ++kt) {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(kStages - 2));
+    waitCopies<kStages - 2>();
     // This thread's copies become visible to wgmma (the async proxy),
     // then everyone's; the stage wgmma read last step is free again.
-    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    fenceProxyAsync();
     __syncthreads();
     if (kt + kStages - 1 < kTiles)
       load(int((kt + kStages - 1) % kStages), kt + kStages - 1);
-    asm volatile("cp.async.commit_group;\n" ::);
+    commitCopies();
     uint32_t a = aTiles + (kt % kStages) * kTileBytes,
              b = bTiles + (kt % kStages) * kTileBytes;
-    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+    wgmmaFence();
 #pragma unroll
     for (int kStep = 0; kStep < kWgmmaTileK / 16; ++kStep)
       wgmma64x128<Element>(d, wgmmaADescriptor(a, warpgroup, kStep),
                            wgmmaBDescriptor(b, kStep));
-    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    wgmmaCommit();
+    wgmmaWait();
   }
-  asm volatile("cp.async.wait_group 0;\n" ::);
+  waitCopies<0>();
 
   const float *b = p.bias ? p.bias + int64_t(expert) * mDim : nullptr;
   constexpr int outRegs = Gated ? 32 : 64; // gate i pairs with up i + 32

@@ -88,6 +88,18 @@ device::DeviceAccess::~DeviceAccess() {
     protectAll(PROT_NONE);
 }
 
+int device::computeMajor() {
+  static const int major = [] {
+    const char *arch = std::getenv("MOE_CUDA_EMULATION_ARCH");
+    return arch && std::string(arch) == "90" ? 9 : 8;
+  }();
+  return major;
+}
+
+size_t device::maxDynamicShared() {
+  return computeMajor() == 9 ? 227 * 1024 : 163 * 1024;
+}
+
 std::string device::checkLaunch(const void *kernel, dim3 grid, dim3 block,
                                 size_t dynamicSharedBytes) {
   if (grid.x == 0 || grid.y == 0 || grid.z == 0 || block.x == 0 ||
@@ -150,10 +162,10 @@ cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attribute,
     *value = device::kMultiprocessors;
     return cudaSuccess;
   case cudaDevAttrComputeCapabilityMajor:
-    *value = device::kComputeMajor;
+    *value = device::computeMajor();
     return cudaSuccess;
   case cudaDevAttrComputeCapabilityMinor:
-    *value = device::kComputeMinor;
+    *value = 0;
     return cudaSuccess;
   default:
     return record(cudaErrorInvalidValue);
@@ -163,7 +175,7 @@ cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attribute,
 cudaError_t cudaFuncSetAttribute(const void *kernel, cudaFuncAttribute attr,
                                  int value) {
   if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 ||
-      size_t(value) > device::kMaxDynamicShared)
+      size_t(value) > device::maxDynamicShared())
     return record(cudaErrorInvalidValue);
   std::lock_guard<std::mutex> lock(mutex);
   sharedLimits[kernel] = value;

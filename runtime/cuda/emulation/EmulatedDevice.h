@@ -2,7 +2,9 @@
 //
 // Shared by the scheduler (Simt.cpp) and the cudart subset (Cudart.cpp):
 // the emulated device is an sm_80 part with an A100's limits, so launches
-// a GPU would refuse are refused here too.
+// a GPU would refuse are refused here too - or, with
+// MOE_CUDA_EMULATION_ARCH=90, a Hopper part (compute capability 9.0, an
+// H100's shared memory), on which the runtime picks its wgmma kernel.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,11 +18,13 @@
 
 namespace moe::cuda_emulation::device {
 
-constexpr int kComputeMajor = 8, kComputeMinor = 0;
+/// 8 (sm_80) or 9 (sm_90, MOE_CUDA_EMULATION_ARCH=90).
+int computeMajor();
 constexpr int kMultiprocessors = 108;
 constexpr int kMaxThreadsPerBlock = 1024;
 constexpr size_t kDefaultDynamicShared = 48 * 1024;
-constexpr size_t kMaxDynamicShared = 163 * 1024; // opt-in, per block
+/// The opt-in limit per block: 163 KiB (A100), 227 KiB (H100).
+size_t maxDynamicShared();
 
 /// Opens device memory to the host while it lives (kernels and copies run
 /// on the host); closed, device pages cannot be touched.

@@ -485,6 +485,73 @@ void mma16816(float (&acc)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1,
   }
 }
 
+uint32_t sharedAddress(const void *pointer) {
+  return kSharedBase +
+         uint32_t(static_cast<const unsigned char *>(pointer) - sharedBase);
+}
+
+unsigned char *sharedPointer(uint32_t address) {
+  if (address < kSharedBase || address - kSharedBase >= sharedBytes.size())
+    fail("shared-memory address outside the block's dynamic shared memory");
+  return sharedBase + (address - kSharedBase);
+}
+
+namespace {
+/// A 128-byte-swizzled operand of wgmma, from its descriptor (PTX ISA,
+/// "Matrix Descriptor Format"): start address, leading and stride byte
+/// offsets (bits 0-13, 16-29, 32-45, all >> 4), base offset (49-51) and
+/// swizzle mode (62-63; 1: 128 bytes).
+struct Operand {
+  uint32_t start, leading, stride;
+  explicit Operand(uint64_t descriptor)
+      : start(uint32_t(descriptor & 0x3FFF) << 4),
+        leading(uint32_t((descriptor >> 16) & 0x3FFF) << 4),
+        stride(uint32_t((descriptor >> 32) & 0x3FFF) << 4) {
+    if ((descriptor >> 62) != 1 || ((descriptor >> 49) & 7) != 0)
+      fail("wgmma descriptor: only 128-byte swizzle, base offset 0, emulated");
+  }
+  /// The 128-byte swizzle (Swizzle<3,4,3>): address bits 4-6 ^= bits 7-9.
+  static uint32_t swizzle(uint32_t address) {
+    return address ^ (((address >> 7) & 7) << 4);
+  }
+  float at(uint32_t offset, bool half) const {
+    uint16_t bits;
+    std::memcpy(&bits, sharedPointer(swizzle(start + offset)), 2);
+    return widen(bits, half);
+  }
+};
+} // namespace
+
+void wgmma64x128(float (&d)[64], uint64_t aDescriptor, uint64_t bDescriptor,
+                 bool half) {
+  Operand a(aDescriptor), b(bDescriptor);
+  // Canonical layouts: A K-major - rows 128 bytes apart in 8-row groups,
+  // groups `stride` apart; B MN-major - 64 columns contiguous per atom,
+  // atoms `leading` apart, k rows 128 bytes apart in 8-row groups,
+  // groups `stride` apart.
+  float aTile[64][16], bTile[16][128];
+  for (int m = 0; m < 64; ++m)
+    for (int k = 0; k < 16; ++k)
+      aTile[m][k] = a.at((m % 8) * 128 + (m / 8) * a.stride + k * 2, half);
+  for (int k = 0; k < 16; ++k)
+    for (int n = 0; n < 128; ++n)
+      bTile[k][n] = b.at((n % 64) * 2 + (n / 64) * b.leading + (k % 8) * 128 +
+                             (k / 8) * b.stride,
+                         half);
+  // The accumulator fragment: warp w of the warpgroup holds rows 16w ..
+  // 16w + 15; lane l, register i: row 16w + l/4 + 8 ((i/2) mod 2), column
+  // 8 (i/4) + 2 (l mod 4) + i mod 2.
+  int thread = int(threadIdx.x % 128), warp = thread / 32, lane = thread % 32;
+  for (int i = 0; i < 64; ++i) {
+    int row = 16 * warp + lane / 4 + 8 * ((i / 2) % 2);
+    int col = 8 * (i / 4) + 2 * (lane % 4) + i % 2;
+    float sum = d[i];
+    for (int k = 0; k < 16; ++k)
+      sum += aTile[row][k] * bTile[k][col];
+    d[i] = sum;
+  }
+}
+
 } // namespace moe::cuda_emulation
 
 /// Kernel launches so far (tests count a call's launches with it; its

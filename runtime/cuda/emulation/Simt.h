@@ -101,6 +101,21 @@ void ldmatrixX4(uint32_t (&r)[4], const void *row, bool transposed);
 void mma16816(float (&acc)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1,
               bool half);
 
+/// Shared-memory addresses (__cvta_generic_to_shared) of the block's
+/// dynamic shared memory, which starts at kSharedBase of the emulated
+/// shared window (not 1024-aligned: as after a kernel's static shared
+/// memory), and back.
+constexpr uint32_t kSharedBase = 0x180;
+uint32_t sharedAddress(const void *pointer);
+unsigned char *sharedPointer(uint32_t address);
+
+/// wgmma.mma_async.sync.aligned.m64n128k16.f32.{bf16,f16} with scale-d 1,
+/// A and B scales 1, A K-major, B transposed (MN-major), both through
+/// 128-byte-swizzled descriptors: d (the warpgroup's 64 x 128 tile, this
+/// thread's 64 elements) += A * B, at once (fence, commit and wait have
+/// nothing to order here).
+void wgmma64x128(float (&d)[64], uint64_t a, uint64_t b, bool half);
+
 /// MOE_LAUNCH's emulated launch (CudaSupport.h):
 /// Launcher{name, grid, block, shared}(kernel)(arguments...).
 struct Launcher {
