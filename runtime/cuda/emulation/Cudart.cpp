@@ -195,8 +195,14 @@ cudaError_t cudaMalloc(void **pointer, size_t bytes) {
     return cudaErrorMemoryAllocation;
   }
   auto *mapping = static_cast<char *>(p);
-  if (openings)
-    mprotect(mapping, mapped, PROT_READ | PROT_WRITE);
+  // New device memory holds garbage on a GPU (the pool hands back what
+  // earlier calls freed), never zeros to rely on: here all bits set - NaN
+  // as floats, -1 as integers - so a kernel reading what nobody wrote
+  // shows in its results.
+  mprotect(mapping, mapped, PROT_READ | PROT_WRITE);
+  std::memset(mapping, 0xFF, mapped);
+  if (!openings)
+    mprotect(mapping, mapped, PROT_NONE);
   char *buffer = mapping + mapped - rounded;
   allocations[buffer] = {bytes, mapping, mapped};
   *pointer = buffer;

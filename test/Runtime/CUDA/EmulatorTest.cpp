@@ -68,6 +68,10 @@ int main(int argc, char **argv) {
   }
   int *out = nullptr;
   cudaMalloc(reinterpret_cast<void **>(&out), 64 * 4 * sizeof(int));
+  int fresh[4];
+  cudaMemcpy(fresh, out, sizeof(fresh), cudaMemcpyDeviceToHost);
+  std::printf("fresh device memory: %s\n",
+              fresh[0] == -1 && fresh[3] == -1 ? "all bits set" : "zeroed");
 
   MOE_LAUNCH(1, 32, 0, nullptr, divergentBarrier)(out);
   std::printf("divergent __syncthreads: %s\n", status());
