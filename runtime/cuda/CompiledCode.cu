@@ -481,14 +481,14 @@ moe_status routeOnDevice(cudaStream_t s, const float *dInput,
   MOE_TRY(upload(dRouter, routing.router, d * columns)); // preloaded: cached
   MOE_TRY(upload(dRouterBias, routing.routerBias, columns));
   MOE_TRY(upload(dCorrection, routing.correctionBias, numExperts));
-  MOE_TRY(dLogits.allocate(numTokens * columns, s));
-  MOE_TRY(moe_cuda_router_logits_f32(s, dInput, numTokens, d, dRouter.get(),
-                                     columns, dRouterBias.get(),
-                                     dLogits.get()));
-  MOE_TRY(moe_cuda_route_f32(s, dLogits.get(), numTokens, numExperts,
-                             &routing.params, dCorrection.get(), dIds,
-                             dWeights));
-  if (recordingStats())
+  // The logits themselves only for the routing statistics.
+  bool stats = recordingStats();
+  if (stats)
+    MOE_TRY(dLogits.allocate(numTokens * columns, s));
+  MOE_TRY(moe_cuda_route_fused_f32(
+      s, dInput, numTokens, d, dRouter.get(), dRouterBias.get(), numExperts,
+      &routing.params, dCorrection.get(), dIds, dWeights, dLogits.get()));
+  if (stats)
     return recordStats(routing, dLogits.get(), numTokens, numExperts, dIds,
                        dWeights);
   return MOE_OK;

@@ -72,19 +72,45 @@ __device__ int argMax(const float *s, const bool *masked, int n, int lane) {
   return bestIndex;
 }
 
-__global__ void routeKernel(const float *logits, int64_t numTokens, int numExperts,
-                            moe_routing_params p, const float *bias,
-                            int32_t *ids, float *weights) {
+/// The router GEMV's partial sums [splits, T, C] for routeKernel to add up
+/// (plus the router's bias, in routerFinishKernel's order: the same
+/// logits), and where to write those logits (or null).
+struct PartialLogits {
+  const float *partials;
+  int splits;
+  const float *bias;
+  float *logits;
+};
+
+__global__ void routeKernel(const float *logits, int64_t numTokens,
+                            int numExperts, moe_routing_params p,
+                            const float *bias, int32_t *ids, float *weights,
+                            PartialLogits fromPartials) {
   __shared__ float scoresAll[kWarpsPerBlock][kMaxExperts];
   __shared__ float choiceAll[kWarpsPerBlock][kMaxExperts];
   __shared__ bool maskedAll[kWarpsPerBlock][kMaxExperts];
+  __shared__ float rowAll[kWarpsPerBlock][kMaxExperts + 1];
   int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   int64_t t = int64_t(blockIdx.x) * kWarpsPerBlock + warp;
   if (t >= numTokens)
     return;
   float *scores = scoresAll[warp], *choice = choiceAll[warp];
   bool *masked = maskedAll[warp];
-  const float *row = logits + t * logitColumns(p, numExperts);
+  int64_t columns = logitColumns(p, numExperts);
+  const float *row = logits + t * columns;
+  if (fromPartials.partials) {
+    float *sums = rowAll[warp];
+    for (int64_t c = lane; c < columns; c += kWarp) {
+      float s = fromPartials.bias ? fromPartials.bias[c] : 0.0f;
+      for (int z = 0; z < fromPartials.splits; ++z)
+        s += fromPartials.partials[(z * numTokens + t) * columns + c];
+      sums[c] = s;
+      if (fromPartials.logits)
+        fromPartials.logits[t * columns + c] = s;
+    }
+    __syncwarp();
+    row = sums;
+  }
 
   // Scores: softmax, sigmoid, or the logits (top-k, then softmax).
   if (p.kind == MOE_ROUTING_SIGMOID_TOPK) {
@@ -260,38 +286,67 @@ __global__ void routerFinishKernel(const float *partials, int splits,
   logits[i] = s;
 }
 
+/// The GEMV for T tokens: the logits themselves when d is one split (bias
+/// added); else `partials` [splits, T, C] for routerFinishKernel or the
+/// routing kernel to add up (`splits` says which).
 template <int T>
 moe_status launchRouterGemv(cudaStream_t s, const float *x, int64_t d,
                             const float *router, int64_t columns,
-                            const float *bias, float *logits) {
-  auto [columnBlocks, rows, splits] =
+                            const float *bias, float *logits,
+                            DeviceBuffer<float> &partials, int64_t &splits) {
+  auto [columnBlocks, rows, parts] =
       tiles::routerGemvGrid(columns, multiprocessors(), d);
-  if (columnBlocks > INT32_MAX || splits > 65535)
+  if (columnBlocks > INT32_MAX || parts > 65535)
     return MOE_ERROR_INVALID_ARGUMENT;
+  splits = parts;
   dim3 grid{unsigned(columnBlocks), unsigned(splits)};
-  if (splits == 1) {
-    MOE_LAUNCH(grid, kGemvWarps * kWarp, 0, s, routerGemvKernel<T>)
-    (x, d, router, columns, rows, bias, logits);
-    return launched();
-  }
-  DeviceBuffer<float> partials; // freed in stream order after the finish
-  MOE_TRY(partials.allocate(splits * T * columns, s));
+  if (splits > 1)
+    MOE_TRY(partials.allocate(splits * T * columns, s));
   MOE_LAUNCH(grid, kGemvWarps * kWarp, 0, s, routerGemvKernel<T>)
-  (x, d, router, columns, rows, nullptr, partials.get());
-  int64_t count = T * columns;
-  MOE_LAUNCH(unsigned((count + 255) / 256), 256, 0, s, routerFinishKernel)
-  (partials.get(), int(splits), count, columns, bias, logits);
+  (x, d, router, columns, rows, splits > 1 ? nullptr : bias,
+   splits > 1 ? partials.get() : logits);
   return launched();
 }
 
 /// launchRouterGemv<1> .. <N>, by token count.
 using GemvLauncher = moe_status (*)(cudaStream_t, const float *, int64_t,
                                     const float *, int64_t, const float *,
-                                    float *);
+                                    float *, DeviceBuffer<float> &, int64_t &);
 template <int... T>
 constexpr std::array<GemvLauncher, sizeof...(T)>
 gemvLaunchers(std::integer_sequence<int, T...>) {
   return {launchRouterGemv<T + 1>...};
+}
+
+/// The decode GEMV of `numTokens` (1 .. kRouterGemvMaxTokens) tokens.
+moe_status routerGemv(cudaStream_t s, const float *x, int64_t numTokens,
+                      int64_t d, const float *router, int64_t columns,
+                      const float *bias, float *logits,
+                      DeviceBuffer<float> &partials, int64_t &splits) {
+  static constexpr auto launchers = gemvLaunchers(
+      std::make_integer_sequence<int, tiles::kRouterGemvMaxTokens>{});
+  return launchers[numTokens - 1](s, x, d, router, columns, bias, logits,
+                                  partials, splits);
+}
+
+/// moe_cuda_route_f32's checks.
+bool validRoute(int64_t numTokens, int64_t numExperts,
+                const moe_routing_params *params, const float *bias) {
+  return params && numTokens >= 0 && numExperts >= 1 &&
+         numExperts <= kMaxExperts && validRoutingParams(*params, numExperts) &&
+         params->n_group <= kMaxGroups &&
+         (!bias || params->kind == MOE_ROUTING_SIGMOID_TOPK);
+}
+
+moe_status launchRoute(cudaStream_t s, const float *logits, int64_t numTokens,
+                       int64_t numExperts, const moe_routing_params &params,
+                       const float *bias, int32_t *ids, float *weights,
+                       PartialLogits fromPartials) {
+  unsigned blocks = unsigned((numTokens + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  MOE_LAUNCH(blocks, kWarpsPerBlock * kWarp, 0, s, routeKernel)
+  (logits, numTokens, int(numExperts), params, bias, ids, weights,
+   fromPartials);
+  return launched();
 }
 
 constexpr int kScanThreads = tiles::kPermuteThreads;
@@ -401,18 +456,53 @@ extern "C" moe_status moe_cuda_route_f32(void *stream, const float *logits,
                                          const moe_routing_params *params,
                                          const float *bias, int32_t *ids,
                                          float *weights) {
-  if (!params || numTokens < 0 || numExperts < 1 ||
-      numExperts > kMaxExperts || !validRoutingParams(*params, numExperts) ||
-      params->n_group > kMaxGroups ||
-      (numTokens > 0 && (!logits || !ids || !weights)) ||
-      (bias && params->kind != MOE_ROUTING_SIGMOID_TOPK))
+  if (!validRoute(numTokens, numExperts, params, bias) ||
+      (numTokens > 0 && (!logits || !ids || !weights)))
     return MOE_ERROR_INVALID_ARGUMENT;
   if (numTokens == 0)
     return MOE_OK;
-  unsigned blocks = unsigned((numTokens + kWarpsPerBlock - 1) / kWarpsPerBlock);
-  MOE_LAUNCH(blocks, kWarpsPerBlock * kWarp, 0, asStream(stream), routeKernel)
-  (logits, numTokens, int(numExperts), *params, bias, ids, weights);
-  return launched();
+  return launchRoute(asStream(stream), logits, numTokens, numExperts, *params,
+                     bias, ids, weights, PartialLogits{});
+}
+
+extern "C" moe_status moe_cuda_route_fused_f32(
+    void *stream, const float *input, int64_t numTokens, int64_t d,
+    const float *router, const float *routerBias, int64_t numExperts,
+    const moe_routing_params *params, const float *correctionBias, int32_t *ids,
+    float *weights, float *logits) {
+  if (!validRoute(numTokens, numExperts, params, correctionBias) || d < 0 ||
+      !router || (numTokens > 0 && (!input || !ids || !weights)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (numTokens == 0)
+    return MOE_OK;
+  cudaStream_t s = asStream(stream);
+  int64_t columns = logitColumns(*params, numExperts);
+  bool gemv = numTokens <= tiles::kRouterGemvMaxTokens;
+  // Split over d, the GEMV leaves partial sums the routing kernel adds up:
+  // logits are only written where the caller wants them.
+  bool partialSums =
+      gemv && tiles::routerGemvGrid(columns, multiprocessors(), d).splits > 1;
+  DeviceBuffer<float> scratch, partials; // freed in stream order
+  float *out = logits;
+  if (!out && !partialSums) {
+    MOE_TRY(scratch.allocate(numTokens * columns, s));
+    out = scratch.get();
+  }
+  if (gemv) {
+    int64_t splits = 1;
+    MOE_TRY(routerGemv(s, input, numTokens, d, router, columns, routerBias, out,
+                       partials, splits));
+    if (splits > 1)
+      return launchRoute(
+          s, nullptr, numTokens, numExperts, *params, correctionBias, ids,
+          weights,
+          PartialLogits{partials.get(), int(splits), routerBias, logits});
+  } else {
+    MOE_TRY(moe_cuda_router_logits_f32(s, input, numTokens, d, router, columns,
+                                       routerBias, out));
+  }
+  return launchRoute(s, out, numTokens, numExperts, *params, correctionBias,
+                     ids, weights, PartialLogits{});
 }
 
 extern "C" moe_status moe_cuda_router_logits_f32(
@@ -425,9 +515,16 @@ extern "C" moe_status moe_cuda_router_logits_f32(
     return MOE_OK;
   cudaStream_t s = asStream(stream);
   if (numTokens <= tiles::kRouterGemvMaxTokens) {
-    static constexpr auto launchers = gemvLaunchers(
-        std::make_integer_sequence<int, tiles::kRouterGemvMaxTokens>{});
-    return launchers[numTokens - 1](s, input, d, router, columns, bias, logits);
+    DeviceBuffer<float> partials; // freed in stream order after the finish
+    int64_t splits = 1;
+    MOE_TRY(routerGemv(s, input, numTokens, d, router, columns, bias, logits,
+                       partials, splits));
+    if (splits == 1)
+      return MOE_OK;
+    int64_t count = numTokens * columns;
+    MOE_LAUNCH(unsigned((count + 255) / 256), 256, 0, s, routerFinishKernel)
+    (partials.get(), int(splits), count, columns, bias, logits);
+    return launched();
   }
   static_assert(tiles::kRouterGemvColumns == kWarp, "a lane per column");
   // More tokens: the router as the one expert of the fp32 grouped matmul.

@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define MOE_RUNTIME_CUDA_API_VERSION 4
+#define MOE_RUNTIME_CUDA_API_VERSION 5
 
 int32_t moe_cuda_runtime_api_version(void);
 /* The CUDA error text of the calling thread's last MOE_ERROR_DEVICE. */
@@ -52,6 +52,17 @@ moe_status moe_cuda_router_logits_f32(void *stream, const float *input,
                                       int64_t num_tokens, int64_t d,
                                       const float *router, int64_t columns,
                                       const float *bias, float *logits);
+
+/* Routing from the layer's input: moe_cuda_router_logits_f32 (router
+ * [d, C], C = E plus a gated shared expert's column, router_bias [C] or
+ * NULL) then moe_cuda_route_f32, in one launch fewer at decode: for up to
+ * 8 tokens the routing kernel adds up the GEMV's partial sums itself.
+ * logits [T, C] is written when not NULL (routing statistics). */
+moe_status moe_cuda_route_fused_f32(
+    void *stream, const float *input, int64_t num_tokens, int64_t d,
+    const float *router, const float *router_bias, int64_t num_experts,
+    const moe_routing_params *params, const float *correction_bias,
+    int32_t *expert_ids, float *weights, float *logits);
 
 /* expert_ids [T, k] -> assignments [T*k] (flat slots sorted by expert,
  * stable), offsets [E+1], inverse [T, k]. */

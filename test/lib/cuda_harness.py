@@ -115,6 +115,29 @@ def route(logits, kind, k, renormalize=False, scale=1.0, n_group=1,
     return status, ids, weights
 
 
+def route_fused(x, router, kind, k, router_bias=None, with_logits=False,
+                **params):
+    """moe_cuda_route_fused_f32: x [T, d] and router [d, C] Devices (C = E,
+    plus one column with shared_gate); returns (status, ids, weights,
+    logits or None). `params` as for route()."""
+    t, d = x.shape
+    c = router.shape[1]
+    e = c - int(params.get("shared_gate", False))
+    p = RoutingParams(ROUTING[kind], k, int(params.get("renormalize", False)),
+                      params.get("n_group", 1), params.get("topk_group", 1),
+                      params.get("scale", 1.0),
+                      GROUP_MASK[params.get("group_mask", "neg_inf")],
+                      params.get("shared", 0), int(params.get("shared_gate", False)))
+    slots = k + params.get("shared", 0)
+    ids = Device(shape=(t, slots), dtype=np.int32)
+    weights = Device(shape=(t, slots), dtype=np.float32)
+    logits = Device(shape=(t, c), dtype=np.float32) if with_logits else None
+    status = lib.moe_cuda_route_fused_f32(
+        None, ptr(x), _i64(t), _i64(d), ptr(router), ptr(router_bias), _i64(e),
+        ctypes.byref(p), ptr(params.get("bias")), ptr(ids), ptr(weights), ptr(logits))
+    return status, ids, weights, logits
+
+
 def router_logits(x, router, bias=None, shape=None):
     """moe_cuda_router_logits_f32: x [T, d] and router [d, C] Devices (or
     `shape` (T, d, C) with null pointers); returns (status, logits)."""

@@ -19,6 +19,7 @@
 # RUN: env MOE_CUDA_GROUPED_MATMUL=wgmma %python %s | FileCheck %s
 # CHECK: OK: route
 # CHECK: OK: router logits
+# CHECK: OK: fused routing
 # CHECK: OK: permute
 # CHECK: OK: grouped_matmul f32
 # CHECK: OK: grouped_matmul bf16
@@ -132,6 +133,54 @@ def permute(ids, experts):
                                      ch._i64(experts), assign.ptr, offsets.ptr, inverse.ptr)
     assert status == ch.OK
     return assign, offsets, inverse
+
+
+def test_route_fused():
+    # Routing from the layer input: decode's GEMV with d in one range or
+    # split (the routing kernel then adds the partial sums up), more tokens
+    # through the grouped matmul; with and without a router bias, a gated
+    # shared expert's column, and the logits written or not.
+    cases = [(dict(kind="softmax_topk", k=2, renormalize=True), 8, False),
+             (dict(kind="sigmoid_topk", k=4, renormalize=True, n_group=4, topk_group=2), 16, True),
+             (dict(kind="softmax_topk", k=2, shared=1, shared_gate=True), 6, False)]
+    failures = []
+    for params, experts, with_bias in cases:
+        for tokens in (1, 5, 8, 9, 33):
+            for d in (16, 3000):
+                columns = experts + int(params.get("shared_gate", False))
+                x = rng.standard_normal((tokens, d)).astype(np.float32)
+                router = (rng.standard_normal((d, columns)) / np.sqrt(d)).astype(np.float32)
+                router_bias = rng.standard_normal(columns).astype(np.float32)
+                bias = (0.1 * rng.standard_normal(experts)).astype(np.float32) if with_bias else None
+                with_logits = tokens % 2 == 1
+                extra = dict(bias=D(bias)) if with_bias else {}
+                status, ids, w, logits = ch.route_fused(
+                    D(x), D(router), router_bias=D(router_bias), with_logits=with_logits,
+                    **params, **extra)
+                case = f"{params} E={experts} T={tokens} d={d}"
+                if status != ch.OK:
+                    failures.append(f"{case}: status {status} {ch.lib.moe_cuda_last_error()}")
+                    continue
+                want_logits = x.astype(np.float64) @ router + router_bias
+                if with_logits and not np.allclose(logits.get(), want_logits, rtol=1e-4, atol=1e-4):
+                    failures.append(f"{case}: logits off by {np.abs(logits.get() - want_logits).max():g}")
+                want_ids, want_w = ref.route(want_logits, correction_bias=bias, **params)
+                k = params["k"]
+                routed = want_logits[:, :-1] if params.get("shared_gate") else want_logits
+                scores = ref.choice_scores(routed, params["kind"], bias)
+                got_ids, got_w = ids.get(), w.get()
+                for t in range(tokens):
+                    if np.array_equal(got_ids[t], want_ids[t]):
+                        if not np.allclose(got_w[t], want_w[t], rtol=1e-4, atol=1e-5):
+                            failures.append(f"{case}: weights of token {t}")
+                    elif not np.allclose(scores[t, got_ids[t, :k]], scores[t, want_ids[t, :k]],
+                                         rtol=1e-4, atol=1e-6):  # fp32 logits: near ties
+                        failures.append(f"{case}: ids of token {t}: {got_ids[t].tolist()} "
+                                        f"vs {want_ids[t].tolist()}")
+    for failure in failures:
+        print(f"  mismatch: {failure}")
+    assert not failures, f"{len(failures)} fused routing case(s) failed"
+    print("OK: fused routing")
 
 
 def test_permute():
@@ -301,6 +350,7 @@ def test_chained_layer():
 # short; a sticky device fault fails the rest too, and says so).
 failures = []
 for name, section in (("route", test_route), ("router logits", test_router_logits),
+                      ("fused routing", test_route_fused),
                       ("permute", test_permute),
                       ("grouped_matmul f32", lambda: test_grouped_matmul("f32")),
                       ("grouped_matmul bf16", lambda: test_grouped_matmul("bf16")),
