@@ -40,18 +40,25 @@ __device__ inline float activate(const moe_activation_params &a, float gate,
 }
 
 /// Writes act(z + bias) of one output element (bias: the expert's [M]
-/// row; a gated activation's up bias sits `biasUp` after the gate's).
+/// row; a gated activation's up bias sits `biasUp` after the gate's) to
+/// `out`, or rounded to `Rounded` (to nearest even) to `rounded` when that
+/// is not null: rows for a 16-bit matmul next, no rounding pass.
+template <typename Rounded = float>
 __device__ inline void storeOutput(float *out, int64_t outCols, int64_t row,
                                    int64_t col, float gate, float up,
                                    const float *bias, int64_t biasUp,
-                                   const moe_activation_params &act,
-                                   bool gated) {
+                                   const moe_activation_params &act, bool gated,
+                                   Rounded *rounded = nullptr) {
   if (bias) {
     gate += bias[col];
     if (gated)
       up += bias[biasUp + col];
   }
-  out[row * outCols + col] = activate(act, gate, up);
+  float value = activate(act, gate, up);
+  if (rounded)
+    rounded[row * outCols + col] = Rounded(value);
+  else
+    out[row * outCols + col] = value;
 }
 
 } // namespace moe::runtime::cuda

@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CudaSupport.h"
+#include "GroupedMatmul.h"
 #include "Routing.h"
 
 #include <cuda_bf16.h>
@@ -359,7 +360,8 @@ moe_status expertChain(cudaStream_t s, const float *dInput, int64_t numTokens,
   int64_t slots = numTokens * k, hidden = e.hidden(), outCols = e.outCols();
   DeviceBuffer<float> dB1, dB2, dHidden, dZ;
   DeviceBuffer<int32_t> dAssignments, dOffsets, dInverse;
-  DeviceBuffer<W> dW1PerCall, dW2PerCall, dRows; // rows in the weights' type
+  // Rows and hidden rows in the weights' type (16-bit: tensor cores).
+  DeviceBuffer<W> dW1PerCall, dW2PerCall, dRows, dHidden16;
   const W *dW1 = nullptr, *dW2 = nullptr;
   MOE_TRY(weightsOnDevice(e.w1, numExperts * d * e.m1, e.w1Constant,
                           dW1PerCall, &dW1));
@@ -371,7 +373,6 @@ moe_status expertChain(cudaStream_t s, const float *dInput, int64_t numTokens,
   MOE_TRY(dOffsets.allocate(numExperts + 1, s));
   MOE_TRY(dInverse.allocate(slots, s));
   MOE_TRY(dRows.allocate(slots * d, s));
-  MOE_TRY(dHidden.allocate(slots * hidden, s));
   MOE_TRY(dZ.allocate(slots * outCols, s));
   MOE_TRY(moe_cuda_permute(s, dIds, numTokens, k, numExperts,
                            dAssignments.get(), dOffsets.get(),
@@ -379,17 +380,33 @@ moe_status expertChain(cudaStream_t s, const float *dInput, int64_t numTokens,
   // The gather rounds the rows to a 16-bit weight type on the way.
   MOE_TRY(
       gatherRows(s, dInput, numTokens, d, dAssignments.get(), k, dRows.get()));
-  if constexpr (std::is_same_v<W, float>)
+  if constexpr (std::is_same_v<W, float>) {
+    MOE_TRY(dHidden.allocate(slots * hidden, s));
     MOE_TRY(moe_cuda_grouped_matmul_f32(s, dRows.get(), slots, d, dW1,
                                         numExperts, e.m1, dOffsets.get(),
                                         dB1.get(), &e.act1, dHidden.get()));
-  else
+    MOE_TRY(moe_cuda_grouped_matmul_f32(s, dHidden.get(), slots, hidden, dW2,
+                                        numExperts, e.m2, dOffsets.get(),
+                                        dB2.get(), &e.act2, dZ.get()));
+  } else if (groupedMatmulKernel() == GroupedMatmulKernel::Cublas) {
+    // cuBLAS's epilogue writes fp32: the hidden rows are rounded apart.
+    MOE_TRY(dHidden.allocate(slots * hidden, s));
     MOE_TRY(deviceGroupedMatmul16(s, dRows.get(), slots, d, dW1, numExperts,
                                   e.m1, dOffsets.get(), dB1.get(), e.act1,
                                   dHidden.get()));
-  MOE_TRY(deviceGroupedMatmul(s, dHidden.get(), slots, hidden, dW2,
-                              numExperts, e.m2, dOffsets.get(), dB2.get(),
-                              e.act2, dZ.get()));
+    MOE_TRY(deviceGroupedMatmul(s, dHidden.get(), slots, hidden, dW2,
+                                numExperts, e.m2, dOffsets.get(), dB2.get(),
+                                e.act2, dZ.get()));
+  } else {
+    // The first matmul's epilogue rounds the hidden rows for the second.
+    MOE_TRY(dHidden16.allocate(slots * hidden, s));
+    MOE_TRY(groupedMatmul16(s, dRows.get(), slots, d, dW1, numExperts, e.m1,
+                            dOffsets.get(), dB1.get(), &e.act1, nullptr,
+                            dHidden16.get()));
+    MOE_TRY(deviceGroupedMatmul16(s, dHidden16.get(), slots, hidden, dW2,
+                                  numExperts, e.m2, dOffsets.get(), dB2.get(),
+                                  e.act2, dZ.get()));
+  }
   return moe_cuda_combine_f32(s, dZ.get(), slots, outCols, dWeights,
                               dInverse.get(), numTokens, k, dOut);
 }

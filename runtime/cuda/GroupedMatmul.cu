@@ -97,11 +97,11 @@ __global__ void groupedMatmulF32(const float *rows, int64_t kDim,
 namespace wmma = nvcuda::wmma;
 
 template <typename Element, bool Gated>
-__global__ void groupedMatmulWmma(const Element *rows, int64_t kDim,
-                                  const Element *weights, int numExperts,
-                                  int64_t mDim, int64_t outCols,
-                                  const int32_t *offsets, const float *bias,
-                                  moe_activation_params act, float *out) {
+__global__ void
+groupedMatmulWmma(const Element *rows, int64_t kDim, const Element *weights,
+                  int numExperts, int64_t mDim, int64_t outCols,
+                  const int32_t *offsets, const float *bias,
+                  moe_activation_params act, float *out, Element *rounded) {
 #if MOE_CUDA_ARCH_AT_LEAST(800)
   int expert;
   int64_t rowBegin, rowEnd;
@@ -177,8 +177,8 @@ __global__ void groupedMatmulWmma(const Element *rows, int64_t kDim,
     int r = i / kTileCols, c = i % kTileCols;
     int64_t row = rowBegin + r, col = col0 + c;
     if (row < rowEnd && col < outCols)
-      storeOutput(out, outCols, row, col, zGate[r][c],
-                  Gated ? zUp[r][c] : 0.0f, b, outCols, act, Gated);
+      storeOutput(out, outCols, row, col, zGate[r][c], Gated ? zUp[r][c] : 0.0f,
+                  b, outCols, act, Gated, rounded);
   }
 #endif
 }
@@ -238,48 +238,57 @@ extern "C" moe_status moe_cuda_grouped_matmul_f32(
       });
 }
 
-namespace {
-
 /// The 16-bit grouped matmuls: mma.sync where it applies, else WMMA.
 template <typename Element>
-moe_status grouped16(void *stream, const uint16_t *rows, int64_t numRows,
-                     int64_t kDim, const uint16_t *weights, int64_t numExperts,
-                     int64_t mDim, const int32_t *offsets, const float *bias,
-                     const moe_activation_params *activation, float *out) {
-  auto *r = reinterpret_cast<const Element *>(rows);
-  auto *w = reinterpret_cast<const Element *>(weights);
+moe_status moe::runtime::cuda::groupedMatmul16(
+    cudaStream_t stream, const Element *r, int64_t numRows, int64_t kDim,
+    const Element *w, int64_t numExperts, int64_t mDim, const int32_t *offsets,
+    const float *bias, const moe_activation_params *activation, float *out,
+    Element *rounded) {
+  // The checks want an output; `rounded` stands in for it.
+  float *anyOut = out ? out : reinterpret_cast<float *>(rounded);
   return launchGrouped(
-      stream, rows, numRows, kDim, weights, numExperts, mDim, offsets, bias,
-      activation, out,
+      stream, r, numRows, kDim, w, numExperts, mDim, offsets, bias, activation,
+      anyOut,
       [&](dim3 grid, cudaStream_t s, const moe_activation_params &act,
           auto gated, int64_t outCols) {
         GroupedMatmulKernel choice = groupedMatmulKernel();
         if (choice != GroupedMatmulKernel::Wmma &&
             mmaGroupedMatmulApplies(r, kDim, w, mDim, outCols)) {
-          Grouped16<Element> operands{r,      numRows, kDim, w,
-                                      int(numExperts), mDim, outCols,
-                                      offsets, bias, act, gated, out};
+          Grouped16<Element> operands{
+              r,     numRows, kDim,    w,    int(numExperts),
+              mDim,  outCols, offsets, bias, act,
+              gated, out,     rounded};
           return choice == GroupedMatmulKernel::Wgmma && wgmmaAvailable()
                      ? launchWgmmaGroupedMatmul(s, operands)
                      : launchMmaGroupedMatmul(s, operands);
         }
         MOE_LAUNCH(grid, 128, 0, s,
                    groupedMatmulWmma<Element, decltype(gated)::value>)
-        (r, kDim, w, int(numExperts), mDim, outCols, offsets, bias, act, out);
+        (r, kDim, w, int(numExperts), mDim, outCols, offsets, bias, act, out,
+         rounded);
         return launched();
       });
 }
 
-} // namespace
+template moe_status moe::runtime::cuda::groupedMatmul16(
+    cudaStream_t, const __nv_bfloat16 *, int64_t, int64_t,
+    const __nv_bfloat16 *, int64_t, int64_t, const int32_t *, const float *,
+    const moe_activation_params *, float *, __nv_bfloat16 *);
+template moe_status moe::runtime::cuda::groupedMatmul16(
+    cudaStream_t, const __half *, int64_t, int64_t, const __half *, int64_t,
+    int64_t, const int32_t *, const float *, const moe_activation_params *,
+    float *, __half *);
 
 extern "C" moe_status moe_cuda_grouped_matmul_bf16(
     void *stream, const uint16_t *rows, int64_t numRows, int64_t kDim,
     const uint16_t *weights, int64_t numExperts, int64_t mDim,
     const int32_t *offsets, const float *bias,
     const moe_activation_params *activation, float *out) {
-  return grouped16<__nv_bfloat16>(stream, rows, numRows, kDim, weights,
-                                  numExperts, mDim, offsets, bias, activation,
-                                  out);
+  return groupedMatmul16(
+      asStream(stream), reinterpret_cast<const __nv_bfloat16 *>(rows), numRows,
+      kDim, reinterpret_cast<const __nv_bfloat16 *>(weights), numExperts, mDim,
+      offsets, bias, activation, out, static_cast<__nv_bfloat16 *>(nullptr));
 }
 
 extern "C" moe_status moe_cuda_grouped_matmul_f16(
@@ -287,6 +296,8 @@ extern "C" moe_status moe_cuda_grouped_matmul_f16(
     const uint16_t *weights, int64_t numExperts, int64_t mDim,
     const int32_t *offsets, const float *bias,
     const moe_activation_params *activation, float *out) {
-  return grouped16<__half>(stream, rows, numRows, kDim, weights, numExperts,
-                           mDim, offsets, bias, activation, out);
+  return groupedMatmul16(
+      asStream(stream), reinterpret_cast<const __half *>(rows), numRows, kDim,
+      reinterpret_cast<const __half *>(weights), numExperts, mDim, offsets,
+      bias, activation, out, static_cast<__half *>(nullptr));
 }

@@ -39,12 +39,26 @@ template <typename Element> struct Grouped16 {
   moe_activation_params act;
   bool gated;
   float *out;
+  /// When not null, the outputs go here instead, rounded to Element.
+  Element *rounded = nullptr;
 };
 
 /// Launches the mma.sync grouped matmul.
 template <typename Element>
 moe_status launchMmaGroupedMatmul(cudaStream_t stream,
                                   const Grouped16<Element> &operands);
+
+/// moe_cuda_grouped_matmul_bf16 / _f16 (Element: __nv_bfloat16 / __half),
+/// with the outputs rounded to Element into `rounded` instead of `out`
+/// when that is not null (the hidden rows of an expert chain, for its
+/// second matmul).
+template <typename Element>
+moe_status
+groupedMatmul16(cudaStream_t stream, const Element *rows, int64_t numRows,
+                int64_t kDim, const Element *weights, int64_t numExperts,
+                int64_t mDim, const int32_t *offsets, const float *bias,
+                const moe_activation_params *activation, float *out,
+                Element *rounded);
 
 /// Whether the current device runs the wgmma kernel (compute capability
 /// 9.x: Hopper, sm_90a code).

@@ -251,7 +251,7 @@ __global__ void __launch_bounds__(kMmaThreads)
         if (row < rowEnd && col < outCols)
           storeOutput(p.out, outCols, row, col, acc[mi][nj][e],
                       Gated ? acc[mi][nj + outTiles][e] : 0.0f, b, outCols,
-                      p.act, Gated);
+                      p.act, Gated, p.rounded);
       }
 #endif
 }
@@ -282,7 +282,7 @@ __global__ void finishSplits(MmaArgs<Element> p) {
       b = p.bias + int64_t(lo) * p.mDim;
     }
     storeOutput(p.out, p.outCols, row, col, gate, up, b, p.outCols, p.act,
-                Gated);
+                Gated, p.rounded);
   }
 }
 

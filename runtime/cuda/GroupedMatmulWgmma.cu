@@ -216,7 +216,7 @@ __global__ void __launch_bounds__(kWgmmaThreads)
     int64_t col = col0 + wgmmaAccCol(lane, i);
     if (row < rowEnd && col < outCols)
       storeOutput(p.out, outCols, row, col, d[i], Gated ? d[i + 32] : 0.0f, b,
-                  outCols, p.act, Gated);
+                  outCols, p.act, Gated, p.rounded);
   }
 #endif
 }
