@@ -65,6 +65,24 @@ bad_routes = [
 ]
 for case in bad_routes:
     assert route_status(**case) == ch.INVALID_ARGUMENT, case
+
+
+def fused_route_status(t, e, kind="softmax_topk", k=2, n_group=1, topk_group=1,
+                       bias=False, scale=1.0, shared=0, shared_gate=0, d=16,
+                       router=True):
+    params = ch.RoutingParams(ch.ROUTING[kind], k, 0, n_group, topk_group, scale,
+                              0, shared, shared_gate)
+    fake = ctypes.c_void_p(16)
+    return lib.moe_cuda_route_fused_f32(
+        None, fake, i64(t), i64(d), fake if router else None, None, i64(e),
+        ctypes.byref(params), fake if bias else None, fake, fake, None)
+
+
+# The fused routing refuses what the routing refuses, and a missing router
+# or a negative d.
+for case in bad_routes + [dict(t=4, e=8, d=-1), dict(t=4, e=8, router=False)]:
+    assert fused_route_status(**case) == ch.INVALID_ARGUMENT, case
+assert fused_route_status(t=0, e=8) == ch.OK
 assert lib.moe_cuda_route_f32(None, None, i64(0), i64(8), None, None, None, None) == ch.INVALID_ARGUMENT
 assert route_status(t=0, e=8) == ch.OK  # nothing to launch
 assert route_status(t=0, e=8, shared=2, shared_gate=1) == ch.OK
