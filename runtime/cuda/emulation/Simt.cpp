@@ -158,6 +158,7 @@ void announceLeaving(Fiber &f, bool ending) {
 std::vector<std::unique_ptr<Stack>> stacks;
 std::vector<unsigned char> sharedBytes;
 unsigned char *sharedBase = nullptr;
+size_t sharedSize = 0; // the launch's dynamic shared memory
 
 Fiber &self() { return run->fibers[run->current]; }
 
@@ -322,6 +323,7 @@ void launch(const char *kernel, const void *address, dim3 grid, dim3 block,
   state.body = &body;
   run = &state;
   sharedBytes.assign(dynamicSharedBytes + 128, 0);
+  sharedSize = dynamicSharedBytes;
   sharedBase = reinterpret_cast<unsigned char *>(
       (reinterpret_cast<uintptr_t>(sharedBytes.data()) + 127) &
       ~uintptr_t(127));
@@ -331,6 +333,9 @@ void launch(const char *kernel, const void *address, dim3 grid, dim3 block,
     for (unsigned y = 0; y < grid.y; ++y)
       for (unsigned x = 0; x < grid.x; ++x) {
         blockIdx = uint3{x, y, z};
+        // A block's shared memory starts as garbage on a GPU, not zeros nor
+        // what the block before left: all bits set (NaN) here.
+        std::memset(sharedBase, 0xFF, sharedSize);
         if (!runBlock(block)) {
           device::launchFailed(
               kernel,
@@ -491,7 +496,7 @@ uint32_t sharedAddress(const void *pointer) {
 }
 
 unsigned char *sharedPointer(uint32_t address) {
-  if (address < kSharedBase || address - kSharedBase >= sharedBytes.size())
+  if (address < kSharedBase || address - kSharedBase >= sharedSize)
     fail("shared-memory address outside the block's dynamic shared memory");
   return sharedBase + (address - kSharedBase);
 }
