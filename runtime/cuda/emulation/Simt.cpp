@@ -353,6 +353,10 @@ void launch(const char *kernel, const void *address, dim3 grid, dim3 block,
 unsigned char *dynamicShared() { return sharedBase; }
 
 void fail(const char *what) {
+  if (!run) { // device code called outside a launch
+    std::fprintf(stderr, "CUDA emulation: %s (outside any kernel)\n", what);
+    std::abort();
+  }
   run->error = what;
   // Back to the scheduler for good: this fiber is not resumed.
   announceLeaving(self(), /*ending=*/true);
