@@ -506,6 +506,9 @@ struct GroupedMatmulToRuntime : RuntimePattern<GroupedMatmulOp> {
                                                  rewriter.getF32Type()),
                            asBytes(scales), "moe_panel_scales")};
     }
+    case WeightStorage::F16:
+      llvm_unreachable("f16 weights are CUDA-only: the pass refuses them for "
+                       "the CPU target");
     case WeightStorage::F32:
       break;
     }
