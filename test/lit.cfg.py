@@ -93,3 +93,4 @@ if os.path.exists(emulated_cuda_lib):
     # the emulation is several times slower): fewer random kernel trials.
     if lit_config.params.get("cuda_emulation_quick"):
         config.environment["MOE_GPU_KERNELS_QUICK"] = "1"
+        config.available_features.add("cuda-emulation-quick")

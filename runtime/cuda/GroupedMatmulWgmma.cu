@@ -1,7 +1,7 @@
 //===- GroupedMatmulWgmma.cu - bf16/fp16 grouped matmul on wgmma (sm_90a) -===//
 //
 // EXPERIMENTAL, opt-in (MOE_CUDA_GROUPED_MATMUL=wgmma on a Hopper GPU):
-// checked on the SIMT emulator (kernels_emulated.test, an emulated sm_90
+// checked on the SIMT emulator (kernels_emulated_variants.test, an emulated sm_90
 // part) but not yet on a GPU, so it is not the default until
 // scripts/gpu-check.sh has run and timed it (its kernel tests run it in a
 // pass of their own). Docs: Notes.md, "The 16-bit CUDA grouped matmul".

@@ -97,8 +97,10 @@ __global__ void routeKernel(const float *logits, int64_t numTokens,
   float *scores = scoresAll[warp], *choice = choiceAll[warp];
   bool *masked = maskedAll[warp];
   int64_t columns = logitColumns(p, numExperts);
-  const float *row = logits + t * columns;
-  if (fromPartials.partials) {
+  const float *row = nullptr; // no logits when summing partials
+  if (!fromPartials.partials) {
+    row = logits + t * columns;
+  } else {
     float *sums = rowAll[warp];
     for (int64_t c = lane; c < columns; c += kWarp) {
       float s = fromPartials.bias ? fromPartials.bias[c] : 0.0f;

@@ -165,7 +165,7 @@ Fiber &self() { return run->fibers[run->current]; }
 /// MOE_CUDA_EMULATION_ORDER=reverse runs a block's threads from the last
 /// to the first, and releases a barrier's waiters last-come first: a read
 /// of shared memory that no barrier orders after its write sees the old
-/// value in one of the two orders (kernels_emulated.test runs both).
+/// value in one of the two orders (the kernel tests run both).
 bool reversedOrder() {
   static const bool reversed = [] {
     const char *order = std::getenv("MOE_CUDA_EMULATION_ORDER");
