@@ -87,7 +87,9 @@ struct Fiber {
   std::deque<std::vector<Copy>> groups; // committed, not landed
 };
 
-/// Thrown across no frame: a failing fiber jumps back to the scheduler.
+/// One block being run: its fibers, the ready queue, the barriers' waiters
+/// and the warps' exchange slots; `error` ends it (a failing fiber jumps
+/// back to the scheduler, never to resume).
 struct BlockRun {
   const std::function<void()> *body = nullptr;
   std::vector<Fiber> fibers;
