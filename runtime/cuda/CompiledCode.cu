@@ -219,20 +219,22 @@ __global__ void roundRows(const float *in, int64_t n, Element *out) {
 
 /// The grouped matmul of rows already in the 16-bit type of the weights
 /// (W = __nv_bfloat16 / __half: tensor cores; bf16 through cuBLAS with
-/// MOE_CUDA_GROUPED_MATMUL=cublas).
+/// MOE_CUDA_GROUPED_MATMUL=cublas), into dOut or, rounded to W, into
+/// dRounded (rows for the next 16-bit matmul).
 template <typename W>
 moe_status
 deviceGroupedMatmul16(cudaStream_t s, const W *dRows, int64_t numRows,
                       int64_t kDim, const W *dWeights, int64_t numExperts,
                       int64_t mDim, const int32_t *dOffsets, const float *dBias,
-                      const moe_activation_params &act, float *dOut) {
-  auto grouped = std::is_same_v<W, __half> ? moe_cuda_grouped_matmul_f16
-                 : groupedMatmulKernel() == GroupedMatmulKernel::Cublas
-                     ? moe_cuda_grouped_matmul_cublas_bf16
-                     : moe_cuda_grouped_matmul_bf16;
-  return grouped(s, reinterpret_cast<const uint16_t *>(dRows), numRows, kDim,
-                 reinterpret_cast<const uint16_t *>(dWeights), numExperts, mDim,
-                 dOffsets, dBias, &act, dOut);
+                      const moe_activation_params &act, float *dOut,
+                      W *dRounded = nullptr) {
+  if constexpr (std::is_same_v<W, __nv_bfloat16>)
+    if (groupedMatmulKernel() == GroupedMatmulKernel::Cublas)
+      return cublasGroupedMatmulBf16(s, dRows, numRows, kDim, dWeights,
+                                     numExperts, mDim, dOffsets, dBias, &act,
+                                     dOut, dRounded);
+  return groupedMatmul16(s, dRows, numRows, kDim, dWeights, numExperts, mDim,
+                         dOffsets, dBias, &act, dOut, dRounded);
 }
 
 /// The grouped matmul on device buffers: f32 weights with fp32 rows, or
@@ -388,21 +390,12 @@ moe_status expertChain(cudaStream_t s, const float *dInput, int64_t numTokens,
     MOE_TRY(moe_cuda_grouped_matmul_f32(s, dHidden.get(), slots, hidden, dW2,
                                         numExperts, e.m2, dOffsets.get(),
                                         dB2.get(), &e.act2, dZ.get()));
-  } else if (groupedMatmulKernel() == GroupedMatmulKernel::Cublas) {
-    // cuBLAS's epilogue writes fp32: the hidden rows are rounded apart.
-    MOE_TRY(dHidden.allocate(slots * hidden, s));
-    MOE_TRY(deviceGroupedMatmul16(s, dRows.get(), slots, d, dW1, numExperts,
-                                  e.m1, dOffsets.get(), dB1.get(), e.act1,
-                                  dHidden.get()));
-    MOE_TRY(deviceGroupedMatmul(s, dHidden.get(), slots, hidden, dW2,
-                                numExperts, e.m2, dOffsets.get(), dB2.get(),
-                                e.act2, dZ.get()));
   } else {
     // The first matmul's epilogue rounds the hidden rows for the second.
     MOE_TRY(dHidden16.allocate(slots * hidden, s));
-    MOE_TRY(groupedMatmul16(s, dRows.get(), slots, d, dW1, numExperts, e.m1,
-                            dOffsets.get(), dB1.get(), &e.act1, nullptr,
-                            dHidden16.get()));
+    MOE_TRY(deviceGroupedMatmul16(s, dRows.get(), slots, d, dW1, numExperts,
+                                  e.m1, dOffsets.get(), dB1.get(), e.act1,
+                                  nullptr, dHidden16.get()));
     MOE_TRY(deviceGroupedMatmul16(s, dHidden16.get(), slots, hidden, dW2,
                                   numExperts, e.m2, dOffsets.get(), dB2.get(),
                                   e.act2, dZ.get()));

@@ -15,6 +15,7 @@
 
 #include "Activation.cuh"
 #include "CudaSupport.h"
+#include "GroupedMatmul.h"
 
 #include <cublas_v2.h>
 
@@ -42,11 +43,12 @@ moe_status cublasError(cublasStatus_t status) {
   return deviceError(std::string("cuBLAS: ") + cublasGetStatusString(status));
 }
 
-/// out[r] = act(z[r] + bias[expert of r]); one block per row.
+/// out[r] = act(z[r] + bias[expert of r]) (or rounded to bf16 into
+/// `rounded`); one block per row.
 __global__ void epilogueKernel(const float *z, int64_t mDim, int64_t outCols,
                                const int32_t *offsets, int numExperts,
                                const float *bias, moe_activation_params act,
-                               bool gated, float *out) {
+                               bool gated, float *out, __nv_bfloat16 *rounded) {
   int64_t row = blockIdx.x;
   int lo = 0, hi = numExperts - 1; // the last e with offsets[e] <= row
   while (lo < hi) {
@@ -57,25 +59,26 @@ __global__ void epilogueKernel(const float *z, int64_t mDim, int64_t outCols,
       hi = mid - 1;
   }
   const float *b = bias ? bias + int64_t(lo) * mDim : nullptr;
-  for (int64_t c = threadIdx.x; c < outCols; c += blockDim.x) {
-    float gate = z[row * mDim + c] + (b ? b[c] : 0.0f);
-    float up = gated ? z[row * mDim + outCols + c] + (b ? b[outCols + c] : 0.0f)
-                     : 0.0f;
-    out[row * outCols + c] = activate(act, gate, up);
-  }
+  for (int64_t c = threadIdx.x; c < outCols; c += blockDim.x)
+    storeOutput(out, outCols, row, c, z[row * mDim + c],
+                gated ? z[row * mDim + outCols + c] : 0.0f, b, outCols, act,
+                gated, rounded);
 }
 
 } // namespace
 
-extern "C" moe_status moe_cuda_grouped_matmul_cublas_bf16(
-    void *stream, const uint16_t *rows, int64_t numRows, int64_t kDim,
-    const uint16_t *weights, int64_t numExperts, int64_t mDim,
+moe_status moe::runtime::cuda::cublasGroupedMatmulBf16(
+    cudaStream_t s, const __nv_bfloat16 *rows, int64_t numRows, int64_t kDim,
+    const __nv_bfloat16 *weights, int64_t numExperts, int64_t mDim,
     const int32_t *offsets, const float *bias,
-    const moe_activation_params *activation, float *out) {
+    const moe_activation_params *activation, float *out,
+    __nv_bfloat16 *rounded) {
   moe_activation_params act = activation ? *activation
                                          : moe_activation_params{0, 0, 0, 0};
+  // The checks want an output; `rounded` stands in for it.
+  float *anyOut = out ? out : reinterpret_cast<float *>(rounded);
   if (!validGroupedMatmul(numRows, kDim, weights, numExperts, mDim, offsets,
-                          rows, out, act) ||
+                          rows, anyOut, act) ||
       numRows > INT_MAX || kDim > INT_MAX || mDim > INT_MAX ||
       numExperts > INT_MAX)
     return MOE_ERROR_INVALID_ARGUMENT;
@@ -83,7 +86,6 @@ extern "C" moe_status moe_cuda_grouped_matmul_cublas_bf16(
   int64_t outCols = gated ? mDim / 2 : mDim;
   if (numRows == 0 || outCols == 0)
     return MOE_OK;
-  cudaStream_t s = asStream(stream);
   std::vector<int32_t> hostOffsets(numExperts + 1);
   cudaError_t copied = cudaMemcpyAsync(hostOffsets.data(), offsets,
                                        sizeof(int32_t) * (numExperts + 1),
@@ -146,9 +148,21 @@ extern "C" moe_status moe_cuda_grouped_matmul_cublas_bf16(
     return cublasError(status);
   int threads = outCols >= 256 ? 256 : outCols >= 64 ? 128 : 32;
   MOE_LAUNCH(unsigned(numRows), threads, 0, s, epilogueKernel)
-  (z.get(), mDim, outCols, offsets, int(numExperts), bias, act, gated, out);
+  (z.get(), mDim, outCols, offsets, int(numExperts), bias, act, gated, out,
+   rounded);
   MOE_TRY(launched());
   // The host arrays above must outlive the asynchronous call.
   cudaError_t done = cudaStreamSynchronize(s);
   return done == cudaSuccess ? MOE_OK : deviceError(done);
+}
+
+extern "C" moe_status moe_cuda_grouped_matmul_cublas_bf16(
+    void *stream, const uint16_t *rows, int64_t numRows, int64_t kDim,
+    const uint16_t *weights, int64_t numExperts, int64_t mDim,
+    const int32_t *offsets, const float *bias,
+    const moe_activation_params *activation, float *out) {
+  return cublasGroupedMatmulBf16(
+      asStream(stream), reinterpret_cast<const __nv_bfloat16 *>(rows), numRows,
+      kDim, reinterpret_cast<const __nv_bfloat16 *>(weights), numExperts, mDim,
+      offsets, bias, activation, out, nullptr);
 }

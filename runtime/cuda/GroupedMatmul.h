@@ -60,6 +60,15 @@ groupedMatmul16(cudaStream_t stream, const Element *rows, int64_t numRows,
                 const moe_activation_params *activation, float *out,
                 Element *rounded);
 
+/// moe_cuda_grouped_matmul_cublas_bf16, with `rounded` as above.
+moe_status cublasGroupedMatmulBf16(cudaStream_t stream,
+                                   const __nv_bfloat16 *rows, int64_t numRows,
+                                   int64_t kDim, const __nv_bfloat16 *weights,
+                                   int64_t numExperts, int64_t mDim,
+                                   const int32_t *offsets, const float *bias,
+                                   const moe_activation_params *activation,
+                                   float *out, __nv_bfloat16 *rounded);
+
 /// Whether the current device runs the wgmma kernel (compute capability
 /// 9.x: Hopper, sm_90a code).
 bool wgmmaAvailable();
