@@ -72,6 +72,18 @@ __device__ int argMax(const float *s, const bool *masked, int n, int lane) {
   return bestIndex;
 }
 
+/// Logit i of [T, C] (count = T * C) from the router GEMV's partial sums
+/// [splits, T, C]: bias[c] first, then the splits in order (the finishing
+/// pass and the routing kernel give the same bits).
+__device__ inline float summedLogit(const float *partials, int splits,
+                                    int64_t count, int64_t i, const float *bias,
+                                    int64_t columns) {
+  float s = bias ? bias[i % columns] : 0.0f;
+  for (int z = 0; z < splits; ++z)
+    s += partials[z * count + i];
+  return s;
+}
+
 /// The router GEMV's partial sums [splits, T, C] for routeKernel to add up
 /// (plus the router's bias, in routerFinishKernel's order: the same
 /// logits), and where to write those logits (or null).
@@ -103,9 +115,9 @@ __global__ void routeKernel(const float *logits, int64_t numTokens,
   } else {
     float *sums = rowAll[warp];
     for (int64_t c = lane; c < columns; c += kWarp) {
-      float s = fromPartials.bias ? fromPartials.bias[c] : 0.0f;
-      for (int z = 0; z < fromPartials.splits; ++z)
-        s += fromPartials.partials[(z * numTokens + t) * columns + c];
+      float s = summedLogit(fromPartials.partials, fromPartials.splits,
+                            numTokens * columns, t * columns + c,
+                            fromPartials.bias, columns);
       sums[c] = s;
       if (fromPartials.logits)
         fromPartials.logits[t * columns + c] = s;
@@ -280,40 +292,37 @@ __global__ void routerFinishKernel(const float *partials, int splits,
                                    int64_t count, int64_t columns,
                                    const float *bias, float *logits) {
   int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= count)
-    return;
-  float s = bias ? bias[i % columns] : 0.0f;
-  for (int z = 0; z < splits; ++z)
-    s += partials[z * count + i];
-  logits[i] = s;
+  if (i < count)
+    logits[i] = summedLogit(partials, splits, count, i, bias, columns);
 }
 
-/// The GEMV for T tokens: the logits themselves when d is one split (bias
-/// added); else `partials` [splits, T, C] for routerFinishKernel or the
-/// routing kernel to add up (`splits` says which).
+/// The GEMV for T tokens on `shape` (tiles::routerGemvGrid): the logits
+/// themselves when d is one split (bias added); else `partials` [splits,
+/// T, C] for routerFinishKernel or the routing kernel to add up.
 template <int T>
 moe_status launchRouterGemv(cudaStream_t s, const float *x, int64_t d,
                             const float *router, int64_t columns,
+                            const tiles::RouterGemvGrid &shape,
                             const float *bias, float *logits,
-                            DeviceBuffer<float> &partials, int64_t &splits) {
-  auto [columnBlocks, rows, parts] =
-      tiles::routerGemvGrid(columns, multiprocessors(), d);
-  if (columnBlocks > INT32_MAX || parts > 65535)
+                            DeviceBuffer<float> &partials) {
+  if (shape.columnBlocks > INT32_MAX || shape.splits > 65535)
     return MOE_ERROR_INVALID_ARGUMENT;
-  splits = parts;
-  dim3 grid{unsigned(columnBlocks), unsigned(splits)};
-  if (splits > 1)
-    MOE_TRY(partials.allocate(splits * T * columns, s));
+  bool split = shape.splits > 1;
+  if (split)
+    MOE_TRY(partials.allocate(shape.splits * T * columns, s));
+  dim3 grid{unsigned(shape.columnBlocks), unsigned(shape.splits)};
   MOE_LAUNCH(grid, kGemvWarps * kWarp, 0, s, routerGemvKernel<T>)
-  (x, d, router, columns, rows, splits > 1 ? nullptr : bias,
-   splits > 1 ? partials.get() : logits);
+  (x, d, router, columns, shape.rows, split ? nullptr : bias,
+   split ? partials.get() : logits);
   return launched();
 }
 
 /// launchRouterGemv<1> .. <N>, by token count.
 using GemvLauncher = moe_status (*)(cudaStream_t, const float *, int64_t,
-                                    const float *, int64_t, const float *,
-                                    float *, DeviceBuffer<float> &, int64_t &);
+                                    const float *, int64_t,
+                                    const tiles::RouterGemvGrid &,
+                                    const float *, float *,
+                                    DeviceBuffer<float> &);
 template <int... T>
 constexpr std::array<GemvLauncher, sizeof...(T)>
 gemvLaunchers(std::integer_sequence<int, T...>) {
@@ -323,12 +332,12 @@ gemvLaunchers(std::integer_sequence<int, T...>) {
 /// The decode GEMV of `numTokens` (1 .. kRouterGemvMaxTokens) tokens.
 moe_status routerGemv(cudaStream_t s, const float *x, int64_t numTokens,
                       int64_t d, const float *router, int64_t columns,
-                      const float *bias, float *logits,
-                      DeviceBuffer<float> &partials, int64_t &splits) {
+                      const tiles::RouterGemvGrid &shape, const float *bias,
+                      float *logits, DeviceBuffer<float> &partials) {
   static constexpr auto launchers = gemvLaunchers(
       std::make_integer_sequence<int, tiles::kRouterGemvMaxTokens>{});
-  return launchers[numTokens - 1](s, x, d, router, columns, bias, logits,
-                                  partials, splits);
+  return launchers[numTokens - 1](s, x, d, router, columns, shape, bias, logits,
+                                  partials);
 }
 
 /// moe_cuda_route_f32's checks.
@@ -480,10 +489,12 @@ extern "C" moe_status moe_cuda_route_fused_f32(
   cudaStream_t s = asStream(stream);
   int64_t columns = logitColumns(*params, numExperts);
   bool gemv = numTokens <= tiles::kRouterGemvMaxTokens;
+  tiles::RouterGemvGrid shape{};
+  if (gemv)
+    shape = tiles::routerGemvGrid(columns, multiprocessors(), d);
   // Split over d, the GEMV leaves partial sums the routing kernel adds up:
   // logits are only written where the caller wants them.
-  bool partialSums =
-      gemv && tiles::routerGemvGrid(columns, multiprocessors(), d).splits > 1;
+  bool partialSums = gemv && shape.splits > 1;
   DeviceBuffer<float> scratch, partials; // freed in stream order
   float *out = logits;
   if (!out && !partialSums) {
@@ -491,14 +502,13 @@ extern "C" moe_status moe_cuda_route_fused_f32(
     out = scratch.get();
   }
   if (gemv) {
-    int64_t splits = 1;
-    MOE_TRY(routerGemv(s, input, numTokens, d, router, columns, routerBias, out,
-                       partials, splits));
-    if (splits > 1)
+    MOE_TRY(routerGemv(s, input, numTokens, d, router, columns, shape,
+                       routerBias, out, partials));
+    if (partialSums)
       return launchRoute(
           s, nullptr, numTokens, numExperts, *params, correctionBias, ids,
           weights,
-          PartialLogits{partials.get(), int(splits), routerBias, logits});
+          PartialLogits{partials.get(), int(shape.splits), routerBias, logits});
   } else {
     MOE_TRY(moe_cuda_router_logits_f32(s, input, numTokens, d, router, columns,
                                        routerBias, out));
@@ -518,14 +528,14 @@ extern "C" moe_status moe_cuda_router_logits_f32(
   cudaStream_t s = asStream(stream);
   if (numTokens <= tiles::kRouterGemvMaxTokens) {
     DeviceBuffer<float> partials; // freed in stream order after the finish
-    int64_t splits = 1;
-    MOE_TRY(routerGemv(s, input, numTokens, d, router, columns, bias, logits,
-                       partials, splits));
-    if (splits == 1)
+    auto shape = tiles::routerGemvGrid(columns, multiprocessors(), d);
+    MOE_TRY(routerGemv(s, input, numTokens, d, router, columns, shape, bias,
+                       logits, partials));
+    if (shape.splits == 1)
       return MOE_OK;
     int64_t count = numTokens * columns;
     MOE_LAUNCH(unsigned((count + 255) / 256), 256, 0, s, routerFinishKernel)
-    (partials.get(), int(splits), count, columns, bias, logits);
+    (partials.get(), int(shape.splits), count, columns, bias, logits);
     return launched();
   }
   static_assert(tiles::kRouterGemvColumns == kWarp, "a lane per column");
