@@ -25,8 +25,6 @@
 
 namespace device = moe::cuda_emulation::device;
 
-extern "C" int64_t moe_cuda_emulation_launches(void); // Simt.cpp
-
 namespace {
 
 std::mutex mutex;
@@ -45,11 +43,17 @@ int64_t transfers = 0;                      // copies to or from the host
 cudaError_t lastError = cudaSuccess;        // cudaGetLastError's
 cudaError_t pendingFault = cudaSuccess;     // the next synchronization's
 
-cudaError_t record(cudaError_t error) {
-  std::lock_guard<std::mutex> lock(mutex);
+/// Keeps `error` for cudaGetLastError (the first since the last read);
+/// the caller holds `mutex`.
+cudaError_t recordLocked(cudaError_t error) {
   if (lastError == cudaSuccess)
     lastError = error;
   return error;
+}
+
+cudaError_t record(cudaError_t error) {
+  std::lock_guard<std::mutex> lock(mutex);
+  return recordLocked(error);
 }
 
 /// The pending fault of a kernel (reported once), else success.
@@ -149,10 +153,6 @@ cudaError_t cudaGetDevice(int *device) {
   return cudaSuccess;
 }
 
-cudaError_t cudaSetDevice(int device) {
-  return device == 0 ? cudaSuccess : record(cudaErrorInvalidDevice);
-}
-
 cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attribute,
                                    int device) {
   if (device != 0)
@@ -163,9 +163,6 @@ cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attribute,
     return cudaSuccess;
   case cudaDevAttrComputeCapabilityMajor:
     *value = device::computeMajor();
-    return cudaSuccess;
-  case cudaDevAttrComputeCapabilityMinor:
-    *value = 0;
     return cudaSuccess;
   default:
     return record(cudaErrorInvalidValue);
@@ -189,11 +186,8 @@ cudaError_t cudaMalloc(void **pointer, size_t bytes) {
   std::lock_guard<std::mutex> lock(mutex);
   void *p = mmap(nullptr, mapped + page, PROT_NONE,
                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
-    if (lastError == cudaSuccess)
-      lastError = cudaErrorMemoryAllocation;
-    return cudaErrorMemoryAllocation;
-  }
+  if (p == MAP_FAILED)
+    return recordLocked(cudaErrorMemoryAllocation);
   auto *mapping = static_cast<char *>(p);
   // New device memory holds garbage on a GPU (the pool hands back what
   // earlier calls freed), never zeros to rely on: here all bits set - NaN
@@ -218,11 +212,8 @@ cudaError_t cudaFree(void *pointer) {
     return cudaSuccess;
   std::lock_guard<std::mutex> lock(mutex);
   auto found = allocations.find(static_cast<const char *>(pointer));
-  if (found == allocations.end()) {
-    if (lastError == cudaSuccess)
-      lastError = cudaErrorInvalidValue;
-    return cudaErrorInvalidValue;
-  }
+  if (found == allocations.end())
+    return recordLocked(cudaErrorInvalidValue);
   munmap(found->second.mapping, found->second.mapped + sysconf(_SC_PAGESIZE));
   allocations.erase(found);
   return cudaSuccess;
@@ -275,11 +266,6 @@ cudaError_t cudaGetLastError(void) {
   cudaError_t error = lastError;
   lastError = cudaSuccess;
   return error;
-}
-
-cudaError_t cudaPeekAtLastError(void) {
-  std::lock_guard<std::mutex> lock(mutex);
-  return lastError;
 }
 
 const char *cudaGetErrorName(cudaError_t error) {
@@ -340,10 +326,6 @@ int moe_model_test_cuda_free(void *pointer) { return cudaFree(pointer); }
 int64_t moe_model_test_emulated_copies(void) {
   std::lock_guard<std::mutex> lock(mutex);
   return transfers;
-}
-
-int64_t moe_model_test_kernel_launches(void) {
-  return moe_cuda_emulation_launches();
 }
 
 } // extern "C"

@@ -565,9 +565,9 @@ void wgmma64x128(float (&d)[64], uint64_t aDescriptor, uint64_t bDescriptor,
 
 } // namespace moe::cuda_emulation
 
-/// Kernel launches so far (tests count a call's launches with it; its
-/// presence tells them they run on the emulation).
-extern "C" int64_t moe_cuda_emulation_launches(void) {
+/// Kernel launches so far: tests count a call's launches with it (named
+/// moe_model_* so that models, which export only those, export it too).
+extern "C" int64_t moe_model_test_kernel_launches(void) {
   std::lock_guard<std::mutex> lock(moe::cuda_emulation::launchMutex);
   return moe::cuda_emulation::launches;
 }
