@@ -48,6 +48,14 @@ def close(name, got, want, rtol=1e-5, atol=1e-5):
         raise AssertionError(f"{name}: max abs error {np.max(np.abs(got - want)):g}")
 
 
+def report(section, failures):
+    """Lists every failing case of `section`, then fails it, or says OK."""
+    for failure in failures:
+        print(f"  mismatch: {failure}")
+    assert not failures, f"{len(failures)} {section} case(s) failed"
+    print(f"OK: {section}")
+
+
 def routing_mismatches(case, logits, params, bias, experts, got, want, tie_rtol,
                        weight_rtol):
     """Where a routing (got: ids, weights) differs from the reference (want):
@@ -103,10 +111,7 @@ def test_route():
             want = ref.route(logits, correction_bias=bias, **params)
             failures += routing_mismatches(case, logits, params, bias, experts,
                                            (ids.get(), w.get()), want, 1e-6, 1e-5)
-    for failure in failures:
-        print(f"  mismatch: {failure}")
-    assert not failures, f"{len(failures)} route case(s) failed"
-    print("OK: route")
+    report("route", failures)
 
 
 def test_router_logits():
@@ -173,10 +178,7 @@ def test_route_fused():
                 # fp32 logits from the GEMV: near ties within 1e-4.
                 failures += routing_mismatches(case, want_logits, params, bias, experts,
                                                (ids.get(), w.get()), want, 1e-4, 1e-4)
-    for failure in failures:
-        print(f"  mismatch: {failure}")
-    assert not failures, f"{len(failures)} fused routing case(s) failed"
-    print("OK: fused routing")
+    report("fused routing", failures)
 
 
 def test_permute():
@@ -302,10 +304,7 @@ def test_grouped_matmul(dtype):
             detail = mismatch(out.get(), want, offsets, 2e-2, 2e-2)
             if detail:
                 failures.append(f"{case}: {detail}")
-    for failure in failures:
-        print(f"  mismatch: {failure}")
-    assert not failures, f"{len(failures)} grouped_matmul {dtype} case(s) failed"
-    print("OK: grouped_matmul", dtype)
+    report(f"grouped_matmul {dtype}", failures)
 
 def test_combine():
     y = rng.standard_normal((10, 3)).astype(np.float32)
