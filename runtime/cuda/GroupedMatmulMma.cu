@@ -23,6 +23,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Activation.cuh"
+#include "AsyncCopy.cuh"
 #include "CudaSupport.h"
 #include "GroupedMatmul.h"
 #include "IndexMath.h"
@@ -44,13 +45,6 @@ constexpr int kStages = 4;
 #ifdef MOE_CUDA_EMULATION
 // The SIMT emulator's versions of the instructions below (Simt.h).
 namespace emulation = moe::cuda_emulation;
-__device__ inline void copy16(void *dst, const void *src, bool valid) {
-  emulation::copyAsync(dst, src, valid ? 16 : 0, 16);
-}
-__device__ inline void commitCopies() { emulation::commitCopies(); }
-template <int Pending> __device__ inline void waitCopies() {
-  emulation::waitCopies(Pending);
-}
 __device__ inline void ldmatrixX4(uint32_t (&r)[4], const void *p) {
   emulation::ldmatrixX4(r, p, /*transposed=*/false);
 }
@@ -63,26 +57,6 @@ __device__ inline void mma16816(float (&acc)[4], const uint32_t (&a)[4],
   emulation::mma16816(acc, a, b0, b1, std::is_same_v<Element, __half>);
 }
 #else
-__device__ inline uint32_t sharedAddress(const void *p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-/// 16 bytes from global to shared memory, asynchronously; zeros when
-/// !valid (src-size 0: nothing is read).
-__device__ inline void copy16(void *dst, const void *src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(
-                   sharedAddress(dst)),
-               "l"(src), "r"(valid ? 16 : 0));
-}
-
-__device__ inline void commitCopies() {
-  asm volatile("cp.async.commit_group;\n" ::);
-}
-
-template <int Pending> __device__ inline void waitCopies() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending));
-}
-
 __device__ inline void ldmatrixX4(uint32_t (&r)[4], const void *p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, "
                "[%4];\n"

@@ -19,6 +19,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Activation.cuh"
+#include "AsyncCopy.cuh"
 #include "CudaSupport.h"
 #include "GroupedMatmul.h"
 #include "IndexMath.h"
@@ -48,16 +49,6 @@ constexpr int kSharedBytes = 2 * kStages * kTileBytes + kWgmmaAtomBytes;
 #ifdef MOE_CUDA_EMULATION
 // The SIMT emulator's versions of the instructions below (Simt.h).
 namespace emulation = moe::cuda_emulation;
-__device__ inline uint32_t sharedAddress(const void *p) {
-  return emulation::sharedAddress(p);
-}
-__device__ inline void copy16(uint32_t dst, const void *src, bool valid) {
-  emulation::copyAsync(emulation::sharedPointer(dst), src, valid ? 16 : 0, 16);
-}
-__device__ inline void commitCopies() { emulation::commitCopies(); }
-template <int Pending> __device__ inline void waitCopies() {
-  emulation::waitCopies(Pending);
-}
 __device__ inline void fenceProxyAsync() {}
 __device__ inline void wgmmaFence() {}
 __device__ inline void wgmmaCommit() {}
@@ -67,23 +58,6 @@ __device__ inline void wgmma64x128(float (&d)[64], uint64_t a, uint64_t b) {
   emulation::wgmma64x128(d, a, b, std::is_same_v<Element, __half>);
 }
 #elif defined(MOE_WGMMA_AVAILABLE)
-__device__ inline uint32_t sharedAddress(const void *p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-__device__ inline void copy16(uint32_t dst, const void *src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst),
-               "l"(src), "r"(valid ? 16 : 0));
-}
-
-__device__ inline void commitCopies() {
-  asm volatile("cp.async.commit_group;\n" ::);
-}
-
-template <int Pending> __device__ inline void waitCopies() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending));
-}
-
 /// This thread's copies become visible to wgmma (the async proxy).
 __device__ inline void fenceProxyAsync() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
