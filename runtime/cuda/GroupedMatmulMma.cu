@@ -2,7 +2,7 @@
 //
 // The bf16 and fp16 grouped matmuls for sizes in multiples of 8 (every
 // real model): mma.sync m16n8k16 (16-bit in, fp32 accumulation; sm_80
-// and later, also the Hopper path until a wgmma kernel exists), operands
+// and later; also Hopper's default until the wgmma kernel is timed), operands
 // staged by cp.async through a 4-stage shared-memory pipeline (k 32 per
 // stage) and read with ldmatrix from XOR-swizzled tiles; rows past a
 // segment's end and k or columns past the matrix are zero-filled by the

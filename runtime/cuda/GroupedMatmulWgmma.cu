@@ -1,20 +1,26 @@
 //===- GroupedMatmulWgmma.cu - bf16/fp16 grouped matmul on wgmma (sm_90a) -===//
 //
 // EXPERIMENTAL, opt-in (MOE_CUDA_GROUPED_MATMUL=wgmma on a Hopper GPU):
-// checked on the SIMT emulator (kernels_emulated_variants.test, an emulated sm_90
-// part) but not yet on a GPU, so it is not the default until
+// checked on the SIMT emulator (kernels_emulated_variants.test, an emulated
+// sm_90 part) but not yet on a GPU, so it is not the default until
 // scripts/gpu-check.sh has run and timed it (its kernel tests run it in a
 // pass of their own). Docs: Notes.md, "The 16-bit CUDA grouped matmul".
 //
-// 128 rows x 128 weight columns per block: two consumer warpgroups, each
-// issuing wgmma.m64n128k16 on its 64 rows; operands staged by cp.async
-// (4 stages of 64 k) straight into wgmma's 128-byte-swizzled canonical
-// layouts (IndexMath.h): the rows K-major, the weights [K, M] as
-// they are, read MN-major (transposed by the instruction). A gated
-// activation's 64 gate and 64 up columns are the weights tile's two
-// 64-column atoms, so accumulator i (gate) and i + 32 (up) meet in one
-// thread. Rows past a segment and k or columns past the matrix are
-// zero-filled by the copies (padding by index).
+// 128 rows x 128 weight columns per block, warp-specialized: one thread
+// of the producer warpgroup loads the stages with TMA (a box of 128 rows
+// x 64 k of the rows, two boxes of 64 k x 64 columns of the expert's
+// weights: gate and up for a gated activation), each stage's arrival
+// signalled on its `full` mbarrier; two consumer warpgroups wait for it,
+// issue wgmma.m64n128k16 on their 64 rows, keep one k tile's wgmmas in
+// flight while the next issues, and hand a stage back on its `empty`
+// mbarrier once the wgmmas reading it have retired. The boxes land in
+// wgmma's 128-byte-swizzled canonical layouts (IndexMath.h): the rows
+// K-major, the weights [K, M] as they are, read MN-major (transposed by
+// the instruction), so accumulator i (gate) and i + 32 (up) meet in one
+// thread. Padding by index: k and columns past the matrix, rows past the
+// rows, are zeros from TMA; rows of the next expert in a segment's last
+// tile are computed and not stored. Where the driver cannot encode the
+// tensor maps the mma.sync kernel runs instead.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,7 +29,10 @@
 #include "CudaSupport.h"
 #include "GroupedMatmul.h"
 #include "IndexMath.h"
+#include "Tma.cuh"
 
+#include <cuda.h>
+#include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -35,11 +44,20 @@ using namespace moe::runtime::cuda::tiles;
 
 namespace {
 
-constexpr int kStages = 4;
+constexpr int kStages = 5;
 constexpr int kTileBytes = kWgmmaTileM * kWgmmaTileK * 2; // A or B, 16 KiB
-// Stages of A then B, plus room to align the first to 1024 bytes (the
-// swizzle pattern follows address bits 7-9).
-constexpr int kSharedBytes = 2 * kStages * kTileBytes + kWgmmaAtomBytes;
+constexpr int kConsumerWarps = 8;
+static_assert(128 + kConsumerWarps * 32 == kWgmmaThreads);
+// Stages of A then B, their `full` then `empty` mbarriers, plus room to
+// align the first stage to 1024 bytes (the swizzle pattern follows
+// address bits 7-9).
+constexpr int kSharedBytes =
+    2 * kStages * kTileBytes + 2 * kStages * 8 + kWgmmaAtomBytes;
+
+/// The operands' TMA descriptors, encoded on the host for each launch.
+struct TensorMaps {
+  CUtensorMap rows, weights;
+};
 
 #if (defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)) ||          \
     defined(MOE_CUDA_EMULATION)
@@ -49,21 +67,28 @@ constexpr int kSharedBytes = 2 * kStages * kTileBytes + kWgmmaAtomBytes;
 #ifdef MOE_CUDA_EMULATION
 // The SIMT emulator's versions of the instructions below (Simt.h).
 namespace emulation = moe::cuda_emulation;
-__device__ inline void fenceProxyAsync() {}
-__device__ inline void wgmmaFence() {}
-__device__ inline void wgmmaCommit() {}
-__device__ inline void wgmmaWait() {}
+__device__ inline void wgmmaFence(float (&)[64]) {}
+__device__ inline void wgmmaCommit() { emulation::wgmmaCommit(); }
+template <int Pending> __device__ inline void wgmmaWait(float (&)[64]) {
+  emulation::wgmmaWait(Pending);
+}
 template <typename Element>
 __device__ inline void wgmma64x128(float (&d)[64], uint64_t a, uint64_t b) {
   emulation::wgmma64x128(d, a, b, std::is_same_v<Element, __half>);
 }
 #elif defined(MOE_WGMMA_AVAILABLE)
-/// This thread's copies become visible to wgmma (the async proxy).
-__device__ inline void fenceProxyAsync() {
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+/// Keeps the compiler from moving the accumulators while wgmmas that
+/// write them may be in flight.
+__device__ inline void fenceAccumulators(float (&d)[64]) {
+#pragma unroll
+  for (int i = 0; i < 64; ++i)
+    asm volatile("" : "+f"(d[i])::"memory");
 }
 
-__device__ inline void wgmmaFence() {
+/// Orders the registers' and shared memory's earlier accesses before the
+/// wgmmas that follow.
+__device__ inline void wgmmaFence(float (&d)[64]) {
+  fenceAccumulators(d);
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 }
 
@@ -71,8 +96,10 @@ __device__ inline void wgmmaCommit() {
   asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 }
 
-__device__ inline void wgmmaWait() {
-  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+/// Waits until at most `Pending` committed groups are in flight.
+template <int Pending> __device__ inline void wgmmaWait(float (&d)[64]) {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(Pending) : "memory");
+  fenceAccumulators(d);
 }
 
 /// acc (64 f32 per thread: the warpgroup's 64 x 128 tile) += A * B, A and
@@ -113,80 +140,83 @@ __device__ inline void wgmma64x128(float (&d)[64], uint64_t a, uint64_t b) {
 
 template <typename Element, bool Gated>
 __global__ void __launch_bounds__(kWgmmaThreads)
-    groupedMatmulWgmma(Grouped16<Element> p) {
+    groupedMatmulWgmma(Grouped16<Element> p,
+                       const __grid_constant__ TensorMaps maps) {
 #ifdef MOE_WGMMA_AVAILABLE
-  const Element *rows = p.rows, *weights = p.weights;
-  const int64_t kDim = p.kDim, mDim = p.mDim, outCols = p.outCols;
+  const int64_t kDim = p.kDim, outCols = p.outCols;
   int expert;
   int64_t rowBegin, rowEnd;
   if (!locateTile(p.offsets, p.numExperts, kWgmmaTileM, blockIdx.x, expert,
                   rowBegin, rowEnd))
     return;
   int64_t col0 = int64_t(blockIdx.y) * blockOutputCols(Gated);
-  const Element *w = weights + int64_t(expert) * kDim * mDim;
   MOE_DYNAMIC_SHARED(shared, 16);
   uint32_t base = sharedAddress(shared);
   uint32_t tiles = (base + kWgmmaAtomBytes - 1) & ~uint32_t(kWgmmaAtomBytes - 1);
   uint32_t aTiles = tiles, bTiles = tiles + kStages * kTileBytes;
-
-  auto load = [&](int stage, int64_t kt) {
-    int64_t k0 = kt * kWgmmaTileK;
-    uint32_t a = aTiles + stage * kTileBytes, b = bTiles + stage * kTileBytes;
-    for (int i = threadIdx.x; i < kWgmmaTileM * (kWgmmaTileK / 8);
-         i += kWgmmaThreads) {
-      int row = i / (kWgmmaTileK / 8), k = (i % (kWgmmaTileK / 8)) * 8;
-      int64_t r = rowBegin + row;
-      bool valid = r < rowEnd && k0 + k < kDim;
-      copy16(a + wgmmaAOffset(row, k), valid ? rows + r * kDim + k0 + k : rows,
-             valid);
-    }
-    for (int i = threadIdx.x; i < kWgmmaTileK * (kWgmmaTileN / 8);
-         i += kWgmmaThreads) {
-      int k = i / (kWgmmaTileN / 8), col = (i % (kWgmmaTileN / 8)) * 8;
-      bool valid = k0 + k < kDim && outputColumn(col0, col, Gated) < outCols;
-      copy16(b + wgmmaBOffset(k, col),
-             valid ? w + (k0 + k) * mDim +
-                         weightColumn(col0, col, Gated, outCols)
-                   : weights,
-             valid);
-    }
-  };
-
+  uint32_t full = bTiles + kStages * kTileBytes, empty = full + kStages * 8;
+  int64_t kTiles = (kDim + kWgmmaTileK - 1) / kWgmmaTileK;
   int warpgroup = threadIdx.x / 128, warp = (threadIdx.x % 128) / 32,
       lane = threadIdx.x % 32;
-  float d[64] = {};
-  int64_t kTiles = (kDim + kWgmmaTileK - 1) / kWgmmaTileK;
-  for (int s = 0; s < kStages - 1; ++s) {
-    if (s < kTiles)
-      load(s, s);
-    commitCopies();
+
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      mbarrierInit(full + 8 * s, 1);
+      mbarrierInit(empty + 8 * s, kConsumerWarps);
+    }
+    fenceMbarrierInit();
   }
+  __syncthreads();
+
+  if (warpgroup == 0) { // the producer: one thread issues every load
+    if (threadIdx.x != 0)
+      return;
+    for (int64_t kt = 0; kt < kTiles; ++kt) {
+      int s = int(kt % kStages);
+      uint32_t round = uint32_t(kt / kStages);
+      if (round > 0) // the consumers are done with its previous contents
+        mbarrierWait(empty + 8 * s, (round - 1) & 1);
+      uint32_t bar = full + 8 * s;
+      mbarrierArriveExpectTx(bar, 2 * kTileBytes);
+      int32_t k0 = int32_t(kt * kWgmmaTileK);
+      tmaLoad2d(aTiles + s * kTileBytes, &maps.rows, k0, int32_t(rowBegin),
+                bar);
+      for (int atom = 0; atom < 2; ++atom)
+        tmaLoad3d(bTiles + s * kTileBytes + atom * kWgmmaTileK * 128,
+                  &maps.weights,
+                  int32_t(weightColumn(col0, atom * 64, Gated, outCols)), k0,
+                  expert, bar);
+    }
+    return;
+  }
+
+  int consumer = warpgroup - 1;
+  float d[64] = {};
   for (int64_t kt = 0; kt < kTiles; ++kt) {
-    waitCopies<kStages - 2>();
-    // This thread's copies become visible to wgmma (the async proxy),
-    // then everyone's; the stage wgmma read last step is free again.
-    fenceProxyAsync();
-    __syncthreads();
-    if (kt + kStages - 1 < kTiles)
-      load(int((kt + kStages - 1) % kStages), kt + kStages - 1);
-    commitCopies();
-    uint32_t a = aTiles + (kt % kStages) * kTileBytes,
-             b = bTiles + (kt % kStages) * kTileBytes;
-    wgmmaFence();
+    int s = int(kt % kStages);
+    mbarrierWait(full + 8 * s, uint32_t(kt / kStages) & 1);
+    uint32_t a = aTiles + s * kTileBytes, b = bTiles + s * kTileBytes;
+    wgmmaFence(d);
 #pragma unroll
     for (int kStep = 0; kStep < kWgmmaTileK / 16; ++kStep)
-      wgmma64x128<Element>(d, wgmmaADescriptor(a, warpgroup, kStep),
+      wgmma64x128<Element>(d, wgmmaADescriptor(a, consumer, kStep),
                            wgmmaBDescriptor(b, kStep));
     wgmmaCommit();
-    wgmmaWait();
+    // The tile before this one has been read: its stage goes back.
+    wgmmaWait<1>(d);
+    if (kt > 0) {
+      __syncwarp();
+      if (lane == 0)
+        mbarrierArrive(empty + 8 * int((kt - 1) % kStages));
+    }
   }
-  waitCopies<0>();
+  wgmmaWait<0>(d);
 
-  const float *b = p.bias ? p.bias + int64_t(expert) * mDim : nullptr;
+  const float *b = p.bias ? p.bias + int64_t(expert) * p.mDim : nullptr;
   constexpr int outRegs = Gated ? 32 : 64; // gate i pairs with up i + 32
 #pragma unroll
   for (int i = 0; i < outRegs; ++i) {
-    int64_t row = rowBegin + warpgroup * 64 + wgmmaAccRow(warp, lane, i);
+    int64_t row = rowBegin + consumer * 64 + wgmmaAccRow(warp, lane, i);
     int64_t col = col0 + wgmmaAccCol(lane, i);
     if (row < rowEnd && col < outCols)
       storeOutput(p.out, outCols, row, col, d[i], Gated ? d[i + 32] : 0.0f, b,
@@ -195,8 +225,59 @@ __global__ void __launch_bounds__(kWgmmaThreads)
 #endif
 }
 
+/// cuTensorMapEncodeTiled, from the driver through cudart (the runtime
+/// links no libcuda), or null where the driver has none.
+PFN_cuTensorMapEncodeTiled_v12000 tensorMapEncoder() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encoder = [] {
+    void *function = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    bool ok = cudaGetDriverEntryPointByVersion(
+                  "cuTensorMapEncodeTiled", &function, 12000, cudaEnableDefault,
+                  &found) == cudaSuccess &&
+              found == cudaDriverEntryPointSuccess;
+    return ok ? reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(function)
+              : nullptr;
+  }();
+  return encoder;
+}
+
+/// The rows [numRows, K] (box: 128 rows of 64 k) and the weights
+/// [E, K, M] (box: 64 k of 64 columns), 128-byte swizzled; false where
+/// they cannot be encoded (no driver entry point, coordinates past int32).
+template <typename Element>
+bool encodeTensorMaps(const Grouped16<Element> &p, TensorMaps &maps) {
+  auto encode = tensorMapEncoder();
+  if (!encode || p.numRows > INT32_MAX || p.kDim > INT32_MAX ||
+      p.mDim > INT32_MAX)
+    return false;
+  constexpr auto type = std::is_same_v<Element, __half>
+                            ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+                            : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  const cuuint32_t unit[3] = {1, 1, 1};
+  const cuuint64_t rowDims[2] = {cuuint64_t(p.kDim), cuuint64_t(p.numRows)};
+  const cuuint64_t rowStrides[1] = {cuuint64_t(p.kDim) * 2};
+  const cuuint32_t rowBox[2] = {kWgmmaTileK, kWgmmaTileM};
+  const cuuint64_t weightDims[3] = {cuuint64_t(p.mDim), cuuint64_t(p.kDim),
+                                    cuuint64_t(p.numExperts)};
+  const cuuint64_t weightStrides[2] = {cuuint64_t(p.mDim) * 2,
+                                       cuuint64_t(p.mDim * p.kDim) * 2};
+  const cuuint32_t weightBox[3] = {64, kWgmmaTileK, 1};
+  return encode(&maps.rows, type, 2, const_cast<Element *>(p.rows), rowDims,
+                rowStrides, rowBox, unit, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS &&
+         encode(&maps.weights, type, 3, const_cast<Element *>(p.weights),
+                weightDims, weightStrides, weightBox, unit,
+                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
 template <typename Element, bool Gated>
 moe_status launch(cudaStream_t stream, const Grouped16<Element> &p) {
+  TensorMaps maps;
+  if (!encodeTensorMaps(p, maps))
+    return launchMmaGroupedMatmul(stream, p);
   auto kernel = groupedMatmulWgmma<Element, Gated>;
   MOE_TRY(allowDynamicSharedMemory(reinterpret_cast<const void *>(kernel),
                                    kSharedBytes));
@@ -206,7 +287,7 @@ moe_status launch(cudaStream_t stream, const Grouped16<Element> &p) {
   if (rowTiles > INT32_MAX || colTiles > 65535)
     return MOE_ERROR_INVALID_ARGUMENT;
   dim3 grid{unsigned(rowTiles), unsigned(colTiles)};
-  MOE_LAUNCH(grid, kWgmmaThreads, kSharedBytes, stream, kernel)(p);
+  MOE_LAUNCH(grid, kWgmmaThreads, kSharedBytes, stream, kernel)(p, maps);
   return launched();
 }
 

@@ -192,9 +192,11 @@ MOE_HOST_DEVICE constexpr int splitK(int64_t blocks, int64_t sms,
   return int(wanted < most ? wanted : most);
 }
 
-// The wgmma kernel (GroupedMatmulWgmma.cu, sm_90a): 128 rows (two
-// warpgroups of m64) x 128 weight columns x 64 k per stage, operands in
-// shared memory in wgmma's 128-byte-swizzled canonical layouts:
+// The wgmma kernel (GroupedMatmulWgmma.cu, sm_90a): a producer warpgroup
+// (one thread issuing TMA loads) and two consumer warpgroups of m64: 128
+// rows x 128 weight columns x 64 k per stage, operands in shared memory
+// in wgmma's 128-byte-swizzled canonical layouts (what TMA writes for a
+// box of 128 bytes per row with the 128-byte swizzle):
 //   A (rows, K-major): row r of 64 k at r * 128 bytes, its 16-byte chunk c
 //     at chunk c ^ (r % 8); 8-row groups 1024 bytes apart.
 //   B (weights, MN-major: [K, M] rows as they are, read transposed): two
@@ -202,7 +204,7 @@ MOE_HOST_DEVICE constexpr int splitK(int64_t blocks, int64_t sms,
 //     apart, each k row of 64 columns at k * 128 bytes, chunk c at
 //     c ^ (k % 8).
 constexpr int kWgmmaTileM = 128, kWgmmaTileN = 128, kWgmmaTileK = 64;
-constexpr int kWgmmaThreads = 256;
+constexpr int kWgmmaThreads = 384;    // producer + 2 consumer warpgroups
 constexpr int kWgmmaAtomBytes = 1024; // 8 rows of 128 bytes
 
 /// Byte offset of element (row, k) of the A tile.

@@ -311,6 +311,21 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes *attributes,
   return cudaSuccess;
 }
 
+/// The driver entry points the runtime asks for: cuTensorMapEncodeTiled
+/// (the wgmma kernel's TMA loads), nothing else.
+cudaError_t
+cudaGetDriverEntryPointByVersion(const char *symbol, void **function,
+                                 unsigned int, unsigned long long,
+                                 cudaDriverEntryPointQueryResult *status) {
+  bool known = std::strcmp(symbol, "cuTensorMapEncodeTiled") == 0;
+  *function =
+      known ? reinterpret_cast<void *>(&device::encodeTensorMapTiled) : nullptr;
+  if (status)
+    *status = known ? cudaDriverEntryPointSuccess
+                    : cudaDriverEntryPointSymbolNotFound;
+  return cudaSuccess;
+}
+
 // For the tests of compiled models, which export only moe_model_*: device
 // memory for their inputs and outputs, and the copies between host and
 // device so far (a device-resident run makes one per output).

@@ -11,6 +11,7 @@
 #ifndef MOE_RUNTIME_CUDA_EMULATION_EMULATEDDEVICE_H
 #define MOE_RUNTIME_CUDA_EMULATION_EMULATEDDEVICE_H
 
+#include <cuda.h>
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -44,6 +45,15 @@ std::string checkLaunch(const void *kernel, dim3 grid, dim3 block,
 /// synchronization, and says why on stderr.
 void launchFailed(const char *kernel, const std::string &what,
                   bool configuration);
+
+/// cuTensorMapEncodeTiled (TensorMap.cpp), through
+/// cudaGetDriverEntryPointByVersion as the runtime asks for it.
+CUresult CUDAAPI encodeTensorMapTiled(
+    CUtensorMap *tensorMap, CUtensorMapDataType type, cuuint32_t rank,
+    void *address, const cuuint64_t *dims, const cuuint64_t *strides,
+    const cuuint32_t *box, const cuuint32_t *elementStrides,
+    CUtensorMapInterleave interleave, CUtensorMapSwizzle swizzle,
+    CUtensorMapL2promotion promotion, CUtensorMapFloatOOBfill oobFill);
 
 } // namespace moe::cuda_emulation::device
 

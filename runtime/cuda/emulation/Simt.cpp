@@ -19,6 +19,8 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <unordered_map>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -75,6 +77,21 @@ struct Copy {
   int srcBytes, bytes;
 };
 
+/// An issued wgmma: its accumulators and operand descriptors.
+struct Wgmma {
+  float *d;
+  uint64_t a, b;
+  bool half;
+};
+
+/// An mbarrier's state: arrivals still expected in the current phase,
+/// transaction bytes still expected, the phases completed so far.
+struct Mbarrier {
+  uint32_t arrivals = 0, pendingArrivals = 0;
+  int64_t pendingBytes = 0;
+  uint32_t phase = 0;
+};
+
 struct Fiber {
   ucontext_t context; // to start it
   jmp_buf jump;       // where it waits, once started
@@ -85,6 +102,9 @@ struct Fiber {
   bool done = false;
   std::vector<Copy> pending;            // issued, not committed
   std::deque<std::vector<Copy>> groups; // committed, not landed
+  std::vector<Wgmma> wgmmas;            // issued, not committed
+  std::deque<std::vector<Wgmma>> wgmmaGroups; // committed, not retired
+  bool spinning = false; // yielded from a failed mbarrier wait
 };
 
 /// One block being run: its fibers, the ready queue, the barriers' waiters
@@ -105,6 +125,8 @@ struct BlockRun {
   // write a set again before every lane has read it (that takes the next
   // barrier), so a collective needs one barrier, not two.
   std::vector<std::array<unsigned char, 2 * kWarpSize * kSlotBytes>> slots;
+  std::unordered_map<uint32_t, Mbarrier> mbarriers; // by shared address
+  int idleSpins = 0; // failed mbarrier waits since anything else happened
   std::string error;
 };
 
@@ -247,6 +269,8 @@ void fiberMain() {
   arrived(self());
   (*run->body)();
   Fiber &f = self();
+  if (!f.wgmmas.empty() || !f.wgmmaGroups.empty())
+    fail("a thread ended with wgmmas it did not wait for");
   f.done = true;
   --run->alive;
   run->warpLive[f.warp] &= ~(1u << f.lane);
@@ -273,6 +297,8 @@ bool runBlock(const dim3 &block) {
   run->fibers.assign(threads, Fiber{});
   run->alive = threads;
   run->ready.clear();
+  run->mbarriers.clear();
+  run->idleSpins = 0;
   run->blockWaiters.clear();
   run->warpWaiters.assign(warps, {});
   run->warpLive.assign(warps, 0);
@@ -298,12 +324,29 @@ bool runBlock(const dim3 &block) {
   while (!run->ready.empty() && run->error.empty()) {
     run->current = run->ready.front();
     run->ready.pop_front();
-    threadIdx = run->fibers[run->current].index;
-    toFiber(run->fibers[run->current], stacks[run->current]->start());
+    Fiber &f = run->fibers[run->current];
+    threadIdx = f.index;
+    toFiber(f, stacks[run->current]->start());
+    // Spinners requeue themselves: once every queued thread has failed
+    // its wait with nothing changed in between, none ever will succeed.
+    if (!f.spinning)
+      run->idleSpins = 0;
+    else if (++run->idleSpins > int(run->ready.size()) + 1 &&
+             run->error.empty())
+      run->error = "deadlock: threads wait on mbarrier phases that never "
+                   "complete";
+    f.spinning = false;
   }
   if (run->error.empty() && run->alive > 0)
     run->error = "deadlock: threads wait at a barrier (__syncthreads or a "
                  "warp collective) that others of the block never reach";
+  // Bytes expected of TMA loads that never came, or loads no phase
+  // expected (a wrong expect_tx count: a hang, or a phase completing
+  // before its data, on a GPU).
+  for (auto &[address, barrier] : run->mbarriers)
+    if (run->error.empty() && barrier.pendingBytes != 0)
+      run->error = "an mbarrier's expected transaction bytes and the bytes "
+                   "its asynchronous copies signalled differ";
   return run->error.empty();
 }
 
@@ -533,33 +576,114 @@ struct Operand {
 };
 } // namespace
 
-void wgmma64x128(float (&d)[64], uint64_t aDescriptor, uint64_t bDescriptor,
-                 bool half) {
-  Operand a(aDescriptor), b(bDescriptor);
+namespace {
+void computeWgmma(const Wgmma &op) {
+  Operand a(op.a), b(op.b);
   // Canonical layouts: A K-major - rows 128 bytes apart in 8-row groups,
   // groups `stride` apart; B MN-major - 64 columns contiguous per atom,
   // atoms `leading` apart, k rows 128 bytes apart in 8-row groups,
-  // groups `stride` apart.
-  float aTile[64][16], bTile[16][128];
-  for (int m = 0; m < 64; ++m)
-    for (int k = 0; k < 16; ++k)
-      aTile[m][k] = a.at((m % 8) * 128 + (m / 8) * a.stride + k * 2, half);
-  for (int k = 0; k < 16; ++k)
-    for (int n = 0; n < 128; ++n)
-      bTile[k][n] = b.at((n % 64) * 2 + (n / 64) * b.leading + (k % 8) * 128 +
-                             (k / 8) * b.stride,
-                         half);
-  // The accumulator fragment: warp w of the warpgroup holds rows 16w ..
-  // 16w + 15; lane l, register i: row 16w + l/4 + 8 ((i/2) mod 2), column
-  // 8 (i/4) + 2 (l mod 4) + i mod 2.
+  // groups `stride` apart. The accumulator fragment: warp w of the
+  // warpgroup holds rows 16w .. 16w + 15; lane l, register i: row
+  // 16w + l/4 + 8 ((i/2) mod 2), column 8 (i/4) + 2 (l mod 4) + i mod 2.
+  auto aAt = [&](int m, int k) {
+    return a.at((m % 8) * 128 + (m / 8) * a.stride + k * 2, op.half);
+  };
+  auto bAt = [&](int k, int n) {
+    return b.at((n % 64) * 2 + (n / 64) * b.leading + (k % 8) * 128 +
+                    (k / 8) * b.stride,
+                op.half);
+  };
   int thread = int(threadIdx.x % 128), warp = thread / 32, lane = thread % 32;
-  for (int i = 0; i < 64; ++i) {
-    int row = 16 * warp + lane / 4 + 8 * ((i / 2) % 2);
-    int col = 8 * (i / 4) + 2 * (lane % 4) + i % 2;
-    float sum = d[i];
+  float aRows[2][16]; // this thread's two rows
+  for (int h = 0; h < 2; ++h)
     for (int k = 0; k < 16; ++k)
-      sum += aTile[row][k] * bTile[k][col];
-    d[i] = sum;
+      aRows[h][k] = aAt(16 * warp + lane / 4 + 8 * h, k);
+  for (int i = 0; i < 64; ++i) {
+    int col = 8 * (i / 4) + 2 * (lane % 4) + i % 2;
+    float sum = op.d[i];
+    for (int k = 0; k < 16; ++k)
+      sum += aRows[(i / 2) % 2][k] * bAt(k, col);
+    op.d[i] = sum;
+  }
+}
+} // namespace
+
+void wgmma64x128(float (&d)[64], uint64_t aDescriptor, uint64_t bDescriptor,
+                 bool half) {
+  (void)Operand{aDescriptor}; // refuses bad descriptors when issued
+  (void)Operand{bDescriptor};
+  self().wgmmas.push_back({d, aDescriptor, bDescriptor, half});
+}
+
+void wgmmaCommit() {
+  Fiber &f = self();
+  f.wgmmaGroups.push_back(std::move(f.wgmmas));
+  f.wgmmas.clear();
+}
+
+void wgmmaWait(int pending) {
+  Fiber &f = self();
+  while (int(f.wgmmaGroups.size()) > pending) {
+    for (const Wgmma &op : f.wgmmaGroups.front())
+      computeWgmma(op);
+    f.wgmmaGroups.pop_front();
+  }
+}
+
+namespace {
+Mbarrier &mbarrierAt(uint32_t bar) {
+  if (bar % 8 != 0)
+    fail("mbarrier address not 8-byte aligned");
+  (void)sharedPointer(bar); // inside the block's shared memory
+  auto it = run->mbarriers.find(bar);
+  if (it == run->mbarriers.end())
+    fail("mbarrier used before mbarrier.init");
+  return it->second;
+}
+
+/// Completes the current phase once nothing more is expected in it.
+void settle(Mbarrier &m) {
+  run->idleSpins = 0;
+  if (m.pendingArrivals == 0 && m.pendingBytes == 0) {
+    ++m.phase;
+    m.pendingArrivals = m.arrivals;
+  }
+}
+} // namespace
+
+void mbarrierInit(uint32_t bar, uint32_t arrivals) {
+  if (bar % 8 != 0)
+    fail("mbarrier address not 8-byte aligned");
+  if (arrivals == 0 || arrivals >= (1u << 20))
+    fail("mbarrier.init with an arrival count outside [1, 2^20 - 1]");
+  (void)sharedPointer(bar);
+  run->mbarriers[bar] = Mbarrier{arrivals, arrivals, 0, 0};
+}
+
+void mbarrierArrive(uint32_t bar, uint32_t txBytes) {
+  Mbarrier &m = mbarrierAt(bar);
+  if (m.pendingArrivals == 0)
+    fail("mbarrier arrival beyond the phase's expected count");
+  m.pendingBytes += txBytes;
+  --m.pendingArrivals;
+  settle(m);
+}
+
+void mbarrierCompleteTx(uint32_t bar, uint32_t bytes) {
+  Mbarrier &m = mbarrierAt(bar);
+  m.pendingBytes -= bytes;
+  settle(m);
+}
+
+bool mbarrierTryWait(uint32_t bar, uint32_t parity) {
+  return (mbarrierAt(bar).phase & 1) != (parity & 1);
+}
+
+void mbarrierWait(uint32_t bar, uint32_t parity) {
+  while (!mbarrierTryWait(bar, parity)) {
+    run->ready.push_back(run->current);
+    self().spinning = true;
+    yield();
   }
 }
 

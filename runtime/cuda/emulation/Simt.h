@@ -27,6 +27,7 @@
 #define __host__
 #define __shared__ static
 #define __launch_bounds__(...)
+#define __grid_constant__
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -112,9 +113,40 @@ unsigned char *sharedPointer(uint32_t address);
 /// wgmma.mma_async.sync.aligned.m64n128k16.f32.{bf16,f16} with scale-d 1,
 /// A and B scales 1, A K-major, B transposed (MN-major), both through
 /// 128-byte-swizzled descriptors: d (the warpgroup's 64 x 128 tile, this
-/// thread's 64 elements) += A * B, at once (fence, commit and wait have
-/// nothing to order here).
+/// thread's 64 elements) += A * B - computed when wgmmaWait retires its
+/// group, reading shared memory then: a stage handed back to the loads
+/// before its wgmma retired shows as wrong results, not as luck.
 void wgmma64x128(float (&d)[64], uint64_t a, uint64_t b, bool half);
+/// wgmma.commit_group: closes the thread's wgmmas issued since the last.
+void wgmmaCommit();
+/// wgmma.wait_group: retires groups until at most `pending` are in flight.
+void wgmmaWait(int pending);
+
+/// mbarrier objects (8 bytes of shared memory at `bar`, a .shared address)
+/// as PTX defines them: a phase completes when its expected arrivals have
+/// arrived and its expected transaction bytes have landed, and the next
+/// phase starts expecting the same arrivals.
+void mbarrierInit(uint32_t bar, uint32_t arrivals);
+/// mbarrier.arrive (txBytes 0) or mbarrier.arrive.expect_tx.
+void mbarrierArrive(uint32_t bar, uint32_t txBytes);
+/// mbarrier.try_wait.parity: whether the phase of parity `parity` (the
+/// current one's, or the one before) has completed.
+bool mbarrierTryWait(uint32_t bar, uint32_t parity);
+/// Spins on mbarrierTryWait, letting the other threads run; a block whose
+/// threads all spin without anything changing has deadlocked and fails.
+void mbarrierWait(uint32_t bar, uint32_t parity);
+/// complete_tx: `bytes` of an asynchronous copy signalled on `bar` landed.
+void mbarrierCompleteTx(uint32_t bar, uint32_t bytes);
+
+/// cp.async.bulk.tensor.{rank}d.shared::cluster.global.mbarrier::complete_tx
+/// ::bytes (TMA): the box at `coords` of the tensor map `map` (encoded by
+/// the emulated cuTensorMapEncodeTiled) to shared memory at `dst`,
+/// elements outside the tensor as zeros, swizzled by the map's mode; then
+/// complete_tx on `bar`. Lands at once (the consumers' mbarrier wait is
+/// what orders it; a consumer that does not wait reads the stage's old
+/// contents when threads run in the other order).
+void tensorLoad(uint32_t dst, const void *map, const int32_t *coords, int rank,
+                uint32_t bar);
 
 /// MOE_LAUNCH's emulated launch (CudaSupport.h):
 /// Launcher{name, grid, block, shared}(kernel)(arguments...).

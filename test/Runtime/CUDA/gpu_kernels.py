@@ -27,6 +27,7 @@
 # CHECK: OK: combine
 # CHECK: OK: chained layer
 
+import ctypes
 import os
 import sys
 import traceback
@@ -41,6 +42,22 @@ D = ch.Device
 # MOE_GPU_KERNELS_QUICK=1: a few grouped-matmul trials only, for runs under
 # compute-sanitizer (scripts/gpu-check.sh), which are ~100x slower.
 QUICK = os.environ.get("MOE_GPU_KERNELS_QUICK") == "1"
+
+
+# On the emulated Hopper part with wgmma opted in, the 16-bit matmuls
+# must take the wgmma kernel (its TMA loads are counted), not the
+# mma.sync one it falls back to where tensor maps cannot be encoded.
+EXPECT_WGMMA = (os.environ.get("MOE_CUDA_GROUPED_MATMUL") == "wgmma"
+                and os.environ.get("MOE_CUDA_EMULATION_ARCH") == "90")
+
+
+def tma_loads():
+    """TMA loads so far on the emulated device (None on a GPU)."""
+    count = getattr(ch.lib, "moe_model_test_tma_loads", None)
+    if count is None:
+        return None
+    count.restype = ctypes.c_int64
+    return count()
 
 
 def close(name, got, want, rtol=1e-5, atol=1e-5):
@@ -242,6 +259,7 @@ def mismatch(got, want, offsets, rtol, atol):
 
 def test_grouped_matmul(dtype):
     half = dtype in HALF
+    loads = tma_loads()
     # Every trial runs; the failing ones are listed with their shapes (a
     # GPU session is short: one run should say which kernel paths fail).
     failures = []
@@ -304,6 +322,8 @@ def test_grouped_matmul(dtype):
             detail = mismatch(out.get(), want, offsets, 2e-2, 2e-2)
             if detail:
                 failures.append(f"{case}: {detail}")
+    if half and EXPECT_WGMMA and loads is not None and tma_loads() == loads:
+        failures.append("no TMA load: the wgmma kernel never ran")
     report(f"grouped_matmul {dtype}", failures)
 
 def test_combine():
