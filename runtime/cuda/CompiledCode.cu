@@ -76,11 +76,21 @@ moe_status upload(DeviceBuffer<T> &buffer, const T *host, int64_t count) {
                                cudaMemcpyHostToDevice, callStream()));
 }
 
+/// Whether the thread's current call has copied results into host memory,
+/// which the host may read once the call returns: then it ends with a
+/// synchronization (finish). Results left in device memory (a
+/// device-resident run) need none: the calls after it are in stream order
+/// on the same stream, and moe_cuda_cc_copy synchronizes before a result
+/// leaves it.
+thread_local bool copiedToHost = false;
+
 /// Results to `host` - or to device memory in a device-resident run.
 template <typename T>
 moe_status download(T *host, const DeviceBuffer<T> &buffer, int64_t count) {
   if (count == 0)
     return MOE_OK;
+  if (!isDevicePointer(host))
+    copiedToHost = true;
   return check(cudaMemcpyAsync(host, buffer.get(), sizeof(T) * count,
                                cudaMemcpyDefault, callStream()));
 }
@@ -120,7 +130,15 @@ bool indicesOk(const int32_t *values, int64_t count, int64_t bound) {
   return isDevicePointer(values) || indicesBelow(values, count, bound);
 }
 
-moe_status finish() { return check(cudaStreamSynchronize(callStream())); }
+moe_status synchronize() { return check(cudaStreamSynchronize(callStream())); }
+
+/// The end of a moe_cuda_cc_* call: waits for it where it copied results
+/// to the host (see copiedToHost).
+moe_status finish() {
+  bool wait = copiedToHost;
+  copiedToHost = false;
+  return wait ? synchronize() : MOE_OK;
+}
 
 /// Device copies of the model's constant weights, by device and host
 /// address. The addresses are the model's read-only data, which neither
@@ -470,7 +488,7 @@ moe_status recordStats(const FusedRouting &routing, const float *dLogits,
   MOE_TRY(check(cudaMemcpyAsync(weights.data(), dWeights,
                                 sizeof(float) * slots, cudaMemcpyDeviceToHost,
                                 s)));
-  MOE_TRY(finish());
+  MOE_TRY(synchronize());
   moe_stats_record_routing(routing.layer, routing.layerName, p.kind,
                            logits.data(), columns, numTokens, numExperts, p.k,
                            ids.data(), weights.data(), slotsPerToken(p));
@@ -712,6 +730,10 @@ int32_t moe_cuda_cc_copy(void *dst, const void *src, int64_t bytes,
                          void *stream) {
   if (bytes < 0 || (bytes > 0 && (!dst || !src)))
     return MOE_ERROR_INVALID_ARGUMENT;
+  // The calls before it left their work in flight on this thread's
+  // stream (finish), which `stream` is not ordered after: it is done
+  // first - and a kernel's fault surfaces here.
+  MOE_TRY(synchronize());
   cudaStream_t s = asStream(stream);
   if (bytes > 0)
     MOE_TRY(check(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes),

@@ -127,7 +127,10 @@ moe_status moe_cuda_combine_f32(void *stream, const float *rows,
  * moe_runtime.h's moe_cc_* entry points on the GPU, with the same
  * scalar-only signatures and host buffers: each call copies its inputs to
  * the device on the calling thread's stream (cudaStreamPerThread), runs the
- * kernels above and copies its outputs back before it returns. Indices that
+ * kernels above and copies its outputs back before it returns. Buffers in
+ * device memory (a device-resident run) are used in place; a call whose
+ * outputs all stay on the device returns with its work in flight on that
+ * stream (moe_cuda_cc_copy waits for it). Indices that
  * come from the host (expert ids, offsets, combine inverses) are checked
  * first, as on the CPU. The grouped matmuls take row-major weights [E, K, M]
  * (f32; bf16 bit patterns for the _bf16w entry points, IEEE fp16 for the
@@ -253,7 +256,8 @@ int32_t moe_cuda_cc_layer_f16w(
     float beta2, float limit2, int32_t w2_constant, float *out);
 /* Copies `bytes` from src to dst (any memory the CUDA runtime can copy:
  * device, managed or host) on `stream` (a cudaStream_t, NULL: the default
- * stream) and waits for it (0 bytes: only waits): how moe_model_run_device
+ * stream) and waits for it (0 bytes: only waits), after waiting for the
+ * calling thread's earlier moe_cuda_cc_* calls: how moe_model_run_device
  * stages device buffers or copies out a device-resident run's results. */
 int32_t moe_cuda_cc_copy(void *dst, const void *src, int64_t bytes,
                          void *stream);

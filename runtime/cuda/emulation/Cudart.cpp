@@ -40,6 +40,7 @@ std::map<const char *, Allocation> allocations; // by the buffer's address
 int openings = 0; // DeviceAccess scopes alive: device memory readable
 std::map<const void *, int> sharedLimits;   // kernel -> opt-in bytes
 int64_t transfers = 0;                      // copies to or from the host
+int64_t synchronizations = 0;               // stream or device waits
 cudaError_t lastError = cudaSuccess;        // cudaGetLastError's
 cudaError_t pendingFault = cudaSuccess;     // the next synchronization's
 
@@ -257,9 +258,18 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes,
   return cudaMemcpy(dst, src, bytes, kind);
 }
 
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return synchronized(); }
+/// A wait for the host: counted (moe_model_test_synchronizations).
+cudaError_t waited() {
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    ++synchronizations;
+  }
+  return synchronized();
+}
 
-cudaError_t cudaDeviceSynchronize(void) { return synchronized(); }
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return waited(); }
+
+cudaError_t cudaDeviceSynchronize(void) { return waited(); }
 
 cudaError_t cudaGetLastError(void) {
   std::lock_guard<std::mutex> lock(mutex);
@@ -341,6 +351,13 @@ int moe_model_test_cuda_free(void *pointer) { return cudaFree(pointer); }
 int64_t moe_model_test_emulated_copies(void) {
   std::lock_guard<std::mutex> lock(mutex);
   return transfers;
+}
+/// Stream and device synchronizations so far (a device-resident run waits
+/// before reading its inputs and before copying out each output, not
+/// after every CUDA call).
+int64_t moe_model_test_synchronizations(void) {
+  std::lock_guard<std::mutex> lock(mutex);
+  return synchronizations;
 }
 
 } // extern "C"
