@@ -116,6 +116,14 @@ void moe::buildReferenceToLLVMPipeline(OpPassManager &pm) {
 
 void moe::buildRuntimeToLLVMPipeline(OpPassManager &pm,
                                      const RuntimePipelineOptions &options) {
+  // CUDA: the graph's binary ops around its layers (a residual add) go to
+  // the runtime too, so that a device-resident run keeps their buffers on
+  // the device.
+  if (options.target == "cuda") {
+    moe::ConvertElementwiseToCudaPassOptions elementwise;
+    elementwise.numThreads = options.numThreads;
+    pm.addPass(moe::createConvertElementwiseToCudaPass(elementwise));
+  }
   pm.addPass(moe::createConvertONNXToLinalgPass());
   pm.addNestedPass<func::FuncOp>(moe::createMoEDecomposePass());
   pm.addNestedPass<func::FuncOp>(moe::createMoEFuseGatingPass());

@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CudaSupport.h"
+#include "Elementwise.h"
 #include "GroupedMatmul.h"
 #include "Routing.h"
 
@@ -762,6 +763,51 @@ int32_t moe_cuda_cc_preload(int32_t, const void *weights, int64_t bytes) {
     return MOE_ERROR_INVALID_ARGUMENT;
   const void *device = nullptr;
   return constants().get(weights, static_cast<size_t>(bytes), &device);
+}
+
+int32_t moe_cuda_cc_binary_f32(int32_t, int32_t op, const float *lhs,
+                               int64_t lhs_rank, int64_t l0, int64_t l1,
+                               int64_t l2, int64_t l3, const float *rhs,
+                               int64_t rhs_rank, int64_t r0, int64_t r1,
+                               int64_t r2, int64_t r3, int64_t out_rank,
+                               int64_t o0, int64_t o1, int64_t o2, int64_t o3,
+                               float *out) {
+  const int64_t lhsDims[] = {l0, l1, l2, l3}, rhsDims[] = {r0, r1, r2, r3},
+                outDims[] = {o0, o1, o2, o3};
+  BinaryShape shape;
+  if (!validBinaryOp(op) ||
+      !binaryShape(lhs_rank, lhsDims, rhs_rank, rhsDims, out_rank, outDims,
+                   shape) ||
+      (shape.count > 0 && (!lhs || !rhs || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (shape.count == 0)
+    return MOE_OK;
+  // All on the host (a run on host buffers): no GPU round trip for one op.
+  if (!isDevicePointer(out) && !isDevicePointer(lhs) && !isDevicePointer(rhs)) {
+    for (int64_t i = 0; i < shape.count; ++i) {
+      int64_t l, r;
+      binaryOffsets(shape, i, l, r);
+      out[i] = applyBinary(op, lhs[l], rhs[r]);
+    }
+    return MOE_OK;
+  }
+  cudaStream_t s = callStream();
+  auto elements = [](int64_t rank, const int64_t *dims) {
+    int64_t n = 1;
+    for (int64_t d = 0; d < rank; ++d)
+      n *= dims[d];
+    return n;
+  };
+  DeviceBuffer<float> dLhs, dRhs;
+  Result result;
+  MOE_TRY(upload(dLhs, lhs, elements(lhs_rank, lhsDims)));
+  MOE_TRY(upload(dRhs, rhs, elements(rhs_rank, rhsDims)));
+  MOE_TRY(result.prepare(out, shape.count));
+  MOE_TRY(moe_cuda_binary_f32(s, op, kMaxElementwiseRank, shape.shape,
+                              dLhs.get(), shape.lhs, dRhs.get(), shape.rhs,
+                              result.get()));
+  MOE_TRY(result.deliver());
+  return finish();
 }
 
 int32_t moe_cuda_cc_combine_f32(int32_t, const float *rows, int64_t num_rows,

@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define MOE_RUNTIME_CUDA_API_VERSION 5
+#define MOE_RUNTIME_CUDA_API_VERSION 6
 
 int32_t moe_cuda_runtime_api_version(void);
 /* The CUDA error text of the calling thread's last MOE_ERROR_DEVICE. */
@@ -121,6 +121,24 @@ moe_status moe_cuda_combine_f32(void *stream, const float *rows,
                                 int64_t num_rows, int64_t d,
                                 const float *weights, const int32_t *inverse,
                                 int64_t num_tokens, int64_t k, float *out);
+
+/* Binary elementwise ops on f32 with numpy broadcasting (ONNX Add, Sub,
+ * Mul, Div): the graph's ops around its MoE layers (a residual add), so
+ * that they need not leave the device. */
+#define MOE_CUDA_BINARY_ADD 0
+#define MOE_CUDA_BINARY_SUB 1
+#define MOE_CUDA_BINARY_MUL 2
+#define MOE_CUDA_BINARY_DIV 3
+#define MOE_CUDA_MAX_ELEMENTWISE_RANK 4
+
+/* out (row-major over `shape`, rank <= MOE_CUDA_MAX_ELEMENTWISE_RANK) =
+ * lhs op rhs, element i of out reading lhs and rhs at the dot products of
+ * its multi-index with their strides (in elements; 0 where an operand is
+ * broadcast). */
+moe_status moe_cuda_binary_f32(void *stream, int32_t op, int32_t rank,
+                               const int64_t *shape, const float *lhs,
+                               const int64_t *lhs_strides, const float *rhs,
+                               const int64_t *rhs_strides, float *out);
 
 /*===- Entry points for code compiled with --target=cuda -----------------===*
  *
@@ -254,6 +272,20 @@ int32_t moe_cuda_cc_layer_f16w(
     float alpha1, float beta1, float limit1, int32_t w1_constant,
     const uint16_t *w2, int64_t m2, const float *b2, int32_t act2, float alpha2,
     float beta2, float limit2, int32_t w2_constant, float *out);
+/* The binary op of a graph compiled with --target=cuda: lhs (lhs_rank
+ * dims l0.., the rest ignored) op rhs, broadcast numpy-style to out
+ * (out_rank dims o0..: numpy's result shape).
+ * On the GPU when any buffer is device memory (a device-resident run),
+ * else on the host, where copying the operands up and the result back
+ * would cost more than the op. Shapes that do not broadcast:
+ * MOE_ERROR_INVALID_ARGUMENT. */
+int32_t moe_cuda_cc_binary_f32(int32_t num_threads, int32_t op,
+                               const float *lhs, int64_t lhs_rank, int64_t l0,
+                               int64_t l1, int64_t l2, int64_t l3,
+                               const float *rhs, int64_t rhs_rank, int64_t r0,
+                               int64_t r1, int64_t r2, int64_t r3,
+                               int64_t out_rank, int64_t o0, int64_t o1,
+                               int64_t o2, int64_t o3, float *out);
 /* Copies `bytes` from src to dst (any memory the CUDA runtime can copy:
  * device, managed or host) on `stream` (a cudaStream_t, NULL: the default
  * stream) and waits for it (0 bytes: only waits), after waiting for the

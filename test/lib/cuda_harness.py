@@ -179,3 +179,42 @@ def to_bf16(array):
 
 def from_bf16(bits):
     return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+BINARY = {"add": 0, "sub": 1, "mul": 2, "div": 3}
+lib.moe_cuda_binary_f32.argtypes = [_p, _i32, _i32, _p, _p, _p, _p, _p, _p]
+lib.moe_cuda_cc_binary_f32.argtypes = ([_i32, _i32] + [_p] + [_i64] * 5 + [_p] +
+                                       [_i64] * 5 + [_i64] * 5 + [_p])
+
+
+def broadcast_strides(shape, out_shape):
+    """numpy broadcasting as element strides over out_shape's dims (0 where
+    `shape` stretches a 1), computed independently of the runtime's."""
+    strides = np.zeros(len(out_shape), np.int64)
+    running = 1
+    for back in range(1, len(shape) + 1):
+        if shape[-back] != 1:
+            strides[-back] = running
+        running *= shape[-back]
+    return strides
+
+
+def binary(op, lhs, rhs):
+    """moe_cuda_binary_f32 on Device operands, strides from numpy's
+    broadcast shape: (status, Device result)."""
+    out_shape = np.broadcast_shapes(lhs.shape, rhs.shape)
+    out = Device(shape=out_shape, dtype=np.float32)
+    shape = np.array(out_shape, np.int64)
+    ls, rs = broadcast_strides(lhs.shape, out_shape), broadcast_strides(rhs.shape, out_shape)
+    status = lib.moe_cuda_binary_f32(None, BINARY[op], len(out_shape), shape.ctypes.data,
+                                     lhs.ptr, ls.ctypes.data, rhs.ptr, rs.ctypes.data, out.ptr)
+    return status, out
+
+
+def cc_binary(op, lhs, lhs_shape, rhs, rhs_shape, out, out_shape):
+    """moe_cuda_cc_binary_f32 (compiled code's entry) on raw pointers (host
+    or device) and shapes: its status."""
+    def dims(shape):
+        return [len(shape)] + list(shape) + [1] * (4 - len(shape))
+    return lib.moe_cuda_cc_binary_f32(0, BINARY[op], lhs, *dims(lhs_shape), rhs,
+                                      *dims(rhs_shape), *dims(out_shape), out)

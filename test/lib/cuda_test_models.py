@@ -2,8 +2,9 @@
 ONNX Runtime's com.microsoft.MoE op (routing from given logits, biases,
 SwiGLU) and real torch.onnx.export files (Mixtral: gating fused into the
 routing; Qwen2-MoE: a shared expert and its gate; DeepSeek-V3: sigmoid
-routing with groups; Mixtral inside a residual connection, whose add on
-the host keeps the model from running device-resident; two layers in a
+routing with groups; Mixtral inside a residual connection, whose add
+becomes a CUDA call (moe_cuda_cc_binary_f32) so that the model runs
+device-resident; two layers in a
 row (Mixtral, then Qwen2), whose intermediate stays on the device; and the other
 exported forms moe-raise knows: ReLU experts, gate weights applied before
 the down projection, a dense (soft) mixture, gpt-oss's clamped SwiGLU
@@ -67,8 +68,8 @@ def weight_types(name):
     """f32 and bf16 for the main models, f16 on the two call shapes (the
     experts call after a given routing, the whole-layer call); the other
     forms f32 (their layer call is Mixtral's; gpt-oss's clamped SwiGLU
-    with biases in bf16 too), the residual model f32 (it checks the
-    staging): to keep the compile time of the tests down."""
+    with biases in bf16 too), the residual model f32 (it checks the add
+    on the device): to keep the compile time of the tests down."""
     if name in ("residual", "many", "two_layers", "relu", "gatebefore", "soft", "stacked",
                 "switch"):
         return ("f32",)
@@ -79,10 +80,9 @@ def weight_types(name):
 
 def device_resident(name):
     """Whether moe_model_run_device runs the model on the caller's device
-    buffers (moe-mark-device-io): all but the residual model, whose input
-    an add on the host reads, and the many-experts one, routed on the
-    host."""
-    return name not in ("residual", "many")
+    buffers (moe-mark-device-io): all but the many-experts one, routed on
+    the host."""
+    return name != "many"
 
 
 def error_and_cosine(actual, expected):

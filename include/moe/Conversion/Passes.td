@@ -126,6 +126,47 @@ def ConvertONNXToLinalgPass : Pass<"convert-onnx-to-linalg"> {
   ];
 }
 
+def ConvertElementwiseToCudaPass
+    : Pass<"convert-elementwise-to-cuda", "::mlir::ModuleOp"> {
+  let summary = "Lower the graph's f32 binary ops to calls of the CUDA runtime";
+  let description = [{
+    For `--target=cuda`, before `convert-onnx-to-linalg`: `onnx.add`,
+    `onnx.sub`, `onnx.mul` and `onnx.div` on f32 tensors of rank at most 4
+    (MOE_CUDA_MAX_ELEMENTWISE_RANK) become calls of
+    `moe_cuda_cc_binary_f32`, which broadcasts numpy-style at run time
+    and computes on the GPU when a buffer is device memory, else on the
+    host. Graphs whose only host work on their buffers was such an op (a
+    residual add around an MoE layer) then run device-resident
+    (`moe-mark-device-io`). The result's dims are numpy's (per dim, the
+    operands' aligned dim that is not a 1); shapes that do not broadcast
+    fail the run, naming the op. A constant operand is uploaded once, with the weights.
+
+    Before:
+    ```mlir
+    %y = onnx.add %x, %h : (tensor<?x16xf32>, tensor<?x16xf32>) -> tensor<?x16xf32>
+    ```
+    After (abridged):
+    ```mlir
+    %out = memref.alloc(%t) : memref<?x16xf32>
+    %status = llvm.call @moe_cuda_cc_binary_f32(%threads, %c0_i32, %x_ptr,
+        %c2, %t, %c16, ..., %h_ptr, ..., %out_ptr)
+    %y = bufferization.to_tensor %out restrict : memref<?x16xf32> to tensor<?x16xf32>
+    ```
+  }];
+  let options = [
+    Option<"numThreads", "num-threads", "int32_t", /*default=*/"0",
+           "threads each call may use on the host (0: all available)">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 def MoEMarkDeviceIOPass : Pass<"moe-mark-device-io", "ModuleOp"> {
   let summary = "Place on the device the buffers only CUDA runtime calls touch";
   let description = [{

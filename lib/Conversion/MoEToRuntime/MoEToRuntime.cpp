@@ -11,6 +11,8 @@
 
 #include "moe/Conversion/MoEToRuntime/MoEToRuntime.h"
 
+#include "RuntimeCall.h"
+
 #include "moe/Dialect/MoE/IR/MoEOps.h"
 
 #include "moe/Conversion/Utils/RuntimeCalls.h"
@@ -64,150 +66,6 @@ static_assert(
 
 namespace {
 
-/// Builds one runtime call: arguments are appended in the C signature's
-/// order, then `emit` declares the function (once per module), calls it and
-/// asserts on its status.
-class RuntimeCall {
-public:
-  RuntimeCall(OpBuilder &builder, Operation *op, int32_t numThreads,
-              RuntimeTarget target)
-      : b(op->getLoc(), builder), op(op), target(target) {
-    addI32(numThreads);
-  }
-
-  ImplicitLocOpBuilder &builder() { return b; }
-
-  void addI32(int64_t value) {
-    add(arith::ConstantOp::create(b, b.getI32IntegerAttr(value)));
-  }
-  void addF32(double value) {
-    add(arith::ConstantOp::create(b, b.getF32FloatAttr(value)));
-  }
-  void addI64(Value index) {
-    add(arith::IndexCastOp::create(b, b.getI64Type(), index));
-  }
-  void addI64(int64_t value) {
-    add(arith::ConstantOp::create(b, b.getI64IntegerAttr(value)));
-  }
-  /// An activation as the kernels take it: kind, alpha, beta, limit.
-  void addActivation(ActivationAttr activation) {
-    addI32(activation ? static_cast<int32_t>(activation.getKind())
-                      : MOE_ACTIVATION_NONE);
-    addF32(activation ? activation.getAlphaValue() : 0.0);
-    addF32(activation ? activation.getBetaValue() : 0.0);
-    addF32(activation ? activation.getLimitValue() : 0.0);
-  }
-  /// The size of dimension `d` of `tensor` as an index.
-  Value dim(Value tensor, int64_t d) {
-    return tensor::DimOp::create(b, tensor, d);
-  }
-  Value index(int64_t value) {
-    return arith::ConstantIndexOp::create(b, value);
-  }
-  /// Passes the buffer of `tensor` (read only), or null.
-  void addInput(Value tensor) {
-    if (!tensor) {
-      add(LLVM::ZeroOp::create(b, ptrType()));
-      return;
-    }
-    auto type = cast<RankedTensorType>(tensor.getType());
-    Value buffer = bufferization::ToBufferOp::create(
-        b, MemRefType::get(type.getShape(), type.getElementType()), tensor,
-        /*read_only=*/true);
-    addPointer(buffer);
-  }
-  /// Allocates a buffer for `result` and passes it; emit() returns the
-  /// tensor it becomes after the call. `sizes` has one entry per dim; only
-  /// those of dynamic dims are read (a result type may be less static than
-  /// the sizes the kernel computes, e.g. after shape-losing reshapes).
-  void addOutput(Value result, ArrayRef<Value> sizes) {
-    auto type = cast<RankedTensorType>(result.getType());
-    SmallVector<Value> dynamicSizes;
-    for (auto [size, value] : llvm::zip_equal(type.getShape(), sizes))
-      if (ShapedType::isDynamic(size))
-        dynamicSizes.push_back(value);
-    Value buffer = memref::AllocOp::create(
-        b, MemRefType::get(type.getShape(), type.getElementType()),
-        dynamicSizes);
-    addPointer(buffer);
-    outputs.push_back({buffer, type});
-  }
-
-  /// Calls `cpuName` (moe_cc_*), or its moe_cuda_cc_* twin for CUDA, and
-  /// returns the result tensors in the order they were added. A failure's
-  /// message names `what` (default: the op being replaced).
-  SmallVector<Value> emit(StringRef cpuName, StringRef what = {}) {
-    std::string name = cpuName.str();
-    if (target == RuntimeTarget::CUDA)
-      name = "moe_cuda_cc_" + cpuName.drop_front(strlen("moe_cc_")).str();
-    auto module = op->getParentOfType<ModuleOp>();
-    SmallVector<Type> argTypes = llvm::to_vector(
-        llvm::map_range(args, [](Value v) { return v.getType(); }));
-    FailureOr<LLVM::LLVMFuncOp> function =
-        LLVM::lookupOrCreateFn(b, module, name, argTypes, b.getI32Type());
-    assert(succeeded(function) && "a moe_cc_* entry point declared twice "
-                                  "with different types");
-    Value status = LLVM::CallOp::create(b, *function, args).getResult();
-    // A failed kernel must not abort the process that runs the model: the
-    // status goes to the runtime's error channel (moe_cc_check_status),
-    // which fails the model run with this message (moe_model_run). CUDA
-    // calls add the CUDA runtime's text of a device error.
-    Value description = stringAddress(
-        b, b.getLoc(), module, "__moe_kernel_" + name,
-        ((what.empty() ? op->getName().getStringRef() : what) + " (" + name +
-         ")")
-            .str());
-    SmallVector<Value> checkArgs = {status, description};
-    if (target == RuntimeTarget::CUDA) {
-      FailureOr<LLVM::LLVMFuncOp> lastError = LLVM::lookupOrCreateFn(
-          b, module, "moe_cuda_last_error", {}, ptrType());
-      assert(succeeded(lastError) && "moe_cuda_last_error has another type");
-      checkArgs.push_back(
-          LLVM::CallOp::create(b, *lastError, ValueRange{}).getResult());
-    }
-    StringRef checkName = target == RuntimeTarget::CUDA
-                              ? "moe_cc_check_status_detail"
-                              : "moe_cc_check_status";
-    FailureOr<LLVM::LLVMFuncOp> checker = LLVM::lookupOrCreateFn(
-        b, module, checkName,
-        llvm::to_vector(llvm::map_range(
-            checkArgs, [](Value v) { return v.getType(); })),
-        LLVM::LLVMVoidType::get(b.getContext()));
-    assert(succeeded(checker) && "a status check has another type");
-    LLVM::CallOp::create(b, *checker, checkArgs);
-    // Not writable: later ops must not update these buffers in place,
-    // since later calls may read them through their pointers.
-    SmallVector<Value> results;
-    for (auto [buffer, type] : outputs)
-      results.push_back(bufferization::ToTensorOp::create(
-          b, type, buffer, /*restrict=*/true));
-    return results;
-  }
-
-  /// Passes the address of a NUL-terminated constant string, a module
-  /// global named `symbol` (made on first use).
-  void addString(StringRef symbol, StringRef text) {
-    add(stringAddress(b, b.getLoc(), op->getParentOfType<ModuleOp>(), symbol,
-                      text));
-  }
-
-private:
-  Type ptrType() { return LLVM::LLVMPointerType::get(b.getContext()); }
-  void add(Value v) { args.push_back(v); }
-  void addPointer(Value buffer) {
-    Value address =
-        memref::ExtractAlignedPointerAsIndexOp::create(b, buffer);
-    Value i64 = arith::IndexCastOp::create(b, b.getI64Type(), address);
-    add(LLVM::IntToPtrOp::create(b, ptrType(), i64));
-  }
-
-  ImplicitLocOpBuilder b;
-  Operation *op;
-  RuntimeTarget target;
-  SmallVector<Value> args;
-  SmallVector<std::pair<Value, RankedTensorType>> outputs;
-};
-
 /// Globals holding layer names for the statistics: __moe_layer_<n>.
 constexpr llvm::StringLiteral kLayerPrefix = "__moe_layer_";
 
@@ -222,7 +80,6 @@ std::string layerName(Location loc) {
   return "";
 }
 
-bool isF32(Value v) { return getElementTypeOrSelf(v.getType()).isF32(); }
 bool isI32(Value v) {
   return getElementTypeOrSelf(v.getType()).isSignlessInteger(32);
 }
@@ -238,47 +95,6 @@ struct RuntimePattern : OpRewritePattern<OpTy> {
   int32_t numThreads;
   RuntimeTarget target;
 };
-
-/// CUDA: whether `weights` is a constant, which the calls pass as their
-/// weights_constant flag (the runtime keeps one device copy). An
-/// arith.constant is also uploaded when the model is created: one
-/// moe_cuda_cc_preload call per constant value in @__moe_cuda_preload, which
-/// the model's __moe_model_prepare runs from moe_model_create (the copy in
-/// that function bufferizes to the same global as the call's, so the cache
-/// keys match). Other constants are uploaded on first use.
-bool preloadIfConstant(PatternRewriter &rewriter, Operation *user,
-                       Value weights, int32_t numThreads) {
-  if (!weights)
-    return false;
-  auto constant = weights.getDefiningOp<arith::ConstantOp>();
-  if (!constant)
-    return matchPattern(weights, m_Constant());
-  constexpr llvm::StringLiteral kPreload = "__moe_cuda_preload";
-  auto module = user->getParentOfType<ModuleOp>();
-  OpBuilder::InsertionGuard guard(rewriter);
-  auto preload = module.lookupSymbol<func::FuncOp>(kPreload);
-  if (!preload) {
-    rewriter.setInsertionPointToEnd(module.getBody());
-    preload = func::FuncOp::create(rewriter, module.getLoc(), kPreload,
-                                   rewriter.getFunctionType({}, {}));
-    rewriter.setInsertionPointToStart(preload.addEntryBlock());
-    func::ReturnOp::create(rewriter, module.getLoc());
-  } else if (llvm::any_of(preload.getOps<arith::ConstantOp>(),
-                          [&](arith::ConstantOp uploaded) {
-                            return uploaded.getValue() == constant.getValue();
-                          })) {
-    return true;
-  }
-  rewriter.setInsertionPoint(preload.getBody().front().getTerminator());
-  auto copy = cast<arith::ConstantOp>(rewriter.clone(*constant));
-  auto type = cast<RankedTensorType>(copy.getType());
-  RuntimeCall call(rewriter, copy, numThreads, RuntimeTarget::CUDA);
-  call.addInput(copy.getResult());
-  call.addI64(type.getNumElements() *
-              static_cast<int64_t>(type.getElementTypeBitWidth() / 8));
-  call.emit("moe_cc_preload", "uploading the expert weights");
-  return true;
-}
 
 /// The routing arguments every routing entry point takes after its
 /// logits or router: E (routed experts), the routing parameters in

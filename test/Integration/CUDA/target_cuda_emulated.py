@@ -15,9 +15,10 @@
 # calls touch (moe-mark-device-io) run device-resident - inputs used where
 # they are, the buffers only CUDA calls touch on the device, no copy
 # through the host; Qwen2's shared expert and its gate ride in the layer's
-# one call - and the residual model (its add reads x on the host) and the
-# one with more experts than the routing kernel takes are staged: told
-# apart by the emulation's count of copies to or from the host.
+# one call; the residual model's add is a CUDA call too (computed on the
+# host in host runs) - and the one with more experts than the routing
+# kernel takes is staged: told apart by the emulation's count of copies
+# to or from the host.
 # REQUIRES: cuda-runtime, cuda-emulation, torch
 # RUN: rm -rf %t && mkdir -p %t/wmma %t/wgmma %t/cublas
 # RUN: %python %s %t %moe_lib_dir | FileCheck %s
@@ -50,7 +51,8 @@
 # CHECK: OK: qwen2 bf16
 # CHECK: OK: deepseek f32 (device-resident
 # CHECK: OK: deepseek bf16
-# CHECK: OK: residual f32 (staged:
+# The residual add on the device (moe_cuda_cc_binary_f32):
+# CHECK: OK: residual f32 (device-resident: no copy through the host, 6 synchronizations
 # Two MoE layers, each a CUDA call, and no synchronization between them:
 # CHECK: OK: two_layers f32 (device-resident: no copy through the host, 6 synchronizations per run_device
 # CHECK: OK: relu f32 (device-resident

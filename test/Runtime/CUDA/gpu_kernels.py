@@ -25,6 +25,7 @@
 # CHECK: OK: grouped_matmul bf16
 # CHECK: OK: grouped_matmul f16
 # CHECK: OK: combine
+# CHECK: OK: binary
 # CHECK: OK: chained layer
 
 import ctypes
@@ -361,6 +362,46 @@ def test_chained_layer():
     print("OK: chained layer")
 
 
+def test_binary():
+    """Broadcast binary ops (a graph's residual add) against numpy: the
+    kernel with explicit strides, and the compiled code's entry on device
+    buffers, on host buffers (computed on the host) and refusing shapes
+    that do not broadcast."""
+    failures = []
+    cases = [((5, 7), (5, 7)), ((2, 3, 16), (16,)), ((4, 1, 6), (1, 5, 1)),
+             ((1,), (3, 2, 2, 4)), ((0, 3), (3,)), ((), (2, 2))]
+    for n, (a_shape, b_shape) in enumerate(cases):
+        a = rng.standard_normal(a_shape).astype(np.float32)
+        b = (rng.standard_normal(b_shape) + 3.0).astype(np.float32)
+        op = ["add", "sub", "mul", "div"][n % 4]
+        want = {"add": np.add, "sub": np.subtract, "mul": np.multiply,
+                "div": np.divide}[op](a, b)
+        status, out = ch.binary(op, D(a), D(b))
+        if status != ch.OK or not np.allclose(out.get(), want, rtol=1e-6, atol=1e-6):
+            failures.append(f"kernel {op} {a_shape} {b_shape}: status {status}")
+        # The compiled code's entry, device buffers then host ones.
+        out = D(shape=want.shape, dtype=np.float32)
+        status = ch.cc_binary(op, D(a).ptr, a.shape, D(b).ptr, b.shape, out.ptr, want.shape)
+        if status != ch.OK or not np.allclose(out.get(), want, rtol=1e-6, atol=1e-6):
+            failures.append(f"cc device {op} {a_shape} {b_shape}: status {status}")
+        host = np.empty(want.shape, np.float32)
+        status = ch.cc_binary(op, a.ctypes.data, a.shape, b.ctypes.data, b.shape,
+                              host.ctypes.data, want.shape)
+        if status != ch.OK or not np.allclose(host, want, rtol=1e-6, atol=1e-6):
+            failures.append(f"cc host {op} {a_shape} {b_shape}: status {status}")
+    # Shapes that do not broadcast, or a result shape that is not numpy's.
+    a, b = np.ones((3, 4), np.float32), np.ones((2, 4), np.float32)
+    out = np.empty((3, 4), np.float32)
+    for lhs_shape, rhs_shape, out_shape in (((3, 4), (2, 4), (3, 4)),
+                                            ((3, 4), (4,), (6, 4)),
+                                            ((1, 4), (1, 4), (3, 4))):
+        status = ch.cc_binary("add", a.ctypes.data, lhs_shape, b.ctypes.data, rhs_shape,
+                              out.ctypes.data, out_shape)
+        if status != ch.INVALID_ARGUMENT:
+            failures.append(f"{lhs_shape} + {rhs_shape} -> {out_shape}: status {status}")
+    report("binary", failures)
+
+
 # Every section runs even when one before it failed (a GPU session is
 # short; a sticky device fault fails the rest too, and says so).
 failures = []
@@ -370,7 +411,8 @@ for name, section in (("route", test_route), ("router logits", test_router_logit
                       ("grouped_matmul f32", lambda: test_grouped_matmul("f32")),
                       ("grouped_matmul bf16", lambda: test_grouped_matmul("bf16")),
                       ("grouped_matmul f16", lambda: test_grouped_matmul("f16")),
-                      ("combine", test_combine), ("chained layer", test_chained_layer)):
+                      ("combine", test_combine), ("binary", test_binary),
+                      ("chained layer", test_chained_layer)):
     try:
         section()
     except Exception:  # report and go on

@@ -15,6 +15,7 @@ class RewritePatternSet;
 
 namespace moe {
 
+#define GEN_PASS_DECL_CONVERTELEMENTWISETOCUDAPASS
 #define GEN_PASS_DECL_CONVERTMOETORUNTIMEPASS
 #define GEN_PASS_DECL_MOEMARKDEVICEIOPASS
 #include "moe/Conversion/Passes.h.inc"

@@ -1,0 +1,126 @@
+//===- ElementwiseToCuda.cpp - The graph's binary ops to CUDA calls -------===//
+//
+// convert-elementwise-to-cuda: onnx.add/sub/mul/div on f32 tensors become
+// moe_cuda_cc_binary_f32 calls (Passes.td). It runs on the ONNX ops, before
+// convert-onnx-to-linalg, because their broadcasting is still one op there
+// (the linalg form reads operands whose dims may stretch at run time
+// through tensor.extract); the runtime broadcasts from the operands' actual
+// dims and refuses shapes that do not broadcast.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Conversion/MoEToRuntime/MoEToRuntime.h"
+
+#include "RuntimeCall.h"
+
+#include "moe/Dialect/ONNX/IR/ONNXOps.h"
+
+#include "moe_runtime_cuda.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_CONVERTELEMENTWISETOCUDAPASS
+#include "moe/Conversion/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+constexpr int64_t kMaxRank = MOE_CUDA_MAX_ELEMENTWISE_RANK;
+
+template <typename OpTy, int32_t Code>
+struct BinaryToCuda : OpRewritePattern<OpTy> {
+  BinaryToCuda(MLIRContext *context, int32_t numThreads)
+      : OpRewritePattern<OpTy>(context), numThreads(numThreads) {}
+
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    auto resultType = cast<RankedTensorType>(op.getType());
+    Value lhs = op.getLhs(), rhs = op.getRhs();
+    if (!isF32(lhs) || !isF32(rhs) || !isF32(op.getResult()))
+      return rewriter.notifyMatchFailure(op, "needs f32 operands");
+    if (resultType.getRank() > kMaxRank)
+      return rewriter.notifyMatchFailure(op, "rank beyond the runtime's");
+    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+    call.addI32(Code);
+    int64_t rank = resultType.getRank();
+    // The operands, each with its rank and dims (padded to kMaxRank; the
+    // runtime reads `rank` of them).
+    for (Value operand : {lhs, rhs}) {
+      preloadIfConstant(rewriter, op, operand, numThreads);
+      auto type = cast<RankedTensorType>(operand.getType());
+      call.addInput(operand);
+      call.addI64(type.getRank());
+      for (int64_t d = 0; d < kMaxRank; ++d)
+        if (d < type.getRank())
+          call.addI64(call.dim(operand, d));
+        else
+          call.addI64(1);
+    }
+    // The result's dims: static, or numpy's: the operands' aligned dim
+    // that is not a 1 (a static 1 never is the result's; a run-time one
+    // gives way to the other operand's, even a 0).
+    SmallVector<Value> sizes;
+    ImplicitLocOpBuilder &b = call.builder();
+    for (int64_t d = 0; d < rank; ++d) {
+      if (!resultType.isDynamicDim(d)) {
+        sizes.push_back(call.index(resultType.getDimSize(d)));
+        continue;
+      }
+      Value size;
+      for (Value operand : {lhs, rhs}) {
+        auto type = cast<RankedTensorType>(operand.getType());
+        int64_t i = d - (rank - type.getRank());
+        if (i < 0 || type.getDimSize(i) == 1)
+          continue;
+        Value dim = call.dim(operand, i);
+        if (size) {
+          Value one = call.index(1);
+          Value stretched =
+              arith::CmpIOp::create(b, arith::CmpIPredicate::eq, size, one);
+          dim = arith::SelectOp::create(b, stretched, dim, size);
+        }
+        size = dim;
+      }
+      sizes.push_back(size ? size : call.index(1));
+    }
+    call.addI64(rank);
+    for (int64_t d = 0; d < kMaxRank; ++d)
+      if (d < rank)
+        call.addI64(sizes[d]);
+      else
+        call.addI64(1);
+    call.addOutput(op.getResult(), sizes);
+    // One message for every binary op: the symbol holding it is shared.
+    rewriter.replaceOp(
+        op, call.emit("moe_cc_binary_f32",
+                      "a broadcasting elementwise op (onnx.add/sub/mul/div)"));
+    return success();
+  }
+
+  int32_t numThreads;
+};
+
+struct ConvertElementwiseToCudaPass
+    : mlir::moe::impl::ConvertElementwiseToCudaPassBase<
+          ConvertElementwiseToCudaPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    MLIRContext *context = &getContext();
+    RewritePatternSet patterns(context);
+    patterns.add<BinaryToCuda<onnx::AddOp, MOE_CUDA_BINARY_ADD>,
+                 BinaryToCuda<onnx::SubOp, MOE_CUDA_BINARY_SUB>,
+                 BinaryToCuda<onnx::MulOp, MOE_CUDA_BINARY_MUL>,
+                 BinaryToCuda<onnx::DivOp, MOE_CUDA_BINARY_DIV>>(context,
+                                                                 numThreads);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+  }
+};
+
+} // namespace

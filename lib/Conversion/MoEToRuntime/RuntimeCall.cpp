@@ -1,0 +1,97 @@
+//===- RuntimeCall.cpp - Building calls of the kernel runtimes ------------===//
+
+#include "RuntimeCall.h"
+
+#include "moe/Conversion/Utils/RuntimeCalls.h"
+
+#include "moe_runtime_cuda.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/FunctionCallUtils.h"
+#include "mlir/IR/Matchers.h"
+
+#include <cstring>
+
+using namespace mlir;
+using namespace mlir::moe;
+
+SmallVector<Value> RuntimeCall::emit(StringRef cpuName, StringRef what) {
+  std::string name = cpuName.str();
+  if (target == RuntimeTarget::CUDA)
+    name = "moe_cuda_cc_" + cpuName.drop_front(strlen("moe_cc_")).str();
+  auto module = op->getParentOfType<ModuleOp>();
+  SmallVector<Type> argTypes = llvm::to_vector(
+      llvm::map_range(args, [](Value v) { return v.getType(); }));
+  FailureOr<LLVM::LLVMFuncOp> function =
+      LLVM::lookupOrCreateFn(b, module, name, argTypes, b.getI32Type());
+  assert(succeeded(function) && "a moe_cc_* entry point declared twice "
+                                "with different types");
+  Value status = LLVM::CallOp::create(b, *function, args).getResult();
+  // A failed kernel must not abort the process that runs the model: the
+  // status goes to the runtime's error channel (moe_cc_check_status),
+  // which fails the model run with this message (moe_model_run). CUDA
+  // calls add the CUDA runtime's text of a device error.
+  Value description = stringAddress(
+      b, b.getLoc(), module, "__moe_kernel_" + name,
+      ((what.empty() ? op->getName().getStringRef() : what) + " (" + name + ")")
+          .str());
+  SmallVector<Value> checkArgs = {status, description};
+  if (target == RuntimeTarget::CUDA) {
+    FailureOr<LLVM::LLVMFuncOp> lastError =
+        LLVM::lookupOrCreateFn(b, module, "moe_cuda_last_error", {}, ptrType());
+    assert(succeeded(lastError) && "moe_cuda_last_error has another type");
+    checkArgs.push_back(
+        LLVM::CallOp::create(b, *lastError, ValueRange{}).getResult());
+  }
+  StringRef checkName = target == RuntimeTarget::CUDA
+                            ? "moe_cc_check_status_detail"
+                            : "moe_cc_check_status";
+  FailureOr<LLVM::LLVMFuncOp> checker = LLVM::lookupOrCreateFn(
+      b, module, checkName,
+      llvm::to_vector(
+          llvm::map_range(checkArgs, [](Value v) { return v.getType(); })),
+      LLVM::LLVMVoidType::get(b.getContext()));
+  assert(succeeded(checker) && "a status check has another type");
+  LLVM::CallOp::create(b, *checker, checkArgs);
+  // Not writable: later ops must not update these buffers in place,
+  // since later calls may read them through their pointers.
+  SmallVector<Value> results;
+  for (auto [buffer, type] : outputs)
+    results.push_back(
+        bufferization::ToTensorOp::create(b, type, buffer, /*restrict=*/true));
+  return results;
+}
+
+bool mlir::moe::preloadIfConstant(PatternRewriter &rewriter, Operation *user,
+                                  Value weights, int32_t numThreads) {
+  if (!weights)
+    return false;
+  auto constant = weights.getDefiningOp<arith::ConstantOp>();
+  if (!constant)
+    return matchPattern(weights, m_Constant());
+  constexpr llvm::StringLiteral kPreload = "__moe_cuda_preload";
+  auto module = user->getParentOfType<ModuleOp>();
+  OpBuilder::InsertionGuard guard(rewriter);
+  auto preload = module.lookupSymbol<func::FuncOp>(kPreload);
+  if (!preload) {
+    rewriter.setInsertionPointToEnd(module.getBody());
+    preload = func::FuncOp::create(rewriter, module.getLoc(), kPreload,
+                                   rewriter.getFunctionType({}, {}));
+    rewriter.setInsertionPointToStart(preload.addEntryBlock());
+    func::ReturnOp::create(rewriter, module.getLoc());
+  } else if (llvm::any_of(preload.getOps<arith::ConstantOp>(),
+                          [&](arith::ConstantOp uploaded) {
+                            return uploaded.getValue() == constant.getValue();
+                          })) {
+    return true;
+  }
+  rewriter.setInsertionPoint(preload.getBody().front().getTerminator());
+  auto copy = cast<arith::ConstantOp>(rewriter.clone(*constant));
+  auto type = cast<RankedTensorType>(copy.getType());
+  RuntimeCall call(rewriter, copy, numThreads, RuntimeTarget::CUDA);
+  call.addInput(copy.getResult());
+  call.addI64(type.getNumElements() *
+              static_cast<int64_t>(type.getElementTypeBitWidth() / 8));
+  call.emit("moe_cc_preload", "uploading the expert weights");
+  return true;
+}

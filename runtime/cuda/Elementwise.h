@@ -1,0 +1,117 @@
+//===- Elementwise.h - Broadcast binary ops, host and device ----*- C++ -*-===//
+//
+// The index math and scalar ops of moe_cuda_binary_f32 (Elementwise.cu)
+// and of moe_cuda_cc_binary_f32's host path (CompiledCode.cu): numpy
+// broadcasting turned into per-operand element strides over the output's
+// dims (padded in front to MOE_CUDA_MAX_ELEMENTWISE_RANK with 1s).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_RUNTIME_CUDA_ELEMENTWISE_H
+#define MOE_RUNTIME_CUDA_ELEMENTWISE_H
+
+#include "IndexMath.h"
+
+#include "moe_runtime_cuda.h"
+
+#include <cstdint>
+
+namespace moe::runtime::cuda {
+
+constexpr int kMaxElementwiseRank = MOE_CUDA_MAX_ELEMENTWISE_RANK;
+
+/// One binary op's iteration: the output's dims and each operand's
+/// element stride per output dim (0: broadcast), all padded in front.
+struct BinaryShape {
+  int64_t shape[kMaxElementwiseRank];
+  int64_t lhs[kMaxElementwiseRank], rhs[kMaxElementwiseRank];
+  int64_t count;
+};
+
+/// Pads `rank` values in front with `fill` to kMaxElementwiseRank.
+inline void padFront(int64_t rank, const int64_t *values, int64_t fill,
+                     int64_t (&padded)[kMaxElementwiseRank]) {
+  for (int d = 0; d < kMaxElementwiseRank; ++d) {
+    int64_t i = d - (kMaxElementwiseRank - rank);
+    padded[d] = i >= 0 ? values[i] : fill;
+  }
+}
+
+/// numpy broadcasting of an operand (`rank` dims, row-major) to the
+/// output's padded dims: its strides, 0 where a 1 stretches; false when a
+/// dim is neither the output's nor 1.
+inline bool broadcastStrides(int64_t rank, const int64_t *dims,
+                             const int64_t (&out)[kMaxElementwiseRank],
+                             int64_t (&strides)[kMaxElementwiseRank]) {
+  if (rank < 0 || rank > kMaxElementwiseRank)
+    return false;
+  int64_t padded[kMaxElementwiseRank];
+  padFront(rank, dims, 1, padded);
+  int64_t stride = 1;
+  for (int d = kMaxElementwiseRank - 1; d >= 0; --d) {
+    if (padded[d] < 0 || (padded[d] != out[d] && padded[d] != 1))
+      return false;
+    strides[d] = padded[d] == out[d] && out[d] != 1 ? stride : 0;
+    stride *= padded[d];
+  }
+  return true;
+}
+
+/// The iteration of lhs op rhs into out (ranks and dims as given); false
+/// when the shapes do not broadcast, or out's dims are not numpy's result
+/// shape (each dim the operands' aligned one that is not a stretched 1).
+inline bool binaryShape(int64_t lhsRank, const int64_t *lhsDims,
+                        int64_t rhsRank, const int64_t *rhsDims,
+                        int64_t outRank, const int64_t *outDims,
+                        BinaryShape &s) {
+  if (outRank < 0 || outRank > kMaxElementwiseRank || lhsRank > outRank ||
+      rhsRank > outRank || lhsRank < 0 || rhsRank < 0)
+    return false;
+  padFront(outRank, outDims, 1, s.shape);
+  if (!broadcastStrides(lhsRank, lhsDims, s.shape, s.lhs) ||
+      !broadcastStrides(rhsRank, rhsDims, s.shape, s.rhs))
+    return false;
+  int64_t l[kMaxElementwiseRank], r[kMaxElementwiseRank];
+  padFront(lhsRank, lhsDims, 1, l);
+  padFront(rhsRank, rhsDims, 1, r);
+  s.count = 1;
+  for (int d = 0; d < kMaxElementwiseRank; ++d) {
+    if (s.shape[d] != (l[d] == 1 ? r[d] : l[d]))
+      return false;
+    s.count *= s.shape[d];
+  }
+  return true;
+}
+
+/// Where output element `i` reads lhs and rhs.
+MOE_HOST_DEVICE inline void binaryOffsets(const BinaryShape &s, int64_t i,
+                                          int64_t &lhs, int64_t &rhs) {
+  lhs = rhs = 0;
+  for (int d = kMaxElementwiseRank - 1; d >= 0; --d) {
+    int64_t at = i % s.shape[d];
+    i /= s.shape[d];
+    lhs += at * s.lhs[d];
+    rhs += at * s.rhs[d];
+  }
+}
+
+MOE_HOST_DEVICE inline float applyBinary(int op, float a, float b) {
+  switch (op) {
+  case MOE_CUDA_BINARY_ADD:
+    return a + b;
+  case MOE_CUDA_BINARY_SUB:
+    return a - b;
+  case MOE_CUDA_BINARY_MUL:
+    return a * b;
+  default:
+    return a / b;
+  }
+}
+
+inline bool validBinaryOp(int32_t op) {
+  return op >= MOE_CUDA_BINARY_ADD && op <= MOE_CUDA_BINARY_DIV;
+}
+
+} // namespace moe::runtime::cuda
+
+#endif // MOE_RUNTIME_CUDA_ELEMENTWISE_H

@@ -1,0 +1,77 @@
+// RUN: moe-opt %s -convert-elementwise-to-cuda -split-input-file | FileCheck %s
+
+// Before: onnx binary ops. After: moe_cuda_cc_binary_f32 calls with each
+// operand's rank and dims (padded to 4 with 1s) and the result's dims -
+// static, or numpy's: the aligned dim that is not a 1.
+
+// A residual add of a [B, S, 16] input and a [B, S, ?] layer output: op
+// code 0, ranks 3, the result's dynamic dims h's where x's are 1, else x's.
+// CHECK-LABEL: func.func @residual
+// CHECK-DAG: %[[ADD:.*]] = arith.constant 0 : i32
+// CHECK-DAG: %[[R3:.*]] = arith.constant 3 : i64
+// CHECK-DAG: %[[C16:.*]] = arith.constant 16 : i64
+// CHECK-DAG: %[[ONE:.*]] = arith.constant 1 : i64
+// CHECK: tensor.dim %arg1, %c2
+// CHECK-NEXT: arith.index_cast
+// CHECK-NEXT: %[[XD0:.*]] = tensor.dim %arg0, %c0
+// CHECK-NEXT: %[[HD0:.*]] = tensor.dim %arg1, %c0
+// CHECK-NEXT: %[[X1:.*]] = arith.cmpi eq, %[[XD0]], %c1
+// CHECK-NEXT: %[[B:.*]] = arith.select %[[X1]], %[[HD0]], %[[XD0]] : index
+// CHECK-NEXT: %[[XD1:.*]] = tensor.dim %arg0, %c1
+// CHECK-NEXT: %[[HD1:.*]] = tensor.dim %arg1, %c1
+// CHECK-NEXT: %[[X2:.*]] = arith.cmpi eq, %[[XD1]], %c1
+// CHECK-NEXT: %[[S:.*]] = arith.select %[[X2]], %[[HD1]], %[[XD1]] : index
+// CHECK: %[[OUT:.*]] = memref.alloc(%[[B]], %[[S]]) : memref<?x?x16xf32>
+// CHECK: %[[STATUS:.*]] = llvm.call @moe_cuda_cc_binary_f32(%{{.*}}, %[[ADD]], %{{.*}}, %[[R3]], %{{.*}}, %{{.*}}, %[[C16]], %[[ONE]], %{{.*}}, %[[R3]], %{{.*}}, %{{.*}}, %{{.*}}, %[[ONE]], %[[R3]], %{{.*}}, %{{.*}}, %[[C16]], %[[ONE]], %{{.*}})
+// CHECK: llvm.call @moe_cc_check_status_detail(%[[STATUS]]
+// CHECK: %[[Y:.*]] = bufferization.to_tensor %[[OUT]] restrict
+// CHECK: return %[[Y]]
+// CHECK-NOT: = onnx.add
+func.func @residual(%x: tensor<?x?x16xf32>, %h: tensor<?x?x?xf32>) -> tensor<?x?x16xf32> {
+  %y = onnx.add %x, %h : (tensor<?x?x16xf32>, tensor<?x?x?xf32>) -> tensor<?x?x16xf32>
+  return %y : tensor<?x?x16xf32>
+}
+
+// -----
+
+// A scale by a constant [16] vector (rank 1, its dims padded): op code 2
+// (mul), the constant preloaded with the weights at model creation.
+// CHECK-LABEL: func.func @scale
+// CHECK-DAG: %[[MUL:.*]] = arith.constant 2 : i32
+// CHECK-DAG: %[[R1:.*]] = arith.constant 1 : i64
+// CHECK: llvm.call @moe_cuda_cc_binary_f32(%{{.*}}, %[[MUL]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[R1]], %{{.*}}, %[[R1]], %[[R1]], %[[R1]], %{{.*}}
+// CHECK-LABEL: func.func @__moe_cuda_preload
+// CHECK: llvm.call @moe_cuda_cc_preload
+func.func @scale(%x: tensor<8x16xf32>) -> tensor<8x16xf32> {
+  %s = arith.constant dense<2.0> : tensor<16xf32>
+  %y = onnx.mul %x, %s : (tensor<8x16xf32>, tensor<16xf32>) -> tensor<8x16xf32>
+  return %y : tensor<8x16xf32>
+}
+
+// -----
+
+// Sub and div take codes 1 and 3.
+// CHECK-LABEL: func.func @sub_div
+// CHECK-DAG: %[[SUB:.*]] = arith.constant 1 : i32
+// CHECK-DAG: %[[DIV:.*]] = arith.constant 3 : i32
+// CHECK: llvm.call @moe_cuda_cc_binary_f32(%{{.*}}, %[[SUB]],
+// CHECK: llvm.call @moe_cuda_cc_binary_f32(%{{.*}}, %[[DIV]],
+func.func @sub_div(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
+  %d = onnx.sub %a, %b : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  %q = onnx.div %d, %b : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return %q : tensor<4xf32>
+}
+
+// -----
+
+// Left for convert-onnx-to-linalg: integer ops (shape arithmetic) and
+// ranks beyond the runtime's 4.
+// CHECK-LABEL: func.func @left_alone
+// CHECK-NOT: moe_cuda_cc_binary_f32
+// CHECK: onnx.add %arg0, %arg0 : (tensor<2xi64>, tensor<2xi64>)
+// CHECK: onnx.mul %arg1, %arg1 : (tensor<1x2x3x4x5xf32>, tensor<1x2x3x4x5xf32>)
+func.func @left_alone(%i: tensor<2xi64>, %x: tensor<1x2x3x4x5xf32>) -> (tensor<2xi64>, tensor<1x2x3x4x5xf32>) {
+  %j = onnx.add %i, %i : (tensor<2xi64>, tensor<2xi64>) -> tensor<2xi64>
+  %y = onnx.mul %x, %x : (tensor<1x2x3x4x5xf32>, tensor<1x2x3x4x5xf32>) -> tensor<1x2x3x4x5xf32>
+  return %j, %y : tensor<2xi64>, tensor<1x2x3x4x5xf32>
+}
