@@ -784,11 +784,7 @@ int32_t moe_cuda_cc_binary_f32(int32_t, int32_t op, const float *lhs,
     return MOE_OK;
   // All on the host (a run on host buffers): no GPU round trip for one op.
   if (!isDevicePointer(out) && !isDevicePointer(lhs) && !isDevicePointer(rhs)) {
-    for (int64_t i = 0; i < shape.count; ++i) {
-      int64_t l, r;
-      binaryOffsets(shape, i, l, r);
-      out[i] = applyBinary(op, lhs[l], rhs[r]);
-    }
+    binaryOnHost(op, shape, lhs, rhs, out);
     return MOE_OK;
   }
   cudaStream_t s = callStream();

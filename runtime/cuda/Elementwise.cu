@@ -13,13 +13,16 @@ using namespace moe::runtime::cuda;
 
 namespace {
 
-template <int Op>
+/// Flat: both operands laid out as the output (a residual add), no index
+/// arithmetic; else each element's offsets from its multi-index.
+template <int Op, bool Flat>
 __global__ void binaryKernel(BinaryShape s, const float *lhs, const float *rhs,
                              float *out) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < s.count;
        i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t l, r;
-    binaryOffsets(s, i, l, r);
+    int64_t l = i, r = i;
+    if (!Flat)
+      binaryOffsets(s, i, l, r);
     out[i] = applyBinary(Op, lhs[l], rhs[r]);
   }
 }
@@ -51,11 +54,17 @@ moe_cuda_binary_f32(void *stream, int32_t op, int32_t rank,
   constexpr int threads = 256;
   int64_t blocks = (s.count + threads - 1) / threads;
   dim3 grid{unsigned(blocks < 65535 * 8 ? blocks : 65535 * 8)};
-  constexpr void (*kernels[])(BinaryShape, const float *, const float *,
-                              float *) = {
-      binaryKernel<MOE_CUDA_BINARY_ADD>, binaryKernel<MOE_CUDA_BINARY_SUB>,
-      binaryKernel<MOE_CUDA_BINARY_MUL>, binaryKernel<MOE_CUDA_BINARY_DIV>};
-  auto kernel = kernels[op];
+  constexpr void (*kernels[][2])(BinaryShape, const float *, const float *,
+                                 float *) = {
+      {binaryKernel<MOE_CUDA_BINARY_ADD, false>,
+       binaryKernel<MOE_CUDA_BINARY_ADD, true>},
+      {binaryKernel<MOE_CUDA_BINARY_SUB, false>,
+       binaryKernel<MOE_CUDA_BINARY_SUB, true>},
+      {binaryKernel<MOE_CUDA_BINARY_MUL, false>,
+       binaryKernel<MOE_CUDA_BINARY_MUL, true>},
+      {binaryKernel<MOE_CUDA_BINARY_DIV, false>,
+       binaryKernel<MOE_CUDA_BINARY_DIV, true>}};
+  auto kernel = kernels[op][sameLayout(s, s.lhs) && sameLayout(s, s.rhs)];
   MOE_LAUNCH(grid, threads, 0, asStream(stream), kernel)(s, lhs, rhs, out);
   return launched();
 }

@@ -108,6 +108,52 @@ MOE_HOST_DEVICE inline float applyBinary(int op, float a, float b) {
   }
 }
 
+/// Whether an operand reads element i for output element i (its strides
+/// are the output's own row-major ones: nothing broadcast).
+inline bool sameLayout(const BinaryShape &s,
+                       const int64_t (&strides)[kMaxElementwiseRank]) {
+  int64_t running = 1;
+  for (int d = kMaxElementwiseRank - 1; d >= 0; --d) {
+    if (s.shape[d] != 1 && strides[d] != running)
+      return false;
+    running *= s.shape[d];
+  }
+  return true;
+}
+
+/// The host's loop: rows of the innermost dim, each row's offsets found
+/// once (no index arithmetic per element).
+template <int Op>
+void binaryRowsOnHost(const BinaryShape &s, const float *lhs, const float *rhs,
+                      float *out) {
+  const int64_t inner = s.shape[kMaxElementwiseRank - 1];
+  const int64_t ls = s.lhs[kMaxElementwiseRank - 1],
+                rs = s.rhs[kMaxElementwiseRank - 1];
+  for (int64_t row = 0; row < s.count / inner; ++row) {
+    int64_t l, r;
+    binaryOffsets(s, row * inner, l, r);
+    float *dst = out + row * inner;
+    for (int64_t j = 0; j < inner; ++j)
+      dst[j] = applyBinary(Op, lhs[l + j * ls], rhs[r + j * rs]);
+  }
+}
+
+inline void binaryOnHost(int op, const BinaryShape &s, const float *lhs,
+                         const float *rhs, float *out) {
+  if (s.count == 0)
+    return;
+  switch (op) {
+  case MOE_CUDA_BINARY_ADD:
+    return binaryRowsOnHost<MOE_CUDA_BINARY_ADD>(s, lhs, rhs, out);
+  case MOE_CUDA_BINARY_SUB:
+    return binaryRowsOnHost<MOE_CUDA_BINARY_SUB>(s, lhs, rhs, out);
+  case MOE_CUDA_BINARY_MUL:
+    return binaryRowsOnHost<MOE_CUDA_BINARY_MUL>(s, lhs, rhs, out);
+  default:
+    return binaryRowsOnHost<MOE_CUDA_BINARY_DIV>(s, lhs, rhs, out);
+  }
+}
+
 inline bool validBinaryOp(int32_t op) {
   return op >= MOE_CUDA_BINARY_ADD && op <= MOE_CUDA_BINARY_DIV;
 }
