@@ -92,6 +92,26 @@ struct Mbarrier {
   uint32_t phase = 0;
 };
 
+/// A thread's asynchronous operations of one kind (cp.async copies,
+/// wgmmas): issued ones join a group at commit; waiting retires the oldest
+/// groups until at most `pending` are left.
+template <typename Op> struct AsyncGroups {
+  std::vector<Op> issued;
+  std::deque<std::vector<Op>> committed;
+  void commit() {
+    committed.push_back(std::move(issued));
+    issued.clear();
+  }
+  template <typename Retire> void wait(int pending, Retire &&retire) {
+    while (int(committed.size()) > pending) {
+      for (const Op &op : committed.front())
+        retire(op);
+      committed.pop_front();
+    }
+  }
+  bool empty() const { return issued.empty() && committed.empty(); }
+};
+
 struct Fiber {
   ucontext_t context; // to start it
   jmp_buf jump;       // where it waits, once started
@@ -100,10 +120,8 @@ struct Fiber {
   uint3 index;
   int warp = 0, lane = 0;
   bool done = false;
-  std::vector<Copy> pending;            // issued, not committed
-  std::deque<std::vector<Copy>> groups; // committed, not landed
-  std::vector<Wgmma> wgmmas;            // issued, not committed
-  std::deque<std::vector<Wgmma>> wgmmaGroups; // committed, not retired
+  AsyncGroups<Copy> copies;  // landed when retired
+  AsyncGroups<Wgmma> wgmmas; // computed when retired
   bool spinning = false; // yielded from a failed mbarrier wait
 };
 
@@ -256,20 +274,16 @@ void yield() {
   arrived(self());
 }
 
-void land(std::vector<Copy> &copies) {
-  for (const Copy &c : copies) {
-    std::memcpy(c.dst, c.src, c.srcBytes);
-    std::memset(static_cast<char *>(c.dst) + c.srcBytes, 0,
-                c.bytes - c.srcBytes);
-  }
-  copies.clear();
+void land(const Copy &c) {
+  std::memcpy(c.dst, c.src, c.srcBytes);
+  std::memset(static_cast<char *>(c.dst) + c.srcBytes, 0, c.bytes - c.srcBytes);
 }
 
 void fiberMain() {
   arrived(self());
   (*run->body)();
   Fiber &f = self();
-  if (!f.wgmmas.empty() || !f.wgmmaGroups.empty())
+  if (!f.wgmmas.empty())
     fail("a thread ended with wgmmas it did not wait for");
   f.done = true;
   --run->alive;
@@ -446,22 +460,12 @@ void copyAsync(void *dst, const void *src, int srcBytes, int bytes) {
   if (reinterpret_cast<uintptr_t>(dst) % bytes != 0 ||
       reinterpret_cast<uintptr_t>(src) % bytes != 0)
     fail("cp.async address not aligned to its size");
-  self().pending.push_back({dst, src, srcBytes, bytes});
+  self().copies.issued.push_back({dst, src, srcBytes, bytes});
 }
 
-void commitCopies() {
-  Fiber &f = self();
-  f.groups.push_back(std::move(f.pending));
-  f.pending.clear();
-}
+void commitCopies() { self().copies.commit(); }
 
-void waitCopies(int pending) {
-  Fiber &f = self();
-  while (int(f.groups.size()) > pending) {
-    land(f.groups.front());
-    f.groups.pop_front();
-  }
-}
+void waitCopies(int pending) { self().copies.wait(pending, land); }
 
 void ldmatrixX4(uint32_t (&r)[4], const void *row, bool transposed) {
   if (reinterpret_cast<uintptr_t>(row) % 16 != 0)
@@ -612,23 +616,12 @@ void wgmma64x128(float (&d)[64], uint64_t aDescriptor, uint64_t bDescriptor,
                  bool half) {
   (void)Operand{aDescriptor}; // refuses bad descriptors when issued
   (void)Operand{bDescriptor};
-  self().wgmmas.push_back({d, aDescriptor, bDescriptor, half});
+  self().wgmmas.issued.push_back({d, aDescriptor, bDescriptor, half});
 }
 
-void wgmmaCommit() {
-  Fiber &f = self();
-  f.wgmmaGroups.push_back(std::move(f.wgmmas));
-  f.wgmmas.clear();
-}
+void wgmmaCommit() { self().wgmmas.commit(); }
 
-void wgmmaWait(int pending) {
-  Fiber &f = self();
-  while (int(f.wgmmaGroups.size()) > pending) {
-    for (const Wgmma &op : f.wgmmaGroups.front())
-      computeWgmma(op);
-    f.wgmmaGroups.pop_front();
-  }
-}
+void wgmmaWait(int pending) { self().wgmmas.wait(pending, computeWgmma); }
 
 namespace {
 Mbarrier &mbarrierAt(uint32_t bar) {
