@@ -65,8 +65,8 @@ failed=()
 DEADLINE=${GPU_CHECK_DEADLINE:-500}
 # GPU_CHECK_STEPS (e.g. "kernels,models"; default all) picks steps by key,
 # for a rerun of what failed: host, kernels, models, bench, layer-bench,
-# wmma, wgmma, wgmma-bench, sanitizer.
-STEPS=",${GPU_CHECK_STEPS:-host,kernels,models,bench,layer-bench,wmma,wgmma,wgmma-bench,sanitizer},"
+# wmma, wgmma, wgmma-bench, sanitizer, racecheck.
+STEPS=",${GPU_CHECK_STEPS:-host,kernels,models,bench,layer-bench,wmma,wgmma,wgmma-bench,sanitizer,racecheck},"
 # step KEY NAME SECONDS COMMAND...: runs COMMAND for at most SECONDS (a hung
 # or slow step must not eat the session's device time), noting a failure.
 step() {
@@ -130,8 +130,14 @@ if [ -x "$SANITIZER" ]; then
   step sanitizer "kernel tests under compute-sanitizer memcheck" 240 \
     env MOE_GPU_KERNELS_QUICK=1 "$SANITIZER" --tool memcheck --error-exitcode 1 \
     "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
+  # Shared-memory races (what the emulator cannot show: its threads switch
+  # only at barriers), with the wgmma kernel opted in on Hopper.
+  step racecheck "kernel tests under compute-sanitizer racecheck" 180 \
+    env MOE_GPU_KERNELS_QUICK=1 MOE_CUDA_GROUPED_MATMUL=wgmma "$SANITIZER" \
+    --tool racecheck --error-exitcode 1 \
+    "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
 else
-  echo "gpu-check: no compute-sanitizer next to nvcc: memcheck skipped"
+  echo "gpu-check: no compute-sanitizer next to nvcc: memcheck and racecheck skipped"
 fi
 if [ ${#failed[@]} -gt 0 ]; then
   printf 'gpu-check: %d step(s) failed:' "${#failed[@]}"
