@@ -46,6 +46,11 @@ std::string checkLaunch(const void *kernel, dim3 grid, dim3 block,
 void launchFailed(const char *kernel, const std::string &what,
                   bool configuration);
 
+/// Counts `bytes` read from device memory by an asynchronous copy
+/// (cp.async, TMA): what the kernels stage into shared memory, which the
+/// tests hold against the bytes a kernel has to read.
+void addStagedBytes(int64_t bytes);
+
 /// cuTensorMapEncodeTiled (TensorMap.cpp), through
 /// cudaGetDriverEntryPointByVersion as the runtime asks for it.
 CUresult CUDAAPI encodeTensorMapTiled(

@@ -20,6 +20,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <unordered_map>
 
 #include <csignal>
@@ -151,6 +152,7 @@ struct BlockRun {
 
 std::mutex launchMutex;
 int64_t launches = 0;
+std::atomic<int64_t> stagedBytes{0};
 BlockRun *run = nullptr;
 
 /// The stack switches, announced to ASan where it runs: the scheduler's
@@ -462,6 +464,7 @@ void copyAsync(void *dst, const void *src, int srcBytes, int bytes) {
       reinterpret_cast<uintptr_t>(src) % bytes != 0)
     fail("cp.async address not aligned to its size");
   self().copies.issued.push_back({dst, src, srcBytes, bytes});
+  device::addStagedBytes(srcBytes);
 }
 
 void commitCopies() { self().copies.commit(); }
@@ -552,6 +555,17 @@ void mbarrierWait(uint32_t bar, uint32_t parity) {
 }
 
 } // namespace moe::cuda_emulation
+
+void moe::cuda_emulation::device::addStagedBytes(int64_t bytes) {
+  moe::cuda_emulation::stagedBytes += bytes;
+}
+
+/// Bytes the kernels staged from device memory into shared memory so far
+/// (cp.async and TMA; zero-filled parts not counted): the kernel tests
+/// check with it that decode reads each touched weight once.
+extern "C" int64_t moe_model_test_staged_bytes(void) {
+  return moe::cuda_emulation::stagedBytes;
+}
 
 /// Kernel launches so far: tests count a call's launches with it (named
 /// moe_model_* so that models, which export only those, export it too).

@@ -109,6 +109,7 @@ void tensorLoad(uint32_t dst, const void *tensorMap, const int32_t *coords,
   uint32_t bytes = uint32_t(count * m.elementBytes);
   (void)sharedPointer(dst + bytes - 1); // the box fits the shared memory
   const auto *global = reinterpret_cast<const unsigned char *>(m.address);
+  int64_t inBounds = 0;
   for (uint64_t i = 0; i < count; ++i) {
     // Element i of the box (dimension 0 fastest) and where it is.
     uint64_t rest = i, offset = 0;
@@ -125,12 +126,14 @@ void tensorLoad(uint32_t dst, const void *tensorMap, const int32_t *coords,
     if (m.swizzle128)
       address ^= ((address >> 7) & 7) << 4;
     unsigned char *out = sharedPointer(address);
-    if (inside)
+    if (inside) {
       std::memcpy(out, global + offset, m.elementBytes);
-    else
+      inBounds += m.elementBytes;
+    } else
       std::memset(out, 0, m.elementBytes);
   }
   mbarrierCompleteTx(bar, bytes);
+  device::addStagedBytes(inBounds);
   ++loads;
 }
 

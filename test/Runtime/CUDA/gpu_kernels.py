@@ -9,7 +9,8 @@
 # columns multiples of 8; 16-, 64- and 128-row blocks by rows per expert;
 # split-K for decode's few rows and long K) and the WMMA one (the other
 # sizes; all of them in the second run); the third run opts in to the
-# experimental wgmma kernel.
+# experimental wgmma kernel. On the SIMT emulator, decode's matmuls must
+# also stage each touched weight byte from device memory once.
 # Runs where a GPU is present (scripts/gpu-check.sh).
 # REQUIRES: gpu
 # RUN: %python %s | FileCheck %s
@@ -50,6 +51,16 @@ QUICK = os.environ.get("MOE_GPU_KERNELS_QUICK") == "1"
 # mma.sync one it falls back to where tensor maps cannot be encoded.
 EXPECT_WGMMA = (os.environ.get("MOE_CUDA_GROUPED_MATMUL") == "wgmma"
                 and os.environ.get("MOE_CUDA_EMULATION_ARCH") == "90")
+
+
+def staged_bytes():
+    """Bytes the kernels staged from device memory so far (cp.async, TMA)
+    on the emulated device (None on a GPU)."""
+    count = getattr(ch.lib, "moe_model_test_staged_bytes", None)
+    if count is None:
+        return None
+    count.restype = ctypes.c_int64
+    return count()
 
 
 def tma_loads():
@@ -315,6 +326,7 @@ def test_grouped_matmul(dtype):
                         .astype(np.float32))
             b = rng.standard_normal((experts, m)).astype(np.float32)
             want = grouped_reference(from_bits(rows), from_bits(w), offsets, b, act, {})
+            staged = staged_bytes()
             status, out = ch.grouped_matmul(D(rows), D(w), D(offsets), D(b), act, dtype=dtype)
             case = f"{dtype} decode {act}: rows per expert {counts} K={kdim} M={m}"
             if status != ch.OK:
@@ -323,6 +335,16 @@ def test_grouped_matmul(dtype):
             detail = mismatch(out.get(), want, offsets, 2e-2, 2e-2)
             if detail:
                 failures.append(f"{case}: {detail}")
+            # Decode streams weights: each byte of the experts with rows is
+            # read once (split-K's splits do not overlap, gate and up once
+            # each), the few rows once per column tile and row tile.
+            if staged is not None and os.environ.get("MOE_CUDA_GROUPED_MATMUL") != "wmma":
+                read = staged_bytes() - staged
+                touched = sum(1 for c in counts if c) * kdim * m * 2
+                tiles = -(-m // 128) * sum(1 for c in counts if c)
+                if not touched <= read <= 1.01 * touched + rows.nbytes * tiles:
+                    failures.append(f"{case}: staged {read} bytes from device memory for "
+                                    f"{touched} bytes of touched weights")
     if half and EXPECT_WGMMA and loads is not None and tma_loads() == loads:
         failures.append("no TMA load: the wgmma kernel never ran")
     report(f"grouped_matmul {dtype}", failures)
