@@ -313,6 +313,15 @@ moe_model_status runResident(moe_model *model, const moe_tensor *inputs,
     model->arena->execute(run);
   else
     run();
+  // The CUDA calls return with their kernels in flight, reading the
+  // caller's inputs; each output's copy waits for them, but a run that
+  // copies none (outputs too small, a failure) must wait before it returns.
+  if ((status != MOE_MODEL_OK || sig.outputs.empty()) &&
+      moe_cuda_cc_copy(nullptr, nullptr, 0, stream) != 0 &&
+      status == MOE_MODEL_OK)
+    status = fail(MOE_MODEL_RUNTIME_ERROR,
+                  std::string("waiting for the CUDA calls failed: ") +
+                      moe_cuda_last_error());
   return status;
 }
 
