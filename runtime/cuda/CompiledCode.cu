@@ -21,10 +21,11 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <map>
 #include <mutex>
-#include <vector>
 #include <utility>
+#include <vector>
 
 using namespace moe::runtime;
 using namespace moe::runtime::cuda;
@@ -122,6 +123,16 @@ private:
   float *host = nullptr, *device = nullptr;
   int64_t count = 0;
 };
+
+/// Whether all of a graph op's buffers are host memory (a run on host
+/// buffers): it then computes on the host - copying its operands up and
+/// its result back would cost more than the op.
+bool allOnHost(std::initializer_list<const void *> buffers) {
+  for (const void *buffer : buffers)
+    if (isDevicePointer(buffer))
+      return false;
+  return true;
+}
 
 /// The host-side index check of `values`, for host memory. Device-resident
 /// runs pass indices the routing and permutation kernels made on the
@@ -782,12 +793,10 @@ int32_t moe_cuda_cc_binary_f32(int32_t, int32_t op, const float *lhs,
     return MOE_ERROR_INVALID_ARGUMENT;
   if (shape.count == 0)
     return MOE_OK;
-  // All on the host (a run on host buffers): no GPU round trip for one op.
-  if (!isDevicePointer(out) && !isDevicePointer(lhs) && !isDevicePointer(rhs)) {
+  if (allOnHost({lhs, rhs, out})) {
     binaryOnHost(op, shape, lhs, rhs, out);
     return MOE_OK;
   }
-  cudaStream_t s = callStream();
   auto elements = [](int64_t rank, const int64_t *dims) {
     int64_t n = 1;
     for (int64_t d = 0; d < rank; ++d)
@@ -799,9 +808,49 @@ int32_t moe_cuda_cc_binary_f32(int32_t, int32_t op, const float *lhs,
   MOE_TRY(upload(dLhs, lhs, elements(lhs_rank, lhsDims)));
   MOE_TRY(upload(dRhs, rhs, elements(rhs_rank, rhsDims)));
   MOE_TRY(result.prepare(out, shape.count));
-  MOE_TRY(moe_cuda_binary_f32(s, op, kMaxElementwiseRank, shape.shape,
-                              dLhs.get(), shape.lhs, dRhs.get(), shape.rhs,
-                              result.get()));
+  MOE_TRY(moe_cuda_binary_f32(callStream(), op, kMaxElementwiseRank,
+                              shape.shape, dLhs.get(), shape.lhs, dRhs.get(),
+                              shape.rhs, result.get()));
+  MOE_TRY(result.deliver());
+  return finish();
+}
+
+int32_t moe_cuda_cc_unary_f32(int32_t, int32_t op, const float *x,
+                              int64_t count, float *out) {
+  if (!validUnaryOp(op) || count < 0 || (count > 0 && (!x || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (count == 0)
+    return MOE_OK;
+  if (allOnHost({x, out})) {
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = applyUnary(op, x[i]);
+    return MOE_OK;
+  }
+  DeviceBuffer<float> dX;
+  Result result;
+  MOE_TRY(upload(dX, x, count));
+  MOE_TRY(result.prepare(out, count));
+  MOE_TRY(moe_cuda_unary_f32(callStream(), op, count, dX.get(), result.get()));
+  MOE_TRY(result.deliver());
+  return finish();
+}
+
+int32_t moe_cuda_cc_mean_rows_f32(int32_t, const float *x, int64_t rows,
+                                  int64_t cols, float *out) {
+  if (rows < 0 || cols < 1 || (rows > 0 && (!x || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (rows == 0)
+    return MOE_OK;
+  if (allOnHost({x, out})) {
+    meanRowsOnHost(x, rows, cols, out);
+    return MOE_OK;
+  }
+  DeviceBuffer<float> dX;
+  Result result;
+  MOE_TRY(upload(dX, x, rows * cols));
+  MOE_TRY(result.prepare(out, rows));
+  MOE_TRY(
+      moe_cuda_mean_rows_f32(callStream(), dX.get(), rows, cols, result.get()));
   MOE_TRY(result.deliver());
   return finish();
 }

@@ -1,8 +1,14 @@
-//===- Elementwise.cu - Broadcast binary ops on the GPU -------------------===//
+//===- Elementwise.cu - The graph's elementwise ops on the GPU ------------===//
 //
-// moe_cuda_binary_f32: one thread per output element (a grid-stride
-// loop), each reading its operands through their broadcast strides
-// (Elementwise.h). Memory-bound, like the ops it serves (a residual add).
+// The ops around a graph's MoE layers (a residual add, an RMS norm), so
+// that a device-resident run keeps their buffers on the device:
+//   - moe_cuda_binary_f32: one thread per output element (a grid-stride
+//     loop), each reading its operands through their broadcast strides
+//     (Elementwise.h), or flat when neither operand broadcasts;
+//   - moe_cuda_unary_f32: the same, one operand;
+//   - moe_cuda_mean_rows_f32: one warp per row, lanes striding the row,
+//     a shuffle tree to finish.
+// Memory-bound, like the ops they serve.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,6 +18,8 @@
 using namespace moe::runtime::cuda;
 
 namespace {
+
+constexpr int kThreads = 256;
 
 /// Flat: both operands laid out as the output (a residual add), no index
 /// arithmetic; else each element's offsets from its multi-index.
@@ -25,6 +33,33 @@ __global__ void binaryKernel(BinaryShape s, const float *lhs, const float *rhs,
       binaryOffsets(s, i, l, r);
     out[i] = applyBinary(Op, lhs[l], rhs[r]);
   }
+}
+
+__global__ void unaryKernel(int op, int64_t count, const float *x, float *out) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += int64_t(gridDim.x) * blockDim.x)
+    out[i] = applyUnary(op, x[i]);
+}
+
+__global__ void meanRowsKernel(const float *x, int64_t rows, int64_t cols,
+                               float *out) {
+  int64_t row = int64_t(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32;
+  int lane = threadIdx.x % 32;
+  if (row >= rows) // a whole warp leaves together
+    return;
+  float sum = 0.0f;
+  for (int64_t c = lane; c < cols; c += 32)
+    sum += x[row * cols + c];
+  for (int offset = 16; offset > 0; offset /= 2)
+    sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+  if (lane == 0)
+    out[row] = sum / float(cols);
+}
+
+/// A grid-stride launch's blocks for `count` elements.
+dim3 elementGrid(int64_t count) {
+  int64_t blocks = (count + kThreads - 1) / kThreads;
+  return dim3{unsigned(blocks < 65535 * 8 ? blocks : 65535 * 8)};
 }
 
 } // namespace
@@ -51,20 +86,39 @@ moe_cuda_binary_f32(void *stream, int32_t op, int32_t rank,
     return MOE_OK;
   if (!lhs || !rhs || !out)
     return MOE_ERROR_INVALID_ARGUMENT;
-  constexpr int threads = 256;
-  int64_t blocks = (s.count + threads - 1) / threads;
-  dim3 grid{unsigned(blocks < 65535 * 8 ? blocks : 65535 * 8)};
-  constexpr void (*kernels[][2])(BinaryShape, const float *, const float *,
-                                 float *) = {
-      {binaryKernel<MOE_CUDA_BINARY_ADD, false>,
-       binaryKernel<MOE_CUDA_BINARY_ADD, true>},
-      {binaryKernel<MOE_CUDA_BINARY_SUB, false>,
-       binaryKernel<MOE_CUDA_BINARY_SUB, true>},
-      {binaryKernel<MOE_CUDA_BINARY_MUL, false>,
-       binaryKernel<MOE_CUDA_BINARY_MUL, true>},
-      {binaryKernel<MOE_CUDA_BINARY_DIV, false>,
-       binaryKernel<MOE_CUDA_BINARY_DIV, true>}};
-  auto kernel = kernels[op][sameLayout(s, s.lhs) && sameLayout(s, s.rhs)];
-  MOE_LAUNCH(grid, threads, 0, asStream(stream), kernel)(s, lhs, rhs, out);
+  bool flat = sameLayout(s, s.lhs) && sameLayout(s, s.rhs);
+  return withBinaryOp(op, [&](auto code) {
+    constexpr int Op = decltype(code)::value;
+    auto kernel = flat ? binaryKernel<Op, true> : binaryKernel<Op, false>;
+    MOE_LAUNCH(elementGrid(s.count), kThreads, 0, asStream(stream), kernel)
+    (s, lhs, rhs, out);
+    return launched();
+  });
+}
+
+extern "C" moe_status moe_cuda_unary_f32(void *stream, int32_t op,
+                                         int64_t count, const float *x,
+                                         float *out) {
+  if (!validUnaryOp(op) || count < 0 || (count > 0 && (!x || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (count == 0)
+    return MOE_OK;
+  MOE_LAUNCH(elementGrid(count), kThreads, 0, asStream(stream), unaryKernel)
+  (op, count, x, out);
+  return launched();
+}
+
+extern "C" moe_status moe_cuda_mean_rows_f32(void *stream, const float *x,
+                                             int64_t rows, int64_t cols,
+                                             float *out) {
+  if (rows < 0 || cols < 1 || (rows > 0 && (!x || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (rows == 0)
+    return MOE_OK;
+  int64_t blocks = (rows + kThreads / 32 - 1) / (kThreads / 32);
+  if (blocks > INT32_MAX)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  MOE_LAUNCH(unsigned(blocks), kThreads, 0, asStream(stream), meanRowsKernel)
+  (x, rows, cols, out);
   return launched();
 }

@@ -14,7 +14,9 @@
 
 #include "moe_runtime_cuda.h"
 
+#include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 namespace moe::runtime::cuda {
 
@@ -103,9 +105,38 @@ MOE_HOST_DEVICE inline float applyBinary(int op, float a, float b) {
     return a - b;
   case MOE_CUDA_BINARY_MUL:
     return a * b;
-  default:
+  case MOE_CUDA_BINARY_DIV:
     return a / b;
+  case MOE_CUDA_BINARY_POW:
+    return powf(a, b);
+  case MOE_CUDA_BINARY_MAX: // NaN wins, as onnxruntime's Max
+    return a != a || a > b ? a : b;
+  default:
+    return b != b || b < a ? b : a;
   }
+}
+
+MOE_HOST_DEVICE inline float applyUnary(int op, float x) {
+  switch (op) {
+  case MOE_CUDA_UNARY_NEG:
+    return -x;
+  case MOE_CUDA_UNARY_SQRT:
+    return sqrtf(x);
+  case MOE_CUDA_UNARY_EXP:
+    return expf(x);
+  case MOE_CUDA_UNARY_TANH:
+    return tanhf(x);
+  case MOE_CUDA_UNARY_SIGMOID:
+    return 1.0f / (1.0f + expf(-x));
+  case MOE_CUDA_UNARY_RELU:
+    return x > 0.0f ? x : (x == x ? 0.0f : x);
+  default:
+    return erff(x);
+  }
+}
+
+inline bool validUnaryOp(int32_t op) {
+  return op >= MOE_CUDA_UNARY_NEG && op <= MOE_CUDA_UNARY_ERF;
 }
 
 /// Whether an operand reads element i for output element i (its strides
@@ -138,24 +169,49 @@ void binaryRowsOnHost(const BinaryShape &s, const float *lhs, const float *rhs,
   }
 }
 
+/// Calls f(std::integral_constant<int, op>{}): the binary op as a
+/// constant the loops and kernels are instantiated for.
+template <typename F> auto withBinaryOp(int op, F &&f) {
+  switch (op) {
+  case MOE_CUDA_BINARY_ADD:
+    return f(std::integral_constant<int, MOE_CUDA_BINARY_ADD>{});
+  case MOE_CUDA_BINARY_SUB:
+    return f(std::integral_constant<int, MOE_CUDA_BINARY_SUB>{});
+  case MOE_CUDA_BINARY_MUL:
+    return f(std::integral_constant<int, MOE_CUDA_BINARY_MUL>{});
+  case MOE_CUDA_BINARY_DIV:
+    return f(std::integral_constant<int, MOE_CUDA_BINARY_DIV>{});
+  case MOE_CUDA_BINARY_POW:
+    return f(std::integral_constant<int, MOE_CUDA_BINARY_POW>{});
+  case MOE_CUDA_BINARY_MAX:
+    return f(std::integral_constant<int, MOE_CUDA_BINARY_MAX>{});
+  default:
+    return f(std::integral_constant<int, MOE_CUDA_BINARY_MIN>{});
+  }
+}
+
 inline void binaryOnHost(int op, const BinaryShape &s, const float *lhs,
                          const float *rhs, float *out) {
   if (s.count == 0)
     return;
-  switch (op) {
-  case MOE_CUDA_BINARY_ADD:
-    return binaryRowsOnHost<MOE_CUDA_BINARY_ADD>(s, lhs, rhs, out);
-  case MOE_CUDA_BINARY_SUB:
-    return binaryRowsOnHost<MOE_CUDA_BINARY_SUB>(s, lhs, rhs, out);
-  case MOE_CUDA_BINARY_MUL:
-    return binaryRowsOnHost<MOE_CUDA_BINARY_MUL>(s, lhs, rhs, out);
-  default:
-    return binaryRowsOnHost<MOE_CUDA_BINARY_DIV>(s, lhs, rhs, out);
+  withBinaryOp(op, [&](auto code) {
+    binaryRowsOnHost<decltype(code)::value>(s, lhs, rhs, out);
+  });
+}
+
+/// The mean of row r of x [rows, cols], summed in order (the host's).
+inline void meanRowsOnHost(const float *x, int64_t rows, int64_t cols,
+                           float *out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float sum = 0.0f;
+    for (int64_t c = 0; c < cols; ++c)
+      sum += x[r * cols + c];
+    out[r] = sum / float(cols);
   }
 }
 
 inline bool validBinaryOp(int32_t op) {
-  return op >= MOE_CUDA_BINARY_ADD && op <= MOE_CUDA_BINARY_DIV;
+  return op >= MOE_CUDA_BINARY_ADD && op <= MOE_CUDA_BINARY_MIN;
 }
 
 } // namespace moe::runtime::cuda

@@ -122,14 +122,26 @@ moe_status moe_cuda_combine_f32(void *stream, const float *rows,
                                 const float *weights, const int32_t *inverse,
                                 int64_t num_tokens, int64_t k, float *out);
 
-/* Binary elementwise ops on f32 with numpy broadcasting (ONNX Add, Sub,
- * Mul, Div): the graph's ops around its MoE layers (a residual add), so
- * that they need not leave the device. */
+/* The graph's ops around its MoE layers (a residual add, an RMS norm), so
+ * that their buffers need not leave the device: binary elementwise ops on
+ * f32 with numpy broadcasting (ONNX Add, Sub, Mul, Div, Pow, Max, Min),
+ * unary ones, and the mean over the last axis. */
 #define MOE_CUDA_BINARY_ADD 0
 #define MOE_CUDA_BINARY_SUB 1
 #define MOE_CUDA_BINARY_MUL 2
 #define MOE_CUDA_BINARY_DIV 3
+#define MOE_CUDA_BINARY_POW 4
+#define MOE_CUDA_BINARY_MAX 5
+#define MOE_CUDA_BINARY_MIN 6
 #define MOE_CUDA_MAX_ELEMENTWISE_RANK 4
+
+#define MOE_CUDA_UNARY_NEG 0
+#define MOE_CUDA_UNARY_SQRT 1
+#define MOE_CUDA_UNARY_EXP 2
+#define MOE_CUDA_UNARY_TANH 3
+#define MOE_CUDA_UNARY_SIGMOID 4
+#define MOE_CUDA_UNARY_RELU 5
+#define MOE_CUDA_UNARY_ERF 6
 
 /* out (row-major over `shape`, rank <= MOE_CUDA_MAX_ELEMENTWISE_RANK) =
  * lhs op rhs, element i of out reading lhs and rhs at the dot products of
@@ -139,6 +151,14 @@ moe_status moe_cuda_binary_f32(void *stream, int32_t op, int32_t rank,
                                const int64_t *shape, const float *lhs,
                                const int64_t *lhs_strides, const float *rhs,
                                const int64_t *rhs_strides, float *out);
+
+/* out[i] = op(x[i]) for `count` elements. */
+moe_status moe_cuda_unary_f32(void *stream, int32_t op, int64_t count,
+                              const float *x, float *out);
+
+/* out[r] = the mean of x[r, :] ([rows, cols] row-major; cols >= 1). */
+moe_status moe_cuda_mean_rows_f32(void *stream, const float *x, int64_t rows,
+                                  int64_t cols, float *out);
 
 /*===- Entry points for code compiled with --target=cuda -----------------===*
  *
@@ -286,6 +306,13 @@ int32_t moe_cuda_cc_binary_f32(int32_t num_threads, int32_t op,
                                int64_t r1, int64_t r2, int64_t r3,
                                int64_t out_rank, int64_t o0, int64_t o1,
                                int64_t o2, int64_t o3, float *out);
+/* The graph's unary op and mean over the last axis (x [rows, cols] ->
+ * out [rows]), on the GPU or the host as moe_cuda_cc_binary_f32 decides. */
+int32_t moe_cuda_cc_unary_f32(int32_t num_threads, int32_t op, const float *x,
+                              int64_t count, float *out);
+int32_t moe_cuda_cc_mean_rows_f32(int32_t num_threads, const float *x,
+                                  int64_t rows, int64_t cols, float *out);
+
 /* Copies `bytes` from src to dst (any memory the CUDA runtime can copy:
  * device, managed or host) on `stream` (a cudaStream_t, NULL: the default
  * stream) and waits for it (0 bytes: only waits), after waiting for the

@@ -181,7 +181,7 @@ def from_bf16(bits):
     return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
-BINARY = {"add": 0, "sub": 1, "mul": 2, "div": 3}
+BINARY = {"add": 0, "sub": 1, "mul": 2, "div": 3, "pow": 4, "max": 5, "min": 6}
 lib.moe_cuda_binary_f32.argtypes = [_p, _i32, _i32, _p, _p, _p, _p, _p, _p]
 lib.moe_cuda_cc_binary_f32.argtypes = ([_i32, _i32] + [_p] + [_i64] * 5 + [_p] +
                                        [_i64] * 5 + [_i64] * 5 + [_p])
@@ -218,3 +218,10 @@ def cc_binary(op, lhs, lhs_shape, rhs, rhs_shape, out, out_shape):
         return [len(shape)] + list(shape) + [1] * (4 - len(shape))
     return lib.moe_cuda_cc_binary_f32(0, BINARY[op], lhs, *dims(lhs_shape), rhs,
                                       *dims(rhs_shape), *dims(out_shape), out)
+
+
+UNARY = {"neg": 0, "sqrt": 1, "exp": 2, "tanh": 3, "sigmoid": 4, "relu": 5, "erf": 6}
+lib.moe_cuda_unary_f32.argtypes = [_p, _i32, _i64, _p, _p]
+lib.moe_cuda_mean_rows_f32.argtypes = [_p, _p, _i64, _i64, _p]
+lib.moe_cuda_cc_unary_f32.argtypes = [_i32, _i32, _p, _i64, _p]
+lib.moe_cuda_cc_mean_rows_f32.argtypes = [_i32, _p, _i64, _i64, _p]

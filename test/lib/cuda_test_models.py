@@ -4,7 +4,8 @@ SwiGLU) and real torch.onnx.export files (Mixtral: gating fused into the
 routing; Qwen2-MoE: a shared expert and its gate; DeepSeek-V3: sigmoid
 routing with groups; Mixtral inside a residual connection, whose add
 becomes a CUDA call (moe_cuda_cc_binary_f32) so that the model runs
-device-resident; two layers in a
+device-resident, and again behind an RMS norm (pow, mean, sqrt, div, mul:
+CUDA calls too); two layers in a
 row (Mixtral, then Qwen2), whose intermediate stays on the device; and the other
 exported forms moe-raise knows: ReLU experts, gate weights applied before
 the down projection, a dense (soft) mixture, gpt-oss's clamped SwiGLU
@@ -47,6 +48,8 @@ def build(out, rng):
                                               n_group=4, topk_group=2)),
             ("residual", blocks.Residual(
                 blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2))),
+            ("prenorm", blocks.PreNormResidual(
+                blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2), d=D)),
             ("two_layers", blocks.Stack(
                 blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2),
                 blocks.Qwen2MoeSparseMoeBlock(d=D, f=8, num_experts=6, top_k=2,
@@ -70,8 +73,8 @@ def weight_types(name):
     forms f32 (their layer call is Mixtral's; gpt-oss's clamped SwiGLU
     with biases in bf16 too), the residual model f32 (it checks the add
     on the device): to keep the compile time of the tests down."""
-    if name in ("residual", "many", "two_layers", "relu", "gatebefore", "soft", "stacked",
-                "switch"):
+    if name in ("residual", "prenorm", "many", "two_layers", "relu", "gatebefore", "soft",
+                "stacked", "switch"):
         return ("f32",)
     if name == "gptoss":
         return ("f32", "bf16")

@@ -355,6 +355,23 @@ class Residual(nn.Module):
         return hidden_states + self.block(hidden_states)
 
 
+class PreNormResidual(nn.Module):
+    """x + block(rms_norm(x)): a decoder layer's second half (the
+    post-attention RMSNorm as Mixtral and Qwen write it, the MoE block,
+    the residual connection), computing on its input around the block."""
+
+    def __init__(self, block, d, eps=1e-6):
+        super().__init__()
+        self.block = block
+        self.weight = nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, hidden_states):
+        variance = hidden_states.pow(2).mean(-1, keepdim=True)
+        normed = hidden_states * torch.rsqrt(variance + self.eps)
+        return hidden_states + self.block(self.weight * normed)
+
+
 def export(module, path, d, opset=17, seed=0):
     """Exports `module` with dynamic batch and sequence dims."""
     torch.manual_seed(seed)

@@ -128,16 +128,18 @@ def ConvertONNXToLinalgPass : Pass<"convert-onnx-to-linalg"> {
 
 def ConvertElementwiseToCudaPass
     : Pass<"convert-elementwise-to-cuda", "::mlir::ModuleOp"> {
-  let summary = "Lower the graph's f32 binary ops to calls of the CUDA runtime";
+  let summary = "Lower the graph's f32 elementwise ops and last-axis means to CUDA runtime calls";
   let description = [{
-    For `--target=cuda`, before `convert-onnx-to-linalg`: `onnx.add`,
-    `onnx.sub`, `onnx.mul` and `onnx.div` on f32 tensors of rank at most 4
-    (MOE_CUDA_MAX_ELEMENTWISE_RANK) become calls of
-    `moe_cuda_cc_binary_f32`, which broadcasts numpy-style at run time
-    and computes on the GPU when a buffer is device memory, else on the
-    host. Graphs whose only host work on their buffers was such an op (a
-    residual add around an MoE layer) then run device-resident
-    (`moe-mark-device-io`). The result's dims are numpy's (per dim, the
+    For `--target=cuda`, before `convert-onnx-to-linalg`: on f32 tensors,
+    `onnx.add`, `sub`, `mul`, `div`, `pow`, `max` and `min` of rank at
+    most 4 (MOE_CUDA_MAX_ELEMENTWISE_RANK) become calls of
+    `moe_cuda_cc_binary_f32`, which broadcasts numpy-style at run time;
+    `onnx.neg`, `sqrt`, `exp`, `tanh`, `sigmoid`, `relu` and `erf` calls of
+    `moe_cuda_cc_unary_f32`; `onnx.reduce_mean` over the last axis a call
+    of `moe_cuda_cc_mean_rows_f32`. Each computes on the GPU when a buffer
+    is device memory, else on the host. Graphs whose host work on their
+    inputs was only such ops (a residual add around an MoE layer, the
+    RMS norm before it) then run device-resident (`moe-mark-device-io`). The result's dims are numpy's (per dim, the
     operands' aligned dim that is not a 1); shapes that do not broadcast
     fail the run, naming the op. A constant operand is uploaded once, with the weights.
 

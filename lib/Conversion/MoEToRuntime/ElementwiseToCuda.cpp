@@ -1,7 +1,8 @@
 //===- ElementwiseToCuda.cpp - The graph's binary ops to CUDA calls -------===//
 //
-// convert-elementwise-to-cuda: onnx.add/sub/mul/div on f32 tensors become
-// moe_cuda_cc_binary_f32 calls (Passes.td). It runs on the ONNX ops, before
+// convert-elementwise-to-cuda: the graph's f32 elementwise ops and means
+// over the last axis become moe_cuda_cc_{binary,unary,mean_rows}_f32 calls
+// (Passes.td). It runs on the ONNX ops, before
 // convert-onnx-to-linalg, because their broadcasting is still one op there
 // (the linalg form reads operands whose dims may stretch at run time
 // through tensor.extract); the runtime broadcasts from the operands' actual
@@ -98,7 +99,81 @@ struct BinaryToCuda : OpRewritePattern<OpTy> {
     // One message for every binary op: the symbol holding it is shared.
     rewriter.replaceOp(
         op, call.emit("moe_cc_binary_f32",
-                      "a broadcasting elementwise op (onnx.add/sub/mul/div)"));
+                      "a broadcasting elementwise op (onnx.add/sub/mul/div/"
+                      "pow/max/min)"));
+    return success();
+  }
+
+  int32_t numThreads;
+};
+
+/// The sizes of `tensor`'s dims (static ones as constants).
+SmallVector<Value> dimSizes(RuntimeCall &call, Value tensor) {
+  SmallVector<Value> sizes;
+  auto type = cast<RankedTensorType>(tensor.getType());
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    sizes.push_back(type.isDynamicDim(d) ? call.dim(tensor, d)
+                                         : call.index(type.getDimSize(d)));
+  return sizes;
+}
+
+/// The product of `sizes`.
+Value product(RuntimeCall &call, ArrayRef<Value> sizes) {
+  Value result = call.index(1);
+  for (Value size : sizes)
+    result = arith::MulIOp::create(call.builder(), result, size);
+  return result;
+}
+
+template <typename OpTy, int32_t Code>
+struct UnaryToCuda : OpRewritePattern<OpTy> {
+  UnaryToCuda(MLIRContext *context, int32_t numThreads)
+      : OpRewritePattern<OpTy>(context), numThreads(numThreads) {}
+
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    Value x = op.getInput();
+    if (!isF32(x))
+      return rewriter.notifyMatchFailure(op, "needs an f32 operand");
+    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+    SmallVector<Value> sizes = dimSizes(call, x);
+    call.addI32(Code);
+    call.addInput(x);
+    call.addI64(product(call, sizes));
+    call.addOutput(op.getResult(), sizes);
+    rewriter.replaceOp(op, call.emit("moe_cc_unary_f32",
+                                     "an elementwise op (onnx.neg/sqrt/exp/"
+                                     "tanh/sigmoid/relu/erf)"));
+    return success();
+  }
+
+  int32_t numThreads;
+};
+
+/// onnx.reduce_mean over the last axis (a norm's mean square).
+struct MeanRowsToCuda : OpRewritePattern<onnx::ReduceMeanOp> {
+  MeanRowsToCuda(MLIRContext *context, int32_t numThreads)
+      : OpRewritePattern(context), numThreads(numThreads) {}
+
+  LogicalResult matchAndRewrite(onnx::ReduceMeanOp op,
+                                PatternRewriter &rewriter) const override {
+    Value x = op.getInput();
+    auto type = cast<RankedTensorType>(x.getType());
+    if (!isF32(x) || type.getRank() < 1 ||
+        op.getAxes() != ArrayRef<int64_t>{type.getRank() - 1})
+      return rewriter.notifyMatchFailure(op, "needs f32, the last axis");
+    if (type.getDimSize(type.getRank() - 1) == 0)
+      return rewriter.notifyMatchFailure(op, "an empty mean");
+    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+    SmallVector<Value> sizes = dimSizes(call, x);
+    Value cols = sizes.pop_back_val();
+    call.addInput(x);
+    call.addI64(product(call, sizes));
+    call.addI64(cols);
+    if (op.getKeepdims())
+      sizes.push_back(call.index(1));
+    call.addOutput(op.getResult(), sizes);
+    rewriter.replaceOp(op, call.emit("moe_cc_mean_rows_f32"));
     return success();
   }
 
@@ -116,8 +191,18 @@ struct ConvertElementwiseToCudaPass
     patterns.add<BinaryToCuda<onnx::AddOp, MOE_CUDA_BINARY_ADD>,
                  BinaryToCuda<onnx::SubOp, MOE_CUDA_BINARY_SUB>,
                  BinaryToCuda<onnx::MulOp, MOE_CUDA_BINARY_MUL>,
-                 BinaryToCuda<onnx::DivOp, MOE_CUDA_BINARY_DIV>>(context,
-                                                                 numThreads);
+                 BinaryToCuda<onnx::DivOp, MOE_CUDA_BINARY_DIV>,
+                 BinaryToCuda<onnx::PowOp, MOE_CUDA_BINARY_POW>,
+                 BinaryToCuda<onnx::MaxOp, MOE_CUDA_BINARY_MAX>,
+                 BinaryToCuda<onnx::MinOp, MOE_CUDA_BINARY_MIN>,
+                 UnaryToCuda<onnx::NegOp, MOE_CUDA_UNARY_NEG>,
+                 UnaryToCuda<onnx::SqrtOp, MOE_CUDA_UNARY_SQRT>,
+                 UnaryToCuda<onnx::ExpOp, MOE_CUDA_UNARY_EXP>,
+                 UnaryToCuda<onnx::TanhOp, MOE_CUDA_UNARY_TANH>,
+                 UnaryToCuda<onnx::SigmoidOp, MOE_CUDA_UNARY_SIGMOID>,
+                 UnaryToCuda<onnx::ReluOp, MOE_CUDA_UNARY_RELU>,
+                 UnaryToCuda<onnx::ErfOp, MOE_CUDA_UNARY_ERF>, MeanRowsToCuda>(
+        context, numThreads);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

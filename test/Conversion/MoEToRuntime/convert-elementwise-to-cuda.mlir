@@ -75,3 +75,37 @@ func.func @left_alone(%i: tensor<2xi64>, %x: tensor<1x2x3x4x5xf32>) -> (tensor<2
   %y = onnx.mul %x, %x : (tensor<1x2x3x4x5xf32>, tensor<1x2x3x4x5xf32>) -> tensor<1x2x3x4x5xf32>
   return %j, %y : tensor<2xi64>, tensor<1x2x3x4x5xf32>
 }
+
+// -----
+
+// An RMS norm's pieces: pow (code 4) and the mean over the last axis
+// (rows = the product of the other dims, cols = the last; keepdims gives
+// the result its trailing 1), sqrt (unary code 1) over every element.
+// CHECK-LABEL: func.func @rms_norm
+// CHECK-DAG: %[[POW:.*]] = arith.constant 4 : i32
+// CHECK-DAG: %[[SQRT:.*]] = arith.constant 1 : i32
+// CHECK: llvm.call @moe_cuda_cc_binary_f32(%{{.*}}, %[[POW]],
+// CHECK: %[[ROWS:.*]] = arith.muli %{{.*}}, %{{.*}} : index
+// CHECK: %[[ROWS64:.*]] = arith.index_cast %[[ROWS]] : index to i64
+// CHECK: %[[MEAN:.*]] = memref.alloc(%{{.*}}, %{{.*}}) : memref<?x?x1xf32>
+// CHECK: llvm.call @moe_cuda_cc_mean_rows_f32(%{{.*}}, %{{.*}}, %[[ROWS64]], %{{.*}}, %{{.*}})
+// CHECK: llvm.call @moe_cuda_cc_unary_f32(%{{.*}}, %[[SQRT]], %{{.*}}, %{{.*}}, %{{.*}})
+// CHECK-NOT: = onnx.
+func.func @rms_norm(%x: tensor<?x?x16xf32>) -> tensor<?x?x1xf32> {
+  %two = arith.constant dense<2.0> : tensor<f32>
+  %p = onnx.pow %x, %two : (tensor<?x?x16xf32>, tensor<f32>) -> tensor<?x?x16xf32>
+  %m = onnx.reduce_mean %p {axes = array<i64: 2>, keepdims = true} : tensor<?x?x16xf32> -> tensor<?x?x1xf32>
+  %r = onnx.sqrt %m : tensor<?x?x1xf32>
+  return %r : tensor<?x?x1xf32>
+}
+
+// -----
+
+// Means over other axes stay host code.
+// CHECK-LABEL: func.func @mean_first_axis
+// CHECK-NOT: moe_cuda_cc_mean_rows_f32
+// CHECK: onnx.reduce_mean
+func.func @mean_first_axis(%x: tensor<4x16xf32>) -> tensor<16xf32> {
+  %m = onnx.reduce_mean %x {axes = array<i64: 0>, keepdims = false} : tensor<4x16xf32> -> tensor<16xf32>
+  return %m : tensor<16xf32>
+}

@@ -33,6 +33,8 @@
 # CHECK: OK: deepseek f32
 # CHECK: OK: residual calls the CUDA runtime
 # CHECK: OK: residual f32
+# CHECK: OK: prenorm calls the CUDA runtime
+# CHECK: OK: prenorm f32
 # CHECK: OK: two_layers calls the CUDA runtime
 # CHECK: OK: two_layers f32
 # CHECK: OK: relu calls the CUDA runtime
@@ -82,7 +84,9 @@ def check_lowering(name, path):
     assert kernels and all(c.startswith("moe_cuda_cc_") for c in kernels), calls
     if name != "microsoft":  # the whole layer in one device-side call
         # (the residual add around it another: moe_cuda_cc_binary_f32)
-        extra = {"moe_cuda_cc_binary_f32"} if name == "residual" else set()
+        extra = ({"moe_cuda_cc_binary_f32"} if name == "residual" else
+                 {"moe_cuda_cc_binary_f32", "moe_cuda_cc_mean_rows_f32",
+                  "moe_cuda_cc_unary_f32"} if name == "prenorm" else set())
         assert kernels == {"moe_cuda_cc_layer_f32", "moe_cuda_cc_preload"} | extra, kernels
     print(f"OK: {name} calls the CUDA runtime")
 

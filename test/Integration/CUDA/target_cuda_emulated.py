@@ -53,6 +53,8 @@
 # CHECK: OK: deepseek bf16
 # The residual add on the device (moe_cuda_cc_binary_f32):
 # CHECK: OK: residual f32 (device-resident: no copy through the host, 8 synchronizations
+# An RMS norm too (pow, mean over the last axis, sqrt, div, mul):
+# CHECK: OK: prenorm f32 (device-resident: no copy through the host, 8 synchronizations
 # Two MoE layers, each a CUDA call, and no synchronization between them:
 # CHECK: OK: two_layers f32 (device-resident: no copy through the host, 8 synchronizations per run_device
 # CHECK: OK: relu f32 (device-resident

@@ -3,7 +3,8 @@
 # kind (groups, bias, scale, renormalization, ties, NaN), the stable
 # permutation with empty and full experts, gather, the grouped matmul in
 # fp32, bf16 and fp16 (tensor cores) with every activation over random shapes
-# and uneven experts, combine, and a whole layer chained. bf16 results are
+# and uneven experts, combine, the graph's elementwise ops (broadcasting
+# binary, unary, row means), and a whole layer chained. bf16 results are
 # compared at rtol 2e-2 on unit-variance inputs plus a global cosine check.
 # The bf16 shapes cover both tensor-core kernels: the mma.sync one (K and
 # columns multiples of 8; 16-, 64- and 128-row blocks by rows per expert;
@@ -27,6 +28,7 @@
 # CHECK: OK: grouped_matmul f16
 # CHECK: OK: combine
 # CHECK: OK: binary
+# CHECK: OK: unary and mean
 # CHECK: OK: chained layer
 
 import ctypes
@@ -391,13 +393,17 @@ def test_binary():
     that do not broadcast."""
     failures = []
     cases = [((5, 7), (5, 7)), ((2, 3, 16), (16,)), ((4, 1, 6), (1, 5, 1)),
-             ((1,), (3, 2, 2, 4)), ((0, 3), (3,)), ((), (2, 2))]
+             ((1,), (3, 2, 2, 4)), ((0, 3), (3,)), ((), (2, 2)), ((3, 5), ()),
+             ((6, 1), (1, 4)), ((2, 2, 3), (2, 1, 3))]
     for n, (a_shape, b_shape) in enumerate(cases):
-        a = rng.standard_normal(a_shape).astype(np.float32)
-        b = (rng.standard_normal(b_shape) + 3.0).astype(np.float32)
-        op = ["add", "sub", "mul", "div"][n % 4]
+        a = np.asarray(rng.standard_normal(a_shape), dtype=np.float32)
+        b = np.asarray(rng.standard_normal(b_shape) + 3.0, dtype=np.float32)
+        op = ["add", "sub", "mul", "div", "pow", "max", "min"][n % 7]
+        if op == "pow":  # real results: positive bases
+            a = np.asarray(np.abs(a) + 0.1, dtype=np.float32)
         want = {"add": np.add, "sub": np.subtract, "mul": np.multiply,
-                "div": np.divide}[op](a, b)
+                "div": np.divide, "pow": np.power, "max": np.maximum,
+                "min": np.minimum}[op](a, b)
         status, out = ch.binary(op, D(a), D(b))
         if status != ch.OK or not np.allclose(out.get(), want, rtol=1e-6, atol=1e-6):
             failures.append(f"kernel {op} {a_shape} {b_shape}: status {status}")
@@ -424,6 +430,49 @@ def test_binary():
     report("binary", failures)
 
 
+def test_unary_mean():
+    """Unary ops and the mean over the last axis (a norm around a layer)
+    against numpy (erf: math.erf), through the kernels and the compiled
+    code's entries on device and host buffers."""
+    import math
+    failures = []
+    x = (rng.standard_normal((37, 70)) * 2).astype(np.float32)
+    erf = np.vectorize(math.erf)
+    want = {"neg": -x, "sqrt": np.sqrt(np.abs(x)), "exp": np.exp(x), "tanh": np.tanh(x),
+            "sigmoid": 1 / (1 + np.exp(-x.astype(np.float64))), "relu": np.maximum(x, 0),
+            "erf": erf(x.astype(np.float64))}
+    for op, expected in want.items():
+        operand = np.abs(x) if op == "sqrt" else x
+        out = D(shape=x.shape, dtype=np.float32)
+        status = ch.lib.moe_cuda_unary_f32(None, ch.UNARY[op], x.size, D(operand).ptr, out.ptr)
+        if status != ch.OK or not np.allclose(out.get(), expected, rtol=1e-5, atol=1e-6):
+            failures.append(f"kernel {op}: status {status}")
+        out = D(shape=x.shape, dtype=np.float32)
+        status = ch.lib.moe_cuda_cc_unary_f32(0, ch.UNARY[op], D(operand).ptr, x.size, out.ptr)
+        if status != ch.OK or not np.allclose(out.get(), expected, rtol=1e-5, atol=1e-6):
+            failures.append(f"cc device {op}: status {status}")
+        host = np.empty_like(x)
+        status = ch.lib.moe_cuda_cc_unary_f32(0, ch.UNARY[op], operand.ctypes.data, x.size,
+                                              host.ctypes.data)
+        if status != ch.OK or not np.allclose(host, expected, rtol=1e-5, atol=1e-6):
+            failures.append(f"cc host {op}: status {status}")
+    for rows, cols in ((37, 70), (1, 1), (5, 1000), (0, 3)):
+        y = rng.standard_normal((rows, cols)).astype(np.float32)
+        expected = y.astype(np.float64).mean(axis=1) if rows else np.zeros(0)
+        out = D(shape=(rows,), dtype=np.float32)
+        status = ch.lib.moe_cuda_mean_rows_f32(None, D(y).ptr, rows, cols, out.ptr)
+        if status != ch.OK or not np.allclose(out.get(), expected, rtol=1e-5, atol=1e-6):
+            failures.append(f"mean rows {rows}x{cols}: status {status}")
+        host = np.empty(rows, np.float32)
+        status = ch.lib.moe_cuda_cc_mean_rows_f32(0, y.ctypes.data, rows, cols, host.ctypes.data)
+        if status != ch.OK or not np.allclose(host, expected, rtol=1e-5, atol=1e-6):
+            failures.append(f"cc host mean rows {rows}x{cols}: status {status}")
+    bad = ch.lib.moe_cuda_mean_rows_f32(None, None, 3, 0, None)
+    if bad != ch.INVALID_ARGUMENT:
+        failures.append(f"a mean over 0 columns: status {bad}")
+    report("unary and mean", failures)
+
+
 # Every section runs even when one before it failed (a GPU session is
 # short; a sticky device fault fails the rest too, and says so).
 failures = []
@@ -434,6 +483,7 @@ for name, section in (("route", test_route), ("router logits", test_router_logit
                       ("grouped_matmul bf16", lambda: test_grouped_matmul("bf16")),
                       ("grouped_matmul f16", lambda: test_grouped_matmul("f16")),
                       ("combine", test_combine), ("binary", test_binary),
+                      ("unary and mean", test_unary_mean),
                       ("chained layer", test_chained_layer)):
     try:
         section()
