@@ -34,9 +34,8 @@ namespace {
 constexpr int64_t kMaxRank = MOE_CUDA_MAX_ELEMENTWISE_RANK;
 
 template <typename OpTy, int32_t Code>
-struct BinaryToCuda : OpRewritePattern<OpTy> {
-  BinaryToCuda(MLIRContext *context, int32_t numThreads)
-      : OpRewritePattern<OpTy>(context), numThreads(numThreads) {}
+struct BinaryToCuda : RuntimePattern<OpTy> {
+  using RuntimePattern<OpTy>::RuntimePattern;
 
   LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
@@ -46,13 +45,13 @@ struct BinaryToCuda : OpRewritePattern<OpTy> {
       return rewriter.notifyMatchFailure(op, "needs f32 operands");
     if (resultType.getRank() > kMaxRank)
       return rewriter.notifyMatchFailure(op, "rank beyond the runtime's");
-    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+    RuntimeCall call(rewriter, op, this->numThreads, this->target);
     call.addI32(Code);
     int64_t rank = resultType.getRank();
     // The operands, each with its rank and dims (padded to kMaxRank; the
     // runtime reads `rank` of them).
     for (Value operand : {lhs, rhs}) {
-      preloadIfConstant(rewriter, op, operand, numThreads);
+      preloadIfConstant(rewriter, op, operand, this->numThreads);
       auto type = cast<RankedTensorType>(operand.getType());
       call.addInput(operand);
       call.addI64(type.getRank());
@@ -103,8 +102,6 @@ struct BinaryToCuda : OpRewritePattern<OpTy> {
                       "pow/max/min)"));
     return success();
   }
-
-  int32_t numThreads;
 };
 
 /// The sizes of `tensor`'s dims (static ones as constants).
@@ -126,16 +123,15 @@ Value product(RuntimeCall &call, ArrayRef<Value> sizes) {
 }
 
 template <typename OpTy, int32_t Code>
-struct UnaryToCuda : OpRewritePattern<OpTy> {
-  UnaryToCuda(MLIRContext *context, int32_t numThreads)
-      : OpRewritePattern<OpTy>(context), numThreads(numThreads) {}
+struct UnaryToCuda : RuntimePattern<OpTy> {
+  using RuntimePattern<OpTy>::RuntimePattern;
 
   LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
     Value x = op.getInput();
     if (!isF32(x))
       return rewriter.notifyMatchFailure(op, "needs an f32 operand");
-    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+    RuntimeCall call(rewriter, op, this->numThreads, this->target);
     SmallVector<Value> sizes = dimSizes(call, x);
     call.addI32(Code);
     call.addInput(x);
@@ -146,14 +142,11 @@ struct UnaryToCuda : OpRewritePattern<OpTy> {
                                      "tanh/sigmoid/relu/erf)"));
     return success();
   }
-
-  int32_t numThreads;
 };
 
 /// onnx.reduce_mean over the last axis (a norm's mean square).
-struct MeanRowsToCuda : OpRewritePattern<onnx::ReduceMeanOp> {
-  MeanRowsToCuda(MLIRContext *context, int32_t numThreads)
-      : OpRewritePattern(context), numThreads(numThreads) {}
+struct MeanRowsToCuda : RuntimePattern<onnx::ReduceMeanOp> {
+  using RuntimePattern::RuntimePattern;
 
   LogicalResult matchAndRewrite(onnx::ReduceMeanOp op,
                                 PatternRewriter &rewriter) const override {
@@ -164,7 +157,7 @@ struct MeanRowsToCuda : OpRewritePattern<onnx::ReduceMeanOp> {
       return rewriter.notifyMatchFailure(op, "needs f32, the last axis");
     if (type.getDimSize(type.getRank() - 1) == 0)
       return rewriter.notifyMatchFailure(op, "an empty mean");
-    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+    RuntimeCall call(rewriter, op, this->numThreads, this->target);
     SmallVector<Value> sizes = dimSizes(call, x);
     Value cols = sizes.pop_back_val();
     call.addInput(x);
@@ -176,8 +169,6 @@ struct MeanRowsToCuda : OpRewritePattern<onnx::ReduceMeanOp> {
     rewriter.replaceOp(op, call.emit("moe_cc_mean_rows_f32"));
     return success();
   }
-
-  int32_t numThreads;
 };
 
 struct ConvertElementwiseToCudaPass
@@ -202,7 +193,7 @@ struct ConvertElementwiseToCudaPass
                  UnaryToCuda<onnx::SigmoidOp, MOE_CUDA_UNARY_SIGMOID>,
                  UnaryToCuda<onnx::ReluOp, MOE_CUDA_UNARY_RELU>,
                  UnaryToCuda<onnx::ErfOp, MOE_CUDA_UNARY_ERF>, MeanRowsToCuda>(
-        context, numThreads);
+        context, numThreads, RuntimeTarget::CUDA);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

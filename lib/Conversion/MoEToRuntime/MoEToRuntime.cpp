@@ -84,18 +84,6 @@ bool isI32(Value v) {
   return getElementTypeOrSelf(v.getType()).isSignlessInteger(32);
 }
 
-/// A pattern that knows its runtime and how many threads its kernel may
-/// use.
-template <typename OpTy>
-struct RuntimePattern : OpRewritePattern<OpTy> {
-  RuntimePattern(MLIRContext *context, int32_t numThreads,
-                 RuntimeTarget target)
-      : OpRewritePattern<OpTy>(context), numThreads(numThreads),
-        target(target) {}
-  int32_t numThreads;
-  RuntimeTarget target;
-};
-
 /// The routing arguments every routing entry point takes after its
 /// logits or router: E (routed experts), the routing parameters in
 /// moe_routing_params' order (scale last), the correction bias.

@@ -123,6 +123,16 @@ private:
   SmallVector<std::pair<Value, RankedTensorType>> outputs;
 };
 
+/// A pattern that knows its runtime and how many threads its kernel may
+/// use.
+template <typename OpTy> struct RuntimePattern : OpRewritePattern<OpTy> {
+  RuntimePattern(MLIRContext *context, int32_t numThreads, RuntimeTarget target)
+      : OpRewritePattern<OpTy>(context), numThreads(numThreads),
+        target(target) {}
+  int32_t numThreads;
+  RuntimeTarget target;
+};
+
 inline bool isF32(Value v) { return getElementTypeOrSelf(v.getType()).isF32(); }
 
 /// CUDA: whether `weights` is a constant, which the calls pass as their
