@@ -1,10 +1,9 @@
 //===- CompiledCode.cu - Entry points for code compiled for CUDA ----------===//
 //
-// What `moe-compile --target=cuda` calls: the moe_cc_* entry points of the
-// CPU runtime with the same scalar-only signatures, on host buffers (the
-// rest of the compiled graph runs on the host). Each call stages its
-// inputs to the device on the calling thread's stream, runs the kernels of
-// moe_runtime_cuda.h and copies its outputs back before returning. Expert
+// What `moe-compile --target=cuda` calls for the MoE ops: the moe_cc_*
+// entry points of the CPU runtime with the same scalar-only signatures, on
+// host or device buffers (CompiledCall.h stages them; the graph's other
+// ops: CompiledGraphOps.cu). Expert
 // weights that are constants of the compiled model are uploaded once (when
 // the model is created, moe_cuda_cc_preload, or on first use) and stay on
 // the device while the model is loaded (this library is linked statically
@@ -12,8 +11,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CompiledCall.h"
 #include "CudaSupport.h"
-#include "Elementwise.h"
 #include "GroupedMatmul.h"
 #include "Routing.h"
 
@@ -40,117 +39,10 @@ moe_stats_record_routing(int32_t layer, const char *name, int32_t kind,
                          const int32_t *expert_ids, const float *weights,
                          int64_t slot_stride);
 
+/// See CompiledCall.h.
+thread_local bool moe::runtime::cuda::copiedToHost = false;
 
 namespace {
-
-cudaStream_t callStream() { return cudaStreamPerThread; }
-
-moe_status check(cudaError_t error) {
-  return error == cudaSuccess ? MOE_OK : deviceError(error);
-}
-
-/// The device copy of a constant preloaded at model creation, or null
-/// (the cache below).
-const void *findConstant(const void *host, size_t bytes);
-
-/// A device copy of `count` host values (nothing for a null pointer);
-/// values already on the device (a device-resident run) are used where
-/// they are, and so are the model's constants preloaded at its creation
-/// (biases: their calls carry no constant flag).
-template <typename T>
-moe_status upload(DeviceBuffer<T> &buffer, const T *host, int64_t count) {
-  if (!host)
-    return MOE_OK;
-  // The cache first: a map lookup, where the pointer query is a CUDA call
-  // (decode uploads routers and biases every call).
-  if (const void *cached = findConstant(host, sizeof(T) * count)) {
-    buffer.alias(static_cast<const T *>(cached));
-    return MOE_OK;
-  }
-  if (isDevicePointer(host)) {
-    buffer.alias(host);
-    return MOE_OK;
-  }
-  MOE_TRY(buffer.allocate(count, callStream()));
-  if (count == 0)
-    return MOE_OK;
-  return check(cudaMemcpyAsync(buffer.get(), host, sizeof(T) * count,
-                               cudaMemcpyHostToDevice, callStream()));
-}
-
-/// Whether the thread's current call has copied results into host memory,
-/// which the host may read once the call returns: then it ends with a
-/// synchronization (finish). Results left in device memory (a
-/// device-resident run) need none: the calls after it are in stream order
-/// on the same stream, and moe_cuda_cc_copy synchronizes before a result
-/// leaves it.
-thread_local bool copiedToHost = false;
-
-/// Results to `host` - or to device memory in a device-resident run.
-template <typename T>
-moe_status download(T *host, const DeviceBuffer<T> &buffer, int64_t count) {
-  if (count == 0)
-    return MOE_OK;
-  if (!isDevicePointer(host))
-    copiedToHost = true;
-  return check(cudaMemcpyAsync(host, buffer.get(), sizeof(T) * count,
-                               cudaMemcpyDefault, callStream()));
-}
-
-/// Where a call computes its result of `count` floats: `out` itself when it
-/// is device memory (a device-resident run: no copy), else scratch that
-/// deliver() copies to `out`.
-class Result {
-public:
-  moe_status prepare(float *out, int64_t count) {
-    host = out;
-    this->count = count;
-    if (isDevicePointer(out)) {
-      device = out;
-      return MOE_OK;
-    }
-    MOE_TRY(scratch.allocate(count, callStream()));
-    device = scratch.get();
-    return MOE_OK;
-  }
-  float *get() const { return device; }
-  moe_status deliver() {
-    return device == host ? MOE_OK : download(host, scratch, count);
-  }
-
-private:
-  DeviceBuffer<float> scratch;
-  float *host = nullptr, *device = nullptr;
-  int64_t count = 0;
-};
-
-/// Whether all of a graph op's buffers are host memory (a run on host
-/// buffers): it then computes on the host - copying its operands up and
-/// its result back would cost more than the op.
-bool allOnHost(std::initializer_list<const void *> buffers) {
-  for (const void *buffer : buffers)
-    if (isDevicePointer(buffer))
-      return false;
-  return true;
-}
-
-/// The host-side index check of `values`, for host memory. Device-resident
-/// runs pass indices the routing and permutation kernels made on the
-/// device (graphs with integer inputs never run that way), which are in
-/// range by construction.
-bool indicesOk(const int32_t *values, int64_t count, int64_t bound) {
-  return isDevicePointer(values) || indicesBelow(values, count, bound);
-}
-
-moe_status synchronize() { return check(cudaStreamSynchronize(callStream())); }
-
-/// The end of a moe_cuda_cc_* call: waits for it where it copied results
-/// to the host (see copiedToHost).
-moe_status finish() {
-  bool wait = copiedToHost;
-  copiedToHost = false;
-  return wait ? synchronize() : MOE_OK;
-}
 
 /// Device copies of the model's constant weights, by device and host
 /// address. The addresses are the model's read-only data, which neither
@@ -219,9 +111,13 @@ ConstantCache &constants() {
   return cache;
 }
 
-const void *findConstant(const void *host, size_t bytes) {
+} // namespace
+
+const void *moe::runtime::cuda::findConstant(const void *host, size_t bytes) {
   return constants().find(host, bytes);
 }
+
+namespace {
 
 /// Expert weights on the device: the cached copy of a constant, or a copy
 /// for this call.
@@ -774,85 +670,6 @@ int32_t moe_cuda_cc_preload(int32_t, const void *weights, int64_t bytes) {
     return MOE_ERROR_INVALID_ARGUMENT;
   const void *device = nullptr;
   return constants().get(weights, static_cast<size_t>(bytes), &device);
-}
-
-int32_t moe_cuda_cc_binary_f32(int32_t, int32_t op, const float *lhs,
-                               int64_t lhs_rank, int64_t l0, int64_t l1,
-                               int64_t l2, int64_t l3, const float *rhs,
-                               int64_t rhs_rank, int64_t r0, int64_t r1,
-                               int64_t r2, int64_t r3, int64_t out_rank,
-                               int64_t o0, int64_t o1, int64_t o2, int64_t o3,
-                               float *out) {
-  const int64_t lhsDims[] = {l0, l1, l2, l3}, rhsDims[] = {r0, r1, r2, r3},
-                outDims[] = {o0, o1, o2, o3};
-  BinaryShape shape;
-  if (!validBinaryOp(op) ||
-      !binaryShape(lhs_rank, lhsDims, rhs_rank, rhsDims, out_rank, outDims,
-                   shape) ||
-      (shape.count > 0 && (!lhs || !rhs || !out)))
-    return MOE_ERROR_INVALID_ARGUMENT;
-  if (shape.count == 0)
-    return MOE_OK;
-  if (allOnHost({lhs, rhs, out})) {
-    binaryOnHost(op, shape, lhs, rhs, out);
-    return MOE_OK;
-  }
-  auto elements = [](int64_t rank, const int64_t *dims) {
-    int64_t n = 1;
-    for (int64_t d = 0; d < rank; ++d)
-      n *= dims[d];
-    return n;
-  };
-  DeviceBuffer<float> dLhs, dRhs;
-  Result result;
-  MOE_TRY(upload(dLhs, lhs, elements(lhs_rank, lhsDims)));
-  MOE_TRY(upload(dRhs, rhs, elements(rhs_rank, rhsDims)));
-  MOE_TRY(result.prepare(out, shape.count));
-  MOE_TRY(moe_cuda_binary_f32(callStream(), op, kMaxElementwiseRank,
-                              shape.shape, dLhs.get(), shape.lhs, dRhs.get(),
-                              shape.rhs, result.get()));
-  MOE_TRY(result.deliver());
-  return finish();
-}
-
-int32_t moe_cuda_cc_unary_f32(int32_t, int32_t op, const float *x,
-                              int64_t count, float *out) {
-  if (!validUnaryOp(op) || count < 0 || (count > 0 && (!x || !out)))
-    return MOE_ERROR_INVALID_ARGUMENT;
-  if (count == 0)
-    return MOE_OK;
-  if (allOnHost({x, out})) {
-    for (int64_t i = 0; i < count; ++i)
-      out[i] = applyUnary(op, x[i]);
-    return MOE_OK;
-  }
-  DeviceBuffer<float> dX;
-  Result result;
-  MOE_TRY(upload(dX, x, count));
-  MOE_TRY(result.prepare(out, count));
-  MOE_TRY(moe_cuda_unary_f32(callStream(), op, count, dX.get(), result.get()));
-  MOE_TRY(result.deliver());
-  return finish();
-}
-
-int32_t moe_cuda_cc_mean_rows_f32(int32_t, const float *x, int64_t rows,
-                                  int64_t cols, float *out) {
-  if (rows < 0 || cols < 1 || (rows > 0 && (!x || !out)))
-    return MOE_ERROR_INVALID_ARGUMENT;
-  if (rows == 0)
-    return MOE_OK;
-  if (allOnHost({x, out})) {
-    meanRowsOnHost(x, rows, cols, out);
-    return MOE_OK;
-  }
-  DeviceBuffer<float> dX;
-  Result result;
-  MOE_TRY(upload(dX, x, rows * cols));
-  MOE_TRY(result.prepare(out, rows));
-  MOE_TRY(
-      moe_cuda_mean_rows_f32(callStream(), dX.get(), rows, cols, result.get()));
-  MOE_TRY(result.deliver());
-  return finish();
 }
 
 int32_t moe_cuda_cc_combine_f32(int32_t, const float *rows, int64_t num_rows,

@@ -1,0 +1,96 @@
+//===- CompiledGraphOps.cu - The graph's elementwise ops, compiled -------===//
+//
+// The moe_cuda_cc_* entry points convert-elementwise-to-cuda calls for the
+// ops around a graph's MoE layers (a residual add, an RMS norm): on the
+// host when all their buffers are host memory (a run on host buffers),
+// else on the GPU (Elementwise.cu), host operands uploaded.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CompiledCall.h"
+#include "Elementwise.h"
+
+using namespace moe::runtime::cuda;
+
+extern "C" {
+
+int32_t moe_cuda_cc_binary_f32(int32_t, int32_t op, const float *lhs,
+                               int64_t lhs_rank, int64_t l0, int64_t l1,
+                               int64_t l2, int64_t l3, const float *rhs,
+                               int64_t rhs_rank, int64_t r0, int64_t r1,
+                               int64_t r2, int64_t r3, int64_t out_rank,
+                               int64_t o0, int64_t o1, int64_t o2, int64_t o3,
+                               float *out) {
+  const int64_t lhsDims[] = {l0, l1, l2, l3}, rhsDims[] = {r0, r1, r2, r3},
+                outDims[] = {o0, o1, o2, o3};
+  BinaryShape shape;
+  if (!validBinaryOp(op) ||
+      !binaryShape(lhs_rank, lhsDims, rhs_rank, rhsDims, out_rank, outDims,
+                   shape) ||
+      (shape.count > 0 && (!lhs || !rhs || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (shape.count == 0)
+    return MOE_OK;
+  if (allOnHost({lhs, rhs, out})) {
+    binaryOnHost(op, shape, lhs, rhs, out);
+    return MOE_OK;
+  }
+  auto elements = [](int64_t rank, const int64_t *dims) {
+    int64_t n = 1;
+    for (int64_t d = 0; d < rank; ++d)
+      n *= dims[d];
+    return n;
+  };
+  DeviceBuffer<float> dLhs, dRhs;
+  Result result;
+  MOE_TRY(upload(dLhs, lhs, elements(lhs_rank, lhsDims)));
+  MOE_TRY(upload(dRhs, rhs, elements(rhs_rank, rhsDims)));
+  MOE_TRY(result.prepare(out, shape.count));
+  MOE_TRY(moe_cuda_binary_f32(callStream(), op, kMaxElementwiseRank,
+                              shape.shape, dLhs.get(), shape.lhs, dRhs.get(),
+                              shape.rhs, result.get()));
+  MOE_TRY(result.deliver());
+  return finish();
+}
+
+int32_t moe_cuda_cc_unary_f32(int32_t, int32_t op, const float *x,
+                              int64_t count, float *out) {
+  if (!validUnaryOp(op) || count < 0 || (count > 0 && (!x || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (count == 0)
+    return MOE_OK;
+  if (allOnHost({x, out})) {
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = applyUnary(op, x[i]);
+    return MOE_OK;
+  }
+  DeviceBuffer<float> dX;
+  Result result;
+  MOE_TRY(upload(dX, x, count));
+  MOE_TRY(result.prepare(out, count));
+  MOE_TRY(moe_cuda_unary_f32(callStream(), op, count, dX.get(), result.get()));
+  MOE_TRY(result.deliver());
+  return finish();
+}
+
+int32_t moe_cuda_cc_mean_rows_f32(int32_t, const float *x, int64_t rows,
+                                  int64_t cols, float *out) {
+  if (rows < 0 || cols < 1 || (rows > 0 && (!x || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (rows == 0)
+    return MOE_OK;
+  if (allOnHost({x, out})) {
+    meanRowsOnHost(x, rows, cols, out);
+    return MOE_OK;
+  }
+  DeviceBuffer<float> dX;
+  Result result;
+  MOE_TRY(upload(dX, x, rows * cols));
+  MOE_TRY(result.prepare(out, rows));
+  MOE_TRY(
+      moe_cuda_mean_rows_f32(callStream(), dX.get(), rows, cols, result.get()));
+  MOE_TRY(result.deliver());
+  return finish();
+}
+
+} // extern "C"
