@@ -33,6 +33,16 @@ namespace {
 
 constexpr int64_t kMaxRank = MOE_CUDA_MAX_ELEMENTWISE_RANK;
 
+/// How a failed call names its op: the op, its ONNX node, what it needs.
+std::string describe(Operation *op, StringRef needs) {
+  std::string text = op->getName().getStringRef().str();
+  if (std::string node = onnxNodeName(op->getLoc()); !node.empty())
+    text += " '" + node + "'";
+  if (!needs.empty())
+    text += " (" + needs.str() + ")";
+  return text;
+}
+
 template <typename OpTy, int32_t Code>
 struct BinaryToCuda : RuntimePattern<OpTy> {
   using RuntimePattern<OpTy>::RuntimePattern;
@@ -95,11 +105,9 @@ struct BinaryToCuda : RuntimePattern<OpTy> {
       else
         call.addI64(1);
     call.addOutput(op.getResult(), sizes);
-    // One message for every binary op: the symbol holding it is shared.
     rewriter.replaceOp(
         op, call.emit("moe_cc_binary_f32",
-                      "a broadcasting elementwise op (onnx.add/sub/mul/div/"
-                      "pow/max/min)"));
+                      describe(op, "its operands' shapes must broadcast")));
     return success();
   }
 };
@@ -137,9 +145,7 @@ struct UnaryToCuda : RuntimePattern<OpTy> {
     call.addInput(x);
     call.addI64(product(call, sizes));
     call.addOutput(op.getResult(), sizes);
-    rewriter.replaceOp(op, call.emit("moe_cc_unary_f32",
-                                     "an elementwise op (onnx.neg/sqrt/exp/"
-                                     "tanh/sigmoid/relu/erf)"));
+    rewriter.replaceOp(op, call.emit("moe_cc_unary_f32", describe(op, "")));
     return success();
   }
 };
@@ -166,7 +172,7 @@ struct MeanRowsToCuda : RuntimePattern<onnx::ReduceMeanOp> {
     if (op.getKeepdims())
       sizes.push_back(call.index(1));
     call.addOutput(op.getResult(), sizes);
-    rewriter.replaceOp(op, call.emit("moe_cc_mean_rows_f32"));
+    rewriter.replaceOp(op, call.emit("moe_cc_mean_rows_f32", describe(op, "")));
     return success();
   }
 };

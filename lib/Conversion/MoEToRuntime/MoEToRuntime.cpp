@@ -69,17 +69,6 @@ namespace {
 /// Globals holding layer names for the statistics: __moe_layer_<n>.
 constexpr llvm::StringLiteral kLayerPrefix = "__moe_layer_";
 
-/// The ONNX node name in `loc` (the importer's NameLoc), or "".
-std::string layerName(Location loc) {
-  if (auto name = dyn_cast<NameLoc>(loc))
-    return name.getName().str();
-  if (auto fused = dyn_cast<FusedLoc>(loc))
-    for (Location inner : fused.getLocations())
-      if (std::string name = layerName(inner); !name.empty())
-        return name;
-  return "";
-}
-
 bool isI32(Value v) {
   return getElementTypeOrSelf(v.getType()).isSignlessInteger(32);
 }
@@ -130,7 +119,8 @@ void addLayerArgs(RuntimeCall &call, RouteOp op) {
     for (auto global : module.getOps<LLVM::GlobalOp>())
       layer += global.getSymName().starts_with(kLayerPrefix);
   call.addI32(layer);
-  call.addString((kLayerPrefix + Twine(layer)).str(), layerName(op.getLoc()));
+  call.addString((kLayerPrefix + Twine(layer)).str(),
+                 onnxNodeName(op.getLoc()));
 }
 
 /// moe_cc_route_f32 (given logits) or moe_cc_route_fused_f32 (hidden

@@ -10,10 +10,23 @@
 #include "mlir/Dialect/LLVMIR/FunctionCallUtils.h"
 #include "mlir/IR/Matchers.h"
 
+#include "llvm/ADT/Hashing.h"
+#include "llvm/ADT/StringExtras.h"
+
 #include <cstring>
 
 using namespace mlir;
 using namespace mlir::moe;
+
+std::string mlir::moe::onnxNodeName(Location loc) {
+  if (auto name = dyn_cast<NameLoc>(loc))
+    return name.getName().str();
+  if (auto fused = dyn_cast<FusedLoc>(loc))
+    for (Location inner : fused.getLocations())
+      if (std::string name = onnxNodeName(inner); !name.empty())
+        return name;
+  return "";
+}
 
 SmallVector<Value> RuntimeCall::emit(StringRef cpuName, StringRef what) {
   std::string name = cpuName.str();
@@ -31,10 +44,15 @@ SmallVector<Value> RuntimeCall::emit(StringRef cpuName, StringRef what) {
   // status goes to the runtime's error channel (moe_cc_check_status),
   // which fails the model run with this message (moe_model_run). CUDA
   // calls add the CUDA runtime's text of a device error.
-  Value description = stringAddress(
-      b, b.getLoc(), module, "__moe_kernel_" + name,
+  // One global per distinct message (calls of one entry point may name
+  // different nodes).
+  std::string text =
       ((what.empty() ? op->getName().getStringRef() : what) + " (" + name + ")")
-          .str());
+          .str();
+  std::string symbol = "__moe_kernel_" + name;
+  if (!what.empty())
+    symbol += "_" + llvm::utohexstr(llvm::hash_value(text));
+  Value description = stringAddress(b, b.getLoc(), module, symbol, text);
   SmallVector<Value> checkArgs = {status, description};
   if (target == RuntimeTarget::CUDA) {
     FailureOr<LLVM::LLVMFuncOp> lastError =

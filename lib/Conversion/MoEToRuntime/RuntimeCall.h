@@ -133,6 +133,9 @@ template <typename OpTy> struct RuntimePattern : OpRewritePattern<OpTy> {
   RuntimeTarget target;
 };
 
+/// The ONNX node name in `loc` (the importer's NameLoc), or "".
+std::string onnxNodeName(Location loc);
+
 inline bool isF32(Value v) { return getElementTypeOrSelf(v.getType()).isF32(); }
 
 /// CUDA: whether `weights` is a constant, which the calls pass as their

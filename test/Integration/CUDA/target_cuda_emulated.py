@@ -65,6 +65,7 @@
 # CHECK: OK: stacked f32 (device-resident
 # CHECK: OK: switch f32 (device-resident
 # CHECK: OK: moe-run --device on the device-resident qwen2 f32 model matches onnxruntime
+# CHECK: OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts
 
 import ctypes
 import glob
@@ -193,3 +194,33 @@ error, cosine = cuda_test_models.error_and_cosine(
     np.load(os.path.join(out, "device", "y.npy")), expected)
 assert error <= 1e-3 and cosine > 0.999, (error, cosine)
 print("OK: moe-run --device on the device-resident qwen2 f32 model matches onnxruntime")
+
+# A broadcast the shapes refuse at run time (x [a, 4] + y [b, 4], a != b:
+# the signature cannot tell) fails the run naming the op, on host and
+# device buffers alike - never a wrong-sized result.
+import onnx  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
+
+graph = helper.make_graph(
+    [helper.make_node("Add", ["x", "y"], ["z"], name="residual_add")], "add",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["a", 4]),
+     helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", 4])],
+    [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["c", 4])])
+add_path = os.path.join(out, "add.onnx")
+onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), add_path)
+os.makedirs(os.path.join(out, "add"))
+add_model = compiled_model.Model(compiled_model.compile_model(
+    add_path, os.path.join(out, "add"), ["--target=cuda", f"--runtime-dir={runtime}"]))
+x, y = np.ones((3, 4), np.float32), np.ones((2, 4), np.float32)
+for api in ("host", "device"):
+    try:
+        (add_model.run([x, y]) if api == "host"
+         else add_model.run_device([x, y], cuda_lib=device_memory(add_model.lib)))
+        raise AssertionError(f"{api}: a [3, 4] + [2, 4] add ran")
+    except compiled_model.ModelError as error:
+        assert "onnx.add 'residual_add'" in str(error) and "must broadcast" in str(error), \
+            str(error)
+x1 = np.arange(4, dtype=np.float32).reshape(1, 4)
+(z,) = add_model.run_device([x1, y], cuda_lib=device_memory(add_model.lib))
+assert np.array_equal(z, x1 + y), z
+print("OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts")
