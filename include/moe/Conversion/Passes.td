@@ -21,7 +21,9 @@ def ConvertMoEToRuntimePass : Pass<"convert-moe-to-runtime", "::mlir::ModuleOp">
     `bufferization.to_tensor ... restrict` wraps, so one-shot bufferization
     of the rest of the function is unchanged. The kernel's status is
     checked with `cf.assert`. Ops of other element types and `moe.layer`
-    are left for `convert-moe-to-linalg`.
+    are left for `convert-moe-to-linalg`; with `target=cuda` each layer
+    left that way gets a warning (it runs on the host, not the GPU) with
+    the reason.
 
     Before:
     ```mlir

@@ -33,6 +33,8 @@
 #include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include "llvm/ADT/DenseSet.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -622,6 +624,36 @@ struct ConvertMoEToRuntimePass
         target == "cuda" ? RuntimeTarget::CUDA : RuntimeTarget::CPU);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
+    if (target == "cuda")
+      warnHostFallbacks();
+  }
+
+  /// CUDA: what no pattern took runs on the host through the reference
+  /// lowering, orders of magnitude slower than the GPU - said once per
+  /// layer (its ops share the layer's location), never silently.
+  void warnHostFallbacks() {
+    llvm::SmallDenseSet<Location> warned;
+    getOperation()->walk([&](Operation *op) {
+      if (!isa<MoEDialect>(op->getDialect()) ||
+          !warned.insert(op->getLoc()).second)
+        return;
+      Type data;
+      for (Type type :
+           llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes()))
+        if (auto element = getElementTypeOrSelf(type);
+            isa<FloatType>(element) && !element.isF32())
+          data = element;
+      InFlightDiagnostic warning = op->emitWarning()
+                                   << "runs on the host (the reference "
+                                      "lowering), not on the GPU: ";
+      if (data)
+        warning << "its data is " << data
+                << " and the CUDA kernels take f32 activations (export the "
+                   "model in float32; --weights=bf16 or f16 keeps the "
+                   "expert weights 16-bit on the GPU)";
+      else
+        warning << "the CUDA runtime has no kernel for this op";
+    });
   }
 };
 
