@@ -116,9 +116,11 @@ void moe::buildReferenceToLLVMPipeline(OpPassManager &pm) {
 
 void moe::buildRuntimeToLLVMPipeline(OpPassManager &pm,
                                      const RuntimePipelineOptions &options) {
-  // CUDA: the graph's binary ops around its layers (a residual add) go to
-  // the runtime too, so that a device-resident run keeps their buffers on
-  // the device.
+  // float16/bfloat16 layers compute in f32 (the kernels' activations).
+  pm.addNestedPass<func::FuncOp>(moe::createMoEWidenHalfPass());
+  // CUDA: the graph's elementwise ops around its layers (a residual add, a
+  // norm, the casts around a 16-bit layer) go to the runtime too, so that
+  // a device-resident run keeps their buffers on the device.
   if (options.target == "cuda") {
     moe::ConvertElementwiseToCudaPassOptions elementwise;
     elementwise.numThreads = options.numThreads;

@@ -72,12 +72,12 @@ moe_status download(T *host, const DeviceBuffer<T> &buffer, int64_t count) {
                                cudaMemcpyDefault, callStream()));
 }
 
-/// Where a call computes its result of `count` floats: `out` itself when it
+/// Where a call computes its result of `count` values: `out` itself when it
 /// is device memory (a device-resident run: no copy), else scratch that
 /// deliver() copies to `out`.
-class Result {
+template <typename T = float> class Result {
 public:
-  moe_status prepare(float *out, int64_t count) {
+  moe_status prepare(T *out, int64_t count) {
     host = out;
     this->count = count;
     if (isDevicePointer(out)) {
@@ -88,14 +88,14 @@ public:
     device = scratch.get();
     return MOE_OK;
   }
-  float *get() const { return device; }
+  T *get() const { return device; }
   moe_status deliver() {
     return device == host ? MOE_OK : download(host, scratch, count);
   }
 
 private:
-  DeviceBuffer<float> scratch;
-  float *host = nullptr, *device = nullptr;
+  DeviceBuffer<T> scratch;
+  T *host = nullptr, *device = nullptr;
   int64_t count = 0;
 };
 

@@ -222,7 +222,7 @@ moe_status groupedMatmul(const float *rows, int64_t numRows, int64_t kDim,
   MOE_TRY(upload(dOffsets, offsets, numExperts + 1));
   MOE_TRY(upload(dBias, bias, numExperts * mDim));
   if (!combineWeights) {
-    Result result;
+    Result<> result;
     MOE_TRY(result.prepare(out, numRows * outCols));
     MOE_TRY(deviceGroupedMatmul(s, dRows.get(), numRows, kDim, dWeights,
                                 numExperts, mDim, dOffsets.get(), dBias.get(),
@@ -236,7 +236,7 @@ moe_status groupedMatmul(const float *rows, int64_t numRows, int64_t kDim,
                               act, dZ.get()));
   MOE_TRY(upload(dCombineWeights, combineWeights, numTokens * k));
   MOE_TRY(upload(dInverse, combineInverse, numTokens * k));
-  Result result;
+  Result<> result;
   MOE_TRY(result.prepare(out, numTokens * outCols));
   MOE_TRY(moe_cuda_combine_f32(s, dZ.get(), numRows, outCols,
                                dCombineWeights.get(), dInverse.get(),
@@ -347,7 +347,7 @@ moe_status experts(const float *input, int64_t numTokens, int64_t d,
   cudaStream_t s = callStream();
   DeviceBuffer<float> dInput, dWeights;
   DeviceBuffer<int32_t> dIds;
-  Result result;
+  Result<> result;
   MOE_TRY(upload(dInput, input, numTokens * d));
   MOE_TRY(upload(dIds, expertIds, slots));
   MOE_TRY(upload(dWeights, combineWeights, slots));
@@ -447,7 +447,7 @@ moe_status runLayer(const float *input, int64_t numTokens, int64_t d,
   cudaStream_t s = callStream();
   DeviceBuffer<float> dInput, dWeights;
   DeviceBuffer<int32_t> dIds;
-  Result result;
+  Result<> result;
   MOE_TRY(upload(dInput, input, numTokens * d));
   MOE_TRY(dIds.allocate(slots, s));
   MOE_TRY(dWeights.allocate(slots, s));
@@ -684,7 +684,7 @@ int32_t moe_cuda_cc_combine_f32(int32_t, const float *rows, int64_t num_rows,
   cudaStream_t s = callStream();
   DeviceBuffer<float> dRows, dWeights;
   DeviceBuffer<int32_t> dInverse;
-  Result result;
+  Result<> result;
   MOE_TRY(upload(dRows, rows, num_rows * d));
   MOE_TRY(upload(dWeights, weights, num_tokens * k));
   MOE_TRY(upload(dInverse, inverse, num_tokens * k));

@@ -10,6 +10,8 @@
 #include "CompiledCall.h"
 #include "Elementwise.h"
 
+#include <type_traits>
+
 using namespace moe::runtime::cuda;
 
 extern "C" {
@@ -42,7 +44,7 @@ int32_t moe_cuda_cc_binary_f32(int32_t, int32_t op, const float *lhs,
     return n;
   };
   DeviceBuffer<float> dLhs, dRhs;
-  Result result;
+  Result<> result;
   MOE_TRY(upload(dLhs, lhs, elements(lhs_rank, lhsDims)));
   MOE_TRY(upload(dRhs, rhs, elements(rhs_rank, rhsDims)));
   MOE_TRY(result.prepare(out, shape.count));
@@ -65,7 +67,7 @@ int32_t moe_cuda_cc_unary_f32(int32_t, int32_t op, const float *x,
     return MOE_OK;
   }
   DeviceBuffer<float> dX;
-  Result result;
+  Result<> result;
   MOE_TRY(upload(dX, x, count));
   MOE_TRY(result.prepare(out, count));
   MOE_TRY(moe_cuda_unary_f32(callStream(), op, count, dX.get(), result.get()));
@@ -84,13 +86,41 @@ int32_t moe_cuda_cc_mean_rows_f32(int32_t, const float *x, int64_t rows,
     return MOE_OK;
   }
   DeviceBuffer<float> dX;
-  Result result;
+  Result<> result;
   MOE_TRY(upload(dX, x, rows * cols));
   MOE_TRY(result.prepare(out, rows));
   MOE_TRY(
       moe_cuda_mean_rows_f32(callStream(), dX.get(), rows, cols, result.get()));
   MOE_TRY(result.deliver());
   return finish();
+}
+
+int32_t moe_cuda_cc_cast(int32_t, int32_t kind, const void *x, int64_t count,
+                         void *out) {
+  if (!validCast(kind) || count < 0 || (count > 0 && (!x || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (count == 0)
+    return MOE_OK;
+  if (allOnHost({x, out})) {
+    for (int64_t i = 0; i < count; ++i)
+      castElement(kind, x, out, i);
+    return MOE_OK;
+  }
+  // 16-bit values travel as their bits (uint16_t).
+  auto run = [&](auto *in, auto *result) -> moe_status {
+    using In = std::remove_const_t<std::remove_pointer_t<decltype(in)>>;
+    using Out = std::remove_pointer_t<decltype(result)>;
+    DeviceBuffer<In> dX;
+    Result<Out> dOut;
+    MOE_TRY(upload(dX, in, count));
+    MOE_TRY(dOut.prepare(result, count));
+    MOE_TRY(moe_cuda_cast(callStream(), kind, count, dX.get(), dOut.get()));
+    MOE_TRY(dOut.deliver());
+    return finish();
+  };
+  return castWidens(kind)
+             ? run(static_cast<const uint16_t *>(x), static_cast<float *>(out))
+             : run(static_cast<const float *>(x), static_cast<uint16_t *>(out));
 }
 
 } // extern "C"

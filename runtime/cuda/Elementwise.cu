@@ -5,7 +5,7 @@
 //   - moe_cuda_binary_f32: one thread per output element (a grid-stride
 //     loop), each reading its operands through their broadcast strides
 //     (Elementwise.h), or flat when neither operand broadcasts;
-//   - moe_cuda_unary_f32: the same, one operand;
+//   - moe_cuda_unary_f32, moe_cuda_cast: the same, one operand;
 //   - moe_cuda_mean_rows_f32: one warp per row, lanes striding the row,
 //     a shuffle tree to finish.
 // Memory-bound, like the ops they serve.
@@ -39,6 +39,12 @@ __global__ void unaryKernel(int op, int64_t count, const float *x, float *out) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
        i += int64_t(gridDim.x) * blockDim.x)
     out[i] = applyUnary(op, x[i]);
+}
+
+__global__ void castKernel(int kind, int64_t count, const void *x, void *out) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += int64_t(gridDim.x) * blockDim.x)
+    castElement(kind, x, out, i);
 }
 
 __global__ void meanRowsKernel(const float *x, int64_t rows, int64_t cols,
@@ -105,6 +111,17 @@ extern "C" moe_status moe_cuda_unary_f32(void *stream, int32_t op,
     return MOE_OK;
   MOE_LAUNCH(elementGrid(count), kThreads, 0, asStream(stream), unaryKernel)
   (op, count, x, out);
+  return launched();
+}
+
+extern "C" moe_status moe_cuda_cast(void *stream, int32_t kind, int64_t count,
+                                    const void *x, void *out) {
+  if (!validCast(kind) || count < 0 || (count > 0 && (!x || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (count == 0)
+    return MOE_OK;
+  MOE_LAUNCH(elementGrid(count), kThreads, 0, asStream(stream), castKernel)
+  (kind, count, x, out);
   return launched();
 }
 

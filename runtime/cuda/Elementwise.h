@@ -14,6 +14,9 @@
 
 #include "moe_runtime_cuda.h"
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -132,6 +135,45 @@ MOE_HOST_DEVICE inline float applyUnary(int op, float x) {
     return x > 0.0f ? x : (x == x ? 0.0f : x);
   default:
     return erff(x);
+  }
+}
+
+inline bool validCast(int32_t kind) {
+  return kind >= MOE_CUDA_CAST_F16_TO_F32 && kind <= MOE_CUDA_CAST_F32_TO_BF16;
+}
+
+/// Whether a cast kind widens (16-bit in, f32 out).
+inline bool castWidens(int32_t kind) {
+  return kind == MOE_CUDA_CAST_F16_TO_F32 || kind == MOE_CUDA_CAST_BF16_TO_F32;
+}
+
+/// Element i of a cast: 16-bit values as their bits.
+MOE_HOST_DEVICE inline void castElement(int kind, const void *x, void *out,
+                                        int64_t i) {
+  switch (kind) {
+  case MOE_CUDA_CAST_F16_TO_F32: {
+    __half_raw raw;
+    raw.x = static_cast<const uint16_t *>(x)[i];
+    static_cast<float *>(out)[i] = __half2float(__half(raw));
+    return;
+  }
+  case MOE_CUDA_CAST_F32_TO_F16: {
+    __half_raw raw = __half(__float2half_rn(static_cast<const float *>(x)[i]));
+    static_cast<uint16_t *>(out)[i] = raw.x;
+    return;
+  }
+  case MOE_CUDA_CAST_BF16_TO_F32: {
+    __nv_bfloat16_raw raw;
+    raw.x = static_cast<const uint16_t *>(x)[i];
+    static_cast<float *>(out)[i] = __bfloat162float(__nv_bfloat16(raw));
+    return;
+  }
+  default: {
+    __nv_bfloat16_raw raw =
+        __nv_bfloat16(__float2bfloat16_rn(static_cast<const float *>(x)[i]));
+    static_cast<uint16_t *>(out)[i] = raw.x;
+    return;
+  }
   }
 }
 

@@ -143,6 +143,13 @@ moe_status moe_cuda_combine_f32(void *stream, const float *rows,
 #define MOE_CUDA_UNARY_RELU 5
 #define MOE_CUDA_UNARY_ERF 6
 
+/* Conversions between f32 and the 16-bit float types (round to nearest
+ * even), for float16/bfloat16 models whose layers compute in f32. */
+#define MOE_CUDA_CAST_F16_TO_F32 0
+#define MOE_CUDA_CAST_F32_TO_F16 1
+#define MOE_CUDA_CAST_BF16_TO_F32 2
+#define MOE_CUDA_CAST_F32_TO_BF16 3
+
 /* out (row-major over `shape`, rank <= MOE_CUDA_MAX_ELEMENTWISE_RANK) =
  * lhs op rhs, element i of out reading lhs and rhs at the dot products of
  * its multi-index with their strides (in elements; 0 where an operand is
@@ -155,6 +162,10 @@ moe_status moe_cuda_binary_f32(void *stream, int32_t op, int32_t rank,
 /* out[i] = op(x[i]) for `count` elements. */
 moe_status moe_cuda_unary_f32(void *stream, int32_t op, int64_t count,
                               const float *x, float *out);
+
+/* out[i] = x[i] converted (MOE_CUDA_CAST_*: 16-bit values as their bits). */
+moe_status moe_cuda_cast(void *stream, int32_t kind, int64_t count,
+                         const void *x, void *out);
 
 /* out[r] = the mean of x[r, :] ([rows, cols] row-major; cols >= 1). */
 moe_status moe_cuda_mean_rows_f32(void *stream, const float *x, int64_t rows,
@@ -312,6 +323,8 @@ int32_t moe_cuda_cc_unary_f32(int32_t num_threads, int32_t op, const float *x,
                               int64_t count, float *out);
 int32_t moe_cuda_cc_mean_rows_f32(int32_t num_threads, const float *x,
                                   int64_t rows, int64_t cols, float *out);
+int32_t moe_cuda_cc_cast(int32_t num_threads, int32_t kind, const void *x,
+                         int64_t count, void *out);
 
 /* Copies `bytes` from src to dst (any memory the CUDA runtime can copy:
  * device, managed or host) on `stream` (a cudaStream_t, NULL: the default

@@ -19,6 +19,7 @@
 #include "moe_runtime_cuda.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::moe {
@@ -112,6 +113,25 @@ struct BinaryToCuda : RuntimePattern<OpTy> {
   }
 };
 
+/// Whether `value` is computed from constants alone (a 16-bit model's
+/// weights, moved by the importer's transposes and slices).
+bool onlyConstants(Value value) {
+  SmallVector<Value> pending = {value};
+  llvm::SmallPtrSet<Operation *, 16> seen;
+  while (!pending.empty()) {
+    Value v = pending.pop_back_val();
+    Operation *def = v.getDefiningOp();
+    if (!def)
+      return false; // a block argument: a graph input
+    if (!seen.insert(def).second)
+      continue;
+    if (def->getNumRegions() != 0 && !isa<linalg::LinalgOp>(def))
+      return false;
+    llvm::append_range(pending, def->getOperands());
+  }
+  return true;
+}
+
 /// The sizes of `tensor`'s dims (static ones as constants).
 SmallVector<Value> dimSizes(RuntimeCall &call, Value tensor) {
   SmallVector<Value> sizes;
@@ -177,6 +197,37 @@ struct MeanRowsToCuda : RuntimePattern<onnx::ReduceMeanOp> {
   }
 };
 
+/// onnx.cast between f32 and f16 or bf16 (a 16-bit model's layers
+/// computed in f32: moe-widen-half).
+struct CastToCuda : RuntimePattern<onnx::CastOp> {
+  using RuntimePattern::RuntimePattern;
+
+  LogicalResult matchAndRewrite(onnx::CastOp op,
+                                PatternRewriter &rewriter) const override {
+    Value x = op.getInput();
+    Type from = getElementTypeOrSelf(x.getType()),
+         to = getElementTypeOrSelf(op.getType());
+    int32_t kind = from.isF16() && to.isF32()    ? MOE_CUDA_CAST_F16_TO_F32
+                   : from.isF32() && to.isF16()  ? MOE_CUDA_CAST_F32_TO_F16
+                   : from.isBF16() && to.isF32() ? MOE_CUDA_CAST_BF16_TO_F32
+                   : from.isF32() && to.isBF16() ? MOE_CUDA_CAST_F32_TO_BF16
+                                                 : -1;
+    if (kind < 0)
+      return rewriter.notifyMatchFailure(op, "not between f32 and 16 bits");
+    if (onlyConstants(x))
+      return rewriter.notifyMatchFailure(
+          op, "weights: moe-fold-weights widens them at compile time");
+    RuntimeCall call(rewriter, op, this->numThreads, this->target);
+    SmallVector<Value> sizes = dimSizes(call, x);
+    call.addI32(kind);
+    call.addInput(x);
+    call.addI64(product(call, sizes));
+    call.addOutput(op.getResult(), sizes);
+    rewriter.replaceOp(op, call.emit("moe_cc_cast", describe(op, "")));
+    return success();
+  }
+};
+
 struct ConvertElementwiseToCudaPass
     : mlir::moe::impl::ConvertElementwiseToCudaPassBase<
           ConvertElementwiseToCudaPass> {
@@ -198,8 +249,8 @@ struct ConvertElementwiseToCudaPass
                  UnaryToCuda<onnx::TanhOp, MOE_CUDA_UNARY_TANH>,
                  UnaryToCuda<onnx::SigmoidOp, MOE_CUDA_UNARY_SIGMOID>,
                  UnaryToCuda<onnx::ReluOp, MOE_CUDA_UNARY_RELU>,
-                 UnaryToCuda<onnx::ErfOp, MOE_CUDA_UNARY_ERF>, MeanRowsToCuda>(
-        context, numThreads, RuntimeTarget::CUDA);
+                 UnaryToCuda<onnx::ErfOp, MOE_CUDA_UNARY_ERF>, MeanRowsToCuda,
+                 CastToCuda>(context, numThreads, RuntimeTarget::CUDA);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

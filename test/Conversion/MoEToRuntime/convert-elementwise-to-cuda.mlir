@@ -109,3 +109,24 @@ func.func @mean_first_axis(%x: tensor<4x16xf32>) -> tensor<16xf32> {
   %m = onnx.reduce_mean %x {axes = array<i64: 0>, keepdims = false} : tensor<4x16xf32> -> tensor<16xf32>
   return %m : tensor<16xf32>
 }
+
+// -----
+
+// The casts around a float16 layer (moe-widen-half): f16 -> f32 (kind 0)
+// and back (kind 1) are CUDA calls; a cast of constant weights is left for
+// moe-fold-weights (widened at compile time, not every run).
+// CHECK-LABEL: func.func @half_casts
+// CHECK-DAG: %[[WIDEN:.*]] = arith.constant 0 : i32
+// CHECK-DAG: %[[NARROW:.*]] = arith.constant 1 : i32
+// CHECK: llvm.call @moe_cuda_cc_cast(%{{.*}}, %[[WIDEN]],
+// CHECK: onnx.cast %{{.*}} : tensor<2x4xf16> to tensor<2x4xf32>
+// CHECK: llvm.call @moe_cuda_cc_cast(%{{.*}}, %[[NARROW]],
+func.func @half_casts(%x: tensor<?x4xf16>) -> (tensor<?x4xf16>, tensor<2x4xf32>) {
+  %w = arith.constant dense<1.0> : tensor<4x2xf16>
+  %e = tensor.empty() : tensor<2x4xf16>
+  %t = linalg.transpose ins(%w : tensor<4x2xf16>) outs(%e : tensor<2x4xf16>) permutation = [1, 0]
+  %x32 = onnx.cast %x : tensor<?x4xf16> to tensor<?x4xf32>
+  %w32 = onnx.cast %t : tensor<2x4xf16> to tensor<2x4xf32>
+  %y = onnx.cast %x32 : tensor<?x4xf32> to tensor<?x4xf16>
+  return %y, %w32 : tensor<?x4xf16>, tensor<2x4xf32>
+}

@@ -66,6 +66,7 @@
 # CHECK: OK: switch f32 (device-resident
 # CHECK: OK: moe-run --device on the device-resident qwen2 f32 model matches onnxruntime
 # CHECK: OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts
+# CHECK: OK: a float16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to f16 rounding
 
 import ctypes
 import glob
@@ -224,3 +225,50 @@ x1 = np.arange(4, dtype=np.float32).reshape(1, 4)
 (z,) = add_model.run_device([x1, y], cuda_lib=device_memory(add_model.lib))
 assert np.array_equal(z, x1 + y), z
 print("OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts")
+
+# A float16 export of ONNX Runtime's MoE op (what GPU deployments ship):
+# its layer computes in f32 (moe-widen-half: weights widened at compile
+# time, f16 <-> f32 casts as CUDA calls), on the CUDA kernels, device-
+# resident - against onnxruntime on the f32 twin of the model (the same
+# weights, rounded to f16) fed the same f16 inputs.
+from onnx import numpy_helper  # noqa: E402
+from onnx_models import microsoft_moe  # noqa: E402
+
+twin_path = os.path.join(out, "half_twin.onnx")
+microsoft_moe(twin_path, 8, 16, 12, activation="swiglu", k=2, fusion=1, biases=True, seed=7)
+twin = onnx.load(twin_path)
+for init in twin.graph.initializer:
+    init.CopyFrom(numpy_helper.from_array(
+        numpy_helper.to_array(init).astype(np.float16).astype(np.float32), init.name))
+onnx.save(twin, twin_path)
+half = onnx.load(twin_path)
+for init in half.graph.initializer:
+    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name))
+for value in list(half.graph.input) + list(half.graph.output):
+    value.type.tensor_type.elem_type = TensorProto.FLOAT16
+half_path = os.path.join(out, "half.onnx")
+onnx.save(half, half_path)
+os.makedirs(os.path.join(out, "half"))
+compiled = subprocess.run(["moe-compile", half_path, "--target=cuda", f"--runtime-dir={runtime}",
+                           "-o", os.path.join(out, "half", "half.so")],
+                          capture_output=True, text=True)
+assert compiled.returncode == 0 and "warning" not in compiled.stderr, compiled.stderr
+half_model = compiled_model.Model(os.path.join(out, "half", "half.so"))
+half_model.lib.moe_model_test_emulated_copies.restype = ctypes.c_int64
+for tokens in (1, 7, 33):
+    x = rng.standard_normal((tokens, 16)).astype(np.float16)
+    logits = rng.standard_normal((tokens, 8)).astype(np.float16)
+    (expected,) = run_onnxruntime(twin_path, {"x": x.astype(np.float32),
+                                              "logits": logits.astype(np.float32)})
+    for api in ("host", "device"):
+        before = half_model.lib.moe_model_test_emulated_copies()
+        (actual,) = (half_model.run([x, logits]) if api == "host" else
+                     half_model.run_device([x, logits], cuda_lib=device_memory(half_model.lib)))
+        assert actual.dtype == np.float16, actual.dtype
+        # The only difference: the result's rounding to f16.
+        error = np.abs(actual.astype(np.float32) - expected).max()
+        assert error <= 2e-3 * max(1.0, np.abs(expected).max()), (tokens, api, error)
+        if api == "device":
+            assert half_model.lib.moe_model_test_emulated_copies() == before, "staged"
+print("OK: a float16 export runs its layer in f32 on the CUDA kernels, device-resident, "
+      "matching onnxruntime to f16 rounding")

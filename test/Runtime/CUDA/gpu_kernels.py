@@ -28,7 +28,7 @@
 # CHECK: OK: grouped_matmul f16
 # CHECK: OK: combine
 # CHECK: OK: binary
-# CHECK: OK: unary and mean
+# CHECK: OK: unary, mean and casts
 # CHECK: OK: chained layer
 
 import ctypes
@@ -467,10 +467,28 @@ def test_unary_mean():
         status = ch.lib.moe_cuda_cc_mean_rows_f32(0, y.ctypes.data, rows, cols, host.ctypes.data)
         if status != ch.OK or not np.allclose(host, expected, rtol=1e-5, atol=1e-6):
             failures.append(f"cc host mean rows {rows}x{cols}: status {status}")
+    # Casts to and from the 16-bit types: bits as numpy rounds (to nearest
+    # even), through the kernel and the compiled code's host path.
+    x = (rng.standard_normal(300) * 100).astype(np.float32)
+    for dtype, (narrow, widen) in ((t, HALF[t]) for t in ("f16", "bf16")):
+        to16, to32 = (1, 0) if dtype == "f16" else (3, 2)
+        bits = D(shape=x.shape, dtype=np.uint16)
+        status = ch.lib.moe_cuda_cast(None, to16, x.size, D(x).ptr, bits.ptr)
+        got = bits.get()
+        if status != ch.OK or not np.array_equal(got, narrow(x)):
+            failures.append(f"cast f32 -> {dtype}: status {status}")
+        back = D(shape=x.shape, dtype=np.float32)
+        status = ch.lib.moe_cuda_cast(None, to32, x.size, D(got).ptr, back.ptr)
+        if status != ch.OK or not np.array_equal(back.get(), widen(got)):
+            failures.append(f"cast {dtype} -> f32: status {status}")
+        host = np.empty(x.size, np.uint16)
+        status = ch.lib.moe_cuda_cc_cast(0, to16, x.ctypes.data, x.size, host.ctypes.data)
+        if status != ch.OK or not np.array_equal(host, narrow(x)):
+            failures.append(f"cc host cast f32 -> {dtype}: status {status}")
     bad = ch.lib.moe_cuda_mean_rows_f32(None, None, 3, 0, None)
     if bad != ch.INVALID_ARGUMENT:
         failures.append(f"a mean over 0 columns: status {bad}")
-    report("unary and mean", failures)
+    report("unary, mean and casts", failures)
 
 
 # Every section runs even when one before it failed (a GPU session is
@@ -483,7 +501,7 @@ for name, section in (("route", test_route), ("router logits", test_router_logit
                       ("grouped_matmul bf16", lambda: test_grouped_matmul("bf16")),
                       ("grouped_matmul f16", lambda: test_grouped_matmul("f16")),
                       ("combine", test_combine), ("binary", test_binary),
-                      ("unary and mean", test_unary_mean),
+                      ("unary, mean and casts", test_unary_mean),
                       ("chained layer", test_chained_layer)):
     try:
         section()

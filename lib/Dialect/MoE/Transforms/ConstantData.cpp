@@ -2,6 +2,10 @@
 
 #include "moe/Dialect/MoE/Transforms/ConstantData.h"
 
+#include "llvm/ADT/APFloat.h"
+
+#include <cstring>
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -63,4 +67,23 @@ Value moe::makeConstant(OpBuilder &builder, Location loc,
       HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, alignof(double));
   return arith::ConstantOp::create(
       builder, loc, DenseResourceElementsAttr::get(type, name, std::move(blob)));
+}
+
+std::vector<char> mlir::moe::widenToF32(ArrayRef<char> bytes, bool bf16) {
+  size_t count = bytes.size() / 2;
+  std::vector<char> wide(count * sizeof(float));
+  for (size_t i = 0; i < count; ++i) {
+    uint16_t bits;
+    std::memcpy(&bits, bytes.data() + 2 * i, 2);
+    float value;
+    if (bf16) {
+      uint32_t word = uint32_t(bits) << 16;
+      std::memcpy(&value, &word, sizeof(value));
+    } else {
+      llvm::APFloat half(llvm::APFloat::IEEEhalf(), llvm::APInt(16, bits));
+      value = half.convertToFloat();
+    }
+    std::memcpy(wide.data() + i * sizeof(float), &value, sizeof(value));
+  }
+  return wide;
 }

@@ -265,6 +265,38 @@ struct FoldPermutingGeneric : FoldPattern<linalg::GenericOp> {
   }
 };
 
+/// A linalg.generic that only widens its one input from f16 or bf16 to f32
+/// (what convert-onnx-to-linalg makes of moe-widen-half's onnx.cast of a
+/// 16-bit model's weights that were not yet constants: data movement of
+/// constants).
+struct FoldWidening : FoldPattern<linalg::GenericOp> {
+  using FoldPattern::FoldPattern;
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    if (op.getNumDpsInputs() != 1 || op.getNumDpsInits() != 1 ||
+        op->getNumResults() != 1 ||
+        op.getNumParallelLoops() != op.getNumLoops() ||
+        !llvm::all_of(op.getIndexingMapsArray(),
+                      [](AffineMap map) { return map.isIdentity(); }) ||
+        !foldableWidth(op->getResult(0).getType()))
+      return failure();
+    auto yield = cast<linalg::YieldOp>(op.getBody()->getTerminator());
+    auto extend = yield.getNumOperands() == 1
+                      ? yield.getOperand(0).getDefiningOp<arith::ExtFOp>()
+                      : nullptr;
+    Type from = op.getBody()->getArgument(0).getType();
+    if (!extend || extend.getIn() != op.getBody()->getArgument(0) ||
+        !extend.getType().isF32() || !(from.isF16() || from.isBF16()))
+      return failure();
+    std::optional<std::vector<char>> source =
+        constantBytes(op.getDpsInputs()[0]);
+    if (!source)
+      return failure();
+    replace(rewriter, op, widenToF32(*source, from.isBF16()));
+    return success();
+  }
+};
+
 /// Reshapes and casts keep the bytes; only the type changes.
 template <typename OpTy>
 struct FoldSameBytes : FoldPattern<OpTy> {
@@ -287,10 +319,11 @@ struct MoEFoldWeightsPass
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     int64_t folded = 0;
-    patterns.add<FoldExtractSlice, FoldInsertSlice, FoldTranspose,
-                 FoldPermutingGeneric, FoldSameBytes<tensor::CollapseShapeOp>,
-                 FoldSameBytes<tensor::ExpandShapeOp>,
-                 FoldSameBytes<tensor::CastOp>>(&getContext(), folded);
+    patterns.add<
+        FoldExtractSlice, FoldInsertSlice, FoldTranspose, FoldPermutingGeneric,
+        FoldWidening, FoldSameBytes<tensor::CollapseShapeOp>,
+        FoldSameBytes<tensor::ExpandShapeOp>, FoldSameBytes<tensor::CastOp>>(
+        &getContext(), folded);
     // Constants left without users go away with the folding.
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();

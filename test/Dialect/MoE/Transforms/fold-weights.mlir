@@ -102,3 +102,34 @@ func.func @not_constant(%arg: tensor<2x3xf32>, %i: index) -> (tensor<3x2xf32>, t
   %s = tensor.extract_slice %w[%i, 0] [1, 3] [1, 1] : tensor<2x3xf32> to tensor<1x3xf32>
   return %t, %g, %s : tensor<3x2xf32>, tensor<2x3xf32>, tensor<1x3xf32>
 }
+
+// -----
+
+// A widening of 16-bit constant weights (moe-widen-half's onnx.cast after
+// convert-onnx-to-linalg) becomes an f32 constant: f16 1.5 and bf16 -2.0
+// exactly.
+// CHECK-LABEL: func @widen
+// CHECK-DAG: arith.constant dense<1.500000e+00> : tensor<2x3xf32>
+// CHECK-DAG: arith.constant dense<-2.000000e+00> : tensor<3xf32>
+// CHECK-NOT: linalg.generic
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+#id1 = affine_map<(d0) -> (d0)>
+func.func @widen() -> (tensor<2x3xf32>, tensor<3xf32>) {
+  %h = arith.constant dense<1.5> : tensor<2x3xf16>
+  %e = tensor.empty() : tensor<2x3xf32>
+  %w = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%h : tensor<2x3xf16>) outs(%e : tensor<2x3xf32>) {
+  ^bb0(%a: f16, %b: f32):
+    %x = arith.extf %a : f16 to f32
+    linalg.yield %x : f32
+  } -> tensor<2x3xf32>
+  %bh = arith.constant dense<-2.0> : tensor<3xbf16>
+  %be = tensor.empty() : tensor<3xf32>
+  %bw = linalg.generic {indexing_maps = [#id1, #id1], iterator_types = ["parallel"]}
+      ins(%bh : tensor<3xbf16>) outs(%be : tensor<3xf32>) {
+  ^bb0(%a: bf16, %b: f32):
+    %x = arith.extf %a : bf16 to f32
+    linalg.yield %x : f32
+  } -> tensor<3xf32>
+  return %w, %bw : tensor<2x3xf32>, tensor<3xf32>
+}

@@ -29,6 +29,9 @@ std::optional<std::vector<char>> elementBytes(ElementsAttr attr);
 /// Whether elementBytes(attr) has a value (without copying anything).
 bool hasElementBytes(ElementsAttr attr);
 
+/// f32 bytes of 16-bit float elements (f16, or bf16 when `bf16`): exact.
+std::vector<char> widenToF32(ArrayRef<char> bytes, bool bf16);
+
 /// An arith.constant of `type` holding `bytes`, as a dense_resource blob
 /// named after `name` (uniqued by the context).
 Value makeConstant(OpBuilder &builder, Location loc, RankedTensorType type,

@@ -183,4 +183,34 @@ def MoEFoldWeightsPass : Pass<"moe-fold-weights", "func::FuncOp"> {
   ];
 }
 
+def MoEWidenHalfPass : Pass<"moe-widen-half", "func::FuncOp"> {
+  let summary = "Compute float16/bfloat16 MoE layers in f32";
+  let description = [{
+    The kernel runtimes take f32 activations (with f32, bf16, f16 or int8
+    expert weights, `--weights`). A `moe.layer` of a model exported in
+    float16 or bfloat16 is rebuilt in f32: its constant operands (router,
+    expert weights, biases) are widened at compile time (exactly), any
+    other operand is converted with `onnx.cast`, and the result is cast
+    back to the layer's type. The layer then takes the runtime's kernels
+    instead of the reference lowering; results are rounded to the model's
+    type once, at the end (more accurate than 16-bit arithmetic
+    throughout).
+
+    ```mlir
+    %y = moe.layer %x, router_weight %r, ... : (tensor<?x16xf16>, ...) -> tensor<?x16xf16>
+    // becomes
+    %x32 = onnx.cast %x : tensor<?x16xf16> to tensor<?x16xf32>
+    %y32 = moe.layer %x32, router_weight %r32, ... -> tensor<?x16xf32>
+    %y = onnx.cast %y32 : tensor<?x16xf32> to tensor<?x16xf16>
+    ```
+  }];
+  let statistics = [
+    Statistic<"numWidened", "num-widened", "Number of layers widened to f32">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::moe::onnx::ONNXDialect",
+  ];
+}
+
 #endif // MOE_DIALECT_MOE_TRANSFORMS_PASSES_TD
