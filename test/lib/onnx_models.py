@@ -64,6 +64,26 @@ def microsoft_moe(path, num_experts, d, f, *, activation="relu", k=2,
                  extra_opsets=[("com.microsoft", 1)])
 
 
+def half_with_twin(twin_path, half_path, *args, **kwargs):
+    """A float16 ONNX Runtime MoE model (weights, inputs and output f16) at
+    half_path and its f32 twin at twin_path: the same weights rounded to
+    f16 and stored as f32, so that onnxruntime on the twin, fed the f16
+    inputs widened, is the reference for the f16 model (microsoft_moe's
+    arguments)."""
+    microsoft_moe(twin_path, *args, **kwargs)
+    model = onnx.load(twin_path)
+    for init in model.graph.initializer:
+        init.CopyFrom(numpy_helper.from_array(
+            numpy_helper.to_array(init).astype(np.float16).astype(np.float32), init.name))
+    onnx.save(model, twin_path)
+    for init in model.graph.initializer:
+        init.CopyFrom(numpy_helper.from_array(
+            numpy_helper.to_array(init).astype(np.float16), init.name))
+    for value in list(model.graph.input) + list(model.graph.output):
+        value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    onnx.save(model, half_path)
+
+
 def microsoft_qmoe(path, num_experts, d, f, *, bits=4, activation="relu", k=2,
                    normalize=1, fusion=1, block_size=0, zero_points=False,
                    biases=False, seed=0):

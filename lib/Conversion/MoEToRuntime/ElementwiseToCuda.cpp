@@ -150,6 +150,20 @@ Value product(RuntimeCall &call, ArrayRef<Value> sizes) {
   return result;
 }
 
+/// Replaces `op` (one result, x's shape) by `callee`(code, x, x's element
+/// count, the result): the one-operand elementwise calls.
+void replaceByElementwiseCall(PatternRewriter &rewriter, Operation *op,
+                              int32_t numThreads, int32_t code, Value x,
+                              StringRef callee) {
+  RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+  SmallVector<Value> sizes = dimSizes(call, x);
+  call.addI32(code);
+  call.addInput(x);
+  call.addI64(product(call, sizes));
+  call.addOutput(op->getResult(0), sizes);
+  rewriter.replaceOp(op, call.emit(callee, describe(op, "")));
+}
+
 template <typename OpTy, int32_t Code>
 struct UnaryToCuda : RuntimePattern<OpTy> {
   using RuntimePattern<OpTy>::RuntimePattern;
@@ -159,13 +173,8 @@ struct UnaryToCuda : RuntimePattern<OpTy> {
     Value x = op.getInput();
     if (!isF32(x))
       return rewriter.notifyMatchFailure(op, "needs an f32 operand");
-    RuntimeCall call(rewriter, op, this->numThreads, this->target);
-    SmallVector<Value> sizes = dimSizes(call, x);
-    call.addI32(Code);
-    call.addInput(x);
-    call.addI64(product(call, sizes));
-    call.addOutput(op.getResult(), sizes);
-    rewriter.replaceOp(op, call.emit("moe_cc_unary_f32", describe(op, "")));
+    replaceByElementwiseCall(rewriter, op, this->numThreads, Code, x,
+                             "moe_cc_unary_f32");
     return success();
   }
 };
@@ -217,13 +226,8 @@ struct CastToCuda : RuntimePattern<onnx::CastOp> {
     if (onlyConstants(x))
       return rewriter.notifyMatchFailure(
           op, "weights: moe-fold-weights widens them at compile time");
-    RuntimeCall call(rewriter, op, this->numThreads, this->target);
-    SmallVector<Value> sizes = dimSizes(call, x);
-    call.addI32(kind);
-    call.addInput(x);
-    call.addI64(product(call, sizes));
-    call.addOutput(op.getResult(), sizes);
-    rewriter.replaceOp(op, call.emit("moe_cc_cast", describe(op, "")));
+    replaceByElementwiseCall(rewriter, op, this->numThreads, kind, x,
+                             "moe_cc_cast");
     return success();
   }
 };

@@ -231,23 +231,11 @@ print("OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] br
 # time, f16 <-> f32 casts as CUDA calls), on the CUDA kernels, device-
 # resident - against onnxruntime on the f32 twin of the model (the same
 # weights, rounded to f16) fed the same f16 inputs.
-from onnx import numpy_helper  # noqa: E402
-from onnx_models import microsoft_moe  # noqa: E402
+from onnx_models import half_with_twin  # noqa: E402
 
-twin_path = os.path.join(out, "half_twin.onnx")
-microsoft_moe(twin_path, 8, 16, 12, activation="swiglu", k=2, fusion=1, biases=True, seed=7)
-twin = onnx.load(twin_path)
-for init in twin.graph.initializer:
-    init.CopyFrom(numpy_helper.from_array(
-        numpy_helper.to_array(init).astype(np.float16).astype(np.float32), init.name))
-onnx.save(twin, twin_path)
-half = onnx.load(twin_path)
-for init in half.graph.initializer:
-    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name))
-for value in list(half.graph.input) + list(half.graph.output):
-    value.type.tensor_type.elem_type = TensorProto.FLOAT16
-half_path = os.path.join(out, "half.onnx")
-onnx.save(half, half_path)
+twin_path, half_path = os.path.join(out, "half_twin.onnx"), os.path.join(out, "half.onnx")
+half_with_twin(twin_path, half_path, 8, 16, 12, activation="swiglu", k=2, fusion=1, biases=True,
+               seed=7)
 os.makedirs(os.path.join(out, "half"))
 compiled = subprocess.run(["moe-compile", half_path, "--target=cuda", f"--runtime-dir={runtime}",
                            "-o", os.path.join(out, "half", "half.so")],

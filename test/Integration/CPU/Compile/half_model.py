@@ -16,28 +16,14 @@ import subprocess
 import sys
 
 import numpy as np
-import onnx
-from onnx import TensorProto, numpy_helper
 
 import compiled_model
 from onnx_harness import run_onnxruntime
-from onnx_models import microsoft_moe
+from onnx_models import half_with_twin
 
 out = sys.argv[1]
-twin = os.path.join(out, "twin.onnx")
-microsoft_moe(twin, 8, 16, 12, activation="swiglu", k=2, fusion=1, biases=True, seed=7)
-model = onnx.load(twin)
-for init in model.graph.initializer:
-    init.CopyFrom(numpy_helper.from_array(
-        numpy_helper.to_array(init).astype(np.float16).astype(np.float32), init.name))
-onnx.save(model, twin)
-for init in model.graph.initializer:
-    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16),
-                                          init.name))
-for value in list(model.graph.input) + list(model.graph.output):
-    value.type.tensor_type.elem_type = TensorProto.FLOAT16
-half = os.path.join(out, "half.onnx")
-onnx.save(model, half)
+twin, half = os.path.join(out, "twin.onnx"), os.path.join(out, "half.onnx")
+half_with_twin(twin, half, 8, 16, 12, activation="swiglu", k=2, fusion=1, biases=True, seed=7)
 
 lowered = subprocess.run(["moe-compile", half, "--emit=mlir", "-o", "-"],
                          capture_output=True, text=True, check=True)
