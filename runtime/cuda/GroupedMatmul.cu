@@ -259,7 +259,8 @@ moe_status moe::runtime::cuda::groupedMatmul16(
               r,     numRows, kDim,    w,    int(numExperts),
               mDim,  outCols, offsets, bias, act,
               gated, out,     rounded};
-          return choice == GroupedMatmulKernel::Wgmma && wgmmaAvailable()
+          return choice == GroupedMatmulKernel::Wgmma && wgmmaAvailable() &&
+                         tiles::wgmmaTakes(numRows, numExperts)
                      ? launchWgmmaGroupedMatmul(s, operands)
                      : launchMmaGroupedMatmul(s, operands);
         }

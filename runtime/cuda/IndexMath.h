@@ -207,6 +207,14 @@ constexpr int kWgmmaTileM = 128, kWgmmaTileN = 128, kWgmmaTileK = 64;
 constexpr int kWgmmaThreads = 384;    // producer + 2 consumer warpgroups
 constexpr int kWgmmaAtomBytes = 1024; // 8 rows of 128 bytes
 
+/// Whether the wgmma kernel (opted in) takes a launch: its 128-row tiles
+/// where the mma.sync kernel would pick its 128-row blocks too (more than
+/// 96 rows per expert); fewer rows - decode - keep mma.sync's smaller
+/// blocks and split-K, which the wgmma kernel has not.
+MOE_HOST_DEVICE constexpr bool wgmmaTakes(int64_t numRows, int64_t numExperts) {
+  return numExperts > 0 && numRows / numExperts > 96;
+}
+
 /// Byte offset of element (row, k) of the A tile.
 MOE_HOST_DEVICE constexpr int wgmmaAOffset(int row, int k) {
   return row * 128 + (((k / 8) ^ (row % 8)) * 16) + (k % 8) * 2;
