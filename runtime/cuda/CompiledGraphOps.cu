@@ -10,9 +10,30 @@
 #include "CompiledCall.h"
 #include "Elementwise.h"
 
-#include <type_traits>
-
 using namespace moe::runtime::cuda;
+
+namespace {
+
+/// A one-operand op: `host()` when its buffers are host memory (a run on
+/// host buffers), else `device(x's device copy, out's)`, x of `inCount`
+/// values, out of `outCount`.
+template <typename In, typename Out, typename Host, typename Device>
+moe_status oneOperand(const In *x, int64_t inCount, Out *out, int64_t outCount,
+                      Host &&host, Device &&device) {
+  if (allOnHost({x, out})) {
+    host();
+    return MOE_OK;
+  }
+  DeviceBuffer<In> dX;
+  Result<Out> result;
+  MOE_TRY(upload(dX, x, inCount));
+  MOE_TRY(result.prepare(out, outCount));
+  MOE_TRY(device(dX.get(), result.get()));
+  MOE_TRY(result.deliver());
+  return finish();
+}
+
+} // namespace
 
 extern "C" {
 
@@ -61,18 +82,15 @@ int32_t moe_cuda_cc_unary_f32(int32_t, int32_t op, const float *x,
     return MOE_ERROR_INVALID_ARGUMENT;
   if (count == 0)
     return MOE_OK;
-  if (allOnHost({x, out})) {
-    for (int64_t i = 0; i < count; ++i)
-      out[i] = applyUnary(op, x[i]);
-    return MOE_OK;
-  }
-  DeviceBuffer<float> dX;
-  Result<> result;
-  MOE_TRY(upload(dX, x, count));
-  MOE_TRY(result.prepare(out, count));
-  MOE_TRY(moe_cuda_unary_f32(callStream(), op, count, dX.get(), result.get()));
-  MOE_TRY(result.deliver());
-  return finish();
+  return oneOperand(
+      x, count, out, count,
+      [&] {
+        for (int64_t i = 0; i < count; ++i)
+          out[i] = applyUnary(op, x[i]);
+      },
+      [&](const float *dX, float *dOut) {
+        return moe_cuda_unary_f32(callStream(), op, count, dX, dOut);
+      });
 }
 
 int32_t moe_cuda_cc_mean_rows_f32(int32_t, const float *x, int64_t rows,
@@ -81,18 +99,11 @@ int32_t moe_cuda_cc_mean_rows_f32(int32_t, const float *x, int64_t rows,
     return MOE_ERROR_INVALID_ARGUMENT;
   if (rows == 0)
     return MOE_OK;
-  if (allOnHost({x, out})) {
-    meanRowsOnHost(x, rows, cols, out);
-    return MOE_OK;
-  }
-  DeviceBuffer<float> dX;
-  Result<> result;
-  MOE_TRY(upload(dX, x, rows * cols));
-  MOE_TRY(result.prepare(out, rows));
-  MOE_TRY(
-      moe_cuda_mean_rows_f32(callStream(), dX.get(), rows, cols, result.get()));
-  MOE_TRY(result.deliver());
-  return finish();
+  return oneOperand(
+      x, rows * cols, out, rows, [&] { meanRowsOnHost(x, rows, cols, out); },
+      [&](const float *dX, float *dOut) {
+        return moe_cuda_mean_rows_f32(callStream(), dX, rows, cols, dOut);
+      });
 }
 
 int32_t moe_cuda_cc_cast(int32_t, int32_t kind, const void *x, int64_t count,
@@ -101,22 +112,17 @@ int32_t moe_cuda_cc_cast(int32_t, int32_t kind, const void *x, int64_t count,
     return MOE_ERROR_INVALID_ARGUMENT;
   if (count == 0)
     return MOE_OK;
-  if (allOnHost({x, out})) {
-    for (int64_t i = 0; i < count; ++i)
-      castElement(kind, x, out, i);
-    return MOE_OK;
-  }
   // 16-bit values travel as their bits (uint16_t).
-  auto run = [&](auto *in, auto *result) -> moe_status {
-    using In = std::remove_const_t<std::remove_pointer_t<decltype(in)>>;
-    using Out = std::remove_pointer_t<decltype(result)>;
-    DeviceBuffer<In> dX;
-    Result<Out> dOut;
-    MOE_TRY(upload(dX, in, count));
-    MOE_TRY(dOut.prepare(result, count));
-    MOE_TRY(moe_cuda_cast(callStream(), kind, count, dX.get(), dOut.get()));
-    MOE_TRY(dOut.deliver());
-    return finish();
+  auto run = [&](auto *in, auto *result) {
+    return oneOperand(
+        in, count, result, count,
+        [&] {
+          for (int64_t i = 0; i < count; ++i)
+            castElement(kind, x, out, i);
+        },
+        [&](const void *dX, void *dOut) {
+          return moe_cuda_cast(callStream(), kind, count, dX, dOut);
+        });
   };
   return castWidens(kind)
              ? run(static_cast<const uint16_t *>(x), static_cast<float *>(out))

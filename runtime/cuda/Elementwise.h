@@ -42,22 +42,18 @@ inline void padFront(int64_t rank, const int64_t *values, int64_t fill,
   }
 }
 
-/// numpy broadcasting of an operand (`rank` dims, row-major) to the
-/// output's padded dims: its strides, 0 where a 1 stretches; false when a
-/// dim is neither the output's nor 1.
-inline bool broadcastStrides(int64_t rank, const int64_t *dims,
+/// numpy broadcasting of an operand (its dims padded in front with 1s,
+/// row-major) to the output's padded dims: its strides, 0 where a 1
+/// stretches; false when a dim is neither the output's nor 1.
+inline bool broadcastStrides(const int64_t (&dims)[kMaxElementwiseRank],
                              const int64_t (&out)[kMaxElementwiseRank],
                              int64_t (&strides)[kMaxElementwiseRank]) {
-  if (rank < 0 || rank > kMaxElementwiseRank)
-    return false;
-  int64_t padded[kMaxElementwiseRank];
-  padFront(rank, dims, 1, padded);
   int64_t stride = 1;
   for (int d = kMaxElementwiseRank - 1; d >= 0; --d) {
-    if (padded[d] < 0 || (padded[d] != out[d] && padded[d] != 1))
+    if (dims[d] < 0 || (dims[d] != out[d] && dims[d] != 1))
       return false;
-    strides[d] = padded[d] == out[d] && out[d] != 1 ? stride : 0;
-    stride *= padded[d];
+    strides[d] = dims[d] == out[d] && out[d] != 1 ? stride : 0;
+    stride *= dims[d];
   }
   return true;
 }
@@ -72,13 +68,13 @@ inline bool binaryShape(int64_t lhsRank, const int64_t *lhsDims,
   if (outRank < 0 || outRank > kMaxElementwiseRank || lhsRank > outRank ||
       rhsRank > outRank || lhsRank < 0 || rhsRank < 0)
     return false;
-  padFront(outRank, outDims, 1, s.shape);
-  if (!broadcastStrides(lhsRank, lhsDims, s.shape, s.lhs) ||
-      !broadcastStrides(rhsRank, rhsDims, s.shape, s.rhs))
-    return false;
   int64_t l[kMaxElementwiseRank], r[kMaxElementwiseRank];
+  padFront(outRank, outDims, 1, s.shape);
   padFront(lhsRank, lhsDims, 1, l);
   padFront(rhsRank, rhsDims, 1, r);
+  if (!broadcastStrides(l, s.shape, s.lhs) ||
+      !broadcastStrides(r, s.shape, s.rhs))
+    return false;
   s.count = 1;
   for (int d = 0; d < kMaxElementwiseRank; ++d) {
     if (s.shape[d] != (l[d] == 1 ? r[d] : l[d]))
