@@ -45,6 +45,8 @@ const char *numpyName(int32_t dtype) {
     return "float64";
   case MOE_DTYPE_F16:
     return "float16";
+  case MOE_DTYPE_BF16:
+    return "bfloat16"; // numpy knows it once ml_dtypes is imported
   case MOE_DTYPE_I32:
     return "int32";
   case MOE_DTYPE_I64:

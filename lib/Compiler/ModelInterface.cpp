@@ -21,6 +21,8 @@ static std::optional<moe_dtype> dtypeOf(Type type) {
     return MOE_DTYPE_F64;
   if (type.isF16())
     return MOE_DTYPE_F16;
+  if (type.isBF16())
+    return MOE_DTYPE_BF16;
   if (type.isInteger(1))
     return MOE_DTYPE_BOOL;
   if (type.isUnsignedInteger(8))
@@ -55,8 +57,8 @@ FailureOr<std::string> mlir::moe::describeModelSignature(func::FuncOp func) {
       return func.emitError()
              << kind << " '" << tensor.name << "' has element type "
              << ranked.getElementType()
-             << "; compiled models take f32, f64, f16, i64, i32, i8, u8 or "
-                "bool at their inputs and outputs";
+             << "; compiled models take f32, f64, f16, bf16, i64, i32, i8, "
+                "u8 or bool at their inputs and outputs";
     tensor.dtype = *dtype;
     auto dims = info ? info.getAs<ArrayAttr>("dims") : ArrayAttr();
     for (auto [i, size] : llvm::enumerate(ranked.getShape())) {

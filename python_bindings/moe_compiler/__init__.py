@@ -20,6 +20,11 @@ from collections import namedtuple
 
 import numpy as np
 
+try:  # numpy's bfloat16 (bf16 model inputs and outputs) comes from ml_dtypes
+    import ml_dtypes
+except ImportError:
+    ml_dtypes = None
+
 from ._moe import MODEL_API_VERSION, CompileError, ModelError, _compile, _describe, _Model
 
 __all__ = ["compile", "load", "Model", "TensorInfo", "CompileError",
@@ -47,6 +52,9 @@ class Model:
         self._model = _Model(self.path, num_threads)
         self.inputs = [TensorInfo(*t) for t in self._model.inputs()]
         self.outputs = [TensorInfo(*t) for t in self._model.outputs()]
+        if ml_dtypes is None and any(t.dtype == "bfloat16" for t in self.inputs + self.outputs):
+            raise ModelError(f"{self.path} takes or returns bfloat16 tensors: numpy "
+                             "has them through the ml_dtypes package (pip install ml_dtypes)")
         self.ir = {}
         self._keep = None
 
@@ -88,19 +96,20 @@ class Model:
             outputs = [torch.empty(shape, dtype=_torch_dtype(torch, info.dtype), device="cuda")
                        for info, shape in zip(self.outputs, shapes)]
         buffers = self._ordered(outputs, self.outputs, "output")
-        described_outputs = []
+        described_outputs, buffer_shapes = [], []
         for info, tensor in zip(self.outputs, buffers):
             pointer, shape, dtype = _cuda_buffer(tensor, f"output {info.name!r}")
             described_outputs.append((pointer, int(np.prod(shape)) * dtype.itemsize))
+            buffer_shapes.append(shape)
         written, shapes = self._model.run_device(described, described_outputs, stream)
         if not written:
             raise ModelError("an output buffer is too small: the outputs have shapes "
                              + ", ".join(f"{o.name} {list(s)}" for o, s in zip(self.outputs, shapes)))
         # A buffer of the output's shape is returned as it is, others as a
         # view of their first elements in that shape.
-        return {o.name: b if tuple(b.__cuda_array_interface__["shape"]) == tuple(s)
+        return {o.name: b if tuple(have) == tuple(s)
                 else b.reshape(-1)[:int(np.prod(s))].reshape(s)
-                for o, b, s in zip(self.outputs, buffers, shapes)}
+                for o, b, have, s in zip(self.outputs, buffers, buffer_shapes, shapes)}
 
     @staticmethod
     def _ordered(values, infos, what):
@@ -143,6 +152,9 @@ class Model:
 def _as_array(value):
     if isinstance(value, np.ndarray):
         return value
+    if _is_torch_bfloat16(value):  # DLPack to numpy has no bfloat16
+        import torch
+        return value.detach().cpu().view(torch.int16).numpy().view(ml_dtypes.bfloat16)
     if hasattr(value, "__dlpack__"):
         return np.from_dlpack(value)
     return np.asarray(value)
@@ -150,7 +162,12 @@ def _as_array(value):
 
 def _cuda_buffer(value, what):
     """(device pointer, shape, numpy dtype) of a C-contiguous object with
-    __cuda_array_interface__."""
+    __cuda_array_interface__ (or a PyTorch bfloat16 CUDA tensor, which
+    has none: the interface has no type string for bfloat16)."""
+    if _is_torch_bfloat16(value):
+        import torch
+        pointer, shape, _ = _cuda_buffer(value.view(torch.int16), what)
+        return pointer, shape, np.dtype("bfloat16")
     interface = getattr(value, "__cuda_array_interface__", None)
     if interface is None:
         raise ModelError(f"{what}: {type(value).__name__} is not a CUDA buffer "
@@ -168,10 +185,16 @@ def _cuda_buffer(value, what):
     return int(interface["data"][0]), shape, dtype
 
 
+def _is_torch_bfloat16(value):
+    return type(value).__module__.startswith("torch") and \
+        str(getattr(value, "dtype", "")) == "torch.bfloat16"
+
+
 def _torch_dtype(torch, numpy_name):
     return {"float32": torch.float32, "float64": torch.float64, "int32": torch.int32,
             "int64": torch.int64, "int8": torch.int8, "uint8": torch.uint8,
-            "bool": torch.bool, "float16": torch.float16}[numpy_name]
+            "bool": torch.bool, "float16": torch.float16,
+            "bfloat16": torch.bfloat16}[numpy_name]
 
 
 def describe(path):

@@ -153,7 +153,7 @@ STAGED_RUN = """
 import sys
 import numpy as np
 import moe_compiler
-sys.path.insert(0, sys.argv[3])
+sys.path.insert(0, sys.argv[4])
 from test_moe_compiler import FakeCudaBuffer, feeds_for
 model = moe_compiler.load(sys.argv[1])
 feeds = feeds_for(9)
@@ -163,7 +163,7 @@ got = model.run_device({k: FakeCudaBuffer(v) for k, v in feeds.items()},
                        {"y": FakeCudaBuffer(out)})["y"]
 assert got.array is out
 assert np.array_equal(out, want), np.abs(out - want).max()
-np.save(sys.argv[4], out)
+np.save(sys.argv[3], out)
 try:
     model.run_device({k: FakeCudaBuffer(v) for k, v in feeds.items()},
                      [FakeCudaBuffer(np.zeros(3, np.float32))])
@@ -172,28 +172,107 @@ except moe_compiler.ModelError as error:
 """
 
 
-def test_run_device_staged(moe_model, tmp_path):
-    """run_device end to end without a GPU: a CPU model with the fake CUDA
-    copy of test/lib/fake_cuda_copy.c preloaded (host memory standing in
-    for device memory) writes exactly run()'s output into the given
-    buffer, which matches onnxruntime; a too-small buffer is an error
-    listing the output shapes."""
-    library = str(tmp_path / "moe.so")
-    moe_compiler.compile(moe_model, library)
+def run_with_fake_cuda(tmp_path, script, *args):
+    """Runs `script` (argv[1:]: `args`, then this folder) in a Python with
+    the fake CUDA copy of test/lib/fake_cuda_copy.c preloaded: host memory
+    standing in for device memory, so that run_device stages a CPU model's
+    buffers without a GPU."""
     fake = str(tmp_path / "libfake.so")
     source = os.path.join(os.path.dirname(cuda_devices.__file__), "fake_cuda_copy.c")
     compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang-22")
     subprocess.run([compiler, "-shared", "-fPIC", "-o", fake, source], check=True)
     preload = " ".join(filter(None, [os.environ.get("LD_PRELOAD"), fake]))
     result = subprocess.run(
-        [sys.executable, "-c", STAGED_RUN, library, str(D), os.path.dirname(__file__),
-         os.path.join(str(tmp_path), "y.npy")],
+        [sys.executable, "-c", script, *args, os.path.dirname(__file__)],
         env=dict(os.environ, LD_PRELOAD=preload), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_run_device_staged(moe_model, tmp_path):
+    """run_device end to end without a GPU: a CPU model with a fake CUDA
+    copy (host memory standing in for device memory) writes exactly run()'s
+    output into the given buffer, which matches onnxruntime; a too-small
+    buffer is an error listing the output shapes."""
+    library = str(tmp_path / "moe.so")
+    moe_compiler.compile(moe_model, library)
+    stdout = run_with_fake_cuda(tmp_path, STAGED_RUN, library, str(D),
+                                os.path.join(str(tmp_path), "y.npy"))
     assert "too small: an output buffer is too small: the outputs have shapes y [9, 16]" \
-        in result.stdout, result.stdout
+        in stdout, stdout
     got = np.load(os.path.join(str(tmp_path), "y.npy"))
     np.testing.assert_allclose(got, ort_run(moe_model, feeds_for(9))["y"], rtol=1e-4, atol=1e-5)
+
+
+class FakeTorchBfloat16:
+    """What run_device sees of a PyTorch bfloat16 CUDA tensor: a dtype, no
+    usable __cuda_array_interface__ (PyTorch raises: the interface has no
+    type string for bfloat16), and view(torch.int16), which has one."""
+    __module__ = "torch"
+    dtype = "torch.bfloat16"
+
+    def __init__(self, array):
+        self.array = array
+
+    @property
+    def __cuda_array_interface__(self):
+        raise TypeError("dtype torch.bfloat16 is not supported by __cuda_array_interface__")
+
+    def view(self, dtype):
+        return FakeCudaBuffer(self.array.view(np.int16))
+
+
+BFLOAT16_RUN = """
+import sys
+import ml_dtypes
+import numpy as np
+import moe_compiler
+sys.path.insert(0, sys.argv[3])
+from test_moe_compiler import FakeTorchBfloat16
+model = moe_compiler.load(sys.argv[1])
+feeds = dict(np.load(sys.argv[2]))
+feeds = {k: v.view(ml_dtypes.bfloat16) for k, v in feeds.items()}
+want = model.run(feeds)["y"]
+out = np.zeros(want.shape, ml_dtypes.bfloat16)
+got = model.run_device({k: FakeTorchBfloat16(v) for k, v in feeds.items()},
+                       {"y": FakeTorchBfloat16(out)})["y"]
+assert np.array_equal(out.view(np.int16), want.view(np.int16))
+print("device run matches")
+"""
+
+
+def test_bfloat16_model(tmp_path):
+    """A bfloat16 model (inputs and output bf16, numpy's through ml_dtypes)
+    matches onnxruntime on its f32 twin (the same weights rounded to bf16)
+    to the output's rounding; it takes numpy bfloat16 arrays and PyTorch
+    bfloat16 tensors, on the host and as CUDA buffers (staged here)."""
+    import ml_dtypes
+    from onnx_models import half_with_twin, untied_logits
+    twin, half = str(tmp_path / "twin.onnx"), str(tmp_path / "bf16.onnx")
+    half_with_twin(twin, half, E, D, F, activation="swiglu", k=2, fusion=1, biases=True,
+                   seed=3, dtype="bfloat16")
+    library = str(tmp_path / "bf16.so")
+    model = moe_compiler.compile(half, library)
+    assert model.inputs == [("x", "bfloat16", (None, D)), ("logits", "bfloat16", (None, E))]
+    assert model.outputs == [("y", "bfloat16", (None, D))]
+    rng = np.random.default_rng(5)
+    feeds = {"x": rng.standard_normal((11, D)).astype(ml_dtypes.bfloat16),
+             "logits": untied_logits(rng, 11, E, ml_dtypes.bfloat16)}
+    got = model.run(feeds)["y"]
+    assert got.dtype == ml_dtypes.bfloat16
+    want = ort_run(twin, {k: v.astype(np.float32) for k, v in feeds.items()})["y"]
+    error = np.abs(got.astype(np.float32) - want).max()
+    assert error <= 2.0 ** -7 * max(1.0, np.abs(want).max()), error
+    with pytest.raises(moe_compiler.ModelError, match="dtype float32, the model wants bfloat16"):
+        model.run({k: v.astype(np.float32) for k, v in feeds.items()})
+    if importlib.util.find_spec("torch"):
+        import torch
+        tensors = {k: torch.from_numpy(v.astype(np.float32)).to(torch.bfloat16)
+                   for k, v in feeds.items()}
+        assert np.array_equal(model.run(tensors)["y"].view(np.int16), got.view(np.int16))
+    np.savez(str(tmp_path / "feeds.npz"), **{k: v.view(np.int16) for k, v in feeds.items()})
+    stdout = run_with_fake_cuda(tmp_path, BFLOAT16_RUN, library, str(tmp_path / "feeds.npz"))
+    assert "device run matches" in stdout, stdout
 
 
 def test_unknown_weight_type(moe_model):

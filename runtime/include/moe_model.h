@@ -60,7 +60,8 @@ typedef enum moe_dtype {
   MOE_DTYPE_I8 = 5,
   MOE_DTYPE_U8 = 6,
   MOE_DTYPE_BOOL = 7, /* one byte per element */
-  MOE_DTYPE_F16 = 8,
+  MOE_DTYPE_F16 = 8,  /* IEEE half */
+  MOE_DTYPE_BF16 = 9, /* bfloat16: the top half of an f32 (ml_dtypes, torch) */
 } moe_dtype;
 
 /* Bytes of one element of `dtype` (0 for an unknown dtype). */

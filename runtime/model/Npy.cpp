@@ -21,9 +21,17 @@ const struct {
   const char *descr;
   moe_dtype dtype;
 } kDescrs[] = {
-    {"<f4", MOE_DTYPE_F32}, {"<f8", MOE_DTYPE_F64}, {"<i4", MOE_DTYPE_I32},
-    {"<i8", MOE_DTYPE_I64}, {"|i1", MOE_DTYPE_I8},  {"|u1", MOE_DTYPE_U8},
-    {"|b1", MOE_DTYPE_BOOL}, {"<f2", MOE_DTYPE_F16},
+    {"<f4", MOE_DTYPE_F32},
+    {"<f8", MOE_DTYPE_F64},
+    {"<i4", MOE_DTYPE_I32},
+    {"<i8", MOE_DTYPE_I64},
+    {"|i1", MOE_DTYPE_I8},
+    {"|u1", MOE_DTYPE_U8},
+    {"|b1", MOE_DTYPE_BOOL},
+    {"<f2", MOE_DTYPE_F16},
+    // bfloat16 has no numpy type code: ml_dtypes' bfloat16 arrays are
+    // saved as two-byte voids (read back with .view(ml_dtypes.bfloat16)).
+    {"<V2", MOE_DTYPE_BF16},
 };
 
 struct FileCloser {
@@ -52,9 +60,11 @@ bool parseHeader(const std::string &header, NpyArray &array,
     return why = "no 'descr'", false;
   size_t end = header.find('\'', descr + 1);
   std::string name = header.substr(descr + 1, end - descr - 1);
-  // Single-byte types may be written '<i1' or '|i1'.
+  // Single-byte types may be written '<i1' or '|i1', voids '|V2' or '<V2'.
   if (name.size() == 3 && name[0] == '<' && name[2] == '1')
     name[0] = '|';
+  if (name == "|V2")
+    name = "<V2";
   bool known = false;
   for (const auto &entry : kDescrs)
     if (name == entry.descr) {
@@ -62,9 +72,10 @@ bool parseHeader(const std::string &header, NpyArray &array,
       known = true;
     }
   if (!known)
-    return why = "dtype '" + name +
-                 "' is not one compiled models take (little-endian f32, "
-                 "f64, f16, i64, i32, i8, u8, bool)",
+    return why =
+               "dtype '" + name +
+               "' is not one compiled models take (little-endian f32, "
+               "f64, f16, bf16 as ml_dtypes saves it, i64, i32, i8, u8, bool)",
            false;
 
   size_t order = valueOf(header, "fortran_order");

@@ -14,10 +14,11 @@ const struct {
   const char *name;
   size_t size;
 } kDTypes[] = {
-    {MOE_DTYPE_F32, "f32", 4}, {MOE_DTYPE_F64, "f64", 8},
-    {MOE_DTYPE_I32, "i32", 4}, {MOE_DTYPE_I64, "i64", 8},
-    {MOE_DTYPE_I8, "i8", 1},   {MOE_DTYPE_U8, "u8", 1},
+    {MOE_DTYPE_F32, "f32", 4},   {MOE_DTYPE_F64, "f64", 8},
+    {MOE_DTYPE_I32, "i32", 4},   {MOE_DTYPE_I64, "i64", 8},
+    {MOE_DTYPE_I8, "i8", 1},     {MOE_DTYPE_U8, "u8", 1},
     {MOE_DTYPE_BOOL, "bool", 1}, {MOE_DTYPE_F16, "f16", 2},
+    {MOE_DTYPE_BF16, "bf16", 2},
 };
 
 /// A cursor over the signature text.

@@ -10,6 +10,7 @@ import os
 import subprocess
 import time
 
+import ml_dtypes
 import numpy as np
 
 MAX_RANK = 8
@@ -17,7 +18,8 @@ API_VERSION = 1
 OK, INVALID_ARGUMENT, OUTPUT_TOO_SMALL = 0, 1, 2
 
 DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.int64,
-          5: np.int8, 6: np.uint8, 7: np.bool_, 8: np.float16}
+          5: np.int8, 6: np.uint8, 7: np.bool_, 8: np.float16,
+          9: ml_dtypes.bfloat16}
 CODES = {np.dtype(v): k for k, v in DTYPES.items()}
 
 

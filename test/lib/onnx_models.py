@@ -5,6 +5,7 @@ command line: `python -m onnx_models NAME PATH` (see main())."""
 
 import sys
 
+import ml_dtypes
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -64,24 +65,37 @@ def microsoft_moe(path, num_experts, d, f, *, activation="relu", k=2,
                  extra_opsets=[("com.microsoft", 1)])
 
 
-def half_with_twin(twin_path, half_path, *args, **kwargs):
-    """A float16 ONNX Runtime MoE model (weights, inputs and output f16) at
-    half_path and its f32 twin at twin_path: the same weights rounded to
-    f16 and stored as f32, so that onnxruntime on the twin, fed the f16
-    inputs widened, is the reference for the f16 model (microsoft_moe's
-    arguments)."""
+def half_with_twin(twin_path, half_path, *args, dtype="float16", **kwargs):
+    """A 16-bit ONNX Runtime MoE model (weights, inputs and output in
+    `dtype`: "float16" or "bfloat16") at half_path and its f32 twin at
+    twin_path: the same weights rounded to `dtype` and stored as f32, so
+    that onnxruntime on the twin, fed the 16-bit inputs widened, is the
+    reference for the 16-bit model (microsoft_moe's arguments)."""
+    numpy_type = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16}[dtype]
+    onnx_type = {"float16": TensorProto.FLOAT16, "bfloat16": TensorProto.BFLOAT16}[dtype]
     microsoft_moe(twin_path, *args, **kwargs)
     model = onnx.load(twin_path)
     for init in model.graph.initializer:
         init.CopyFrom(numpy_helper.from_array(
-            numpy_helper.to_array(init).astype(np.float16).astype(np.float32), init.name))
+            numpy_helper.to_array(init).astype(numpy_type).astype(np.float32), init.name))
     onnx.save(model, twin_path)
     for init in model.graph.initializer:
         init.CopyFrom(numpy_helper.from_array(
-            numpy_helper.to_array(init).astype(np.float16), init.name))
+            numpy_helper.to_array(init).astype(numpy_type), init.name))
     for value in list(model.graph.input) + list(model.graph.output):
-        value.type.tensor_type.elem_type = TensorProto.FLOAT16
+        value.type.tensor_type.elem_type = onnx_type
     onnx.save(model, half_path)
+
+
+def untied_logits(rng, tokens, experts, numpy_type):
+    """Router logits [tokens, experts] in `numpy_type` with no two equal in
+    a row: experts at distinct levels 0.25 apart, jittered by less than
+    0.1. Rounded to bf16's 8-bit significand, normal draws tie often, and
+    onnxruntime's MoE op breaks a tie for the top k differently from ONNX
+    TopK's lower-index rule, which the compiler follows (Dialect.md)."""
+    levels = rng.permuted(np.tile(np.arange(experts), (tokens, 1)), axis=1)
+    jitter = rng.uniform(-0.1, 0.1, (tokens, experts))
+    return (levels * 0.25 + jitter - experts * 0.125).astype(numpy_type)
 
 
 def microsoft_qmoe(path, num_experts, d, f, *, bits=4, activation="relu", k=2,

@@ -66,7 +66,8 @@
 # CHECK: OK: switch f32 (device-resident
 # CHECK: OK: moe-run --device on the device-resident qwen2 f32 model matches onnxruntime
 # CHECK: OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts
-# CHECK: OK: a float16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to f16 rounding
+# CHECK: OK: a float16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to float16 rounding
+# CHECK: OK: a bfloat16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to bfloat16 rounding
 
 import ctypes
 import glob
@@ -226,37 +227,44 @@ x1 = np.arange(4, dtype=np.float32).reshape(1, 4)
 assert np.array_equal(z, x1 + y), z
 print("OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts")
 
-# A float16 export of ONNX Runtime's MoE op (what GPU deployments ship):
-# its layer computes in f32 (moe-widen-half: weights widened at compile
-# time, f16 <-> f32 casts as CUDA calls), on the CUDA kernels, device-
-# resident - against onnxruntime on the f32 twin of the model (the same
-# weights, rounded to f16) fed the same f16 inputs.
-from onnx_models import half_with_twin  # noqa: E402
+# 16-bit exports of ONNX Runtime's MoE op (what GPU deployments ship):
+# float16 and bfloat16 weights, inputs and output. The layer computes in
+# f32 (moe-widen-half: weights widened at compile time, 16-bit <-> f32
+# casts as CUDA calls), on the CUDA kernels, device-resident - against
+# onnxruntime on the f32 twin of the model (the same weights, rounded to
+# the 16-bit type) fed the same 16-bit inputs. The only difference left is
+# the output's rounding: half an ulp, at most 2^-11 of its magnitude in
+# f16, 2^-8 in bf16 (allowed twice that).
+import ml_dtypes  # noqa: E402
+from onnx_models import half_with_twin, untied_logits  # noqa: E402
 
-twin_path, half_path = os.path.join(out, "half_twin.onnx"), os.path.join(out, "half.onnx")
-half_with_twin(twin_path, half_path, 8, 16, 12, activation="swiglu", k=2, fusion=1, biases=True,
-               seed=7)
-os.makedirs(os.path.join(out, "half"))
-compiled = subprocess.run(["moe-compile", half_path, "--target=cuda", f"--runtime-dir={runtime}",
-                           "-o", os.path.join(out, "half", "half.so")],
-                          capture_output=True, text=True)
-assert compiled.returncode == 0 and "warning" not in compiled.stderr, compiled.stderr
-half_model = compiled_model.Model(os.path.join(out, "half", "half.so"))
-half_model.lib.moe_model_test_emulated_copies.restype = ctypes.c_int64
-for tokens in (1, 7, 33):
-    x = rng.standard_normal((tokens, 16)).astype(np.float16)
-    logits = rng.standard_normal((tokens, 8)).astype(np.float16)
-    (expected,) = run_onnxruntime(twin_path, {"x": x.astype(np.float32),
-                                              "logits": logits.astype(np.float32)})
-    for api in ("host", "device"):
-        before = half_model.lib.moe_model_test_emulated_copies()
-        (actual,) = (half_model.run([x, logits]) if api == "host" else
-                     half_model.run_device([x, logits], cuda_lib=device_memory(half_model.lib)))
-        assert actual.dtype == np.float16, actual.dtype
-        # The only difference: the result's rounding to f16.
-        error = np.abs(actual.astype(np.float32) - expected).max()
-        assert error <= 2e-3 * max(1.0, np.abs(expected).max()), (tokens, api, error)
-        if api == "device":
-            assert half_model.lib.moe_model_test_emulated_copies() == before, "staged"
-print("OK: a float16 export runs its layer in f32 on the CUDA kernels, device-resident, "
-      "matching onnxruntime to f16 rounding")
+for dtype, numpy_type, ulp in (("float16", np.float16, 2.0 ** -10),
+                               ("bfloat16", ml_dtypes.bfloat16, 2.0 ** -7)):
+    twin_path = os.path.join(out, f"{dtype}_twin.onnx")
+    half_path = os.path.join(out, f"{dtype}.onnx")
+    half_with_twin(twin_path, half_path, 8, 16, 12, activation="swiglu", k=2, fusion=1,
+                   biases=True, seed=7, dtype=dtype)
+    os.makedirs(os.path.join(out, dtype))
+    compiled = subprocess.run(["moe-compile", half_path, "--target=cuda", f"--runtime-dir={runtime}",
+                               "-o", os.path.join(out, dtype, "half.so")],
+                              capture_output=True, text=True)
+    assert compiled.returncode == 0 and "warning" not in compiled.stderr, compiled.stderr
+    half_model = compiled_model.Model(os.path.join(out, dtype, "half.so"))
+    half_model.lib.moe_model_test_emulated_copies.restype = ctypes.c_int64
+    for tokens in (1, 7, 33):
+        x = rng.standard_normal((tokens, 16)).astype(numpy_type)
+        logits = untied_logits(rng, tokens, 8, numpy_type)
+        (expected,) = run_onnxruntime(twin_path, {"x": x.astype(np.float32),
+                                                  "logits": logits.astype(np.float32)})
+        for api in ("host", "device"):
+            before = half_model.lib.moe_model_test_emulated_copies()
+            (actual,) = (half_model.run([x, logits]) if api == "host" else
+                         half_model.run_device([x, logits],
+                                               cuda_lib=device_memory(half_model.lib)))
+            assert actual.dtype == numpy_type, actual.dtype
+            error = np.abs(actual.astype(np.float32) - expected).max()
+            assert error <= ulp * max(1.0, np.abs(expected).max()), (dtype, tokens, api, error)
+            if api == "device":
+                assert half_model.lib.moe_model_test_emulated_copies() == before, "staged"
+    print(f"OK: a {dtype} export runs its layer in f32 on the CUDA kernels, device-resident, "
+          f"matching onnxruntime to {dtype} rounding")
