@@ -47,6 +47,16 @@ Value raise::skipReshapes(Value value) {
   return value;
 }
 
+Value raise::skipFloatCasts(Value value) {
+  while (auto cast = value.getDefiningOp<onnx::CastOp>()) {
+    if (!isa<FloatType>(getElementTypeOrSelf(cast.getInput().getType())) ||
+        !isa<FloatType>(getElementTypeOrSelf(cast.getType())))
+      break;
+    value = cast.getInput();
+  }
+  return value;
+}
+
 Value raise::constantValue(OpBuilder &builder, Location loc,
                            ElementsAttr attr) {
   return attr ? arith::ConstantOp::create(builder, loc, cast<TypedAttr>(attr))

@@ -147,6 +147,11 @@ bool isShapeOf(Value shape, Value x);
 /// Looks through reshapes of any kind: only for values whose element order
 /// is what matters (a row of weights, a flat index list).
 Value skipReshapes(Value value);
+/// Looks through casts from one float type to another: a 16-bit model's
+/// routing moves between its type and f32 (Hugging Face computes the
+/// softmax in f32), and the raised layer computes its routing in f32
+/// whatever the casts round to.
+Value skipFloatCasts(Value value);
 /// matmul(rows, constant [in, out]).
 bool matchProjection(Value value, Value &rows, ElementsAttr &weight);
 

@@ -238,13 +238,15 @@ static FailureOr<Routing> matchSigmoidRouting(Value weights, onnx::TopKOp topk,
 
 FailureOr<Routing> raise::matchRouting(Value weights, Value ids,
                                        MatchError &error) {
+  weights = skipFloatCasts(weights);
   auto topk = ids.getDefiningOp<onnx::TopKOp>();
   if (!topk || cast<OpResult>(ids).getResultNumber() != 1)
     return error.fail("the expert ids are not TopK indices");
   int64_t rank = cast<ShapedType>(topk.getInput().getType()).getRank();
   if (rank != 2 || topk.getAxis() != 1 || !topk.getLargest())
     return error.fail("TopK does not pick the largest scores per token");
-  auto softmax = topk.getInput().getDefiningOp<onnx::SoftmaxOp>();
+  auto softmax =
+      skipFloatCasts(topk.getInput()).getDefiningOp<onnx::SoftmaxOp>();
   if (!softmax)
     return matchSigmoidRouting(weights, topk, error);
   if (softmax.getAxis() != 1)
@@ -283,12 +285,13 @@ FailureOr<Routing> raise::matchArgmaxRouting(Value weights, Value ids,
     weights = unsqueeze.getInput();
     unsqueezed = true;
   }
-  auto max = weights.getDefiningOp<onnx::ReduceMaxOp>();
+  auto max = skipFloatCasts(weights).getDefiningOp<onnx::ReduceMaxOp>();
   if (!max || max.getAxes() != ArrayRef<int64_t>{1} ||
       max.getInput() != argmax.getInput() || max.getKeepdims() == unsqueezed)
     return error.fail("the gate weight is not the largest score of the "
                       "argmax");
-  auto softmax = argmax.getInput().getDefiningOp<onnx::SoftmaxOp>();
+  auto softmax =
+      skipFloatCasts(argmax.getInput()).getDefiningOp<onnx::SoftmaxOp>();
   if (!softmax || softmax.getAxis() != 1 ||
       cast<ShapedType>(softmax.getType()).getRank() != 2)
     return error.fail("the scores are not a softmax over the experts");
@@ -301,6 +304,7 @@ FailureOr<Routing> raise::matchArgmaxRouting(Value weights, Value ids,
 }
 
 FailureOr<Routing> raise::matchDenseRouting(Value probs, MatchError &error) {
+  probs = skipFloatCasts(probs);
   auto softmax = probs.getDefiningOp<onnx::SoftmaxOp>();
   int64_t rank = cast<ShapedType>(probs.getType()).getRank();
   if (!softmax || rank != 2 || softmax.getAxis() != 1)
