@@ -6,10 +6,14 @@
 
 #include <cstring>
 
+#include "moe/Dialect/ONNX/IR/ONNXOps.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/TypeUtilities.h"
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -86,4 +90,22 @@ std::vector<char> mlir::moe::widenToF32(ArrayRef<char> bytes, bool bf16) {
     std::memcpy(wide.data() + i * sizeof(float), &value, sizeof(value));
   }
   return wide;
+}
+
+bool mlir::moe::isHalfFloat(Type type) {
+  Type element = getElementTypeOrSelf(type);
+  return element.isF16() || element.isBF16();
+}
+
+Value mlir::moe::widenToF32(OpBuilder &builder, Location loc, Value value) {
+  auto tensor = cast<RankedTensorType>(value.getType());
+  auto wideType = RankedTensorType::get(tensor.getShape(),
+                                        Float32Type::get(value.getContext()));
+  ElementsAttr attr;
+  if (matchPattern(value, m_Constant(&attr)))
+    if (std::optional<std::vector<char>> bytes = elementBytes(attr))
+      return makeConstant(builder, loc, wideType,
+                          widenToF32(*bytes, tensor.getElementType().isBF16()),
+                          "widened");
+  return onnx::CastOp::create(builder, loc, wideType, value);
 }

@@ -419,6 +419,8 @@ raise::matchActivation(Value value) {
 }
 
 FailureOr<ExpertFFN> raise::matchExpertFFN(Value out, MatchError &error) {
+  // A 16-bit expert's output may be widened for an f32 combine.
+  out = skipFloatCasts(out);
   Value hidden;
   ElementsAttr w2;
   if (!matchProjection(out, hidden, w2))
@@ -538,6 +540,14 @@ FailureOr<SharedExpert> raise::matchSharedExpert(Value routed, Value hidden,
     return error.fail("the routed sum has other uses");
   SharedExpert shared;
   Operation *user = *routed.getUsers().begin();
+  // An f32 combine in a 16-bit model goes back to the model's type first.
+  if (auto narrow = dyn_cast<onnx::CastOp>(user);
+      narrow && skipFloatCasts(narrow.getResult()) == routed) {
+    if (!narrow->hasOneUse())
+      return error.fail("the routed sum has other uses");
+    routed = narrow.getResult();
+    user = *routed.getUsers().begin();
+  }
   if (auto unflatten = dyn_cast<onnx::ReshapeOp>(user)) {
     // hidden = x's rows ([.., d] -> [T, d]); the routed sum goes back to
     // x's shape and the shared expert reads x. Row-wise FFNs commute with

@@ -166,6 +166,7 @@ public:
 
 private:
   Value terminal;
+  bool wide = false;           // raised in f32 (see checkExperts)
   SmallVector<Expert> experts; // indexed by expert id after match()
   Routing routing;
   std::optional<SharedExpert> shared;
@@ -354,10 +355,6 @@ LogicalResult LayerRaiser::checkExperts() {
                       "the mask holds");
   if (w1Type.getDimSize(0) != d || w2Type.getShape() != ArrayRef<int64_t>{f, d})
     return error.fail("the expert weights do not fit the hidden size");
-  Type elementType = getElementTypeOrSelf(first.hidden.getType());
-  if (routerType.getElementType() != elementType ||
-      w1Type.getElementType() != elementType)
-    return error.fail("weights and hidden states differ in element type");
   for (ElementsAttr bias : {routing.routerBias, routing.correctionBias})
     if (bias && !isa<DenseElementsAttr>(bias) && !hasElementBytes(bias))
       return error.fail("a routing bias is not a readable constant");
@@ -380,6 +377,27 @@ LogicalResult LayerRaiser::checkExperts() {
     if (!shared->unflatten)
       terminal = sharedMatch->sum;
   }
+
+  // One element type throughout, or a 16-bit layer whose router or
+  // combine runs in f32 (DeepSeek-V3's do): that one is raised in f32.
+  Type elementType = getElementTypeOrSelf(first.hidden.getType());
+  SmallVector<Type> types = {getElementTypeOrSelf(terminal.getType())};
+  for (ElementsAttr attr :
+       {routing.routerWeight, routing.routerBias, routing.correctionBias,
+        first.ffn.w1, first.ffn.w2, first.ffn.w3})
+    if (attr)
+      types.push_back(attr.getElementType());
+  if (shared)
+    for (ElementsAttr attr :
+         {shared->ffn.w1, shared->ffn.w2, shared->ffn.w3, shared->gate})
+      if (attr)
+        types.push_back(attr.getElementType());
+  wide = llvm::any_of(types, [&](Type type) { return type != elementType; });
+  types.push_back(elementType);
+  if (wide && !llvm::all_of(types, [](Type type) {
+        return type.isF32() || isHalfFloat(type);
+      }))
+    return error.fail("weights and hidden states differ in element type");
   return success();
 }
 
@@ -421,12 +439,22 @@ void LayerRaiser::rewrite(OpBuilder &builder) {
     sharedW2 = constant(shared->ffn.w2);
     sharedGate = constant(shared->gate);
   }
+  if (wide)
+    for (Value *value :
+         {&hidden, &router, &routerBias, &correctionBias, &w1, &w3, &w2,
+          &sharedW1, &sharedW3, &sharedW2, &sharedGate})
+      if (*value && isHalfFloat(value->getType()))
+        *value = widenToF32(builder, loc, *value);
   auto layer = LayerOp::create(
       builder, loc, hidden.getType(), hidden, router, /*router_logits=*/Value(),
       routerBias, correctionBias, w1, w3, w2, Value(), Value(),
       Value(), sharedW1, sharedW3, sharedW2, sharedGate, routingAttr,
       activation, /*gate_on_input=*/false);
   Value result = layer;
+  Type terminalElement = getElementTypeOrSelf(terminal.getType());
+  if (getElementTypeOrSelf(result.getType()) != terminalElement)
+    result = onnx::CastOp::create(
+        builder, loc, layer.getType().clone(terminalElement), result);
   if (result.getType() != terminal.getType())
     result = tensor::CastOp::create(builder, loc, terminal.getType(), result);
   terminal.replaceAllUsesWith(result);

@@ -35,6 +35,8 @@ static LogicalResult matchRouter(Value logits, Routing &routing,
   }
   if (!matchProjection(logits, routing.hidden, routing.routerWeight))
     return error.fail("the router is not a MatMul with a constant weight");
+  // A 16-bit model's router may run in f32 (DeepSeek-V3's does).
+  routing.hidden = skipFloatCasts(routing.hidden);
   int64_t numExperts =
       cast<ShapedType>(routing.routerWeight.getType()).getDimSize(1);
   if (routing.routerBias &&

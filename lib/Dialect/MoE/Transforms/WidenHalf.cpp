@@ -28,29 +28,10 @@ using namespace mlir::moe;
 
 namespace {
 
-bool isHalf(Type type) {
-  Type element = getElementTypeOrSelf(type);
-  return element.isF16() || element.isBF16();
-}
-
 RankedTensorType asF32(Type type) {
   auto tensor = cast<RankedTensorType>(type);
   return RankedTensorType::get(tensor.getShape(),
                                Float32Type::get(type.getContext()));
-}
-
-/// The f32 constant of a 16-bit constant's values (exact: f32 holds every
-/// f16 and bf16 value), or null when its data is unavailable.
-Value widenConstant(OpBuilder &b, Location loc, Value value) {
-  ElementsAttr attr;
-  if (!matchPattern(value, m_Constant(&attr)))
-    return nullptr;
-  std::optional<std::vector<char>> bytes = elementBytes(attr);
-  if (!bytes)
-    return nullptr;
-  bool bf16 = getElementTypeOrSelf(value.getType()).isBF16();
-  std::vector<char> wide = widenToF32(*bytes, bf16);
-  return makeConstant(b, loc, asF32(value.getType()), wide, "widened");
 }
 
 struct MoEWidenHalfPass
@@ -60,24 +41,17 @@ struct MoEWidenHalfPass
   void runOnOperation() override {
     SmallVector<LayerOp> layers;
     getOperation().walk([&](LayerOp layer) {
-      if (isHalf(layer.getType()))
+      if (isHalfFloat(layer.getType()))
         layers.push_back(layer);
     });
     for (LayerOp layer : layers) {
       OpBuilder b(layer);
       Location loc = layer.getLoc();
       SmallVector<Value> operands;
-      for (Value operand : layer->getOperands()) {
-        if (!isHalf(operand.getType())) {
-          operands.push_back(operand);
-          continue;
-        }
-        Value wide = widenConstant(b, loc, operand);
-        if (!wide)
-          wide =
-              onnx::CastOp::create(b, loc, asF32(operand.getType()), operand);
-        operands.push_back(wide);
-      }
+      for (Value operand : layer->getOperands())
+        operands.push_back(isHalfFloat(operand.getType())
+                               ? widenToF32(b, loc, operand)
+                               : operand);
       OperationState state(loc, layer->getName());
       state.addOperands(operands);
       state.addAttributes(layer->getAttrs());

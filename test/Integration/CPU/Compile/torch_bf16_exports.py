@@ -3,21 +3,27 @@
 # (moe-raise looks through the float casts of the routing - Hugging Face's
 # Mixtral computes its softmax in f32 and casts the weights back),
 # computed in f32 on the runtime's kernels (moe-widen-half; no warning, the
-# module calls moe_cc_*), and matches PyTorch running the same block in
-# f32 on the same bf16 weights and inputs to the output's bf16 rounding
-# (half an ulp: at most 2^-8 of its magnitude; allowed twice that). PyTorch
-# in bf16 rounds after every op and lands further off; onnxruntime has no
-# CPU kernels for these ops in bf16.
+# module calls moe_cc_*), and matches onnxruntime on the f32 export of the
+# same block (the same bf16 weights, held in f32; fed the same bf16 inputs)
+# to the output's bf16 rounding (half an ulp: at most 2^-8 of its
+# magnitude; allowed twice that). onnxruntime has no CPU kernels for these
+# ops in bf16; PyTorch itself breaks top-k ties (DeepSeek's masked-out
+# experts all score 0.0) otherwise than ONNX TopK.
+# DeepSeek-V3's router and combine run in f32 next to its bf16 experts:
+# that layer is raised in f32 (its bf16 weights widened), one moe.layer
+# between casts of its input and output.
 # REQUIRES: torch
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t | FileCheck %s
-# CHECK: OK: mixtral bf16 export raised, calls the CPU runtime, matches PyTorch in f32
+# CHECK: OK: mixtral bf16 export raised, calls the CPU runtime, matches onnxruntime on its f32 export
 # CHECK: OK: qwen2 bf16 export
 # CHECK: OK: relu bf16 export
 # CHECK: OK: soft bf16 export
 # CHECK: OK: gptoss bf16 export
 # CHECK: OK: stacked bf16 export
 # CHECK: OK: switch bf16 export
+# CHECK: OK: deepseek bf16 export
+# CHECK: OK: deepseek's mixed bf16/f32 layer is raised as one f32 moe.layer
 
 import os
 import subprocess
@@ -34,6 +40,7 @@ from torch import nn  # noqa: E402
 
 import compiled_model  # noqa: E402
 import hf_moe_blocks as blocks  # noqa: E402
+from onnx_harness import run_onnxruntime  # noqa: E402
 
 out = sys.argv[1]
 models = {
@@ -44,6 +51,8 @@ models = {
     "gptoss": blocks.GptOssMoeBlock(d=16, f=16, num_experts=4, top_k=2, limit=1.5),
     "stacked": blocks.StackedMoeBlock(d=16, f=24, num_experts=4, top_k=2),
     "switch": blocks.SwitchSparseMLP(d=16, f=32, num_experts=4),
+    "deepseek": blocks.DeepseekV3MoE(d=16, f=8, num_experts=8, top_k=2, n_group=4,
+                                     topk_group=2, n_shared_experts=2),
 }
 
 for name, module in models.items():
@@ -52,11 +61,13 @@ for name, module in models.items():
         nn.init.normal_(parameter, std=0.3)
     module = module.eval().to(torch.bfloat16)
     path = os.path.join(out, name + ".onnx")
-    with torch.no_grad():
-        torch.onnx.export(module, (torch.randn(2, 3, 16).to(torch.bfloat16),), path,
-                          input_names=["x"], output_names=["y"], opset_version=17,
-                          dynamic_axes={"x": {0: "batch", 1: "seq"},
-                                        "y": {0: "batch", 1: "seq"}})
+    twin = os.path.join(out, name + "_f32.onnx")
+    for exported, dtype in ((path, torch.bfloat16), (twin, torch.float32)):
+        with torch.no_grad():
+            torch.onnx.export(module.to(dtype), (torch.randn(2, 3, 16).to(dtype),), exported,
+                              input_names=["x"], output_names=["y"], opset_version=17,
+                              dynamic_axes={"x": {0: "batch", 1: "seq"},
+                                            "y": {0: "batch", 1: "seq"}})
     lowered = subprocess.run(["moe-compile", path, "--emit=mlir", "-o", "-"],
                              capture_output=True, text=True, check=True)
     assert "warning" not in lowered.stderr, (name, lowered.stderr)
@@ -64,14 +75,22 @@ for name, module in models.items():
     build = os.path.join(out, name)
     os.makedirs(build)
     model = compiled_model.load(path, build)
-    reference = module.float()  # the same bf16 weights, computed in f32
     for tokens in (1, 7, 33):
-        x = torch.randn(1, tokens, 16, generator=torch.Generator().manual_seed(tokens))
-        x = x.to(torch.bfloat16)
-        with torch.no_grad():
-            expected = reference(x.float()).numpy()
-        (actual,) = model.run([x.float().numpy().astype(ml_dtypes.bfloat16)])
+        x = np.random.default_rng(tokens).standard_normal((1, tokens, 16))
+        x = x.astype(ml_dtypes.bfloat16)
+        (expected,) = run_onnxruntime(twin, {"x": x.astype(np.float32)})
+        (actual,) = model.run([x])
         assert actual.dtype == ml_dtypes.bfloat16, actual.dtype
         error = np.abs(actual.astype(np.float32) - expected).max()
         assert error <= 2.0 ** -7 * max(1.0, np.abs(expected).max()), (name, tokens, error)
-    print(f"OK: {name} bf16 export raised, calls the CPU runtime, matches PyTorch in f32")
+    print(f"OK: {name} bf16 export raised, calls the CPU runtime, matches onnxruntime on its f32 export")
+
+imported = subprocess.run(["moe-translate", "--import-onnx", os.path.join(out, "deepseek.onnx")],
+                          capture_output=True, text=True, check=True).stdout
+raised = subprocess.run(["moe-opt", "--moe-raise"], input=imported, capture_output=True,
+                        text=True, check=True).stdout
+layers = [line for line in raised.splitlines() if "moe.layer" in line]
+assert len(layers) == 1 and "-> tensor<?x?xf32>" in layers[0], layers
+assert "bf16" not in layers[0].split("->")[0], layers[0]
+assert "onnx.matmul" not in raised, "expert matmuls left over"
+print("OK: deepseek's mixed bf16/f32 layer is raised as one f32 moe.layer")

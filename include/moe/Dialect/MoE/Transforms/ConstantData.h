@@ -2,7 +2,9 @@
 //
 // Read and make constant tensors as raw little-endian element bytes: what
 // raising (stacking per-expert weights) and weight folding (transposes,
-// slices, concatenations of weights at compile time) both need.
+// slices, concatenations of weights at compile time) both need; and 16-bit
+// values widened to f32 (moe-widen-half, and raising a layer of mixed
+// float types).
 //
 //===----------------------------------------------------------------------===//
 
@@ -36,6 +38,14 @@ std::vector<char> widenToF32(ArrayRef<char> bytes, bool bf16);
 /// named after `name` (uniqued by the context).
 Value makeConstant(OpBuilder &builder, Location loc, RankedTensorType type,
                    ArrayRef<char> bytes, StringRef name);
+
+/// Whether `type` (or its elements) is f16 or bf16.
+bool isHalfFloat(Type type);
+
+/// `value` (a tensor of f16 or bf16) as f32: a constant widened at compile
+/// time when its data is readable (exact: f32 holds every f16 and bf16
+/// value), else an onnx.cast.
+Value widenToF32(OpBuilder &builder, Location loc, Value value);
 
 } // namespace mlir::moe
 
