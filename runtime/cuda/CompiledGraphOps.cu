@@ -106,6 +106,28 @@ int32_t moe_cuda_cc_mean_rows_f32(int32_t, const float *x, int64_t rows,
       });
 }
 
+int32_t moe_cuda_cc_rms_norm_f32(int32_t, const float *x, int64_t rows,
+                                 int64_t cols, float eps, const float *weight,
+                                 float *out) {
+  if (rows < 0 || cols < 1 || (rows > 0 && (!x || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (rows == 0)
+    return MOE_OK;
+  if (allOnHost({x, weight, out})) {
+    rmsNormOnHost(x, rows, cols, eps, weight, out);
+    return MOE_OK;
+  }
+  DeviceBuffer<float> dX, dWeight;
+  Result<> result;
+  MOE_TRY(upload(dX, x, rows * cols));
+  MOE_TRY(upload(dWeight, weight, cols));
+  MOE_TRY(result.prepare(out, rows * cols));
+  MOE_TRY(moe_cuda_rms_norm_f32(callStream(), dX.get(), rows, cols, eps,
+                                dWeight.get(), result.get()));
+  MOE_TRY(result.deliver());
+  return finish();
+}
+
 int32_t moe_cuda_cc_cast(int32_t, int32_t kind, const void *x, int64_t count,
                          void *out) {
   if (!validCast(kind) || count < 0 || (count > 0 && (!x || !out)))

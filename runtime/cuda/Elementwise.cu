@@ -7,7 +7,10 @@
 //     (Elementwise.h), or flat when neither operand broadcasts;
 //   - moe_cuda_unary_f32, moe_cuda_cast: the same, one operand;
 //   - moe_cuda_mean_rows_f32: one warp per row, lanes striding the row,
-//     a shuffle tree to finish.
+//     a shuffle tree to finish;
+//   - moe_cuda_rms_norm_f32: one block per row (the row read twice, the
+//     second time from cache), its sum of squares by shuffles within warps
+//     and shared memory across them.
 // Memory-bound, like the ops they serve.
 //
 //===----------------------------------------------------------------------===//
@@ -60,6 +63,34 @@ __global__ void meanRowsKernel(const float *x, int64_t rows, int64_t cols,
     sum += __shfl_xor_sync(0xffffffffu, sum, offset);
   if (lane == 0)
     out[row] = sum / float(cols);
+}
+
+/// The sum of `value` over the block (every thread gets it); blockDim.x a
+/// multiple of 32, at most 1024.
+__device__ float blockSum(float value) {
+  __shared__ float warpSums[32];
+  for (int offset = 16; offset > 0; offset /= 2)
+    value += __shfl_xor_sync(0xffffffffu, value, offset);
+  int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0)
+    warpSums[warp] = value;
+  __syncthreads();
+  value = lane < int(blockDim.x / 32) ? warpSums[lane] : 0.0f;
+  for (int offset = 16; offset > 0; offset /= 2)
+    value += __shfl_xor_sync(0xffffffffu, value, offset);
+  return value;
+}
+
+__global__ void rmsNormKernel(const float *x, int64_t cols, float eps,
+                              const float *weight, float *out) {
+  const float *row = x + int64_t(blockIdx.x) * cols;
+  float *result = out + int64_t(blockIdx.x) * cols;
+  float sum = 0.0f;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+    sum += row[c] * row[c];
+  float scale = rmsScale(blockSum(sum), cols, eps);
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+    result[c] = row[c] * scale * (weight ? weight[c] : 1.0f);
 }
 
 /// A grid-stride launch's blocks for `count` elements.
@@ -137,5 +168,18 @@ extern "C" moe_status moe_cuda_mean_rows_f32(void *stream, const float *x,
     return MOE_ERROR_INVALID_ARGUMENT;
   MOE_LAUNCH(unsigned(blocks), kThreads, 0, asStream(stream), meanRowsKernel)
   (x, rows, cols, out);
+  return launched();
+}
+
+extern "C" moe_status moe_cuda_rms_norm_f32(void *stream, const float *x,
+                                            int64_t rows, int64_t cols,
+                                            float eps, const float *weight,
+                                            float *out) {
+  if (rows < 0 || cols < 1 || rows > INT32_MAX || (rows > 0 && (!x || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (rows == 0)
+    return MOE_OK;
+  MOE_LAUNCH(unsigned(rows), kThreads, 0, asStream(stream), rmsNormKernel)
+  (x, cols, eps, weight, out);
   return launched();
 }

@@ -248,6 +248,26 @@ inline void meanRowsOnHost(const float *x, int64_t rows, int64_t cols,
   }
 }
 
+/// moe_cuda_rms_norm_f32's scale of a row: 1 / sqrt(mean square + eps),
+/// as the graph it replaces computes it.
+MOE_HOST_DEVICE inline float rmsScale(float sumOfSquares, int64_t cols,
+                                      float eps) {
+  return 1.0f / sqrtf(sumOfSquares / float(cols) + eps);
+}
+
+inline void rmsNormOnHost(const float *x, int64_t rows, int64_t cols, float eps,
+                          const float *weight, float *out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *row = x + r * cols;
+    float sum = 0.0f;
+    for (int64_t c = 0; c < cols; ++c)
+      sum += row[c] * row[c];
+    float scale = rmsScale(sum, cols, eps);
+    for (int64_t c = 0; c < cols; ++c)
+      out[r * cols + c] = row[c] * scale * (weight ? weight[c] : 1.0f);
+  }
+}
+
 inline bool validBinaryOp(int32_t op) {
   return op >= MOE_CUDA_BINARY_ADD && op <= MOE_CUDA_BINARY_MIN;
 }

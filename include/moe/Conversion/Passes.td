@@ -138,7 +138,11 @@ def ConvertElementwiseToCudaPass
     `moe_cuda_cc_binary_f32`, which broadcasts numpy-style at run time;
     `onnx.neg`, `sqrt`, `exp`, `tanh`, `sigmoid`, `relu` and `erf` calls of
     `moe_cuda_cc_unary_f32`; `onnx.reduce_mean` over the last axis a call
-    of `moe_cuda_cc_mean_rows_f32`. Each computes on the GPU when a buffer
+    of `moe_cuda_cc_mean_rows_f32`. First, an RMS norm over the last axis as
+    exporters write it - x * (1 / sqrt(mean(x^2) + eps)) or
+    x / sqrt(mean(x^2) + eps), times a constant row weight when one
+    follows - becomes one `moe_cuda_cc_rms_norm_f32` call (one launch for
+    its seven ops). Each computes on the GPU when a buffer
     is device memory, else on the host. Graphs whose host work on their
     inputs was only such ops (a residual add around an MoE layer, the
     RMS norm before it) then run device-resident (`moe-mark-device-io`). The result's dims are numpy's (per dim, the

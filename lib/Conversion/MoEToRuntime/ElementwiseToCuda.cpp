@@ -2,11 +2,12 @@
 //
 // convert-elementwise-to-cuda: the graph's f32 elementwise ops and means
 // over the last axis become moe_cuda_cc_{binary,unary,mean_rows}_f32 calls
-// (Passes.td). It runs on the ONNX ops, before
-// convert-onnx-to-linalg, because their broadcasting is still one op there
-// (the linalg form reads operands whose dims may stretch at run time
-// through tensor.extract); the runtime broadcasts from the operands' actual
-// dims and refuses shapes that do not broadcast.
+// (Passes.td); first, an RMS norm's seven ops become one
+// moe_cuda_cc_rms_norm_f32 call (decode runs one launch instead of seven). It
+// runs on the ONNX ops, before convert-onnx-to-linalg, because their
+// broadcasting is still one op there (the linalg form reads operands whose dims
+// may stretch at run time through tensor.extract); the runtime broadcasts from
+// the operands' actual dims and refuses shapes that do not broadcast.
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,6 +21,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::moe {
@@ -232,6 +234,136 @@ struct CastToCuda : RuntimePattern<onnx::CastOp> {
   }
 };
 
+/// The value of a one-element float constant.
+std::optional<double> scalarConstant(Value value) {
+  DenseElementsAttr attr;
+  if (!matchPattern(value, m_Constant(&attr)) || attr.getNumElements() != 1 ||
+      !isa<FloatType>(attr.getElementType()))
+    return std::nullopt;
+  return (*attr.value_begin<APFloat>()).convertToDouble();
+}
+
+/// `mean` = reduce_mean(x * x or x ^ 2) over x's last axis, keeping it.
+bool isMeanSquareOf(Value mean, Value x) {
+  auto reduce = mean.getDefiningOp<onnx::ReduceMeanOp>();
+  auto type = cast<RankedTensorType>(x.getType());
+  if (!reduce || !reduce.getKeepdims() || type.getRank() < 1 ||
+      reduce.getAxes() != ArrayRef<int64_t>{type.getRank() - 1})
+    return false;
+  Value square = reduce.getInput();
+  if (auto pow = square.getDefiningOp<onnx::PowOp>())
+    return pow.getLhs() == x && scalarConstant(pow.getRhs()) == 2.0;
+  if (auto mul = square.getDefiningOp<onnx::MulOp>())
+    return mul.getLhs() == x && mul.getRhs() == x;
+  return false;
+}
+
+/// `root` = RMS normalization of x over its last axis, as exporters write
+/// it: x * (1 / sqrt(mean(x^2) + eps)) (either operand order) or
+/// x / sqrt(mean(x^2) + eps). Returns x and eps.
+std::optional<std::pair<Value, double>> matchRmsNorm(Value root) {
+  auto sqrtOfMeanPlusEps = [](Value value, Value x) -> std::optional<double> {
+    auto sqrt = value.getDefiningOp<onnx::SqrtOp>();
+    auto add =
+        sqrt ? sqrt.getInput().getDefiningOp<onnx::AddOp>() : onnx::AddOp();
+    if (!add)
+      return std::nullopt;
+    for (auto [mean, eps] : {std::pair(add.getLhs(), add.getRhs()),
+                             std::pair(add.getRhs(), add.getLhs())})
+      if (std::optional<double> value = scalarConstant(eps);
+          value && isMeanSquareOf(mean, x))
+        return value;
+    return std::nullopt;
+  };
+  if (auto div = root.getDefiningOp<onnx::DivOp>()) {
+    if (std::optional<double> eps =
+            sqrtOfMeanPlusEps(div.getRhs(), div.getLhs()))
+      return std::pair(div.getLhs(), *eps);
+    return std::nullopt;
+  }
+  auto mul = root.getDefiningOp<onnx::MulOp>();
+  if (!mul)
+    return std::nullopt;
+  for (auto [x, scale] : {std::pair(mul.getLhs(), mul.getRhs()),
+                          std::pair(mul.getRhs(), mul.getLhs())}) {
+    auto reciprocal = scale.getDefiningOp<onnx::DivOp>();
+    if (!reciprocal || scalarConstant(reciprocal.getLhs()) != 1.0)
+      continue;
+    if (std::optional<double> eps = sqrtOfMeanPlusEps(reciprocal.getRhs(), x))
+      return std::pair(x, *eps);
+  }
+  return std::nullopt;
+}
+
+/// A constant that scales x's last axis: f32, [cols] or [1, .., cols] of
+/// rank at most x's.
+bool isRowScale(Value weight, Value x) {
+  auto type = cast<RankedTensorType>(weight.getType());
+  auto xType = cast<RankedTensorType>(x.getType());
+  int64_t cols = xType.getDimSize(xType.getRank() - 1);
+  if (!matchPattern(weight, m_Constant()) || !isF32(weight) ||
+      ShapedType::isDynamic(cols) || type.getRank() < 1 ||
+      type.getRank() > xType.getRank() || type.getNumElements() != cols)
+    return false;
+  return type.getDimSize(type.getRank() - 1) == cols;
+}
+
+/// An RMS norm (and the weight that scales its result, when one does) at
+/// `op` (a mul or div) to moe_cuda_cc_rms_norm_f32: rows = the product of
+/// x's leading dims.
+LogicalResult rewriteRmsNorm(Operation *op, PatternRewriter &rewriter,
+                             int32_t numThreads) {
+  Value root = op->getResult(0), weight;
+  std::optional<std::pair<Value, double>> norm = matchRmsNorm(root);
+  if (auto mul = dyn_cast<onnx::MulOp>(op); !norm && mul) {
+    // weight * norm(x): the weight rides in the call.
+    for (auto [w, normed] : {std::pair(mul.getLhs(), mul.getRhs()),
+                             std::pair(mul.getRhs(), mul.getLhs())})
+      if ((norm = matchRmsNorm(normed)) && normed.hasOneUse() &&
+          isRowScale(w, norm->first)) {
+        weight = w;
+        break;
+      }
+    if (!weight)
+      norm.reset();
+  } else if (norm && root.hasOneUse()) {
+    // Leave a norm that a weight scales to the weight's match.
+    auto user = dyn_cast<onnx::MulOp>(*root.getUsers().begin());
+    if (user &&
+        isRowScale(user.getLhs() == root ? user.getRhs() : user.getLhs(),
+                   norm->first))
+      return failure();
+  }
+  if (!norm)
+    return failure();
+  Value x = norm->first;
+  if (!isF32(x) || root.getType() != x.getType() ||
+      op->getResult(0).getType() != x.getType())
+    return rewriter.notifyMatchFailure(op, "needs f32, x's shape");
+  RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+  SmallVector<Value> sizes = dimSizes(call, x);
+  SmallVector<Value> leading(sizes.begin(), sizes.end() - 1);
+  call.addInput(x);
+  call.addI64(product(call, leading));
+  call.addI64(sizes.back());
+  call.addF32(norm->second);
+  if (weight)
+    preloadIfConstant(rewriter, op, weight, numThreads);
+  call.addInput(weight);
+  call.addOutput(op->getResult(0), sizes);
+  rewriter.replaceOp(op, call.emit("moe_cc_rms_norm_f32", describe(op, "")));
+  return success();
+}
+
+template <typename OpTy> struct RmsNormToCuda : RuntimePattern<OpTy> {
+  using RuntimePattern<OpTy>::RuntimePattern;
+
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    return rewriteRmsNorm(op, rewriter, this->numThreads);
+  }
+};
+
 struct ConvertElementwiseToCudaPass
     : mlir::moe::impl::ConvertElementwiseToCudaPassBase<
           ConvertElementwiseToCudaPass> {
@@ -239,6 +371,12 @@ struct ConvertElementwiseToCudaPass
 
   void runOnOperation() override {
     MLIRContext *context = &getContext();
+    // Norms first, while their ops are whole.
+    RewritePatternSet norms(context);
+    norms.add<RmsNormToCuda<onnx::MulOp>, RmsNormToCuda<onnx::DivOp>>(
+        context, numThreads, RuntimeTarget::CUDA);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(norms))))
+      return signalPassFailure();
     RewritePatternSet patterns(context);
     patterns.add<BinaryToCuda<onnx::AddOp, MOE_CUDA_BINARY_ADD>,
                  BinaryToCuda<onnx::SubOp, MOE_CUDA_BINARY_SUB>,

@@ -85,8 +85,8 @@ def check_lowering(name, path):
     if name != "microsoft":  # the whole layer in one device-side call
         # (the residual add around it another: moe_cuda_cc_binary_f32)
         extra = ({"moe_cuda_cc_binary_f32"} if name == "residual" else
-                 {"moe_cuda_cc_binary_f32", "moe_cuda_cc_mean_rows_f32",
-                  "moe_cuda_cc_unary_f32"} if name == "prenorm" else set())
+                 {"moe_cuda_cc_binary_f32", "moe_cuda_cc_rms_norm_f32"}
+                 if name == "prenorm" else set())
         assert kernels == {"moe_cuda_cc_layer_f32", "moe_cuda_cc_preload"} | extra, kernels
     print(f"OK: {name} calls the CUDA runtime")
 

@@ -28,7 +28,7 @@
 # CHECK: OK: grouped_matmul f16
 # CHECK: OK: combine
 # CHECK: OK: binary
-# CHECK: OK: unary, mean and casts
+# CHECK: OK: unary, mean, RMS norm and casts
 # CHECK: OK: chained layer
 
 import ctypes
@@ -431,8 +431,8 @@ def test_binary():
 
 
 def test_unary_mean():
-    """Unary ops and the mean over the last axis (a norm around a layer)
-    against numpy (erf: math.erf), through the kernels and the compiled
+    """Unary ops, the mean over the last axis and the fused RMS norm (a
+    norm around a layer) against numpy (erf: math.erf), through the kernels and the compiled
     code's entries on device and host buffers."""
     import math
     failures = []
@@ -488,7 +488,38 @@ def test_unary_mean():
     bad = ch.lib.moe_cuda_mean_rows_f32(None, None, 3, 0, None)
     if bad != ch.INVALID_ARGUMENT:
         failures.append(f"a mean over 0 columns: status {bad}")
-    report("unary, mean and casts", failures)
+    # RMS norm (the fused call for an RMS norm's seven graph ops): rows of
+    # every length against numpy in f64, with and without a weight, through
+    # the kernel and the compiled code's entry on device and host buffers.
+    eps = 1e-5
+    for rows, cols in ((37, 70), (1, 1), (3, 4096), (5, 1000), (0, 3)):
+        y = (rng.standard_normal((rows, cols)) * 3).astype(np.float32)
+        weight = rng.standard_normal(cols).astype(np.float32)
+        y64 = y.astype(np.float64)
+        scale = 1 / np.sqrt((y64 ** 2).mean(axis=1, keepdims=True) + eps) if rows else 0
+        for w in (weight, None):
+            expected = y64 * scale * (w if w is not None else 1)
+            what = f"rms norm {rows}x{cols}{'' if w is not None else ' unweighted'}"
+            out = D(shape=(rows, cols), dtype=np.float32)
+            status = ch.lib.moe_cuda_rms_norm_f32(None, D(y).ptr, rows, cols, eps,
+                                                  D(w).ptr if w is not None else None, out.ptr)
+            if status != ch.OK or not np.allclose(out.get(), expected, rtol=1e-5, atol=1e-5):
+                failures.append(f"kernel {what}: status {status}")
+            out = D(shape=(rows, cols), dtype=np.float32)
+            status = ch.lib.moe_cuda_cc_rms_norm_f32(
+                0, D(y).ptr, rows, cols, eps, w.ctypes.data if w is not None else None, out.ptr)
+            if status != ch.OK or not np.allclose(out.get(), expected, rtol=1e-5, atol=1e-5):
+                failures.append(f"cc device {what}: status {status}")
+            host = np.empty((rows, cols), np.float32)
+            status = ch.lib.moe_cuda_cc_rms_norm_f32(
+                0, y.ctypes.data, rows, cols, eps, w.ctypes.data if w is not None else None,
+                host.ctypes.data)
+            if status != ch.OK or not np.allclose(host, expected, rtol=1e-5, atol=1e-5):
+                failures.append(f"cc host {what}: status {status}")
+    bad = ch.lib.moe_cuda_rms_norm_f32(None, None, 3, 0, eps, None, None)
+    if bad != ch.INVALID_ARGUMENT:
+        failures.append(f"an RMS norm over 0 columns: status {bad}")
+    report("unary, mean, RMS norm and casts", failures)
 
 
 # Every section runs even when one before it failed (a GPU session is
@@ -501,7 +532,7 @@ for name, section in (("route", test_route), ("router logits", test_router_logit
                       ("grouped_matmul bf16", lambda: test_grouped_matmul("bf16")),
                       ("grouped_matmul f16", lambda: test_grouped_matmul("f16")),
                       ("combine", test_combine), ("binary", test_binary),
-                      ("unary, mean and casts", test_unary_mean),
+                      ("unary, mean, RMS norm and casts", test_unary_mean),
                       ("chained layer", test_chained_layer)):
     try:
         section()

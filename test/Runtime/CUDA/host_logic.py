@@ -3,11 +3,11 @@
 # loads, every argument check (returned before anything is launched), the
 # host-side index checks of the moe_cuda_cc_* entry points of compiled
 # code (ids, offsets and inverses from the host are checked as on the CPU,
-# before any copy), and, when no GPU is present, a device error (not a
+# before any copy; the RMS norm's host path against numpy), and, when no GPU is present, a device error (not a
 # crash) with CUDA's text.
 # REQUIRES: cuda-runtime
 # RUN: %python %s | FileCheck %s
-# CHECK: cuda api version 6
+# CHECK: cuda api version 7
 # CHECK: OK: row tile bound
 # CHECK: OK: argument checks
 # CHECK: OK: compiled-code entry points
@@ -152,6 +152,20 @@ assert lib.moe_cuda_cc_combine_f32(i32(0), rows.ctypes.data_as(f32p), i64(6), i6
 assert lib.moe_cuda_cc_route_f32(i32(0), None, i64(3), i64(4), i32(0), i32(2), i32(1), i32(1),
                                  i32(1), i32(0), i32(0), i32(0), f32(1), None, None, None,
                                  i32(0), None) == ch.INVALID_ARGUMENT
+# The fused RMS norm: its argument checks, and its host path (host
+# buffers: computed on the host, no GPU needed) against numpy.
+norm = lib.moe_cuda_cc_rms_norm_f32
+normed = np.zeros((3, 4), np.float32)
+assert norm(i32(0), None, i64(3), i64(4), f32(1e-6), None,
+            normed.ctypes.data_as(f32p)) == ch.INVALID_ARGUMENT
+assert norm(i32(0), x.ctypes.data_as(f32p), i64(3), i64(0), f32(1e-6), None,
+            normed.ctypes.data_as(f32p)) == ch.INVALID_ARGUMENT
+values = rng.standard_normal((3, 4)).astype(np.float32)
+scale = rng.standard_normal(4).astype(np.float32)
+assert norm(i32(0), values.ctypes.data_as(f32p), i64(3), i64(4), f32(1e-6),
+            scale.ctypes.data_as(f32p), normed.ctypes.data_as(f32p)) == ch.OK
+expected = values / np.sqrt((values.astype(np.float64) ** 2).mean(1, keepdims=True) + 1e-6) * scale
+assert np.allclose(normed, expected, rtol=1e-5, atol=1e-6), normed - expected
 # The expert chain and the whole layer (fused gating + experts), for each
 # weight type (f32, bf16 and fp16 bit patterns): the layer's routing makes
 # the ids on the device, so only its arguments are checked on the host.

@@ -1,0 +1,82 @@
+// RUN: moe-opt %s -convert-elementwise-to-cuda -split-input-file | FileCheck %s
+
+// Before: an RMS norm as torch.onnx.export writes Mixtral's and Qwen's
+// (pow, reduce_mean over the last axis, add eps, sqrt, 1 / ., mul by x,
+// mul by the weight). After: one moe_cuda_cc_rms_norm_f32 call - x, rows
+// (the leading dims' product), cols, eps, the weight (preloaded at model
+// creation) - and none of the seven ops.
+
+// CHECK-LABEL: func.func @weighted
+// CHECK-DAG: %[[COLS:.*]] = arith.constant 16 : i64
+// CHECK-DAG: %[[EPS:.*]] = arith.constant 9.99999997E-7 : f32
+// CHECK: %[[B:.*]] = tensor.dim %arg0, %c0
+// CHECK: %[[S:.*]] = tensor.dim %arg0, %c1
+// CHECK: %[[ROWS:.*]] = arith.muli %{{.*}}, %[[S]]
+// CHECK: llvm.call @moe_cuda_cc_rms_norm_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[COLS]], %[[EPS]], %{{.*}}, %{{.*}})
+// CHECK-NOT: = onnx.
+// CHECK: return
+// CHECK-LABEL: func.func @__moe_cuda_preload
+// CHECK: llvm.call @moe_cuda_cc_preload
+func.func @weighted(%x: tensor<?x?x16xf32>) -> tensor<?x?x16xf32> {
+  %two = arith.constant dense<2.0> : tensor<f32>
+  %eps = arith.constant dense<1.0e-6> : tensor<f32>
+  %one = arith.constant dense<1.0> : tensor<f32>
+  %w = arith.constant dense<0.5> : tensor<16xf32>
+  %sq = onnx.pow %x, %two : (tensor<?x?x16xf32>, tensor<f32>) -> tensor<?x?x16xf32>
+  %mean = onnx.reduce_mean %sq {axes = array<i64: 2>, keepdims = true} : tensor<?x?x16xf32> -> tensor<?x?x1xf32>
+  %var = onnx.add %mean, %eps : (tensor<?x?x1xf32>, tensor<f32>) -> tensor<?x?x1xf32>
+  %root = onnx.sqrt %var : tensor<?x?x1xf32>
+  %inv = onnx.div %one, %root : (tensor<f32>, tensor<?x?x1xf32>) -> tensor<?x?x1xf32>
+  %normed = onnx.mul %x, %inv : (tensor<?x?x16xf32>, tensor<?x?x1xf32>) -> tensor<?x?x16xf32>
+  %y = onnx.mul %w, %normed : (tensor<16xf32>, tensor<?x?x16xf32>) -> tensor<?x?x16xf32>
+  return %y : tensor<?x?x16xf32>
+}
+
+// -----
+
+// x / sqrt(mean(x * x) + eps) without a weight: the weight argument is
+// null.
+// CHECK-LABEL: func.func @divided
+// CHECK: %[[NULL:.*]] = llvm.mlir.zero : !llvm.ptr
+// CHECK: llvm.call @moe_cuda_cc_rms_norm_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[NULL]], %{{.*}})
+// CHECK-NOT: = onnx.
+func.func @divided(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %eps = arith.constant dense<1.0e-5> : tensor<1xf32>
+  %sq = onnx.mul %x, %x : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %mean = onnx.reduce_mean %sq {axes = array<i64: 1>, keepdims = true} : tensor<4x8xf32> -> tensor<4x1xf32>
+  %var = onnx.add %eps, %mean : (tensor<1xf32>, tensor<4x1xf32>) -> tensor<4x1xf32>
+  %root = onnx.sqrt %var : tensor<4x1xf32>
+  %y = onnx.div %x, %root : (tensor<4x8xf32>, tensor<4x1xf32>) -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}
+
+// -----
+
+// Near misses stay separate calls: the mean over another axis, the square
+// of another tensor, a cube.
+// CHECK-LABEL: func.func @near_misses
+// CHECK-NOT: moe_cuda_cc_rms_norm_f32
+// CHECK: moe_cuda_cc_mean_rows_f32
+// CHECK-NOT: moe_cuda_cc_rms_norm_f32
+// CHECK: return
+func.func @near_misses(%x: tensor<4x8xf32>, %z: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>) {
+  %two = arith.constant dense<2.0> : tensor<f32>
+  %three = arith.constant dense<3.0> : tensor<f32>
+  %eps = arith.constant dense<1.0e-5> : tensor<f32>
+  %sq = onnx.pow %x, %two : (tensor<4x8xf32>, tensor<f32>) -> tensor<4x8xf32>
+  %cols = onnx.reduce_mean %sq {axes = array<i64: 0>, keepdims = true} : tensor<4x8xf32> -> tensor<1x8xf32>
+  %v0 = onnx.add %cols, %eps : (tensor<1x8xf32>, tensor<f32>) -> tensor<1x8xf32>
+  %r0 = onnx.sqrt %v0 : tensor<1x8xf32>
+  %y0 = onnx.div %x, %r0 : (tensor<4x8xf32>, tensor<1x8xf32>) -> tensor<4x8xf32>
+  %zsq = onnx.pow %z, %two : (tensor<4x8xf32>, tensor<f32>) -> tensor<4x8xf32>
+  %m1 = onnx.reduce_mean %zsq {axes = array<i64: 1>, keepdims = true} : tensor<4x8xf32> -> tensor<4x1xf32>
+  %v1 = onnx.add %m1, %eps : (tensor<4x1xf32>, tensor<f32>) -> tensor<4x1xf32>
+  %r1 = onnx.sqrt %v1 : tensor<4x1xf32>
+  %y1 = onnx.div %x, %r1 : (tensor<4x8xf32>, tensor<4x1xf32>) -> tensor<4x8xf32>
+  %cube = onnx.pow %x, %three : (tensor<4x8xf32>, tensor<f32>) -> tensor<4x8xf32>
+  %m2 = onnx.reduce_mean %cube {axes = array<i64: 1>, keepdims = true} : tensor<4x8xf32> -> tensor<4x1xf32>
+  %v2 = onnx.add %m2, %eps : (tensor<4x1xf32>, tensor<f32>) -> tensor<4x1xf32>
+  %r2 = onnx.sqrt %v2 : tensor<4x1xf32>
+  %y2 = onnx.div %x, %r2 : (tensor<4x8xf32>, tensor<4x1xf32>) -> tensor<4x8xf32>
+  return %y0, %y1, %y2 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>
+}
