@@ -292,6 +292,81 @@ static LogicalResult buildReshape(NodeContext &ctx) {
 }
 
 //===----------------------------------------------------------------------===//
+// Normalization
+//===----------------------------------------------------------------------===//
+
+/// RMSNormalization (opset 23) and ONNX Runtime's
+/// SimplifiedLayerNormalization (what its graph optimizer fuses an RMS norm
+/// into): Y = X / sqrt(mean(X^2 over dims [axis, rank)) + epsilon) * scale,
+/// computed in f32 (stash_type 1). Imported as the ops exporters write for
+/// it - pow, reduce_mean, add, sqrt, 1 / ., mul, mul - which the CPU
+/// lowering fuses like any elementwise chain and --target=cuda matches back
+/// into one call. SimplifiedLayerNormalization's optional second output is
+/// the 1 / sqrt(...) factor.
+static LogicalResult buildRmsNormalization(NodeContext &ctx) {
+  FailureOr<Value> x = ctx.requiredInput(0), scale = ctx.requiredInput(1);
+  FailureOr<int64_t> axisAttr = ctx.intAttr("axis", -1),
+                     stash = ctx.intAttr("stash_type", 1);
+  FailureOr<float> epsilon = ctx.floatAttr("epsilon", 1e-5f);
+  if (failed(x) || failed(scale) || failed(axisAttr) || failed(stash) ||
+      failed(epsilon))
+    return failure();
+  RankedTensorType type = ctx.inputType(0);
+  auto scaleType = cast<RankedTensorType>(scale->getType());
+  if (!isa<FloatType>(type.getElementType()) ||
+      !isa<FloatType>(scaleType.getElementType()))
+    return ctx.emitError() << "expects floating-point X and scale";
+  if (*stash != 1)
+    return ctx.emitError() << "only stash_type 1 (float32) is supported, not "
+                           << *stash;
+  FailureOr<int64_t> axis = ctx.normalizeAxis(*axisAttr, type.getRank());
+  if (failed(axis))
+    return failure();
+  FailureOr<SmallVector<int64_t>> scaled =
+      moe::onnx::broadcastShapes(type.getShape(), scaleType.getShape());
+  if (failed(scaled) || ArrayRef<int64_t>(*scaled) != type.getShape())
+    return ctx.emitError() << "scale " << formatShape(scaleType.getShape())
+                           << " does not broadcast to X "
+                           << formatShape(type.getShape());
+
+  ImplicitLocOpBuilder &b = ctx.b;
+  Type f32 = b.getF32Type();
+  auto toF32 = [&](Value value) -> Value {
+    auto valueType = cast<RankedTensorType>(value.getType());
+    if (valueType.getElementType() == f32)
+      return value;
+    return moe::onnx::CastOp::create(b, valueType.clone(f32), value);
+  };
+  auto scalar = [&](float value) -> Value {
+    return arith::ConstantOp::create(
+        b, DenseElementsAttr::get(RankedTensorType::get({}, f32), value));
+  };
+  Value wide = toF32(*x);
+  auto wideType = cast<RankedTensorType>(wide.getType());
+  SmallVector<int64_t> axes, reducedShape(type.getShape());
+  for (int64_t d = *axis; d < type.getRank(); ++d) {
+    axes.push_back(d);
+    reducedShape[d] = 1;
+  }
+  auto reducedType = wideType.clone(reducedShape);
+  Value square = moe::onnx::PowOp::create(b, wideType, wide, scalar(2.0f));
+  Value mean = moe::onnx::ReduceMeanOp::create(b, reducedType, square,
+                                               b.getDenseI64ArrayAttr(axes),
+                                               b.getBoolAttr(true));
+  Value variance =
+      moe::onnx::AddOp::create(b, reducedType, mean, scalar(*epsilon));
+  Value root = moe::onnx::SqrtOp::create(b, variance);
+  Value inverse = moe::onnx::DivOp::create(b, reducedType, scalar(1.0f), root);
+  Value normed = moe::onnx::MulOp::create(b, wideType, wide, inverse);
+  Value y = moe::onnx::MulOp::create(b, wideType, normed, toF32(*scale));
+  if (type.getElementType() != f32)
+    y = moe::onnx::CastOp::create(b, type, y);
+  if (failed(ctx.setOutput(0, y)))
+    return failure();
+  return ctx.node.output_size() > 1 ? ctx.setOutput(1, inverse) : success();
+}
+
+//===----------------------------------------------------------------------===//
 // The table
 //===----------------------------------------------------------------------===//
 
@@ -319,6 +394,8 @@ ArrayRef<OpEntry> mlir::moe::onnx_import::getStandardOpEntries() {
       {"", "Softmax", 1, buildSoftmax},
       {"", "Transpose", 1, buildTranspose},
       {"", "Reshape", 5, buildReshape},
+      {"", "RMSNormalization", 23, buildRmsNormalization},
+      {"", "SimplifiedLayerNormalization", 1, buildRmsNormalization},
   };
   return entries;
 }

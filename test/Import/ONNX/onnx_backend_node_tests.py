@@ -29,7 +29,7 @@ OPS = ["add", "sub", "mul", "div", "pow", "max", "min", "neg", "sigmoid",
        "slice", "split", "gather", "nonzero", "scatter_elements", "onehot",
        "reduce_sum", "reduce_max", "reduce_mean", "top_k", "equal", "where",
        "not", "clip", "gelu", "argmax", "gather_elements", "gathernd",
-       "scatternd", "einsum"]
+       "scatternd", "einsum", "rms_normalization"]
 # Prefixes that name other operators than the one they start with.
 OTHER_OPS = ("test_constant_pad",
              "test_split_to_sequence", "test_shape_inference")
@@ -125,6 +125,22 @@ EXPECTED_PASS = {
     "test_transpose_all_permutations_1", "test_transpose_all_permutations_2",
     "test_transpose_all_permutations_3", "test_transpose_all_permutations_4",
     "test_transpose_all_permutations_5", "test_transpose_default",
+    "test_rms_normalization_2d_axis0", "test_rms_normalization_2d_axis1",
+    "test_rms_normalization_2d_axis_negative_1",
+    "test_rms_normalization_2d_axis_negative_2",
+    "test_rms_normalization_3d_axis0_epsilon",
+    "test_rms_normalization_3d_axis1_epsilon",
+    "test_rms_normalization_3d_axis2_epsilon",
+    "test_rms_normalization_3d_axis_negative_1_epsilon",
+    "test_rms_normalization_3d_axis_negative_2_epsilon",
+    "test_rms_normalization_3d_axis_negative_3_epsilon",
+    "test_rms_normalization_4d_axis0", "test_rms_normalization_4d_axis1",
+    "test_rms_normalization_4d_axis2", "test_rms_normalization_4d_axis3",
+    "test_rms_normalization_4d_axis_negative_1",
+    "test_rms_normalization_4d_axis_negative_2",
+    "test_rms_normalization_4d_axis_negative_3",
+    "test_rms_normalization_4d_axis_negative_4",
+    "test_rms_normalization_default_axis",
 }
 # Known gaps (skipped with the importer's reason): axes, split sizes or k
 # fed as graph inputs (they must be constants), 1-D MatMul
