@@ -295,31 +295,20 @@ static LogicalResult buildReshape(NodeContext &ctx) {
 // Normalization
 //===----------------------------------------------------------------------===//
 
-/// RMSNormalization (opset 23) and ONNX Runtime's
-/// SimplifiedLayerNormalization (what its graph optimizer fuses an RMS norm
-/// into): Y = X / sqrt(mean(X^2 over dims [axis, rank)) + epsilon) * scale,
-/// computed in f32 (stash_type 1). Imported as the ops exporters write for
-/// it - pow, reduce_mean, add, sqrt, 1 / ., mul, mul - which the CPU
-/// lowering fuses like any elementwise chain and --target=cuda matches back
-/// into one call. SimplifiedLayerNormalization's optional second output is
-/// the 1 / sqrt(...) factor.
-static LogicalResult buildRmsNormalization(NodeContext &ctx) {
-  FailureOr<Value> x = ctx.requiredInput(0), scale = ctx.requiredInput(1);
-  FailureOr<int64_t> axisAttr = ctx.intAttr("axis", -1),
-                     stash = ctx.intAttr("stash_type", 1);
-  FailureOr<float> epsilon = ctx.floatAttr("epsilon", 1e-5f);
-  if (failed(x) || failed(scale) || failed(axisAttr) || failed(stash) ||
-      failed(epsilon))
-    return failure();
-  RankedTensorType type = ctx.inputType(0);
-  auto scaleType = cast<RankedTensorType>(scale->getType());
+/// Y = X / sqrt(mean(X^2 over dims [axis, rank)) + epsilon) * scale,
+/// computed in f32 (the norms' stash_type 1), built as the ops exporters
+/// write for it - pow, reduce_mean, add, sqrt, 1 / ., mul, mul - which the
+/// CPU lowering fuses like any elementwise chain and --target=cuda matches
+/// back into one call. `inverse` receives the 1 / sqrt(...) factor.
+static FailureOr<Value> buildRmsNorm(NodeContext &ctx, Value x, Value scale,
+                                     int64_t axisAttr, float epsilon,
+                                     Value &inverse) {
+  auto type = cast<RankedTensorType>(x.getType());
+  auto scaleType = cast<RankedTensorType>(scale.getType());
   if (!isa<FloatType>(type.getElementType()) ||
       !isa<FloatType>(scaleType.getElementType()))
-    return ctx.emitError() << "expects floating-point X and scale";
-  if (*stash != 1)
-    return ctx.emitError() << "only stash_type 1 (float32) is supported, not "
-                           << *stash;
-  FailureOr<int64_t> axis = ctx.normalizeAxis(*axisAttr, type.getRank());
+    return ctx.emitError() << "expects floating-point inputs";
+  FailureOr<int64_t> axis = ctx.normalizeAxis(axisAttr, type.getRank());
   if (failed(axis))
     return failure();
   FailureOr<SmallVector<int64_t>> scaled =
@@ -341,7 +330,7 @@ static LogicalResult buildRmsNormalization(NodeContext &ctx) {
     return arith::ConstantOp::create(
         b, DenseElementsAttr::get(RankedTensorType::get({}, f32), value));
   };
-  Value wide = toF32(*x);
+  Value wide = toF32(x);
   auto wideType = cast<RankedTensorType>(wide.getType());
   SmallVector<int64_t> axes, reducedShape(type.getShape());
   for (int64_t d = *axis; d < type.getRank(); ++d) {
@@ -354,16 +343,72 @@ static LogicalResult buildRmsNormalization(NodeContext &ctx) {
                                                b.getDenseI64ArrayAttr(axes),
                                                b.getBoolAttr(true));
   Value variance =
-      moe::onnx::AddOp::create(b, reducedType, mean, scalar(*epsilon));
+      moe::onnx::AddOp::create(b, reducedType, mean, scalar(epsilon));
   Value root = moe::onnx::SqrtOp::create(b, variance);
-  Value inverse = moe::onnx::DivOp::create(b, reducedType, scalar(1.0f), root);
+  inverse = moe::onnx::DivOp::create(b, reducedType, scalar(1.0f), root);
   Value normed = moe::onnx::MulOp::create(b, wideType, wide, inverse);
-  Value y = moe::onnx::MulOp::create(b, wideType, normed, toF32(*scale));
+  Value y = moe::onnx::MulOp::create(b, wideType, normed, toF32(scale));
   if (type.getElementType() != f32)
     y = moe::onnx::CastOp::create(b, type, y);
-  if (failed(ctx.setOutput(0, y)))
+  return y;
+}
+
+/// RMSNormalization (opset 23) and ONNX Runtime's
+/// SimplifiedLayerNormalization (what its graph optimizer fuses an RMS norm
+/// into; its optional second output is the 1 / sqrt(...) factor).
+static LogicalResult buildRmsNormalization(NodeContext &ctx) {
+  FailureOr<Value> x = ctx.requiredInput(0), scale = ctx.requiredInput(1);
+  FailureOr<int64_t> axis = ctx.intAttr("axis", -1),
+                     stash = ctx.intAttr("stash_type", 1);
+  FailureOr<float> epsilon = ctx.floatAttr("epsilon", 1e-5f);
+  if (failed(x) || failed(scale) || failed(axis) || failed(stash) ||
+      failed(epsilon))
+    return failure();
+  if (*stash != 1)
+    return ctx.emitError() << "only stash_type 1 (float32) is supported, not "
+                           << *stash;
+  Value inverse;
+  FailureOr<Value> y = buildRmsNorm(ctx, *x, *scale, *axis, *epsilon, inverse);
+  if (failed(y) || failed(ctx.setOutput(0, *y)))
     return failure();
   return ctx.node.output_size() > 1 ? ctx.setOutput(1, inverse) : success();
+}
+
+/// com.microsoft.SkipSimplifiedLayerNormalization (ONNX Runtime's residual
+/// add fused with the RMS norm after it): sum = input + skip (+ bias), the
+/// norm of sum over its last axis; outputs (y, mean: unused, 1 / sqrt(...),
+/// sum).
+static LogicalResult buildSkipRmsNormalization(NodeContext &ctx) {
+  FailureOr<Value> x = ctx.requiredInput(0), skip = ctx.requiredInput(1),
+                   gamma = ctx.requiredInput(2);
+  FailureOr<float> epsilon = ctx.floatAttr("epsilon", 1e-5f);
+  if (failed(x) || failed(skip) || failed(gamma) || failed(epsilon))
+    return failure();
+  auto type = cast<RankedTensorType>(x->getType());
+  Value sum = *x;
+  for (Value addend : {*skip, ctx.input(3)}) {
+    if (!addend)
+      continue;
+    auto addendType = cast<RankedTensorType>(addend.getType());
+    FailureOr<SmallVector<int64_t>> shape =
+        moe::onnx::broadcastShapes(type.getShape(), addendType.getShape());
+    if (addendType.getElementType() != type.getElementType() || failed(shape) ||
+        ArrayRef<int64_t>(*shape) != type.getShape())
+      return ctx.emitError()
+             << "skip or bias " << formatShape(addendType.getShape())
+             << " does not broadcast to the input "
+             << formatShape(type.getShape());
+    sum = moe::onnx::AddOp::create(ctx.b, type, sum, addend);
+  }
+  Value inverse;
+  FailureOr<Value> y = buildRmsNorm(ctx, sum, *gamma, -1, *epsilon, inverse);
+  if (failed(y) || failed(ctx.setOutput(0, *y)))
+    return failure();
+  if (ctx.node.output_size() > 1 && !ctx.node.output(1).empty())
+    return ctx.emitError() << "output 1 (mean) is not computed by an RMS norm";
+  if (ctx.node.output_size() > 2 && failed(ctx.setOutput(2, inverse)))
+    return failure();
+  return ctx.node.output_size() > 3 ? ctx.setOutput(3, sum) : success();
 }
 
 //===----------------------------------------------------------------------===//
@@ -396,6 +441,8 @@ ArrayRef<OpEntry> mlir::moe::onnx_import::getStandardOpEntries() {
       {"", "Reshape", 5, buildReshape},
       {"", "RMSNormalization", 23, buildRmsNormalization},
       {"", "SimplifiedLayerNormalization", 1, buildRmsNormalization},
+      {"com.microsoft", "SkipSimplifiedLayerNormalization", 1,
+       buildSkipRmsNormalization},
   };
   return entries;
 }

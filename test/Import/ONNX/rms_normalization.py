@@ -1,6 +1,8 @@
 # RMS norms as ONNX writes them in one node: RMSNormalization (opset 23,
-# what newer exporters emit) and ONNX Runtime's SimplifiedLayerNormalization
-# (what its graph optimizer fuses an RMS norm into). Imported as the ops an
+# what newer exporters emit), ONNX Runtime's SimplifiedLayerNormalization
+# (what its graph optimizer fuses an RMS norm into) and its
+# SkipSimplifiedLayerNormalization (the residual add before the norm, the
+# sum an output too). Imported as the ops an
 # exporter writes for the norm (pow, reduce_mean, add, sqrt, div, mul, mul;
 # 16-bit inputs computed in f32, stash_type 1), they match onnxruntime on
 # the same file - over the last axis and over the last two, f32 and f16,
@@ -15,6 +17,7 @@
 # CHECK: OK: rms_two_axes f32 matches onnxruntime
 # CHECK: OK: rms_f16 f16 matches onnxruntime
 # CHECK: OK: simplified f32 matches onnxruntime
+# CHECK: OK: skip_simplified matches onnxruntime (the norm and the sum)
 # CHECK: OK: --target=cuda makes the norm one moe_cuda_cc_rms_norm_f32 call
 # CHECK: OK: stash_type 0: node 'norm' (RMSNormalization): only stash_type 1 (float32) is supported, not 0
 # CHECK: OK: a scale of the wrong size: node 'norm' (RMSNormalization): scale [5] does not broadcast to X [?, 8]
@@ -82,6 +85,32 @@ for name, spec in cases.items():
         assert np.allclose(actual.astype(np.float32), expected.astype(np.float32),
                            rtol=tolerance, atol=tolerance), (name, rows)
     print(f"OK: {name} {'f16' if f16 else 'f32'} matches onnxruntime")
+
+# SkipSimplifiedLayerNormalization with a bias: y and input + skip + bias.
+d = 8
+node = helper.make_node("SkipSimplifiedLayerNormalization", ["x", "skip", "gamma", "bias"],
+                        ["y", "", "", "sum"], name="skip_norm", domain="com.microsoft",
+                        epsilon=1e-6)
+graph = helper.make_graph(
+    [node], "skip_norm",
+    [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["B", "S", d]) for n in ("x", "skip")],
+    [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["B", "S", d]) for n in ("y", "sum")],
+    [numpy_helper.from_array((rng.standard_normal(d) + 1).astype(np.float32), "gamma"),
+     numpy_helper.from_array(rng.standard_normal(d).astype(np.float32), "bias")])
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                helper.make_opsetid("com.microsoft", 1)])
+model.ir_version = 10
+skip_path = os.path.join(out, "skip_simplified.onnx")
+onnx.save(model, skip_path)
+os.makedirs(os.path.join(out, "skip_simplified"))
+skip_model = compiled_model.load(skip_path, os.path.join(out, "skip_simplified"))
+for shape in ((1, 1, d), (2, 5, d)):
+    feeds = {n: (rng.standard_normal(shape) * 2).astype(np.float32) for n in ("x", "skip")}
+    expected = run_onnxruntime(skip_path, feeds)
+    actual = skip_model.run(list(feeds.values()))
+    for a, e in zip(actual, expected):
+        assert np.allclose(a, e, rtol=1e-5, atol=1e-5), shape
+print("OK: skip_simplified matches onnxruntime (the norm and the sum)")
 
 lowered = subprocess.run(["moe-compile", os.path.join(out, "rms_last.onnx"), "--target=cuda",
                           "--emit=mlir", "-o", "-"], capture_output=True, text=True, check=True)
