@@ -372,6 +372,24 @@ class PreNormResidual(nn.Module):
         return hidden_states + self.block(self.weight * normed)
 
 
+def test_blocks():
+    """One small instance (d = 16) of every block form the raising tests
+    export, by name."""
+    return {
+        "mixtral": MixtralSparseMoeBlock(d=16, f=32, num_experts=4, top_k=2),
+        "qwen2": Qwen2MoeSparseMoeBlock(d=16, f=16, num_experts=6, top_k=2, shared_f=24),
+        "relu": ReluMoeBlock(d=16, f=32, num_experts=5, top_k=3),
+        "predown": GateBeforeDownMoeBlock(d=16, f=32, num_experts=4, top_k=2),
+        "soft": SoftMoeBlock(d=16, f=24, num_experts=3),
+        # limit 1.5 so that the clamps bind on the tests' inputs.
+        "gptoss": GptOssMoeBlock(d=16, f=16, num_experts=4, top_k=2, limit=1.5),
+        "stacked": StackedMoeBlock(d=16, f=24, num_experts=4, top_k=2),
+        "switch": SwitchSparseMLP(d=16, f=32, num_experts=4),
+        "deepseek": DeepseekV3MoE(d=16, f=8, num_experts=8, top_k=2, n_group=4,
+                                  topk_group=2, n_shared_experts=2),
+    }
+
+
 def export(module, path, d, opset=17, seed=0):
     """Exports `module` with dynamic batch and sequence dims."""
     torch.manual_seed(seed)

@@ -141,19 +141,7 @@ import hf_moe_blocks as blocks  # noqa: E402
 from onnx_harness import compare_with_onnxruntime, import_model  # noqa: E402
 
 out = sys.argv[1]
-models = {
-    "mixtral": blocks.MixtralSparseMoeBlock(d=16, f=32, num_experts=4, top_k=2),
-    "qwen2": blocks.Qwen2MoeSparseMoeBlock(d=16, f=16, num_experts=6, top_k=2, shared_f=24),
-    "relu": blocks.ReluMoeBlock(d=16, f=32, num_experts=5, top_k=3),
-    "predown": blocks.GateBeforeDownMoeBlock(d=16, f=32, num_experts=4, top_k=2),
-    "soft": blocks.SoftMoeBlock(d=16, f=24, num_experts=3),
-    # limit 1.5 so that the clamps bind on these inputs.
-    "gptoss": blocks.GptOssMoeBlock(d=16, f=16, num_experts=4, top_k=2, limit=1.5),
-    "stacked": blocks.StackedMoeBlock(d=16, f=24, num_experts=4, top_k=2),
-    "switch": blocks.SwitchSparseMLP(d=16, f=32, num_experts=4),
-    "deepseek": blocks.DeepseekV3MoE(d=16, f=8, num_experts=8, top_k=2, n_group=4,
-                                     topk_group=2, n_shared_experts=2),
-}
+models = blocks.test_blocks()
 
 
 def silu_as_swish(model):
