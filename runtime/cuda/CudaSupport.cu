@@ -2,12 +2,14 @@
 
 #include "CudaSupport.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace {
 thread_local std::string lastError;
@@ -98,3 +100,54 @@ extern "C" int32_t moe_cuda_runtime_api_version(void) {
 }
 
 extern "C" const char *moe_cuda_last_error(void) { return lastError.c_str(); }
+
+namespace {
+/// The calling thread's split-K counters, per device (splitCounters).
+struct ThreadCounters {
+  struct Array {
+    int device;
+    int *data;
+    int64_t count;
+  };
+  std::vector<Array> arrays;
+  ~ThreadCounters() {
+    for (const Array &array : arrays)
+      cudaFree(array.data); // at exit the context may be gone: ignored
+  }
+};
+} // namespace
+
+moe_status moe::runtime::cuda::splitCounters(cudaStream_t stream, int64_t count,
+                                             int *&counters) {
+  counters = nullptr;
+  if (stream != cudaStreamPerThread)
+    return MOE_OK;
+  thread_local ThreadCounters local;
+  int device = 0;
+  if (cudaError_t error = cudaGetDevice(&device); error != cudaSuccess)
+    return deviceError(error);
+  auto found = std::find_if(local.arrays.begin(), local.arrays.end(),
+                            [&](const auto &a) { return a.device == device; });
+  if (found == local.arrays.end())
+    found = local.arrays.insert(local.arrays.end(), {device, nullptr, 0});
+  if (found->count < count) {
+    // Grown in stream order: launches before still count on the old array.
+    if (found->data)
+      cudaFreeAsync(found->data, stream);
+    found->data = nullptr;
+    found->count = 0;
+    int64_t grown = std::max<int64_t>(count, 1024);
+    if (cudaError_t error =
+            cudaMallocAsync(reinterpret_cast<void **>(&found->data),
+                            sizeof(int) * grown, stream);
+        error != cudaSuccess)
+      return deviceError(error);
+    if (cudaError_t error =
+            cudaMemsetAsync(found->data, 0, sizeof(int) * grown, stream);
+        error != cudaSuccess)
+      return deviceError(error);
+    found->count = grown;
+  }
+  counters = found->data;
+  return MOE_OK;
+}

@@ -125,6 +125,14 @@ private:
   bool owned = true;
 };
 
+/// `count` zeroed counters on the current device for split-K's in-kernel
+/// finish (the last split of a tile to arrive adds the splits up and
+/// resets its counter), when `stream` is the calling thread's per-thread
+/// stream (compiled models' calls): its launches run one after another, so
+/// one array per thread and device serves them all. Null for other
+/// streams, whose launches may overlap: those finish in a second kernel.
+moe_status splitCounters(cudaStream_t stream, int64_t count, int *&counters);
+
 /// Whether `pointer` is device (or managed) memory rather than host
 /// memory: what compiled code hands the CUDA entry points in a
 /// device-resident run (moe_model_run_device).

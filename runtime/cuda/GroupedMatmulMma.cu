@@ -6,8 +6,8 @@
 // staged by cp.async through a 4-stage shared-memory pipeline (k 32 per
 // stage) and read with ldmatrix from XOR-swizzled tiles; rows past a
 // segment's end and k or columns past the matrix are zero-filled by the
-// copy, so segments are padded by index, never by copying rows. The index math is in
-// IndexMath.h (tested on the host).
+// copy, so segments are padded by index, never by copying rows. The index math
+// is in IndexMath.h (tested on the host).
 //
 // blockIdx.x walks row tiles (expert segments cut into kBlockM rows),
 // blockIdx.y 128 weight columns (64 output columns of a gated activation:
@@ -16,9 +16,12 @@
 // 128-row tile's tensor-core work mostly on zero rows), 64 and 128.
 // A launch of fewer tiles than two per multiprocessor (decode: the down
 // projection has a handful of column tiles, each a whole [K, 128] slice of
-// weights to stream) splits K over blockIdx.z (tiles::splitK); the splits
-// write raw partial sums and finishSplits adds them with bias and
-// activation, so that every SM streams weights.
+// weights to stream) splits K over blockIdx.z (tiles::splitK), so that
+// every SM streams weights; the splits write raw partial sums, which the
+// last split of each tile to arrive adds up with bias and activation (on
+// the per-thread stream compiled models use: one launch) or a second
+// kernel, finishSplits, does (other streams, whose launches may overlap
+// on the tile counters).
 //
 //===----------------------------------------------------------------------===//
 
@@ -96,13 +99,33 @@ constexpr int kSharedBytes =
 
 /// One launch's operands. With kSplit > 1 (split-K), block z of a tile
 /// sums k tiles [z * kTilesPerSplit, (z + 1) * kTilesPerSplit) into
-/// partials [kSplit, numRows, mDim] (raw, every weight column) and
-/// finishSplits adds them up with the bias and activation.
+/// partials [kSplit, numRows, mDim] (raw, every weight column); with
+/// tileCounters (zeroed, one per tile) the tile's last block to arrive adds
+/// them up with the bias and activation, else finishSplits does.
 template <typename Element> struct MmaArgs : Grouped16<Element> {
   int kSplit;
   int64_t kTilesPerSplit;
   float *partials;
+  int *tileCounters;
 };
+
+/// out[row, col] = act(the splits' partial sums, in split order, + bias of
+/// `expert`): split-K's finish, in the last block or in finishSplits. The
+/// partials are read past L1 (another SM wrote them).
+template <typename Element, bool Gated>
+__device__ void finishOutput(const MmaArgs<Element> &p, int64_t row,
+                             int64_t col, int expert) {
+  float gate = 0.0f, up = 0.0f;
+  for (int z = 0; z < p.kSplit; ++z) {
+    const float *partial = p.partials + (z * p.numRows + row) * p.mDim;
+    gate += __ldcg(partial + col);
+    if (Gated)
+      up += __ldcg(partial + p.outCols + col);
+  }
+  const float *b = p.bias ? p.bias + int64_t(expert) * p.mDim : nullptr;
+  storeOutput(p.out, p.outCols, row, col, gate, up, b, p.outCols, p.act, Gated,
+              p.rounded);
+}
 
 template <typename Element, typename Shape, bool Gated>
 __global__ void __launch_bounds__(kMmaThreads)
@@ -209,6 +232,34 @@ __global__ void __launch_bounds__(kMmaThreads)
             partial[row * mDim + weightColumn(col0, col, Gated, outCols)] =
                 acc[mi][nj][e];
         }
+    if (!p.tileCounters)
+      return; // finishSplits adds them up
+    // The tile's last split to arrive finishes it: this block's partials
+    // are made visible before its arrival is counted, and the last block
+    // reads the others' after seeing all arrivals (the CUDA guide's
+    // __threadfence pattern). It resets the counter for the stream's next
+    // launch.
+    __shared__ bool lastSplit;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      int *counter =
+          p.tileCounters + int64_t(blockIdx.y) * gridDim.x + blockIdx.x;
+      lastSplit = atomicAdd(counter, 1) == p.kSplit - 1;
+      if (lastSplit)
+        *counter = 0;
+    }
+    __syncthreads();
+    if (!lastSplit)
+      return;
+    __threadfence();
+    constexpr int cols = blockOutputCols(Gated);
+    for (int64_t i = threadIdx.x; i < (rowEnd - rowBegin) * cols;
+         i += kMmaThreads) {
+      int64_t row = rowBegin + i / cols, col = col0 + i % cols;
+      if (col < outCols)
+        finishOutput<Element, Gated>(p, row, col, expert);
+    }
     return;
   }
   constexpr int outTiles = Gated ? Shape::kNTiles / 2 : Shape::kNTiles;
@@ -230,33 +281,21 @@ __global__ void __launch_bounds__(kMmaThreads)
 #endif
 }
 
-/// Split-K's second step: out = act(sum of the partials + bias), one
-/// thread per output (the expert of a row, for its bias, by binary search
-/// over the offsets).
+/// Split-K's second step on streams without tile counters: one thread
+/// per output (the expert of a row, for its bias, by binary search over
+/// the offsets).
 template <typename Element, bool Gated>
 __global__ void finishSplits(MmaArgs<Element> p) {
   int64_t count = p.numRows * p.outCols;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
        i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t row = i / p.outCols, col = i % p.outCols;
-    float gate = 0.0f, up = 0.0f;
-    for (int z = 0; z < p.kSplit; ++z) {
-      const float *partial = p.partials + (z * p.numRows + row) * p.mDim;
-      gate += partial[col];
-      if (Gated)
-        up += partial[p.outCols + col];
+    int64_t row = i / p.outCols;
+    int lo = 0, hi = p.numExperts; // offsets[lo] <= row < offsets[hi]
+    while (hi - lo > 1) {
+      int mid = (lo + hi) / 2;
+      (p.offsets[mid] <= row ? lo : hi) = mid;
     }
-    const float *b = nullptr;
-    if (p.bias) {
-      int lo = 0, hi = p.numExperts; // offsets[lo] <= row < offsets[hi]
-      while (hi - lo > 1) {
-        int mid = (lo + hi) / 2;
-        (p.offsets[mid] <= row ? lo : hi) = mid;
-      }
-      b = p.bias + int64_t(lo) * p.mDim;
-    }
-    storeOutput(p.out, p.outCols, row, col, gate, up, b, p.outCols, p.act,
-                Gated, p.rounded);
+    finishOutput<Element, Gated>(p, row, i % p.outCols, lo);
   }
 }
 
@@ -279,10 +318,11 @@ moe_status launchShape(cudaStream_t stream, MmaArgs<Element> args) {
   if (args.kSplit > 1) {
     MOE_TRY(partials.allocate(args.kSplit * args.numRows * args.mDim, stream));
     args.partials = partials.get();
+    MOE_TRY(splitCounters(stream, rowTiles * colTiles, args.tileCounters));
   }
   dim3 grid{unsigned(rowTiles), unsigned(colTiles), unsigned(args.kSplit)};
   MOE_LAUNCH(grid, kMmaThreads, bytes, stream, kernel)(args);
-  if (args.kSplit > 1) {
+  if (args.kSplit > 1 && !args.tileCounters) {
     int64_t outputs = args.numRows * args.outCols;
     unsigned blocks = unsigned(std::min<int64_t>((outputs + 255) / 256, 4096));
     MOE_LAUNCH(blocks, 256, 0, stream, finishSplits<Element, Gated>)(args);
@@ -318,7 +358,7 @@ bool moe::runtime::cuda::mmaGroupedMatmulApplies(const void *rows,
 template <typename Element>
 moe_status moe::runtime::cuda::launchMmaGroupedMatmul(
     cudaStream_t stream, const Grouped16<Element> &operands) {
-  MmaArgs<Element> args{operands, 1, 0, nullptr};
+  MmaArgs<Element> args{operands, 1, 0, nullptr, nullptr};
   return operands.gated ? launchGated<Element, true>(stream, args)
                         : launchGated<Element, false>(stream, args);
 }

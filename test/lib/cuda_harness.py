@@ -149,12 +149,18 @@ def router_logits(x, router, bias=None, shape=None):
     return status, logits
 
 
+# cudaStreamPerThread: the calling thread's per-thread stream (what
+# compiled models' calls use), as a cudaStream_t.
+PER_THREAD_STREAM = ctypes.c_void_p(2)
+
+
 def grouped_matmul(rows, weights, offsets, bias=None, activation="identity",
                    alpha=1.702, beta=1.0, limit=7.0, dtype="f32", num_rows=None,
-                   out=None, cublas=False, bf16=False):
+                   out=None, cublas=False, bf16=False, stream=None):
     """dtype "bf16" / "f16" (or bf16=True): the tensor-core kernels on bit
     patterns; bf16 with cublas=True: the cuBLAS grouped GEMM baseline
-    (moe_cuda_grouped_matmul_cublas_bf16)."""
+    (moe_cuda_grouped_matmul_cublas_bf16). `stream`: None (the legacy
+    default stream) or PER_THREAD_STREAM."""
     if bf16:
         dtype = "bf16"
     n = rows.shape[0] if rows is not None else num_rows
@@ -165,7 +171,7 @@ def grouped_matmul(rows, weights, offsets, bias=None, activation="identity",
         out = Device(shape=(n, m // 2 if gated else m), dtype=np.float32)
     fn = (lib.moe_cuda_grouped_matmul_cublas_bf16 if cublas else
           getattr(lib, "moe_cuda_grouped_matmul_" + dtype))
-    status = fn(None, ptr(rows), _i64(n), _i64(kdim), ptr(weights), _i64(e),
+    status = fn(stream, ptr(rows), _i64(n), _i64(kdim), ptr(weights), _i64(e),
                 _i64(m), ptr(offsets), ptr(bias), ctypes.byref(act), ptr(out))
     return status, out
 

@@ -253,6 +253,18 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes,
   return cudaSuccess;
 }
 
+cudaError_t cudaMemsetAsync(void *dst, int value, size_t bytes, cudaStream_t) {
+  if (cudaError_t fault = synchronized(); fault != cudaSuccess)
+    return fault;
+  if (bytes && !dst)
+    return record(cudaErrorInvalidValue);
+  if (bytes) {
+    device::DeviceAccess access;
+    std::memset(dst, value, bytes);
+  }
+  return cudaSuccess;
+}
+
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes,
                             cudaMemcpyKind kind, cudaStream_t) {
   return cudaMemcpy(dst, src, bytes, kind);

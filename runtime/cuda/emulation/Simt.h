@@ -202,6 +202,16 @@ inline unsigned __ballot_sync(unsigned mask, int predicate) {
       });
 }
 inline int __popc(unsigned bits) { return __builtin_popcount(bits); }
+// Blocks run one after another and a fiber runs until it waits: a
+// read-modify-write is atomic, every write is visible to the blocks after
+// it, and a fence orders nothing more.
+inline int atomicAdd(int *address, int value) {
+  int old = *address;
+  *address = old + value;
+  return old;
+}
+inline void __threadfence() {}
+inline float __ldcg(const float *address) { return *address; }
 
 using std::isnan;
 template <typename A, typename B> auto min(A a, B b) {

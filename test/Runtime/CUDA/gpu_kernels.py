@@ -65,6 +65,15 @@ def staged_bytes():
     return count()
 
 
+def kernel_launches():
+    """Kernel launches so far on the emulated device (None on a GPU)."""
+    count = getattr(ch.lib, "moe_model_test_kernel_launches", None)
+    if count is None:
+        return None
+    count.restype = ctypes.c_int64
+    return count()
+
+
 def tma_loads():
     """TMA loads so far on the emulated device (None on a GPU)."""
     count = getattr(ch.lib, "moe_model_test_tma_loads", None)
@@ -328,15 +337,37 @@ def test_grouped_matmul(dtype):
                         .astype(np.float32))
             b = rng.standard_normal((experts, m)).astype(np.float32)
             want = grouped_reference(from_bits(rows), from_bits(w), offsets, b, act, {})
-            staged = staged_bytes()
-            status, out = ch.grouped_matmul(D(rows), D(w), D(offsets), D(b), act, dtype=dtype)
+            # The splits' finish: a second kernel on the legacy stream; on
+            # the per-thread stream (compiled models') the last split of each
+            # tile, in the one launch - twice, its tile counters reset.
+            results, launches = {}, {}
+            for stream, label in ((None, "legacy stream"), (ch.PER_THREAD_STREAM, "per-thread"),
+                                  (ch.PER_THREAD_STREAM, "per-thread again")):
+                before = kernel_launches()
+                status, out = ch.grouped_matmul(D(rows), D(w), D(offsets), D(b), act,
+                                                dtype=dtype, stream=stream)
+                case = f"{dtype} decode {act} ({label}): rows per expert {counts} K={kdim} M={m}"
+                if status != ch.OK:
+                    failures.append(f"{case}: status {status} {ch.lib.moe_cuda_last_error()}")
+                    continue
+                if before is not None:
+                    launches[label] = kernel_launches() - before
+                results[label] = out.get()
+                detail = mismatch(results[label], want, offsets, 2e-2, 2e-2)
+                if detail:
+                    failures.append(f"{case}: {detail}")
+            # Both finishes add the splits in the same order.
+            if len(results) == 3 and not all(np.array_equal(r, results["legacy stream"])
+                                             for r in results.values()):
+                failures.append(f"{dtype} decode {act}: the two finishes differ")
+            if launches and launches != {"legacy stream": 2, "per-thread": 1,
+                                         "per-thread again": 1} \
+                    and os.environ.get("MOE_CUDA_GROUPED_MATMUL") != "wmma":
+                failures.append(f"{dtype} decode {act}: launches {launches} (split-K: 2 on "
+                                "the legacy stream, 1 on the per-thread stream)")
             case = f"{dtype} decode {act}: rows per expert {counts} K={kdim} M={m}"
-            if status != ch.OK:
-                failures.append(f"{case}: status {status} {ch.lib.moe_cuda_last_error()}")
-                continue
-            detail = mismatch(out.get(), want, offsets, 2e-2, 2e-2)
-            if detail:
-                failures.append(f"{case}: {detail}")
+            staged = staged_bytes()
+            ch.grouped_matmul(D(rows), D(w), D(offsets), D(b), act, dtype=dtype)
             # Decode streams weights: each byte of the experts with rows is
             # read once (split-K's splits do not overlap, gate and up once
             # each), the few rows once per column tile and row tile.
