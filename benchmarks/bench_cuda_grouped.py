@@ -4,8 +4,10 @@ scripts/gpu-check.sh on a machine with an NVIDIA GPU and PyTorch).
 For MoE-shaped cases (T tokens routed top-k over E experts) and both
 projections of the experts (up: d -> 2f with the SwiGLU epilogue; down:
 f -> d) it times, in one run with CUDA events (median of repeats):
-  ours bf16 / ours f32  moe_cuda_grouped_matmul_{bf16,f32} (bf16: the
-                        mma.sync kernel, split-K for decode)
+  ours bf16 / ours f32  moe_cuda_grouped_matmul_{bf16,f32} on the
+                        per-thread stream, as models call them (bf16: the
+                        mma.sync kernel, split-K for decode finished in
+                        the same launch)
   dense bf16            one cuBLAS GEMM (torch.matmul) of the same useful
                         FLOPs: [T*k, K] x [K, M], the dense bound
   per-expert bf16       one cuBLAS GEMM per expert segment (what engines
@@ -95,7 +97,11 @@ def main():
                          f"{'TFLOP/s':>9}{'GB/s':>8}{'%copy':>7}{'vs dense':>9}"
                          f"{'vs grouped':>11}")
     rng = np.random.default_rng(0)
-    stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+    # Ours run on the per-thread stream (cudaStreamPerThread), as compiled
+    # models' calls do: decode's split-K then finishes in its one launch.
+    # It synchronizes with the legacy default stream torch times on.
+    assert torch.cuda.current_stream().cuda_stream == 0, "torch on the legacy stream"
+    stream = ch.PER_THREAD_STREAM
     for name, d, f, experts, k, tokens_list in CASES:
         if args.quick and d > 2048:
             continue
