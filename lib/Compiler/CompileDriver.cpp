@@ -62,11 +62,12 @@ DriverResult mlir::moe::compileModel(const std::string &modelPath,
   compile.runtimeLibraryDir = options.runtimeLibraryDir;
   compile.linker = options.linker;
   compile.maxWeightBytes = options.maxWeightBytes;
-  if (options.weightType != "f32" && options.weightType != "bf16" &&
-      options.weightType != "f16" && options.weightType != "int8") {
-    result.diagnostics =
-        "error: weights must be 'f32', 'bf16', 'f16' or 'int8', not '" +
-        options.weightType + "'\n";
+  if (options.weightType != "auto" && options.weightType != "f32" &&
+      options.weightType != "bf16" && options.weightType != "f16" &&
+      options.weightType != "int8") {
+    result.diagnostics = "error: weights must be 'auto', 'f32', 'bf16', "
+                         "'f16' or 'int8', not '" +
+                         options.weightType + "'\n";
     return result;
   }
   compile.weightType = options.weightType;

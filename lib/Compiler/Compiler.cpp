@@ -6,6 +6,7 @@
 #include "Profile.h"
 #include "ModelInterface.h"
 
+#include "moe/Dialect/MoE/IR/MoEOps.h"
 #include "moe/Dialect/MoE/Transforms/Passes.h"
 #include "moe/Import/ONNX/ImportONNX.h"
 #include "moe/Pipelines/Pipelines.h"
@@ -14,6 +15,7 @@
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
@@ -98,6 +100,23 @@ static void report(const CompileOptions &options, StringRef stage,
   options.irCallback(stage, text);
 }
 
+/// --weights=auto: f32, except that on the GPU a model whose MoE layers
+/// are all bfloat16 (or all float16) keeps its weights in that type -
+/// lossless, and the tensor-core kernels instead of the fp32 SIMT one. The
+/// CPU keeps f32 (its bf16 kernels need AVX512_BF16 to be faster).
+static std::string defaultWeightType(ModuleOp module, StringRef target) {
+  std::optional<Type> common;
+  bool mixed = false;
+  module.walk([&](LayerOp layer) {
+    Type element = getElementTypeOrSelf(layer.getType());
+    mixed |= common && *common != element;
+    common = element;
+  });
+  if (target != "cuda" || mixed || !common)
+    return "f32";
+  return common->isBF16() ? "bf16" : common->isF16() ? "f16" : "f32";
+}
+
 static LogicalResult lower(ModuleOp module, const CompileOptions &options) {
   auto configure = [&](PassManager &pm) {
     if (options.dumpIRAfterAll) {
@@ -122,7 +141,9 @@ static LogicalResult lower(ModuleOp module, const CompileOptions &options) {
   } else {
     RuntimePipelineOptions runtime;
     runtime.numThreads = options.numThreads;
-    runtime.weightType = options.weightType;
+    runtime.weightType = options.weightType == "auto"
+                             ? defaultWeightType(module, options.target)
+                             : options.weightType;
     runtime.target = options.target;
     buildRuntimeToLLVMPipeline(pm, runtime);
   }

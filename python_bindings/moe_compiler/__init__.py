@@ -212,7 +212,7 @@ def load(path, num_threads=0):
 
 def compile(model, output=None, *, target="cpu", opt_level=2, num_threads=0,
             reference=False, dump_ir=False, linker="", max_weight_bytes=0,
-            weights="f32"):
+            weights="auto"):
     """Compiles an ONNX model (a path, or the model's bytes) into a shared
     library and loads it.
 
@@ -227,7 +227,9 @@ def compile(model, output=None, *, target="cpu", opt_level=2, num_threads=0,
                  "llvm-dialect", "llvm-ir")
     max_weight_bytes: refuse models whose weights declare more bytes
                  (checked before reading them; 0: no limit)
-    weights:     "f32", "bf16" to store constant expert weights as
+    weights:     "auto" (f32; for target="cuda" a bfloat16 or float16
+                 model's own type), "f32", "f16" (target="cuda"), "bf16"
+                 to store constant expert weights as
                  bfloat16 (half the bytes, fp32 accumulation), or "int8"
                  (a quarter of the bytes, one scale per expert and output
                  column, fp32 accumulation)

@@ -277,7 +277,7 @@ def test_bfloat16_model(tmp_path):
 
 def test_unknown_weight_type(moe_model):
     with pytest.raises(moe_compiler.CompileError,
-                       match="weights must be 'f32', 'bf16', 'f16' or 'int8'"):
+                       match="weights must be 'auto', 'f32', 'bf16', 'f16' or 'int8'"):
         moe_compiler.compile(moe_model, weights="int4")
     with pytest.raises(moe_compiler.CompileError, match="f16 weights need target 'cuda'"):
         moe_compiler.compile(moe_model, weights="f16")

@@ -81,12 +81,17 @@ static cl::opt<int> threads(
              "spelled --threads)"),
     cl::cat(category));
 namespace {
-enum class WeightType { F32, BF16, F16, Int8 };
+enum class WeightType { Auto, F32, BF16, F16, Int8 };
 } // namespace
 static cl::opt<WeightType> weights(
     "weights", cl::desc("How constant expert weights are stored"),
-    cl::init(WeightType::F32),
-    cl::values(clEnumValN(WeightType::F32, "f32", "as in the model"),
+    cl::init(WeightType::Auto),
+    cl::values(clEnumValN(WeightType::Auto, "auto",
+                          "f32; with --target=cuda, a bfloat16 or float16 "
+                          "model's own type (lossless, tensor cores) - the "
+                          "default"),
+               clEnumValN(WeightType::F32, "f32",
+                          "float32 (16-bit weights widened exactly)"),
                clEnumValN(WeightType::BF16, "bf16",
                           "bfloat16: half the bytes (faster decode), fp32 "
                           "accumulation, ~3 significant digits"),
@@ -204,7 +209,8 @@ int main(int argc, char **argv) {
   options.weightType = weights == WeightType::BF16   ? "bf16"
                        : weights == WeightType::F16  ? "f16"
                        : weights == WeightType::Int8 ? "int8"
-                                                     : "f32";
+                       : weights == WeightType::F32  ? "f32"
+                                                     : "auto";
   switch (emit) {
   case Emit::MLIR:
     options.emit = moe::EmitKind::MLIR;

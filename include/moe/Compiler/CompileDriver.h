@@ -25,9 +25,9 @@ struct DriverOptions {
   bool collectIR = false;
   std::string runtimeLibraryDir;
   std::string linker;
-  /// "f32", "bf16", "f16" (target "cuda") or "int8" (target "cpu") storage
-  /// of constant expert weights.
-  std::string weightType = "f32";
+  /// "auto" (CompileOptions::weightType), "f32", "bf16", "f16" (target
+  /// "cuda") or "int8" (target "cpu") storage of constant expert weights.
+  std::string weightType = "auto";
   /// "cpu" or "cuda": the runtime of the MoE kernels.
   std::string target = "cpu";
   /// Refuse models declaring more weight bytes (0: no limit).

@@ -39,9 +39,11 @@ struct CompileOptions {
   /// Threads each runtime kernel may use (0: all).
   int32_t numThreads = 0;
   /// Storage of constant expert weights: "f32", "bf16" (half the bytes,
-  /// fp32 accumulation), "f16" (IEEE half; CUDA only) or "int8" (a
-  /// quarter, per-column scales; CPU only).
-  std::string weightType = "f32";
+  /// fp32 accumulation), "f16" (IEEE half; CUDA only), "int8" (a quarter,
+  /// per-column scales; CPU only) or "auto": f32, except that for target
+  /// "cuda" a model whose MoE layers are all bf16 (or all f16) keeps that
+  /// type (lossless; the tensor-core kernels).
+  std::string weightType = "auto";
   /// Lower moe ops with the reference lowering instead of runtime calls.
   bool reference = false;
   /// Runtime of the MoE kernels: "cpu" or "cuda" (the CUDA runtime on host

@@ -70,8 +70,8 @@
 # CHECK: OK: switch f32 (device-resident
 # CHECK: OK: moe-run --device on the device-resident qwen2 f32 model matches onnxruntime
 # CHECK: OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts
-# CHECK: OK: a float16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to float16 rounding
-# CHECK: OK: a bfloat16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to bfloat16 rounding
+# CHECK: OK: a float16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to float16 rounding (its own type's tensor-core kernels by default)
+# CHECK: OK: a bfloat16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to bfloat16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 torch export of the Mixtral block runs on the CUDA kernels, device-resident, matching PyTorch in f32
 
 import ctypes
@@ -256,8 +256,15 @@ for dtype, numpy_type, ulp in (("float16", np.float16, 2.0 ** -10),
     half_with_twin(twin_path, half_path, 8, 16, 12, activation="swiglu", k=2, fusion=1,
                    biases=True, seed=7, dtype=dtype)
     os.makedirs(os.path.join(out, dtype))
-    compiled = subprocess.run(["moe-compile", half_path, "--target=cuda", f"--runtime-dir={runtime}",
-                               "-o", os.path.join(out, dtype, "half.so")],
+    # By default (--weights=auto) the 16-bit model keeps its weights' type
+    # on the GPU: the tensor-core kernels. f32 weights (exact) here, so
+    # that only the output's rounding differs from onnxruntime.
+    lowered = subprocess.run(["moe-compile", half_path, "--target=cuda", "--emit=mlir",
+                              "-o", "-"], capture_output=True, text=True, check=True).stdout
+    suffix = {"float16": "f16w", "bfloat16": "bf16w"}[dtype]
+    assert f"llvm.call @moe_cuda_cc_experts_{suffix}" in lowered, lowered[-2000:]
+    compiled = subprocess.run(["moe-compile", half_path, "--target=cuda", "--weights=f32",
+                               f"--runtime-dir={runtime}", "-o", os.path.join(out, dtype, "half.so")],
                               capture_output=True, text=True)
     assert compiled.returncode == 0 and "warning" not in compiled.stderr, compiled.stderr
     half_model = compiled_model.Model(os.path.join(out, dtype, "half.so"))
@@ -278,7 +285,8 @@ for dtype, numpy_type, ulp in (("float16", np.float16, 2.0 ** -10),
             if api == "device":
                 assert half_model.lib.moe_model_test_emulated_copies() == before, "staged"
     print(f"OK: a {dtype} export runs its layer in f32 on the CUDA kernels, device-resident, "
-          f"matching onnxruntime to {dtype} rounding")
+          f"matching onnxruntime to {dtype} rounding (its own type's tensor-core kernels by "
+          "default)")
 
 # A bfloat16 torch.onnx.export of Hugging Face's Mixtral block (float casts
 # in its routing, looked through by moe-raise): one layer call on the CUDA
@@ -300,7 +308,7 @@ with torch.no_grad():
                       dynamic_axes={"x": {0: "batch", 1: "seq"}, "y": {0: "batch", 1: "seq"}})
 os.makedirs(os.path.join(out, "mixtral_bf16_export"))
 library = os.path.join(out, "mixtral_bf16_export", "model.so")
-compiled = subprocess.run(["moe-compile", export_path, "--target=cuda", "--weights=bf16",
+compiled = subprocess.run(["moe-compile", export_path, "--target=cuda",  # bf16 weights: auto
                            f"--runtime-dir={runtime}", "-o", library],
                           capture_output=True, text=True)
 assert compiled.returncode == 0 and "warning" not in compiled.stderr, compiled.stderr
