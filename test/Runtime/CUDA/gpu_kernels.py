@@ -55,32 +55,27 @@ EXPECT_WGMMA = (os.environ.get("MOE_CUDA_GROUPED_MATMUL") == "wgmma"
                 and os.environ.get("MOE_CUDA_EMULATION_ARCH") == "90")
 
 
-def staged_bytes():
-    """Bytes the kernels staged from device memory so far (cp.async, TMA)
-    on the emulated device (None on a GPU)."""
-    count = getattr(ch.lib, "moe_model_test_staged_bytes", None)
+def emulation_count(hook):
+    """The emulated device's count `hook` (moe_model_test_*) so far; None
+    on a GPU."""
+    count = getattr(ch.lib, "moe_model_test_" + hook, None)
     if count is None:
         return None
     count.restype = ctypes.c_int64
     return count()
+
+
+def staged_bytes():
+    """Bytes the kernels staged from device memory (cp.async, TMA)."""
+    return emulation_count("staged_bytes")
 
 
 def kernel_launches():
-    """Kernel launches so far on the emulated device (None on a GPU)."""
-    count = getattr(ch.lib, "moe_model_test_kernel_launches", None)
-    if count is None:
-        return None
-    count.restype = ctypes.c_int64
-    return count()
+    return emulation_count("kernel_launches")
 
 
 def tma_loads():
-    """TMA loads so far on the emulated device (None on a GPU)."""
-    count = getattr(ch.lib, "moe_model_test_tma_loads", None)
-    if count is None:
-        return None
-    count.restype = ctypes.c_int64
-    return count()
+    return emulation_count("tma_loads")
 
 
 def close(name, got, want, rtol=1e-5, atol=1e-5):
