@@ -101,14 +101,17 @@ static void report(const CompileOptions &options, StringRef stage,
 }
 
 /// --weights=auto: f32, except that on the GPU a model whose MoE layers
-/// are all bfloat16 (or all float16) keeps its weights in that type -
+/// are all bfloat16 (or all float16; their expert weights', for layers
+/// raised in f32 around them) keeps its weights in that type -
 /// lossless, and the tensor-core kernels instead of the fp32 SIMT one. The
 /// CPU keeps f32 (its bf16 kernels need AVX512_BF16 to be faster).
 static std::string defaultWeightType(ModuleOp module, StringRef target) {
   std::optional<Type> common;
   bool mixed = false;
   module.walk([&](LayerOp layer) {
-    Type element = getElementTypeOrSelf(layer.getType());
+    auto source = layer->getAttrOfType<TypeAttr>(kSourceWeightTypeAttr);
+    Type element =
+        source ? source.getValue() : getElementTypeOrSelf(layer.getType());
     mixed |= common && *common != element;
     common = element;
   });

@@ -335,12 +335,14 @@ def test_grouped_matmul(dtype):
             # The splits' finish: a second kernel on the legacy stream; on
             # the per-thread stream (compiled models') the last split of each
             # tile, in the one launch - twice, its tile counters reset.
-            results, launches = {}, {}
+            results, launches, read = {}, {}, None
             for stream, label in ((None, "legacy stream"), (ch.PER_THREAD_STREAM, "per-thread"),
                                   (ch.PER_THREAD_STREAM, "per-thread again")):
-                before = kernel_launches()
+                before, staged = kernel_launches(), staged_bytes()
                 status, out = ch.grouped_matmul(D(rows), D(w), D(offsets), D(b), act,
                                                 dtype=dtype, stream=stream)
+                if staged is not None and read is None:
+                    read = staged_bytes() - staged
                 case = f"{dtype} decode {act} ({label}): rows per expert {counts} K={kdim} M={m}"
                 if status != ch.OK:
                     failures.append(f"{case}: status {status} {ch.lib.moe_cuda_last_error()}")
@@ -361,13 +363,10 @@ def test_grouped_matmul(dtype):
                 failures.append(f"{dtype} decode {act}: launches {launches} (split-K: 2 on "
                                 "the legacy stream, 1 on the per-thread stream)")
             case = f"{dtype} decode {act}: rows per expert {counts} K={kdim} M={m}"
-            staged = staged_bytes()
-            ch.grouped_matmul(D(rows), D(w), D(offsets), D(b), act, dtype=dtype)
             # Decode streams weights: each byte of the experts with rows is
             # read once (split-K's splits do not overlap, gate and up once
             # each), the few rows once per column tile and row tile.
-            if staged is not None and os.environ.get("MOE_CUDA_GROUPED_MATMUL") != "wmma":
-                read = staged_bytes() - staged
+            if read is not None and os.environ.get("MOE_CUDA_GROUPED_MATMUL") != "wmma":
                 touched = sum(1 for c in counts if c) * kdim * m * 2
                 tiles = -(-m // 128) * sum(1 for c in counts if c)
                 if not touched <= read <= 1.01 * touched + rows.nbytes * tiles:

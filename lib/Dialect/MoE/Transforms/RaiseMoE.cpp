@@ -450,6 +450,11 @@ void LayerRaiser::rewrite(OpBuilder &builder) {
       routerBias, correctionBias, w1, w3, w2, Value(), Value(),
       Value(), sharedW1, sharedW3, sharedW2, sharedGate, routingAttr,
       activation, /*gate_on_input=*/false);
+  // A layer raised in f32 from 16-bit experts remembers their type: the
+  // weights keep it by default (--weights=auto).
+  if (Type expertType = experts.front().ffn.w1.getElementType();
+      wide && isHalfFloat(expertType))
+    layer->setAttr(kSourceWeightTypeAttr, TypeAttr::get(expertType));
   Value result = layer;
   Type terminalElement = getElementTypeOrSelf(terminal.getType());
   if (getElementTypeOrSelf(result.getType()) != terminalElement)

@@ -6,14 +6,15 @@
 // DeepSeek-V3 export computes it: the casts of the routing are looked
 // through, and the layer of mixed float types is raised in f32 - its
 // bf16 expert weights widened (exactly: 0.5 is 0x3F000000 in f32), its
-// input cast to f32 and its result back to bf16.
+// input cast to f32 and its result back to bf16; the layer remembers its
+// experts' bf16 (moe.source_weight_type), which --weights=auto keeps.
 
 // CHECK-LABEL: func @f32_router
 // CHECK-SAME: (%[[H:.*]]: tensor<?x4xbf16>
 // CHECK-DAG: %[[WR:.*]] = arith.constant dense<{{.*}}> : tensor<4x2xf32>
 // CHECK-DAG: %[[W1:.*]] = arith.constant dense_resource<widened> : tensor<2x4x8xf32>
 // CHECK-DAG: %[[X:.*]] = onnx.cast %[[H]] : tensor<?x4xbf16> to tensor<?x4xf32>
-// CHECK: %[[Y:.*]] = moe.layer %[[X]] : tensor<?x4xf32> router %[[WR]] : tensor<4x2xf32> w1 %[[W1]] : tensor<2x4x8xf32> w3 %{{.*}} : tensor<2x4x8xf32> w2 %{{.*}} : tensor<2x8x4xf32> routing <softmax_topk, k = 1> activation <swiglu> -> tensor<?x4xf32>
+// CHECK: %[[Y:.*]] = moe.layer %[[X]] : tensor<?x4xf32> router %[[WR]] : tensor<4x2xf32> w1 %[[W1]] : tensor<2x4x8xf32> w3 %{{.*}} : tensor<2x4x8xf32> w2 %{{.*}} : tensor<2x8x4xf32> routing <softmax_topk, k = 1> activation <swiglu> {moe.source_weight_type = bf16} -> tensor<?x4xf32>
 // CHECK: %[[B:.*]] = onnx.cast %[[Y]] : tensor<?x4xf32> to tensor<?x4xbf16>
 // CHECK-NEXT: return %[[B]]
 // CHECK-NOT: onnx.matmul

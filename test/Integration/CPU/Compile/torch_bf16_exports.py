@@ -15,7 +15,7 @@
 # REQUIRES: torch
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t | FileCheck %s
-# CHECK: OK: mixtral bf16 export raised, calls the CPU runtime, matches onnxruntime on its f32 export
+# CHECK: OK: mixtral bf16 export raised, calls the CPU runtime, matches onnxruntime on its f32 export; bf16 weights on the GPU
 # CHECK: OK: qwen2 bf16 export
 # CHECK: OK: relu bf16 export
 # CHECK: OK: soft bf16 export
@@ -74,7 +74,16 @@ for name, module in models.items():
         assert actual.dtype == ml_dtypes.bfloat16, actual.dtype
         error = np.abs(actual.astype(np.float32) - expected).max()
         assert error <= 2.0 ** -7 * max(1.0, np.abs(expected).max()), (name, tokens, error)
-    print(f"OK: {name} bf16 export raised, calls the CPU runtime, matches onnxruntime on its f32 export")
+    # For the GPU its weights stay bf16 by default (--weights=auto): the
+    # tensor-core kernels.
+    gpu = subprocess.run(["moe-compile", path, "--target=cuda", "--emit=mlir", "-o", "-"],
+                         capture_output=True, text=True, check=True).stdout
+    calls = {line.split("@")[1].split("(")[0] for line in gpu.splitlines()
+             if "llvm.call @moe_cuda_cc_" in line}
+    experts = {c for c in calls if "_layer_" in c or "_experts_" in c or "_matmul_" in c}
+    assert experts and all(c.endswith("_bf16w") for c in experts), (name, calls)
+    print(f"OK: {name} bf16 export raised, calls the CPU runtime, matches onnxruntime on its "
+          "f32 export; bf16 weights on the GPU")
 
 imported = subprocess.run(["moe-translate", "--import-onnx", os.path.join(out, "deepseek.onnx")],
                           capture_output=True, text=True, check=True).stdout
@@ -82,6 +91,6 @@ raised = subprocess.run(["moe-opt", "--moe-raise"], input=imported, capture_outp
                         text=True, check=True).stdout
 layers = [line for line in raised.splitlines() if "moe.layer" in line]
 assert len(layers) == 1 and "-> tensor<?x?xf32>" in layers[0], layers
-assert "bf16" not in layers[0].split("->")[0], layers[0]
+assert "xbf16>" not in layers[0] and "{moe.source_weight_type = bf16}" in layers[0], layers[0]
 assert "onnx.matmul" not in raised, "expert matmuls left over"
 print("OK: deepseek's mixed bf16/f32 layer is raised as one f32 moe.layer")

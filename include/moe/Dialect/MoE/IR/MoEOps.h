@@ -18,4 +18,12 @@
 #define GET_OP_CLASSES
 #include "moe/Dialect/MoE/IR/MoEOps.h.inc"
 
+namespace mlir::moe {
+/// Discardable attribute of a moe.layer raised in f32 from 16-bit expert
+/// weights (a bf16 model whose router or combine runs in f32): their type,
+/// which --weights=auto keeps.
+inline constexpr llvm::StringLiteral kSourceWeightTypeAttr =
+    "moe.source_weight_type";
+} // namespace mlir::moe
+
 #endif // MOE_DIALECT_MOE_IR_MOEOPS_H
