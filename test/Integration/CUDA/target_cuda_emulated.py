@@ -73,6 +73,7 @@
 # CHECK: OK: a float16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to float16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to bfloat16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 torch export of the Mixtral block runs on the CUDA kernels, device-resident, matching PyTorch in f32
+# CHECK: OK: decode's split-K finishes in the matmul's own launch in compiled code (6 launches at T=1), matching onnxruntime run after run
 
 import ctypes
 import glob
@@ -332,3 +333,31 @@ for tokens in (1, 7, 33):
             assert export_model.lib.moe_model_test_emulated_copies() == before, "staged"
 print("OK: a bfloat16 torch export of the Mixtral block runs on the CUDA kernels, "
       "device-resident, matching PyTorch in f32")
+
+# Decode at a size whose grouped matmuls split K (d = f = 256: 8 k tiles of
+# 32, few column tiles): in compiled code (the per-thread stream) each
+# tile's last split finishes it in the same launch - the layer launches
+# what it does unsplit (6 for ONNX Runtime's MoE op at T = 1: routing,
+# permutation, gather, up, down, combine), not two finish kernels more -
+# and matches onnxruntime, run after run (the tile counters reset).
+from onnx_models import microsoft_moe  # noqa: E402
+
+split_path = os.path.join(out, "split.onnx")
+microsoft_moe(split_path, 4, 256, 256, activation="swiglu", k=2, fusion=1, biases=True, seed=5)
+os.makedirs(os.path.join(out, "split"))
+split_model = compiled_model.Model(compiled_model.compile_model(
+    split_path, os.path.join(out, "split"),
+    ["--target=cuda", "--weights=bf16", f"--runtime-dir={runtime}"]))
+split_model.lib.moe_model_test_kernel_launches.restype = ctypes.c_int64
+for run in range(3):
+    feeds = {"x": rng.standard_normal((1, 256)).astype(np.float32),
+             "logits": rng.standard_normal((1, 4)).astype(np.float32)}
+    (expected,) = run_onnxruntime(split_path, feeds)
+    launched = split_model.lib.moe_model_test_kernel_launches()
+    (actual,) = split_model.run(list(feeds.values()))
+    launches = split_model.lib.moe_model_test_kernel_launches() - launched
+    error, cosine = cuda_test_models.error_and_cosine(actual, expected)
+    assert error <= cuda_test_models.tolerance("bf16") and cosine > 0.999, (run, error, cosine)
+    assert launches == 6, launches
+print("OK: decode's split-K finishes in the matmul's own launch in compiled code "
+      "(6 launches at T=1), matching onnxruntime run after run")
