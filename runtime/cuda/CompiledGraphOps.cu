@@ -106,25 +106,31 @@ int32_t moe_cuda_cc_mean_rows_f32(int32_t, const float *x, int64_t rows,
       });
 }
 
-int32_t moe_cuda_cc_rms_norm_f32(int32_t, const float *x, int64_t rows,
-                                 int64_t cols, float eps, const float *weight,
-                                 float *out) {
+int32_t moe_cuda_cc_rms_norm_f32(int32_t, const float *x, const float *residual,
+                                 int64_t rows, int64_t cols, float eps,
+                                 const float *weight, float *sum, float *out) {
   if (rows < 0 || cols < 1 || (rows > 0 && (!x || !out)))
     return MOE_ERROR_INVALID_ARGUMENT;
   if (rows == 0)
     return MOE_OK;
-  if (allOnHost({x, weight, out})) {
-    rmsNormOnHost(x, rows, cols, eps, weight, out);
+  int64_t count = rows * cols;
+  if (allOnHost({x, residual, weight, sum, out})) {
+    rmsNormOnHost(x, residual, rows, cols, eps, weight, sum, out);
     return MOE_OK;
   }
-  DeviceBuffer<float> dX, dWeight;
-  Result<> result;
-  MOE_TRY(upload(dX, x, rows * cols));
+  DeviceBuffer<float> dX, dResidual, dWeight;
+  Result<> normed, summed;
+  MOE_TRY(upload(dX, x, count));
+  MOE_TRY(upload(dResidual, residual, count));
   MOE_TRY(upload(dWeight, weight, cols));
-  MOE_TRY(result.prepare(out, rows * cols));
-  MOE_TRY(moe_cuda_rms_norm_f32(callStream(), dX.get(), rows, cols, eps,
-                                dWeight.get(), result.get()));
-  MOE_TRY(result.deliver());
+  MOE_TRY(normed.prepare(out, count));
+  if (sum)
+    MOE_TRY(summed.prepare(sum, count));
+  MOE_TRY(moe_cuda_rms_norm_f32(callStream(), dX.get(), dResidual.get(), rows,
+                                cols, eps, dWeight.get(), summed.get(),
+                                normed.get()));
+  MOE_TRY(normed.deliver());
+  MOE_TRY(summed.deliver());
   return finish();
 }
 

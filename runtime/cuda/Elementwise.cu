@@ -8,9 +8,10 @@
 //   - moe_cuda_unary_f32, moe_cuda_cast: the same, one operand;
 //   - moe_cuda_mean_rows_f32: one warp per row, lanes striding the row,
 //     a shuffle tree to finish;
-//   - moe_cuda_rms_norm_f32: one block per row (the row read twice, the
-//     second time from cache), its sum of squares by shuffles within warps
-//     and shared memory across them.
+//   - moe_cuda_rms_norm_f32: one block per row (the row read twice,
+//     the second time from cache; with a residual add, both operands, the
+//     sum written on the first pass), its sum of squares by shuffles
+//     within warps and shared memory across them.
 // Memory-bound, like the ops they serve.
 //
 //===----------------------------------------------------------------------===//
@@ -81,16 +82,23 @@ __device__ float blockSum(float value) {
   return value;
 }
 
-__global__ void rmsNormKernel(const float *x, int64_t cols, float eps,
-                              const float *weight, float *out) {
-  const float *row = x + int64_t(blockIdx.x) * cols;
-  float *result = out + int64_t(blockIdx.x) * cols;
-  float sum = 0.0f;
+/// Row blockIdx.x of the norm of a (+ b), the sum written to `sum` when
+/// given.
+__global__ void rmsNormKernel(const float *a, const float *b, int64_t cols,
+                              float eps, const float *weight, float *sum,
+                              float *out) {
+  int64_t first = int64_t(blockIdx.x) * cols;
+  float squares = 0.0f;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+    float v = normInput(a, b, first + c);
+    squares += v * v;
+    if (sum)
+      sum[first + c] = v;
+  }
+  float scale = rmsScale(blockSum(squares), cols, eps);
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
-    sum += row[c] * row[c];
-  float scale = rmsScale(blockSum(sum), cols, eps);
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
-    result[c] = row[c] * scale * (weight ? weight[c] : 1.0f);
+    out[first + c] =
+        normInput(a, b, first + c) * scale * (weight ? weight[c] : 1.0f);
 }
 
 /// A grid-stride launch's blocks for `count` elements.
@@ -172,14 +180,15 @@ extern "C" moe_status moe_cuda_mean_rows_f32(void *stream, const float *x,
 }
 
 extern "C" moe_status moe_cuda_rms_norm_f32(void *stream, const float *x,
-                                            int64_t rows, int64_t cols,
-                                            float eps, const float *weight,
+                                            const float *residual, int64_t rows,
+                                            int64_t cols, float eps,
+                                            const float *weight, float *sum,
                                             float *out) {
   if (rows < 0 || cols < 1 || rows > INT32_MAX || (rows > 0 && (!x || !out)))
     return MOE_ERROR_INVALID_ARGUMENT;
   if (rows == 0)
     return MOE_OK;
   MOE_LAUNCH(unsigned(rows), kThreads, 0, asStream(stream), rmsNormKernel)
-  (x, cols, eps, weight, out);
+  (x, residual, cols, eps, weight, sum, out);
   return launched();
 }

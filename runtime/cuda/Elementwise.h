@@ -255,16 +255,29 @@ MOE_HOST_DEVICE inline float rmsScale(float sumOfSquares, int64_t cols,
   return 1.0f / sqrtf(sumOfSquares / float(cols) + eps);
 }
 
-inline void rmsNormOnHost(const float *x, int64_t rows, int64_t cols, float eps,
-                          const float *weight, float *out) {
+/// Element i of the norm's input: a + b, or a when b is null.
+MOE_HOST_DEVICE inline float normInput(const float *a, const float *b,
+                                       int64_t i) {
+  return b ? a[i] + b[i] : a[i];
+}
+
+/// moe_cuda_rms_norm_f32 on the host: the norm of a (+ b), the sum written
+/// to `sum` when given.
+inline void rmsNormOnHost(const float *a, const float *b, int64_t rows,
+                          int64_t cols, float eps, const float *weight,
+                          float *sum, float *out) {
   for (int64_t r = 0; r < rows; ++r) {
-    const float *row = x + r * cols;
-    float sum = 0.0f;
+    float squares = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) {
+      float v = normInput(a, b, r * cols + c);
+      squares += v * v;
+      if (sum)
+        sum[r * cols + c] = v;
+    }
+    float scale = rmsScale(squares, cols, eps);
     for (int64_t c = 0; c < cols; ++c)
-      sum += row[c] * row[c];
-    float scale = rmsScale(sum, cols, eps);
-    for (int64_t c = 0; c < cols; ++c)
-      out[r * cols + c] = row[c] * scale * (weight ? weight[c] : 1.0f);
+      out[r * cols + c] =
+          normInput(a, b, r * cols + c) * scale * (weight ? weight[c] : 1.0f);
   }
 }
 

@@ -171,13 +171,17 @@ moe_status moe_cuda_cast(void *stream, int32_t kind, int64_t count,
 moe_status moe_cuda_mean_rows_f32(void *stream, const float *x, int64_t rows,
                                   int64_t cols, float *out);
 
-/* RMS normalization of each row of x ([rows, cols] row-major; cols >= 1):
- * out[r, c] = x[r, c] * (1 / sqrt(mean(x[r, :]^2) + eps)) * weight[c]
- * (weight NULL: 1). One launch for what a graph writes as pow, mean, add,
- * sqrt, reciprocal and two muls. */
-moe_status moe_cuda_rms_norm_f32(void *stream, const float *x, int64_t rows,
+/* RMS normalization of each row of h = x + residual (residual NULL: h =
+ * x; [rows, cols] row-major; cols >= 1):
+ * out[r, c] = h[r, c] * (1 / sqrt(mean(h[r, :]^2) + eps)) * weight[c]
+ * (weight NULL: 1), h written to `sum` unless it is NULL. One launch for
+ * what a graph writes as pow, mean, add, sqrt, reciprocal and two muls
+ * (and the residual add before it: ONNX Runtime's
+ * SkipSimplifiedLayerNormalization). */
+moe_status moe_cuda_rms_norm_f32(void *stream, const float *x,
+                                 const float *residual, int64_t rows,
                                  int64_t cols, float eps, const float *weight,
-                                 float *out);
+                                 float *sum, float *out);
 
 /*===- Entry points for code compiled with --target=cuda -----------------===*
  *
@@ -334,10 +338,12 @@ int32_t moe_cuda_cc_mean_rows_f32(int32_t num_threads, const float *x,
 int32_t moe_cuda_cc_cast(int32_t num_threads, int32_t kind, const void *x,
                          int64_t count, void *out);
 /* moe_cuda_rms_norm_f32 for the graph (convert-elementwise-to-cuda fuses
- * an RMS norm's ops into it; weight: a preloaded constant, or NULL). */
+ * an RMS norm's ops, and a residual add before it, into it; weight: a
+ * preloaded constant, or NULL). */
 int32_t moe_cuda_cc_rms_norm_f32(int32_t num_threads, const float *x,
-                                 int64_t rows, int64_t cols, float eps,
-                                 const float *weight, float *out);
+                                 const float *residual, int64_t rows,
+                                 int64_t cols, float eps, const float *weight,
+                                 float *sum, float *out);
 
 /* Copies `bytes` from src to dst (any memory the CUDA runtime can copy:
  * device, managed or host) on `stream` (a cudaStream_t, NULL: the default

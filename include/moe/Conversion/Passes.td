@@ -142,7 +142,8 @@ def ConvertElementwiseToCudaPass
     exporters write it - x * (1 / sqrt(mean(x^2) + eps)) or
     x / sqrt(mean(x^2) + eps), times a constant row weight when one
     follows - becomes one `moe_cuda_cc_rms_norm_f32` call (one launch for
-    its seven ops). Each computes on the GPU when a buffer
+    its seven ops); when x is a same-shape add (a residual stream), the
+    add joins the call, which writes the sum too. Each computes on the GPU when a buffer
     is device memory, else on the host. Graphs whose host work on their
     inputs was only such ops (a residual add around an MoE layer, the
     RMS norm before it) then run device-resident (`moe-mark-device-io`). The result's dims are numpy's (per dim, the

@@ -340,18 +340,36 @@ LogicalResult rewriteRmsNorm(Operation *op, PatternRewriter &rewriter,
   if (!isF32(x) || root.getType() != x.getType() ||
       op->getResult(0).getType() != x.getType())
     return rewriter.notifyMatchFailure(op, "needs f32, x's shape");
+  if (weight)
+    preloadIfConstant(rewriter, op, weight, numThreads);
+  // x = a + b of x's shape (a residual add before the norm): one call
+  // computes both, placed at the add so that its other users (the
+  // residual stream) read the call's sum.
+  auto add = x.getDefiningOp<onnx::AddOp>();
+  if (add && (add.getLhs().getType() != x.getType() ||
+              add.getRhs().getType() != x.getType()))
+    add = nullptr;
+  if (add)
+    rewriter.setInsertionPoint(add);
   RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
-  SmallVector<Value> sizes = dimSizes(call, x);
+  SmallVector<Value> sizes = dimSizes(call, add ? add.getLhs() : x);
   SmallVector<Value> leading(sizes.begin(), sizes.end() - 1);
-  call.addInput(x);
+  call.addInput(add ? add.getLhs() : x);
+  call.addInput(add ? add.getRhs() : Value());
   call.addI64(product(call, leading));
   call.addI64(sizes.back());
   call.addF32(norm->second);
-  if (weight)
-    preloadIfConstant(rewriter, op, weight, numThreads);
   call.addInput(weight);
+  if (add)
+    call.addOutput(x, sizes);
+  else
+    call.addInput(Value()); // no sum
   call.addOutput(op->getResult(0), sizes);
-  rewriter.replaceOp(op, call.emit("moe_cc_rms_norm_f32", describe(op, "")));
+  SmallVector<Value> results =
+      call.emit("moe_cc_rms_norm_f32", describe(op, ""));
+  if (add)
+    rewriter.replaceOp(add, results.front());
+  rewriter.replaceOp(op, results.back());
   return success();
 }
 

@@ -2,17 +2,19 @@
 
 // Before: an RMS norm as torch.onnx.export writes Mixtral's and Qwen's
 // (pow, reduce_mean over the last axis, add eps, sqrt, 1 / ., mul by x,
-// mul by the weight). After: one moe_cuda_cc_rms_norm_f32 call - x, rows
-// (the leading dims' product), cols, eps, the weight (preloaded at model
-// creation) - and none of the seven ops.
+// mul by the weight). After: one moe_cuda_cc_rms_norm_f32 call - x, no
+// residual, rows (the leading dims' product), cols, eps, the weight
+// (preloaded at model creation), no sum, the result - and none of the
+// seven ops.
 
 // CHECK-LABEL: func.func @weighted
 // CHECK-DAG: %[[COLS:.*]] = arith.constant 16 : i64
 // CHECK-DAG: %[[EPS:.*]] = arith.constant 9.99999997E-7 : f32
+// CHECK-DAG: %[[NULL:.*]] = llvm.mlir.zero : !llvm.ptr
 // CHECK: %[[B:.*]] = tensor.dim %arg0, %c0
 // CHECK: %[[S:.*]] = tensor.dim %arg0, %c1
 // CHECK: %[[ROWS:.*]] = arith.muli %{{.*}}, %[[S]]
-// CHECK: llvm.call @moe_cuda_cc_rms_norm_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[COLS]], %[[EPS]], %{{.*}}, %{{.*}})
+// CHECK: llvm.call @moe_cuda_cc_rms_norm_f32(%{{[^,]*}}, %{{[^,]*}}, %[[NULL]], %[[ROWS_I64:[^,]*]], %[[COLS]], %[[EPS]], %{{[^,]*}}, %[[NULL]], %{{[^,]*}})
 // CHECK-NOT: = onnx.
 // CHECK: return
 // CHECK-LABEL: func.func @__moe_cuda_preload
@@ -38,7 +40,7 @@ func.func @weighted(%x: tensor<?x?x16xf32>) -> tensor<?x?x16xf32> {
 // null.
 // CHECK-LABEL: func.func @divided
 // CHECK: %[[NULL:.*]] = llvm.mlir.zero : !llvm.ptr
-// CHECK: llvm.call @moe_cuda_cc_rms_norm_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[NULL]], %{{.*}})
+// CHECK: llvm.call @moe_cuda_cc_rms_norm_f32(%{{[^,]*}}, %{{[^,]*}}, %[[NULL]], %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}, %[[NULL]], %[[NULL]], %{{[^,]*}})
 // CHECK-NOT: = onnx.
 func.func @divided(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
   %eps = arith.constant dense<1.0e-5> : tensor<1xf32>
@@ -48,6 +50,34 @@ func.func @divided(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
   %root = onnx.sqrt %var : tensor<4x1xf32>
   %y = onnx.div %x, %root : (tensor<4x8xf32>, tensor<4x1xf32>) -> tensor<4x8xf32>
   return %y : tensor<4x8xf32>
+}
+
+// -----
+
+// A residual add before the norm (ONNX Runtime's
+// SkipSimplifiedLayerNormalization, a decoder's residual stream): the
+// call takes both addends and writes the sum too, which the add's other
+// user (the stream going on) reads.
+// CHECK-LABEL: func.func @residual_stream
+// CHECK: %[[SUM:.*]] = memref.alloc() : memref<4x8xf32>
+// CHECK: %[[OUT:.*]] = memref.alloc() : memref<4x8xf32>
+// CHECK: llvm.call @moe_cuda_cc_rms_norm_f32(
+// CHECK-NOT: moe_cuda_cc_binary_f32
+// CHECK-NOT: = onnx.
+// CHECK: %[[S:.*]] = bufferization.to_tensor %[[SUM]]
+// CHECK: %[[N:.*]] = bufferization.to_tensor %[[OUT]]
+// CHECK: return %[[S]], %[[N]]
+func.func @residual_stream(%h: tensor<4x8xf32>, %r: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  %eps = arith.constant dense<1.0e-5> : tensor<f32>
+  %one = arith.constant dense<1.0> : tensor<f32>
+  %x = onnx.add %h, %r : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %sq = onnx.mul %x, %x : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %mean = onnx.reduce_mean %sq {axes = array<i64: 1>, keepdims = true} : tensor<4x8xf32> -> tensor<4x1xf32>
+  %var = onnx.add %mean, %eps : (tensor<4x1xf32>, tensor<f32>) -> tensor<4x1xf32>
+  %root = onnx.sqrt %var : tensor<4x1xf32>
+  %inv = onnx.div %one, %root : (tensor<f32>, tensor<4x1xf32>) -> tensor<4x1xf32>
+  %y = onnx.mul %inv, %x : (tensor<4x1xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  return %x, %y : tensor<4x8xf32>, tensor<4x8xf32>
 }
 
 // -----

@@ -19,6 +19,7 @@
 # CHECK: OK: simplified f32 matches onnxruntime
 # CHECK: OK: skip_simplified matches onnxruntime (the norm and the sum)
 # CHECK: OK: --target=cuda makes the norm one moe_cuda_cc_rms_norm_f32 call
+# CHECK: OK: --target=cuda fuses SkipSimplifiedLayerNormalization's residual add into the norm's call
 # CHECK: OK: stash_type 0: node 'norm' (RMSNormalization): only stash_type 1 (float32) is supported, not 0
 # CHECK: OK: a scale of the wrong size: node 'norm' (RMSNormalization): scale [5] does not broadcast to X [?, 8]
 
@@ -118,6 +119,20 @@ calls = [line for line in lowered.stdout.splitlines()
          if "llvm.call @moe_cuda_cc_" in line and "moe_cuda_cc_preload" not in line]
 assert len(calls) == 1 and "moe_cuda_cc_rms_norm_f32" in calls[0], calls
 print("OK: --target=cuda makes the norm one moe_cuda_cc_rms_norm_f32 call")
+
+# The residual add joins it: SkipSimplifiedLayerNormalization without a
+# bias is one call (with one, the bias is added last, by a broadcast add
+# of its own).
+del model.graph.node[0].input[3]
+del model.graph.initializer[1]
+onnx.save(model, os.path.join(out, "skip_no_bias.onnx"))
+lowered = subprocess.run(["moe-compile", os.path.join(out, "skip_no_bias.onnx"), "--target=cuda",
+                          "--emit=mlir", "-o", "-"], capture_output=True, text=True,
+                         check=True).stdout
+calls = sorted(line.split("@")[1].split("(")[0] for line in lowered.splitlines()
+               if "llvm.call @moe_cuda_cc_" in line and "preload" not in line)
+assert calls == ["moe_cuda_cc_rms_norm_f32"], calls
+print("OK: --target=cuda fuses SkipSimplifiedLayerNormalization's residual add into the norm's call")
 
 for label, spec in (("stash_type 0", dict(stash_type=0)),
                     ("a scale of the wrong size", dict(scale_shape=(5,)))):

@@ -513,35 +513,51 @@ def test_unary_mean():
     bad = ch.lib.moe_cuda_mean_rows_f32(None, None, 3, 0, None)
     if bad != ch.INVALID_ARGUMENT:
         failures.append(f"a mean over 0 columns: status {bad}")
-    # RMS norm (the fused call for an RMS norm's seven graph ops): rows of
-    # every length against numpy in f64, with and without a weight, through
-    # the kernel and the compiled code's entry on device and host buffers.
+    # RMS norm (the fused call for an RMS norm's seven graph ops, and the
+    # residual add before it): rows of every length against numpy in f64,
+    # with and without a weight and a residual (whose sum is written too),
+    # through the kernel and the compiled code's entry on device and host
+    # buffers.
     eps = 1e-5
     for rows, cols in ((37, 70), (1, 1), (3, 4096), (5, 1000), (0, 3)):
         y = (rng.standard_normal((rows, cols)) * 3).astype(np.float32)
         weight = rng.standard_normal(cols).astype(np.float32)
-        y64 = y.astype(np.float64)
-        scale = 1 / np.sqrt((y64 ** 2).mean(axis=1, keepdims=True) + eps) if rows else 0
-        for w in (weight, None):
-            expected = y64 * scale * (w if w is not None else 1)
-            what = f"rms norm {rows}x{cols}{'' if w is not None else ' unweighted'}"
-            out = D(shape=(rows, cols), dtype=np.float32)
-            status = ch.lib.moe_cuda_rms_norm_f32(None, D(y).ptr, rows, cols, eps,
-                                                  D(w).ptr if w is not None else None, out.ptr)
-            if status != ch.OK or not np.allclose(out.get(), expected, rtol=1e-5, atol=1e-5):
-                failures.append(f"kernel {what}: status {status}")
-            out = D(shape=(rows, cols), dtype=np.float32)
-            status = ch.lib.moe_cuda_cc_rms_norm_f32(
-                0, D(y).ptr, rows, cols, eps, w.ctypes.data if w is not None else None, out.ptr)
-            if status != ch.OK or not np.allclose(out.get(), expected, rtol=1e-5, atol=1e-5):
-                failures.append(f"cc device {what}: status {status}")
-            host = np.empty((rows, cols), np.float32)
-            status = ch.lib.moe_cuda_cc_rms_norm_f32(
-                0, y.ctypes.data, rows, cols, eps, w.ctypes.data if w is not None else None,
-                host.ctypes.data)
-            if status != ch.OK or not np.allclose(host, expected, rtol=1e-5, atol=1e-5):
-                failures.append(f"cc host {what}: status {status}")
-    bad = ch.lib.moe_cuda_rms_norm_f32(None, None, 3, 0, eps, None, None)
+        residual = rng.standard_normal((rows, cols)).astype(np.float32)
+        for w, r in ((weight, None), (None, None), (weight, residual)):
+            h = y.astype(np.float64) + (r if r is not None else 0)
+            scale = 1 / np.sqrt((h ** 2).mean(axis=1, keepdims=True) + eps) if rows else 0
+            expected = h * scale * (w if w is not None else 1)
+            what = (f"rms norm {rows}x{cols}{'' if w is not None else ' unweighted'}"
+                    f"{' + residual' if r is not None else ''}")
+
+            def pointer(array, device):
+                if array is None:
+                    return None
+                return D(array).ptr if device else array.ctypes.data
+
+            for where in ("kernel", "cc device", "cc host"):
+                device = where != "cc host"
+                if device:
+                    out = D(shape=(rows, cols), dtype=np.float32)
+                    total = D(shape=(rows, cols), dtype=np.float32) if r is not None else None
+                    out_ptr, total_ptr = out.ptr, total.ptr if total is not None else None
+                else:
+                    host = np.empty((rows, cols), np.float32)
+                    total = np.empty((rows, cols), np.float32) if r is not None else None
+                    out_ptr, total_ptr = host.ctypes.data, pointer(total, False)
+                args = (pointer(y, device), pointer(r, device), rows, cols, eps,
+                        pointer(w, device) if where == "kernel" else pointer(w, False),
+                        total_ptr, out_ptr)
+                status = (ch.lib.moe_cuda_rms_norm_f32(None, *args) if where == "kernel"
+                          else ch.lib.moe_cuda_cc_rms_norm_f32(0, *args))
+                got = out.get() if device else host
+                ok = status == ch.OK and np.allclose(got, expected, rtol=1e-5, atol=1e-5)
+                if total is not None:
+                    got_sum = total.get() if device else total
+                    ok = ok and np.array_equal(got_sum, y + r)
+                if not ok:
+                    failures.append(f"{where} {what}: status {status}")
+    bad = ch.lib.moe_cuda_rms_norm_f32(None, None, None, 3, 0, eps, None, None, None)
     if bad != ch.INVALID_ARGUMENT:
         failures.append(f"an RMS norm over 0 columns: status {bad}")
     report("unary, mean, RMS norm and casts", failures)

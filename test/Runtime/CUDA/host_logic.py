@@ -153,19 +153,24 @@ assert lib.moe_cuda_cc_route_f32(i32(0), None, i64(3), i64(4), i32(0), i32(2), i
                                  i32(1), i32(0), i32(0), i32(0), f32(1), None, None, None,
                                  i32(0), None) == ch.INVALID_ARGUMENT
 # The fused RMS norm: its argument checks, and its host path (host
-# buffers: computed on the host, no GPU needed) against numpy.
+# buffers: computed on the host, no GPU needed) against numpy, with a
+# residual added first (its sum written too).
 norm = lib.moe_cuda_cc_rms_norm_f32
-normed = np.zeros((3, 4), np.float32)
-assert norm(i32(0), None, i64(3), i64(4), f32(1e-6), None,
+normed, total = np.zeros((3, 4), np.float32), np.zeros((3, 4), np.float32)
+assert norm(i32(0), None, None, i64(3), i64(4), f32(1e-6), None, None,
             normed.ctypes.data_as(f32p)) == ch.INVALID_ARGUMENT
-assert norm(i32(0), x.ctypes.data_as(f32p), i64(3), i64(0), f32(1e-6), None,
+assert norm(i32(0), x.ctypes.data_as(f32p), None, i64(3), i64(0), f32(1e-6), None, None,
             normed.ctypes.data_as(f32p)) == ch.INVALID_ARGUMENT
 values = rng.standard_normal((3, 4)).astype(np.float32)
+residual = rng.standard_normal((3, 4)).astype(np.float32)
 scale = rng.standard_normal(4).astype(np.float32)
-assert norm(i32(0), values.ctypes.data_as(f32p), i64(3), i64(4), f32(1e-6),
-            scale.ctypes.data_as(f32p), normed.ctypes.data_as(f32p)) == ch.OK
-expected = values / np.sqrt((values.astype(np.float64) ** 2).mean(1, keepdims=True) + 1e-6) * scale
+assert norm(i32(0), values.ctypes.data_as(f32p), residual.ctypes.data_as(f32p), i64(3), i64(4),
+            f32(1e-6), scale.ctypes.data_as(f32p), total.ctypes.data_as(f32p),
+            normed.ctypes.data_as(f32p)) == ch.OK
+h = values.astype(np.float64) + residual
+expected = h / np.sqrt((h ** 2).mean(1, keepdims=True) + 1e-6) * scale
 assert np.allclose(normed, expected, rtol=1e-5, atol=1e-6), normed - expected
+assert np.array_equal(total, values + residual)
 # The expert chain and the whole layer (fused gating + experts), for each
 # weight type (f32, bf16 and fp16 bit patterns): the layer's routing makes
 # the ids on the device, so only its arguments are checked on the host.
