@@ -230,12 +230,14 @@ import moe_compiler
 sys.path.insert(0, sys.argv[3])
 from test_moe_compiler import FakeTorchBfloat16
 model = moe_compiler.load(sys.argv[1])
-feeds = dict(np.load(sys.argv[2]))
-feeds = {k: v.view(ml_dtypes.bfloat16) for k, v in feeds.items()}
+data = dict(np.load(sys.argv[2]))
+reference, bound = data.pop("expected"), float(data.pop("bound"))
+feeds = {k: v.view(ml_dtypes.bfloat16) for k, v in data.items()}
 want = model.run(feeds)["y"]
 out = np.zeros(want.shape, ml_dtypes.bfloat16)
 got = model.run_device({k: FakeTorchBfloat16(v) for k, v in feeds.items()},
                        {"y": FakeTorchBfloat16(out)})["y"]
+assert np.abs(out.astype(np.float32) - reference).max() <= bound
 assert np.array_equal(out.view(np.int16), want.view(np.int16))
 print("device run matches")
 """
@@ -245,7 +247,8 @@ def test_bfloat16_model(tmp_path):
     """A bfloat16 model (inputs and output bf16, numpy's through ml_dtypes)
     matches onnxruntime on its f32 twin (the same weights rounded to bf16)
     to the output's rounding; it takes numpy bfloat16 arrays and PyTorch
-    bfloat16 tensors, on the host and as CUDA buffers (staged here)."""
+    bfloat16 tensors, on the host and as CUDA buffers (staged here; its
+    result checked against onnxruntime too)."""
     import ml_dtypes
     from onnx_models import half_with_twin, untied_logits
     twin, half = str(tmp_path / "twin.onnx"), str(tmp_path / "bf16.onnx")
@@ -261,8 +264,8 @@ def test_bfloat16_model(tmp_path):
     got = model.run(feeds)["y"]
     assert got.dtype == ml_dtypes.bfloat16
     want = ort_run(twin, {k: v.astype(np.float32) for k, v in feeds.items()})["y"]
-    error = np.abs(got.astype(np.float32) - want).max()
-    assert error <= 2.0 ** -7 * max(1.0, np.abs(want).max()), error
+    bound = 2.0 ** -7 * max(1.0, np.abs(want).max())
+    assert np.abs(got.astype(np.float32) - want).max() <= bound
     with pytest.raises(moe_compiler.ModelError, match="dtype float32, the model wants bfloat16"):
         model.run({k: v.astype(np.float32) for k, v in feeds.items()})
     if importlib.util.find_spec("torch"):
@@ -270,7 +273,8 @@ def test_bfloat16_model(tmp_path):
         tensors = {k: torch.from_numpy(v.astype(np.float32)).to(torch.bfloat16)
                    for k, v in feeds.items()}
         assert np.array_equal(model.run(tensors)["y"].view(np.int16), got.view(np.int16))
-    np.savez(str(tmp_path / "feeds.npz"), **{k: v.view(np.int16) for k, v in feeds.items()})
+    np.savez(str(tmp_path / "feeds.npz"), expected=want, bound=bound,
+             **{k: v.view(np.int16) for k, v in feeds.items()})
     stdout = run_with_fake_cuda(tmp_path, BFLOAT16_RUN, library, str(tmp_path / "feeds.npz"))
     assert "device run matches" in stdout, stdout
 

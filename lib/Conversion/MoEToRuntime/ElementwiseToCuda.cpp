@@ -337,14 +337,14 @@ LogicalResult rewriteRmsNorm(Operation *op, PatternRewriter &rewriter,
   if (!norm)
     return failure();
   Value x = norm->first;
-  if (!isF32(x) || root.getType() != x.getType() ||
-      op->getResult(0).getType() != x.getType())
+  if (!isF32(x) || root.getType() != x.getType())
     return rewriter.notifyMatchFailure(op, "needs f32, x's shape");
   if (weight)
     preloadIfConstant(rewriter, op, weight, numThreads);
   // x = a + b of x's shape (a residual add before the norm): one call
   // computes both, placed at the add so that its other users (the
-  // residual stream) read the call's sum.
+  // residual stream) read the call's sum. The weight, a constant, is
+  // defined there already: the greedy driver hoists constants to the top.
   auto add = x.getDefiningOp<onnx::AddOp>();
   if (add && (add.getLhs().getType() != x.getType() ||
               add.getRhs().getType() != x.getType()))

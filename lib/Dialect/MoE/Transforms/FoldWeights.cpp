@@ -241,15 +241,21 @@ struct FoldTranspose : FoldPattern<linalg::TransposeOp> {
   }
 };
 
+/// Whether `op` maps one input to one result, every loop parallel: the
+/// generics that move or convert a constant element by element.
+bool isOneToOneParallel(linalg::GenericOp op) {
+  return op.getNumDpsInputs() == 1 && op.getNumDpsInits() == 1 &&
+         op->getNumResults() == 1 &&
+         op.getNumParallelLoops() == op.getNumLoops();
+}
+
 /// A linalg.generic that only copies its one input through a permutation
 /// (what convert-onnx-to-linalg makes of onnx.transpose).
 struct FoldPermutingGeneric : FoldPattern<linalg::GenericOp> {
   using FoldPattern::FoldPattern;
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
-    if (op.getNumDpsInputs() != 1 || op.getNumDpsInits() != 1 ||
-        op->getNumResults() != 1 ||
-        op.getNumParallelLoops() != op.getNumLoops())
+    if (!isOneToOneParallel(op))
       return failure();
     auto yield = cast<linalg::YieldOp>(op.getBody()->getTerminator());
     if (yield.getNumOperands() != 1 ||
@@ -273,9 +279,7 @@ struct FoldWidening : FoldPattern<linalg::GenericOp> {
   using FoldPattern::FoldPattern;
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
-    if (op.getNumDpsInputs() != 1 || op.getNumDpsInits() != 1 ||
-        op->getNumResults() != 1 ||
-        op.getNumParallelLoops() != op.getNumLoops() ||
+    if (!isOneToOneParallel(op) ||
         !llvm::all_of(op.getIndexingMapsArray(),
                       [](AffineMap map) { return map.isIdentity(); }) ||
         !foldableWidth(op->getResult(0).getType()))
