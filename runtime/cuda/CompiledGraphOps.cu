@@ -1,12 +1,15 @@
 //===- CompiledGraphOps.cu - The graph's elementwise ops, compiled -------===//
 //
 // The moe_cuda_cc_* entry points convert-elementwise-to-cuda calls for the
-// ops around a graph's MoE layers (a residual add, an RMS norm): on the
-// host when all their buffers are host memory (a run on host buffers),
-// else on the GPU (Elementwise.cu), host operands uploaded.
+// ops around a graph's MoE layers (a residual add, an RMS norm, an
+// attention block's matmuls, softmax and transposes): on the host when all
+// their buffers are host memory (a run on host buffers), else on the GPU
+// (Elementwise.cu), host operands uploaded; matmuls always on the GPU
+// (Matmul.cu).
 //
 //===----------------------------------------------------------------------===//
 
+#include "Attention.h"
 #include "CompiledCall.h"
 #include "Elementwise.h"
 
@@ -31,6 +34,14 @@ moe_status oneOperand(const In *x, int64_t inCount, Out *out, int64_t outCount,
   MOE_TRY(device(dX.get(), result.get()));
   MOE_TRY(result.deliver());
   return finish();
+}
+
+/// The number of elements of an array of `rank` dims.
+int64_t elements(int64_t rank, const int64_t *dims) {
+  int64_t n = 1;
+  for (int64_t d = 0; d < rank; ++d)
+    n *= dims[d];
+  return n;
 }
 
 } // namespace
@@ -58,12 +69,6 @@ int32_t moe_cuda_cc_binary_f32(int32_t, int32_t op, const float *lhs,
     binaryOnHost(op, shape, lhs, rhs, out);
     return MOE_OK;
   }
-  auto elements = [](int64_t rank, const int64_t *dims) {
-    int64_t n = 1;
-    for (int64_t d = 0; d < rank; ++d)
-      n *= dims[d];
-    return n;
-  };
   DeviceBuffer<float> dLhs, dRhs;
   Result<> result;
   MOE_TRY(upload(dLhs, lhs, elements(lhs_rank, lhsDims)));
@@ -155,6 +160,69 @@ int32_t moe_cuda_cc_cast(int32_t, int32_t kind, const void *x, int64_t count,
   return castWidens(kind)
              ? run(static_cast<const uint16_t *>(x), static_cast<float *>(out))
              : run(static_cast<const float *>(x), static_cast<uint16_t *>(out));
+}
+
+int32_t moe_cuda_cc_softmax_f32(int32_t, const float *x, int64_t rows,
+                                int64_t cols, float *out) {
+  if (rows < 0 || cols < 0 || (rows > 0 && cols > 0 && (!x || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (rows == 0 || cols == 0) // an empty tensor
+    return MOE_OK;
+  return oneOperand(
+      x, rows * cols, out, rows * cols,
+      [&] { softmaxOnHost(x, rows, cols, out); },
+      [&](const float *dX, float *dOut) {
+        return moe_cuda_softmax_f32(callStream(), dX, rows, cols, dOut);
+      });
+}
+
+int32_t moe_cuda_cc_transpose_f32(int32_t, const float *x, int64_t rank,
+                                  int64_t d0, int64_t d1, int64_t d2,
+                                  int64_t d3, int64_t p0, int64_t p1,
+                                  int64_t p2, int64_t p3, float *out) {
+  const int64_t dims[] = {d0, d1, d2, d3}, perm[] = {p0, p1, p2, p3};
+  TransposeShape s;
+  if (!transposeShape(rank, dims, perm, s) || (s.count > 0 && (!x || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (s.count == 0)
+    return MOE_OK;
+  return oneOperand(
+      x, s.count, out, s.count, [&] { transposeOnHost(s, x, out); },
+      [&](const float *dX, float *dOut) {
+        return moe_cuda_transpose_f32(callStream(), int32_t(rank), dims, perm,
+                                      dX, dOut);
+      });
+}
+
+int32_t moe_cuda_cc_matmul_f32(int32_t, int32_t trans_a, int32_t trans_b,
+                               float alpha, const float *a, int64_t a_rank,
+                               int64_t a0, int64_t a1, int64_t a2, int64_t a3,
+                               const float *b, int64_t b_rank, int64_t b0,
+                               int64_t b1, int64_t b2, int64_t b3,
+                               int64_t out_rank, int64_t o0, int64_t o1,
+                               int64_t o2, int64_t o3, float *out) {
+  const int64_t aDims[] = {a0, a1, a2, a3}, bDims[] = {b0, b1, b2, b3},
+                outDims[] = {o0, o1, o2, o3};
+  MatmulShape s;
+  if (!matmulShape(trans_a, trans_b, a_rank, aDims, b_rank, bDims, out_rank,
+                   outDims, s))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  int64_t count = s.batch0 * s.batch1 * s.m * s.n;
+  if (count == 0)
+    return MOE_OK;
+  if (!out || (s.k > 0 && (!a || !b)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  DeviceBuffer<float> dA, dB;
+  Result<> result;
+  MOE_TRY(upload(dA, a, elements(a_rank, aDims)));
+  MOE_TRY(upload(dB, b, elements(b_rank, bDims)));
+  MOE_TRY(result.prepare(out, count));
+  MOE_TRY(moe_cuda_matmul_f32(callStream(), trans_a, trans_b, alpha, s.batch0,
+                              s.batch1, s.m, s.n, s.k, dA.get(), s.aStride0,
+                              s.aStride1, dB.get(), s.bStride0, s.bStride1,
+                              result.get()));
+  MOE_TRY(result.deliver());
+  return finish();
 }
 
 } // extern "C"

@@ -14,12 +14,11 @@
 //===----------------------------------------------------------------------===//
 
 #include "Activation.cuh"
-#include "CudaSupport.h"
+#include "Cublas.h"
 #include "GroupedMatmul.h"
 
-#include <cublas_v2.h>
-
 #include <climits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,21 +26,6 @@ using namespace moe::runtime;
 using namespace moe::runtime::cuda;
 
 namespace {
-
-/// The calling thread's cuBLAS handle, made on first use.
-struct Handle {
-  cublasHandle_t handle = nullptr;
-  cublasStatus_t status = cublasCreate(&handle);
-  ~Handle() {
-    if (handle)
-      cublasDestroy(handle);
-  }
-};
-
-moe_status cublasError(cublasStatus_t status) {
-  // cuBLAS's text goes where moe_cuda_last_error finds it.
-  return deviceError(std::string("cuBLAS: ") + cublasGetStatusString(status));
-}
 
 /// out[r] = act(z[r] + bias[expert of r]) (or rounded to bf16 into
 /// `rounded`); one block per row.
@@ -65,7 +49,39 @@ __global__ void epilogueKernel(const float *z, int64_t mDim, int64_t outCols,
                 gated, rounded);
 }
 
+/// A cuBLAS handle, destroyed with its thread.
+struct Handle {
+  cublasHandle_t handle = nullptr;
+  cublasStatus_t status = cublasCreate(&handle);
+  ~Handle() {
+    if (handle)
+      cublasDestroy(handle);
+  }
+};
+
 } // namespace
+
+moe_status moe::runtime::cuda::cublasError(cublasStatus_t status) {
+  // cuBLAS's text goes where moe_cuda_last_error finds it.
+  return deviceError(std::string("cuBLAS: ") + cublasGetStatusString(status));
+}
+
+moe_status moe::runtime::cuda::cublasHandleOn(cudaStream_t stream,
+                                              cublasHandle_t &handle) {
+  static thread_local std::vector<std::unique_ptr<Handle>> perDevice;
+  int device = 0;
+  if (cudaError_t error = cudaGetDevice(&device); error != cudaSuccess)
+    return deviceError(error);
+  if (size_t(device) >= perDevice.size())
+    perDevice.resize(device + 1);
+  if (!perDevice[device])
+    perDevice[device] = std::make_unique<Handle>();
+  if (perDevice[device]->status != CUBLAS_STATUS_SUCCESS)
+    return cublasError(perDevice[device]->status);
+  handle = perDevice[device]->handle;
+  cublasStatus_t status = cublasSetStream(handle, stream);
+  return status == CUBLAS_STATUS_SUCCESS ? MOE_OK : cublasError(status);
+}
 
 moe_status moe::runtime::cuda::cublasGroupedMatmulBf16(
     cudaStream_t s, const __nv_bfloat16 *rows, int64_t numRows, int64_t kDim,
@@ -134,16 +150,14 @@ moe_status moe::runtime::cuda::cublasGroupedMatmulBf16(
         error != cudaSuccess)
       return deviceError(error);
   }
-  static thread_local Handle handle;
-  if (handle.status != CUBLAS_STATUS_SUCCESS)
-    return cublasError(handle.status);
-  cublasStatus_t status = cublasSetStream(handle.handle, s);
-  if (status == CUBLAS_STATUS_SUCCESS)
-    status = cublasGemmGroupedBatchedEx(
-        handle.handle, ops.data(), ops.data(), m.data(), n.data(), k.data(),
-        alpha.data(), dA.get(), CUDA_R_16BF, lda.data(), dB.get(), CUDA_R_16BF,
-        ldb.data(), beta.data(), static_cast<void *const *>(static_cast<void *>(dC.get())),
-        CUDA_R_32F, ldc.data(), groups, groupSize.data(), CUBLAS_COMPUTE_32F);
+  cublasHandle_t handle;
+  MOE_TRY(cublasHandleOn(s, handle));
+  cublasStatus_t status = cublasGemmGroupedBatchedEx(
+      handle, ops.data(), ops.data(), m.data(), n.data(), k.data(),
+      alpha.data(), dA.get(), CUDA_R_16BF, lda.data(), dB.get(), CUDA_R_16BF,
+      ldb.data(), beta.data(),
+      static_cast<void *const *>(static_cast<void *>(dC.get())), CUDA_R_32F,
+      ldc.data(), groups, groupSize.data(), CUBLAS_COMPUTE_32F);
   if (status != CUBLAS_STATUS_SUCCESS)
     return cublasError(status);
   int threads = outCols >= 256 ? 256 : outCols >= 64 ? 128 : 32;

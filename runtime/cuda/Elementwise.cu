@@ -11,11 +11,17 @@
 //   - moe_cuda_rms_norm_f32: one block per row (the row read twice,
 //     the second time from cache; with a residual add, both operands, the
 //     sum written on the first pass), its sum of squares by shuffles
-//     within warps and shared memory across them.
+//     within warps and shared memory across them;
+//   - moe_cuda_softmax_f32: one block per row, its max and sum of
+//     exponentials reduced the same way (the row read three times);
+//   - moe_cuda_transpose_f32: one thread per output element (coalesced
+//     writes, gathered reads: attention's head transposes move rows of
+//     head_dim values, which stay mostly within cache lines).
 // Memory-bound, like the ops they serve.
 //
 //===----------------------------------------------------------------------===//
 
+#include "Attention.h"
 #include "CudaSupport.h"
 #include "Elementwise.h"
 
@@ -66,20 +72,35 @@ __global__ void meanRowsKernel(const float *x, int64_t rows, int64_t cols,
     out[row] = sum / float(cols);
 }
 
-/// The sum of `value` over the block (every thread gets it); blockDim.x a
-/// multiple of 32, at most 1024.
-__device__ float blockSum(float value) {
-  __shared__ float warpSums[32];
+struct Plus {
+  __device__ float operator()(float a, float b) const { return a + b; }
+};
+struct Larger {
+  __device__ float operator()(float a, float b) const { return a > b ? a : b; }
+};
+
+/// `value` reduced by `op` over the block (every thread gets it; threads
+/// past the last warp's count contribute `identity`); blockDim.x a multiple
+/// of 32, at most 1024. Ends with a barrier, so that a second reduction may
+/// reuse the shared slots.
+template <typename Op>
+__device__ float blockReduce(float value, Op op, float identity) {
+  __shared__ float warpValues[32];
   for (int offset = 16; offset > 0; offset /= 2)
-    value += __shfl_xor_sync(0xffffffffu, value, offset);
+    value = op(value, __shfl_xor_sync(0xffffffffu, value, offset));
   int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   if (lane == 0)
-    warpSums[warp] = value;
+    warpValues[warp] = value;
   __syncthreads();
-  value = lane < int(blockDim.x / 32) ? warpSums[lane] : 0.0f;
+  value = lane < int(blockDim.x / 32) ? warpValues[lane] : identity;
   for (int offset = 16; offset > 0; offset /= 2)
-    value += __shfl_xor_sync(0xffffffffu, value, offset);
+    value = op(value, __shfl_xor_sync(0xffffffffu, value, offset));
+  __syncthreads();
   return value;
+}
+
+__device__ float blockSum(float value) {
+  return blockReduce(value, Plus{}, 0.0f);
 }
 
 /// Row blockIdx.x of the norm of a (+ b), the sum written to `sum` when
@@ -99,6 +120,27 @@ __global__ void rmsNormKernel(const float *a, const float *b, int64_t cols,
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
     out[first + c] =
         normInput(a, b, first + c) * scale * (weight ? weight[c] : 1.0f);
+}
+
+/// Row blockIdx.x of the softmax of x [rows, cols].
+__global__ void softmaxKernel(const float *x, int64_t cols, float *out) {
+  const float *row = x + int64_t(blockIdx.x) * cols;
+  float max = -INFINITY;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+    max = row[c] > max ? row[c] : max;
+  max = blockReduce(max, Larger{}, -INFINITY);
+  float sum = 0.0f;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+    sum += expf(row[c] - max);
+  float scale = 1.0f / blockSum(sum);
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+    out[int64_t(blockIdx.x) * cols + c] = expf(row[c] - max) * scale;
+}
+
+__global__ void transposeKernel(TransposeShape s, const float *x, float *out) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < s.count;
+       i += int64_t(gridDim.x) * blockDim.x)
+    out[i] = x[transposeOffset(s, i)];
 }
 
 /// A grid-stride launch's blocks for `count` elements.
@@ -190,5 +232,36 @@ extern "C" moe_status moe_cuda_rms_norm_f32(void *stream, const float *x,
     return MOE_OK;
   MOE_LAUNCH(unsigned(rows), kThreads, 0, asStream(stream), rmsNormKernel)
   (x, residual, cols, eps, weight, sum, out);
+  return launched();
+}
+
+extern "C" moe_status moe_cuda_softmax_f32(void *stream, const float *x,
+                                           int64_t rows, int64_t cols,
+                                           float *out) {
+  if (rows < 0 || cols < 1 || rows > INT32_MAX || (rows > 0 && (!x || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (rows == 0)
+    return MOE_OK;
+  // Short rows (decode's scores) take a warp; long ones a full block.
+  int threads = cols <= 32 ? 32 : cols <= 128 ? 128 : kThreads;
+  MOE_LAUNCH(unsigned(rows), threads, 0, asStream(stream), softmaxKernel)
+  (x, cols, out);
+  return launched();
+}
+
+extern "C" moe_status moe_cuda_transpose_f32(void *stream, int32_t rank,
+                                             const int64_t *dims,
+                                             const int64_t *perm,
+                                             const float *x, float *out) {
+  TransposeShape s;
+  if ((rank > 0 && (!dims || !perm)) || !transposeShape(rank, dims, perm, s))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (s.count == 0)
+    return MOE_OK;
+  if (!x || !out)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  MOE_LAUNCH(elementGrid(s.count), kThreads, 0, asStream(stream),
+             transposeKernel)
+  (s, x, out);
   return launched();
 }

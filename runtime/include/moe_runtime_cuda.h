@@ -183,6 +183,30 @@ moe_status moe_cuda_rms_norm_f32(void *stream, const float *x,
                                  int64_t cols, float eps, const float *weight,
                                  float *sum, float *out);
 
+/* Softmax of each row of x ([rows, cols] row-major; cols >= 1):
+ * out[r, c] = exp(x[r, c] - max_r) / sum_c' exp(x[r, c'] - max_r): what an
+ * attention block's scores take (ONNX Softmax over the last axis). */
+moe_status moe_cuda_softmax_f32(void *stream, const float *x, int64_t rows,
+                                int64_t cols, float *out);
+
+/* out = x with its dims permuted (rank <= MOE_CUDA_MAX_ELEMENTWISE_RANK,
+ * row-major; out's dim d is x's dim perm[d]): ONNX Transpose. */
+moe_status moe_cuda_transpose_f32(void *stream, int32_t rank,
+                                  const int64_t *dims, const int64_t *perm,
+                                  const float *x, float *out);
+
+/* Batched f32 matmuls through cuBLAS (fp32 compute, no TF32):
+ * out[i, j] (row-major [batch0, batch1, m, n]) = alpha * op(a[i, j]) .
+ * op(b[i, j]), op(a) [m, k] (a [k, m] row-major when trans_a), op(b)
+ * [k, n] (b [n, k] when trans_b); a[i, j] starts at a + i * a_stride0 + j *
+ * a_stride1 (a stride of 0 broadcasts it), b likewise. */
+moe_status moe_cuda_matmul_f32(void *stream, int32_t trans_a, int32_t trans_b,
+                               float alpha, int64_t batch0, int64_t batch1,
+                               int64_t m, int64_t n, int64_t k, const float *a,
+                               int64_t a_stride0, int64_t a_stride1,
+                               const float *b, int64_t b_stride0,
+                               int64_t b_stride1, float *out);
+
 /*===- Entry points for code compiled with --target=cuda -----------------===*
  *
  * moe_runtime.h's moe_cc_* entry points on the GPU, with the same
@@ -344,6 +368,31 @@ int32_t moe_cuda_cc_rms_norm_f32(int32_t num_threads, const float *x,
                                  const float *residual, int64_t rows,
                                  int64_t cols, float eps, const float *weight,
                                  float *sum, float *out);
+
+/* An attention block's ops for the graph: softmax over the last axis (x
+ * [rows, cols]) and a transpose (x of rank dims d0.., out's dim i x's dim
+ * p_i), on the GPU or the host as moe_cuda_cc_binary_f32 decides. */
+int32_t moe_cuda_cc_softmax_f32(int32_t num_threads, const float *x,
+                                int64_t rows, int64_t cols, float *out);
+int32_t moe_cuda_cc_transpose_f32(int32_t num_threads, const float *x,
+                                  int64_t rank, int64_t d0, int64_t d1,
+                                  int64_t d2, int64_t d3, int64_t p0,
+                                  int64_t p1, int64_t p2, int64_t p3,
+                                  float *out);
+/* The graph's MatMul (numpy matmul, both operands of rank 2 to 4: batch
+ * dims broadcast) and Gemm (rank 2, trans_a / trans_b transpose an operand's
+ * last two dims), times alpha, into out (out_rank dims o0..: numpy's result
+ * shape, else MOE_ERROR_INVALID_ARGUMENT). Always on the GPU
+ * (moe_cuda_matmul_f32): its work grows faster than the bytes copied; host
+ * operands are uploaded (a constant weight once, at model creation). */
+int32_t moe_cuda_cc_matmul_f32(int32_t num_threads, int32_t trans_a,
+                               int32_t trans_b, float alpha, const float *a,
+                               int64_t a_rank, int64_t a0, int64_t a1,
+                               int64_t a2, int64_t a3, const float *b,
+                               int64_t b_rank, int64_t b0, int64_t b1,
+                               int64_t b2, int64_t b3, int64_t out_rank,
+                               int64_t o0, int64_t o1, int64_t o2, int64_t o3,
+                               float *out);
 
 /* Copies `bytes` from src to dst (any memory the CUDA runtime can copy:
  * device, managed or host) on `stream` (a cudaStream_t, NULL: the default

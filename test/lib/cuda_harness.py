@@ -217,11 +217,14 @@ def binary(op, lhs, rhs):
     return status, out
 
 
+def dims(shape):
+    """A shape as the compiled code's entries take it: rank, then 4 dims."""
+    return [len(shape)] + list(shape) + [1] * (4 - len(shape))
+
+
 def cc_binary(op, lhs, lhs_shape, rhs, rhs_shape, out, out_shape):
     """moe_cuda_cc_binary_f32 (compiled code's entry) on raw pointers (host
     or device) and shapes: its status."""
-    def dims(shape):
-        return [len(shape)] + list(shape) + [1] * (4 - len(shape))
     return lib.moe_cuda_cc_binary_f32(0, BINARY[op], lhs, *dims(lhs_shape), rhs,
                                       *dims(rhs_shape), *dims(out_shape), out)
 
@@ -235,3 +238,25 @@ lib.moe_cuda_cast.argtypes = [_p, _i32, _i64, _p, _p]
 lib.moe_cuda_cc_cast.argtypes = [_i32, _i32, _p, _i64, _p]
 lib.moe_cuda_rms_norm_f32.argtypes = [_p, _p, _p, _i64, _i64, _f32, _p, _p, _p]
 lib.moe_cuda_cc_rms_norm_f32.argtypes = [_i32, _p, _p, _i64, _i64, _f32, _p, _p, _p]
+lib.moe_cuda_softmax_f32.argtypes = [_p, _p, _i64, _i64, _p]
+lib.moe_cuda_cc_softmax_f32.argtypes = [_i32, _p, _i64, _i64, _p]
+lib.moe_cuda_transpose_f32.argtypes = [_p, _i32, _p, _p, _p, _p]
+lib.moe_cuda_cc_transpose_f32.argtypes = [_i32, _p] + [_i64] * 9 + [_p]
+lib.moe_cuda_matmul_f32.argtypes = ([_p, _i32, _i32, _f32] + [_i64] * 5 +
+                                    [_p, _i64, _i64, _p, _i64, _i64, _p])
+lib.moe_cuda_cc_matmul_f32.argtypes = ([_i32, _i32, _i32, _f32, _p] + [_i64] * 5 + [_p] +
+                                       [_i64] * 5 + [_i64] * 5 + [_p])
+
+
+def cc_transpose(x, shape, perm, out):
+    """moe_cuda_cc_transpose_f32 on raw pointers: its status."""
+    padded = list(perm) + [0] * (4 - len(perm))
+    return lib.moe_cuda_cc_transpose_f32(0, x, *dims(shape), *padded, out)
+
+
+def cc_matmul(a, a_shape, b, b_shape, out, out_shape, trans_a=False, trans_b=False,
+              alpha=1.0):
+    """moe_cuda_cc_matmul_f32 on raw pointers: its status."""
+    return lib.moe_cuda_cc_matmul_f32(0, int(trans_a), int(trans_b), alpha, a,
+                                      *dims(a_shape), b, *dims(b_shape),
+                                      *dims(out_shape), out)

@@ -372,6 +372,65 @@ class PreNormResidual(nn.Module):
         return hidden_states + self.block(self.weight * normed)
 
 
+class RMSNorm(nn.Module):
+    """Mixtral's / Qwen's RMSNorm as their modeling code writes it."""
+
+    def __init__(self, d, eps=1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, hidden_states):
+        variance = hidden_states.pow(2).mean(-1, keepdim=True)
+        return self.weight * (hidden_states * torch.rsqrt(variance + self.eps))
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention as HF's eager attention writes it: q, k, v
+    projections, heads split by view + transpose, scores scaled by
+    1/sqrt(head_dim), softmax, the heads merged back, the o projection.
+    No rotary embedding and no mask (an encoder's, or a decoder's over a
+    whole prompt without causality): the non-MoE half of a layer."""
+
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads, self.head_dim = heads, d // heads
+        self.q_proj = nn.Linear(d, d, bias=False)
+        self.k_proj = nn.Linear(d, d, bias=False)
+        self.v_proj = nn.Linear(d, d, bias=False)
+        self.o_proj = nn.Linear(d, d, bias=False)
+
+    def forward(self, hidden_states):
+        b, t, d = hidden_states.shape
+
+        def heads(x):
+            return x.view(b, t, self.heads, self.head_dim).transpose(1, 2)
+
+        q = heads(self.q_proj(hidden_states))
+        k = heads(self.k_proj(hidden_states))
+        v = heads(self.v_proj(hidden_states))
+        scores = torch.matmul(q, k.transpose(2, 3)) / (self.head_dim ** 0.5)
+        probs = torch.softmax(scores, dim=-1)
+        out = torch.matmul(probs, v).transpose(1, 2).reshape(b, t, d)
+        return self.o_proj(out)
+
+
+class DecoderLayer(nn.Module):
+    """A whole decoder layer as Mixtral's writes it: h = x + attn(norm(x)),
+    then h + moe(norm(h))."""
+
+    def __init__(self, block, d, heads):
+        super().__init__()
+        self.input_layernorm = RMSNorm(d)
+        self.self_attn = SelfAttention(d, heads)
+        self.post_attention_layernorm = RMSNorm(d)
+        self.block = block
+
+    def forward(self, hidden_states):
+        hidden_states = hidden_states + self.self_attn(self.input_layernorm(hidden_states))
+        return hidden_states + self.block(self.post_attention_layernorm(hidden_states))
+
+
 def test_blocks():
     """One small instance (d = 16) of every block form the raising tests
     export, by name."""

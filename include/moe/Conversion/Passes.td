@@ -130,7 +130,7 @@ def ConvertONNXToLinalgPass : Pass<"convert-onnx-to-linalg"> {
 
 def ConvertElementwiseToCudaPass
     : Pass<"convert-elementwise-to-cuda", "::mlir::ModuleOp"> {
-  let summary = "Lower the graph's f32 elementwise ops and last-axis means to CUDA runtime calls";
+  let summary = "Lower the graph's f32 elementwise ops, norms, matmuls, softmax and transposes to CUDA runtime calls";
   let description = [{
     For `--target=cuda`, before `convert-onnx-to-linalg`: on f32 tensors,
     `onnx.add`, `sub`, `mul`, `div`, `pow`, `max` and `min` of rank at
@@ -149,6 +149,17 @@ def ConvertElementwiseToCudaPass
     RMS norm before it) then run device-resident (`moe-mark-device-io`). The result's dims are numpy's (per dim, the
     operands' aligned dim that is not a 1); shapes that do not broadcast
     fail the run, naming the op. A constant operand is uploaded once, with the weights.
+
+    An attention block's ops too: `onnx.matmul` (ranks 2 to 4, batch dims
+    broadcast) and `onnx.gemm` (its bias, beta 1, an `onnx.add` the
+    patterns above take) become `moe_cuda_cc_matmul_f32` calls (cuBLAS,
+    always on the GPU); a scalar constant dividing or multiplying a
+    matmul's only use (1/sqrt(head_dim)) becomes its alpha, matched in the
+    first phase with the norms; `onnx.softmax` over the last axis becomes
+    `moe_cuda_cc_softmax_f32`, `onnx.transpose` of rank at most 4
+    `moe_cuda_cc_transpose_f32` (not a transpose of constants:
+    moe-fold-weights does those at compile time). So a decoder layer's
+    attention keeps its buffers on the device too.
 
     Before:
     ```mlir

@@ -13,11 +13,9 @@
 
 #include "moe/Conversion/MoEToRuntime/MoEToRuntime.h"
 
-#include "RuntimeCall.h"
+#include "GraphOpsToCuda.h"
 
 #include "moe/Dialect/ONNX/IR/ONNXOps.h"
-
-#include "moe_runtime_cuda.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -32,12 +30,7 @@ namespace mlir::moe {
 using namespace mlir;
 using namespace mlir::moe;
 
-namespace {
-
-constexpr int64_t kMaxRank = MOE_CUDA_MAX_ELEMENTWISE_RANK;
-
-/// How a failed call names its op: the op, its ONNX node, what it needs.
-std::string describe(Operation *op, StringRef needs) {
+std::string mlir::moe::describeGraphOp(Operation *op, StringRef needs) {
   std::string text = op->getName().getStringRef().str();
   if (std::string node = onnxNodeName(op->getLoc()); !node.empty())
     text += " '" + node + "'";
@@ -46,78 +39,54 @@ std::string describe(Operation *op, StringRef needs) {
   return text;
 }
 
-template <typename OpTy, int32_t Code>
-struct BinaryToCuda : RuntimePattern<OpTy> {
-  using RuntimePattern<OpTy>::RuntimePattern;
+SmallVector<Value> mlir::moe::dimSizes(RuntimeCall &call, Value tensor) {
+  SmallVector<Value> sizes;
+  auto type = cast<RankedTensorType>(tensor.getType());
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    sizes.push_back(type.isDynamicDim(d) ? call.dim(tensor, d)
+                                         : call.index(type.getDimSize(d)));
+  return sizes;
+}
 
-  LogicalResult matchAndRewrite(OpTy op,
-                                PatternRewriter &rewriter) const override {
-    auto resultType = cast<RankedTensorType>(op.getType());
-    Value lhs = op.getLhs(), rhs = op.getRhs();
-    if (!isF32(lhs) || !isF32(rhs) || !isF32(op.getResult()))
-      return rewriter.notifyMatchFailure(op, "needs f32 operands");
-    if (resultType.getRank() > kMaxRank)
-      return rewriter.notifyMatchFailure(op, "rank beyond the runtime's");
-    RuntimeCall call(rewriter, op, this->numThreads, this->target);
-    call.addI32(Code);
-    int64_t rank = resultType.getRank();
-    // The operands, each with its rank and dims (padded to kMaxRank; the
-    // runtime reads `rank` of them).
-    for (Value operand : {lhs, rhs}) {
-      preloadIfConstant(rewriter, op, operand, this->numThreads);
-      auto type = cast<RankedTensorType>(operand.getType());
-      call.addInput(operand);
-      call.addI64(type.getRank());
-      for (int64_t d = 0; d < kMaxRank; ++d)
-        if (d < type.getRank())
-          call.addI64(call.dim(operand, d));
-        else
-          call.addI64(1);
+Value mlir::moe::product(RuntimeCall &call, ArrayRef<Value> sizes) {
+  Value result = call.index(1);
+  for (Value size : sizes)
+    result = arith::MulIOp::create(call.builder(), result, size);
+  return result;
+}
+
+void mlir::moe::addRankAndDims(RuntimeCall &call, ArrayRef<Value> sizes) {
+  call.addI64(static_cast<int64_t>(sizes.size()));
+  for (int64_t d = 0; d < kMaxCudaRank; ++d)
+    if (d < static_cast<int64_t>(sizes.size()))
+      call.addI64(sizes[d]);
+    else
+      call.addI64(1);
+}
+
+Value mlir::moe::broadcastSize(RuntimeCall &call, ArrayRef<Value> operands,
+                               ArrayRef<int64_t> operandRanks, int64_t rank,
+                               int64_t d) {
+  ImplicitLocOpBuilder &b = call.builder();
+  Value size;
+  for (auto [operand, operandRank] : llvm::zip_equal(operands, operandRanks)) {
+    auto type = cast<RankedTensorType>(operand.getType());
+    int64_t i = d - (rank - operandRank);
+    if (i < 0 || type.getDimSize(i) == 1)
+      continue;
+    Value dim = call.dim(operand, i);
+    if (size) {
+      Value one = call.index(1);
+      Value stretched =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::eq, size, one);
+      dim = arith::SelectOp::create(b, stretched, dim, size);
     }
-    // The result's dims: static, or numpy's: the operands' aligned dim
-    // that is not a 1 (a static 1 never is the result's; a run-time one
-    // gives way to the other operand's, even a 0).
-    SmallVector<Value> sizes;
-    ImplicitLocOpBuilder &b = call.builder();
-    for (int64_t d = 0; d < rank; ++d) {
-      if (!resultType.isDynamicDim(d)) {
-        sizes.push_back(call.index(resultType.getDimSize(d)));
-        continue;
-      }
-      Value size;
-      for (Value operand : {lhs, rhs}) {
-        auto type = cast<RankedTensorType>(operand.getType());
-        int64_t i = d - (rank - type.getRank());
-        if (i < 0 || type.getDimSize(i) == 1)
-          continue;
-        Value dim = call.dim(operand, i);
-        if (size) {
-          Value one = call.index(1);
-          Value stretched =
-              arith::CmpIOp::create(b, arith::CmpIPredicate::eq, size, one);
-          dim = arith::SelectOp::create(b, stretched, dim, size);
-        }
-        size = dim;
-      }
-      sizes.push_back(size ? size : call.index(1));
-    }
-    call.addI64(rank);
-    for (int64_t d = 0; d < kMaxRank; ++d)
-      if (d < rank)
-        call.addI64(sizes[d]);
-      else
-        call.addI64(1);
-    call.addOutput(op.getResult(), sizes);
-    rewriter.replaceOp(
-        op, call.emit("moe_cc_binary_f32",
-                      describe(op, "its operands' shapes must broadcast")));
-    return success();
+    size = dim;
   }
-};
+  return size ? size : call.index(1);
+}
 
-/// Whether `value` is computed from constants alone (a 16-bit model's
-/// weights, moved by the importer's transposes and slices).
-bool onlyConstants(Value value) {
+bool mlir::moe::onlyConstants(Value value) {
   SmallVector<Value> pending = {value};
   llvm::SmallPtrSet<Operation *, 16> seen;
   while (!pending.empty()) {
@@ -134,23 +103,55 @@ bool onlyConstants(Value value) {
   return true;
 }
 
-/// The sizes of `tensor`'s dims (static ones as constants).
-SmallVector<Value> dimSizes(RuntimeCall &call, Value tensor) {
-  SmallVector<Value> sizes;
-  auto type = cast<RankedTensorType>(tensor.getType());
-  for (int64_t d = 0; d < type.getRank(); ++d)
-    sizes.push_back(type.isDynamicDim(d) ? call.dim(tensor, d)
-                                         : call.index(type.getDimSize(d)));
-  return sizes;
+std::optional<double> mlir::moe::scalarConstant(Value value) {
+  DenseElementsAttr attr;
+  if (!matchPattern(value, m_Constant(&attr)) || attr.getNumElements() != 1 ||
+      !isa<FloatType>(attr.getElementType()))
+    return std::nullopt;
+  return (*attr.value_begin<APFloat>()).convertToDouble();
 }
 
-/// The product of `sizes`.
-Value product(RuntimeCall &call, ArrayRef<Value> sizes) {
-  Value result = call.index(1);
-  for (Value size : sizes)
-    result = arith::MulIOp::create(call.builder(), result, size);
-  return result;
-}
+namespace {
+
+template <typename OpTy, int32_t Code>
+struct BinaryToCuda : RuntimePattern<OpTy> {
+  using RuntimePattern<OpTy>::RuntimePattern;
+
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    auto resultType = cast<RankedTensorType>(op.getType());
+    Value lhs = op.getLhs(), rhs = op.getRhs();
+    if (!isF32(lhs) || !isF32(rhs) || !isF32(op.getResult()))
+      return rewriter.notifyMatchFailure(op, "needs f32 operands");
+    if (resultType.getRank() > kMaxCudaRank)
+      return rewriter.notifyMatchFailure(op, "rank beyond the runtime's");
+    RuntimeCall call(rewriter, op, this->numThreads, this->target);
+    call.addI32(Code);
+    int64_t rank = resultType.getRank();
+    // The operands, each with its rank and dims.
+    for (Value operand : {lhs, rhs}) {
+      preloadIfConstant(rewriter, op, operand, this->numThreads);
+      call.addInput(operand);
+      addRankAndDims(call, dimSizes(call, operand));
+    }
+    // The result's dims: static, or numpy's.
+    SmallVector<Value> sizes;
+    int64_t lhsRank = cast<RankedTensorType>(lhs.getType()).getRank(),
+            rhsRank = cast<RankedTensorType>(rhs.getType()).getRank();
+    for (int64_t d = 0; d < rank; ++d)
+      sizes.push_back(
+          resultType.isDynamicDim(d)
+              ? broadcastSize(call, {lhs, rhs}, {lhsRank, rhsRank}, rank, d)
+              : call.index(resultType.getDimSize(d)));
+    addRankAndDims(call, sizes);
+    call.addOutput(op.getResult(), sizes);
+    rewriter.replaceOp(
+        op,
+        call.emit("moe_cc_binary_f32",
+                  describeGraphOp(op, "its operands' shapes must broadcast")));
+    return success();
+  }
+};
 
 /// Replaces `op` (one result, x's shape) by `callee`(code, x, x's element
 /// count, the result): the one-operand elementwise calls.
@@ -163,7 +164,7 @@ void replaceByElementwiseCall(PatternRewriter &rewriter, Operation *op,
   call.addInput(x);
   call.addI64(product(call, sizes));
   call.addOutput(op->getResult(0), sizes);
-  rewriter.replaceOp(op, call.emit(callee, describe(op, "")));
+  rewriter.replaceOp(op, call.emit(callee, describeGraphOp(op, "")));
 }
 
 template <typename OpTy, int32_t Code>
@@ -203,7 +204,8 @@ struct MeanRowsToCuda : RuntimePattern<onnx::ReduceMeanOp> {
     if (op.getKeepdims())
       sizes.push_back(call.index(1));
     call.addOutput(op.getResult(), sizes);
-    rewriter.replaceOp(op, call.emit("moe_cc_mean_rows_f32", describe(op, "")));
+    rewriter.replaceOp(
+        op, call.emit("moe_cc_mean_rows_f32", describeGraphOp(op, "")));
     return success();
   }
 };
@@ -233,15 +235,6 @@ struct CastToCuda : RuntimePattern<onnx::CastOp> {
     return success();
   }
 };
-
-/// The value of a one-element float constant.
-std::optional<double> scalarConstant(Value value) {
-  DenseElementsAttr attr;
-  if (!matchPattern(value, m_Constant(&attr)) || attr.getNumElements() != 1 ||
-      !isa<FloatType>(attr.getElementType()))
-    return std::nullopt;
-  return (*attr.value_begin<APFloat>()).convertToDouble();
-}
 
 /// `mean` = reduce_mean(x * x or x ^ 2) over x's last axis, keeping it.
 bool isMeanSquareOf(Value mean, Value x) {
@@ -366,7 +359,7 @@ LogicalResult rewriteRmsNorm(Operation *op, PatternRewriter &rewriter,
     call.addInput(Value()); // no sum
   call.addOutput(op->getResult(0), sizes);
   SmallVector<Value> results =
-      call.emit("moe_cc_rms_norm_f32", describe(op, ""));
+      call.emit("moe_cc_rms_norm_f32", describeGraphOp(op, ""));
   if (add)
     rewriter.replaceOp(add, results.front());
   rewriter.replaceOp(op, results.back());
@@ -389,10 +382,11 @@ struct ConvertElementwiseToCudaPass
 
   void runOnOperation() override {
     MLIRContext *context = &getContext();
-    // Norms first, while their ops are whole.
+    // Norms and scaled matmuls first, while their ops are whole.
     RewritePatternSet norms(context);
     norms.add<RmsNormToCuda<onnx::MulOp>, RmsNormToCuda<onnx::DivOp>>(
         context, numThreads, RuntimeTarget::CUDA);
+    populateScaledMatmulToCudaPatterns(norms, numThreads);
     if (failed(applyPatternsGreedily(getOperation(), std::move(norms))))
       return signalPassFailure();
     RewritePatternSet patterns(context);
@@ -411,6 +405,7 @@ struct ConvertElementwiseToCudaPass
                  UnaryToCuda<onnx::ReluOp, MOE_CUDA_UNARY_RELU>,
                  UnaryToCuda<onnx::ErfOp, MOE_CUDA_UNARY_ERF>, MeanRowsToCuda,
                  CastToCuda>(context, numThreads, RuntimeTarget::CUDA);
+    populateAttentionToCudaPatterns(patterns, numThreads);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

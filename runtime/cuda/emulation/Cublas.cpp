@@ -1,9 +1,9 @@
 //===- Cublas.cpp - The cuBLAS calls of the emulated device ---------------===//
 //
-// What CublasGrouped.cu calls, computed on the host as cuBLAS documents it
-// (column-major operands, per-group sizes and leading dimensions, pointer
-// arrays in device memory, alpha and beta on the host): so that our
-// row-major-to-column-major mapping of the baseline is tested without a
+// What CublasGrouped.cu and Matmul.cu call, computed on the host as cuBLAS
+// documents it (column-major operands, per-group sizes and leading
+// dimensions, pointer arrays in device memory, alpha and beta on the host):
+// so that our row-major-to-column-major mappings are tested without a
 // GPU. Arguments cuBLAS would refuse (a leading dimension below the rows
 // of its operand, a type or compute type not emulated) are refused.
 //
@@ -95,6 +95,7 @@ cublasStatus_t cublasGemmGroupedBatchedEx(
       return CUBLAS_STATUS_INVALID_VALUE;
   }
   // The pointer arrays and the matrices are device memory.
+  moe::cuda_emulation::device::countLibraryLaunch();
   moe::cuda_emulation::device::DeviceAccess access;
   const float *alphas = static_cast<const float *>(alpha);
   const float *betas = static_cast<const float *>(beta);
@@ -115,6 +116,48 @@ cublasStatus_t cublasGemmGroupedBatchedEx(
           cell = alphas[g] * sum + (betas[g] != 0.0f ? betas[g] * cell : 0.0f);
         }
     }
+  }
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+// C_i = alpha op(A_i) op(B_i) + beta C_i for i < batchCount, column-major,
+// A_i at a + i * strideA (and so on); fp32 operands and compute.
+cublasStatus_t cublasGemmStridedBatchedEx(
+    cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
+    int m, int n, int k, const void *alpha, const void *a, cudaDataType aType,
+    int lda, long long strideA, const void *b, cudaDataType bType, int ldb,
+    long long strideB, const void *beta, void *c, cudaDataType cType, int ldc,
+    long long strideC, int batchCount, cublasComputeType_t computeType,
+    cublasGemmAlgo_t) {
+  if (!handle)
+    return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (aType != CUDA_R_32F || bType != CUDA_R_32F || cType != CUDA_R_32F ||
+      computeType != CUBLAS_COMPUTE_32F)
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  bool ta = transa == CUBLAS_OP_T, tb = transb == CUBLAS_OP_T;
+  if ((transa != CUBLAS_OP_N && !ta) || (transb != CUBLAS_OP_N && !tb))
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (m < 0 || n < 0 || k < 0 || batchCount < 0 ||
+      lda < std::max(1, ta ? k : m) || ldb < std::max(1, tb ? n : k) ||
+      ldc < std::max(1, m))
+    return CUBLAS_STATUS_INVALID_VALUE;
+  moe::cuda_emulation::device::countLibraryLaunch();
+  moe::cuda_emulation::device::DeviceAccess access;
+  float scale = *static_cast<const float *>(alpha);
+  float keep = *static_cast<const float *>(beta);
+  for (int p = 0; p < batchCount; ++p) {
+    const float *x = static_cast<const float *>(a) + p * strideA;
+    const float *y = static_cast<const float *>(b) + p * strideB;
+    float *out = static_cast<float *>(c) + p * strideC;
+    for (int j = 0; j < n; ++j)
+      for (int i = 0; i < m; ++i) {
+        float sum = 0.0f;
+        for (int l = 0; l < k; ++l)
+          sum += x[ta ? l + int64_t(i) * lda : i + int64_t(l) * lda] *
+                 y[tb ? j + int64_t(l) * ldb : l + int64_t(j) * ldb];
+        float &cell = out[i + int64_t(j) * ldc];
+        cell = scale * sum + (keep != 0.0f ? keep * cell : 0.0f);
+      }
   }
   return CUBLAS_STATUS_SUCCESS;
 }

@@ -46,6 +46,10 @@ std::string checkLaunch(const void *kernel, dim3 grid, dim3 block,
 void launchFailed(const char *kernel, const std::string &what,
                   bool configuration);
 
+/// Counts a library call (cuBLAS, Cublas.cpp) as one kernel launch, as a
+/// GPU would launch at least one for it.
+void countLibraryLaunch();
+
 /// Counts `bytes` read from device memory by an asynchronous copy
 /// (cp.async, TMA): what the kernels stage into shared memory, which the
 /// tests hold against the bytes a kernel has to read.

@@ -560,6 +560,11 @@ void moe::cuda_emulation::device::addStagedBytes(int64_t bytes) {
   moe::cuda_emulation::stagedBytes += bytes;
 }
 
+void moe::cuda_emulation::device::countLibraryLaunch() {
+  std::lock_guard<std::mutex> lock(moe::cuda_emulation::launchMutex);
+  ++moe::cuda_emulation::launches;
+}
+
 /// Bytes the kernels staged from device memory into shared memory so far
 /// (cp.async and TMA; zero-filled parts not counted): the kernel tests
 /// check with it that decode reads each touched weight once.

@@ -12,8 +12,7 @@
 // CHECK-DAG: %[[C16:.*]] = arith.constant 16 : i64
 // CHECK-DAG: %[[ONE:.*]] = arith.constant 1 : i64
 // CHECK: tensor.dim %arg1, %c2
-// CHECK-NEXT: arith.index_cast
-// CHECK-NEXT: %[[XD0:.*]] = tensor.dim %arg0, %c0
+// CHECK: %[[XD0:.*]] = tensor.dim %arg0, %c0
 // CHECK-NEXT: %[[HD0:.*]] = tensor.dim %arg1, %c0
 // CHECK-NEXT: %[[X1:.*]] = arith.cmpi eq, %[[XD0]], %c1
 // CHECK-NEXT: %[[B:.*]] = arith.select %[[X1]], %[[HD0]], %[[XD0]] : index

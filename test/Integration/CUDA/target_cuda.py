@@ -35,6 +35,8 @@
 # CHECK: OK: residual f32
 # CHECK: OK: prenorm calls the CUDA runtime
 # CHECK: OK: prenorm f32
+# CHECK: OK: decoder calls the CUDA runtime
+# CHECK: OK: decoder f32
 # CHECK: OK: two_layers calls the CUDA runtime
 # CHECK: OK: two_layers f32
 # CHECK: OK: relu calls the CUDA runtime
@@ -83,10 +85,12 @@ def check_lowering(name, path):
         return
     assert kernels and all(c.startswith("moe_cuda_cc_") for c in kernels), calls
     if name != "microsoft":  # the whole layer in one device-side call
-        # (the residual add around it another: moe_cuda_cc_binary_f32)
-        extra = ({"moe_cuda_cc_binary_f32"} if name == "residual" else
-                 {"moe_cuda_cc_binary_f32", "moe_cuda_cc_rms_norm_f32"}
-                 if name == "prenorm" else set())
+        # (the residual add around it another: moe_cuda_cc_binary_f32; a
+        # decoder layer's attention matmuls, transposes and softmax too)
+        norm = {"moe_cuda_cc_binary_f32", "moe_cuda_cc_rms_norm_f32"}
+        extra = {"residual": {"moe_cuda_cc_binary_f32"}, "prenorm": norm,
+                 "decoder": norm | {"moe_cuda_cc_matmul_f32", "moe_cuda_cc_transpose_f32",
+                                    "moe_cuda_cc_softmax_f32"}}.get(name, set())
         assert kernels == {"moe_cuda_cc_layer_f32", "moe_cuda_cc_preload"} | extra, kernels
     print(f"OK: {name} calls the CUDA runtime")
 

@@ -4,7 +4,8 @@
 # permutation with empty and full experts, gather, the grouped matmul in
 # fp32, bf16 and fp16 (tensor cores) with every activation over random shapes
 # and uneven experts, combine, the graph's elementwise ops (broadcasting
-# binary, unary, row means), and a whole layer chained. bf16 results are
+# binary, unary, row means), an attention block's ops (softmax, transpose,
+# batched matmuls through cuBLAS), and a whole layer chained. bf16 results are
 # compared at rtol 2e-2 on unit-variance inputs plus a global cosine check.
 # The bf16 shapes cover both tensor-core kernels: the mma.sync one (K and
 # columns multiples of 8; 16-, 64- and 128-row blocks by rows per expert;
@@ -29,6 +30,7 @@
 # CHECK: OK: combine
 # CHECK: OK: binary
 # CHECK: OK: unary, mean, RMS norm and casts
+# CHECK: OK: softmax, transpose and matmul
 # CHECK: OK: chained layer
 
 import ctypes
@@ -563,6 +565,110 @@ def test_unary_mean():
     report("unary, mean, RMS norm and casts", failures)
 
 
+def test_attention():
+    """An attention block's ops against numpy: softmax over the last axis
+    (rows with masked -inf scores too), transposes of every rank, and
+    numpy matmuls with broadcast batch dims (the projections' weight shared
+    by all rows, the scores' batched products, batch dims broadcast across
+    each other, Gemm's transposes and alpha, k = 0), through the kernels
+    and the compiled code's entries on device and host buffers (matmuls
+    compute on the GPU either way)."""
+    failures = []
+
+    def run(where, kernel, cc, arrays, out_shape):
+        """Calls kernel(pointers..., out) or cc(...) on device (Device) or
+        host (numpy) buffers: (status, result)."""
+        if where == "cc host":
+            out = np.empty(out_shape, np.float32)
+            return cc(*[a.ctypes.data for a in arrays], out.ctypes.data), out
+        out = D(shape=out_shape, dtype=np.float32)
+        call = kernel if where == "kernel" else cc
+        status = call(*[D(a).ptr for a in arrays], out.ptr)
+        return status, out.get()
+
+    for rows, cols in ((37, 70), (1, 1), (5, 1000), (4, 33), (3, 128), (0, 3)):
+        x = (rng.standard_normal((rows, cols)) * 3).astype(np.float32)
+        if rows > 2 and cols > 1:  # a causal mask's -inf scores
+            x[1, cols // 2:] = -np.inf
+        if rows > 0:  # exp overflows unless the row's max is subtracted
+            x[0] += 200
+        wide = x.astype(np.float64)
+        e = np.exp(wide - (wide.max(axis=1, keepdims=True) if rows else 0))
+        want = e / e.sum(axis=1, keepdims=True) if rows else e
+        for where in ("kernel", "cc device", "cc host"):
+            status, got = run(
+                where, lambda x, o: ch.lib.moe_cuda_softmax_f32(None, x, rows, cols, o),
+                lambda x, o: ch.lib.moe_cuda_cc_softmax_f32(0, x, rows, cols, o),
+                [x], (rows, cols))
+            if status != ch.OK or not np.allclose(got, want, rtol=1e-5, atol=1e-7):
+                failures.append(f"{where} softmax {rows}x{cols}: status {status}")
+    for shape, perm in (((2, 3, 4, 5), (0, 2, 1, 3)), ((2, 3, 4, 5), (0, 2, 3, 1)),
+                        ((2, 3, 4, 5), (3, 2, 1, 0)), ((5, 7), (1, 0)), ((6,), (0,)),
+                        ((), ()), ((0, 3), (1, 0)), ((3, 1, 9), (1, 2, 0))):
+        x = rng.standard_normal(shape).astype(np.float32)
+        want = np.transpose(x, perm)
+        dims = np.array(shape or [1], np.int64)
+        order = np.array(perm or [0], np.int64)
+        for where in ("kernel", "cc device", "cc host"):
+            status, got = run(
+                where, lambda x, o: ch.lib.moe_cuda_transpose_f32(
+                    None, len(shape), dims.ctypes.data, order.ctypes.data, x, o),
+                lambda x, o: ch.cc_transpose(x, shape, perm, o), [x], want.shape)
+            if status != ch.OK or not np.array_equal(got, want):
+                failures.append(f"{where} transpose {shape} {perm}: status {status}")
+    for bad in ((0, 0), (0, 2), (1, -1)):
+        out = np.empty(4, np.float32)
+        status = ch.cc_transpose(out.ctypes.data, (2, 2), bad, out.ctypes.data)
+        if status != ch.INVALID_ARGUMENT:
+            failures.append(f"transpose by {bad}: status {status}")
+
+    def last_two(array, swap):
+        return np.swapaxes(array, -1, -2) if swap else array
+
+    for a_shape, b_shape, trans_a, trans_b, alpha in (
+            ((2, 3, 16), (16, 8), False, False, 1.0),     # a projection
+            ((2, 4, 5, 6), (2, 4, 6, 7), False, False, 0.25),  # scores
+            ((2, 1, 5, 6), (1, 3, 6, 7), False, False, 1.0),   # cross broadcast
+            ((5, 6), (3, 6, 7), False, False, 1.0),       # a broadcast
+            ((4, 5, 6), (4, 7, 6), False, True, 1.0),     # q . k^T
+            ((6, 5), (7, 6), True, True, 0.5),            # Gemm
+            ((6, 5), (6, 7), True, False, 1.0),
+            ((3, 0), (0, 4), False, False, 1.0),          # k = 0: zeros
+            ((0, 4), (4, 3), False, False, 1.0),
+            ((70, 33), (33, 65), False, False, 1.0)):
+        a = rng.standard_normal(a_shape).astype(np.float32)
+        b = rng.standard_normal(b_shape).astype(np.float32)
+        want = alpha * np.matmul(last_two(a.astype(np.float64), trans_a),
+                                 last_two(b.astype(np.float64), trans_b))
+        for where in ("cc device", "cc host"):
+            status, got = run(
+                where, None, lambda a, b, o: ch.cc_matmul(a, a_shape, b, b_shape, o, want.shape,
+                                                          trans_a, trans_b, alpha),
+                [a, b], want.shape)
+            if status != ch.OK or not np.allclose(got, want, rtol=1e-4, atol=1e-4):
+                failures.append(f"{where} matmul {a_shape} {b_shape} trans {trans_a} "
+                                f"{trans_b}: status {status}")
+    # The kernel with strides of its own: a [2, 3] batches of [4, 5] with
+    # b broadcast along the first batch dim (stride 0).
+    a = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    b = rng.standard_normal((3, 5, 6)).astype(np.float32)
+    out = D(shape=(2, 3, 4, 6), dtype=np.float32)
+    status = ch.lib.moe_cuda_matmul_f32(None, 0, 0, 1.0, 2, 3, 4, 6, 5, D(a).ptr, 60, 20,
+                                        D(b).ptr, 0, 30, out.ptr)
+    if status != ch.OK or not np.allclose(out.get(), a @ b, rtol=1e-4, atol=1e-4):
+        failures.append(f"kernel matmul with a broadcast batch: status {status}")
+    # Shapes numpy refuses, or an output shape that is not numpy's.
+    x = np.ones(64, np.float32)
+    for a_shape, b_shape, out_shape in (((2, 3), (4, 5), (2, 5)), ((2, 3), (3, 5), (2, 4)),
+                                        ((2, 2, 3), (3, 3, 4), (3, 2, 4)),
+                                        ((3,), (3, 2), (2,)), ((2, 3), (3, 2), (2, 2, 2))):
+        status = ch.cc_matmul(x.ctypes.data, a_shape, x.ctypes.data, b_shape, x.ctypes.data,
+                              out_shape)
+        if status != ch.INVALID_ARGUMENT:
+            failures.append(f"matmul {a_shape} x {b_shape} -> {out_shape}: status {status}")
+    report("softmax, transpose and matmul", failures)
+
+
 # Every section runs even when one before it failed (a GPU session is
 # short; a sticky device fault fails the rest too, and says so).
 failures = []
@@ -574,6 +680,7 @@ for name, section in (("route", test_route), ("router logits", test_router_logit
                       ("grouped_matmul f16", lambda: test_grouped_matmul("f16")),
                       ("combine", test_combine), ("binary", test_binary),
                       ("unary, mean, RMS norm and casts", test_unary_mean),
+                      ("softmax, transpose and matmul", test_attention),
                       ("chained layer", test_chained_layer)):
     try:
         section()

@@ -1,0 +1,204 @@
+//===- AttentionToCuda.cpp - An attention block's ops to CUDA calls -------===//
+//
+// Part of convert-elementwise-to-cuda (Passes.td): the ops an attention
+// block exports to, so that one before an MoE layer keeps its buffers on
+// the device instead of staging the graph through host memory. On f32:
+//   - onnx.matmul (ranks 2 to 4, batch dims broadcast) and onnx.gemm
+//     (its bias becomes an onnx.add, which the elementwise patterns take)
+//     become moe_cuda_cc_matmul_f32 calls (cuBLAS); a scalar constant
+//     dividing or multiplying a matmul's result (attention's
+//     1/sqrt(head_dim)) rides in as its alpha: one pass over the scores
+//     fewer;
+//   - onnx.softmax over the last axis: moe_cuda_cc_softmax_f32;
+//   - onnx.transpose (rank <= 4): moe_cuda_cc_transpose_f32, unless it
+//     moves constants (moe-fold-weights transposes weights at compile time).
+//
+//===----------------------------------------------------------------------===//
+
+#include "GraphOpsToCuda.h"
+
+#include "moe/Dialect/ONNX/IR/ONNXOps.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+/// Whether `value` is an f32 tensor of rank 2 to kMaxCudaRank.
+bool isMatmulOperand(Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  return isF32(value) && type.getRank() >= 2 && type.getRank() <= kMaxCudaRank;
+}
+
+/// alpha * op(a) . op(b) (numpy matmul; op transposes the last two dims)
+/// of `op`'s result type, one moe_cuda_cc_matmul_f32 call at `op`; a
+/// failure names `matmul` (the ONNX node the user knows).
+Value emitMatmul(PatternRewriter &rewriter, Operation *op, Operation *matmul,
+                 int32_t numThreads, Value a, Value b, bool transA, bool transB,
+                 double alpha) {
+  Value result = op->getResult(0);
+  auto type = cast<RankedTensorType>(result.getType());
+  int64_t rank = type.getRank();
+  int64_t aRank = cast<RankedTensorType>(a.getType()).getRank(),
+          bRank = cast<RankedTensorType>(b.getType()).getRank();
+  RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+  call.addI32(transA);
+  call.addI32(transB);
+  call.addF32(alpha);
+  for (Value operand : {a, b}) {
+    preloadIfConstant(rewriter, op, operand, numThreads);
+    call.addInput(operand);
+    addRankAndDims(call, dimSizes(call, operand));
+  }
+  // Batch dims broadcast; then a's rows and b's columns.
+  SmallVector<Value> sizes;
+  for (int64_t d = 0; d < rank - 2; ++d)
+    sizes.push_back(
+        type.isDynamicDim(d)
+            ? broadcastSize(call, {a, b}, {aRank - 2, bRank - 2}, rank - 2, d)
+            : call.index(type.getDimSize(d)));
+  sizes.push_back(call.dim(a, transA ? aRank - 1 : aRank - 2));
+  sizes.push_back(call.dim(b, transB ? bRank - 2 : bRank - 1));
+  addRankAndDims(call, sizes);
+  call.addOutput(result, sizes);
+  return call
+      .emit("moe_cc_matmul_f32",
+            describeGraphOp(matmul, "its operands' shapes must multiply"))
+      .front();
+}
+
+/// Whether a matmul of `a` and `b` into `result` can be a call: f32, ranks
+/// 2 to 4, not of weights alone (a product of constants stays host code).
+bool callableMatmul(Value a, Value b, Value result) {
+  return isMatmulOperand(a) && isMatmulOperand(b) && isMatmulOperand(result) &&
+         !(onlyConstants(a) && onlyConstants(b));
+}
+
+struct MatMulToCuda : RuntimePattern<onnx::MatMulOp> {
+  using RuntimePattern::RuntimePattern;
+
+  LogicalResult matchAndRewrite(onnx::MatMulOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!callableMatmul(op.getLhs(), op.getRhs(), op.getResult()))
+      return rewriter.notifyMatchFailure(op, "needs f32 of rank 2 to 4");
+    rewriter.replaceOp(op, emitMatmul(rewriter, op, op, numThreads, op.getLhs(),
+                                      op.getRhs(), false, false, 1.0));
+    return success();
+  }
+};
+
+/// matmul(a, b) / c or matmul(a, b) * c (either order) for a scalar
+/// constant c: one call with alpha = 1 / c or c.
+template <typename OpTy> struct ScaledMatMulToCuda : RuntimePattern<OpTy> {
+  using RuntimePattern<OpTy>::RuntimePattern;
+
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    constexpr bool isDiv = std::is_same_v<OpTy, onnx::DivOp>;
+    SmallVector<std::pair<Value, Value>, 2> orders = {
+        {op.getLhs(), op.getRhs()}};
+    if (!isDiv)
+      orders.push_back({op.getRhs(), op.getLhs()});
+    for (auto [product, scale] : orders) {
+      auto matmul = product.template getDefiningOp<onnx::MatMulOp>();
+      std::optional<double> c = scalarConstant(scale);
+      if (!matmul || !c || !product.hasOneUse() ||
+          op.getType() != matmul.getType() || (isDiv && *c == 0.0) ||
+          !callableMatmul(matmul.getLhs(), matmul.getRhs(), product))
+        continue;
+      rewriter.replaceOp(op, emitMatmul(rewriter, op, matmul, this->numThreads,
+                                        matmul.getLhs(), matmul.getRhs(), false,
+                                        false, isDiv ? 1.0 / *c : *c));
+      rewriter.eraseOp(matmul);
+      return success();
+    }
+    return rewriter.notifyMatchFailure(op, "not a matmul times a scalar");
+  }
+};
+
+/// Gemm: alpha * op(a) . op(b), its bias c (beta 1) added by an onnx.add.
+struct GemmToCuda : RuntimePattern<onnx::GemmOp> {
+  using RuntimePattern::RuntimePattern;
+
+  LogicalResult matchAndRewrite(onnx::GemmOp op,
+                                PatternRewriter &rewriter) const override {
+    Value c = op.getC();
+    if (!callableMatmul(op.getA(), op.getB(), op.getResult()) ||
+        (c && (!isF32(c) || op.getBeta().convertToDouble() != 1.0)))
+      return rewriter.notifyMatchFailure(op, "needs f32, beta 1");
+    Value product = emitMatmul(rewriter, op, op, numThreads, op.getA(),
+                               op.getB(), op.getTransA(), op.getTransB(),
+                               op.getAlpha().convertToDouble());
+    if (c)
+      product =
+          onnx::AddOp::create(rewriter, op.getLoc(), op.getType(), product, c);
+    rewriter.replaceOp(op, product);
+    return success();
+  }
+};
+
+struct SoftmaxToCuda : RuntimePattern<onnx::SoftmaxOp> {
+  using RuntimePattern::RuntimePattern;
+
+  LogicalResult matchAndRewrite(onnx::SoftmaxOp op,
+                                PatternRewriter &rewriter) const override {
+    Value x = op.getInput();
+    auto type = cast<RankedTensorType>(x.getType());
+    if (!isF32(x) || type.getRank() < 1 ||
+        op.getAxis() != static_cast<uint64_t>(type.getRank() - 1))
+      return rewriter.notifyMatchFailure(op, "needs f32, the last axis");
+    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+    SmallVector<Value> sizes = dimSizes(call, x);
+    call.addInput(x);
+    call.addI64(product(call, ArrayRef(sizes).drop_back()));
+    call.addI64(sizes.back());
+    call.addOutput(op.getResult(), sizes);
+    rewriter.replaceOp(
+        op, call.emit("moe_cc_softmax_f32", describeGraphOp(op, "")));
+    return success();
+  }
+};
+
+struct TransposeToCuda : RuntimePattern<onnx::TransposeOp> {
+  using RuntimePattern::RuntimePattern;
+
+  LogicalResult matchAndRewrite(onnx::TransposeOp op,
+                                PatternRewriter &rewriter) const override {
+    Value x = op.getInput();
+    auto type = cast<RankedTensorType>(x.getType());
+    if (!isF32(x) || type.getRank() > kMaxCudaRank)
+      return rewriter.notifyMatchFailure(op, "needs f32 of rank <= 4");
+    if (onlyConstants(x))
+      return rewriter.notifyMatchFailure(
+          op, "weights: moe-fold-weights transposes them at compile time");
+    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+    SmallVector<Value> sizes = dimSizes(call, x);
+    call.addInput(x);
+    addRankAndDims(call, sizes);
+    ArrayRef<int64_t> perm = op.getPerm();
+    SmallVector<Value> outSizes;
+    for (int64_t d = 0; d < kMaxCudaRank; ++d)
+      call.addI64(d < type.getRank() ? perm[d] : 0);
+    for (int64_t d : perm)
+      outSizes.push_back(sizes[d]);
+    call.addOutput(op.getResult(), outSizes);
+    rewriter.replaceOp(
+        op, call.emit("moe_cc_transpose_f32", describeGraphOp(op, "")));
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::moe::populateScaledMatmulToCudaPatterns(RewritePatternSet &patterns,
+                                                   int32_t numThreads) {
+  patterns
+      .add<ScaledMatMulToCuda<onnx::DivOp>, ScaledMatMulToCuda<onnx::MulOp>>(
+          patterns.getContext(), numThreads, RuntimeTarget::CUDA);
+}
+
+void mlir::moe::populateAttentionToCudaPatterns(RewritePatternSet &patterns,
+                                                int32_t numThreads) {
+  patterns.add<MatMulToCuda, GemmToCuda, SoftmaxToCuda, TransposeToCuda>(
+      patterns.getContext(), numThreads, RuntimeTarget::CUDA);
+}

@@ -1,0 +1,62 @@
+//===- GraphOpsToCuda.h - Shared by the graph-op-to-CUDA patterns -*- C++
+//-*-===//
+//
+// Private to lib/Conversion/MoEToRuntime: helpers of convert-elementwise-to-
+// cuda's patterns (ElementwiseToCuda.cpp: elementwise ops, means, the RMS
+// norm; AttentionToCuda.cpp: matmuls, softmax, transposes).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_LIB_CONVERSION_MOETORUNTIME_GRAPHOPSTOCUDA_H
+#define MOE_LIB_CONVERSION_MOETORUNTIME_GRAPHOPSTOCUDA_H
+
+#include "RuntimeCall.h"
+
+#include "moe_runtime_cuda.h"
+
+#include <optional>
+
+namespace mlir::moe {
+
+constexpr int64_t kMaxCudaRank = MOE_CUDA_MAX_ELEMENTWISE_RANK;
+
+/// How a failed call names its op: the op, its ONNX node, what it needs.
+std::string describeGraphOp(Operation *op, StringRef needs);
+
+/// The sizes of `tensor`'s dims (static ones as constants).
+SmallVector<Value> dimSizes(RuntimeCall &call, Value tensor);
+
+/// The product of `sizes`.
+Value product(RuntimeCall &call, ArrayRef<Value> sizes);
+
+/// Passes a rank and its dims (`sizes`), padded with 1s to kMaxCudaRank:
+/// how the entry points take shapes.
+void addRankAndDims(RuntimeCall &call, ArrayRef<Value> sizes);
+
+/// numpy's broadcast size of dim `d` of `rank` aligned dims, from
+/// `operands`' first `operandRanks` dims (aligned at the back): the
+/// operands' aligned dim that is not a 1 (a static 1 never is the result's;
+/// a run-time one gives way to the other operand's, even a 0).
+Value broadcastSize(RuntimeCall &call, ArrayRef<Value> operands,
+                    ArrayRef<int64_t> operandRanks, int64_t rank, int64_t d);
+
+/// Whether `value` is computed from constants alone (a model's weights,
+/// moved by the importer's transposes and slices): moe-fold-weights
+/// computes those at compile time.
+bool onlyConstants(Value value);
+
+/// The value of a one-element float constant.
+std::optional<double> scalarConstant(Value value);
+
+/// The attention ops' patterns (AttentionToCuda.cpp): first, a matmul
+/// whose result a scalar constant scales (alpha of one call, before the
+/// elementwise patterns take the scale apart); then matmuls, Gemm,
+/// softmax, transposes.
+void populateScaledMatmulToCudaPatterns(RewritePatternSet &patterns,
+                                        int32_t numThreads);
+void populateAttentionToCudaPatterns(RewritePatternSet &patterns,
+                                     int32_t numThreads);
+
+} // namespace mlir::moe
+
+#endif // MOE_LIB_CONVERSION_MOETORUNTIME_GRAPHOPSTOCUDA_H

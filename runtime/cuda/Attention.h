@@ -1,0 +1,167 @@
+//===- Attention.h - Matmul, softmax, transpose: shapes and host loops -*- C++
+//-*-===//
+//
+// The index math of the ops an attention block exports to (MatMul, Softmax,
+// Transpose; Elementwise.cu, Matmul.cu) and the host loops of their
+// moe_cuda_cc_* entries (CompiledGraphOps.cu). Shared by the kernels and
+// the host so that both read the same strides.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_RUNTIME_CUDA_ATTENTION_H
+#define MOE_RUNTIME_CUDA_ATTENTION_H
+
+#include "Elementwise.h"
+
+#include <cmath>
+#include <cstdint>
+
+namespace moe::runtime::cuda {
+
+/// One batched matmul: out [batch0, batch1, m, n] row-major, each operand's
+/// matrix (i, j) at i * stride0 + j * stride1 (0: broadcast).
+struct MatmulShape {
+  int64_t batch0 = 1, batch1 = 1, m = 0, n = 0, k = 0;
+  int64_t aStride0 = 0, aStride1 = 0, bStride0 = 0, bStride1 = 0;
+};
+
+/// numpy matmul of a (aRank dims, 2 to 4; its last two swapped when
+/// transA) and b into out: the iteration, or false when the inner dims
+/// differ, the batch dims do not broadcast, or out's dims are not numpy's
+/// result shape.
+inline bool matmulShape(bool transA, bool transB, int64_t aRank,
+                        const int64_t *aDims, int64_t bRank,
+                        const int64_t *bDims, int64_t outRank,
+                        const int64_t *outDims, MatmulShape &s) {
+  auto rankOk = [](int64_t rank) {
+    return rank >= 2 && rank <= kMaxElementwiseRank;
+  };
+  if (!rankOk(aRank) || !rankOk(bRank) ||
+      outRank != (aRank > bRank ? aRank : bRank))
+    return false;
+  for (const auto &[rank, dims] :
+       {std::pair(aRank, aDims), std::pair(bRank, bDims),
+        std::pair(outRank, outDims)})
+    for (int64_t d = 0; d < rank; ++d)
+      if (dims[d] < 0)
+        return false;
+  int64_t aRows = aDims[aRank - 2], aCols = aDims[aRank - 1];
+  int64_t bRows = bDims[bRank - 2], bCols = bDims[bRank - 1];
+  s.m = transA ? aCols : aRows;
+  s.k = transA ? aRows : aCols;
+  s.n = transB ? bRows : bCols;
+  if ((transB ? bCols : bRows) != s.k || outDims[outRank - 2] != s.m ||
+      outDims[outRank - 1] != s.n)
+    return false;
+  // Batch dims padded in front to two; strides of whole matrices.
+  int64_t a[2], b[2], out[2];
+  for (int d = 0; d < 2; ++d) {
+    int64_t i = d - (2 - (aRank - 2)), j = d - (2 - (bRank - 2)),
+            o = d - (2 - (outRank - 2));
+    a[d] = i >= 0 ? aDims[i] : 1;
+    b[d] = j >= 0 ? bDims[j] : 1;
+    out[d] = o >= 0 ? outDims[o] : 1;
+    if (out[d] != (a[d] == 1 ? b[d] : a[d]) || (b[d] != 1 && b[d] != out[d]))
+      return false;
+  }
+  s.batch0 = out[0];
+  s.batch1 = out[1];
+  int64_t aMatrix = aRows * aCols, bMatrix = bRows * bCols;
+  s.aStride1 = a[1] == 1 ? 0 : aMatrix;
+  s.aStride0 = a[0] == 1 ? 0 : a[1] * aMatrix;
+  s.bStride1 = b[1] == 1 ? 0 : bMatrix;
+  s.bStride0 = b[0] == 1 ? 0 : b[1] * bMatrix;
+  return true;
+}
+
+/// out = alpha * op(a) . op(b) for every batch, on the host (accumulating
+/// in f32, k innermost).
+inline void matmulOnHost(const MatmulShape &s, bool transA, bool transB,
+                         float alpha, const float *a, const float *b,
+                         float *out) {
+  for (int64_t i = 0; i < s.batch0; ++i)
+    for (int64_t j = 0; j < s.batch1; ++j) {
+      const float *x = a + i * s.aStride0 + j * s.aStride1;
+      const float *w = b + i * s.bStride0 + j * s.bStride1;
+      float *y = out + (i * s.batch1 + j) * s.m * s.n;
+      for (int64_t r = 0; r < s.m; ++r)
+        for (int64_t c = 0; c < s.n; ++c) {
+          float sum = 0.0f;
+          for (int64_t l = 0; l < s.k; ++l)
+            sum += (transA ? x[l * s.m + r] : x[r * s.k + l]) *
+                   (transB ? w[c * s.k + l] : w[l * s.n + c]);
+          y[r * s.n + c] = alpha * sum;
+        }
+    }
+}
+
+/// A transpose's iteration: out's dims, and for each the stride in x of
+/// the dim it came from (both padded in front to kMaxElementwiseRank).
+struct TransposeShape {
+  int64_t shape[kMaxElementwiseRank];
+  int64_t strides[kMaxElementwiseRank];
+  int64_t count;
+};
+
+/// The iteration of x (rank dims) permuted by `perm` (out's dim d is x's
+/// dim perm[d]); false unless perm is a permutation of 0..rank-1.
+inline bool transposeShape(int64_t rank, const int64_t *dims,
+                           const int64_t *perm, TransposeShape &s) {
+  if (rank < 0 || rank > kMaxElementwiseRank)
+    return false;
+  int64_t strides[kMaxElementwiseRank];
+  int64_t stride = 1;
+  bool seen[kMaxElementwiseRank] = {};
+  for (int64_t d = rank - 1; d >= 0; --d) {
+    if (dims[d] < 0 || perm[d] < 0 || perm[d] >= rank || seen[perm[d]])
+      return false;
+    seen[perm[d]] = true;
+    strides[d] = stride;
+    stride *= dims[d];
+  }
+  s.count = 1;
+  for (int d = 0; d < kMaxElementwiseRank; ++d) {
+    int64_t i = d - (kMaxElementwiseRank - rank);
+    s.shape[d] = i >= 0 ? dims[perm[i]] : 1;
+    s.strides[d] = i >= 0 ? strides[perm[i]] : 0;
+    s.count *= s.shape[d];
+  }
+  return true;
+}
+
+/// Where output element `i` of a transpose reads x.
+MOE_HOST_DEVICE inline int64_t transposeOffset(const TransposeShape &s,
+                                               int64_t i) {
+  int64_t offset = 0;
+  for (int d = kMaxElementwiseRank - 1; d >= 0; --d) {
+    offset += (i % s.shape[d]) * s.strides[d];
+    i /= s.shape[d];
+  }
+  return offset;
+}
+
+inline void transposeOnHost(const TransposeShape &s, const float *x,
+                            float *out) {
+  for (int64_t i = 0; i < s.count; ++i)
+    out[i] = x[transposeOffset(s, i)];
+}
+
+/// Softmax of each row on the host: the max subtracted, as the kernel.
+inline void softmaxOnHost(const float *x, int64_t rows, int64_t cols,
+                          float *out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *row = x + r * cols;
+    float max = row[0];
+    for (int64_t c = 1; c < cols; ++c)
+      max = row[c] > max ? row[c] : max;
+    float sum = 0.0f;
+    for (int64_t c = 0; c < cols; ++c)
+      sum += expf(row[c] - max);
+    for (int64_t c = 0; c < cols; ++c)
+      out[r * cols + c] = expf(row[c] - max) / sum;
+  }
+}
+
+} // namespace moe::runtime::cuda
+
+#endif // MOE_RUNTIME_CUDA_ATTENTION_H

@@ -1,0 +1,161 @@
+// RUN: moe-opt %s -convert-elementwise-to-cuda -split-input-file | FileCheck %s
+
+// Before: an attention block's onnx.matmul, gemm, softmax and transpose.
+// After: moe_cuda_cc_matmul_f32 (trans_a, trans_b, alpha, each operand's
+// rank and dims padded to 4 with 1s, the result's), _softmax_f32 (rows,
+// cols) and _transpose_f32 (rank, dims, perm) calls.
+
+// A projection: [B, S, 16] times a constant [16, 8] weight, preloaded with
+// the weights at model creation; the result [B, S, 8].
+// CHECK-LABEL: func.func @projection
+// CHECK-DAG: %[[NO:.*]] = arith.constant 0 : i32
+// CHECK-DAG: %[[ALPHA:.*]] = arith.constant 1.000000e+00 : f32
+// CHECK-DAG: %[[R3:.*]] = arith.constant 3 : i64
+// CHECK-DAG: %[[R2:.*]] = arith.constant 2 : i64
+// CHECK-DAG: %[[C16:.*]] = arith.constant 16 : i64
+// CHECK-DAG: %[[C8:.*]] = arith.constant 8 : i64
+// CHECK-DAG: %[[ONE:.*]] = arith.constant 1 : i64
+// CHECK: %[[B:.*]] = tensor.dim %arg0, %c0
+// CHECK-NEXT: %[[S:.*]] = tensor.dim %arg0, %c1
+// CHECK: %[[B2:.*]] = tensor.dim %arg0, %c0
+// CHECK-NEXT: %[[S2:.*]] = tensor.dim %arg0, %c1
+// CHECK: %[[OUT:.*]] = memref.alloc(%[[B2]], %[[S2]]) : memref<?x?x8xf32>
+// CHECK: %[[STATUS:.*]] = llvm.call @moe_cuda_cc_matmul_f32(%{{.*}}, %[[NO]], %[[NO]], %[[ALPHA]], %{{.*}}, %[[R3]], %{{.*}}, %{{.*}}, %[[C16]], %[[ONE]], %{{.*}}, %[[R2]], %[[C16]], %[[C8]], %[[ONE]], %[[ONE]], %[[R3]], %{{.*}}, %{{.*}}, %[[C8]], %[[ONE]], %{{.*}})
+// CHECK: llvm.call @moe_cc_check_status_detail(%[[STATUS]]
+// CHECK: %[[Y:.*]] = bufferization.to_tensor %[[OUT]] restrict
+// CHECK: return %[[Y]]
+// CHECK-NOT: = onnx.matmul
+// CHECK-LABEL: func.func @__moe_cuda_preload
+// CHECK: llvm.call @moe_cuda_cc_preload
+func.func @projection(%x: tensor<?x?x16xf32>) -> tensor<?x?x8xf32> {
+  %w = arith.constant dense<0.5> : tensor<16x8xf32>
+  %y = onnx.matmul %x, %w : (tensor<?x?x16xf32>, tensor<16x8xf32>) -> tensor<?x?x8xf32>
+  return %y : tensor<?x?x8xf32>
+}
+
+// -----
+
+// Attention scores: q . k^T divided by sqrt(head_dim) = 4 is one call with
+// alpha 0.25 (no pass of its own for the division); the result's batch dim
+// numpy's (q's unless it is 1); then the softmax over the last axis, rows
+// the product of the leading dims. A failure names the matmul.
+// CHECK-LABEL: func.func @scores
+// CHECK-DAG: %[[QUARTER:.*]] = arith.constant 2.500000e-01 : f32
+// CHECK: tensor.dim %arg1, %c3
+// CHECK: %[[QB:.*]] = tensor.dim %arg0, %c0
+// CHECK-NEXT: %[[KB:.*]] = tensor.dim %arg1, %c0
+// CHECK-NEXT: %[[ISONE:.*]] = arith.cmpi eq, %[[QB]], %c1
+// CHECK-NEXT: %[[BATCH:.*]] = arith.select %[[ISONE]], %[[KB]], %[[QB]]
+// CHECK: memref.alloc(%[[BATCH]], %{{.*}}, %{{.*}}) : memref<?x2x?x?xf32>
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[QUARTER]],
+// CHECK-NOT: onnx.div
+// CHECK: %[[D0:.*]] = tensor.dim %[[SCORES:.*]], %c0
+// CHECK: %[[D2:.*]] = tensor.dim %[[SCORES]], %c2
+// CHECK: %[[D3:.*]] = tensor.dim %[[SCORES]], %c3
+// CHECK: %[[R:.*]] = arith.muli %[[D0]], %c2
+// CHECK: %[[ROWS:.*]] = arith.muli %[[R]], %[[D2]]
+// CHECK: %[[ROWS64:.*]] = arith.index_cast %[[ROWS]] : index to i64
+// CHECK: %[[COLS64:.*]] = arith.index_cast %[[D3]] : index to i64
+// CHECK: llvm.call @moe_cuda_cc_softmax_f32(%{{.*}}, %{{.*}}, %[[ROWS64]], %[[COLS64]], %{{.*}})
+// CHECK-NOT: = onnx.softmax
+// CHECK: ("onnx.matmul (its operands' shapes must multiply) (moe_cuda_cc_matmul_f32)\00")
+func.func @scores(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x8x?xf32>) -> tensor<?x2x?x?xf32> {
+  %s = onnx.matmul %q, %k : (tensor<?x2x?x8xf32>, tensor<?x2x8x?xf32>) -> tensor<?x2x?x?xf32>
+  %c = arith.constant dense<4.0> : tensor<f32>
+  %d = onnx.div %s, %c : (tensor<?x2x?x?xf32>, tensor<f32>) -> tensor<?x2x?x?xf32>
+  %p = onnx.softmax %d {axis = 3 : i64} : tensor<?x2x?x?xf32>
+  return %p : tensor<?x2x?x?xf32>
+}
+
+// -----
+
+// A scalar constant times a matmul, on either side: alpha 0.5.
+// CHECK-LABEL: func.func @scaled_mul
+// CHECK-DAG: %[[HALF:.*]] = arith.constant 5.000000e-01 : f32
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[HALF]],
+// CHECK-NOT: moe_cuda_cc_binary_f32
+// CHECK: return
+func.func @scaled_mul(%a: tensor<4x5x6xf32>, %b: tensor<6x7xf32>) -> tensor<4x5x7xf32> {
+  %c = arith.constant dense<0.5> : tensor<1xf32>
+  %s = onnx.matmul %a, %b : (tensor<4x5x6xf32>, tensor<6x7xf32>) -> tensor<4x5x7xf32>
+  %y = onnx.mul %c, %s : (tensor<1xf32>, tensor<4x5x7xf32>) -> tensor<4x5x7xf32>
+  return %y : tensor<4x5x7xf32>
+}
+
+// -----
+
+// Gemm {trans_b, alpha 2}: the matmul with trans_b 1 and alpha 2, its bias
+// a binary add (op code 0) of the product and the [8] constant.
+// CHECK-LABEL: func.func @gemm
+// CHECK-DAG: %[[NO:.*]] = arith.constant 0 : i32
+// CHECK-DAG: %[[YES:.*]] = arith.constant 1 : i32
+// CHECK-DAG: %[[TWO:.*]] = arith.constant 2.000000e+00 : f32
+// CHECK: %[[STATUS:.*]] = llvm.call @moe_cuda_cc_matmul_f32(%{{.*}}, %[[NO]], %[[YES]], %[[TWO]],
+// CHECK: llvm.call @moe_cc_check_status_detail(%[[STATUS]]
+// CHECK: %[[PRODUCT:.*]] = bufferization.to_tensor
+// CHECK: tensor.dim %[[PRODUCT]], %c0
+// CHECK: llvm.call @moe_cuda_cc_binary_f32(%{{.*}}, %[[NO]],
+// CHECK-NOT: = onnx.gemm
+// CHECK-NOT: = onnx.add
+func.func @gemm(%a: tensor<?x16xf32>) -> tensor<?x8xf32> {
+  %w = arith.constant dense<0.5> : tensor<8x16xf32>
+  %bias = arith.constant dense<1.0> : tensor<8xf32>
+  %y = onnx.gemm %a, %w, %bias {trans_b, alpha = 2.0 : f32} : (tensor<?x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+// Heads split: [B, S, 2, 8] to [B, 2, S, 8]: rank 4, x's dims, the perm;
+// the result's dims x's permuted.
+// CHECK-LABEL: func.func @heads
+// CHECK-DAG: %[[R4:.*]] = arith.constant 4 : i64
+// CHECK-DAG: %[[P0:.*]] = arith.constant 0 : i64
+// CHECK-DAG: %[[P1:.*]] = arith.constant 1 : i64
+// CHECK-DAG: %[[P2:.*]] = arith.constant 2 : i64
+// CHECK-DAG: %[[P3:.*]] = arith.constant 3 : i64
+// CHECK-DAG: %[[C8:.*]] = arith.constant 8 : i64
+// CHECK: %[[B:.*]] = tensor.dim %arg0, %c0
+// CHECK: %[[S:.*]] = tensor.dim %arg0, %c1
+// CHECK: %[[B64:.*]] = arith.index_cast %[[B]]
+// CHECK: %[[S64:.*]] = arith.index_cast %[[S]]
+// CHECK: memref.alloc(%[[B]], %[[S]]) : memref<?x2x?x8xf32>
+// CHECK: llvm.call @moe_cuda_cc_transpose_f32(%{{.*}}, %{{.*}}, %[[R4]], %[[B64]], %[[S64]], %[[P2]], %[[C8]], %[[P0]], %[[P2]], %[[P1]], %[[P3]], %{{.*}})
+// CHECK-NOT: = onnx.transpose
+func.func @heads(%x: tensor<?x?x2x8xf32>) -> tensor<?x2x?x8xf32> {
+  %y = onnx.transpose %x {perm = array<i64: 0, 2, 1, 3>} : tensor<?x?x2x8xf32> -> tensor<?x2x?x8xf32>
+  return %y : tensor<?x2x?x8xf32>
+}
+
+// -----
+
+// Near misses, left for convert-onnx-to-linalg: a softmax over another
+// axis, a transpose of a constant (moe-fold-weights' job), a 16-bit
+// matmul, a Gemm whose bias is scaled (beta 0.5), a rank-5 transpose. A
+// scale of a matmul with another user stays a binary op of its own.
+// CHECK-LABEL: func.func @left_alone
+// CHECK: onnx.softmax %arg0 {axis = 1 : i64}
+// CHECK: onnx.transpose %{{.*}} {perm = array<i64: 1, 0>} : tensor<3x4xf32>
+// CHECK: onnx.matmul %arg1, %arg2 : (tensor<2x4xf16>, tensor<4x2xf16>)
+// CHECK: onnx.gemm %arg3, %arg3, %arg4 {beta = 5.000000e-01 : f32, trans_a}
+// CHECK: onnx.transpose %arg5 {perm = array<i64: 4, 3, 2, 1, 0>}
+// CHECK-NOT: = onnx.
+// CHECK-LABEL: func.func @shared_product
+// CHECK: %[[STATUS:.*]] = llvm.call @moe_cuda_cc_matmul_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE:.*]],
+// CHECK: llvm.call @moe_cuda_cc_binary_f32
+func.func @left_alone(%x: tensor<2x3x4xf32>, %h: tensor<2x4xf16>, %h2: tensor<4x2xf16>, %s: tensor<3x4xf32>, %c: tensor<4x4xf32>, %r: tensor<1x2x3x4x5xf32>) -> (tensor<2x3x4xf32>, tensor<4x3xf32>, tensor<2x2xf16>, tensor<4x4xf32>, tensor<5x4x3x2x1xf32>) {
+  %p = onnx.softmax %x {axis = 1 : i64} : tensor<2x3x4xf32>
+  %w = arith.constant dense<0.5> : tensor<3x4xf32>
+  %t = onnx.transpose %w {perm = array<i64: 1, 0>} : tensor<3x4xf32> -> tensor<4x3xf32>
+  %m = onnx.matmul %h, %h2 : (tensor<2x4xf16>, tensor<4x2xf16>) -> tensor<2x2xf16>
+  %g = onnx.gemm %s, %s, %c {trans_a, beta = 0.5 : f32} : (tensor<3x4xf32>, tensor<3x4xf32>, tensor<4x4xf32>) -> tensor<4x4xf32>
+  %u = onnx.transpose %r {perm = array<i64: 4, 3, 2, 1, 0>} : tensor<1x2x3x4x5xf32> -> tensor<5x4x3x2x1xf32>
+  return %p, %t, %m, %g, %u : tensor<2x3x4xf32>, tensor<4x3xf32>, tensor<2x2xf16>, tensor<4x4xf32>, tensor<5x4x3x2x1xf32>
+}
+
+func.func @shared_product(%a: tensor<4x6xf32>, %b: tensor<6x7xf32>) -> (tensor<4x7xf32>, tensor<4x7xf32>) {
+  %s = onnx.matmul %a, %b : (tensor<4x6xf32>, tensor<6x7xf32>) -> tensor<4x7xf32>
+  %c = arith.constant dense<4.0> : tensor<f32>
+  %d = onnx.div %s, %c : (tensor<4x7xf32>, tensor<f32>) -> tensor<4x7xf32>
+  return %s, %d : tensor<4x7xf32>, tensor<4x7xf32>
+}
