@@ -146,19 +146,48 @@ inline void transposeOnHost(const TransposeShape &s, const float *x,
     out[i] = x[transposeOffset(s, i)];
 }
 
-/// Softmax of each row on the host: the max subtracted, as the kernel.
+/// A causal mask as the softmax applies it: in row i of each matrix of
+/// `matrixRows` rows (i = the row's index modulo matrixRows), the columns
+/// j with j - i >= k are -inf, i.e. left out - what adding
+/// Trilu(full(-inf), upper, k) to the scores does. matrixRows 0: no mask.
+struct CausalMask {
+  int64_t matrixRows = 0;
+  int64_t k = 0;
+};
+
+/// The end of the columns row `r` keeps (all `cols` without a mask).
+MOE_HOST_DEVICE inline int64_t causalEnd(const CausalMask &mask, int64_t r,
+                                         int64_t cols) {
+  if (mask.matrixRows == 0)
+    return cols;
+  int64_t end = r % mask.matrixRows + mask.k;
+  return end < 0 ? 0 : end > cols ? cols : end;
+}
+
+/// Column c of a softmax row whose columns from `end` on are masked: a
+/// row masked whole is NaN, as the softmax of a row of -inf is.
+MOE_HOST_DEVICE inline float maskedProbability(float x, float max, float scale,
+                                               int64_t c, int64_t end) {
+  if (end == 0)
+    return NAN;
+  return c < end ? expf(x - max) * scale : 0.0f;
+}
+
+/// Softmax of each row on the host: the max subtracted, as the kernel; a
+/// row the mask leaves empty is NaN, as the masked sum's softmax is.
 inline void softmaxOnHost(const float *x, int64_t rows, int64_t cols,
-                          float *out) {
+                          CausalMask mask, float *out) {
   for (int64_t r = 0; r < rows; ++r) {
     const float *row = x + r * cols;
-    float max = row[0];
-    for (int64_t c = 1; c < cols; ++c)
+    int64_t end = causalEnd(mask, r, cols);
+    float max = -INFINITY;
+    for (int64_t c = 0; c < end; ++c)
       max = row[c] > max ? row[c] : max;
     float sum = 0.0f;
-    for (int64_t c = 0; c < cols; ++c)
+    for (int64_t c = 0; c < end; ++c)
       sum += expf(row[c] - max);
     for (int64_t c = 0; c < cols; ++c)
-      out[r * cols + c] = expf(row[c] - max) / sum;
+      out[r * cols + c] = maskedProbability(row[c], max, 1.0f / sum, c, end);
   }
 }
 

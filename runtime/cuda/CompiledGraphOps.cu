@@ -163,16 +163,27 @@ int32_t moe_cuda_cc_cast(int32_t, int32_t kind, const void *x, int64_t count,
 }
 
 int32_t moe_cuda_cc_softmax_f32(int32_t, const float *x, int64_t rows,
-                                int64_t cols, float *out) {
-  if (rows < 0 || cols < 0 || (rows > 0 && cols > 0 && (!x || !out)))
+                                int64_t cols, int64_t matrix_rows,
+                                int64_t causal_k, int64_t mask_rows,
+                                int64_t mask_cols, float *out) {
+  // The mask the graph would have added must be one matrix's: the fused
+  // call never reads it, so its shape is checked here.
+  if (rows < 0 || cols < 0 || matrix_rows < 0 ||
+      (rows > 0 && cols > 0 && (!x || !out)) ||
+      (matrix_rows > 0 && (rows % matrix_rows != 0 ||
+                           mask_rows != matrix_rows || mask_cols != cols)))
     return MOE_ERROR_INVALID_ARGUMENT;
   if (rows == 0 || cols == 0) // an empty tensor
     return MOE_OK;
+  CausalMask mask{matrix_rows, causal_k};
   return oneOperand(
       x, rows * cols, out, rows * cols,
-      [&] { softmaxOnHost(x, rows, cols, out); },
+      [&] { softmaxOnHost(x, rows, cols, mask, out); },
       [&](const float *dX, float *dOut) {
-        return moe_cuda_softmax_f32(callStream(), dX, rows, cols, dOut);
+        return matrix_rows > 0
+                   ? moe_cuda_causal_softmax_f32(callStream(), dX, rows, cols,
+                                                 matrix_rows, causal_k, dOut)
+                   : moe_cuda_softmax_f32(callStream(), dX, rows, cols, dOut);
       });
 }
 

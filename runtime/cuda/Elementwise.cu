@@ -14,6 +14,8 @@
 //     within warps and shared memory across them;
 //   - moe_cuda_softmax_f32: one block per row, its max and sum of
 //     exponentials reduced the same way (the row read three times);
+//     moe_cuda_causal_softmax_f32 leaves out the columns a causal mask
+//     would set to -inf (never reading them), so that no mask is built;
 //   - moe_cuda_transpose_f32: one thread per output element (coalesced
 //     writes, gathered reads: attention's head transposes move rows of
 //     head_dim values, which stay mostly within cache lines).
@@ -122,19 +124,23 @@ __global__ void rmsNormKernel(const float *a, const float *b, int64_t cols,
         normInput(a, b, first + c) * scale * (weight ? weight[c] : 1.0f);
 }
 
-/// Row blockIdx.x of the softmax of x [rows, cols].
-__global__ void softmaxKernel(const float *x, int64_t cols, float *out) {
-  const float *row = x + int64_t(blockIdx.x) * cols;
+/// Row blockIdx.x of the softmax of x [rows, cols], its columns from
+/// causalEnd(mask, row) on left out (-inf: probability 0).
+__global__ void softmaxKernel(const float *x, int64_t cols, CausalMask mask,
+                              float *out) {
+  int64_t r = blockIdx.x;
+  const float *row = x + r * cols;
+  int64_t end = causalEnd(mask, r, cols);
   float max = -INFINITY;
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+  for (int64_t c = threadIdx.x; c < end; c += blockDim.x)
     max = row[c] > max ? row[c] : max;
   max = blockReduce(max, Larger{}, -INFINITY);
   float sum = 0.0f;
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+  for (int64_t c = threadIdx.x; c < end; c += blockDim.x)
     sum += expf(row[c] - max);
   float scale = 1.0f / blockSum(sum);
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
-    out[int64_t(blockIdx.x) * cols + c] = expf(row[c] - max) * scale;
+    out[r * cols + c] = maskedProbability(row[c], max, scale, c, end);
 }
 
 __global__ void transposeKernel(TransposeShape s, const float *x, float *out) {
@@ -235,9 +241,9 @@ extern "C" moe_status moe_cuda_rms_norm_f32(void *stream, const float *x,
   return launched();
 }
 
-extern "C" moe_status moe_cuda_softmax_f32(void *stream, const float *x,
-                                           int64_t rows, int64_t cols,
-                                           float *out) {
+/// The softmax launch: one block per row.
+static moe_status launchSoftmax(void *stream, const float *x, int64_t rows,
+                                int64_t cols, CausalMask mask, float *out) {
   if (rows < 0 || cols < 1 || rows > INT32_MAX || (rows > 0 && (!x || !out)))
     return MOE_ERROR_INVALID_ARGUMENT;
   if (rows == 0)
@@ -245,8 +251,23 @@ extern "C" moe_status moe_cuda_softmax_f32(void *stream, const float *x,
   // Short rows (decode's scores) take a warp; long ones a full block.
   int threads = cols <= 32 ? 32 : cols <= 128 ? 128 : kThreads;
   MOE_LAUNCH(unsigned(rows), threads, 0, asStream(stream), softmaxKernel)
-  (x, cols, out);
+  (x, cols, mask, out);
   return launched();
+}
+
+extern "C" moe_status moe_cuda_softmax_f32(void *stream, const float *x,
+                                           int64_t rows, int64_t cols,
+                                           float *out) {
+  return launchSoftmax(stream, x, rows, cols, CausalMask{}, out);
+}
+
+extern "C" moe_status moe_cuda_causal_softmax_f32(void *stream, const float *x,
+                                                  int64_t rows, int64_t cols,
+                                                  int64_t matrix_rows,
+                                                  int64_t k, float *out) {
+  if (matrix_rows < 1 || rows % matrix_rows != 0)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  return launchSoftmax(stream, x, rows, cols, CausalMask{matrix_rows, k}, out);
 }
 
 extern "C" moe_status moe_cuda_transpose_f32(void *stream, int32_t rank,

@@ -188,6 +188,14 @@ moe_status moe_cuda_rms_norm_f32(void *stream, const float *x,
  * attention block's scores take (ONNX Softmax over the last axis). */
 moe_status moe_cuda_softmax_f32(void *stream, const float *x, int64_t rows,
                                 int64_t cols, float *out);
+/* The same with a causal mask, never built: in row i of each matrix of
+ * matrix_rows rows (x's rows in groups), the columns j with j - i >= k are
+ * left out (probability 0; a row left out whole is NaN), as adding
+ * Trilu(full(-inf), upper, k) to x would. */
+moe_status moe_cuda_causal_softmax_f32(void *stream, const float *x,
+                                       int64_t rows, int64_t cols,
+                                       int64_t matrix_rows, int64_t k,
+                                       float *out);
 
 /* out = x with its dims permuted (rank <= MOE_CUDA_MAX_ELEMENTWISE_RANK,
  * row-major; out's dim d is x's dim perm[d]): ONNX Transpose. */
@@ -370,10 +378,15 @@ int32_t moe_cuda_cc_rms_norm_f32(int32_t num_threads, const float *x,
                                  float *sum, float *out);
 
 /* An attention block's ops for the graph: softmax over the last axis (x
- * [rows, cols]) and a transpose (x of rank dims d0.., out's dim i x's dim
- * p_i), on the GPU or the host as moe_cuda_cc_binary_f32 decides. */
+ * [rows, cols]; matrix_rows > 0: with the causal mask of
+ * moe_cuda_causal_softmax_f32, which the graph built as a mask_rows x
+ * mask_cols matrix: it must be matrix_rows x cols) and a transpose (x of
+ * rank dims d0.., out's dim i x's dim p_i), on the GPU or the host as
+ * moe_cuda_cc_binary_f32 decides. */
 int32_t moe_cuda_cc_softmax_f32(int32_t num_threads, const float *x,
-                                int64_t rows, int64_t cols, float *out);
+                                int64_t rows, int64_t cols, int64_t matrix_rows,
+                                int64_t causal_k, int64_t mask_rows,
+                                int64_t mask_cols, float *out);
 int32_t moe_cuda_cc_transpose_f32(int32_t num_threads, const float *x,
                                   int64_t rank, int64_t d0, int64_t d1,
                                   int64_t d2, int64_t d3, int64_t p0,

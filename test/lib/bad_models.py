@@ -132,6 +132,11 @@ def write_all(out):
     save("topk_k_too_large", _graph([helper.make_node("TopK", ["x", "k"], ["y", "idx"], name="topk", axis=1)],
                                     [x], [y, helper.make_tensor_value_info("idx", TensorProto.INT64, ["T", 9])],
                                     [numpy_helper.from_array(np.array([9], np.int64), "k")]))
+    save("trilu_two_ks", _graph([helper.make_node("Trilu", ["x", "k"], ["y"], name="trilu")],
+                                [x], [y], [numpy_helper.from_array(np.array([1, 2], np.int64), "k")]))
+    save("trilu_vector", _graph([helper.make_node("Trilu", ["v"], ["w"], name="trilu")],
+                                [helper.make_tensor_value_info("v", TensorProto.FLOAT, [4])],
+                                [helper.make_tensor_value_info("w", TensorProto.FLOAT, [4])]))
     save("gather_constant_out_of_range",
          _graph([helper.make_node("Gather", ["x", "idx"], ["y"], name="gather", axis=1)], [x], [y],
                 [numpy_helper.from_array(np.array([0, 1, 2, 7], np.int64), "idx")]))

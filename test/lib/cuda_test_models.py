@@ -7,7 +7,7 @@ becomes a CUDA call (moe_cuda_cc_binary_f32) so that the model runs
 device-resident, and again behind an RMS norm (pow, mean, sqrt, div, mul:
 CUDA calls too); a whole decoder layer (attention: projections, head
 transposes, scaled scores, softmax; then the norm and the Mixtral block,
-each behind a residual add); two layers in a
+each behind a residual add), again with a causal mask; two layers in a
 row (Mixtral, then Qwen2), whose intermediate stays on the device; and the other
 exported forms moe-raise knows: ReLU experts, gate weights applied before
 the down projection, a dense (soft) mixture, gpt-oss's clamped SwiGLU
@@ -54,6 +54,9 @@ def build(out, rng):
                 blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2), d=D)),
             ("decoder", blocks.DecoderLayer(
                 blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2), d=D, heads=2)),
+            ("causal", blocks.DecoderLayer(
+                blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2), d=D, heads=2,
+                causal=True)),
             ("two_layers", blocks.Stack(
                 blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2),
                 blocks.Qwen2MoeSparseMoeBlock(d=D, f=8, num_experts=6, top_k=2,
@@ -77,7 +80,7 @@ def weight_types(name):
     forms f32 (their layer call is Mixtral's; gpt-oss's clamped SwiGLU
     with biases in bf16 too), the residual model f32 (it checks the add
     on the device): to keep the compile time of the tests down."""
-    if name in ("residual", "prenorm", "decoder", "many", "two_layers", "relu", "gatebefore", "soft",
+    if name in ("residual", "prenorm", "decoder", "causal", "many", "two_layers", "relu", "gatebefore", "soft",
                 "stacked", "switch"):
         return ("f32",)
     if name == "gptoss":

@@ -388,13 +388,14 @@ class RMSNorm(nn.Module):
 class SelfAttention(nn.Module):
     """Multi-head self-attention as HF's eager attention writes it: q, k, v
     projections, heads split by view + transpose, scores scaled by
-    1/sqrt(head_dim), softmax, the heads merged back, the o projection.
-    No rotary embedding and no mask (an encoder's, or a decoder's over a
-    whole prompt without causality): the non-MoE half of a layer."""
+    1/sqrt(head_dim), softmax, the heads merged back, the o projection;
+    `causal`: a decoder's mask as torch exports `full(-inf).triu(1)`
+    (ConstantOfShape, Trilu, added to the scores). No rotary embedding:
+    the non-MoE half of a layer."""
 
-    def __init__(self, d, heads):
+    def __init__(self, d, heads, causal=False):
         super().__init__()
-        self.heads, self.head_dim = heads, d // heads
+        self.heads, self.head_dim, self.causal = heads, d // heads, causal
         self.q_proj = nn.Linear(d, d, bias=False)
         self.k_proj = nn.Linear(d, d, bias=False)
         self.v_proj = nn.Linear(d, d, bias=False)
@@ -410,6 +411,8 @@ class SelfAttention(nn.Module):
         k = heads(self.k_proj(hidden_states))
         v = heads(self.v_proj(hidden_states))
         scores = torch.matmul(q, k.transpose(2, 3)) / (self.head_dim ** 0.5)
+        if self.causal:
+            scores = scores + torch.full((t, t), float("-inf")).triu(1)
         probs = torch.softmax(scores, dim=-1)
         out = torch.matmul(probs, v).transpose(1, 2).reshape(b, t, d)
         return self.o_proj(out)
@@ -419,10 +422,10 @@ class DecoderLayer(nn.Module):
     """A whole decoder layer as Mixtral's writes it: h = x + attn(norm(x)),
     then h + moe(norm(h))."""
 
-    def __init__(self, block, d, heads):
+    def __init__(self, block, d, heads, causal=False):
         super().__init__()
         self.input_layernorm = RMSNorm(d)
-        self.self_attn = SelfAttention(d, heads)
+        self.self_attn = SelfAttention(d, heads, causal)
         self.post_attention_layernorm = RMSNorm(d)
         self.block = block
 

@@ -427,6 +427,17 @@ SELECT_MODELS = {
         [_info("y", ["T", 4]), _info("z", ["T", 4])],
         [_i64("one", 1), _init("zero", np.array(0.0, np.float32)),
          _init("lo", np.array(-0.5, np.float32)), _init("hi", np.array(0.75, np.float32))]),
+    # torch's causal mask (ConstantOfShape of -inf, Trilu upper from k = 1)
+    # and a lower triangle without k, on a run-time shape.
+    "trilu": lambda p: _single(p, [
+        helper.make_node("Shape", ["x"], ["s"], name="shape"),
+        helper.make_node("ConstantOfShape", ["s"], ["fill"], name="fill",
+                         value=helper.make_tensor("v", TensorProto.FLOAT, [1], [-np.inf])),
+        helper.make_node("Trilu", ["fill", "one"], ["mask"], name="causal"),
+        helper.make_node("Add", ["x", "mask"], ["y"], name="add"),
+        helper.make_node("Trilu", ["x"], ["z"], name="lower", upper=0),
+    ], [_info("x", ["T", "T"])], [_info("y", ["T", "T"]), _info("z", ["T", "T"])],
+        [_i64("one", 1)], opset=14),
     "clip_opset6": lambda p: _single(p, [
         helper.make_node("Clip", ["x"], ["y"], name="clip", min=-0.25, max=0.5),
     ], [_info("x", ["T", 4])], [_info("y", ["T", 4])], opset=6),

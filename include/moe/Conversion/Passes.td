@@ -156,7 +156,9 @@ def ConvertElementwiseToCudaPass
     always on the GPU); a scalar constant dividing or multiplying a
     matmul's only use (1/sqrt(head_dim)) becomes its alpha, matched in the
     first phase with the norms; `onnx.softmax` over the last axis becomes
-    `moe_cuda_cc_softmax_f32`, `onnx.transpose` of rank at most 4
+    `moe_cuda_cc_softmax_f32` (of scores plus a causal mask -
+    `onnx.trilu` of a -inf `onnx.constant_of_shape`, upper, constant k -
+    one call that leaves the masked columns out, the mask never built), `onnx.transpose` of rank at most 4
     `moe_cuda_cc_transpose_f32` (not a transpose of constants:
     moe-fold-weights does those at compile time). So a decoder layer's
     attention keeps its buffers on the device too.

@@ -9,7 +9,9 @@
 //     dividing or multiplying a matmul's result (attention's
 //     1/sqrt(head_dim)) rides in as its alpha: one pass over the scores
 //     fewer;
-//   - onnx.softmax over the last axis: moe_cuda_cc_softmax_f32;
+//   - onnx.softmax over the last axis: moe_cuda_cc_softmax_f32; of scores
+//     plus a causal mask (Trilu of a -inf fill: torch's triu mask), one
+//     call that leaves the masked columns out, the mask never built;
 //   - onnx.transpose (rank <= 4): moe_cuda_cc_transpose_f32, unless it
 //     moves constants (moe-fold-weights transposes weights at compile time).
 //
@@ -18,6 +20,8 @@
 #include "GraphOpsToCuda.h"
 
 #include "moe/Dialect/ONNX/IR/ONNXOps.h"
+
+#include "mlir/IR/Matchers.h"
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -137,6 +141,71 @@ struct GemmToCuda : RuntimePattern<onnx::GemmOp> {
   }
 };
 
+/// A causal mask added to the scores: Trilu(ConstantOfShape(shape, -inf),
+/// upper, k) of rank 2 - what torch exports for
+/// `full((t, t), -inf).triu(1)`.
+struct CausalMaskMatch {
+  Value scores;
+  Value shape; // the mask's [rows, cols], an i64 tensor
+  int64_t k = 0;
+};
+
+/// Replaces the softmax `op` over x's last axis by one call, with the
+/// causal mask `mask` left out of x when given (never built).
+void replaceBySoftmax(PatternRewriter &rewriter, onnx::SoftmaxOp op,
+                      int32_t numThreads, Value x,
+                      std::optional<CausalMaskMatch> mask) {
+  RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+  SmallVector<Value> sizes = dimSizes(call, x);
+  call.addInput(x);
+  call.addI64(product(call, ArrayRef(sizes).drop_back()));
+  call.addI64(sizes.back());
+  if (mask) {
+    ImplicitLocOpBuilder &b = call.builder();
+    call.addI64(sizes[sizes.size() - 2]);
+    call.addI64(mask->k);
+    for (int64_t i : {0, 1}) {
+      Value dim =
+          tensor::ExtractOp::create(b, mask->shape, ValueRange{call.index(i)});
+      call.addI64(arith::IndexCastOp::create(b, b.getIndexType(), dim));
+    }
+  } else {
+    for (int i = 0; i < 4; ++i) // no mask: matrix rows 0, k, its dims
+      call.addI64(int64_t(0));
+  }
+  call.addOutput(op.getResult(), sizes);
+  rewriter.replaceOp(
+      op, call.emit("moe_cc_softmax_f32",
+                    describeGraphOp(op, mask ? "its causal mask must be "
+                                               "[rows, cols] of the scores"
+                                             : "")));
+}
+
+std::optional<CausalMaskMatch> matchCausalMask(Value sum) {
+  auto add = sum.getDefiningOp<onnx::AddOp>();
+  if (!add || !sum.hasOneUse())
+    return std::nullopt;
+  for (auto [scores, mask] : {std::pair(add.getLhs(), add.getRhs()),
+                              std::pair(add.getRhs(), add.getLhs())}) {
+    auto trilu = mask.getDefiningOp<onnx::TriluOp>();
+    auto fill = trilu
+                    ? trilu.getInput().getDefiningOp<onnx::ConstantOfShapeOp>()
+                    : onnx::ConstantOfShapeOp();
+    auto value = fill ? dyn_cast<FloatAttr>(fill.getValue()) : FloatAttr();
+    // k: a constant (what the exporter writes), 0 when absent.
+    DenseIntElementsAttr k;
+    if (!value || !trilu.getUpper() || !value.getValue().isInfinity() ||
+        !value.getValue().isNegative() ||
+        cast<RankedTensorType>(mask.getType()).getRank() != 2 ||
+        scores.getType() != sum.getType() ||
+        (trilu.getK() && !matchPattern(trilu.getK(), m_Constant(&k))))
+      continue;
+    return CausalMaskMatch{scores, fill.getShape(),
+                           k ? (*k.value_begin<APInt>()).getSExtValue() : 0};
+  }
+  return std::nullopt;
+}
+
 struct SoftmaxToCuda : RuntimePattern<onnx::SoftmaxOp> {
   using RuntimePattern::RuntimePattern;
 
@@ -147,14 +216,27 @@ struct SoftmaxToCuda : RuntimePattern<onnx::SoftmaxOp> {
     if (!isF32(x) || type.getRank() < 1 ||
         op.getAxis() != static_cast<uint64_t>(type.getRank() - 1))
       return rewriter.notifyMatchFailure(op, "needs f32, the last axis");
-    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
-    SmallVector<Value> sizes = dimSizes(call, x);
-    call.addInput(x);
-    call.addI64(product(call, ArrayRef(sizes).drop_back()));
-    call.addI64(sizes.back());
-    call.addOutput(op.getResult(), sizes);
-    rewriter.replaceOp(
-        op, call.emit("moe_cc_softmax_f32", describeGraphOp(op, "")));
+    replaceBySoftmax(rewriter, op, numThreads, x, /*mask=*/{});
+    return success();
+  }
+};
+
+/// softmax(scores + causal mask) over the last axis: one call that leaves
+/// the masked columns out; the mask (a [T, T] matrix the host would fill
+/// and upload each run: 64 MiB at T = 4096) is not built at all.
+struct CausalSoftmaxToCuda : RuntimePattern<onnx::SoftmaxOp> {
+  using RuntimePattern::RuntimePattern;
+
+  LogicalResult matchAndRewrite(onnx::SoftmaxOp op,
+                                PatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    std::optional<CausalMaskMatch> mask = matchCausalMask(op.getInput());
+    if (!isF32(op.getInput()) || type.getRank() < 2 ||
+        op.getAxis() != static_cast<uint64_t>(type.getRank() - 1) || !mask)
+      return rewriter.notifyMatchFailure(op, "not softmax(x + causal mask)");
+    Operation *add = op.getInput().getDefiningOp();
+    replaceBySoftmax(rewriter, op, numThreads, mask->scores, mask);
+    rewriter.eraseOp(add);
     return success();
   }
 };
@@ -190,11 +272,11 @@ struct TransposeToCuda : RuntimePattern<onnx::TransposeOp> {
 
 } // namespace
 
-void mlir::moe::populateScaledMatmulToCudaPatterns(RewritePatternSet &patterns,
-                                                   int32_t numThreads) {
-  patterns
-      .add<ScaledMatMulToCuda<onnx::DivOp>, ScaledMatMulToCuda<onnx::MulOp>>(
-          patterns.getContext(), numThreads, RuntimeTarget::CUDA);
+void mlir::moe::populateFusedAttentionToCudaPatterns(
+    RewritePatternSet &patterns, int32_t numThreads) {
+  patterns.add<ScaledMatMulToCuda<onnx::DivOp>, ScaledMatMulToCuda<onnx::MulOp>,
+               CausalSoftmaxToCuda>(patterns.getContext(), numThreads,
+                                    RuntimeTarget::CUDA);
 }
 
 void mlir::moe::populateAttentionToCudaPatterns(RewritePatternSet &patterns,

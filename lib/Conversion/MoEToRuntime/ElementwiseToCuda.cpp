@@ -386,7 +386,7 @@ struct ConvertElementwiseToCudaPass
     RewritePatternSet norms(context);
     norms.add<RmsNormToCuda<onnx::MulOp>, RmsNormToCuda<onnx::DivOp>>(
         context, numThreads, RuntimeTarget::CUDA);
-    populateScaledMatmulToCudaPatterns(norms, numThreads);
+    populateFusedAttentionToCudaPatterns(norms, numThreads);
     if (failed(applyPatternsGreedily(getOperation(), std::move(norms))))
       return signalPassFailure();
     RewritePatternSet patterns(context);

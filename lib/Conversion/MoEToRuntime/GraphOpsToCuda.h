@@ -48,12 +48,13 @@ bool onlyConstants(Value value);
 /// The value of a one-element float constant.
 std::optional<double> scalarConstant(Value value);
 
-/// The attention ops' patterns (AttentionToCuda.cpp): first, a matmul
-/// whose result a scalar constant scales (alpha of one call, before the
-/// elementwise patterns take the scale apart); then matmuls, Gemm,
-/// softmax, transposes.
-void populateScaledMatmulToCudaPatterns(RewritePatternSet &patterns,
-                                        int32_t numThreads);
+/// The attention ops' patterns (AttentionToCuda.cpp): first the fusions,
+/// while their ops are whole (before the elementwise patterns take them
+/// apart): a matmul a scalar constant scales (alpha of one call), a
+/// softmax of scores plus a causal mask (the mask never built); then
+/// matmuls, Gemm, softmax, transposes.
+void populateFusedAttentionToCudaPatterns(RewritePatternSet &patterns,
+                                          int32_t numThreads);
 void populateAttentionToCudaPatterns(RewritePatternSet &patterns,
                                      int32_t numThreads);
 

@@ -55,6 +55,43 @@ struct WhereLowering : OpRewritePattern<onnx::WhereOp> {
   }
 };
 
+/// Trilu: x where the column minus the row is >= k (upper) or <= k (lower),
+/// else 0.
+struct TriluLowering : OpRewritePattern<onnx::TriluOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::TriluOp op,
+                                PatternRewriter &rewriter) const override {
+    TensorBuilder tb(rewriter, op.getLoc());
+    auto type = cast<RankedTensorType>(op.getType());
+    unsigned rank = type.getRank();
+    Type elementType = type.getElementType();
+    ImplicitLocOpBuilder &b = tb.builder();
+    Value k = arith::ConstantIndexOp::create(b, 0);
+    if (Value given = op.getK()) {
+      auto kType = cast<RankedTensorType>(given.getType());
+      SmallVector<Value> at(kType.getRank(),
+                            arith::ConstantIndexOp::create(b, 0));
+      k = arith::IndexCastOp::create(b, b.getIndexType(),
+                                     tensor::ExtractOp::create(b, given, at));
+    }
+    auto predicate =
+        op.getUpper() ? arith::CmpIPredicate::sge : arith::CmpIPredicate::sle;
+    Value result =
+        tb.map({op.getInput()}, {llvm::to_vector(llvm::seq(0u, rank))},
+               tb.empty(mixedSizes(tb, op.getInput()), elementType),
+               [&](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
+                 Value diagonal = arith::SubIOp::create(
+                     nb, loopIndex(nb, rank - 1), loopIndex(nb, rank - 2));
+                 Value keep = arith::CmpIOp::create(nb, predicate, diagonal, k);
+                 Value zero = arith::ConstantOp::create(
+                     nb, cast<TypedAttr>(nb.getZeroAttr(elementType)));
+                 return arith::SelectOp::create(nb, keep, args[0], zero);
+               });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 /// Elementwise ops over one input with a scalar body.
 template <typename OpTy>
 struct MapLowering : OpRewritePattern<OpTy> {
@@ -323,9 +360,9 @@ struct EinsumLowering : OpRewritePattern<onnx::EinsumOp> {
 } // namespace
 
 void onnx_lowering::populateSelectPatterns(RewritePatternSet &patterns) {
-  patterns.add<EqualLowering, WhereLowering, MapLowering<onnx::NotOp>,
-               MapLowering<onnx::ClipOp>, MapLowering<onnx::GeluOp>,
-               MapLowering<onnx::SwishOp>,
+  patterns.add<EqualLowering, WhereLowering, TriluLowering,
+               MapLowering<onnx::NotOp>, MapLowering<onnx::ClipOp>,
+               MapLowering<onnx::GeluOp>, MapLowering<onnx::SwishOp>,
                GatherElementsLowering, GatherNDLowering, ScatterNDLowering,
                EinsumLowering>(patterns.getContext());
 }

@@ -103,6 +103,25 @@ static LogicalResult buildClip(NodeContext &ctx) {
   return ctx.setOutput(0, moe::onnx::ClipOp::create(ctx.b, type, *input, lo, hi));
 }
 
+static LogicalResult buildTrilu(NodeContext &ctx) {
+  FailureOr<Value> input = ctx.requiredInput(0);
+  FailureOr<int64_t> upper = ctx.intAttr("upper", 1);
+  if (failed(input) || failed(upper))
+    return failure();
+  if (ctx.inputType(0).getRank() < 2)
+    return ctx.emitError() << "the input must have at least two dims";
+  Value k = ctx.input(1);
+  if (k) {
+    auto type = cast<RankedTensorType>(k.getType());
+    if (!type.getElementType().isInteger(64) || type.getRank() > 1 ||
+        type.getNumElements() != 1)
+      return ctx.emitError() << "k (input #1) must be one i64 value";
+  }
+  return ctx.setOutput(
+      0, moe::onnx::TriluOp::create(ctx.b, ctx.inputType(0), *input, k,
+                                    ctx.b.getBoolAttr(*upper != 0)));
+}
+
 static LogicalResult buildGelu(NodeContext &ctx) {
   FailureOr<Value> input = ctx.requiredInput(0);
   FailureOr<std::string> approximate = ctx.stringAttr("approximate", "none");
@@ -267,6 +286,7 @@ ArrayRef<OpEntry> mlir::moe::onnx_import::getSelectOpEntries() {
       {"", "Not", 1, buildNot},
       {"", "Clip", 6, buildClip},
       {"", "Gelu", 20, buildGelu},
+      {"", "Trilu", 14, buildTrilu},
       {"", "Swish", 24, buildSwish},
       {"", "ArgMax", 1, buildArgMax},
       {"", "GatherElements", 11, buildGatherElements},

@@ -69,6 +69,64 @@ func.func @scores(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x8x?xf32>) -> tensor<?x
 
 // -----
 
+// Scores plus torch's causal mask (a -inf fill of [T, T], its upper
+// triangle from k = 1 kept by Trilu) then the softmax: one softmax call
+// with the scores' matrix rows and k, the mask's dims (read from its shape
+// operand, checked by the runtime) - no fill, no Trilu, no add.
+// CHECK-LABEL: func.func @causal
+// CHECK-DAG: %[[K:.*]] = arith.constant 1 : i64
+// CHECK-DAG: %[[C0:.*]] = arith.constant 0 : index
+// CHECK-DAG: %[[C1:.*]] = arith.constant 1 : index
+// CHECK: %[[MROWS:.*]] = tensor.dim %arg0, %c2
+// CHECK: %[[MROWS64:.*]] = arith.index_cast %[[MROWS]] : index to i64
+// CHECK: %[[R:.*]] = tensor.extract %arg1[%[[C0]]] : tensor<2xi64>
+// CHECK: %[[C:.*]] = tensor.extract %arg1[%[[C1]]] : tensor<2xi64>
+// CHECK: llvm.call @moe_cuda_cc_softmax_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[MROWS64]], %[[K]], %{{.*}}, %{{.*}}, %{{.*}})
+// CHECK-NOT: = onnx.
+// CHECK-NOT: moe_cuda_cc_binary_f32
+// CHECK: return
+func.func @causal(%s: tensor<?x2x?x?xf32>, %shape: tensor<2xi64>) -> tensor<?x2x?x?xf32> {
+  %f = onnx.constant_of_shape %shape {value = 0xFF800000 : f32} : (tensor<2xi64>) -> tensor<?x?xf32>
+  %k = arith.constant dense<1> : tensor<i64>
+  %m = onnx.trilu %f, %k : (tensor<?x?xf32>, tensor<i64>) -> tensor<?x?xf32>
+  %a = onnx.add %s, %m : (tensor<?x2x?x?xf32>, tensor<?x?xf32>) -> tensor<?x2x?x?xf32>
+  %p = onnx.softmax %a {axis = 3 : i64} : tensor<?x2x?x?xf32>
+  return %p : tensor<?x2x?x?xf32>
+}
+
+// -----
+
+// Not a causal mask: the lower triangle kept, a fill that is not -inf, a
+// sum the graph reads too. Each is a mask add (a binary call) and a plain
+// softmax call (matrix rows 0).
+// CHECK-LABEL: func.func @not_causal
+// CHECK: onnx.trilu %{{.*}}, %{{.*}} {upper = false}
+// CHECK: llvm.call @moe_cuda_cc_binary_f32
+// CHECK: llvm.call @moe_cuda_cc_softmax_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[NONE:.*]], %[[NONE]], %[[NONE]], %[[NONE]], %{{.*}})
+// CHECK: onnx.trilu %{{.*}}, %{{.*}} :
+// CHECK: llvm.call @moe_cuda_cc_binary_f32
+// CHECK: llvm.call @moe_cuda_cc_softmax_f32
+// CHECK: onnx.trilu %{{.*}}, %{{.*}} :
+// CHECK: llvm.call @moe_cuda_cc_binary_f32
+// CHECK: llvm.call @moe_cuda_cc_softmax_f32
+func.func @not_causal(%s: tensor<2x4x4xf32>, %shape: tensor<2xi64>) -> (tensor<2x4x4xf32>, tensor<2x4x4xf32>, tensor<2x4x4xf32>, tensor<2x4x4xf32>) {
+  %f = onnx.constant_of_shape %shape {value = 0xFF800000 : f32} : (tensor<2xi64>) -> tensor<?x?xf32>
+  %k = arith.constant dense<1> : tensor<1xi64>
+  %lower = onnx.trilu %f, %k {upper = false} : (tensor<?x?xf32>, tensor<1xi64>) -> tensor<?x?xf32>
+  %a = onnx.add %s, %lower : (tensor<2x4x4xf32>, tensor<?x?xf32>) -> tensor<2x4x4xf32>
+  %p = onnx.softmax %a {axis = 2 : i64} : tensor<2x4x4xf32>
+  %g = onnx.constant_of_shape %shape {value = -1.0e4 : f32} : (tensor<2xi64>) -> tensor<?x?xf32>
+  %big = onnx.trilu %g, %k : (tensor<?x?xf32>, tensor<1xi64>) -> tensor<?x?xf32>
+  %b = onnx.add %s, %big : (tensor<2x4x4xf32>, tensor<?x?xf32>) -> tensor<2x4x4xf32>
+  %q = onnx.softmax %b {axis = 2 : i64} : tensor<2x4x4xf32>
+  %causal = onnx.trilu %f, %k : (tensor<?x?xf32>, tensor<1xi64>) -> tensor<?x?xf32>
+  %c = onnx.add %s, %causal : (tensor<2x4x4xf32>, tensor<?x?xf32>) -> tensor<2x4x4xf32>
+  %r = onnx.softmax %c {axis = 2 : i64} : tensor<2x4x4xf32>
+  return %p, %q, %r, %c : tensor<2x4x4xf32>, tensor<2x4x4xf32>, tensor<2x4x4xf32>, tensor<2x4x4xf32>
+}
+
+// -----
+
 // A scalar constant times a matmul, on either side: alpha 0.5.
 // CHECK-LABEL: func.func @scaled_mul
 // CHECK-DAG: %[[HALF:.*]] = arith.constant 5.000000e-01 : f32

@@ -93,3 +93,26 @@ func.func @cast_and_gemm(%x: tensor<?x8xf32>, %w: tensor<6x8xf32>, %c: tensor<6x
   %2 = onnx.gemm %1, %w, %c {alpha = 0.5 : f32, beta = 2.0 : f32, trans_b} : (tensor<?x8xf32>, tensor<6x8xf32>, tensor<6xf32>) -> tensor<?x6xf32>
   return %2 : tensor<?x6xf32>
 }
+
+// -----
+
+// Trilu: an elementwise select on the last two loop indices - kept where
+// column - row >= k (upper; k read from its tensor) or <= 0 (lower, no k),
+// else zero.
+// CHECK-LABEL: func @trilu
+// CHECK: %[[KRAW:.*]] = tensor.extract %arg1[] : tensor<i64>
+// CHECK: %[[K:.*]] = arith.index_cast %[[KRAW]] : i64 to index
+// CHECK: linalg.generic
+// CHECK: %[[COL:.*]] = linalg.index 2 : index
+// CHECK: %[[ROW:.*]] = linalg.index 1 : index
+// CHECK: %[[DIAG:.*]] = arith.subi %[[COL]], %[[ROW]] : index
+// CHECK: %[[KEEP:.*]] = arith.cmpi sge, %[[DIAG]], %[[K]] : index
+// CHECK: arith.select %[[KEEP]], %{{.*}}, %{{.*}} : f32
+// CHECK: linalg.generic
+// CHECK: arith.subi
+// CHECK: arith.cmpi sle, %{{.*}}, %c0{{.*}} : index
+func.func @trilu(%x: tensor<2x?x?xf32>, %k: tensor<i64>) -> (tensor<2x?x?xf32>, tensor<2x?x?xf32>) {
+  %0 = onnx.trilu %x, %k : (tensor<2x?x?xf32>, tensor<i64>) -> tensor<2x?x?xf32>
+  %1 = onnx.trilu %x {upper = false} : (tensor<2x?x?xf32>) -> tensor<2x?x?xf32>
+  return %0, %1 : tensor<2x?x?xf32>, tensor<2x?x?xf32>
+}

@@ -544,6 +544,30 @@ func.func @f(%c: tensor<3xi1>, %x: tensor<4xf32>, %y: tensor<4xf32>) {
 
 // -----
 
+func.func @f(%x: tensor<4xf32>) {
+  // expected-error @+1 {{the input must have at least two dims}}
+  %0 = onnx.trilu %x : (tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x4xf32>) {
+  // expected-error @+1 {{the result type must equal the input type}}
+  %0 = onnx.trilu %x : (tensor<4x4xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x4xf32>, %k: tensor<2xi64>) {
+  // expected-error @+1 {{k must be a one-element tensor, got 'tensor<2xi64>'}}
+  %0 = onnx.trilu %x, %k : (tensor<4x4xf32>, tensor<2xi64>) -> tensor<4x4xf32>
+  return
+}
+
+// -----
+
 func.func @f(%x: tensor<4xf32>, %lo: tensor<1xf32>) {
   // expected-error @+1 {{bounds must be 0-D tensors of 'f32'}}
   %0 = onnx.clip %x min %lo : (tensor<4xf32>, tensor<1xf32>) -> tensor<4xf32>

@@ -105,6 +105,10 @@ func.func @select_ops(%x: tensor<?x8xf32>, %ids: tensor<?x8xi64>, %one: tensor<i
   %3 = onnx.clip %2 min %lo : (tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
   // CHECK: onnx.clip %{{.*}} max %{{.*}} : (tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
   %4 = onnx.clip %3 max %lo : (tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
+  // CHECK: onnx.trilu %{{.*}}, %{{.*}} : (tensor<?x8xf32>, tensor<i64>) -> tensor<?x8xf32>
+  %t = onnx.trilu %x, %one : (tensor<?x8xf32>, tensor<i64>) -> tensor<?x8xf32>
+  // CHECK: onnx.trilu %{{.*}} {upper = false} : (tensor<?x8xf32>) -> tensor<?x8xf32>
+  %l = onnx.trilu %x {upper = false} : (tensor<?x8xf32>) -> tensor<?x8xf32>
   // CHECK: onnx.gelu %{{.*}} {approximate = "tanh"} : tensor<?x8xf32>
   %5 = onnx.gelu %4 {approximate = "tanh"} : tensor<?x8xf32>
   // CHECK: onnx.argmax %{{.*}} {axis = 1 : i64, keepdims = false, select_last_index = true} : tensor<?x8xf32> -> tensor<?xi64>

@@ -3,7 +3,7 @@
 # bound omitted), ArgMax (first and last index on ties) with
 # GatherElements, GatherND and ScatterND (add, negative indices), Einsum
 # (matmul-like equations, spaces allowed), Gelu (opset 20, exact and
-# tanh) and Swish (opset 24).
+# tanh), Swish (opset 24) and Trilu (a causal mask, a lower triangle).
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t | FileCheck %s
 # CHECK: OK: equal_where_clip #0 y
@@ -16,6 +16,9 @@
 # CHECK: OK: einsum_gelu #0 bv
 # CHECK: OK: swish #0 y
 # CHECK: OK: swish #0 y2
+# CHECK: OK: trilu #0 y
+# CHECK: OK: trilu #0 z
+# CHECK: OK: trilu #1 y
 
 import os
 import sys
@@ -38,6 +41,7 @@ cases = {
     "gather_scatter_nd": [dict(x=f32(4, 6), upd=f32(3, 6))],
     "einsum_gelu": [dict(x=f32(7, 8), b=f32(2, 3, 4), v=f32(2, 4, 5))],
     "swish": [dict(x=f32(5, 6) * 4)],
+    "trilu": [dict(x=f32(5, 5)), dict(x=f32(1, 1))],
 }
 for name, input_sets in cases.items():
     path = os.path.join(out_dir, name + ".onnx")

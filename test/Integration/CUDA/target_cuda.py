@@ -37,6 +37,8 @@
 # CHECK: OK: prenorm f32
 # CHECK: OK: decoder calls the CUDA runtime
 # CHECK: OK: decoder f32
+# CHECK: OK: causal calls the CUDA runtime
+# CHECK: OK: causal f32
 # CHECK: OK: two_layers calls the CUDA runtime
 # CHECK: OK: two_layers f32
 # CHECK: OK: relu calls the CUDA runtime
@@ -90,7 +92,9 @@ def check_lowering(name, path):
         norm = {"moe_cuda_cc_binary_f32", "moe_cuda_cc_rms_norm_f32"}
         extra = {"residual": {"moe_cuda_cc_binary_f32"}, "prenorm": norm,
                  "decoder": norm | {"moe_cuda_cc_matmul_f32", "moe_cuda_cc_transpose_f32",
-                                    "moe_cuda_cc_softmax_f32"}}.get(name, set())
+                                    "moe_cuda_cc_softmax_f32"}}
+        extra["causal"] = extra["decoder"]  # the mask in the softmax call
+        extra = extra.get(name, set())
         assert kernels == {"moe_cuda_cc_layer_f32", "moe_cuda_cc_preload"} | extra, kernels
     print(f"OK: {name} calls the CUDA runtime")
 

@@ -67,6 +67,10 @@
 # in a host run (the graph's other ops computed on the host there), 21 per
 # device run, twice.
 # CHECK: OK: decoder f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 42 in a device run
+# With a causal mask (torch's triu of -inf: ConstantOfShape, Trilu, add):
+# the softmax leaves the masked columns out, the mask never built or
+# added - the same launches.
+# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 42 in a device run
 # Two MoE layers, each a CUDA call, and no synchronization between them:
 # CHECK: OK: two_layers f32 (device-resident: no copy through the host, 8 synchronizations per run_device
 # CHECK: OK: relu f32 (device-resident
@@ -195,7 +199,7 @@ for name, (path, feeds_for) in models.items():
         # The graph's own ops run on the host in host runs: a device run
         # counts them too (its sizing probe's launches included).
         graph = (f", {device_launches} in a device run"
-                 if name in ("residual", "prenorm", "decoder")
+                 if name in ("residual", "prenorm", "decoder", "causal")
                  else "")
         print(f"OK: {name} {weights} ({how} per run_device, {launches} kernel launches "
               f"at T=1{graph}{traffic}, worst error {worst:.1e})")

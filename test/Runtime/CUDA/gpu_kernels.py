@@ -567,7 +567,7 @@ def test_unary_mean():
 
 def test_attention():
     """An attention block's ops against numpy: softmax over the last axis
-    (rows with masked -inf scores too), transposes of every rank, and
+    (rows with masked -inf scores too; with a causal mask left out), transposes of every rank, and
     numpy matmuls with broadcast batch dims (the projections' weight shared
     by all rows, the scores' batched products, batch dims broadcast across
     each other, Gemm's transposes and alpha, k = 0), through the kernels
@@ -598,10 +598,40 @@ def test_attention():
         for where in ("kernel", "cc device", "cc host"):
             status, got = run(
                 where, lambda x, o: ch.lib.moe_cuda_softmax_f32(None, x, rows, cols, o),
-                lambda x, o: ch.lib.moe_cuda_cc_softmax_f32(0, x, rows, cols, o),
+                lambda x, o: ch.lib.moe_cuda_cc_softmax_f32(0, x, rows, cols, 0, 0, 0, 0, o),
                 [x], (rows, cols))
             if status != ch.OK or not np.allclose(got, want, rtol=1e-5, atol=1e-7):
                 failures.append(f"{where} softmax {rows}x{cols}: status {status}")
+    # The causal softmax: rows in matrices of `matrix_rows`, columns j >= i
+    # + k left out - against numpy's softmax of x plus the triu(-inf, k)
+    # mask (k <= 0 masks a first row whole: NaN, as numpy's).
+    for batches, matrix_rows, cols, k in ((3, 5, 5, 1), (2, 7, 9, 3), (4, 1, 6, 1),
+                                          (2, 4, 4, 0), (1, 300, 300, 1)):
+        rows = batches * matrix_rows
+        x = (rng.standard_normal((rows, cols)) * 3).astype(np.float32)
+        mask = np.triu(np.full((matrix_rows, cols), -np.inf), k)
+        wide = (x.reshape(batches, matrix_rows, cols) + mask).reshape(rows, cols)
+        with np.errstate(invalid="ignore"):
+            e = np.exp(wide - wide.max(axis=1, keepdims=True))
+            want = e / e.sum(axis=1, keepdims=True)
+        for where in ("kernel", "cc device", "cc host"):
+            status, got = run(
+                where, lambda x, o: ch.lib.moe_cuda_causal_softmax_f32(
+                    None, x, rows, cols, matrix_rows, k, o),
+                lambda x, o: ch.lib.moe_cuda_cc_softmax_f32(
+                    0, x, rows, cols, matrix_rows, k, matrix_rows, cols, o),
+                [x], (rows, cols))
+            if status != ch.OK or not np.allclose(got, want, rtol=1e-5, atol=1e-7,
+                                                  equal_nan=True):
+                failures.append(f"{where} causal softmax {batches}x{matrix_rows}x{cols} "
+                                f"k {k}: status {status}")
+    # A mask the graph built in another shape than one matrix of scores.
+    x = np.ones((6, 4), np.float32)
+    for mask_rows, mask_cols in ((3, 3), (1, 4), (6, 4)):
+        status = ch.lib.moe_cuda_cc_softmax_f32(0, x.ctypes.data, 6, 4, 3, 1, mask_rows,
+                                                mask_cols, x.ctypes.data)
+        if status != ch.INVALID_ARGUMENT:
+            failures.append(f"a [{mask_rows}, {mask_cols}] mask: status {status}")
     for shape, perm in (((2, 3, 4, 5), (0, 2, 1, 3)), ((2, 3, 4, 5), (0, 2, 3, 1)),
                         ((2, 3, 4, 5), (3, 2, 1, 0)), ((5, 7), (1, 0)), ((6,), (0,)),
                         ((), ()), ((0, 3), (1, 0)), ((3, 1, 9), (1, 2, 0))):

@@ -43,6 +43,19 @@ LogicalResult WhereOp::verify() {
   return verifyResultShape(*this, *shape);
 }
 
+LogicalResult TriluOp::verify() {
+  if (cast<ShapedType>(getInput().getType()).getRank() < 2)
+    return emitOpError("the input must have at least two dims");
+  if (getType() != getInput().getType())
+    return emitOpError("the result type must equal the input type");
+  if (Value k = getK()) {
+    auto type = cast<RankedTensorType>(k.getType());
+    if (type.getRank() > 1 || type.getNumElements() != 1)
+      return emitOpError() << "k must be a one-element tensor, got " << type;
+  }
+  return success();
+}
+
 LogicalResult ClipOp::verify() {
   Type elementType = getElementTypeOrSelf(getInput().getType());
   for (Value bound : {getMin(), getMax()})

@@ -1,6 +1,7 @@
 # Real torch.onnx.export files of MoE blocks written as in Hugging Face
 # transformers (Mixtral, Qwen2-MoE with a shared expert, ReLU experts, a
-# dense mixture, gpt-oss, stacked weights, Switch, DeepSeek-V3) compiled by moe-compile into
+# dense mixture, gpt-oss, stacked weights, Switch, DeepSeek-V3; a whole
+# decoder layer with causal attention around Mixtral's) compiled by moe-compile into
 # shared libraries (runtime path and --reference) and run through the model
 # C API at 1, 7 and 33 tokens, and once through moe-run, against
 # onnxruntime on the same file.
@@ -24,6 +25,10 @@
 # CHECK: OK: deepseek runtime T=33
 # CHECK: OK: deepseek reference T=33
 # CHECK: OK: deepseek moe-run
+# CHECK: OK: decoder runtime T=1
+# CHECK: OK: decoder runtime T=33
+# CHECK: OK: decoder reference T=33
+# CHECK: OK: decoder moe-run
 
 import os
 import subprocess
@@ -53,6 +58,9 @@ models = {
     "switch": blocks.SwitchSparseMLP(d=d, f=32, num_experts=4),
     "deepseek": blocks.DeepseekV3MoE(d=d, f=8, num_experts=8, top_k=2,
                                      n_group=4, topk_group=2),
+    "decoder": blocks.DecoderLayer(blocks.MixtralSparseMoeBlock(d=d, f=16, num_experts=4,
+                                                                top_k=2),
+                                   d=d, heads=2, causal=True),
 }
 rng = np.random.default_rng(4)
 # [batch, seq, d]: 1, 7 and 33 tokens.

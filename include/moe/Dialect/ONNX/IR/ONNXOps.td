@@ -533,6 +533,29 @@ def ONNX_NotOp : ONNX_Op<"not", [SameOperandsAndResultType]> {
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
+def ONNX_TriluOp : ONNX_Op<"trilu"> {
+  let summary = "ONNX Trilu: the upper or lower triangle of the last two dims";
+  let description = [{
+    Keeps `x[..., i, j]` where `j - i >= k` (`upper`, ONNX's default) or
+    `j - i <= k` (not `upper`) and zeroes the rest; `k` is an optional
+    one-element i64 tensor (default 0). What torch exports for
+    `triu`/`tril`, e.g. a causal attention mask (`full(-inf).triu(1)`).
+
+    ```mlir
+    %m = onnx.trilu %x, %k : (tensor<?x?xf32>, tensor<i64>) -> tensor<?x?xf32>
+    %l = onnx.trilu %x {upper = false} : (tensor<?x?xf32>) -> tensor<?x?xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input,
+                       Optional<RankedTensorOf<[I64]>>:$k,
+                       DefaultValuedAttr<BoolAttr, "true">:$upper);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input (`,` $k^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def ONNX_ClipOp : ONNX_Op<"clip", [AttrSizedOperandSegments]> {
   let summary = "ONNX Clip to optional scalar bounds";
   let description = [{
