@@ -117,7 +117,10 @@ void moe::buildReferenceToLLVMPipeline(OpPassManager &pm) {
 void moe::buildRuntimeToLLVMPipeline(OpPassManager &pm,
                                      const RuntimePipelineOptions &options) {
   // float16/bfloat16 layers compute in f32 (the kernels' activations).
-  pm.addNestedPass<func::FuncOp>(moe::createMoEWidenHalfPass());
+  // For CUDA the graph's 16-bit ops too: its graph-op kernels take f32.
+  moe::MoEWidenHalfPassOptions widen;
+  widen.graph = options.target == "cuda";
+  pm.addNestedPass<func::FuncOp>(moe::createMoEWidenHalfPass(widen));
   // CUDA: the graph's elementwise ops around its layers (a residual add, a
   // norm, the casts around a 16-bit layer) go to the runtime too, so that
   // a device-resident run keeps their buffers on the device.

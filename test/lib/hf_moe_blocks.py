@@ -412,7 +412,7 @@ class SelfAttention(nn.Module):
         v = heads(self.v_proj(hidden_states))
         scores = torch.matmul(q, k.transpose(2, 3)) / (self.head_dim ** 0.5)
         if self.causal:
-            scores = scores + torch.full((t, t), float("-inf")).triu(1)
+            scores = scores + torch.full((t, t), float("-inf"), dtype=scores.dtype).triu(1)
         probs = torch.softmax(scores, dim=-1)
         out = torch.matmul(probs, v).transpose(1, 2).reshape(b, t, d)
         return self.o_proj(out)

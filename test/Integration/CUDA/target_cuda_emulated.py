@@ -85,6 +85,7 @@
 # CHECK: OK: a float16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to float16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to bfloat16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 torch export of the Mixtral block runs on the CUDA kernels, device-resident, matching PyTorch in f32
+# CHECK: OK: a bfloat16 torch export of a causal decoder layer runs on the CUDA kernels, device-resident, matching PyTorch in f32
 # CHECK: OK: decode's split-K finishes in the matmul's own launch in compiled code (6 launches at T=1), matching onnxruntime run after run
 
 import ctypes
@@ -307,50 +308,65 @@ for dtype, numpy_type, ulp in (("float16", np.float16, 2.0 ** -10),
           f"matching onnxruntime to {dtype} rounding (its own type's tensor-core kernels by "
           "default)")
 
-# A bfloat16 torch.onnx.export of Hugging Face's Mixtral block (float casts
-# in its routing, looked through by moe-raise): one layer call on the CUDA
-# kernels, device-resident, matching PyTorch in f32 on the same bf16
-# weights and inputs to the output's bf16 rounding.
+# bfloat16 torch.onnx.export files on the CUDA kernels, device-resident,
+# matching PyTorch in f32 on the same bf16 weights and inputs to the
+# output's bf16 rounding: Hugging Face's Mixtral block (float casts in its
+# routing, looked through by moe-raise: one layer call), and a causal
+# decoder layer around it, whose attention and norms moe-widen-half
+# rebuilds in f32 (one cast in, one out: the rest device calls in f32).
 import torch  # noqa: E402
 
 import hf_moe_blocks  # noqa: E402
 
-block = hf_moe_blocks.MixtralSparseMoeBlock(d=16, f=32, num_experts=4, top_k=2)
-torch.manual_seed(1)
-for parameter in block.parameters():
-    torch.nn.init.normal_(parameter, std=0.3)
-block = block.eval().to(torch.bfloat16)
-export_path = os.path.join(out, "mixtral_bf16_export.onnx")
-with torch.no_grad():
-    torch.onnx.export(block, (torch.randn(2, 3, 16).to(torch.bfloat16),), export_path,
-                      input_names=["x"], output_names=["y"], opset_version=17,
-                      dynamic_axes={"x": {0: "batch", 1: "seq"}, "y": {0: "batch", 1: "seq"}})
-os.makedirs(os.path.join(out, "mixtral_bf16_export"))
-library = os.path.join(out, "mixtral_bf16_export", "model.so")
-compiled = subprocess.run(["moe-compile", export_path, "--target=cuda",  # bf16 weights: auto
-                           f"--runtime-dir={runtime}", "-o", library],
-                          capture_output=True, text=True)
-assert compiled.returncode == 0 and "warning" not in compiled.stderr, compiled.stderr
-export_model = compiled_model.Model(library)
-export_model.lib.moe_model_test_emulated_copies.restype = ctypes.c_int64
-reference = block.float()
-for tokens in (1, 7, 33):
-    x = torch.randn(1, tokens, 16, generator=torch.Generator().manual_seed(tokens))
-    x = x.to(torch.bfloat16)
+
+def check_bf16_export(name, block, what):
+    torch.manual_seed(1)
+    for parameter in block.parameters():
+        torch.nn.init.normal_(parameter, std=0.3)
+    block = block.eval().to(torch.bfloat16)
+    export_path = os.path.join(out, name + ".onnx")
     with torch.no_grad():
-        expected = reference(x.float()).numpy()
-    for api in ("host", "device"):
-        before = export_model.lib.moe_model_test_emulated_copies()
-        feed = [x.float().numpy().astype(ml_dtypes.bfloat16)]
-        (actual,) = (export_model.run(feed) if api == "host" else
-                     export_model.run_device(feed, cuda_lib=device_memory(export_model.lib)))
-        error, cosine = cuda_test_models.error_and_cosine(actual.astype(np.float32), expected)
-        assert error <= cuda_test_models.tolerance("bf16") and cosine > 0.999, \
-            (tokens, api, error, cosine)
-        if api == "device":
-            assert export_model.lib.moe_model_test_emulated_copies() == before, "staged"
-print("OK: a bfloat16 torch export of the Mixtral block runs on the CUDA kernels, "
-      "device-resident, matching PyTorch in f32")
+        torch.onnx.export(block, (torch.randn(2, 3, 16).to(torch.bfloat16),), export_path,
+                          input_names=["x"], output_names=["y"], opset_version=17,
+                          dynamic_axes={"x": {0: "batch", 1: "seq"},
+                                        "y": {0: "batch", 1: "seq"}})
+    os.makedirs(os.path.join(out, name))
+    library = os.path.join(out, name, "model.so")
+    compiled = subprocess.run(["moe-compile", export_path, "--target=cuda",  # bf16: auto
+                               f"--runtime-dir={runtime}", "-o", library],
+                              capture_output=True, text=True)
+    assert compiled.returncode == 0 and "warning" not in compiled.stderr, compiled.stderr
+    export_model = compiled_model.Model(library)
+    export_model.lib.moe_model_test_emulated_copies.restype = ctypes.c_int64
+    reference = block.float()
+    for tokens in (1, 7, 33):
+        x = torch.randn(1, tokens, 16, generator=torch.Generator().manual_seed(tokens))
+        x = x.to(torch.bfloat16)
+        with torch.no_grad():
+            expected = reference(x.float()).numpy()
+        for api in ("host", "device"):
+            before = export_model.lib.moe_model_test_emulated_copies()
+            feed = [x.float().numpy().astype(ml_dtypes.bfloat16)]
+            (actual,) = (export_model.run(feed) if api == "host" else
+                         export_model.run_device(feed, cuda_lib=device_memory(export_model.lib)))
+            error, cosine = cuda_test_models.error_and_cosine(actual.astype(np.float32),
+                                                              expected)
+            assert error <= cuda_test_models.tolerance("bf16") and cosine > 0.999, \
+                (name, tokens, api, error, cosine)
+            if api == "device":
+                assert export_model.lib.moe_model_test_emulated_copies() == before, "staged"
+    print(f"OK: a bfloat16 torch export of {what} runs on the CUDA kernels, "
+          "device-resident, matching PyTorch in f32")
+
+
+check_bf16_export("mixtral_bf16_export",
+                  hf_moe_blocks.MixtralSparseMoeBlock(d=16, f=32, num_experts=4, top_k=2),
+                  "the Mixtral block")
+check_bf16_export("decoder_bf16_export",
+                  hf_moe_blocks.DecoderLayer(
+                      hf_moe_blocks.MixtralSparseMoeBlock(d=16, f=16, num_experts=4, top_k=2),
+                      d=16, heads=2, causal=True),
+                  "a causal decoder layer")
 
 # Decode at a size whose grouped matmuls split K (d = f = 256: 8 k tiles of
 # 32, few column tiles): in compiled code (the per-thread stream) each

@@ -67,6 +67,12 @@ std::optional<std::vector<char>> moe::elementBytes(ElementsAttr attr) {
 Value moe::makeConstant(OpBuilder &builder, Location loc,
                         RankedTensorType type, ArrayRef<char> bytes,
                         StringRef name) {
+  // Small ones (scalars: an epsilon, a mask's fill) inline: patterns read
+  // their values (m_Constant of a DenseElementsAttr), and the LLVM lowering
+  // of a 0-D memref.global cannot read a resource blob.
+  if (type.getNumElements() <= kInlineElements)
+    return arith::ConstantOp::create(
+        builder, loc, DenseElementsAttr::getFromRawBuffer(type, bytes));
   AsmResourceBlob blob =
       HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, alignof(double));
   return arith::ConstantOp::create(

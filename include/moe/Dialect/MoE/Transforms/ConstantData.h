@@ -34,8 +34,11 @@ bool hasElementBytes(ElementsAttr attr);
 /// f32 bytes of 16-bit float elements (f16, or bf16 when `bf16`): exact.
 std::vector<char> widenToF32(ArrayRef<char> bytes, bool bf16);
 
-/// An arith.constant of `type` holding `bytes`, as a dense_resource blob
-/// named after `name` (uniqued by the context).
+/// Constants of at most this many elements are made inline (dense).
+constexpr int64_t kInlineElements = 16;
+
+/// An arith.constant of `type` holding `bytes`: inline when small, else a
+/// dense_resource blob named after `name` (uniqued by the context).
 Value makeConstant(OpBuilder &builder, Location loc, RankedTensorType type,
                    ArrayRef<char> bytes, StringRef name);
 

@@ -194,7 +194,9 @@ def MoEWidenHalfPass : Pass<"moe-widen-half", "func::FuncOp"> {
     back to the layer's type. The layer then takes the runtime's kernels
     instead of the reference lowering; results are rounded to the model's
     type once, at the end (more accurate than 16-bit arithmetic
-    throughout).
+    throughout). A round trip through 16 bits between two widened ops
+    (one layer's result cast down and straight back up for the next) is
+    dropped; one the model itself wrote is kept.
 
     ```mlir
     %y = moe.layer %x, router_weight %r, ... : (tensor<?x16xf16>, ...) -> tensor<?x16xf16>
@@ -203,9 +205,25 @@ def MoEWidenHalfPass : Pass<"moe-widen-half", "func::FuncOp"> {
     %y32 = moe.layer %x32, router_weight %r32, ... -> tensor<?x16xf32>
     %y = onnx.cast %y32 : tensor<?x16xf32> to tensor<?x16xf16>
     ```
+
+    With `graph` (`--target=cuda`, whose graph-op kernels take f32), the
+    graph's 16-bit ops that CUDA calls compute - elementwise arithmetic,
+    last-axis means, softmax, transpose, matmul, gemm, a causal mask's
+    constant_of_shape and trilu, and the views between them (reshape,
+    unsqueeze, squeeze, flatten) - are rebuilt in f32 the same way, and a
+    16-bit round trip between two widened ops (`onnx.cast` to f16/bf16 and
+    straight back) is dropped: a bfloat16 decoder layer runs in f32 from
+    its input's cast to its output's, rounded once (closer to the f32
+    model than bf16 arithmetic throughout, as for the layers).
   }];
+  let options = [
+    Option<"graph", "graph", "bool", /*default=*/"false",
+           "also widen the graph's 16-bit ops the CUDA runtime computes">
+  ];
   let statistics = [
     Statistic<"numWidened", "num-widened", "Number of layers widened to f32">,
+    Statistic<"numGraphOps", "num-graph-ops",
+              "Number of graph ops widened to f32">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
