@@ -127,6 +127,7 @@ void moe::buildRuntimeToLLVMPipeline(OpPassManager &pm,
   if (options.target == "cuda") {
     moe::ConvertElementwiseToCudaPassOptions elementwise;
     elementwise.numThreads = options.numThreads;
+    elementwise.weightType = options.weightType;
     pm.addPass(moe::createConvertElementwiseToCudaPass(elementwise));
   }
   pm.addPass(moe::createConvertONNXToLinalgPass());

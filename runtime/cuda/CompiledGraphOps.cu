@@ -13,6 +13,8 @@
 #include "CompiledCall.h"
 #include "Elementwise.h"
 
+#include <type_traits>
+
 using namespace moe::runtime::cuda;
 
 namespace {
@@ -42,6 +44,49 @@ int64_t elements(int64_t rank, const int64_t *dims) {
   for (int64_t d = 0; d < rank; ++d)
     n *= dims[d];
   return n;
+}
+
+/// A matmul entry: the shapes checked, the operands on the device, b as
+/// given (`B`: float, or 16-bit bits) and a rounded to b's 16-bit type when
+/// it is one (`kind`: a MOE_CUDA_CAST_F32_TO_* conversion, -1 for f32).
+template <typename B>
+moe_status compiledMatmul(int32_t transA, int32_t transB, float alpha,
+                          const float *a, const int64_t (&aDims)[4],
+                          int64_t aRank, const B *b, const int64_t (&bDims)[4],
+                          int64_t bRank, const int64_t (&outDims)[4],
+                          int64_t outRank, int32_t kind, float *out) {
+  MatmulShape s;
+  if (!matmulShape(transA, transB, aRank, aDims, bRank, bDims, outRank, outDims,
+                   s))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  int64_t count = s.batch0 * s.batch1 * s.m * s.n;
+  if (count == 0)
+    return MOE_OK;
+  if (!out || (s.k > 0 && (!a || !b)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  int64_t aCount = elements(aRank, aDims);
+  DeviceBuffer<float> dA;
+  DeviceBuffer<B> dB;
+  Result<> result;
+  MOE_TRY(upload(dA, a, aCount));
+  MOE_TRY(upload(dB, b, elements(bRank, bDims)));
+  MOE_TRY(result.prepare(out, count));
+  if constexpr (std::is_same_v<B, float>) {
+    MOE_TRY(moe_cuda_matmul_f32(callStream(), transA, transB, alpha, s.batch0,
+                                s.batch1, s.m, s.n, s.k, dA.get(), s.aStride0,
+                                s.aStride1, dB.get(), s.bStride0, s.bStride1,
+                                result.get()));
+  } else {
+    DeviceBuffer<uint16_t> rounded;
+    MOE_TRY(rounded.allocate(aCount, callStream()));
+    MOE_TRY(moe_cuda_cast(callStream(), kind, aCount, dA.get(), rounded.get()));
+    MOE_TRY(moe_cuda_matmul_16(callStream(), kind == MOE_CUDA_CAST_F32_TO_F16,
+                               transA, transB, alpha, s.batch0, s.batch1, s.m,
+                               s.n, s.k, rounded.get(), s.aStride0, s.aStride1,
+                               dB.get(), s.bStride0, s.bStride1, result.get()));
+  }
+  MOE_TRY(result.deliver());
+  return finish();
 }
 
 } // namespace
@@ -212,28 +257,33 @@ int32_t moe_cuda_cc_matmul_f32(int32_t, int32_t trans_a, int32_t trans_b,
                                int64_t b1, int64_t b2, int64_t b3,
                                int64_t out_rank, int64_t o0, int64_t o1,
                                int64_t o2, int64_t o3, float *out) {
-  const int64_t aDims[] = {a0, a1, a2, a3}, bDims[] = {b0, b1, b2, b3},
-                outDims[] = {o0, o1, o2, o3};
-  MatmulShape s;
-  if (!matmulShape(trans_a, trans_b, a_rank, aDims, b_rank, bDims, out_rank,
-                   outDims, s))
-    return MOE_ERROR_INVALID_ARGUMENT;
-  int64_t count = s.batch0 * s.batch1 * s.m * s.n;
-  if (count == 0)
-    return MOE_OK;
-  if (!out || (s.k > 0 && (!a || !b)))
-    return MOE_ERROR_INVALID_ARGUMENT;
-  DeviceBuffer<float> dA, dB;
-  Result<> result;
-  MOE_TRY(upload(dA, a, elements(a_rank, aDims)));
-  MOE_TRY(upload(dB, b, elements(b_rank, bDims)));
-  MOE_TRY(result.prepare(out, count));
-  MOE_TRY(moe_cuda_matmul_f32(callStream(), trans_a, trans_b, alpha, s.batch0,
-                              s.batch1, s.m, s.n, s.k, dA.get(), s.aStride0,
-                              s.aStride1, dB.get(), s.bStride0, s.bStride1,
-                              result.get()));
-  MOE_TRY(result.deliver());
-  return finish();
+  return compiledMatmul(trans_a, trans_b, alpha, a, {a0, a1, a2, a3}, a_rank, b,
+                        {b0, b1, b2, b3}, b_rank, {o0, o1, o2, o3}, out_rank,
+                        -1, out);
+}
+
+int32_t moe_cuda_cc_matmul_bf16w(int32_t, int32_t trans_a, int32_t trans_b,
+                                 float alpha, const float *a, int64_t a_rank,
+                                 int64_t a0, int64_t a1, int64_t a2, int64_t a3,
+                                 const uint16_t *b, int64_t b_rank, int64_t b0,
+                                 int64_t b1, int64_t b2, int64_t b3,
+                                 int64_t out_rank, int64_t o0, int64_t o1,
+                                 int64_t o2, int64_t o3, float *out) {
+  return compiledMatmul(trans_a, trans_b, alpha, a, {a0, a1, a2, a3}, a_rank, b,
+                        {b0, b1, b2, b3}, b_rank, {o0, o1, o2, o3}, out_rank,
+                        MOE_CUDA_CAST_F32_TO_BF16, out);
+}
+
+int32_t moe_cuda_cc_matmul_f16w(int32_t, int32_t trans_a, int32_t trans_b,
+                                float alpha, const float *a, int64_t a_rank,
+                                int64_t a0, int64_t a1, int64_t a2, int64_t a3,
+                                const uint16_t *b, int64_t b_rank, int64_t b0,
+                                int64_t b1, int64_t b2, int64_t b3,
+                                int64_t out_rank, int64_t o0, int64_t o1,
+                                int64_t o2, int64_t o3, float *out) {
+  return compiledMatmul(trans_a, trans_b, alpha, a, {a0, a1, a2, a3}, a_rank, b,
+                        {b0, b1, b2, b3}, b_rank, {o0, o1, o2, o3}, out_rank,
+                        MOE_CUDA_CAST_F32_TO_F16, out);
 }
 
 } // extern "C"

@@ -214,6 +214,15 @@ moe_status moe_cuda_matmul_f32(void *stream, int32_t trans_a, int32_t trans_b,
                                int64_t a_stride0, int64_t a_stride1,
                                const float *b, int64_t b_stride0,
                                int64_t b_stride1, float *out);
+/* The same with 16-bit operands (bfloat16, or IEEE fp16 when f16 is
+ * nonzero; their bits) and fp32 accumulation and output: cuBLAS's
+ * tensor-core GEMM. */
+moe_status moe_cuda_matmul_16(void *stream, int32_t f16, int32_t trans_a,
+                              int32_t trans_b, float alpha, int64_t batch0,
+                              int64_t batch1, int64_t m, int64_t n, int64_t k,
+                              const uint16_t *a, int64_t a_stride0,
+                              int64_t a_stride1, const uint16_t *b,
+                              int64_t b_stride0, int64_t b_stride1, float *out);
 
 /*===- Entry points for code compiled with --target=cuda -----------------===*
  *
@@ -406,6 +415,25 @@ int32_t moe_cuda_cc_matmul_f32(int32_t num_threads, int32_t trans_a,
                                int64_t b2, int64_t b3, int64_t out_rank,
                                int64_t o0, int64_t o1, int64_t o2, int64_t o3,
                                float *out);
+/* moe_cuda_cc_matmul_f32 with b a constant weight stored in bfloat16
+ * (_bf16w) or IEEE fp16 (_f16w) bits: a rounded to that type on the
+ * device, moe_cuda_matmul_16 (tensor cores, fp32 accumulation). */
+int32_t moe_cuda_cc_matmul_bf16w(int32_t num_threads, int32_t trans_a,
+                                 int32_t trans_b, float alpha, const float *a,
+                                 int64_t a_rank, int64_t a0, int64_t a1,
+                                 int64_t a2, int64_t a3, const uint16_t *b,
+                                 int64_t b_rank, int64_t b0, int64_t b1,
+                                 int64_t b2, int64_t b3, int64_t out_rank,
+                                 int64_t o0, int64_t o1, int64_t o2, int64_t o3,
+                                 float *out);
+int32_t moe_cuda_cc_matmul_f16w(int32_t num_threads, int32_t trans_a,
+                                int32_t trans_b, float alpha, const float *a,
+                                int64_t a_rank, int64_t a0, int64_t a1,
+                                int64_t a2, int64_t a3, const uint16_t *b,
+                                int64_t b_rank, int64_t b0, int64_t b1,
+                                int64_t b2, int64_t b3, int64_t out_rank,
+                                int64_t o0, int64_t o1, int64_t o2, int64_t o3,
+                                float *out);
 
 /* Copies `bytes` from src to dst (any memory the CUDA runtime can copy:
  * device, managed or host) on `stream` (a cudaStream_t, NULL: the default

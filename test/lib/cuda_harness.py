@@ -245,8 +245,11 @@ lib.moe_cuda_transpose_f32.argtypes = [_p, _i32, _p, _p, _p, _p]
 lib.moe_cuda_cc_transpose_f32.argtypes = [_i32, _p] + [_i64] * 9 + [_p]
 lib.moe_cuda_matmul_f32.argtypes = ([_p, _i32, _i32, _f32] + [_i64] * 5 +
                                     [_p, _i64, _i64, _p, _i64, _i64, _p])
-lib.moe_cuda_cc_matmul_f32.argtypes = ([_i32, _i32, _i32, _f32, _p] + [_i64] * 5 + [_p] +
-                                       [_i64] * 5 + [_i64] * 5 + [_p])
+lib.moe_cuda_matmul_16.argtypes = ([_p, _i32, _i32, _i32, _f32] + [_i64] * 5 +
+                                   [_p, _i64, _i64, _p, _i64, _i64, _p])
+for _name in ("f32", "bf16w", "f16w"):
+    getattr(lib, "moe_cuda_cc_matmul_" + _name).argtypes = (
+        [_i32, _i32, _i32, _f32, _p] + [_i64] * 5 + [_p] + [_i64] * 5 + [_i64] * 5 + [_p])
 
 
 def cc_transpose(x, shape, perm, out):

@@ -161,7 +161,11 @@ def ConvertElementwiseToCudaPass
     one call that leaves the masked columns out, the mask never built), `onnx.transpose` of rank at most 4
     `moe_cuda_cc_transpose_f32` (not a transpose of constants:
     moe-fold-weights does those at compile time). So a decoder layer's
-    attention keeps its buffers on the device too.
+    attention keeps its buffers on the device too. With `weight-type=bf16`
+    (or `f16`), a matmul's constant right operand (a projection's weight)
+    is stored in that type at compile time and the call is
+    `moe_cuda_cc_matmul_bf16w` (`_f16w`): activations rounded to it on the
+    device, fp32 accumulation - half the weight bytes, tensor cores.
 
     Before:
     ```mlir
@@ -177,7 +181,10 @@ def ConvertElementwiseToCudaPass
   }];
   let options = [
     Option<"numThreads", "num-threads", "int32_t", /*default=*/"0",
-           "threads each call may use on the host (0: all available)">
+           "threads each call may use on the host (0: all available)">,
+    Option<"weightType", "weight-type", "std::string", /*default=*/"\"f32\"",
+           "how constant matmul weights are stored: f32, or bf16 / f16 for "
+           "cuBLAS's tensor-core GEMMs (f16: weights within its range)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

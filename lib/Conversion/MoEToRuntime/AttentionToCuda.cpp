@@ -5,7 +5,9 @@
 // the device instead of staging the graph through host memory. On f32:
 //   - onnx.matmul (ranks 2 to 4, batch dims broadcast) and onnx.gemm
 //     (its bias becomes an onnx.add, which the elementwise patterns take)
-//     become moe_cuda_cc_matmul_f32 calls (cuBLAS); a scalar constant
+//     become moe_cuda_cc_matmul_f32 calls (cuBLAS; with 16-bit weight
+//     storage, a constant weight in bf16/f16: _matmul_bf16w / _f16w, the
+//     tensor-core GEMM); a scalar constant
 //     dividing or multiplying a matmul's result (attention's
 //     1/sqrt(head_dim)) rides in as its alpha: one pass over the scores
 //     fewer;
@@ -35,11 +37,21 @@ bool isMatmulOperand(Value value) {
 }
 
 /// alpha * op(a) . op(b) (numpy matmul; op transposes the last two dims)
-/// of `op`'s result type, one moe_cuda_cc_matmul_f32 call at `op`; a
-/// failure names `matmul` (the ONNX node the user knows).
+/// of `op`'s result type, one moe_cuda_cc_matmul_* call at `op`; a
+/// failure names `matmul` (the ONNX node the user knows). A constant b is
+/// stored in `storage` when that is 16-bit (f16: if its values fit).
 Value emitMatmul(PatternRewriter &rewriter, Operation *op, Operation *matmul,
                  int32_t numThreads, Value a, Value b, bool transA, bool transB,
-                 double alpha) {
+                 double alpha, WeightStorage storage) {
+  StringRef callee = "moe_cc_matmul_f32";
+  if ((storage == WeightStorage::BF16 ||
+       (storage == WeightStorage::F16 && fitsF16(b))) &&
+      !onlyConstants(a))
+    if (Value narrow = rowMajor16(rewriter, op->getLoc(), b, storage)) {
+      b = narrow;
+      callee = storage == WeightStorage::F16 ? "moe_cc_matmul_f16w"
+                                             : "moe_cc_matmul_bf16w";
+    }
   Value result = op->getResult(0);
   auto type = cast<RankedTensorType>(result.getType());
   int64_t rank = type.getRank();
@@ -66,7 +78,7 @@ Value emitMatmul(PatternRewriter &rewriter, Operation *op, Operation *matmul,
   addRankAndDims(call, sizes);
   call.addOutput(result, sizes);
   return call
-      .emit("moe_cc_matmul_f32",
+      .emit(callee,
             describeGraphOp(matmul, "its operands' shapes must multiply"))
       .front();
 }
@@ -78,23 +90,31 @@ bool callableMatmul(Value a, Value b, Value result) {
          !(onlyConstants(a) && onlyConstants(b));
 }
 
-struct MatMulToCuda : RuntimePattern<onnx::MatMulOp> {
-  using RuntimePattern::RuntimePattern;
+/// A pattern that emits matmuls: it knows how constant weights are stored.
+template <typename OpTy> struct MatmulPattern : RuntimePattern<OpTy> {
+  MatmulPattern(MLIRContext *context, int32_t numThreads, WeightStorage storage)
+      : RuntimePattern<OpTy>(context, numThreads, RuntimeTarget::CUDA),
+        storage(storage) {}
+  WeightStorage storage;
+};
+
+struct MatMulToCuda : MatmulPattern<onnx::MatMulOp> {
+  using MatmulPattern::MatmulPattern;
 
   LogicalResult matchAndRewrite(onnx::MatMulOp op,
                                 PatternRewriter &rewriter) const override {
     if (!callableMatmul(op.getLhs(), op.getRhs(), op.getResult()))
       return rewriter.notifyMatchFailure(op, "needs f32 of rank 2 to 4");
     rewriter.replaceOp(op, emitMatmul(rewriter, op, op, numThreads, op.getLhs(),
-                                      op.getRhs(), false, false, 1.0));
+                                      op.getRhs(), false, false, 1.0, storage));
     return success();
   }
 };
 
 /// matmul(a, b) / c or matmul(a, b) * c (either order) for a scalar
 /// constant c: one call with alpha = 1 / c or c.
-template <typename OpTy> struct ScaledMatMulToCuda : RuntimePattern<OpTy> {
-  using RuntimePattern<OpTy>::RuntimePattern;
+template <typename OpTy> struct ScaledMatMulToCuda : MatmulPattern<OpTy> {
+  using MatmulPattern<OpTy>::MatmulPattern;
 
   LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
@@ -112,7 +132,8 @@ template <typename OpTy> struct ScaledMatMulToCuda : RuntimePattern<OpTy> {
         continue;
       rewriter.replaceOp(op, emitMatmul(rewriter, op, matmul, this->numThreads,
                                         matmul.getLhs(), matmul.getRhs(), false,
-                                        false, isDiv ? 1.0 / *c : *c));
+                                        false, isDiv ? 1.0 / *c : *c,
+                                        this->storage));
       rewriter.eraseOp(matmul);
       return success();
     }
@@ -121,8 +142,8 @@ template <typename OpTy> struct ScaledMatMulToCuda : RuntimePattern<OpTy> {
 };
 
 /// Gemm: alpha * op(a) . op(b), its bias c (beta 1) added by an onnx.add.
-struct GemmToCuda : RuntimePattern<onnx::GemmOp> {
-  using RuntimePattern::RuntimePattern;
+struct GemmToCuda : MatmulPattern<onnx::GemmOp> {
+  using MatmulPattern::MatmulPattern;
 
   LogicalResult matchAndRewrite(onnx::GemmOp op,
                                 PatternRewriter &rewriter) const override {
@@ -132,7 +153,7 @@ struct GemmToCuda : RuntimePattern<onnx::GemmOp> {
       return rewriter.notifyMatchFailure(op, "needs f32, beta 1");
     Value product = emitMatmul(rewriter, op, op, numThreads, op.getA(),
                                op.getB(), op.getTransA(), op.getTransB(),
-                               op.getAlpha().convertToDouble());
+                               op.getAlpha().convertToDouble(), storage);
     if (c)
       product =
           onnx::AddOp::create(rewriter, op.getLoc(), op.getType(), product, c);
@@ -273,14 +294,19 @@ struct TransposeToCuda : RuntimePattern<onnx::TransposeOp> {
 } // namespace
 
 void mlir::moe::populateFusedAttentionToCudaPatterns(
-    RewritePatternSet &patterns, int32_t numThreads) {
-  patterns.add<ScaledMatMulToCuda<onnx::DivOp>, ScaledMatMulToCuda<onnx::MulOp>,
-               CausalSoftmaxToCuda>(patterns.getContext(), numThreads,
-                                    RuntimeTarget::CUDA);
+    RewritePatternSet &patterns, int32_t numThreads, WeightStorage storage) {
+  MLIRContext *context = patterns.getContext();
+  patterns
+      .add<ScaledMatMulToCuda<onnx::DivOp>, ScaledMatMulToCuda<onnx::MulOp>>(
+          context, numThreads, storage);
+  patterns.add<CausalSoftmaxToCuda>(context, numThreads, RuntimeTarget::CUDA);
 }
 
 void mlir::moe::populateAttentionToCudaPatterns(RewritePatternSet &patterns,
-                                                int32_t numThreads) {
-  patterns.add<MatMulToCuda, GemmToCuda, SoftmaxToCuda, TransposeToCuda>(
-      patterns.getContext(), numThreads, RuntimeTarget::CUDA);
+                                                int32_t numThreads,
+                                                WeightStorage storage) {
+  MLIRContext *context = patterns.getContext();
+  patterns.add<MatMulToCuda, GemmToCuda>(context, numThreads, storage);
+  patterns.add<SoftmaxToCuda, TransposeToCuda>(context, numThreads,
+                                               RuntimeTarget::CUDA);
 }

@@ -53,10 +53,12 @@ std::optional<double> scalarConstant(Value value);
 /// apart): a matmul a scalar constant scales (alpha of one call), a
 /// softmax of scores plus a causal mask (the mask never built); then
 /// matmuls, Gemm, softmax, transposes.
+/// `storage`: how constant matmul weights are stored (F32, BF16, F16).
 void populateFusedAttentionToCudaPatterns(RewritePatternSet &patterns,
-                                          int32_t numThreads);
+                                          int32_t numThreads,
+                                          WeightStorage storage);
 void populateAttentionToCudaPatterns(RewritePatternSet &patterns,
-                                     int32_t numThreads);
+                                     int32_t numThreads, WeightStorage storage);
 
 } // namespace mlir::moe
 

@@ -199,53 +199,6 @@ struct PermuteToRuntime : RuntimePattern<PermuteOp> {
   }
 };
 
-/// The bytes of `weights` when it is a constant (f32 values), else none.
-std::optional<std::vector<char>> constantBytes(Value weights) {
-  ElementsAttr attr;
-  if (!matchPattern(weights, m_Constant(&attr)))
-    return std::nullopt;
-  return elementBytes(attr);
-}
-
-/// A vector's elements as bytes, for makeConstant.
-template <typename T> ArrayRef<char> asBytes(const std::vector<T> &vector) {
-  return ArrayRef<char>(reinterpret_cast<const char *>(vector.data()),
-                        vector.size() * sizeof(T));
-}
-
-/// IEEE half of `value`, rounded to nearest even.
-uint16_t floatToF16(float value) {
-  APFloat half(value);
-  bool lost;
-  half.convert(APFloat::IEEEhalf(), APFloat::rmNearestTiesToEven, &lost);
-  return static_cast<uint16_t>(half.bitcastToAPInt().getZExtValue());
-}
-
-/// The largest magnitude fp16 holds: constants beyond it would turn into
-/// infinities, which the pass refuses.
-constexpr float kMaxF16 = 65504.0f;
-
-/// CUDA: constant `weights` as row-major bfloat16 or fp16 (`storage`: the
-/// tensor cores' operand), converted at compile time; null when not
-/// constant.
-Value rowMajor16(PatternRewriter &rewriter, Location loc, Value weights,
-                 WeightStorage storage) {
-  std::optional<std::vector<char>> bytes = constantBytes(weights);
-  if (!bytes)
-    return {};
-  auto type = cast<RankedTensorType>(weights.getType());
-  const auto *data = reinterpret_cast<const float *>(bytes->data());
-  bool half = storage == WeightStorage::F16;
-  std::vector<uint16_t> converted(static_cast<size_t>(type.getNumElements()));
-  for (size_t i = 0; i < converted.size(); ++i)
-    converted[i] =
-        half ? floatToF16(data[i]) : ::moe::packing::floatToBF16(data[i]);
-  Type element = half ? Type(rewriter.getF16Type())
-                      : Type(rewriter.getBF16Type());
-  return makeConstant(rewriter, loc, type.clone(element), asBytes(converted),
-                      half ? "moe_weights_f16" : "moe_weights_bf16");
-}
-
 /// The suffix of the CUDA entry points for 16-bit constant weights.
 StringRef cudaWeightSuffix(WeightStorage storage) {
   return storage == WeightStorage::F16 ? "f16w" : "bf16w";

@@ -3,6 +3,9 @@
 #include "RuntimeCall.h"
 
 #include "moe/Conversion/Utils/RuntimeCalls.h"
+#include "moe/Dialect/MoE/Transforms/ConstantData.h"
+
+#include "moe_packing.h"
 
 #include "moe_runtime_cuda.h"
 
@@ -13,6 +16,7 @@
 #include "llvm/ADT/Hashing.h"
 #include "llvm/ADT/StringExtras.h"
 
+#include <cmath>
 #include <cstring>
 
 using namespace mlir;
@@ -112,4 +116,48 @@ bool mlir::moe::preloadIfConstant(PatternRewriter &rewriter, Operation *user,
               static_cast<int64_t>(type.getElementTypeBitWidth() / 8));
   call.emit("moe_cc_preload", "uploading the expert weights");
   return true;
+}
+
+std::optional<std::vector<char>> mlir::moe::constantBytes(Value weights) {
+  ElementsAttr attr;
+  if (!matchPattern(weights, m_Constant(&attr)))
+    return std::nullopt;
+  return elementBytes(attr);
+}
+
+/// IEEE half of `value`, rounded to nearest even.
+static uint16_t floatToF16(float value) {
+  APFloat half(value);
+  bool lost;
+  half.convert(APFloat::IEEEhalf(), APFloat::rmNearestTiesToEven, &lost);
+  return static_cast<uint16_t>(half.bitcastToAPInt().getZExtValue());
+}
+
+bool mlir::moe::fitsF16(Value weights) {
+  std::optional<std::vector<char>> bytes = constantBytes(weights);
+  if (!bytes || !isF32(weights))
+    return false;
+  const auto *data = reinterpret_cast<const float *>(bytes->data());
+  for (size_t i = 0; i < bytes->size() / sizeof(float); ++i)
+    if (!(std::fabs(data[i]) <= kMaxF16))
+      return false;
+  return true;
+}
+
+Value mlir::moe::rowMajor16(PatternRewriter &rewriter, Location loc,
+                            Value weights, WeightStorage storage) {
+  std::optional<std::vector<char>> bytes = constantBytes(weights);
+  if (!bytes)
+    return {};
+  auto type = cast<RankedTensorType>(weights.getType());
+  const auto *data = reinterpret_cast<const float *>(bytes->data());
+  bool half = storage == WeightStorage::F16;
+  std::vector<uint16_t> converted(static_cast<size_t>(type.getNumElements()));
+  for (size_t i = 0; i < converted.size(); ++i)
+    converted[i] =
+        half ? floatToF16(data[i]) : ::moe::packing::floatToBF16(data[i]);
+  Type element =
+      half ? Type(rewriter.getF16Type()) : Type(rewriter.getBF16Type());
+  return makeConstant(rewriter, loc, type.clone(element), asBytes(converted),
+                      half ? "moe_weights_f16" : "moe_weights_bf16");
 }

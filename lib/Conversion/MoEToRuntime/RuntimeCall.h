@@ -24,6 +24,9 @@
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/PatternMatch.h"
 
+#include <optional>
+#include <vector>
+
 namespace mlir::moe {
 
 /// Builds one runtime call: arguments are appended in the C signature's
@@ -147,6 +150,28 @@ inline bool isF32(Value v) { return getElementTypeOrSelf(v.getType()).isF32(); }
 /// keys match). Other constants are uploaded on first use.
 bool preloadIfConstant(PatternRewriter &rewriter, Operation *user,
                        Value weights, int32_t numThreads);
+
+/// The bytes of `weights` when it is a constant, else none.
+std::optional<std::vector<char>> constantBytes(Value weights);
+
+/// A vector's elements as bytes, for makeConstant.
+template <typename T> ArrayRef<char> asBytes(const std::vector<T> &vector) {
+  return ArrayRef<char>(reinterpret_cast<const char *>(vector.data()),
+                        vector.size() * sizeof(T));
+}
+
+/// The largest magnitude fp16 holds: constants beyond it would turn into
+/// infinities.
+constexpr float kMaxF16 = 65504.0f;
+
+/// Whether constant f32 `weights` all fit fp16's range.
+bool fitsF16(Value weights);
+
+/// CUDA: constant f32 `weights` as row-major bfloat16 or fp16 (`storage`:
+/// the tensor cores' operand), converted at compile time; null when not
+/// constant.
+Value rowMajor16(PatternRewriter &rewriter, Location loc, Value weights,
+                 WeightStorage storage);
 
 } // namespace mlir::moe
 

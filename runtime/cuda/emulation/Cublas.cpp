@@ -12,6 +12,7 @@
 #include "EmulatedDevice.h"
 
 #include <cublas_v2.h>
+#include <cuda_fp16.h>
 
 #include <cstdint>
 #include <cstring>
@@ -121,7 +122,8 @@ cublasStatus_t cublasGemmGroupedBatchedEx(
 }
 
 // C_i = alpha op(A_i) op(B_i) + beta C_i for i < batchCount, column-major,
-// A_i at a + i * strideA (and so on); fp32 operands and compute.
+// A_i at a + i * strideA (and so on); fp32, bf16 or fp16 operands, fp32
+// compute and C.
 cublasStatus_t cublasGemmStridedBatchedEx(
     cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
     int m, int n, int k, const void *alpha, const void *a, cudaDataType aType,
@@ -131,7 +133,8 @@ cublasStatus_t cublasGemmStridedBatchedEx(
     cublasGemmAlgo_t) {
   if (!handle)
     return CUBLAS_STATUS_NOT_INITIALIZED;
-  if (aType != CUDA_R_32F || bType != CUDA_R_32F || cType != CUDA_R_32F ||
+  if (aType != bType || cType != CUDA_R_32F ||
+      (aType != CUDA_R_32F && aType != CUDA_R_16BF && aType != CUDA_R_16F) ||
       computeType != CUBLAS_COMPUTE_32F)
     return CUBLAS_STATUS_NOT_SUPPORTED;
   bool ta = transa == CUBLAS_OP_T, tb = transb == CUBLAS_OP_T;
@@ -145,16 +148,25 @@ cublasStatus_t cublasGemmStridedBatchedEx(
   moe::cuda_emulation::device::DeviceAccess access;
   float scale = *static_cast<const float *>(alpha);
   float keep = *static_cast<const float *>(beta);
+  auto element = [aType](const void *base, int64_t index) {
+    if (aType == CUDA_R_32F)
+      return static_cast<const float *>(base)[index];
+    if (aType == CUDA_R_16BF)
+      return bf16(base, index);
+    __half_raw raw;
+    std::memcpy(&raw.x, static_cast<const char *>(base) + 2 * index, 2);
+    return __half2float(__half(raw));
+  };
   for (int p = 0; p < batchCount; ++p) {
-    const float *x = static_cast<const float *>(a) + p * strideA;
-    const float *y = static_cast<const float *>(b) + p * strideB;
     float *out = static_cast<float *>(c) + p * strideC;
     for (int j = 0; j < n; ++j)
       for (int i = 0; i < m; ++i) {
         float sum = 0.0f;
         for (int l = 0; l < k; ++l)
-          sum += x[ta ? l + int64_t(i) * lda : i + int64_t(l) * lda] *
-                 y[tb ? j + int64_t(l) * ldb : l + int64_t(j) * ldb];
+          sum += element(a, p * strideA + (ta ? l + int64_t(i) * lda
+                                              : i + int64_t(l) * lda)) *
+                 element(b, p * strideB + (tb ? j + int64_t(l) * ldb
+                                              : l + int64_t(j) * ldb));
         float &cell = out[i + int64_t(j) * ldc];
         cell = scale * sum + (keep != 0.0f ? keep * cell : 0.0f);
       }

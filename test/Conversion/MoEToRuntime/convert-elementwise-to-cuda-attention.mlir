@@ -1,4 +1,8 @@
 // RUN: moe-opt %s -convert-elementwise-to-cuda -split-input-file | FileCheck %s
+// RUN: moe-opt %s -convert-elementwise-to-cuda="weight-type=bf16" -split-input-file | FileCheck %s --check-prefix=BF16
+// RUN: moe-opt %s -convert-elementwise-to-cuda="weight-type=f16" -split-input-file | FileCheck %s --check-prefix=F16
+// RUN: not moe-opt %s -convert-elementwise-to-cuda="weight-type=int4" -split-input-file 2>&1 | FileCheck %s --check-prefix=BADTYPE
+// BADTYPE: error: weight-type must be f32, bf16 or f16, not 'int4'
 
 // Before: an attention block's onnx.matmul, gemm, softmax and transpose.
 // After: moe_cuda_cc_matmul_f32 (trans_a, trans_b, alpha, each operand's
@@ -27,6 +31,17 @@
 // CHECK-NOT: = onnx.matmul
 // CHECK-LABEL: func.func @__moe_cuda_preload
 // CHECK: llvm.call @moe_cuda_cc_preload
+// With 16-bit weight storage the weight is converted at compile time and
+// the call takes it as such (the activations rounded on the device).
+// BF16-LABEL: func.func @projection
+// BF16: %[[W:.*]] = arith.constant dense_resource<moe_weights_bf16> : tensor<16x8xbf16>
+// BF16: bufferization.to_buffer %[[W]] read_only : tensor<16x8xbf16>
+// BF16: llvm.call @moe_cuda_cc_matmul_bf16w(
+// BF16-NOT: moe_cuda_cc_matmul_f32(
+// BF16-LABEL: func.func @__moe_cuda_preload
+// F16-LABEL: func.func @projection
+// F16: arith.constant dense_resource<moe_weights_f16> : tensor<16x8xf16>
+// F16: llvm.call @moe_cuda_cc_matmul_f16w(
 func.func @projection(%x: tensor<?x?x16xf32>) -> tensor<?x?x8xf32> {
   %w = arith.constant dense<0.5> : tensor<16x8xf32>
   %y = onnx.matmul %x, %w : (tensor<?x?x16xf32>, tensor<16x8xf32>) -> tensor<?x?x8xf32>
@@ -59,6 +74,9 @@ func.func @projection(%x: tensor<?x?x16xf32>) -> tensor<?x?x8xf32> {
 // CHECK: llvm.call @moe_cuda_cc_softmax_f32(%{{.*}}, %{{.*}}, %[[ROWS64]], %[[COLS64]], %{{.*}})
 // CHECK-NOT: = onnx.softmax
 // CHECK: ("onnx.matmul (its operands' shapes must multiply) (moe_cuda_cc_matmul_f32)\00")
+// A product of two activations has no weight to store: f32 either way.
+// BF16-LABEL: func.func @scores
+// BF16: llvm.call @moe_cuda_cc_matmul_f32(
 func.func @scores(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x8x?xf32>) -> tensor<?x2x?x?xf32> {
   %s = onnx.matmul %q, %k : (tensor<?x2x?x8xf32>, tensor<?x2x8x?xf32>) -> tensor<?x2x?x?xf32>
   %c = arith.constant dense<4.0> : tensor<f32>
@@ -216,4 +234,18 @@ func.func @shared_product(%a: tensor<4x6xf32>, %b: tensor<6x7xf32>) -> (tensor<4
   %c = arith.constant dense<4.0> : tensor<f32>
   %d = onnx.div %s, %c : (tensor<4x7xf32>, tensor<f32>) -> tensor<4x7xf32>
   return %s, %d : tensor<4x7xf32>, tensor<4x7xf32>
+}
+
+// -----
+
+// A weight beyond fp16's range (65504) keeps f32 under weight-type=f16;
+// bf16 has f32's range.
+// F16-LABEL: func.func @big_weight
+// F16: llvm.call @moe_cuda_cc_matmul_f32(
+// BF16-LABEL: func.func @big_weight
+// BF16: llvm.call @moe_cuda_cc_matmul_bf16w(
+func.func @big_weight(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  %w = arith.constant dense<1.0e5> : tensor<4x4xf32>
+  %y = onnx.matmul %x, %w : (tensor<?x4xf32>, tensor<4x4xf32>) -> tensor<?x4xf32>
+  return %y : tensor<?x4xf32>
 }

@@ -67,6 +67,9 @@
 # in a host run (the graph's other ops computed on the host there), 21 per
 # device run, twice.
 # CHECK: OK: decoder f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 42 in a device run
+# With --weights=bf16 the four projections are cuBLAS bf16 GEMMs (their
+# weights stored bf16), each after its activations' rounding: 4 more.
+# CHECK: OK: decoder bf16 (device-resident: no copy through the host, 8 synchronizations per run_device, 17 kernel launches at T=1, 50 in a device run
 # With a causal mask (torch's triu of -inf: ConstantOfShape, Trilu, add):
 # the softmax leaves the masked columns out, the mask never built or
 # added - the same launches.
@@ -313,13 +316,14 @@ for dtype, numpy_type, ulp in (("float16", np.float16, 2.0 ** -10),
 # output's bf16 rounding: Hugging Face's Mixtral block (float casts in its
 # routing, looked through by moe-raise: one layer call), and a causal
 # decoder layer around it, whose attention and norms moe-widen-half
-# rebuilds in f32 (one cast in, one out: the rest device calls in f32).
+# rebuilds in f32 (one cast in, one out: the rest device calls in f32,
+# the projections' weights bf16 again for cuBLAS's tensor-core GEMM).
 import torch  # noqa: E402
 
 import hf_moe_blocks  # noqa: E402
 
 
-def check_bf16_export(name, block, what):
+def check_bf16_export(name, block, what, calls=()):
     torch.manual_seed(1)
     for parameter in block.parameters():
         torch.nn.init.normal_(parameter, std=0.3)
@@ -336,6 +340,10 @@ def check_bf16_export(name, block, what):
                                f"--runtime-dir={runtime}", "-o", library],
                               capture_output=True, text=True)
     assert compiled.returncode == 0 and "warning" not in compiled.stderr, compiled.stderr
+    if calls:  # what its ops became
+        text = subprocess.run(["moe-compile", export_path, "--target=cuda", "--emit=mlir",
+                               "-o", "-"], capture_output=True, text=True, check=True).stdout
+        assert all(f"llvm.call @{call}(" in text for call in calls), (name, calls)
     export_model = compiled_model.Model(library)
     export_model.lib.moe_model_test_emulated_copies.restype = ctypes.c_int64
     reference = block.float()
@@ -366,7 +374,9 @@ check_bf16_export("decoder_bf16_export",
                   hf_moe_blocks.DecoderLayer(
                       hf_moe_blocks.MixtralSparseMoeBlock(d=16, f=16, num_experts=4, top_k=2),
                       d=16, heads=2, causal=True),
-                  "a causal decoder layer")
+                  "a causal decoder layer",
+                  # bf16 weights (auto) for the projections: tensor cores.
+                  calls=("moe_cuda_cc_matmul_bf16w", "moe_cuda_cc_softmax_f32"))
 
 # Decode at a size whose grouped matmuls split K (d = f = 256: 8 k tiles of
 # 32, few column tiles): in compiled code (the per-thread stream) each

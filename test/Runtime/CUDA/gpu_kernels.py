@@ -678,6 +678,28 @@ def test_attention():
             if status != ch.OK or not np.allclose(got, want, rtol=1e-4, atol=1e-4):
                 failures.append(f"{where} matmul {a_shape} {b_shape} trans {trans_a} "
                                 f"{trans_b}: status {status}")
+    # A weight stored 16-bit (bf16, f16: the projections of a 16-bit model):
+    # a rounded to its type on the device, the tensor-core GEMM - against
+    # numpy on the rounded values.
+    for dtype in ("bf16", "f16"):
+        narrow, widen = HALF[dtype]
+        entry = getattr(ch.lib, f"moe_cuda_cc_matmul_{dtype}w")
+        for a_shape, b_shape, trans_b, alpha in (((2, 3, 16), (16, 8), False, 1.0),
+                                                 ((5, 6), (7, 6), True, 0.5),
+                                                 ((4, 70, 33), (33, 65), False, 1.0)):
+            a = rng.standard_normal(a_shape).astype(np.float32)
+            bits = narrow(rng.standard_normal(b_shape).astype(np.float32))
+            want = alpha * np.matmul(widen(narrow(a)).astype(np.float64),
+                                     last_two(widen(bits).astype(np.float64), trans_b))
+            for where in ("cc device", "cc host"):
+                status, got = run(
+                    where, None,
+                    lambda a, b, o: entry(0, 0, int(trans_b), alpha, a, *ch.dims(a_shape), b,
+                                          *ch.dims(b_shape), *ch.dims(want.shape), o),
+                    [a, bits], want.shape)
+                if status != ch.OK or not np.allclose(got, want, rtol=1e-4, atol=1e-4):
+                    failures.append(f"{where} matmul {dtype} weights {a_shape} {b_shape}: "
+                                    f"status {status}")
     # The kernel with strides of its own: a [2, 3] batches of [4, 5] with
     # b broadcast along the first batch dim (stride 0).
     a = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
@@ -687,6 +709,13 @@ def test_attention():
                                         D(b).ptr, 0, 30, out.ptr)
     if status != ch.OK or not np.allclose(out.get(), a @ b, rtol=1e-4, atol=1e-4):
         failures.append(f"kernel matmul with a broadcast batch: status {status}")
+    out = D(shape=(2, 3, 4, 6), dtype=np.float32)
+    a16, b16 = ch.to_bf16(a), ch.to_bf16(b)
+    status = ch.lib.moe_cuda_matmul_16(None, 0, 0, 0, 1.0, 2, 3, 4, 6, 5, D(a16).ptr, 60, 20,
+                                       D(b16).ptr, 0, 30, out.ptr)
+    want = ch.from_bf16(a16).astype(np.float64) @ ch.from_bf16(b16).astype(np.float64)
+    if status != ch.OK or not np.allclose(out.get(), want, rtol=1e-4, atol=1e-4):
+        failures.append(f"kernel bf16 matmul with a broadcast batch: status {status}")
     # Shapes numpy refuses, or an output shape that is not numpy's.
     x = np.ones(64, np.float32)
     for a_shape, b_shape, out_shape in (((2, 3), (4, 5), (2, 5)), ((2, 3), (3, 5), (2, 4)),
