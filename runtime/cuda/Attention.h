@@ -173,6 +173,20 @@ MOE_HOST_DEVICE inline float maskedProbability(float x, float max, float scale,
   return c < end ? expf(x - max) * scale : 0.0f;
 }
 
+/// Element i of an f32 Range, as the compiled code's lowering computes it.
+MOE_HOST_DEVICE inline float rangeElement(float start, float delta, int64_t i) {
+  return start + float(i) * delta;
+}
+
+/// moe_cuda_copy_columns_f32 on the host.
+inline void copyColumnsOnHost(int64_t rows, int64_t width, const float *src,
+                              int64_t srcStride, float *dst,
+                              int64_t dstStride) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < width; ++j)
+      dst[r * dstStride + j] = src[r * srcStride + j];
+}
+
 /// Softmax of each row on the host: the max subtracted, as the kernel; a
 /// row the mask leaves empty is NaN, as the masked sum's softmax is.
 inline void softmaxOnHost(const float *x, int64_t rows, int64_t cols,

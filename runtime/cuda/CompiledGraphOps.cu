@@ -286,4 +286,77 @@ int32_t moe_cuda_cc_matmul_f16w(int32_t, int32_t trans_a, int32_t trans_b,
                         MOE_CUDA_CAST_F32_TO_F16, out);
 }
 
+int32_t moe_cuda_cc_range_f32(int32_t, float start, float delta, int64_t count,
+                              float *out) {
+  if (count < 0 || (count > 0 && !out))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (count == 0)
+    return MOE_OK;
+  if (allOnHost({out})) {
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = rangeElement(start, delta, i);
+    return MOE_OK;
+  }
+  Result<> result;
+  MOE_TRY(result.prepare(out, count));
+  MOE_TRY(moe_cuda_range_f32(callStream(), start, delta, count, result.get()));
+  MOE_TRY(result.deliver());
+  return finish();
+}
+
+int32_t moe_cuda_cc_slice_f32(int32_t, const float *x, int64_t rows,
+                              int64_t x_cols, int64_t start, int64_t width,
+                              float *out) {
+  if (rows < 0 || width < 0 || start < 0 || start + width > x_cols ||
+      (rows > 0 && width > 0 && (!x || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (rows == 0 || width == 0)
+    return MOE_OK;
+  return oneOperand(
+      x, rows * x_cols, out, rows * width,
+      [&] { copyColumnsOnHost(rows, width, x + start, x_cols, out, width); },
+      [&](const float *dX, float *dOut) {
+        return moe_cuda_copy_columns_f32(callStream(), rows, width, dX + start,
+                                         x_cols, dOut, width);
+      });
+}
+
+int32_t moe_cuda_cc_concat_f32(int32_t, int64_t n, const float *x0, int64_t r0,
+                               int64_t w0, const float *x1, int64_t r1,
+                               int64_t w1, const float *x2, int64_t r2,
+                               int64_t w2, const float *x3, int64_t r3,
+                               int64_t w3, float *out) {
+  const float *inputs[] = {x0, x1, x2, x3};
+  const int64_t rowCounts[] = {r0, r1, r2, r3}, widths[] = {w0, w1, w2, w3};
+  int64_t rows = r0;
+  if (rows < 0 || n < 1 || n > 4)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  int64_t cols = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (rowCounts[i] != rows || widths[i] < 0 ||
+        (rows > 0 && widths[i] > 0 && !inputs[i]))
+      return MOE_ERROR_INVALID_ARGUMENT;
+    cols += widths[i];
+  }
+  if (rows == 0 || cols == 0)
+    return MOE_OK;
+  if (!out)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (allOnHost({x0, x1, x2, x3, out})) {
+    for (int64_t i = 0, at = 0; i < n; at += widths[i++])
+      copyColumnsOnHost(rows, widths[i], inputs[i], widths[i], out + at, cols);
+    return MOE_OK;
+  }
+  Result<> result;
+  MOE_TRY(result.prepare(out, rows * cols));
+  for (int64_t i = 0, at = 0; i < n; at += widths[i++]) {
+    DeviceBuffer<float> dX;
+    MOE_TRY(upload(dX, inputs[i], rows * widths[i]));
+    MOE_TRY(moe_cuda_copy_columns_f32(callStream(), rows, widths[i], dX.get(),
+                                      widths[i], result.get() + at, cols));
+  }
+  MOE_TRY(result.deliver());
+  return finish();
+}
+
 } // extern "C"

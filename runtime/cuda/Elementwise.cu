@@ -16,6 +16,8 @@
 //     exponentials reduced the same way (the row read three times);
 //     moe_cuda_causal_softmax_f32 leaves out the columns a causal mask
 //     would set to -inf (never reading them), so that no mask is built;
+//   - moe_cuda_copy_columns_f32: a block of columns (Slice, each input of
+//     a Concat), one thread per element; moe_cuda_range_f32 likewise;
 //   - moe_cuda_transpose_f32: one thread per output element (coalesced
 //     writes, gathered reads: attention's head transposes move rows of
 //     head_dim values, which stay mostly within cache lines).
@@ -141,6 +143,23 @@ __global__ void softmaxKernel(const float *x, int64_t cols, CausalMask mask,
   float scale = 1.0f / blockSum(sum);
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
     out[r * cols + c] = maskedProbability(row[c], max, scale, c, end);
+}
+
+__global__ void rangeKernel(float start, float delta, int64_t count,
+                            float *out) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += int64_t(gridDim.x) * blockDim.x)
+    out[i] = rangeElement(start, delta, i);
+}
+
+__global__ void copyColumnsKernel(int64_t rows, int64_t width, const float *src,
+                                  int64_t srcStride, float *dst,
+                                  int64_t dstStride) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+       i < rows * width; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t r = i / width, j = i % width;
+    dst[r * dstStride + j] = src[r * srcStride + j];
+  }
 }
 
 __global__ void transposeKernel(TransposeShape s, const float *x, float *out) {
@@ -284,5 +303,32 @@ extern "C" moe_status moe_cuda_transpose_f32(void *stream, int32_t rank,
   MOE_LAUNCH(elementGrid(s.count), kThreads, 0, asStream(stream),
              transposeKernel)
   (s, x, out);
+  return launched();
+}
+
+extern "C" moe_status moe_cuda_copy_columns_f32(void *stream, int64_t rows,
+                                                int64_t width, const float *src,
+                                                int64_t src_stride, float *dst,
+                                                int64_t dst_stride) {
+  if (rows < 0 || width < 0 || src_stride < width || dst_stride < width)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (rows == 0 || width == 0)
+    return MOE_OK;
+  if (!src || !dst)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  MOE_LAUNCH(elementGrid(rows * width), kThreads, 0, asStream(stream),
+             copyColumnsKernel)
+  (rows, width, src, src_stride, dst, dst_stride);
+  return launched();
+}
+
+extern "C" moe_status moe_cuda_range_f32(void *stream, float start, float delta,
+                                         int64_t count, float *out) {
+  if (count < 0 || (count > 0 && !out))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (count == 0)
+    return MOE_OK;
+  MOE_LAUNCH(elementGrid(count), kThreads, 0, asStream(stream), rangeKernel)
+  (start, delta, count, out);
   return launched();
 }

@@ -130,8 +130,12 @@ MOE_HOST_DEVICE inline float applyUnary(int op, float x) {
     return 1.0f / (1.0f + expf(-x));
   case MOE_CUDA_UNARY_RELU:
     return x > 0.0f ? x : (x == x ? 0.0f : x);
-  default:
+  case MOE_CUDA_UNARY_ERF:
     return erff(x);
+  case MOE_CUDA_UNARY_COS:
+    return cosf(x);
+  default:
+    return sinf(x);
   }
 }
 
@@ -175,7 +179,7 @@ MOE_HOST_DEVICE inline void castElement(int kind, const void *x, void *out,
 }
 
 inline bool validUnaryOp(int32_t op) {
-  return op >= MOE_CUDA_UNARY_NEG && op <= MOE_CUDA_UNARY_ERF;
+  return op >= MOE_CUDA_UNARY_NEG && op <= MOE_CUDA_UNARY_SIN;
 }
 
 /// Whether an operand reads element i for output element i (its strides

@@ -142,6 +142,8 @@ moe_status moe_cuda_combine_f32(void *stream, const float *rows,
 #define MOE_CUDA_UNARY_SIGMOID 4
 #define MOE_CUDA_UNARY_RELU 5
 #define MOE_CUDA_UNARY_ERF 6
+#define MOE_CUDA_UNARY_COS 7
+#define MOE_CUDA_UNARY_SIN 8
 
 /* Conversions between f32 and the 16-bit float types (round to nearest
  * even), for float16/bfloat16 models whose layers compute in f32. */
@@ -202,6 +204,18 @@ moe_status moe_cuda_causal_softmax_f32(void *stream, const float *x,
 moe_status moe_cuda_transpose_f32(void *stream, int32_t rank,
                                   const int64_t *dims, const int64_t *perm,
                                   const float *x, float *out);
+
+/* dst[r * dst_stride + j] = src[r * src_stride + j] for r < rows, j <
+ * width: a block of columns moved - one input of a Concat, or a Slice
+ * along one axis (rows: the dims before it; columns: the rest). */
+moe_status moe_cuda_copy_columns_f32(void *stream, int64_t rows, int64_t width,
+                                     const float *src, int64_t src_stride,
+                                     float *dst, int64_t dst_stride);
+
+/* out[i] = start + i * delta for i < count (ONNX Range in f32: the
+ * positions of rotary embeddings). */
+moe_status moe_cuda_range_f32(void *stream, float start, float delta,
+                              int64_t count, float *out);
 
 /* Batched f32 matmuls through cuBLAS (fp32 compute, no TF32):
  * out[i, j] (row-major [batch0, batch1, m, n]) = alpha * op(a[i, j]) .
@@ -401,6 +415,24 @@ int32_t moe_cuda_cc_transpose_f32(int32_t num_threads, const float *x,
                                   int64_t d2, int64_t d3, int64_t p0,
                                   int64_t p1, int64_t p2, int64_t p3,
                                   float *out);
+/* moe_cuda_range_f32 for the graph (count: from its run-time scalars), on
+ * the GPU or the host as moe_cuda_cc_binary_f32 decides. */
+int32_t moe_cuda_cc_range_f32(int32_t num_threads, float start, float delta,
+                              int64_t count, float *out);
+/* Slice along one axis: out [rows, width] = columns start.. of x [rows,
+ * x_cols]. Concat along one axis of up to 4 inputs (n; the others NULL):
+ * out [r0, w0 + .. + w(n-1)], input i [r_i, w_i] in its columns in order
+ * (every r_i must be r0). Rows: the product of the dims before the axis;
+ * columns: the axis's elements times the dims after it. On the GPU or
+ * the host as moe_cuda_cc_binary_f32 decides. */
+int32_t moe_cuda_cc_slice_f32(int32_t num_threads, const float *x, int64_t rows,
+                              int64_t x_cols, int64_t start, int64_t width,
+                              float *out);
+int32_t moe_cuda_cc_concat_f32(int32_t num_threads, int64_t n, const float *x0,
+                               int64_t r0, int64_t w0, const float *x1,
+                               int64_t r1, int64_t w1, const float *x2,
+                               int64_t r2, int64_t w2, const float *x3,
+                               int64_t r3, int64_t w3, float *out);
 /* The graph's MatMul (numpy matmul, both operands of rank 2 to 4: batch
  * dims broadcast) and Gemm (rank 2, trans_a / trans_b transpose an operand's
  * last two dims), times alpha, into out (out_rank dims o0..: numpy's result

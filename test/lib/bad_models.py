@@ -132,6 +132,13 @@ def write_all(out):
     save("topk_k_too_large", _graph([helper.make_node("TopK", ["x", "k"], ["y", "idx"], name="topk", axis=1)],
                                     [x], [y, helper.make_tensor_value_info("idx", TensorProto.INT64, ["T", 9])],
                                     [numpy_helper.from_array(np.array([9], np.int64), "k")]))
+    scalar = lambda name, value: numpy_helper.from_array(np.array(value, np.int64), name)
+    save("range_zero_delta", _graph([helper.make_node("Range", ["a", "b", "c"], ["r"], name="range")],
+                                    [x], [helper.make_tensor_value_info("r", TensorProto.INT64, ["N"])],
+                                    [scalar("a", 0), scalar("b", 4), scalar("c", 0)]))
+    save("range_mixed", _graph([helper.make_node("Range", ["a", "b", "c"], ["r"], name="range")],
+                               [x], [helper.make_tensor_value_info("r", TensorProto.INT64, ["N"])],
+                               [scalar("a", 0), scalar("b", [4]), scalar("c", 1)]))
     save("trilu_two_ks", _graph([helper.make_node("Trilu", ["x", "k"], ["y"], name="trilu")],
                                 [x], [y], [numpy_helper.from_array(np.array([1, 2], np.int64), "k")]))
     save("trilu_vector", _graph([helper.make_node("Trilu", ["v"], ["w"], name="trilu")],

@@ -229,7 +229,8 @@ def cc_binary(op, lhs, lhs_shape, rhs, rhs_shape, out, out_shape):
                                       *dims(rhs_shape), *dims(out_shape), out)
 
 
-UNARY = {"neg": 0, "sqrt": 1, "exp": 2, "tanh": 3, "sigmoid": 4, "relu": 5, "erf": 6}
+UNARY = {"neg": 0, "sqrt": 1, "exp": 2, "tanh": 3, "sigmoid": 4, "relu": 5, "erf": 6,
+         "cos": 7, "sin": 8}
 lib.moe_cuda_unary_f32.argtypes = [_p, _i32, _i64, _p, _p]
 lib.moe_cuda_mean_rows_f32.argtypes = [_p, _p, _i64, _i64, _p]
 lib.moe_cuda_cc_unary_f32.argtypes = [_i32, _i32, _p, _i64, _p]
@@ -264,3 +265,7 @@ def cc_matmul(a, a_shape, b, b_shape, out, out_shape, trans_a=False, trans_b=Fal
     return lib.moe_cuda_cc_matmul_f32(0, int(trans_a), int(trans_b), alpha, a,
                                       *dims(a_shape), b, *dims(b_shape),
                                       *dims(out_shape), out)
+lib.moe_cuda_cc_slice_f32.argtypes = [_i32, _p, _i64, _i64, _i64, _i64, _p]
+lib.moe_cuda_cc_concat_f32.argtypes = [_i32, _i64] + [_p, _i64, _i64] * 4 + [_p]
+lib.moe_cuda_range_f32.argtypes = [_p, _f32, _f32, _i64, _p]
+lib.moe_cuda_cc_range_f32.argtypes = [_i32, _f32, _f32, _i64, _p]

@@ -390,12 +390,17 @@ class SelfAttention(nn.Module):
     projections, heads split by view + transpose, scores scaled by
     1/sqrt(head_dim), softmax, the heads merged back, the o projection;
     `causal`: a decoder's mask as torch exports `full(-inf).triu(1)`
-    (ConstantOfShape, Trilu, added to the scores). No rotary embedding:
-    the non-MoE half of a layer."""
+    (ConstantOfShape, Trilu, added to the scores); `rotary`: Llama's and
+    Mixtral's rotary position embedding of q and k at positions 0..t-1
+    (Range, an outer product, Cos, Sin; rotate_half's Slice, Neg and
+    Concat). The non-MoE half of a layer."""
 
-    def __init__(self, d, heads, causal=False):
+    def __init__(self, d, heads, causal=False, rotary=False, base=10000.0):
         super().__init__()
         self.heads, self.head_dim, self.causal = heads, d // heads, causal
+        self.rotary = rotary
+        inv_freq = 1.0 / (base ** (torch.arange(0, self.head_dim, 2).float() / self.head_dim))
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
         self.q_proj = nn.Linear(d, d, bias=False)
         self.k_proj = nn.Linear(d, d, bias=False)
         self.v_proj = nn.Linear(d, d, bias=False)
@@ -410,6 +415,17 @@ class SelfAttention(nn.Module):
         q = heads(self.q_proj(hidden_states))
         k = heads(self.k_proj(hidden_states))
         v = heads(self.v_proj(hidden_states))
+        if self.rotary:
+            freqs = torch.outer(torch.arange(t, dtype=torch.float32), self.inv_freq)
+            emb = torch.cat((freqs, freqs), dim=-1)
+            cos, sin = emb.cos().to(q.dtype), emb.sin().to(q.dtype)
+
+            def rotate_half(x):
+                half = x.shape[-1] // 2
+                return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+            q = q * cos + rotate_half(q) * sin
+            k = k * cos + rotate_half(k) * sin
         scores = torch.matmul(q, k.transpose(2, 3)) / (self.head_dim ** 0.5)
         if self.causal:
             scores = scores + torch.full((t, t), float("-inf"), dtype=scores.dtype).triu(1)
@@ -422,10 +438,10 @@ class DecoderLayer(nn.Module):
     """A whole decoder layer as Mixtral's writes it: h = x + attn(norm(x)),
     then h + moe(norm(h))."""
 
-    def __init__(self, block, d, heads, causal=False):
+    def __init__(self, block, d, heads, causal=False, rotary=False):
         super().__init__()
         self.input_layernorm = RMSNorm(d)
-        self.self_attn = SelfAttention(d, heads, causal)
+        self.self_attn = SelfAttention(d, heads, causal, rotary)
         self.post_attention_layernorm = RMSNorm(d)
         self.block = block
 

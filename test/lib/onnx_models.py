@@ -332,6 +332,21 @@ def _i64(name, values):
 
 
 DATA_MODELS = {
+    # Rotary embeddings' tables: positions from a run-time length (float
+    # Range with a fractional step; an int64 Range counting down), their
+    # Cos and Sin.
+    "range_cos_sin": lambda p: _single(p, [
+        helper.make_node("Shape", ["x"], ["s"], name="shape"),
+        helper.make_node("Gather", ["s", "zero"], ["t"], name="gather_t", axis=0),
+        helper.make_node("Cast", ["t"], ["tf"], name="cast", to=TensorProto.FLOAT),
+        helper.make_node("Range", ["start", "tf", "step"], ["pos"], name="range"),
+        helper.make_node("Cos", ["pos"], ["c"], name="cos"),
+        helper.make_node("Sin", ["pos"], ["sn"], name="sin"),
+        helper.make_node("Range", ["t", "zero", "minus_two"], ["down"], name="range_down"),
+    ], [_info("x", ["T", 4])],
+        [_info("c", ["N"]), _info("sn", ["N"]), _info("down", ["M"], TensorProto.INT64)],
+        [_i64("zero", 0), _i64("minus_two", -2), _init("start", np.array(0.5, np.float32)),
+         _init("step", np.array(0.75, np.float32))], opset=11),
     # Shape -> Gather -> Unsqueeze -> Concat -> Reshape: a run-time shape.
     "shape_chain": lambda p: _single(p, [
         helper.make_node("Shape", ["x"], ["s"], name="shape"),

@@ -414,7 +414,9 @@ struct ConvertElementwiseToCudaPass
                  UnaryToCuda<onnx::TanhOp, MOE_CUDA_UNARY_TANH>,
                  UnaryToCuda<onnx::SigmoidOp, MOE_CUDA_UNARY_SIGMOID>,
                  UnaryToCuda<onnx::ReluOp, MOE_CUDA_UNARY_RELU>,
-                 UnaryToCuda<onnx::ErfOp, MOE_CUDA_UNARY_ERF>, MeanRowsToCuda,
+                 UnaryToCuda<onnx::ErfOp, MOE_CUDA_UNARY_ERF>,
+                 UnaryToCuda<onnx::CosOp, MOE_CUDA_UNARY_COS>,
+                 UnaryToCuda<onnx::SinOp, MOE_CUDA_UNARY_SIN>, MeanRowsToCuda,
                  CastToCuda>(context, numThreads, RuntimeTarget::CUDA);
     populateAttentionToCudaPatterns(patterns, numThreads, storage);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))

@@ -48,6 +48,8 @@ public:
   void addF32(double value) {
     add(arith::ConstantOp::create(b, b.getF32FloatAttr(value)));
   }
+  /// A scalar computed at run time (passed as it is: f32, i32, i64).
+  void addValue(Value scalar) { add(scalar); }
   void addI64(Value index) {
     add(arith::IndexCastOp::create(b, b.getI64Type(), index));
   }

@@ -151,5 +151,7 @@ void onnx_lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
   patterns.add<UnaryLowering<onnx::ErfOp>>(context, unary<math::ErfOp>);
   patterns.add<UnaryLowering<onnx::SqrtOp>>(context, unary<math::SqrtOp>);
   patterns.add<UnaryLowering<onnx::ExpOp>>(context, unary<math::ExpOp>);
+  patterns.add<UnaryLowering<onnx::CosOp>>(context, unary<math::CosOp>);
+  patterns.add<UnaryLowering<onnx::SinOp>>(context, unary<math::SinOp>);
   patterns.add<CastLowering>(context);
 }

@@ -14,6 +14,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 using namespace mlir;
@@ -203,6 +204,45 @@ struct ConstantOfShapeLowering : OpRewritePattern<onnx::ConstantOfShapeOp> {
   }
 };
 
+/// Range: n = max(ceil((limit - start) / delta), 0) elements start + i *
+/// delta (n = 0 for delta 0).
+struct RangeLowering : OpRewritePattern<onnx::RangeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::RangeOp op,
+                                PatternRewriter &rewriter) const override {
+    TensorBuilder tb(rewriter, op.getLoc());
+    ImplicitLocOpBuilder &b = tb.builder();
+    Type element = getElementTypeOrSelf(op.getType());
+    Value start = tensor::ExtractOp::create(b, op.getStart(), ValueRange{});
+    Value limit = tensor::ExtractOp::create(b, op.getLimit(), ValueRange{});
+    Value delta = tensor::ExtractOp::create(b, op.getDelta(), ValueRange{});
+    Value n = rangeCount(b, start, limit, delta);
+    Value result = tb.generic(
+        {}, tb.empty({OpFoldResult(n)}, element),
+        {AffineMap::getMultiDimIdentityMap(1, b.getContext())},
+        {utils::IteratorType::parallel},
+        [&](ImplicitLocOpBuilder &nb, ValueRange) -> Value {
+          Value i = linalg::IndexOp::create(nb, 0);
+          Value step =
+              isa<FloatType>(element)
+                  ? arith::SIToFPOp::create(
+                        nb, element,
+                        arith::IndexCastOp::create(nb, nb.getI64Type(), i))
+                        .getResult()
+                  : arith::IndexCastOp::create(nb, element, i).getResult();
+          return isa<FloatType>(element)
+                     ? arith::AddFOp::create(
+                           nb, start, arith::MulFOp::create(nb, step, delta))
+                           .getResult()
+                     : arith::AddIOp::create(
+                           nb, start, arith::MulIOp::create(nb, step, delta))
+                           .getResult();
+        });
+    rewriter.replaceOpWithNewOp<tensor::CastOp>(op, op.getType(), result);
+    return success();
+  }
+};
+
 /// Expand: result dim = max(input dim, shape entry) (they are equal or one
 /// is 1); input dims that are statically 1 are stretched.
 struct ExpandLowering : OpRewritePattern<onnx::ExpandOp> {
@@ -268,48 +308,6 @@ struct ConcatLowering : OpRewritePattern<onnx::ConcatOp> {
   }
 };
 
-/// ONNX slice bounds of one axis at run time: negative indices count from
-/// the end, both clamp to [0, dim], size = ceil((end - start) / step) >= 0.
-std::pair<Value, Value> sliceBounds(ImplicitLocOpBuilder &b, Value dim,
-                                    Value start, Value end, int64_t step) {
-  Value zero = arith::ConstantIndexOp::create(b, 0);
-  auto clampIndex = [&](Value v) -> Value {
-    Value wrapped = arith::SelectOp::create(
-        b, arith::CmpIOp::create(b, arith::CmpIPredicate::slt, v, zero),
-        arith::AddIOp::create(b, v, dim), v);
-    return arith::MinSIOp::create(b, arith::MaxSIOp::create(b, wrapped, zero),
-                                  dim);
-  };
-  Value first = clampIndex(start), last = clampIndex(end);
-  Value span = arith::MaxSIOp::create(b, arith::SubIOp::create(b, last, first),
-                                      zero);
-  Value size = arith::DivUIOp::create(
-      b,
-      arith::AddIOp::create(b, span,
-                            arith::ConstantIndexOp::create(b, step - 1)),
-      arith::ConstantIndexOp::create(b, step));
-  return {first, size};
-}
-
-/// A start or end as an index: from the attribute (saturated, since
-/// INT64_MAX means "to the end") or read from the run-time operand.
-Value boundValue(ImplicitLocOpBuilder &b, std::optional<ArrayRef<int64_t>> attr,
-                 Value tensor, int64_t i) {
-  if (attr)
-    return arith::ConstantIndexOp::create(
-        b, std::clamp<int64_t>((*attr)[i], -(int64_t(1) << 40),
-                               int64_t(1) << 40));
-  Value element = tensor::ExtractOp::create(
-      b, tensor, ValueRange{arith::ConstantIndexOp::create(b, i)});
-  Value saturated = arith::MaxSIOp::create(
-      b,
-      arith::MinSIOp::create(b, element,
-                             arith::ConstantOp::create(
-                                 b, b.getI64IntegerAttr(int64_t(1) << 40))),
-      arith::ConstantOp::create(b, b.getI64IntegerAttr(-(int64_t(1) << 40))));
-  return castInt(b, saturated, b.getIndexType());
-}
-
 struct SliceLowering : OpRewritePattern<onnx::SliceOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(onnx::SliceOp op,
@@ -323,9 +321,8 @@ struct SliceLowering : OpRewritePattern<onnx::SliceOp> {
     for (auto [i, axis] : llvm::enumerate(op.getAxes())) {
       auto [first, size] = sliceBounds(
           b, toIndex(b, sizes[axis]),
-          boundValue(b, op.getStarts(), op.getStartsTensor(), i),
-          boundValue(b, op.getEnds(), op.getEndsTensor(), i),
-          op.getSteps()[i]);
+          sliceBound(b, op.getStarts(), op.getStartsTensor(), i),
+          sliceBound(b, op.getEnds(), op.getEndsTensor(), i), op.getSteps()[i]);
       offsets[axis] = first;
       sizes[axis] = size;
       strides[axis] = b.getIndexAttr(op.getSteps()[i]);
@@ -370,6 +367,7 @@ void onnx_lowering::populateShapePatterns(RewritePatternSet &patterns) {
                ReshapeLikeLowering<onnx::UnsqueezeOp>,
                ReshapeLikeLowering<onnx::SqueezeOp>,
                ReshapeLikeLowering<onnx::FlattenOp>, ShapeLowering,
-               ConstantOfShapeLowering, ExpandLowering, ConcatLowering,
-               SliceLowering, SplitLowering>(patterns.getContext());
+               ConstantOfShapeLowering, RangeLowering, ExpandLowering,
+               ConcatLowering, SliceLowering, SplitLowering>(
+      patterns.getContext());
 }

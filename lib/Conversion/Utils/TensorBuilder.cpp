@@ -6,6 +6,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
+#include <algorithm>
 #include <limits>
 
 using namespace mlir;
@@ -199,4 +200,75 @@ Value TensorBuilder::rankColumns(Value scores) {
         return arith::AddIOp::create(nb, args[2],
                                      arith::ExtUIOp::create(nb, i64, above));
       });
+}
+
+std::pair<Value, Value> mlir::moe::sliceBounds(ImplicitLocOpBuilder &b,
+                                               Value dim, Value start,
+                                               Value end, int64_t step) {
+  Value zero = arith::ConstantIndexOp::create(b, 0);
+  auto clampIndex = [&](Value v) -> Value {
+    Value wrapped = arith::SelectOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::slt, v, zero),
+        arith::AddIOp::create(b, v, dim), v);
+    return arith::MinSIOp::create(b, arith::MaxSIOp::create(b, wrapped, zero),
+                                  dim);
+  };
+  Value first = clampIndex(start), last = clampIndex(end);
+  Value span =
+      arith::MaxSIOp::create(b, arith::SubIOp::create(b, last, first), zero);
+  Value size = arith::DivUIOp::create(
+      b,
+      arith::AddIOp::create(b, span,
+                            arith::ConstantIndexOp::create(b, step - 1)),
+      arith::ConstantIndexOp::create(b, step));
+  return {first, size};
+}
+
+Value mlir::moe::sliceBound(ImplicitLocOpBuilder &b,
+                            std::optional<ArrayRef<int64_t>> attr, Value tensor,
+                            int64_t i) {
+  if (attr)
+    return arith::ConstantIndexOp::create(
+        b,
+        std::clamp<int64_t>((*attr)[i], -(int64_t(1) << 40), int64_t(1) << 40));
+  Value element = tensor::ExtractOp::create(
+      b, tensor, ValueRange{arith::ConstantIndexOp::create(b, i)});
+  Value saturated = arith::MaxSIOp::create(
+      b,
+      arith::MinSIOp::create(
+          b, element,
+          arith::ConstantOp::create(b, b.getI64IntegerAttr(int64_t(1) << 40))),
+      arith::ConstantOp::create(b, b.getI64IntegerAttr(-(int64_t(1) << 40))));
+  return castInt(b, saturated, b.getIndexType());
+}
+
+Value mlir::moe::rangeCount(ImplicitLocOpBuilder &b, Value start, Value limit,
+                            Value delta) {
+  Type element = start.getType();
+  Value count;
+  if (isa<FloatType>(element)) {
+    Value steps = math::CeilOp::create(
+        b, arith::DivFOp::create(b, arith::SubFOp::create(b, limit, start),
+                                 delta));
+    Value finite = arith::CmpFOp::create(
+        b, arith::CmpFPredicate::OLT, math::AbsFOp::create(b, steps),
+        arith::ConstantOp::create(b, b.getFloatAttr(element, 9.0e18)));
+    count = arith::SelectOp::create(
+        b, finite, arith::FPToSIOp::create(b, b.getI64Type(), steps),
+        arith::ConstantIntOp::create(b, b.getI64Type(), 0));
+  } else {
+    Value nonzero =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ne, delta,
+                              arith::ConstantIntOp::create(b, element, 0));
+    Value safe = arith::SelectOp::create(
+        b, nonzero, delta, arith::ConstantIntOp::create(b, element, 1));
+    count = arith::SelectOp::create(
+        b, nonzero,
+        arith::CeilDivSIOp::create(b, arith::SubIOp::create(b, limit, start),
+                                   safe),
+        arith::ConstantIntOp::create(b, element, 0));
+  }
+  return arith::MaxSIOp::create(
+      b, arith::IndexCastOp::create(b, b.getIndexType(), count),
+      arith::ConstantIndexOp::create(b, 0));
 }

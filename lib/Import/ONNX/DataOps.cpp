@@ -164,6 +164,36 @@ static FailureOr<int64_t> shapeOperandRank(NodeContext &ctx, unsigned index) {
   return type.getDimSize(0);
 }
 
+static LogicalResult buildRange(NodeContext &ctx) {
+  SmallVector<Value> scalars;
+  for (unsigned i = 0; i < 3; ++i) {
+    FailureOr<Value> input = ctx.requiredInput(i);
+    if (failed(input))
+      return failure();
+    scalars.push_back(*input);
+  }
+  Type element = ctx.inputType(0).getElementType();
+  for (unsigned i = 0; i < 3; ++i) {
+    RankedTensorType type = ctx.inputType(i);
+    if (type.getRank() != 0 || type.getElementType() != element ||
+        !(element.isF32() || element.isInteger(32) || element.isInteger(64)))
+      return ctx.emitError()
+             << "start, limit and delta must be scalars of one type (float, "
+                "int32 or int64)";
+  }
+  if (std::optional<ElementsAttr> delta = ctx.constantInput(2)) {
+    Attribute value = *delta->value_begin<Attribute>();
+    bool zero = isa<FloatAttr>(value)
+                    ? cast<FloatAttr>(value).getValue().isZero()
+                    : cast<IntegerAttr>(value).getInt() == 0;
+    if (zero)
+      return ctx.emitError() << "delta must not be 0";
+  }
+  auto type = RankedTensorType::get({kDyn}, element);
+  return ctx.setOutput(0, moe::onnx::RangeOp::create(ctx.b, type, scalars[0],
+                                                     scalars[1], scalars[2]));
+}
+
 static LogicalResult buildConstantOfShape(NodeContext &ctx) {
   FailureOr<Value> shape = ctx.requiredInput(0);
   FailureOr<int64_t> rank = shapeOperandRank(ctx, 0);
@@ -598,6 +628,7 @@ ArrayRef<OpEntry> mlir::moe::onnx_import::getDataOpEntries() {
       {"", "Flatten", 1, buildFlatten},
       {"", "Shape", 1, buildShape},
       {"", "ConstantOfShape", 9, buildConstantOfShape},
+      {"", "Range", 11, buildRange},
       {"", "Expand", 8, buildExpand},
       {"", "Concat", 4, buildConcat},
       {"", "Slice", 1, buildSlice},

@@ -431,6 +431,8 @@ ArrayRef<OpEntry> mlir::moe::onnx_import::getStandardOpEntries() {
       {"", "Erf", 9, buildUnary<moe::onnx::ErfOp>},
       {"", "Sqrt", 6, buildUnary<moe::onnx::SqrtOp>},
       {"", "Exp", 6, buildUnary<moe::onnx::ExpOp>},
+      {"", "Cos", 7, buildUnary<moe::onnx::CosOp>},
+      {"", "Sin", 7, buildUnary<moe::onnx::SinOp>},
       {"", "Identity", 1, buildIdentity},
       {"", "Cast", 6, buildCast},
       {"", "Constant", 1, buildConstant},

@@ -249,3 +249,61 @@ func.func @big_weight(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
   %y = onnx.matmul %x, %w : (tensor<?x4xf32>, tensor<4x4xf32>) -> tensor<?x4xf32>
   return %y : tensor<?x4xf32>
 }
+
+// -----
+
+// Rotary embeddings' rotate_half: slices along the last axis (bounds read
+// at run time, clamped as ONNX's: [rows = B * 2 * S, cols = 8], the start
+// and width in elements), a neg, and a concat of the two halves (2
+// inputs, each with its rows and width; the other two slots null); their
+// tables' f32 range (its scalars read on the host, the count computed by
+// ONNX's rule) and the outer product of positions and frequencies (a
+// binary mul reading them as [n, 1] and [1, 4]).
+// CHECK-LABEL: func.func @rotary
+// CHECK-DAG: %[[MUL:.*]] = arith.constant 2 : i32
+// CHECK-DAG: %[[TWO:.*]] = arith.constant 2 : i64
+// CHECK-DAG: %[[COLS:.*]] = arith.constant 8 : i64
+// CHECK: %[[START:.*]] = tensor.extract %arg1[%{{.*}}] : tensor<1xi64>
+// CHECK: llvm.call @moe_cuda_cc_slice_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[COLS]], %{{.*}}, %{{.*}}, %{{.*}})
+// CHECK: llvm.call @moe_cuda_cc_slice_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[COLS]], %c0_i64, %{{.*}}, %{{.*}})
+// CHECK: llvm.call @moe_cuda_cc_unary_f32
+// CHECK: llvm.call @moe_cuda_cc_concat_f32(%{{.*}}, %[[TWO]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[NULL:.*]], %c0_i64, %c0_i64, %[[NULL]], %c0_i64, %c0_i64, %{{.*}})
+// CHECK: %[[LIMIT:.*]] = tensor.extract %arg2[] : tensor<f32>
+// CHECK: math.ceil
+// CHECK: llvm.call @moe_cuda_cc_range_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (i32, f32, f32, i64, !llvm.ptr)
+// CHECK: llvm.call @moe_cuda_cc_binary_f32(%{{.*}}, %[[MUL]], %{{.*}}, %[[TWO]], %{{.*}}, %c1_i64, %c1_i64, %c1_i64, %{{.*}}, %[[TWO]], %c1_i64, %c4_i64,
+// CHECK-NOT: = onnx.
+func.func @rotary(%q: tensor<?x2x?x8xf32>, %half: tensor<1xi64>, %t: tensor<f32>, %f: tensor<4xf32>) -> (tensor<?x2x?x?xf32>, tensor<?x4xf32>) {
+  %hi = onnx.slice %q starts %half {axes = array<i64: 3>, ends = array<i64: 9223372036854775807>, steps = array<i64: 1>} : (tensor<?x2x?x8xf32>, tensor<1xi64>) -> tensor<?x2x?x?xf32>
+  %lo = onnx.slice %q ends %half {axes = array<i64: 3>, starts = array<i64: 0>, steps = array<i64: 1>} : (tensor<?x2x?x8xf32>, tensor<1xi64>) -> tensor<?x2x?x?xf32>
+  %n = onnx.neg %hi : tensor<?x2x?x?xf32>
+  %r = onnx.concat %n, %lo {axis = 3 : i64} : (tensor<?x2x?x?xf32>, tensor<?x2x?x?xf32>) -> tensor<?x2x?x?xf32>
+  %zero = arith.constant dense<0.0> : tensor<f32>
+  %one = arith.constant dense<1.0> : tensor<f32>
+  %pos = onnx.range %zero, %t, %one : (tensor<f32>, tensor<f32>, tensor<f32>) -> tensor<?xf32>
+  %freqs = onnx.einsum %pos, %f {equation = "i,j->ij"} : (tensor<?xf32>, tensor<4xf32>) -> tensor<?x4xf32>
+  return %r, %freqs : tensor<?x2x?x?xf32>, tensor<?x4xf32>
+}
+
+// -----
+
+// Near misses, left for convert-onnx-to-linalg: a slice with a step of 2,
+// a slice of two axes, a concat of 5 inputs, an i64 range (shape
+// arithmetic), an einsum that is not an outer product.
+// CHECK-LABEL: func.func @data_left_alone
+// CHECK: onnx.slice %arg0 {axes = array<i64: 1>
+// CHECK: onnx.slice %arg0 {axes = array<i64: 0, 1>
+// CHECK: onnx.concat %arg0, %arg0, %arg0, %arg0, %arg0
+// CHECK: onnx.range
+// CHECK: onnx.einsum %arg0, %arg0 {equation = "ij,jk->ik"}
+// CHECK-NOT: llvm.call @moe_cuda_cc
+func.func @data_left_alone(%x: tensor<4x4xf32>, %n: tensor<i64>) -> (tensor<4x2xf32>, tensor<2x2xf32>, tensor<4x20xf32>, tensor<?xi64>, tensor<4x4xf32>) {
+  %a = onnx.slice %x {axes = array<i64: 1>, starts = array<i64: 0>, ends = array<i64: 4>, steps = array<i64: 2>} : (tensor<4x4xf32>) -> tensor<4x2xf32>
+  %b = onnx.slice %x {axes = array<i64: 0, 1>, starts = array<i64: 0, 0>, ends = array<i64: 2, 2>, steps = array<i64: 1, 1>} : (tensor<4x4xf32>) -> tensor<2x2xf32>
+  %c = onnx.concat %x, %x, %x, %x, %x {axis = 1 : i64} : (tensor<4x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>) -> tensor<4x20xf32>
+  %zero = arith.constant dense<0> : tensor<i64>
+  %one = arith.constant dense<1> : tensor<i64>
+  %r = onnx.range %zero, %n, %one : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<?xi64>
+  %e = onnx.einsum %x, %x {equation = "ij,jk->ik"} : (tensor<4x4xf32>, tensor<4x4xf32>) -> tensor<4x4xf32>
+  return %a, %b, %c, %r, %e : tensor<4x2xf32>, tensor<2x2xf32>, tensor<4x20xf32>, tensor<?xi64>, tensor<4x4xf32>
+}

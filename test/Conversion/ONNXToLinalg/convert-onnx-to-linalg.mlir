@@ -116,3 +116,33 @@ func.func @trilu(%x: tensor<2x?x?xf32>, %k: tensor<i64>) -> (tensor<2x?x?xf32>, 
   %1 = onnx.trilu %x {upper = false} : (tensor<2x?x?xf32>) -> tensor<2x?x?xf32>
   return %0, %1 : tensor<2x?x?xf32>, tensor<2x?x?xf32>
 }
+
+// -----
+
+// Range: the count max(ceil((limit - start) / delta), 0) at run time (f32:
+// through ceil; i64: a ceiling division, 0 for delta 0), then start + i *
+// delta per element.
+// CHECK-LABEL: func @range
+// CHECK: %[[START:.*]] = tensor.extract %arg0[] : tensor<f32>
+// CHECK: %[[LIMIT:.*]] = tensor.extract %arg1[] : tensor<f32>
+// CHECK: %[[DELTA:.*]] = tensor.extract %arg2[] : tensor<f32>
+// CHECK: %[[SPAN:.*]] = arith.subf %[[LIMIT]], %[[START]]
+// CHECK: %[[STEPS:.*]] = arith.divf %[[SPAN]], %[[DELTA]]
+// CHECK: math.ceil %[[STEPS]]
+// CHECK: arith.fptosi
+// CHECK: %[[N:.*]] = arith.maxsi
+// CHECK: tensor.empty(%[[N]]) : tensor<?xf32>
+// CHECK: linalg.generic
+// CHECK: linalg.index 0
+// CHECK: arith.sitofp
+// CHECK: arith.mulf %{{.*}}, %[[DELTA]]
+// CHECK: arith.addf %[[START]]
+// CHECK: arith.ceildivsi
+// CHECK: linalg.generic
+// CHECK: arith.muli
+// CHECK: arith.addi
+func.func @range(%a: tensor<f32>, %b: tensor<f32>, %c: tensor<f32>, %i: tensor<i64>) -> (tensor<?xf32>, tensor<?xi64>) {
+  %0 = onnx.range %a, %b, %c : (tensor<f32>, tensor<f32>, tensor<f32>) -> tensor<?xf32>
+  %1 = onnx.range %i, %i, %i : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<?xi64>
+  return %0, %1 : tensor<?xf32>, tensor<?xi64>
+}

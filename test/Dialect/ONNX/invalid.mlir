@@ -544,6 +544,22 @@ func.func @f(%c: tensor<3xi1>, %x: tensor<4xf32>, %y: tensor<4xf32>) {
 
 // -----
 
+func.func @f(%a: tensor<f32>, %b: tensor<1xf32>) {
+  // expected-error @+1 {{start, limit and delta must be 0-D tensors of 'f32'}}
+  %0 = onnx.range %a, %b, %a : (tensor<f32>, tensor<1xf32>, tensor<f32>) -> tensor<?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<i64>) {
+  // expected-error @+1 {{the result must be 1-D}}
+  %0 = onnx.range %a, %a, %a : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<?x1xi64>
+  return
+}
+
+// -----
+
 func.func @f(%x: tensor<4xf32>) {
   // expected-error @+1 {{the input must have at least two dims}}
   %0 = onnx.trilu %x : (tensor<4xf32>) -> tensor<4xf32>

@@ -105,6 +105,12 @@ func.func @select_ops(%x: tensor<?x8xf32>, %ids: tensor<?x8xi64>, %one: tensor<i
   %3 = onnx.clip %2 min %lo : (tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
   // CHECK: onnx.clip %{{.*}} max %{{.*}} : (tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
   %4 = onnx.clip %3 max %lo : (tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
+  // CHECK: onnx.range %{{.*}}, %{{.*}}, %{{.*}} : (tensor<f32>, tensor<f32>, tensor<f32>) -> tensor<?xf32>
+  %range = onnx.range %lo, %lo, %lo : (tensor<f32>, tensor<f32>, tensor<f32>) -> tensor<?xf32>
+  // CHECK: onnx.cos %{{.*}} : tensor<?xf32>
+  %cos = onnx.cos %range : tensor<?xf32>
+  // CHECK: onnx.sin %{{.*}} : tensor<?xf32>
+  %sin = onnx.sin %range : tensor<?xf32>
   // CHECK: onnx.trilu %{{.*}}, %{{.*}} : (tensor<?x8xf32>, tensor<i64>) -> tensor<?x8xf32>
   %t = onnx.trilu %x, %one : (tensor<?x8xf32>, tensor<i64>) -> tensor<?x8xf32>
   // CHECK: onnx.trilu %{{.*}} {upper = false} : (tensor<?x8xf32>) -> tensor<?x8xf32>

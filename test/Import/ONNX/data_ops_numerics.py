@@ -4,7 +4,8 @@
 # Squeeze/Flatten/Slice (negative and huge bounds, steps), Split,
 # ConstantOfShape, Expand, Cast to bool, NonZero, ScatterElements (add and
 # none), TopK, ReduceSum/Max/Mean, OneHot, and broadcasting of a dim that
-# is only known to be 1 at run time, and Slice bounds computed at run time.
+# is only known to be 1 at run time, Slice bounds computed at run time, and
+# Range (float and int64, counting down), Cos and Sin.
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t | FileCheck %s
 # CHECK: OK: shape_chain #1 y
@@ -17,6 +18,10 @@
 # CHECK: OK: runtime_broadcast #1 y
 # CHECK: OK: runtime_slice #0 y
 # CHECK: OK: runtime_slice #1 z
+# CHECK: OK: range_cos_sin #0 c
+# CHECK: OK: range_cos_sin #0 sn
+# CHECK: OK: range_cos_sin #0 down
+# CHECK: OK: range_cos_sin #1 down
 
 import os
 import sys
@@ -42,6 +47,7 @@ cases = {
     "topk_reduce_onehot": [dict(x=f32(5, 6)), dict(x=np.round(f32(1, 6)))],
     "runtime_broadcast": [dict(x=f32(4, 16), w=f32(4)), dict(x=f32(1, 16), w=f32(1))],
     "runtime_slice": [dict(x=f32(5, 8)), dict(x=f32(3, 8))],
+    "range_cos_sin": [dict(x=f32(7, 4)), dict(x=f32(1, 4))],
 }
 for name, input_sets in cases.items():
     path = os.path.join(out_dir, name + ".onnx")

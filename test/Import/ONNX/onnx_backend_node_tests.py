@@ -29,7 +29,8 @@ OPS = ["add", "sub", "mul", "div", "pow", "max", "min", "neg", "sigmoid",
        "slice", "split", "gather", "nonzero", "scatter_elements", "onehot",
        "reduce_sum", "reduce_max", "reduce_mean", "top_k", "equal", "where",
        "not", "clip", "gelu", "argmax", "gather_elements", "gathernd",
-       "scatternd", "einsum", "rms_normalization", "tril", "triu"]
+       "scatternd", "einsum", "rms_normalization", "tril", "triu", "cos", "sin",
+       "range"]
 # Prefixes that name other operators than the one they start with.
 OTHER_OPS = ("test_constant_pad",
              "test_split_to_sequence", "test_shape_inference")
@@ -145,7 +146,8 @@ EXPECTED_PASS = {
     "test_tril_out_pos", "test_tril_pos", "test_tril_square", "test_tril_square_neg",
     "test_tril_zero", "test_triu", "test_triu_neg", "test_triu_one_row",
     "test_triu_out_neg_out", "test_triu_out_pos", "test_triu_pos", "test_triu_square",
-    "test_triu_square_neg", "test_triu_zero",
+    "test_triu_square_neg", "test_triu_zero", "test_cos", "test_cos_example", "test_sin",
+    "test_sin_example",
 }
 # Known gaps (skipped with the importer's reason): axes, split sizes or k
 # fed as graph inputs (they must be constants), 1-D MatMul

@@ -30,7 +30,7 @@
 # CHECK: OK: combine
 # CHECK: OK: binary
 # CHECK: OK: unary, mean, RMS norm and casts
-# CHECK: OK: softmax, transpose and matmul
+# CHECK: OK: softmax, transpose, slice, concat, range and matmul
 # CHECK: OK: chained layer
 
 import ctypes
@@ -467,7 +467,8 @@ def test_unary_mean():
     erf = np.vectorize(math.erf)
     want = {"neg": -x, "sqrt": np.sqrt(np.abs(x)), "exp": np.exp(x), "tanh": np.tanh(x),
             "sigmoid": 1 / (1 + np.exp(-x.astype(np.float64))), "relu": np.maximum(x, 0),
-            "erf": erf(x.astype(np.float64))}
+            "erf": erf(x.astype(np.float64)), "cos": np.cos(x.astype(np.float64)),
+            "sin": np.sin(x.astype(np.float64))}
     for op, expected in want.items():
         operand = np.abs(x) if op == "sqrt" else x
         out = D(shape=x.shape, dtype=np.float32)
@@ -566,7 +567,8 @@ def test_unary_mean():
 
 
 def test_attention():
-    """An attention block's ops against numpy: softmax over the last axis
+    """An attention block's ops against numpy (rotary embeddings' slice,
+    concat and range too): softmax over the last axis
     (rows with masked -inf scores too; with a causal mask left out), transposes of every rank, and
     numpy matmuls with broadcast batch dims (the projections' weight shared
     by all rows, the scores' batched products, batch dims broadcast across
@@ -652,6 +654,51 @@ def test_attention():
         if status != ch.INVALID_ARGUMENT:
             failures.append(f"transpose by {bad}: status {status}")
 
+    # Slice (a block of columns of [rows, cols]), Concat (inputs' columns
+    # side by side), Range: rotary embeddings' data movement and positions.
+    for rows, cols, start, width in ((6, 8, 4, 4), (6, 8, 0, 4), (1, 5, 2, 3), (0, 4, 1, 2),
+                                     (3, 7, 7, 0)):
+        x = rng.standard_normal((rows, cols)).astype(np.float32)
+        want = x[:, start:start + width]
+        for where in ("cc device", "cc host"):
+            status, got = run(where, None,
+                              lambda x, o: ch.lib.moe_cuda_cc_slice_f32(0, x, rows, cols, start,
+                                                                       width, o),
+                              [x], want.shape)
+            if status != ch.OK or not np.array_equal(got, want):
+                failures.append(f"{where} slice [{rows}, {cols}][:, {start}:+{width}]: "
+                                f"status {status}")
+    status = ch.lib.moe_cuda_cc_slice_f32(0, x.ctypes.data, 3, 7, 5, 3, x.ctypes.data)
+    if status != ch.INVALID_ARGUMENT:
+        failures.append(f"a slice past the row: status {status}")
+    for rows, widths in ((5, (3, 4)), (2, (1, 2, 3, 4)), (4, (6,)), (0, (2, 2)), (3, (0, 2))):
+        parts = [rng.standard_normal((rows, w)).astype(np.float32) for w in widths]
+        want = np.concatenate(parts, axis=1)
+        for where in ("cc device", "cc host"):
+            def concat(*pointers):
+                args = []
+                for i in range(4):
+                    args += ([pointers[i], rows, widths[i]] if i < len(widths)
+                             else [None, 0, 0])
+                return ch.lib.moe_cuda_cc_concat_f32(0, len(widths), *args, pointers[-1])
+            status, got = run(where, None, concat, parts, want.shape)
+            if status != ch.OK or not np.array_equal(got, want):
+                failures.append(f"{where} concat {rows} rows of {widths}: status {status}")
+    a, b = np.ones((3, 2), np.float32), np.ones((4, 2), np.float32)
+    status = ch.lib.moe_cuda_cc_concat_f32(0, 2, a.ctypes.data, 3, 2, b.ctypes.data, 4, 2,
+                                           None, 0, 0, None, 0, 0, a.ctypes.data)
+    if status != ch.INVALID_ARGUMENT:
+        failures.append(f"a concat of 3 and 4 rows: status {status}")
+    for start, delta, count in ((0.0, 1.0, 7), (2.5, -0.5, 5), (0.0, 1.0, 0), (1.0, 0.25, 300)):
+        want = (start + np.arange(count, dtype=np.float32) * np.float32(delta)).astype(np.float32)
+        for where in ("kernel", "cc device", "cc host"):
+            status, got = run(where,
+                              lambda o: ch.lib.moe_cuda_range_f32(None, start, delta, count, o),
+                              lambda o: ch.lib.moe_cuda_cc_range_f32(0, start, delta, count, o),
+                              [], (count,))
+            if status != ch.OK or not np.array_equal(got, want):
+                failures.append(f"{where} range {start}, {delta} x {count}: status {status}")
+
     def last_two(array, swap):
         return np.swapaxes(array, -1, -2) if swap else array
 
@@ -725,7 +772,7 @@ def test_attention():
                               out_shape)
         if status != ch.INVALID_ARGUMENT:
             failures.append(f"matmul {a_shape} x {b_shape} -> {out_shape}: status {status}")
-    report("softmax, transpose and matmul", failures)
+    report("softmax, transpose, slice, concat, range and matmul", failures)
 
 
 # Every section runs even when one before it failed (a GPU session is
@@ -739,7 +786,8 @@ for name, section in (("route", test_route), ("router logits", test_router_logit
                       ("grouped_matmul f16", lambda: test_grouped_matmul("f16")),
                       ("combine", test_combine), ("binary", test_binary),
                       ("unary, mean, RMS norm and casts", test_unary_mean),
-                      ("softmax, transpose and matmul", test_attention),
+                      ("softmax, transpose, slice, concat, range and matmul",
+                       test_attention),
                       ("chained layer", test_chained_layer)):
     try:
         section()

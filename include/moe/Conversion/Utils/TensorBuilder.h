@@ -32,6 +32,22 @@ Value beats(ImplicitLocOpBuilder &b, Value x, Value y);
 /// Converts an integer or index value to `type` (integer or index).
 Value castInt(ImplicitLocOpBuilder &b, Value value, Type type);
 
+/// ONNX Range's element count for scalar start, limit and delta (f32 or
+/// integers): max(ceil((limit - start) / delta), 0) as an index, 0 for a
+/// delta of 0 (or a float count beyond int64).
+Value rangeCount(ImplicitLocOpBuilder &b, Value start, Value limit,
+                 Value delta);
+
+/// ONNX Slice bounds of one axis at run time (index values): negative
+/// indices count from the end, both clamp to [0, dim]; returns the first
+/// index and the size, ceil((end - start) / step) >= 0.
+std::pair<Value, Value> sliceBounds(ImplicitLocOpBuilder &b, Value dim,
+                                    Value start, Value end, int64_t step);
+/// Slice start or end `i` as an index: from the attribute (saturated,
+/// since INT64_MAX means "to the end") or read from the run-time operand.
+Value sliceBound(ImplicitLocOpBuilder &b, std::optional<ArrayRef<int64_t>> attr,
+                 Value tensor, int64_t i);
+
 class TensorBuilder {
 public:
   TensorBuilder(OpBuilder &builder, Location loc) : b(loc, builder) {}

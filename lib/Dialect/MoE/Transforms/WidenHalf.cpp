@@ -42,6 +42,7 @@ bool isWidenableGraphOp(Operation *op) {
   return isa<onnx::AddOp, onnx::SubOp, onnx::MulOp, onnx::DivOp, onnx::PowOp,
              onnx::MaxOp, onnx::MinOp, onnx::NegOp, onnx::SqrtOp, onnx::ExpOp,
              onnx::TanhOp, onnx::SigmoidOp, onnx::ReluOp, onnx::ErfOp,
+             onnx::CosOp, onnx::SinOp, onnx::SliceOp, onnx::ConcatOp,
              onnx::ReduceMeanOp, onnx::SoftmaxOp, onnx::TransposeOp,
              onnx::MatMulOp, onnx::GemmOp, onnx::TriluOp,
              onnx::ConstantOfShapeOp, onnx::ReshapeOp, onnx::UnsqueezeOp,

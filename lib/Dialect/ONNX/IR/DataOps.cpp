@@ -134,6 +134,18 @@ LogicalResult ShapeOp::verify() {
   return verifyResultShape(*this, {end - start});
 }
 
+LogicalResult RangeOp::verify() {
+  Type element = getElementTypeOrSelf(getType());
+  for (Value scalar : {getStart(), getLimit(), getDelta()})
+    if (cast<RankedTensorType>(scalar.getType()).getRank() != 0 ||
+        getElementTypeOrSelf(scalar.getType()) != element)
+      return emitOpError() << "start, limit and delta must be 0-D tensors of "
+                           << element;
+  if (cast<RankedTensorType>(getType()).getRank() != 1)
+    return emitOpError("the result must be 1-D");
+  return success();
+}
+
 LogicalResult ConstantOfShapeOp::verify() {
   if (getValue().getType() != getElementTypeOrSelf(getType()))
     return emitOpError() << "value of type " << getValue().getType()

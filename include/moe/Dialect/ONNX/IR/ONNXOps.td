@@ -92,6 +92,8 @@ def ONNX_TanhOp : ONNX_UnaryOp<"tanh", "Tanh", "tanh(x)">;
 def ONNX_ErfOp : ONNX_UnaryOp<"erf", "Erf", "erf(x)">;
 def ONNX_SqrtOp : ONNX_UnaryOp<"sqrt", "Sqrt", "sqrt(x)">;
 def ONNX_ExpOp : ONNX_UnaryOp<"exp", "Exp", "exp(x)">;
+def ONNX_CosOp : ONNX_UnaryOp<"cos", "Cos", "cos(x)">;
+def ONNX_SinOp : ONNX_UnaryOp<"sin", "Sin", "sin(x)">;
 
 def ONNX_CastOp : ONNX_Op<"cast"> {
   let summary = "ONNX Cast between float and integer element types";
@@ -277,6 +279,29 @@ def ONNX_ShapeOp : ONNX_Op<"shape"> {
   let arguments = (ins AnyRankedTensor:$input, I64Attr:$start, I64Attr:$end);
   let results = (outs RankedTensorOf<[I64]>:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def ONNX_RangeOp : ONNX_Op<"range"> {
+  let summary = "ONNX Range: start, start + delta, ... before limit";
+  let description = [{
+    `max(ceil((limit - start) / delta), 0)` elements `start + i * delta`;
+    start, limit and delta are 0-D tensors of the result's element type
+    (f32, i32 or i64), known at run time (torch's `arange(t)` of a
+    sequence length). A delta of 0 yields no elements (ONNX leaves it
+    undefined; a constant 0 is refused at import).
+
+    ```mlir
+    %r = onnx.range %start, %limit, %delta : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<?xi64>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32, I32, I64]>:$start,
+                       RankedTensorOf<[F32, I32, I64]>:$limit,
+                       RankedTensorOf<[F32, I32, I64]>:$delta);
+  let results = (outs RankedTensorOf<[F32, I32, I64]>:$result);
+  let assemblyFormat = [{
+    $start `,` $limit `,` $delta attr-dict `:` functional-type(operands, results)
+  }];
   let hasVerifier = 1;
 }
 
