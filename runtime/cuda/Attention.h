@@ -95,9 +95,10 @@ inline void matmulOnHost(const MatmulShape &s, bool transA, bool transB,
     }
 }
 
-/// A transpose's iteration: out's dims, and for each the stride in x of
-/// the dim it came from (both padded in front to kMaxElementwiseRank).
-struct TransposeShape {
+/// A gather by strides (a transpose, an expand): out's dims, and for each
+/// the stride in x of the dim it came from - 0 where an expand repeats x
+/// (both padded in front to kMaxElementwiseRank).
+struct StridedShape {
   int64_t shape[kMaxElementwiseRank];
   int64_t strides[kMaxElementwiseRank];
   int64_t count;
@@ -106,7 +107,7 @@ struct TransposeShape {
 /// The iteration of x (rank dims) permuted by `perm` (out's dim d is x's
 /// dim perm[d]); false unless perm is a permutation of 0..rank-1.
 inline bool transposeShape(int64_t rank, const int64_t *dims,
-                           const int64_t *perm, TransposeShape &s) {
+                           const int64_t *perm, StridedShape &s) {
   if (rank < 0 || rank > kMaxElementwiseRank)
     return false;
   int64_t strides[kMaxElementwiseRank];
@@ -129,9 +130,25 @@ inline bool transposeShape(int64_t rank, const int64_t *dims,
   return true;
 }
 
-/// Where output element `i` of a transpose reads x.
-MOE_HOST_DEVICE inline int64_t transposeOffset(const TransposeShape &s,
-                                               int64_t i) {
+/// The iteration of x (rank dims, each out's or 1) broadcast to out's dims:
+/// ONNX Expand; false when a dim is neither.
+inline bool expandShape(int64_t rank, const int64_t *dims,
+                        const int64_t *outDims, StridedShape &s) {
+  if (rank < 0 || rank > kMaxElementwiseRank)
+    return false;
+  int64_t padded[kMaxElementwiseRank];
+  padFront(rank, dims, 1, padded);
+  padFront(rank, outDims, 1, s.shape);
+  if (!broadcastStrides(padded, s.shape, s.strides))
+    return false;
+  s.count = 1;
+  for (int d = 0; d < kMaxElementwiseRank; ++d)
+    s.count *= s.shape[d];
+  return true;
+}
+
+/// Where output element `i` of a gather by strides reads x.
+MOE_HOST_DEVICE inline int64_t gatherOffset(const StridedShape &s, int64_t i) {
   int64_t offset = 0;
   for (int d = kMaxElementwiseRank - 1; d >= 0; --d) {
     offset += (i % s.shape[d]) * s.strides[d];
@@ -140,10 +157,9 @@ MOE_HOST_DEVICE inline int64_t transposeOffset(const TransposeShape &s,
   return offset;
 }
 
-inline void transposeOnHost(const TransposeShape &s, const float *x,
-                            float *out) {
+inline void gatherOnHost(const StridedShape &s, const float *x, float *out) {
   for (int64_t i = 0; i < s.count; ++i)
-    out[i] = x[transposeOffset(s, i)];
+    out[i] = x[gatherOffset(s, i)];
 }
 
 /// A causal mask as the softmax applies it: in row i of each matrix of

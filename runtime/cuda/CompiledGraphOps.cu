@@ -237,13 +237,13 @@ int32_t moe_cuda_cc_transpose_f32(int32_t, const float *x, int64_t rank,
                                   int64_t d3, int64_t p0, int64_t p1,
                                   int64_t p2, int64_t p3, float *out) {
   const int64_t dims[] = {d0, d1, d2, d3}, perm[] = {p0, p1, p2, p3};
-  TransposeShape s;
+  StridedShape s;
   if (!transposeShape(rank, dims, perm, s) || (s.count > 0 && (!x || !out)))
     return MOE_ERROR_INVALID_ARGUMENT;
   if (s.count == 0)
     return MOE_OK;
   return oneOperand(
-      x, s.count, out, s.count, [&] { transposeOnHost(s, x, out); },
+      x, s.count, out, s.count, [&] { gatherOnHost(s, x, out); },
       [&](const float *dX, float *dOut) {
         return moe_cuda_transpose_f32(callStream(), int32_t(rank), dims, perm,
                                       dX, dOut);
@@ -284,6 +284,24 @@ int32_t moe_cuda_cc_matmul_f16w(int32_t, int32_t trans_a, int32_t trans_b,
   return compiledMatmul(trans_a, trans_b, alpha, a, {a0, a1, a2, a3}, a_rank, b,
                         {b0, b1, b2, b3}, b_rank, {o0, o1, o2, o3}, out_rank,
                         MOE_CUDA_CAST_F32_TO_F16, out);
+}
+
+int32_t moe_cuda_cc_expand_f32(int32_t, const float *x, int64_t rank,
+                               int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+                               int64_t o0, int64_t o1, int64_t o2, int64_t o3,
+                               float *out) {
+  const int64_t dims[] = {d0, d1, d2, d3}, outDims[] = {o0, o1, o2, o3};
+  StridedShape s;
+  if (!expandShape(rank, dims, outDims, s) || (s.count > 0 && (!x || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (s.count == 0)
+    return MOE_OK;
+  return oneOperand(
+      x, elements(rank, dims), out, s.count, [&] { gatherOnHost(s, x, out); },
+      [&](const float *dX, float *dOut) {
+        return moe_cuda_expand_f32(callStream(), int32_t(rank), dims, outDims,
+                                   dX, dOut);
+      });
 }
 
 int32_t moe_cuda_cc_range_f32(int32_t, float start, float delta, int64_t count,

@@ -18,7 +18,8 @@
 //     would set to -inf (never reading them), so that no mask is built;
 //   - moe_cuda_copy_columns_f32: a block of columns (Slice, each input of
 //     a Concat), one thread per element; moe_cuda_range_f32 likewise;
-//   - moe_cuda_transpose_f32: one thread per output element (coalesced
+//   - moe_cuda_transpose_f32, moe_cuda_expand_f32: a gather by strides,
+//     one thread per output element (coalesced
 //     writes, gathered reads: attention's head transposes move rows of
 //     head_dim values, which stay mostly within cache lines).
 // Memory-bound, like the ops they serve.
@@ -162,10 +163,10 @@ __global__ void copyColumnsKernel(int64_t rows, int64_t width, const float *src,
   }
 }
 
-__global__ void transposeKernel(TransposeShape s, const float *x, float *out) {
+__global__ void gatherKernel(StridedShape s, const float *x, float *out) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < s.count;
        i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = x[transposeOffset(s, i)];
+    out[i] = x[gatherOffset(s, i)];
 }
 
 /// A grid-stride launch's blocks for `count` elements.
@@ -293,15 +294,14 @@ extern "C" moe_status moe_cuda_transpose_f32(void *stream, int32_t rank,
                                              const int64_t *dims,
                                              const int64_t *perm,
                                              const float *x, float *out) {
-  TransposeShape s;
+  StridedShape s;
   if ((rank > 0 && (!dims || !perm)) || !transposeShape(rank, dims, perm, s))
     return MOE_ERROR_INVALID_ARGUMENT;
   if (s.count == 0)
     return MOE_OK;
   if (!x || !out)
     return MOE_ERROR_INVALID_ARGUMENT;
-  MOE_LAUNCH(elementGrid(s.count), kThreads, 0, asStream(stream),
-             transposeKernel)
+  MOE_LAUNCH(elementGrid(s.count), kThreads, 0, asStream(stream), gatherKernel)
   (s, x, out);
   return launched();
 }
@@ -330,5 +330,22 @@ extern "C" moe_status moe_cuda_range_f32(void *stream, float start, float delta,
     return MOE_OK;
   MOE_LAUNCH(elementGrid(count), kThreads, 0, asStream(stream), rangeKernel)
   (start, delta, count, out);
+  return launched();
+}
+
+extern "C" moe_status moe_cuda_expand_f32(void *stream, int32_t rank,
+                                          const int64_t *dims,
+                                          const int64_t *out_dims,
+                                          const float *x, float *out) {
+  StridedShape s;
+  if ((rank > 0 && (!dims || !out_dims)) ||
+      !expandShape(rank, dims, out_dims, s))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (s.count == 0)
+    return MOE_OK;
+  if (!x || !out)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  MOE_LAUNCH(elementGrid(s.count), kThreads, 0, asStream(stream), gatherKernel)
+  (s, x, out);
   return launched();
 }

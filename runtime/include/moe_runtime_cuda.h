@@ -217,6 +217,13 @@ moe_status moe_cuda_copy_columns_f32(void *stream, int64_t rows, int64_t width,
 moe_status moe_cuda_range_f32(void *stream, float start, float delta,
                               int64_t count, float *out);
 
+/* out (rank <= MOE_CUDA_MAX_ELEMENTWISE_RANK, out_dims) = x (dims, each
+ * out's or 1) repeated along its 1s: ONNX Expand (grouped-query
+ * attention's k and v heads repeated). */
+moe_status moe_cuda_expand_f32(void *stream, int32_t rank, const int64_t *dims,
+                               const int64_t *out_dims, const float *x,
+                               float *out);
+
 /* Batched f32 matmuls through cuBLAS (fp32 compute, no TF32):
  * out[i, j] (row-major [batch0, batch1, m, n]) = alpha * op(a[i, j]) .
  * op(b[i, j]), op(a) [m, k] (a [k, m] row-major when trans_a), op(b)
@@ -415,6 +422,12 @@ int32_t moe_cuda_cc_transpose_f32(int32_t num_threads, const float *x,
                                   int64_t d2, int64_t d3, int64_t p0,
                                   int64_t p1, int64_t p2, int64_t p3,
                                   float *out);
+/* moe_cuda_expand_f32 for the graph (x of rank dims d0.., out o0..), on
+ * the GPU or the host as moe_cuda_cc_binary_f32 decides. */
+int32_t moe_cuda_cc_expand_f32(int32_t num_threads, const float *x,
+                               int64_t rank, int64_t d0, int64_t d1, int64_t d2,
+                               int64_t d3, int64_t o0, int64_t o1, int64_t o2,
+                               int64_t o3, float *out);
 /* moe_cuda_range_f32 for the graph (count: from its run-time scalars), on
  * the GPU or the host as moe_cuda_cc_binary_f32 decides. */
 int32_t moe_cuda_cc_range_f32(int32_t num_threads, float start, float delta,

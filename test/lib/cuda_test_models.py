@@ -7,8 +7,9 @@ becomes a CUDA call (moe_cuda_cc_binary_f32) so that the model runs
 device-resident, and again behind an RMS norm (pow, mean, sqrt, div, mul:
 CUDA calls too); a whole decoder layer (attention: projections, head
 transposes, scaled scores, softmax; then the norm and the Mixtral block,
-each behind a residual add), again with a causal mask and rotary
-position embeddings (Mixtral's whole layer); two layers in a
+each behind a residual add), again with a causal mask, rotary position
+embeddings and grouped-query attention (Mixtral's whole layer); two
+layers in a
 row (Mixtral, then Qwen2), whose intermediate stays on the device; and the other
 exported forms moe-raise knows: ReLU experts, gate weights applied before
 the down projection, a dense (soft) mixture, gpt-oss's clamped SwiGLU
@@ -57,7 +58,7 @@ def build(out, rng):
                 blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2), d=D, heads=2)),
             ("causal", blocks.DecoderLayer(
                 blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2), d=D, heads=2,
-                causal=True, rotary=True)),
+                causal=True, rotary=True, kv_heads=1)),
             ("two_layers", blocks.Stack(
                 blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2),
                 blocks.Qwen2MoeSparseMoeBlock(d=D, f=8, num_experts=6, top_k=2,

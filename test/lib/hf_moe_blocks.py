@@ -393,24 +393,35 @@ class SelfAttention(nn.Module):
     (ConstantOfShape, Trilu, added to the scores); `rotary`: Llama's and
     Mixtral's rotary position embedding of q and k at positions 0..t-1
     (Range, an outer product, Cos, Sin; rotate_half's Slice, Neg and
-    Concat). The non-MoE half of a layer."""
+    Concat); `kv_heads` < heads: grouped-query attention (k and v heads
+    repeated as HF's repeat_kv writes it: a rank-5 Expand). The non-MoE
+    half of a layer."""
 
-    def __init__(self, d, heads, causal=False, rotary=False, base=10000.0):
+    def __init__(self, d, heads, causal=False, rotary=False, kv_heads=None,
+                 base=10000.0):
         super().__init__()
         self.heads, self.head_dim, self.causal = heads, d // heads, causal
         self.rotary = rotary
+        self.kv_heads = kv_heads or heads
         inv_freq = 1.0 / (base ** (torch.arange(0, self.head_dim, 2).float() / self.head_dim))
         self.register_buffer("inv_freq", inv_freq, persistent=False)
         self.q_proj = nn.Linear(d, d, bias=False)
-        self.k_proj = nn.Linear(d, d, bias=False)
-        self.v_proj = nn.Linear(d, d, bias=False)
+        self.k_proj = nn.Linear(d, self.kv_heads * self.head_dim, bias=False)
+        self.v_proj = nn.Linear(d, self.kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(d, d, bias=False)
 
     def forward(self, hidden_states):
         b, t, d = hidden_states.shape
 
         def heads(x):
-            return x.view(b, t, self.heads, self.head_dim).transpose(1, 2)
+            return x.view(b, t, -1, self.head_dim).transpose(1, 2)
+
+        def repeat_kv(x):
+            n_rep = self.heads // self.kv_heads
+            if n_rep == 1:
+                return x
+            x = x[:, :, None, :, :].expand(b, self.kv_heads, n_rep, t, self.head_dim)
+            return x.reshape(b, self.heads, t, self.head_dim)
 
         q = heads(self.q_proj(hidden_states))
         k = heads(self.k_proj(hidden_states))
@@ -426,6 +437,7 @@ class SelfAttention(nn.Module):
 
             q = q * cos + rotate_half(q) * sin
             k = k * cos + rotate_half(k) * sin
+        k, v = repeat_kv(k), repeat_kv(v)
         scores = torch.matmul(q, k.transpose(2, 3)) / (self.head_dim ** 0.5)
         if self.causal:
             scores = scores + torch.full((t, t), float("-inf"), dtype=scores.dtype).triu(1)
@@ -438,10 +450,10 @@ class DecoderLayer(nn.Module):
     """A whole decoder layer as Mixtral's writes it: h = x + attn(norm(x)),
     then h + moe(norm(h))."""
 
-    def __init__(self, block, d, heads, causal=False, rotary=False):
+    def __init__(self, block, d, heads, causal=False, rotary=False, kv_heads=None):
         super().__init__()
         self.input_layernorm = RMSNorm(d)
-        self.self_attn = SelfAttention(d, heads, causal, rotary)
+        self.self_attn = SelfAttention(d, heads, causal, rotary, kv_heads)
         self.post_attention_layernorm = RMSNorm(d)
         self.block = block
 

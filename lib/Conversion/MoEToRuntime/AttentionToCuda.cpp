@@ -20,7 +20,9 @@
 //     embeddings' rotate_half): moe_cuda_cc_slice_f32 / _concat_f32, blocks
 //     of columns moved; their tables' f32 onnx.range (moe_cuda_cc_range_f32)
 //     and outer-product onnx.einsum (a broadcast binary mul), so that the
-//     cos/sin tables are built where they are used.
+//     cos/sin tables are built where they are used;
+//   - onnx.expand (grouped-query attention's repeated k/v heads):
+//     moe_cuda_cc_expand_f32, a gather with zero strides.
 //
 //===----------------------------------------------------------------------===//
 
@@ -381,6 +383,72 @@ struct ConcatToCuda : RuntimePattern<onnx::ConcatOp> {
   }
 };
 
+/// Expand (grouped-query attention's repeat_kv: [b, kv, 1, t, dh] to
+/// [b, kv, n_rep, t, dh]): the result's dims grouped into runs where x is
+/// copied (its dim is the result's) or repeated (x's dim is statically 1,
+/// or absent), each run one dim of the call - rank 5 fits in 4 that way.
+/// The result's dims as the linalg lowering computes them (the shape's
+/// entry, or x's dim when larger).
+struct ExpandToCuda : RuntimePattern<onnx::ExpandOp> {
+  using RuntimePattern::RuntimePattern;
+
+  LogicalResult matchAndRewrite(onnx::ExpandOp op,
+                                PatternRewriter &rewriter) const override {
+    Value x = op.getInput();
+    auto type = cast<RankedTensorType>(op.getType());
+    auto xType = cast<RankedTensorType>(x.getType());
+    if (!isF32(x) || onlyConstants(x))
+      return rewriter.notifyMatchFailure(op, "needs f32 data");
+    int64_t offset = type.getRank() - xType.getRank();
+    auto repeats = [&](int64_t d) {
+      return d < offset || xType.getDimSize(d - offset) == 1;
+    };
+    // The runs of dims of one kind.
+    SmallVector<std::pair<int64_t, int64_t>> runs; // [first, end)
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (runs.empty() || repeats(d) != repeats(runs.back().first))
+        runs.push_back({d, d + 1});
+      else
+        runs.back().second = d + 1;
+    if (static_cast<int64_t>(runs.size()) > kMaxCudaRank)
+      return rewriter.notifyMatchFailure(op, "more than 4 runs of dims");
+    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+    ImplicitLocOpBuilder &b = call.builder();
+    SmallVector<Value> sizes;
+    for (int64_t d = 0; d < type.getRank(); ++d) {
+      if (!type.isDynamicDim(d)) {
+        sizes.push_back(call.index(type.getDimSize(d)));
+        continue;
+      }
+      Value entry = tensor::ExtractOp::create(b, op.getShape(),
+                                              ValueRange{call.index(d)});
+      Value dim = arith::IndexCastOp::create(b, b.getIndexType(), entry);
+      if (d >= offset)
+        dim = arith::MaxUIOp::create(b, dim, call.dim(x, d - offset));
+      sizes.push_back(dim);
+    }
+    SmallVector<Value> xDims, outDims;
+    for (auto [first, end] : runs) {
+      Value size = productOf(call, sizes, first, end);
+      outDims.push_back(size);
+      xDims.push_back(repeats(first) ? call.index(1) : size);
+    }
+    call.addInput(x);
+    addRankAndDims(call, xDims);
+    for (int64_t d = 0; d < kMaxCudaRank; ++d)
+      if (d < static_cast<int64_t>(outDims.size()))
+        call.addI64(outDims[d]);
+      else
+        call.addI64(int64_t(1));
+    call.addOutput(op.getResult(), sizes);
+    rewriter.replaceOp(
+        op,
+        call.emit("moe_cc_expand_f32",
+                  describeGraphOp(op, "x's dims must be the result's or 1")));
+    return success();
+  }
+};
+
 /// An f32 Range (rotary embeddings' positions): its scalars read on the
 /// host (shape arithmetic), the elements written by the call - on the
 /// device when its buffer is there, so that the tables built from it are.
@@ -459,6 +527,6 @@ void mlir::moe::populateAttentionToCudaPatterns(RewritePatternSet &patterns,
   MLIRContext *context = patterns.getContext();
   patterns.add<MatMulToCuda, GemmToCuda>(context, numThreads, storage);
   patterns.add<SoftmaxToCuda, TransposeToCuda, SliceToCuda, ConcatToCuda,
-               RangeToCuda, OuterProductToCuda>(context, numThreads,
-                                                RuntimeTarget::CUDA);
+               RangeToCuda, OuterProductToCuda, ExpandToCuda>(
+      context, numThreads, RuntimeTarget::CUDA);
 }

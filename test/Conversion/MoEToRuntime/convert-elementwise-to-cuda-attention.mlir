@@ -307,3 +307,28 @@ func.func @data_left_alone(%x: tensor<4x4xf32>, %n: tensor<i64>) -> (tensor<4x2x
   %e = onnx.einsum %x, %x {equation = "ij,jk->ik"} : (tensor<4x4xf32>, tensor<4x4xf32>) -> tensor<4x4xf32>
   return %a, %b, %c, %r, %e : tensor<4x2xf32>, tensor<2x2xf32>, tensor<4x20xf32>, tensor<?xi64>, tensor<4x4xf32>
 }
+
+// -----
+
+// Grouped-query attention's repeat_kv: [B, 2, 1, S, 8] expanded to
+// [B, 2, R, S, 8]: the dims grouped into runs copied (B*2), repeated (R)
+// and copied (S*8) - rank 3 for the call, x's repeated run a 1; R read
+// from the shape operand (the larger of it and x's 1).
+// CHECK-LABEL: func.func @repeat_kv
+// CHECK-DAG: %[[R3:.*]] = arith.constant 3 : i64
+// CHECK: %[[REP:.*]] = tensor.extract %arg1[%c2] : tensor<5xi64>
+// CHECK: llvm.call @moe_cuda_cc_expand_f32(%{{.*}}, %{{.*}}, %[[R3]], %{{.*}}, %c1_i64, %{{.*}}, %c1_i64, %{{.*}}, %{{.*}}, %{{.*}}, %c1_i64, %{{.*}})
+// CHECK-NOT: = onnx.expand
+// A fifth run (x [2, 1, 3, 1, 4]: copy, repeat, copy, repeat, copy) is
+// beyond the call's 4 dims: left for convert-onnx-to-linalg.
+// CHECK-LABEL: func.func @five_runs
+// CHECK: onnx.expand
+func.func @repeat_kv(%k: tensor<?x2x1x?x8xf32>, %shape: tensor<5xi64>) -> tensor<?x2x?x?x8xf32> {
+  %y = onnx.expand %k, %shape : (tensor<?x2x1x?x8xf32>, tensor<5xi64>) -> tensor<?x2x?x?x8xf32>
+  return %y : tensor<?x2x?x?x8xf32>
+}
+
+func.func @five_runs(%x: tensor<2x1x3x1x4xf32>, %shape: tensor<5xi64>) -> tensor<2x2x3x2x4xf32> {
+  %y = onnx.expand %x, %shape : (tensor<2x1x3x1x4xf32>, tensor<5xi64>) -> tensor<2x2x3x2x4xf32>
+  return %y : tensor<2x2x3x2x4xf32>
+}

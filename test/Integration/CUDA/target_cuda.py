@@ -96,7 +96,7 @@ def check_lowering(name, path):
         # the mask in the softmax call; rotary embeddings' ops
         extra["causal"] = extra["decoder"] | {
             "moe_cuda_cc_slice_f32", "moe_cuda_cc_concat_f32", "moe_cuda_cc_range_f32",
-            "moe_cuda_cc_unary_f32"}
+            "moe_cuda_cc_unary_f32", "moe_cuda_cc_expand_f32"}
         extra = extra.get(name, set())
         assert kernels == {"moe_cuda_cc_layer_f32", "moe_cuda_cc_preload"} | extra, kernels
     print(f"OK: {name} calls the CUDA runtime")

@@ -75,8 +75,9 @@
 # added; and rotary embeddings: their cos/sin tables built on the device
 # too (range, outer product, concat, cos, sin: 5 launches) and applied to
 # q and k (2 slices, neg, concat of 2, 2 muls, add: 8 each, a transpose
-# more for k^T) - 44 a run, nothing through the host.
-# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 88 in a device run
+# more for k^T), and grouped-query attention's repeated k and v heads (a
+# rank-5 Expand each, one launch) - 46 a run, nothing through the host.
+# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 92 in a device run
 # Two MoE layers, each a CUDA call, and no synchronization between them:
 # CHECK: OK: two_layers f32 (device-resident: no copy through the host, 8 synchronizations per run_device
 # CHECK: OK: relu f32 (device-resident

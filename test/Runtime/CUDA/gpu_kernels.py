@@ -30,7 +30,7 @@
 # CHECK: OK: combine
 # CHECK: OK: binary
 # CHECK: OK: unary, mean, RMS norm and casts
-# CHECK: OK: softmax, transpose, slice, concat, range and matmul
+# CHECK: OK: softmax, transpose, slice, concat, expand, range and matmul
 # CHECK: OK: chained layer
 
 import ctypes
@@ -568,7 +568,8 @@ def test_unary_mean():
 
 def test_attention():
     """An attention block's ops against numpy (rotary embeddings' slice,
-    concat and range too): softmax over the last axis
+    concat and range, grouped-query attention's expand too): softmax over
+    the last axis
     (rows with masked -inf scores too; with a causal mask left out), transposes of every rank, and
     numpy matmuls with broadcast batch dims (the projections' weight shared
     by all rows, the scores' batched products, batch dims broadcast across
@@ -689,6 +690,30 @@ def test_attention():
                                            None, 0, 0, None, 0, 0, a.ctypes.data)
     if status != ch.INVALID_ARGUMENT:
         failures.append(f"a concat of 3 and 4 rows: status {status}")
+    # Expand: x's 1s repeated (grouped-query attention's k/v heads).
+    for shape, out_shape in (((3, 1, 10), (3, 4, 10)), ((1, 5), (6, 5)), ((2, 1), (2, 3)),
+                             ((4,), (2, 3, 4)), ((2, 1, 3), (2, 0, 3)), ((), (2, 2))):
+        x = rng.standard_normal(shape).astype(np.float32)
+        want = np.broadcast_to(x, out_shape)
+        # x's dims aligned to the result's (1s in front), as the calls take them.
+        aligned = (1,) * (len(out_shape) - len(shape)) + tuple(shape)
+        xd, od = np.array(aligned or [1], np.int64), np.array(out_shape, np.int64)
+        pad = (1,) * (4 - len(out_shape))
+        for where in ("kernel", "cc device", "cc host"):
+            status, got = run(
+                where,
+                lambda x, o: ch.lib.moe_cuda_expand_f32(None, len(out_shape), xd.ctypes.data,
+                                                        od.ctypes.data, x, o),
+                lambda x, o: ch.lib.moe_cuda_cc_expand_f32(0, x, len(out_shape), *(aligned + pad),
+                                                           *(tuple(out_shape) + pad), o),
+                [x], out_shape)
+            if status != ch.OK or not np.array_equal(got, want):
+                failures.append(f"{where} expand {shape} to {out_shape}: status {status}")
+    x = np.ones(6, np.float32)
+    status = ch.lib.moe_cuda_cc_expand_f32(0, x.ctypes.data, 2, 2, 3, 1, 1, 3, 3, 1, 1,
+                                           x.ctypes.data)
+    if status != ch.INVALID_ARGUMENT:
+        failures.append(f"an expand of [2, 3] to [3, 3]: status {status}")
     for start, delta, count in ((0.0, 1.0, 7), (2.5, -0.5, 5), (0.0, 1.0, 0), (1.0, 0.25, 300)):
         want = (start + np.arange(count, dtype=np.float32) * np.float32(delta)).astype(np.float32)
         for where in ("kernel", "cc device", "cc host"):
@@ -772,7 +797,7 @@ def test_attention():
                               out_shape)
         if status != ch.INVALID_ARGUMENT:
             failures.append(f"matmul {a_shape} x {b_shape} -> {out_shape}: status {status}")
-    report("softmax, transpose, slice, concat, range and matmul", failures)
+    report("softmax, transpose, slice, concat, expand, range and matmul", failures)
 
 
 # Every section runs even when one before it failed (a GPU session is
@@ -786,7 +811,7 @@ for name, section in (("route", test_route), ("router logits", test_router_logit
                       ("grouped_matmul f16", lambda: test_grouped_matmul("f16")),
                       ("combine", test_combine), ("binary", test_binary),
                       ("unary, mean, RMS norm and casts", test_unary_mean),
-                      ("softmax, transpose, slice, concat, range and matmul",
+                      ("softmax, transpose, slice, concat, expand, range and matmul",
                        test_attention),
                       ("chained layer", test_chained_layer)):
     try:

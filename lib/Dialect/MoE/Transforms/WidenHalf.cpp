@@ -43,8 +43,8 @@ bool isWidenableGraphOp(Operation *op) {
              onnx::MaxOp, onnx::MinOp, onnx::NegOp, onnx::SqrtOp, onnx::ExpOp,
              onnx::TanhOp, onnx::SigmoidOp, onnx::ReluOp, onnx::ErfOp,
              onnx::CosOp, onnx::SinOp, onnx::SliceOp, onnx::ConcatOp,
-             onnx::ReduceMeanOp, onnx::SoftmaxOp, onnx::TransposeOp,
-             onnx::MatMulOp, onnx::GemmOp, onnx::TriluOp,
+             onnx::ExpandOp, onnx::ReduceMeanOp, onnx::SoftmaxOp,
+             onnx::TransposeOp, onnx::MatMulOp, onnx::GemmOp, onnx::TriluOp,
              onnx::ConstantOfShapeOp, onnx::ReshapeOp, onnx::UnsqueezeOp,
              onnx::SqueezeOp, onnx::FlattenOp, onnx::ShapeOp>(op);
 }

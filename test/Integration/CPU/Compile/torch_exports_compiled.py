@@ -1,7 +1,8 @@
 # Real torch.onnx.export files of MoE blocks written as in Hugging Face
 # transformers (Mixtral, Qwen2-MoE with a shared expert, ReLU experts, a
 # dense mixture, gpt-oss, stacked weights, Switch, DeepSeek-V3; a whole
-# decoder layer with causal, rotary attention around Mixtral's) compiled by moe-compile into
+# decoder layer with causal, rotary, grouped-query attention around
+# Mixtral's) compiled by moe-compile into
 # shared libraries (runtime path and --reference) and run through the model
 # C API at 1, 7 and 33 tokens, and once through moe-run, against
 # onnxruntime on the same file.
@@ -60,7 +61,7 @@ models = {
                                      n_group=4, topk_group=2),
     "decoder": blocks.DecoderLayer(blocks.MixtralSparseMoeBlock(d=d, f=16, num_experts=4,
                                                                 top_k=2),
-                                   d=d, heads=2, causal=True, rotary=True),
+                                   d=d, heads=4, causal=True, rotary=True, kv_heads=2),
 }
 rng = np.random.default_rng(4)
 # [batch, seq, d]: 1, 7 and 33 tokens.
