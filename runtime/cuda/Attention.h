@@ -1,5 +1,4 @@
-//===- Attention.h - Matmul, softmax, transpose: shapes and host loops -*- C++
-//-*-===//
+//===- Attention.h - Attention ops' shapes and host loops -------*- C++ -*-===//
 //
 // The index math of the ops an attention block exports to (MatMul, Softmax,
 // Transpose; Elementwise.cu, Matmul.cu) and the host loops of their

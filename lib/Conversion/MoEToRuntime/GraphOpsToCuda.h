@@ -1,9 +1,9 @@
-//===- GraphOpsToCuda.h - Shared by the graph-op-to-CUDA patterns -*- C++
-//-*-===//
+//===- GraphOpsToCuda.h - Helpers of the graph-op patterns ------*- C++ -*-===//
 //
 // Private to lib/Conversion/MoEToRuntime: helpers of convert-elementwise-to-
 // cuda's patterns (ElementwiseToCuda.cpp: elementwise ops, means, the RMS
-// norm; AttentionToCuda.cpp: matmuls, softmax, transposes).
+// norm; AttentionToCuda.cpp: matmuls, softmax, transposes;
+// DataMovementToCuda.cpp: slices, concats, expands, ranges).
 //
 //===----------------------------------------------------------------------===//
 
@@ -59,6 +59,12 @@ void populateFusedAttentionToCudaPatterns(RewritePatternSet &patterns,
                                           WeightStorage storage);
 void populateAttentionToCudaPatterns(RewritePatternSet &patterns,
                                      int32_t numThreads, WeightStorage storage);
+
+/// Rotary embeddings' and grouped-query attention's data movement
+/// (DataMovementToCuda.cpp): slice, concat, expand, f32 range, outer
+/// products; added by populateAttentionToCudaPatterns.
+void populateDataMovementToCudaPatterns(RewritePatternSet &patterns,
+                                        int32_t numThreads);
 
 } // namespace mlir::moe
 

@@ -1,0 +1,246 @@
+//===- DataMovementToCuda.cpp - Rotary and GQA data movement to CUDA ------===//
+//
+// Part of convert-elementwise-to-cuda (Passes.td), next to the attention
+// ops (AttentionToCuda.cpp): the data movement an attention block's rotary
+// embeddings and grouped-query attention export to, on f32, so that it
+// stays on the device:
+//   - onnx.slice along one axis and onnx.concat of up to 4 inputs (rotary
+//     embeddings' rotate_half): moe_cuda_cc_slice_f32 / _concat_f32, blocks
+//     of columns moved; their tables' f32 onnx.range (moe_cuda_cc_range_f32)
+//     and outer-product onnx.einsum (a broadcast binary mul), so that the
+//     cos/sin tables are built where they are used (not uploaded by each
+//     mul that applies them, every run);
+//   - onnx.expand (grouped-query attention's repeated k/v heads):
+//     moe_cuda_cc_expand_f32, a gather with zero strides.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GraphOpsToCuda.h"
+
+#include "moe/Conversion/Utils/TensorBuilder.h"
+#include "moe/Dialect/ONNX/IR/ONNXOps.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+/// The product of `sizes` [from, to) (1 when empty).
+Value productOf(RuntimeCall &call, ArrayRef<Value> sizes, size_t from,
+                size_t to) {
+  return product(call, sizes.slice(from, to - from));
+}
+
+/// Slice along one axis with step 1 (rotary embeddings' halves): a block
+/// of columns of x seen as [dims before the axis, the rest], bounds by
+/// ONNX's rules at run time.
+struct SliceToCuda : RuntimePattern<onnx::SliceOp> {
+  using RuntimePattern::RuntimePattern;
+
+  LogicalResult matchAndRewrite(onnx::SliceOp op,
+                                PatternRewriter &rewriter) const override {
+    Value x = op.getInput();
+    auto type = cast<RankedTensorType>(x.getType());
+    if (!isF32(x) || type.getRank() > kMaxCudaRank ||
+        op.getAxes().size() != 1 || op.getSteps()[0] != 1 || onlyConstants(x))
+      return rewriter.notifyMatchFailure(op, "needs f32, one axis, step 1");
+    auto axis = static_cast<size_t>(op.getAxes()[0]);
+    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+    ImplicitLocOpBuilder &b = call.builder();
+    SmallVector<Value> sizes = dimSizes(call, x);
+    auto [first, size] = sliceBounds(
+        b, sizes[axis], sliceBound(b, op.getStarts(), op.getStartsTensor(), 0),
+        sliceBound(b, op.getEnds(), op.getEndsTensor(), 0), 1);
+    Value inner = productOf(call, sizes, axis + 1, sizes.size());
+    call.addInput(x);
+    call.addI64(productOf(call, sizes, 0, axis));
+    call.addI64(arith::MulIOp::create(b, sizes[axis], inner));
+    call.addI64(arith::MulIOp::create(b, first, inner));
+    call.addI64(arith::MulIOp::create(b, size, inner));
+    SmallVector<Value> outSizes(sizes);
+    outSizes[axis] = size;
+    call.addOutput(op.getResult(), outSizes);
+    rewriter.replaceOp(op,
+                       call.emit("moe_cc_slice_f32", describeGraphOp(op, "")));
+    return success();
+  }
+};
+
+/// Concat of 1 to 4 f32 inputs (rotary embeddings' halves swapped): each
+/// input a block of the result's columns, [dims before the axis, the rest].
+struct ConcatToCuda : RuntimePattern<onnx::ConcatOp> {
+  using RuntimePattern::RuntimePattern;
+
+  LogicalResult matchAndRewrite(onnx::ConcatOp op,
+                                PatternRewriter &rewriter) const override {
+    auto inputs = op.getInputs();
+    auto type = cast<RankedTensorType>(op.getType());
+    if (!isF32(op.getResult()) || type.getRank() > kMaxCudaRank ||
+        inputs.empty() || inputs.size() > 4 ||
+        llvm::all_of(inputs, [](Value v) { return onlyConstants(v); }))
+      return rewriter.notifyMatchFailure(op, "needs f32, 1 to 4 inputs");
+    auto axis = static_cast<size_t>(op.getAxis());
+    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+    ImplicitLocOpBuilder &b = call.builder();
+    SmallVector<Value> outSizes = dimSizes(call, inputs.front());
+    call.addI64(static_cast<int64_t>(inputs.size()));
+    Value total = call.index(0);
+    for (size_t i = 0; i < 4; ++i) {
+      if (i >= inputs.size()) {
+        call.addInput(Value());
+        call.addI64(int64_t(0));
+        call.addI64(int64_t(0));
+        continue;
+      }
+      SmallVector<Value> sizes = dimSizes(call, inputs[i]);
+      preloadIfConstant(rewriter, op, inputs[i], numThreads);
+      call.addInput(inputs[i]);
+      call.addI64(productOf(call, sizes, 0, axis));
+      call.addI64(productOf(call, sizes, axis, sizes.size()));
+      total = arith::AddIOp::create(b, total, sizes[axis]);
+    }
+    outSizes[axis] = total;
+    call.addOutput(op.getResult(), outSizes);
+    rewriter.replaceOp(
+        op,
+        call.emit("moe_cc_concat_f32",
+                  describeGraphOp(op, "its inputs' other dims must agree")));
+    return success();
+  }
+};
+
+/// Expand (grouped-query attention's repeat_kv: [b, kv, 1, t, dh] to
+/// [b, kv, n_rep, t, dh]): the result's dims grouped into runs where x is
+/// copied (its dim is the result's) or repeated (x's dim is statically 1,
+/// or absent), each run one dim of the call - rank 5 fits in 4 that way.
+/// The result's dims as the linalg lowering computes them (the shape's
+/// entry, or x's dim when larger).
+struct ExpandToCuda : RuntimePattern<onnx::ExpandOp> {
+  using RuntimePattern::RuntimePattern;
+
+  LogicalResult matchAndRewrite(onnx::ExpandOp op,
+                                PatternRewriter &rewriter) const override {
+    Value x = op.getInput();
+    auto type = cast<RankedTensorType>(op.getType());
+    auto xType = cast<RankedTensorType>(x.getType());
+    if (!isF32(x) || onlyConstants(x))
+      return rewriter.notifyMatchFailure(op, "needs f32 data");
+    int64_t offset = type.getRank() - xType.getRank();
+    auto repeats = [&](int64_t d) {
+      return d < offset || xType.getDimSize(d - offset) == 1;
+    };
+    // The runs of dims of one kind.
+    SmallVector<std::pair<int64_t, int64_t>> runs; // [first, end)
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (runs.empty() || repeats(d) != repeats(runs.back().first))
+        runs.push_back({d, d + 1});
+      else
+        runs.back().second = d + 1;
+    if (static_cast<int64_t>(runs.size()) > kMaxCudaRank)
+      return rewriter.notifyMatchFailure(op, "more than 4 runs of dims");
+    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+    ImplicitLocOpBuilder &b = call.builder();
+    SmallVector<Value> sizes;
+    for (int64_t d = 0; d < type.getRank(); ++d) {
+      if (!type.isDynamicDim(d)) {
+        sizes.push_back(call.index(type.getDimSize(d)));
+        continue;
+      }
+      Value entry = tensor::ExtractOp::create(b, op.getShape(),
+                                              ValueRange{call.index(d)});
+      Value dim = arith::IndexCastOp::create(b, b.getIndexType(), entry);
+      if (d >= offset)
+        dim = arith::MaxUIOp::create(b, dim, call.dim(x, d - offset));
+      sizes.push_back(dim);
+    }
+    SmallVector<Value> xDims, outDims;
+    for (auto [first, end] : runs) {
+      Value size = productOf(call, sizes, first, end);
+      outDims.push_back(size);
+      xDims.push_back(repeats(first) ? call.index(1) : size);
+    }
+    call.addInput(x);
+    addRankAndDims(call, xDims);
+    for (int64_t d = 0; d < kMaxCudaRank; ++d)
+      if (d < static_cast<int64_t>(outDims.size()))
+        call.addI64(outDims[d]);
+      else
+        call.addI64(int64_t(1));
+    call.addOutput(op.getResult(), sizes);
+    rewriter.replaceOp(
+        op,
+        call.emit("moe_cc_expand_f32",
+                  describeGraphOp(op, "x's dims must be the result's or 1")));
+    return success();
+  }
+};
+
+/// An f32 Range (rotary embeddings' positions): its scalars read on the
+/// host (shape arithmetic), the elements written by the call - on the
+/// device when its buffer is there, so that the tables built from it are.
+struct RangeToCuda : RuntimePattern<onnx::RangeOp> {
+  using RuntimePattern::RuntimePattern;
+
+  LogicalResult matchAndRewrite(onnx::RangeOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!isF32(op.getResult()))
+      return rewriter.notifyMatchFailure(op, "needs f32");
+    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+    ImplicitLocOpBuilder &b = call.builder();
+    auto scalar = [&](Value tensor) {
+      return tensor::ExtractOp::create(b, tensor, ValueRange{}).getResult();
+    };
+    Value start = scalar(op.getStart()), delta = scalar(op.getDelta());
+    Value count = rangeCount(b, start, scalar(op.getLimit()), delta);
+    call.addValue(start);
+    call.addValue(delta);
+    call.addI64(count);
+    call.addOutput(op.getResult(), {count});
+    rewriter.replaceOp(op,
+                       call.emit("moe_cc_range_f32", describeGraphOp(op, "")));
+    return success();
+  }
+};
+
+/// Einsum "i,j->ij" of f32 vectors (rotary embeddings' positions times
+/// frequencies): the broadcast product a[:, None] * b[None, :], one
+/// binary call (op code mul) reading a as [n, 1] and b as [1, m].
+struct OuterProductToCuda : RuntimePattern<onnx::EinsumOp> {
+  using RuntimePattern::RuntimePattern;
+
+  LogicalResult matchAndRewrite(onnx::EinsumOp op,
+                                PatternRewriter &rewriter) const override {
+    StringRef equation = op.getEquation();
+    if (op.getInputs().size() != 2 || equation.size() != 7 ||
+        equation[1] != ',' || equation.substr(3, 2) != "->" ||
+        equation[0] == equation[2] || equation[5] != equation[0] ||
+        equation[6] != equation[2] || !isF32(op.getResult()) ||
+        !isF32(op.getInputs()[0]) || !isF32(op.getInputs()[1]))
+      return rewriter.notifyMatchFailure(op, "not an f32 outer product");
+    Value a = op.getInputs()[0], c = op.getInputs()[1];
+    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+    Value n = dimSizes(call, a).front(), m = dimSizes(call, c).front();
+    Value one = call.index(1);
+    call.addI32(MOE_CUDA_BINARY_MUL);
+    preloadIfConstant(rewriter, op, a, numThreads);
+    call.addInput(a);
+    addRankAndDims(call, {n, one});
+    preloadIfConstant(rewriter, op, c, numThreads);
+    call.addInput(c);
+    addRankAndDims(call, {one, m});
+    addRankAndDims(call, {n, m});
+    call.addOutput(op.getResult(), {n, m});
+    rewriter.replaceOp(op,
+                       call.emit("moe_cc_binary_f32", describeGraphOp(op, "")));
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::moe::populateDataMovementToCudaPatterns(RewritePatternSet &patterns,
+                                                   int32_t numThreads) {
+  patterns.add<SliceToCuda, ConcatToCuda, ExpandToCuda, RangeToCuda,
+               OuterProductToCuda>(patterns.getContext(), numThreads,
+                                   RuntimeTarget::CUDA);
+}
