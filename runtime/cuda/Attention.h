@@ -1,8 +1,9 @@
 //===- Attention.h - Attention ops' shapes and host loops -------*- C++ -*-===//
 //
 // The index math of the ops an attention block exports to (MatMul, Softmax,
-// Transpose; Elementwise.cu, Matmul.cu) and the host loops of their
-// moe_cuda_cc_* entries (CompiledGraphOps.cu). Shared by the kernels and
+// Transpose, Expand, Slice/Concat, Range; Elementwise.cu, Matmul.cu) and
+// the host loops of their moe_cuda_cc_* entries (CompiledGraphOps.cu;
+// matmuls have none: they always run on the GPU). Shared by the kernels and
 // the host so that both read the same strides.
 //
 //===----------------------------------------------------------------------===//
@@ -71,27 +72,6 @@ inline bool matmulShape(bool transA, bool transB, int64_t aRank,
   s.bStride1 = b[1] == 1 ? 0 : bMatrix;
   s.bStride0 = b[0] == 1 ? 0 : b[1] * bMatrix;
   return true;
-}
-
-/// out = alpha * op(a) . op(b) for every batch, on the host (accumulating
-/// in f32, k innermost).
-inline void matmulOnHost(const MatmulShape &s, bool transA, bool transB,
-                         float alpha, const float *a, const float *b,
-                         float *out) {
-  for (int64_t i = 0; i < s.batch0; ++i)
-    for (int64_t j = 0; j < s.batch1; ++j) {
-      const float *x = a + i * s.aStride0 + j * s.aStride1;
-      const float *w = b + i * s.bStride0 + j * s.bStride1;
-      float *y = out + (i * s.batch1 + j) * s.m * s.n;
-      for (int64_t r = 0; r < s.m; ++r)
-        for (int64_t c = 0; c < s.n; ++c) {
-          float sum = 0.0f;
-          for (int64_t l = 0; l < s.k; ++l)
-            sum += (transA ? x[l * s.m + r] : x[r * s.k + l]) *
-                   (transB ? w[c * s.k + l] : w[l * s.n + c]);
-          y[r * s.n + c] = alpha * sum;
-        }
-    }
 }
 
 /// A gather by strides (a transpose, an expand): out's dims, and for each

@@ -229,17 +229,21 @@ std::optional<CausalMaskMatch> matchCausalMask(Value sum) {
   return std::nullopt;
 }
 
+/// Whether `op` is an f32 softmax over its last axis (what the call does).
+bool isLastAxisF32Softmax(onnx::SoftmaxOp op) {
+  auto type = cast<RankedTensorType>(op.getType());
+  return isF32(op.getInput()) && type.getRank() >= 1 &&
+         op.getAxis() == static_cast<uint64_t>(type.getRank() - 1);
+}
+
 struct SoftmaxToCuda : RuntimePattern<onnx::SoftmaxOp> {
   using RuntimePattern::RuntimePattern;
 
   LogicalResult matchAndRewrite(onnx::SoftmaxOp op,
                                 PatternRewriter &rewriter) const override {
-    Value x = op.getInput();
-    auto type = cast<RankedTensorType>(x.getType());
-    if (!isF32(x) || type.getRank() < 1 ||
-        op.getAxis() != static_cast<uint64_t>(type.getRank() - 1))
+    if (!isLastAxisF32Softmax(op))
       return rewriter.notifyMatchFailure(op, "needs f32, the last axis");
-    replaceBySoftmax(rewriter, op, numThreads, x, /*mask=*/{});
+    replaceBySoftmax(rewriter, op, numThreads, op.getInput(), /*mask=*/{});
     return success();
   }
 };
@@ -252,10 +256,9 @@ struct CausalSoftmaxToCuda : RuntimePattern<onnx::SoftmaxOp> {
 
   LogicalResult matchAndRewrite(onnx::SoftmaxOp op,
                                 PatternRewriter &rewriter) const override {
-    auto type = cast<RankedTensorType>(op.getType());
+    // (The mask is rank 2 and the scores have its shape: rank >= 2.)
     std::optional<CausalMaskMatch> mask = matchCausalMask(op.getInput());
-    if (!isF32(op.getInput()) || type.getRank() < 2 ||
-        op.getAxis() != static_cast<uint64_t>(type.getRank() - 1) || !mask)
+    if (!isLastAxisF32Softmax(op) || !mask)
       return rewriter.notifyMatchFailure(op, "not softmax(x + causal mask)");
     Operation *add = op.getInput().getDefiningOp();
     replaceBySoftmax(rewriter, op, numThreads, mask->scores, mask);

@@ -384,20 +384,19 @@ struct ConvertElementwiseToCudaPass
     MLIRContext *context = &getContext();
     // int8 is the grouped matmuls' CPU storage (convert-moe-to-runtime
     // refuses it for CUDA); the graph's matmuls keep f32 then.
-    if (weightType != "f32" && weightType != "bf16" && weightType != "f16" &&
-        weightType != "int8") {
+    std::optional<WeightStorage> storage = parseWeightStorage(weightType);
+    if (!storage) {
       getOperation()->emitError()
           << "weight-type must be f32, bf16 or f16, not '" << weightType << "'";
       return signalPassFailure();
     }
-    WeightStorage storage = weightType == "bf16"  ? WeightStorage::BF16
-                            : weightType == "f16" ? WeightStorage::F16
-                                                  : WeightStorage::F32;
+    if (*storage == WeightStorage::Int8)
+      storage = WeightStorage::F32;
     // Norms and scaled matmuls first, while their ops are whole.
     RewritePatternSet norms(context);
     norms.add<RmsNormToCuda<onnx::MulOp>, RmsNormToCuda<onnx::DivOp>>(
         context, numThreads, RuntimeTarget::CUDA);
-    populateFusedAttentionToCudaPatterns(norms, numThreads, storage);
+    populateFusedAttentionToCudaPatterns(norms, numThreads, *storage);
     if (failed(applyPatternsGreedily(getOperation(), std::move(norms))))
       return signalPassFailure();
     RewritePatternSet patterns(context);
@@ -418,7 +417,7 @@ struct ConvertElementwiseToCudaPass
                  UnaryToCuda<onnx::CosOp, MOE_CUDA_UNARY_COS>,
                  UnaryToCuda<onnx::SinOp, MOE_CUDA_UNARY_SIN>, MeanRowsToCuda,
                  CastToCuda>(context, numThreads, RuntimeTarget::CUDA);
-    populateAttentionToCudaPatterns(patterns, numThreads, storage);
+    populateAttentionToCudaPatterns(patterns, numThreads, *storage);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

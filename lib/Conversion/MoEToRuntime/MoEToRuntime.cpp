@@ -534,13 +534,14 @@ struct ConvertMoEToRuntimePass
   }
 
   void runOnOperation() override {
-    if (weightType != "f32" && weightType != "bf16" && weightType != "f16" &&
-        weightType != "int8") {
+    std::optional<WeightStorage> parsed = parseWeightStorage(weightType);
+    if (!parsed) {
       getOperation()->emitError()
           << "weight-type must be f32, bf16, f16 or int8, not '" << weightType
           << "'";
       return signalPassFailure();
     }
+    WeightStorage storage = *parsed;
     if (target != "cpu" && target != "cuda") {
       getOperation()->emitError()
           << "target must be cpu or cuda, not '" << target << "'";
@@ -558,10 +559,6 @@ struct ConvertMoEToRuntimePass
              "bf16 and int8 grouped matmuls)";
       return signalPassFailure();
     }
-    WeightStorage storage = weightType == "bf16"   ? WeightStorage::BF16
-                            : weightType == "f16"  ? WeightStorage::F16
-                            : weightType == "int8" ? WeightStorage::Int8
-                                                   : WeightStorage::F32;
     if (storage == WeightStorage::F16 && failed(checkF16Range()))
       return signalPassFailure();
     if (target == "cuda") {

@@ -15,6 +15,7 @@
 
 #include "llvm/ADT/Hashing.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSwitch.h"
 
 #include <cmath>
 #include <cstring>
@@ -116,6 +117,16 @@ bool mlir::moe::preloadIfConstant(PatternRewriter &rewriter, Operation *user,
               static_cast<int64_t>(type.getElementTypeBitWidth() / 8));
   call.emit("moe_cc_preload", "uploading the expert weights");
   return true;
+}
+
+std::optional<WeightStorage>
+mlir::moe::parseWeightStorage(StringRef weightType) {
+  return llvm::StringSwitch<std::optional<WeightStorage>>(weightType)
+      .Case("f32", WeightStorage::F32)
+      .Case("bf16", WeightStorage::BF16)
+      .Case("f16", WeightStorage::F16)
+      .Case("int8", WeightStorage::Int8)
+      .Default(std::nullopt);
 }
 
 std::optional<std::vector<char>> mlir::moe::constantBytes(Value weights) {

@@ -153,6 +153,10 @@ inline bool isF32(Value v) { return getElementTypeOrSelf(v.getType()).isF32(); }
 bool preloadIfConstant(PatternRewriter &rewriter, Operation *user,
                        Value weights, int32_t numThreads);
 
+/// The storage a `weight-type` option names (f32, bf16, f16, int8), or
+/// none.
+std::optional<WeightStorage> parseWeightStorage(StringRef weightType);
+
 /// The bytes of `weights` when it is a constant, else none.
 std::optional<std::vector<char>> constantBytes(Value weights);
 

@@ -141,8 +141,8 @@ struct MoEWidenHalfPass
   using Base::Base;
 
   void runOnOperation() override {
-    // Layers, then (graph) the graph ops around them, in order: each
-    // operand widened once, after its definition.
+    // Layers and (graph) the graph ops around them, in program order:
+    // each operand widened once, after its definition.
     SmallVector<Operation *> ops;
     getOperation().walk([&](Operation *op) {
       bool half = llvm::any_of(op->getOperandTypes(), isHalfFloat) ||
