@@ -1,7 +1,8 @@
 //===- Attention.h - Attention ops' shapes and host loops -------*- C++ -*-===//
 //
 // The index math of the ops an attention block exports to (MatMul, Softmax,
-// Transpose, Expand, Slice/Concat, Range; Elementwise.cu, Matmul.cu) and
+// Transpose, Expand, Slice/Concat, Range, rotary embeddings;
+// Elementwise.cu, Matmul.cu) and
 // the host loops of their moe_cuda_cc_* entries (CompiledGraphOps.cu;
 // matmuls have none: they always run on the GPU). Shared by the kernels and
 // the host so that both read the same strides.
@@ -171,6 +172,68 @@ MOE_HOST_DEVICE inline float maskedProbability(float x, float max, float scale,
 /// Element i of an f32 Range, as the compiled code's lowering computes it.
 MOE_HOST_DEVICE inline float rangeElement(float start, float delta, int64_t i) {
   return start + float(i) * delta;
+}
+
+/// A rotary position embedding as HF's rotate_half writes it, over x's
+/// rows of `cols` values: out = x * cos + rot(x) * sin, rot(x) of a row
+/// the concat of the negated columns [negStart, negStart + negWidth) and
+/// the columns [posStart, posStart + cols - negWidth) (rotate_half: the
+/// second half negated, then the first). cos and sin read through their
+/// broadcast strides over x's shape (`tables`: lhs cos, rhs sin).
+struct RotaryShape {
+  BinaryShape tables;
+  int64_t cols = 0, negStart = 0, negWidth = 0, posStart = 0;
+};
+
+/// The iteration of a rotary embedding of x (rank dims, 1 to
+/// kMaxElementwiseRank) with tables cos and sin (each dim 1 or x's: the
+/// result has x's shape) and the halves' columns as its slices computed
+/// them; false when the tables do not broadcast to x or the halves are
+/// not x's columns (their widths must make up a row).
+inline bool rotaryShape(int64_t rank, const int64_t *dims, int64_t cosRank,
+                        const int64_t *cosDims, int64_t sinRank,
+                        const int64_t *sinDims, int64_t negStart,
+                        int64_t negWidth, int64_t posStart, int64_t posWidth,
+                        RotaryShape &s) {
+  if (rank < 1 || rank > kMaxElementwiseRank || cosRank < 0 || cosRank > rank ||
+      sinRank < 0 || sinRank > rank)
+    return false;
+  int64_t cos[kMaxElementwiseRank], sin[kMaxElementwiseRank];
+  padFront(rank, dims, 1, s.tables.shape);
+  padFront(cosRank, cosDims, 1, cos);
+  padFront(sinRank, sinDims, 1, sin);
+  if (!broadcastStrides(cos, s.tables.shape, s.tables.lhs) ||
+      !broadcastStrides(sin, s.tables.shape, s.tables.rhs))
+    return false;
+  s.tables.count = 1;
+  for (int d = 0; d < kMaxElementwiseRank; ++d)
+    s.tables.count *= s.tables.shape[d];
+  s.cols = dims[rank - 1];
+  s.negStart = negStart;
+  s.negWidth = negWidth;
+  s.posStart = posStart;
+  return negStart >= 0 && negWidth >= 0 && posStart >= 0 && posWidth >= 0 &&
+         negWidth + posWidth == s.cols && negStart + negWidth <= s.cols &&
+         posStart + posWidth <= s.cols;
+}
+
+/// Element i of a rotary embedding (cos and sin: its table values).
+MOE_HOST_DEVICE inline float rotaryElement(const RotaryShape &s, const float *x,
+                                           int64_t i, float cos, float sin) {
+  int64_t j = i % s.cols;
+  const float *row = x + (i - j);
+  float rotated = j < s.negWidth ? -row[s.negStart + j]
+                                 : row[s.posStart + (j - s.negWidth)];
+  return x[i] * cos + rotated * sin;
+}
+
+inline void rotaryOnHost(const RotaryShape &s, const float *x, const float *cos,
+                         const float *sin, float *out) {
+  for (int64_t i = 0; i < s.tables.count; ++i) {
+    int64_t c, sn;
+    binaryOffsets(s.tables, i, c, sn);
+    out[i] = rotaryElement(s, x, i, cos[c], sin[sn]);
+  }
 }
 
 /// moe_cuda_copy_columns_f32 on the host.

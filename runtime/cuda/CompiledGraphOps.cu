@@ -339,6 +339,39 @@ int32_t moe_cuda_cc_slice_f32(int32_t, const float *x, int64_t rows,
       });
 }
 
+int32_t moe_cuda_cc_rotary_f32(
+    int32_t, const float *x, int64_t rank, int64_t x0, int64_t x1, int64_t x2,
+    int64_t x3, const float *cos, int64_t cos_rank, int64_t c0, int64_t c1,
+    int64_t c2, int64_t c3, const float *sin, int64_t sin_rank, int64_t s0,
+    int64_t s1, int64_t s2, int64_t s3, int64_t neg_start, int64_t neg_width,
+    int64_t pos_start, int64_t pos_width, float *out) {
+  const int64_t dims[] = {x0, x1, x2, x3}, cosDims[] = {c0, c1, c2, c3},
+                sinDims[] = {s0, s1, s2, s3};
+  RotaryShape s;
+  if (!rotaryShape(rank, dims, cos_rank, cosDims, sin_rank, sinDims, neg_start,
+                   neg_width, pos_start, pos_width, s) ||
+      (s.tables.count > 0 && (!x || !cos || !sin || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (s.tables.count == 0)
+    return MOE_OK;
+  if (allOnHost({x, cos, sin, out})) {
+    rotaryOnHost(s, x, cos, sin, out);
+    return MOE_OK;
+  }
+  DeviceBuffer<float> dX, dCos, dSin;
+  Result<> result;
+  MOE_TRY(upload(dX, x, s.tables.count));
+  MOE_TRY(upload(dCos, cos, elements(cos_rank, cosDims)));
+  MOE_TRY(upload(dSin, sin, elements(sin_rank, sinDims)));
+  MOE_TRY(result.prepare(out, s.tables.count));
+  MOE_TRY(moe_cuda_rotary_f32(callStream(), kMaxElementwiseRank, s.tables.shape,
+                              dX.get(), dCos.get(), s.tables.lhs, dSin.get(),
+                              s.tables.rhs, neg_start, neg_width, pos_start,
+                              result.get()));
+  MOE_TRY(result.deliver());
+  return finish();
+}
+
 int32_t moe_cuda_cc_concat_f32(int32_t, int64_t n, const float *x0, int64_t r0,
                                int64_t w0, const float *x1, int64_t r1,
                                int64_t w1, const float *x2, int64_t r2,

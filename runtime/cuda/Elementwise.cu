@@ -18,6 +18,10 @@
 //     would set to -inf (never reading them), so that no mask is built;
 //   - moe_cuda_copy_columns_f32: a block of columns (Slice, each input of
 //     a Concat), one thread per element; moe_cuda_range_f32 likewise;
+//   - moe_cuda_rotary_f32: a rotary embedding (x * cos + rotate_half(x) *
+//     sin), one thread per element reading x twice and the tables through
+//     their broadcast strides: one launch for the seven ops a graph
+//     writes;
 //   - moe_cuda_transpose_f32, moe_cuda_expand_f32: a gather by strides,
 //     one thread per output element (coalesced
 //     writes, gathered reads: attention's head transposes move rows of
@@ -151,6 +155,16 @@ __global__ void rangeKernel(float start, float delta, int64_t count,
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
        i += int64_t(gridDim.x) * blockDim.x)
     out[i] = rangeElement(start, delta, i);
+}
+
+__global__ void rotaryKernel(RotaryShape s, const float *x, const float *cos,
+                             const float *sin, float *out) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+       i < s.tables.count; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t c, sn;
+    binaryOffsets(s.tables, i, c, sn);
+    out[i] = rotaryElement(s, x, i, cos[c], sin[sn]);
+  }
 }
 
 __global__ void copyColumnsKernel(int64_t rows, int64_t width, const float *src,
@@ -330,6 +344,42 @@ extern "C" moe_status moe_cuda_range_f32(void *stream, float start, float delta,
     return MOE_OK;
   MOE_LAUNCH(elementGrid(count), kThreads, 0, asStream(stream), rangeKernel)
   (start, delta, count, out);
+  return launched();
+}
+
+extern "C" moe_status
+moe_cuda_rotary_f32(void *stream, int32_t rank, const int64_t *shape,
+                    const float *x, const float *cos,
+                    const int64_t *cos_strides, const float *sin,
+                    const int64_t *sin_strides, int64_t neg_start,
+                    int64_t neg_width, int64_t pos_start, float *out) {
+  if (rank < 1 || rank > kMaxElementwiseRank || !shape || !cos_strides ||
+      !sin_strides)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  RotaryShape s;
+  padFront(rank, shape, 1, s.tables.shape);
+  padFront(rank, cos_strides, 0, s.tables.lhs);
+  padFront(rank, sin_strides, 0, s.tables.rhs);
+  s.tables.count = 1;
+  for (int d = 0; d < kMaxElementwiseRank; ++d) {
+    if (s.tables.shape[d] < 0 || s.tables.lhs[d] < 0 || s.tables.rhs[d] < 0)
+      return MOE_ERROR_INVALID_ARGUMENT;
+    s.tables.count *= s.tables.shape[d];
+  }
+  s.cols = shape[rank - 1];
+  s.negStart = neg_start;
+  s.negWidth = neg_width;
+  s.posStart = pos_start;
+  if (neg_start < 0 || neg_width < 0 || neg_width > s.cols || pos_start < 0 ||
+      neg_start + neg_width > s.cols || pos_start + s.cols - neg_width > s.cols)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (s.tables.count == 0)
+    return MOE_OK;
+  if (!x || !cos || !sin || !out)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  MOE_LAUNCH(elementGrid(s.tables.count), kThreads, 0, asStream(stream),
+             rotaryKernel)
+  (s, x, cos, sin, out);
   return launched();
 }
 

@@ -568,7 +568,8 @@ def test_unary_mean():
 
 def test_attention():
     """An attention block's ops against numpy (rotary embeddings' slice,
-    concat and range, grouped-query attention's expand too): softmax over
+    concat and range and the fused rotary call, grouped-query attention's
+    expand too): softmax over
     the last axis
     (rows with masked -inf scores too; with a causal mask left out), transposes of every rank, and
     numpy matmuls with broadcast batch dims (the projections' weight shared
@@ -724,6 +725,47 @@ def test_attention():
             if status != ch.OK or not np.array_equal(got, want):
                 failures.append(f"{where} range {start}, {delta} x {count}: status {status}")
 
+    # Rotary embeddings: x * cos + concat(-x[..., neg], x[..., pos]) * sin,
+    # the tables broadcast over x (HF's rotate_half: the halves swapped).
+    for shape, table_shape, neg_start, neg_width, pos_start in (
+            ((2, 3, 5, 8), (5, 8), 4, 4, 0),        # rotate_half, [t, d] tables
+            ((2, 1, 4, 6), (2, 1, 4, 6), 3, 3, 0),  # tables as x
+            ((3, 1, 8), (3, 1, 1), 1, 2, 2),        # other halves, a scale per row
+            ((4, 6), (6,), 0, 6, 0),                # all negated
+            ((0, 4), (4,), 2, 2, 0)):
+        x = rng.standard_normal(shape).astype(np.float32)
+        cos = rng.standard_normal(table_shape).astype(np.float32)
+        sin = rng.standard_normal(table_shape).astype(np.float32)
+        pos_width = shape[-1] - neg_width
+        rot = np.concatenate((-x[..., neg_start:neg_start + neg_width],
+                              x[..., pos_start:pos_start + pos_width]), axis=-1)
+        want = x * cos + rot * sin
+        sizes = np.array(shape, np.int64)
+        cs = ch.broadcast_strides(table_shape, shape)
+        halves = (neg_start, neg_width, pos_start)
+        for where in ("kernel", "cc device", "cc host"):
+            status, got = run(
+                where, lambda x, c, s, o: ch.lib.moe_cuda_rotary_f32(
+                    None, len(shape), sizes.ctypes.data, x, c, cs.ctypes.data, s,
+                    cs.ctypes.data, *halves, o),
+                lambda x, c, s, o: ch.lib.moe_cuda_cc_rotary_f32(
+                    0, x, *ch.dims(shape), c, *ch.dims(table_shape), s,
+                    *ch.dims(table_shape), *halves, pos_width, o),
+                [x, cos, sin], shape)
+            if status != ch.OK or not np.allclose(got, want, rtol=1e-6, atol=1e-6):
+                failures.append(f"{where} rotary {shape} tables {table_shape} halves "
+                                f"{halves}: status {status}")
+    x = np.ones((2, 4), np.float32)
+    for table_shape, halves in (((3,), (2, 2, 0, 2)),  # a table that does not broadcast
+                                ((4,), (2, 2, 0, 1)),  # halves not a row
+                                ((4,), (3, 2, 0, 2)),  # past the row
+                                ((2, 2, 4), (2, 2, 0, 2))):  # a table larger than x
+        status = ch.lib.moe_cuda_cc_rotary_f32(0, x.ctypes.data, *ch.dims((2, 4)), x.ctypes.data,
+                                               *ch.dims(table_shape), x.ctypes.data,
+                                               *ch.dims(table_shape), *halves, x.ctypes.data)
+        if status != ch.INVALID_ARGUMENT:
+            failures.append(f"rotary tables {table_shape} halves {halves}: status {status}")
+
     def last_two(array, swap):
         return np.swapaxes(array, -1, -2) if swap else array
 
@@ -733,6 +775,8 @@ def test_attention():
             ((2, 1, 5, 6), (1, 3, 6, 7), False, False, 1.0),   # cross broadcast
             ((5, 6), (3, 6, 7), False, False, 1.0),       # a broadcast
             ((4, 5, 6), (4, 7, 6), False, True, 1.0),     # q . k^T
+            ((2, 4, 5, 6), (2, 4, 7, 6), False, True, 0.25),  # q . k^T of heads
+            ((2, 4, 6, 5), (2, 4, 6, 7), True, False, 1.0),
             ((6, 5), (7, 6), True, True, 0.5),            # Gemm
             ((6, 5), (6, 7), True, False, 1.0),
             ((3, 0), (0, 4), False, False, 1.0),          # k = 0: zeros
@@ -797,7 +841,7 @@ def test_attention():
                               out_shape)
         if status != ch.INVALID_ARGUMENT:
             failures.append(f"matmul {a_shape} x {b_shape} -> {out_shape}: status {status}")
-    report("softmax, transpose, slice, concat, expand, range and matmul", failures)
+    report("softmax, transpose, slice, concat, expand, range, rotary and matmul", failures)
 
 
 # Every section runs even when one before it failed (a GPU session is
