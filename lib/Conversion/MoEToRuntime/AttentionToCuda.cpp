@@ -3,7 +3,9 @@
 // Part of convert-elementwise-to-cuda (Passes.td): the ops an attention
 // block exports to, so that one before an MoE layer keeps its buffers on
 // the device instead of staging the graph through host memory. On f32:
-//   - onnx.matmul (ranks 2 to 4, batch dims broadcast) and onnx.gemm
+//   - onnx.matmul (ranks 2 to 4, batch dims broadcast; an operand's
+//     transpose of its last two dims - the scores' k^T - read transposed
+//     by the GEMM, not copied) and onnx.gemm
 //     (its bias becomes an onnx.add, which the elementwise patterns take)
 //     become moe_cuda_cc_matmul_f32 calls (cuBLAS; with 16-bit weight
 //     storage, a constant weight in bf16/f16: _matmul_bf16w / _f16w, the
@@ -92,6 +94,24 @@ bool callableMatmul(Value a, Value b, Value result) {
          !(onlyConstants(a) && onlyConstants(b));
 }
 
+/// Takes a transpose of `operand`'s last two dims (the scores' k^T:
+/// k.transpose(2, 3)) into the matmul: its input, `trans` flipped - cuBLAS
+/// reads it transposed, where the transpose would copy it. (Weights'
+/// transposes are moe-fold-weights' at compile time.)
+void absorbTranspose(Value &operand, bool &trans) {
+  auto transpose = operand.getDefiningOp<onnx::TransposeOp>();
+  if (!transpose || !isMatmulOperand(transpose.getInput()) ||
+      onlyConstants(transpose.getInput()))
+    return;
+  ArrayRef<int64_t> perm = transpose.getPerm();
+  auto rank = static_cast<int64_t>(perm.size());
+  for (int64_t d = 0; d < rank; ++d)
+    if (perm[d] != (d < rank - 2 ? d : 2 * rank - 3 - d))
+      return;
+  operand = transpose.getInput();
+  trans = !trans;
+}
+
 /// A pattern that emits matmuls: it knows how constant weights are stored.
 template <typename OpTy> struct MatmulPattern : RuntimePattern<OpTy> {
   MatmulPattern(MLIRContext *context, int32_t numThreads, WeightStorage storage)
@@ -107,8 +127,12 @@ struct MatMulToCuda : MatmulPattern<onnx::MatMulOp> {
                                 PatternRewriter &rewriter) const override {
     if (!callableMatmul(op.getLhs(), op.getRhs(), op.getResult()))
       return rewriter.notifyMatchFailure(op, "needs f32 of rank 2 to 4");
-    rewriter.replaceOp(op, emitMatmul(rewriter, op, op, numThreads, op.getLhs(),
-                                      op.getRhs(), false, false, 1.0, storage));
+    Value a = op.getLhs(), b = op.getRhs();
+    bool transA = false, transB = false;
+    absorbTranspose(a, transA);
+    absorbTranspose(b, transB);
+    rewriter.replaceOp(op, emitMatmul(rewriter, op, op, numThreads, a, b,
+                                      transA, transB, 1.0, storage));
     return success();
   }
 };
@@ -132,10 +156,13 @@ template <typename OpTy> struct ScaledMatMulToCuda : MatmulPattern<OpTy> {
           op.getType() != matmul.getType() || (isDiv && *c == 0.0) ||
           !callableMatmul(matmul.getLhs(), matmul.getRhs(), product))
         continue;
+      Value a = matmul.getLhs(), b = matmul.getRhs();
+      bool transA = false, transB = false;
+      absorbTranspose(a, transA);
+      absorbTranspose(b, transB);
       rewriter.replaceOp(op, emitMatmul(rewriter, op, matmul, this->numThreads,
-                                        matmul.getLhs(), matmul.getRhs(), false,
-                                        false, isDiv ? 1.0 / *c : *c,
-                                        this->storage));
+                                        a, b, transA, transB,
+                                        isDiv ? 1.0 / *c : *c, this->storage));
       rewriter.eraseOp(matmul);
       return success();
     }
@@ -305,6 +332,7 @@ void mlir::moe::populateFusedAttentionToCudaPatterns(
       .add<ScaledMatMulToCuda<onnx::DivOp>, ScaledMatMulToCuda<onnx::MulOp>>(
           context, numThreads, storage);
   patterns.add<CausalSoftmaxToCuda>(context, numThreads, RuntimeTarget::CUDA);
+  populateFusedDataMovementToCudaPatterns(patterns, numThreads);
 }
 
 void mlir::moe::populateAttentionToCudaPatterns(RewritePatternSet &patterns,

@@ -4,6 +4,9 @@
 // ops (AttentionToCuda.cpp): the data movement an attention block's rotary
 // embeddings and grouped-query attention export to, on f32, so that it
 // stays on the device:
+//   - x * cos + rotate_half(x) * sin (rotate_half: Concat(Neg(Slice),
+//     Slice)), the rotary embedding of q or k: one moe_cuda_cc_rotary_f32
+//     call instead of seven (matched first, while its ops are whole);
 //   - onnx.slice along one axis and onnx.concat of up to 4 inputs (rotary
 //     embeddings' rotate_half): moe_cuda_cc_slice_f32 / _concat_f32, blocks
 //     of columns moved; their tables' f32 onnx.range (moe_cuda_cc_range_f32)
@@ -236,7 +239,119 @@ struct OuterProductToCuda : RuntimePattern<onnx::EinsumOp> {
   }
 };
 
+/// rotate_half(x) as HF writes it: Concat(Neg(x[..., a:]), x[..., :b])
+/// along x's last axis - or any two blocks of x's last axis (slices with
+/// step 1), the first negated: the call reads them where the slices would
+/// (their bounds computed at run time; it checks that they make up a row).
+struct RotateHalfMatch {
+  Value x;
+  onnx::SliceOp negated, kept;
+};
+
+/// Whether `slice` takes a block of its input's last axis with step 1.
+bool isLastAxisSlice(onnx::SliceOp slice) {
+  int64_t rank = cast<RankedTensorType>(slice.getInput().getType()).getRank();
+  if (slice.getAxes().size() != 1 || slice.getSteps()[0] != 1)
+    return false;
+  int64_t axis = slice.getAxes()[0];
+  return (axis < 0 ? axis + rank : axis) == rank - 1;
+}
+
+std::optional<RotateHalfMatch> matchRotateHalf(Value rotated) {
+  auto concat = rotated.getDefiningOp<onnx::ConcatOp>();
+  if (!concat || concat.getInputs().size() != 2)
+    return std::nullopt;
+  int64_t rank = cast<RankedTensorType>(concat.getType()).getRank();
+  auto axis = static_cast<int64_t>(concat.getAxis());
+  auto neg = concat.getInputs()[0].getDefiningOp<onnx::NegOp>();
+  auto negated =
+      neg ? neg.getInput().getDefiningOp<onnx::SliceOp>() : onnx::SliceOp();
+  auto kept = concat.getInputs()[1].getDefiningOp<onnx::SliceOp>();
+  if ((axis < 0 ? axis + rank : axis) != rank - 1 || !negated || !kept ||
+      negated.getInput() != kept.getInput() || !isLastAxisSlice(negated) ||
+      !isLastAxisSlice(kept))
+    return std::nullopt;
+  return RotateHalfMatch{kept.getInput(), negated, kept};
+}
+
+/// x * cos + rotate_half(x) * sin (Llama's, Mixtral's, Qwen's
+/// apply_rotary_pos_emb; either operand order of each op): one
+/// moe_cuda_cc_rotary_f32 call for the seven ops, at the add. The tables
+/// must broadcast to x's shape (checked at run time; rotary tables do).
+struct RotaryToCuda : RuntimePattern<onnx::AddOp> {
+  using RuntimePattern::RuntimePattern;
+
+  LogicalResult matchAndRewrite(onnx::AddOp op,
+                                PatternRewriter &rewriter) const override {
+    for (auto [direct, rotated] : {std::pair(op.getLhs(), op.getRhs()),
+                                   std::pair(op.getRhs(), op.getLhs())}) {
+      auto directMul = direct.getDefiningOp<onnx::MulOp>();
+      auto rotatedMul = rotated.getDefiningOp<onnx::MulOp>();
+      if (!directMul || !rotatedMul)
+        continue;
+      for (auto [half, sin] :
+           {std::pair(rotatedMul.getLhs(), rotatedMul.getRhs()),
+            std::pair(rotatedMul.getRhs(), rotatedMul.getLhs())}) {
+        std::optional<RotateHalfMatch> match = matchRotateHalf(half);
+        if (!match)
+          continue;
+        Value x = match->x;
+        Value cos = directMul.getLhs() == x   ? directMul.getRhs()
+                    : directMul.getRhs() == x ? directMul.getLhs()
+                                              : Value();
+        int64_t rank = cast<RankedTensorType>(x.getType()).getRank();
+        auto rankOf = [](Value v) {
+          return cast<RankedTensorType>(v.getType()).getRank();
+        };
+        if (!cos || !isF32(x) || !isF32(cos) || !isF32(sin) ||
+            !isF32(op.getResult()) || rank < 1 || rank > kMaxCudaRank ||
+            rankOf(cos) > rank || rankOf(sin) > rank ||
+            rankOf(op.getResult()) != rank || onlyConstants(x))
+          continue;
+        emitRotary(rewriter, op, *match, cos, sin);
+        return success();
+      }
+    }
+    return rewriter.notifyMatchFailure(op,
+                                       "not x * cos + rotate_half(x) * sin");
+  }
+
+  void emitRotary(PatternRewriter &rewriter, onnx::AddOp op,
+                  const RotateHalfMatch &match, Value cos, Value sin) const {
+    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+    ImplicitLocOpBuilder &b = call.builder();
+    SmallVector<Value> sizes = dimSizes(call, match.x);
+    call.addInput(match.x);
+    addRankAndDims(call, sizes);
+    for (Value table : {cos, sin}) {
+      preloadIfConstant(rewriter, op, table, numThreads);
+      call.addInput(table);
+      addRankAndDims(call, dimSizes(call, table));
+    }
+    for (onnx::SliceOp slice : {match.negated, match.kept}) {
+      auto [first, size] = sliceBounds(
+          b, sizes.back(),
+          sliceBound(b, slice.getStarts(), slice.getStartsTensor(), 0),
+          sliceBound(b, slice.getEnds(), slice.getEndsTensor(), 0), 1);
+      call.addI64(first);
+      call.addI64(size);
+    }
+    call.addOutput(op.getResult(), sizes);
+    rewriter.replaceOp(
+        op, call.emit("moe_cc_rotary_f32",
+                      describeGraphOp(op, "rotary tables must broadcast to "
+                                          "x's shape, its halves make up x's "
+                                          "last dim")));
+  }
+};
+
 } // namespace
+
+void mlir::moe::populateFusedDataMovementToCudaPatterns(
+    RewritePatternSet &patterns, int32_t numThreads) {
+  patterns.add<RotaryToCuda>(patterns.getContext(), numThreads,
+                             RuntimeTarget::CUDA);
+}
 
 void mlir::moe::populateDataMovementToCudaPatterns(RewritePatternSet &patterns,
                                                    int32_t numThreads) {

@@ -61,8 +61,11 @@ void populateAttentionToCudaPatterns(RewritePatternSet &patterns,
                                      int32_t numThreads, WeightStorage storage);
 
 /// Rotary embeddings' and grouped-query attention's data movement
-/// (DataMovementToCuda.cpp): slice, concat, expand, f32 range, outer
-/// products; added by populateAttentionToCudaPatterns.
+/// (DataMovementToCuda.cpp): first the rotary embedding fused (one call
+/// for x * cos + rotate_half(x) * sin), then slice, concat, expand, f32
+/// range, outer products (added by populateAttentionToCudaPatterns).
+void populateFusedDataMovementToCudaPatterns(RewritePatternSet &patterns,
+                                             int32_t numThreads);
 void populateDataMovementToCudaPatterns(RewritePatternSet &patterns,
                                         int32_t numThreads);
 

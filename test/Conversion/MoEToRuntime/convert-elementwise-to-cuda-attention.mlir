@@ -332,3 +332,89 @@ func.func @five_runs(%x: tensor<2x1x3x1x4xf32>, %shape: tensor<5xi64>) -> tensor
   %y = onnx.expand %x, %shape : (tensor<2x1x3x1x4xf32>, tensor<5xi64>) -> tensor<2x2x3x2x4xf32>
   return %y : tensor<2x2x3x2x4xf32>
 }
+
+// -----
+
+// A rotary embedding, q * cos + rotate_half(q) * sin: one call for the
+// seven ops - q (rank 4 and its dims), the tables (rank 2: [S, 8]), then
+// the negated half's first column and width, the kept half's (the slices'
+// bounds clamped as ONNX's); the result has q's dims. Either operand
+// order of the muls and the add.
+// CHECK-LABEL: func.func @rotary_fused
+// CHECK-DAG: %[[R4:.*]] = arith.constant 4 : i64
+// CHECK-DAG: %[[R2:.*]] = arith.constant 2 : i64
+// CHECK-DAG: %[[C8:.*]] = arith.constant 8 : i64
+// CHECK: %[[B:.*]] = tensor.dim %arg0, %c0
+// CHECK: %[[S:.*]] = tensor.dim %arg0, %c2
+// CHECK: %[[HALF:.*]] = tensor.extract %arg3[%{{.*}}] : tensor<1xi64>
+// CHECK: memref.alloc(%[[B]], %[[S]]) : memref<?x2x?x8xf32>
+// CHECK: llvm.call @moe_cuda_cc_rotary_f32(%{{.*}}, %{{.*}}, %[[R4]], %{{.*}}, %{{.*}}, %{{.*}}, %[[C8]], %{{.*}}, %[[R2]], %{{.*}}, %[[C8]], %c1_i64, %c1_i64, %{{.*}}, %[[R2]], %{{.*}}, %[[C8]], %c1_i64, %c1_i64, %{{.*}}, %{{.*}}, %c0_i64, %{{.*}}, %{{.*}})
+// CHECK-NOT: = onnx.
+// CHECK: llvm.call @moe_cuda_cc_rotary_f32(
+// CHECK-NOT: = onnx.
+// CHECK: ("onnx.add (rotary tables must broadcast to x's shape, its halves make up x's last dim) (moe_cuda_cc_rotary_f32)\00")
+func.func @rotary_fused(%q: tensor<?x2x?x8xf32>, %cos: tensor<?x8xf32>, %sin: tensor<?x8xf32>, %half: tensor<1xi64>) -> (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) {
+  %hi = onnx.slice %q starts %half {axes = array<i64: 3>, ends = array<i64: 9223372036854775807>, steps = array<i64: 1>} : (tensor<?x2x?x8xf32>, tensor<1xi64>) -> tensor<?x2x?x?xf32>
+  %lo = onnx.slice %q ends %half {axes = array<i64: 3>, starts = array<i64: 0>, steps = array<i64: 1>} : (tensor<?x2x?x8xf32>, tensor<1xi64>) -> tensor<?x2x?x?xf32>
+  %n = onnx.neg %hi : tensor<?x2x?x?xf32>
+  %r = onnx.concat %n, %lo {axis = 3 : i64} : (tensor<?x2x?x?xf32>, tensor<?x2x?x?xf32>) -> tensor<?x2x?x?xf32>
+  %a = onnx.mul %q, %cos : (tensor<?x2x?x8xf32>, tensor<?x8xf32>) -> tensor<?x2x?x8xf32>
+  %b = onnx.mul %r, %sin : (tensor<?x2x?x?xf32>, tensor<?x8xf32>) -> tensor<?x2x?x8xf32>
+  %y = onnx.add %a, %b : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %a2 = onnx.mul %cos, %q : (tensor<?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %b2 = onnx.mul %sin, %r : (tensor<?x8xf32>, tensor<?x2x?x?xf32>) -> tensor<?x2x?x8xf32>
+  %y2 = onnx.add %b2, %a2 : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  return %y, %y2 : tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>
+}
+
+// -----
+
+// Near misses, separate calls: the negated half second, halves of
+// another tensor than the one the tables scale, halves along another axis.
+// CHECK-LABEL: func.func @rotary_near_misses
+// CHECK-NOT: moe_cuda_cc_rotary_f32
+// CHECK: return
+func.func @rotary_near_misses(%q: tensor<2x2x3x8xf32>, %k: tensor<2x2x3x8xf32>, %cos: tensor<3x8xf32>, %sin: tensor<3x8xf32>) -> (tensor<2x2x3x8xf32>, tensor<2x2x3x8xf32>, tensor<2x2x3x8xf32>) {
+  %hi = onnx.slice %q {axes = array<i64: 3>, starts = array<i64: 4>, ends = array<i64: 8>, steps = array<i64: 1>} : (tensor<2x2x3x8xf32>) -> tensor<2x2x3x4xf32>
+  %lo = onnx.slice %q {axes = array<i64: 3>, starts = array<i64: 0>, ends = array<i64: 4>, steps = array<i64: 1>} : (tensor<2x2x3x8xf32>) -> tensor<2x2x3x4xf32>
+  %nhi1 = onnx.neg %hi : tensor<2x2x3x4xf32>
+  %r1 = onnx.concat %lo, %nhi1 {axis = 3 : i64} : (tensor<2x2x3x4xf32>, tensor<2x2x3x4xf32>) -> tensor<2x2x3x8xf32>
+  %a1 = onnx.mul %q, %cos : (tensor<2x2x3x8xf32>, tensor<3x8xf32>) -> tensor<2x2x3x8xf32>
+  %b1 = onnx.mul %r1, %sin : (tensor<2x2x3x8xf32>, tensor<3x8xf32>) -> tensor<2x2x3x8xf32>
+  %y1 = onnx.add %a1, %b1 : (tensor<2x2x3x8xf32>, tensor<2x2x3x8xf32>) -> tensor<2x2x3x8xf32>
+  %nhi = onnx.neg %hi : tensor<2x2x3x4xf32>
+  %r2 = onnx.concat %nhi, %lo {axis = 3 : i64} : (tensor<2x2x3x4xf32>, tensor<2x2x3x4xf32>) -> tensor<2x2x3x8xf32>
+  %a2 = onnx.mul %k, %cos : (tensor<2x2x3x8xf32>, tensor<3x8xf32>) -> tensor<2x2x3x8xf32>
+  %b2 = onnx.mul %r2, %sin : (tensor<2x2x3x8xf32>, tensor<3x8xf32>) -> tensor<2x2x3x8xf32>
+  %y2 = onnx.add %a2, %b2 : (tensor<2x2x3x8xf32>, tensor<2x2x3x8xf32>) -> tensor<2x2x3x8xf32>
+  %top = onnx.slice %q {axes = array<i64: 2>, starts = array<i64: 1>, ends = array<i64: 3>, steps = array<i64: 1>} : (tensor<2x2x3x8xf32>) -> tensor<2x2x2x8xf32>
+  %bottom = onnx.slice %q {axes = array<i64: 2>, starts = array<i64: 0>, ends = array<i64: 1>, steps = array<i64: 1>} : (tensor<2x2x3x8xf32>) -> tensor<2x2x1x8xf32>
+  %ntop = onnx.neg %top : tensor<2x2x2x8xf32>
+  %r3 = onnx.concat %ntop, %bottom {axis = 2 : i64} : (tensor<2x2x2x8xf32>, tensor<2x2x1x8xf32>) -> tensor<2x2x3x8xf32>
+  %a3 = onnx.mul %q, %cos : (tensor<2x2x3x8xf32>, tensor<3x8xf32>) -> tensor<2x2x3x8xf32>
+  %b3 = onnx.mul %r3, %sin : (tensor<2x2x3x8xf32>, tensor<3x8xf32>) -> tensor<2x2x3x8xf32>
+  %y3 = onnx.add %a3, %b3 : (tensor<2x2x3x8xf32>, tensor<2x2x3x8xf32>) -> tensor<2x2x3x8xf32>
+  return %y1, %y2, %y3 : tensor<2x2x3x8xf32>, tensor<2x2x3x8xf32>, tensor<2x2x3x8xf32>
+}
+
+// -----
+
+// k^T (a transpose of k's last two dims) read transposed by the scores'
+// GEMM: trans_b 1, k's own buffer and dims, no transpose call; a
+// transpose of other dims stays one (the heads' split).
+// CHECK-LABEL: func.func @scores_of_k
+// CHECK-DAG: %[[TRANS:.*]] = arith.constant 1 : i32
+// CHECK-NOT: moe_cuda_cc_transpose_f32
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%c0_i32, %c0_i32, %[[TRANS]], %{{.*}}, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64,
+// CHECK: llvm.call @moe_cuda_cc_transpose_f32(
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%c0_i32, %c0_i32, %c0_i32,
+// CHECK-NOT: = onnx.
+func.func @scores_of_k(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: tensor<?x?x2x8xf32>) -> (tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>) {
+  %kt = onnx.transpose %k {perm = array<i64: 0, 1, 3, 2>} : tensor<?x2x?x8xf32> -> tensor<?x2x8x?xf32>
+  %s = onnx.matmul %q, %kt : (tensor<?x2x?x8xf32>, tensor<?x2x8x?xf32>) -> tensor<?x2x?x?xf32>
+  %c = arith.constant dense<4.0> : tensor<f32>
+  %d = onnx.div %s, %c : (tensor<?x2x?x?xf32>, tensor<f32>) -> tensor<?x2x?x?xf32>
+  %vh = onnx.transpose %v {perm = array<i64: 0, 2, 1, 3>} : tensor<?x?x2x8xf32> -> tensor<?x2x?x8xf32>
+  %o = onnx.matmul %d, %vh : (tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  return %d, %o : tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>
+}

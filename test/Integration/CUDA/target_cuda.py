@@ -93,9 +93,10 @@ def check_lowering(name, path):
         extra = {"residual": {"moe_cuda_cc_binary_f32"}, "prenorm": norm,
                  "decoder": norm | {"moe_cuda_cc_matmul_f32", "moe_cuda_cc_transpose_f32",
                                     "moe_cuda_cc_softmax_f32"}}
-        # the mask in the softmax call; rotary embeddings' ops
+        # the mask in the softmax call; rotary embeddings' tables (range,
+        # concat, cos/sin) and their application (one call each: no slices)
         extra["causal"] = extra["decoder"] | {
-            "moe_cuda_cc_slice_f32", "moe_cuda_cc_concat_f32", "moe_cuda_cc_range_f32",
+            "moe_cuda_cc_rotary_f32", "moe_cuda_cc_concat_f32", "moe_cuda_cc_range_f32",
             "moe_cuda_cc_unary_f32", "moe_cuda_cc_expand_f32"}
         extra = extra.get(name, set())
         assert kernels == {"moe_cuda_cc_layer_f32", "moe_cuda_cc_preload"} | extra, kernels

@@ -74,10 +74,12 @@
 # the softmax leaves the masked columns out, the mask never built or
 # added; and rotary embeddings: their cos/sin tables built on the device
 # too (range, outer product, concat, cos, sin: 5 launches) and applied to
-# q and k (2 slices, neg, concat of 2, 2 muls, add: 8 each, a transpose
-# more for k^T), and grouped-query attention's repeated k and v heads (a
-# rank-5 Expand each, one launch) - 46 a run, nothing through the host.
-# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 92 in a device run
+# q and k by one launch each (moe_cuda_cc_rotary_f32; as separate calls -
+# 2 slices, neg, concat, 2 muls, add - 14), k^T read transposed by the
+# scores' GEMM (no transpose), and grouped-query attention's repeated k
+# and v heads (a rank-5 Expand each, one launch) - 31 a run (46 before
+# the rotary and k^T fusions), nothing through the host.
+# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 62 in a device run
 # Two MoE layers, each a CUDA call, and no synchronization between them:
 # CHECK: OK: two_layers f32 (device-resident: no copy through the host, 8 synchronizations per run_device
 # CHECK: OK: relu f32 (device-resident

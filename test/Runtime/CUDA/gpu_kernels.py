@@ -30,7 +30,7 @@
 # CHECK: OK: combine
 # CHECK: OK: binary
 # CHECK: OK: unary, mean, RMS norm and casts
-# CHECK: OK: softmax, transpose, slice, concat, expand, range and matmul
+# CHECK: OK: softmax, transpose, slice, concat, expand, range, rotary and matmul
 # CHECK: OK: chained layer
 
 import ctypes
