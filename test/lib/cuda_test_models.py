@@ -8,7 +8,8 @@ device-resident, and again behind an RMS norm (pow, mean, sqrt, div, mul:
 CUDA calls too); a whole decoder layer (attention: projections, head
 transposes, scaled scores, softmax; then the norm and the Mixtral block,
 each behind a residual add), again with a causal mask, rotary position
-embeddings and grouped-query attention (Mixtral's whole layer); two
+embeddings and grouped-query attention (Mixtral's whole layer; again
+with 2 of 4 heads' k/v and two sequences); two
 layers in a
 row (Mixtral, then Qwen2), whose intermediate stays on the device; and the other
 exported forms moe-raise knows: ReLU experts, gate weights applied before
@@ -59,6 +60,9 @@ def build(out, rng):
             ("causal", blocks.DecoderLayer(
                 blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2), d=D, heads=2,
                 causal=True, rotary=True, kv_heads=1)),
+            ("gqa", blocks.DecoderLayer(
+                blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2), d=D, heads=4,
+                causal=True, rotary=True, kv_heads=2)),
             ("two_layers", blocks.Stack(
                 blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2),
                 blocks.Qwen2MoeSparseMoeBlock(d=D, f=8, num_experts=6, top_k=2,
@@ -71,8 +75,10 @@ def build(out, rng):
             ("switch", blocks.SwitchSparseMLP(d=D, f=32, num_experts=4))):
         path = os.path.join(out, name + ".onnx")
         blocks.export(module, path, d=D, seed=1)
-        models[name] = (path, lambda t: {
-            "x": rng.standard_normal((1, t, D)).astype(np.float32)})
+        # gqa: two sequences (its kv heads grouped per sequence and head).
+        batch = 2 if name == "gqa" else 1
+        models[name] = (path, lambda t, batch=batch: {
+            "x": rng.standard_normal((batch, t, D)).astype(np.float32)})
     return models
 
 
@@ -84,7 +90,7 @@ def weight_types(name):
     on the device): to keep the compile time of the tests down."""
     if name == "decoder":  # bf16 too: the projections' cuBLAS bf16 GEMMs
         return ("f32", "bf16")
-    if name in ("residual", "prenorm", "causal", "many", "two_layers", "relu", "gatebefore", "soft",
+    if name in ("residual", "prenorm", "causal", "gqa", "many", "two_layers", "relu", "gatebefore", "soft",
                 "stacked", "switch"):
         return ("f32",)
     if name == "gptoss":

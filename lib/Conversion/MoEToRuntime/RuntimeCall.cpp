@@ -85,6 +85,24 @@ SmallVector<Value> RuntimeCall::emit(StringRef cpuName, StringRef what) {
   return results;
 }
 
+void mlir::moe::emitRunTimeCheck(ImplicitLocOpBuilder &b, Operation *op,
+                                 Value ok, StringRef what) {
+  auto module = op->getParentOfType<ModuleOp>();
+  Value status = arith::SelectOp::create(
+      b, ok, arith::ConstantOp::create(b, b.getI32IntegerAttr(MOE_OK)),
+      arith::ConstantOp::create(
+          b, b.getI32IntegerAttr(MOE_ERROR_INVALID_ARGUMENT)));
+  std::string text = what.str();
+  std::string symbol = "__moe_check_" + llvm::utohexstr(llvm::hash_value(text));
+  Value description = stringAddress(b, b.getLoc(), module, symbol, text);
+  Type ptr = LLVM::LLVMPointerType::get(b.getContext());
+  FailureOr<LLVM::LLVMFuncOp> checker = LLVM::lookupOrCreateFn(
+      b, module, "moe_cc_check_status", {b.getI32Type(), ptr},
+      LLVM::LLVMVoidType::get(b.getContext()));
+  assert(succeeded(checker) && "moe_cc_check_status has another type");
+  LLVM::CallOp::create(b, *checker, ValueRange{status, description});
+}
+
 bool mlir::moe::preloadIfConstant(PatternRewriter &rewriter, Operation *user,
                                   Value weights, int32_t numThreads) {
   if (!weights)

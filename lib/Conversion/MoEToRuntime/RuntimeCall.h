@@ -138,6 +138,13 @@ template <typename OpTy> struct RuntimePattern : OpRewritePattern<OpTy> {
   RuntimeTarget target;
 };
 
+/// Fails the model run with the message `what` (moe_cc_check_status: the
+/// first error of a run is the one it reports) unless the i1 `ok` holds -
+/// a run-time shape condition a fused call relies on, checked before the
+/// call; `op` names the module for the message's global.
+void emitRunTimeCheck(ImplicitLocOpBuilder &b, Operation *op, Value ok,
+                      StringRef what);
+
 /// The ONNX node name in `loc` (the importer's NameLoc), or "".
 std::string onnxNodeName(Location loc);
 

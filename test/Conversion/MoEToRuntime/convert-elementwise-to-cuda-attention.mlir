@@ -418,3 +418,64 @@ func.func @scores_of_k(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: ten
   %o = onnx.matmul %d, %vh : (tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
   return %d, %o : tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>
 }
+
+// -----
+
+// Grouped-query attention: k and v repeated by repeat_kv (unsqueeze at 2,
+// expand to [b, kv, n, t, d], reshape to [b, kv * n, t, d]) are read as
+// their kv heads - no expand call. Each product is one rank-3 call,
+// [b * kv, n * t, 8] . [b * kv, t, 8] (k's transposed: trans_b), after a
+// run-time check that the repeat is repeat_kv's (the expand keeps k's
+// other dims, the reshape merges kv and n, q has kv * n heads).
+// CHECK-LABEL: func.func @grouped_query
+// CHECK-DAG: %[[R3:.*]] = arith.constant 3 : i64
+// CHECK-DAG: %[[TRANS:.*]] = arith.constant 1 : i32
+// CHECK: %[[N:.*]] = tensor.extract %arg3[%c2]
+// CHECK: arith.andi
+// CHECK: %[[STATUS:.*]] = arith.select %{{.*}}, %c0_i32, %c1_i32 : i32
+// CHECK: llvm.call @moe_cc_check_status(%[[STATUS]], %{{.*}})
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%c0_i32, %c0_i32, %[[TRANS]], %{{.*}}, %{{.*}}, %[[R3]], %{{.*}}, %{{.*}}, %c8_i64, %c1_i64, %{{.*}}, %[[R3]], %{{.*}}, %{{.*}}, %c8_i64, %c1_i64, %[[R3]],
+// CHECK: llvm.call @moe_cc_check_status(
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%c0_i32, %c0_i32, %c0_i32, %{{.*}}, %{{.*}}, %[[R3]], %{{.*}}, %{{.*}}, %{{.*}}, %c1_i64, %{{.*}}, %[[R3]], %{{.*}}, %{{.*}}, %c8_i64, %c1_i64, %[[R3]],
+// CHECK-NOT: moe_cuda_cc_expand_f32
+// CHECK-NOT: = onnx.
+// CHECK: ("onnx.matmul (grouped-query attention: its repeated k/v heads must be repeat_kv's)\00")
+func.func @grouped_query(%q: tensor<?x4x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: tensor<?x2x?x8xf32>, %s5: tensor<5xi64>, %s4: tensor<4xi64>) -> tensor<?x4x?x8xf32> {
+  %ku = onnx.unsqueeze %k {axes = array<i64: 2>} : tensor<?x2x?x8xf32> -> tensor<?x2x1x?x8xf32>
+  %ke = onnx.expand %ku, %s5 : (tensor<?x2x1x?x8xf32>, tensor<5xi64>) -> tensor<?x2x?x?x8xf32>
+  %kr = onnx.reshape %ke, %s4 : (tensor<?x2x?x?x8xf32>, tensor<4xi64>) -> tensor<?x?x?x8xf32>
+  %kt = onnx.transpose %kr {perm = array<i64: 0, 1, 3, 2>} : tensor<?x?x?x8xf32> -> tensor<?x?x8x?xf32>
+  %s = onnx.matmul %q, %kt : (tensor<?x4x?x8xf32>, tensor<?x?x8x?xf32>) -> tensor<?x4x?x?xf32>
+  %c = arith.constant dense<4.0> : tensor<f32>
+  %d = onnx.div %s, %c : (tensor<?x4x?x?xf32>, tensor<f32>) -> tensor<?x4x?x?xf32>
+  %p = onnx.softmax %d {axis = 3 : i64} : tensor<?x4x?x?xf32>
+  %vu = onnx.unsqueeze %v {axes = array<i64: 2>} : tensor<?x2x?x8xf32> -> tensor<?x2x1x?x8xf32>
+  %ve = onnx.expand %vu, %s5 : (tensor<?x2x1x?x8xf32>, tensor<5xi64>) -> tensor<?x2x?x?x8xf32>
+  %vr = onnx.reshape %ve, %s4 : (tensor<?x2x?x?x8xf32>, tensor<4xi64>) -> tensor<?x?x?x8xf32>
+  %o = onnx.matmul %p, %vr : (tensor<?x4x?x?xf32>, tensor<?x?x?x8xf32>) -> tensor<?x4x?x8xf32>
+  return %o : tensor<?x4x?x8xf32>
+}
+
+// -----
+
+// Near misses, the repeat copied by an expand call: a repeat along
+// another axis (unsqueeze at 1), an operand transposed (trans_a: a's
+// heads are not rows of one matrix).
+// CHECK-LABEL: func.func @not_grouped_query
+// CHECK: llvm.call @moe_cuda_cc_expand_f32(
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32(
+// CHECK: llvm.call @moe_cuda_cc_expand_f32(
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32(
+// CHECK-NOT: moe_cc_check_status(
+func.func @not_grouped_query(%q: tensor<?x4x?x8xf32>, %k: tensor<?x2x?x8xf32>, %s5: tensor<5xi64>, %s4: tensor<4xi64>, %qt: tensor<?x4x8x?xf32>) -> (tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>) {
+  %ku = onnx.unsqueeze %k {axes = array<i64: 1>} : tensor<?x2x?x8xf32> -> tensor<?x1x2x?x8xf32>
+  %ke = onnx.expand %ku, %s5 : (tensor<?x1x2x?x8xf32>, tensor<5xi64>) -> tensor<?x?x2x?x8xf32>
+  %kr = onnx.reshape %ke, %s4 : (tensor<?x?x2x?x8xf32>, tensor<4xi64>) -> tensor<?x?x?x8xf32>
+  %p = onnx.matmul %q, %kr : (tensor<?x4x?x8xf32>, tensor<?x?x?x8xf32>) -> tensor<?x4x?x8xf32>
+  %vu = onnx.unsqueeze %k {axes = array<i64: 2>} : tensor<?x2x?x8xf32> -> tensor<?x2x1x?x8xf32>
+  %ve = onnx.expand %vu, %s5 : (tensor<?x2x1x?x8xf32>, tensor<5xi64>) -> tensor<?x2x?x?x8xf32>
+  %vr = onnx.reshape %ve, %s4 : (tensor<?x2x?x?x8xf32>, tensor<4xi64>) -> tensor<?x?x?x8xf32>
+  %t = onnx.transpose %qt {perm = array<i64: 0, 1, 3, 2>} : tensor<?x4x8x?xf32> -> tensor<?x4x?x8xf32>
+  %o = onnx.matmul %t, %vr : (tensor<?x4x?x8xf32>, tensor<?x?x?x8xf32>) -> tensor<?x4x?x8xf32>
+  return %p, %o : tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>
+}

@@ -39,6 +39,8 @@
 # CHECK: OK: decoder f32
 # CHECK: OK: causal calls the CUDA runtime
 # CHECK: OK: causal f32
+# CHECK: OK: gqa calls the CUDA runtime
+# CHECK: OK: gqa f32
 # CHECK: OK: two_layers calls the CUDA runtime
 # CHECK: OK: two_layers f32
 # CHECK: OK: relu calls the CUDA runtime
@@ -94,10 +96,12 @@ def check_lowering(name, path):
                  "decoder": norm | {"moe_cuda_cc_matmul_f32", "moe_cuda_cc_transpose_f32",
                                     "moe_cuda_cc_softmax_f32"}}
         # the mask in the softmax call; rotary embeddings' tables (range,
-        # concat, cos/sin) and their application (one call each: no slices)
-        extra["causal"] = extra["decoder"] | {
+        # concat, cos/sin) and their application (one call each: no
+        # slices); grouped-query attention's repeated k/v heads read where
+        # they lie (no expand), after a run-time check
+        extra["causal"] = extra["gqa"] = extra["decoder"] | {
             "moe_cuda_cc_rotary_f32", "moe_cuda_cc_concat_f32", "moe_cuda_cc_range_f32",
-            "moe_cuda_cc_unary_f32", "moe_cuda_cc_expand_f32"}
+            "moe_cuda_cc_unary_f32"}
         extra = extra.get(name, set())
         assert kernels == {"moe_cuda_cc_layer_f32", "moe_cuda_cc_preload"} | extra, kernels
     print(f"OK: {name} calls the CUDA runtime")

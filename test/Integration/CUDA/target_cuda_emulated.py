@@ -77,9 +77,13 @@
 # q and k by one launch each (moe_cuda_cc_rotary_f32; as separate calls -
 # 2 slices, neg, concat, 2 muls, add - 14), k^T read transposed by the
 # scores' GEMM (no transpose), and grouped-query attention's repeated k
-# and v heads (a rank-5 Expand each, one launch) - 31 a run (46 before
-# the rotary and k^T fusions), nothing through the host.
-# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 62 in a device run
+# and v heads read where they lie by the score and value GEMMs (each kv
+# head's group of heads one matrix; as a rank-5 Expand each: 2 launches
+# and copies) - 29 a run (46 before these fusions), nothing through the
+# host.
+# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 58 in a device run
+# Four heads sharing two kv heads, two sequences:
+# CHECK: OK: gqa f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 58 in a device run
 # Two MoE layers, each a CUDA call, and no synchronization between them:
 # CHECK: OK: two_layers f32 (device-resident: no copy through the host, 8 synchronizations per run_device
 # CHECK: OK: relu f32 (device-resident
@@ -209,7 +213,7 @@ for name, (path, feeds_for) in models.items():
         # The graph's own ops run on the host in host runs: a device run
         # counts them too (its sizing probe's launches included).
         graph = (f", {device_launches} in a device run"
-                 if name in ("residual", "prenorm", "decoder", "causal")
+                 if name in ("residual", "prenorm", "decoder", "causal", "gqa")
                  else "")
         print(f"OK: {name} {weights} ({how} per run_device, {launches} kernel launches "
               f"at T=1{graph}{traffic}, worst error {worst:.1e})")
