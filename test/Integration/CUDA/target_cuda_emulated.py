@@ -95,6 +95,7 @@
 # CHECK: OK: switch f32 (device-resident
 # CHECK: OK: moe-run --device on the device-resident qwen2 f32 model matches onnxruntime
 # CHECK: OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts
+# CHECK: OK: grouped-query scores read the repeated heads where they lie, matching onnxruntime; a repeat that does not give q's heads fails naming the matmul
 # CHECK: OK: a float16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to float16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to bfloat16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 torch export of the Mixtral block runs on the CUDA kernels, device-resident, matching PyTorch in f32
@@ -270,6 +271,49 @@ x1 = np.arange(4, dtype=np.float32).reshape(1, 4)
 (z,) = add_model.run_device([x1, y], cuda_lib=device_memory(add_model.lib))
 assert np.array_equal(z, x1 + y), z
 print("OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts")
+
+# Grouped-query scores whose repeat's shapes are inputs: repeat_kv's
+# (ONNX's 0 and -1 entries too) match onnxruntime; a repeat that does not
+# give q's heads fails the run naming the matmul - never a product of the
+# wrong heads.
+graph = helper.make_graph(
+    [helper.make_node("Unsqueeze", ["k", "axis"], ["ku"]),
+     helper.make_node("Expand", ["ku", "s5"], ["ke"]),
+     helper.make_node("Reshape", ["ke", "s4"], ["kr"]),
+     helper.make_node("Transpose", ["kr"], ["kt"], perm=[0, 1, 3, 2]),
+     helper.make_node("MatMul", ["q", "kt"], ["s"], name="scores"),
+     helper.make_node("Div", ["s", "scale"], ["z"])], "gqa_scores",
+    [helper.make_tensor_value_info("q", TensorProto.FLOAT, ["b", 4, "t", 8]),
+     helper.make_tensor_value_info("k", TensorProto.FLOAT, ["b", 2, "t", 8]),
+     helper.make_tensor_value_info("s5", TensorProto.INT64, [5]),
+     helper.make_tensor_value_info("s4", TensorProto.INT64, [4])],
+    [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["b", 4, "t", "t"])],
+    [helper.make_tensor("axis", TensorProto.INT64, [1], [2]),
+     helper.make_tensor("scale", TensorProto.FLOAT, [], [2.0])])
+gqa_path = os.path.join(out, "gqa_scores.onnx")
+onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), gqa_path)
+os.makedirs(os.path.join(out, "gqa_scores"))
+gqa_model = compiled_model.Model(compiled_model.compile_model(
+    gqa_path, os.path.join(out, "gqa_scores"), ["--target=cuda", f"--runtime-dir={runtime}"]))
+q = rng.standard_normal((2, 4, 5, 8)).astype(np.float32)
+k = rng.standard_normal((2, 2, 5, 8)).astype(np.float32)
+for s5, s4 in (([2, 2, 2, 5, 8], [2, 4, 5, 8]), ([1, 1, 2, 1, 1], [0, 4, -1, 8])):
+    feeds = {"q": q, "k": k, "s5": np.array(s5, np.int64), "s4": np.array(s4, np.int64)}
+    (expected,) = run_onnxruntime(gqa_path, feeds)
+    for api in ("host", "device"):
+        (z,) = (gqa_model.run(list(feeds.values())) if api == "host" else
+                gqa_model.run_device(list(feeds.values()), cuda_lib=device_memory(gqa_model.lib)))
+        assert np.allclose(z, expected, rtol=1e-5, atol=1e-5), (api, s5, s4)
+for api in ("host", "device"):  # k's 2 heads not repeated: q has 4
+    feeds = [q, k, np.array([2, 2, 1, 5, 8], np.int64), np.array([2, 2, 5, 8], np.int64)]
+    try:
+        (gqa_model.run(feeds) if api == "host"
+         else gqa_model.run_device(feeds, cuda_lib=device_memory(gqa_model.lib)))
+        raise AssertionError(f"{api}: 4 heads of q ran against 2 of k")
+    except compiled_model.ModelError as error:
+        assert "onnx.matmul 'scores'" in str(error) and "repeat_kv" in str(error), str(error)
+print("OK: grouped-query scores read the repeated heads where they lie, matching onnxruntime; "
+      "a repeat that does not give q's heads fails naming the matmul")
 
 # 16-bit exports of ONNX Runtime's MoE op (what GPU deployments ship):
 # float16 and bfloat16 weights, inputs and output. The layer computes in
