@@ -410,8 +410,13 @@ class SelfAttention(nn.Module):
         self.v_proj = nn.Linear(d, self.kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(d, d, bias=False)
 
-    def forward(self, hidden_states):
+    def forward(self, hidden_states, past_k=None, past_v=None):
+        """With a KV cache (past_k, past_v: [b, kv_heads, p, head_dim], as
+        HF's DynamicCache keeps them): the new tokens at positions p..p+t-1
+        attend to the cache and themselves, and the result comes with the
+        cache extended (present k, v: [b, kv_heads, p + t, head_dim])."""
         b, t, d = hidden_states.shape
+        p = 0 if past_k is None else past_k.shape[2]
 
         def heads(x):
             return x.view(b, t, -1, self.head_dim).transpose(1, 2)
@@ -420,14 +425,16 @@ class SelfAttention(nn.Module):
             n_rep = self.heads // self.kv_heads
             if n_rep == 1:
                 return x
-            x = x[:, :, None, :, :].expand(b, self.kv_heads, n_rep, t, self.head_dim)
-            return x.reshape(b, self.heads, t, self.head_dim)
+            s = x.shape[2]  # t, or p + t with a cache
+            x = x[:, :, None, :, :].expand(b, self.kv_heads, n_rep, s, self.head_dim)
+            return x.reshape(b, self.heads, s, self.head_dim)
 
         q = heads(self.q_proj(hidden_states))
         k = heads(self.k_proj(hidden_states))
         v = heads(self.v_proj(hidden_states))
         if self.rotary:
-            freqs = torch.outer(torch.arange(t, dtype=torch.float32), self.inv_freq)
+            positions = torch.arange(p, p + t, dtype=torch.float32)
+            freqs = torch.outer(positions, self.inv_freq)
             emb = torch.cat((freqs, freqs), dim=-1)
             cos, sin = emb.cos().to(q.dtype), emb.sin().to(q.dtype)
 
@@ -437,12 +444,18 @@ class SelfAttention(nn.Module):
 
             q = q * cos + rotate_half(q) * sin
             k = k * cos + rotate_half(k) * sin
+        if past_k is not None:
+            k, v = torch.cat((past_k, k), dim=2), torch.cat((past_v, v), dim=2)
+        present = (k, v)
         k, v = repeat_kv(k), repeat_kv(v)
         scores = torch.matmul(q, k.transpose(2, 3)) / (self.head_dim ** 0.5)
         if self.causal:
-            scores = scores + torch.full((t, t), float("-inf"), dtype=scores.dtype).triu(1)
+            scores = scores + torch.full((t, p + t), float("-inf"),
+                                         dtype=scores.dtype).triu(p + 1)
         probs = torch.softmax(scores, dim=-1)
         out = torch.matmul(probs, v).transpose(1, 2).reshape(b, t, d)
+        if past_k is not None:
+            return (self.o_proj(out),) + present
         return self.o_proj(out)
 
 
@@ -457,9 +470,14 @@ class DecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(d)
         self.block = block
 
-    def forward(self, hidden_states):
-        hidden_states = hidden_states + self.self_attn(self.input_layernorm(hidden_states))
-        return hidden_states + self.block(self.post_attention_layernorm(hidden_states))
+    def forward(self, hidden_states, past_k=None, past_v=None):
+        attn = self.self_attn(self.input_layernorm(hidden_states), past_k, past_v)
+        present = ()
+        if past_k is not None:
+            attn, present = attn[0], attn[1:]
+        hidden_states = hidden_states + attn
+        out = hidden_states + self.block(self.post_attention_layernorm(hidden_states))
+        return (out,) + present if present else out
 
 
 def test_blocks():
@@ -478,6 +496,28 @@ def test_blocks():
         "deepseek": DeepseekV3MoE(d=16, f=8, num_experts=8, top_k=2, n_group=4,
                                   topk_group=2, n_shared_experts=2),
     }
+
+
+def export_cached(layer, path, d, opset=17, seed=0):
+    """Exports a DecoderLayer for decoding with a KV cache: inputs x [batch,
+    seq, d], past_k and past_v [batch, kv_heads, past, head_dim]; outputs
+    y and the extended cache, present_k and present_v [batch, kv_heads,
+    total, head_dim] (HF's layer with a DynamicCache, as a graph)."""
+    torch.manual_seed(seed)
+    for p in layer.parameters():
+        nn.init.normal_(p, std=0.3)
+    layer.eval()
+    attn = layer.self_attn
+    past = torch.randn(2, attn.kv_heads, 4, attn.head_dim)
+    cache_axes = {0: "batch", 2: "past"}
+    with torch.no_grad():
+        torch.onnx.export(layer, (torch.randn(2, 3, d), past, past.clone()), path,
+                          input_names=["x", "past_k", "past_v"],
+                          output_names=["y", "present_k", "present_v"], opset_version=opset,
+                          dynamic_axes={"x": {0: "batch", 1: "seq"}, "past_k": cache_axes,
+                                        "past_v": cache_axes, "y": {0: "batch", 1: "seq"},
+                                        "present_k": {0: "batch", 2: "total"},
+                                        "present_v": {0: "batch", 2: "total"}})
 
 
 def export(module, path, d, opset=17, seed=0):

@@ -357,7 +357,8 @@ struct GemmToCuda : MatmulPattern<onnx::GemmOp> {
 struct CausalMaskMatch {
   Value scores;
   Value shape; // the mask's [rows, cols], an i64 tensor
-  int64_t k = 0;
+  Value k;     // the diagonal: an i64 scalar tensor (a KV cache's length + 1
+               // with a cache: a run-time value), or null for 0
 };
 
 /// Replaces the softmax `op` over x's last axis by one call, with the
@@ -373,7 +374,13 @@ void replaceBySoftmax(PatternRewriter &rewriter, onnx::SoftmaxOp op,
   if (mask) {
     ImplicitLocOpBuilder &b = call.builder();
     call.addI64(sizes[sizes.size() - 2]);
-    call.addI64(mask->k);
+    if (mask->k) {
+      auto kType = cast<RankedTensorType>(mask->k.getType());
+      SmallVector<Value> origin(kType.getRank(), call.index(0));
+      call.addValue(tensor::ExtractOp::create(b, mask->k, origin));
+    } else {
+      call.addI64(int64_t(0));
+    }
     for (int64_t i : {0, 1}) {
       Value dim =
           tensor::ExtractOp::create(b, mask->shape, ValueRange{call.index(i)});
@@ -402,16 +409,14 @@ std::optional<CausalMaskMatch> matchCausalMask(Value sum) {
                     ? trilu.getInput().getDefiningOp<onnx::ConstantOfShapeOp>()
                     : onnx::ConstantOfShapeOp();
     auto value = fill ? dyn_cast<FloatAttr>(fill.getValue()) : FloatAttr();
-    // k: a constant (what the exporter writes), 0 when absent.
-    DenseIntElementsAttr k;
+    // k: read at run time (a constant without a cache, the cache's length
+    // + 1 with one), 0 when absent.
     if (!value || !trilu.getUpper() || !value.getValue().isInfinity() ||
         !value.getValue().isNegative() ||
         cast<RankedTensorType>(mask.getType()).getRank() != 2 ||
-        scores.getType() != sum.getType() ||
-        (trilu.getK() && !matchPattern(trilu.getK(), m_Constant(&k))))
+        scores.getType() != sum.getType())
       continue;
-    return CausalMaskMatch{scores, fill.getShape(),
-                           k ? (*k.value_begin<APInt>()).getSExtValue() : 0};
+    return CausalMaskMatch{scores, fill.getShape(), trilu.getK()};
   }
   return std::nullopt;
 }

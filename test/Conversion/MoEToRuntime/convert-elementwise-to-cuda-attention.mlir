@@ -114,6 +114,22 @@ func.func @causal(%s: tensor<?x2x?x?xf32>, %shape: tensor<2xi64>) -> tensor<?x2x
 
 // -----
 
+// With a KV cache the diagonal is the cache's length + 1, a run-time
+// value: read from k's tensor and passed as it is.
+// CHECK-LABEL: func.func @causal_cached
+// CHECK: %[[K:.*]] = tensor.extract %arg2[] : tensor<i64>
+// CHECK: llvm.call @moe_cuda_cc_softmax_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[K]], %{{.*}}, %{{.*}}, %{{.*}})
+// CHECK-NOT: = onnx.
+func.func @causal_cached(%s: tensor<?x2x?x?xf32>, %shape: tensor<2xi64>, %k: tensor<i64>) -> tensor<?x2x?x?xf32> {
+  %f = onnx.constant_of_shape %shape {value = 0xFF800000 : f32} : (tensor<2xi64>) -> tensor<?x?xf32>
+  %m = onnx.trilu %f, %k : (tensor<?x?xf32>, tensor<i64>) -> tensor<?x?xf32>
+  %a = onnx.add %m, %s : (tensor<?x?xf32>, tensor<?x2x?x?xf32>) -> tensor<?x2x?x?xf32>
+  %p = onnx.softmax %a {axis = 3 : i64} : tensor<?x2x?x?xf32>
+  return %p : tensor<?x2x?x?xf32>
+}
+
+// -----
+
 // Not a causal mask: the lower triangle kept, a fill that is not -inf, a
 // sum the graph reads too. Each is a mask add (a binary call) and a plain
 // softmax call (matrix rows 0).

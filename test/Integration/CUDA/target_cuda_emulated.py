@@ -96,6 +96,10 @@
 # CHECK: OK: moe-run --device on the device-resident qwen2 f32 model matches onnxruntime
 # CHECK: OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts
 # CHECK: OK: grouped-query scores read the repeated heads where they lie, matching onnxruntime; a repeat that does not give q's heads fails naming the matmul
+# The decode step: the layer's 29 launches without a cache plus the
+# cache's two concats (a launch per input: 4), twice (run_device's sizing
+# probe).
+# CHECK: OK: a decoder layer with a KV cache runs device-resident, every output matching onnxruntime (66 launches in a device decode step)
 # CHECK: OK: a float16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to float16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to bfloat16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 torch export of the Mixtral block runs on the CUDA kernels, device-resident, matching PyTorch in f32
@@ -314,6 +318,44 @@ for api in ("host", "device"):  # k's 2 heads not repeated: q has 4
         assert "onnx.matmul 'scores'" in str(error) and "repeat_kv" in str(error), str(error)
 print("OK: grouped-query scores read the repeated heads where they lie, matching onnxruntime; "
       "a repeat that does not give q's heads fails naming the matmul")
+
+# A decoder layer with a KV cache (inputs x, past_k, past_v; outputs y and
+# the extended cache): the cache's concat along the sequence, the rotary
+# positions from its length, the causal diagonal at its length + 1 (a
+# run-time k: still the softmax call, no mask) - device-resident with
+# every output, matching onnxruntime at prefill, a decode step and a
+# continuation.
+import hf_moe_blocks  # noqa: E402
+
+cached_path = os.path.join(out, "cached.onnx")
+hf_moe_blocks.export_cached(hf_moe_blocks.DecoderLayer(
+    hf_moe_blocks.MixtralSparseMoeBlock(d=16, f=16, num_experts=4, top_k=2), d=16, heads=4,
+    causal=True, rotary=True, kv_heads=2), cached_path, d=16, seed=1)
+os.makedirs(os.path.join(out, "cached"))
+cached = compiled_model.Model(compiled_model.compile_model(
+    cached_path, os.path.join(out, "cached"), ["--target=cuda", f"--runtime-dir={runtime}"]))
+cached.lib.moe_model_test_emulated_copies.restype = ctypes.c_int64
+cached.lib.moe_model_test_kernel_launches.restype = ctypes.c_int64
+for past, tokens in ((0, 5), (5, 1), (3, 2)):
+    feeds = {"x": rng.standard_normal((2, tokens, 16)).astype(np.float32),
+             "past_k": rng.standard_normal((2, 2, past, 4)).astype(np.float32),
+             "past_v": rng.standard_normal((2, 2, past, 4)).astype(np.float32)}
+    expected = run_onnxruntime(cached_path, feeds)
+    for api in ("host", "device"):
+        copies = cached.lib.moe_model_test_emulated_copies()
+        launched = cached.lib.moe_model_test_kernel_launches()
+        actual = (cached.run(list(feeds.values())) if api == "host" else
+                  cached.run_device(list(feeds.values()), cuda_lib=device_memory(cached.lib)))
+        if api == "device":
+            copies = cached.lib.moe_model_test_emulated_copies() - copies
+            assert copies == 0 or not COUNT_COPIES, (past, tokens, copies)
+            if tokens == 1:
+                decode_launches = cached.lib.moe_model_test_kernel_launches() - launched
+        for got, want in zip(actual, expected):
+            error, cosine = cuda_test_models.error_and_cosine(got, want)
+            assert error <= 1e-3 and cosine > 0.999, (past, tokens, api, error, cosine)
+print(f"OK: a decoder layer with a KV cache runs device-resident, every output matching "
+      f"onnxruntime ({decode_launches} launches in a device decode step)")
 
 # 16-bit exports of ONNX Runtime's MoE op (what GPU deployments ship):
 # float16 and bfloat16 weights, inputs and output. The layer computes in

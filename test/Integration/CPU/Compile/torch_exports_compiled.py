@@ -2,7 +2,7 @@
 # transformers (Mixtral, Qwen2-MoE with a shared expert, ReLU experts, a
 # dense mixture, gpt-oss, stacked weights, Switch, DeepSeek-V3; a whole
 # decoder layer with causal, rotary, grouped-query attention around
-# Mixtral's) compiled by moe-compile into
+# Mixtral's, again with a KV cache) compiled by moe-compile into
 # shared libraries (runtime path and --reference) and run through the model
 # C API at 1, 7 and 33 tokens, and once through moe-run, against
 # onnxruntime on the same file.
@@ -30,6 +30,11 @@
 # CHECK: OK: decoder runtime T=33
 # CHECK: OK: decoder reference T=33
 # CHECK: OK: decoder moe-run
+# CHECK: OK: cached y past=0 T=5
+# CHECK: OK: cached present_v past=0 T=5
+# CHECK: OK: cached y past=5 T=1
+# CHECK: OK: cached present_k past=5 T=1
+# CHECK: OK: cached y past=3 T=2
 
 import os
 import subprocess
@@ -91,3 +96,24 @@ for name, module in models.items():
     (expected,) = run_onnxruntime(path, {"x": x})
     mh.check_close(f"{name} moe-run", np.load(os.path.join(result, "y.npy")),
                    expected, rtol=1e-4, atol=1e-5)
+
+# The decoder layer with a KV cache (HF's layer with a DynamicCache, as a
+# graph): inputs x, past_k, past_v; outputs y and the extended cache. A
+# prefill (an empty cache), a decode step and a short continuation, every
+# output against onnxruntime.
+path = os.path.join(out, "cached.onnx")
+blocks.export_cached(blocks.DecoderLayer(
+    blocks.MixtralSparseMoeBlock(d=d, f=16, num_experts=4, top_k=2), d=d, heads=4,
+    causal=True, rotary=True, kv_heads=2), path, d=d, seed=1)
+build = os.path.join(out, "cached_runtime")
+os.makedirs(build)
+model = compiled_model.Model(compiled_model.compile_model(path, build, []))
+for past, tokens in ((0, 5), (5, 1), (3, 2)):
+    feeds = {"x": rng.standard_normal((2, tokens, d)).astype(np.float32),
+             "past_k": rng.standard_normal((2, 2, past, d // 4)).astype(np.float32),
+             "past_v": rng.standard_normal((2, 2, past, d // 4)).astype(np.float32)}
+    expected = run_onnxruntime(path, feeds)
+    actual = model.run(list(feeds.values()))
+    for output, got, want in zip(("y", "present_k", "present_v"), actual, expected):
+        mh.check_close(f"cached {output} past={past} T={tokens}", got, want, rtol=1e-4,
+                       atol=1e-5)
