@@ -19,62 +19,6 @@
 
 namespace moe::runtime::cuda {
 
-/// One batched matmul: out [batch0, batch1, m, n] row-major, each operand's
-/// matrix (i, j) at i * stride0 + j * stride1 (0: broadcast).
-struct MatmulShape {
-  int64_t batch0 = 1, batch1 = 1, m = 0, n = 0, k = 0;
-  int64_t aStride0 = 0, aStride1 = 0, bStride0 = 0, bStride1 = 0;
-};
-
-/// numpy matmul of a (aRank dims, 2 to 4; its last two swapped when
-/// transA) and b into out: the iteration, or false when the inner dims
-/// differ, the batch dims do not broadcast, or out's dims are not numpy's
-/// result shape.
-inline bool matmulShape(bool transA, bool transB, int64_t aRank,
-                        const int64_t *aDims, int64_t bRank,
-                        const int64_t *bDims, int64_t outRank,
-                        const int64_t *outDims, MatmulShape &s) {
-  auto rankOk = [](int64_t rank) {
-    return rank >= 2 && rank <= kMaxElementwiseRank;
-  };
-  if (!rankOk(aRank) || !rankOk(bRank) ||
-      outRank != (aRank > bRank ? aRank : bRank))
-    return false;
-  for (const auto &[rank, dims] :
-       {std::pair(aRank, aDims), std::pair(bRank, bDims),
-        std::pair(outRank, outDims)})
-    for (int64_t d = 0; d < rank; ++d)
-      if (dims[d] < 0)
-        return false;
-  int64_t aRows = aDims[aRank - 2], aCols = aDims[aRank - 1];
-  int64_t bRows = bDims[bRank - 2], bCols = bDims[bRank - 1];
-  s.m = transA ? aCols : aRows;
-  s.k = transA ? aRows : aCols;
-  s.n = transB ? bRows : bCols;
-  if ((transB ? bCols : bRows) != s.k || outDims[outRank - 2] != s.m ||
-      outDims[outRank - 1] != s.n)
-    return false;
-  // Batch dims padded in front to two; strides of whole matrices.
-  int64_t a[2], b[2], out[2];
-  for (int d = 0; d < 2; ++d) {
-    int64_t i = d - (2 - (aRank - 2)), j = d - (2 - (bRank - 2)),
-            o = d - (2 - (outRank - 2));
-    a[d] = i >= 0 ? aDims[i] : 1;
-    b[d] = j >= 0 ? bDims[j] : 1;
-    out[d] = o >= 0 ? outDims[o] : 1;
-    if (out[d] != (a[d] == 1 ? b[d] : a[d]) || (b[d] != 1 && b[d] != out[d]))
-      return false;
-  }
-  s.batch0 = out[0];
-  s.batch1 = out[1];
-  int64_t aMatrix = aRows * aCols, bMatrix = bRows * bCols;
-  s.aStride1 = a[1] == 1 ? 0 : aMatrix;
-  s.aStride0 = a[0] == 1 ? 0 : a[1] * aMatrix;
-  s.bStride1 = b[1] == 1 ? 0 : bMatrix;
-  s.bStride0 = b[0] == 1 ? 0 : b[1] * bMatrix;
-  return true;
-}
-
 /// A gather by strides (a transpose, an expand): out's dims, and for each
 /// the stride in x of the dim it came from - 0 where an expand repeats x
 /// (both padded in front to kMaxElementwiseRank).
@@ -107,6 +51,88 @@ inline bool transposeShape(int64_t rank, const int64_t *dims,
     s.strides[d] = i >= 0 ? strides[perm[i]] : 0;
     s.count *= s.shape[d];
   }
+  return true;
+}
+
+/// One batched matmul: out[i, j] = alpha * op(a[i, j]) . op(b[i, j]) for
+/// i < batch0, j < batch1, each matrix row-major with rows `ld` apart,
+/// op(a) [m, k] (a stored [k, m] when transA), op(b) [k, n], out [m, n];
+/// matrix (i, j) of each at i * stride0 + j * stride1 (0: broadcast).
+struct MatmulShape {
+  int64_t batch0 = 1, batch1 = 1, m = 0, n = 0, k = 0;
+  bool transA = false, transB = false;
+  int64_t lda = 1, ldb = 1, ldc = 1;
+  int64_t aStride0 = 0, aStride1 = 0, bStride0 = 0, bStride1 = 0;
+  int64_t outStride0 = 0, outStride1 = 0;
+};
+
+/// The matrices of a view (padded to kMaxElementwiseRank dims): whether
+/// they are stored transposed (their rows unit-stride) and the leading
+/// dim; false when neither of the last two dims is unit-stride.
+inline bool matrixLayout(const StridedShape &v, bool &transposed, int64_t &ld) {
+  int64_t rows = v.shape[2], cols = v.shape[3];
+  if (cols == 1 || v.strides[3] == 1) {
+    transposed = false;
+    ld = rows == 1 ? cols : v.strides[2];
+    return ld >= cols;
+  }
+  if (rows == 1 || v.strides[2] == 1) {
+    transposed = true;
+    ld = v.strides[3];
+    return ld >= rows;
+  }
+  return false;
+}
+
+/// numpy matmul of a and b into out, each a view of its row-major buffer
+/// (rank dims, 2 to 4): the buffer transposed by `perm` (ONNX Transpose:
+/// the view's dim i is the buffer's dim perm[i]) - a transpose the matmul
+/// reads in place, its last two dims keeping one unit-stride (for out: the
+/// last). transA / transB transpose a's / b's view (Gemm). The iteration,
+/// or false when the inner dims differ, the batch dims do not broadcast,
+/// out's view is not numpy's result shape, or a view is not one a GEMM
+/// reads.
+inline bool matmulShape(bool transA, bool transB, int64_t aRank,
+                        const int64_t *aDims, const int64_t *aPerm,
+                        int64_t bRank, const int64_t *bDims,
+                        const int64_t *bPerm, int64_t outRank,
+                        const int64_t *outDims, const int64_t *outPerm,
+                        MatmulShape &s) {
+  auto rankOk = [](int64_t rank) {
+    return rank >= 2 && rank <= kMaxElementwiseRank;
+  };
+  StridedShape a, b, out;
+  if (!rankOk(aRank) || !rankOk(bRank) ||
+      outRank != (aRank > bRank ? aRank : bRank) ||
+      !transposeShape(aRank, aDims, aPerm, a) ||
+      !transposeShape(bRank, bDims, bPerm, b) ||
+      !transposeShape(outRank, outDims, outPerm, out))
+    return false;
+  bool aStored, bStored, outStored;
+  if (!matrixLayout(a, aStored, s.lda) || !matrixLayout(b, bStored, s.ldb) ||
+      !matrixLayout(out, outStored, s.ldc) || outStored)
+    return false;
+  s.transA = transA != aStored;
+  s.transB = transB != bStored;
+  s.m = transA ? a.shape[3] : a.shape[2];
+  s.k = transA ? a.shape[2] : a.shape[3];
+  s.n = transB ? b.shape[2] : b.shape[3];
+  if ((transB ? b.shape[3] : b.shape[2]) != s.k || out.shape[2] != s.m ||
+      out.shape[3] != s.n)
+    return false;
+  // Batch dims (padded in front with 1s): numpy's broadcast.
+  for (int d = 0; d < 2; ++d)
+    if (out.shape[d] != (a.shape[d] == 1 ? b.shape[d] : a.shape[d]) ||
+        (b.shape[d] != 1 && b.shape[d] != out.shape[d]))
+      return false;
+  s.batch0 = out.shape[0];
+  s.batch1 = out.shape[1];
+  s.aStride0 = a.shape[0] == 1 ? 0 : a.strides[0];
+  s.aStride1 = a.shape[1] == 1 ? 0 : a.strides[1];
+  s.bStride0 = b.shape[0] == 1 ? 0 : b.strides[0];
+  s.bStride1 = b.shape[1] == 1 ? 0 : b.strides[1];
+  s.outStride0 = out.strides[0];
+  s.outStride1 = out.strides[1];
   return true;
 }
 

@@ -46,44 +46,53 @@ int64_t elements(int64_t rank, const int64_t *dims) {
   return n;
 }
 
+/// A matmul operand's view (rank, buffer dims, perm) as an entry takes it.
+struct View {
+  int64_t rank;
+  int64_t dims[4];
+  int64_t perm[4];
+};
+
 /// A matmul entry: the shapes checked, the operands on the device, b as
 /// given (`B`: float, or 16-bit bits) and a rounded to b's 16-bit type when
 /// it is one (`kind`: a MOE_CUDA_CAST_F32_TO_* conversion, -1 for f32).
 template <typename B>
 moe_status compiledMatmul(int32_t transA, int32_t transB, float alpha,
-                          const float *a, const int64_t (&aDims)[4],
-                          int64_t aRank, const B *b, const int64_t (&bDims)[4],
-                          int64_t bRank, const int64_t (&outDims)[4],
-                          int64_t outRank, int32_t kind, float *out) {
+                          const float *a, const View &aView, const B *b,
+                          const View &bView, const View &outView, int32_t kind,
+                          float *out) {
   MatmulShape s;
-  if (!matmulShape(transA, transB, aRank, aDims, bRank, bDims, outRank, outDims,
-                   s))
+  if (!matmulShape(transA, transB, aView.rank, aView.dims, aView.perm,
+                   bView.rank, bView.dims, bView.perm, outView.rank,
+                   outView.dims, outView.perm, s))
     return MOE_ERROR_INVALID_ARGUMENT;
   int64_t count = s.batch0 * s.batch1 * s.m * s.n;
   if (count == 0)
     return MOE_OK;
   if (!out || (s.k > 0 && (!a || !b)))
     return MOE_ERROR_INVALID_ARGUMENT;
-  int64_t aCount = elements(aRank, aDims);
+  int64_t aCount = elements(aView.rank, aView.dims);
   DeviceBuffer<float> dA;
   DeviceBuffer<B> dB;
   Result<> result;
   MOE_TRY(upload(dA, a, aCount));
-  MOE_TRY(upload(dB, b, elements(bRank, bDims)));
+  MOE_TRY(upload(dB, b, elements(bView.rank, bView.dims)));
   MOE_TRY(result.prepare(out, count));
   if constexpr (std::is_same_v<B, float>) {
-    MOE_TRY(moe_cuda_matmul_f32(callStream(), transA, transB, alpha, s.batch0,
-                                s.batch1, s.m, s.n, s.k, dA.get(), s.aStride0,
-                                s.aStride1, dB.get(), s.bStride0, s.bStride1,
-                                result.get()));
+    MOE_TRY(moe_cuda_matmul_f32(callStream(), s.transA, s.transB, alpha,
+                                s.batch0, s.batch1, s.m, s.n, s.k, dA.get(),
+                                s.lda, s.aStride0, s.aStride1, dB.get(), s.ldb,
+                                s.bStride0, s.bStride1, result.get(), s.ldc,
+                                s.outStride0, s.outStride1));
   } else {
     DeviceBuffer<uint16_t> rounded;
     MOE_TRY(rounded.allocate(aCount, callStream()));
     MOE_TRY(moe_cuda_cast(callStream(), kind, aCount, dA.get(), rounded.get()));
-    MOE_TRY(moe_cuda_matmul_16(callStream(), kind == MOE_CUDA_CAST_F32_TO_F16,
-                               transA, transB, alpha, s.batch0, s.batch1, s.m,
-                               s.n, s.k, rounded.get(), s.aStride0, s.aStride1,
-                               dB.get(), s.bStride0, s.bStride1, result.get()));
+    MOE_TRY(moe_cuda_matmul_16(
+        callStream(), kind == MOE_CUDA_CAST_F32_TO_F16, s.transA, s.transB,
+        alpha, s.batch0, s.batch1, s.m, s.n, s.k, rounded.get(), s.lda,
+        s.aStride0, s.aStride1, dB.get(), s.ldb, s.bStride0, s.bStride1,
+        result.get(), s.ldc, s.outStride0, s.outStride1));
   }
   MOE_TRY(result.deliver());
   return finish();
@@ -250,39 +259,48 @@ int32_t moe_cuda_cc_transpose_f32(int32_t, const float *x, int64_t rank,
       });
 }
 
-int32_t moe_cuda_cc_matmul_f32(int32_t, int32_t trans_a, int32_t trans_b,
-                               float alpha, const float *a, int64_t a_rank,
-                               int64_t a0, int64_t a1, int64_t a2, int64_t a3,
-                               const float *b, int64_t b_rank, int64_t b0,
-                               int64_t b1, int64_t b2, int64_t b3,
-                               int64_t out_rank, int64_t o0, int64_t o1,
-                               int64_t o2, int64_t o3, float *out) {
-  return compiledMatmul(trans_a, trans_b, alpha, a, {a0, a1, a2, a3}, a_rank, b,
-                        {b0, b1, b2, b3}, b_rank, {o0, o1, o2, o3}, out_rank,
+int32_t moe_cuda_cc_matmul_f32(
+    int32_t, int32_t trans_a, int32_t trans_b, float alpha, const float *a,
+    int64_t a_rank, int64_t a0, int64_t a1, int64_t a2, int64_t a3, int64_t ap0,
+    int64_t ap1, int64_t ap2, int64_t ap3, const float *b, int64_t b_rank,
+    int64_t b0, int64_t b1, int64_t b2, int64_t b3, int64_t bp0, int64_t bp1,
+    int64_t bp2, int64_t bp3, int64_t out_rank, int64_t o0, int64_t o1,
+    int64_t o2, int64_t o3, int64_t op0, int64_t op1, int64_t op2, int64_t op3,
+    float *out) {
+  return compiledMatmul(trans_a, trans_b, alpha, a,
+                        View{a_rank, {a0, a1, a2, a3}, {ap0, ap1, ap2, ap3}}, b,
+                        View{b_rank, {b0, b1, b2, b3}, {bp0, bp1, bp2, bp3}},
+                        View{out_rank, {o0, o1, o2, o3}, {op0, op1, op2, op3}},
                         -1, out);
 }
 
-int32_t moe_cuda_cc_matmul_bf16w(int32_t, int32_t trans_a, int32_t trans_b,
-                                 float alpha, const float *a, int64_t a_rank,
-                                 int64_t a0, int64_t a1, int64_t a2, int64_t a3,
-                                 const uint16_t *b, int64_t b_rank, int64_t b0,
-                                 int64_t b1, int64_t b2, int64_t b3,
-                                 int64_t out_rank, int64_t o0, int64_t o1,
-                                 int64_t o2, int64_t o3, float *out) {
-  return compiledMatmul(trans_a, trans_b, alpha, a, {a0, a1, a2, a3}, a_rank, b,
-                        {b0, b1, b2, b3}, b_rank, {o0, o1, o2, o3}, out_rank,
+int32_t moe_cuda_cc_matmul_bf16w(
+    int32_t, int32_t trans_a, int32_t trans_b, float alpha, const float *a,
+    int64_t a_rank, int64_t a0, int64_t a1, int64_t a2, int64_t a3, int64_t ap0,
+    int64_t ap1, int64_t ap2, int64_t ap3, const uint16_t *b, int64_t b_rank,
+    int64_t b0, int64_t b1, int64_t b2, int64_t b3, int64_t bp0, int64_t bp1,
+    int64_t bp2, int64_t bp3, int64_t out_rank, int64_t o0, int64_t o1,
+    int64_t o2, int64_t o3, int64_t op0, int64_t op1, int64_t op2, int64_t op3,
+    float *out) {
+  return compiledMatmul(trans_a, trans_b, alpha, a,
+                        View{a_rank, {a0, a1, a2, a3}, {ap0, ap1, ap2, ap3}}, b,
+                        View{b_rank, {b0, b1, b2, b3}, {bp0, bp1, bp2, bp3}},
+                        View{out_rank, {o0, o1, o2, o3}, {op0, op1, op2, op3}},
                         MOE_CUDA_CAST_F32_TO_BF16, out);
 }
 
-int32_t moe_cuda_cc_matmul_f16w(int32_t, int32_t trans_a, int32_t trans_b,
-                                float alpha, const float *a, int64_t a_rank,
-                                int64_t a0, int64_t a1, int64_t a2, int64_t a3,
-                                const uint16_t *b, int64_t b_rank, int64_t b0,
-                                int64_t b1, int64_t b2, int64_t b3,
-                                int64_t out_rank, int64_t o0, int64_t o1,
-                                int64_t o2, int64_t o3, float *out) {
-  return compiledMatmul(trans_a, trans_b, alpha, a, {a0, a1, a2, a3}, a_rank, b,
-                        {b0, b1, b2, b3}, b_rank, {o0, o1, o2, o3}, out_rank,
+int32_t moe_cuda_cc_matmul_f16w(
+    int32_t, int32_t trans_a, int32_t trans_b, float alpha, const float *a,
+    int64_t a_rank, int64_t a0, int64_t a1, int64_t a2, int64_t a3, int64_t ap0,
+    int64_t ap1, int64_t ap2, int64_t ap3, const uint16_t *b, int64_t b_rank,
+    int64_t b0, int64_t b1, int64_t b2, int64_t b3, int64_t bp0, int64_t bp1,
+    int64_t bp2, int64_t bp3, int64_t out_rank, int64_t o0, int64_t o1,
+    int64_t o2, int64_t o3, int64_t op0, int64_t op1, int64_t op2, int64_t op3,
+    float *out) {
+  return compiledMatmul(trans_a, trans_b, alpha, a,
+                        View{a_rank, {a0, a1, a2, a3}, {ap0, ap1, ap2, ap3}}, b,
+                        View{b_rank, {b0, b1, b2, b3}, {bp0, bp1, bp2, bp3}},
+                        View{out_rank, {o0, o1, o2, o3}, {op0, op1, op2, op3}},
                         MOE_CUDA_CAST_F32_TO_F16, out);
 }
 

@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define MOE_RUNTIME_CUDA_API_VERSION 7
+#define MOE_RUNTIME_CUDA_API_VERSION 8
 
 int32_t moe_cuda_runtime_api_version(void);
 /* The CUDA error text of the calling thread's last MOE_ERROR_DEVICE. */
@@ -240,26 +240,32 @@ moe_status moe_cuda_expand_f32(void *stream, int32_t rank, const int64_t *dims,
                                const int64_t *out_dims, const float *x,
                                float *out);
 
-/* Batched f32 matmuls through cuBLAS (fp32 compute, no TF32):
- * out[i, j] (row-major [batch0, batch1, m, n]) = alpha * op(a[i, j]) .
- * op(b[i, j]), op(a) [m, k] (a [k, m] row-major when trans_a), op(b)
- * [k, n] (b [n, k] when trans_b); a[i, j] starts at a + i * a_stride0 + j *
- * a_stride1 (a stride of 0 broadcasts it), b likewise. */
+/* Batched f32 matmuls through cuBLAS (fp32 compute, no TF32): for i <
+ * batch0, j < batch1, out[i, j] = alpha * op(a[i, j]) . op(b[i, j]), each
+ * matrix row-major with its rows lda / ldb / ldc elements apart: op(a)
+ * [m, k] (a stored [k, m] when trans_a), op(b) [k, n] (b stored [n, k]
+ * when trans_b), out [m, n]; matrix (i, j) of a starts at a + i *
+ * a_stride0 + j * a_stride1 (a stride of 0 broadcasts it), of b and out
+ * likewise. Leading dims at least a stored row's length. */
 moe_status moe_cuda_matmul_f32(void *stream, int32_t trans_a, int32_t trans_b,
                                float alpha, int64_t batch0, int64_t batch1,
                                int64_t m, int64_t n, int64_t k, const float *a,
-                               int64_t a_stride0, int64_t a_stride1,
-                               const float *b, int64_t b_stride0,
-                               int64_t b_stride1, float *out);
+                               int64_t lda, int64_t a_stride0,
+                               int64_t a_stride1, const float *b, int64_t ldb,
+                               int64_t b_stride0, int64_t b_stride1, float *out,
+                               int64_t ldc, int64_t out_stride0,
+                               int64_t out_stride1);
 /* The same with 16-bit operands (bfloat16, or IEEE fp16 when f16 is
  * nonzero; their bits) and fp32 accumulation and output: cuBLAS's
  * tensor-core GEMM. */
 moe_status moe_cuda_matmul_16(void *stream, int32_t f16, int32_t trans_a,
                               int32_t trans_b, float alpha, int64_t batch0,
                               int64_t batch1, int64_t m, int64_t n, int64_t k,
-                              const uint16_t *a, int64_t a_stride0,
-                              int64_t a_stride1, const uint16_t *b,
-                              int64_t b_stride0, int64_t b_stride1, float *out);
+                              const uint16_t *a, int64_t lda, int64_t a_stride0,
+                              int64_t a_stride1, const uint16_t *b, int64_t ldb,
+                              int64_t b_stride0, int64_t b_stride1, float *out,
+                              int64_t ldc, int64_t out_stride0,
+                              int64_t out_stride1);
 
 /*===- Entry points for code compiled with --target=cuda -----------------===*
  *
@@ -475,37 +481,42 @@ int32_t moe_cuda_cc_rotary_f32(
     int64_t neg_width, int64_t pos_start, int64_t pos_width, float *out);
 /* The graph's MatMul (numpy matmul, both operands of rank 2 to 4: batch
  * dims broadcast) and Gemm (rank 2, trans_a / trans_b transpose an operand's
- * last two dims), times alpha, into out (out_rank dims o0..: numpy's result
- * shape, else MOE_ERROR_INVALID_ARGUMENT). Always on the GPU
- * (moe_cuda_matmul_f32): its work grows faster than the bytes copied; host
- * operands are uploaded (a constant weight once, at model creation). */
-int32_t moe_cuda_cc_matmul_f32(int32_t num_threads, int32_t trans_a,
-                               int32_t trans_b, float alpha, const float *a,
-                               int64_t a_rank, int64_t a0, int64_t a1,
-                               int64_t a2, int64_t a3, const float *b,
-                               int64_t b_rank, int64_t b0, int64_t b1,
-                               int64_t b2, int64_t b3, int64_t out_rank,
-                               int64_t o0, int64_t o1, int64_t o2, int64_t o3,
-                               float *out);
+ * last two dims), times alpha. Each of a, b and out is a view of its
+ * row-major buffer (rank dims d0..): the buffer transposed by p0.. (the
+ * view's dim i is the buffer's dim p_i; 0, 1, .. for the buffer as it is),
+ * which the GEMM reads or writes in place - attention's head transposes -
+ * so one of a view's last two dims must be its buffer's last (for out: the
+ * last). out's view must be numpy's result shape, else
+ * MOE_ERROR_INVALID_ARGUMENT. Always on the GPU (moe_cuda_matmul_f32): its
+ * work grows faster than the bytes copied; host operands are uploaded (a
+ * constant weight once, at model creation). */
+int32_t moe_cuda_cc_matmul_f32(
+    int32_t num_threads, int32_t trans_a, int32_t trans_b, float alpha,
+    const float *a, int64_t a_rank, int64_t a0, int64_t a1, int64_t a2,
+    int64_t a3, int64_t ap0, int64_t ap1, int64_t ap2, int64_t ap3,
+    const float *b, int64_t b_rank, int64_t b0, int64_t b1, int64_t b2,
+    int64_t b3, int64_t bp0, int64_t bp1, int64_t bp2, int64_t bp3,
+    int64_t out_rank, int64_t o0, int64_t o1, int64_t o2, int64_t o3,
+    int64_t op0, int64_t op1, int64_t op2, int64_t op3, float *out);
 /* moe_cuda_cc_matmul_f32 with b a constant weight stored in bfloat16
  * (_bf16w) or IEEE fp16 (_f16w) bits: a rounded to that type on the
  * device, moe_cuda_matmul_16 (tensor cores, fp32 accumulation). */
-int32_t moe_cuda_cc_matmul_bf16w(int32_t num_threads, int32_t trans_a,
-                                 int32_t trans_b, float alpha, const float *a,
-                                 int64_t a_rank, int64_t a0, int64_t a1,
-                                 int64_t a2, int64_t a3, const uint16_t *b,
-                                 int64_t b_rank, int64_t b0, int64_t b1,
-                                 int64_t b2, int64_t b3, int64_t out_rank,
-                                 int64_t o0, int64_t o1, int64_t o2, int64_t o3,
-                                 float *out);
-int32_t moe_cuda_cc_matmul_f16w(int32_t num_threads, int32_t trans_a,
-                                int32_t trans_b, float alpha, const float *a,
-                                int64_t a_rank, int64_t a0, int64_t a1,
-                                int64_t a2, int64_t a3, const uint16_t *b,
-                                int64_t b_rank, int64_t b0, int64_t b1,
-                                int64_t b2, int64_t b3, int64_t out_rank,
-                                int64_t o0, int64_t o1, int64_t o2, int64_t o3,
-                                float *out);
+int32_t moe_cuda_cc_matmul_bf16w(
+    int32_t num_threads, int32_t trans_a, int32_t trans_b, float alpha,
+    const float *a, int64_t a_rank, int64_t a0, int64_t a1, int64_t a2,
+    int64_t a3, int64_t ap0, int64_t ap1, int64_t ap2, int64_t ap3,
+    const uint16_t *b, int64_t b_rank, int64_t b0, int64_t b1, int64_t b2,
+    int64_t b3, int64_t bp0, int64_t bp1, int64_t bp2, int64_t bp3,
+    int64_t out_rank, int64_t o0, int64_t o1, int64_t o2, int64_t o3,
+    int64_t op0, int64_t op1, int64_t op2, int64_t op3, float *out);
+int32_t moe_cuda_cc_matmul_f16w(
+    int32_t num_threads, int32_t trans_a, int32_t trans_b, float alpha,
+    const float *a, int64_t a_rank, int64_t a0, int64_t a1, int64_t a2,
+    int64_t a3, int64_t ap0, int64_t ap1, int64_t ap2, int64_t ap3,
+    const uint16_t *b, int64_t b_rank, int64_t b0, int64_t b1, int64_t b2,
+    int64_t b3, int64_t bp0, int64_t bp1, int64_t bp2, int64_t bp3,
+    int64_t out_rank, int64_t o0, int64_t o1, int64_t o2, int64_t o3,
+    int64_t op0, int64_t op1, int64_t op2, int64_t op3, float *out);
 
 /* Copies `bytes` from src to dst (any memory the CUDA runtime can copy:
  * device, managed or host) on `stream` (a cudaStream_t, NULL: the default

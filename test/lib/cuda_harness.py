@@ -245,12 +245,12 @@ lib.moe_cuda_causal_softmax_f32.argtypes = [_p, _p, _i64, _i64, _i64, _i64, _p]
 lib.moe_cuda_transpose_f32.argtypes = [_p, _i32, _p, _p, _p, _p]
 lib.moe_cuda_cc_transpose_f32.argtypes = [_i32, _p] + [_i64] * 9 + [_p]
 lib.moe_cuda_matmul_f32.argtypes = ([_p, _i32, _i32, _f32] + [_i64] * 5 +
-                                    [_p, _i64, _i64, _p, _i64, _i64, _p])
+                                    [_p, _i64, _i64, _i64] * 3)
 lib.moe_cuda_matmul_16.argtypes = ([_p, _i32, _i32, _i32, _f32] + [_i64] * 5 +
-                                   [_p, _i64, _i64, _p, _i64, _i64, _p])
+                                   [_p, _i64, _i64, _i64] * 3)
 for _name in ("f32", "bf16w", "f16w"):
     getattr(lib, "moe_cuda_cc_matmul_" + _name).argtypes = (
-        [_i32, _i32, _i32, _f32, _p] + [_i64] * 5 + [_p] + [_i64] * 5 + [_i64] * 5 + [_p])
+        [_i32, _i32, _i32, _f32] + ([_p] + [_i64] * 9) * 2 + [_i64] * 9 + [_p])
 
 
 def cc_transpose(x, shape, perm, out):
@@ -259,12 +259,21 @@ def cc_transpose(x, shape, perm, out):
     return lib.moe_cuda_cc_transpose_f32(0, x, *dims(shape), *padded, out)
 
 
+def view(shape, perm=None):
+    """A matmul operand as the compiled code's entries take it: its
+    buffer's rank and dims (padded to 4), then the transpose the matmul
+    reads it through (identity by default)."""
+    perm = list(range(len(shape))) if perm is None else list(perm)
+    return dims(shape) + perm + [0] * (4 - len(perm))
+
+
 def cc_matmul(a, a_shape, b, b_shape, out, out_shape, trans_a=False, trans_b=False,
-              alpha=1.0):
-    """moe_cuda_cc_matmul_f32 on raw pointers: its status."""
+              alpha=1.0, a_perm=None, b_perm=None, out_perm=None):
+    """moe_cuda_cc_matmul_f32 on raw pointers (shapes: the buffers'; perms:
+    the views the matmul reads and writes): its status."""
     return lib.moe_cuda_cc_matmul_f32(0, int(trans_a), int(trans_b), alpha, a,
-                                      *dims(a_shape), b, *dims(b_shape),
-                                      *dims(out_shape), out)
+                                      *view(a_shape, a_perm), b, *view(b_shape, b_perm),
+                                      *view(out_shape, out_perm), out)
 lib.moe_cuda_cc_slice_f32.argtypes = [_i32, _p, _i64, _i64, _i64, _i64, _p]
 lib.moe_cuda_cc_concat_f32.argtypes = [_i32, _i64] + [_p, _i64, _i64] * 4 + [_p]
 lib.moe_cuda_range_f32.argtypes = [_p, _f32, _f32, _i64, _p]

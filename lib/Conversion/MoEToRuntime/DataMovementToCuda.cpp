@@ -7,6 +7,8 @@
 //   - x * cos + rotate_half(x) * sin (rotate_half: Concat(Neg(Slice),
 //     Slice)), the rotary embedding of q or k: one moe_cuda_cc_rotary_f32
 //     call instead of seven (matched first, while its ops are whole);
+//   - the shape of a transpose read from its input (so that a transpose
+//     a matmul reads in place is not computed for its shape alone);
 //   - onnx.slice along one axis and onnx.concat of up to 4 inputs (rotary
 //     embeddings' rotate_half): moe_cuda_cc_slice_f32 / _concat_f32, blocks
 //     of columns moved; their tables' f32 onnx.range (moe_cuda_cc_range_f32)
@@ -345,12 +347,37 @@ struct RotaryToCuda : RuntimePattern<onnx::AddOp> {
   }
 };
 
+/// The shape of a transpose, read from its input (the transpose's dims
+/// are its input's permuted): a transpose a matmul reads in place is then
+/// not computed only for its shape (HF's repeat_kv reads the shape of the
+/// heads it repeats). As the linalg lowering would: the dims as i64.
+struct ShapeOfTranspose : OpRewritePattern<onnx::ShapeOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(onnx::ShapeOp op,
+                                PatternRewriter &rewriter) const override {
+    auto transpose = op.getInput().getDefiningOp<onnx::TransposeOp>();
+    if (!transpose)
+      return rewriter.notifyMatchFailure(op, "not the shape of a transpose");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    ArrayRef<int64_t> perm = transpose.getPerm();
+    SmallVector<Value> dims;
+    for (int64_t d = op.getStart(); d < static_cast<int64_t>(op.getEnd()); ++d)
+      dims.push_back(arith::IndexCastOp::create(
+          b, b.getI64Type(),
+          tensor::DimOp::create(b, transpose.getInput(), perm[d])));
+    rewriter.replaceOpWithNewOp<tensor::FromElementsOp>(op, op.getType(), dims);
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::moe::populateFusedDataMovementToCudaPatterns(
     RewritePatternSet &patterns, int32_t numThreads) {
   patterns.add<RotaryToCuda>(patterns.getContext(), numThreads,
                              RuntimeTarget::CUDA);
+  patterns.add<ShapeOfTranspose>(patterns.getContext());
 }
 
 void mlir::moe::populateDataMovementToCudaPatterns(RewritePatternSet &patterns,

@@ -2,7 +2,7 @@
 //
 // Private to lib/Conversion/MoEToRuntime: helpers of convert-elementwise-to-
 // cuda's patterns (ElementwiseToCuda.cpp: elementwise ops, means, the RMS
-// norm; AttentionToCuda.cpp: matmuls, softmax, transposes;
+// norm; MatmulToCuda.cpp: matmuls; AttentionToCuda.cpp: softmax, transposes;
 // DataMovementToCuda.cpp: slices, concats, expands, ranges).
 //
 //===----------------------------------------------------------------------===//
@@ -50,15 +50,23 @@ std::optional<double> scalarConstant(Value value);
 
 /// The attention ops' patterns (AttentionToCuda.cpp): first the fusions,
 /// while their ops are whole (before the elementwise patterns take them
-/// apart): a matmul a scalar constant scales (alpha of one call), a
-/// softmax of scores plus a causal mask (the mask never built); then
-/// matmuls, Gemm, softmax, transposes.
+/// apart): the matmuls that read or write others in place, a softmax of
+/// scores plus a causal mask (the mask never built), rotary embeddings;
+/// then matmuls, Gemm, softmax, transposes, data movement.
 /// `storage`: how constant matmul weights are stored (F32, BF16, F16).
 void populateFusedAttentionToCudaPatterns(RewritePatternSet &patterns,
                                           int32_t numThreads,
                                           WeightStorage storage);
 void populateAttentionToCudaPatterns(RewritePatternSet &patterns,
                                      int32_t numThreads, WeightStorage storage);
+
+/// The graph's matmuls (MatmulToCuda.cpp): with `fusedOnly` (the first
+/// phase) those that read transposes or repeat_kv's heads in place, write
+/// a transpose in place, or fold a scalar scale into alpha - while those
+/// ops are whole; else every f32 matmul and Gemm.
+void populateMatmulToCudaPatterns(RewritePatternSet &patterns,
+                                  int32_t numThreads, WeightStorage storage,
+                                  bool fusedOnly);
 
 /// Rotary embeddings' and grouped-query attention's data movement
 /// (DataMovementToCuda.cpp): first the rotary embedding fused (one call

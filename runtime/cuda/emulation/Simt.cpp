@@ -369,10 +369,19 @@ bool runBlock(const dim3 &block) {
 
 } // namespace
 
+/// Whether MOE_CUDA_EMULATION_TRACE asks for each launch on stderr (which
+/// calls a count of launches is made of).
+bool traceLaunches() {
+  static const bool trace = std::getenv("MOE_CUDA_EMULATION_TRACE") != nullptr;
+  return trace;
+}
+
 void launch(const char *kernel, const void *address, dim3 grid, dim3 block,
             size_t dynamicSharedBytes, const std::function<void()> &body) {
   std::lock_guard<std::mutex> lock(launchMutex);
   ++launches;
+  if (traceLaunches())
+    std::fprintf(stderr, "launch %s\n", kernel);
   std::string problem =
       device::checkLaunch(address, grid, block, dynamicSharedBytes);
   if (!problem.empty()) {
@@ -563,6 +572,8 @@ void moe::cuda_emulation::device::addStagedBytes(int64_t bytes) {
 void moe::cuda_emulation::device::countLibraryLaunch() {
   std::lock_guard<std::mutex> lock(moe::cuda_emulation::launchMutex);
   ++moe::cuda_emulation::launches;
+  if (moe::cuda_emulation::traceLaunches())
+    std::fprintf(stderr, "launch (cuBLAS)\n");
 }
 
 /// Bytes the kernels staged from device memory into shared memory so far

@@ -6,8 +6,9 @@
 
 // Before: an attention block's onnx.matmul, gemm, softmax and transpose.
 // After: moe_cuda_cc_matmul_f32 (trans_a, trans_b, alpha, each operand's
-// rank and dims padded to 4 with 1s, the result's), _softmax_f32 (rows,
-// cols) and _transpose_f32 (rank, dims, perm) calls.
+// and the result's buffer: rank and dims padded to 4 with 1s, then the
+// view the GEMM reads or writes - 0, 1, .. for the buffer as it is),
+// _softmax_f32 (rows, cols) and _transpose_f32 (rank, dims, perm) calls.
 
 // A projection: [B, S, 16] times a constant [16, 8] weight, preloaded with
 // the weights at model creation; the result [B, S, 8].
@@ -24,7 +25,7 @@
 // CHECK: %[[B2:.*]] = tensor.dim %arg0, %c0
 // CHECK-NEXT: %[[S2:.*]] = tensor.dim %arg0, %c1
 // CHECK: %[[OUT:.*]] = memref.alloc(%[[B2]], %[[S2]]) : memref<?x?x8xf32>
-// CHECK: %[[STATUS:.*]] = llvm.call @moe_cuda_cc_matmul_f32(%{{.*}}, %[[NO]], %[[NO]], %[[ALPHA]], %{{.*}}, %[[R3]], %{{.*}}, %{{.*}}, %[[C16]], %[[ONE]], %{{.*}}, %[[R2]], %[[C16]], %[[C8]], %[[ONE]], %[[ONE]], %[[R3]], %{{.*}}, %{{.*}}, %[[C8]], %[[ONE]], %{{.*}})
+// CHECK: %[[STATUS:.*]] = llvm.call @moe_cuda_cc_matmul_f32(%{{.*}}, %[[NO]], %[[NO]], %[[ALPHA]], %{{.*}}, %[[R3]], %{{.*}}, %{{.*}}, %[[C16]], %[[ONE]], %[[Z:.*]], %[[ONE]], %[[R2]], %[[Z]], %{{.*}}, %[[R2]], %[[C16]], %[[C8]], %[[ONE]], %[[ONE]], %[[Z]], %[[ONE]], %[[Z]], %[[Z]], %[[R3]], %{{.*}}, %{{.*}}, %[[C8]], %[[ONE]], %[[Z]], %[[ONE]], %[[R2]], %[[Z]], %{{.*}})
 // CHECK: llvm.call @moe_cc_check_status_detail(%[[STATUS]]
 // CHECK: %[[Y:.*]] = bufferization.to_tensor %[[OUT]] restrict
 // CHECK: return %[[Y]]
@@ -58,8 +59,8 @@ func.func @projection(%x: tensor<?x?x16xf32>) -> tensor<?x?x8xf32> {
 // CHECK-DAG: %[[QUARTER:.*]] = arith.constant 2.500000e-01 : f32
 // CHECK: tensor.dim %arg1, %c3
 // CHECK: %[[QB:.*]] = tensor.dim %arg0, %c0
-// CHECK-NEXT: %[[KB:.*]] = tensor.dim %arg1, %c0
-// CHECK-NEXT: %[[ISONE:.*]] = arith.cmpi eq, %[[QB]], %c1
+// CHECK: %[[KB:.*]] = tensor.dim %arg1, %c0
+// CHECK: %[[ISONE:.*]] = arith.cmpi eq, %[[QB]], %c1
 // CHECK-NEXT: %[[BATCH:.*]] = arith.select %[[ISONE]], %[[KB]], %[[QB]]
 // CHECK: memref.alloc(%[[BATCH]], %{{.*}}, %{{.*}}) : memref<?x2x?x?xf32>
 // CHECK: llvm.call @moe_cuda_cc_matmul_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[QUARTER]],
@@ -415,15 +416,16 @@ func.func @rotary_near_misses(%q: tensor<2x2x3x8xf32>, %k: tensor<2x2x3x8xf32>, 
 
 // -----
 
-// k^T (a transpose of k's last two dims) read transposed by the scores'
-// GEMM: trans_b 1, k's own buffer and dims, no transpose call; a
-// transpose of other dims stays one (the heads' split).
+// The heads' transposes read in place by the GEMMs: k^T (k's last two
+// dims swapped) as k's buffer with the view 0, 1, 3, 2 (the matrices read
+// transposed), v's [b, t, h, d] -> [b, h, t, d] split as v's buffer with
+// the view 0, 2, 1, 3 (rows h * d apart) - no transpose calls, no trans
+// flags (the views carry them).
 // CHECK-LABEL: func.func @scores_of_k
-// CHECK-DAG: %[[TRANS:.*]] = arith.constant 1 : i32
 // CHECK-NOT: moe_cuda_cc_transpose_f32
-// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%c0_i32, %c0_i32, %[[TRANS]], %{{.*}}, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64,
-// CHECK: llvm.call @moe_cuda_cc_transpose_f32(
-// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%c0_i32, %c0_i32, %c0_i32,
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%c0_i32, %c0_i32, %c0_i32, %{{.*}}, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c3_i64, %c2_i64,
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%c0_i32, %c0_i32, %c0_i32, %{{.*}}, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %{{.*}}, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64,
+// CHECK-NOT: moe_cuda_cc_transpose_f32
 // CHECK-NOT: = onnx.
 func.func @scores_of_k(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: tensor<?x?x2x8xf32>) -> (tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>) {
   %kt = onnx.transpose %k {perm = array<i64: 0, 1, 3, 2>} : tensor<?x2x?x8xf32> -> tensor<?x2x8x?xf32>
@@ -439,20 +441,19 @@ func.func @scores_of_k(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: ten
 
 // Grouped-query attention: k and v repeated by repeat_kv (unsqueeze at 2,
 // expand to [b, kv, n, t, d], reshape to [b, kv * n, t, d]) are read as
-// their kv heads - no expand call. Each product is one rank-3 call,
-// [b * kv, n * t, 8] . [b * kv, t, 8] (k's transposed: trans_b), after a
-// run-time check that the repeat is repeat_kv's (the expand keeps k's
-// other dims, the reshape merges kv and n, q has kv * n heads).
+// their kv heads - no expand call. Each product is one call, q seen as
+// [b, kv, n * t, 8] against k [b, kv, t, 8] (its view 0, 1, 3, 2: k^T) or
+// v, the result [b, kv, n * t, cols] - after a run-time check that the
+// repeat is repeat_kv's (the expand keeps k's other dims, the reshape
+// merges kv and n, q has kv * n heads).
 // CHECK-LABEL: func.func @grouped_query
-// CHECK-DAG: %[[R3:.*]] = arith.constant 3 : i64
-// CHECK-DAG: %[[TRANS:.*]] = arith.constant 1 : i32
 // CHECK: %[[N:.*]] = tensor.extract %arg3[%c2]
 // CHECK: arith.andi
 // CHECK: %[[STATUS:.*]] = arith.select %{{.*}}, %c0_i32, %c1_i32 : i32
 // CHECK: llvm.call @moe_cc_check_status(%[[STATUS]], %{{.*}})
-// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%c0_i32, %c0_i32, %[[TRANS]], %{{.*}}, %{{.*}}, %[[R3]], %{{.*}}, %{{.*}}, %c8_i64, %c1_i64, %{{.*}}, %[[R3]], %{{.*}}, %{{.*}}, %c8_i64, %c1_i64, %[[R3]],
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%c0_i32, %c0_i32, %c0_i32, %{{.*}}, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c3_i64, %c2_i64, %c4_i64, %{{.*}}, %c2_i64,
 // CHECK: llvm.call @moe_cc_check_status(
-// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%c0_i32, %c0_i32, %c0_i32, %{{.*}}, %{{.*}}, %[[R3]], %{{.*}}, %{{.*}}, %{{.*}}, %c1_i64, %{{.*}}, %[[R3]], %{{.*}}, %{{.*}}, %c8_i64, %c1_i64, %[[R3]],
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%c0_i32, %c0_i32, %c0_i32, %{{.*}}, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %{{.*}}, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %c4_i64,
 // CHECK-NOT: moe_cuda_cc_expand_f32
 // CHECK-NOT: = onnx.
 // CHECK: ("onnx.matmul (grouped-query attention: its repeated k/v heads must be repeat_kv's)\00")
@@ -474,15 +475,18 @@ func.func @grouped_query(%q: tensor<?x4x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: t
 
 // -----
 
-// Near misses, the repeat copied by an expand call: a repeat along
-// another axis (unsqueeze at 1), an operand transposed (trans_a: a's
-// heads are not rows of one matrix).
+// A repeat along another axis (unsqueeze at 1) is no repeat_kv: copied by
+// an expand call. q transposed before a repeat_kv product is computed by a
+// transpose call first (q's heads must be adjacent rows), then read as
+// grouped.
 // CHECK-LABEL: func.func @not_grouped_query
 // CHECK: llvm.call @moe_cuda_cc_expand_f32(
-// CHECK: llvm.call @moe_cuda_cc_matmul_f32(
-// CHECK: llvm.call @moe_cuda_cc_expand_f32(
-// CHECK: llvm.call @moe_cuda_cc_matmul_f32(
 // CHECK-NOT: moe_cc_check_status(
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32(
+// CHECK: llvm.call @moe_cuda_cc_transpose_f32(
+// CHECK: llvm.call @moe_cc_check_status(
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32(
+// CHECK-NOT: llvm.call @moe_cuda_cc_expand_f32
 func.func @not_grouped_query(%q: tensor<?x4x?x8xf32>, %k: tensor<?x2x?x8xf32>, %s5: tensor<5xi64>, %s4: tensor<4xi64>, %qt: tensor<?x4x8x?xf32>) -> (tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>) {
   %ku = onnx.unsqueeze %k {axes = array<i64: 1>} : tensor<?x2x?x8xf32> -> tensor<?x1x2x?x8xf32>
   %ke = onnx.expand %ku, %s5 : (tensor<?x1x2x?x8xf32>, tensor<5xi64>) -> tensor<?x?x2x?x8xf32>
@@ -494,4 +498,33 @@ func.func @not_grouped_query(%q: tensor<?x4x?x8xf32>, %k: tensor<?x2x?x8xf32>, %
   %t = onnx.transpose %qt {perm = array<i64: 0, 1, 3, 2>} : tensor<?x4x8x?xf32> -> tensor<?x4x?x8xf32>
   %o = onnx.matmul %t, %vr : (tensor<?x4x?x8xf32>, tensor<?x?x?x8xf32>) -> tensor<?x4x?x8xf32>
   return %p, %o : tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>
+}
+
+// -----
+
+// The values' product merged back into [b, t, h, d] (transpose 0, 2, 1, 3
+// of the product): the GEMM writes the transpose's buffer in place - its
+// dims [b, t, 2, 8], the product its view 0, 2, 1, 3. A transpose moving
+// the product's columns (0, 1, 3, 2) stays a call. The shape of a
+// transpose is read from its input (the transpose is not computed for it).
+// CHECK-LABEL: func.func @merged_heads
+// CHECK: %[[B:.*]] = tensor.dim %arg0, %c0
+// CHECK: %[[T:.*]] = tensor.dim %arg0, %c2
+// CHECK: %[[OUT:.*]] = memref.alloc(%{{.*}}, %{{.*}}) : memref<?x?x2x8xf32>
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32({{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %{{.*}})
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32(
+// CHECK: llvm.call @moe_cuda_cc_transpose_f32(
+// CHECK: %[[D1:.*]] = tensor.dim %arg2, %c1
+// CHECK: %[[D1I:.*]] = arith.index_cast %[[D1]] : index to i64
+// CHECK: tensor.from_elements %[[D1I]]
+// CHECK-NOT: moe_cuda_cc_transpose_f32(
+// CHECK-NOT: = onnx.
+func.func @merged_heads(%p: tensor<?x2x?x?xf32>, %v: tensor<?x2x?x8xf32>, %x: tensor<2x?x4xf32>) -> (tensor<?x?x2x8xf32>, tensor<?x2x8x?xf32>, tensor<1xi64>) {
+  %o = onnx.matmul %p, %v : (tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %m = onnx.transpose %o {perm = array<i64: 0, 2, 1, 3>} : tensor<?x2x?x8xf32> -> tensor<?x?x2x8xf32>
+  %o2 = onnx.matmul %p, %v : (tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %t = onnx.transpose %o2 {perm = array<i64: 0, 1, 3, 2>} : tensor<?x2x?x8xf32> -> tensor<?x2x8x?xf32>
+  %xt = onnx.transpose %x {perm = array<i64: 2, 0, 1>} : tensor<2x?x4xf32> -> tensor<4x2x?xf32>
+  %s = onnx.shape %xt {start = 2 : i64, end = 3 : i64} : tensor<4x2x?xf32> -> tensor<1xi64>
+  return %m, %t, %s : tensor<?x?x2x8xf32>, tensor<?x2x8x?xf32>, tensor<1xi64>
 }

@@ -62,14 +62,15 @@
 # A whole decoder layer: attention too (q, k, v, o projections and the
 # score and value products as cuBLAS GEMMs - the emulation counts each
 # call a launch - the division by sqrt(head_dim) riding in the scores'
-# GEMM, four head transposes, the softmax), its norms fused (the second
-# with the residual add), all device-resident: 6 GEMMs + 7 for the layer
-# in a host run (the graph's other ops computed on the host there), 21 per
-# device run, twice.
-# CHECK: OK: decoder f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 42 in a device run
+# GEMM, the four head transposes read or written in place by the GEMMs,
+# the softmax), its norms fused (the second with the residual add), all
+# device-resident: 6 GEMMs + 7 for the layer in a host run (the graph's
+# other ops computed on the host there), 17 per device run (21 with the
+# transposes as calls), twice.
+# CHECK: OK: decoder f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 34 in a device run
 # With --weights=bf16 the four projections are cuBLAS bf16 GEMMs (their
 # weights stored bf16), each after its activations' rounding: 4 more.
-# CHECK: OK: decoder bf16 (device-resident: no copy through the host, 8 synchronizations per run_device, 17 kernel launches at T=1, 50 in a device run
+# CHECK: OK: decoder bf16 (device-resident: no copy through the host, 8 synchronizations per run_device, 17 kernel launches at T=1, 42 in a device run
 # With a causal mask (torch's triu of -inf: ConstantOfShape, Trilu, add):
 # the softmax leaves the masked columns out, the mask never built or
 # added; and rotary embeddings: their cos/sin tables built on the device
@@ -79,11 +80,12 @@
 # scores' GEMM (no transpose), and grouped-query attention's repeated k
 # and v heads read where they lie by the score and value GEMMs (each kv
 # head's group of heads one matrix; as a rank-5 Expand each: 2 launches
-# and copies) - 29 a run (46 before these fusions), nothing through the
-# host.
-# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 58 in a device run
-# Four heads sharing two kv heads, two sequences:
-# CHECK: OK: gqa f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 58 in a device run
+# and copies), v's head transpose read in place too - 28 a run (46 before
+# these fusions), nothing through the host.
+# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 56 in a device run
+# Four heads sharing two kv heads, two sequences (the groups of both in
+# one strided batch):
+# CHECK: OK: gqa f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 56 in a device run
 # Two MoE layers, each a CUDA call, and no synchronization between them:
 # CHECK: OK: two_layers f32 (device-resident: no copy through the host, 8 synchronizations per run_device
 # CHECK: OK: relu f32 (device-resident
@@ -96,9 +98,9 @@
 # CHECK: OK: moe-run --device on the device-resident qwen2 f32 model matches onnxruntime
 # CHECK: OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts
 # CHECK: OK: grouped-query scores read the repeated heads where they lie, matching onnxruntime; a repeat that does not give q's heads fails naming the matmul
-# The decode step: the layer's 29 launches without a cache plus the
-# cache's two concats (a launch per input: 4), twice (run_device's sizing
-# probe).
+# The decode step: the layer's 28 launches without a cache plus the
+# cache's two concats (a launch per input: 4) and v's head transpose (the
+# concat reads it), twice (run_device's sizing probe).
 # CHECK: OK: a decoder layer with a KV cache runs device-resident, every output matching onnxruntime (66 launches in a device decode step)
 # CHECK: OK: a float16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to float16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to bfloat16 rounding (its own type's tensor-core kernels by default)

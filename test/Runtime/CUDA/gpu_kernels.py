@@ -810,8 +810,8 @@ def test_attention():
             for where in ("cc device", "cc host"):
                 status, got = run(
                     where, None,
-                    lambda a, b, o: entry(0, 0, int(trans_b), alpha, a, *ch.dims(a_shape), b,
-                                          *ch.dims(b_shape), *ch.dims(want.shape), o),
+                    lambda a, b, o: entry(0, 0, int(trans_b), alpha, a, *ch.view(a_shape), b,
+                                          *ch.view(b_shape), *ch.view(want.shape), o),
                     [a, bits], want.shape)
                 if status != ch.OK or not np.allclose(got, want, rtol=1e-4, atol=1e-4):
                     failures.append(f"{where} matmul {dtype} weights {a_shape} {b_shape}: "
@@ -821,17 +821,63 @@ def test_attention():
     a = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
     b = rng.standard_normal((3, 5, 6)).astype(np.float32)
     out = D(shape=(2, 3, 4, 6), dtype=np.float32)
-    status = ch.lib.moe_cuda_matmul_f32(None, 0, 0, 1.0, 2, 3, 4, 6, 5, D(a).ptr, 60, 20,
-                                        D(b).ptr, 0, 30, out.ptr)
+    status = ch.lib.moe_cuda_matmul_f32(None, 0, 0, 1.0, 2, 3, 4, 6, 5, D(a).ptr, 5, 60, 20,
+                                        D(b).ptr, 6, 0, 30, out.ptr, 6, 72, 24)
     if status != ch.OK or not np.allclose(out.get(), a @ b, rtol=1e-4, atol=1e-4):
         failures.append(f"kernel matmul with a broadcast batch: status {status}")
     out = D(shape=(2, 3, 4, 6), dtype=np.float32)
     a16, b16 = ch.to_bf16(a), ch.to_bf16(b)
-    status = ch.lib.moe_cuda_matmul_16(None, 0, 0, 0, 1.0, 2, 3, 4, 6, 5, D(a16).ptr, 60, 20,
-                                       D(b16).ptr, 0, 30, out.ptr)
+    status = ch.lib.moe_cuda_matmul_16(None, 0, 0, 0, 1.0, 2, 3, 4, 6, 5, D(a16).ptr, 5, 60,
+                                       20, D(b16).ptr, 6, 0, 30, out.ptr, 6, 72, 24)
     want = ch.from_bf16(a16).astype(np.float64) @ ch.from_bf16(b16).astype(np.float64)
     if status != ch.OK or not np.allclose(out.get(), want, rtol=1e-4, atol=1e-4):
         failures.append(f"kernel bf16 matmul with a broadcast batch: status {status}")
+    # Views read and written in place (attention's head transposes): q and
+    # v as [b, t, heads, d] read as [b, heads, t, d], k as k^T [b, heads,
+    # d, t] (stored transposed: trans flipped), the values' product written
+    # back as [b, t, heads, d]; 2-D views, and a weight shared by a batch
+    # whose result is written as [t, batch, n] - against numpy on the
+    # transposed arrays.
+    qb = rng.standard_normal((2, 5, 3, 4)).astype(np.float32)
+    kb = rng.standard_normal((2, 6, 3, 4)).astype(np.float32)
+    vb = rng.standard_normal((2, 6, 3, 4)).astype(np.float32)
+    pb = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
+    for a, a_perm, b, b_perm, out_view, out_perm, trans_a in (
+            (qb, (0, 2, 1, 3), kb, (0, 2, 3, 1), (2, 3, 5, 6), None, False),   # scores
+            (pb, None, vb, (0, 2, 1, 3), (2, 3, 5, 4), (0, 2, 1, 3), False),   # values
+            (qb, (0, 2, 3, 1), kb, (0, 2, 3, 1), (2, 3, 5, 6), None, True),    # a^T of a^T
+            (pb[0, 0], (1, 0), np.ascontiguousarray(pb[1, 1, :5]), None, (6, 6), None,
+             False),                                                           # a^T
+            (pb[0], None, np.ascontiguousarray(kb[0, :, 0, :].T), (1, 0), (3, 5, 4),
+             (1, 0, 2), False)):                                               # b^T shared
+        va = np.transpose(a, a_perm) if a_perm else a
+        vb_ = np.transpose(b, b_perm) if b_perm else b
+        result = np.matmul(last_two(va.astype(np.float64), trans_a), vb_.astype(np.float64))
+        assert result.shape == out_view, (result.shape, out_view)
+        # The out buffer: the result transposed back (its view is result).
+        want = np.transpose(result, np.argsort(out_perm)) if out_perm else result
+        for where in ("cc device", "cc host"):
+            status, got = run(
+                where, None,
+                lambda x, y, o: ch.cc_matmul(x, a.shape, y, b.shape, o, want.shape, trans_a,
+                                             a_perm=a_perm, b_perm=b_perm, out_perm=out_perm),
+                [a, b], want.shape)
+            if status != ch.OK or not np.allclose(got, want, rtol=1e-4, atol=1e-4):
+                failures.append(f"{where} matmul of views {a_perm} {b_perm} -> {out_perm}: "
+                                f"status {status}")
+    # Views a GEMM cannot read: no unit-stride dim among a's last two, out's
+    # columns not its buffer's rows.
+    x = np.ones(2 * 5 * 3 * 4, np.float32)
+    for a_perm, out_perm in (((3, 1, 2, 0), None), (None, (0, 1, 3, 2))):
+        a_view = np.transpose(np.empty((2, 5, 3, 4)), a_perm).shape if a_perm else (2, 5, 3, 4)
+        out_view = a_view[:-1] + (a_view[-2],)
+        out_buffer = (np.transpose(np.empty(out_view), np.argsort(out_perm)).shape
+                      if out_perm else out_view)
+        status = ch.cc_matmul(x.ctypes.data, (2, 5, 3, 4), x.ctypes.data,
+                              (a_view[-1], a_view[-2]), x.ctypes.data, out_buffer,
+                              a_perm=a_perm, out_perm=out_perm)
+        if status != ch.INVALID_ARGUMENT:
+            failures.append(f"matmul of views {a_perm} -> {out_perm}: status {status}")
     # Shapes numpy refuses, or an output shape that is not numpy's.
     x = np.ones(64, np.float32)
     for a_shape, b_shape, out_shape in (((2, 3), (4, 5), (2, 5)), ((2, 3), (3, 5), (2, 4)),

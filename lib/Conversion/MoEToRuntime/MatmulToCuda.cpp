@@ -1,0 +1,479 @@
+//===- MatmulToCuda.cpp - The graph's matmuls to cuBLAS calls -------------===//
+//
+// Part of convert-elementwise-to-cuda (Passes.td), next to the rest of an
+// attention block (AttentionToCuda.cpp): f32 onnx.matmul (ranks 2 to 4,
+// batch dims broadcast) and onnx.gemm (its bias becomes an onnx.add, which
+// the elementwise patterns take) become moe_cuda_cc_matmul_f32 calls
+// (cuBLAS; with 16-bit weight storage, a constant weight in bf16/f16:
+// _matmul_bf16w / _f16w, the tensor-core GEMM). What would copy data
+// around a matmul is read in place instead:
+//   - a scalar constant dividing or multiplying the product (attention's
+//     1/sqrt(head_dim)) is the GEMM's alpha;
+//   - a transpose of an operand (the heads' [b, t, h, d] -> [b, h, t, d],
+//     k^T) is a view the GEMM reads - row strides, batch strides, the
+//     matrices read transposed - and a transpose of the result (the
+//     heads merged back) one it writes;
+//   - grouped-query attention's repeat_kv of b is read as its kv heads,
+//     q's heads sharing one a single matrix of the GEMM (checked at run
+//     time to be repeat_kv's).
+//
+//===----------------------------------------------------------------------===//
+
+#include "GraphOpsToCuda.h"
+
+#include "moe/Dialect/ONNX/IR/ONNXOps.h"
+
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+int64_t rankOf(Value value) {
+  return cast<RankedTensorType>(value.getType()).getRank();
+}
+
+/// Whether `value` is an f32 tensor of rank 2 to kMaxCudaRank.
+bool isMatmulOperand(Value value) {
+  return isF32(value) && rankOf(value) >= 2 && rankOf(value) <= kMaxCudaRank;
+}
+
+SmallVector<int64_t, 4> identity(int64_t rank) {
+  return llvm::to_vector<4>(llvm::seq<int64_t>(0, rank));
+}
+
+/// Takes a transpose defining `operand` into its view: `operand` becomes
+/// the transpose's input and `perm` (the view's dim i is the buffer's dim
+/// perm[i]) composes with the transpose's - when one of the view's last
+/// two dims stays the buffer's last, which a GEMM reads in place (a row
+/// stride, or the matrices transposed). Weights' transposes are left to
+/// moe-fold-weights (at compile time).
+void absorbView(Value &operand, SmallVector<int64_t, 4> &perm) {
+  auto transpose = operand.getDefiningOp<onnx::TransposeOp>();
+  if (!transpose || !isMatmulOperand(transpose.getInput()) ||
+      onlyConstants(transpose.getInput()))
+    return;
+  ArrayRef<int64_t> inner = transpose.getPerm();
+  auto rank = static_cast<int64_t>(perm.size());
+  SmallVector<int64_t, 4> composed;
+  for (int64_t d : perm)
+    composed.push_back(inner[d]);
+  if (composed[rank - 1] != rank - 1 && composed[rank - 2] != rank - 1)
+    return;
+  operand = transpose.getInput();
+  perm = composed;
+}
+
+/// Grouped-query attention's repeat_kv as HF writes it: x [b, kv, t, d]
+/// unsqueezed at axis 2, expanded to [b, kv, n, t, d] and reshaped to
+/// [b, kv * n, t, d] - head h of the result is x's head h / n.
+struct RepeatKvMatch {
+  Value x;
+  onnx::ExpandOp expand;
+  onnx::ReshapeOp reshape;
+};
+
+std::optional<RepeatKvMatch> matchRepeatKv(Value value) {
+  auto reshape = value.getDefiningOp<onnx::ReshapeOp>();
+  auto expand = reshape ? reshape.getInput().getDefiningOp<onnx::ExpandOp>()
+                        : onnx::ExpandOp();
+  auto unsqueeze = expand ? expand.getInput().getDefiningOp<onnx::UnsqueezeOp>()
+                          : onnx::UnsqueezeOp();
+  if (!unsqueeze)
+    return std::nullopt;
+  Value x = unsqueeze.getInput();
+  ArrayRef<int64_t> axes = unsqueeze.getAxes();
+  auto shapeType = cast<RankedTensorType>(expand.getShape().getType());
+  if (axes.size() != 1 || (axes[0] != 2 && axes[0] != -3) || rankOf(x) != 4 ||
+      rankOf(expand.getResult()) != 5 || rankOf(reshape.getResult()) != 4 ||
+      shapeType.getShape() != ArrayRef<int64_t>{5} || !isF32(x) ||
+      onlyConstants(x))
+    return std::nullopt;
+  return RepeatKvMatch{x, expand, reshape};
+}
+
+/// A matmul as its call reads and writes it: each operand a buffer and
+/// the view of it the GEMM reads (absorbView); b repeated by repeat_kv read
+/// as its kv heads (`kv`: a's heads grouped by the kv head they share);
+/// the result written through `outTranspose`'s view when that transpose
+/// is its one user. transA / transB: Gemm's flags.
+struct MatmulOperands {
+  Value a, b;
+  SmallVector<int64_t, 4> aPerm, bPerm;
+  bool transA = false, transB = false;
+  std::optional<RepeatKvMatch> kv;
+  bool kvTransposed = false; // repeat_kv's result read as its k^T
+  onnx::TransposeOp outTranspose;
+};
+
+/// Whether a transpose of the last two dims alone (k^T).
+bool swapsLastTwo(ArrayRef<int64_t> perm) {
+  auto rank = static_cast<int64_t>(perm.size());
+  for (int64_t d = 0; d < rank; ++d)
+    if (perm[d] != (d < rank - 2 ? d : 2 * rank - 3 - d))
+      return false;
+  return true;
+}
+
+/// The transpose `result`'s one user applies, when the GEMM can write it
+/// in place (the result's columns stay its buffer's rows).
+onnx::TransposeOp outputTranspose(Value result) {
+  if (!result.hasOneUse())
+    return {};
+  auto transpose = dyn_cast<onnx::TransposeOp>(*result.getUsers().begin());
+  if (!transpose || rankOf(result) > kMaxCudaRank)
+    return {};
+  ArrayRef<int64_t> perm = transpose.getPerm();
+  return perm.back() == static_cast<int64_t>(perm.size()) - 1
+             ? transpose
+             : onnx::TransposeOp();
+}
+
+MatmulOperands matmulOperands(Value a, Value b, Value result) {
+  MatmulOperands m;
+  m.a = a;
+  m.b = b;
+  m.aPerm = identity(rankOf(a));
+  m.bPerm = identity(rankOf(b));
+  // repeat_kv's heads, maybe transposed (k^T): a stays as it lies (its
+  // heads' rows adjacent), and so does the result.
+  Value repeated = b;
+  SmallVector<int64_t, 4> outer = identity(rankOf(b));
+  if (auto transpose = b.getDefiningOp<onnx::TransposeOp>();
+      transpose && swapsLastTwo(transpose.getPerm())) {
+    repeated = transpose.getInput();
+    outer = llvm::to_vector<4>(transpose.getPerm());
+  }
+  if (rankOf(a) == 4 && (m.kv = matchRepeatKv(repeated))) {
+    m.b = m.kv->x;
+    m.bPerm = outer;
+    m.kvTransposed = repeated != b;
+    absorbView(m.b, m.bPerm);
+    return m;
+  }
+  absorbView(m.a, m.aPerm);
+  absorbView(m.b, m.bPerm);
+  m.outTranspose = outputTranspose(result);
+  return m;
+}
+
+/// Entry `i` of a reshape's or expand's target shape, as an index.
+Value shapeEntry(ImplicitLocOpBuilder &b, Value shape,
+                 std::optional<ArrayRef<int64_t>> attr, int64_t i) {
+  if (attr)
+    return arith::ConstantIndexOp::create(b, (*attr)[i]);
+  Value entry = tensor::ExtractOp::create(
+      b, shape, ValueRange{arith::ConstantIndexOp::create(b, i)});
+  return arith::IndexCastOp::create(b, b.getIndexType(), entry);
+}
+
+/// The dims `tensor`'s view (perm) has.
+SmallVector<Value> viewDims(RuntimeCall &call, Value tensor,
+                            ArrayRef<int64_t> perm) {
+  SmallVector<Value> dims = dimSizes(call, tensor), view;
+  for (int64_t d : perm)
+    view.push_back(dims[d]);
+  return view;
+}
+
+/// The dims of a grouped-query matmul's call: with x [b, kv, t, d] the kv
+/// heads and a [b, kv * n, m, k], a's heads sharing a kv head are rows of
+/// one matrix (a is row-major: they are adjacent), so the product is the
+/// batched [b, kv, n * m, k] . [b, kv, t, d] (x's view: transposed for
+/// the scores) - no copy of x per head, the result [b, kv * n, m, cols] as
+/// it lies, seen as [b, kv, n * m, cols]. Checks at run time that the
+/// repeat is repeat_kv's.
+struct GroupedDims {
+  SmallVector<Value> a, out, result;
+};
+
+GroupedDims groupedDims(RuntimeCall &call, Operation *matmul,
+                        const MatmulOperands &m) {
+  ImplicitLocOpBuilder &b = call.builder();
+  SmallVector<Value> a = dimSizes(call, m.a);
+  // x's dims as repeat_kv saw them ([b, kv, t, d]: the buffer's dims
+  // through the view, less the k^T swap).
+  SmallVector<Value> view = viewDims(call, m.b, m.bPerm), kvDims(view);
+  if (m.kvTransposed)
+    std::swap(kvDims[2], kvDims[3]);
+  auto eq = [&](Value lhs, Value rhs) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lhs, rhs);
+  };
+  auto mul = [&](Value lhs, Value rhs) {
+    return arith::MulIOp::create(b, lhs, rhs).getResult();
+  };
+  Value one = call.index(1);
+  // The repeat count, the expand's entry for the new axis (x's dim 1
+  // there); the expand must keep x's other dims (entries 1 or x's) and
+  // the reshape must merge kv and n (entries -1, x's, or 0 copying one)
+  // and a's heads must be the kv * n it yields: what repeat_kv writes.
+  RepeatKvMatch kv = *m.kv;
+  Value shape = kv.expand.getShape();
+  Value repeats =
+      arith::MaxUIOp::create(b, shapeEntry(b, shape, std::nullopt, 2), one);
+  Value ok = eq(a[1], mul(kvDims[1], repeats));
+  for (auto [entry, dim] :
+       {std::pair(0, 0), std::pair(1, 1), std::pair(3, 2), std::pair(4, 3)}) {
+    Value e = shapeEntry(b, shape, std::nullopt, entry);
+    ok = arith::AndIOp::create(
+        b, ok, arith::OrIOp::create(b, eq(e, one), eq(e, kvDims[dim])));
+  }
+  onnx::ReshapeOp reshape = kv.reshape;
+  SmallVector<Value> expanded = {kvDims[0], kvDims[1], repeats, kvDims[2],
+                                 kvDims[3]};
+  SmallVector<Value> heads = {kvDims[0], mul(kvDims[1], repeats), kvDims[2],
+                              kvDims[3]};
+  for (int64_t i = 0; i < 4; ++i) {
+    Value e = shapeEntry(b, reshape.getShapeTensor(), reshape.getShape(), i);
+    Value resolved =
+        arith::SelectOp::create(b, eq(e, call.index(0)), expanded[i], e);
+    ok = arith::AndIOp::create(
+        b, ok,
+        arith::OrIOp::create(b, eq(e, call.index(-1)), eq(resolved, heads[i])));
+  }
+  emitRunTimeCheck(b, matmul, ok,
+                   describeGraphOp(matmul, "grouped-query attention: its "
+                                           "repeated k/v heads must be "
+                                           "repeat_kv's"));
+  Value batch = arith::SelectOp::create(b, eq(a[0], one), view[0], a[0]);
+  Value rows = mul(repeats, a[2]);
+  GroupedDims dims;
+  dims.a = {a[0], kvDims[1], rows, a[3]};
+  dims.out = {batch, kvDims[1], rows, view[3]};
+  dims.result = {batch, a[1], a[2], view[3]};
+  return dims;
+}
+
+/// Passes a view: its buffer's rank and dims (padded), then the perm.
+void addView(RuntimeCall &call, ArrayRef<Value> dims, ArrayRef<int64_t> perm) {
+  addRankAndDims(call, dims);
+  for (int64_t d = 0; d < kMaxCudaRank; ++d)
+    call.addI64(d < static_cast<int64_t>(perm.size()) ? perm[d] : 0);
+}
+
+/// Replaces `op` (`matmul`, or the op scaling it by alpha) by one
+/// moe_cuda_cc_matmul_* call computing alpha * op(a) . op(b) (numpy
+/// matmul) as `m` reads it - or, with m.outTranspose, the transpose it
+/// writes in place instead. A failure names `matmul` (the ONNX node the
+/// user knows). A constant b is stored in `storage` when that is 16-bit
+/// (f16: if its values fit).
+void replaceByMatmul(PatternRewriter &rewriter, Operation *op,
+                     Operation *matmul, int32_t numThreads, MatmulOperands m,
+                     double alpha, WeightStorage storage) {
+  StringRef callee = "moe_cc_matmul_f32";
+  if ((storage == WeightStorage::BF16 ||
+       (storage == WeightStorage::F16 && fitsF16(m.b))) &&
+      !onlyConstants(m.a))
+    if (Value narrow = rowMajor16(rewriter, op->getLoc(), m.b, storage)) {
+      m.b = narrow;
+      callee = storage == WeightStorage::F16 ? "moe_cc_matmul_f16w"
+                                             : "moe_cc_matmul_bf16w";
+    }
+  Value result = op->getResult(0);
+  auto type = cast<RankedTensorType>(result.getType());
+  int64_t rank = type.getRank();
+  RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+  std::optional<GroupedDims> grouped;
+  if (m.kv)
+    grouped = groupedDims(call, matmul, m);
+  call.addI32(m.transA);
+  call.addI32(m.transB);
+  call.addF32(alpha);
+  preloadIfConstant(rewriter, op, m.a, numThreads);
+  call.addInput(m.a);
+  addView(call, grouped ? grouped->a : dimSizes(call, m.a),
+          grouped ? ArrayRef<int64_t>(identity(4)) : ArrayRef(m.aPerm));
+  preloadIfConstant(rewriter, op, m.b, numThreads);
+  call.addInput(m.b);
+  addView(call, dimSizes(call, m.b), m.bPerm);
+  if (grouped) {
+    addView(call, grouped->out, identity(4));
+    call.addOutput(result, grouped->result);
+  } else {
+    // The result: batch dims broadcast, then a's rows and b's columns.
+    SmallVector<Value> a = viewDims(call, m.a, m.aPerm),
+                       b = viewDims(call, m.b, m.bPerm);
+    int64_t aRank = a.size(), bRank = b.size();
+    SmallVector<Value> sizes;
+    for (int64_t d = 0; d < rank - 2; ++d) {
+      if (!type.isDynamicDim(d)) {
+        sizes.push_back(call.index(type.getDimSize(d)));
+        continue;
+      }
+      // numpy's broadcast: the dim that is not a 1 (an absent or static 1
+      // never is the result's; a run-time one gives way to the other's).
+      int64_t i = d - (rank - aRank), j = d - (rank - bRank);
+      Value aDim = i >= 0 ? a[i] : Value(), bDim = j >= 0 ? b[j] : Value();
+      auto staticOne = [](Value v) { return getConstantIntValue(v) == 1; };
+      if (!bDim || staticOne(bDim)) {
+        sizes.push_back(aDim ? aDim : call.index(1));
+        continue;
+      }
+      if (!aDim || staticOne(aDim)) {
+        sizes.push_back(bDim);
+        continue;
+      }
+      ImplicitLocOpBuilder &builder = call.builder();
+      Value isOne = arith::CmpIOp::create(builder, arith::CmpIPredicate::eq,
+                                          aDim, call.index(1));
+      sizes.push_back(arith::SelectOp::create(builder, isOne, bDim, aDim));
+    }
+    sizes.push_back(m.transA ? a[aRank - 1] : a[aRank - 2]);
+    sizes.push_back(m.transB ? b[bRank - 2] : b[bRank - 1]);
+    if (!m.outTranspose) {
+      addView(call, sizes, identity(rank));
+      call.addOutput(result, sizes);
+    } else {
+      // The transpose's buffer: its dim i is the product's perm[i]; the
+      // product is its view through the inverse permutation.
+      ArrayRef<int64_t> perm = m.outTranspose.getPerm();
+      SmallVector<Value> buffer;
+      SmallVector<int64_t, 4> inverse(rank);
+      for (int64_t i = 0; i < rank; ++i) {
+        buffer.push_back(sizes[perm[i]]);
+        inverse[perm[i]] = i;
+      }
+      addView(call, buffer, inverse);
+      call.addOutput(m.outTranspose.getResult(), buffer);
+    }
+  }
+  Value product =
+      call.emit(callee,
+                describeGraphOp(matmul, "its operands' shapes must multiply"))
+          .front();
+  if (m.outTranspose) {
+    rewriter.replaceOp(m.outTranspose, product);
+    rewriter.eraseOp(op);
+  } else {
+    rewriter.replaceOp(op, product);
+  }
+}
+
+/// Whether a matmul of `a` and `b` into `result` can be a call: f32, ranks
+/// 2 to 4, not of weights alone (a product of constants stays host code).
+bool callableMatmul(Value a, Value b, Value result) {
+  return isMatmulOperand(a) && isMatmulOperand(b) && isMatmulOperand(result) &&
+         !(onlyConstants(a) && onlyConstants(b));
+}
+
+/// A pattern that emits matmuls: it knows how constant weights are stored.
+template <typename OpTy> struct MatmulPattern : RuntimePattern<OpTy> {
+  MatmulPattern(MLIRContext *context, int32_t numThreads, WeightStorage storage)
+      : RuntimePattern<OpTy>(context, numThreads, RuntimeTarget::CUDA),
+        storage(storage) {}
+  WeightStorage storage;
+};
+
+/// Whether `product`'s one user scales it by a scalar constant (a
+/// ScaledMatMulToCuda match).
+bool scaledByConstant(Value product) {
+  if (!product.hasOneUse())
+    return false;
+  Operation *user = *product.getUsers().begin();
+  if (isa<onnx::DivOp>(user))
+    return user->getOperand(0) == product &&
+           scalarConstant(user->getOperand(1));
+  return isa<onnx::MulOp>(user) &&
+         scalarConstant(user->getOperand(user->getOperand(0) == product));
+}
+
+/// A matmul. In the first phase (`fusedOnly`) only those whose operands
+/// or result are transposes or repeat_kv's - while those ops are whole,
+/// before they become calls of their own - and not those a scalar scales
+/// (ScaledMatMulToCuda's).
+struct MatMulToCuda : MatmulPattern<onnx::MatMulOp> {
+  MatMulToCuda(MLIRContext *context, int32_t numThreads, WeightStorage storage,
+               bool fusedOnly)
+      : MatmulPattern(context, numThreads, storage), fusedOnly(fusedOnly) {}
+  bool fusedOnly;
+
+  LogicalResult matchAndRewrite(onnx::MatMulOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!callableMatmul(op.getLhs(), op.getRhs(), op.getResult()))
+      return rewriter.notifyMatchFailure(op, "needs f32 of rank 2 to 4");
+    MatmulOperands m = matmulOperands(op.getLhs(), op.getRhs(), op.getResult());
+    if (fusedOnly && (scaledByConstant(op.getResult()) ||
+                      (!m.kv && !m.outTranspose && m.a == op.getLhs() &&
+                       m.b == op.getRhs())))
+      return rewriter.notifyMatchFailure(op, "nothing to read in place");
+    replaceByMatmul(rewriter, op, op, numThreads, m, 1.0, storage);
+    return success();
+  }
+};
+
+/// matmul(a, b) / c or matmul(a, b) * c (either order) for a scalar
+/// constant c: one call with alpha = 1 / c or c.
+template <typename OpTy> struct ScaledMatMulToCuda : MatmulPattern<OpTy> {
+  using MatmulPattern<OpTy>::MatmulPattern;
+
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    constexpr bool isDiv = std::is_same_v<OpTy, onnx::DivOp>;
+    SmallVector<std::pair<Value, Value>, 2> orders = {
+        {op.getLhs(), op.getRhs()}};
+    if (!isDiv)
+      orders.push_back({op.getRhs(), op.getLhs()});
+    for (auto [product, scale] : orders) {
+      auto matmul = product.template getDefiningOp<onnx::MatMulOp>();
+      std::optional<double> c = scalarConstant(scale);
+      if (!matmul || !c || !product.hasOneUse() ||
+          op.getType() != matmul.getType() || (isDiv && *c == 0.0) ||
+          !callableMatmul(matmul.getLhs(), matmul.getRhs(), product))
+        continue;
+      replaceByMatmul(
+          rewriter, op, matmul, this->numThreads,
+          matmulOperands(matmul.getLhs(), matmul.getRhs(), op.getResult()),
+          isDiv ? 1.0 / *c : *c, this->storage);
+      rewriter.eraseOp(matmul);
+      return success();
+    }
+    return rewriter.notifyMatchFailure(op, "not a matmul times a scalar");
+  }
+};
+
+/// Gemm: alpha * op(a) . op(b), its bias c (beta 1) added by an onnx.add.
+struct GemmToCuda : MatmulPattern<onnx::GemmOp> {
+  using MatmulPattern::MatmulPattern;
+
+  LogicalResult matchAndRewrite(onnx::GemmOp op,
+                                PatternRewriter &rewriter) const override {
+    Value c = op.getC();
+    if (!callableMatmul(op.getA(), op.getB(), op.getResult()) ||
+        (c && (!isF32(c) || op.getBeta().convertToDouble() != 1.0)))
+      return rewriter.notifyMatchFailure(op, "needs f32, beta 1");
+    MatmulOperands m;
+    m.a = op.getA();
+    m.b = op.getB();
+    m.aPerm = m.bPerm = identity(2);
+    m.transA = op.getTransA();
+    m.transB = op.getTransB();
+    if (c) {
+      // The bias added after the call (the add's own pattern takes it).
+      rewriter.setInsertionPointAfter(op);
+      auto add = onnx::AddOp::create(rewriter, op.getLoc(), op.getType(),
+                                     op.getResult(), c);
+      rewriter.replaceAllUsesExcept(op.getResult(), add.getResult(), add);
+      rewriter.setInsertionPoint(op);
+    }
+    replaceByMatmul(rewriter, op, op, numThreads, m,
+                    op.getAlpha().convertToDouble(), storage);
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::moe::populateMatmulToCudaPatterns(RewritePatternSet &patterns,
+                                             int32_t numThreads,
+                                             WeightStorage storage,
+                                             bool fusedOnly) {
+  MLIRContext *context = patterns.getContext();
+  patterns.add<MatMulToCuda>(context, numThreads, storage, fusedOnly);
+  if (fusedOnly)
+    patterns
+        .add<ScaledMatMulToCuda<onnx::DivOp>, ScaledMatMulToCuda<onnx::MulOp>>(
+            context, numThreads, storage);
+  else
+    patterns.add<GemmToCuda>(context, numThreads, storage);
+}
