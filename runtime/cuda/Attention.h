@@ -200,40 +200,44 @@ MOE_HOST_DEVICE inline float rangeElement(float start, float delta, int64_t i) {
   return start + float(i) * delta;
 }
 
-/// A rotary position embedding as HF's rotate_half writes it, over x's
-/// rows of `cols` values: out = x * cos + rot(x) * sin, rot(x) of a row
-/// the concat of the negated columns [negStart, negStart + negWidth) and
-/// the columns [posStart, posStart + cols - negWidth) (rotate_half: the
-/// second half negated, then the first). cos and sin read through their
-/// broadcast strides over x's shape (`tables`: lhs cos, rhs sin).
+/// A rotary position embedding as HF's rotate_half writes it, over rows of
+/// `cols` values: out = x * cos + rot(x) * sin, rot(x) of a row the concat
+/// of the negated columns [negStart, negStart + negWidth) and the columns
+/// [posStart, posStart + cols - negWidth) (rotate_half: the second half
+/// negated, then the first). out row-major over tables.shape; x, cos and
+/// sin read through their strides over it (`tables`: lhs cos, rhs sin; x:
+/// a view of its buffer - the heads' transpose read in place - whose rows
+/// are contiguous).
 struct RotaryShape {
   BinaryShape tables;
+  StridedShape x;
   int64_t cols = 0, negStart = 0, negWidth = 0, posStart = 0;
 };
 
-/// The iteration of a rotary embedding of x (rank dims, 1 to
-/// kMaxElementwiseRank) with tables cos and sin (each dim 1 or x's: the
-/// result has x's shape) and the halves' columns as its slices computed
-/// them; false when the tables do not broadcast to x or the halves are
-/// not x's columns (their widths must make up a row).
-inline bool rotaryShape(int64_t rank, const int64_t *dims, int64_t cosRank,
-                        const int64_t *cosDims, int64_t sinRank,
-                        const int64_t *sinDims, int64_t negStart,
-                        int64_t negWidth, int64_t posStart, int64_t posWidth,
-                        RotaryShape &s) {
+/// The iteration of a rotary embedding of x's view (its buffer of rank
+/// dims, 1 to kMaxElementwiseRank, transposed by perm, which must keep the
+/// last dim) with tables cos and sin (each dim 1 or the view's: the result
+/// has the view's shape) and the halves' columns as its slices computed
+/// them; false when the tables do not broadcast, the view moves the rows,
+/// or the halves are not a row's columns (their widths must make it up).
+inline bool rotaryShape(int64_t rank, const int64_t *dims, const int64_t *perm,
+                        int64_t cosRank, const int64_t *cosDims,
+                        int64_t sinRank, const int64_t *sinDims,
+                        int64_t negStart, int64_t negWidth, int64_t posStart,
+                        int64_t posWidth, RotaryShape &s) {
   if (rank < 1 || rank > kMaxElementwiseRank || cosRank < 0 || cosRank > rank ||
-      sinRank < 0 || sinRank > rank)
+      sinRank < 0 || sinRank > rank || !transposeShape(rank, dims, perm, s.x) ||
+      perm[rank - 1] != rank - 1)
     return false;
   int64_t cos[kMaxElementwiseRank], sin[kMaxElementwiseRank];
-  padFront(rank, dims, 1, s.tables.shape);
+  for (int d = 0; d < kMaxElementwiseRank; ++d)
+    s.tables.shape[d] = s.x.shape[d];
+  s.tables.count = s.x.count;
   padFront(cosRank, cosDims, 1, cos);
   padFront(sinRank, sinDims, 1, sin);
   if (!broadcastStrides(cos, s.tables.shape, s.tables.lhs) ||
       !broadcastStrides(sin, s.tables.shape, s.tables.rhs))
     return false;
-  s.tables.count = 1;
-  for (int d = 0; d < kMaxElementwiseRank; ++d)
-    s.tables.count *= s.tables.shape[d];
   s.cols = dims[rank - 1];
   s.negStart = negStart;
   s.negWidth = negWidth;
@@ -247,10 +251,10 @@ inline bool rotaryShape(int64_t rank, const int64_t *dims, int64_t cosRank,
 MOE_HOST_DEVICE inline float rotaryElement(const RotaryShape &s, const float *x,
                                            int64_t i, float cos, float sin) {
   int64_t j = i % s.cols;
-  const float *row = x + (i - j);
+  const float *row = x + gatherOffset(s.x, i - j);
   float rotated = j < s.negWidth ? -row[s.negStart + j]
                                  : row[s.posStart + (j - s.negWidth)];
-  return x[i] * cos + rotated * sin;
+  return row[j] * cos + rotated * sin;
 }
 
 inline void rotaryOnHost(const RotaryShape &s, const float *x, const float *cos,

@@ -359,15 +359,16 @@ int32_t moe_cuda_cc_slice_f32(int32_t, const float *x, int64_t rows,
 
 int32_t moe_cuda_cc_rotary_f32(
     int32_t, const float *x, int64_t rank, int64_t x0, int64_t x1, int64_t x2,
-    int64_t x3, const float *cos, int64_t cos_rank, int64_t c0, int64_t c1,
-    int64_t c2, int64_t c3, const float *sin, int64_t sin_rank, int64_t s0,
-    int64_t s1, int64_t s2, int64_t s3, int64_t neg_start, int64_t neg_width,
+    int64_t x3, int64_t p0, int64_t p1, int64_t p2, int64_t p3,
+    const float *cos, int64_t cos_rank, int64_t c0, int64_t c1, int64_t c2,
+    int64_t c3, const float *sin, int64_t sin_rank, int64_t s0, int64_t s1,
+    int64_t s2, int64_t s3, int64_t neg_start, int64_t neg_width,
     int64_t pos_start, int64_t pos_width, float *out) {
-  const int64_t dims[] = {x0, x1, x2, x3}, cosDims[] = {c0, c1, c2, c3},
-                sinDims[] = {s0, s1, s2, s3};
+  const int64_t dims[] = {x0, x1, x2, x3}, perm[] = {p0, p1, p2, p3},
+                cosDims[] = {c0, c1, c2, c3}, sinDims[] = {s0, s1, s2, s3};
   RotaryShape s;
-  if (!rotaryShape(rank, dims, cos_rank, cosDims, sin_rank, sinDims, neg_start,
-                   neg_width, pos_start, pos_width, s) ||
+  if (!rotaryShape(rank, dims, perm, cos_rank, cosDims, sin_rank, sinDims,
+                   neg_start, neg_width, pos_start, pos_width, s) ||
       (s.tables.count > 0 && (!x || !cos || !sin || !out)))
     return MOE_ERROR_INVALID_ARGUMENT;
   if (s.tables.count == 0)
@@ -383,9 +384,9 @@ int32_t moe_cuda_cc_rotary_f32(
   MOE_TRY(upload(dSin, sin, elements(sin_rank, sinDims)));
   MOE_TRY(result.prepare(out, s.tables.count));
   MOE_TRY(moe_cuda_rotary_f32(callStream(), kMaxElementwiseRank, s.tables.shape,
-                              dX.get(), dCos.get(), s.tables.lhs, dSin.get(),
-                              s.tables.rhs, neg_start, neg_width, pos_start,
-                              result.get()));
+                              dX.get(), s.x.strides, dCos.get(), s.tables.lhs,
+                              dSin.get(), s.tables.rhs, neg_start, neg_width,
+                              pos_start, result.get()));
   MOE_TRY(result.deliver());
   return finish();
 }

@@ -19,9 +19,9 @@
 //   - moe_cuda_copy_columns_f32: a block of columns (Slice, each input of
 //     a Concat), one thread per element; moe_cuda_range_f32 likewise;
 //   - moe_cuda_rotary_f32: a rotary embedding (x * cos + rotate_half(x) *
-//     sin), one thread per element reading x twice and the tables through
-//     their broadcast strides: one launch for the seven ops a graph
-//     writes;
+//     sin), one thread per element reading x twice (through a view: the
+//     heads' transpose) and the tables through their broadcast strides:
+//     one launch for the eight ops a graph writes;
 //   - moe_cuda_transpose_f32, moe_cuda_expand_f32: a gather by strides,
 //     one thread per output element (coalesced
 //     writes, gathered reads: attention's head transposes move rows of
@@ -349,23 +349,27 @@ extern "C" moe_status moe_cuda_range_f32(void *stream, float start, float delta,
 
 extern "C" moe_status
 moe_cuda_rotary_f32(void *stream, int32_t rank, const int64_t *shape,
-                    const float *x, const float *cos,
+                    const float *x, const int64_t *x_strides, const float *cos,
                     const int64_t *cos_strides, const float *sin,
                     const int64_t *sin_strides, int64_t neg_start,
                     int64_t neg_width, int64_t pos_start, float *out) {
-  if (rank < 1 || rank > kMaxElementwiseRank || !shape || !cos_strides ||
-      !sin_strides)
+  if (rank < 1 || rank > kMaxElementwiseRank || !shape || !x_strides ||
+      !cos_strides || !sin_strides || x_strides[rank - 1] != 1)
     return MOE_ERROR_INVALID_ARGUMENT;
   RotaryShape s;
   padFront(rank, shape, 1, s.tables.shape);
   padFront(rank, cos_strides, 0, s.tables.lhs);
   padFront(rank, sin_strides, 0, s.tables.rhs);
+  padFront(rank, shape, 1, s.x.shape);
+  padFront(rank, x_strides, 0, s.x.strides);
   s.tables.count = 1;
   for (int d = 0; d < kMaxElementwiseRank; ++d) {
-    if (s.tables.shape[d] < 0 || s.tables.lhs[d] < 0 || s.tables.rhs[d] < 0)
+    if (s.tables.shape[d] < 0 || s.tables.lhs[d] < 0 || s.tables.rhs[d] < 0 ||
+        s.x.strides[d] < 0)
       return MOE_ERROR_INVALID_ARGUMENT;
     s.tables.count *= s.tables.shape[d];
   }
+  s.x.count = s.tables.count;
   s.cols = shape[rank - 1];
   s.negStart = neg_start;
   s.negWidth = neg_width;

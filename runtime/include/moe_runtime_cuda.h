@@ -217,21 +217,22 @@ moe_status moe_cuda_copy_columns_f32(void *stream, int64_t rows, int64_t width,
 moe_status moe_cuda_range_f32(void *stream, float start, float delta,
                               int64_t count, float *out);
 
-/* A rotary position embedding as HF's rotate_half writes it: x and out
+/* A rotary position embedding as HF's rotate_half writes it: out
  * row-major over `shape` (rank 1 to MOE_CUDA_MAX_ELEMENTWISE_RANK, rows of
  * cols = shape[rank - 1] values), out = x * cos + rot(x) * sin, where a
  * row's rot(x) is its columns [neg_start, neg_start + neg_width) negated,
  * then its columns [pos_start, pos_start + cols - neg_width) (rotate_half:
- * neg_start = pos_width = cols / 2, pos_start = 0); cos and sin read at
+ * neg_start = pos_width = cols / 2, pos_start = 0); x, cos and sin read at
  * the dot products of an element's multi-index with their strides (0
- * where broadcast). One launch for Slice, Slice, Neg, Concat, Mul, Mul,
- * Add. */
+ * where broadcast; x's last 1: its rows contiguous, the rest any - the
+ * heads' transpose read in place). One launch for Transpose, Slice, Slice,
+ * Neg, Concat, Mul, Mul, Add. */
 moe_status moe_cuda_rotary_f32(void *stream, int32_t rank, const int64_t *shape,
-                               const float *x, const float *cos,
-                               const int64_t *cos_strides, const float *sin,
-                               const int64_t *sin_strides, int64_t neg_start,
-                               int64_t neg_width, int64_t pos_start,
-                               float *out);
+                               const float *x, const int64_t *x_strides,
+                               const float *cos, const int64_t *cos_strides,
+                               const float *sin, const int64_t *sin_strides,
+                               int64_t neg_start, int64_t neg_width,
+                               int64_t pos_start, float *out);
 
 /* out (rank <= MOE_CUDA_MAX_ELEMENTWISE_RANK, out_dims) = x (dims, each
  * out's or 1) repeated along its 1s: ONNX Expand (grouped-query
@@ -468,17 +469,20 @@ int32_t moe_cuda_cc_concat_f32(int32_t num_threads, int64_t n, const float *x0,
                                int64_t r1, int64_t w1, const float *x2,
                                int64_t r2, int64_t w2, const float *x3,
                                int64_t r3, int64_t w3, float *out);
-/* moe_cuda_rotary_f32 for the graph: x of rank dims x0.., tables cos
- * and sin of their ranks and dims (each dim 1 or x's, aligned at the
+/* moe_cuda_rotary_f32 for the graph: x's buffer of rank dims x0.., read
+ * transposed by p0.. (the view's dim i is the buffer's dim p_i; 0, 1, ..
+ * for the buffer as it is; the last dim must stay last), tables cos and
+ * sin of their ranks and dims (each dim 1 or the view's, aligned at the
  * back), the halves as the graph's slices bound them (their widths must
- * make up x's last dim); on the GPU or the host as moe_cuda_cc_binary_f32
- * decides. */
+ * make up a row); out has the view's dims. On the GPU or the host as
+ * moe_cuda_cc_binary_f32 decides. */
 int32_t moe_cuda_cc_rotary_f32(
     int32_t num_threads, const float *x, int64_t rank, int64_t x0, int64_t x1,
-    int64_t x2, int64_t x3, const float *cos, int64_t cos_rank, int64_t c0,
-    int64_t c1, int64_t c2, int64_t c3, const float *sin, int64_t sin_rank,
-    int64_t s0, int64_t s1, int64_t s2, int64_t s3, int64_t neg_start,
-    int64_t neg_width, int64_t pos_start, int64_t pos_width, float *out);
+    int64_t x2, int64_t x3, int64_t p0, int64_t p1, int64_t p2, int64_t p3,
+    const float *cos, int64_t cos_rank, int64_t c0, int64_t c1, int64_t c2,
+    int64_t c3, const float *sin, int64_t sin_rank, int64_t s0, int64_t s1,
+    int64_t s2, int64_t s3, int64_t neg_start, int64_t neg_width,
+    int64_t pos_start, int64_t pos_width, float *out);
 /* The graph's MatMul (numpy matmul, both operands of rank 2 to 4: batch
  * dims broadcast) and Gemm (rank 2, trans_a / trans_b transpose an operand's
  * last two dims), times alpha. Each of a, b and out is a view of its

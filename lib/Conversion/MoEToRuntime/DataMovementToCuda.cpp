@@ -278,8 +278,9 @@ std::optional<RotateHalfMatch> matchRotateHalf(Value rotated) {
 
 /// x * cos + rotate_half(x) * sin (Llama's, Mixtral's, Qwen's
 /// apply_rotary_pos_emb; either operand order of each op): one
-/// moe_cuda_cc_rotary_f32 call for the seven ops, at the add. The tables
-/// must broadcast to x's shape (checked at run time; rotary tables do).
+/// moe_cuda_cc_rotary_f32 call for the seven ops, at the add - and for
+/// the heads' transpose before them, read in place. The tables must
+/// broadcast to x's shape (checked at run time; rotary tables do).
 struct RotaryToCuda : RuntimePattern<onnx::AddOp> {
   using RuntimePattern::RuntimePattern;
 
@@ -322,9 +323,24 @@ struct RotaryToCuda : RuntimePattern<onnx::AddOp> {
                   const RotateHalfMatch &match, Value cos, Value sin) const {
     RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
     ImplicitLocOpBuilder &b = call.builder();
-    SmallVector<Value> sizes = dimSizes(call, match.x);
-    call.addInput(match.x);
-    addRankAndDims(call, sizes);
+    // x the heads' transpose of its buffer ([b, t, h, d] -> [b, h, t, d]):
+    // read in place (the rows stay whole).
+    Value buffer = match.x;
+    int64_t rank = cast<RankedTensorType>(buffer.getType()).getRank();
+    SmallVector<int64_t> perm = llvm::to_vector(llvm::seq<int64_t>(0, rank));
+    if (auto transpose = match.x.getDefiningOp<onnx::TransposeOp>();
+        transpose && transpose.getPerm().back() == rank - 1 &&
+        !onlyConstants(transpose.getInput())) {
+      buffer = transpose.getInput();
+      perm = llvm::to_vector(transpose.getPerm());
+    }
+    SmallVector<Value> bufferDims = dimSizes(call, buffer), sizes;
+    for (int64_t d : perm)
+      sizes.push_back(bufferDims[d]);
+    call.addInput(buffer);
+    addRankAndDims(call, bufferDims);
+    for (int64_t d = 0; d < kMaxCudaRank; ++d)
+      call.addI64(d < rank ? perm[d] : 0);
     for (Value table : {cos, sin}) {
       preloadIfConstant(rewriter, op, table, numThreads);
       call.addInput(table);

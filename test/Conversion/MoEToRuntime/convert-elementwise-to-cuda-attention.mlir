@@ -353,7 +353,8 @@ func.func @five_runs(%x: tensor<2x1x3x1x4xf32>, %shape: tensor<5xi64>) -> tensor
 // -----
 
 // A rotary embedding, q * cos + rotate_half(q) * sin: one call for the
-// seven ops - q (rank 4 and its dims), the tables (rank 2: [S, 8]), then
+// seven ops - q (rank 4, its dims, the view 0, 1, 2, 3: q as it is), the
+// tables (rank 2: [S, 8]), then
 // the negated half's first column and width, the kept half's (the slices'
 // bounds clamped as ONNX's); the result has q's dims. Either operand
 // order of the muls and the add.
@@ -365,7 +366,7 @@ func.func @five_runs(%x: tensor<2x1x3x1x4xf32>, %shape: tensor<5xi64>) -> tensor
 // CHECK: %[[S:.*]] = tensor.dim %arg0, %c2
 // CHECK: %[[HALF:.*]] = tensor.extract %arg3[%{{.*}}] : tensor<1xi64>
 // CHECK: memref.alloc(%[[B]], %[[S]]) : memref<?x2x?x8xf32>
-// CHECK: llvm.call @moe_cuda_cc_rotary_f32(%{{.*}}, %{{.*}}, %[[R4]], %{{.*}}, %{{.*}}, %{{.*}}, %[[C8]], %{{.*}}, %[[R2]], %{{.*}}, %[[C8]], %c1_i64, %c1_i64, %{{.*}}, %[[R2]], %{{.*}}, %[[C8]], %c1_i64, %c1_i64, %{{.*}}, %{{.*}}, %c0_i64, %{{.*}}, %{{.*}})
+// CHECK: llvm.call @moe_cuda_cc_rotary_f32(%{{.*}}, %{{.*}}, %[[R4]], %{{.*}}, %c2_i64, %{{.*}}, %[[C8]], %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %[[R2]], %{{.*}}, %[[C8]], %c1_i64, %c1_i64, %{{.*}}, %[[R2]], %{{.*}}, %[[C8]], %c1_i64, %c1_i64, %{{.*}}, %{{.*}}, %c0_i64, %{{.*}}, %{{.*}})
 // CHECK-NOT: = onnx.
 // CHECK: llvm.call @moe_cuda_cc_rotary_f32(
 // CHECK-NOT: = onnx.
@@ -382,6 +383,33 @@ func.func @rotary_fused(%q: tensor<?x2x?x8xf32>, %cos: tensor<?x8xf32>, %sin: te
   %b2 = onnx.mul %sin, %r : (tensor<?x8xf32>, tensor<?x2x?x?xf32>) -> tensor<?x2x?x8xf32>
   %y2 = onnx.add %b2, %a2 : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
   return %y, %y2 : tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>
+}
+
+// -----
+
+// The heads' transpose before a rotary embedding ([b, s, 2, 8] -> [b, 2,
+// s, 8]) read in place: the call takes q's buffer and the view 0, 2, 1, 3;
+// no transpose call (its shape, for the halves, read from its input).
+// CHECK-LABEL: func.func @rotary_of_heads
+// CHECK-NOT: moe_cuda_cc_transpose_f32(
+// CHECK: llvm.call @moe_cuda_cc_rotary_f32(%{{.*}}, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64,
+// CHECK-NOT: moe_cuda_cc_transpose_f32(
+// CHECK-NOT: = onnx.
+func.func @rotary_of_heads(%y: tensor<?x?x2x8xf32>, %cos: tensor<?x8xf32>, %sin: tensor<?x8xf32>, %two: tensor<i64>) -> tensor<?x2x?x8xf32> {
+  %q = onnx.transpose %y {perm = array<i64: 0, 2, 1, 3>} : tensor<?x?x2x8xf32> -> tensor<?x2x?x8xf32>
+  %shape = onnx.shape %q {start = 0 : i64, end = 4 : i64} : tensor<?x2x?x8xf32> -> tensor<4xi64>
+  %last = arith.constant dense<3> : tensor<i64>
+  %d = onnx.gather %shape, %last {axis = 0 : i64} : (tensor<4xi64>, tensor<i64>) -> tensor<i64>
+  %h = onnx.div %d, %two : (tensor<i64>, tensor<i64>) -> tensor<i64>
+  %half = onnx.unsqueeze %h {axes = array<i64: 0>} : tensor<i64> -> tensor<1xi64>
+  %hi = onnx.slice %q starts %half {axes = array<i64: 3>, ends = array<i64: 9223372036854775807>, steps = array<i64: 1>} : (tensor<?x2x?x8xf32>, tensor<1xi64>) -> tensor<?x2x?x?xf32>
+  %lo = onnx.slice %q ends %half {axes = array<i64: 3>, starts = array<i64: 0>, steps = array<i64: 1>} : (tensor<?x2x?x8xf32>, tensor<1xi64>) -> tensor<?x2x?x?xf32>
+  %n = onnx.neg %hi : tensor<?x2x?x?xf32>
+  %r = onnx.concat %n, %lo {axis = 3 : i64} : (tensor<?x2x?x?xf32>, tensor<?x2x?x?xf32>) -> tensor<?x2x?x?xf32>
+  %a = onnx.mul %q, %cos : (tensor<?x2x?x8xf32>, tensor<?x8xf32>) -> tensor<?x2x?x8xf32>
+  %b = onnx.mul %r, %sin : (tensor<?x2x?x?xf32>, tensor<?x8xf32>) -> tensor<?x2x?x8xf32>
+  %out = onnx.add %a, %b : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  return %out : tensor<?x2x?x8xf32>
 }
 
 // -----

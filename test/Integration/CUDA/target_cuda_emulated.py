@@ -75,17 +75,18 @@
 # the softmax leaves the masked columns out, the mask never built or
 # added; and rotary embeddings: their cos/sin tables built on the device
 # too (range, outer product, concat, cos, sin: 5 launches) and applied to
-# q and k by one launch each (moe_cuda_cc_rotary_f32; as separate calls -
-# 2 slices, neg, concat, 2 muls, add - 14), k^T read transposed by the
-# scores' GEMM (no transpose), and grouped-query attention's repeated k
-# and v heads read where they lie by the score and value GEMMs (each kv
-# head's group of heads one matrix; as a rank-5 Expand each: 2 launches
-# and copies), v's head transpose read in place too - 28 a run (46 before
-# these fusions), nothing through the host.
-# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 56 in a device run
+# q and k by one launch each (moe_cuda_cc_rotary_f32, reading the heads'
+# transpose in place; as separate calls - transpose, 2 slices, neg,
+# concat, 2 muls, add - 16), k^T read transposed by the scores' GEMM, and
+# grouped-query attention's repeated k and v heads read where they lie by
+# the score and value GEMMs (each kv head's group of heads one matrix; as
+# a rank-5 Expand each: 2 launches and copies), v's head transpose read in
+# place too; the output's transpose after the grouped product stays - 26
+# a run (46 before these fusions), nothing through the host.
+# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 52 in a device run
 # Four heads sharing two kv heads, two sequences (the groups of both in
 # one strided batch):
-# CHECK: OK: gqa f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 56 in a device run
+# CHECK: OK: gqa f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 52 in a device run
 # Two MoE layers, each a CUDA call, and no synchronization between them:
 # CHECK: OK: two_layers f32 (device-resident: no copy through the host, 8 synchronizations per run_device
 # CHECK: OK: relu f32 (device-resident
@@ -98,10 +99,10 @@
 # CHECK: OK: moe-run --device on the device-resident qwen2 f32 model matches onnxruntime
 # CHECK: OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts
 # CHECK: OK: grouped-query scores read the repeated heads where they lie, matching onnxruntime; a repeat that does not give q's heads fails naming the matmul
-# The decode step: the layer's 28 launches without a cache plus the
+# The decode step: the layer's 26 launches without a cache plus the
 # cache's two concats (a launch per input: 4) and v's head transpose (the
 # concat reads it), twice (run_device's sizing probe).
-# CHECK: OK: a decoder layer with a KV cache runs device-resident, every output matching onnxruntime (66 launches in a device decode step)
+# CHECK: OK: a decoder layer with a KV cache runs device-resident, every output matching onnxruntime (62 launches in a device decode step)
 # CHECK: OK: a float16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to float16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to bfloat16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 torch export of the Mixtral block runs on the CUDA kernels, device-resident, matching PyTorch in f32

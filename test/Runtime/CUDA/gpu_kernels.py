@@ -726,45 +726,57 @@ def test_attention():
                 failures.append(f"{where} range {start}, {delta} x {count}: status {status}")
 
     # Rotary embeddings: x * cos + concat(-x[..., neg], x[..., pos]) * sin,
-    # the tables broadcast over x (HF's rotate_half: the halves swapped).
-    for shape, table_shape, neg_start, neg_width, pos_start in (
-            ((2, 3, 5, 8), (5, 8), 4, 4, 0),        # rotate_half, [t, d] tables
-            ((2, 1, 4, 6), (2, 1, 4, 6), 3, 3, 0),  # tables as x
-            ((3, 1, 8), (3, 1, 1), 1, 2, 2),        # other halves, a scale per row
-            ((4, 6), (6,), 0, 6, 0),                # all negated
-            ((0, 4), (4,), 2, 2, 0)):
-        x = rng.standard_normal(shape).astype(np.float32)
+    # the tables broadcast over x (HF's rotate_half: the halves swapped); x
+    # read through a view of its buffer (the heads' transpose, [b, t, h, d]
+    # read as [b, h, t, d]).
+    for buffer_shape, perm, table_shape, neg_start, neg_width, pos_start in (
+            ((2, 3, 5, 8), None, (5, 8), 4, 4, 0),        # rotate_half, [t, d] tables
+            ((2, 1, 4, 6), None, (2, 1, 4, 6), 3, 3, 0),  # tables as x
+            ((3, 1, 8), None, (3, 1, 1), 1, 2, 2),        # other halves, a scale per row
+            ((4, 6), None, (6,), 0, 6, 0),                # all negated
+            ((0, 4), None, (4,), 2, 2, 0),
+            ((2, 5, 3, 8), (0, 2, 1, 3), (5, 8), 4, 4, 0),  # heads transposed in place
+            ((5, 3, 8), (1, 0, 2), (3, 1, 8), 4, 4, 0)):
+        x = rng.standard_normal(buffer_shape).astype(np.float32)
+        view = np.transpose(x, perm) if perm else x
+        shape = view.shape
         cos = rng.standard_normal(table_shape).astype(np.float32)
         sin = rng.standard_normal(table_shape).astype(np.float32)
         pos_width = shape[-1] - neg_width
-        rot = np.concatenate((-x[..., neg_start:neg_start + neg_width],
-                              x[..., pos_start:pos_start + pos_width]), axis=-1)
-        want = x * cos + rot * sin
+        rot = np.concatenate((-view[..., neg_start:neg_start + neg_width],
+                              view[..., pos_start:pos_start + pos_width]), axis=-1)
+        want = view * cos + rot * sin
         sizes = np.array(shape, np.int64)
+        xs = (np.array(view.strides, np.int64) // 4 if view.size else
+              np.array([0] * (len(shape) - 1) + [1], np.int64))
         cs = ch.broadcast_strides(table_shape, shape)
         halves = (neg_start, neg_width, pos_start)
         for where in ("kernel", "cc device", "cc host"):
             status, got = run(
                 where, lambda x, c, s, o: ch.lib.moe_cuda_rotary_f32(
-                    None, len(shape), sizes.ctypes.data, x, c, cs.ctypes.data, s,
-                    cs.ctypes.data, *halves, o),
+                    None, len(shape), sizes.ctypes.data, x, xs.ctypes.data, c, cs.ctypes.data,
+                    s, cs.ctypes.data, *halves, o),
                 lambda x, c, s, o: ch.lib.moe_cuda_cc_rotary_f32(
-                    0, x, *ch.dims(shape), c, *ch.dims(table_shape), s,
+                    0, x, *ch.view(buffer_shape, perm), c, *ch.dims(table_shape), s,
                     *ch.dims(table_shape), *halves, pos_width, o),
                 [x, cos, sin], shape)
             if status != ch.OK or not np.allclose(got, want, rtol=1e-6, atol=1e-6):
-                failures.append(f"{where} rotary {shape} tables {table_shape} halves "
-                                f"{halves}: status {status}")
+                failures.append(f"{where} rotary {buffer_shape} {perm} tables {table_shape} "
+                                f"halves {halves}: status {status}")
     x = np.ones((2, 4), np.float32)
-    for table_shape, halves in (((3,), (2, 2, 0, 2)),  # a table that does not broadcast
-                                ((4,), (2, 2, 0, 1)),  # halves not a row
-                                ((4,), (3, 2, 0, 2)),  # past the row
-                                ((2, 2, 4), (2, 2, 0, 2))):  # a table larger than x
-        status = ch.lib.moe_cuda_cc_rotary_f32(0, x.ctypes.data, *ch.dims((2, 4)), x.ctypes.data,
-                                               *ch.dims(table_shape), x.ctypes.data,
-                                               *ch.dims(table_shape), *halves, x.ctypes.data)
+    for perm, table_shape, halves in (
+            (None, (3,), (2, 2, 0, 2)),       # a table that does not broadcast
+            (None, (4,), (2, 2, 0, 1)),       # halves not a row
+            (None, (4,), (3, 2, 0, 2)),       # past the row
+            (None, (2, 2, 4), (2, 2, 0, 2)),  # a table larger than x
+            ((1, 0), (2,), (1, 1, 0, 1))):    # a view that moves the rows
+        status = ch.lib.moe_cuda_cc_rotary_f32(0, x.ctypes.data, *ch.view((2, 4), perm),
+                                               x.ctypes.data, *ch.dims(table_shape),
+                                               x.ctypes.data, *ch.dims(table_shape), *halves,
+                                               x.ctypes.data)
         if status != ch.INVALID_ARGUMENT:
-            failures.append(f"rotary tables {table_shape} halves {halves}: status {status}")
+            failures.append(f"rotary {perm} tables {table_shape} halves {halves}: "
+                            f"status {status}")
 
     def last_two(array, swap):
         return np.swapaxes(array, -1, -2) if swap else array
