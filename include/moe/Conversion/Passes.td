@@ -130,7 +130,7 @@ def ConvertONNXToLinalgPass : Pass<"convert-onnx-to-linalg"> {
 
 def ConvertElementwiseToCudaPass
     : Pass<"convert-elementwise-to-cuda", "::mlir::ModuleOp"> {
-  let summary = "Lower the graph's f32 elementwise ops, norms, matmuls, softmax and transposes to CUDA runtime calls";
+  let summary = "Lower the graph's f32 elementwise ops, norms, matmuls, softmax, rotary embeddings and transposes to CUDA runtime calls";
   let description = [{
     For `--target=cuda`, before `convert-onnx-to-linalg`: on f32 tensors,
     `onnx.add`, `sub`, `mul`, `div`, `pow`, `max` and `min` of rank at
@@ -155,12 +155,24 @@ def ConvertElementwiseToCudaPass
     patterns above take) become `moe_cuda_cc_matmul_f32` calls (cuBLAS,
     always on the GPU); a scalar constant dividing or multiplying a
     matmul's only use (1/sqrt(head_dim)) becomes its alpha, matched in the
-    first phase with the norms; `onnx.softmax` over the last axis becomes
-    `moe_cuda_cc_softmax_f32` (of scores plus a causal mask -
-    `onnx.trilu` of a -inf `onnx.constant_of_shape`, upper, constant k -
-    one call that leaves the masked columns out, the mask never built), `onnx.transpose` of rank at most 4
-    `moe_cuda_cc_transpose_f32` (not a transpose of constants:
-    moe-fold-weights does those at compile time). So a decoder layer's
+    first phase with the norms. A transpose of a matmul's operand (the
+    heads' split, k^T) or of its result (the heads' merge) is a view the
+    call reads or writes in place (each operand passed as its buffer and
+    the transpose), when one of the view's last two dims is its buffer's
+    last (the result's: the last); grouped-query attention's repeat_kv
+    (unsqueeze at 2, expand, reshape) of b is read as its kv heads, q's
+    heads sharing one a single matrix, after a run-time check that the
+    repeat is repeat_kv's (the run fails naming the matmul otherwise).
+    `onnx.softmax` over the last axis becomes `moe_cuda_cc_softmax_f32`
+    (of scores plus a causal mask - `onnx.trilu` of a -inf
+    `onnx.constant_of_shape`, upper, its k read at run time (a KV cache's
+    length + 1) - one call that leaves the masked columns out, the mask
+    never built); x * cos + rotate_half(x) * sin (a concat of a negated
+    slice and a slice of x's last axis) one `moe_cuda_cc_rotary_f32`,
+    reading the heads' transpose of x in place; `onnx.transpose` of rank
+    at most 4 otherwise `moe_cuda_cc_transpose_f32` (not a transpose of
+    constants: moe-fold-weights does those at compile time), its shape
+    read from its input. So a decoder layer's
     attention keeps its buffers on the device too. With `weight-type=bf16`
     (or `f16`), a matmul's constant right operand (a projection's weight)
     is stored in that type at compile time and the call is
