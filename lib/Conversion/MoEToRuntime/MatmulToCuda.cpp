@@ -239,7 +239,11 @@ GroupedDims groupedDims(RuntimeCall &call, Operation *matmul,
   Value batch = arith::SelectOp::create(b, eq(a[0], one), view[0], a[0]);
   Value rows = mul(repeats, a[2]);
   GroupedDims dims;
-  dims.a = {a[0], kvDims[1], rows, a[3]};
+  // When the check fails the call must not run either (a's heads seen as
+  // kv * n of them could read past its buffer): a's dim -1, which the
+  // runtime refuses before touching memory.
+  Value kvHeads = arith::SelectOp::create(b, ok, kvDims[1], call.index(-1));
+  dims.a = {a[0], kvHeads, rows, a[3]};
   dims.out = {batch, kvDims[1], rows, view[3]};
   dims.result = {batch, a[1], a[2], view[3]};
   return dims;

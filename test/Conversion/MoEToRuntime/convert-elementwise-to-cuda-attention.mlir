@@ -479,9 +479,12 @@ func.func @scores_of_k(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: ten
 // CHECK: arith.andi
 // CHECK: %[[STATUS:.*]] = arith.select %{{.*}}, %c0_i32, %c1_i32 : i32
 // CHECK: llvm.call @moe_cc_check_status(%[[STATUS]], %{{.*}})
-// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%c0_i32, %c0_i32, %c0_i32, %{{.*}}, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c3_i64, %c2_i64, %c4_i64, %{{.*}}, %c2_i64,
+// (q's kv heads -1 when the check fails: the call refuses to run.)
+// CHECK: %[[KV:.*]] = arith.select %{{.*}}, %c2, %c-1 : index
+// CHECK: %[[KV64:.*]] = arith.index_cast %[[KV]] : index to i64
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%c0_i32, %c0_i32, %c0_i32, %{{.*}}, %{{.*}}, %c4_i64, %{{.*}}, %[[KV64]], %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c3_i64, %c2_i64, %c4_i64, %{{.*}}, %c2_i64,
 // CHECK: llvm.call @moe_cc_check_status(
-// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%c0_i32, %c0_i32, %c0_i32, %{{.*}}, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %{{.*}}, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %c4_i64,
+// CHECK: llvm.call @moe_cuda_cc_matmul_f32(%c0_i32, %c0_i32, %c0_i32, %{{.*}}, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %c4_i64,
 // CHECK-NOT: moe_cuda_cc_expand_f32
 // CHECK-NOT: = onnx.
 // CHECK: ("onnx.matmul (grouped-query attention: its repeated k/v heads must be repeat_kv's)\00")

@@ -111,6 +111,7 @@
 
 import ctypes
 import glob
+import itertools
 import os
 import subprocess
 import sys
@@ -311,12 +312,17 @@ for s5, s4 in (([2, 2, 2, 5, 8], [2, 4, 5, 8]), ([1, 1, 2, 1, 1], [0, 4, -1, 8])
         (z,) = (gqa_model.run(list(feeds.values())) if api == "host" else
                 gqa_model.run_device(list(feeds.values()), cuda_lib=device_memory(gqa_model.lib)))
         assert np.allclose(z, expected, rtol=1e-5, atol=1e-5), (api, s5, s4)
-for api in ("host", "device"):  # k's 2 heads not repeated: q has 4
-    feeds = [q, k, np.array([2, 2, 1, 5, 8], np.int64), np.array([2, 2, 5, 8], np.int64)]
+# k's 2 heads not repeated (q has 4), or repeated to 8: the second must
+# not run the GEMM either (q seen as 2 x 4 groups of heads would be read
+# past its end: on the emulated device, a fault).
+for (s5, s4), api in itertools.product(
+        (([2, 2, 1, 5, 8], [2, 2, 5, 8]), ([2, 2, 4, 5, 8], [2, 8, 5, 8])),
+        ("host", "device")):
+    feeds = [q, k, np.array(s5, np.int64), np.array(s4, np.int64)]
     try:
         (gqa_model.run(feeds) if api == "host"
          else gqa_model.run_device(feeds, cuda_lib=device_memory(gqa_model.lib)))
-        raise AssertionError(f"{api}: 4 heads of q ran against 2 of k")
+        raise AssertionError(f"{api}: 4 heads of q ran against a repeat {s5} {s4}")
     except compiled_model.ModelError as error:
         assert "onnx.matmul 'scores'" in str(error) and "repeat_kv" in str(error), str(error)
 print("OK: grouped-query scores read the repeated heads where they lie, matching onnxruntime; "
