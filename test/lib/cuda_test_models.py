@@ -9,7 +9,8 @@ CUDA calls too); a whole decoder layer (attention: projections, head
 transposes, scaled scores, softmax; then the norm and the Mixtral block,
 each behind a residual add), again with a causal mask, rotary position
 embeddings and grouped-query attention (Mixtral's whole layer; again
-with 2 of 4 heads' k/v and two sequences); two
+with 2 of 4 heads' k/v and two sequences, and that with a KV cache as
+inputs and outputs); two
 layers in a
 row (Mixtral, then Qwen2), whose intermediate stays on the device; and the other
 exported forms moe-raise knows: ReLU experts, gate weights applied before
@@ -79,7 +80,22 @@ def build(out, rng):
         batch = 2 if name == "gqa" else 1
         models[name] = (path, lambda t, batch=batch: {
             "x": rng.standard_normal((batch, t, D)).astype(np.float32)})
+    # The gqa layer decoding with a KV cache (inputs x, past_k, past_v;
+    # outputs y, present_k, present_v): T = 1 a decode step after 5 cached
+    # tokens, 7 a prefill (an empty cache), 33 a continuation after 4.
+    path = os.path.join(out, "cached.onnx")
+    blocks.export_cached(blocks.DecoderLayer(
+        blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2), d=D, heads=4,
+        causal=True, rotary=True, kv_heads=2), path, d=D, seed=1)
+    models["cached"] = (path, lambda t: {
+        "x": rng.standard_normal((2, t, D)).astype(np.float32),
+        "past_k": rng.standard_normal((2, 2, CACHED[t], D // 4)).astype(np.float32),
+        "past_v": rng.standard_normal((2, 2, CACHED[t], D // 4)).astype(np.float32)})
     return models
+
+
+# The cached tokens before T new ones in the "cached" model's feeds.
+CACHED = {1: 5, 7: 0, 33: 4}
 
 
 def weight_types(name):
@@ -90,7 +106,7 @@ def weight_types(name):
     on the device): to keep the compile time of the tests down."""
     if name == "decoder":  # bf16 too: the projections' cuBLAS bf16 GEMMs
         return ("f32", "bf16")
-    if name in ("residual", "prenorm", "causal", "gqa", "many", "two_layers", "relu", "gatebefore", "soft",
+    if name in ("residual", "prenorm", "causal", "gqa", "cached", "many", "two_layers", "relu", "gatebefore", "soft",
                 "stacked", "switch"):
         return ("f32",)
     if name == "gptoss":

@@ -49,6 +49,8 @@
 # CHECK: OK: gptoss calls the CUDA runtime
 # CHECK: OK: stacked calls the CUDA runtime
 # CHECK: OK: switch calls the CUDA runtime
+# CHECK: OK: cached calls the CUDA runtime
+# CHECK: OK: cached f32
 
 import os
 import shutil
@@ -101,7 +103,7 @@ def check_lowering(name, path):
         # they lie (no expand), after a run-time check; the q and k heads'
         # transposes before the rotary calls, the output's after the
         # grouped value GEMM
-        extra["causal"] = extra["gqa"] = extra["decoder"] | {
+        extra["causal"] = extra["gqa"] = extra["cached"] = extra["decoder"] | {
             "moe_cuda_cc_rotary_f32", "moe_cuda_cc_concat_f32", "moe_cuda_cc_range_f32",
             "moe_cuda_cc_unary_f32", "moe_cuda_cc_transpose_f32"}
         extra = extra.get(name, set())
@@ -143,19 +145,20 @@ for name, (path, feeds_for) in models.items():
                 os.makedirs(saved, exist_ok=True)
                 stem = os.path.join(saved, f"{name}_{weights}")
                 shutil.copyfile(library, stem + ".so")
-                (expected,) = run_onnxruntime(path, feeds)
-                np.savez(f"{stem}_T{tokens}.npz", expected=expected,
+                expected = run_onnxruntime(path, feeds)
+                np.savez(f"{stem}_T{tokens}.npz",
+                         **{f"expected_{i}": e for i, e in enumerate(expected)},
                          **{"in_" + k: v for k, v in feeds.items()})
             if not has_gpu:
                 continue
-            (expected,) = run_onnxruntime(path, feeds)
+            expected = run_onnxruntime(path, feeds)
             # Host buffers (moe_model_run), then device buffers
-            # (moe_model_run_device).
+            # (moe_model_run_device); every output.
             for api, run in (("host", model.run), ("device", model.run_device)):
-                (actual,) = run(list(feeds.values()))
-                error, cosine = cuda_test_models.error_and_cosine(actual, expected)
-                assert error <= cuda_test_models.tolerance(weights) and cosine > 0.999, \
-                    (label, api, error, cosine)
+                for actual, want in zip(run(list(feeds.values())), expected, strict=True):
+                    error, cosine = cuda_test_models.error_and_cosine(actual, want)
+                    assert error <= cuda_test_models.tolerance(weights) and cosine > 0.999, \
+                        (label, api, error, cosine)
                 print(f"OK: {label} {api} buffers (error {error:.1e}, cosine {cosine:.6f})")
         if has_gpu and name == "mixtral" and weights == "f32":
             # Routing statistics recorded on the GPU (the routing copied
