@@ -418,13 +418,15 @@ int32_t moe_cuda_cc_concat_f32(int32_t, int64_t n, const float *x0, int64_t r0,
     return MOE_OK;
   }
   Result<> result;
+  DeviceBuffer<float> dX[4];
+  const float *onDevice[4] = {};
   MOE_TRY(result.prepare(out, rows * cols));
-  for (int64_t i = 0, at = 0; i < n; at += widths[i++]) {
-    DeviceBuffer<float> dX;
-    MOE_TRY(upload(dX, inputs[i], rows * widths[i]));
-    MOE_TRY(moe_cuda_copy_columns_f32(callStream(), rows, widths[i], dX.get(),
-                                      widths[i], result.get() + at, cols));
+  for (int64_t i = 0; i < n; ++i) {
+    MOE_TRY(upload(dX[i], inputs[i], rows * widths[i]));
+    onDevice[i] = dX[i].get();
   }
+  MOE_TRY(moe_cuda_concat_f32(callStream(), int32_t(n), onDevice, widths, rows,
+                              result.get()));
   MOE_TRY(result.deliver());
   return finish();
 }

@@ -16,8 +16,9 @@
 //     exponentials reduced the same way (the row read three times);
 //     moe_cuda_causal_softmax_f32 leaves out the columns a causal mask
 //     would set to -inf (never reading them), so that no mask is built;
-//   - moe_cuda_copy_columns_f32: a block of columns (Slice, each input of
-//     a Concat), one thread per element; moe_cuda_range_f32 likewise;
+//   - moe_cuda_copy_columns_f32: a block of columns (a Slice), one thread
+//     per element; moe_cuda_concat_f32 (a Concat's inputs side by side, one
+//     launch) and moe_cuda_range_f32 likewise;
 //   - moe_cuda_rotary_f32: a rotary embedding (x * cos + rotate_half(x) *
 //     sin), one thread per element reading x twice (through a view: the
 //     heads' transpose) and the tables through their broadcast strides:
@@ -155,6 +156,25 @@ __global__ void rangeKernel(float start, float delta, int64_t count,
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
        i += int64_t(gridDim.x) * blockDim.x)
     out[i] = rangeElement(start, delta, i);
+}
+
+/// Up to 4 inputs of a concat and their widths (columns of a row).
+struct ConcatInputs {
+  const float *x[4];
+  int64_t width[4];
+  int32_t n;
+  int64_t cols;
+};
+
+__global__ void concatKernel(ConcatInputs in, int64_t rows, float *out) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+       i < rows * in.cols; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t r = i / in.cols, c = i % in.cols;
+    int32_t k = 0;
+    while (k + 1 < in.n && c >= in.width[k])
+      c -= in.width[k++];
+    out[i] = in.x[k][r * in.width[k] + c];
+  }
 }
 
 __global__ void rotaryKernel(RotaryShape s, const float *x, const float *cos,
@@ -333,6 +353,31 @@ extern "C" moe_status moe_cuda_copy_columns_f32(void *stream, int64_t rows,
   MOE_LAUNCH(elementGrid(rows * width), kThreads, 0, asStream(stream),
              copyColumnsKernel)
   (rows, width, src, src_stride, dst, dst_stride);
+  return launched();
+}
+
+extern "C" moe_status moe_cuda_concat_f32(void *stream, int32_t n,
+                                          const float *const *inputs,
+                                          const int64_t *widths, int64_t rows,
+                                          float *out) {
+  if (n < 1 || n > 4 || rows < 0 || !inputs || !widths)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  ConcatInputs in{};
+  in.n = n;
+  for (int32_t k = 0; k < n; ++k) {
+    if (widths[k] < 0 || (rows > 0 && widths[k] > 0 && !inputs[k]))
+      return MOE_ERROR_INVALID_ARGUMENT;
+    in.x[k] = inputs[k];
+    in.width[k] = widths[k];
+    in.cols += widths[k];
+  }
+  if (rows == 0 || in.cols == 0)
+    return MOE_OK;
+  if (!out)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  MOE_LAUNCH(elementGrid(rows * in.cols), kThreads, 0, asStream(stream),
+             concatKernel)
+  (in, rows, out);
   return launched();
 }
 

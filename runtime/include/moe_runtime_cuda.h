@@ -212,6 +212,13 @@ moe_status moe_cuda_copy_columns_f32(void *stream, int64_t rows, int64_t width,
                                      const float *src, int64_t src_stride,
                                      float *dst, int64_t dst_stride);
 
+/* out [rows, w_0 + .. + w_(n-1)] = the n (1 to 4) inputs [rows, w_i]
+ * side by side, in one launch: a Concat along one axis (rows: the dims
+ * before it; columns: the axis's elements times the dims after it). */
+moe_status moe_cuda_concat_f32(void *stream, int32_t n,
+                               const float *const *inputs,
+                               const int64_t *widths, int64_t rows, float *out);
+
 /* out[i] = start + i * delta for i < count (ONNX Range in f32: the
  * positions of rotary embeddings). */
 moe_status moe_cuda_range_f32(void *stream, float start, float delta,
@@ -456,7 +463,8 @@ int32_t moe_cuda_cc_expand_f32(int32_t num_threads, const float *x,
 int32_t moe_cuda_cc_range_f32(int32_t num_threads, float start, float delta,
                               int64_t count, float *out);
 /* Slice along one axis: out [rows, width] = columns start.. of x [rows,
- * x_cols]. Concat along one axis of up to 4 inputs (n; the others NULL):
+ * x_cols]. Concat along one axis of up to 4 inputs (n; the others NULL;
+ * one launch, moe_cuda_concat_f32):
  * out [r0, w0 + .. + w(n-1)], input i [r_i, w_i] in its columns in order
  * (every r_i must be r0). Rows: the product of the dims before the axis;
  * columns: the axis's elements times the dims after it. On the GPU or

@@ -74,19 +74,20 @@
 # With a causal mask (torch's triu of -inf: ConstantOfShape, Trilu, add):
 # the softmax leaves the masked columns out, the mask never built or
 # added; and rotary embeddings: their cos/sin tables built on the device
-# too (range, outer product, concat, cos, sin: 5 launches) and applied to
+# too (range, outer product, concat, cos, sin: 5 launches; a concat one
+# launch for all its inputs) and applied to
 # q and k by one launch each (moe_cuda_cc_rotary_f32, reading the heads'
 # transpose in place; as separate calls - transpose, 2 slices, neg,
 # concat, 2 muls, add - 16), k^T read transposed by the scores' GEMM, and
 # grouped-query attention's repeated k and v heads read where they lie by
 # the score and value GEMMs (each kv head's group of heads one matrix; as
 # a rank-5 Expand each: 2 launches and copies), v's head transpose read in
-# place too; the output's transpose after the grouped product stays - 26
+# place too; the output's transpose after the grouped product stays - 25
 # a run (46 before these fusions), nothing through the host.
-# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 52 in a device run
+# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 50 in a device run
 # Four heads sharing two kv heads, two sequences (the groups of both in
 # one strided batch):
-# CHECK: OK: gqa f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 52 in a device run
+# CHECK: OK: gqa f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 50 in a device run
 # Two MoE layers, each a CUDA call, and no synchronization between them:
 # CHECK: OK: two_layers f32 (device-resident: no copy through the host, 8 synchronizations per run_device
 # CHECK: OK: relu f32 (device-resident
@@ -101,9 +102,9 @@
 # concat along the sequence, the rotary positions from its length, the
 # causal diagonal at its length + 1 (a run-time k: the same softmax call,
 # no mask) - device-resident with every output (a wait before each one's
-# copy); the layer's 26 launches plus the cache's two concats (a launch
-# per input: 4) and v's head transpose (the concat reads it), twice.
-# CHECK: OK: cached f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 13 kernel launches at T=1, 62 in a device run
+# copy); the layer's 25 launches plus the cache's two concats and v's
+# head transpose (the concat reads it), twice.
+# CHECK: OK: cached f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 13 kernel launches at T=1, 56 in a device run
 # CHECK: OK: moe-run --device on the device-resident qwen2 f32 model matches onnxruntime
 # CHECK: OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts
 # CHECK: OK: grouped-query scores read the repeated heads where they lie, matching onnxruntime; a repeat that does not give q's heads fails naming the matmul

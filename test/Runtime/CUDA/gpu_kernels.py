@@ -676,14 +676,22 @@ def test_attention():
     for rows, widths in ((5, (3, 4)), (2, (1, 2, 3, 4)), (4, (6,)), (0, (2, 2)), (3, (0, 2))):
         parts = [rng.standard_normal((rows, w)).astype(np.float32) for w in widths]
         want = np.concatenate(parts, axis=1)
-        for where in ("cc device", "cc host"):
-            def concat(*pointers):
-                args = []
-                for i in range(4):
-                    args += ([pointers[i], rows, widths[i]] if i < len(widths)
-                             else [None, 0, 0])
-                return ch.lib.moe_cuda_cc_concat_f32(0, len(widths), *args, pointers[-1])
-            status, got = run(where, None, concat, parts, want.shape)
+        sizes = np.array(widths, np.int64)
+
+        def kernel(*pointers):
+            inputs = (ctypes.c_void_p * len(widths))(*pointers[:-1])
+            return ch.lib.moe_cuda_concat_f32(None, len(widths), inputs, sizes.ctypes.data,
+                                              rows, pointers[-1])
+
+        def concat(*pointers):
+            args = []
+            for i in range(4):
+                args += ([pointers[i], rows, widths[i]] if i < len(widths)
+                         else [None, 0, 0])
+            return ch.lib.moe_cuda_cc_concat_f32(0, len(widths), *args, pointers[-1])
+
+        for where in ("kernel", "cc device", "cc host"):
+            status, got = run(where, kernel, concat, parts, want.shape)
             if status != ch.OK or not np.array_equal(got, want):
                 failures.append(f"{where} concat {rows} rows of {widths}: status {status}")
     a, b = np.ones((3, 2), np.float32), np.ones((4, 2), np.float32)
