@@ -53,12 +53,13 @@ struct View {
   int64_t perm[4];
 };
 
-/// A matmul entry: the shapes checked, the operands on the device, b as
-/// given (`B`: float, or 16-bit bits) and a rounded to b's 16-bit type when
-/// it is one (`kind`: a MOE_CUDA_CAST_F32_TO_* conversion, -1 for f32).
-template <typename B>
+/// A matmul entry: the shapes checked, the operands on the device as
+/// given (`A`, `B`: float, or 16-bit bits) and an f32 a rounded to b's
+/// 16-bit type when b is one (`kind`: a MOE_CUDA_CAST_F32_TO_* conversion,
+/// -1 for f32).
+template <typename A, typename B>
 moe_status compiledMatmul(int32_t transA, int32_t transB, float alpha,
-                          const float *a, const View &aView, const B *b,
+                          const A *a, const View &aView, const B *b,
                           const View &bView, const View &outView, int32_t kind,
                           float *out) {
   MatmulShape s;
@@ -72,7 +73,7 @@ moe_status compiledMatmul(int32_t transA, int32_t transB, float alpha,
   if (!out || (s.k > 0 && (!a || !b)))
     return MOE_ERROR_INVALID_ARGUMENT;
   int64_t aCount = elements(aView.rank, aView.dims);
-  DeviceBuffer<float> dA;
+  DeviceBuffer<A> dA;
   DeviceBuffer<B> dB;
   Result<> result;
   MOE_TRY(upload(dA, a, aCount));
@@ -86,8 +87,13 @@ moe_status compiledMatmul(int32_t transA, int32_t transB, float alpha,
                                 s.outStride0, s.outStride1));
   } else {
     DeviceBuffer<uint16_t> rounded;
-    MOE_TRY(rounded.allocate(aCount, callStream()));
-    MOE_TRY(moe_cuda_cast(callStream(), kind, aCount, dA.get(), rounded.get()));
+    if constexpr (std::is_same_v<A, float>) {
+      MOE_TRY(rounded.allocate(aCount, callStream()));
+      MOE_TRY(
+          moe_cuda_cast(callStream(), kind, aCount, dA.get(), rounded.get()));
+    } else {
+      rounded.alias(dA.get());
+    }
     MOE_TRY(moe_cuda_matmul_16(
         callStream(), kind == MOE_CUDA_CAST_F32_TO_F16, s.transA, s.transB,
         alpha, s.batch0, s.batch1, s.m, s.n, s.k, rounded.get(), s.lda,
@@ -291,6 +297,36 @@ int32_t moe_cuda_cc_matmul_bf16w(
 
 int32_t moe_cuda_cc_matmul_f16w(
     int32_t, int32_t trans_a, int32_t trans_b, float alpha, const float *a,
+    int64_t a_rank, int64_t a0, int64_t a1, int64_t a2, int64_t a3, int64_t ap0,
+    int64_t ap1, int64_t ap2, int64_t ap3, const uint16_t *b, int64_t b_rank,
+    int64_t b0, int64_t b1, int64_t b2, int64_t b3, int64_t bp0, int64_t bp1,
+    int64_t bp2, int64_t bp3, int64_t out_rank, int64_t o0, int64_t o1,
+    int64_t o2, int64_t o3, int64_t op0, int64_t op1, int64_t op2, int64_t op3,
+    float *out) {
+  return compiledMatmul(trans_a, trans_b, alpha, a,
+                        View{a_rank, {a0, a1, a2, a3}, {ap0, ap1, ap2, ap3}}, b,
+                        View{b_rank, {b0, b1, b2, b3}, {bp0, bp1, bp2, bp3}},
+                        View{out_rank, {o0, o1, o2, o3}, {op0, op1, op2, op3}},
+                        MOE_CUDA_CAST_F32_TO_F16, out);
+}
+
+int32_t moe_cuda_cc_matmul_bf16(
+    int32_t, int32_t trans_a, int32_t trans_b, float alpha, const uint16_t *a,
+    int64_t a_rank, int64_t a0, int64_t a1, int64_t a2, int64_t a3, int64_t ap0,
+    int64_t ap1, int64_t ap2, int64_t ap3, const uint16_t *b, int64_t b_rank,
+    int64_t b0, int64_t b1, int64_t b2, int64_t b3, int64_t bp0, int64_t bp1,
+    int64_t bp2, int64_t bp3, int64_t out_rank, int64_t o0, int64_t o1,
+    int64_t o2, int64_t o3, int64_t op0, int64_t op1, int64_t op2, int64_t op3,
+    float *out) {
+  return compiledMatmul(trans_a, trans_b, alpha, a,
+                        View{a_rank, {a0, a1, a2, a3}, {ap0, ap1, ap2, ap3}}, b,
+                        View{b_rank, {b0, b1, b2, b3}, {bp0, bp1, bp2, bp3}},
+                        View{out_rank, {o0, o1, o2, o3}, {op0, op1, op2, op3}},
+                        MOE_CUDA_CAST_F32_TO_BF16, out);
+}
+
+int32_t moe_cuda_cc_matmul_f16(
+    int32_t, int32_t trans_a, int32_t trans_b, float alpha, const uint16_t *a,
     int64_t a_rank, int64_t a0, int64_t a1, int64_t a2, int64_t a3, int64_t ap0,
     int64_t ap1, int64_t ap2, int64_t ap3, const uint16_t *b, int64_t b_rank,
     int64_t b0, int64_t b1, int64_t b2, int64_t b3, int64_t bp0, int64_t bp1,

@@ -529,6 +529,25 @@ int32_t moe_cuda_cc_matmul_f16w(
     int64_t b3, int64_t bp0, int64_t bp1, int64_t bp2, int64_t bp3,
     int64_t out_rank, int64_t o0, int64_t o1, int64_t o2, int64_t o3,
     int64_t op0, int64_t op1, int64_t op2, int64_t op3, float *out);
+/* The same with a already rounded to that 16-bit type (its bits: one cast
+ * call shared by the projections that read the same activations, q, k
+ * and v's). */
+int32_t moe_cuda_cc_matmul_bf16(
+    int32_t num_threads, int32_t trans_a, int32_t trans_b, float alpha,
+    const uint16_t *a, int64_t a_rank, int64_t a0, int64_t a1, int64_t a2,
+    int64_t a3, int64_t ap0, int64_t ap1, int64_t ap2, int64_t ap3,
+    const uint16_t *b, int64_t b_rank, int64_t b0, int64_t b1, int64_t b2,
+    int64_t b3, int64_t bp0, int64_t bp1, int64_t bp2, int64_t bp3,
+    int64_t out_rank, int64_t o0, int64_t o1, int64_t o2, int64_t o3,
+    int64_t op0, int64_t op1, int64_t op2, int64_t op3, float *out);
+int32_t moe_cuda_cc_matmul_f16(
+    int32_t num_threads, int32_t trans_a, int32_t trans_b, float alpha,
+    const uint16_t *a, int64_t a_rank, int64_t a0, int64_t a1, int64_t a2,
+    int64_t a3, int64_t ap0, int64_t ap1, int64_t ap2, int64_t ap3,
+    const uint16_t *b, int64_t b_rank, int64_t b0, int64_t b1, int64_t b2,
+    int64_t b3, int64_t bp0, int64_t bp1, int64_t bp2, int64_t bp3,
+    int64_t out_rank, int64_t o0, int64_t o1, int64_t o2, int64_t o3,
+    int64_t op0, int64_t op1, int64_t op2, int64_t op3, float *out);
 
 /* Copies `bytes` from src to dst (any memory the CUDA runtime can copy:
  * device, managed or host) on `stream` (a cudaStream_t, NULL: the default

@@ -248,7 +248,7 @@ lib.moe_cuda_matmul_f32.argtypes = ([_p, _i32, _i32, _f32] + [_i64] * 5 +
                                     [_p, _i64, _i64, _i64] * 3)
 lib.moe_cuda_matmul_16.argtypes = ([_p, _i32, _i32, _i32, _f32] + [_i64] * 5 +
                                    [_p, _i64, _i64, _i64] * 3)
-for _name in ("f32", "bf16w", "f16w"):
+for _name in ("f32", "bf16w", "f16w", "bf16", "f16"):
     getattr(lib, "moe_cuda_cc_matmul_" + _name).argtypes = (
         [_i32, _i32, _i32, _f32] + ([_p] + [_i64] * 9) * 2 + [_i64] * 9 + [_p])
 

@@ -166,9 +166,10 @@ struct TransposeToCuda : RuntimePattern<onnx::TransposeOp> {
 } // namespace
 
 void mlir::moe::populateFusedAttentionToCudaPatterns(
-    RewritePatternSet &patterns, int32_t numThreads, WeightStorage storage) {
+    RewritePatternSet &patterns, int32_t numThreads,
+    const MatmulWeights &weights) {
   MLIRContext *context = patterns.getContext();
-  populateMatmulToCudaPatterns(patterns, numThreads, storage,
+  populateMatmulToCudaPatterns(patterns, numThreads, weights,
                                /*fusedOnly=*/true);
   patterns.add<CausalSoftmaxToCuda>(context, numThreads, RuntimeTarget::CUDA);
   populateFusedDataMovementToCudaPatterns(patterns, numThreads);
@@ -176,9 +177,9 @@ void mlir::moe::populateFusedAttentionToCudaPatterns(
 
 void mlir::moe::populateAttentionToCudaPatterns(RewritePatternSet &patterns,
                                                 int32_t numThreads,
-                                                WeightStorage storage) {
+                                                const MatmulWeights &weights) {
   MLIRContext *context = patterns.getContext();
-  populateMatmulToCudaPatterns(patterns, numThreads, storage,
+  populateMatmulToCudaPatterns(patterns, numThreads, weights,
                                /*fusedOnly=*/false);
   patterns.add<SoftmaxToCuda, TransposeToCuda>(context, numThreads,
                                                RuntimeTarget::CUDA);

@@ -392,11 +392,12 @@ struct ConvertElementwiseToCudaPass
     }
     if (*storage == WeightStorage::Int8)
       storage = WeightStorage::F32;
+    MatmulWeights weights{*storage};
     // Norms and scaled matmuls first, while their ops are whole.
     RewritePatternSet norms(context);
     norms.add<RmsNormToCuda<onnx::MulOp>, RmsNormToCuda<onnx::DivOp>>(
         context, numThreads, RuntimeTarget::CUDA);
-    populateFusedAttentionToCudaPatterns(norms, numThreads, *storage);
+    populateFusedAttentionToCudaPatterns(norms, numThreads, weights);
     if (failed(applyPatternsGreedily(getOperation(), std::move(norms))))
       return signalPassFailure();
     RewritePatternSet patterns(context);
@@ -417,7 +418,7 @@ struct ConvertElementwiseToCudaPass
                  UnaryToCuda<onnx::CosOp, MOE_CUDA_UNARY_COS>,
                  UnaryToCuda<onnx::SinOp, MOE_CUDA_UNARY_SIN>, MeanRowsToCuda,
                  CastToCuda>(context, numThreads, RuntimeTarget::CUDA);
-    populateAttentionToCudaPatterns(patterns, numThreads, *storage);
+    populateAttentionToCudaPatterns(patterns, numThreads, weights);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

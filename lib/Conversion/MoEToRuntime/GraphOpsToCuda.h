@@ -14,6 +14,7 @@
 
 #include "moe_runtime_cuda.h"
 
+#include <memory>
 #include <optional>
 
 namespace mlir::moe {
@@ -48,25 +49,35 @@ bool onlyConstants(Value value);
 /// The value of a one-element float constant.
 std::optional<double> scalarConstant(Value value);
 
+/// How the graph's matmuls store constant weights (F32, BF16, F16), and
+/// the activations rounded to that 16-bit type so far: matmuls reading the
+/// same activations with 16-bit weights (q, k and v's projections) share
+/// one cast. One per pass run, shared by its phases.
+struct MatmulWeights {
+  WeightStorage storage = WeightStorage::F32;
+  std::shared_ptr<llvm::DenseMap<Value, Value>> rounded =
+      std::make_shared<llvm::DenseMap<Value, Value>>();
+};
+
 /// The attention ops' patterns (AttentionToCuda.cpp): first the fusions,
 /// while their ops are whole (before the elementwise patterns take them
 /// apart): the matmuls that read or write others in place, a softmax of
 /// scores plus a causal mask (the mask never built), rotary embeddings;
 /// then matmuls, Gemm, softmax, transposes, data movement.
-/// `storage`: how constant matmul weights are stored (F32, BF16, F16).
 void populateFusedAttentionToCudaPatterns(RewritePatternSet &patterns,
                                           int32_t numThreads,
-                                          WeightStorage storage);
+                                          const MatmulWeights &weights);
 void populateAttentionToCudaPatterns(RewritePatternSet &patterns,
-                                     int32_t numThreads, WeightStorage storage);
+                                     int32_t numThreads,
+                                     const MatmulWeights &weights);
 
 /// The graph's matmuls (MatmulToCuda.cpp): with `fusedOnly` (the first
 /// phase) those that read transposes or repeat_kv's heads in place, write
 /// a transpose in place, or fold a scalar scale into alpha - while those
 /// ops are whole; else every f32 matmul and Gemm.
 void populateMatmulToCudaPatterns(RewritePatternSet &patterns,
-                                  int32_t numThreads, WeightStorage storage,
-                                  bool fusedOnly);
+                                  int32_t numThreads,
+                                  const MatmulWeights &weights, bool fusedOnly);
 
 /// Rotary embeddings' and grouped-query attention's data movement
 /// (DataMovementToCuda.cpp): first the rotary embedding fused (one call

@@ -262,17 +262,60 @@ void addView(RuntimeCall &call, ArrayRef<Value> dims, ArrayRef<int64_t> perm) {
 /// writes in place instead. A failure names `matmul` (the ONNX node the
 /// user knows). A constant b is stored in `storage` when that is 16-bit
 /// (f16: if its values fit).
+/// How many projections (matmuls of `a` by weights) read `a`.
+int64_t projectionsOf(Value a) {
+  return llvm::count_if(a.getUsers(), [&](Operation *user) {
+    auto matmul = dyn_cast<onnx::MatMulOp>(user);
+    return matmul && matmul.getLhs() == a && onlyConstants(matmul.getRhs());
+  });
+}
+
+/// `a` rounded to 16 bits (f16, else bf16) once for all the projections
+/// that read it (`matmul`: the first): one moe_cuda_cc_cast call after its
+/// definition, remembered - a call's result, which later rewrites leave in
+/// place (an onnx.cast would be replaced by its own call).
+Value roundedOnce(PatternRewriter &rewriter, const MatmulWeights &weights,
+                  Operation *matmul, int32_t numThreads, Value a, bool f16) {
+  Value &rounded = (*weights.rounded)[a];
+  if (rounded)
+    return rounded;
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointAfterValue(a);
+  RuntimeCall call(rewriter, matmul, numThreads, RuntimeTarget::CUDA);
+  SmallVector<Value> sizes = dimSizes(call, a);
+  call.addI32(f16 ? MOE_CUDA_CAST_F32_TO_F16 : MOE_CUDA_CAST_F32_TO_BF16);
+  call.addInput(a);
+  call.addI64(product(call, sizes));
+  auto type = cast<RankedTensorType>(a.getType());
+  call.addOutput(RankedTensorType::get(type.getShape(),
+                                       f16 ? Type(rewriter.getF16Type())
+                                           : Type(rewriter.getBF16Type())),
+                 sizes);
+  rounded = call.emit("moe_cc_cast",
+                      describeGraphOp(matmul, "its activations rounded to "
+                                              "its weights' 16 bits"))
+                .front();
+  return rounded;
+}
+
 void replaceByMatmul(PatternRewriter &rewriter, Operation *op,
                      Operation *matmul, int32_t numThreads, MatmulOperands m,
-                     double alpha, WeightStorage storage) {
+                     double alpha, const MatmulWeights &weights) {
   StringRef callee = "moe_cc_matmul_f32";
+  WeightStorage storage = weights.storage;
   if ((storage == WeightStorage::BF16 ||
        (storage == WeightStorage::F16 && fitsF16(m.b))) &&
       !onlyConstants(m.a))
     if (Value narrow = rowMajor16(rewriter, op->getLoc(), m.b, storage)) {
+      bool f16 = storage == WeightStorage::F16;
       m.b = narrow;
-      callee = storage == WeightStorage::F16 ? "moe_cc_matmul_f16w"
-                                             : "moe_cc_matmul_bf16w";
+      callee = f16 ? "moe_cc_matmul_f16w" : "moe_cc_matmul_bf16w";
+      // Activations other projections read too (q, k and v's): rounded by
+      // one cast their calls share, not by each call.
+      if (weights.rounded->count(m.a) || projectionsOf(m.a) > 1) {
+        m.a = roundedOnce(rewriter, weights, matmul, numThreads, m.a, f16);
+        callee = f16 ? "moe_cc_matmul_f16" : "moe_cc_matmul_bf16";
+      }
     }
   Value result = op->getResult(0);
   auto type = cast<RankedTensorType>(result.getType());
@@ -363,10 +406,11 @@ bool callableMatmul(Value a, Value b, Value result) {
 
 /// A pattern that emits matmuls: it knows how constant weights are stored.
 template <typename OpTy> struct MatmulPattern : RuntimePattern<OpTy> {
-  MatmulPattern(MLIRContext *context, int32_t numThreads, WeightStorage storage)
+  MatmulPattern(MLIRContext *context, int32_t numThreads,
+                const MatmulWeights &weights)
       : RuntimePattern<OpTy>(context, numThreads, RuntimeTarget::CUDA),
-        storage(storage) {}
-  WeightStorage storage;
+        weights(weights) {}
+  MatmulWeights weights;
 };
 
 /// Whether `product`'s one user scales it by a scalar constant (a
@@ -387,9 +431,9 @@ bool scaledByConstant(Value product) {
 /// before they become calls of their own - and not those a scalar scales
 /// (ScaledMatMulToCuda's).
 struct MatMulToCuda : MatmulPattern<onnx::MatMulOp> {
-  MatMulToCuda(MLIRContext *context, int32_t numThreads, WeightStorage storage,
-               bool fusedOnly)
-      : MatmulPattern(context, numThreads, storage), fusedOnly(fusedOnly) {}
+  MatMulToCuda(MLIRContext *context, int32_t numThreads,
+               const MatmulWeights &weights, bool fusedOnly)
+      : MatmulPattern(context, numThreads, weights), fusedOnly(fusedOnly) {}
   bool fusedOnly;
 
   LogicalResult matchAndRewrite(onnx::MatMulOp op,
@@ -401,7 +445,7 @@ struct MatMulToCuda : MatmulPattern<onnx::MatMulOp> {
                       (!m.kv && !m.outTranspose && m.a == op.getLhs() &&
                        m.b == op.getRhs())))
       return rewriter.notifyMatchFailure(op, "nothing to read in place");
-    replaceByMatmul(rewriter, op, op, numThreads, m, 1.0, storage);
+    replaceByMatmul(rewriter, op, op, numThreads, m, 1.0, weights);
     return success();
   }
 };
@@ -428,7 +472,7 @@ template <typename OpTy> struct ScaledMatMulToCuda : MatmulPattern<OpTy> {
       replaceByMatmul(
           rewriter, op, matmul, this->numThreads,
           matmulOperands(matmul.getLhs(), matmul.getRhs(), op.getResult()),
-          isDiv ? 1.0 / *c : *c, this->storage);
+          isDiv ? 1.0 / *c : *c, this->weights);
       rewriter.eraseOp(matmul);
       return success();
     }
@@ -461,7 +505,7 @@ struct GemmToCuda : MatmulPattern<onnx::GemmOp> {
       rewriter.setInsertionPoint(op);
     }
     replaceByMatmul(rewriter, op, op, numThreads, m,
-                    op.getAlpha().convertToDouble(), storage);
+                    op.getAlpha().convertToDouble(), weights);
     return success();
   }
 };
@@ -470,14 +514,14 @@ struct GemmToCuda : MatmulPattern<onnx::GemmOp> {
 
 void mlir::moe::populateMatmulToCudaPatterns(RewritePatternSet &patterns,
                                              int32_t numThreads,
-                                             WeightStorage storage,
+                                             const MatmulWeights &weights,
                                              bool fusedOnly) {
   MLIRContext *context = patterns.getContext();
-  patterns.add<MatMulToCuda>(context, numThreads, storage, fusedOnly);
+  patterns.add<MatMulToCuda>(context, numThreads, weights, fusedOnly);
   if (fusedOnly)
     patterns
         .add<ScaledMatMulToCuda<onnx::DivOp>, ScaledMatMulToCuda<onnx::MulOp>>(
-            context, numThreads, storage);
+            context, numThreads, weights);
   else
-    patterns.add<GemmToCuda>(context, numThreads, storage);
+    patterns.add<GemmToCuda>(context, numThreads, weights);
 }

@@ -88,7 +88,10 @@ public:
   /// those of dynamic dims are read (a result type may be less static than
   /// the sizes the kernel computes, e.g. after shape-losing reshapes).
   void addOutput(Value result, ArrayRef<Value> sizes) {
-    auto type = cast<RankedTensorType>(result.getType());
+    addOutput(cast<RankedTensorType>(result.getType()), sizes);
+  }
+  /// The same for a tensor of `type` no op of the graph defines.
+  void addOutput(RankedTensorType type, ArrayRef<Value> sizes) {
     SmallVector<Value> dynamicSizes;
     for (auto [size, value] : llvm::zip_equal(type.getShape(), sizes))
       if (ShapedType::isDynamic(size))

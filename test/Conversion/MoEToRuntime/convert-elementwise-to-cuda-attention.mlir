@@ -559,3 +559,31 @@ func.func @merged_heads(%p: tensor<?x2x?x?xf32>, %v: tensor<?x2x?x8xf32>, %x: te
   %s = onnx.shape %xt {start = 2 : i64, end = 3 : i64} : tensor<4x2x?xf32> -> tensor<1xi64>
   return %m, %t, %s : tensor<?x?x2x8xf32>, tensor<?x2x8x?xf32>, tensor<1xi64>
 }
+
+// -----
+
+// Projections of the same activations (q, k and v's) with 16-bit weights
+// share one rounding of them: a cast call (kind 3: f32 to bf16, 1: to
+// f16) right after x, then _matmul_bf16 / _f16 calls taking x's 16 bits.
+// f32 weights: nothing to round.
+// CHECK-LABEL: func.func @shared_rounding
+// CHECK-NOT: moe_cuda_cc_cast
+// CHECK-COUNT-3: llvm.call @moe_cuda_cc_matmul_f32(
+// BF16-LABEL: func.func @shared_rounding
+// BF16: %[[X:.*]] = bufferization.to_buffer %arg0 read_only
+// BF16: llvm.call @moe_cuda_cc_cast(%{{.*}}, %c3_i32,
+// BF16-NOT: moe_cuda_cc_cast(
+// BF16-COUNT-3: llvm.call @moe_cuda_cc_matmul_bf16(
+// BF16-NOT: moe_cuda_cc_matmul_bf16w(
+// F16-LABEL: func.func @shared_rounding
+// F16: llvm.call @moe_cuda_cc_cast(%{{.*}}, %c1_i32,
+// F16-COUNT-3: llvm.call @moe_cuda_cc_matmul_f16(
+func.func @shared_rounding(%x: tensor<?x16xf32>) -> (tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>) {
+  %wq = arith.constant dense<0.5> : tensor<16x8xf32>
+  %wk = arith.constant dense<0.25> : tensor<16x8xf32>
+  %wv = arith.constant dense<0.125> : tensor<16x8xf32>
+  %q = onnx.matmul %x, %wq : (tensor<?x16xf32>, tensor<16x8xf32>) -> tensor<?x8xf32>
+  %k = onnx.matmul %x, %wk : (tensor<?x16xf32>, tensor<16x8xf32>) -> tensor<?x8xf32>
+  %v = onnx.matmul %x, %wv : (tensor<?x16xf32>, tensor<16x8xf32>) -> tensor<?x8xf32>
+  return %q, %k, %v : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>
+}

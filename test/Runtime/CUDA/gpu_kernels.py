@@ -836,6 +836,17 @@ def test_attention():
                 if status != ch.OK or not np.allclose(got, want, rtol=1e-4, atol=1e-4):
                     failures.append(f"{where} matmul {dtype} weights {a_shape} {b_shape}: "
                                     f"status {status}")
+                # a rounded already (one cast shared by q, k and v's
+                # projections): the same product.
+                rounded = getattr(ch.lib, f"moe_cuda_cc_matmul_{dtype}")
+                status, got = run(
+                    where, None,
+                    lambda a, b, o: rounded(0, 0, int(trans_b), alpha, a, *ch.view(a_shape), b,
+                                            *ch.view(b_shape), *ch.view(want.shape), o),
+                    [narrow(a), bits], want.shape)
+                if status != ch.OK or not np.allclose(got, want, rtol=1e-4, atol=1e-4):
+                    failures.append(f"{where} matmul of {dtype} {a_shape} {b_shape}: "
+                                    f"status {status}")
     # The kernel with strides of its own: a [2, 3] batches of [4, 5] with
     # b broadcast along the first batch dim (stride 0).
     a = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
