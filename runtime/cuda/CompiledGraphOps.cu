@@ -265,80 +265,29 @@ int32_t moe_cuda_cc_transpose_f32(int32_t, const float *x, int64_t rank,
       });
 }
 
-int32_t moe_cuda_cc_matmul_f32(
-    int32_t, int32_t trans_a, int32_t trans_b, float alpha, const float *a,
-    int64_t a_rank, int64_t a0, int64_t a1, int64_t a2, int64_t a3, int64_t ap0,
-    int64_t ap1, int64_t ap2, int64_t ap3, const float *b, int64_t b_rank,
-    int64_t b0, int64_t b1, int64_t b2, int64_t b3, int64_t bp0, int64_t bp1,
-    int64_t bp2, int64_t bp3, int64_t out_rank, int64_t o0, int64_t o1,
-    int64_t o2, int64_t o3, int64_t op0, int64_t op1, int64_t op2, int64_t op3,
-    float *out) {
-  return compiledMatmul(trans_a, trans_b, alpha, a,
-                        View{a_rank, {a0, a1, a2, a3}, {ap0, ap1, ap2, ap3}}, b,
-                        View{b_rank, {b0, b1, b2, b3}, {bp0, bp1, bp2, bp3}},
-                        View{out_rank, {o0, o1, o2, o3}, {op0, op1, op2, op3}},
-                        -1, out);
-}
-
-int32_t moe_cuda_cc_matmul_bf16w(
-    int32_t, int32_t trans_a, int32_t trans_b, float alpha, const float *a,
-    int64_t a_rank, int64_t a0, int64_t a1, int64_t a2, int64_t a3, int64_t ap0,
-    int64_t ap1, int64_t ap2, int64_t ap3, const uint16_t *b, int64_t b_rank,
-    int64_t b0, int64_t b1, int64_t b2, int64_t b3, int64_t bp0, int64_t bp1,
-    int64_t bp2, int64_t bp3, int64_t out_rank, int64_t o0, int64_t o1,
-    int64_t o2, int64_t o3, int64_t op0, int64_t op1, int64_t op2, int64_t op3,
-    float *out) {
-  return compiledMatmul(trans_a, trans_b, alpha, a,
-                        View{a_rank, {a0, a1, a2, a3}, {ap0, ap1, ap2, ap3}}, b,
-                        View{b_rank, {b0, b1, b2, b3}, {bp0, bp1, bp2, bp3}},
-                        View{out_rank, {o0, o1, o2, o3}, {op0, op1, op2, op3}},
-                        MOE_CUDA_CAST_F32_TO_BF16, out);
-}
-
-int32_t moe_cuda_cc_matmul_f16w(
-    int32_t, int32_t trans_a, int32_t trans_b, float alpha, const float *a,
-    int64_t a_rank, int64_t a0, int64_t a1, int64_t a2, int64_t a3, int64_t ap0,
-    int64_t ap1, int64_t ap2, int64_t ap3, const uint16_t *b, int64_t b_rank,
-    int64_t b0, int64_t b1, int64_t b2, int64_t b3, int64_t bp0, int64_t bp1,
-    int64_t bp2, int64_t bp3, int64_t out_rank, int64_t o0, int64_t o1,
-    int64_t o2, int64_t o3, int64_t op0, int64_t op1, int64_t op2, int64_t op3,
-    float *out) {
-  return compiledMatmul(trans_a, trans_b, alpha, a,
-                        View{a_rank, {a0, a1, a2, a3}, {ap0, ap1, ap2, ap3}}, b,
-                        View{b_rank, {b0, b1, b2, b3}, {bp0, bp1, bp2, bp3}},
-                        View{out_rank, {o0, o1, o2, o3}, {op0, op1, op2, op3}},
-                        MOE_CUDA_CAST_F32_TO_F16, out);
-}
-
-int32_t moe_cuda_cc_matmul_bf16(
-    int32_t, int32_t trans_a, int32_t trans_b, float alpha, const uint16_t *a,
-    int64_t a_rank, int64_t a0, int64_t a1, int64_t a2, int64_t a3, int64_t ap0,
-    int64_t ap1, int64_t ap2, int64_t ap3, const uint16_t *b, int64_t b_rank,
-    int64_t b0, int64_t b1, int64_t b2, int64_t b3, int64_t bp0, int64_t bp1,
-    int64_t bp2, int64_t bp3, int64_t out_rank, int64_t o0, int64_t o1,
-    int64_t o2, int64_t o3, int64_t op0, int64_t op1, int64_t op2, int64_t op3,
-    float *out) {
-  return compiledMatmul(trans_a, trans_b, alpha, a,
-                        View{a_rank, {a0, a1, a2, a3}, {ap0, ap1, ap2, ap3}}, b,
-                        View{b_rank, {b0, b1, b2, b3}, {bp0, bp1, bp2, bp3}},
-                        View{out_rank, {o0, o1, o2, o3}, {op0, op1, op2, op3}},
-                        MOE_CUDA_CAST_F32_TO_BF16, out);
-}
-
-int32_t moe_cuda_cc_matmul_f16(
-    int32_t, int32_t trans_a, int32_t trans_b, float alpha, const uint16_t *a,
-    int64_t a_rank, int64_t a0, int64_t a1, int64_t a2, int64_t a3, int64_t ap0,
-    int64_t ap1, int64_t ap2, int64_t ap3, const uint16_t *b, int64_t b_rank,
-    int64_t b0, int64_t b1, int64_t b2, int64_t b3, int64_t bp0, int64_t bp1,
-    int64_t bp2, int64_t bp3, int64_t out_rank, int64_t o0, int64_t o1,
-    int64_t o2, int64_t o3, int64_t op0, int64_t op1, int64_t op2, int64_t op3,
-    float *out) {
-  return compiledMatmul(trans_a, trans_b, alpha, a,
-                        View{a_rank, {a0, a1, a2, a3}, {ap0, ap1, ap2, ap3}}, b,
-                        View{b_rank, {b0, b1, b2, b3}, {bp0, bp1, bp2, bp3}},
-                        View{out_rank, {o0, o1, o2, o3}, {op0, op1, op2, op3}},
-                        MOE_CUDA_CAST_F32_TO_F16, out);
-}
+// The matmul entries (moe_runtime_cuda.h): a's and b's element types
+// (float, or 16-bit bits) and the rounding of an f32 a to b's 16 bits.
+#define MOE_CC_MATMUL(NAME, A, B, KIND)                                        \
+  int32_t moe_cuda_cc_matmul_##NAME(                                           \
+      int32_t, int32_t trans_a, int32_t trans_b, float alpha, const A *a,      \
+      int64_t a_rank, int64_t a0, int64_t a1, int64_t a2, int64_t a3,          \
+      int64_t ap0, int64_t ap1, int64_t ap2, int64_t ap3, const B *b,          \
+      int64_t b_rank, int64_t b0, int64_t b1, int64_t b2, int64_t b3,          \
+      int64_t bp0, int64_t bp1, int64_t bp2, int64_t bp3, int64_t out_rank,    \
+      int64_t o0, int64_t o1, int64_t o2, int64_t o3, int64_t op0,             \
+      int64_t op1, int64_t op2, int64_t op3, float *out) {                     \
+    return compiledMatmul(                                                     \
+        trans_a, trans_b, alpha, a,                                            \
+        View{a_rank, {a0, a1, a2, a3}, {ap0, ap1, ap2, ap3}}, b,               \
+        View{b_rank, {b0, b1, b2, b3}, {bp0, bp1, bp2, bp3}},                  \
+        View{out_rank, {o0, o1, o2, o3}, {op0, op1, op2, op3}}, KIND, out);    \
+  }
+MOE_CC_MATMUL(f32, float, float, -1)
+MOE_CC_MATMUL(bf16w, float, uint16_t, MOE_CUDA_CAST_F32_TO_BF16)
+MOE_CC_MATMUL(f16w, float, uint16_t, MOE_CUDA_CAST_F32_TO_F16)
+MOE_CC_MATMUL(bf16, uint16_t, uint16_t, MOE_CUDA_CAST_F32_TO_BF16)
+MOE_CC_MATMUL(f16, uint16_t, uint16_t, MOE_CUDA_CAST_F32_TO_F16)
+#undef MOE_CC_MATMUL
 
 int32_t moe_cuda_cc_expand_f32(int32_t, const float *x, int64_t rank,
                                int64_t d0, int64_t d1, int64_t d2, int64_t d3,
