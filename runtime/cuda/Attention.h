@@ -214,6 +214,19 @@ struct RotaryShape {
   int64_t cols = 0, negStart = 0, negWidth = 0, posStart = 0;
 };
 
+/// Sets the rotate_half halves of rows of `cols` values (the graph's slices'
+/// bounds); false unless they are blocks of a row whose widths make it up.
+inline bool rotaryHalves(int64_t cols, int64_t negStart, int64_t negWidth,
+                         int64_t posStart, int64_t posWidth, RotaryShape &s) {
+  s.cols = cols;
+  s.negStart = negStart;
+  s.negWidth = negWidth;
+  s.posStart = posStart;
+  return negStart >= 0 && negWidth >= 0 && posStart >= 0 && posWidth >= 0 &&
+         negWidth + posWidth == cols && negStart + negWidth <= cols &&
+         posStart + posWidth <= cols;
+}
+
 /// The iteration of a rotary embedding of x's view (its buffer of rank
 /// dims, 1 to kMaxElementwiseRank, transposed by perm, which must keep the
 /// last dim) with tables cos and sin (each dim 1 or the view's: the result
@@ -238,13 +251,8 @@ inline bool rotaryShape(int64_t rank, const int64_t *dims, const int64_t *perm,
   if (!broadcastStrides(cos, s.tables.shape, s.tables.lhs) ||
       !broadcastStrides(sin, s.tables.shape, s.tables.rhs))
     return false;
-  s.cols = dims[rank - 1];
-  s.negStart = negStart;
-  s.negWidth = negWidth;
-  s.posStart = posStart;
-  return negStart >= 0 && negWidth >= 0 && posStart >= 0 && posWidth >= 0 &&
-         negWidth + posWidth == s.cols && negStart + negWidth <= s.cols &&
-         posStart + posWidth <= s.cols;
+  return rotaryHalves(dims[rank - 1], negStart, negWidth, posStart, posWidth,
+                      s);
 }
 
 /// Element i of a rotary embedding (cos and sin: its table values).

@@ -220,15 +220,8 @@ moe_cuda_binary_f32(void *stream, int32_t op, int32_t rank,
       (rank > 0 && (!shape || !lhsStrides || !rhsStrides)))
     return MOE_ERROR_INVALID_ARGUMENT;
   BinaryShape s;
-  padFront(rank, shape, 1, s.shape);
-  padFront(rank, lhsStrides, 0, s.lhs);
-  padFront(rank, rhsStrides, 0, s.rhs);
-  s.count = 1;
-  for (int d = 0; d < kMaxElementwiseRank; ++d) {
-    if (s.shape[d] < 0 || s.lhs[d] < 0 || s.rhs[d] < 0)
-      return MOE_ERROR_INVALID_ARGUMENT;
-    s.count *= s.shape[d];
-  }
+  if (!stridedShape(rank, shape, lhsStrides, rhsStrides, s))
+    return MOE_ERROR_INVALID_ARGUMENT;
   if (s.count == 0)
     return MOE_OK;
   if (!lhs || !rhs || !out)
@@ -402,25 +395,16 @@ moe_cuda_rotary_f32(void *stream, int32_t rank, const int64_t *shape,
       !cos_strides || !sin_strides || x_strides[rank - 1] != 1)
     return MOE_ERROR_INVALID_ARGUMENT;
   RotaryShape s;
-  padFront(rank, shape, 1, s.tables.shape);
-  padFront(rank, cos_strides, 0, s.tables.lhs);
-  padFront(rank, sin_strides, 0, s.tables.rhs);
+  if (!stridedShape(rank, shape, cos_strides, sin_strides, s.tables))
+    return MOE_ERROR_INVALID_ARGUMENT;
   padFront(rank, shape, 1, s.x.shape);
   padFront(rank, x_strides, 0, s.x.strides);
-  s.tables.count = 1;
-  for (int d = 0; d < kMaxElementwiseRank; ++d) {
-    if (s.tables.shape[d] < 0 || s.tables.lhs[d] < 0 || s.tables.rhs[d] < 0 ||
-        s.x.strides[d] < 0)
-      return MOE_ERROR_INVALID_ARGUMENT;
-    s.tables.count *= s.tables.shape[d];
-  }
   s.x.count = s.tables.count;
-  s.cols = shape[rank - 1];
-  s.negStart = neg_start;
-  s.negWidth = neg_width;
-  s.posStart = pos_start;
-  if (neg_start < 0 || neg_width < 0 || neg_width > s.cols || pos_start < 0 ||
-      neg_start + neg_width > s.cols || pos_start + s.cols - neg_width > s.cols)
+  for (int d = 0; d < kMaxElementwiseRank; ++d)
+    if (s.x.strides[d] < 0)
+      return MOE_ERROR_INVALID_ARGUMENT;
+  if (!rotaryHalves(shape[rank - 1], neg_start, neg_width, pos_start,
+                    shape[rank - 1] - neg_width, s))
     return MOE_ERROR_INVALID_ARGUMENT;
   if (s.tables.count == 0)
     return MOE_OK;

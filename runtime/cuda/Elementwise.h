@@ -59,6 +59,25 @@ inline bool broadcastStrides(const int64_t (&dims)[kMaxElementwiseRank],
   return true;
 }
 
+/// The iteration over `shape` (rank dims) reading two operands through
+/// the strides given (0: broadcast), all padded in front: what the kernel
+/// entries taking strides (binary ops, rotary tables) check; false when a
+/// dim or stride is negative.
+inline bool stridedShape(int64_t rank, const int64_t *shape,
+                         const int64_t *lhsStrides, const int64_t *rhsStrides,
+                         BinaryShape &s) {
+  padFront(rank, shape, 1, s.shape);
+  padFront(rank, lhsStrides, 0, s.lhs);
+  padFront(rank, rhsStrides, 0, s.rhs);
+  s.count = 1;
+  for (int d = 0; d < kMaxElementwiseRank; ++d) {
+    if (s.shape[d] < 0 || s.lhs[d] < 0 || s.rhs[d] < 0)
+      return false;
+    s.count *= s.shape[d];
+  }
+  return true;
+}
+
 /// The iteration of lhs op rhs into out (ranks and dims as given); false
 /// when the shapes do not broadcast, or out's dims are not numpy's result
 /// shape (each dim the operands' aligned one that is not a stretched 1).

@@ -19,8 +19,6 @@
 
 #include "moe/Dialect/ONNX/IR/ONNXOps.h"
 
-#include "mlir/IR/Matchers.h"
-
 using namespace mlir;
 using namespace mlir::moe;
 

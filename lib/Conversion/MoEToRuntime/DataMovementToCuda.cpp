@@ -302,10 +302,7 @@ struct RotaryToCuda : RuntimePattern<onnx::AddOp> {
         Value cos = directMul.getLhs() == x   ? directMul.getRhs()
                     : directMul.getRhs() == x ? directMul.getLhs()
                                               : Value();
-        int64_t rank = cast<RankedTensorType>(x.getType()).getRank();
-        auto rankOf = [](Value v) {
-          return cast<RankedTensorType>(v.getType()).getRank();
-        };
+        int64_t rank = rankOf(x);
         if (!cos || !isF32(x) || !isF32(cos) || !isF32(sin) ||
             !isF32(op.getResult()) || rank < 1 || rank > kMaxCudaRank ||
             rankOf(cos) > rank || rankOf(sin) > rank ||
@@ -326,13 +323,13 @@ struct RotaryToCuda : RuntimePattern<onnx::AddOp> {
     // x the heads' transpose of its buffer ([b, t, h, d] -> [b, h, t, d]):
     // read in place (the rows stay whole).
     Value buffer = match.x;
-    int64_t rank = cast<RankedTensorType>(buffer.getType()).getRank();
-    SmallVector<int64_t> perm = llvm::to_vector(llvm::seq<int64_t>(0, rank));
+    int64_t rank = rankOf(buffer);
+    SmallVector<int64_t, 4> perm = identityPerm(rank);
     if (auto transpose = match.x.getDefiningOp<onnx::TransposeOp>();
         transpose && transpose.getPerm().back() == rank - 1 &&
         !onlyConstants(transpose.getInput())) {
       buffer = transpose.getInput();
-      perm = llvm::to_vector(transpose.getPerm());
+      perm = llvm::to_vector<4>(transpose.getPerm());
     }
     SmallVector<Value> bufferDims = dimSizes(call, buffer), sizes;
     for (int64_t d : perm)

@@ -24,6 +24,16 @@ constexpr int64_t kMaxCudaRank = MOE_CUDA_MAX_ELEMENTWISE_RANK;
 /// How a failed call names its op: the op, its ONNX node, what it needs.
 std::string describeGraphOp(Operation *op, StringRef needs);
 
+/// The rank of a ranked tensor value.
+inline int64_t rankOf(Value value) {
+  return cast<RankedTensorType>(value.getType()).getRank();
+}
+
+/// The identity permutation of `rank` dims (a buffer read as it lies).
+inline SmallVector<int64_t, 4> identityPerm(int64_t rank) {
+  return llvm::to_vector<4>(llvm::seq<int64_t>(0, rank));
+}
+
 /// The sizes of `tensor`'s dims (static ones as constants).
 SmallVector<Value> dimSizes(RuntimeCall &call, Value tensor);
 

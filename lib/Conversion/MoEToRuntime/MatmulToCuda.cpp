@@ -30,17 +30,9 @@ using namespace mlir::moe;
 
 namespace {
 
-int64_t rankOf(Value value) {
-  return cast<RankedTensorType>(value.getType()).getRank();
-}
-
 /// Whether `value` is an f32 tensor of rank 2 to kMaxCudaRank.
 bool isMatmulOperand(Value value) {
   return isF32(value) && rankOf(value) >= 2 && rankOf(value) <= kMaxCudaRank;
-}
-
-SmallVector<int64_t, 4> identity(int64_t rank) {
-  return llvm::to_vector<4>(llvm::seq<int64_t>(0, rank));
 }
 
 /// Takes a transpose defining `operand` into its view: `operand` becomes
@@ -134,12 +126,12 @@ MatmulOperands matmulOperands(Value a, Value b, Value result) {
   MatmulOperands m;
   m.a = a;
   m.b = b;
-  m.aPerm = identity(rankOf(a));
-  m.bPerm = identity(rankOf(b));
+  m.aPerm = identityPerm(rankOf(a));
+  m.bPerm = identityPerm(rankOf(b));
   // repeat_kv's heads, maybe transposed (k^T): a stays as it lies (its
   // heads' rows adjacent), and so does the result.
   Value repeated = b;
-  SmallVector<int64_t, 4> outer = identity(rankOf(b));
+  SmallVector<int64_t, 4> outer = identityPerm(rankOf(b));
   if (auto transpose = b.getDefiningOp<onnx::TransposeOp>();
       transpose && swapsLastTwo(transpose.getPerm())) {
     repeated = transpose.getInput();
@@ -168,10 +160,9 @@ Value shapeEntry(ImplicitLocOpBuilder &b, Value shape,
   return arith::IndexCastOp::create(b, b.getIndexType(), entry);
 }
 
-/// The dims `tensor`'s view (perm) has.
-SmallVector<Value> viewDims(RuntimeCall &call, Value tensor,
-                            ArrayRef<int64_t> perm) {
-  SmallVector<Value> dims = dimSizes(call, tensor), view;
+/// The dims of a view (perm) of a buffer of `dims`.
+SmallVector<Value> viewDims(ArrayRef<Value> dims, ArrayRef<int64_t> perm) {
+  SmallVector<Value> view;
   for (int64_t d : perm)
     view.push_back(dims[d]);
   return view;
@@ -189,12 +180,12 @@ struct GroupedDims {
 };
 
 GroupedDims groupedDims(RuntimeCall &call, Operation *matmul,
-                        const MatmulOperands &m) {
+                        const MatmulOperands &m, ArrayRef<Value> a,
+                        ArrayRef<Value> bBuffer) {
   ImplicitLocOpBuilder &b = call.builder();
-  SmallVector<Value> a = dimSizes(call, m.a);
   // x's dims as repeat_kv saw them ([b, kv, t, d]: the buffer's dims
   // through the view, less the k^T swap).
-  SmallVector<Value> view = viewDims(call, m.b, m.bPerm), kvDims(view);
+  SmallVector<Value> view = viewDims(bBuffer, m.bPerm), kvDims(view);
   if (m.kvTransposed)
     std::swap(kvDims[2], kvDims[3]);
   auto eq = [&](Value lhs, Value rhs) {
@@ -321,26 +312,29 @@ void replaceByMatmul(PatternRewriter &rewriter, Operation *op,
   auto type = cast<RankedTensorType>(result.getType());
   int64_t rank = type.getRank();
   RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+  // The buffers' dims, read once: the views' come from them.
+  SmallVector<Value> aBuffer = dimSizes(call, m.a),
+                     bBuffer = dimSizes(call, m.b);
   std::optional<GroupedDims> grouped;
   if (m.kv)
-    grouped = groupedDims(call, matmul, m);
+    grouped = groupedDims(call, matmul, m, aBuffer, bBuffer);
   call.addI32(m.transA);
   call.addI32(m.transB);
   call.addF32(alpha);
   preloadIfConstant(rewriter, op, m.a, numThreads);
   call.addInput(m.a);
-  addView(call, grouped ? grouped->a : dimSizes(call, m.a),
-          grouped ? ArrayRef<int64_t>(identity(4)) : ArrayRef(m.aPerm));
+  addView(call, grouped ? grouped->a : aBuffer,
+          grouped ? ArrayRef<int64_t>(identityPerm(4)) : ArrayRef(m.aPerm));
   preloadIfConstant(rewriter, op, m.b, numThreads);
   call.addInput(m.b);
-  addView(call, dimSizes(call, m.b), m.bPerm);
+  addView(call, bBuffer, m.bPerm);
   if (grouped) {
-    addView(call, grouped->out, identity(4));
+    addView(call, grouped->out, identityPerm(4));
     call.addOutput(result, grouped->result);
   } else {
     // The result: batch dims broadcast, then a's rows and b's columns.
-    SmallVector<Value> a = viewDims(call, m.a, m.aPerm),
-                       b = viewDims(call, m.b, m.bPerm);
+    SmallVector<Value> a = viewDims(aBuffer, m.aPerm),
+                       b = viewDims(bBuffer, m.bPerm);
     int64_t aRank = a.size(), bRank = b.size();
     SmallVector<Value> sizes;
     for (int64_t d = 0; d < rank - 2; ++d) {
@@ -369,7 +363,7 @@ void replaceByMatmul(PatternRewriter &rewriter, Operation *op,
     sizes.push_back(m.transA ? a[aRank - 1] : a[aRank - 2]);
     sizes.push_back(m.transB ? b[bRank - 2] : b[bRank - 1]);
     if (!m.outTranspose) {
-      addView(call, sizes, identity(rank));
+      addView(call, sizes, identityPerm(rank));
       call.addOutput(result, sizes);
     } else {
       // The transpose's buffer: its dim i is the product's perm[i]; the
@@ -493,7 +487,7 @@ struct GemmToCuda : MatmulPattern<onnx::GemmOp> {
     MatmulOperands m;
     m.a = op.getA();
     m.b = op.getB();
-    m.aPerm = m.bPerm = identity(2);
+    m.aPerm = m.bPerm = identityPerm(2);
     m.transA = op.getTransA();
     m.transB = op.getTransB();
     if (c) {
