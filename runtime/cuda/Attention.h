@@ -136,6 +136,94 @@ inline bool matmulShape(bool transA, bool transB, int64_t aRank,
   return true;
 }
 
+/// A causal mask as the softmax applies it: in row i of each matrix of
+/// `matrixRows` rows (i = the row's index modulo matrixRows), the columns
+/// j with j - i >= k are -inf, i.e. left out - what adding
+/// Trilu(full(-inf), upper, k) to the scores does. matrixRows 0: no mask.
+struct CausalMask {
+  int64_t matrixRows = 0;
+  int64_t k = 0;
+};
+
+/// Fused scaled dot-product attention (moe_cuda_attention_f32): for each
+/// batch b, head h and query t, out[b, h, t] = softmax_j(alpha * q[b, h,
+/// t] . k[b, h / group, j]) . v[b, h / group, j] over the keys j the causal
+/// mask keeps (matrixRows: the queries) - q's heads in groups of `group`
+/// sharing a k/v head (grouped-query attention; group 1: one each). Each
+/// operand's rows (head dims) contiguous, its batch, head and token dims
+/// at the strides given (a batch stride 0 broadcasts k or v).
+struct AttentionShape {
+  int64_t batch = 0, heads = 0, kvHeads = 0, group = 0;
+  int64_t queries = 0, keys = 0, dim = 0, valueDim = 0;
+  int64_t q[3] = {}, k[3] = {}, v[3] = {}, out[3] = {};
+  CausalMask mask;
+};
+
+/// The widest head the one-launch attention kernel takes (rows of q, k and
+/// v are staged in shared memory, a row's outputs kept in a warp's
+/// registers); wider ones run as cuBLAS, softmax, cuBLAS.
+constexpr int64_t kMaxAttentionDim = MOE_CUDA_MAX_ATTENTION_HEAD_DIM;
+
+/// The attention of views (each its row-major buffer of rank dims, 3 or
+/// 4, transposed by perm, as matmulShape reads them) - the graph's
+/// softmax(alpha * q . k^T) . v: q [b, heads, t, dim], kT [b, kvHeads, dim,
+/// keys] (the scores' right operand), v [b, kvHeads, keys, valueDim], out
+/// [b, heads, t, valueDim]; rank 3: one batch. False unless the dims
+/// agree, heads is a multiple of kvHeads, k's and v's batch is q's or 1,
+/// each view's head dim is its buffer's last (unit stride), and both head
+/// dims are at least 1. The mask (rows 0: none) is left to the caller.
+inline bool attentionShape(int64_t qRank, const int64_t *qDims,
+                           const int64_t *qPerm, int64_t kRank,
+                           const int64_t *kDims, const int64_t *kPerm,
+                           int64_t vRank, const int64_t *vDims,
+                           const int64_t *vPerm, int64_t outRank,
+                           const int64_t *outDims, const int64_t *outPerm,
+                           AttentionShape &s) {
+  for (int64_t rank : {qRank, kRank, vRank, outRank})
+    if (rank < 3 || rank > 4)
+      return false;
+  // Padded to 4 dims: [1, heads, .., ..] for rank 3.
+  StridedShape q, kT, v, out;
+  if (!transposeShape(qRank, qDims, qPerm, q) ||
+      !transposeShape(kRank, kDims, kPerm, kT) ||
+      !transposeShape(vRank, vDims, vPerm, v) ||
+      !transposeShape(outRank, outDims, outPerm, out))
+    return false;
+  s.batch = q.shape[0];
+  s.heads = q.shape[1];
+  s.queries = q.shape[2];
+  s.dim = q.shape[3];
+  s.kvHeads = kT.shape[1];
+  s.keys = kT.shape[3];
+  s.valueDim = v.shape[3];
+  auto unitStride = [](const StridedShape &view, int d) {
+    return view.shape[d] == 1 || view.strides[d] == 1;
+  };
+  auto batchOk = [&](const StridedShape &view) {
+    return view.shape[0] == 1 || view.shape[0] == s.batch;
+  };
+  if (s.kvHeads < 1 || s.heads % s.kvHeads != 0 || kT.shape[2] != s.dim ||
+      !batchOk(kT) || !batchOk(v) || v.shape[1] != s.kvHeads ||
+      v.shape[2] != s.keys || out.shape[0] != s.batch ||
+      out.shape[1] != s.heads || out.shape[2] != s.queries ||
+      out.shape[3] != s.valueDim || s.dim < 1 || s.valueDim < 1 ||
+      !unitStride(q, 3) || !unitStride(kT, 2) || !unitStride(v, 3) ||
+      !unitStride(out, 3))
+    return false;
+  s.group = s.heads / s.kvHeads;
+  // Strides of the batch (0 where broadcast), head and token dims.
+  auto strides = [](const StridedShape &view, int token, int64_t(&to)[3]) {
+    to[0] = view.shape[0] == 1 ? 0 : view.strides[0];
+    to[1] = view.strides[1];
+    to[2] = view.strides[token];
+  };
+  strides(q, 2, s.q);
+  strides(kT, 3, s.k);
+  strides(v, 2, s.v);
+  strides(out, 2, s.out);
+  return true;
+}
+
 /// The iteration of x (rank dims, each out's or 1) broadcast to out's dims:
 /// ONNX Expand; false when a dim is neither.
 inline bool expandShape(int64_t rank, const int64_t *dims,
@@ -167,15 +255,6 @@ inline void gatherOnHost(const StridedShape &s, const float *x, float *out) {
   for (int64_t i = 0; i < s.count; ++i)
     out[i] = x[gatherOffset(s, i)];
 }
-
-/// A causal mask as the softmax applies it: in row i of each matrix of
-/// `matrixRows` rows (i = the row's index modulo matrixRows), the columns
-/// j with j - i >= k are -inf, i.e. left out - what adding
-/// Trilu(full(-inf), upper, k) to the scores does. matrixRows 0: no mask.
-struct CausalMask {
-  int64_t matrixRows = 0;
-  int64_t k = 0;
-};
 
 /// The end of the columns row `r` keeps (all `cols` without a mask).
 MOE_HOST_DEVICE inline int64_t causalEnd(const CausalMask &mask, int64_t r,

@@ -289,6 +289,48 @@ MOE_CC_MATMUL(bf16, uint16_t, uint16_t, MOE_CUDA_CAST_F32_TO_BF16)
 MOE_CC_MATMUL(f16, uint16_t, uint16_t, MOE_CUDA_CAST_F32_TO_F16)
 #undef MOE_CC_MATMUL
 
+int32_t moe_cuda_cc_attention_f32(
+    int32_t, float alpha, const float *q, int64_t q_rank, int64_t q0,
+    int64_t q1, int64_t q2, int64_t q3, int64_t qp0, int64_t qp1, int64_t qp2,
+    int64_t qp3, const float *k, int64_t k_rank, int64_t k0, int64_t k1,
+    int64_t k2, int64_t k3, int64_t kp0, int64_t kp1, int64_t kp2, int64_t kp3,
+    const float *v, int64_t v_rank, int64_t v0, int64_t v1, int64_t v2,
+    int64_t v3, int64_t vp0, int64_t vp1, int64_t vp2, int64_t vp3,
+    int64_t causal, int64_t causal_k, int64_t mask_rows, int64_t mask_cols,
+    int64_t out_rank, int64_t o0, int64_t o1, int64_t o2, int64_t o3,
+    int64_t op0, int64_t op1, int64_t op2, int64_t op3, float *out) {
+  View qView{q_rank, {q0, q1, q2, q3}, {qp0, qp1, qp2, qp3}},
+      kView{k_rank, {k0, k1, k2, k3}, {kp0, kp1, kp2, kp3}},
+      vView{v_rank, {v0, v1, v2, v3}, {vp0, vp1, vp2, vp3}},
+      outView{out_rank, {o0, o1, o2, o3}, {op0, op1, op2, op3}};
+  AttentionShape s;
+  // The mask the graph would have added must be [queries, keys]: the fused
+  // call never reads it, so its shape is checked here.
+  if (!attentionShape(qView.rank, qView.dims, qView.perm, kView.rank,
+                      kView.dims, kView.perm, vView.rank, vView.dims,
+                      vView.perm, outView.rank, outView.dims, outView.perm,
+                      s) ||
+      (causal && (mask_rows != s.queries || mask_cols != s.keys)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  int64_t count = s.batch * s.heads * s.queries * s.valueDim;
+  if (count == 0)
+    return MOE_OK;
+  if (!out || (s.keys > 0 && (!q || !k || !v)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  DeviceBuffer<float> dQ, dK, dV;
+  Result<> result;
+  MOE_TRY(upload(dQ, q, elements(q_rank, qView.dims)));
+  MOE_TRY(upload(dK, k, elements(k_rank, kView.dims)));
+  MOE_TRY(upload(dV, v, elements(v_rank, vView.dims)));
+  MOE_TRY(result.prepare(out, elements(out_rank, outView.dims)));
+  MOE_TRY(moe_cuda_attention_f32(
+      callStream(), s.batch, s.heads, s.kvHeads, s.queries, s.keys, s.dim,
+      s.valueDim, alpha, dQ.get(), s.q, dK.get(), s.k, dV.get(), s.v,
+      int32_t(causal != 0), causal_k, result.get(), s.out));
+  MOE_TRY(result.deliver());
+  return finish();
+}
+
 int32_t moe_cuda_cc_expand_f32(int32_t, const float *x, int64_t rank,
                                int64_t d0, int64_t d1, int64_t d2, int64_t d3,
                                int64_t o0, int64_t o1, int64_t o2, int64_t o3,

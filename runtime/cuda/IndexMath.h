@@ -3,7 +3,8 @@
 // The index math of the CUDA kernels, apart from them so that the
 // host-side test (test/Runtime/CUDA/TileLayoutTest.cpp) can check it
 // without a GPU: the grouped matmuls' tiles, the permutation's ranks and
-// offsets, the router GEMV's grid and partial sums. For the matmuls: which
+// offsets, the router GEMV's grid and partial sums, the fused attention's
+// key splits. For the matmuls: which
 // rows a row tile covers, where a 16-byte chunk of an
 // operand tile lives in shared memory (XOR-swizzled so that ldmatrix reads
 // eight rows without bank conflicts), which shared-memory row each lane
@@ -190,6 +191,34 @@ MOE_HOST_DEVICE constexpr int splitK(int64_t blocks, int64_t sms,
   int64_t wanted = (2 * sms + blocks - 1) / blocks;
   int64_t most = kTiles / 4 < 16 ? kTiles / 4 : 16;
   return int(wanted < most ? wanted : most);
+}
+
+/// How the fused attention kernel (FusedAttention.cu) splits the keys over
+/// blocks: `keysPerSplit` (a multiple of `tile`, the keys it stages at a
+/// time) in each of `splits`. Decode has a block or two per k/v head -
+/// too few for the GPU's `sms` - so the keys are split until there are
+/// about two blocks per multiprocessor, each split at least `minKeys` keys
+/// (its partial results cost a write and a read); the splits' partial
+/// softmaxes are merged after (flash-decoding).
+struct AttentionSplit {
+  int64_t keysPerSplit = 0;
+  int64_t splits = 1;
+};
+
+MOE_HOST_DEVICE constexpr AttentionSplit
+attentionSplit(int64_t blocks, int64_t keys, int64_t sms, int64_t tile,
+               int64_t minKeys) {
+  AttentionSplit split;
+  split.keysPerSplit = keys;
+  if (blocks < 1 || keys <= minKeys || blocks >= sms)
+    return split;
+  int64_t wanted = (2 * sms + blocks - 1) / blocks;
+  int64_t most = keys / minKeys;
+  int64_t splits = wanted < most ? wanted : most;
+  int64_t perSplit = (keys + splits - 1) / splits;
+  split.keysPerSplit = (perSplit + tile - 1) / tile * tile;
+  split.splits = (keys + split.keysPerSplit - 1) / split.keysPerSplit;
+  return split;
 }
 
 // The wgmma kernel (GroupedMatmulWgmma.cu, sm_90a): a producer warpgroup

@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define MOE_RUNTIME_CUDA_API_VERSION 8
+#define MOE_RUNTIME_CUDA_API_VERSION 9
 
 int32_t moe_cuda_runtime_api_version(void);
 /* The CUDA error text of the calling thread's last MOE_ERROR_DEVICE. */
@@ -274,6 +274,33 @@ moe_status moe_cuda_matmul_16(void *stream, int32_t f16, int32_t trans_a,
                               int64_t b_stride0, int64_t b_stride1, float *out,
                               int64_t ldc, int64_t out_stride0,
                               int64_t out_stride1);
+
+/* The widest head (head_dim, value_dim) moe_cuda_attention_f32 computes in
+ * one launch; wider ones run as cuBLAS, softmax, cuBLAS (scores in
+ * scratch). */
+#define MOE_CUDA_MAX_ATTENTION_HEAD_DIM 256
+
+/* Fused scaled dot-product attention in f32, the scores never written out
+ * (flash attention's online softmax): for b < batch, h < heads, t <
+ * queries, out[b, h, t] = sum_j p_j v[b, h / group, j] with p the softmax
+ * over j of alpha * q[b, h, t] . k[b, h / group, j], group = heads /
+ * kv_heads (grouped-query attention: q's heads in groups sharing a k/v
+ * head; kv_heads must divide heads), j over the keys < keys - with causal
+ * nonzero only those with j - t < causal_k (a causal mask: Trilu(full(-inf),
+ * upper, causal_k) added to the scores; a row keeping none is NaN, as the
+ * softmax of -inf scores is). keys = 0: zeros. Each row (head_dim values of
+ * q and k, value_dim of v and out) is contiguous; row (b, h, t) of q starts at
+ * q + b * q_strides[0] + h * q_strides[1] + t * q_strides[2], of k and v at
+ * their kv head and key with their strides (a batch stride 0 broadcasts), of
+ * out likewise. One launch (decode's few rows split the keys over blocks,
+ * merged by the last to finish; on a stream other than the calling thread's
+ * per-thread one, by a second launch). */
+moe_status moe_cuda_attention_f32(
+    void *stream, int64_t batch, int64_t heads, int64_t kv_heads,
+    int64_t queries, int64_t keys, int64_t head_dim, int64_t value_dim,
+    float alpha, const float *q, const int64_t *q_strides, const float *k,
+    const int64_t *k_strides, const float *v, const int64_t *v_strides,
+    int32_t causal, int64_t causal_k, float *out, const int64_t *out_strides);
 
 /*===- Entry points for code compiled with --target=cuda -----------------===*
  *
@@ -546,6 +573,26 @@ int32_t moe_cuda_cc_matmul_f16(
     int64_t a3, int64_t ap0, int64_t ap1, int64_t ap2, int64_t ap3,
     const uint16_t *b, int64_t b_rank, int64_t b0, int64_t b1, int64_t b2,
     int64_t b3, int64_t bp0, int64_t bp1, int64_t bp2, int64_t bp3,
+    int64_t out_rank, int64_t o0, int64_t o1, int64_t o2, int64_t o3,
+    int64_t op0, int64_t op1, int64_t op2, int64_t op3, float *out);
+
+/* The graph's softmax(alpha * q . k^T [+ causal mask]) . v as one
+ * moe_cuda_attention_f32 call: q, k^T and v are views of their buffers as
+ * moe_cuda_cc_matmul_f32's (k^T: the scores' right operand, [b, kv_heads,
+ * head_dim, keys]; rank 3 or 4, rank 3 one batch), out a view of its
+ * buffer ([b, heads, t, value_dim]: the heads merged back in place); each
+ * view's last dim (k^T's head dim) its buffer's last. causal nonzero: the
+ * causal mask of moe_cuda_attention_f32 with diagonal causal_k, which the
+ * graph built as a mask_rows x mask_cols matrix: it must be queries x
+ * keys. Always on the GPU (host operands uploaded). */
+int32_t moe_cuda_cc_attention_f32(
+    int32_t num_threads, float alpha, const float *q, int64_t q_rank,
+    int64_t q0, int64_t q1, int64_t q2, int64_t q3, int64_t qp0, int64_t qp1,
+    int64_t qp2, int64_t qp3, const float *k, int64_t k_rank, int64_t k0,
+    int64_t k1, int64_t k2, int64_t k3, int64_t kp0, int64_t kp1, int64_t kp2,
+    int64_t kp3, const float *v, int64_t v_rank, int64_t v0, int64_t v1,
+    int64_t v2, int64_t v3, int64_t vp0, int64_t vp1, int64_t vp2, int64_t vp3,
+    int64_t causal, int64_t causal_k, int64_t mask_rows, int64_t mask_cols,
     int64_t out_rank, int64_t o0, int64_t o1, int64_t o2, int64_t o3,
     int64_t op0, int64_t op1, int64_t op2, int64_t op3, float *out);
 

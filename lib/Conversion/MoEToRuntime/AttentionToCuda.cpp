@@ -24,16 +24,6 @@ using namespace mlir::moe;
 
 namespace {
 
-/// A causal mask added to the scores: Trilu(ConstantOfShape(shape, -inf),
-/// upper, k) of rank 2 - what torch exports for
-/// `full((t, t), -inf).triu(1)`.
-struct CausalMaskMatch {
-  Value scores;
-  Value shape; // the mask's [rows, cols], an i64 tensor
-  Value k;     // the diagonal: an i64 scalar tensor (a KV cache's length + 1
-               // with a cache: a run-time value), or null for 0
-};
-
 /// Replaces the softmax `op` over x's last axis by one call, with the
 /// causal mask `mask` left out of x when given (never built).
 void replaceBySoftmax(PatternRewriter &rewriter, onnx::SoftmaxOp op,
@@ -45,20 +35,8 @@ void replaceBySoftmax(PatternRewriter &rewriter, onnx::SoftmaxOp op,
   call.addI64(product(call, ArrayRef(sizes).drop_back()));
   call.addI64(sizes.back());
   if (mask) {
-    ImplicitLocOpBuilder &b = call.builder();
     call.addI64(sizes[sizes.size() - 2]);
-    if (mask->k) {
-      auto kType = cast<RankedTensorType>(mask->k.getType());
-      SmallVector<Value> origin(kType.getRank(), call.index(0));
-      call.addValue(tensor::ExtractOp::create(b, mask->k, origin));
-    } else {
-      call.addI64(int64_t(0));
-    }
-    for (int64_t i : {0, 1}) {
-      Value dim =
-          tensor::ExtractOp::create(b, mask->shape, ValueRange{call.index(i)});
-      call.addI64(arith::IndexCastOp::create(b, b.getIndexType(), dim));
-    }
+    addCausalMask(call, *mask);
   } else {
     for (int i = 0; i < 4; ++i) // no mask: matrix rows 0, k, its dims
       call.addI64(int64_t(0));
@@ -69,36 +47,6 @@ void replaceBySoftmax(PatternRewriter &rewriter, onnx::SoftmaxOp op,
                     describeGraphOp(op, mask ? "its causal mask must be "
                                                "[rows, cols] of the scores"
                                              : "")));
-}
-
-std::optional<CausalMaskMatch> matchCausalMask(Value sum) {
-  auto add = sum.getDefiningOp<onnx::AddOp>();
-  if (!add || !sum.hasOneUse())
-    return std::nullopt;
-  for (auto [scores, mask] : {std::pair(add.getLhs(), add.getRhs()),
-                              std::pair(add.getRhs(), add.getLhs())}) {
-    auto trilu = mask.getDefiningOp<onnx::TriluOp>();
-    auto fill = trilu
-                    ? trilu.getInput().getDefiningOp<onnx::ConstantOfShapeOp>()
-                    : onnx::ConstantOfShapeOp();
-    auto value = fill ? dyn_cast<FloatAttr>(fill.getValue()) : FloatAttr();
-    // k: read at run time (a constant without a cache, the cache's length
-    // + 1 with one), 0 when absent.
-    if (!value || !trilu.getUpper() || !value.getValue().isInfinity() ||
-        !value.getValue().isNegative() ||
-        cast<RankedTensorType>(mask.getType()).getRank() != 2 ||
-        scores.getType() != sum.getType())
-      continue;
-    return CausalMaskMatch{scores, fill.getShape(), trilu.getK()};
-  }
-  return std::nullopt;
-}
-
-/// Whether `op` is an f32 softmax over its last axis (what the call does).
-bool isLastAxisF32Softmax(onnx::SoftmaxOp op) {
-  auto type = cast<RankedTensorType>(op.getType());
-  return isF32(op.getInput()) && type.getRank() >= 1 &&
-         op.getAxis() == static_cast<uint64_t>(type.getRank() - 1);
 }
 
 struct SoftmaxToCuda : RuntimePattern<onnx::SoftmaxOp> {
@@ -162,6 +110,51 @@ struct TransposeToCuda : RuntimePattern<onnx::TransposeOp> {
 };
 
 } // namespace
+
+std::optional<CausalMaskMatch> mlir::moe::matchCausalMask(Value sum) {
+  auto add = sum.getDefiningOp<onnx::AddOp>();
+  if (!add || !sum.hasOneUse())
+    return std::nullopt;
+  for (auto [scores, mask] : {std::pair(add.getLhs(), add.getRhs()),
+                              std::pair(add.getRhs(), add.getLhs())}) {
+    auto trilu = mask.getDefiningOp<onnx::TriluOp>();
+    auto fill = trilu
+                    ? trilu.getInput().getDefiningOp<onnx::ConstantOfShapeOp>()
+                    : onnx::ConstantOfShapeOp();
+    auto value = fill ? dyn_cast<FloatAttr>(fill.getValue()) : FloatAttr();
+    // k: read at run time (a constant without a cache, the cache's length
+    // + 1 with one), 0 when absent.
+    if (!value || !trilu.getUpper() || !value.getValue().isInfinity() ||
+        !value.getValue().isNegative() ||
+        cast<RankedTensorType>(mask.getType()).getRank() != 2 ||
+        scores.getType() != sum.getType())
+      continue;
+    return CausalMaskMatch{scores, fill.getShape(), trilu.getK()};
+  }
+  return std::nullopt;
+}
+
+bool mlir::moe::isLastAxisF32Softmax(onnx::SoftmaxOp op) {
+  auto type = cast<RankedTensorType>(op.getType());
+  return isF32(op.getInput()) && type.getRank() >= 1 &&
+         op.getAxis() == static_cast<uint64_t>(type.getRank() - 1);
+}
+
+void mlir::moe::addCausalMask(RuntimeCall &call, const CausalMaskMatch &mask) {
+  ImplicitLocOpBuilder &b = call.builder();
+  if (mask.k) {
+    auto kType = cast<RankedTensorType>(mask.k.getType());
+    SmallVector<Value> origin(kType.getRank(), call.index(0));
+    call.addValue(tensor::ExtractOp::create(b, mask.k, origin));
+  } else {
+    call.addI64(int64_t(0));
+  }
+  for (int64_t i : {0, 1}) {
+    Value dim =
+        tensor::ExtractOp::create(b, mask.shape, ValueRange{call.index(i)});
+    call.addI64(arith::IndexCastOp::create(b, b.getIndexType(), dim));
+  }
+}
 
 void mlir::moe::populateFusedAttentionToCudaPatterns(
     RewritePatternSet &patterns, int32_t numThreads,

@@ -393,7 +393,12 @@ struct ConvertElementwiseToCudaPass
     if (*storage == WeightStorage::Int8)
       storage = WeightStorage::F32;
     MatmulWeights weights{*storage};
-    // Norms and scaled matmuls first, while their ops are whole.
+    // Attention cores first (one call for scores, softmax and values),
+    // then norms and scaled matmuls, while their ops are whole.
+    RewritePatternSet attention(context);
+    populateFusedAttentionPatterns(attention, numThreads);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(attention))))
+      return signalPassFailure();
     RewritePatternSet norms(context);
     norms.add<RmsNormToCuda<onnx::MulOp>, RmsNormToCuda<onnx::DivOp>>(
         context, numThreads, RuntimeTarget::CUDA);

@@ -12,6 +12,8 @@
 
 #include "RuntimeCall.h"
 
+#include "moe/Dialect/ONNX/IR/ONNXOps.h"
+
 #include "moe_runtime_cuda.h"
 
 #include <memory>
@@ -68,6 +70,88 @@ struct MatmulWeights {
   std::shared_ptr<llvm::DenseMap<Value, Value>> rounded =
       std::make_shared<llvm::DenseMap<Value, Value>>();
 };
+
+/// Grouped-query attention's repeat_kv as HF writes it: x [b, kv, t, d]
+/// unsqueezed at axis 2, expanded to [b, kv, n, t, d] and reshaped to
+/// [b, kv * n, t, d] - head h of the result is x's head h / n.
+struct RepeatKvMatch {
+  Value x;
+  onnx::ExpandOp expand;
+  onnx::ReshapeOp reshape;
+};
+
+/// A matmul operand as a call reads it: a buffer and the view of it (the
+/// view's dim i is the buffer's dim perm[i]) - a transpose read in place;
+/// for a right operand repeated by repeat_kv, its kv heads (`kv`; the
+/// view is of x, or of x^T when `kvTransposed`: k^T of the repeat).
+struct OperandView {
+  Value buffer;
+  SmallVector<int64_t, 4> perm;
+  std::optional<RepeatKvMatch> kv;
+  bool kvTransposed = false;
+};
+
+/// `value` read as it lies.
+inline OperandView identityView(Value value) {
+  OperandView view;
+  view.buffer = value;
+  view.perm = identityPerm(rankOf(value));
+  return view;
+}
+
+/// `a` as a matmul reads it: the transpose defining it, if any, as a view
+/// (when the GEMM can read it in place: one of the view's last two dims
+/// stays the buffer's last); weights' transposes are left to
+/// moe-fold-weights.
+OperandView operandView(Value a);
+
+/// `b` as the right operand of a matmul whose left has rank `aRank`:
+/// repeat_kv's kv heads (maybe transposed: k^T) read in place when a is
+/// of rank 4, else operandView(b).
+OperandView rightOperandView(Value b, int64_t aRank);
+
+/// The transpose `result`'s one user applies, when a call can write it in
+/// place (the result's columns stay its buffer's rows); else null.
+onnx::TransposeOp outputTranspose(Value result);
+
+/// The dims of a view (perm) of a buffer of `dims`.
+SmallVector<Value> viewDims(ArrayRef<Value> dims, ArrayRef<int64_t> perm);
+
+/// Passes a view: its buffer's rank and dims (padded), then the perm.
+void addView(RuntimeCall &call, ArrayRef<Value> dims, ArrayRef<int64_t> perm);
+
+/// Whether the repeat `kv` of x (dims [b, kv, t, d], as repeat_kv saw
+/// them) is repeat_kv's for `heads` heads of the other operand: the expand
+/// keeps x's dims but the new axis's, the reshape merges kv and n, and kv *
+/// n is `heads` (an i1); `repeats` is set to n.
+Value repeatKvHolds(RuntimeCall &call, const RepeatKvMatch &kv,
+                    ArrayRef<Value> kvDims, Value heads, Value &repeats);
+
+/// A causal mask added to the scores: Trilu(ConstantOfShape(shape, -inf),
+/// upper, k) of rank 2 - what torch exports for
+/// `full((t, t), -inf).triu(1)`.
+struct CausalMaskMatch {
+  Value scores;
+  Value shape; // the mask's [rows, cols], an i64 tensor
+  Value k;     // the diagonal: an i64 scalar tensor (a KV cache's length + 1
+               // with a cache: a run-time value), or null for 0
+};
+
+/// `sum` (one use) as scores plus a causal mask, if it is one.
+std::optional<CausalMaskMatch> matchCausalMask(Value sum);
+
+/// Passes a causal mask as the softmax and attention calls take it: its
+/// diagonal k, then its [rows, cols] (which the call checks).
+void addCausalMask(RuntimeCall &call, const CausalMaskMatch &mask);
+
+/// Whether `op` is an f32 softmax over its last axis.
+bool isLastAxisF32Softmax(onnx::SoftmaxOp op);
+
+/// softmax(q . k^T [scaled] [+ causal mask]) . v as one call
+/// (FusedAttentionToCuda.cpp): applied before the other phases, while the
+/// block's ops are whole.
+void populateFusedAttentionPatterns(RewritePatternSet &patterns,
+                                    int32_t numThreads);
 
 /// The attention ops' patterns (AttentionToCuda.cpp): first the fusions,
 /// while their ops are whole (before the elementwise patterns take them

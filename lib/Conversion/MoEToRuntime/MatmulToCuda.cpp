@@ -57,15 +57,6 @@ void absorbView(Value &operand, SmallVector<int64_t, 4> &perm) {
   perm = composed;
 }
 
-/// Grouped-query attention's repeat_kv as HF writes it: x [b, kv, t, d]
-/// unsqueezed at axis 2, expanded to [b, kv, n, t, d] and reshaped to
-/// [b, kv * n, t, d] - head h of the result is x's head h / n.
-struct RepeatKvMatch {
-  Value x;
-  onnx::ExpandOp expand;
-  onnx::ReshapeOp reshape;
-};
-
 std::optional<RepeatKvMatch> matchRepeatKv(Value value) {
   auto reshape = value.getDefiningOp<onnx::ReshapeOp>();
   auto expand = reshape ? reshape.getInput().getDefiningOp<onnx::ExpandOp>()
@@ -86,16 +77,14 @@ std::optional<RepeatKvMatch> matchRepeatKv(Value value) {
 }
 
 /// A matmul as its call reads and writes it: each operand a buffer and
-/// the view of it the GEMM reads (absorbView); b repeated by repeat_kv read
-/// as its kv heads (`kv`: a's heads grouped by the kv head they share);
+/// the view of it the GEMM reads (operandView); b repeated by repeat_kv
+/// read as its kv heads (a's heads grouped by the kv head they share: a
+/// stays as it lies, its heads' rows adjacent, and so does the result);
 /// the result written through `outTranspose`'s view when that transpose
 /// is its one user. transA / transB: Gemm's flags.
 struct MatmulOperands {
-  Value a, b;
-  SmallVector<int64_t, 4> aPerm, bPerm;
+  OperandView a, b;
   bool transA = false, transB = false;
-  std::optional<RepeatKvMatch> kv;
-  bool kvTransposed = false; // repeat_kv's result read as its k^T
   onnx::TransposeOp outTranspose;
 };
 
@@ -108,44 +97,14 @@ bool swapsLastTwo(ArrayRef<int64_t> perm) {
   return true;
 }
 
-/// The transpose `result`'s one user applies, when the GEMM can write it
-/// in place (the result's columns stay its buffer's rows).
-onnx::TransposeOp outputTranspose(Value result) {
-  if (!result.hasOneUse())
-    return {};
-  auto transpose = dyn_cast<onnx::TransposeOp>(*result.getUsers().begin());
-  if (!transpose || rankOf(result) > kMaxCudaRank)
-    return {};
-  ArrayRef<int64_t> perm = transpose.getPerm();
-  return perm.back() == static_cast<int64_t>(perm.size()) - 1
-             ? transpose
-             : onnx::TransposeOp();
-}
-
 MatmulOperands matmulOperands(Value a, Value b, Value result) {
   MatmulOperands m;
-  m.a = a;
-  m.b = b;
-  m.aPerm = identityPerm(rankOf(a));
-  m.bPerm = identityPerm(rankOf(b));
-  // repeat_kv's heads, maybe transposed (k^T): a stays as it lies (its
-  // heads' rows adjacent), and so does the result.
-  Value repeated = b;
-  SmallVector<int64_t, 4> outer = identityPerm(rankOf(b));
-  if (auto transpose = b.getDefiningOp<onnx::TransposeOp>();
-      transpose && swapsLastTwo(transpose.getPerm())) {
-    repeated = transpose.getInput();
-    outer = llvm::to_vector<4>(transpose.getPerm());
-  }
-  if (rankOf(a) == 4 && (m.kv = matchRepeatKv(repeated))) {
-    m.b = m.kv->x;
-    m.bPerm = outer;
-    m.kvTransposed = repeated != b;
-    absorbView(m.b, m.bPerm);
+  m.b = rightOperandView(b, rankOf(a));
+  if (m.b.kv) {
+    m.a = identityView(a);
     return m;
   }
-  absorbView(m.a, m.aPerm);
-  absorbView(m.b, m.bPerm);
+  m.a = operandView(a);
   m.outTranspose = outputTranspose(result);
   return m;
 }
@@ -158,14 +117,6 @@ Value shapeEntry(ImplicitLocOpBuilder &b, Value shape,
   Value entry = tensor::ExtractOp::create(
       b, shape, ValueRange{arith::ConstantIndexOp::create(b, i)});
   return arith::IndexCastOp::create(b, b.getIndexType(), entry);
-}
-
-/// The dims of a view (perm) of a buffer of `dims`.
-SmallVector<Value> viewDims(ArrayRef<Value> dims, ArrayRef<int64_t> perm) {
-  SmallVector<Value> view;
-  for (int64_t d : perm)
-    view.push_back(dims[d]);
-  return view;
 }
 
 /// The dims of a grouped-query matmul's call: with x [b, kv, t, d] the kv
@@ -185,50 +136,19 @@ GroupedDims groupedDims(RuntimeCall &call, Operation *matmul,
   ImplicitLocOpBuilder &b = call.builder();
   // x's dims as repeat_kv saw them ([b, kv, t, d]: the buffer's dims
   // through the view, less the k^T swap).
-  SmallVector<Value> view = viewDims(bBuffer, m.bPerm), kvDims(view);
-  if (m.kvTransposed)
+  SmallVector<Value> view = viewDims(bBuffer, m.b.perm), kvDims(view);
+  if (m.b.kvTransposed)
     std::swap(kvDims[2], kvDims[3]);
-  auto eq = [&](Value lhs, Value rhs) {
-    return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lhs, rhs);
-  };
-  auto mul = [&](Value lhs, Value rhs) {
-    return arith::MulIOp::create(b, lhs, rhs).getResult();
-  };
-  Value one = call.index(1);
-  // The repeat count, the expand's entry for the new axis (x's dim 1
-  // there); the expand must keep x's other dims (entries 1 or x's) and
-  // the reshape must merge kv and n (entries -1, x's, or 0 copying one)
-  // and a's heads must be the kv * n it yields: what repeat_kv writes.
-  RepeatKvMatch kv = *m.kv;
-  Value shape = kv.expand.getShape();
-  Value repeats =
-      arith::MaxUIOp::create(b, shapeEntry(b, shape, std::nullopt, 2), one);
-  Value ok = eq(a[1], mul(kvDims[1], repeats));
-  for (auto [entry, dim] :
-       {std::pair(0, 0), std::pair(1, 1), std::pair(3, 2), std::pair(4, 3)}) {
-    Value e = shapeEntry(b, shape, std::nullopt, entry);
-    ok = arith::AndIOp::create(
-        b, ok, arith::OrIOp::create(b, eq(e, one), eq(e, kvDims[dim])));
-  }
-  onnx::ReshapeOp reshape = kv.reshape;
-  SmallVector<Value> expanded = {kvDims[0], kvDims[1], repeats, kvDims[2],
-                                 kvDims[3]};
-  SmallVector<Value> heads = {kvDims[0], mul(kvDims[1], repeats), kvDims[2],
-                              kvDims[3]};
-  for (int64_t i = 0; i < 4; ++i) {
-    Value e = shapeEntry(b, reshape.getShapeTensor(), reshape.getShape(), i);
-    Value resolved =
-        arith::SelectOp::create(b, eq(e, call.index(0)), expanded[i], e);
-    ok = arith::AndIOp::create(
-        b, ok,
-        arith::OrIOp::create(b, eq(e, call.index(-1)), eq(resolved, heads[i])));
-  }
+  Value repeats;
+  Value ok = repeatKvHolds(call, *m.b.kv, kvDims, a[1], repeats);
   emitRunTimeCheck(b, matmul, ok,
                    describeGraphOp(matmul, "grouped-query attention: its "
                                            "repeated k/v heads must be "
                                            "repeat_kv's"));
-  Value batch = arith::SelectOp::create(b, eq(a[0], one), view[0], a[0]);
-  Value rows = mul(repeats, a[2]);
+  Value isOne =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, a[0], call.index(1));
+  Value batch = arith::SelectOp::create(b, isOne, view[0], a[0]);
+  Value rows = arith::MulIOp::create(b, repeats, a[2]);
   GroupedDims dims;
   // When the check fails the call must not run either (a's heads seen as
   // kv * n of them could read past its buffer): a's dim -1, which the
@@ -238,13 +158,6 @@ GroupedDims groupedDims(RuntimeCall &call, Operation *matmul,
   dims.out = {batch, kvDims[1], rows, view[3]};
   dims.result = {batch, a[1], a[2], view[3]};
   return dims;
-}
-
-/// Passes a view: its buffer's rank and dims (padded), then the perm.
-void addView(RuntimeCall &call, ArrayRef<Value> dims, ArrayRef<int64_t> perm) {
-  addRankAndDims(call, dims);
-  for (int64_t d = 0; d < kMaxCudaRank; ++d)
-    call.addI64(d < static_cast<int64_t>(perm.size()) ? perm[d] : 0);
 }
 
 /// Replaces `op` (`matmul`, or the op scaling it by alpha) by one
@@ -295,16 +208,18 @@ void replaceByMatmul(PatternRewriter &rewriter, Operation *op,
   StringRef callee = "moe_cc_matmul_f32";
   WeightStorage storage = weights.storage;
   if ((storage == WeightStorage::BF16 ||
-       (storage == WeightStorage::F16 && fitsF16(m.b))) &&
-      !onlyConstants(m.a))
-    if (Value narrow = rowMajor16(rewriter, op->getLoc(), m.b, storage)) {
+       (storage == WeightStorage::F16 && fitsF16(m.b.buffer))) &&
+      !onlyConstants(m.a.buffer))
+    if (Value narrow =
+            rowMajor16(rewriter, op->getLoc(), m.b.buffer, storage)) {
       bool f16 = storage == WeightStorage::F16;
-      m.b = narrow;
+      m.b.buffer = narrow;
       callee = f16 ? "moe_cc_matmul_f16w" : "moe_cc_matmul_bf16w";
       // Activations other projections read too (q, k and v's): rounded by
       // one cast their calls share, not by each call.
-      if (weights.rounded->count(m.a) || projectionsOf(m.a) > 1) {
-        m.a = roundedOnce(rewriter, weights, matmul, numThreads, m.a, f16);
+      if (weights.rounded->count(m.a.buffer) || projectionsOf(m.a.buffer) > 1) {
+        m.a.buffer =
+            roundedOnce(rewriter, weights, matmul, numThreads, m.a.buffer, f16);
         callee = f16 ? "moe_cc_matmul_f16" : "moe_cc_matmul_bf16";
       }
     }
@@ -313,28 +228,28 @@ void replaceByMatmul(PatternRewriter &rewriter, Operation *op,
   int64_t rank = type.getRank();
   RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
   // The buffers' dims, read once: the views' come from them.
-  SmallVector<Value> aBuffer = dimSizes(call, m.a),
-                     bBuffer = dimSizes(call, m.b);
+  SmallVector<Value> aBuffer = dimSizes(call, m.a.buffer),
+                     bBuffer = dimSizes(call, m.b.buffer);
   std::optional<GroupedDims> grouped;
-  if (m.kv)
+  if (m.b.kv)
     grouped = groupedDims(call, matmul, m, aBuffer, bBuffer);
   call.addI32(m.transA);
   call.addI32(m.transB);
   call.addF32(alpha);
-  preloadIfConstant(rewriter, op, m.a, numThreads);
-  call.addInput(m.a);
+  preloadIfConstant(rewriter, op, m.a.buffer, numThreads);
+  call.addInput(m.a.buffer);
   addView(call, grouped ? grouped->a : aBuffer,
-          grouped ? ArrayRef<int64_t>(identityPerm(4)) : ArrayRef(m.aPerm));
-  preloadIfConstant(rewriter, op, m.b, numThreads);
-  call.addInput(m.b);
-  addView(call, bBuffer, m.bPerm);
+          grouped ? ArrayRef<int64_t>(identityPerm(4)) : ArrayRef(m.a.perm));
+  preloadIfConstant(rewriter, op, m.b.buffer, numThreads);
+  call.addInput(m.b.buffer);
+  addView(call, bBuffer, m.b.perm);
   if (grouped) {
     addView(call, grouped->out, identityPerm(4));
     call.addOutput(result, grouped->result);
   } else {
     // The result: batch dims broadcast, then a's rows and b's columns.
-    SmallVector<Value> a = viewDims(aBuffer, m.aPerm),
-                       b = viewDims(bBuffer, m.bPerm);
+    SmallVector<Value> a = viewDims(aBuffer, m.a.perm),
+                       b = viewDims(bBuffer, m.b.perm);
     int64_t aRank = a.size(), bRank = b.size();
     SmallVector<Value> sizes;
     for (int64_t d = 0; d < rank - 2; ++d) {
@@ -436,8 +351,8 @@ struct MatMulToCuda : MatmulPattern<onnx::MatMulOp> {
       return rewriter.notifyMatchFailure(op, "needs f32 of rank 2 to 4");
     MatmulOperands m = matmulOperands(op.getLhs(), op.getRhs(), op.getResult());
     if (fusedOnly && (scaledByConstant(op.getResult()) ||
-                      (!m.kv && !m.outTranspose && m.a == op.getLhs() &&
-                       m.b == op.getRhs())))
+                      (!m.b.kv && !m.outTranspose &&
+                       m.a.buffer == op.getLhs() && m.b.buffer == op.getRhs())))
       return rewriter.notifyMatchFailure(op, "nothing to read in place");
     replaceByMatmul(rewriter, op, op, numThreads, m, 1.0, weights);
     return success();
@@ -485,9 +400,8 @@ struct GemmToCuda : MatmulPattern<onnx::GemmOp> {
         (c && (!isF32(c) || op.getBeta().convertToDouble() != 1.0)))
       return rewriter.notifyMatchFailure(op, "needs f32, beta 1");
     MatmulOperands m;
-    m.a = op.getA();
-    m.b = op.getB();
-    m.aPerm = m.bPerm = identityPerm(2);
+    m.a = identityView(op.getA());
+    m.b = identityView(op.getB());
     m.transA = op.getTransA();
     m.transB = op.getTransB();
     if (c) {
@@ -505,6 +419,104 @@ struct GemmToCuda : MatmulPattern<onnx::GemmOp> {
 };
 
 } // namespace
+
+OperandView mlir::moe::operandView(Value a) {
+  OperandView view = identityView(a);
+  absorbView(view.buffer, view.perm);
+  return view;
+}
+
+OperandView mlir::moe::rightOperandView(Value b, int64_t aRank) {
+  // repeat_kv's heads, maybe transposed (k^T).
+  Value repeated = b;
+  SmallVector<int64_t, 4> outer = identityPerm(rankOf(b));
+  if (auto transpose = b.getDefiningOp<onnx::TransposeOp>();
+      transpose && swapsLastTwo(transpose.getPerm())) {
+    repeated = transpose.getInput();
+    outer = llvm::to_vector<4>(transpose.getPerm());
+  }
+  if (aRank == 4)
+    if (std::optional<RepeatKvMatch> kv = matchRepeatKv(repeated)) {
+      OperandView view;
+      view.buffer = kv->x;
+      view.perm = outer;
+      view.kv = kv;
+      view.kvTransposed = repeated != b;
+      absorbView(view.buffer, view.perm);
+      return view;
+    }
+  return operandView(b);
+}
+
+onnx::TransposeOp mlir::moe::outputTranspose(Value result) {
+  if (!result.hasOneUse())
+    return {};
+  auto transpose = dyn_cast<onnx::TransposeOp>(*result.getUsers().begin());
+  if (!transpose || rankOf(result) > kMaxCudaRank)
+    return {};
+  ArrayRef<int64_t> perm = transpose.getPerm();
+  return perm.back() == static_cast<int64_t>(perm.size()) - 1
+             ? transpose
+             : onnx::TransposeOp();
+}
+
+SmallVector<Value> mlir::moe::viewDims(ArrayRef<Value> dims,
+                                       ArrayRef<int64_t> perm) {
+  SmallVector<Value> view;
+  for (int64_t d : perm)
+    view.push_back(dims[d]);
+  return view;
+}
+
+void mlir::moe::addView(RuntimeCall &call, ArrayRef<Value> dims,
+                        ArrayRef<int64_t> perm) {
+  addRankAndDims(call, dims);
+  for (int64_t d = 0; d < kMaxCudaRank; ++d)
+    call.addI64(d < static_cast<int64_t>(perm.size()) ? perm[d] : 0);
+}
+
+Value mlir::moe::repeatKvHolds(RuntimeCall &call, const RepeatKvMatch &kv,
+                               ArrayRef<Value> kvDims, Value heads,
+                               Value &repeats) {
+  ImplicitLocOpBuilder &b = call.builder();
+  auto eq = [&](Value lhs, Value rhs) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lhs, rhs);
+  };
+  auto mul = [&](Value lhs, Value rhs) {
+    return arith::MulIOp::create(b, lhs, rhs).getResult();
+  };
+  Value one = call.index(1);
+  // The repeat count, the expand's entry for the new axis (x's dim 1
+  // there); the expand must keep x's other dims (entries 1 or x's) and
+  // the reshape must merge kv and n (entries -1, x's, or 0 copying one)
+  // and the other operand's heads must be the kv * n it yields: what
+  // repeat_kv writes.
+  RepeatKvMatch match = kv; // (its ops' accessors are not const)
+  Value shape = match.expand.getShape();
+  repeats =
+      arith::MaxUIOp::create(b, shapeEntry(b, shape, std::nullopt, 2), one);
+  Value ok = eq(heads, mul(kvDims[1], repeats));
+  for (auto [entry, dim] :
+       {std::pair(0, 0), std::pair(1, 1), std::pair(3, 2), std::pair(4, 3)}) {
+    Value e = shapeEntry(b, shape, std::nullopt, entry);
+    ok = arith::AndIOp::create(
+        b, ok, arith::OrIOp::create(b, eq(e, one), eq(e, kvDims[dim])));
+  }
+  onnx::ReshapeOp reshape = match.reshape;
+  SmallVector<Value> expanded = {kvDims[0], kvDims[1], repeats, kvDims[2],
+                                 kvDims[3]};
+  SmallVector<Value> merged = {kvDims[0], mul(kvDims[1], repeats), kvDims[2],
+                               kvDims[3]};
+  for (int64_t i = 0; i < 4; ++i) {
+    Value e = shapeEntry(b, reshape.getShapeTensor(), reshape.getShape(), i);
+    Value resolved =
+        arith::SelectOp::create(b, eq(e, call.index(0)), expanded[i], e);
+    ok = arith::AndIOp::create(b, ok,
+                               arith::OrIOp::create(b, eq(e, call.index(-1)),
+                                                    eq(resolved, merged[i])));
+  }
+  return ok;
+}
 
 void mlir::moe::populateMatmulToCudaPatterns(RewritePatternSet &patterns,
                                              int32_t numThreads,

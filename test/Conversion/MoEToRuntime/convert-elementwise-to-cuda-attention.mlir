@@ -472,7 +472,8 @@ func.func @scores_of_k(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: ten
 // [b, kv, n * t, 8] against k [b, kv, t, 8] (its view 0, 1, 3, 2: k^T) or
 // v, the result [b, kv, n * t, cols] - after a run-time check that the
 // repeat is repeat_kv's (the expand keeps k's other dims, the reshape
-// merges kv and n, q has kv * n heads).
+// merges kv and n, q has kv * n heads). (The probabilities are a result
+// too: the core is not one fused call.)
 // CHECK-LABEL: func.func @grouped_query
 // CHECK: %[[N:.*]] = tensor.extract %arg3[%c2]
 // CHECK: arith.andi
@@ -487,7 +488,7 @@ func.func @scores_of_k(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: ten
 // CHECK-NOT: moe_cuda_cc_expand_f32
 // CHECK-NOT: = onnx.
 // CHECK: ("onnx.matmul (grouped-query attention: its repeated k/v heads must be repeat_kv's)\00")
-func.func @grouped_query(%q: tensor<?x4x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: tensor<?x2x?x8xf32>, %s5: tensor<5xi64>, %s4: tensor<4xi64>) -> tensor<?x4x?x8xf32> {
+func.func @grouped_query(%q: tensor<?x4x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: tensor<?x2x?x8xf32>, %s5: tensor<5xi64>, %s4: tensor<4xi64>) -> (tensor<?x4x?x8xf32>, tensor<?x4x?x?xf32>) {
   %ku = onnx.unsqueeze %k {axes = array<i64: 2>} : tensor<?x2x?x8xf32> -> tensor<?x2x1x?x8xf32>
   %ke = onnx.expand %ku, %s5 : (tensor<?x2x1x?x8xf32>, tensor<5xi64>) -> tensor<?x2x?x?x8xf32>
   %kr = onnx.reshape %ke, %s4 : (tensor<?x2x?x?x8xf32>, tensor<4xi64>) -> tensor<?x?x?x8xf32>
@@ -500,7 +501,7 @@ func.func @grouped_query(%q: tensor<?x4x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: t
   %ve = onnx.expand %vu, %s5 : (tensor<?x2x1x?x8xf32>, tensor<5xi64>) -> tensor<?x2x?x?x8xf32>
   %vr = onnx.reshape %ve, %s4 : (tensor<?x2x?x?x8xf32>, tensor<4xi64>) -> tensor<?x?x?x8xf32>
   %o = onnx.matmul %p, %vr : (tensor<?x4x?x?xf32>, tensor<?x?x?x8xf32>) -> tensor<?x4x?x8xf32>
-  return %o : tensor<?x4x?x8xf32>
+  return %o, %p : tensor<?x4x?x8xf32>, tensor<?x4x?x?xf32>
 }
 
 // -----

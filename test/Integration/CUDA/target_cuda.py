@@ -92,20 +92,22 @@ def check_lowering(name, path):
     assert kernels and all(c.startswith("moe_cuda_cc_") for c in kernels), calls
     if name != "microsoft":  # the whole layer in one device-side call
         # (the residual add around it another: moe_cuda_cc_binary_f32; a
-        # decoder layer's attention matmuls, transposes and softmax too)
+        # decoder layer's projections and its attention core - scores,
+        # softmax, values - one fused call)
         norm = {"moe_cuda_cc_binary_f32", "moe_cuda_cc_rms_norm_f32"}
         extra = {"residual": {"moe_cuda_cc_binary_f32"}, "prenorm": norm,
-                 # (its head transposes read and written in place by the GEMMs)
-                 "decoder": norm | {"moe_cuda_cc_matmul_f32", "moe_cuda_cc_softmax_f32"}}
+                 # (its head transposes read and written in place)
+                 "decoder": norm | {"moe_cuda_cc_matmul_f32", "moe_cuda_cc_attention_f32"}}
         # the mask in the softmax call; rotary embeddings' tables (range,
         # concat, cos/sin) and their application (one call each: no
         # slices); grouped-query attention's repeated k/v heads read where
-        # they lie (no expand), after a run-time check; the q and k heads'
-        # transposes before the rotary calls, the output's after the
-        # grouped value GEMM
-        extra["causal"] = extra["gqa"] = extra["cached"] = extra["decoder"] | {
+        # they lie (no expand), after a run-time check; no transposes (the
+        # rotary calls read q's and k's heads in place, the attention call
+        # writes the heads merged) but v's before a KV cache's concat
+        extra["causal"] = extra["gqa"] = extra["decoder"] | {
             "moe_cuda_cc_rotary_f32", "moe_cuda_cc_concat_f32", "moe_cuda_cc_range_f32",
-            "moe_cuda_cc_unary_f32", "moe_cuda_cc_transpose_f32"}
+            "moe_cuda_cc_unary_f32"}
+        extra["cached"] = extra["causal"] | {"moe_cuda_cc_transpose_f32"}
         extra = extra.get(name, set())
         assert kernels == {"moe_cuda_cc_layer_f32", "moe_cuda_cc_preload"} | extra, kernels
     print(f"OK: {name} calls the CUDA runtime")

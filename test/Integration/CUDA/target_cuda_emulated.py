@@ -59,20 +59,21 @@
 # sqrt, div, two muls) one fused launch (moe_cuda_cc_rms_norm_f32; as
 # separate calls: 30 launches):
 # CHECK: OK: prenorm f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 7 kernel launches at T=1, 18 in a device run
-# A whole decoder layer: attention too (q, k, v, o projections and the
-# score and value products as cuBLAS GEMMs - the emulation counts each
-# call a launch - the division by sqrt(head_dim) riding in the scores'
-# GEMM, the four head transposes read or written in place by the GEMMs,
-# the softmax), its norms fused (the second with the residual add), all
-# device-resident: 6 GEMMs + 7 for the layer in a host run (the graph's
-# other ops computed on the host there), 17 per device run (21 with the
-# transposes as calls), twice.
-# CHECK: OK: decoder f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 34 in a device run
+# A whole decoder layer: attention too (q, k, v, o projections as cuBLAS
+# GEMMs - the emulation counts each call a launch - and the scores,
+# softmax and value product one fused launch, the division by
+# sqrt(head_dim) its alpha, the four head transposes read or written in
+# place), its norms fused (the second with the residual add), all
+# device-resident: 4 GEMMs + 1 + 7 for the layer in a host run (the
+# graph's other ops computed on the host there), 15 per device run (17
+# with the scores and values as GEMMs and a softmax, 21 with the
+# transposes as calls too), twice.
+# CHECK: OK: decoder f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 12 kernel launches at T=1, 30 in a device run
 # With --weights=bf16 the four projections are cuBLAS bf16 GEMMs (their
 # weights stored bf16) after their activations' rounding: one cast shared
 # by q, k and v's, one inside o's call - 2 more a device run (a host run
 # rounds q, k and v's input on the host: 1 more there).
-# CHECK: OK: decoder bf16 (device-resident: no copy through the host, 8 synchronizations per run_device, 14 kernel launches at T=1, 38 in a device run
+# CHECK: OK: decoder bf16 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 34 in a device run
 # With a causal mask (torch's triu of -inf: ConstantOfShape, Trilu, add):
 # the softmax leaves the masked columns out, the mask never built or
 # added; and rotary embeddings: their cos/sin tables built on the device
@@ -82,14 +83,15 @@
 # transpose in place; as separate calls - transpose, 2 slices, neg,
 # concat, 2 muls, add - 16), k^T read transposed by the scores' GEMM, and
 # grouped-query attention's repeated k and v heads read where they lie by
-# the score and value GEMMs (each kv head's group of heads one matrix; as
-# a rank-5 Expand each: 2 launches and copies), v's head transpose read in
-# place too; the output's transpose after the grouped product stays - 25
-# a run (46 before these fusions), nothing through the host.
-# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 50 in a device run
+# the fused attention call (each kv head staged once for its group of
+# heads; as a rank-5 Expand each: 2 launches and copies), v's head
+# transpose read and the output's merge written in place too - 22 a run
+# (25 with the scores and values as GEMMs, 46 before these fusions),
+# nothing through the host.
+# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 12 kernel launches at T=1, 44 in a device run
 # Four heads sharing two kv heads, two sequences (the groups of both in
 # one strided batch):
-# CHECK: OK: gqa f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 13 kernel launches at T=1, 50 in a device run
+# CHECK: OK: gqa f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 12 kernel launches at T=1, 44 in a device run
 # Two MoE layers, each a CUDA call, and no synchronization between them:
 # CHECK: OK: two_layers f32 (device-resident: no copy through the host, 8 synchronizations per run_device
 # CHECK: OK: relu f32 (device-resident
@@ -102,14 +104,15 @@
 # With a KV cache (inputs x, past_k, past_v; outputs y and the extended
 # cache): at T = 1 a decode step after 5 cached tokens - the cache's
 # concat along the sequence, the rotary positions from its length, the
-# causal diagonal at its length + 1 (a run-time k: the same softmax call,
-# no mask) - device-resident with every output (a wait before each one's
-# copy); the layer's 25 launches plus the cache's two concats and v's
-# head transpose (the concat reads it), twice.
-# CHECK: OK: cached f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 13 kernel launches at T=1, 56 in a device run
+# causal diagonal at its length + 1 (a run-time k: the same attention
+# call, no mask; its keys the cache's 6) - device-resident with every
+# output (a wait before each one's copy); the layer's 22 launches plus the
+# cache's two concats and v's head transpose (the concat reads it), twice.
+# CHECK: OK: cached f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 12 kernel launches at T=1, 50 in a device run
 # CHECK: OK: moe-run --device on the device-resident qwen2 f32 model matches onnxruntime
 # CHECK: OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts
 # CHECK: OK: grouped-query scores read the repeated heads where they lie, matching onnxruntime; a repeat that does not give q's heads fails naming the matmul
+# CHECK: OK: a grouped-query attention core is one fused call reading the kv heads where they lie, matching onnxruntime; a repeat that does not give q's heads fails naming the values' matmul
 # CHECK: OK: a float16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to float16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to bfloat16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 torch export of the Mixtral block runs on the CUDA kernels, device-resident, matching PyTorch in f32
@@ -337,6 +340,64 @@ for (s5, s4), api in itertools.product(
 print("OK: grouped-query scores read the repeated heads where they lie, matching onnxruntime; "
       "a repeat that does not give q's heads fails naming the matmul")
 
+# The whole core (scores, softmax, values) with those repeats: one fused
+# attention call reading k's and v's kv heads, both repeats checked - a
+# bad one fails the run naming the values' matmul, before the call reads
+# anything.
+graph = helper.make_graph(
+    [helper.make_node("Unsqueeze", ["k", "axis"], ["ku"]),
+     helper.make_node("Expand", ["ku", "s5"], ["ke"]),
+     helper.make_node("Reshape", ["ke", "s4"], ["kr"]),
+     helper.make_node("Transpose", ["kr"], ["kt"], perm=[0, 1, 3, 2]),
+     helper.make_node("MatMul", ["q", "kt"], ["s"], name="scores"),
+     helper.make_node("Div", ["s", "scale"], ["z"]),
+     helper.make_node("Softmax", ["z"], ["p"], axis=-1),
+     helper.make_node("Unsqueeze", ["v", "axis"], ["vu"]),
+     helper.make_node("Expand", ["vu", "s5"], ["ve"]),
+     helper.make_node("Reshape", ["ve", "s4"], ["vr"]),
+     helper.make_node("MatMul", ["p", "vr"], ["o"], name="values")], "gqa_core",
+    [helper.make_tensor_value_info("q", TensorProto.FLOAT, ["b", 4, "t", 8]),
+     helper.make_tensor_value_info("k", TensorProto.FLOAT, ["b", 2, "t", 8]),
+     helper.make_tensor_value_info("v", TensorProto.FLOAT, ["b", 2, "t", 8]),
+     helper.make_tensor_value_info("s5", TensorProto.INT64, [5]),
+     helper.make_tensor_value_info("s4", TensorProto.INT64, [4])],
+    [helper.make_tensor_value_info("o", TensorProto.FLOAT, ["b", 4, "t", 8])],
+    [helper.make_tensor("axis", TensorProto.INT64, [1], [2]),
+     helper.make_tensor("scale", TensorProto.FLOAT, [], [2.0])])
+core_path = os.path.join(out, "gqa_core.onnx")
+onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), core_path)
+os.makedirs(os.path.join(out, "gqa_core"))
+core_so = compiled_model.compile_model(core_path, os.path.join(out, "gqa_core"),
+                                       ["--target=cuda", f"--runtime-dir={runtime}"])
+core_ir = subprocess.run(["moe-compile", core_path, "--target=cuda", "--emit=mlir", "-o", "-"],
+                         check=True, capture_output=True, text=True).stdout
+assert "llvm.call @moe_cuda_cc_attention_f32(" in core_ir and \
+    "llvm.call @moe_cuda_cc_softmax_f32(" not in core_ir
+core_model = compiled_model.Model(core_so)
+v = rng.standard_normal((2, 2, 5, 8)).astype(np.float32)
+for s5, s4 in (([2, 2, 2, 5, 8], [2, 4, 5, 8]), ([1, 1, 2, 1, 1], [0, 4, -1, 8])):
+    feeds = {"q": q, "k": k, "v": v, "s5": np.array(s5, np.int64),
+             "s4": np.array(s4, np.int64)}
+    (expected,) = run_onnxruntime(core_path, feeds)
+    for api in ("host", "device"):
+        (o,) = (core_model.run(list(feeds.values())) if api == "host" else
+                core_model.run_device(list(feeds.values()),
+                                      cuda_lib=device_memory(core_model.lib)))
+        assert np.allclose(o, expected, rtol=1e-5, atol=1e-5), (api, s5, s4)
+for (s5, s4), api in itertools.product(
+        (([2, 2, 1, 5, 8], [2, 2, 5, 8]), ([2, 2, 4, 5, 8], [2, 8, 5, 8])),
+        ("host", "device")):
+    feeds = [q, k, v, np.array(s5, np.int64), np.array(s4, np.int64)]
+    try:
+        (core_model.run(feeds) if api == "host"
+         else core_model.run_device(feeds, cuda_lib=device_memory(core_model.lib)))
+        raise AssertionError(f"{api}: attention of 4 heads ran against a repeat {s5} {s4}")
+    except compiled_model.ModelError as error:
+        assert "onnx.matmul 'values'" in str(error) and "repeat_kv" in str(error), str(error)
+print("OK: a grouped-query attention core is one fused call reading the kv heads where they "
+      "lie, matching onnxruntime; a repeat that does not give q's heads fails naming the "
+      "values' matmul")
+
 
 # 16-bit exports of ONNX Runtime's MoE op (what GPU deployments ship):
 # float16 and bfloat16 weights, inputs and output. The layer computes in
@@ -453,7 +514,7 @@ check_bf16_export("decoder_bf16_export",
                       d=16, heads=2, causal=True),
                   "a causal decoder layer",
                   # bf16 weights (auto) for the projections: tensor cores.
-                  calls=("moe_cuda_cc_matmul_bf16w", "moe_cuda_cc_softmax_f32"))
+                  calls=("moe_cuda_cc_matmul_bf16w", "moe_cuda_cc_attention_f32"))
 
 # Decode at a size whose grouped matmuls split K (d = f = 256: 8 k tiles of
 # 32, few column tiles): in compiled code (the per-thread stream) each

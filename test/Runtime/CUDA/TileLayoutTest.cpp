@@ -19,7 +19,8 @@
 //     its descriptors describe;
 //   - the router GEMV's splits of d cover every row once, and the kernel
 //     run block by block (its per-thread sums and partial layout) equals a
-//     double-precision matmul.
+//     double-precision matmul;
+//   - the fused attention's key splits cover every key once.
 // Prints one OK line per check; exits 1 with the first mismatch.
 //
 //===----------------------------------------------------------------------===//
@@ -544,6 +545,44 @@ void checkWgmma() {
 
 } // namespace
 
+/// The fused attention's key splits: every key in exactly one split (a
+/// whole number of staged tiles each, none empty), at least minKeys keys a
+/// split unless there is one, one split once the blocks fill the GPU, and
+/// about two blocks per multiprocessor when the keys allow.
+void checkAttentionSplits() {
+  constexpr int64_t tile = 32, minKeys = 64;
+  for (int64_t sms : {1, 108, 132})
+    for (int64_t blocks : {1, 2, 7, 8, 40, 131, 132, 500})
+      for (int64_t keys : {0, 1, 31, 64, 65, 100, 300, 4096, 32768, 100003}) {
+        AttentionSplit s = attentionSplit(blocks, keys, sms, tile, minKeys);
+        EXPECT(s.splits >= 1, "%lld splits", (long long)s.splits);
+        if (s.splits == 1) {
+          EXPECT(s.keysPerSplit >= keys, "one split of %lld keys < %lld",
+                 (long long)s.keysPerSplit, (long long)keys);
+        } else {
+          EXPECT(s.keysPerSplit % tile == 0 && s.keysPerSplit >= minKeys,
+                 "splits of %lld keys", (long long)s.keysPerSplit);
+          // Each split starts before the end: none empty, all covered.
+          EXPECT((s.splits - 1) * s.keysPerSplit < keys &&
+                     s.splits * s.keysPerSplit >= keys,
+                 "%lld splits of %lld keys for %lld", (long long)s.splits,
+                 (long long)s.keysPerSplit, (long long)keys);
+          EXPECT(blocks < sms, "split though %lld blocks fill %lld SMs",
+                 (long long)blocks, (long long)sms);
+          EXPECT(blocks * s.splits <= 2 * sms + blocks,
+                 "%lld blocks x %lld splits overfill %lld SMs",
+                 (long long)blocks, (long long)s.splits, (long long)sms);
+        }
+        // Enough keys for two blocks per SM: every SM busy (the splits'
+        // rounding to whole tiles may leave fewer than two each).
+        if (blocks < sms && keys >= 2 * sms * minKeys)
+          EXPECT(blocks * s.splits >= sms,
+                 "%lld blocks x %lld splits leave %lld SMs idle",
+                 (long long)blocks, (long long)s.splits, (long long)sms);
+      }
+  std::printf("OK: attention key splits\n");
+}
+
 int main() {
   checkShape<MmaShape<1, 1>>("16-row blocks");
   checkShape<MmaShape<2, 2>>("64-row blocks");
@@ -554,5 +593,6 @@ int main() {
   checkRouterSplits();
   checkRouterGemvRuns();
   checkWgmma();
+  checkAttentionSplits();
   return 0;
 }

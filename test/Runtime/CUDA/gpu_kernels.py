@@ -31,6 +31,7 @@
 # CHECK: OK: binary
 # CHECK: OK: unary, mean, RMS norm and casts
 # CHECK: OK: softmax, transpose, slice, concat, expand, range, rotary and matmul
+# CHECK: OK: fused attention
 # CHECK: OK: chained layer
 
 import ctypes
@@ -921,6 +922,134 @@ def test_attention():
     report("softmax, transpose, slice, concat, expand, range, rotary and matmul", failures)
 
 
+def attention_reference(q, k, v, alpha, causal_k=None):
+    """softmax(alpha * q . k^T [+ causal mask]) . v in float64, k and v's
+    heads repeated for q's groups (repeat_kv): q [b, h, t, d], k [b or 1,
+    kv, s, d], v [b or 1, kv, s, dv]. A row the mask leaves empty is NaN
+    (softmax of -inf); no keys: zeros."""
+    group = q.shape[1] // k.shape[1]
+    k = np.repeat(k.astype(np.float64), group, axis=1)
+    v = np.repeat(v.astype(np.float64), group, axis=1)
+    scores = alpha * np.matmul(q.astype(np.float64), np.swapaxes(k, -1, -2))
+    if causal_k is not None:
+        t, s = scores.shape[-2:]
+        masked = np.arange(s)[None, :] - np.arange(t)[:, None] >= causal_k
+        scores = np.where(masked, -np.inf, scores)
+    if scores.shape[-1] == 0:
+        return np.zeros(q.shape[:-1] + (v.shape[-1],))
+    with np.errstate(invalid="ignore"):
+        e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        return np.matmul(e / e.sum(axis=-1, keepdims=True), v)
+
+
+def test_fused_attention():
+    """moe_cuda_attention_f32 (one launch for scores, softmax and values)
+    against numpy: heads and grouped-query heads, causal masks at a
+    prefill's and a KV cache's diagonal (rows masked whole: NaN), long
+    keys split over blocks (merged by the last block on the per-thread
+    stream, by a second launch on another), head dims up to 256 (shared
+    memory past the default 48 KiB) and wider ones (cuBLAS, softmax,
+    cuBLAS), value dims other than the head's, k
+    and v broadcast along the batch, scores that overflow exp unless the
+    max is subtracted, no keys; the compiled code's entry reading q, k^T
+    and v as views of [b, t, heads, d] buffers and writing the heads
+    merged back, on device and host buffers; shapes it refuses."""
+    failures = []
+    for b, h, kv, t, keys, d, dv, causal_k, kv_batch, scale in (
+            (2, 4, 4, 7, 7, 16, 16, None, 2, 1.0),      # heads, no mask
+            (1, 8, 2, 37, 37, 64, 64, 1, 1, 1.0),       # causal GQA prefill: row tiles
+            (2, 4, 2, 1, 300, 32, 32, 300, 2, 1.0),     # decode step: split keys
+            (1, 4, 1, 3, 200, 32, 48, 198, 1, 1.0),     # cached continuation, split
+            (1, 2, 1, 5, 40, 256, 256, None, 1, 1.0),   # widest heads
+            (1, 3, 1, 6, 9, 24, 40, 0, 1, 1.0),         # row 0 masked whole: NaN
+            (2, 2, 2, 4, 5, 8, 8, None, 1, 1.0),        # k, v broadcast over the batch
+            (1, 2, 2, 3, 70, 16, 16, None, 1, 60.0),    # exp overflows without the max
+            (1, 2, 1, 2, 0, 8, 8, None, 1, 1.0),        # no keys: zeros
+            (2, 4, 2, 5, 9, 264, 264, 1, 2, 1.0),       # wider: cuBLAS, softmax, cuBLAS
+            (1, 2, 1, 1, 70, 300, 40, 70, 1, 1.0)):     # a wide head dim, decode
+        q = (rng.standard_normal((b, h, t, d)) * scale).astype(np.float32)
+        k = rng.standard_normal((kv_batch, kv, keys, d)).astype(np.float32)
+        v = rng.standard_normal((kv_batch, kv, keys, dv)).astype(np.float32)
+        alpha = 1.0 / np.sqrt(d)
+        want = attention_reference(q, k, v, alpha, causal_k)
+        case = f"b {b} heads {h}/{kv} t {t} keys {keys} d {d}/{dv} causal {causal_k}"
+        # The kernel entry, contiguous [b, heads, t, d] operands, on the
+        # legacy default stream (split keys merged by a second launch).
+        strides = lambda shape, batch: np.array(  # noqa: E731
+            [int(np.prod(shape[1:])) if batch > 1 else 0, int(np.prod(shape[2:])), shape[3]],
+            np.int64)
+        out = D(shape=want.shape, dtype=np.float32)
+        # (The stride arrays kept alive through the call.)
+        qs, ks, vs, outs = (strides(q.shape, b), strides(k.shape, kv_batch),
+                            strides(v.shape, kv_batch), strides(want.shape, b))
+        before = kernel_launches()
+        status = ch.lib.moe_cuda_attention_f32(
+            None, b, h, kv, t, keys, d, dv, alpha, D(q).ptr, qs.ctypes.data, D(k).ptr,
+            ks.ctypes.data, D(v).ptr, vs.ctypes.data, int(causal_k is not None),
+            causal_k or 0, out.ptr, outs.ctypes.data)
+        got = out.get()
+        launches = None if before is None else kernel_launches() - before
+        if status != ch.OK or not np.allclose(got, want, rtol=1e-4, atol=1e-5, equal_nan=True):
+            failures.append(f"kernel {case}: status {status}")
+        if launches is not None and launches != (2 if keys >= 128 and t == 1 else 1) \
+                and keys in (7, 37, 300):
+            failures.append(f"kernel {case}: {launches} launches")
+        # The compiled code's entry: q, k, v as [b, t, heads, d] buffers,
+        # k read as k^T, the result written as [b, t, heads, dv].
+        qb = np.ascontiguousarray(np.transpose(q, (0, 2, 1, 3)))
+        kb = np.ascontiguousarray(np.transpose(k, (0, 2, 1, 3)))
+        vb = np.ascontiguousarray(np.transpose(v, (0, 2, 1, 3)))
+        want_b = np.transpose(want, (0, 2, 1, 3))
+        for where in ("cc device", "cc host"):
+            args = [qb, kb, vb]
+            if where == "cc host":
+                out_b = np.empty(want_b.shape, np.float32)
+                pointers = [a.ctypes.data for a in args] + [out_b.ctypes.data]
+            else:
+                out_d = D(shape=want_b.shape, dtype=np.float32)
+                pointers = [D(a).ptr for a in args] + [out_d.ptr]
+            before = kernel_launches()
+            status = ch.lib.moe_cuda_cc_attention_f32(
+                0, alpha, pointers[0], *ch.view(qb.shape, (0, 2, 1, 3)), pointers[1],
+                *ch.view(kb.shape, (0, 2, 3, 1)), pointers[2], *ch.view(vb.shape, (0, 2, 1, 3)),
+                int(causal_k is not None), causal_k or 0, t, keys,
+                *ch.view(want_b.shape, (0, 2, 1, 3)), pointers[3])
+            got = out_b if where == "cc host" else out_d.get()
+            launches = None if before is None else kernel_launches() - before
+            if status != ch.OK or not np.allclose(got, want_b, rtol=1e-4, atol=1e-5,
+                                                  equal_nan=True):
+                failures.append(f"{where} {case}: status {status}")
+            # On the per-thread stream the last split merges: one launch;
+            # wider heads: two GEMMs per member of a kv head's group (and
+            # sequence: q's [b, t, heads, d] batches are not evenly apart)
+            # and the softmax.
+            wide = max(d, dv) > 256
+            expected = 2 * (h // kv) * b + 1 if wide else 1
+            if launches is not None and keys > 0 and launches != expected:
+                failures.append(f"{where} {case}: {launches} launches, not {expected}")
+    # Shapes the entry refuses: heads not a multiple of the kv heads, a
+    # view whose rows are not its buffer's, a mask
+    # that is not [queries, keys], k's batch neither q's nor 1, a kv head
+    # count of -1 (a failed grouped-query check).
+    x = np.ones(4096, np.float32)
+    p = x.ctypes.data
+    for q_shape, q_perm, k_shape, v_shape, mask in (
+            ((1, 3, 2, 8), None, (1, 2, 8, 5), (1, 2, 5, 8), None),
+            ((1, 2, 8, 2), (0, 1, 3, 2), (1, 2, 8, 5), (1, 2, 5, 8), None),
+            ((1, 2, 2, 8), None, (1, 2, 8, 5), (1, 2, 5, 8), (2, 4)),
+            ((2, 2, 2, 8), None, (3, 2, 8, 5), (3, 2, 5, 8), None),
+            ((1, 2, 2, 8), None, (1, -1, 8, 5), (1, 2, 5, 8), None)):
+        view_q = np.transpose(np.empty(q_shape), q_perm).shape if q_perm else q_shape
+        out_shape = view_q[:3] + (v_shape[3],)
+        status = ch.lib.moe_cuda_cc_attention_f32(
+            0, 1.0, p, *ch.view(q_shape, q_perm), p, *ch.view(k_shape), p, *ch.view(v_shape),
+            int(mask is not None), 1, *(mask or (0, 0)), *ch.view(out_shape), p)
+        if status != ch.INVALID_ARGUMENT:
+            failures.append(f"attention q {q_shape} {q_perm} k^T {k_shape} v {v_shape} "
+                            f"mask {mask}: status {status}")
+    report("fused attention", failures)
+
+
 # Every section runs even when one before it failed (a GPU session is
 # short; a sticky device fault fails the rest too, and says so).
 failures = []
@@ -934,6 +1063,7 @@ for name, section in (("route", test_route), ("router logits", test_router_logit
                       ("unary, mean, RMS norm and casts", test_unary_mean),
                       ("softmax, transpose, slice, concat, expand, range and matmul",
                        test_attention),
+                      ("fused attention", test_fused_attention),
                       ("chained layer", test_chained_layer)):
     try:
         section()

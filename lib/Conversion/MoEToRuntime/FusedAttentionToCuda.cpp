@@ -1,0 +1,231 @@
+//===- FusedAttentionToCuda.cpp - An attention core as one CUDA call ------===//
+//
+// Part of convert-elementwise-to-cuda (Passes.td), its first phase: the
+// core of an attention block as exporters write it,
+//
+//   scores = MatMul(q, k^T)  [Div or Mul by a scalar: 1/sqrt(head_dim)]
+//            [Add Trilu(ConstantOfShape(-inf), upper, k): a causal mask]
+//   out    = MatMul(Softmax(scores, last axis), v)  [Transpose: heads merged]
+//
+// becomes one moe_cuda_cc_attention_f32 call (runtime/cuda/
+// FusedAttention.cu): the scores are never written out (three launches and
+// a [t, keys] matrix a head become one launch), the mask is never built,
+// and q, k^T, v and the result are read and written through the views the
+// matmul calls would take (the heads' transposes, repeat_kv's heads:
+// grouped-query attention reads each k/v head once for its group). Head
+// dims need not be known at compile time (exports reshape to run-time
+// shapes): the runtime takes any, in one launch up to
+// MOE_CUDA_MAX_ATTENTION_HEAD_DIM. It runs before the other phases, while
+// the block's ops are whole; a block it does not take (views whose rows
+// are not their buffers', another mask) is left to the separate calls
+// (MatmulToCuda.cpp, AttentionToCuda.cpp).
+//
+//===----------------------------------------------------------------------===//
+
+#include "GraphOpsToCuda.h"
+
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+/// The ops of one attention core, outermost first.
+struct AttentionMatch {
+  onnx::SoftmaxOp softmax;
+  std::optional<CausalMaskMatch> mask;
+  Operation *maskAdd = nullptr;
+  Operation *scale = nullptr; // the Div or Mul by a scalar, if any
+  double alpha = 1.0;
+  onnx::MatMulOp scores;
+  OperandView q, kT, v;
+  onnx::TransposeOp outTranspose;
+};
+
+/// Whether `value` is a static 1 (a dim numpy broadcasts).
+bool staticOne(Value value, int64_t d) {
+  return cast<RankedTensorType>(value.getType()).getDimSize(d) == 1;
+}
+
+/// The attention core whose values product is `values`, if the fused call
+/// can take it.
+std::optional<AttentionMatch> matchAttention(onnx::MatMulOp values) {
+  AttentionMatch m;
+  m.softmax = values.getLhs().getDefiningOp<onnx::SoftmaxOp>();
+  if (!m.softmax || !m.softmax.getResult().hasOneUse() ||
+      !isLastAxisF32Softmax(m.softmax))
+    return std::nullopt;
+  Value scores = m.softmax.getInput();
+  if ((m.mask = matchCausalMask(scores))) {
+    m.maskAdd = scores.getDefiningOp();
+    scores = m.mask->scores;
+  }
+  if (!scores.hasOneUse())
+    return std::nullopt;
+  // A scalar constant scaling the product: the call's alpha.
+  if (auto div = scores.getDefiningOp<onnx::DivOp>()) {
+    std::optional<double> c = scalarConstant(div.getRhs());
+    if (!c || *c == 0.0)
+      return std::nullopt;
+    m.scale = div;
+    m.alpha = 1.0 / *c;
+    scores = div.getLhs();
+  } else if (auto mul = scores.getDefiningOp<onnx::MulOp>()) {
+    for (auto [product, factor] : {std::pair(mul.getLhs(), mul.getRhs()),
+                                   std::pair(mul.getRhs(), mul.getLhs())})
+      if (std::optional<double> c = scalarConstant(factor)) {
+        m.scale = mul;
+        m.alpha = *c;
+        scores = product;
+        break;
+      }
+    if (!m.scale)
+      return std::nullopt;
+  }
+  if (m.scale && (!scores.hasOneUse() ||
+                  scores.getType() != m.scale->getResult(0).getType()))
+    return std::nullopt;
+  m.scores = scores.getDefiningOp<onnx::MatMulOp>();
+  if (!m.scores)
+    return std::nullopt;
+  Value q = m.scores.getLhs(), kT = m.scores.getRhs(), v = values.getRhs();
+  int64_t rank = rankOf(q);
+  for (Value x : {q, kT, v, Value(values.getResult())})
+    if (!isF32(x) || rankOf(x) != rank || onlyConstants(x))
+      return std::nullopt;
+  if (rank != 3 && rank != 4)
+    return std::nullopt;
+  // q's batch or head dims broadcast to k's or v's (a static 1 against
+  // theirs) would make the result's dims k's: not what the call computes.
+  for (int64_t d = 0; d < rank - 2; ++d)
+    if (staticOne(q, d) && (!staticOne(kT, d) || !staticOne(v, d)))
+      return std::nullopt;
+  m.q = operandView(q);
+  m.kT = rightOperandView(kT, rank);
+  m.v = rightOperandView(v, rank);
+  // Each view's rows (head dims) its buffer's: k^T's head dim is its
+  // second last.
+  if (m.q.perm[rank - 1] != rank - 1 || m.kT.perm[rank - 2] != rank - 1 ||
+      m.v.perm[rank - 1] != rank - 1 ||
+      m.kT.kv.has_value() != m.v.kv.has_value())
+    return std::nullopt;
+  m.outTranspose = outputTranspose(values.getResult());
+  return m;
+}
+
+/// x's dims as repeat_kv saw them ([b, kv, t, d]) from a view of it.
+SmallVector<Value> repeatedDims(ArrayRef<Value> buffer,
+                                const OperandView &view) {
+  SmallVector<Value> dims = viewDims(buffer, view.perm);
+  if (view.kvTransposed)
+    std::swap(dims[2], dims[3]);
+  return dims;
+}
+
+struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
+  using RuntimePattern::RuntimePattern;
+
+  LogicalResult matchAndRewrite(onnx::MatMulOp op,
+                                PatternRewriter &rewriter) const override {
+    std::optional<AttentionMatch> m = matchAttention(op);
+    if (!m)
+      return rewriter.notifyMatchFailure(op, "not softmax(q . k^T) . v");
+    int64_t rank = rankOf(op.getResult());
+    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+    ImplicitLocOpBuilder &b = call.builder();
+    SmallVector<Value> qBuffer = dimSizes(call, m->q.buffer),
+                       kBuffer = dimSizes(call, m->kT.buffer),
+                       vBuffer = dimSizes(call, m->v.buffer);
+    SmallVector<Value> qView = viewDims(qBuffer, m->q.perm),
+                       vView = viewDims(vBuffer, m->v.perm);
+    // k's heads as the call reads them: its kv heads, or -1 when they are
+    // not what the graph's product would use - repeat_kv's repeat
+    // (checked at run time, failing the run by name) or, without one,
+    // q's heads or a single one (numpy's broadcast; anything else the
+    // graph's matmul refuses too) - so that the call refuses to run.
+    Value heads = qView[rank - 3];
+    int64_t kvDim = m->kT.perm[rank - 3];
+    Value ok;
+    if (m->kT.kv) {
+      Value kRepeats, vRepeats;
+      ok = arith::AndIOp::create(
+          b,
+          repeatKvHolds(call, *m->kT.kv, repeatedDims(kBuffer, m->kT), heads,
+                        kRepeats),
+          repeatKvHolds(call, *m->v.kv, repeatedDims(vBuffer, m->v), heads,
+                        vRepeats));
+      emitRunTimeCheck(b, op, ok,
+                       describeGraphOp(op, "grouped-query attention: its "
+                                           "repeated k/v heads must be "
+                                           "repeat_kv's"));
+    } else {
+      auto eq = [&](Value lhs, Value rhs) {
+        return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lhs, rhs);
+      };
+      ok = arith::OrIOp::create(b, eq(kBuffer[kvDim], heads),
+                                eq(kBuffer[kvDim], call.index(1)));
+    }
+    kBuffer[kvDim] =
+        arith::SelectOp::create(b, ok, kBuffer[kvDim], call.index(-1));
+
+    call.addF32(m->alpha);
+    call.addInput(m->q.buffer);
+    addView(call, qBuffer, m->q.perm);
+    call.addInput(m->kT.buffer);
+    addView(call, kBuffer, m->kT.perm);
+    call.addInput(m->v.buffer);
+    addView(call, vBuffer, m->v.perm);
+    call.addI64(int64_t(m->mask.has_value()));
+    if (m->mask)
+      addCausalMask(call, *m->mask);
+    else
+      for (int i = 0; i < 3; ++i) // diagonal, the mask's rows and cols
+        call.addI64(int64_t(0));
+    // The result: q's batch, heads and queries, v's value dim - written
+    // through the merging transpose's view when there is one.
+    SmallVector<Value> out(qView.begin(), qView.end() - 1);
+    out.push_back(vView.back());
+    Value result = op.getResult();
+    if (m->outTranspose) {
+      ArrayRef<int64_t> perm = m->outTranspose.getPerm();
+      SmallVector<Value> buffer;
+      SmallVector<int64_t, 4> inverse(rank);
+      for (int64_t i = 0; i < rank; ++i) {
+        buffer.push_back(out[perm[i]]);
+        inverse[perm[i]] = i;
+      }
+      addView(call, buffer, inverse);
+      call.addOutput(m->outTranspose.getResult(), buffer);
+    } else {
+      addView(call, out, identityPerm(rank));
+      call.addOutput(result, out);
+    }
+    Value fused =
+        call.emit("moe_cc_attention_f32",
+                  describeGraphOp(op, "attention: q, k and v's heads and "
+                                      "the causal mask must agree"))
+            .front();
+    if (m->outTranspose) {
+      rewriter.replaceOp(m->outTranspose, fused);
+      rewriter.eraseOp(op);
+    } else {
+      rewriter.replaceOp(op, fused);
+    }
+    rewriter.eraseOp(m->softmax);
+    if (m->maskAdd)
+      rewriter.eraseOp(m->maskAdd);
+    if (m->scale)
+      rewriter.eraseOp(m->scale);
+    rewriter.eraseOp(m->scores);
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::moe::populateFusedAttentionPatterns(RewritePatternSet &patterns,
+                                               int32_t numThreads) {
+  patterns.add<FusedAttentionToCuda>(patterns.getContext(), numThreads,
+                                     RuntimeTarget::CUDA);
+}
