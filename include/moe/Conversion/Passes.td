@@ -150,7 +150,16 @@ def ConvertElementwiseToCudaPass
     operands' aligned dim that is not a 1); shapes that do not broadcast
     fail the run, naming the op. A constant operand is uploaded once, with the weights.
 
-    An attention block's ops too: `onnx.matmul` (ranks 2 to 4, batch dims
+    An attention block's ops too. First, before everything else, an
+    attention core - `onnx.matmul` of q and k^T, maybe scaled by a scalar
+    constant (its alpha), maybe plus a causal mask, `onnx.softmax` over the
+    last axis (used only there), `onnx.matmul` by v, ranks 3 or 4 - becomes
+    one `moe_cuda_cc_attention_f32` call (the scores never written out):
+    q, k^T, v and the result read and written through the views below
+    (each view's rows its buffer's; k^T's head dim its buffer's last), k's
+    and v's repeat_kv read as their kv heads (both repeats checked at run
+    time; k's heads otherwise must be q's or 1, else the call refuses).
+    Then `onnx.matmul` (ranks 2 to 4, batch dims
     broadcast) and `onnx.gemm` (its bias, beta 1, an `onnx.add` the
     patterns above take) become `moe_cuda_cc_matmul_f32` calls (cuBLAS,
     always on the GPU); a scalar constant dividing or multiplying a
