@@ -65,8 +65,8 @@ failed=()
 DEADLINE=${GPU_CHECK_DEADLINE:-500}
 # GPU_CHECK_STEPS (e.g. "kernels,models"; default all) picks steps by key,
 # for a rerun of what failed: host, kernels, models, bench, layer-bench,
-# wmma, wgmma, wgmma-bench, sanitizer, racecheck.
-STEPS=",${GPU_CHECK_STEPS:-host,kernels,models,bench,layer-bench,wmma,wgmma,wgmma-bench,sanitizer,racecheck},"
+# attention-bench, wmma, wgmma, wgmma-bench, sanitizer, racecheck.
+STEPS=",${GPU_CHECK_STEPS:-host,kernels,models,bench,layer-bench,attention-bench,wmma,wgmma,wgmma-bench,sanitizer,racecheck},"
 # step KEY NAME SECONDS COMMAND...: runs COMMAND for at most SECONDS (a hung
 # or slow step must not eat the session's device time), noting a failure.
 step() {
@@ -116,6 +116,8 @@ fi
 step bench "benchmark" 180 "$PYTHON" "$ROOT/benchmarks/bench_cuda_grouped.py" "$@"
 step layer-bench "whole-layer benchmark against PyTorch" 150 \
   "$PYTHON" "$ROOT/benchmarks/bench_cuda_layer.py" "$@"
+step attention-bench "fused attention benchmark against PyTorch" 120 \
+  "$PYTHON" "$ROOT/benchmarks/bench_cuda_attention.py" "$@"
 step wmma "kernel tests against NumPy, bf16 on the WMMA kernel" 120 \
   env MOE_CUDA_GROUPED_MATMUL=wmma "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
 step wgmma "kernel tests against NumPy, 16-bit on the experimental wgmma kernel" 120 \

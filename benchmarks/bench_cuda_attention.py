@@ -1,0 +1,123 @@
+"""GPU benchmark of the fused attention call (run by scripts/gpu-check.sh
+on a machine with an NVIDIA GPU and PyTorch).
+
+For attention shaped as the MoE models' layers (Mixtral-8x7B: 32 q heads
+on 8 kv heads of 128; Qwen3-30B-A3B: 32 on 4), at decode (one query a
+sequence against a KV cache of `keys` tokens) and at prefill (causal, the
+queries are the keys), it times in one run with CUDA events (median of
+repeats), everything f32 on device buffers:
+  ours        moe_cuda_attention_f32 on the per-thread stream, as compiled
+              models call it: one launch (decode's keys split over blocks,
+              merged by the last split)
+  sdpa        torch.nn.functional.scaled_dot_product_attention (its fused
+              f32 kernels, torch >= 2.0; k and v repeated per q head
+              beforehand, outside the timing)
+  eager       q . k^T, softmax, . v as three torch ops on repeated heads -
+              what the graph ran before the fusion (cuBLAS, softmax, cuBLAS)
+and prints the latency, GB/s of the k/v bytes read (decode is bound by
+them), that as a share of the device-to-device copy bandwidth measured in
+the same run, the speed relative to sdpa and to eager (above 1: faster),
+and the largest error against eager relative to its magnitude.
+"""
+
+import argparse
+import ctypes
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "lib"))
+import cuda_harness as ch  # noqa: E402
+from bench_cuda_grouped import preamble, timed  # noqa: E402
+
+# torch >= 2.0; older ones time eager alone.
+HAS_SDPA = hasattr(F, "scaled_dot_product_attention")
+
+CASES = [
+    # name, q heads, kv heads, head dim, (batch, queries, keys, causal)...
+    ("mixtral-8x7b", 32, 8, 128, ((1, 1, 512, False), (1, 1, 4096, False),
+                                  (1, 1, 32768, False), (8, 1, 4096, False),
+                                  (1, 512, 512, True), (1, 2048, 2048, True))),
+    ("qwen3-30b-a3b", 32, 4, 128, ((1, 1, 4096, False), (16, 1, 2048, False),
+                                   (1, 1024, 1024, True))),
+]
+
+
+def strides(t):
+    """A [b, heads, tokens, d] tensor's batch, head and token strides."""
+    return (ctypes.c_int64 * 3)(t.stride(0), t.stride(1), t.stride(2))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="the first case only")
+    args = parser.parse_args()
+    attention = ch.lib.moe_cuda_attention_f32
+    # Ours on the per-thread stream, as compiled models call it; torch
+    # times on the legacy default stream, which waits for it.
+    assert torch.cuda.current_stream().cuda_stream == 0, "torch on the legacy stream"
+    bandwidth = preamble(f"{'case':<15}{'b':>3}{'t':>6}{'keys':>7} {'engine':<7}{'ms':>9}"
+                         f"{'GB/s':>8}{'%copy':>7}{'vs sdpa':>8}{'vs eager':>9}"
+                         f"{'error':>9}")
+    for name, heads, kv_heads, dim, shapes in CASES:
+        if args.quick and name != CASES[0][0]:
+            continue
+        for batch, queries, keys, causal in shapes:
+            torch.manual_seed(0)
+            q = torch.randn(batch, heads, queries, dim, device="cuda")
+            k = torch.randn(batch, kv_heads, keys, dim, device="cuda")
+            v = torch.randn(batch, kv_heads, keys, dim, device="cuda")
+            out = torch.empty(batch, heads, queries, dim, device="cuda")
+            alpha = dim ** -0.5
+            # The causal diagonal of a prefill (queries = keys): 1.
+            qs, ks, vs, outs = strides(q), strides(k), strides(v), strides(out)
+
+            def ours():
+                status = attention(ch.PER_THREAD_STREAM, batch, heads, kv_heads, queries,
+                                   keys, dim, dim, alpha, q.data_ptr(), qs, k.data_ptr(), ks,
+                                   v.data_ptr(), vs, int(causal), 1, out.data_ptr(), outs)
+                assert status == ch.OK, ch.lib.moe_cuda_last_error()
+
+            group = heads // kv_heads
+            kr = k.repeat_interleave(group, dim=1)
+            vr = v.repeat_interleave(group, dim=1)
+
+            def sdpa():
+                return F.scaled_dot_product_attention(q, kr, vr, is_causal=causal)
+
+            mask = (torch.triu(torch.full((queries, keys), float("-inf"), device="cuda"), 1)
+                    if causal else None)
+
+            def eager():
+                scores = (q @ kr.transpose(-1, -2)) * alpha
+                if mask is not None:
+                    scores = scores + mask
+                return torch.softmax(scores, dim=-1) @ vr
+
+            ours()
+            want = eager()
+            torch.cuda.synchronize()
+            error = float((out - want).abs().max() / want.abs().max())
+            touched = 2 * k.numel() * 4  # k and v, read once
+            results = {"sdpa": timed(sdpa, args.repeats) if HAS_SDPA else None,
+                       "eager": timed(eager, args.repeats),
+                       "ours": timed(ours, args.repeats)}
+            for engine, ms in results.items():
+                if ms is None:
+                    continue
+                gbs = touched / ms / 1e6
+                vs_sdpa = f"{results['sdpa'] / ms:>7.2f}x" if HAS_SDPA else f"{'-':>8}"
+                print(f"{name:<15}{batch:>3}{queries:>6}{keys:>7} {engine:<7}{ms:>9.4f}"
+                      f"{gbs:>8.0f}{100 * gbs / bandwidth:>6.0f}%{vs_sdpa}"
+                      f"{results['eager'] / ms:>8.2f}x"
+                      + (f"{error:>9.1e}" if engine == "ours" else ""))
+            assert error < 1e-3, f"{name} b={batch} t={queries} keys={keys}: error {error}"
+            del q, k, v, out, kr, vr, want
+            torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
