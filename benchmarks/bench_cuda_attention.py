@@ -78,7 +78,8 @@ def main():
             def ours():
                 status = attention(ch.PER_THREAD_STREAM, batch, heads, kv_heads, queries,
                                    keys, dim, dim, alpha, q.data_ptr(), qs, k.data_ptr(), ks,
-                                   v.data_ptr(), vs, int(causal), 1, out.data_ptr(), outs)
+                                   v.data_ptr(), vs, int(causal), 1, None, None, out.data_ptr(),
+                                   outs)
                 assert status == ch.OK, ch.lib.moe_cuda_last_error()
 
             group = heads // kv_heads

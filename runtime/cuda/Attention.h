@@ -157,7 +157,24 @@ struct AttentionShape {
   int64_t queries = 0, keys = 0, dim = 0, valueDim = 0;
   int64_t q[3] = {}, k[3] = {}, v[3] = {}, out[3] = {};
   CausalMask mask;
+  /// An additive mask's strides (batch, head, query, key; 0: broadcast),
+  /// when the call has one: added to the scores before the softmax.
+  int64_t bias[4] = {};
 };
+
+/// Sets s.bias to the strides of an additive mask of `rank` dims (0 to 4,
+/// row-major) broadcast to the scores [batch, heads, queries, keys]; false
+/// unless it broadcasts (numpy's rules: each dim 1 or the scores').
+inline bool attentionBias(int64_t rank, const int64_t *dims,
+                          AttentionShape &s) {
+  if (rank < 0 || rank > kMaxElementwiseRank)
+    return false;
+  int64_t padded[kMaxElementwiseRank];
+  padFront(rank, dims, 1, padded);
+  const int64_t scores[kMaxElementwiseRank] = {s.batch, s.heads, s.queries,
+                                               s.keys};
+  return broadcastStrides(padded, scores, s.bias);
+}
 
 /// The widest head the one-launch attention kernel takes (rows of q, k and
 /// v are staged in shared memory, a row's outputs kept in a warp's

@@ -297,36 +297,43 @@ int32_t moe_cuda_cc_attention_f32(
     const float *v, int64_t v_rank, int64_t v0, int64_t v1, int64_t v2,
     int64_t v3, int64_t vp0, int64_t vp1, int64_t vp2, int64_t vp3,
     int64_t causal, int64_t causal_k, int64_t mask_rows, int64_t mask_cols,
-    int64_t out_rank, int64_t o0, int64_t o1, int64_t o2, int64_t o3,
-    int64_t op0, int64_t op1, int64_t op2, int64_t op3, float *out) {
+    const float *bias, int64_t bias_rank, int64_t b0, int64_t b1, int64_t b2,
+    int64_t b3, int64_t out_rank, int64_t o0, int64_t o1, int64_t o2,
+    int64_t o3, int64_t op0, int64_t op1, int64_t op2, int64_t op3,
+    float *out) {
   View qView{q_rank, {q0, q1, q2, q3}, {qp0, qp1, qp2, qp3}},
       kView{k_rank, {k0, k1, k2, k3}, {kp0, kp1, kp2, kp3}},
       vView{v_rank, {v0, v1, v2, v3}, {vp0, vp1, vp2, vp3}},
       outView{out_rank, {o0, o1, o2, o3}, {op0, op1, op2, op3}};
+  const int64_t biasDims[] = {b0, b1, b2, b3};
   AttentionShape s;
-  // The mask the graph would have added must be [queries, keys]: the fused
-  // call never reads it, so its shape is checked here.
+  // The causal mask the graph would have added must be [queries, keys]:
+  // the fused call never reads it, so its shape is checked here; an
+  // additive mask must broadcast to the scores.
   if (!attentionShape(qView.rank, qView.dims, qView.perm, kView.rank,
                       kView.dims, kView.perm, vView.rank, vView.dims,
                       vView.perm, outView.rank, outView.dims, outView.perm,
                       s) ||
-      (causal && (mask_rows != s.queries || mask_cols != s.keys)))
+      (causal && (mask_rows != s.queries || mask_cols != s.keys)) ||
+      (bias && !attentionBias(bias_rank, biasDims, s)))
     return MOE_ERROR_INVALID_ARGUMENT;
   int64_t count = s.batch * s.heads * s.queries * s.valueDim;
   if (count == 0)
     return MOE_OK;
   if (!out || (s.keys > 0 && (!q || !k || !v)))
     return MOE_ERROR_INVALID_ARGUMENT;
-  DeviceBuffer<float> dQ, dK, dV;
+  DeviceBuffer<float> dQ, dK, dV, dBias;
   Result<> result;
   MOE_TRY(upload(dQ, q, elements(q_rank, qView.dims)));
   MOE_TRY(upload(dK, k, elements(k_rank, kView.dims)));
   MOE_TRY(upload(dV, v, elements(v_rank, vView.dims)));
+  MOE_TRY(upload(dBias, bias, bias ? elements(bias_rank, biasDims) : 0));
   MOE_TRY(result.prepare(out, elements(out_rank, outView.dims)));
   MOE_TRY(moe_cuda_attention_f32(
       callStream(), s.batch, s.heads, s.kvHeads, s.queries, s.keys, s.dim,
       s.valueDim, alpha, dQ.get(), s.q, dK.get(), s.k, dV.get(), s.v,
-      int32_t(causal != 0), causal_k, result.get(), s.out));
+      int32_t(causal != 0), causal_k, bias ? dBias.get() : nullptr, s.bias,
+      result.get(), s.out));
   MOE_TRY(result.deliver());
   return finish();
 }

@@ -14,7 +14,8 @@
 // row's running max and sum of exponentials, rescales the row's outputs
 // (value_dim / 32 per lane, in registers) and adds the keys' values in.
 // A causal mask ends each row's keys early (and the block's walk at its
-// last row's end); nothing past it is read.
+// last row's end); nothing past it is read. An additive mask (padding,
+// HF's prepared 4-d masks) is added to each score as it is computed.
 //
 // Heads wider than MOE_CUDA_MAX_ATTENTION_HEAD_DIM (more than a warp's
 // registers hold) take the three launches: cuBLAS, softmax, cuBLAS.
@@ -49,6 +50,7 @@ struct AttentionArgs {
   AttentionShape s;
   float alpha;
   const float *q, *k, *v;
+  const float *bias; // an additive mask (s.bias: its strides), or null
   float *out;
   /// Split keys: each split's partial rows ([split][k/v head of a batch]
   /// [group row][valueDim + 2]: outputs, max, sum), and the tiles'
@@ -185,8 +187,8 @@ __global__ void __launch_bounds__(kThreads) attentionKernel(AttentionArgs p) {
       int r = warp + w * kWarps; // the block's row (the whole warp's)
       if (r >= rows)
         break;
-      int64_t end =
-          causalEnd(s.mask, groupRow(s, kvHead, row0 + r).query, s.keys);
+      GroupRow row = groupRow(s, kvHead, row0 + r);
+      int64_t end = causalEnd(s.mask, row.query, s.keys);
       float score = -INFINITY;
       if (lane < n && key0 + lane < end) {
         // (k's rows padded by one: the lanes' rows in different banks.)
@@ -196,6 +198,9 @@ __global__ void __launch_bounds__(kThreads) attentionKernel(AttentionArgs p) {
         for (int64_t c = 0; c < s.dim; ++c)
           dot += qRow[c] * kRow[c];
         score = p.alpha * dot;
+        if (p.bias)
+          score += p.bias[b * s.bias[0] + row.head * s.bias[1] +
+                          row.query * s.bias[2] + (key0 + lane) * s.bias[3]];
       }
       float newMax = fmaxf(max[w], warpMax(score));
       if (newMax == -INFINITY)
@@ -287,7 +292,7 @@ __global__ void __launch_bounds__(kThreads)
 /// group + g at a stride of group heads, which a strided batch takes).
 moe_status attentionUnfused(cudaStream_t stream, const AttentionShape &s,
                             float alpha, const float *q, const float *k,
-                            const float *v, float *out) {
+                            const float *v, const float *bias, float *out) {
   int64_t matrix = s.queries * s.keys;
   DeviceBuffer<float> scores;
   MOE_TRY(scores.allocate(s.batch * s.heads * matrix, stream));
@@ -297,6 +302,14 @@ moe_status attentionUnfused(cudaStream_t stream, const AttentionShape &s,
                                 s.q[2], s.q[0], s.group * s.q[1], k, s.k[2],
                                 s.k[0], s.k[1], scores.get() + g * matrix,
                                 s.keys, s.heads * matrix, s.group * matrix));
+  if (bias && matrix > 0) {
+    // (In place: each element is read and written by one thread.)
+    const int64_t shape[] = {s.batch, s.heads, s.queries, s.keys};
+    const int64_t flat[] = {s.heads * matrix, matrix, s.keys, 1};
+    MOE_TRY(moe_cuda_binary_f32(stream, MOE_CUDA_BINARY_ADD, 4, shape,
+                                scores.get(), flat, bias, s.bias,
+                                scores.get()));
+  }
   if (matrix > 0) {
     int64_t rows = s.batch * s.heads * s.queries;
     MOE_TRY(s.mask.matrixRows > 0
@@ -327,10 +340,11 @@ extern "C" moe_status moe_cuda_attention_f32(
     int64_t queries, int64_t keys, int64_t head_dim, int64_t value_dim,
     float alpha, const float *q, const int64_t *q_strides, const float *k,
     const int64_t *k_strides, const float *v, const int64_t *v_strides,
-    int32_t causal, int64_t causal_k, float *out, const int64_t *out_strides) {
+    int32_t causal, int64_t causal_k, const float *bias,
+    const int64_t *bias_strides, float *out, const int64_t *out_strides) {
   if (batch < 0 || heads < 0 || kv_heads < 1 || heads % kv_heads != 0 ||
       queries < 0 || keys < 0 || head_dim < 1 || value_dim < 1 || !q_strides ||
-      !k_strides || !v_strides || !out_strides)
+      !k_strides || !v_strides || !out_strides || (bias && !bias_strides))
     return MOE_ERROR_INVALID_ARGUMENT;
   AttentionShape s;
   s.batch = batch;
@@ -345,6 +359,8 @@ extern "C" moe_status moe_cuda_attention_f32(
   std::copy(k_strides, k_strides + 3, s.k);
   std::copy(v_strides, v_strides + 3, s.v);
   std::copy(out_strides, out_strides + 3, s.out);
+  if (bias)
+    std::copy(bias_strides, bias_strides + 4, s.bias);
   if (causal)
     s.mask = CausalMask{queries, causal_k};
   int64_t groupRows = s.group * queries;
@@ -354,14 +370,14 @@ extern "C" moe_status moe_cuda_attention_f32(
     return MOE_ERROR_INVALID_ARGUMENT;
   cudaStream_t st = asStream(stream);
   if (head_dim > kMaxAttentionDim || value_dim > kMaxAttentionDim)
-    return attentionUnfused(st, s, alpha, q, k, v, out);
+    return attentionUnfused(st, s, alpha, q, k, v, bias, out);
   int64_t rowTiles = (groupRows + kRows - 1) / kRows;
   int64_t kvBlocks = batch * kv_heads;
   if (rowTiles > INT32_MAX || kvBlocks > 65535)
     return MOE_ERROR_INVALID_ARGUMENT;
   tiles::AttentionSplit split = tiles::attentionSplit(
       rowTiles * kvBlocks, keys, multiprocessors(), kKeys, kMinSplitKeys);
-  AttentionArgs args{s,       alpha,  q, k, v, out, split.keysPerSplit,
+  AttentionArgs args{s,       alpha,  q, k, v, bias, out, split.keysPerSplit,
                      nullptr, nullptr};
   DeviceBuffer<float> partials; // freed in stream order after the merge
   if (split.splits > 1) {

@@ -288,19 +288,22 @@ moe_status moe_cuda_matmul_16(void *stream, int32_t f16, int32_t trans_a,
  * head; kv_heads must divide heads), j over the keys < keys - with causal
  * nonzero only those with j - t < causal_k (a causal mask: Trilu(full(-inf),
  * upper, causal_k) added to the scores; a row keeping none is NaN, as the
- * softmax of -inf scores is). keys = 0: zeros. Each row (head_dim values of
- * q and k, value_dim of v and out) is contiguous; row (b, h, t) of q starts at
- * q + b * q_strides[0] + h * q_strides[1] + t * q_strides[2], of k and v at
- * their kv head and key with their strides (a batch stride 0 broadcasts), of
- * out likewise. One launch (decode's few rows split the keys over blocks,
- * merged by the last to finish; on a stream other than the calling thread's
- * per-thread one, by a second launch). */
+ * softmax of -inf scores is), and with bias (NULL: none) an additive mask
+ * too: bias[b * s0 + h * s1 + t * s2 + j * s3] added to score (b, h, t, j)
+ * (bias_strides s0..s3; 0 broadcasts; -inf leaves a key out). keys = 0: zeros.
+ * Each row (head_dim values of q and k, value_dim of v and out) is contiguous;
+ * row (b, h, t) of q starts at q + b * q_strides[0] + h * q_strides[1] + t *
+ * q_strides[2], of k and v at their kv head and key with their strides (a batch
+ * stride 0 broadcasts), of out likewise. One launch (decode's few rows split
+ * the keys over blocks, merged by the last to finish; on a stream other than
+ * the calling thread's per-thread one, by a second launch). */
 moe_status moe_cuda_attention_f32(
     void *stream, int64_t batch, int64_t heads, int64_t kv_heads,
     int64_t queries, int64_t keys, int64_t head_dim, int64_t value_dim,
     float alpha, const float *q, const int64_t *q_strides, const float *k,
     const int64_t *k_strides, const float *v, const int64_t *v_strides,
-    int32_t causal, int64_t causal_k, float *out, const int64_t *out_strides);
+    int32_t causal, int64_t causal_k, const float *bias,
+    const int64_t *bias_strides, float *out, const int64_t *out_strides);
 
 /*===- Entry points for code compiled with --target=cuda -----------------===*
  *
@@ -584,7 +587,9 @@ int32_t moe_cuda_cc_matmul_f16(
  * view's last dim (k^T's head dim) its buffer's last. causal nonzero: the
  * causal mask of moe_cuda_attention_f32 with diagonal causal_k, which the
  * graph built as a mask_rows x mask_cols matrix: it must be queries x
- * keys. Always on the GPU (host operands uploaded). */
+ * keys. bias (NULL: none): an additive mask of rank bias_rank (0 to 4)
+ * and dims b0.., broadcast to the scores [b, heads, t, keys] (numpy's
+ * rules). Always on the GPU (host operands uploaded). */
 int32_t moe_cuda_cc_attention_f32(
     int32_t num_threads, float alpha, const float *q, int64_t q_rank,
     int64_t q0, int64_t q1, int64_t q2, int64_t q3, int64_t qp0, int64_t qp1,
@@ -593,8 +598,9 @@ int32_t moe_cuda_cc_attention_f32(
     int64_t kp3, const float *v, int64_t v_rank, int64_t v0, int64_t v1,
     int64_t v2, int64_t v3, int64_t vp0, int64_t vp1, int64_t vp2, int64_t vp3,
     int64_t causal, int64_t causal_k, int64_t mask_rows, int64_t mask_cols,
-    int64_t out_rank, int64_t o0, int64_t o1, int64_t o2, int64_t o3,
-    int64_t op0, int64_t op1, int64_t op2, int64_t op3, float *out);
+    const float *bias, int64_t bias_rank, int64_t b0, int64_t b1, int64_t b2,
+    int64_t b3, int64_t out_rank, int64_t o0, int64_t o1, int64_t o2,
+    int64_t o3, int64_t op0, int64_t op1, int64_t op2, int64_t op3, float *out);
 
 /* Copies `bytes` from src to dst (any memory the CUDA runtime can copy:
  * device, managed or host) on `stream` (a cudaStream_t, NULL: the default

@@ -152,7 +152,8 @@ def ConvertElementwiseToCudaPass
 
     An attention block's ops too. First, before everything else, an
     attention core - `onnx.matmul` of q and k^T, maybe scaled by a scalar
-    constant (its alpha), maybe plus a causal mask, `onnx.softmax` over the
+    constant (its alpha), maybe plus a causal mask or any other f32 mask
+    (added as the call scores: padding), `onnx.softmax` over the
     last axis (used only there), `onnx.matmul` by v, ranks 3 or 4 - becomes
     one `moe_cuda_cc_attention_f32` call (the scores never written out):
     q, k^T, v and the result read and written through the views below

@@ -4,7 +4,8 @@
 // core of an attention block as exporters write it,
 //
 //   scores = MatMul(q, k^T)  [Div or Mul by a scalar: 1/sqrt(head_dim)]
-//            [Add Trilu(ConstantOfShape(-inf), upper, k): a causal mask]
+//            [Add Trilu(ConstantOfShape(-inf), upper, k): a causal mask,
+//             or Add any other f32 mask: added as the call scores]
 //   out    = MatMul(Softmax(scores, last axis), v)  [Transpose: heads merged]
 //
 // becomes one moe_cuda_cc_attention_f32 call (runtime/cuda/
@@ -35,6 +36,7 @@ namespace {
 struct AttentionMatch {
   onnx::SoftmaxOp softmax;
   std::optional<CausalMaskMatch> mask;
+  Value bias; // an additive mask, when not a causal one
   Operation *maskAdd = nullptr;
   Operation *scale = nullptr; // the Div or Mul by a scalar, if any
   double alpha = 1.0;
@@ -46,6 +48,17 @@ struct AttentionMatch {
 /// Whether `value` is a static 1 (a dim numpy broadcasts).
 bool staticOne(Value value, int64_t d) {
   return cast<RankedTensorType>(value.getType()).getDimSize(d) == 1;
+}
+
+/// Whether `value` is a matmul's product, maybe scaled by a scalar (the
+/// scores of an attention core, before a mask is added).
+bool isScoresProduct(Value value) {
+  Operation *op = value.getDefiningOp();
+  if (isa_and_nonnull<onnx::DivOp, onnx::MulOp>(op))
+    return llvm::any_of(op->getOperands(), [](Value operand) {
+      return operand.getDefiningOp<onnx::MatMulOp>() != nullptr;
+    });
+  return isa_and_nonnull<onnx::MatMulOp>(op);
 }
 
 /// The attention core whose values product is `values`, if the fused call
@@ -60,6 +73,22 @@ std::optional<AttentionMatch> matchAttention(onnx::MatMulOp values) {
   if ((m.mask = matchCausalMask(scores))) {
     m.maskAdd = scores.getDefiningOp();
     scores = m.mask->scores;
+  } else if (auto add = scores.getDefiningOp<onnx::AddOp>()) {
+    // Any other mask added to the scores (padding, HF's prepared 4-d
+    // masks): an operand the call adds as it scores.
+    if (!scores.hasOneUse())
+      return std::nullopt;
+    for (auto [product, mask] : {std::pair(add.getLhs(), add.getRhs()),
+                                 std::pair(add.getRhs(), add.getLhs())})
+      if (isScoresProduct(product) && isF32(mask) &&
+          rankOf(mask) <= kMaxCudaRank && product.getType() == add.getType()) {
+        m.bias = mask;
+        m.maskAdd = add;
+        scores = product;
+        break;
+      }
+    if (!m.bias)
+      return std::nullopt;
   }
   if (!scores.hasOneUse())
     return std::nullopt;
@@ -182,6 +211,14 @@ struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
     else
       for (int i = 0; i < 3; ++i) // diagonal, the mask's rows and cols
         call.addI64(int64_t(0));
+    if (m->bias) {
+      preloadIfConstant(rewriter, op, m->bias, numThreads);
+      call.addInput(m->bias);
+      addRankAndDims(call, dimSizes(call, m->bias));
+    } else {
+      call.addInput(Value());
+      addRankAndDims(call, {});
+    }
     // The result: q's batch, heads and queries, v's value dim - written
     // through the merging transpose's view when there is one.
     SmallVector<Value> out(qView.begin(), qView.end() - 1);

@@ -4,17 +4,19 @@
 // softmax over the last axis, times v. After: one moe_cuda_cc_attention_f32
 // call (alpha; q, k^T and v: each buffer's rank and dims padded to 4 with
 // 1s, then the view the call reads - the heads' transposes and k^T read in
-// place; causal flag, diagonal, the mask's rows and cols; the result's
+// place; causal flag, diagonal, the mask's rows and cols; an additive
+// mask's buffer, rank and dims - null, rank 0 without one; the result's
 // buffer and its view), the scores never written out.
 
 // q, k and v split from [b, t, 2, 8] (views 0, 2, 1, 3; k^T 0, 2, 3, 1),
 // 1/2 as alpha, the result written merged back into [b, t, 2, 8].
 // CHECK-LABEL: func.func @heads
+// CHECK-DAG: %[[NULL:.*]] = llvm.mlir.zero : !llvm.ptr
 // CHECK-DAG: %[[ALPHA:.*]] = arith.constant 5.000000e-01 : f32
 // CHECK-DAG: %[[B:.*]] = tensor.dim %arg0, %c0
 // CHECK-DAG: %[[T:.*]] = tensor.dim %arg0, %c1
 // CHECK: %[[OUT:.*]] = memref.alloc(%[[B]], %[[T]]) : memref<?x?x2x8xf32>
-// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c3_i64, %c1_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %{{.*}})
+// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c3_i64, %c1_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %{{.*}})
 // CHECK-NOT: moe_cuda_cc_matmul_f32
 // CHECK-NOT: moe_cuda_cc_softmax_f32
 // CHECK-NOT: moe_cuda_cc_transpose_f32
@@ -42,6 +44,7 @@ func.func @heads(%x: tensor<?x?x2x8xf32>, %y: tensor<?x?x2x8xf32>, %z: tensor<?x
 // the scalar first; the causal mask's run-time diagonal (the cache's
 // length + 1) and its [rows, cols] passed, the mask never built.
 // CHECK-LABEL: func.func @grouped_causal
+// CHECK-DAG: %[[NULL:.*]] = llvm.mlir.zero : !llvm.ptr
 // CHECK-DAG: %[[ALPHA:.*]] = arith.constant 2.500000e-01 : f32
 // CHECK: %[[STATUS:.*]] = arith.select %[[OK:.*]], %c0_i32, %c1_i32 : i32
 // CHECK: llvm.call @moe_cc_check_status(%[[STATUS]], %{{.*}})
@@ -50,7 +53,7 @@ func.func @heads(%x: tensor<?x?x2x8xf32>, %y: tensor<?x?x2x8xf32>, %z: tensor<?x
 // CHECK: %[[DIAG:.*]] = tensor.extract %arg6[] : tensor<i64>
 // CHECK: tensor.extract %arg5[%c0] : tensor<2xi64>
 // CHECK: tensor.extract %arg5[%c1] : tensor<2xi64>
-// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %{{.*}}, %c4_i64, %{{.*}}, %c4_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %[[KV64]], %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c3_i64, %c2_i64, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %c1_i64, %[[DIAG]], %{{.*}}, %{{.*}}, %c4_i64,
+// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %{{.*}}, %c4_i64, %{{.*}}, %c4_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %[[KV64]], %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c3_i64, %c2_i64, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %c1_i64, %[[DIAG]], %{{.*}}, %{{.*}}, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c4_i64,
 // CHECK-NOT: moe_cuda_cc_expand_f32
 // CHECK-NOT: moe_cuda_cc_matmul_f32
 // CHECK-NOT: = onnx.
@@ -76,11 +79,37 @@ func.func @grouped_causal(%q: tensor<?x4x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: 
 
 // -----
 
+// Any other mask added to the scores (a padding mask [b, 1, 1, keys], as
+// HF prepares it): passed to the call, which adds it as it scores - its
+// rank and dims after the causal arguments (0: no causal mask).
+// CHECK-LABEL: func.func @padding_mask
+// CHECK: %[[MASK:.*]] = bufferization.to_buffer %arg3 read_only
+// CHECK-DAG: %[[MB:.*]] = tensor.dim %arg3, %c0
+// CHECK-DAG: %[[MK:.*]] = tensor.dim %arg3, %c3
+// CHECK: %[[MB64:.*]] = arith.index_cast %[[MB]] : index to i64
+// CHECK: %[[MK64:.*]] = arith.index_cast %[[MK]] : index to i64
+// CHECK: llvm.call @moe_cuda_cc_attention_f32({{.*}}, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %{{.*}}, %c4_i64, %[[MB64]], %c1_i64, %c1_i64, %[[MK64]], %c4_i64,
+// CHECK-NOT: moe_cuda_cc_binary_f32
+// CHECK-NOT: llvm.call @moe_cuda_cc_softmax_f32
+func.func @padding_mask(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: tensor<?x2x?x8xf32>, %m: tensor<?x1x1x?xf32>) -> tensor<?x2x?x8xf32> {
+  %kt = onnx.transpose %k {perm = array<i64: 0, 1, 3, 2>} : tensor<?x2x?x8xf32> -> tensor<?x2x8x?xf32>
+  %s = onnx.matmul %q, %kt : (tensor<?x2x?x8xf32>, tensor<?x2x8x?xf32>) -> tensor<?x2x?x?xf32>
+  %c = arith.constant dense<2.0> : tensor<f32>
+  %d = onnx.div %s, %c : (tensor<?x2x?x?xf32>, tensor<f32>) -> tensor<?x2x?x?xf32>
+  %a = onnx.add %m, %d : (tensor<?x1x1x?xf32>, tensor<?x2x?x?xf32>) -> tensor<?x2x?x?xf32>
+  %p = onnx.softmax %a {axis = 3 : i64} : tensor<?x2x?x?xf32>
+  %o = onnx.matmul %p, %v : (tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  return %o : tensor<?x2x?x8xf32>
+}
+
+// -----
+
 // Rank 3 ([heads, t, d], as exports that fold the batch into the heads
 // write it), no scale (alpha 1), k^T a transpose of k (view 0, 2, 1): k's
 // heads, not static, checked against q's (or 1: numpy's broadcast) - -1
 // otherwise.
 // CHECK-LABEL: func.func @rank3
+// CHECK-DAG: %[[NULL:.*]] = llvm.mlir.zero : !llvm.ptr
 // CHECK-DAG: %[[ALPHA:.*]] = arith.constant 1.000000e+00 : f32
 // CHECK-DAG: %[[QH:.*]] = tensor.dim %arg0, %c0
 // CHECK-DAG: %[[KH:.*]] = tensor.dim %arg1, %c0
@@ -89,7 +118,7 @@ func.func @grouped_causal(%q: tensor<?x4x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: 
 // CHECK: %[[OK:.*]] = arith.ori %[[SAME]], %[[ONE]] : i1
 // CHECK: %[[KV:.*]] = arith.select %[[OK]], %[[KH]], %c-1 : index
 // CHECK: %[[KV64:.*]] = arith.index_cast %[[KV]] : index to i64
-// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %{{.*}}, %c3_i64, %{{.*}}, %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c1_i64, %c2_i64, %c0_i64, %{{.*}}, %c3_i64, %[[KV64]], %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c2_i64, %c1_i64, %c0_i64, %{{.*}}, %c3_i64, %{{.*}}, %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c1_i64, %c2_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %c3_i64,
+// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %{{.*}}, %c3_i64, %{{.*}}, %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c1_i64, %c2_i64, %c0_i64, %{{.*}}, %c3_i64, %[[KV64]], %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c2_i64, %c1_i64, %c0_i64, %{{.*}}, %c3_i64, %{{.*}}, %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c1_i64, %c2_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c3_i64,
 // CHECK-NOT: = onnx.
 func.func @rank3(%q: tensor<?x?x16xf32>, %k: tensor<?x?x16xf32>, %v: tensor<?x?x16xf32>) -> tensor<?x?x16xf32> {
   %kt = onnx.transpose %k {perm = array<i64: 0, 2, 1>} : tensor<?x?x16xf32> -> tensor<?x16x?xf32>

@@ -113,6 +113,7 @@
 # CHECK: OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts
 # CHECK: OK: grouped-query scores read the repeated heads where they lie, matching onnxruntime; a repeat that does not give q's heads fails naming the matmul
 # CHECK: OK: a grouped-query attention core is one fused call reading the kv heads where they lie, matching onnxruntime; a repeat that does not give q's heads fails naming the values' matmul
+# CHECK: OK: an attention core with a padding mask added to its scores is one fused call, matching onnxruntime
 # CHECK: OK: a float16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to float16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to bfloat16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 torch export of the Mixtral block runs on the CUDA kernels, device-resident, matching PyTorch in f32
@@ -397,6 +398,47 @@ for (s5, s4), api in itertools.product(
 print("OK: a grouped-query attention core is one fused call reading the kv heads where they "
       "lie, matching onnxruntime; a repeat that does not give q's heads fails naming the "
       "values' matmul")
+
+# A padding mask added to the scores (an input [b, 1, 1, keys], HF's
+# finfo.min for the padded keys of the second sequence): the call adds it
+# as it scores - one fused call, matching onnxruntime.
+graph = helper.make_graph(
+    [helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
+     helper.make_node("MatMul", ["q", "kt"], ["s"]),
+     helper.make_node("Mul", ["scale", "s"], ["z"]),
+     helper.make_node("Add", ["z", "mask"], ["m"]),
+     helper.make_node("Softmax", ["m"], ["p"], axis=-1),
+     helper.make_node("MatMul", ["p", "v"], ["o"], name="values")], "masked_core",
+    [helper.make_tensor_value_info("q", TensorProto.FLOAT, ["b", 2, "t", 8]),
+     helper.make_tensor_value_info("k", TensorProto.FLOAT, ["b", 2, "s", 8]),
+     helper.make_tensor_value_info("v", TensorProto.FLOAT, ["b", 2, "s", 8]),
+     helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["b", 1, 1, "s"])],
+    [helper.make_tensor_value_info("o", TensorProto.FLOAT, ["b", 2, "t", 8])],
+    [helper.make_tensor("scale", TensorProto.FLOAT, [], [0.35])])
+masked_path = os.path.join(out, "masked_core.onnx")
+onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), masked_path)
+os.makedirs(os.path.join(out, "masked_core"))
+masked_so = compiled_model.compile_model(masked_path, os.path.join(out, "masked_core"),
+                                         ["--target=cuda", f"--runtime-dir={runtime}"])
+masked_ir = subprocess.run(["moe-compile", masked_path, "--target=cuda", "--emit=mlir", "-o", "-"],
+                           check=True, capture_output=True, text=True).stdout
+assert "llvm.call @moe_cuda_cc_attention_f32(" in masked_ir and \
+    "llvm.call @moe_cuda_cc_softmax_f32(" not in masked_ir
+masked_model = compiled_model.Model(masked_so)
+for t, keys in ((1, 7), (4, 4)):
+    mask = np.zeros((2, 1, 1, keys), np.float32)
+    mask[1, ..., -2:] = np.finfo(np.float32).min
+    feeds = {"q": rng.standard_normal((2, 2, t, 8)).astype(np.float32),
+             "k": rng.standard_normal((2, 2, keys, 8)).astype(np.float32),
+             "v": rng.standard_normal((2, 2, keys, 8)).astype(np.float32), "mask": mask}
+    (expected,) = run_onnxruntime(masked_path, feeds)
+    for api in ("host", "device"):
+        (o,) = (masked_model.run(list(feeds.values())) if api == "host" else
+                masked_model.run_device(list(feeds.values()),
+                                        cuda_lib=device_memory(masked_model.lib)))
+        assert np.allclose(o, expected, rtol=1e-5, atol=1e-5), (api, t, keys)
+print("OK: an attention core with a padding mask added to its scores is one fused call, "
+      "matching onnxruntime")
 
 
 # 16-bit exports of ONNX Runtime's MoE op (what GPU deployments ship):

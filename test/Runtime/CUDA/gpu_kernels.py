@@ -922,8 +922,8 @@ def test_attention():
     report("softmax, transpose, slice, concat, expand, range, rotary and matmul", failures)
 
 
-def attention_reference(q, k, v, alpha, causal_k=None):
-    """softmax(alpha * q . k^T [+ causal mask]) . v in float64, k and v's
+def attention_reference(q, k, v, alpha, causal_k=None, bias=None):
+    """softmax(alpha * q . k^T [+ bias] [+ causal mask]) . v in float64, k and v's
     heads repeated for q's groups (repeat_kv): q [b, h, t, d], k [b or 1,
     kv, s, d], v [b or 1, kv, s, dv]. A row the mask leaves empty is NaN
     (softmax of -inf); no keys: zeros."""
@@ -931,6 +931,8 @@ def attention_reference(q, k, v, alpha, causal_k=None):
     k = np.repeat(k.astype(np.float64), group, axis=1)
     v = np.repeat(v.astype(np.float64), group, axis=1)
     scores = alpha * np.matmul(q.astype(np.float64), np.swapaxes(k, -1, -2))
+    if bias is not None:
+        scores = scores + bias
     if causal_k is not None:
         t, s = scores.shape[-2:]
         masked = np.arange(s)[None, :] - np.arange(t)[:, None] >= causal_k
@@ -951,12 +953,17 @@ def test_fused_attention():
     memory past the default 48 KiB) and wider ones (cuBLAS, softmax,
     cuBLAS), value dims other than the head's, k
     and v broadcast along the batch, scores that overflow exp unless the
-    max is subtracted, no keys; the compiled code's entry reading q, k^T
+    max is subtracted, no keys, additive masks (padding's -inf keys of a
+    sequence, a mask per head and query; broadcast); the compiled code's entry reading q, k^T
     and v as views of [b, t, heads, d] buffers and writing the heads
     merged back, on device and host buffers; shapes it refuses."""
     failures = []
-    for b, h, kv, t, keys, d, dv, causal_k, kv_batch, scale in (
+    for b, h, kv, t, keys, d, dv, causal_k, kv_batch, scale, *bias_shape in (
             (2, 4, 4, 7, 7, 16, 16, None, 2, 1.0),      # heads, no mask
+            (2, 4, 2, 1, 300, 32, 32, None, 2, 1.0, (2, 1, 1, 300)),  # padding, split
+            (2, 2, 2, 4, 5, 8, 8, None, 2, 1.0, (2, 2, 4, 5)),        # a full mask
+            (1, 8, 2, 37, 37, 64, 64, 1, 1, 1.0, (37, 37)),           # and causal
+            (2, 4, 2, 5, 9, 264, 264, None, 2, 1.0, (2, 1, 5, 9)),    # wide: added after
             (1, 8, 2, 37, 37, 64, 64, 1, 1, 1.0),       # causal GQA prefill: row tiles
             (2, 4, 2, 1, 300, 32, 32, 300, 2, 1.0),     # decode step: split keys
             (1, 4, 1, 3, 200, 32, 48, 198, 1, 1.0),     # cached continuation, split
@@ -971,8 +978,19 @@ def test_fused_attention():
         k = rng.standard_normal((kv_batch, kv, keys, d)).astype(np.float32)
         v = rng.standard_normal((kv_batch, kv, keys, dv)).astype(np.float32)
         alpha = 1.0 / np.sqrt(d)
-        want = attention_reference(q, k, v, alpha, causal_k)
-        case = f"b {b} heads {h}/{kv} t {t} keys {keys} d {d}/{dv} causal {causal_k}"
+        bias = None
+        if bias_shape:
+            bias = (rng.standard_normal(bias_shape[0]) * 2).astype(np.float32)
+            if bias_shape[0][0] == 2:  # the second sequence's last keys padding
+                bias[1, ..., -3:] = -np.inf
+        want = attention_reference(q, k, v, alpha, causal_k, bias)
+        case = (f"b {b} heads {h}/{kv} t {t} keys {keys} d {d}/{dv} causal {causal_k}"
+                f" bias {bias_shape[0] if bias_shape else None}")
+        # Strides of the bias broadcast to the scores (0 where broadcast).
+        bs = np.zeros(4, np.int64)
+        if bias is not None:
+            padded = (1,) * (4 - bias.ndim) + bias.shape
+            bs = np.array(ch.broadcast_strides(padded, want.shape[:3] + (keys,)), np.int64)
         # The kernel entry, contiguous [b, heads, t, d] operands, on the
         # legacy default stream (split keys merged by a second launch).
         strides = lambda shape, batch: np.array(  # noqa: E731
@@ -986,7 +1004,8 @@ def test_fused_attention():
         status = ch.lib.moe_cuda_attention_f32(
             None, b, h, kv, t, keys, d, dv, alpha, D(q).ptr, qs.ctypes.data, D(k).ptr,
             ks.ctypes.data, D(v).ptr, vs.ctypes.data, int(causal_k is not None),
-            causal_k or 0, out.ptr, outs.ctypes.data)
+            causal_k or 0, None if bias is None else D(bias).ptr,
+            None if bias is None else bs.ctypes.data, out.ptr, outs.ctypes.data)
         got = out.get()
         launches = None if before is None else kernel_launches() - before
         if status != ch.OK or not np.allclose(got, want, rtol=1e-4, atol=1e-5, equal_nan=True):
@@ -1001,19 +1020,23 @@ def test_fused_attention():
         vb = np.ascontiguousarray(np.transpose(v, (0, 2, 1, 3)))
         want_b = np.transpose(want, (0, 2, 1, 3))
         for where in ("cc device", "cc host"):
-            args = [qb, kb, vb]
+            args = [qb, kb, vb] + ([] if bias is None else [bias])
             if where == "cc host":
                 out_b = np.empty(want_b.shape, np.float32)
-                pointers = [a.ctypes.data for a in args] + [out_b.ctypes.data]
+                pointers = [a.ctypes.data for a in args]
             else:
                 out_d = D(shape=want_b.shape, dtype=np.float32)
-                pointers = [D(a).ptr for a in args] + [out_d.ptr]
+                pointers = [D(a).ptr for a in args]
+            if bias is None:
+                pointers.append(None)
+            pointers.append(out_b.ctypes.data if where == "cc host" else out_d.ptr)
             before = kernel_launches()
             status = ch.lib.moe_cuda_cc_attention_f32(
                 0, alpha, pointers[0], *ch.view(qb.shape, (0, 2, 1, 3)), pointers[1],
                 *ch.view(kb.shape, (0, 2, 3, 1)), pointers[2], *ch.view(vb.shape, (0, 2, 1, 3)),
-                int(causal_k is not None), causal_k or 0, t, keys,
-                *ch.view(want_b.shape, (0, 2, 1, 3)), pointers[3])
+                int(causal_k is not None), causal_k or 0, t, keys, pointers[3],
+                *ch.dims(bias.shape if bias is not None else ()),
+                *ch.view(want_b.shape, (0, 2, 1, 3)), pointers[4])
             got = out_b if where == "cc host" else out_d.get()
             launches = None if before is None else kernel_launches() - before
             if status != ch.OK or not np.allclose(got, want_b, rtol=1e-4, atol=1e-5,
@@ -1024,29 +1047,33 @@ def test_fused_attention():
             # sequence: q's [b, t, heads, d] batches are not evenly apart)
             # and the softmax.
             wide = max(d, dv) > 256
-            expected = 2 * (h // kv) * b + 1 if wide else 1
+            expected = 2 * (h // kv) * b + 1 + (bias is not None) if wide else 1
             if launches is not None and keys > 0 and launches != expected:
                 failures.append(f"{where} {case}: {launches} launches, not {expected}")
     # Shapes the entry refuses: heads not a multiple of the kv heads, a
     # view whose rows are not its buffer's, a mask
     # that is not [queries, keys], k's batch neither q's nor 1, a kv head
-    # count of -1 (a failed grouped-query check).
+    # count of -1 (a failed grouped-query check), an additive mask that
+    # does not broadcast to the scores [1, 2, 2, 5].
     x = np.ones(4096, np.float32)
     p = x.ctypes.data
-    for q_shape, q_perm, k_shape, v_shape, mask in (
+    for q_shape, q_perm, k_shape, v_shape, mask, *bias_shape in (
             ((1, 3, 2, 8), None, (1, 2, 8, 5), (1, 2, 5, 8), None),
             ((1, 2, 8, 2), (0, 1, 3, 2), (1, 2, 8, 5), (1, 2, 5, 8), None),
             ((1, 2, 2, 8), None, (1, 2, 8, 5), (1, 2, 5, 8), (2, 4)),
             ((2, 2, 2, 8), None, (3, 2, 8, 5), (3, 2, 5, 8), None),
-            ((1, 2, 2, 8), None, (1, -1, 8, 5), (1, 2, 5, 8), None)):
+            ((1, 2, 2, 8), None, (1, -1, 8, 5), (1, 2, 5, 8), None),
+            ((1, 2, 2, 8), None, (1, 2, 8, 5), (1, 2, 5, 8), None, (1, 2, 4)),
+            ((1, 2, 2, 8), None, (1, 2, 8, 5), (1, 2, 5, 8), None, (3, 1, 1, 5))):
         view_q = np.transpose(np.empty(q_shape), q_perm).shape if q_perm else q_shape
         out_shape = view_q[:3] + (v_shape[3],)
         status = ch.lib.moe_cuda_cc_attention_f32(
             0, 1.0, p, *ch.view(q_shape, q_perm), p, *ch.view(k_shape), p, *ch.view(v_shape),
-            int(mask is not None), 1, *(mask or (0, 0)), *ch.view(out_shape), p)
+            int(mask is not None), 1, *(mask or (0, 0)), p if bias_shape else None,
+            *ch.dims(bias_shape[0] if bias_shape else ()), *ch.view(out_shape), p)
         if status != ch.INVALID_ARGUMENT:
             failures.append(f"attention q {q_shape} {q_perm} k^T {k_shape} v {v_shape} "
-                            f"mask {mask}: status {status}")
+                            f"mask {mask} bias {bias_shape}: status {status}")
     report("fused attention", failures)
 
 
