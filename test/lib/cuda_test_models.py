@@ -91,6 +91,22 @@ def build(out, rng):
         "x": rng.standard_normal((2, t, D)).astype(np.float32),
         "past_k": rng.standard_normal((2, 2, CACHED[t], D // 4)).astype(np.float32),
         "past_v": rng.standard_normal((2, 2, CACHED[t], D // 4)).astype(np.float32)})
+    # The same with a padding mask (an input [2, 1, 1, total], added to the
+    # scores after the causal mask): the first sequence left-padded by 2,
+    # as batched generation pads the shorter prompt.
+    path = os.path.join(out, "padded.onnx")
+    blocks.export_cached(blocks.DecoderLayer(
+        blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2), d=D, heads=4,
+        causal=True, rotary=True, kv_heads=2), path, d=D, seed=1, padded=True)
+
+    def padded_feeds(t):
+        mask = np.zeros((2, 1, 1, CACHED[t] + t), np.float32)
+        mask[0, ..., :2] = np.finfo(np.float32).min
+        return {"x": rng.standard_normal((2, t, D)).astype(np.float32),
+                "past_k": rng.standard_normal((2, 2, CACHED[t], D // 4)).astype(np.float32),
+                "past_v": rng.standard_normal((2, 2, CACHED[t], D // 4)).astype(np.float32),
+                "attention_mask": mask}
+    models["padded"] = (path, padded_feeds)
     return models
 
 
@@ -106,7 +122,7 @@ def weight_types(name):
     on the device): to keep the compile time of the tests down."""
     if name == "decoder":  # bf16 too: the projections' cuBLAS bf16 GEMMs
         return ("f32", "bf16")
-    if name in ("residual", "prenorm", "causal", "gqa", "cached", "many", "two_layers", "relu", "gatebefore", "soft",
+    if name in ("residual", "prenorm", "causal", "gqa", "cached", "padded", "many", "two_layers", "relu", "gatebefore", "soft",
                 "stacked", "switch"):
         return ("f32",)
     if name == "gptoss":

@@ -410,11 +410,13 @@ class SelfAttention(nn.Module):
         self.v_proj = nn.Linear(d, self.kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(d, d, bias=False)
 
-    def forward(self, hidden_states, past_k=None, past_v=None):
+    def forward(self, hidden_states, past_k=None, past_v=None, attention_mask=None):
         """With a KV cache (past_k, past_v: [b, kv_heads, p, head_dim], as
         HF's DynamicCache keeps them): the new tokens at positions p..p+t-1
         attend to the cache and themselves, and the result comes with the
-        cache extended (present k, v: [b, kv_heads, p + t, head_dim])."""
+        cache extended (present k, v: [b, kv_heads, p + t, head_dim]).
+        attention_mask: an additive mask [b, 1, 1, p + t] (0, or finfo.min
+        for a padded position: batched sequences of different lengths)."""
         b, t, d = hidden_states.shape
         p = 0 if past_k is None else past_k.shape[2]
 
@@ -452,6 +454,8 @@ class SelfAttention(nn.Module):
         if self.causal:
             scores = scores + torch.full((t, p + t), float("-inf"),
                                          dtype=scores.dtype).triu(p + 1)
+        if attention_mask is not None:
+            scores = scores + attention_mask
         probs = torch.softmax(scores, dim=-1)
         out = torch.matmul(probs, v).transpose(1, 2).reshape(b, t, d)
         if past_k is not None:
@@ -470,8 +474,9 @@ class DecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(d)
         self.block = block
 
-    def forward(self, hidden_states, past_k=None, past_v=None):
-        attn = self.self_attn(self.input_layernorm(hidden_states), past_k, past_v)
+    def forward(self, hidden_states, past_k=None, past_v=None, attention_mask=None):
+        attn = self.self_attn(self.input_layernorm(hidden_states), past_k, past_v,
+                              attention_mask)
         present = ()
         if past_k is not None:
             attn, present = attn[0], attn[1:]
@@ -498,11 +503,12 @@ def test_blocks():
     }
 
 
-def export_cached(layer, path, d, opset=17, seed=0):
+def export_cached(layer, path, d, opset=17, seed=0, padded=False):
     """Exports a DecoderLayer for decoding with a KV cache: inputs x [batch,
-    seq, d], past_k and past_v [batch, kv_heads, past, head_dim]; outputs
-    y and the extended cache, present_k and present_v [batch, kv_heads,
-    total, head_dim] (HF's layer with a DynamicCache, as a graph)."""
+    seq, d], past_k and past_v [batch, kv_heads, past, head_dim] (and with
+    `padded` attention_mask [batch, 1, 1, total], additive); outputs y and
+    the extended cache, present_k and present_v [batch, kv_heads, total,
+    head_dim] (HF's layer with a DynamicCache, as a graph)."""
     torch.manual_seed(seed)
     for p in layer.parameters():
         nn.init.normal_(p, std=0.3)
@@ -510,14 +516,19 @@ def export_cached(layer, path, d, opset=17, seed=0):
     attn = layer.self_attn
     past = torch.randn(2, attn.kv_heads, 4, attn.head_dim)
     cache_axes = {0: "batch", 2: "past"}
+    inputs = (torch.randn(2, 3, d), past, past.clone())
+    names = ["x", "past_k", "past_v"]
+    axes = {"x": {0: "batch", 1: "seq"}, "past_k": cache_axes, "past_v": cache_axes,
+            "y": {0: "batch", 1: "seq"}, "present_k": {0: "batch", 2: "total"},
+            "present_v": {0: "batch", 2: "total"}}
+    if padded:
+        inputs += (torch.zeros(2, 1, 1, 7),)
+        names.append("attention_mask")
+        axes["attention_mask"] = {0: "batch", 3: "total"}
     with torch.no_grad():
-        torch.onnx.export(layer, (torch.randn(2, 3, d), past, past.clone()), path,
-                          input_names=["x", "past_k", "past_v"],
+        torch.onnx.export(layer, inputs, path, input_names=names,
                           output_names=["y", "present_k", "present_v"], opset_version=opset,
-                          dynamic_axes={"x": {0: "batch", 1: "seq"}, "past_k": cache_axes,
-                                        "past_v": cache_axes, "y": {0: "batch", 1: "seq"},
-                                        "present_k": {0: "batch", 2: "total"},
-                                        "present_v": {0: "batch", 2: "total"}})
+                          dynamic_axes=axes)
 
 
 def export(module, path, d, opset=17, seed=0):

@@ -37,7 +37,7 @@ struct AttentionMatch {
   onnx::SoftmaxOp softmax;
   std::optional<CausalMaskMatch> mask;
   Value bias; // an additive mask, when not a causal one
-  Operation *maskAdd = nullptr;
+  SmallVector<Operation *, 2> maskAdds; // the masks' adds, outermost first
   Operation *scale = nullptr; // the Div or Mul by a scalar, if any
   double alpha = 1.0;
   onnx::MatMulOp scores;
@@ -69,21 +69,32 @@ std::optional<AttentionMatch> matchAttention(onnx::MatMulOp values) {
   if (!m.softmax || !m.softmax.getResult().hasOneUse() ||
       !isLastAxisF32Softmax(m.softmax))
     return std::nullopt;
+  // At most one causal mask and one other mask added to the scores, in
+  // either order (a decoder's causal mask and a padding mask).
   Value scores = m.softmax.getInput();
-  if ((m.mask = matchCausalMask(scores))) {
-    m.maskAdd = scores.getDefiningOp();
-    scores = m.mask->scores;
-  } else if (auto add = scores.getDefiningOp<onnx::AddOp>()) {
-    // Any other mask added to the scores (padding, HF's prepared 4-d
-    // masks): an operand the call adds as it scores.
-    if (!scores.hasOneUse())
-      return std::nullopt;
+  for (int masks = 0; masks < 2; ++masks) {
+    if (!m.mask && (m.mask = matchCausalMask(scores))) {
+      m.maskAdds.push_back(scores.getDefiningOp());
+      scores = m.mask->scores;
+      continue;
+    }
+    auto add = scores.getDefiningOp<onnx::AddOp>();
+    if (m.bias || !add || !scores.hasOneUse())
+      break;
+    // Any other mask (padding, HF's prepared 4-d masks): an operand the
+    // call adds as it scores. The other side: the scores, maybe with the
+    // causal mask still to come.
+    auto scoresSide = [&](Value x) {
+      std::optional<CausalMaskMatch> causal =
+          m.mask ? std::nullopt : matchCausalMask(x);
+      return isScoresProduct(causal ? causal->scores : x);
+    };
     for (auto [product, mask] : {std::pair(add.getLhs(), add.getRhs()),
                                  std::pair(add.getRhs(), add.getLhs())})
-      if (isScoresProduct(product) && isF32(mask) &&
-          rankOf(mask) <= kMaxCudaRank && product.getType() == add.getType()) {
+      if (scoresSide(product) && isF32(mask) && rankOf(mask) <= kMaxCudaRank &&
+          product.getType() == add.getType()) {
         m.bias = mask;
-        m.maskAdd = add;
+        m.maskAdds.push_back(add);
         scores = product;
         break;
       }
@@ -250,8 +261,8 @@ struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
       rewriter.replaceOp(op, fused);
     }
     rewriter.eraseOp(m->softmax);
-    if (m->maskAdd)
-      rewriter.eraseOp(m->maskAdd);
+    for (Operation *add : m->maskAdds)
+      rewriter.eraseOp(add);
     if (m->scale)
       rewriter.eraseOp(m->scale);
     rewriter.eraseOp(m->scores);

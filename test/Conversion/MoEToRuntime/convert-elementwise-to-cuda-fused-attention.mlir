@@ -104,6 +104,33 @@ func.func @padding_mask(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: te
 
 // -----
 
+// A causal mask and a padding mask, added in either order: one call with
+// both (causal 1 and its diagonal, the padding mask's buffer and dims).
+// CHECK-LABEL: func.func @causal_and_padding
+// CHECK-COUNT-2: llvm.call @moe_cuda_cc_attention_f32({{.*}}, %c1_i64, %c1_i64, %{{.*}}, %{{.*}}, %{{.*}}, %c4_i64, %{{.*}}, %c1_i64, %c1_i64, %{{.*}}, %c4_i64,
+// CHECK-NOT: llvm.call @moe_cuda_cc_softmax_f32
+// CHECK-NOT: = onnx.
+func.func @causal_and_padding(%q: tensor<?x2x?x8xf32>, %kt: tensor<?x2x8x?xf32>, %v: tensor<?x2x?x8xf32>, %m: tensor<?x1x1x?xf32>, %shape: tensor<2xi64>) -> (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) {
+  %k = onnx.transpose %kt {perm = array<i64: 0, 1, 3, 2>} : tensor<?x2x8x?xf32> -> tensor<?x2x?x8xf32>
+  %ktt = onnx.transpose %k {perm = array<i64: 0, 1, 3, 2>} : tensor<?x2x?x8xf32> -> tensor<?x2x8x?xf32>
+  %one = arith.constant dense<1> : tensor<i64>
+  %fill = onnx.constant_of_shape %shape {value = 0xFF800000 : f32} : (tensor<2xi64>) -> tensor<?x?xf32>
+  %causal = onnx.trilu %fill, %one : (tensor<?x?xf32>, tensor<i64>) -> tensor<?x?xf32>
+  %s = onnx.matmul %q, %ktt : (tensor<?x2x?x8xf32>, tensor<?x2x8x?xf32>) -> tensor<?x2x?x?xf32>
+  %a = onnx.add %s, %causal : (tensor<?x2x?x?xf32>, tensor<?x?xf32>) -> tensor<?x2x?x?xf32>
+  %b = onnx.add %a, %m : (tensor<?x2x?x?xf32>, tensor<?x1x1x?xf32>) -> tensor<?x2x?x?xf32>
+  %p = onnx.softmax %b {axis = 3 : i64} : tensor<?x2x?x?xf32>
+  %o = onnx.matmul %p, %v : (tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %s2 = onnx.matmul %q, %ktt : (tensor<?x2x?x8xf32>, tensor<?x2x8x?xf32>) -> tensor<?x2x?x?xf32>
+  %a2 = onnx.add %m, %s2 : (tensor<?x1x1x?xf32>, tensor<?x2x?x?xf32>) -> tensor<?x2x?x?xf32>
+  %b2 = onnx.add %causal, %a2 : (tensor<?x?xf32>, tensor<?x2x?x?xf32>) -> tensor<?x2x?x?xf32>
+  %p2 = onnx.softmax %b2 {axis = 3 : i64} : tensor<?x2x?x?xf32>
+  %o2 = onnx.matmul %p2, %v : (tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  return %o, %o2 : tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>
+}
+
+// -----
+
 // Rank 3 ([heads, t, d], as exports that fold the batch into the heads
 // write it), no scale (alpha 1), k^T a transpose of k (view 0, 2, 1): k's
 // heads, not static, checked against q's (or 1: numpy's broadcast) - -1

@@ -107,7 +107,7 @@ def check_lowering(name, path):
         extra["causal"] = extra["gqa"] = extra["decoder"] | {
             "moe_cuda_cc_rotary_f32", "moe_cuda_cc_concat_f32", "moe_cuda_cc_range_f32",
             "moe_cuda_cc_unary_f32"}
-        extra["cached"] = extra["causal"] | {"moe_cuda_cc_transpose_f32"}
+        extra["cached"] = extra["padded"] = extra["causal"] | {"moe_cuda_cc_transpose_f32"}
         extra = extra.get(name, set())
         assert kernels == {"moe_cuda_cc_layer_f32", "moe_cuda_cc_preload"} | extra, kernels
     print(f"OK: {name} calls the CUDA runtime")

@@ -109,6 +109,10 @@
 # output (a wait before each one's copy); the layer's 22 launches plus the
 # cache's two concats and v's head transpose (the concat reads it), twice.
 # CHECK: OK: cached f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 12 kernel launches at T=1, 50 in a device run
+# With a padding mask too (an input [b, 1, 1, total] added after the
+# causal mask: the first sequence left-padded): the mask an operand of the
+# same fused call - the same launches, still device-resident.
+# CHECK: OK: padded f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 12 kernel launches at T=1, 50 in a device run
 # CHECK: OK: moe-run --device on the device-resident qwen2 f32 model matches onnxruntime
 # CHECK: OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts
 # CHECK: OK: grouped-query scores read the repeated heads where they lie, matching onnxruntime; a repeat that does not give q's heads fails naming the matmul
@@ -235,7 +239,7 @@ for name, (path, feeds_for) in models.items():
         # The graph's own ops run on the host in host runs: a device run
         # counts them too (its sizing probe's launches included).
         graph = (f", {device_launches} in a device run"
-                 if name in ("residual", "prenorm", "decoder", "causal", "gqa", "cached")
+                 if name in ("residual", "prenorm", "decoder", "causal", "gqa", "cached", "padded")
                  else "")
         print(f"OK: {name} {weights} ({how} per run_device, {launches} kernel launches "
               f"at T=1{graph}{traffic}, worst error {worst:.1e})")
