@@ -148,10 +148,13 @@ __global__ void __launch_bounds__(kThreads) attentionKernel(AttentionArgs p) {
   int64_t b = blockIdx.y / s.kvHeads, kvHead = blockIdx.y % s.kvHeads;
   int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 
-  for (int64_t i = threadIdx.x; i < rows * s.dim; i += kThreads) {
-    GroupRow row = groupRow(s, kvHead, row0 + i / s.dim);
-    qStaged[i] =
-        p.q[b * s.q[0] + row.head * s.q[1] + row.query * s.q[2] + i % s.dim];
+  // Rows staged a warp per row, a lane per column (no index division).
+  int dim = int(s.dim), valueDim = int(s.valueDim);
+  for (int r = warp; r < rows; r += kWarps) {
+    GroupRow row = groupRow(s, kvHead, row0 + r);
+    const float *q = p.q + b * s.q[0] + row.head * s.q[1] + row.query * s.q[2];
+    for (int c = lane; c < dim; c += 32)
+      qStaged[r * dim + c] = q[c];
   }
   // This split's keys, up to the last its rows keep.
   int64_t keyBegin = int64_t(blockIdx.z) * p.keysPerSplit;
@@ -176,11 +179,14 @@ __global__ void __launch_bounds__(kThreads) attentionKernel(AttentionArgs p) {
   for (int64_t key0 = keyBegin; key0 < keyEnd; key0 += kKeys) {
     int n = int(std::min<int64_t>(kKeys, keyEnd - key0));
     __syncthreads(); // the previous keys' readers are done
-    for (int64_t i = threadIdx.x; i < n * s.dim; i += kThreads)
-      kStaged[(i / s.dim) * (s.dim + 1) + i % s.dim] =
-          k[(key0 + i / s.dim) * s.k[2] + i % s.dim];
-    for (int64_t i = threadIdx.x; i < n * s.valueDim; i += kThreads)
-      vStaged[i] = v[(key0 + i / s.valueDim) * s.v[2] + i % s.valueDim];
+    for (int j = warp; j < n; j += kWarps) {
+      const float *kRow = k + (key0 + j) * s.k[2];
+      const float *vRow = v + (key0 + j) * s.v[2];
+      for (int c = lane; c < dim; c += 32)
+        kStaged[j * (dim + 1) + c] = kRow[c];
+      for (int c = lane; c < valueDim; c += 32)
+        vStaged[j * valueDim + c] = vRow[c];
+    }
     __syncthreads();
 #pragma unroll
     for (int w = 0; w < kRowsPerWarp; ++w) {
@@ -192,10 +198,10 @@ __global__ void __launch_bounds__(kThreads) attentionKernel(AttentionArgs p) {
       float score = -INFINITY;
       if (lane < n && key0 + lane < end) {
         // (k's rows padded by one: the lanes' rows in different banks.)
-        const float *qRow = qStaged + r * s.dim;
-        const float *kRow = kStaged + lane * (s.dim + 1);
+        const float *qRow = qStaged + r * dim;
+        const float *kRow = kStaged + lane * (dim + 1);
         float dot = 0.0f;
-        for (int64_t c = 0; c < s.dim; ++c)
+        for (int c = 0; c < dim; ++c)
           dot += qRow[c] * kRow[c];
         score = p.alpha * dot;
         if (p.bias)
@@ -217,8 +223,8 @@ __global__ void __launch_bounds__(kThreads) attentionKernel(AttentionArgs p) {
 #pragma unroll
         for (int i = 0; i < kColsPerLane; ++i) {
           int c = lane + 32 * i;
-          if (c < s.valueDim)
-            acc[w][i] += wj * vStaged[j * s.valueDim + c];
+          if (c < valueDim)
+            acc[w][i] += wj * vStaged[j * valueDim + c];
         }
       }
     }
