@@ -302,12 +302,19 @@ moe_status expertChain(cudaStream_t s, const float *dInput, int64_t numTokens,
   MOE_TRY(dInverse.allocate(slots, s));
   MOE_TRY(dRows.allocate(slots * d, s));
   MOE_TRY(dZ.allocate(slots * outCols, s));
-  MOE_TRY(moe_cuda_permute(s, dIds, numTokens, k, numExperts,
-                           dAssignments.get(), dOffsets.get(),
-                           dInverse.get()));
-  // The gather rounds the rows to a 16-bit weight type on the way.
-  MOE_TRY(
-      gatherRows(s, dInput, numTokens, d, dAssignments.get(), k, dRows.get()));
+  // The gather rounds the rows to a 16-bit weight type on the way; at
+  // decode it is the permutation's own launch.
+  if (gatherFuses(slots, d)) {
+    MOE_TRY(permuteAndGather(s, dIds, numTokens, k, numExperts, dInput, d,
+                             dAssignments.get(), dOffsets.get(), dInverse.get(),
+                             dRows.get()));
+  } else {
+    MOE_TRY(moe_cuda_permute(s, dIds, numTokens, k, numExperts,
+                             dAssignments.get(), dOffsets.get(),
+                             dInverse.get()));
+    MOE_TRY(gatherRows(s, dInput, numTokens, d, dAssignments.get(), k,
+                       dRows.get()));
+  }
   if constexpr (std::is_same_v<W, float>) {
     MOE_TRY(dHidden.allocate(slots * hidden, s));
     MOE_TRY(moe_cuda_grouped_matmul_f32(s, dRows.get(), slots, d, dW1,

@@ -399,15 +399,15 @@ __global__ void permuteKernel(const int32_t *ids, int64_t slots, int phase,
     counts[expert] = static_cast<int32_t>(seen);
 }
 
-/// The permutation of at most kPermuteThreads slots (decode) in one launch
-/// instead of three: the ids in shared memory, slot j placed after the
-/// slots of lower experts and the earlier slots of its own (the same
-/// stable order as the per-expert blocks), offsets[e] the slots of experts
-/// below e - counted, so no scan and no atomics.
-__global__ void permuteSmallKernel(const int32_t *ids, int slots,
-                                   int numExperts, int32_t *assignments,
-                                   int32_t *offsets, int32_t *inverse) {
-  __shared__ int32_t shared[kScanThreads];
+/// The permutation of at most kPermuteThreads slots (decode) by one block:
+/// the ids in shared memory (`shared`), slot j placed after the slots of
+/// lower experts and the earlier slots of its own (the same stable order
+/// as the per-expert blocks), offsets[e] the slots of experts below e -
+/// counted, so no scan and no atomics. Returns the calling thread's slot's
+/// position (-1 past the slots).
+__device__ int placeSmall(const int32_t *ids, int slots, int numExperts,
+                          int32_t *assignments, int32_t *offsets,
+                          int32_t *inverse, int32_t *shared) {
   int j = threadIdx.x;
   if (j < slots)
     shared[j] = ids[j];
@@ -419,12 +419,44 @@ __global__ void permuteSmallKernel(const int32_t *ids, int slots,
     offsets[e] = below;
   }
   if (j >= slots)
-    return;
+    return -1;
   int id = shared[j], position = 0;
   for (int i = 0; i < slots; ++i)
     position += shared[i] < id || (shared[i] == id && i < j);
   assignments[position] = j;
   inverse[j] = position;
+  return position;
+}
+
+/// The small permutation in one launch instead of three.
+__global__ void permuteSmallKernel(const int32_t *ids, int slots,
+                                   int numExperts, int32_t *assignments,
+                                   int32_t *offsets, int32_t *inverse) {
+  __shared__ int32_t shared[kScanThreads];
+  placeSmall(ids, slots, numExperts, assignments, offsets, inverse, shared);
+}
+
+/// The small permutation and the gather of its rows (rows[position of slot
+/// j] = input[j / k], converted to Element) in one launch: decode's few
+/// short rows, which a block copies faster than a second launch starts.
+template <typename Element>
+__global__ void
+permuteGatherKernel(const int32_t *ids, int slots, int numExperts,
+                    const float *input, int64_t d, int k, int32_t *assignments,
+                    int32_t *offsets, int32_t *inverse, Element *rows) {
+  __shared__ int32_t shared[kScanThreads];
+  __shared__ int32_t positions[kScanThreads];
+  int position =
+      placeSmall(ids, slots, numExperts, assignments, offsets, inverse, shared);
+  if (threadIdx.x < slots)
+    positions[threadIdx.x] = position;
+  __syncthreads();
+  for (int j = 0; j < slots; ++j) {
+    const float *src = input + int64_t(j / k) * d;
+    Element *dst = rows + int64_t(positions[j]) * d;
+    for (int64_t c = threadIdx.x; c < d; c += kScanThreads)
+      dst[c] = Element(src[c]);
+  }
 }
 
 /// offsets[0] = 0, offsets[e + 1] = offsets[e] + counts[e] (one thread:
@@ -595,6 +627,34 @@ moe_status moe::runtime::cuda::gatherRows(cudaStream_t stream,
   (input, d, assignments, k, rows);
   return launched();
 }
+
+template <typename Element>
+moe_status moe::runtime::cuda::permuteAndGather(
+    cudaStream_t stream, const int32_t *ids, int64_t numTokens, int64_t k,
+    int64_t numExperts, const float *input, int64_t d, int32_t *assignments,
+    int32_t *offsets, int32_t *inverse, Element *rows) {
+  if (numTokens < 0 || k < 1 || k > INT32_MAX || d < 0 || numExperts < 1 ||
+      numExperts >= INT32_MAX || numTokens * k > kScanThreads ||
+      !gatherFuses(numTokens * k, d))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  int64_t slots = numTokens * k;
+  if (numTokens > 0 && (!ids || !assignments || !inverse || !offsets ||
+                        (d > 0 && (!input || !rows))))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  MOE_LAUNCH(1, kScanThreads, 0, stream, permuteGatherKernel<Element>)
+  (ids, int(slots), int(numExperts), input, d, int(k), assignments, offsets,
+   inverse, rows);
+  return launched();
+}
+
+#define MOE_PERMUTE_AND_GATHER(ELEMENT)                                        \
+  template moe_status moe::runtime::cuda::permuteAndGather(                    \
+      cudaStream_t, const int32_t *, int64_t, int64_t, int64_t, const float *, \
+      int64_t, int32_t *, int32_t *, int32_t *, ELEMENT *);
+MOE_PERMUTE_AND_GATHER(float)
+MOE_PERMUTE_AND_GATHER(__nv_bfloat16)
+MOE_PERMUTE_AND_GATHER(__half)
+#undef MOE_PERMUTE_AND_GATHER
 
 template moe_status moe::runtime::cuda::gatherRows(cudaStream_t, const float *,
                                                    int64_t, int64_t,

@@ -8,6 +8,7 @@
 #ifndef MOE_RUNTIME_CUDA_ROUTING_H
 #define MOE_RUNTIME_CUDA_ROUTING_H
 
+#include "IndexMath.h"
 #include "moe_runtime.h"
 
 #include <cuda_runtime.h>
@@ -23,6 +24,25 @@ template <typename Element>
 moe_status gatherRows(cudaStream_t stream, const float *input,
                       int64_t numTokens, int64_t d, const int32_t *assignments,
                       int64_t k, Element *rows);
+
+/// The most rows times columns permuteAndGather takes (64 KiB of f32
+/// rows: decode's 2 rows of 4096, 8 of 2048) - what one block copies
+/// faster than a second launch starts.
+constexpr int64_t kFusedGatherElements = 16384;
+
+/// Whether permuteAndGather takes `slots` rows of d values: the
+/// one-block permutation's slots, kFusedGatherElements values in all.
+inline bool gatherFuses(int64_t slots, int64_t d) {
+  return slots <= tiles::kPermuteThreads && slots * d <= kFusedGatherElements;
+}
+
+/// moe_cuda_permute and gatherRows in one launch, where gatherFuses;
+/// MOE_ERROR_INVALID_ARGUMENT beyond.
+template <typename Element>
+moe_status permuteAndGather(cudaStream_t stream, const int32_t *ids,
+                            int64_t numTokens, int64_t k, int64_t numExperts,
+                            const float *input, int64_t d, int32_t *assignments,
+                            int32_t *offsets, int32_t *inverse, Element *rows);
 
 } // namespace moe::runtime::cuda
 

@@ -28,6 +28,7 @@
 # CHECK: OK: grouped_matmul bf16
 # CHECK: OK: grouped_matmul f16
 # CHECK: OK: combine
+# CHECK: OK: compiled experts
 # CHECK: OK: binary
 # CHECK: OK: unary, mean, RMS norm and casts
 # CHECK: OK: softmax, transpose, slice, concat, expand, range, rotary and matmul
@@ -412,6 +413,46 @@ def test_chained_layer():
     want = ref.moe_layer(x, wr, w1, w2, dict(kind="softmax_topk", k=k, renormalize=True), "swiglu", w3=w3)
     close("layer", layer.get(), want, rtol=1e-4, atol=1e-4)
     print("OK: chained layer")
+
+
+def test_compiled_experts():
+    """moe_cuda_cc_experts_f32 (permutation, gather, both grouped matmuls,
+    combine) on host buffers against numpy: at decode sizes, where the
+    permutation and the gather are one launch, and with more rows than
+    that launch copies (the separate permutation and gather)."""
+    _i32, _i64, _f32, _p = ch._i32, ch._i64, ch._f32, ch._p
+    experts = ch.lib.moe_cuda_cc_experts_f32
+    experts.argtypes = ([_i32, _p, _i64, _i64, _p, _p, _i64, _i64] +
+                        [_p, _i64, _p, _i32, _f32, _f32, _f32, _i32] * 2 + [_p])
+    failures = []
+    for t, d, k, e, f in ((1, 64, 2, 8, 32), (3, 16, 4, 6, 24), (300, 64, 2, 8, 32)):
+        x = rng.standard_normal((t, d)).astype(np.float32)
+        ids = np.stack([rng.permutation(e)[:k] for _ in range(t)]).astype(np.int32)
+        weights = rng.random((t, k)).astype(np.float32)
+        w1 = (rng.standard_normal((e, d, f)) / np.sqrt(d)).astype(np.float32)
+        w2 = (rng.standard_normal((e, f, d)) / np.sqrt(f)).astype(np.float32)
+        want = np.zeros((t, d))
+        for j in range(k):
+            hidden = np.einsum("td,tdf->tf", x.astype(np.float64), w1[ids[:, j]])
+            want += weights[:, j, None] * np.einsum("tf,tfd->td", hidden, w2[ids[:, j]])
+        out = np.empty((t, d), np.float32)
+        before = kernel_launches()
+        status = experts(0, x.ctypes.data, t, d, ids.ctypes.data, weights.ctypes.data, k, e,
+                         w1.ctypes.data, f, None, ch.ACTIVATION["identity"], 0, 0, 0, 0,
+                         w2.ctypes.data, d, None, ch.ACTIVATION["identity"], 0, 0, 0, 0,
+                         out.ctypes.data)
+        launches = None if before is None else kernel_launches() - before
+        if status != ch.OK or not np.allclose(out, want, rtol=1e-4, atol=1e-4):
+            failures.append(f"experts T={t} d={d} k={k}: status {status}")
+        # Permutation with the gather, up, down, combine; beyond 16384
+        # gathered values the permutation's and the gather's own launches.
+        fused = t * k * d <= 16384
+        if launches is not None and fused and launches != 4:
+            failures.append(f"experts T={t} d={d} k={k}: {launches} launches, not 4")
+        if launches is not None and not fused and launches < 5:
+            failures.append(f"experts T={t} d={d} k={k}: {launches} launches, "
+                            "the gather not separate")
+    report("compiled experts", failures)
 
 
 def test_binary():
@@ -1086,7 +1127,9 @@ for name, section in (("route", test_route), ("router logits", test_router_logit
                       ("grouped_matmul f32", lambda: test_grouped_matmul("f32")),
                       ("grouped_matmul bf16", lambda: test_grouped_matmul("bf16")),
                       ("grouped_matmul f16", lambda: test_grouped_matmul("f16")),
-                      ("combine", test_combine), ("binary", test_binary),
+                      ("combine", test_combine),
+                      ("compiled experts", test_compiled_experts),
+                      ("binary", test_binary),
                       ("unary, mean, RMS norm and casts", test_unary_mean),
                       ("softmax, transpose, slice, concat, expand, range and matmul",
                        test_attention),
