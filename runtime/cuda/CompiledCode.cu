@@ -16,6 +16,8 @@
 #include "GroupedMatmul.h"
 #include "Routing.h"
 
+#include <functional>
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -280,11 +282,18 @@ template <typename W> struct ExpertWeights {
 /// [T, k], the first grouped matmul (gate|up), the second (down) and the
 /// combine with dWeights into dOut [T, outCols]. The permuted rows and the
 /// hidden activations never leave the device.
+/// `place` (assignments, offsets, inverse, rows), when given, computes the
+/// permutation and the gathered rows instead (decode's routing, which
+/// makes dIds and dWeights in the same launch).
+template <typename W>
+using PlaceRows =
+    std::function<moe_status(int32_t *, int32_t *, int32_t *, W *)>;
+
 template <typename W>
 moe_status expertChain(cudaStream_t s, const float *dInput, int64_t numTokens,
                        int64_t d, const int32_t *dIds, const float *dWeights,
-                       int64_t k, int64_t numExperts,
-                       const ExpertWeights<W> &e, float *dOut) {
+                       int64_t k, int64_t numExperts, const ExpertWeights<W> &e,
+                       float *dOut, const PlaceRows<W> &place = {}) {
   int64_t slots = numTokens * k, hidden = e.hidden(), outCols = e.outCols();
   DeviceBuffer<float> dB1, dB2, dHidden, dZ;
   DeviceBuffer<int32_t> dAssignments, dOffsets, dInverse;
@@ -304,7 +313,10 @@ moe_status expertChain(cudaStream_t s, const float *dInput, int64_t numTokens,
   MOE_TRY(dZ.allocate(slots * outCols, s));
   // The gather rounds the rows to a 16-bit weight type on the way; at
   // decode it is the permutation's own launch.
-  if (gatherFuses(slots, d)) {
+  if (place) {
+    MOE_TRY(
+        place(dAssignments.get(), dOffsets.get(), dInverse.get(), dRows.get()));
+  } else if (gatherFuses(slots, d)) {
     MOE_TRY(permuteAndGather(s, dIds, numTokens, k, numExperts, dInput, d,
                              dAssignments.get(), dOffsets.get(), dInverse.get(),
                              dRows.get()));
@@ -459,10 +471,30 @@ moe_status runLayer(const float *input, int64_t numTokens, int64_t d,
   MOE_TRY(dIds.allocate(slots, s));
   MOE_TRY(dWeights.allocate(slots, s));
   MOE_TRY(result.prepare(out, numTokens * e.outCols()));
-  MOE_TRY(routeOnDevice(s, dInput.get(), numTokens, d, numExperts, routing,
-                        dIds.get(), dWeights.get()));
-  MOE_TRY(expertChain(s, dInput.get(), numTokens, d, dIds.get(),
-                      dWeights.get(), k, allExperts, e, result.get()));
+  if (routeGathers(numTokens, slots, d) && numTokens > 0 && !recordingStats()) {
+    // Decode: the routing, the permutation and the gather one launch
+    // after the router GEMV.
+    DeviceBuffer<float> dRouter, dRouterBias, dCorrection;
+    MOE_TRY(upload(dRouter, routing.router,
+                   d * logitColumns(routing.params, numExperts)));
+    MOE_TRY(upload(dRouterBias, routing.routerBias,
+                   logitColumns(routing.params, numExperts)));
+    MOE_TRY(upload(dCorrection, routing.correctionBias, numExperts));
+    PlaceRows<W> place = [&](int32_t *assignments, int32_t *offsets,
+                             int32_t *inverse, W *rows) {
+      return routeAndGather(s, dInput.get(), numTokens, d, dRouter.get(),
+                            dRouterBias.get(), numExperts, routing.params,
+                            dCorrection.get(), dIds.get(), dWeights.get(),
+                            assignments, offsets, inverse, rows);
+    };
+    MOE_TRY(expertChain(s, dInput.get(), numTokens, d, dIds.get(),
+                        dWeights.get(), k, allExperts, e, result.get(), place));
+  } else {
+    MOE_TRY(routeOnDevice(s, dInput.get(), numTokens, d, numExperts, routing,
+                          dIds.get(), dWeights.get()));
+    MOE_TRY(expertChain(s, dInput.get(), numTokens, d, dIds.get(),
+                        dWeights.get(), k, allExperts, e, result.get()));
+  }
   MOE_TRY(result.deliver());
   return finish();
 }

@@ -94,18 +94,16 @@ struct PartialLogits {
   float *logits;
 };
 
-__global__ void routeKernel(const float *logits, int64_t numTokens,
-                            int numExperts, moe_routing_params p,
-                            const float *bias, int32_t *ids, float *weights,
-                            PartialLogits fromPartials) {
+/// Routes token t, the calling warp's (warp `warp` of its block).
+__device__ void routeToken(const float *logits, int64_t numTokens,
+                           int numExperts, const moe_routing_params &p,
+                           const float *bias, int32_t *ids, float *weights,
+                           const PartialLogits &fromPartials, int64_t t) {
   __shared__ float scoresAll[kWarpsPerBlock][kMaxExperts];
   __shared__ float choiceAll[kWarpsPerBlock][kMaxExperts];
   __shared__ bool maskedAll[kWarpsPerBlock][kMaxExperts];
   __shared__ float rowAll[kWarpsPerBlock][kMaxExperts + 1];
   int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
-  int64_t t = int64_t(blockIdx.x) * kWarpsPerBlock + warp;
-  if (t >= numTokens)
-    return;
   float *scores = scoresAll[warp], *choice = choiceAll[warp];
   bool *masked = maskedAll[warp];
   int64_t columns = logitColumns(p, numExperts);
@@ -245,6 +243,17 @@ __global__ void routeKernel(const float *logits, int64_t numTokens,
   for (int j = 0; j < p.k; ++j)
     w[j] = (p.renormalize ? scores[chosen[j]] / divisor : scores[chosen[j]]) *
            p.scale;
+}
+
+/// One warp per token.
+__global__ void routeKernel(const float *logits, int64_t numTokens,
+                            int numExperts, moe_routing_params p,
+                            const float *bias, int32_t *ids, float *weights,
+                            PartialLogits fromPartials) {
+  int64_t t = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp;
+  if (t < numTokens)
+    routeToken(logits, numTokens, numExperts, p, bias, ids, weights,
+               fromPartials, t);
 }
 
 constexpr int kGemvWarps = tiles::kRouterGemvWarps;
@@ -399,33 +408,35 @@ __global__ void permuteKernel(const int32_t *ids, int64_t slots, int phase,
     counts[expert] = static_cast<int32_t>(seen);
 }
 
-/// The permutation of at most kPermuteThreads slots (decode) by one block:
+/// The permutation of at most kScanThreads slots (decode) by one block:
 /// the ids in shared memory (`shared`), slot j placed after the slots of
 /// lower experts and the earlier slots of its own (the same stable order
 /// as the per-expert blocks), offsets[e] the slots of experts below e -
-/// counted, so no scan and no atomics. Returns the calling thread's slot's
-/// position (-1 past the slots).
-__device__ int placeSmall(const int32_t *ids, int slots, int numExperts,
-                          int32_t *assignments, int32_t *offsets,
-                          int32_t *inverse, int32_t *shared) {
-  int j = threadIdx.x;
-  if (j < slots)
+/// counted, so no scan and no atomics; each slot's position also in
+/// `positions` (shared memory) when given. Ends with a barrier.
+__device__ void placeSmall(const int32_t *ids, int slots, int numExperts,
+                           int32_t *assignments, int32_t *offsets,
+                           int32_t *inverse, int32_t *shared,
+                           int32_t *positions) {
+  for (int j = threadIdx.x; j < slots; j += blockDim.x)
     shared[j] = ids[j];
   __syncthreads();
-  for (int e = j; e <= numExperts; e += kScanThreads) {
+  for (int e = threadIdx.x; e <= numExperts; e += blockDim.x) {
     int below = 0;
     for (int i = 0; i < slots; ++i)
       below += shared[i] < e;
     offsets[e] = below;
   }
-  if (j >= slots)
-    return -1;
-  int id = shared[j], position = 0;
-  for (int i = 0; i < slots; ++i)
-    position += shared[i] < id || (shared[i] == id && i < j);
-  assignments[position] = j;
-  inverse[j] = position;
-  return position;
+  for (int j = threadIdx.x; j < slots; j += blockDim.x) {
+    int id = shared[j], position = 0;
+    for (int i = 0; i < slots; ++i)
+      position += shared[i] < id || (shared[i] == id && i < j);
+    assignments[position] = j;
+    inverse[j] = position;
+    if (positions)
+      positions[j] = position;
+  }
+  __syncthreads();
 }
 
 /// The small permutation in one launch instead of three.
@@ -433,30 +444,60 @@ __global__ void permuteSmallKernel(const int32_t *ids, int slots,
                                    int numExperts, int32_t *assignments,
                                    int32_t *offsets, int32_t *inverse) {
   __shared__ int32_t shared[kScanThreads];
-  placeSmall(ids, slots, numExperts, assignments, offsets, inverse, shared);
+  placeSmall(ids, slots, numExperts, assignments, offsets, inverse, shared,
+             nullptr);
 }
 
-/// The small permutation and the gather of its rows (rows[position of slot
-/// j] = input[j / k], converted to Element) in one launch: decode's few
-/// short rows, which a block copies faster than a second launch starts.
+/// Where a small permutation's rows go, and where they come from.
+template <typename Element> struct SmallGather {
+  const float *input; // [T, d]
+  int64_t d;
+  int k; // slots per token
+  int32_t *assignments, *offsets, *inverse;
+  Element *rows; // [T * k, d]
+};
+
+/// placeSmall, then rows[position of slot j] = input[j / k], converted to
+/// Element: decode's few short rows, which a block copies faster than a
+/// second launch starts.
 template <typename Element>
-__global__ void
-permuteGatherKernel(const int32_t *ids, int slots, int numExperts,
-                    const float *input, int64_t d, int k, int32_t *assignments,
-                    int32_t *offsets, int32_t *inverse, Element *rows) {
+__device__ void placeAndGather(const int32_t *ids, int slots, int numExperts,
+                               const SmallGather<Element> &g) {
   __shared__ int32_t shared[kScanThreads];
   __shared__ int32_t positions[kScanThreads];
-  int position =
-      placeSmall(ids, slots, numExperts, assignments, offsets, inverse, shared);
-  if (threadIdx.x < slots)
-    positions[threadIdx.x] = position;
-  __syncthreads();
+  placeSmall(ids, slots, numExperts, g.assignments, g.offsets, g.inverse,
+             shared, positions);
   for (int j = 0; j < slots; ++j) {
-    const float *src = input + int64_t(j / k) * d;
-    Element *dst = rows + int64_t(positions[j]) * d;
-    for (int64_t c = threadIdx.x; c < d; c += kScanThreads)
+    const float *src = g.input + int64_t(j / g.k) * g.d;
+    Element *dst = g.rows + int64_t(positions[j]) * g.d;
+    for (int64_t c = threadIdx.x; c < g.d; c += blockDim.x)
       dst[c] = Element(src[c]);
   }
+}
+
+/// The small permutation and the gather in one launch.
+template <typename Element>
+__global__ void permuteGatherKernel(const int32_t *ids, int slots,
+                                    int numExperts, SmallGather<Element> g) {
+  placeAndGather(ids, slots, numExperts, g);
+}
+
+/// Decode's routing (a warp per token, at most kWarpsPerBlock tokens), its
+/// permutation and the gather of its rows in one launch: the routing's
+/// ids and weights go to global memory as the routing kernel writes them,
+/// and the same block then places and gathers the slots.
+template <typename Element>
+__global__ void
+routePermuteGatherKernel(const float *logits, int64_t numTokens, int numExperts,
+                         moe_routing_params p, const float *bias, int32_t *ids,
+                         float *weights, PartialLogits fromPartials,
+                         SmallGather<Element> g) {
+  int64_t t = threadIdx.x / kWarp;
+  if (t < numTokens)
+    routeToken(logits, numTokens, numExperts, p, bias, ids, weights,
+               fromPartials, t);
+  __syncthreads(); // the ids written
+  placeAndGather(ids, int(numTokens * g.k), numExperts + p.num_shared, g);
 }
 
 /// offsets[0] = 0, offsets[e + 1] = offsets[e] + counts[e] (one thread:
@@ -641,16 +682,56 @@ moe_status moe::runtime::cuda::permuteAndGather(
   if (numTokens > 0 && (!ids || !assignments || !inverse || !offsets ||
                         (d > 0 && (!input || !rows))))
     return MOE_ERROR_INVALID_ARGUMENT;
+  SmallGather<Element> g{input, d, int(k), assignments, offsets, inverse, rows};
   MOE_LAUNCH(1, kScanThreads, 0, stream, permuteGatherKernel<Element>)
-  (ids, int(slots), int(numExperts), input, d, int(k), assignments, offsets,
-   inverse, rows);
+  (ids, int(slots), int(numExperts), g);
+  return launched();
+}
+
+template <typename Element>
+moe_status moe::runtime::cuda::routeAndGather(
+    cudaStream_t s, const float *input, int64_t numTokens, int64_t d,
+    const float *router, const float *routerBias, int64_t numExperts,
+    const moe_routing_params &params, const float *correctionBias, int32_t *ids,
+    float *weights, int32_t *assignments, int32_t *offsets, int32_t *inverse,
+    Element *rows) {
+  static_assert(kRouteGatherTokens == kWarpsPerBlock,
+                "one routing block: a warp per token");
+  int64_t k = slotsPerToken(params);
+  if (!validRoute(numTokens, numExperts, &params, correctionBias) || d < 1 ||
+      numTokens < 1 || !routeGathers(numTokens, numTokens * k, d) || !input ||
+      !router || !ids || !weights || !assignments || !offsets || !inverse ||
+      !rows)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  int64_t columns = logitColumns(params, numExperts);
+  tiles::RouterGemvGrid shape =
+      tiles::routerGemvGrid(columns, multiprocessors(), d);
+  // Split over d, the GEMV leaves partial sums the routing adds up.
+  bool partialSums = shape.splits > 1;
+  DeviceBuffer<float> logits, partials; // freed in stream order
+  if (!partialSums)
+    MOE_TRY(logits.allocate(numTokens * columns, s));
+  MOE_TRY(routerGemv(s, input, numTokens, d, router, columns, shape, routerBias,
+                     logits.get(), partials));
+  PartialLogits from{};
+  if (partialSums)
+    from =
+        PartialLogits{partials.get(), int(shape.splits), routerBias, nullptr};
+  SmallGather<Element> g{input, d, int(k), assignments, offsets, inverse, rows};
+  MOE_LAUNCH(1, kWarpsPerBlock * kWarp, 0, s, routePermuteGatherKernel<Element>)
+  (logits.get(), numTokens, int(numExperts), params, correctionBias, ids,
+   weights, from, g);
   return launched();
 }
 
 #define MOE_PERMUTE_AND_GATHER(ELEMENT)                                        \
   template moe_status moe::runtime::cuda::permuteAndGather(                    \
       cudaStream_t, const int32_t *, int64_t, int64_t, int64_t, const float *, \
-      int64_t, int32_t *, int32_t *, int32_t *, ELEMENT *);
+      int64_t, int32_t *, int32_t *, int32_t *, ELEMENT *);                    \
+  template moe_status moe::runtime::cuda::routeAndGather(                      \
+      cudaStream_t, const float *, int64_t, int64_t, const float *,            \
+      const float *, int64_t, const moe_routing_params &, const float *,       \
+      int32_t *, float *, int32_t *, int32_t *, int32_t *, ELEMENT *);
 MOE_PERMUTE_AND_GATHER(float)
 MOE_PERMUTE_AND_GATHER(__nv_bfloat16)
 MOE_PERMUTE_AND_GATHER(__half)

@@ -44,6 +44,31 @@ moe_status permuteAndGather(cudaStream_t stream, const int32_t *ids,
                             const float *input, int64_t d, int32_t *assignments,
                             int32_t *offsets, int32_t *inverse, Element *rows);
 
+/// The most tokens routeAndGather routes: one routing block, a warp per
+/// token.
+constexpr int64_t kRouteGatherTokens = 4;
+
+/// Whether routeAndGather takes `numTokens` tokens routed into `slots`
+/// rows of d values.
+inline bool routeGathers(int64_t numTokens, int64_t slots, int64_t d) {
+  return numTokens <= kRouteGatherTokens && gatherFuses(slots, d);
+}
+
+/// A fused-gating layer's routing at decode, its permutation and the
+/// gather of its rows: the router GEMV (moe_cuda_route_fused_f32's), then
+/// one launch that routes the tokens (ids, weights [T, k + shared]),
+/// places their slots (assignments, offsets over the routed and shared
+/// experts, inverse) and gathers the rows - where routeGathers;
+/// MOE_ERROR_INVALID_ARGUMENT beyond.
+template <typename Element>
+moe_status routeAndGather(cudaStream_t stream, const float *input,
+                          int64_t numTokens, int64_t d, const float *router,
+                          const float *routerBias, int64_t numExperts,
+                          const moe_routing_params &params,
+                          const float *correctionBias, int32_t *ids,
+                          float *weights, int32_t *assignments,
+                          int32_t *offsets, int32_t *inverse, Element *rows);
+
 } // namespace moe::runtime::cuda
 
 #endif // MOE_RUNTIME_CUDA_ROUTING_H

@@ -42,38 +42,39 @@
 # CHECK: OK: microsoft f16
 # CHECK: OK: many f32 (staged:
 # CHECK: OK: mixtral f32 (device-resident
-# Decode's launches per layer call: router GEMV, routing, permutation and
-# gather in one (rounding to bf16 on the way), up projection (its epilogue
+# Decode's launches per layer call: router GEMV, routing with the
+# permutation and the gather in one (rounding to bf16 on the way), up
+# projection (its epilogue
 # rounding the hidden rows to bf16), down projection, combine.
-# CHECK: OK: mixtral bf16 (device-resident: no copy through the host, 8 synchronizations per run_device, 6 kernel launches at T=1, each touched weight read once
+# CHECK: OK: mixtral bf16 (device-resident: no copy through the host, 8 synchronizations per run_device, 5 kernel launches at T=1, each touched weight read once
 # CHECK: OK: mixtral f16
 # CHECK: OK: qwen2 f32 (device-resident
 # CHECK: OK: qwen2 bf16
 # CHECK: OK: deepseek f32 (device-resident
 # CHECK: OK: deepseek bf16
 # The residual add on the device (moe_cuda_cc_binary_f32): a device run
-# launches the layer's 6 kernels and the add's, twice (run_device's sizing
+# launches the layer's 5 kernels and the add's, twice (run_device's sizing
 # probe runs the graph too).
-# CHECK: OK: residual f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 6 kernel launches at T=1, 14 in a device run
+# CHECK: OK: residual f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 5 kernel launches at T=1, 12 in a device run
 # An RMS norm too, its seven ops (pow, mean over the last axis, add,
 # sqrt, div, two muls) one fused launch (moe_cuda_cc_rms_norm_f32; as
 # separate calls: 30 launches):
-# CHECK: OK: prenorm f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 6 kernel launches at T=1, 16 in a device run
+# CHECK: OK: prenorm f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 5 kernel launches at T=1, 14 in a device run
 # A whole decoder layer: attention too (q, k, v, o projections as cuBLAS
 # GEMMs - the emulation counts each call a launch - and the scores,
 # softmax and value product one fused launch, the division by
 # sqrt(head_dim) its alpha, the four head transposes read or written in
 # place), its norms fused (the second with the residual add), all
-# device-resident: 4 GEMMs + 1 + 6 for the layer in a host run (the
-# graph's other ops computed on the host there), 14 per device run (16
-# with the scores and values as GEMMs and a softmax, 20 with the
+# device-resident: 4 GEMMs + 1 + 5 for the layer in a host run (the
+# graph's other ops computed on the host there), 13 per device run (15
+# with the scores and values as GEMMs and a softmax, 19 with the
 # transposes as calls too), twice.
-# CHECK: OK: decoder f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 11 kernel launches at T=1, 28 in a device run
+# CHECK: OK: decoder f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 10 kernel launches at T=1, 26 in a device run
 # With --weights=bf16 the four projections are cuBLAS bf16 GEMMs (their
 # weights stored bf16) after their activations' rounding: one cast shared
 # by q, k and v's, one inside o's call - 2 more a device run (a host run
 # rounds q, k and v's input on the host: 1 more there).
-# CHECK: OK: decoder bf16 (device-resident: no copy through the host, 8 synchronizations per run_device, 12 kernel launches at T=1, 32 in a device run
+# CHECK: OK: decoder bf16 (device-resident: no copy through the host, 8 synchronizations per run_device, 11 kernel launches at T=1, 30 in a device run
 # With a causal mask (torch's triu of -inf: ConstantOfShape, Trilu, add):
 # the softmax leaves the masked columns out, the mask never built or
 # added; and rotary embeddings: their cos/sin tables built on the device
@@ -85,13 +86,13 @@
 # grouped-query attention's repeated k and v heads read where they lie by
 # the fused attention call (each kv head staged once for its group of
 # heads; as a rank-5 Expand each: 2 launches and copies), v's head
-# transpose read and the output's merge written in place too - 21 a run
-# (24 with the scores and values as GEMMs, 45 before these fusions),
+# transpose read and the output's merge written in place too - 20 a run
+# (23 with the scores and values as GEMMs, 44 before these fusions),
 # nothing through the host.
-# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 11 kernel launches at T=1, 42 in a device run
+# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 10 kernel launches at T=1, 40 in a device run
 # Four heads sharing two kv heads, two sequences (the groups of both in
 # one strided batch):
-# CHECK: OK: gqa f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 11 kernel launches at T=1, 42 in a device run
+# CHECK: OK: gqa f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 10 kernel launches at T=1, 40 in a device run
 # Two MoE layers, each a CUDA call, and no synchronization between them:
 # CHECK: OK: two_layers f32 (device-resident: no copy through the host, 8 synchronizations per run_device
 # CHECK: OK: relu f32 (device-resident
@@ -106,13 +107,13 @@
 # concat along the sequence, the rotary positions from its length, the
 # causal diagonal at its length + 1 (a run-time k: the same attention
 # call, no mask; its keys the cache's 6) - device-resident with every
-# output (a wait before each one's copy); the layer's 21 launches plus the
+# output (a wait before each one's copy); the layer's 20 launches plus the
 # cache's two concats and v's head transpose (the concat reads it), twice.
-# CHECK: OK: cached f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 11 kernel launches at T=1, 48 in a device run
+# CHECK: OK: cached f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 10 kernel launches at T=1, 46 in a device run
 # With a padding mask too (an input [b, 1, 1, total] added after the
 # causal mask: the first sequence left-padded): the mask an operand of the
 # same fused call - the same launches, still device-resident.
-# CHECK: OK: padded f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 11 kernel launches at T=1, 48 in a device run
+# CHECK: OK: padded f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 10 kernel launches at T=1, 46 in a device run
 # CHECK: OK: moe-run --device on the device-resident qwen2 f32 model matches onnxruntime
 # CHECK: OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts
 # CHECK: OK: grouped-query scores read the repeated heads where they lie, matching onnxruntime; a repeat that does not give q's heads fails naming the matmul

@@ -29,6 +29,7 @@
 # CHECK: OK: grouped_matmul f16
 # CHECK: OK: combine
 # CHECK: OK: compiled experts
+# CHECK: OK: compiled layer
 # CHECK: OK: binary
 # CHECK: OK: unary, mean, RMS norm and casts
 # CHECK: OK: softmax, transpose, slice, concat, expand, range, rotary and matmul
@@ -453,6 +454,54 @@ def test_compiled_experts():
             failures.append(f"experts T={t} d={d} k={k}: {launches} launches, "
                             "the gather not separate")
     report("compiled experts", failures)
+
+
+def test_compiled_layer():
+    """moe_cuda_cc_layer_f32 (router GEMV, routing, permutation, gather,
+    both grouped matmuls, combine; a shared expert after the routed ones)
+    on host buffers against numpy: at decode's few tokens the routing, the
+    permutation and the gather are one launch after the GEMV (a warp per
+    token, up to 4), beyond that the routing's own launch."""
+    _i32, _i64, _f32, _p = ch._i32, ch._i64, ch._f32, ch._p
+    layer = ch.lib.moe_cuda_cc_layer_f32
+    layer.argtypes = ([_i32, _p, _i64, _i64, _p, _p, _i64] + [_i32] * 8 +
+                      [_f32, _p, _i32, ctypes.c_char_p] +
+                      [_p, _i64, _p, _i32, _f32, _f32, _f32, _i32] * 2 + [_p])
+    failures = []
+    d, f, e, k = 64, 32, 8, 2
+    for t, shared in ((1, 0), (3, 1), (4, 0), (5, 1), (40, 0)):
+        x = rng.standard_normal((t, d)).astype(np.float32)
+        router = rng.standard_normal((d, e)).astype(np.float32)
+        w1 = (rng.standard_normal((e + shared, d, f)) / np.sqrt(d)).astype(np.float32)
+        w2 = (rng.standard_normal((e + shared, f, d)) / np.sqrt(f)).astype(np.float32)
+        logits = x.astype(np.float64) @ router
+        probs = np.exp(logits - logits.max(1, keepdims=True))
+        probs /= probs.sum(1, keepdims=True)
+        chosen = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        weights = np.take_along_axis(probs, chosen, 1)
+        weights /= weights.sum(1, keepdims=True)
+        slots = [(chosen[:, j], weights[:, j]) for j in range(k)]
+        slots += [(np.full(t, e + j), np.ones(t)) for j in range(shared)]
+        want = np.zeros((t, d))
+        for ids, w in slots:
+            hidden = np.einsum("td,tdf->tf", x.astype(np.float64), w1[ids])
+            want += w[:, None] * np.einsum("tf,tfd->td", hidden, w2[ids])
+        out = np.empty((t, d), np.float32)
+        before = kernel_launches()
+        status = layer(0, x.ctypes.data, t, d, router.ctypes.data, None, e,
+                       ch.ROUTING["softmax_topk"], k, 1, 1, 1, 0, shared, 0, 1.0, None, 0,
+                       b"layer", w1.ctypes.data, f, None, ch.ACTIVATION["identity"], 0, 0, 0,
+                       0, w2.ctypes.data, d, None, ch.ACTIVATION["identity"], 0, 0, 0, 0,
+                       out.ctypes.data)
+        launches = None if before is None else kernel_launches() - before
+        case = f"layer T={t} shared {shared}"
+        if status != ch.OK or not np.allclose(out, want, rtol=1e-4, atol=1e-4):
+            failures.append(f"{case}: status {status}")
+        # GEMV, routing with the permutation and the gather, up, down,
+        # combine; beyond 4 tokens the routing's own launch.
+        if launches is not None and t <= 5 and launches != (5 if t <= 4 else 6):
+            failures.append(f"{case}: {launches} launches")
+    report("compiled layer", failures)
 
 
 def test_binary():
@@ -1129,6 +1178,7 @@ for name, section in (("route", test_route), ("router logits", test_router_logit
                       ("grouped_matmul f16", lambda: test_grouped_matmul("f16")),
                       ("combine", test_combine),
                       ("compiled experts", test_compiled_experts),
+                      ("compiled layer", test_compiled_layer),
                       ("binary", test_binary),
                       ("unary, mean, RMS norm and casts", test_unary_mean),
                       ("softmax, transpose, slice, concat, expand, range and matmul",
