@@ -234,21 +234,7 @@ struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
     // through the merging transpose's view when there is one.
     SmallVector<Value> out(qView.begin(), qView.end() - 1);
     out.push_back(vView.back());
-    Value result = op.getResult();
-    if (m->outTranspose) {
-      ArrayRef<int64_t> perm = m->outTranspose.getPerm();
-      SmallVector<Value> buffer;
-      SmallVector<int64_t, 4> inverse(rank);
-      for (int64_t i = 0; i < rank; ++i) {
-        buffer.push_back(out[perm[i]]);
-        inverse[perm[i]] = i;
-      }
-      addView(call, buffer, inverse);
-      call.addOutput(m->outTranspose.getResult(), buffer);
-    } else {
-      addView(call, out, identityPerm(rank));
-      call.addOutput(result, out);
-    }
+    addResultView(call, op.getResult(), out, m->outTranspose);
     Value fused =
         call.emit("moe_cc_attention_f32",
                   describeGraphOp(op, "attention: q, k and v's heads and "

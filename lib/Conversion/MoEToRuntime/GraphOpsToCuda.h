@@ -120,6 +120,12 @@ SmallVector<Value> viewDims(ArrayRef<Value> dims, ArrayRef<int64_t> perm);
 /// Passes a view: its buffer's rank and dims (padded), then the perm.
 void addView(RuntimeCall &call, ArrayRef<Value> dims, ArrayRef<int64_t> perm);
 
+/// Passes the view a call writes its result (of `sizes`) through and
+/// allocates its buffer: `result` as it lies, or - with `transpose`, the
+/// result's one user - the transpose's buffer, written in place.
+void addResultView(RuntimeCall &call, Value result, ArrayRef<Value> sizes,
+                   onnx::TransposeOp transpose);
+
 /// Whether the repeat `kv` of x (dims [b, kv, t, d], as repeat_kv saw
 /// them) is repeat_kv's for `heads` heads of the other operand: the expand
 /// keeps x's dims but the new axis's, the reshape merges kv and n, and kv *

@@ -277,22 +277,7 @@ void replaceByMatmul(PatternRewriter &rewriter, Operation *op,
     }
     sizes.push_back(m.transA ? a[aRank - 1] : a[aRank - 2]);
     sizes.push_back(m.transB ? b[bRank - 2] : b[bRank - 1]);
-    if (!m.outTranspose) {
-      addView(call, sizes, identityPerm(rank));
-      call.addOutput(result, sizes);
-    } else {
-      // The transpose's buffer: its dim i is the product's perm[i]; the
-      // product is its view through the inverse permutation.
-      ArrayRef<int64_t> perm = m.outTranspose.getPerm();
-      SmallVector<Value> buffer;
-      SmallVector<int64_t, 4> inverse(rank);
-      for (int64_t i = 0; i < rank; ++i) {
-        buffer.push_back(sizes[perm[i]]);
-        inverse[perm[i]] = i;
-      }
-      addView(call, buffer, inverse);
-      call.addOutput(m.outTranspose.getResult(), buffer);
-    }
+    addResultView(call, result, sizes, m.outTranspose);
   }
   Value product =
       call.emit(callee,
@@ -473,6 +458,27 @@ void mlir::moe::addView(RuntimeCall &call, ArrayRef<Value> dims,
   addRankAndDims(call, dims);
   for (int64_t d = 0; d < kMaxCudaRank; ++d)
     call.addI64(d < static_cast<int64_t>(perm.size()) ? perm[d] : 0);
+}
+
+void mlir::moe::addResultView(RuntimeCall &call, Value result,
+                              ArrayRef<Value> sizes,
+                              onnx::TransposeOp transpose) {
+  if (!transpose) {
+    addView(call, sizes, identityPerm(sizes.size()));
+    call.addOutput(result, sizes);
+    return;
+  }
+  // The transpose's buffer: its dim i is the result's perm[i]; the result
+  // is its view through the inverse permutation.
+  ArrayRef<int64_t> perm = transpose.getPerm();
+  SmallVector<Value> buffer;
+  SmallVector<int64_t, 4> inverse(sizes.size());
+  for (auto [i, d] : llvm::enumerate(perm)) {
+    buffer.push_back(sizes[d]);
+    inverse[d] = i;
+  }
+  addView(call, buffer, inverse);
+  call.addOutput(transpose.getResult(), buffer);
 }
 
 Value mlir::moe::repeatKvHolds(RuntimeCall &call, const RepeatKvMatch &kv,

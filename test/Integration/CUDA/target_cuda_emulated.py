@@ -370,16 +370,25 @@ graph = helper.make_graph(
     [helper.make_tensor_value_info("o", TensorProto.FLOAT, ["b", 4, "t", 8])],
     [helper.make_tensor("axis", TensorProto.INT64, [1], [2]),
      helper.make_tensor("scale", TensorProto.FLOAT, [], [2.0])])
-core_path = os.path.join(out, "gqa_core.onnx")
-onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), core_path)
-os.makedirs(os.path.join(out, "gqa_core"))
-core_so = compiled_model.compile_model(core_path, os.path.join(out, "gqa_core"),
-                                       ["--target=cuda", f"--runtime-dir={runtime}"])
-core_ir = subprocess.run(["moe-compile", core_path, "--target=cuda", "--emit=mlir", "-o", "-"],
-                         check=True, capture_output=True, text=True).stdout
-assert "llvm.call @moe_cuda_cc_attention_f32(" in core_ir and \
-    "llvm.call @moe_cuda_cc_softmax_f32(" not in core_ir
-core_model = compiled_model.Model(core_so)
+
+
+def fused_core(name, graph):
+    """Saves `graph` as name.onnx and compiles it for CUDA: (its path, the
+    model), after checking that its attention core became one fused call
+    (no softmax call left)."""
+    path = os.path.join(out, name + ".onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    os.makedirs(os.path.join(out, name))
+    so = compiled_model.compile_model(path, os.path.join(out, name),
+                                      ["--target=cuda", f"--runtime-dir={runtime}"])
+    ir = subprocess.run(["moe-compile", path, "--target=cuda", "--emit=mlir", "-o", "-"],
+                        check=True, capture_output=True, text=True).stdout
+    assert "llvm.call @moe_cuda_cc_attention_f32(" in ir and \
+        "llvm.call @moe_cuda_cc_softmax_f32(" not in ir, name
+    return path, compiled_model.Model(so)
+
+
+core_path, core_model = fused_core("gqa_core", graph)
 v = rng.standard_normal((2, 2, 5, 8)).astype(np.float32)
 for s5, s4 in (([2, 2, 2, 5, 8], [2, 4, 5, 8]), ([1, 1, 2, 1, 1], [0, 4, -1, 8])):
     feeds = {"q": q, "k": k, "v": v, "s5": np.array(s5, np.int64),
@@ -420,16 +429,7 @@ graph = helper.make_graph(
      helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["b", 1, 1, "s"])],
     [helper.make_tensor_value_info("o", TensorProto.FLOAT, ["b", 2, "t", 8])],
     [helper.make_tensor("scale", TensorProto.FLOAT, [], [0.35])])
-masked_path = os.path.join(out, "masked_core.onnx")
-onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), masked_path)
-os.makedirs(os.path.join(out, "masked_core"))
-masked_so = compiled_model.compile_model(masked_path, os.path.join(out, "masked_core"),
-                                         ["--target=cuda", f"--runtime-dir={runtime}"])
-masked_ir = subprocess.run(["moe-compile", masked_path, "--target=cuda", "--emit=mlir", "-o", "-"],
-                           check=True, capture_output=True, text=True).stdout
-assert "llvm.call @moe_cuda_cc_attention_f32(" in masked_ir and \
-    "llvm.call @moe_cuda_cc_softmax_f32(" not in masked_ir
-masked_model = compiled_model.Model(masked_so)
+masked_path, masked_model = fused_core("masked_core", graph)
 for t, keys in ((1, 7), (4, 4)):
     mask = np.zeros((2, 1, 1, keys), np.float32)
     mask[1, ..., -2:] = np.finfo(np.float32).min
