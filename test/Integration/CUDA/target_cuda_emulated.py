@@ -321,28 +321,40 @@ onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
 os.makedirs(os.path.join(out, "gqa_scores"))
 gqa_model = compiled_model.Model(compiled_model.compile_model(
     gqa_path, os.path.join(out, "gqa_scores"), ["--target=cuda", f"--runtime-dir={runtime}"]))
+
+
+def check_repeats(path, model, tensors, node):
+    """Runs `model` (compiled from `path`) on `tensors` (q, k[, v]) with
+    repeat_kv's shapes as inputs - HF's, and ONNX's 0 and -1 entries -
+    against onnxruntime on host and device buffers; then with repeats that
+    do not give q's 4 heads (k's 2 heads not repeated, or repeated to 8),
+    which must fail the run naming the matmul `node` (the second must not
+    run the product either: q seen as 2 x 4 groups of heads would be read
+    past its end - on the emulated device, a fault)."""
+    for s5, s4 in (([2, 2, 2, 5, 8], [2, 4, 5, 8]), ([1, 1, 2, 1, 1], [0, 4, -1, 8])):
+        feeds = dict(tensors, s5=np.array(s5, np.int64), s4=np.array(s4, np.int64))
+        (expected,) = run_onnxruntime(path, feeds)
+        for api in ("host", "device"):
+            (got,) = (model.run(list(feeds.values())) if api == "host" else
+                      model.run_device(list(feeds.values()),
+                                       cuda_lib=device_memory(model.lib)))
+            assert np.allclose(got, expected, rtol=1e-5, atol=1e-5), (api, s5, s4)
+    for (s5, s4), api in itertools.product(
+            (([2, 2, 1, 5, 8], [2, 2, 5, 8]), ([2, 2, 4, 5, 8], [2, 8, 5, 8])),
+            ("host", "device")):
+        feeds = list(tensors.values()) + [np.array(s5, np.int64), np.array(s4, np.int64)]
+        try:
+            (model.run(feeds) if api == "host"
+             else model.run_device(feeds, cuda_lib=device_memory(model.lib)))
+            raise AssertionError(f"{api}: 4 heads of q ran against a repeat {s5} {s4}")
+        except compiled_model.ModelError as error:
+            assert f"onnx.matmul '{node}'" in str(error) and "repeat_kv" in str(error), \
+                str(error)
+
+
 q = rng.standard_normal((2, 4, 5, 8)).astype(np.float32)
 k = rng.standard_normal((2, 2, 5, 8)).astype(np.float32)
-for s5, s4 in (([2, 2, 2, 5, 8], [2, 4, 5, 8]), ([1, 1, 2, 1, 1], [0, 4, -1, 8])):
-    feeds = {"q": q, "k": k, "s5": np.array(s5, np.int64), "s4": np.array(s4, np.int64)}
-    (expected,) = run_onnxruntime(gqa_path, feeds)
-    for api in ("host", "device"):
-        (z,) = (gqa_model.run(list(feeds.values())) if api == "host" else
-                gqa_model.run_device(list(feeds.values()), cuda_lib=device_memory(gqa_model.lib)))
-        assert np.allclose(z, expected, rtol=1e-5, atol=1e-5), (api, s5, s4)
-# k's 2 heads not repeated (q has 4), or repeated to 8: the second must
-# not run the GEMM either (q seen as 2 x 4 groups of heads would be read
-# past its end: on the emulated device, a fault).
-for (s5, s4), api in itertools.product(
-        (([2, 2, 1, 5, 8], [2, 2, 5, 8]), ([2, 2, 4, 5, 8], [2, 8, 5, 8])),
-        ("host", "device")):
-    feeds = [q, k, np.array(s5, np.int64), np.array(s4, np.int64)]
-    try:
-        (gqa_model.run(feeds) if api == "host"
-         else gqa_model.run_device(feeds, cuda_lib=device_memory(gqa_model.lib)))
-        raise AssertionError(f"{api}: 4 heads of q ran against a repeat {s5} {s4}")
-    except compiled_model.ModelError as error:
-        assert "onnx.matmul 'scores'" in str(error) and "repeat_kv" in str(error), str(error)
+check_repeats(gqa_path, gqa_model, {"q": q, "k": k}, "scores")
 print("OK: grouped-query scores read the repeated heads where they lie, matching onnxruntime; "
       "a repeat that does not give q's heads fails naming the matmul")
 
@@ -390,25 +402,7 @@ def fused_core(name, graph):
 
 core_path, core_model = fused_core("gqa_core", graph)
 v = rng.standard_normal((2, 2, 5, 8)).astype(np.float32)
-for s5, s4 in (([2, 2, 2, 5, 8], [2, 4, 5, 8]), ([1, 1, 2, 1, 1], [0, 4, -1, 8])):
-    feeds = {"q": q, "k": k, "v": v, "s5": np.array(s5, np.int64),
-             "s4": np.array(s4, np.int64)}
-    (expected,) = run_onnxruntime(core_path, feeds)
-    for api in ("host", "device"):
-        (o,) = (core_model.run(list(feeds.values())) if api == "host" else
-                core_model.run_device(list(feeds.values()),
-                                      cuda_lib=device_memory(core_model.lib)))
-        assert np.allclose(o, expected, rtol=1e-5, atol=1e-5), (api, s5, s4)
-for (s5, s4), api in itertools.product(
-        (([2, 2, 1, 5, 8], [2, 2, 5, 8]), ([2, 2, 4, 5, 8], [2, 8, 5, 8])),
-        ("host", "device")):
-    feeds = [q, k, v, np.array(s5, np.int64), np.array(s4, np.int64)]
-    try:
-        (core_model.run(feeds) if api == "host"
-         else core_model.run_device(feeds, cuda_lib=device_memory(core_model.lib)))
-        raise AssertionError(f"{api}: attention of 4 heads ran against a repeat {s5} {s4}")
-    except compiled_model.ModelError as error:
-        assert "onnx.matmul 'values'" in str(error) and "repeat_kv" in str(error), str(error)
+check_repeats(core_path, core_model, {"q": q, "k": k, "v": v}, "values")
 print("OK: a grouped-query attention core is one fused call reading the kv heads where they "
       "lie, matching onnxruntime; a repeat that does not give q's heads fails naming the "
       "values' matmul")
