@@ -323,6 +323,16 @@ gqa_model = compiled_model.Model(compiled_model.compile_model(
     gqa_path, os.path.join(out, "gqa_scores"), ["--target=cuda", f"--runtime-dir={runtime}"]))
 
 
+def matches_onnxruntime(path, model, feeds, what):
+    """`model` (compiled from `path`) on `feeds` against onnxruntime, on
+    host and device buffers (its one output)."""
+    (expected,) = run_onnxruntime(path, feeds)
+    for api in ("host", "device"):
+        (got,) = (model.run(list(feeds.values())) if api == "host" else
+                  model.run_device(list(feeds.values()), cuda_lib=device_memory(model.lib)))
+        assert np.allclose(got, expected, rtol=1e-5, atol=1e-5), (api, what)
+
+
 def check_repeats(path, model, tensors, node):
     """Runs `model` (compiled from `path`) on `tensors` (q, k[, v]) with
     repeat_kv's shapes as inputs - HF's, and ONNX's 0 and -1 entries -
@@ -333,12 +343,7 @@ def check_repeats(path, model, tensors, node):
     past its end - on the emulated device, a fault)."""
     for s5, s4 in (([2, 2, 2, 5, 8], [2, 4, 5, 8]), ([1, 1, 2, 1, 1], [0, 4, -1, 8])):
         feeds = dict(tensors, s5=np.array(s5, np.int64), s4=np.array(s4, np.int64))
-        (expected,) = run_onnxruntime(path, feeds)
-        for api in ("host", "device"):
-            (got,) = (model.run(list(feeds.values())) if api == "host" else
-                      model.run_device(list(feeds.values()),
-                                       cuda_lib=device_memory(model.lib)))
-            assert np.allclose(got, expected, rtol=1e-5, atol=1e-5), (api, s5, s4)
+        matches_onnxruntime(path, model, feeds, (s5, s4))
     for (s5, s4), api in itertools.product(
             (([2, 2, 1, 5, 8], [2, 2, 5, 8]), ([2, 2, 4, 5, 8], [2, 8, 5, 8])),
             ("host", "device")):
@@ -430,12 +435,7 @@ for t, keys in ((1, 7), (4, 4)):
     feeds = {"q": rng.standard_normal((2, 2, t, 8)).astype(np.float32),
              "k": rng.standard_normal((2, 2, keys, 8)).astype(np.float32),
              "v": rng.standard_normal((2, 2, keys, 8)).astype(np.float32), "mask": mask}
-    (expected,) = run_onnxruntime(masked_path, feeds)
-    for api in ("host", "device"):
-        (o,) = (masked_model.run(list(feeds.values())) if api == "host" else
-                masked_model.run_device(list(feeds.values()),
-                                        cuda_lib=device_memory(masked_model.lib)))
-        assert np.allclose(o, expected, rtol=1e-5, atol=1e-5), (api, t, keys)
+    matches_onnxruntime(masked_path, masked_model, feeds, (t, keys))
 print("OK: an attention core with a padding mask added to its scores is one fused call, "
       "matching onnxruntime")
 
