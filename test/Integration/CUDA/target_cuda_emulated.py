@@ -302,13 +302,14 @@ print("OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] br
 # (ONNX's 0 and -1 entries too) match onnxruntime; a repeat that does not
 # give q's heads fails the run naming the matmul - never a product of the
 # wrong heads.
+scores_nodes = [helper.make_node("Unsqueeze", ["k", "axis"], ["ku"]),
+                helper.make_node("Expand", ["ku", "s5"], ["ke"]),
+                helper.make_node("Reshape", ["ke", "s4"], ["kr"]),
+                helper.make_node("Transpose", ["kr"], ["kt"], perm=[0, 1, 3, 2]),
+                helper.make_node("MatMul", ["q", "kt"], ["s"], name="scores"),
+                helper.make_node("Div", ["s", "scale"], ["z"])]
 graph = helper.make_graph(
-    [helper.make_node("Unsqueeze", ["k", "axis"], ["ku"]),
-     helper.make_node("Expand", ["ku", "s5"], ["ke"]),
-     helper.make_node("Reshape", ["ke", "s4"], ["kr"]),
-     helper.make_node("Transpose", ["kr"], ["kt"], perm=[0, 1, 3, 2]),
-     helper.make_node("MatMul", ["q", "kt"], ["s"], name="scores"),
-     helper.make_node("Div", ["s", "scale"], ["z"])], "gqa_scores",
+    scores_nodes, "gqa_scores",
     [helper.make_tensor_value_info("q", TensorProto.FLOAT, ["b", 4, "t", 8]),
      helper.make_tensor_value_info("k", TensorProto.FLOAT, ["b", 2, "t", 8]),
      helper.make_tensor_value_info("s5", TensorProto.INT64, [5]),
@@ -368,13 +369,8 @@ print("OK: grouped-query scores read the repeated heads where they lie, matching
 # bad one fails the run naming the values' matmul, before the call reads
 # anything.
 graph = helper.make_graph(
-    [helper.make_node("Unsqueeze", ["k", "axis"], ["ku"]),
-     helper.make_node("Expand", ["ku", "s5"], ["ke"]),
-     helper.make_node("Reshape", ["ke", "s4"], ["kr"]),
-     helper.make_node("Transpose", ["kr"], ["kt"], perm=[0, 1, 3, 2]),
-     helper.make_node("MatMul", ["q", "kt"], ["s"], name="scores"),
-     helper.make_node("Div", ["s", "scale"], ["z"]),
-     helper.make_node("Softmax", ["z"], ["p"], axis=-1),
+    scores_nodes +
+    [helper.make_node("Softmax", ["z"], ["p"], axis=-1),
      helper.make_node("Unsqueeze", ["v", "axis"], ["vu"]),
      helper.make_node("Expand", ["vu", "s5"], ["ve"]),
      helper.make_node("Reshape", ["ve", "s4"], ["vr"]),
