@@ -425,22 +425,48 @@ int32_t moe_cuda_cc_rotary_f32(
   return finish();
 }
 
-int32_t moe_cuda_cc_concat_f32(int32_t, int64_t n, const float *x0, int64_t r0,
-                               int64_t w0, const float *x1, int64_t r1,
-                               int64_t w1, const float *x2, int64_t r2,
-                               int64_t w2, const float *x3, int64_t r3,
-                               int64_t w3, float *out) {
+int32_t moe_cuda_cc_concat_f32(
+    int32_t, int64_t n, int64_t axis, const float *x0, int64_t rank0,
+    int64_t a0, int64_t a1, int64_t a2, int64_t a3, int64_t ap0, int64_t ap1,
+    int64_t ap2, int64_t ap3, const float *x1, int64_t rank1, int64_t b0,
+    int64_t b1, int64_t b2, int64_t b3, int64_t bp0, int64_t bp1, int64_t bp2,
+    int64_t bp3, const float *x2, int64_t rank2, int64_t c0, int64_t c1,
+    int64_t c2, int64_t c3, int64_t cp0, int64_t cp1, int64_t cp2, int64_t cp3,
+    const float *x3, int64_t rank3, int64_t e0, int64_t e1, int64_t e2,
+    int64_t e3, int64_t ep0, int64_t ep1, int64_t ep2, int64_t ep3,
+    float *out) {
   const float *inputs[] = {x0, x1, x2, x3};
-  const int64_t rowCounts[] = {r0, r1, r2, r3}, widths[] = {w0, w1, w2, w3};
-  int64_t rows = r0;
-  if (rows < 0 || n < 1 || n > 4)
+  const View buffers[] = {View{rank0, {a0, a1, a2, a3}, {ap0, ap1, ap2, ap3}},
+                          View{rank1, {b0, b1, b2, b3}, {bp0, bp1, bp2, bp3}},
+                          View{rank2, {c0, c1, c2, c3}, {cp0, cp1, cp2, cp3}},
+                          View{rank3, {e0, e1, e2, e3}, {ep0, ep1, ep2, ep3}}};
+  if (n < 1 || n > 4 || rank0 < 1 || rank0 > kMaxElementwiseRank || axis < 0 ||
+      axis >= rank0)
     return MOE_ERROR_INVALID_ARGUMENT;
-  int64_t cols = 0;
+  // Each input's view, padded in front; rows: the view's elements before
+  // the axis (the same for all), width: from the axis on.
+  int64_t padded = axis + kMaxElementwiseRank - rank0;
+  StridedShape views[4];
+  int64_t widths[4] = {}, rows = 0, cols = 0;
+  bool strided = false;
   for (int64_t i = 0; i < n; ++i) {
-    if (rowCounts[i] != rows || widths[i] < 0 ||
-        (rows > 0 && widths[i] > 0 && !inputs[i]))
+    const View &b = buffers[i];
+    StridedShape &v = views[i];
+    if (b.rank != rank0 || !transposeShape(b.rank, b.dims, b.perm, v))
       return MOE_ERROR_INVALID_ARGUMENT;
+    for (int d = 0; d < kMaxElementwiseRank; ++d)
+      if (d != padded && v.shape[d] != views[0].shape[d])
+        return MOE_ERROR_INVALID_ARGUMENT;
+    int64_t before = 1;
+    for (int d = 0; d < padded; ++d)
+      before *= v.shape[d];
+    rows = before;
+    widths[i] = before == 0 ? 0 : v.count / before;
     cols += widths[i];
+    for (int64_t d = 0; d < b.rank; ++d)
+      strided |= b.perm[d] != d;
+    if (v.count > 0 && !inputs[i])
+      return MOE_ERROR_INVALID_ARGUMENT;
   }
   if (rows == 0 || cols == 0)
     return MOE_OK;
@@ -448,19 +474,28 @@ int32_t moe_cuda_cc_concat_f32(int32_t, int64_t n, const float *x0, int64_t r0,
     return MOE_ERROR_INVALID_ARGUMENT;
   if (allOnHost({x0, x1, x2, x3, out})) {
     for (int64_t i = 0, at = 0; i < n; at += widths[i++])
-      copyColumnsOnHost(rows, widths[i], inputs[i], widths[i], out + at, cols);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < widths[i]; ++c)
+          out[r * cols + at + c] =
+              inputs[i][gatherOffset(views[i], r * widths[i] + c)];
     return MOE_OK;
   }
   Result<> result;
   DeviceBuffer<float> dX[4];
   const float *onDevice[4] = {};
+  // Views for the kernel only where an input is read through a transpose.
+  int64_t viewArgs[4 * 2 * kMaxElementwiseRank] = {};
   MOE_TRY(result.prepare(out, rows * cols));
   for (int64_t i = 0; i < n; ++i) {
-    MOE_TRY(upload(dX[i], inputs[i], rows * widths[i]));
+    MOE_TRY(upload(dX[i], inputs[i], elements(rank0, buffers[i].dims)));
     onDevice[i] = dX[i].get();
+    for (int d = 0; d < kMaxElementwiseRank; ++d) {
+      viewArgs[8 * i + d] = views[i].shape[d];
+      viewArgs[8 * i + kMaxElementwiseRank + d] = views[i].strides[d];
+    }
   }
   MOE_TRY(moe_cuda_concat_f32(callStream(), int32_t(n), onDevice, widths, rows,
-                              result.get()));
+                              strided ? viewArgs : nullptr, result.get()));
   MOE_TRY(result.deliver());
   return finish();
 }

@@ -158,10 +158,13 @@ __global__ void rangeKernel(float start, float delta, int64_t count,
     out[i] = rangeElement(start, delta, i);
 }
 
-/// Up to 4 inputs of a concat and their widths (columns of a row).
+/// Up to 4 inputs of a concat, their widths (columns of a row) and, for
+/// an input read through a view (a transpose read in place), the view.
 struct ConcatInputs {
   const float *x[4];
   int64_t width[4];
+  bool strided[4];
+  StridedShape view[4];
   int32_t n;
   int64_t cols;
 };
@@ -173,7 +176,9 @@ __global__ void concatKernel(ConcatInputs in, int64_t rows, float *out) {
     int32_t k = 0;
     while (k + 1 < in.n && c >= in.width[k])
       c -= in.width[k++];
-    out[i] = in.x[k][r * in.width[k] + c];
+    int64_t element = r * in.width[k] + c;
+    out[i] =
+        in.x[k][in.strided[k] ? gatherOffset(in.view[k], element) : element];
   }
 }
 
@@ -352,7 +357,7 @@ extern "C" moe_status moe_cuda_copy_columns_f32(void *stream, int64_t rows,
 extern "C" moe_status moe_cuda_concat_f32(void *stream, int32_t n,
                                           const float *const *inputs,
                                           const int64_t *widths, int64_t rows,
-                                          float *out) {
+                                          const int64_t *views, float *out) {
   if (n < 1 || n > 4 || rows < 0 || !inputs || !widths)
     return MOE_ERROR_INVALID_ARGUMENT;
   ConcatInputs in{};
@@ -363,6 +368,21 @@ extern "C" moe_status moe_cuda_concat_f32(void *stream, int32_t n,
     in.x[k] = inputs[k];
     in.width[k] = widths[k];
     in.cols += widths[k];
+    if (views) {
+      // A view must cover the input's rows x width elements.
+      StridedShape &view = in.view[k];
+      view.count = 1;
+      for (int d = 0; d < kMaxElementwiseRank; ++d) {
+        view.shape[d] = views[8 * k + d];
+        view.strides[d] = views[8 * k + kMaxElementwiseRank + d];
+        if (view.shape[d] < 0)
+          return MOE_ERROR_INVALID_ARGUMENT;
+        view.count *= view.shape[d];
+      }
+      if (view.count != rows * widths[k])
+        return MOE_ERROR_INVALID_ARGUMENT;
+      in.strided[k] = true;
+    }
   }
   if (rows == 0 || in.cols == 0)
     return MOE_OK;

@@ -214,10 +214,16 @@ moe_status moe_cuda_copy_columns_f32(void *stream, int64_t rows, int64_t width,
 
 /* out [rows, w_0 + .. + w_(n-1)] = the n (1 to 4) inputs [rows, w_i]
  * side by side, in one launch: a Concat along one axis (rows: the dims
- * before it; columns: the axis's elements times the dims after it). */
+ * before it; columns: the axis's elements times the dims after it).
+ * views: NULL (every input row-major), or for each input 8 values - the
+ * dims of a view of it (rank MOE_CUDA_MAX_ELEMENTWISE_RANK, padded in
+ * front with 1s) and its strides in the input's buffer (a transpose read
+ * in place): input i's element (r, c) is its view's element r * w_i + c
+ * in row-major order. */
 moe_status moe_cuda_concat_f32(void *stream, int32_t n,
                                const float *const *inputs,
-                               const int64_t *widths, int64_t rows, float *out);
+                               const int64_t *widths, int64_t rows,
+                               const int64_t *views, float *out);
 
 /* out[i] = start + i * delta for i < count (ONNX Range in f32: the
  * positions of rotary embeddings). */
@@ -493,20 +499,26 @@ int32_t moe_cuda_cc_expand_f32(int32_t num_threads, const float *x,
 int32_t moe_cuda_cc_range_f32(int32_t num_threads, float start, float delta,
                               int64_t count, float *out);
 /* Slice along one axis: out [rows, width] = columns start.. of x [rows,
- * x_cols]. Concat along one axis of up to 4 inputs (n; the others NULL;
- * one launch, moe_cuda_concat_f32):
- * out [r0, w0 + .. + w(n-1)], input i [r_i, w_i] in its columns in order
- * (every r_i must be r0). Rows: the product of the dims before the axis;
- * columns: the axis's elements times the dims after it. On the GPU or
- * the host as moe_cuda_cc_binary_f32 decides. */
+ * x_cols]. Concat along `axis` of up to 4 inputs (n; the others NULL;
+ * one launch, moe_cuda_concat_f32): each input a view of its buffer (rank
+ * dims d0.., transposed by p0..: the view's dim i is the buffer's dim
+ * p_i - a transpose read in place; 0, 1, .. for the buffer as it is), the
+ * views of one rank, their dims the same but along the axis; out the
+ * views side by side along it. On the GPU or the host as
+ * moe_cuda_cc_binary_f32 decides. */
 int32_t moe_cuda_cc_slice_f32(int32_t num_threads, const float *x, int64_t rows,
                               int64_t x_cols, int64_t start, int64_t width,
                               float *out);
-int32_t moe_cuda_cc_concat_f32(int32_t num_threads, int64_t n, const float *x0,
-                               int64_t r0, int64_t w0, const float *x1,
-                               int64_t r1, int64_t w1, const float *x2,
-                               int64_t r2, int64_t w2, const float *x3,
-                               int64_t r3, int64_t w3, float *out);
+int32_t moe_cuda_cc_concat_f32(
+    int32_t num_threads, int64_t n, int64_t axis, const float *x0,
+    int64_t rank0, int64_t a0, int64_t a1, int64_t a2, int64_t a3, int64_t ap0,
+    int64_t ap1, int64_t ap2, int64_t ap3, const float *x1, int64_t rank1,
+    int64_t b0, int64_t b1, int64_t b2, int64_t b3, int64_t bp0, int64_t bp1,
+    int64_t bp2, int64_t bp3, const float *x2, int64_t rank2, int64_t c0,
+    int64_t c1, int64_t c2, int64_t c3, int64_t cp0, int64_t cp1, int64_t cp2,
+    int64_t cp3, const float *x3, int64_t rank3, int64_t e0, int64_t e1,
+    int64_t e2, int64_t e3, int64_t ep0, int64_t ep1, int64_t ep2, int64_t ep3,
+    float *out);
 /* moe_cuda_rotary_f32 for the graph: x's buffer of rank dims x0.., read
  * transposed by p0.. (the view's dim i is the buffer's dim p_i; 0, 1, ..
  * for the buffer as it is; the last dim must stay last), tables cos and

@@ -10,11 +10,12 @@
 //   - the shape of a transpose read from its input (so that a transpose
 //     a matmul reads in place is not computed for its shape alone);
 //   - onnx.slice along one axis and onnx.concat of up to 4 inputs (rotary
-//     embeddings' rotate_half): moe_cuda_cc_slice_f32 / _concat_f32, blocks
-//     of columns moved; their tables' f32 onnx.range (moe_cuda_cc_range_f32)
-//     and outer-product onnx.einsum (a broadcast binary mul), so that the
-//     cos/sin tables are built where they are used (not uploaded by each
-//     mul that applies them, every run);
+//     embeddings' rotate_half, a KV cache's extension): moe_cuda_cc_slice_f32
+//     / _concat_f32, blocks of columns moved (a concat's input read through
+//     its transpose in place); their tables' f32 onnx.range
+//     (moe_cuda_cc_range_f32) and outer-product onnx.einsum (a broadcast binary
+//     mul), so that the cos/sin tables are built where they are used (not
+//     uploaded by each mul that applies them, every run);
 //   - onnx.expand (grouped-query attention's repeated k/v heads):
 //     moe_cuda_cc_expand_f32, a gather with zero strides.
 //
@@ -84,25 +85,36 @@ struct ConcatToCuda : RuntimePattern<onnx::ConcatOp> {
         inputs.empty() || inputs.size() > 4 ||
         llvm::all_of(inputs, [](Value v) { return onlyConstants(v); }))
       return rewriter.notifyMatchFailure(op, "needs f32, 1 to 4 inputs");
-    auto axis = static_cast<size_t>(op.getAxis());
+    auto axis = static_cast<int64_t>(op.getAxis());
     RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
     ImplicitLocOpBuilder &b = call.builder();
-    SmallVector<Value> outSizes = dimSizes(call, inputs.front());
+    SmallVector<Value> outSizes;
     call.addI64(static_cast<int64_t>(inputs.size()));
+    call.addI64(axis);
     Value total = call.index(0);
     for (size_t i = 0; i < 4; ++i) {
       if (i >= inputs.size()) {
         call.addInput(Value());
-        call.addI64(int64_t(0));
-        call.addI64(int64_t(0));
+        addView(call, {}, {});
         continue;
       }
-      SmallVector<Value> sizes = dimSizes(call, inputs[i]);
-      preloadIfConstant(rewriter, op, inputs[i], numThreads);
-      call.addInput(inputs[i]);
-      call.addI64(productOf(call, sizes, 0, axis));
-      call.addI64(productOf(call, sizes, axis, sizes.size()));
-      total = arith::AddIOp::create(b, total, sizes[axis]);
+      // A transpose of an input (the heads' [b, t, kv, d] -> [b, kv, t, d]
+      // before a KV cache's concat) is read in place.
+      Value input = inputs[i];
+      SmallVector<int64_t, 4> perm = identityPerm(rankOf(input));
+      if (auto transpose = input.getDefiningOp<onnx::TransposeOp>();
+          transpose && !onlyConstants(transpose.getInput())) {
+        input = transpose.getInput();
+        perm = llvm::to_vector<4>(transpose.getPerm());
+      }
+      SmallVector<Value> sizes = dimSizes(call, input);
+      preloadIfConstant(rewriter, op, input, numThreads);
+      call.addInput(input);
+      addView(call, sizes, perm);
+      SmallVector<Value> view = viewDims(sizes, perm);
+      if (i == 0)
+        outSizes = view;
+      total = arith::AddIOp::create(b, total, view[axis]);
     }
     outSizes[axis] = total;
     call.addOutput(op.getResult(), outSizes);

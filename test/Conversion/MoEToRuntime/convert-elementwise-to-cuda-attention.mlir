@@ -283,7 +283,7 @@ func.func @big_weight(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
 // CHECK: llvm.call @moe_cuda_cc_slice_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[COLS]], %{{.*}}, %{{.*}}, %{{.*}})
 // CHECK: llvm.call @moe_cuda_cc_slice_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[COLS]], %c0_i64, %{{.*}}, %{{.*}})
 // CHECK: llvm.call @moe_cuda_cc_unary_f32
-// CHECK: llvm.call @moe_cuda_cc_concat_f32(%{{.*}}, %[[TWO]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[NULL:.*]], %c0_i64, %c0_i64, %[[NULL]], %c0_i64, %c0_i64, %{{.*}})
+// CHECK: llvm.call @moe_cuda_cc_concat_f32(%{{.*}}, %[[TWO]], %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %[[TWO]], %{{.*}}, %{{.*}}, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %[[TWO]], %{{.*}}, %{{.*}}, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %[[NULL:.*]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %{{.*}})
 // CHECK: %[[LIMIT:.*]] = tensor.extract %arg2[] : tensor<f32>
 // CHECK: math.ceil
 // CHECK: llvm.call @moe_cuda_cc_range_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (i32, f32, f32, i64, !llvm.ptr)

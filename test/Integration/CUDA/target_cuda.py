@@ -102,12 +102,11 @@ def check_lowering(name, path):
         # concat, cos/sin) and their application (one call each: no
         # slices); grouped-query attention's repeated k/v heads read where
         # they lie (no expand), after a run-time check; no transposes (the
-        # rotary calls read q's and k's heads in place, the attention call
-        # writes the heads merged) but v's before a KV cache's concat
-        extra["causal"] = extra["gqa"] = extra["decoder"] | {
-            "moe_cuda_cc_rotary_f32", "moe_cuda_cc_concat_f32", "moe_cuda_cc_range_f32",
-            "moe_cuda_cc_unary_f32"}
-        extra["cached"] = extra["padded"] = extra["causal"] | {"moe_cuda_cc_transpose_f32"}
+        # rotary calls read q's and k's heads in place, a KV cache's concat
+        # v's, the attention call writes the heads merged)
+        extra["causal"] = extra["gqa"] = extra["cached"] = extra["padded"] = \
+            extra["decoder"] | {"moe_cuda_cc_rotary_f32", "moe_cuda_cc_concat_f32",
+                                "moe_cuda_cc_range_f32", "moe_cuda_cc_unary_f32"}
         extra = extra.get(name, set())
         assert kernels == {"moe_cuda_cc_layer_f32", "moe_cuda_cc_preload"} | extra, kernels
     print(f"OK: {name} calls the CUDA runtime")

@@ -108,12 +108,13 @@
 # causal diagonal at its length + 1 (a run-time k: the same attention
 # call, no mask; its keys the cache's 6) - device-resident with every
 # output (a wait before each one's copy); the layer's 20 launches plus the
-# cache's two concats and v's head transpose (the concat reads it), twice.
-# CHECK: OK: cached f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 10 kernel launches at T=1, 46 in a device run
+# cache's two concats (v's heads read through their transpose in place),
+# twice.
+# CHECK: OK: cached f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 10 kernel launches at T=1, 44 in a device run
 # With a padding mask too (an input [b, 1, 1, total] added after the
 # causal mask: the first sequence left-padded): the mask an operand of the
 # same fused call - the same launches, still device-resident.
-# CHECK: OK: padded f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 10 kernel launches at T=1, 46 in a device run
+# CHECK: OK: padded f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 10 kernel launches at T=1, 44 in a device run
 # CHECK: OK: moe-run --device on the device-resident qwen2 f32 model matches onnxruntime
 # CHECK: OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts
 # CHECK: OK: grouped-query scores read the repeated heads where they lie, matching onnxruntime; a repeat that does not give q's heads fails naming the matmul

@@ -772,24 +772,44 @@ def test_attention():
         def kernel(*pointers):
             inputs = (ctypes.c_void_p * len(widths))(*pointers[:-1])
             return ch.lib.moe_cuda_concat_f32(None, len(widths), inputs, sizes.ctypes.data,
-                                              rows, pointers[-1])
+                                              rows, None, pointers[-1])
 
         def concat(*pointers):
             args = []
             for i in range(4):
-                args += ([pointers[i], rows, widths[i]] if i < len(widths)
-                         else [None, 0, 0])
-            return ch.lib.moe_cuda_cc_concat_f32(0, len(widths), *args, pointers[-1])
+                args += ([pointers[i], *ch.view((rows, widths[i]))] if i < len(widths)
+                         else [None, *ch.view(())])
+            return ch.lib.moe_cuda_cc_concat_f32(0, len(widths), 1, *args, pointers[-1])
 
         for where in ("kernel", "cc device", "cc host"):
             status, got = run(where, kernel, concat, parts, want.shape)
             if status != ch.OK or not np.array_equal(got, want):
                 failures.append(f"{where} concat {rows} rows of {widths}: status {status}")
+    # A KV cache's concat along the tokens: the cache [b, kv, p, d] and the
+    # new tokens' heads read through their transpose from [b, t, kv, d]
+    # (the view 0, 2, 1, 3), in place.
+    past = rng.standard_normal((2, 3, 5, 4)).astype(np.float32)
+    new = rng.standard_normal((2, 2, 3, 4)).astype(np.float32)  # [b, t, kv, d]
+    want = np.concatenate([past, np.transpose(new, (0, 2, 1, 3))], axis=2)
+
+    def cache_concat(p, q, o):
+        return ch.lib.moe_cuda_cc_concat_f32(0, 2, 2, p, *ch.view(past.shape), q,
+                                             *ch.view(new.shape, (0, 2, 1, 3)), None,
+                                             *ch.view(()), None, *ch.view(()), o)
+
+    for where in ("cc device", "cc host"):
+        status, got = run(where, None, cache_concat, [past, new], want.shape)
+        if status != ch.OK or not np.array_equal(got, want):
+            failures.append(f"{where} concat of a transposed input: status {status}")
+    # Inputs whose other dims differ (3 and 4 rows), of different ranks, an
+    # axis past the rank.
     a, b = np.ones((3, 2), np.float32), np.ones((4, 2), np.float32)
-    status = ch.lib.moe_cuda_cc_concat_f32(0, 2, a.ctypes.data, 3, 2, b.ctypes.data, 4, 2,
-                                           None, 0, 0, None, 0, 0, a.ctypes.data)
-    if status != ch.INVALID_ARGUMENT:
-        failures.append(f"a concat of 3 and 4 rows: status {status}")
+    for b_shape, axis in (((4, 2), 1), ((1, 3, 2), 1), ((3, 2), 2)):
+        status = ch.lib.moe_cuda_cc_concat_f32(0, 2, axis, a.ctypes.data, *ch.view((3, 2)),
+                                               b.ctypes.data, *ch.view(b_shape), None,
+                                               *ch.view(()), None, *ch.view(()), a.ctypes.data)
+        if status != ch.INVALID_ARGUMENT:
+            failures.append(f"a concat of [3, 2] and {b_shape} on axis {axis}: status {status}")
     # Expand: x's 1s repeated (grouped-query attention's k/v heads).
     for shape, out_shape in (((3, 1, 10), (3, 4, 10)), ((1, 5), (6, 5)), ((2, 1), (2, 3)),
                              ((4,), (2, 3, 4)), ((2, 1, 3), (2, 0, 3)), ((), (2, 2))):
