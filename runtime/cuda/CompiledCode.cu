@@ -425,24 +425,36 @@ moe_status recordStats(const FusedRouting &routing, const float *dLogits,
 /// Routes dInput [T, d] on the device into dIds / dWeights [T, k (+ shared
 /// experts)]: the logits of the router (from the constant cache when it
 /// was preloaded at model creation), then the routing kernel.
+/// A fused routing's router, its bias and the correction bias on the
+/// device (preloaded ones from the constant cache).
+struct RouterOnDevice {
+  DeviceBuffer<float> router, routerBias, correction;
+  moe_status upload(const FusedRouting &routing, int64_t d,
+                    int64_t numExperts) {
+    int64_t columns = logitColumns(routing.params, numExperts);
+    MOE_TRY(cuda::upload(router, routing.router, d * columns));
+    MOE_TRY(cuda::upload(routerBias, routing.routerBias, columns));
+    return cuda::upload(correction, routing.correctionBias, numExperts);
+  }
+};
+
 moe_status routeOnDevice(cudaStream_t s, const float *dInput,
                          int64_t numTokens, int64_t d, int64_t numExperts,
                          const FusedRouting &routing, int32_t *dIds,
                          float *dWeights) {
   if (numTokens > INT32_MAX)
     return MOE_ERROR_INVALID_ARGUMENT;
-  DeviceBuffer<float> dRouter, dRouterBias, dLogits, dCorrection;
-  int64_t columns = logitColumns(routing.params, numExperts);
-  MOE_TRY(upload(dRouter, routing.router, d * columns)); // preloaded: cached
-  MOE_TRY(upload(dRouterBias, routing.routerBias, columns));
-  MOE_TRY(upload(dCorrection, routing.correctionBias, numExperts));
+  RouterOnDevice r;
+  MOE_TRY(r.upload(routing, d, numExperts));
+  DeviceBuffer<float> dLogits;
   // The logits themselves only for the routing statistics.
   bool stats = recordingStats();
   if (stats)
-    MOE_TRY(dLogits.allocate(numTokens * columns, s));
+    MOE_TRY(dLogits.allocate(
+        numTokens * logitColumns(routing.params, numExperts), s));
   MOE_TRY(moe_cuda_route_fused_f32(
-      s, dInput, numTokens, d, dRouter.get(), dRouterBias.get(), numExperts,
-      &routing.params, dCorrection.get(), dIds, dWeights, dLogits.get()));
+      s, dInput, numTokens, d, r.router.get(), r.routerBias.get(), numExperts,
+      &routing.params, r.correction.get(), dIds, dWeights, dLogits.get()));
   if (stats)
     return recordStats(routing, dLogits.get(), numTokens, numExperts, dIds,
                        dWeights);
@@ -474,17 +486,13 @@ moe_status runLayer(const float *input, int64_t numTokens, int64_t d,
   if (routeGathers(numTokens, slots, d) && numTokens > 0 && !recordingStats()) {
     // Decode: the routing, the permutation and the gather one launch
     // after the router GEMV.
-    DeviceBuffer<float> dRouter, dRouterBias, dCorrection;
-    MOE_TRY(upload(dRouter, routing.router,
-                   d * logitColumns(routing.params, numExperts)));
-    MOE_TRY(upload(dRouterBias, routing.routerBias,
-                   logitColumns(routing.params, numExperts)));
-    MOE_TRY(upload(dCorrection, routing.correctionBias, numExperts));
+    RouterOnDevice r;
+    MOE_TRY(r.upload(routing, d, numExperts));
     PlaceRows<W> place = [&](int32_t *assignments, int32_t *offsets,
                              int32_t *inverse, W *rows) {
-      return routeAndGather(s, dInput.get(), numTokens, d, dRouter.get(),
-                            dRouterBias.get(), numExperts, routing.params,
-                            dCorrection.get(), dIds.get(), dWeights.get(),
+      return routeAndGather(s, dInput.get(), numTokens, d, r.router.get(),
+                            r.routerBias.get(), numExperts, routing.params,
+                            r.correction.get(), dIds.get(), dWeights.get(),
                             assignments, offsets, inverse, rows);
     };
     MOE_TRY(expertChain(s, dInput.get(), numTokens, d, dIds.get(),

@@ -349,6 +349,34 @@ moe_status routerGemv(cudaStream_t s, const float *x, int64_t numTokens,
                                   partials);
 }
 
+/// The decode router GEMV of `numTokens` (up to kRouterGemvMaxTokens)
+/// tokens as the routing reads it: the logits (in `logits`, or scratch
+/// when null) when d is one split, else partial sums the routing adds up
+/// (`from`: writing the logits to `logits` too when given). `scratch` and
+/// `partials` hold what is freed in stream order after the routing.
+moe_status decodeLogits(cudaStream_t s, const float *input, int64_t numTokens,
+                        int64_t d, const float *router, int64_t columns,
+                        const float *routerBias, float *logits,
+                        DeviceBuffer<float> &scratch,
+                        DeviceBuffer<float> &partials, const float *&out,
+                        PartialLogits &from) {
+  tiles::RouterGemvGrid shape =
+      tiles::routerGemvGrid(columns, multiprocessors(), d);
+  bool partialSums = shape.splits > 1;
+  float *written = logits;
+  if (!written && !partialSums) {
+    MOE_TRY(scratch.allocate(numTokens * columns, s));
+    written = scratch.get();
+  }
+  MOE_TRY(routerGemv(s, input, numTokens, d, router, columns, shape, routerBias,
+                     written, partials));
+  out = partialSums ? nullptr : written;
+  from = partialSums ? PartialLogits{partials.get(), int(shape.splits),
+                                     routerBias, logits}
+                     : PartialLogits{};
+  return MOE_OK;
+}
+
 /// moe_cuda_route_f32's checks.
 bool validRoute(int64_t numTokens, int64_t numExperts,
                 const moe_routing_params *params, const float *bias) {
@@ -561,33 +589,26 @@ extern "C" moe_status moe_cuda_route_fused_f32(
     return MOE_OK;
   cudaStream_t s = asStream(stream);
   int64_t columns = logitColumns(*params, numExperts);
-  bool gemv = numTokens <= tiles::kRouterGemvMaxTokens;
-  tiles::RouterGemvGrid shape{};
-  if (gemv)
-    shape = tiles::routerGemvGrid(columns, multiprocessors(), d);
-  // Split over d, the GEMV leaves partial sums the routing kernel adds up:
-  // logits are only written where the caller wants them.
-  bool partialSums = gemv && shape.splits > 1;
   DeviceBuffer<float> scratch, partials; // freed in stream order
-  float *out = logits;
-  if (!out && !partialSums) {
-    MOE_TRY(scratch.allocate(numTokens * columns, s));
-    out = scratch.get();
-  }
-  if (gemv) {
-    MOE_TRY(routerGemv(s, input, numTokens, d, router, columns, shape,
-                       routerBias, out, partials));
-    if (partialSums)
-      return launchRoute(
-          s, nullptr, numTokens, numExperts, *params, correctionBias, ids,
-          weights,
-          PartialLogits{partials.get(), int(shape.splits), routerBias, logits});
+  const float *out = nullptr;
+  PartialLogits from{};
+  if (numTokens <= tiles::kRouterGemvMaxTokens) {
+    // Split over d, the GEMV leaves partial sums the routing kernel adds
+    // up: logits are only written where the caller wants them.
+    MOE_TRY(decodeLogits(s, input, numTokens, d, router, columns, routerBias,
+                         logits, scratch, partials, out, from));
   } else {
+    float *written = logits;
+    if (!written) {
+      MOE_TRY(scratch.allocate(numTokens * columns, s));
+      written = scratch.get();
+    }
     MOE_TRY(moe_cuda_router_logits_f32(s, input, numTokens, d, router, columns,
-                                       routerBias, out));
+                                       routerBias, written));
+    out = written;
   }
   return launchRoute(s, out, numTokens, numExperts, *params, correctionBias,
-                     ids, weights, PartialLogits{});
+                     ids, weights, from);
 }
 
 extern "C" moe_status moe_cuda_router_logits_f32(
@@ -675,8 +696,7 @@ moe_status moe::runtime::cuda::permuteAndGather(
     int64_t numExperts, const float *input, int64_t d, int32_t *assignments,
     int32_t *offsets, int32_t *inverse, Element *rows) {
   if (numTokens < 0 || k < 1 || k > INT32_MAX || d < 0 || numExperts < 1 ||
-      numExperts >= INT32_MAX || numTokens * k > kScanThreads ||
-      !gatherFuses(numTokens * k, d))
+      numExperts >= INT32_MAX || !gatherFuses(numTokens * k, d))
     return MOE_ERROR_INVALID_ARGUMENT;
   int64_t slots = numTokens * k;
   if (numTokens > 0 && (!ids || !assignments || !inverse || !offsets ||
@@ -703,24 +723,16 @@ moe_status moe::runtime::cuda::routeAndGather(
       !router || !ids || !weights || !assignments || !offsets || !inverse ||
       !rows)
     return MOE_ERROR_INVALID_ARGUMENT;
-  int64_t columns = logitColumns(params, numExperts);
-  tiles::RouterGemvGrid shape =
-      tiles::routerGemvGrid(columns, multiprocessors(), d);
-  // Split over d, the GEMV leaves partial sums the routing adds up.
-  bool partialSums = shape.splits > 1;
-  DeviceBuffer<float> logits, partials; // freed in stream order
-  if (!partialSums)
-    MOE_TRY(logits.allocate(numTokens * columns, s));
-  MOE_TRY(routerGemv(s, input, numTokens, d, router, columns, shape, routerBias,
-                     logits.get(), partials));
+  DeviceBuffer<float> scratch, partials; // freed in stream order
+  const float *logits = nullptr;
   PartialLogits from{};
-  if (partialSums)
-    from =
-        PartialLogits{partials.get(), int(shape.splits), routerBias, nullptr};
+  MOE_TRY(decodeLogits(s, input, numTokens, d, router,
+                       logitColumns(params, numExperts), routerBias, nullptr,
+                       scratch, partials, logits, from));
   SmallGather<Element> g{input, d, int(k), assignments, offsets, inverse, rows};
   MOE_LAUNCH(1, kWarpsPerBlock * kWarp, 0, s, routePermuteGatherKernel<Element>)
-  (logits.get(), numTokens, int(numExperts), params, correctionBias, ids,
-   weights, from, g);
+  (logits, numTokens, int(numExperts), params, correctionBias, ids, weights,
+   from, g);
   return launched();
 }
 
