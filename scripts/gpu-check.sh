@@ -64,9 +64,10 @@ failed=()
 # GPU machine's command may run 600), skipping what no longer fits.
 DEADLINE=${GPU_CHECK_DEADLINE:-500}
 # GPU_CHECK_STEPS (e.g. "kernels,models"; default all) picks steps by key,
-# for a rerun of what failed: host, kernels, models, bench, layer-bench,
-# attention-bench, wmma, wgmma, wgmma-bench, sanitizer, racecheck.
-STEPS=",${GPU_CHECK_STEPS:-host,kernels,models,bench,layer-bench,attention-bench,wmma,wgmma,wgmma-bench,sanitizer,racecheck},"
+# for a rerun of what failed: host, kernels, graph-ops, models, bench,
+# layer-bench, attention-bench, wmma, wgmma, wgmma-bench, sanitizer,
+# graph-sanitizer, racecheck, graph-racecheck.
+STEPS=",${GPU_CHECK_STEPS:-host,kernels,graph-ops,models,bench,layer-bench,attention-bench,wmma,wgmma,wgmma-bench,sanitizer,graph-sanitizer,racecheck,graph-racecheck},"
 # step KEY NAME SECONDS COMMAND...: runs COMMAND for at most SECONDS (a hung
 # or slow step must not eat the session's device time), noting a failure.
 step() {
@@ -96,6 +97,8 @@ step() {
 # (slowest).
 step host "host-side tests" 60 "$PYTHON" "$ROOT/test/Runtime/CUDA/host_logic.py"
 step kernels "kernel tests against NumPy" 120 "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
+step graph-ops "graph-op and attention kernel tests against NumPy" 90 \
+  "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_graph_ops.py"
 # Models compiled with --target=cuda (scripts/gpu-models.sh, on the build
 # machine) against onnxruntime's outputs, when they were carried along.
 PACKED="$ROOT/build-gpu-models/models.tar.xz"
@@ -132,12 +135,19 @@ if [ -x "$SANITIZER" ]; then
   step sanitizer "kernel tests under compute-sanitizer memcheck" 240 \
     env MOE_GPU_KERNELS_QUICK=1 "$SANITIZER" --tool memcheck --error-exitcode 1 \
     "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
+  step graph-sanitizer "graph-op kernel tests under compute-sanitizer memcheck" 120 \
+    "$SANITIZER" --tool memcheck --error-exitcode 1 \
+    "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_graph_ops.py"
   # Shared-memory races (what the emulator cannot show: its threads switch
   # only at barriers), with the wgmma kernel opted in on Hopper.
   step racecheck "kernel tests under compute-sanitizer racecheck" 180 \
     env MOE_GPU_KERNELS_QUICK=1 MOE_CUDA_GROUPED_MATMUL=wgmma "$SANITIZER" \
     --tool racecheck --error-exitcode 1 \
     "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
+  # The attention kernel's staged k/v rows and its last split's merge.
+  step graph-racecheck "graph-op kernel tests under compute-sanitizer racecheck" 120 \
+    "$SANITIZER" --tool racecheck --error-exitcode 1 \
+    "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_graph_ops.py"
 else
   echo "gpu-check: no compute-sanitizer next to nvcc: memcheck and racecheck skipped"
 fi
