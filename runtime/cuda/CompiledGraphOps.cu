@@ -290,12 +290,12 @@ MOE_CC_MATMUL(f16, uint16_t, uint16_t, MOE_CUDA_CAST_F32_TO_F16)
 #undef MOE_CC_MATMUL
 
 int32_t moe_cuda_cc_attention_f32(
-    int32_t, float alpha, const float *q, int64_t q_rank, int64_t q0,
-    int64_t q1, int64_t q2, int64_t q3, int64_t qp0, int64_t qp1, int64_t qp2,
-    int64_t qp3, const float *k, int64_t k_rank, int64_t k0, int64_t k1,
-    int64_t k2, int64_t k3, int64_t kp0, int64_t kp1, int64_t kp2, int64_t kp3,
-    const float *v, int64_t v_rank, int64_t v0, int64_t v1, int64_t v2,
-    int64_t v3, int64_t vp0, int64_t vp1, int64_t vp2, int64_t vp3,
+    int32_t, float alpha, int32_t precision, const float *q, int64_t q_rank,
+    int64_t q0, int64_t q1, int64_t q2, int64_t q3, int64_t qp0, int64_t qp1,
+    int64_t qp2, int64_t qp3, const float *k, int64_t k_rank, int64_t k0,
+    int64_t k1, int64_t k2, int64_t k3, int64_t kp0, int64_t kp1, int64_t kp2,
+    int64_t kp3, const float *v, int64_t v_rank, int64_t v0, int64_t v1,
+    int64_t v2, int64_t v3, int64_t vp0, int64_t vp1, int64_t vp2, int64_t vp3,
     int64_t causal, int64_t causal_k, int64_t mask_rows, int64_t mask_cols,
     const float *bias, int64_t bias_rank, int64_t b0, int64_t b1, int64_t b2,
     int64_t b3, int64_t out_rank, int64_t o0, int64_t o1, int64_t o2,
@@ -331,7 +331,7 @@ int32_t moe_cuda_cc_attention_f32(
   MOE_TRY(result.prepare(out, elements(out_rank, outView.dims)));
   MOE_TRY(moe_cuda_attention_f32(
       callStream(), s.batch, s.heads, s.kvHeads, s.queries, s.keys, s.dim,
-      s.valueDim, alpha, dQ.get(), s.q, dK.get(), s.k, dV.get(), s.v,
+      s.valueDim, alpha, precision, dQ.get(), s.q, dK.get(), s.k, dV.get(), s.v,
       int32_t(causal != 0), causal_k, bias ? dBias.get() : nullptr, s.bias,
       result.get(), s.out));
   MOE_TRY(result.deliver());

@@ -28,8 +28,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Attention.h"
-#include "CudaSupport.h"
+#include "FusedAttention.cuh"
 
 #include <algorithm>
 
@@ -46,20 +45,6 @@ constexpr int kColsPerLane = int(kMaxAttentionDim) / 32;
 /// Fewest keys a split takes (attentionSplit).
 constexpr int64_t kMinSplitKeys = 64;
 
-struct AttentionArgs {
-  AttentionShape s;
-  float alpha;
-  const float *q, *k, *v;
-  const float *bias; // an additive mask (s.bias: its strides), or null
-  float *out;
-  /// Split keys: each split's partial rows ([split][k/v head of a batch]
-  /// [group row][valueDim + 2]: outputs, max, sum), and the tiles'
-  /// counters (null: attentionMerge merges).
-  int64_t keysPerSplit;
-  float *partials;
-  int *counters;
-};
-
 __device__ float warpMax(float value) {
   for (int offset = 16; offset > 0; offset /= 2)
     value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
@@ -70,32 +55,6 @@ __device__ float warpSum(float value) {
   for (int offset = 16; offset > 0; offset /= 2)
     value += __shfl_xor_sync(0xffffffffu, value, offset);
   return value;
-}
-
-/// Row r of k/v head `kvHead`'s group (r = g * queries + t: query t of
-/// its g-th q head) as (q head, query).
-struct GroupRow {
-  int64_t head, query;
-};
-
-__device__ GroupRow groupRow(const AttentionShape &s, int64_t kvHead,
-                             int64_t r) {
-  return {kvHead * s.group + r / s.queries, r % s.queries};
-}
-
-/// A finished row: outputs / sum; a row whose keys were all masked NaN
-/// (the softmax of -inf scores), a call without keys zeros (the product
-/// of empty matrices).
-__device__ float finishedOutput(const AttentionShape &s, float output,
-                                float sum) {
-  if (s.keys == 0)
-    return 0.0f;
-  return sum > 0.0f ? output / sum : NAN;
-}
-
-__device__ float *outputRow(const AttentionArgs &p, int64_t b, GroupRow row) {
-  const AttentionShape &s = p.s;
-  return p.out + b * s.out[0] + row.head * s.out[1] + row.query * s.out[2];
 }
 
 /// Where split `split`'s partial row r of the block's k/v head lives.
@@ -204,9 +163,7 @@ __global__ void __launch_bounds__(kThreads) attentionKernel(AttentionArgs p) {
         for (int c = 0; c < dim; ++c)
           dot += qRow[c] * kRow[c];
         score = p.alpha * dot;
-        if (p.bias)
-          score += p.bias[b * s.bias[0] + row.head * s.bias[1] +
-                          row.query * s.bias[2] + (key0 + lane) * s.bias[3]];
+        score += maskBias(p, b, row, key0 + lane);
       }
       float newMax = fmaxf(max[w], warpMax(score));
       if (newMax == -INFINITY)
@@ -344,13 +301,15 @@ int sharedBytes(int64_t dim, int64_t valueDim) {
 extern "C" moe_status moe_cuda_attention_f32(
     void *stream, int64_t batch, int64_t heads, int64_t kv_heads,
     int64_t queries, int64_t keys, int64_t head_dim, int64_t value_dim,
-    float alpha, const float *q, const int64_t *q_strides, const float *k,
-    const int64_t *k_strides, const float *v, const int64_t *v_strides,
-    int32_t causal, int64_t causal_k, const float *bias,
-    const int64_t *bias_strides, float *out, const int64_t *out_strides) {
+    float alpha, int32_t precision, const float *q, const int64_t *q_strides,
+    const float *k, const int64_t *k_strides, const float *v,
+    const int64_t *v_strides, int32_t causal, int64_t causal_k,
+    const float *bias, const int64_t *bias_strides, float *out,
+    const int64_t *out_strides) {
   if (batch < 0 || heads < 0 || kv_heads < 1 || heads % kv_heads != 0 ||
       queries < 0 || keys < 0 || head_dim < 1 || value_dim < 1 || !q_strides ||
-      !k_strides || !v_strides || !out_strides || (bias && !bias_strides))
+      !k_strides || !v_strides || !out_strides || (bias && !bias_strides) ||
+      precision < MOE_CUDA_ATTENTION_F32 || precision > MOE_CUDA_ATTENTION_F16)
     return MOE_ERROR_INVALID_ARGUMENT;
   AttentionShape s;
   s.batch = batch;
@@ -377,14 +336,16 @@ extern "C" moe_status moe_cuda_attention_f32(
   cudaStream_t st = asStream(stream);
   if (head_dim > kMaxAttentionDim || value_dim > kMaxAttentionDim)
     return attentionUnfused(st, s, alpha, q, k, v, bias, out);
+  AttentionArgs args{s, alpha, q, k, v, bias, out, keys, nullptr, nullptr};
+  if (mmaAttentionApplies(s, precision))
+    return launchMmaAttention(st, args, precision);
   int64_t rowTiles = (groupRows + kRows - 1) / kRows;
   int64_t kvBlocks = batch * kv_heads;
   if (rowTiles > INT32_MAX || kvBlocks > 65535)
     return MOE_ERROR_INVALID_ARGUMENT;
   tiles::AttentionSplit split = tiles::attentionSplit(
       rowTiles * kvBlocks, keys, multiprocessors(), kKeys, kMinSplitKeys);
-  AttentionArgs args{s,       alpha,  q, k, v, bias, out, split.keysPerSplit,
-                     nullptr, nullptr};
+  args.keysPerSplit = split.keysPerSplit;
   DeviceBuffer<float> partials; // freed in stream order after the merge
   if (split.splits > 1) {
     MOE_TRY(partials.allocate(

@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define MOE_RUNTIME_CUDA_API_VERSION 9
+#define MOE_RUNTIME_CUDA_API_VERSION 10
 
 int32_t moe_cuda_runtime_api_version(void);
 /* The CUDA error text of the calling thread's last MOE_ERROR_DEVICE. */
@@ -286,6 +286,18 @@ moe_status moe_cuda_matmul_16(void *stream, int32_t f16, int32_t trans_a,
  * scratch). */
 #define MOE_CUDA_MAX_ATTENTION_HEAD_DIM 256
 
+/* The precision moe_cuda_attention_f32 computes the products in: f32
+ * (CUDA cores), or q, k, v and the softmax weights rounded to bfloat16 or
+ * fp16 for the tensor cores (f32 accumulation and softmax) - what a model
+ * compiled with 16-bit weights asks for. The 16-bit ones apply where the
+ * tensor-core kernel takes the call (heads up to
+ * MOE_CUDA_MAX_MMA_ATTENTION_HEAD_DIM wide, 64 or more rows per k/v head:
+ * prefill); other calls (decode) compute in f32. */
+#define MOE_CUDA_ATTENTION_F32 0
+#define MOE_CUDA_ATTENTION_BF16 1
+#define MOE_CUDA_ATTENTION_F16 2
+#define MOE_CUDA_MAX_MMA_ATTENTION_HEAD_DIM 128
+
 /* Fused scaled dot-product attention in f32, the scores never written out
  * (flash attention's online softmax): for b < batch, h < heads, t <
  * queries, out[b, h, t] = sum_j p_j v[b, h / group, j] with p the softmax
@@ -300,16 +312,18 @@ moe_status moe_cuda_matmul_16(void *stream, int32_t f16, int32_t trans_a,
  * Each row (head_dim values of q and k, value_dim of v and out) is contiguous;
  * row (b, h, t) of q starts at q + b * q_strides[0] + h * q_strides[1] + t *
  * q_strides[2], of k and v at their kv head and key with their strides (a batch
- * stride 0 broadcasts), of out likewise. One launch (decode's few rows split
- * the keys over blocks, merged by the last to finish; on a stream other than
- * the calling thread's per-thread one, by a second launch). */
+ * stride 0 broadcasts), of out likewise. precision: MOE_CUDA_ATTENTION_*.
+ * One launch (decode's few rows split the keys over blocks, merged by the
+ * last to finish; on a stream other than the calling thread's per-thread
+ * one, by a second launch). */
 moe_status moe_cuda_attention_f32(
     void *stream, int64_t batch, int64_t heads, int64_t kv_heads,
     int64_t queries, int64_t keys, int64_t head_dim, int64_t value_dim,
-    float alpha, const float *q, const int64_t *q_strides, const float *k,
-    const int64_t *k_strides, const float *v, const int64_t *v_strides,
-    int32_t causal, int64_t causal_k, const float *bias,
-    const int64_t *bias_strides, float *out, const int64_t *out_strides);
+    float alpha, int32_t precision, const float *q, const int64_t *q_strides,
+    const float *k, const int64_t *k_strides, const float *v,
+    const int64_t *v_strides, int32_t causal, int64_t causal_k,
+    const float *bias, const int64_t *bias_strides, float *out,
+    const int64_t *out_strides);
 
 /*===- Entry points for code compiled with --target=cuda -----------------===*
  *
@@ -601,18 +615,20 @@ int32_t moe_cuda_cc_matmul_f16(
  * graph built as a mask_rows x mask_cols matrix: it must be queries x
  * keys. bias (NULL: none): an additive mask of rank bias_rank (0 to 4)
  * and dims b0.., broadcast to the scores [b, heads, t, keys] (numpy's
- * rules). Always on the GPU (host operands uploaded). */
+ * rules). precision: MOE_CUDA_ATTENTION_*. Always on the GPU (host
+ * operands uploaded). */
 int32_t moe_cuda_cc_attention_f32(
-    int32_t num_threads, float alpha, const float *q, int64_t q_rank,
-    int64_t q0, int64_t q1, int64_t q2, int64_t q3, int64_t qp0, int64_t qp1,
-    int64_t qp2, int64_t qp3, const float *k, int64_t k_rank, int64_t k0,
-    int64_t k1, int64_t k2, int64_t k3, int64_t kp0, int64_t kp1, int64_t kp2,
-    int64_t kp3, const float *v, int64_t v_rank, int64_t v0, int64_t v1,
-    int64_t v2, int64_t v3, int64_t vp0, int64_t vp1, int64_t vp2, int64_t vp3,
-    int64_t causal, int64_t causal_k, int64_t mask_rows, int64_t mask_cols,
-    const float *bias, int64_t bias_rank, int64_t b0, int64_t b1, int64_t b2,
-    int64_t b3, int64_t out_rank, int64_t o0, int64_t o1, int64_t o2,
-    int64_t o3, int64_t op0, int64_t op1, int64_t op2, int64_t op3, float *out);
+    int32_t num_threads, float alpha, int32_t precision, const float *q,
+    int64_t q_rank, int64_t q0, int64_t q1, int64_t q2, int64_t q3, int64_t qp0,
+    int64_t qp1, int64_t qp2, int64_t qp3, const float *k, int64_t k_rank,
+    int64_t k0, int64_t k1, int64_t k2, int64_t k3, int64_t kp0, int64_t kp1,
+    int64_t kp2, int64_t kp3, const float *v, int64_t v_rank, int64_t v0,
+    int64_t v1, int64_t v2, int64_t v3, int64_t vp0, int64_t vp1, int64_t vp2,
+    int64_t vp3, int64_t causal, int64_t causal_k, int64_t mask_rows,
+    int64_t mask_cols, const float *bias, int64_t bias_rank, int64_t b0,
+    int64_t b1, int64_t b2, int64_t b3, int64_t out_rank, int64_t o0,
+    int64_t o1, int64_t o2, int64_t o3, int64_t op0, int64_t op1, int64_t op2,
+    int64_t op3, float *out);
 
 /* Copies `bytes` from src to dst (any memory the CUDA runtime can copy:
  * device, managed or host) on `stream` (a cudaStream_t, NULL: the default

@@ -31,6 +31,17 @@ def kernel_launches():
     return emulation_count("kernel_launches")
 
 
+def launches_of(kernel):
+    """Launches of the kernel named `kernel` (no template arguments) so
+    far; None on a GPU."""
+    count = getattr(ch.lib, "moe_model_test_kernel_launches_of", None)
+    if count is None:
+        return None
+    count.restype = ctypes.c_int64
+    count.argtypes = [ctypes.c_char_p]
+    return count(kernel.encode())
+
+
 def tma_loads():
     return emulation_count("tma_loads")
 

@@ -187,7 +187,9 @@ def ConvertElementwiseToCudaPass
     (or `f16`), a matmul's constant right operand (a projection's weight)
     is stored in that type at compile time and the call is
     `moe_cuda_cc_matmul_bf16w` (`_f16w`): activations rounded to it on the
-    device, fp32 accumulation - half the weight bytes, tensor cores.
+    device, fp32 accumulation - half the weight bytes, tensor cores - and
+    the attention call asks for the same 16-bit precision (tensor cores
+    at prefill).
 
     Before:
     ```mlir
@@ -206,7 +208,8 @@ def ConvertElementwiseToCudaPass
            "threads each call may use on the host (0: all available)">,
     Option<"weightType", "weight-type", "std::string", /*default=*/"\"f32\"",
            "how constant matmul weights are stored: f32, or bf16 / f16 for "
-           "cuBLAS's tensor-core GEMMs (f16: weights within its range)">
+           "cuBLAS's tensor-core GEMMs (f16: weights within its range); "
+           "16-bit also runs prefill attention on tensor cores">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

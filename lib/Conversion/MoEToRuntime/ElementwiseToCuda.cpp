@@ -396,7 +396,7 @@ struct ConvertElementwiseToCudaPass
     // Attention cores first (one call for scores, softmax and values),
     // then norms and scaled matmuls, while their ops are whole.
     RewritePatternSet attention(context);
-    populateFusedAttentionPatterns(attention, numThreads);
+    populateFusedAttentionPatterns(attention, numThreads, *storage);
     if (failed(applyPatternsGreedily(getOperation(), std::move(attention))))
       return signalPassFailure();
     RewritePatternSet norms(context);

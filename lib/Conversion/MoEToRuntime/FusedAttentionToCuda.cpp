@@ -164,7 +164,12 @@ SmallVector<Value> repeatedDims(ArrayRef<Value> buffer,
 }
 
 struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
-  using RuntimePattern::RuntimePattern;
+  FusedAttentionToCuda(MLIRContext *context, int32_t numThreads,
+                       WeightStorage storage)
+      : RuntimePattern(context, numThreads, RuntimeTarget::CUDA),
+        precision(storage == WeightStorage::BF16  ? MOE_CUDA_ATTENTION_BF16
+                  : storage == WeightStorage::F16 ? MOE_CUDA_ATTENTION_F16
+                                                  : MOE_CUDA_ATTENTION_F32) {}
 
   LogicalResult matchAndRewrite(onnx::MatMulOp op,
                                 PatternRewriter &rewriter) const override {
@@ -210,6 +215,7 @@ struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
         arith::SelectOp::create(b, ok, kBuffer[kvDim], call.index(-1));
 
     call.addF32(m->alpha);
+    call.addI32(precision);
     call.addInput(m->q.buffer);
     addView(call, qBuffer, m->q.perm);
     call.addInput(m->kT.buffer);
@@ -254,12 +260,16 @@ struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
     rewriter.eraseOp(m->scores);
     return success();
   }
+
+  /// MOE_CUDA_ATTENTION_*.
+  int32_t precision;
 };
 
 } // namespace
 
 void mlir::moe::populateFusedAttentionPatterns(RewritePatternSet &patterns,
-                                               int32_t numThreads) {
+                                               int32_t numThreads,
+                                               WeightStorage storage) {
   patterns.add<FusedAttentionToCuda>(patterns.getContext(), numThreads,
-                                     RuntimeTarget::CUDA);
+                                     storage);
 }

@@ -155,9 +155,10 @@ bool isLastAxisF32Softmax(onnx::SoftmaxOp op);
 
 /// softmax(q . k^T [scaled] [+ causal mask]) . v as one call
 /// (FusedAttentionToCuda.cpp): applied before the other phases, while the
-/// block's ops are whole.
+/// block's ops are whole. 16-bit `storage` (the model's weights) asks for
+/// the products in that type (tensor cores), as its matmuls have them.
 void populateFusedAttentionPatterns(RewritePatternSet &patterns,
-                                    int32_t numThreads);
+                                    int32_t numThreads, WeightStorage storage);
 
 /// The attention ops' patterns (AttentionToCuda.cpp): first the fusions,
 /// while their ops are whole (before the elementwise patterns take them

@@ -29,6 +29,7 @@
 
 #include <array>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -152,6 +153,9 @@ struct BlockRun {
 
 std::mutex launchMutex;
 int64_t launches = 0;
+/// Launches by kernel name (the launch's text up to its template
+/// arguments: "attentionMma").
+std::map<std::string, int64_t> launchesByName;
 std::atomic<int64_t> stagedBytes{0};
 BlockRun *run = nullptr;
 
@@ -380,6 +384,8 @@ void launch(const char *kernel, const void *address, dim3 grid, dim3 block,
             size_t dynamicSharedBytes, const std::function<void()> &body) {
   std::lock_guard<std::mutex> lock(launchMutex);
   ++launches;
+  std::string name(kernel);
+  ++launchesByName[name.substr(0, name.find_first_of("<( "))];
   if (traceLaunches())
     std::fprintf(stderr, "launch %s\n", kernel);
   std::string problem =
@@ -588,4 +594,12 @@ extern "C" int64_t moe_model_test_staged_bytes(void) {
 extern "C" int64_t moe_model_test_kernel_launches(void) {
   std::lock_guard<std::mutex> lock(moe::cuda_emulation::launchMutex);
   return moe::cuda_emulation::launches;
+}
+
+/// Launches of the kernel named `name` so far (without template
+/// arguments): tests check with it which kernel a call ran.
+extern "C" int64_t moe_model_test_kernel_launches_of(const char *name) {
+  std::lock_guard<std::mutex> lock(moe::cuda_emulation::launchMutex);
+  auto found = moe::cuda_emulation::launchesByName.find(name);
+  return found == moe::cuda_emulation::launchesByName.end() ? 0 : found->second;
 }

@@ -1,8 +1,11 @@
 // RUN: moe-opt %s -convert-elementwise-to-cuda -split-input-file | FileCheck %s
+// RUN: moe-opt %s -convert-elementwise-to-cuda="weight-type=bf16" -split-input-file | FileCheck %s --check-prefix=BF16
+// RUN: moe-opt %s -convert-elementwise-to-cuda="weight-type=f16" -split-input-file | FileCheck %s --check-prefix=F16
 
 // Before: an attention core - q . k^T, scaled, maybe a causal mask added,
 // softmax over the last axis, times v. After: one moe_cuda_cc_attention_f32
-// call (alpha; q, k^T and v: each buffer's rank and dims padded to 4 with
+// call (alpha; the precision - MOE_CUDA_ATTENTION_F32, or with 16-bit
+// weights the model's 16-bit type; q, k^T and v: each buffer's rank and dims padded to 4 with
 // 1s, then the view the call reads - the heads' transposes and k^T read in
 // place; causal flag, diagonal, the mask's rows and cols; an additive
 // mask's buffer, rank and dims - null, rank 0 without one; the result's
@@ -11,12 +14,16 @@
 // q, k and v split from [b, t, 2, 8] (views 0, 2, 1, 3; k^T 0, 2, 3, 1),
 // 1/2 as alpha, the result written merged back into [b, t, 2, 8].
 // CHECK-LABEL: func.func @heads
+// BF16-LABEL: func.func @heads
+// BF16: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %{{.*}}, %c1_i32, %{{.*}}, %c4_i64,
+// F16-LABEL: func.func @heads
+// F16: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %{{.*}}, %c2_i32, %{{.*}}, %c4_i64,
 // CHECK-DAG: %[[NULL:.*]] = llvm.mlir.zero : !llvm.ptr
 // CHECK-DAG: %[[ALPHA:.*]] = arith.constant 5.000000e-01 : f32
 // CHECK-DAG: %[[B:.*]] = tensor.dim %arg0, %c0
 // CHECK-DAG: %[[T:.*]] = tensor.dim %arg0, %c1
 // CHECK: %[[OUT:.*]] = memref.alloc(%[[B]], %[[T]]) : memref<?x?x2x8xf32>
-// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c3_i64, %c1_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %{{.*}})
+// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %c0_i32, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c3_i64, %c1_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %{{.*}})
 // CHECK-NOT: moe_cuda_cc_matmul_f32
 // CHECK-NOT: moe_cuda_cc_softmax_f32
 // CHECK-NOT: moe_cuda_cc_transpose_f32
@@ -53,7 +60,7 @@ func.func @heads(%x: tensor<?x?x2x8xf32>, %y: tensor<?x?x2x8xf32>, %z: tensor<?x
 // CHECK: %[[DIAG:.*]] = tensor.extract %arg6[] : tensor<i64>
 // CHECK: tensor.extract %arg5[%c0] : tensor<2xi64>
 // CHECK: tensor.extract %arg5[%c1] : tensor<2xi64>
-// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %{{.*}}, %c4_i64, %{{.*}}, %c4_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %[[KV64]], %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c3_i64, %c2_i64, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %c1_i64, %[[DIAG]], %{{.*}}, %{{.*}}, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c4_i64,
+// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %c0_i32, %{{.*}}, %c4_i64, %{{.*}}, %c4_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %[[KV64]], %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c3_i64, %c2_i64, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %c1_i64, %[[DIAG]], %{{.*}}, %{{.*}}, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c4_i64,
 // CHECK-NOT: moe_cuda_cc_expand_f32
 // CHECK-NOT: moe_cuda_cc_matmul_f32
 // CHECK-NOT: = onnx.
@@ -145,7 +152,7 @@ func.func @causal_and_padding(%q: tensor<?x2x?x8xf32>, %kt: tensor<?x2x8x?xf32>,
 // CHECK: %[[OK:.*]] = arith.ori %[[SAME]], %[[ONE]] : i1
 // CHECK: %[[KV:.*]] = arith.select %[[OK]], %[[KH]], %c-1 : index
 // CHECK: %[[KV64:.*]] = arith.index_cast %[[KV]] : index to i64
-// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %{{.*}}, %c3_i64, %{{.*}}, %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c1_i64, %c2_i64, %c0_i64, %{{.*}}, %c3_i64, %[[KV64]], %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c2_i64, %c1_i64, %c0_i64, %{{.*}}, %c3_i64, %{{.*}}, %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c1_i64, %c2_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c3_i64,
+// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %c0_i32, %{{.*}}, %c3_i64, %{{.*}}, %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c1_i64, %c2_i64, %c0_i64, %{{.*}}, %c3_i64, %[[KV64]], %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c2_i64, %c1_i64, %c0_i64, %{{.*}}, %c3_i64, %{{.*}}, %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c1_i64, %c2_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c3_i64,
 // CHECK-NOT: = onnx.
 func.func @rank3(%q: tensor<?x?x16xf32>, %k: tensor<?x?x16xf32>, %v: tensor<?x?x16xf32>) -> tensor<?x?x16xf32> {
   %kt = onnx.transpose %k {perm = array<i64: 0, 2, 1>} : tensor<?x?x16xf32> -> tensor<?x16x?xf32>

@@ -493,13 +493,20 @@ for dtype, numpy_type, ulp in (("float16", np.float16, 2.0 ** -10),
 # routing, looked through by moe-raise: one layer call), and a causal
 # decoder layer around it, whose attention and norms moe-widen-half
 # rebuilds in f32 (one cast in, one out: the rest device calls in f32,
-# the projections' weights bf16 again for cuBLAS's tensor-core GEMM).
+# the projections' weights bf16 again for cuBLAS's tensor-core GEMM, and
+# prefill's attention on the tensor-core kernel).
 import torch  # noqa: E402
 
 import hf_moe_blocks  # noqa: E402
 
 
-def check_bf16_export(name, block, what, calls=()):
+def check_bf16_export(name, block, what, calls=(), attention_rows=None):
+    """Exports `block` in bf16, compiles it with the default (auto: bf16)
+    weights, checks the calls its ops became and runs it on host and
+    device buffers at 1 to 70 tokens against PyTorch in f32. With
+    attention_rows (rows of a k/v head's group per token), its attention
+    must run on the tensor cores (bf16) from 64 rows on (prefill) and on
+    the f32 kernel below (decode)."""
     torch.manual_seed(1)
     for parameter in block.parameters():
         torch.nn.init.normal_(parameter, std=0.3)
@@ -522,14 +529,17 @@ def check_bf16_export(name, block, what, calls=()):
         assert all(f"llvm.call @{call}(" in text for call in calls), (name, calls)
     export_model = compiled_model.Model(library)
     export_model.lib.moe_model_test_emulated_copies.restype = ctypes.c_int64
+    mma_attention = export_model.lib.moe_model_test_kernel_launches_of
+    mma_attention.restype, mma_attention.argtypes = ctypes.c_int64, [ctypes.c_char_p]
     reference = block.float()
-    for tokens in (1, 7, 33):
+    for tokens in (1, 7, 33, 70):
         x = torch.randn(1, tokens, 16, generator=torch.Generator().manual_seed(tokens))
         x = x.to(torch.bfloat16)
         with torch.no_grad():
             expected = reference(x.float()).numpy()
         for api in ("host", "device"):
             before = export_model.lib.moe_model_test_emulated_copies()
+            launched = mma_attention(b"attentionMma")
             feed = [x.float().numpy().astype(ml_dtypes.bfloat16)]
             (actual,) = (export_model.run(feed) if api == "host" else
                          export_model.run_device(feed, cuda_lib=device_memory(export_model.lib)))
@@ -537,6 +547,11 @@ def check_bf16_export(name, block, what, calls=()):
                                                               expected)
             assert error <= cuda_test_models.tolerance("bf16") and cosine > 0.999, \
                 (name, tokens, api, error, cosine)
+            if attention_rows:
+                # (A device run runs twice: its outputs' sizing probe.)
+                expected_mma = int(tokens * attention_rows >= 64) * (1 + (api == "device"))
+                assert mma_attention(b"attentionMma") - launched == expected_mma, \
+                    (name, tokens, api, "tensor-core attention")
             if api == "device":
                 assert export_model.lib.moe_model_test_emulated_copies() == before, "staged"
     print(f"OK: a bfloat16 torch export of {what} runs on the CUDA kernels, "
@@ -551,8 +566,10 @@ check_bf16_export("decoder_bf16_export",
                       hf_moe_blocks.MixtralSparseMoeBlock(d=16, f=16, num_experts=4, top_k=2),
                       d=16, heads=2, causal=True),
                   "a causal decoder layer",
-                  # bf16 weights (auto) for the projections: tensor cores.
-                  calls=("moe_cuda_cc_matmul_bf16w", "moe_cuda_cc_attention_f32"))
+                  # bf16 weights (auto) for the projections and prefill's
+                  # attention: tensor cores.
+                  calls=("moe_cuda_cc_matmul_bf16w", "moe_cuda_cc_attention_f32"),
+                  attention_rows=1)
 
 # Decode at a size whose grouped matmuls split K (d = f = 256: 8 k tiles of
 # 32, few column tiles): in compiled code (the per-thread stream) each

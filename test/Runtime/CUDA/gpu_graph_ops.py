@@ -4,7 +4,8 @@
 # slice, concat - also of a transposed input - expand, range, the rotary
 # embedding, batched and viewed matmuls through cuBLAS, 16-bit weights)
 # and the fused attention call (heads, grouped-query heads, causal and
-# additive masks, decode's split keys, wide heads), through the kernels
+# additive masks, decode's split keys, wide heads; in 16-bit precision
+# on tensor cores at prefill), through the kernels
 # and the compiled code's entries on device and host buffers. The MoE
 # kernels are gpu_kernels.py's.
 # Runs where a GPU is present (scripts/gpu-check.sh).
@@ -14,6 +15,7 @@
 # CHECK: OK: unary, mean, RMS norm and casts
 # CHECK: OK: softmax, transpose, slice, concat, expand, range, rotary and matmul
 # CHECK: OK: fused attention
+# CHECK: OK: tensor-core attention
 
 import ctypes
 
@@ -635,7 +637,7 @@ def test_fused_attention():
                             strides(v.shape, kv_batch), strides(want.shape, b))
         before = kernel_launches()
         status = ch.lib.moe_cuda_attention_f32(
-            None, b, h, kv, t, keys, d, dv, alpha, D(q).ptr, qs.ctypes.data, D(k).ptr,
+            None, b, h, kv, t, keys, d, dv, alpha, ch.ATTENTION_F32, D(q).ptr, qs.ctypes.data, D(k).ptr,
             ks.ctypes.data, D(v).ptr, vs.ctypes.data, int(causal_k is not None),
             causal_k or 0, None if bias is None else D(bias).ptr,
             None if bias is None else bs.ctypes.data, out.ptr, outs.ctypes.data)
@@ -665,7 +667,7 @@ def test_fused_attention():
             pointers.append(out_b.ctypes.data if where == "cc host" else out_d.ptr)
             before = kernel_launches()
             status = ch.lib.moe_cuda_cc_attention_f32(
-                0, alpha, pointers[0], *ch.view(qb.shape, (0, 2, 1, 3)), pointers[1],
+                0, alpha, ch.ATTENTION_F32, pointers[0], *ch.view(qb.shape, (0, 2, 1, 3)), pointers[1],
                 *ch.view(kb.shape, (0, 2, 3, 1)), pointers[2], *ch.view(vb.shape, (0, 2, 1, 3)),
                 int(causal_k is not None), causal_k or 0, t, keys, pointers[3],
                 *ch.dims(bias.shape if bias is not None else ()),
@@ -701,7 +703,7 @@ def test_fused_attention():
         view_q = np.transpose(np.empty(q_shape), q_perm).shape if q_perm else q_shape
         out_shape = view_q[:3] + (v_shape[3],)
         status = ch.lib.moe_cuda_cc_attention_f32(
-            0, 1.0, p, *ch.view(q_shape, q_perm), p, *ch.view(k_shape), p, *ch.view(v_shape),
+            0, 1.0, ch.ATTENTION_F32, p, *ch.view(q_shape, q_perm), p, *ch.view(k_shape), p, *ch.view(v_shape),
             int(mask is not None), 1, *(mask or (0, 0)), p if bias_shape else None,
             *ch.dims(bias_shape[0] if bias_shape else ()), *ch.view(out_shape), p)
         if status != ch.INVALID_ARGUMENT:
@@ -710,7 +712,127 @@ def test_fused_attention():
     report("fused attention", failures)
 
 
+def rounded(array, kind):
+    """float32 values rounded to the 16-bit type `kind` (bf16, f16)."""
+    to_bits, from_bits = HALF[kind]
+    return from_bits(to_bits(array)).reshape(array.shape)
+
+
+def test_mma_attention():
+    """moe_cuda_attention_f32 with 16-bit precision (tensor cores, flash
+    attention 2 on mma.sync) against numpy: against attention of q, k
+    and v rounded to the type (the kernel's only other rounding is the
+    softmax weights': rtol 2e-2 and a cosine > 0.9999) and of the f32
+    inputs (the issue's bf16 check: rtol 2e-2 on unit-variance inputs,
+    cosine > 0.999) - head widths 16 to 128 (padded to the kernel's
+    16-column tiles: widths off the tiles, value dims other than the
+    head's), a 64-row tile spanning two heads of a kv group, keys off
+    the 64-key tile, causal masks at a prefill's and a cache's diagonal
+    (rows masked whole: NaN), additive masks with -inf padding, scores
+    that overflow exp unless the max is subtracted; the compiled code's
+    entry on [b, t, heads, d] views. Calls it does not take (decode's few
+    rows, heads over 128 wide, f32 precision) run the f32 kernel exactly
+    (the emulation counts which kernel ran); an unknown precision is
+    refused."""
+    failures = []
+    for kind, b, h, kv, t, keys, d, dv, causal_k, scale, *bias_shape in (
+            ("bf16", 1, 4, 4, 64, 64, 64, 64, None, 1.0),      # one tile each
+            ("bf16", 1, 8, 2, 37, 37, 128, 128, 1, 1.0),       # GQA: tiles span heads
+            ("f16", 1, 8, 2, 37, 37, 128, 128, 1, 1.0),
+            ("bf16", 1, 2, 1, 70, 100, 40, 24, 31, None),      # cache diagonal, odd widths
+            ("f16", 2, 2, 1, 64, 90, 16, 16, None, 1.0, (2, 1, 1, 90)),  # padding mask
+            ("bf16", 1, 2, 2, 64, 64, 16, 32, 0, 1.0),         # row 0 masked whole
+            ("bf16", 1, 2, 2, 64, 70, 32, 32, None, 30.0),     # exp overflows without max
+            ("bf16", 1, 2, 1, 1, 300, 64, 64, None, 1.0),      # decode: the f32 kernel
+            ("bf16", 1, 4, 4, 64, 64, 160, 160, None, 1.0),    # too wide: f32
+            ("f32", 1, 4, 4, 64, 64, 64, 64, None, 1.0)):      # f32 asked for
+        scale = scale or 1.0
+        q = (rng.standard_normal((b, h, t, d)) * scale).astype(np.float32)
+        k = rng.standard_normal((b, kv, keys, d)).astype(np.float32)
+        v = rng.standard_normal((b, kv, keys, dv)).astype(np.float32)
+        alpha = 1.0 / np.sqrt(d)
+        bias = None
+        if bias_shape:
+            bias = (rng.standard_normal(bias_shape[0]) * 2).astype(np.float32)
+            bias[1, ..., -3:] = -np.inf
+        exact = attention_reference(q, k, v, alpha, causal_k, bias)
+        tensor_cores = kind != "f32" and t * h // kv >= 64 and max(d, dv) <= 128
+        precision = {"f32": ch.ATTENTION_F32, "bf16": ch.ATTENTION_BF16,
+                     "f16": ch.ATTENTION_F16}[kind]
+        case = (f"{kind} b {b} heads {h}/{kv} t {t} keys {keys} d {d}/{dv} "
+                f"causal {causal_k} bias {bias_shape[0] if bias_shape else None}")
+        strides = lambda shape: np.array(  # noqa: E731
+            [int(np.prod(shape[1:])), int(np.prod(shape[2:])), shape[3]], np.int64)
+        qs, ks, vs, outs = (strides(q.shape), strides(k.shape), strides(v.shape),
+                            strides(exact.shape))
+        bs = np.zeros(4, np.int64)
+        if bias is not None:
+            bs = np.array(ch.broadcast_strides(bias.shape, exact.shape[:3] + (keys,)),
+                          np.int64)
+        out = D(shape=exact.shape, dtype=np.float32)
+        before, mmas = kernel_launches(), kc.launches_of("attentionMma")
+        status = ch.lib.moe_cuda_attention_f32(
+            None, b, h, kv, t, keys, d, dv, alpha, precision, D(q).ptr, qs.ctypes.data,
+            D(k).ptr, ks.ctypes.data, D(v).ptr, vs.ctypes.data, int(causal_k is not None),
+            causal_k or 0, None if bias is None else D(bias).ptr,
+            None if bias is None else bs.ctypes.data, out.ptr, outs.ctypes.data)
+        got = out.get()
+        if status != ch.OK:
+            failures.append(f"{case}: status {status}")
+            continue
+        if mmas is not None:
+            mma = kc.launches_of("attentionMma") - mmas
+            if mma != int(tensor_cores) or \
+                    (tensor_cores and kernel_launches() - before != 1):
+                failures.append(f"{case}: {kernel_launches() - before} launches, "
+                                f"{mma} of the tensor-core kernel")
+        if not tensor_cores:
+            if not np.allclose(got, exact, rtol=1e-4, atol=1e-5, equal_nan=True):
+                failures.append(f"{case}: not the f32 kernel's result")
+            continue
+        # NaN exactly where the reference's rows are (masked whole).
+        if not np.array_equal(np.isnan(got), np.isnan(exact)):
+            failures.append(f"{case}: NaN rows differ")
+            continue
+        live = ~np.isnan(exact)
+        want = attention_reference(rounded(q, kind), rounded(k, kind), rounded(v, kind),
+                                   alpha, causal_k, bias)
+        # (Against the f32 inputs only at unit variance: rounding q scaled
+        # by 30 moves near-one-hot softmaxes by more.)
+        checks = [("rounded inputs", want, 2e-2, 0.9999)]
+        if scale == 1.0:
+            checks.append(("f32 inputs", exact, 2e-2, 0.999))
+        for name, reference, rtol, cosine in checks:
+            g, w = got[live].astype(np.float64), reference[live]
+            similarity = np.dot(g, w) / (np.linalg.norm(g) * np.linalg.norm(w))
+            if not np.allclose(g, w, rtol=rtol, atol=rtol) or similarity < cosine:
+                failures.append(f"{case} vs {name}: max abs error "
+                                f"{np.max(np.abs(g - w)):g}, cosine {similarity:.6f}")
+        # The compiled code's entry, q, k, v as [b, t, heads, d] buffers.
+        if case.startswith("bf16 b 1 heads 8/2"):
+            qb, kb, vb = (np.ascontiguousarray(np.transpose(a, (0, 2, 1, 3))) for a in (q, k, v))
+            out_d = D(shape=(b, t, h, dv), dtype=np.float32)
+            status = ch.lib.moe_cuda_cc_attention_f32(
+                0, alpha, precision, D(qb).ptr, *ch.view(qb.shape, (0, 2, 1, 3)), D(kb).ptr,
+                *ch.view(kb.shape, (0, 2, 3, 1)), D(vb).ptr, *ch.view(vb.shape, (0, 2, 1, 3)),
+                1, causal_k, t, keys, None, *ch.dims(()),
+                *ch.view((b, t, h, dv), (0, 2, 1, 3)), out_d.ptr)
+            if status != ch.OK or not np.allclose(out_d.get(), np.transpose(got, (0, 2, 1, 3)),
+                                                  rtol=1e-6, atol=1e-6, equal_nan=True):
+                failures.append(f"cc device {case}: status {status}")
+    x = np.ones(64, np.float32)
+    st = np.array([64, 64, 16], np.int64)
+    status = ch.lib.moe_cuda_attention_f32(None, 1, 1, 1, 1, 4, 16, 16, 1.0, 3,
+                                           x.ctypes.data, st.ctypes.data, x.ctypes.data,
+                                           st.ctypes.data, x.ctypes.data, st.ctypes.data,
+                                           0, 0, None, None, x.ctypes.data, st.ctypes.data)
+    if status != ch.INVALID_ARGUMENT:
+        failures.append(f"precision 3: status {status}")
+    report("tensor-core attention", failures)
+
+
 kc.run_sections("gpu_graph_ops", (
     ("binary", test_binary), ("unary, mean, RMS norm and casts", test_unary_mean),
     ("softmax, transpose, slice, concat, expand, range and matmul", test_attention),
-    ("fused attention", test_fused_attention)))
+    ("fused attention", test_fused_attention),
+    ("tensor-core attention", test_mma_attention)))

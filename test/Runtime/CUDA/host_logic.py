@@ -7,7 +7,7 @@
 # crash) with CUDA's text.
 # REQUIRES: cuda-runtime
 # RUN: %python %s | FileCheck %s
-# CHECK: cuda api version 9
+# CHECK: cuda api version 10
 # CHECK: OK: row tile bound
 # CHECK: OK: argument checks
 # CHECK: OK: compiled-code entry points

@@ -1,0 +1,80 @@
+//===- FusedAttention.cuh - What the attention kernels share ----*- C++ -*-===//
+//
+// The launch arguments and row bookkeeping of moe_cuda_attention_f32's
+// kernels: the f32 SIMT kernel (FusedAttention.cu, every shape, decode's
+// key splits) and the tensor-core one (FusedAttentionMma.cu, 16-bit
+// precision at prefill).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_RUNTIME_CUDA_FUSEDATTENTION_CUH
+#define MOE_RUNTIME_CUDA_FUSEDATTENTION_CUH
+
+#include "Attention.h"
+#include "CudaSupport.h"
+
+namespace moe::runtime::cuda {
+
+struct AttentionArgs {
+  AttentionShape s;
+  float alpha;
+  const float *q, *k, *v;
+  const float *bias; // an additive mask (s.bias: its strides), or null
+  float *out;
+  /// Split keys (the SIMT kernel): each split's partial rows ([split][k/v
+  /// head of a batch][group row][valueDim + 2]: outputs, max, sum), and
+  /// the tiles' counters (null: attentionMerge merges).
+  int64_t keysPerSplit;
+  float *partials;
+  int *counters;
+};
+
+/// Row r of k/v head `kvHead`'s group (r = g * queries + t: query t of
+/// its g-th q head) as (q head, query).
+struct GroupRow {
+  int64_t head, query;
+};
+
+__device__ inline GroupRow groupRow(const AttentionShape &s, int64_t kvHead,
+                                    int64_t r) {
+  return {kvHead * s.group + r / s.queries, r % s.queries};
+}
+
+/// A finished row: outputs / sum; a row whose keys were all masked NaN
+/// (the softmax of -inf scores), a call without keys zeros (the product
+/// of empty matrices).
+__device__ inline float finishedOutput(const AttentionShape &s, float output,
+                                       float sum) {
+  if (s.keys == 0)
+    return 0.0f;
+  return sum > 0.0f ? output / sum : NAN;
+}
+
+__device__ inline float *outputRow(const AttentionArgs &p, int64_t b,
+                                   GroupRow row) {
+  const AttentionShape &s = p.s;
+  return p.out + b * s.out[0] + row.head * s.out[1] + row.query * s.out[2];
+}
+
+/// The additive mask's value at (b, row, key), 0 without one.
+__device__ inline float maskBias(const AttentionArgs &p, int64_t b,
+                                 GroupRow row, int64_t key) {
+  const AttentionShape &s = p.s;
+  return p.bias ? p.bias[b * s.bias[0] + row.head * s.bias[1] +
+                         row.query * s.bias[2] + key * s.bias[3]]
+                : 0.0f;
+}
+
+/// Whether the tensor-core kernel takes a call of `precision`
+/// (MOE_CUDA_ATTENTION_*): 16-bit, heads at most kMmaAttentionDim wide,
+/// and at least a tile of rows per k/v head (decode's few rows keep the
+/// SIMT kernel, which splits the keys over blocks instead).
+bool mmaAttentionApplies(const AttentionShape &s, int32_t precision);
+
+/// Launches it (grid: the groups' 64-row tiles by batch * kvHeads).
+moe_status launchMmaAttention(cudaStream_t stream, const AttentionArgs &args,
+                              int32_t precision);
+
+} // namespace moe::runtime::cuda
+
+#endif // MOE_RUNTIME_CUDA_FUSEDATTENTION_CUH
