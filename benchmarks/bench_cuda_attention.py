@@ -15,7 +15,7 @@ repeats), everything f32 on device buffers:
   eager       q . k^T, softmax, . v as three torch ops on repeated heads -
               what the graph ran before the fusion (cuBLAS, softmax, cuBLAS)
 and at prefill, as a model compiled with bf16 weights runs it:
-  ours-bf16   moe_cuda_attention_f32 with MOE_CUDA_ATTENTION_BF16 (the
+  ours-bf16   moe_cuda_attention_f32 with MOE_CUDA_ELEMENT_BF16 (the
               tensor-core kernel on the same f32 buffers)
   sdpa-bf16   scaled_dot_product_attention on bf16 copies (flash attention)
 and prints the latency, GB/s of the k/v bytes read (decode is bound by
@@ -80,9 +80,9 @@ def main():
             # The causal diagonal of a prefill (queries = keys): 1.
             qs, ks, vs, outs = strides(q), strides(k), strides(v), strides(out)
 
-            def ours(precision=ch.ATTENTION_F32):
+            def ours(precision=ch.ELEMENT_F32):
                 status = attention(ch.PER_THREAD_STREAM, batch, heads, kv_heads, queries,
-                                   keys, dim, dim, alpha, precision, q.data_ptr(), qs,
+                                   keys, dim, dim, alpha, precision, ch.ELEMENT_F32, q.data_ptr(), qs,
                                    k.data_ptr(), ks, v.data_ptr(), vs, int(causal), 1, None,
                                    None, out.data_ptr(), outs)
                 assert status == ch.OK, ch.lib.moe_cuda_last_error()
@@ -120,7 +120,7 @@ def main():
                        "ours": timed(ours, args.repeats)}
             if queries > 1:  # prefill: the 16-bit engines
                 def ours_bf16():
-                    ours(ch.ATTENTION_BF16)
+                    ours(ch.ELEMENT_BF16)
                 error_of("ours-bf16", ours_bf16)
                 q16, k16, v16 = q.bfloat16(), kr.bfloat16(), vr.bfloat16()
                 if HAS_SDPA:

@@ -104,6 +104,27 @@ moe_status compiledMatmul(int32_t transA, int32_t transB, float alpha,
   return finish();
 }
 
+/// k or v of an attention call on the device: f32 or 16-bit elements
+/// (MOE_CUDA_ELEMENT_*), uploaded when on the host.
+struct KvBuffer {
+  DeviceBuffer<float> wide;
+  DeviceBuffer<uint16_t> narrow;
+  const void *device = nullptr;
+  moe_status upload(int32_t type, const void *x, int64_t count) {
+    if (type == MOE_CUDA_ELEMENT_F32) {
+      MOE_TRY(moe::runtime::cuda::upload(wide, static_cast<const float *>(x),
+                                         count));
+      device = wide.get();
+    } else {
+      MOE_TRY(moe::runtime::cuda::upload(
+          narrow, static_cast<const uint16_t *>(x), count));
+      device = narrow.get();
+    }
+    return MOE_OK;
+  }
+  const void *get() const { return device; }
+};
+
 } // namespace
 
 extern "C" {
@@ -290,17 +311,17 @@ MOE_CC_MATMUL(f16, uint16_t, uint16_t, MOE_CUDA_CAST_F32_TO_F16)
 #undef MOE_CC_MATMUL
 
 int32_t moe_cuda_cc_attention_f32(
-    int32_t, float alpha, int32_t precision, const float *q, int64_t q_rank,
-    int64_t q0, int64_t q1, int64_t q2, int64_t q3, int64_t qp0, int64_t qp1,
-    int64_t qp2, int64_t qp3, const float *k, int64_t k_rank, int64_t k0,
-    int64_t k1, int64_t k2, int64_t k3, int64_t kp0, int64_t kp1, int64_t kp2,
-    int64_t kp3, const float *v, int64_t v_rank, int64_t v0, int64_t v1,
-    int64_t v2, int64_t v3, int64_t vp0, int64_t vp1, int64_t vp2, int64_t vp3,
-    int64_t causal, int64_t causal_k, int64_t mask_rows, int64_t mask_cols,
-    const float *bias, int64_t bias_rank, int64_t b0, int64_t b1, int64_t b2,
-    int64_t b3, int64_t out_rank, int64_t o0, int64_t o1, int64_t o2,
-    int64_t o3, int64_t op0, int64_t op1, int64_t op2, int64_t op3,
-    float *out) {
+    int32_t, float alpha, int32_t precision, int32_t kv_type, const float *q,
+    int64_t q_rank, int64_t q0, int64_t q1, int64_t q2, int64_t q3, int64_t qp0,
+    int64_t qp1, int64_t qp2, int64_t qp3, const void *k, int64_t k_rank,
+    int64_t k0, int64_t k1, int64_t k2, int64_t k3, int64_t kp0, int64_t kp1,
+    int64_t kp2, int64_t kp3, const void *v, int64_t v_rank, int64_t v0,
+    int64_t v1, int64_t v2, int64_t v3, int64_t vp0, int64_t vp1, int64_t vp2,
+    int64_t vp3, int64_t causal, int64_t causal_k, int64_t mask_rows,
+    int64_t mask_cols, const float *bias, int64_t bias_rank, int64_t b0,
+    int64_t b1, int64_t b2, int64_t b3, int64_t out_rank, int64_t o0,
+    int64_t o1, int64_t o2, int64_t o3, int64_t op0, int64_t op1, int64_t op2,
+    int64_t op3, float *out) {
   View qView{q_rank, {q0, q1, q2, q3}, {qp0, qp1, qp2, qp3}},
       kView{k_rank, {k0, k1, k2, k3}, {kp0, kp1, kp2, kp3}},
       vView{v_rank, {v0, v1, v2, v3}, {vp0, vp1, vp2, vp3}},
@@ -322,18 +343,21 @@ int32_t moe_cuda_cc_attention_f32(
     return MOE_OK;
   if (!out || (s.keys > 0 && (!q || !k || !v)))
     return MOE_ERROR_INVALID_ARGUMENT;
-  DeviceBuffer<float> dQ, dK, dV, dBias;
+  if (kv_type < MOE_CUDA_ELEMENT_F32 || kv_type > MOE_CUDA_ELEMENT_F16)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  DeviceBuffer<float> dQ, dBias;
+  KvBuffer dK, dV;
   Result<> result;
   MOE_TRY(upload(dQ, q, elements(q_rank, qView.dims)));
-  MOE_TRY(upload(dK, k, elements(k_rank, kView.dims)));
-  MOE_TRY(upload(dV, v, elements(v_rank, vView.dims)));
+  MOE_TRY(dK.upload(kv_type, k, elements(k_rank, kView.dims)));
+  MOE_TRY(dV.upload(kv_type, v, elements(v_rank, vView.dims)));
   MOE_TRY(upload(dBias, bias, bias ? elements(bias_rank, biasDims) : 0));
   MOE_TRY(result.prepare(out, elements(out_rank, outView.dims)));
   MOE_TRY(moe_cuda_attention_f32(
       callStream(), s.batch, s.heads, s.kvHeads, s.queries, s.keys, s.dim,
-      s.valueDim, alpha, precision, dQ.get(), s.q, dK.get(), s.k, dV.get(), s.v,
-      int32_t(causal != 0), causal_k, bias ? dBias.get() : nullptr, s.bias,
-      result.get(), s.out));
+      s.valueDim, alpha, precision, kv_type, dQ.get(), s.q, dK.get(), s.k,
+      dV.get(), s.v, int32_t(causal != 0), causal_k,
+      bias ? dBias.get() : nullptr, s.bias, result.get(), s.out));
   MOE_TRY(result.deliver());
   return finish();
 }

@@ -95,6 +95,8 @@ __device__ void mergeRows(const AttentionArgs &p, int64_t splits, int64_t first,
 }
 
 /// Grid: (row tiles of a group, batch * kvHeads, splits of the keys).
+/// k and v in KV: f32, or a 16-bit KV cache (widened as staged).
+template <typename KV>
 __global__ void __launch_bounds__(kThreads) attentionKernel(AttentionArgs p) {
   const AttentionShape &s = p.s;
   MOE_DYNAMIC_SHARED(shared, 16);
@@ -133,18 +135,18 @@ __global__ void __launch_bounds__(kThreads) attentionKernel(AttentionArgs p) {
     for (int i = 0; i < kColsPerLane; ++i)
       acc[w][i] = 0.0f;
   }
-  const float *k = p.k + b * s.k[0] + kvHead * s.k[1];
-  const float *v = p.v + b * s.v[0] + kvHead * s.v[1];
+  const KV *k = static_cast<const KV *>(p.k) + b * s.k[0] + kvHead * s.k[1];
+  const KV *v = static_cast<const KV *>(p.v) + b * s.v[0] + kvHead * s.v[1];
   for (int64_t key0 = keyBegin; key0 < keyEnd; key0 += kKeys) {
     int n = int(std::min<int64_t>(kKeys, keyEnd - key0));
     __syncthreads(); // the previous keys' readers are done
     for (int j = warp; j < n; j += kWarps) {
-      const float *kRow = k + (key0 + j) * s.k[2];
-      const float *vRow = v + (key0 + j) * s.v[2];
+      const KV *kRow = k + (key0 + j) * s.k[2];
+      const KV *vRow = v + (key0 + j) * s.v[2];
       for (int c = lane; c < dim; c += 32)
-        kStaged[j * (dim + 1) + c] = kRow[c];
+        kStaged[j * (dim + 1) + c] = loadFloat(kRow, c);
       for (int c = lane; c < valueDim; c += 32)
-        vStaged[j * valueDim + c] = vRow[c];
+        vStaged[j * valueDim + c] = loadFloat(vRow, c);
     }
     __syncthreads();
 #pragma unroll
@@ -296,20 +298,76 @@ int sharedBytes(int64_t dim, int64_t valueDim) {
              (kRows * dim + kKeys * (dim + 1) + kKeys * valueDim));
 }
 
+/// A 16-bit k or v (`kvType`) widened into f32 `scratch` for
+/// attentionUnfused's GEMMs, at the same strides (rows of `width`).
+moe_status widenRows(cudaStream_t stream, int32_t kvType,
+                     const AttentionShape &s, const int64_t (&strides)[3],
+                     int64_t width, const void *x, DeviceBuffer<float> &scratch,
+                     const float *&widened) {
+  if (kvType == MOE_CUDA_ELEMENT_F32) {
+    widened = static_cast<const float *>(x);
+    return MOE_OK;
+  }
+  int64_t extent = (s.batch - 1) * strides[0] + (s.kvHeads - 1) * strides[1] +
+                   (s.keys - 1) * strides[2] + width;
+  MOE_TRY(scratch.allocate(extent, stream));
+  MOE_TRY(moe_cuda_cast(stream,
+                        kvType == MOE_CUDA_ELEMENT_F16
+                            ? MOE_CUDA_CAST_F16_TO_F32
+                            : MOE_CUDA_CAST_BF16_TO_F32,
+                        extent, x, scratch.get()));
+  widened = scratch.get();
+  return MOE_OK;
+}
+
+/// The SIMT kernel (and the merge of its key splits) on k and v in KV.
+template <typename KV>
+moe_status launchSimt(cudaStream_t st, AttentionArgs &args) {
+  const AttentionShape &s = args.s;
+  int64_t groupRows = s.group * s.queries;
+  int64_t rowTiles = (groupRows + kRows - 1) / kRows;
+  int64_t kvBlocks = s.batch * s.kvHeads;
+  if (rowTiles > INT32_MAX || kvBlocks > 65535)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  tiles::AttentionSplit split = tiles::attentionSplit(
+      rowTiles * kvBlocks, s.keys, multiprocessors(), kKeys, kMinSplitKeys);
+  args.keysPerSplit = split.keysPerSplit;
+  DeviceBuffer<float> partials; // freed in stream order after the merge
+  if (split.splits > 1) {
+    MOE_TRY(partials.allocate(
+        split.splits * kvBlocks * groupRows * (s.valueDim + 2), st));
+    args.partials = partials.get();
+    MOE_TRY(splitCounters(st, rowTiles * kvBlocks, args.counters));
+  }
+  int bytes = sharedBytes(s.dim, s.valueDim);
+  if (bytes > 48 * 1024)
+    MOE_TRY(allowDynamicSharedMemory(
+        reinterpret_cast<const void *>(attentionKernel<KV>),
+        sharedBytes(kMaxAttentionDim, kMaxAttentionDim)));
+  dim3 grid{unsigned(rowTiles), unsigned(kvBlocks), unsigned(split.splits)};
+  MOE_LAUNCH(grid, kThreads, size_t(bytes), st, attentionKernel<KV>)(args);
+  if (split.splits > 1 && !args.counters)
+    MOE_LAUNCH(dim3(unsigned(rowTiles), unsigned(kvBlocks)), kThreads, 0, st,
+               attentionMerge)
+  (args, split.splits);
+  return launched();
+}
+
 } // namespace
 
 extern "C" moe_status moe_cuda_attention_f32(
     void *stream, int64_t batch, int64_t heads, int64_t kv_heads,
     int64_t queries, int64_t keys, int64_t head_dim, int64_t value_dim,
-    float alpha, int32_t precision, const float *q, const int64_t *q_strides,
-    const float *k, const int64_t *k_strides, const float *v,
-    const int64_t *v_strides, int32_t causal, int64_t causal_k,
+    float alpha, int32_t precision, int32_t kv_type, const float *q,
+    const int64_t *q_strides, const void *k, const int64_t *k_strides,
+    const void *v, const int64_t *v_strides, int32_t causal, int64_t causal_k,
     const float *bias, const int64_t *bias_strides, float *out,
     const int64_t *out_strides) {
   if (batch < 0 || heads < 0 || kv_heads < 1 || heads % kv_heads != 0 ||
       queries < 0 || keys < 0 || head_dim < 1 || value_dim < 1 || !q_strides ||
       !k_strides || !v_strides || !out_strides || (bias && !bias_strides) ||
-      precision < MOE_CUDA_ATTENTION_F32 || precision > MOE_CUDA_ATTENTION_F16)
+      precision < MOE_CUDA_ELEMENT_F32 || precision > MOE_CUDA_ELEMENT_F16 ||
+      kv_type < MOE_CUDA_ELEMENT_F32 || kv_type > MOE_CUDA_ELEMENT_F16)
     return MOE_ERROR_INVALID_ARGUMENT;
   AttentionShape s;
   s.batch = batch;
@@ -334,35 +392,24 @@ extern "C" moe_status moe_cuda_attention_f32(
   if (!out || (keys > 0 && (!q || !k || !v)))
     return MOE_ERROR_INVALID_ARGUMENT;
   cudaStream_t st = asStream(stream);
-  if (head_dim > kMaxAttentionDim || value_dim > kMaxAttentionDim)
-    return attentionUnfused(st, s, alpha, q, k, v, bias, out);
-  AttentionArgs args{s, alpha, q, k, v, bias, out, keys, nullptr, nullptr};
-  if (mmaAttentionApplies(s, precision))
-    return launchMmaAttention(st, args, precision);
-  int64_t rowTiles = (groupRows + kRows - 1) / kRows;
-  int64_t kvBlocks = batch * kv_heads;
-  if (rowTiles > INT32_MAX || kvBlocks > 65535)
-    return MOE_ERROR_INVALID_ARGUMENT;
-  tiles::AttentionSplit split = tiles::attentionSplit(
-      rowTiles * kvBlocks, keys, multiprocessors(), kKeys, kMinSplitKeys);
-  args.keysPerSplit = split.keysPerSplit;
-  DeviceBuffer<float> partials; // freed in stream order after the merge
-  if (split.splits > 1) {
-    MOE_TRY(partials.allocate(
-        split.splits * kvBlocks * groupRows * (value_dim + 2), st));
-    args.partials = partials.get();
-    MOE_TRY(splitCounters(st, rowTiles * kvBlocks, args.counters));
+  if (head_dim > kMaxAttentionDim || value_dim > kMaxAttentionDim) {
+    DeviceBuffer<float> kScratch, vScratch; // freed in stream order
+    const float *kf = nullptr, *vf = nullptr;
+    if (keys > 0) {
+      MOE_TRY(widenRows(st, kv_type, s, s.k, head_dim, k, kScratch, kf));
+      MOE_TRY(widenRows(st, kv_type, s, s.v, value_dim, v, vScratch, vf));
+    }
+    return attentionUnfused(st, s, alpha, q, kf, vf, bias, out);
   }
-  int bytes = sharedBytes(head_dim, value_dim);
-  if (bytes > 48 * 1024)
-    MOE_TRY(allowDynamicSharedMemory(
-        reinterpret_cast<const void *>(attentionKernel),
-        sharedBytes(kMaxAttentionDim, kMaxAttentionDim)));
-  dim3 grid{unsigned(rowTiles), unsigned(kvBlocks), unsigned(split.splits)};
-  MOE_LAUNCH(grid, kThreads, size_t(bytes), st, attentionKernel)(args);
-  if (split.splits > 1 && !args.counters)
-    MOE_LAUNCH(dim3(unsigned(rowTiles), unsigned(kvBlocks)), kThreads, 0, st,
-               attentionMerge)
-    (args, split.splits);
-  return launched();
+  AttentionArgs args{s, alpha, q, k, v, bias, out, keys, nullptr, nullptr};
+  if (mmaAttentionApplies(s, precision, kv_type))
+    return launchMmaAttention(st, args, precision, kv_type);
+  switch (kv_type) {
+  case MOE_CUDA_ELEMENT_BF16:
+    return launchSimt<__nv_bfloat16>(st, args);
+  case MOE_CUDA_ELEMENT_F16:
+    return launchSimt<__half>(st, args);
+  default:
+    return launchSimt<float>(st, args);
+  }
 }

@@ -13,12 +13,18 @@
 #include "Attention.h"
 #include "CudaSupport.h"
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <type_traits>
+
 namespace moe::runtime::cuda {
 
 struct AttentionArgs {
   AttentionShape s;
   float alpha;
-  const float *q, *k, *v;
+  const float *q;
+  const void *k, *v; // kvType's elements (the kernels' template argument)
   const float *bias; // an additive mask (s.bias: its strides), or null
   float *out;
   /// Split keys (the SIMT kernel): each split's partial rows ([split][k/v
@@ -56,6 +62,16 @@ __device__ inline float *outputRow(const AttentionArgs &p, int64_t b,
   return p.out + b * s.out[0] + row.head * s.out[1] + row.query * s.out[2];
 }
 
+/// Element i of a k or v row as f32.
+template <typename T> __device__ inline float loadFloat(const T *row, int i) {
+  if constexpr (std::is_same_v<T, float>)
+    return row[i];
+  else if constexpr (std::is_same_v<T, __half>)
+    return __half2float(row[i]);
+  else
+    return __bfloat162float(row[i]);
+}
+
 /// The additive mask's value at (b, row, key), 0 without one.
 __device__ inline float maskBias(const AttentionArgs &p, int64_t b,
                                  GroupRow row, int64_t key) {
@@ -65,15 +81,17 @@ __device__ inline float maskBias(const AttentionArgs &p, int64_t b,
                 : 0.0f;
 }
 
-/// Whether the tensor-core kernel takes a call of `precision`
-/// (MOE_CUDA_ATTENTION_*): 16-bit, heads at most kMmaAttentionDim wide,
+/// Whether the tensor-core kernel takes a call of `precision` with k and v
+/// of `kvType` (MOE_CUDA_ELEMENT_*): a 16-bit precision, k and v in f32
+/// or that type, heads at most MOE_CUDA_MAX_MMA_ATTENTION_HEAD_DIM wide,
 /// and at least a tile of rows per k/v head (decode's few rows keep the
 /// SIMT kernel, which splits the keys over blocks instead).
-bool mmaAttentionApplies(const AttentionShape &s, int32_t precision);
+bool mmaAttentionApplies(const AttentionShape &s, int32_t precision,
+                         int32_t kvType);
 
 /// Launches it (grid: the groups' 64-row tiles by batch * kvHeads).
 moe_status launchMmaAttention(cudaStream_t stream, const AttentionArgs &args,
-                              int32_t precision);
+                              int32_t precision, int32_t kvType);
 
 } // namespace moe::runtime::cuda
 

@@ -1,6 +1,6 @@
 //===- FusedAttentionMma.cu - Prefill attention on tensor cores -----------===//
 //
-// moe_cuda_attention_f32 with 16-bit precision (MOE_CUDA_ATTENTION_BF16 /
+// moe_cuda_attention_f32 with 16-bit precision (MOE_CUDA_ELEMENT_BF16 /
 // _F16: what a model compiled with 16-bit weights asks for) at prefill:
 // flash attention 2's forward pass on mma.sync m16n8k16. The SIMT kernel
 // (FusedAttention.cu) does a row's 2 * keys * head_dim multiply-adds per
@@ -70,23 +70,24 @@ template <typename Element> __device__ float valueOf(uint16_t bits) {
   }
 }
 
-/// Stages `count` rows of `width` f32 values (row j at base + j * stride;
+/// Stages kKeys rows of `width` KV values (row j at base + j * stride;
 /// null base: none) as 16-bit rows of kStride, zeros past `rows` and
 /// `width`: a warp per row, a lane per column.
-template <typename Element, int Tiles>
-__device__ void stageRows(uint16_t *staged, const float *base, int64_t stride,
+template <typename Element, int Tiles, typename KV>
+__device__ void stageRows(uint16_t *staged, const KV *base, int64_t stride,
                           int rows, int width) {
   int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   for (int j = warp; j < kKeys; j += kWarps) {
-    const float *row = j < rows ? base + j * stride : nullptr;
+    const KV *row = j < rows ? base + j * stride : nullptr;
     for (int c = lane; c < Tiles * 16; c += 32)
       staged[j * kStride<Tiles> + c] =
-          bitsOf<Element>(row && c < width ? row[c] : 0.0f);
+          bitsOf<Element>(row && c < width ? loadFloat(row, c) : 0.0f);
   }
 }
 
-/// Grid: (64-row tiles of a group, batch * kvHeads).
-template <typename Element, int Tiles>
+/// Grid: (64-row tiles of a group, batch * kvHeads). k and v in KV (f32,
+/// or Element: a 16-bit KV cache, staged as it is).
+template <typename Element, int Tiles, typename KV>
 __global__ void __launch_bounds__(kThreads) attentionMma(AttentionArgs p) {
 #if MOE_CUDA_ARCH_AT_LEAST(800)
   constexpr int kStrideE = kStride<Tiles>;
@@ -136,8 +137,8 @@ __global__ void __launch_bounds__(kThreads) attentionMma(AttentionArgs p) {
 
   float out[2 * Tiles][4] = {}, max[2] = {-INFINITY, -INFINITY},
                 sum[2] = {0.0f, 0.0f};
-  const float *k = p.k + b * s.k[0] + kvHead * s.k[1];
-  const float *v = p.v + b * s.v[0] + kvHead * s.v[1];
+  const KV *k = static_cast<const KV *>(p.k) + b * s.k[0] + kvHead * s.k[1];
+  const KV *v = static_cast<const KV *>(p.v) + b * s.v[0] + kvHead * s.v[1];
   for (int64_t key0 = 0; key0 < blockEnd; key0 += kKeys) {
     int n = int(std::min<int64_t>(kKeys, blockEnd - key0));
     __syncthreads(); // the previous keys' readers are done
@@ -252,51 +253,64 @@ __global__ void __launch_bounds__(kThreads) attentionMma(AttentionArgs p) {
 #endif
 }
 
-template <typename Element, int Tiles>
+template <typename Element, int Tiles, typename KV>
 moe_status launch(cudaStream_t stream, const AttentionArgs &args, dim3 grid) {
   const void *kernel =
-      reinterpret_cast<const void *>(attentionMma<Element, Tiles>);
-  if (kSharedBytes < Tiles >> 48 * 1024)
-    MOE_TRY(allowDynamicSharedMemory(kernel, kSharedBytes<Tiles>));
-  MOE_LAUNCH(grid, kThreads, size_t(kSharedBytes<Tiles>), stream,
-             attentionMma<Element, Tiles>)
+      reinterpret_cast<const void *>(attentionMma<Element, Tiles, KV>);
+  constexpr int bytes = kSharedBytes<Tiles>;
+  if (bytes > 48 * 1024)
+    MOE_TRY(allowDynamicSharedMemory(kernel, bytes));
+  MOE_LAUNCH(grid, kThreads, size_t(bytes), stream,
+             attentionMma<Element, Tiles, KV>)
   (args);
   return launched();
 }
 
-template <typename Element>
+template <typename Element, typename KV>
 moe_status launchFor(cudaStream_t stream, const AttentionArgs &args,
                      dim3 grid) {
   int64_t widest = std::max(args.s.dim, args.s.valueDim);
   if (widest <= 16)
-    return launch<Element, 1>(stream, args, grid);
+    return launch<Element, 1, KV>(stream, args, grid);
   if (widest <= 32)
-    return launch<Element, 2>(stream, args, grid);
+    return launch<Element, 2, KV>(stream, args, grid);
   if (widest <= 64)
-    return launch<Element, 4>(stream, args, grid);
-  return launch<Element, kMaxTiles>(stream, args, grid);
+    return launch<Element, 4, KV>(stream, args, grid);
+  return launch<Element, kMaxTiles, KV>(stream, args, grid);
+}
+
+/// k and v in f32 or, a 16-bit KV cache, the precision's own type.
+template <typename Element>
+moe_status launchFor(cudaStream_t stream, const AttentionArgs &args, dim3 grid,
+                     int32_t kvType) {
+  return kvType == MOE_CUDA_ELEMENT_F32
+             ? launchFor<Element, float>(stream, args, grid)
+             : launchFor<Element, Element>(stream, args, grid);
 }
 
 } // namespace
 
 bool moe::runtime::cuda::mmaAttentionApplies(const AttentionShape &s,
-                                             int32_t precision) {
-  return (precision == MOE_CUDA_ATTENTION_BF16 ||
-          precision == MOE_CUDA_ATTENTION_F16) &&
+                                             int32_t precision,
+                                             int32_t kvType) {
+  return (precision == MOE_CUDA_ELEMENT_BF16 ||
+          precision == MOE_CUDA_ELEMENT_F16) &&
+         (kvType == MOE_CUDA_ELEMENT_F32 || kvType == precision) &&
          s.dim <= 16 * kMaxTiles && s.valueDim <= 16 * kMaxTiles &&
          s.group * s.queries >= kRows;
 }
 
 moe_status moe::runtime::cuda::launchMmaAttention(cudaStream_t stream,
                                                   const AttentionArgs &args,
-                                                  int32_t precision) {
+                                                  int32_t precision,
+                                                  int32_t kvType) {
   const AttentionShape &s = args.s;
   int64_t rowTiles = (s.group * s.queries + kRows - 1) / kRows;
   int64_t kvBlocks = s.batch * s.kvHeads;
   if (rowTiles > INT32_MAX || kvBlocks > 65535)
     return MOE_ERROR_INVALID_ARGUMENT;
   dim3 grid{unsigned(rowTiles), unsigned(kvBlocks)};
-  return precision == MOE_CUDA_ATTENTION_F16
-             ? launchFor<__half>(stream, args, grid)
-             : launchFor<__nv_bfloat16>(stream, args, grid);
+  return precision == MOE_CUDA_ELEMENT_F16
+             ? launchFor<__half>(stream, args, grid, kvType)
+             : launchFor<__nv_bfloat16>(stream, args, grid, kvType);
 }

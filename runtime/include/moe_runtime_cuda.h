@@ -286,16 +286,18 @@ moe_status moe_cuda_matmul_16(void *stream, int32_t f16, int32_t trans_a,
  * scratch). */
 #define MOE_CUDA_MAX_ATTENTION_HEAD_DIM 256
 
-/* The precision moe_cuda_attention_f32 computes the products in: f32
- * (CUDA cores), or q, k, v and the softmax weights rounded to bfloat16 or
- * fp16 for the tensor cores (f32 accumulation and softmax) - what a model
- * compiled with 16-bit weights asks for. The 16-bit ones apply where the
- * tensor-core kernel takes the call (heads up to
- * MOE_CUDA_MAX_MMA_ATTENTION_HEAD_DIM wide, 64 or more rows per k/v head:
- * prefill); other calls (decode) compute in f32. */
-#define MOE_CUDA_ATTENTION_F32 0
-#define MOE_CUDA_ATTENTION_BF16 1
-#define MOE_CUDA_ATTENTION_F16 2
+/* Element types of moe_cuda_attention_f32's k and v (a KV cache kept in
+ * a 16-bit model's type) and of its precision: the type the products are
+ * computed in - f32 (CUDA cores), or q, k, v and the softmax weights
+ * rounded to bfloat16 or fp16 for the tensor cores (f32 accumulation and
+ * softmax), what a model compiled with 16-bit weights asks for. The
+ * 16-bit precisions apply where the tensor-core kernel takes the call
+ * (heads up to MOE_CUDA_MAX_MMA_ATTENTION_HEAD_DIM wide, 64 or more rows
+ * per k/v head - prefill - and k and v in f32 or that type); other calls
+ * (decode) compute in f32. */
+#define MOE_CUDA_ELEMENT_F32 0
+#define MOE_CUDA_ELEMENT_BF16 1
+#define MOE_CUDA_ELEMENT_F16 2
 #define MOE_CUDA_MAX_MMA_ATTENTION_HEAD_DIM 128
 
 /* Fused scaled dot-product attention in f32, the scores never written out
@@ -312,16 +314,17 @@ moe_status moe_cuda_matmul_16(void *stream, int32_t f16, int32_t trans_a,
  * Each row (head_dim values of q and k, value_dim of v and out) is contiguous;
  * row (b, h, t) of q starts at q + b * q_strides[0] + h * q_strides[1] + t *
  * q_strides[2], of k and v at their kv head and key with their strides (a batch
- * stride 0 broadcasts), of out likewise. precision: MOE_CUDA_ATTENTION_*.
+ * stride 0 broadcasts), of out likewise. precision, kv_type (k and v's
+ * elements): MOE_CUDA_ELEMENT_*.
  * One launch (decode's few rows split the keys over blocks, merged by the
  * last to finish; on a stream other than the calling thread's per-thread
  * one, by a second launch). */
 moe_status moe_cuda_attention_f32(
     void *stream, int64_t batch, int64_t heads, int64_t kv_heads,
     int64_t queries, int64_t keys, int64_t head_dim, int64_t value_dim,
-    float alpha, int32_t precision, const float *q, const int64_t *q_strides,
-    const float *k, const int64_t *k_strides, const float *v,
-    const int64_t *v_strides, int32_t causal, int64_t causal_k,
+    float alpha, int32_t precision, int32_t kv_type, const float *q,
+    const int64_t *q_strides, const void *k, const int64_t *k_strides,
+    const void *v, const int64_t *v_strides, int32_t causal, int64_t causal_k,
     const float *bias, const int64_t *bias_strides, float *out,
     const int64_t *out_strides);
 
@@ -615,20 +618,21 @@ int32_t moe_cuda_cc_matmul_f16(
  * graph built as a mask_rows x mask_cols matrix: it must be queries x
  * keys. bias (NULL: none): an additive mask of rank bias_rank (0 to 4)
  * and dims b0.., broadcast to the scores [b, heads, t, keys] (numpy's
- * rules). precision: MOE_CUDA_ATTENTION_*. Always on the GPU (host
- * operands uploaded). */
+ * rules). precision, kv_type (k's and v's buffers' elements, 16-bit ones
+ * as their bits): MOE_CUDA_ELEMENT_*. Always on the GPU (host operands
+ * uploaded). */
 int32_t moe_cuda_cc_attention_f32(
-    int32_t num_threads, float alpha, int32_t precision, const float *q,
-    int64_t q_rank, int64_t q0, int64_t q1, int64_t q2, int64_t q3, int64_t qp0,
-    int64_t qp1, int64_t qp2, int64_t qp3, const float *k, int64_t k_rank,
-    int64_t k0, int64_t k1, int64_t k2, int64_t k3, int64_t kp0, int64_t kp1,
-    int64_t kp2, int64_t kp3, const float *v, int64_t v_rank, int64_t v0,
-    int64_t v1, int64_t v2, int64_t v3, int64_t vp0, int64_t vp1, int64_t vp2,
-    int64_t vp3, int64_t causal, int64_t causal_k, int64_t mask_rows,
-    int64_t mask_cols, const float *bias, int64_t bias_rank, int64_t b0,
-    int64_t b1, int64_t b2, int64_t b3, int64_t out_rank, int64_t o0,
-    int64_t o1, int64_t o2, int64_t o3, int64_t op0, int64_t op1, int64_t op2,
-    int64_t op3, float *out);
+    int32_t num_threads, float alpha, int32_t precision, int32_t kv_type,
+    const float *q, int64_t q_rank, int64_t q0, int64_t q1, int64_t q2,
+    int64_t q3, int64_t qp0, int64_t qp1, int64_t qp2, int64_t qp3,
+    const void *k, int64_t k_rank, int64_t k0, int64_t k1, int64_t k2,
+    int64_t k3, int64_t kp0, int64_t kp1, int64_t kp2, int64_t kp3,
+    const void *v, int64_t v_rank, int64_t v0, int64_t v1, int64_t v2,
+    int64_t v3, int64_t vp0, int64_t vp1, int64_t vp2, int64_t vp3,
+    int64_t causal, int64_t causal_k, int64_t mask_rows, int64_t mask_cols,
+    const float *bias, int64_t bias_rank, int64_t b0, int64_t b1, int64_t b2,
+    int64_t b3, int64_t out_rank, int64_t o0, int64_t o1, int64_t o2,
+    int64_t o3, int64_t op0, int64_t op1, int64_t op2, int64_t op3, float *out);
 
 /* Copies `bytes` from src to dst (any memory the CUDA runtime can copy:
  * device, managed or host) on `stream` (a cudaStream_t, NULL: the default

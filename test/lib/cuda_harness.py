@@ -7,8 +7,8 @@ import os
 import numpy as np
 
 OK, INVALID_ARGUMENT, INDEX_OUT_OF_RANGE, DEVICE_ERROR = 0, 1, 2, 3
-# moe_cuda_attention_f32's precisions (MOE_CUDA_ATTENTION_*).
-ATTENTION_F32, ATTENTION_BF16, ATTENTION_F16 = 0, 1, 2
+# Element types of moe_cuda_attention_f32's precision and k/v (MOE_CUDA_ELEMENT_*).
+ELEMENT_F32, ELEMENT_BF16, ELEMENT_F16 = 0, 1, 2
 
 import cuda_devices
 
@@ -276,9 +276,10 @@ def cc_matmul(a, a_shape, b, b_shape, out, out_shape, trans_a=False, trans_b=Fal
     return lib.moe_cuda_cc_matmul_f32(0, int(trans_a), int(trans_b), alpha, a,
                                       *view(a_shape, a_perm), b, *view(b_shape, b_perm),
                                       *view(out_shape, out_perm), out)
-lib.moe_cuda_attention_f32.argtypes = ([_p] + [_i64] * 7 + [_f32, _i32] + [_p, _p] * 3 +
+lib.moe_cuda_attention_f32.argtypes = ([_p] + [_i64] * 7 + [_f32, _i32, _i32] +
+                                       [_p, _p] * 3 +
                                        [_i32, _i64, _p, _p, _p, _p])
-lib.moe_cuda_cc_attention_f32.argtypes = ([_i32, _f32, _i32] + ([_p] + [_i64] * 9) * 3 +
+lib.moe_cuda_cc_attention_f32.argtypes = ([_i32, _f32, _i32, _i32] + ([_p] + [_i64] * 9) * 3 +
                                           [_i64] * 4 + [_p] + [_i64] * 5 + [_i64] * 9 +
                                           [_p])
 

@@ -154,6 +154,22 @@ std::optional<AttentionMatch> matchAttention(onnx::MatMulOp values) {
   return m;
 }
 
+/// The 16-bit tensor a k or v buffer widens (an onnx.cast to f32 of a
+/// bfloat16 or float16 tensor: a KV cache a 16-bit model keeps in its own
+/// type, which moe-widen-half widens for the graph's f32 ops), and its
+/// MOE_CUDA_ELEMENT_* type - the call reads it as it is; else the buffer,
+/// f32.
+std::pair<Value, int32_t> kvSource(Value buffer) {
+  if (auto cast = buffer.getDefiningOp<onnx::CastOp>()) {
+    Type from = getElementTypeOrSelf(cast.getInput().getType());
+    if (from.isBF16())
+      return {cast.getInput(), MOE_CUDA_ELEMENT_BF16};
+    if (from.isF16())
+      return {cast.getInput(), MOE_CUDA_ELEMENT_F16};
+  }
+  return {buffer, MOE_CUDA_ELEMENT_F32};
+}
+
 /// x's dims as repeat_kv saw them ([b, kv, t, d]) from a view of it.
 SmallVector<Value> repeatedDims(ArrayRef<Value> buffer,
                                 const OperandView &view) {
@@ -167,9 +183,9 @@ struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
   FusedAttentionToCuda(MLIRContext *context, int32_t numThreads,
                        WeightStorage storage)
       : RuntimePattern(context, numThreads, RuntimeTarget::CUDA),
-        precision(storage == WeightStorage::BF16  ? MOE_CUDA_ATTENTION_BF16
-                  : storage == WeightStorage::F16 ? MOE_CUDA_ATTENTION_F16
-                                                  : MOE_CUDA_ATTENTION_F32) {}
+        precision(storage == WeightStorage::BF16  ? MOE_CUDA_ELEMENT_BF16
+                  : storage == WeightStorage::F16 ? MOE_CUDA_ELEMENT_F16
+                                                  : MOE_CUDA_ELEMENT_F32) {}
 
   LogicalResult matchAndRewrite(onnx::MatMulOp op,
                                 PatternRewriter &rewriter) const override {
@@ -179,9 +195,18 @@ struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
     int64_t rank = rankOf(op.getResult());
     RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
     ImplicitLocOpBuilder &b = call.builder();
+    // k and v both 16-bit tensors widened (a 16-bit KV cache): read as
+    // they are (their dims too: the widening casts then go).
+    auto [kSource, kType] = kvSource(m->kT.buffer);
+    auto [vSource, vType] = kvSource(m->v.buffer);
+    if (kType != vType) {
+      kSource = m->kT.buffer;
+      vSource = m->v.buffer;
+      kType = MOE_CUDA_ELEMENT_F32;
+    }
     SmallVector<Value> qBuffer = dimSizes(call, m->q.buffer),
-                       kBuffer = dimSizes(call, m->kT.buffer),
-                       vBuffer = dimSizes(call, m->v.buffer);
+                       kBuffer = dimSizes(call, kSource),
+                       vBuffer = dimSizes(call, vSource);
     SmallVector<Value> qView = viewDims(qBuffer, m->q.perm),
                        vView = viewDims(vBuffer, m->v.perm);
     // k's heads as the call reads them: its kv heads, or -1 when they are
@@ -216,11 +241,12 @@ struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
 
     call.addF32(m->alpha);
     call.addI32(precision);
+    call.addI32(kType);
     call.addInput(m->q.buffer);
     addView(call, qBuffer, m->q.perm);
-    call.addInput(m->kT.buffer);
+    call.addInput(kSource);
     addView(call, kBuffer, m->kT.perm);
-    call.addInput(m->v.buffer);
+    call.addInput(vSource);
     addView(call, vBuffer, m->v.perm);
     call.addI64(int64_t(m->mask.has_value()));
     if (m->mask)
@@ -261,7 +287,7 @@ struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
     return success();
   }
 
-  /// MOE_CUDA_ATTENTION_*.
+  /// MOE_CUDA_ELEMENT_*.
   int32_t precision;
 };
 

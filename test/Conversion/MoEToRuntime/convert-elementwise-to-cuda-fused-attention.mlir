@@ -15,15 +15,15 @@
 // 1/2 as alpha, the result written merged back into [b, t, 2, 8].
 // CHECK-LABEL: func.func @heads
 // BF16-LABEL: func.func @heads
-// BF16: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %{{.*}}, %c1_i32, %{{.*}}, %c4_i64,
+// BF16: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %{{.*}}, %c1_i32, %c0_i32, %{{.*}}, %c4_i64,
 // F16-LABEL: func.func @heads
-// F16: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %{{.*}}, %c2_i32, %{{.*}}, %c4_i64,
+// F16: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %{{.*}}, %c2_i32, %c0_i32, %{{.*}}, %c4_i64,
 // CHECK-DAG: %[[NULL:.*]] = llvm.mlir.zero : !llvm.ptr
 // CHECK-DAG: %[[ALPHA:.*]] = arith.constant 5.000000e-01 : f32
 // CHECK-DAG: %[[B:.*]] = tensor.dim %arg0, %c0
 // CHECK-DAG: %[[T:.*]] = tensor.dim %arg0, %c1
 // CHECK: %[[OUT:.*]] = memref.alloc(%[[B]], %[[T]]) : memref<?x?x2x8xf32>
-// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %c0_i32, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c3_i64, %c1_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %{{.*}})
+// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %c0_i32, %c0_i32, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c3_i64, %c1_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %{{.*}})
 // CHECK-NOT: moe_cuda_cc_matmul_f32
 // CHECK-NOT: moe_cuda_cc_softmax_f32
 // CHECK-NOT: moe_cuda_cc_transpose_f32
@@ -60,7 +60,7 @@ func.func @heads(%x: tensor<?x?x2x8xf32>, %y: tensor<?x?x2x8xf32>, %z: tensor<?x
 // CHECK: %[[DIAG:.*]] = tensor.extract %arg6[] : tensor<i64>
 // CHECK: tensor.extract %arg5[%c0] : tensor<2xi64>
 // CHECK: tensor.extract %arg5[%c1] : tensor<2xi64>
-// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %c0_i32, %{{.*}}, %c4_i64, %{{.*}}, %c4_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %[[KV64]], %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c3_i64, %c2_i64, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %c1_i64, %[[DIAG]], %{{.*}}, %{{.*}}, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c4_i64,
+// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %c0_i32, %c0_i32, %{{.*}}, %c4_i64, %{{.*}}, %c4_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %[[KV64]], %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c3_i64, %c2_i64, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %c1_i64, %[[DIAG]], %{{.*}}, %{{.*}}, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c4_i64,
 // CHECK-NOT: moe_cuda_cc_expand_f32
 // CHECK-NOT: moe_cuda_cc_matmul_f32
 // CHECK-NOT: = onnx.
@@ -152,7 +152,7 @@ func.func @causal_and_padding(%q: tensor<?x2x?x8xf32>, %kt: tensor<?x2x8x?xf32>,
 // CHECK: %[[OK:.*]] = arith.ori %[[SAME]], %[[ONE]] : i1
 // CHECK: %[[KV:.*]] = arith.select %[[OK]], %[[KH]], %c-1 : index
 // CHECK: %[[KV64:.*]] = arith.index_cast %[[KV]] : index to i64
-// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %c0_i32, %{{.*}}, %c3_i64, %{{.*}}, %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c1_i64, %c2_i64, %c0_i64, %{{.*}}, %c3_i64, %[[KV64]], %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c2_i64, %c1_i64, %c0_i64, %{{.*}}, %c3_i64, %{{.*}}, %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c1_i64, %c2_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c3_i64,
+// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %c0_i32, %c0_i32, %{{.*}}, %c3_i64, %{{.*}}, %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c1_i64, %c2_i64, %c0_i64, %{{.*}}, %c3_i64, %[[KV64]], %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c2_i64, %c1_i64, %c0_i64, %{{.*}}, %c3_i64, %{{.*}}, %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c1_i64, %c2_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c3_i64,
 // CHECK-NOT: = onnx.
 func.func @rank3(%q: tensor<?x?x16xf32>, %k: tensor<?x?x16xf32>, %v: tensor<?x?x16xf32>) -> tensor<?x?x16xf32> {
   %kt = onnx.transpose %k {perm = array<i64: 0, 2, 1>} : tensor<?x?x16xf32> -> tensor<?x16x?xf32>
@@ -212,4 +212,35 @@ func.func @near_misses(%wq: tensor<2x4x512xf32>, %wk: tensor<2x4x512xf32>, %wv: 
   %p6 = onnx.softmax %s6 {axis = 2 : i64} : tensor<2x4x4xf32>
   %o6 = onnx.matmul %p6, %v : (tensor<2x4x4xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
   return %o0, %o1, %o2, %p2, %o3, %o4, %o5, %o6 : tensor<2x4x512xf32>, tensor<2x4x?xf32>, tensor<2x4x8xf32>, tensor<2x4x4xf32>, tensor<?x4x8xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>
+}
+
+// -----
+
+// A 16-bit KV cache widened for the graph (moe-widen-half: onnx.cast of
+// bfloat16 k and v to f32): the call reads the bf16 tensors as they are
+// (k/v type MOE_CUDA_ELEMENT_BF16, 1), the casts gone. Only one of them
+// 16-bit: both read in f32 (type 0), the cast a call of its own.
+// CHECK-LABEL: func.func @cache16
+// CHECK-NOT: moe_cuda_cc_cast
+// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %{{.*}}, %c0_i32, %c1_i32,
+// CHECK-NOT: moe_cuda_cc_cast
+// CHECK-LABEL: func.func @mixed
+// CHECK: llvm.call @moe_cuda_cc_cast(
+// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %{{.*}}, %c0_i32, %c0_i32,
+func.func @cache16(%q: tensor<?x2x?x8xf32>, %k16: tensor<?x2x?x8xbf16>, %v16: tensor<?x2x?x8xbf16>) -> tensor<?x2x?x8xf32> {
+  %k = onnx.cast %k16 : tensor<?x2x?x8xbf16> to tensor<?x2x?x8xf32>
+  %v = onnx.cast %v16 : tensor<?x2x?x8xbf16> to tensor<?x2x?x8xf32>
+  %kt = onnx.transpose %k {perm = array<i64: 0, 1, 3, 2>} : tensor<?x2x?x8xf32> -> tensor<?x2x8x?xf32>
+  %s = onnx.matmul %q, %kt : (tensor<?x2x?x8xf32>, tensor<?x2x8x?xf32>) -> tensor<?x2x?x?xf32>
+  %p = onnx.softmax %s {axis = 3 : i64} : tensor<?x2x?x?xf32>
+  %o = onnx.matmul %p, %v : (tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  return %o : tensor<?x2x?x8xf32>
+}
+func.func @mixed(%q: tensor<?x2x?x8xf32>, %k16: tensor<?x2x?x8xbf16>, %v: tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32> {
+  %k = onnx.cast %k16 : tensor<?x2x?x8xbf16> to tensor<?x2x?x8xf32>
+  %kt = onnx.transpose %k {perm = array<i64: 0, 1, 3, 2>} : tensor<?x2x?x8xf32> -> tensor<?x2x8x?xf32>
+  %s = onnx.matmul %q, %kt : (tensor<?x2x?x8xf32>, tensor<?x2x8x?xf32>) -> tensor<?x2x?x?xf32>
+  %p = onnx.softmax %s {axis = 3 : i64} : tensor<?x2x?x?xf32>
+  %o = onnx.matmul %p, %v : (tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  return %o : tensor<?x2x?x8xf32>
 }

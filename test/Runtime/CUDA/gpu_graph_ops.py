@@ -15,7 +15,7 @@
 # CHECK: OK: unary, mean, RMS norm and casts
 # CHECK: OK: softmax, transpose, slice, concat, expand, range, rotary and matmul
 # CHECK: OK: fused attention
-# CHECK: OK: tensor-core attention
+# CHECK: OK: tensor-core attention and 16-bit caches
 
 import ctypes
 
@@ -637,7 +637,7 @@ def test_fused_attention():
                             strides(v.shape, kv_batch), strides(want.shape, b))
         before = kernel_launches()
         status = ch.lib.moe_cuda_attention_f32(
-            None, b, h, kv, t, keys, d, dv, alpha, ch.ATTENTION_F32, D(q).ptr, qs.ctypes.data, D(k).ptr,
+            None, b, h, kv, t, keys, d, dv, alpha, ch.ELEMENT_F32, ch.ELEMENT_F32, D(q).ptr, qs.ctypes.data, D(k).ptr,
             ks.ctypes.data, D(v).ptr, vs.ctypes.data, int(causal_k is not None),
             causal_k or 0, None if bias is None else D(bias).ptr,
             None if bias is None else bs.ctypes.data, out.ptr, outs.ctypes.data)
@@ -667,7 +667,7 @@ def test_fused_attention():
             pointers.append(out_b.ctypes.data if where == "cc host" else out_d.ptr)
             before = kernel_launches()
             status = ch.lib.moe_cuda_cc_attention_f32(
-                0, alpha, ch.ATTENTION_F32, pointers[0], *ch.view(qb.shape, (0, 2, 1, 3)), pointers[1],
+                0, alpha, ch.ELEMENT_F32, ch.ELEMENT_F32, pointers[0], *ch.view(qb.shape, (0, 2, 1, 3)), pointers[1],
                 *ch.view(kb.shape, (0, 2, 3, 1)), pointers[2], *ch.view(vb.shape, (0, 2, 1, 3)),
                 int(causal_k is not None), causal_k or 0, t, keys, pointers[3],
                 *ch.dims(bias.shape if bias is not None else ()),
@@ -703,7 +703,7 @@ def test_fused_attention():
         view_q = np.transpose(np.empty(q_shape), q_perm).shape if q_perm else q_shape
         out_shape = view_q[:3] + (v_shape[3],)
         status = ch.lib.moe_cuda_cc_attention_f32(
-            0, 1.0, ch.ATTENTION_F32, p, *ch.view(q_shape, q_perm), p, *ch.view(k_shape), p, *ch.view(v_shape),
+            0, 1.0, ch.ELEMENT_F32, ch.ELEMENT_F32, p, *ch.view(q_shape, q_perm), p, *ch.view(k_shape), p, *ch.view(v_shape),
             int(mask is not None), 1, *(mask or (0, 0)), p if bias_shape else None,
             *ch.dims(bias_shape[0] if bias_shape else ()), *ch.view(out_shape), p)
         if status != ch.INVALID_ARGUMENT:
@@ -720,9 +720,10 @@ def rounded(array, kind):
 
 def test_mma_attention():
     """moe_cuda_attention_f32 with 16-bit precision (tensor cores, flash
-    attention 2 on mma.sync) against numpy: against attention of q, k
-    and v rounded to the type (the kernel's only other rounding is the
-    softmax weights': rtol 2e-2 and a cosine > 0.9999) and of the f32
+    attention 2 on mma.sync) and with k and v stored in 16 bits (a KV
+    cache kept in a 16-bit model's type) against numpy: against attention
+    of q, k and v rounded to the type (the kernel's only other rounding is
+    the softmax weights': rtol 2e-2 and a cosine > 0.9999) and of the f32
     inputs (the issue's bf16 check: rtol 2e-2 on unit-variance inputs,
     cosine > 0.999) - head widths 16 to 128 (padded to the kernel's
     16-column tiles: widths off the tiles, value dims other than the
@@ -730,36 +731,44 @@ def test_mma_attention():
     the 64-key tile, causal masks at a prefill's and a cache's diagonal
     (rows masked whole: NaN), additive masks with -inf padding, scores
     that overflow exp unless the max is subtracted; the compiled code's
-    entry on [b, t, heads, d] views. Calls it does not take (decode's few
-    rows, heads over 128 wide, f32 precision) run the f32 kernel exactly
-    (the emulation counts which kernel ran); an unknown precision is
-    refused."""
+    entry on [b, t, heads, d] views. Calls the tensor cores do not take
+    (decode's few rows - also with a 16-bit cache, split keys merged -
+    heads over 128 wide, f32 precision, k and v in the other 16-bit type)
+    run the f32 kernel on the stored values exactly (the emulation counts
+    which kernel ran); heads over 256 with a 16-bit cache widen it for
+    cuBLAS; an unknown precision or k/v type is refused."""
     failures = []
-    for kind, b, h, kv, t, keys, d, dv, causal_k, scale, *bias_shape in (
-            ("bf16", 1, 4, 4, 64, 64, 64, 64, None, 1.0),      # one tile each
-            ("bf16", 1, 8, 2, 37, 37, 128, 128, 1, 1.0),       # GQA: tiles span heads
-            ("f16", 1, 8, 2, 37, 37, 128, 128, 1, 1.0),
-            ("bf16", 1, 2, 1, 70, 100, 40, 24, 31, None),      # cache diagonal, odd widths
-            ("f16", 2, 2, 1, 64, 90, 16, 16, None, 1.0, (2, 1, 1, 90)),  # padding mask
-            ("bf16", 1, 2, 2, 64, 64, 16, 32, 0, 1.0),         # row 0 masked whole
-            ("bf16", 1, 2, 2, 64, 70, 32, 32, None, 30.0),     # exp overflows without max
-            ("bf16", 1, 2, 1, 1, 300, 64, 64, None, 1.0),      # decode: the f32 kernel
-            ("bf16", 1, 4, 4, 64, 64, 160, 160, None, 1.0),    # too wide: f32
-            ("f32", 1, 4, 4, 64, 64, 64, 64, None, 1.0)):      # f32 asked for
-        scale = scale or 1.0
+    types = {"f32": ch.ELEMENT_F32, "bf16": ch.ELEMENT_BF16, "f16": ch.ELEMENT_F16}
+    for kind, kv_kind, b, h, kv, t, keys, d, dv, causal_k, scale, *bias_shape in (
+            ("bf16", "f32", 1, 4, 4, 64, 64, 64, 64, None, 1.0),   # one tile each
+            ("bf16", "f32", 1, 8, 2, 37, 37, 128, 128, 1, 1.0),    # GQA: tiles span heads
+            ("f16", "f32", 1, 8, 2, 37, 37, 128, 128, 1, 1.0),
+            ("bf16", "bf16", 1, 8, 2, 37, 37, 128, 128, 1, 1.0),   # a bf16 cache
+            ("bf16", "f32", 1, 2, 1, 70, 100, 40, 24, 31, 1.0),    # cache diagonal, odd widths
+            ("f16", "f16", 2, 2, 1, 64, 90, 16, 16, None, 1.0, (2, 1, 1, 90)),  # padding
+            ("bf16", "f32", 1, 2, 2, 64, 64, 16, 32, 0, 1.0),      # row 0 masked whole
+            ("bf16", "f32", 1, 2, 2, 64, 70, 32, 32, None, 30.0),  # exp overflows w/o max
+            ("bf16", "f32", 1, 2, 1, 1, 300, 64, 64, None, 1.0),   # decode: the f32 kernel
+            ("bf16", "bf16", 2, 4, 2, 1, 300, 64, 64, 300, 1.0),   # ... on a bf16 cache, split
+            ("f32", "f16", 1, 2, 1, 3, 200, 32, 48, 198, 1.0),     # f16 cache, continuation
+            ("bf16", "f16", 1, 4, 4, 64, 64, 64, 64, None, 1.0),   # the other type: f32 kernel
+            ("bf16", "f32", 1, 4, 4, 64, 64, 160, 160, None, 1.0),  # too wide: f32
+            ("f32", "bf16", 1, 2, 1, 5, 9, 264, 264, None, 1.0),   # wider: cuBLAS, widened
+            ("f32", "f32", 1, 4, 4, 64, 64, 64, 64, None, 1.0)):   # f32 asked for
         q = (rng.standard_normal((b, h, t, d)) * scale).astype(np.float32)
         k = rng.standard_normal((b, kv, keys, d)).astype(np.float32)
         v = rng.standard_normal((b, kv, keys, dv)).astype(np.float32)
+        if kv_kind != "f32":  # what the kernel reads: the stored values
+            k, v = rounded(k, kv_kind), rounded(v, kv_kind)
         alpha = 1.0 / np.sqrt(d)
         bias = None
         if bias_shape:
             bias = (rng.standard_normal(bias_shape[0]) * 2).astype(np.float32)
             bias[1, ..., -3:] = -np.inf
         exact = attention_reference(q, k, v, alpha, causal_k, bias)
-        tensor_cores = kind != "f32" and t * h // kv >= 64 and max(d, dv) <= 128
-        precision = {"f32": ch.ATTENTION_F32, "bf16": ch.ATTENTION_BF16,
-                     "f16": ch.ATTENTION_F16}[kind]
-        case = (f"{kind} b {b} heads {h}/{kv} t {t} keys {keys} d {d}/{dv} "
+        tensor_cores = (kind != "f32" and kv_kind in ("f32", kind) and t * h // kv >= 64
+                        and max(d, dv) <= 128)
+        case = (f"{kind} kv {kv_kind} b {b} heads {h}/{kv} t {t} keys {keys} d {d}/{dv} "
                 f"causal {causal_k} bias {bias_shape[0] if bias_shape else None}")
         strides = lambda shape: np.array(  # noqa: E731
             [int(np.prod(shape[1:])), int(np.prod(shape[2:])), shape[3]], np.int64)
@@ -769,12 +778,14 @@ def test_mma_attention():
         if bias is not None:
             bs = np.array(ch.broadcast_strides(bias.shape, exact.shape[:3] + (keys,)),
                           np.int64)
+        stored = (lambda a: a) if kv_kind == "f32" else HALF[kv_kind][0]
+        k_stored, v_stored = D(stored(k)), D(stored(v))
         out = D(shape=exact.shape, dtype=np.float32)
         before, mmas = kernel_launches(), kc.launches_of("attentionMma")
         status = ch.lib.moe_cuda_attention_f32(
-            None, b, h, kv, t, keys, d, dv, alpha, precision, D(q).ptr, qs.ctypes.data,
-            D(k).ptr, ks.ctypes.data, D(v).ptr, vs.ctypes.data, int(causal_k is not None),
-            causal_k or 0, None if bias is None else D(bias).ptr,
+            None, b, h, kv, t, keys, d, dv, alpha, types[kind], types[kv_kind], D(q).ptr,
+            qs.ctypes.data, k_stored.ptr, ks.ctypes.data, v_stored.ptr, vs.ctypes.data,
+            int(causal_k is not None), causal_k or 0, None if bias is None else D(bias).ptr,
             None if bias is None else bs.ctypes.data, out.ptr, outs.ctypes.data)
         got = out.get()
         if status != ch.OK:
@@ -808,31 +819,43 @@ def test_mma_attention():
             if not np.allclose(g, w, rtol=rtol, atol=rtol) or similarity < cosine:
                 failures.append(f"{case} vs {name}: max abs error "
                                 f"{np.max(np.abs(g - w)):g}, cosine {similarity:.6f}")
-        # The compiled code's entry, q, k, v as [b, t, heads, d] buffers.
-        if case.startswith("bf16 b 1 heads 8/2"):
-            qb, kb, vb = (np.ascontiguousarray(np.transpose(a, (0, 2, 1, 3))) for a in (q, k, v))
-            out_d = D(shape=(b, t, h, dv), dtype=np.float32)
-            status = ch.lib.moe_cuda_cc_attention_f32(
-                0, alpha, precision, D(qb).ptr, *ch.view(qb.shape, (0, 2, 1, 3)), D(kb).ptr,
-                *ch.view(kb.shape, (0, 2, 3, 1)), D(vb).ptr, *ch.view(vb.shape, (0, 2, 1, 3)),
-                1, causal_k, t, keys, None, *ch.dims(()),
-                *ch.view((b, t, h, dv), (0, 2, 1, 3)), out_d.ptr)
-            if status != ch.OK or not np.allclose(out_d.get(), np.transpose(got, (0, 2, 1, 3)),
-                                                  rtol=1e-6, atol=1e-6, equal_nan=True):
-                failures.append(f"cc device {case}: status {status}")
+    # The compiled code's entry, q, k, v as [b, t, heads, d] buffers (k, v
+    # in bf16: a cache), on device buffers: the kernel's result - tensor
+    # cores at prefill, split keys merged by the last split at decode.
+    for t, keys in ((70, 70), (1, 300)):
+        q = rng.standard_normal((1, t, 8, 32)).astype(np.float32)
+        k = rounded(rng.standard_normal((1, keys, 2, 32)).astype(np.float32), "bf16")
+        v = rounded(rng.standard_normal((1, keys, 2, 32)).astype(np.float32), "bf16")
+        alpha, diagonal = 32 ** -0.5, keys - t + 1
+        want = np.transpose(attention_reference(
+            *(np.transpose(a, (0, 2, 1, 3)) for a in (rounded(q, "bf16") if t > 1 else q, k, v)),
+            alpha, diagonal), (0, 2, 1, 3))
+        out_d = D(shape=q.shape, dtype=np.float32)
+        before = kernel_launches()
+        status = ch.lib.moe_cuda_cc_attention_f32(
+            0, alpha, ch.ELEMENT_BF16, ch.ELEMENT_BF16, D(q).ptr, *ch.view(q.shape, (0, 2, 1, 3)),
+            D(ch.to_bf16(k)).ptr, *ch.view(k.shape, (0, 2, 3, 1)), D(ch.to_bf16(v)).ptr,
+            *ch.view(v.shape, (0, 2, 1, 3)), 1, diagonal, t, keys, None, *ch.dims(()),
+            *ch.view(q.shape, (0, 2, 1, 3)), out_d.ptr)
+        got = out_d.get()
+        launches = None if before is None else kernel_launches() - before
+        if status != ch.OK or not np.allclose(got, want, rtol=2e-2, atol=2e-2) or \
+                launches not in (None, 1):
+            failures.append(f"cc device, bf16 cache, t {t} keys {keys}: status {status}, "
+                            f"{launches} launches, max abs error {np.max(np.abs(got - want)):g}")
     x = np.ones(64, np.float32)
     st = np.array([64, 64, 16], np.int64)
-    status = ch.lib.moe_cuda_attention_f32(None, 1, 1, 1, 1, 4, 16, 16, 1.0, 3,
-                                           x.ctypes.data, st.ctypes.data, x.ctypes.data,
-                                           st.ctypes.data, x.ctypes.data, st.ctypes.data,
-                                           0, 0, None, None, x.ctypes.data, st.ctypes.data)
-    if status != ch.INVALID_ARGUMENT:
-        failures.append(f"precision 3: status {status}")
-    report("tensor-core attention", failures)
-
+    for precision, kv_type in ((3, ch.ELEMENT_F32), (ch.ELEMENT_F32, 3), (-1, ch.ELEMENT_F32)):
+        status = ch.lib.moe_cuda_attention_f32(
+            None, 1, 1, 1, 1, 4, 16, 16, 1.0, precision, kv_type, x.ctypes.data,
+            st.ctypes.data, x.ctypes.data, st.ctypes.data, x.ctypes.data, st.ctypes.data,
+            0, 0, None, None, x.ctypes.data, st.ctypes.data)
+        if status != ch.INVALID_ARGUMENT:
+            failures.append(f"precision {precision}, kv type {kv_type}: status {status}")
+    report("tensor-core attention and 16-bit caches", failures)
 
 kc.run_sections("gpu_graph_ops", (
     ("binary", test_binary), ("unary, mean, RMS norm and casts", test_unary_mean),
     ("softmax, transpose, slice, concat, expand, range and matmul", test_attention),
     ("fused attention", test_fused_attention),
-    ("tensor-core attention", test_mma_attention)))
+    ("tensor-core attention and 16-bit caches", test_mma_attention)))
