@@ -13,6 +13,7 @@
 #include "CompiledCall.h"
 #include "Elementwise.h"
 
+#include <array>
 #include <type_traits>
 
 using namespace moe::runtime::cuda;
@@ -104,9 +105,9 @@ moe_status compiledMatmul(int32_t transA, int32_t transB, float alpha,
   return finish();
 }
 
-/// k or v of an attention call on the device: f32 or 16-bit elements
-/// (MOE_CUDA_ELEMENT_*), uploaded when on the host.
-struct KvBuffer {
+/// An operand of f32 or 16-bit elements (MOE_CUDA_ELEMENT_*: attention's
+/// k and v, a concat's inputs) on the device, uploaded when on the host.
+struct TypedBuffer {
   DeviceBuffer<float> wide;
   DeviceBuffer<uint16_t> narrow;
   const void *device = nullptr;
@@ -124,6 +125,95 @@ struct KvBuffer {
   }
   const void *get() const { return device; }
 };
+
+/// Element i of a concat input of `type` in the output's: f32, or the
+/// 16-bit output type's bits (an f32 input rounded to it).
+template <typename Out>
+Out concatValue(const void *x, int32_t type, int32_t outType, int64_t i) {
+  if constexpr (std::is_same_v<Out, float>) {
+    return static_cast<const float *>(x)[i];
+  } else {
+    if (type != MOE_CUDA_ELEMENT_F32)
+      return static_cast<const uint16_t *>(x)[i];
+    uint16_t bits;
+    castElement(outType == MOE_CUDA_ELEMENT_F16 ? MOE_CUDA_CAST_F32_TO_F16
+                                                : MOE_CUDA_CAST_F32_TO_BF16,
+                static_cast<const float *>(x) + i, &bits, 0);
+    return bits;
+  }
+}
+
+/// moe_cuda_cc_concat_*: into Out (float, or outType's 16-bit bits), input
+/// i f32 where bit i of f32Inputs is set, else of outType.
+template <typename Out>
+int32_t concatEntry(int32_t outType, int64_t n, int64_t axis, int64_t f32Inputs,
+                    std::array<const void *, 4> inputs,
+                    std::array<View, 4> buffers, Out *out) {
+  int64_t rank0 = buffers[0].rank;
+  if (n < 1 || n > 4 || rank0 < 1 || rank0 > kMaxElementwiseRank || axis < 0 ||
+      axis >= rank0)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  // Each input's view, padded in front; rows: the view's elements before
+  // the axis (the same for all), width: from the axis on.
+  int64_t padded = axis + kMaxElementwiseRank - rank0;
+  StridedShape views[4];
+  int32_t types[4] = {};
+  int64_t widths[4] = {}, rows = 0, cols = 0;
+  bool strided = false;
+  for (int64_t i = 0; i < n; ++i) {
+    const View &b = buffers[i];
+    StridedShape &v = views[i];
+    types[i] = (f32Inputs >> i) & 1 ? MOE_CUDA_ELEMENT_F32 : outType;
+    if (b.rank != rank0 || !transposeShape(b.rank, b.dims, b.perm, v))
+      return MOE_ERROR_INVALID_ARGUMENT;
+    for (int d = 0; d < kMaxElementwiseRank; ++d)
+      if (d != padded && v.shape[d] != views[0].shape[d])
+        return MOE_ERROR_INVALID_ARGUMENT;
+    int64_t before = 1;
+    for (int d = 0; d < padded; ++d)
+      before *= v.shape[d];
+    rows = before;
+    widths[i] = before == 0 ? 0 : v.count / before;
+    cols += widths[i];
+    for (int64_t d = 0; d < b.rank; ++d)
+      strided |= b.perm[d] != d;
+    if (v.count > 0 && !inputs[i])
+      return MOE_ERROR_INVALID_ARGUMENT;
+  }
+  if (rows == 0 || cols == 0)
+    return MOE_OK;
+  if (!out)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (allOnHost({inputs[0], inputs[1], inputs[2], inputs[3], out})) {
+    for (int64_t i = 0, at = 0; i < n; at += widths[i++])
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < widths[i]; ++c)
+          out[r * cols + at + c] =
+              concatValue<Out>(inputs[i], types[i], outType,
+                               gatherOffset(views[i], r * widths[i] + c));
+    return MOE_OK;
+  }
+  Result<Out> result;
+  TypedBuffer dX[4];
+  const void *onDevice[4] = {};
+  // Views for the kernel only where an input is read through a transpose.
+  int64_t viewArgs[4 * 2 * kMaxElementwiseRank] = {};
+  MOE_TRY(result.prepare(out, rows * cols));
+  for (int64_t i = 0; i < n; ++i) {
+    MOE_TRY(
+        dX[i].upload(types[i], inputs[i], elements(rank0, buffers[i].dims)));
+    onDevice[i] = dX[i].get();
+    for (int d = 0; d < kMaxElementwiseRank; ++d) {
+      viewArgs[8 * i + d] = views[i].shape[d];
+      viewArgs[8 * i + kMaxElementwiseRank + d] = views[i].strides[d];
+    }
+  }
+  MOE_TRY(moe_cuda_concat(callStream(), outType, int32_t(n), onDevice, types,
+                          widths, rows, strided ? viewArgs : nullptr,
+                          result.get()));
+  MOE_TRY(result.deliver());
+  return finish();
+}
 
 } // namespace
 
@@ -346,7 +436,7 @@ int32_t moe_cuda_cc_attention_f32(
   if (kv_type < MOE_CUDA_ELEMENT_F32 || kv_type > MOE_CUDA_ELEMENT_F16)
     return MOE_ERROR_INVALID_ARGUMENT;
   DeviceBuffer<float> dQ, dBias;
-  KvBuffer dK, dV;
+  TypedBuffer dK, dV;
   Result<> result;
   MOE_TRY(upload(dQ, q, elements(q_rank, qView.dims)));
   MOE_TRY(dK.upload(kv_type, k, elements(k_rank, kView.dims)));
@@ -449,79 +539,32 @@ int32_t moe_cuda_cc_rotary_f32(
   return finish();
 }
 
-int32_t moe_cuda_cc_concat_f32(
-    int32_t, int64_t n, int64_t axis, const float *x0, int64_t rank0,
-    int64_t a0, int64_t a1, int64_t a2, int64_t a3, int64_t ap0, int64_t ap1,
-    int64_t ap2, int64_t ap3, const float *x1, int64_t rank1, int64_t b0,
-    int64_t b1, int64_t b2, int64_t b3, int64_t bp0, int64_t bp1, int64_t bp2,
-    int64_t bp3, const float *x2, int64_t rank2, int64_t c0, int64_t c1,
-    int64_t c2, int64_t c3, int64_t cp0, int64_t cp1, int64_t cp2, int64_t cp3,
-    const float *x3, int64_t rank3, int64_t e0, int64_t e1, int64_t e2,
-    int64_t e3, int64_t ep0, int64_t ep1, int64_t ep2, int64_t ep3,
-    float *out) {
-  const float *inputs[] = {x0, x1, x2, x3};
-  const View buffers[] = {View{rank0, {a0, a1, a2, a3}, {ap0, ap1, ap2, ap3}},
-                          View{rank1, {b0, b1, b2, b3}, {bp0, bp1, bp2, bp3}},
-                          View{rank2, {c0, c1, c2, c3}, {cp0, cp1, cp2, cp3}},
-                          View{rank3, {e0, e1, e2, e3}, {ep0, ep1, ep2, ep3}}};
-  if (n < 1 || n > 4 || rank0 < 1 || rank0 > kMaxElementwiseRank || axis < 0 ||
-      axis >= rank0)
-    return MOE_ERROR_INVALID_ARGUMENT;
-  // Each input's view, padded in front; rows: the view's elements before
-  // the axis (the same for all), width: from the axis on.
-  int64_t padded = axis + kMaxElementwiseRank - rank0;
-  StridedShape views[4];
-  int64_t widths[4] = {}, rows = 0, cols = 0;
-  bool strided = false;
-  for (int64_t i = 0; i < n; ++i) {
-    const View &b = buffers[i];
-    StridedShape &v = views[i];
-    if (b.rank != rank0 || !transposeShape(b.rank, b.dims, b.perm, v))
-      return MOE_ERROR_INVALID_ARGUMENT;
-    for (int d = 0; d < kMaxElementwiseRank; ++d)
-      if (d != padded && v.shape[d] != views[0].shape[d])
-        return MOE_ERROR_INVALID_ARGUMENT;
-    int64_t before = 1;
-    for (int d = 0; d < padded; ++d)
-      before *= v.shape[d];
-    rows = before;
-    widths[i] = before == 0 ? 0 : v.count / before;
-    cols += widths[i];
-    for (int64_t d = 0; d < b.rank; ++d)
-      strided |= b.perm[d] != d;
-    if (v.count > 0 && !inputs[i])
-      return MOE_ERROR_INVALID_ARGUMENT;
+#define MOE_COMMA ,
+#define MOE_CC_CONCAT(SUFFIX, IN, OUT, OUT_TYPE, MASK_PARAM, MASK)             \
+  int32_t moe_cuda_cc_concat_##SUFFIX(                                         \
+      int32_t, int64_t n, int64_t axis MASK_PARAM, IN x0, int64_t rank0,       \
+      int64_t a0, int64_t a1, int64_t a2, int64_t a3, int64_t ap0,             \
+      int64_t ap1, int64_t ap2, int64_t ap3, IN x1, int64_t rank1, int64_t b0, \
+      int64_t b1, int64_t b2, int64_t b3, int64_t bp0, int64_t bp1,            \
+      int64_t bp2, int64_t bp3, IN x2, int64_t rank2, int64_t c0, int64_t c1,  \
+      int64_t c2, int64_t c3, int64_t cp0, int64_t cp1, int64_t cp2,           \
+      int64_t cp3, IN x3, int64_t rank3, int64_t e0, int64_t e1, int64_t e2,   \
+      int64_t e3, int64_t ep0, int64_t ep1, int64_t ep2, int64_t ep3,          \
+      OUT *out) {                                                              \
+    return concatEntry<OUT>(                                                   \
+        OUT_TYPE, n, axis, MASK, {x0, x1, x2, x3},                             \
+        {View{rank0, {a0, a1, a2, a3}, {ap0, ap1, ap2, ap3}},                  \
+         View{rank1, {b0, b1, b2, b3}, {bp0, bp1, bp2, bp3}},                  \
+         View{rank2, {c0, c1, c2, c3}, {cp0, cp1, cp2, cp3}},                  \
+         View{rank3, {e0, e1, e2, e3}, {ep0, ep1, ep2, ep3}}},                 \
+        out);                                                                  \
   }
-  if (rows == 0 || cols == 0)
-    return MOE_OK;
-  if (!out)
-    return MOE_ERROR_INVALID_ARGUMENT;
-  if (allOnHost({x0, x1, x2, x3, out})) {
-    for (int64_t i = 0, at = 0; i < n; at += widths[i++])
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < widths[i]; ++c)
-          out[r * cols + at + c] =
-              inputs[i][gatherOffset(views[i], r * widths[i] + c)];
-    return MOE_OK;
-  }
-  Result<> result;
-  DeviceBuffer<float> dX[4];
-  const float *onDevice[4] = {};
-  // Views for the kernel only where an input is read through a transpose.
-  int64_t viewArgs[4 * 2 * kMaxElementwiseRank] = {};
-  MOE_TRY(result.prepare(out, rows * cols));
-  for (int64_t i = 0; i < n; ++i) {
-    MOE_TRY(upload(dX[i], inputs[i], elements(rank0, buffers[i].dims)));
-    onDevice[i] = dX[i].get();
-    for (int d = 0; d < kMaxElementwiseRank; ++d) {
-      viewArgs[8 * i + d] = views[i].shape[d];
-      viewArgs[8 * i + kMaxElementwiseRank + d] = views[i].strides[d];
-    }
-  }
-  MOE_TRY(moe_cuda_concat_f32(callStream(), int32_t(n), onDevice, widths, rows,
-                              strided ? viewArgs : nullptr, result.get()));
-  MOE_TRY(result.deliver());
-  return finish();
-}
+MOE_CC_CONCAT(f32, const float *, float, MOE_CUDA_ELEMENT_F32, , 0xf)
+MOE_CC_CONCAT(bf16, const void *, uint16_t, MOE_CUDA_ELEMENT_BF16,
+              MOE_COMMA int64_t f32_inputs, f32_inputs)
+MOE_CC_CONCAT(f16, const void *, uint16_t, MOE_CUDA_ELEMENT_F16,
+              MOE_COMMA int64_t f32_inputs, f32_inputs)
+#undef MOE_CC_CONCAT
+#undef MOE_COMMA
 
 } // extern "C"

@@ -35,6 +35,9 @@
 #include "CudaSupport.h"
 #include "Elementwise.h"
 
+#include <algorithm>
+#include <type_traits>
+
 using namespace moe::runtime::cuda;
 
 namespace {
@@ -158,10 +161,12 @@ __global__ void rangeKernel(float start, float delta, int64_t count,
     out[i] = rangeElement(start, delta, i);
 }
 
-/// Up to 4 inputs of a concat, their widths (columns of a row) and, for
-/// an input read through a view (a transpose read in place), the view.
+/// Up to 4 inputs of a concat, their element types (MOE_CUDA_ELEMENT_*),
+/// widths (columns of a row) and, for an input read through a view (a
+/// transpose read in place), the view.
 struct ConcatInputs {
-  const float *x[4];
+  const void *x[4];
+  int32_t type[4];
   int64_t width[4];
   bool strided[4];
   StridedShape view[4];
@@ -169,7 +174,35 @@ struct ConcatInputs {
   int64_t cols;
 };
 
-__global__ void concatKernel(ConcatInputs in, int64_t rows, float *out) {
+/// Element i of a concat input of `type`: its bits when that is the
+/// output's 16-bit type, else converted (through f32).
+template <typename Out>
+__device__ Out concatElement(const void *x, int32_t type, int64_t i) {
+  float value;
+  switch (type) {
+  case MOE_CUDA_ELEMENT_BF16:
+    if constexpr (std::is_same_v<Out, __nv_bfloat16>)
+      return static_cast<const Out *>(x)[i];
+    value = __bfloat162float(static_cast<const __nv_bfloat16 *>(x)[i]);
+    break;
+  case MOE_CUDA_ELEMENT_F16:
+    if constexpr (std::is_same_v<Out, __half>)
+      return static_cast<const Out *>(x)[i];
+    value = __half2float(static_cast<const __half *>(x)[i]);
+    break;
+  default:
+    value = static_cast<const float *>(x)[i];
+  }
+  if constexpr (std::is_same_v<Out, float>)
+    return value;
+  else if constexpr (std::is_same_v<Out, __half>)
+    return __float2half_rn(value);
+  else
+    return __float2bfloat16_rn(value);
+}
+
+template <typename Out>
+__global__ void concatKernel(ConcatInputs in, int64_t rows, Out *out) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
        i < rows * in.cols; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t r = i / in.cols, c = i % in.cols;
@@ -177,8 +210,9 @@ __global__ void concatKernel(ConcatInputs in, int64_t rows, float *out) {
     while (k + 1 < in.n && c >= in.width[k])
       c -= in.width[k++];
     int64_t element = r * in.width[k] + c;
-    out[i] =
-        in.x[k][in.strided[k] ? gatherOffset(in.view[k], element) : element];
+    out[i] = concatElement<Out>(
+        in.x[k], in.type[k],
+        in.strided[k] ? gatherOffset(in.view[k], element) : element);
   }
 }
 
@@ -354,16 +388,20 @@ extern "C" moe_status moe_cuda_copy_columns_f32(void *stream, int64_t rows,
   return launched();
 }
 
-extern "C" moe_status moe_cuda_concat_f32(void *stream, int32_t n,
-                                          const float *const *inputs,
-                                          const int64_t *widths, int64_t rows,
-                                          const int64_t *views, float *out) {
-  if (n < 1 || n > 4 || rows < 0 || !inputs || !widths)
+extern "C" moe_status moe_cuda_concat(void *stream, int32_t out_type, int32_t n,
+                                      const void *const *inputs,
+                                      const int32_t *input_types,
+                                      const int64_t *widths, int64_t rows,
+                                      const int64_t *views, void *out) {
+  if (n < 1 || n > 4 || rows < 0 || !inputs || !widths ||
+      out_type < MOE_CUDA_ELEMENT_F32 || out_type > MOE_CUDA_ELEMENT_F16)
     return MOE_ERROR_INVALID_ARGUMENT;
   ConcatInputs in{};
   in.n = n;
   for (int32_t k = 0; k < n; ++k) {
-    if (widths[k] < 0 || (rows > 0 && widths[k] > 0 && !inputs[k]))
+    in.type[k] = input_types ? input_types[k] : MOE_CUDA_ELEMENT_F32;
+    if (widths[k] < 0 || (rows > 0 && widths[k] > 0 && !inputs[k]) ||
+        in.type[k] < MOE_CUDA_ELEMENT_F32 || in.type[k] > MOE_CUDA_ELEMENT_F16)
       return MOE_ERROR_INVALID_ARGUMENT;
     in.x[k] = inputs[k];
     in.width[k] = widths[k];
@@ -388,10 +426,34 @@ extern "C" moe_status moe_cuda_concat_f32(void *stream, int32_t n,
     return MOE_OK;
   if (!out)
     return MOE_ERROR_INVALID_ARGUMENT;
-  MOE_LAUNCH(elementGrid(rows * in.cols), kThreads, 0, asStream(stream),
-             concatKernel)
-  (in, rows, out);
+  dim3 grid = elementGrid(rows * in.cols);
+  cudaStream_t s = asStream(stream);
+  switch (out_type) {
+  case MOE_CUDA_ELEMENT_BF16:
+    MOE_LAUNCH(grid, kThreads, 0, s, concatKernel<__nv_bfloat16>)
+    (in, rows, static_cast<__nv_bfloat16 *>(out));
+    break;
+  case MOE_CUDA_ELEMENT_F16:
+    MOE_LAUNCH(grid, kThreads, 0, s, concatKernel<__half>)
+    (in, rows, static_cast<__half *>(out));
+    break;
+  default:
+    MOE_LAUNCH(grid, kThreads, 0, s, concatKernel<float>)
+    (in, rows, static_cast<float *>(out));
+  }
   return launched();
+}
+
+extern "C" moe_status moe_cuda_concat_f32(void *stream, int32_t n,
+                                          const float *const *inputs,
+                                          const int64_t *widths, int64_t rows,
+                                          const int64_t *views, float *out) {
+  if (n < 1 || n > 4 || !inputs)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  const void *untyped[4] = {};
+  std::copy(inputs, inputs + n, untyped);
+  return moe_cuda_concat(stream, MOE_CUDA_ELEMENT_F32, n, untyped, nullptr,
+                         widths, rows, views, out);
 }
 
 extern "C" moe_status moe_cuda_range_f32(void *stream, float start, float delta,

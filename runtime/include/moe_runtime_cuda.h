@@ -145,6 +145,12 @@ moe_status moe_cuda_combine_f32(void *stream, const float *rows,
 #define MOE_CUDA_UNARY_COS 7
 #define MOE_CUDA_UNARY_SIN 8
 
+/* Element types of buffers whose type is an argument (16-bit ones as
+ * their bits). */
+#define MOE_CUDA_ELEMENT_F32 0
+#define MOE_CUDA_ELEMENT_BF16 1
+#define MOE_CUDA_ELEMENT_F16 2
+
 /* Conversions between f32 and the 16-bit float types (round to nearest
  * even), for float16/bfloat16 models whose layers compute in f32. */
 #define MOE_CUDA_CAST_F16_TO_F32 0
@@ -224,6 +230,14 @@ moe_status moe_cuda_concat_f32(void *stream, int32_t n,
                                const float *const *inputs,
                                const int64_t *widths, int64_t rows,
                                const int64_t *views, float *out);
+/* moe_cuda_concat_f32 with the output's and each input's element types
+ * (MOE_CUDA_ELEMENT_*; input_types NULL: all f32): an input of another
+ * type than the output is converted (f32 to 16 bits rounds to nearest
+ * even) - a 16-bit KV cache extended by new f32 rows in one launch. */
+moe_status moe_cuda_concat(void *stream, int32_t out_type, int32_t n,
+                           const void *const *inputs,
+                           const int32_t *input_types, const int64_t *widths,
+                           int64_t rows, const int64_t *views, void *out);
 
 /* out[i] = start + i * delta for i < count (ONNX Range in f32: the
  * positions of rotary embeddings). */
@@ -286,18 +300,15 @@ moe_status moe_cuda_matmul_16(void *stream, int32_t f16, int32_t trans_a,
  * scratch). */
 #define MOE_CUDA_MAX_ATTENTION_HEAD_DIM 256
 
-/* Element types of moe_cuda_attention_f32's k and v (a KV cache kept in
- * a 16-bit model's type) and of its precision: the type the products are
- * computed in - f32 (CUDA cores), or q, k, v and the softmax weights
- * rounded to bfloat16 or fp16 for the tensor cores (f32 accumulation and
- * softmax), what a model compiled with 16-bit weights asks for. The
- * 16-bit precisions apply where the tensor-core kernel takes the call
- * (heads up to MOE_CUDA_MAX_MMA_ATTENTION_HEAD_DIM wide, 64 or more rows
- * per k/v head - prefill - and k and v in f32 or that type); other calls
- * (decode) compute in f32. */
-#define MOE_CUDA_ELEMENT_F32 0
-#define MOE_CUDA_ELEMENT_BF16 1
-#define MOE_CUDA_ELEMENT_F16 2
+/* moe_cuda_attention_f32's precision: the MOE_CUDA_ELEMENT_* type the
+ * products are computed in - f32 (CUDA cores), or q, k, v and the softmax
+ * weights rounded to bfloat16 or fp16 for the tensor cores (f32
+ * accumulation and softmax), what a model compiled with 16-bit weights
+ * asks for. The 16-bit precisions apply where the tensor-core kernel
+ * takes the call (heads up to MOE_CUDA_MAX_MMA_ATTENTION_HEAD_DIM wide,
+ * 64 or more rows per k/v head - prefill - and k and v in f32 or that
+ * type); other calls (decode) compute in f32. Its kv_type: k and v's
+ * elements (a KV cache kept in a 16-bit model's type). */
 #define MOE_CUDA_MAX_MMA_ATTENTION_HEAD_DIM 128
 
 /* Fused scaled dot-product attention in f32, the scores never written out
@@ -536,6 +547,32 @@ int32_t moe_cuda_cc_concat_f32(
     int64_t cp3, const float *x3, int64_t rank3, int64_t e0, int64_t e1,
     int64_t e2, int64_t e3, int64_t ep0, int64_t ep1, int64_t ep2, int64_t ep3,
     float *out);
+/* The same into a bfloat16 (_bf16) or fp16 (_f16) out, 16-bit values as
+ * their bits: each input of that type, or f32 where bit i of f32_inputs
+ * is set (rounded to it as it is copied: a KV cache kept in a 16-bit
+ * model's type extended by the new tokens' f32 keys or values). */
+int32_t moe_cuda_cc_concat_bf16(
+    int32_t num_threads, int64_t n, int64_t axis, int64_t f32_inputs,
+    const void *x0, int64_t rank0, int64_t a0, int64_t a1, int64_t a2,
+    int64_t a3, int64_t ap0, int64_t ap1, int64_t ap2, int64_t ap3,
+    const void *x1, int64_t rank1, int64_t b0, int64_t b1, int64_t b2,
+    int64_t b3, int64_t bp0, int64_t bp1, int64_t bp2, int64_t bp3,
+    const void *x2, int64_t rank2, int64_t c0, int64_t c1, int64_t c2,
+    int64_t c3, int64_t cp0, int64_t cp1, int64_t cp2, int64_t cp3,
+    const void *x3, int64_t rank3, int64_t e0, int64_t e1, int64_t e2,
+    int64_t e3, int64_t ep0, int64_t ep1, int64_t ep2, int64_t ep3,
+    uint16_t *out);
+int32_t moe_cuda_cc_concat_f16(
+    int32_t num_threads, int64_t n, int64_t axis, int64_t f32_inputs,
+    const void *x0, int64_t rank0, int64_t a0, int64_t a1, int64_t a2,
+    int64_t a3, int64_t ap0, int64_t ap1, int64_t ap2, int64_t ap3,
+    const void *x1, int64_t rank1, int64_t b0, int64_t b1, int64_t b2,
+    int64_t b3, int64_t bp0, int64_t bp1, int64_t bp2, int64_t bp3,
+    const void *x2, int64_t rank2, int64_t c0, int64_t c1, int64_t c2,
+    int64_t c3, int64_t cp0, int64_t cp1, int64_t cp2, int64_t cp3,
+    const void *x3, int64_t rank3, int64_t e0, int64_t e1, int64_t e2,
+    int64_t e3, int64_t ep0, int64_t ep1, int64_t ep2, int64_t ep3,
+    uint16_t *out);
 /* moe_cuda_rotary_f32 for the graph: x's buffer of rank dims x0.., read
  * transposed by p0.. (the view's dim i is the buffer's dim p_i; 0, 1, ..
  * for the buffer as it is; the last dim must stay last), tables cos and

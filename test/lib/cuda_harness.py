@@ -287,6 +287,10 @@ lib.moe_cuda_cc_attention_f32.argtypes = ([_i32, _f32, _i32, _i32] + ([_p] + [_i
 lib.moe_cuda_cc_slice_f32.argtypes = [_i32, _p, _i64, _i64, _i64, _i64, _p]
 lib.moe_cuda_cc_concat_f32.argtypes = [_i32, _i64, _i64] + ([_p] + [_i64] * 9) * 4 + [_p]
 lib.moe_cuda_concat_f32.argtypes = [_p, _i32, _p, _p, _i64, _p, _p]
+lib.moe_cuda_concat.argtypes = [_p, _i32, _i32, _p, _p, _p, _i64, _p, _p]
+for _kind in ("bf16", "f16"):
+    getattr(lib, "moe_cuda_cc_concat_" + _kind).argtypes = (
+        [_i32, _i64, _i64, _i64] + ([_p] + [_i64] * 9) * 4 + [_p])
 lib.moe_cuda_range_f32.argtypes = [_p, _f32, _f32, _i64, _p]
 lib.moe_cuda_cc_range_f32.argtypes = [_i32, _f32, _f32, _i64, _p]
 lib.moe_cuda_rotary_f32.argtypes = [_p, _i32, _p, _p, _p, _p, _p, _p, _p, _i64, _i64, _i64,

@@ -72,8 +72,11 @@ struct SliceToCuda : RuntimePattern<onnx::SliceOp> {
   }
 };
 
-/// Concat of 1 to 4 f32 inputs (rotary embeddings' halves swapped): each
-/// input a block of the result's columns, [dims before the axis, the rest].
+/// Concat of 1 to 4 f32 inputs (rotary embeddings' halves swapped) or of
+/// 16-bit ones (a KV cache a 16-bit model keeps in its type, see
+/// moe-widen-half): each input a block of the result's columns, [dims
+/// before the axis, the rest]. A 16-bit concat reads an input rounded from
+/// f32 (onnx.cast) as the f32 value, rounding as it copies.
 struct ConcatToCuda : RuntimePattern<onnx::ConcatOp> {
   using RuntimePattern::RuntimePattern;
 
@@ -81,16 +84,31 @@ struct ConcatToCuda : RuntimePattern<onnx::ConcatOp> {
                                 PatternRewriter &rewriter) const override {
     auto inputs = op.getInputs();
     auto type = cast<RankedTensorType>(op.getType());
-    if (!isF32(op.getResult()) || type.getRank() > kMaxCudaRank ||
+    Type element = type.getElementType();
+    bool half = element.isBF16() || element.isF16();
+    if (!(element.isF32() || half) || type.getRank() > kMaxCudaRank ||
         inputs.empty() || inputs.size() > 4 ||
         llvm::all_of(inputs, [](Value v) { return onlyConstants(v); }))
-      return rewriter.notifyMatchFailure(op, "needs f32, 1 to 4 inputs");
+      return rewriter.notifyMatchFailure(
+          op, "needs f32, bf16 or f16, 1 to 4 inputs");
     auto axis = static_cast<int64_t>(op.getAxis());
     RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
     ImplicitLocOpBuilder &b = call.builder();
     SmallVector<Value> outSizes;
     call.addI64(static_cast<int64_t>(inputs.size()));
     call.addI64(axis);
+    // 16-bit: which inputs are f32 values rounded to the result's type.
+    SmallVector<Value> sources(inputs.begin(), inputs.end());
+    int64_t f32Inputs = 0;
+    if (half) {
+      for (auto [i, source] : llvm::enumerate(sources))
+        if (auto rounding = source.getDefiningOp<onnx::CastOp>();
+            rounding && isF32(rounding.getInput())) {
+          source = rounding.getInput();
+          f32Inputs |= int64_t(1) << i;
+        }
+      call.addI64(f32Inputs);
+    }
     Value total = call.index(0);
     for (size_t i = 0; i < 4; ++i) {
       if (i >= inputs.size()) {
@@ -100,7 +118,7 @@ struct ConcatToCuda : RuntimePattern<onnx::ConcatOp> {
       }
       // A transpose of an input (the heads' [b, t, kv, d] -> [b, kv, t, d]
       // before a KV cache's concat) is read in place.
-      Value input = inputs[i];
+      Value input = sources[i];
       SmallVector<int64_t, 4> perm = identityPerm(rankOf(input));
       if (auto transpose = input.getDefiningOp<onnx::TransposeOp>();
           transpose && !onlyConstants(transpose.getInput())) {
@@ -120,7 +138,9 @@ struct ConcatToCuda : RuntimePattern<onnx::ConcatOp> {
     call.addOutput(op.getResult(), outSizes);
     rewriter.replaceOp(
         op,
-        call.emit("moe_cc_concat_f32",
+        call.emit(!half              ? "moe_cc_concat_f32"
+                  : element.isBF16() ? "moe_cc_concat_bf16"
+                                     : "moe_cc_concat_f16",
                   describeGraphOp(op, "its inputs' other dims must agree")));
     return success();
   }

@@ -587,3 +587,22 @@ func.func @shared_rounding(%x: tensor<?x16xf32>) -> (tensor<?x8xf32>, tensor<?x8
   %v = onnx.matmul %x, %wv : (tensor<?x16xf32>, tensor<16x8xf32>) -> tensor<?x8xf32>
   return %q, %k, %v : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>
 }
+
+// -----
+
+// A KV cache a bfloat16 model keeps in its type (moe-widen-half leaves the
+// returned concat bf16): moe_cuda_cc_concat_bf16, the past read as it is,
+// the new tokens' f32 heads read through their transpose (view 0, 2, 1, 3)
+// and rounded as they are copied - f32_inputs 2 (bit 1) - with no cast
+// or transpose call of their own.
+// CHECK-LABEL: func.func @cache_bf16
+// CHECK-NOT: moe_cuda_cc_cast(
+// CHECK-NOT: moe_cuda_cc_transpose_f32(
+// CHECK: llvm.call @moe_cuda_cc_concat_bf16(%c0_i32, %c2_i64, %c2_i64, %c2_i64, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c4_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c4_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64,
+// CHECK-NOT: moe_cuda_cc_cast(
+func.func @cache_bf16(%past: tensor<?x2x?x4xbf16>, %new: tensor<?x?x2x4xf32>) -> tensor<?x2x?x4xbf16> {
+  %t = onnx.transpose %new {perm = array<i64: 0, 2, 1, 3>} : tensor<?x?x2x4xf32> -> tensor<?x2x?x4xf32>
+  %r = onnx.cast %t : tensor<?x2x?x4xf32> to tensor<?x2x?x4xbf16>
+  %c = onnx.concat %past, %r {axis = 2 : i64} : (tensor<?x2x?x4xbf16>, tensor<?x2x?x4xbf16>) -> tensor<?x2x?x4xbf16>
+  return %c : tensor<?x2x?x4xbf16>
+}

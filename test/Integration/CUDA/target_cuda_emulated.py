@@ -124,6 +124,7 @@
 # CHECK: OK: a bfloat16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to bfloat16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 torch export of the Mixtral block runs on the CUDA kernels, device-resident, matching PyTorch in f32
 # CHECK: OK: a bfloat16 torch export of a causal decoder layer runs on the CUDA kernels, device-resident, matching PyTorch in f32
+# CHECK: OK: a bfloat16 decoder layer keeps its KV cache in bf16 (concats rounding the new tokens, the attention reading the cache as it is), matching PyTorch in f32
 # CHECK: OK: decode's split-K finishes in the matmul's own launch in compiled code (5 launches at T=1), matching onnxruntime run after run
 
 import ctypes
@@ -570,6 +571,80 @@ check_bf16_export("decoder_bf16_export",
                   # attention: tensor cores.
                   calls=("moe_cuda_cc_matmul_bf16w", "moe_cuda_cc_attention_f32"),
                   attention_rows=1)
+
+
+# A bfloat16 decoder layer with a KV cache (rotary, grouped-query, causal):
+# the cache stays bf16 end to end - its concats are bf16 calls that round
+# the new tokens' f32 keys and values as they copy, the attention reads
+# the bf16 cache as it is - so no cast of the whole cache in or out (3
+# casts in all: x in, the projections' activations, y out). Matches
+# PyTorch in f32 on the same bf16 weights and inputs at decode and at a
+# prefill on the tensor cores; the past rows of present_k/v are the past
+# inputs bit for bit.
+def check_bf16_cache():
+    layer = hf_moe_blocks.DecoderLayer(
+        hf_moe_blocks.MixtralSparseMoeBlock(d=16, f=16, num_experts=4, top_k=2),
+        d=16, heads=4, causal=True, rotary=True, kv_heads=2)
+    torch.manual_seed(2)
+    for parameter in layer.parameters():
+        torch.nn.init.normal_(parameter, std=0.3)
+    layer = layer.eval().to(torch.bfloat16)
+    path = os.path.join(out, "cache_bf16.onnx")
+    past = torch.randn(2, 2, 4, 4).to(torch.bfloat16)
+    cache_axes = {0: "batch", 2: "past"}
+    with torch.no_grad():
+        torch.onnx.export(
+            layer, (torch.randn(2, 3, 16).to(torch.bfloat16), past, past.clone()), path,
+            input_names=["x", "past_k", "past_v"],
+            output_names=["y", "present_k", "present_v"], opset_version=17,
+            dynamic_axes={"x": {0: "batch", 1: "seq"}, "past_k": cache_axes,
+                          "past_v": cache_axes, "y": {0: "batch", 1: "seq"},
+                          "present_k": {0: "batch", 2: "total"},
+                          "present_v": {0: "batch", 2: "total"}})
+    text = subprocess.run(["moe-compile", path, "--target=cuda", "--emit=mlir", "-o", "-"],
+                          capture_output=True, text=True, check=True).stdout
+    assert text.count("llvm.call @moe_cuda_cc_cast(") == 3 and \
+        text.count("llvm.call @moe_cuda_cc_concat_bf16(") == 2, "the cache widened"
+    os.makedirs(os.path.join(out, "cache_bf16"))
+    model = compiled_model.Model(compiled_model.compile_model(
+        path, os.path.join(out, "cache_bf16"), ["--target=cuda", f"--runtime-dir={runtime}"]))
+    model.lib.moe_model_test_emulated_copies.restype = ctypes.c_int64
+    mma_attention = model.lib.moe_model_test_kernel_launches_of
+    mma_attention.restype, mma_attention.argtypes = ctypes.c_int64, [ctypes.c_char_p]
+    reference = layer.float()
+    for past_len, tokens in ((5, 1), (31, 1), (2, 70)):
+        generator = torch.Generator().manual_seed(past_len + tokens)
+        x = torch.randn(2, tokens, 16, generator=generator).to(torch.bfloat16)
+        past_k, past_v = (torch.randn(2, 2, past_len, 4, generator=generator)
+                          .to(torch.bfloat16) for _ in range(2))
+        with torch.no_grad():
+            expected = [t.numpy() for t in reference(x.float(), past_k.float(),
+                                                     past_v.float())]
+        feed = [t.float().numpy().astype(ml_dtypes.bfloat16) for t in (x, past_k, past_v)]
+        for api in ("host", "device"):
+            launched = mma_attention(b"attentionMma")
+            copies = model.lib.moe_model_test_emulated_copies()
+            actual = (model.run(feed) if api == "host" else
+                      model.run_device(feed, cuda_lib=device_memory(model.lib)))
+            for name, got, want in zip(("y", "present_k", "present_v"), actual, expected):
+                error, cosine = cuda_test_models.error_and_cosine(got.astype(np.float32), want)
+                assert error <= cuda_test_models.tolerance("bf16") and cosine > 0.999, \
+                    (past_len, tokens, api, name, error, cosine)
+            for got, given in zip(actual[1:], feed[1:]):
+                assert np.array_equal(got[:, :, :past_len].view(np.uint16),
+                                      given.view(np.uint16)), (past_len, tokens, api)
+            # Prefill's attention on the tensor cores (a device run runs
+            # twice: its outputs' sizing probe).
+            expected_mma = int(tokens * 2 >= 64) * (1 + (api == "device"))
+            assert mma_attention(b"attentionMma") - launched == expected_mma, \
+                (past_len, tokens, api, "tensor-core attention")
+            if api == "device":  # device-resident: nothing staged
+                assert model.lib.moe_model_test_emulated_copies() == copies, "staged"
+    print("OK: a bfloat16 decoder layer keeps its KV cache in bf16 (concats rounding the new "
+          "tokens, the attention reading the cache as it is), matching PyTorch in f32")
+
+
+check_bf16_cache()
 
 # Decode at a size whose grouped matmuls split K (d = f = 256: 8 k tiles of
 # 32, few column tiles): in compiled code (the per-thread stream) each

@@ -326,6 +326,55 @@ def test_attention():
         status, got = run(where, None, cache_concat, [past, new], want.shape)
         if status != ch.OK or not np.array_equal(got, want):
             failures.append(f"{where} concat of a transposed input: status {status}")
+    # The same cache kept in 16 bits (a 16-bit model's): the past in the
+    # cache's type, the new tokens f32 (bit 1 of f32_inputs), rounded as
+    # copied; and the first input f32 instead (bit 0). Also the kernel on
+    # both inputs 16-bit into an f32 out (widened).
+    for kind in ("bf16", "f16"):
+        to_bits, from_bits = HALF[kind]
+        past16 = to_bits(past).reshape(past.shape)
+        want16 = to_bits(np.concatenate([from_bits(past16).reshape(past.shape),
+                                         np.transpose(new, (0, 2, 1, 3))], axis=2))
+        entry = getattr(ch.lib, "moe_cuda_cc_concat_" + kind)
+        for where in ("cc device", "cc host"):
+            for mask, arrays, perms in ((0b10, [past16, new], [None, (0, 2, 1, 3)]),
+                                        (0b01, [np.ascontiguousarray(np.transpose(
+                                            new, (0, 2, 1, 3))), past16], [None, None])):
+                if mask == 0b01:
+                    want_mask = to_bits(np.concatenate(
+                        [np.transpose(new, (0, 2, 1, 3)), from_bits(past16).reshape(
+                            past.shape)], axis=2))
+                else:
+                    want_mask = want16
+                if where == "cc host":
+                    out = np.empty(want_mask.shape, np.uint16)
+                    pointers = [a.ctypes.data for a in arrays] + [out.ctypes.data]
+                else:
+                    out_d = D(shape=want_mask.shape, dtype=np.uint16)
+                    pointers = [D(a).ptr for a in arrays] + [out_d.ptr]
+                status = entry(0, 2, 2, mask, pointers[0], *ch.view(arrays[0].shape, perms[0]),
+                               pointers[1], *ch.view(arrays[1].shape, perms[1]), None,
+                               *ch.view(()), None, *ch.view(()), pointers[2])
+                got = out if where == "cc host" else out_d.get()
+                if status != ch.OK or not np.array_equal(got.reshape(want_mask.shape),
+                                                         want_mask.reshape(got.shape)):
+                    failures.append(f"{where} {kind} cache concat, f32 inputs {mask:#b}: "
+                                    f"status {status}")
+        out_d = D(shape=want.shape, dtype=np.float32)
+        widths = np.array([5 * 4, 2 * 4], np.int64)  # rows: b * kv = 6
+        inputs = (ctypes.c_void_p * 2)(D(past16).ptr, D(to_bits(np.transpose(new, (0, 2, 1, 3)))
+                                                      .reshape(2, 3, 2, 4)).ptr)
+        types = (ctypes.c_int32 * 2)(*([ch.ELEMENT_BF16 if kind == "bf16" else ch.ELEMENT_F16] * 2))
+        status = ch.lib.moe_cuda_concat(None, ch.ELEMENT_F32, 2, inputs, types,
+                                        widths.ctypes.data, 6, None, out_d.ptr)
+        widened = np.concatenate([from_bits(past16).reshape(past.shape), from_bits(to_bits(
+            np.transpose(new, (0, 2, 1, 3)))).reshape(2, 3, 2, 4)], axis=2)
+        if status != ch.OK or not np.array_equal(out_d.get(), widened):
+            failures.append(f"kernel {kind} inputs into an f32 concat: status {status}")
+        bad = (ctypes.c_int32 * 2)(3, 0)
+        if ch.lib.moe_cuda_concat(None, ch.ELEMENT_F32, 2, inputs, bad, widths.ctypes.data, 6,
+                                  None, out_d.ptr) != ch.INVALID_ARGUMENT:
+            failures.append("a concat input of type 3 accepted")
     # Inputs whose other dims differ (3 and 4 rows), of different ranks, an
     # axis past the rank.
     a, b = np.ones((3, 2), np.float32), np.ones((4, 2), np.float32)

@@ -6,7 +6,8 @@
 // --target=cuda turns into CUDA calls like the graph's other elementwise
 // ops, keeping a device-resident run on the device). With `graph`
 // (--target=cuda) the graph ops the CUDA runtime computes are rebuilt the
-// same way, and the 16-bit round trips between rebuilt ops dropped.
+// same way (but for concats the graph returns: a 16-bit KV cache stays
+// 16-bit), and the 16-bit round trips between rebuilt ops dropped.
 //
 //===----------------------------------------------------------------------===//
 
@@ -49,6 +50,20 @@ bool isWidenableGraphOp(Operation *op) {
              onnx::SqueezeOp, onnx::FlattenOp, onnx::ShapeOp>(op);
 }
 
+/// A concat the graph returns (a KV cache's present keys or values): it
+/// stays in its 16-bit type - data movement needs no f32 - so the cache
+/// stays 16-bit end to end: its input as it is, the new tokens rounded to
+/// it as they are copied (what the 16-bit model does), the attention
+/// reading it through a widening cast it looks through
+/// (convert-elementwise-to-cuda). Widened, it would be a cast of the
+/// whole cache in, an f32 concat and a cast of it out.
+bool isReturnedConcat(Operation *op) {
+  return isa<onnx::ConcatOp>(op) &&
+         llvm::any_of(op->getUsers(), [](Operation *user) {
+           return isa<func::ReturnOp>(user);
+         });
+}
+
 /// Rebuilds ops (layers, graph ops) with their 16-bit float operands and
 /// results in f32 (a constant_of_shape's fill value too), their results
 /// cast back. Each 16-bit value is widened once, where it is defined,
@@ -87,7 +102,8 @@ public:
 
   /// Drops the 16-bit round trips the widening made: cast(f32 <- 16-bit)
   /// of cast(16-bit <- f32)(v) is v when either cast is the pass's (one
-  /// the model wrote both halves of - rounding on purpose - stays).
+  /// the model wrote both halves of - rounding on purpose - stays); shapes
+  /// are read from before casts.
   void dropRoundTrips(func::FuncOp func) {
     SmallVector<onnx::CastOp> all;
     func.walk([&](onnx::CastOp cast) { all.push_back(cast); });
@@ -100,6 +116,12 @@ public:
         continue;
       cast.replaceAllUsesWith(narrowing.getInput());
     }
+    // Shapes read before the casts (a cast keeps the shape): a cast of a
+    // whole KV cache is not kept alive for its length.
+    func.walk([&](onnx::ShapeOp shape) {
+      while (auto cast = shape.getInput().getDefiningOp<onnx::CastOp>())
+        shape.getInputMutable().assign(cast.getInput());
+    });
     // Then the casts left unused (both halves of each round trip).
     for (onnx::CastOp cast : llvm::reverse(all))
       if (cast->use_empty())
@@ -148,7 +170,8 @@ struct MoEWidenHalfPass
       bool half = llvm::any_of(op->getOperandTypes(), isHalfFloat) ||
                   llvm::any_of(op->getResultTypes(), isHalfFloat);
       if (isa<LayerOp>(op) ? isHalfFloat(op->getResult(0).getType())
-                           : graph && half && isWidenableGraphOp(op))
+                           : graph && half && isWidenableGraphOp(op) &&
+                                 !isReturnedConcat(op))
         ops.push_back(op);
     });
     Widener widener;

@@ -65,3 +65,27 @@ func.func @mask_and_where(%s: tensor<?x?xbf16>, %shape: tensor<2xi64>, %c: tenso
   %p = onnx.softmax %w {axis = 1 : i64} : tensor<?x?xbf16>
   return %p : tensor<?x?xbf16>
 }
+
+// -----
+
+// A KV cache: the concat the graph returns (present) stays bfloat16 - the
+// past as it is, the new rows (an f32 op's result) rounded - and the op
+// reading it (an f32 op, here a transpose for the scores) reads it widened;
+// the cache's shape is read from the bf16 tensors, not through casts (no
+// cast of the whole past kept alive for its length).
+// CHECK-LABEL: func @cache
+// CHECK: %[[K:.*]] = onnx.neg %{{.*}} : tensor<?x2x?x4xf32>
+// CHECK: %[[NEW:.*]] = onnx.cast %[[K]] : tensor<?x2x?x4xf32> to tensor<?x2x?x4xbf16>
+// CHECK: %[[PRESENT:.*]] = onnx.concat %arg1, %[[NEW]] {axis = 2 : i64} : (tensor<?x2x?x4xbf16>, tensor<?x2x?x4xbf16>) -> tensor<?x2x?x4xbf16>
+// CHECK: %[[WIDE:.*]] = onnx.cast %[[PRESENT]] : tensor<?x2x?x4xbf16> to tensor<?x2x?x4xf32>
+// CHECK: onnx.shape %arg1
+// CHECK: onnx.transpose %[[WIDE]]
+// CHECK: return %{{.*}}, %[[PRESENT]], %{{.*}} :
+// CHECK-NOT: onnx.cast %arg1
+func.func @cache(%x: tensor<?x2x?x4xbf16>, %past: tensor<?x2x?x4xbf16>) -> (tensor<?x2x4x?xbf16>, tensor<?x2x?x4xbf16>, tensor<4xi64>) {
+  %k = onnx.neg %x : tensor<?x2x?x4xbf16>
+  %present = onnx.concat %past, %k {axis = 2 : i64} : (tensor<?x2x?x4xbf16>, tensor<?x2x?x4xbf16>) -> tensor<?x2x?x4xbf16>
+  %n = onnx.shape %past {start = 0 : i64, end = 4 : i64} : tensor<?x2x?x4xbf16> -> tensor<4xi64>
+  %kt = onnx.transpose %present {perm = array<i64: 0, 1, 3, 2>} : tensor<?x2x?x4xbf16> -> tensor<?x2x4x?xbf16>
+  return %kt, %present, %n : tensor<?x2x4x?xbf16>, tensor<?x2x?x4xbf16>, tensor<4xi64>
+}

@@ -214,7 +214,11 @@ def MoEWidenHalfPass : Pass<"moe-widen-half", "func::FuncOp"> {
     16-bit round trip between two widened ops (`onnx.cast` to f16/bf16 and
     straight back) is dropped: a bfloat16 decoder layer runs in f32 from
     its input's cast to its output's, rounded once (closer to the f32
-    model than bf16 arithmetic throughout, as for the layers).
+    model than bf16 arithmetic throughout, as for the layers). A concat
+    the graph returns (a KV cache's present keys or values) stays 16-bit:
+    its new rows are rounded into it and the ops reading it read it
+    widened (the fused attention reads the 16-bit cache as it is), so the
+    cache is never cast whole. Shapes are read from before casts.
   }];
   let options = [
     Option<"graph", "graph", "bool", /*default=*/"false",
