@@ -11,6 +11,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -100,8 +101,16 @@ void moe::buildTensorToLLVMPipeline(OpPassManager &pm, bool markDeviceIO) {
   // the buffers moe-mark-device-io placed on the device (alignment 256).
   memrefOptions.useAlignedAlloc = markDeviceIO;
   pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefOptions));
-  // exp and friends become LLVM intrinsics; what LLVM has none for (erf)
-  // becomes a libm call.
+  // bfloat16 arithmetic (a 16-bit graph's ops on the host) computed in
+  // f32 and rounded after each op, math functions of 16-bit floats in f32:
+  // what LLVM's type legalization would do, but through __truncsfbf2
+  // calls (below). Then exp and friends become LLVM intrinsics; what LLVM
+  // has none for (erf) becomes a libm call.
+  arith::ArithEmulateUnsupportedFloatsOptions emulate;
+  emulate.sourceTypeStrs = {"bf16"};
+  emulate.targetTypeStr = "f32";
+  pm.addPass(arith::createArithEmulateUnsupportedFloats(emulate));
+  pm.addPass(math::createMathExtendToSupportedTypes());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
   // bfloat16 conversions as integer code (round to nearest even): LLVM's
