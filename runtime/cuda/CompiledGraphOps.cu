@@ -15,6 +15,7 @@
 
 #include <array>
 #include <type_traits>
+#include <vector>
 
 using namespace moe::runtime::cuda;
 
@@ -215,6 +216,46 @@ int32_t concatEntry(int32_t outType, int64_t n, int64_t axis, int64_t f32Inputs,
   return finish();
 }
 
+/// moe_cuda_cc_rms_norm_*: out in Out (float, or outType's 16-bit bits).
+template <typename Out>
+int32_t rmsNormEntry(int32_t outType, const float *x, const float *residual,
+                     int64_t rows, int64_t cols, float eps, const float *weight,
+                     float *sum, Out *out) {
+  if (rows < 0 || cols < 1 || (rows > 0 && (!x || !out)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (rows == 0)
+    return MOE_OK;
+  int64_t count = rows * cols;
+  if (allOnHost({x, residual, weight, sum, out})) {
+    if constexpr (std::is_same_v<Out, float>) {
+      rmsNormOnHost(x, residual, rows, cols, eps, weight, sum, out);
+    } else {
+      std::vector<float> normed(static_cast<size_t>(count));
+      rmsNormOnHost(x, residual, rows, cols, eps, weight, sum, normed.data());
+      int kind = outType == MOE_CUDA_ELEMENT_F16 ? MOE_CUDA_CAST_F32_TO_F16
+                                                 : MOE_CUDA_CAST_F32_TO_BF16;
+      for (int64_t i = 0; i < count; ++i)
+        castElement(kind, normed.data(), out, i);
+    }
+    return MOE_OK;
+  }
+  DeviceBuffer<float> dX, dResidual, dWeight;
+  Result<Out> normed;
+  Result<> summed;
+  MOE_TRY(upload(dX, x, count));
+  MOE_TRY(upload(dResidual, residual, count));
+  MOE_TRY(upload(dWeight, weight, cols));
+  MOE_TRY(normed.prepare(out, count));
+  if (sum)
+    MOE_TRY(summed.prepare(sum, count));
+  MOE_TRY(moe_cuda_rms_norm(callStream(), outType, dX.get(), dResidual.get(),
+                            rows, cols, eps, dWeight.get(), summed.get(),
+                            normed.get()));
+  MOE_TRY(normed.deliver());
+  MOE_TRY(summed.deliver());
+  return finish();
+}
+
 } // namespace
 
 extern "C" {
@@ -282,33 +323,17 @@ int32_t moe_cuda_cc_mean_rows_f32(int32_t, const float *x, int64_t rows,
       });
 }
 
-int32_t moe_cuda_cc_rms_norm_f32(int32_t, const float *x, const float *residual,
-                                 int64_t rows, int64_t cols, float eps,
-                                 const float *weight, float *sum, float *out) {
-  if (rows < 0 || cols < 1 || (rows > 0 && (!x || !out)))
-    return MOE_ERROR_INVALID_ARGUMENT;
-  if (rows == 0)
-    return MOE_OK;
-  int64_t count = rows * cols;
-  if (allOnHost({x, residual, weight, sum, out})) {
-    rmsNormOnHost(x, residual, rows, cols, eps, weight, sum, out);
-    return MOE_OK;
+#define MOE_CC_RMS_NORM(SUFFIX, OUT, OUT_TYPE)                                 \
+  int32_t moe_cuda_cc_rms_norm_##SUFFIX(                                       \
+      int32_t, const float *x, const float *residual, int64_t rows,            \
+      int64_t cols, float eps, const float *weight, float *sum, OUT *out) {    \
+    return rmsNormEntry<OUT>(OUT_TYPE, x, residual, rows, cols, eps, weight,   \
+                             sum, out);                                        \
   }
-  DeviceBuffer<float> dX, dResidual, dWeight;
-  Result<> normed, summed;
-  MOE_TRY(upload(dX, x, count));
-  MOE_TRY(upload(dResidual, residual, count));
-  MOE_TRY(upload(dWeight, weight, cols));
-  MOE_TRY(normed.prepare(out, count));
-  if (sum)
-    MOE_TRY(summed.prepare(sum, count));
-  MOE_TRY(moe_cuda_rms_norm_f32(callStream(), dX.get(), dResidual.get(), rows,
-                                cols, eps, dWeight.get(), summed.get(),
-                                normed.get()));
-  MOE_TRY(normed.deliver());
-  MOE_TRY(summed.deliver());
-  return finish();
-}
+MOE_CC_RMS_NORM(f32, float, MOE_CUDA_ELEMENT_F32)
+MOE_CC_RMS_NORM(bf16, uint16_t, MOE_CUDA_ELEMENT_BF16)
+MOE_CC_RMS_NORM(f16, uint16_t, MOE_CUDA_ELEMENT_F16)
+#undef MOE_CC_RMS_NORM
 
 int32_t moe_cuda_cc_cast(int32_t, int32_t kind, const void *x, int64_t count,
                          void *out) {

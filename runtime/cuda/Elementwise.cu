@@ -116,11 +116,23 @@ __device__ float blockSum(float value) {
   return blockReduce(value, Plus{}, 0.0f);
 }
 
+/// A normalized value as Out stores it: f32, or rounded to 16 bits (the
+/// activations of projections with 16-bit weights).
+template <typename Out> __device__ Out stored(float value) {
+  if constexpr (std::is_same_v<Out, float>)
+    return value;
+  else if constexpr (std::is_same_v<Out, __half>)
+    return __float2half_rn(value);
+  else
+    return __float2bfloat16_rn(value);
+}
+
 /// Row blockIdx.x of the norm of a (+ b), the sum written to `sum` when
 /// given.
+template <typename Out>
 __global__ void rmsNormKernel(const float *a, const float *b, int64_t cols,
                               float eps, const float *weight, float *sum,
-                              float *out) {
+                              Out *out) {
   int64_t first = int64_t(blockIdx.x) * cols;
   float squares = 0.0f;
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
@@ -131,8 +143,8 @@ __global__ void rmsNormKernel(const float *a, const float *b, int64_t cols,
   }
   float scale = rmsScale(blockSum(squares), cols, eps);
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
-    out[first + c] =
-        normInput(a, b, first + c) * scale * (weight ? weight[c] : 1.0f);
+    out[first + c] = stored<Out>(normInput(a, b, first + c) * scale *
+                                 (weight ? weight[c] : 1.0f));
 }
 
 /// Row blockIdx.x of the softmax of x [rows, cols], its columns from
@@ -313,18 +325,40 @@ extern "C" moe_status moe_cuda_mean_rows_f32(void *stream, const float *x,
   return launched();
 }
 
+extern "C" moe_status moe_cuda_rms_norm(void *stream, int32_t out_type,
+                                        const float *x, const float *residual,
+                                        int64_t rows, int64_t cols, float eps,
+                                        const float *weight, float *sum,
+                                        void *out) {
+  if (rows < 0 || cols < 1 || rows > INT32_MAX || (rows > 0 && (!x || !out)) ||
+      out_type < MOE_CUDA_ELEMENT_F32 || out_type > MOE_CUDA_ELEMENT_F16)
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (rows == 0)
+    return MOE_OK;
+  cudaStream_t s = asStream(stream);
+  switch (out_type) {
+  case MOE_CUDA_ELEMENT_BF16:
+    MOE_LAUNCH(unsigned(rows), kThreads, 0, s, rmsNormKernel<__nv_bfloat16>)
+    (x, residual, cols, eps, weight, sum, static_cast<__nv_bfloat16 *>(out));
+    break;
+  case MOE_CUDA_ELEMENT_F16:
+    MOE_LAUNCH(unsigned(rows), kThreads, 0, s, rmsNormKernel<__half>)
+    (x, residual, cols, eps, weight, sum, static_cast<__half *>(out));
+    break;
+  default:
+    MOE_LAUNCH(unsigned(rows), kThreads, 0, s, rmsNormKernel<float>)
+    (x, residual, cols, eps, weight, sum, static_cast<float *>(out));
+  }
+  return launched();
+}
+
 extern "C" moe_status moe_cuda_rms_norm_f32(void *stream, const float *x,
                                             const float *residual, int64_t rows,
                                             int64_t cols, float eps,
                                             const float *weight, float *sum,
                                             float *out) {
-  if (rows < 0 || cols < 1 || rows > INT32_MAX || (rows > 0 && (!x || !out)))
-    return MOE_ERROR_INVALID_ARGUMENT;
-  if (rows == 0)
-    return MOE_OK;
-  MOE_LAUNCH(unsigned(rows), kThreads, 0, asStream(stream), rmsNormKernel)
-  (x, residual, cols, eps, weight, sum, out);
-  return launched();
+  return moe_cuda_rms_norm(stream, MOE_CUDA_ELEMENT_F32, x, residual, rows,
+                           cols, eps, weight, sum, out);
 }
 
 /// The softmax launch: one block per row.

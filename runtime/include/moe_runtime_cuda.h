@@ -190,6 +190,12 @@ moe_status moe_cuda_rms_norm_f32(void *stream, const float *x,
                                  const float *residual, int64_t rows,
                                  int64_t cols, float eps, const float *weight,
                                  float *sum, float *out);
+/* The same with out of out_type (MOE_CUDA_ELEMENT_*; 16-bit: rounded to
+ * nearest even, the activations of projections with 16-bit weights). */
+moe_status moe_cuda_rms_norm(void *stream, int32_t out_type, const float *x,
+                             const float *residual, int64_t rows, int64_t cols,
+                             float eps, const float *weight, float *sum,
+                             void *out);
 
 /* Softmax of each row of x ([rows, cols] row-major; cols >= 1):
  * out[r, c] = exp(x[r, c] - max_r) / sum_c' exp(x[r, c'] - max_r): what an
@@ -500,6 +506,17 @@ int32_t moe_cuda_cc_rms_norm_f32(int32_t num_threads, const float *x,
                                  const float *residual, int64_t rows,
                                  int64_t cols, float eps, const float *weight,
                                  float *sum, float *out);
+/* The same writing out in bfloat16 (_bf16) or fp16 (_f16) bits: a norm
+ * whose result only projections with 16-bit weights read, rounded once
+ * by the norm instead of a cast call. */
+int32_t moe_cuda_cc_rms_norm_bf16(int32_t num_threads, const float *x,
+                                  const float *residual, int64_t rows,
+                                  int64_t cols, float eps, const float *weight,
+                                  float *sum, uint16_t *out);
+int32_t moe_cuda_cc_rms_norm_f16(int32_t num_threads, const float *x,
+                                 const float *residual, int64_t rows,
+                                 int64_t cols, float eps, const float *weight,
+                                 float *sum, uint16_t *out);
 
 /* An attention block's ops for the graph: softmax over the last axis (x
  * [rows, cols]; matrix_rows > 0: with the causal mask of

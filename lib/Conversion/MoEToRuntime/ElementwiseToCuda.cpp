@@ -301,11 +301,34 @@ bool isRowScale(Value weight, Value x) {
   return type.getDimSize(type.getRank() - 1) == cols;
 }
 
+/// The 16-bit type (bf16, f16) every reader of `normed` rounds it to, if
+/// they all do: projections (matmuls of it by a constant weight) whose
+/// weights are stored in 16 bits (the q, k and v projections after a
+/// decoder's input norm; shape reads aside) - the norm then writes the
+/// rounded activations itself, no cast call between.
+Type roundedByReaders(Value normed, const MatmulWeights &weights) {
+  bool f16 = weights.storage == WeightStorage::F16;
+  if ((!f16 && weights.storage != WeightStorage::BF16) || normed.use_empty())
+    return {};
+  for (Operation *user : normed.getUsers()) {
+    if (isa<onnx::ShapeOp>(user)) // (reads the rounded tensor's shape)
+      continue;
+    auto matmul = dyn_cast<onnx::MatMulOp>(user);
+    if (!matmul || matmul.getLhs() != normed || matmul.getRhs() == normed ||
+        !matchPattern(matmul.getRhs(), m_Constant()) ||
+        (f16 && !fitsF16(matmul.getRhs())))
+      return {};
+  }
+  Builder b(normed.getContext());
+  return f16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
+}
+
 /// An RMS norm (and the weight that scales its result, when one does) at
-/// `op` (a mul or div) to moe_cuda_cc_rms_norm_f32: rows = the product of
-/// x's leading dims.
+/// `op` (a mul or div) to moe_cuda_cc_rms_norm_f32 (_bf16 / _f16 when its
+/// readers round it: roundedByReaders): rows = the product of x's leading
+/// dims.
 LogicalResult rewriteRmsNorm(Operation *op, PatternRewriter &rewriter,
-                             int32_t numThreads) {
+                             int32_t numThreads, const MatmulWeights &weights) {
   Value root = op->getResult(0), weight;
   std::optional<std::pair<Value, double>> norm = matchRmsNorm(root);
   if (auto mul = dyn_cast<onnx::MulOp>(op); !norm && mul) {
@@ -357,22 +380,50 @@ LogicalResult rewriteRmsNorm(Operation *op, PatternRewriter &rewriter,
     call.addOutput(x, sizes);
   else
     call.addInput(Value()); // no sum
-  call.addOutput(op->getResult(0), sizes);
+  Value normed = op->getResult(0);
+  Type rounded = roundedByReaders(normed, weights);
+  auto type = cast<RankedTensorType>(normed.getType());
+  call.addOutput(
+      rounded ? RankedTensorType::get(type.getShape(), rounded) : type, sizes);
   SmallVector<Value> results =
-      call.emit("moe_cc_rms_norm_f32", describeGraphOp(op, ""));
+      call.emit(!rounded           ? "moe_cc_rms_norm_f32"
+                : rounded.isBF16() ? "moe_cc_rms_norm_bf16"
+                                   : "moe_cc_rms_norm_f16",
+                describeGraphOp(op, ""));
   if (add)
     rewriter.replaceOp(add, results.front());
-  rewriter.replaceOp(op, results.back());
+  if (!rounded) {
+    rewriter.replaceOp(op, results.back());
+    return success();
+  }
+  // The projections read the rounded values (the matmul patterns find
+  // them under the f32 value they read: roundedOnce). That value is a
+  // widening cast, which the last phase would convert if anything still
+  // read it.
+  rewriter.setInsertionPointAfterValue(results.back());
+  Value widened =
+      onnx::CastOp::create(rewriter, op->getLoc(), type, results.back());
+  (*weights.rounded)[widened] = results.back();
+  for (OpOperand &use : llvm::make_early_inc_range(normed.getUses()))
+    if (isa<onnx::ShapeOp>(use.getOwner()))
+      rewriter.modifyOpInPlace(use.getOwner(),
+                               [&] { use.set(results.back()); });
+  rewriter.replaceOp(op, widened);
   return success();
 }
 
 template <typename OpTy> struct RmsNormToCuda : RuntimePattern<OpTy> {
-  using RuntimePattern<OpTy>::RuntimePattern;
+  RmsNormToCuda(MLIRContext *context, int32_t numThreads,
+                const MatmulWeights &weights)
+      : RuntimePattern<OpTy>(context, numThreads, RuntimeTarget::CUDA),
+        weights(weights) {}
 
   LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
-    return rewriteRmsNorm(op, rewriter, this->numThreads);
+    return rewriteRmsNorm(op, rewriter, this->numThreads, weights);
   }
+
+  MatmulWeights weights;
 };
 
 struct ConvertElementwiseToCudaPass
@@ -401,7 +452,7 @@ struct ConvertElementwiseToCudaPass
       return signalPassFailure();
     RewritePatternSet norms(context);
     norms.add<RmsNormToCuda<onnx::MulOp>, RmsNormToCuda<onnx::DivOp>>(
-        context, numThreads, RuntimeTarget::CUDA);
+        context, numThreads, weights);
     populateFusedAttentionToCudaPatterns(norms, numThreads, weights);
     if (failed(applyPatternsGreedily(getOperation(), std::move(norms))))
       return signalPassFailure();
@@ -421,10 +472,17 @@ struct ConvertElementwiseToCudaPass
                  UnaryToCuda<onnx::ReluOp, MOE_CUDA_UNARY_RELU>,
                  UnaryToCuda<onnx::ErfOp, MOE_CUDA_UNARY_ERF>,
                  UnaryToCuda<onnx::CosOp, MOE_CUDA_UNARY_COS>,
-                 UnaryToCuda<onnx::SinOp, MOE_CUDA_UNARY_SIN>, MeanRowsToCuda,
-                 CastToCuda>(context, numThreads, RuntimeTarget::CUDA);
+                 UnaryToCuda<onnx::SinOp, MOE_CUDA_UNARY_SIN>, MeanRowsToCuda>(
+        context, numThreads, RuntimeTarget::CUDA);
     populateAttentionToCudaPatterns(patterns, numThreads, weights);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+    // Casts last: the calls before look through the ones they fold (a
+    // 16-bit concat's rounded inputs, a norm's widened rounded output),
+    // which are gone by now unless something else reads them.
+    RewritePatternSet casts(context);
+    casts.add<CastToCuda>(context, numThreads, RuntimeTarget::CUDA);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(casts))))
       return signalPassFailure();
   }
 };

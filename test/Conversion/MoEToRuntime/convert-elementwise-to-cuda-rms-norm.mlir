@@ -1,4 +1,5 @@
 // RUN: moe-opt %s -convert-elementwise-to-cuda -split-input-file | FileCheck %s
+// RUN: moe-opt %s -convert-elementwise-to-cuda="weight-type=bf16" -split-input-file | FileCheck %s --check-prefix=BF16
 
 // Before: an RMS norm as torch.onnx.export writes Mixtral's and Qwen's
 // (pow, reduce_mean over the last axis, add eps, sqrt, 1 / ., mul by x,
@@ -109,4 +110,60 @@ func.func @near_misses(%x: tensor<4x8xf32>, %z: tensor<4x8xf32>) -> (tensor<4x8x
   %r2 = onnx.sqrt %v2 : tensor<4x1xf32>
   %y2 = onnx.div %x, %r2 : (tensor<4x8xf32>, tensor<4x1xf32>) -> tensor<4x8xf32>
   return %y0, %y1, %y2 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>
+}
+
+// -----
+
+// A norm that only projections read (q, k and v's after a decoder's input
+// norm; a shape read aside): with bf16 weights (BF16) the norm writes the
+// rounded activations itself - moe_cuda_cc_rms_norm_bf16, the projections
+// moe_cuda_cc_matmul_bf16 on them, no cast call; with f32 weights the f32
+// norm. Near miss: a norm also added to something stays f32, rounded by
+// a cast call for its projections.
+// CHECK-LABEL: func.func @projected
+// CHECK: llvm.call @moe_cuda_cc_rms_norm_f32(
+// CHECK-COUNT-2: llvm.call @moe_cuda_cc_matmul_f32(
+// BF16-LABEL: func.func @projected
+// BF16-NOT: moe_cuda_cc_cast(
+// BF16: llvm.call @moe_cuda_cc_rms_norm_bf16(
+// BF16-NOT: moe_cuda_cc_cast(
+// BF16-COUNT-2: llvm.call @moe_cuda_cc_matmul_bf16(
+// BF16-NOT: moe_cuda_cc_cast(
+// BF16-LABEL: func.func @also_added
+// BF16: llvm.call @moe_cuda_cc_rms_norm_f32(
+// BF16: llvm.call @moe_cuda_cc_cast(
+// BF16-COUNT-2: llvm.call @moe_cuda_cc_matmul_bf16(
+func.func @projected(%x: tensor<?x?x16xf32>) -> (tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<3xi64>) {
+  %two = arith.constant dense<2.0> : tensor<f32>
+  %eps = arith.constant dense<1.0e-6> : tensor<f32>
+  %one = arith.constant dense<1.0> : tensor<f32>
+  %wq = arith.constant dense<0.25> : tensor<16x8xf32>
+  %wk = arith.constant dense<0.75> : tensor<16x8xf32>
+  %sq = onnx.pow %x, %two : (tensor<?x?x16xf32>, tensor<f32>) -> tensor<?x?x16xf32>
+  %mean = onnx.reduce_mean %sq {axes = array<i64: 2>, keepdims = true} : tensor<?x?x16xf32> -> tensor<?x?x1xf32>
+  %var = onnx.add %mean, %eps : (tensor<?x?x1xf32>, tensor<f32>) -> tensor<?x?x1xf32>
+  %root = onnx.sqrt %var : tensor<?x?x1xf32>
+  %inv = onnx.div %one, %root : (tensor<f32>, tensor<?x?x1xf32>) -> tensor<?x?x1xf32>
+  %normed = onnx.mul %x, %inv : (tensor<?x?x16xf32>, tensor<?x?x1xf32>) -> tensor<?x?x16xf32>
+  %shape = onnx.shape %normed {start = 0 : i64, end = 3 : i64} : tensor<?x?x16xf32> -> tensor<3xi64>
+  %q = onnx.matmul %normed, %wq : (tensor<?x?x16xf32>, tensor<16x8xf32>) -> tensor<?x?x8xf32>
+  %k = onnx.matmul %normed, %wk : (tensor<?x?x16xf32>, tensor<16x8xf32>) -> tensor<?x?x8xf32>
+  return %q, %k, %shape : tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<3xi64>
+}
+func.func @also_added(%x: tensor<?x?x16xf32>) -> (tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<?x?x16xf32>) {
+  %two = arith.constant dense<2.0> : tensor<f32>
+  %eps = arith.constant dense<1.0e-6> : tensor<f32>
+  %one = arith.constant dense<1.0> : tensor<f32>
+  %wq = arith.constant dense<0.25> : tensor<16x8xf32>
+  %wk = arith.constant dense<0.75> : tensor<16x8xf32>
+  %sq = onnx.pow %x, %two : (tensor<?x?x16xf32>, tensor<f32>) -> tensor<?x?x16xf32>
+  %mean = onnx.reduce_mean %sq {axes = array<i64: 2>, keepdims = true} : tensor<?x?x16xf32> -> tensor<?x?x1xf32>
+  %var = onnx.add %mean, %eps : (tensor<?x?x1xf32>, tensor<f32>) -> tensor<?x?x1xf32>
+  %root = onnx.sqrt %var : tensor<?x?x1xf32>
+  %inv = onnx.div %one, %root : (tensor<f32>, tensor<?x?x1xf32>) -> tensor<?x?x1xf32>
+  %normed = onnx.mul %x, %inv : (tensor<?x?x16xf32>, tensor<?x?x1xf32>) -> tensor<?x?x16xf32>
+  %q = onnx.matmul %normed, %wq : (tensor<?x?x16xf32>, tensor<16x8xf32>) -> tensor<?x?x8xf32>
+  %k = onnx.matmul %normed, %wk : (tensor<?x?x16xf32>, tensor<16x8xf32>) -> tensor<?x?x8xf32>
+  %r = onnx.add %normed, %x : (tensor<?x?x16xf32>, tensor<?x?x16xf32>) -> tensor<?x?x16xf32>
+  return %q, %k, %r : tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<?x?x16xf32>
 }

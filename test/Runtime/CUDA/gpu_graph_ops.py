@@ -176,9 +176,51 @@ def test_unary_mean():
                     ok = ok and np.array_equal(got_sum, y + r)
                 if not ok:
                     failures.append(f"{where} {what}: status {status}")
+    # Written in 16 bits (the activations of projections with 16-bit
+    # weights): the f32 norm rounded to nearest even, within an ulp of
+    # numpy's norm rounded the same way (f32 vs f64 sums before it);
+    # with the residual sum in f32 beside it.
+    for kind, element in (("bf16", ch.ELEMENT_BF16), ("f16", ch.ELEMENT_F16)):
+        to_bits, from_bits = HALF[kind]
+        rows, cols = 9, 300
+        y = (rng.standard_normal((rows, cols)) * 3).astype(np.float32)
+        weight = rng.standard_normal(cols).astype(np.float32)
+        residual = rng.standard_normal((rows, cols)).astype(np.float32)
+        h = y.astype(np.float64) + residual
+        expected = h / np.sqrt((h ** 2).mean(axis=1, keepdims=True) + eps) * weight
+        for where in ("kernel", "cc device", "cc host"):
+            device = where != "cc host"
+            if device:
+                out = D(shape=(rows, cols), dtype=np.uint16)
+                total = D(shape=(rows, cols), dtype=np.float32)
+                ptrs = (D(y).ptr, D(residual).ptr, out.ptr, total.ptr)
+            else:
+                out_h = np.empty((rows, cols), np.uint16)
+                total_h = np.empty((rows, cols), np.float32)
+                ptrs = (y.ctypes.data, residual.ctypes.data, out_h.ctypes.data,
+                        total_h.ctypes.data)
+            w_ptr = D(weight).ptr if where == "kernel" else weight.ctypes.data
+            if where == "kernel":
+                status = ch.lib.moe_cuda_rms_norm(None, element, ptrs[0], ptrs[1], rows, cols,
+                                                  eps, w_ptr, ptrs[3], ptrs[2])
+            else:
+                status = getattr(ch.lib, "moe_cuda_cc_rms_norm_" + kind)(
+                    0, ptrs[0], ptrs[1], rows, cols, eps, w_ptr, ptrs[3], ptrs[2])
+            got = from_bits(out.get() if device else out_h).reshape(rows, cols)
+            got_sum = total.get() if device else total_h
+            # One ulp of the 16-bit type: 2^-7 (bf16) or 2^-10 (f16) relative.
+            ulp = 2.0 ** (-7 if kind == "bf16" else -10)
+            if status != ch.OK or not np.allclose(got, expected, rtol=ulp, atol=1e-6) or \
+                    not np.array_equal(got_sum, y + residual):
+                failures.append(f"{where} rms norm into {kind}: status {status}, max error "
+                                f"{np.max(np.abs(got - expected)):g}")
     bad = ch.lib.moe_cuda_rms_norm_f32(None, None, None, 3, 0, eps, None, None, None)
     if bad != ch.INVALID_ARGUMENT:
         failures.append(f"an RMS norm over 0 columns: status {bad}")
+    x = np.ones(4, np.float32)
+    if ch.lib.moe_cuda_rms_norm(None, 3, x.ctypes.data, None, 1, 4, eps, None, None,
+                                x.ctypes.data) != ch.INVALID_ARGUMENT:
+        failures.append("an RMS norm into element type 3 accepted")
     report("unary, mean, RMS norm and casts", failures)
 
 
