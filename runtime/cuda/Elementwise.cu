@@ -228,6 +228,65 @@ __global__ void concatKernel(ConcatInputs in, int64_t rows, Out *out) {
   }
 }
 
+/// Output values a thread of concatVectorKernel moves at a time: 16 bytes.
+template <typename Out> constexpr int kConcatVector = 16 / int(sizeof(Out));
+
+/// The concat 16 bytes of output at a time, for calls whose rows split
+/// into whole vectors (concatVectors): a KV cache's concat moves the whole
+/// cache every decode step, so its copy wants the bandwidth. Inputs of the
+/// output's type move as 16-byte words; others (a 16-bit cache's new f32
+/// rows) are converted value by value.
+template <typename Out>
+__global__ void concatVectorKernel(ConcatInputs in, int64_t rows, Out *out) {
+  constexpr int kVector = kConcatVector<Out>;
+  int64_t vectors = in.cols / kVector; // a row's
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+       i < rows * vectors; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t r = i / vectors, c = (i % vectors) * kVector;
+    int32_t k = 0;
+    while (k + 1 < in.n && c >= in.width[k])
+      c -= in.width[k++];
+    int64_t element = r * in.width[k] + c;
+    int64_t at = in.strided[k] ? gatherOffset(in.view[k], element) : element;
+    uint4 word;
+    if (in.type[k] ==
+        (std::is_same_v<Out, float>           ? MOE_CUDA_ELEMENT_F32
+         : std::is_same_v<Out, __nv_bfloat16> ? MOE_CUDA_ELEMENT_BF16
+                                              : MOE_CUDA_ELEMENT_F16)) {
+      word = *reinterpret_cast<const uint4 *>(
+          static_cast<const Out *>(in.x[k]) + at);
+    } else {
+      alignas(16) Out values[kVector];
+      for (int j = 0; j < kVector; ++j)
+        values[j] = concatElement<Out>(in.x[k], in.type[k], at + j);
+      word = *reinterpret_cast<const uint4 *>(values);
+    }
+    *reinterpret_cast<uint4 *>(out + i * kVector) = word;
+  }
+}
+
+/// Whether concatVectorKernel takes the call: out 16-byte aligned, every
+/// input's width a multiple of the vector, an input of the output's type
+/// 16-byte aligned, a viewed input contiguous in its innermost dim, which
+/// the vector divides (a vector then never leaves it).
+template <typename Out>
+bool concatVectors(const ConcatInputs &in, int32_t outType, const void *out) {
+  constexpr int kVector = kConcatVector<Out>;
+  if (reinterpret_cast<uintptr_t>(out) % 16 != 0)
+    return false;
+  for (int32_t k = 0; k < in.n; ++k) {
+    const StridedShape &view = in.view[k];
+    int last = kMaxElementwiseRank - 1;
+    if (in.width[k] % kVector != 0 ||
+        (in.type[k] == outType &&
+         reinterpret_cast<uintptr_t>(in.x[k]) % 16 != 0) ||
+        (in.strided[k] &&
+         (view.strides[last] != 1 || view.shape[last] % kVector != 0)))
+      return false;
+  }
+  return true;
+}
+
 __global__ void rotaryKernel(RotaryShape s, const float *x, const float *cos,
                              const float *sin, float *out) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -258,6 +317,20 @@ __global__ void gatherKernel(StridedShape s, const float *x, float *out) {
 dim3 elementGrid(int64_t count) {
   int64_t blocks = (count + kThreads - 1) / kThreads;
   return dim3{unsigned(blocks < 65535 * 8 ? blocks : 65535 * 8)};
+}
+
+template <typename Out>
+void launchConcat(cudaStream_t stream, const ConcatInputs &in, int64_t rows,
+                  int32_t outType, Out *out) {
+  if (concatVectors<Out>(in, outType, out)) {
+    MOE_LAUNCH(elementGrid(rows * in.cols / kConcatVector<Out>), kThreads, 0,
+               stream, concatVectorKernel<Out>)
+    (in, rows, out);
+  } else {
+    MOE_LAUNCH(elementGrid(rows * in.cols), kThreads, 0, stream,
+               concatKernel<Out>)
+    (in, rows, out);
+  }
 }
 
 } // namespace
@@ -460,20 +533,16 @@ extern "C" moe_status moe_cuda_concat(void *stream, int32_t out_type, int32_t n,
     return MOE_OK;
   if (!out)
     return MOE_ERROR_INVALID_ARGUMENT;
-  dim3 grid = elementGrid(rows * in.cols);
   cudaStream_t s = asStream(stream);
   switch (out_type) {
   case MOE_CUDA_ELEMENT_BF16:
-    MOE_LAUNCH(grid, kThreads, 0, s, concatKernel<__nv_bfloat16>)
-    (in, rows, static_cast<__nv_bfloat16 *>(out));
+    launchConcat(s, in, rows, out_type, static_cast<__nv_bfloat16 *>(out));
     break;
   case MOE_CUDA_ELEMENT_F16:
-    MOE_LAUNCH(grid, kThreads, 0, s, concatKernel<__half>)
-    (in, rows, static_cast<__half *>(out));
+    launchConcat(s, in, rows, out_type, static_cast<__half *>(out));
     break;
   default:
-    MOE_LAUNCH(grid, kThreads, 0, s, concatKernel<float>)
-    (in, rows, static_cast<float *>(out));
+    launchConcat(s, in, rows, out_type, static_cast<float *>(out));
   }
   return launched();
 }

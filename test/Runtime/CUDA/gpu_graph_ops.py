@@ -370,38 +370,46 @@ def test_attention():
             failures.append(f"{where} concat of a transposed input: status {status}")
     # The same cache kept in 16 bits (a 16-bit model's): the past in the
     # cache's type, the new tokens f32 (bit 1 of f32_inputs), rounded as
-    # copied; and the first input f32 instead (bit 0). Also the kernel on
-    # both inputs 16-bit into an f32 out (widened).
+    # copied; and the first input f32 instead (bit 0). Head dims that are
+    # whole 16-byte vectors of the output (8, 16) move a vector at a time
+    # (concatVectorKernel, counted on the emulation), 4 value by value.
+    # Also the kernel on both inputs 16-bit into an f32 out (widened).
     for kind in ("bf16", "f16"):
         to_bits, from_bits = HALF[kind]
-        past16 = to_bits(past).reshape(past.shape)
-        want16 = to_bits(np.concatenate([from_bits(past16).reshape(past.shape),
-                                         np.transpose(new, (0, 2, 1, 3))], axis=2))
         entry = getattr(ch.lib, "moe_cuda_cc_concat_" + kind)
-        for where in ("cc device", "cc host"):
-            for mask, arrays, perms in ((0b10, [past16, new], [None, (0, 2, 1, 3)]),
-                                        (0b01, [np.ascontiguousarray(np.transpose(
-                                            new, (0, 2, 1, 3))), past16], [None, None])):
-                if mask == 0b01:
+        for d in (4, 8, 16):
+            past_d = rng.standard_normal((2, 3, 5, d)).astype(np.float32)
+            new_d = rng.standard_normal((2, 2, 3, d)).astype(np.float32)  # [b, t, kv, d]
+            past16 = to_bits(past_d).reshape(past_d.shape)
+            heads = np.transpose(new_d, (0, 2, 1, 3))
+            for where in ("cc device", "cc host"):
+                for mask, arrays, perms, parts in (
+                        (0b10, [past16, new_d], [None, (0, 2, 1, 3)], (past16, heads)),
+                        (0b01, [np.ascontiguousarray(heads), past16], [None, None],
+                         (heads, past16))):
                     want_mask = to_bits(np.concatenate(
-                        [np.transpose(new, (0, 2, 1, 3)), from_bits(past16).reshape(
-                            past.shape)], axis=2))
-                else:
-                    want_mask = want16
-                if where == "cc host":
-                    out = np.empty(want_mask.shape, np.uint16)
-                    pointers = [a.ctypes.data for a in arrays] + [out.ctypes.data]
-                else:
-                    out_d = D(shape=want_mask.shape, dtype=np.uint16)
-                    pointers = [D(a).ptr for a in arrays] + [out_d.ptr]
-                status = entry(0, 2, 2, mask, pointers[0], *ch.view(arrays[0].shape, perms[0]),
-                               pointers[1], *ch.view(arrays[1].shape, perms[1]), None,
-                               *ch.view(()), None, *ch.view(()), pointers[2])
-                got = out if where == "cc host" else out_d.get()
-                if status != ch.OK or not np.array_equal(got.reshape(want_mask.shape),
-                                                         want_mask.reshape(got.shape)):
-                    failures.append(f"{where} {kind} cache concat, f32 inputs {mask:#b}: "
-                                    f"status {status}")
+                        [from_bits(p).reshape(p.shape) if p.dtype == np.uint16 else p
+                         for p in parts], axis=2))
+                    if where == "cc host":
+                        out = np.empty(want_mask.shape, np.uint16)
+                        pointers = [a.ctypes.data for a in arrays] + [out.ctypes.data]
+                    else:
+                        out_d = D(shape=want_mask.shape, dtype=np.uint16)
+                        pointers = [D(a).ptr for a in arrays] + [out_d.ptr]
+                    vectors = kc.launches_of("concatVectorKernel")
+                    status = entry(0, 2, 2, mask, pointers[0],
+                                   *ch.view(arrays[0].shape, perms[0]), pointers[1],
+                                   *ch.view(arrays[1].shape, perms[1]), None, *ch.view(()),
+                                   None, *ch.view(()), pointers[2])
+                    got = out if where == "cc host" else out_d.get()
+                    case = f"{where} {kind} cache concat, d {d}, f32 inputs {mask:#b}"
+                    if status != ch.OK or not np.array_equal(got.reshape(want_mask.shape),
+                                                             want_mask.reshape(got.shape)):
+                        failures.append(f"{case}: status {status}")
+                    if vectors is not None and where == "cc device" and \
+                            kc.launches_of("concatVectorKernel") - vectors != int(d % 8 == 0):
+                        failures.append(f"{case}: not the expected kernel")
+        past16 = to_bits(past).reshape(past.shape)
         out_d = D(shape=want.shape, dtype=np.float32)
         widths = np.array([5 * 4, 2 * 4], np.int64)  # rows: b * kv = 6
         inputs = (ctypes.c_void_p * 2)(D(past16).ptr, D(to_bits(np.transpose(new, (0, 2, 1, 3)))
