@@ -268,7 +268,8 @@ __global__ void concatVectorKernel(ConcatInputs in, int64_t rows, Out *out) {
 /// Whether concatVectorKernel takes the call: out 16-byte aligned, every
 /// input's width a multiple of the vector, an input of the output's type
 /// 16-byte aligned, a viewed input contiguous in its innermost dim, which
-/// the vector divides (a vector then never leaves it).
+/// the vector divides (a vector then never leaves it), as it divides the
+/// view's other strides.
 template <typename Out>
 bool concatVectors(const ConcatInputs &in, int32_t outType, const void *out) {
   constexpr int kVector = kConcatVector<Out>;
@@ -283,6 +284,10 @@ bool concatVectors(const ConcatInputs &in, int32_t outType, const void *out) {
         (in.strided[k] &&
          (view.strides[last] != 1 || view.shape[last] % kVector != 0)))
       return false;
+    // (A vector's first value then lies at a multiple of it: aligned.)
+    for (int d = 0; in.strided[k] && d < last; ++d)
+      if (view.strides[d] % kVector != 0)
+        return false;
   }
   return true;
 }
