@@ -32,6 +32,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Attention.h"
+#include "Convert.cuh"
 #include "CudaSupport.h"
 #include "Elementwise.h"
 
@@ -116,17 +117,6 @@ __device__ float blockSum(float value) {
   return blockReduce(value, Plus{}, 0.0f);
 }
 
-/// A normalized value as Out stores it: f32, or rounded to 16 bits (the
-/// activations of projections with 16-bit weights).
-template <typename Out> __device__ Out stored(float value) {
-  if constexpr (std::is_same_v<Out, float>)
-    return value;
-  else if constexpr (std::is_same_v<Out, __half>)
-    return __float2half_rn(value);
-  else
-    return __float2bfloat16_rn(value);
-}
-
 /// Row blockIdx.x of the norm of a (+ b), the sum written to `sum` when
 /// given.
 template <typename Out>
@@ -143,8 +133,8 @@ __global__ void rmsNormKernel(const float *a, const float *b, int64_t cols,
   }
   float scale = rmsScale(blockSum(squares), cols, eps);
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
-    out[first + c] = stored<Out>(normInput(a, b, first + c) * scale *
-                                 (weight ? weight[c] : 1.0f));
+    out[first + c] = fromFloat<Out>(normInput(a, b, first + c) * scale *
+                                    (weight ? weight[c] : 1.0f));
 }
 
 /// Row blockIdx.x of the softmax of x [rows, cols], its columns from
@@ -190,27 +180,18 @@ struct ConcatInputs {
 /// output's 16-bit type, else converted (through f32).
 template <typename Out>
 __device__ Out concatElement(const void *x, int32_t type, int64_t i) {
-  float value;
   switch (type) {
   case MOE_CUDA_ELEMENT_BF16:
     if constexpr (std::is_same_v<Out, __nv_bfloat16>)
       return static_cast<const Out *>(x)[i];
-    value = __bfloat162float(static_cast<const __nv_bfloat16 *>(x)[i]);
-    break;
+    return fromFloat<Out>(toFloat(static_cast<const __nv_bfloat16 *>(x)[i]));
   case MOE_CUDA_ELEMENT_F16:
     if constexpr (std::is_same_v<Out, __half>)
       return static_cast<const Out *>(x)[i];
-    value = __half2float(static_cast<const __half *>(x)[i]);
-    break;
+    return fromFloat<Out>(toFloat(static_cast<const __half *>(x)[i]));
   default:
-    value = static_cast<const float *>(x)[i];
+    return fromFloat<Out>(static_cast<const float *>(x)[i]);
   }
-  if constexpr (std::is_same_v<Out, float>)
-    return value;
-  else if constexpr (std::is_same_v<Out, __half>)
-    return __float2half_rn(value);
-  else
-    return __float2bfloat16_rn(value);
 }
 
 template <typename Out>

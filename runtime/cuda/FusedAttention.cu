@@ -144,9 +144,9 @@ __global__ void __launch_bounds__(kThreads) attentionKernel(AttentionArgs p) {
       const KV *kRow = k + (key0 + j) * s.k[2];
       const KV *vRow = v + (key0 + j) * s.v[2];
       for (int c = lane; c < dim; c += 32)
-        kStaged[j * (dim + 1) + c] = loadFloat(kRow, c);
+        kStaged[j * (dim + 1) + c] = toFloat(kRow[c]);
       for (int c = lane; c < valueDim; c += 32)
-        vStaged[j * valueDim + c] = loadFloat(vRow, c);
+        vStaged[j * valueDim + c] = toFloat(vRow[c]);
     }
     __syncthreads();
 #pragma unroll

@@ -11,12 +11,8 @@
 #define MOE_RUNTIME_CUDA_FUSEDATTENTION_CUH
 
 #include "Attention.h"
+#include "Convert.cuh"
 #include "CudaSupport.h"
-
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
-#include <type_traits>
 
 namespace moe::runtime::cuda {
 
@@ -60,16 +56,6 @@ __device__ inline float *outputRow(const AttentionArgs &p, int64_t b,
                                    GroupRow row) {
   const AttentionShape &s = p.s;
   return p.out + b * s.out[0] + row.head * s.out[1] + row.query * s.out[2];
-}
-
-/// Element i of a k or v row as f32.
-template <typename T> __device__ inline float loadFloat(const T *row, int i) {
-  if constexpr (std::is_same_v<T, float>)
-    return row[i];
-  else if constexpr (std::is_same_v<T, __half>)
-    return __half2float(row[i]);
-  else
-    return __bfloat162float(row[i]);
 }
 
 /// The additive mask's value at (b, row, key), 0 without one.

@@ -48,28 +48,6 @@ template <int Tiles> constexpr int kStride = Tiles * 16 + 8;
 template <int Tiles>
 constexpr int kSharedBytes = 2 * (kRows + 2 * kKeys) * kStride<Tiles>;
 
-template <typename Element> __device__ uint16_t bitsOf(float x) {
-  if constexpr (std::is_same_v<Element, __half>) {
-    __half_raw raw = __half(__float2half_rn(x));
-    return raw.x;
-  } else {
-    __nv_bfloat16_raw raw = __nv_bfloat16(__float2bfloat16_rn(x));
-    return raw.x;
-  }
-}
-
-template <typename Element> __device__ float valueOf(uint16_t bits) {
-  if constexpr (std::is_same_v<Element, __half>) {
-    __half_raw raw;
-    raw.x = bits;
-    return __half2float(__half(raw));
-  } else {
-    __nv_bfloat16_raw raw;
-    raw.x = bits;
-    return __bfloat162float(__nv_bfloat16(raw));
-  }
-}
-
 /// Stages kKeys rows of `width` KV values (row j at base + j * stride;
 /// null base: none) as 16-bit rows of kStride, zeros past `rows` and
 /// `width`: a warp per row, a lane per column.
@@ -81,7 +59,7 @@ __device__ void stageRows(uint16_t *staged, const KV *base, int64_t stride,
     const KV *row = j < rows ? base + j * stride : nullptr;
     for (int c = lane; c < Tiles * 16; c += 32)
       staged[j * kStride<Tiles> + c] =
-          bitsOf<Element>(row && c < width ? loadFloat(row, c) : 0.0f);
+          bitsOf<Element>(row && c < width ? toFloat(row[c]) : 0.0f);
   }
 }
 
@@ -201,7 +179,7 @@ __global__ void __launch_bounds__(kThreads) attentionMma(AttentionArgs p) {
     auto weights = [&](float x0, float x1, int h) {
       uint16_t lo = bitsOf<Element>(expf(x0 - base[h]));
       uint16_t hi = bitsOf<Element>(expf(x1 - base[h]));
-      sum[h] += valueOf<Element>(lo) + valueOf<Element>(hi);
+      sum[h] += fromBits<Element>(lo) + fromBits<Element>(hi);
       return uint32_t(lo) | uint32_t(hi) << 16;
     };
     // Keys 16 j.. of the value product: score tiles 2 j and 2 j + 1 are
