@@ -84,7 +84,11 @@ namespace {
 enum class WeightType { Auto, F32, BF16, F16, Int8 };
 } // namespace
 static cl::opt<WeightType> weights(
-    "weights", cl::desc("How constant expert weights are stored"),
+    "weights",
+    cl::desc("How constant weights are stored (expert weights; with "
+             "--target=cuda the graph's projections too, and a 16-bit type "
+             "there also runs prefill attention on tensor cores in that "
+             "type)"),
     cl::init(WeightType::Auto),
     cl::values(clEnumValN(WeightType::Auto, "auto",
                           "f32; with --target=cuda, a bfloat16 or float16 "
