@@ -87,7 +87,7 @@ def main():
                 status = attention(ch.PER_THREAD_STREAM, batch, heads, kv_heads, queries,
                                    keys, dim, dim, alpha, precision, kv_type, q.data_ptr(), qs,
                                    kk.data_ptr(), ks, vv.data_ptr(), vs, int(causal), 1, None,
-                                   None, out.data_ptr(), outs)
+                                   None, ch.ELEMENT_F32, out.data_ptr(), outs)
                 assert status == ch.OK, ch.lib.moe_cuda_last_error()
 
             group = heads // kv_heads

@@ -127,6 +127,26 @@ struct TypedBuffer {
   const void *get() const { return device; }
 };
 
+/// A result of f32 or 16-bit elements (MOE_CUDA_ELEMENT_*): Result's.
+struct TypedResult {
+  Result<float> wide;
+  Result<uint16_t> narrow;
+  int32_t type = MOE_CUDA_ELEMENT_F32;
+  moe_status prepare(int32_t elements, void *out, int64_t count) {
+    type = elements;
+    return type == MOE_CUDA_ELEMENT_F32
+               ? wide.prepare(static_cast<float *>(out), count)
+               : narrow.prepare(static_cast<uint16_t *>(out), count);
+  }
+  void *get() const {
+    return type == MOE_CUDA_ELEMENT_F32 ? static_cast<void *>(wide.get())
+                                        : static_cast<void *>(narrow.get());
+  }
+  moe_status deliver() {
+    return type == MOE_CUDA_ELEMENT_F32 ? wide.deliver() : narrow.deliver();
+  }
+};
+
 /// Element i of a concat input of `type` in the output's: f32, or the
 /// 16-bit output type's bits (an f32 input rounded to it).
 template <typename Out>
@@ -434,9 +454,9 @@ int32_t moe_cuda_cc_attention_f32(
     int64_t v1, int64_t v2, int64_t v3, int64_t vp0, int64_t vp1, int64_t vp2,
     int64_t vp3, int64_t causal, int64_t causal_k, int64_t mask_rows,
     int64_t mask_cols, const float *bias, int64_t bias_rank, int64_t b0,
-    int64_t b1, int64_t b2, int64_t b3, int64_t out_rank, int64_t o0,
-    int64_t o1, int64_t o2, int64_t o3, int64_t op0, int64_t op1, int64_t op2,
-    int64_t op3, float *out) {
+    int64_t b1, int64_t b2, int64_t b3, int32_t out_type, int64_t out_rank,
+    int64_t o0, int64_t o1, int64_t o2, int64_t o3, int64_t op0, int64_t op1,
+    int64_t op2, int64_t op3, void *out) {
   View qView{q_rank, {q0, q1, q2, q3}, {qp0, qp1, qp2, qp3}},
       kView{k_rank, {k0, k1, k2, k3}, {kp0, kp1, kp2, kp3}},
       vView{v_rank, {v0, v1, v2, v3}, {vp0, vp1, vp2, vp3}},
@@ -458,21 +478,22 @@ int32_t moe_cuda_cc_attention_f32(
     return MOE_OK;
   if (!out || (s.keys > 0 && (!q || !k || !v)))
     return MOE_ERROR_INVALID_ARGUMENT;
-  if (kv_type < MOE_CUDA_ELEMENT_F32 || kv_type > MOE_CUDA_ELEMENT_F16)
+  if (kv_type < MOE_CUDA_ELEMENT_F32 || kv_type > MOE_CUDA_ELEMENT_F16 ||
+      out_type < MOE_CUDA_ELEMENT_F32 || out_type > MOE_CUDA_ELEMENT_F16)
     return MOE_ERROR_INVALID_ARGUMENT;
   DeviceBuffer<float> dQ, dBias;
   TypedBuffer dK, dV;
-  Result<> result;
+  TypedResult result;
   MOE_TRY(upload(dQ, q, elements(q_rank, qView.dims)));
   MOE_TRY(dK.upload(kv_type, k, elements(k_rank, kView.dims)));
   MOE_TRY(dV.upload(kv_type, v, elements(v_rank, vView.dims)));
   MOE_TRY(upload(dBias, bias, bias ? elements(bias_rank, biasDims) : 0));
-  MOE_TRY(result.prepare(out, elements(out_rank, outView.dims)));
+  MOE_TRY(result.prepare(out_type, out, elements(out_rank, outView.dims)));
   MOE_TRY(moe_cuda_attention_f32(
       callStream(), s.batch, s.heads, s.kvHeads, s.queries, s.keys, s.dim,
       s.valueDim, alpha, precision, kv_type, dQ.get(), s.q, dK.get(), s.k,
       dV.get(), s.v, int32_t(causal != 0), causal_k,
-      bias ? dBias.get() : nullptr, s.bias, result.get(), s.out));
+      bias ? dBias.get() : nullptr, s.bias, out_type, result.get(), s.out));
   MOE_TRY(result.deliver());
   return finish();
 }

@@ -81,7 +81,7 @@ __device__ void mergeRows(const AttentionArgs &p, int64_t splits, int64_t first,
       if (partial[s.valueDim] > -INFINITY)
         sum += partial[s.valueDim + 1] * expf(partial[s.valueDim] - max);
     }
-    float *out = outputRow(p, b, groupRow(s, kvHead, r));
+    int64_t out = outputRow(p, b, groupRow(s, kvHead, r));
     for (int64_t c = lane; c < s.valueDim; c += 32) {
       float value = 0.0f;
       for (int64_t z = 0; z < splits; ++z) {
@@ -89,7 +89,7 @@ __device__ void mergeRows(const AttentionArgs &p, int64_t splits, int64_t first,
         if (partial[s.valueDim] > -INFINITY)
           value += partial[c] * expf(partial[s.valueDim] - max);
       }
-      out[c] = finishedOutput(s, value, sum);
+      storeOutput(p, out + c, finishedOutput(s, value, sum));
     }
   }
 }
@@ -195,12 +195,12 @@ __global__ void __launch_bounds__(kThreads) attentionKernel(AttentionArgs p) {
       int r = warp + w * kWarps;
       if (r >= rows)
         break;
-      float *out = outputRow(p, b, groupRow(s, kvHead, row0 + r));
+      int64_t out = outputRow(p, b, groupRow(s, kvHead, row0 + r));
 #pragma unroll
       for (int i = 0; i < kColsPerLane; ++i) {
         int c = lane + 32 * i;
         if (c < s.valueDim)
-          out[c] = finishedOutput(s, acc[w][i], sum[w]);
+          storeOutput(p, out + c, finishedOutput(s, acc[w][i], sum[w]));
       }
     }
     return;
@@ -361,13 +361,14 @@ extern "C" moe_status moe_cuda_attention_f32(
     float alpha, int32_t precision, int32_t kv_type, const float *q,
     const int64_t *q_strides, const void *k, const int64_t *k_strides,
     const void *v, const int64_t *v_strides, int32_t causal, int64_t causal_k,
-    const float *bias, const int64_t *bias_strides, float *out,
+    const float *bias, const int64_t *bias_strides, int32_t out_type, void *out,
     const int64_t *out_strides) {
   if (batch < 0 || heads < 0 || kv_heads < 1 || heads % kv_heads != 0 ||
       queries < 0 || keys < 0 || head_dim < 1 || value_dim < 1 || !q_strides ||
       !k_strides || !v_strides || !out_strides || (bias && !bias_strides) ||
       precision < MOE_CUDA_ELEMENT_F32 || precision > MOE_CUDA_ELEMENT_F16 ||
-      kv_type < MOE_CUDA_ELEMENT_F32 || kv_type > MOE_CUDA_ELEMENT_F16)
+      kv_type < MOE_CUDA_ELEMENT_F32 || kv_type > MOE_CUDA_ELEMENT_F16 ||
+      out_type < MOE_CUDA_ELEMENT_F32 || out_type > MOE_CUDA_ELEMENT_F16)
     return MOE_ERROR_INVALID_ARGUMENT;
   AttentionShape s;
   s.batch = batch;
@@ -399,9 +400,24 @@ extern "C" moe_status moe_cuda_attention_f32(
       MOE_TRY(widenRows(st, kv_type, s, s.k, head_dim, k, kScratch, kf));
       MOE_TRY(widenRows(st, kv_type, s, s.v, value_dim, v, vScratch, vf));
     }
-    return attentionUnfused(st, s, alpha, q, kf, vf, bias, out);
+    if (out_type == MOE_CUDA_ELEMENT_F32)
+      return attentionUnfused(st, s, alpha, q, kf, vf, bias,
+                              static_cast<float *>(out));
+    // A 16-bit out: the f32 result at the same strides, then rounded (out
+    // is a view of a dense buffer: its extent is its elements).
+    int64_t extent = (batch - 1) * s.out[0] + (heads - 1) * s.out[1] +
+                     (queries - 1) * s.out[2] + value_dim;
+    DeviceBuffer<float> wide;
+    MOE_TRY(wide.allocate(extent, st));
+    MOE_TRY(attentionUnfused(st, s, alpha, q, kf, vf, bias, wide.get()));
+    return moe_cuda_cast(st,
+                         out_type == MOE_CUDA_ELEMENT_F16
+                             ? MOE_CUDA_CAST_F32_TO_F16
+                             : MOE_CUDA_CAST_F32_TO_BF16,
+                         extent, wide.get(), out);
   }
-  AttentionArgs args{s, alpha, q, k, v, bias, out, keys, nullptr, nullptr};
+  AttentionArgs args{s,   alpha,    q,    k,       v,      bias,
+                     out, out_type, keys, nullptr, nullptr};
   if (mmaAttentionApplies(s, precision, kv_type))
     return launchMmaAttention(st, args, precision, kv_type);
   switch (kv_type) {

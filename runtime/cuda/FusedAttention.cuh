@@ -22,7 +22,8 @@ struct AttentionArgs {
   const float *q;
   const void *k, *v; // kvType's elements (the kernels' template argument)
   const float *bias; // an additive mask (s.bias: its strides), or null
-  float *out;
+  void *out;
+  int32_t outType; // out's elements (MOE_CUDA_ELEMENT_*)
   /// Split keys (the SIMT kernel): each split's partial rows ([split][k/v
   /// head of a batch][group row][valueDim + 2]: outputs, max, sum), and
   /// the tiles' counters (null: attentionMerge merges).
@@ -52,10 +53,27 @@ __device__ inline float finishedOutput(const AttentionShape &s, float output,
   return sum > 0.0f ? output / sum : NAN;
 }
 
-__device__ inline float *outputRow(const AttentionArgs &p, int64_t b,
-                                   GroupRow row) {
+/// Where row `row` of out starts: its first element's index.
+__device__ inline int64_t outputRow(const AttentionArgs &p, int64_t b,
+                                    GroupRow row) {
   const AttentionShape &s = p.s;
-  return p.out + b * s.out[0] + row.head * s.out[1] + row.query * s.out[2];
+  return b * s.out[0] + row.head * s.out[1] + row.query * s.out[2];
+}
+
+/// out[i] = value in out's type (rounded when 16-bit: the activations of
+/// the projection after the attention, which rounds them anyway).
+__device__ inline void storeOutput(const AttentionArgs &p, int64_t i,
+                                   float value) {
+  switch (p.outType) {
+  case MOE_CUDA_ELEMENT_BF16:
+    static_cast<__nv_bfloat16 *>(p.out)[i] = fromFloat<__nv_bfloat16>(value);
+    break;
+  case MOE_CUDA_ELEMENT_F16:
+    static_cast<__half *>(p.out)[i] = fromFloat<__half>(value);
+    break;
+  default:
+    static_cast<float *>(p.out)[i] = value;
+  }
 }
 
 /// The additive mask's value at (b, row, key), 0 without one.

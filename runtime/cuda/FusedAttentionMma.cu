@@ -218,14 +218,14 @@ __global__ void __launch_bounds__(kThreads) attentionMma(AttentionArgs p) {
   for (int h = 0; h < 2; ++h) {
     if (16 * warp + lane / 4 + 8 * h >= rows)
       continue;
-    float *o = outputRow(p, b, row[h]);
+    int64_t o = outputRow(p, b, row[h]);
 #pragma unroll
     for (int t = 0; t < 2 * Tiles; ++t)
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         int c = 8 * t + 2 * quadLane + e;
         if (c < valueDim)
-          o[c] = finishedOutput(s, out[t][2 * h + e], sum[h]);
+          storeOutput(p, o + c, finishedOutput(s, out[t][2 * h + e], sum[h]));
       }
   }
 #endif

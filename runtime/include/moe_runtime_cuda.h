@@ -332,7 +332,8 @@ moe_status moe_cuda_matmul_16(void *stream, int32_t f16, int32_t trans_a,
  * row (b, h, t) of q starts at q + b * q_strides[0] + h * q_strides[1] + t *
  * q_strides[2], of k and v at their kv head and key with their strides (a batch
  * stride 0 broadcasts), of out likewise. precision, kv_type (k and v's
- * elements): MOE_CUDA_ELEMENT_*.
+ * elements), out_type (out's: 16-bit rounds the result, the activations
+ * of the projection that reads it): MOE_CUDA_ELEMENT_*.
  * One launch (decode's few rows split the keys over blocks, merged by the
  * last to finish; on a stream other than the calling thread's per-thread
  * one, by a second launch). */
@@ -342,7 +343,7 @@ moe_status moe_cuda_attention_f32(
     float alpha, int32_t precision, int32_t kv_type, const float *q,
     const int64_t *q_strides, const void *k, const int64_t *k_strides,
     const void *v, const int64_t *v_strides, int32_t causal, int64_t causal_k,
-    const float *bias, const int64_t *bias_strides, float *out,
+    const float *bias, const int64_t *bias_strides, int32_t out_type, void *out,
     const int64_t *out_strides);
 
 /*===- Entry points for code compiled with --target=cuda -----------------===*
@@ -673,8 +674,8 @@ int32_t moe_cuda_cc_matmul_f16(
  * keys. bias (NULL: none): an additive mask of rank bias_rank (0 to 4)
  * and dims b0.., broadcast to the scores [b, heads, t, keys] (numpy's
  * rules). precision, kv_type (k's and v's buffers' elements, 16-bit ones
- * as their bits): MOE_CUDA_ELEMENT_*. Always on the GPU (host operands
- * uploaded). */
+ * as their bits), out_type (out's): MOE_CUDA_ELEMENT_*. Always on the GPU
+ * (host operands uploaded). */
 int32_t moe_cuda_cc_attention_f32(
     int32_t num_threads, float alpha, int32_t precision, int32_t kv_type,
     const float *q, int64_t q_rank, int64_t q0, int64_t q1, int64_t q2,
@@ -685,8 +686,9 @@ int32_t moe_cuda_cc_attention_f32(
     int64_t v3, int64_t vp0, int64_t vp1, int64_t vp2, int64_t vp3,
     int64_t causal, int64_t causal_k, int64_t mask_rows, int64_t mask_cols,
     const float *bias, int64_t bias_rank, int64_t b0, int64_t b1, int64_t b2,
-    int64_t b3, int64_t out_rank, int64_t o0, int64_t o1, int64_t o2,
-    int64_t o3, int64_t op0, int64_t op1, int64_t op2, int64_t op3, float *out);
+    int64_t b3, int32_t out_type, int64_t out_rank, int64_t o0, int64_t o1,
+    int64_t o2, int64_t o3, int64_t op0, int64_t op1, int64_t op2, int64_t op3,
+    void *out);
 
 /* Copies `bytes` from src to dst (any memory the CUDA runtime can copy:
  * device, managed or host) on `stream` (a cudaStream_t, NULL: the default

@@ -281,10 +281,10 @@ def cc_matmul(a, a_shape, b, b_shape, out, out_shape, trans_a=False, trans_b=Fal
                                       *view(out_shape, out_perm), out)
 lib.moe_cuda_attention_f32.argtypes = ([_p] + [_i64] * 7 + [_f32, _i32, _i32] +
                                        [_p, _p] * 3 +
-                                       [_i32, _i64, _p, _p, _p, _p])
+                                       [_i32, _i64, _p, _p, _i32, _p, _p])
 lib.moe_cuda_cc_attention_f32.argtypes = ([_i32, _f32, _i32, _i32] + ([_p] + [_i64] * 9) * 3 +
-                                          [_i64] * 4 + [_p] + [_i64] * 5 + [_i64] * 9 +
-                                          [_p])
+                                          [_i64] * 4 + [_p] + [_i64] * 5 + [_i32] +
+                                          [_i64] * 9 + [_p])
 
 
 lib.moe_cuda_cc_slice_f32.argtypes = [_i32, _p, _i64, _i64, _i64, _i64, _p]

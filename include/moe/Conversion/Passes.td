@@ -189,8 +189,9 @@ def ConvertElementwiseToCudaPass
     `moe_cuda_cc_matmul_bf16w` (`_f16w`): activations rounded to it on the
     device, fp32 accumulation - half the weight bytes, tensor cores - and
     the attention call asks for the same 16-bit precision (tensor cores
-    at prefill); an RMS norm only such projections read writes their
-    rounded activations itself (`moe_cuda_cc_rms_norm_bf16`).
+    at prefill); an RMS norm or an attention only such projections read
+    writes their rounded activations itself (`moe_cuda_cc_rms_norm_bf16`,
+    the attention call's out type).
 
     Before:
     ```mlir

@@ -301,28 +301,6 @@ bool isRowScale(Value weight, Value x) {
   return type.getDimSize(type.getRank() - 1) == cols;
 }
 
-/// The 16-bit type (bf16, f16) every reader of `normed` rounds it to, if
-/// they all do: projections (matmuls of it by a constant weight) whose
-/// weights are stored in 16 bits (the q, k and v projections after a
-/// decoder's input norm; shape reads aside) - the norm then writes the
-/// rounded activations itself, no cast call between.
-Type roundedByReaders(Value normed, const MatmulWeights &weights) {
-  bool f16 = weights.storage == WeightStorage::F16;
-  if ((!f16 && weights.storage != WeightStorage::BF16) || normed.use_empty())
-    return {};
-  for (Operation *user : normed.getUsers()) {
-    if (isa<onnx::ShapeOp>(user)) // (reads the rounded tensor's shape)
-      continue;
-    auto matmul = dyn_cast<onnx::MatMulOp>(user);
-    if (!matmul || matmul.getLhs() != normed || matmul.getRhs() == normed ||
-        !matchPattern(matmul.getRhs(), m_Constant()) ||
-        (f16 && !fitsF16(matmul.getRhs())))
-      return {};
-  }
-  Builder b(normed.getContext());
-  return f16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
-}
-
 /// An RMS norm (and the weight that scales its result, when one does) at
 /// `op` (a mul or div) to moe_cuda_cc_rms_norm_f32 (_bf16 / _f16 when its
 /// readers round it: roundedByReaders): rows = the product of x's leading
@@ -396,19 +374,12 @@ LogicalResult rewriteRmsNorm(Operation *op, PatternRewriter &rewriter,
     rewriter.replaceOp(op, results.back());
     return success();
   }
-  // The projections read the rounded values (the matmul patterns find
-  // them under the f32 value they read: roundedOnce). That value is a
-  // widening cast, which the last phase would convert if anything still
-  // read it.
-  rewriter.setInsertionPointAfterValue(results.back());
-  Value widened =
-      onnx::CastOp::create(rewriter, op->getLoc(), type, results.back());
-  (*weights.rounded)[widened] = results.back();
   for (OpOperand &use : llvm::make_early_inc_range(normed.getUses()))
     if (isa<onnx::ShapeOp>(use.getOwner()))
       rewriter.modifyOpInPlace(use.getOwner(),
                                [&] { use.set(results.back()); });
-  rewriter.replaceOp(op, widened);
+  rewriter.replaceOp(op, roundedForReaders(rewriter, weights, normed.getType(),
+                                           results.back()));
   return success();
 }
 
@@ -447,7 +418,7 @@ struct ConvertElementwiseToCudaPass
     // Attention cores first (one call for scores, softmax and values),
     // then norms and scaled matmuls, while their ops are whole.
     RewritePatternSet attention(context);
-    populateFusedAttentionPatterns(attention, numThreads, *storage);
+    populateFusedAttentionPatterns(attention, numThreads, weights);
     if (failed(applyPatternsGreedily(getOperation(), std::move(attention))))
       return signalPassFailure();
     RewritePatternSet norms(context);

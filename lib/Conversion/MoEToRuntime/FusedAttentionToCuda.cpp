@@ -179,13 +179,68 @@ SmallVector<Value> repeatedDims(ArrayRef<Value> buffer,
   return dims;
 }
 
+/// The 16-bit type the readers of an attention's result all round it to,
+/// if they do: projections (the output projection), directly or through
+/// a reshape (the heads merged), and shape reads.
+Type roundedResult(Value result, const MatmulWeights &weights) {
+  if (llvm::all_of(result.getUsers(), [](Operation *user) {
+        return isa<onnx::MatMulOp, onnx::ShapeOp>(user);
+      }))
+    return roundedByReaders(result, weights);
+  Type rounded;
+  for (Operation *user : result.getUsers()) {
+    if (isa<onnx::ShapeOp>(user))
+      continue;
+    auto reshape = dyn_cast<onnx::ReshapeOp>(user);
+    Type type = reshape && reshape.getInput() == result
+                    ? roundedByReaders(reshape.getResult(), weights)
+                    : Type();
+    if (!type || (rounded && rounded != type))
+      return {};
+    rounded = type;
+  }
+  return rounded;
+}
+
+/// Moves the readers of an attention's result onto its 16-bit version
+/// `rounded`: shape reads and reshapes read it (a reshape rebuilt in the
+/// 16-bit type, its projections reading it as already rounded); returns
+/// what the projections reading the result directly read instead.
+Value readRounded(PatternRewriter &rewriter, const MatmulWeights &weights,
+                  Value result, Value rounded) {
+  for (Operation *user : llvm::make_early_inc_range(result.getUsers())) {
+    if (isa<onnx::ShapeOp>(user)) {
+      rewriter.modifyOpInPlace(user, [&] { user->setOperand(0, rounded); });
+      continue;
+    }
+    auto reshape = dyn_cast<onnx::ReshapeOp>(user);
+    if (!reshape)
+      continue;
+    rewriter.setInsertionPoint(reshape);
+    Operation *narrow = rewriter.clone(*reshape);
+    narrow->setOperand(0, rounded);
+    Value merged = narrow->getResult(0);
+    auto type = cast<RankedTensorType>(reshape.getType());
+    merged.setType(type.clone(getElementTypeOrSelf(rounded.getType())));
+    for (Operation *reader : llvm::make_early_inc_range(reshape->getUsers()))
+      if (isa<onnx::ShapeOp>(reader))
+        rewriter.modifyOpInPlace(reader,
+                                 [&] { reader->setOperand(0, merged); });
+    rewriter.replaceOp(reshape,
+                       roundedForReaders(rewriter, weights, type, merged));
+  }
+  return roundedForReaders(rewriter, weights, result.getType(), rounded);
+}
+
 struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
   FusedAttentionToCuda(MLIRContext *context, int32_t numThreads,
-                       WeightStorage storage)
+                       const MatmulWeights &weights)
       : RuntimePattern(context, numThreads, RuntimeTarget::CUDA),
-        precision(storage == WeightStorage::BF16  ? MOE_CUDA_ELEMENT_BF16
-                  : storage == WeightStorage::F16 ? MOE_CUDA_ELEMENT_F16
-                                                  : MOE_CUDA_ELEMENT_F32) {}
+        weights(weights),
+        precision(weights.storage == WeightStorage::BF16 ? MOE_CUDA_ELEMENT_BF16
+                  : weights.storage == WeightStorage::F16
+                      ? MOE_CUDA_ELEMENT_F16
+                      : MOE_CUDA_ELEMENT_F32) {}
 
   LogicalResult matchAndRewrite(onnx::MatMulOp op,
                                 PatternRewriter &rewriter) const override {
@@ -266,12 +321,22 @@ struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
     // through the merging transpose's view when there is one.
     SmallVector<Value> out(qView.begin(), qView.end() - 1);
     out.push_back(vView.back());
-    addResultView(call, op.getResult(), out, m->outTranspose);
+    // Written in 16 bits when only projections with 16-bit weights read
+    // it (the output projection): no cast call before them.
+    Value result =
+        m->outTranspose ? m->outTranspose.getResult() : op.getResult();
+    Type rounded = roundedResult(result, weights);
+    call.addI32(!rounded           ? MOE_CUDA_ELEMENT_F32
+                : rounded.isBF16() ? MOE_CUDA_ELEMENT_BF16
+                                   : MOE_CUDA_ELEMENT_F16);
+    addResultView(call, op.getResult(), out, m->outTranspose, rounded);
     Value fused =
         call.emit("moe_cc_attention_f32",
                   describeGraphOp(op, "attention: q, k and v's heads and "
                                       "the causal mask must agree"))
             .front();
+    if (rounded)
+      fused = readRounded(rewriter, weights, result, fused);
     if (m->outTranspose) {
       rewriter.replaceOp(m->outTranspose, fused);
       rewriter.eraseOp(op);
@@ -287,6 +352,7 @@ struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
     return success();
   }
 
+  MatmulWeights weights;
   /// MOE_CUDA_ELEMENT_*.
   int32_t precision;
 };
@@ -295,7 +361,7 @@ struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
 
 void mlir::moe::populateFusedAttentionPatterns(RewritePatternSet &patterns,
                                                int32_t numThreads,
-                                               WeightStorage storage) {
+                                               const MatmulWeights &weights) {
   patterns.add<FusedAttentionToCuda>(patterns.getContext(), numThreads,
-                                     storage);
+                                     weights);
 }

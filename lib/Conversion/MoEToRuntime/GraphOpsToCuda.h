@@ -120,11 +120,27 @@ SmallVector<Value> viewDims(ArrayRef<Value> dims, ArrayRef<int64_t> perm);
 /// Passes a view: its buffer's rank and dims (padded), then the perm.
 void addView(RuntimeCall &call, ArrayRef<Value> dims, ArrayRef<int64_t> perm);
 
+/// The 16-bit type (bf16, f16) every reader of `value` rounds it to, if
+/// they all do: projections (matmuls of it by a constant weight) whose
+/// weights are stored in 16 bits (the q, k and v projections after a
+/// decoder's input norm, the output projection after the attention;
+/// shape reads aside) - the call computing it then writes the rounded
+/// values itself, no cast call between.
+Type roundedByReaders(Value value, const MatmulWeights &weights);
+
+/// What the readers of a value roundedByReaders accepted read instead of
+/// it once `rounded` (its 16-bit version) is computed: an f32 value
+/// (`wideType`) registered as already rounded; shape reads of `value`
+/// should read `rounded` (the caller moves them).
+Value roundedForReaders(PatternRewriter &rewriter, const MatmulWeights &weights,
+                        Type wideType, Value rounded);
+
 /// Passes the view a call writes its result (of `sizes`) through and
 /// allocates its buffer: `result` as it lies, or - with `transpose`, the
-/// result's one user - the transpose's buffer, written in place.
+/// result's one user - the transpose's buffer, written in place; of
+/// `element` type when given (a 16-bit result), else the result's.
 void addResultView(RuntimeCall &call, Value result, ArrayRef<Value> sizes,
-                   onnx::TransposeOp transpose);
+                   onnx::TransposeOp transpose, Type element = {});
 
 /// Whether the repeat `kv` of x (dims [b, kv, t, d], as repeat_kv saw
 /// them) is repeat_kv's for `heads` heads of the other operand: the expand
@@ -155,10 +171,12 @@ bool isLastAxisF32Softmax(onnx::SoftmaxOp op);
 
 /// softmax(q . k^T [scaled] [+ causal mask]) . v as one call
 /// (FusedAttentionToCuda.cpp): applied before the other phases, while the
-/// block's ops are whole. 16-bit `storage` (the model's weights) asks for
-/// the products in that type (tensor cores), as its matmuls have them.
+/// block's ops are whole. 16-bit weights' storage asks for the products
+/// in that type (tensor cores), as the matmuls have them, and for the
+/// result in it when only projections read it (roundedByReaders).
 void populateFusedAttentionPatterns(RewritePatternSet &patterns,
-                                    int32_t numThreads, WeightStorage storage);
+                                    int32_t numThreads,
+                                    const MatmulWeights &weights);
 
 /// The attention ops' patterns (AttentionToCuda.cpp): first the fusions,
 /// while their ops are whole (before the elementwise patterns take them

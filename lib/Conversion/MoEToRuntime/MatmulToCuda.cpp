@@ -24,6 +24,7 @@
 #include "moe/Dialect/ONNX/IR/ONNXOps.h"
 
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/IR/Matchers.h"
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -453,6 +454,37 @@ SmallVector<Value> mlir::moe::viewDims(ArrayRef<Value> dims,
   return view;
 }
 
+Type mlir::moe::roundedByReaders(Value normed, const MatmulWeights &weights) {
+  bool f16 = weights.storage == WeightStorage::F16;
+  if ((!f16 && weights.storage != WeightStorage::BF16) || normed.use_empty())
+    return {};
+  for (Operation *user : normed.getUsers()) {
+    if (isa<onnx::ShapeOp>(user)) // (reads the rounded tensor's shape)
+      continue;
+    auto matmul = dyn_cast<onnx::MatMulOp>(user);
+    if (!matmul || matmul.getLhs() != normed || matmul.getRhs() == normed ||
+        !matchPattern(matmul.getRhs(), m_Constant()) ||
+        (f16 && !fitsF16(matmul.getRhs())))
+      return {};
+  }
+  Builder b(normed.getContext());
+  return f16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
+}
+
+Value mlir::moe::roundedForReaders(PatternRewriter &rewriter,
+                                   const MatmulWeights &weights, Type wideType,
+                                   Value rounded) {
+  // The projections find the rounded values under the f32 value they read
+  // (roundedOnce): a widening cast, which the last phase converts only if
+  // anything else still reads it. Shape reads take the rounded tensor.
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointAfterValue(rounded);
+  Value widened =
+      onnx::CastOp::create(rewriter, rounded.getLoc(), wideType, rounded);
+  (*weights.rounded)[widened] = rounded;
+  return widened;
+}
+
 void mlir::moe::addView(RuntimeCall &call, ArrayRef<Value> dims,
                         ArrayRef<int64_t> perm) {
   addRankAndDims(call, dims);
@@ -462,10 +494,14 @@ void mlir::moe::addView(RuntimeCall &call, ArrayRef<Value> dims,
 
 void mlir::moe::addResultView(RuntimeCall &call, Value result,
                               ArrayRef<Value> sizes,
-                              onnx::TransposeOp transpose) {
+                              onnx::TransposeOp transpose, Type element) {
+  auto output = [&](Value value, ArrayRef<Value> dims) {
+    auto type = cast<RankedTensorType>(value.getType());
+    call.addOutput(element ? type.clone(element) : type, dims);
+  };
   if (!transpose) {
     addView(call, sizes, identityPerm(sizes.size()));
-    call.addOutput(result, sizes);
+    output(result, sizes);
     return;
   }
   // The transpose's buffer: its dim i is the result's perm[i]; the result
@@ -478,7 +514,7 @@ void mlir::moe::addResultView(RuntimeCall &call, Value result,
     inverse[d] = i;
   }
   addView(call, buffer, inverse);
-  call.addOutput(transpose.getResult(), buffer);
+  output(transpose.getResult(), buffer);
 }
 
 Value mlir::moe::repeatKvHolds(RuntimeCall &call, const RepeatKvMatch &kv,

@@ -23,7 +23,7 @@
 // CHECK-DAG: %[[B:.*]] = tensor.dim %arg0, %c0
 // CHECK-DAG: %[[T:.*]] = tensor.dim %arg0, %c1
 // CHECK: %[[OUT:.*]] = memref.alloc(%[[B]], %[[T]]) : memref<?x?x2x8xf32>
-// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %c0_i32, %c0_i32, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c3_i64, %c1_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %{{.*}})
+// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %c0_i32, %c0_i32, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c3_i64, %c1_i64, %{{.*}}, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c0_i32, %c4_i64, %{{.*}}, %{{.*}}, %c2_i64, %c8_i64, %c0_i64, %c2_i64, %c1_i64, %c3_i64, %{{.*}})
 // CHECK-NOT: moe_cuda_cc_matmul_f32
 // CHECK-NOT: moe_cuda_cc_softmax_f32
 // CHECK-NOT: moe_cuda_cc_transpose_f32
@@ -60,7 +60,7 @@ func.func @heads(%x: tensor<?x?x2x8xf32>, %y: tensor<?x?x2x8xf32>, %z: tensor<?x
 // CHECK: %[[DIAG:.*]] = tensor.extract %arg6[] : tensor<i64>
 // CHECK: tensor.extract %arg5[%c0] : tensor<2xi64>
 // CHECK: tensor.extract %arg5[%c1] : tensor<2xi64>
-// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %c0_i32, %c0_i32, %{{.*}}, %c4_i64, %{{.*}}, %c4_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %[[KV64]], %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c3_i64, %c2_i64, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %c1_i64, %[[DIAG]], %{{.*}}, %{{.*}}, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c4_i64,
+// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %c0_i32, %c0_i32, %{{.*}}, %c4_i64, %{{.*}}, %c4_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %c4_i64, %{{.*}}, %[[KV64]], %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c3_i64, %c2_i64, %{{.*}}, %c4_i64, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %c1_i64, %[[DIAG]], %{{.*}}, %{{.*}}, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c0_i32, %c4_i64,
 // CHECK-NOT: moe_cuda_cc_expand_f32
 // CHECK-NOT: moe_cuda_cc_matmul_f32
 // CHECK-NOT: = onnx.
@@ -95,7 +95,7 @@ func.func @grouped_causal(%q: tensor<?x4x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: 
 // CHECK-DAG: %[[MK:.*]] = tensor.dim %arg3, %c3
 // CHECK: %[[MB64:.*]] = arith.index_cast %[[MB]] : index to i64
 // CHECK: %[[MK64:.*]] = arith.index_cast %[[MK]] : index to i64
-// CHECK: llvm.call @moe_cuda_cc_attention_f32({{.*}}, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %{{.*}}, %c4_i64, %[[MB64]], %c1_i64, %c1_i64, %[[MK64]], %c4_i64,
+// CHECK: llvm.call @moe_cuda_cc_attention_f32({{.*}}, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %{{.*}}, %c4_i64, %[[MB64]], %c1_i64, %c1_i64, %[[MK64]], %c0_i32, %c4_i64,
 // CHECK-NOT: moe_cuda_cc_binary_f32
 // CHECK-NOT: llvm.call @moe_cuda_cc_softmax_f32
 func.func @padding_mask(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: tensor<?x2x?x8xf32>, %m: tensor<?x1x1x?xf32>) -> tensor<?x2x?x8xf32> {
@@ -114,7 +114,7 @@ func.func @padding_mask(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: te
 // A causal mask and a padding mask, added in either order: one call with
 // both (causal 1 and its diagonal, the padding mask's buffer and dims).
 // CHECK-LABEL: func.func @causal_and_padding
-// CHECK-COUNT-2: llvm.call @moe_cuda_cc_attention_f32({{.*}}, %c1_i64, %c1_i64, %{{.*}}, %{{.*}}, %{{.*}}, %c4_i64, %{{.*}}, %c1_i64, %c1_i64, %{{.*}}, %c4_i64,
+// CHECK-COUNT-2: llvm.call @moe_cuda_cc_attention_f32({{.*}}, %c1_i64, %c1_i64, %{{.*}}, %{{.*}}, %{{.*}}, %c4_i64, %{{.*}}, %c1_i64, %c1_i64, %{{.*}}, %c0_i32, %c4_i64,
 // CHECK-NOT: llvm.call @moe_cuda_cc_softmax_f32
 // CHECK-NOT: = onnx.
 func.func @causal_and_padding(%q: tensor<?x2x?x8xf32>, %kt: tensor<?x2x8x?xf32>, %v: tensor<?x2x?x8xf32>, %m: tensor<?x1x1x?xf32>, %shape: tensor<2xi64>) -> (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) {
@@ -152,7 +152,7 @@ func.func @causal_and_padding(%q: tensor<?x2x?x8xf32>, %kt: tensor<?x2x8x?xf32>,
 // CHECK: %[[OK:.*]] = arith.ori %[[SAME]], %[[ONE]] : i1
 // CHECK: %[[KV:.*]] = arith.select %[[OK]], %[[KH]], %c-1 : index
 // CHECK: %[[KV64:.*]] = arith.index_cast %[[KV]] : index to i64
-// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %c0_i32, %c0_i32, %{{.*}}, %c3_i64, %{{.*}}, %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c1_i64, %c2_i64, %c0_i64, %{{.*}}, %c3_i64, %[[KV64]], %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c2_i64, %c1_i64, %c0_i64, %{{.*}}, %c3_i64, %{{.*}}, %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c1_i64, %c2_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c3_i64,
+// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[ALPHA]], %c0_i32, %c0_i32, %{{.*}}, %c3_i64, %{{.*}}, %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c1_i64, %c2_i64, %c0_i64, %{{.*}}, %c3_i64, %[[KV64]], %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c2_i64, %c1_i64, %c0_i64, %{{.*}}, %c3_i64, %{{.*}}, %{{.*}}, %c16_i64, %c1_i64, %c0_i64, %c1_i64, %c2_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %[[NULL]], %c0_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c0_i32, %c3_i64,
 // CHECK-NOT: = onnx.
 func.func @rank3(%q: tensor<?x?x16xf32>, %k: tensor<?x?x16xf32>, %v: tensor<?x?x16xf32>) -> tensor<?x?x16xf32> {
   %kt = onnx.transpose %k {perm = array<i64: 0, 2, 1>} : tensor<?x?x16xf32> -> tensor<?x16x?xf32>
@@ -243,4 +243,48 @@ func.func @mixed(%q: tensor<?x2x?x8xf32>, %k16: tensor<?x2x?x8xbf16>, %v: tensor
   %p = onnx.softmax %s {axis = 3 : i64} : tensor<?x2x?x?xf32>
   %o = onnx.matmul %p, %v : (tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
   return %o : tensor<?x2x?x8xf32>
+}
+
+// -----
+
+// With bf16 weights, an attention whose result only the output projection
+// reads (the heads merged by a transpose the call writes and a reshape)
+// writes it in bf16 (out type MOE_CUDA_ELEMENT_BF16, 1, before the out
+// view): the projection reads it as it is (moe_cuda_cc_matmul_bf16), no
+// cast call. Near miss: the result also added to something stays f32
+// (out type 0), the projection rounding it itself (_bf16w).
+// BF16-LABEL: func.func @projected_out
+// BF16-NOT: moe_cuda_cc_cast(
+// BF16: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %{{.*}}, %c1_i32, %c0_i32, {{.*}}, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c1_i32, %c4_i64,
+// BF16-NOT: moe_cuda_cc_cast(
+// BF16: llvm.call @moe_cuda_cc_matmul_bf16(
+// BF16-LABEL: func.func @also_added_out
+// BF16: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %{{.*}}, %c1_i32, %c0_i32, {{.*}}, %c1_i64, %c1_i64, %c1_i64, %c1_i64, %c0_i32, %c4_i64,
+// BF16: llvm.call @moe_cuda_cc_matmul_bf16w(
+func.func @projected_out(%x: tensor<?x?x2x8xf32>, %y: tensor<?x?x2x8xf32>, %z: tensor<?x?x2x8xf32>, %shape: tensor<3xi64>) -> tensor<?x?x4xf32> {
+  %w = arith.constant dense<0.5> : tensor<16x4xf32>
+  %q = onnx.transpose %x {perm = array<i64: 0, 2, 1, 3>} : tensor<?x?x2x8xf32> -> tensor<?x2x?x8xf32>
+  %kt = onnx.transpose %y {perm = array<i64: 0, 2, 3, 1>} : tensor<?x?x2x8xf32> -> tensor<?x2x8x?xf32>
+  %v = onnx.transpose %z {perm = array<i64: 0, 2, 1, 3>} : tensor<?x?x2x8xf32> -> tensor<?x2x?x8xf32>
+  %s = onnx.matmul %q, %kt : (tensor<?x2x?x8xf32>, tensor<?x2x8x?xf32>) -> tensor<?x2x?x?xf32>
+  %p = onnx.softmax %s {axis = 3 : i64} : tensor<?x2x?x?xf32>
+  %o = onnx.matmul %p, %v : (tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %t = onnx.transpose %o {perm = array<i64: 0, 2, 1, 3>} : tensor<?x2x?x8xf32> -> tensor<?x?x2x8xf32>
+  %r = onnx.reshape %t, %shape : (tensor<?x?x2x8xf32>, tensor<3xi64>) -> tensor<?x?x16xf32>
+  %out = onnx.matmul %r, %w : (tensor<?x?x16xf32>, tensor<16x4xf32>) -> tensor<?x?x4xf32>
+  return %out : tensor<?x?x4xf32>
+}
+func.func @also_added_out(%x: tensor<?x?x2x8xf32>, %y: tensor<?x?x2x8xf32>, %z: tensor<?x?x2x8xf32>, %shape: tensor<3xi64>) -> (tensor<?x?x4xf32>, tensor<?x?x16xf32>) {
+  %w = arith.constant dense<0.5> : tensor<16x4xf32>
+  %q = onnx.transpose %x {perm = array<i64: 0, 2, 1, 3>} : tensor<?x?x2x8xf32> -> tensor<?x2x?x8xf32>
+  %kt = onnx.transpose %y {perm = array<i64: 0, 2, 3, 1>} : tensor<?x?x2x8xf32> -> tensor<?x2x8x?xf32>
+  %v = onnx.transpose %z {perm = array<i64: 0, 2, 1, 3>} : tensor<?x?x2x8xf32> -> tensor<?x2x?x8xf32>
+  %s = onnx.matmul %q, %kt : (tensor<?x2x?x8xf32>, tensor<?x2x8x?xf32>) -> tensor<?x2x?x?xf32>
+  %p = onnx.softmax %s {axis = 3 : i64} : tensor<?x2x?x?xf32>
+  %o = onnx.matmul %p, %v : (tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %t = onnx.transpose %o {perm = array<i64: 0, 2, 1, 3>} : tensor<?x2x?x8xf32> -> tensor<?x?x2x8xf32>
+  %r = onnx.reshape %t, %shape : (tensor<?x?x2x8xf32>, tensor<3xi64>) -> tensor<?x?x16xf32>
+  %out = onnx.matmul %r, %w : (tensor<?x?x16xf32>, tensor<16x4xf32>) -> tensor<?x?x4xf32>
+  %a = onnx.add %r, %r : (tensor<?x?x16xf32>, tensor<?x?x16xf32>) -> tensor<?x?x16xf32>
+  return %out, %a : tensor<?x?x4xf32>, tensor<?x?x16xf32>
 }

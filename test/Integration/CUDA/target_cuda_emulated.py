@@ -568,8 +568,11 @@ check_bf16_export("decoder_bf16_export",
                       d=16, heads=2, causal=True),
                   "a causal decoder layer",
                   # bf16 weights (auto) for the projections and prefill's
-                  # attention: tensor cores.
-                  calls=("moe_cuda_cc_matmul_bf16w", "moe_cuda_cc_attention_f32"),
+                  # attention: tensor cores; the norm before the q/k/v
+                  # projections and the attention before the output one
+                  # write their activations in bf16.
+                  calls=("moe_cuda_cc_matmul_bf16", "moe_cuda_cc_attention_f32",
+                         "moe_cuda_cc_rms_norm_bf16"),
                   attention_rows=1)
 
 
@@ -606,7 +609,8 @@ def check_bf16_cache():
                           capture_output=True, text=True, check=True).stdout
     assert text.count("llvm.call @moe_cuda_cc_cast(") == 2 and \
         text.count("llvm.call @moe_cuda_cc_concat_bf16(") == 2 and \
-        text.count("llvm.call @moe_cuda_cc_rms_norm_bf16(") == 1, "the cache widened"
+        text.count("llvm.call @moe_cuda_cc_rms_norm_bf16(") == 1 and \
+        text.count("llvm.call @moe_cuda_cc_matmul_bf16(") == 4, "a cast left in"
     os.makedirs(os.path.join(out, "cache_bf16"))
     model = compiled_model.Model(compiled_model.compile_model(
         path, os.path.join(out, "cache_bf16"), ["--target=cuda", f"--runtime-dir={runtime}"]))

@@ -739,7 +739,8 @@ def test_fused_attention():
             None, b, h, kv, t, keys, d, dv, alpha, ch.ELEMENT_F32, ch.ELEMENT_F32, D(q).ptr, qs.ctypes.data, D(k).ptr,
             ks.ctypes.data, D(v).ptr, vs.ctypes.data, int(causal_k is not None),
             causal_k or 0, None if bias is None else D(bias).ptr,
-            None if bias is None else bs.ctypes.data, out.ptr, outs.ctypes.data)
+            None if bias is None else bs.ctypes.data, ch.ELEMENT_F32, out.ptr,
+            outs.ctypes.data)
         got = out.get()
         launches = None if before is None else kernel_launches() - before
         if status != ch.OK or not np.allclose(got, want, rtol=1e-4, atol=1e-5, equal_nan=True):
@@ -769,7 +770,7 @@ def test_fused_attention():
                 0, alpha, ch.ELEMENT_F32, ch.ELEMENT_F32, pointers[0], *ch.view(qb.shape, (0, 2, 1, 3)), pointers[1],
                 *ch.view(kb.shape, (0, 2, 3, 1)), pointers[2], *ch.view(vb.shape, (0, 2, 1, 3)),
                 int(causal_k is not None), causal_k or 0, t, keys, pointers[3],
-                *ch.dims(bias.shape if bias is not None else ()),
+                *ch.dims(bias.shape if bias is not None else ()), ch.ELEMENT_F32,
                 *ch.view(want_b.shape, (0, 2, 1, 3)), pointers[4])
             got = out_b if where == "cc host" else out_d.get()
             launches = None if before is None else kernel_launches() - before
@@ -804,7 +805,8 @@ def test_fused_attention():
         status = ch.lib.moe_cuda_cc_attention_f32(
             0, 1.0, ch.ELEMENT_F32, ch.ELEMENT_F32, p, *ch.view(q_shape, q_perm), p, *ch.view(k_shape), p, *ch.view(v_shape),
             int(mask is not None), 1, *(mask or (0, 0)), p if bias_shape else None,
-            *ch.dims(bias_shape[0] if bias_shape else ()), *ch.view(out_shape), p)
+            *ch.dims(bias_shape[0] if bias_shape else ()), ch.ELEMENT_F32, *ch.view(out_shape),
+            p)
         if status != ch.INVALID_ARGUMENT:
             failures.append(f"attention q {q_shape} {q_perm} k^T {k_shape} v {v_shape} "
                             f"mask {mask} bias {bias_shape}: status {status}")
@@ -835,7 +837,9 @@ def test_mma_attention():
     heads over 128 wide, f32 precision, k and v in the other 16-bit type)
     run the f32 kernel on the stored values exactly (the emulation counts
     which kernel ran); heads over 256 with a 16-bit cache widen it for
-    cuBLAS; an unknown precision or k/v type is refused."""
+    cuBLAS; every case also writing its result in 16 bits (the output
+    projection's activations): the f32 result rounded, bit for bit; an
+    unknown precision or k/v type is refused."""
     failures = []
     types = {"f32": ch.ELEMENT_F32, "bf16": ch.ELEMENT_BF16, "f16": ch.ELEMENT_F16}
     for kind, kv_kind, b, h, kv, t, keys, d, dv, causal_k, scale, *bias_shape in (
@@ -885,7 +889,8 @@ def test_mma_attention():
             None, b, h, kv, t, keys, d, dv, alpha, types[kind], types[kv_kind], D(q).ptr,
             qs.ctypes.data, k_stored.ptr, ks.ctypes.data, v_stored.ptr, vs.ctypes.data,
             int(causal_k is not None), causal_k or 0, None if bias is None else D(bias).ptr,
-            None if bias is None else bs.ctypes.data, out.ptr, outs.ctypes.data)
+            None if bias is None else bs.ctypes.data, ch.ELEMENT_F32, out.ptr,
+            outs.ctypes.data)
         got = out.get()
         if status != ch.OK:
             failures.append(f"{case}: status {status}")
@@ -896,6 +901,20 @@ def test_mma_attention():
                     (tensor_cores and kernel_launches() - before != 1):
                 failures.append(f"{case}: {kernel_launches() - before} launches, "
                                 f"{mma} of the tensor-core kernel")
+        # The same call writing its result in 16 bits (what the output
+        # projection reads): the f32 result rounded, bit for bit.
+        out_kind = kind if kind != "f32" else "bf16"
+        out16 = D(shape=exact.shape, dtype=np.uint16)
+        status = ch.lib.moe_cuda_attention_f32(
+            None, b, h, kv, t, keys, d, dv, alpha, types[kind], types[kv_kind], D(q).ptr,
+            qs.ctypes.data, k_stored.ptr, ks.ctypes.data, v_stored.ptr, vs.ctypes.data,
+            int(causal_k is not None), causal_k or 0, None if bias is None else D(bias).ptr,
+            None if bias is None else bs.ctypes.data, types[out_kind], out16.ptr,
+            outs.ctypes.data)
+        if status != ch.OK or not np.array_equal(
+                HALF[out_kind][1](out16.get()).reshape(got.shape), rounded(got, out_kind),
+                equal_nan=True):
+            failures.append(f"{case}: its {out_kind} result is not the f32 one rounded")
         if not tensor_cores:
             if not np.allclose(got, exact, rtol=1e-4, atol=1e-5, equal_nan=True):
                 failures.append(f"{case}: not the f32 kernel's result")
@@ -935,7 +954,7 @@ def test_mma_attention():
             0, alpha, ch.ELEMENT_BF16, ch.ELEMENT_BF16, D(q).ptr, *ch.view(q.shape, (0, 2, 1, 3)),
             D(ch.to_bf16(k)).ptr, *ch.view(k.shape, (0, 2, 3, 1)), D(ch.to_bf16(v)).ptr,
             *ch.view(v.shape, (0, 2, 1, 3)), 1, diagonal, t, keys, None, *ch.dims(()),
-            *ch.view(q.shape, (0, 2, 1, 3)), out_d.ptr)
+            ch.ELEMENT_F32, *ch.view(q.shape, (0, 2, 1, 3)), out_d.ptr)
         got = out_d.get()
         launches = None if before is None else kernel_launches() - before
         if status != ch.OK or not np.allclose(got, want, rtol=2e-2, atol=2e-2) or \
@@ -948,7 +967,7 @@ def test_mma_attention():
         status = ch.lib.moe_cuda_attention_f32(
             None, 1, 1, 1, 1, 4, 16, 16, 1.0, precision, kv_type, x.ctypes.data,
             st.ctypes.data, x.ctypes.data, st.ctypes.data, x.ctypes.data, st.ctypes.data,
-            0, 0, None, None, x.ctypes.data, st.ctypes.data)
+            0, 0, None, None, ch.ELEMENT_F32, x.ctypes.data, st.ctypes.data)
         if status != ch.INVALID_ARGUMENT:
             failures.append(f"precision {precision}, kv type {kv_type}: status {status}")
     report("tensor-core attention and 16-bit caches", failures)
