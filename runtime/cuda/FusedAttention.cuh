@@ -30,6 +30,9 @@ struct AttentionArgs {
   int64_t keysPerSplit;
   float *partials;
   int *counters;
+  /// The tensor-core kernel: q's, and k's and v's rows staged 16 bytes at
+  /// a time (aligned, whole words).
+  bool vectorQ = false, vectorKv = false;
 };
 
 /// Row r of k/v head `kvHead`'s group (r = g * queries + t: query t of

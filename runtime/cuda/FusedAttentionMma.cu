@@ -48,19 +48,47 @@ template <int Tiles> constexpr int kStride = Tiles * 16 + 8;
 template <int Tiles>
 constexpr int kSharedBytes = 2 * (kRows + 2 * kKeys) * kStride<Tiles>;
 
-/// Stages kKeys rows of `width` KV values (row j at base + j * stride;
-/// null base: none) as 16-bit rows of kStride, zeros past `rows` and
-/// `width`: a warp per row, a lane per column.
+/// Stages one row of `width` T values (null: none) as a 16-bit row of
+/// the tile's columns, zeros past `width`, by a warp: with `vector` (the
+/// row 16-byte aligned, width a multiple of 16 bytes' values) 16 bytes a
+/// lane at a time - a 16-bit row of Element's type copied as it is.
+template <typename Element, int Tiles, typename T>
+__device__ void stageRow(uint16_t *staged, const T *row, int width,
+                         bool vector) {
+  int lane = threadIdx.x % 32;
+  if (!vector) {
+    for (int c = lane; c < Tiles * 16; c += 32)
+      staged[c] = bitsOf<Element>(row && c < width ? toFloat(row[c]) : 0.0f);
+    return;
+  }
+  constexpr int kValues = 16 / int(sizeof(T));
+  for (int c = kValues * lane; c < Tiles * 16; c += 32 * kValues) {
+    uint4 word = {0, 0, 0, 0};
+    if (row && c < width)
+      word = *reinterpret_cast<const uint4 *>(row + c);
+    if constexpr (std::is_same_v<T, float>) {
+      // Four f32 values: four 16-bit ones, 8 bytes.
+      const float *values = reinterpret_cast<const float *>(&word);
+      uint2 bits{uint32_t(bitsOf<Element>(values[0])) |
+                     uint32_t(bitsOf<Element>(values[1])) << 16,
+                 uint32_t(bitsOf<Element>(values[2])) |
+                     uint32_t(bitsOf<Element>(values[3])) << 16};
+      *reinterpret_cast<uint2 *>(staged + c) = bits;
+    } else {
+      *reinterpret_cast<uint4 *>(staged + c) = word;
+    }
+  }
+}
+
+/// Stages kKeys rows of `width` KV values (row j at base + j * stride) as
+/// 16-bit rows of kStride, zeros past `rows` and `width`: a warp per row.
 template <typename Element, int Tiles, typename KV>
 __device__ void stageRows(uint16_t *staged, const KV *base, int64_t stride,
-                          int rows, int width) {
-  int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  for (int j = warp; j < kKeys; j += kWarps) {
-    const KV *row = j < rows ? base + j * stride : nullptr;
-    for (int c = lane; c < Tiles * 16; c += 32)
-      staged[j * kStride<Tiles> + c] =
-          bitsOf<Element>(row && c < width ? toFloat(row[c]) : 0.0f);
-  }
+                          int rows, int width, bool vector) {
+  for (int j = threadIdx.x / 32; j < kKeys; j += kWarps)
+    stageRow<Element, Tiles>(staged + j * kStride<Tiles>,
+                             j < rows ? base + j * stride : nullptr, width,
+                             vector);
 }
 
 /// Grid: (64-row tiles of a group, batch * kvHeads). k and v in KV (f32,
@@ -88,8 +116,7 @@ __global__ void __launch_bounds__(kThreads) attentionMma(AttentionArgs p) {
       GroupRow row = groupRow(s, kvHead, row0 + r);
       q = p.q + b * s.q[0] + row.head * s.q[1] + row.query * s.q[2];
     }
-    for (int c = lane; c < Tiles * 16; c += 32)
-      qStaged[r * kStrideE + c] = bitsOf<Element>(q && c < dim ? q[c] : 0.0f);
+    stageRow<Element, Tiles>(qStaged + r * kStrideE, q, dim, p.vectorQ);
   }
   // This thread's rows of the warp's 16 (lane / 4 and 8 more: the
   // accumulator fragments' rows) and where their keys end.
@@ -120,8 +147,10 @@ __global__ void __launch_bounds__(kThreads) attentionMma(AttentionArgs p) {
   for (int64_t key0 = 0; key0 < blockEnd; key0 += kKeys) {
     int n = int(std::min<int64_t>(kKeys, blockEnd - key0));
     __syncthreads(); // the previous keys' readers are done
-    stageRows<Element, Tiles>(kStaged, k + key0 * s.k[2], s.k[2], n, dim);
-    stageRows<Element, Tiles>(vStaged, v + key0 * s.v[2], s.v[2], n, valueDim);
+    stageRows<Element, Tiles>(kStaged, k + key0 * s.k[2], s.k[2], n, dim,
+                              p.vectorKv);
+    stageRows<Element, Tiles>(vStaged, v + key0 * s.v[2], s.v[2], n, valueDim,
+                              p.vectorKv);
     __syncthreads();
 
     // Scores: 8 tiles of 8 keys; ldmatrix's four 8 x 8 matrices are keys
@@ -288,7 +317,24 @@ moe_status moe::runtime::cuda::launchMmaAttention(cudaStream_t stream,
   if (rowTiles > INT32_MAX || kvBlocks > 65535)
     return MOE_ERROR_INVALID_ARGUMENT;
   dim3 grid{unsigned(rowTiles), unsigned(kvBlocks)};
+  // Rows staged 16 bytes a lane where every row starts 16-byte aligned and
+  // holds whole 16-byte words (any real head dim).
+  auto vectors = [](const void *base, const int64_t(&strides)[3], int64_t bytes,
+                    std::initializer_list<int64_t> widths) {
+    int64_t values = 16 / bytes;
+    bool ok = reinterpret_cast<uintptr_t>(base) % 16 == 0;
+    for (int64_t stride : strides)
+      ok = ok && stride % values == 0;
+    for (int64_t width : widths)
+      ok = ok && width % values == 0;
+    return ok;
+  };
+  AttentionArgs staged = args;
+  int64_t kvBytes = kvType == MOE_CUDA_ELEMENT_F32 ? 4 : 2;
+  staged.vectorQ = vectors(args.q, s.q, 4, {s.dim});
+  staged.vectorKv = vectors(args.k, s.k, kvBytes, {s.dim, s.valueDim}) &&
+                    vectors(args.v, s.v, kvBytes, {s.dim, s.valueDim});
   return precision == MOE_CUDA_ELEMENT_F16
-             ? launchFor<__half>(stream, args, grid, kvType)
-             : launchFor<__nv_bfloat16>(stream, args, grid, kvType);
+             ? launchFor<__half>(stream, staged, grid, kvType)
+             : launchFor<__nv_bfloat16>(stream, staged, grid, kvType);
 }

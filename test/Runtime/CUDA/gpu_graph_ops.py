@@ -828,7 +828,9 @@ def test_mma_attention():
     inputs (the issue's bf16 check: rtol 2e-2 on unit-variance inputs,
     cosine > 0.999) - head widths 16 to 128 (padded to the kernel's
     16-column tiles: widths off the tiles, value dims other than the
-    head's), a 64-row tile spanning two heads of a kv group, keys off
+    head's; rows staged 16 bytes a lane, or value by value where they
+    are not whole 16-byte words), a 64-row tile spanning two heads of a
+    kv group, keys off
     the 64-key tile, causal masks at a prefill's and a cache's diagonal
     (rows masked whole: NaN), additive masks with -inf padding, scores
     that overflow exp unless the max is subtracted; the compiled code's
@@ -848,6 +850,8 @@ def test_mma_attention():
             ("f16", "f32", 1, 8, 2, 37, 37, 128, 128, 1, 1.0),
             ("bf16", "bf16", 1, 8, 2, 37, 37, 128, 128, 1, 1.0),   # a bf16 cache
             ("bf16", "f32", 1, 2, 1, 70, 100, 40, 24, 31, 1.0),    # cache diagonal, odd widths
+            ("f16", "f32", 1, 2, 2, 64, 50, 18, 10, None, 1.0),    # rows off 16-byte words
+            ("bf16", "bf16", 1, 2, 2, 64, 50, 12, 20, 1, 1.0),     # ... of a bf16 cache
             ("f16", "f16", 2, 2, 1, 64, 90, 16, 16, None, 1.0, (2, 1, 1, 90)),  # padding
             ("bf16", "f32", 1, 2, 2, 64, 64, 16, 32, 0, 1.0),      # row 0 masked whole
             ("bf16", "f32", 1, 2, 2, 64, 70, 32, 32, None, 30.0),  # exp overflows w/o max
