@@ -157,8 +157,7 @@ Out concatValue(const void *x, int32_t type, int32_t outType, int64_t i) {
     if (type != MOE_CUDA_ELEMENT_F32)
       return static_cast<const uint16_t *>(x)[i];
     uint16_t bits;
-    castElement(outType == MOE_CUDA_ELEMENT_F16 ? MOE_CUDA_CAST_F32_TO_F16
-                                                : MOE_CUDA_CAST_F32_TO_BF16,
+    castElement(castOf(outType, /*widen=*/false),
                 static_cast<const float *>(x) + i, &bits, 0);
     return bits;
   }
@@ -252,10 +251,8 @@ int32_t rmsNormEntry(int32_t outType, const float *x, const float *residual,
     } else {
       std::vector<float> normed(static_cast<size_t>(count));
       rmsNormOnHost(x, residual, rows, cols, eps, weight, sum, normed.data());
-      int kind = outType == MOE_CUDA_ELEMENT_F16 ? MOE_CUDA_CAST_F32_TO_F16
-                                                 : MOE_CUDA_CAST_F32_TO_BF16;
       for (int64_t i = 0; i < count; ++i)
-        castElement(kind, normed.data(), out, i);
+        castElement(castOf(outType, /*widen=*/false), normed.data(), out, i);
     }
     return MOE_OK;
   }
@@ -478,8 +475,7 @@ int32_t moe_cuda_cc_attention_f32(
     return MOE_OK;
   if (!out || (s.keys > 0 && (!q || !k || !v)))
     return MOE_ERROR_INVALID_ARGUMENT;
-  if (kv_type < MOE_CUDA_ELEMENT_F32 || kv_type > MOE_CUDA_ELEMENT_F16 ||
-      out_type < MOE_CUDA_ELEMENT_F32 || out_type > MOE_CUDA_ELEMENT_F16)
+  if (!validElementType(kv_type) || !validElementType(out_type))
     return MOE_ERROR_INVALID_ARGUMENT;
   DeviceBuffer<float> dQ, dBias;
   TypedBuffer dK, dV;

@@ -9,6 +9,8 @@
 #ifndef MOE_RUNTIME_CUDA_CONVERT_CUH
 #define MOE_RUNTIME_CUDA_CONVERT_CUH
 
+#include "moe_runtime_cuda.h"
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -16,6 +18,26 @@
 #include <type_traits>
 
 namespace moe::runtime::cuda {
+
+/// The MOE_CUDA_ELEMENT_* type of T (float, __nv_bfloat16, __half).
+template <typename T>
+constexpr int32_t kElementType =
+    std::is_same_v<T, float>    ? MOE_CUDA_ELEMENT_F32
+    : std::is_same_v<T, __half> ? MOE_CUDA_ELEMENT_F16
+                                : MOE_CUDA_ELEMENT_BF16;
+
+/// f(T{}) for the C++ type T of the MOE_CUDA_ELEMENT_* type `type` (host
+/// code choosing a kernel instantiation).
+template <typename F> auto withElementType(int32_t type, F &&f) {
+  switch (type) {
+  case MOE_CUDA_ELEMENT_BF16:
+    return f(__nv_bfloat16{});
+  case MOE_CUDA_ELEMENT_F16:
+    return f(__half{});
+  default:
+    return f(float{});
+  }
+}
 
 /// `value` (float, __half or __nv_bfloat16) as f32.
 template <typename T> __device__ inline float toFloat(T value) {

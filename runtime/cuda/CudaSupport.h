@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 namespace moe::runtime::cuda {
@@ -55,6 +56,20 @@ namespace moe::runtime::cuda {
 #else
 #define MOE_CUDA_ARCH_AT_LEAST(cc) 0
 #endif
+
+/// Whether `pointer` (null: not asked) is 16-byte aligned and each count
+/// a whole number of 16-byte words of `elementBytes`-byte values: rows at
+/// such offsets move 16 bytes at a time.
+inline bool wholeWords(const void *pointer, int64_t elementBytes,
+                       std::initializer_list<int64_t> counts) {
+  int64_t values = 16 / elementBytes;
+  if (reinterpret_cast<uintptr_t>(pointer) % 16 != 0)
+    return false;
+  for (int64_t count : counts)
+    if (count % values != 0)
+      return false;
+  return true;
+}
 
 inline cudaStream_t asStream(void *stream) {
   return static_cast<cudaStream_t>(stream);

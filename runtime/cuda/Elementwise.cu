@@ -230,10 +230,7 @@ __global__ void concatVectorKernel(ConcatInputs in, int64_t rows, Out *out) {
     int64_t element = r * in.width[k] + c;
     int64_t at = in.strided[k] ? gatherOffset(in.view[k], element) : element;
     uint4 word;
-    if (in.type[k] ==
-        (std::is_same_v<Out, float>           ? MOE_CUDA_ELEMENT_F32
-         : std::is_same_v<Out, __nv_bfloat16> ? MOE_CUDA_ELEMENT_BF16
-                                              : MOE_CUDA_ELEMENT_F16)) {
+    if (in.type[k] == kElementType<Out>) {
       word = *reinterpret_cast<const uint4 *>(
           static_cast<const Out *>(in.x[k]) + at);
     } else {
@@ -252,23 +249,22 @@ __global__ void concatVectorKernel(ConcatInputs in, int64_t rows, Out *out) {
 /// the vector divides (a vector then never leaves it), as it divides the
 /// view's other strides.
 template <typename Out>
-bool concatVectors(const ConcatInputs &in, int32_t outType, const void *out) {
+bool concatVectors(const ConcatInputs &in, const Out *out) {
   constexpr int kVector = kConcatVector<Out>;
-  if (reinterpret_cast<uintptr_t>(out) % 16 != 0)
+  if (!wholeWords(out, sizeof(Out), {}))
     return false;
   for (int32_t k = 0; k < in.n; ++k) {
     const StridedShape &view = in.view[k];
     int last = kMaxElementwiseRank - 1;
+    // (A viewed input's vectors then start at multiples of a vector.)
     if (in.width[k] % kVector != 0 ||
-        (in.type[k] == outType &&
-         reinterpret_cast<uintptr_t>(in.x[k]) % 16 != 0) ||
-        (in.strided[k] &&
-         (view.strides[last] != 1 || view.shape[last] % kVector != 0)))
+        (in.type[k] == kElementType<Out> &&
+         !wholeWords(in.x[k], sizeof(Out), {})) ||
+        (in.strided[k] && (view.strides[last] != 1 ||
+                           !wholeWords(nullptr, sizeof(Out),
+                                       {view.shape[last], view.strides[0],
+                                        view.strides[1], view.strides[2]}))))
       return false;
-    // (A vector's first value then lies at a multiple of it: aligned.)
-    for (int d = 0; in.strided[k] && d < last; ++d)
-      if (view.strides[d] % kVector != 0)
-        return false;
   }
   return true;
 }
@@ -307,8 +303,8 @@ dim3 elementGrid(int64_t count) {
 
 template <typename Out>
 void launchConcat(cudaStream_t stream, const ConcatInputs &in, int64_t rows,
-                  int32_t outType, Out *out) {
-  if (concatVectors<Out>(in, outType, out)) {
+                  Out *out) {
+  if (concatVectors<Out>(in, out)) {
     MOE_LAUNCH(elementGrid(rows * in.cols / kConcatVector<Out>), kThreads, 0,
                stream, concatVectorKernel<Out>)
     (in, rows, out);
@@ -390,24 +386,16 @@ extern "C" moe_status moe_cuda_rms_norm(void *stream, int32_t out_type,
                                         const float *weight, float *sum,
                                         void *out) {
   if (rows < 0 || cols < 1 || rows > INT32_MAX || (rows > 0 && (!x || !out)) ||
-      out_type < MOE_CUDA_ELEMENT_F32 || out_type > MOE_CUDA_ELEMENT_F16)
+      !validElementType(out_type))
     return MOE_ERROR_INVALID_ARGUMENT;
   if (rows == 0)
     return MOE_OK;
-  cudaStream_t s = asStream(stream);
-  switch (out_type) {
-  case MOE_CUDA_ELEMENT_BF16:
-    MOE_LAUNCH(unsigned(rows), kThreads, 0, s, rmsNormKernel<__nv_bfloat16>)
-    (x, residual, cols, eps, weight, sum, static_cast<__nv_bfloat16 *>(out));
-    break;
-  case MOE_CUDA_ELEMENT_F16:
-    MOE_LAUNCH(unsigned(rows), kThreads, 0, s, rmsNormKernel<__half>)
-    (x, residual, cols, eps, weight, sum, static_cast<__half *>(out));
-    break;
-  default:
-    MOE_LAUNCH(unsigned(rows), kThreads, 0, s, rmsNormKernel<float>)
-    (x, residual, cols, eps, weight, sum, static_cast<float *>(out));
-  }
+  withElementType(out_type, [&](auto element) {
+    using Out = decltype(element);
+    MOE_LAUNCH(unsigned(rows), kThreads, 0, asStream(stream),
+               rmsNormKernel<Out>)
+    (x, residual, cols, eps, weight, sum, static_cast<Out *>(out));
+  });
   return launched();
 }
 
@@ -487,14 +475,14 @@ extern "C" moe_status moe_cuda_concat(void *stream, int32_t out_type, int32_t n,
                                       const int64_t *widths, int64_t rows,
                                       const int64_t *views, void *out) {
   if (n < 1 || n > 4 || rows < 0 || !inputs || !widths ||
-      out_type < MOE_CUDA_ELEMENT_F32 || out_type > MOE_CUDA_ELEMENT_F16)
+      !validElementType(out_type))
     return MOE_ERROR_INVALID_ARGUMENT;
   ConcatInputs in{};
   in.n = n;
   for (int32_t k = 0; k < n; ++k) {
     in.type[k] = input_types ? input_types[k] : MOE_CUDA_ELEMENT_F32;
     if (widths[k] < 0 || (rows > 0 && widths[k] > 0 && !inputs[k]) ||
-        in.type[k] < MOE_CUDA_ELEMENT_F32 || in.type[k] > MOE_CUDA_ELEMENT_F16)
+        !validElementType(in.type[k]))
       return MOE_ERROR_INVALID_ARGUMENT;
     in.x[k] = inputs[k];
     in.width[k] = widths[k];
@@ -519,17 +507,10 @@ extern "C" moe_status moe_cuda_concat(void *stream, int32_t out_type, int32_t n,
     return MOE_OK;
   if (!out)
     return MOE_ERROR_INVALID_ARGUMENT;
-  cudaStream_t s = asStream(stream);
-  switch (out_type) {
-  case MOE_CUDA_ELEMENT_BF16:
-    launchConcat(s, in, rows, out_type, static_cast<__nv_bfloat16 *>(out));
-    break;
-  case MOE_CUDA_ELEMENT_F16:
-    launchConcat(s, in, rows, out_type, static_cast<__half *>(out));
-    break;
-  default:
-    launchConcat(s, in, rows, out_type, static_cast<float *>(out));
-  }
+  withElementType(out_type, [&](auto element) {
+    launchConcat(asStream(stream), in, rows,
+                 static_cast<decltype(element) *>(out));
+  });
   return launched();
 }
 

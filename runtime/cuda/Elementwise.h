@@ -158,6 +158,19 @@ MOE_HOST_DEVICE inline float applyUnary(int op, float x) {
   }
 }
 
+/// Whether `type` is a MOE_CUDA_ELEMENT_* type.
+inline bool validElementType(int32_t type) {
+  return type >= MOE_CUDA_ELEMENT_F32 && type <= MOE_CUDA_ELEMENT_F16;
+}
+
+/// The cast between f32 and the 16-bit element type `type`: to f32
+/// (`widen`), or from it.
+inline int32_t castOf(int32_t type, bool widen) {
+  if (type == MOE_CUDA_ELEMENT_F16)
+    return widen ? MOE_CUDA_CAST_F16_TO_F32 : MOE_CUDA_CAST_F32_TO_F16;
+  return widen ? MOE_CUDA_CAST_BF16_TO_F32 : MOE_CUDA_CAST_F32_TO_BF16;
+}
+
 inline bool validCast(int32_t kind) {
   return kind >= MOE_CUDA_CAST_F16_TO_F32 && kind <= MOE_CUDA_CAST_F32_TO_BF16;
 }

@@ -298,6 +298,14 @@ int sharedBytes(int64_t dim, int64_t valueDim) {
              (kRows * dim + kKeys * (dim + 1) + kKeys * valueDim));
 }
 
+/// The values a view of [batch, heads, rows, width] at `strides` spans in
+/// its buffer (a dense buffer's view: all of them).
+int64_t viewExtent(const int64_t (&strides)[3], int64_t batch, int64_t heads,
+                   int64_t rows, int64_t width) {
+  return (batch - 1) * strides[0] + (heads - 1) * strides[1] +
+         (rows - 1) * strides[2] + width;
+}
+
 /// A 16-bit k or v (`kvType`) widened into f32 `scratch` for
 /// attentionUnfused's GEMMs, at the same strides (rows of `width`).
 moe_status widenRows(cudaStream_t stream, int32_t kvType,
@@ -308,14 +316,10 @@ moe_status widenRows(cudaStream_t stream, int32_t kvType,
     widened = static_cast<const float *>(x);
     return MOE_OK;
   }
-  int64_t extent = (s.batch - 1) * strides[0] + (s.kvHeads - 1) * strides[1] +
-                   (s.keys - 1) * strides[2] + width;
+  int64_t extent = viewExtent(strides, s.batch, s.kvHeads, s.keys, width);
   MOE_TRY(scratch.allocate(extent, stream));
-  MOE_TRY(moe_cuda_cast(stream,
-                        kvType == MOE_CUDA_ELEMENT_F16
-                            ? MOE_CUDA_CAST_F16_TO_F32
-                            : MOE_CUDA_CAST_BF16_TO_F32,
-                        extent, x, scratch.get()));
+  MOE_TRY(moe_cuda_cast(stream, castOf(kvType, /*widen=*/true), extent, x,
+                        scratch.get()));
   widened = scratch.get();
   return MOE_OK;
 }
@@ -366,9 +370,8 @@ extern "C" moe_status moe_cuda_attention_f32(
   if (batch < 0 || heads < 0 || kv_heads < 1 || heads % kv_heads != 0 ||
       queries < 0 || keys < 0 || head_dim < 1 || value_dim < 1 || !q_strides ||
       !k_strides || !v_strides || !out_strides || (bias && !bias_strides) ||
-      precision < MOE_CUDA_ELEMENT_F32 || precision > MOE_CUDA_ELEMENT_F16 ||
-      kv_type < MOE_CUDA_ELEMENT_F32 || kv_type > MOE_CUDA_ELEMENT_F16 ||
-      out_type < MOE_CUDA_ELEMENT_F32 || out_type > MOE_CUDA_ELEMENT_F16)
+      !validElementType(precision) || !validElementType(kv_type) ||
+      !validElementType(out_type))
     return MOE_ERROR_INVALID_ARGUMENT;
   AttentionShape s;
   s.batch = batch;
@@ -405,27 +408,18 @@ extern "C" moe_status moe_cuda_attention_f32(
                               static_cast<float *>(out));
     // A 16-bit out: the f32 result at the same strides, then rounded (out
     // is a view of a dense buffer: its extent is its elements).
-    int64_t extent = (batch - 1) * s.out[0] + (heads - 1) * s.out[1] +
-                     (queries - 1) * s.out[2] + value_dim;
+    int64_t extent = viewExtent(s.out, batch, heads, queries, value_dim);
     DeviceBuffer<float> wide;
     MOE_TRY(wide.allocate(extent, st));
     MOE_TRY(attentionUnfused(st, s, alpha, q, kf, vf, bias, wide.get()));
-    return moe_cuda_cast(st,
-                         out_type == MOE_CUDA_ELEMENT_F16
-                             ? MOE_CUDA_CAST_F32_TO_F16
-                             : MOE_CUDA_CAST_F32_TO_BF16,
-                         extent, wide.get(), out);
+    return moe_cuda_cast(st, castOf(out_type, /*widen=*/false), extent,
+                         wide.get(), out);
   }
   AttentionArgs args{s,   alpha,    q,    k,       v,      bias,
                      out, out_type, keys, nullptr, nullptr};
   if (mmaAttentionApplies(s, precision, kv_type))
     return launchMmaAttention(st, args, precision, kv_type);
-  switch (kv_type) {
-  case MOE_CUDA_ELEMENT_BF16:
-    return launchSimt<__nv_bfloat16>(st, args);
-  case MOE_CUDA_ELEMENT_F16:
-    return launchSimt<__half>(st, args);
-  default:
-    return launchSimt<float>(st, args);
-  }
+  return withElementType(kv_type, [&](auto element) {
+    return launchSimt<decltype(element)>(st, args);
+  });
 }

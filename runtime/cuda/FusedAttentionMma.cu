@@ -319,21 +319,12 @@ moe_status moe::runtime::cuda::launchMmaAttention(cudaStream_t stream,
   dim3 grid{unsigned(rowTiles), unsigned(kvBlocks)};
   // Rows staged 16 bytes a lane where every row starts 16-byte aligned and
   // holds whole 16-byte words (any real head dim).
-  auto vectors = [](const void *base, const int64_t(&strides)[3], int64_t bytes,
-                    std::initializer_list<int64_t> widths) {
-    int64_t values = 16 / bytes;
-    bool ok = reinterpret_cast<uintptr_t>(base) % 16 == 0;
-    for (int64_t stride : strides)
-      ok = ok && stride % values == 0;
-    for (int64_t width : widths)
-      ok = ok && width % values == 0;
-    return ok;
-  };
   AttentionArgs staged = args;
   int64_t kvBytes = kvType == MOE_CUDA_ELEMENT_F32 ? 4 : 2;
-  staged.vectorQ = vectors(args.q, s.q, 4, {s.dim});
-  staged.vectorKv = vectors(args.k, s.k, kvBytes, {s.dim, s.valueDim}) &&
-                    vectors(args.v, s.v, kvBytes, {s.dim, s.valueDim});
+  staged.vectorQ = wholeWords(args.q, 4, {s.q[0], s.q[1], s.q[2], s.dim});
+  staged.vectorKv =
+      wholeWords(args.k, kvBytes, {s.k[0], s.k[1], s.k[2], s.dim}) &&
+      wholeWords(args.v, kvBytes, {s.v[0], s.v[1], s.v[2], s.valueDim});
   return precision == MOE_CUDA_ELEMENT_F16
              ? launchFor<__half>(stream, staged, grid, kvType)
              : launchFor<__nv_bfloat16>(stream, staged, grid, kvType);
