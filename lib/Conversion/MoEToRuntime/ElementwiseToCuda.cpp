@@ -374,12 +374,8 @@ LogicalResult rewriteRmsNorm(Operation *op, PatternRewriter &rewriter,
     rewriter.replaceOp(op, results.back());
     return success();
   }
-  for (OpOperand &use : llvm::make_early_inc_range(normed.getUses()))
-    if (isa<onnx::ShapeOp>(use.getOwner()))
-      rewriter.modifyOpInPlace(use.getOwner(),
-                               [&] { use.set(results.back()); });
-  rewriter.replaceOp(op, roundedForReaders(rewriter, weights, normed.getType(),
-                                           results.back()));
+  rewriter.replaceOp(
+      op, roundedForReaders(rewriter, weights, normed, results.back()));
   return success();
 }
 

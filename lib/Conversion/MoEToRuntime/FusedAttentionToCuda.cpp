@@ -162,10 +162,8 @@ std::optional<AttentionMatch> matchAttention(onnx::MatMulOp values) {
 std::pair<Value, int32_t> kvSource(Value buffer) {
   if (auto cast = buffer.getDefiningOp<onnx::CastOp>()) {
     Type from = getElementTypeOrSelf(cast.getInput().getType());
-    if (from.isBF16())
-      return {cast.getInput(), MOE_CUDA_ELEMENT_BF16};
-    if (from.isF16())
-      return {cast.getInput(), MOE_CUDA_ELEMENT_F16};
+    if (from.isBF16() || from.isF16())
+      return {cast.getInput(), cudaElementType(from)};
   }
   return {buffer, MOE_CUDA_ELEMENT_F32};
 }
@@ -209,10 +207,6 @@ Type roundedResult(Value result, const MatmulWeights &weights) {
 Value readRounded(PatternRewriter &rewriter, const MatmulWeights &weights,
                   Value result, Value rounded) {
   for (Operation *user : llvm::make_early_inc_range(result.getUsers())) {
-    if (isa<onnx::ShapeOp>(user)) {
-      rewriter.modifyOpInPlace(user, [&] { user->setOperand(0, rounded); });
-      continue;
-    }
     auto reshape = dyn_cast<onnx::ReshapeOp>(user);
     if (!reshape)
       continue;
@@ -220,16 +214,12 @@ Value readRounded(PatternRewriter &rewriter, const MatmulWeights &weights,
     Operation *narrow = rewriter.clone(*reshape);
     narrow->setOperand(0, rounded);
     Value merged = narrow->getResult(0);
-    auto type = cast<RankedTensorType>(reshape.getType());
-    merged.setType(type.clone(getElementTypeOrSelf(rounded.getType())));
-    for (Operation *reader : llvm::make_early_inc_range(reshape->getUsers()))
-      if (isa<onnx::ShapeOp>(reader))
-        rewriter.modifyOpInPlace(reader,
-                                 [&] { reader->setOperand(0, merged); });
-    rewriter.replaceOp(reshape,
-                       roundedForReaders(rewriter, weights, type, merged));
+    merged.setType(cast<RankedTensorType>(reshape.getType())
+                       .clone(getElementTypeOrSelf(rounded.getType())));
+    rewriter.replaceOp(reshape, roundedForReaders(rewriter, weights,
+                                                  reshape.getResult(), merged));
   }
-  return roundedForReaders(rewriter, weights, result.getType(), rounded);
+  return roundedForReaders(rewriter, weights, result, rounded);
 }
 
 struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
@@ -237,10 +227,7 @@ struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
                        const MatmulWeights &weights)
       : RuntimePattern(context, numThreads, RuntimeTarget::CUDA),
         weights(weights),
-        precision(weights.storage == WeightStorage::BF16 ? MOE_CUDA_ELEMENT_BF16
-                  : weights.storage == WeightStorage::F16
-                      ? MOE_CUDA_ELEMENT_F16
-                      : MOE_CUDA_ELEMENT_F32) {}
+        precision(cudaElementType(roundedType(weights.storage, context))) {}
 
   LogicalResult matchAndRewrite(onnx::MatMulOp op,
                                 PatternRewriter &rewriter) const override {
@@ -326,9 +313,7 @@ struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
     Value result =
         m->outTranspose ? m->outTranspose.getResult() : op.getResult();
     Type rounded = roundedResult(result, weights);
-    call.addI32(!rounded           ? MOE_CUDA_ELEMENT_F32
-                : rounded.isBF16() ? MOE_CUDA_ELEMENT_BF16
-                                   : MOE_CUDA_ELEMENT_F16);
+    call.addI32(cudaElementType(rounded));
     addResultView(call, op.getResult(), out, m->outTranspose, rounded);
     Value fused =
         call.emit("moe_cc_attention_f32",

@@ -128,12 +128,19 @@ void addView(RuntimeCall &call, ArrayRef<Value> dims, ArrayRef<int64_t> perm);
 /// values itself, no cast call between.
 Type roundedByReaders(Value value, const MatmulWeights &weights);
 
-/// What the readers of a value roundedByReaders accepted read instead of
-/// it once `rounded` (its 16-bit version) is computed: an f32 value
-/// (`wideType`) registered as already rounded; shape reads of `value`
-/// should read `rounded` (the caller moves them).
+/// Moves the readers of `value` (that roundedByReaders accepted) onto
+/// `rounded`, its 16-bit version: shape reads read it, and the returned
+/// f32 value, registered as already rounded, replaces `value` for the
+/// projections.
 Value roundedForReaders(PatternRewriter &rewriter, const MatmulWeights &weights,
-                        Type wideType, Value rounded);
+                        Value value, Value rounded);
+
+/// The MOE_CUDA_ELEMENT_* type of `element` (f32, bf16, f16; null: f32).
+int32_t cudaElementType(Type element);
+
+/// The element type 16-bit weight storage rounds activations to (bf16,
+/// f16), or null.
+Type roundedType(WeightStorage storage, MLIRContext *context);
 
 /// Passes the view a call writes its result (of `sizes`) through and
 /// allocates its buffer: `result` as it lies, or - with `transpose`, the

@@ -454,33 +454,49 @@ SmallVector<Value> mlir::moe::viewDims(ArrayRef<Value> dims,
   return view;
 }
 
-Type mlir::moe::roundedByReaders(Value normed, const MatmulWeights &weights) {
-  bool f16 = weights.storage == WeightStorage::F16;
-  if ((!f16 && weights.storage != WeightStorage::BF16) || normed.use_empty())
+Type mlir::moe::roundedType(WeightStorage storage, MLIRContext *context) {
+  Builder b(context);
+  return storage == WeightStorage::BF16  ? Type(b.getBF16Type())
+         : storage == WeightStorage::F16 ? Type(b.getF16Type())
+                                         : Type();
+}
+
+int32_t mlir::moe::cudaElementType(Type element) {
+  return !element           ? MOE_CUDA_ELEMENT_F32
+         : element.isBF16() ? MOE_CUDA_ELEMENT_BF16
+         : element.isF16()  ? MOE_CUDA_ELEMENT_F16
+                            : MOE_CUDA_ELEMENT_F32;
+}
+
+Type mlir::moe::roundedByReaders(Value value, const MatmulWeights &weights) {
+  Type rounded = roundedType(weights.storage, value.getContext());
+  if (!rounded || value.use_empty())
     return {};
-  for (Operation *user : normed.getUsers()) {
+  for (Operation *user : value.getUsers()) {
     if (isa<onnx::ShapeOp>(user)) // (reads the rounded tensor's shape)
       continue;
     auto matmul = dyn_cast<onnx::MatMulOp>(user);
-    if (!matmul || matmul.getLhs() != normed || matmul.getRhs() == normed ||
+    if (!matmul || matmul.getLhs() != value || matmul.getRhs() == value ||
         !matchPattern(matmul.getRhs(), m_Constant()) ||
-        (f16 && !fitsF16(matmul.getRhs())))
+        (rounded.isF16() && !fitsF16(matmul.getRhs())))
       return {};
   }
-  Builder b(normed.getContext());
-  return f16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
+  return rounded;
 }
 
 Value mlir::moe::roundedForReaders(PatternRewriter &rewriter,
-                                   const MatmulWeights &weights, Type wideType,
+                                   const MatmulWeights &weights, Value value,
                                    Value rounded) {
+  for (OpOperand &use : llvm::make_early_inc_range(value.getUses()))
+    if (isa<onnx::ShapeOp>(use.getOwner()))
+      rewriter.modifyOpInPlace(use.getOwner(), [&] { use.set(rounded); });
   // The projections find the rounded values under the f32 value they read
   // (roundedOnce): a widening cast, which the last phase converts only if
-  // anything else still reads it. Shape reads take the rounded tensor.
+  // anything else still reads it.
   OpBuilder::InsertionGuard guard(rewriter);
   rewriter.setInsertionPointAfterValue(rounded);
-  Value widened =
-      onnx::CastOp::create(rewriter, rounded.getLoc(), wideType, rounded);
+  Value widened = onnx::CastOp::create(rewriter, rounded.getLoc(),
+                                       value.getType(), rounded);
   (*weights.rounded)[widened] = rounded;
   return widened;
 }
