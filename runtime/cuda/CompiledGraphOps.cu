@@ -358,7 +358,8 @@ int32_t moe_cuda_cc_cast(int32_t, int32_t kind, const void *x, int64_t count,
     return MOE_ERROR_INVALID_ARGUMENT;
   if (count == 0)
     return MOE_OK;
-  // 16-bit values travel as their bits (uint16_t).
+  // 16-bit values travel as their bits (uint16_t); staging copies the
+  // elements' bytes.
   auto run = [&](auto *in, auto *result) {
     return oneOperand(
         in, count, result, count,
@@ -370,9 +371,17 @@ int32_t moe_cuda_cc_cast(int32_t, int32_t kind, const void *x, int64_t count,
           return moe_cuda_cast(callStream(), kind, count, dX, dOut);
         });
   };
-  return castWidens(kind)
-             ? run(static_cast<const uint16_t *>(x), static_cast<float *>(out))
-             : run(static_cast<const float *>(x), static_cast<uint16_t *>(out));
+  if (castOutputBytes(kind) == 2)
+    return run(static_cast<const float *>(x), static_cast<uint16_t *>(out));
+  auto *wide = static_cast<float *>(out);
+  switch (castInputBytes(kind)) {
+  case 8:
+    return run(static_cast<const int64_t *>(x), wide);
+  case 4:
+    return run(static_cast<const int32_t *>(x), wide);
+  default:
+    return run(static_cast<const uint16_t *>(x), wide);
+  }
 }
 
 int32_t moe_cuda_cc_softmax_f32(int32_t, const float *x, int64_t rows,

@@ -172,12 +172,21 @@ inline int32_t castOf(int32_t type, bool widen) {
 }
 
 inline bool validCast(int32_t kind) {
-  return kind >= MOE_CUDA_CAST_F16_TO_F32 && kind <= MOE_CUDA_CAST_F32_TO_BF16;
+  return kind >= MOE_CUDA_CAST_F16_TO_F32 && kind <= MOE_CUDA_CAST_I32_TO_F32;
 }
 
-/// Whether a cast kind widens (16-bit in, f32 out).
-inline bool castWidens(int32_t kind) {
-  return kind == MOE_CUDA_CAST_F16_TO_F32 || kind == MOE_CUDA_CAST_BF16_TO_F32;
+/// The bytes of a cast's input and output elements.
+inline int castInputBytes(int32_t kind) {
+  return kind == MOE_CUDA_CAST_I64_TO_F32   ? 8
+         : kind == MOE_CUDA_CAST_I32_TO_F32 ? 4
+         : kind == MOE_CUDA_CAST_F32_TO_F16 || kind == MOE_CUDA_CAST_F32_TO_BF16
+             ? 4
+             : 2;
+}
+inline int castOutputBytes(int32_t kind) {
+  return kind == MOE_CUDA_CAST_F32_TO_F16 || kind == MOE_CUDA_CAST_F32_TO_BF16
+             ? 2
+             : 4;
 }
 
 /// Element i of a cast: 16-bit values as their bits.
@@ -195,6 +204,14 @@ MOE_HOST_DEVICE inline void castElement(int kind, const void *x, void *out,
     static_cast<uint16_t *>(out)[i] = raw.x;
     return;
   }
+  case MOE_CUDA_CAST_I64_TO_F32:
+    static_cast<float *>(out)[i] =
+        static_cast<float>(static_cast<const int64_t *>(x)[i]);
+    return;
+  case MOE_CUDA_CAST_I32_TO_F32:
+    static_cast<float *>(out)[i] =
+        static_cast<float>(static_cast<const int32_t *>(x)[i]);
+    return;
   case MOE_CUDA_CAST_BF16_TO_F32: {
     __nv_bfloat16_raw raw;
     raw.x = static_cast<const uint16_t *>(x)[i];

@@ -152,11 +152,15 @@ moe_status moe_cuda_combine_f32(void *stream, const float *rows,
 #define MOE_CUDA_ELEMENT_F16 2
 
 /* Conversions between f32 and the 16-bit float types (round to nearest
- * even), for float16/bfloat16 models whose layers compute in f32. */
+ * even), for float16/bfloat16 models whose layers compute in f32; and
+ * from signed integers to f32 (round to nearest: rotary embeddings'
+ * position ids, an int64 graph input). */
 #define MOE_CUDA_CAST_F16_TO_F32 0
 #define MOE_CUDA_CAST_F32_TO_F16 1
 #define MOE_CUDA_CAST_BF16_TO_F32 2
 #define MOE_CUDA_CAST_F32_TO_BF16 3
+#define MOE_CUDA_CAST_I64_TO_F32 4
+#define MOE_CUDA_CAST_I32_TO_F32 5
 
 /* out (row-major over `shape`, rank <= MOE_CUDA_MAX_ELEMENTWISE_RANK) =
  * lhs op rhs, element i of out reading lhs and rhs at the dot products of

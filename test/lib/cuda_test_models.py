@@ -107,6 +107,22 @@ def build(out, rng):
                 "past_v": rng.standard_normal((2, 2, CACHED[t], D // 4)).astype(np.float32),
                 "attention_mask": mask}
     models["padded"] = (path, padded_feeds)
+    # The cached layer with transformers' rotary embedding at position_ids
+    # given (an int64 input [2, t]; the second sequence one position
+    # behind, as left padding shifts it).
+    path = os.path.join(out, "positions.onnx")
+    blocks.export_cached(blocks.DecoderLayer(
+        blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2), d=D, heads=4,
+        causal=True, rotary="hf", kv_heads=2), path, d=D, seed=1)
+
+    def positions_feeds(t):
+        start = CACHED[t]
+        ids = np.stack([np.arange(start, start + t), np.maximum(np.arange(start - 1, start + t - 1), 0)])
+        return {"x": rng.standard_normal((2, t, D)).astype(np.float32),
+                "past_k": rng.standard_normal((2, 2, start, D // 4)).astype(np.float32),
+                "past_v": rng.standard_normal((2, 2, start, D // 4)).astype(np.float32),
+                "position_ids": ids.astype(np.int64)}
+    models["positions"] = (path, positions_feeds)
     return models
 
 
@@ -122,8 +138,8 @@ def weight_types(name):
     on the device): to keep the compile time of the tests down."""
     if name == "decoder":  # bf16 too: the projections' cuBLAS bf16 GEMMs
         return ("f32", "bf16")
-    if name in ("residual", "prenorm", "causal", "gqa", "cached", "padded", "many", "two_layers", "relu", "gatebefore", "soft",
-                "stacked", "switch"):
+    if name in ("residual", "prenorm", "causal", "gqa", "cached", "padded", "positions", "many",
+                "two_layers", "relu", "gatebefore", "soft", "stacked", "switch"):
         return ("f32",)
     if name == "gptoss":
         return ("f32", "bf16")

@@ -393,9 +393,13 @@ class SelfAttention(nn.Module):
     (ConstantOfShape, Trilu, added to the scores); `rotary`: Llama's and
     Mixtral's rotary position embedding of q and k at positions 0..t-1
     (Range, an outer product, Cos, Sin; rotate_half's Slice, Neg and
-    Concat); `kv_heads` < heads: grouped-query attention (k and v heads
-    repeated as HF's repeat_kv writes it: a rank-5 Expand). The non-MoE
-    half of a layer."""
+    Concat); `rotary="hf"`: the same at the `position_ids` given (an int64
+    input [b, t]: each sequence its own positions), as transformers'
+    LlamaRotaryEmbedding writes it (inv_freq expanded to the batch, a
+    batched MatMul with the positions cast to float, a transpose, the
+    tables times attention_scaling, unsqueezed for the heads); `kv_heads`
+    < heads: grouped-query attention (k and v heads repeated as HF's
+    repeat_kv writes it: a rank-5 Expand). The non-MoE half of a layer."""
 
     def __init__(self, d, heads, causal=False, rotary=False, kv_heads=None,
                  base=10000.0):
@@ -410,13 +414,28 @@ class SelfAttention(nn.Module):
         self.v_proj = nn.Linear(d, self.kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(d, d, bias=False)
 
-    def forward(self, hidden_states, past_k=None, past_v=None, attention_mask=None):
+    def rotary_tables(self, position_ids, dtype):
+        """cos and sin [b, 1, t, head_dim] at `position_ids` [b, t], as
+        LlamaRotaryEmbedding and apply_rotary_pos_emb compute them."""
+        attention_scaling = 1.0  # the default rope type's
+        inv_freq_expanded = self.inv_freq[None, :, None].float().expand(
+            position_ids.shape[0], -1, 1)
+        position_ids_expanded = position_ids[:, None, :].float()
+        freqs = (inv_freq_expanded.float() @ position_ids_expanded.float()).transpose(1, 2)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos = emb.cos() * attention_scaling
+        sin = emb.sin() * attention_scaling
+        return cos.to(dtype).unsqueeze(1), sin.to(dtype).unsqueeze(1)
+
+    def forward(self, hidden_states, past_k=None, past_v=None, attention_mask=None,
+                position_ids=None):
         """With a KV cache (past_k, past_v: [b, kv_heads, p, head_dim], as
         HF's DynamicCache keeps them): the new tokens at positions p..p+t-1
         attend to the cache and themselves, and the result comes with the
         cache extended (present k, v: [b, kv_heads, p + t, head_dim]).
         attention_mask: an additive mask [b, 1, 1, p + t] (0, or finfo.min
-        for a padded position: batched sequences of different lengths)."""
+        for a padded position: batched sequences of different lengths).
+        position_ids: the new tokens' positions [b, t] (rotary="hf")."""
         b, t, d = hidden_states.shape
         p = 0 if past_k is None else past_k.shape[2]
 
@@ -434,11 +453,14 @@ class SelfAttention(nn.Module):
         q = heads(self.q_proj(hidden_states))
         k = heads(self.k_proj(hidden_states))
         v = heads(self.v_proj(hidden_states))
-        if self.rotary:
+        if self.rotary == "hf":
+            cos, sin = self.rotary_tables(position_ids, q.dtype)
+        elif self.rotary:
             positions = torch.arange(p, p + t, dtype=torch.float32)
             freqs = torch.outer(positions, self.inv_freq)
             emb = torch.cat((freqs, freqs), dim=-1)
             cos, sin = emb.cos().to(q.dtype), emb.sin().to(q.dtype)
+        if self.rotary:
 
             def rotate_half(x):
                 half = x.shape[-1] // 2
@@ -474,9 +496,10 @@ class DecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(d)
         self.block = block
 
-    def forward(self, hidden_states, past_k=None, past_v=None, attention_mask=None):
+    def forward(self, hidden_states, past_k=None, past_v=None, attention_mask=None,
+                position_ids=None):
         attn = self.self_attn(self.input_layernorm(hidden_states), past_k, past_v,
-                              attention_mask)
+                              attention_mask, position_ids)
         present = ()
         if past_k is not None:
             attn, present = attn[0], attn[1:]
@@ -506,8 +529,9 @@ def test_blocks():
 def export_cached(layer, path, d, opset=17, seed=0, padded=False):
     """Exports a DecoderLayer for decoding with a KV cache: inputs x [batch,
     seq, d], past_k and past_v [batch, kv_heads, past, head_dim] (and with
-    `padded` attention_mask [batch, 1, 1, total], additive); outputs y and
-    the extended cache, present_k and present_v [batch, kv_heads, total,
+    `padded` attention_mask [batch, 1, 1, total], additive; with
+    rotary="hf" position_ids [batch, seq], int64); outputs y and the
+    extended cache, present_k and present_v [batch, kv_heads, total,
     head_dim] (HF's layer with a DynamicCache, as a graph)."""
     torch.manual_seed(seed)
     for p in layer.parameters():
@@ -525,6 +549,10 @@ def export_cached(layer, path, d, opset=17, seed=0, padded=False):
         inputs += (torch.zeros(2, 1, 1, 7),)
         names.append("attention_mask")
         axes["attention_mask"] = {0: "batch", 3: "total"}
+    if attn.rotary == "hf":
+        inputs += ({"position_ids": torch.arange(4, 7).expand(2, 3)},)
+        names.append("position_ids")
+        axes["position_ids"] = {0: "batch", 1: "seq"}
     with torch.no_grad():
         torch.onnx.export(layer, inputs, path, input_names=names,
                           output_names=["y", "present_k", "present_v"], opset_version=opset,

@@ -63,9 +63,10 @@ static cl::opt<Target> target(
                clEnumValN(Target::CUDA, "cuda",
                           "NVIDIA GPUs: MoE layers on the CUDA runtime "
                           "(sm_80, sm_90a; a fused-gating layer is one "
-                          "call), constant expert "
-                          "weights uploaded once, the rest of the graph on "
-                          "the host; host or CUDA buffers "
+                          "call), and the graph's norms, attention, "
+                          "projections, rotary embeddings and elementwise "
+                          "ops; constant weights uploaded once, shape "
+                          "arithmetic on the host; host or CUDA buffers "
                           "(moe_model_run_device, moe-run --device); f32, "
                           "bf16 or f16 weights")),
     cl::cat(category));

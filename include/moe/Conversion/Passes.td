@@ -191,7 +191,12 @@ def ConvertElementwiseToCudaPass
     the attention call asks for the same 16-bit precision (tensor cores
     at prefill); an RMS norm or an attention only such projections read
     writes their rounded activations itself (`moe_cuda_cc_rms_norm_bf16`,
-    the attention call's out type).
+    the attention call's out type). Last, `onnx.cast` between f32 and
+    bf16/f16 (not of constants: moe-fold-weights widens those), or of an
+    int64/int32 graph input (maybe reshaped; not shape arithmetic) to f32
+    - transformers' position_ids - becomes `moe_cuda_cc_cast`; an
+    `onnx.expand`, of a constant too when the shape is not one (inv_freq
+    expanded to the batch), `moe_cuda_cc_expand_f32`.
 
     Before:
     ```mlir
@@ -231,9 +236,11 @@ def MoEMarkDeviceIOPass : Pass<"moe-mark-device-io", "ModuleOp"> {
     `memref.alloc`, with its views) is host-touched when anything but a
     view, a metadata query, a deallocation or a return uses it, or when its
     pointer reaches anything but a `moe_cuda_cc_*` call (or a pointer
-    comparison). When `main_graph` (option `function`) has no integer
-    inputs (indices from the caller would reach the kernels unchecked) and
-    no host-touched input, the module gets `moe.device_io` and every
+    comparison). When `main_graph` (option `function`) has no
+    host-touched input, and its integer inputs reach no CUDA call but the
+    conversion to floats (`moe_cuda_cc_cast`: transformers' position_ids;
+    indices from the caller would reach other kernels unchecked), the
+    module gets `moe.device_io` and every
     allocation that is not host-touched gets `alignment = 256`: in a
     device-resident run (moe_model_run_device on a model with
     `__moe_model_device_io`) the runtime's allocator hook puts exactly

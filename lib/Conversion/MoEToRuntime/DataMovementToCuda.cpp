@@ -160,7 +160,11 @@ struct ExpandToCuda : RuntimePattern<onnx::ExpandOp> {
     Value x = op.getInput();
     auto type = cast<RankedTensorType>(op.getType());
     auto xType = cast<RankedTensorType>(x.getType());
-    if (!isF32(x) || onlyConstants(x))
+    // A constant expanded to a run-time shape (HF's rotary embedding
+    // expands inv_freq to the batch) is a call too, reading the constant
+    // uploaded once: computed on the host, the matmul after it would
+    // upload it every run. A constant shape leaves it to folding.
+    if (!isF32(x) || (onlyConstants(x) && onlyConstants(op.getShape())))
       return rewriter.notifyMatchFailure(op, "needs f32 data");
     int64_t offset = type.getRank() - xType.getRank();
     auto repeats = [&](int64_t d) {
@@ -196,6 +200,7 @@ struct ExpandToCuda : RuntimePattern<onnx::ExpandOp> {
       outDims.push_back(size);
       xDims.push_back(repeats(first) ? call.index(1) : size);
     }
+    preloadIfConstant(rewriter, op, x, numThreads);
     call.addInput(x);
     addRankAndDims(call, xDims);
     for (int64_t d = 0; d < kMaxCudaRank; ++d)

@@ -210,8 +210,21 @@ struct MeanRowsToCuda : RuntimePattern<onnx::ReduceMeanOp> {
   }
 };
 
+/// Whether `value` is a graph input's data, maybe (un)squeezed or reshaped
+/// (not shape arithmetic, which stays on the host).
+bool isInputData(Value value) {
+  while (Operation *def = value.getDefiningOp()) {
+    if (!isa<onnx::UnsqueezeOp, onnx::SqueezeOp, onnx::ReshapeOp>(def))
+      return false;
+    value = def->getOperand(0);
+  }
+  return true;
+}
+
 /// onnx.cast between f32 and f16 or bf16 (a 16-bit model's layers
-/// computed in f32: moe-widen-half).
+/// computed in f32: moe-widen-half), or from an int64 / int32 graph input
+/// to f32 (HF's rotary embedding casts its position_ids: on the device,
+/// the input stays there).
 struct CastToCuda : RuntimePattern<onnx::CastOp> {
   using RuntimePattern::RuntimePattern;
 
@@ -224,9 +237,14 @@ struct CastToCuda : RuntimePattern<onnx::CastOp> {
                    : from.isF32() && to.isF16()  ? MOE_CUDA_CAST_F32_TO_F16
                    : from.isBF16() && to.isF32() ? MOE_CUDA_CAST_BF16_TO_F32
                    : from.isF32() && to.isBF16() ? MOE_CUDA_CAST_F32_TO_BF16
-                                                 : -1;
-    if (kind < 0)
-      return rewriter.notifyMatchFailure(op, "not between f32 and 16 bits");
+                   : from.isInteger(64) && to.isF32() ? MOE_CUDA_CAST_I64_TO_F32
+                   : from.isInteger(32) && to.isF32() ? MOE_CUDA_CAST_I32_TO_F32
+                                                      : -1;
+    if (kind < 0 || ((kind == MOE_CUDA_CAST_I64_TO_F32 ||
+                      kind == MOE_CUDA_CAST_I32_TO_F32) &&
+                     !isInputData(x)))
+      return rewriter.notifyMatchFailure(
+          op, "not between f32 and 16 bits, nor int64/int32 input to f32");
     if (onlyConstants(x))
       return rewriter.notifyMatchFailure(
           op, "weights: moe-fold-weights widens them at compile time");

@@ -1,4 +1,5 @@
-//===- MarkDeviceIO.cpp - Buffers only CUDA calls touch ---------------------===//
+//===- MarkDeviceIO.cpp - Buffers only CUDA calls touch
+//---------------------===//
 //
 // moe-mark-device-io: on bufferized code, finds the buffers of the graph
 // whose contents nothing on the host reads or writes - only the CUDA
@@ -11,9 +12,10 @@
 //     a view, or when its pointer (extract_aligned_pointer_as_index, then
 //     casts) reaches anything but a call of a moe_cuda_cc_* entry point or
 //     a pointer comparison (the deallocation's);
-//   - a graph qualifies when it has no integer inputs (indices from the
-//     caller would reach the kernels unchecked) and no input is
-//     host-touched: the module gets `moe.device_io`, and every allocation
+//   - a graph qualifies when no input is host-touched and its integer
+//     inputs reach only conversions to floats (moe_cuda_cc_cast: HF's
+//     position_ids; indices from the caller would reach other kernels
+//     unchecked): the module gets `moe.device_io`, and every allocation
 //     that is not host-touched gets `alignment = 256`, the tag the
 //     runtime's allocator hook recognizes (runtime/cpu/BufferCache.cpp).
 // Ops nobody listed count as touching data: the analysis errs on the side
@@ -49,20 +51,27 @@ bool isViewOf(Operation *op) {
              memref::CastOp, memref::SubViewOp, memref::ReinterpretCastOp>(op);
 }
 
+/// The CUDA entry points a buffer's pointer may reach: any, or (an integer
+/// input's) only the conversion to floats, which reads its values as
+/// numbers, never as indices.
+enum class Callees { Any, Conversions };
+
 /// Whether a pointer value (an aligned pointer as index, or what casts make
-/// of it) only reaches CUDA entry points and pointer comparisons.
-bool pointerStaysOnDevice(Value pointer) {
+/// of it) only reaches CUDA entry points (`callees`) and pointer
+/// comparisons.
+bool pointerStaysOnDevice(Value pointer, Callees callees) {
   for (Operation *user : pointer.getUsers()) {
     if (auto call = dyn_cast<LLVM::CallOp>(user)) {
       std::optional<StringRef> callee = call.getCallee();
-      if (!callee || !callee->starts_with("moe_cuda_cc_"))
+      if (!callee || !callee->starts_with("moe_cuda_cc_") ||
+          (callees == Callees::Conversions && *callee != "moe_cuda_cc_cast"))
         return false;
       continue;
     }
     if (isa<arith::CmpIOp>(user))
       continue;
     if (isa<arith::IndexCastOp, arith::IndexCastUIOp, LLVM::IntToPtrOp>(user)) {
-      if (!pointerStaysOnDevice(user->getResult(0)))
+      if (!pointerStaysOnDevice(user->getResult(0), callees))
         return false;
       continue;
     }
@@ -72,12 +81,12 @@ bool pointerStaysOnDevice(Value pointer) {
 }
 
 /// Whether any use of `buffer` or its views reads or writes its data on
-/// the host.
-bool hostTouches(Value buffer) {
+/// the host (or passes it to a CUDA entry point `callees` leaves out).
+bool hostTouches(Value buffer, Callees callees = Callees::Any) {
   for (OpOperand &use : buffer.getUses()) {
     Operation *user = use.getOwner();
     if (isViewOf(user) && use.getOperandNumber() == 0) {
-      if (hostTouches(user->getResult(0)))
+      if (hostTouches(user->getResult(0), callees))
         return true;
       continue;
     }
@@ -85,7 +94,7 @@ bool hostTouches(Value buffer) {
             memref::DeallocOp, func::ReturnOp>(user))
       continue;
     if (auto pointer = dyn_cast<memref::ExtractAlignedPointerAsIndexOp>(user)) {
-      if (!pointerStaysOnDevice(pointer.getResult()))
+      if (!pointerStaysOnDevice(pointer.getResult(), callees))
         return true;
       continue;
     }
@@ -105,9 +114,13 @@ struct MoEMarkDeviceIOPass
       return;
     for (BlockArgument input : func.getArguments()) {
       auto type = dyn_cast<MemRefType>(input.getType());
-      // Integer inputs could be indices that reach the kernels unchecked.
-      if (!type || !isa<FloatType>(type.getElementType()) ||
-          hostTouches(input))
+      if (!type)
+        return;
+      // Integer inputs could be indices that reach the kernels unchecked:
+      // only their conversions to floats may read them.
+      bool integer = isa<IntegerType>(type.getElementType());
+      if ((!integer && !isa<FloatType>(type.getElementType())) ||
+          hostTouches(input, integer ? Callees::Conversions : Callees::Any))
         return;
     }
     Builder b(&getContext());

@@ -351,6 +351,30 @@ func.func @five_runs(%x: tensor<2x1x3x1x4xf32>, %shape: tensor<5xi64>) -> tensor
 
 // -----
 
+// A constant expanded to a run-time shape (HF's rotary embedding: inv_freq
+// [1, 2, 1] to the batch of position_ids) is a call reading the constant
+// uploaded once at creation; to a constant shape it is left for folding.
+// CHECK-LABEL: func.func @constant_to_batch
+// CHECK: llvm.call @moe_cuda_cc_expand_f32(
+// CHECK-LABEL: func.func @constant_shape
+// CHECK: onnx.expand
+// CHECK-LABEL: func.func @__moe_cuda_preload
+// CHECK: llvm.call @moe_cuda_cc_preload
+func.func @constant_to_batch(%shape: tensor<3xi64>) -> tensor<?x2x1xf32> {
+  %inv = arith.constant dense<[[[1.0], [0.5]]]> : tensor<1x2x1xf32>
+  %y = onnx.expand %inv, %shape : (tensor<1x2x1xf32>, tensor<3xi64>) -> tensor<?x2x1xf32>
+  return %y : tensor<?x2x1xf32>
+}
+
+func.func @constant_shape() -> tensor<3x2x1xf32> {
+  %inv = arith.constant dense<[[[1.0], [0.5]]]> : tensor<1x2x1xf32>
+  %shape = arith.constant dense<[3, 1, 1]> : tensor<3xi64>
+  %y = onnx.expand %inv, %shape : (tensor<1x2x1xf32>, tensor<3xi64>) -> tensor<3x2x1xf32>
+  return %y : tensor<3x2x1xf32>
+}
+
+// -----
+
 // A rotary embedding, q * cos + rotate_half(q) * sin: one call for the
 // seven ops - q (rank 4, its dims, the view 0, 1, 2, 3: q as it is), the
 // tables (rank 2: [S, 8]), then

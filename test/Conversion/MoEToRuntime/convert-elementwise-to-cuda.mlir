@@ -129,3 +129,27 @@ func.func @half_casts(%x: tensor<?x4xf16>) -> (tensor<?x4xf16>, tensor<2x4xf32>)
   %y = onnx.cast %x32 : tensor<?x4xf32> to tensor<?x4xf16>
   return %y, %w32 : tensor<?x4xf16>, tensor<2x4xf32>
 }
+
+// -----
+
+// Integer graph inputs converted to f32 (HF's rotary embedding casts its
+// position_ids, unsqueezed first): int64 kind 4, int32 kind 5, so that
+// the input can stay on the device. A cast of shape arithmetic (a rotary
+// range's bound from a dim) is host work: left as it is.
+// CHECK-LABEL: func.func @integer_casts
+// CHECK-DAG: %[[I64:.*]] = arith.constant 4 : i32
+// CHECK-DAG: %[[I32:.*]] = arith.constant 5 : i32
+// CHECK: llvm.call @moe_cuda_cc_cast(%{{.*}}, %[[I64]],
+// CHECK: llvm.call @moe_cuda_cc_cast(%{{.*}}, %[[I32]],
+// CHECK: onnx.cast %{{.*}} : tensor<i64> to tensor<f32>
+func.func @integer_casts(%ids: tensor<?x?xi64>, %mask: tensor<?xi32>)
+    -> (tensor<?x1x?xf32>, tensor<?xf32>, tensor<f32>) {
+  %u = onnx.unsqueeze %ids {axes = array<i64: 1>} : tensor<?x?xi64> -> tensor<?x1x?xi64>
+  %p = onnx.cast %u : tensor<?x1x?xi64> to tensor<?x1x?xf32>
+  %m = onnx.cast %mask : tensor<?xi32> to tensor<?xf32>
+  %shape = onnx.shape %ids {end = 2 : i64, start = 1 : i64} : tensor<?x?xi64> -> tensor<1xi64>
+  %zero = arith.constant dense<0> : tensor<i64>
+  %len = onnx.gather %shape, %zero {axis = 0 : i64} : (tensor<1xi64>, tensor<i64>) -> tensor<i64>
+  %f = onnx.cast %len : tensor<i64> to tensor<f32>
+  return %p, %m, %f : tensor<?x1x?xf32>, tensor<?xf32>, tensor<f32>
+}

@@ -1,6 +1,6 @@
 // RUN: moe-opt %s -moe-mark-device-io -split-input-file | FileCheck %s
-// RUN: moe-opt %s -moe-mark-device-io -split-input-file | grep -c "module attributes {moe.device_io}" | FileCheck %s --check-prefix=TWICE
-// TWICE: 2
+// RUN: moe-opt %s -moe-mark-device-io -split-input-file | grep -c "module attributes {moe.device_io}" | FileCheck %s --check-prefix=MARKED
+// MARKED: 3
 
 // Before: bufferized code. After: `moe.device_io` on the module when no
 // input's data is touched on the host, and `alignment = 256` (the device
@@ -78,13 +78,46 @@ module {
 
 // -----
 
-// Integer inputs could be indices reaching the kernels unchecked: not
-// marked, even without any op touching data.
+// Integer inputs could be indices reaching the kernels unchecked: one
+// whose pointer reaches another entry point than the conversion to
+// floats is not marked.
 // CHECK: module {
-// CHECK-NEXT: func.func @main_graph(%arg0: memref<4x2xi32>)
+// CHECK-NEXT: llvm.func @moe_cuda_cc_combine_f32
 module {
+  llvm.func @moe_cuda_cc_combine_f32(!llvm.ptr) -> i32
   func.func @main_graph(%ids: memref<4x2xi32>) -> memref<4x2xi32> {
+    %x1 = memref.extract_aligned_pointer_as_index %ids : memref<4x2xi32> -> index
+    %xi = arith.index_cast %x1 : index to i64
+    %xp = llvm.inttoptr %xi : i64 to !llvm.ptr
+    %s = llvm.call @moe_cuda_cc_combine_f32(%xp) : (!llvm.ptr) -> i32
     return %ids : memref<4x2xi32>
+  }
+}
+
+// -----
+
+// An integer input only converted to floats by CUDA calls (HF's
+// position_ids, through a view) is read as numbers, never as indices:
+// marked, the conversion's output on the device.
+// CHECK: module attributes {moe.device_io} {
+// CHECK-NEXT: llvm.func @moe_cuda_cc_cast
+// CHECK: memref.alloc() {alignment = 256 : i64} : memref<2x1x3xf32>
+module {
+  llvm.func @moe_cuda_cc_cast(i32, i32, !llvm.ptr, i64, !llvm.ptr) -> i32
+  func.func @main_graph(%ids: memref<2x3xi64>) -> memref<2x1x3xf32> {
+    %c0 = arith.constant 0 : i32
+    %c4 = arith.constant 4 : i32
+    %c6 = arith.constant 6 : i64
+    %view = memref.expand_shape %ids [[0, 1], [2]] output_shape [2, 1, 3] : memref<2x3xi64> into memref<2x1x3xi64>
+    %out = memref.alloc() {alignment = 64 : i64} : memref<2x1x3xf32>
+    %x1 = memref.extract_aligned_pointer_as_index %view : memref<2x1x3xi64> -> index
+    %o1 = memref.extract_aligned_pointer_as_index %out : memref<2x1x3xf32> -> index
+    %xi = arith.index_cast %x1 : index to i64
+    %oi = arith.index_cast %o1 : index to i64
+    %xp = llvm.inttoptr %xi : i64 to !llvm.ptr
+    %op = llvm.inttoptr %oi : i64 to !llvm.ptr
+    %s = llvm.call @moe_cuda_cc_cast(%c0, %c4, %xp, %c6, %op) : (i32, i32, !llvm.ptr, i64, !llvm.ptr) -> i32
+    return %out : memref<2x1x3xf32>
   }
 }
 

@@ -51,6 +51,10 @@
 # CHECK: OK: switch calls the CUDA runtime
 # CHECK: OK: cached calls the CUDA runtime
 # CHECK: OK: cached f32
+# CHECK: OK: padded calls the CUDA runtime
+# CHECK: OK: padded f32
+# CHECK: OK: positions calls the CUDA runtime
+# CHECK: OK: positions f32
 
 import os
 import shutil
@@ -107,6 +111,11 @@ def check_lowering(name, path):
         extra["causal"] = extra["gqa"] = extra["cached"] = extra["padded"] = \
             extra["decoder"] | {"moe_cuda_cc_rotary_f32", "moe_cuda_cc_concat_f32",
                                 "moe_cuda_cc_range_f32", "moe_cuda_cc_unary_f32"}
+        # position_ids (int64) converted on the device, inv_freq expanded
+        # to the batch, the tables' MatMul (no range)
+        extra["positions"] = extra["decoder"] | {
+            "moe_cuda_cc_rotary_f32", "moe_cuda_cc_concat_f32", "moe_cuda_cc_unary_f32",
+            "moe_cuda_cc_cast", "moe_cuda_cc_expand_f32"}
         extra = extra.get(name, set())
         assert kernels == {"moe_cuda_cc_layer_f32", "moe_cuda_cc_preload"} | extra, kernels
     print(f"OK: {name} calls the CUDA runtime")

@@ -115,6 +115,13 @@
 # causal mask: the first sequence left-padded): the mask an operand of the
 # same fused call - the same launches, still device-resident.
 # CHECK: OK: padded f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 10 kernel launches at T=1, 44 in a device run
+# With transformers' rotary embedding at the position_ids given (an int64
+# input): the positions converted to floats on the device (the only CUDA
+# call an integer input may reach), inv_freq expanded to the batch from its
+# upload at creation, the batched MatMul, the tables' attention_scaling of
+# 1.0 folded away - device-resident, 23 launches a run (the tables: expand,
+# cast, matmul, concat, cos, sin for the range and outer product's 5):
+# CHECK: OK: positions f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 11 kernel launches at T=1, 46 in a device run
 # CHECK: OK: moe-run --device on the device-resident qwen2 f32 model matches onnxruntime
 # CHECK: OK: a run-time broadcast mismatch fails naming the op; [1, 4] + [2, 4] broadcasts
 # CHECK: OK: grouped-query scores read the repeated heads where they lie, matching onnxruntime; a repeat that does not give q's heads fails naming the matmul
@@ -242,7 +249,8 @@ for name, (path, feeds_for) in models.items():
         # The graph's own ops run on the host in host runs: a device run
         # counts them too (its sizing probe's launches included).
         graph = (f", {device_launches} in a device run"
-                 if name in ("residual", "prenorm", "decoder", "causal", "gqa", "cached", "padded")
+                 if name in ("residual", "prenorm", "decoder", "causal", "gqa", "cached", "padded",
+                             "positions")
                  else "")
         print(f"OK: {name} {weights} ({how} per run_device, {launches} kernel launches "
               f"at T=1{graph}{traffic}, worst error {worst:.1e})")

@@ -129,6 +129,31 @@ def test_unary_mean():
         status = ch.lib.moe_cuda_cc_cast(0, to16, x.ctypes.data, x.size, host.ctypes.data)
         if status != ch.OK or not np.array_equal(host, narrow(x)):
             failures.append(f"cc host cast f32 -> {dtype}: status {status}")
+    # Integer graph inputs to f32 (HF's position_ids): numpy's rounding to
+    # nearest (values past 2**24 round), negative values too, through the
+    # kernel and the compiled code on host and device buffers.
+    for kind, itype in ((4, np.int64), (5, np.int32)):
+        big = np.iinfo(itype).max
+        ints = np.concatenate([np.arange(-5, 300), [2**24 + 1, -(2**24 + 3), big, -big]]
+                              ).astype(itype)
+        want = ints.astype(np.float32)
+        out = D(shape=ints.shape, dtype=np.float32)
+        status = ch.lib.moe_cuda_cast(None, kind, ints.size, D(ints).ptr, out.ptr)
+        if status != ch.OK or not np.array_equal(out.get(), want):
+            failures.append(f"cast {itype.__name__} -> f32: status {status}")
+        out = D(shape=ints.shape, dtype=np.float32)
+        status = ch.lib.moe_cuda_cc_cast(0, kind, D(ints).ptr, ints.size, out.ptr)
+        if status != ch.OK or not np.array_equal(out.get(), want):
+            failures.append(f"cc device cast {itype.__name__} -> f32: status {status}")
+        host = np.empty(ints.size, np.float32)
+        status = ch.lib.moe_cuda_cc_cast(0, kind, ints.ctypes.data, ints.size,
+                                         host.ctypes.data)
+        if status != ch.OK or not np.array_equal(host, want):
+            failures.append(f"cc host cast {itype.__name__} -> f32: status {status}")
+    for kind in (-1, 6):
+        bad = ch.lib.moe_cuda_cast(None, kind, 1, x.ctypes.data, x.ctypes.data)
+        if bad != ch.INVALID_ARGUMENT:
+            failures.append(f"cast kind {kind}: status {bad}")
     bad = ch.lib.moe_cuda_mean_rows_f32(None, None, 3, 0, None)
     if bad != ch.INVALID_ARGUMENT:
         failures.append(f"a mean over 0 columns: status {bad}")

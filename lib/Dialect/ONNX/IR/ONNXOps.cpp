@@ -182,6 +182,19 @@ static LogicalResult verifyBinary(Operation *op) {
 LogicalResult AddOp::verify() { return verifyBinary(*this); }
 LogicalResult SubOp::verify() { return verifyBinary(*this); }
 LogicalResult MulOp::verify() { return verifyBinary(*this); }
+
+OpFoldResult MulOp::fold(FoldAdaptor adaptor) {
+  auto isOne = [](Attribute attr) {
+    auto dense = dyn_cast_or_null<DenseFPElementsAttr>(attr);
+    return dense && dense.getNumElements() == 1 &&
+           (*dense.value_begin<APFloat>()).isExactlyValue(1.0);
+  };
+  if (isOne(adaptor.getRhs()) && getLhs().getType() == getType())
+    return getLhs();
+  if (isOne(adaptor.getLhs()) && getRhs().getType() == getType())
+    return getRhs();
+  return {};
+}
 LogicalResult DivOp::verify() { return verifyBinary(*this); }
 LogicalResult PowOp::verify() { return verifyBinary(*this); }
 LogicalResult MaxOp::verify() { return verifyBinary(*this); }

@@ -64,7 +64,12 @@ class ONNX_BinaryOp<string mnemonic, string onnxName, string math>
 
 def ONNX_AddOp : ONNX_BinaryOp<"add", "Add", "lhs + rhs">;
 def ONNX_SubOp : ONNX_BinaryOp<"sub", "Sub", "lhs - rhs">;
-def ONNX_MulOp : ONNX_BinaryOp<"mul", "Mul", "lhs * rhs">;
+def ONNX_MulOp : ONNX_BinaryOp<"mul", "Mul", "lhs * rhs"> {
+  // x * 1.0 (a scalar constant, x already the result's shape) folds to x:
+  // HF's rotary embedding scales its tables by attention_scaling, 1.0 for
+  // the default rotary type.
+  let hasFolder = 1;
+}
 def ONNX_DivOp : ONNX_BinaryOp<"div", "Div", "lhs / rhs">;
 def ONNX_PowOp : ONNX_BinaryOp<"pow", "Pow", "lhs ^ rhs">;
 def ONNX_MaxOp : ONNX_BinaryOp<"max", "Max", "max(lhs, rhs)">;
