@@ -147,6 +147,9 @@ def write_all(out):
     save("gather_constant_out_of_range",
          _graph([helper.make_node("Gather", ["x", "idx"], ["y"], name="gather", axis=1)], [x], [y],
                 [numpy_helper.from_array(np.array([0, 1, 2, 7], np.int64), "idx")]))
+    u8 = [helper.make_tensor_value_info(n, TensorProto.UINT8, [4]) for n in ("a", "b")]
+    save("compare_uint8", _graph([helper.make_node("Greater", ["a", "b"], ["c"], name="greater")],
+                                 u8, [helper.make_tensor_value_info("c", TensorProto.BOOL, [4])]))
     shape_in = helper.make_tensor_value_info("s", TensorProto.INT64, ["R"])
     save("reshape_dynamic_shape", _graph([helper.make_node("Reshape", ["x", "s"], ["y"], name="reshape")],
                                          [x, shape_in], [y]))

@@ -442,6 +442,25 @@ SELECT_MODELS = {
         [_info("y", ["T", 4]), _info("z", ["T", 4])],
         [_i64("one", 1), _init("zero", np.array(0.0, np.float32)),
          _init("lo", np.array(-0.5, np.float32)), _init("hi", np.array(0.75, np.float32))]),
+    # The ordered comparisons, each result selecting from x: floats (with
+    # NaNs: every comparison false) and int64 (transformers' causal mask:
+    # arange(total) > cache_position), broadcast.
+    "compare": lambda p: _single(p, [
+        helper.make_node("Greater", ["x", "b"], ["gt"], name="greater"),
+        helper.make_node("Less", ["x", "b"], ["lt"], name="less"),
+        helper.make_node("GreaterOrEqual", ["x", "b"], ["ge"], name="greater_or_equal"),
+        helper.make_node("LessOrEqual", ["ids", "pos"], ["le"], name="less_or_equal"),
+        helper.make_node("Greater", ["ids", "pos"], ["igt"], name="greater_int"),
+        helper.make_node("Where", ["gt", "x", "zero"], ["y_gt"], name="where_gt"),
+        helper.make_node("Where", ["lt", "x", "zero"], ["y_lt"], name="where_lt"),
+        helper.make_node("Where", ["ge", "x", "zero"], ["y_ge"], name="where_ge"),
+        helper.make_node("Cast", ["le"], ["y_le"], name="cast_le", to=TensorProto.FLOAT),
+        helper.make_node("Cast", ["igt"], ["y_igt"], name="cast_gt", to=TensorProto.FLOAT),
+    ], [_info("x", ["T", 4]), _info("b", [4]), _info("ids", [5], TensorProto.INT64),
+        _info("pos", ["T", 1], TensorProto.INT64)],
+        [_info("y_gt", ["T", 4]), _info("y_lt", ["T", 4]), _info("y_ge", ["T", 4]),
+         _info("y_le", ["T", 5]), _info("y_igt", ["T", 5])],
+        [_init("zero", np.array(0.0, np.float32))], opset=17),
     # torch's causal mask (ConstantOfShape of -inf, Trilu upper from k = 1)
     # and a lower triangle without k, on a run-time shape.
     "trilu": lambda p: _single(p, [

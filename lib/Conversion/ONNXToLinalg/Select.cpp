@@ -21,9 +21,12 @@ using utils::IteratorType;
 
 namespace {
 
-struct EqualLowering : OpRewritePattern<onnx::EqualOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(onnx::EqualOp op,
+/// The comparisons: floats ordered (NaN compares false), integers signed.
+template <typename OpTy, arith::CmpFPredicate FloatPredicate,
+          arith::CmpIPredicate IntPredicate>
+struct CompareLowering : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+  LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
     TensorBuilder tb(rewriter, op.getLoc());
     rewriter.replaceOp(
@@ -31,14 +34,27 @@ struct EqualLowering : OpRewritePattern<onnx::EqualOp> {
                 tb, {op.getLhs(), op.getRhs()}, op.getType(),
                 [](ImplicitLocOpBuilder &nb, ValueRange args) -> Value {
                   if (isa<FloatType>(args[0].getType()))
-                    return arith::CmpFOp::create(nb, arith::CmpFPredicate::OEQ,
-                                                 args[0], args[1]);
-                  return arith::CmpIOp::create(nb, arith::CmpIPredicate::eq,
-                                               args[0], args[1]);
+                    return arith::CmpFOp::create(nb, FloatPredicate, args[0],
+                                                 args[1]);
+                  return arith::CmpIOp::create(nb, IntPredicate, args[0],
+                                               args[1]);
                 }));
     return success();
   }
 };
+using EqualLowering = CompareLowering<onnx::EqualOp, arith::CmpFPredicate::OEQ,
+                                      arith::CmpIPredicate::eq>;
+using GreaterLowering =
+    CompareLowering<onnx::GreaterOp, arith::CmpFPredicate::OGT,
+                    arith::CmpIPredicate::sgt>;
+using LessLowering = CompareLowering<onnx::LessOp, arith::CmpFPredicate::OLT,
+                                     arith::CmpIPredicate::slt>;
+using GreaterOrEqualLowering =
+    CompareLowering<onnx::GreaterOrEqualOp, arith::CmpFPredicate::OGE,
+                    arith::CmpIPredicate::sge>;
+using LessOrEqualLowering =
+    CompareLowering<onnx::LessOrEqualOp, arith::CmpFPredicate::OLE,
+                    arith::CmpIPredicate::sle>;
 
 struct WhereLowering : OpRewritePattern<onnx::WhereOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -360,9 +376,11 @@ struct EinsumLowering : OpRewritePattern<onnx::EinsumOp> {
 } // namespace
 
 void onnx_lowering::populateSelectPatterns(RewritePatternSet &patterns) {
-  patterns.add<EqualLowering, WhereLowering, TriluLowering,
-               MapLowering<onnx::NotOp>, MapLowering<onnx::ClipOp>,
-               MapLowering<onnx::GeluOp>, MapLowering<onnx::SwishOp>,
-               GatherElementsLowering, GatherNDLowering, ScatterNDLowering,
-               EinsumLowering>(patterns.getContext());
+  patterns.add<EqualLowering, GreaterLowering, LessLowering,
+               GreaterOrEqualLowering, LessOrEqualLowering, WhereLowering,
+               TriluLowering, MapLowering<onnx::NotOp>,
+               MapLowering<onnx::ClipOp>, MapLowering<onnx::GeluOp>,
+               MapLowering<onnx::SwishOp>, GatherElementsLowering,
+               GatherNDLowering, ScatterNDLowering, EinsumLowering>(
+      patterns.getContext());
 }

@@ -29,20 +29,27 @@ broadcastInputs(NodeContext &ctx, ArrayRef<unsigned> inputs) {
   return shape;
 }
 
-static LogicalResult buildEqual(NodeContext &ctx) {
+/// Equal, Greater, Less, GreaterOrEqual, LessOrEqual.
+template <typename OpTy> static LogicalResult buildCompare(NodeContext &ctx) {
   FailureOr<Value> lhs = ctx.requiredInput(0), rhs = ctx.requiredInput(1);
   if (failed(lhs) || failed(rhs))
     return failure();
-  if (ctx.inputType(0).getElementType() != ctx.inputType(1).getElementType())
-    return ctx.emitError() << "input element types differ: "
-                           << ctx.inputType(0).getElementType() << " and "
-                           << ctx.inputType(1).getElementType();
+  Type element = ctx.inputType(0).getElementType();
+  if (element != ctx.inputType(1).getElementType())
+    return ctx.emitError() << "input element types differ: " << element
+                           << " and " << ctx.inputType(1).getElementType();
+  // The lowering compares floats and signless (signed) integers; unsigned
+  // ones (uint8: quantized weights) would compare as signed.
+  if (element.isUnsignedInteger())
+    return ctx.emitError() << "unsupported element type " << element
+                           << " (comparisons take floats, signed integers "
+                              "and bool)";
   FailureOr<SmallVector<int64_t>> shape = broadcastInputs(ctx, {0, 1});
   if (failed(shape))
     return failure();
-  return ctx.setOutput(0, moe::onnx::EqualOp::create(
-                              ctx.b, RankedTensorType::get(*shape, ctx.b.getI1Type()),
-                              *lhs, *rhs));
+  return ctx.setOutput(
+      0, OpTy::create(ctx.b, RankedTensorType::get(*shape, ctx.b.getI1Type()),
+                      *lhs, *rhs));
 }
 
 static LogicalResult buildWhere(NodeContext &ctx) {
@@ -281,7 +288,11 @@ static LogicalResult buildEinsum(NodeContext &ctx) {
 
 ArrayRef<OpEntry> mlir::moe::onnx_import::getSelectOpEntries() {
   static const OpEntry entries[] = {
-      {"", "Equal", 7, buildEqual},
+      {"", "Equal", 7, buildCompare<moe::onnx::EqualOp>},
+      {"", "Greater", 7, buildCompare<moe::onnx::GreaterOp>},
+      {"", "Less", 7, buildCompare<moe::onnx::LessOp>},
+      {"", "GreaterOrEqual", 12, buildCompare<moe::onnx::GreaterOrEqualOp>},
+      {"", "LessOrEqual", 12, buildCompare<moe::onnx::LessOrEqualOp>},
       {"", "Where", 9, buildWhere},
       {"", "Not", 1, buildNot},
       {"", "Clip", 6, buildClip},

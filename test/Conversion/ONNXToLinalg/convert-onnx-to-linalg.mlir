@@ -146,3 +146,32 @@ func.func @range(%a: tensor<f32>, %b: tensor<f32>, %c: tensor<f32>, %i: tensor<i
   %1 = onnx.range %i, %i, %i : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<?xi64>
   return %0, %1 : tensor<?xf32>, tensor<?xi64>
 }
+
+// -----
+
+// The comparisons: floats ordered (NaN compares false), integers signed,
+// each a linalg.generic over the broadcast operands.
+// CHECK-LABEL: func.func @comparisons
+// CHECK: arith.cmpf ogt
+// CHECK: arith.cmpf olt
+// CHECK: arith.cmpf oge
+// CHECK: arith.cmpf ole
+// CHECK: arith.cmpi sgt
+// CHECK: arith.cmpi slt
+// CHECK: arith.cmpi sge
+// CHECK: arith.cmpi sle
+// CHECK-NOT: onnx.
+func.func @comparisons(%x: tensor<?x4xf32>, %b: tensor<4xf32>, %i: tensor<5xi64>, %p: tensor<?x1xi64>)
+    -> (tensor<?x4xi1>, tensor<?x4xi1>, tensor<?x4xi1>, tensor<?x4xi1>,
+        tensor<?x5xi1>, tensor<?x5xi1>, tensor<?x5xi1>, tensor<?x5xi1>) {
+  %0 = onnx.greater %x, %b : (tensor<?x4xf32>, tensor<4xf32>) -> tensor<?x4xi1>
+  %1 = onnx.less %x, %b : (tensor<?x4xf32>, tensor<4xf32>) -> tensor<?x4xi1>
+  %2 = onnx.greater_or_equal %x, %b : (tensor<?x4xf32>, tensor<4xf32>) -> tensor<?x4xi1>
+  %3 = onnx.less_or_equal %x, %b : (tensor<?x4xf32>, tensor<4xf32>) -> tensor<?x4xi1>
+  %4 = onnx.greater %i, %p : (tensor<5xi64>, tensor<?x1xi64>) -> tensor<?x5xi1>
+  %5 = onnx.less %i, %p : (tensor<5xi64>, tensor<?x1xi64>) -> tensor<?x5xi1>
+  %6 = onnx.greater_or_equal %i, %p : (tensor<5xi64>, tensor<?x1xi64>) -> tensor<?x5xi1>
+  %7 = onnx.less_or_equal %i, %p : (tensor<5xi64>, tensor<?x1xi64>) -> tensor<?x5xi1>
+  return %0, %1, %2, %3, %4, %5, %6, %7 : tensor<?x4xi1>, tensor<?x4xi1>, tensor<?x4xi1>, tensor<?x4xi1>,
+      tensor<?x5xi1>, tensor<?x5xi1>, tensor<?x5xi1>, tensor<?x5xi1>
+}

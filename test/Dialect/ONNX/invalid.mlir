@@ -528,6 +528,31 @@ func.func @f(%a: tensor<4xi64>, %b: tensor<3xi64>) {
 
 // -----
 
+// The ordered comparisons share Equal's checks.
+func.func @f(%a: tensor<4xf32>, %b: tensor<4xf16>) {
+  // expected-error @+1 {{operands must share one element type}}
+  %0 = onnx.greater %a, %b : (tensor<4xf32>, tensor<4xf16>) -> tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<4xi64>, %b: tensor<3xi64>) {
+  // expected-error @+1 {{operand shapes [4] and [3] do not broadcast}}
+  %0 = onnx.less_or_equal %a, %b : (tensor<4xi64>, tensor<3xi64>) -> tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<4xi64>, %b: tensor<i64>) {
+  // expected-error @+1 {{result type 'tensor<3xi1>' does not match the inferred shape [4]}}
+  %0 = onnx.less %a, %b : (tensor<4xi64>, tensor<i64>) -> tensor<3xi1>
+  return
+}
+
+// -----
+
 func.func @f(%c: tensor<4xi1>, %x: tensor<4xf32>, %y: tensor<4xf16>) {
   // expected-error @+1 {{x, y and the result must share one element type}}
   %0 = onnx.where %c, %x, %y : (tensor<4xi1>, tensor<4xf32>, tensor<4xf16>) -> tensor<4xf32>

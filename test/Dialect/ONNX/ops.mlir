@@ -97,6 +97,14 @@ func.func @select_ops(%x: tensor<?x8xf32>, %ids: tensor<?x8xi64>, %one: tensor<i
                       %w: tensor<6x8xf32>, %rows: tensor<3x1xi64>, %upd: tensor<3x8xf32>) {
   // CHECK: onnx.equal %{{.*}}, %{{.*}} : (tensor<?x8xi64>, tensor<i64>) -> tensor<?x8xi1>
   %0 = onnx.equal %ids, %one : (tensor<?x8xi64>, tensor<i64>) -> tensor<?x8xi1>
+  // CHECK: onnx.greater %{{.*}}, %{{.*}} : (tensor<?x8xi64>, tensor<i64>) -> tensor<?x8xi1>
+  %gt = onnx.greater %ids, %one : (tensor<?x8xi64>, tensor<i64>) -> tensor<?x8xi1>
+  // CHECK: onnx.less %{{.*}}, %{{.*}} : (tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xi1>
+  %lt = onnx.less %x, %lo : (tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xi1>
+  // CHECK: onnx.greater_or_equal %{{.*}}, %{{.*}} : (tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xi1>
+  %ge = onnx.greater_or_equal %x, %lo : (tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xi1>
+  // CHECK: onnx.less_or_equal %{{.*}}, %{{.*}} : (tensor<?x8xi64>, tensor<i64>) -> tensor<?x8xi1>
+  %le = onnx.less_or_equal %ids, %one : (tensor<?x8xi64>, tensor<i64>) -> tensor<?x8xi1>
   // CHECK: onnx.not %{{.*}} : tensor<?x8xi1>
   %1 = onnx.not %0 : tensor<?x8xi1>
   // CHECK: onnx.where %{{.*}}, %{{.*}}, %{{.*}} : (tensor<?x8xi1>, tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>

@@ -1,6 +1,7 @@
 # Comparison, selection and contraction operators against onnxruntime:
 # Equal, Not, Where and Clip (opset 6 attributes and opset 11+ inputs, one
-# bound omitted), ArgMax (first and last index on ties) with
+# bound omitted), Greater, Less, GreaterOrEqual, LessOrEqual (floats with
+# NaNs, int64), ArgMax (first and last index on ties) with
 # GatherElements, GatherND and ScatterND (add, negative indices), Einsum
 # (matmul-like equations, spaces allowed), Gelu (opset 20, exact and
 # tanh), Swish (opset 24) and Trilu (a causal mask, a lower triangle).
@@ -9,6 +10,11 @@
 # CHECK: OK: equal_where_clip #0 y
 # CHECK: OK: equal_where_clip #0 z
 # CHECK: OK: clip_opset6 #0 y
+# CHECK: OK: compare #0 y_gt
+# CHECK: OK: compare #0 y_lt
+# CHECK: OK: compare #0 y_ge
+# CHECK: OK: compare #0 y_le
+# CHECK: OK: compare #0 y_igt
 # CHECK: OK: argmax_gather_elements #0 top
 # CHECK: OK: argmax_gather_elements #1 last
 # CHECK: OK: gather_scatter_nd #0 c
@@ -35,6 +41,12 @@ f32 = lambda *s: rng.standard_normal(s).astype(np.float32)
 cases = {
     "equal_where_clip": [dict(x=f32(5, 4), ids=rng.integers(0, 3, (5, 4)).astype(np.int64))],
     "clip_opset6": [dict(x=f32(3, 4))],
+    # Ties and NaNs in x (equal to b, or unordered).
+    "compare": [dict(x=np.array([[0.5, np.nan, -1, 2], [1, 2, np.nan, 0], [-3, 0.25, 1, 4]],
+                                np.float32),
+                     b=np.array([0.5, 1, np.nan, 1], np.float32),
+                     ids=np.arange(5, dtype=np.int64),
+                     pos=np.array([[-1], [2], [4]], np.int64))],
     # The second input has ties, where first and last index differ.
     "argmax_gather_elements": [dict(x=f32(5, 6)),
                                dict(x=np.array([[1, 3, 3, 0, 3, 2], [5, 5, 1, 1, 0, 5]], np.float32))],

@@ -16,18 +16,26 @@ static ArrayRef<int64_t> shapeOf(Value value) {
   return cast<ShapedType>(value.getType()).getShape();
 }
 
-LogicalResult EqualOp::verify() {
-  if (getElementTypeOrSelf(getLhs().getType()) !=
-      getElementTypeOrSelf(getRhs().getType()))
-    return emitOpError("operands must share one element type");
+/// The comparisons: one element type, shapes that broadcast to the
+/// result's.
+template <typename OpTy> static LogicalResult verifyCompare(OpTy op) {
+  if (getElementTypeOrSelf(op.getLhs().getType()) !=
+      getElementTypeOrSelf(op.getRhs().getType()))
+    return op.emitOpError("operands must share one element type");
   FailureOr<SmallVector<int64_t>> shape =
-      broadcastShapes(shapeOf(getLhs()), shapeOf(getRhs()));
+      broadcastShapes(shapeOf(op.getLhs()), shapeOf(op.getRhs()));
   if (failed(shape))
-    return emitOpError() << "operand shapes " << formatShape(shapeOf(getLhs()))
-                         << " and " << formatShape(shapeOf(getRhs()))
-                         << " do not broadcast";
-  return verifyResultShape(*this, *shape);
+    return op.emitOpError()
+           << "operand shapes " << formatShape(shapeOf(op.getLhs())) << " and "
+           << formatShape(shapeOf(op.getRhs())) << " do not broadcast";
+  return verifyResultShape(op, *shape);
 }
+
+LogicalResult EqualOp::verify() { return verifyCompare(*this); }
+LogicalResult GreaterOp::verify() { return verifyCompare(*this); }
+LogicalResult LessOp::verify() { return verifyCompare(*this); }
+LogicalResult GreaterOrEqualOp::verify() { return verifyCompare(*this); }
+LogicalResult LessOrEqualOp::verify() { return verifyCompare(*this); }
 
 LogicalResult WhereOp::verify() {
   Type elementType = getElementTypeOrSelf(getX().getType());

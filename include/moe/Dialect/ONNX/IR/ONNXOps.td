@@ -520,11 +520,17 @@ def ONNX_TopKOp : ONNX_Op<"topk"> {
 // Comparison and selection
 //===----------------------------------------------------------------------===//
 
-def ONNX_EqualOp : ONNX_Op<"equal"> {
-  let summary = "ONNX Equal with numpy broadcasting (i1 result)";
+class ONNX_CompareOp<string mnemonic, string onnxName, string math>
+    : ONNX_Op<mnemonic> {
+  let summary = "ONNX " # onnxName # " with numpy broadcasting (i1 result)";
   let description = [{
+    `result = }] # math # [{`, elementwise, the operands (one element
+    type) broadcast numpy-style; floats compare ordered (false when either
+    is NaN), integers signed. Exporters build attention masks with these
+    (transformers' causal mask: `arange(total) > cache_position`).
+
     ```mlir
-    %m = onnx.equal %a, %b : (tensor<?x2xi64>, tensor<i64>) -> tensor<?x2xi1>
+    %m = onnx.}] # mnemonic # [{ %a, %b : (tensor<?x2xi64>, tensor<i64>) -> tensor<?x2xi1>
     ```
   }];
   let arguments = (ins AnyRankedTensor:$lhs, AnyRankedTensor:$rhs);
@@ -534,6 +540,14 @@ def ONNX_EqualOp : ONNX_Op<"equal"> {
   }];
   let hasVerifier = 1;
 }
+
+def ONNX_EqualOp : ONNX_CompareOp<"equal", "Equal", "lhs == rhs">;
+def ONNX_GreaterOp : ONNX_CompareOp<"greater", "Greater", "lhs > rhs">;
+def ONNX_LessOp : ONNX_CompareOp<"less", "Less", "lhs < rhs">;
+def ONNX_GreaterOrEqualOp
+    : ONNX_CompareOp<"greater_or_equal", "GreaterOrEqual", "lhs >= rhs">;
+def ONNX_LessOrEqualOp
+    : ONNX_CompareOp<"less_or_equal", "LessOrEqual", "lhs <= rhs">;
 
 def ONNX_WhereOp : ONNX_Op<"where"> {
   let summary = "ONNX Where: condition ? x : y, broadcast";
