@@ -169,8 +169,12 @@ translate(ModuleOp module, StringRef signature, unsigned numInputs,
     emitError(loc) << "failed to translate '" << modelPath << "' to LLVM IR";
     return nullptr;
   }
+  SmallVector<int32_t> hostInputs;
+  if (auto attr =
+          module->getAttrOfType<DenseI32ArrayAttr>("moe.device_io_host_inputs"))
+    llvm::append_range(hostInputs, attr.asArrayRef());
   if (failed(addModelInterface(*llvmModule, kEntryName, numInputs, signature,
-                               module->hasAttr("moe.device_io")))) {
+                               module->hasAttr("moe.device_io"), hostInputs))) {
     emitError(loc) << "the lowered '" << kEntryName
                    << "' has no C interface to wrap";
     return nullptr;

@@ -91,9 +91,11 @@ void mlir::moe::markInputsReadOnly(func::FuncOp func) {
                     b.getBoolAttr(false));
 }
 
-LogicalResult mlir::moe::addModelInterface(llvm::Module &module, StringRef funcName,
-                                     unsigned numInputs, StringRef signature,
-                                     bool deviceIO) {
+LogicalResult mlir::moe::addModelInterface(llvm::Module &module,
+                                           StringRef funcName,
+                                           unsigned numInputs,
+                                           StringRef signature, bool deviceIO,
+                                           ArrayRef<int32_t> hostInputs) {
   llvm::LLVMContext &ctx = module.getContext();
   llvm::Function *callee =
       module.getFunction(("_mlir_ciface_" + funcName).str());
@@ -143,6 +145,16 @@ LogicalResult mlir::moe::addModelInterface(llvm::Module &module, StringRef funcN
                              llvm::GlobalValue::ExternalLinkage,
                              llvm::ConstantInt::get(i32, 1),
                              "__moe_model_device_io");
+    // int __moe_model_host_inputs[] = {count, indices...}: the inputs the
+    // graph reads on the host, which a device-resident run copies there.
+    if (!hostInputs.empty()) {
+      SmallVector<int32_t> words = {static_cast<int32_t>(hostInputs.size())};
+      llvm::append_range(words, hostInputs);
+      auto *array = llvm::ConstantDataArray::get(ctx, ArrayRef(words));
+      new llvm::GlobalVariable(module, array->getType(), /*isConstant=*/true,
+                               llvm::GlobalValue::ExternalLinkage, array,
+                               "__moe_model_host_inputs");
+    }
   }
   return success();
 }

@@ -31,10 +31,13 @@ void markInputsReadOnly(func::FuncOp func);
 
 /// Adds `__moe_model_signature` and `__moe_model_entry` (over
 /// `_mlir_ciface_<name>`) to `module`, `__moe_model_prepare`, and with
-/// `deviceIO` (moe-mark-device-io marked the graph) `__moe_model_device_io`.
+/// `deviceIO` (moe-mark-device-io marked the graph) `__moe_model_device_io`
+/// and, when some inputs are read on the host (`hostInputs`, their
+/// indices), `__moe_model_host_inputs` = {count, indices...}.
 LogicalResult addModelInterface(llvm::Module &module, StringRef funcName,
                                 unsigned numInputs, StringRef signature,
-                                bool deviceIO = false);
+                                bool deviceIO = false,
+                                ArrayRef<int32_t> hostInputs = {});
 
 } // namespace mlir::moe
 

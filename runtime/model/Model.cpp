@@ -51,6 +51,9 @@ __attribute__((weak)) void moe_cuda_cc_device_free(void *pointer);
 /// Defined (1) when moe-mark-device-io found that only CUDA calls touch
 /// the graph's data: its buffers may then live in device memory.
 __attribute__((weak)) extern const int32_t __moe_model_device_io;
+/// {count, indices...}: the inputs such a graph reads on the host (absent:
+/// none), copied there before a device-resident run.
+__attribute__((weak)) extern const int32_t __moe_model_host_inputs[];
 }
 
 using namespace moe::model;
@@ -254,11 +257,31 @@ moe_model_status deliverToDevice(const Signature &sig,
   return status;
 }
 
+/// Copies a device input into a new host buffer, appended to `staging`.
+moe_model_status copyToHost(const std::string &name, const moe_tensor &input,
+                            std::vector<std::unique_ptr<char[]>> &staging,
+                            void *stream) {
+  size_t bytes;
+  elementCount(input.shape, input.rank, moe_dtype_size(moe_dtype(input.dtype)),
+               bytes);
+  staging.emplace_back(new (std::nothrow) char[bytes ? bytes : 1]);
+  if (!staging.back())
+    return fail(MOE_MODEL_OUT_OF_MEMORY, "input '" + name + "': out of memory");
+  if (moe_cuda_cc_copy(staging.back().get(), input.data,
+                       static_cast<int64_t>(bytes), stream) != 0)
+    return fail(MOE_MODEL_RUNTIME_ERROR,
+                "input '" + name + "': copying from the device failed: " +
+                    moe_cuda_last_error());
+  return MOE_MODEL_OK;
+}
+
 /// moe_model_run_device for a device-resident graph (__moe_model_device_io):
-/// the caller's device pointers go straight into the descriptors, the
-/// graph's buffers come from device memory for this run (the runtime's
-/// thread allocator), and each result is copied device to device into the
-/// caller's buffer. Everything happens on the thread that runs the graph.
+/// the caller's device pointers go straight into the descriptors (those
+/// of the inputs the graph reads on the host, __moe_model_host_inputs,
+/// copied there first), the graph's buffers come from device memory for
+/// this run (the runtime's thread allocator), and each result is copied
+/// device to device into the caller's buffer. Everything happens on the
+/// thread that runs the graph.
 moe_model_status runResident(moe_model *model, const moe_tensor *inputs,
                              moe_tensor *outputs, void *stream) {
   const Signature &sig = model->signature;
@@ -267,6 +290,20 @@ moe_model_status runResident(moe_model *model, const moe_tensor *inputs,
   if (moe_model_status status =
           describeInputs(sig, inputs, descriptors, inputPointers))
     return status;
+  std::vector<std::unique_ptr<char[]>> staging;
+  for (int32_t k = 0; __moe_model_host_inputs && k < __moe_model_host_inputs[0];
+       ++k) {
+    auto i = static_cast<size_t>(__moe_model_host_inputs[1 + k]);
+    if (i >= sig.inputs.size())
+      return fail(MOE_MODEL_INTERNAL_ERROR,
+                  "a host input index is out of range");
+    if (moe_model_status status =
+            copyToHost(sig.inputs[i].name, inputs[i], staging, stream))
+      return status;
+    // The descriptor's allocated and aligned pointers.
+    descriptors[i][0] = descriptors[i][1] =
+        reinterpret_cast<intptr_t>(staging.back().get());
+  }
   // The caller's work on `stream` (its inputs) is done before the graph's
   // CUDA calls, on their own stream, read them.
   if (moe_cuda_cc_copy(nullptr, nullptr, 0, stream) != 0)
@@ -547,19 +584,9 @@ moe_model_status moe_model_run_device(moe_model *model,
   for (int32_t i = 0; i < numInputs; ++i) {
     if (moe_model_status status = checkInput(sig.inputs[i], inputs[i], symbols))
       return status;
-    size_t bytes;
-    elementCount(inputs[i].shape, inputs[i].rank,
-                 moe_dtype_size(moe_dtype(inputs[i].dtype)), bytes);
-    staging.emplace_back(new (std::nothrow) char[bytes ? bytes : 1]);
-    if (!staging.back())
-      return fail(MOE_MODEL_OUT_OF_MEMORY,
-                  "input '" + sig.inputs[i].name + "': out of memory");
-    if (moe_cuda_cc_copy(staging.back().get(), inputs[i].data,
-                         static_cast<int64_t>(bytes), stream) != 0)
-      return fail(MOE_MODEL_RUNTIME_ERROR,
-                  "input '" + sig.inputs[i].name +
-                      "': copying from the device failed: " +
-                      moe_cuda_last_error());
+    if (moe_model_status status =
+            copyToHost(sig.inputs[i].name, inputs[i], staging, stream))
+      return status;
     hostInputs[i].data = staging.back().get();
   }
 

@@ -123,6 +123,24 @@ def build(out, rng):
                 "past_v": rng.standard_normal((2, 2, start, D // 4)).astype(np.float32),
                 "position_ids": ids.astype(np.int64)}
     models["positions"] = (path, positions_feeds)
+    # A layer with transformers' own inputs: a 2-D int64 attention_mask
+    # (the second sequence left-padded by 2) turned into the additive
+    # causal mask in the graph, and position_ids counting its tokens.
+    path = os.path.join(out, "transformers.onnx")
+    blocks.export_cached(blocks.DecoderLayer(
+        blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2), d=D, heads=4,
+        rotary="hf", kv_heads=2), path, d=D, seed=1, padded="2d")
+
+    def transformers_feeds(t):
+        start = CACHED[t]
+        mask = np.ones((2, start + t), np.int64)
+        mask[1, :2] = 0
+        ids = np.maximum(np.cumsum(mask, axis=1) - 1, 0)[:, start:]
+        return {"x": rng.standard_normal((2, t, D)).astype(np.float32),
+                "past_k": rng.standard_normal((2, 2, start, D // 4)).astype(np.float32),
+                "past_v": rng.standard_normal((2, 2, start, D // 4)).astype(np.float32),
+                "attention_mask": mask, "position_ids": ids.astype(np.int64)}
+    models["transformers"] = (path, transformers_feeds)
     return models
 
 
@@ -138,7 +156,8 @@ def weight_types(name):
     on the device): to keep the compile time of the tests down."""
     if name == "decoder":  # bf16 too: the projections' cuBLAS bf16 GEMMs
         return ("f32", "bf16")
-    if name in ("residual", "prenorm", "causal", "gqa", "cached", "padded", "positions", "many",
+    if name in ("residual", "prenorm", "causal", "gqa", "cached", "padded", "positions",
+                "transformers", "many",
                 "two_layers", "relu", "gatebefore", "soft", "stacked", "switch"):
         return ("f32",)
     if name == "gptoss":
@@ -148,9 +167,11 @@ def weight_types(name):
 
 def device_resident(name):
     """Whether moe_model_run_device runs the model on the caller's device
-    buffers (moe-mark-device-io): all but the many-experts one, routed on
-    the host."""
-    return name != "many"
+    buffers with no copy through the host (moe-mark-device-io): all but the
+    many-experts one, routed on the host (its x copied there), and the one
+    whose causal mask is built on the host from transformers' 2-D
+    attention_mask (Greater, Equal, ScatterND: host ops)."""
+    return name not in ("many", "transformers")
 
 
 def error_and_cosine(actual, expected):

@@ -485,6 +485,29 @@ class SelfAttention(nn.Module):
         return self.o_proj(out)
 
 
+def causal_mask_4d(attention_mask, t, p, dtype):
+    """The additive mask [b, 1, t, p + t] transformers builds from a 2-D
+    attention_mask [b, p + t] (1: a token, 0: padding) for new tokens at
+    cache positions p..p+t-1, as _prepare_4d_causal_attention_mask_with_
+    cache_position writes it (Greater, Trilu, Expand, Equal, a masked
+    fill through ScatterND in the export)."""
+    min_dtype = torch.finfo(dtype).min
+    target = p + t
+    cache_position = torch.arange(p, p + t)
+    causal_mask = torch.full((t, target), fill_value=min_dtype, dtype=dtype)
+    if t != 1:
+        causal_mask = torch.triu(causal_mask, diagonal=1)
+    causal_mask *= torch.arange(target) > cache_position.reshape(-1, 1)
+    causal_mask = causal_mask[None, None, :, :].expand(attention_mask.shape[0], 1, -1, -1)
+    causal_mask = causal_mask.clone()
+    mask_length = attention_mask.shape[-1]
+    padding_mask = causal_mask[:, :, :, :mask_length] + attention_mask[:, None, None, :]
+    padding_mask = padding_mask == 0
+    causal_mask[:, :, :, :mask_length] = causal_mask[:, :, :, :mask_length].masked_fill(
+        padding_mask, min_dtype)
+    return causal_mask
+
+
 class DecoderLayer(nn.Module):
     """A whole decoder layer as Mixtral's writes it: h = x + attn(norm(x)),
     then h + moe(norm(h))."""
@@ -498,6 +521,9 @@ class DecoderLayer(nn.Module):
 
     def forward(self, hidden_states, past_k=None, past_v=None, attention_mask=None,
                 position_ids=None):
+        if attention_mask is not None and attention_mask.dim() == 2:
+            attention_mask = causal_mask_4d(attention_mask, hidden_states.shape[1],
+                                            past_k.shape[2], hidden_states.dtype)
         attn = self.self_attn(self.input_layernorm(hidden_states), past_k, past_v,
                               attention_mask, position_ids)
         present = ()
@@ -529,8 +555,10 @@ def test_blocks():
 def export_cached(layer, path, d, opset=17, seed=0, padded=False):
     """Exports a DecoderLayer for decoding with a KV cache: inputs x [batch,
     seq, d], past_k and past_v [batch, kv_heads, past, head_dim] (and with
-    `padded` attention_mask [batch, 1, 1, total], additive; with
-    rotary="hf" position_ids [batch, seq], int64); outputs y and the
+    `padded` attention_mask [batch, 1, 1, total], additive, or with
+    padded="2d" transformers' [batch, total] int64 one, turned into the
+    additive causal mask in the graph; with rotary="hf" position_ids
+    [batch, seq], int64); outputs y and the
     extended cache, present_k and present_v [batch, kv_heads, total,
     head_dim] (HF's layer with a DynamicCache, as a graph)."""
     torch.manual_seed(seed)
@@ -545,7 +573,11 @@ def export_cached(layer, path, d, opset=17, seed=0, padded=False):
     axes = {"x": {0: "batch", 1: "seq"}, "past_k": cache_axes, "past_v": cache_axes,
             "y": {0: "batch", 1: "seq"}, "present_k": {0: "batch", 2: "total"},
             "present_v": {0: "batch", 2: "total"}}
-    if padded:
+    if padded == "2d":
+        inputs += (torch.ones(2, 7, dtype=torch.int64),)
+        names.append("attention_mask")
+        axes["attention_mask"] = {0: "batch", 1: "total"}
+    elif padded:
         inputs += (torch.zeros(2, 1, 1, 7),)
         names.append("attention_mask")
         axes["attention_mask"] = {0: "batch", 3: "total"}

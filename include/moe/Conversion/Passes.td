@@ -236,11 +236,13 @@ def MoEMarkDeviceIOPass : Pass<"moe-mark-device-io", "ModuleOp"> {
     `memref.alloc`, with its views) is host-touched when anything but a
     view, a metadata query, a deallocation or a return uses it, or when its
     pointer reaches anything but a `moe_cuda_cc_*` call (or a pointer
-    comparison). When `main_graph` (option `function`) has no
-    host-touched input, and its integer inputs reach no CUDA call but the
-    conversion to floats (`moe_cuda_cc_cast`: transformers' position_ids;
-    indices from the caller would reach other kernels unchecked), the
-    module gets `moe.device_io` and every
+    comparison). When the integer inputs of `main_graph` (option
+    `function`) reach no CUDA call but the conversion to floats
+    (`moe_cuda_cc_cast`: transformers' position_ids; indices from the
+    caller would reach other kernels unchecked), the module gets
+    `moe.device_io`, its host-touched inputs are listed in
+    `moe.device_io_host_inputs` (a device-resident run copies those to
+    the host first; CUDA calls stage them from there), and every
     allocation that is not host-touched gets `alignment = 256`: in a
     device-resident run (moe_model_run_device on a model with
     `__moe_model_device_io`) the runtime's allocator hook puts exactly

@@ -12,12 +12,15 @@
 //     a view, or when its pointer (extract_aligned_pointer_as_index, then
 //     casts) reaches anything but a call of a moe_cuda_cc_* entry point or
 //     a pointer comparison (the deallocation's);
-//   - a graph qualifies when no input is host-touched and its integer
-//     inputs reach only conversions to floats (moe_cuda_cc_cast: HF's
-//     position_ids; indices from the caller would reach other kernels
-//     unchecked): the module gets `moe.device_io`, and every allocation
-//     that is not host-touched gets `alignment = 256`, the tag the
-//     runtime's allocator hook recognizes (runtime/cpu/BufferCache.cpp).
+//   - a graph qualifies when its integer inputs reach no CUDA entry point
+//     but the conversion to floats (moe_cuda_cc_cast: HF's position_ids;
+//     indices from the caller would reach other kernels unchecked): the
+//     module gets `moe.device_io`, the inputs that are host-touched (an
+//     attention_mask the graph turns into a float mask on the host) are
+//     listed in `moe.device_io_host_inputs` - a device-resident run copies
+//     those to the host first, CUDA calls stage them from there - and every
+//     allocation that is not host-touched gets `alignment = 256`, the tag
+//     the runtime's allocator hook recognizes (runtime/cpu/BufferCache.cpp).
 // Ops nobody listed count as touching data: the analysis errs on the side
 // of the host.
 //
@@ -51,27 +54,25 @@ bool isViewOf(Operation *op) {
              memref::CastOp, memref::SubViewOp, memref::ReinterpretCastOp>(op);
 }
 
-/// The CUDA entry points a buffer's pointer may reach: any, or (an integer
-/// input's) only the conversion to floats, which reads its values as
-/// numbers, never as indices.
-enum class Callees { Any, Conversions };
+/// Whether `op` casts a pointer value (an aligned pointer as index) along.
+bool castsPointer(Operation *op) {
+  return isa<arith::IndexCastOp, arith::IndexCastUIOp, LLVM::IntToPtrOp>(op);
+}
 
 /// Whether a pointer value (an aligned pointer as index, or what casts make
-/// of it) only reaches CUDA entry points (`callees`) and pointer
-/// comparisons.
-bool pointerStaysOnDevice(Value pointer, Callees callees) {
+/// of it) only reaches CUDA entry points and pointer comparisons.
+bool pointerStaysOnDevice(Value pointer) {
   for (Operation *user : pointer.getUsers()) {
     if (auto call = dyn_cast<LLVM::CallOp>(user)) {
       std::optional<StringRef> callee = call.getCallee();
-      if (!callee || !callee->starts_with("moe_cuda_cc_") ||
-          (callees == Callees::Conversions && *callee != "moe_cuda_cc_cast"))
+      if (!callee || !callee->starts_with("moe_cuda_cc_"))
         return false;
       continue;
     }
     if (isa<arith::CmpIOp>(user))
       continue;
-    if (isa<arith::IndexCastOp, arith::IndexCastUIOp, LLVM::IntToPtrOp>(user)) {
-      if (!pointerStaysOnDevice(user->getResult(0), callees))
+    if (castsPointer(user)) {
+      if (!pointerStaysOnDevice(user->getResult(0)))
         return false;
       continue;
     }
@@ -81,12 +82,12 @@ bool pointerStaysOnDevice(Value pointer, Callees callees) {
 }
 
 /// Whether any use of `buffer` or its views reads or writes its data on
-/// the host (or passes it to a CUDA entry point `callees` leaves out).
-bool hostTouches(Value buffer, Callees callees = Callees::Any) {
+/// the host.
+bool hostTouches(Value buffer) {
   for (OpOperand &use : buffer.getUses()) {
     Operation *user = use.getOwner();
     if (isViewOf(user) && use.getOperandNumber() == 0) {
-      if (hostTouches(user->getResult(0), callees))
+      if (hostTouches(user->getResult(0)))
         return true;
       continue;
     }
@@ -94,11 +95,44 @@ bool hostTouches(Value buffer, Callees callees = Callees::Any) {
             memref::DeallocOp, func::ReturnOp>(user))
       continue;
     if (auto pointer = dyn_cast<memref::ExtractAlignedPointerAsIndexOp>(user)) {
-      if (!pointerStaysOnDevice(pointer.getResult(), callees))
+      if (!pointerStaysOnDevice(pointer.getResult()))
         return true;
       continue;
     }
     return true;
+  }
+  return false;
+}
+
+/// Whether a pointer value reaches a CUDA entry point other than the
+/// conversion to floats, which reads its elements as numbers, never as
+/// indices.
+bool pointerIndexesOnDevice(Value pointer) {
+  for (Operation *user : pointer.getUsers()) {
+    if (auto call = dyn_cast<LLVM::CallOp>(user)) {
+      std::optional<StringRef> callee = call.getCallee();
+      if (callee && callee->starts_with("moe_cuda_cc_") &&
+          *callee != "moe_cuda_cc_cast")
+        return true;
+    } else if (castsPointer(user) &&
+               pointerIndexesOnDevice(user->getResult(0))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/// Whether the pointer of `buffer` or of a view of it reaches a CUDA entry
+/// point other than the conversion to floats (whatever else uses it).
+bool indexesOnDevice(Value buffer) {
+  for (OpOperand &use : buffer.getUses()) {
+    Operation *user = use.getOwner();
+    if (isViewOf(user) && use.getOperandNumber() == 0 &&
+        indexesOnDevice(user->getResult(0)))
+      return true;
+    if (auto pointer = dyn_cast<memref::ExtractAlignedPointerAsIndexOp>(user);
+        pointer && pointerIndexesOnDevice(pointer.getResult()))
+      return true;
   }
   return false;
 }
@@ -109,19 +143,21 @@ struct MoEMarkDeviceIOPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     module->removeAttr("moe.device_io");
+    module->removeAttr("moe.device_io_host_inputs");
     auto func = module.lookupSymbol<func::FuncOp>(function);
     if (!func || func.isExternal())
       return;
+    SmallVector<int32_t> hostInputs;
     for (BlockArgument input : func.getArguments()) {
       auto type = dyn_cast<MemRefType>(input.getType());
       if (!type)
         return;
       // Integer inputs could be indices that reach the kernels unchecked:
-      // only their conversions to floats may read them.
-      bool integer = isa<IntegerType>(type.getElementType());
-      if ((!integer && !isa<FloatType>(type.getElementType())) ||
-          hostTouches(input, integer ? Callees::Conversions : Callees::Any))
+      // only their conversions to floats may read them on the device.
+      if (isa<IntegerType>(type.getElementType()) && indexesOnDevice(input))
         return;
+      if (hostTouches(input))
+        hostInputs.push_back(static_cast<int32_t>(input.getArgNumber()));
     }
     Builder b(&getContext());
     func.walk([&](memref::AllocOp alloc) {
@@ -133,6 +169,9 @@ struct MoEMarkDeviceIOPass
         alloc.setAlignmentAttr(b.getI64IntegerAttr(kDeviceAlignment / 2));
     });
     module->setAttr("moe.device_io", b.getUnitAttr());
+    if (!hostInputs.empty())
+      module->setAttr("moe.device_io_host_inputs",
+                      b.getDenseI32ArrayAttr(hostInputs));
   }
 };
 

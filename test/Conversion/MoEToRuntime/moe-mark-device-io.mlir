@@ -1,9 +1,11 @@
 // RUN: moe-opt %s -moe-mark-device-io -split-input-file | FileCheck %s
-// RUN: moe-opt %s -moe-mark-device-io -split-input-file | grep -c "module attributes {moe.device_io}" | FileCheck %s --check-prefix=MARKED
-// MARKED: 3
+// RUN: moe-opt %s -moe-mark-device-io -split-input-file | grep -c "module attributes {moe.device_io" | FileCheck %s --check-prefix=MARKED
+// MARKED: 6
 
-// Before: bufferized code. After: `moe.device_io` on the module when no
-// input's data is touched on the host, and `alignment = 256` (the device
+// Before: bufferized code. After: `moe.device_io` on the module unless an
+// integer input reaches a CUDA call other than the conversion to floats,
+// the inputs touched on the host listed in `moe.device_io_host_inputs`
+// (a run copies them there first), and `alignment = 256` (the device
 // tag) on every allocation only CUDA runtime calls touch.
 
 // Inputs and the output reach only the CUDA call: marked, the output on
@@ -64,8 +66,9 @@ module {
 
 // -----
 
-// A copy reads the input on the host: not marked, nothing tagged.
-// CHECK: module {
+// A copy reads the input on the host: marked, the input listed as read on
+// the host, the copy's buffer on the host (not tagged).
+// CHECK: module attributes {moe.device_io, moe.device_io_host_inputs = array<i32: 0>} {
 // CHECK-NEXT: func.func @main_graph(%arg0: memref<4x4xf32>)
 // CHECK-NOT: alignment = 256
 module {
@@ -123,17 +126,43 @@ module {
 
 // -----
 
-// The input's pointer reaches a call that is not a CUDA entry point: not
-// marked.
-// CHECK: module {
-// CHECK-NEXT: llvm.func @moe_cc_combine_f32
+// The first input's pointer reaches a call that is not a CUDA entry point
+// (host code), the second's only a CUDA call: the first listed as read on
+// the host, the second stays on the device, and so does the CUDA call's
+// output.
+// CHECK: module attributes {moe.device_io, moe.device_io_host_inputs = array<i32: 0>} {
+// CHECK: memref.alloc() {alignment = 256 : i64} : memref<4xf32>
 module {
   llvm.func @moe_cc_combine_f32(!llvm.ptr) -> i32
-  func.func @main_graph(%x: memref<4xf32>) -> memref<4xf32> {
+  llvm.func @moe_cuda_cc_copy(!llvm.ptr, !llvm.ptr, i64, !llvm.ptr) -> i32
+  func.func @main_graph(%x: memref<4xf32>, %y: memref<4xf32>) -> (memref<4xf32>, memref<4xf32>) {
+    %c4 = arith.constant 4 : i64
     %x1 = memref.extract_aligned_pointer_as_index %x : memref<4xf32> -> index
     %xi = arith.index_cast %x1 : index to i64
     %xp = llvm.inttoptr %xi : i64 to !llvm.ptr
     %s = llvm.call @moe_cc_combine_f32(%xp) : (!llvm.ptr) -> i32
-    return %x : memref<4xf32>
+    %out = memref.alloc() {alignment = 64 : i64} : memref<4xf32>
+    %y1 = memref.extract_aligned_pointer_as_index %y : memref<4xf32> -> index
+    %o1 = memref.extract_aligned_pointer_as_index %out : memref<4xf32> -> index
+    %yi = arith.index_cast %y1 : index to i64
+    %oi = arith.index_cast %o1 : index to i64
+    %yp = llvm.inttoptr %yi : i64 to !llvm.ptr
+    %op = llvm.inttoptr %oi : i64 to !llvm.ptr
+    %null = llvm.mlir.zero : !llvm.ptr
+    %t = llvm.call @moe_cuda_cc_copy(%op, %yp, %c4, %null) : (!llvm.ptr, !llvm.ptr, i64, !llvm.ptr) -> i32
+    return %x, %out : memref<4xf32>, memref<4xf32>
+  }
+}
+
+// -----
+
+// An integer input indexing on the host only (a gather's ids read by host
+// code) is listed as read on the host: marked.
+// CHECK: module attributes {moe.device_io, moe.device_io_host_inputs = array<i32: 0>} {
+module {
+  func.func @main_graph(%ids: memref<4xi64>) -> memref<4xi64> {
+    %out = memref.alloc() : memref<4xi64>
+    memref.copy %ids, %out : memref<4xi64> to memref<4xi64>
+    return %out : memref<4xi64>
   }
 }

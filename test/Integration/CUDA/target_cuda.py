@@ -55,6 +55,8 @@
 # CHECK: OK: padded f32
 # CHECK: OK: positions calls the CUDA runtime
 # CHECK: OK: positions f32
+# CHECK: OK: transformers calls the CUDA runtime
+# CHECK: OK: transformers f32
 
 import os
 import shutil
@@ -116,6 +118,10 @@ def check_lowering(name, path):
         extra["positions"] = extra["decoder"] | {
             "moe_cuda_cc_rotary_f32", "moe_cuda_cc_concat_f32", "moe_cuda_cc_unary_f32",
             "moe_cuda_cc_cast", "moe_cuda_cc_expand_f32"}
+        # transformers' 2-D mask: its float pieces (the causal fill times
+        # arange > cache_position, expanded, sliced, plus the cast mask)
+        # are CUDA calls too
+        extra["transformers"] = extra["positions"] | {"moe_cuda_cc_slice_f32"}
         extra = extra.get(name, set())
         assert kernels == {"moe_cuda_cc_layer_f32", "moe_cuda_cc_preload"} | extra, kernels
     print(f"OK: {name} calls the CUDA runtime")

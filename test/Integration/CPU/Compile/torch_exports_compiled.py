@@ -37,6 +37,8 @@
 # CHECK: OK: cached y past=3 T=2
 # CHECK: OK: positions y past=0 T=5
 # CHECK: OK: positions present_k past=5 T=1
+# CHECK: OK: transformers y past=0 T=5
+# CHECK: OK: transformers y past=5 T=1
 
 import os
 import subprocess
@@ -121,22 +123,29 @@ for past, tokens in ((0, 5), (5, 1), (3, 2)):
                        atol=1e-5)
 
 # The same layer with transformers' rotary embedding at the position_ids
-# given (an int64 input; the second sequence a position behind).
-path = os.path.join(out, "positions.onnx")
-blocks.export_cached(blocks.DecoderLayer(
-    blocks.MixtralSparseMoeBlock(d=d, f=16, num_experts=4, top_k=2), d=d, heads=4,
-    causal=True, rotary="hf", kv_heads=2), path, d=d, seed=1)
-build = os.path.join(out, "positions_runtime")
-os.makedirs(build)
-model = compiled_model.Model(compiled_model.compile_model(path, build, []))
-for past, tokens in ((0, 5), (5, 1)):
-    ids = np.stack([np.arange(past, past + tokens), np.arange(past, past + tokens) + 3])
-    feeds = {"x": rng.standard_normal((2, tokens, d)).astype(np.float32),
-             "past_k": rng.standard_normal((2, 2, past, d // 4)).astype(np.float32),
-             "past_v": rng.standard_normal((2, 2, past, d // 4)).astype(np.float32),
-             "position_ids": ids.astype(np.int64)}
-    expected = run_onnxruntime(path, feeds)
-    actual = model.run(list(feeds.values()))
-    for output, got, want in zip(("y", "present_k", "present_v"), actual, expected):
-        mh.check_close(f"positions {output} past={past} T={tokens}", got, want, rtol=1e-4,
-                       atol=1e-5)
+# given (an int64 input; the second sequence a position behind), then also
+# with transformers' 2-D int64 attention_mask (the second sequence
+# left-padded by 2) turned into the causal mask in the graph.
+for name, padded in (("positions", False), ("transformers", "2d")):
+    path = os.path.join(out, name + ".onnx")
+    blocks.export_cached(blocks.DecoderLayer(
+        blocks.MixtralSparseMoeBlock(d=d, f=16, num_experts=4, top_k=2), d=d, heads=4,
+        causal=not padded, rotary="hf", kv_heads=2), path, d=d, seed=1, padded=padded)
+    build = os.path.join(out, name + "_runtime")
+    os.makedirs(build)
+    model = compiled_model.Model(compiled_model.compile_model(path, build, []))
+    for past, tokens in ((0, 5), (5, 1)):
+        mask = np.ones((2, past + tokens), np.int64)
+        mask[1, :2] = 0
+        ids = np.stack([np.arange(past, past + tokens), np.arange(past, past + tokens) + 3])
+        feeds = {"x": rng.standard_normal((2, tokens, d)).astype(np.float32),
+                 "past_k": rng.standard_normal((2, 2, past, d // 4)).astype(np.float32),
+                 "past_v": rng.standard_normal((2, 2, past, d // 4)).astype(np.float32)}
+        if padded:
+            feeds["attention_mask"] = mask
+        feeds["position_ids"] = ids.astype(np.int64)
+        expected = run_onnxruntime(path, feeds)
+        actual = model.run(list(feeds.values()))
+        for output, got, want in zip(("y", "present_k", "present_v"), actual, expected):
+            mh.check_close(f"{name} {output} past={past} T={tokens}", got, want, rtol=1e-4,
+                           atol=1e-5)
