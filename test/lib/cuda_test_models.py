@@ -123,6 +123,13 @@ def build(out, rng):
                 "past_v": rng.standard_normal((2, 2, start, D // 4)).astype(np.float32),
                 "position_ids": ids.astype(np.int64)}
     models["positions"] = (path, positions_feeds)
+    # Qwen3's attention: each q and k head RMS-normed before the rotary
+    # embedding (its weight the heads' width, fixed by view(b, t, -1, d)).
+    path = os.path.join(out, "qwen3.onnx")
+    blocks.export_cached(blocks.DecoderLayer(
+        blocks.MixtralSparseMoeBlock(d=D, f=16, num_experts=4, top_k=2), d=D, heads=4,
+        causal=True, rotary="hf", kv_heads=2, qk_norm=True), path, d=D, seed=1)
+    models["qwen3"] = (path, positions_feeds)
     # A layer with transformers' own inputs: a 2-D int64 attention_mask
     # (the second sequence left-padded by 2) turned into the additive
     # causal mask in the graph, and position_ids counting its tokens.
@@ -157,7 +164,7 @@ def weight_types(name):
     if name == "decoder":  # bf16 too: the projections' cuBLAS bf16 GEMMs
         return ("f32", "bf16")
     if name in ("residual", "prenorm", "causal", "gqa", "cached", "padded", "positions",
-                "transformers", "many",
+                "qwen3", "transformers", "many",
                 "two_layers", "relu", "gatebefore", "soft", "stacked", "switch"):
         return ("f32",)
     if name == "gptoss":

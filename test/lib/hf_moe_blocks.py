@@ -399,10 +399,12 @@ class SelfAttention(nn.Module):
     batched MatMul with the positions cast to float, a transpose, the
     tables times attention_scaling, unsqueezed for the heads); `kv_heads`
     < heads: grouped-query attention (k and v heads repeated as HF's
-    repeat_kv writes it: a rank-5 Expand). The non-MoE half of a layer."""
+    repeat_kv writes it: a rank-5 Expand); `qk_norm`: Qwen3's RMS norms of
+    each q and k head before the rotary embedding. The non-MoE half of a
+    layer."""
 
     def __init__(self, d, heads, causal=False, rotary=False, kv_heads=None,
-                 base=10000.0):
+                 base=10000.0, qk_norm=False):
         super().__init__()
         self.heads, self.head_dim, self.causal = heads, d // heads, causal
         self.rotary = rotary
@@ -413,6 +415,10 @@ class SelfAttention(nn.Module):
         self.k_proj = nn.Linear(d, self.kv_heads * self.head_dim, bias=False)
         self.v_proj = nn.Linear(d, self.kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(d, d, bias=False)
+        if qk_norm:
+            self.q_norm, self.k_norm = RMSNorm(self.head_dim), RMSNorm(self.head_dim)
+        else:
+            self.q_norm = self.k_norm = nn.Identity()
 
     def rotary_tables(self, position_ids, dtype):
         """cos and sin [b, 1, t, head_dim] at `position_ids` [b, t], as
@@ -439,8 +445,8 @@ class SelfAttention(nn.Module):
         b, t, d = hidden_states.shape
         p = 0 if past_k is None else past_k.shape[2]
 
-        def heads(x):
-            return x.view(b, t, -1, self.head_dim).transpose(1, 2)
+        def heads(x, norm=nn.Identity()):
+            return norm(x.view(b, t, -1, self.head_dim)).transpose(1, 2)
 
         def repeat_kv(x):
             n_rep = self.heads // self.kv_heads
@@ -450,8 +456,8 @@ class SelfAttention(nn.Module):
             x = x[:, :, None, :, :].expand(b, self.kv_heads, n_rep, s, self.head_dim)
             return x.reshape(b, self.heads, s, self.head_dim)
 
-        q = heads(self.q_proj(hidden_states))
-        k = heads(self.k_proj(hidden_states))
+        q = heads(self.q_proj(hidden_states), self.q_norm)
+        k = heads(self.k_proj(hidden_states), self.k_norm)
         v = heads(self.v_proj(hidden_states))
         if self.rotary == "hf":
             cos, sin = self.rotary_tables(position_ids, q.dtype)
@@ -512,10 +518,11 @@ class DecoderLayer(nn.Module):
     """A whole decoder layer as Mixtral's writes it: h = x + attn(norm(x)),
     then h + moe(norm(h))."""
 
-    def __init__(self, block, d, heads, causal=False, rotary=False, kv_heads=None):
+    def __init__(self, block, d, heads, causal=False, rotary=False, kv_heads=None,
+                 qk_norm=False):
         super().__init__()
         self.input_layernorm = RMSNorm(d)
-        self.self_attn = SelfAttention(d, heads, causal, rotary, kv_heads)
+        self.self_attn = SelfAttention(d, heads, causal, rotary, kv_heads, qk_norm=qk_norm)
         self.post_attention_layernorm = RMSNorm(d)
         self.block = block
 

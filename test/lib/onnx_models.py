@@ -354,8 +354,14 @@ DATA_MODELS = {
         helper.make_node("Unsqueeze", ["t", "axes0"], ["tu"], name="unsqueeze"),
         helper.make_node("Concat", ["tu", "minus_one", "two"], ["target"], name="concat", axis=0),
         helper.make_node("Reshape", ["x", "target"], ["y"], name="reshape"),
-    ], [_info("x", ["T", 8])], [_info("y", ["T", None, 2])],
-        [_i64("zero", 0), _i64("axes0", [0]), _i64("minus_one", [-1]), _i64("two", [2])]),
+        # A 0 entry copies the input's dim (8 here, x transposed).
+        helper.make_node("Transpose", ["x"], ["xt"], name="transpose", perm=[1, 0]),
+        helper.make_node("Concat", ["zero_1d", "minus_one"], ["target2"], name="concat2",
+                         axis=0),
+        helper.make_node("Reshape", ["xt", "target2"], ["z"], name="reshape_zero"),
+    ], [_info("x", ["T", 8])], [_info("y", ["T", None, 2]), _info("z", [8, None])],
+        [_i64("zero", 0), _i64("axes0", [0]), _i64("minus_one", [-1]), _i64("two", [2]),
+         _i64("zero_1d", [0])]),
     "gather_rows": lambda p: _single(p, [
         helper.make_node("Gather", ["x", "idx"], ["y"], name="gather", axis=0),
         helper.make_node("Gather", ["x", "cols"], ["z"], name="gather_cols", axis=1),

@@ -13,6 +13,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Matchers.h"
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -254,6 +255,29 @@ static LogicalResult buildTranspose(NodeContext &ctx) {
                                    ctx.b.getDenseI64ArrayAttr(*perm)));
 }
 
+/// The dims a run-time reshape target still fixes: exporters write
+/// view(b, t, -1, head_dim) as a Concat of 1-element pieces, the constant
+/// ones a dim (> 0) or the input's (0, when static). Dims the rest of the
+/// graph can rely on (a head norm's weight, the heads' width).
+static SmallVector<int64_t>
+knownReshapeDims(Value shape, RankedTensorType input, int64_t rank) {
+  SmallVector<int64_t> dims(rank, ShapedType::kDynamic);
+  auto concat = shape.getDefiningOp<moe::onnx::ConcatOp>();
+  if (!concat || static_cast<int64_t>(concat.getInputs().size()) != rank)
+    return dims;
+  for (auto [d, piece] : llvm::enumerate(concat.getInputs())) {
+    DenseIntElementsAttr value;
+    if (!matchPattern(piece, m_Constant(&value)) || value.getNumElements() != 1)
+      continue;
+    int64_t entry = (*value.begin()).getSExtValue();
+    if (entry > 0)
+      dims[d] = entry;
+    else if (entry == 0 && static_cast<int64_t>(d) < input.getRank())
+      dims[d] = input.getDimSize(d);
+  }
+  return dims;
+}
+
 static LogicalResult buildReshape(NodeContext &ctx) {
   FailureOr<Value> input = ctx.requiredInput(0), shapeInput = ctx.requiredInput(1);
   FailureOr<int64_t> allowZero = ctx.intAttr("allowzero", 0);
@@ -284,8 +308,10 @@ static LogicalResult buildReshape(NodeContext &ctx) {
                                         Value(),
                                         ctx.b.getDenseI64ArrayAttr(*target)));
   }
-  // A shape computed at run time: only the rank is known.
-  SmallVector<int64_t> shape(shapeType.getDimSize(0), ShapedType::kDynamic);
+  // A shape computed at run time: its rank, and the dims its constant
+  // entries fix.
+  SmallVector<int64_t> shape =
+      knownReshapeDims(*shapeInput, type, shapeType.getDimSize(0));
   return ctx.setOutput(0, moe::onnx::ReshapeOp::create(
                               ctx.b, type.clone(shape), *input, *shapeInput,
                               DenseI64ArrayAttr()));

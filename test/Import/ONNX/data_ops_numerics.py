@@ -9,6 +9,7 @@
 # RUN: rm -rf %t && mkdir -p %t
 # RUN: %python %s %t | FileCheck %s
 # CHECK: OK: shape_chain #1 y
+# CHECK: OK: shape_chain #1 z
 # CHECK: OK: gather_rows #0 z
 # CHECK: OK: squeeze_flatten_slice #0 f
 # CHECK: OK: split_expand_fill #0 e

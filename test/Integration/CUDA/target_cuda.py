@@ -55,6 +55,8 @@
 # CHECK: OK: padded f32
 # CHECK: OK: positions calls the CUDA runtime
 # CHECK: OK: positions f32
+# CHECK: OK: qwen3 calls the CUDA runtime
+# CHECK: OK: qwen3 f32
 # CHECK: OK: transformers calls the CUDA runtime
 # CHECK: OK: transformers f32
 
@@ -122,6 +124,7 @@ def check_lowering(name, path):
         # arange > cache_position, expanded, sliced, plus the cast mask)
         # are CUDA calls too
         extra["transformers"] = extra["positions"] | {"moe_cuda_cc_slice_f32"}
+        extra["qwen3"] = extra["positions"]  # its head norms: rms_norm calls
         extra = extra.get(name, set())
         assert kernels == {"moe_cuda_cc_layer_f32", "moe_cuda_cc_preload"} | extra, kernels
     print(f"OK: {name} calls the CUDA runtime")

@@ -39,6 +39,8 @@
 # CHECK: OK: positions present_k past=5 T=1
 # CHECK: OK: transformers y past=0 T=5
 # CHECK: OK: transformers y past=5 T=1
+# CHECK: OK: qwen3 y past=0 T=5
+# CHECK: OK: qwen3 present_k past=5 T=1
 
 import os
 import subprocess
@@ -125,12 +127,15 @@ for past, tokens in ((0, 5), (5, 1), (3, 2)):
 # The same layer with transformers' rotary embedding at the position_ids
 # given (an int64 input; the second sequence a position behind), then also
 # with transformers' 2-D int64 attention_mask (the second sequence
-# left-padded by 2) turned into the causal mask in the graph.
-for name, padded in (("positions", False), ("transformers", "2d")):
+# left-padded by 2) turned into the causal mask in the graph; Qwen3's with
+# its q and k heads RMS-normed.
+for name, padded, qk_norm in (("positions", False, False), ("transformers", "2d", False),
+                              ("qwen3", False, True)):
     path = os.path.join(out, name + ".onnx")
     blocks.export_cached(blocks.DecoderLayer(
         blocks.MixtralSparseMoeBlock(d=d, f=16, num_experts=4, top_k=2), d=d, heads=4,
-        causal=not padded, rotary="hf", kv_heads=2), path, d=d, seed=1, padded=padded)
+        causal=not padded, rotary="hf", kv_heads=2, qk_norm=qk_norm), path, d=d, seed=1,
+        padded=padded)
     build = os.path.join(out, name + "_runtime")
     os.makedirs(build)
     model = compiled_model.Model(compiled_model.compile_model(path, build, []))

@@ -206,7 +206,9 @@ def ONNX_ReshapeOp : ONNX_Op<"reshape"> {
     (known at import) or as the 1-D i64 `shape_tensor` computed at run
     time; exactly one is present. Entries follow ONNX (allowzero = 0): `0`
     copies the input dim at that position, `-1` is inferred from the
-    element count.
+    element count. With a run-time shape, a static result dim states what
+    the importer read from the shape's constant entries (a Concat of
+    pieces, `view(b, t, -1, head_dim)`): the shape must agree at run time.
 
     ```mlir
     %y = onnx.reshape %x {shape = array<i64: -1, 16>} : tensor<?x4x16xf32> -> tensor<?x16xf32>
