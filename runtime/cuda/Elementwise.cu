@@ -35,6 +35,7 @@
 #include "Convert.cuh"
 #include "CudaSupport.h"
 #include "Elementwise.h"
+#include "Vector.cuh"
 
 #include <algorithm>
 #include <type_traits>
@@ -231,15 +232,14 @@ __global__ void concatVectorKernel(ConcatInputs in, int64_t rows, Out *out) {
     int64_t at = in.strided[k] ? gatherOffset(in.view[k], element) : element;
     uint4 word;
     if (in.type[k] == kElementType<Out>) {
-      word = *reinterpret_cast<const uint4 *>(
-          static_cast<const Out *>(in.x[k]) + at);
+      word = loadVector<uint4>(static_cast<const Out *>(in.x[k]) + at);
     } else {
       alignas(16) Out values[kVector];
       for (int j = 0; j < kVector; ++j)
         values[j] = concatElement<Out>(in.x[k], in.type[k], at + j);
-      word = *reinterpret_cast<const uint4 *>(values);
+      word = loadVector<uint4>(values);
     }
-    *reinterpret_cast<uint4 *>(out + i * kVector) = word;
+    storeVector(out + i * kVector, word);
   }
 }
 

@@ -24,6 +24,7 @@
 
 #include "FusedAttention.cuh"
 #include "Mma.cuh"
+#include "Vector.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -65,7 +66,7 @@ __device__ void stageRow(uint16_t *staged, const T *row, int width,
   for (int c = kValues * lane; c < Tiles * 16; c += 32 * kValues) {
     uint4 word = {0, 0, 0, 0};
     if (row && c < width)
-      word = *reinterpret_cast<const uint4 *>(row + c);
+      word = loadVector<uint4>(row + c);
     if constexpr (std::is_same_v<T, float>) {
       // Four f32 values: four 16-bit ones, 8 bytes.
       const float *values = reinterpret_cast<const float *>(&word);
@@ -73,9 +74,9 @@ __device__ void stageRow(uint16_t *staged, const T *row, int width,
                      uint32_t(bitsOf<Element>(values[1])) << 16,
                  uint32_t(bitsOf<Element>(values[2])) |
                      uint32_t(bitsOf<Element>(values[3])) << 16};
-      *reinterpret_cast<uint2 *>(staged + c) = bits;
+      storeVector(staged + c, bits);
     } else {
-      *reinterpret_cast<uint4 *>(staged + c) = word;
+      storeVector(staged + c, word);
     }
   }
 }

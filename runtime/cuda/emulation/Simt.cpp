@@ -474,6 +474,11 @@ unsigned char *warpSlots() {
          (run->warpGeneration[warp] & 1) * kWarpSize * kSlotBytes;
 }
 
+void checkAligned(const void *p, size_t bytes) {
+  if (reinterpret_cast<uintptr_t>(p) % bytes != 0)
+    fail("vector access not aligned to its size");
+}
+
 void copyAsync(void *dst, const void *src, int srcBytes, int bytes) {
   if (reinterpret_cast<uintptr_t>(dst) % bytes != 0 ||
       reinterpret_cast<uintptr_t>(src) % bytes != 0)

@@ -91,6 +91,9 @@ auto exchange(unsigned mask, const T &mine, Pick &&pick) {
 /// cp.async: `bytes` from global `src` (the first `srcBytes` of them; the
 /// rest zero) to shared `dst`, when the thread waits for the group.
 void copyAsync(void *dst, const void *src, int srcBytes, int bytes);
+/// Fails the launch unless `p` is aligned to `bytes` (a vector access:
+/// Vector.cuh).
+void checkAligned(const void *p, size_t bytes);
 void commitCopies();
 void waitCopies(int pending);
 

@@ -15,6 +15,7 @@
 #include "CudaSupport.h"
 #include "IndexMath.h"
 #include "Tma.cuh"
+#include "Vector.cuh"
 
 #include <cudaTypedefs.h>
 
@@ -47,6 +48,18 @@ __global__ void misalignedCopy(const float *in) {
   moe::cuda_emulation::copyAsync(shared + 16, in + 1, 16, 16); // in + 4 bytes
   moe::cuda_emulation::commitCopies();
   moe::cuda_emulation::waitCopies(0);
+}
+
+/// A 16-byte load 4 bytes into a buffer: a GPU faults on it.
+__global__ void misalignedVector(const float *in, float *out) {
+  uint4 word = moe::runtime::cuda::loadVector<uint4>(in + 1);
+  out[0] = float(word.x);
+}
+
+/// The same at an aligned address: fine.
+__global__ void alignedVector(const float *in, float *out) {
+  uint4 word = moe::runtime::cuda::loadVector<uint4>(in + 4);
+  moe::runtime::cuda::storeVector(out + 4, word);
 }
 
 __global__ void readPast(const float *in, float *out, int n) {
@@ -263,6 +276,12 @@ int main(int argc, char **argv) {
   cudaMalloc(reinterpret_cast<void **>(&in), 64 * sizeof(float));
   MOE_LAUNCH(1, 1, 256, nullptr, misalignedCopy)(in);
   std::printf("misaligned cp.async: %s\n", status());
+  float *vectorOut = nullptr;
+  cudaMalloc(reinterpret_cast<void **>(&vectorOut), 64 * sizeof(float));
+  MOE_LAUNCH(1, 1, 0, nullptr, misalignedVector)(in, vectorOut);
+  std::printf("misaligned 16-byte load: %s\n", status());
+  MOE_LAUNCH(1, 1, 0, nullptr, alignedVector)(in, vectorOut);
+  std::printf("aligned 16-byte load and store: %s\n", status());
 
   checkHopper();
 
