@@ -155,7 +155,10 @@ def ConvertElementwiseToCudaPass
     constant (its alpha), maybe plus a causal mask or any other f32 mask
     (added as the call scores: padding), `onnx.softmax` over the
     last axis (used only there), `onnx.matmul` by v, ranks 3 or 4 - becomes
-    one `moe_cuda_cc_attention_f32` call (the scores never written out):
+    one `moe_cuda_cc_attention_f32` call (the scores never written out;
+    q and k^T each multiplied by a scalar the host computes from shapes
+    and constants - torch's scaled_dot_product_attention export, sqrt of
+    1/sqrt(head_dim) on each - fold into alpha, read at run time):
     q, k^T, v and the result read and written through the views below
     (each view's rows its buffer's; k^T's head dim its buffer's last), k's
     and v's repeat_kv read as their kv heads (both repeats checked at run

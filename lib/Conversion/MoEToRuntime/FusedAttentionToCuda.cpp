@@ -40,6 +40,10 @@ struct AttentionMatch {
   SmallVector<Operation *, 2> maskAdds; // the masks' adds, outermost first
   Operation *scale = nullptr; // the Div or Mul by a scalar, if any
   double alpha = 1.0;
+  // q's and k^T's own scalar factors (torch's scaled_dot_product_attention
+  // export: each times sqrt(scale)), read at run time into alpha.
+  SmallVector<onnx::MulOp, 2> factorMuls;
+  SmallVector<Value, 2> factors;
   onnx::MatMulOp scores;
   OperandView q, kT, v;
   onnx::TransposeOp outTranspose;
@@ -59,6 +63,45 @@ bool isScoresProduct(Value value) {
       return operand.getDefiningOp<onnx::MatMulOp>() != nullptr;
     });
   return isa_and_nonnull<onnx::MatMulOp>(op);
+}
+
+/// Whether `value` is an f32 scalar (one element) the host computes from
+/// constants and shapes alone - never from a graph input's data or a CUDA
+/// call's result, which could live on the device.
+bool isHostScalar(Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (!isF32(value) || !type.hasStaticShape() || type.getNumElements() != 1)
+    return false;
+  SmallVector<Value> pending = {value};
+  llvm::SmallPtrSet<Operation *, 16> seen;
+  while (!pending.empty()) {
+    Operation *def = pending.pop_back_val().getDefiningOp();
+    if (!def)
+      return false; // a graph input
+    if (!seen.insert(def).second || isa<onnx::ShapeOp, tensor::DimOp>(def))
+      continue; // a shape reads no data
+    // Host ops only: a CUDA call's result (a tensor over the buffer the
+    // call wrote) may be device memory.
+    if (def->getNumRegions() != 0 ||
+        !(isa<onnx::ONNXDialect, arith::ArithDialect>(def->getDialect()) ||
+          isa<tensor::FromElementsOp, tensor::ExtractOp>(def)))
+      return false;
+    llvm::append_range(pending, def->getOperands());
+  }
+  return true;
+}
+
+/// `x` (q or k^T of the scores) as x0 * factor, a host scalar, when that
+/// product is x's only use: (x0, the mul), else (x, null).
+std::pair<Value, onnx::MulOp> scaledOperand(Value x) {
+  auto mul = x.getDefiningOp<onnx::MulOp>();
+  if (!mul || !x.hasOneUse())
+    return {x, nullptr};
+  for (auto [y, factor] : {std::pair(mul.getLhs(), mul.getRhs()),
+                           std::pair(mul.getRhs(), mul.getLhs())})
+    if (y.getType() == x.getType() && isHostScalar(factor))
+      return {y, mul};
+  return {x, nullptr};
 }
 
 /// The attention core whose values product is `values`, if the fused call
@@ -130,6 +173,14 @@ std::optional<AttentionMatch> matchAttention(onnx::MatMulOp values) {
   if (!m.scores)
     return std::nullopt;
   Value q = m.scores.getLhs(), kT = m.scores.getRhs(), v = values.getRhs();
+  for (Value *x : {&q, &kT}) {
+    auto [unscaled, mul] = scaledOperand(*x);
+    if (!mul)
+      continue;
+    m.factorMuls.push_back(mul);
+    m.factors.push_back(mul.getLhs() == unscaled ? mul.getRhs() : mul.getLhs());
+    *x = unscaled;
+  }
   int64_t rank = rankOf(q);
   for (Value x : {q, kT, v, Value(values.getResult())})
     if (!isF32(x) || rankOf(x) != rank || onlyConstants(x))
@@ -281,7 +332,15 @@ struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
     kBuffer[kvDim] =
         arith::SelectOp::create(b, ok, kBuffer[kvDim], call.index(-1));
 
-    call.addF32(m->alpha);
+    // alpha: the constant scale times q's and k^T's run-time factors.
+    Value alpha = arith::ConstantOp::create(
+        b, b.getF32FloatAttr(static_cast<float>(m->alpha)));
+    for (Value factor : m->factors) {
+      SmallVector<Value> zeros(rankOf(factor), call.index(0));
+      alpha = arith::MulFOp::create(
+          b, alpha, tensor::ExtractOp::create(b, factor, zeros));
+    }
+    call.addValue(alpha);
     call.addI32(precision);
     call.addI32(kType);
     call.addInput(m->q.buffer);
@@ -334,6 +393,8 @@ struct FusedAttentionToCuda : RuntimePattern<onnx::MatMulOp> {
     if (m->scale)
       rewriter.eraseOp(m->scale);
     rewriter.eraseOp(m->scores);
+    for (onnx::MulOp mul : m->factorMuls)
+      rewriter.eraseOp(mul);
     return success();
   }
 

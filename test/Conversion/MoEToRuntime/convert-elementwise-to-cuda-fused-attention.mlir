@@ -288,3 +288,45 @@ func.func @also_added_out(%x: tensor<?x?x2x8xf32>, %y: tensor<?x?x2x8xf32>, %z: 
   %a = onnx.add %r, %r : (tensor<?x?x16xf32>, tensor<?x?x16xf32>) -> tensor<?x?x16xf32>
   return %out, %a : tensor<?x?x4xf32>, tensor<?x?x16xf32>
 }
+
+// -----
+
+// torch's scaled_dot_product_attention export: q and k^T each times
+// sqrt(scale), a scalar the host computes from q's shape (1 / sqrt(8)):
+// both factors read at run time into alpha (f * f: the constant 1 folds
+// away), the muls gone. Scaled by a graph input's scalar instead (data,
+// maybe on the device), q keeps its mul, a call of its own.
+// CHECK-LABEL: func.func @sdpa
+// CHECK: %[[F1:.*]] = tensor.extract %[[ROOT:.*]][] : tensor<f32>
+// CHECK: %[[F2:.*]] = tensor.extract %[[ROOT]][] : tensor<f32>
+// CHECK: %[[A:.*]] = arith.mulf %[[F1]], %[[F2]] : f32
+// CHECK: llvm.call @moe_cuda_cc_attention_f32(%c0_i32, %[[A]],
+// CHECK-NOT: moe_cuda_cc_binary_f32
+// CHECK-LABEL: func.func @scaled_by_input
+// CHECK: llvm.call @moe_cuda_cc_binary_f32
+// CHECK: llvm.call @moe_cuda_cc_attention_f32(
+func.func @sdpa(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32> {
+  %shape = onnx.shape %q {end = 4 : i64, start = 3 : i64} : tensor<?x2x?x8xf32> -> tensor<1xi64>
+  %d = onnx.cast %shape : tensor<1xi64> to tensor<1xf32>
+  %sd = onnx.sqrt %d : tensor<1xf32>
+  %one = arith.constant dense<1.0> : tensor<f32>
+  %scale = onnx.div %one, %sd : (tensor<f32>, tensor<1xf32>) -> tensor<1xf32>
+  %root1 = onnx.sqrt %scale : tensor<1xf32>
+  %root = onnx.reshape %root1 {shape = array<i64>} : (tensor<1xf32>) -> tensor<f32>
+  %kt = onnx.transpose %k {perm = array<i64: 0, 1, 3, 2>} : tensor<?x2x?x8xf32> -> tensor<?x2x8x?xf32>
+  %qr = onnx.mul %q, %root : (tensor<?x2x?x8xf32>, tensor<f32>) -> tensor<?x2x?x8xf32>
+  %kr = onnx.mul %kt, %root : (tensor<?x2x8x?xf32>, tensor<f32>) -> tensor<?x2x8x?xf32>
+  %s = onnx.matmul %qr, %kr : (tensor<?x2x?x8xf32>, tensor<?x2x8x?xf32>) -> tensor<?x2x?x?xf32>
+  %p = onnx.softmax %s {axis = 3 : i64} : tensor<?x2x?x?xf32>
+  %o = onnx.matmul %p, %v : (tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  return %o : tensor<?x2x?x8xf32>
+}
+
+func.func @scaled_by_input(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: tensor<?x2x?x8xf32>, %f: tensor<f32>) -> tensor<?x2x?x8xf32> {
+  %kt = onnx.transpose %k {perm = array<i64: 0, 1, 3, 2>} : tensor<?x2x?x8xf32> -> tensor<?x2x8x?xf32>
+  %qr = onnx.mul %q, %f : (tensor<?x2x?x8xf32>, tensor<f32>) -> tensor<?x2x?x8xf32>
+  %s = onnx.matmul %qr, %kt : (tensor<?x2x?x8xf32>, tensor<?x2x8x?xf32>) -> tensor<?x2x?x?xf32>
+  %p = onnx.softmax %s {axis = 3 : i64} : tensor<?x2x?x?xf32>
+  %o = onnx.matmul %p, %v : (tensor<?x2x?x?xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  return %o : tensor<?x2x?x8xf32>
+}

@@ -142,6 +142,7 @@
 # CHECK: OK: grouped-query scores read the repeated heads where they lie, matching onnxruntime; a repeat that does not give q's heads fails naming the matmul
 # CHECK: OK: a grouped-query attention core is one fused call reading the kv heads where they lie, matching onnxruntime; a repeat that does not give q's heads fails naming the values' matmul
 # CHECK: OK: an attention core with a padding mask added to its scores is one fused call, matching onnxruntime
+# CHECK: OK: torch's scaled_dot_product_attention export (q and k^T each scaled by sqrt(1 / sqrt(d)) from q's shape) is one fused call, matching onnxruntime
 # CHECK: OK: a float16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to float16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 export runs its layer in f32 on the CUDA kernels, device-resident, matching onnxruntime to bfloat16 rounding (its own type's tensor-core kernels by default)
 # CHECK: OK: a bfloat16 torch export of the Mixtral block runs on the CUDA kernels, device-resident, matching PyTorch in f32
@@ -459,6 +460,43 @@ for t, keys in ((1, 7), (4, 4)):
     matches_onnxruntime(masked_path, masked_model, feeds, (t, keys))
 print("OK: an attention core with a padding mask added to its scores is one fused call, "
       "matching onnxruntime")
+
+# torch's scaled_dot_product_attention as torch 2's exporter writes it
+# (transformers' default attention): scale = 1 / sqrt(head_dim) computed
+# from q's shape, q and k^T each multiplied by sqrt(scale) before the
+# product - both factors read at run time into the fused call's alpha.
+graph = helper.make_graph(
+    [helper.make_node("Shape", ["q"], ["qs"]),
+     helper.make_node("Slice", ["qs", "minus_one", "big"], ["d"]),
+     helper.make_node("Cast", ["d"], ["df"], to=TensorProto.FLOAT),
+     helper.make_node("Sqrt", ["df"], ["sd"]),
+     helper.make_node("Div", ["one", "sd"], ["scale"]),
+     helper.make_node("Sqrt", ["scale"], ["root"]),
+     helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
+     helper.make_node("Mul", ["q", "root"], ["qr"]),
+     helper.make_node("Mul", ["kt", "root"], ["kr"]),
+     helper.make_node("MatMul", ["qr", "kr"], ["s"]),
+     helper.make_node("Add", ["s", "mask"], ["m"]),
+     helper.make_node("Softmax", ["m"], ["p"], axis=-1),
+     helper.make_node("MatMul", ["p", "v"], ["o"], name="values")], "sdpa_core",
+    [helper.make_tensor_value_info("q", TensorProto.FLOAT, ["b", 2, "t", 8]),
+     helper.make_tensor_value_info("k", TensorProto.FLOAT, ["b", 2, "s", 8]),
+     helper.make_tensor_value_info("v", TensorProto.FLOAT, ["b", 2, "s", 8]),
+     helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["b", 1, 1, "s"])],
+    [helper.make_tensor_value_info("o", TensorProto.FLOAT, ["b", 2, "t", 8])],
+    [helper.make_tensor("minus_one", TensorProto.INT64, [1], [-1]),
+     helper.make_tensor("big", TensorProto.INT64, [1], [2**62]),
+     helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])])
+sdpa_path, sdpa_model = fused_core("sdpa_core", graph)
+for t, keys in ((1, 7), (4, 4)):
+    mask = np.zeros((2, 1, 1, keys), np.float32)
+    mask[1, ..., -2:] = np.finfo(np.float32).min
+    feeds = {"q": rng.standard_normal((2, 2, t, 8)).astype(np.float32),
+             "k": rng.standard_normal((2, 2, keys, 8)).astype(np.float32),
+             "v": rng.standard_normal((2, 2, keys, 8)).astype(np.float32), "mask": mask}
+    matches_onnxruntime(sdpa_path, sdpa_model, feeds, (t, keys))
+print("OK: torch's scaled_dot_product_attention export (q and k^T each scaled by "
+      "sqrt(1 / sqrt(d)) from q's shape) is one fused call, matching onnxruntime")
 
 
 # 16-bit exports of ONNX Runtime's MoE op (what GPU deployments ship):
