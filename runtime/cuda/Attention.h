@@ -361,6 +361,13 @@ MOE_HOST_DEVICE inline float rotaryElement(const RotaryShape &s, const float *x,
   return row[j] * cos + rotated * sin;
 }
 
+/// Two rotary embeddings sharing their tables (q's and k's), one launch:
+/// Elementwise.cu.
+moe_status launchRotaryPair(cudaStream_t stream, const RotaryShape &a,
+                            const RotaryShape &b, const float *xa,
+                            const float *xb, const float *cos, const float *sin,
+                            float *outA, float *outB);
+
 inline void rotaryOnHost(const RotaryShape &s, const float *x, const float *cos,
                          const float *sin, float *out) {
   for (int64_t i = 0; i < s.tables.count; ++i) {

@@ -590,6 +590,49 @@ int32_t moe_cuda_cc_rotary_f32(
   return finish();
 }
 
+int32_t moe_cuda_cc_rotary_pair_f32(
+    int32_t, const float *x, int64_t rank, int64_t x0, int64_t x1, int64_t x2,
+    int64_t x3, int64_t p0, int64_t p1, int64_t p2, int64_t p3, const float *y,
+    int64_t y0, int64_t y1, int64_t y2, int64_t y3, int64_t q0, int64_t q1,
+    int64_t q2, int64_t q3, const float *cos, int64_t cos_rank, int64_t c0,
+    int64_t c1, int64_t c2, int64_t c3, const float *sin, int64_t sin_rank,
+    int64_t s0, int64_t s1, int64_t s2, int64_t s3, int64_t neg_start,
+    int64_t neg_width, int64_t pos_start, int64_t pos_width, float *out_x,
+    float *out_y) {
+  const int64_t xDims[] = {x0, x1, x2, x3}, xPerm[] = {p0, p1, p2, p3},
+                yDims[] = {y0, y1, y2, y3}, yPerm[] = {q0, q1, q2, q3},
+                cosDims[] = {c0, c1, c2, c3}, sinDims[] = {s0, s1, s2, s3};
+  RotaryShape a, b;
+  if (!rotaryShape(rank, xDims, xPerm, cos_rank, cosDims, sin_rank, sinDims,
+                   neg_start, neg_width, pos_start, pos_width, a) ||
+      !rotaryShape(rank, yDims, yPerm, cos_rank, cosDims, sin_rank, sinDims,
+                   neg_start, neg_width, pos_start, pos_width, b) ||
+      (a.tables.count > 0 && (!x || !out_x)) ||
+      (b.tables.count > 0 && (!y || !out_y)) ||
+      (a.tables.count + b.tables.count > 0 && (!cos || !sin)))
+    return MOE_ERROR_INVALID_ARGUMENT;
+  if (a.tables.count + b.tables.count == 0)
+    return MOE_OK;
+  if (allOnHost({x, y, cos, sin, out_x, out_y})) {
+    rotaryOnHost(a, x, cos, sin, out_x);
+    rotaryOnHost(b, y, cos, sin, out_y);
+    return MOE_OK;
+  }
+  DeviceBuffer<float> dX, dY, dCos, dSin;
+  Result<> resultX, resultY;
+  MOE_TRY(upload(dX, x, a.tables.count));
+  MOE_TRY(upload(dY, y, b.tables.count));
+  MOE_TRY(upload(dCos, cos, elements(cos_rank, cosDims)));
+  MOE_TRY(upload(dSin, sin, elements(sin_rank, sinDims)));
+  MOE_TRY(resultX.prepare(out_x, a.tables.count));
+  MOE_TRY(resultY.prepare(out_y, b.tables.count));
+  MOE_TRY(launchRotaryPair(callStream(), a, b, dX.get(), dY.get(), dCos.get(),
+                           dSin.get(), resultX.get(), resultY.get()));
+  MOE_TRY(resultX.deliver());
+  MOE_TRY(resultY.deliver());
+  return finish();
+}
+
 #define MOE_COMMA ,
 #define MOE_CC_CONCAT(SUFFIX, IN, OUT, OUT_TYPE, MASK_PARAM, MASK)             \
   int32_t moe_cuda_cc_concat_##SUFFIX(                                         \

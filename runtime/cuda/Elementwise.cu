@@ -279,6 +279,24 @@ __global__ void rotaryKernel(RotaryShape s, const float *x, const float *cos,
   }
 }
 
+/// Two rotary embeddings with the same tables (q's and k's): elements
+/// [0, a's count) are a's, the rest b's.
+__global__ void rotaryPairKernel(RotaryShape a, RotaryShape b, const float *xa,
+                                 const float *xb, const float *cos,
+                                 const float *sin, float *outA, float *outB) {
+  int64_t total = a.tables.count + b.tables.count;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    bool first = i < a.tables.count;
+    const RotaryShape &s = first ? a : b;
+    int64_t j = first ? i : i - a.tables.count;
+    int64_t c, sn;
+    binaryOffsets(s.tables, j, c, sn);
+    (first ? outA : outB)[j] =
+        rotaryElement(s, first ? xa : xb, j, cos[c], sin[sn]);
+  }
+}
+
 __global__ void copyColumnsKernel(int64_t rows, int64_t width, const float *src,
                                   int64_t srcStride, float *dst,
                                   int64_t dstStride) {
@@ -565,6 +583,18 @@ moe_cuda_rotary_f32(void *stream, int32_t rank, const int64_t *shape,
   MOE_LAUNCH(elementGrid(s.tables.count), kThreads, 0, asStream(stream),
              rotaryKernel)
   (s, x, cos, sin, out);
+  return launched();
+}
+
+moe_status moe::runtime::cuda::launchRotaryPair(
+    cudaStream_t stream, const RotaryShape &a, const RotaryShape &b,
+    const float *xa, const float *xb, const float *cos, const float *sin,
+    float *outA, float *outB) {
+  int64_t total = a.tables.count + b.tables.count;
+  if (total == 0)
+    return MOE_OK;
+  MOE_LAUNCH(elementGrid(total), kThreads, 0, stream, rotaryPairKernel)
+  (a, b, xa, xb, cos, sin, outA, outB);
   return launched();
 }
 

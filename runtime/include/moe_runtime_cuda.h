@@ -609,6 +609,19 @@ int32_t moe_cuda_cc_rotary_f32(
     int64_t c3, const float *sin, int64_t sin_rank, int64_t s0, int64_t s1,
     int64_t s2, int64_t s3, int64_t neg_start, int64_t neg_width,
     int64_t pos_start, int64_t pos_width, float *out);
+/* Two moe_cuda_cc_rotary_f32 calls sharing their tables and halves in one
+ * launch (q's and k's rotary embeddings; their views may differ in heads):
+ * x's and y's buffers of rank dims (x0.., y0..) read transposed by their
+ * perms, out_x and out_y with their views' dims. */
+int32_t moe_cuda_cc_rotary_pair_f32(
+    int32_t num_threads, const float *x, int64_t rank, int64_t x0, int64_t x1,
+    int64_t x2, int64_t x3, int64_t p0, int64_t p1, int64_t p2, int64_t p3,
+    const float *y, int64_t y0, int64_t y1, int64_t y2, int64_t y3, int64_t q0,
+    int64_t q1, int64_t q2, int64_t q3, const float *cos, int64_t cos_rank,
+    int64_t c0, int64_t c1, int64_t c2, int64_t c3, const float *sin,
+    int64_t sin_rank, int64_t s0, int64_t s1, int64_t s2, int64_t s3,
+    int64_t neg_start, int64_t neg_width, int64_t pos_start, int64_t pos_width,
+    float *out_x, float *out_y);
 /* The graph's MatMul (numpy matmul, both operands of rank 2 to 4: batch
  * dims broadcast) and Gemm (rank 2, trans_a / trans_b transpose an operand's
  * last two dims), times alpha. Each of a, b and out is a view of its

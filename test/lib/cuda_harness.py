@@ -300,5 +300,7 @@ lib.moe_cuda_rotary_f32.argtypes = [_p, _i32, _p, _p, _p, _p, _p, _p, _p, _i64, 
                                      _p]
 lib.moe_cuda_cc_rotary_f32.argtypes = ([_i32, _p] + [_i64] * 9 + ([_p] + [_i64] * 5) * 2 +
                                        [_i64] * 4 + [_p])
+lib.moe_cuda_cc_rotary_pair_f32.argtypes = ([_i32, _p] + [_i64] * 9 + [_p] + [_i64] * 8 +
+                                            ([_p] + [_i64] * 5) * 2 + [_i64] * 4 + [_p] * 2)
 lib.moe_cuda_expand_f32.argtypes = [_p, _i32, _p, _p, _p, _p]
 lib.moe_cuda_cc_expand_f32.argtypes = [_i32, _p] + [_i64] * 9 + [_p]

@@ -182,7 +182,10 @@ def ConvertElementwiseToCudaPass
     length + 1) - one call that leaves the masked columns out, the mask
     never built); x * cos + rotate_half(x) * sin (a concat of a negated
     slice and a slice of x's last axis) one `moe_cuda_cc_rotary_f32`,
-    reading the heads' transpose of x in place; `onnx.transpose` of rank
+    reading the heads' transpose of x in place (q's and k's, with the
+    same tables and rows of one width, one `moe_cuda_cc_rotary_pair_f32`
+    at the later add when the earlier's result is read only after it;
+    their halves checked to agree at run time); `onnx.transpose` of rank
     at most 4 otherwise `moe_cuda_cc_transpose_f32` (not a transpose of
     constants: moe-fold-weights does those at compile time), its shape
     read from its input. So a decoder layer's

@@ -313,87 +313,174 @@ std::optional<RotateHalfMatch> matchRotateHalf(Value rotated) {
   return RotateHalfMatch{kept.getInput(), negated, kept};
 }
 
-/// x * cos + rotate_half(x) * sin (Llama's, Mixtral's, Qwen's
-/// apply_rotary_pos_emb; either operand order of each op): one
-/// moe_cuda_cc_rotary_f32 call for the seven ops, at the add - and for
-/// the heads' transpose before them, read in place. The tables must
-/// broadcast to x's shape (checked at run time; rotary tables do).
+/// x * cos + rotate_half(x) * sin at an add.
+struct RotaryMatch {
+  onnx::AddOp add;
+  RotateHalfMatch half;
+  Value cos, sin;
+};
+
+/// The rotary embedding `op` computes (Llama's, Mixtral's, Qwen's
+/// apply_rotary_pos_emb; either operand order of each op), if the call
+/// can take it.
+std::optional<RotaryMatch> matchRotary(onnx::AddOp op) {
+  for (auto [direct, rotated] : {std::pair(op.getLhs(), op.getRhs()),
+                                 std::pair(op.getRhs(), op.getLhs())}) {
+    auto directMul = direct.getDefiningOp<onnx::MulOp>();
+    auto rotatedMul = rotated.getDefiningOp<onnx::MulOp>();
+    if (!directMul || !rotatedMul)
+      continue;
+    for (auto [half, sin] :
+         {std::pair(rotatedMul.getLhs(), rotatedMul.getRhs()),
+          std::pair(rotatedMul.getRhs(), rotatedMul.getLhs())}) {
+      std::optional<RotateHalfMatch> match = matchRotateHalf(half);
+      if (!match)
+        continue;
+      Value x = match->x;
+      Value cos = directMul.getLhs() == x   ? directMul.getRhs()
+                  : directMul.getRhs() == x ? directMul.getLhs()
+                                            : Value();
+      int64_t rank = rankOf(x);
+      if (!cos || !isF32(x) || !isF32(cos) || !isF32(sin) ||
+          !isF32(op.getResult()) || rank < 1 || rank > kMaxCudaRank ||
+          rankOf(cos) > rank || rankOf(sin) > rank ||
+          rankOf(op.getResult()) != rank || onlyConstants(x))
+        continue;
+      return RotaryMatch{op, *match, cos, sin};
+    }
+  }
+  return std::nullopt;
+}
+
+/// Another rotary embedding with `m`'s tables (k's beside q's) and rows of
+/// its width, at an add in the same block, which one call at the later add
+/// can take: the earlier add's result used only after it. The earlier of
+/// the two first. (Their halves, which exporters compute from each x's
+/// shape, are checked to agree at run time.)
+std::optional<std::pair<RotaryMatch, RotaryMatch>>
+matchRotaryPair(const RotaryMatch &m) {
+  auto xType = cast<RankedTensorType>(m.half.x.getType());
+  for (Operation *mul : m.cos.getUsers()) {
+    if (!isa<onnx::MulOp>(mul))
+      continue;
+    for (Operation *user : mul->getUsers()) {
+      auto add = dyn_cast<onnx::AddOp>(user);
+      if (!add || add == m.add || add->getBlock() != m.add->getBlock())
+        continue;
+      std::optional<RotaryMatch> other = matchRotary(add);
+      auto otherType = other ? cast<RankedTensorType>(other->half.x.getType())
+                             : RankedTensorType();
+      if (!other || other->cos != m.cos || other->sin != m.sin ||
+          otherType.getRank() != xType.getRank() ||
+          ShapedType::isDynamic(xType.getShape().back()) ||
+          otherType.getShape().back() != xType.getShape().back())
+        continue;
+      bool mFirst = m.add->isBeforeInBlock(add);
+      const RotaryMatch &first = mFirst ? m : *other;
+      Operation *later = mFirst ? add.getOperation() : &*m.add;
+      if (llvm::all_of(first.add->getUsers(), [&](Operation *u) {
+            return u->getBlock() == later->getBlock() &&
+                   later->isBeforeInBlock(u);
+          }))
+        return mFirst ? std::pair(m, *other) : std::pair(*other, m);
+    }
+  }
+  return std::nullopt;
+}
+
+/// x * cos + rotate_half(x) * sin: one moe_cuda_cc_rotary_f32 call for the
+/// seven ops, at the add - and for the heads' transpose before them, read
+/// in place; q's and k's with the same tables one moe_cuda_cc_rotary_pair_f32
+/// call, at the later add (one launch). The tables must broadcast to x's
+/// shape (checked at run time; rotary tables do).
 struct RotaryToCuda : RuntimePattern<onnx::AddOp> {
   using RuntimePattern::RuntimePattern;
 
   LogicalResult matchAndRewrite(onnx::AddOp op,
                                 PatternRewriter &rewriter) const override {
-    for (auto [direct, rotated] : {std::pair(op.getLhs(), op.getRhs()),
-                                   std::pair(op.getRhs(), op.getLhs())}) {
-      auto directMul = direct.getDefiningOp<onnx::MulOp>();
-      auto rotatedMul = rotated.getDefiningOp<onnx::MulOp>();
-      if (!directMul || !rotatedMul)
-        continue;
-      for (auto [half, sin] :
-           {std::pair(rotatedMul.getLhs(), rotatedMul.getRhs()),
-            std::pair(rotatedMul.getRhs(), rotatedMul.getLhs())}) {
-        std::optional<RotateHalfMatch> match = matchRotateHalf(half);
-        if (!match)
-          continue;
-        Value x = match->x;
-        Value cos = directMul.getLhs() == x   ? directMul.getRhs()
-                    : directMul.getRhs() == x ? directMul.getLhs()
-                                              : Value();
-        int64_t rank = rankOf(x);
-        if (!cos || !isF32(x) || !isF32(cos) || !isF32(sin) ||
-            !isF32(op.getResult()) || rank < 1 || rank > kMaxCudaRank ||
-            rankOf(cos) > rank || rankOf(sin) > rank ||
-            rankOf(op.getResult()) != rank || onlyConstants(x))
-          continue;
-        emitRotary(rewriter, op, *match, cos, sin);
-        return success();
-      }
+    std::optional<RotaryMatch> m = matchRotary(op);
+    if (!m)
+      return rewriter.notifyMatchFailure(op,
+                                         "not x * cos + rotate_half(x) * sin");
+    if (std::optional<std::pair<RotaryMatch, RotaryMatch>> pair =
+            matchRotaryPair(*m)) {
+      emitRotary(rewriter, {pair->first, pair->second});
+      return success();
     }
-    return rewriter.notifyMatchFailure(op,
-                                       "not x * cos + rotate_half(x) * sin");
+    emitRotary(rewriter, {*m});
+    return success();
   }
 
-  void emitRotary(PatternRewriter &rewriter, onnx::AddOp op,
-                  const RotateHalfMatch &match, Value cos, Value sin) const {
-    RuntimeCall call(rewriter, op, numThreads, RuntimeTarget::CUDA);
+  /// One call for `rotaries` (one, or q's and k's: its tables and halves
+  /// the first's), at the last one's add.
+  void emitRotary(PatternRewriter &rewriter,
+                  ArrayRef<RotaryMatch> rotaries) const {
+    onnx::AddOp at = rotaries.back().add;
+    const RotaryMatch &first = rotaries.front();
+    RuntimeCall call(rewriter, at, numThreads, RuntimeTarget::CUDA);
     ImplicitLocOpBuilder &b = call.builder();
-    // x the heads' transpose of its buffer ([b, t, h, d] -> [b, h, t, d]):
-    // read in place (the rows stay whole).
-    Value buffer = match.x;
-    int64_t rank = rankOf(buffer);
-    SmallVector<int64_t, 4> perm = identityPerm(rank);
-    if (auto transpose = match.x.getDefiningOp<onnx::TransposeOp>();
-        transpose && transpose.getPerm().back() == rank - 1 &&
-        !onlyConstants(transpose.getInput())) {
-      buffer = transpose.getInput();
-      perm = llvm::to_vector<4>(transpose.getPerm());
+    SmallVector<SmallVector<Value>> allSizes;
+    for (const RotaryMatch &m : rotaries) {
+      // x the heads' transpose of its buffer ([b, t, h, d] -> [b, h, t,
+      // d]): read in place (the rows stay whole).
+      Value buffer = m.half.x;
+      int64_t rank = rankOf(buffer);
+      SmallVector<int64_t, 4> perm = identityPerm(rank);
+      if (auto transpose = m.half.x.getDefiningOp<onnx::TransposeOp>();
+          transpose && transpose.getPerm().back() == rank - 1 &&
+          !onlyConstants(transpose.getInput())) {
+        buffer = transpose.getInput();
+        perm = llvm::to_vector<4>(transpose.getPerm());
+      }
+      SmallVector<Value> bufferDims = dimSizes(call, buffer), sizes;
+      for (int64_t d : perm)
+        sizes.push_back(bufferDims[d]);
+      call.addInput(buffer);
+      if (&m == &first)
+        addRankAndDims(call, bufferDims);
+      else // the pair's rank is the first's
+        for (int64_t d = 0; d < kMaxCudaRank; ++d)
+          call.addI64(d < rank ? bufferDims[d] : call.index(1));
+      for (int64_t d = 0; d < kMaxCudaRank; ++d)
+        call.addI64(d < rank ? perm[d] : 0);
+      allSizes.push_back(sizes);
     }
-    SmallVector<Value> bufferDims = dimSizes(call, buffer), sizes;
-    for (int64_t d : perm)
-      sizes.push_back(bufferDims[d]);
-    call.addInput(buffer);
-    addRankAndDims(call, bufferDims);
-    for (int64_t d = 0; d < kMaxCudaRank; ++d)
-      call.addI64(d < rank ? perm[d] : 0);
-    for (Value table : {cos, sin}) {
-      preloadIfConstant(rewriter, op, table, numThreads);
+    for (Value table : {first.cos, first.sin}) {
+      preloadIfConstant(rewriter, at, table, numThreads);
       call.addInput(table);
       addRankAndDims(call, dimSizes(call, table));
     }
-    for (onnx::SliceOp slice : {match.negated, match.kept}) {
-      auto [first, size] = sliceBounds(
-          b, sizes.back(),
-          sliceBound(b, slice.getStarts(), slice.getStartsTensor(), 0),
-          sliceBound(b, slice.getEnds(), slice.getEndsTensor(), 0), 1);
-      call.addI64(first);
-      call.addI64(size);
+    // The halves' bounds: the first's, which a pair's second must share.
+    SmallVector<SmallVector<Value, 4>> bounds;
+    for (auto [m, sizes] : llvm::zip(rotaries, allSizes)) {
+      bounds.emplace_back();
+      for (onnx::SliceOp slice : {m.half.negated, m.half.kept}) {
+        auto [start, size] = sliceBounds(
+            b, sizes.back(),
+            sliceBound(b, slice.getStarts(), slice.getStartsTensor(), 0),
+            sliceBound(b, slice.getEnds(), slice.getEndsTensor(), 0), 1);
+        bounds.back().append({start, size});
+      }
     }
-    call.addOutput(op.getResult(), sizes);
-    rewriter.replaceOp(
-        op, call.emit("moe_cc_rotary_f32",
-                      describeGraphOp(op, "rotary tables must broadcast to "
-                                          "x's shape, its halves make up x's "
-                                          "last dim")));
+    if (rotaries.size() > 1) {
+      Value ok = arith::ConstantIntOp::create(b, 1, 1);
+      for (auto [x, y] : llvm::zip(bounds.front(), bounds.back()))
+        ok = arith::AndIOp::create(
+            b, ok, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, x, y));
+      emitRunTimeCheck(b, at, ok,
+                       describeGraphOp(at, "q's and k's rotate_half halves "
+                                           "must agree"));
+    }
+    for (Value bound : bounds.front())
+      call.addI64(bound);
+    for (auto [m, sizes] : llvm::zip(rotaries, allSizes))
+      call.addOutput(m.add->getResult(0), sizes);
+    SmallVector<Value> results = call.emit(
+        rotaries.size() == 1 ? "moe_cc_rotary_f32" : "moe_cc_rotary_pair_f32",
+        describeGraphOp(at, "rotary tables must broadcast to x's shape, its "
+                            "halves make up x's last dim"));
+    for (auto [m, result] : llvm::zip(rotaries, results))
+      rewriter.replaceOp(m.add, result);
   }
 };
 

@@ -380,7 +380,8 @@ func.func @constant_shape() -> tensor<3x2x1xf32> {
 // tables (rank 2: [S, 8]), then
 // the negated half's first column and width, the kept half's (the slices'
 // bounds clamped as ONNX's); the result has q's dims. Either operand
-// order of the muls and the add.
+// order of the muls and the add (the second with tables of its own: two
+// calls).
 // CHECK-LABEL: func.func @rotary_fused
 // CHECK-DAG: %[[R4:.*]] = arith.constant 4 : i64
 // CHECK-DAG: %[[R2:.*]] = arith.constant 2 : i64
@@ -394,7 +395,7 @@ func.func @constant_shape() -> tensor<3x2x1xf32> {
 // CHECK: llvm.call @moe_cuda_cc_rotary_f32(
 // CHECK-NOT: = onnx.
 // CHECK: ("onnx.add (rotary tables must broadcast to x's shape, its halves make up x's last dim) (moe_cuda_cc_rotary_f32)\00")
-func.func @rotary_fused(%q: tensor<?x2x?x8xf32>, %cos: tensor<?x8xf32>, %sin: tensor<?x8xf32>, %half: tensor<1xi64>) -> (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) {
+func.func @rotary_fused(%q: tensor<?x2x?x8xf32>, %cos: tensor<?x8xf32>, %sin: tensor<?x8xf32>, %half: tensor<1xi64>, %cos2: tensor<?x8xf32>, %sin2: tensor<?x8xf32>) -> (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) {
   %hi = onnx.slice %q starts %half {axes = array<i64: 3>, ends = array<i64: 9223372036854775807>, steps = array<i64: 1>} : (tensor<?x2x?x8xf32>, tensor<1xi64>) -> tensor<?x2x?x?xf32>
   %lo = onnx.slice %q ends %half {axes = array<i64: 3>, starts = array<i64: 0>, steps = array<i64: 1>} : (tensor<?x2x?x8xf32>, tensor<1xi64>) -> tensor<?x2x?x?xf32>
   %n = onnx.neg %hi : tensor<?x2x?x?xf32>
@@ -402,8 +403,8 @@ func.func @rotary_fused(%q: tensor<?x2x?x8xf32>, %cos: tensor<?x8xf32>, %sin: te
   %a = onnx.mul %q, %cos : (tensor<?x2x?x8xf32>, tensor<?x8xf32>) -> tensor<?x2x?x8xf32>
   %b = onnx.mul %r, %sin : (tensor<?x2x?x?xf32>, tensor<?x8xf32>) -> tensor<?x2x?x8xf32>
   %y = onnx.add %a, %b : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
-  %a2 = onnx.mul %cos, %q : (tensor<?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
-  %b2 = onnx.mul %sin, %r : (tensor<?x8xf32>, tensor<?x2x?x?xf32>) -> tensor<?x2x?x8xf32>
+  %a2 = onnx.mul %cos2, %q : (tensor<?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %b2 = onnx.mul %sin2, %r : (tensor<?x8xf32>, tensor<?x2x?x?xf32>) -> tensor<?x2x?x8xf32>
   %y2 = onnx.add %b2, %a2 : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
   return %y, %y2 : tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>
 }
@@ -433,6 +434,62 @@ func.func @rotary_of_heads(%y: tensor<?x?x2x8xf32>, %cos: tensor<?x8xf32>, %sin:
   %b = onnx.mul %r, %sin : (tensor<?x2x?x?xf32>, tensor<?x8xf32>) -> tensor<?x2x?x8xf32>
   %out = onnx.add %a, %b : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
   return %out : tensor<?x2x?x8xf32>
+}
+
+// -----
+
+// q's and k's rotary embeddings with the same tables (k with fewer heads):
+// one moe_cuda_cc_rotary_pair_f32 call at k's add - q's buffer, rank,
+// dims and view, then k's dims and view, the tables, the halves (q's,
+// which a run-time check compares with k's: exporters compute each from
+// its own shape), both results. With q's result read before k's add, a
+// pair would move its call past that read: two calls.
+// CHECK-LABEL: func.func @rotary_pair
+// CHECK: arith.andi
+// CHECK: llvm.call @moe_cc_check_status(
+// CHECK: llvm.call @moe_cuda_cc_rotary_pair_f32(%{{.*}}, %{{.*}}, %c4_i64, %{{.*}}, %c4_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64, %{{.*}}, %{{.*}}, %c2_i64, %{{.*}}, %c8_i64, %c0_i64, %c1_i64, %c2_i64, %c3_i64,
+// CHECK-NOT: moe_cuda_cc_rotary_f32(
+// CHECK-LABEL: func.func @rotary_read_between
+// CHECK: llvm.call @moe_cuda_cc_rotary_f32(
+// CHECK: llvm.call @moe_cuda_cc_binary_f32(
+// CHECK: llvm.call @moe_cuda_cc_rotary_f32(
+// CHECK-NOT: moe_cuda_cc_rotary_pair_f32(
+// CHECK: ("onnx.add (q's and k's rotate_half halves must agree)\00")
+func.func @rotary_pair(%q: tensor<?x4x?x8xf32>, %k: tensor<?x2x?x8xf32>, %cos: tensor<?x8xf32>, %sin: tensor<?x8xf32>, %hq: tensor<1xi64>, %hk: tensor<1xi64>) -> (tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>) {
+  %qhi = onnx.slice %q starts %hq {axes = array<i64: 3>, ends = array<i64: 9223372036854775807>, steps = array<i64: 1>} : (tensor<?x4x?x8xf32>, tensor<1xi64>) -> tensor<?x4x?x?xf32>
+  %qlo = onnx.slice %q ends %hq {axes = array<i64: 3>, starts = array<i64: 0>, steps = array<i64: 1>} : (tensor<?x4x?x8xf32>, tensor<1xi64>) -> tensor<?x4x?x?xf32>
+  %qn = onnx.neg %qhi : tensor<?x4x?x?xf32>
+  %qr = onnx.concat %qn, %qlo {axis = 3 : i64} : (tensor<?x4x?x?xf32>, tensor<?x4x?x?xf32>) -> tensor<?x4x?x?xf32>
+  %qa = onnx.mul %q, %cos : (tensor<?x4x?x8xf32>, tensor<?x8xf32>) -> tensor<?x4x?x8xf32>
+  %qb = onnx.mul %qr, %sin : (tensor<?x4x?x?xf32>, tensor<?x8xf32>) -> tensor<?x4x?x8xf32>
+  %qy = onnx.add %qa, %qb : (tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>) -> tensor<?x4x?x8xf32>
+  %khi = onnx.slice %k starts %hk {axes = array<i64: 3>, ends = array<i64: 9223372036854775807>, steps = array<i64: 1>} : (tensor<?x2x?x8xf32>, tensor<1xi64>) -> tensor<?x2x?x?xf32>
+  %klo = onnx.slice %k ends %hk {axes = array<i64: 3>, starts = array<i64: 0>, steps = array<i64: 1>} : (tensor<?x2x?x8xf32>, tensor<1xi64>) -> tensor<?x2x?x?xf32>
+  %kn = onnx.neg %khi : tensor<?x2x?x?xf32>
+  %kr = onnx.concat %kn, %klo {axis = 3 : i64} : (tensor<?x2x?x?xf32>, tensor<?x2x?x?xf32>) -> tensor<?x2x?x?xf32>
+  %ka = onnx.mul %k, %cos : (tensor<?x2x?x8xf32>, tensor<?x8xf32>) -> tensor<?x2x?x8xf32>
+  %kb = onnx.mul %kr, %sin : (tensor<?x2x?x?xf32>, tensor<?x8xf32>) -> tensor<?x2x?x8xf32>
+  %ky = onnx.add %ka, %kb : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  return %qy, %ky : tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>
+}
+
+func.func @rotary_read_between(%q: tensor<?x4x?x8xf32>, %k: tensor<?x4x?x8xf32>, %cos: tensor<?x8xf32>, %sin: tensor<?x8xf32>, %h: tensor<1xi64>) -> (tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>) {
+  %qhi = onnx.slice %q starts %h {axes = array<i64: 3>, ends = array<i64: 9223372036854775807>, steps = array<i64: 1>} : (tensor<?x4x?x8xf32>, tensor<1xi64>) -> tensor<?x4x?x?xf32>
+  %qlo = onnx.slice %q ends %h {axes = array<i64: 3>, starts = array<i64: 0>, steps = array<i64: 1>} : (tensor<?x4x?x8xf32>, tensor<1xi64>) -> tensor<?x4x?x?xf32>
+  %qn = onnx.neg %qhi : tensor<?x4x?x?xf32>
+  %qr = onnx.concat %qn, %qlo {axis = 3 : i64} : (tensor<?x4x?x?xf32>, tensor<?x4x?x?xf32>) -> tensor<?x4x?x?xf32>
+  %qa = onnx.mul %q, %cos : (tensor<?x4x?x8xf32>, tensor<?x8xf32>) -> tensor<?x4x?x8xf32>
+  %qb = onnx.mul %qr, %sin : (tensor<?x4x?x?xf32>, tensor<?x8xf32>) -> tensor<?x4x?x8xf32>
+  %qy = onnx.add %qa, %qb : (tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>) -> tensor<?x4x?x8xf32>
+  %k2 = onnx.sub %k, %qy : (tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>) -> tensor<?x4x?x8xf32>
+  %khi = onnx.slice %k2 starts %h {axes = array<i64: 3>, ends = array<i64: 9223372036854775807>, steps = array<i64: 1>} : (tensor<?x4x?x8xf32>, tensor<1xi64>) -> tensor<?x4x?x?xf32>
+  %klo = onnx.slice %k2 ends %h {axes = array<i64: 3>, starts = array<i64: 0>, steps = array<i64: 1>} : (tensor<?x4x?x8xf32>, tensor<1xi64>) -> tensor<?x4x?x?xf32>
+  %kn = onnx.neg %khi : tensor<?x4x?x?xf32>
+  %kr = onnx.concat %kn, %klo {axis = 3 : i64} : (tensor<?x4x?x?xf32>, tensor<?x4x?x?xf32>) -> tensor<?x4x?x?xf32>
+  %ka = onnx.mul %k2, %cos : (tensor<?x4x?x8xf32>, tensor<?x8xf32>) -> tensor<?x4x?x8xf32>
+  %kb = onnx.mul %kr, %sin : (tensor<?x4x?x?xf32>, tensor<?x8xf32>) -> tensor<?x4x?x8xf32>
+  %ky = onnx.add %ka, %kb : (tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>) -> tensor<?x4x?x8xf32>
+  return %qy, %ky : tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>
 }
 
 // -----

@@ -107,18 +107,18 @@ def check_lowering(name, path):
                  # (its head transposes read and written in place)
                  "decoder": norm | {"moe_cuda_cc_matmul_f32", "moe_cuda_cc_attention_f32"}}
         # the mask in the softmax call; rotary embeddings' tables (range,
-        # concat, cos/sin) and their application (one call each: no
+        # concat, cos/sin) and their application (one call for q and k: no
         # slices); grouped-query attention's repeated k/v heads read where
         # they lie (no expand), after a run-time check; no transposes (the
         # rotary calls read q's and k's heads in place, a KV cache's concat
         # v's, the attention call writes the heads merged)
         extra["causal"] = extra["gqa"] = extra["cached"] = extra["padded"] = \
-            extra["decoder"] | {"moe_cuda_cc_rotary_f32", "moe_cuda_cc_concat_f32",
+            extra["decoder"] | {"moe_cuda_cc_rotary_pair_f32", "moe_cuda_cc_concat_f32",
                                 "moe_cuda_cc_range_f32", "moe_cuda_cc_unary_f32"}
         # position_ids (int64) converted on the device, inv_freq expanded
         # to the batch, the tables' MatMul (no range)
         extra["positions"] = extra["decoder"] | {
-            "moe_cuda_cc_rotary_f32", "moe_cuda_cc_concat_f32", "moe_cuda_cc_unary_f32",
+            "moe_cuda_cc_rotary_pair_f32", "moe_cuda_cc_concat_f32", "moe_cuda_cc_unary_f32",
             "moe_cuda_cc_cast", "moe_cuda_cc_expand_f32"}
         # transformers' 2-D mask: its float pieces (the causal fill times
         # arange > cache_position, expanded, sliced, plus the cast mask)

@@ -85,19 +85,21 @@
 # added; and rotary embeddings: their cos/sin tables built on the device
 # too (range, outer product, concat, cos, sin: 5 launches; a concat one
 # launch for all its inputs) and applied to
-# q and k by one launch each (moe_cuda_cc_rotary_f32, reading the heads'
-# transpose in place; as separate calls - transpose, 2 slices, neg,
-# concat, 2 muls, add - 16), k^T read transposed by the scores' GEMM, and
+# q and k by one launch for both (moe_cuda_cc_rotary_pair_f32, reading the
+# heads' transposes in place; one call each: 2; as separate calls -
+# transpose, 2 slices, neg, concat, 2 muls, add - 16), k^T read
+# transposed by the scores' GEMM, and
 # grouped-query attention's repeated k and v heads read where they lie by
 # the fused attention call (each kv head staged once for its group of
 # heads; as a rank-5 Expand each: 2 launches and copies), v's head
-# transpose read and the output's merge written in place too - 20 a run
-# (23 with the scores and values as GEMMs, 44 before these fusions),
+# transpose read and the output's merge written in place too - 19 a run
+# (23 with the scores and values as GEMMs and q's and k's rotary calls
+# apart, 44 before these fusions),
 # nothing through the host.
-# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 10 kernel launches at T=1, 40 in a device run
+# CHECK: OK: causal f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 10 kernel launches at T=1, 38 in a device run
 # Four heads sharing two kv heads, two sequences (the groups of both in
 # one strided batch):
-# CHECK: OK: gqa f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 10 kernel launches at T=1, 40 in a device run
+# CHECK: OK: gqa f32 (device-resident: no copy through the host, 8 synchronizations per run_device, 10 kernel launches at T=1, 38 in a device run
 # Two MoE layers, each a CUDA call, and no synchronization between them:
 # CHECK: OK: two_layers f32 (device-resident: no copy through the host, 8 synchronizations per run_device
 # CHECK: OK: relu f32 (device-resident
@@ -112,25 +114,25 @@
 # concat along the sequence, the rotary positions from its length, the
 # causal diagonal at its length + 1 (a run-time k: the same attention
 # call, no mask; its keys the cache's 6) - device-resident with every
-# output (a wait before each one's copy); the layer's 20 launches plus the
+# output (a wait before each one's copy); the layer's 19 launches plus the
 # cache's two concats (v's heads read through their transpose in place),
 # twice.
-# CHECK: OK: cached f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 10 kernel launches at T=1, 44 in a device run
+# CHECK: OK: cached f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 10 kernel launches at T=1, 42 in a device run
 # With a padding mask too (an input [b, 1, 1, total] added after the
 # causal mask: the first sequence left-padded): the mask an operand of the
 # same fused call - the same launches, still device-resident.
-# CHECK: OK: padded f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 10 kernel launches at T=1, 44 in a device run
+# CHECK: OK: padded f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 10 kernel launches at T=1, 42 in a device run
 # With transformers' rotary embedding at the position_ids given (an int64
 # input): the positions converted to floats on the device (the only CUDA
 # call an integer input may reach), inv_freq expanded to the batch from its
 # upload at creation, the batched MatMul, the tables' attention_scaling of
-# 1.0 folded away - device-resident, 23 launches a run (the tables: expand,
+# 1.0 folded away - device-resident, 22 launches a run (the tables: expand,
 # cast, matmul, concat, cos, sin for the range and outer product's 5):
-# CHECK: OK: positions f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 11 kernel launches at T=1, 46 in a device run
+# CHECK: OK: positions f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 11 kernel launches at T=1, 44 in a device run
 # Qwen3's attention: each q and k head RMS-normed before the rotary
 # embedding, its weight in the norm's call (the heads' width fixed by the
 # view's constant entry): two launches more than the layer without.
-# CHECK: OK: qwen3 f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 11 kernel launches at T=1, 50 in a device run
+# CHECK: OK: qwen3 f32 (device-resident: no copy through the host, 12 synchronizations per run_device, 11 kernel launches at T=1, 48 in a device run
 # With transformers' 2-D int64 attention_mask too, turned into the additive
 # causal mask in the graph (Greater, Trilu, Equal, ScatterND: host ops on
 # small tensors): the mask's pieces cross to the host and back (6 copies

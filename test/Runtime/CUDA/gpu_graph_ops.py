@@ -531,6 +531,47 @@ def test_attention():
             if status != ch.OK or not np.allclose(got, want, rtol=1e-6, atol=1e-6):
                 failures.append(f"{where} rotary {buffer_shape} {perm} tables {table_shape} "
                                 f"halves {halves}: status {status}")
+    # q's and k's rotary embeddings in one call (their tables shared; k with
+    # fewer heads, both heads' transposes read in place): each against
+    # numpy, one launch on the device.
+    for q_shape, k_shape, table_shape in (((2, 5, 4, 8), (2, 5, 2, 8), (2, 1, 5, 8)),
+                                          ((1, 1, 2, 6), (1, 1, 1, 6), (1, 6)),
+                                          ((2, 0, 4, 8), (2, 0, 2, 8), (1, 8))):
+        q = rng.standard_normal(q_shape).astype(np.float32)
+        k = rng.standard_normal(k_shape).astype(np.float32)
+        cos = rng.standard_normal(table_shape).astype(np.float32)
+        sin = rng.standard_normal(table_shape).astype(np.float32)
+        perm = (0, 2, 1, 3)
+        wants = []
+        for buffer in (q, k):
+            view = np.transpose(buffer, perm)
+            half = view.shape[-1] // 2
+            rot = np.concatenate((-view[..., half:], view[..., :half]), axis=-1)
+            wants.append(view * cos + rot * sin)
+        half = q_shape[-1] // 2
+        args = lambda qp, kp, cp, sp, qo, ko: ch.lib.moe_cuda_cc_rotary_pair_f32(
+            0, qp, *ch.view(q_shape, perm), kp, *ch.view(k_shape, perm)[1:], cp,
+            *ch.dims(table_shape), sp, *ch.dims(table_shape), half, half, 0, half, qo, ko)
+        host = [np.empty(w.shape, np.float32) for w in wants]
+        status = args(q.ctypes.data, k.ctypes.data, cos.ctypes.data, sin.ctypes.data,
+                      host[0].ctypes.data, host[1].ctypes.data)
+        outs = [D(shape=w.shape, dtype=np.float32) for w in wants]
+        launched = kc.launches_of("rotaryPairKernel")  # None on a GPU
+        device_status = args(D(q).ptr, D(k).ptr, D(cos).ptr, D(sin).ptr, outs[0].ptr, outs[1].ptr)
+        launches = None if launched is None else kc.launches_of("rotaryPairKernel") - launched
+        for where, got, st in (("host", host, status),
+                               ("device", [o.get() for o in outs], device_status)):
+            if st != ch.OK or not all(np.allclose(g, w, rtol=1e-6, atol=1e-6)
+                                      for g, w in zip(got, wants)):
+                failures.append(f"{where} rotary pair {q_shape} {k_shape}: status {st}")
+        if q.size and launches not in (None, 1):
+            failures.append(f"rotary pair {q_shape}: {launches} launches")
+    bad = ch.lib.moe_cuda_cc_rotary_pair_f32(  # k's rank-4 dims past a 3-d table's
+        0, q.ctypes.data, *ch.view((2, 4, 8), (1, 0, 2)), k.ctypes.data, 2, 4, 9, 1,
+        1, 0, 2, 0, cos.ctypes.data, *ch.dims((1, 8)), sin.ctypes.data, *ch.dims((1, 8)),
+        4, 4, 0, 4, q.ctypes.data, k.ctypes.data)
+    if bad != ch.INVALID_ARGUMENT:
+        failures.append(f"rotary pair with a table that does not broadcast: status {bad}")
     x = np.ones((2, 4), np.float32)
     for perm, table_shape, halves in (
             (None, (3,), (2, 2, 0, 2)),       # a table that does not broadcast
