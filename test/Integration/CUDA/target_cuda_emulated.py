@@ -436,30 +436,40 @@ print("OK: a grouped-query attention core is one fused call reading the kv heads
       "lie, matching onnxruntime; a repeat that does not give q's heads fails naming the "
       "values' matmul")
 
+def check_masked_core(name, nodes, constants):
+    """`nodes` (scores of q [b, 2, t, 8] and k, then an added mask input
+    [b, 1, 1, keys], softmax, values) compiled for CUDA: one fused call,
+    matching onnxruntime on host and device buffers at a decode step and
+    a prefill, the second sequence's last two keys masked with finfo.min
+    (HF's padding)."""
+    graph = helper.make_graph(
+        nodes + [helper.make_node("Add", ["z", "mask"], ["m"]),
+                 helper.make_node("Softmax", ["m"], ["p"], axis=-1),
+                 helper.make_node("MatMul", ["p", "v"], ["o"], name="values")], name,
+        [helper.make_tensor_value_info("q", TensorProto.FLOAT, ["b", 2, "t", 8]),
+         helper.make_tensor_value_info("k", TensorProto.FLOAT, ["b", 2, "s", 8]),
+         helper.make_tensor_value_info("v", TensorProto.FLOAT, ["b", 2, "s", 8]),
+         helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["b", 1, 1, "s"])],
+        [helper.make_tensor_value_info("o", TensorProto.FLOAT, ["b", 2, "t", 8])], constants)
+    path, model = fused_core(name, graph)
+    for t, keys in ((1, 7), (4, 4)):
+        mask = np.zeros((2, 1, 1, keys), np.float32)
+        mask[1, ..., -2:] = np.finfo(np.float32).min
+        feeds = {"q": rng.standard_normal((2, 2, t, 8)).astype(np.float32),
+                 "k": rng.standard_normal((2, 2, keys, 8)).astype(np.float32),
+                 "v": rng.standard_normal((2, 2, keys, 8)).astype(np.float32), "mask": mask}
+        matches_onnxruntime(path, model, feeds, (name, t, keys))
+
+
 # A padding mask added to the scores (an input [b, 1, 1, keys], HF's
 # finfo.min for the padded keys of the second sequence): the call adds it
 # as it scores - one fused call, matching onnxruntime.
-graph = helper.make_graph(
+check_masked_core(
+    "masked_core",
     [helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
      helper.make_node("MatMul", ["q", "kt"], ["s"]),
-     helper.make_node("Mul", ["scale", "s"], ["z"]),
-     helper.make_node("Add", ["z", "mask"], ["m"]),
-     helper.make_node("Softmax", ["m"], ["p"], axis=-1),
-     helper.make_node("MatMul", ["p", "v"], ["o"], name="values")], "masked_core",
-    [helper.make_tensor_value_info("q", TensorProto.FLOAT, ["b", 2, "t", 8]),
-     helper.make_tensor_value_info("k", TensorProto.FLOAT, ["b", 2, "s", 8]),
-     helper.make_tensor_value_info("v", TensorProto.FLOAT, ["b", 2, "s", 8]),
-     helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["b", 1, 1, "s"])],
-    [helper.make_tensor_value_info("o", TensorProto.FLOAT, ["b", 2, "t", 8])],
+     helper.make_node("Mul", ["scale", "s"], ["z"])],
     [helper.make_tensor("scale", TensorProto.FLOAT, [], [0.35])])
-masked_path, masked_model = fused_core("masked_core", graph)
-for t, keys in ((1, 7), (4, 4)):
-    mask = np.zeros((2, 1, 1, keys), np.float32)
-    mask[1, ..., -2:] = np.finfo(np.float32).min
-    feeds = {"q": rng.standard_normal((2, 2, t, 8)).astype(np.float32),
-             "k": rng.standard_normal((2, 2, keys, 8)).astype(np.float32),
-             "v": rng.standard_normal((2, 2, keys, 8)).astype(np.float32), "mask": mask}
-    matches_onnxruntime(masked_path, masked_model, feeds, (t, keys))
 print("OK: an attention core with a padding mask added to its scores is one fused call, "
       "matching onnxruntime")
 
@@ -467,7 +477,8 @@ print("OK: an attention core with a padding mask added to its scores is one fuse
 # (transformers' default attention): scale = 1 / sqrt(head_dim) computed
 # from q's shape, q and k^T each multiplied by sqrt(scale) before the
 # product - both factors read at run time into the fused call's alpha.
-graph = helper.make_graph(
+check_masked_core(
+    "sdpa_core",
     [helper.make_node("Shape", ["q"], ["qs"]),
      helper.make_node("Slice", ["qs", "minus_one", "big"], ["d"]),
      helper.make_node("Cast", ["d"], ["df"], to=TensorProto.FLOAT),
@@ -477,26 +488,10 @@ graph = helper.make_graph(
      helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
      helper.make_node("Mul", ["q", "root"], ["qr"]),
      helper.make_node("Mul", ["kt", "root"], ["kr"]),
-     helper.make_node("MatMul", ["qr", "kr"], ["s"]),
-     helper.make_node("Add", ["s", "mask"], ["m"]),
-     helper.make_node("Softmax", ["m"], ["p"], axis=-1),
-     helper.make_node("MatMul", ["p", "v"], ["o"], name="values")], "sdpa_core",
-    [helper.make_tensor_value_info("q", TensorProto.FLOAT, ["b", 2, "t", 8]),
-     helper.make_tensor_value_info("k", TensorProto.FLOAT, ["b", 2, "s", 8]),
-     helper.make_tensor_value_info("v", TensorProto.FLOAT, ["b", 2, "s", 8]),
-     helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["b", 1, 1, "s"])],
-    [helper.make_tensor_value_info("o", TensorProto.FLOAT, ["b", 2, "t", 8])],
+     helper.make_node("MatMul", ["qr", "kr"], ["z"])],
     [helper.make_tensor("minus_one", TensorProto.INT64, [1], [-1]),
      helper.make_tensor("big", TensorProto.INT64, [1], [2**62]),
      helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])])
-sdpa_path, sdpa_model = fused_core("sdpa_core", graph)
-for t, keys in ((1, 7), (4, 4)):
-    mask = np.zeros((2, 1, 1, keys), np.float32)
-    mask[1, ..., -2:] = np.finfo(np.float32).min
-    feeds = {"q": rng.standard_normal((2, 2, t, 8)).astype(np.float32),
-             "k": rng.standard_normal((2, 2, keys, 8)).astype(np.float32),
-             "v": rng.standard_normal((2, 2, keys, 8)).astype(np.float32), "mask": mask}
-    matches_onnxruntime(sdpa_path, sdpa_model, feeds, (t, keys))
 print("OK: torch's scaled_dot_product_attention export (q and k^T each scaled by "
       "sqrt(1 / sqrt(d)) from q's shape) is one fused call, matching onnxruntime")
 
