@@ -138,7 +138,10 @@ def ConvertElementwiseToCudaPass
     `moe_cuda_cc_binary_f32`, which broadcasts numpy-style at run time;
     `onnx.neg`, `sqrt`, `exp`, `tanh`, `sigmoid`, `relu` and `erf` calls of
     `moe_cuda_cc_unary_f32`; `onnx.reduce_mean` over the last axis a call
-    of `moe_cuda_cc_mean_rows_f32`. First, an RMS norm over the last axis as
+    of `moe_cuda_cc_mean_rows_f32` - not a one-element result computed from
+    shapes and constants (an attention scale from q's shape: host
+    arithmetic, which a call would only copy across). First, an RMS norm
+    over the last axis as
     exporters write it - x * (1 / sqrt(mean(x^2) + eps)) or
     x / sqrt(mean(x^2) + eps), times a constant row weight when one
     follows - becomes one `moe_cuda_cc_rms_norm_f32` call (one launch for

@@ -103,6 +103,29 @@ bool mlir::moe::onlyConstants(Value value) {
   return true;
 }
 
+bool mlir::moe::isHostScalar(Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (!isF32(value) || !type.hasStaticShape() || type.getNumElements() != 1)
+    return false;
+  SmallVector<Value> pending = {value};
+  llvm::SmallPtrSet<Operation *, 16> seen;
+  while (!pending.empty()) {
+    Operation *def = pending.pop_back_val().getDefiningOp();
+    if (!def)
+      return false; // a graph input
+    if (!seen.insert(def).second || isa<onnx::ShapeOp, tensor::DimOp>(def))
+      continue; // a shape reads no data
+    // Host ops only: a CUDA call's result (a tensor over the buffer the
+    // call wrote) may be device memory.
+    if (def->getNumRegions() != 0 ||
+        !(isa<onnx::ONNXDialect, arith::ArithDialect>(def->getDialect()) ||
+          isa<tensor::FromElementsOp, tensor::ExtractOp>(def)))
+      return false;
+    llvm::append_range(pending, def->getOperands());
+  }
+  return true;
+}
+
 std::optional<double> mlir::moe::scalarConstant(Value value) {
   DenseElementsAttr attr;
   if (!matchPattern(value, m_Constant(&attr)) || attr.getNumElements() != 1 ||
@@ -123,6 +146,8 @@ struct BinaryToCuda : RuntimePattern<OpTy> {
     Value lhs = op.getLhs(), rhs = op.getRhs();
     if (!isF32(lhs) || !isF32(rhs) || !isF32(op.getResult()))
       return rewriter.notifyMatchFailure(op, "needs f32 operands");
+    if (isHostScalar(op.getResult()))
+      return rewriter.notifyMatchFailure(op, "a scalar of shape arithmetic");
     if (resultType.getRank() > kMaxCudaRank)
       return rewriter.notifyMatchFailure(op, "rank beyond the runtime's");
     RuntimeCall call(rewriter, op, this->numThreads, this->target);
@@ -176,6 +201,8 @@ struct UnaryToCuda : RuntimePattern<OpTy> {
     Value x = op.getInput();
     if (!isF32(x))
       return rewriter.notifyMatchFailure(op, "needs an f32 operand");
+    if (isHostScalar(op.getResult()))
+      return rewriter.notifyMatchFailure(op, "a scalar of shape arithmetic");
     replaceByElementwiseCall(rewriter, op, this->numThreads, Code, x,
                              "moe_cc_unary_f32");
     return success();

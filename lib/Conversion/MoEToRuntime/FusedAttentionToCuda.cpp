@@ -65,32 +65,6 @@ bool isScoresProduct(Value value) {
   return isa_and_nonnull<onnx::MatMulOp>(op);
 }
 
-/// Whether `value` is an f32 scalar (one element) the host computes from
-/// constants and shapes alone - never from a graph input's data or a CUDA
-/// call's result, which could live on the device.
-bool isHostScalar(Value value) {
-  auto type = cast<RankedTensorType>(value.getType());
-  if (!isF32(value) || !type.hasStaticShape() || type.getNumElements() != 1)
-    return false;
-  SmallVector<Value> pending = {value};
-  llvm::SmallPtrSet<Operation *, 16> seen;
-  while (!pending.empty()) {
-    Operation *def = pending.pop_back_val().getDefiningOp();
-    if (!def)
-      return false; // a graph input
-    if (!seen.insert(def).second || isa<onnx::ShapeOp, tensor::DimOp>(def))
-      continue; // a shape reads no data
-    // Host ops only: a CUDA call's result (a tensor over the buffer the
-    // call wrote) may be device memory.
-    if (def->getNumRegions() != 0 ||
-        !(isa<onnx::ONNXDialect, arith::ArithDialect>(def->getDialect()) ||
-          isa<tensor::FromElementsOp, tensor::ExtractOp>(def)))
-      return false;
-    llvm::append_range(pending, def->getOperands());
-  }
-  return true;
-}
-
 /// `x` (q or k^T of the scores) as x0 * factor, a host scalar, when that
 /// product is x's only use: (x0, the mul), else (x, null).
 std::pair<Value, onnx::MulOp> scaledOperand(Value x) {

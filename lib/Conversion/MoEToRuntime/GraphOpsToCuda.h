@@ -58,6 +58,12 @@ Value broadcastSize(RuntimeCall &call, ArrayRef<Value> operands,
 /// computes those at compile time.
 bool onlyConstants(Value value);
 
+/// Whether `value` is an f32 scalar (one element) the host computes from
+/// constants and shapes alone (an attention scale from q's shape) - never
+/// from a graph input's data or a CUDA call's result, which could live on
+/// the device. Host work: no CUDA call computes one.
+bool isHostScalar(Value value);
+
 /// The value of a one-element float constant.
 std::optional<double> scalarConstant(Value value);
 

@@ -153,3 +153,33 @@ func.func @integer_casts(%ids: tensor<?x?xi64>, %mask: tensor<?xi32>)
   %f = onnx.cast %len : tensor<i64> to tensor<f32>
   return %p, %m, %f : tensor<?x1x?xf32>, tensor<?xf32>, tensor<f32>
 }
+
+// -----
+
+// A scalar computed from shapes and constants (torch's attention scale,
+// 1 / sqrt(head_dim) from q's shape) is host arithmetic: its sqrt and div
+// stay onnx ops (no CUDA call would have anything to do but copy it
+// across); the same ops on a graph input's data are calls.
+// CHECK-LABEL: func.func @shape_scalar
+// CHECK: onnx.sqrt
+// CHECK: onnx.div
+// CHECK-NOT: llvm.call @moe_cuda_cc_unary_f32
+// CHECK-NOT: llvm.call @moe_cuda_cc_binary_f32
+// CHECK-LABEL: func.func @data_scalar
+// CHECK: llvm.call @moe_cuda_cc_unary_f32
+// CHECK: llvm.call @moe_cuda_cc_binary_f32
+func.func @shape_scalar(%q: tensor<?x8xf32>) -> tensor<1xf32> {
+  %shape = onnx.shape %q {end = 2 : i64, start = 1 : i64} : tensor<?x8xf32> -> tensor<1xi64>
+  %d = onnx.cast %shape : tensor<1xi64> to tensor<1xf32>
+  %sd = onnx.sqrt %d : tensor<1xf32>
+  %one = arith.constant dense<1.0> : tensor<f32>
+  %scale = onnx.div %one, %sd : (tensor<f32>, tensor<1xf32>) -> tensor<1xf32>
+  return %scale : tensor<1xf32>
+}
+
+func.func @data_scalar(%x: tensor<1xf32>) -> tensor<1xf32> {
+  %sx = onnx.sqrt %x : tensor<1xf32>
+  %one = arith.constant dense<1.0> : tensor<f32>
+  %y = onnx.div %one, %sx : (tensor<f32>, tensor<1xf32>) -> tensor<1xf32>
+  return %y : tensor<1xf32>
+}

@@ -441,7 +441,8 @@ def check_masked_core(name, nodes, constants):
     [b, 1, 1, keys], softmax, values) compiled for CUDA: one fused call,
     matching onnxruntime on host and device buffers at a decode step and
     a prefill, the second sequence's last two keys masked with finfo.min
-    (HF's padding)."""
+    (HF's padding); device runs copy nothing through the host (a scale
+    computed from shapes stays host arithmetic)."""
     graph = helper.make_graph(
         nodes + [helper.make_node("Add", ["z", "mask"], ["m"]),
                  helper.make_node("Softmax", ["m"], ["p"], axis=-1),
@@ -459,6 +460,10 @@ def check_masked_core(name, nodes, constants):
                  "k": rng.standard_normal((2, 2, keys, 8)).astype(np.float32),
                  "v": rng.standard_normal((2, 2, keys, 8)).astype(np.float32), "mask": mask}
         matches_onnxruntime(path, model, feeds, (name, t, keys))
+    model.lib.moe_model_test_emulated_copies.restype = ctypes.c_int64
+    copies = model.lib.moe_model_test_emulated_copies()
+    model.run_device(list(feeds.values()), cuda_lib=device_memory(model.lib))
+    assert model.lib.moe_model_test_emulated_copies() == copies, (name, "staged")
 
 
 # A padding mask added to the scores (an input [b, 1, 1, keys], HF's
