@@ -64,10 +64,10 @@ failed=()
 # GPU machine's command may run 600), skipping what no longer fits.
 DEADLINE=${GPU_CHECK_DEADLINE:-500}
 # GPU_CHECK_STEPS (e.g. "kernels,models"; default all) picks steps by key,
-# for a rerun of what failed: host, kernels, graph-ops, models, bench,
+# for a rerun of what failed: host, kernels, graph-ops, attention, models, bench,
 # layer-bench, attention-bench, wmma, wgmma, wgmma-bench, sanitizer,
-# graph-sanitizer, racecheck, graph-racecheck.
-STEPS=",${GPU_CHECK_STEPS:-host,kernels,graph-ops,models,bench,layer-bench,attention-bench,wmma,wgmma,wgmma-bench,sanitizer,graph-sanitizer,racecheck,graph-racecheck},"
+# graph-sanitizer, attention-sanitizer, racecheck, graph-racecheck.
+STEPS=",${GPU_CHECK_STEPS:-host,kernels,graph-ops,attention,models,bench,layer-bench,attention-bench,wmma,wgmma,wgmma-bench,sanitizer,graph-sanitizer,attention-sanitizer,racecheck,graph-racecheck},"
 # step KEY NAME SECONDS COMMAND...: runs COMMAND for at most SECONDS (a hung
 # or slow step must not eat the session's device time), noting a failure.
 step() {
@@ -97,8 +97,10 @@ step() {
 # (slowest).
 step host "host-side tests" 60 "$PYTHON" "$ROOT/test/Runtime/CUDA/host_logic.py"
 step kernels "kernel tests against NumPy" 120 "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
-step graph-ops "graph-op and attention kernel tests against NumPy" 90 \
+step graph-ops "graph-op kernel tests against NumPy" 60 \
   "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_graph_ops.py"
+step attention "fused attention kernel tests against NumPy" 60 \
+  "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_attention_ops.py"
 # Models compiled with --target=cuda (scripts/gpu-models.sh, on the build
 # machine) against onnxruntime's outputs, when they were carried along.
 PACKED="$ROOT/build-gpu-models/models.tar.xz"
@@ -135,9 +137,12 @@ if [ -x "$SANITIZER" ]; then
   step sanitizer "kernel tests under compute-sanitizer memcheck" 240 \
     env MOE_GPU_KERNELS_QUICK=1 "$SANITIZER" --tool memcheck --error-exitcode 1 \
     "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
-  step graph-sanitizer "graph-op kernel tests under compute-sanitizer memcheck" 120 \
+  step graph-sanitizer "graph-op kernel tests under compute-sanitizer memcheck" 60 \
     "$SANITIZER" --tool memcheck --error-exitcode 1 \
     "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_graph_ops.py"
+  step attention-sanitizer "attention kernel tests under compute-sanitizer memcheck" 60 \
+    "$SANITIZER" --tool memcheck --error-exitcode 1 \
+    "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_attention_ops.py"
   # Shared-memory races (what the emulator cannot show: its threads switch
   # only at barriers), with the wgmma kernel opted in on Hopper.
   step racecheck "kernel tests under compute-sanitizer racecheck" 180 \
@@ -145,9 +150,9 @@ if [ -x "$SANITIZER" ]; then
     --tool racecheck --error-exitcode 1 \
     "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_kernels.py"
   # The attention kernel's staged k/v rows and its last split's merge.
-  step graph-racecheck "graph-op kernel tests under compute-sanitizer racecheck" 120 \
+  step graph-racecheck "attention kernel tests under compute-sanitizer racecheck" 120 \
     "$SANITIZER" --tool racecheck --error-exitcode 1 \
-    "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_graph_ops.py"
+    "$PYTHON" "$ROOT/test/Runtime/CUDA/gpu_attention_ops.py"
 else
   echo "gpu-check: no compute-sanitizer next to nvcc: memcheck and racecheck skipped"
 fi
