@@ -1,5 +1,4 @@
-//===- MarkDeviceIO.cpp - Buffers only CUDA calls touch
-//---------------------===//
+//===- MarkDeviceIO.cpp - Buffers only CUDA calls touch --------*- C++ -*-===//
 //
 // moe-mark-device-io: on bufferized code, finds the buffers of the graph
 // whose contents nothing on the host reads or writes - only the CUDA
